@@ -1,0 +1,68 @@
+/**
+ * @file blob.h
+ * @brief Content-addressed blob store front end.
+ *
+ * Wraps a backend (see sys/blob_backend.h) and checks integrity centrally:
+ * every byte written goes through SHA-256, and a write commits only when the
+ * digest and size match what the caller declared. Thread-safe as long as the
+ * backend is (the fs backend is).
+ */
+#ifndef MLREG_BLOB_H
+#define MLREG_BLOB_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mlreg/digest.h"
+#include "mlreg/sys/blob_backend.h"
+
+typedef struct mlreg_blobstore mlreg_blobstore;
+typedef struct mlreg_blob_writer mlreg_blob_writer;
+typedef struct mlreg_blob_reader mlreg_blob_reader;
+
+/** Creates a store over @p backend, taking ownership of it (also on failure). */
+int mlreg_blobstore_new(mlreg_blobstore **out, mlreg_blob_backend *backend);
+/** Frees the store and its backend; NULL is a no-op. */
+void mlreg_blobstore_free(mlreg_blobstore *store);
+
+/** 1 found, 0 not found, negative MLREG_E* on error. */
+int mlreg_blobstore_exists(mlreg_blobstore *store, const mlreg_digest *digest);
+/** Size of a blob: 0, MLREG_ENOTFOUND or another error. */
+int mlreg_blobstore_stat(uint64_t *size_out, mlreg_blobstore *store, const mlreg_digest *digest);
+/** Removes a blob: 0, MLREG_ENOTFOUND or another error. */
+int mlreg_blobstore_remove(mlreg_blobstore *store, const mlreg_digest *digest);
+/** Walks every blob; see mlreg_blob_foreach_cb. */
+int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload);
+
+/**
+ * Starts a write. @p size_hint: expected size, or -1 when unknown. The writer
+ * must end with exactly one of mlreg_blob_writer_commit() or
+ * mlreg_blob_writer_abort(), which free it.
+ */
+int mlreg_blobstore_open_write(mlreg_blob_writer **out, mlreg_blobstore *store, int64_t size_hint);
+/** Appends bytes (hashing them). On error the writer stays valid; abort it. */
+int mlreg_blob_writer_write(mlreg_blob_writer *w, const void *data, size_t len);
+/** Bytes written so far. */
+uint64_t mlreg_blob_writer_size(const mlreg_blob_writer *w);
+/**
+ * Finishes the hash; if @p expected is non-NULL and differs from it, or
+ * @p expected_size >= 0 and differs from the byte count, returns
+ * MLREG_EMISMATCH and stores nothing. Otherwise commits the blob under its
+ * digest (written to @p digest_out if non-NULL). Frees @p w in every case.
+ */
+int mlreg_blob_writer_commit(mlreg_digest *digest_out, mlreg_blob_writer *w,
+                             const mlreg_digest *expected, int64_t expected_size);
+/** Discards the write and frees @p w; NULL is a no-op. */
+void mlreg_blob_writer_abort(mlreg_blob_writer *w);
+
+/** Opens a blob for reading. 0, MLREG_ENOTFOUND or another error. */
+int mlreg_blobstore_open_read(mlreg_blob_reader **out, uint64_t *size_out,
+                              mlreg_blobstore *store, const mlreg_digest *digest);
+/** Reads up to @p len bytes: count, 0 at end, or negative MLREG_E*. */
+ssize_t mlreg_blob_reader_read(mlreg_blob_reader *r, void *buf, size_t len);
+/** The backing file descriptor (for sendfile), or -1; owned by the reader. */
+int mlreg_blob_reader_fd(mlreg_blob_reader *r);
+/** Closes and frees the reader; NULL is a no-op. */
+void mlreg_blob_reader_free(mlreg_blob_reader *r);
+
+#endif

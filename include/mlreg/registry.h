@@ -1,0 +1,163 @@
+/**
+ * @file registry.h
+ * @brief Repositories, manifests, tags, referrers and releases over the blob
+ *        store and LMDB metadata. No HTTP here: registry/server.c maps these
+ *        calls onto the OCI distribution API and /api/v1.
+ *
+ * A release is an OCI image manifest with
+ * artifactType "application/vnd.mlreg.release.v1+json"; see manifest.h for
+ * the rules checked on PUT. Every mutation is one LMDB write transaction, and
+ * a blob is durable in the store before any metadata references it.
+ * All functions are safe to call from several threads at once.
+ */
+#ifndef MLREG_REGISTRY_H
+#define MLREG_REGISTRY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlreg/blob.h"
+#include "mlreg/digest.h"
+#include "mlreg/meta.h"
+
+#define MLREG_DEFAULT_MAX_MANIFEST_BYTES (4u * 1024 * 1024)
+#define MLREG_MAX_EVAL_REPORT_BYTES (1u * 1024 * 1024)
+
+typedef struct mlreg_registry mlreg_registry;
+
+typedef struct {
+    const char *data_dir;      /**< holds blobs/ (fs backend) and meta/ (LMDB) */
+    size_t map_size;           /**< LMDB map size in bytes; 0 = default */
+    size_t max_manifest_bytes; /**< 0 = MLREG_DEFAULT_MAX_MANIFEST_BYTES */
+    /** Blob backend to use; NULL = the fs backend under data_dir. Ownership
+     *  passes to the registry (also on failure). */
+    mlreg_blob_backend *backend;
+} mlreg_registry_opts;
+
+/** Opens the registry: creates data_dir, the blob store and `data_dir/meta/`. */
+int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts);
+/** Closes everything; NULL is a no-op. */
+void mlreg_registry_free(mlreg_registry *reg);
+/** The blob store (owned by the registry). */
+mlreg_blobstore *mlreg_registry_blobstore(mlreg_registry *reg);
+/** The metadata environment (owned by the registry). */
+mlreg_meta *mlreg_registry_meta(mlreg_registry *reg);
+/** The configured manifest size limit in bytes. */
+size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg);
+
+/* ---- grammars (OCI distribution spec) ------------------------------------ */
+
+/** Repository name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*,
+ *  at most 255 bytes. 0 or MLREG_EINVALID (message set). */
+int mlreg_name_validate(const char *name);
+/** Tag: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}. 0 or MLREG_EINVALID. */
+int mlreg_tag_validate(const char *tag);
+/** 1 when @p ref looks like a digest ("algo:..."), 0 when it should be a tag. */
+int mlreg_reference_is_digest(const char *ref);
+
+/* ---- blobs, scoped per repository ---------------------------------------- */
+
+/**
+ * Records that repository @p repo may serve blob @p digest (already committed
+ * to the store). Idempotent. Creates the repository entry if new.
+ */
+int mlreg_registry_blob_link(mlreg_registry *reg, const char *repo, const mlreg_digest *digest);
+/** Size of a blob visible in @p repo: 0, MLREG_ENOTFOUND (not linked or not stored), or error. */
+int mlreg_registry_blob_stat(uint64_t *size_out, mlreg_registry *reg, const char *repo,
+                             const mlreg_digest *digest);
+/** Opens a blob visible in @p repo for reading; see mlreg_blobstore_open_read. */
+int mlreg_registry_blob_open(mlreg_blob_reader **out, uint64_t *size_out, mlreg_registry *reg,
+                             const char *repo, const mlreg_digest *digest);
+/** Cross-repository mount: links @p digest into @p repo if @p from has it.
+ *  0, MLREG_ENOTFOUND (source lacks it), or error. */
+int mlreg_registry_blob_mount(mlreg_registry *reg, const char *repo, const char *from,
+                              const mlreg_digest *digest);
+/** Unlinks a blob from @p repo (DELETE /v2/<name>/blobs/<digest>); a blob
+ *  referenced by a release in that repository is refused with MLREG_EDENIED. */
+int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlreg_digest *digest);
+
+/* ---- manifests ------------------------------------------------------------ */
+
+typedef struct {
+    char *body;           /**< manifest bytes exactly as pushed (NUL-terminated copy) */
+    size_t len;
+    char *content_type;   /**< the Content-Type it was pushed with */
+    mlreg_digest digest;  /**< sha256 of body */
+} mlreg_manifest_data;
+
+/** Frees a manifest returned by mlreg_registry_manifest_get; NULL is a no-op. */
+void mlreg_manifest_data_free(mlreg_manifest_data *m);
+
+/** Fetches a manifest by tag or digest: 0, MLREG_ENOTFOUND, MLREG_EINVALID (bad reference). */
+int mlreg_registry_manifest_get(mlreg_manifest_data **out, mlreg_registry *reg, const char *repo,
+                                const char *reference);
+
+typedef struct {
+    mlreg_digest digest;  /**< digest of the stored manifest */
+    int has_subject;      /**< the manifest has a subject (answer with OCI-Subject) */
+    mlreg_digest subject;
+    int created;          /**< 1 stored now, 0 identical content was there (no-op) */
+} mlreg_manifest_put_result;
+
+/**
+ * Stores a manifest under @p reference (a tag, or a digest that must equal
+ * sha256(body)). Validates JSON and media types, requires every config/layer
+ * blob to be visible in @p repo (MLREG_EBLOBUNKNOWN, message names it),
+ * applies the release rules (manifest.h), indexes tag, subject -> referrer,
+ * and the release with its metrics — all in one write transaction.
+ * Errors: MLREG_EINVALID (malformed; message says what), MLREG_EMISMATCH
+ * (digest reference differs), MLREG_ETOOBIG (over max_manifest_bytes),
+ * MLREG_EBLOBUNKNOWN, MLREG_EDENIED (a version tag already points at another
+ * release), MLREG_ENOSPACE, MLREG_EIO.
+ */
+int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *reg,
+                                const char *repo, const char *reference,
+                                const char *content_type, const char *body, size_t len);
+
+/**
+ * Deletes by tag (removes the tag) or by digest (removes the manifest, every
+ * tag pointing at it and its referrer index entry). Releases are immutable:
+ * deleting a release manifest or its version tag gives MLREG_EDENIED.
+ * 0, MLREG_ENOTFOUND, MLREG_EDENIED, or error.
+ */
+int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const char *reference);
+
+/**
+ * Tag listing: *out = {"name": repo, "tags": [...]} in lexical order, tags
+ * strictly after @p last (NULL = from the start), at most @p n (n < 0 = all).
+ * *more_out = 1 when tags remain after the last one returned (for the Link
+ * header). MLREG_ENOTFOUND when the repository does not exist.
+ */
+int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, const char *repo,
+                             int n, const char *last);
+
+/**
+ * Referrers of @p subject in @p repo as an OCI image index
+ * (mediaType application/vnd.oci.image.index.v1+json, manifests: descriptors
+ * with mediaType, digest, size, artifactType and annotations), filtered by
+ * @p artifact_type when non-NULL. An unknown subject gives an empty index.
+ */
+int mlreg_registry_referrers(json_t **out, mlreg_registry *reg, const char *repo,
+                             const mlreg_digest *subject, const char *artifact_type);
+
+/* ---- releases (/api/v1) -------------------------------------------------- *
+ * JSON shapes (the CLI's `show`/`status` read them):
+ *   models list:  {"models":[{"name","releases":N,"latest":{"version","digest","created"}|null}]}
+ *   model:        {"name","releases":[RELEASE_SUMMARY...]} ordered by created, then version
+ *   RELEASE_SUMMARY: {"version","digest","created","git_sha","metrics":{name:number},
+ *                     "files":N,"size":total_bytes}
+ *   release:      RELEASE_SUMMARY plus "model", "eval_dataset" (string or null) and
+ *                 "files":[{"title","kind","digest","size","media_type"}] instead of a count.
+ * "created" is the org.opencontainers.image.created annotation as pushed.
+ */
+
+/** All models that have at least one release. */
+int mlreg_registry_models_list(json_t **out, mlreg_registry *reg);
+/** One model and its releases: 0 or MLREG_ENOTFOUND. */
+int mlreg_registry_model_get(json_t **out, mlreg_registry *reg, const char *name);
+/** One release: 0 or MLREG_ENOTFOUND. */
+int mlreg_registry_release_get(json_t **out, mlreg_registry *reg, const char *name,
+                               const char *version);
+
+#endif

@@ -1,0 +1,88 @@
+/**
+ * @file sys/blob_backend.h
+ * @brief The interface a blob backend (fs, s3) implements.
+ *
+ * Modelled on libgit2's ODB backends: a backend is a struct of function
+ * pointers with a version field; an implementation embeds the struct as its
+ * first member, keeps every operation static (fs_backend__write) and exports
+ * only a constructor. Backends store bytes under a digest and know nothing of
+ * models or manifests. Integrity is checked once, in the front end (blob.c):
+ * a backend writer is told the digest only at commit time, after the front end
+ * has hashed every byte and compared digest and size with the declared ones.
+ */
+#ifndef MLREG_SYS_BLOB_BACKEND_H
+#define MLREG_SYS_BLOB_BACKEND_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mlreg/digest.h"
+
+#define MLREG_BLOB_BACKEND_VERSION 1
+
+typedef struct mlreg_blob_backend mlreg_blob_backend;
+
+/** An in-progress write. Bytes are invisible under any digest until commit. */
+typedef struct mlreg_blob_backend_writer {
+    /** Appends bytes. 0 or negative MLREG_E* (ENOSPACE when the disk is full). */
+    int (*write)(struct mlreg_blob_backend_writer *w, const void *data, size_t len);
+    /**
+     * Makes the written bytes durable and visible under @p digest, atomically:
+     * a crash leaves either nothing or the whole blob under its final name.
+     * Committing a digest that already exists succeeds (content-addressed).
+     * Frees the writer whatever the result.
+     */
+    int (*commit)(struct mlreg_blob_backend_writer *w, const mlreg_digest *digest);
+    /** Discards everything written and frees the writer. */
+    void (*abort)(struct mlreg_blob_backend_writer *w);
+} mlreg_blob_backend_writer;
+
+/** An open blob for reading. */
+typedef struct mlreg_blob_backend_reader {
+    /** Reads up to @p len bytes; returns the count, 0 at end, or negative MLREG_E*. */
+    ssize_t (*read)(struct mlreg_blob_backend_reader *r, void *buf, size_t len);
+    /**
+     * A readable file descriptor positioned anywhere (callers use pread or
+     * sendfile with explicit offsets), or -1 when the backend has none (s3).
+     * The descriptor stays owned by the reader.
+     */
+    int (*fd)(struct mlreg_blob_backend_reader *r);
+    /** Closes and frees the reader. */
+    void (*free)(struct mlreg_blob_backend_reader *r);
+} mlreg_blob_backend_reader;
+
+/** Called by foreach for each stored blob; a non-zero return stops the walk
+ *  and is returned by foreach. */
+typedef int (*mlreg_blob_foreach_cb)(const mlreg_digest *digest, uint64_t size, void *payload);
+
+struct mlreg_blob_backend {
+    unsigned int version; /**< MLREG_BLOB_BACKEND_VERSION */
+
+    /** 1 found, 0 not found, negative MLREG_E* on error (never "not found"). */
+    int (*exists)(mlreg_blob_backend *b, const mlreg_digest *digest);
+    /** Size of a stored blob. 0, MLREG_ENOTFOUND or another error. */
+    int (*stat)(uint64_t *size_out, mlreg_blob_backend *b, const mlreg_digest *digest);
+    /** Opens a stored blob. 0, MLREG_ENOTFOUND or another error. */
+    int (*open_read)(mlreg_blob_backend_reader **out, uint64_t *size_out,
+                     mlreg_blob_backend *b, const mlreg_digest *digest);
+    /** Starts a write. @p size_hint is the expected size or -1 when unknown. */
+    int (*open_write)(mlreg_blob_backend_writer **out, mlreg_blob_backend *b,
+                      int64_t size_hint);
+    /** Removes a blob. 0 or MLREG_ENOTFOUND or another error. */
+    int (*remove)(mlreg_blob_backend *b, const mlreg_digest *digest);
+    /** Walks every stored blob (order unspecified). */
+    int (*foreach)(mlreg_blob_backend *b, mlreg_blob_foreach_cb cb, void *payload);
+    /** Frees the backend. */
+    void (*free)(mlreg_blob_backend *b);
+};
+
+/**
+ * Creates the local filesystem backend rooted at @p root (blobs live under
+ * `root/blobs/sha256/<2 hex>/<64 hex>`, temp files under `root/blobs/tmp/`).
+ * Creates the directories if missing and removes stale temp files left by a
+ * crash. The caller owns *out (free through its free member or by handing it
+ * to mlreg_blobstore_new, which takes ownership).
+ */
+int mlreg_blob_backend_fs_new(mlreg_blob_backend **out, const char *root);
+
+#endif

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian packages that mlreg's build and tests need.
+# Idempotent: does nothing when every package is present; runs one
+# `apt-get update` first when something is missing.
+set -eu
+PKGS="build-essential pkg-config liblmdb-dev libsodium-dev libmicrohttpd-dev
+libjansson-dev libcurl4-openssl-dev libssl-dev check libsubunit-dev
+curl skopeo docker-registry minisign lmdb-utils jq"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing:$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

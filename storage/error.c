@@ -1,0 +1,51 @@
+/* error.c: the per-thread error message and the code names. */
+#include "mlreg/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local char last_message[512];
+
+int mlreg_error_set(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_message, sizeof(last_message), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *mlreg_error_last(void)
+{
+    return last_message;
+}
+
+void mlreg_error_clear(void)
+{
+    last_message[0] = '\0';
+}
+
+const char *mlreg_strerror(int code)
+{
+    switch (code) {
+    case MLREG_OK: return "ok";
+    case MLREG_ENOTFOUND: return "not found";
+    case MLREG_EEXISTS: return "already exists";
+    case MLREG_EINVALID: return "invalid input";
+    case MLREG_EMISMATCH: return "digest or size mismatch";
+    case MLREG_EAUTH: return "authentication required";
+    case MLREG_EFORBIDDEN: return "forbidden";
+    case MLREG_EGATE: return "gate failed";
+    case MLREG_ENOSPACE: return "no space left";
+    case MLREG_EIO: return "i/o error";
+    case MLREG_ENOMEM: return "out of memory";
+    case MLREG_ETOOBIG: return "too large";
+    case MLREG_ERANGE: return "range not satisfiable";
+    case MLREG_EDENIED: return "denied";
+    case MLREG_EUNREACHABLE: return "unreachable";
+    case MLREG_ESERVER: return "server error";
+    case MLREG_EBLOBUNKNOWN: return "blob unknown";
+    case MLREG_EUNSUPPORTED: return "unsupported";
+    default: return "unknown error";
+    }
+}

@@ -1,0 +1,105 @@
+# lib.sh: shared helpers for integration tests (POSIX sh; source it).
+#
+#   . "$MLREG_ROOT/tests/integration/lib.sh"
+#   start_server            # real `mlreg serve` on a free loopback port, temp data dir
+#   ok "name" / not_ok "name" / check "name" CMD...  (TAP lines the runner counts)
+#   http_status METHOD PATH [curl args...]           # prints the HTTP status code
+#   finish                  # stops servers, removes temp dirs, exits 1 if anything failed
+#
+# Variables after start_server: MLREG_URL (http://127.0.0.1:PORT), SERVER_PID,
+# DATA (the server's data dir), TMP (a scratch dir removed by finish).
+set -u
+MLREG_ROOT=${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+MLREG=${MLREG_BIN:-$MLREG_ROOT/build/mlreg}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mlreg-test.XXXXXX")
+FAILS=0
+SERVER_PID=""
+export MLREG_URL=""
+
+ok() { echo "ok - $1"; }
+not_ok() { echo "not ok - $1"; FAILS=$((FAILS + 1)); }
+
+# check NAME CMD...: runs CMD, ok when it exits 0.
+check() {
+    name=$1; shift
+    if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# start_server [extra serve args...]: starts mlreg serve on 127.0.0.1 with an
+# OS-chosen port (--listen 127.0.0.1:0) and waits for its ready file.
+start_server() {
+    DATA=${DATA:-$TMP/data}
+    rm -f "$TMP/ready"
+    "$MLREG" serve --listen 127.0.0.1:0 --data "$DATA" --ready-file "$TMP/ready" "$@" \
+        2>>"$TMP/server.log" &
+    SERVER_PID=$!
+    i=0
+    while [ ! -s "$TMP/ready" ]; do
+        i=$((i + 1))
+        if [ $i -gt 200 ] || ! kill -0 "$SERVER_PID" 2>/dev/null; then
+            echo "server did not start; log:"; cat "$TMP/server.log"
+            not_ok "server starts"
+            return 1
+        fi
+        sleep 0.05
+    done
+    MLREG_URL=$(cat "$TMP/ready")
+    export MLREG_URL
+}
+
+# stop_server: SIGTERM, expects a clean exit (0) within a few seconds; under
+# sanitizers a leak report makes the exit status non-zero and the check fail.
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    i=0
+    while kill -0 "$SERVER_PID" 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -gt 100 ]; then kill -KILL "$SERVER_PID"; break; fi
+        sleep 0.05
+    done
+    wait "$SERVER_PID"
+    rc=$?
+    SERVER_PID=""
+    if [ $rc -eq 0 ]; then ok "server exits 0 on SIGTERM"; else
+        not_ok "server exits 0 on SIGTERM (got $rc)"; tail -n 40 "$TMP/server.log"; fi
+}
+
+# kill_server: SIGKILL, no checks (crash simulation).
+kill_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill -KILL "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=""
+}
+
+# http_status METHOD PATH [curl args...]: prints the status code only; the
+# body goes to $TMP/body and headers to $TMP/headers.
+http_status() {
+    m=$1; p=$2; shift 2
+    curl -s -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' -X "$m" "$@" "$MLREG_URL$p"
+}
+
+# expect_status NAME WANT METHOD PATH [curl args...]
+expect_status() {
+    name=$1; want=$2; shift 2
+    got=$(http_status "$@")
+    if [ "$got" = "$want" ]; then ok "$name"; else
+        not_ok "$name (want $want, got $got: $(head -c 300 "$TMP/body"))"; fi
+}
+
+# header NAME: value of a response header from the last http_status call.
+header() {
+    grep -i "^$1:" "$TMP/headers" | tail -n 1 | sed 's/^[^:]*: *//' | tr -d '\r'
+}
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+finish() {
+    stop_server
+    [ -f "$TMP/server.log" ] && grep -q "ERROR: AddressSanitizer\|runtime error:" "$TMP/server.log" &&
+        { not_ok "no sanitizer reports in server log"; grep -A20 "Sanitizer\|runtime error" "$TMP/server.log" | head -60; }
+    rm -rf "$TMP"
+    [ "$FAILS" -eq 0 ]
+    exit $?
+}
