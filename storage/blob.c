@@ -1,0 +1,202 @@
+/* blob.c: the blob store front end. Integrity is checked here, once, for every
+ * backend: each byte written is hashed, and a blob reaches the backend's commit
+ * only when its digest and size equal what the caller declared. */
+#include "mlreg/blob.h"
+#include "mlreg/common.h"
+
+#include <stdlib.h>
+
+/* The store holds nothing mutable besides the backend, so it is as
+ * thread-safe as the backend; writers and readers belong to one thread. */
+struct mlreg_blobstore {
+    mlreg_blob_backend *backend;
+};
+
+struct mlreg_blob_writer {
+    mlreg_blob_backend_writer *bw;
+    mlreg_hasher *hasher;
+    uint64_t size;
+    /* Set when a write failed: the backend and the hash may disagree about
+     * what was written, so the only safe ending is abort. */
+    int failed;
+};
+
+struct mlreg_blob_reader {
+    mlreg_blob_backend_reader *br;
+};
+
+int mlreg_blobstore_new(mlreg_blobstore **out, mlreg_blob_backend *backend)
+{
+    mlreg_blobstore *store;
+
+    if (backend == NULL) return mlreg_error_set(MLREG_EINVALID, "blob store needs a backend");
+    if (backend->version != MLREG_BLOB_BACKEND_VERSION) {
+        unsigned int v = backend->version;
+        backend->free(backend);
+        return mlreg_error_set(MLREG_EINVALID, "blob backend version %u, expected %u", v,
+                               MLREG_BLOB_BACKEND_VERSION);
+    }
+    if ((store = calloc(1, sizeof(*store))) == NULL) {
+        backend->free(backend);
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob store");
+    }
+    store->backend = backend;
+    *out = store;
+    return 0;
+}
+
+void mlreg_blobstore_free(mlreg_blobstore *store)
+{
+    if (store == NULL) return;
+    store->backend->free(store->backend);
+    free(store);
+}
+
+int mlreg_blobstore_exists(mlreg_blobstore *store, const mlreg_digest *digest)
+{
+    return store->backend->exists(store->backend, digest);
+}
+
+int mlreg_blobstore_stat(uint64_t *size_out, mlreg_blobstore *store, const mlreg_digest *digest)
+{
+    return store->backend->stat(size_out, store->backend, digest);
+}
+
+int mlreg_blobstore_remove(mlreg_blobstore *store, const mlreg_digest *digest)
+{
+    return store->backend->remove(store->backend, digest);
+}
+
+int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload)
+{
+    return store->backend->foreach (store->backend, cb, payload);
+}
+
+int mlreg_blobstore_open_write(mlreg_blob_writer **out, mlreg_blobstore *store, int64_t size_hint)
+{
+    int error = 0;
+    mlreg_blob_writer *w = NULL;
+
+    if ((w = calloc(1, sizeof(*w))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob writer");
+        goto done;
+    }
+    if ((error = mlreg_hasher_new(&w->hasher)) < 0) goto done;
+    if ((error = store->backend->open_write(&w->bw, store->backend, size_hint)) < 0) goto done;
+
+done:
+    if (error < 0) {
+        if (w != NULL) mlreg_hasher_free(w->hasher);
+        free(w);
+        return error;
+    }
+    *out = w;
+    return 0;
+}
+
+int mlreg_blob_writer_write(mlreg_blob_writer *w, const void *data, size_t len)
+{
+    int error = 0;
+
+    if (w->failed) return mlreg_error_set(MLREG_EINVALID, "blob writer failed earlier; abort it");
+    if (len == 0) return 0;
+    if ((error = w->bw->write(w->bw, data, len)) < 0 ||
+        (error = mlreg_hasher_update(w->hasher, data, len)) < 0) {
+        w->failed = 1;
+        return error;
+    }
+    w->size += len;
+    return 0;
+}
+
+uint64_t mlreg_blob_writer_size(const mlreg_blob_writer *w)
+{
+    return w->size;
+}
+
+int mlreg_blob_writer_commit(mlreg_digest *digest_out, mlreg_blob_writer *w,
+                             const mlreg_digest *expected, int64_t expected_size)
+{
+    int error = 0;
+    mlreg_digest got;
+    char want_str[MLREG_DIGEST_STRLEN + 1], got_str[MLREG_DIGEST_STRLEN + 1];
+
+    if (w->failed) {
+        error = mlreg_error_set(MLREG_EINVALID, "blob writer failed earlier; not committed");
+        goto done;
+    }
+    if ((error = mlreg_hasher_final(&got, w->hasher)) < 0) goto done;
+    /* Size first: it is the cheaper, clearer message when a transfer was cut. */
+    if (expected_size >= 0 && (uint64_t)expected_size != w->size) {
+        error = mlreg_error_set(MLREG_EMISMATCH,
+                                "blob size mismatch: declared %lld bytes, received %llu",
+                                (long long)expected_size, (unsigned long long)w->size);
+        goto done;
+    }
+    if (expected != NULL && !mlreg_digest_equal(expected, &got)) {
+        mlreg_digest_format(want_str, expected);
+        mlreg_digest_format(got_str, &got);
+        error = mlreg_error_set(MLREG_EMISMATCH, "blob digest mismatch: declared %s, computed %s",
+                                want_str, got_str);
+        goto done;
+    }
+    /* The backend commit frees its writer whatever the result. */
+    error = w->bw->commit(w->bw, &got);
+    w->bw = NULL;
+
+done:
+    if (w->bw != NULL) w->bw->abort(w->bw);
+    mlreg_hasher_free(w->hasher);
+    free(w);
+    if (error < 0) return error;
+    if (digest_out != NULL) *digest_out = got;
+    return 0;
+}
+
+void mlreg_blob_writer_abort(mlreg_blob_writer *w)
+{
+    if (w == NULL) return;
+    w->bw->abort(w->bw);
+    mlreg_hasher_free(w->hasher);
+    free(w);
+}
+
+int mlreg_blobstore_open_read(mlreg_blob_reader **out, uint64_t *size_out, mlreg_blobstore *store,
+                              const mlreg_digest *digest)
+{
+    int error = 0;
+    mlreg_blob_reader *r = NULL;
+    uint64_t size = 0;
+
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob reader");
+        goto done;
+    }
+    if ((error = store->backend->open_read(&r->br, &size, store->backend, digest)) < 0) goto done;
+
+done:
+    if (error < 0) {
+        free(r);
+        return error;
+    }
+    if (size_out != NULL) *size_out = size;
+    *out = r;
+    return 0;
+}
+
+ssize_t mlreg_blob_reader_read(mlreg_blob_reader *r, void *buf, size_t len)
+{
+    return r->br->read(r->br, buf, len);
+}
+
+int mlreg_blob_reader_fd(mlreg_blob_reader *r)
+{
+    return r->br->fd(r->br);
+}
+
+void mlreg_blob_reader_free(mlreg_blob_reader *r)
+{
+    if (r == NULL) return;
+    r->br->free(r->br);
+    free(r);
+}

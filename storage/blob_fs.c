@@ -1,0 +1,605 @@
+/* blob_fs.c: the local filesystem blob backend.
+ *
+ * Layout: root/blobs/sha256/<2 hex>/<64 hex>, temp files in root/blobs/tmp/
+ * (same filesystem, so rename is atomic). A write goes to a fresh temp file;
+ * commit fsyncs it, renames it under its digest and fsyncs the directory, so a
+ * crash leaves either nothing or the whole blob under its final name, plus at
+ * worst a stale temp file that the next construction removes.
+ *
+ * Every operation works relative to two directory descriptors opened once at
+ * construction (blobs/sha256 and blobs/tmp): paths stay short and fixed-size,
+ * and the backend has no mutable shared state, so it is thread-safe.
+ */
+#include "mlreg/sys/blob_backend.h"
+#include "mlreg/common.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* "ab/" + 64 hex + NUL */
+#define REL_PATH_LEN (3 + MLREG_DIGEST_HEXLEN + 1)
+/* 32 random hex + ".tmp" + NUL */
+#define TMP_NAME_LEN (32 + 4 + 1)
+
+typedef struct {
+    mlreg_blob_backend parent;
+    char *root;     /* as given, for messages */
+    int objects_fd; /* root/blobs/sha256 */
+    int tmp_fd;     /* root/blobs/tmp */
+} fs_backend;
+
+typedef struct {
+    mlreg_blob_backend_writer parent;
+    fs_backend *backend;
+    int fd;
+    char tmp_name[TMP_NAME_LEN];
+} fs_writer;
+
+typedef struct {
+    mlreg_blob_backend_reader parent;
+    int fd;
+} fs_reader;
+
+/* A full disk is a different problem for the operator than a broken one, so
+ * ENOSPC and EDQUOT get their own code and say so plainly. The path in the
+ * message is root/blobs/<sub><name>. */
+static int errno_error(int err, const fs_backend *b, const char *action, const char *sub,
+                       const char *name)
+{
+    if (err == ENOSPC || err == EDQUOT)
+        return mlreg_error_set(MLREG_ENOSPACE, "no space left for blobs: %s %s/blobs/%s%s: %s",
+                               action, b->root, sub, name, strerror(err));
+    if (err == ENOMEM)
+        return mlreg_error_set(MLREG_ENOMEM, "%s %s/blobs/%s%s: %s", action, b->root, sub, name,
+                               strerror(err));
+    return mlreg_error_set(MLREG_EIO, "%s %s/blobs/%s%s: %s", action, b->root, sub, name,
+                           strerror(err));
+}
+
+/* malloc'd "a/b", or NULL when out of memory. */
+static char *path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = malloc(la + 1 + lb + 1);
+
+    if (p == NULL) return NULL;
+    memcpy(p, a, la);
+    p[la] = '/';
+    memcpy(p + la + 1, b, lb + 1);
+    return p;
+}
+
+static void rel_path(char out[REL_PATH_LEN], const mlreg_digest *d)
+{
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+
+    mlreg_digest_hex(hex, d);
+    out[0] = hex[0];
+    out[1] = hex[1];
+    out[2] = '/';
+    memcpy(out + 3, hex, MLREG_DIGEST_HEXLEN + 1);
+}
+
+static int is_lower_hex(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+/* Creates @p path and its missing parents (mode 0755), like mkdir -p. */
+static int mkdir_p(const char *path)
+{
+    int error = 0;
+    char *copy = NULL, *p;
+
+    if ((copy = strdup(path)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (p = copy + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+            error = mlreg_error_set(errno == ENOSPC || errno == EDQUOT ? MLREG_ENOSPACE : MLREG_EIO,
+                                    "create directory %s: %s", copy, strerror(errno));
+            goto done;
+        }
+        *p = saved;
+        if (saved == '\0') break;
+    }
+
+done:
+    free(copy);
+    return error;
+}
+
+static int open_dir(int *out, const char *root, const char *sub)
+{
+    int fd;
+    char *path = path_join(root, sub);
+
+    if (path == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        int error = mlreg_error_set(MLREG_EIO, "open directory %s: %s", path, strerror(errno));
+        free(path);
+        return error;
+    }
+    free(path);
+    *out = fd;
+    return 0;
+}
+
+/* fsync on a directory makes the entries created in it (rename, mkdir)
+ * durable; without it a crash can lose a blob that was reported committed. */
+static int fsync_objects_dir(fs_backend *b, const char *name)
+{
+    int error = 0;
+    int fd = openat(b->objects_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0) return errno_error(errno, b, "open directory", "sha256/", name);
+    if (fsync(fd) < 0) error = errno_error(errno, b, "fsync directory", "sha256/", name);
+    close(fd);
+    return error;
+}
+
+/* A crash between creating a temp file and renaming it leaves the temp file
+ * behind; nothing else ever refers to it, so every file in tmp/ is stale at
+ * construction. The trap: two live processes sharing one root would delete
+ * each other's in-progress uploads, so one root belongs to one server. */
+static int remove_stale_temps(fs_backend *b)
+{
+    int error = 0;
+    DIR *dir = NULL;
+    struct dirent *ent;
+    int fd;
+
+    if ((fd = openat(b->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return errno_error(errno, b, "open directory", "tmp", "");
+    if ((dir = fdopendir(fd)) == NULL) {
+        error = errno_error(errno, b, "open directory", "tmp", "");
+        close(fd);
+        goto done;
+    }
+    for (;;) {
+        errno = 0;
+        if ((ent = readdir(dir)) == NULL) {
+            if (errno != 0) error = errno_error(errno, b, "read directory", "tmp", "");
+            break;
+        }
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
+        if (unlinkat(b->tmp_fd, ent->d_name, 0) < 0 && errno != ENOENT) {
+            /* We never create directories there; leave one alone rather than
+             * refuse to start. */
+            if (errno == EISDIR || errno == EPERM) continue;
+            error = errno_error(errno, b, "remove stale temp file", "tmp/", ent->d_name);
+            goto done;
+        }
+    }
+
+done:
+    if (dir != NULL) closedir(dir);
+    return error;
+}
+
+/* ---- writer ---- */
+
+static int fs_writer__write(mlreg_blob_backend_writer *bw, const void *data, size_t len)
+{
+    fs_writer *w = (fs_writer *)bw;
+    const unsigned char *p = data;
+
+    while (len > 0) {
+        ssize_t n = write(w->fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno_error(errno, w->backend, "write temp file", "tmp/", w->tmp_name);
+        }
+        if (n == 0) /* never for a regular file; guards against spinning */
+            return errno_error(EIO, w->backend, "write temp file", "tmp/", w->tmp_name);
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void fs_writer__abort(mlreg_blob_backend_writer *bw)
+{
+    fs_writer *w = (fs_writer *)bw;
+
+    if (w->fd >= 0) close(w->fd);
+    unlinkat(w->backend->tmp_fd, w->tmp_name, 0);
+    free(w);
+}
+
+static int fs_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *digest)
+{
+    int error = 0;
+    fs_writer *w = (fs_writer *)bw;
+    fs_backend *b = w->backend;
+    char rel[REL_PATH_LEN], dir[3];
+    struct stat st;
+    int renamed = 0, fd = w->fd;
+
+    w->fd = -1;
+    rel_path(rel, digest);
+    memcpy(dir, rel, 2);
+    dir[2] = '\0';
+
+    /* Data must be on disk before the name points at it, or a crash could
+     * leave a complete-looking name over missing bytes. */
+    if (fsync(fd) < 0) {
+        error = errno_error(errno, b, "fsync temp file", "tmp/", w->tmp_name);
+        goto done;
+    }
+    /* close can report deferred write errors (NFS), so it is checked. */
+    if (close(fd) < 0) {
+        fd = -1;
+        error = errno_error(errno, b, "close temp file", "tmp/", w->tmp_name);
+        goto done;
+    }
+    fd = -1;
+
+    if (mkdirat(b->objects_fd, dir, 0755) == 0) {
+        if ((error = fsync_objects_dir(b, ".")) < 0) goto done;
+    } else if (errno != EEXIST) {
+        error = errno_error(errno, b, "create directory", "sha256/", dir);
+        goto done;
+    }
+
+    /* Content-addressed: an existing blob under this name has these bytes. A
+     * concurrent writer of the same content may still rename over us after
+     * this check; that replaces a blob with identical bytes, which is safe. */
+    if (fstatat(b->objects_fd, rel, &st, 0) == 0) goto done;
+    if (errno != ENOENT) {
+        error = errno_error(errno, b, "stat blob", "sha256/", rel);
+        goto done;
+    }
+    if (renameat(b->tmp_fd, w->tmp_name, b->objects_fd, rel) < 0) {
+        error = errno_error(errno, b, "rename temp file to", "sha256/", rel);
+        goto done;
+    }
+    renamed = 1;
+    if ((error = fsync_objects_dir(b, dir)) < 0) goto done;
+
+done:
+    if (fd >= 0) close(fd);
+    if (!renamed) unlinkat(b->tmp_fd, w->tmp_name, 0);
+    free(w);
+    return error;
+}
+
+/* ---- reader ---- */
+
+static ssize_t fs_reader__read(mlreg_blob_backend_reader *br, void *buf, size_t len)
+{
+    fs_reader *r = (fs_reader *)br;
+
+    for (;;) {
+        ssize_t n = read(r->fd, buf, len);
+        if (n >= 0) return n;
+        if (errno != EINTR) return mlreg_error_set(MLREG_EIO, "read blob: %s", strerror(errno));
+    }
+}
+
+static int fs_reader__fd(mlreg_blob_backend_reader *br)
+{
+    return ((fs_reader *)br)->fd;
+}
+
+static void fs_reader__free(mlreg_blob_backend_reader *br)
+{
+    fs_reader *r = (fs_reader *)br;
+
+    if (r == NULL) return;
+    if (r->fd >= 0) close(r->fd);
+    free(r);
+}
+
+/* ---- backend ---- */
+
+static int fs_backend__exists(mlreg_blob_backend *bb, const mlreg_digest *digest)
+{
+    fs_backend *b = (fs_backend *)bb;
+    char rel[REL_PATH_LEN];
+    struct stat st;
+
+    rel_path(rel, digest);
+    /* Only ENOENT means "not stored": EACCES, EIO, ENOTDIR... are errors, so
+     * a broken store never reads as a missing blob (which would invite a
+     * re-upload or a wrong 404). */
+    if (fstatat(b->objects_fd, rel, &st, 0) < 0) {
+        if (errno == ENOENT) return 0;
+        return errno_error(errno, b, "stat blob", "sha256/", rel);
+    }
+    if (!S_ISREG(st.st_mode))
+        return mlreg_error_set(MLREG_EIO, "blob %s/blobs/sha256/%s is not a regular file", b->root,
+                               rel);
+    return 1;
+}
+
+static int fs_backend__stat(uint64_t *size_out, mlreg_blob_backend *bb, const mlreg_digest *digest)
+{
+    fs_backend *b = (fs_backend *)bb;
+    char rel[REL_PATH_LEN];
+    struct stat st;
+
+    rel_path(rel, digest);
+    if (fstatat(b->objects_fd, rel, &st, 0) < 0) {
+        if (errno == ENOENT)
+            return mlreg_error_set(MLREG_ENOTFOUND, "blob sha256:%s not found", rel + 3);
+        return errno_error(errno, b, "stat blob", "sha256/", rel);
+    }
+    if (!S_ISREG(st.st_mode))
+        return mlreg_error_set(MLREG_EIO, "blob %s/blobs/sha256/%s is not a regular file", b->root,
+                               rel);
+    if (size_out != NULL) *size_out = (uint64_t)st.st_size;
+    return 0;
+}
+
+static int fs_backend__open_read(mlreg_blob_backend_reader **out, uint64_t *size_out,
+                                 mlreg_blob_backend *bb, const mlreg_digest *digest)
+{
+    int error = 0;
+    fs_backend *b = (fs_backend *)bb;
+    fs_reader *r = NULL;
+    char rel[REL_PATH_LEN];
+    struct stat st;
+
+    rel_path(rel, digest);
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob reader");
+        goto done;
+    }
+    r->fd = -1;
+    r->parent.read = fs_reader__read;
+    r->parent.fd = fs_reader__fd;
+    r->parent.free = fs_reader__free;
+
+    if ((r->fd = openat(b->objects_fd, rel, O_RDONLY | O_CLOEXEC)) < 0) {
+        if (errno == ENOENT)
+            error = mlreg_error_set(MLREG_ENOTFOUND, "blob sha256:%s not found", rel + 3);
+        else
+            error = errno_error(errno, b, "open blob", "sha256/", rel);
+        goto done;
+    }
+    if (fstat(r->fd, &st) < 0) {
+        error = errno_error(errno, b, "stat blob", "sha256/", rel);
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error = mlreg_error_set(MLREG_EIO, "blob %s/blobs/sha256/%s is not a regular file", b->root,
+                                rel);
+        goto done;
+    }
+
+done:
+    if (error < 0) {
+        if (r != NULL) fs_reader__free(&r->parent);
+        return error;
+    }
+    if (size_out != NULL) *size_out = (uint64_t)st.st_size;
+    *out = &r->parent;
+    return 0;
+}
+
+static int fs_backend__open_write(mlreg_blob_backend_writer **out, mlreg_blob_backend *bb,
+                                  int64_t size_hint)
+{
+    int error = 0;
+    fs_backend *b = (fs_backend *)bb;
+    fs_writer *w = NULL;
+    unsigned char rnd[16];
+    int attempt;
+
+    /* The size hint is not used: preallocating would only move an ENOSPC
+     * earlier, and the front end checks the final size anyway. */
+    (void)size_hint;
+
+    if ((w = calloc(1, sizeof(*w))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob writer");
+        goto done;
+    }
+    w->fd = -1;
+    w->backend = b;
+    w->parent.write = fs_writer__write;
+    w->parent.commit = fs_writer__commit;
+    w->parent.abort = fs_writer__abort;
+
+    /* A random name plus O_EXCL: concurrent writers never share a temp file,
+     * and a retry covers the (astronomically unlikely) collision. */
+    for (attempt = 0; attempt < 8; attempt++) {
+        size_t i;
+        ssize_t n;
+
+        while ((n = getrandom(rnd, sizeof(rnd), 0)) < 0 && errno == EINTR)
+            ;
+        if (n != (ssize_t)sizeof(rnd)) {
+            error = mlreg_error_set(MLREG_EIO, "getrandom for temp file name: %s",
+                                    n < 0 ? strerror(errno) : "short read");
+            goto done;
+        }
+        for (i = 0; i < sizeof(rnd); i++)
+            snprintf(w->tmp_name + 2 * i, 3, "%02x", rnd[i]);
+        memcpy(w->tmp_name + 32, ".tmp", 5);
+
+        w->fd = openat(b->tmp_fd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (w->fd >= 0) break;
+        if (errno != EEXIST) {
+            error = errno_error(errno, b, "create temp file", "tmp/", w->tmp_name);
+            goto done;
+        }
+    }
+    if (w->fd < 0) {
+        error = mlreg_error_set(MLREG_EIO, "could not create a unique temp file in %s/blobs/tmp",
+                                b->root);
+        goto done;
+    }
+
+done:
+    if (error < 0) {
+        free(w);
+        return error;
+    }
+    *out = &w->parent;
+    return 0;
+}
+
+static int fs_backend__remove(mlreg_blob_backend *bb, const mlreg_digest *digest)
+{
+    fs_backend *b = (fs_backend *)bb;
+    char rel[REL_PATH_LEN];
+
+    rel_path(rel, digest);
+    /* The 2-hex directory is left in place even when empty: removing it would
+     * race with a concurrent commit that has just created it. */
+    if (unlinkat(b->objects_fd, rel, 0) < 0) {
+        if (errno == ENOENT)
+            return mlreg_error_set(MLREG_ENOTFOUND, "blob sha256:%s not found", rel + 3);
+        return errno_error(errno, b, "remove blob", "sha256/", rel);
+    }
+    return 0;
+}
+
+/* Walks one 2-hex directory. Only names of exactly 64 lowercase hex starting
+ * with the directory's two digits are blobs; anything else (editor backups,
+ * misplaced files) is skipped, never reported under a wrong digest. */
+static int foreach_subdir(fs_backend *b, const char *sub, mlreg_blob_foreach_cb cb, void *payload)
+{
+    int error = 0;
+    DIR *dir = NULL;
+    struct dirent *ent;
+    int fd;
+
+    if ((fd = openat(b->objects_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        if (errno == ENOTDIR || errno == ENOENT) return 0;
+        return errno_error(errno, b, "open directory", "sha256/", sub);
+    }
+    if ((dir = fdopendir(fd)) == NULL) {
+        error = errno_error(errno, b, "open directory", "sha256/", sub);
+        close(fd);
+        goto done;
+    }
+    for (;;) {
+        mlreg_digest d;
+        struct stat st;
+
+        errno = 0;
+        if ((ent = readdir(dir)) == NULL) {
+            if (errno != 0) error = errno_error(errno, b, "read directory", "sha256/", sub);
+            break;
+        }
+        if (strlen(ent->d_name) != MLREG_DIGEST_HEXLEN ||
+            !is_lower_hex(ent->d_name, MLREG_DIGEST_HEXLEN) || memcmp(ent->d_name, sub, 2) != 0)
+            continue;
+        if (fstatat(dirfd(dir), ent->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno == ENOENT) continue; /* removed concurrently */
+            error = errno_error(errno, b, "stat blob in", "sha256/", sub);
+            goto done;
+        }
+        if (!S_ISREG(st.st_mode)) continue;
+        if ((error = mlreg_digest_parse_hex(&d, ent->d_name, MLREG_DIGEST_HEXLEN)) < 0) goto done;
+        if ((error = cb(&d, (uint64_t)st.st_size, payload)) != 0) goto done;
+    }
+
+done:
+    if (dir != NULL) closedir(dir);
+    return error;
+}
+
+static int fs_backend__foreach(mlreg_blob_backend *bb, mlreg_blob_foreach_cb cb, void *payload)
+{
+    int error = 0;
+    fs_backend *b = (fs_backend *)bb;
+    DIR *dir = NULL;
+    struct dirent *ent;
+    int fd;
+
+    if ((fd = openat(b->objects_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return errno_error(errno, b, "open directory", "sha256", "");
+    if ((dir = fdopendir(fd)) == NULL) {
+        error = errno_error(errno, b, "open directory", "sha256", "");
+        close(fd);
+        goto done;
+    }
+    for (;;) {
+        errno = 0;
+        if ((ent = readdir(dir)) == NULL) {
+            if (errno != 0) error = errno_error(errno, b, "read directory", "sha256", "");
+            break;
+        }
+        if (strlen(ent->d_name) != 2 || !is_lower_hex(ent->d_name, 2)) continue;
+        if ((error = foreach_subdir(b, ent->d_name, cb, payload)) != 0) goto done;
+    }
+
+done:
+    if (dir != NULL) closedir(dir);
+    return error;
+}
+
+static void fs_backend__free(mlreg_blob_backend *bb)
+{
+    fs_backend *b = (fs_backend *)bb;
+
+    if (b == NULL) return;
+    if (b->objects_fd >= 0) close(b->objects_fd);
+    if (b->tmp_fd >= 0) close(b->tmp_fd);
+    free(b->root);
+    free(b);
+}
+
+int mlreg_blob_backend_fs_new(mlreg_blob_backend **out, const char *root)
+{
+    int error = 0;
+    fs_backend *b = NULL;
+    char *objects = NULL, *tmp = NULL;
+
+    if (root == NULL || root[0] == '\0')
+        return mlreg_error_set(MLREG_EINVALID, "fs blob backend needs a root directory");
+
+    if ((b = calloc(1, sizeof(*b))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating the fs blob backend");
+        goto done;
+    }
+    b->objects_fd = -1;
+    b->tmp_fd = -1;
+    b->parent.version = MLREG_BLOB_BACKEND_VERSION;
+    b->parent.exists = fs_backend__exists;
+    b->parent.stat = fs_backend__stat;
+    b->parent.open_read = fs_backend__open_read;
+    b->parent.open_write = fs_backend__open_write;
+    b->parent.remove = fs_backend__remove;
+    b->parent.foreach = fs_backend__foreach;
+    b->parent.free = fs_backend__free;
+
+    if ((b->root = strdup(root)) == NULL || (objects = path_join(root, "blobs/sha256")) == NULL ||
+        (tmp = path_join(root, "blobs/tmp")) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((error = mkdir_p(objects)) < 0 || (error = mkdir_p(tmp)) < 0) goto done;
+    if ((error = open_dir(&b->objects_fd, root, "blobs/sha256")) < 0 ||
+        (error = open_dir(&b->tmp_fd, root, "blobs/tmp")) < 0)
+        goto done;
+    if ((error = remove_stale_temps(b)) < 0) goto done;
+
+done:
+    free(objects);
+    free(tmp);
+    if (error < 0) {
+        if (b != NULL) fs_backend__free(&b->parent);
+        return error;
+    }
+    *out = &b->parent;
+    return 0;
+}
