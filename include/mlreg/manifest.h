@@ -1,0 +1,144 @@
+/**
+ * @file manifest.h
+ * @brief Parsing and validation of manifests, releases and eval reports.
+ *
+ * Pure functions over bytes: no I/O, no metadata. The registry (registry.c)
+ * calls them on manifest PUT; the CLI may call them to check what it builds.
+ *
+ * Accepted manifests: OCI image manifest, OCI image index, Docker v2 manifest
+ * and Docker manifest list, schemaVersion 2. Every rejection is
+ * MLREG_EINVALID with a message that names the offending field.
+ *
+ * A release is an OCI image manifest with artifactType
+ * MLREG_ARTIFACT_RELEASE; mlreg_release_validate() applies its rules:
+ *  - config is the empty config (MLREG_MT_OCI_EMPTY, digest of "{}", size 2);
+ *  - every layer has media type "application/vnd.mlreg.<kind>.v1" (kind one
+ *    of weights, tokenizer, config, seeds, other) or MLREG_MT_EVAL_REPORT
+ *    (kind eval-report), an org.mlreg.kind annotation that agrees with it, and
+ *    an org.opencontainers.image.title that is non-empty, at most 255 bytes,
+ *    has no '/' or control character, is not "." or "..", and is unique;
+ *  - at most one eval-report layer;
+ *  - manifest annotations org.mlreg.model (equal to the repository name),
+ *    org.mlreg.version (tag grammar), org.mlreg.git-sha (optional, 7-64
+ *    lowercase hex), org.opencontainers.image.created (RFC 3339).
+ */
+#ifndef MLREG_MANIFEST_H
+#define MLREG_MANIFEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlreg/digest.h"
+
+/** What a manifest lists: blobs (image) or other manifests (index). */
+typedef enum {
+    MLREG_MANIFEST_IMAGE = 1, /**< OCI image manifest or Docker v2 manifest */
+    MLREG_MANIFEST_INDEX = 2  /**< OCI image index or Docker manifest list */
+} mlreg_manifest_kind;
+
+/**
+ * A validated descriptor. String pointers and @c annotations point into the
+ * owning mlreg_manifest's JSON tree and stay valid until mlreg_manifest_free().
+ */
+typedef struct {
+    const char *media_type;    /**< never NULL */
+    const char *digest_str;    /**< "sha256:<hex>" as written */
+    mlreg_digest digest;       /**< parsed digest_str */
+    uint64_t size;             /**< non-negative "size" */
+    const char *artifact_type; /**< NULL when absent */
+    json_t *annotations;       /**< borrowed object of strings, NULL when absent */
+} mlreg_descriptor;
+
+/** A parsed manifest; see mlreg_manifest_parse(). */
+typedef struct {
+    mlreg_manifest_kind kind;
+    /** The effective media type: the body's mediaType, else the Content-Type's. */
+    const char *media_type;
+    const char *artifact_type; /**< top-level artifactType, NULL when absent */
+    int has_config;            /**< 1 for image manifests */
+    mlreg_descriptor config;
+    /** Image: the layers. Index: the child manifests. */
+    mlreg_descriptor *layers;
+    size_t nlayers;
+    int has_subject;
+    mlreg_descriptor subject;
+    json_t *annotations; /**< borrowed object of strings, NULL when absent */
+    json_t *root;        /**< the whole parsed document (owned) */
+} mlreg_manifest;
+
+/**
+ * Parses and validates @p len bytes of manifest JSON pushed with
+ * @p content_type (NULL or "" when the client sent none; parameters such as
+ * "; charset=utf-8" are ignored). The body's mediaType, when present, must
+ * equal the content type; an unknown media type is refused. Descriptors need
+ * a mediaType, a sha256 digest and a non-negative integer size; annotations
+ * must be objects of strings; duplicate JSON keys are refused.
+ * On success *out is owned by the caller (mlreg_manifest_free()).
+ * @return 0 or MLREG_EINVALID (message set), MLREG_ENOMEM.
+ */
+int mlreg_manifest_parse(mlreg_manifest **out, const char *content_type, const char *body,
+                         size_t len);
+
+/** Frees a parsed manifest; NULL is a no-op. */
+void mlreg_manifest_free(mlreg_manifest *m);
+
+/** 1 when @p m declares artifactType MLREG_ARTIFACT_RELEASE, else 0. */
+int mlreg_manifest_is_release(const mlreg_manifest *m);
+
+/** The string annotation @p key of a descriptor, or NULL. Borrowed from @p d. */
+const char *mlreg_descriptor_annotation(const mlreg_descriptor *d, const char *key);
+
+/** What mlreg_release_validate() extracts; strings borrowed from the manifest. */
+typedef struct {
+    const char *model;   /**< org.mlreg.model */
+    const char *version; /**< org.mlreg.version */
+    const char *git_sha; /**< org.mlreg.git-sha, NULL when absent */
+    const char *created; /**< org.opencontainers.image.created as pushed */
+    int64_t created_sec; /**< created as seconds since the Unix epoch (UTC) */
+    int32_t created_nsec;
+    int has_eval_report;      /**< 1 when a layer has kind eval-report */
+    size_t eval_report_index; /**< its index in m->layers */
+} mlreg_release_info;
+
+/**
+ * Applies the release rules (see the file comment) to @p m, which must be a
+ * release (mlreg_manifest_is_release()), pushed to repository @p repo.
+ * @return 0 (filling *out) or MLREG_EINVALID naming the field.
+ */
+int mlreg_release_validate(mlreg_release_info *out, const mlreg_manifest *m, const char *repo);
+
+/** The kind of a release layer ("weights", ...), or NULL if it has none. */
+const char *mlreg_release_layer_kind(const mlreg_descriptor *layer);
+
+/**
+ * Parses an RFC 3339 date-time ("2026-01-02T03:04:05.123Z", "...+02:00") into
+ * seconds since the epoch (UTC) and nanoseconds. Either output may be NULL.
+ * @return 0 or MLREG_EINVALID.
+ */
+int mlreg_rfc3339_parse(int64_t *sec_out, int32_t *nsec_out, const char *s);
+
+/** A parsed eval report: flattened metrics and the optional dataset. */
+typedef struct {
+    /** Object of flattened metric name -> JSON real, in document order. Owned. */
+    json_t *metrics;
+    /** The top-level "dataset" string (malloc'd), NULL when absent. */
+    char *dataset;
+} mlreg_eval_report;
+
+/**
+ * Parses an eval report: at most MLREG_MAX_EVAL_REPORT_BYTES bytes
+ * (else MLREG_ETOOBIG), a JSON object with a "metrics" object whose leaves
+ * are finite numbers; nested objects flatten to dotted names
+ * ({"retrieval":{"hit_rate":0.9}} -> "retrieval.hit_rate"). An empty metrics
+ * object is allowed. Strings, booleans, null, arrays, empty keys and names
+ * that collide after flattening are refused (MLREG_EINVALID naming the
+ * metric). An optional top-level "dataset" must be a string.
+ * On success *out is owned by the caller (mlreg_eval_report_free()).
+ */
+int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t len);
+
+/** Frees a parsed eval report; NULL is a no-op. */
+void mlreg_eval_report_free(mlreg_eval_report *r);
+
+#endif

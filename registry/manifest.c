@@ -1,0 +1,681 @@
+/* manifest.c: parsing and validation of manifests, releases and eval reports
+ * (pure functions, no I/O; see include/mlreg/manifest.h).
+ *
+ * Everything here runs on bytes from the network, so every field is checked
+ * for type as well as value, duplicate JSON keys are refused (two parsers
+ * could otherwise disagree on which "layers" a signed manifest has), and each
+ * message names the field so a client can fix what it sent. */
+#include "mlreg/manifest.h"
+
+#include "mlreg/common.h"
+#include "mlreg/oci.h"
+#include "mlreg/registry.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_TITLE_BYTES 255
+
+static const char *const known_types[] = {MLREG_MT_OCI_MANIFEST, MLREG_MT_OCI_INDEX,
+                                          MLREG_MT_DOCKER_MANIFEST, MLREG_MT_DOCKER_LIST};
+
+/* Maps a media type (without parameters, any case) to our constant, or NULL. */
+static const char *known_type(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(known_types) / sizeof(known_types[0]); i++) {
+        if (strlen(known_types[i]) == len && strncasecmp(known_types[i], s, len) == 0)
+            return known_types[i];
+    }
+    return NULL;
+}
+
+/* Content-Type values may carry parameters ("; charset=utf-8") and spaces;
+ * only the bare type decides; it is returned as a start and a length. */
+static void bare_media_type(const char **start, size_t *len, const char *ct)
+{
+    const char *end;
+
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    end = ct + strcspn(ct, ";");
+    while (end > ct && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *start = ct;
+    *len = (size_t)(end - ct);
+}
+
+/* Checks that @p v, when present, is an object whose values are strings. */
+static int check_annotations(json_t **out, json_t *v, const char *field)
+{
+    const char *key;
+    json_t *val;
+
+    *out = NULL;
+    if (v == NULL) return 0;
+    if (!json_is_object(v)) return mlreg_error_set(MLREG_EINVALID, "%s must be an object", field);
+    json_object_foreach(v, key, val)
+    {
+        if (!json_is_string(val))
+            return mlreg_error_set(MLREG_EINVALID, "%s['%s'] must be a string", field, key);
+    }
+    *out = v;
+    return 0;
+}
+
+static int optional_string(const char **out, json_t *obj, const char *key, const char *field)
+{
+    json_t *v = json_object_get(obj, key);
+
+    *out = NULL;
+    if (v == NULL) return 0;
+    if (!json_is_string(v))
+        return mlreg_error_set(MLREG_EINVALID, "%s.%s must be a string", field, key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* Validates one descriptor; @p field names it in messages ("layers[2]"). */
+static int parse_descriptor(mlreg_descriptor *out, json_t *v, const char *field)
+{
+    int error = 0;
+    json_t *mt, *dg, *sz;
+    char sub[96];
+
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(v)) return mlreg_error_set(MLREG_EINVALID, "%s must be an object", field);
+
+    mt = json_object_get(v, "mediaType");
+    if (!json_is_string(mt) || json_string_length(mt) == 0)
+        return mlreg_error_set(MLREG_EINVALID, "%s.mediaType must be a non-empty string", field);
+    out->media_type = json_string_value(mt);
+
+    dg = json_object_get(v, "digest");
+    if (!json_is_string(dg))
+        return mlreg_error_set(MLREG_EINVALID, "%s.digest must be a string", field);
+    out->digest_str = json_string_value(dg);
+    if (mlreg_digest_parse(&out->digest, out->digest_str) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "%s.digest is not a valid sha256 digest: '%.80s'",
+                               field, out->digest_str);
+
+    sz = json_object_get(v, "size");
+    if (!json_is_integer(sz) || json_integer_value(sz) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "%s.size must be a non-negative integer", field);
+    out->size = (uint64_t)json_integer_value(sz);
+
+    if ((error = optional_string(&out->artifact_type, v, "artifactType", field)) < 0) return error;
+    snprintf(sub, sizeof(sub), "%s.annotations", field);
+    return check_annotations(&out->annotations, json_object_get(v, "annotations"), sub);
+}
+
+/* Works out the effective media type from the Content-Type and the body. */
+static int resolve_media_type(const char **out, const char *content_type, json_t *root)
+{
+    const char *ct = NULL, *body_type = NULL, *bare;
+    size_t bare_len = 0;
+    json_t *mt = json_object_get(root, "mediaType");
+
+    if (mt != NULL) {
+        if (!json_is_string(mt))
+            return mlreg_error_set(MLREG_EINVALID, "mediaType must be a string");
+        body_type = known_type(json_string_value(mt), json_string_length(mt));
+        if (body_type == NULL)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "mediaType '%.100s' is not a supported manifest type",
+                                   json_string_value(mt));
+    }
+    if (content_type != NULL) {
+        bare_media_type(&bare, &bare_len, content_type);
+        if (bare_len > 0) {
+            ct = known_type(bare, bare_len);
+            if (ct == NULL)
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "content type '%.*s' is not a supported manifest type",
+                                       (int)(bare_len > 100 ? 100 : bare_len), bare);
+        }
+    }
+    if (ct != NULL && body_type != NULL && ct != body_type)
+        return mlreg_error_set(MLREG_EINVALID, "mediaType '%s' contradicts content type '%s'",
+                               body_type, ct);
+    if (ct == NULL && body_type == NULL)
+        return mlreg_error_set(MLREG_EINVALID, "mediaType missing and no content type given");
+    *out = ct != NULL ? ct : body_type;
+    return 0;
+}
+
+static int parse_descriptor_array(mlreg_manifest *m, json_t *arr, const char *field)
+{
+    size_t i;
+    int error = 0;
+    char sub[64];
+
+    if (!json_is_array(arr)) return mlreg_error_set(MLREG_EINVALID, "%s must be an array", field);
+    m->nlayers = json_array_size(arr);
+    if (m->nlayers == 0) return 0;
+    m->layers = calloc(m->nlayers, sizeof(*m->layers));
+    if (m->layers == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory parsing %s", field);
+    for (i = 0; i < m->nlayers; i++) {
+        snprintf(sub, sizeof(sub), "%s[%zu]", field, i);
+        if ((error = parse_descriptor(&m->layers[i], json_array_get(arr, i), sub)) < 0)
+            return error;
+    }
+    return 0;
+}
+
+int mlreg_manifest_parse(mlreg_manifest **out, const char *content_type, const char *body,
+                         size_t len)
+{
+    int error = 0;
+    mlreg_manifest *m = NULL;
+    json_error_t jerr;
+    json_t *sv, *subject;
+
+    m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory parsing manifest");
+        goto done;
+    }
+    m->root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (m->root == NULL) {
+        error = mlreg_error_set(MLREG_EINVALID, "manifest is not valid JSON: %s (line %d)",
+                                jerr.text, jerr.line);
+        goto done;
+    }
+    if (!json_is_object(m->root)) {
+        error = mlreg_error_set(MLREG_EINVALID, "manifest must be a JSON object");
+        goto done;
+    }
+    sv = json_object_get(m->root, "schemaVersion");
+    if (!json_is_integer(sv) || json_integer_value(sv) != 2) {
+        error = mlreg_error_set(MLREG_EINVALID, "schemaVersion must be 2");
+        goto done;
+    }
+    if ((error = resolve_media_type(&m->media_type, content_type, m->root)) < 0) goto done;
+
+    if (strcmp(m->media_type, MLREG_MT_OCI_INDEX) == 0 ||
+        strcmp(m->media_type, MLREG_MT_DOCKER_LIST) == 0) {
+        m->kind = MLREG_MANIFEST_INDEX;
+        /* An index that also carries image fields is ambiguous (CVE-2021-41190). */
+        if (json_object_get(m->root, "config") != NULL ||
+            json_object_get(m->root, "layers") != NULL) {
+            error = mlreg_error_set(MLREG_EINVALID, "an index must not have config or layers");
+            goto done;
+        }
+        if ((error =
+                 parse_descriptor_array(m, json_object_get(m->root, "manifests"), "manifests")) < 0)
+            goto done;
+    } else {
+        m->kind = MLREG_MANIFEST_IMAGE;
+        if (json_object_get(m->root, "manifests") != NULL) {
+            error = mlreg_error_set(MLREG_EINVALID, "an image manifest must not have manifests");
+            goto done;
+        }
+        if (json_object_get(m->root, "config") == NULL) {
+            error = mlreg_error_set(MLREG_EINVALID, "config is missing");
+            goto done;
+        }
+        if ((error = parse_descriptor(&m->config, json_object_get(m->root, "config"), "config")) <
+            0)
+            goto done;
+        m->has_config = 1;
+        if ((error = parse_descriptor_array(m, json_object_get(m->root, "layers"), "layers")) < 0)
+            goto done;
+    }
+
+    if ((error = optional_string(&m->artifact_type, m->root, "artifactType", "manifest")) < 0)
+        goto done;
+    subject = json_object_get(m->root, "subject");
+    if (subject != NULL) {
+        if ((error = parse_descriptor(&m->subject, subject, "subject")) < 0) goto done;
+        m->has_subject = 1;
+    }
+    if ((error = check_annotations(&m->annotations, json_object_get(m->root, "annotations"),
+                                   "annotations")) < 0)
+        goto done;
+
+    *out = m;
+    m = NULL;
+
+done:
+    mlreg_manifest_free(m);
+    return error;
+}
+
+void mlreg_manifest_free(mlreg_manifest *m)
+{
+    if (m == NULL) return;
+    free(m->layers);
+    json_decref(m->root);
+    free(m);
+}
+
+int mlreg_manifest_is_release(const mlreg_manifest *m)
+{
+    return m->artifact_type != NULL && strcmp(m->artifact_type, MLREG_ARTIFACT_RELEASE) == 0;
+}
+
+const char *mlreg_descriptor_annotation(const mlreg_descriptor *d, const char *key)
+{
+    return d->annotations ? json_string_value(json_object_get(d->annotations, key)) : NULL;
+}
+
+const char *mlreg_release_layer_kind(const mlreg_descriptor *layer)
+{
+    return mlreg_descriptor_annotation(layer, MLREG_ANN_KIND);
+}
+
+/* ---- RFC 3339 ----------------------------------------------------------- */
+
+/* Reads exactly @p n digits at s[*pos]; -1 when they are not all digits. */
+static int read_digits(const char *s, size_t *pos, int n)
+{
+    int v = 0, i;
+
+    for (i = 0; i < n; i++) {
+        char c = s[*pos + (size_t)i];
+        if (c < '0' || c > '9') return -1;
+        v = v * 10 + (c - '0');
+    }
+    *pos += (size_t)n;
+    return v;
+}
+
+static int is_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil), exact for every year 0000-9999 that RFC 3339 allows. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int mlreg_rfc3339_parse(int64_t *sec_out, int32_t *nsec_out, const char *s)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    size_t p = 0;
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0, dmax, digits = 0;
+    int32_t nsec = 0;
+    int64_t t;
+
+    if (s == NULL) return mlreg_error_set(MLREG_EINVALID, "date-time missing");
+    if ((y = read_digits(s, &p, 4)) < 0 || s[p++] != '-' || (mo = read_digits(s, &p, 2)) < 0 ||
+        s[p++] != '-' || (d = read_digits(s, &p, 2)) < 0)
+        goto bad;
+    if (s[p] != 'T' && s[p] != 't' && s[p] != ' ') goto bad;
+    p++;
+    if ((h = read_digits(s, &p, 2)) < 0 || s[p++] != ':' || (mi = read_digits(s, &p, 2)) < 0 ||
+        s[p++] != ':' || (sec = read_digits(s, &p, 2)) < 0)
+        goto bad;
+    if (s[p] == '.') {
+        p++;
+        while (s[p] >= '0' && s[p] <= '9') {
+            if (digits < 9) nsec = nsec * 10 + (s[p] - '0');
+            digits++;
+            p++;
+        }
+        if (digits == 0) goto bad;
+        for (; digits < 9; digits++)
+            nsec *= 10;
+    }
+    if (s[p] == 'Z' || s[p] == 'z') {
+        p++;
+    } else if (s[p] == '+' || s[p] == '-') {
+        sign = s[p++] == '+' ? 1 : -1;
+        if ((oh = read_digits(s, &p, 2)) < 0 || s[p++] != ':' || (om = read_digits(s, &p, 2)) < 0)
+            goto bad;
+    } else {
+        goto bad;
+    }
+    if (s[p] != '\0') goto bad;
+
+    if (mo < 1 || mo > 12) goto bad;
+    dmax = mdays[mo - 1] + (mo == 2 && is_leap(y));
+    /* sec == 60 is a leap second; it is counted as the next second's start. */
+    if (d < 1 || d > dmax || h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59) goto bad;
+
+    t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    t -= (int64_t)sign * (oh * 3600 + om * 60);
+    if (sec_out) *sec_out = t;
+    if (nsec_out) *nsec_out = nsec;
+    return 0;
+
+bad:
+    return mlreg_error_set(MLREG_EINVALID, "'%.64s' is not an RFC 3339 date-time", s);
+}
+
+/* ---- releases ------------------------------------------------------------ */
+
+static const char *const release_kinds[] = {MLREG_KINDS};
+
+static int is_known_kind(const char *kind)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(release_kinds) / sizeof(release_kinds[0]); i++) {
+        if (strcmp(kind, release_kinds[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+/* The layer media type a kind must have. */
+static void kind_media_type(char *buf, size_t cap, const char *kind)
+{
+    if (strcmp(kind, "eval-report") == 0)
+        snprintf(buf, cap, "%s", MLREG_MT_EVAL_REPORT);
+    else
+        snprintf(buf, cap, "%s%s.v1", MLREG_MT_LAYER_PREFIX, kind);
+}
+
+/* Titles become file names under the pull directory: they must name exactly
+ * one entry inside it, never a path or something a terminal interprets. */
+static int check_title(const char *title, size_t i)
+{
+    size_t n;
+    const unsigned char *c;
+
+    if (title == NULL || title[0] == '\0')
+        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: annotation %s missing or empty", i,
+                               MLREG_ANN_TITLE);
+    n = strlen(title);
+    if (n > MAX_TITLE_BYTES)
+        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s longer than %d bytes", i,
+                               MLREG_ANN_TITLE, MAX_TITLE_BYTES);
+    if (strcmp(title, ".") == 0 || strcmp(title, "..") == 0)
+        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s may not be '%s'", i,
+                               MLREG_ANN_TITLE, title);
+    for (c = (const unsigned char *)title; *c; c++) {
+        if (*c == '/')
+            return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s '%.64s' contains '/'", i,
+                                   MLREG_ANN_TITLE, title);
+        if (*c < 0x20 || *c == 0x7f)
+            return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s contains a control character",
+                                   i, MLREG_ANN_TITLE);
+    }
+    return 0;
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int check_layers(mlreg_release_info *info, const mlreg_manifest *m)
+{
+    int error = 0;
+    const char **titles = NULL;
+    size_t i;
+    char want[128];
+
+    if (m->nlayers > 0) {
+        titles = malloc(m->nlayers * sizeof(*titles));
+        if (titles == NULL) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory checking release layers");
+            goto done;
+        }
+    }
+    for (i = 0; i < m->nlayers; i++) {
+        const mlreg_descriptor *l = &m->layers[i];
+        const char *kind = mlreg_release_layer_kind(l);
+
+        if (kind == NULL) {
+            error = mlreg_error_set(MLREG_EINVALID, "layers[%zu]: annotation %s missing", i,
+                                    MLREG_ANN_KIND);
+            goto done;
+        }
+        if (!is_known_kind(kind)) {
+            error = mlreg_error_set(MLREG_EINVALID, "layers[%zu]: unknown %s '%.64s'", i,
+                                    MLREG_ANN_KIND, kind);
+            goto done;
+        }
+        kind_media_type(want, sizeof(want), kind);
+        if (strcmp(l->media_type, want) != 0) {
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "layers[%zu]: mediaType '%.100s' does not match %s '%s' "
+                                    "(expected '%s')",
+                                    i, l->media_type, MLREG_ANN_KIND, kind, want);
+            goto done;
+        }
+        if (strcmp(kind, "eval-report") == 0) {
+            if (info->has_eval_report) {
+                error = mlreg_error_set(MLREG_EINVALID,
+                                        "layers[%zu]: a release has at most one eval-report "
+                                        "(layers[%zu] is one already)",
+                                        i, info->eval_report_index);
+                goto done;
+            }
+            info->has_eval_report = 1;
+            info->eval_report_index = i;
+        }
+        titles[i] = mlreg_descriptor_annotation(l, MLREG_ANN_TITLE);
+        if ((error = check_title(titles[i], i)) < 0) goto done;
+    }
+    /* Sorting makes the uniqueness check O(n log n) for large releases. */
+    if (m->nlayers > 1) {
+        qsort(titles, m->nlayers, sizeof(*titles), cmp_str_ptr);
+        for (i = 1; i < m->nlayers; i++) {
+            if (strcmp(titles[i - 1], titles[i]) == 0) {
+                error = mlreg_error_set(MLREG_EINVALID, "%s '%.64s' appears twice in the release",
+                                        MLREG_ANN_TITLE, titles[i]);
+                goto done;
+            }
+        }
+    }
+
+done:
+    free(titles);
+    return error;
+}
+
+static int check_git_sha(const char *sha)
+{
+    size_t n = strlen(sha), i;
+
+    if (n < 7 || n > 64)
+        return mlreg_error_set(MLREG_EINVALID, "annotation %s must be 7 to 64 lowercase hex digits",
+                               MLREG_ANN_GIT_SHA);
+    for (i = 0; i < n; i++) {
+        if (!((sha[i] >= '0' && sha[i] <= '9') || (sha[i] >= 'a' && sha[i] <= 'f')))
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "annotation %s must be 7 to 64 lowercase hex digits",
+                                   MLREG_ANN_GIT_SHA);
+    }
+    return 0;
+}
+
+int mlreg_release_validate(mlreg_release_info *out, const mlreg_manifest *m, const char *repo)
+{
+    int error = 0;
+    mlreg_release_info info;
+    json_t *ann = m->annotations;
+
+    memset(&info, 0, sizeof(info));
+    if (m->kind != MLREG_MANIFEST_IMAGE || strcmp(m->media_type, MLREG_MT_OCI_MANIFEST) != 0)
+        return mlreg_error_set(MLREG_EINVALID, "a release must be an OCI image manifest (%s)",
+                               MLREG_MT_OCI_MANIFEST);
+    if (strcmp(m->config.media_type, MLREG_MT_OCI_EMPTY) != 0 ||
+        strcmp(m->config.digest_str, MLREG_EMPTY_CONFIG_DIGEST) != 0 || m->config.size != 2)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config of a release must be the empty config (%s, %s, size 2)",
+                               MLREG_MT_OCI_EMPTY, MLREG_EMPTY_CONFIG_DIGEST);
+    if ((error = check_layers(&info, m)) < 0) return error;
+
+    info.model = ann ? json_string_value(json_object_get(ann, MLREG_ANN_MODEL)) : NULL;
+    info.version = ann ? json_string_value(json_object_get(ann, MLREG_ANN_VERSION)) : NULL;
+    info.git_sha = ann ? json_string_value(json_object_get(ann, MLREG_ANN_GIT_SHA)) : NULL;
+    info.created = ann ? json_string_value(json_object_get(ann, MLREG_ANN_CREATED)) : NULL;
+
+    if (info.model == NULL)
+        return mlreg_error_set(MLREG_EINVALID, "annotation %s missing", MLREG_ANN_MODEL);
+    if (strcmp(info.model, repo) != 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "annotation %s '%.100s' does not match repository '%s'",
+                               MLREG_ANN_MODEL, info.model, repo);
+    if (info.version == NULL)
+        return mlreg_error_set(MLREG_EINVALID, "annotation %s missing", MLREG_ANN_VERSION);
+    if (mlreg_tag_validate(info.version) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "annotation %s '%.130s' is not a valid tag",
+                               MLREG_ANN_VERSION, info.version);
+    if (info.git_sha != NULL && (error = check_git_sha(info.git_sha)) < 0) return error;
+    if (info.created == NULL)
+        return mlreg_error_set(MLREG_EINVALID, "annotation %s missing", MLREG_ANN_CREATED);
+    if (mlreg_rfc3339_parse(&info.created_sec, &info.created_nsec, info.created) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "annotation %s '%.64s' is not RFC 3339",
+                               MLREG_ANN_CREATED, info.created);
+    *out = info;
+    return 0;
+}
+
+/* ---- eval reports -------------------------------------------------------- */
+
+static const char *json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    default: return "a number";
+    }
+}
+
+/* Flattens @p obj into @p out with names "<prefix>.<key>" (or "<key>" at the
+ * top). Recursion depth is bounded by jansson's parser depth limit. */
+static int flatten_metrics(json_t *out, json_t *obj, const char *prefix)
+{
+    int error = 0;
+    const char *key;
+    json_t *val;
+    char *name = NULL;
+
+    json_object_foreach(obj, key, val)
+    {
+        size_t n;
+        double d;
+
+        free(name);
+        name = NULL;
+        if (key[0] == '\0') {
+            error = mlreg_error_set(MLREG_EINVALID, "eval report: metric with an empty name%s%s",
+                                    prefix ? " under " : "", prefix ? prefix : "");
+            goto done;
+        }
+        n = (prefix ? strlen(prefix) + 1 : 0) + strlen(key) + 1;
+        name = malloc(n);
+        if (name == NULL) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory flattening metrics");
+            goto done;
+        }
+        if (prefix)
+            snprintf(name, n, "%s.%s", prefix, key);
+        else
+            snprintf(name, n, "%s", key);
+
+        if (json_is_object(val)) {
+            if ((error = flatten_metrics(out, val, name)) < 0) goto done;
+            continue;
+        }
+        if (json_is_integer(val)) {
+            d = (double)json_integer_value(val);
+        } else if (json_is_real(val)) {
+            d = json_real_value(val);
+        } else {
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "eval report: metric '%.200s' must be a finite number, not %s",
+                                    name, json_type_name(val));
+            goto done;
+        }
+        if (!isfinite(d)) {
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "eval report: metric '%.200s' must be a finite number", name);
+            goto done;
+        }
+        if (json_object_get(out, name) != NULL) {
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "eval report: metric '%.200s' appears twice after flattening",
+                                    name);
+            goto done;
+        }
+        if (json_object_set_new(out, name, json_real(d)) < 0) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory storing metric '%.200s'", name);
+            goto done;
+        }
+    }
+
+done:
+    free(name);
+    return error;
+}
+
+int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t len)
+{
+    int error = 0;
+    json_t *root = NULL, *metrics, *dataset;
+    json_error_t jerr;
+    mlreg_eval_report *r = NULL;
+
+    if (len > MLREG_MAX_EVAL_REPORT_BYTES) {
+        error = mlreg_error_set(MLREG_ETOOBIG, "eval report is %zu bytes, at most %u allowed", len,
+                                MLREG_MAX_EVAL_REPORT_BYTES);
+        goto done;
+    }
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        error = mlreg_error_set(MLREG_EINVALID, "eval report is not valid JSON: %s (line %d)",
+                                jerr.text, jerr.line);
+        goto done;
+    }
+    if (!json_is_object(root)) {
+        error = mlreg_error_set(MLREG_EINVALID, "eval report must be a JSON object");
+        goto done;
+    }
+    metrics = json_object_get(root, "metrics");
+    if (!json_is_object(metrics)) {
+        error = mlreg_error_set(MLREG_EINVALID, "eval report: 'metrics' %s",
+                                metrics ? "must be an object" : "object missing");
+        goto done;
+    }
+    dataset = json_object_get(root, "dataset");
+    if (dataset != NULL && !json_is_string(dataset)) {
+        error = mlreg_error_set(MLREG_EINVALID, "eval report: 'dataset' must be a string");
+        goto done;
+    }
+
+    r = calloc(1, sizeof(*r));
+    if (r == NULL || (r->metrics = json_object()) == NULL ||
+        (dataset && (r->dataset = strdup(json_string_value(dataset))) == NULL)) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory parsing eval report");
+        goto done;
+    }
+    if ((error = flatten_metrics(r->metrics, metrics, NULL)) < 0) goto done;
+    *out = r;
+    r = NULL;
+
+done:
+    mlreg_eval_report_free(r);
+    json_decref(root);
+    return error;
+}
+
+void mlreg_eval_report_free(mlreg_eval_report *r)
+{
+    if (r == NULL) return;
+    json_decref(r->metrics);
+    free(r->dataset);
+    free(r);
+}

@@ -1,0 +1,112 @@
+/* names.c: the OCI distribution grammars for repository names, tags and
+ * digest references, as hand-written matchers (no regex library).
+ *
+ * Names and tags end up in LMDB keys (separated by NUL bytes), in URLs and in
+ * directory names the CLI creates, so they are checked byte by byte against
+ * the spec's grammar before anything else touches them. */
+#include "mlreg/registry.h"
+
+#include "mlreg/common.h"
+
+#include <string.h>
+
+#define MAX_NAME_BYTES 255
+#define MAX_TAG_BYTES  128
+
+static int is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static int is_tag_lead(char c)
+{
+    return is_lower_alnum(c) || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+/* Matches one path component, [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*, starting at
+ * s[*pos]; advances *pos past it. Returns 0 or MLREG_EINVALID with a message
+ * naming the offending byte. */
+static int match_component(const char *name, size_t *pos)
+{
+    const char *s = name;
+    size_t i = *pos;
+
+    if (!is_lower_alnum(s[i])) goto bad;
+    for (;;) {
+        while (is_lower_alnum(s[i]))
+            i++;
+        if (s[i] == '.') {
+            i++;
+        } else if (s[i] == '_') {
+            i++;
+            if (s[i] == '_') i++;
+        } else if (s[i] == '-') {
+            while (s[i] == '-')
+                i++;
+        } else {
+            break; /* end of component: '/', NUL or a byte the caller rejects */
+        }
+        /* A separator must be followed by an alphanumeric run. */
+        if (!is_lower_alnum(s[i])) goto bad;
+    }
+    *pos = i;
+    return 0;
+
+bad:
+    if (s[i] == '\0')
+        return mlreg_error_set(MLREG_EINVALID,
+                               "invalid repository name '%s': ends with a separator", name);
+    return mlreg_error_set(MLREG_EINVALID,
+                           "invalid repository name '%s': unexpected '%c' at offset %zu", name,
+                           (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?', i);
+}
+
+int mlreg_name_validate(const char *name)
+{
+    int error = 0;
+    size_t len, pos = 0;
+
+    if (name == NULL || name[0] == '\0')
+        return mlreg_error_set(MLREG_EINVALID, "invalid repository name: empty");
+    len = strlen(name);
+    if (len > MAX_NAME_BYTES)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "invalid repository name: %zu bytes, at most %d allowed", len,
+                               MAX_NAME_BYTES);
+    for (;;) {
+        if ((error = match_component(name, &pos)) < 0) return error;
+        if (name[pos] == '\0') return 0;
+        if (name[pos] != '/')
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "invalid repository name '%s': unexpected byte at offset %zu",
+                                   name, pos);
+        pos++; /* the next component must start right here: no '//' or trailing '/' */
+    }
+}
+
+int mlreg_tag_validate(const char *tag)
+{
+    size_t i;
+
+    if (tag == NULL || tag[0] == '\0') return mlreg_error_set(MLREG_EINVALID, "invalid tag: empty");
+    if (!is_tag_lead(tag[0]))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "invalid tag '%s': must start with a letter, digit or '_'", tag);
+    for (i = 1; tag[i] != '\0'; i++) {
+        if (i >= MAX_TAG_BYTES)
+            return mlreg_error_set(MLREG_EINVALID, "invalid tag: longer than %d bytes",
+                                   MAX_TAG_BYTES);
+        if (!is_tag_lead(tag[i]) && tag[i] != '.' && tag[i] != '-')
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "invalid tag '%s': unexpected byte at offset %zu", tag, i);
+    }
+    return 0;
+}
+
+/* Tags cannot contain ':', digests always do ("algorithm:encoded"), so the
+ * colon alone decides how a reference is resolved; the digest grammar itself
+ * is enforced afterwards by mlreg_digest_parse. */
+int mlreg_reference_is_digest(const char *ref)
+{
+    return ref != NULL && strchr(ref, ':') != NULL;
+}

@@ -1,0 +1,695 @@
+/* check_manifest.c: manifest parsing, release rules and eval-report parsing. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlreg/common.h"
+#include "mlreg/manifest.h"
+#include "mlreg/oci.h"
+#include "mlreg/registry.h"
+
+#define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+#define D3 "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+
+static json_t *layer(const char *media_type, const char *digest, json_int_t size, const char *title,
+                     const char *kind)
+{
+    json_t *l = json_pack("{s:s, s:s, s:I, s:{}}", "mediaType", media_type, "digest", digest,
+                          "size", size, "annotations");
+    json_t *ann = json_object_get(l, "annotations");
+
+    if (title) json_object_set_new(ann, MLREG_ANN_TITLE, json_string(title));
+    if (kind) json_object_set_new(ann, MLREG_ANN_KIND, json_string(kind));
+    return l;
+}
+
+/* A valid release of team/clf@1.0.0 with weights, tokenizer and eval report. */
+static json_t *good_release(void)
+{
+    json_t *m = json_pack(
+        "{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[], s:{s:s, s:s, s:s, s:s}}", "schemaVersion", 2,
+        "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE, "config",
+        "mediaType", MLREG_MT_OCI_EMPTY, "digest", MLREG_EMPTY_CONFIG_DIGEST, "size", 2, "layers",
+        "annotations", MLREG_ANN_MODEL, "team/clf", MLREG_ANN_VERSION, "1.0.0", MLREG_ANN_GIT_SHA,
+        "0123456789abcdef0123456789abcdef01234567", MLREG_ANN_CREATED, "2026-11-26T03:00:00Z");
+    json_t *layers = json_object_get(m, "layers");
+
+    json_array_append_new(
+        layers, layer("application/vnd.mlreg.weights.v1", D1, 100, "model.bin", "weights"));
+    json_array_append_new(
+        layers, layer("application/vnd.mlreg.tokenizer.v1", D2, 10, "tokenizer.json", "tokenizer"));
+    json_array_append_new(layers, layer(MLREG_MT_EVAL_REPORT, D3, 50, "eval.json", "eval-report"));
+    return m;
+}
+
+/* Parses @p doc as a manifest and applies the release rules for team/clf. */
+static int check_release(json_t *doc)
+{
+    char *body = json_dumps(doc, JSON_COMPACT);
+    mlreg_manifest *m = NULL;
+    mlreg_release_info info;
+    int error;
+
+    ck_assert_ptr_nonnull(body);
+    error = mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, body, strlen(body));
+    if (error == 0) {
+        ck_assert_int_eq(mlreg_manifest_is_release(m), 1);
+        error = mlreg_release_validate(&info, m, "team/clf");
+    }
+    mlreg_manifest_free(m);
+    free(body);
+    json_decref(doc);
+    return error;
+}
+
+static json_t *layer_at(json_t *doc, size_t i)
+{
+    return json_array_get(json_object_get(doc, "layers"), i);
+}
+
+static void set_layer_ann(json_t *doc, size_t i, const char *key, const char *value)
+{
+    json_object_set_new(json_object_get(layer_at(doc, i), "annotations"), key, json_string(value));
+}
+
+static void expect_invalid_naming(int error, const char *needle)
+{
+    ck_assert_int_eq(error, MLREG_EINVALID);
+    ck_assert_msg(strstr(mlreg_error_last(), needle) != NULL, "message '%s' should name '%s'",
+                  mlreg_error_last(), needle);
+}
+
+/* ---- generic manifests -------------------------------------------------- */
+
+START_TEST(test_good_release_passes_and_reports_its_fields)
+{
+    json_t *doc = good_release();
+    char *body = json_dumps(doc, JSON_COMPACT);
+    mlreg_manifest *m = NULL;
+    mlreg_release_info info;
+
+    ck_assert_int_eq(mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, body, strlen(body)), 0);
+    ck_assert_int_eq(m->kind, MLREG_MANIFEST_IMAGE);
+    ck_assert_uint_eq(m->nlayers, 3);
+    ck_assert_str_eq(m->layers[0].digest_str, D1);
+    ck_assert_uint_eq(m->layers[0].size, 100);
+    ck_assert_str_eq(mlreg_release_layer_kind(&m->layers[1]), "tokenizer");
+    ck_assert_int_eq(mlreg_release_validate(&info, m, "team/clf"), 0);
+    ck_assert_str_eq(info.model, "team/clf");
+    ck_assert_str_eq(info.version, "1.0.0");
+    ck_assert_int_eq(info.has_eval_report, 1);
+    ck_assert_uint_eq(info.eval_report_index, 2);
+    ck_assert_int_eq(info.created_sec, 1795662000); /* 2026-11-26T03:00:00Z */
+    mlreg_manifest_free(m);
+    json_decref(doc);
+    free(body);
+}
+END_TEST
+
+START_TEST(test_manifest_without_content_type_uses_body_media_type)
+{
+    json_t *doc = good_release();
+    char *body = json_dumps(doc, JSON_COMPACT);
+    mlreg_manifest *m = NULL;
+
+    ck_assert_int_eq(mlreg_manifest_parse(&m, NULL, body, strlen(body)), 0);
+    ck_assert_str_eq(m->media_type, MLREG_MT_OCI_MANIFEST);
+    mlreg_manifest_free(m);
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_content_type_parameters_are_ignored)
+{
+    const char *body = "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x/y\",\"digest\":\"" D1
+                       "\",\"size\":1},\"layers\":[]}";
+    mlreg_manifest *m = NULL;
+
+    ck_assert_int_eq(mlreg_manifest_parse(&m,
+                                          " application/vnd.oci.image.manifest.v1+json; "
+                                          "charset=utf-8",
+                                          body, strlen(body)),
+                     0);
+    ck_assert_str_eq(m->media_type, MLREG_MT_OCI_MANIFEST);
+    ck_assert_int_eq(mlreg_manifest_is_release(m), 0);
+    mlreg_manifest_free(m);
+}
+END_TEST
+
+START_TEST(test_body_media_type_contradicting_content_type_is_invalid)
+{
+    json_t *doc = good_release();
+    char *body = json_dumps(doc, JSON_COMPACT);
+    mlreg_manifest *m = NULL;
+
+    expect_invalid_naming(mlreg_manifest_parse(&m, MLREG_MT_OCI_INDEX, body, strlen(body)),
+                          "contradicts");
+    ck_assert_ptr_null(m);
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_unknown_content_type_is_invalid)
+{
+    json_t *doc = good_release();
+    char *body = json_dumps(doc, JSON_COMPACT);
+    mlreg_manifest *m = NULL;
+
+    expect_invalid_naming(mlreg_manifest_parse(&m, "text/plain", body, strlen(body)),
+                          "content type 'text/plain'");
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_schema_version_other_than_two_is_invalid)
+{
+    json_t *doc = good_release();
+    char *body;
+    mlreg_manifest *m = NULL;
+
+    json_object_set_new(doc, "schemaVersion", json_integer(1));
+    body = json_dumps(doc, JSON_COMPACT);
+    expect_invalid_naming(mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, body, strlen(body)),
+                          "schemaVersion");
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_malformed_or_duplicate_key_json_is_invalid)
+{
+    const char *truncated = "{\"schemaVersion\":2,\"config\":{";
+    const char *dup = "{\"schemaVersion\":2,\"schemaVersion\":2}";
+    mlreg_manifest *m = NULL;
+
+    expect_invalid_naming(
+        mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, truncated, strlen(truncated)),
+        "not valid JSON");
+    expect_invalid_naming(mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, dup, strlen(dup)),
+                          "not valid JSON");
+    expect_invalid_naming(mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, "[]", 2), "object");
+}
+END_TEST
+
+START_TEST(test_bad_digest_in_a_layer_is_invalid_and_named)
+{
+    json_t *doc = good_release();
+    char *body;
+    mlreg_manifest *m = NULL;
+
+    json_object_set_new(layer_at(doc, 1), "digest", json_string("sha256:ABC"));
+    body = json_dumps(doc, JSON_COMPACT);
+    expect_invalid_naming(mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, body, strlen(body)),
+                          "layers[1].digest");
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_negative_or_fractional_size_is_invalid)
+{
+    json_t *doc = good_release();
+    char *body;
+    mlreg_manifest *m = NULL;
+
+    json_object_set_new(layer_at(doc, 0), "size", json_integer(-1));
+    body = json_dumps(doc, JSON_COMPACT);
+    expect_invalid_naming(mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, body, strlen(body)),
+                          "layers[0].size");
+    free(body);
+    json_object_set_new(layer_at(doc, 0), "size", json_real(1.5));
+    body = json_dumps(doc, JSON_COMPACT);
+    expect_invalid_naming(mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, body, strlen(body)),
+                          "layers[0].size");
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_missing_config_or_non_string_annotation_is_invalid)
+{
+    json_t *doc = good_release();
+    char *body;
+    mlreg_manifest *m = NULL;
+
+    json_object_set_new(json_object_get(doc, "annotations"), "x", json_integer(1));
+    body = json_dumps(doc, JSON_COMPACT);
+    expect_invalid_naming(mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, body, strlen(body)),
+                          "annotations['x']");
+    free(body);
+    json_object_del(json_object_get(doc, "annotations"), "x");
+    json_object_del(doc, "config");
+    body = json_dumps(doc, JSON_COMPACT);
+    expect_invalid_naming(mlreg_manifest_parse(&m, MLREG_MT_OCI_MANIFEST, body, strlen(body)),
+                          "config");
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_index_lists_child_manifests_and_subject_is_parsed)
+{
+    const char *body =
+        "{\"schemaVersion\":2,\"mediaType\":\"" MLREG_MT_OCI_INDEX
+        "\",\"manifests\":[{\"mediaType\":\"" MLREG_MT_OCI_MANIFEST "\",\"digest\":\"" D1
+        "\",\"size\":10}],\"subject\":{\"mediaType\":\"" MLREG_MT_OCI_MANIFEST "\",\"digest\":\"" D2
+        "\",\"size\":5}}";
+    mlreg_manifest *m = NULL;
+
+    ck_assert_int_eq(mlreg_manifest_parse(&m, NULL, body, strlen(body)), 0);
+    ck_assert_int_eq(m->kind, MLREG_MANIFEST_INDEX);
+    ck_assert_int_eq(m->has_config, 0);
+    ck_assert_uint_eq(m->nlayers, 1);
+    ck_assert_str_eq(m->layers[0].digest_str, D1);
+    ck_assert_int_eq(m->has_subject, 1);
+    ck_assert_str_eq(m->subject.digest_str, D2);
+    mlreg_manifest_free(m);
+}
+END_TEST
+
+START_TEST(test_index_with_layers_is_ambiguous_and_invalid)
+{
+    const char *body = "{\"schemaVersion\":2,\"mediaType\":\"" MLREG_MT_OCI_INDEX
+                       "\",\"manifests\":[],\"layers\":[]}";
+    mlreg_manifest *m = NULL;
+
+    expect_invalid_naming(mlreg_manifest_parse(&m, NULL, body, strlen(body)), "layers");
+}
+END_TEST
+
+START_TEST(test_docker_v2_manifest_is_accepted)
+{
+    const char *body =
+        "{\"schemaVersion\":2,\"mediaType\":\"" MLREG_MT_DOCKER_MANIFEST
+        "\",\"config\":{\"mediaType\":\"application/"
+        "vnd.docker.container.image.v1+json\",\"digest\":\"" D1
+        "\",\"size\":7},\"layers\":[{\"mediaType\":\"application/"
+        "vnd.docker.image.rootfs.diff.tar.gzip\",\"digest\":\"" D2 "\",\"size\":9}]}";
+    mlreg_manifest *m = NULL;
+
+    ck_assert_int_eq(mlreg_manifest_parse(&m, MLREG_MT_DOCKER_MANIFEST, body, strlen(body)), 0);
+    ck_assert_int_eq(m->kind, MLREG_MANIFEST_IMAGE);
+    ck_assert_uint_eq(m->layers[0].size, 9);
+    mlreg_manifest_free(m);
+}
+END_TEST
+
+/* ---- release rules -------------------------------------------------------- */
+
+START_TEST(test_release_layer_without_title_is_invalid)
+{
+    json_t *doc = good_release();
+
+    json_object_del(json_object_get(layer_at(doc, 0), "annotations"), MLREG_ANN_TITLE);
+    expect_invalid_naming(check_release(doc), MLREG_ANN_TITLE);
+}
+END_TEST
+
+START_TEST(test_release_title_with_slash_is_invalid)
+{
+    json_t *doc = good_release();
+
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, "../model.bin");
+    expect_invalid_naming(check_release(doc), "'/'");
+}
+END_TEST
+
+START_TEST(test_release_title_dot_dot_or_dot_or_empty_is_invalid)
+{
+    json_t *doc = good_release();
+
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "..");
+    expect_invalid_naming(check_release(doc), "layers[1]");
+    doc = good_release();
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, ".");
+    expect_invalid_naming(check_release(doc), "layers[1]");
+    doc = good_release();
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "");
+    expect_invalid_naming(check_release(doc), "layers[1]");
+}
+END_TEST
+
+START_TEST(test_release_title_with_control_character_or_too_long_is_invalid)
+{
+    json_t *doc = good_release();
+    char longt[300];
+
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, "model\x1b[31m.bin");
+    expect_invalid_naming(check_release(doc), "control character");
+    memset(longt, 'a', 256);
+    longt[256] = '\0';
+    doc = good_release();
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, longt);
+    expect_invalid_naming(check_release(doc), "longer than 255");
+    longt[255] = '\0';
+    doc = good_release();
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, longt);
+    ck_assert_int_eq(check_release(doc), 0);
+}
+END_TEST
+
+START_TEST(test_release_with_duplicate_titles_is_invalid)
+{
+    json_t *doc = good_release();
+
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "model.bin");
+    expect_invalid_naming(check_release(doc), "appears twice");
+}
+END_TEST
+
+START_TEST(test_release_with_two_eval_reports_is_invalid)
+{
+    json_t *doc = good_release();
+
+    json_array_append_new(json_object_get(doc, "layers"),
+                          layer(MLREG_MT_EVAL_REPORT, D1, 3, "eval2.json", "eval-report"));
+    expect_invalid_naming(check_release(doc), "at most one eval-report");
+}
+END_TEST
+
+START_TEST(test_release_kind_contradicting_media_type_is_invalid)
+{
+    json_t *doc = good_release();
+
+    set_layer_ann(doc, 0, MLREG_ANN_KIND, "tokenizer");
+    expect_invalid_naming(check_release(doc), "layers[0]: mediaType");
+    doc = good_release();
+    json_object_set_new(layer_at(doc, 2), "mediaType",
+                        json_string("application/vnd.mlreg.eval-report.v1"));
+    expect_invalid_naming(check_release(doc), "layers[2]");
+}
+END_TEST
+
+START_TEST(test_release_unknown_or_missing_kind_is_invalid)
+{
+    json_t *doc = good_release();
+
+    set_layer_ann(doc, 0, MLREG_ANN_KIND, "dataset");
+    expect_invalid_naming(check_release(doc), "unknown org.mlreg.kind");
+    doc = good_release();
+    json_object_del(json_object_get(layer_at(doc, 0), "annotations"), MLREG_ANN_KIND);
+    expect_invalid_naming(check_release(doc), MLREG_ANN_KIND);
+}
+END_TEST
+
+START_TEST(test_release_every_kind_with_its_media_type_is_valid)
+{
+    json_t *doc = good_release();
+    json_t *layers = json_object_get(doc, "layers");
+
+    json_array_append_new(layers,
+                          layer("application/vnd.mlreg.config.v1", D1, 1, "config.yaml", "config"));
+    json_array_append_new(layers,
+                          layer("application/vnd.mlreg.seeds.v1", D1, 1, "seeds.txt", "seeds"));
+    json_array_append_new(layers,
+                          layer("application/vnd.mlreg.other.v1", D1, 0, "README", "other"));
+    ck_assert_int_eq(check_release(doc), 0);
+}
+END_TEST
+
+START_TEST(test_release_config_that_is_not_the_empty_config_is_invalid)
+{
+    json_t *doc = good_release();
+
+    json_object_set_new(json_object_get(doc, "config"), "size", json_integer(3));
+    expect_invalid_naming(check_release(doc), "empty config");
+    doc = good_release();
+    json_object_set_new(json_object_get(doc, "config"), "digest", json_string(D1));
+    expect_invalid_naming(check_release(doc), "empty config");
+    doc = good_release();
+    json_object_set_new(json_object_get(doc, "config"), "mediaType",
+                        json_string("application/json"));
+    expect_invalid_naming(check_release(doc), "empty config");
+}
+END_TEST
+
+START_TEST(test_release_model_annotation_must_match_repository)
+{
+    json_t *doc = good_release();
+
+    json_object_set_new(json_object_get(doc, "annotations"), MLREG_ANN_MODEL,
+                        json_string("team/other"));
+    expect_invalid_naming(check_release(doc), MLREG_ANN_MODEL);
+    doc = good_release();
+    json_object_del(json_object_get(doc, "annotations"), MLREG_ANN_MODEL);
+    expect_invalid_naming(check_release(doc), MLREG_ANN_MODEL);
+}
+END_TEST
+
+START_TEST(test_release_version_must_follow_the_tag_grammar)
+{
+    json_t *doc = good_release();
+
+    json_object_set_new(json_object_get(doc, "annotations"), MLREG_ANN_VERSION,
+                        json_string("../1"));
+    expect_invalid_naming(check_release(doc), MLREG_ANN_VERSION);
+}
+END_TEST
+
+START_TEST(test_release_git_sha_is_optional_but_must_be_lowercase_hex)
+{
+    json_t *doc = good_release();
+
+    json_object_del(json_object_get(doc, "annotations"), MLREG_ANN_GIT_SHA);
+    ck_assert_int_eq(check_release(doc), 0);
+    doc = good_release();
+    json_object_set_new(json_object_get(doc, "annotations"), MLREG_ANN_GIT_SHA,
+                        json_string("ABCDEF1"));
+    expect_invalid_naming(check_release(doc), MLREG_ANN_GIT_SHA);
+    doc = good_release();
+    json_object_set_new(json_object_get(doc, "annotations"), MLREG_ANN_GIT_SHA,
+                        json_string("abc123"));
+    expect_invalid_naming(check_release(doc), MLREG_ANN_GIT_SHA);
+}
+END_TEST
+
+START_TEST(test_release_created_must_be_rfc3339)
+{
+    const char *bad[] = {
+        "2026-11-26", "2026-11-26T03:00:00",  "2026-13-01T00:00:00Z",  "2026-02-29T00:00:00Z",
+        "yesterday",  "2026-11-26T24:00:00Z", "2026-11-26T03:00:00.Z", "2026-11-26T03:00:00Z junk"};
+    size_t i;
+    json_t *doc;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        doc = good_release();
+        json_object_set_new(json_object_get(doc, "annotations"), MLREG_ANN_CREATED,
+                            json_string(bad[i]));
+        expect_invalid_naming(check_release(doc), MLREG_ANN_CREATED);
+    }
+    doc = good_release();
+    json_object_del(json_object_get(doc, "annotations"), MLREG_ANN_CREATED);
+    expect_invalid_naming(check_release(doc), MLREG_ANN_CREATED);
+}
+END_TEST
+
+START_TEST(test_rfc3339_offsets_and_fractions_convert_to_utc)
+{
+    int64_t s1, s2;
+    int32_t ns;
+
+    ck_assert_int_eq(mlreg_rfc3339_parse(&s1, &ns, "1970-01-01T00:00:00Z"), 0);
+    ck_assert_int_eq(s1, 0);
+    ck_assert_int_eq(mlreg_rfc3339_parse(&s1, &ns, "2024-02-29T12:00:00.5+02:00"), 0);
+    ck_assert_int_eq(mlreg_rfc3339_parse(&s2, NULL, "2024-02-29T10:00:00Z"), 0);
+    ck_assert_int_eq(s1, s2);
+    ck_assert_int_eq(ns, 500000000);
+}
+END_TEST
+
+START_TEST(test_release_must_be_an_oci_image_manifest)
+{
+    json_t *doc = good_release();
+    char *body;
+    mlreg_manifest *m = NULL;
+    mlreg_release_info info;
+
+    json_object_del(doc, "mediaType");
+    body = json_dumps(doc, JSON_COMPACT);
+    ck_assert_int_eq(mlreg_manifest_parse(&m, MLREG_MT_DOCKER_MANIFEST, body, strlen(body)), 0);
+    expect_invalid_naming(mlreg_release_validate(&info, m, "team/clf"), "OCI image manifest");
+    mlreg_manifest_free(m);
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
+/* ---- eval reports -------------------------------------------------------- */
+
+static int parse_report(mlreg_eval_report **out, const char *text)
+{
+    *out = NULL;
+    return mlreg_eval_report_parse(out, text, strlen(text));
+}
+
+START_TEST(test_eval_report_nested_metrics_flatten_to_dotted_names)
+{
+    mlreg_eval_report *r = NULL;
+
+    ck_assert_int_eq(parse_report(&r, "{\"dataset\":\"squad-v2\",\"metrics\":{\"accuracy\":0.91,"
+                                      "\"retrieval\":{\"hit_rate\":0.9,\"mrr\":{\"at10\":1}},"
+                                      "\"loss\":-2e-3}}"),
+                     0);
+    ck_assert_uint_eq(json_object_size(r->metrics), 4);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "accuracy")), 0.91);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "retrieval.hit_rate")), 0.9);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "retrieval.mrr.at10")), 1.0);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "loss")), -0.002);
+    ck_assert_str_eq(r->dataset, "squad-v2");
+    mlreg_eval_report_free(r);
+}
+END_TEST
+
+START_TEST(test_eval_report_with_empty_metrics_and_no_dataset_is_accepted)
+{
+    mlreg_eval_report *r = NULL;
+
+    ck_assert_int_eq(parse_report(&r, "{\"metrics\":{}}"), 0);
+    ck_assert_uint_eq(json_object_size(r->metrics), 0);
+    ck_assert_ptr_null(r->dataset);
+    mlreg_eval_report_free(r);
+}
+END_TEST
+
+START_TEST(test_eval_report_nan_and_infinity_literals_are_rejected)
+{
+    mlreg_eval_report *r = NULL;
+
+    ck_assert_int_eq(parse_report(&r, "{\"metrics\":{\"a\":NaN}}"), MLREG_EINVALID);
+    ck_assert_int_eq(parse_report(&r, "{\"metrics\":{\"a\":Infinity}}"), MLREG_EINVALID);
+    ck_assert_int_eq(parse_report(&r, "{\"metrics\":{\"a\":-Infinity}}"), MLREG_EINVALID);
+    ck_assert_int_eq(parse_report(&r, "{\"metrics\":{\"a\":1e999}}"), MLREG_EINVALID);
+    ck_assert_ptr_null(r);
+}
+END_TEST
+
+START_TEST(test_eval_report_strings_booleans_null_and_arrays_are_rejected_by_name)
+{
+    mlreg_eval_report *r = NULL;
+
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"acc\":\"0.9\"}}"), "'acc'");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"ok\":true}}"), "'ok'");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"x\":{\"n\":null}}}"), "'x.n'");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"v\":[1,2]}}"), "'v'");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"NaN\":\"NaN\"}}"), "'NaN'");
+    ck_assert_ptr_null(r);
+}
+END_TEST
+
+START_TEST(test_eval_report_without_metrics_object_is_rejected)
+{
+    mlreg_eval_report *r = NULL;
+
+    expect_invalid_naming(parse_report(&r, "{\"accuracy\":0.9}"), "metrics");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":[0.9]}"), "metrics");
+    expect_invalid_naming(parse_report(&r, "[{\"metrics\":{}}]"), "object");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{},\"dataset\":7}"), "dataset");
+}
+END_TEST
+
+START_TEST(test_eval_report_not_json_or_truncated_is_rejected)
+{
+    mlreg_eval_report *r = NULL;
+
+    expect_invalid_naming(parse_report(&r, "accuracy=0.9"), "not valid JSON");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"a\":0.9"), "not valid JSON");
+    expect_invalid_naming(parse_report(&r, ""), "not valid JSON");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{}} trailing"), "not valid JSON");
+}
+END_TEST
+
+START_TEST(test_eval_report_names_colliding_after_flattening_are_rejected)
+{
+    mlreg_eval_report *r = NULL;
+
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"a.b\":1,\"a\":{\"b\":2}}}"),
+                          "appears twice");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"a\":1,\"a\":2}}"), "not valid JSON");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"\":1}}"), "empty name");
+}
+END_TEST
+
+START_TEST(test_eval_report_over_one_mib_is_too_big)
+{
+    size_t n = MLREG_MAX_EVAL_REPORT_BYTES + 1;
+    char *big = malloc(n);
+    mlreg_eval_report *r = NULL;
+
+    ck_assert_ptr_nonnull(big);
+    memset(big, ' ', n);
+    memcpy(big, "{\"metrics\":{}}", 14);
+    ck_assert_int_eq(mlreg_eval_report_parse(&r, big, n), MLREG_ETOOBIG);
+    /* Exactly the limit is fine (trailing whitespace is valid JSON). */
+    ck_assert_int_eq(mlreg_eval_report_parse(&r, big, n - 1), 0);
+    mlreg_eval_report_free(r);
+    free(big);
+}
+END_TEST
+
+static Suite *manifest_suite(void)
+{
+    Suite *s = suite_create("manifest");
+    TCase *tm = tcase_create("manifest");
+    TCase *tr = tcase_create("release");
+    TCase *te = tcase_create("eval_report");
+
+    tcase_add_test(tm, test_good_release_passes_and_reports_its_fields);
+    tcase_add_test(tm, test_manifest_without_content_type_uses_body_media_type);
+    tcase_add_test(tm, test_content_type_parameters_are_ignored);
+    tcase_add_test(tm, test_body_media_type_contradicting_content_type_is_invalid);
+    tcase_add_test(tm, test_unknown_content_type_is_invalid);
+    tcase_add_test(tm, test_schema_version_other_than_two_is_invalid);
+    tcase_add_test(tm, test_malformed_or_duplicate_key_json_is_invalid);
+    tcase_add_test(tm, test_bad_digest_in_a_layer_is_invalid_and_named);
+    tcase_add_test(tm, test_negative_or_fractional_size_is_invalid);
+    tcase_add_test(tm, test_missing_config_or_non_string_annotation_is_invalid);
+    tcase_add_test(tm, test_index_lists_child_manifests_and_subject_is_parsed);
+    tcase_add_test(tm, test_index_with_layers_is_ambiguous_and_invalid);
+    tcase_add_test(tm, test_docker_v2_manifest_is_accepted);
+    suite_add_tcase(s, tm);
+
+    tcase_add_test(tr, test_release_layer_without_title_is_invalid);
+    tcase_add_test(tr, test_release_title_with_slash_is_invalid);
+    tcase_add_test(tr, test_release_title_dot_dot_or_dot_or_empty_is_invalid);
+    tcase_add_test(tr, test_release_title_with_control_character_or_too_long_is_invalid);
+    tcase_add_test(tr, test_release_with_duplicate_titles_is_invalid);
+    tcase_add_test(tr, test_release_with_two_eval_reports_is_invalid);
+    tcase_add_test(tr, test_release_kind_contradicting_media_type_is_invalid);
+    tcase_add_test(tr, test_release_unknown_or_missing_kind_is_invalid);
+    tcase_add_test(tr, test_release_every_kind_with_its_media_type_is_valid);
+    tcase_add_test(tr, test_release_config_that_is_not_the_empty_config_is_invalid);
+    tcase_add_test(tr, test_release_model_annotation_must_match_repository);
+    tcase_add_test(tr, test_release_version_must_follow_the_tag_grammar);
+    tcase_add_test(tr, test_release_git_sha_is_optional_but_must_be_lowercase_hex);
+    tcase_add_test(tr, test_release_created_must_be_rfc3339);
+    tcase_add_test(tr, test_rfc3339_offsets_and_fractions_convert_to_utc);
+    tcase_add_test(tr, test_release_must_be_an_oci_image_manifest);
+    suite_add_tcase(s, tr);
+
+    tcase_add_test(te, test_eval_report_nested_metrics_flatten_to_dotted_names);
+    tcase_add_test(te, test_eval_report_with_empty_metrics_and_no_dataset_is_accepted);
+    tcase_add_test(te, test_eval_report_nan_and_infinity_literals_are_rejected);
+    tcase_add_test(te, test_eval_report_strings_booleans_null_and_arrays_are_rejected_by_name);
+    tcase_add_test(te, test_eval_report_without_metrics_object_is_rejected);
+    tcase_add_test(te, test_eval_report_not_json_or_truncated_is_rejected);
+    tcase_add_test(te, test_eval_report_names_colliding_after_flattening_are_rejected);
+    tcase_add_test(te, test_eval_report_over_one_mib_is_too_big);
+    suite_add_tcase(s, te);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(manifest_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

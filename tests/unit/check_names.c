@@ -1,0 +1,200 @@
+/* check_names.c: repository name, tag and reference grammars (OCI spec). */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlreg/common.h"
+#include "mlreg/registry.h"
+
+static void expect_name_ok(const char *name)
+{
+    ck_assert_msg(mlreg_name_validate(name) == 0, "'%s' should be valid: %s", name,
+                  mlreg_error_last());
+}
+
+static void expect_name_bad(const char *name)
+{
+    ck_assert_msg(mlreg_name_validate(name) == MLREG_EINVALID, "'%s' should be invalid", name);
+    ck_assert_str_ne(mlreg_error_last(), "");
+}
+
+static void expect_tag_ok(const char *tag)
+{
+    ck_assert_msg(mlreg_tag_validate(tag) == 0, "'%s' should be valid: %s", tag,
+                  mlreg_error_last());
+}
+
+static void expect_tag_bad(const char *tag)
+{
+    ck_assert_msg(mlreg_tag_validate(tag) == MLREG_EINVALID, "'%s' should be invalid", tag);
+}
+
+START_TEST(test_name_accepts_simple_and_namespaced_names)
+{
+    expect_name_ok("a");
+    expect_name_ok("classifier");
+    expect_name_ok("team/classifier");
+    expect_name_ok("org/team/rag-answerer");
+    expect_name_ok("a0/b1/c2");
+    expect_name_ok("9lives");
+}
+END_TEST
+
+START_TEST(test_name_accepts_every_separator_form)
+{
+    expect_name_ok("a.b");
+    expect_name_ok("a_b");
+    expect_name_ok("a__b");
+    expect_name_ok("a-b");
+    expect_name_ok("a---b");
+    expect_name_ok("a.b_c__d-e--f/g.h");
+}
+END_TEST
+
+START_TEST(test_name_rejects_uppercase)
+{
+    expect_name_bad("Classifier");
+    expect_name_bad("team/Model");
+}
+END_TEST
+
+START_TEST(test_name_rejects_dot_dot_and_path_traversal)
+{
+    expect_name_bad("a..b");
+    expect_name_bad("..");
+    expect_name_bad("../etc");
+    expect_name_bad("team/../x");
+    expect_name_bad(".");
+    expect_name_bad("team/.hidden");
+}
+END_TEST
+
+START_TEST(test_name_rejects_leading_trailing_and_double_slashes)
+{
+    expect_name_bad("/a");
+    expect_name_bad("a/");
+    expect_name_bad("a//b");
+    expect_name_bad("/");
+}
+END_TEST
+
+START_TEST(test_name_rejects_bad_separators)
+{
+    expect_name_bad("a___b");
+    expect_name_bad("a._b");
+    expect_name_bad("a-.b");
+    expect_name_bad("-a");
+    expect_name_bad("a-");
+    expect_name_bad("_a");
+    expect_name_bad("a_");
+    expect_name_bad("a.");
+}
+END_TEST
+
+START_TEST(test_name_rejects_empty_null_and_foreign_bytes)
+{
+    expect_name_bad("");
+    ck_assert_int_eq(mlreg_name_validate(NULL), MLREG_EINVALID);
+    expect_name_bad("a b");
+    expect_name_bad("a:b");
+    expect_name_bad("a@b");
+    expect_name_bad("caf\xc3\xa9");
+    expect_name_bad("a\nb");
+}
+END_TEST
+
+START_TEST(test_name_of_255_bytes_is_accepted_and_256_rejected)
+{
+    char name[300];
+
+    memset(name, 'a', 255);
+    name[255] = '\0';
+    expect_name_ok(name);
+    memset(name, 'a', 256);
+    name[256] = '\0';
+    expect_name_bad(name);
+}
+END_TEST
+
+START_TEST(test_tag_accepts_the_spec_grammar)
+{
+    expect_tag_ok("latest");
+    expect_tag_ok("1.0.0");
+    expect_tag_ok("v1.2.3-rc.1");
+    expect_tag_ok("_private");
+    expect_tag_ok("UPPER_case-.mix");
+    expect_tag_ok("0");
+}
+END_TEST
+
+START_TEST(test_tag_rejects_bad_first_byte_and_foreign_bytes)
+{
+    expect_tag_bad("");
+    ck_assert_int_eq(mlreg_tag_validate(NULL), MLREG_EINVALID);
+    expect_tag_bad(".hidden");
+    expect_tag_bad("-rc");
+    expect_tag_bad("a/b");
+    expect_tag_bad("a:b");
+    expect_tag_bad("a+b");
+    expect_tag_bad("a b");
+    expect_tag_bad("..");
+}
+END_TEST
+
+START_TEST(test_tag_of_128_bytes_is_accepted_and_129_rejected)
+{
+    char tag[200];
+
+    memset(tag, 'x', 128);
+    tag[128] = '\0';
+    expect_tag_ok(tag);
+    memset(tag, 'x', 129);
+    tag[129] = '\0';
+    expect_tag_bad(tag);
+}
+END_TEST
+
+START_TEST(test_reference_with_colon_is_a_digest_and_without_is_a_tag)
+{
+    ck_assert_int_eq(mlreg_reference_is_digest("sha256:"
+                                               "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310"
+                                               "c060f61caaff8a"),
+                     1);
+    ck_assert_int_eq(mlreg_reference_is_digest("sha512:abc"), 1);
+    ck_assert_int_eq(mlreg_reference_is_digest("1.0.0"), 0);
+    ck_assert_int_eq(mlreg_reference_is_digest("latest"), 0);
+    ck_assert_int_eq(mlreg_reference_is_digest(NULL), 0);
+}
+END_TEST
+
+static Suite *names_suite(void)
+{
+    Suite *s = suite_create("names");
+    TCase *tc = tcase_create("grammar");
+
+    tcase_add_test(tc, test_name_accepts_simple_and_namespaced_names);
+    tcase_add_test(tc, test_name_accepts_every_separator_form);
+    tcase_add_test(tc, test_name_rejects_uppercase);
+    tcase_add_test(tc, test_name_rejects_dot_dot_and_path_traversal);
+    tcase_add_test(tc, test_name_rejects_leading_trailing_and_double_slashes);
+    tcase_add_test(tc, test_name_rejects_bad_separators);
+    tcase_add_test(tc, test_name_rejects_empty_null_and_foreign_bytes);
+    tcase_add_test(tc, test_name_of_255_bytes_is_accepted_and_256_rejected);
+    tcase_add_test(tc, test_tag_accepts_the_spec_grammar);
+    tcase_add_test(tc, test_tag_rejects_bad_first_byte_and_foreign_bytes);
+    tcase_add_test(tc, test_tag_of_128_bytes_is_accepted_and_129_rejected);
+    tcase_add_test(tc, test_reference_with_colon_is_a_digest_and_without_is_a_tag);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(names_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
