@@ -8,8 +8,9 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
-export MLREG_ROOT="$ROOT" MLREG_BIN="$ROOT/$BUILD/mlreg"
-LOG_DIR="$ROOT/$BUILD/test-logs"
+case $BUILD in /*) B=$BUILD ;; *) B=$ROOT/$BUILD ;; esac
+export MLREG_ROOT="$ROOT" MLREG_BIN="$B/mlreg"
+LOG_DIR="$B/test-logs"
 mkdir -p "$LOG_DIR"
 passed=0
 failed=0
@@ -71,7 +72,7 @@ run_script() {
 for part in "$@"; do
     case $part in
     unit)
-        for bin in "$ROOT/$BUILD"/tests/check_*; do
+        for bin in "$B"/tests/check_*; do
             [ -x "$bin" ] && run_check_suite "$bin"
         done ;;
     integration)

@@ -1,0 +1,210 @@
+/* serve.c: `mlreg serve` — runs the registry server in the foreground.
+ *
+ *   mlreg serve [--config FILE] [--data DIR] [--listen HOST:PORT] [--ready-file FILE]
+ *
+ * Flags override the config file. Until authentication exists the server
+ * only listens on loopback. SIGTERM / SIGINT are blocked in every thread and
+ * taken with sigwait() by the main thread, so no work happens in a signal
+ * handler; libmicrohttpd's threads inherit the blocked mask.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mlreg/common.h"
+#include "mlreg/config.h"
+#include "mlreg/registry.h"
+#include "mlreg/server.h"
+
+static void serve_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: mlreg serve [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
+        "                   [--ready-file FILE]\n"
+        "  --config FILE      JSON config (see conf/README.md)\n"
+        "  --data DIR         data directory (default " MLREG_CONFIG_DEFAULT_DATA_DIR ")\n"
+        "  --listen HOST:PORT loopback address to listen on (default " MLREG_CONFIG_DEFAULT_LISTEN
+        "; port 0 = any free port)\n"
+        "  --ready-file FILE  once listening, write the server URL to FILE\n");
+}
+
+/* Writes @p text to @p path atomically (temp file in the same directory,
+ * fsync, rename), so a reader never sees a partial URL. */
+static int write_file_atomic(const char *path, const char *text)
+{
+    int error = 0;
+    int fd = -1;
+    size_t n = strlen(path) + 32, len = strlen(text);
+    char *tmp = malloc(n);
+
+    if (!tmp) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        error = mlreg_error_set(MLREG_EIO, "cannot create %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "cannot write %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (close(fd) < 0) {
+        fd = -1;
+        error = mlreg_error_set(MLREG_EIO, "cannot write %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        error =
+            mlreg_error_set(MLREG_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        goto done;
+    }
+done:
+    if (fd >= 0) close(fd);
+    if (error < 0) unlink(tmp);
+    free(tmp);
+    return error;
+}
+
+/* Takes the value of option @p name at argv[*i] ("--name VALUE" or
+ * "--name=VALUE"). 1 matched (*value set), 0 not this option, -1 missing value. */
+static int take_opt(const char **value, int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+
+    if (strncmp(a, name, n)) return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0') return 0;
+    if (*i + 1 >= argc) return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    int rc = CLI_EXIT_USAGE, error, sig = 0;
+    const char *config_path = NULL, *data = NULL, *listen = NULL, *ready = NULL;
+    mlreg_config *cfg = NULL;
+    mlreg_registry *reg = NULL;
+    mlreg_server *srv = NULL;
+    mlreg_registry_opts ropts;
+    mlreg_server_opts sopts;
+    char host[256], url[320];
+    unsigned int port;
+    sigset_t sigs, oldsigs;
+    int masked = 0;
+
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            serve_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if ((r = take_opt(&config_path, argc, argv, &i, "--config")) ||
+            (r = take_opt(&data, argc, argv, &i, "--data")) ||
+            (r = take_opt(&listen, argc, argv, &i, "--listen")) ||
+            (r = take_opt(&ready, argc, argv, &i, "--ready-file"))) {
+            if (r < 0) {
+                fprintf(stderr, "mlreg serve: %s needs a value\n", argv[i]);
+                serve_usage(stderr);
+                return CLI_EXIT_USAGE;
+            }
+            continue;
+        }
+        fprintf(stderr, "mlreg serve: unknown argument '%s'\n", argv[i]);
+        serve_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+
+    if ((error = mlreg_config_load(&cfg, config_path)) < 0) {
+        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+        goto done;
+    }
+    if ((data && (error = mlreg_config_set_string(&cfg->data_dir, data)) < 0) ||
+        (listen && (error = mlreg_config_set_string(&cfg->listen, listen)) < 0)) {
+        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+        goto done;
+    }
+    if (!cfg->data_dir[0]) {
+        fprintf(stderr, "mlreg: --data needs a directory\n");
+        goto done;
+    }
+    if (mlreg_config_parse_listen(host, sizeof(host), &port, cfg->listen) < 0) {
+        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+        goto done;
+    }
+    if (!mlreg_config_host_is_loopback(host)) {
+        fprintf(stderr,
+                "mlreg: refusing to listen on %s: authentication is not available yet, so "
+                "mlreg only listens on loopback (127.0.0.0/8, ::1, localhost)\n",
+                host);
+        goto done;
+    }
+
+    /* Block the stop signals before any thread exists, so every thread
+     * inherits the mask and only sigwait() below sees them. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &sigs, &oldsigs) != 0) {
+        fprintf(stderr, "mlreg: cannot block signals\n");
+        goto done;
+    }
+    masked = 1;
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&ropts, 0, sizeof(ropts));
+    ropts.data_dir = cfg->data_dir;
+    ropts.map_size = cfg->map_size;
+    ropts.max_manifest_bytes = cfg->max_manifest_bytes;
+    ropts.backend = NULL; /* "fs", the only backend of this build */
+    if ((error = mlreg_registry_open(&reg, &ropts)) < 0) {
+        fprintf(stderr, "mlreg: cannot open registry in %s: %s\n", cfg->data_dir,
+                mlreg_error_last());
+        goto done;
+    }
+    memset(&sopts, 0, sizeof(sopts));
+    sopts.host = host;
+    sopts.port = (uint16_t)port;
+    sopts.threads = cfg->threads;
+    if ((error = mlreg_server_start(&srv, reg, &sopts)) < 0) {
+        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+        goto done;
+    }
+    if (strchr(host, ':'))
+        snprintf(url, sizeof(url), "http://[%s]:%u", host, (unsigned int)mlreg_server_port(srv));
+    else
+        snprintf(url, sizeof(url), "http://%s:%u", strcmp(host, "localhost") ? host : "127.0.0.1",
+                 (unsigned int)mlreg_server_port(srv));
+    fprintf(stderr, "mlreg: listening on %s (data %s)\n", url, cfg->data_dir);
+    if (ready && write_file_atomic(ready, url) < 0) {
+        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+        goto done;
+    }
+
+    if (sigwait(&sigs, &sig) != 0) {
+        fprintf(stderr, "mlreg: sigwait failed\n");
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    fprintf(stderr, "mlreg: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = CLI_EXIT_OK;
+done:
+    mlreg_server_stop(srv);
+    mlreg_registry_free(reg);
+    mlreg_config_free(cfg);
+    if (masked) pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
+    if (rc == CLI_EXIT_OK) fprintf(stderr, "mlreg: stopped\n");
+    return rc;
+}

@@ -1,0 +1,680 @@
+/* server.c: the libmicrohttpd daemon, the life of a request, routing, reply
+ * helpers and the access log. Routes live in server_oci.c (/v2/) and
+ * server_api.c (/api/v1/); upload sessions in server_uploads.c; the error
+ * table in server_errors.c. See server_internal.h for the request life cycle.
+ */
+#include "mlreg/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "mlreg/common.h"
+#include "server_internal.h"
+
+/* Bytes of a refused body read and dropped before the connection is simply
+ * closed: enough to answer a chunked manifest that overflows the limit
+ * properly, small enough that a hostile client cannot keep a worker busy. */
+#define DISCARD_MAX (16u * 1024 * 1024)
+/* Per-connection buffer; body chunks arrive in pieces of about this size. */
+#define CONNECTION_MEMORY (256u * 1024)
+
+/* ---- reply helpers -------------------------------------------------------- */
+
+const char *req_header(request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_query(request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct MHD_Response *resp_empty(void)
+{
+    return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+}
+
+struct MHD_Response *resp_copy(const void *data, size_t len)
+{
+    return MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+}
+
+int resp_header(struct MHD_Response *resp, const char *name, const char *value)
+{
+    if (MHD_add_response_header(resp, name, value) != MHD_YES)
+        return mlreg_error_set(MLREG_ENOMEM, "cannot add header %s", name);
+    return 0;
+}
+
+struct MHD_Response *resp_json(const json_t *j, const char *content_type, uint64_t *len_out)
+{
+    struct MHD_Response *resp;
+    char *text = json_dumps(j, JSON_COMPACT);
+    size_t len;
+
+    if (!text) return NULL;
+    len = strlen(text);
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return NULL;
+    }
+    if (resp_header(resp, "Content-Type", content_type ? content_type : "application/json") < 0) {
+        MHD_destroy_response(resp);
+        return NULL;
+    }
+    *len_out = len;
+    return resp;
+}
+
+enum MHD_Result req_queue(request *rq, unsigned int status, struct MHD_Response *resp,
+                          uint64_t bytes)
+{
+    enum MHD_Result ret;
+
+    if (!resp) return MHD_NO;
+    if (!strncmp(rq->path, "/v2", 3) &&
+        resp_header(resp, "Docker-Distribution-API-Version", "registry/2.0") < 0) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    ret = MHD_queue_response(rq->conn, status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        rq->queued = 1;
+        rq->status = status;
+        rq->resp_bytes = strcmp(rq->method, "HEAD") ? bytes : 0;
+    }
+    return ret;
+}
+
+static void set_fail(request *rq, unsigned int status, const char *oci_code, const char *msg)
+{
+    if (rq->failed) return;
+    rq->failed = 1;
+    rq->err_status = status;
+    rq->err_code = oci_code;
+    snprintf(rq->err_msg, sizeof(rq->err_msg), "%s", msg);
+}
+
+void req_fail(request *rq, int code, err_ctx ctx)
+{
+    unsigned int status;
+    const char *oci;
+    const char *msg = mlreg_error_last();
+
+    http_error_map(&status, &oci, code, ctx);
+    set_fail(rq, status, oci, msg[0] ? msg : mlreg_strerror(code));
+}
+
+void req_fail_raw(request *rq, unsigned int status, const char *oci_code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    set_fail(rq, status, oci_code, msg);
+}
+
+void req_fail_header(request *rq, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+
+    for (size_t i = 0; i < 2; i++) {
+        if (rq->err_hdr[i].name) continue;
+        rq->err_hdr[i].name = name;
+        va_start(ap, fmt);
+        vsnprintf(rq->err_hdr[i].value, sizeof(rq->err_hdr[i].value), fmt, ap);
+        va_end(ap);
+        return;
+    }
+}
+
+enum MHD_Result req_queue_error(request *rq)
+{
+    json_t *body =
+        json_pack("{s:[{s:s,s:s}]}", "errors", "code", rq->err_code, "message", rq->err_msg);
+    struct MHD_Response *resp = NULL;
+    uint64_t len = 0;
+
+    if (body) resp = resp_json(body, NULL, &len);
+    json_decref(body);
+    for (size_t i = 0; resp && i < 2; i++) {
+        if (rq->err_hdr[i].name &&
+            resp_header(resp, rq->err_hdr[i].name, rq->err_hdr[i].value) < 0) {
+            MHD_destroy_response(resp);
+            resp = NULL;
+        }
+    }
+    return req_queue(rq, rq->err_status, resp, len);
+}
+
+/* ---- routing -------------------------------------------------------------- */
+
+/* Path markers of /v2/<name>/..., searched from the right because names
+ * contain '/'. On a tie (same position) the longer marker wins, which is why
+ * "/blobs/uploads/" comes before "/blobs/". */
+static const struct {
+    const char *marker;
+    route_id route;
+} v2_markers[] = {
+    {"/blobs/uploads/", ROUTE_UPLOAD},
+    {"/manifests/", ROUTE_MANIFEST},
+    {"/referrers/", ROUTE_REFERRERS},
+    {"/blobs/", ROUTE_BLOB},
+};
+
+static const char *last_occurrence(const char *s, const char *needle)
+{
+    const char *found = NULL, *p = s;
+    while ((p = strstr(p, needle))) {
+        found = p;
+        p++;
+    }
+    return found;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !memcmp(s + n - m, suffix, m);
+}
+
+/* Sets rq->name (copied and validated) from @p len bytes of @p name. */
+static int take_name(request *rq, const char *name, size_t len)
+{
+    int error;
+
+    if (!(rq->name = strndup(name, len))) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    if (len == 0) return mlreg_error_set(MLREG_EINVALID, "empty repository name");
+    if ((error = mlreg_name_validate(rq->name)) < 0) return error;
+    return 0;
+}
+
+static int take_arg(request *rq, const char *arg)
+{
+    if (!(rq->arg = strdup(arg))) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Splits "/v2/<rest>" into route, name and argument. */
+static int route_v2(request *rq, const char *rest)
+{
+    const char *best = NULL;
+    size_t best_marker = 0;
+    route_id route = ROUTE_NONE;
+
+    if (ends_with(rest, "/tags/list")) {
+        rq->route = ROUTE_TAGS;
+        return take_name(rq, rest, strlen(rest) - strlen("/tags/list"));
+    }
+    if (ends_with(rest, "/blobs/uploads")) {
+        rq->route = ROUTE_UPLOAD_START;
+        return take_name(rq, rest, strlen(rest) - strlen("/blobs/uploads"));
+    }
+    for (size_t i = 0; i < sizeof(v2_markers) / sizeof(v2_markers[0]); i++) {
+        const char *p = last_occurrence(rest, v2_markers[i].marker);
+        if (p && (!best || p > best)) {
+            best = p;
+            best_marker = i;
+            route = v2_markers[i].route;
+        }
+    }
+    if (!best) {
+        rq->route = ROUTE_NONE;
+        return 0;
+    }
+    {
+        const char *arg = best + strlen(v2_markers[best_marker].marker);
+        if (strchr(arg, '/')) {
+            rq->route = ROUTE_NONE;
+            return 0;
+        }
+        if (route == ROUTE_UPLOAD && *arg == '\0') route = ROUTE_UPLOAD_START;
+        rq->route = route;
+        int error = take_name(rq, rest, (size_t)(best - rest));
+        if (error < 0) return error;
+        return take_arg(rq, arg);
+    }
+}
+
+static int route_api(request *rq, const char *rest)
+{
+    const char *v;
+
+    if (!strcmp(rest, "health")) {
+        rq->route = ROUTE_API_HEALTH;
+        return 0;
+    }
+    if (!strcmp(rest, "models") || !strcmp(rest, "models/")) {
+        rq->route = ROUTE_API_MODELS;
+        return 0;
+    }
+    if (strncmp(rest, "models/", 7)) {
+        rq->route = ROUTE_NONE;
+        return 0;
+    }
+    rest += 7;
+    v = last_occurrence(rest, "/versions/");
+    if (v) {
+        int error;
+        rq->route = ROUTE_API_RELEASE;
+        if ((error = take_name(rq, rest, (size_t)(v - rest))) < 0) return error;
+        if ((error = take_arg(rq, v + strlen("/versions/"))) < 0) return error;
+        if ((error = mlreg_tag_validate(rq->arg)) < 0) req_fail(rq, error, ERR_CTX_RELEASE);
+        return 0;
+    }
+    rq->route = ROUTE_API_MODEL;
+    return take_name(rq, rest, strlen(rest));
+}
+
+/* Methods each route answers; anything else is 405 with Allow. */
+static const char *route_methods(route_id r)
+{
+    switch (r) {
+    case ROUTE_V2_BASE: return "GET, HEAD";
+    case ROUTE_BLOB: return "GET, HEAD, DELETE";
+    case ROUTE_UPLOAD_START: return "POST";
+    case ROUTE_UPLOAD: return "GET, PATCH, PUT, DELETE";
+    case ROUTE_MANIFEST: return "GET, HEAD, PUT, DELETE";
+    case ROUTE_TAGS:
+    case ROUTE_REFERRERS:
+    case ROUTE_API_HEALTH:
+    case ROUTE_API_MODELS:
+    case ROUTE_API_MODEL:
+    case ROUTE_API_RELEASE: return "GET, HEAD";
+    case ROUTE_NONE: break;
+    }
+    return "";
+}
+
+static int method_allowed(const char *allowed, const char *method)
+{
+    size_t n = strlen(method);
+    const char *p = allowed;
+    while ((p = strstr(p, method))) {
+        if ((p == allowed || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0')) return 1;
+        p += n;
+    }
+    return 0;
+}
+
+/* Requests that may carry a body: uploads and manifest PUT. */
+static int route_takes_body(const request *rq)
+{
+    return (rq->route == ROUTE_UPLOAD_START && !strcmp(rq->method, "POST")) ||
+           (rq->route == ROUTE_UPLOAD &&
+            (!strcmp(rq->method, "PATCH") || !strcmp(rq->method, "PUT"))) ||
+           (rq->route == ROUTE_MANIFEST && !strcmp(rq->method, "PUT"));
+}
+
+static void read_body_headers(request *rq)
+{
+    const char *cl = req_header(rq, "Content-Length");
+    const char *te = req_header(rq, "Transfer-Encoding");
+
+    if (cl) {
+        /* libmicrohttpd has validated the value already */
+        rq->has_length = 1;
+        rq->content_length = strtoull(cl, NULL, 10);
+    }
+    rq->has_body = (cl && rq->content_length > 0) || te != NULL;
+}
+
+/* Step 2: everything that can be decided from the request line and headers. */
+static void begin(request *rq)
+{
+    const char *p = rq->path;
+    int error = 0;
+
+    read_body_headers(rq);
+    if (strchr(p, '%')) {
+        req_fail_raw(rq, 400, "NAME_INVALID", "percent-encoded paths are not accepted");
+        return;
+    }
+    if (strstr(p, "/../") || strstr(p, "/./") || ends_with(p, "/..") || ends_with(p, "/.")) {
+        req_fail_raw(rq, 400, "NAME_INVALID", "dot segments are not accepted in paths");
+        return;
+    }
+    if (!strcmp(p, "/v2") || !strcmp(p, "/v2/"))
+        rq->route = ROUTE_V2_BASE;
+    else if (!strncmp(p, "/v2/", 4))
+        error = route_v2(rq, p + 4);
+    else if (!strncmp(p, "/api/v1/", 8))
+        error = route_api(rq, p + 8);
+    else
+        rq->route = ROUTE_NONE;
+    if (error < 0) {
+        req_fail(rq, error, ERR_CTX_NAME);
+        return;
+    }
+    if (rq->route == ROUTE_NONE) {
+        req_fail_raw(rq, 404, "NAME_UNKNOWN", "no route for %s %s", rq->method, p);
+        return;
+    }
+    if (!method_allowed(route_methods(rq->route), rq->method)) {
+        req_fail_raw(rq, 405, "UNSUPPORTED", "method %s not allowed here", rq->method);
+        req_fail_header(rq, "Allow", "%s", route_methods(rq->route));
+        return;
+    }
+    if (rq->has_body && !route_takes_body(rq)) {
+        req_fail_raw(rq, 400, "UNSUPPORTED", "%s %s takes no request body", rq->method, p);
+        return;
+    }
+    if (rq->failed) return;
+    if (rq->route <= ROUTE_REFERRERS) oci_begin(rq);
+}
+
+/* Step 3: one piece of the request body. Returns MHD_NO to drop the
+ * connection (only after an error, when the rest is too large to read). */
+static enum MHD_Result body(request *rq, const char *data, size_t len)
+{
+    int error;
+    mlreg_server *srv = rq->srv;
+
+    rq->req_bytes += len;
+    switch (rq->body) {
+    case BODY_WRITER:
+        if ((error = mlreg_blob_writer_write(rq->writer, data, len)) < 0) {
+            req_fail(rq, error, ERR_CTX_UPLOAD);
+            mlreg_blob_writer_abort(rq->writer);
+            rq->writer = NULL;
+            rq->body = BODY_DISCARD;
+            rq->discard_left = DISCARD_MAX;
+        }
+        return MHD_YES;
+    case BODY_SESSION:
+        if (rq->has_expect_len && rq->req_bytes > rq->expect_len) {
+            /* cannot happen: Content-Length == range length was checked and
+             * libmicrohttpd enforces Content-Length; refuse rather than append */
+            req_fail_raw(rq, 416, "BLOB_UPLOAD_INVALID", "body longer than Content-Range");
+            rq->body = BODY_DISCARD;
+            rq->discard_left = DISCARD_MAX;
+            rq->sess_drop = 1;
+            return MHD_YES;
+        }
+        if ((error = uploads_write(srv->uploads, rq->sess, data, len)) < 0) {
+            req_fail(rq, error, ERR_CTX_UPLOAD);
+            rq->sess_drop = 1; /* the writer is unusable after a failed write */
+            rq->body = BODY_DISCARD;
+            rq->discard_left = DISCARD_MAX;
+        }
+        return MHD_YES;
+    case BODY_MANIFEST:
+        if (len > srv->max_manifest - rq->mlen) {
+            mlreg_error_set(MLREG_ETOOBIG, "manifest larger than the limit of %zu bytes",
+                            srv->max_manifest);
+            req_fail(rq, MLREG_ETOOBIG, ERR_CTX_MANIFEST);
+            free(rq->mbuf);
+            rq->mbuf = NULL;
+            rq->mlen = rq->mcap = 0;
+            rq->body = BODY_DISCARD;
+            rq->discard_left = DISCARD_MAX;
+            return MHD_YES;
+        }
+        if (rq->mlen + len + 1 > rq->mcap) {
+            size_t cap = rq->mcap ? rq->mcap : 4096;
+            char *nb;
+            while (cap < rq->mlen + len + 1)
+                cap *= 2;
+            if (cap > srv->max_manifest + 1) cap = srv->max_manifest + 1;
+            if (!(nb = realloc(rq->mbuf, cap))) return MHD_NO;
+            rq->mbuf = nb;
+            rq->mcap = cap;
+        }
+        memcpy(rq->mbuf + rq->mlen, data, len);
+        rq->mlen += len;
+        rq->mbuf[rq->mlen] = '\0';
+        return MHD_YES;
+    case BODY_DISCARD:
+        if (len > rq->discard_left) return MHD_NO;
+        rq->discard_left -= len;
+        return MHD_YES;
+    case BODY_NONE: break;
+    }
+    /* a body where none was expected (checked in begin(), so only a chunked
+     * request that announced none): refuse it */
+    req_fail_raw(rq, 400, "UNSUPPORTED", "unexpected request body");
+    rq->body = BODY_DISCARD;
+    rq->discard_left = DISCARD_MAX;
+    return MHD_YES;
+}
+
+void req_release_session(request *rq)
+{
+    if (!rq->sess) return;
+    if (rq->sess_drop)
+        uploads_remove(rq->srv->uploads, rq->sess);
+    else
+        uploads_release(rq->srv->uploads, rq->sess);
+    rq->sess = NULL;
+}
+
+static enum MHD_Result finish(request *rq)
+{
+    if (rq->failed) {
+        req_release_session(rq);
+        return req_queue_error(rq);
+    }
+    if (rq->route <= ROUTE_REFERRERS) return oci_finish(rq);
+    return api_finish(rq);
+}
+
+static request *request_new(mlreg_server *srv, const char *uri)
+{
+    request *rq = calloc(1, sizeof(*rq));
+    if (!rq) return NULL;
+    rq->srv = srv;
+    clock_gettime(CLOCK_MONOTONIC, &rq->t0);
+    if (!(rq->path = strndup(uri, strcspn(uri, "?")))) {
+        free(rq);
+        return NULL;
+    }
+    return rq;
+}
+
+/* Step 1: called once per request with the raw URI, before unescaping. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)conn;
+    return request_new(cls, uri);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    request *rq = *req_cls;
+    (void)version;
+
+    if (!rq) {
+        /* on_uri failed to allocate; the unescaped url is all we have */
+        if (!(rq = request_new(cls, url))) return MHD_NO;
+        *req_cls = rq;
+    }
+    if (!rq->started) {
+        rq->started = 1;
+        rq->conn = conn;
+        snprintf(rq->method, sizeof(rq->method), "%s", method);
+        mlreg_error_clear();
+        begin(rq);
+        /* An error on a request with a body is answered now, so the body is
+         * never read; a bodiless request waits for the second call (a reply
+         * queued on the first call costs the keep-alive). */
+        if (rq->failed && rq->has_body) {
+            req_release_session(rq);
+            return req_queue_error(rq);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t len = *upload_data_size;
+        *upload_data_size = 0;
+        if (rq->queued) return MHD_NO;
+        mlreg_error_clear();
+        return body(rq, upload_data, len);
+    }
+    if (rq->queued) return MHD_YES;
+    mlreg_error_clear();
+    return finish(rq);
+}
+
+/* Writes @p s into @p out with anything unprintable replaced, for the log. */
+static void sanitize(char *out, size_t outlen, const char *s)
+{
+    size_t i = 0;
+    for (; *s && i + 1 < outlen; s++)
+        out[i++] = (*s < 0x20 || *s > 0x7e) ? '?' : *s;
+    out[i] = '\0';
+}
+
+static void access_log(const request *rq, enum MHD_RequestTerminationCode toe)
+{
+    struct timespec now;
+    double ms;
+    char path[256];
+    const char *note = "";
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (double)(now.tv_sec - rq->t0.tv_sec) * 1e3 + (double)(now.tv_nsec - rq->t0.tv_nsec) / 1e6;
+    sanitize(path, sizeof(path), rq->path);
+    if (toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT || toe == MHD_REQUEST_TERMINATED_READ_ERROR)
+        note = " (client went away)";
+    else if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        note = " (timeout)";
+    else if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
+        note = " (shutdown)";
+    else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR)
+        note = " (error)";
+    fprintf(stderr, "mlreg: %s %s %u in=%llu out=%llu %.1fms%s\n", rq->method[0] ? rq->method : "-",
+            path, rq->status, (unsigned long long)rq->req_bytes, (unsigned long long)rq->resp_bytes,
+            ms, note);
+}
+
+/* Step 5: releases what the request still holds. A monolithic writer still
+ * here means the body never completed (client gone, lying Content-Length,
+ * truncated chunked body, shutdown) or the reply failed: it is aborted, so
+ * nothing is committed. A claimed session is given back, or dropped when the
+ * request was a PUT that did not commit or a write failed. Bytes a cut-short
+ * PATCH appended stay in the session: the client learns the offset from the
+ * status GET (or a 416 carrying Range) and resumes from there. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    request *rq = *req_cls;
+    (void)cls;
+    (void)conn;
+
+    if (!rq) return;
+    mlreg_blob_writer_abort(rq->writer);
+    req_release_session(rq);
+    if (rq->started) access_log(rq, toe);
+    free(rq->mbuf);
+    free(rq->name);
+    free(rq->arg);
+    free(rq->path);
+    free(rq);
+    *req_cls = NULL;
+}
+
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+    (void)cls;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    fprintf(stderr, "mlreg: http: %s\n", msg);
+}
+
+/* ---- daemon --------------------------------------------------------------- */
+
+int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_server_opts *opts)
+{
+    int error = 0;
+    mlreg_server *srv = NULL;
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+    struct sockaddr *sa;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    const char *host = opts->host;
+    const union MHD_DaemonInfo *info;
+    unsigned int threads = opts->threads ? opts->threads : MLREG_SERVER_DEFAULT_THREADS;
+    unsigned int timeout = opts->timeout ? opts->timeout : MLREG_SERVER_DEFAULT_TIMEOUT;
+
+    if (sodium_init() < 0) {
+        error = mlreg_error_set(MLREG_EIO, "libsodium initialisation failed");
+        goto done;
+    }
+    if (!strcmp(host, "localhost")) host = "127.0.0.1";
+    memset(&sin, 0, sizeof(sin));
+    memset(&sin6, 0, sizeof(sin6));
+    if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(opts->port);
+        sa = (struct sockaddr *)&sin;
+    } else if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons(opts->port);
+        sa = (struct sockaddr *)&sin6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        error = mlreg_error_set(MLREG_EINVALID, "listen host '%s' is not a numeric address",
+                                opts->host);
+        goto done;
+    }
+    if (!(srv = calloc(1, sizeof(*srv)))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    srv->reg = reg;
+    srv->max_manifest = mlreg_registry_max_manifest_bytes(reg);
+    if ((error = uploads_new(&srv->uploads)) < 0) goto done;
+    srv->daemon = MHD_start_daemon(
+        flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
+    if (!srv->daemon) {
+        error = mlreg_error_set(MLREG_EIO, "cannot listen on %s port %u", opts->host,
+                                (unsigned int)opts->port);
+        goto done;
+    }
+    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (!info || info->port == 0) {
+        error = mlreg_error_set(MLREG_EIO, "cannot read the bound port");
+        goto done;
+    }
+    srv->port = info->port;
+    *out = srv;
+    srv = NULL;
+done:
+    mlreg_server_stop(srv);
+    return error;
+}
+
+uint16_t mlreg_server_port(const mlreg_server *srv)
+{
+    return srv->port;
+}
+
+void mlreg_server_stop(mlreg_server *srv)
+{
+    if (!srv) return;
+    if (srv->daemon) MHD_stop_daemon(srv->daemon);
+    uploads_free(srv->uploads);
+    free(srv);
+}

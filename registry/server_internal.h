@@ -1,0 +1,207 @@
+/* server_internal.h: shared between the server's files (server.c,
+ * server_oci.c, server_api.c, server_uploads.c, server_errors.c). No other
+ * module includes it.
+ *
+ * Life of a request (libmicrohttpd 0.9.75):
+ *   1. uri_log callback: allocates `request` (becomes *req_cls) with the raw
+ *      URI, before any unescaping, so percent-encoded paths can be refused.
+ *   2. first access-handler call (headers only): route, validate, set up body
+ *      handling (open a blob writer, claim an upload session). An error found
+ *      here on a request that carries a body is answered at once (the body is
+ *      never read and libmicrohttpd closes the connection); on a bodiless
+ *      request it is kept for step 4, so keep-alive survives.
+ *   3. body calls: bytes go straight to the writer, or into the manifest
+ *      buffer up to the size limit. Nothing is accumulated otherwise.
+ *   4. final call (*upload_data_size == 0): commit / look up, queue the reply.
+ *   5. completion callback: whatever step 4 did not consume (a writer of a
+ *      request cut short, a claimed session) is aborted or released; the
+ *      access-log line is written; `request` is freed.
+ */
+#ifndef MLREG_SERVER_INTERNAL_H
+#define MLREG_SERVER_INTERNAL_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "mlreg/blob.h"
+#include "mlreg/digest.h"
+#include "mlreg/registry.h"
+#include "mlreg/server.h"
+
+/* ---- error table (server_errors.c) --------------------------------------- */
+
+/** What a request was about when an MLREG_E* code came back; the same code
+ *  maps to different OCI codes (ENOTFOUND: BLOB_UNKNOWN, MANIFEST_UNKNOWN...). */
+typedef enum {
+    ERR_CTX_ANY = 0,
+    ERR_CTX_NAME,
+    ERR_CTX_DIGEST,
+    ERR_CTX_BLOB,
+    ERR_CTX_UPLOAD,
+    ERR_CTX_MANIFEST,
+    ERR_CTX_TAGS,
+    ERR_CTX_MODEL,
+    ERR_CTX_RELEASE
+} err_ctx;
+
+/** Looks up the HTTP status and OCI error code for @p code in context @p ctx. */
+void http_error_map(unsigned int *status_out, const char **oci_code_out, int code, err_ctx ctx);
+
+/* ---- upload sessions (server_uploads.c) ---------------------------------- */
+
+/* One in-progress upload. `writer` and `repo` are owned by the session.
+ * `busy` (table mutex) marks the single request allowed to use the session;
+ * that request may then touch `writer` and `offset` without the mutex, except
+ * that it updates `offset` under the mutex so status GETs read it safely. */
+typedef struct upload_session {
+    char uuid[37];
+    char *repo;
+    mlreg_blob_writer *writer;
+    uint64_t offset;
+    int busy;
+    time_t touched;
+    struct upload_session *next;
+} upload_session;
+
+typedef struct upload_table upload_table;
+
+/** Creates an empty table. 0 or MLREG_ENOMEM. */
+int uploads_new(upload_table **out);
+/** Aborts every session's writer and frees the table; NULL is a no-op. */
+void uploads_free(upload_table *t);
+/** Opens a writer and registers a new session for @p repo, already claimed
+ *  (busy) by the caller. 0, MLREG_ETOOBIG (too many sessions), or error. */
+int uploads_create(upload_session **out, upload_table *t, mlreg_blobstore *store, const char *repo);
+/** Claims session @p uuid of @p repo. 0, MLREG_ENOTFOUND, MLREG_ERANGE (busy). */
+int uploads_acquire(upload_session **out, upload_table *t, const char *repo, const char *uuid);
+/** Reads the offset of session @p uuid of @p repo. 0 or MLREG_ENOTFOUND. */
+int uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo, const char *uuid);
+/** Appends to a claimed session's writer and advances its offset. */
+int uploads_write(upload_table *t, upload_session *s, const void *data, size_t len);
+/** Gives a claimed session back. */
+void uploads_release(upload_table *t, upload_session *s);
+/** Unregisters and frees a claimed session, aborting its writer if it still
+ *  has one (set s->writer = NULL first when the writer was committed). */
+void uploads_remove(upload_table *t, upload_session *s);
+
+/* ---- server and requests (server.c) -------------------------------------- */
+
+struct mlreg_server {
+    struct MHD_Daemon *daemon;
+    mlreg_registry *reg;
+    upload_table *uploads;
+    size_t max_manifest;
+    uint16_t port;
+};
+
+typedef enum {
+    ROUTE_NONE = 0,
+    ROUTE_V2_BASE,
+    ROUTE_BLOB,
+    ROUTE_UPLOAD_START,
+    ROUTE_UPLOAD,
+    ROUTE_MANIFEST,
+    ROUTE_TAGS,
+    ROUTE_REFERRERS,
+    ROUTE_API_HEALTH,
+    ROUTE_API_MODELS,
+    ROUTE_API_MODEL,
+    ROUTE_API_RELEASE
+} route_id;
+
+typedef enum {
+    BODY_NONE = 0, /* no body expected */
+    BODY_WRITER,   /* monolithic POST: into rq->writer */
+    BODY_SESSION,  /* PATCH / PUT: into rq->sess->writer */
+    BODY_MANIFEST, /* into rq->mbuf, up to the limit */
+    BODY_DISCARD   /* an error happened mid-body: drop the rest */
+} body_mode;
+
+typedef struct request {
+    mlreg_server *srv;
+    struct MHD_Connection *conn;
+    char *path; /* raw path, before any unescaping, without the query */
+    char method[12];
+    int started;  /* the access handler has seen this request */
+    int queued;   /* a response is queued */
+    int has_body; /* Content-Length > 0 or Transfer-Encoding */
+    int has_length;
+    uint64_t content_length;
+    struct timespec t0;
+    unsigned int status;
+    uint64_t resp_bytes;
+    uint64_t req_bytes;
+
+    route_id route;
+    char *name; /* repository / model name (validated) */
+    char *arg;  /* digest, reference, upload uuid or version */
+
+    /* deferred error, answered at the final call */
+    int failed;
+    unsigned int err_status;
+    const char *err_code;
+    char err_msg[256];
+    struct {
+        const char *name; /* static string or NULL */
+        char value[200];
+    } err_hdr[2]; /* extra headers of the error reply (Allow, Range...) */
+
+    body_mode body;
+    mlreg_blob_writer *writer; /* monolithic upload, owned until commit */
+    upload_session *sess;      /* claimed session, released at completion */
+    int sess_drop;             /* completion removes (aborts) the session */
+    uint64_t expect_len;       /* PATCH/PUT with Content-Range: exact body length */
+    int has_expect_len;
+    mlreg_digest digest; /* ?digest= of POST / PUT, or the path digest */
+    int has_digest;
+    char *mbuf;
+    size_t mlen, mcap;
+    uint64_t discard_left;
+} request;
+
+/** Records an error from an MLREG_E* @p code (message: the thread's last
+ *  message, copied now) to answer later. First error wins. */
+void req_fail(request *rq, int code, err_ctx ctx);
+/** Records an error with an explicit status and OCI code. */
+void req_fail_raw(request *rq, unsigned int status, const char *oci_code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/** Queues the recorded error as {"errors":[{"code","message"}]}. */
+enum MHD_Result req_queue_error(request *rq);
+/** Gives the claimed upload session back (or drops it when rq->sess_drop),
+ *  BEFORE a reply is queued: once a client has the reply it may send its
+ *  next request on another connection before this one's completion
+ *  callback runs, and must find the session free. No-op without a session. */
+void req_release_session(request *rq);
+/** Adds an extra header to the recorded error's reply (at most two). */
+void req_fail_header(request *rq, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** Adds the common headers, queues @p resp (NULL: out of memory, the
+ *  connection is closed) with @p status and destroys it. @p bytes is the body
+ *  size for the access log. */
+enum MHD_Result req_queue(request *rq, unsigned int status, struct MHD_Response *resp,
+                          uint64_t bytes);
+/** A request header or NULL. */
+const char *req_header(request *rq, const char *name);
+/** A query argument (unescaped by libmicrohttpd) or NULL. */
+const char *req_query(request *rq, const char *name);
+/** Response helpers; NULL on allocation failure. */
+struct MHD_Response *resp_empty(void);
+struct MHD_Response *resp_copy(const void *data, size_t len);
+/** Serialises @p j (not consumed) compactly with Content-Type
+ *  application/json (or @p content_type when non-NULL); *len_out = body size. */
+struct MHD_Response *resp_json(const json_t *j, const char *content_type, uint64_t *len_out);
+/** Adds a header; returns 0 or MLREG_ENOMEM. */
+int resp_header(struct MHD_Response *resp, const char *name, const char *value);
+
+/* ---- routes (server_oci.c, server_api.c) --------------------------------- */
+
+/** Step 2 for /v2/ routes: validate and set up body handling (req_fail on error). */
+void oci_begin(request *rq);
+/** Step 4 for /v2/ routes. */
+enum MHD_Result oci_finish(request *rq);
+/** Step 4 for /api/v1/ routes. */
+enum MHD_Result api_finish(request *rq);
+
+#endif

@@ -1,0 +1,275 @@
+#!/bin/sh
+# Hostile input against the real `mlreg serve`: each case checks the status
+# AND that nothing was stored (no blob under a final name, no stray temp file,
+# no manifest or tag), and that the server keeps answering afterwards.
+. "$(dirname "$0")/lib.sh"
+
+start_server || finish
+
+code_is() { [ "$(jq -r '.errors[0].code' "$TMP/body" 2>/dev/null)" = "$1" ]; }
+expect_error() {
+    name=$1; want=$2; code=$3; shift 3
+    got=$(http_status "$@")
+    if [ "$got" = "$want" ] && code_is "$code"; then ok "$name"; else
+        not_ok "$name (want $want $code, got $got: $(head -c 300 "$TMP/body"))"; fi
+}
+blob_count() { find "$DATA/blobs/sha256" -type f 2>/dev/null | wc -l | tr -d ' '; }
+tmp_count() { find "$DATA/blobs/tmp" -type f 2>/dev/null | wc -l | tr -d ' '; }
+# wait_tmp_empty: temp files of aborted writes disappear (the server cleans up
+# in its completion callback, which may run a moment after the client left).
+wait_tmp_empty() {
+    i=0
+    while [ "$(tmp_count)" != 0 ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
+    [ "$(tmp_count)" = 0 ]
+}
+alive() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$MLREG_URL/v2/")" = 200 ]; }
+upload_path() { header Location | sed 's|^https\?://[^/]*||'; }
+post_blob() {
+    d=sha256:$(sha256_of "$2")
+    st=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$2" \
+        "$MLREG_URL/v2/$1/blobs/uploads/?digest=$d")
+    [ "$st" = 201 ] || { echo "post_blob $1 $2: $st" >&2; return 1; }
+    echo "$d"
+}
+# raw_request FILE: sends FILE's bytes on a fresh TCP connection, then closes
+# the sending side and collects the answer into $TMP/raw_reply (bash /dev/tcp).
+raw_request() {
+    port=${MLREG_URL##*:}
+    bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$port"'; cat "$1" >&3; sleep 0.3; exec 3>&-' \
+        _ "$1" >"$TMP/raw_reply" 2>/dev/null
+}
+
+printf 'payload bytes' >"$TMP/p"
+D_P=sha256:$(sha256_of "$TMP/p")
+BASE_BLOBS=$(blob_count)
+
+# ---- bad names ---------------------------------------------------------------
+for n in UPPER a//b -leading trailing- 'a/../b' 'x/.hidden'; do
+    expect_error "POST upload with name '$n': 400 NAME_INVALID" 400 NAME_INVALID POST \
+        "/v2/$n/blobs/uploads/?digest=$D_P" --path-as-is --data-binary @"$TMP/p"
+done
+expect_error "path with ../ is refused" 400 NAME_INVALID POST \
+    "/v2/../x/blobs/uploads/?digest=$D_P" --path-as-is --data-binary @"$TMP/p"
+expect_error "percent-encoded dots are refused" 400 NAME_INVALID POST \
+    "/v2/%2e%2e/x/blobs/uploads/?digest=$D_P" --path-as-is --data-binary @"$TMP/p"
+expect_error "percent-encoded slash is refused" 400 NAME_INVALID GET \
+    "/v2/a%2fb/tags/list" --path-as-is
+expect_error "over-long name is refused" 400 NAME_INVALID GET \
+    "/v2/$(head -c 300 /dev/zero | tr '\0' a)/tags/list"
+check "bad names stored no blob" [ "$(blob_count)" = "$BASE_BLOBS" ]
+check "bad names left no temp file" wait_tmp_empty
+expect_error "bad name in a manifest PUT: 400 NAME_INVALID" 400 NAME_INVALID PUT \
+    /v2/BAD/manifests/v1 -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary '{}'
+
+# ---- bad digests -------------------------------------------------------------
+UPPER_D=$(echo "$D_P" | tr 'a-f' 'A-F' | sed 's/^SHA256/sha256/')
+for d in "$UPPER_D" "sha512:$(printf x | sha512sum | cut -d' ' -f1)" "sha256:abc" \
+    "sha256:$(sha256_of "$TMP/p") " "$(sha256_of "$TMP/p")"; do
+    expect_error "POST ?digest='$d': 400 DIGEST_INVALID" 400 DIGEST_INVALID POST \
+        "/v2/team/app/blobs/uploads/?digest=$(printf '%s' "$d" | jq -sRr @uri)" \
+        --data-binary @"$TMP/p"
+done
+expect_error "blob GET with an uppercase digest: 400" 400 DIGEST_INVALID GET \
+    "/v2/team/app/blobs/$UPPER_D"
+expect_error "blob GET with a short digest: 400" 400 DIGEST_INVALID GET \
+    /v2/team/app/blobs/sha256:1234
+check "bad digests stored no blob" [ "$(blob_count)" = "$BASE_BLOBS" ]
+
+# ---- digest mismatch -----------------------------------------------------------
+printf 'other bytes' >"$TMP/o"
+D_O=sha256:$(sha256_of "$TMP/o")
+expect_error "monolithic POST with the wrong digest: 400 DIGEST_INVALID" 400 DIGEST_INVALID \
+    POST "/v2/team/app/blobs/uploads/?digest=$D_O" --data-binary @"$TMP/p"
+expect_status "mismatched blob is not under the declared digest" 404 HEAD \
+    "/v2/team/app/blobs/$D_O" -I
+expect_status "mismatched blob is not under its real digest" 404 HEAD \
+    "/v2/team/app/blobs/$D_P" -I
+check "digest mismatch stored nothing" [ "$(blob_count)" = "$BASE_BLOBS" ]
+check "digest mismatch left no temp file" wait_tmp_empty
+
+expect_status "POST for a mismatching PUT" 202 POST /v2/team/app/blobs/uploads/
+LOC=$(upload_path)
+expect_status "PATCH before the mismatching PUT" 202 PATCH "$LOC" --data-binary @"$TMP/p"
+expect_error "PUT with the wrong digest: 400 DIGEST_INVALID" 400 DIGEST_INVALID PUT \
+    "$LOC?digest=$D_O"
+expect_error "session is gone after the mismatching PUT" 404 BLOB_UPLOAD_UNKNOWN GET "$LOC"
+expect_status "blob absent after the mismatching PUT" 404 HEAD "/v2/team/app/blobs/$D_O" -I
+check "mismatching PUT stored nothing" [ "$(blob_count)" = "$BASE_BLOBS" ]
+check "mismatching PUT left no temp file" wait_tmp_empty
+
+expect_status "POST for a PUT without digest" 202 POST /v2/team/app/blobs/uploads/
+LOC=$(upload_path)
+expect_error "PUT without ?digest=: 400 DIGEST_INVALID" 400 DIGEST_INVALID PUT "$LOC"
+expect_status "session survives a PUT without digest" 204 GET "$LOC"
+expect_status "DELETE that session" 204 DELETE "$LOC"
+
+# ---- Content-Length larger than the body ---------------------------------------
+# curl sends the short body and waits; --max-time makes it give up and close.
+curl -s -o /dev/null --max-time 1 -X POST -H 'Content-Length: 100000' --data-binary @"$TMP/p" \
+    "$MLREG_URL/v2/team/app/blobs/uploads/?digest=$D_P"
+check "server alive after a lying (larger) Content-Length" alive
+expect_status "short body with a larger Content-Length is not stored" 404 HEAD \
+    "/v2/team/app/blobs/$D_P" -I
+check "larger Content-Length left no temp file" wait_tmp_empty
+check "larger Content-Length stored nothing" [ "$(blob_count)" = "$BASE_BLOBS" ]
+
+# same with a PUT that ends an upload session: nothing committed, session gone
+expect_status "POST for a lying PUT" 202 POST /v2/team/app/blobs/uploads/
+LOC=$(upload_path)
+curl -s -o /dev/null --max-time 1 -X PUT -H 'Content-Length: 100000' --data-binary @"$TMP/p" \
+    "$MLREG_URL$LOC?digest=$D_P"
+check "server alive after a lying PUT" alive
+expect_status "lying PUT committed nothing" 404 HEAD "/v2/team/app/blobs/$D_P" -I
+sleep 0.2
+expect_error "lying PUT ended its session" 404 BLOB_UPLOAD_UNKNOWN GET "$LOC"
+check "lying PUT left no temp file" wait_tmp_empty
+
+# ---- Content-Length smaller than the body ----------------------------------------
+expect_error "smaller Content-Length: the prefix does not match, 400 DIGEST_INVALID" 400 \
+    DIGEST_INVALID POST "/v2/team/app/blobs/uploads/?digest=$D_P" -H 'Content-Length: 4' \
+    --data-binary @"$TMP/p"
+check "server alive after a smaller Content-Length" alive
+expect_status "smaller Content-Length stored nothing" 404 HEAD "/v2/team/app/blobs/$D_P" -I
+check "smaller Content-Length stored no blob" [ "$(blob_count)" = "$BASE_BLOBS" ]
+
+# ---- truncated chunked upload (raw HTTP, connection closed mid-body) ------------------
+{
+    printf 'POST /v2/team/app/blobs/uploads/?digest=%s HTTP/1.1\r\n' "$D_P"
+    printf 'Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n'
+    printf '5\r\npaylo\r\n'
+} >"$TMP/trunc.req"
+raw_request "$TMP/trunc.req"
+check "server alive after a truncated chunked POST" alive
+expect_status "truncated chunked POST stored nothing" 404 HEAD "/v2/team/app/blobs/$D_P" -I
+check "truncated chunked POST left no temp file" wait_tmp_empty
+
+# a truncated streamed PATCH keeps what arrived; the client resumes from the offset
+expect_status "POST for a truncated PATCH" 202 POST /v2/team/app/blobs/uploads/
+LOC=$(upload_path)
+{
+    printf 'PATCH %s HTTP/1.1\r\n' "$LOC"
+    printf 'Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n'
+    printf '5\r\npaylo\r\n3\r\nad'
+} >"$TMP/trunc2.req"
+raw_request "$TMP/trunc2.req"
+sleep 0.2
+expect_status "status after the truncated PATCH" 204 GET "$LOC"
+RANGE=$(header Range)
+case $RANGE in
+0-4) ok "truncated PATCH kept the whole chunks that arrived (Range 0-4)" ;;
+0-6) ok "truncated PATCH kept the bytes that arrived (Range 0-6)" ;;
+*) not_ok "truncated PATCH offset (Range $RANGE)" ;;
+esac
+LAST=${RANGE#0-}
+tail -c +$((LAST + 2)) "$TMP/p" >"$TMP/rest"
+expect_status "upload resumes at the reported offset" 202 PATCH "$LOC" \
+    --data-binary @"$TMP/rest" -H "Content-Range: $((LAST + 1))-12"
+expect_status "resumed upload completes with the right digest" 201 PUT "$LOC?digest=$D_P"
+expect_status "resumed blob readable" 200 GET "/v2/team/app/blobs/$D_P"
+check "resumed blob has the right bytes" cmp -s "$TMP/body" "$TMP/p"
+expect_status "DELETE the resumed blob" 202 DELETE "/v2/team/app/blobs/$D_P"
+
+# ---- one request at a time per session --------------------------------------------------
+expect_status "POST for the busy-session test" 202 POST /v2/team/app/blobs/uploads/
+LOC=$(upload_path)
+curl -s -o /dev/null --max-time 2 -X PATCH -H 'Content-Length: 100000' \
+    --data-binary @"$TMP/p" "$MLREG_URL$LOC" &
+HOLDER=$!
+sleep 0.5
+expect_error "second request on a busy session: 416" 416 BLOB_UPLOAD_INVALID PATCH "$LOC" \
+    --data-binary @"$TMP/o" -H 'Content-Range: 0-10'
+wait "$HOLDER"
+sleep 0.2
+expect_status "session usable once the first request is gone" 204 GET "$LOC"
+expect_status "DELETE the busy-test session" 204 DELETE "$LOC"
+
+# ---- malformed and hostile manifests ----------------------------------------------------
+MT=application/vnd.oci.image.manifest.v1+json
+expect_error "malformed JSON manifest: 400 MANIFEST_INVALID" 400 MANIFEST_INVALID PUT \
+    /v2/team/app/manifests/broken -H "Content-Type: $MT" --data-binary '{"schemaVersion":2,'
+expect_status "malformed manifest was not stored" 404 GET /v2/team/app/manifests/broken
+expect_error "manifest that is not an object: 400" 400 MANIFEST_INVALID PUT \
+    /v2/team/app/manifests/broken -H "Content-Type: $MT" --data-binary '[1,2]'
+expect_error "empty manifest body: 400" 400 MANIFEST_INVALID PUT \
+    /v2/team/app/manifests/broken -H "Content-Type: $MT" --data-binary ''
+expect_error "invalid tag: 400" 400 MANIFEST_INVALID PUT \
+    /v2/team/app/manifests/.bad -H "Content-Type: $MT" --data-binary '{}'
+expect_error "manifest PUT by a digest that differs from the body: 400" 400 DIGEST_INVALID PUT \
+    "/v2/team/app/manifests/$D_O" -H "Content-Type: $MT" --data-binary '{"schemaVersion":2}'
+
+# ---- releases are immutable --------------------------------------------------------------
+printf '{}' >"$TMP/cfg"
+D_CFG=$(post_blob team/model "$TMP/cfg")
+head -c 1000 /dev/urandom >"$TMP/w1"
+head -c 1000 /dev/urandom >"$TMP/w2"
+D_W1=$(post_blob team/model "$TMP/w1")
+D_W2=$(post_blob team/model "$TMP/w2")
+release() { # release WEIGHTS_DIGEST > manifest
+    jq -cn --arg c "$D_CFG" --arg w "$1" \
+        '{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
+          artifactType:"application/vnd.mlreg.release.v1+json",
+          config:{mediaType:"application/vnd.oci.empty.v1+json", digest:$c, size:2},
+          layers:[{mediaType:"application/vnd.mlreg.weights.v1", digest:$w, size:1000,
+                   annotations:{"org.opencontainers.image.title":"model.bin",
+                                "org.mlreg.kind":"weights"}}],
+          annotations:{"org.mlreg.model":"team/model","org.mlreg.version":"2.0.0",
+                       "org.opencontainers.image.created":"2026-01-01T00:00:00Z"}}'
+}
+release "$D_W1" >"$TMP/r1.json"
+release "$D_W2" >"$TMP/r2.json"
+D_R1=sha256:$(sha256_of "$TMP/r1.json")
+expect_status "release 2.0.0 PUT" 201 PUT /v2/team/model/manifests/2.0.0 \
+    -H "Content-Type: $MT" --data-binary @"$TMP/r1.json"
+expect_error "re-pointing release 2.0.0: 409 DENIED" 409 DENIED PUT \
+    /v2/team/model/manifests/2.0.0 -H "Content-Type: $MT" --data-binary @"$TMP/r2.json"
+expect_status "release 2.0.0 still resolves" 200 GET /v2/team/model/manifests/2.0.0
+check "release 2.0.0 still points at the first manifest" \
+    [ "$(header Docker-Content-Digest)" = "$D_R1" ]
+expect_error "DELETE of a release version tag: 409 DENIED" 409 DENIED DELETE \
+    /v2/team/model/manifests/2.0.0
+expect_error "DELETE of a release manifest by digest: 409 DENIED" 409 DENIED DELETE \
+    "/v2/team/model/manifests/$D_R1"
+expect_status "release still there after the refused deletes" 200 HEAD \
+    "/v2/team/model/manifests/$D_R1" -I
+sed 's/"org.opencontainers.image.title":"model.bin"/"org.opencontainers.image.title":"..\/etc"/' \
+    "$TMP/r2.json" | sed 's/"2.0.0"/"2.0.1"/' >"$TMP/r3.json"
+expect_error "release with a traversal title: 400 MANIFEST_INVALID" 400 MANIFEST_INVALID PUT \
+    /v2/team/model/manifests/2.0.1 -H "Content-Type: $MT" --data-binary @"$TMP/r3.json"
+expect_status "traversal release not stored" 404 GET /v2/team/model/manifests/2.0.1
+
+# ---- junk on the wire ---------------------------------------------------------------------
+printf 'GARBAGE\r\n\r\n' >"$TMP/junk.req"
+raw_request "$TMP/junk.req"
+check "server alive after a garbage request line" alive
+{
+    printf 'GET /v2/ HTTP/1.1\r\nHost: x\r\n'
+    i=0
+    while [ $i -lt 200 ]; do printf 'X-Pad-%d: %0500d\r\n' $i 0; i=$((i + 1)); done
+    printf '\r\n'
+} >"$TMP/huge.req"
+raw_request "$TMP/huge.req"
+check "server alive after oversized headers" alive
+expect_error "body on a GET is refused" 400 UNSUPPORTED GET /v2/team/app/tags/list \
+    --data-binary @"$TMP/p"
+
+# ---- manifest over the size limit (server restarted with a small limit) ---------------------
+stop_server
+printf '{"limits":{"max_manifest_bytes":1024}}\n' >"$TMP/small.json"
+start_server --config "$TMP/small.json" || finish
+head -c 3000 /dev/zero | tr '\0' ' ' >"$TMP/pad"
+jq -cn --rawfile pad "$TMP/pad" '{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
+    config:{mediaType:"application/vnd.oci.empty.v1+json",
+            digest:"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            size:2}, layers:[], annotations:{pad:$pad}}' >"$TMP/bigm.json"
+expect_error "manifest over the limit: 413 SIZE_INVALID" 413 SIZE_INVALID PUT \
+    /v2/team/app/manifests/big -H "Content-Type: $MT" --data-binary @"$TMP/bigm.json"
+st=$(curl -s -o "$TMP/body" -w '%{http_code}' -X PUT -H "Content-Type: $MT" \
+    -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/bigm.json" \
+    "$MLREG_URL/v2/team/app/manifests/big")
+if [ "$st" = 413 ] && code_is SIZE_INVALID; then ok "chunked manifest over the limit: 413"; else
+    not_ok "chunked manifest over the limit: 413 (got $st)"; fi
+expect_status "oversized manifest not stored" 404 GET /v2/team/app/manifests/big
+check "server alive after oversized manifests" alive
+
+finish
