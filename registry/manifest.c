@@ -380,6 +380,20 @@ static void kind_media_type(char *buf, size_t cap, const char *kind)
         snprintf(buf, cap, "%s%s.v1", MLREG_MT_LAYER_PREFIX, kind);
 }
 
+/* 1 when @p s holds a byte a terminal may act on: a C0 control, DEL, or a C1
+ * control in its UTF-8 form (U+0080..U+009F is C2 80..C2 9F; xterm, for one,
+ * takes U+009B as CSI). Strings checked here end up printed by `mlreg show`. */
+static int has_control_char(const char *s)
+{
+    const unsigned char *c;
+
+    for (c = (const unsigned char *)s; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f) return 1;
+        if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) return 1;
+    }
+    return 0;
+}
+
 /* Titles become file names under the pull directory: they must name exactly
  * one entry inside it, never a path or something a terminal interprets. */
 static int check_title(const char *title, size_t i)
@@ -397,14 +411,22 @@ static int check_title(const char *title, size_t i)
     if (strcmp(title, ".") == 0 || strcmp(title, "..") == 0)
         return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s may not be '%s'", i,
                                MLREG_ANN_TITLE, title);
+    /* `mlreg pull` writes these names itself and refuses such a title, so a
+     * release carrying one could be pushed (and, being immutable, never
+     * replaced) but never pulled. */
+    if (strcmp(title, MLREG_LOCK_FILE_NAME) == 0 ||
+        strncmp(title, MLREG_PULL_TMP_PREFIX, strlen(MLREG_PULL_TMP_PREFIX)) == 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "layers[%zu]: %s '%.64s' is reserved for files mlreg pull writes", i,
+                               MLREG_ANN_TITLE, title);
     for (c = (const unsigned char *)title; *c; c++) {
         if (*c == '/')
             return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s '%.64s' contains '/'", i,
                                    MLREG_ANN_TITLE, title);
-        if (*c < 0x20 || *c == 0x7f)
-            return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s contains a control character",
-                                   i, MLREG_ANN_TITLE);
     }
+    if (has_control_char(title))
+        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s contains a control character", i,
+                               MLREG_ANN_TITLE);
     return 0;
 }
 
@@ -555,7 +577,11 @@ static const char *json_type_name(const json_t *v)
 }
 
 /* Flattens @p obj into @p out with names "<prefix>.<key>" (or "<key>" at the
- * top). Recursion depth is bounded by jansson's parser depth limit. */
+ * top). The trap is amplification: every leaf repeats its whole prefix, so a
+ * 1 MiB report with one long key over many leaves would flatten to gigabytes.
+ * Each name (prefixes included, which also bounds the recursion and the
+ * names alive along it) is capped at MLREG_MAX_METRIC_NAME_BYTES and the
+ * metric count at MLREG_MAX_METRICS, before anything is allocated. */
 static int flatten_metrics(json_t *out, json_t *obj, const char *prefix)
 {
     int error = 0;
@@ -575,16 +601,34 @@ static int flatten_metrics(json_t *out, json_t *obj, const char *prefix)
                                     prefix ? " under " : "", prefix ? prefix : "");
             goto done;
         }
+        if (has_control_char(key)) {
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "eval report: a metric name%s%s contains a control character",
+                                    prefix ? " under " : "", prefix ? prefix : "");
+            goto done;
+        }
         n = (prefix ? strlen(prefix) + 1 : 0) + strlen(key) + 1;
+        if (n - 1 > MLREG_MAX_METRIC_NAME_BYTES) {
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "eval report: metric name '%.64s%s%.64s...' is longer than "
+                                    "%d bytes",
+                                    prefix ? prefix : "", prefix ? "." : "", key,
+                                    MLREG_MAX_METRIC_NAME_BYTES);
+            goto done;
+        }
         name = malloc(n);
         if (name == NULL) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory flattening metrics");
             goto done;
         }
-        if (prefix)
-            snprintf(name, n, "%s.%s", prefix, key);
-        else
-            snprintf(name, n, "%s", key);
+        if (prefix) {
+            size_t pl = strlen(prefix);
+            memcpy(name, prefix, pl);
+            name[pl] = '.';
+            memcpy(name + pl + 1, key, n - pl - 1);
+        } else {
+            memcpy(name, key, n);
+        }
 
         if (json_is_object(val)) {
             if ((error = flatten_metrics(out, val, name)) < 0) goto done;
@@ -603,6 +647,11 @@ static int flatten_metrics(json_t *out, json_t *obj, const char *prefix)
         if (!isfinite(d)) {
             error = mlreg_error_set(MLREG_EINVALID,
                                     "eval report: metric '%.200s' must be a finite number", name);
+            goto done;
+        }
+        if (json_object_size(out) >= MLREG_MAX_METRICS) {
+            error = mlreg_error_set(MLREG_EINVALID, "eval report: more than %d metrics",
+                                    MLREG_MAX_METRICS);
             goto done;
         }
         if (json_object_get(out, name) != NULL) {
@@ -653,6 +702,11 @@ int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t le
     dataset = json_object_get(root, "dataset");
     if (dataset != NULL && !json_is_string(dataset)) {
         error = mlreg_error_set(MLREG_EINVALID, "eval report: 'dataset' must be a string");
+        goto done;
+    }
+    if (dataset != NULL && has_control_char(json_string_value(dataset))) {
+        error =
+            mlreg_error_set(MLREG_EINVALID, "eval report: 'dataset' contains a control character");
         goto done;
     }
 

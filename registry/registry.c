@@ -122,7 +122,8 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     error = mlreg_blobstore_new(&reg->store, backend);
     backend = NULL; /* owned by the store now, also on failure */
     if (error < 0) goto done;
-    if ((error = mkdir_p(meta_dir)) < 0) goto done;
+    /* mlreg_meta_open creates meta/ itself, mode 0700 (it will hold tokens
+     * and audit state); creating it here first would leave it 0755. */
     if ((error = mlreg_meta_open(&reg->meta, meta_dir, opts->map_size)) < 0) goto done;
 
     *out = reg;
@@ -794,6 +795,15 @@ int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *
         p.tag = info.version; /* a release pushed by digest still gets its version tag */
         p.info = &info;
     }
+    /* Visibility first, in a short read txn: the store holds every
+     * repository's blobs, so stat-ing or parsing one this repository cannot
+     * see would tell a client its size ("descriptor says N") or, through the
+     * eval-report parser's messages, its bytes. The write txn checks again. */
+    if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 0)) < 0) goto done;
+    error = check_refs_visible(txn, repo, m);
+    mlreg_meta_txn_abort(txn);
+    txn = NULL;
+    if (error < 0) goto done;
     if ((error = check_blobs_stored(reg, m)) < 0) goto done;
     if (p.is_release && info.has_eval_report &&
         (error = read_eval_report(&report, reg, &m->layers[info.eval_report_index])) < 0)

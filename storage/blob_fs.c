@@ -228,7 +228,6 @@ static int fs_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *
     fs_writer *w = (fs_writer *)bw;
     fs_backend *b = w->backend;
     char rel[REL_PATH_LEN], dir[3];
-    struct stat st;
     int renamed = 0, fd = w->fd;
 
     w->fd = -1;
@@ -257,14 +256,12 @@ static int fs_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *
         goto done;
     }
 
-    /* Content-addressed: an existing blob under this name has these bytes. A
-     * concurrent writer of the same content may still rename over us after
-     * this check; that replaces a blob with identical bytes, which is safe. */
-    if (fstatat(b->objects_fd, rel, &st, 0) == 0) goto done;
-    if (errno != ENOENT) {
-        error = errno_error(errno, b, "stat blob", "sha256/", rel);
-        goto done;
-    }
+    /* The name may exist already. We still rename over it rather than keep
+     * it: our bytes were just hashed by the front end and fsynced, while the
+     * file on disk may be a copy that rotted or was damaged after its commit
+     * (nothing re-hashes reads), and an earlier commit of it may have failed
+     * at the directory fsync below, so its entry may not be durable yet.
+     * rename(2) replaces it atomically; readers keep the inode they opened. */
     if (renameat(b->tmp_fd, w->tmp_name, b->objects_fd, rel) < 0) {
         error = errno_error(errno, b, "rename temp file to", "sha256/", rel);
         goto done;

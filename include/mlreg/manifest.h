@@ -16,7 +16,9 @@
  *    of weights, tokenizer, config, seeds, other) or MLREG_MT_EVAL_REPORT
  *    (kind eval-report), an org.mlreg.kind annotation that agrees with it, and
  *    an org.opencontainers.image.title that is non-empty, at most 255 bytes,
- *    has no '/' or control character, is not "." or "..", and is unique;
+ *    has no '/' or control character (C0, DEL, or C1 as UTF-8), is not "." or "..", is not
+ *    MLREG_LOCK_FILE_NAME and does not start with MLREG_PULL_TMP_PREFIX (the
+ *    names `mlreg pull` writes itself), and is unique;
  *  - at most one eval-report layer;
  *  - manifest annotations org.mlreg.model (equal to the repository name),
  *    org.mlreg.version (tag grammar), org.mlreg.git-sha (optional, 7-64
@@ -118,6 +120,11 @@ const char *mlreg_release_layer_kind(const mlreg_descriptor *layer);
  */
 int mlreg_rfc3339_parse(int64_t *sec_out, int32_t *nsec_out, const char *s);
 
+/** Longest flattened metric name ("retrieval.hit_rate") in bytes. */
+#define MLREG_MAX_METRIC_NAME_BYTES 255
+/** Most metrics one eval report may carry after flattening. */
+#define MLREG_MAX_METRICS 10000
+
 /** A parsed eval report: flattened metrics and the optional dataset. */
 typedef struct {
     /** Object of flattened metric name -> JSON real, in document order. Owned. */
@@ -131,9 +138,12 @@ typedef struct {
  * (else MLREG_ETOOBIG), a JSON object with a "metrics" object whose leaves
  * are finite numbers; nested objects flatten to dotted names
  * ({"retrieval":{"hit_rate":0.9}} -> "retrieval.hit_rate"). An empty metrics
- * object is allowed. Strings, booleans, null, arrays, empty keys and names
- * that collide after flattening are refused (MLREG_EINVALID naming the
- * metric). An optional top-level "dataset" must be a string.
+ * object is allowed. Strings, booleans, null, arrays, empty keys, names
+ * that collide after flattening, flattened names (or nested prefixes) longer
+ * than MLREG_MAX_METRIC_NAME_BYTES, more than MLREG_MAX_METRICS metrics and
+ * names with a control character (C0, DEL, or C1 as UTF-8: `mlreg show`
+ * prints them) are refused (MLREG_EINVALID naming the metric). An optional
+ * top-level "dataset" must be a string without control characters.
  * On success *out is owned by the caller (mlreg_eval_report_free()).
  */
 int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t len);

@@ -334,6 +334,43 @@ START_TEST(test_release_title_dot_dot_or_dot_or_empty_is_invalid)
 }
 END_TEST
 
+START_TEST(test_release_title_with_a_c1_control_character_is_invalid)
+{
+    json_t *doc = good_release();
+
+    /* U+009B is CSI in its 8-bit form: "\xc2\x9b" "31m" recolours xterm. */
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE,
+                  "model\xc2\x9b"
+                  "31m.bin");
+    expect_invalid_naming(check_release(doc), "control character");
+    /* Other non-ASCII stays valid: U+00E8 and U+00A0 share no bytes with C1. */
+    doc = good_release();
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, "mod\xc3\xa8le\xc2\xa0v1.bin");
+    ck_assert_int_eq(check_release(doc), 0);
+}
+END_TEST
+
+START_TEST(test_release_title_that_mlreg_pull_writes_itself_is_invalid)
+{
+    json_t *doc = good_release();
+
+    /* pull writes DIR/mlreg.lock.json and DIR/.mlreg-tmp-XXXXXX and refuses
+     * such titles, so the registry must refuse them at push time. */
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "mlreg.lock.json");
+    expect_invalid_naming(check_release(doc), "reserved");
+    doc = good_release();
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, ".mlreg-tmp-abc123");
+    expect_invalid_naming(check_release(doc), "reserved");
+    /* Names that merely resemble them stay valid. */
+    doc = good_release();
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "mlreg.lock.json.bak");
+    ck_assert_int_eq(check_release(doc), 0);
+    doc = good_release();
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, ".mlreg-tm");
+    ck_assert_int_eq(check_release(doc), 0);
+}
+END_TEST
+
 START_TEST(test_release_title_with_control_character_or_too_long_is_invalid)
 {
     json_t *doc = good_release();
@@ -631,6 +668,102 @@ START_TEST(test_eval_report_over_one_mib_is_too_big)
 }
 END_TEST
 
+/* Builds {"metrics":{"<plen x 'p'>":{"0":1,"1":1,...}}} with @p leaves leaves:
+ * every leaf repeats the long prefix once flattened. */
+static char *prefix_bomb(size_t *len_out, size_t plen, size_t leaves)
+{
+    size_t cap = plen + leaves * 16 + 64, n = 0, i;
+    char *b = malloc(cap);
+
+    ck_assert_ptr_nonnull(b);
+    n += (size_t)snprintf(b + n, cap - n, "{\"metrics\":{\"");
+    memset(b + n, 'p', plen);
+    n += plen;
+    n += (size_t)snprintf(b + n, cap - n, "\":{");
+    for (i = 0; i < leaves; i++)
+        n += (size_t)snprintf(b + n, cap - n, "%s\"%zx\":1", i ? "," : "", i);
+    n += (size_t)snprintf(b + n, cap - n, "}}}");
+    *len_out = n;
+    return b;
+}
+
+START_TEST(test_eval_report_metric_names_and_dataset_with_control_characters_are_rejected)
+{
+    static const char *const bad[] = {
+        "{\"metrics\":{\"acc\\u001b[2Juracy\":0.9}}",
+        "{\"metrics\":{\"retrieval\":{\"hit\\u009b31m\":0.9}}}",
+        "{\"metrics\":{\"a\\nb\":0.9}}",
+        "{\"dataset\":\"squad\\u001b]0;pwned\\u0007\",\"metrics\":{}}",
+    };
+    static const char ok[] = "{\"dataset\":\"caf\\u00e9\",\"metrics\":{\"pr\\u00e9cision\":1}}";
+    mlreg_eval_report *r = NULL;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_msg(mlreg_eval_report_parse(&r, bad[i], strlen(bad[i])) == MLREG_EINVALID,
+                      "accepted %s", bad[i]);
+        ck_assert_ptr_null(r);
+        ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "control character"));
+    }
+    ck_assert_msg(mlreg_eval_report_parse(&r, ok, strlen(ok)) == 0, "%s", mlreg_error_last());
+    mlreg_eval_report_free(r);
+}
+END_TEST
+
+START_TEST(test_eval_report_metric_name_longer_than_the_limit_is_rejected)
+{
+    mlreg_eval_report *r = NULL;
+    size_t len;
+    char *b;
+
+    /* 255 bytes flattened ("ppp...p.0" = 253 + 2) is fine. */
+    b = prefix_bomb(&len, MLREG_MAX_METRIC_NAME_BYTES - 2, 1);
+    ck_assert_msg(mlreg_eval_report_parse(&r, b, len) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(json_object_size(r->metrics), 1);
+    mlreg_eval_report_free(r);
+    r = NULL;
+    free(b);
+    /* One byte more is refused, by name. */
+    b = prefix_bomb(&len, MLREG_MAX_METRIC_NAME_BYTES - 1, 1);
+    expect_invalid_naming(mlreg_eval_report_parse(&r, b, len), "longer than 255");
+    ck_assert_ptr_null(r);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_eval_report_whose_prefix_would_repeat_over_many_leaves_is_rejected_cheaply)
+{
+    mlreg_eval_report *r = NULL;
+    size_t len;
+    /* 300 KB of input that used to flatten to 30000 names of 300 KB each,
+     * about 9 GB: it must be refused, not allocated. */
+    char *b = prefix_bomb(&len, 300000, 30000);
+
+    ck_assert_uint_le(len, MLREG_MAX_EVAL_REPORT_BYTES);
+    expect_invalid_naming(mlreg_eval_report_parse(&r, b, len), "longer than");
+    ck_assert_ptr_null(r);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_eval_report_with_more_metrics_than_the_limit_is_rejected)
+{
+    mlreg_eval_report *r = NULL;
+    size_t len;
+    char *b = prefix_bomb(&len, 1, MLREG_MAX_METRICS);
+
+    ck_assert_msg(mlreg_eval_report_parse(&r, b, len) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(json_object_size(r->metrics), MLREG_MAX_METRICS);
+    mlreg_eval_report_free(r);
+    r = NULL;
+    free(b);
+    b = prefix_bomb(&len, 1, MLREG_MAX_METRICS + 1);
+    expect_invalid_naming(mlreg_eval_report_parse(&r, b, len), "more than");
+    ck_assert_ptr_null(r);
+    free(b);
+}
+END_TEST
+
 static Suite *manifest_suite(void)
 {
     Suite *s = suite_create("manifest");
@@ -657,6 +790,8 @@ static Suite *manifest_suite(void)
     tcase_add_test(tr, test_release_title_with_slash_is_invalid);
     tcase_add_test(tr, test_release_title_dot_dot_or_dot_or_empty_is_invalid);
     tcase_add_test(tr, test_release_title_with_control_character_or_too_long_is_invalid);
+    tcase_add_test(tr, test_release_title_that_mlreg_pull_writes_itself_is_invalid);
+    tcase_add_test(tr, test_release_title_with_a_c1_control_character_is_invalid);
     tcase_add_test(tr, test_release_with_duplicate_titles_is_invalid);
     tcase_add_test(tr, test_release_with_two_eval_reports_is_invalid);
     tcase_add_test(tr, test_release_kind_contradicting_media_type_is_invalid);
@@ -679,6 +814,12 @@ static Suite *manifest_suite(void)
     tcase_add_test(te, test_eval_report_not_json_or_truncated_is_rejected);
     tcase_add_test(te, test_eval_report_names_colliding_after_flattening_are_rejected);
     tcase_add_test(te, test_eval_report_over_one_mib_is_too_big);
+    tcase_add_test(te, test_eval_report_metric_name_longer_than_the_limit_is_rejected);
+    tcase_add_test(te,
+                   test_eval_report_metric_names_and_dataset_with_control_characters_are_rejected);
+    tcase_add_test(te,
+                   test_eval_report_whose_prefix_would_repeat_over_many_leaves_is_rejected_cheaply);
+    tcase_add_test(te, test_eval_report_with_more_metrics_than_the_limit_is_rejected);
     suite_add_tcase(s, te);
     return s;
 }

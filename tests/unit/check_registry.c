@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mlreg/common.h"
@@ -1148,8 +1149,9 @@ START_TEST(test_failed_manifest_put_never_touches_the_blob_write_path)
     fake_reset_counters();
     ck_assert_int_eq(put(&res, "team/clf", "1.0.0", MLREG_MT_OCI_MANIFEST, bad),
                      MLREG_EBLOBUNKNOWN);
-    /* It looked the blobs up, stopped at the missing one, wrote nothing. */
-    ck_assert_int_eq(fake->n_stat, 3);
+    /* The repository's links already say the blob is unknown, so the store
+     * is not even asked; nothing is written. */
+    ck_assert_int_eq(fake->n_stat, 0);
     ck_assert_int_eq(fake->n_open_write, 0);
     ck_assert_int_eq(fake->n_commit, 0);
     ck_assert_int_eq(fake->n_remove, 0);
@@ -1203,6 +1205,64 @@ START_TEST(test_blob_missing_from_the_store_but_linked_is_unknown)
 }
 END_TEST
 
+START_TEST(test_blob_of_another_repository_is_never_read_or_sized_by_a_manifest_put)
+{
+    mlreg_manifest_put_result res;
+    mlreg_digest secret;
+    const char *text = "not json: secret-token hunter2";
+    char *body = release_body("team/clf", "1.0.0", "2026-01-01T00:00:00Z", NULL, basic_files, 3);
+    char *edited, *plain;
+    json_t *doc, *eval;
+
+    /* A blob that only other/secret may see, named as team/clf's eval report
+     * with its true size: parsing it would echo its bytes in the error. */
+    put_blob(&secret, "other/secret", text);
+    doc = json_loads(body, 0, NULL);
+    eval = json_array_get(json_object_get(doc, "layers"), 2);
+    json_object_set_new(eval, "digest", json_string(digest_str(&secret)));
+    json_object_set_new(eval, "size", json_integer((json_int_t)strlen(text)));
+    edited = json_dumps(doc, JSON_COMPACT);
+    fake_reset_counters();
+    ck_assert_int_eq(put(&res, "team/clf", "1.0.0", MLREG_MT_OCI_MANIFEST, edited),
+                     MLREG_EBLOBUNKNOWN);
+    ck_assert_msg(strstr(mlreg_error_last(), "hunter2") == NULL, "leaked: %s", mlreg_error_last());
+    ck_assert_int_eq(fake->n_open_read, 0);
+
+    /* With a wrong size, the answer must not reveal the real one either. */
+    json_object_set_new(eval, "size", json_integer(1));
+    free(edited);
+    edited = json_dumps(doc, JSON_COMPACT);
+    fake_reset_counters();
+    ck_assert_int_eq(put(&res, "team/clf", "1.0.0", MLREG_MT_OCI_MANIFEST, edited),
+                     MLREG_EBLOBUNKNOWN);
+    ck_assert_int_eq(fake->n_stat, 0);
+
+    /* The same holds for a plain image. */
+    plain = plain_body("other/secret", "other layer", NULL, NULL, 0);
+    fake_reset_counters();
+    ck_assert_int_eq(put(&res, "team/clf", "latest", MLREG_MT_OCI_MANIFEST, plain),
+                     MLREG_EBLOBUNKNOWN);
+    ck_assert_int_eq(fake->n_stat, 0);
+    expect_manifest_absent("team/clf", "1.0.0");
+    expect_manifest_absent("team/clf", "latest");
+    json_decref(doc);
+    free(edited);
+    free(plain);
+    free(body);
+}
+END_TEST
+
+START_TEST(test_registry_metadata_directory_is_private_to_its_owner)
+{
+    struct stat st;
+    char path[128];
+
+    snprintf(path, sizeof(path), "%s/meta", data_dir);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_msg((st.st_mode & 077) == 0, "meta/ has mode %o", (unsigned)(st.st_mode & 0777));
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
     Suite *s = suite_create("registry");
@@ -1242,6 +1302,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tr, test_release_with_invalid_eval_report_is_refused);
     tcase_add_test(tr, test_registry_reopened_after_close_still_has_everything);
     tcase_add_test(tr, test_concurrent_identical_release_pushes_store_it_exactly_once);
+    tcase_add_test(tr, test_registry_metadata_directory_is_private_to_its_owner);
     suite_add_tcase(s, tr);
 
     tcase_add_checked_fixture(tl, setup_fs, teardown);
@@ -1254,6 +1315,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tf, test_failed_manifest_put_never_touches_the_blob_write_path);
     tcase_add_test(tf, test_eval_report_corrupted_in_the_store_is_refused);
     tcase_add_test(tf, test_blob_missing_from_the_store_but_linked_is_unknown);
+    tcase_add_test(tf, test_blob_of_another_repository_is_never_read_or_sized_by_a_manifest_put);
     suite_add_tcase(s, tf);
     return s;
 }
