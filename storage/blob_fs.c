@@ -249,12 +249,16 @@ static int fs_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *
     }
     fd = -1;
 
-    if (mkdirat(b->objects_fd, dir, 0755) == 0) {
-        if ((error = fsync_objects_dir(b, ".")) < 0) goto done;
-    } else if (errno != EEXIST) {
+    /* sha256/ is fsynced even when the prefix directory existed: another
+     * thread may have just created it and not yet made its entry durable,
+     * and a blob must never be referenced from metadata while its directory
+     * entry could still vanish in a power loss. An fsync with nothing
+     * pending is cheap. */
+    if (mkdirat(b->objects_fd, dir, 0755) < 0 && errno != EEXIST) {
         error = errno_error(errno, b, "create directory", "sha256/", dir);
         goto done;
     }
+    if ((error = fsync_objects_dir(b, ".")) < 0) goto done;
 
     /* The name may exist already. We still rename over it rather than keep
      * it: our bytes were just hashed by the front end and fsynced, while the
