@@ -14,6 +14,7 @@ static const struct {
     {"pull", cmd_pull, "download and verify a release: mlreg pull REF -o DIR"},
     {"show", cmd_show, "describe one release: mlreg show REF [--json]"},
     {"status", cmd_status, "list a model's releases: mlreg status MODEL [--json]"},
+    {"key", cmd_key, "create a signing key pair: mlreg key generate --out PREFIX [--no-password]"},
 };
 
 static void usage(FILE *f)
