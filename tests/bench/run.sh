@@ -13,7 +13,7 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
-MLREG=$ROOT/$BUILD/mlreg
+case $BUILD in /*) MLREG=$BUILD/mlreg ;; *) MLREG=$ROOT/$BUILD/mlreg ;; esac
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 REPS=${BENCH_REPS:-3}
 W=$(mktemp -d "${TMPDIR:-/tmp}/mlreg-bench.XXXXXX")
@@ -64,7 +64,7 @@ start_mlreg() {
     rm -rf "$W/mdata" "$W/ready"
     "$MLREG" serve --listen 127.0.0.1:0 --data "$W/mdata" --ready-file "$W/ready" 2>"$W/mlreg.log" &
     MPID=$!; PIDS="$PIDS $MPID"
-    i=0; until [ -s "$W/ready" ]; do i=$((i+1)); [ $i -gt 200 ] && exit 1; sleep 0.05; done
+    i=0; until [ -s "$W/ready" ]; do i=$((i+1)); [ $i -gt 200 ] && { cat "$W/mlreg.log" >&2; exit 1; }; sleep 0.05; done
     MURL=$(cat "$W/ready")
 }
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }

@@ -1,0 +1,673 @@
+/* client.c: a small libcurl HTTP client for the registry, plus the reference
+ * and option helpers the client commands share.
+ *
+ * One easy handle per command: curl_easy_reset() between requests keeps the
+ * connection cache, so a push of many blobs runs over one keep-alive
+ * connection. Request bodies stream from a file descriptor through
+ * CURLOPT_READFUNCTION and response bodies stream into a caller's sink, so
+ * memory never grows with a file's size. Only the bodies of small JSON
+ * answers (manifests, /api/v1) and of error answers are kept in memory, each
+ * with a cap.
+ *
+ * Redirects are followed only when a request asks for it (blob GETs, which an
+ * S3-backed registry may redirect to a presigned URL); CURLOPT_UNRESTRICTED_AUTH
+ * stays off so credentials never follow a redirect to another host, and only
+ * http/https are allowed, also as redirect targets.
+ */
+#include "client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mlreg/common.h"
+#include "mlreg/digest.h"
+
+#define ERROR_BODY_MAX (64u * 1024)
+
+struct cli_client {
+    CURL *curl;
+    char *url;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* Per-request state seen by the libcurl callbacks. */
+typedef struct {
+    const cli_request *req;
+    cli_response *resp;
+    long status;               /* status of the response being received */
+    int cb_error;              /* first error raised inside a callback */
+    uint64_t sent;             /* request body bytes handed to libcurl */
+    off_t fd_start;            /* offset of body_fd when the request started */
+    size_t body_cap;           /* allocated size of resp->body */
+    struct timespec last_draw; /* progress display: time of the last redraw */
+    int drawn;                 /* progress display: a line is on the screen */
+} transfer;
+
+static int curl_ready;
+
+int cli_client_new(cli_client **out, const char *registry)
+{
+    int error = 0;
+    cli_client *c = NULL;
+    size_t len;
+
+    *out = NULL;
+    if (!registry || !*registry) registry = getenv("MLREG_URL");
+    if (!registry || !*registry) registry = CLI_DEFAULT_REGISTRY;
+    if (strncmp(registry, "http://", 7) && strncmp(registry, "https://", 8))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "registry url '%s' must start with http:// or https://", registry);
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return mlreg_error_set(MLREG_ENOMEM, "cannot initialise libcurl");
+        curl_ready = 1;
+    }
+    if (!(c = calloc(1, sizeof(*c))) || !(c->url = strdup(registry)) ||
+        !(c->curl = curl_easy_init())) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    len = strlen(c->url);
+    while (len > 0 && c->url[len - 1] == '/')
+        c->url[--len] = '\0';
+    *out = c;
+    c = NULL;
+done:
+    cli_client_free(c);
+    return error;
+}
+
+void cli_client_free(cli_client *c)
+{
+    if (!c) return;
+    if (c->curl) curl_easy_cleanup(c->curl);
+    free(c->url);
+    free(c);
+}
+
+const char *cli_client_url(const cli_client *c)
+{
+    return c->url;
+}
+
+int cli_client_resolve(char **out, const cli_client *c, const char *location, const char *query)
+{
+    int error = 0;
+    CURLU *u = NULL;
+    char *url = NULL;
+
+    *out = NULL;
+    if (!(u = curl_url())) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (curl_url_set(u, CURLUPART_URL, c->url, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_URL, location, 0) != CURLUE_OK ||
+        (query && curl_url_set(u, CURLUPART_QUERY, query, CURLU_APPENDQUERY) != CURLUE_OK) ||
+        curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK) {
+        error = mlreg_error_set(MLREG_ESERVER, "registry sent an unusable Location '%s'", location);
+        goto done;
+    }
+    if (!(*out = strdup(url))) error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+done:
+    curl_free(url);
+    curl_url_cleanup(u);
+    return error;
+}
+
+void cli_response_init(cli_response *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->content_length = -1;
+}
+
+static void response_clear_headers(cli_response *r)
+{
+    free(r->location);
+    free(r->content_digest);
+    free(r->content_type);
+    r->location = r->content_digest = r->content_type = NULL;
+    r->content_length = -1;
+}
+
+void cli_response_clear(cli_response *r)
+{
+    response_clear_headers(r);
+    free(r->body);
+    cli_response_init(r);
+}
+
+/* Request body from a descriptor or from memory. A descriptor that ends
+ * before body_size bytes means the file shrank under us: abort rather than
+ * send a short body the server would have to detect. */
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    transfer *t = userdata;
+    const cli_request *req = t->req;
+    size_t want = size * nitems;
+    uint64_t left;
+
+    if (req->body_fd >= 0) {
+        left = req->body_size - t->sent;
+        if (want > left) want = (size_t)left;
+        if (want == 0) return 0;
+        for (;;) {
+            ssize_t n = read(req->body_fd, buf, want);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                t->cb_error = mlreg_error_set(MLREG_EIO, "read: %s", strerror(errno));
+                return CURL_READFUNC_ABORT;
+            }
+            if (n == 0) {
+                t->cb_error = mlreg_error_set(MLREG_EIO, "file shrank while it was being sent");
+                return CURL_READFUNC_ABORT;
+            }
+            t->sent += (uint64_t)n;
+            return (size_t)n;
+        }
+    }
+    left = req->body_len - t->sent;
+    if (want > left) want = (size_t)left;
+    if (want) memcpy(buf, (const char *)req->body + t->sent, want);
+    t->sent += want;
+    return want;
+}
+
+/* libcurl rewinds the body when it must resend it (a reused connection that
+ * the server had closed, a redirect). */
+static int seek_cb(void *userdata, curl_off_t offset, int origin)
+{
+    transfer *t = userdata;
+
+    if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+    if (t->req->body_fd >= 0) {
+        if ((uint64_t)offset > t->req->body_size ||
+            lseek(t->req->body_fd, t->fd_start + (off_t)offset, SEEK_SET) < 0)
+            return CURL_SEEKFUNC_FAIL;
+    } else if ((uint64_t)offset > t->req->body_len) {
+        return CURL_SEEKFUNC_FAIL;
+    }
+    t->sent = (uint64_t)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+static char *header_value(const char *line, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    const char *v, *end = line + len;
+
+    if (len <= n || strncasecmp(line, name, n) || line[n] != ':') return NULL;
+    v = line + n + 1;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    return strndup(v, (size_t)(end - v));
+}
+
+/* Headers of every response arrive here, interim ones (100 Continue) and
+ * followed redirects included: a status line starts a new response, so the
+ * remembered headers are those of the final one. */
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    transfer *t = userdata;
+    size_t len = size * nitems;
+    cli_response *r = t->resp;
+    char *v;
+
+    if (len > 5 && !strncmp(buf, "HTTP/", 5)) {
+        const char *sp = memchr(buf, ' ', len);
+        t->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        response_clear_headers(r);
+        r->body_len = 0;
+        return len;
+    }
+    if ((v = header_value(buf, len, "Location"))) {
+        free(r->location);
+        r->location = v;
+    } else if ((v = header_value(buf, len, "Docker-Content-Digest"))) {
+        free(r->content_digest);
+        r->content_digest = v;
+    } else if ((v = header_value(buf, len, "Content-Type"))) {
+        free(r->content_type);
+        r->content_type = v;
+    } else if ((v = header_value(buf, len, "Content-Length"))) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        r->content_length = (errno || *end || n < 0) ? -1 : (int64_t)n;
+        free(v);
+    }
+    return len;
+}
+
+static int body_append(transfer *t, const char *data, size_t len, size_t max, int *dropped)
+{
+    cli_response *r = t->resp;
+
+    *dropped = 0;
+    if (r->body_len + len > max) {
+        *dropped = 1;
+        return 0;
+    }
+    if (r->body_len + len + 1 > t->body_cap) {
+        size_t cap = t->body_cap ? t->body_cap : 4096;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        char *p = realloc(r->body, cap);
+        if (!p) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        r->body = p;
+        t->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    transfer *t = userdata;
+    size_t len = size * nmemb;
+    int dropped, error;
+
+    if (t->status >= 200 && t->status < 300) {
+        if (t->req->sink) {
+            if ((error = t->req->sink(t->req->sink_ctx, data, len)) < 0) {
+                t->cb_error = error;
+                return 0;
+            }
+            return len;
+        }
+        if ((error = body_append(t, data, len, t->req->max_body, &dropped)) < 0) {
+            t->cb_error = error;
+            return 0;
+        }
+        if (dropped) {
+            t->cb_error =
+                mlreg_error_set(MLREG_ESERVER, "response larger than %zu bytes", t->req->max_body);
+            return 0;
+        }
+        return len;
+    }
+    /* Error bodies: keep the start for the message, drop the rest quietly. */
+    if ((error = body_append(t, data, len, ERROR_BODY_MAX, &dropped)) < 0) {
+        t->cb_error = error;
+        return 0;
+    }
+    return len;
+}
+
+/* Progress on a terminal, redrawn at most five times a second. */
+static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    transfer *t = userdata;
+    struct timespec now;
+    curl_off_t total = ultotal > 0 ? ultotal : dltotal, done = ultotal > 0 ? ulnow : dlnow;
+    char a[32], b[32];
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (t->drawn &&
+        (now.tv_sec - t->last_draw.tv_sec) * 1000 + (now.tv_nsec - t->last_draw.tv_nsec) / 1000000 <
+            200)
+        return 0;
+    t->last_draw = now;
+    t->drawn = 1;
+    cli_format_size(a, sizeof(a), (uint64_t)done);
+    cli_format_size(b, sizeof(b), (uint64_t)total);
+    if (total > 0)
+        fprintf(stderr, "\r\033[K  %s  %3d%%  %s / %s", t->req->progress, (int)(done * 100 / total),
+                a, b);
+    else
+        fprintf(stderr, "\r\033[K  %s  %s", t->req->progress, a);
+    return 0;
+}
+
+static int curl_failure(cli_client *c, const cli_request *req, const char *url, CURLcode rc)
+{
+    const char *msg = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+    int code;
+
+    switch (rc) {
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL: code = MLREG_EINVALID; break;
+    case CURLE_OUT_OF_MEMORY: code = MLREG_ENOMEM; break;
+    case CURLE_TOO_MANY_REDIRECTS: code = MLREG_ESERVER; break;
+    default: code = MLREG_EUNREACHABLE; break;
+    }
+    if (code == MLREG_EUNREACHABLE)
+        return mlreg_error_set(code, "registry unreachable: %s %s: %s", req->method, url, msg);
+    return mlreg_error_set(code, "%s %s: %s", req->method, url, msg);
+}
+
+int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
+{
+    int error = 0;
+    struct curl_slist *headers = NULL, *h;
+    char *url = NULL;
+    char line[512];
+    transfer t;
+    CURL *curl = c->curl;
+    CURLcode rc;
+    int has_body = req->body_fd >= 0 || req->body_len > 0;
+    uint64_t body_size = req->body_fd >= 0 ? req->body_size : req->body_len;
+
+    cli_response_clear(resp);
+    memset(&t, 0, sizeof(t));
+    t.req = req;
+    t.resp = resp;
+    if (req->body_fd >= 0 && (t.fd_start = lseek(req->body_fd, 0, SEEK_CUR)) < 0) t.fd_start = 0;
+
+    if (!strncmp(req->url, "http://", 7) || !strncmp(req->url, "https://", 8)) {
+        url = strdup(req->url);
+    } else if ((url = malloc(strlen(c->url) + strlen(req->url) + 1))) {
+        strcpy(url, c->url);
+        strcat(url, req->url);
+    }
+    if (!url) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+
+    curl_easy_reset(curl);
+    c->errbuf[0] = '\0';
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    /* A registry that stops sending for a minute is treated as gone. */
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "mlreg/0.1");
+    curl_easy_setopt(curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
+    curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+
+    if (!strcmp(req->method, "GET")) {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    } else if (!strcmp(req->method, "HEAD")) {
+        curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    } else if (!strcmp(req->method, "POST")) {
+        curl_easy_setopt(curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_size);
+        if (has_body) {
+            curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
+            curl_easy_setopt(curl, CURLOPT_READDATA, &t);
+        } else {
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+        }
+    } else if (!strcmp(req->method, "PUT")) {
+        curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_size);
+        curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(curl, CURLOPT_READDATA, &t);
+    } else {
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+    }
+    if (has_body) {
+        curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, seek_cb);
+        curl_easy_setopt(curl, CURLOPT_SEEKDATA, &t);
+    }
+
+    if (req->progress && isatty(STDERR_FILENO)) {
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
+    }
+    if (req->accept) {
+        snprintf(line, sizeof(line), "Accept: %s", req->accept);
+        if (!(h = curl_slist_append(headers, line))) goto nomem;
+        headers = h;
+    }
+    if (req->content_type) {
+        snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
+        if (!(h = curl_slist_append(headers, line))) goto nomem;
+        headers = h;
+    }
+    if (headers) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+
+    rc = curl_easy_perform(curl);
+    if (t.drawn) fputs("\r\033[K", stderr);
+    if (t.cb_error < 0) {
+        error = t.cb_error;
+        goto done;
+    }
+    if (rc != CURLE_OK) {
+        error = curl_failure(c, req, url, rc);
+        goto done;
+    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    goto done;
+nomem:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+done:
+    /* The handle keeps pointers to this call's state: drop them. */
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(headers);
+    free(url);
+    if (error < 0) cli_response_clear(resp);
+    return error;
+}
+
+int cli_http_error(const cli_response *resp, const char *what)
+{
+    int code;
+    json_t *root = NULL, *errors, *first;
+    const char *msg = NULL, *ecode = NULL;
+
+    if (resp->status == 401)
+        code = MLREG_EAUTH;
+    else if (resp->status == 403)
+        code = MLREG_EFORBIDDEN;
+    else if (resp->status == 404)
+        code = MLREG_ENOTFOUND;
+    else if (resp->status >= 400 && resp->status < 500)
+        code = MLREG_EDENIED;
+    else
+        code = MLREG_ESERVER;
+
+    if (resp->body && resp->body_len) root = json_loadb(resp->body, resp->body_len, 0, NULL);
+    errors = json_object_get(root, "errors");
+    first = json_array_get(errors, 0);
+    if (first) {
+        msg = json_string_value(json_object_get(first, "message"));
+        ecode = json_string_value(json_object_get(first, "code"));
+    } else if (root) {
+        msg = json_string_value(json_object_get(root, "message"));
+        if (!msg) msg = json_string_value(json_object_get(root, "error"));
+    }
+    if (msg && ecode)
+        mlreg_error_set(code, "%s: %s: %s (HTTP %ld)", what, ecode, msg, resp->status);
+    else if (msg || ecode)
+        mlreg_error_set(code, "%s: %s (HTTP %ld)", what, msg ? msg : ecode, resp->status);
+    else
+        mlreg_error_set(code, "%s: HTTP %ld", what, resp->status);
+    json_decref(root);
+    return code;
+}
+
+int cli_exit_code(int error)
+{
+    switch (error) {
+    case 0: return 0;
+    case MLREG_ENOTFOUND:
+    case MLREG_EEXISTS:
+    case MLREG_EMISMATCH:
+    case MLREG_EAUTH:
+    case MLREG_EFORBIDDEN:
+    case MLREG_EGATE:
+    case MLREG_EDENIED:
+    case MLREG_EBLOBUNKNOWN: return 1;
+    case MLREG_EUNREACHABLE:
+    case MLREG_ESERVER: return 3;
+    default: return 2;
+    }
+}
+
+int cli_fail(const char *cmd, int error)
+{
+    const char *msg = mlreg_error_last();
+
+    fprintf(stderr, "mlreg %s: %s\n", cmd, *msg ? msg : mlreg_strerror(error));
+    return cli_exit_code(error);
+}
+
+/* ---- grammars ------------------------------------------------------------ */
+
+static int lower_alnum(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+static int ascii_alnum(char ch)
+{
+    return lower_alnum(ch) || (ch >= 'A' && ch <= 'Z');
+}
+
+/* One path component of a name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* */
+static int component_valid(const char *s, size_t len)
+{
+    size_t i = 0;
+
+    for (;;) {
+        size_t start = i, sep;
+        while (i < len && lower_alnum(s[i]))
+            i++;
+        if (i == start) return 0;
+        if (i == len) return 1;
+        sep = i;
+        while (i < len && (s[i] == '.' || s[i] == '_' || s[i] == '-'))
+            i++;
+        if (i == len || !lower_alnum(s[i])) return 0;
+        size_t n = i - sep;
+        if (n == 1) continue;
+        if (n == 2 && s[sep] == '_' && s[sep + 1] == '_') continue;
+        for (size_t k = sep; k < i; k++)
+            if (s[k] != '-') return 0;
+    }
+}
+
+int cli_name_valid(const char *name)
+{
+    size_t len = strlen(name);
+    const char *p = name;
+
+    if (len == 0 || len > 255) return 0;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (!component_valid(p, n)) return 0;
+        if (!slash) return 1;
+        p = slash + 1;
+    }
+}
+
+int cli_tag_valid(const char *tag)
+{
+    size_t len = strlen(tag);
+
+    if (len == 0 || len > 128) return 0;
+    if (!ascii_alnum(tag[0]) && tag[0] != '_') return 0;
+    for (size_t i = 1; i < len; i++)
+        if (!ascii_alnum(tag[i]) && tag[i] != '.' && tag[i] != '_' && tag[i] != '-') return 0;
+    return 1;
+}
+
+int cli_ref_parse(cli_ref *out, const char *str, int allow_digest)
+{
+    char *at;
+    mlreg_digest d;
+
+    memset(out, 0, sizeof(*out));
+    if (strlen(str) >= sizeof(out->buf))
+        return mlreg_error_set(MLREG_EINVALID, "reference too long");
+    strcpy(out->buf, str);
+    if (!(at = strchr(out->buf, '@')))
+        return mlreg_error_set(MLREG_EINVALID, "'%s': expected MODEL@VERSION%s", str,
+                               allow_digest ? " or MODEL@sha256:HEX" : "");
+    *at = '\0';
+    out->model = out->buf;
+    if (!cli_name_valid(out->model))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "'%s': model name must match the OCI repository grammar "
+                               "(lowercase [a-z0-9], separators . _ __ -, '/' between parts)",
+                               out->model);
+    if (strchr(at + 1, ':')) {
+        if (!allow_digest)
+            return mlreg_error_set(MLREG_EINVALID, "'%s': expected a version, not a digest",
+                                   at + 1);
+        if (mlreg_digest_parse(&d, at + 1) < 0)
+            return mlreg_error_set(MLREG_EINVALID, "'%s': digest must be sha256:<64 lowercase hex>",
+                                   at + 1);
+        out->digest = at + 1;
+        return 0;
+    }
+    if (!cli_tag_valid(at + 1))
+        return mlreg_error_set(
+            MLREG_EINVALID, "'%s': version must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}", at + 1);
+    out->version = at + 1;
+    return 0;
+}
+
+int cli_title_valid(const char *title)
+{
+    size_t len = strlen(title);
+
+    if (len == 0 || len > 255 || !strcmp(title, ".") || !strcmp(title, "..")) return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)title[i];
+        if (ch == '/' || ch < 0x20 || ch == 0x7f) return 0;
+    }
+    return 1;
+}
+
+int cli_opt(const char **value, int *i, int argc, char **argv, const char *name)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+
+    if (strncmp(arg, name, n)) return 0;
+    if (arg[n] == '=') {
+        *value = arg + n + 1;
+        return 1;
+    }
+    if (arg[n] != '\0') return 0;
+    if (*i + 1 >= argc) {
+        mlreg_error_set(MLREG_EINVALID, "%s needs a value", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+void cli_format_size(char *buf, size_t buflen, uint64_t size)
+{
+    static const char *units[] = {"KiB", "MiB", "GiB", "TiB"};
+    double v = (double)size;
+    int u = -1;
+
+    if (size < 1024) {
+        snprintf(buf, buflen, "%" PRIu64 " B", size);
+        return;
+    }
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, buflen, "%.1f %s", v, units[u]);
+}

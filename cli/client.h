@@ -1,0 +1,151 @@
+/* client.h: the HTTP client and small helpers shared by the client commands
+ * (push, pull, show, status). Internal to cli/.
+ *
+ * Functions follow the house rule: 0 or a negative MLREG_E* code, with the
+ * message set (mlreg_error_set) where the failure is found. A command turns
+ * the code into its exit status once, with cli_exit_code().
+ */
+#ifndef MLREG_CLI_CLIENT_H
+#define MLREG_CLI_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLI_DEFAULT_REGISTRY "http://127.0.0.1:5080"
+
+/** One registry connection: one libcurl easy handle, reused for every request
+ *  of a command so that keep-alive connections are reused. */
+typedef struct cli_client cli_client;
+
+/**
+ * Creates a client for @p registry (NULL = $MLREG_URL, else the default).
+ * The URL must be http:// or https:// (MLREG_EINVALID otherwise). A trailing
+ * '/' is dropped. Free with cli_client_free().
+ */
+int cli_client_new(cli_client **out, const char *registry);
+
+/** Frees the client and its connection; NULL is a no-op. */
+void cli_client_free(cli_client *c);
+
+/** The registry base URL without a trailing '/'; valid while @p c lives. */
+const char *cli_client_url(const cli_client *c);
+
+/**
+ * Resolves a Location header (absolute, or relative to the registry URL as
+ * RFC 3986 says) into an absolute URL and appends @p query (e.g.
+ * "digest=sha256:...") to its query string when non-NULL. *out is malloc'd
+ * and owned by the caller. 0, MLREG_ESERVER (unusable Location), MLREG_ENOMEM.
+ */
+int cli_client_resolve(char **out, const cli_client *c, const char *location, const char *query);
+
+/**
+ * Receives response body bytes of a successful (2xx) response. Returns 0 to
+ * go on or a negative MLREG_E* code (message set) to abort the transfer; the
+ * request then fails with that code.
+ */
+typedef int (*cli_sink_fn)(void *ctx, const void *data, size_t len);
+
+typedef struct {
+    const char *method;       /**< "GET", "HEAD", "POST", "PUT" */
+    const char *url;          /**< path from the registry root ("/v2/...") or an absolute URL */
+    const char *accept;       /**< Accept header, or NULL */
+    const char *content_type; /**< Content-Type of the request body, or NULL */
+    /* Request body: @p body_fd >= 0 streams body_size bytes read from that
+     * descriptor (from its current offset); otherwise @p body / @p body_len
+     * (may be NULL / 0 for no body). */
+    const void *body;
+    size_t body_len;
+    int body_fd;
+    uint64_t body_size;
+    /* Response body of a 2xx answer: given to @p sink when set, otherwise
+     * kept in memory up to @p max_body bytes.
+     * Non-2xx bodies are always kept (up to 64 KiB) for the error message. */
+    cli_sink_fn sink;
+    void *sink_ctx;
+    size_t max_body;      /**< over it: MLREG_ESERVER */
+    int follow_redirects; /**< follow Location (blob GETs only) */
+    /** When set and stderr is a terminal, a one-line progress display with
+     *  this label is drawn during the transfer (and erased after it). */
+    const char *progress;
+} cli_request;
+
+typedef struct {
+    long status; /**< final HTTP status */
+    char *body;  /**< NUL-terminated body kept in memory (may be NULL) */
+    size_t body_len;
+    char *location;         /**< Location header or NULL */
+    char *content_digest;   /**< Docker-Content-Digest header or NULL */
+    char *content_type;     /**< Content-Type header or NULL */
+    int64_t content_length; /**< Content-Length header, -1 when absent */
+} cli_response;
+
+/** Initialises @p r to empty (call before the first cli_request_do). */
+void cli_response_init(cli_response *r);
+/** Frees what @p r holds and re-initialises it. */
+void cli_response_clear(cli_response *r);
+
+/**
+ * Performs one request. Returns 0 when an HTTP answer arrived, whatever its
+ * status (look at resp->status); MLREG_EUNREACHABLE (connection failed or
+ * broke; message has libcurl's error buffer), the sink's code when it
+ * aborted, MLREG_EIO when the request body could not be read, MLREG_ESERVER
+ * for an in-memory body over max_body. @p resp is cleared first and owned by the
+ * caller afterwards (cli_response_clear).
+ */
+int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req);
+
+/**
+ * Turns an unexpected HTTP answer into an error code with a message that
+ * starts with @p what and carries the server's OCI error message when the
+ * body has one: 401 MLREG_EAUTH, 403 MLREG_EFORBIDDEN, 404 MLREG_ENOTFOUND,
+ * 409 and other 4xx MLREG_EDENIED, 5xx and anything else MLREG_ESERVER.
+ */
+int cli_http_error(const cli_response *resp, const char *what);
+
+/**
+ * Exit status for an MLREG_E* code (cli.h): refusals and verification
+ * failures 1, local and usage errors 2, unreachable or server errors 3.
+ */
+int cli_exit_code(int error);
+
+/** Prints "mlreg CMD: <last error message>" to stderr, returns cli_exit_code(error). */
+int cli_fail(const char *cmd, int error);
+
+/* ---- references and grammars ------------------------------------------- */
+
+/** 1 when @p name matches the OCI repository name grammar (<= 255 bytes). */
+int cli_name_valid(const char *name);
+/** 1 when @p tag matches the OCI tag grammar. */
+int cli_tag_valid(const char *tag);
+
+/** A parsed MODEL@VERSION or MODEL@sha256:HEX; strings point into @p buf. */
+typedef struct {
+    char *model;
+    char *version; /**< NULL when pinned by digest */
+    char *digest;  /**< NULL when given a version */
+    char buf[512];
+} cli_ref;
+
+/**
+ * Parses @p str into @p out. MLREG_EINVALID with a message saying which part
+ * is wrong. With @p allow_digest 0, only MODEL@VERSION is accepted.
+ */
+int cli_ref_parse(cli_ref *out, const char *str, int allow_digest);
+
+/**
+ * 1 when @p title is a safe file name inside a directory: non-empty, at most
+ * 255 bytes, no '/', no control characters, not "." or "..".
+ */
+int cli_title_valid(const char *title);
+
+/**
+ * Option matching for "--name VALUE" and "--name=VALUE" at argv[*i].
+ * Returns 1 and sets *value (advancing *i past a separate value), 0 when
+ * argv[*i] is not this option, -1 when the value is missing (message set).
+ */
+int cli_opt(const char **value, int *i, int argc, char **argv, const char *name);
+
+/** Human-readable byte count ("5.0 MiB", "12 B") into @p buf. */
+void cli_format_size(char *buf, size_t buflen, uint64_t size);
+
+#endif

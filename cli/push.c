@@ -1,0 +1,588 @@
+/* push.c: `mlreg push MODEL@VERSION --weights FILE ...`, the export step.
+ *
+ * Order of work, chosen so that a retried export step is always safe:
+ *   1. check everything local (reference, kinds, files, titles, git sha) and
+ *      hash every file (streamed), before any network traffic;
+ *   2. look the version up: the same files (digest, kind, title) → print the
+ *      existing digest and stop with 0; other files → exit 1, nothing sent;
+ *   3. upload only the blobs the registry lacks (HEAD first), monolithically
+ *      (POST ?digest=, body streamed from the open file descriptor);
+ *   4. PUT the manifest by the version tag and check the digest the registry
+ *      reports against the sha256 of the bytes sent.
+ * Files stay open from hashing to upload, so a file renamed or replaced in
+ * between cannot slip other bytes under the digest computed in step 1 (a file
+ * modified in place is caught by the registry's digest check).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+#include "mlreg/common.h"
+#include "mlreg/digest.h"
+#include "mlreg/oci.h"
+
+static const char *const kinds[] = {MLREG_KINDS};
+#define NKINDS       (sizeof(kinds) / sizeof(kinds[0]))
+#define MANIFEST_MAX (16u * 1024 * 1024)
+#define PROGRESS_MIN (1u << 20) /* smaller transfers draw no progress */
+
+static const char usage_line[] =
+    "usage: mlreg push MODEL@VERSION [--weights FILE]... [--tokenizer FILE] [--config FILE]\n"
+    "                  [--seeds FILE] [--eval-report FILE] [--file KIND=FILE]...\n"
+    "                  [--git-sha SHA] [--registry URL]\n";
+
+typedef struct {
+    size_t kind;  /* index into kinds[] */
+    size_t order; /* position on the command line */
+    const char *path;
+    const char *title; /* base name, points into path */
+    int fd;
+    uint64_t size;
+    char digest[MLREG_DIGEST_STRLEN + 1];
+    int uploaded;
+} push_file;
+
+typedef struct {
+    push_file *files;
+    size_t nfiles;
+    size_t cap;
+} file_list;
+
+static void file_list_free(file_list *l)
+{
+    for (size_t i = 0; i < l->nfiles; i++)
+        if (l->files[i].fd >= 0) close(l->files[i].fd);
+    free(l->files);
+    l->files = NULL;
+    l->nfiles = l->cap = 0;
+}
+
+static int kind_index(size_t *out, const char *kind, size_t len)
+{
+    for (size_t k = 0; k < NKINDS; k++)
+        if (strlen(kinds[k]) == len && !strncmp(kinds[k], kind, len)) {
+            *out = k;
+            return 0;
+        }
+    return mlreg_error_set(MLREG_EINVALID,
+                           "unknown kind '%.*s' (weights, tokenizer, config, seeds, "
+                           "eval-report, other)",
+                           (int)len, kind);
+}
+
+static int file_add(file_list *l, size_t kind, const char *path)
+{
+    push_file *f;
+    const char *slash;
+
+    if (!*path) return mlreg_error_set(MLREG_EINVALID, "empty file name for --%s", kinds[kind]);
+    if (l->nfiles == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        push_file *p = realloc(l->files, cap * sizeof(*p));
+        if (!p) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        l->files = p;
+        l->cap = cap;
+    }
+    f = &l->files[l->nfiles];
+    memset(f, 0, sizeof(*f));
+    f->fd = -1;
+    f->kind = kind;
+    f->order = l->nfiles;
+    f->path = path;
+    slash = strrchr(path, '/');
+    f->title = slash ? slash + 1 : path;
+    l->nfiles++;
+    return 0;
+}
+
+/* Stable order of the layers: kind order of MLREG_KINDS, then command line. */
+static int file_cmp(const void *a, const void *b)
+{
+    const push_file *x = a, *y = b;
+
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    return x->order < y->order ? -1 : (x->order > y->order);
+}
+
+static int check_titles(const file_list *l)
+{
+    size_t evals = 0;
+
+    for (size_t i = 0; i < l->nfiles; i++) {
+        const push_file *f = &l->files[i];
+        if (!cli_title_valid(f->title))
+            return mlreg_error_set(MLREG_EINVALID, "'%s': the base name must be a plain file name",
+                                   f->path);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(l->files[j].title, f->title))
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "'%s' and '%s' have the same base name '%s'; "
+                                       "titles must be unique within a release",
+                                       l->files[j].path, f->path, f->title);
+        if (!strcmp(kinds[f->kind], "eval-report")) evals++;
+    }
+    if (evals > 1) return mlreg_error_set(MLREG_EINVALID, "at most one eval-report per release");
+    return 0;
+}
+
+static int hash_files(file_list *l)
+{
+    for (size_t i = 0; i < l->nfiles; i++) {
+        push_file *f = &l->files[i];
+        struct stat st;
+        mlreg_digest d;
+        int error;
+
+        if ((f->fd = open(f->path, O_RDONLY | O_CLOEXEC)) < 0)
+            return mlreg_error_set(MLREG_EIO, "%s: %s", f->path, strerror(errno));
+        if (fstat(f->fd, &st) < 0)
+            return mlreg_error_set(MLREG_EIO, "%s: %s", f->path, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            return mlreg_error_set(MLREG_EIO, "%s: not a regular file", f->path);
+        if ((error = mlreg_digest_fd(&d, &f->size, f->fd)) < 0)
+            return mlreg_error_set(error, "%s: %s", f->path, mlreg_error_last());
+        mlreg_digest_format(f->digest, &d);
+    }
+    return 0;
+}
+
+static int hex_sha_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n < 7 || n > 64) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+/* `git rev-parse HEAD` of the working directory, when it is a git checkout
+ * with a commit and git is installed; otherwise no git sha (out[0] = 0). */
+static void git_head(char out[65])
+{
+    char line[128] = "";
+    FILE *p;
+    size_t n;
+
+    out[0] = '\0';
+    fflush(NULL);
+    if (!(p = popen("git rev-parse HEAD 2>/dev/null", "r"))) return;
+    if (!fgets(line, sizeof(line), p)) line[0] = '\0';
+    if (pclose(p) != 0) return;
+    n = strcspn(line, "\r\n");
+    line[n] = '\0';
+    if (hex_sha_valid(line)) memcpy(out, line, n + 1);
+}
+
+/* The creation time as RFC 3339 UTC; SOURCE_DATE_EPOCH pins it for
+ * reproducible exports. */
+static void created_now(char out[32])
+{
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (sde && *sde) {
+        char *end;
+        long long v = strtoll(sde, &end, 10);
+        if (!*end && v >= 0) now = (time_t)v;
+    }
+    gmtime_r(&now, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void layer_media_type(char *buf, size_t len, const char *kind)
+{
+    if (!strcmp(kind, "eval-report"))
+        snprintf(buf, len, "%s", MLREG_MT_EVAL_REPORT);
+    else
+        snprintf(buf, len, MLREG_MT_LAYER_PREFIX "%s.v1", kind);
+}
+
+/* Builds the release manifest; *out is malloc'd, compact, keys sorted. */
+static int build_manifest(char **out, const cli_ref *ref, const file_list *l, const char *git_sha)
+{
+    int error = 0;
+    json_t *m = NULL, *layers, *ann;
+    char created[32], mt[128];
+
+    *out = NULL;
+    created_now(created);
+    m = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[], s:{s:s, s:s, s:s}}", "schemaVersion", 2,
+                  "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE,
+                  "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest", MLREG_EMPTY_CONFIG_DIGEST,
+                  "size", 2, "layers", "annotations", MLREG_ANN_MODEL, ref->model,
+                  MLREG_ANN_VERSION, ref->version, MLREG_ANN_CREATED, created);
+    if (!m) goto nomem;
+    ann = json_object_get(m, "annotations");
+    if (*git_sha && json_object_set_new(ann, MLREG_ANN_GIT_SHA, json_string(git_sha)) < 0)
+        goto nomem;
+    layers = json_object_get(m, "layers");
+    for (size_t i = 0; i < l->nfiles; i++) {
+        const push_file *f = &l->files[i];
+        layer_media_type(mt, sizeof(mt), kinds[f->kind]);
+        json_t *layer = json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", mt, "digest",
+                                  f->digest, "size", (json_int_t)f->size, "annotations",
+                                  MLREG_ANN_TITLE, f->title, MLREG_ANN_KIND, kinds[f->kind]);
+        if (!layer || json_array_append_new(layers, layer) < 0) goto nomem;
+    }
+    if (!(*out = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS))) goto nomem;
+    goto done;
+nomem:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+done:
+    json_decref(m);
+    return error;
+}
+
+/* 1 when the stored manifest @p body is a release with exactly our files
+ * (same digest, kind and title for each, nothing more), 0 otherwise. */
+static int same_release(const char *body, size_t len, const file_list *l)
+{
+    json_t *m = json_loadb(body, len, 0, NULL), *layers;
+    int same = 0;
+
+    layers = json_object_get(m, "layers");
+    if (!json_is_array(layers) || json_array_size(layers) != l->nfiles) goto done;
+    if (!json_is_string(json_object_get(m, "artifactType")) ||
+        strcmp(json_string_value(json_object_get(m, "artifactType")), MLREG_ARTIFACT_RELEASE))
+        goto done;
+    for (size_t i = 0; i < l->nfiles; i++) {
+        const push_file *f = &l->files[i];
+        int found = 0;
+        for (size_t j = 0; j < json_array_size(layers) && !found; j++) {
+            json_t *layer = json_array_get(layers, j), *ann = json_object_get(layer, "annotations");
+            const char *title = json_string_value(json_object_get(ann, MLREG_ANN_TITLE));
+            const char *kind = json_string_value(json_object_get(ann, MLREG_ANN_KIND));
+            const char *digest = json_string_value(json_object_get(layer, "digest"));
+            if (title && !strcmp(title, f->title))
+                found =
+                    kind && digest && !strcmp(kind, kinds[f->kind]) && !strcmp(digest, f->digest);
+            if (title && !strcmp(title, f->title) && !found) goto done;
+        }
+        if (!found) goto done;
+    }
+    same = 1;
+done:
+    json_decref(m);
+    return same;
+}
+
+/* Looks the version up. *exists_out = 1 and @p digest_out filled when the tag
+ * exists with the same files; MLREG_EDENIED when it exists with others. */
+static int check_existing(int *exists_out, char digest_out[MLREG_DIGEST_STRLEN + 1], cli_client *c,
+                          const cli_ref *ref, const file_list *l)
+{
+    int error = 0;
+    cli_response resp;
+    char path[600];
+    mlreg_digest d;
+
+    *exists_out = 0;
+    cli_response_init(&resp);
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", ref->model, ref->version);
+    cli_request req = {.method = "GET",
+                       .url = path,
+                       .accept = MLREG_MT_OCI_MANIFEST,
+                       .body_fd = -1,
+                       .max_body = MANIFEST_MAX};
+    if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
+    if (resp.status == 404) goto done;
+    if (resp.status != 200) {
+        error = cli_http_error(&resp, "looking up the version");
+        goto done;
+    }
+    if ((error = mlreg_digest_buffer(&d, resp.body ? resp.body : "", resp.body_len)) < 0) goto done;
+    mlreg_digest_format(digest_out, &d);
+    if (resp.content_digest && strcmp(resp.content_digest, digest_out)) {
+        error =
+            mlreg_error_set(MLREG_EMISMATCH, "registry says %s@%s is %s but its bytes hash to %s",
+                            ref->model, ref->version, resp.content_digest, digest_out);
+        goto done;
+    }
+    if (!same_release(resp.body ? resp.body : "", resp.body_len, l)) {
+        error = mlreg_error_set(MLREG_EDENIED,
+                                "%s@%s already exists (%s) with other files; releases are "
+                                "immutable, push a new version",
+                                ref->model, ref->version, digest_out);
+        goto done;
+    }
+    *exists_out = 1;
+done:
+    cli_response_clear(&resp);
+    return error;
+}
+
+/* 1 present, 0 absent, or a negative code. */
+static int blob_present(cli_client *c, const char *model, const char *digest)
+{
+    cli_response resp;
+    char path[600];
+    int rc;
+
+    cli_response_init(&resp);
+    snprintf(path, sizeof(path), "/v2/%s/blobs/%s", model, digest);
+    cli_request req = {.method = "HEAD", .url = path, .body_fd = -1};
+    if ((rc = cli_request_do(&resp, c, &req)) < 0) goto done;
+    if (resp.status == 200)
+        rc = 1;
+    else if (resp.status == 404)
+        rc = 0;
+    else
+        rc = cli_http_error(&resp, "checking a blob");
+done:
+    cli_response_clear(&resp);
+    return rc;
+}
+
+/* Uploads one blob monolithically: POST ?digest= with the body. A registry
+ * that answers 202 (no single-request upload) opened a session instead and
+ * gets the body again in a PUT to the session's Location. */
+static int upload_blob(cli_client *c, const char *model, const char *digest, const char *title,
+                       int fd, const void *mem, uint64_t size)
+{
+    int error = 0;
+    cli_response resp;
+    char path[600], query[MLREG_DIGEST_STRLEN + 16], what[400];
+    char *put_url = NULL;
+
+    cli_response_init(&resp);
+    snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/?digest=%s", model, digest);
+    snprintf(query, sizeof(query), "digest=%s", digest);
+    snprintf(what, sizeof(what), "uploading %s", title);
+    if (fd >= 0 && lseek(fd, 0, SEEK_SET) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "%s: %s", title, strerror(errno));
+        goto done;
+    }
+    cli_request req = {.method = "POST",
+                       .url = path,
+                       .content_type = "application/octet-stream",
+                       .body = mem,
+                       .body_len = mem ? size : 0,
+                       .body_fd = fd,
+                       .body_size = size,
+                       .max_body = 64 * 1024,
+                       .progress = size >= PROGRESS_MIN ? title : NULL};
+    if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
+    if (resp.status == 202) {
+        if (!resp.location) {
+            error = mlreg_error_set(MLREG_ESERVER, "%s: 202 without a Location", what);
+            goto done;
+        }
+        if ((error = cli_client_resolve(&put_url, c, resp.location, query)) < 0) goto done;
+        if (fd >= 0 && lseek(fd, 0, SEEK_SET) < 0) {
+            error = mlreg_error_set(MLREG_EIO, "%s: %s", title, strerror(errno));
+            goto done;
+        }
+        req.method = "PUT";
+        req.url = put_url;
+        if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
+    }
+    if (resp.status != 201) {
+        error = cli_http_error(&resp, what);
+        goto done;
+    }
+    if (resp.content_digest && strcmp(resp.content_digest, digest))
+        error = mlreg_error_set(MLREG_EMISMATCH, "%s: registry stored %s, expected %s", what,
+                                resp.content_digest, digest);
+done:
+    free(put_url);
+    cli_response_clear(&resp);
+    return error;
+}
+
+/* PUTs the manifest by the version tag. *conflict_out = 1 when the registry
+ * answered 409: another push created the version since we looked. */
+static int put_manifest(int *conflict_out, cli_client *c, const cli_ref *ref, const char *body,
+                        const char *expected_digest)
+{
+    int error = 0;
+    cli_response resp;
+    char path[600];
+
+    cli_response_init(&resp);
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", ref->model, ref->version);
+    cli_request req = {.method = "PUT",
+                       .url = path,
+                       .content_type = MLREG_MT_OCI_MANIFEST,
+                       .body = body,
+                       .body_len = strlen(body),
+                       .body_fd = -1,
+                       .max_body = 64 * 1024};
+    if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
+    *conflict_out = resp.status == 409;
+    if (resp.status < 200 || resp.status > 299) {
+        error = cli_http_error(&resp, "storing the manifest");
+        goto done;
+    }
+    if (!resp.content_digest)
+        fprintf(stderr, "mlreg push: warning: registry sent no Docker-Content-Digest\n");
+    else if (strcmp(resp.content_digest, expected_digest))
+        error = mlreg_error_set(MLREG_EMISMATCH,
+                                "registry stored the manifest as %s, but the bytes sent hash to %s",
+                                resp.content_digest, expected_digest);
+done:
+    cli_response_clear(&resp);
+    return error;
+}
+
+static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const char **registry,
+                      int argc, char **argv)
+{
+    const char *refstr = NULL, *v;
+    int error, m;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        size_t k;
+        int matched = 0;
+
+        for (k = 0; k < NKINDS - 1 && !matched; k++) {
+            char opt[32];
+            snprintf(opt, sizeof(opt), "--%s", kinds[k]);
+            if ((m = cli_opt(&v, &i, argc, argv, opt)) < 0) return MLREG_EINVALID;
+            if (m) {
+                matched = 1;
+                if ((error = file_add(l, k, v)) < 0) return error;
+            }
+        }
+        if (matched) continue;
+        if ((m = cli_opt(&v, &i, argc, argv, "--file")) != 0) {
+            const char *eq;
+            if (m < 0) return MLREG_EINVALID;
+            if (!(eq = strchr(v, '=')))
+                return mlreg_error_set(MLREG_EINVALID, "--file wants KIND=FILE, got '%s'", v);
+            if ((error = kind_index(&k, v, (size_t)(eq - v))) < 0 ||
+                (error = file_add(l, k, eq + 1)) < 0)
+                return error;
+        } else if ((m = cli_opt(git_sha, &i, argc, argv, "--git-sha")) != 0) {
+            if (m < 0) return MLREG_EINVALID;
+            if (!hex_sha_valid(*git_sha))
+                return mlreg_error_set(
+                    MLREG_EINVALID, "--git-sha '%s': want 7 to 64 lowercase hex digits", *git_sha);
+        } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0) {
+            if (m < 0) return MLREG_EINVALID;
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            return mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", arg);
+        } else if (refstr) {
+            return mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", arg);
+        } else {
+            refstr = arg;
+        }
+    }
+    if (!refstr) return mlreg_error_set(MLREG_EINVALID, "missing MODEL@VERSION");
+    if ((error = cli_ref_parse(ref, refstr, 0)) < 0) return error;
+    if (l->nfiles == 0)
+        return mlreg_error_set(MLREG_EINVALID, "no files: give at least one --weights, "
+                                               "--tokenizer, --config, --seeds, --eval-report "
+                                               "or --file KIND=FILE");
+    qsort(l->files, l->nfiles, sizeof(*l->files), file_cmp);
+    return check_titles(l);
+}
+
+int cmd_push(int argc, char **argv)
+{
+    int error = 0, exists = 0, conflict = 0;
+    cli_ref ref;
+    file_list files = {0};
+    const char *git_sha_opt = NULL, *registry = NULL;
+    char git_sha[65], digest[MLREG_DIGEST_STRLEN + 1], existing[MLREG_DIGEST_STRLEN + 1];
+    char size_str[32];
+    char *manifest = NULL;
+    cli_client *c = NULL;
+    mlreg_digest md;
+    uint64_t total = 0;
+    size_t uploaded = 0;
+    int present;
+
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage_line, stdout);
+            return CLI_EXIT_OK;
+        }
+    if ((error = parse_args(&ref, &files, &git_sha_opt, &registry, argc, argv)) < 0) {
+        fprintf(stderr, "mlreg push: %s\n%s", mlreg_error_last(), usage_line);
+        file_list_free(&files);
+        return CLI_EXIT_USAGE;
+    }
+    if ((error = hash_files(&files)) < 0) goto done;
+    if (git_sha_opt)
+        snprintf(git_sha, sizeof(git_sha), "%s", git_sha_opt);
+    else
+        git_head(git_sha);
+    if ((error = build_manifest(&manifest, &ref, &files, git_sha)) < 0 ||
+        (error = mlreg_digest_buffer(&md, manifest, strlen(manifest))) < 0)
+        goto done;
+    mlreg_digest_format(digest, &md);
+
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = check_existing(&exists, existing, c, &ref, &files)) < 0)
+        goto done;
+    if (exists) {
+        fprintf(stderr, "%s@%s already exists with the same files; nothing to do\n", ref.model,
+                ref.version);
+        memcpy(digest, existing, sizeof(digest));
+        goto print;
+    }
+
+    if ((present = blob_present(c, ref.model, MLREG_EMPTY_CONFIG_DIGEST)) < 0) {
+        error = present;
+        goto done;
+    }
+    if (!present && (error = upload_blob(c, ref.model, MLREG_EMPTY_CONFIG_DIGEST, "the config", -1,
+                                         MLREG_EMPTY_CONFIG, 2)) < 0)
+        goto done;
+    for (size_t i = 0; i < files.nfiles; i++) {
+        push_file *f = &files.files[i];
+        cli_format_size(size_str, sizeof(size_str), f->size);
+        total += f->size;
+        if ((present = blob_present(c, ref.model, f->digest)) < 0) {
+            error = present;
+            goto done;
+        }
+        if (present) {
+            fprintf(stderr, "  %-11s %-30s %10s  already in the registry, skipped\n",
+                    kinds[f->kind], f->title, size_str);
+            continue;
+        }
+        if ((error = upload_blob(c, ref.model, f->digest, f->title, f->fd, NULL, f->size)) < 0)
+            goto done;
+        f->uploaded = 1;
+        uploaded++;
+        fprintf(stderr, "  %-11s %-30s %10s  uploaded\n", kinds[f->kind], f->title, size_str);
+    }
+    if ((error = put_manifest(&conflict, c, &ref, manifest, digest)) < 0) {
+        /* A concurrent push of the same version won the race: fine when it
+         * holds the same files (the manifests differ only in their created
+         * time), a refusal otherwise. */
+        if (!conflict || check_existing(&exists, existing, c, &ref, &files) < 0 || !exists)
+            goto done;
+        fprintf(stderr, "%s@%s was pushed concurrently with the same files\n", ref.model,
+                ref.version);
+        memcpy(digest, existing, sizeof(digest));
+        error = 0;
+        goto print;
+    }
+    cli_format_size(size_str, sizeof(size_str), total);
+    fprintf(stderr, "pushed %s@%s: %zu file%s, %s (%zu uploaded, %zu already present)\n", ref.model,
+            ref.version, files.nfiles, files.nfiles == 1 ? "" : "s", size_str, uploaded,
+            files.nfiles - uploaded);
+print:
+    printf("%s\n", digest);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+done:
+    free(manifest);
+    cli_client_free(c);
+    file_list_free(&files);
+    return error < 0 ? cli_fail("push", error) : CLI_EXIT_OK;
+}

@@ -1,0 +1,307 @@
+/* show.c: `mlreg show REF` (one release) and `mlreg status MODEL` (a model's
+ * releases), read from the registry's /api/v1 JSON (shapes in registry.h).
+ * Tables for people; --json prints the server's JSON unchanged for machines.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "client.h"
+#include "mlreg/common.h"
+
+#define API_MAX (64u * 1024 * 1024)
+
+static const char show_usage[] =
+    "usage: mlreg show MODEL@VERSION|MODEL@sha256:HEX [--json] [--registry URL]\n";
+static const char status_usage[] = "usage: mlreg status MODEL [--json] [--registry URL]\n";
+
+/* GETs @p path; *out is the parsed JSON, @p resp keeps the raw body. */
+static int api_get(json_t **out, cli_response *resp, cli_client *c, const char *path,
+                   const char *what)
+{
+    json_error_t jerr;
+    int error;
+
+    *out = NULL;
+    cli_request req = {.method = "GET",
+                       .url = path,
+                       .accept = "application/json",
+                       .body_fd = -1,
+                       .max_body = API_MAX};
+    if ((error = cli_request_do(resp, c, &req)) < 0) return error;
+    if (resp->status != 200) return cli_http_error(resp, what);
+    if (!(*out = json_loadb(resp->body ? resp->body : "", resp->body_len, 0, &jerr)))
+        return mlreg_error_set(MLREG_ESERVER, "%s: registry sent invalid JSON: %s", what,
+                               jerr.text);
+    return 0;
+}
+
+/* A string field for the table, or @p dflt when absent or empty. Strings
+ * with control characters are not printed: a registry must not be able to
+ * send escape sequences to the user's terminal. */
+static const char *str_or(json_t *obj, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+
+    if (!s || !*s) return dflt;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) return "(unprintable)";
+    return s;
+}
+
+static uint64_t uint_or0(json_t *obj, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(obj, key));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+/* "sha256:" plus the first 12 hex digits, as people quote digests. */
+static void short_digest(char *buf, size_t len, const char *digest)
+{
+    snprintf(buf, len, "%.19s", digest ? digest : "-");
+}
+
+/* Writes "name=value name=value" of up to @p max metrics into @p buf. */
+static void metrics_line(char *buf, size_t len, json_t *metrics, size_t max)
+{
+    const char *key;
+    json_t *val;
+    size_t used = 0, n = 0;
+
+    buf[0] = '\0';
+    json_object_foreach(metrics, key, val)
+    {
+        if (n == max) {
+            snprintf(buf + used, len - used, "%s...", used ? " " : "");
+            return;
+        }
+        int w = snprintf(buf + used, len - used, "%s%s=%g", used ? " " : "", key,
+                         json_number_value(val));
+        if (w < 0 || (size_t)w >= len - used) return;
+        used += (size_t)w;
+        n++;
+    }
+    if (!used) snprintf(buf, len, "-");
+}
+
+static int print_json(const cli_response *resp)
+{
+    fwrite(resp->body, 1, resp->body_len, stdout);
+    if (resp->body_len && resp->body[resp->body_len - 1] != '\n') putchar('\n');
+    return 0;
+}
+
+static void print_release(json_t *r)
+{
+    json_t *metrics = json_object_get(r, "metrics"), *files = json_object_get(r, "files"), *f;
+    const char *key;
+    json_t *val;
+    size_t i, width = 0;
+    uint64_t total = 0;
+    char size_str[32], dig[32];
+
+    printf("release       %s@%s\n", str_or(r, "model", "?"), str_or(r, "version", "?"));
+    printf("digest        %s\n", str_or(r, "digest", "-"));
+    printf("created       %s\n", str_or(r, "created", "-"));
+    printf("git sha       %s\n", str_or(r, "git_sha", "-"));
+    printf("eval dataset  %s\n", str_or(r, "eval_dataset", "-"));
+    json_object_foreach(metrics, key, val)
+    {
+        if (strlen(key) > width) width = strlen(key);
+    }
+    if (json_object_size(metrics) == 0) printf("metrics       -\n");
+    i = 0;
+    json_object_foreach(metrics, key, val)
+    {
+        printf("%-14s%-*s  %g\n", i++ ? "" : "metrics", (int)width, key, json_number_value(val));
+    }
+    json_array_foreach(files, i, f)
+    {
+        total += uint_or0(f, "size");
+    }
+    cli_format_size(size_str, sizeof(size_str), total);
+    printf("files         %zu, %s\n", json_array_size(files), size_str);
+    if (json_array_size(files))
+        printf("  %-11s  %10s  %-19s  %s\n", "KIND", "SIZE", "DIGEST", "TITLE");
+    json_array_foreach(files, i, f)
+    {
+        cli_format_size(size_str, sizeof(size_str), uint_or0(f, "size"));
+        short_digest(dig, sizeof(dig), str_or(f, "digest", "-"));
+        printf("  %-11s  %10s  %-19s  %s\n", str_or(f, "kind", "-"), size_str, dig,
+               str_or(f, "title", "-"));
+    }
+}
+
+static void print_model(json_t *model)
+{
+    json_t *releases = json_object_get(model, "releases"), *r;
+    size_t i, vw = 7;
+    char size_str[32], dig[32], metrics[256], git[16];
+
+    printf("model %s: %zu release%s\n", str_or(model, "name", "?"), json_array_size(releases),
+           json_array_size(releases) == 1 ? "" : "s");
+    if (!json_array_size(releases)) return;
+    json_array_foreach(releases, i, r)
+    {
+        size_t n = strlen(str_or(r, "version", "-"));
+        if (n > vw) vw = n;
+    }
+    printf("%-*s  %-19s  %-20s  %-7s  %5s  %10s  %s\n", (int)vw, "VERSION", "DIGEST", "CREATED",
+           "GIT", "FILES", "SIZE", "METRICS");
+    json_array_foreach(releases, i, r)
+    {
+        cli_format_size(size_str, sizeof(size_str), uint_or0(r, "size"));
+        short_digest(dig, sizeof(dig), str_or(r, "digest", "-"));
+        snprintf(git, sizeof(git), "%.7s", str_or(r, "git_sha", "-"));
+        metrics_line(metrics, sizeof(metrics), json_object_get(r, "metrics"), 4);
+        printf("%-*s  %-19s  %-20s  %-7s  %5" PRIu64 "  %10s  %s\n", (int)vw,
+               str_or(r, "version", "-"), dig, str_or(r, "created", "-"), git, uint_or0(r, "files"),
+               size_str, metrics);
+    }
+}
+
+/* Shared option parsing: one positional argument, --json, --registry. */
+static int parse(const char **arg_out, int *json_out, const char **registry, int argc, char **argv)
+{
+    int m;
+
+    *arg_out = NULL;
+    *json_out = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            *json_out = 1;
+        } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0) {
+            if (m < 0) return MLREG_EINVALID;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", argv[i]);
+        } else if (*arg_out) {
+            return mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", argv[i]);
+        } else {
+            *arg_out = argv[i];
+        }
+    }
+    if (!*arg_out) return mlreg_error_set(MLREG_EINVALID, "missing argument");
+    return 0;
+}
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+    return 0;
+}
+
+/* The version of the release of @p model whose digest is @p digest (copied
+ * into @p out), via the model's release list. */
+static int version_for_digest(char *out, size_t len, cli_client *c, const char *model,
+                              const char *digest)
+{
+    int error;
+    cli_response resp;
+    json_t *m = NULL, *r;
+    char path[600];
+    size_t i;
+
+    cli_response_init(&resp);
+    snprintf(path, sizeof(path), "/api/v1/models/%s", model);
+    if ((error = api_get(&m, &resp, c, path, model)) < 0) goto done;
+    error = mlreg_error_set(MLREG_ENOTFOUND, "%s has no release %s", model, digest);
+    json_array_foreach(json_object_get(m, "releases"), i, r)
+    {
+        const char *d = json_string_value(json_object_get(r, "digest"));
+        const char *v = json_string_value(json_object_get(r, "version"));
+        if (d && v && !strcmp(d, digest) && cli_tag_valid(v)) {
+            snprintf(out, len, "%s", v);
+            error = 0;
+            break;
+        }
+    }
+done:
+    json_decref(m);
+    cli_response_clear(&resp);
+    return error;
+}
+
+int cmd_show(int argc, char **argv)
+{
+    int error = 0, as_json;
+    const char *refstr, *registry = NULL;
+    cli_ref ref;
+    cli_client *c = NULL;
+    cli_response resp;
+    json_t *rel = NULL;
+    char path[600], version[160], what[400];
+
+    if (wants_help(argc, argv)) {
+        fputs(show_usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (parse(&refstr, &as_json, &registry, argc, argv) < 0 || cli_ref_parse(&ref, refstr, 1) < 0) {
+        fprintf(stderr, "mlreg show: %s\n%s", mlreg_error_last(), show_usage);
+        return CLI_EXIT_USAGE;
+    }
+    cli_response_init(&resp);
+    if ((error = cli_client_new(&c, registry)) < 0) goto done;
+    if (ref.digest) {
+        if ((error = version_for_digest(version, sizeof(version), c, ref.model, ref.digest)) < 0)
+            goto done;
+    } else {
+        snprintf(version, sizeof(version), "%s", ref.version);
+    }
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s", ref.model, version);
+    snprintf(what, sizeof(what), "%s@%s", ref.model, version);
+    if ((error = api_get(&rel, &resp, c, path, what)) < 0) goto done;
+    if (ref.digest && strcmp(str_or(rel, "digest", ""), ref.digest)) {
+        error = mlreg_error_set(MLREG_EMISMATCH, "%s is %s, not %s", what,
+                                str_or(rel, "digest", "-"), ref.digest);
+        goto done;
+    }
+    if (as_json)
+        print_json(&resp);
+    else
+        print_release(rel);
+done:
+    json_decref(rel);
+    cli_response_clear(&resp);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("show", error) : CLI_EXIT_OK;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    int error = 0, as_json;
+    const char *model, *registry = NULL;
+    cli_client *c = NULL;
+    cli_response resp;
+    json_t *m = NULL;
+    char path[600];
+
+    if (wants_help(argc, argv)) {
+        fputs(status_usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (parse(&model, &as_json, &registry, argc, argv) < 0) {
+        fprintf(stderr, "mlreg status: %s\n%s", mlreg_error_last(), status_usage);
+        return CLI_EXIT_USAGE;
+    }
+    if (!cli_name_valid(model)) {
+        fprintf(stderr, "mlreg status: '%s' is not a valid model name\n%s", model, status_usage);
+        return CLI_EXIT_USAGE;
+    }
+    cli_response_init(&resp);
+    if ((error = cli_client_new(&c, registry)) < 0) goto done;
+    snprintf(path, sizeof(path), "/api/v1/models/%s", model);
+    if ((error = api_get(&m, &resp, c, path, model)) < 0) goto done;
+    if (as_json)
+        print_json(&resp);
+    else
+        print_model(m);
+done:
+    json_decref(m);
+    cli_response_clear(&resp);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("status", error) : CLI_EXIT_OK;
+}
