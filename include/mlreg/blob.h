@@ -56,8 +56,8 @@ int mlreg_blob_writer_commit(mlreg_digest *digest_out, mlreg_blob_writer *w,
 void mlreg_blob_writer_abort(mlreg_blob_writer *w);
 
 /** Opens a blob for reading. 0, MLREG_ENOTFOUND or another error. */
-int mlreg_blobstore_open_read(mlreg_blob_reader **out, uint64_t *size_out,
-                              mlreg_blobstore *store, const mlreg_digest *digest);
+int mlreg_blobstore_open_read(mlreg_blob_reader **out, uint64_t *size_out, mlreg_blobstore *store,
+                              const mlreg_digest *digest);
 /** Reads up to @p len bytes: count, 0 at end, or negative MLREG_E*. */
 ssize_t mlreg_blob_reader_read(mlreg_blob_reader *r, void *buf, size_t len);
 /** The backing file descriptor (for sendfile), or -1; owned by the reader. */

@@ -16,31 +16,30 @@
 
 enum {
     MLREG_OK = 0,
-    MLREG_ENOTFOUND = -1,    /**< no such blob, manifest, tag, model, key */
-    MLREG_EEXISTS = -2,      /**< already exists (and may not be replaced) */
-    MLREG_EINVALID = -3,     /**< malformed input: grammar, JSON, range */
-    MLREG_EMISMATCH = -4,    /**< digest or size differs from the declared one */
-    MLREG_EAUTH = -5,        /**< missing or wrong credentials */
-    MLREG_EFORBIDDEN = -6,   /**< authenticated but not allowed */
-    MLREG_EGATE = -7,        /**< a promotion gate failed */
-    MLREG_ENOSPACE = -8,     /**< disk or LMDB map full */
-    MLREG_EIO = -9,          /**< local I/O error */
-    MLREG_ENOMEM = -10,      /**< allocation failed */
-    MLREG_ETOOBIG = -11,     /**< input over a configured size limit */
-    MLREG_ERANGE = -12,      /**< requested range or chunk offset not satisfiable */
-    MLREG_EDENIED = -13,     /**< refused by policy (immutable release) */
-    MLREG_EUNREACHABLE = -14,/**< remote peer unreachable (client side) */
-    MLREG_ESERVER = -15,     /**< remote peer answered with a server error */
-    MLREG_EBLOBUNKNOWN = -16,/**< a manifest references a blob the store lacks */
-    MLREG_EUNSUPPORTED = -17 /**< valid request for something not supported */
+    MLREG_ENOTFOUND = -1,     /**< no such blob, manifest, tag, model, key */
+    MLREG_EEXISTS = -2,       /**< already exists (and may not be replaced) */
+    MLREG_EINVALID = -3,      /**< malformed input: grammar, JSON, range */
+    MLREG_EMISMATCH = -4,     /**< digest or size differs from the declared one */
+    MLREG_EAUTH = -5,         /**< missing or wrong credentials */
+    MLREG_EFORBIDDEN = -6,    /**< authenticated but not allowed */
+    MLREG_EGATE = -7,         /**< a promotion gate failed */
+    MLREG_ENOSPACE = -8,      /**< disk or LMDB map full */
+    MLREG_EIO = -9,           /**< local I/O error */
+    MLREG_ENOMEM = -10,       /**< allocation failed */
+    MLREG_ETOOBIG = -11,      /**< input over a configured size limit */
+    MLREG_ERANGE = -12,       /**< requested range or chunk offset not satisfiable */
+    MLREG_EDENIED = -13,      /**< refused by policy (immutable release) */
+    MLREG_EUNREACHABLE = -14, /**< remote peer unreachable (client side) */
+    MLREG_ESERVER = -15,      /**< remote peer answered with a server error */
+    MLREG_EBLOBUNKNOWN = -16, /**< a manifest references a blob the store lacks */
+    MLREG_EUNSUPPORTED = -17  /**< valid request for something not supported */
 };
 
 /**
  * Sets this thread's error message (printf-style) and returns @p code, so a
  * caller can write `return mlreg_error_set(MLREG_EINVALID, "bad tag %s", t);`.
  */
-int mlreg_error_set(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int mlreg_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** This thread's last message; "" when none. Valid until the next set/clear. */
 const char *mlreg_error_last(void);
