@@ -52,15 +52,16 @@ $(BUILD)/tests/check_%: tests/unit/check_%.c $(BUILD)/libmlreg.a
 deps:
 	@sh scripts/deps.sh
 
-# Unit suites, then integration tests against the real server and clients.
+# Unit suites, integration tests against the real server and clients, then
+# the S3 tests against a throw-away Ceph RGW on loopback (tests/s3/rgw.sh).
 # The runner prints "N passed, N failed" and fails when anything failed.
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
-	@BUILD=$(BUILD) sh tests/run.sh unit integration
+	@BUILD=$(BUILD) sh tests/run.sh unit integration s3
 
 test-large: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) sh tests/run.sh large
+	@BUILD=$(BUILD) sh tests/run.sh large s3large
 
 bench: deps
 	@$(MAKE) --no-print-directory all

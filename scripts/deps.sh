@@ -5,7 +5,8 @@
 set -eu
 PKGS="build-essential pkg-config liblmdb-dev libsodium-dev libmicrohttpd-dev
 libjansson-dev libcurl4-openssl-dev libssl-dev check libsubunit-dev
-curl skopeo docker-registry minisign lmdb-utils jq bc iproute2 python3"
+curl skopeo docker-registry minisign lmdb-utils jq bc iproute2 python3
+ceph-mon ceph-osd radosgw ceph-common awscli"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

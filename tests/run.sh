@@ -2,6 +2,15 @@
 # Test runner for `make test` / `make test-large`.
 #   tests/run.sh unit integration   -> Check suites, then tests/integration/test_*.sh
 #   tests/run.sh large              -> tests/large/test_*.sh
+#   tests/run.sh s3                 -> starts a throw-away Ceph RGW (tests/s3/rgw.sh,
+#                                      memstore), exports its env (S3_ENDPOINT S3_REGION
+#                                      S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+#                                      RGW_PID, and RGW_DIR for rgw.sh kill-rgw/restart-rgw),
+#                                      runs tests/s3/test_*.sh and the Check suites
+#                                      $B/tests/check_s3_* (the ones that need S3; the unit
+#                                      part skips them), then stops RGW
+#   tests/run.sh s3large            -> the same with bluestore on a sparse file, for
+#                                      tests/s3/large_*.sh
 # Every integration script prints TAP-style "ok - ..." / "not ok - ..." lines
 # (tests/integration/lib.sh) and exits non-zero when anything failed.
 # The runner ends with "N passed, N failed" and exits 1 when N failed > 0.
@@ -15,6 +24,38 @@ mkdir -p "$LOG_DIR"
 passed=0
 failed=0
 failed_names=""
+
+# ---- the RGW of the s3 / s3large parts: started once per part, always stopped
+RGW_SH=$ROOT/tests/s3/rgw.sh
+RGW_DIR=""
+rgw_down() {
+    [ -n "${RGW_DIR:-}" ] || return 0
+    sh "$RGW_SH" stop "$RGW_DIR" 2>&1 | sed 's/^rgw.sh: /  # rgw: /'
+    RGW_DIR=""
+    unset S3_ENDPOINT S3_REGION S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY RGW_PID
+}
+trap 'rgw_down' EXIT
+trap 'rgw_down; exit 130' INT TERM HUP
+
+# rgw_up STORE PART: starts RGW, exports DIR/env; one failed check when it
+# does not come up (rgw.sh has then printed the daemon logs and stopped them).
+rgw_up() {
+    RGW_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mlreg-rgw.XXXXXX")
+    if RGW_STORE=$1 sh "$RGW_SH" start "$RGW_DIR" 2>"$LOG_DIR/rgw-$2.log"; then
+        tail -n 1 "$LOG_DIR/rgw-$2.log" | sed 's/^rgw.sh: /  # rgw: /'
+        set -a
+        . "$RGW_DIR/env"
+        set +a
+        export RGW_DIR
+        return 0
+    fi
+    echo "not ok - $2: RGW starts (tests/s3/rgw.sh start; full log $LOG_DIR/rgw-$2.log)"
+    tail -n 60 "$LOG_DIR/rgw-$2.log" | sed 's/^/  | /'
+    failed=$((failed + 1))
+    failed_names="$failed_names $2-rgw-start"
+    rgw_down
+    return 1
+}
 
 run_check_suite() {
     bin=$1
@@ -73,6 +114,7 @@ for part in "$@"; do
     case $part in
     unit)
         for bin in "$B"/tests/check_*; do
+            case $(basename "$bin") in check_s3_*) continue ;; esac  # s3 part
             [ -x "$bin" ] && run_check_suite "$bin"
         done ;;
     integration)
@@ -83,6 +125,29 @@ for part in "$@"; do
         for s in "$ROOT"/tests/large/test_*.sh; do
             [ -f "$s" ] && run_script "$s"
         done ;;
+    s3)
+        echo "# s3: Ceph RGW on loopback"
+        if rgw_up memstore s3; then
+            for s in "$ROOT"/tests/s3/test_*.sh; do
+                [ -f "$s" ] && run_script "$s"
+            done
+            for bin in "$B"/tests/check_s3_*; do
+                [ -x "$bin" ] && run_check_suite "$bin"
+            done
+            rgw_down
+        fi ;;
+    s3large)
+        if ls "$ROOT"/tests/s3/large_*.sh >/dev/null 2>&1; then
+            echo "# s3large: Ceph RGW on loopback, bluestore"
+            if rgw_up bluestore s3large; then
+                for s in "$ROOT"/tests/s3/large_*.sh; do
+                    [ -f "$s" ] && run_script "$s"
+                done
+                rgw_down
+            fi
+        else
+            echo "# s3large: no tests/s3/large_*.sh"
+        fi ;;
     *) echo "run.sh: unknown part $part" >&2; exit 2 ;;
     esac
 done
