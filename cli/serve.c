@@ -168,7 +168,9 @@ int cmd_serve(int argc, char **argv)
     ropts.data_dir = cfg->data_dir;
     ropts.map_size = cfg->map_size;
     ropts.max_manifest_bytes = cfg->max_manifest_bytes;
-    ropts.backend = NULL; /* "fs", the only backend of this build */
+    ropts.backend = NULL;                   /* "fs", the only backend of this build */
+    ropts.trusted_keys = cfg->trusted_keys; /* merged with the keyring stored in LMDB */
+    ropts.n_trusted_keys = cfg->n_trusted_keys;
     if ((error = mlreg_registry_open(&reg, &ropts)) < 0) {
         fprintf(stderr, "mlreg: cannot open registry in %s: %s\n", cfg->data_dir,
                 mlreg_error_last());

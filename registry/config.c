@@ -20,8 +20,7 @@
 #include "mlreg/server.h"
 
 /* Keys of features that later versions implement: refused, never ignored. */
-static const char *const later_keys[] = {"stages", "gates",        "models",
-                                         "tokens", "trusted_keys", "tls"};
+static const char *const later_keys[] = {"stages", "gates", "models", "tokens", "tls"};
 
 #define MIN_MANIFEST_BYTES 1024u
 #define MAX_MANIFEST_BYTES (64u * 1024 * 1024)
@@ -43,6 +42,12 @@ void mlreg_config_free(mlreg_config *cfg)
     free(cfg->listen);
     free(cfg->data_dir);
     free(cfg->storage_backend);
+    for (size_t i = 0; i < cfg->n_trusted_keys; i++) {
+        free(cfg->trusted_keys[i].name);
+        free(cfg->trusted_keys[i].role);
+        free(cfg->trusted_keys[i].file);
+    }
+    free(cfg->trusted_keys);
     free(cfg);
 }
 
@@ -145,9 +150,153 @@ static int load_server(mlreg_config *cfg, json_t *obj)
     return 0;
 }
 
+/* A key name is a label people read in listings and messages: printable
+ * ASCII (space allowed), no control bytes, at most MLREG_CONFIG_KEY_NAME_MAX. */
+static int name_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > MLREG_CONFIG_KEY_NAME_MAX) return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return 0;
+    return 1;
+}
+
+/* Roles: [a-z][a-z0-9_-]*, at most MLREG_CONFIG_KEY_ROLE_MAX bytes. */
+static int role_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > MLREG_CONFIG_KEY_ROLE_MAX || *s < 'a' || *s > 'z') return 0;
+    for (s++; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* Resolves @p file against the directory of the config file @p config_path
+ * (an absolute @p file stays as it is) into *out, malloc'd. */
+static int resolve_key_path(char **out, const char *config_path, const char *file)
+{
+    const char *slash = strrchr(config_path, '/');
+    size_t dlen, n;
+    char *p;
+
+    if (file[0] == '/' || !slash) {
+        if (!(p = strdup(file))) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        *out = p;
+        return 0;
+    }
+    dlen = (size_t)(slash - config_path) + 1; /* keeps the '/' ("/x.json" -> "/") */
+    n = dlen + strlen(file) + 1;
+    if (!(p = malloc(n))) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    memcpy(p, config_path, dlen);
+    memcpy(p + dlen, file, strlen(file) + 1);
+    *out = p;
+    return 0;
+}
+
+/* One trusted_keys entry: exactly "name", "file" and "role", strings; the
+ * file is read and parsed now, so a bad key stops the start. Messages name
+ * the entry by index and, once known, by name and file. */
+static int load_trusted_key(mlreg_config_key *k, json_t *obj, size_t idx, const char *config_path)
+{
+    const char *key;
+    json_t *v;
+    json_t *name, *file, *role;
+    char label[64];
+    int error;
+
+    snprintf(label, sizeof(label), "trusted_keys[%zu]", idx);
+    if (!json_is_object(obj))
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s' must be an object", label);
+    json_object_foreach(obj, key, v)
+    {
+        if (strcmp(key, "name") && strcmp(key, "file") && strcmp(key, "role"))
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key '%s.%s'", label, key);
+    }
+    name = json_object_get(obj, "name");
+    file = json_object_get(obj, "file");
+    role = json_object_get(obj, "role");
+    if (!name) return mlreg_error_set(MLREG_EINVALID, "config key '%s' lacks \"name\"", label);
+    if (!json_is_string(name) || json_string_length(name) == 0 ||
+        strlen(json_string_value(name)) != json_string_length(name))
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s.name' must be a non-empty string",
+                               label);
+    if ((error = mlreg_config_set_string(&k->name, json_string_value(name))) < 0) return error;
+    if (!name_valid(k->name))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key '%s.name' must be 1 to %d printable ASCII characters",
+                               label, MLREG_CONFIG_KEY_NAME_MAX);
+    if (!file)
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s' (key '%s') lacks \"file\"", label,
+                               k->name);
+    if (!role)
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s' (key '%s') lacks \"role\"", label,
+                               k->name);
+    if (!json_is_string(role) || strlen(json_string_value(role)) != json_string_length(role) ||
+        !role_valid(json_string_value(role)))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key '%s.role' (key '%s') must match [a-z][a-z0-9_-]* "
+                               "(at most %d bytes)",
+                               label, k->name, MLREG_CONFIG_KEY_ROLE_MAX);
+    if ((error = mlreg_config_set_string(&k->role, json_string_value(role))) < 0) return error;
+    if (!json_is_string(file) || json_string_length(file) == 0 ||
+        strlen(json_string_value(file)) != json_string_length(file))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key '%s.file' (key '%s') must be a non-empty string", label,
+                               k->name);
+    if ((error = resolve_key_path(&k->file, config_path, json_string_value(file))) < 0)
+        return error;
+    if (mlreg_pubkey_load(&k->pubkey, k->file) < 0) {
+        /* the signing library's message says what is wrong with the file */
+        char why[512];
+        snprintf(why, sizeof(why), "%s", mlreg_error_last());
+        return mlreg_error_set(MLREG_EINVALID,
+                               "trusted key '%s': cannot load public key file %s: %s", k->name,
+                               k->file, why);
+    }
+    return 0;
+}
+
+/* trusted_keys: an array of entries; names and key ids must be unique, so a
+ * listing, a revocation or a message never has to choose between two. */
+static int load_trusted_keys(mlreg_config *cfg, json_t *arr, const char *config_path)
+{
+    size_t n;
+    int error;
+
+    if (!json_is_array(arr))
+        return mlreg_error_set(MLREG_EINVALID, "config key 'trusted_keys' must be an array");
+    n = json_array_size(arr);
+    if (n == 0) return 0;
+    if (!(cfg->trusted_keys = calloc(n, sizeof(*cfg->trusted_keys))))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        mlreg_config_key *k = &cfg->trusted_keys[i];
+        cfg->n_trusted_keys = i + 1; /* so mlreg_config_free sees partial entries */
+        if ((error = load_trusted_key(k, json_array_get(arr, i), i, config_path)) < 0) return error;
+        for (size_t j = 0; j < i; j++) {
+            const mlreg_config_key *o = &cfg->trusted_keys[j];
+            char id[MLREG_KEYID_HEXLEN + 1];
+            if (!strcmp(o->name, k->name))
+                return mlreg_error_set(
+                    MLREG_EINVALID, "config key 'trusted_keys': duplicate key name '%s'", k->name);
+            if (mlreg_keyid_equal(&o->pubkey.id, &k->pubkey.id)) {
+                mlreg_keyid_format(id, &k->pubkey.id);
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key 'trusted_keys': key '%s' (%s) has the same key "
+                                       "id %s as key '%s'",
+                                       k->name, k->file, id, o->name);
+            }
+        }
+    }
+    return 0;
+}
+
 /* Walks the top level. Later-feature keys are checked by name first so the
  * message says "not supported by this version" rather than "unknown". */
-static int load_root(mlreg_config *cfg, json_t *root)
+static int load_root(mlreg_config *cfg, json_t *root, const char *path)
 {
     const char *key;
     json_t *v;
@@ -177,6 +326,8 @@ static int load_root(mlreg_config *cfg, json_t *root)
             if ((error = load_limits(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "server")) {
             if ((error = load_server(cfg, v)) < 0) return error;
+        } else if (!strcmp(key, "trusted_keys")) {
+            if ((error = load_trusted_keys(cfg, v, path)) < 0) return error;
         } else {
             return mlreg_error_set(MLREG_EINVALID, "unknown config key '%s'", key);
         }
@@ -212,7 +363,7 @@ int mlreg_config_load(mlreg_config **out, const char *path)
                                         jerr.column, jerr.text);
             goto done;
         }
-        if ((error = load_root(cfg, root)) < 0) goto done;
+        if ((error = load_root(cfg, root, path)) < 0) goto done;
     }
     *out = cfg;
     cfg = NULL;

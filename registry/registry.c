@@ -29,8 +29,11 @@
 #include "mlreg/registry.h"
 
 #include "mlreg/common.h"
+#include "mlreg/keyring.h"
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
+#include "mlreg/signatures.h"
+#include "registry_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -44,6 +47,7 @@
 struct mlreg_registry {
     mlreg_blobstore *store;
     mlreg_meta *meta;
+    mlreg_keyring *keyring;
     size_t max_manifest_bytes;
 };
 
@@ -125,6 +129,9 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     /* mlreg_meta_open creates meta/ itself, mode 0700 (it will hold tokens
      * and audit state); creating it here first would leave it 0755. */
     if ((error = mlreg_meta_open(&reg->meta, meta_dir, opts->map_size)) < 0) goto done;
+    if ((error = mlreg_keyring_open(&reg->keyring, reg->meta, opts->trusted_keys,
+                                    opts->n_trusted_keys)) < 0)
+        goto done;
 
     *out = reg;
     reg = NULL;
@@ -139,6 +146,7 @@ done:
 void mlreg_registry_free(mlreg_registry *reg)
 {
     if (reg == NULL) return;
+    mlreg_keyring_free(reg->keyring);
     mlreg_meta_close(reg->meta);
     mlreg_blobstore_free(reg->store);
     free(reg);
@@ -152,6 +160,11 @@ mlreg_blobstore *mlreg_registry_blobstore(mlreg_registry *reg)
 mlreg_meta *mlreg_registry_meta(mlreg_registry *reg)
 {
     return reg->meta;
+}
+
+mlreg_keyring *mlreg_registry_keyring(mlreg_registry *reg)
+{
+    return reg->keyring;
 }
 
 size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg)
@@ -203,6 +216,11 @@ static int link_blob_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_dige
     if ((error = mlreg_meta_put(txn, MLREG_DB_REPOS, repo, strlen(repo), "", 0, 0)) < 0)
         return error;
     return mlreg_meta_put(txn, MLREG_DB_REPO_BLOBS, key, key_of(key, repo, hex, NULL), "", 0, 0);
+}
+
+int registry_blob_link_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
+{
+    return link_blob_txn(txn, repo, digest);
 }
 
 /* Parses the release record stored under model\0version; ENOTFOUND if none. */
@@ -740,25 +758,51 @@ done:
     return error;
 }
 
-int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *reg,
-                                const char *repo, const char *reference, const char *content_type,
-                                const char *body, size_t len)
-{
-    int error = 0, by_digest, created = 0;
-    mlreg_manifest *m = NULL;
-    mlreg_eval_report *report = NULL;
-    mlreg_meta_txn *txn = NULL;
+/* A manifest PUT prepared outside any transaction: parsed, validated against
+ * the blob store, serialised. registry_internal.h hands it to callers that
+ * store a manifest inside a write transaction of their own. */
+struct registry_manifest_plan {
+    put_plan p;
+    mlreg_manifest *m;
     mlreg_release_info info;
+    mlreg_eval_report *report;
+};
+
+void registry_manifest_plan_free(registry_manifest_plan *plan)
+{
+    if (plan == NULL) return;
+    free(plan->p.value);
+    free(plan->p.referrer);
+    free(plan->p.record);
+    mlreg_eval_report_free(plan->report);
+    mlreg_manifest_free(plan->m);
+    free(plan);
+}
+
+/* Everything of a PUT that happens before its write transaction. With
+ * @p precheck_visible, the referenced blobs must already be visible in @p repo
+ * (a short read transaction); without it the caller links them in its own
+ * write transaction, where put_in_txn checks visibility anyway. */
+static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const char *repo,
+                        const char *reference, const char *content_type, const char *body,
+                        size_t len, int precheck_visible)
+{
+    int error = 0, by_digest;
+    registry_manifest_plan *plan = NULL;
+    mlreg_meta_txn *txn = NULL;
     mlreg_digest want;
     json_t *j = NULL;
-    put_plan p;
     const char *ct;
     size_t ctlen;
     char str[MLREG_DIGEST_STRLEN + 1];
+    put_plan *p;
 
-    memset(&p, 0, sizeof(p));
-    memset(&info, 0, sizeof(info));
-    p.repo = repo;
+    if ((plan = calloc(1, sizeof(*plan))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory storing manifest");
+        goto done;
+    }
+    p = &plan->p;
+    p->repo = repo;
 
     if ((error = mlreg_name_validate(repo)) < 0) goto done;
     by_digest = mlreg_reference_is_digest(reference);
@@ -772,94 +816,154 @@ int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *
                                 reg->max_manifest_bytes);
         goto done;
     }
-    if ((error = mlreg_digest_buffer(&p.digest, body, len)) < 0) goto done;
-    mlreg_digest_hex(p.hex, &p.digest);
-    if (by_digest && !mlreg_digest_equal(&want, &p.digest)) {
-        mlreg_digest_format(str, &p.digest);
+    if ((error = mlreg_digest_buffer(&p->digest, body, len)) < 0) goto done;
+    mlreg_digest_hex(p->hex, &p->digest);
+    if (by_digest && !mlreg_digest_equal(&want, &p->digest)) {
+        mlreg_digest_format(str, &p->digest);
         error = mlreg_error_set(MLREG_EMISMATCH, "manifest digest %s does not match reference %s",
                                 str, reference);
         goto done;
     }
-    if ((error = mlreg_manifest_parse(&m, content_type, body, len)) < 0) goto done;
-    p.m = m;
-    p.is_release = mlreg_manifest_is_release(m);
-    p.tag = by_digest ? NULL : reference;
-    if (p.is_release) {
-        if ((error = mlreg_release_validate(&info, m, repo)) < 0) goto done;
-        if (!by_digest && strcmp(reference, info.version) != 0) {
+    if ((error = mlreg_manifest_parse(&plan->m, content_type, body, len)) < 0) goto done;
+    p->m = plan->m;
+    p->is_release = mlreg_manifest_is_release(plan->m);
+    p->tag = by_digest ? NULL : reference;
+    if (p->is_release) {
+        if ((error = mlreg_release_validate(&plan->info, plan->m, repo)) < 0) goto done;
+        if (!by_digest && strcmp(reference, plan->info.version) != 0) {
             error = mlreg_error_set(MLREG_EINVALID,
                                     "release tag '%s' differs from its %s annotation '%s'",
-                                    reference, MLREG_ANN_VERSION, info.version);
+                                    reference, MLREG_ANN_VERSION, plan->info.version);
             goto done;
         }
-        p.tag = info.version; /* a release pushed by digest still gets its version tag */
-        p.info = &info;
+        p->tag = plan->info.version; /* a release pushed by digest still gets its version tag */
+        p->info = &plan->info;
     }
     /* Visibility first, in a short read txn: the store holds every
      * repository's blobs, so stat-ing or parsing one this repository cannot
      * see would tell a client its size ("descriptor says N") or, through the
      * eval-report parser's messages, its bytes. The write txn checks again. */
-    if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 0)) < 0) goto done;
-    error = check_refs_visible(txn, repo, m);
-    mlreg_meta_txn_abort(txn);
-    txn = NULL;
-    if (error < 0) goto done;
-    if ((error = check_blobs_stored(reg, m)) < 0) goto done;
-    if (p.is_release && info.has_eval_report &&
-        (error = read_eval_report(&report, reg, &m->layers[info.eval_report_index])) < 0)
+    if (precheck_visible) {
+        if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 0)) < 0) goto done;
+        error = check_refs_visible(txn, repo, plan->m);
+        mlreg_meta_txn_abort(txn);
+        txn = NULL;
+        if (error < 0) goto done;
+    }
+    if ((error = check_blobs_stored(reg, plan->m)) < 0) goto done;
+    if (p->is_release && plan->info.has_eval_report &&
+        (error = read_eval_report(&plan->report, reg,
+                                  &plan->m->layers[plan->info.eval_report_index])) < 0)
         goto done;
 
     /* Serialise everything before the transaction so it stays short. */
     ct = content_type;
-    if (ct == NULL || ct[strspn(ct, " \t")] == '\0') ct = m->media_type;
+    if (ct == NULL || ct[strspn(ct, " \t")] == '\0') ct = plan->m->media_type;
     ctlen = strlen(ct);
-    p.vlen = ctlen + 1 + len;
-    p.value = malloc(p.vlen);
-    if (p.value == NULL) {
+    p->vlen = ctlen + 1 + len;
+    p->value = malloc(p->vlen);
+    if (p->value == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory storing manifest");
         goto done;
     }
-    memcpy(p.value, ct, ctlen + 1);
-    memcpy(p.value + ctlen + 1, body, len);
-    if (m->has_subject) {
-        if ((j = referrer_descriptor(m, len)) == NULL ||
-            (p.referrer = json_dumps(j, JSON_COMPACT)) == NULL) {
+    memcpy(p->value, ct, ctlen + 1);
+    memcpy(p->value + ctlen + 1, body, len);
+    if (plan->m->has_subject) {
+        if ((j = referrer_descriptor(plan->m, len)) == NULL ||
+            (p->referrer = json_dumps(j, JSON_COMPACT)) == NULL) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory indexing referrer");
             goto done;
         }
         json_decref(j);
         j = NULL;
     }
-    if (p.is_release) {
-        if ((j = release_record(m, &info, &p.digest, report)) == NULL ||
-            (p.record = json_dumps(j, JSON_COMPACT)) == NULL) {
+    if (p->is_release) {
+        if ((j = release_record(plan->m, &plan->info, &p->digest, plan->report)) == NULL ||
+            (p->record = json_dumps(j, JSON_COMPACT)) == NULL) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory indexing release");
             goto done;
         }
     }
+    *out = plan;
+    plan = NULL;
 
+done:
+    json_decref(j);
+    registry_manifest_plan_free(plan);
+    return error;
+}
+
+static void put_result(mlreg_manifest_put_result *out, const registry_manifest_plan *plan,
+                       int created)
+{
+    memset(out, 0, sizeof(*out));
+    out->digest = plan->p.digest;
+    out->has_subject = plan->m->has_subject;
+    if (plan->m->has_subject) out->subject = plan->m->subject.digest;
+    out->created = created;
+}
+
+int registry_manifest_plan_new(registry_manifest_plan **out, mlreg_registry *reg, const char *repo,
+                               const char *content_type, const char *body, size_t len)
+{
+    char ref[MLREG_DIGEST_STRLEN + 1];
+    mlreg_digest d;
+    int error;
+
+    if ((error = mlreg_digest_buffer(&d, body, len)) < 0) return error;
+    mlreg_digest_format(ref, &d);
+    return plan_prepare(out, reg, repo, ref, content_type, body, len, 0);
+}
+
+int registry_manifest_plan_put(mlreg_manifest_put_result *out, mlreg_meta_txn *txn,
+                               const registry_manifest_plan *plan)
+{
+    int error, created = 0;
+
+    if ((error = put_in_txn(&created, txn, &plan->p)) < 0) return error;
+    put_result(out, plan, created);
+    return 0;
+}
+
+int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *reg,
+                                const char *repo, const char *reference, const char *content_type,
+                                const char *body, size_t len)
+{
+    int error = 0, created = 0;
+    registry_manifest_plan *plan = NULL;
+    mlreg_meta_txn *txn = NULL;
+
+    if ((error = plan_prepare(&plan, reg, repo, reference, content_type, body, len, 1)) < 0)
+        goto done;
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
-    if ((error = put_in_txn(&created, txn, &p)) < 0) goto done;
+    if ((error = put_in_txn(&created, txn, &plan->p)) < 0) goto done;
     if (created) {
         error = mlreg_meta_txn_commit(txn);
         txn = NULL;
         if (error < 0) goto done;
     }
-
-    memset(out, 0, sizeof(*out));
-    out->digest = p.digest;
-    out->has_subject = m->has_subject;
-    if (m->has_subject) out->subject = m->subject.digest;
-    out->created = created;
+    put_result(out, plan, created);
 
 done:
     mlreg_meta_txn_abort(txn);
-    json_decref(j);
-    free(p.value);
-    free(p.referrer);
-    free(p.record);
-    mlreg_eval_report_free(report);
-    mlreg_manifest_free(m);
+    registry_manifest_plan_free(plan);
+    return error;
+}
+
+int registry_release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, const char *model,
+                                const char *version)
+{
+    int error = 0;
+    json_t *rec = NULL;
+    const char *d;
+
+    if ((error = release_record_get(&rec, txn, model, version)) < 0) goto done;
+    d = json_string_value(json_object_get(rec, "digest"));
+    if (d == NULL || mlreg_digest_parse(out, d) < 0)
+        error = mlreg_error_set(MLREG_EIO, "release record %s@%s is corrupt", model, version);
+
+done:
+    json_decref(rec);
     return error;
 }
 
@@ -892,6 +996,50 @@ static int collect_tags_cb(const void *key, size_t klen, const void *val, size_t
     return 0;
 }
 
+/* A signature referrer written by signatures.c belongs to its signature
+ * record (signatures db: subject-hex \0 KEYID), which names it as
+ * "referrer": deleting it alone would leave a listed signature without its
+ * OCI form, so it is refused like a release. A look-alike pushed over the
+ * OCI API without a record may be deleted. */
+static int signature_referrer_guard(mlreg_meta_txn *txn, json_t *root, const char *repo,
+                                    const char *digest_str)
+{
+    const char *subject =
+        json_string_value(json_object_get(json_object_get(root, "subject"), "digest"));
+    const char *id =
+        json_string_value(json_object_get(json_object_get(root, "annotations"), MLREG_ANN_KEY_ID));
+    char key[MLREG_DIGEST_HEXLEN + 1 + MLREG_KEYID_HEXLEN];
+    void *val = NULL;
+    size_t vlen;
+    json_t *rec;
+    const char *ref;
+    int error, owned;
+
+    if (subject == NULL || strlen(subject) != MLREG_DIGEST_STRLEN || id == NULL ||
+        strlen(id) != MLREG_KEYID_HEXLEN)
+        return 0;
+    memcpy(key, subject + 7, MLREG_DIGEST_HEXLEN);
+    key[MLREG_DIGEST_HEXLEN] = '\0';
+    memcpy(key + MLREG_DIGEST_HEXLEN + 1, id, MLREG_KEYID_HEXLEN);
+    error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_SIGNATURES, key, sizeof(key));
+    if (error == MLREG_ENOTFOUND) {
+        mlreg_error_clear();
+        return 0;
+    }
+    if (error < 0) return error;
+    rec = json_loadb(val, vlen, 0, NULL);
+    free(val);
+    ref = json_string_value(json_object_get(rec, "referrer"));
+    owned = ref != NULL && !strcmp(ref, digest_str);
+    json_decref(rec);
+    if (owned)
+        return mlreg_error_set(MLREG_EDENIED,
+                               "manifest %s@%s is the OCI form of a release signature; "
+                               "signatures are immutable",
+                               repo, digest_str);
+    return 0;
+}
+
 static int delete_by_digest(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
 {
     int error = 0;
@@ -915,6 +1063,9 @@ static int delete_by_digest(mlreg_meta_txn *txn, const char *repo, const mlreg_d
                                 "manifest %s@%s is a release; releases are immutable", repo, str);
         goto done;
     }
+    if (artifact != NULL && strcmp(artifact, MLREG_ARTIFACT_SIGNATURE) == 0 &&
+        (error = signature_referrer_guard(txn, root, repo, str)) < 0)
+        goto done;
     if ((error = mlreg_meta_del(txn, MLREG_DB_MANIFESTS, key, key_of(key, repo, hex, NULL))) < 0)
         goto done;
 

@@ -259,6 +259,25 @@ static int route_api(request *rq, const char *rest)
         rq->route = ROUTE_API_MODELS;
         return 0;
     }
+    if (!strcmp(rest, "keys")) {
+        rq->route = ROUTE_API_KEYS;
+        return 0;
+    }
+    if (!strcmp(rest, "keys/events")) {
+        rq->route = ROUTE_API_KEY_EVENTS;
+        return 0;
+    }
+    if (!strncmp(rest, "keys/", 5) && ends_with(rest, "/revoke")) {
+        const char *id = rest + 5;
+        size_t n = strlen(id) - strlen("/revoke");
+        if (n == 0 || memchr(id, '/', n)) {
+            rq->route = ROUTE_NONE;
+            return 0;
+        }
+        rq->route = ROUTE_API_KEY_REVOKE;
+        if (!(rq->arg = strndup(id, n))) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        return 0;
+    }
     if (strncmp(rest, "models/", 7)) {
         rq->route = ROUTE_NONE;
         return 0;
@@ -267,9 +286,16 @@ static int route_api(request *rq, const char *rest)
     v = last_occurrence(rest, "/versions/");
     if (v) {
         int error;
+        const char *arg = v + strlen("/versions/");
+        size_t alen = strlen(arg);
         rq->route = ROUTE_API_RELEASE;
+        /* a version never holds '/', so ".../<version>/signatures" is unambiguous */
+        if (ends_with(arg, "/signatures") && alen > strlen("/signatures")) {
+            rq->route = ROUTE_API_SIGNATURES;
+            alen -= strlen("/signatures");
+        }
         if ((error = take_name(rq, rest, (size_t)(v - rest))) < 0) return error;
-        if ((error = take_arg(rq, v + strlen("/versions/"))) < 0) return error;
+        if (!(rq->arg = strndup(arg, alen))) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
         if ((error = mlreg_tag_validate(rq->arg)) < 0) req_fail(rq, error, ERR_CTX_RELEASE);
         return 0;
     }
@@ -291,7 +317,11 @@ static const char *route_methods(route_id r)
     case ROUTE_API_HEALTH:
     case ROUTE_API_MODELS:
     case ROUTE_API_MODEL:
-    case ROUTE_API_RELEASE: return "GET, HEAD";
+    case ROUTE_API_RELEASE:
+    case ROUTE_API_KEY_EVENTS: return "GET, HEAD";
+    case ROUTE_API_SIGNATURES:
+    case ROUTE_API_KEYS: return "GET, HEAD, POST";
+    case ROUTE_API_KEY_REVOKE: return "POST";
     case ROUTE_NONE: break;
     }
     return "";
@@ -308,10 +338,14 @@ static int method_allowed(const char *allowed, const char *method)
     return 0;
 }
 
-/* Requests that may carry a body: uploads and manifest PUT. */
+/* Requests that may carry a body: uploads, manifest PUT and the JSON POSTs
+ * of /api/v1/. */
 static int route_takes_body(const request *rq)
 {
     return (rq->route == ROUTE_UPLOAD_START && !strcmp(rq->method, "POST")) ||
+           ((rq->route == ROUTE_API_SIGNATURES || rq->route == ROUTE_API_KEYS ||
+             rq->route == ROUTE_API_KEY_REVOKE) &&
+            !strcmp(rq->method, "POST")) ||
            (rq->route == ROUTE_UPLOAD &&
             (!strcmp(rq->method, "PATCH") || !strcmp(rq->method, "PUT"))) ||
            (rq->route == ROUTE_MANIFEST && !strcmp(rq->method, "PUT"));
@@ -371,7 +405,10 @@ static void begin(request *rq)
         return;
     }
     if (rq->failed) return;
-    if (rq->route <= ROUTE_REFERRERS) oci_begin(rq);
+    if (rq->route <= ROUTE_REFERRERS)
+        oci_begin(rq);
+    else
+        api_begin(rq);
 }
 
 /* Step 3: one piece of the request body. Returns MHD_NO to drop the
@@ -410,9 +447,15 @@ static enum MHD_Result body(request *rq, const char *data, size_t len)
         }
         return MHD_YES;
     case BODY_MANIFEST:
-        if (len > srv->max_manifest - rq->mlen) {
-            mlreg_error_set(MLREG_ETOOBIG, "manifest larger than the limit of %zu bytes",
-                            srv->max_manifest);
+    case BODY_JSON: {
+        size_t limit = rq->body == BODY_JSON ? API_JSON_MAX : srv->max_manifest;
+        if (len > limit - rq->mlen) {
+            if (rq->body == BODY_JSON)
+                mlreg_error_set(MLREG_ETOOBIG, "request body larger than the limit of %u bytes",
+                                API_JSON_MAX);
+            else
+                mlreg_error_set(MLREG_ETOOBIG, "manifest larger than the limit of %zu bytes",
+                                srv->max_manifest);
             req_fail(rq, MLREG_ETOOBIG, ERR_CTX_MANIFEST);
             free(rq->mbuf);
             rq->mbuf = NULL;
@@ -426,7 +469,7 @@ static enum MHD_Result body(request *rq, const char *data, size_t len)
             char *nb;
             while (cap < rq->mlen + len + 1)
                 cap *= 2;
-            if (cap > srv->max_manifest + 1) cap = srv->max_manifest + 1;
+            if (cap > limit + 1) cap = limit + 1;
             if (!(nb = realloc(rq->mbuf, cap))) return MHD_NO;
             rq->mbuf = nb;
             rq->mcap = cap;
@@ -435,6 +478,7 @@ static enum MHD_Result body(request *rq, const char *data, size_t len)
         rq->mlen += len;
         rq->mbuf[rq->mlen] = '\0';
         return MHD_YES;
+    }
     case BODY_DISCARD:
         if (len > rq->discard_left) return MHD_NO;
         rq->discard_left -= len;

@@ -43,7 +43,9 @@ typedef enum {
     ERR_CTX_MANIFEST,
     ERR_CTX_TAGS,
     ERR_CTX_MODEL,
-    ERR_CTX_RELEASE
+    ERR_CTX_RELEASE,
+    ERR_CTX_SIGNATURE, /* attaching or listing release signatures */
+    ERR_CTX_KEY        /* the trusted keyring */
 } err_ctx;
 
 /** Looks up the HTTP status and OCI error code for @p code in context @p ctx. */
@@ -108,14 +110,22 @@ typedef enum {
     ROUTE_API_HEALTH,
     ROUTE_API_MODELS,
     ROUTE_API_MODEL,
-    ROUTE_API_RELEASE
+    ROUTE_API_RELEASE,
+    ROUTE_API_SIGNATURES, /* models/<name>/versions/<version>/signatures */
+    ROUTE_API_KEYS,       /* keys */
+    ROUTE_API_KEY_EVENTS, /* keys/events */
+    ROUTE_API_KEY_REVOKE  /* keys/<KEYID>/revoke */
 } route_id;
+
+/** Largest JSON request body of the /api/v1/ routes; larger is 413. */
+#define API_JSON_MAX (64u * 1024)
 
 typedef enum {
     BODY_NONE = 0, /* no body expected */
     BODY_WRITER,   /* monolithic POST: into rq->writer */
     BODY_SESSION,  /* PATCH / PUT: into rq->sess->writer */
     BODY_MANIFEST, /* into rq->mbuf, up to the limit */
+    BODY_JSON,     /* /api/v1/ POST: into rq->mbuf, up to API_JSON_MAX */
     BODY_DISCARD   /* an error happened mid-body: drop the rest */
 } body_mode;
 
@@ -201,6 +211,8 @@ int resp_header(struct MHD_Response *resp, const char *name, const char *value);
 void oci_begin(request *rq);
 /** Step 4 for /v2/ routes. */
 enum MHD_Result oci_finish(request *rq);
+/** Step 2 for /api/v1/ routes: size checks and body handling of POSTs. */
+void api_begin(request *rq);
 /** Step 4 for /api/v1/ routes. */
 enum MHD_Result api_finish(request *rq);
 

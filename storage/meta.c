@@ -25,6 +25,9 @@ static const char *const db_names[MLREG_DB_COUNT] = {
     [MLREG_DB_REFERRERS] = "referrers",
     [MLREG_DB_RELEASES] = "releases",
     [MLREG_DB_UPLOADS] = "uploads",
+    [MLREG_DB_SIGNATURES] = "signatures",
+    [MLREG_DB_KEYS] = "keys",
+    [MLREG_DB_KEY_EVENTS] = "key_events",
 };
 
 struct mlreg_meta {

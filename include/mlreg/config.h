@@ -4,32 +4,54 @@
  *        conf/README.md; conf/mlreg.json holds the defaults.
  *
  * Loading is strict: an unknown key, a key of a later feature (stages, gates,
- * models, tokens, trusted_keys, tls), a value of the wrong type or out of
- * range stops the server with a message naming the key.
+ * models, tokens, tls), a value of the wrong type or out of range stops the
+ * server with a message naming the key. `trusted_keys` entries are loaded
+ * completely at this point (their `.pub` files read and parsed), so a bad key
+ * file stops the server at start, naming the key and the file.
  */
 #ifndef MLREG_CONFIG_H
 #define MLREG_CONFIG_H
 
 #include <stddef.h>
 
+#include "mlreg/sign.h"
+
 /** Defaults used when the config file (or a key) is absent. */
 #define MLREG_CONFIG_DEFAULT_LISTEN   "127.0.0.1:5080"
 #define MLREG_CONFIG_DEFAULT_DATA_DIR "./mlreg-data"
 
+/** Longest `trusted_keys[].name`, in bytes. */
+#define MLREG_CONFIG_KEY_NAME_MAX 128
+/** Longest `trusted_keys[].role`, in bytes. */
+#define MLREG_CONFIG_KEY_ROLE_MAX 64
+
+/** One `trusted_keys` entry: a public key the operator trusts. */
 typedef struct {
-    char *listen;              /**< "HOST:PORT" or "[V6]:PORT" (malloc'd) */
-    char *data_dir;            /**< data directory (malloc'd) */
-    char *storage_backend;     /**< "fs" (the only backend of this build; malloc'd) */
-    size_t max_manifest_bytes; /**< limits.max_manifest_bytes */
-    size_t map_size;           /**< limits.map_size (LMDB map size, bytes); 0 = default */
-    unsigned int threads;      /**< server.threads */
+    char *name;          /**< unique within the config; printable, no control bytes (malloc'd) */
+    char *role;          /**< `[a-z][a-z0-9_-]*` (malloc'd) */
+    char *file;          /**< the `.pub` path resolved against the config file's directory
+                              (malloc'd); kept for messages */
+    mlreg_pubkey pubkey; /**< the key read from @c file; key ids are unique within the config */
+} mlreg_config_key;
+
+typedef struct {
+    char *listen;                   /**< "HOST:PORT" or "[V6]:PORT" (malloc'd) */
+    char *data_dir;                 /**< data directory (malloc'd) */
+    char *storage_backend;          /**< "fs" (the only backend of this build; malloc'd) */
+    size_t max_manifest_bytes;      /**< limits.max_manifest_bytes */
+    size_t map_size;                /**< limits.map_size (LMDB map size, bytes); 0 = default */
+    unsigned int threads;           /**< server.threads */
+    mlreg_config_key *trusted_keys; /**< trusted_keys, in file order (malloc'd array) */
+    size_t n_trusted_keys;          /**< entries in @c trusted_keys */
 } mlreg_config;
 
 /**
  * Loads @p path (NULL = defaults only) into a new config owned by the caller
  * (free with mlreg_config_free).
  * @return 0, MLREG_EINVALID (message names the key or the JSON error and its
- *         line), MLREG_EUNSUPPORTED (a key or backend not in this build;
+ *         line; for a trusted key also a missing, unreadable or malformed
+ *         `.pub` file, naming the key and the file, and duplicate names or key
+ *         ids), MLREG_EUNSUPPORTED (a key or backend not in this build;
  *         message names it), MLREG_EIO (unreadable file), MLREG_ENOMEM.
  */
 int mlreg_config_load(mlreg_config **out, const char *path);

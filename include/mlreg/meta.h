@@ -28,10 +28,15 @@ typedef enum {
     MLREG_DB_REFERRERS,  /**< "referrers": repo + subject digest + referrer digest */
     MLREG_DB_RELEASES,   /**< "releases": model + version -> release record */
     MLREG_DB_UPLOADS,    /**< "uploads": upload sessions */
+    MLREG_DB_SIGNATURES, /**< "signatures": release digest hex + key id -> signature record */
+    MLREG_DB_KEYS,       /**< "keys": key id -> keyring record (trust, revocation) */
+    MLREG_DB_KEY_EVENTS, /**< "key_events": big-endian sequence number -> key event JSON */
     MLREG_DB_COUNT
 } mlreg_db;
 
-/** Schema version written at creation and checked at open. */
+/** Schema version written at creation and checked at open. Databases added
+ *  later (signatures, keys, key_events) are created empty when an older data
+ *  directory is opened, which needs no new version. */
 #define MLREG_META_SCHEMA_VERSION 1
 
 typedef struct mlreg_meta mlreg_meta;
@@ -62,8 +67,8 @@ int mlreg_meta_get(void **val_out, size_t *len_out, mlreg_meta_txn *txn, mlreg_d
                    const void *key, size_t klen);
 
 /** Stores @p key -> @p val. With @p no_overwrite, an existing key gives MLREG_EEXISTS. */
-int mlreg_meta_put(mlreg_meta_txn *txn, mlreg_db db, const void *key, size_t klen,
-                   const void *val, size_t vlen, int no_overwrite);
+int mlreg_meta_put(mlreg_meta_txn *txn, mlreg_db db, const void *key, size_t klen, const void *val,
+                   size_t vlen, int no_overwrite);
 
 /** Deletes @p key: 0 or MLREG_ENOTFOUND or another error. */
 int mlreg_meta_del(mlreg_meta_txn *txn, mlreg_db db, const void *key, size_t klen);

@@ -18,11 +18,13 @@
 #include <stdint.h>
 
 #include "mlreg/blob.h"
+#include "mlreg/config.h"
 #include "mlreg/digest.h"
+#include "mlreg/keyring.h"
 #include "mlreg/meta.h"
 
 #define MLREG_DEFAULT_MAX_MANIFEST_BYTES (4u * 1024 * 1024)
-#define MLREG_MAX_EVAL_REPORT_BYTES (1u * 1024 * 1024)
+#define MLREG_MAX_EVAL_REPORT_BYTES      (1u * 1024 * 1024)
 
 typedef struct mlreg_registry mlreg_registry;
 
@@ -33,9 +35,17 @@ typedef struct {
     /** Blob backend to use; NULL = the fs backend under data_dir. Ownership
      *  passes to the registry (also on failure). */
     mlreg_blob_backend *backend;
+    /** Trusted keys of the config file (borrowed: copied at open), merged
+     *  with the keyring stored in LMDB; see mlreg_keyring_open(). */
+    const mlreg_config_key *trusted_keys;
+    size_t n_trusted_keys;
 } mlreg_registry_opts;
 
-/** Opens the registry: creates data_dir, the blob store and `data_dir/meta/`. */
+/**
+ * Opens the registry: creates data_dir, the blob store and `data_dir/meta/`,
+ * and opens the trusted keyring (mlreg_keyring_open(): a config key that
+ * conflicts with the stored keyring is MLREG_EINVALID naming it).
+ */
 int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts);
 /** Closes everything; NULL is a no-op. */
 void mlreg_registry_free(mlreg_registry *reg);
@@ -43,6 +53,8 @@ void mlreg_registry_free(mlreg_registry *reg);
 mlreg_blobstore *mlreg_registry_blobstore(mlreg_registry *reg);
 /** The metadata environment (owned by the registry). */
 mlreg_meta *mlreg_registry_meta(mlreg_registry *reg);
+/** The trusted keyring (owned by the registry). */
+mlreg_keyring *mlreg_registry_keyring(mlreg_registry *reg);
 /** The configured manifest size limit in bytes. */
 size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg);
 
@@ -80,10 +92,10 @@ int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlre
 /* ---- manifests ------------------------------------------------------------ */
 
 typedef struct {
-    char *body;           /**< manifest bytes exactly as pushed (NUL-terminated copy) */
+    char *body; /**< manifest bytes exactly as pushed (NUL-terminated copy) */
     size_t len;
-    char *content_type;   /**< the Content-Type it was pushed with */
-    mlreg_digest digest;  /**< sha256 of body */
+    char *content_type;  /**< the Content-Type it was pushed with */
+    mlreg_digest digest; /**< sha256 of body */
 } mlreg_manifest_data;
 
 /** Frees a manifest returned by mlreg_registry_manifest_get; NULL is a no-op. */
@@ -94,10 +106,10 @@ int mlreg_registry_manifest_get(mlreg_manifest_data **out, mlreg_registry *reg, 
                                 const char *reference);
 
 typedef struct {
-    mlreg_digest digest;  /**< digest of the stored manifest */
-    int has_subject;      /**< the manifest has a subject (answer with OCI-Subject) */
+    mlreg_digest digest; /**< digest of the stored manifest */
+    int has_subject;     /**< the manifest has a subject (answer with OCI-Subject) */
     mlreg_digest subject;
-    int created;          /**< 1 stored now, 0 identical content was there (no-op) */
+    int created; /**< 1 stored now, 0 identical content was there (no-op) */
 } mlreg_manifest_put_result;
 
 /**
@@ -112,8 +124,8 @@ typedef struct {
  * release), MLREG_ENOSPACE, MLREG_EIO.
  */
 int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *reg,
-                                const char *repo, const char *reference,
-                                const char *content_type, const char *body, size_t len);
+                                const char *repo, const char *reference, const char *content_type,
+                                const char *body, size_t len);
 
 /**
  * Deletes by tag (removes the tag) or by digest (removes the manifest, every

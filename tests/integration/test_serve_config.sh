@@ -16,10 +16,25 @@ refuse() {
         not_ok "$name (exit $rc, stderr: $(head -c 300 "$TMP/err"))"; fi
 }
 
-for k in stages gates models tokens trusted_keys tls; do
+for k in stages gates models tokens tls; do
     refuse "config key '$k' is refused" "{\"$k\": {}}" \
         "config key '$k' is not supported by this version of mlreg"
 done
+# trusted_keys: files relative to the config's directory, strict entries
+printf 'untrusted comment: x\nnot a key\n' >"$TMP/bad.pub"
+refuse "trusted_keys must be an array" '{"trusted_keys": {}}' \
+    "config key 'trusted_keys' must be an array"
+refuse "a missing trusted key file names key and file" \
+    '{"trusted_keys":[{"name":"rel","file":"nope.pub","role":"release"}]}' \
+    "trusted key 'rel': cannot load public key file $TMP/nope.pub"
+refuse "a malformed trusted key file names key and file" \
+    '{"trusted_keys":[{"name":"rel","file":"bad.pub","role":"release"}]}' \
+    "trusted key 'rel': cannot load public key file $TMP/bad.pub"
+refuse "an unknown key inside a trusted_keys entry is named" \
+    '{"trusted_keys":[{"name":"rel","file":"bad.pub","role":"release","until":1}]}' \
+    "unknown config key 'trusted_keys[0].until'"
+refuse "a trusted_keys entry without a role is named" \
+    '{"trusted_keys":[{"name":"rel","file":"bad.pub"}]}' "(key 'rel') lacks \"role\""
 refuse "storage backend s3 is refused clearly" '{"storage":{"backend":"s3","bucket":"m"}}' \
     "storage backend s3 is not available in this build yet"
 refuse "unknown storage backend is named" '{"storage":{"backend":"tape"}}' "storage.backend"

@@ -1,14 +1,18 @@
 /* check_config.c: the server config file (registry/config.c): defaults,
- * accepted keys, keys refused by name, listen parsing, the loopback rule. */
+ * accepted keys, keys refused by name, trusted_keys (key files resolved
+ * against the config's directory, strict entries, duplicates), listen
+ * parsing, the loopback rule. */
 #include "mlreg/common.h"
 #include "mlreg/config.h"
 #include "mlreg/registry.h"
 #include "mlreg/server.h"
+#include "mlreg/sign.h"
 
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char path[64];
@@ -83,8 +87,7 @@ END_TEST
 
 START_TEST(test_config_refuses_keys_of_later_features_by_name)
 {
-    static const char *const keys[] = {"stages", "gates",        "models",
-                                       "tokens", "trusted_keys", "tls"};
+    static const char *const keys[] = {"stages", "gates", "models", "tokens", "tls"};
     char text[128], msg[128];
 
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -144,6 +147,175 @@ START_TEST(test_config_missing_file_is_an_io_error)
     mlreg_config *cfg = NULL;
     ck_assert_int_eq(mlreg_config_load(&cfg, "/nonexistent/mlreg.json"), MLREG_EIO);
     ck_assert_ptr_null(cfg);
+}
+END_TEST
+
+/* ---- trusted_keys ------------------------------------------------------ */
+
+/* The minisign test vector's public key (tests/vectors/minisign/minisign.pub). */
+#define VECTOR_PUB                                                                                 \
+    "untrusted comment: minisign public key 135F655E9F290E69\n"                                    \
+    "RWRpDimfXmVfE2asCOfEJVR+ZzWfAK4k5v5zMcNEFIOGEO8F30hQ9qFT\n"
+#define VECTOR_KEYID "135F655E9F290E69"
+
+static char kdir[64];
+static char kpath[128];
+
+/* A temp dir holding keys/a.pub (the vector key), keys/b.pub (a fresh key),
+ * keys/bad.pub (garbage) and the config at kdir/cfg.json. */
+static void key_setup(void)
+{
+    char p[160];
+    FILE *f;
+    mlreg_seckey *sk = NULL;
+    mlreg_pubkey pk;
+
+    snprintf(kdir, sizeof(kdir), "/tmp/check_config_keys.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(kdir));
+    snprintf(p, sizeof(p), "%s/keys", kdir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof(p), "%s/keys/a.pub", kdir);
+    ck_assert_ptr_nonnull(f = fopen(p, "w"));
+    fputs(VECTOR_PUB, f);
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/keys/bad.pub", kdir);
+    ck_assert_ptr_nonnull(f = fopen(p, "w"));
+    fputs("untrusted comment: x\nnot base64 at all\n", f);
+    fclose(f);
+    ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
+    mlreg_seckey_pubkey(&pk, sk);
+    mlreg_seckey_free(sk);
+    snprintf(p, sizeof(p), "%s/keys/b.pub", kdir);
+    ck_assert_int_eq(mlreg_pubkey_save(p, &pk, NULL), 0);
+    snprintf(kpath, sizeof(kpath), "%s/cfg.json", kdir);
+}
+
+static void key_teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", kdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Loads @p text from kdir/cfg.json: returns the load result, *out the config. */
+static int load_key_config(mlreg_config **out, const char *text)
+{
+    FILE *f = fopen(kpath, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return mlreg_config_load(out, kpath);
+}
+
+static void assert_key_config_refused(const char *text, const char *needle)
+{
+    mlreg_config *cfg = NULL;
+    ck_assert_int_eq(load_key_config(&cfg, text), MLREG_EINVALID);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strstr(mlreg_error_last(), needle) != NULL, "message '%s' lacks '%s'",
+                  mlreg_error_last(), needle);
+}
+
+START_TEST(test_config_loads_trusted_keys_relative_to_the_config_directory)
+{
+    mlreg_config *cfg = NULL;
+    char want[160], id[MLREG_KEYID_HEXLEN + 1];
+
+    ck_assert_int_eq(
+        load_key_config(&cfg,
+                        "{\"trusted_keys\":[{\"name\":\"release-bot\",\"file\":\"keys/a.pub\","
+                        "\"role\":\"release\"},{\"name\":\"Jo Approver\",\"file\":\"keys/b.pub\","
+                        "\"role\":\"approver\"}]}"),
+        0);
+    ck_assert_uint_eq(cfg->n_trusted_keys, 2);
+    ck_assert_str_eq(cfg->trusted_keys[0].name, "release-bot");
+    ck_assert_str_eq(cfg->trusted_keys[0].role, "release");
+    snprintf(want, sizeof(want), "%s/keys/a.pub", kdir);
+    ck_assert_str_eq(cfg->trusted_keys[0].file, want);
+    mlreg_keyid_format(id, &cfg->trusted_keys[0].pubkey.id);
+    ck_assert_str_eq(id, VECTOR_KEYID);
+    ck_assert_str_eq(cfg->trusted_keys[1].name, "Jo Approver");
+    ck_assert_str_eq(cfg->trusted_keys[1].role, "approver");
+    mlreg_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_takes_an_absolute_key_file_as_is)
+{
+    mlreg_config *cfg = NULL;
+    char text[512], file[160];
+
+    snprintf(file, sizeof(file), "%s/keys/b.pub", kdir);
+    snprintf(text, sizeof(text),
+             "{\"trusted_keys\":[{\"name\":\"k\",\"file\":\"%s\",\"role\":\"release\"}]}", file);
+    ck_assert_int_eq(load_key_config(&cfg, text), 0);
+    ck_assert_str_eq(cfg->trusted_keys[0].file, file);
+    mlreg_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_refuses_bad_trusted_key_entries_naming_them)
+{
+    assert_key_config_refused("{\"trusted_keys\":{}}", "'trusted_keys' must be an array");
+    assert_key_config_refused("{\"trusted_keys\":[\"keys/a.pub\"]}", "'trusted_keys[0]'");
+    assert_key_config_refused("{\"trusted_keys\":[{\"name\":\"k\",\"file\":\"keys/a.pub\","
+                              "\"role\":\"release\",\"expires\":1}]}",
+                              "unknown config key 'trusted_keys[0].expires'");
+    assert_key_config_refused("{\"trusted_keys\":[{\"file\":\"keys/a.pub\",\"role\":\"release\"}]}",
+                              "lacks \"name\"");
+    assert_key_config_refused("{\"trusted_keys\":[{\"name\":\"k\",\"role\":\"release\"}]}",
+                              "(key 'k') lacks \"file\"");
+    assert_key_config_refused("{\"trusted_keys\":[{\"name\":\"k\",\"file\":\"keys/a.pub\"}]}",
+                              "(key 'k') lacks \"role\"");
+    assert_key_config_refused("{\"trusted_keys\":[{\"name\":\"\",\"file\":\"keys/a.pub\","
+                              "\"role\":\"release\"}]}",
+                              "'trusted_keys[0].name'");
+    assert_key_config_refused("{\"trusted_keys\":[{\"name\":\"k\\n\",\"file\":\"keys/a.pub\","
+                              "\"role\":\"release\"}]}",
+                              "'trusted_keys[0].name'");
+    assert_key_config_refused("{\"trusted_keys\":[{\"name\":\"k\",\"file\":\"keys/a.pub\","
+                              "\"role\":\"Release\"}]}",
+                              "'trusted_keys[0].role' (key 'k')");
+    assert_key_config_refused(
+        "{\"trusted_keys\":[{\"name\":\"k\",\"file\":5,\"role\":\"release\"}]}",
+        "'trusted_keys[0].file' (key 'k')");
+}
+END_TEST
+
+START_TEST(test_config_refuses_missing_or_malformed_key_files_naming_key_and_file)
+{
+    char needle[200];
+
+    snprintf(needle, sizeof(needle), "trusted key 'k': cannot load public key file %s/keys/no.pub",
+             kdir);
+    assert_key_config_refused("{\"trusted_keys\":[{\"name\":\"k\",\"file\":\"keys/no.pub\","
+                              "\"role\":\"release\"}]}",
+                              needle);
+    snprintf(needle, sizeof(needle), "trusted key 'k': cannot load public key file %s/keys/bad.pub",
+             kdir);
+    assert_key_config_refused("{\"trusted_keys\":[{\"name\":\"k\",\"file\":\"keys/bad.pub\","
+                              "\"role\":\"release\"}]}",
+                              needle);
+    assert_key_config_refused("{\"trusted_keys\":[{\"name\":\"k\",\"file\":\"keys\","
+                              "\"role\":\"release\"}]}",
+                              "trusted key 'k'");
+}
+END_TEST
+
+START_TEST(test_config_refuses_duplicate_trusted_key_names_and_ids)
+{
+    assert_key_config_refused(
+        "{\"trusted_keys\":[{\"name\":\"k\",\"file\":\"keys/a.pub\",\"role\":\"release\"},"
+        "{\"name\":\"k\",\"file\":\"keys/b.pub\",\"role\":\"approver\"}]}",
+        "duplicate key name 'k'");
+    assert_key_config_refused(
+        "{\"trusted_keys\":[{\"name\":\"one\",\"file\":\"keys/a.pub\",\"role\":\"release\"},"
+        "{\"name\":\"two\",\"file\":\"keys/a.pub\",\"role\":\"approver\"}]}",
+        "key 'two'");
+    assert_key_config_refused(
+        "{\"trusted_keys\":[{\"name\":\"one\",\"file\":\"keys/a.pub\",\"role\":\"release\"},"
+        "{\"name\":\"two\",\"file\":\"keys/a.pub\",\"role\":\"approver\"}]}",
+        "same key id " VECTOR_KEYID " as key 'one'");
 }
 END_TEST
 
@@ -207,6 +379,15 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_missing_file_is_an_io_error);
     tcase_add_test(tc, test_listen_parsing_splits_host_and_port);
     tcase_add_test(tc, test_only_loopback_hosts_count_as_loopback);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("trusted_keys");
+    tcase_add_checked_fixture(tc, key_setup, key_teardown);
+    tcase_add_test(tc, test_config_loads_trusted_keys_relative_to_the_config_directory);
+    tcase_add_test(tc, test_config_takes_an_absolute_key_file_as_is);
+    tcase_add_test(tc, test_config_refuses_bad_trusted_key_entries_naming_them);
+    tcase_add_test(tc, test_config_refuses_missing_or_malformed_key_files_naming_key_and_file);
+    tcase_add_test(tc, test_config_refuses_duplicate_trusted_key_names_and_ids);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,59 @@ START_TEST(test_meta_databases_are_separate)
     ck_assert_str_eq(v, "uploads");
     free(v);
     ck_assert_ptr_null(get_str(m, MLREG_DB_REFERRERS, "same-key"));
+    mlreg_meta_close(m);
+}
+END_TEST
+
+/* A data directory written before the signature databases existed (only the
+ * first eight named databases, schema 1) still opens, keeps its data and
+ * gains the new databases, empty. */
+START_TEST(test_meta_open_adds_new_databases_to_an_older_environment)
+{
+    static const char *const old_names[] = {"meta", "repos",     "repo_blobs", "manifests",
+                                            "tags", "referrers", "releases",   "uploads"};
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_val k = {sizeof("schema_version") - 1, (void *)"schema_version"}, v = {1, (void *)"1"};
+    MDB_val rk = {5, (void *)"model"}, rv = {0, (void *)""};
+    mlreg_meta *m;
+    char *got;
+
+    {
+        char d[160];
+        snprintf(d, sizeof(d), "%s/data", tmp);
+        ck_assert_int_eq(mkdir(d, 0700), 0);
+        ck_assert_int_eq(mkdir(dir, 0700), 0);
+    }
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 8), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, 0, 0600), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    for (size_t i = 0; i < 8; i++) {
+        ck_assert_int_eq(mdb_dbi_open(txn, old_names[i], MDB_CREATE, &dbi), 0);
+        if (i == 0) ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+        if (i == 1) ck_assert_int_eq(mdb_put(txn, dbi, &rk, &rv, 0), 0);
+    }
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    m = open_meta(0);
+    got = get_str(m, MLREG_DB_REPOS, "model");
+    ck_assert_ptr_nonnull(got);
+    free(got);
+    ck_assert_ptr_null(get_str(m, MLREG_DB_SIGNATURES, "x"));
+    put_str(m, MLREG_DB_SIGNATURES, "x", "sig");
+    put_str(m, MLREG_DB_KEYS, "x", "key");
+    put_str(m, MLREG_DB_KEY_EVENTS, "x", "event");
+    mlreg_meta_close(m);
+    m = open_meta(0);
+    got = get_str(m, MLREG_DB_SIGNATURES, "x");
+    ck_assert_str_eq(got, "sig");
+    free(got);
+    got = get_str(m, MLREG_DB_KEY_EVENTS, "x");
+    ck_assert_str_eq(got, "event");
+    free(got);
     mlreg_meta_close(m);
 }
 END_TEST
@@ -617,6 +671,7 @@ static Suite *meta_suite(void)
     tcase_add_test(tc, test_meta_put_no_overwrite_on_an_existing_key_returns_eexists);
     tcase_add_test(tc, test_meta_get_missing_returns_enotfound);
     tcase_add_test(tc, test_meta_databases_are_separate);
+    tcase_add_test(tc, test_meta_open_adds_new_databases_to_an_older_environment);
     tcase_add_test(tc, test_meta_abort_discards_writes);
     tcase_add_test(tc, test_meta_iter_visits_only_keys_with_the_prefix_in_key_order);
     tcase_add_test(tc, test_meta_iter_with_an_empty_prefix_visits_every_key);

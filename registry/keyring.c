@@ -1,0 +1,742 @@
+/* keyring.c: the trusted keyring (include/mlreg/keyring.h): config keys
+ * merged with runtime trust and revocations stored in LMDB.
+ *
+ * The config file is re-read at every start, LMDB is not: so a record in
+ * `keys` remembers what happened to a key (when it entered, whether and when
+ * it was revoked), while membership of a config-sourced key is decided by
+ * the config file of this start. That is what lets a runtime revocation
+ * outlive a restart with a config that still lists the key, and lets an
+ * operator drop a key by deleting it from the config.
+ *
+ * Every change runs in one LMDB write transaction, which also serialises
+ * them; the time of a change is taken inside its transaction, so times and
+ * commit order agree (mlreg_time_now_ns() never repeats a value).
+ */
+#include "mlreg/keyring.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mlreg/common.h"
+
+#define EVENT_SEQ_KEY "key_event_seq"
+
+typedef struct {
+    char *name;
+    char *role;
+    char *file;
+    mlreg_pubkey pubkey;
+} config_key;
+
+struct mlreg_keyring {
+    mlreg_meta *meta;
+    config_key *cfg;
+    size_t ncfg;
+};
+
+/* ---- time ------------------------------------------------------------------ */
+
+static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t clock_last;
+
+int64_t mlreg_time_now_ns(void)
+{
+    struct timespec ts;
+    int64_t now;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    pthread_mutex_lock(&clock_lock);
+    if (now <= clock_last) now = clock_last + 1;
+    clock_last = now;
+    pthread_mutex_unlock(&clock_lock);
+    return now;
+}
+
+void mlreg_time_format(char out[MLREG_TIME_STRLEN], int64_t ns)
+{
+    time_t sec = (time_t)(ns / 1000000000);
+    long frac = (long)(ns % 1000000000);
+    struct tm tm;
+    char date[24]; /* "YYYY-MM-DDTHH:MM:SS" for any 4-digit year */
+
+    if (frac < 0) {
+        frac += 1000000000;
+        sec -= 1;
+    }
+    gmtime_r(&sec, &tm);
+    if (strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) date[0] = '\0';
+    snprintf(out, MLREG_TIME_STRLEN, "%s.%09ldZ", date, frac);
+}
+
+/* ---- validation ------------------------------------------------------------ */
+
+/* Same grammar as the config file's trusted_keys (registry/config.c). */
+static int name_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > MLREG_CONFIG_KEY_NAME_MAX) return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return 0;
+    return 1;
+}
+
+static int role_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > MLREG_CONFIG_KEY_ROLE_MAX || *s < 'a' || *s > 'z') return 0;
+    for (s++; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* Reasons are shown to people: no control bytes (UTF-8 otherwise allowed). */
+static int reason_valid(const char *s)
+{
+    if (strlen(s) > MLREG_KEYRING_REASON_MAX) return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f) return 0;
+    return 1;
+}
+
+/* ---- records --------------------------------------------------------------- */
+
+static const config_key *config_find(const mlreg_keyring *kr, const mlreg_keyid *id)
+{
+    for (size_t i = 0; i < kr->ncfg; i++)
+        if (mlreg_keyid_equal(&kr->cfg[i].pubkey.id, id)) return &kr->cfg[i];
+    return NULL;
+}
+
+/* Reads the record of @p idhex: 0 (*out owned by the caller), MLREG_ENOTFOUND
+ * (no message), MLREG_EIO. */
+static int record_get(json_t **out, mlreg_meta_txn *txn, const char *idhex)
+{
+    void *val = NULL;
+    size_t vlen;
+    json_error_t jerr;
+    int error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_KEYS, idhex, MLREG_KEYID_HEXLEN);
+
+    if (error == MLREG_ENOTFOUND) mlreg_error_clear();
+    if (error < 0) return error;
+    *out = json_loadb(val, vlen, 0, &jerr);
+    free(val);
+    if (*out == NULL || !json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return mlreg_error_set(MLREG_EIO, "keyring record %s is corrupt", idhex);
+    }
+    return 0;
+}
+
+static int record_put(mlreg_meta_txn *txn, const char *idhex, const json_t *rec)
+{
+    char *text = json_dumps(rec, JSON_COMPACT);
+    int error;
+
+    if (text == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory storing key record");
+    error = mlreg_meta_put(txn, MLREG_DB_KEYS, idhex, MLREG_KEYID_HEXLEN, text, strlen(text), 0);
+    free(text);
+    return error;
+}
+
+static const char *rec_str(const json_t *rec, const char *field)
+{
+    return json_string_value(json_object_get(rec, field));
+}
+
+/* The public key a record holds. */
+static int record_pubkey(mlreg_pubkey *out, const json_t *rec, const char *idhex)
+{
+    const char *b64 = rec_str(rec, "public_key");
+
+    if (b64 == NULL || mlreg_pubkey_parse(out, b64, strlen(b64)) < 0)
+        return mlreg_error_set(MLREG_EIO, "keyring record %s is corrupt (public key)", idhex);
+    return 0;
+}
+
+static mlreg_key_state record_state(const json_t *rec)
+{
+    const char *r = rec_str(rec, "revocation");
+
+    if (r == NULL) return MLREG_KEY_ACTIVE;
+    return strcmp(r, "compromised") ? MLREG_KEY_RETIRED : MLREG_KEY_COMPROMISED;
+}
+
+/* A record belongs to the keyring when trusted at runtime, or when the
+ * config file of this start lists its key. */
+static int record_in_keyring(const mlreg_keyring *kr, const json_t *rec, const mlreg_keyid *id)
+{
+    const char *src = rec_str(rec, "source");
+
+    return (src != NULL && !strcmp(src, "runtime")) || config_find(kr, id) != NULL;
+}
+
+/* The key object of the wire contract. */
+static json_t *key_object(const mlreg_keyring *kr, const json_t *rec, const mlreg_keyid *id)
+{
+    const char *rev = rec_str(rec, "revocation");
+
+    return json_pack(
+        "{s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?}", "key_id", rec_str(rec, "key_id"),
+        "name", rec_str(rec, "name"), "role", rec_str(rec, "role"), "public_key",
+        rec_str(rec, "public_key"), "source", config_find(kr, id) ? "config" : "runtime",
+        "added_at", rec_str(rec, "added_at"), "revoked_at", rev ? rec_str(rec, "revoked_at") : NULL,
+        "revocation", rev, "reason", rev ? rec_str(rec, "reason") : NULL);
+}
+
+static json_t *new_record(const mlreg_pubkey *pk, const char *name, const char *role,
+                          const char *source, int64_t now, const char *actor)
+{
+    char idhex[MLREG_KEYID_HEXLEN + 1], b64[MLREG_PUBKEY_B64LEN + 1], t[MLREG_TIME_STRLEN];
+
+    mlreg_keyid_format(idhex, &pk->id);
+    mlreg_pubkey_base64(b64, pk);
+    mlreg_time_format(t, now);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:n, s:I, s:n, s:n, s:n}", "key_id",
+                     idhex, "name", name, "role", role, "public_key", b64, "source", source,
+                     "added_at", t, "added_ns", (json_int_t)now, "added_by", actor, "revoked_at",
+                     "revoked_ns", (json_int_t)0, "revocation", "reason", "revoked_by");
+}
+
+/* Appends a key event with the next sequence number (counter in `meta`). */
+static int event_append(mlreg_meta_txn *txn, int64_t now, const char *action, const json_t *rec,
+                        const char *kind, const char *reason, const char *actor)
+{
+    int error = 0;
+    void *val = NULL;
+    size_t vlen;
+    uint64_t seq = 0;
+    unsigned char be[8];
+    char t[MLREG_TIME_STRLEN], *text = NULL;
+    json_t *ev = NULL;
+
+    error =
+        mlreg_meta_get(&val, &vlen, txn, MLREG_DB_META, EVENT_SEQ_KEY, sizeof(EVENT_SEQ_KEY) - 1);
+    if (error == 0) {
+        if (vlen != 8) {
+            error = mlreg_error_set(MLREG_EIO, "key event counter is corrupt");
+            goto done;
+        }
+        for (int i = 0; i < 8; i++)
+            seq = (seq << 8) | ((unsigned char *)val)[i];
+    } else if (error != MLREG_ENOTFOUND) {
+        goto done;
+    }
+    seq++;
+    for (int i = 7; i >= 0; i--) {
+        be[i] = (unsigned char)(seq & 0xff);
+        seq >>= 8;
+    }
+    mlreg_time_format(t, now);
+    ev = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s}", "time", t, "action", action,
+                   "key_id", rec_str(rec, "key_id"), "name", rec_str(rec, "name"), "role",
+                   rec_str(rec, "role"), "kind", kind, "reason", reason, "actor", actor);
+    if (ev == NULL || (text = json_dumps(ev, JSON_COMPACT)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording a key event");
+        goto done;
+    }
+    if ((error = mlreg_meta_put(txn, MLREG_DB_KEY_EVENTS, be, sizeof(be), text, strlen(text), 1)) <
+        0)
+        goto done;
+    error = mlreg_meta_put(txn, MLREG_DB_META, EVENT_SEQ_KEY, sizeof(EVENT_SEQ_KEY) - 1, be,
+                           sizeof(be), 0);
+
+done:
+    free(val);
+    free(text);
+    json_decref(ev);
+    return error;
+}
+
+/* Walks the keys database looking for another key in the keyring named
+ * @p name (other than key id @p self). */
+typedef struct {
+    const mlreg_keyring *kr;
+    const char *name;
+    const char *self; /* idhex */
+    char found[MLREG_KEYID_HEXLEN + 1];
+} name_walk;
+
+static int name_walk_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    name_walk *w = payload;
+    json_t *rec;
+    mlreg_keyid id;
+    int hit = 0;
+
+    if (klen != MLREG_KEYID_HEXLEN || mlreg_keyid_parse(&id, key, klen) < 0)
+        return mlreg_error_set(MLREG_EIO, "keyring key is corrupt");
+    if (!memcmp(key, w->self, MLREG_KEYID_HEXLEN)) return 0;
+    if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL)
+        return mlreg_error_set(MLREG_EIO, "keyring record %.16s is corrupt", (const char *)key);
+    if (record_in_keyring(w->kr, rec, &id)) {
+        const config_key *ck = config_find(w->kr, &id);
+        const char *n = ck ? ck->name : rec_str(rec, "name");
+        hit = n != NULL && !strcmp(n, w->name);
+    }
+    json_decref(rec);
+    if (hit) {
+        memcpy(w->found, key, MLREG_KEYID_HEXLEN);
+        w->found[MLREG_KEYID_HEXLEN] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+/* 1 with *found filled when another keyring key is named @p name, 0, or error. */
+static int name_taken(char found[MLREG_KEYID_HEXLEN + 1], const mlreg_keyring *kr,
+                      mlreg_meta_txn *txn, const char *name, const char *self)
+{
+    name_walk w;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    w.kr = kr;
+    w.name = name;
+    w.self = self;
+    rc = mlreg_meta_iter(txn, MLREG_DB_KEYS, NULL, 0, NULL, 0, name_walk_cb, &w);
+    if (rc < 0) return rc;
+    if (rc > 0) memcpy(found, w.found, sizeof(w.found));
+    return rc > 0;
+}
+
+/* ---- open ------------------------------------------------------------------ */
+
+void mlreg_keyring_free(mlreg_keyring *kr)
+{
+    if (kr == NULL) return;
+    for (size_t i = 0; i < kr->ncfg; i++) {
+        free(kr->cfg[i].name);
+        free(kr->cfg[i].role);
+        free(kr->cfg[i].file);
+    }
+    free(kr->cfg);
+    free(kr);
+}
+
+/* Merges one config key into the stored keyring (inside the open txn). */
+static int merge_config_key(mlreg_meta_txn *txn, const config_key *ck, int64_t now)
+{
+    int error = 0;
+    char idhex[MLREG_KEYID_HEXLEN + 1];
+    json_t *rec = NULL;
+    mlreg_pubkey stored;
+
+    mlreg_keyid_format(idhex, &ck->pubkey.id);
+    error = record_get(&rec, txn, idhex);
+    if (error == MLREG_ENOTFOUND) {
+        if ((rec = new_record(&ck->pubkey, ck->name, ck->role, "config", now,
+                              MLREG_KEYRING_ACTOR_CONFIG)) == NULL) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
+            goto done;
+        }
+        if ((error = record_put(txn, idhex, rec)) < 0) goto done;
+        error = event_append(txn, now, "trust", rec, NULL, NULL, MLREG_KEYRING_ACTOR_CONFIG);
+        goto done;
+    }
+    if (error < 0) goto done;
+    if ((error = record_pubkey(&stored, rec, idhex)) < 0) goto done;
+    if (!mlreg_pubkey_equal(&stored, &ck->pubkey)) {
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "trusted key '%s' (%s): key id %s is already in the keyring "
+                                "with a different public key",
+                                ck->name, ck->file, idhex);
+        goto done;
+    }
+    if (record_state(rec) != MLREG_KEY_ACTIVE)
+        fprintf(stderr,
+                "mlreg: warning: trusted key '%s' (%s, key id %s) in the config was revoked as "
+                "%s at %s by %s; the revocation stays in force\n",
+                ck->name, ck->file, idhex, rec_str(rec, "revocation"),
+                rec_str(rec, "revoked_at") ? rec_str(rec, "revoked_at") : "?",
+                rec_str(rec, "revoked_by") ? rec_str(rec, "revoked_by") : "?");
+    /* the config names the key: keep the stored name and role in step */
+    if (strcmp(rec_str(rec, "name") ? rec_str(rec, "name") : "", ck->name) ||
+        strcmp(rec_str(rec, "role") ? rec_str(rec, "role") : "", ck->role)) {
+        if (json_object_set_new(rec, "name", json_string(ck->name)) < 0 ||
+            json_object_set_new(rec, "role", json_string(ck->role)) < 0) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
+            goto done;
+        }
+        if ((error = record_put(txn, idhex, rec)) < 0) goto done;
+    }
+
+done:
+    json_decref(rec);
+    return error;
+}
+
+int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config_key *keys,
+                       size_t n)
+{
+    int error = 0, taken;
+    mlreg_keyring *kr = NULL;
+    mlreg_meta_txn *txn = NULL;
+    int64_t now;
+    char idhex[MLREG_KEYID_HEXLEN + 1], other[MLREG_KEYID_HEXLEN + 1];
+
+    if ((kr = calloc(1, sizeof(*kr))) == NULL ||
+        (n > 0 && (kr->cfg = calloc(n, sizeof(*kr->cfg))) == NULL)) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
+        goto done;
+    }
+    kr->meta = meta;
+    for (size_t i = 0; i < n; i++) {
+        config_key *ck = &kr->cfg[i];
+        kr->ncfg = i + 1;
+        if (!name_valid(keys[i].name) || !role_valid(keys[i].role)) {
+            error =
+                mlreg_error_set(MLREG_EINVALID, "trusted key '%s': bad name or role", keys[i].name);
+            goto done;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(kr->cfg[j].name, keys[i].name) ||
+                mlreg_keyid_equal(&kr->cfg[j].pubkey.id, &keys[i].pubkey.id)) {
+                error = mlreg_error_set(MLREG_EINVALID,
+                                        "trusted key '%s' duplicates the name or key id of '%s'",
+                                        keys[i].name, kr->cfg[j].name);
+                goto done;
+            }
+        if ((ck->name = strdup(keys[i].name)) == NULL ||
+            (ck->role = strdup(keys[i].role)) == NULL ||
+            (ck->file = strdup(keys[i].file ? keys[i].file : "-")) == NULL) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
+            goto done;
+        }
+        ck->pubkey = keys[i].pubkey;
+    }
+
+    if ((error = mlreg_meta_txn_begin(&txn, meta, 1)) < 0) goto done;
+    now = mlreg_time_now_ns();
+    for (size_t i = 0; i < kr->ncfg; i++)
+        if ((error = merge_config_key(txn, &kr->cfg[i], now)) < 0) goto done;
+    /* a name may not stand for two keys of the keyring */
+    for (size_t i = 0; i < kr->ncfg; i++) {
+        mlreg_keyid_format(idhex, &kr->cfg[i].pubkey.id);
+        if ((taken = name_taken(other, kr, txn, kr->cfg[i].name, idhex)) < 0) {
+            error = taken;
+            goto done;
+        }
+        if (taken) {
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "trusted key '%s' (%s): the name is already used by key %s, "
+                                    "trusted at runtime",
+                                    kr->cfg[i].name, kr->cfg[i].file, other);
+            goto done;
+        }
+    }
+    error = mlreg_meta_txn_commit(txn);
+    txn = NULL;
+    if (error < 0) goto done;
+    *out = kr;
+    kr = NULL;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    mlreg_keyring_free(kr);
+    return error;
+}
+
+/* ---- lookups --------------------------------------------------------------- */
+
+int mlreg_keyring_find(mlreg_keyring_key *out, mlreg_keyring *kr, mlreg_meta_txn *txn,
+                       const mlreg_keyid *id)
+{
+    int error = 0;
+    char idhex[MLREG_KEYID_HEXLEN + 1];
+    json_t *rec = NULL;
+    const config_key *ck;
+    const char *name, *role;
+
+    mlreg_keyid_format(idhex, id);
+    if ((error = record_get(&rec, txn, idhex)) < 0) goto done;
+    if (!record_in_keyring(kr, rec, id)) {
+        error = MLREG_ENOTFOUND;
+        goto done;
+    }
+    memset(out, 0, sizeof(*out));
+    if ((error = record_pubkey(&out->pubkey, rec, idhex)) < 0) goto done;
+    ck = config_find(kr, id);
+    name = ck ? ck->name : rec_str(rec, "name");
+    role = ck ? ck->role : rec_str(rec, "role");
+    snprintf(out->name, sizeof(out->name), "%s", name ? name : "");
+    snprintf(out->role, sizeof(out->role), "%s", role ? role : "");
+    out->state = record_state(rec);
+    out->revoked_ns = out->state == MLREG_KEY_ACTIVE
+                          ? 0
+                          : (int64_t)json_integer_value(json_object_get(rec, "revoked_ns"));
+
+done:
+    json_decref(rec);
+    return error;
+}
+
+mlreg_sigstatus mlreg_keyring_judge(int *counts_out, const mlreg_keyring_key *key,
+                                    const mlreg_pubkey *signer, int64_t attached_ns)
+{
+    *counts_out = 0;
+    if (key == NULL || !mlreg_pubkey_equal(&key->pubkey, signer)) return MLREG_SIGSTATUS_UNTRUSTED;
+    switch (key->state) {
+    case MLREG_KEY_ACTIVE: *counts_out = 1; return MLREG_SIGSTATUS_TRUSTED;
+    case MLREG_KEY_RETIRED:
+        *counts_out = attached_ns < key->revoked_ns;
+        return MLREG_SIGSTATUS_RETIRED;
+    case MLREG_KEY_COMPROMISED: break;
+    }
+    return MLREG_SIGSTATUS_COMPROMISED;
+}
+
+const char *mlreg_sigstatus_name(mlreg_sigstatus status)
+{
+    switch (status) {
+    case MLREG_SIGSTATUS_TRUSTED: return "trusted";
+    case MLREG_SIGSTATUS_UNTRUSTED: return "untrusted";
+    case MLREG_SIGSTATUS_RETIRED: return "retired";
+    case MLREG_SIGSTATUS_COMPROMISED: break;
+    }
+    return "compromised";
+}
+
+typedef struct {
+    const mlreg_keyring *kr;
+    json_t *keys;
+} list_walk;
+
+static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    list_walk *w = payload;
+    json_t *rec, *obj;
+    mlreg_keyid id;
+
+    if (klen != MLREG_KEYID_HEXLEN || mlreg_keyid_parse(&id, key, klen) < 0)
+        return mlreg_error_set(MLREG_EIO, "keyring key is corrupt");
+    if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL)
+        return mlreg_error_set(MLREG_EIO, "keyring record %.16s is corrupt", (const char *)key);
+    if (!record_in_keyring(w->kr, rec, &id)) {
+        json_decref(rec);
+        return 0;
+    }
+    obj = key_object(w->kr, rec, &id);
+    json_decref(rec);
+    if (obj == NULL || json_array_append_new(w->keys, obj) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing keys");
+    return 0;
+}
+
+int mlreg_keyring_list(json_t **out, mlreg_keyring *kr)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    list_walk w;
+
+    w.kr = kr;
+    if ((w.keys = json_array()) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing keys");
+        goto done;
+    }
+    if ((error = mlreg_meta_txn_begin(&txn, kr->meta, 0)) < 0) goto done;
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_KEYS, NULL, 0, NULL, 0, list_cb, &w)) < 0) goto done;
+    error = 0;
+    if ((*out = json_pack("{s:O}", "keys", w.keys)) == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing keys");
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(w.keys);
+    return error;
+}
+
+static int events_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    json_t *events = payload, *ev;
+
+    (void)key;
+    if (klen != 8) return mlreg_error_set(MLREG_EIO, "key event key is corrupt");
+    if ((ev = json_loadb(val, vlen, 0, NULL)) == NULL)
+        return mlreg_error_set(MLREG_EIO, "key event is corrupt");
+    if (json_array_append_new(events, ev) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing key events");
+    return 0;
+}
+
+int mlreg_keyring_events(json_t **out, mlreg_keyring *kr)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *events = json_array();
+
+    if (events == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing key events");
+        goto done;
+    }
+    if ((error = mlreg_meta_txn_begin(&txn, kr->meta, 0)) < 0) goto done;
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_KEY_EVENTS, NULL, 0, NULL, 0, events_cb, events)) <
+        0)
+        goto done;
+    error = 0;
+    if ((*out = json_pack("{s:O}", "events", events)) == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing key events");
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(events);
+    return error;
+}
+
+/* ---- changes --------------------------------------------------------------- */
+
+int mlreg_keyring_trust(json_t **out, int *created_out, mlreg_keyring *kr, const char *name,
+                        const char *role, const char *public_key, size_t len, const char *actor)
+{
+    int error = 0, created = 0, taken;
+    mlreg_pubkey pk, stored;
+    mlreg_meta_txn *txn = NULL;
+    json_t *rec = NULL, *obj = NULL;
+    char idhex[MLREG_KEYID_HEXLEN + 1], other[MLREG_KEYID_HEXLEN + 1];
+    int64_t now;
+
+    if (!name_valid(name))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "key name must be 1 to %d printable ASCII characters",
+                               MLREG_CONFIG_KEY_NAME_MAX);
+    if (!role_valid(role))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "key role must match [a-z][a-z0-9_-]* (at most %d "
+                               "bytes)",
+                               MLREG_CONFIG_KEY_ROLE_MAX);
+    if ((error = mlreg_pubkey_parse(&pk, public_key, len)) < 0) return error;
+    mlreg_keyid_format(idhex, &pk.id);
+
+    if ((error = mlreg_meta_txn_begin(&txn, kr->meta, 1)) < 0) goto done;
+    now = mlreg_time_now_ns();
+    error = record_get(&rec, txn, idhex);
+    if (error < 0 && error != MLREG_ENOTFOUND) goto done;
+    if (error == 0) {
+        if ((error = record_pubkey(&stored, rec, idhex)) < 0) goto done;
+        if (!mlreg_pubkey_equal(&stored, &pk)) {
+            error = mlreg_error_set(MLREG_EDENIED,
+                                    "key id %s is already in the keyring with a different public "
+                                    "key",
+                                    idhex);
+            goto done;
+        }
+        if (record_state(rec) != MLREG_KEY_ACTIVE) {
+            error = mlreg_error_set(MLREG_EDENIED,
+                                    "key %s was revoked (%s) at %s; a revoked key cannot be "
+                                    "trusted again",
+                                    idhex, rec_str(rec, "revocation"),
+                                    rec_str(rec, "revoked_at") ? rec_str(rec, "revoked_at") : "?");
+            goto done;
+        }
+        if (record_in_keyring(kr, rec, &pk.id)) goto reply; /* a retry: no-op */
+    }
+    error = 0;
+    if ((taken = name_taken(other, kr, txn, name, idhex)) < 0) {
+        error = taken;
+        goto done;
+    }
+    if (taken) {
+        error =
+            mlreg_error_set(MLREG_EDENIED, "key name '%s' is already used by key %s", name, other);
+        goto done;
+    }
+    json_decref(rec);
+    if ((rec = new_record(&pk, name, role, "runtime", now, actor)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory trusting a key");
+        goto done;
+    }
+    if ((error = record_put(txn, idhex, rec)) < 0) goto done;
+    if ((error = event_append(txn, now, "trust", rec, NULL, NULL, actor)) < 0) goto done;
+    error = mlreg_meta_txn_commit(txn);
+    txn = NULL;
+    if (error < 0) goto done;
+    created = 1;
+
+reply:
+    if ((obj = key_object(kr, rec, &pk.id)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory trusting a key");
+        goto done;
+    }
+    *out = obj;
+    *created_out = created;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(rec);
+    return error;
+}
+
+int mlreg_keyring_revoke(json_t **out, mlreg_keyring *kr, const char *key_id, const char *kind,
+                         const char *reason, const char *actor)
+{
+    int error = 0;
+    mlreg_keyid id;
+    mlreg_meta_txn *txn = NULL;
+    json_t *rec = NULL, *obj = NULL;
+    char idhex[MLREG_KEYID_HEXLEN + 1], t[MLREG_TIME_STRLEN];
+    mlreg_key_state want, have;
+    int64_t now;
+
+    if (strcmp(kind, "retired") && strcmp(kind, "compromised"))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "revocation kind must be \"retired\" or \"compromised\"");
+    want = strcmp(kind, "retired") ? MLREG_KEY_COMPROMISED : MLREG_KEY_RETIRED;
+    if (reason != NULL && !reason_valid(reason))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "revocation reason must be at most %d bytes without control "
+                               "characters",
+                               MLREG_KEYRING_REASON_MAX);
+    if (mlreg_keyid_parse(&id, key_id, strlen(key_id)) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "malformed key id (want 16 hex digits)");
+    mlreg_keyid_format(idhex, &id);
+
+    if ((error = mlreg_meta_txn_begin(&txn, kr->meta, 1)) < 0) goto done;
+    now = mlreg_time_now_ns();
+    error = record_get(&rec, txn, idhex);
+    if (error == 0 && !record_in_keyring(kr, rec, &id)) error = MLREG_ENOTFOUND;
+    if (error == MLREG_ENOTFOUND) {
+        error = mlreg_error_set(MLREG_ENOTFOUND, "key %s is not in the keyring", idhex);
+        goto done;
+    }
+    if (error < 0) goto done;
+    have = record_state(rec);
+    if (have == want) goto reply; /* the same revocation again: no-op */
+    if (have == MLREG_KEY_COMPROMISED) {
+        error = mlreg_error_set(
+            MLREG_EDENIED, "key %s is revoked as compromised; it cannot be retired instead", idhex);
+        goto done;
+    }
+    mlreg_time_format(t, now);
+    if (json_object_set_new(rec, "revoked_at", json_string(t)) < 0 ||
+        json_object_set_new(rec, "revoked_ns", json_integer((json_int_t)now)) < 0 ||
+        json_object_set_new(rec, "revocation", json_string(kind)) < 0 ||
+        json_object_set_new(rec, "reason", reason ? json_string(reason) : json_null()) < 0 ||
+        json_object_set_new(rec, "revoked_by", json_string(actor)) < 0) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory revoking a key");
+        goto done;
+    }
+    if ((error = record_put(txn, idhex, rec)) < 0) goto done;
+    if ((error = event_append(txn, now, "revoke", rec, kind, reason, actor)) < 0) goto done;
+    error = mlreg_meta_txn_commit(txn);
+    txn = NULL;
+    if (error < 0) goto done;
+
+reply:
+    if ((obj = key_object(kr, rec, &id)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory revoking a key");
+        goto done;
+    }
+    *out = obj;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(rec);
+    return error;
+}

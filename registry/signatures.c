@@ -1,0 +1,498 @@
+/* signatures.c: release signatures on the server (include/mlreg/signatures.h).
+ *
+ * An attach does all of its checking before anything is written: parse,
+ * key ids, keyring, release lookup, verification over the stored manifest
+ * bytes, trusted comment, and the "one signature per key per release" rule
+ * (first in a read transaction, so a refused attach writes no blob). Then the
+ * .minisig blob is committed to the store (a blob is durable before metadata
+ * names it), and one write transaction re-checks the rule and writes the blob
+ * links, the OCI referrer manifest, its index entry and the signature record.
+ * A blob committed for an attach that loses a race to a different signature
+ * stays unreferenced in the store, like an abandoned upload; no metadata
+ * names it.
+ *
+ * The referrer manifest is built from the signature alone (no time, sorted
+ * keys), so re-attaching the same signature yields the same digest.
+ */
+#include "mlreg/signatures.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlreg/common.h"
+#include "mlreg/keyring.h"
+#include "mlreg/oci.h"
+#include "mlreg/sign.h"
+#include "registry_internal.h"
+
+/* digest hex (64) \0 KEYID (16) */
+#define SIG_KEY_LEN (MLREG_DIGEST_HEXLEN + 1 + MLREG_KEYID_HEXLEN)
+/* Longest value quoted back in a message. */
+#define QUOTE_MAX 128
+
+static size_t sig_key(char key[SIG_KEY_LEN], const mlreg_digest *release, const char *idhex)
+{
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+
+    mlreg_digest_hex(hex, release);
+    memcpy(key, hex, MLREG_DIGEST_HEXLEN);
+    key[MLREG_DIGEST_HEXLEN] = '\0';
+    memcpy(key + MLREG_DIGEST_HEXLEN + 1, idhex, MLREG_KEYID_HEXLEN);
+    return SIG_KEY_LEN;
+}
+
+/* ---- the trusted comment ------------------------------------------------------ */
+
+/* Takes "<name>=<value>" at *p, value up to the next space or the end.
+ * 1 when the field is there (value and its length set), 0 otherwise. */
+static int take_field(const char **p, const char *name, const char **value, size_t *vlen)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(*p, name, n) || (*p)[n] != '=') return 0;
+    *value = *p + n + 1;
+    *vlen = strcspn(*value, " ");
+    *p = *value + *vlen;
+    return 1;
+}
+
+/* Checks one named field against @p want; the message names what the comment says. */
+static int expect_field(const char **p, const char *name, const char *want, int leading_space)
+{
+    const char *v;
+    size_t vlen;
+
+    if (leading_space) {
+        if (**p != ' ')
+            return mlreg_error_set(MLREG_EMISMATCH,
+                                   "trusted comment is not an mlreg release comment (no %s field)",
+                                   name);
+        (*p)++;
+    }
+    if (!take_field(p, name, &v, &vlen))
+        return mlreg_error_set(
+            MLREG_EMISMATCH, "trusted comment is not an mlreg release comment (no %s field)", name);
+    if (vlen != strlen(want) || memcmp(v, want, vlen))
+        return mlreg_error_set(MLREG_EMISMATCH, "trusted comment names %s %.*s%s, not %s", name,
+                               (int)(vlen > QUOTE_MAX ? QUOTE_MAX : vlen), v,
+                               vlen > QUOTE_MAX ? "..." : "", want);
+    return 0;
+}
+
+/* The first four fields must name exactly this release; anything after
+ * them is " key=value" fields separated by single spaces. */
+static int comment_check(const char *c, const char *model, const char *version, const char *digest)
+{
+    const char *p = c;
+    int error;
+
+    if (strncmp(p, MLREG_SIGNATURE_COMMENT_PREFIX, strlen(MLREG_SIGNATURE_COMMENT_PREFIX)))
+        return mlreg_error_set(MLREG_EMISMATCH, "trusted comment is not an mlreg release comment");
+    p += strlen(MLREG_SIGNATURE_COMMENT_PREFIX);
+    if ((error = expect_field(&p, "model", model, 0)) < 0 ||
+        (error = expect_field(&p, "version", version, 1)) < 0 ||
+        (error = expect_field(&p, "digest", digest, 1)) < 0)
+        return error;
+    while (*p) {
+        size_t k;
+        if (*p != ' ') break;
+        p++;
+        k = strcspn(p, " =");
+        if (k == 0 || p[k] != '=') break;
+        p += k + 1;
+        p += strcspn(p, " ");
+    }
+    if (*p)
+        return mlreg_error_set(MLREG_EMISMATCH,
+                               "trusted comment has malformed fields after the digest");
+    return 0;
+}
+
+/* ---- attach ------------------------------------------------------------------ */
+
+/* The OCI referrer manifest of a signature: deterministic bytes. */
+static int referrer_manifest(char **out, const mlreg_manifest_data *release,
+                             const mlreg_digest *blob, size_t blob_len, const char *idhex)
+{
+    char d[MLREG_DIGEST_STRLEN + 1], rd[MLREG_DIGEST_STRLEN + 1], title[MLREG_KEYID_HEXLEN + 16];
+    json_t *j;
+
+    mlreg_digest_format(d, blob);
+    mlreg_digest_format(rd, &release->digest);
+    snprintf(title, sizeof(title), "%s.minisig", idhex);
+    j = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, s:{s:s}}], "
+                  "s:{s:s, s:s, s:I}, s:{s:s}}",
+                  "schemaVersion", 2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType",
+                  MLREG_ARTIFACT_SIGNATURE, "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest",
+                  MLREG_EMPTY_CONFIG_DIGEST, "size", 2, "layers", "mediaType",
+                  MLREG_ARTIFACT_SIGNATURE, "digest", d, "size", (json_int_t)blob_len,
+                  "annotations", MLREG_ANN_TITLE, title, "subject", "mediaType",
+                  release->content_type, "digest", rd, "size", (json_int_t)release->len,
+                  "annotations", MLREG_ANN_KEY_ID, idhex);
+    if (j == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory building the referrer");
+    *out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    if (*out == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory building the referrer");
+    return 0;
+}
+
+static int blob_put(mlreg_digest *out, mlreg_blobstore *store, const void *data, size_t len)
+{
+    mlreg_blob_writer *w = NULL;
+    int error;
+
+    if ((error = mlreg_blobstore_open_write(&w, store, (int64_t)len)) < 0) return error;
+    if ((error = mlreg_blob_writer_write(w, data, len)) < 0) {
+        mlreg_blob_writer_abort(w);
+        return error;
+    }
+    return mlreg_blob_writer_commit(out, w, NULL, (int64_t)len);
+}
+
+/* The stored record for (release, key), compared with the new signature:
+ * 1 identical (*rec_out set), 0 none, MLREG_EDENIED when another signature
+ * by the key is there, or an error. */
+static int existing_signature(json_t **rec_out, mlreg_meta_txn *txn, const char *key,
+                              const char *text, const char *model, const char *version,
+                              const char *idhex)
+{
+    void *val = NULL;
+    size_t vlen;
+    json_t *rec;
+    const char *have;
+    int error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_SIGNATURES, key, SIG_KEY_LEN);
+
+    if (error == MLREG_ENOTFOUND) {
+        mlreg_error_clear();
+        return 0;
+    }
+    if (error < 0) return error;
+    rec = json_loadb(val, vlen, 0, NULL);
+    free(val);
+    if (rec == NULL || (have = json_string_value(json_object_get(rec, "signature"))) == NULL) {
+        json_decref(rec);
+        return mlreg_error_set(MLREG_EIO, "signature record of %s@%s by %s is corrupt", model,
+                               version, idhex);
+    }
+    if (strcmp(have, text)) {
+        json_decref(rec);
+        return mlreg_error_set(MLREG_EDENIED,
+                               "%s@%s already has a different signature by key %s; one "
+                               "signature per key per release",
+                               model, version, idhex);
+    }
+    *rec_out = rec;
+    return 1;
+}
+
+/* Everything an attach checks before writing. */
+typedef struct {
+    mlreg_sig *sig;
+    mlreg_pubkey pk;
+    char idhex[MLREG_KEYID_HEXLEN + 1];
+    char *text; /* the .minisig text, ending in exactly one '\n' */
+    size_t tlen;
+    mlreg_manifest_data *release;
+    char digest[MLREG_DIGEST_STRLEN + 1];
+    char key[SIG_KEY_LEN];
+} attach_ctx;
+
+static int attach_check(attach_ctx *a, json_t **existing, mlreg_registry *reg, const char *model,
+                        const char *version, const char *sig_text, size_t sig_len,
+                        const char *public_key, size_t pk_len)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    mlreg_keyring_key kk;
+    mlreg_digest rd;
+    char pkid[MLREG_KEYID_HEXLEN + 1];
+
+    if ((error = mlreg_name_validate(model)) < 0 || (error = mlreg_tag_validate(version)) < 0)
+        return error;
+    if ((error = mlreg_sig_parse(&a->sig, sig_text, sig_len)) < 0) return error;
+    if (!mlreg_sig_is_prehashed(a->sig))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "malformed signature: legacy (non-prehashed \"Ed\") signatures "
+                               "are not accepted; sign with minisign 0.8 or later");
+    if ((error = mlreg_pubkey_parse(&a->pk, public_key, pk_len)) < 0) return error;
+    mlreg_keyid_format(a->idhex, mlreg_sig_key_id(a->sig));
+    mlreg_keyid_format(pkid, &a->pk.id);
+    if (!mlreg_keyid_equal(mlreg_sig_key_id(a->sig), &a->pk.id))
+        return mlreg_error_set(
+            MLREG_EINVALID, "signature made by key ID %s, not by the given key %s", a->idhex, pkid);
+
+    /* canonical text: what minisign writes, one final newline */
+    a->tlen = sig_len + (sig_text[sig_len - 1] != '\n');
+    if ((a->text = malloc(a->tlen + 1)) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
+    memcpy(a->text, sig_text, sig_len);
+    a->text[a->tlen - 1] = '\n';
+    a->text[a->tlen] = '\0';
+
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    error = mlreg_keyring_find(&kk, mlreg_registry_keyring(reg), txn, &a->pk.id);
+    if (error == 0 && !mlreg_pubkey_equal(&kk.pubkey, &a->pk)) {
+        error =
+            mlreg_error_set(MLREG_EINVALID, "public key differs from the trusted key %s", a->idhex);
+        goto done;
+    }
+    if (error < 0 && error != MLREG_ENOTFOUND) goto done;
+    error = registry_release_digest_txn(&rd, txn, model, version);
+    mlreg_meta_txn_abort(txn);
+    txn = NULL;
+    if (error == MLREG_ENOTFOUND) {
+        /* a version tag without a release record is plain OCI content */
+        error = mlreg_registry_manifest_get(&a->release, reg, model, version);
+        if (error == 0)
+            error = mlreg_error_set(MLREG_EUNSUPPORTED,
+                                    "%s:%s is not a release; only releases take signatures", model,
+                                    version);
+        else if (error == MLREG_ENOTFOUND)
+            error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
+        goto done;
+    }
+    if (error < 0) goto done;
+    mlreg_digest_format(a->digest, &rd);
+    if ((error = mlreg_registry_manifest_get(&a->release, reg, model, a->digest)) < 0) goto done;
+    mlreg_digest_format(a->digest, &a->release->digest);
+
+    error = mlreg_sig_verify(a->sig, &a->pk, a->release->body, a->release->len);
+    if (error == MLREG_EMISMATCH && strstr(mlreg_error_last(), "does not match the data"))
+        error = mlreg_error_set(MLREG_EMISMATCH, "signature does not match the manifest of %s@%s",
+                                model, version);
+    if (error < 0) goto done;
+    if ((error = comment_check(mlreg_sig_trusted_comment(a->sig), model, version, a->digest)) < 0)
+        goto done;
+
+    sig_key(a->key, &a->release->digest, a->idhex);
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    error = existing_signature(existing, txn, a->key, a->text, model, version, a->idhex);
+
+done:
+    mlreg_meta_txn_abort(txn);
+    return error;
+}
+
+static json_t *attach_reply(const char *model, const char *version, const char *digest,
+                            const char *idhex, int trusted, const char *key_name,
+                            const char *referrer)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s?, s:s}", "model", model, "version", version,
+                     "digest", digest, "key_id", idhex, "trusted", trusted, "key_name", key_name,
+                     "referrer", referrer);
+}
+
+int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
+                           const char *version, const char *sig_text, size_t sig_len,
+                           const char *public_key, size_t pk_len, const char *actor)
+{
+    int error = 0, counts = 0, found;
+    attach_ctx a;
+    json_t *existing = NULL, *rec = NULL, *reply = NULL;
+    mlreg_meta_txn *txn = NULL;
+    mlreg_digest blob, empty;
+    char *manifest = NULL, *rectext = NULL;
+    registry_manifest_plan *plan = NULL;
+    mlreg_manifest_put_result put;
+    mlreg_keyring_key kk;
+    const mlreg_keyring_key *kkp = NULL;
+    char referrer[MLREG_DIGEST_STRLEN + 1], t[MLREG_TIME_STRLEN], b64[MLREG_PUBKEY_B64LEN + 1];
+    int64_t now;
+
+    memset(&a, 0, sizeof(a));
+    if (sig_len == 0) {
+        error = mlreg_error_set(MLREG_EINVALID, "malformed signature: empty");
+        goto done;
+    }
+    if ((error = attach_check(&a, &existing, reg, model, version, sig_text, sig_len, public_key,
+                              pk_len)) < 0)
+        goto done;
+    if (error == 1) goto identical;
+
+    /* blobs first: durable before any metadata names them */
+    if ((error = blob_put(&blob, mlreg_registry_blobstore(reg), a.text, a.tlen)) < 0 ||
+        (error = blob_put(&empty, mlreg_registry_blobstore(reg), MLREG_EMPTY_CONFIG,
+                          strlen(MLREG_EMPTY_CONFIG))) < 0)
+        goto done;
+    if ((error = referrer_manifest(&manifest, a.release, &blob, a.tlen, a.idhex)) < 0) goto done;
+    if ((error = registry_manifest_plan_new(&plan, reg, model, MLREG_MT_OCI_MANIFEST, manifest,
+                                            strlen(manifest))) < 0)
+        goto done;
+
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
+    now = mlreg_time_now_ns();
+    /* the read-transaction checks again, now that writers are serialised */
+    if ((found = existing_signature(&existing, txn, a.key, a.text, model, version, a.idhex)) < 0) {
+        error = found;
+        goto done;
+    }
+    if (found) goto identical;
+    error = mlreg_keyring_find(&kk, mlreg_registry_keyring(reg), txn, &a.pk.id);
+    if (error == 0) {
+        if (!mlreg_pubkey_equal(&kk.pubkey, &a.pk)) {
+            error = mlreg_error_set(MLREG_EINVALID, "public key differs from the trusted key %s",
+                                    a.idhex);
+            goto done;
+        }
+        kkp = &kk;
+    } else if (error != MLREG_ENOTFOUND) {
+        goto done;
+    }
+    error = 0;
+    mlreg_keyring_judge(&counts, kkp, &a.pk, now);
+    if ((error = registry_blob_link_txn(txn, model, &blob)) < 0 ||
+        (error = registry_blob_link_txn(txn, model, &empty)) < 0 ||
+        (error = registry_manifest_plan_put(&put, txn, plan)) < 0)
+        goto done;
+    mlreg_digest_format(referrer, &put.digest);
+    mlreg_time_format(t, now);
+    mlreg_pubkey_base64(b64, &a.pk);
+    rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:s}", "model", model,
+                    "version", version, "digest", a.digest, "key_id", a.idhex, "public_key", b64,
+                    "signature", a.text, "attached_at", t, "attached_ns", (json_int_t)now,
+                    "attached_by", actor, "trusted_at_attach", counts, "referrer", referrer);
+    if (rec == NULL || (rectext = json_dumps(rec, JSON_COMPACT)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
+        goto done;
+    }
+    if ((error = mlreg_meta_put(txn, MLREG_DB_SIGNATURES, a.key, SIG_KEY_LEN, rectext,
+                                strlen(rectext), 1)) < 0)
+        goto done;
+    error = mlreg_meta_txn_commit(txn);
+    txn = NULL;
+    if (error < 0) goto done;
+    if ((reply = attach_reply(model, version, a.digest, a.idhex, counts, kkp ? kk.name : NULL,
+                              referrer)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
+        goto done;
+    }
+    *out = reply;
+    *created_out = 1;
+    goto done;
+
+identical:
+    /* a retried attach: answer from the stored record, write nothing */
+    mlreg_meta_txn_abort(txn);
+    txn = NULL;
+    kkp = NULL;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    error = mlreg_keyring_find(&kk, mlreg_registry_keyring(reg), txn, &a.pk.id);
+    if (error == 0)
+        kkp = &kk;
+    else if (error != MLREG_ENOTFOUND)
+        goto done;
+    error = 0;
+    if (mlreg_keyring_judge(&counts, kkp, &a.pk,
+                            (int64_t)json_integer_value(json_object_get(
+                                existing, "attached_ns"))) == MLREG_SIGSTATUS_UNTRUSTED)
+        kkp = NULL;
+    if ((reply = attach_reply(model, version, a.digest, a.idhex, counts, kkp ? kk.name : NULL,
+                              json_string_value(json_object_get(existing, "referrer")))) == NULL) {
+        error = mlreg_error_set(MLREG_EIO, "signature record of %s@%s by %s is corrupt", model,
+                                version, a.idhex);
+        goto done;
+    }
+    *out = reply;
+    *created_out = 0;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    registry_manifest_plan_free(plan);
+    json_decref(existing);
+    json_decref(rec);
+    free(manifest);
+    free(rectext);
+    free(a.text);
+    mlreg_sig_free(a.sig);
+    mlreg_manifest_data_free(a.release);
+    return error < 0 ? error : 0;
+}
+
+/* ---- list -------------------------------------------------------------------- */
+
+typedef struct {
+    mlreg_registry *reg;
+    mlreg_meta_txn *txn;
+    json_t *sigs;
+} list_walk;
+
+static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    list_walk *w = payload;
+    json_t *rec = NULL, *item = NULL;
+    mlreg_pubkey pk;
+    mlreg_keyring_key kk;
+    const mlreg_keyring_key *kkp = NULL;
+    const char *b64;
+    int error = 0, counts;
+    mlreg_sigstatus st;
+
+    if (klen != SIG_KEY_LEN) return mlreg_error_set(MLREG_EIO, "signature index entry is corrupt");
+    rec = json_loadb(val, vlen, 0, NULL);
+    if (rec == NULL || (b64 = json_string_value(json_object_get(rec, "public_key"))) == NULL ||
+        mlreg_pubkey_parse(&pk, b64, strlen(b64)) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "signature record %.16s is corrupt",
+                                (const char *)key + MLREG_DIGEST_HEXLEN + 1);
+        goto done;
+    }
+    error = mlreg_keyring_find(&kk, mlreg_registry_keyring(w->reg), w->txn, &pk.id);
+    if (error == 0)
+        kkp = &kk;
+    else if (error != MLREG_ENOTFOUND)
+        goto done;
+    error = 0;
+    st = mlreg_keyring_judge(&counts, kkp, &pk,
+                             (int64_t)json_integer_value(json_object_get(rec, "attached_ns")));
+    if (st == MLREG_SIGSTATUS_UNTRUSTED) kkp = NULL; /* another key under that id */
+    item = json_pack(
+        "{s:O?, s:s, s:O?, s:O?, s:O?, s:O?, s:s?, s:s?, s:s, s:b}", "key_id",
+        json_object_get(rec, "key_id"), "public_key", b64, "signature",
+        json_object_get(rec, "signature"), "attached_at", json_object_get(rec, "attached_at"),
+        "attached_by", json_object_get(rec, "attached_by"), "trusted_at_attach",
+        json_object_get(rec, "trusted_at_attach"), "key_name", kkp ? kkp->name : NULL, "role",
+        kkp ? kkp->role : NULL, "status", mlreg_sigstatus_name(st), "counts", counts);
+    if (item == NULL || json_array_append_new(w->sigs, item) < 0)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing signatures");
+
+done:
+    json_decref(rec);
+    return error;
+}
+
+int mlreg_signatures_list(json_t **out, mlreg_registry *reg, const char *model, const char *version)
+{
+    int error = 0;
+    list_walk w;
+    mlreg_digest rd;
+    char prefix[MLREG_DIGEST_HEXLEN + 1], digest[MLREG_DIGEST_STRLEN + 1];
+
+    memset(&w, 0, sizeof(w));
+    w.reg = reg;
+    if ((error = mlreg_name_validate(model)) < 0 || (error = mlreg_tag_validate(version)) < 0)
+        return error;
+    if ((w.sigs = json_array()) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing signatures");
+        goto done;
+    }
+    if ((error = mlreg_meta_txn_begin(&w.txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    error = registry_release_digest_txn(&rd, w.txn, model, version);
+    if (error == MLREG_ENOTFOUND)
+        error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
+    if (error < 0) goto done;
+    mlreg_digest_hex(prefix, &rd);
+    mlreg_digest_format(digest, &rd);
+    /* the prefix includes the NUL after the hex */
+    if ((error = mlreg_meta_iter(w.txn, MLREG_DB_SIGNATURES, prefix, MLREG_DIGEST_HEXLEN + 1, NULL,
+                                 0, list_cb, &w)) < 0)
+        goto done;
+    error = 0;
+    if ((*out = json_pack("{s:s, s:s, s:s, s:O}", "model", model, "version", version, "digest",
+                          digest, "signatures", w.sigs)) == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing signatures");
+
+done:
+    mlreg_meta_txn_abort(w.txn);
+    json_decref(w.sigs);
+    return error;
+}
