@@ -7,12 +7,7 @@
 #ifndef MLREG_CLI_H
 #define MLREG_CLI_H
 
-enum {
-    CLI_EXIT_OK = 0,
-    CLI_EXIT_REFUSED = 1,
-    CLI_EXIT_USAGE = 2,
-    CLI_EXIT_REMOTE = 3
-};
+enum { CLI_EXIT_OK = 0, CLI_EXIT_REFUSED = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_REMOTE = 3 };
 
 int cmd_serve(int argc, char **argv);
 int cmd_push(int argc, char **argv);
@@ -20,5 +15,7 @@ int cmd_pull(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_key(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

@@ -1,13 +1,15 @@
 /* key.c: `mlreg key generate`: a new Ed25519 key pair in minisign's formats
  * (signing/, include/mlreg/sign.h), so `minisign -V -p PREFIX.pub` checks
- * what the key signs. `key trust|revoke` (the server's keyring) will join
- * here.
+ * what the key signs; `key trust|revoke|list`: the registry's trusted
+ * keyring (docs/signatures-api.md, /api/v1/keys).
  *
  * Everything that can go wrong in `generate` is local (usage, files, the
  * terminal), so every failure exits CLI_EXIT_USAGE (2), including an
- * existing key file, which cli_exit_code() would count as a refusal.
+ * existing key file, which cli_exit_code() would count as a refusal. The
+ * keyring commands map registry answers with cli_exit_code().
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +20,26 @@
 #include "client.h"
 #include "mlreg/common.h"
 #include "mlreg/sign.h"
+#include "release.h"
 
 static const char key_usage[] =
     "usage: mlreg key generate --out PREFIX [--no-password] [--comment TEXT]\n"
+    "       mlreg key trust PUBFILE --name NAME [--role ROLE] [--json] [--registry URL]\n"
+    "       mlreg key revoke KEYID --kind retired|compromised [--reason TEXT] [--json]\n"
+    "                        [--registry URL]\n"
+    "       mlreg key list [--json] [--registry URL]\n"
     "\n"
-    "Writes PREFIX.pub (the public key: share it) and PREFIX.key (the secret key,\n"
-    "mode 0600) in minisign's formats, and prints the key id. The secret key is\n"
-    "encrypted with a password taken from MLREG_KEY_PASSWORD or asked twice on the\n"
-    "terminal, unless --no-password is given. --comment sets the public key's\n"
-    "untrusted comment. Existing files are never replaced.\n";
+    "generate writes PREFIX.pub (the public key: share it) and PREFIX.key (the\n"
+    "secret key, mode 0600) in minisign's formats, and prints the key id. The\n"
+    "secret key is encrypted with a password taken from MLREG_KEY_PASSWORD or asked\n"
+    "twice on the terminal, unless --no-password is given. --comment sets the\n"
+    "public key's untrusted comment. Existing files are never replaced.\n"
+    "\n"
+    "trust adds the minisign public key PUBFILE to the registry's trusted keyring\n"
+    "under NAME with ROLE (default release; [a-z][a-z0-9_-]*). revoke revokes a\n"
+    "key: retired (signatures attached before keep counting) or compromised (none\n"
+    "of its signatures count). list prints the keyring; its --json output is a\n"
+    "keyring file for `mlreg verify --keyring` and `mlreg pull --keyring`.\n";
 
 static int fail(const char *what, int error)
 {
@@ -157,6 +170,271 @@ static int key_generate(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* ---- the registry's keyring ---------------------------------------------- */
+
+static int role_valid(const char *r)
+{
+    if (!(*r >= 'a' && *r <= 'z')) return 0;
+    for (const char *p = r + 1; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+/* Sends @p method @p path with the JSON @p body (NULL: none); *out is the
+ * 2xx answer's JSON, *status_out its status, @p raw keeps its body. */
+static int keyring_request(json_t **out, long *status_out, cli_response *raw, cli_client *c,
+                           const char *method, const char *path, json_t *body, const char *what)
+{
+    int error = 0;
+    char *text = NULL;
+    json_error_t jerr;
+
+    *out = NULL;
+    if (body && !(text = json_dumps(body, JSON_COMPACT)))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    cli_request req = {.method = method,
+                       .url = path,
+                       .accept = "application/json",
+                       .content_type = text ? "application/json" : NULL,
+                       .body = text,
+                       .body_len = text ? strlen(text) : 0,
+                       .body_fd = -1,
+                       .max_body = CLI_API_MAX};
+    if ((error = cli_request_do(raw, c, &req)) < 0) goto done;
+    if (raw->status < 200 || raw->status > 299) {
+        error = cli_http_error(raw, what);
+        goto done;
+    }
+    if (status_out) *status_out = raw->status;
+    if (!(*out = json_loadb(raw->body ? raw->body : "", raw->body_len, 0, &jerr)))
+        error =
+            mlreg_error_set(MLREG_ESERVER, "%s: registry sent invalid JSON: %s", what, jerr.text);
+done:
+    free(text);
+    return error;
+}
+
+static const char *key_state(json_t *k)
+{
+    const char *rev = json_string_value(json_object_get(k, "revocation"));
+    return rev ? rev : "trusted";
+}
+
+static void print_key(json_t *k)
+{
+    printf("key id      %s\n", cli_printable(json_string_value(json_object_get(k, "key_id"))));
+    printf("name        %s\n", cli_printable(json_string_value(json_object_get(k, "name"))));
+    printf("role        %s\n", cli_printable(json_string_value(json_object_get(k, "role"))));
+    printf("state       %s\n", cli_printable(key_state(k)));
+    printf("added at    %s\n", cli_printable(json_string_value(json_object_get(k, "added_at"))));
+    if (json_string_value(json_object_get(k, "revoked_at"))) {
+        printf("revoked at  %s\n",
+               cli_printable(json_string_value(json_object_get(k, "revoked_at"))));
+        printf("reason      %s\n", cli_printable(json_string_value(json_object_get(k, "reason"))));
+    }
+}
+
+/* Parses the options shared by trust, revoke and list: --json, --registry,
+ * and the ones named in @p names (their values go to @p values, in order).
+ * Positional arguments go to *pos (at most one). */
+static int keyring_args(const char **pos, int *json, const char **registry, const char **values,
+                        const char *const *names, size_t nnames, int argc, char **argv)
+{
+    int m;
+
+    for (int i = 1; i < argc; i++) {
+        int matched = 0;
+        if (!strcmp(argv[i], "--json")) {
+            *json = 1;
+            continue;
+        }
+        if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0) {
+            if (m < 0) return MLREG_EINVALID;
+            continue;
+        }
+        for (size_t k = 0; k < nnames && !matched; k++) {
+            if ((m = cli_opt(&values[k], &i, argc, argv, names[k])) < 0) return MLREG_EINVALID;
+            matched = m;
+        }
+        if (matched) continue;
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", argv[i]);
+        if (!pos || *pos)
+            return mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", argv[i]);
+        *pos = argv[i];
+    }
+    return 0;
+}
+
+static int key_trust(int argc, char **argv)
+{
+    static const char *const names[] = {"--name", "--role"};
+    const char *values[2] = {NULL, NULL}, *pubfile = NULL, *registry = NULL;
+    int error = 0, json = 0;
+    long status = 0;
+    mlreg_pubkey pk;
+    char b64[MLREG_PUBKEY_B64LEN + 1];
+    cli_client *c = NULL;
+    cli_response raw;
+    json_t *body = NULL, *ans = NULL;
+
+    cli_response_init(&raw);
+    if ((error = keyring_args(&pubfile, &json, &registry, values, names, 2, argc, argv)) < 0)
+        goto usage;
+    if (!pubfile) {
+        mlreg_error_set(MLREG_EINVALID, "missing PUBFILE");
+        goto usage;
+    }
+    if (!values[0] || !*values[0]) {
+        mlreg_error_set(MLREG_EINVALID, "--name NAME is required");
+        goto usage;
+    }
+    if (!values[1]) values[1] = "release";
+    if (!role_valid(values[1])) {
+        mlreg_error_set(MLREG_EINVALID, "--role '%s': want [a-z][a-z0-9_-]*", values[1]);
+        goto usage;
+    }
+    if ((error = mlreg_pubkey_load(&pk, pubfile)) < 0) {
+        fprintf(stderr, "mlreg key trust: %s: %s\n", pubfile, mlreg_error_last());
+        return CLI_EXIT_USAGE;
+    }
+    mlreg_pubkey_base64(b64, &pk);
+    if (!(body = json_pack("{s:s, s:s, s:s}", "name", values[0], "role", values[1], "public_key",
+                           b64))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = keyring_request(&ans, &status, &raw, c, "POST", "/api/v1/keys", body,
+                                 "trusting the key")) < 0)
+        goto done;
+    if (json) {
+        fwrite(raw.body, 1, raw.body_len, stdout);
+        putchar('\n');
+    } else {
+        print_key(ans);
+        fprintf(stderr, "%s\n",
+                status == 201 ? "key added to the registry's trusted keyring"
+                              : "the key was already trusted; nothing changed");
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+done:
+    json_decref(ans);
+    json_decref(body);
+    cli_response_clear(&raw);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("key trust", error) : CLI_EXIT_OK;
+usage:
+    fprintf(stderr, "mlreg key trust: %s\n%s", mlreg_error_last(), key_usage);
+    return CLI_EXIT_USAGE;
+}
+
+static int key_revoke(int argc, char **argv)
+{
+    static const char *const names[] = {"--kind", "--reason"};
+    const char *values[2] = {NULL, NULL}, *keyid = NULL, *registry = NULL;
+    int error = 0, json = 0;
+    mlreg_keyid id;
+    char hex[MLREG_KEYID_HEXLEN + 1], path[128];
+    cli_client *c = NULL;
+    cli_response raw;
+    json_t *body = NULL, *ans = NULL;
+
+    cli_response_init(&raw);
+    if ((error = keyring_args(&keyid, &json, &registry, values, names, 2, argc, argv)) < 0)
+        goto usage;
+    if (!keyid || mlreg_keyid_parse(&id, keyid, strlen(keyid)) < 0) {
+        mlreg_error_set(MLREG_EINVALID, "KEYID must be the 16 hex digits of a key id");
+        goto usage;
+    }
+    if (!values[0] || (strcmp(values[0], "retired") && strcmp(values[0], "compromised"))) {
+        mlreg_error_set(MLREG_EINVALID, "--kind must be retired or compromised");
+        goto usage;
+    }
+    mlreg_keyid_format(hex, &id);
+    snprintf(path, sizeof(path), "/api/v1/keys/%s/revoke", hex);
+    if (!(body =
+              json_pack("{s:s, s:s}", "kind", values[0], "reason", values[1] ? values[1] : ""))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = keyring_request(&ans, NULL, &raw, c, "POST", path, body, "revoking the key")) < 0)
+        goto done;
+    if (json) {
+        fwrite(raw.body, 1, raw.body_len, stdout);
+        putchar('\n');
+    } else {
+        print_key(ans);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+done:
+    json_decref(ans);
+    json_decref(body);
+    cli_response_clear(&raw);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("key revoke", error) : CLI_EXIT_OK;
+usage:
+    fprintf(stderr, "mlreg key revoke: %s\n%s", mlreg_error_last(), key_usage);
+    return CLI_EXIT_USAGE;
+}
+
+static int key_list(int argc, char **argv)
+{
+    const char *registry = NULL;
+    int error = 0, json = 0;
+    cli_client *c = NULL;
+    cli_response raw;
+    json_t *ans = NULL, *keys, *k;
+    size_t i;
+
+    cli_response_init(&raw);
+    if ((error = keyring_args(NULL, &json, &registry, NULL, NULL, 0, argc, argv)) < 0) {
+        fprintf(stderr, "mlreg key list: %s\n%s", mlreg_error_last(), key_usage);
+        return CLI_EXIT_USAGE;
+    }
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = keyring_request(&ans, NULL, &raw, c, "GET", "/api/v1/keys", NULL,
+                                 "listing the keys")) < 0)
+        goto done;
+    keys = json_object_get(ans, "keys");
+    if (!json_is_array(keys)) {
+        error = mlreg_error_set(MLREG_ESERVER, "listing the keys: registry sent no keys array");
+        goto done;
+    }
+    if (json) {
+        /* The registry's JSON unchanged: it is a keyring file. */
+        fwrite(raw.body, 1, raw.body_len, stdout);
+        if (raw.body_len && raw.body[raw.body_len - 1] != '\n') putchar('\n');
+    } else if (json_array_size(keys) == 0) {
+        printf("no trusted keys\n");
+    } else {
+        printf("%-16s  %-20s  %-10s  %-7s  %-11s  %s\n", "KEY ID", "NAME", "ROLE", "SOURCE",
+               "STATE", "SINCE");
+        json_array_foreach(keys, i, k)
+        {
+            const char *since = json_string_value(json_object_get(k, "revoked_at"));
+            if (!since) since = json_string_value(json_object_get(k, "added_at"));
+            printf("%-16s  %-20s  %-10s  %-7s  %-11s  %s\n",
+                   cli_printable(json_string_value(json_object_get(k, "key_id"))),
+                   cli_printable(json_string_value(json_object_get(k, "name"))),
+                   cli_printable(json_string_value(json_object_get(k, "role"))),
+                   cli_printable(json_string_value(json_object_get(k, "source"))),
+                   cli_printable(key_state(k)), cli_printable(since));
+        }
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+done:
+    json_decref(ans);
+    cli_response_clear(&raw);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("key list", error) : CLI_EXIT_OK;
+}
+
 int cmd_key(int argc, char **argv)
 {
     if (argc < 2) {
@@ -168,6 +446,9 @@ int cmd_key(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (!strcmp(argv[1], "generate")) return key_generate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "trust")) return key_trust(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "revoke")) return key_revoke(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "list")) return key_list(argc - 1, argv + 1);
     fprintf(stderr, "mlreg key: unknown subcommand '%s'\n%s", argv[1], key_usage);
     return CLI_EXIT_USAGE;
 }

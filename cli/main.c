@@ -10,11 +10,16 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"serve", cmd_serve, "run the registry server in the foreground"},
-    {"push", cmd_push, "upload a release: mlreg push MODEL@VERSION --weights FILE ..."},
-    {"pull", cmd_pull, "download and verify a release: mlreg pull REF -o DIR"},
+    {"push", cmd_push,
+     "upload a release: mlreg push MODEL@VERSION --weights FILE ... [--sign-key KEYFILE]"},
+    {"pull", cmd_pull,
+     "download and verify a release: mlreg pull REF -o DIR [--trusted-key PUBFILE]..."},
     {"show", cmd_show, "describe one release: mlreg show REF [--json]"},
     {"status", cmd_status, "list a model's releases: mlreg status MODEL [--json]"},
-    {"key", cmd_key, "create a signing key pair: mlreg key generate --out PREFIX [--no-password]"},
+    {"key", cmd_key, "signing keys: mlreg key generate|trust|revoke|list (see mlreg key --help)"},
+    {"sign", cmd_sign, "sign a release in the registry: mlreg sign REF --key KEYFILE"},
+    {"verify", cmd_verify,
+     "check a release's signature and files: mlreg verify REF --trusted-key PUBFILE"},
 };
 
 static void usage(FILE *f)
@@ -36,8 +41,7 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "mlreg: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return CLI_EXIT_USAGE;

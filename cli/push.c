@@ -9,6 +9,12 @@
  *      (POST ?digest=, body streamed from the open file descriptor);
  *   4. PUT the manifest by the version tag and check the digest the registry
  *      reports against the sha256 of the bytes sent.
+ * With --sign-key the secret key is loaded (and its password asked) before
+ * anything else, so a wrong password costs no upload; the manifest bytes
+ * are signed as soon as they are known and the key is wiped right away; the
+ * signature is attached (POST .../signatures) after the manifest PUT. When
+ * the version already exists with the same files, the existing manifest's
+ * bytes are signed instead, unless this key signed them already.
  * Files stay open from hashing to upload, so a file renamed or replaced in
  * between cannot slip other bytes under the digest computed in step 1 (a file
  * modified in place is caught by the registry's digest check).
@@ -29,6 +35,8 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/oci.h"
+#include "mlreg/sign.h"
+#include "release.h"
 
 static const char *const kinds[] = {MLREG_KINDS};
 #define NKINDS       (sizeof(kinds) / sizeof(kinds[0]))
@@ -38,7 +46,10 @@ static const char *const kinds[] = {MLREG_KINDS};
 static const char usage_line[] =
     "usage: mlreg push MODEL@VERSION [--weights FILE]... [--tokenizer FILE] [--config FILE]\n"
     "                  [--seeds FILE] [--eval-report FILE] [--file KIND=FILE]...\n"
-    "                  [--git-sha SHA] [--registry URL]\n";
+    "                  [--git-sha SHA] [--sign-key KEYFILE] [--registry URL]\n"
+    "\n"
+    "--sign-key signs the manifest with the secret key KEYFILE (password from\n"
+    "MLREG_KEY_PASSWORD or the terminal when encrypted) and attaches the signature.\n";
 
 typedef struct {
     size_t kind;  /* index into kinds[] */
@@ -149,7 +160,7 @@ static int hash_files(file_list *l)
         if (!S_ISREG(st.st_mode))
             return mlreg_error_set(MLREG_EIO, "%s: not a regular file", f->path);
         if ((error = mlreg_digest_fd(&d, &f->size, f->fd)) < 0)
-            return mlreg_error_set(error, "%s: %s", f->path, mlreg_error_last());
+            return cli_error_wrap(error, "%s", f->path);
         mlreg_digest_format(f->digest, &d);
     }
     return 0;
@@ -279,8 +290,9 @@ done:
 
 /* Looks the version up. *exists_out = 1 and @p digest_out filled when the tag
  * exists with the same files; MLREG_EDENIED when it exists with others. */
-static int check_existing(int *exists_out, char digest_out[MLREG_DIGEST_STRLEN + 1], cli_client *c,
-                          const cli_ref *ref, const file_list *l)
+static int check_existing(int *exists_out, char digest_out[MLREG_DIGEST_STRLEN + 1],
+                          char **body_out, size_t *len_out, cli_client *c, const cli_ref *ref,
+                          const file_list *l)
 {
     int error = 0;
     cli_response resp;
@@ -315,6 +327,17 @@ static int check_existing(int *exists_out, char digest_out[MLREG_DIGEST_STRLEN +
                                 "immutable, push a new version",
                                 ref->model, ref->version, digest_out);
         goto done;
+    }
+    if (body_out) {
+        /* The caller signs these exact bytes: hand the body over. */
+        free(*body_out);
+        *body_out = resp.body ? resp.body : strdup("");
+        *len_out = resp.body_len;
+        resp.body = NULL;
+        if (!*body_out) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
     }
     *exists_out = 1;
 done:
@@ -436,7 +459,7 @@ done:
 }
 
 static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const char **registry,
-                      int argc, char **argv)
+                      const char **sign_key, int argc, char **argv)
 {
     const char *refstr = NULL, *v;
     int error, m;
@@ -469,7 +492,8 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
             if (!hex_sha_valid(*git_sha))
                 return mlreg_error_set(
                     MLREG_EINVALID, "--git-sha '%s': want 7 to 64 lowercase hex digits", *git_sha);
-        } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0) {
+        } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0 ||
+                   (m = cli_opt(sign_key, &i, argc, argv, "--sign-key")) != 0) {
             if (m < 0) return MLREG_EINVALID;
         } else if (arg[0] == '-' && arg[1] != '\0') {
             return mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", arg);
@@ -489,16 +513,53 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
     return check_titles(l);
 }
 
+/* Signs the existing release @p body (its digest @p digest) with @p sk and
+ * attaches it, unless the key signed it already. Wipes *sk. */
+static int sign_existing(mlreg_seckey **sk, cli_client *c, const cli_ref *ref, const char *digest,
+                         const char *body, size_t len)
+{
+    int error = 0, trusted = 0;
+    json_t *sigs = NULL;
+    mlreg_pubkey pk;
+    char *sig = NULL, id[MLREG_KEYID_HEXLEN + 1];
+
+    mlreg_seckey_pubkey(&pk, *sk);
+    mlreg_keyid_format(id, &pk.id);
+    if ((error = cli_sigs_get(&sigs, c, ref->model, ref->version)) < 0) goto done;
+    if (cli_sigs_have_key(sigs, &pk.id)) {
+        fprintf(stderr, "%s@%s is already signed by key %s\n", ref->model, ref->version, id);
+        goto done;
+    }
+    error = cli_release_sign(&sig, *sk, ref->model, ref->version, digest, body, len);
+    mlreg_seckey_free(*sk);
+    *sk = NULL;
+    if (error < 0 ||
+        (error = cli_sig_attach(NULL, &trusted, c, ref->model, ref->version, sig, &pk)) < 0)
+        goto done;
+    fprintf(stderr, "signed %s@%s with key %s (%s)\n", ref->model, ref->version, id,
+            trusted ? "a trusted key of the registry" : "not in the registry's trusted keyring");
+done:
+    mlreg_seckey_free(*sk);
+    *sk = NULL;
+    free(sig);
+    json_decref(sigs);
+    return error;
+}
+
 int cmd_push(int argc, char **argv)
 {
     int error = 0, exists = 0, conflict = 0;
     cli_ref ref;
     file_list files = {0};
-    const char *git_sha_opt = NULL, *registry = NULL;
+    const char *git_sha_opt = NULL, *registry = NULL, *sign_key = NULL;
     char git_sha[65], digest[MLREG_DIGEST_STRLEN + 1], existing[MLREG_DIGEST_STRLEN + 1];
     char size_str[32];
-    char *manifest = NULL;
+    char *manifest = NULL, *existing_body = NULL, *sig = NULL, keyid[MLREG_KEYID_HEXLEN + 1];
+    size_t existing_len = 0;
     cli_client *c = NULL;
+    mlreg_seckey *sk = NULL;
+    mlreg_pubkey pk;
+    int trusted = 0;
     mlreg_digest md;
     uint64_t total = 0;
     size_t uploaded = 0;
@@ -509,10 +570,16 @@ int cmd_push(int argc, char **argv)
             fputs(usage_line, stdout);
             return CLI_EXIT_OK;
         }
-    if ((error = parse_args(&ref, &files, &git_sha_opt, &registry, argc, argv)) < 0) {
+    if ((error = parse_args(&ref, &files, &git_sha_opt, &registry, &sign_key, argc, argv)) < 0) {
         fprintf(stderr, "mlreg push: %s\n%s", mlreg_error_last(), usage_line);
         file_list_free(&files);
         return CLI_EXIT_USAGE;
+    }
+    /* The key first: a wrong password must cost no hashing and no upload. */
+    if (sign_key) {
+        if ((error = cli_seckey_load(&sk, sign_key)) < 0) goto done;
+        mlreg_seckey_pubkey(&pk, sk);
+        mlreg_keyid_format(keyid, &pk.id);
     }
     if ((error = hash_files(&files)) < 0) goto done;
     if (git_sha_opt)
@@ -525,13 +592,24 @@ int cmd_push(int argc, char **argv)
     mlreg_digest_format(digest, &md);
 
     if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = check_existing(&exists, existing, c, &ref, &files)) < 0)
+        (error = check_existing(&exists, existing, sk ? &existing_body : NULL, &existing_len, c,
+                                &ref, &files)) < 0)
         goto done;
     if (exists) {
-        fprintf(stderr, "%s@%s already exists with the same files; nothing to do\n", ref.model,
+        fprintf(stderr, "%s@%s already exists with the same files; nothing to upload\n", ref.model,
                 ref.version);
         memcpy(digest, existing, sizeof(digest));
+        if (sk && (error = sign_existing(&sk, c, &ref, digest, existing_body, existing_len)) < 0)
+            goto done;
         goto print;
+    }
+    if (sk) {
+        /* Sign the bytes that will be PUT, then wipe the key at once. */
+        error =
+            cli_release_sign(&sig, sk, ref.model, ref.version, digest, manifest, strlen(manifest));
+        mlreg_seckey_free(sk);
+        sk = NULL;
+        if (error < 0) goto done;
     }
 
     if ((present = blob_present(c, ref.model, MLREG_EMPTY_CONFIG_DIGEST)) < 0) {
@@ -564,13 +642,37 @@ int cmd_push(int argc, char **argv)
         /* A concurrent push of the same version won the race: fine when it
          * holds the same files (the manifests differ only in their created
          * time), a refusal otherwise. */
-        if (!conflict || check_existing(&exists, existing, c, &ref, &files) < 0 || !exists)
+        if (!conflict || check_existing(&exists, existing, NULL, NULL, c, &ref, &files) < 0 ||
+            !exists)
             goto done;
         fprintf(stderr, "%s@%s was pushed concurrently with the same files\n", ref.model,
                 ref.version);
         memcpy(digest, existing, sizeof(digest));
+        if (sig) {
+            /* Our signature covers our manifest, which lost the race, and
+             * the key is wiped already. */
+            printf("%s\n", digest);
+            error = mlreg_error_set(MLREG_EDENIED,
+                                    "%s@%s was pushed concurrently by someone else, so the "
+                                    "signature made here does not cover it; sign it with "
+                                    "`mlreg sign %s@%s --key %s`",
+                                    ref.model, ref.version, ref.model, ref.version, sign_key);
+            goto done;
+        }
         error = 0;
         goto print;
+    }
+    if (sig) {
+        if ((error = cli_sig_attach(NULL, &trusted, c, ref.model, ref.version, sig, &pk)) < 0) {
+            printf("%s\n", digest);
+            error =
+                cli_error_wrap(error, "%s@%s was pushed as %s, but its signature was not attached",
+                               ref.model, ref.version, digest);
+            goto done;
+        }
+        fprintf(stderr, "signed %s@%s with key %s (%s)\n", ref.model, ref.version, keyid,
+                trusted ? "a trusted key of the registry"
+                        : "not in the registry's trusted keyring");
     }
     cli_format_size(size_str, sizeof(size_str), total);
     fprintf(stderr, "pushed %s@%s: %zu file%s, %s (%zu uploaded, %zu already present)\n", ref.model,
@@ -581,6 +683,9 @@ print:
     if (fflush(stdout) != 0 || ferror(stdout))
         error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
 done:
+    mlreg_seckey_free(sk);
+    free(sig);
+    free(existing_body);
     free(manifest);
     cli_client_free(c);
     file_list_free(&files);

@@ -1,0 +1,112 @@
+/* sign.c: `mlreg sign REF --key KEYFILE`: a (second) signer signs a release
+ * that is already in the registry.
+ *
+ * The key is loaded first (a wrong password fails before any network
+ * traffic). The manifest bytes are fetched and must hash to the pinned
+ * digest or the registry's Docker-Content-Digest (cli_release_fetch); those
+ * exact bytes are signed, with the release trusted comment naming model,
+ * version and their digest, and the secret key is wiped right after. The
+ * signature goes to POST .../signatures with the public half of the key.
+ * A key that already signed this release is left alone (exit 0): the
+ * registry keeps one signature per key and release.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "client.h"
+#include "mlreg/common.h"
+#include "mlreg/sign.h"
+#include "release.h"
+
+static const char usage_line[] =
+    "usage: mlreg sign MODEL@VERSION|MODEL@sha256:HEX --key KEYFILE [--registry URL]\n"
+    "\n"
+    "Signs the release's manifest bytes with the secret key KEYFILE (mlreg or\n"
+    "minisign format; password from MLREG_KEY_PASSWORD or the terminal when the\n"
+    "key is encrypted) and attaches the signature to the release. The trusted\n"
+    "comment is 'mlreg release model=M version=V digest=D timestamp=T'.\n";
+
+int cmd_sign(int argc, char **argv)
+{
+    int error = 0, m, created = 0, trusted = 0;
+    const char *refstr = NULL, *keyfile = NULL, *registry = NULL;
+    cli_ref ref;
+    cli_client *c = NULL;
+    cli_release rel;
+    mlreg_seckey *sk = NULL;
+    mlreg_pubkey pk;
+    json_t *sigs = NULL;
+    char *sig = NULL, id[MLREG_KEYID_HEXLEN + 1];
+
+    cli_release_init(&rel);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage_line, stdout);
+            return CLI_EXIT_OK;
+        }
+        if ((m = cli_opt(&keyfile, &i, argc, argv, "--key")) != 0 ||
+            (m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0) {
+            if (m < 0) goto usage;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", argv[i]);
+            goto usage;
+        } else if (refstr) {
+            mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", argv[i]);
+            goto usage;
+        } else {
+            refstr = argv[i];
+        }
+    }
+    if (!refstr) {
+        mlreg_error_set(MLREG_EINVALID, "missing REF");
+        goto usage;
+    }
+    if (cli_ref_parse(&ref, refstr, 1) < 0) goto usage;
+    if (!keyfile || !*keyfile) {
+        mlreg_error_set(MLREG_EINVALID, "missing --key KEYFILE");
+        goto usage;
+    }
+
+    if ((error = cli_seckey_load(&sk, keyfile)) < 0) goto done;
+    mlreg_seckey_pubkey(&pk, sk);
+    mlreg_keyid_format(id, &pk.id);
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = cli_release_fetch(&rel, c, &ref)) < 0 ||
+        (error = cli_sigs_get(&sigs, c, ref.model, rel.version)) < 0)
+        goto done;
+    if (cli_sigs_have_key(sigs, &pk.id)) {
+        mlreg_seckey_free(sk);
+        sk = NULL;
+        fprintf(stderr, "%s@%s (%s) is already signed by key %s; nothing to do\n", ref.model,
+                rel.version, rel.digest, id);
+        printf("%s\n", id);
+        goto flush;
+    }
+    error = cli_release_sign(&sig, sk, ref.model, rel.version, rel.digest, rel.bytes, rel.len);
+    /* The secret key is not needed any more: wipe it before the upload. */
+    mlreg_seckey_free(sk);
+    sk = NULL;
+    if (error < 0) goto done;
+    if ((error = cli_sig_attach(&created, &trusted, c, ref.model, rel.version, sig, &pk)) < 0)
+        goto done;
+    fprintf(stderr, "signed %s@%s (%s) with key %s: %s, %s\n", ref.model, rel.version, rel.digest,
+            id, created ? "attached" : "already attached",
+            trusted ? "a trusted key of the registry" : "not in the registry's trusted keyring");
+    printf("%s\n", id);
+flush:
+    if (fflush(stdout) != 0 || ferror(stdout))
+        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+done:
+    mlreg_seckey_free(sk);
+    free(sig);
+    json_decref(sigs);
+    cli_release_clear(&rel);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("sign", error) : CLI_EXIT_OK;
+usage:
+    fprintf(stderr, "mlreg sign: %s\n%s", mlreg_error_last(), usage_line);
+    return CLI_EXIT_USAGE;
+}
