@@ -3,15 +3,21 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_message[512];
 
+/* Formats into a scratch buffer first: callers may pass mlreg_error_last()
+ * itself as an argument to add context ("reading X: %s"), and vsnprintf into
+ * the buffer it reads from is undefined behaviour. */
 int mlreg_error_set(int code, const char *fmt, ...)
 {
+    char scratch[sizeof(last_message)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message, sizeof(last_message), fmt, ap);
+    vsnprintf(scratch, sizeof(scratch), fmt, ap);
     va_end(ap);
+    memcpy(last_message, scratch, sizeof(last_message));
     return code;
 }
 

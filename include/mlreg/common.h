@@ -38,6 +38,8 @@ enum {
 /**
  * Sets this thread's error message (printf-style) and returns @p code, so a
  * caller can write `return mlreg_error_set(MLREG_EINVALID, "bad tag %s", t);`.
+ * The arguments may include mlreg_error_last() to add context to the
+ * previous message.
  */
 int mlreg_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
