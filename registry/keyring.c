@@ -56,6 +56,18 @@ int64_t mlreg_time_now_ns(void)
     return now;
 }
 
+/* Makes every later mlreg_time_now_ns() return more than @p t. The wall
+ * clock may be behind a time stored by an earlier run (stepped back, or a
+ * restart on another host): then an attach after a retirement could get a
+ * time before it and count again. Seeding from the stored times keeps
+ * "attached before the revocation" equal to "committed before it". */
+static void clock_advance(int64_t t)
+{
+    pthread_mutex_lock(&clock_lock);
+    if (t > clock_last) clock_last = t;
+    pthread_mutex_unlock(&clock_lock);
+}
+
 void mlreg_time_format(char out[MLREG_TIME_STRLEN], int64_t ns)
 {
     time_t sec = (time_t)(ns / 1000000000);
@@ -309,6 +321,23 @@ static int name_taken(char found[MLREG_KEYID_HEXLEN + 1], const mlreg_keyring *k
 
 /* ---- open ------------------------------------------------------------------ */
 
+/* The latest time any key record holds (added or revoked). */
+static int latest_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    int64_t *latest = payload;
+    json_t *rec;
+
+    (void)key;
+    (void)klen;
+    if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL) return 0; /* reported where it is used */
+    for (int i = 0; i < 2; i++) {
+        json_int_t t = json_integer_value(json_object_get(rec, i ? "revoked_ns" : "added_ns"));
+        if (t > *latest) *latest = (int64_t)t;
+    }
+    json_decref(rec);
+    return 0;
+}
+
 void mlreg_keyring_free(mlreg_keyring *kr)
 {
     if (kr == NULL) return;
@@ -379,7 +408,7 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
     int error = 0, taken;
     mlreg_keyring *kr = NULL;
     mlreg_meta_txn *txn = NULL;
-    int64_t now;
+    int64_t now, latest = 0;
     char idhex[MLREG_KEYID_HEXLEN + 1], other[MLREG_KEYID_HEXLEN + 1];
 
     if ((kr = calloc(1, sizeof(*kr))) == NULL ||
@@ -414,6 +443,9 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
     }
 
     if ((error = mlreg_meta_txn_begin(&txn, meta, 1)) < 0) goto done;
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_KEYS, NULL, 0, NULL, 0, latest_cb, &latest)) < 0)
+        goto done;
+    clock_advance(latest);
     now = mlreg_time_now_ns();
     for (size_t i = 0; i < kr->ncfg; i++)
         if ((error = merge_config_key(txn, &kr->cfg[i], now)) < 0) goto done;

@@ -23,13 +23,12 @@
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
+#include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
 #include "registry_internal.h"
 
 /* digest hex (64) \0 KEYID (16) */
 #define SIG_KEY_LEN (MLREG_DIGEST_HEXLEN + 1 + MLREG_KEYID_HEXLEN)
-/* Longest value quoted back in a message. */
-#define QUOTE_MAX 128
 
 static size_t sig_key(char key[SIG_KEY_LEN], const mlreg_digest *release, const char *idhex)
 {
@@ -44,69 +43,15 @@ static size_t sig_key(char key[SIG_KEY_LEN], const mlreg_digest *release, const 
 
 /* ---- the trusted comment ------------------------------------------------------ */
 
-/* Takes "<name>=<value>" at *p, value up to the next space or the end.
- * 1 when the field is there (value and its length set), 0 otherwise. */
-static int take_field(const char **p, const char *name, const char **value, size_t *vlen)
-{
-    size_t n = strlen(name);
-
-    if (strncmp(*p, name, n) || (*p)[n] != '=') return 0;
-    *value = *p + n + 1;
-    *vlen = strcspn(*value, " ");
-    *p = *value + *vlen;
-    return 1;
-}
-
-/* Checks one named field against @p want; the message names what the comment says. */
-static int expect_field(const char **p, const char *name, const char *want, int leading_space)
-{
-    const char *v;
-    size_t vlen;
-
-    if (leading_space) {
-        if (**p != ' ')
-            return mlreg_error_set(MLREG_EMISMATCH,
-                                   "trusted comment is not an mlreg release comment (no %s field)",
-                                   name);
-        (*p)++;
-    }
-    if (!take_field(p, name, &v, &vlen))
-        return mlreg_error_set(
-            MLREG_EMISMATCH, "trusted comment is not an mlreg release comment (no %s field)", name);
-    if (vlen != strlen(want) || memcmp(v, want, vlen))
-        return mlreg_error_set(MLREG_EMISMATCH, "trusted comment names %s %.*s%s, not %s", name,
-                               (int)(vlen > QUOTE_MAX ? QUOTE_MAX : vlen), v,
-                               vlen > QUOTE_MAX ? "..." : "", want);
-    return 0;
-}
-
 /* The first four fields must name exactly this release; anything after
- * them is " key=value" fields separated by single spaces. */
+ * them is " key=value" fields separated by single spaces. The grammar is the
+ * client's (mlreg_release_comment_check): a comment the server stores must
+ * be one that `mlreg verify` accepts, or a key holder could attach a
+ * signature (say "... x=" or a tab in a field) that makes every later verify
+ * of the release fail. */
 static int comment_check(const char *c, const char *model, const char *version, const char *digest)
 {
-    const char *p = c;
-    int error;
-
-    if (strncmp(p, MLREG_SIGNATURE_COMMENT_PREFIX, strlen(MLREG_SIGNATURE_COMMENT_PREFIX)))
-        return mlreg_error_set(MLREG_EMISMATCH, "trusted comment is not an mlreg release comment");
-    p += strlen(MLREG_SIGNATURE_COMMENT_PREFIX);
-    if ((error = expect_field(&p, "model", model, 0)) < 0 ||
-        (error = expect_field(&p, "version", version, 1)) < 0 ||
-        (error = expect_field(&p, "digest", digest, 1)) < 0)
-        return error;
-    while (*p) {
-        size_t k;
-        if (*p != ' ') break;
-        p++;
-        k = strcspn(p, " =");
-        if (k == 0 || p[k] != '=') break;
-        p += k + 1;
-        p += strcspn(p, " ");
-    }
-    if (*p)
-        return mlreg_error_set(MLREG_EMISMATCH,
-                               "trusted comment has malformed fields after the digest");
-    return 0;
+    return mlreg_release_comment_check(c, model, version, digest);
 }
 
 /* ---- attach ------------------------------------------------------------------ */

@@ -17,7 +17,12 @@ mkdir -p "$K" "$W"
 for k in T U V; do
     minisign -G -W -p "$K/$k.pub" -s "$K/$k.key" >/dev/null 2>&1 || not_ok "minisign -G $k"
 done
-keyid() { sed -n 's/^untrusted comment: minisign public key //p' "$1"; }
+# keyid PUBFILE: the key id in mlreg's form (16 hex digits) from the key bytes;
+# minisign's comment line drops leading zeros ("%" PRIX64), 1 key in 16.
+keyid() {
+    sed -n 2p "$1" | base64 -d | od -An -tx1 -j2 -N8 |
+        awk '{ for (i = NF; i >= 1; i--) printf "%s", toupper($i) } END { print "" }'
+}
 T_ID=$(keyid "$K/T.pub")
 U_ID=$(keyid "$K/U.pub")
 check "minisign printed key ids" sh -c "echo '$T_ID $U_ID' | grep -Eq '^[0-9A-F]{16} [0-9A-F]{16}\$'"
@@ -329,5 +334,48 @@ expect_status "list 1.0 after restart" 200 GET "$API/1.0/signatures"
 check "... the signature is still there and still does not count" \
     jqt '(.signatures | length) == 1 and .signatures[0].counts == false' "$TMP/body"
 check "the referrer survived the restart" test "$(n_refs "$D_1_0")" = 1
+
+# ---- a key id squatted by another key ------------------------------------------
+# Anyone may attach a signature under a key id that is not in the keyring, made
+# with another key. `mlreg sign` with the real key must then not report the
+# release as "already signed" and exit 0: the signature there is not its own.
+if command -v python3 >/dev/null 2>&1; then
+    for k in A B; do
+        minisign -G -W -p "$K/$k.pub" -s "$K/$k.key" >/dev/null 2>&1 || not_ok "minisign -G $k"
+    done
+    head -c 4096 /dev/urandom >"$W/w3.bin"
+    "$MLREG" push --registry "$MLREG_URL" demo@3.0 --weights "$W/w3.bin" >/dev/null 2>"$TMP/err" ||
+        not_ok "push demo@3.0 ($(cat "$TMP/err"))"
+    curl -s -f -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        -o "$W/m3.0.json" "$MLREG_URL/v2/demo/manifests/3.0"
+    D_3_0=sha256:$(sha256_of "$W/m3.0.json")
+    sign B "$W/m3.0.json" "$(comment 3.0 "$D_3_0")"
+    # B's signature and public key, relabelled with A's key id
+    python3 - "$K/A.pub" "$K/B.pub" "$W/m3.0.json.minisig" "$W/squat.pub" "$W/squat.minisig" <<'PY'
+import base64, sys
+a_pub, b_pub, b_sig, out_pub, out_sig = sys.argv[1:]
+def lines(p): return open(p).read().split("\n")
+a_id = base64.b64decode(lines(a_pub)[1])[2:10]
+def relabel(src, dst, i):
+    ls = lines(src)
+    raw = bytearray(base64.b64decode(ls[i]))
+    raw[2:10] = a_id
+    ls[i] = base64.b64encode(bytes(raw)).decode()
+    open(dst, "w").write("\n".join(ls))
+relabel(b_pub, out_pub, 1)
+relabel(b_sig, out_sig, 1)
+PY
+    A_ID=$(keyid "$K/A.pub")
+    attach "a signature under A's key id made with key B is stored (A is not in the keyring)" \
+        201 3.0 "$W/squat.minisig" "$W/squat.pub"
+    "$MLREG" sign demo@3.0 --key "$K/A.key" --registry "$MLREG_URL" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    check "mlreg sign with the real key A does not claim the squatted signature as its own" \
+        sh -c "[ $rc -ne 0 ] && ! grep -q 'nothing to do' '$TMP/err'"
+    check "... and says that another signature by key $A_ID is attached" \
+        grep -q "different signature by key $A_ID" "$TMP/err"
+else
+    not_ok "python3 is needed for the key id squatting test"
+fi
 
 finish

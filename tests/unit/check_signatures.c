@@ -7,6 +7,7 @@
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
 #include "mlreg/registry.h"
+#include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
 #include "mlreg/signatures.h"
 
@@ -529,6 +530,29 @@ START_TEST(test_attach_refuses_a_signature_replayed_from_another_release)
 }
 END_TEST
 
+/* The server accepts exactly the comments `mlreg verify` accepts: one it
+ * stored but the client refused would make every verify of the release fail. */
+START_TEST(test_attach_refuses_extra_fields_that_verify_would_refuse)
+{
+    static const char *const tails[] = {" x=", " x=a\tb", " x=\x01", " x=1 =2"};
+    release r;
+    char c[512], *sig;
+
+    push_release(&r, "1.0");
+    for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+        snprintf(c, sizeof(c), "mlreg release model=%s version=1.0 digest=%s%s", MODEL, r.digest,
+                 tails[i]);
+        ck_assert_int_lt(mlreg_release_comment_check(c, MODEL, "1.0", r.digest), 0);
+        sig = sign_with(vec_sk, r.body, c);
+        ck_refused(attach(NULL, NULL, "1.0", sig, pub_b64(&vec_pk)), MLREG_EMISMATCH,
+                   "malformed fields after the digest");
+        assert_nothing_stored(&r, "1.0", sig);
+        free(sig);
+    }
+    free(r.body);
+}
+END_TEST
+
 START_TEST(test_attach_refuses_an_edited_trusted_comment)
 {
     release r;
@@ -742,6 +766,58 @@ START_TEST(test_revocation_persists_across_reopen_with_the_config_still_listing_
 }
 END_TEST
 
+/* The server's wall clock may be behind a revocation time stored by an
+ * earlier run (clock stepped back, restart on another host). An attach that
+ * comes after the retirement must still be judged "after" it. */
+START_TEST(test_an_attach_after_a_retirement_never_counts_even_when_the_clock_went_back)
+{
+    release r;
+    json_t *obj = NULL, *res = NULL, *l, *rec;
+    mlreg_meta_txn *txn = NULL;
+    void *val = NULL;
+    size_t vlen = 0;
+    char *sig, *text, id[MLREG_KEYID_HEXLEN + 1];
+
+    mlreg_keyid_format(id, &vec_pk.id);
+    push_release(&r, "1.0");
+    ck_assert_int_eq(mlreg_keyring_revoke(&obj, mlreg_registry_keyring(reg), id, "retired",
+                                          "rotation", "tester"),
+                     0);
+    json_decref(obj);
+    /* the revocation was recorded by a clock one hour ahead of ours */
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1), 0);
+    ck_assert_int_eq(mlreg_meta_get(&val, &vlen, txn, MLREG_DB_KEYS, id, MLREG_KEYID_HEXLEN), 0);
+    rec = json_loadb(val, vlen, 0, NULL);
+    free(val);
+    ck_assert_ptr_nonnull(rec);
+    ck_assert_int_eq(json_object_set_new(rec, "revoked_ns",
+                                         json_integer((json_int_t)(mlreg_time_now_ns() +
+                                                                   3600 * (int64_t)1000000000))),
+                     0);
+    text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    ck_assert_int_eq(
+        mlreg_meta_put(txn, MLREG_DB_KEYS, id, MLREG_KEYID_HEXLEN, text, strlen(text), 0), 0);
+    free(text);
+    ck_assert_int_eq(mlreg_meta_txn_commit(txn), 0);
+    mlreg_registry_free(reg);
+    reg = NULL;
+    open_registry();
+
+    sig = sign_release(vec_sk, &r, "1.0");
+    ck_assert_msg(attach(&res, NULL, "1.0", sig, pub_b64(&vec_pk)) == 0, "attach: %s",
+                  mlreg_error_last());
+    ck_assert(json_is_false(json_object_get(res, "trusted")));
+    json_decref(res);
+    l = list_sigs("1.0");
+    ck_assert_str_eq(json_string_value(json_object_get(sig_of(l, 0), "status")), "retired");
+    ck_assert(json_is_false(json_object_get(sig_of(l, 0), "counts")));
+    json_decref(l);
+    free(sig);
+    free(r.body);
+}
+END_TEST
+
 START_TEST(test_runtime_trust_makes_an_earlier_untrusted_signature_count)
 {
     release r;
@@ -782,6 +858,7 @@ static Suite *signatures_suite(void)
     tcase_add_test(tc, test_attach_refuses_a_public_key_with_another_key_id);
     tcase_add_test(tc, test_attach_refuses_a_signature_replayed_from_another_release);
     tcase_add_test(tc, test_attach_refuses_an_edited_trusted_comment);
+    tcase_add_test(tc, test_attach_refuses_extra_fields_that_verify_would_refuse);
     tcase_add_test(tc, test_attach_refuses_truncated_base64_and_wrong_algorithm_bytes);
     tcase_add_test(tc, test_attach_refuses_a_key_that_differs_from_the_keyring_key);
     tcase_add_test(tc, test_attach_refuses_unknown_versions_and_non_releases);
@@ -789,6 +866,8 @@ static Suite *signatures_suite(void)
     tcase_add_test(tc,
                    test_revocation_persists_across_reopen_with_the_config_still_listing_the_key);
     tcase_add_test(tc, test_runtime_trust_makes_an_earlier_untrusted_signature_count);
+    tcase_add_test(tc,
+                   test_an_attach_after_a_retirement_never_counts_even_when_the_clock_went_back);
     suite_add_tcase(s, tc);
     return s;
 }
