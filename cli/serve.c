@@ -2,8 +2,11 @@
  *
  *   mlreg serve [--config FILE] [--data DIR] [--listen HOST:PORT] [--ready-file FILE]
  *
- * Flags override the config file. Until authentication exists the server
- * only listens on loopback. SIGTERM / SIGINT are blocked in every thread and
+ * Flags override the config file. With storage.backend "s3" the bucket is
+ * reached before anything listens: wrong credentials, a missing bucket or an
+ * unreachable endpoint stop the start with the S3 status and code, and the
+ * multipart uploads a crash left behind are aborted. Without tokens in the
+ * config the server only listens on loopback. SIGTERM / SIGINT are blocked in every thread and
  * taken with sigwait() by the main thread, so no work happens in a signal
  * handler; libmicrohttpd's threads inherit the blocked mask.
  */
@@ -20,19 +23,19 @@
 #include "mlreg/common.h"
 #include "mlreg/config.h"
 #include "mlreg/registry.h"
+#include "mlreg/s3.h"
 #include "mlreg/server.h"
+#include "mlreg/sys/blob_backend.h"
 
 static void serve_usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: mlreg serve [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
-        "                   [--ready-file FILE]\n"
-        "  --config FILE      JSON config (see conf/README.md)\n"
-        "  --data DIR         data directory (default " MLREG_CONFIG_DEFAULT_DATA_DIR ")\n"
-        "  --listen HOST:PORT loopback address to listen on (default " MLREG_CONFIG_DEFAULT_LISTEN
-        "; port 0 = any free port)\n"
-        "  --ready-file FILE  once listening, write the server URL to FILE\n");
+    fprintf(f, "usage: mlreg serve [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
+               "                   [--ready-file FILE]\n"
+               "  --config FILE      JSON config (see conf/README.md)\n"
+               "  --data DIR         data directory (default " MLREG_CONFIG_DEFAULT_DATA_DIR ")\n"
+               "  --listen HOST:PORT address to listen on, loopback unless tokens are configured "
+               "(default " MLREG_CONFIG_DEFAULT_LISTEN "; port 0 = any free port)\n"
+               "  --ready-file FILE  once listening, write the server URL to FILE\n");
 }
 
 /* Writes @p text to @p path atomically (temp file in the same directory,
@@ -100,6 +103,7 @@ int cmd_serve(int argc, char **argv)
     mlreg_server *srv = NULL;
     mlreg_registry_opts ropts;
     mlreg_server_opts sopts;
+    mlreg_blob_backend *backend = NULL;
     char host[256], url[320];
     unsigned int port;
     sigset_t sigs, oldsigs;
@@ -144,10 +148,11 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;
     }
-    if (!mlreg_config_host_is_loopback(host)) {
+    if (!mlreg_config_host_is_loopback(host) && mlreg_auth_token_count(cfg->auth) == 0) {
         fprintf(stderr,
-                "mlreg: refusing to listen on %s: authentication is not available yet, so "
-                "mlreg only listens on loopback (127.0.0.0/8, ::1, localhost)\n",
+                "mlreg: refusing to listen on %s: no tokens are configured, so mlreg only "
+                "listens on loopback (127.0.0.0/8, ::1, localhost); add `tokens` to the config "
+                "(see conf/README.md)\n",
                 host);
         goto done;
     }
@@ -164,11 +169,39 @@ int cmd_serve(int argc, char **argv)
     masked = 1;
     signal(SIGPIPE, SIG_IGN);
 
+    if (!strcmp(cfg->storage_backend, "s3")) {
+        mlreg_s3_config s3c;
+        memset(&s3c, 0, sizeof(s3c));
+        s3c.endpoint = cfg->s3.endpoint;
+        s3c.bucket = cfg->s3.bucket;
+        s3c.region = cfg->s3.region;
+        s3c.prefix = cfg->s3.prefix;
+        s3c.path_style = cfg->s3.path_style;
+        s3c.access_key = cfg->s3.access_key;
+        s3c.secret_key = cfg->s3.secret_key;
+        s3c.ca_file = cfg->s3.ca_file;
+        s3c.parts_in_flight = cfg->s3.parts_in_flight;
+        s3c.max_attempts = cfg->s3.max_attempts;
+        s3c.retry_base_ms = cfg->s3.retry_base_ms;
+        s3c.retry_max_ms = cfg->s3.retry_max_ms;
+        s3c.retry_total_ms = cfg->s3.retry_total_ms;
+        s3c.presign_seconds = cfg->s3.presign_seconds;
+        if ((error = mlreg_blob_backend_s3_new(&backend, &s3c)) < 0) {
+            fprintf(stderr, "mlreg: s3 storage %s bucket %s: %s\n", cfg->s3.endpoint,
+                    cfg->s3.bucket, mlreg_error_last());
+            goto done;
+        }
+        fprintf(stderr, "mlreg: blobs in s3 bucket %s at %s (prefix '%s')%s\n", cfg->s3.bucket,
+                cfg->s3.endpoint, cfg->s3.prefix ? cfg->s3.prefix : "",
+                cfg->s3.redirect_downloads ? ", downloads redirected" : "");
+    }
+
     memset(&ropts, 0, sizeof(ropts));
     ropts.data_dir = cfg->data_dir;
     ropts.map_size = cfg->map_size;
     ropts.max_manifest_bytes = cfg->max_manifest_bytes;
-    ropts.backend = NULL;                   /* "fs", the only backend of this build */
+    ropts.backend = backend; /* NULL: fs under data_dir; the registry owns it now */
+    backend = NULL;
     ropts.trusted_keys = cfg->trusted_keys; /* merged with the keyring stored in LMDB */
     ropts.n_trusted_keys = cfg->n_trusted_keys;
     if ((error = mlreg_registry_open(&reg, &ropts)) < 0) {
@@ -180,6 +213,10 @@ int cmd_serve(int argc, char **argv)
     sopts.host = host;
     sopts.port = (uint16_t)port;
     sopts.threads = cfg->threads;
+    sopts.policy = cfg->policy;
+    sopts.auth = cfg->auth;
+    if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)
+        sopts.redirect_seconds = cfg->s3.presign_seconds ? cfg->s3.presign_seconds : 300;
     if ((error = mlreg_server_start(&srv, reg, &sopts)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;

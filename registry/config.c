@@ -11,6 +11,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,7 @@
 #include "mlreg/server.h"
 
 /* Keys of features that later versions implement: refused, never ignored. */
-static const char *const later_keys[] = {"stages", "gates", "models", "tokens", "tls"};
+static const char *const later_keys[] = {"tls"};
 
 #define MIN_MANIFEST_BYTES 1024u
 #define MAX_MANIFEST_BYTES (64u * 1024 * 1024)
@@ -42,12 +44,22 @@ void mlreg_config_free(mlreg_config *cfg)
     free(cfg->listen);
     free(cfg->data_dir);
     free(cfg->storage_backend);
+    free(cfg->s3.endpoint);
+    free(cfg->s3.bucket);
+    free(cfg->s3.region);
+    free(cfg->s3.prefix);
+    free(cfg->s3.access_key);
+    if (cfg->s3.secret_key) explicit_bzero(cfg->s3.secret_key, strlen(cfg->s3.secret_key));
+    free(cfg->s3.secret_key);
+    free(cfg->s3.ca_file);
     for (size_t i = 0; i < cfg->n_trusted_keys; i++) {
         free(cfg->trusted_keys[i].name);
         free(cfg->trusted_keys[i].role);
         free(cfg->trusted_keys[i].file);
     }
     free(cfg->trusted_keys);
+    mlreg_policy_free(cfg->policy);
+    mlreg_auth_free(cfg->auth);
     free(cfg);
 }
 
@@ -73,6 +85,103 @@ static int get_uint(uint64_t *out, json_t *v, const char *key, uint64_t min, uin
     return 0;
 }
 
+static int get_bool(int *out, json_t *v, const char *key)
+{
+    if (!json_is_boolean(v))
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s' must be true or false", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* The s3 backend's keys. Numbers are range-checked here so a typo stops the
+ * start instead of becoming an absurd retry budget. */
+static int load_storage_s3(mlreg_config *cfg, json_t *obj)
+{
+    mlreg_config_s3 *s3 = &cfg->s3;
+    const char *key;
+    json_t *v;
+    uint64_t n;
+    int error;
+    static const struct {
+        const char *name;
+        size_t off;
+        uint64_t min, max;
+    } nums[] = {
+        {"parts_in_flight", offsetof(mlreg_config_s3, parts_in_flight), 1, 64},
+        {"max_attempts", offsetof(mlreg_config_s3, max_attempts), 1, 20},
+        {"retry_base_ms", offsetof(mlreg_config_s3, retry_base_ms), 1, 60000},
+        {"retry_max_ms", offsetof(mlreg_config_s3, retry_max_ms), 1, 600000},
+        {"retry_total_ms", offsetof(mlreg_config_s3, retry_total_ms), 1, 3600000},
+        {"presign_seconds", offsetof(mlreg_config_s3, presign_seconds), 1, 604800},
+    };
+
+    s3->path_style = 1;
+    json_object_foreach(obj, key, v)
+    {
+        char label[64];
+        size_t i;
+        int found = 0;
+
+        snprintf(label, sizeof(label), "storage.%s", key);
+        if (!strcmp(key, "backend")) continue;
+        if (!strcmp(key, "endpoint")) {
+            if ((error = get_string(&s3->endpoint, v, label)) < 0) return error;
+            if (strncmp(s3->endpoint, "http://", 7) && strncmp(s3->endpoint, "https://", 8))
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key 'storage.endpoint' must start with http:// "
+                                       "or https://");
+        } else if (!strcmp(key, "bucket")) {
+            if ((error = get_string(&s3->bucket, v, label)) < 0) return error;
+        } else if (!strcmp(key, "region")) {
+            if ((error = get_string(&s3->region, v, label)) < 0) return error;
+        } else if (!strcmp(key, "prefix")) {
+            if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+                return mlreg_error_set(MLREG_EINVALID, "config key 'storage.prefix' must be a "
+                                                       "string");
+            if ((error = mlreg_config_set_string(&s3->prefix, json_string_value(v))) < 0)
+                return error;
+            if (s3->prefix[0] == '/' ||
+                (s3->prefix[0] && s3->prefix[strlen(s3->prefix) - 1] != '/'))
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key 'storage.prefix' must be empty or end with "
+                                       "'/' and not start with one (got '%s')",
+                                       s3->prefix);
+        } else if (!strcmp(key, "access_key")) {
+            if ((error = get_string(&s3->access_key, v, label)) < 0) return error;
+        } else if (!strcmp(key, "secret_key")) {
+            if ((error = get_string(&s3->secret_key, v, label)) < 0) return error;
+        } else if (!strcmp(key, "ca_file")) {
+            if ((error = get_string(&s3->ca_file, v, label)) < 0) return error;
+        } else if (!strcmp(key, "path_style")) {
+            if ((error = get_bool(&s3->path_style, v, label)) < 0) return error;
+        } else if (!strcmp(key, "redirect_downloads")) {
+            if ((error = get_bool(&s3->redirect_downloads, v, label)) < 0) return error;
+        } else {
+            for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+                if (strcmp(key, nums[i].name)) continue;
+                if ((error = get_uint(&n, v, label, nums[i].min, nums[i].max)) < 0) return error;
+                *(unsigned int *)(void *)((char *)s3 + nums[i].off) = (unsigned int)n;
+                found = 1;
+            }
+            if (!found)
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "unknown config key 'storage.%s' for the s3 backend", key);
+        }
+    }
+    if (!s3->endpoint)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key 'storage.endpoint' is required for the s3 backend");
+    if (!s3->bucket)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key 'storage.bucket' is required for the s3 backend");
+    if (!s3->access_key != !s3->secret_key)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config keys 'storage.access_key' and 'storage.secret_key' go "
+                               "together (or leave both out to use AWS_ACCESS_KEY_ID and "
+                               "AWS_SECRET_ACCESS_KEY)");
+    return 0;
+}
+
 static int load_storage(mlreg_config *cfg, json_t *obj)
 {
     const char *key;
@@ -86,12 +195,11 @@ static int load_storage(mlreg_config *cfg, json_t *obj)
         int error = get_string(&cfg->storage_backend, backend, "storage.backend");
         if (error < 0) return error;
     }
-    if (!strcmp(cfg->storage_backend, "s3"))
-        return mlreg_error_set(MLREG_EUNSUPPORTED,
-                               "storage backend s3 is not available in this build yet");
+    if (!strcmp(cfg->storage_backend, "s3")) return load_storage_s3(cfg, obj);
     if (strcmp(cfg->storage_backend, "fs"))
         return mlreg_error_set(MLREG_EINVALID,
-                               "config key 'storage.backend': unknown backend '%s' (use \"fs\")",
+                               "config key 'storage.backend': unknown backend '%s' (use \"fs\" "
+                               "or \"s3\")",
                                cfg->storage_backend);
     json_object_foreach(obj, key, v)
     {
@@ -328,11 +436,29 @@ static int load_root(mlreg_config *cfg, json_t *root, const char *path)
             if ((error = load_server(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "trusted_keys")) {
             if ((error = load_trusted_keys(cfg, v, path)) < 0) return error;
+        } else if (!strcmp(key, "stages") || !strcmp(key, "gates") || !strcmp(key, "models") ||
+                   !strcmp(key, "tokens")) {
+            continue; /* load_policy(), once every key is known */
         } else {
             return mlreg_error_set(MLREG_EINVALID, "unknown config key '%s'", key);
         }
     }
     return 0;
+}
+
+/* stages, gates, models and tokens: parsed after the walk, because gates
+ * and token roles name stages and `stages` may come later in the file.
+ * @p root is NULL without a config file (the defaults). */
+static int load_policy(mlreg_config *cfg, const json_t *root)
+{
+    int error;
+
+    if ((error = mlreg_policy_parse(&cfg->policy, json_object_get(root, "stages"),
+                                    json_object_get(root, "gates"),
+                                    json_object_get(root, "models"))) < 0)
+        return error;
+    return mlreg_auth_new(&cfg->auth, json_object_get(root, "tokens"),
+                          mlreg_policy_stages(cfg->policy), mlreg_policy_stage_count(cfg->policy));
 }
 
 int mlreg_config_load(mlreg_config **out, const char *path)
@@ -365,6 +491,7 @@ int mlreg_config_load(mlreg_config **out, const char *path)
         }
         if ((error = load_root(cfg, root, path)) < 0) goto done;
     }
+    if ((error = load_policy(cfg, root)) < 0) goto done;
     *out = cfg;
     cfg = NULL;
 done:

@@ -158,6 +158,11 @@ enum MHD_Result req_queue_error(request *rq)
     return req_queue(rq, rq->err_status, resp, len);
 }
 
+const char *req_actor(const request *rq)
+{
+    return rq->who ? mlreg_identity_name(rq->who) : MLREG_AUTH_LOCAL;
+}
+
 /* ---- routing -------------------------------------------------------------- */
 
 /* Path markers of /v2/<name>/..., searched from the right because names
@@ -293,10 +298,47 @@ static int route_api(request *rq, const char *rest)
         if (ends_with(arg, "/signatures") && alen > strlen("/signatures")) {
             rq->route = ROUTE_API_SIGNATURES;
             alen -= strlen("/signatures");
+        } else if (ends_with(arg, "/approvals") && alen > strlen("/approvals")) {
+            rq->route = ROUTE_API_APPROVALS;
+            alen -= strlen("/approvals");
+        } else if (ends_with(arg, "/images") && alen > strlen("/images")) {
+            rq->route = ROUTE_API_IMAGES;
+            alen -= strlen("/images");
         }
         if ((error = take_name(rq, rest, (size_t)(v - rest))) < 0) return error;
         if (!(rq->arg = strndup(arg, alen))) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
         if ((error = mlreg_tag_validate(rq->arg)) < 0) req_fail(rq, error, ERR_CTX_RELEASE);
+        return 0;
+    }
+    /* models/<name>/promotions, models/<name>/stages[/<stage>[/history|/rollback]]:
+     * a stage name never holds '/' */
+    if (ends_with(rest, "/promotions")) {
+        rq->route = ROUTE_API_PROMOTIONS;
+        return take_name(rq, rest, strlen(rest) - strlen("/promotions"));
+    }
+    if (ends_with(rest, "/stages")) {
+        rq->route = ROUTE_API_STAGES;
+        return take_name(rq, rest, strlen(rest) - strlen("/stages"));
+    }
+    if ((v = last_occurrence(rest, "/stages/")) != NULL) {
+        const char *stage = v + strlen("/stages/"), *slash = strchr(stage, '/');
+        size_t slen = slash ? (size_t)(slash - stage) : strlen(stage);
+        int error;
+        if (slash == NULL)
+            rq->route = ROUTE_API_STAGE;
+        else if (!strcmp(slash, "/history"))
+            rq->route = ROUTE_API_STAGE_HISTORY;
+        else if (!strcmp(slash, "/rollback"))
+            rq->route = ROUTE_API_ROLLBACK;
+        else
+            rq->route = ROUTE_NONE;
+        if (rq->route == ROUTE_NONE || slen == 0) {
+            rq->route = ROUTE_NONE;
+            return 0;
+        }
+        if ((error = take_name(rq, rest, (size_t)(v - rest))) < 0) return error;
+        if (!(rq->stage = strndup(stage, slen)))
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory");
         return 0;
     }
     rq->route = ROUTE_API_MODEL;
@@ -319,9 +361,16 @@ static const char *route_methods(route_id r)
     case ROUTE_API_MODEL:
     case ROUTE_API_RELEASE:
     case ROUTE_API_KEY_EVENTS: return "GET, HEAD";
+    case ROUTE_API_STAGES:
+    case ROUTE_API_STAGE:
+    case ROUTE_API_STAGE_HISTORY: return "GET, HEAD";
     case ROUTE_API_SIGNATURES:
+    case ROUTE_API_APPROVALS:
+    case ROUTE_API_IMAGES:
+    case ROUTE_API_PROMOTIONS:
     case ROUTE_API_KEYS: return "GET, HEAD, POST";
-    case ROUTE_API_KEY_REVOKE: return "POST";
+    case ROUTE_API_KEY_REVOKE:
+    case ROUTE_API_ROLLBACK: return "POST";
     case ROUTE_NONE: break;
     }
     return "";
@@ -344,7 +393,9 @@ static int route_takes_body(const request *rq)
 {
     return (rq->route == ROUTE_UPLOAD_START && !strcmp(rq->method, "POST")) ||
            ((rq->route == ROUTE_API_SIGNATURES || rq->route == ROUTE_API_KEYS ||
-             rq->route == ROUTE_API_KEY_REVOKE) &&
+             rq->route == ROUTE_API_KEY_REVOKE || rq->route == ROUTE_API_PROMOTIONS ||
+             rq->route == ROUTE_API_ROLLBACK || rq->route == ROUTE_API_APPROVALS ||
+             rq->route == ROUTE_API_IMAGES) &&
             !strcmp(rq->method, "POST")) ||
            (rq->route == ROUTE_UPLOAD &&
             (!strcmp(rq->method, "PATCH") || !strcmp(rq->method, "PUT"))) ||
@@ -362,6 +413,60 @@ static void read_body_headers(request *rq)
         rq->content_length = strtoull(cl, NULL, 10);
     }
     rq->has_body = (cl && rq->content_length > 0) || te != NULL;
+}
+
+/* Authentication and the role each route needs (docs/promotions-api.md):
+ * GET/HEAD read; uploads, manifest PUT/DELETE, blob DELETE, signatures and
+ * image bindings push (a cross-repository mount also needs read on the
+ * source); key management admin; rollback of S promote:S. Promotions and
+ * approvals name their stage in the body, so api_finish() checks their role
+ * after reading it, before anything is evaluated or stored. A failure here
+ * is answered before any body byte is read, so nothing is stored. */
+static void authorize(request *rq)
+{
+    mlreg_server *srv = rq->srv;
+    int get = !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD");
+    int error;
+    mlreg_role_kind kind = MLREG_ROLE_PUSH;
+    const char *stage = NULL, *model = rq->name, *from;
+
+    if (rq->route == ROUTE_API_HEALTH) return;
+    error = mlreg_auth_authenticate(&rq->who, srv->auth, req_header(rq, "Authorization"));
+    if (error < 0) {
+        req_fail(rq, error, ERR_CTX_ANY);
+        req_fail_header(rq, "WWW-Authenticate", "Basic realm=\"mlreg\"");
+        return;
+    }
+    if (rq->route == ROUTE_V2_BASE) return; /* any valid token */
+    if (get && rq->route != ROUTE_UPLOAD) { /* an upload's status belongs to its pusher */
+        kind = MLREG_ROLE_READ;
+    } else {
+        switch (rq->route) {
+        case ROUTE_API_KEYS:
+        case ROUTE_API_KEY_REVOKE:
+            kind = MLREG_ROLE_ADMIN;
+            model = NULL;
+            break;
+        case ROUTE_API_ROLLBACK:
+            kind = MLREG_ROLE_PROMOTE;
+            stage = rq->stage;
+            break;
+        case ROUTE_API_PROMOTIONS:
+        case ROUTE_API_APPROVALS: return; /* the stage is in the body: api_finish() */
+        default: kind = MLREG_ROLE_PUSH; break;
+        }
+    }
+    if (get && (rq->route == ROUTE_API_KEYS || rq->route == ROUTE_API_KEY_EVENTS ||
+                rq->route == ROUTE_API_MODELS))
+        model = NULL;
+    if ((error = mlreg_auth_check(rq->who, kind, stage, model)) < 0) {
+        req_fail(rq, error, ERR_CTX_ANY);
+        return;
+    }
+    if (rq->route == ROUTE_UPLOAD_START && req_query(rq, "mount") &&
+        (from = req_query(rq, "from")) != NULL &&
+        (error = mlreg_auth_check(rq->who, MLREG_ROLE_READ, NULL, from)) < 0)
+        req_fail(rq, error, ERR_CTX_ANY);
 }
 
 /* Step 2: everything that can be decided from the request line and headers. */
@@ -405,6 +510,12 @@ static void begin(request *rq)
         return;
     }
     if (rq->failed) return;
+    authorize(rq);
+    if (rq->failed) return;
+    if (rq->stage && mlreg_policy_stage_index(rq->srv->policy, rq->stage) < 0) {
+        req_fail_raw(rq, 400, "STAGE_UNKNOWN", "unknown stage '%.128s'", rq->stage);
+        return;
+    }
     if (rq->route <= ROUTE_REFERRERS)
         oci_begin(rq);
     else
@@ -625,6 +736,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     free(rq->mbuf);
     free(rq->name);
     free(rq->arg);
+    free(rq->stage);
     free(rq->path);
     free(rq);
     *req_cls = NULL;
@@ -685,6 +797,17 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     }
     srv->reg = reg;
     srv->max_manifest = mlreg_registry_max_manifest_bytes(reg);
+    srv->policy = opts->policy;
+    srv->auth = opts->auth;
+    if (!srv->policy) {
+        if ((error = mlreg_policy_parse(&srv->own_policy, NULL, NULL, NULL)) < 0) goto done;
+        srv->policy = srv->own_policy;
+    }
+    if (!srv->auth) {
+        if ((error = mlreg_auth_new(&srv->own_auth, NULL, NULL, 0)) < 0) goto done;
+        srv->auth = srv->own_auth;
+    }
+    srv->redirect_seconds = opts->redirect_seconds;
     if ((error = uploads_new(&srv->uploads)) < 0) goto done;
     srv->daemon = MHD_start_daemon(
         flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
@@ -720,5 +843,7 @@ void mlreg_server_stop(mlreg_server *srv)
     if (!srv) return;
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     uploads_free(srv->uploads);
+    mlreg_policy_free(srv->own_policy);
+    mlreg_auth_free(srv->own_auth);
     free(srv);
 }

@@ -25,7 +25,9 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "mlreg/auth.h"
 #include "mlreg/blob.h"
+#include "mlreg/gates.h"
 #include "mlreg/digest.h"
 #include "mlreg/registry.h"
 #include "mlreg/server.h"
@@ -45,7 +47,9 @@ typedef enum {
     ERR_CTX_MODEL,
     ERR_CTX_RELEASE,
     ERR_CTX_SIGNATURE, /* attaching or listing release signatures */
-    ERR_CTX_KEY        /* the trusted keyring */
+    ERR_CTX_KEY,       /* the trusted keyring */
+    ERR_CTX_STAGE,     /* what a stage holds (ENOTFOUND: STAGE_EMPTY) */
+    ERR_CTX_PROMOTION  /* promotions (EGATE: GATE_FAILED) */
 } err_ctx;
 
 /** Looks up the HTTP status and OCI error code for @p code in context @p ctx. */
@@ -96,6 +100,11 @@ struct mlreg_server {
     upload_table *uploads;
     size_t max_manifest;
     uint16_t port;
+    unsigned int redirect_seconds; /* 0: serve blob bytes; else 307 to the backend */
+    const mlreg_policy *policy;    /* opts->policy or own_policy */
+    const mlreg_auth *auth;        /* opts->auth or own_auth */
+    mlreg_policy *own_policy;      /* defaults when the caller gave none */
+    mlreg_auth *own_auth;
 };
 
 typedef enum {
@@ -111,10 +120,17 @@ typedef enum {
     ROUTE_API_MODELS,
     ROUTE_API_MODEL,
     ROUTE_API_RELEASE,
-    ROUTE_API_SIGNATURES, /* models/<name>/versions/<version>/signatures */
-    ROUTE_API_KEYS,       /* keys */
-    ROUTE_API_KEY_EVENTS, /* keys/events */
-    ROUTE_API_KEY_REVOKE  /* keys/<KEYID>/revoke */
+    ROUTE_API_SIGNATURES,    /* models/<name>/versions/<version>/signatures */
+    ROUTE_API_KEYS,          /* keys */
+    ROUTE_API_KEY_EVENTS,    /* keys/events */
+    ROUTE_API_KEY_REVOKE,    /* keys/<KEYID>/revoke */
+    ROUTE_API_PROMOTIONS,    /* models/<name>/promotions */
+    ROUTE_API_STAGES,        /* models/<name>/stages */
+    ROUTE_API_STAGE,         /* models/<name>/stages/<stage> */
+    ROUTE_API_STAGE_HISTORY, /* models/<name>/stages/<stage>/history */
+    ROUTE_API_ROLLBACK,      /* models/<name>/stages/<stage>/rollback */
+    ROUTE_API_APPROVALS,     /* models/<name>/versions/<version>/approvals */
+    ROUTE_API_IMAGES         /* models/<name>/versions/<version>/images */
 } route_id;
 
 /** Largest JSON request body of the /api/v1/ routes; larger is 413. */
@@ -145,8 +161,10 @@ typedef struct request {
     uint64_t req_bytes;
 
     route_id route;
-    char *name; /* repository / model name (validated) */
-    char *arg;  /* digest, reference, upload uuid or version */
+    char *name;                /* repository / model name (validated) */
+    char *arg;                 /* digest, reference, upload uuid or version */
+    char *stage;               /* the stage of the stage routes (validated against the config) */
+    const mlreg_identity *who; /* the authenticated identity (set before any route runs) */
 
     /* deferred error, answered at the final call */
     int failed;
@@ -215,5 +233,7 @@ enum MHD_Result oci_finish(request *rq);
 void api_begin(request *rq);
 /** Step 4 for /api/v1/ routes. */
 enum MHD_Result api_finish(request *rq);
+/** The actor recorded for changes made by @p rq: the token's name. */
+const char *req_actor(const request *rq);
 
 #endif

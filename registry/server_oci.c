@@ -24,6 +24,7 @@
 
 #include "mlreg/common.h"
 #include "mlreg/oci.h"
+#include "mlreg/promotions.h"
 #include "server_internal.h"
 
 #define STREAM_BLOCK (64u * 1024)
@@ -225,6 +226,18 @@ static void begin_manifest(request *rq)
     } else if ((error = mlreg_tag_validate(rq->arg)) < 0) {
         req_fail(rq, error, ERR_CTX_MANIFEST);
         return;
+    } else if (mlreg_policy_stage_index(srv->policy, rq->arg) >= 0) {
+        /* a stage name is a reserved tag: readable, never written */
+        if (!strcmp(rq->method, "PUT") || !strcmp(rq->method, "DELETE")) {
+            req_fail_raw(rq, 409, "DENIED",
+                         "'%.128s' is a stage: its tag moves only by promotion or rollback",
+                         rq->arg);
+            return;
+        }
+        if (!(rq->stage = strdup(rq->arg))) {
+            req_fail(rq, mlreg_error_set(MLREG_ENOMEM, "out of memory"), ERR_CTX_ANY);
+            return;
+        }
     }
     if (strcmp(rq->method, "PUT")) return;
     if (rq->has_length && rq->content_length > srv->max_manifest) {
@@ -308,6 +321,32 @@ static ssize_t no_body_read(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* 307 to a presigned URL of the backend, after the same repository
+ * visibility check a served GET makes. The client verifies the digest of
+ * what it downloads, as it does for served bytes. */
+static enum MHD_Result redirect_blob(request *rq)
+{
+    mlreg_server *srv = rq->srv;
+    struct MHD_Response *resp;
+    uint64_t size = 0;
+    char *url = NULL, digest[MLREG_DIGEST_STRLEN + 1];
+    int error;
+
+    if ((error = mlreg_registry_blob_stat(&size, srv->reg, rq->name, &rq->digest)) < 0 ||
+        (error = mlreg_blobstore_presign(&url, mlreg_registry_blobstore(srv->reg), &rq->digest,
+                                         srv->redirect_seconds)) < 0)
+        return reply_error(rq, error, ERR_CTX_BLOB);
+    mlreg_digest_format(digest, &rq->digest);
+    if (!(resp = resp_empty()) || resp_header(resp, "Location", url) < 0 ||
+        resp_header(resp, "Docker-Content-Digest", digest) < 0) {
+        if (resp) MHD_destroy_response(resp);
+        free(url);
+        return MHD_NO;
+    }
+    free(url);
+    return req_queue(rq, 307, resp, 0);
+}
+
 static enum MHD_Result finish_blob_read(request *rq, int head)
 {
     mlreg_server *srv = rq->srv;
@@ -319,6 +358,7 @@ static enum MHD_Result finish_blob_read(request *rq, int head)
     const char *range = req_header(rq, "Range");
     enum MHD_Result ret;
 
+    if (!head && srv->redirect_seconds) return redirect_blob(rq);
     if (head)
         error = mlreg_registry_blob_stat(&size, srv->reg, rq->name, &rq->digest);
     else
@@ -528,8 +568,9 @@ static enum MHD_Result finish_manifest(request *rq)
     if (!strcmp(rq->method, "PUT")) {
         const char *ct = req_header(rq, "Content-Type");
         memset(&res, 0, sizeof(res));
-        if ((error = mlreg_registry_manifest_put(&res, srv->reg, rq->name, rq->arg, ct,
-                                                 rq->mbuf ? rq->mbuf : "", rq->mlen)) < 0)
+        if ((error = mlreg_registry_manifest_put_as(&res, srv->reg, rq->name, rq->arg, ct,
+                                                    rq->mbuf ? rq->mbuf : "", rq->mlen,
+                                                    req_actor(rq))) < 0)
             return reply_error(rq, error, ERR_CTX_MANIFEST);
         if (!(resp = resp_empty())) return MHD_NO;
         mlreg_digest_format(digest, &res.digest);
@@ -549,8 +590,17 @@ static enum MHD_Result finish_manifest(request *rq)
             return reply_error(rq, error, ERR_CTX_MANIFEST);
         return req_queue(rq, 202, resp_empty(), 0);
     }
-    if ((error = mlreg_registry_manifest_get(&m, srv->reg, rq->name, rq->arg)) < 0)
-        return reply_error(rq, error, ERR_CTX_MANIFEST);
+    if (rq->stage) {
+        /* GET/HEAD of a stage tag: the release the stage holds now */
+        mlreg_digest sd;
+        if ((error = mlreg_stage_digest(&sd, srv->reg, srv->policy, rq->name, rq->stage)) < 0)
+            return reply_error(rq, error, ERR_CTX_MANIFEST);
+        mlreg_digest_format(digest, &sd);
+        error = mlreg_registry_manifest_get(&m, srv->reg, rq->name, digest);
+    } else {
+        error = mlreg_registry_manifest_get(&m, srv->reg, rq->name, rq->arg);
+    }
+    if (error < 0) return reply_error(rq, error, ERR_CTX_MANIFEST);
     len = m->len;
     resp = resp_copy(m->body, m->len);
     if (!resp) {

@@ -67,6 +67,14 @@ int mlreg_blobstore_remove(mlreg_blobstore *store, const mlreg_digest *digest)
     return store->backend->remove(store->backend, digest);
 }
 
+int mlreg_blobstore_presign(char **url_out, mlreg_blobstore *store, const mlreg_digest *digest,
+                            unsigned int expires_seconds)
+{
+    if (store->backend->presign == NULL)
+        return mlreg_error_set(MLREG_EUNSUPPORTED, "this blob backend has no download URLs");
+    return store->backend->presign(url_out, store->backend, digest, expires_seconds);
+}
+
 int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload)
 {
     return store->backend->foreach (store->backend, cb, payload);

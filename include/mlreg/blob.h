@@ -31,6 +31,14 @@ int mlreg_blobstore_exists(mlreg_blobstore *store, const mlreg_digest *digest);
 int mlreg_blobstore_stat(uint64_t *size_out, mlreg_blobstore *store, const mlreg_digest *digest);
 /** Removes a blob: 0, MLREG_ENOTFOUND or another error. */
 int mlreg_blobstore_remove(mlreg_blobstore *store, const mlreg_digest *digest);
+/**
+ * A URL from which the blob can be fetched directly for @p expires_seconds
+ * (s3: a presigned GET), in a new malloc'd string (*url_out, caller frees).
+ * Existence is not checked. MLREG_EUNSUPPORTED when the backend has no URLs
+ * of its own (fs).
+ */
+int mlreg_blobstore_presign(char **url_out, mlreg_blobstore *store, const mlreg_digest *digest,
+                            unsigned int expires_seconds);
 /** Walks every blob; see mlreg_blob_foreach_cb. */
 int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload);
 

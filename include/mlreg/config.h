@@ -3,9 +3,11 @@
  * @brief The server's JSON config file (jansson). Every key is documented in
  *        conf/README.md; conf/mlreg.json holds the defaults.
  *
- * Loading is strict: an unknown key, a key of a later feature (stages, gates,
- * models, tokens, tls), a value of the wrong type or out of range stops the
- * server with a message naming the key. `trusted_keys` entries are loaded
+ * Loading is strict: an unknown key, a key of a later feature (tls), a value
+ * of the wrong type or out of range stops the server with a message naming
+ * the key. `stages`, `gates` and `models` are parsed by gates.h
+ * (mlreg_policy_parse) and `tokens` by auth.h (mlreg_auth_new), with the same
+ * strictness and the full key path in messages. `trusted_keys` entries are loaded
  * completely at this point (their `.pub` files read and parsed), so a bad key
  * file stops the server at start, naming the key and the file.
  */
@@ -14,6 +16,8 @@
 
 #include <stddef.h>
 
+#include "mlreg/auth.h"
+#include "mlreg/gates.h"
 #include "mlreg/sign.h"
 
 /** Defaults used when the config file (or a key) is absent. */
@@ -34,15 +38,38 @@ typedef struct {
     mlreg_pubkey pubkey; /**< the key read from @c file; key ids are unique within the config */
 } mlreg_config_key;
 
+/** The `storage.*` keys of the s3 backend (conf/README.md). Strings are
+ *  malloc'd or NULL; numbers are 0 when unset (the client's defaults). */
+typedef struct {
+    char *endpoint;         /**< required: "http(s)://host[:port]" */
+    char *bucket;           /**< required */
+    char *region;           /**< NULL: "us-east-1" */
+    char *prefix;           /**< key prefix, "" or ending in '/' */
+    char *access_key;       /**< NULL: $AWS_ACCESS_KEY_ID */
+    char *secret_key;       /**< NULL: $AWS_SECRET_ACCESS_KEY; wiped on free */
+    char *ca_file;          /**< custom CA bundle */
+    int path_style;         /**< default 1 */
+    int redirect_downloads; /**< blob GETs answer 307 to a presigned URL */
+    unsigned int parts_in_flight;
+    unsigned int max_attempts;
+    unsigned int retry_base_ms;
+    unsigned int retry_max_ms;
+    unsigned int retry_total_ms;
+    unsigned int presign_seconds; /**< lifetime of redirect URLs */
+} mlreg_config_s3;
+
 typedef struct {
     char *listen;                   /**< "HOST:PORT" or "[V6]:PORT" (malloc'd) */
     char *data_dir;                 /**< data directory (malloc'd) */
-    char *storage_backend;          /**< "fs" (the only backend of this build; malloc'd) */
+    char *storage_backend;          /**< "fs" or "s3" (malloc'd) */
+    mlreg_config_s3 s3;             /**< storage.* of the s3 backend */
     size_t max_manifest_bytes;      /**< limits.max_manifest_bytes */
     size_t map_size;                /**< limits.map_size (LMDB map size, bytes); 0 = default */
     unsigned int threads;           /**< server.threads */
     mlreg_config_key *trusted_keys; /**< trusted_keys, in file order (malloc'd array) */
     size_t n_trusted_keys;          /**< entries in @c trusted_keys */
+    mlreg_policy *policy;           /**< stages, gates, models (defaults when absent); owned */
+    mlreg_auth *auth;               /**< tokens (none when absent: local identity); owned */
 } mlreg_config;
 
 /**

@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "mlreg/auth.h"
+#include "mlreg/gates.h"
 #include "mlreg/registry.h"
 
 /** Default number of worker threads (libmicrohttpd thread pool). */
@@ -34,11 +36,24 @@ typedef struct {
     unsigned int threads;
     /** Idle connection timeout in seconds; 0 = MLREG_SERVER_DEFAULT_TIMEOUT. */
     unsigned int timeout;
+    /** Stages and gates (borrowed, must outlive the server); NULL = the
+     *  default stages without gates. */
+    const mlreg_policy *policy;
+    /** Tokens (borrowed, must outlive the server); NULL = no tokens: every
+     *  request is the local identity. */
+    const mlreg_auth *auth;
+    /** When non-zero, blob GETs answer 307 to a URL from the blob backend
+     *  (mlreg_blobstore_presign) valid this many seconds, so the bytes go
+     *  straight from the object store; 0 serves the bytes. */
+    unsigned int redirect_seconds;
 } mlreg_server_opts;
 
 /**
  * Binds the socket and starts serving @p reg in background threads.
  * The registry is borrowed: it must outlive the server.
+ * With tokens (opts->auth) every request but GET /api/v1/health is
+ * authenticated and checked against the role its route needs
+ * (docs/promotions-api.md).
  * @return 0, MLREG_EINVALID (bad host), MLREG_EIO (bind/daemon failure,
  *         message set), MLREG_ENOMEM.
  */

@@ -16,7 +16,7 @@ refuse() {
         not_ok "$name (exit $rc, stderr: $(head -c 300 "$TMP/err"))"; fi
 }
 
-for k in stages gates models tokens tls; do
+for k in tls; do
     refuse "config key '$k' is refused" "{\"$k\": {}}" \
         "config key '$k' is not supported by this version of mlreg"
 done
@@ -35,8 +35,9 @@ refuse "an unknown key inside a trusted_keys entry is named" \
     "unknown config key 'trusted_keys[0].until'"
 refuse "a trusted_keys entry without a role is named" \
     '{"trusted_keys":[{"name":"rel","file":"bad.pub"}]}' "(key 'rel') lacks \"role\""
-refuse "storage backend s3 is refused clearly" '{"storage":{"backend":"s3","bucket":"m"}}' \
-    "storage backend s3 is not available in this build yet"
+refuse "storage backend s3 without an endpoint is refused clearly" \
+    '{"storage":{"backend":"s3","bucket":"m"}}' \
+    "config key 'storage.endpoint' is required for the s3 backend"
 refuse "unknown storage backend is named" '{"storage":{"backend":"tape"}}' "storage.backend"
 refuse "unknown top-level key is named" '{"listen":"127.0.0.1:0","colour":"blue"}' \
     "unknown config key 'colour'"
@@ -64,10 +65,10 @@ check "flag without its value exits 2" [ $? -eq 2 ]
 for addr in 0.0.0.0:0 10.1.2.3:5080 '[::]:0' example.com:80; do
     timeout 10 "$MLREG" serve --listen "$addr" --data "$TMP/refused" >/dev/null 2>"$TMP/err"
     rc=$?
-    if [ $rc -eq 2 ] && grep -q "authentication is not available yet" "$TMP/err"; then
-        ok "non-loopback listen $addr is refused"
+    if [ $rc -eq 2 ] && grep -q "no tokens are configured" "$TMP/err"; then
+        ok "non-loopback listen $addr is refused without tokens"
     else
-        not_ok "non-loopback listen $addr is refused (exit $rc: $(cat "$TMP/err"))"
+        not_ok "non-loopback listen $addr is refused without tokens (exit $rc: $(cat "$TMP/err"))"
     fi
 done
 check "refused starts created no data dir" [ ! -e "$TMP/refused" ]

@@ -1,7 +1,7 @@
 /* check_config.c: the server config file (registry/config.c): defaults,
- * accepted keys, keys refused by name, trusted_keys (key files resolved
- * against the config's directory, strict entries, duplicates), listen
- * parsing, the loopback rule. */
+ * accepted keys (also stages, gates, models and tokens), keys refused by name, trusted_keys (key
+ * files resolved against the config's directory, strict entries, duplicates), listen parsing, the
+ * loopback rule. */
 #include "mlreg/common.h"
 #include "mlreg/config.h"
 #include "mlreg/registry.h"
@@ -87,7 +87,7 @@ END_TEST
 
 START_TEST(test_config_refuses_keys_of_later_features_by_name)
 {
-    static const char *const keys[] = {"stages", "gates", "models", "tokens", "tls"};
+    static const char *const keys[] = {"tls"};
     char text[128], msg[128];
 
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -99,10 +99,100 @@ START_TEST(test_config_refuses_keys_of_later_features_by_name)
 }
 END_TEST
 
-START_TEST(test_config_refuses_s3_with_a_clear_message)
+START_TEST(test_config_loads_stages_gates_models_and_tokens)
 {
-    assert_refused("{\"storage\":{\"backend\":\"s3\"}}", MLREG_EUNSUPPORTED,
-                   "storage backend s3 is not available in this build yet");
+    mlreg_config *cfg = NULL;
+    const mlreg_rule *rules;
+    size_t n;
+    const mlreg_identity *id = NULL;
+
+    write_config("{\"tokens\":[{\"name\":\"ci\",\"sha256\":"
+                 "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\","
+                 "\"roles\":[\"push\",\"promote:qa\"]}],"
+                 "\"gates\":{\"qa\":[{\"metric\":\"f1\",\"min\":0.5}]},"
+                 "\"models\":{\"rag\":{\"gates\":{\"prod\":[{\"require\":\"previous_stage\"}]}}},"
+                 "\"stages\":[\"qa\",\"prod\"]}");
+    ck_assert_msg(mlreg_config_load(&cfg, path) == 0, "%s", mlreg_error_last());
+    ck_assert_int_eq(mlreg_policy_stage_count(cfg->policy), 2);
+    ck_assert_int_eq(mlreg_policy_rules(&rules, &n, cfg->policy, "x", "qa"), 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(mlreg_policy_rules(&rules, &n, cfg->policy, "rag", "prod"), 0);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(mlreg_auth_token_count(cfg->auth), 1);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, cfg->auth, "Bearer abc"), 0);
+    ck_assert_str_eq(mlreg_identity_name(id), "ci");
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_PROMOTE, "qa", "x"), 0);
+    mlreg_config_free(cfg);
+    /* without a file: the default stages and no tokens */
+    ck_assert_int_eq(mlreg_config_load(&cfg, NULL), 0);
+    ck_assert_int_eq(mlreg_policy_stage_count(cfg->policy), 3);
+    ck_assert_int_eq(mlreg_auth_token_count(cfg->auth), 0);
+    mlreg_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_refuses_bad_gates_and_tokens_naming_the_key)
+{
+    assert_refused("{\"gates\":{\"production\":[{\"metric\":\"a\",\"mni\":1}]}}", MLREG_EINVALID,
+                   "config key 'gates.production[0].mni': unknown rule key");
+    assert_refused("{\"stages\":[\"a\"],\"gates\":{\"staging\":[]}}", MLREG_EINVALID,
+                   "config key 'gates.staging'");
+    assert_refused("{\"tokens\":[{\"name\":\"a\",\"sha256\":\"x\",\"roles\":[\"push\"]}]}",
+                   MLREG_EINVALID, "config key 'tokens[0].sha256'");
+    assert_refused("{\"models\":[]}", MLREG_EINVALID, "config key 'models' must be an object");
+}
+END_TEST
+
+START_TEST(test_config_loads_the_s3_keys_and_names_bad_ones)
+{
+    mlreg_config *cfg = NULL;
+
+    assert_refused("{\"storage\":{\"backend\":\"s3\"}}", MLREG_EINVALID,
+                   "'storage.endpoint' is required for the s3 backend");
+    assert_refused("{\"storage\":{\"backend\":\"s3\",\"endpoint\":\"http://h\"}}", MLREG_EINVALID,
+                   "'storage.bucket' is required");
+    assert_refused("{\"storage\":{\"backend\":\"s3\",\"endpoint\":\"ftp://h\",\"bucket\":\"b\"}}",
+                   MLREG_EINVALID, "'storage.endpoint' must start with http");
+    assert_refused("{\"storage\":{\"backend\":\"s3\",\"endpoint\":\"http://h\",\"bucket\":\"b\","
+                   "\"secret_key\":\"s\"}}",
+                   MLREG_EINVALID, "'storage.access_key' and 'storage.secret_key' go together");
+    assert_refused("{\"storage\":{\"backend\":\"s3\",\"endpoint\":\"http://h\",\"bucket\":\"b\","
+                   "\"parts_in_flight\":0}}",
+                   MLREG_EINVALID, "'storage.parts_in_flight'");
+    assert_refused("{\"storage\":{\"backend\":\"s3\",\"endpoint\":\"http://h\",\"bucket\":\"b\","
+                   "\"presign_seconds\":604801}}",
+                   MLREG_EINVALID, "'storage.presign_seconds'");
+    assert_refused("{\"storage\":{\"backend\":\"s3\",\"endpoint\":\"http://h\",\"bucket\":\"b\","
+                   "\"prefix\":\"no-slash\"}}",
+                   MLREG_EINVALID, "'storage.prefix'");
+    assert_refused("{\"storage\":{\"backend\":\"s3\",\"endpoint\":\"http://h\",\"bucket\":\"b\","
+                   "\"bukket\":\"b\"}}",
+                   MLREG_EINVALID, "unknown config key 'storage.bukket' for the s3 backend");
+
+    write_config("{\"storage\":{\"backend\":\"s3\",\"endpoint\":\"https://s3.example\","
+                 "\"bucket\":\"models\",\"region\":\"eu-west-1\",\"prefix\":\"prod/\","
+                 "\"path_style\":false,\"redirect_downloads\":true,\"access_key\":\"AK\","
+                 "\"secret_key\":\"SK\",\"ca_file\":\"/etc/ca.pem\",\"parts_in_flight\":8,"
+                 "\"max_attempts\":3,\"retry_base_ms\":50,\"retry_max_ms\":2000,"
+                 "\"retry_total_ms\":30000,\"presign_seconds\":120}}");
+    ck_assert_int_eq(mlreg_config_load(&cfg, path), 0);
+    ck_assert_str_eq(cfg->storage_backend, "s3");
+    ck_assert_str_eq(cfg->s3.endpoint, "https://s3.example");
+    ck_assert_str_eq(cfg->s3.bucket, "models");
+    ck_assert_str_eq(cfg->s3.region, "eu-west-1");
+    ck_assert_str_eq(cfg->s3.prefix, "prod/");
+    ck_assert_int_eq(cfg->s3.path_style, 0);
+    ck_assert_int_eq(cfg->s3.redirect_downloads, 1);
+    ck_assert_str_eq(cfg->s3.access_key, "AK");
+    ck_assert_str_eq(cfg->s3.secret_key, "SK");
+    ck_assert_str_eq(cfg->s3.ca_file, "/etc/ca.pem");
+    ck_assert_uint_eq(cfg->s3.parts_in_flight, 8);
+    ck_assert_uint_eq(cfg->s3.max_attempts, 3);
+    ck_assert_uint_eq(cfg->s3.retry_base_ms, 50);
+    ck_assert_uint_eq(cfg->s3.retry_max_ms, 2000);
+    ck_assert_uint_eq(cfg->s3.retry_total_ms, 30000);
+    ck_assert_uint_eq(cfg->s3.presign_seconds, 120);
+    mlreg_config_free(cfg);
 }
 END_TEST
 
@@ -372,7 +462,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_without_file_gives_the_defaults);
     tcase_add_test(tc, test_config_reads_every_accepted_key);
     tcase_add_test(tc, test_config_refuses_keys_of_later_features_by_name);
-    tcase_add_test(tc, test_config_refuses_s3_with_a_clear_message);
+    tcase_add_test(tc, test_config_loads_stages_gates_models_and_tokens);
+    tcase_add_test(tc, test_config_refuses_bad_gates_and_tokens_naming_the_key);
+    tcase_add_test(tc, test_config_loads_the_s3_keys_and_names_bad_ones);
     tcase_add_test(tc, test_config_names_unknown_keys);
     tcase_add_test(tc, test_config_names_bad_values);
     tcase_add_test(tc, test_config_refuses_malformed_json_with_its_position);

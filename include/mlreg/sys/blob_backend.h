@@ -63,17 +63,24 @@ struct mlreg_blob_backend {
     /** Size of a stored blob. 0, MLREG_ENOTFOUND or another error. */
     int (*stat)(uint64_t *size_out, mlreg_blob_backend *b, const mlreg_digest *digest);
     /** Opens a stored blob. 0, MLREG_ENOTFOUND or another error. */
-    int (*open_read)(mlreg_blob_backend_reader **out, uint64_t *size_out,
-                     mlreg_blob_backend *b, const mlreg_digest *digest);
+    int (*open_read)(mlreg_blob_backend_reader **out, uint64_t *size_out, mlreg_blob_backend *b,
+                     const mlreg_digest *digest);
     /** Starts a write. @p size_hint is the expected size or -1 when unknown. */
-    int (*open_write)(mlreg_blob_backend_writer **out, mlreg_blob_backend *b,
-                      int64_t size_hint);
+    int (*open_write)(mlreg_blob_backend_writer **out, mlreg_blob_backend *b, int64_t size_hint);
     /** Removes a blob. 0 or MLREG_ENOTFOUND or another error. */
     int (*remove)(mlreg_blob_backend *b, const mlreg_digest *digest);
     /** Walks every stored blob (order unspecified). */
     int (*foreach)(mlreg_blob_backend *b, mlreg_blob_foreach_cb cb, void *payload);
     /** Frees the backend. */
     void (*free)(mlreg_blob_backend *b);
+    /**
+     * Optional; NULL when the backend has no URLs of its own (fs). Writes into
+     * *url_out a new malloc'd URL from which the blob can be fetched directly,
+     * without credentials, for @p expires_seconds (s3: a presigned GET). The
+     * blob's existence is not checked. 0, MLREG_EINVALID, MLREG_ENOMEM.
+     */
+    int (*presign)(char **url_out, mlreg_blob_backend *b, const mlreg_digest *digest,
+                   unsigned int expires_seconds);
 };
 
 /**
@@ -84,5 +91,23 @@ struct mlreg_blob_backend {
  * to mlreg_blobstore_new, which takes ownership).
  */
 int mlreg_blob_backend_fs_new(mlreg_blob_backend **out, const char *root);
+
+struct mlreg_s3_config;
+
+/**
+ * Creates the S3 backend described by @p cfg (see mlreg/s3.h). Blobs live at
+ * `<prefix>blobs/sha256/<64 hex>`; writes over 8 MiB go through a multipart
+ * upload to `<prefix>uploads/<random>`, completed, copied server-side to the
+ * blob's name and deleted only after the front end verified the digest, so
+ * no unverified or partial object ever appears under a blob name.
+ *
+ * Construction talks to the bucket: it aborts the multipart uploads and
+ * removes the temp objects left under `<prefix>uploads/` by a crash (one
+ * prefix belongs to one server, as one root does for fs). That request also
+ * checks the endpoint and the credentials, so a wrong secret key fails here
+ * with a message naming the HTTP status and S3 code (e.g. "403
+ * SignatureDoesNotMatch"). The caller owns *out.
+ */
+int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_config *cfg);
 
 #endif

@@ -1,0 +1,422 @@
+/* blob_s3.c: the S3 blob backend.
+ *
+ * Layout: <prefix>blobs/sha256/<64 hex>; in-progress large writes under
+ * <prefix>uploads/<32 hex>.
+ *
+ * Writes: the backend learns a blob's digest only at commit, after the front
+ * end verified it, and an S3 multipart upload must name its key when it
+ * starts. So:
+ * - up to 8 MiB: bytes are buffered (bounded) and committed with one PUT
+ *   under the final name, signed with the verified digest as the payload
+ *   hash, so S3 checks the bytes too;
+ * - larger: parts go to a multipart upload on a temp key while the bytes
+ *   stream in (parts_in_flight x part size of memory); commit completes it,
+ *   copies it server-side to the final name (CopyObject, or UploadPartCopy
+ *   over 5 GiB) and deletes the temp object. abort() and any failure abort
+ *   the upload. Nothing partial or unverified ever has a blob name, and the
+ *   final name appears atomically.
+ * Part size: max(8 MiB, ceil(size/10000)) with a size hint; without one,
+ * 8 MiB doubling every 1000 parts (mlreg_s3_part_size).
+ */
+#include "mlreg/common.h"
+#include "mlreg/s3.h"
+#include "mlreg/sys/blob_backend.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define SINGLE_PUT_MAX MLREG_S3_DEFAULT_PART_SIZE
+
+typedef struct {
+    mlreg_blob_backend parent;
+    mlreg_s3 *s3;
+    char *blob_prefix;   /* <prefix>blobs/sha256/ */
+    char *upload_prefix; /* <prefix>uploads/ */
+} s3_backend;
+
+typedef struct {
+    mlreg_blob_backend_writer parent;
+    s3_backend *b;
+    int64_t hint;
+    uint64_t written;
+    /* single-PUT phase */
+    unsigned char *small;
+    size_t small_len, small_cap;
+    /* multipart phase */
+    mlreg_s3_upload *up;
+    char *tmp_key;
+    unsigned char *part;
+    size_t part_len, part_size;
+    uint64_t part_start; /* bytes written before the current part */
+} s3_writer;
+
+typedef struct {
+    mlreg_blob_backend_reader parent;
+    mlreg_s3_reader *r;
+} s3_reader;
+
+static int blob_key(char **out, s3_backend *b, const mlreg_digest *d)
+{
+    return mlreg_s3_blob_key(out, mlreg_s3_prefix(b->s3), d);
+}
+
+/* ---- writer ---- */
+
+static int start_multipart(s3_writer *w)
+{
+    int error = 0;
+    unsigned char rnd[16];
+    char name[33];
+    size_t i;
+    ssize_t n;
+
+    while ((n = getrandom(rnd, sizeof(rnd), 0)) < 0 && errno == EINTR)
+        ;
+    if (n != (ssize_t)sizeof(rnd))
+        return mlreg_error_set(MLREG_EIO, "getrandom for an upload name: %s",
+                               n < 0 ? strerror(errno) : "short read");
+    for (i = 0; i < sizeof(rnd); i++)
+        snprintf(name + 2 * i, 3, "%02x", rnd[i]);
+    if (asprintf(&w->tmp_key, "%s%s", w->b->upload_prefix, name) < 0) {
+        w->tmp_key = NULL;
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    }
+    if ((error = mlreg_s3_upload_begin(&w->up, w->b->s3, w->tmp_key)) < 0) return error;
+    return 0;
+}
+
+/* Makes sure a part buffer is open, sized for the next part. */
+static int open_part(s3_writer *w)
+{
+    int error;
+    unsigned int next = mlreg_s3_upload_parts(w->up) + 1;
+
+    if (w->part != NULL) return 0;
+    w->part_size = (size_t)mlreg_s3_part_size(w->hint, w->part_start, next,
+                                              mlreg_s3_first_part_size(w->b->s3));
+    if ((error = mlreg_s3_upload_buffer(&w->part, w->up, w->part_size)) < 0) return error;
+    w->part_len = 0;
+    return 0;
+}
+
+static int send_part(s3_writer *w)
+{
+    int error = mlreg_s3_upload_send(w->up, w->part_len);
+
+    w->part_start += w->part_len;
+    w->part = NULL;
+    w->part_len = 0;
+    return error;
+}
+
+static int append_parts(s3_writer *w, const unsigned char *p, size_t len)
+{
+    int error;
+
+    while (len > 0) {
+        size_t take;
+        if ((error = open_part(w)) < 0) return error;
+        take = w->part_size - w->part_len < len ? w->part_size - w->part_len : len;
+        memcpy(w->part + w->part_len, p, take);
+        w->part_len += take;
+        p += take;
+        len -= take;
+        if (w->part_len == w->part_size && (error = send_part(w)) < 0) return error;
+    }
+    return 0;
+}
+
+static int s3_writer__write(mlreg_blob_backend_writer *bw, const void *data, size_t len)
+{
+    s3_writer *w = (s3_writer *)bw;
+    int error;
+
+    if (w->written + len > MLREG_S3_MAX_OBJECT_SIZE)
+        return mlreg_error_set(MLREG_ETOOBIG, "blob over the 5 TiB s3 object limit");
+    if (w->up == NULL && w->small_len + len <= SINGLE_PUT_MAX &&
+        !(w->hint > (int64_t)SINGLE_PUT_MAX)) {
+        if (w->small_len + len > w->small_cap) {
+            size_t cap = w->small_cap ? w->small_cap : 64 * 1024;
+            unsigned char *p;
+            while (cap < w->small_len + len)
+                cap *= 2;
+            if (cap > SINGLE_PUT_MAX) cap = SINGLE_PUT_MAX;
+            if ((p = realloc(w->small, cap)) == NULL)
+                return mlreg_error_set(MLREG_ENOMEM, "out of memory buffering a blob");
+            w->small = p;
+            w->small_cap = cap;
+        }
+        memcpy(w->small + w->small_len, data, len);
+        w->small_len += len;
+        w->written += len;
+        return 0;
+    }
+    if (w->up == NULL) {
+        if ((error = start_multipart(w)) < 0) return error;
+        if (w->small_len > 0) {
+            if ((error = append_parts(w, w->small, w->small_len)) < 0) return error;
+            free(w->small);
+            w->small = NULL;
+            w->small_len = w->small_cap = 0;
+        }
+    }
+    if ((error = append_parts(w, data, len)) < 0) return error;
+    w->written += len;
+    return 0;
+}
+
+static void writer_free(s3_writer *w)
+{
+    free(w->small);
+    free(w->tmp_key);
+    free(w);
+}
+
+static void s3_writer__abort(mlreg_blob_backend_writer *bw)
+{
+    s3_writer *w = (s3_writer *)bw;
+
+    mlreg_s3_upload_abort(w->up);
+    writer_free(w);
+}
+
+static int s3_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *digest)
+{
+    int error = 0;
+    s3_writer *w = (s3_writer *)bw;
+    char *key = NULL, hex[MLREG_DIGEST_HEXLEN + 1];
+    int completed = 0;
+
+    if ((error = blob_key(&key, w->b, digest)) < 0) goto done;
+    if (w->up == NULL) {
+        /* the verified digest is the body's SHA-256: S3 checks it as well */
+        mlreg_digest_hex(hex, digest);
+        error = mlreg_s3_put(w->b->s3, key, w->small, w->small_len, hex);
+        goto done;
+    }
+    if (w->part != NULL && w->part_len > 0 && (error = send_part(w)) < 0) goto done;
+    error = mlreg_s3_upload_complete(w->up); /* frees it, aborting on failure */
+    w->up = NULL;
+    if (error < 0) goto done;
+    completed = 1;
+    error = mlreg_s3_copy(w->b->s3, key, w->tmp_key, w->written);
+
+done:
+    if (completed) {
+        /* the temp object is complete but nameless as a blob; a failed delete
+         * leaves it for the cleanup at the next start */
+        char saved[512];
+        snprintf(saved, sizeof(saved), "%s", mlreg_error_last());
+        mlreg_s3_delete(w->b->s3, w->tmp_key);
+        if (error < 0) mlreg_error_set(error, "%s", saved);
+    }
+    if (w->up) mlreg_s3_upload_abort(w->up);
+    free(key);
+    writer_free(w);
+    return error;
+}
+
+static int s3_backend__open_write(mlreg_blob_backend_writer **out, mlreg_blob_backend *bb,
+                                  int64_t size_hint)
+{
+    s3_writer *w;
+
+    if (size_hint > (int64_t)MLREG_S3_MAX_OBJECT_SIZE)
+        return mlreg_error_set(MLREG_ETOOBIG, "blob of %lld bytes over the 5 TiB s3 limit",
+                               (long long)size_hint);
+    if ((w = calloc(1, sizeof(*w))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob writer");
+    w->b = (s3_backend *)bb;
+    w->hint = size_hint < 0 ? -1 : size_hint;
+    w->parent.write = s3_writer__write;
+    w->parent.commit = s3_writer__commit;
+    w->parent.abort = s3_writer__abort;
+    *out = &w->parent;
+    return 0;
+}
+
+/* ---- reader ---- */
+
+static ssize_t s3_reader__read(mlreg_blob_backend_reader *br, void *buf, size_t len)
+{
+    return (ssize_t)mlreg_s3_reader_read(((s3_reader *)br)->r, buf, len);
+}
+
+static int s3_reader__fd(mlreg_blob_backend_reader *br)
+{
+    (void)br;
+    return -1;
+}
+
+static void s3_reader__free(mlreg_blob_backend_reader *br)
+{
+    s3_reader *r = (s3_reader *)br;
+
+    if (r == NULL) return;
+    mlreg_s3_reader_free(r->r);
+    free(r);
+}
+
+static int s3_backend__open_read(mlreg_blob_backend_reader **out, uint64_t *size_out,
+                                 mlreg_blob_backend *bb, const mlreg_digest *digest)
+{
+    int error = 0;
+    s3_reader *r = NULL;
+    char *key = NULL;
+
+    if ((error = blob_key(&key, (s3_backend *)bb, digest)) < 0) goto done;
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob reader");
+        goto done;
+    }
+    r->parent.read = s3_reader__read;
+    r->parent.fd = s3_reader__fd;
+    r->parent.free = s3_reader__free;
+    error = mlreg_s3_reader_open(&r->r, size_out, ((s3_backend *)bb)->s3, key);
+
+done:
+    free(key);
+    if (error < 0) {
+        free(r);
+        return error;
+    }
+    *out = &r->parent;
+    return 0;
+}
+
+/* ---- backend ---- */
+
+static int s3_backend__stat(uint64_t *size_out, mlreg_blob_backend *bb, const mlreg_digest *digest)
+{
+    char *key = NULL;
+    int error;
+
+    if ((error = blob_key(&key, (s3_backend *)bb, digest)) < 0) return error;
+    error = mlreg_s3_head(size_out, ((s3_backend *)bb)->s3, key);
+    free(key);
+    return error;
+}
+
+static int s3_backend__exists(mlreg_blob_backend *bb, const mlreg_digest *digest)
+{
+    int error = s3_backend__stat(NULL, bb, digest);
+
+    if (error == MLREG_ENOTFOUND) return 0;
+    return error < 0 ? error : 1;
+}
+
+static int s3_backend__remove(mlreg_blob_backend *bb, const mlreg_digest *digest)
+{
+    char *key = NULL;
+    int error;
+
+    /* S3 deletes answer 204 whether or not the key existed; HEAD first so
+     * a second remove reports not found, as fs does */
+    if ((error = blob_key(&key, (s3_backend *)bb, digest)) < 0) return error;
+    if ((error = mlreg_s3_head(NULL, ((s3_backend *)bb)->s3, key)) == 0)
+        error = mlreg_s3_delete(((s3_backend *)bb)->s3, key);
+    free(key);
+    return error;
+}
+
+struct foreach_ctx {
+    size_t skip;
+    mlreg_blob_foreach_cb cb;
+    void *payload;
+};
+
+static int foreach_one(const char *key, uint64_t size, void *p)
+{
+    struct foreach_ctx *c = p;
+    const char *hex = key + c->skip;
+    mlreg_digest d;
+    size_t i;
+
+    if (strlen(key) != c->skip + MLREG_DIGEST_HEXLEN) return 0;
+    for (i = 0; i < MLREG_DIGEST_HEXLEN; i++)
+        if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f'))) return 0;
+    if (mlreg_digest_parse_hex(&d, hex, MLREG_DIGEST_HEXLEN) < 0) return 0;
+    return c->cb(&d, size, c->payload);
+}
+
+static int s3_backend__foreach(mlreg_blob_backend *bb, mlreg_blob_foreach_cb cb, void *payload)
+{
+    s3_backend *b = (s3_backend *)bb;
+    struct foreach_ctx c = {strlen(b->blob_prefix), cb, payload};
+
+    return mlreg_s3_list(b->s3, b->blob_prefix, foreach_one, &c);
+}
+
+static int s3_backend__presign(char **url_out, mlreg_blob_backend *bb, const mlreg_digest *digest,
+                               unsigned int expires)
+{
+    char *key = NULL;
+    int error;
+
+    if ((error = blob_key(&key, (s3_backend *)bb, digest)) < 0) return error;
+    error = mlreg_s3_presign_get(url_out, ((s3_backend *)bb)->s3, key, expires);
+    free(key);
+    return error;
+}
+
+static void s3_backend__free(mlreg_blob_backend *bb)
+{
+    s3_backend *b = (s3_backend *)bb;
+
+    if (b == NULL) return;
+    mlreg_s3_free(b->s3);
+    free(b->blob_prefix);
+    free(b->upload_prefix);
+    free(b);
+}
+
+static int delete_stale(const char *key, uint64_t size, void *p)
+{
+    (void)size;
+    return mlreg_s3_delete(p, key);
+}
+
+int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_config *cfg)
+{
+    int error = 0;
+    s3_backend *b = NULL;
+
+    if ((b = calloc(1, sizeof(*b))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating the s3 blob backend");
+        goto done;
+    }
+    b->parent.version = MLREG_BLOB_BACKEND_VERSION;
+    b->parent.exists = s3_backend__exists;
+    b->parent.stat = s3_backend__stat;
+    b->parent.open_read = s3_backend__open_read;
+    b->parent.open_write = s3_backend__open_write;
+    b->parent.remove = s3_backend__remove;
+    b->parent.foreach = s3_backend__foreach;
+    b->parent.free = s3_backend__free;
+    b->parent.presign = s3_backend__presign;
+    if ((error = mlreg_s3_new(&b->s3, cfg)) < 0) goto done;
+    if (asprintf(&b->blob_prefix, "%sblobs/sha256/", mlreg_s3_prefix(b->s3)) < 0) {
+        b->blob_prefix = NULL;
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (asprintf(&b->upload_prefix, "%suploads/", mlreg_s3_prefix(b->s3)) < 0) {
+        b->upload_prefix = NULL;
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* the first request also proves the endpoint and the credentials */
+    if ((error = mlreg_s3_abort_uploads(NULL, b->s3, b->upload_prefix)) < 0) goto done;
+    if ((error = mlreg_s3_list(b->s3, b->upload_prefix, delete_stale, b->s3)) < 0) goto done;
+
+done:
+    if (error < 0) {
+        if (b != NULL) s3_backend__free(&b->parent);
+        return error;
+    }
+    *out = &b->parent;
+    return 0;
+}

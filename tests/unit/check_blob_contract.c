@@ -1,0 +1,90 @@
+/* check_blob_contract.c: the backend contract (blob_contract.inc) against the
+ * fs backend. check_s3_backend.c runs the same tests against s3. */
+#include "mlreg/blob.h"
+#include "mlreg/common.h"
+#include "mlreg/digest.h"
+#include "mlreg/sys/blob_backend.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char root[64];
+
+static void rm_rf(const char *path)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+
+    if (lstat(path, &st) < 0) return;
+    if (!S_ISDIR(st.st_mode)) {
+        unlink(path);
+        return;
+    }
+    if ((d = opendir(path)) != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            char child[4096];
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+            rm_rf(child);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+static mlreg_blob_backend *contract_backend_new(void)
+{
+    mlreg_blob_backend *b = NULL;
+
+    strcpy(root, "/tmp/mlreg-contract-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(root));
+    ck_assert_int_eq(mlreg_blob_backend_fs_new(&b, root), 0);
+    ck_assert(b->presign == NULL); /* fs has no URLs of its own */
+    return b;
+}
+
+static void contract_backend_destroy(void)
+{
+    rm_rf(root);
+}
+
+/* Files left in blobs/tmp. */
+static int contract_leftovers(void)
+{
+    char path[4096];
+    DIR *d;
+    struct dirent *e;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/blobs/tmp", root);
+    ck_assert_ptr_nonnull(d = opendir(path));
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) n++;
+    closedir(d);
+    return n;
+}
+
+#include "blob_contract.inc"
+
+int main(void)
+{
+    Suite *s = suite_create("blob_contract");
+    TCase *tc = tcase_create("fs");
+    SRunner *sr;
+    int failed;
+
+    tcase_set_timeout(tc, 120);
+    contract_add_tests(tc);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
