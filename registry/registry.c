@@ -14,7 +14,9 @@
  *   releases    model \0 version              -> release record JSON:
  *       {"model","version","digest","created","created_sec","created_nsec",
  *        "git_sha"|null,"metrics":{name:number},"dataset"|null,"size",
- *        "files":[{"title","kind","digest","size","media_type"}]}
+ *        "files":[{"title","kind","digest","size","media_type"}],"pushed_by"}
+ *     ("pushed_by" is the actor of the PUT; records written before it existed
+ *     lack it, and readers treat that as the local identity)
  *
  * "hex" is the 64 lowercase hex digits of a sha256 digest. A model is a
  * repository, so the releases key "model\0version" is also the key of the
@@ -639,7 +641,8 @@ static json_t *referrer_descriptor(const mlreg_manifest *m, size_t len)
 }
 
 static json_t *release_record(const mlreg_manifest *m, const mlreg_release_info *info,
-                              const mlreg_digest *digest, const mlreg_eval_report *report)
+                              const mlreg_digest *digest, const mlreg_eval_report *report,
+                              const char *actor)
 {
     char str[MLREG_DIGEST_STRLEN + 1];
     json_t *rec = NULL, *files = json_array();
@@ -660,12 +663,13 @@ static json_t *release_record(const mlreg_manifest *m, const mlreg_release_info 
         }
         total += l->size;
     }
-    rec = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:s?, s:o, s:s?, s:I, s:o}", "model",
+    rec = json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:s?, s:o, s:s?, s:I, s:o, s:s}", "model",
                     info->model, "version", info->version, "digest", str, "created", info->created,
                     "created_sec", (json_int_t)info->created_sec, "created_nsec",
                     (int)info->created_nsec, "git_sha", info->git_sha, "metrics",
                     report ? json_deep_copy(report->metrics) : json_object(), "dataset",
-                    report ? report->dataset : NULL, "size", (json_int_t)total, "files", files);
+                    report ? report->dataset : NULL, "size", (json_int_t)total, "files", files,
+                    "pushed_by", actor ? actor : MLREG_KEYRING_ACTOR_LOCAL);
     return rec; /* json_pack's "o" consumed files (also on failure) */
 }
 
@@ -785,7 +789,7 @@ void registry_manifest_plan_free(registry_manifest_plan *plan)
  * write transaction, where put_in_txn checks visibility anyway. */
 static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const char *repo,
                         const char *reference, const char *content_type, const char *body,
-                        size_t len, int precheck_visible)
+                        size_t len, int precheck_visible, const char *actor)
 {
     int error = 0, by_digest;
     registry_manifest_plan *plan = NULL;
@@ -878,7 +882,7 @@ static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const
         j = NULL;
     }
     if (p->is_release) {
-        if ((j = release_record(plan->m, &plan->info, &p->digest, plan->report)) == NULL ||
+        if ((j = release_record(plan->m, &plan->info, &p->digest, plan->report, actor)) == NULL ||
             (p->record = json_dumps(j, JSON_COMPACT)) == NULL) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory indexing release");
             goto done;
@@ -912,7 +916,7 @@ int registry_manifest_plan_new(registry_manifest_plan **out, mlreg_registry *reg
 
     if ((error = mlreg_digest_buffer(&d, body, len)) < 0) return error;
     mlreg_digest_format(ref, &d);
-    return plan_prepare(out, reg, repo, ref, content_type, body, len, 0);
+    return plan_prepare(out, reg, repo, ref, content_type, body, len, 0, NULL);
 }
 
 int registry_manifest_plan_put(mlreg_manifest_put_result *out, mlreg_meta_txn *txn,
@@ -929,11 +933,19 @@ int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *
                                 const char *repo, const char *reference, const char *content_type,
                                 const char *body, size_t len)
 {
+    return mlreg_registry_manifest_put_as(out, reg, repo, reference, content_type, body, len, NULL);
+}
+
+int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registry *reg,
+                                   const char *repo, const char *reference,
+                                   const char *content_type, const char *body, size_t len,
+                                   const char *actor)
+{
     int error = 0, created = 0;
     registry_manifest_plan *plan = NULL;
     mlreg_meta_txn *txn = NULL;
 
-    if ((error = plan_prepare(&plan, reg, repo, reference, content_type, body, len, 1)) < 0)
+    if ((error = plan_prepare(&plan, reg, repo, reference, content_type, body, len, 1, actor)) < 0)
         goto done;
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
     if ((error = put_in_txn(&created, txn, &plan->p)) < 0) goto done;
@@ -1471,7 +1483,11 @@ int mlreg_registry_release_get(json_t **out, mlreg_registry *reg, const char *na
     res = release_summary(rec);
     if (res == NULL || json_object_set(res, "model", json_object_get(rec, "model")) < 0 ||
         json_object_set(res, "eval_dataset", json_object_get(rec, "dataset")) < 0 ||
-        json_object_set(res, "files", json_object_get(rec, "files")) < 0) {
+        json_object_set(res, "files", json_object_get(rec, "files")) < 0 ||
+        json_object_set_new(res, "pushed_by",
+                            json_string(json_string_value(json_object_get(rec, "pushed_by"))
+                                            ? json_string_value(json_object_get(rec, "pushed_by"))
+                                            : MLREG_KEYRING_ACTOR_LOCAL)) < 0) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory reading release");
         goto done;
     }

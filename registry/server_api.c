@@ -1,5 +1,6 @@
 /* server_api.c: the JSON API under /api/v1/ (models, releases, health,
- * release signatures, the trusted keyring). The JSON shapes are registry.h's,
+ * release signatures, the trusted keyring, stages, promotions, approvals,
+ * rollback, image bindings: docs/promotions-api.md). The JSON shapes are registry.h's,
  * signatures.h's and keyring.h's (docs/signatures-api.md); this file only
  * maps them onto HTTP.
  *
@@ -12,6 +13,8 @@
 
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
+#include "mlreg/manifest.h"
+#include "mlreg/promotions.h"
 #include "mlreg/signatures.h"
 #include "server_internal.h"
 
@@ -103,7 +106,7 @@ static enum MHD_Result signatures_post(request *rq)
         return req_queue_error(rq);
     }
     error = mlreg_signature_attach(&res, &created, rq->srv->reg, rq->name, rq->arg, sig, sig_len,
-                                   pk, pk_len, MLREG_KEYRING_ACTOR_LOCAL);
+                                   pk, pk_len, req_actor(rq));
     json_decref(body);
     if (error < 0) {
         req_fail(rq, error, ERR_CTX_SIGNATURE);
@@ -126,7 +129,7 @@ static enum MHD_Result keys_post(request *rq)
         return req_queue_error(rq);
     }
     error = mlreg_keyring_trust(&res, &created, mlreg_registry_keyring(rq->srv->reg), name, role,
-                                pk, pk_len, MLREG_KEYRING_ACTOR_LOCAL);
+                                pk, pk_len, req_actor(rq));
     json_decref(body);
     if (error < 0) {
         req_fail(rq, error, ERR_CTX_KEY);
@@ -147,13 +150,171 @@ static enum MHD_Result key_revoke(request *rq)
         return req_queue_error(rq);
     }
     error = mlreg_keyring_revoke(&res, mlreg_registry_keyring(rq->srv->reg), rq->arg, kind, reason,
-                                 MLREG_KEYRING_ACTOR_LOCAL);
+                                 req_actor(rq));
     json_decref(body);
     if (error < 0) {
         req_fail(rq, error, ERR_CTX_KEY);
         return req_queue_error(rq);
     }
     return reply_json(rq, res);
+}
+
+/* A stage named in a body: STAGE_UNKNOWN unless the config has it, then the
+ * role @p kind for it. -1 with the error recorded, or 0. */
+static int body_stage(request *rq, const char *stage, mlreg_role_kind kind)
+{
+    int error;
+
+    if (mlreg_policy_stage_index(rq->srv->policy, stage) < 0) {
+        req_fail_raw(rq, 400, "STAGE_UNKNOWN", "unknown stage '%.128s'", stage);
+        return -1;
+    }
+    if ((error = mlreg_auth_check(rq->who, kind, stage, rq->name)) < 0) {
+        req_fail(rq, error, ERR_CTX_ANY);
+        return -1;
+    }
+    return 0;
+}
+
+/* An optional boolean field: 0 (value in *out, 0 when absent) or -1 with a 400. */
+static int body_bool(int *out, request *rq, json_t *obj, const char *field)
+{
+    json_t *v = json_object_get(obj, field);
+
+    *out = 0;
+    if (v == NULL || json_is_null(v)) return 0;
+    if (!json_is_boolean(v)) {
+        req_fail_raw(rq, 400, "UNSUPPORTED", "\"%s\" must be true or false", field);
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* POST models/<name>/promotions: the role promote:<to> is checked before
+ * anything is evaluated. 200 passed, 409 GATE_FAILED with the same table
+ * (plus "errors") when a rule failed. */
+static enum MHD_Result promotions_post(request *rq)
+{
+    json_t *body = NULL, *res = NULL;
+    mlreg_promote_req req;
+    int error;
+
+    memset(&req, 0, sizeof(req));
+    if (body_object(&body, rq) < 0 || body_string(&req.version, NULL, rq, body, "version", 1) < 0 ||
+        body_string(&req.stage, NULL, rq, body, "to", 1) < 0 ||
+        body_string(&req.reason, NULL, rq, body, "reason", 0) < 0 ||
+        body_bool(&req.dry_run, rq, body, "dry_run") < 0 ||
+        body_stage(rq, req.stage, MLREG_ROLE_PROMOTE) < 0) {
+        json_decref(body);
+        return req_queue_error(rq);
+    }
+    req.model = rq->name;
+    req.actor = req_actor(rq);
+    error = mlreg_promote(&res, rq->srv->reg, rq->srv->policy, &req);
+    json_decref(body);
+    if (error == MLREG_EGATE && res != NULL) {
+        json_t *errs =
+            json_pack("[{s:s, s:s}]", "code", "GATE_FAILED", "message", mlreg_error_last());
+        if (errs == NULL || json_object_set_new(res, "errors", errs) < 0) {
+            json_decref(res);
+            return MHD_NO;
+        }
+        return reply_json_status(rq, 409, res);
+    }
+    if (error < 0) {
+        req_fail(rq, error, ERR_CTX_PROMOTION);
+        return req_queue_error(rq);
+    }
+    return reply_json(rq, res);
+}
+
+/* POST models/<name>/stages/<stage>/rollback {"to_version","reason"}; the
+ * body may be empty. The role was checked in authorize() (server.c). */
+static enum MHD_Result rollback_post(request *rq)
+{
+    json_t *body = NULL, *res = NULL;
+    const char *to = NULL, *reason = NULL;
+    int error;
+
+    if (rq->mlen == 0)
+        body = json_object();
+    else if (body_object(&body, rq) < 0)
+        return req_queue_error(rq);
+    if (body == NULL || body_string(&to, NULL, rq, body, "to_version", 0) < 0 ||
+        body_string(&reason, NULL, rq, body, "reason", 0) < 0) {
+        json_decref(body);
+        return body ? req_queue_error(rq) : MHD_NO;
+    }
+    error = mlreg_rollback(&res, rq->srv->reg, rq->srv->policy, rq->name, rq->stage, to, reason,
+                           req_actor(rq));
+    json_decref(body);
+    if (error < 0) {
+        req_fail(rq, error, ERR_CTX_STAGE);
+        return req_queue_error(rq);
+    }
+    return reply_json(rq, res);
+}
+
+static enum MHD_Result approvals_post(request *rq)
+{
+    json_t *body = NULL, *res = NULL;
+    const char *stage, *comment;
+    int created = 0, error;
+
+    if (body_object(&body, rq) < 0 || body_string(&stage, NULL, rq, body, "stage", 1) < 0 ||
+        body_string(&comment, NULL, rq, body, "comment", 0) < 0 ||
+        body_stage(rq, stage, MLREG_ROLE_APPROVE) < 0) {
+        json_decref(body);
+        return req_queue_error(rq);
+    }
+    error = mlreg_approve(&res, &created, rq->srv->reg, rq->srv->policy, rq->name, rq->arg, stage,
+                          comment, req_actor(rq));
+    json_decref(body);
+    if (error < 0) {
+        req_fail(rq, error, ERR_CTX_RELEASE);
+        return req_queue_error(rq);
+    }
+    return reply_json_status(rq, created ? 201 : 200, res);
+}
+
+static enum MHD_Result images_post(request *rq)
+{
+    json_t *body = NULL, *res = NULL;
+    const char *image, *digest;
+    int created = 0, error;
+
+    if (body_object(&body, rq) < 0 || body_string(&image, NULL, rq, body, "image", 1) < 0 ||
+        body_string(&digest, NULL, rq, body, "digest", 0) < 0) {
+        json_decref(body);
+        return req_queue_error(rq);
+    }
+    error = mlreg_image_bind(&res, &created, rq->srv->reg, rq->name, rq->arg, image, digest,
+                             req_actor(rq));
+    json_decref(body);
+    if (error < 0) {
+        req_fail(rq, error, ERR_CTX_RELEASE);
+        return req_queue_error(rq);
+    }
+    return reply_json_status(rq, created ? 201 : 200, res);
+}
+
+/* GET models/<name>/stages/<stage>[?at=RFC3339]. */
+static int stage_get(json_t **out, request *rq)
+{
+    const char *at = req_query(rq, "at");
+    int64_t sec = 0, at_ns = -1;
+    int32_t nsec = 0;
+
+    if (at != NULL) {
+        if (mlreg_rfc3339_parse(&sec, &nsec, at) < 0)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "?at= must be an RFC 3339 time such as 2026-11-26T10:00:00Z");
+        if (sec < 0 || sec > INT64_MAX / 1000000000 - 1)
+            return mlreg_error_set(MLREG_EINVALID, "?at= is out of range");
+        at_ns = sec * 1000000000 + nsec;
+    }
+    return mlreg_stage_get(out, rq->srv->reg, rq->srv->policy, rq->name, rq->stage, at_ns);
 }
 
 enum MHD_Result api_finish(request *rq)
@@ -192,6 +353,34 @@ enum MHD_Result api_finish(request *rq)
         error = mlreg_keyring_events(&j, mlreg_registry_keyring(reg));
         break;
     case ROUTE_API_KEY_REVOKE: return key_revoke(rq);
+    case ROUTE_API_PROMOTIONS:
+        if (post) return promotions_post(rq);
+        ctx = ERR_CTX_MODEL;
+        error = mlreg_promotions_list(&j, reg, rq->name);
+        break;
+    case ROUTE_API_STAGES:
+        ctx = ERR_CTX_MODEL;
+        error = mlreg_stages_list(&j, reg, rq->srv->policy, rq->name);
+        break;
+    case ROUTE_API_STAGE:
+        ctx = ERR_CTX_STAGE;
+        error = stage_get(&j, rq);
+        break;
+    case ROUTE_API_STAGE_HISTORY:
+        ctx = ERR_CTX_STAGE;
+        error = mlreg_stage_history(&j, reg, rq->srv->policy, rq->name, rq->stage);
+        break;
+    case ROUTE_API_ROLLBACK: return rollback_post(rq);
+    case ROUTE_API_APPROVALS:
+        if (post) return approvals_post(rq);
+        ctx = ERR_CTX_RELEASE;
+        error = mlreg_approvals_list(&j, reg, rq->name, rq->arg);
+        break;
+    case ROUTE_API_IMAGES:
+        if (post) return images_post(rq);
+        ctx = ERR_CTX_RELEASE;
+        error = mlreg_images_list(&j, reg, rq->name, rq->arg);
+        break;
     default: req_fail_raw(rq, 404, "NAME_UNKNOWN", "no route"); return req_queue_error(rq);
     }
     if (error < 0) {

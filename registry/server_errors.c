@@ -1,6 +1,8 @@
 /* server_errors.c: the one table that maps MLREG_E* codes to HTTP statuses
  * and OCI distribution error codes (plus mlreg's own SIGNATURE_INVALID and
- * KEY_UNKNOWN of docs/signatures-api.md).
+ * KEY_UNKNOWN of docs/signatures-api.md, and GATE_FAILED, STAGE_EMPTY of
+ * docs/promotions-api.md; STAGE_UNKNOWN is answered by the routes, which
+ * check a stage name against the config before anything else).
  *
  * The same code means different things depending on what was asked for
  * (ENOTFOUND on a blob route is BLOB_UNKNOWN, on a manifest route
@@ -27,6 +29,8 @@ static const struct {
     {MLREG_ENOTFOUND, ERR_CTX_RELEASE, 404, "MANIFEST_UNKNOWN"},
     {MLREG_ENOTFOUND, ERR_CTX_SIGNATURE, 404, "MANIFEST_UNKNOWN"},
     {MLREG_ENOTFOUND, ERR_CTX_KEY, 404, "KEY_UNKNOWN"},
+    {MLREG_ENOTFOUND, ERR_CTX_STAGE, 404, "STAGE_EMPTY"},
+    {MLREG_ENOTFOUND, ERR_CTX_PROMOTION, 404, "MANIFEST_UNKNOWN"},
     {MLREG_ENOTFOUND, ERR_CTX_ANY, 404, "NAME_UNKNOWN"},
 
     {MLREG_EINVALID, ERR_CTX_NAME, 400, "NAME_INVALID"},
@@ -47,7 +51,7 @@ static const struct {
     {MLREG_ERANGE, ERR_CTX_ANY, 416, "BLOB_UPLOAD_INVALID"},
     {MLREG_EEXISTS, ERR_CTX_ANY, 409, "DENIED"},
     {MLREG_EDENIED, ERR_CTX_ANY, 409, "DENIED"},
-    {MLREG_EGATE, ERR_CTX_ANY, 409, "DENIED"},
+    {MLREG_EGATE, ERR_CTX_ANY, 409, "GATE_FAILED"},
     {MLREG_EAUTH, ERR_CTX_ANY, 401, "UNAUTHORIZED"},
     {MLREG_EFORBIDDEN, ERR_CTX_ANY, 403, "DENIED"},
     {MLREG_EUNSUPPORTED, ERR_CTX_ANY, 400, "UNSUPPORTED"},

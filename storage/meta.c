@@ -28,6 +28,11 @@ static const char *const db_names[MLREG_DB_COUNT] = {
     [MLREG_DB_SIGNATURES] = "signatures",
     [MLREG_DB_KEYS] = "keys",
     [MLREG_DB_KEY_EVENTS] = "key_events",
+    [MLREG_DB_STAGES] = "stages",
+    [MLREG_DB_STAGE_HISTORY] = "stage_history",
+    [MLREG_DB_PROMOTIONS] = "promotions",
+    [MLREG_DB_APPROVALS] = "approvals",
+    [MLREG_DB_IMAGES] = "images",
 };
 
 struct mlreg_meta {

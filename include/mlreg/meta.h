@@ -20,22 +20,28 @@
 
 /** Named databases. The names in LMDB are the lowercase words after MLREG_DB_. */
 typedef enum {
-    MLREG_DB_META = 0,   /**< "meta": schema_version and other singletons */
-    MLREG_DB_REPOS,      /**< "repos": repository (model) names */
-    MLREG_DB_REPO_BLOBS, /**< "repo_blobs": which repository may see which blob */
-    MLREG_DB_MANIFESTS,  /**< "manifests": manifest bytes + content type by repo and digest */
-    MLREG_DB_TAGS,       /**< "tags": repo + tag -> manifest digest */
-    MLREG_DB_REFERRERS,  /**< "referrers": repo + subject digest + referrer digest */
-    MLREG_DB_RELEASES,   /**< "releases": model + version -> release record */
-    MLREG_DB_UPLOADS,    /**< "uploads": upload sessions */
-    MLREG_DB_SIGNATURES, /**< "signatures": release digest hex + key id -> signature record */
-    MLREG_DB_KEYS,       /**< "keys": key id -> keyring record (trust, revocation) */
-    MLREG_DB_KEY_EVENTS, /**< "key_events": big-endian sequence number -> key event JSON */
+    MLREG_DB_META = 0,      /**< "meta": schema_version and other singletons */
+    MLREG_DB_REPOS,         /**< "repos": repository (model) names */
+    MLREG_DB_REPO_BLOBS,    /**< "repo_blobs": which repository may see which blob */
+    MLREG_DB_MANIFESTS,     /**< "manifests": manifest bytes + content type by repo and digest */
+    MLREG_DB_TAGS,          /**< "tags": repo + tag -> manifest digest */
+    MLREG_DB_REFERRERS,     /**< "referrers": repo + subject digest + referrer digest */
+    MLREG_DB_RELEASES,      /**< "releases": model + version -> release record */
+    MLREG_DB_UPLOADS,       /**< "uploads": upload sessions */
+    MLREG_DB_SIGNATURES,    /**< "signatures": release digest hex + key id -> signature record */
+    MLREG_DB_KEYS,          /**< "keys": key id -> keyring record (trust, revocation) */
+    MLREG_DB_KEY_EVENTS,    /**< "key_events": big-endian sequence number -> key event JSON */
+    MLREG_DB_STAGES,        /**< "stages": model + stage -> stage pointer JSON */
+    MLREG_DB_STAGE_HISTORY, /**< "stage_history": model + stage + be64 seq -> history entry */
+    MLREG_DB_PROMOTIONS, /**< "promotions": model + be64 seq -> promotion record (also refusals) */
+    MLREG_DB_APPROVALS,  /**< "approvals": release digest hex + stage + approver -> approval */
+    MLREG_DB_IMAGES,     /**< "images": release digest hex + be64 seq -> image binding */
     MLREG_DB_COUNT
 } mlreg_db;
 
 /** Schema version written at creation and checked at open. Databases added
- *  later (signatures, keys, key_events) are created empty when an older data
+ *  later (signatures, keys, key_events, stages, stage_history, promotions,
+ *  approvals, images) are created empty when an older data
  *  directory is opened, which needs no new version. */
 #define MLREG_META_SCHEMA_VERSION 1
 

@@ -128,6 +128,18 @@ int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *
                                 const char *body, size_t len);
 
 /**
+ * mlreg_registry_manifest_put() on behalf of @p actor (the authenticated
+ * token's name): a release record stores it as "pushed_by", which the
+ * `approvals` gate reads (the pusher's own approval never counts). NULL
+ * records the local identity (MLREG_KEYRING_ACTOR_LOCAL), which is what
+ * mlreg_registry_manifest_put() does. Borrowed; errors as that function.
+ */
+int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registry *reg,
+                                   const char *repo, const char *reference,
+                                   const char *content_type, const char *body, size_t len,
+                                   const char *actor);
+
+/**
  * Deletes by tag (removes the tag) or by digest (removes the manifest, every
  * tag pointing at it and its referrer index entry). Releases are immutable:
  * deleting a release manifest or its version tag gives MLREG_EDENIED.
@@ -159,7 +171,8 @@ int mlreg_registry_referrers(json_t **out, mlreg_registry *reg, const char *repo
  *   model:        {"name","releases":[RELEASE_SUMMARY...]} ordered by created, then version
  *   RELEASE_SUMMARY: {"version","digest","created","git_sha","metrics":{name:number},
  *                     "files":N,"size":total_bytes}
- *   release:      RELEASE_SUMMARY plus "model", "eval_dataset" (string or null) and
+ *   release:      RELEASE_SUMMARY plus "model", "eval_dataset" (string or null), "pushed_by"
+ *                 (the actor of the manifest PUT) and
  *                 "files":[{"title","kind","digest","size","media_type"}] instead of a count.
  * "created" is the org.opencontainers.image.created annotation as pushed.
  */

@@ -1,0 +1,128 @@
+/**
+ * @file gates.h
+ * @brief Stages and promotion gates: the `stages`, `gates` and `models` keys
+ *        of the config, parsed strictly, and the evaluation of a rule list
+ *        against a candidate release, the baseline it would replace, and its
+ *        signatures, stage history and approvals.
+ *
+ * The wire contract is docs/promotions-api.md ("Config", "Promotion").
+ * Pure functions: no I/O, no metadata. registry/promotions.c gathers the
+ * inputs inside its write transaction and calls mlreg_gates_evaluate().
+ *
+ * Rules (exact keys):
+ *   {"metric":M,"min":X}            candidate >= X
+ *   {"metric":M,"max":X}            candidate <= X
+ *   {"metric":M,"max_drop":X}       baseline - candidate <= X   (X >= 0)
+ *   {"metric":M,"max_drop_pct":P}   (baseline - candidate)/|baseline|*100 <= P (P >= 0);
+ *                                   a zero baseline passes only when candidate >= baseline
+ *   {"require":"signed","min":N}    N distinct trusted keys whose signatures count (N >= 1)
+ *   {"require":"previous_stage"}    in, or once promoted into, the stage before the target
+ *   {"require":"approvals","min":N} N distinct approvers, the pusher not counted (N >= 1)
+ * A missing metric, a non-finite value, or a release without an eval report
+ * fails its rule. Drop rules pass without a baseline ("no baseline") and
+ * fail when the two eval reports name different datasets.
+ */
+#ifndef MLREG_GATES_H
+#define MLREG_GATES_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/** Most stages a config may declare. */
+#define MLREG_MAX_STAGES 32
+
+typedef enum {
+    MLREG_RULE_MIN = 0,
+    MLREG_RULE_MAX,
+    MLREG_RULE_MAX_DROP,
+    MLREG_RULE_MAX_DROP_PCT,
+    MLREG_RULE_SIGNED,
+    MLREG_RULE_PREVIOUS_STAGE,
+    MLREG_RULE_APPROVALS
+} mlreg_rule_type;
+
+/** One rule. Owned by the policy it belongs to. */
+typedef struct {
+    mlreg_rule_type type;
+    char *metric;     /**< metric rules: the (flattened) metric name; NULL otherwise */
+    double threshold; /**< metric rules: X or P */
+    long min_count;   /**< signed / approvals: N */
+} mlreg_rule;
+
+typedef struct mlreg_policy mlreg_policy;
+
+/**
+ * Parses the config keys `stages` (array of distinct tag-grammar names; NULL
+ * = ["dev","staging","production"]), `gates` ({stage: [RULE...]}, NULL =
+ * none) and `models` ({model: {"gates": {stage: [RULE...]}}}, NULL = none;
+ * a model's list for a stage replaces the global one) into *out (owned by
+ * the caller, mlreg_policy_free()). An unknown or missing key, a wrong type,
+ * a stage not in `stages`, a non-finite threshold, a negative drop
+ * threshold, a count below 1, or `previous_stage` on the first stage is
+ * MLREG_EINVALID naming the key path:
+ * `config key 'gates.production[1].mni': unknown rule key`.
+ */
+int mlreg_policy_parse(mlreg_policy **out, const json_t *stages, const json_t *gates,
+                       const json_t *models);
+
+/** Frees @p p; NULL is a no-op. */
+void mlreg_policy_free(mlreg_policy *p);
+
+/** Number of stages (at least 1). */
+size_t mlreg_policy_stage_count(const mlreg_policy *p);
+
+/** The stage names in config order (borrowed from @p p). */
+const char *const *mlreg_policy_stages(const mlreg_policy *p);
+
+/** Index of @p stage in config order, or -1 when it is not a stage. */
+int mlreg_policy_stage_index(const mlreg_policy *p, const char *stage);
+
+/**
+ * The rules of @p stage for @p model (the model's own list when it has
+ * one, else the global list; possibly empty). Borrowed from @p p.
+ * @return 0 or MLREG_EINVALID ("unknown stage 'x'").
+ */
+int mlreg_policy_rules(const mlreg_rule **rules_out, size_t *n_out, const mlreg_policy *p,
+                       const char *model, const char *stage);
+
+/** A metric value of a release (non-finite values are possible inputs). */
+typedef struct {
+    const char *name;
+    double value;
+} mlreg_metric;
+
+/** What the gates know about one release. Everything borrowed. */
+typedef struct {
+    const char *version;
+    int has_eval_report;         /**< 0: every metric rule fails "release has no eval report" */
+    const mlreg_metric *metrics; /**< n_metrics entries */
+    size_t n_metrics;
+    const char *dataset; /**< the eval report's dataset, NULL when it names none */
+} mlreg_gate_release;
+
+/** Inputs of one evaluation. Everything borrowed. */
+typedef struct {
+    const mlreg_gate_release *candidate;
+    const mlreg_gate_release *baseline; /**< the release in the target stage; NULL: none */
+    long signed_count;                  /**< distinct trusted keys whose signatures count now */
+    const char *previous_stage;         /**< the stage before the target; NULL for the first */
+    int in_previous_stage;              /**< 1: in, or once promoted into, previous_stage */
+    long approvals;                     /**< distinct approvers other than the pusher */
+    int pusher_approved;                /**< 1: the pusher approved too (not counted) */
+} mlreg_gate_input;
+
+/**
+ * Evaluates @p n @p rules on @p in. *table_out receives the rule table
+ * (owned by the caller): [{"rule","type","metric","threshold","candidate",
+ * "baseline_version","baseline","delta","passed","detail"}] with null for
+ * what does not apply (and for non-finite numbers, which JSON cannot hold);
+ * *passed_out is 1 when every rule passed (also when there are none).
+ * @return 0 or MLREG_ENOMEM.
+ */
+int mlreg_gates_evaluate(json_t **table_out, int *passed_out, const mlreg_rule *rules, size_t n,
+                         const mlreg_gate_input *in);
+
+/** The rule's type as on the wire: "min", "max", "max_drop", ... */
+const char *mlreg_rule_type_name(mlreg_rule_type t);
+
+#endif

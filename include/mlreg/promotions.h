@@ -1,0 +1,146 @@
+/**
+ * @file promotions.h
+ * @brief Stages, promotions, rollback, approvals, image bindings and stage
+ *        resolution at a point in time, over the registry's LMDB metadata.
+ *
+ * The wire contract is docs/promotions-api.md. A promotion evaluates the
+ * target stage's gates (gates.h), moves the stage pointer, appends to the
+ * stage history and records the attempt, all in ONE LMDB write transaction:
+ * LMDB has a single writer, so concurrent promotions to one stage serialise
+ * and each is evaluated against the baseline its move replaces. Refused
+ * attempts (gate failures) are recorded too; nothing else changes.
+ *
+ * LMDB layout (be64 = 8-byte big-endian sequence number from the counters
+ * "promotion_seq", "stage_history_seq" and "image_seq" in `meta`; NUL
+ * separates parts):
+ *
+ *   stages         model \0 stage -> {"version","digest","since","since_ns","by","seq"}
+ *   stage_history  model \0 stage \0 be64 -> {"time","time_ns","action":"promote"|"rollback",
+ *                    "version","digest","previous_version","previous_digest","actor",
+ *                    "reason","promotion_seq"}
+ *   promotions     model \0 be64 -> {"seq","time","time_ns","actor","action","version",
+ *                    "digest","to","from_version","passed","reason","rules","baseline"}
+ *   approvals      digest-hex \0 stage \0 approver -> {"model","version","digest","stage",
+ *                    "approver","time","time_ns","comment"}
+ *   images         digest-hex \0 be64 -> {"model","version","image","digest","time",
+ *                    "time_ns","actor"}
+ *
+ * Times are taken inside the write transaction, so time order and commit
+ * order agree (mlreg_time_now_ns() never repeats) and a resolution at a
+ * past time reads the history exactly. All functions are safe to call from
+ * several threads at once; every *out is owned by the caller.
+ */
+#ifndef MLREG_PROMOTIONS_H
+#define MLREG_PROMOTIONS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "mlreg/digest.h"
+#include "mlreg/gates.h"
+#include "mlreg/registry.h"
+
+/** Longest promotion / rollback reason and approval comment, in bytes. */
+#define MLREG_REASON_MAX 1024
+/** Longest image reference "REPO:TAG", in bytes. */
+#define MLREG_IMAGE_REF_MAX 512
+
+/** A promotion request. Everything borrowed. */
+typedef struct {
+    const char *model;
+    const char *version;
+    const char *stage;  /**< the target stage */
+    const char *reason; /**< NULL or at most MLREG_REASON_MAX bytes */
+    int dry_run;        /**< evaluate only: nothing moves, nothing is recorded */
+    const char *actor;  /**< the authenticated identity */
+} mlreg_promote_req;
+
+/**
+ * Promotes @p req->model@version to @p req->stage under the gates of
+ * @p policy. *out receives the promotion body of the contract
+ * ({"model","version","digest","to","dry_run","passed","moved","baseline",
+ * "rules","promotion"}) on success AND on MLREG_EGATE.
+ * @return 0 (every rule passed; moved unless dry run); MLREG_EGATE (a rule
+ *         failed: nothing moved, the refusal recorded unless dry run);
+ *         MLREG_EINVALID (bad name/version/reason, unknown stage: message
+ *         "unknown stage 'x'"); MLREG_ENOTFOUND (no such release);
+ *         MLREG_EDENIED (the release already holds that stage);
+ *         MLREG_ENOSPACE, MLREG_EIO, MLREG_ENOMEM.
+ */
+int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                  const mlreg_promote_req *req);
+
+/**
+ * Rolls @p stage of @p model back to the release that held it before the
+ * current one, or to @p to_version (NULL for the previous one), which must
+ * have held the stage before. Gates are not re-run, but when the stage's
+ * rules include `signed` its count is re-checked against the keyring now.
+ * *out = {"model","stage","version","digest","previous_version","promotion"}.
+ * @return 0; MLREG_ENOTFOUND (the stage is empty); MLREG_EDENIED (no
+ *         earlier holder, or @p to_version is not a release, never held
+ *         the stage or holds it now); MLREG_EGATE (signatures no longer count: the refusal is
+ *         recorded, nothing moves); MLREG_EINVALID; storage errors.
+ */
+int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy, const char *model,
+                   const char *stage, const char *to_version, const char *reason,
+                   const char *actor);
+
+/**
+ * Records @p actor's approval of release @p model@@p version for @p stage,
+ * bound to the release digest. *out = {"model","version","digest","stage",
+ * "approver","time"}; *created_out 0 when this approver had approved that
+ * digest for that stage already (the earlier record is returned).
+ * @return 0, MLREG_EINVALID (unknown stage, bad comment), MLREG_ENOTFOUND.
+ */
+int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_policy *policy,
+                  const char *model, const char *version, const char *stage, const char *comment,
+                  const char *actor);
+
+/** {"approvals":[...]} of a release, by stage then approver. 0 or MLREG_ENOTFOUND. */
+int mlreg_approvals_list(json_t **out, mlreg_registry *reg, const char *model, const char *version);
+
+/**
+ * Binds image reference @p image ("REPO:TAG": REPO lowercase
+ * [a-z0-9._/:-], TAG in the OCI tag grammar, at most MLREG_IMAGE_REF_MAX
+ * bytes) and optionally its digest @p digest ("sha256:...", NULL allowed) to
+ * release @p model@@p version. *out = {"image","digest","time","actor"};
+ * *created_out 0 when the identical binding existed (returned as it was).
+ * @return 0, MLREG_EINVALID, MLREG_ENOTFOUND, storage errors.
+ */
+int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
+                     const char *version, const char *image, const char *digest, const char *actor);
+
+/** {"images":[...]} of a release, oldest first. 0 or MLREG_ENOTFOUND. */
+int mlreg_images_list(json_t **out, mlreg_registry *reg, const char *model, const char *version);
+
+/**
+ * {"model","stages":[{"stage","version","digest","since","by","image"}]} in
+ * config order, nulls for an empty stage. 0 or MLREG_EINVALID (bad name).
+ */
+int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                      const char *model);
+
+/**
+ * What @p stage of @p model holds now (@p at_ns < 0) or held at @p at_ns
+ * (nanoseconds since the epoch, from the stage history):
+ * {"model","stage","version","digest","since","by","image"}.
+ * @return 0; MLREG_ENOTFOUND (the stage held nothing then: "stage ... is
+ *         empty"); MLREG_EINVALID (unknown stage).
+ */
+int mlreg_stage_get(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                    const char *model, const char *stage, int64_t at_ns);
+
+/** The digest @p stage of @p model holds now: 0, MLREG_ENOTFOUND (empty), MLREG_EINVALID. */
+int mlreg_stage_digest(mlreg_digest *out, mlreg_registry *reg, const mlreg_policy *policy,
+                       const char *model, const char *stage);
+
+/** {"history":[{"time","action","version","digest","previous_version","actor","reason"}]} oldest
+ * first. */
+int mlreg_stage_history(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                        const char *model, const char *stage);
+
+/** {"promotions":[{seq,time,actor,action,version,digest,to,from_version,passed,reason,rules}]}
+ * oldest first. */
+int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model);
+
+#endif

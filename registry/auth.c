@@ -1,0 +1,364 @@
+/* auth.c: bearer tokens, roles and the local identity (include/mlreg/auth.h).
+ *
+ * A presented token is hashed (SHA-256) and the hash compared with EVERY
+ * configured hash with sodium_memcmp, remembering the match without leaving
+ * the loop, so neither the position of the matching entry nor the number of
+ * equal leading bytes shows in the time taken. The token itself is wiped
+ * from the decoding buffer and never copied into a message.
+ */
+#include "mlreg/auth.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlreg/common.h"
+#include "mlreg/digest.h"
+#include "mlreg/registry.h"
+
+/* Longest Authorization header value we decode; real tokens are far shorter. */
+#define AUTH_HEADER_MAX 4096
+
+typedef struct {
+    mlreg_role_kind kind;
+    char *stage;  /* PROMOTE / APPROVE: the stage; NULL otherwise */
+    char *prefix; /* model name prefix after '@', NULL when unlimited */
+} role;
+
+struct mlreg_identity {
+    char *name;
+    unsigned char hash[MLREG_DIGEST_RAWLEN];
+    role *roles;
+    size_t nroles;
+    int local; /* the identity of a server without tokens: every role */
+};
+
+struct mlreg_auth {
+    mlreg_identity *ids;
+    size_t nids;
+    mlreg_identity local;
+};
+
+static const char *const kind_names[] = {
+    [MLREG_ROLE_READ] = "read",       [MLREG_ROLE_PUSH] = "push",
+    [MLREG_ROLE_PROMOTE] = "promote", [MLREG_ROLE_APPROVE] = "approve",
+    [MLREG_ROLE_ADMIN] = "admin",
+};
+
+void mlreg_auth_free(mlreg_auth *auth)
+{
+    if (auth == NULL) return;
+    for (size_t i = 0; i < auth->nids; i++) {
+        mlreg_identity *id = &auth->ids[i];
+        for (size_t j = 0; j < id->nroles; j++) {
+            free(id->roles[j].stage);
+            free(id->roles[j].prefix);
+        }
+        free(id->roles);
+        free(id->name);
+    }
+    free(auth->ids);
+    free(auth);
+}
+
+static int name_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > MLREG_AUTH_NAME_MAX || strlen(s) != len) return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return 0;
+    return 1;
+}
+
+static int hex_lower64(const char *s, size_t len)
+{
+    if (len != 64) return 0;
+    for (size_t i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+/* Parses one role string "kind[:stage][@prefix]" into *r. @p label names the
+ * config key for messages. */
+static int parse_role(role *r, const char *text, const char *label, const char *const *stages,
+                      size_t n_stages)
+{
+    const char *at = strchr(text, '@'), *colon;
+    size_t klen, i;
+    int found = 0;
+
+    memset(r, 0, sizeof(*r));
+    if (at != NULL) {
+        if (at[1] == '\0' || strchr(at + 1, '@') != NULL)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "config key '%s': role '%s' has an empty or repeated @prefix",
+                                   label, text);
+        for (const char *p = at + 1; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("._-/", *p)))
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key '%s': role '%s' has a prefix outside the model "
+                                       "name grammar",
+                                       label, text);
+        if ((r->prefix = strdup(at + 1)) == NULL)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    }
+    klen = at ? (size_t)(at - text) : strlen(text);
+    colon = memchr(text, ':', klen);
+    for (i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
+        size_t n = strlen(kind_names[i]);
+        if ((colon ? (size_t)(colon - text) : klen) == n && !memcmp(text, kind_names[i], n)) {
+            r->kind = (mlreg_role_kind)i;
+            found = 1;
+        }
+    }
+    if (!found)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key '%s': unknown role '%s' (read, push, promote:STAGE, "
+                               "approve:STAGE, admin)",
+                               label, text);
+    if (r->kind == MLREG_ROLE_PROMOTE || r->kind == MLREG_ROLE_APPROVE) {
+        size_t slen;
+        if (colon == NULL || (slen = klen - (size_t)(colon + 1 - text)) == 0)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "config key '%s': role '%s' needs a stage (%s:STAGE)", label,
+                                   text, kind_names[r->kind]);
+        if ((r->stage = strndup(colon + 1, slen)) == NULL)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        for (i = 0; i < n_stages; i++)
+            if (!strcmp(stages[i], r->stage)) break;
+        if (i == n_stages)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "config key '%s': role '%s' names unknown stage '%s'", label,
+                                   text, r->stage);
+    } else if (colon != NULL) {
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s': role '%s' takes no stage", label,
+                               text);
+    }
+    return 0;
+}
+
+static int parse_token(mlreg_identity *id, const json_t *obj, size_t idx, const char *const *stages,
+                       size_t n_stages)
+{
+    const char *key;
+    json_t *v, *name, *hash, *roles;
+    char label[96];
+    size_t i;
+    int error;
+
+    if (!json_is_object(obj))
+        return mlreg_error_set(MLREG_EINVALID, "config key 'tokens[%zu]' must be an object", idx);
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        if (strcmp(key, "name") && strcmp(key, "sha256") && strcmp(key, "roles"))
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'tokens[%zu].%s'", idx, key);
+    }
+    name = json_object_get(obj, "name");
+    hash = json_object_get(obj, "sha256");
+    roles = json_object_get(obj, "roles");
+    if (!json_is_string(name) || !name_valid(json_string_value(name), json_string_length(name)))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key 'tokens[%zu].name' must be 1 to %d printable ASCII "
+                               "characters",
+                               idx, MLREG_AUTH_NAME_MAX);
+    if ((id->name = strdup(json_string_value(name))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    if (!json_is_string(hash) || !hex_lower64(json_string_value(hash), json_string_length(hash)))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key 'tokens[%zu].sha256' (token '%s') must be 64 lowercase "
+                               "hex digits: the SHA-256 of the token",
+                               idx, id->name);
+    if (sodium_hex2bin(id->hash, sizeof(id->hash), json_string_value(hash), 64, NULL, NULL, NULL) !=
+        0)
+        return mlreg_error_set(MLREG_EINVALID, "config key 'tokens[%zu].sha256' is not hex", idx);
+    if (!json_is_array(roles) || json_array_size(roles) == 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key 'tokens[%zu].roles' (token '%s') must be a non-empty "
+                               "array of roles",
+                               idx, id->name);
+    if ((id->roles = calloc(json_array_size(roles), sizeof(*id->roles))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    json_array_foreach(roles, i, v)
+    {
+        snprintf(label, sizeof(label), "tokens[%zu].roles[%zu]", idx, i);
+        id->nroles = i + 1;
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+            return mlreg_error_set(MLREG_EINVALID, "config key '%s' must be a string", label);
+        if ((error = parse_role(&id->roles[i], json_string_value(v), label, stages, n_stages)) < 0)
+            return error;
+    }
+    return 0;
+}
+
+int mlreg_auth_new(mlreg_auth **out, const json_t *tokens, const char *const *stages,
+                   size_t n_stages)
+{
+    int error = 0;
+    mlreg_auth *auth = NULL;
+    size_t n, i, j;
+
+    if ((auth = calloc(1, sizeof(*auth))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    auth->local.name = (char *)MLREG_AUTH_LOCAL; /* never freed: local is not in ids */
+    auth->local.local = 1;
+    if (tokens != NULL) {
+        if (!json_is_array(tokens)) {
+            error = mlreg_error_set(MLREG_EINVALID, "config key 'tokens' must be an array");
+            goto done;
+        }
+        n = json_array_size(tokens);
+        if (n > 0 && (auth->ids = calloc(n, sizeof(*auth->ids))) == NULL) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (i = 0; i < n; i++) {
+            auth->nids = i + 1;
+            if ((error = parse_token(&auth->ids[i], json_array_get(tokens, i), i, stages,
+                                     n_stages)) < 0)
+                goto done;
+            for (j = 0; j < i; j++) {
+                if (!strcmp(auth->ids[j].name, auth->ids[i].name)) {
+                    error = mlreg_error_set(MLREG_EINVALID,
+                                            "config key 'tokens[%zu].name': duplicate token name "
+                                            "'%s'",
+                                            i, auth->ids[i].name);
+                    goto done;
+                }
+                if (!sodium_memcmp(auth->ids[j].hash, auth->ids[i].hash, MLREG_DIGEST_RAWLEN)) {
+                    error = mlreg_error_set(MLREG_EINVALID,
+                                            "config key 'tokens[%zu].sha256': token '%s' has the "
+                                            "same hash as token '%s'",
+                                            i, auth->ids[i].name, auth->ids[j].name);
+                    goto done;
+                }
+            }
+        }
+    }
+    *out = auth;
+    auth = NULL;
+
+done:
+    mlreg_auth_free(auth);
+    return error;
+}
+
+size_t mlreg_auth_token_count(const mlreg_auth *auth)
+{
+    return auth->nids;
+}
+
+const char *mlreg_identity_name(const mlreg_identity *id)
+{
+    return id->name;
+}
+
+int mlreg_auth_token_hash(char out[65], const char *token)
+{
+    mlreg_digest d;
+    int error = mlreg_digest_buffer(&d, token, strlen(token));
+
+    if (error < 0) return error;
+    mlreg_digest_hex(out, &d);
+    return 0;
+}
+
+/* 1 when @p s starts with the scheme word @p scheme (case-insensitive)
+ * followed by at least one space; *rest points after the spaces. */
+static int scheme_is(const char **rest, const char *s, const char *scheme)
+{
+    size_t n = strlen(scheme);
+
+    if (strncasecmp(s, scheme, n) || s[n] != ' ') return 0;
+    s += n;
+    while (*s == ' ')
+        s++;
+    *rest = s;
+    return 1;
+}
+
+int mlreg_auth_authenticate(const mlreg_identity **out, const mlreg_auth *auth, const char *header)
+{
+    int error = 0;
+    const char *rest, *token = NULL;
+    unsigned char *buf = NULL;
+    size_t blen = 0, tlen = 0, i;
+    mlreg_digest d;
+    const mlreg_identity *match = NULL;
+
+    if (auth->nids == 0) {
+        *out = &auth->local;
+        return 0;
+    }
+    if (header == NULL || header[0] == '\0')
+        return mlreg_error_set(MLREG_EAUTH, "authentication required: send a bearer token");
+    if (strlen(header) > AUTH_HEADER_MAX)
+        return mlreg_error_set(MLREG_EAUTH, "authorization header too long");
+    if (scheme_is(&rest, header, "Bearer")) {
+        token = rest;
+        tlen = strlen(rest);
+        while (tlen > 0 && token[tlen - 1] == ' ')
+            tlen--;
+    } else if (scheme_is(&rest, header, "Basic")) {
+        /* base64(user:token); the decoded bytes are secret: sodium memory */
+        size_t cap = strlen(rest) + 1;
+        const unsigned char *colon;
+        if ((buf = sodium_malloc(cap)) == NULL)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        if (sodium_base642bin(buf, cap, rest, strlen(rest), " ", &blen, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
+            (colon = memchr(buf, ':', blen)) == NULL) {
+            error = mlreg_error_set(MLREG_EAUTH, "malformed basic credentials");
+            goto done;
+        }
+        token = (const char *)colon + 1;
+        tlen = blen - (size_t)(colon + 1 - buf);
+    } else {
+        return mlreg_error_set(MLREG_EAUTH, "unsupported authorization scheme (use Bearer)");
+    }
+    if (tlen == 0) {
+        error = mlreg_error_set(MLREG_EAUTH, "empty token");
+        goto done;
+    }
+    if ((error = mlreg_digest_buffer(&d, token, tlen)) < 0) goto done;
+    for (i = 0; i < auth->nids; i++) {
+        int eq = sodium_memcmp(d.raw, auth->ids[i].hash, MLREG_DIGEST_RAWLEN) == 0;
+        if (eq) match = &auth->ids[i];
+    }
+    sodium_memzero(&d, sizeof(d));
+    if (match == NULL) {
+        error = mlreg_error_set(MLREG_EAUTH, "invalid token");
+        goto done;
+    }
+    *out = match;
+
+done:
+    sodium_free(buf);
+    return error;
+}
+
+static int role_grants(const role *r, mlreg_role_kind kind, const char *stage, const char *model)
+{
+    if (r->prefix != NULL && (model == NULL || strncmp(model, r->prefix, strlen(r->prefix))))
+        return 0;
+    if (r->kind == MLREG_ROLE_ADMIN) return 1;
+    if (r->kind != kind) return 0;
+    if (kind == MLREG_ROLE_PROMOTE || kind == MLREG_ROLE_APPROVE)
+        return stage != NULL && !strcmp(stage, r->stage);
+    return 1;
+}
+
+int mlreg_auth_check(const mlreg_identity *id, mlreg_role_kind kind, const char *stage,
+                     const char *model)
+{
+    int stage_role = kind == MLREG_ROLE_PROMOTE || kind == MLREG_ROLE_APPROVE;
+
+    if (id->local) return 0;
+    for (size_t i = 0; i < id->nroles; i++)
+        if (role_grants(&id->roles[i], kind, stage, model)) return 0;
+    return mlreg_error_set(MLREG_EFORBIDDEN, "token '%s' lacks role %s%s%s%s%s%s", id->name,
+                           kind_names[kind], stage_role ? ":" : "",
+                           stage_role && stage ? stage : "", model ? " for model '" : "",
+                           model ? model : "", model ? "'" : "");
+}

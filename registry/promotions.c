@@ -1,0 +1,1168 @@
+/* promotions.c: stage pointers, stage history, the promotions log,
+ * approvals, rollback, image bindings and resolution at a time
+ * (include/mlreg/promotions.h; the key layout is in that header).
+ *
+ * The one rule that matters: a stage pointer moves only inside
+ * promote_in_txn() / rollback_in_txn(), in the same LMDB write transaction
+ * that read the baseline, the signatures, the stage history and the
+ * approvals the decision was made on. LMDB admits one writer at a time, so
+ * two promotions racing on one stage run one after the other, and the
+ * second is evaluated against the release the first moved in. Reads of
+ * other modules' databases (releases, signatures, keys) go through the same
+ * transaction so the decision sees one consistent snapshot.
+ */
+#include "mlreg/promotions.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlreg/common.h"
+#include "mlreg/keyring.h"
+#include "mlreg/sign.h"
+#include "registry_internal.h"
+
+/* model (255) \0 stage (128) \0 be64, or hex (64) \0 stage \0 approver (128); LMDB keys are at most
+ * 511 bytes */
+#define PKEY_CAP 600
+
+#define SEQ_PROMOTION "promotion_seq"
+#define SEQ_HISTORY   "stage_history_seq"
+#define SEQ_IMAGE     "image_seq"
+
+/* ---- keys and small helpers ------------------------------------------------ */
+
+/* Joins the non-NULL strings of @p parts (up to 3) with NUL separators, then
+ * appends @p seq as 8 big-endian bytes (after a NUL) when @p with_seq. */
+static size_t pkey(char key[PKEY_CAP], const char *a, const char *b, const char *c, int with_seq,
+                   uint64_t seq)
+{
+    const char *parts[3] = {a, b, c};
+    size_t n = 0;
+
+    for (size_t i = 0; i < 3 && parts[i] != NULL; i++) {
+        size_t l = strlen(parts[i]);
+        /* validated names bound every part (255 + 128 + 128 bytes) well under
+         * PKEY_CAP; the guard only keeps the buffer safe */
+        if (n + l + 10 > PKEY_CAP) break;
+        if (i > 0) key[n++] = '\0';
+        memcpy(key + n, parts[i], l);
+        n += l;
+    }
+    if (with_seq) {
+        key[n++] = '\0';
+        for (int i = 7; i >= 0; i--)
+            key[n++] = (char)((seq >> (i * 8)) & 0xff);
+    }
+    return n;
+}
+
+/* Increments the counter @p name in `meta` and returns the new value in *out. */
+static int next_seq(uint64_t *out, mlreg_meta_txn *txn, const char *name)
+{
+    int error = 0;
+    void *val = NULL;
+    size_t vlen = 0;
+    uint64_t seq = 0;
+    unsigned char be[8];
+
+    error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_META, name, strlen(name));
+    if (error == 0 && vlen == 8) {
+        for (int i = 0; i < 8; i++)
+            seq = (seq << 8) | ((unsigned char *)val)[i];
+    } else if (error == 0) {
+        error = mlreg_error_set(MLREG_EIO, "metadata counter %s is corrupt", name);
+        goto done;
+    } else if (error != MLREG_ENOTFOUND) {
+        goto done;
+    }
+    error = 0;
+    seq++;
+    for (int i = 0; i < 8; i++)
+        be[i] = (unsigned char)(seq >> ((7 - i) * 8));
+    if ((error = mlreg_meta_put(txn, MLREG_DB_META, name, strlen(name), be, 8, 0)) < 0) goto done;
+    *out = seq;
+
+done:
+    free(val);
+    return error;
+}
+
+/* Loads a JSON value stored under @p key; ENOTFOUND (no message) when absent. */
+static int get_json(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen)
+{
+    int error = 0;
+    void *val = NULL;
+    size_t vlen;
+
+    if ((error = mlreg_meta_get(&val, &vlen, txn, db, key, klen)) < 0) {
+        if (error == MLREG_ENOTFOUND) mlreg_error_clear();
+        return error;
+    }
+    *out = json_loadb(val, vlen, 0, NULL);
+    free(val);
+    if (*out == NULL) return mlreg_error_set(MLREG_EIO, "metadata record is corrupt");
+    return 0;
+}
+
+/* Serialises @p j (not consumed) under @p key. */
+static int put_json(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen, const json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    int error;
+
+    if (text == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory serialising a record");
+    error = mlreg_meta_put(txn, db, key, klen, text, strlen(text), 0);
+    free(text);
+    return error;
+}
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+static int check_names(const mlreg_policy *policy, const char *model, const char *version,
+                       const char *stage)
+{
+    int error;
+
+    if ((error = mlreg_name_validate(model)) < 0) return error;
+    if (version != NULL && (error = mlreg_tag_validate(version)) < 0) return error;
+    if (stage != NULL && policy != NULL && mlreg_policy_stage_index(policy, stage) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "unknown stage '%s'", stage);
+    return 0;
+}
+
+static int check_text(const char *text, const char *what)
+{
+    if (text == NULL) return 0;
+    if (strlen(text) > MLREG_REASON_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "%s is longer than %d bytes", what,
+                               MLREG_REASON_MAX);
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
+            return mlreg_error_set(MLREG_EINVALID, "%s contains a control character", what);
+    return 0;
+}
+
+/* The release record of model@version: ENOTFOUND "release m@v not found". */
+static int release_get(json_t **out, mlreg_meta_txn *txn, const char *model, const char *version)
+{
+    char key[PKEY_CAP];
+    int error = get_json(out, txn, MLREG_DB_RELEASES, key, pkey(key, model, version, NULL, 0, 0));
+
+    if (error == MLREG_ENOTFOUND)
+        return mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
+    return error;
+}
+
+/* The digest hex (64 chars) of a release record's "digest". */
+static int record_hex(char hex[MLREG_DIGEST_HEXLEN + 1], const json_t *rec)
+{
+    const char *d = jstr(rec, "digest");
+
+    if (d == NULL || strlen(d) != MLREG_DIGEST_STRLEN || strncmp(d, "sha256:", 7))
+        return mlreg_error_set(MLREG_EIO, "release record has a corrupt digest");
+    memcpy(hex, d + 7, MLREG_DIGEST_HEXLEN + 1);
+    return 0;
+}
+
+static const char *pusher_of(const json_t *rec)
+{
+    const char *p = jstr(rec, "pushed_by");
+    return p ? p : MLREG_KEYRING_ACTOR_LOCAL;
+}
+
+/* ---- what the gates read ------------------------------------------------------- */
+
+/* A release as the gates see it; metric names borrowed from rec. */
+typedef struct {
+    mlreg_gate_release g;
+    mlreg_metric *metrics;
+} gate_rel;
+
+static int gate_rel_of(gate_rel *out, const json_t *rec)
+{
+    json_t *metrics = json_object_get(rec, "metrics"), *v, *files, *f;
+    const char *name;
+    size_t i = 0, k;
+
+    memset(out, 0, sizeof(*out));
+    out->g.version = jstr(rec, "version");
+    out->g.dataset = jstr(rec, "dataset");
+    files = json_object_get(rec, "files");
+    json_array_foreach(files, k, f)
+    {
+        const char *kind = jstr(f, "kind");
+        if (kind != NULL && !strcmp(kind, "eval-report")) out->g.has_eval_report = 1;
+    }
+    if (json_object_size(metrics) > 0 &&
+        (out->metrics = calloc(json_object_size(metrics), sizeof(*out->metrics))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory reading metrics");
+    json_object_foreach(metrics, name, v)
+    {
+        /* a stored value that is not a number is corrupt: it fails as NaN */
+        out->metrics[i].name = name;
+        out->metrics[i].value = json_is_number(v) ? json_number_value(v) : NAN;
+        i++;
+    }
+    out->g.metrics = out->metrics;
+    out->g.n_metrics = i;
+    return 0;
+}
+
+typedef struct {
+    mlreg_keyring *kr;
+    mlreg_meta_txn *txn;
+    long count;
+} sig_count;
+
+static int sig_count_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    sig_count *c = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL);
+    const char *b64 = jstr(rec, "public_key");
+    mlreg_pubkey pk;
+    mlreg_keyring_key kk;
+    int error = 0, counts = 0;
+
+    (void)key;
+    (void)klen;
+    if (rec == NULL || b64 == NULL || mlreg_pubkey_parse(&pk, b64, strlen(b64)) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "signature record is corrupt");
+        goto done;
+    }
+    error = mlreg_keyring_find(&kk, c->kr, c->txn, &pk.id);
+    if (error == MLREG_ENOTFOUND) {
+        mlreg_error_clear();
+        error = 0;
+        goto done; /* not in the keyring: does not count */
+    }
+    if (error < 0) goto done;
+    mlreg_keyring_judge(&counts, &kk, &pk,
+                        (int64_t)json_integer_value(json_object_get(rec, "attached_ns")));
+    if (counts) c->count++;
+
+done:
+    json_decref(rec);
+    return error;
+}
+
+/* Distinct trusted keys whose signatures of release @p hex count now (the
+ * signatures db holds at most one signature per key and release). */
+static int count_signatures(long *out, mlreg_registry *reg, mlreg_meta_txn *txn, const char *hex)
+{
+    sig_count c = {mlreg_registry_keyring(reg), txn, 0};
+    char prefix[MLREG_DIGEST_HEXLEN + 1];
+    int error;
+
+    memcpy(prefix, hex, MLREG_DIGEST_HEXLEN);
+    prefix[MLREG_DIGEST_HEXLEN] = '\0';
+    error = mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, sizeof(prefix), NULL, 0, sig_count_cb,
+                            &c);
+    if (error < 0) return error;
+    *out = c.count;
+    return 0;
+}
+
+typedef struct {
+    const char *pusher;
+    long count;
+    int pusher_approved;
+} approval_count;
+
+static int approval_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    approval_count *c = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL);
+    const char *who = jstr(rec, "approver");
+
+    (void)key;
+    (void)klen;
+    if (who == NULL) {
+        json_decref(rec);
+        return mlreg_error_set(MLREG_EIO, "approval record is corrupt");
+    }
+    if (!strcmp(who, c->pusher))
+        c->pusher_approved = 1;
+    else
+        c->count++;
+    json_decref(rec);
+    return 0;
+}
+
+typedef struct {
+    const char *digest; /* "sha256:..." looked for, or NULL */
+    int found;
+    int64_t at_ns; /* resolve: last entry with time_ns <= at_ns */
+    json_t *last;  /* the last entry seen (or the resolved one) */
+} history_walk;
+
+static int history_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    history_walk *w = payload;
+    json_t *e = json_loadb(val, vlen, 0, NULL);
+    const char *d = jstr(e, "digest");
+
+    (void)key;
+    (void)klen;
+    if (e == NULL || d == NULL) {
+        json_decref(e);
+        return mlreg_error_set(MLREG_EIO, "stage history entry is corrupt");
+    }
+    if (w->digest != NULL && !strcmp(d, w->digest)) w->found = 1;
+    if (w->at_ns >= 0 && json_integer_value(json_object_get(e, "time_ns")) > w->at_ns) {
+        json_decref(e);
+        return 1; /* entries are in time order: the rest is later still */
+    }
+    json_decref(w->last);
+    w->last = e;
+    return 0;
+}
+
+/* Walks the history of model/stage; see history_walk. */
+static int walk_history(history_walk *w, mlreg_meta_txn *txn, const char *model, const char *stage)
+{
+    char prefix[PKEY_CAP];
+    size_t plen = pkey(prefix, model, stage, "", 0, 0);
+    int error = mlreg_meta_iter(txn, MLREG_DB_STAGE_HISTORY, prefix, plen, NULL, 0, history_cb, w);
+
+    return error < 0 ? error : 0;
+}
+
+/* ---- promote ------------------------------------------------------------------- */
+
+/* Appends a promotions-log record; *seq_out its sequence number. */
+static int log_promotion(uint64_t *seq_out, json_t **rec_out, mlreg_meta_txn *txn,
+                         const char *model, const char *action, const json_t *cand,
+                         const char *stage, const json_t *from, int passed, const char *reason,
+                         const json_t *rules, const char *actor, int64_t now)
+{
+    int error = 0;
+    uint64_t seq;
+    char key[PKEY_CAP], when[MLREG_TIME_STRLEN];
+    json_t *rec = NULL;
+
+    mlreg_time_format(when, now);
+    if ((error = next_seq(&seq, txn, SEQ_PROMOTION)) < 0) goto done;
+    rec =
+        json_pack("{s:I, s:s, s:I, s:s, s:s, s:O, s:O, s:s, s:O?, s:b, s:s?, s:o, s:o}", "seq",
+                  (json_int_t)seq, "time", when, "time_ns", (json_int_t)now, "actor", actor,
+                  "action", action, "version", json_object_get(cand, "version"), "digest",
+                  json_object_get(cand, "digest"), "to", stage, "from_version",
+                  from ? json_object_get(from, "version") : json_null(), "passed", passed, "reason",
+                  reason, "rules", rules ? json_incref((json_t *)rules) : json_array(), "baseline",
+                  from ? json_pack("{s:O, s:O}", "version", json_object_get(from, "version"),
+                                   "digest", json_object_get(from, "digest"))
+                       : json_null());
+    if (rec == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording a promotion");
+        goto done;
+    }
+    if ((error = put_json(txn, MLREG_DB_PROMOTIONS, key, pkey(key, model, NULL, NULL, 1, seq),
+                          rec)) < 0)
+        goto done;
+    *seq_out = seq;
+    *rec_out = rec;
+    rec = NULL;
+
+done:
+    json_decref(rec);
+    return error;
+}
+
+/* Moves model/stage to release @p cand and appends the history entry. */
+static int move_pointer(mlreg_meta_txn *txn, const char *model, const char *stage,
+                        const char *action, const json_t *cand, const json_t *from,
+                        const char *reason, const char *actor, int64_t now, uint64_t pseq)
+{
+    int error = 0;
+    uint64_t hseq;
+    char key[PKEY_CAP], when[MLREG_TIME_STRLEN];
+    json_t *ptr = NULL, *entry = NULL;
+
+    mlreg_time_format(when, now);
+    if ((error = next_seq(&hseq, txn, SEQ_HISTORY)) < 0) goto done;
+    ptr = json_pack("{s:O, s:O, s:s, s:I, s:s, s:I}", "version", json_object_get(cand, "version"),
+                    "digest", json_object_get(cand, "digest"), "since", when, "since_ns",
+                    (json_int_t)now, "by", actor, "seq", (json_int_t)hseq);
+    entry = json_pack("{s:s, s:I, s:s, s:O, s:O, s:O?, s:O?, s:s, s:s?, s:I}", "time", when,
+                      "time_ns", (json_int_t)now, "action", action, "version",
+                      json_object_get(cand, "version"), "digest", json_object_get(cand, "digest"),
+                      "previous_version", from ? json_object_get(from, "version") : NULL,
+                      "previous_digest", from ? json_object_get(from, "digest") : NULL, "actor",
+                      actor, "reason", reason, "promotion_seq", (json_int_t)pseq);
+    if (ptr == NULL || entry == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory moving a stage");
+        goto done;
+    }
+    if ((error = put_json(txn, MLREG_DB_STAGES, key, pkey(key, model, stage, NULL, 0, 0), ptr)) < 0)
+        goto done;
+    error =
+        put_json(txn, MLREG_DB_STAGE_HISTORY, key, pkey(key, model, stage, NULL, 1, hseq), entry);
+
+done:
+    json_decref(ptr);
+    json_decref(entry);
+    return error;
+}
+
+/* The stage pointer of model/stage, or *out = NULL when the stage is empty. */
+static int pointer_get(json_t **out, mlreg_meta_txn *txn, const char *model, const char *stage)
+{
+    char key[PKEY_CAP];
+    int error = get_json(out, txn, MLREG_DB_STAGES, key, pkey(key, model, stage, NULL, 0, 0));
+
+    if (error == MLREG_ENOTFOUND) {
+        *out = NULL;
+        return 0;
+    }
+    return error;
+}
+
+static json_t *promotion_summary(const json_t *rec)
+{
+    if (rec == NULL) return json_null();
+    return json_pack("{s:O, s:O, s:O, s:O}", "seq", json_object_get(rec, "seq"), "time",
+                     json_object_get(rec, "time"), "actor", json_object_get(rec, "actor"), "reason",
+                     json_object_get(rec, "reason"));
+}
+
+int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                  const mlreg_promote_req *req)
+{
+    int error = 0, passed = 0, idx;
+    mlreg_meta_txn *txn = NULL;
+    json_t *cand = NULL, *ptr = NULL, *base = NULL, *table = NULL, *logrec = NULL, *res = NULL;
+    gate_rel gc, gb;
+    mlreg_gate_input in;
+    const mlreg_rule *rules;
+    size_t nrules;
+    char hex[MLREG_DIGEST_HEXLEN + 1], prefix[PKEY_CAP];
+    approval_count ac;
+    history_walk hw;
+    uint64_t pseq = 0;
+    int64_t now;
+
+    memset(&gc, 0, sizeof(gc));
+    memset(&gb, 0, sizeof(gb));
+    memset(&in, 0, sizeof(in));
+    memset(&hw, 0, sizeof(hw));
+    hw.at_ns = -1;
+    if ((error = check_names(policy, req->model, req->version, req->stage)) < 0 ||
+        (error = check_text(req->reason, "reason")) < 0)
+        goto done;
+    idx = mlreg_policy_stage_index(policy, req->stage);
+    if ((error = mlreg_policy_rules(&rules, &nrules, policy, req->model, req->stage)) < 0)
+        goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), !req->dry_run)) < 0)
+        goto done;
+
+    if ((error = release_get(&cand, txn, req->model, req->version)) < 0) goto done;
+    if ((error = record_hex(hex, cand)) < 0) goto done;
+    if ((error = pointer_get(&ptr, txn, req->model, req->stage)) < 0) goto done;
+    if (ptr != NULL) {
+        const char *bv = jstr(ptr, "version");
+        if (bv == NULL) {
+            error = mlreg_error_set(MLREG_EIO, "stage pointer %s:%s is corrupt", req->model,
+                                    req->stage);
+            goto done;
+        }
+        if (json_equal(json_object_get(ptr, "digest"), json_object_get(cand, "digest"))) {
+            error = mlreg_error_set(MLREG_EDENIED, "%s@%s is already in stage %s", req->model,
+                                    req->version, req->stage);
+            goto done;
+        }
+        if ((error = release_get(&base, txn, req->model, bv)) < 0) goto done;
+    }
+
+    /* gather every input inside this transaction */
+    if ((error = gate_rel_of(&gc, cand)) < 0) goto done;
+    in.candidate = &gc.g;
+    if (base != NULL) {
+        if ((error = gate_rel_of(&gb, base)) < 0) goto done;
+        in.baseline = &gb.g;
+    }
+    if ((error = count_signatures(&in.signed_count, reg, txn, hex)) < 0) goto done;
+    if (idx > 0) {
+        json_t *pp = NULL;
+        in.previous_stage = mlreg_policy_stages(policy)[idx - 1];
+        if ((error = pointer_get(&pp, txn, req->model, in.previous_stage)) < 0) goto done;
+        in.in_previous_stage = pp != NULL && json_equal(json_object_get(pp, "digest"),
+                                                        json_object_get(cand, "digest"));
+        json_decref(pp);
+        hw.digest = jstr(cand, "digest");
+        if ((error = walk_history(&hw, txn, req->model, in.previous_stage)) < 0) goto done;
+        if (hw.found) in.in_previous_stage = 1;
+    }
+    memset(&ac, 0, sizeof(ac));
+    ac.pusher = pusher_of(cand);
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_APPROVALS, prefix,
+                                 pkey(prefix, hex, req->stage, "", 0, 0), NULL, 0, approval_cb,
+                                 &ac)) < 0)
+        goto done;
+    error = 0;
+    in.approvals = ac.count;
+    in.pusher_approved = ac.pusher_approved;
+
+    if ((error = mlreg_gates_evaluate(&table, &passed, rules, nrules, &in)) < 0) goto done;
+
+    if (!req->dry_run) {
+        now = mlreg_time_now_ns();
+        if ((error = log_promotion(&pseq, &logrec, txn, req->model, "promote", cand, req->stage,
+                                   base, passed, req->reason, table, req->actor, now)) < 0)
+            goto done;
+        if (passed && (error = move_pointer(txn, req->model, req->stage, "promote", cand, base,
+                                            req->reason, req->actor, now, pseq)) < 0)
+            goto done;
+        error = mlreg_meta_txn_commit(txn);
+        txn = NULL;
+        if (error < 0) goto done;
+    }
+
+    res = json_pack("{s:s, s:O, s:O, s:s, s:b, s:b, s:b, s:o, s:O, s:o}", "model", req->model,
+                    "version", json_object_get(cand, "version"), "digest",
+                    json_object_get(cand, "digest"), "to", req->stage, "dry_run", req->dry_run,
+                    "passed", passed, "moved", passed && !req->dry_run, "baseline",
+                    base ? json_pack("{s:O, s:O}", "version", json_object_get(base, "version"),
+                                     "digest", json_object_get(base, "digest"))
+                         : json_null(),
+                    "rules", table, "promotion", promotion_summary(logrec));
+    if (res == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering a promotion");
+        goto done;
+    }
+    if (!passed) {
+        size_t failed = 0, i;
+        json_t *row;
+        json_array_foreach(table, i, row)
+        {
+            if (!json_is_true(json_object_get(row, "passed"))) failed++;
+        }
+        error = mlreg_error_set(MLREG_EGATE,
+                                "promotion of %s@%s to %s refused: %zu of %zu gate "
+                                "rules failed",
+                                req->model, req->version, req->stage, failed, nrules);
+    }
+    *out = res;
+    res = NULL;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    free(gc.metrics);
+    free(gb.metrics);
+    json_decref(hw.last);
+    json_decref(res);
+    json_decref(cand);
+    json_decref(ptr);
+    json_decref(base);
+    json_decref(table);
+    json_decref(logrec);
+    return error;
+}
+
+/* ---- rollback ------------------------------------------------------------------- */
+
+int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy, const char *model,
+                   const char *stage, const char *to_version, const char *reason, const char *actor)
+{
+    int error = 0, refused = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *ptr = NULL, *cur = NULL, *target = NULL, *logrec = NULL, *res = NULL;
+    const mlreg_rule *rules;
+    size_t nrules, i;
+    history_walk hw;
+    const char *tv;
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+    long need = 0, have = 0;
+    uint64_t pseq = 0;
+    int64_t now;
+
+    memset(&hw, 0, sizeof(hw));
+    hw.at_ns = -1;
+    if ((error = check_names(policy, model, to_version, stage)) < 0 ||
+        (error = check_text(reason, "reason")) < 0)
+        goto done;
+    if ((error = mlreg_policy_rules(&rules, &nrules, policy, model, stage)) < 0) goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
+    if ((error = pointer_get(&ptr, txn, model, stage)) < 0) goto done;
+    if (ptr == NULL) {
+        error = mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s is empty: nothing to roll back",
+                                stage, model);
+        goto done;
+    }
+    if ((error = release_get(&cur, txn, model, jstr(ptr, "version") ? jstr(ptr, "version") : "")) <
+        0)
+        goto done;
+    if (to_version != NULL) {
+        if (!strcmp(to_version, jstr(cur, "version"))) {
+            error = mlreg_error_set(MLREG_EDENIED, "%s@%s holds stage %s now", model, to_version,
+                                    stage);
+            goto done;
+        }
+        error = release_get(&target, txn, model, to_version);
+        if (error == MLREG_ENOTFOUND)
+            error = mlreg_error_set(MLREG_EDENIED,
+                                    "%s@%s is not a release, so it never held stage "
+                                    "%s",
+                                    model, to_version, stage);
+        if (error < 0) goto done;
+        hw.digest = jstr(target, "digest");
+        if ((error = walk_history(&hw, txn, model, stage)) < 0) goto done;
+        if (!hw.found) {
+            error = mlreg_error_set(MLREG_EDENIED, "%s@%s never held stage %s", model, to_version,
+                                    stage);
+            goto done;
+        }
+    } else {
+        if ((error = walk_history(&hw, txn, model, stage)) < 0) goto done;
+        tv = jstr(hw.last, "previous_version");
+        if (tv == NULL) {
+            error = mlreg_error_set(MLREG_EDENIED, "no earlier release held stage %s of %s", stage,
+                                    model);
+            goto done;
+        }
+        if ((error = release_get(&target, txn, model, tv)) < 0) goto done;
+    }
+
+    /* signatures are re-judged against the keyring now */
+    for (i = 0; i < nrules; i++)
+        if (rules[i].type == MLREG_RULE_SIGNED && rules[i].min_count > need)
+            need = rules[i].min_count;
+    if (need > 0) {
+        if ((error = record_hex(hex, target)) < 0) goto done;
+        if ((error = count_signatures(&have, reg, txn, hex)) < 0) goto done;
+        refused = have < need;
+    }
+    now = mlreg_time_now_ns();
+    if ((error = log_promotion(&pseq, &logrec, txn, model, "rollback", target, stage, cur, !refused,
+                               reason, NULL, actor, now)) < 0)
+        goto done;
+    if (!refused && (error = move_pointer(txn, model, stage, "rollback", target, cur, reason, actor,
+                                          now, pseq)) < 0)
+        goto done;
+    error = mlreg_meta_txn_commit(txn);
+    txn = NULL;
+    if (error < 0) goto done;
+    if (refused) {
+        error = mlreg_error_set(MLREG_EGATE,
+                                "rollback of %s to %s@%s refused: %ld signature%s by trusted keys "
+                                "count now, the stage requires %ld",
+                                stage, model, jstr(target, "version"), have, have == 1 ? "" : "s",
+                                need);
+        goto done;
+    }
+    res = json_pack("{s:s, s:s, s:O, s:O, s:O, s:o}", "model", model, "stage", stage, "version",
+                    json_object_get(target, "version"), "digest", json_object_get(target, "digest"),
+                    "previous_version", json_object_get(cur, "version"), "promotion",
+                    promotion_summary(logrec));
+    if (res == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering a rollback");
+        goto done;
+    }
+    *out = res;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(hw.last);
+    json_decref(ptr);
+    json_decref(cur);
+    json_decref(target);
+    json_decref(logrec);
+    return error;
+}
+
+/* ---- approvals ------------------------------------------------------------------- */
+
+static json_t *approval_view(const json_t *rec)
+{
+    return json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O?}", "model", json_object_get(rec, "model"),
+                     "version", json_object_get(rec, "version"), "digest",
+                     json_object_get(rec, "digest"), "stage", json_object_get(rec, "stage"),
+                     "approver", json_object_get(rec, "approver"), "time",
+                     json_object_get(rec, "time"), "comment", json_object_get(rec, "comment"));
+}
+
+int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_policy *policy,
+                  const char *model, const char *version, const char *stage, const char *comment,
+                  const char *actor)
+{
+    int error = 0, created = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *rel = NULL, *rec = NULL, *res = NULL;
+    char hex[MLREG_DIGEST_HEXLEN + 1], key[PKEY_CAP], when[MLREG_TIME_STRLEN];
+    size_t klen;
+    int64_t now;
+
+    if ((error = check_names(policy, model, version, stage)) < 0 ||
+        (error = check_text(comment, "comment")) < 0)
+        goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
+    if ((error = release_get(&rel, txn, model, version)) < 0) goto done;
+    if ((error = record_hex(hex, rel)) < 0) goto done;
+    klen = pkey(key, hex, stage, actor, 0, 0);
+    error = get_json(&rec, txn, MLREG_DB_APPROVALS, key, klen);
+    if (error == MLREG_ENOTFOUND) {
+        now = mlreg_time_now_ns();
+        mlreg_time_format(when, now);
+        rec =
+            json_pack("{s:s, s:s, s:O, s:s, s:s, s:s, s:I, s:s?}", "model", model, "version",
+                      version, "digest", json_object_get(rel, "digest"), "stage", stage, "approver",
+                      actor, "time", when, "time_ns", (json_int_t)now, "comment", comment);
+        if (rec == NULL) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an approval");
+            goto done;
+        }
+        if ((error = put_json(txn, MLREG_DB_APPROVALS, key, klen, rec)) < 0) goto done;
+        if ((error = mlreg_meta_txn_commit(txn)) < 0) {
+            txn = NULL;
+            goto done;
+        }
+        txn = NULL;
+        created = 1;
+    } else if (error < 0) {
+        goto done;
+    }
+    error = 0;
+    if ((res = approval_view(rec)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an approval");
+        goto done;
+    }
+    *out = res;
+    *created_out = created;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(rel);
+    json_decref(rec);
+    return error;
+}
+
+typedef struct {
+    json_t *list;
+    json_t *(*view)(const json_t *rec);
+} list_walk;
+
+static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    list_walk *w = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL), *v;
+
+    (void)key;
+    (void)klen;
+    if (rec == NULL) return mlreg_error_set(MLREG_EIO, "metadata record is corrupt");
+    v = w->view ? w->view(rec) : json_incref(rec);
+    json_decref(rec);
+    if (v == NULL || json_array_append_new(w->list, v) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing");
+    return 0;
+}
+
+/* Lists the records under @p prefix of @p db as {field: [view(rec)...]}. */
+static int list_prefix(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
+                       size_t plen, const char *field, json_t *(*view)(const json_t *))
+{
+    list_walk w = {json_array(), view};
+    int error = 0;
+
+    if (w.list == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing");
+    if ((error = mlreg_meta_iter(txn, db, prefix, plen, NULL, 0, list_cb, &w)) < 0) goto done;
+    error = 0;
+    if ((*out = json_pack("{s:O}", field, w.list)) == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing");
+
+done:
+    json_decref(w.list);
+    return error;
+}
+
+/* Opens a read txn and finds the release digest hex of model@version. */
+static int release_hex_read(char hex[MLREG_DIGEST_HEXLEN + 1], mlreg_meta_txn **txn_out,
+                            mlreg_registry *reg, const char *model, const char *version)
+{
+    int error;
+    json_t *rel = NULL;
+
+    if ((error = check_names(NULL, model, version, NULL)) < 0) return error;
+    if ((error = mlreg_meta_txn_begin(txn_out, mlreg_registry_meta(reg), 0)) < 0) return error;
+    if ((error = release_get(&rel, *txn_out, model, version)) < 0) goto done;
+    error = record_hex(hex, rel);
+
+done:
+    json_decref(rel);
+    return error;
+}
+
+int mlreg_approvals_list(json_t **out, mlreg_registry *reg, const char *model, const char *version)
+{
+    int error;
+    mlreg_meta_txn *txn = NULL;
+    char hex[MLREG_DIGEST_HEXLEN + 1], prefix[MLREG_DIGEST_HEXLEN + 1];
+
+    if ((error = release_hex_read(hex, &txn, reg, model, version)) < 0) goto done;
+    memcpy(prefix, hex, sizeof(prefix)); /* with the NUL after the hex */
+    error = list_prefix(out, txn, MLREG_DB_APPROVALS, prefix, sizeof(prefix), "approvals",
+                        approval_view);
+
+done:
+    mlreg_meta_txn_abort(txn);
+    return error;
+}
+
+/* ---- images ---------------------------------------------------------------------- */
+
+/* "REPO:TAG": REPO lowercase [a-z0-9._/:-] without "//" (a registry host
+ * may carry a port), TAG the OCI tag grammar after the last ':' that
+ * follows the last '/'. */
+static int image_validate(const char *image)
+{
+    const char *slash, *colon;
+    size_t n = strlen(image);
+
+    if (n == 0 || n > MLREG_IMAGE_REF_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "image reference must be 1 to %d bytes",
+                               MLREG_IMAGE_REF_MAX);
+    slash = strrchr(image, '/');
+    colon = strrchr(slash ? slash : image, ':');
+    if (colon == NULL || colon == image || (slash && colon <= slash))
+        return mlreg_error_set(MLREG_EINVALID, "image reference '%.*s' is not REPO:TAG",
+                               MLREG_IMAGE_REF_MAX, image);
+    for (const char *p = image; p < colon; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("._/:-", *p)))
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "image repository in '%.*s' must be lowercase [a-z0-9._/:-]",
+                                   MLREG_IMAGE_REF_MAX, image);
+    if (strstr(image, "//") != NULL || image[0] == '/' || colon[-1] == '/')
+        return mlreg_error_set(MLREG_EINVALID, "image repository in '%.*s' has an empty path part",
+                               MLREG_IMAGE_REF_MAX, image);
+    if (mlreg_tag_validate(colon + 1) < 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "image tag '%s' is not in the OCI tag grammar "
+                               "([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})",
+                               colon + 1);
+    return 0;
+}
+
+static json_t *image_view(const json_t *rec)
+{
+    return json_pack("{s:O, s:O, s:O, s:O}", "image", json_object_get(rec, "image"), "digest",
+                     json_object_get(rec, "digest"), "time", json_object_get(rec, "time"), "actor",
+                     json_object_get(rec, "actor"));
+}
+
+typedef struct {
+    const char *image;
+    const char *digest;
+    json_t *match; /* identical binding, when found */
+    json_t *last;  /* the most recent binding */
+} image_walk;
+
+static int image_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    image_walk *w = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL);
+    const char *img = jstr(rec, "image"), *d = jstr(rec, "digest");
+
+    (void)key;
+    (void)klen;
+    if (rec == NULL || img == NULL) {
+        json_decref(rec);
+        return mlreg_error_set(MLREG_EIO, "image binding is corrupt");
+    }
+    if (w->image != NULL && w->match == NULL && !strcmp(img, w->image) &&
+        ((d == NULL && w->digest == NULL) || (d && w->digest && !strcmp(d, w->digest))))
+        w->match = json_incref(rec);
+    json_decref(w->last);
+    w->last = rec;
+    return 0;
+}
+
+static int walk_images(image_walk *w, mlreg_meta_txn *txn, const char *hex)
+{
+    char prefix[MLREG_DIGEST_HEXLEN + 1];
+    int error;
+
+    memcpy(prefix, hex, MLREG_DIGEST_HEXLEN);
+    prefix[MLREG_DIGEST_HEXLEN] = '\0';
+    error = mlreg_meta_iter(txn, MLREG_DB_IMAGES, prefix, sizeof(prefix), NULL, 0, image_cb, w);
+    return error < 0 ? error : 0;
+}
+
+int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
+                     const char *version, const char *image, const char *digest, const char *actor)
+{
+    int error = 0, created = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *rel = NULL, *rec = NULL, *res = NULL;
+    image_walk w;
+    mlreg_digest d;
+    char hex[MLREG_DIGEST_HEXLEN + 1], key[PKEY_CAP], when[MLREG_TIME_STRLEN];
+    char dstr[MLREG_DIGEST_STRLEN + 1];
+    uint64_t seq;
+    int64_t now;
+
+    memset(&w, 0, sizeof(w));
+    if ((error = check_names(NULL, model, version, NULL)) < 0 ||
+        (error = image_validate(image)) < 0)
+        goto done;
+    if (digest != NULL) {
+        if ((error = mlreg_digest_parse(&d, digest)) < 0) goto done;
+        mlreg_digest_format(dstr, &d);
+        digest = dstr;
+    }
+    w.image = image;
+    w.digest = digest;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
+    if ((error = release_get(&rel, txn, model, version)) < 0) goto done;
+    if ((error = record_hex(hex, rel)) < 0) goto done;
+    if ((error = walk_images(&w, txn, hex)) < 0) goto done;
+    if (w.match != NULL) {
+        rec = json_incref(w.match);
+    } else {
+        now = mlreg_time_now_ns();
+        mlreg_time_format(when, now);
+        if ((error = next_seq(&seq, txn, SEQ_IMAGE)) < 0) goto done;
+        rec = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I, s:s}", "model", model, "version", version,
+                        "image", image, "digest", digest, "time", when, "time_ns", (json_int_t)now,
+                        "actor", actor);
+        if (rec == NULL) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory binding an image");
+            goto done;
+        }
+        if ((error = put_json(txn, MLREG_DB_IMAGES, key, pkey(key, hex, NULL, NULL, 1, seq), rec)) <
+            0)
+            goto done;
+        error = mlreg_meta_txn_commit(txn);
+        txn = NULL;
+        if (error < 0) goto done;
+        created = 1;
+    }
+    if ((res = image_view(rec)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an image binding");
+        goto done;
+    }
+    *out = res;
+    *created_out = created;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(w.match);
+    json_decref(w.last);
+    json_decref(rel);
+    json_decref(rec);
+    return error;
+}
+
+int mlreg_images_list(json_t **out, mlreg_registry *reg, const char *model, const char *version)
+{
+    int error;
+    mlreg_meta_txn *txn = NULL;
+    char hex[MLREG_DIGEST_HEXLEN + 1], prefix[MLREG_DIGEST_HEXLEN + 1];
+
+    if ((error = release_hex_read(hex, &txn, reg, model, version)) < 0) goto done;
+    memcpy(prefix, hex, sizeof(prefix));
+    error = list_prefix(out, txn, MLREG_DB_IMAGES, prefix, sizeof(prefix), "images", image_view);
+
+done:
+    mlreg_meta_txn_abort(txn);
+    return error;
+}
+
+/* ---- stages ------------------------------------------------------------------------ */
+
+/* "REPO:TAG" or "REPO:TAG@sha256:..." of the latest binding of the release
+ * with digest @p digest ("sha256:..."), or JSON null. */
+static int image_of(json_t **out, mlreg_meta_txn *txn, const char *digest)
+{
+    image_walk w;
+    int error;
+    const char *img, *d;
+    char buf[MLREG_IMAGE_REF_MAX + MLREG_DIGEST_STRLEN + 2];
+
+    memset(&w, 0, sizeof(w));
+    if (digest == NULL || strlen(digest) != MLREG_DIGEST_STRLEN) {
+        *out = json_null();
+        return 0;
+    }
+    if ((error = walk_images(&w, txn, digest + 7)) < 0) goto done;
+    if (w.last == NULL) {
+        *out = json_null();
+        goto done;
+    }
+    img = jstr(w.last, "image");
+    d = jstr(w.last, "digest");
+    snprintf(buf, sizeof(buf), "%s%s%s", img, d ? "@" : "", d ? d : "");
+    if ((*out = json_string(buf)) == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+
+done:
+    json_decref(w.last);
+    return error;
+}
+
+/* {"model","stage","version","digest","since","by","image"} from a pointer
+ * or history entry (@p e; NULL for an empty stage: nulls). */
+static int stage_view(json_t **out, mlreg_meta_txn *txn, const char *model, const char *stage,
+                      const json_t *e, int is_history)
+{
+    json_t *img = NULL;
+    int error;
+
+    if (e == NULL) {
+        *out = json_pack("{s:s, s:s, s:n, s:n, s:n, s:n, s:n}", "model", model, "stage", stage,
+                         "version", "digest", "since", "by", "image");
+    } else {
+        if ((error = image_of(&img, txn, jstr(e, "digest"))) < 0) return error;
+        *out = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:o}", "model", model, "stage", stage,
+                         "version", json_object_get(e, "version"), "digest",
+                         json_object_get(e, "digest"), "since",
+                         json_object_get(e, is_history ? "time" : "since"), "by",
+                         json_object_get(e, is_history ? "actor" : "by"), "image", img);
+    }
+    if (*out == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
+    return 0;
+}
+
+int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                      const char *model)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *list = json_array(), *ptr = NULL, *v = NULL;
+    const char *const *stages = mlreg_policy_stages(policy);
+
+    if (list == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
+    if ((error = check_names(NULL, model, NULL, NULL)) < 0) goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    for (size_t i = 0; i < mlreg_policy_stage_count(policy); i++) {
+        if ((error = pointer_get(&ptr, txn, model, stages[i])) < 0) goto done;
+        if ((error = stage_view(&v, txn, model, stages[i], ptr, 0)) < 0) goto done;
+        json_object_del(v, "model");
+        json_decref(ptr);
+        ptr = NULL;
+        if (json_array_append_new(list, v) < 0) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
+            goto done;
+        }
+    }
+    if ((*out = json_pack("{s:s, s:O}", "model", model, "stages", list)) == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(ptr);
+    json_decref(list);
+    return error;
+}
+
+int mlreg_stage_get(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                    const char *model, const char *stage, int64_t at_ns)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *ptr = NULL;
+    history_walk hw;
+    char when[MLREG_TIME_STRLEN];
+
+    memset(&hw, 0, sizeof(hw));
+    if ((error = check_names(policy, model, NULL, stage)) < 0) goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    if (at_ns < 0) {
+        if ((error = pointer_get(&ptr, txn, model, stage)) < 0) goto done;
+        if (ptr == NULL) {
+            error = mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s is empty", stage, model);
+            goto done;
+        }
+        error = stage_view(out, txn, model, stage, ptr, 0);
+        goto done;
+    }
+    hw.at_ns = at_ns;
+    if ((error = walk_history(&hw, txn, model, stage)) < 0) goto done;
+    if (hw.last == NULL) {
+        mlreg_time_format(when, at_ns);
+        error =
+            mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s was empty at %s", stage, model, when);
+        goto done;
+    }
+    error = stage_view(out, txn, model, stage, hw.last, 1);
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(hw.last);
+    json_decref(ptr);
+    return error;
+}
+
+int mlreg_stage_digest(mlreg_digest *out, mlreg_registry *reg, const mlreg_policy *policy,
+                       const char *model, const char *stage)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *ptr = NULL;
+    const char *d;
+
+    if ((error = check_names(policy, model, NULL, stage)) < 0) goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    if ((error = pointer_get(&ptr, txn, model, stage)) < 0) goto done;
+    if (ptr == NULL) {
+        error = mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s is empty", stage, model);
+        goto done;
+    }
+    d = jstr(ptr, "digest");
+    if (d == NULL || mlreg_digest_parse(out, d) < 0)
+        error = mlreg_error_set(MLREG_EIO, "stage pointer %s:%s is corrupt", model, stage);
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(ptr);
+    return error;
+}
+
+static json_t *history_view(const json_t *e)
+{
+    return json_pack("{s:O, s:O, s:O, s:O, s:O?, s:O, s:O?}", "time", json_object_get(e, "time"),
+                     "action", json_object_get(e, "action"), "version",
+                     json_object_get(e, "version"), "digest", json_object_get(e, "digest"),
+                     "previous_version", json_object_get(e, "previous_version"), "actor",
+                     json_object_get(e, "actor"), "reason", json_object_get(e, "reason"));
+}
+
+int mlreg_stage_history(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                        const char *model, const char *stage)
+{
+    int error;
+    mlreg_meta_txn *txn = NULL;
+    char prefix[PKEY_CAP];
+
+    if ((error = check_names(policy, model, NULL, stage)) < 0) return error;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
+    error = list_prefix(out, txn, MLREG_DB_STAGE_HISTORY, prefix,
+                        pkey(prefix, model, stage, "", 0, 0), "history", history_view);
+    mlreg_meta_txn_abort(txn);
+    return error;
+}
+
+static json_t *promotion_view(const json_t *rec)
+{
+    json_t *v = json_deep_copy(rec);
+
+    if (v == NULL) return NULL;
+    json_object_del(v, "time_ns");
+    json_object_del(v, "baseline");
+    return v;
+}
+
+int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model)
+{
+    int error;
+    mlreg_meta_txn *txn = NULL;
+    char prefix[PKEY_CAP];
+
+    if ((error = check_names(NULL, model, NULL, NULL)) < 0) return error;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
+    error = list_prefix(out, txn, MLREG_DB_PROMOTIONS, prefix, pkey(prefix, model, "", NULL, 0, 0),
+                        "promotions", promotion_view);
+    mlreg_meta_txn_abort(txn);
+    return error;
+}

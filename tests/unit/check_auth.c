@@ -1,0 +1,246 @@
+/* check_auth.c: tokens of the config (strict parsing), Bearer and Basic
+ * authentication against the stored hashes, roles with stages and @prefix,
+ * admin, and the local identity of a server without tokens. */
+#include "mlreg/auth.h"
+#include "mlreg/common.h"
+
+#include <check.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const stages[] = {"dev", "staging", "production"};
+
+static mlreg_auth *auth_of(const char *tokens_json)
+{
+    json_t *t = tokens_json ? json_loads(tokens_json, 0, NULL) : NULL;
+    mlreg_auth *a = NULL;
+    int rc;
+
+    ck_assert(tokens_json == NULL || t != NULL);
+    rc = mlreg_auth_new(&a, t, stages, 3);
+    json_decref(t);
+    if (rc < 0) ck_assert_ptr_null(a);
+    return a;
+}
+
+/* A tokens array with one entry for token @p token. Static buffer. */
+static const char *one_token(const char *name, const char *token, const char *roles_json)
+{
+    static char buf[1024];
+    char hex[65];
+
+    ck_assert_int_eq(mlreg_auth_token_hash(hex, token), 0);
+    snprintf(buf, sizeof(buf), "[{\"name\":\"%s\",\"sha256\":\"%s\",\"roles\":%s}]", name, hex,
+             roles_json);
+    return buf;
+}
+
+static void refused(const char *tokens_json, const char *needle)
+{
+    mlreg_auth *a = auth_of(tokens_json);
+
+    ck_assert_msg(a == NULL, "accepted %s", tokens_json);
+    ck_assert_msg(strstr(mlreg_error_last(), needle) != NULL, "message '%s' lacks '%s'",
+                  mlreg_error_last(), needle);
+}
+
+static void setup(void)
+{
+    ck_assert_int_ge(sodium_init(), 0);
+}
+
+START_TEST(test_token_hash_is_the_hex_sha256_of_the_token)
+{
+    char hex[65];
+
+    ck_assert_int_eq(mlreg_auth_token_hash(hex, "abc"), 0);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+END_TEST
+
+START_TEST(test_without_tokens_every_request_is_local_with_every_role)
+{
+    mlreg_auth *a = auth_of(NULL);
+    const mlreg_identity *id = NULL;
+
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(mlreg_auth_token_count(a), 0);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, NULL), 0);
+    ck_assert_str_eq(mlreg_identity_name(id), "local");
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "Bearer whatever"), 0);
+    ck_assert_str_eq(mlreg_identity_name(id), "local");
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_PROMOTE, "production", "m"), 0);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_ADMIN, NULL, NULL), 0);
+    mlreg_auth_free(a);
+}
+END_TEST
+
+START_TEST(test_bearer_token_authenticates_and_wrong_or_missing_is_eauth)
+{
+    mlreg_auth *a = auth_of(one_token("ci", "s3cret-token", "[\"push\"]"));
+    const mlreg_identity *id = NULL;
+
+    ck_assert_msg(a != NULL, "%s", mlreg_error_last());
+    ck_assert_int_eq(mlreg_auth_token_count(a), 1);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "Bearer s3cret-token"), 0);
+    ck_assert_str_eq(mlreg_identity_name(id), "ci");
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "bearer   s3cret-token"), 0);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, NULL), MLREG_EAUTH);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, ""), MLREG_EAUTH);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "Bearer s3cret-tokeN"), MLREG_EAUTH);
+    ck_assert_ptr_null(strstr(mlreg_error_last(), "s3cret"));
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "Bearer s3cret-token2"), MLREG_EAUTH);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "Bearer "), MLREG_EAUTH);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "Token s3cret-token"), MLREG_EAUTH);
+    /* the hash itself is not a token */
+    {
+        char hex[65], h[80];
+        mlreg_auth_token_hash(hex, "s3cret-token");
+        snprintf(h, sizeof(h), "Bearer %s", hex);
+        ck_assert_int_eq(mlreg_auth_authenticate(&id, a, h), MLREG_EAUTH);
+    }
+    mlreg_auth_free(a);
+}
+END_TEST
+
+START_TEST(test_basic_credentials_carry_the_token_as_password)
+{
+    mlreg_auth *a = auth_of(one_token("deploy", "tok-123", "[\"read\"]"));
+    const mlreg_identity *id = NULL;
+    char b64[128], hdr[160];
+    const char *cred = "anyone:tok-123";
+
+    ck_assert_ptr_nonnull(a);
+    sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)cred, strlen(cred),
+                      sodium_base64_VARIANT_ORIGINAL);
+    snprintf(hdr, sizeof(hdr), "Basic %s", b64);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, hdr), 0);
+    ck_assert_str_eq(mlreg_identity_name(id), "deploy");
+    cred = "anyone:tok-124";
+    sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)cred, strlen(cred),
+                      sodium_base64_VARIANT_ORIGINAL);
+    snprintf(hdr, sizeof(hdr), "Basic %s", b64);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, hdr), MLREG_EAUTH);
+    cred = "tok-123"; /* no colon */
+    sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)cred, strlen(cred),
+                      sodium_base64_VARIANT_ORIGINAL);
+    snprintf(hdr, sizeof(hdr), "Basic %s", b64);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, hdr), MLREG_EAUTH);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "Basic !!!not-base64"), MLREG_EAUTH);
+    mlreg_auth_free(a);
+}
+END_TEST
+
+START_TEST(test_roles_grant_exactly_their_stage_and_prefix)
+{
+    mlreg_auth *a = auth_of(
+        one_token("rel", "t", "[\"read\",\"promote:staging\",\"approve:production@vision/\"]"));
+    const mlreg_identity *id = NULL;
+
+    ck_assert_msg(a != NULL, "%s", mlreg_error_last());
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "Bearer t"), 0);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_READ, NULL, "any"), 0);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_PUSH, NULL, "any"), MLREG_EFORBIDDEN);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_PROMOTE, "staging", "m"), 0);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_PROMOTE, "production", "m"), MLREG_EFORBIDDEN);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "lacks role promote:production"));
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_APPROVE, "production", "vision/det"), 0);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_APPROVE, "production", "nlp/qa"),
+                     MLREG_EFORBIDDEN);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_APPROVE, "staging", "vision/det"),
+                     MLREG_EFORBIDDEN);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_ADMIN, NULL, NULL), MLREG_EFORBIDDEN);
+    mlreg_auth_free(a);
+}
+END_TEST
+
+START_TEST(test_admin_implies_every_role_but_a_prefix_limits_it_to_models)
+{
+    mlreg_auth *a = auth_of("[]");
+    const mlreg_identity *id = NULL;
+    char hex1[65], hex2[65], buf[512];
+
+    mlreg_auth_free(a); /* an empty array is allowed (no tokens) */
+    mlreg_auth_token_hash(hex1, "root");
+    mlreg_auth_token_hash(hex2, "team");
+    snprintf(buf, sizeof(buf),
+             "[{\"name\":\"root\",\"sha256\":\"%s\",\"roles\":[\"admin\"]},"
+             "{\"name\":\"team\",\"sha256\":\"%s\",\"roles\":[\"admin@vision/\"]}]",
+             hex1, hex2);
+    a = auth_of(buf);
+    ck_assert_msg(a != NULL, "%s", mlreg_error_last());
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "Bearer root"), 0);
+    ck_assert_str_eq(mlreg_identity_name(id), "root");
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_PROMOTE, "production", "x"), 0);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_ADMIN, NULL, NULL), 0);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, "Bearer team"), 0);
+    ck_assert_str_eq(mlreg_identity_name(id), "team");
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_PUSH, NULL, "vision/a"), 0);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_PUSH, NULL, "nlp/a"), MLREG_EFORBIDDEN);
+    ck_assert_int_eq(mlreg_auth_check(id, MLREG_ROLE_ADMIN, NULL, NULL), MLREG_EFORBIDDEN);
+    mlreg_auth_free(a);
+}
+END_TEST
+
+START_TEST(test_bad_token_configs_are_refused_naming_the_key)
+{
+    char hex[65], buf[512];
+
+    mlreg_auth_token_hash(hex, "x");
+    refused("{}", "'tokens' must be an array");
+    refused("[1]", "tokens[0]");
+    refused(one_token("ci", "x", "[\"promte:staging\"]"),
+            "config key 'tokens[0].roles[0]': unknown role 'promte:staging'");
+    refused(one_token("ci", "x", "[\"promote:qa\"]"), "unknown stage 'qa'");
+    refused(one_token("ci", "x", "[\"promote\"]"), "needs a stage");
+    refused(one_token("ci", "x", "[\"push:dev\"]"), "takes no stage");
+    refused(one_token("ci", "x", "[]"), "tokens[0].roles");
+    refused(one_token("ci", "x", "[\"push@\"]"), "tokens[0].roles[0]");
+    refused(one_token("", "x", "[\"push\"]"), "tokens[0].name");
+    snprintf(buf, sizeof(buf), "[{\"name\":\"a\",\"sha256\":\"%.63s\",\"roles\":[\"push\"]}]", hex);
+    refused(buf, "tokens[0].sha256");
+    snprintf(buf, sizeof(buf), "[{\"name\":\"a\",\"sha256\":\"%s\",\"roles\":[\"push\"],\"x\":1}]",
+             hex);
+    refused(buf, "unknown config key 'tokens[0].x'");
+    snprintf(buf, sizeof(buf),
+             "[{\"name\":\"a\",\"sha256\":\"%s\",\"roles\":[\"push\"]},"
+             "{\"name\":\"a\",\"sha256\":\"%064d\",\"roles\":[\"push\"]}]",
+             hex, 0);
+    refused(buf, "duplicate token name 'a'");
+    snprintf(buf, sizeof(buf),
+             "[{\"name\":\"a\",\"sha256\":\"%s\",\"roles\":[\"push\"]},"
+             "{\"name\":\"b\",\"sha256\":\"%s\",\"roles\":[\"read\"]}]",
+             hex, hex);
+    refused(buf, "same hash");
+}
+END_TEST
+
+static Suite *auth_suite(void)
+{
+    Suite *s = suite_create("auth");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_token_hash_is_the_hex_sha256_of_the_token);
+    tcase_add_test(tc, test_without_tokens_every_request_is_local_with_every_role);
+    tcase_add_test(tc, test_bearer_token_authenticates_and_wrong_or_missing_is_eauth);
+    tcase_add_test(tc, test_basic_credentials_carry_the_token_as_password);
+    tcase_add_test(tc, test_roles_grant_exactly_their_stage_and_prefix);
+    tcase_add_test(tc, test_admin_implies_every_role_but_a_prefix_limits_it_to_models);
+    tcase_add_test(tc, test_bad_token_configs_are_refused_naming_the_key);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(auth_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

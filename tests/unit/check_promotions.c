@@ -1,0 +1,665 @@
+/* check_promotions.c: stages, promotions, approvals, rollback, image
+ * bindings and resolution at a time (registry/promotions.c) over a real
+ * registry (fs backend, LMDB) in a mkdtemp dir, with releases pushed through
+ * mlreg_registry_manifest_put_as() and signatures made with the signing
+ * library by a key of the keyring. */
+#include "mlreg/common.h"
+#include "mlreg/gates.h"
+#include "mlreg/keyring.h"
+#include "mlreg/oci.h"
+#include "mlreg/promotions.h"
+#include "mlreg/registry.h"
+#include "mlreg/sign.h"
+#include "mlreg/signatures.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MODEL "team/clf"
+
+static char data_dir[64];
+static mlreg_registry *reg;
+static mlreg_policy *pol;
+static mlreg_seckey *sk; /* in the keyring as "release-bot" */
+static mlreg_config_key cfg;
+
+static void setup(void)
+{
+    mlreg_registry_opts opts;
+    mlreg_pubkey pk;
+
+    ck_assert_int_ge(sodium_init(), 0);
+    snprintf(data_dir, sizeof(data_dir), "/tmp/mlreg-check-promotions-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(data_dir));
+    ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
+    mlreg_seckey_pubkey(&pk, sk);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.name = (char *)"release-bot";
+    cfg.role = (char *)"release";
+    cfg.file = (char *)"release.pub";
+    cfg.pubkey = pk;
+    memset(&opts, 0, sizeof(opts));
+    opts.data_dir = data_dir;
+    opts.map_size = 64u * 1024 * 1024;
+    opts.trusted_keys = &cfg;
+    opts.n_trusted_keys = 1;
+    ck_assert_msg(mlreg_registry_open(&reg, &opts) == 0, "open: %s", mlreg_error_last());
+    pol = NULL;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void teardown(void)
+{
+    mlreg_policy_free(pol);
+    pol = NULL;
+    mlreg_registry_free(reg);
+    reg = NULL;
+    mlreg_seckey_free(sk);
+    sk = NULL;
+    nftw(data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void use_gates(const char *gates)
+{
+    json_t *g = json_loads(gates, 0, NULL);
+
+    ck_assert_ptr_nonnull(g);
+    mlreg_policy_free(pol);
+    pol = NULL;
+    ck_assert_msg(mlreg_policy_parse(&pol, NULL, g, NULL) == 0, "%s", mlreg_error_last());
+    json_decref(g);
+}
+
+static void put_blob(mlreg_digest *out, const char *text)
+{
+    mlreg_blob_writer *w = NULL;
+    size_t len = strlen(text);
+
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(reg), (int64_t)len),
+                     0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, text, len), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
+    ck_assert_int_eq(mlreg_registry_blob_link(reg, MODEL, out), 0);
+}
+
+/* Pushes MODEL@version by @p pusher with an eval report {"metrics":{"accuracy":acc},
+ * "dataset":dataset} (acc < 0: no eval report). Returns the manifest body
+ * (caller frees) and its digest in @p digest. */
+static char *push(const char *version, double acc, const char *dataset, const char *pusher,
+                  char digest[MLREG_DIGEST_STRLEN + 1])
+{
+    mlreg_digest cfgd, w, ev;
+    mlreg_manifest_put_result res;
+    char weights[64], report[256], wd[MLREG_DIGEST_STRLEN + 1], ed[MLREG_DIGEST_STRLEN + 1];
+    json_t *doc, *layers;
+    char *body;
+
+    put_blob(&cfgd, "{}");
+    snprintf(weights, sizeof(weights), "weights of %s", version);
+    put_blob(&w, weights);
+    mlreg_digest_format(wd, &w);
+    layers = json_pack("[{s:s, s:s, s:I, s:{s:s, s:s}}]", "mediaType",
+                       "application/vnd.mlreg.weights.v1", "digest", wd, "size",
+                       (json_int_t)strlen(weights), "annotations", MLREG_ANN_TITLE, "model.bin",
+                       MLREG_ANN_KIND, "weights");
+    if (acc >= 0) {
+        if (dataset)
+            snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f},\"dataset\":\"%s\"}",
+                     acc, dataset);
+        else
+            snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f}}", acc);
+        put_blob(&ev, report);
+        mlreg_digest_format(ed, &ev);
+        json_array_append_new(
+            layers, json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", MLREG_MT_EVAL_REPORT,
+                              "digest", ed, "size", (json_int_t)strlen(report), "annotations",
+                              MLREG_ANN_TITLE, "eval.json", MLREG_ANN_KIND, "eval-report"));
+    }
+    doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:o, s:{s:s, s:s, s:s}}", "schemaVersion",
+                    2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE,
+                    "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest", MLREG_EMPTY_CONFIG_DIGEST,
+                    "size", 2, "layers", layers, "annotations", MLREG_ANN_MODEL, MODEL,
+                    MLREG_ANN_VERSION, version, MLREG_ANN_CREATED, "2026-01-02T03:04:05Z");
+    ck_assert_ptr_nonnull(doc);
+    body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    ck_assert_msg(mlreg_registry_manifest_put_as(&res, reg, MODEL, version, MLREG_MT_OCI_MANIFEST,
+                                                 body, strlen(body), pusher) == 0,
+                  "push: %s", mlreg_error_last());
+    if (digest) mlreg_digest_format(digest, &res.digest);
+    return body;
+}
+
+static void push_simple(const char *version, double acc)
+{
+    free(push(version, acc, "val", "ci", NULL));
+}
+
+static void sign_release(const char *version, const char *body, const char *digest)
+{
+    char comment[512], *sig = NULL, b64[MLREG_PUBKEY_B64LEN + 1];
+    json_t *res = NULL;
+    int created;
+
+    snprintf(comment, sizeof(comment), "mlreg release model=%s version=%s digest=%s", MODEL,
+             version, digest);
+    ck_assert_int_eq(mlreg_sign(&sig, sk, body, strlen(body), comment, NULL), 0);
+    mlreg_pubkey_base64(b64, &cfg.pubkey);
+    ck_assert_msg(mlreg_signature_attach(&res, &created, reg, MODEL, version, sig, strlen(sig), b64,
+                                         strlen(b64), "ci") == 0,
+                  "attach: %s", mlreg_error_last());
+    json_decref(res);
+    free(sig);
+}
+
+/* Promotes and returns the error code; *out (may be NULL) gets the body. */
+static int promote(json_t **out, const char *version, const char *stage, int dry_run,
+                   const char *actor)
+{
+    mlreg_promote_req req = {MODEL, version, stage, "test", dry_run, actor};
+    json_t *res = NULL;
+    int rc = mlreg_promote(&res, reg, pol, &req);
+
+    if (rc < 0 && rc != MLREG_EGATE) ck_assert_ptr_null(res);
+    if (rc == 0 || rc == MLREG_EGATE) ck_assert_ptr_nonnull(res);
+    if (out)
+        *out = res;
+    else
+        json_decref(res);
+    return rc;
+}
+
+/* The version stage holds now, or "" when empty. Static buffer. */
+static const char *holder(const char *stage)
+{
+    static char v[256];
+    json_t *s = NULL;
+    int rc = mlreg_stage_get(&s, reg, pol, MODEL, stage, -1);
+
+    if (rc == MLREG_ENOTFOUND) return "";
+    ck_assert_msg(rc == 0, "%s", mlreg_error_last());
+    snprintf(v, sizeof(v), "%s", json_string_value(json_object_get(s, "version")));
+    json_decref(s);
+    return v;
+}
+
+static size_t n_promotions(void)
+{
+    json_t *l = NULL;
+    size_t n;
+
+    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL), 0);
+    n = json_array_size(json_object_get(l, "promotions"));
+    json_decref(l);
+    return n;
+}
+
+static const char *row_detail(json_t *res, size_t i)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(res, "rules"), i), "detail"));
+}
+
+#define ck_code(rc, code, needle)                                                                  \
+    do {                                                                                           \
+        int rc_ = (rc);                                                                            \
+        ck_assert_msg(rc_ == (code), "got %d (%s), want %d", rc_, mlreg_error_last(), (code));     \
+        ck_assert_msg(strstr(mlreg_error_last(), (needle)) != NULL, "message '%s' lacks '%s'",     \
+                      mlreg_error_last(), (needle));                                               \
+    } while (0)
+
+/* ---- tests ----------------------------------------------------------------------- */
+
+START_TEST(test_a_passing_promotion_moves_the_stage_and_is_recorded)
+{
+    json_t *res = NULL, *h = NULL, *l = NULL;
+
+    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    push_simple("1.0", 0.9);
+    ck_assert_int_eq(promote(&res, "1.0", "staging", 0, "alice"), 0);
+    ck_assert(json_is_true(json_object_get(res, "passed")));
+    ck_assert(json_is_true(json_object_get(res, "moved")));
+    ck_assert(json_is_null(json_object_get(res, "baseline")));
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(res, "promotion"), "actor")),
+                     "alice");
+    ck_assert_str_eq(row_detail(res, 0), "0.9 >= 0.85");
+    json_decref(res);
+    ck_assert_str_eq(holder("staging"), "1.0");
+    ck_assert_str_eq(holder("production"), "");
+    ck_assert_int_eq(mlreg_stage_history(&h, reg, pol, MODEL, "staging"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(h, "history")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(h, "history"), 0), "actor")),
+                     "alice");
+    json_decref(h);
+    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL), 0);
+    ck_assert(json_is_true(
+        json_object_get(json_array_get(json_object_get(l, "promotions"), 0), "passed")));
+    json_decref(l);
+}
+END_TEST
+
+START_TEST(test_a_failing_promotion_is_refused_recorded_and_moves_nothing)
+{
+    json_t *res = NULL, *l = NULL;
+
+    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    push_simple("1.0", 0.9);
+    push_simple("2.0", 0.8);
+    ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ci"), 0);
+    ck_code(promote(&res, "2.0", "staging", 0, "ci"), MLREG_EGATE, "1 of 1 gate rules failed");
+    ck_assert(json_is_false(json_object_get(res, "passed")));
+    ck_assert(json_is_false(json_object_get(res, "moved")));
+    ck_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(res, "baseline"), "version")), "1.0");
+    json_decref(res);
+    ck_assert_str_eq(holder("staging"), "1.0");
+    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(l, "promotions")), 2);
+    ck_assert(json_is_false(
+        json_object_get(json_array_get(json_object_get(l, "promotions"), 1), "passed")));
+    ck_assert_int_eq(json_array_size(json_object_get(
+                         json_array_get(json_object_get(l, "promotions"), 1), "rules")),
+                     1);
+    json_decref(l);
+}
+END_TEST
+
+START_TEST(test_a_dry_run_evaluates_but_records_and_moves_nothing)
+{
+    json_t *res = NULL;
+
+    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    push_simple("1.0", 0.9);
+    ck_assert_int_eq(promote(&res, "1.0", "staging", 1, "ci"), 0);
+    ck_assert(json_is_true(json_object_get(res, "passed")));
+    ck_assert(json_is_false(json_object_get(res, "moved")));
+    ck_assert(json_is_null(json_object_get(res, "promotion")));
+    json_decref(res);
+    ck_assert_str_eq(holder("staging"), "");
+    ck_assert_int_eq(n_promotions(), 0);
+}
+END_TEST
+
+START_TEST(test_hostile_promotions_are_clear_errors_and_move_nothing)
+{
+    json_t *res = NULL;
+
+    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    push_simple("1.0", 0.9);
+    free(push("3.0", -1, NULL, "ci", NULL)); /* no eval report */
+    ck_code(promote(NULL, "9.9", "staging", 0, "ci"), MLREG_ENOTFOUND, "release team/clf@9.9");
+    ck_code(promote(NULL, "1.0", "qa", 0, "ci"), MLREG_EINVALID, "unknown stage 'qa'");
+    ck_code(promote(NULL, "bad version!", "staging", 0, "ci"), MLREG_EINVALID, "");
+    ck_code(promote(&res, "3.0", "staging", 0, "ci"), MLREG_EGATE, "refused");
+    ck_assert_str_eq(row_detail(res, 0), "release has no eval report");
+    json_decref(res);
+    ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ci"), 0);
+    ck_code(promote(NULL, "1.0", "staging", 0, "ci"), MLREG_EDENIED, "already in stage staging");
+    ck_assert_str_eq(holder("staging"), "1.0");
+    ck_assert_int_eq(n_promotions(), 2); /* the refused 3.0 and the passed 1.0 */
+    {
+        mlreg_promote_req req = {MODEL, "1.0", "production", NULL, 0, "ci"};
+        char *long_reason = malloc(MLREG_REASON_MAX + 2);
+        memset(long_reason, 'x', MLREG_REASON_MAX + 1);
+        long_reason[MLREG_REASON_MAX + 1] = '\0';
+        req.reason = long_reason;
+        res = NULL;
+        ck_code(mlreg_promote(&res, reg, pol, &req), MLREG_EINVALID, "reason");
+        ck_assert_ptr_null(res);
+        free(long_reason);
+    }
+    ck_assert_str_eq(holder("production"), "");
+}
+END_TEST
+
+START_TEST(test_max_drop_uses_the_release_in_the_target_stage_as_baseline)
+{
+    json_t *res = NULL;
+
+    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.01}]}");
+    push_simple("1.0", 0.90);
+    push_simple("2.0", 0.85);
+    push_simple("3.0", 0.895);
+    free(push("4.0", 0.99, "other-set", "ci", NULL));
+    ck_assert_int_eq(promote(&res, "1.0", "production", 0, "ci"), 0);
+    ck_assert_str_eq(row_detail(res, 0), "no baseline");
+    json_decref(res);
+    ck_code(promote(&res, "2.0", "production", 0, "ci"), MLREG_EGATE, "refused");
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(res, "rules"), 0), "baseline_version")),
+                     "1.0");
+    json_decref(res);
+    ck_code(promote(&res, "4.0", "production", 0, "ci"), MLREG_EGATE, "refused");
+    ck_assert_ptr_nonnull(strstr(row_detail(res, 0), "baseline evaluated on a different dataset"));
+    json_decref(res);
+    ck_assert_int_eq(promote(NULL, "3.0", "production", 0, "ci"), 0);
+    ck_assert_str_eq(holder("production"), "3.0");
+}
+END_TEST
+
+START_TEST(test_previous_stage_needs_the_release_to_have_been_in_the_stage_before)
+{
+    use_gates("{\"production\":[{\"require\":\"previous_stage\"}]}");
+    push_simple("1.0", 0.9);
+    push_simple("2.0", 0.9);
+    ck_code(promote(NULL, "1.0", "production", 0, "ci"), MLREG_EGATE, "refused");
+    ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ci"), 0);
+    /* staging moves on: 1.0 was promoted through it, which is enough */
+    ck_assert_int_eq(promote(NULL, "2.0", "staging", 0, "ci"), 0);
+    ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
+    ck_assert_str_eq(holder("production"), "1.0");
+}
+END_TEST
+
+START_TEST(test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher)
+{
+    char d[MLREG_DIGEST_STRLEN + 1];
+    char *body;
+    json_t *res = NULL, *l = NULL;
+    int created = -1;
+
+    use_gates("{\"production\":[{\"require\":\"signed\",\"min\":1},"
+              "{\"require\":\"approvals\",\"min\":1}]}");
+    body = push("1.0", 0.9, "val", "ci", d);
+    ck_code(promote(&res, "1.0", "production", 0, "ci"), MLREG_EGATE, "2 of 2");
+    json_decref(res);
+    sign_release("1.0", body, d);
+    free(body);
+    /* the pusher's own approval is recorded but does not count */
+    ck_assert_int_eq(
+        mlreg_approve(&res, &created, reg, pol, MODEL, "1.0", "production", "lgtm", "ci"), 0);
+    ck_assert_int_eq(created, 1);
+    json_decref(res);
+    ck_code(promote(&res, "1.0", "production", 0, "ci"), MLREG_EGATE, "1 of 2");
+    ck_assert_str_eq(row_detail(res, 0), "1 signature by trusted keys");
+    ck_assert_str_eq(row_detail(res, 1), "approvals: 0 of 1 (pusher's own does not count)");
+    json_decref(res);
+    /* an approval for another stage does not count either */
+    ck_assert_int_eq(mlreg_approve(&res, &created, reg, pol, MODEL, "1.0", "staging", NULL, "bob"),
+                     0);
+    json_decref(res);
+    ck_code(promote(NULL, "1.0", "production", 0, "ci"), MLREG_EGATE, "1 of 2");
+    ck_assert_int_eq(
+        mlreg_approve(&res, &created, reg, pol, MODEL, "1.0", "production", NULL, "bob"), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(res, "approver")), "bob");
+    json_decref(res);
+    ck_assert_int_eq(
+        mlreg_approve(&res, &created, reg, pol, MODEL, "1.0", "production", NULL, "bob"), 0);
+    ck_assert_int_eq(created, 0);
+    json_decref(res);
+    ck_assert_int_eq(mlreg_approvals_list(&l, reg, MODEL, "1.0"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(l, "approvals")), 3);
+    json_decref(l);
+    ck_code(mlreg_approve(&res, &created, reg, pol, MODEL, "1.0", "qa", NULL, "bob"),
+            MLREG_EINVALID, "unknown stage");
+    ck_code(mlreg_approve(&res, &created, reg, pol, MODEL, "7.0", "production", NULL, "bob"),
+            MLREG_ENOTFOUND, "not found");
+    ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
+    ck_assert_str_eq(holder("production"), "1.0");
+}
+END_TEST
+
+START_TEST(test_rollback_restores_the_previous_holder_and_checks_signatures_again)
+{
+    char d1[MLREG_DIGEST_STRLEN + 1], d2[MLREG_DIGEST_STRLEN + 1], id[MLREG_KEYID_HEXLEN + 1];
+    char *b1, *b2;
+    json_t *res = NULL;
+
+    use_gates("{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
+    ck_code(mlreg_rollback(&res, reg, pol, MODEL, "production", NULL, NULL, "ci"), MLREG_ENOTFOUND,
+            "empty");
+    b1 = push("1.0", 0.9, "val", "ci", d1);
+    b2 = push("2.0", 0.9, "val", "ci", d2);
+    push_simple("3.0", 0.9);
+    sign_release("1.0", b1, d1);
+    sign_release("2.0", b2, d2);
+    free(b1);
+    free(b2);
+    ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
+    ck_code(mlreg_rollback(&res, reg, pol, MODEL, "production", NULL, NULL, "ci"), MLREG_EDENIED,
+            "no earlier release");
+    ck_assert_int_eq(promote(NULL, "2.0", "production", 0, "ci"), 0);
+    ck_code(mlreg_rollback(&res, reg, pol, MODEL, "production", "3.0", NULL, "ci"), MLREG_EDENIED,
+            "never held stage production");
+    ck_code(mlreg_rollback(&res, reg, pol, MODEL, "production", "2.0", NULL, "ci"), MLREG_EDENIED,
+            "holds stage production now");
+    ck_code(mlreg_rollback(&res, reg, pol, MODEL, "production", "8.0", NULL, "ci"), MLREG_EDENIED,
+            "is not a release");
+    ck_assert_int_eq(mlreg_rollback(&res, reg, pol, MODEL, "production", NULL, "bad", "ops"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(res, "version")), "1.0");
+    ck_assert_str_eq(json_string_value(json_object_get(res, "previous_version")), "2.0");
+    json_decref(res);
+    ck_assert_str_eq(holder("production"), "1.0");
+    /* roll forward to 2.0 by name; then the key is compromised: 1.0 cannot come back */
+    ck_assert_int_eq(mlreg_rollback(&res, reg, pol, MODEL, "production", "2.0", NULL, "ops"), 0);
+    json_decref(res);
+    ck_assert_str_eq(holder("production"), "2.0");
+    mlreg_keyid_format(id, &cfg.pubkey.id);
+    ck_assert_int_eq(
+        mlreg_keyring_revoke(&res, mlreg_registry_keyring(reg), id, "compromised", NULL, "admin"),
+        0);
+    json_decref(res);
+    res = NULL;
+    ck_code(mlreg_rollback(&res, reg, pol, MODEL, "production", "1.0", NULL, "ops"), MLREG_EGATE,
+            "0 signatures by trusted keys");
+    ck_assert_ptr_null(res);
+    ck_assert_str_eq(holder("production"), "2.0");
+    /* the promotions log has: 2 promotes, 2 rollbacks, 1 refused rollback */
+    {
+        json_t *l = NULL, *last;
+        ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL), 0);
+        ck_assert_int_eq(json_array_size(json_object_get(l, "promotions")), 5);
+        last = json_array_get(json_object_get(l, "promotions"), 4);
+        ck_assert_str_eq(json_string_value(json_object_get(last, "action")), "rollback");
+        ck_assert(json_is_false(json_object_get(last, "passed")));
+        json_decref(l);
+    }
+}
+END_TEST
+
+START_TEST(test_resolve_at_a_time_returns_what_held_the_stage_then)
+{
+    json_t *res = NULL, *h = NULL;
+    int64_t t0, t1, t2;
+    const char *since;
+
+    use_gates("{}");
+    push_simple("1.0", 0.9);
+    push_simple("2.0", 0.9);
+    t0 = mlreg_time_now_ns();
+    ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
+    t1 = mlreg_time_now_ns();
+    ck_assert_int_eq(promote(NULL, "2.0", "production", 0, "ci"), 0);
+    t2 = mlreg_time_now_ns();
+    ck_code(mlreg_stage_get(&res, reg, pol, MODEL, "production", t0), MLREG_ENOTFOUND,
+            "was empty at");
+    ck_assert_int_eq(mlreg_stage_get(&res, reg, pol, MODEL, "production", t1), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(res, "version")), "1.0");
+    json_decref(res);
+    ck_assert_int_eq(mlreg_stage_get(&res, reg, pol, MODEL, "production", t2), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(res, "version")), "2.0");
+    since = json_string_value(json_object_get(res, "since"));
+    ck_assert_ptr_nonnull(since);
+    ck_assert_int_eq(since[strlen(since) - 1], 'Z');
+    json_decref(res);
+    ck_assert_int_eq(mlreg_stage_history(&h, reg, pol, MODEL, "production"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(h, "history"), 1), "previous_version")),
+                     "1.0");
+    json_decref(h);
+}
+END_TEST
+
+START_TEST(test_image_bindings_are_idempotent_validated_and_shown_on_stages)
+{
+    json_t *res = NULL, *l = NULL, *st;
+    int created = -1;
+    const char *dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    use_gates("{}");
+    push_simple("1.0", 0.9);
+    ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
+    ck_assert_int_eq(mlreg_stages_list(&l, reg, pol, MODEL), 0);
+    st = json_array_get(json_object_get(l, "stages"), 2);
+    ck_assert(json_is_null(json_object_get(st, "image")));
+    ck_assert(
+        json_is_null(json_object_get(json_array_get(json_object_get(l, "stages"), 0), "version")));
+    json_decref(l);
+    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, MODEL, "1.0",
+                                      "ghcr.io/acme/clf:1.0-abcdef1", NULL, "ci"),
+                     0);
+    ck_assert_int_eq(created, 1);
+    json_decref(res);
+    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, MODEL, "1.0",
+                                      "ghcr.io/acme/clf:1.0-abcdef1", NULL, "ci"),
+                     0);
+    ck_assert_int_eq(created, 0);
+    json_decref(res);
+    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, MODEL, "1.0",
+                                      "localhost:5000/acme/clf:1.0-abcdef1", dg, "ci"),
+                     0);
+    ck_assert_int_eq(created, 1);
+    json_decref(res);
+    ck_code(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "acme/clf", NULL, "ci"),
+            MLREG_EINVALID, "REPO:TAG");
+    ck_code(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "Acme/clf:1", NULL, "ci"),
+            MLREG_EINVALID, "lowercase");
+    ck_code(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "acme/clf:-x", NULL, "ci"),
+            MLREG_EINVALID, "tag grammar");
+    ck_code(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "acme/clf:1", "sha256:zz", "ci"),
+            MLREG_EINVALID, "");
+    ck_code(mlreg_image_bind(&res, &created, reg, MODEL, "5.0", "acme/clf:1", NULL, "ci"),
+            MLREG_ENOTFOUND, "not found");
+    ck_assert_int_eq(mlreg_images_list(&l, reg, MODEL, "1.0"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(l, "images")), 2);
+    json_decref(l);
+    ck_assert_int_eq(mlreg_stage_get(&res, reg, pol, MODEL, "production", -1), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(res, "image")),
+                     "localhost:5000/acme/clf:1.0-abcdef1@sha256:0123456789abcdef0123456789abcdef0"
+                     "123456789abcdef0123456789abcdef");
+    json_decref(res);
+}
+END_TEST
+
+START_TEST(test_the_release_record_names_its_pusher)
+{
+    json_t *rel = NULL;
+
+    use_gates("{}");
+    free(push("1.0", 0.9, NULL, "export-bot", NULL));
+    ck_assert_int_eq(mlreg_registry_release_get(&rel, reg, MODEL, "1.0"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(rel, "pushed_by")), "export-bot");
+    json_decref(rel);
+}
+END_TEST
+
+typedef struct {
+    const char *version;
+    int rc;
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    mlreg_promote_req req = {MODEL, r->version, "production", NULL, 0, "ci"};
+    json_t *res = NULL;
+
+    r->rc = mlreg_promote(&res, reg, pol, &req);
+    json_decref(res);
+    return NULL;
+}
+
+START_TEST(test_racing_promotions_serialise_with_the_right_baseline)
+{
+    enum { N = 8 };
+    pthread_t th[N];
+    racer r[N];
+    char versions[N][8];
+    json_t *h = NULL, *e;
+    size_t i, passed = 0;
+    const char *prev = NULL;
+
+    /* each promotion must not drop more than 0.001 below the baseline it
+     * replaces; versions alternate high/low, so which ones pass depends on
+     * the order, but the history must always chain */
+    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.001}]}");
+    for (i = 0; i < N; i++) {
+        snprintf(versions[i], sizeof(versions[i]), "%zu.0", i + 1);
+        push_simple(versions[i], 0.5 + 0.01 * (double)((i * 5) % N));
+        r[i].version = versions[i];
+    }
+    for (i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, race, &r[i]), 0);
+    for (i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (i = 0; i < N; i++) {
+        ck_assert_msg(r[i].rc == 0 || r[i].rc == MLREG_EGATE, "rc %d", r[i].rc);
+        if (r[i].rc == 0) passed++;
+    }
+    ck_assert_int_ge(passed, 1);
+    ck_assert_int_eq(n_promotions(), N);
+    ck_assert_int_eq(mlreg_stage_history(&h, reg, pol, MODEL, "production"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(h, "history")), passed);
+    json_array_foreach(json_object_get(h, "history"), i, e)
+    {
+        const char *pv = json_string_value(json_object_get(e, "previous_version"));
+        if (prev == NULL)
+            ck_assert_ptr_null(pv);
+        else
+            ck_assert_str_eq(pv, prev);
+        prev = json_string_value(json_object_get(e, "version"));
+    }
+    ck_assert_str_eq(holder("production"), prev);
+    json_decref(h);
+}
+END_TEST
+
+static Suite *promotions_suite(void)
+{
+    Suite *s = suite_create("promotions");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_a_passing_promotion_moves_the_stage_and_is_recorded);
+    tcase_add_test(tc, test_a_failing_promotion_is_refused_recorded_and_moves_nothing);
+    tcase_add_test(tc, test_a_dry_run_evaluates_but_records_and_moves_nothing);
+    tcase_add_test(tc, test_hostile_promotions_are_clear_errors_and_move_nothing);
+    tcase_add_test(tc, test_max_drop_uses_the_release_in_the_target_stage_as_baseline);
+    tcase_add_test(tc, test_previous_stage_needs_the_release_to_have_been_in_the_stage_before);
+    tcase_add_test(tc, test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher);
+    tcase_add_test(tc, test_rollback_restores_the_previous_holder_and_checks_signatures_again);
+    tcase_add_test(tc, test_resolve_at_a_time_returns_what_held_the_stage_then);
+    tcase_add_test(tc, test_image_bindings_are_idempotent_validated_and_shown_on_stages);
+    tcase_add_test(tc, test_the_release_record_names_its_pusher);
+    tcase_add_test(tc, test_racing_promotions_serialise_with_the_right_baseline);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(promotions_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
