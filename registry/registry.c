@@ -929,6 +929,23 @@ int registry_manifest_plan_put(mlreg_manifest_put_result *out, mlreg_meta_txn *t
     return 0;
 }
 
+/* Signature referrers are only ever created by signatures.c after it has
+ * verified the signature; one pushed through the OCI API would show OCI
+ * tools an unverified "signature". OCI's artifactType falls back to the
+ * config media type, and the layer carries the type too, so all three are
+ * checked. */
+static int is_signature_artifact(const mlreg_manifest *m)
+{
+    const char *sig = MLREG_ARTIFACT_SIGNATURE;
+
+    if (m->artifact_type != NULL && strcmp(m->artifact_type, sig) == 0) return 1;
+    if (m->kind != MLREG_MANIFEST_INDEX && m->has_config && strcmp(m->config.media_type, sig) == 0)
+        return 1;
+    for (size_t i = 0; m->kind != MLREG_MANIFEST_INDEX && i < m->nlayers; i++)
+        if (strcmp(m->layers[i].media_type, sig) == 0) return 1;
+    return 0;
+}
+
 int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *reg,
                                 const char *repo, const char *reference, const char *content_type,
                                 const char *body, size_t len)
@@ -947,6 +964,14 @@ int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registr
 
     if ((error = plan_prepare(&plan, reg, repo, reference, content_type, body, len, 1, actor)) < 0)
         goto done;
+    if (is_signature_artifact(plan->m)) {
+        error = mlreg_error_set(MLREG_EDENIED,
+                                "manifests of artifactType %s are made by the registry when a "
+                                "signature is attached (POST /api/v1/models/<name>/versions/"
+                                "<version>/signatures, which verifies it), never pushed",
+                                MLREG_ARTIFACT_SIGNATURE);
+        goto done;
+    }
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
     if ((error = put_in_txn(&created, txn, &plan->p)) < 0) goto done;
     if (created) {

@@ -11,6 +11,7 @@
 
 #include "mlreg/common.h"
 #include "mlreg/oci.h"
+#include "mlreg/signatures.h"
 #include "mlreg/registry.h"
 
 /* ---- in-memory fake backend ----------------------------------------------- */
@@ -928,6 +929,27 @@ START_TEST(test_tags_are_listed_in_order_and_paged_with_n_and_last)
 }
 END_TEST
 
+START_TEST(test_signature_referrer_pushed_through_the_oci_api_is_denied)
+{
+    mlreg_manifest_put_result subj, r;
+    char *sb = plain_body("team/img", "base", NULL, NULL, 0);
+    char *forged;
+    json_t *idx = NULL;
+
+    ck_assert_int_eq(put(&subj, "team/img", "v1", MLREG_MT_OCI_MANIFEST, sb), 0);
+    forged = plain_body("team/img", "not a signature", MLREG_ARTIFACT_SIGNATURE, &subj.digest,
+                        strlen(sb));
+    ck_assert_int_eq(put(&r, "team/img", "forged", MLREG_MT_OCI_MANIFEST, forged), MLREG_EDENIED);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "signatures"));
+    expect_manifest_absent("team/img", "forged");
+    ck_assert_int_eq(mlreg_registry_referrers(&idx, reg, "team/img", &subj.digest, NULL), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 0);
+    json_decref(idx);
+    free(forged);
+    free(sb);
+}
+END_TEST
+
 START_TEST(test_referrers_are_listed_with_and_without_artifact_type_filter)
 {
     mlreg_manifest_put_result subj, sig, sbom;
@@ -1308,6 +1330,7 @@ static Suite *registry_suite(void)
     tcase_add_checked_fixture(tl, setup_fs, teardown);
     tcase_add_test(tl, test_tags_are_listed_in_order_and_paged_with_n_and_last);
     tcase_add_test(tl, test_referrers_are_listed_with_and_without_artifact_type_filter);
+    tcase_add_test(tl, test_signature_referrer_pushed_through_the_oci_api_is_denied);
     tcase_add_test(tl, test_models_model_and_release_json_carry_versions_files_and_metrics);
     suite_add_tcase(s, tl);
 
