@@ -143,3 +143,9 @@ row "curl GET <- docker-registry 2.8" "$W/t.dpull"
 printf 'mlreg serve push vs docker-registry push: %.2fx time\n' "$(echo "$(median <"$W/t.cmpush") / $(median <"$W/t.dpush")" | bc -l)"
 printf 'mlreg serve GET vs docker-registry GET:   %.2fx time\n' "$(echo "$(median <"$W/t.cmpull") / $(median <"$W/t.dpull")" | bc -l)"
 printf 'mlreg serve peak RSS during push (VmHWM), median: %s KiB\n' "$(median <"$W/rss")"
+
+# The s3 part: mlreg serve on the s3 backend against `aws s3 cp`, on its own
+# throw-away Ceph RGW (tests/bench/s3.sh starts and stops it).
+rm -f "$W/file"
+echo
+BUILD="$BUILD" BENCH_SIZE_MIB="$SIZE_MIB" BENCH_REPS="$REPS" sh "$ROOT/tests/bench/s3.sh"
