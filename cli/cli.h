@@ -17,5 +17,11 @@ int cmd_status(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_promote(int argc, char **argv);
+int cmd_approve(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
+int cmd_image_tag(int argc, char **argv);
 
 #endif

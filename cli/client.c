@@ -13,6 +13,14 @@
  * S3-backed registry may redirect to a presigned URL); CURLOPT_UNRESTRICTED_AUTH
  * stays off so credentials never follow a redirect to another host, and only
  * http/https are allowed, also as redirect targets.
+ *
+ * The bearer token (--token, else $MLREG_TOKEN, both taken by main.c) is
+ * copied into sodium_malloc memory, wiped when the client is freed, and
+ * handed to libcurl as CURLOPT_XOAUTH2_BEARER with CURLAUTH_BEARER: that
+ * goes through libcurl's auth machinery, so the token, too, never follows a
+ * redirect to another host (S3 presigned blob URLs). It is never part of
+ * any message. (libcurl keeps its own copy in the easy handle, which it
+ * frees without wiping; that much is out of our hands.)
  */
 #include "client.h"
 
@@ -20,6 +28,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +40,17 @@
 #include "mlreg/digest.h"
 
 #define ERROR_BODY_MAX (64u * 1024)
+#define TOKEN_MAX      4096
 
 struct cli_client {
     CURL *curl;
     char *url;
+    char *token; /* sodium_malloc'd, NULL when none */
     char errbuf[CURL_ERROR_SIZE];
 };
+
+/* The token taken by main.c (--token or MLREG_TOKEN), in sodium_malloc memory. */
+static char *cli_token;
 
 /* Per-request state seen by the libcurl callbacks. */
 typedef struct {
@@ -52,6 +66,51 @@ typedef struct {
 } transfer;
 
 static int curl_ready;
+
+/* A token goes into an HTTP header: printable ASCII without spaces only, so
+ * it cannot smuggle a header line in. The message never quotes it. */
+static int token_copy(char **out, const char *token)
+{
+    size_t len = strlen(token);
+
+    *out = NULL;
+    if (len == 0 || len > TOKEN_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "the token must be 1 to %d characters", TOKEN_MAX);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)token[i] <= 0x20 || (unsigned char)token[i] >= 0x7f)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "the token may hold printable ASCII characters only "
+                                   "(no spaces or control characters)");
+    if (sodium_init() < 0 || !(*out = sodium_malloc(len + 1)))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    memcpy(*out, token, len + 1);
+    return 0;
+}
+
+static void token_free(char *token)
+{
+    if (!token) return;
+    sodium_memzero(token, strlen(token));
+    sodium_free(token);
+}
+
+int cli_token_take(char *token)
+{
+    int error;
+
+    token_free(cli_token);
+    cli_token = NULL;
+    error = token_copy(&cli_token, token);
+    /* Out of sight of ps(1) and of core dumps from now on. */
+    sodium_memzero(token, strlen(token));
+    return error;
+}
+
+void cli_token_clear(void)
+{
+    token_free(cli_token);
+    cli_token = NULL;
+}
 
 int cli_client_new(cli_client **out, const char *registry)
 {
@@ -75,6 +134,7 @@ int cli_client_new(cli_client **out, const char *registry)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
+    if (cli_token && (error = token_copy(&c->token, cli_token)) < 0) goto done;
     len = strlen(c->url);
     while (len > 0 && c->url[len - 1] == '/')
         c->url[--len] = '\0';
@@ -89,6 +149,7 @@ void cli_client_free(cli_client *c)
 {
     if (!c) return;
     if (c->curl) curl_easy_cleanup(c->curl);
+    token_free(c->token);
     free(c->url);
     free(c);
 }
@@ -397,6 +458,10 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+    if (c->token) {
+        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(curl, CURLOPT_XOAUTH2_BEARER, c->token);
+    }
 
     if (!strcmp(req->method, "GET")) {
         curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
@@ -464,6 +529,14 @@ done:
     return error;
 }
 
+/* Server text for a message, unless it holds control characters. */
+static const char *printable(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) return "(unprintable)";
+    return s;
+}
+
 int cli_http_error(const cli_response *resp, const char *what)
 {
     int code;
@@ -491,7 +564,14 @@ int cli_http_error(const cli_response *resp, const char *what)
         msg = json_string_value(json_object_get(root, "message"));
         if (!msg) msg = json_string_value(json_object_get(root, "error"));
     }
-    if (msg && ecode)
+    if (code == MLREG_EAUTH)
+        mlreg_error_set(code,
+                        "%s: authentication required (set MLREG_TOKEN or --token)%s%s (HTTP 401)",
+                        what, msg ? ": " : "", msg ? printable(msg) : "");
+    else if (code == MLREG_EFORBIDDEN)
+        mlreg_error_set(code, "%s: forbidden: %s (HTTP 403)", what,
+                        msg ? printable(msg) : "the token lacks the role this needs");
+    else if (msg && ecode)
         mlreg_error_set(code, "%s: %s: %s (HTTP %ld)", what, ecode, msg, resp->status);
     else if (msg || ecode)
         mlreg_error_set(code, "%s: %s (HTTP %ld)", what, msg ? msg : ecode, resp->status);
@@ -499,6 +579,60 @@ int cli_http_error(const cli_response *resp, const char *what)
         mlreg_error_set(code, "%s: HTTP %ld", what, resp->status);
     json_decref(root);
     return code;
+}
+
+#define API_MAX (64u * 1024 * 1024)
+
+int cli_api_do(json_t **json_out, cli_response *resp, cli_client *c, const char *method,
+               const char *path, const json_t *body)
+{
+    int error = 0;
+    char *text = NULL;
+    json_t *j;
+
+    if (json_out) *json_out = NULL;
+    if (body && !(text = json_dumps(body, JSON_COMPACT)))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    cli_request req = {.method = method,
+                       .url = path,
+                       .accept = "application/json",
+                       .content_type = text ? "application/json" : NULL,
+                       .body = text,
+                       .body_len = text ? strlen(text) : 0,
+                       .body_fd = -1,
+                       .max_body = API_MAX};
+    error = cli_request_do(resp, c, &req);
+    free(text);
+    if (error < 0 || !json_out || !resp->body_len) return error;
+    j = json_loadb(resp->body, resp->body_len, 0, NULL);
+    if (json_is_object(j))
+        *json_out = j;
+    else
+        json_decref(j);
+    return 0;
+}
+
+int cli_api_expect(json_t **json_out, cli_response *resp, cli_client *c, const char *method,
+                   const char *path, const json_t *body, const char *what)
+{
+    int error;
+    json_t *j = NULL;
+
+    *json_out = NULL;
+    if ((error = cli_api_do(&j, resp, c, method, path, body)) < 0) return error;
+    if (resp->status < 200 || resp->status > 299) {
+        json_decref(j);
+        return cli_http_error(resp, what);
+    }
+    if (!j) return mlreg_error_set(MLREG_ESERVER, "%s: registry sent invalid JSON", what);
+    *json_out = j;
+    return 0;
+}
+
+const char *cli_api_error_code(json_t *j)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(j, "errors"), 0), "code"));
 }
 
 int cli_exit_code(int error)

@@ -8,6 +8,7 @@
 #ifndef MLREG_CLI_CLIENT_H
 #define MLREG_CLI_CLIENT_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,9 +21,24 @@ typedef struct cli_client cli_client;
 /**
  * Creates a client for @p registry (NULL = $MLREG_URL, else the default).
  * The URL must be http:// or https:// (MLREG_EINVALID otherwise). A trailing
- * '/' is dropped. Free with cli_client_free().
+ * '/' is dropped. Every request carries `Authorization: Bearer TOKEN` when
+ * a token was given to cli_token_take(); the client keeps its own
+ * wiped-on-free copy. Free with cli_client_free().
  */
 int cli_client_new(cli_client **out, const char *registry);
+
+/**
+ * Keeps a copy of @p token (from --token or $MLREG_TOKEN) in sodium_malloc
+ * memory for every client created afterwards, and overwrites @p token in
+ * place with zeros (an argv or environment string: this hides it from ps
+ * and from child processes). MLREG_EINVALID for an empty token, one over
+ * 4096 bytes, or one with spaces or control characters (the message never
+ * quotes it).
+ */
+int cli_token_take(char *token);
+
+/** Wipes and frees the token kept by cli_token_take(). */
+void cli_token_clear(void);
 
 /** Frees the client and its connection; NULL is a no-op. */
 void cli_client_free(cli_client *c);
@@ -97,10 +113,34 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req);
 /**
  * Turns an unexpected HTTP answer into an error code with a message that
  * starts with @p what and carries the server's OCI error message when the
- * body has one: 401 MLREG_EAUTH, 403 MLREG_EFORBIDDEN, 404 MLREG_ENOTFOUND,
+ * body has one: 401 MLREG_EAUTH ("authentication required (set MLREG_TOKEN or
+ * --token)"), 403 MLREG_EFORBIDDEN ("forbidden: " and the server's message,
+ * which names the missing role), 404 MLREG_ENOTFOUND,
  * 409 and other 4xx MLREG_EDENIED, 5xx and anything else MLREG_ESERVER.
  */
 int cli_http_error(const cli_response *resp, const char *what);
+
+/**
+ * One /api/v1 JSON exchange: @p method on @p path with @p body (NULL for
+ * none) serialised as an application/json request body. Returns 0 when an
+ * answer arrived, whatever its status (resp->status; resp->body keeps the
+ * raw bytes, capped at 64 MiB); *json_out (may be NULL) is the parsed body
+ * when it is a JSON object, else NULL (json_decref()). Transport errors as
+ * cli_request_do().
+ */
+int cli_api_do(json_t **json_out, cli_response *resp, cli_client *c, const char *method,
+               const char *path, const json_t *body);
+
+/**
+ * Like cli_api_do() for answers that must be 2xx with a JSON object:
+ * anything else becomes cli_http_error(resp, what), or MLREG_ESERVER
+ * "WHAT: registry sent invalid JSON".
+ */
+int cli_api_expect(json_t **json_out, cli_response *resp, cli_client *c, const char *method,
+                   const char *path, const json_t *body, const char *what);
+
+/** The OCI error code of an error answer ("STAGE_EMPTY"), or NULL; points into @p j. */
+const char *cli_api_error_code(json_t *j);
 
 /**
  * Exit status for an MLREG_E* code (cli.h): refusals and verification

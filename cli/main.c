@@ -1,8 +1,20 @@
-/* main.c: the `mlreg` binary dispatches to one command per verb. */
+/* main.c: the `mlreg` binary dispatches to one command per verb.
+ *
+ * The API token is taken here, for every command but `serve`, before the
+ * command parses its options: `--token TOKEN` is removed from argv, else
+ * $MLREG_TOKEN is read. The token is copied into wiped-on-exit memory
+ * (client.c), the argv string is zeroed and MLREG_TOKEN is wiped and unset,
+ * so no command has to know about the token, none can print it, and child
+ * processes (push runs git) do not inherit it.
+ */
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "client.h"
+#include "mlreg/common.h"
 
 static const struct {
     const char *name;
@@ -13,25 +25,85 @@ static const struct {
     {"push", cmd_push,
      "upload a release: mlreg push MODEL@VERSION --weights FILE ... [--sign-key KEYFILE]"},
     {"pull", cmd_pull,
-     "download and verify a release: mlreg pull REF -o DIR [--trusted-key PUBFILE]..."},
+     "download and verify a release: mlreg pull REF|MODEL:STAGE -o DIR [--trusted-key PUBFILE]..."},
     {"show", cmd_show, "describe one release: mlreg show REF [--json]"},
-    {"status", cmd_status, "list a model's releases: mlreg status MODEL [--json]"},
+    {"status", cmd_status,
+     "a model's stages, promotions and releases: mlreg status MODEL [--json]"},
     {"key", cmd_key, "signing keys: mlreg key generate|trust|revoke|list (see mlreg key --help)"},
     {"sign", cmd_sign, "sign a release in the registry: mlreg sign REF --key KEYFILE"},
     {"verify", cmd_verify,
      "check a release's signature and files: mlreg verify REF --trusted-key PUBFILE"},
+    {"token", cmd_token, "make an API token: mlreg token new --name NAME --role ROLE..."},
+    {"promote", cmd_promote,
+     "move a stage through its gates: mlreg promote MODEL@VERSION --to STAGE [--dry-run]"},
+    {"approve", cmd_approve,
+     "approve a release for a stage: mlreg approve MODEL@VERSION --for STAGE"},
+    {"rollback", cmd_rollback,
+     "move a stage back: mlreg rollback MODEL --stage STAGE [--to VERSION]"},
+    {"resolve", cmd_resolve,
+     "what a stage holds: mlreg resolve MODEL:STAGE [--at TIME] [--image] [--json]"},
+    {"image-tag", cmd_image_tag,
+     "container image tag of a release: mlreg image-tag MODEL@VERSION --repo REPO [--record]"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: mlreg <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nregistry URL: --registry URL or MLREG_URL (default http://127.0.0.1:5080)\n");
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nregistry URL: --registry URL or MLREG_URL (default http://127.0.0.1:5080)\n"
+               "API token:    --token TOKEN or MLREG_TOKEN (sent as Authorization: Bearer)\n");
+}
+
+/* Removes every "--token TOKEN" / "--token=TOKEN" from argv (argc updated),
+ * handing the value to cli_token_take(); without one, takes $MLREG_TOKEN.
+ * Either way MLREG_TOKEN is wiped and unset. 0, or a usage error (message
+ * set, naming where the bad token came from but never quoting it). */
+static int take_token(int *argc, char **argv)
+{
+    int out = 0, error = 0, given = 0;
+    char *env = getenv("MLREG_TOKEN");
+
+    for (int i = 0; i < *argc; i++) {
+        char *v = NULL;
+        if (!strcmp(argv[i], "--token")) {
+            if (i + 1 >= *argc) {
+                error = mlreg_error_set(MLREG_EINVALID, "--token needs a value");
+                goto done;
+            }
+            v = argv[++i];
+        } else if (!strncmp(argv[i], "--token=", 8)) {
+            v = argv[i] + 8;
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        given = 1;
+        if ((error = cli_token_take(v)) < 0) {
+            if (error == MLREG_EINVALID)
+                mlreg_error_set(error, "--token is not a usable token (printable ASCII without "
+                                       "spaces, at most 4096 characters)");
+            goto done;
+        }
+    }
+    *argc = out;
+    argv[out] = NULL;
+    if (!given && env && *env && (error = cli_token_take(env)) < 0) {
+        if (error == MLREG_EINVALID)
+            mlreg_error_set(error, "MLREG_TOKEN is not a usable token (printable ASCII "
+                                   "without spaces, at most 4096 characters)");
+        goto done;
+    }
+done:
+    if (env) sodium_memzero(env, strlen(env));
+    unsetenv("MLREG_TOKEN");
+    return error;
 }
 
 int main(int argc, char **argv)
 {
+    int rc;
+
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
@@ -40,8 +112,18 @@ int main(int argc, char **argv)
         usage(stdout);
         return CLI_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        int n = argc - 1;
+        if (strcmp(argv[1], commands[i].name)) continue;
+        if (strcmp(commands[i].name, "serve") && take_token(&n, argv + 1) < 0) {
+            fprintf(stderr, "mlreg %s: %s\n", commands[i].name, mlreg_error_last());
+            cli_token_clear();
+            return CLI_EXIT_USAGE;
+        }
+        rc = commands[i].run(n, argv + 1);
+        cli_token_clear();
+        return rc;
+    }
     fprintf(stderr, "mlreg: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return CLI_EXIT_USAGE;

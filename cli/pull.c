@@ -14,6 +14,11 @@
  * place until every file is verified; on any failure every temp file is
  * removed, so DIR gains nothing. A SIGINT/SIGTERM/SIGHUP during the pull also
  * removes the temp files before the process dies.
+ *
+ * MODEL:STAGE is resolved to a digest once, first (GET .../stages/STAGE);
+ * from then on the pull is a pull of MODEL@DIGEST, so a promotion landing
+ * in the middle cannot mix two releases, and the lock file pins that digest
+ * (with "stage" saying where it came from).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,15 +37,18 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/oci.h"
+#include "ref.h"
 #include "release.h"
 
 #define LOCK_NAME  CLI_LOCK_NAME
 #define TMP_PREFIX CLI_TMP_PREFIX
 
 static const char usage_line[] =
-    "usage: mlreg pull MODEL@VERSION|MODEL@sha256:HEX -o DIR [--registry URL]\n"
-    "                  [--trusted-key PUBFILE]... [--keyring FILE]\n"
+    "usage: mlreg pull MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
+    "                  [--trusted-key PUBFILE]... [--keyring FILE] [--token TOKEN]\n"
     "\n"
+    "MODEL:STAGE pulls the release the stage holds now: resolved to its digest\n"
+    "first, pulled by that digest, and the lock file records both.\n"
     "Downloads every file of the release into temp files in DIR, checks each\n"
     "one's size and SHA-256 against the manifest, and only then moves them into\n"
     "place with DIR/mlreg.lock.json. With --trusted-key (a minisign .pub file,\n"
@@ -168,8 +176,8 @@ static int write_all(int fd, const void *data, size_t len, const char *name)
 }
 
 static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *ref,
-                      const char *version, const char *digest, const pull_file *files, size_t n,
-                      mode_t mode)
+                      const char *version, const char *digest, const char *stage,
+                      const pull_file *files, size_t n, mode_t mode)
 {
     int error = 0, fd = -1;
     json_t *lock = NULL, *arr;
@@ -178,6 +186,7 @@ static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *
     lock = json_pack("{s:s, s:s, s:s, s:[]}", "model", ref->model, "version", version, "digest",
                      digest, "files");
     if (!lock) goto nomem;
+    if (stage && json_object_set_new(lock, "stage", json_string(stage)) < 0) goto nomem;
     arr = json_object_get(lock, "files");
     for (size_t i = 0; i < n; i++) {
         json_t *f =
@@ -218,6 +227,10 @@ int cmd_pull(int argc, char **argv)
 {
     int error = 0, m;
     cli_ref ref;
+    cli_stage_ref sref;
+    int by_stage = 0;
+    json_t *resolved = NULL;
+    cli_response rresp;
     const char *refstr = NULL, *dir = NULL, *registry = NULL, *version = NULL, *v;
     const char *digest;
     char size_str[32];
@@ -235,6 +248,7 @@ int cmd_pull(int argc, char **argv)
 
     sig_lock_tmp[0] = '\0';
     cli_release_init(&rel);
+    cli_response_init(&rresp);
     if (!(trust.keys = calloc((size_t)argc, sizeof(*trust.keys)))) {
         fprintf(stderr, "mlreg pull: out of memory\n");
         return CLI_EXIT_USAGE;
@@ -267,7 +281,12 @@ int cmd_pull(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "missing REF");
         goto usage;
     }
-    if (cli_ref_parse(&ref, refstr, 1) < 0) goto usage;
+    if (cli_is_stage_ref(refstr)) {
+        if (cli_stage_ref_parse(&sref, refstr) < 0) goto usage;
+        by_stage = 1;
+    } else if (cli_ref_parse(&ref, refstr, 1) < 0) {
+        goto usage;
+    }
     if (!dir || !*dir) {
         mlreg_error_set(MLREG_EINVALID, "missing -o DIR");
         goto usage;
@@ -283,9 +302,25 @@ int cmd_pull(int argc, char **argv)
         free(trust.keys);
         return CLI_EXIT_USAGE;
     }
-    if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = cli_release_fetch(&rel, c, &ref)) < 0)
+    if ((error = cli_client_new(&c, registry)) < 0) goto done;
+    if (by_stage) {
+        char pinned[sizeof(ref.buf)];
+        if ((error = cli_stage_resolve(&resolved, &rresp, c, sref.model, sref.stage, NULL)) < 0)
+            goto done;
+        snprintf(pinned, sizeof(pinned), "%s@%s", sref.model,
+                 json_string_value(json_object_get(resolved, "digest")));
+        if ((error = cli_ref_parse(&ref, pinned, 1)) < 0) goto done;
+        fprintf(stderr, "%s:%s is %s@%s (%s)\n", sref.model, sref.stage, sref.model,
+                json_string_value(json_object_get(resolved, "version")), ref.digest);
+    }
+    if ((error = cli_release_fetch(&rel, c, &ref)) < 0) goto done;
+    if (by_stage && strcmp(rel.version, json_string_value(json_object_get(resolved, "version")))) {
+        error = mlreg_error_set(
+            MLREG_EMISMATCH, "%s:%s resolved to version %s, but its manifest is version %s",
+            sref.model, sref.stage, json_string_value(json_object_get(resolved, "version")),
+            rel.version);
         goto done;
+    }
     digest = rel.digest;
     version = rel.version;
     if (ts) {
@@ -328,8 +363,8 @@ int cmd_pull(int argc, char **argv)
     for (size_t i = 0; i < nfiles; i++)
         if ((error = place(&files[i].fd, files[i].tmp, dir, files[i].l->title, mode)) < 0)
             goto done;
-    if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &ref, version, digest, files,
-                            nfiles, mode)) < 0 ||
+    if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &ref, version, digest,
+                            by_stage ? sref.stage : NULL, files, nfiles, mode)) < 0 ||
         (error = sync_dir(dir)) < 0)
         goto done;
     cli_format_size(size_str, sizeof(size_str), total);
@@ -352,6 +387,8 @@ done:
     cli_sigreport_free(&sigs);
     mlreg_trustset_free(ts);
     cli_release_clear(&rel);
+    json_decref(resolved);
+    cli_response_clear(&rresp);
     cli_client_free(c);
     free(trust.keys);
     return error < 0 ? cli_fail("pull", error) : CLI_EXIT_OK;

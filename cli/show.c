@@ -1,7 +1,10 @@
 /* show.c: `mlreg show REF` (one release) and `mlreg status MODEL` (a model's
- * releases), read from the registry's /api/v1 JSON (shapes in registry.h).
- * Tables for people; --json prints the server's JSON unchanged for machines.
+ * stages, last promotions and releases), read from the registry's /api/v1
+ * JSON (shapes in registry.h and docs/promotions-api.md). Tables for people;
+ * --json prints the server's JSON for machines (status merges its three
+ * answers into one object).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -16,7 +19,15 @@
 
 static const char show_usage[] =
     "usage: mlreg show MODEL@VERSION|MODEL@sha256:HEX [--json] [--registry URL]\n";
-static const char status_usage[] = "usage: mlreg status MODEL [--json] [--registry URL]\n";
+static const char status_usage[] =
+    "usage: mlreg status MODEL [--json] [--registry URL] [--token TOKEN]\n"
+    "\n"
+    "Prints every stage of MODEL (release, since when, by whom, recorded image),\n"
+    "the last promotions and rollbacks (passed or refused), then the releases.\n"
+    "--json prints {\"model\", \"stages\", \"promotions\", \"releases\"}.\n";
+
+/* How many of the most recent promotions status prints. */
+#define STATUS_PROMOTIONS 10
 
 /* GETs @p path; *out is the parsed JSON, @p resp keeps the raw body. */
 static int api_get(json_t **out, cli_response *resp, cli_client *c, const char *path,
@@ -135,7 +146,58 @@ static void print_release(json_t *r)
     }
 }
 
-static void print_model(json_t *model)
+/* The stages section: one line per stage in config order. */
+static void print_stages(json_t *stages)
+{
+    json_t *st;
+    size_t i, sw = 5, vw = 7;
+
+    if (!json_array_size(stages)) return;
+    json_array_foreach(stages, i, st)
+    {
+        size_t n = strlen(str_or(st, "stage", "?")), v = strlen(str_or(st, "version", "-"));
+        if (n > sw) sw = n;
+        if (v > vw) vw = v;
+    }
+    printf("stages:\n");
+    printf("  %-*s  %-*s  %-19s  %-24s  %-16s  %s\n", (int)sw, "STAGE", (int)vw, "VERSION",
+           "DIGEST", "SINCE", "BY", "IMAGE");
+    json_array_foreach(stages, i, st)
+    {
+        char dig[32];
+        short_digest(dig, sizeof(dig), str_or(st, "digest", "-"));
+        printf("  %-*s  %-*s  %-19s  %-24s  %-16s  %s\n", (int)sw, str_or(st, "stage", "?"),
+               (int)vw, str_or(st, "version", "-"), dig, str_or(st, "since", "-"),
+               str_or(st, "by", "-"), str_or(st, "image", "-"));
+    }
+}
+
+/* The last STATUS_PROMOTIONS promotions and rollbacks, oldest first. */
+static void print_promotions(json_t *promotions)
+{
+    json_t *p;
+    size_t n = json_array_size(promotions),
+           first = n > STATUS_PROMOTIONS ? n - STATUS_PROMOTIONS : 0;
+
+    if (!n) {
+        printf("promotions: none\n");
+        return;
+    }
+    printf("last promotions (%zu of %zu):\n", n - first, n);
+    printf("  %5s  %-24s  %-8s  %-12s  %-16s  %-16s  %-8s  %s\n", "SEQ", "TIME", "ACTION", "TO",
+           "VERSION", "BY", "RESULT", "REASON");
+    for (size_t i = first; i < n; i++) {
+        p = json_array_get(promotions, i);
+        printf("  %5lld  %-24s  %-8s  %-12s  %-16s  %-16s  %-8s  %s\n",
+               (long long)json_integer_value(json_object_get(p, "seq")), str_or(p, "time", "-"),
+               str_or(p, "action", "-"), str_or(p, "to", "-"), str_or(p, "version", "-"),
+               str_or(p, "actor", "-"),
+               json_is_true(json_object_get(p, "passed")) ? "passed" : "refused",
+               str_or(p, "reason", "-"));
+    }
+}
+
+static void print_model(json_t *model, json_t *stages, json_t *promotions)
 {
     json_t *releases = json_object_get(model, "releases"), *r;
     size_t i, vw = 7;
@@ -143,7 +205,10 @@ static void print_model(json_t *model)
 
     printf("model %s: %zu release%s\n", str_or(model, "name", "?"), json_array_size(releases),
            json_array_size(releases) == 1 ? "" : "s");
+    print_stages(stages);
+    if (promotions) print_promotions(promotions);
     if (!json_array_size(releases)) return;
+    if (stages || promotions) printf("releases:\n");
     json_array_foreach(releases, i, r)
     {
         size_t n = strlen(str_or(r, "version", "-"));
@@ -270,13 +335,43 @@ done:
     return error < 0 ? cli_fail("show", error) : CLI_EXIT_OK;
 }
 
+/* GETs the list @p key of @p path (an /api/v1 answer {"KEY": [...]}) into
+ * *out (a new reference). A 404 leaves *out NULL: the model exists (its
+ * record was just read), so the registry predates stages and there is
+ * nothing to show. */
+static int list_get(json_t **out, cli_client *c, const char *path, const char *key,
+                    const char *what)
+{
+    int error;
+    cli_response resp;
+    json_t *j = NULL, *arr;
+
+    *out = NULL;
+    cli_response_init(&resp);
+    if ((error = cli_api_do(&j, &resp, c, "GET", path, NULL)) < 0) goto done;
+    if (resp.status == 404) goto done;
+    if (resp.status != 200) {
+        error = cli_http_error(&resp, what);
+        goto done;
+    }
+    if (!json_is_array(arr = json_object_get(j, key))) {
+        error = mlreg_error_set(MLREG_ESERVER, "%s: registry sent no \"%s\" list", what, key);
+        goto done;
+    }
+    *out = json_incref(arr);
+done:
+    json_decref(j);
+    cli_response_clear(&resp);
+    return error;
+}
+
 int cmd_status(int argc, char **argv)
 {
     int error = 0, as_json;
     const char *model, *registry = NULL;
     cli_client *c = NULL;
     cli_response resp;
-    json_t *m = NULL;
+    json_t *m = NULL, *stages = NULL, *promotions = NULL;
     char path[600];
 
     if (wants_help(argc, argv)) {
@@ -295,11 +390,33 @@ int cmd_status(int argc, char **argv)
     if ((error = cli_client_new(&c, registry)) < 0) goto done;
     snprintf(path, sizeof(path), "/api/v1/models/%s", model);
     if ((error = api_get(&m, &resp, c, path, model)) < 0) goto done;
-    if (as_json)
-        print_json(&resp);
-    else
-        print_model(m);
+    snprintf(path, sizeof(path), "/api/v1/models/%s/stages", model);
+    if ((error = list_get(&stages, c, path, "stages", "fetching the stages")) < 0) goto done;
+    snprintf(path, sizeof(path), "/api/v1/models/%s/promotions", model);
+    if ((error = list_get(&promotions, c, path, "promotions", "fetching the promotions")) < 0)
+        goto done;
+    if (as_json) {
+        /* The model record (its "name" and "releases" included) plus
+         * "model", "stages" and "promotions". */
+        char *text;
+        if (json_object_set_new(m, "model", json_string(model)) < 0 ||
+            json_object_set_new(m, "stages", stages ? json_incref(stages) : json_array()) < 0 ||
+            json_object_set_new(m, "promotions",
+                                promotions ? json_incref(promotions) : json_array()) < 0 ||
+            !(text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        puts(text);
+        free(text);
+    } else {
+        print_model(m, stages, promotions);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
 done:
+    json_decref(stages);
+    json_decref(promotions);
     json_decref(m);
     cli_response_clear(&resp);
     cli_client_free(c);

@@ -1,0 +1,601 @@
+/* stage.c: the release-promotion commands (docs/promotions-api.md):
+ * `promote`, `approve`, `rollback`, `resolve` and `image-tag`.
+ *
+ * The server decides everything (gates, roles, the pointer move); these
+ * commands send one request each and print the answer for the two readers
+ * that matter: a person reading a CI log (a header line that says what
+ * happened, then one line per gate rule with candidate, baseline, delta and
+ * PASS/FAIL) and a script (--json prints the server's JSON unchanged, and
+ * the exit status says pass/refuse as cli.h describes). Strings from the
+ * registry are printed only when free of control characters, so a registry
+ * cannot write escape sequences to a terminal.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "client.h"
+#include "mlreg/common.h"
+#include "mlreg/digest.h"
+#include "mlreg/imagetag.h"
+#include "ref.h"
+#include "release.h"
+
+/* ---- option parsing shared by the commands ----------------------------------- */
+
+typedef struct {
+    const char *name;   /* "--to" */
+    const char **value; /* option with a value, or NULL */
+    int *flag;          /* flag without a value, or NULL */
+} opt_spec;
+
+/* Parses argv[1..] against @p specs (terminated by a NULL name) plus
+ * --registry; the single positional argument goes to *pos. 1 for -h/--help,
+ * 0 ok, MLREG_EINVALID (message set). */
+static int parse_opts(const char **pos, const char **registry, const opt_spec *specs, int argc,
+                      char **argv)
+{
+    int m;
+
+    *pos = NULL;
+    for (int i = 1; i < argc; i++) {
+        const opt_spec *s;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+        if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0) {
+            if (m < 0) return MLREG_EINVALID;
+            continue;
+        }
+        for (s = specs; s->name; s++) {
+            if (s->flag && !strcmp(argv[i], s->name)) {
+                *s->flag = 1;
+                break;
+            }
+            if (s->value && (m = cli_opt(s->value, &i, argc, argv, s->name)) != 0) {
+                if (m < 0) return MLREG_EINVALID;
+                break;
+            }
+        }
+        if (s->name) continue;
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", argv[i]);
+        if (*pos) return mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", argv[i]);
+        *pos = argv[i];
+    }
+    if (!*pos) return mlreg_error_set(MLREG_EINVALID, "missing argument");
+    return 0;
+}
+
+static int usage_error(const char *cmd, const char *usage)
+{
+    fprintf(stderr, "mlreg %s: %s\n%s", cmd, mlreg_error_last(), usage);
+    return CLI_EXIT_USAGE;
+}
+
+static int need(const char *value, const char *what)
+{
+    if (!value || !*value) return mlreg_error_set(MLREG_EINVALID, "missing %s", what);
+    return 0;
+}
+
+static int stage_valid(const char *stage)
+{
+    if (!cli_tag_valid(stage))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "stage '%s' must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}", stage);
+    return 0;
+}
+
+static int reason_valid(const char *reason)
+{
+    if (reason && strlen(reason) > 1024)
+        return mlreg_error_set(MLREG_EINVALID, "--reason is longer than 1024 bytes");
+    return 0;
+}
+
+static int print_body(const cli_response *resp)
+{
+    if (resp->body_len) fwrite(resp->body, 1, resp->body_len, stdout);
+    if (!resp->body_len || resp->body[resp->body_len - 1] != '\n') putchar('\n');
+    return 0;
+}
+
+static int flush_stdout(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    return 0;
+}
+
+static const char *jstr(json_t *obj, const char *key)
+{
+    return cli_printable(json_string_value(json_object_get(obj, key)));
+}
+
+/* A number of the rule table, or "-" when absent. */
+static void fmt_num(char *buf, size_t len, json_t *v, int with_sign)
+{
+    double d;
+
+    if (!json_is_number(v)) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    d = json_number_value(v);
+    snprintf(buf, len, with_sign && d > 0 ? "%+.6g" : "%.6g", d);
+}
+
+/* ---- promote ----------------------------------------------------------------------- */
+
+static const char promote_usage[] =
+    "usage: mlreg promote MODEL@VERSION --to STAGE [--reason TEXT] [--dry-run] [--json]\n"
+    "                     [--registry URL] [--token TOKEN]\n"
+    "\n"
+    "Asks the registry to move STAGE of MODEL to VERSION. The registry evaluates\n"
+    "every gate rule of STAGE (against the release STAGE holds now, the baseline)\n"
+    "and moves the stage only when all pass; refusals are recorded too. Prints one\n"
+    "line per rule: candidate value, baseline version and value, delta, PASS/FAIL.\n"
+    "--dry-run evaluates without moving or recording anything. Exit 0 when every\n"
+    "rule passed, 1 when refused (or forbidden, or unknown), 2 usage, 3 registry\n"
+    "unreachable or failing. Needs the promote:STAGE role.\n";
+
+typedef struct {
+    char rule[160], cand[32], base[200], delta[32], detail[300];
+    const char *result;
+} rule_row;
+
+/* Prints the answer of a promotion (200 or 409 with the table). */
+static void print_promotion(json_t *ans, const char *model, const char *version, const char *to)
+{
+    json_t *rules = json_object_get(ans, "rules"), *r, *baseline = json_object_get(ans, "baseline");
+    json_t *rec = json_object_get(ans, "promotion");
+    size_t i, n = json_array_size(rules), failed = 0;
+    int passed = json_is_true(json_object_get(ans, "passed"));
+    int moved = json_is_true(json_object_get(ans, "moved"));
+    int dry = json_is_true(json_object_get(ans, "dry_run"));
+    rule_row *rows = NULL;
+    int w_rule = 4, w_cand = 9, w_base = 8, w_delta = 5;
+    char verdict[160];
+
+    json_array_foreach(rules, i, r)
+    {
+        if (!json_is_true(json_object_get(r, "passed"))) failed++;
+    }
+    if (passed && moved)
+        snprintf(verdict, sizeof(verdict), "PROMOTED (%s)",
+                 n ? (n == 1 ? "1 rule passed" : "all rules passed") : "no gate rules");
+    else if (passed && dry)
+        snprintf(verdict, sizeof(verdict),
+                 "WOULD PASS (dry run: %zu of %zu rules passed, nothing moved)", n, n);
+    else if (passed)
+        snprintf(verdict, sizeof(verdict), "PASSED (stage not moved)");
+    else if (dry)
+        snprintf(verdict, sizeof(verdict), "WOULD BE REFUSED (dry run: %zu of %zu rules failed)",
+                 failed, n);
+    else
+        snprintf(verdict, sizeof(verdict), "REFUSED (%zu of %zu rule%s failed)", failed, n,
+                 n == 1 ? "" : "s");
+    printf("promote %s@%s \u2192 %s: %s\n", model, version, to, verdict);
+    if (json_is_object(baseline))
+        printf("baseline: %s@%s (%s)\n", model, jstr(baseline, "version"),
+               jstr(baseline, "digest"));
+    else
+        printf("baseline: none (%s holds no release)\n", to);
+    if (n && (rows = calloc(n, sizeof(*rows)))) {
+        json_array_foreach(rules, i, r)
+        {
+            rule_row *row = &rows[i];
+            char bval[32];
+            json_t *bv = json_object_get(r, "baseline_version");
+            snprintf(row->rule, sizeof(row->rule), "%s", jstr(r, "rule"));
+            fmt_num(row->cand, sizeof(row->cand), json_object_get(r, "candidate"), 0);
+            fmt_num(bval, sizeof(bval), json_object_get(r, "baseline"), 0);
+            if (json_is_string(bv))
+                snprintf(row->base, sizeof(row->base), "%s (%s)", bval,
+                         jstr(r, "baseline_version"));
+            else
+                snprintf(row->base, sizeof(row->base), "%s", bval);
+            fmt_num(row->delta, sizeof(row->delta), json_object_get(r, "delta"), 1);
+            snprintf(row->detail, sizeof(row->detail), "%s", jstr(r, "detail"));
+            row->result = json_is_true(json_object_get(r, "passed")) ? "PASS" : "FAIL";
+            if ((int)strlen(row->rule) > w_rule) w_rule = (int)strlen(row->rule);
+            if ((int)strlen(row->cand) > w_cand) w_cand = (int)strlen(row->cand);
+            if ((int)strlen(row->base) > w_base) w_base = (int)strlen(row->base);
+            if ((int)strlen(row->delta) > w_delta) w_delta = (int)strlen(row->delta);
+        }
+        printf("  %-*s  %-*s  %-*s  %-*s  %-6s  %s\n", w_rule, "RULE", w_cand, "CANDIDATE", w_base,
+               "BASELINE", w_delta, "DELTA", "RESULT", "DETAIL");
+        for (i = 0; i < n; i++)
+            printf("  %-*s  %-*s  %-*s  %-*s  %-6s  %s\n", w_rule, rows[i].rule, w_cand,
+                   rows[i].cand, w_base, rows[i].base, w_delta, rows[i].delta, rows[i].result,
+                   rows[i].detail);
+    } else if (n) {
+        /* Out of memory for the aligned table: one line per rule instead. */
+        json_array_foreach(rules, i, r)
+        {
+            printf("  %s  %s  %s\n", jstr(r, "rule"),
+                   json_is_true(json_object_get(r, "passed")) ? "PASS" : "FAIL", jstr(r, "detail"));
+        }
+    }
+    if (json_is_object(rec))
+        printf("recorded as promotion #%lld by %s at %s\n",
+               (long long)json_integer_value(json_object_get(rec, "seq")), jstr(rec, "actor"),
+               jstr(rec, "time"));
+    free(rows);
+}
+
+int cmd_promote(int argc, char **argv)
+{
+    int error = 0, dry = 0, as_json = 0, rc;
+    const char *refstr = NULL, *to = NULL, *reason = NULL, *registry = NULL;
+    cli_ref ref;
+    cli_client *c = NULL;
+    cli_response resp;
+    json_t *body = NULL, *ans = NULL;
+    char path[600];
+    opt_spec specs[] = {{"--to", &to, NULL},
+                        {"--reason", &reason, NULL},
+                        {"--dry-run", NULL, &dry},
+                        {"--json", NULL, &as_json},
+                        {NULL, NULL, NULL}};
+
+    if ((rc = parse_opts(&refstr, &registry, specs, argc, argv)) == 1) {
+        fputs(promote_usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (rc < 0 || cli_ref_parse(&ref, refstr, 0) < 0 || need(to, "--to STAGE") < 0 ||
+        stage_valid(to) < 0 || reason_valid(reason) < 0)
+        return usage_error("promote", promote_usage);
+
+    cli_response_init(&resp);
+    if (!(body = json_pack("{s:s, s:s, s:b}", "version", ref.version, "to", to, "dry_run", dry)) ||
+        (reason && json_object_set_new(body, "reason", json_string(reason)) < 0)) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(path, sizeof(path), "/api/v1/models/%s/promotions", ref.model);
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = cli_api_do(&ans, &resp, c, "POST", path, body)) < 0)
+        goto done;
+    /* 200 passed; 409 with a rule table refused. Any other answer (and a
+     * 409 without a table, such as "already in stage") is an error. */
+    if ((resp.status == 200 || resp.status == 409) &&
+        json_is_array(json_object_get(ans, "rules"))) {
+        int passed = json_is_true(json_object_get(ans, "passed"));
+        if (as_json)
+            print_body(&resp);
+        else
+            print_promotion(ans, ref.model, ref.version, to);
+        if ((error = flush_stdout()) < 0) goto done;
+        if (resp.status == 409 || !passed)
+            error = mlreg_error_set(MLREG_EGATE, "%s@%s \u2192 %s refused by the gates", ref.model,
+                                    ref.version, to);
+        goto done;
+    }
+    if (resp.status >= 200 && resp.status < 300)
+        error = mlreg_error_set(MLREG_ESERVER, "promoting: registry sent no rule table");
+    else
+        error = cli_http_error(&resp, "promoting");
+done:
+    json_decref(ans);
+    json_decref(body);
+    cli_response_clear(&resp);
+    cli_client_free(c);
+    /* A refusal was printed as the table; only say why on stderr. */
+    return error < 0 ? cli_fail("promote", error) : CLI_EXIT_OK;
+}
+
+/* ---- approve ------------------------------------------------------------------------ */
+
+static const char approve_usage[] =
+    "usage: mlreg approve MODEL@VERSION --for STAGE [--comment TEXT] [--json]\n"
+    "                     [--registry URL] [--token TOKEN]\n"
+    "\n"
+    "Records your approval of the release (bound to its digest) for STAGE; an\n"
+    "`approvals` gate counts distinct approvers other than the release's pusher.\n"
+    "Needs the approve:STAGE role.\n";
+
+int cmd_approve(int argc, char **argv)
+{
+    int error = 0, as_json = 0, rc;
+    const char *refstr = NULL, *stage = NULL, *comment = NULL, *registry = NULL;
+    cli_ref ref;
+    cli_client *c = NULL;
+    cli_response resp;
+    json_t *body = NULL, *ans = NULL;
+    char path[600];
+    opt_spec specs[] = {{"--for", &stage, NULL},
+                        {"--comment", &comment, NULL},
+                        {"--json", NULL, &as_json},
+                        {NULL, NULL, NULL}};
+
+    if ((rc = parse_opts(&refstr, &registry, specs, argc, argv)) == 1) {
+        fputs(approve_usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (rc < 0 || cli_ref_parse(&ref, refstr, 0) < 0 || need(stage, "--for STAGE") < 0 ||
+        stage_valid(stage) < 0)
+        return usage_error("approve", approve_usage);
+    if (comment && strlen(comment) > 1024) {
+        mlreg_error_set(MLREG_EINVALID, "--comment is longer than 1024 bytes");
+        return usage_error("approve", approve_usage);
+    }
+    cli_response_init(&resp);
+    if (!(body = json_pack("{s:s}", "stage", stage)) ||
+        (comment && json_object_set_new(body, "comment", json_string(comment)) < 0)) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/approvals", ref.model, ref.version);
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = cli_api_expect(&ans, &resp, c, "POST", path, body, "approving")) < 0)
+        goto done;
+    if (as_json)
+        print_body(&resp);
+    else
+        printf("%s %s@%s (%s) for %s as %s\n", resp.status == 201 ? "approved" : "already approved",
+               ref.model, ref.version, jstr(ans, "digest"), stage, jstr(ans, "approver"));
+    error = flush_stdout();
+done:
+    json_decref(ans);
+    json_decref(body);
+    cli_response_clear(&resp);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("approve", error) : CLI_EXIT_OK;
+}
+
+/* ---- rollback ----------------------------------------------------------------------- */
+
+static const char rollback_usage[] =
+    "usage: mlreg rollback MODEL --stage STAGE [--to VERSION] [--reason TEXT] [--json]\n"
+    "                      [--registry URL] [--token TOKEN]\n"
+    "\n"
+    "Moves STAGE back to the release that held it before the current one, or to\n"
+    "VERSION, which must have held STAGE before. Gates are not re-run; the\n"
+    "release's signatures are re-checked when STAGE requires signatures.\n"
+    "Needs the promote:STAGE role.\n";
+
+int cmd_rollback(int argc, char **argv)
+{
+    int error = 0, as_json = 0, rc;
+    const char *model = NULL, *stage = NULL, *to = NULL, *reason = NULL, *registry = NULL;
+    cli_client *c = NULL;
+    cli_response resp;
+    json_t *body = NULL, *ans = NULL;
+    char path[600];
+    opt_spec specs[] = {{"--stage", &stage, NULL},
+                        {"--to", &to, NULL},
+                        {"--reason", &reason, NULL},
+                        {"--json", NULL, &as_json},
+                        {NULL, NULL, NULL}};
+
+    if ((rc = parse_opts(&model, &registry, specs, argc, argv)) == 1) {
+        fputs(rollback_usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (rc < 0) return usage_error("rollback", rollback_usage);
+    if (!cli_name_valid(model)) {
+        mlreg_error_set(MLREG_EINVALID, "'%s' is not a valid model name", model);
+        return usage_error("rollback", rollback_usage);
+    }
+    if (need(stage, "--stage STAGE") < 0 || stage_valid(stage) < 0 || reason_valid(reason) < 0)
+        return usage_error("rollback", rollback_usage);
+    if (to && !cli_tag_valid(to)) {
+        mlreg_error_set(MLREG_EINVALID, "--to '%s' is not a valid version", to);
+        return usage_error("rollback", rollback_usage);
+    }
+    cli_response_init(&resp);
+    if (!(body = json_pack("{s:o, s:s}", "to_version", to ? json_string(to) : json_null(), "reason",
+                           reason ? reason : ""))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(path, sizeof(path), "/api/v1/models/%s/stages/%s/rollback", model, stage);
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = cli_api_expect(&ans, &resp, c, "POST", path, body, "rolling back")) < 0)
+        goto done;
+    if (as_json)
+        print_body(&resp);
+    else
+        printf("rolled back %s:%s from %s to %s (%s)\n", model, stage,
+               jstr(ans, "previous_version"), jstr(ans, "version"), jstr(ans, "digest"));
+    error = flush_stdout();
+done:
+    json_decref(ans);
+    json_decref(body);
+    cli_response_clear(&resp);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("rollback", error) : CLI_EXIT_OK;
+}
+
+/* ---- resolve ------------------------------------------------------------------------ */
+
+int cli_stage_resolve(json_t **out, cli_response *resp, cli_client *c, const char *model,
+                      const char *stage, const char *at)
+{
+    int error;
+    json_t *ans = NULL;
+    const char *version, *digest;
+    mlreg_digest d;
+    char path[700];
+
+    *out = NULL;
+    if (at)
+        snprintf(path, sizeof(path), "/api/v1/models/%s/stages/%s?at=%s", model, stage, at);
+    else
+        snprintf(path, sizeof(path), "/api/v1/models/%s/stages/%s", model, stage);
+    if ((error = cli_api_do(&ans, resp, c, "GET", path, NULL)) < 0) return error;
+    if (resp->status == 404) {
+        const char *code = cli_api_error_code(ans);
+        if (code && !strcmp(code, "STAGE_EMPTY"))
+            error = mlreg_error_set(MLREG_ENOTFOUND, "%s:%s is empty%s%s", model, stage,
+                                    at ? " at " : "", at ? at : "");
+        else
+            error = cli_http_error(resp, "resolving the stage");
+        goto done;
+    }
+    if (resp->status != 200) {
+        error = cli_http_error(resp, "resolving the stage");
+        goto done;
+    }
+    version = json_string_value(json_object_get(ans, "version"));
+    digest = json_string_value(json_object_get(ans, "digest"));
+    if (!version || !cli_tag_valid(version) || !digest || mlreg_digest_parse(&d, digest) < 0) {
+        error = mlreg_error_set(MLREG_ESERVER,
+                                "resolving the stage: registry sent no valid version and digest");
+        goto done;
+    }
+    *out = ans;
+    ans = NULL;
+done:
+    json_decref(ans);
+    return error;
+}
+
+static const char resolve_usage[] =
+    "usage: mlreg resolve MODEL:STAGE [--at TIME] [--image] [--json] [--registry URL]\n"
+    "                     [--token TOKEN]\n"
+    "\n"
+    "Prints `VERSION DIGEST` of the release STAGE holds now, or held at TIME\n"
+    "(RFC 3339, e.g. 2026-11-26T10:00:00Z). --image prints the container image\n"
+    "reference recorded for that release instead (`mlreg image-tag --record`).\n"
+    "Exit 1 when the stage is empty (at TIME) or no image is recorded.\n";
+
+int cmd_resolve(int argc, char **argv)
+{
+    int error = 0, as_json = 0, image = 0, rc;
+    const char *refstr = NULL, *at_arg = NULL, *registry = NULL, *img;
+    char at[CLI_TIME_BUFSIZE];
+    cli_stage_ref ref;
+    cli_client *c = NULL;
+    cli_response resp;
+    json_t *ans = NULL;
+    opt_spec specs[] = {{"--at", &at_arg, NULL},
+                        {"--image", NULL, &image},
+                        {"--json", NULL, &as_json},
+                        {NULL, NULL, NULL}};
+
+    if ((rc = parse_opts(&refstr, &registry, specs, argc, argv)) == 1) {
+        fputs(resolve_usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (rc < 0 || cli_stage_ref_parse(&ref, refstr) < 0 ||
+        (at_arg && cli_time_parse(at, at_arg) < 0))
+        return usage_error("resolve", resolve_usage);
+    cli_response_init(&resp);
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = cli_stage_resolve(&ans, &resp, c, ref.model, ref.stage, at_arg ? at : NULL)) < 0)
+        goto done;
+    if (as_json) {
+        print_body(&resp);
+    } else if (image) {
+        img = json_string_value(json_object_get(ans, "image"));
+        if (!img || !*img) {
+            error = mlreg_error_set(MLREG_ENOTFOUND,
+                                    "%s:%s holds %s@%s, which has no recorded image (record one "
+                                    "with `mlreg image-tag %s@%s --repo REPO --record`)",
+                                    ref.model, ref.stage, ref.model, jstr(ans, "version"),
+                                    ref.model, jstr(ans, "version"));
+            goto done;
+        }
+        printf("%s\n", cli_printable(img));
+    } else {
+        printf("%s %s\n", jstr(ans, "version"), jstr(ans, "digest"));
+    }
+    error = flush_stdout();
+done:
+    json_decref(ans);
+    cli_response_clear(&resp);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("resolve", error) : CLI_EXIT_OK;
+}
+
+/* ---- image-tag ---------------------------------------------------------------------- */
+
+static const char image_tag_usage[] =
+    "usage: mlreg image-tag MODEL@VERSION --repo REPO [--record [--digest sha256:HEX]]\n"
+    "                       [--registry URL] [--token TOKEN]\n"
+    "\n"
+    "Prints the container image reference REPO:VERSION-GITSHA7 for the release\n"
+    "(GITSHA7: the first 7 hex digits of the git sha recorded in the release).\n"
+    "REPO is [HOST[:PORT]/]PATH in the OCI name grammar; the tag must fit the OCI\n"
+    "tag grammar (128 characters). --record binds the reference (and the image\n"
+    "digest, with --digest) to the release on the registry, so that\n"
+    "`mlreg resolve MODEL:STAGE --image` finds it. --record needs the push role.\n";
+
+int cmd_image_tag(int argc, char **argv)
+{
+    int error = 0, record = 0, rc;
+    const char *refstr = NULL, *repo = NULL, *digest = NULL, *registry = NULL, *git_sha;
+    cli_ref ref;
+    cli_client *c = NULL;
+    cli_response resp;
+    json_t *rel = NULL, *body = NULL, *ans = NULL;
+    char path[600], what[400], image[MLREG_IMAGE_REF_BUFSIZE];
+    mlreg_digest d;
+    opt_spec specs[] = {{"--repo", &repo, NULL},
+                        {"--record", NULL, &record},
+                        {"--digest", &digest, NULL},
+                        {NULL, NULL, NULL}};
+
+    if ((rc = parse_opts(&refstr, &registry, specs, argc, argv)) == 1) {
+        fputs(image_tag_usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (rc < 0 || cli_ref_parse(&ref, refstr, 0) < 0 || need(repo, "--repo REPO") < 0 ||
+        mlreg_image_repo_validate(repo) < 0)
+        return usage_error("image-tag", image_tag_usage);
+    if (digest && !record) {
+        mlreg_error_set(MLREG_EINVALID, "--digest goes with --record");
+        return usage_error("image-tag", image_tag_usage);
+    }
+    if (digest && mlreg_digest_parse(&d, digest) < 0) {
+        mlreg_error_set(MLREG_EINVALID, "--digest '%s' must be sha256:<64 lowercase hex>", digest);
+        return usage_error("image-tag", image_tag_usage);
+    }
+    cli_response_init(&resp);
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s", ref.model, ref.version);
+    snprintf(what, sizeof(what), "%s@%s", ref.model, ref.version);
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = cli_api_expect(&rel, &resp, c, "GET", path, NULL, what)) < 0)
+        goto done;
+    git_sha = json_string_value(json_object_get(rel, "git_sha"));
+    if (!git_sha || !*git_sha) {
+        error = mlreg_error_set(MLREG_EDENIED,
+                                "%s@%s records no git sha (push it with --git-sha or from a git "
+                                "checkout); cannot derive an image tag",
+                                ref.model, ref.version);
+        goto done;
+    }
+    if ((error = mlreg_image_ref_derive(image, sizeof(image), repo, ref.version, git_sha)) < 0) {
+        /* The release's own version or sha does not make a valid tag: a
+         * property of the release, not of the command line (exit 1). */
+        error = cli_error_wrap(MLREG_EDENIED, "%s@%s", ref.model, ref.version);
+        goto done;
+    }
+    if (record) {
+        snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/images", ref.model,
+                 ref.version);
+        if (!(body = json_pack("{s:s, s:o}", "image", image, "digest",
+                               digest ? json_string(digest) : json_null()))) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        if ((error = cli_api_expect(&ans, &resp, c, "POST", path, body, "recording the image")) < 0)
+            goto done;
+        fprintf(stderr, "%s %s%s%s for %s@%s\n",
+                resp.status == 201 ? "recorded" : "already recorded", image, digest ? "@" : "",
+                digest ? digest : "", ref.model, ref.version);
+    }
+    printf("%s\n", image);
+    error = flush_stdout();
+done:
+    json_decref(ans);
+    json_decref(body);
+    json_decref(rel);
+    cli_response_clear(&resp);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("image-tag", error) : CLI_EXIT_OK;
+}

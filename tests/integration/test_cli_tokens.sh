@@ -1,0 +1,181 @@
+#!/bin/sh
+# test_cli_tokens.sh: API tokens end to end. `mlreg token new` makes the
+# tokens and the config entries; the server admits them by hash; the CLI
+# sends them from --token or MLREG_TOKEN. Checks: 401 and 403 exit 1 with
+# clear messages and move nothing; a push-only token cannot promote; the
+# pusher's own approval does not count for an `approvals` gate, another
+# approver's does; the token text never appears in any output of the CLI
+# or in the server log.
+. "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
+
+W=$TMP/work
+mkdir -p "$W"
+ALL=$TMP/all-output # every stdout and stderr of the CLI, for the leak check
+: >"$ALL"
+
+run() {
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    RC=$?
+    cat "$TMP/out" "$TMP/err" >>"$ALL"
+}
+expect_rc() {
+    if [ "$RC" -eq "$2" ]; then ok "$1"; else
+        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
+}
+err_has() {
+    if grep -Eq -- "$2" "$TMP/err"; then ok "$1"; else
+        not_ok "$1 (no line matching '$2' in stderr:)"; sed 's/^/  | /' "$TMP/err"; fi
+}
+jqt() { jq -e "$@" >/dev/null; }
+stage_is() { # NAME STAGE WANT (read with the read-only token)
+    got=$(MLREG_TOKEN=$T_READ "$MLREG" resolve "vision/clf:$2" 2>/dev/null | cut -d' ' -f1)
+    [ -n "$got" ] || got=empty
+    if [ "$got" = "$3" ]; then ok "$1"; else not_ok "$1 (want $3, got $got)"; fi
+}
+
+# ---- token new ---------------------------------------------------------------------
+# newtok VAR NAME ROLE...: the token into $VAR, its config entry appended to
+# $W/entries (one JSON object per line).
+newtok() {
+    var=$1; name=$2; shift 2
+    args=""
+    for r in "$@"; do args="$args --role $r"; done
+    # shellcheck disable=SC2086
+    "$MLREG" token new --name "$name" $args >"$W/tok.out" 2>"$W/tok.err" ||
+        { not_ok "token new --name $name"; cat "$W/tok.err"; }
+    eval "$var=\$(sed -n 1p \"\$W/tok.out\")"
+    sed -n 2p "$W/tok.out" >>"$W/entries"
+}
+: >"$W/entries"
+newtok T_CI ci-export push read approve:production
+newtok T_ALICE alice approve:production read
+newtok T_BOB bob "approve:production@vision/" read
+newtok T_PROMO promoter promote:staging "promote:production@vision/" read
+newtok T_READ reader read
+newtok T_STAGING stager promote:staging read
+
+check "token new prints mlreg_ and 43 base64url characters" \
+    sh -c "echo '$T_CI' | grep -Eq '^mlreg_[A-Za-z0-9_-]{43}\$'"
+check "two tokens differ" test "$T_CI" != "$T_ALICE"
+check "the config entry has name, the token's sha256 and the roles" \
+    jqt --arg h "$(printf '%s' "$T_CI" | sha256sum | cut -d' ' -f1)" \
+    '.name == "ci-export" and .sha256 == $h and .roles == ["push","read","approve:production"]' "$(sed -n 1p "$W/entries" >"$W/e1"; echo "$W/e1")"
+run "$MLREG" token new --name x --role pusher
+expect_rc "token new with an unknown role is a usage error" 2
+run "$MLREG" token new --name x --role promote:
+expect_rc "token new with promote: and no stage is a usage error" 2
+run "$MLREG" token new --name x --role "read@Vision/"
+expect_rc "token new with an uppercase prefix is a usage error" 2
+run "$MLREG" token new --name x
+expect_rc "token new without a role is a usage error" 2
+run "$MLREG" token new --role read
+expect_rc "token new without a name is a usage error" 2
+
+{
+    printf '{\n  "gates": { "production": [ { "require": "approvals", "min": 1 } ] },\n  "tokens": [\n'
+    sed '$!s/$/,/' "$W/entries"
+    printf '  ]\n}\n'
+} >"$W/config.json"
+check "the config built from token new output is valid JSON" jqt . "$W/config.json"
+start_server --config "$W/config.json" || finish
+
+printf '{"metrics":{"accuracy":0.93}}\n' >"$W/eval.json"
+head -c 2048 /dev/urandom >"$W/weights.bin"
+PUSH="push vision/clf@1.0 --weights $W/weights.bin --eval-report $W/eval.json --git-sha 0123456789abcdef"
+
+# ---- 401: no token, wrong token ------------------------------------------------------
+# shellcheck disable=SC2086
+run env -u MLREG_TOKEN "$MLREG" $PUSH
+expect_rc "push without a token exits 1" 1
+err_has "the 401 message says how to authenticate" 'authentication required \(set MLREG_TOKEN or --token\)'
+# shellcheck disable=SC2086
+run "$MLREG" $PUSH --token mlreg_wrongwrongwrong
+expect_rc "push with a wrong token exits 1" 1
+err_has "a wrong token gets the same message" 'authentication required \(set MLREG_TOKEN or --token\)'
+run "$MLREG" status vision/clf --token "two words"
+expect_rc "a token with a space is refused locally (exit 2)" 2
+check "the refusal does not echo the token" sh -c "! grep -q 'two words' '$TMP/err'"
+
+# ---- --token and MLREG_TOKEN both work -------------------------------------------------
+# shellcheck disable=SC2086
+run "$MLREG" $PUSH --token "$T_CI"
+expect_rc "push with --token exits 0" 0
+D1=$(tail -n 1 "$TMP/out")
+run env MLREG_TOKEN="$T_CI" "$MLREG" push vision/clf@1.1 --weights "$W/weights.bin" \
+    --eval-report "$W/eval.json" --git-sha 0123456789abcdef
+expect_rc "push with MLREG_TOKEN exits 0" 0
+run "$MLREG" status vision/clf --token="$T_READ"
+expect_rc "--token=VALUE works too" 0
+run env MLREG_TOKEN=mlreg_wrongwrongwrong "$MLREG" status vision/clf --token "$T_READ"
+expect_rc "--token wins over MLREG_TOKEN" 0
+
+# ---- 403: a valid token without the role -------------------------------------------------
+run env MLREG_TOKEN="$T_CI" "$MLREG" promote vision/clf@1.0 --to staging
+expect_rc "a push-only token cannot promote: exit 1" 1
+err_has "the 403 message says forbidden and names the role" 'forbidden: .*promote:staging'
+stage_is "the forbidden promotion moved nothing" staging empty
+run env MLREG_TOKEN="$T_CI" "$MLREG" promote vision/clf@1.0 --to staging --dry-run
+expect_rc "a push-only token cannot even dry-run a promotion" 1
+run env MLREG_TOKEN="$T_READ" "$MLREG" approve vision/clf@1.0 --for production
+expect_rc "a read-only token cannot approve: exit 1" 1
+err_has "the approve refusal names approve:production" 'forbidden: .*approve:production'
+run env MLREG_TOKEN="$T_STAGING" "$MLREG" promote vision/clf@1.0 --to production
+expect_rc "a promote:staging token cannot promote to production" 1
+stage_is "production is still empty" production empty
+
+# ---- promotions with the promoter's token ----------------------------------------------------
+run env MLREG_TOKEN="$T_PROMO" "$MLREG" promote vision/clf@1.0 --to staging
+expect_rc "the promoter promotes 1.0 to staging" 0
+stage_is "staging holds 1.0" staging 1.0
+run env MLREG_TOKEN="$T_READ" "$MLREG" resolve vision/clf:staging --json
+check "the promoter's token name is recorded as who moved the stage" jqt '.by == "promoter"' "$TMP/out"
+
+# ---- approvals: the pusher's own does not count -------------------------------------------
+run env MLREG_TOKEN="$T_PROMO" "$MLREG" promote vision/clf@1.0 --to production
+expect_rc "production without approvals is refused" 1
+grep -E '^  .*approvals.* FAIL ' "$TMP/out" >/dev/null && ok "the approvals rule line says FAIL" ||
+    not_ok "the approvals rule line says FAIL ($(cat "$TMP/out"))"
+
+# ci-export pushed 1.0: its own approval is recorded but does not count.
+run env MLREG_TOKEN="$T_CI" "$MLREG" approve vision/clf@1.0 --for production
+expect_rc "the pusher may record an approval" 0
+run env MLREG_TOKEN="$T_PROMO" "$MLREG" promote vision/clf@1.0 --to production
+expect_rc "the pusher's own approval does not count: still refused" 1
+grep -E '^  .*approvals.* FAIL ' "$TMP/out" >/dev/null && ok "the approvals rule still says FAIL" ||
+    not_ok "the approvals rule still says FAIL ($(cat "$TMP/out"))"
+stage_is "production is still empty after the pusher's approval" production empty
+run env MLREG_TOKEN="$T_ALICE" "$MLREG" approve vision/clf@1.0 --for production --comment "looks good"
+expect_rc "alice approves 1.0 for production" 0
+check "approve prints the approver" grep -q 'approved vision/clf@1.0 .* for production as alice' "$TMP/out"
+run env MLREG_TOKEN="$T_ALICE" "$MLREG" approve vision/clf@1.0 --for production
+expect_rc "approving twice is fine" 0
+check "the second approval says already approved" grep -q '^already approved' "$TMP/out"
+run env MLREG_TOKEN="$T_PROMO" "$MLREG" promote vision/clf@1.0 --to production --reason "approved"
+expect_rc "with alice's approval production passes" 0
+stage_is "production holds 1.0" production 1.0
+
+# ---- role prefixes: @vision/ covers vision/… only ------------------------------------------
+run env MLREG_TOKEN="$T_CI" "$MLREG" push other/x@1.0 --weights "$W/weights.bin" \
+    --eval-report "$W/eval.json" --git-sha 0123456789abcdef
+expect_rc "push of another model" 0
+run env MLREG_TOKEN="$T_BOB" "$MLREG" approve other/x@1.0 --for production
+expect_rc "approve:production@vision/ cannot approve other/x" 1
+run env MLREG_TOKEN="$T_BOB" "$MLREG" approve vision/clf@1.1 --for production
+expect_rc "approve:production@vision/ approves vision/clf" 0
+run env MLREG_TOKEN="$T_PROMO" "$MLREG" promote other/x@1.0 --to staging
+expect_rc "promote:staging (no prefix) promotes other/x to staging" 0
+run env MLREG_TOKEN="$T_PROMO" "$MLREG" promote other/x@1.0 --to production
+expect_rc "promote:production@vision/ cannot promote other/x" 1
+check "other/x production is still empty" sh -c \
+    "! MLREG_TOKEN='$T_READ' '$MLREG' resolve other/x:production >/dev/null 2>&1"
+
+# ---- the tokens never show up anywhere -------------------------------------------------------
+leaked=""
+for t in "$T_CI" "$T_ALICE" "$T_BOB" "$T_PROMO" "$T_READ" "$T_STAGING" mlreg_wrongwrongwrong; do
+    grep -qF -- "$t" "$ALL" && leaked="$leaked cli:${t%"${t#??????????}"}"
+    grep -qF -- "$t" "$TMP/server.log" && leaked="$leaked log:${t%"${t#??????????}"}"
+done
+check "no token appears in any CLI output or in the server log" test -z "$leaked"
+check "the leak check looked at a non-empty server log" test -s "$TMP/server.log"
+
+finish
