@@ -95,6 +95,18 @@ header() {
     grep -i "^$1:" "$TMP/headers" | tail -n 1 | sed 's/^[^:]*: *//' | tr -d '\r'
 }
 
+# wait_log PATTERN: true once the server log has a line matching the grep
+# PATTERN, polling up to 3 s. The access log line is written when the
+# request completes, which may be just after the client has its answer.
+wait_log() {
+    i=0
+    until grep -q "$1" "$TMP/server.log" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -gt 60 ] && return 1
+        sleep 0.05
+    done
+}
+
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 finish() {

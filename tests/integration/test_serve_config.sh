@@ -80,8 +80,7 @@ check "ready file holds the URL with the real port" \
 expect_status "server with conf/mlreg.json answers" 200 GET /v2/
 check "--data overrides data_dir" [ -d "$DATA/blobs" ]
 check "the log says where it listens" grep -q "mlreg: listening on $MLREG_URL" "$TMP/server.log"
-check "requests are logged with method, path and status" \
-    grep -q "^mlreg: GET /v2/ 200 " "$TMP/server.log"
+check "requests are logged with method, path and status" wait_log "^mlreg: GET /v2/ 200 "
 stop_server
 
 # listen and data_dir taken from the config file when no flag is given
