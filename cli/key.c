@@ -331,6 +331,21 @@ usage:
     return CLI_EXIT_USAGE;
 }
 
+/* Key ids as people copy them: minisign prints a key id without its
+ * leading zeros (one key in 16 shows 15 digits or fewer), so a shorter hex
+ * string is zero-padded on the left before the strict parse. */
+static int parse_keyid_arg(mlreg_keyid *out, const char *arg)
+{
+    char padded[MLREG_KEYID_HEXLEN + 1];
+    size_t n = strlen(arg);
+
+    if (n == 0 || n > MLREG_KEYID_HEXLEN)
+        return mlreg_error_set(MLREG_EINVALID, "key id must have 1 to 16 hex digits");
+    memset(padded, '0', MLREG_KEYID_HEXLEN - n);
+    memcpy(padded + MLREG_KEYID_HEXLEN - n, arg, n + 1);
+    return mlreg_keyid_parse(out, padded, MLREG_KEYID_HEXLEN);
+}
+
 static int key_revoke(int argc, char **argv)
 {
     static const char *const names[] = {"--kind", "--reason"};
@@ -345,8 +360,8 @@ static int key_revoke(int argc, char **argv)
     cli_response_init(&raw);
     if ((error = keyring_args(&keyid, &json, &registry, values, names, 2, argc, argv)) < 0)
         goto usage;
-    if (!keyid || mlreg_keyid_parse(&id, keyid, strlen(keyid)) < 0) {
-        mlreg_error_set(MLREG_EINVALID, "KEYID must be the 16 hex digits of a key id");
+    if (!keyid || parse_keyid_arg(&id, keyid) < 0) {
+        mlreg_error_set(MLREG_EINVALID, "KEYID must be the hex digits of a key id (up to 16)");
         goto usage;
     }
     if (!values[0] || (strcmp(values[0], "retired") && strcmp(values[0], "compromised"))) {

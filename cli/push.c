@@ -526,7 +526,7 @@ static int sign_existing(mlreg_seckey **sk, cli_client *c, const cli_ref *ref, c
     mlreg_seckey_pubkey(&pk, *sk);
     mlreg_keyid_format(id, &pk.id);
     if ((error = cli_sigs_get(&sigs, c, ref->model, ref->version)) < 0) goto done;
-    if (cli_sigs_have_key(sigs, &pk.id)) {
+    if (cli_sigs_signed_by(sigs, &pk, ref->model, ref->version, digest, body, len)) {
         fprintf(stderr, "%s@%s is already signed by key %s\n", ref->model, ref->version, id);
         goto done;
     }

@@ -389,18 +389,30 @@ done:
     return error;
 }
 
-int cli_sigs_have_key(json_t *sigs, const mlreg_keyid *id)
+/* The registry's word that some signature carries our key id is not
+ * enough: anyone may attach a signature under any key id that is not in the
+ * registry's keyring (made with another key), and "already signed, nothing
+ * to do" would then leave the release without our signature while we
+ * report success. So the signature itself is verified. */
+int cli_sigs_signed_by(json_t *sigs, const mlreg_pubkey *pk, const char *model, const char *version,
+                       const char *digest, const char *bytes, size_t len)
 {
     json_t *arr = json_object_get(sigs, "signatures"), *e;
     size_t i;
 
     json_array_foreach(arr, i, e)
     {
-        const char *hex = json_string_value(json_object_get(e, "key_id"));
-        mlreg_keyid k;
-        if (hex && mlreg_keyid_parse(&k, hex, strlen(hex)) == 0 && mlreg_keyid_equal(&k, id))
-            return 1;
+        const char *text = json_string_value(json_object_get(e, "signature"));
+        char *comment = NULL;
+        int ok;
+
+        if (!text) continue;
+        ok = mlreg_sign_verify(&comment, NULL, text, strlen(text), bytes, len, pk) == 0 &&
+             mlreg_release_comment_check(comment, model, version, digest) == 0;
+        free(comment);
+        if (ok) return 1;
     }
+    mlreg_error_clear();
     return 0;
 }
 

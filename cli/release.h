@@ -97,8 +97,11 @@ int cli_sig_attach(int *created_out, int *trusted_out, cli_client *c, const char
  */
 int cli_sigs_get(json_t **out, cli_client *c, const char *model, const char *version);
 
-/** 1 when the signature list @p sigs holds one by key @p id, else 0. */
-int cli_sigs_have_key(json_t *sigs, const mlreg_keyid *id);
+/* 1 when @p sigs (the registry's list) holds a signature that verifies
+ * with @p pk over @p bytes (the manifest) and whose trusted comment names
+ * model, version and digest; 0 otherwise (clears the error message). */
+int cli_sigs_signed_by(json_t *sigs, const mlreg_pubkey *pk, const char *model, const char *version,
+                       const char *digest, const char *bytes, size_t len);
 
 /* ---- checking signatures ------------------------------------------------------- */
 

@@ -29,34 +29,6 @@ static const char usage_line[] =
     "key is encrypted) and attaches the signature to the release. The trusted\n"
     "comment is 'mlreg release model=M version=V digest=D timestamp=T'.\n";
 
-/* 1 when @p sigs (the registry's list) holds a signature by @p pk itself over
- * these manifest bytes and naming this release. The registry's word that
- * some signature carries our key id is not enough: anyone may attach a
- * signature under any key id that is not in the registry's keyring (made
- * with another key), and "already signed, nothing to do" would then leave
- * the release without our signature while we report success. */
-static int signed_by(json_t *sigs, const mlreg_pubkey *pk, const char *model,
-                     const cli_release *rel)
-{
-    json_t *arr = json_object_get(sigs, "signatures"), *e;
-    size_t i;
-
-    json_array_foreach(arr, i, e)
-    {
-        const char *text = json_string_value(json_object_get(e, "signature"));
-        char *comment = NULL;
-        int ok;
-
-        if (!text) continue;
-        ok = mlreg_sign_verify(&comment, NULL, text, strlen(text), rel->bytes, rel->len, pk) == 0 &&
-             mlreg_release_comment_check(comment, model, rel->version, rel->digest) == 0;
-        free(comment);
-        if (ok) return 1;
-    }
-    mlreg_error_clear();
-    return 0;
-}
-
 int cmd_sign(int argc, char **argv)
 {
     int error = 0, m, created = 0, trusted = 0;
@@ -105,7 +77,7 @@ int cmd_sign(int argc, char **argv)
         (error = cli_release_fetch(&rel, c, &ref)) < 0 ||
         (error = cli_sigs_get(&sigs, c, ref.model, rel.version)) < 0)
         goto done;
-    if (signed_by(sigs, &pk, ref.model, &rel)) {
+    if (cli_sigs_signed_by(sigs, &pk, ref.model, rel.version, rel.digest, rel.bytes, rel.len)) {
         mlreg_seckey_free(sk);
         sk = NULL;
         fprintf(stderr, "%s@%s (%s) is already signed by key %s; nothing to do\n", ref.model,

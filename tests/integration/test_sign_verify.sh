@@ -232,6 +232,11 @@ run "$MLREG" key revoke "$K_ID" --kind retired
 expect_rc "de-escalating compromised to retired is refused (exit 1)" 1
 run "$MLREG" key revoke 0000000000000000 --kind retired
 expect_rc "revoking an unknown key id exits 1" 1
+run "$MLREG" key revoke 1a --kind retired
+expect_rc "a short key id (as minisign prints ids with leading zeros) is padded, not refused" 1
+check "... and reaches the registry as the padded id" grep -q "000000000000001A" "$TMP/err"
+run "$MLREG" key revoke 0123456789ABCDEF0 --kind retired
+expect_rc "a key id of 17 digits is a usage error" 2
 run "$MLREG" key revoke nothex --kind retired
 expect_rc "a malformed key id is a usage error" 2
 run "$MLREG" key revoke "$K_ID" --kind lost
