@@ -63,6 +63,20 @@ static const char *str_or(json_t *obj, const char *key, const char *dflt)
     return s;
 }
 
+/* A server time for a table column: RFC 3339 to the second ("…T10:00:00Z");
+ * the server records nanoseconds, which would only break the alignment. */
+static const char *time_col(char buf[24], json_t *obj, const char *key)
+{
+    const char *t = str_or(obj, key, "-");
+    size_t n = strlen(t);
+
+    if (n <= 20 || t[19] != '.' || t[n - 1] != 'Z') return t;
+    memcpy(buf, t, 19);
+    buf[19] = 'Z';
+    buf[20] = '\0';
+    return buf;
+}
+
 static uint64_t uint_or0(json_t *obj, const char *key)
 {
     json_int_t v = json_integer_value(json_object_get(obj, key));
@@ -164,10 +178,10 @@ static void print_stages(json_t *stages)
            "DIGEST", "SINCE", "BY", "IMAGE");
     json_array_foreach(stages, i, st)
     {
-        char dig[32];
+        char dig[32], since[24];
         short_digest(dig, sizeof(dig), str_or(st, "digest", "-"));
         printf("  %-*s  %-*s  %-19s  %-24s  %-16s  %s\n", (int)sw, str_or(st, "stage", "?"),
-               (int)vw, str_or(st, "version", "-"), dig, str_or(st, "since", "-"),
+               (int)vw, str_or(st, "version", "-"), dig, time_col(since, st, "since"),
                str_or(st, "by", "-"), str_or(st, "image", "-"));
     }
 }
@@ -187,9 +201,10 @@ static void print_promotions(json_t *promotions)
     printf("  %5s  %-24s  %-8s  %-12s  %-16s  %-16s  %-8s  %s\n", "SEQ", "TIME", "ACTION", "TO",
            "VERSION", "BY", "RESULT", "REASON");
     for (size_t i = first; i < n; i++) {
+        char when[24];
         p = json_array_get(promotions, i);
         printf("  %5lld  %-24s  %-8s  %-12s  %-16s  %-16s  %-8s  %s\n",
-               (long long)json_integer_value(json_object_get(p, "seq")), str_or(p, "time", "-"),
+               (long long)json_integer_value(json_object_get(p, "seq")), time_col(when, p, "time"),
                str_or(p, "action", "-"), str_or(p, "to", "-"), str_or(p, "version", "-"),
                str_or(p, "actor", "-"),
                json_is_true(json_object_get(p, "passed")) ? "passed" : "refused",
