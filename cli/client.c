@@ -789,6 +789,15 @@ int cli_opt(const char **value, int *i, int argc, char **argv, const char *name)
     return 1;
 }
 
+int cli_positional(const char **slot, const char *arg)
+{
+    if (arg[0] == '-' && arg[1] != '\0')
+        return mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", arg);
+    if (*slot) return mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", arg);
+    *slot = arg;
+    return 0;
+}
+
 void cli_format_size(char *buf, size_t buflen, uint64_t size)
 {
     static const char *units[] = {"KiB", "MiB", "GiB", "TiB"};

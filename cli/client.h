@@ -185,6 +185,14 @@ int cli_title_valid(const char *title);
  */
 int cli_opt(const char **value, int *i, int argc, char **argv, const char *name);
 
+/**
+ * Takes @p arg, an argument no option matched, as the command's one
+ * positional argument in *slot. Something that looks like an option ("-x",
+ * not a lone "-") or a second positional argument is a usage error.
+ * Returns 0, or MLREG_EINVALID with the message set.
+ */
+int cli_positional(const char **slot, const char *arg);
+
 /** Human-readable byte count ("5.0 MiB", "12 B") into @p buf. */
 void cli_format_size(char *buf, size_t buflen, uint64_t size);
 

@@ -495,12 +495,8 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
         } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0 ||
                    (m = cli_opt(sign_key, &i, argc, argv, "--sign-key")) != 0) {
             if (m < 0) return MLREG_EINVALID;
-        } else if (arg[0] == '-' && arg[1] != '\0') {
-            return mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", arg);
-        } else if (refstr) {
-            return mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", arg);
-        } else {
-            refstr = arg;
+        } else if ((error = cli_positional(&refstr, arg)) < 0) {
+            return error;
         }
     }
     if (!refstr) return mlreg_error_set(MLREG_EINVALID, "missing MODEL@VERSION");

@@ -255,12 +255,8 @@ static int parse(const char **arg_out, int *json_out, const char **registry, int
             *json_out = 1;
         } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0) {
             if (m < 0) return MLREG_EINVALID;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", argv[i]);
-        } else if (*arg_out) {
-            return mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", argv[i]);
-        } else {
-            *arg_out = argv[i];
+        } else if ((m = cli_positional(arg_out, argv[i])) < 0) {
+            return m;
         }
     }
     if (!*arg_out) return mlreg_error_set(MLREG_EINVALID, "missing argument");

@@ -59,10 +59,7 @@ static int parse_opts(const char **pos, const char **registry, const opt_spec *s
             }
         }
         if (s->name) continue;
-        if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", argv[i]);
-        if (*pos) return mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", argv[i]);
-        *pos = argv[i];
+        if ((m = cli_positional(pos, argv[i])) < 0) return m;
     }
     if (!*pos) return mlreg_error_set(MLREG_EINVALID, "missing argument");
     return 0;

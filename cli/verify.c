@@ -161,14 +161,8 @@ int cmd_verify(int argc, char **argv)
         } else if ((m = cli_trust_opt(&trust, &i, argc, argv)) != 0 ||
                    (m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0) {
             if (m < 0) goto usage;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", argv[i]);
+        } else if (cli_positional(&refstr, argv[i]) < 0) {
             goto usage;
-        } else if (refstr) {
-            mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", argv[i]);
-            goto usage;
-        } else {
-            refstr = argv[i];
         }
     }
     if (!refstr) {
