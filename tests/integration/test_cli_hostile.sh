@@ -106,33 +106,6 @@ expect_rc "an unknown option is a usage error" 2
 if command -v python3 >/dev/null 2>&1; then
     F=$TMP/fake
     mkdir -p "$F"
-    cat >"$F/fake.py" <<'EOF'
-import http.server, json, sys
-routes = json.load(open(sys.argv[1]))
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a): pass
-    def answer(self, body):
-        r = routes.get(self.path.split("?")[0])
-        if r is None:
-            data = b'{"errors":[{"code":"NAME_UNKNOWN","message":"no such thing"}]}'
-            status, headers = 404, {"Content-Type": "application/json"}
-        else:
-            data = open(r["file"], "rb").read()
-            status, headers = r.get("status", 200), r.get("headers", {})
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
-    def do_GET(self): self.answer(True)
-    def do_HEAD(self): self.answer(False)
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[2], "w").write(str(s.server_address[1]))
-s.serve_forever()
-EOF
     printf 'pwned' >"$F/pwned"
     PD="sha256:$(sha256_of "$F/pwned")"
     cp "$F/pwned" "$F/pwned-and-more"
@@ -185,7 +158,7 @@ EOF
     add_manifest evil/notrelease 1.0.0 "$F/notrelease.json"
     echo "$routes" >"$F/routes.json"
 
-    python3 "$F/fake.py" "$F/routes.json" "$F/port" 2>"$F/log" &
+    python3 "$MLREG_ROOT/tests/integration/fake_registry.py" "$F/routes.json" "$F/port" 2>"$F/log" &
     FAKE_PID=$!
     i=0
     while [ ! -s "$F/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
