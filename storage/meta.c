@@ -33,6 +33,9 @@ static const char *const db_names[MLREG_DB_COUNT] = {
     [MLREG_DB_PROMOTIONS] = "promotions",
     [MLREG_DB_APPROVALS] = "approvals",
     [MLREG_DB_IMAGES] = "images",
+    [MLREG_DB_AUDIT] = "audit",
+    [MLREG_DB_AUDIT_TREE] = "audit_tree",
+    [MLREG_DB_ATTESTATIONS] = "attestations",
 };
 
 struct mlreg_meta {

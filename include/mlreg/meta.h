@@ -36,12 +36,15 @@ typedef enum {
     MLREG_DB_PROMOTIONS, /**< "promotions": model + be64 seq -> promotion record (also refusals) */
     MLREG_DB_APPROVALS,  /**< "approvals": release digest hex + stage + approver -> approval */
     MLREG_DB_IMAGES,     /**< "images": release digest hex + be64 seq -> image binding */
+    MLREG_DB_AUDIT,      /**< "audit": be64 seq -> audit entry (canonical JSON bytes) */
+    MLREG_DB_AUDIT_TREE, /**< "audit_tree": level byte + be64 index -> complete-subtree hash */
+    MLREG_DB_ATTESTATIONS, /**< "attestations": release digest hex + be64 seq -> DSSE envelope */
     MLREG_DB_COUNT
 } mlreg_db;
 
 /** Schema version written at creation and checked at open. Databases added
  *  later (signatures, keys, key_events, stages, stage_history, promotions,
- *  approvals, images) are created empty when an older data
+ *  approvals, images, audit, audit_tree, attestations) are created empty when an older data
  *  directory is opened, which needs no new version. */
 #define MLREG_META_SCHEMA_VERSION 1
 

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mlreg/audit.h"
 #include "mlreg/blob.h"
 #include "mlreg/config.h"
 #include "mlreg/digest.h"
@@ -55,6 +56,9 @@ mlreg_blobstore *mlreg_registry_blobstore(mlreg_registry *reg);
 mlreg_meta *mlreg_registry_meta(mlreg_registry *reg);
 /** The trusted keyring (owned by the registry). */
 mlreg_keyring *mlreg_registry_keyring(mlreg_registry *reg);
+/** The audit log key (owned by the registry; created at first open under
+ *  `data_dir/audit/`, see mlreg_audit_key_open()). */
+mlreg_audit_key *mlreg_registry_audit_key(mlreg_registry *reg);
 /** The configured manifest size limit in bytes. */
 size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg);
 
