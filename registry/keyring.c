@@ -10,7 +10,9 @@
  *
  * Every change runs in one LMDB write transaction, which also serialises
  * them; the time of a change is taken inside its transaction, so times and
- * commit order agree (mlreg_time_now_ns() never repeats a value).
+ * commit order agree (mlreg_time_now_ns() never repeats a value). Each
+ * change's audit entry (key.trust / key.revoke) is appended in that same
+ * transaction, with the same time.
  */
 #include "mlreg/keyring.h"
 
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mlreg/audit.h"
 #include "mlreg/common.h"
 
 #define EVENT_SEQ_KEY "key_event_seq"
@@ -217,7 +220,38 @@ static json_t *new_record(const mlreg_pubkey *pk, const char *name, const char *
                      "revoked_ns", (json_int_t)0, "revocation", "reason", "revoked_by");
 }
 
-/* Appends a key event with the next sequence number (counter in `meta`). */
+/* The audit entry of a key event: "key.trust" with {"name","role"}, or
+ * "key.revoke" with {"kind"} and the reason. */
+static int audit_key_event(mlreg_meta_txn *txn, int64_t now, const char *action, const json_t *rec,
+                           const char *kind, const char *reason, const char *actor)
+{
+    mlreg_audit_event ev;
+    json_t *details;
+    int error, trust = !strcmp(action, "trust");
+
+    if (trust)
+        details =
+            json_pack("{s:s?, s:s?}", "name", rec_str(rec, "name"), "role", rec_str(rec, "role"));
+    else
+        details = json_pack("{s:s?}", "kind", kind);
+    if (details == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a key event");
+    memset(&ev, 0, sizeof(ev));
+    ev.time_ns = now;
+    ev.actor = actor;
+    ev.action = trust ? MLREG_AUDIT_KEY_TRUST : MLREG_AUDIT_KEY_REVOKE;
+    ev.result = MLREG_AUDIT_OK;
+    ev.reason = reason;
+    ev.key_id = rec_str(rec, "key_id");
+    ev.details = details;
+    error = mlreg_audit_append_txn(NULL, txn, &ev);
+    json_decref(details);
+    return error;
+}
+
+/* Appends a key event with the next sequence number (counter in `meta`),
+ * and its audit entry: every trust and revocation goes through here, so the
+ * key history and the audit log cannot disagree. */
 static int event_append(mlreg_meta_txn *txn, int64_t now, const char *action, const json_t *rec,
                         const char *kind, const char *reason, const char *actor)
 {
@@ -257,8 +291,10 @@ static int event_append(mlreg_meta_txn *txn, int64_t now, const char *action, co
     if ((error = mlreg_meta_put(txn, MLREG_DB_KEY_EVENTS, be, sizeof(be), text, strlen(text), 1)) <
         0)
         goto done;
-    error = mlreg_meta_put(txn, MLREG_DB_META, EVENT_SEQ_KEY, sizeof(EVENT_SEQ_KEY) - 1, be,
-                           sizeof(be), 0);
+    if ((error = mlreg_meta_put(txn, MLREG_DB_META, EVENT_SEQ_KEY, sizeof(EVENT_SEQ_KEY) - 1, be,
+                                sizeof(be), 0)) < 0)
+        goto done;
+    error = audit_key_event(txn, now, action, rec, kind, reason, actor);
 
 done:
     free(val);

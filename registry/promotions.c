@@ -10,6 +10,15 @@
  * second is evaluated against the release the first moved in. Reads of
  * other modules' databases (releases, signatures, keys) go through the same
  * transaction so the decision sees one consistent snapshot.
+ *
+ * The audit entry of every change is appended in its transaction too. A
+ * move (passed promote, rollback) also signs its in-toto statement there:
+ * the statement names the seq its own audit entry will get, which is only
+ * known inside the writer (mlreg_audit_size_txn), so the envelope is built,
+ * signed and written to the blob store while the transaction is open. That
+ * is the one piece of blob-store I/O inside a write transaction here; the
+ * blob is committed before the transaction, so a crash leaves at worst an
+ * unreferenced blob, never a referrer without its envelope.
  */
 #include "mlreg/promotions.h"
 
@@ -18,8 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mlreg/audit.h"
+#include "mlreg/canonical_json.h"
 #include "mlreg/common.h"
+#include "mlreg/dsse.h"
 #include "mlreg/keyring.h"
+#include "mlreg/oci.h"
 #include "mlreg/sign.h"
 #include "registry_internal.h"
 
@@ -271,6 +284,7 @@ typedef struct {
     const char *pusher;
     long count;
     int pusher_approved;
+    json_t *approvers; /* names that counted, in key (= byte) order */
 } approval_count;
 
 static int approval_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
@@ -285,10 +299,15 @@ static int approval_cb(const void *key, size_t klen, const void *val, size_t vle
         json_decref(rec);
         return mlreg_error_set(MLREG_EIO, "approval record is corrupt");
     }
-    if (!strcmp(who, c->pusher))
+    if (!strcmp(who, c->pusher)) {
         c->pusher_approved = 1;
-    else
+    } else {
         c->count++;
+        if (json_array_append_new(c->approvers, json_string(who)) < 0) {
+            json_decref(rec);
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory counting approvals");
+        }
+    }
     json_decref(rec);
     return 0;
 }
@@ -430,6 +449,211 @@ static json_t *promotion_summary(const json_t *rec)
                      json_object_get(rec, "reason"));
 }
 
+/* ---- audit entries and attestations ---------------------------------------------- */
+
+/* What a promotion or rollback records: its audit entry and, when it moves
+ * the pointer, its statement. Everything borrowed. */
+typedef struct {
+    const char *action; /* MLREG_AUDIT_PROMOTE or MLREG_AUDIT_ROLLBACK */
+    const char *result; /* MLREG_AUDIT_OK or MLREG_AUDIT_REFUSED */
+    const char *model;
+    const json_t *cand; /* the release record moved in (or refused) */
+    const char *stage;
+    const char *from_stage;  /* promote: the stage it came from, or NULL */
+    const json_t *base;      /* the release record it replaces, or NULL */
+    const json_t *gates;     /* the gate table, or NULL */
+    const json_t *approvers; /* the approvers that counted, or NULL */
+    const char *reason;
+    const char *actor;
+    int64_t now;
+} promo_event;
+
+/* {"version","digest"} of a release record, or JSON null (new reference). */
+static json_t *version_digest(const json_t *rec)
+{
+    if (rec == NULL) return json_null();
+    return json_pack("{s:O, s:O}", "version", json_object_get(rec, "version"), "digest",
+                     json_object_get(rec, "digest"));
+}
+
+/* Appends the audit entry of @p pe; *seq_out its seq. */
+static int audit_promotion(uint64_t *seq_out, mlreg_meta_txn *txn, const promo_event *pe)
+{
+    mlreg_audit_event ev;
+    json_t *details;
+    int error, rollback = !strcmp(pe->action, MLREG_AUDIT_ROLLBACK);
+
+    if (rollback)
+        details = json_pack("{s:o}", "previous", version_digest(pe->base));
+    else
+        details = json_pack("{s:s?, s:o}", "from_stage", pe->from_stage, "baseline",
+                            version_digest(pe->base));
+    if (details == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a promotion");
+    memset(&ev, 0, sizeof(ev));
+    ev.time_ns = pe->now;
+    ev.actor = pe->actor;
+    ev.action = pe->action;
+    ev.result = pe->result;
+    ev.reason = pe->reason;
+    ev.model = pe->model;
+    ev.version = jstr(pe->cand, "version");
+    ev.digest = jstr(pe->cand, "digest");
+    ev.stage = pe->stage;
+    ev.approvers = pe->approvers;
+    ev.gates = pe->gates;
+    ev.details = details;
+    error = mlreg_audit_append_txn(seq_out, txn, &ev);
+    json_decref(details);
+    return error;
+}
+
+/* The in-toto statement of docs/audit-api.md for @p pe, naming audit entry
+ * @p seq (new reference; reals already made strings). */
+static json_t *promotion_statement(const promo_event *pe, uint64_t seq, const char *origin)
+{
+    char name[PKEY_CAP], when[MLREG_TIME_STRLEN];
+    const char *digest = jstr(pe->cand, "digest");
+    json_t *st, *plain;
+
+    snprintf(name, sizeof(name), "%s@%s", pe->model, jstr(pe->cand, "version"));
+    mlreg_time_format(when, pe->now);
+    st = json_pack("{s:s, s:s, s:[{s:s, s:{s:s}}], s:{s:s, s:s, s:O, s:s, s:s?, s:o, s:o, s:o, "
+                   "s:s, s:s, s:{s:s, s:I}}}",
+                   "_type", MLREG_INTOTO_STATEMENT_TYPE, "predicateType", MLREG_PROMOTION_PREDICATE,
+                   "subject", "name", name, "digest", "sha256", digest + 7, "predicate", "action",
+                   pe->action, "model", pe->model, "version", json_object_get(pe->cand, "version"),
+                   "stage", pe->stage, "from_stage", pe->from_stage, "baseline",
+                   version_digest(pe->base), "gates",
+                   pe->gates ? json_incref((json_t *)pe->gates) : json_array(), "approvers",
+                   pe->approvers ? json_incref((json_t *)pe->approvers) : json_array(), "actor",
+                   pe->actor, "time", when, "audit", "origin", origin, "seq", (json_int_t)seq);
+    if (st == NULL) return NULL;
+    plain = mlreg_audit_json_no_reals(st);
+    json_decref(st);
+    return plain;
+}
+
+/* The OCI referrer manifest of an attestation: deterministic bytes. */
+static char *attestation_manifest(const mlreg_manifest_data *release, const mlreg_digest *blob,
+                                  size_t blob_len, uint64_t seq, const char *stage)
+{
+    char d[MLREG_DIGEST_STRLEN + 1], rd[MLREG_DIGEST_STRLEN + 1], seqs[24], title[PKEY_CAP];
+    json_t *j;
+    char *text;
+
+    mlreg_digest_format(d, blob);
+    mlreg_digest_format(rd, &release->digest);
+    snprintf(seqs, sizeof(seqs), "%llu", (unsigned long long)seq);
+    snprintf(title, sizeof(title), "%s-%s.dsse.json", seqs, stage);
+    j = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, s:{s:s}}], "
+                  "s:{s:s, s:s, s:I}, s:{s:s, s:s}}",
+                  "schemaVersion", 2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType",
+                  MLREG_ARTIFACT_ATTESTATION, "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest",
+                  MLREG_EMPTY_CONFIG_DIGEST, "size", 2, "layers", "mediaType",
+                  MLREG_MT_DSSE_ENVELOPE, "digest", d, "size", (json_int_t)blob_len, "annotations",
+                  MLREG_ANN_TITLE, title, "subject", "mediaType", release->content_type, "digest",
+                  rd, "size", (json_int_t)release->len, "annotations", MLREG_ANN_AUDIT_SEQ, seqs,
+                  MLREG_ANN_STAGE, stage);
+    if (j == NULL) return NULL;
+    text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    return text;
+}
+
+/* attestations key: release digest hex ‖ be64 seq */
+#define ATT_KEY_LEN (MLREG_DIGEST_HEXLEN + 8)
+
+static void att_key(char key[ATT_KEY_LEN], const char *hex, uint64_t seq)
+{
+    memcpy(key, hex, MLREG_DIGEST_HEXLEN);
+    for (int i = 0; i < 8; i++)
+        key[MLREG_DIGEST_HEXLEN + i] = (char)((seq >> ((7 - i) * 8)) & 0xff);
+}
+
+/*
+ * Records a move inside @p txn: signs the statement naming the seq the
+ * move's audit entry is about to get, writes the envelope (and the empty
+ * config) to the blob store, stores the referrer manifest with its index
+ * entry and blob links and the attestations record, then appends the audit
+ * entry and checks it got that seq. The caller moves the pointer and
+ * commits; if anything here fails it aborts and nothing of the move stays.
+ */
+static int record_move(mlreg_registry *reg, mlreg_meta_txn *txn, const promo_event *pe)
+{
+    int error = 0;
+    mlreg_audit_key *key = mlreg_registry_audit_key(reg);
+    uint64_t seq = 0, got = 0;
+    json_t *st = NULL, *rec = NULL;
+    char *payload = NULL, *env = NULL, *manifest = NULL, *rectext = NULL;
+    size_t plen;
+    mlreg_digest blob, empty, rd;
+    mlreg_manifest_data *release = NULL;
+    registry_manifest_plan *plan = NULL;
+    mlreg_manifest_put_result put;
+    char hex[MLREG_DIGEST_HEXLEN + 1], k[ATT_KEY_LEN];
+
+    if ((error = record_hex(hex, pe->cand)) < 0) goto done;
+    if (mlreg_digest_parse(&rd, jstr(pe->cand, "digest")) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "release record has a corrupt digest");
+        goto done;
+    }
+    if ((error = mlreg_audit_size_txn(&seq, txn)) < 0) goto done;
+    if ((st = promotion_statement(pe, seq, mlreg_audit_key_origin(key))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory building a promotion statement");
+        goto done;
+    }
+    if ((error = mlreg_canonical_json(&payload, &plen, st)) < 0) goto done;
+    if ((error = mlreg_dsse_sign(&env, MLREG_DSSE_INTOTO_TYPE, payload, plen,
+                                 mlreg_audit_key_seckey(key))) < 0)
+        goto done;
+
+    /* the envelope is durable before any metadata names it */
+    if ((error = registry_blob_put(&blob, reg, env, strlen(env))) < 0 ||
+        (error = registry_blob_put(&empty, reg, MLREG_EMPTY_CONFIG, strlen(MLREG_EMPTY_CONFIG))) <
+            0)
+        goto done;
+    if ((error = registry_manifest_load_txn(&release, txn, pe->model, &rd)) < 0) goto done;
+    if ((manifest = attestation_manifest(release, &blob, strlen(env), seq, pe->stage)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory building an attestation referrer");
+        goto done;
+    }
+    if ((error = registry_manifest_plan_new(&plan, reg, pe->model, MLREG_MT_OCI_MANIFEST, manifest,
+                                            strlen(manifest))) < 0)
+        goto done;
+    if ((error = registry_blob_link_txn(txn, pe->model, &blob)) < 0 ||
+        (error = registry_blob_link_txn(txn, pe->model, &empty)) < 0 ||
+        (error = registry_manifest_plan_put(&put, txn, plan)) < 0)
+        goto done;
+
+    rec = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "stage", pe->stage, "action",
+                    pe->action, "envelope", env);
+    if (rec == NULL || (rectext = json_dumps(rec, JSON_COMPACT)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an attestation");
+        goto done;
+    }
+    att_key(k, hex, seq);
+    if ((error = mlreg_meta_put(txn, MLREG_DB_ATTESTATIONS, k, sizeof(k), rectext, strlen(rectext),
+                                1)) < 0)
+        goto done;
+    if ((error = audit_promotion(&got, txn, pe)) < 0) goto done;
+    if (got != seq)
+        error = mlreg_error_set(MLREG_EIO,
+                                "audit entry of the %s got seq %llu, but its statement names %llu",
+                                pe->action, (unsigned long long)got, (unsigned long long)seq);
+
+done:
+    registry_manifest_plan_free(plan);
+    mlreg_manifest_data_free(release);
+    json_decref(st);
+    json_decref(rec);
+    free(payload);
+    free(env);
+    free(manifest);
+    free(rectext);
+    return error;
+}
+
 int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
                   const mlreg_promote_req *req)
 {
@@ -445,11 +669,16 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
     history_walk hw;
     uint64_t pseq = 0;
     int64_t now;
+    promo_event pe;
+    size_t failed = 0, i;
+    json_t *row;
+    char refusal[PKEY_CAP + 128];
 
     memset(&gc, 0, sizeof(gc));
     memset(&gb, 0, sizeof(gb));
     memset(&in, 0, sizeof(in));
     memset(&hw, 0, sizeof(hw));
+    memset(&ac, 0, sizeof(ac));
     hw.at_ns = -1;
     if ((error = check_names(policy, req->model, req->version, req->stage)) < 0 ||
         (error = check_text(req->reason, "reason")) < 0)
@@ -497,8 +726,11 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
         if ((error = walk_history(&hw, txn, req->model, in.previous_stage)) < 0) goto done;
         if (hw.found) in.in_previous_stage = 1;
     }
-    memset(&ac, 0, sizeof(ac));
     ac.pusher = pusher_of(cand);
+    if ((ac.approvers = json_array()) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory counting approvals");
+        goto done;
+    }
     if ((error = mlreg_meta_iter(txn, MLREG_DB_APPROVALS, prefix,
                                  pkey(prefix, hex, req->stage, "", 0, 0), NULL, 0, approval_cb,
                                  &ac)) < 0)
@@ -508,15 +740,37 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
     in.pusher_approved = ac.pusher_approved;
 
     if ((error = mlreg_gates_evaluate(&table, &passed, rules, nrules, &in)) < 0) goto done;
+    json_array_foreach(table, i, row)
+    {
+        if (!json_is_true(json_object_get(row, "passed"))) failed++;
+    }
+    snprintf(refusal, sizeof(refusal),
+             "promotion of %s@%s to %s refused: %zu of %zu gate rules failed", req->model,
+             req->version, req->stage, failed, nrules);
 
     if (!req->dry_run) {
         now = mlreg_time_now_ns();
+        memset(&pe, 0, sizeof(pe));
+        pe.action = MLREG_AUDIT_PROMOTE;
+        pe.result = passed ? MLREG_AUDIT_OK : MLREG_AUDIT_REFUSED;
+        pe.model = req->model;
+        pe.cand = cand;
+        pe.stage = req->stage;
+        pe.from_stage = in.in_previous_stage ? in.previous_stage : NULL;
+        pe.base = base;
+        pe.gates = table;
+        pe.approvers = ac.approvers;
+        pe.reason = passed ? req->reason : refusal;
+        pe.actor = req->actor;
+        pe.now = now;
         if ((error = log_promotion(&pseq, &logrec, txn, req->model, "promote", cand, req->stage,
                                    base, passed, req->reason, table, req->actor, now)) < 0)
             goto done;
-        if (passed && (error = move_pointer(txn, req->model, req->stage, "promote", cand, base,
-                                            req->reason, req->actor, now, pseq)) < 0)
+        if (passed && ((error = move_pointer(txn, req->model, req->stage, "promote", cand, base,
+                                             req->reason, req->actor, now, pseq)) < 0 ||
+                       (error = record_move(reg, txn, &pe)) < 0))
             goto done;
+        if (!passed && (error = audit_promotion(NULL, txn, &pe)) < 0) goto done;
         error = mlreg_meta_txn_commit(txn);
         txn = NULL;
         if (error < 0) goto done;
@@ -534,18 +788,7 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering a promotion");
         goto done;
     }
-    if (!passed) {
-        size_t failed = 0, i;
-        json_t *row;
-        json_array_foreach(table, i, row)
-        {
-            if (!json_is_true(json_object_get(row, "passed"))) failed++;
-        }
-        error = mlreg_error_set(MLREG_EGATE,
-                                "promotion of %s@%s to %s refused: %zu of %zu gate "
-                                "rules failed",
-                                req->model, req->version, req->stage, failed, nrules);
-    }
+    if (!passed) error = mlreg_error_set(MLREG_EGATE, "%s", refusal);
     *out = res;
     res = NULL;
 
@@ -554,6 +797,7 @@ done:
     free(gc.metrics);
     free(gb.metrics);
     json_decref(hw.last);
+    json_decref(ac.approvers);
     json_decref(res);
     json_decref(cand);
     json_decref(ptr);
@@ -579,6 +823,8 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
     long need = 0, have = 0;
     uint64_t pseq = 0;
     int64_t now;
+    promo_event pe;
+    char refusal[PKEY_CAP + 128];
 
     memset(&hw, 0, sizeof(hw));
     hw.at_ns = -1;
@@ -636,22 +882,34 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
         if ((error = count_signatures(&have, reg, txn, hex)) < 0) goto done;
         refused = have < need;
     }
+    snprintf(refusal, sizeof(refusal),
+             "rollback of %s to %s@%s refused: %ld signature%s by trusted keys count now, the "
+             "stage requires %ld",
+             stage, model, jstr(target, "version"), have, have == 1 ? "" : "s", need);
     now = mlreg_time_now_ns();
+    memset(&pe, 0, sizeof(pe));
+    pe.action = MLREG_AUDIT_ROLLBACK;
+    pe.result = refused ? MLREG_AUDIT_REFUSED : MLREG_AUDIT_OK;
+    pe.model = model;
+    pe.cand = target;
+    pe.stage = stage;
+    pe.base = cur;
+    pe.reason = refused ? refusal : reason;
+    pe.actor = actor;
+    pe.now = now;
     if ((error = log_promotion(&pseq, &logrec, txn, model, "rollback", target, stage, cur, !refused,
                                reason, NULL, actor, now)) < 0)
         goto done;
-    if (!refused && (error = move_pointer(txn, model, stage, "rollback", target, cur, reason, actor,
-                                          now, pseq)) < 0)
+    if (!refused && ((error = move_pointer(txn, model, stage, "rollback", target, cur, reason,
+                                           actor, now, pseq)) < 0 ||
+                     (error = record_move(reg, txn, &pe)) < 0))
         goto done;
+    if (refused && (error = audit_promotion(NULL, txn, &pe)) < 0) goto done;
     error = mlreg_meta_txn_commit(txn);
     txn = NULL;
     if (error < 0) goto done;
     if (refused) {
-        error = mlreg_error_set(MLREG_EGATE,
-                                "rollback of %s to %s@%s refused: %ld signature%s by trusted keys "
-                                "count now, the stage requires %ld",
-                                stage, model, jstr(target, "version"), have, have == 1 ? "" : "s",
-                                need);
+        error = mlreg_error_set(MLREG_EGATE, "%s", refusal);
         goto done;
     }
     res = json_pack("{s:s, s:s, s:O, s:O, s:O, s:o}", "model", model, "stage", stage, "version",
@@ -691,10 +949,11 @@ int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlr
 {
     int error = 0, created = 0;
     mlreg_meta_txn *txn = NULL;
-    json_t *rel = NULL, *rec = NULL, *res = NULL;
+    json_t *rel = NULL, *rec = NULL, *res = NULL, *details = NULL;
     char hex[MLREG_DIGEST_HEXLEN + 1], key[PKEY_CAP], when[MLREG_TIME_STRLEN];
     size_t klen;
     int64_t now;
+    mlreg_audit_event ev;
 
     if ((error = check_names(policy, model, version, stage)) < 0 ||
         (error = check_text(comment, "comment")) < 0)
@@ -716,6 +975,21 @@ int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlr
             goto done;
         }
         if ((error = put_json(txn, MLREG_DB_APPROVALS, key, klen, rec)) < 0) goto done;
+        if (comment != NULL && (details = json_pack("{s:s}", "comment", comment)) == NULL) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an approval");
+            goto done;
+        }
+        memset(&ev, 0, sizeof(ev));
+        ev.time_ns = now;
+        ev.actor = actor;
+        ev.action = MLREG_AUDIT_APPROVE;
+        ev.result = MLREG_AUDIT_OK;
+        ev.model = model;
+        ev.version = version;
+        ev.digest = jstr(rel, "digest");
+        ev.stage = stage;
+        ev.details = details;
+        if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
         if ((error = mlreg_meta_txn_commit(txn)) < 0) {
             txn = NULL;
             goto done;
@@ -735,6 +1009,7 @@ int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlr
 
 done:
     mlreg_meta_txn_abort(txn);
+    json_decref(details);
     json_decref(rel);
     json_decref(rec);
     return error;
@@ -899,9 +1174,10 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
     image_walk w;
     mlreg_digest d;
     char hex[MLREG_DIGEST_HEXLEN + 1], key[PKEY_CAP], when[MLREG_TIME_STRLEN];
-    char dstr[MLREG_DIGEST_STRLEN + 1];
+    char dstr[MLREG_DIGEST_STRLEN + 1], ref[MLREG_IMAGE_REF_MAX + MLREG_DIGEST_STRLEN + 2];
     uint64_t seq;
     int64_t now;
+    mlreg_audit_event ev;
 
     memset(&w, 0, sizeof(w));
     if ((error = check_names(NULL, model, version, NULL)) < 0 ||
@@ -934,6 +1210,18 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
         if ((error = put_json(txn, MLREG_DB_IMAGES, key, pkey(key, hex, NULL, NULL, 1, seq), rec)) <
             0)
             goto done;
+        /* the image as stages show it: REPO:TAG, with @digest when bound */
+        snprintf(ref, sizeof(ref), "%s%s%s", image, digest ? "@" : "", digest ? digest : "");
+        memset(&ev, 0, sizeof(ev));
+        ev.time_ns = now;
+        ev.actor = actor;
+        ev.action = MLREG_AUDIT_IMAGE_BIND;
+        ev.result = MLREG_AUDIT_OK;
+        ev.model = model;
+        ev.version = version;
+        ev.digest = jstr(rel, "digest");
+        ev.image = ref;
+        if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
         error = mlreg_meta_txn_commit(txn);
         txn = NULL;
         if (error < 0) goto done;
@@ -1164,5 +1452,54 @@ int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model)
     error = list_prefix(out, txn, MLREG_DB_PROMOTIONS, prefix, pkey(prefix, model, "", NULL, 0, 0),
                         "promotions", promotion_view);
     mlreg_meta_txn_abort(txn);
+    return error;
+}
+
+/* ---- attestations ------------------------------------------------------------------- */
+
+static int attestation_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    json_t *list = payload, *rec = json_loadb(val, vlen, 0, NULL), *env = NULL, *item;
+    const char *text = jstr(rec, "envelope");
+
+    (void)key;
+    if (klen != ATT_KEY_LEN || text == NULL ||
+        (env = json_loads(text, JSON_REJECT_DUPLICATES, NULL)) == NULL) {
+        json_decref(rec);
+        return mlreg_error_set(MLREG_EIO, "attestation record is corrupt");
+    }
+    item = json_pack("{s:O, s:O, s:O, s:o}", "seq", json_object_get(rec, "seq"), "stage",
+                     json_object_get(rec, "stage"), "action", json_object_get(rec, "action"),
+                     "envelope", env);
+    json_decref(rec);
+    if (item == NULL || json_array_append_new(list, item) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing attestations");
+    return 0;
+}
+
+int mlreg_attestations_list(json_t **out, mlreg_registry *reg, const char *model,
+                            const char *version)
+{
+    int error;
+    mlreg_meta_txn *txn = NULL;
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+    json_t *list = NULL;
+
+    if ((error = release_hex_read(hex, &txn, reg, model, version)) < 0) goto done;
+    if ((list = json_array()) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing attestations");
+        goto done;
+    }
+    /* keys are hex ‖ be64 seq: the walk is in seq order, oldest first */
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_ATTESTATIONS, hex, MLREG_DIGEST_HEXLEN, NULL, 0,
+                                 attestation_cb, list)) < 0)
+        goto done;
+    error = 0;
+    if ((*out = json_pack("{s:O}", "attestations", list)) == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing attestations");
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(list);
     return error;
 }

@@ -27,13 +27,20 @@
  * so each check-then-write below is atomic. Work that touches the blob store
  * (stat of referenced blobs, reading the eval report) happens before the
  * transaction, to keep the single writer slot free of I/O; blobs are never
- * deleted while a manifest references them, so the result stays true. */
+ * deleted while a manifest references them, so the result stays true.
+ *
+ * Every mutation that changes something appends its audit entry
+ * (mlreg_audit_append_txn) in its own write transaction before the commit:
+ * if the append fails the mutation fails and nothing is committed. A no-op
+ * (a blob the repository already sees, identical manifest content) commits
+ * nothing and appends nothing. */
 #include "mlreg/registry.h"
 
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
+#include "mlreg/promotions.h"
 #include "mlreg/signatures.h"
 #include "registry_internal.h"
 
@@ -50,8 +57,15 @@ struct mlreg_registry {
     mlreg_blobstore *store;
     mlreg_meta *meta;
     mlreg_keyring *keyring;
+    mlreg_audit_key *audit_key;
     size_t max_manifest_bytes;
 };
+
+/* The identity recorded when a caller passes no actor. */
+static const char *actor_or_local(const char *actor)
+{
+    return actor != NULL ? actor : MLREG_KEYRING_ACTOR_LOCAL;
+}
 
 /* Joins up to three parts with NUL separators into @p key; @p b and @p c may
  * be NULL. Callers validate names, tags and digests first, which bounds the
@@ -104,7 +118,7 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     int error = 0;
     mlreg_registry *reg = NULL;
     mlreg_blob_backend *backend = opts ? opts->backend : NULL;
-    char *meta_dir = NULL;
+    char *meta_dir = NULL, *audit_dir = NULL;
     size_t n;
 
     if (opts == NULL || opts->data_dir == NULL || opts->data_dir[0] == '\0') {
@@ -112,13 +126,15 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
         goto done;
     }
     reg = calloc(1, sizeof(*reg));
-    n = strlen(opts->data_dir) + sizeof("/meta");
+    n = strlen(opts->data_dir) + sizeof("/audit");
     meta_dir = malloc(n);
-    if (reg == NULL || meta_dir == NULL) {
+    audit_dir = malloc(n);
+    if (reg == NULL || meta_dir == NULL || audit_dir == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory opening registry");
         goto done;
     }
     snprintf(meta_dir, n, "%s/meta", opts->data_dir);
+    snprintf(audit_dir, n, "%s/audit", opts->data_dir);
     reg->max_manifest_bytes =
         opts->max_manifest_bytes ? opts->max_manifest_bytes : MLREG_DEFAULT_MAX_MANIFEST_BYTES;
 
@@ -131,6 +147,8 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     /* mlreg_meta_open creates meta/ itself, mode 0700 (it will hold tokens
      * and audit state); creating it here first would leave it 0755. */
     if ((error = mlreg_meta_open(&reg->meta, meta_dir, opts->map_size)) < 0) goto done;
+    /* the log key first: opening the keyring appends entries (config keys) */
+    if ((error = mlreg_audit_key_open(&reg->audit_key, audit_dir)) < 0) goto done;
     if ((error = mlreg_keyring_open(&reg->keyring, reg->meta, opts->trusted_keys,
                                     opts->n_trusted_keys)) < 0)
         goto done;
@@ -142,6 +160,7 @@ done:
     if (backend != NULL) backend->free(backend);
     mlreg_registry_free(reg);
     free(meta_dir);
+    free(audit_dir);
     return error;
 }
 
@@ -149,6 +168,7 @@ void mlreg_registry_free(mlreg_registry *reg)
 {
     if (reg == NULL) return;
     mlreg_keyring_free(reg->keyring);
+    mlreg_audit_key_free(reg->audit_key);
     mlreg_meta_close(reg->meta);
     mlreg_blobstore_free(reg->store);
     free(reg);
@@ -167,6 +187,11 @@ mlreg_meta *mlreg_registry_meta(mlreg_registry *reg)
 mlreg_keyring *mlreg_registry_keyring(mlreg_registry *reg)
 {
     return reg->keyring;
+}
+
+mlreg_audit_key *mlreg_registry_audit_key(mlreg_registry *reg)
+{
+    return reg->audit_key;
 }
 
 size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg)
@@ -225,6 +250,44 @@ int registry_blob_link_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_di
     return link_blob_txn(txn, repo, digest);
 }
 
+int registry_blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len)
+{
+    mlreg_blob_writer *w = NULL;
+    int error;
+
+    if ((error = mlreg_blobstore_open_write(&w, reg->store, (int64_t)len)) < 0) return error;
+    if ((error = mlreg_blob_writer_write(w, data, len)) < 0) {
+        mlreg_blob_writer_abort(w);
+        return error;
+    }
+    return mlreg_blob_writer_commit(out, w, NULL, (int64_t)len);
+}
+
+/* Appends the blob.link / blob.delete entry of @p digest in @p repo;
+ * @p from names the source repository of a mount (NULL otherwise). */
+static int audit_blob(mlreg_meta_txn *txn, const char *action, const char *repo,
+                      const mlreg_digest *digest, const char *from, const char *actor)
+{
+    mlreg_audit_event ev;
+    char str[MLREG_DIGEST_STRLEN + 1];
+    json_t *details = NULL;
+    int error;
+
+    if (from != NULL && (details = json_pack("{s:s}", "from", from)) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a blob link");
+    mlreg_digest_format(str, digest);
+    memset(&ev, 0, sizeof(ev));
+    ev.actor = actor_or_local(actor);
+    ev.action = action;
+    ev.result = MLREG_AUDIT_OK;
+    ev.model = repo;
+    ev.digest = str;
+    ev.details = details;
+    error = mlreg_audit_append_txn(NULL, txn, &ev);
+    json_decref(details);
+    return error;
+}
+
 /* Parses the release record stored under model\0version; ENOTFOUND if none. */
 static int release_record_get(json_t **out, mlreg_meta_txn *txn, const char *model,
                               const char *version)
@@ -250,14 +313,21 @@ done:
 
 /* ---- blobs ---------------------------------------------------------------- */
 
-int mlreg_registry_blob_link(mlreg_registry *reg, const char *repo, const mlreg_digest *digest)
+int mlreg_registry_blob_link(mlreg_registry *reg, const char *repo, const mlreg_digest *digest,
+                             const char *actor)
 {
-    int error = 0;
+    int error = 0, linked;
     mlreg_meta_txn *txn = NULL;
 
     if ((error = mlreg_name_validate(repo)) < 0) goto done;
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
-    if ((error = link_blob_txn(txn, repo, digest)) < 0) goto done;
+    if ((linked = blob_linked(txn, repo, digest)) != 0) {
+        error = linked < 0 ? linked : 0; /* already visible: nothing changes */
+        goto done;
+    }
+    if ((error = link_blob_txn(txn, repo, digest)) < 0 ||
+        (error = audit_blob(txn, MLREG_AUDIT_BLOB_LINK, repo, digest, NULL, actor)) < 0)
+        goto done;
     error = mlreg_meta_txn_commit(txn);
     txn = NULL;
 
@@ -308,7 +378,7 @@ int mlreg_registry_blob_open(mlreg_blob_reader **out, uint64_t *size_out, mlreg_
 }
 
 int mlreg_registry_blob_mount(mlreg_registry *reg, const char *repo, const char *from,
-                              const mlreg_digest *digest)
+                              const mlreg_digest *digest, const char *actor)
 {
     int error = 0, linked, stored;
     mlreg_meta_txn *txn = NULL;
@@ -335,7 +405,13 @@ int mlreg_registry_blob_mount(mlreg_registry *reg, const char *repo, const char 
         error = mlreg_error_set(MLREG_ENOTFOUND, "blob %s unknown to repository '%s'", str, from);
         goto done;
     }
-    if ((error = link_blob_txn(txn, repo, digest)) < 0) goto done;
+    if ((linked = blob_linked(txn, repo, digest)) != 0) {
+        error = linked < 0 ? linked : 0; /* already visible: nothing changes */
+        goto done;
+    }
+    if ((error = link_blob_txn(txn, repo, digest)) < 0 ||
+        (error = audit_blob(txn, MLREG_AUDIT_BLOB_LINK, repo, digest, from, actor)) < 0)
+        goto done;
     error = mlreg_meta_txn_commit(txn);
     txn = NULL;
 
@@ -373,7 +449,8 @@ static int scan_release_blob_cb(const void *key, size_t klen, const void *val, s
     return 1;
 }
 
-int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlreg_digest *digest)
+int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlreg_digest *digest,
+                               const char *actor)
 {
     int error = 0, linked;
     mlreg_meta_txn *txn = NULL;
@@ -407,7 +484,8 @@ int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlre
                                 repo, scan.version);
         goto done;
     }
-    if ((error = mlreg_meta_del(txn, MLREG_DB_REPO_BLOBS, key, key_of(key, repo, hex, NULL))) < 0)
+    if ((error = mlreg_meta_del(txn, MLREG_DB_REPO_BLOBS, key, key_of(key, repo, hex, NULL))) < 0 ||
+        (error = audit_blob(txn, MLREG_AUDIT_BLOB_DELETE, repo, digest, NULL, actor)) < 0)
         goto done;
     error = mlreg_meta_txn_commit(txn);
     txn = NULL;
@@ -491,6 +569,12 @@ done:
     mlreg_manifest_data_free(m);
     free(val);
     return error;
+}
+
+int registry_manifest_load_txn(mlreg_manifest_data **out, mlreg_meta_txn *txn, const char *repo,
+                               const mlreg_digest *digest)
+{
+    return manifest_load(out, txn, repo, digest);
 }
 
 int mlreg_registry_manifest_get(mlreg_manifest_data **out, mlreg_registry *reg, const char *repo,
@@ -946,6 +1030,58 @@ static int is_signature_artifact(const mlreg_manifest *m)
     return 0;
 }
 
+/* Attestation referrers likewise: promotions.c makes them, signed with the
+ * log key, in the transaction that moves a stage. One pushed through the
+ * OCI API would be a promotion statement no promotion made. An in-toto
+ * artifactType (or, without one, config media type) or the audit seq
+ * annotation marks one. */
+static int is_attestation_artifact(const mlreg_manifest *m)
+{
+    const char *at = MLREG_ARTIFACT_ATTESTATION;
+
+    if (m->artifact_type != NULL && strcmp(m->artifact_type, at) == 0) return 1;
+    if (m->artifact_type == NULL && m->kind != MLREG_MANIFEST_INDEX && m->has_config &&
+        strcmp(m->config.media_type, at) == 0)
+        return 1;
+    return json_object_get(m->annotations, MLREG_ANN_AUDIT_SEQ) != NULL;
+}
+
+/* Appends the entry of a manifest PUT that stored something: "push" for a
+ * release (put_in_txn creates a release only with its record), else
+ * "manifest.put" naming the tag when pushed by tag. */
+static int audit_manifest_put(mlreg_meta_txn *txn, const registry_manifest_plan *plan,
+                              const char *actor)
+{
+    const put_plan *p = &plan->p;
+    mlreg_audit_event ev;
+    char str[MLREG_DIGEST_STRLEN + 1];
+    json_t *details = NULL;
+    int error;
+
+    mlreg_digest_format(str, &p->digest);
+    memset(&ev, 0, sizeof(ev));
+    ev.actor = actor_or_local(actor);
+    ev.result = MLREG_AUDIT_OK;
+    ev.model = p->repo;
+    ev.digest = str;
+    if (p->is_release) {
+        ev.action = MLREG_AUDIT_PUSH;
+        ev.version = plan->info.version;
+        details = json_pack("{s:I}", "files", (json_int_t)plan->m->nlayers);
+    } else {
+        ev.action = MLREG_AUDIT_MANIFEST_PUT;
+        ev.tag = p->tag;
+        if (plan->m->artifact_type != NULL)
+            details = json_pack("{s:s}", "artifact_type", plan->m->artifact_type);
+    }
+    if ((p->is_release || plan->m->artifact_type != NULL) && details == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a manifest");
+    ev.details = details;
+    error = mlreg_audit_append_txn(NULL, txn, &ev);
+    json_decref(details);
+    return error;
+}
+
 int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *reg,
                                 const char *repo, const char *reference, const char *content_type,
                                 const char *body, size_t len)
@@ -972,9 +1108,18 @@ int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registr
                                 MLREG_ARTIFACT_SIGNATURE);
         goto done;
     }
+    if (is_attestation_artifact(plan->m)) {
+        error = mlreg_error_set(MLREG_EDENIED,
+                                "manifests of artifactType %s are made by the registry when a "
+                                "release is promoted or rolled back (signed with the audit log "
+                                "key), never pushed",
+                                MLREG_ARTIFACT_ATTESTATION);
+        goto done;
+    }
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
     if ((error = put_in_txn(&created, txn, &plan->p)) < 0) goto done;
     if (created) {
+        if ((error = audit_manifest_put(txn, plan, actor)) < 0) goto done;
         error = mlreg_meta_txn_commit(txn);
         txn = NULL;
         if (error < 0) goto done;
@@ -1077,6 +1222,38 @@ static int signature_referrer_guard(mlreg_meta_txn *txn, json_t *root, const cha
     return 0;
 }
 
+/* An attestation referrer written by promotions.c has its record in the
+ * attestations db (subject-hex ‖ be64 seq, the seq from its annotation):
+ * deleting it would leave a listed attestation without its OCI form, so it
+ * is refused. (Pushing a look-alike is refused, so one found here without a
+ * record predates that rule and may go.) */
+static int attestation_referrer_guard(mlreg_meta_txn *txn, json_t *root, const char *repo,
+                                      const char *digest_str)
+{
+    const char *subject =
+        json_string_value(json_object_get(json_object_get(root, "subject"), "digest"));
+    const char *seqs = json_string_value(
+        json_object_get(json_object_get(root, "annotations"), MLREG_ANN_AUDIT_SEQ));
+    char key[MLREG_DIGEST_HEXLEN + 8], *end;
+    unsigned long long seq;
+    int found;
+
+    if (subject == NULL || strlen(subject) != MLREG_DIGEST_STRLEN || seqs == NULL ||
+        seqs[0] < '0' || seqs[0] > '9')
+        return 0;
+    errno = 0;
+    seq = strtoull(seqs, &end, 10);
+    if (errno != 0 || *end != '\0') return 0;
+    memcpy(key, subject + 7, MLREG_DIGEST_HEXLEN);
+    for (int i = 0; i < 8; i++)
+        key[MLREG_DIGEST_HEXLEN + i] = (char)((seq >> ((7 - i) * 8)) & 0xff);
+    if ((found = meta_has(txn, MLREG_DB_ATTESTATIONS, key, sizeof(key))) <= 0) return found;
+    return mlreg_error_set(MLREG_EDENIED,
+                           "manifest %s@%s is the OCI form of a promotion attestation; "
+                           "attestations are immutable",
+                           repo, digest_str);
+}
+
 static int delete_by_digest(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
 {
     int error = 0;
@@ -1102,6 +1279,9 @@ static int delete_by_digest(mlreg_meta_txn *txn, const char *repo, const mlreg_d
     }
     if (artifact != NULL && strcmp(artifact, MLREG_ARTIFACT_SIGNATURE) == 0 &&
         (error = signature_referrer_guard(txn, root, repo, str)) < 0)
+        goto done;
+    if (artifact != NULL && strcmp(artifact, MLREG_ARTIFACT_ATTESTATION) == 0 &&
+        (error = attestation_referrer_guard(txn, root, repo, str)) < 0)
         goto done;
     if ((error = mlreg_meta_del(txn, MLREG_DB_MANIFESTS, key, key_of(key, repo, hex, NULL))) < 0)
         goto done;
@@ -1132,13 +1312,15 @@ done:
     return error;
 }
 
-int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const char *reference)
+int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const char *reference,
+                                   const char *actor)
 {
     int error = 0, found;
     mlreg_meta_txn *txn = NULL;
     mlreg_digest digest;
-    char key[KEY_CAP];
+    char key[KEY_CAP], str[MLREG_DIGEST_STRLEN + 1];
     size_t klen;
+    mlreg_audit_event ev;
 
     if ((error = mlreg_name_validate(repo)) < 0) goto done;
     if (mlreg_reference_is_digest(reference)) {
@@ -1148,8 +1330,15 @@ int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const 
     }
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
 
+    memset(&ev, 0, sizeof(ev));
+    ev.actor = actor_or_local(actor);
+    ev.result = MLREG_AUDIT_OK;
+    ev.model = repo;
     if (mlreg_reference_is_digest(reference)) {
         if ((error = delete_by_digest(txn, repo, &digest)) < 0) goto done;
+        mlreg_digest_format(str, &digest);
+        ev.action = MLREG_AUDIT_MANIFEST_DELETE;
+        ev.digest = str;
     } else {
         klen = key_of(key, repo, reference, NULL);
         if ((found = meta_has(txn, MLREG_DB_RELEASES, key, klen)) < 0) {
@@ -1167,7 +1356,10 @@ int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const 
         if (error == MLREG_ENOTFOUND)
             error = mlreg_error_set(MLREG_ENOTFOUND, "manifest '%s:%s' not found", repo, reference);
         if (error < 0) goto done;
+        ev.action = MLREG_AUDIT_TAG_DELETE;
+        ev.tag = reference;
     }
+    if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
     error = mlreg_meta_txn_commit(txn);
     txn = NULL;
 

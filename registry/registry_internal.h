@@ -1,8 +1,9 @@
 /* registry_internal.h: registry.c's helpers for the other registry files
- * (signatures.c) that must store manifests and blob links inside a write
- * transaction of their own, so that a signature record, its OCI referrer
- * manifest and the referrer's index entry land in ONE transaction. No other
- * module includes it. The key layout stays registry.c's business.
+ * (signatures.c, promotions.c) that must store manifests and blob links
+ * inside a write transaction of their own, so that a signature record or a
+ * promotion attestation, its OCI referrer manifest and the referrer's index
+ * entry land in ONE transaction. No other module includes it. The key layout
+ * stays registry.c's business.
  */
 #ifndef MLREG_REGISTRY_INTERNAL_H
 #define MLREG_REGISTRY_INTERNAL_H
@@ -40,6 +41,20 @@ int registry_manifest_plan_put(mlreg_manifest_put_result *out, mlreg_meta_txn *t
 
 /** Frees a plan; NULL is a no-op. */
 void registry_manifest_plan_free(registry_manifest_plan *plan);
+
+/**
+ * Writes @p len bytes of @p data to the blob store and commits it (durable
+ * before any metadata names it); *out receives its digest. Storing bytes
+ * already stored is harmless. Errors as mlreg_blob_writer_commit().
+ */
+int registry_blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len);
+
+/**
+ * Manifest @p digest of @p repo as recorded in @p txn: *out owned by the
+ * caller (mlreg_manifest_data_free()). 0, MLREG_ENOTFOUND, MLREG_EIO.
+ */
+int registry_manifest_load_txn(mlreg_manifest_data **out, mlreg_meta_txn *txn, const char *repo,
+                               const mlreg_digest *digest);
 
 /** Links a committed blob into @p repo inside @p txn (idempotent). */
 int registry_blob_link_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest);

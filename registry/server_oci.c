@@ -431,7 +431,8 @@ static enum MHD_Result finish_blob(request *rq)
     int error;
 
     if (!strcmp(rq->method, "DELETE")) {
-        if ((error = mlreg_registry_blob_unlink(rq->srv->reg, rq->name, &rq->digest)) < 0)
+        if ((error = mlreg_registry_blob_unlink(rq->srv->reg, rq->name, &rq->digest,
+                                                req_actor(rq))) < 0)
             return reply_error(rq, error, ERR_CTX_BLOB);
         return req_queue(rq, 202, resp_empty(), 0);
     }
@@ -490,7 +491,7 @@ static enum MHD_Result finish_upload_start(request *rq)
         rq->writer = NULL;
         if ((error = mlreg_blob_writer_commit(&d, w, &rq->digest, -1)) < 0)
             return reply_error(rq, error, ERR_CTX_UPLOAD);
-        if ((error = mlreg_registry_blob_link(srv->reg, rq->name, &d)) < 0)
+        if ((error = mlreg_registry_blob_link(srv->reg, rq->name, &d, req_actor(rq))) < 0)
             return reply_error(rq, error, ERR_CTX_UPLOAD);
         return reply_blob_created(rq, &d);
     }
@@ -500,7 +501,7 @@ static enum MHD_Result finish_upload_start(request *rq)
         /* a missing or invalid source falls back to a plain upload, as the
          * spec allows */
         if (from && mlreg_name_validate(from) == 0) {
-            error = mlreg_registry_blob_mount(srv->reg, rq->name, from, &d);
+            error = mlreg_registry_blob_mount(srv->reg, rq->name, from, &d, req_actor(rq));
             if (error == 0) return reply_blob_created(rq, &d);
             if (error != MLREG_ENOTFOUND) return reply_error(rq, error, ERR_CTX_BLOB);
         }
@@ -550,7 +551,7 @@ static enum MHD_Result finish_upload(request *rq)
         if ((error = mlreg_blob_writer_commit(&d, w, &rq->digest, -1)) < 0)
             return reply_error(rq, error, ERR_CTX_UPLOAD);
     }
-    if ((error = mlreg_registry_blob_link(srv->reg, rq->name, &d)) < 0)
+    if ((error = mlreg_registry_blob_link(srv->reg, rq->name, &d, req_actor(rq))) < 0)
         return reply_error(rq, error, ERR_CTX_UPLOAD);
     return reply_blob_created(rq, &d);
 }
@@ -586,7 +587,8 @@ static enum MHD_Result finish_manifest(request *rq)
         return req_queue(rq, 201, resp, 0);
     }
     if (!strcmp(rq->method, "DELETE")) {
-        if ((error = mlreg_registry_manifest_delete(srv->reg, rq->name, rq->arg)) < 0)
+        if ((error = mlreg_registry_manifest_delete(srv->reg, rq->name, rq->arg, req_actor(rq))) <
+            0)
             return reply_error(rq, error, ERR_CTX_MANIFEST);
         return req_queue(rq, 202, resp_empty(), 0);
     }

@@ -6,7 +6,9 @@
  * (first in a read transaction, so a refused attach writes no blob). Then the
  * .minisig blob is committed to the store (a blob is durable before metadata
  * names it), and one write transaction re-checks the rule and writes the blob
- * links, the OCI referrer manifest, its index entry and the signature record.
+ * links, the OCI referrer manifest, its index entry, the signature record and
+ * the "signature.attach" audit entry (one entry: the referrer and its blob
+ * links are part of the attach, not mutations of their own).
  * A blob committed for an attach that loses a race to a different signature
  * stays unreferenced in the store, like an abandoned upload; no metadata
  * names it.
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mlreg/audit.h"
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
@@ -80,19 +83,6 @@ static int referrer_manifest(char **out, const mlreg_manifest_data *release,
     json_decref(j);
     if (*out == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory building the referrer");
     return 0;
-}
-
-static int blob_put(mlreg_digest *out, mlreg_blobstore *store, const void *data, size_t len)
-{
-    mlreg_blob_writer *w = NULL;
-    int error;
-
-    if ((error = mlreg_blobstore_open_write(&w, store, (int64_t)len)) < 0) return error;
-    if ((error = mlreg_blob_writer_write(w, data, len)) < 0) {
-        mlreg_blob_writer_abort(w);
-        return error;
-    }
-    return mlreg_blob_writer_commit(out, w, NULL, (int64_t)len);
 }
 
 /* The stored record for (release, key), compared with the new signature:
@@ -240,6 +230,7 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
     char *manifest = NULL, *rectext = NULL;
     registry_manifest_plan *plan = NULL;
     mlreg_manifest_put_result put;
+    mlreg_audit_event ev;
     mlreg_keyring_key kk;
     const mlreg_keyring_key *kkp = NULL;
     char referrer[MLREG_DIGEST_STRLEN + 1], t[MLREG_TIME_STRLEN], b64[MLREG_PUBKEY_B64LEN + 1];
@@ -256,9 +247,9 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
     if (error == 1) goto identical;
 
     /* blobs first: durable before any metadata names them */
-    if ((error = blob_put(&blob, mlreg_registry_blobstore(reg), a.text, a.tlen)) < 0 ||
-        (error = blob_put(&empty, mlreg_registry_blobstore(reg), MLREG_EMPTY_CONFIG,
-                          strlen(MLREG_EMPTY_CONFIG))) < 0)
+    if ((error = registry_blob_put(&blob, reg, a.text, a.tlen)) < 0 ||
+        (error = registry_blob_put(&empty, reg, MLREG_EMPTY_CONFIG, strlen(MLREG_EMPTY_CONFIG))) <
+            0)
         goto done;
     if ((error = referrer_manifest(&manifest, a.release, &blob, a.tlen, a.idhex)) < 0) goto done;
     if ((error = registry_manifest_plan_new(&plan, reg, model, MLREG_MT_OCI_MANIFEST, manifest,
@@ -304,6 +295,16 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
     if ((error = mlreg_meta_put(txn, MLREG_DB_SIGNATURES, a.key, SIG_KEY_LEN, rectext,
                                 strlen(rectext), 1)) < 0)
         goto done;
+    memset(&ev, 0, sizeof(ev));
+    ev.time_ns = now;
+    ev.actor = actor;
+    ev.action = MLREG_AUDIT_SIGNATURE_ATTACH;
+    ev.result = MLREG_AUDIT_OK;
+    ev.model = model;
+    ev.version = version;
+    ev.digest = a.digest;
+    ev.key_id = a.idhex;
+    if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
     error = mlreg_meta_txn_commit(txn);
     txn = NULL;
     if (error < 0) goto done;

@@ -72,18 +72,18 @@
  * "subject" object, which is always present (possibly empty).
  */
 typedef struct {
-    int64_t time_ns;     /**< entry time; 0 = mlreg_time_now_ns() */
-    const char *actor;   /**< required: the authenticated identity, or "config" */
-    const char *action;  /**< required: one of MLREG_AUDIT_* actions */
-    const char *result;  /**< required: MLREG_AUDIT_OK or MLREG_AUDIT_REFUSED */
-    const char *reason;  /**< why (refusal reason, revocation reason, rollback reason) */
-    const char *model;   /**< subject.model: model (repository) name */
-    const char *version; /**< subject.version */
-    const char *digest;  /**< subject.digest: manifest (or blob) digest "sha256:<hex>" */
-    const char *stage;   /**< subject.stage */
-    const char *tag;     /**< subject.tag (manifest.put / tag.delete) */
-    const char *key_id;  /**< subject.key_id (signature and key entries) */
-    const char *image;   /**< subject.image (image.bind) */
+    int64_t time_ns;         /**< entry time; 0 = mlreg_time_now_ns() */
+    const char *actor;       /**< required: the authenticated identity, or "config" */
+    const char *action;      /**< required: one of MLREG_AUDIT_* actions */
+    const char *result;      /**< required: MLREG_AUDIT_OK or MLREG_AUDIT_REFUSED */
+    const char *reason;      /**< why (refusal reason, revocation reason, rollback reason) */
+    const char *model;       /**< subject.model: model (repository) name */
+    const char *version;     /**< subject.version */
+    const char *digest;      /**< subject.digest: manifest (or blob) digest "sha256:<hex>" */
+    const char *stage;       /**< subject.stage */
+    const char *tag;         /**< subject.tag (manifest.put / tag.delete) */
+    const char *key_id;      /**< subject.key_id (signature and key entries) */
+    const char *image;       /**< subject.image (image.bind) */
     const json_t *approvers; /**< array of strings (promotions) */
     const json_t *gates;     /**< the gate table (promotions); reals become strings */
     const json_t *details;   /**< object of action-specific extras; reals become strings */

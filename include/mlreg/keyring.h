@@ -14,7 +14,9 @@
  *
  * A revocation is stored in LMDB and outlives restarts, also when the config
  * file still lists the key (mlreg_keyring_open() warns on stderr). Every
- * trust and revocation appends a key event. Times are nanoseconds since the
+ * trust and revocation appends a key event and, in the same transaction, an
+ * audit entry ("key.trust" / "key.revoke", audit.h; actor "config" for a
+ * config key entering the keyring at open). Times are nanoseconds since the
  * Unix epoch (UTC) internally and RFC 3339 with nanoseconds on the wire.
  *
  * LMDB layout (the `keys` and `key_events` databases, and one counter in

@@ -24,6 +24,19 @@
  *                    "approver","time","time_ns","comment"}
  *   images         digest-hex \0 be64 -> {"model","version","image","digest","time",
  *                    "time_ns","actor"}
+ *   attestations   digest-hex (64 bytes, no NUL) ‖ be64 audit seq -> {"seq","stage",
+ *                    "action":"promote"|"rollback","envelope":"<DSSE envelope text>"}
+ *
+ * Every change appends its audit entry (audit.h, docs/audit-api.md) in its
+ * own transaction: a promotion (passed or refused, never a dry run), a
+ * rollback (done or refused), a new approval, a new image binding. A
+ * promotion that moves a pointer (a passed promote, a rollback) also signs
+ * an in-toto statement with the audit log key (a DSSE envelope, dsse.h),
+ * stores the envelope as a blob and as an OCI referrer of the release
+ * (artifactType MLREG_ARTIFACT_ATTESTATION, one MLREG_MT_DSSE_ENVELOPE
+ * layer, annotations MLREG_ANN_AUDIT_SEQ and MLREG_ANN_STAGE) and records it
+ * in `attestations`, all in the transaction that moves the pointer; the
+ * statement's predicate.audit.seq is the seq of that transaction's entry.
  *
  * Times are taken inside the write transaction, so time order and commit
  * order agree (mlreg_time_now_ns() never repeats) and a resolution at a
@@ -39,6 +52,18 @@
 #include "mlreg/digest.h"
 #include "mlreg/gates.h"
 #include "mlreg/registry.h"
+
+/** artifactType of a promotion attestation referrer (an in-toto statement). */
+#define MLREG_ARTIFACT_ATTESTATION "application/vnd.in-toto+json"
+/** Media type of the one layer of an attestation referrer: the DSSE envelope. */
+#define MLREG_MT_DSSE_ENVELOPE "application/vnd.dsse.envelope.v1+json"
+/** Annotation of an attestation referrer: the audit seq (decimal) it belongs to. */
+#define MLREG_ANN_AUDIT_SEQ "org.mlreg.audit.seq"
+/** Annotation of an attestation referrer: the stage the promotion moved. */
+#define MLREG_ANN_STAGE "org.mlreg.stage"
+/** in-toto statement type and the predicate type of a promotion statement. */
+#define MLREG_INTOTO_STATEMENT_TYPE "https://in-toto.io/Statement/v1"
+#define MLREG_PROMOTION_PREDICATE   "urn:mlreg:promotion:v1"
 
 /** Longest promotion / rollback reason and approval comment, in bytes. */
 #define MLREG_REASON_MAX 1024
@@ -142,5 +167,16 @@ int mlreg_stage_history(json_t **out, mlreg_registry *reg, const mlreg_policy *p
 /** {"promotions":[{seq,time,actor,action,version,digest,to,from_version,passed,reason,rules}]}
  * oldest first. */
 int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model);
+
+/**
+ * The promotion attestations of release @p model@@p version, oldest first:
+ * {"attestations":[{"seq","stage","action","envelope":{...DSSE...}}]}, where
+ * "seq" is the audit entry the statement names. *out is owned by the caller.
+ * @return 0; MLREG_EINVALID (bad name or version); MLREG_ENOTFOUND (no such
+ *         release: "release m@v not found"); MLREG_EIO (corrupt record);
+ *         MLREG_ENOMEM.
+ */
+int mlreg_attestations_list(json_t **out, mlreg_registry *reg, const char *model,
+                            const char *version);
 
 #endif

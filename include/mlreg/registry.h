@@ -76,22 +76,30 @@ int mlreg_reference_is_digest(const char *ref);
 
 /**
  * Records that repository @p repo may serve blob @p digest (already committed
- * to the store). Idempotent. Creates the repository entry if new.
+ * to the store), on behalf of @p actor (borrowed; NULL = the local identity,
+ * MLREG_KEYRING_ACTOR_LOCAL). Creates the repository entry if new and
+ * appends a "blob.link" audit entry in the same transaction. Idempotent: a
+ * blob the repository already sees changes nothing and appends nothing.
  */
-int mlreg_registry_blob_link(mlreg_registry *reg, const char *repo, const mlreg_digest *digest);
+int mlreg_registry_blob_link(mlreg_registry *reg, const char *repo, const mlreg_digest *digest,
+                             const char *actor);
 /** Size of a blob visible in @p repo: 0, MLREG_ENOTFOUND (not linked or not stored), or error. */
 int mlreg_registry_blob_stat(uint64_t *size_out, mlreg_registry *reg, const char *repo,
                              const mlreg_digest *digest);
 /** Opens a blob visible in @p repo for reading; see mlreg_blobstore_open_read. */
 int mlreg_registry_blob_open(mlreg_blob_reader **out, uint64_t *size_out, mlreg_registry *reg,
                              const char *repo, const mlreg_digest *digest);
-/** Cross-repository mount: links @p digest into @p repo if @p from has it.
+/** Cross-repository mount: links @p digest into @p repo if @p from has it,
+ *  on behalf of @p actor (NULL = local), with a "blob.link" audit entry
+ *  whose details name @p from (none when @p repo already sees the blob).
  *  0, MLREG_ENOTFOUND (source lacks it), or error. */
 int mlreg_registry_blob_mount(mlreg_registry *reg, const char *repo, const char *from,
-                              const mlreg_digest *digest);
-/** Unlinks a blob from @p repo (DELETE /v2/<name>/blobs/<digest>); a blob
+                              const mlreg_digest *digest, const char *actor);
+/** Unlinks a blob from @p repo (DELETE /v2/<name>/blobs/<digest>) on behalf
+ *  of @p actor (NULL = local), with a "blob.delete" audit entry; a blob
  *  referenced by a release in that repository is refused with MLREG_EDENIED. */
-int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlreg_digest *digest);
+int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlreg_digest *digest,
+                               const char *actor);
 
 /* ---- manifests ------------------------------------------------------------ */
 
@@ -121,7 +129,12 @@ typedef struct {
  * sha256(body)). Validates JSON and media types, requires every config/layer
  * blob to be visible in @p repo (MLREG_EBLOBUNKNOWN, message names it),
  * applies the release rules (manifest.h), indexes tag, subject -> referrer,
- * and the release with its metrics — all in one write transaction.
+ * and the release with its metrics, and appends the audit entry ("push" for
+ * a new release, "manifest.put" otherwise; none when identical content was
+ * there) — all in one write transaction. Signature and attestation
+ * referrers (artifactType MLREG_ARTIFACT_SIGNATURE, signatures.h, or
+ * MLREG_ARTIFACT_ATTESTATION, promotions.h) are made by the registry only:
+ * pushing one is MLREG_EDENIED.
  * Errors: MLREG_EINVALID (malformed; message says what), MLREG_EMISMATCH
  * (digest reference differs), MLREG_ETOOBIG (over max_manifest_bytes),
  * MLREG_EBLOBUNKNOWN, MLREG_EDENIED (a version tag already points at another
@@ -144,12 +157,16 @@ int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registr
                                    const char *actor);
 
 /**
- * Deletes by tag (removes the tag) or by digest (removes the manifest, every
- * tag pointing at it and its referrer index entry). Releases are immutable:
- * deleting a release manifest or its version tag gives MLREG_EDENIED.
+ * Deletes by tag (removes the tag; audit "tag.delete") or by digest (removes
+ * the manifest, every tag pointing at it and its referrer index entry; audit
+ * "manifest.delete") on behalf of @p actor (NULL = local), the audit entry in
+ * the same transaction. Releases are immutable: deleting a release manifest
+ * or its version tag gives MLREG_EDENIED, as does deleting the referrer of a
+ * stored signature or promotion attestation.
  * 0, MLREG_ENOTFOUND, MLREG_EDENIED, or error.
  */
-int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const char *reference);
+int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const char *reference,
+                                   const char *actor);
 
 /**
  * Tag listing: *out = {"name": repo, "tags": [...]} in lexical order, tags

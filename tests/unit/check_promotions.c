@@ -93,7 +93,7 @@ static void put_blob(mlreg_digest *out, const char *text)
                      0);
     ck_assert_int_eq(mlreg_blob_writer_write(w, text, len), 0);
     ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_int_eq(mlreg_registry_blob_link(reg, MODEL, out), 0);
+    ck_assert_int_eq(mlreg_registry_blob_link(reg, MODEL, out, NULL), 0);
 }
 
 /* Pushes MODEL@version by @p pusher with an eval report {"metrics":{"accuracy":acc},

@@ -296,7 +296,8 @@ static void put_blob_n(mlreg_digest *out, const char *repo, const void *data, si
                      0);
     ck_assert_int_eq(mlreg_blob_writer_write(w, data, len), 0);
     ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_msg(mlreg_registry_blob_link(reg, repo, out) == 0, "link: %s", mlreg_error_last());
+    ck_assert_msg(mlreg_registry_blob_link(reg, repo, out, NULL) == 0, "link: %s",
+                  mlreg_error_last());
 }
 
 static void put_blob(mlreg_digest *out, const char *repo, const char *text)
@@ -460,14 +461,15 @@ START_TEST(test_blob_mount_links_from_a_repository_that_has_it)
     uint64_t size = 0;
 
     put_blob(&d, "team/a", "shared layer");
-    ck_assert_int_eq(mlreg_registry_blob_mount(reg, "team/b", "team/a", &d), 0);
+    ck_assert_int_eq(mlreg_registry_blob_mount(reg, "team/b", "team/a", &d, NULL), 0);
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/b", &d), 0);
     ck_assert_uint_eq(size, 12);
     /* A source that never had the blob cannot lend it. */
-    ck_assert_int_eq(mlreg_registry_blob_mount(reg, "team/c", "team/x", &d), MLREG_ENOTFOUND);
+    ck_assert_int_eq(mlreg_registry_blob_mount(reg, "team/c", "team/x", &d, NULL), MLREG_ENOTFOUND);
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/c", &d), MLREG_ENOTFOUND);
     ck_assert_int_eq(mlreg_digest_buffer(&missing, "nope", 4), 0);
-    ck_assert_int_eq(mlreg_registry_blob_mount(reg, "team/b", "team/a", &missing), MLREG_ENOTFOUND);
+    ck_assert_int_eq(mlreg_registry_blob_mount(reg, "team/b", "team/a", &missing, NULL),
+                     MLREG_ENOTFOUND);
 }
 END_TEST
 
@@ -479,13 +481,13 @@ START_TEST(test_blob_unlink_removes_visibility_but_not_from_a_release)
     char *body;
 
     put_blob(&d, "team/clf", "scratch");
-    ck_assert_int_eq(mlreg_registry_blob_unlink(reg, "team/clf", &d), 0);
+    ck_assert_int_eq(mlreg_registry_blob_unlink(reg, "team/clf", &d, NULL), 0);
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/clf", &d), MLREG_ENOTFOUND);
-    ck_assert_int_eq(mlreg_registry_blob_unlink(reg, "team/clf", &d), MLREG_ENOTFOUND);
+    ck_assert_int_eq(mlreg_registry_blob_unlink(reg, "team/clf", &d, NULL), MLREG_ENOTFOUND);
 
     body = push_release(&res, "1.0.0", "2026-01-01T00:00:00Z");
     ck_assert_int_eq(mlreg_digest_buffer(&w, "weights-bytes-v1", 16), 0);
-    ck_assert_int_eq(mlreg_registry_blob_unlink(reg, "team/clf", &w), MLREG_EDENIED);
+    ck_assert_int_eq(mlreg_registry_blob_unlink(reg, "team/clf", &w, NULL), MLREG_EDENIED);
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/clf", &w), 0);
     free(body);
 }
@@ -652,12 +654,13 @@ START_TEST(test_plain_tag_can_be_repointed_and_deleted)
     ck_assert_str_eq(m->body, b2);
     mlreg_manifest_data_free(m);
 
-    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/img", "latest"), 0);
+    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/img", "latest", NULL), 0);
     expect_manifest_absent("team/img", "latest");
     /* The manifest itself stays, reachable by digest. */
     ck_assert_int_eq(mlreg_registry_manifest_get(&m, reg, "team/img", digest_str(&r2.digest)), 0);
     mlreg_manifest_data_free(m);
-    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/img", "latest"), MLREG_ENOTFOUND);
+    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/img", "latest", NULL),
+                     MLREG_ENOTFOUND);
     free(b1);
     free(b2);
 }
@@ -677,7 +680,8 @@ START_TEST(test_delete_by_digest_removes_manifest_its_tags_and_referrer_entry)
     ck_assert_int_eq(put(&ref, "team/img", "sig-b", MLREG_MT_OCI_MANIFEST, rb), 0);
     ck_assert_int_eq(ref.has_subject, 1);
 
-    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/img", digest_str(&ref.digest)), 0);
+    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/img", digest_str(&ref.digest), NULL),
+                     0);
     expect_manifest_absent("team/img", digest_str(&ref.digest));
     expect_manifest_absent("team/img", "sig-a");
     expect_manifest_absent("team/img", "sig-b");
@@ -685,7 +689,7 @@ START_TEST(test_delete_by_digest_removes_manifest_its_tags_and_referrer_entry)
     ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 0);
     ck_assert_int_eq(mlreg_registry_tags_list(&tags, &more, reg, "team/img", -1, NULL), 0);
     ck_assert_uint_eq(json_array_size(json_object_get(tags, "tags")), 1);
-    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/img", digest_str(&ref.digest)),
+    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/img", digest_str(&ref.digest), NULL),
                      MLREG_ENOTFOUND);
     json_decref(idx);
     json_decref(tags);
@@ -806,8 +810,8 @@ START_TEST(test_release_cannot_be_deleted_by_digest_or_version_tag)
     mlreg_manifest_data *m = NULL;
     char *body = push_release(&res, "1.0.0", "2026-01-01T00:00:00Z");
 
-    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/clf", "1.0.0"), MLREG_EDENIED);
-    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/clf", digest_str(&res.digest)),
+    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/clf", "1.0.0", NULL), MLREG_EDENIED);
+    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/clf", digest_str(&res.digest), NULL),
                      MLREG_EDENIED);
     ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "immutable"));
     ck_assert_int_eq(mlreg_registry_manifest_get(&m, reg, "team/clf", "1.0.0"), 0);
@@ -1148,7 +1152,7 @@ START_TEST(test_registry_reopened_after_close_still_has_everything)
                         0.91);
     json_decref(j);
     /* Immutability survives the restart. */
-    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/clf", "1.0.0"), MLREG_EDENIED);
+    ck_assert_int_eq(mlreg_registry_manifest_delete(reg, "team/clf", "1.0.0", NULL), MLREG_EDENIED);
     free(rb);
     free(ib);
 }

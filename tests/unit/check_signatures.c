@@ -98,7 +98,7 @@ static void put_blob(mlreg_digest *out, const char *text)
                      0);
     ck_assert_int_eq(mlreg_blob_writer_write(w, text, len), 0);
     ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_int_eq(mlreg_registry_blob_link(reg, MODEL, out), 0);
+    ck_assert_int_eq(mlreg_registry_blob_link(reg, MODEL, out, NULL), 0);
 }
 
 typedef struct {
@@ -349,7 +349,7 @@ START_TEST(test_attach_stores_record_referrer_and_blob)
     }
     /* the referrer belongs to the signature: not deletable on its own */
     ck_assert_int_eq(mlreg_registry_manifest_delete(
-                         reg, MODEL, json_string_value(json_object_get(ref, "digest"))),
+                         reg, MODEL, json_string_value(json_object_get(ref, "digest")), NULL),
                      MLREG_EDENIED);
     ck_assert_uint_eq(n_referrers(r.digest), 1);
     ck_assert_int_eq(mlreg_registry_blob_open(&rd, &size, reg, MODEL, &layer_d), 0);
