@@ -1,6 +1,7 @@
 /* server.c: the libmicrohttpd daemon, the life of a request, routing, reply
- * helpers and the access log. Routes live in server_oci.c (/v2/) and
- * server_api.c (/api/v1/); upload sessions in server_uploads.c; the error
+ * helpers and the access log. Routes live in server_oci.c (/v2/),
+ * server_api.c (/api/v1/) and server_audit.c (/api/v1/audit/ and release
+ * attestations); upload sessions in server_uploads.c; the error
  * table in server_errors.c. See server_internal.h for the request life cycle.
  */
 #include "mlreg/server.h"
@@ -252,6 +253,18 @@ static int route_v2(request *rq, const char *rest)
     }
 }
 
+/* The log-wide audit routes (docs/audit-api.md), matched exactly. */
+static const struct {
+    const char *path;
+    route_id route;
+} audit_paths[] = {
+    {"audit", ROUTE_API_AUDIT},
+    {"audit/key", ROUTE_API_AUDIT_KEY},
+    {"audit/checkpoint", ROUTE_API_AUDIT_CHECKPOINT},
+    {"audit/proof/inclusion", ROUTE_API_AUDIT_INCLUSION},
+    {"audit/proof/consistency", ROUTE_API_AUDIT_CONSISTENCY},
+};
+
 static int route_api(request *rq, const char *rest)
 {
     const char *v;
@@ -272,6 +285,11 @@ static int route_api(request *rq, const char *rest)
         rq->route = ROUTE_API_KEY_EVENTS;
         return 0;
     }
+    for (size_t i = 0; i < sizeof(audit_paths) / sizeof(audit_paths[0]); i++)
+        if (!strcmp(rest, audit_paths[i].path)) {
+            rq->route = audit_paths[i].route;
+            return 0;
+        }
     if (!strncmp(rest, "keys/", 5) && ends_with(rest, "/revoke")) {
         const char *id = rest + 5;
         size_t n = strlen(id) - strlen("/revoke");
@@ -304,6 +322,9 @@ static int route_api(request *rq, const char *rest)
         } else if (ends_with(arg, "/images") && alen > strlen("/images")) {
             rq->route = ROUTE_API_IMAGES;
             alen -= strlen("/images");
+        } else if (ends_with(arg, "/attestations") && alen > strlen("/attestations")) {
+            rq->route = ROUTE_API_ATTESTATIONS;
+            alen -= strlen("/attestations");
         }
         if ((error = take_name(rq, rest, (size_t)(v - rest))) < 0) return error;
         if (!(rq->arg = strndup(arg, alen))) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -363,7 +384,13 @@ static const char *route_methods(route_id r)
     case ROUTE_API_KEY_EVENTS: return "GET, HEAD";
     case ROUTE_API_STAGES:
     case ROUTE_API_STAGE:
-    case ROUTE_API_STAGE_HISTORY: return "GET, HEAD";
+    case ROUTE_API_STAGE_HISTORY:
+    case ROUTE_API_ATTESTATIONS:
+    case ROUTE_API_AUDIT:
+    case ROUTE_API_AUDIT_KEY:
+    case ROUTE_API_AUDIT_CHECKPOINT:
+    case ROUTE_API_AUDIT_INCLUSION:
+    case ROUTE_API_AUDIT_CONSISTENCY: return "GET, HEAD";
     case ROUTE_API_SIGNATURES:
     case ROUTE_API_APPROVALS:
     case ROUTE_API_IMAGES:
@@ -421,7 +448,10 @@ static void read_body_headers(request *rq)
  * source); key management admin; rollback of S promote:S. Promotions and
  * approvals name their stage in the body, so api_finish() checks their role
  * after reading it, before anything is evaluated or stored. A failure here
- * is answered before any body byte is read, so nothing is stored. */
+ * is answered before any body byte is read, so nothing is stored. The
+ * log-wide audit routes carry no model name, so they are checked as reads
+ * of no one model: a read role limited to a model prefix does not grant
+ * the whole log (docs/audit-api.md). */
 static void authorize(request *rq)
 {
     mlreg_server *srv = rq->srv;
@@ -621,6 +651,7 @@ static enum MHD_Result finish(request *rq)
         return req_queue_error(rq);
     }
     if (rq->route <= ROUTE_REFERRERS) return oci_finish(rq);
+    if (route_is_audit(rq->route)) return audit_finish(rq);
     return api_finish(rq);
 }
 

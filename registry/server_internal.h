@@ -1,6 +1,6 @@
 /* server_internal.h: shared between the server's files (server.c,
- * server_oci.c, server_api.c, server_uploads.c, server_errors.c). No other
- * module includes it.
+ * server_oci.c, server_api.c, server_audit.c, server_uploads.c,
+ * server_errors.c). No other module includes it.
  *
  * Life of a request (libmicrohttpd 0.9.75):
  *   1. uri_log callback: allocates `request` (becomes *req_cls) with the raw
@@ -120,17 +120,23 @@ typedef enum {
     ROUTE_API_MODELS,
     ROUTE_API_MODEL,
     ROUTE_API_RELEASE,
-    ROUTE_API_SIGNATURES,    /* models/<name>/versions/<version>/signatures */
-    ROUTE_API_KEYS,          /* keys */
-    ROUTE_API_KEY_EVENTS,    /* keys/events */
-    ROUTE_API_KEY_REVOKE,    /* keys/<KEYID>/revoke */
-    ROUTE_API_PROMOTIONS,    /* models/<name>/promotions */
-    ROUTE_API_STAGES,        /* models/<name>/stages */
-    ROUTE_API_STAGE,         /* models/<name>/stages/<stage> */
-    ROUTE_API_STAGE_HISTORY, /* models/<name>/stages/<stage>/history */
-    ROUTE_API_ROLLBACK,      /* models/<name>/stages/<stage>/rollback */
-    ROUTE_API_APPROVALS,     /* models/<name>/versions/<version>/approvals */
-    ROUTE_API_IMAGES         /* models/<name>/versions/<version>/images */
+    ROUTE_API_SIGNATURES,       /* models/<name>/versions/<version>/signatures */
+    ROUTE_API_KEYS,             /* keys */
+    ROUTE_API_KEY_EVENTS,       /* keys/events */
+    ROUTE_API_KEY_REVOKE,       /* keys/<KEYID>/revoke */
+    ROUTE_API_PROMOTIONS,       /* models/<name>/promotions */
+    ROUTE_API_STAGES,           /* models/<name>/stages */
+    ROUTE_API_STAGE,            /* models/<name>/stages/<stage> */
+    ROUTE_API_STAGE_HISTORY,    /* models/<name>/stages/<stage>/history */
+    ROUTE_API_ROLLBACK,         /* models/<name>/stages/<stage>/rollback */
+    ROUTE_API_APPROVALS,        /* models/<name>/versions/<version>/approvals */
+    ROUTE_API_IMAGES,           /* models/<name>/versions/<version>/images */
+    ROUTE_API_ATTESTATIONS,     /* models/<name>/versions/<version>/attestations */
+    ROUTE_API_AUDIT,            /* audit?since=&limit= */
+    ROUTE_API_AUDIT_KEY,        /* audit/key */
+    ROUTE_API_AUDIT_CHECKPOINT, /* audit/checkpoint */
+    ROUTE_API_AUDIT_INCLUSION,  /* audit/proof/inclusion?seq=&size= */
+    ROUTE_API_AUDIT_CONSISTENCY /* audit/proof/consistency?from=&to= */
 } route_id;
 
 /** Largest JSON request body of the /api/v1/ routes; larger is 413. */
@@ -223,7 +229,7 @@ struct MHD_Response *resp_json(const json_t *j, const char *content_type, uint64
 /** Adds a header; returns 0 or MLREG_ENOMEM. */
 int resp_header(struct MHD_Response *resp, const char *name, const char *value);
 
-/* ---- routes (server_oci.c, server_api.c) --------------------------------- */
+/* ---- routes (server_oci.c, server_api.c, server_audit.c) ----------------- */
 
 /** Step 2 for /v2/ routes: validate and set up body handling (req_fail on error). */
 void oci_begin(request *rq);
@@ -235,5 +241,10 @@ void api_begin(request *rq);
 enum MHD_Result api_finish(request *rq);
 /** The actor recorded for changes made by @p rq: the token's name. */
 const char *req_actor(const request *rq);
+/** Whether @p r is one of server_audit.c's routes (the audit log and
+ *  attestations, docs/audit-api.md). */
+int route_is_audit(route_id r);
+/** Step 4 for the audit routes (GET/HEAD only; step 2 is api_begin()). */
+enum MHD_Result audit_finish(request *rq);
 
 #endif
