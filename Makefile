@@ -29,6 +29,8 @@ UNIT_SRC := $(wildcard tests/unit/check_*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Standalone helpers of the integration tests (not linked with libmlreg).
+TOOL_BIN := $(BUILD)/tests/tools/audit_tamper
 
 .PHONY: all test test-unit test-integration test-large bench deps run lint clean install
 
@@ -49,6 +51,18 @@ $(BUILD)/tests/check_%: tests/unit/check_%.c $(BUILD)/libmlreg.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 
+# Unit suites of CLI code link the CLI objects (all but main.o) and see cli/.
+CLI_TEST_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
+CLI_TEST_BIN := $(BUILD)/tests/check_audit_verify
+$(CLI_TEST_BIN): $(BUILD)/tests/check_%: tests/unit/check_%.c $(CLI_TEST_OBJ) $(BUILD)/libmlreg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Icli $(LDFLAGS) -o $@ $< $(CLI_TEST_OBJ) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
+
+# audit_tamper edits the LMDB file directly, as an attacker would: liblmdb only.
+$(BUILD)/tests/tools/%: tests/tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -llmdb
+
 deps:
 	@sh scripts/deps.sh
 
@@ -56,7 +70,7 @@ deps:
 # the S3 tests against a throw-away Ceph RGW on loopback (tests/s3/rgw.sh).
 # The runner prints "N passed, N failed" and fails when anything failed.
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TOOL_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh unit integration s3
 
 test-large: deps

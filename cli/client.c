@@ -629,6 +629,33 @@ int cli_api_expect(json_t **json_out, cli_response *resp, cli_client *c, const c
     return 0;
 }
 
+int cli_get_bytes(char **out, size_t *len_out, cli_client *c, const char *path, size_t max,
+                  const char *what)
+{
+    int error = 0;
+    cli_response resp;
+    cli_request req = {.method = "GET", .url = path, .body_fd = -1, .max_body = max};
+
+    *out = NULL;
+    *len_out = 0;
+    cli_response_init(&resp);
+    if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
+    if (resp.status != 200) {
+        error = cli_http_error(&resp, what);
+        goto done;
+    }
+    if (!resp.body && !(resp.body = calloc(1, 1))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    *out = resp.body;
+    *len_out = resp.body_len;
+    resp.body = NULL;
+done:
+    cli_response_clear(&resp);
+    return error;
+}
+
 const char *cli_api_error_code(json_t *j)
 {
     return json_string_value(

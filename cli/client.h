@@ -139,6 +139,15 @@ int cli_api_do(json_t **json_out, cli_response *resp, cli_client *c, const char 
 int cli_api_expect(json_t **json_out, cli_response *resp, cli_client *c, const char *method,
                    const char *path, const json_t *body, const char *what);
 
+/**
+ * GETs @p path and keeps the body of a 200 answer in memory (at most
+ * @p max bytes): *out (malloc'd, NUL-terminated, owned by the caller:
+ * free()) and *len_out. Anything but 200 becomes cli_http_error(resp,
+ * @p what); transport errors as cli_request_do().
+ */
+int cli_get_bytes(char **out, size_t *len_out, cli_client *c, const char *path, size_t max,
+                  const char *what);
+
 /** The OCI error code of an error answer ("STAGE_EMPTY"), or NULL; points into @p j. */
 const char *cli_api_error_code(json_t *j);
 

@@ -44,6 +44,9 @@ static const struct {
      "what a stage holds: mlreg resolve MODEL:STAGE [--at TIME] [--image] [--json]"},
     {"image-tag", cmd_image_tag,
      "container image tag of a release: mlreg image-tag MODEL@VERSION --repo REPO [--record]"},
+    {"bundle", cmd_bundle, "offline-checkable audit bundle of a release: mlreg bundle REF -o DIR"},
+    {"audit", cmd_audit,
+     "the audit log: mlreg audit log [--model M] [--since TIME] | audit verify [--log-key PUB]"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,555 @@
+/* bundle.c: `mlreg bundle REF -o DIR`, everything an auditor needs about one
+ * release, in a directory that checks offline (docs/audit-api.md):
+ *
+ *     manifest.json, manifest.json.minisig, signatures/<KEYID>.minisig,
+ *     files/<title>, SHA256SUMS, attestations/<seq>-<stage>.dsse.json,
+ *     audit/log.pub, audit/checkpoint, audit/entries/<seq>.json and
+ *     audit/entries/<seq>.proof.json
+ *
+ * The registry is not trusted here either: the manifest must hash to the
+ * digest (cli_release_fetch), every file is verified while it streams in
+ * (cli_blob_fetch), signatures that do not verify with the key they name
+ * are left out, and before the bundle becomes visible it is checked with
+ * the same offline check as `mlreg audit verify --bundle` (using the log
+ * key the registry presented), so a bundle that exists is one that
+ * verifies.
+ *
+ * Everything is written into DIR.tmp-XXXXXX next to DIR and renamed to DIR
+ * at the end: DIR never holds half a bundle. On failure the temp directory
+ * is removed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+#include "mlreg/common.h"
+#include "mlreg/digest.h"
+#include "mlreg/release_sig.h"
+#include "mlreg/sign.h"
+#include "ref.h"
+#include "release.h"
+
+#define PROOF_MAX_BYTES (64u * 1024)
+
+static const char bundle_usage[] =
+    "usage: mlreg bundle MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
+    "                    [--token TOKEN]\n"
+    "\n"
+    "Writes an audit bundle of the release into DIR (which must not exist or be\n"
+    "empty): manifest.json as stored, its signatures (manifest.json.minisig is\n"
+    "the first attached, signatures/<KEYID>.minisig all of them), the release\n"
+    "files under files/ (verified while downloaded), SHA256SUMS, the promotion\n"
+    "attestations, and under audit/ the log key, a signed checkpoint and every\n"
+    "audit entry about this release with its inclusion proof. The bundle is\n"
+    "checked like `mlreg audit verify --bundle DIR` before it appears. In DIR,\n"
+    "`sha256sum -c SHA256SUMS` and `minisign -V -H -p KEY.pub -m manifest.json`\n"
+    "work with the stock tools.\n";
+
+static const char *const subdirs[] = {"signatures", "files", "attestations", "audit",
+                                      "audit/entries"};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+/* Writes @p len bytes of @p data to the new file DIR/NAME (never replacing
+ * anything), fsync'ed. */
+static int write_new(const char *dir, const char *name, const void *data, size_t len)
+{
+    char path[PATH_MAX];
+    int fd, error = 0;
+    const char *p = data;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+        return mlreg_error_set(MLREG_EIO, "%s/%s: path too long", dir, name);
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0)
+        return mlreg_error_set(MLREG_EIO, "creating %s: %s", path, strerror(errno));
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = mlreg_error_set(errno == ENOSPC ? MLREG_ENOSPACE : MLREG_EIO, "writing %s: %s",
+                                    path, strerror(errno));
+            goto done;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (fsync(fd) < 0) error = mlreg_error_set(MLREG_EIO, "fsync %s: %s", path, strerror(errno));
+done:
+    if (close(fd) < 0 && !error)
+        error = mlreg_error_set(MLREG_EIO, "closing %s: %s", path, strerror(errno));
+    return error;
+}
+
+/* DIR must not exist, or be an empty directory. */
+static int check_target(const char *dir)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *de;
+    int empty = 1;
+
+    if (lstat(dir, &st) < 0) {
+        if (errno == ENOENT) return 0;
+        return mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return mlreg_error_set(MLREG_EIO, "%s exists and is not a directory", dir);
+    if (!(d = opendir(dir))) return mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) empty = 0;
+    closedir(d);
+    if (!empty) return mlreg_error_set(MLREG_EIO, "%s exists and is not empty", dir);
+    return 0;
+}
+
+/* A title that is a plain file name in files/ (release.c checked the rest). */
+static int title_ok(const char *title)
+{
+    return cli_title_valid(title) && title[0] != '.' && !strstr(title, "..");
+}
+
+typedef struct {
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+    char path[300];
+} sum_line;
+
+static int cmp_sum(const void *a, const void *b)
+{
+    return strcmp(((const sum_line *)a)->path, ((const sum_line *)b)->path);
+}
+
+/* signatures/<KEYID>.minisig for every signature that verifies with the key
+ * it names over the manifest, and the earliest attached as
+ * manifest.json.minisig. *count_out the number written. */
+static int write_signatures(size_t *count_out, const char *tmp, cli_client *c, const char *model,
+                            const cli_release *rel)
+{
+    int error = 0;
+    json_t *sigs = NULL, *arr, *s;
+    size_t i;
+    const char *first = NULL;
+    int64_t first_sec = INT64_MAX;
+    long first_nsec = 0;
+    char name[64], id[MLREG_KEYID_HEXLEN + 1];
+    json_t *seen = NULL;
+
+    *count_out = 0;
+    if ((error = cli_sigs_get(&sigs, c, model, rel->version)) < 0) goto done;
+    if (!(seen = json_object())) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    arr = json_object_get(sigs, "signatures");
+    json_array_foreach(arr, i, s)
+    {
+        const char *text = json_string_value(json_object_get(s, "signature"));
+        const char *pub = json_string_value(json_object_get(s, "public_key"));
+        const char *at = json_string_value(json_object_get(s, "attached_at"));
+        mlreg_pubkey pk;
+        mlreg_keyid kid;
+        int64_t sec;
+        long nsec;
+
+        if (!text || !pub || mlreg_pubkey_parse(&pk, pub, strlen(pub)) < 0 ||
+            mlreg_sign_verify(NULL, &kid, text, strlen(text), rel->bytes, rel->len, &pk) < 0) {
+            fprintf(stderr, "mlreg bundle: leaving out signature %zu: %s\n", i,
+                    text && pub ? mlreg_error_last() : "no signature or public key");
+            mlreg_error_clear();
+            continue;
+        }
+        mlreg_keyid_format(id, &kid);
+        if (json_object_get(seen, id)) continue;
+        if (json_object_set_new(seen, id, json_true()) < 0) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        snprintf(name, sizeof(name), "signatures/%s.minisig", id);
+        if ((error = write_new(tmp, name, text, strlen(text))) < 0) goto done;
+        (*count_out)++;
+        if (!at || mlreg_release_time_parse(&sec, &nsec, at) < 0) {
+            mlreg_error_clear();
+            sec = INT64_MAX - 1;
+            nsec = 0;
+        }
+        if (!first || sec < first_sec || (sec == first_sec && nsec < first_nsec)) {
+            first = text;
+            first_sec = sec;
+            first_nsec = nsec;
+        }
+    }
+    if (first) error = write_new(tmp, "manifest.json.minisig", first, strlen(first));
+done:
+    json_decref(seen);
+    json_decref(sigs);
+    return error;
+}
+
+/* attestations/<seq>-<stage>.dsse.json, the envelopes as the registry gives them. */
+static int write_attestations(size_t *count_out, const char *tmp, cli_client *c, const char *model,
+                              const char *version)
+{
+    int error = 0;
+    cli_response resp;
+    json_t *ans = NULL, *arr, *a;
+    char path[600], name[200], *text = NULL;
+    size_t i;
+
+    *count_out = 0;
+    cli_response_init(&resp);
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/attestations", model, version);
+    if ((error = cli_api_expect(&ans, &resp, c, "GET", path, NULL, "fetching the attestations")) <
+        0)
+        goto done;
+    arr = json_object_get(ans, "attestations");
+    if (!json_is_array(arr)) {
+        error = mlreg_error_set(MLREG_ESERVER,
+                                "fetching the attestations: registry sent no attestations list");
+        goto done;
+    }
+    json_array_foreach(arr, i, a)
+    {
+        json_t *seq = json_object_get(a, "seq"), *env = json_object_get(a, "envelope");
+        const char *stage = json_string_value(json_object_get(a, "stage"));
+        if (!json_is_integer(seq) || json_integer_value(seq) < 0 || !stage ||
+            !cli_tag_valid(stage) || (!json_is_object(env) && !json_is_string(env))) {
+            error = mlreg_error_set(MLREG_ESERVER,
+                                    "fetching the attestations: attestation %zu is malformed", i);
+            goto done;
+        }
+        free(text);
+        text = NULL;
+        if (json_is_object(env)) {
+            if (!(text = json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS))) {
+                error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+                goto done;
+            }
+        } else if (!(text = strdup(json_string_value(env)))) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        snprintf(name, sizeof(name), "attestations/%" JSON_INTEGER_FORMAT "-%s.dsse.json",
+                 json_integer_value(seq), stage);
+        if ((error = write_new(tmp, name, text, strlen(text))) < 0) goto done;
+        (*count_out)++;
+    }
+done:
+    free(text);
+    json_decref(ans);
+    cli_response_clear(&resp);
+    return error;
+}
+
+/* audit/log.pub, audit/checkpoint, and every entry about @p digest with its
+ * inclusion proof against that checkpoint. */
+static int write_audit(size_t *count_out, mlreg_checkpoint *cp, char *origin, mlreg_pubkey *pk,
+                       const char *tmp, cli_client *c, const char *digest)
+{
+    int error = 0;
+    char *key_text = NULL, *cp_text = NULL, *proof = NULL, name[80], path[128];
+    size_t key_len = 0, cp_len = 0, proof_len = 0;
+    cli_audit_entries e;
+    json_t *entry = NULL;
+    char id[MLREG_KEYID_HEXLEN + 1];
+
+    *count_out = 0;
+    cli_audit_entries_init(&e);
+    if ((error = cli_audit_key_get(pk, &key_text, &key_len, c)) < 0 ||
+        (error = write_new(tmp, "audit/log.pub", key_text, key_len)) < 0 ||
+        (error = cli_audit_checkpoint_get(&cp_text, &cp_len, c)) < 0)
+        goto done;
+    if ((error = cli_audit_checkpoint_check(cp, origin, cp_text, cp_len, pk)) < 0) {
+        mlreg_keyid_format(id, &pk->id);
+        error = cli_error_wrap(error, "the registry's checkpoint with its own log key %s", id);
+        goto done;
+    }
+    if ((error = write_new(tmp, "audit/checkpoint", cp_text, cp_len)) < 0 ||
+        (error = cli_audit_entries_get(&e, c, cp->size, 0)) < 0)
+        goto done;
+    if (e.n < cp->size) {
+        error = mlreg_error_set(MLREG_ESERVER,
+                                "the registry served %" PRIu64 " of the %" PRIu64
+                                " audit entries its checkpoint covers",
+                                e.n, cp->size);
+        goto done;
+    }
+    for (uint64_t i = 0; i < e.n; i++) {
+        const char *d;
+        json_decref(entry);
+        entry = json_loadb(e.text[i], e.len[i], 0, NULL);
+        d = json_string_value(json_object_get(json_object_get(entry, "subject"), "digest"));
+        if (!d || strcmp(d, digest)) continue;
+        snprintf(name, sizeof(name), "audit/entries/%" PRIu64 ".json", i);
+        if ((error = write_new(tmp, name, e.text[i], e.len[i])) < 0) goto done;
+        snprintf(path, sizeof(path), "/api/v1/audit/proof/inclusion?seq=%" PRIu64 "&size=%" PRIu64,
+                 i, cp->size);
+        free(proof);
+        proof = NULL;
+        if ((error = cli_get_bytes(&proof, &proof_len, c, path, PROOF_MAX_BYTES,
+                                   "fetching an inclusion proof")) < 0)
+            goto done;
+        snprintf(name, sizeof(name), "audit/entries/%" PRIu64 ".proof.json", i);
+        if ((error = write_new(tmp, name, proof, proof_len)) < 0) goto done;
+        (*count_out)++;
+    }
+done:
+    json_decref(entry);
+    cli_audit_entries_clear(&e);
+    free(proof);
+    free(key_text);
+    free(cp_text);
+    return error;
+}
+
+static int write_sums(const char *tmp, const cli_release *rel)
+{
+    int error = 0;
+    size_t n = rel->nlayers + 1, off = 0, cap = 0;
+    sum_line *lines = NULL;
+    char *text = NULL;
+
+    if (!(lines = calloc(n, sizeof(*lines)))) return mlreg_error_set(MLREG_ENOMEM, "oom");
+    snprintf(lines[0].path, sizeof(lines[0].path), "manifest.json");
+    snprintf(lines[0].hex, sizeof(lines[0].hex), "%s", rel->digest + 7);
+    for (size_t i = 0; i < rel->nlayers; i++) {
+        snprintf(lines[i + 1].path, sizeof(lines[i + 1].path), "files/%s", rel->layers[i].title);
+        mlreg_digest_hex(lines[i + 1].hex, &rel->layers[i].digest);
+    }
+    qsort(lines, n, sizeof(*lines), cmp_sum);
+    for (size_t i = 0; i < n; i++)
+        cap += MLREG_DIGEST_HEXLEN + 3 + strlen(lines[i].path);
+    if (!(text = malloc(cap + 1))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)sprintf(text + off, "%s  %s\n", lines[i].hex, lines[i].path);
+    error = write_new(tmp, "SHA256SUMS", text, off);
+done:
+    free(text);
+    free(lines);
+    return error;
+}
+
+static int sub_path(char *out, size_t len, const char *dir, const char *name)
+{
+    if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len)
+        return mlreg_error_set(MLREG_EIO, "%s/%s: path too long", dir, name);
+    return 0;
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 || fsync(fd) < 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return mlreg_error_set(MLREG_EIO, "fsync %s: %s", dir, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+int cmd_bundle(int argc, char **argv)
+{
+    int error = 0, m, by_stage = 0;
+    const char *refstr = NULL, *registry = NULL, *v;
+    char dir[PATH_MAX], tmp[PATH_MAX], parent[PATH_MAX], size_str[32], sub[PATH_MAX];
+    char origin[MLREG_CHECKPOINT_ORIGIN_MAX + 1];
+    cli_ref ref;
+    cli_stage_ref sref;
+    cli_client *c = NULL;
+    cli_release rel;
+    cli_response rresp;
+    json_t *resolved = NULL;
+    mlreg_checkpoint cp = {0};
+    mlreg_pubkey logpk;
+    cli_bundle_report rep;
+    size_t nsigs = 0, natt = 0, nentries = 0, len;
+    uint64_t total = 0;
+    int made_tmp = 0;
+    mode_t mask;
+
+    dir[0] = tmp[0] = '\0';
+    cli_release_init(&rel);
+    cli_response_init(&rresp);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(bundle_usage, stdout);
+            return CLI_EXIT_OK;
+        }
+        if ((m = cli_opt(&v, &i, argc, argv, "-o")) != 0 ||
+            (m = cli_opt(&v, &i, argc, argv, "--output")) != 0) {
+            if (m < 0) goto usage;
+            if (strlen(v) >= sizeof(dir) - 16) {
+                mlreg_error_set(MLREG_EINVALID, "output directory path too long");
+                goto usage;
+            }
+            snprintf(dir, sizeof(dir), "%s", v);
+        } else if ((m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0) {
+            if (m < 0) goto usage;
+        } else if (cli_positional(&refstr, argv[i]) < 0) {
+            goto usage;
+        }
+    }
+    if (!refstr) {
+        mlreg_error_set(MLREG_EINVALID, "missing REF");
+        goto usage;
+    }
+    if (cli_is_stage_ref(refstr)) {
+        if (cli_stage_ref_parse(&sref, refstr) < 0) goto usage;
+        by_stage = 1;
+    } else if (cli_ref_parse(&ref, refstr, 1) < 0) {
+        goto usage;
+    }
+    len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        dir[--len] = '\0';
+    if (!len) {
+        mlreg_error_set(MLREG_EINVALID, "missing -o DIR");
+        goto usage;
+    }
+    if ((error = check_target(dir)) < 0) goto done;
+
+    if ((error = cli_client_new(&c, registry)) < 0) goto done;
+    if (by_stage) {
+        char pinned[sizeof(ref.buf)];
+        if ((error = cli_stage_resolve(&resolved, &rresp, c, sref.model, sref.stage, NULL)) < 0)
+            goto done;
+        snprintf(pinned, sizeof(pinned), "%s@%s", sref.model,
+                 json_string_value(json_object_get(resolved, "digest")));
+        if ((error = cli_ref_parse(&ref, pinned, 1)) < 0) goto done;
+        fprintf(stderr, "%s:%s is %s@%s (%s)\n", sref.model, sref.stage, sref.model,
+                json_string_value(json_object_get(resolved, "version")), ref.digest);
+    }
+    if ((error = cli_release_fetch(&rel, c, &ref)) < 0) goto done;
+    for (size_t i = 0; i < rel.nlayers; i++)
+        if (!title_ok(rel.layers[i].title)) {
+            error = mlreg_error_set(MLREG_EMISMATCH, "%s: unsafe file name; refusing to write it",
+                                    cli_printable(rel.layers[i].title));
+            goto done;
+        }
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dir) >= sizeof(tmp)) {
+        tmp[0] = '\0';
+        error = mlreg_error_set(MLREG_EIO, "%s: path too long", dir);
+        goto done;
+    }
+    if (!mkdtemp(tmp)) {
+        error = mlreg_error_set(MLREG_EIO, "cannot create a directory next to %s: %s", dir,
+                                strerror(errno));
+        tmp[0] = '\0';
+        goto done;
+    }
+    made_tmp = 1;
+    /* mkdtemp made it 0700; give DIR the mode a plain mkdir would. */
+    mask = umask(0);
+    umask(mask);
+    if (chmod(tmp, 0777 & ~mask) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "chmod %s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+        if ((error = sub_path(sub, sizeof(sub), tmp, subdirs[i])) < 0) goto done;
+        if (mkdir(sub, 0777) < 0) {
+            error = mlreg_error_set(MLREG_EIO, "mkdir %s: %s", sub, strerror(errno));
+            goto done;
+        }
+    }
+    if ((error = write_new(tmp, "manifest.json", rel.bytes, rel.len)) < 0 ||
+        (error = write_signatures(&nsigs, tmp, c, ref.model, &rel)) < 0)
+        goto done;
+    for (size_t i = 0; i < rel.nlayers; i++) {
+        const cli_layer *l = &rel.layers[i];
+        int fd;
+        if ((error = sub_path(sub, sizeof(sub), tmp, "files/")) < 0) goto done;
+        if (strlen(sub) + strlen(l->title) >= sizeof(sub)) {
+            error = mlreg_error_set(MLREG_EIO, "%s%s: path too long", sub, l->title);
+            goto done;
+        }
+        strcat(sub, l->title);
+        if ((fd = open(sub, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0) {
+            error = mlreg_error_set(MLREG_EIO, "creating %s: %s", sub, strerror(errno));
+            goto done;
+        }
+        error = cli_blob_fetch(c, ref.model, l, fd);
+        if (!error && fsync(fd) < 0)
+            error = mlreg_error_set(MLREG_EIO, "fsync %s: %s", sub, strerror(errno));
+        close(fd);
+        if (error < 0) goto done;
+        cli_format_size(size_str, sizeof(size_str), l->size);
+        fprintf(stderr, "  %-11s %-30s %10s  verified\n", l->kind, l->title, size_str);
+        total += l->size;
+    }
+    if ((error = write_sums(tmp, &rel)) < 0 ||
+        (error = write_attestations(&natt, tmp, c, ref.model, rel.version)) < 0 ||
+        (error = write_audit(&nentries, &cp, origin, &logpk, tmp, c, rel.digest)) < 0)
+        goto done;
+    /* The bundle as an auditor will check it, before it becomes visible. */
+    if ((error = cli_audit_bundle_check(&rep, tmp, &logpk)) < 0) {
+        error = cli_error_wrap(error, "the bundle does not verify");
+        goto done;
+    }
+    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+        if ((error = sub_path(sub, sizeof(sub), tmp, subdirs[i])) < 0 ||
+            (error = sync_dir(sub)) < 0)
+            goto done;
+    }
+    if ((error = sync_dir(tmp)) < 0) goto done;
+    if (rename(tmp, dir) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "rename %s to %s: %s", tmp, dir, strerror(errno));
+        goto done;
+    }
+    made_tmp = 0;
+    memcpy(parent, dir, strlen(dir) + 1);
+    if ((error = sync_dir(dirname(parent))) < 0) goto done;
+
+    cli_format_size(size_str, sizeof(size_str), total);
+    printf("bundle of %s@%s (%s) written to %s:\n", ref.model, rel.version, rel.digest, dir);
+    printf("  manifest.json          the manifest as stored\n");
+    if (nsigs)
+        printf("  manifest.json.minisig  the first signature; signatures/ holds %zu\n", nsigs);
+    else
+        printf("  signatures/            none: the release is not signed\n");
+    printf("  files/                 %zu file%s, %s, verified\n", rel.nlayers,
+           rel.nlayers == 1 ? "" : "s", size_str);
+    printf("  SHA256SUMS             manifest.json and files/*\n");
+    printf("  attestations/          %zu promotion statement%s\n", natt, natt == 1 ? "" : "s");
+    printf("  audit/                 log key, checkpoint of %" PRIu64 " entries signed by %s,\n"
+           "                         %zu entr%s about this release with inclusion proofs\n",
+           cp.size, origin, nentries, nentries == 1 ? "y" : "ies");
+    printf("check it offline with: mlreg audit verify --bundle %s --log-key KEY.pub\n", dir);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+done:
+    if (made_tmp) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    json_decref(resolved);
+    cli_response_clear(&rresp);
+    cli_release_clear(&rel);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("bundle", error) : CLI_EXIT_OK;
+usage:
+    fprintf(stderr, "mlreg bundle: %s\n%s", mlreg_error_last(), bundle_usage);
+    return CLI_EXIT_USAGE;
+}
