@@ -45,6 +45,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/dsse.h"
+#include "mlreg/oci.h"
 #include "mlreg/release_sig.h"
 #include "release.h"
 
@@ -134,34 +135,24 @@ static void hash_base64(char out[64], const mlreg_merkle_hash *h)
     sodium_bin2base64(out, 64, h->raw, sizeof(h->raw), sodium_base64_VARIANT_ORIGINAL);
 }
 
-/* Reads the regular file @p path (at most @p max bytes) into *out (free(),
- * NUL-terminated). MLREG_ENOTFOUND when it does not exist, MLREG_EIO
- * otherwise (message names @p name). */
-static int read_file(char **out, size_t *len_out, const char *path, const char *name, size_t max)
+/* Reads the regular file open on @p fd (at most @p max bytes) into *out
+ * (free(), NUL-terminated). MLREG_EIO naming @p name otherwise. Does not
+ * close @p fd. */
+static int read_fd(char **out, size_t *len_out, int fd, const char *name, size_t max)
 {
-    int error = 0, fd;
+    int error = 0;
     struct stat st;
     char *buf = NULL;
     size_t got = 0;
 
     *out = NULL;
     *len_out = 0;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        if (errno == ENOENT) return mlreg_error_set(MLREG_ENOTFOUND, "%s: missing", name);
-        return mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        error = mlreg_error_set(MLREG_EIO, "%s: not a regular file", name);
-        goto done;
-    }
-    if ((uint64_t)st.st_size > max) {
-        error = mlreg_error_set(MLREG_EIO, "%s: larger than %zu bytes", name, max);
-        goto done;
-    }
-    if (!(buf = malloc((size_t)st.st_size + 1))) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-        goto done;
-    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return mlreg_error_set(MLREG_EIO, "%s: not a regular file", name);
+    if ((uint64_t)st.st_size > max)
+        return mlreg_error_set(MLREG_EIO, "%s: larger than %zu bytes", name, max);
+    if (!(buf = malloc((size_t)st.st_size + 1)))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     while (got < (size_t)st.st_size) {
         ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR) continue;
@@ -178,25 +169,99 @@ static int read_file(char **out, size_t *len_out, const char *path, const char *
     buf = NULL;
 done:
     free(buf);
+    return error;
+}
+
+/* Reads the regular file @p path (at most @p max bytes) into *out (free(),
+ * NUL-terminated). MLREG_ENOTFOUND when it does not exist, MLREG_EIO
+ * otherwise (message names @p name). */
+static int read_file(char **out, size_t *len_out, const char *path, const char *name, size_t max)
+{
+    int error, fd;
+
+    *out = NULL;
+    *len_out = 0;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
+        if (errno == ENOENT) return mlreg_error_set(MLREG_ENOTFOUND, "%s: missing", name);
+        return mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
+    }
+    error = read_fd(out, len_out, fd, name, max);
     close(fd);
     return error;
 }
 
-/* "sha256:<hex>" of the file @p path into @p out. */
-static int file_digest(char out[MLREG_DIGEST_STRLEN + 1], const char *path, const char *name)
+/* Opens @p name (a relative path of '/'-separated components) inside the
+ * bundle directory @p dir for reading, one component at a time with
+ * O_NOFOLLOW: a bundle is data from elsewhere, so nothing in it may lead
+ * out of it (files/x -> /etc/passwd, audit -> /somewhere) or block the
+ * reader (a FIFO). *fd_out is the open file, a regular file unless
+ * @p want_dir, then a directory. MLREG_ENOTFOUND when missing,
+ * MLREG_EMISMATCH for a symbolic link, a name with "", "." or ".."
+ * components, or a file of the wrong type, MLREG_EIO otherwise. */
+static int bundle_open(int *fd_out, const char *dir, const char *name, int want_dir)
+{
+    int error = 0, dfd = -1, fd = -1;
+    char part[PATH_MAX];
+    const char *p = name, *slash;
+    struct stat st;
+
+    *fd_out = -1;
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
+    for (;;) {
+        size_t len;
+        int last, flags;
+        slash = strchr(p, '/');
+        len = slash ? (size_t)(slash - p) : strlen(p);
+        last = !slash;
+        if (len == 0 || len >= sizeof(part) || (len == 1 && p[0] == '.') ||
+            (len == 2 && p[0] == '.' && p[1] == '.')) {
+            error = BAD("%s: not a plain path inside the bundle", name);
+            goto done;
+        }
+        memcpy(part, p, len);
+        part[len] = '\0';
+        flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+        if (!last || want_dir) flags |= O_DIRECTORY;
+        if ((fd = openat(dfd, part, flags)) < 0) {
+            if (errno == ENOENT)
+                error = mlreg_error_set(MLREG_ENOTFOUND, "%s: missing", name);
+            else if (errno == ELOOP || errno == ENOTDIR)
+                error = BAD("%s: a symbolic link or not a %s", name,
+                            last && !want_dir ? "regular file" : "directory");
+            else
+                error = mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
+            goto done;
+        }
+        close(dfd);
+        dfd = fd;
+        fd = -1;
+        if (last) break;
+        p = slash + 1;
+    }
+    if (fstat(dfd, &st) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
+        goto done;
+    }
+    if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+        error = BAD("%s: not a %s", name, want_dir ? "directory" : "regular file");
+        goto done;
+    }
+    *fd_out = dfd;
+    dfd = -1;
+done:
+    if (fd >= 0) close(fd);
+    if (dfd >= 0) close(dfd);
+    return error;
+}
+
+/* "sha256:<hex>" of the bundle file @p name into @p out (bundle_open's errors). */
+static int bundle_digest(char out[MLREG_DIGEST_STRLEN + 1], const char *dir, const char *name)
 {
     int fd, error;
     mlreg_digest d;
-    struct stat st;
 
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        if (errno == ENOENT) return mlreg_error_set(MLREG_ENOTFOUND, "%s: missing", name);
-        return mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return mlreg_error_set(MLREG_EIO, "%s: not a regular file", name);
-    }
+    if ((error = bundle_open(&fd, dir, name, 0)) < 0) return error;
     error = mlreg_digest_fd(&d, NULL, fd);
     close(fd);
     if (error < 0) return error;
@@ -443,7 +508,17 @@ int cli_audit_log_check(const cli_audit_entries *e, const mlreg_checkpoint *cp,
                         reasons[first_bad]);
         goto done;
     }
-    if ((error = cli_audit_bisect(&m, leaves, n, cp, fn, ctx)) < 0) goto done;
+    /* The log already fails here; a registry that will not answer for the
+     * proofs must not turn that into "registry failing" (exit 3), which a
+     * pipeline may retry or ignore. */
+    if ((error = cli_audit_bisect(&m, leaves, n, cp, fn, ctx)) < 0) {
+        if (error == MLREG_ENOMEM) goto done;
+        last_message(reason, sizeof(reason));
+        error = BAD("the audit log does not match the signed checkpoint (%" PRIu64 " of %" PRIu64
+                    " entries served, root differs), and the registry gave no proof of where: %s",
+                    n, cp->size, reason);
+        goto done;
+    }
     if (m >= cp->size) {
         error = BAD("the audit log's root differs from the checkpoint's");
         goto done;
@@ -485,12 +560,16 @@ static int path_join(char *out, size_t len, const char *dir, const char *name)
 /* A missing bundle file is a bad bundle (exit 1), not a local error. */
 static int bundle_read(char **out, size_t *len_out, const char *dir, const char *name, size_t max)
 {
-    char path[PATH_MAX];
-    int error;
+    int error, fd;
 
-    if ((error = path_join(path, sizeof(path), dir, name)) < 0) return error;
-    if ((error = read_file(out, len_out, path, name, max)) == MLREG_ENOTFOUND)
-        return BAD("%s is missing", name);
+    *out = NULL;
+    *len_out = 0;
+    if ((error = bundle_open(&fd, dir, name, 0)) < 0) {
+        if (error == MLREG_ENOTFOUND) return BAD("%s is missing", name);
+        return error;
+    }
+    error = read_fd(out, len_out, fd, name, max);
+    close(fd);
     return error;
 }
 
@@ -523,22 +602,26 @@ static int cmp_str(const void *a, const void *b)
  * array free()), sorted; a missing directory is empty. */
 static int list_dir(char ***out, size_t *n_out, const char *dir, const char *name)
 {
-    char path[PATH_MAX];
     DIR *d = NULL;
     struct dirent *de;
     char **names = NULL, **grown;
     size_t n = 0, cap = 0;
-    int error = 0;
+    int error = 0, fd;
 
     *out = NULL;
     *n_out = 0;
-    if ((error = path_join(path, sizeof(path), dir, name)) < 0) return error;
-    if (!(d = opendir(path))) {
-        if (errno == ENOENT) return 0;
+    if ((error = bundle_open(&fd, dir, name, 1)) < 0) {
+        if (error != MLREG_ENOTFOUND) return error;
+        mlreg_error_clear();
+        return 0;
+    }
+    if (!(d = fdopendir(fd))) {
+        close(fd);
         return mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
     }
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
+        /* Hidden names count too: nothing in a bundle goes unchecked. */
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             if (!(grown = realloc(names, cap * sizeof(*names)))) goto nomem;
@@ -570,9 +653,76 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
+/* The files of the release manifest.json describes must be what files/
+ * holds, byte for byte: SHA256SUMS alone proves nothing, as whoever edits a
+ * file can edit SHA256SUMS too, while manifest.json is bound to the signed
+ * log by the entries' subject.digest. @p listed maps every SHA256SUMS path
+ * to its (checked) hex digest; @p files are the names in files/. */
+static int check_layers(const char *dir, json_t *listed, char **files, size_t nfiles)
+{
+    int error = 0;
+    char *text = NULL, path[300];
+    size_t len = 0, i;
+    json_t *m = NULL, *layers, *layer, *titles = NULL;
+    json_error_t jerr;
+    mlreg_digest d;
+
+    if ((error = bundle_read(&text, &len, dir, "manifest.json", CLI_MANIFEST_MAX)) < 0) goto done;
+    if (!(m = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) || !json_is_object(m) ||
+        !json_is_array(layers = json_object_get(m, "layers"))) {
+        error = BAD("manifest.json is not a manifest with a layers array");
+        goto done;
+    }
+    if (!(titles = json_object())) goto nomem;
+    json_array_foreach(layers, i, layer)
+    {
+        const char *title = json_string_value(
+            json_object_get(json_object_get(layer, "annotations"), MLREG_ANN_TITLE));
+        const char *digest = json_string_value(json_object_get(layer, "digest"));
+        const char *hex;
+        char want[MLREG_DIGEST_HEXLEN + 1];
+        if (!title || !cli_title_valid(title) || title[0] == '.' ||
+            json_object_get(titles, title)) {
+            error = BAD("manifest.json: layer %zu has a missing, unsafe or repeated title", i);
+            goto done;
+        }
+        if (!digest || mlreg_digest_parse(&d, digest) < 0) {
+            error = BAD("manifest.json: layer %zu (%s) has no valid digest", i, title);
+            goto done;
+        }
+        if (json_object_set_new(titles, title, json_true()) < 0) goto nomem;
+        mlreg_digest_hex(want, &d);
+        snprintf(path, sizeof(path), "files/%s", title);
+        if (!(hex = json_string_value(json_object_get(listed, path)))) {
+            error = BAD("SHA256SUMS does not list %s, a file of the release", path);
+            goto done;
+        }
+        if (strcmp(hex, want)) {
+            error = BAD("%s does not match manifest.json (its SHA-256 is %s, the manifest says %s)",
+                        path, hex, digest);
+            goto done;
+        }
+    }
+    for (i = 0; i < nfiles; i++)
+        if (!json_object_get(titles, files[i])) {
+            error = BAD("files/%s is not a file of the release in manifest.json",
+                        cli_printable(files[i]));
+            goto done;
+        }
+    goto done;
+nomem:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+done:
+    json_decref(titles);
+    json_decref(m);
+    free(text);
+    return error;
+}
+
 /* SHA256SUMS in sha256sum's format: every line "<64 hex>  <path>" (or
  * " *<path>", binary mode) must name a file of the bundle whose SHA-256
- * matches; manifest.json and every file under files/ must be listed. */
+ * matches; manifest.json and every file under files/ must be listed, and
+ * files/ must hold exactly the release's files (check_layers). */
 static int check_sums(size_t *count_out, const char *dir)
 {
     int error = 0;
@@ -616,8 +766,7 @@ static int check_sums(size_t *count_out, const char *dir)
             error = BAD("SHA256SUMS line %zu: path outside the bundle", lineno);
             goto done;
         }
-        if ((error = path_join(path, sizeof(path), dir, name)) < 0) goto done;
-        if ((error = file_digest(got, path, name)) < 0) {
+        if ((error = bundle_digest(got, dir, name)) < 0) {
             if (error == MLREG_ENOTFOUND) error = BAD("SHA256SUMS: %s is missing", name);
             goto done;
         }
@@ -625,7 +774,7 @@ static int check_sums(size_t *count_out, const char *dir)
             error = BAD("SHA256SUMS: %s does not match (its SHA-256 is %s)", name, got + 7);
             goto done;
         }
-        if (json_object_set_new(listed, name, json_true()) < 0) goto nomem;
+        if (json_object_set_new(listed, name, json_string(hex)) < 0) goto nomem;
         (*count_out)++;
     }
     if (!json_object_get(listed, "manifest.json")) {
@@ -636,10 +785,11 @@ static int check_sums(size_t *count_out, const char *dir)
     for (size_t i = 0; i < nfiles; i++) {
         snprintf(path, sizeof(path), "files/%s", files[i]);
         if (!json_object_get(listed, path)) {
-            error = BAD("SHA256SUMS does not list %s", path);
+            error = BAD("SHA256SUMS does not list %s", cli_printable(path));
             goto done;
         }
     }
+    error = check_layers(dir, listed, files, nfiles);
     goto done;
 nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -783,7 +933,7 @@ static int check_attestation(const char *dir, const char *file, json_t *entries,
     unsigned char *payload = NULL;
     size_t len = 0, plen = 0, i;
     json_t *st = NULL, *subjects, *sub, *pred, *audit, *seq, *entry;
-    const char *v, *action;
+    const char *v, *action, *stage;
 
     snprintf(name, sizeof(name), "attestations/%s", file);
     if ((error = bundle_read(&text, &len, dir, name, ENVELOPE_MAX)) < 0) goto done;
@@ -828,7 +978,7 @@ static int check_attestation(const char *dir, const char *file, json_t *entries,
         goto done;
     }
     v = json_string_value(json_object_get(audit, "origin"));
-    if (v && strcmp(v, rep->origin)) {
+    if (!v || strcmp(v, rep->origin)) {
         error =
             BAD("%s: its audit entry is in log %s, not %s", name, cli_printable(v), rep->origin);
         goto done;
@@ -845,9 +995,16 @@ static int check_attestation(const char *dir, const char *file, json_t *entries,
         goto done;
     }
     v = json_string_value(json_object_get(pred, "action"));
-    if (v && strcmp(v, action)) {
+    if (!v || strcmp(v, action)) {
         error = BAD("%s: the statement says %s, audit entry %s says %s", name, cli_printable(v),
                     key, action);
+        goto done;
+    }
+    v = json_string_value(json_object_get(pred, "stage"));
+    stage = json_string_value(json_object_get(json_object_get(entry, "subject"), "stage"));
+    if (!v || !stage || strcmp(v, stage)) {
+        error = BAD("%s: the statement names stage %s, audit entry %s stage %s", name,
+                    cli_printable(v), key, cli_printable(stage));
         goto done;
     }
 done:
@@ -858,10 +1015,28 @@ done:
     return error;
 }
 
+/* Without the entry that records the push, nothing in the signed log ties
+ * manifest.json to this bundle: an emptied audit/entries/ with a swapped
+ * manifest and files would otherwise verify. */
+static int require_push_entry(json_t *entries)
+{
+    const char *key;
+    json_t *entry;
+
+    json_object_foreach(entries, key, entry)
+    {
+        const char *action = json_string_value(json_object_get(entry, "action"));
+        (void)key;
+        if (action && !strcmp(action, "push")) return 0;
+    }
+    return BAD("audit/entries/ holds no entry recording the push of manifest.json, so nothing in "
+               "the signed log vouches for it");
+}
+
 int cli_audit_bundle_check(cli_bundle_report *rep, const char *dir, const mlreg_pubkey *pk)
 {
     int error = 0;
-    char *cp_text = NULL, path[PATH_MAX], msg[512];
+    char *cp_text = NULL, msg[512];
     size_t cp_len = 0, n = 0;
     char **names = NULL;
     json_t *entries = NULL;
@@ -877,8 +1052,7 @@ int cli_audit_bundle_check(cli_bundle_report *rep, const char *dir, const mlreg_
         error = BAD("audit/checkpoint: %s", msg);
         goto done;
     }
-    if ((error = path_join(path, sizeof(path), dir, "manifest.json")) < 0) goto done;
-    if ((error = file_digest(rep->digest, path, "manifest.json")) < 0) {
+    if ((error = bundle_digest(rep->digest, dir, "manifest.json")) < 0) {
         if (error == MLREG_ENOTFOUND) error = BAD("manifest.json is missing");
         goto done;
     }
@@ -888,10 +1062,14 @@ int cli_audit_bundle_check(cli_bundle_report *rep, const char *dir, const mlreg_
         goto done;
     }
     if ((error = check_bundle_entries(entries, &rep->entries, dir, rep)) < 0) goto done;
+    if ((error = require_push_entry(entries)) < 0) goto done;
     if ((error = list_dir(&names, &n, dir, "attestations")) < 0) goto done;
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(names[i]);
-        if (len <= 10 || strcmp(names[i] + len - 10, ".dsse.json")) continue;
+        if (len <= 10 || strcmp(names[i] + len - 10, ".dsse.json")) {
+            error = BAD("attestations/%s: not a .dsse.json statement", cli_printable(names[i]));
+            goto done;
+        }
         if ((error = check_attestation(dir, names[i], entries, pk, rep)) < 0) goto done;
         rep->attestations++;
     }
@@ -996,9 +1174,8 @@ done:
     return error;
 }
 
-/* cli_audit_proof_fn over GET /api/v1/audit/proof/consistency. */
-static int net_consistency(mlreg_merkle_hash *proof, size_t *len_out, void *ctx, uint64_t from,
-                           uint64_t to)
+int cli_audit_consistency_get(mlreg_merkle_hash *proof, size_t *len_out, void *ctx, uint64_t from,
+                              uint64_t to)
 {
     cli_client *c = ctx;
     cli_response resp;
@@ -1171,17 +1348,22 @@ usage:
 
 /* ---- audit verify ------------------------------------------------------------------------- */
 
-/* Replaces @p path by @p len bytes of @p text: PATH.tmp, fsync, rename. */
+/* Replaces @p path by @p len bytes of @p text: a fresh temp file next to it
+ * (mkstemp: O_EXCL, never someone else's file), fsync, rename. */
 static int write_atomic(const char *path, const char *text, size_t len)
 {
     char tmp[PATH_MAX];
     int fd = -1, error = 0;
     size_t off = 0;
 
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp))
         return mlreg_error_set(MLREG_EIO, "%s: path too long", path);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0)
-        return mlreg_error_set(MLREG_EIO, "%s: %s", tmp, strerror(errno));
+    if ((fd = mkstemp(tmp)) < 0)
+        return mlreg_error_set(MLREG_EIO, "creating a temp file for %s: %s", path, strerror(errno));
+    if (fchmod(fd, 0644) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "chmod %s: %s", tmp, strerror(errno));
+        goto done;
+    }
     while (off < len) {
         ssize_t n = write(fd, text + off, len - off);
         if (n < 0 && errno == EINTR) continue;
@@ -1254,6 +1436,19 @@ done:
     return error < 0 ? cli_fail("audit verify", error) : CLI_EXIT_OK;
 }
 
+/* cli_audit_proof_fn over the local, verified leaves (@p ctx a
+ * mlreg_merkle_leaves): once every entry of the current checkpoint is
+ * checked, whether the remembered tree is a prefix of it is a fact we can
+ * compute, not something to ask the registry for, which could refuse to
+ * answer (exit 3) instead of admitting a rewrite (exit 1). The subtrees of
+ * one consistency proof are disjoint, so this hashes at most n leaves. */
+static int local_consistency(mlreg_merkle_hash *proof, size_t *len_out, void *ctx, uint64_t from,
+                             uint64_t to)
+{
+    return mlreg_merkle_prove_consistency(proof, len_out, from, to, mlreg_merkle_leaves_subtree,
+                                          ctx);
+}
+
 static int audit_verify(int argc, char **argv)
 {
     int error = 0, m, have_old = 0;
@@ -1264,6 +1459,8 @@ static int audit_verify(int argc, char **argv)
     char id[MLREG_KEYID_HEXLEN + 1], root[64];
     size_t cp_len = 0, old_len = 0;
     mlreg_checkpoint cp = {0}, old = {0};
+    mlreg_merkle_hash *leaves = NULL;
+    mlreg_merkle_leaves tree = {0};
     cli_audit_entries e;
 
     cli_audit_entries_init(&e);
@@ -1314,12 +1511,22 @@ static int audit_verify(int argc, char **argv)
     if ((error = cli_audit_checkpoint_get(&cp_text, &cp_len, c)) < 0 ||
         (error = cli_audit_checkpoint_check(&cp, origin, cp_text, cp_len, &pk)) < 0 ||
         (error = cli_audit_entries_get(&e, c, cp.size, 1)) < 0 ||
-        (error = cli_audit_log_check(&e, &cp, net_consistency, c)) < 0)
+        (error = cli_audit_log_check(&e, &cp, cli_audit_consistency_get, c)) < 0)
         goto done;
-    if (have_old && (error = cli_audit_remembered_check(&old, old_text, old_len, origin, &pk, &cp,
-                                                        net_consistency, c)) < 0) {
-        if (error == MLREG_EINVALID) error = cli_error_wrap(MLREG_EIO, "--remember %s", remember);
-        goto done;
+    if (have_old) {
+        if (!(tree.leaves = leaves = calloc(e.n ? (size_t)e.n : 1, sizeof(*leaves)))) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        tree.count = e.n;
+        for (uint64_t i = 0; i < e.n; i++)
+            if ((error = mlreg_merkle_leaf_hash(&leaves[i], e.text[i], e.len[i])) < 0) goto done;
+        if ((error = cli_audit_remembered_check(&old, old_text, old_len, origin, &pk, &cp,
+                                                local_consistency, &tree)) < 0) {
+            if (error == MLREG_EINVALID)
+                error = cli_error_wrap(MLREG_EIO, "--remember %s", remember);
+            goto done;
+        }
     }
     if (remember && (error = write_atomic(remember, cp_text, cp_len)) < 0) goto done;
     if (remember && !have_old)
@@ -1333,6 +1540,7 @@ static int audit_verify(int argc, char **argv)
     if (fflush(stdout) != 0 || ferror(stdout))
         error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
 done:
+    free(leaves);
     cli_audit_entries_clear(&e);
     free(cp_text);
     free(old_text);

@@ -293,6 +293,14 @@ static int write_audit(size_t *count_out, mlreg_checkpoint *cp, char *origin, ml
                                 e.n, cp->size);
         goto done;
     }
+    /* The entries are picked from what the registry served, so check all of
+     * them against the checkpoint first: otherwise a registry could leave an
+     * entry about this release out of the bundle (say a rollback) by serving
+     * it with another subject, and nothing offline could tell. */
+    if ((error = cli_audit_log_check(&e, cp, cli_audit_consistency_get, c)) < 0) {
+        error = cli_error_wrap(error, "the registry's audit log");
+        goto done;
+    }
     for (uint64_t i = 0; i < e.n; i++) {
         const char *d;
         json_decref(entry);

@@ -100,7 +100,9 @@ int cli_audit_checkpoint_check(mlreg_checkpoint *cp_out, char *origin_out, const
  * entry (cli_audit_entry_check) and the Merkle root; when the root differs
  * or entries are missing, bisects with @p fn and fails with "audit entry N
  * does not match the signed log: REASON". Entries past cp->size are
- * ignored. 0, MLREG_EMISMATCH, or errors of @p fn.
+ * ignored. When @p fn fails during the bisection the log is still refused
+ * (MLREG_EMISMATCH, with @p fn's message). 0, MLREG_EMISMATCH or
+ * MLREG_ENOMEM.
  */
 int cli_audit_log_check(const cli_audit_entries *e, const mlreg_checkpoint *cp,
                         cli_audit_proof_fn fn, void *ctx);
@@ -129,10 +131,13 @@ typedef struct {
 
 /**
  * Checks the bundle in @p dir offline (docs/audit-api.md, `mlreg bundle`)
- * with log key @p pk: audit/checkpoint, SHA256SUMS, every audit entry
+ * with log key @p pk: audit/checkpoint, SHA256SUMS, that files/ holds exactly
+ * the layers of manifest.json with their digests, every audit entry
  * against its inclusion proof and the manifest digest, every attestation's
- * signature, subject and audit entry. 0 with @p rep filled; MLREG_EMISMATCH
- * naming the first bad file or entry; MLREG_EIO / MLREG_ENOMEM.
+ * signature, subject and audit entry. Every file is opened without
+ * following symbolic links; a link, FIFO or other non-regular file in the
+ * bundle is MLREG_EMISMATCH. 0 with @p rep filled; MLREG_EMISMATCH naming
+ * the first bad file or entry; MLREG_EIO / MLREG_ENOMEM.
  */
 int cli_audit_bundle_check(cli_bundle_report *rep, const char *dir, const mlreg_pubkey *pk);
 
@@ -153,5 +158,12 @@ int cli_audit_checkpoint_get(char **out, size_t *len_out, cli_client *c);
  * missing instead of giving up.
  */
 int cli_audit_entries_get(cli_audit_entries *e, cli_client *c, uint64_t want, int stop_at_gap);
+
+/**
+ * cli_audit_proof_fn over GET /api/v1/audit/proof/consistency; @p ctx is the
+ * cli_client. A proof that is not an array of base64 hashes is MLREG_ESERVER.
+ */
+int cli_audit_consistency_get(mlreg_merkle_hash *proof, size_t *len_out, void *ctx, uint64_t from,
+                              uint64_t to);
 
 #endif

@@ -109,6 +109,7 @@ expect_rc "push m/clf@1.0 (signed)" 0
 D10=$DIGEST
 push m/clf@1.1 e11
 expect_rc "push m/clf@1.1" 0
+D11=$DIGEST
 push m/clf@2.0 e20 --sign-key "$W/bot.key"
 expect_rc "push m/clf@2.0 (signed)" 0
 D20=$DIGEST
@@ -258,6 +259,42 @@ expect_status "a consistency proof between the two checkpoints" 200 \
 check "... from_root is the first checkpoint's root" \
     jqt --arg r "$(sed -n 3p "$W/R1.first")" '.from_root == $r and .to == '"$N2" "$TMP/body"
 
+# A registry that refuses consistency proofs (HTTP 500) cannot decide the
+# outcome: once every entry is checked, the remembered checkpoint is
+# compared with the verified entries themselves.
+python3 - "$MLREG_URL" "$TMP/proxy.port" <<'EOF' &
+import http.server, sys, urllib.error, urllib.request
+up = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/api/v1/audit/proof/consistency"):
+            code, body = 500, b'{"errors":[{"code":"INTERNAL","message":"no"}]}'
+        else:
+            try:
+                r = urllib.request.urlopen(up + self.path)
+                code, body = r.status, r.read()
+            except urllib.error.HTTPError as e:
+                code, body = e.code, e.read()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[2], "w").write(str(srv.server_address[1]))
+srv.serve_forever()
+EOF
+PROXY_PID=$!
+i=0
+while [ ! -s "$TMP/proxy.port" ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
+cp "$W/R1.first" "$W/R1.proxy"
+run "$MLREG" audit verify --log-key "$LOGPUB" --remember "$W/R1.proxy" \
+    --registry "http://127.0.0.1:$(cat "$TMP/proxy.port")"
+expect_rc "--remember needs no consistency proof from the registry (it refuses them)" 0
+kill "$PROXY_PID" 2>/dev/null
+wait "$PROXY_PID" 2>/dev/null
+
 # ---- bundle -----------------------------------------------------------------------------------
 B=$W/bundle
 run "$MLREG" bundle m/clf@2.0 -o "$B"
@@ -331,6 +368,21 @@ json.dump(env, open(sys.argv[1], "w"))
 EOF
 run "$MLREG" audit verify --bundle "$W/bad-att"
 expect_rc "an attestation with an edited payload fails the bundle" 1
+# SHA256SUMS is no proof by itself: whoever swaps a file rewrites it too.
+cp -a "$B" "$W/bad-swap"
+head -c 3000 /dev/urandom >"$W/bad-swap/files/weights.bin"
+(cd "$W/bad-swap" && sed -i "s/^[0-9a-f]*  files\/weights.bin\$/$(sha256_of files/weights.bin)  files\/weights.bin/" SHA256SUMS)
+run sh -c "cd '$W/bad-swap' && sha256sum -c SHA256SUMS"
+expect_rc "swapped weights with SHA256SUMS rewritten: sha256sum -c is fooled" 0
+run "$MLREG" audit verify --bundle "$W/bad-swap"
+expect_rc "... but audit verify --bundle fails (the file is not the manifest's)" 1
+said "... naming the file and manifest.json" 'files/weights\.bin does not match manifest\.json'
+cp -a "$B" "$W/bad-link"
+cp "$B/files/weights.bin" "$W/weights.outside"
+ln -sf "$W/weights.outside" "$W/bad-link/files/weights.bin"
+run "$MLREG" audit verify --bundle "$W/bad-link"
+expect_rc "a file of the bundle that is a symlink out of it fails the bundle" 1
+said "... naming it" 'files/weights\.bin: a symbolic link'
 
 # ---- tampering with the LMDB file -------------------------------------------------------
 # The data dir of the stopped server is copied for every kind of tampering;
@@ -391,6 +443,22 @@ on_copy swap
 verify_copy swap --log-key "$LOGPUB"
 expect_rc "swap: exchanging entries $SA and $SB fails verify" 1
 said "swap: the message names audit entry $SA" "audit entry $SA([^0-9]|\$)"
+
+# A registry that hides an entry about a release from its bundle by
+# serving it with another subject: the bundle checks the whole log first.
+on_copy hide
+"$TAMPER" "$W/t-hide/meta" edit "$REFUSED" "\"digest\":\"$D11\"" "\"digest\":\"$D10\"" ||
+    not_ok "audit_tamper edit (hide)"
+DATA=$W/t-hide
+if start_server --config "$W/config.json"; then
+    run "$MLREG" bundle m/clf@1.1 -o "$W/bundle-hide"
+    cat "$TMP/out" "$TMP/err" | sed 's/^/  # /'
+    expect_rc "hide: bundle of 1.1 from a log whose entry $REFUSED was re-aimed fails" 1
+    said "hide: the message names audit entry $REFUSED" "audit entry $REFUSED([^0-9]|\$)"
+    check "hide: no bundle directory and no temp directory are left" \
+        sh -c "! ls -d '$W'/bundle-hide* 2>/dev/null | grep -q ."
+    stop_server
+fi
 
 # Truncate below the first remembered checkpoint, keeping the key: the
 # server signs a smaller log with the same key.

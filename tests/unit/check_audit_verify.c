@@ -42,8 +42,10 @@ static mlreg_checkpoint cp;
 static char *cp_text;
 static int proof_calls;
 
-/* The manifest of the bundle tests and its digest. */
-static const char manifest[] = "{\"schemaVersion\":2,\"artifactType\":\"x\"}";
+/* The manifest of the bundle tests (one layer, files/model.bin holding
+ * weights), made by setup(), and its digest. */
+static const char weights[] = "weights bytes";
+static char manifest[512];
 static char manifest_digest[MLREG_DIGEST_STRLEN + 1];
 static char other_digest[] =
     "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -66,6 +68,8 @@ static char *make_entry(uint64_t seq, const char *prev, const char *action, cons
                   prev ? json_string(hash) : json_null(), "subject", "model", MODEL, "version",
                   "1.0", "digest", digest);
     ck_assert_ptr_nonnull(j);
+    if (!strcmp(action, "promote") || !strcmp(action, "rollback"))
+        json_object_set_new(json_object_get(j, "subject"), "stage", json_string("prod"));
     ck_assert_int_eq(mlreg_canonical_json(&text, NULL, j), 0);
     json_decref(j);
     return text;
@@ -109,7 +113,7 @@ static int signed_proofs(mlreg_merkle_hash *proof, size_t *len_out, void *ctx, u
 
 static void setup(void)
 {
-    char id[MLREG_KEYID_HEXLEN + 1];
+    char id[MLREG_KEYID_HEXLEN + 1], id_digest[MLREG_DIGEST_STRLEN + 1];
     mlreg_digest d;
 
     ck_assert_int_ge(sodium_init(), 0);
@@ -121,6 +125,13 @@ static void setup(void)
     snprintf(origin, sizeof(origin), "mlreg-audit/%s", id);
     mlreg_keyid_format(id, &other_pk.id);
     snprintf(other_origin, sizeof(other_origin), "mlreg-audit/%s", id);
+    ck_assert_int_eq(mlreg_digest_buffer(&d, weights, strlen(weights)), 0);
+    mlreg_digest_format(id_digest, &d);
+    snprintf(manifest, sizeof(manifest),
+             "{\"artifactType\":\"x\",\"layers\":[{\"annotations\":{"
+             "\"org.opencontainers.image.title\":\"model.bin\"},\"digest\":\"%s\","
+             "\"size\":%zu}],\"schemaVersion\":2}",
+             id_digest, strlen(weights));
     ck_assert_int_eq(mlreg_digest_buffer(&d, manifest, strlen(manifest)), 0);
     mlreg_digest_format(manifest_digest, &d);
 
@@ -494,6 +505,33 @@ START_TEST(test_audit_remembered_larger_checkpoint_by_another_key_still_names_th
 }
 END_TEST
 
+/* A registry that fails to serve proofs while the log is wrong. */
+static int failing_proofs(mlreg_merkle_hash *proof, size_t *len_out, void *ctx, uint64_t from,
+                          uint64_t to)
+{
+    (void)proof;
+    (void)len_out;
+    (void)ctx;
+    (void)from;
+    (void)to;
+    return mlreg_error_set(MLREG_ESERVER, "consistency proof: HTTP 500");
+}
+
+START_TEST(test_audit_tampered_log_fails_as_a_mismatch_when_the_registry_refuses_proofs)
+{
+    cli_audit_entries e;
+    char *t;
+
+    copy_log(&e, &signed_log, N);
+    t = make_entry(7, signed_log.text[6], action_of(7), other_digest, "mallory");
+    replace(&e, 7, t);
+    free(t);
+    ck_assert_int_eq(cli_audit_log_check(&e, &cp, failing_proofs, NULL), MLREG_EMISMATCH);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "does not match the signed checkpoint"));
+    cli_audit_entries_clear(&e);
+}
+END_TEST
+
 /* ---- bundles ------------------------------------------------------------------------ */
 
 static char bdir[64];
@@ -547,8 +585,8 @@ static void put_entry(uint64_t seq)
     json_decref(j);
 }
 
-static void put_attestation(const char *name, uint64_t seq, const char *action,
-                            const char *digest_hex, mlreg_seckey *key)
+static void put_attestation_stage(const char *name, uint64_t seq, const char *action,
+                                  const char *digest_hex, mlreg_seckey *key, const char *stage)
 {
     json_t *st;
     char *payload = NULL, *env = NULL;
@@ -556,7 +594,7 @@ static void put_attestation(const char *name, uint64_t seq, const char *action,
     st = json_pack("{s:s, s:s, s:[{s:s, s:{s:s}}], s:{s:s, s:s, s:s, s:{s:s, s:I}}}", "_type",
                    "https://in-toto.io/Statement/v1", "predicateType", "urn:mlreg:promotion:v1",
                    "subject", "name", MODEL "@1.0", "digest", "sha256", digest_hex, "predicate",
-                   "action", action, "model", MODEL, "stage", "prod", "audit", "origin", origin,
+                   "action", action, "model", MODEL, "stage", stage, "audit", "origin", origin,
                    "seq", (json_int_t)seq);
     ck_assert_ptr_nonnull(st);
     ck_assert_int_eq(mlreg_canonical_json(&payload, NULL, st), 0);
@@ -568,7 +606,11 @@ static void put_attestation(const char *name, uint64_t seq, const char *action,
     json_decref(st);
 }
 
-static const char weights[] = "weights bytes";
+static void put_attestation(const char *name, uint64_t seq, const char *action,
+                            const char *digest_hex, mlreg_seckey *key)
+{
+    put_attestation_stage(name, seq, action, digest_hex, key, "prod");
+}
 
 static void make_bundle(void)
 {
@@ -652,6 +694,36 @@ START_TEST(test_bundle_intact_verifies_offline)
 }
 END_TEST
 
+START_TEST(test_bundle_without_the_push_entry_is_refused)
+{
+    /* Emptying audit/entries/ would otherwise leave manifest.json vouched
+     * for by nothing in the signed log. */
+    char p[600];
+    snprintf(p, sizeof(p), "%s/audit/entries/2.json", bdir);
+    ck_assert_int_eq(unlink(p), 0);
+    snprintf(p, sizeof(p), "%s/audit/entries/2.proof.json", bdir);
+    ck_assert_int_eq(unlink(p), 0);
+    assert_has(check_bundle(), "holds no entry recording the push");
+}
+END_TEST
+
+START_TEST(test_bundle_attestation_naming_another_stage_is_refused)
+{
+    put_attestation("attestations/5-prod.dsse.json", 5, "promote", manifest_digest + 7, sk);
+    /* same entry, statement says another stage */
+    put_attestation_stage("attestations/5-prod.dsse.json", 5, "promote", manifest_digest + 7, sk,
+                          "staging");
+    assert_has(check_bundle(), "names stage staging, audit entry 5 stage prod");
+}
+END_TEST
+
+START_TEST(test_bundle_stray_file_in_attestations_is_refused)
+{
+    put_str("attestations/notes.txt", "x");
+    assert_has(check_bundle(), "attestations/notes.txt: not a .dsse.json statement");
+}
+END_TEST
+
 START_TEST(test_bundle_tampered_file_is_named_by_sha256sums)
 {
     put_str("files/model.bin", "weights bytez");
@@ -731,6 +803,106 @@ START_TEST(test_bundle_proof_for_another_tree_size_is_refused)
 }
 END_TEST
 
+/* SHA256SUMS is written by whoever wrote the bundle: the files must match
+ * manifest.json, which the signed entries are about. */
+static void put_sums(const char *file_hex)
+{
+    char sums[512];
+    snprintf(sums, sizeof(sums), "%s  files/model.bin\n%s  manifest.json\n", file_hex,
+             manifest_digest + 7);
+    put_str("SHA256SUMS", sums);
+}
+
+START_TEST(test_bundle_file_replaced_with_sha256sums_updated_is_refused)
+{
+    mlreg_digest d;
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+
+    put_str("files/model.bin", "evil weights");
+    ck_assert_int_eq(mlreg_digest_buffer(&d, "evil weights", 12), 0);
+    mlreg_digest_hex(hex, &d);
+    put_sums(hex);
+    assert_has(check_bundle(), "files/model.bin does not match manifest.json");
+}
+END_TEST
+
+START_TEST(test_bundle_release_file_left_out_is_refused)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/files/model.bin", bdir);
+    ck_assert_int_eq(unlink(p), 0);
+    snprintf(p, sizeof(p), "%s  manifest.json\n", manifest_digest + 7);
+    put_str("SHA256SUMS", p);
+    assert_has(check_bundle(), "SHA256SUMS does not list files/model.bin, a file of the release");
+}
+END_TEST
+
+START_TEST(test_bundle_file_that_is_a_symlink_is_refused)
+{
+    char p[512], outside[512];
+
+    /* Same bytes, so only the link itself is wrong: it points out of the bundle. */
+    snprintf(outside, sizeof(outside), "%s.outside", bdir);
+    FILE *f = fopen(outside, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(weights, f);
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/files/model.bin", bdir);
+    ck_assert_int_eq(unlink(p), 0);
+    ck_assert_int_eq(symlink(outside, p), 0);
+    const char *msg = check_bundle();
+    unlink(outside);
+    assert_has(msg, "files/model.bin: a symbolic link");
+}
+END_TEST
+
+START_TEST(test_bundle_directory_that_is_a_symlink_is_refused)
+{
+    char from[512], to[512];
+
+    snprintf(from, sizeof(from), "%s/audit", bdir);
+    snprintf(to, sizeof(to), "%s/audit-real", bdir);
+    ck_assert_int_eq(rename(from, to), 0);
+    ck_assert_int_eq(symlink("audit-real", from), 0);
+    assert_has(check_bundle(), "audit/checkpoint: a symbolic link");
+}
+END_TEST
+
+START_TEST(test_bundle_fifo_is_refused_without_blocking)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/files/model.bin", bdir);
+    ck_assert_int_eq(unlink(p), 0);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    assert_has(check_bundle(), "files/model.bin: not a regular file");
+}
+END_TEST
+
+START_TEST(test_bundle_sha256sums_naming_a_directory_is_a_bad_bundle)
+{
+    char sums[512];
+    snprintf(sums, sizeof(sums), "%s  files\n", manifest_digest + 7);
+    put_str("SHA256SUMS", sums);
+    assert_has(check_bundle(), "files: ");
+}
+END_TEST
+
+START_TEST(test_bundle_sha256sums_with_an_absolute_path_is_refused)
+{
+    char sums[512];
+    snprintf(sums, sizeof(sums), "%s  /etc/hostname\n", manifest_digest + 7);
+    put_str("SHA256SUMS", sums);
+    assert_has(check_bundle(), "SHA256SUMS line 1: path outside the bundle");
+}
+END_TEST
+
+START_TEST(test_bundle_hidden_file_in_files_is_refused)
+{
+    put_str("files/.extra", "x");
+    assert_has(check_bundle(), "SHA256SUMS does not list files/.extra");
+}
+END_TEST
+
 static Suite *audit_verify_suite(void)
 {
     Suite *s = suite_create("audit_verify");
@@ -750,6 +922,7 @@ static Suite *audit_verify_suite(void)
     tcase_add_test(t, test_audit_bisect_finds_every_position);
     tcase_add_test(t, test_audit_entry_check_reports_seq_and_prev);
     tcase_add_test(t, test_audit_checkpoint_by_another_key_fails);
+    tcase_add_test(t, test_audit_tampered_log_fails_as_a_mismatch_when_the_registry_refuses_proofs);
     tcase_add_test(t, test_audit_checkpoint_with_an_altered_size_fails_its_signature);
     tcase_add_test(t, test_audit_remembered_checkpoint_of_a_prefix_is_consistent);
     tcase_add_test(t, test_audit_remembered_larger_checkpoint_says_the_log_shrank);
@@ -765,12 +938,23 @@ static Suite *audit_verify_suite(void)
     tcase_add_test(b, test_bundle_unlisted_file_is_refused);
     tcase_add_test(b, test_bundle_edited_entry_is_not_in_the_signed_log);
     tcase_add_test(b, test_bundle_entry_about_another_release_is_refused);
+    tcase_add_test(b, test_bundle_without_the_push_entry_is_refused);
+    tcase_add_test(b, test_bundle_attestation_naming_another_stage_is_refused);
+    tcase_add_test(b, test_bundle_stray_file_in_attestations_is_refused);
     tcase_add_test(b, test_bundle_attestation_by_another_key_is_refused);
     tcase_add_test(b, test_bundle_attestation_whose_entry_is_missing_is_refused);
     tcase_add_test(b, test_bundle_attestation_pointing_at_a_push_is_refused);
     tcase_add_test(b, test_bundle_attestation_about_another_manifest_is_refused);
     tcase_add_test(b, test_bundle_checkpoint_by_another_key_is_refused);
     tcase_add_test(b, test_bundle_proof_for_another_tree_size_is_refused);
+    tcase_add_test(b, test_bundle_file_replaced_with_sha256sums_updated_is_refused);
+    tcase_add_test(b, test_bundle_release_file_left_out_is_refused);
+    tcase_add_test(b, test_bundle_file_that_is_a_symlink_is_refused);
+    tcase_add_test(b, test_bundle_directory_that_is_a_symlink_is_refused);
+    tcase_add_test(b, test_bundle_fifo_is_refused_without_blocking);
+    tcase_add_test(b, test_bundle_sha256sums_naming_a_directory_is_a_bad_bundle);
+    tcase_add_test(b, test_bundle_sha256sums_with_an_absolute_path_is_refused);
+    tcase_add_test(b, test_bundle_hidden_file_in_files_is_refused);
     suite_add_tcase(s, b);
     return s;
 }
