@@ -421,11 +421,66 @@ done:
 }
 
 typedef struct {
-    const char *hex;   /* blob being unlinked */
-    int is_empty_cfg;  /* it is the empty config every release references */
-    char version[130]; /* the release that holds it, when found */
+    mlreg_meta_txn *txn;
+    const mlreg_digest *digest; /* blob being unlinked */
+    const char *hex;            /* ... and its hex */
+    int is_empty_cfg;           /* it is the empty config every release references */
+    const char *what;           /* what of the release holds it, when found */
+    char version[130];          /* the release that holds it, when found */
 } release_blob_scan;
 
+/* A signature or attestation record whose @p field holds the exact bytes of
+ * its referrer's one layer (signatures.c and promotions.c store the layer
+ * blob from that text): 1 when those bytes hash to the blob looked for. */
+typedef struct {
+    const mlreg_digest *digest;
+    const char *field;
+} layer_scan;
+
+static int layer_scan_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    layer_scan *ls = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL);
+    const char *text = json_string_value(json_object_get(rec, ls->field));
+    mlreg_digest d;
+    int error = 0;
+
+    (void)key;
+    (void)klen;
+    if (text != NULL && (error = mlreg_digest_buffer(&d, text, strlen(text))) == 0)
+        error = mlreg_digest_equal(&d, ls->digest);
+    json_decref(rec);
+    return error;
+}
+
+/* Whether the blob is the layer of one of release @p rhex's signature or
+ * attestation referrers: 1 (*what_out names which), 0, or an error. */
+static int release_layer_holds(const char **what_out, mlreg_meta_txn *txn, const char *rhex,
+                               const mlreg_digest *digest)
+{
+    char prefix[MLREG_DIGEST_HEXLEN + 1];
+    layer_scan ls = {digest, "signature"};
+    int found;
+
+    memcpy(prefix, rhex, MLREG_DIGEST_HEXLEN);
+    prefix[MLREG_DIGEST_HEXLEN] = '\0';
+    /* signatures: hex \0 KEYID; attestations: hex ‖ be64 seq */
+    if ((found = mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, sizeof(prefix), NULL, 0,
+                                 layer_scan_cb, &ls)) != 0) {
+        *what_out = "a signature";
+        return found;
+    }
+    ls.field = "envelope";
+    if ((found = mlreg_meta_iter(txn, MLREG_DB_ATTESTATIONS, prefix, MLREG_DIGEST_HEXLEN, NULL, 0,
+                                 layer_scan_cb, &ls)) != 0)
+        *what_out = "an attestation envelope";
+    return found;
+}
+
+/* Finds the release of the repository that holds the blob: as one of its
+ * files, as the empty config they all share, or as the layer of one of its
+ * signature or attestation referrers (which are immutable: unlinking their
+ * layer would leave their OCI form naming a blob nobody may fetch). */
 static int scan_release_blob_cb(const void *key, size_t klen, const void *val, size_t vlen,
                                 void *payload)
 {
@@ -433,17 +488,22 @@ static int scan_release_blob_cb(const void *key, size_t klen, const void *val, s
     json_t *rec, *files, *f;
     size_t i, plen = strnlen(key, klen) + 1;
     int hit = scan->is_empty_cfg;
+    const char *rd;
 
     rec = json_loadb(val, vlen, 0, NULL);
     if (rec == NULL) return mlreg_error_set(MLREG_EIO, "release record is corrupt");
+    scan->what = "a file";
     files = json_object_get(rec, "files");
     json_array_foreach(files, i, f)
     {
         const char *d = json_string_value(json_object_get(f, "digest"));
         if (d != NULL && strlen(d) == MLREG_DIGEST_STRLEN && strcmp(d + 7, scan->hex) == 0) hit = 1;
     }
+    rd = json_string_value(json_object_get(rec, "digest"));
+    if (!hit && rd != NULL && strlen(rd) == MLREG_DIGEST_STRLEN)
+        hit = release_layer_holds(&scan->what, scan->txn, rd + 7, scan->digest);
     json_decref(rec);
-    if (!hit) return 0;
+    if (hit <= 0) return hit;
     snprintf(scan->version, sizeof(scan->version), "%.*s", (int)(klen - plen),
              (const char *)key + plen);
     return 1;
@@ -461,12 +521,14 @@ int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlre
     mlreg_digest_hex(hex, digest);
     mlreg_digest_format(str, digest);
     memset(&scan, 0, sizeof(scan));
+    scan.digest = digest;
     scan.hex = hex;
     scan.is_empty_cfg = mlreg_digest_parse(&empty, MLREG_EMPTY_CONFIG_DIGEST) == 0 &&
                         mlreg_digest_equal(&empty, digest);
 
     if ((error = mlreg_name_validate(repo)) < 0) goto done;
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
+    scan.txn = txn;
     if ((linked = blob_linked(txn, repo, digest)) < 0) {
         error = linked;
         goto done;
@@ -479,9 +541,9 @@ int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlre
                             scan_release_blob_cb, &scan);
     if (error < 0) goto done;
     if (error > 0) {
-        error = mlreg_error_set(MLREG_EDENIED,
-                                "blob %s belongs to release %s@%s; releases are immutable", str,
-                                repo, scan.version);
+        error =
+            mlreg_error_set(MLREG_EDENIED, "blob %s is %s of release %s@%s; releases are immutable",
+                            str, scan.is_empty_cfg ? "the config" : scan.what, repo, scan.version);
         goto done;
     }
     if ((error = mlreg_meta_del(txn, MLREG_DB_REPO_BLOBS, key, key_of(key, repo, hex, NULL))) < 0 ||

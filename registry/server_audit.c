@@ -16,8 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "mlreg/audit.h"
 #include "mlreg/common.h"
+#include "mlreg/merkle.h"
 #include "mlreg/promotions.h"
 #include "mlreg/registry.h"
 #include "server_internal.h"
@@ -116,27 +119,56 @@ static int audit_page(json_t **out, request *rq)
     return mlreg_audit_list(out, mlreg_registry_meta(rq->srv->reg), since, (size_t)limit);
 }
 
-/* GET audit/proof/inclusion?seq=&size= (size absent: the current size) */
+/* GET audit/proof/inclusion?seq=&size= (size absent: the current size).
+ * The library reads size 0 as "the current size"; a client that writes
+ * ?size=0 asks about the empty tree, which holds no entry. */
 static int audit_inclusion(json_t **out, request *rq)
 {
     uint64_t seq = 0, size = 0;
-    int error;
+    int error, have_size = 0;
 
     if ((error = query_u64_required(&seq, rq, "seq")) < 0 ||
-        (error = query_u64(&size, NULL, rq, "size")) < 0)
+        (error = query_u64(&size, &have_size, rq, "size")) < 0)
         return error;
+    if (have_size && size == 0)
+        return mlreg_error_set(MLREG_EINVALID, "audit entry %llu is not in a log of 0 entries",
+                               (unsigned long long)seq);
     return mlreg_audit_inclusion(out, mlreg_registry_meta(rq->srv->reg), seq, size);
 }
 
-/* GET audit/proof/consistency?from=&to= (to absent: the current size) */
+/* The answer for ?from=0&to=0: both trees empty, nothing to prove. */
+static int empty_consistency(json_t **out)
+{
+    mlreg_merkle_hash empty;
+    char b64[sodium_base64_ENCODED_LEN(MLREG_MERKLE_HASH_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+    int error;
+
+    if ((error = mlreg_merkle_empty_root(&empty)) < 0) return error;
+    sodium_bin2base64(b64, sizeof(b64), empty.raw, MLREG_MERKLE_HASH_BYTES,
+                      sodium_base64_VARIANT_ORIGINAL);
+    if ((*out = json_pack("{sI sI ss ss s[]}", "from", (json_int_t)0, "to", (json_int_t)0,
+                          "from_root", b64, "to_root", b64, "proof")) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory building a consistency proof");
+    return 0;
+}
+
+/* GET audit/proof/consistency?from=&to= (to absent: the current size). As
+ * for inclusion, an explicit ?to=0 is the empty tree, not the current one. */
 static int audit_consistency(json_t **out, request *rq)
 {
     uint64_t from = 0, to = 0;
-    int error;
+    int error, have_to = 0;
 
     if ((error = query_u64_required(&from, rq, "from")) < 0 ||
-        (error = query_u64(&to, NULL, rq, "to")) < 0)
+        (error = query_u64(&to, &have_to, rq, "to")) < 0)
         return error;
+    if (have_to && to == 0) {
+        if (from > 0)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "audit consistency: from %llu is larger than to 0",
+                                   (unsigned long long)from);
+        return empty_consistency(out);
+    }
     return mlreg_audit_consistency(out, mlreg_registry_meta(rq->srv->reg), from, to);
 }
 

@@ -458,6 +458,13 @@ bad "from missing" "/api/v1/audit/proof/consistency" from
 bad "from missing with to" "/api/v1/audit/proof/consistency?to=3" from
 bad "from= (empty)" "/api/v1/audit/proof/consistency?from=" from
 bad "from > to" "/api/v1/audit/proof/consistency?from=5&to=4"
+# an explicit 0 is the empty tree, not "the current size"
+bad "seq=0&size=0 (no entry is in the empty tree)" "/api/v1/audit/proof/inclusion?seq=0&size=0"
+bad "from=5&to=0 (from > to)" "/api/v1/audit/proof/consistency?from=5&to=0"
+expect_status "from=0&to=0 is 200" 200 GET "/api/v1/audit/proof/consistency?from=0&to=0"
+check "... between two empty trees, with an empty proof" \
+    jqt '.from == 0 and .to == 0 and .proof == [] and
+         .from_root == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" and .to_root == .from_root' "$TMP/body"
 bad "to beyond the log" "/api/v1/audit/proof/consistency?from=1&to=$((N + 1))"
 bad "to=2^64 overflow" "/api/v1/audit/proof/consistency?from=1&to=18446744073709551616" to
 bad "to=abc" "/api/v1/audit/proof/consistency?from=1&to=abc" to

@@ -828,6 +828,69 @@ START_TEST(test_a_move_stores_a_signed_statement_naming_its_audit_entry)
 }
 END_TEST
 
+/* The one layer of the release's referrer of @p artifact_type. */
+static void referrer_layer(mlreg_digest *out, const char *release_digest, const char *artifact_type)
+{
+    mlreg_digest rd;
+    mlreg_manifest_data *m = NULL;
+    json_t *refs = NULL, *doc;
+
+    ck_assert_int_eq(mlreg_digest_parse(&rd, release_digest), 0);
+    ck_assert_int_eq(mlreg_registry_referrers(&refs, reg, MODEL, &rd, artifact_type), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(refs, "manifests")), 1);
+    ck_assert_int_eq(
+        mlreg_registry_manifest_get(
+            &m, reg, MODEL, str(json_array_get(json_object_get(refs, "manifests"), 0), "digest")),
+        0);
+    doc = json_loadb(m->body, m->len, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_int_eq(
+        mlreg_digest_parse(out, str(json_array_get(json_object_get(doc, "layers"), 0), "digest")),
+        0);
+    json_decref(doc);
+    json_decref(refs);
+    mlreg_manifest_data_free(m);
+}
+
+START_TEST(test_the_layers_of_signature_and_attestation_referrers_cannot_be_unlinked)
+{
+    char d[MLREG_DIGEST_STRLEN + 1];
+    char *body, *sig;
+    mlreg_digest env, minisig, other;
+    uint64_t size, n;
+    int created;
+
+    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
+    body = push("1.0", 0.9, "ci", d);
+    sig = sign_text("1.0", body, d);
+    ck_assert_msg(attach(sig, &created) == 0, "%s", mlreg_error_last());
+    ck_assert_int_eq(promote("1.0", "production", 0, "alice"), 0);
+    referrer_layer(&env, d, MLREG_ARTIFACT_ATTESTATION);
+    referrer_layer(&minisig, d, MLREG_ARTIFACT_SIGNATURE);
+
+    /* unlinking either would leave an immutable referrer naming a blob the
+     * repository no longer serves: refused, and nothing is logged */
+    n = log_size();
+    ck_assert_int_eq(mlreg_registry_blob_unlink(reg, MODEL, &env, "mallory"), MLREG_EDENIED);
+    ck_assert_msg(strstr(mlreg_error_last(), "attestation envelope of release " MODEL "@1.0"), "%s",
+                  mlreg_error_last());
+    ck_assert_int_eq(mlreg_registry_blob_unlink(reg, MODEL, &minisig, "mallory"), MLREG_EDENIED);
+    ck_assert_msg(strstr(mlreg_error_last(), "signature of release " MODEL "@1.0"), "%s",
+                  mlreg_error_last());
+    ck_assert_uint_eq(log_size(), n);
+    ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, MODEL, &env), 0);
+    ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, MODEL, &minisig), 0);
+
+    /* a blob no release holds still goes */
+    put_blob(&other, "loose");
+    n = log_size();
+    ck_assert_int_eq(mlreg_registry_blob_unlink(reg, MODEL, &other, "carol"), 0);
+    ck_assert_uint_eq(log_size(), n + 1);
+    free(sig);
+    free(body);
+}
+END_TEST
+
 START_TEST(test_a_promotion_whose_entry_cannot_be_appended_moves_nothing)
 {
     json_t *l = NULL;
@@ -866,6 +929,7 @@ static Suite *audit_hooks_suite(void)
     tcase_add_test(tc, test_rollback_approval_and_image_binding_append_entries_only_when_new);
     tcase_add_test(tc, test_a_move_stores_a_signed_statement_naming_its_audit_entry);
     tcase_add_test(tc, test_a_promotion_whose_entry_cannot_be_appended_moves_nothing);
+    tcase_add_test(tc, test_the_layers_of_signature_and_attestation_referrers_cannot_be_unlinked);
     suite_add_tcase(s, tc);
     return s;
 }
