@@ -518,8 +518,16 @@ int mlreg_audit_list(json_t **out, mlreg_meta *meta, uint64_t since, size_t limi
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing the audit log");
         goto done;
     }
-    for (uint64_t s = since; s < end; s++) {
+    for (uint64_t s = since, bytes = 0; s < end; s++) {
+        /* A page stops early once it holds MLREG_AUDIT_PAGE_BYTES of
+         * entries (always at least one), so 1000 large entries cannot make
+         * one answer hundreds of MiB; "next" then says where to go on. */
+        if (bytes >= MLREG_AUDIT_PAGE_BYTES) {
+            end = s;
+            break;
+        }
         error = mlreg_audit_entry_txn(&text, &len, txn, s);
+        bytes += len;
         if (error == MLREG_ENOTFOUND)
             error = mlreg_error_set(MLREG_EIO, "audit entry %llu is missing (log size %llu)",
                                     (unsigned long long)s, (unsigned long long)size);

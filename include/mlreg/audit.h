@@ -60,6 +60,9 @@
 /** Longest entry accepted, in bytes (gate tables included). */
 #define MLREG_AUDIT_ENTRY_MAX (256u * 1024)
 
+/** A page of mlreg_audit_list() stops after the entry that reaches this many bytes. */
+#define MLREG_AUDIT_PAGE_BYTES (4u * 1024 * 1024)
+
 /** Prefix of the "prev" member and of entry hashes. */
 #define MLREG_AUDIT_HASH_PREFIX "sha256:"
 /** Length of "sha256:" + 64 hex digits. */
@@ -128,6 +131,8 @@ int mlreg_audit_root_txn(mlreg_merkle_hash *out, mlreg_meta_txn *txn, uint64_t s
  * {"size":N,"since":S,"entries":["<entry text>",...],"next":S2|null}
  * holding entries S .. min(S+limit, N)-1 as JSON strings with their exact
  * bytes; "next" is the since of the following page, null at the end. A
+ * page also ends early once its entries reach MLREG_AUDIT_PAGE_BYTES
+ * (it always holds at least one entry when any is left). A
  * @p since at or past the end gives an empty page. @p limit 0 means 100;
  * more than 1000 is clamped to 1000. *out owned by the caller (json_decref).
  */

@@ -680,6 +680,51 @@ START_TEST(test_audit_list_limit_over_1000_is_clamped_to_1000)
 }
 END_TEST
 
+START_TEST(test_audit_list_page_of_large_entries_stops_at_the_byte_cap_and_says_next)
+{
+    /* 40 entries of ~200 KiB: 1000 would fit the count limit, not the
+     * byte cap, so the first page stops early and "next" picks up there. */
+    mlreg_meta_txn *txn = NULL;
+    mlreg_audit_event ev = push_event();
+    size_t big = 200 * 1024, got = 0, n;
+    char *reason = malloc(big + 1);
+    json_t *page = NULL;
+    uint64_t since = 0;
+
+    ck_assert_ptr_nonnull(reason);
+    memset(reason, 'r', big);
+    reason[big] = '\0';
+    ev.reason = reason;
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, meta, 1), 0);
+    for (int i = 0; i < 40; i++)
+        ck_assert_int_eq(mlreg_audit_append_txn(NULL, txn, &ev), 0);
+    ck_assert_int_eq(mlreg_meta_txn_commit(txn), 0);
+    free(reason);
+
+    ck_assert_int_eq(mlreg_audit_list(&page, meta, 0, 1000), 0);
+    n = json_array_size(json_object_get(page, "entries"));
+    ck_assert_uint_gt(n, 0);
+    ck_assert_uint_lt(n, 40);
+    ck_assert_uint_le((n - 1) * big, MLREG_AUDIT_PAGE_BYTES);
+    ck_assert_int_eq(json_integer_value(json_object_get(page, "next")), (json_int_t)n);
+    json_decref(page);
+    /* following next reaches every entry exactly once */
+    while (1) {
+        json_t *nx;
+        ck_assert_int_eq(mlreg_audit_list(&page, meta, since, 1000), 0);
+        got += json_array_size(json_object_get(page, "entries"));
+        nx = json_object_get(page, "next");
+        if (json_is_null(nx)) {
+            json_decref(page);
+            break;
+        }
+        since = (uint64_t)json_integer_value(nx);
+        json_decref(page);
+    }
+    ck_assert_uint_eq(got, 40);
+}
+END_TEST
+
 /* ---- the log key and checkpoints -------------------------------------------- */
 
 static void key_dir(char *out, size_t cap)
@@ -876,6 +921,7 @@ static Suite *audit_suite(void)
     tcase_add_test(t, test_audit_consistency_from_after_to_or_to_beyond_the_log_is_invalid);
     tcase_add_test(t, test_audit_list_pages_through_the_log_and_ends_with_next_null);
     tcase_add_test(t, test_audit_list_limit_over_1000_is_clamped_to_1000);
+    tcase_add_test(t, test_audit_list_page_of_large_entries_stops_at_the_byte_cap_and_says_next);
     suite_add_tcase(s, t);
 
     tcase_add_checked_fixture(k, setup, teardown);
