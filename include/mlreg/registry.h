@@ -97,7 +97,9 @@ int mlreg_registry_blob_mount(mlreg_registry *reg, const char *repo, const char 
                               const mlreg_digest *digest, const char *actor);
 /** Unlinks a blob from @p repo (DELETE /v2/<name>/blobs/<digest>) on behalf
  *  of @p actor (NULL = local), with a "blob.delete" audit entry; a blob
- *  referenced by a release in that repository is refused with MLREG_EDENIED. */
+ *  a release in that repository holds (a file, the empty config, or the
+ *  layer of one of its signature or attestation referrers) is refused with
+ *  MLREG_EDENIED. */
 int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlreg_digest *digest,
                                const char *actor);
 
