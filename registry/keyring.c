@@ -227,9 +227,9 @@ static int audit_key_event(mlreg_meta_txn *txn, int64_t now, const char *action,
 {
     mlreg_audit_event ev;
     json_t *details;
-    int error, trust = !strcmp(action, "trust");
+    int error, trust = !strcmp(action, "trust"), untrust = !strcmp(action, "untrust");
 
-    if (trust)
+    if (trust || untrust)
         details =
             json_pack("{s:s?, s:s?}", "name", rec_str(rec, "name"), "role", rec_str(rec, "role"));
     else
@@ -239,7 +239,9 @@ static int audit_key_event(mlreg_meta_txn *txn, int64_t now, const char *action,
     memset(&ev, 0, sizeof(ev));
     ev.time_ns = now;
     ev.actor = actor;
-    ev.action = trust ? MLREG_AUDIT_KEY_TRUST : MLREG_AUDIT_KEY_REVOKE;
+    ev.action = trust     ? MLREG_AUDIT_KEY_TRUST
+                : untrust ? MLREG_AUDIT_KEY_UNTRUST
+                          : MLREG_AUDIT_KEY_REVOKE;
     ev.result = MLREG_AUDIT_OK;
     ev.reason = reason;
     ev.key_id = rec_str(rec, "key_id");
@@ -415,6 +417,17 @@ static int merge_config_key(mlreg_meta_txn *txn, const config_key *ck, int64_t n
                                 ck->name, ck->file, idhex);
         goto done;
     }
+    if (json_is_false(json_object_get(rec, "in_config"))) {
+        /* dropped from the config at an earlier start, listed again now */
+        if (json_object_set_new(rec, "in_config", json_true()) < 0) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
+            goto done;
+        }
+        if ((error = record_put(txn, idhex, rec)) < 0) goto done;
+        if ((error = event_append(txn, now, "trust", rec, NULL, "listed in the config again",
+                                  MLREG_KEYRING_ACTOR_CONFIG)) < 0)
+            goto done;
+    }
     if (record_state(rec) != MLREG_KEY_ACTIVE)
         fprintf(stderr,
                 "mlreg: warning: trusted key '%s' (%s, key id %s) in the config was revoked as "
@@ -431,10 +444,82 @@ static int merge_config_key(mlreg_meta_txn *txn, const config_key *ck, int64_t n
             goto done;
         }
         if ((error = record_put(txn, idhex, rec)) < 0) goto done;
+        /* a changed name or role changes what the key may sign for: it is
+         * a trust event like the first one, and audited as such */
+        error = event_append(txn, now, "trust", rec, NULL, "name or role changed in the config",
+                             MLREG_KEYRING_ACTOR_CONFIG);
     }
 
 done:
     json_decref(rec);
+    return error;
+}
+
+/* Key ids of config-sourced records whose key is in the config no more
+ * (and not yet recorded as dropped): collected first, updated after the
+ * walk, since the walk may not write to the database it reads. */
+typedef struct {
+    const mlreg_keyring *kr;
+    char (*ids)[MLREG_KEYID_HEXLEN + 1];
+    size_t n, cap;
+} dropped_scan;
+
+static int dropped_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    dropped_scan *d = payload;
+    mlreg_keyid id;
+    json_t *rec;
+    const char *src;
+    int dropped;
+
+    if (klen != MLREG_KEYID_HEXLEN || mlreg_keyid_parse(&id, key, klen) < 0) return 0;
+    if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL) return 0; /* reported where it is used */
+    src = rec_str(rec, "source");
+    dropped = src && !strcmp(src, "config") && !json_is_false(json_object_get(rec, "in_config")) &&
+              config_find(d->kr, &id) == NULL;
+    json_decref(rec);
+    if (!dropped) return 0;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 8;
+        void *ids = realloc(d->ids, cap * sizeof(*d->ids));
+        if (ids == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
+        d->ids = ids;
+        d->cap = cap;
+    }
+    memcpy(d->ids[d->n], key, MLREG_KEYID_HEXLEN);
+    d->ids[d->n][MLREG_KEYID_HEXLEN] = '\0';
+    d->n++;
+    return 0;
+}
+
+/* Records (once) that each config key missing from this start's config
+ * left the keyring: a "untrust" key event and its key.untrust audit entry,
+ * so removing a key from the config is in the log like any other change
+ * of trust. */
+static int record_dropped_config_keys(mlreg_meta_txn *txn, const mlreg_keyring *kr, int64_t now)
+{
+    int error = 0;
+    dropped_scan d = {kr, NULL, 0, 0};
+    json_t *rec = NULL;
+
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_KEYS, NULL, 0, NULL, 0, dropped_cb, &d)) < 0)
+        goto done;
+    for (size_t i = 0; i < d.n; i++) {
+        if ((error = record_get(&rec, txn, d.ids[i])) < 0) goto done;
+        if (json_object_set_new(rec, "in_config", json_false()) < 0) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
+            goto done;
+        }
+        if ((error = record_put(txn, d.ids[i], rec)) < 0) goto done;
+        if ((error = event_append(txn, now, "untrust", rec, NULL, "removed from the config",
+                                  MLREG_KEYRING_ACTOR_CONFIG)) < 0)
+            goto done;
+        json_decref(rec);
+        rec = NULL;
+    }
+done:
+    json_decref(rec);
+    free(d.ids);
     return error;
 }
 
@@ -485,6 +570,7 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
     now = mlreg_time_now_ns();
     for (size_t i = 0; i < kr->ncfg; i++)
         if ((error = merge_config_key(txn, &kr->cfg[i], now)) < 0) goto done;
+    if ((error = record_dropped_config_keys(txn, kr, now)) < 0) goto done;
     /* a name may not stand for two keys of the keyring */
     for (size_t i = 0; i < kr->ncfg; i++) {
         mlreg_keyid_format(idhex, &kr->cfg[i].pubkey.id);

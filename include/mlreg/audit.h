@@ -52,6 +52,7 @@
 #define MLREG_AUDIT_IMAGE_BIND       "image.bind"       /**< container image bound */
 #define MLREG_AUDIT_KEY_TRUST        "key.trust"        /**< key added to the keyring */
 #define MLREG_AUDIT_KEY_REVOKE       "key.revoke"       /**< key retired or compromised */
+#define MLREG_AUDIT_KEY_UNTRUST      "key.untrust"      /**< config key removed from the config */
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"

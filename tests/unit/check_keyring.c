@@ -1,6 +1,7 @@
 /* check_keyring.c: the trusted keyring (registry/keyring.c) over a real LMDB
  * environment in a temp dir: config keys, runtime trust and revocation,
  * their persistence across reopen, key events, and the counting rule. */
+#include "mlreg/audit.h"
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
 #include "mlreg/meta.h"
@@ -193,6 +194,70 @@ START_TEST(test_keyring_drops_a_config_key_removed_from_the_config)
     ck_assert_int_eq(mlreg_meta_txn_begin(&txn, meta, 0), 0);
     ck_assert_int_eq(mlreg_keyring_find(&found, kr, txn, &pk_a.id), MLREG_ENOTFOUND);
     mlreg_meta_txn_abort(txn);
+}
+END_TEST
+
+/* The last audit entry (parsed) and the log size. */
+static json_t *last_entry(uint64_t *size_out)
+{
+    mlreg_meta_txn *txn = NULL;
+    uint64_t n = 0;
+    char *text = NULL;
+    json_t *e = NULL;
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, meta, 0), 0);
+    ck_assert_int_eq(mlreg_audit_size_txn(&n, txn), 0);
+    if (n > 0) {
+        ck_assert_int_eq(mlreg_audit_entry_txn(&text, NULL, txn, n - 1), 0);
+        e = json_loads(text, 0, NULL);
+        free(text);
+    }
+    mlreg_meta_txn_abort(txn);
+    *size_out = n;
+    return e;
+}
+
+START_TEST(test_keyring_config_key_removed_renamed_and_listed_again_each_leave_one_audit_entry)
+{
+    mlreg_config_key k = cfg_key("release-bot", "release", &pk_a);
+    mlreg_config_key renamed = cfg_key("release-bot-2", "release", &pk_a);
+    uint64_t n0, n;
+    json_t *e;
+
+    ck_assert_int_eq(mlreg_keyring_open(&kr, meta, &k, 1), 0);
+    json_decref(last_entry(&n0));
+    /* dropped from the config: one key.untrust, and only once */
+    ck_assert_int_eq(reopen(NULL, 0), 0);
+    e = last_entry(&n);
+    ck_assert_uint_eq(n, n0 + 1);
+    ck_assert_str_eq(str(e, "action"), MLREG_AUDIT_KEY_UNTRUST);
+    ck_assert_str_eq(str(e, "actor"), MLREG_KEYRING_ACTOR_CONFIG);
+    ck_assert_str_eq(str(e, "reason"), "removed from the config");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(e, "subject"), "key_id")),
+                     id_a);
+    json_decref(e);
+    ck_assert_int_eq(reopen(NULL, 0), 0);
+    json_decref(last_entry(&n));
+    ck_assert_uint_eq(n, n0 + 1);
+    /* listed again: key.trust */
+    ck_assert_int_eq(reopen(&k, 1), 0);
+    e = last_entry(&n);
+    ck_assert_uint_eq(n, n0 + 2);
+    ck_assert_str_eq(str(e, "action"), MLREG_AUDIT_KEY_TRUST);
+    ck_assert_str_eq(str(e, "reason"), "listed in the config again");
+    json_decref(e);
+    ck_assert_int_eq(reopen(&k, 1), 0);
+    json_decref(last_entry(&n));
+    ck_assert_uint_eq(n, n0 + 2);
+    /* renamed in the config: key.trust with the new name */
+    ck_assert_int_eq(reopen(&renamed, 1), 0);
+    e = last_entry(&n);
+    ck_assert_uint_eq(n, n0 + 3);
+    ck_assert_str_eq(str(e, "action"), MLREG_AUDIT_KEY_TRUST);
+    ck_assert_str_eq(str(e, "reason"), "name or role changed in the config");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(e, "details"), "name")),
+                     "release-bot-2");
+    json_decref(e);
 }
 END_TEST
 
@@ -461,6 +526,8 @@ static Suite *keyring_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_keyring_config_key_is_listed_with_source_config_and_one_trust_event);
     tcase_add_test(tc, test_keyring_drops_a_config_key_removed_from_the_config);
+    tcase_add_test(
+        tc, test_keyring_config_key_removed_renamed_and_listed_again_each_leave_one_audit_entry);
     tcase_add_test(tc, test_keyring_refuses_a_config_key_whose_id_is_stored_with_another_key);
     tcase_add_test(tc, test_keyring_refuses_a_config_name_used_by_a_runtime_key);
     tcase_add_test(tc, test_keyring_refuses_duplicate_config_keys);
