@@ -94,6 +94,21 @@ expect_rc "second push of the same weights exits 0" 0
 check "... and starts no blob upload" \
     sh -c "! tail -n +$((MARK + 1)) '$TMP/server.log' | grep -q '/v2/team/s3/blobs/uploads'"
 check "... (the first push did)" grep -q 'POST /v2/team/s3/blobs/uploads' "$TMP/server.log"
+
+# ---- a promotion on the s3 backend: its attestation envelope is an object ----
+run "$MLREG" promote team/s3@1.0.0 --to dev
+expect_rc "promotion to dev on the s3 backend exits 0" 0
+REL=$(curl -sf "$MLREG_URL/api/v1/models/team/s3/versions/1.0.0" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')
+REF=$(curl -sf "$MLREG_URL/v2/team/s3/referrers/$REL?artifactType=application/vnd.in-toto%2Bjson" |
+    python3 -c 'import json,sys; m=json.load(sys.stdin)["manifests"]; print(m[0]["digest"] if len(m)==1 else "")')
+check "the release has one attestation referrer ($REF)" [ -n "$REF" ]
+ENV=$(curl -sf "$MLREG_URL/v2/team/s3/manifests/$REF" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"][0]["digest"].split(":")[1])')
+check "... whose envelope blob is an object at <prefix>blobs/sha256/<hex>" \
+    sh -c "$AWS s3api head-object --bucket '$S3_BUCKET' --key '${PREFIX}blobs/sha256/$ENV' >/dev/null"
+run "$MLREG" audit verify --log-key "$TMP/data/audit/log.pub"
+expect_rc "audit verify of the s3-backed registry's log exits 0" 0
 stop_server
 
 # ---- redirect mode: blob GETs answer 307 to a presigned URL -----------------
