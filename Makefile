@@ -63,6 +63,12 @@ $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -llmdb
 
+# Benchmark helpers (tests/bench/*.c) link libmlreg like the unit suites.
+BENCH_BIN := $(BUILD)/tests/bench/audit_append
+$(BUILD)/tests/bench/%: tests/bench/%.c $(BUILD)/libmlreg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmlreg.a $(LIBS)
+
 deps:
 	@sh scripts/deps.sh
 
@@ -78,7 +84,7 @@ test-large: deps
 	@BUILD=$(BUILD) sh tests/run.sh large s3large
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) sh tests/bench/run.sh
 
 run: deps

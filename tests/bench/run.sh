@@ -149,3 +149,7 @@ printf 'mlreg serve peak RSS during push (VmHWM), median: %s KiB\n' "$(median <"
 rm -f "$W/file"
 echo
 BUILD="$BUILD" BENCH_SIZE_MIB="$SIZE_MIB" BENCH_REPS="$REPS" sh "$ROOT/tests/bench/s3.sh"
+
+# The audit log: append cost, verify and proof latency (tests/bench/audit.sh).
+echo
+BUILD="$BUILD" BENCH_REPS="$REPS" sh "$ROOT/tests/bench/audit.sh"
