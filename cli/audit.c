@@ -54,7 +54,7 @@
 
 #define CHECKPOINT_MAX (64u * 1024)
 #define KEY_MAX        4096u
-#define PAGE_LIMIT     200u /* entries per page: 200 of the largest entries stay under CLI_API_MAX */
+#define PAGE_LIMIT     1000u /* entries per page; the server also ends a page at 4 MiB */
 #define SUMS_MAX       (16u * 1024 * 1024)
 #define ENVELOPE_MAX   (16u * 1024 * 1024)
 #define PROOF_FILE_MAX (64u * 1024)
