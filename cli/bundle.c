@@ -381,16 +381,13 @@ static int sync_dir(const char *dir)
 
 int cmd_bundle(int argc, char **argv)
 {
-    int error = 0, m, by_stage = 0;
+    int error = 0, m;
     const char *refstr = NULL, *registry = NULL, *v;
     char dir[PATH_MAX], tmp[PATH_MAX], parent[PATH_MAX], size_str[32], sub[PATH_MAX];
     char origin[MLREG_CHECKPOINT_ORIGIN_MAX + 1];
-    cli_ref ref;
-    cli_stage_ref sref;
+    cli_release_ref rr;
     cli_client *c = NULL;
     cli_release rel;
-    cli_response rresp;
-    json_t *resolved = NULL;
     mlreg_checkpoint cp = {0};
     mlreg_pubkey logpk;
     cli_bundle_report rep;
@@ -401,7 +398,6 @@ int cmd_bundle(int argc, char **argv)
 
     dir[0] = tmp[0] = '\0';
     cli_release_init(&rel);
-    cli_response_init(&rresp);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(bundle_usage, stdout);
@@ -425,12 +421,7 @@ int cmd_bundle(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "missing REF");
         goto usage;
     }
-    if (cli_is_stage_ref(refstr)) {
-        if (cli_stage_ref_parse(&sref, refstr) < 0) goto usage;
-        by_stage = 1;
-    } else if (cli_ref_parse(&ref, refstr, 1) < 0) {
-        goto usage;
-    }
+    if (cli_release_ref_parse(&rr, refstr) < 0) goto usage;
     len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/')
         dir[--len] = '\0';
@@ -441,17 +432,7 @@ int cmd_bundle(int argc, char **argv)
     if ((error = check_target(dir)) < 0) goto done;
 
     if ((error = cli_client_new(&c, registry)) < 0) goto done;
-    if (by_stage) {
-        char pinned[sizeof(ref.buf)];
-        if ((error = cli_stage_resolve(&resolved, &rresp, c, sref.model, sref.stage, NULL)) < 0)
-            goto done;
-        snprintf(pinned, sizeof(pinned), "%s@%s", sref.model,
-                 json_string_value(json_object_get(resolved, "digest")));
-        if ((error = cli_ref_parse(&ref, pinned, 1)) < 0) goto done;
-        fprintf(stderr, "%s:%s is %s@%s (%s)\n", sref.model, sref.stage, sref.model,
-                json_string_value(json_object_get(resolved, "version")), ref.digest);
-    }
-    if ((error = cli_release_fetch(&rel, c, &ref)) < 0) goto done;
+    if ((error = cli_release_ref_fetch(&rel, c, &rr)) < 0) goto done;
     for (size_t i = 0; i < rel.nlayers; i++)
         if (!title_ok(rel.layers[i].title)) {
             error = mlreg_error_set(MLREG_EMISMATCH, "%s: unsafe file name; refusing to write it",
@@ -486,7 +467,7 @@ int cmd_bundle(int argc, char **argv)
         }
     }
     if ((error = write_new(tmp, "manifest.json", rel.bytes, rel.len)) < 0 ||
-        (error = write_signatures(&nsigs, tmp, c, ref.model, &rel)) < 0)
+        (error = write_signatures(&nsigs, tmp, c, rr.ref.model, &rel)) < 0)
         goto done;
     for (size_t i = 0; i < rel.nlayers; i++) {
         const cli_layer *l = &rel.layers[i];
@@ -501,7 +482,7 @@ int cmd_bundle(int argc, char **argv)
             error = mlreg_error_set(MLREG_EIO, "creating %s: %s", sub, strerror(errno));
             goto done;
         }
-        error = cli_blob_fetch(c, ref.model, l, fd);
+        error = cli_blob_fetch(c, rr.ref.model, l, fd);
         if (!error && fsync(fd) < 0)
             error = mlreg_error_set(MLREG_EIO, "fsync %s: %s", sub, strerror(errno));
         close(fd);
@@ -511,7 +492,7 @@ int cmd_bundle(int argc, char **argv)
         total += l->size;
     }
     if ((error = write_sums(tmp, &rel)) < 0 ||
-        (error = write_attestations(&natt, tmp, c, ref.model, rel.version)) < 0 ||
+        (error = write_attestations(&natt, tmp, c, rr.ref.model, rel.version)) < 0 ||
         (error = write_audit(&nentries, &cp, origin, &logpk, tmp, c, rel.digest)) < 0)
         goto done;
     /* The bundle as an auditor will check it, before it becomes visible. */
@@ -534,7 +515,7 @@ int cmd_bundle(int argc, char **argv)
     if ((error = sync_dir(dirname(parent))) < 0) goto done;
 
     cli_format_size(size_str, sizeof(size_str), total);
-    printf("bundle of %s@%s (%s) written to %s:\n", ref.model, rel.version, rel.digest, dir);
+    printf("bundle of %s@%s (%s) written to %s:\n", rr.ref.model, rel.version, rel.digest, dir);
     printf("  manifest.json          the manifest as stored\n");
     if (nsigs)
         printf("  manifest.json.minisig  the first signature; signatures/ holds %zu\n", nsigs);
@@ -552,8 +533,6 @@ int cmd_bundle(int argc, char **argv)
         error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
 done:
     if (made_tmp) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    json_decref(resolved);
-    cli_response_clear(&rresp);
     cli_release_clear(&rel);
     cli_client_free(c);
     return error < 0 ? cli_fail("bundle", error) : CLI_EXIT_OK;

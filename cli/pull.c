@@ -226,11 +226,7 @@ static int sync_dir(const char *dir)
 int cmd_pull(int argc, char **argv)
 {
     int error = 0, m;
-    cli_ref ref;
-    cli_stage_ref sref;
-    int by_stage = 0;
-    json_t *resolved = NULL;
-    cli_response rresp;
+    cli_release_ref rr;
     const char *refstr = NULL, *dir = NULL, *registry = NULL, *version = NULL, *v;
     const char *digest;
     char size_str[32];
@@ -248,7 +244,6 @@ int cmd_pull(int argc, char **argv)
 
     sig_lock_tmp[0] = '\0';
     cli_release_init(&rel);
-    cli_response_init(&rresp);
     if (!(trust.keys = calloc((size_t)argc, sizeof(*trust.keys)))) {
         fprintf(stderr, "mlreg pull: out of memory\n");
         return CLI_EXIT_USAGE;
@@ -275,12 +270,7 @@ int cmd_pull(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "missing REF");
         goto usage;
     }
-    if (cli_is_stage_ref(refstr)) {
-        if (cli_stage_ref_parse(&sref, refstr) < 0) goto usage;
-        by_stage = 1;
-    } else if (cli_ref_parse(&ref, refstr, 1) < 0) {
-        goto usage;
-    }
+    if (cli_release_ref_parse(&rr, refstr) < 0) goto usage;
     if (!dir || !*dir) {
         mlreg_error_set(MLREG_EINVALID, "missing -o DIR");
         goto usage;
@@ -297,34 +287,17 @@ int cmd_pull(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     if ((error = cli_client_new(&c, registry)) < 0) goto done;
-    if (by_stage) {
-        char pinned[sizeof(ref.buf)];
-        if ((error = cli_stage_resolve(&resolved, &rresp, c, sref.model, sref.stage, NULL)) < 0)
-            goto done;
-        snprintf(pinned, sizeof(pinned), "%s@%s", sref.model,
-                 json_string_value(json_object_get(resolved, "digest")));
-        if ((error = cli_ref_parse(&ref, pinned, 1)) < 0) goto done;
-        fprintf(stderr, "%s:%s is %s@%s (%s)\n", sref.model, sref.stage, sref.model,
-                json_string_value(json_object_get(resolved, "version")), ref.digest);
-    }
-    if ((error = cli_release_fetch(&rel, c, &ref)) < 0) goto done;
-    if (by_stage && strcmp(rel.version, json_string_value(json_object_get(resolved, "version")))) {
-        error = mlreg_error_set(
-            MLREG_EMISMATCH, "%s:%s resolved to version %s, but its manifest is version %s",
-            sref.model, sref.stage, json_string_value(json_object_get(resolved, "version")),
-            rel.version);
-        goto done;
-    }
+    if ((error = cli_release_ref_fetch(&rel, c, &rr)) < 0) goto done;
     digest = rel.digest;
     version = rel.version;
     if (ts) {
-        if ((error = cli_sigs_check(&sigs, c, ref.model, &rel, ts)) < 0) goto done;
+        if ((error = cli_sigs_check(&sigs, c, rr.ref.model, &rel, ts)) < 0) goto done;
         for (size_t i = 0; i < sigs.n; i++)
             fprintf(stderr, "  signature   %-16s %-20s %s\n",
                     sigs.checks[i].key_id[0] ? sigs.checks[i].key_id : "?",
                     cli_printable(sigs.checks[i].name), cli_printable(sigs.checks[i].reason));
         if ((error = cli_sigreport_verdict(&sigs)) < 0) {
-            error = cli_error_wrap(error, "nothing written: %s@%s", ref.model, version);
+            error = cli_error_wrap(error, "nothing written: %s@%s", rr.ref.model, version);
             goto done;
         }
     }
@@ -347,7 +320,7 @@ int cmd_pull(int argc, char **argv)
     for (size_t i = 0; i < nfiles; i++) {
         pull_file *f = &files[i];
         if ((error = make_temp(&f->fd, f->tmp, sizeof(f->tmp), dir)) < 0 ||
-            (error = cli_blob_fetch(c, ref.model, f->l, f->fd)) < 0)
+            (error = cli_blob_fetch(c, rr.ref.model, f->l, f->fd)) < 0)
             goto done;
         cli_format_size(size_str, sizeof(size_str), f->l->size);
         fprintf(stderr, "  %-11s %-30s %10s  verified\n", f->l->kind, f->l->title, size_str);
@@ -357,12 +330,12 @@ int cmd_pull(int argc, char **argv)
     for (size_t i = 0; i < nfiles; i++)
         if ((error = place(&files[i].fd, files[i].tmp, dir, files[i].l->title, mode)) < 0)
             goto done;
-    if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &ref, version, digest,
-                            by_stage ? sref.stage : NULL, files, nfiles, mode)) < 0 ||
+    if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &rr.ref, version, digest,
+                            rr.by_stage ? rr.sref.stage : NULL, files, nfiles, mode)) < 0 ||
         (error = sync_dir(dir)) < 0)
         goto done;
     cli_format_size(size_str, sizeof(size_str), total);
-    fprintf(stderr, "pulled %s@%s (%s) into %s: %zu file%s, %s, all verified%s\n", ref.model,
+    fprintf(stderr, "pulled %s@%s (%s) into %s: %zu file%s, %s, all verified%s\n", rr.ref.model,
             version, digest, dir, nfiles, nfiles == 1 ? "" : "s", size_str,
             ts ? ", signed by a trusted key" : "");
     printf("%s\n", digest);
@@ -381,8 +354,6 @@ done:
     cli_sigreport_free(&sigs);
     mlreg_trustset_free(ts);
     cli_release_clear(&rel);
-    json_decref(resolved);
-    cli_response_clear(&rresp);
     cli_client_free(c);
     free(trust.keys);
     return error < 0 ? cli_fail("pull", error) : CLI_EXIT_OK;

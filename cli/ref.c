@@ -142,3 +142,44 @@ bad:
                            "2026-11-26T12:00:00+02:00)",
                            str);
 }
+
+int cli_release_ref_parse(cli_release_ref *out, const char *str)
+{
+    memset(out, 0, sizeof(*out));
+    if (cli_is_stage_ref(str)) {
+        out->by_stage = 1;
+        return cli_stage_ref_parse(&out->sref, str);
+    }
+    return cli_ref_parse(&out->ref, str, 1);
+}
+
+int cli_release_ref_fetch(cli_release *rel, cli_client *c, cli_release_ref *r)
+{
+    int error = 0;
+    json_t *resolved = NULL;
+    cli_response resp;
+    const char *version = NULL;
+    char pinned[sizeof(r->ref.buf)];
+
+    cli_response_init(&resp);
+    if (r->by_stage) {
+        if ((error = cli_stage_resolve(&resolved, &resp, c, r->sref.model, r->sref.stage, NULL)) <
+            0)
+            goto done;
+        version = json_string_value(json_object_get(resolved, "version"));
+        snprintf(pinned, sizeof(pinned), "%s@%s", r->sref.model,
+                 json_string_value(json_object_get(resolved, "digest")));
+        if ((error = cli_ref_parse(&r->ref, pinned, 1)) < 0) goto done;
+        fprintf(stderr, "%s:%s is %s@%s (%s)\n", r->sref.model, r->sref.stage, r->sref.model,
+                version, r->ref.digest);
+    }
+    if ((error = cli_release_fetch(rel, c, &r->ref)) < 0) goto done;
+    if (version && strcmp(rel->version, version))
+        error = mlreg_error_set(MLREG_EMISMATCH,
+                                "%s:%s resolved to version %s, but its manifest is version %s",
+                                r->sref.model, r->sref.stage, version, rel->version);
+done:
+    json_decref(resolved);
+    cli_response_clear(&resp);
+    return error;
+}

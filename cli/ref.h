@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "client.h"
+#include "release.h"
 
 /** A parsed MODEL:STAGE; strings point into @p buf. */
 typedef struct {
@@ -51,5 +52,25 @@ int cli_time_parse(char out[CLI_TIME_BUFSIZE], const char *str);
  */
 int cli_stage_resolve(json_t **out, cli_response *resp, cli_client *c, const char *model,
                       const char *stage, const char *at);
+
+/** A release as a command takes it: MODEL@VERSION, MODEL@sha256:HEX or MODEL:STAGE. */
+typedef struct {
+    cli_ref ref;        /**< the release; for a stage, pinned by cli_release_ref_fetch() */
+    cli_stage_ref sref; /**< the stage, when by_stage */
+    int by_stage;       /**< 1 for MODEL:STAGE */
+} cli_release_ref;
+
+/** Parses @p str as any of the three forms. MLREG_EINVALID (a usage error). */
+int cli_release_ref_parse(cli_release_ref *out, const char *str);
+
+/**
+ * Fetches the manifest of the release @p r names into @p rel
+ * (cli_release_fetch). A stage is resolved once, first, to the digest it
+ * holds now: r->ref is pinned to MODEL@DIGEST, "MODEL:STAGE is MODEL@VERSION
+ * (DIGEST)" goes to stderr, and the manifest's version must be the one the
+ * stage named (MLREG_EMISMATCH otherwise). Errors as cli_stage_resolve()
+ * and cli_release_fetch().
+ */
+int cli_release_ref_fetch(cli_release *rel, cli_client *c, cli_release_ref *r);
 
 #endif
