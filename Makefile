@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Standalone helpers of the integration tests (not linked with libmlreg).
 TOOL_BIN := $(BUILD)/tests/tools/audit_tamper
 
-.PHONY: all test test-unit test-integration test-large bench deps run lint clean install
+.PHONY: all test test-unit test-integration test-large bench deps run lint clean install fuzz
 
 all: $(BUILD)/mlreg
 
@@ -69,15 +69,67 @@ $(BUILD)/tests/bench/%: tests/bench/%.c $(BUILD)/libmlreg.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmlreg.a $(LIBS)
 
+# Fuzz targets (tests/fuzz/fuzz_<name>.c). `make test` replays their seed
+# corpora (tests/fuzz/corpus/<name>/) through tests/fuzz/replay.c, built
+# like the unit suites; `make fuzz` builds them with clang and libFuzzer.
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
+$(BUILD)/tests/fuzz/replay_%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c $(BUILD)/libmlreg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c \
+	    $(BUILD)/libmlreg.a $(LIBS)
+
+# `make fuzz` runs every target for FUZZ_SECONDS from a fresh copy of its
+# seed corpus and fails on the first crash, leak, timeout or failed
+# property (the input lands in $(BUILD)/fuzz/artifacts/). The library is
+# rebuilt with clang and the sanitizers into its own object tree,
+# $(BUILD)/fuzz/obj/, never mixed with the objects of $(CC).
+FUZZ_SECONDS ?= 60
+FUZZ_CC      := clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -O1 -g $(WARN) -MMD -MP \
+                -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/libmlreg.a: $(FUZZ_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libmlreg.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libmlreg.a $(LIBS)
+
+fuzz:
+	@sh scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@set -e; for n in $(FUZZ_NAMES); do \
+	    rm -rf $(FUZZ_DIR)/corpus/$$n; mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts; \
+	    cp -R tests/fuzz/corpus/$$n $(FUZZ_DIR)/corpus/$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $(FUZZ_DIR)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=25 -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/artifacts/$$n- $(FUZZ_DIR)/corpus/$$n \
+	        >$(FUZZ_DIR)/$$n.log 2>&1 || { tail -n 60 $(FUZZ_DIR)/$$n.log; \
+	        echo "fuzz: $$n FAILED (log $(FUZZ_DIR)/$$n.log)"; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' $(FUZZ_DIR)/$$n.log; \
+	done
+
 deps:
 	@sh scripts/deps.sh
 
-# Unit suites, integration tests against the real server and clients, then
-# the S3 tests against a throw-away Ceph RGW on loopback (tests/s3/rgw.sh).
+# Unit suites, the fuzz corpora replayed, integration tests against the
+# real server and clients, then the S3 tests against a throw-away Ceph RGW on loopback (tests/s3/rgw.sh).
 # The runner prints "N passed, N failed" and fails when anything failed.
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TOOL_BIN)
-	@BUILD=$(BUILD) sh tests/run.sh unit integration s3
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
+	@BUILD=$(BUILD) sh tests/run.sh unit fuzz-replay integration s3
 
 test-large: deps
 	@$(MAKE) --no-print-directory all

@@ -2,11 +2,19 @@
 # Installs the Debian packages that mlreg's build and tests need.
 # Idempotent: does nothing when every package is present; runs one
 # `apt-get update` first when something is missing.
+#   sh scripts/deps.sh        build, `make test`
+#   sh scripts/deps.sh fuzz   the build's libraries plus clang and its libFuzzer
+#                             runtime, for `make fuzz` only
 set -eu
-PKGS="build-essential pkg-config liblmdb-dev libsodium-dev libmicrohttpd-dev
-libjansson-dev libcurl4-openssl-dev libssl-dev check libsubunit-dev
+BUILD_PKGS="build-essential pkg-config liblmdb-dev libsodium-dev libmicrohttpd-dev
+libjansson-dev libcurl4-openssl-dev libssl-dev"
+case ${1:-} in
+"") PKGS="$BUILD_PKGS check libsubunit-dev
 curl skopeo docker-registry minisign lmdb-utils jq bc iproute2 python3
-ceph-mon ceph-osd radosgw ceph-common awscli"
+ceph-mon ceph-osd radosgw ceph-common awscli" ;;
+fuzz) PKGS="$BUILD_PKGS clang libclang-rt-dev" ;;
+*) echo "deps.sh: unknown package set $1" >&2; exit 2 ;;
+esac
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

@@ -1,6 +1,9 @@
 #!/bin/sh
 # Test runner for `make test` / `make test-large`.
 #   tests/run.sh unit integration   -> Check suites, then tests/integration/test_*.sh
+#   tests/run.sh fuzz-replay        -> each fuzz target's seed corpus
+#                                      (tests/fuzz/corpus/<name>) through
+#                                      $B/tests/fuzz/replay_<name>: one check each
 #   tests/run.sh large              -> tests/large/test_*.sh
 #   tests/run.sh s3                 -> starts a throw-away Ceph RGW (tests/s3/rgw.sh,
 #                                      memstore), exports its env (S3_ENDPOINT S3_REGION
@@ -110,12 +113,37 @@ run_script() {
     echo "  ($(( $(date +%s) - start ))s)"
 }
 
+# One fuzz target's seed corpus replayed (tests/fuzz/replay.c): one check,
+# failed when the replay crashes, trips a sanitizer or a property, or when
+# the target has no corpus.
+run_replay() {
+    bin=$1
+    name=${bin##*/replay_}
+    out="$LOG_DIR/replay_$name.log"
+    corpus="$ROOT/tests/fuzz/corpus/$name"
+    [ -d "$corpus" ] || echo "no seed corpus $corpus" >"$out"
+    if [ -d "$corpus" ] && "$bin" "$corpus" >"$out" 2>&1; then
+        passed=$((passed + 1))
+        echo "  ok - fuzz-replay $name ($(tail -n 1 "$out"))"
+    else
+        failed=$((failed + 1))
+        failed_names="$failed_names replay_$name"
+        echo "  not ok - fuzz-replay $name (corpus $corpus; log $out)"
+        tail -n 40 "$out" | sed 's/^/  | /'
+    fi
+}
+
 for part in "$@"; do
     case $part in
     unit)
         for bin in "$B"/tests/check_*; do
             case $(basename "$bin") in check_s3_*) continue ;; esac  # s3 part
             [ -x "$bin" ] && run_check_suite "$bin"
+        done ;;
+    fuzz-replay)
+        echo "# fuzz-replay"
+        for bin in "$B"/tests/fuzz/replay_*; do
+            [ -x "$bin" ] && run_replay "$bin"
         done ;;
     integration)
         for s in "$ROOT"/tests/integration/test_*.sh; do
