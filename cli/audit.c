@@ -1354,7 +1354,6 @@ static int write_atomic(const char *path, const char *text, size_t len)
 {
     char tmp[PATH_MAX];
     int fd = -1, error = 0;
-    size_t off = 0;
 
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp))
         return mlreg_error_set(MLREG_EIO, "%s: path too long", path);
@@ -1364,15 +1363,7 @@ static int write_atomic(const char *path, const char *text, size_t len)
         error = mlreg_error_set(MLREG_EIO, "chmod %s: %s", tmp, strerror(errno));
         goto done;
     }
-    while (off < len) {
-        ssize_t n = write(fd, text + off, len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            error = mlreg_error_set(MLREG_EIO, "writing %s: %s", tmp, strerror(errno));
-            goto done;
-        }
-        off += (size_t)n;
-    }
+    if ((error = cli_write_all(fd, text, len, tmp)) < 0) goto done;
     if (fsync(fd) < 0) {
         error = mlreg_error_set(MLREG_EIO, "fsync %s: %s", tmp, strerror(errno));
         goto done;

@@ -77,25 +77,13 @@ static int write_new(const char *dir, const char *name, const void *data, size_t
 {
     char path[PATH_MAX];
     int fd, error = 0;
-    const char *p = data;
 
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
         return mlreg_error_set(MLREG_EIO, "%s/%s: path too long", dir, name);
     if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0)
         return mlreg_error_set(MLREG_EIO, "creating %s: %s", path, strerror(errno));
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            error = mlreg_error_set(errno == ENOSPC ? MLREG_ENOSPACE : MLREG_EIO, "writing %s: %s",
-                                    path, strerror(errno));
-            goto done;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    if (fsync(fd) < 0) error = mlreg_error_set(MLREG_EIO, "fsync %s: %s", path, strerror(errno));
-done:
+    if ((error = cli_write_all(fd, data, len, path)) == 0 && fsync(fd) < 0)
+        error = mlreg_error_set(MLREG_EIO, "fsync %s: %s", path, strerror(errno));
     if (close(fd) < 0 && !error)
         error = mlreg_error_set(MLREG_EIO, "closing %s: %s", path, strerror(errno));
     return error;
@@ -366,19 +354,6 @@ static int sub_path(char *out, size_t len, const char *dir, const char *name)
     return 0;
 }
 
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) < 0) {
-        int e = errno;
-        if (fd >= 0) close(fd);
-        return mlreg_error_set(MLREG_EIO, "fsync %s: %s", dir, strerror(e));
-    }
-    close(fd);
-    return 0;
-}
-
 int cmd_bundle(int argc, char **argv)
 {
     int error = 0, m;
@@ -502,17 +477,17 @@ int cmd_bundle(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
         if ((error = sub_path(sub, sizeof(sub), tmp, subdirs[i])) < 0 ||
-            (error = sync_dir(sub)) < 0)
+            (error = cli_sync_dir(sub)) < 0)
             goto done;
     }
-    if ((error = sync_dir(tmp)) < 0) goto done;
+    if ((error = cli_sync_dir(tmp)) < 0) goto done;
     if (rename(tmp, dir) < 0) {
         error = mlreg_error_set(MLREG_EIO, "rename %s to %s: %s", tmp, dir, strerror(errno));
         goto done;
     }
     made_tmp = 0;
     memcpy(parent, dir, strlen(dir) + 1);
-    if ((error = sync_dir(dirname(parent))) < 0) goto done;
+    if ((error = cli_sync_dir(dirname(parent))) < 0) goto done;
 
     cli_format_size(size_str, sizeof(size_str), total);
     printf("bundle of %s@%s (%s) written to %s:\n", rr.ref.model, rel.version, rel.digest, dir);

@@ -26,6 +26,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -840,4 +841,35 @@ void cli_format_size(char *buf, size_t buflen, uint64_t size)
         u++;
     }
     snprintf(buf, buflen, "%.1f %s", v, units[u]);
+}
+
+/* ---- local files --------------------------------------------------------- */
+
+int cli_write_all(int fd, const void *data, size_t len, const char *name)
+{
+    const char *p = data;
+
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0)
+            return mlreg_error_set(errno == ENOSPC ? MLREG_ENOSPACE : MLREG_EIO, "writing %s: %s",
+                                   name, strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int cli_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 || fsync(fd) < 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return mlreg_error_set(MLREG_EIO, "fsync %s: %s", dir, strerror(e));
+    }
+    close(fd);
+    return 0;
 }

@@ -160,6 +160,18 @@ int cli_exit_code(int error);
 /** Prints "mlreg CMD: <last error message>" to stderr, returns cli_exit_code(error). */
 int cli_fail(const char *cmd, int error);
 
+/* ---- local files --------------------------------------------------------- */
+
+/**
+ * Writes all @p len bytes of @p data to @p fd, retrying on EINTR and short
+ * writes. MLREG_ENOSPACE when the disk is full, MLREG_EIO otherwise, with a
+ * message naming @p name.
+ */
+int cli_write_all(int fd, const void *data, size_t len, const char *name);
+
+/** fsync()s directory @p dir, so renames and creations in it are durable. 0 or MLREG_EIO. */
+int cli_sync_dir(const char *dir);
+
 /* ---- references and grammars ------------------------------------------- */
 
 /** 1 when @p name matches the OCI repository name grammar (<= 255 bytes). */

@@ -159,22 +159,6 @@ static int place(int *fd, char *tmp, const char *dir, const char *name, mode_t m
     return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len, const char *name)
-{
-    const char *p = data;
-
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-            return mlreg_error_set(errno == ENOSPC ? MLREG_ENOSPACE : MLREG_EIO, "writing %s: %s",
-                                   name, strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *ref,
                       const char *version, const char *digest, const char *stage,
                       const pull_file *files, size_t n, mode_t mode)
@@ -196,8 +180,8 @@ static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *
     }
     if (!(text = json_dumps(lock, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
     if ((error = make_temp(&fd, tmp, tmplen, dir)) < 0 ||
-        (error = write_all(fd, text, strlen(text), LOCK_NAME)) < 0 ||
-        (error = write_all(fd, "\n", 1, LOCK_NAME)) < 0 ||
+        (error = cli_write_all(fd, text, strlen(text), LOCK_NAME)) < 0 ||
+        (error = cli_write_all(fd, "\n", 1, LOCK_NAME)) < 0 ||
         (error = place(&fd, tmp, dir, LOCK_NAME, mode)) < 0)
         goto done;
     goto done;
@@ -208,19 +192,6 @@ done:
     free(text);
     json_decref(lock);
     return error;
-}
-
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) < 0) {
-        int e = errno;
-        if (fd >= 0) close(fd);
-        return mlreg_error_set(MLREG_EIO, "fsync %s: %s", dir, strerror(e));
-    }
-    close(fd);
-    return 0;
 }
 
 int cmd_pull(int argc, char **argv)
@@ -332,7 +303,7 @@ int cmd_pull(int argc, char **argv)
             goto done;
     if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &rr.ref, version, digest,
                             rr.by_stage ? rr.sref.stage : NULL, files, nfiles, mode)) < 0 ||
-        (error = sync_dir(dir)) < 0)
+        (error = cli_sync_dir(dir)) < 0)
         goto done;
     cli_format_size(size_str, sizeof(size_str), total);
     fprintf(stderr, "pulled %s@%s (%s) into %s: %zu file%s, %s, all verified%s\n", rr.ref.model,

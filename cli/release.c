@@ -202,22 +202,6 @@ typedef struct {
     uint64_t got;
 } download;
 
-static int write_all(int fd, const void *data, size_t len, const char *name)
-{
-    const char *p = data;
-
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-            return mlreg_error_set(errno == ENOSPC ? MLREG_ENOSPACE : MLREG_EIO, "writing %s: %s",
-                                   name, strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int download_sink(void *ctx, const void *data, size_t len)
 {
     download *d = ctx;
@@ -227,7 +211,7 @@ static int download_sink(void *ctx, const void *data, size_t len)
         return BAD("%s: registry sent more than the %" PRIu64 " bytes the manifest declares",
                    d->l->title, d->l->size);
     if ((error = mlreg_hasher_update(d->h, data, len)) < 0) return error;
-    if (d->fd >= 0 && (error = write_all(d->fd, data, len, d->l->title)) < 0) return error;
+    if (d->fd >= 0 && (error = cli_write_all(d->fd, data, len, d->l->title)) < 0) return error;
     d->got += len;
     return 0;
 }
