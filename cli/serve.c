@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -26,6 +27,9 @@
 #include "mlreg/s3.h"
 #include "mlreg/server.h"
 #include "mlreg/sys/blob_backend.h"
+
+/* The soft open-file limit serve raises itself to, at most. */
+#define OPEN_FILES_MAX 65536
 
 static void serve_usage(FILE *f)
 {
@@ -74,6 +78,24 @@ done:
     if (error < 0) unlink(tmp);
     free(tmp);
     return error;
+}
+
+/* Raises the soft open-file limit to the hard one (capped), as servers that
+ * hold many connections do: every connection, upload session and blob read
+ * takes a descriptor, and the connection limit is derived from this one
+ * (mlreg_server_connection_budget). Failure only leaves the lower limit. */
+static void raise_open_file_limit(void)
+{
+    struct rlimit rl;
+    rlim_t want;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    want =
+        rl.rlim_max == RLIM_INFINITY || rl.rlim_max > OPEN_FILES_MAX ? OPEN_FILES_MAX : rl.rlim_max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 /* Takes the value of option @p name at argv[*i] ("--name VALUE" or
@@ -168,6 +190,7 @@ int cmd_serve(int argc, char **argv)
     }
     masked = 1;
     signal(SIGPIPE, SIG_IGN);
+    raise_open_file_limit();
 
     if (!strcmp(cfg->storage_backend, "s3")) {
         mlreg_s3_config s3c;
@@ -213,6 +236,15 @@ int cmd_serve(int argc, char **argv)
     sopts.host = host;
     sopts.port = (uint16_t)port;
     sopts.threads = cfg->threads;
+    sopts.max_connections = cfg->max_connections;
+    sopts.max_connections_per_address = cfg->max_connections_per_address;
+    sopts.header_timeout = cfg->header_timeout;
+    sopts.idle_timeout = cfg->idle_timeout;
+    sopts.body_timeout = cfg->body_timeout;
+    sopts.uploads_per_identity = cfg->uploads_per_identity;
+    sopts.uploads_per_repository = cfg->uploads_per_repository;
+    sopts.upload_idle_timeout = cfg->upload_idle_timeout;
+    sopts.max_upload_bytes = cfg->max_upload_bytes;
     sopts.policy = cfg->policy;
     sopts.auth = cfg->auth;
     if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)

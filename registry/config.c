@@ -28,6 +28,7 @@ static const char *const later_keys[] = {"tls"};
 #define MAX_MANIFEST_BYTES (64u * 1024 * 1024)
 #define MIN_MAP_SIZE       (1u * 1024 * 1024)
 #define MAX_THREADS        256
+#define MAX_UPLOAD_BYTES   (1ull << 50) /* 1 PiB: far past any disk, well inside int64 */
 
 int mlreg_config_set_string(char **field, const char *value)
 {
@@ -210,29 +211,64 @@ static int load_storage(mlreg_config *cfg, json_t *obj)
     return 0;
 }
 
+/* The limits of the HTTP server: integers with a range each, 0 never (the
+ * default is spelled by leaving the key out). */
+static const struct {
+    const char *name;
+    size_t off;
+    uint64_t min, max;
+} server_limits[] = {
+    {"max_connections", offsetof(mlreg_config, max_connections), 16, 1000000},
+    {"max_connections_per_address", offsetof(mlreg_config, max_connections_per_address), 1,
+     1000000},
+    {"header_timeout_seconds", offsetof(mlreg_config, header_timeout), 1, 3600},
+    {"idle_timeout_seconds", offsetof(mlreg_config, idle_timeout), 1, 3600},
+    {"body_timeout_seconds", offsetof(mlreg_config, body_timeout), 1, 86400},
+    {"upload_sessions_per_identity", offsetof(mlreg_config, uploads_per_identity), 1, 4096},
+    {"upload_sessions_per_repository", offsetof(mlreg_config, uploads_per_repository), 1, 4096},
+    {"upload_idle_seconds", offsetof(mlreg_config, upload_idle_timeout), 1, 86400},
+};
+
 static int load_limits(mlreg_config *cfg, json_t *obj)
 {
     const char *key;
     json_t *v;
     uint64_t n;
     int error;
+    char label[96];
 
     if (!json_is_object(obj))
         return mlreg_error_set(MLREG_EINVALID, "config key 'limits' must be an object");
     json_object_foreach(obj, key, v)
     {
+        size_t i, nlim = sizeof(server_limits) / sizeof(server_limits[0]);
         if (!strcmp(key, "max_manifest_bytes")) {
             if ((error = get_uint(&n, v, "limits.max_manifest_bytes", MIN_MANIFEST_BYTES,
                                   MAX_MANIFEST_BYTES)) < 0)
                 return error;
             cfg->max_manifest_bytes = (size_t)n;
-        } else if (!strcmp(key, "map_size")) {
+            continue;
+        }
+        if (!strcmp(key, "map_size")) {
             if ((error = get_uint(&n, v, "limits.map_size", MIN_MAP_SIZE, (uint64_t)SIZE_MAX)) < 0)
                 return error;
             cfg->map_size = (size_t)n;
-        } else {
-            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'limits.%s'", key);
+            continue;
         }
+        if (!strcmp(key, "max_upload_bytes")) {
+            if ((error = get_uint(&n, v, "limits.max_upload_bytes", 1, MAX_UPLOAD_BYTES)) < 0)
+                return error;
+            cfg->max_upload_bytes = n;
+            continue;
+        }
+        for (i = 0; i < nlim && strcmp(key, server_limits[i].name); i++)
+            ;
+        if (i == nlim)
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'limits.%s'", key);
+        snprintf(label, sizeof(label), "limits.%s", key);
+        if ((error = get_uint(&n, v, label, server_limits[i].min, server_limits[i].max)) < 0)
+            return error;
+        *(unsigned int *)((char *)cfg + server_limits[i].off) = (unsigned int)n;
     }
     return 0;
 }

@@ -7,12 +7,15 @@
 #include "mlreg/server.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "mlreg/common.h"
@@ -155,6 +158,10 @@ enum MHD_Result req_queue_error(request *rq)
             MHD_destroy_response(resp);
             resp = NULL;
         }
+    }
+    if (resp && rq->close_conn && resp_header(resp, "Connection", "close") < 0) {
+        MHD_destroy_response(resp);
+        resp = NULL;
     }
     return req_queue(rq, rq->err_status, resp, len);
 }
@@ -429,6 +436,37 @@ static int route_takes_body(const request *rq)
            (rq->route == ROUTE_MANIFEST && !strcmp(rq->method, "PUT"));
 }
 
+typedef struct {
+    unsigned int content_length;
+    unsigned int transfer_encoding;
+} framing_count;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    framing_count *c = cls;
+    (void)kind;
+    (void)value;
+    if (!strcasecmp(key, "Content-Length")) c->content_length++;
+    if (!strcasecmp(key, "Transfer-Encoding")) c->transfer_encoding++;
+    return MHD_YES;
+}
+
+/* A request whose length two parties could read differently is the start
+ * of request smuggling: libmicrohttpd takes the first of two
+ * Content-Length headers, and a proxy in front of us may take the other or
+ * the Transfer-Encoding, so the bytes after the body we read would be a
+ * request the proxy never saw. Such a request is refused and its connection
+ * closed (RFC 9112, 6.3). */
+static int framing_ambiguous(request *rq)
+{
+    framing_count c = {0, 0};
+
+    MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, count_framing, &c);
+    return c.content_length > 1 || c.transfer_encoding > 1 ||
+           (c.content_length && c.transfer_encoding);
+}
+
 static void read_body_headers(request *rq)
 {
     const char *cl = req_header(rq, "Content-Length");
@@ -506,6 +544,13 @@ static void begin(request *rq)
     int error = 0;
 
     read_body_headers(rq);
+    if (framing_ambiguous(rq)) {
+        rq->close_conn = 1;
+        req_fail_raw(rq, 400, "UNSUPPORTED",
+                     "the request has several Content-Length or Transfer-Encoding headers, or "
+                     "both: its length is ambiguous");
+        return;
+    }
     if (strchr(p, '%')) {
         req_fail_raw(rq, 400, "NAME_INVALID", "percent-encoded paths are not accepted");
         return;
@@ -562,7 +607,14 @@ static enum MHD_Result body(request *rq, const char *data, size_t len)
     rq->req_bytes += len;
     switch (rq->body) {
     case BODY_WRITER:
-        if ((error = mlreg_blob_writer_write(rq->writer, data, len)) < 0) {
+        if (rq->req_bytes > srv->max_upload_bytes) /* a chunked body: no length to check first */
+            error = mlreg_error_set(MLREG_ETOOBIG,
+                                    "blob is over %" PRIu64
+                                    " bytes, the largest blob this registry accepts",
+                                    srv->max_upload_bytes);
+        else
+            error = mlreg_blob_writer_write(rq->writer, data, len);
+        if (error < 0) {
             req_fail(rq, error, ERR_CTX_UPLOAD);
             mlreg_blob_writer_abort(rq->writer);
             rq->writer = NULL;
@@ -690,13 +742,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!rq->started) {
         rq->started = 1;
         rq->conn = conn;
+        conns_head_received(conn);
         snprintf(rq->method, sizeof(rq->method), "%s", method);
         mlreg_error_clear();
         begin(rq);
         /* An error on a request with a body is answered now, so the body is
          * never read; a bodiless request waits for the second call (a reply
-         * queued on the first call costs the keep-alive). */
-        if (rq->failed && rq->has_body) {
+         * queued on the first call costs the keep-alive), unless the
+         * connection is to be closed anyway. */
+        if (rq->failed && (rq->has_body || rq->close_conn)) {
             req_release_session(rq);
             return req_queue_error(rq);
         }
@@ -757,10 +811,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     request *rq = *req_cls;
-    (void)cls;
-    (void)conn;
+    mlreg_server *srv = cls;
 
     if (!rq) return;
+    /* the connection may carry another request: its head has a deadline */
+    conns_request_ended(srv->conns, conn);
     mlreg_blob_writer_abort(rq->writer);
     req_release_session(rq);
     if (rq->started) access_log(rq, toe);
@@ -775,18 +830,83 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    mlreg_server *srv = cls;
     char msg[512];
     size_t n;
-    (void)cls;
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
     n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    fprintf(stderr, "mlreg: http: %s\n", msg);
+    log_throttled(&srv->mhd_log, msg);
 }
 
 /* ---- daemon --------------------------------------------------------------- */
+
+/* Descriptors one connection may hold at once: its socket, and a blob file
+ * (a GET served by sendfile) or a socket to the object store. */
+#define FDS_PER_CONNECTION 2
+/* Descriptors kept for everything else: LMDB, the listening socket, the
+ * epoll and signal descriptors of the worker threads, logs, config and key
+ * files read at runtime. */
+#define FDS_RESERVED    64
+#define MIN_CONNECTIONS 16
+/* libmicrohttpd takes an unsigned int; past this the table scans cost more
+ * than they protect. */
+#define MAX_CONNECTIONS 1000000u
+
+unsigned int mlreg_server_connection_budget(void)
+{
+    struct rlimit rl;
+    uint64_t nofile, budget;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return MAX_CONNECTIONS;
+    nofile = rl.rlim_cur;
+    /* upload sessions keep a quarter of the descriptors (server_uploads.c) */
+    budget = nofile - nofile / 4;
+    budget = budget > FDS_RESERVED ? (budget - FDS_RESERVED) / FDS_PER_CONNECTION : 0;
+    if (budget < MIN_CONNECTIONS) budget = MIN_CONNECTIONS;
+    if (budget > MAX_CONNECTIONS) budget = MAX_CONNECTIONS;
+    return (unsigned int)budget;
+}
+
+/* The options with every 0 replaced by its default; an explicit connection
+ * limit over what the descriptors allow is refused, so the operator learns
+ * it at start, not when accept() starts failing under load. */
+static int resolve_limits(mlreg_server_opts *o, upload_limits *ul, const mlreg_server_opts *in)
+{
+    unsigned int budget = mlreg_server_connection_budget();
+
+    *o = *in;
+    if (!o->threads) o->threads = MLREG_SERVER_DEFAULT_THREADS;
+    if (!o->max_connections) {
+        o->max_connections = budget;
+    } else if (o->max_connections > budget) {
+        return mlreg_error_set(MLREG_EINVALID,
+                               "limits.max_connections is %u but the open-file limit (ulimit -n, "
+                               "LimitNOFILE= in systemd) leaves room for %u: raise the limit or "
+                               "lower the setting",
+                               o->max_connections, budget);
+    }
+    /* libmicrohttpd shares the limit among its worker threads */
+    if (o->max_connections < o->threads) o->max_connections = o->threads;
+    if (!o->max_connections_per_address)
+        o->max_connections_per_address = MLREG_SERVER_DEFAULT_PER_ADDRESS;
+    if (o->max_connections_per_address > o->max_connections)
+        o->max_connections_per_address = o->max_connections;
+    if (!o->header_timeout) o->header_timeout = MLREG_SERVER_DEFAULT_HEADER_TIMEOUT;
+    if (!o->idle_timeout) o->idle_timeout = MLREG_SERVER_DEFAULT_IDLE_TIMEOUT;
+    if (!o->body_timeout) o->body_timeout = MLREG_SERVER_DEFAULT_BODY_TIMEOUT;
+    if (!o->max_upload_bytes) o->max_upload_bytes = MLREG_SERVER_DEFAULT_MAX_UPLOAD_BYTES;
+    ul->per_identity = o->uploads_per_identity ? o->uploads_per_identity
+                                               : MLREG_SERVER_DEFAULT_UPLOADS_PER_IDENTITY;
+    ul->per_repository = o->uploads_per_repository ? o->uploads_per_repository
+                                                   : MLREG_SERVER_DEFAULT_UPLOADS_PER_REPOSITORY;
+    ul->idle_timeout =
+        o->upload_idle_timeout ? o->upload_idle_timeout : MLREG_SERVER_DEFAULT_UPLOAD_IDLE;
+    ul->max_bytes = o->max_upload_bytes;
+    return 0;
+}
 
 int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_server_opts *opts)
 {
@@ -798,13 +918,15 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     const char *host = opts->host;
     const union MHD_DaemonInfo *info;
-    unsigned int threads = opts->threads ? opts->threads : MLREG_SERVER_DEFAULT_THREADS;
-    unsigned int timeout = opts->timeout ? opts->timeout : MLREG_SERVER_DEFAULT_TIMEOUT;
+    mlreg_server_opts o;
+    upload_limits ul;
+    pthread_condattr_t cattr;
 
     if (sodium_init() < 0) {
         error = mlreg_error_set(MLREG_EIO, "libsodium initialisation failed");
         goto done;
     }
+    if ((error = resolve_limits(&o, &ul, opts)) < 0) goto done;
     if (!strcmp(host, "localhost")) host = "127.0.0.1";
     memset(&sin, 0, sizeof(sin));
     memset(&sin6, 0, sizeof(sin6));
@@ -826,8 +948,26 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
+    if (pthread_condattr_init(&cattr) != 0) {
+        free(srv);
+        srv = NULL;
+        error = mlreg_error_set(MLREG_ENOMEM, "cannot create the housekeeping condition");
+        goto done;
+    }
+    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+    if (pthread_mutex_init(&srv->housekeeper_lock, NULL) != 0 ||
+        pthread_mutex_init(&srv->mhd_log.lock, NULL) != 0 ||
+        pthread_cond_init(&srv->housekeeper_wake, &cattr) != 0) {
+        pthread_condattr_destroy(&cattr);
+        free(srv);
+        srv = NULL;
+        error = mlreg_error_set(MLREG_ENOMEM, "cannot create the housekeeping lock");
+        goto done;
+    }
+    pthread_condattr_destroy(&cattr);
     srv->reg = reg;
     srv->max_manifest = mlreg_registry_max_manifest_bytes(reg);
+    srv->max_upload_bytes = o.max_upload_bytes;
     srv->policy = opts->policy;
     srv->auth = opts->auth;
     if (!srv->policy) {
@@ -839,13 +979,18 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
         srv->auth = srv->own_auth;
     }
     srv->redirect_seconds = opts->redirect_seconds;
-    if ((error = uploads_new(&srv->uploads)) < 0) goto done;
+    if ((error = uploads_new(&srv->uploads, &ul)) < 0) goto done;
+    if ((error = conns_new(&srv->conns, o.header_timeout, o.idle_timeout)) < 0) goto done;
+    /* MHD's own timeout counts inactivity; it bounds bodies and replies.
+     * Request heads are bounded by the deadlines of server_limits.c. */
     srv->daemon = MHD_start_daemon(
-        flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-        NULL, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, o.threads,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, conns_notify, srv->conns, MHD_OPTION_CONNECTION_TIMEOUT,
+        o.body_timeout, MHD_OPTION_CONNECTION_LIMIT, o.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, o.max_connections_per_address,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
     if (!srv->daemon) {
         error = mlreg_error_set(MLREG_EIO, "cannot listen on %s port %u", opts->host,
                                 (unsigned int)opts->port);
@@ -857,6 +1002,12 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
         goto done;
     }
     srv->port = info->port;
+    if ((error = housekeeper_start(srv)) < 0) goto done;
+    fprintf(stderr,
+            "mlreg: at most %u connections, %u per client address; request heads within %us "
+            "(%us between requests), bodies and replies stall at most %us\n",
+            o.max_connections, o.max_connections_per_address, o.header_timeout, o.idle_timeout,
+            o.body_timeout);
     *out = srv;
     srv = NULL;
 done:
@@ -872,7 +1023,12 @@ uint16_t mlreg_server_port(const mlreg_server *srv)
 void mlreg_server_stop(mlreg_server *srv)
 {
     if (!srv) return;
+    housekeeper_stop(srv);
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
+    conns_free(srv->conns);
+    pthread_cond_destroy(&srv->housekeeper_wake);
+    pthread_mutex_destroy(&srv->housekeeper_lock);
+    pthread_mutex_destroy(&srv->mhd_log.lock);
     uploads_free(srv->uploads);
     mlreg_policy_free(srv->own_policy);
     mlreg_auth_free(srv->own_auth);

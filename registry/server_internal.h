@@ -57,13 +57,15 @@ void http_error_map(unsigned int *status_out, const char **oci_code_out, int cod
 
 /* ---- upload sessions (server_uploads.c) ---------------------------------- */
 
-/* One in-progress upload. `writer` and `repo` are owned by the session.
- * `busy` (table mutex) marks the single request allowed to use the session;
- * that request may then touch `writer` and `offset` without the mutex, except
- * that it updates `offset` under the mutex so status GETs read it safely. */
+/* One in-progress upload. `writer`, `repo` and `owner` are owned by the
+ * session. `busy` (table mutex) marks the single request allowed to use the
+ * session; that request may then touch `writer` and `offset` without the
+ * mutex, except that it updates `offset` under the mutex so status GETs read
+ * it safely. */
 typedef struct upload_session {
     char uuid[37];
     char *repo;
+    char *owner; /* the identity that opened it: only it may use the session */
     mlreg_blob_writer *writer;
     uint64_t offset;
     int busy;
@@ -73,24 +75,95 @@ typedef struct upload_session {
 
 typedef struct upload_table upload_table;
 
-/** Creates an empty table. 0 or MLREG_ENOMEM. */
-int uploads_new(upload_table **out);
+/** Quotas of the upload table (mlreg_server_opts, resolved: no zeros). */
+typedef struct {
+    size_t per_identity;       /* sessions one identity may hold */
+    size_t per_repository;     /* sessions one repository may have */
+    unsigned int idle_timeout; /* seconds unused before a session is dropped */
+    uint64_t max_bytes;        /* bytes one session may receive */
+} upload_limits;
+
+/** Creates an empty table with @p lim. 0 or MLREG_ENOMEM. */
+int uploads_new(upload_table **out, const upload_limits *lim);
 /** Aborts every session's writer and frees the table; NULL is a no-op. */
 void uploads_free(upload_table *t);
-/** Opens a writer and registers a new session for @p repo, already claimed
- *  (busy) by the caller. 0, MLREG_ETOOBIG (too many sessions), or error. */
-int uploads_create(upload_session **out, upload_table *t, mlreg_blobstore *store, const char *repo);
-/** Claims session @p uuid of @p repo. 0, MLREG_ENOTFOUND, MLREG_ERANGE (busy). */
-int uploads_acquire(upload_session **out, upload_table *t, const char *repo, const char *uuid);
-/** Reads the offset of session @p uuid of @p repo. 0 or MLREG_ENOTFOUND. */
-int uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo, const char *uuid);
-/** Appends to a claimed session's writer and advances its offset. */
+/** Opens a writer and registers a new session of @p owner for @p repo,
+ *  already claimed (busy) by the caller. 0; MLREG_EQUOTA when @p owner, the
+ *  repository or the server holds as many sessions as allowed
+ *  (*retry_after_out: seconds until one of them can expire, at least 1); or
+ *  the error of opening the writer. */
+int uploads_create(upload_session **out, unsigned int *retry_after_out, upload_table *t,
+                   mlreg_blobstore *store, const char *repo, const char *owner);
+/** Claims session @p uuid of @p repo opened by @p owner. 0, MLREG_ENOTFOUND
+ *  (also when another identity opened it), MLREG_ERANGE (busy). */
+int uploads_acquire(upload_session **out, upload_table *t, const char *repo, const char *uuid,
+                    const char *owner);
+/** Reads the offset of session @p uuid of @p repo opened by @p owner.
+ *  0 or MLREG_ENOTFOUND. */
+int uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo, const char *uuid,
+                   const char *owner);
+/** Whether @p more bytes fit in claimed session @p s: 0 or MLREG_ETOOBIG
+ *  (message names the limit). */
+int uploads_check_room(const upload_table *t, const upload_session *s, uint64_t more);
+/** Appends to a claimed session's writer and advances its offset;
+ *  MLREG_ETOOBIG past the session size limit (nothing written). */
 int uploads_write(upload_table *t, upload_session *s, const void *data, size_t len);
 /** Gives a claimed session back. */
 void uploads_release(upload_table *t, upload_session *s);
 /** Unregisters and frees a claimed session, aborting its writer if it still
  *  has one (set s->writer = NULL first when the writer was committed). */
 void uploads_remove(upload_table *t, upload_session *s);
+/** Drops every unclaimed session idle for longer than the idle timeout,
+ *  aborting its writer (the temp file goes). Returns how many went. */
+size_t uploads_expire(upload_table *t);
+
+/* ---- connection deadlines and housekeeping (server_limits.c) ------------- */
+
+typedef struct conn_table conn_table;
+
+/** Creates the table of open connections. 0 or MLREG_ENOMEM. */
+int conns_new(conn_table **out, unsigned int header_timeout, unsigned int idle_timeout);
+/** Frees @p t (after the daemon has stopped); NULL is a no-op. */
+void conns_free(conn_table *t);
+/** MHD_OPTION_NOTIFY_CONNECTION callback (@p cls: the conn_table): a new
+ *  connection gets the header deadline; a closed one leaves the table. */
+void conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                  enum MHD_ConnectionNotificationCode code);
+/** A request's line and headers have arrived: no deadline while it runs
+ *  (its body and reply are bounded by the daemon's inactivity timeout). */
+void conns_head_received(struct MHD_Connection *conn);
+/** A request has ended and the connection may carry another: the next
+ *  request head must be complete within the idle timeout. */
+void conns_request_ended(conn_table *t, struct MHD_Connection *conn);
+/** Shuts down every connection past its deadline (libmicrohttpd then sees
+ *  the socket close and frees it). Returns how many. */
+size_t conns_close_overdue(conn_table *t);
+
+/* Messages of libmicrohttpd about hostile traffic (a connection over the
+ * limit, a client gone mid-request) come once per connection: under attack
+ * that is thousands of identical lines a second. Each distinct message is
+ * printed at most once a second, with a count of the ones held back. */
+#define LOG_THROTTLE_SLOTS 8
+typedef struct {
+    pthread_mutex_t lock;
+    struct {
+        char msg[160];
+        time_t second;     /* when it was last printed */
+        unsigned int held; /* held back since */
+    } slot[LOG_THROTTLE_SLOTS];
+    unsigned int next; /* slot to reuse next */
+} log_throttle;
+
+/** Prints "mlreg: http: @p msg" to stderr unless the same message was
+ *  printed this second (then it is counted and reported with the next one
+ *  printed). */
+void log_throttled(log_throttle *lt, const char *msg);
+
+/** Starts the thread that closes overdue connections and expires idle
+ *  upload sessions (srv->conns, srv->uploads). 0 or MLREG_EIO. */
+int housekeeper_start(mlreg_server *srv);
+/** Stops and joins that thread; no-op when it is not running. */
+void housekeeper_stop(mlreg_server *srv);
 
 /* ---- server and requests (server.c) -------------------------------------- */
 
@@ -98,6 +171,14 @@ struct mlreg_server {
     struct MHD_Daemon *daemon;
     mlreg_registry *reg;
     upload_table *uploads;
+    conn_table *conns;
+    log_throttle mhd_log;      /* libmicrohttpd's messages (lock: mhd_log.lock) */
+    uint64_t max_upload_bytes; /* largest blob one upload may carry */
+    pthread_t housekeeper;     /* see housekeeper_start() */
+    int housekeeper_running;
+    int housekeeper_stop; /* under housekeeper_lock */
+    pthread_mutex_t housekeeper_lock;
+    pthread_cond_t housekeeper_wake;
     size_t max_manifest;
     uint16_t port;
     unsigned int redirect_seconds; /* 0: serve blob bytes; else 307 to the backend */
@@ -156,9 +237,10 @@ typedef struct request {
     struct MHD_Connection *conn;
     char *path; /* raw path, before any unescaping, without the query */
     char method[12];
-    int started;  /* the access handler has seen this request */
-    int queued;   /* a response is queued */
-    int has_body; /* Content-Length > 0 or Transfer-Encoding */
+    int started;    /* the access handler has seen this request */
+    int queued;     /* a response is queued */
+    int has_body;   /* Content-Length > 0 or Transfer-Encoding */
+    int close_conn; /* the reply closes the connection (ambiguous framing) */
     int has_length;
     uint64_t content_length;
     struct timespec t0;

@@ -130,6 +130,15 @@ static void check_chunk(request *rq)
     uint64_t a, b;
     uint64_t offset = rq->sess->offset;
 
+    if (rq->has_length) {
+        int error = uploads_check_room(rq->srv->uploads, rq->sess, rq->content_length);
+        if (error < 0) {
+            /* the declared size is over the limit: refused before a byte is
+             * read, and the session is left as it was */
+            req_fail(rq, error, ERR_CTX_UPLOAD);
+            return;
+        }
+    }
     if (!cr) return;
     if (parse_chunk_range(&a, &b, cr) < 0) {
         req_fail_raw(rq, 416, "BLOB_UPLOAD_INVALID", "malformed Content-Range '%.64s'", cr);
@@ -177,7 +186,7 @@ static void begin_upload(request *rq)
     }
     if (strcmp(rq->method, "PATCH") && strcmp(rq->method, "PUT"))
         return; /* GET / DELETE work at the final call */
-    if ((error = uploads_acquire(&rq->sess, srv->uploads, rq->name, rq->arg)) < 0) {
+    if ((error = uploads_acquire(&rq->sess, srv->uploads, rq->name, rq->arg, req_actor(rq))) < 0) {
         req_fail(rq, error, ERR_CTX_UPLOAD);
         return;
     }
@@ -203,6 +212,14 @@ static void begin_upload_start(request *rq)
         return;
     }
     rq->has_digest = 1;
+    if (rq->has_length && rq->content_length > rq->srv->max_upload_bytes) {
+        mlreg_error_set(MLREG_ETOOBIG,
+                        "blob of %" PRIu64 " bytes is over %" PRIu64
+                        " bytes, the largest blob this registry accepts",
+                        rq->content_length, rq->srv->max_upload_bytes);
+        req_fail(rq, MLREG_ETOOBIG, ERR_CTX_UPLOAD);
+        return;
+    }
     if ((error = mlreg_blobstore_open_write(&rq->writer, mlreg_registry_blobstore(rq->srv->reg),
                                             rq->has_length ? (int64_t)rq->content_length : -1)) <
         0) {
@@ -483,6 +500,7 @@ static enum MHD_Result finish_upload_start(request *rq)
     const char *mount = req_query(rq, "mount");
     const char *from = req_query(rq, "from");
     char uuid[37];
+    unsigned int retry_after = 0;
 
     if (rq->writer) {
         /* monolithic: the whole body has arrived; commit only if it hashes
@@ -507,9 +525,11 @@ static enum MHD_Result finish_upload_start(request *rq)
         }
         mlreg_error_clear();
     }
-    if ((error = uploads_create(&s, srv->uploads, mlreg_registry_blobstore(srv->reg), rq->name)) <
-        0)
+    if ((error = uploads_create(&s, &retry_after, srv->uploads, mlreg_registry_blobstore(srv->reg),
+                                rq->name, req_actor(rq))) < 0) {
+        if (error == MLREG_EQUOTA) req_fail_header(rq, "Retry-After", "%u", retry_after);
         return reply_error(rq, error, ERR_CTX_UPLOAD);
+    }
     memcpy(uuid, s->uuid, sizeof(uuid));
     uploads_release(srv->uploads, s);
     return reply_upload(rq, 202, uuid, 0);
@@ -524,12 +544,12 @@ static enum MHD_Result finish_upload(request *rq)
     mlreg_digest d;
 
     if (!strcmp(rq->method, "GET")) {
-        if ((error = uploads_offset(&offset, srv->uploads, rq->name, rq->arg)) < 0)
+        if ((error = uploads_offset(&offset, srv->uploads, rq->name, rq->arg, req_actor(rq))) < 0)
             return reply_error(rq, error, ERR_CTX_UPLOAD);
         return reply_upload(rq, 204, rq->arg, offset);
     }
     if (!strcmp(rq->method, "DELETE")) {
-        if ((error = uploads_acquire(&s, srv->uploads, rq->name, rq->arg)) < 0)
+        if ((error = uploads_acquire(&s, srv->uploads, rq->name, rq->arg, req_actor(rq))) < 0)
             return reply_error(rq, error, ERR_CTX_UPLOAD);
         uploads_remove(srv->uploads, s);
         return req_queue(rq, 204, resp_empty(), 0);

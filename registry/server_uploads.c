@@ -1,19 +1,25 @@
 /* server_uploads.c: in-memory upload sessions, keyed by a random uuid.
  *
  * Each session holds an open blob writer (the bytes go to a temp file of the
- * backend, invisible under any digest until commit) and the repository it
- * was started for. One request at a time may use a session: it claims the
- * session (busy) in its first callback and gives it back in its completion
- * callback; a second request meanwhile gets MLREG_ERANGE (416), never a
- * shared writer. Sessions are lost on restart; clients retry the upload.
+ * backend, invisible under any digest until commit), the repository it was
+ * started for and the identity that opened it, the only one that may use it.
+ * One request at a time may use a session: it claims the session (busy) in
+ * its first callback and gives it back in its completion callback; a second
+ * request meanwhile gets MLREG_ERANGE (416), never a shared writer. Sessions
+ * are lost on restart; clients retry the upload.
  *
- * Abandoned sessions would keep a temp file open forever, so sessions idle
- * for longer than SESSION_IDLE_MAX are reaped whenever a new one is created,
- * and the table holds at most a quarter of RLIMIT_NOFILE sessions (capped at
- * MAX_SESSIONS); beyond that a new upload gets 429 TOOMANYREQUESTS.
+ * Every session holds a temp file and a descriptor, so nobody may hold too
+ * many: an identity at most per_identity sessions, a repository at most
+ * per_repository, the server at most a quarter of RLIMIT_NOFILE (capped at
+ * MAX_SESSIONS). The one over a quota gets MLREG_EQUOTA (429 with
+ * Retry-After) and nobody else is affected. A session unused for the idle
+ * timeout is dropped with its temp file, by the housekeeping thread
+ * (uploads_expire) and before any new session is counted, and a session
+ * never grows past max_bytes.
  */
 #include "server_internal.h"
 
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,15 +28,15 @@
 
 #include "mlreg/common.h"
 
-#define MAX_SESSIONS     4096
-#define MIN_SESSIONS     16
-#define SESSION_IDLE_MAX (24 * 3600)
+#define MAX_SESSIONS 4096
+#define MIN_SESSIONS 16
 
 struct upload_table {
     pthread_mutex_t lock;
     upload_session *head;
     size_t count;
     size_t max; /* each session holds an open temp file: a share of RLIMIT_NOFILE */
+    upload_limits lim;
 };
 
 static void session_free(upload_session *s)
@@ -38,15 +44,17 @@ static void session_free(upload_session *s)
     if (!s) return;
     mlreg_blob_writer_abort(s->writer);
     free(s->repo);
+    free(s->owner);
     free(s);
 }
 
-int uploads_new(upload_table **out)
+int uploads_new(upload_table **out, const upload_limits *lim)
 {
     upload_table *t = calloc(1, sizeof(*t));
     struct rlimit rl;
 
     if (!t) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    t->lim = *lim;
     /* a quarter of the descriptors at most, so sessions can never starve
      * accept() and blob reads of descriptors */
     t->max = MAX_SESSIONS;
@@ -93,7 +101,7 @@ static upload_session *reap_locked(upload_table *t, time_t now)
     upload_session **pp = &t->head;
     while (*pp) {
         upload_session *s = *pp;
-        if (!s->busy && now - s->touched > SESSION_IDLE_MAX) {
+        if (!s->busy && now - s->touched >= (time_t)t->lim.idle_timeout) {
             *pp = s->next;
             t->count--;
             s->next = dead;
@@ -103,6 +111,71 @@ static upload_session *reap_locked(upload_table *t, time_t now)
         }
     }
     return dead;
+}
+
+static size_t free_list(upload_session *dead)
+{
+    size_t n = 0;
+    while (dead) {
+        upload_session *next = dead->next;
+        session_free(dead);
+        dead = next;
+        n++;
+    }
+    return n;
+}
+
+size_t uploads_expire(upload_table *t)
+{
+    upload_session *dead;
+
+    pthread_mutex_lock(&t->lock);
+    dead = reap_locked(t, time(NULL));
+    pthread_mutex_unlock(&t->lock);
+    return free_list(dead);
+}
+
+/* Checks the quotas for a new session of @p owner in @p repo; the caller
+ * holds the lock. 0, or MLREG_EQUOTA with *retry_after_out the seconds until
+ * the soonest of the sessions that count against the quota can expire. */
+static int quota_locked(unsigned int *retry_after_out, upload_table *t, const char *repo,
+                        const char *owner, time_t now)
+{
+    size_t mine = 0, here = 0;
+    time_t soonest_mine = 0, soonest_here = 0, soonest_all = 0, soonest = 0;
+    int error = 0;
+
+    for (upload_session *s = t->head; s; s = s->next) {
+        /* a busy session is in use now: it can expire one idle timeout from now */
+        time_t expires = (s->busy ? now : s->touched) + (time_t)t->lim.idle_timeout;
+        if (!soonest_all || expires < soonest_all) soonest_all = expires;
+        if (!strcmp(s->owner, owner)) {
+            mine++;
+            if (!soonest_mine || expires < soonest_mine) soonest_mine = expires;
+        }
+        if (!strcmp(s->repo, repo)) {
+            here++;
+            if (!soonest_here || expires < soonest_here) soonest_here = expires;
+        }
+    }
+    if (mine >= t->lim.per_identity) {
+        soonest = soonest_mine;
+        error = mlreg_error_set(MLREG_EQUOTA,
+                                "'%s' holds %zu upload sessions, the most one identity may: "
+                                "finish or cancel one (DELETE), or wait for one to expire",
+                                owner, mine);
+    } else if (here >= t->lim.per_repository) {
+        soonest = soonest_here;
+        error = mlreg_error_set(MLREG_EQUOTA,
+                                "repository %s has %zu upload sessions open, the most one "
+                                "repository may",
+                                repo, here);
+    } else if (t->count >= t->max) {
+        soonest = soonest_all;
+        error = mlreg_error_set(MLREG_EQUOTA, "too many upload sessions in progress (%zu)", t->max);
+    }
+    if (error < 0) *retry_after_out = soonest > now ? (unsigned int)(soonest - now) : 1;
+    return error;
 }
 
 static void format_uuid(char out[37])
@@ -116,27 +189,32 @@ static void format_uuid(char out[37])
              r[14], r[15]);
 }
 
-int uploads_create(upload_session **out, upload_table *t, mlreg_blobstore *store, const char *repo)
+int uploads_create(upload_session **out, unsigned int *retry_after_out, upload_table *t,
+                   mlreg_blobstore *store, const char *repo, const char *owner)
 {
     int error = 0;
     upload_session *s = NULL, *dead = NULL;
     time_t now = time(NULL);
 
-    if (!(s = calloc(1, sizeof(*s))) || !(s->repo = strdup(repo))) {
+    if (!(s = calloc(1, sizeof(*s))) || !(s->repo = strdup(repo)) || !(s->owner = strdup(owner))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
+    /* counted before the writer exists, so a refused request opens no temp file */
+    pthread_mutex_lock(&t->lock);
+    dead = reap_locked(t, now);
+    error = quota_locked(retry_after_out, t, repo, owner, now);
+    pthread_mutex_unlock(&t->lock);
+    if (error < 0) goto done;
     if ((error = mlreg_blobstore_open_write(&s->writer, store, -1)) < 0) goto done;
     format_uuid(s->uuid);
     s->busy = 1;
     s->touched = now;
 
+    /* re-checked: another request may have taken the last slot meanwhile */
     pthread_mutex_lock(&t->lock);
-    dead = reap_locked(t, now);
-    if (t->count >= t->max) {
+    if ((error = quota_locked(retry_after_out, t, repo, owner, now)) < 0) {
         pthread_mutex_unlock(&t->lock);
-        error =
-            mlreg_error_set(MLREG_ETOOBIG, "too many upload sessions in progress (%zu)", t->max);
         goto done;
     }
     s->next = t->head;
@@ -146,29 +224,30 @@ int uploads_create(upload_session **out, upload_table *t, mlreg_blobstore *store
     *out = s;
     s = NULL;
 done:
-    while (dead) {
-        upload_session *next = dead->next;
-        session_free(dead);
-        dead = next;
-    }
+    free_list(dead);
     session_free(s);
     return error;
 }
 
-static upload_session *find_locked(upload_table *t, const char *repo, const char *uuid)
+/* The session @p uuid of @p repo if @p owner opened it: to anybody else a
+ * session does not exist, so a leaked upload URL is useless to another
+ * token. */
+static upload_session *find_locked(upload_table *t, const char *repo, const char *uuid,
+                                   const char *owner)
 {
     for (upload_session *s = t->head; s; s = s->next)
-        if (!strcmp(s->uuid, uuid) && !strcmp(s->repo, repo)) return s;
+        if (!strcmp(s->uuid, uuid) && !strcmp(s->repo, repo) && !strcmp(s->owner, owner)) return s;
     return NULL;
 }
 
-int uploads_acquire(upload_session **out, upload_table *t, const char *repo, const char *uuid)
+int uploads_acquire(upload_session **out, upload_table *t, const char *repo, const char *uuid,
+                    const char *owner)
 {
     int error = 0;
     upload_session *s;
 
     pthread_mutex_lock(&t->lock);
-    s = find_locked(t, repo, uuid);
+    s = find_locked(t, repo, uuid, owner);
     if (!s)
         error = mlreg_error_set(MLREG_ENOTFOUND, "upload %s unknown in repository %s", uuid, repo);
     else if (s->busy)
@@ -182,13 +261,14 @@ int uploads_acquire(upload_session **out, upload_table *t, const char *repo, con
     return error;
 }
 
-int uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo, const char *uuid)
+int uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo, const char *uuid,
+                   const char *owner)
 {
     int error = 0;
     upload_session *s;
 
     pthread_mutex_lock(&t->lock);
-    s = find_locked(t, repo, uuid);
+    s = find_locked(t, repo, uuid, owner);
     if (!s)
         error = mlreg_error_set(MLREG_ENOTFOUND, "upload %s unknown in repository %s", uuid, repo);
     else
@@ -197,10 +277,23 @@ int uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo, cons
     return error;
 }
 
+int uploads_check_room(const upload_table *t, const upload_session *s, uint64_t more)
+{
+    if (more > t->lim.max_bytes || s->offset > t->lim.max_bytes - more)
+        return mlreg_error_set(MLREG_ETOOBIG,
+                               "upload would grow past %" PRIu64
+                               " bytes, the largest blob this registry accepts",
+                               t->lim.max_bytes);
+    return 0;
+}
+
 int uploads_write(upload_table *t, upload_session *s, const void *data, size_t len)
 {
-    int error = mlreg_blob_writer_write(s->writer, data, len);
-    if (error < 0) return error;
+    int error;
+
+    /* only the claiming request changes offset, so reading it here is safe */
+    if ((error = uploads_check_room(t, s, len)) < 0) return error;
+    if ((error = mlreg_blob_writer_write(s->writer, data, len)) < 0) return error;
     pthread_mutex_lock(&t->lock);
     s->offset += len;
     s->touched = time(NULL);

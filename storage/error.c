@@ -52,6 +52,7 @@ const char *mlreg_strerror(int code)
     case MLREG_ESERVER: return "server error";
     case MLREG_EBLOBUNKNOWN: return "blob unknown";
     case MLREG_EUNSUPPORTED: return "unsupported";
+    case MLREG_EQUOTA: return "over quota";
     default: return "unknown error";
     }
 }

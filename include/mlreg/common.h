@@ -32,7 +32,8 @@ enum {
     MLREG_EUNREACHABLE = -14, /**< remote peer unreachable (client side) */
     MLREG_ESERVER = -15,      /**< remote peer answered with a server error */
     MLREG_EBLOBUNKNOWN = -16, /**< a manifest references a blob the store lacks */
-    MLREG_EUNSUPPORTED = -17  /**< valid request for something not supported */
+    MLREG_EUNSUPPORTED = -17, /**< valid request for something not supported */
+    MLREG_EQUOTA = -18        /**< over a per-identity or server-wide quota: retry later */
 };
 
 /**

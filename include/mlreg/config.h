@@ -15,6 +15,7 @@
 #define MLREG_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mlreg/auth.h"
 #include "mlreg/gates.h"
@@ -59,17 +60,27 @@ typedef struct {
 } mlreg_config_s3;
 
 typedef struct {
-    char *listen;                   /**< "HOST:PORT" or "[V6]:PORT" (malloc'd) */
-    char *data_dir;                 /**< data directory (malloc'd) */
-    char *storage_backend;          /**< "fs" or "s3" (malloc'd) */
-    mlreg_config_s3 s3;             /**< storage.* of the s3 backend */
-    size_t max_manifest_bytes;      /**< limits.max_manifest_bytes */
-    size_t map_size;                /**< limits.map_size (LMDB map size, bytes); 0 = default */
-    unsigned int threads;           /**< server.threads */
-    mlreg_config_key *trusted_keys; /**< trusted_keys, in file order (malloc'd array) */
-    size_t n_trusted_keys;          /**< entries in @c trusted_keys */
-    mlreg_policy *policy;           /**< stages, gates, models (defaults when absent); owned */
-    mlreg_auth *auth;               /**< tokens (none when absent: local identity); owned */
+    char *listen;              /**< "HOST:PORT" or "[V6]:PORT" (malloc'd) */
+    char *data_dir;            /**< data directory (malloc'd) */
+    char *storage_backend;     /**< "fs" or "s3" (malloc'd) */
+    mlreg_config_s3 s3;        /**< storage.* of the s3 backend */
+    size_t max_manifest_bytes; /**< limits.max_manifest_bytes */
+    size_t map_size;           /**< limits.map_size (LMDB map size, bytes); 0 = default */
+    unsigned int threads;      /**< server.threads */
+    /** limits.* of the HTTP server (mlreg_server_opts); 0 = its default. */
+    unsigned int max_connections;             /**< limits.max_connections */
+    unsigned int max_connections_per_address; /**< limits.max_connections_per_address */
+    unsigned int header_timeout;              /**< limits.header_timeout_seconds */
+    unsigned int idle_timeout;                /**< limits.idle_timeout_seconds */
+    unsigned int body_timeout;                /**< limits.body_timeout_seconds */
+    unsigned int uploads_per_identity;        /**< limits.upload_sessions_per_identity */
+    unsigned int uploads_per_repository;      /**< limits.upload_sessions_per_repository */
+    unsigned int upload_idle_timeout;         /**< limits.upload_idle_seconds */
+    uint64_t max_upload_bytes;                /**< limits.max_upload_bytes */
+    mlreg_config_key *trusted_keys;           /**< trusted_keys, in file order (malloc'd array) */
+    size_t n_trusted_keys;                    /**< entries in @c trusted_keys */
+    mlreg_policy *policy; /**< stages, gates, models (defaults when absent); owned */
+    mlreg_auth *auth;     /**< tokens (none when absent: local identity); owned */
 } mlreg_config;
 
 /**

@@ -21,8 +21,22 @@
 
 /** Default number of worker threads (libmicrohttpd thread pool). */
 #define MLREG_SERVER_DEFAULT_THREADS 4
-/** Seconds of inactivity after which a connection is closed. */
-#define MLREG_SERVER_DEFAULT_TIMEOUT 60
+/** Default open connections from one client address. */
+#define MLREG_SERVER_DEFAULT_PER_ADDRESS 64
+/** Default seconds a new connection has to deliver its first request head. */
+#define MLREG_SERVER_DEFAULT_HEADER_TIMEOUT 10
+/** Default seconds a kept-alive connection may wait for its next request head. */
+#define MLREG_SERVER_DEFAULT_IDLE_TIMEOUT 30
+/** Default seconds without progress while a body is received or a reply sent. */
+#define MLREG_SERVER_DEFAULT_BODY_TIMEOUT 60
+/** Default upload sessions (chunked OCI uploads) one identity may hold open. */
+#define MLREG_SERVER_DEFAULT_UPLOADS_PER_IDENTITY 64
+/** Default upload sessions one repository may have open. */
+#define MLREG_SERVER_DEFAULT_UPLOADS_PER_REPOSITORY 64
+/** Default seconds an upload session may sit idle before it is dropped. */
+#define MLREG_SERVER_DEFAULT_UPLOAD_IDLE 900
+/** Default largest blob one upload may carry (1 TiB). */
+#define MLREG_SERVER_DEFAULT_MAX_UPLOAD_BYTES (1ull << 40)
 
 typedef struct mlreg_server mlreg_server;
 
@@ -34,8 +48,32 @@ typedef struct {
     uint16_t port;
     /** Worker threads; 0 = MLREG_SERVER_DEFAULT_THREADS. */
     unsigned int threads;
-    /** Idle connection timeout in seconds; 0 = MLREG_SERVER_DEFAULT_TIMEOUT. */
-    unsigned int timeout;
+    /** Open connections at most; 0 = as many as RLIMIT_NOFILE allows
+     *  (mlreg_server_connection_budget()). More than the budget is refused. */
+    unsigned int max_connections;
+    /** Open connections from one client address (IPv4 or IPv6); further
+     *  ones are closed at accept. 0 = MLREG_SERVER_DEFAULT_PER_ADDRESS
+     *  (at most max_connections). */
+    unsigned int max_connections_per_address;
+    /** Seconds a new connection has to deliver the line and headers of its
+     *  first request, however it trickles them; 0 = the default. */
+    unsigned int header_timeout;
+    /** Seconds a kept-alive connection has, after a reply, to deliver the
+     *  complete head of its next request; 0 = the default. */
+    unsigned int idle_timeout;
+    /** Seconds without progress after which a connection receiving a body
+     *  or sending a reply is closed; 0 = the default. */
+    unsigned int body_timeout;
+    /** Upload sessions one identity may hold open; 0 = the default. */
+    unsigned int uploads_per_identity;
+    /** Upload sessions one repository may have open; 0 = the default. */
+    unsigned int uploads_per_repository;
+    /** Seconds an upload session may sit unused before it is dropped and
+     *  its temp file removed; 0 = the default. */
+    unsigned int upload_idle_timeout;
+    /** Largest blob one upload (monolithic or session) may carry, in
+     *  bytes; 0 = the default. */
+    uint64_t max_upload_bytes;
     /** Stages and gates (borrowed, must outlive the server); NULL = the
      *  default stages without gates. */
     const mlreg_policy *policy;
@@ -58,6 +96,15 @@ typedef struct {
  *         message set), MLREG_ENOMEM.
  */
 int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_server_opts *opts);
+
+/**
+ * The most connections the process's RLIMIT_NOFILE (soft limit) leaves room
+ * for: each connection may hold its socket and one file or backend socket,
+ * upload sessions keep up to a quarter of the descriptors, and a fixed
+ * reserve stays for LMDB, the listening socket and the worker threads.
+ * Never below 16.
+ */
+unsigned int mlreg_server_connection_budget(void);
 
 /** The bound TCP port (the OS-chosen one when opts.port was 0). */
 uint16_t mlreg_server_port(const mlreg_server *srv);

@@ -33,8 +33,10 @@ D1=$(tail -n 1 "$TMP/out")
 
 # ---- pushes in flight when the server dies -----------------------------------
 # (-T - with an explicit Content-Length: curl appends the file name to a URL
-# ending in '/' when given -T FILE)
-curl -s -o /dev/null -X POST -T - -H 'Content-Length: 209715200' --limit-rate 20M \
+# ending in '/' when given -T FILE; 'Transfer-Encoding:' stops curl from also
+# announcing chunked, which the server refuses as ambiguous framing)
+curl -s -o /dev/null -X POST -T - -H 'Transfer-Encoding:' -H 'Content-Length: 209715200' \
+    --limit-rate 20M \
     -H 'Content-Type: application/octet-stream' \
     "$MLREG_URL/v2/team/clf/blobs/uploads/?digest=$BIG" <"$W/big.bin" 2>/dev/null &
 P1=$!

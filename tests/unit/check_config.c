@@ -64,6 +64,11 @@ START_TEST(test_config_without_file_gives_the_defaults)
     ck_assert_uint_eq(cfg->max_manifest_bytes, MLREG_DEFAULT_MAX_MANIFEST_BYTES);
     ck_assert_uint_eq(cfg->map_size, 0);
     ck_assert_uint_eq(cfg->threads, MLREG_SERVER_DEFAULT_THREADS);
+    /* 0: the server's defaults (mlreg_server_opts) */
+    ck_assert_uint_eq(cfg->max_connections, 0);
+    ck_assert_uint_eq(cfg->header_timeout, 0);
+    ck_assert_uint_eq(cfg->uploads_per_identity, 0);
+    ck_assert_uint_eq(cfg->max_upload_bytes, 0);
     mlreg_config_free(cfg);
 }
 END_TEST
@@ -82,6 +87,54 @@ START_TEST(test_config_reads_every_accepted_key)
     ck_assert_uint_eq(cfg->map_size, 10485760);
     ck_assert_uint_eq(cfg->threads, 8);
     mlreg_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_reads_the_connection_and_upload_limits)
+{
+    mlreg_config *cfg = NULL;
+
+    write_config("{\"limits\":{\"max_connections\":500,\"max_connections_per_address\":20,"
+                 "\"header_timeout_seconds\":5,\"idle_timeout_seconds\":15,"
+                 "\"body_timeout_seconds\":120,\"upload_sessions_per_identity\":8,"
+                 "\"upload_sessions_per_repository\":12,\"upload_idle_seconds\":600,"
+                 "\"max_upload_bytes\":1099511627776}}");
+    ck_assert_int_eq(mlreg_config_load(&cfg, path), 0);
+    ck_assert_uint_eq(cfg->max_connections, 500);
+    ck_assert_uint_eq(cfg->max_connections_per_address, 20);
+    ck_assert_uint_eq(cfg->header_timeout, 5);
+    ck_assert_uint_eq(cfg->idle_timeout, 15);
+    ck_assert_uint_eq(cfg->body_timeout, 120);
+    ck_assert_uint_eq(cfg->uploads_per_identity, 8);
+    ck_assert_uint_eq(cfg->uploads_per_repository, 12);
+    ck_assert_uint_eq(cfg->upload_idle_timeout, 600);
+    ck_assert_uint_eq(cfg->max_upload_bytes, 1099511627776ull);
+    mlreg_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_refuses_limits_out_of_range_naming_them)
+{
+    assert_refused("{\"limits\":{\"max_connections\":15}}", MLREG_EINVALID,
+                   "'limits.max_connections' must be between 16 and 1000000 (got 15)");
+    assert_refused("{\"limits\":{\"max_connections_per_address\":0}}", MLREG_EINVALID,
+                   "'limits.max_connections_per_address'");
+    assert_refused("{\"limits\":{\"header_timeout_seconds\":0}}", MLREG_EINVALID,
+                   "'limits.header_timeout_seconds'");
+    assert_refused("{\"limits\":{\"idle_timeout_seconds\":3601}}", MLREG_EINVALID,
+                   "'limits.idle_timeout_seconds'");
+    assert_refused("{\"limits\":{\"body_timeout_seconds\":\"60\"}}", MLREG_EINVALID,
+                   "'limits.body_timeout_seconds' must be an integer");
+    assert_refused("{\"limits\":{\"upload_sessions_per_identity\":4097}}", MLREG_EINVALID,
+                   "'limits.upload_sessions_per_identity'");
+    assert_refused("{\"limits\":{\"upload_sessions_per_repository\":-1}}", MLREG_EINVALID,
+                   "'limits.upload_sessions_per_repository'");
+    assert_refused("{\"limits\":{\"upload_idle_seconds\":0}}", MLREG_EINVALID,
+                   "'limits.upload_idle_seconds'");
+    assert_refused("{\"limits\":{\"max_upload_bytes\":0}}", MLREG_EINVALID,
+                   "'limits.max_upload_bytes'");
+    assert_refused("{\"limits\":{\"max_upload_bytes\":2251799813685248}}", MLREG_EINVALID,
+                   "'limits.max_upload_bytes'");
 }
 END_TEST
 
@@ -461,6 +514,8 @@ static Suite *config_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_config_without_file_gives_the_defaults);
     tcase_add_test(tc, test_config_reads_every_accepted_key);
+    tcase_add_test(tc, test_config_reads_the_connection_and_upload_limits);
+    tcase_add_test(tc, test_config_refuses_limits_out_of_range_naming_them);
     tcase_add_test(tc, test_config_refuses_keys_of_later_features_by_name);
     tcase_add_test(tc, test_config_loads_stages_gates_models_and_tokens);
     tcase_add_test(tc, test_config_refuses_bad_gates_and_tokens_naming_the_key);
