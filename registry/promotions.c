@@ -1130,8 +1130,8 @@ static json_t *image_view(const json_t *rec)
 typedef struct {
     const char *image;
     const char *digest;
-    json_t *match; /* identical binding, when found */
-    json_t *last;  /* the most recent binding */
+    json_t *match; /* an identical binding, when one exists */
+    json_t *last;  /* the most recent binding: the current one */
 } image_walk;
 
 static int image_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
@@ -1165,16 +1165,117 @@ static int walk_images(image_walk *w, mlreg_meta_txn *txn, const char *hex)
     return error < 0 ? error : 0;
 }
 
-int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
-                     const char *version, const char *image, const char *digest, const char *actor)
+/* 1 when binding record @p rec binds exactly @p image and @p digest (NULL:
+ * none). */
+static int same_binding(const json_t *rec, const char *image, const char *digest)
+{
+    const char *img = jstr(rec, "image"), *d = jstr(rec, "digest");
+
+    return img != NULL && !strcmp(img, image) &&
+           ((d == NULL && digest == NULL) || (d && digest && !strcmp(d, digest)));
+}
+
+/* The stages a release holds now or has held, from the stage pointers and
+ * the stage history of its model. */
+typedef struct {
+    const char *digest; /* "sha256:..." of the release */
+    size_t skip;        /* bytes of "model\0" before the stage in a key */
+    json_t *stages;     /* distinct stage names, in the order first seen */
+} held_walk;
+
+static int held_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    held_walk *w = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL), *s;
+    const char *d = jstr(rec, "digest"), *stage = (const char *)key + w->skip, *end;
+    size_t i, slen;
+    int error = 0, seen = 0;
+
+    if (rec == NULL || d == NULL || klen <= w->skip) {
+        error = mlreg_error_set(MLREG_EIO, "stage record is corrupt");
+        goto done;
+    }
+    if (strcmp(d, w->digest)) goto done;
+    end = memchr(stage, '\0', klen - w->skip);
+    slen = end ? (size_t)(end - stage) : klen - w->skip;
+    json_array_foreach(w->stages, i, s)
+    {
+        if (json_string_length(s) == slen && !memcmp(json_string_value(s), stage, slen)) seen = 1;
+    }
+    if (!seen && json_array_append_new(w->stages, json_stringn(stage, slen)) < 0)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory reading stages");
+
+done:
+    json_decref(rec);
+    return error;
+}
+
+/* *out = the names of the stages of @p model that the release with digest
+ * @p digest holds now or held at some time (a JSON array, owned by the
+ * caller; empty when none), as @p txn sees them. */
+static int stages_held(json_t **out, mlreg_meta_txn *txn, const char *model, const char *digest)
+{
+    char prefix[PKEY_CAP];
+    size_t plen = pkey(prefix, model, "", NULL, 0, 0);
+    held_walk w = {digest, plen, json_array()};
+    int error = 0;
+
+    if (w.stages == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory reading stages");
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_STAGES, prefix, plen, NULL, 0, held_cb, &w)) < 0 ||
+        (error = mlreg_meta_iter(txn, MLREG_DB_STAGE_HISTORY, prefix, plen, NULL, 0, held_cb, &w)) <
+            0) {
+        json_decref(w.stages);
+        return error;
+    }
+    *out = w.stages;
+    return 0;
+}
+
+/* Who may bind an image to a release. A stage's image is the most recent
+ * binding of the release it holds, so a binding to a release that a stage
+ * holds, or has held (a rollback brings it back), decides what that stage
+ * deploys: it needs promote:S for every such stage S, like moving S would.
+ * A release no stage has held needs push. The stages are read in the
+ * binding's own write transaction, so no promotion can slip in between the
+ * check and the write. */
+static int bind_authorize(const mlreg_identity *who, const char *model, const char *version,
+                          const json_t *held)
+{
+    char stages[1024] = "", roles[1024] = "";
+    size_t i, n = 0, sl = 0, rl = 0;
+    json_t *s;
+
+    if (json_array_size(held) == 0) return mlreg_auth_check(who, MLREG_ROLE_PUSH, NULL, model);
+    json_array_foreach(held, i, s)
+    {
+        const char *stage = json_string_value(s);
+        if (mlreg_auth_check(who, MLREG_ROLE_PROMOTE, stage, model) == 0) continue;
+        if (sl < sizeof(stages))
+            sl += (size_t)snprintf(stages + sl, sizeof(stages) - sl, "%s%s", n ? ", " : "", stage);
+        if (rl < sizeof(roles))
+            rl += (size_t)snprintf(roles + rl, sizeof(roles) - rl, "%spromote:%s", n ? ", " : "",
+                                   stage);
+        n++;
+    }
+    if (n == 0) return 0;
+    return mlreg_error_set(MLREG_EFORBIDDEN,
+                           "token '%s' may not bind an image to %s@%s: the release holds or has "
+                           "held stage%s %s, so binding needs role%s %s (or admin)",
+                           mlreg_identity_name(who), model, version, n == 1 ? "" : "s", stages,
+                           n == 1 ? "" : "s", roles);
+}
+
+int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_identity *who,
+                     const char *model, const char *version, const char *image, const char *digest)
 {
     int error = 0, created = 0;
     mlreg_meta_txn *txn = NULL;
-    json_t *rel = NULL, *rec = NULL, *res = NULL;
+    json_t *rel = NULL, *rec = NULL, *res = NULL, *held = NULL, *details = NULL;
     image_walk w;
     mlreg_digest d;
     char hex[MLREG_DIGEST_HEXLEN + 1], key[PKEY_CAP], when[MLREG_TIME_STRLEN];
     char dstr[MLREG_DIGEST_STRLEN + 1], ref[MLREG_IMAGE_REF_MAX + MLREG_DIGEST_STRLEN + 2];
+    const char *actor = mlreg_identity_name(who);
     uint64_t seq;
     int64_t now;
     mlreg_audit_event ev;
@@ -1191,19 +1292,32 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
     w.image = image;
     w.digest = digest;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
-    if ((error = release_get(&rel, txn, model, version)) < 0) goto done;
-    if ((error = record_hex(hex, rel)) < 0) goto done;
-    if ((error = walk_images(&w, txn, hex)) < 0) goto done;
-    if (w.match != NULL) {
-        rec = json_incref(w.match);
+    if ((error = release_get(&rel, txn, model, version)) < 0) {
+        /* no stage holds a release that does not exist: push decides, and a
+         * caller without it does not learn whether the release exists */
+        if (error == MLREG_ENOTFOUND && mlreg_auth_check(who, MLREG_ROLE_PUSH, NULL, model) < 0)
+            error = MLREG_EFORBIDDEN;
+        goto done;
+    }
+    if ((error = record_hex(hex, rel)) < 0 ||
+        (error = stages_held(&held, txn, model, jstr(rel, "digest"))) < 0 ||
+        (error = bind_authorize(who, model, version, held)) < 0 ||
+        (error = walk_images(&w, txn, hex)) < 0)
+        goto done;
+    if (w.last != NULL && same_binding(w.last, image, digest)) {
+        /* the binding is current already: nothing changes */
+        rec = json_incref(w.last);
     } else {
+        /* a new binding, or an earlier one made current again (a re-bind:
+         * a new record and its own audit entry, so the change is visible) */
         now = mlreg_time_now_ns();
         mlreg_time_format(when, now);
         if ((error = next_seq(&seq, txn, SEQ_IMAGE)) < 0) goto done;
         rec = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I, s:s}", "model", model, "version", version,
                         "image", image, "digest", digest, "time", when, "time_ns", (json_int_t)now,
                         "actor", actor);
-        if (rec == NULL) {
+        if (rec == NULL ||
+            (w.match != NULL && (details = json_pack("{s:b}", "rebind", 1)) == NULL)) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory binding an image");
             goto done;
         }
@@ -1221,6 +1335,7 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
         ev.version = version;
         ev.digest = jstr(rel, "digest");
         ev.image = ref;
+        ev.details = details;
         if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
         error = mlreg_meta_txn_commit(txn);
         txn = NULL;
@@ -1240,6 +1355,8 @@ done:
     json_decref(w.last);
     json_decref(rel);
     json_decref(rec);
+    json_decref(held);
+    json_decref(details);
     return error;
 }
 

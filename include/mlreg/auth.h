@@ -37,8 +37,10 @@
 /** What an action needs. */
 typedef enum {
     MLREG_ROLE_READ = 0, /**< every GET/HEAD */
-    MLREG_ROLE_PUSH,     /**< uploads, manifest PUT/DELETE, signature attach, image binding */
-    MLREG_ROLE_PROMOTE,  /**< promote to (and roll back) one stage */
+    MLREG_ROLE_PUSH,     /**< uploads, manifest PUT/DELETE, signature attach, image
+                              binding to a release no stage holds or has held */
+    MLREG_ROLE_PROMOTE,  /**< promote to (and roll back) one stage; image binding to a
+                              release that stage holds or has held */
     MLREG_ROLE_APPROVE,  /**< approve a release for one stage */
     MLREG_ROLE_ADMIN     /**< key trust/revoke; implies all the others */
 } mlreg_role_kind;
