@@ -226,11 +226,29 @@ static int gate_rel_of(gate_rel *out, const json_t *rec)
     return 0;
 }
 
+/* The signatures of one release as the `signed` rule sees them. */
 typedef struct {
     mlreg_keyring *kr;
     mlreg_meta_txn *txn;
-    long count;
+    long count;      /* keys whose signatures count now */
+    long other;      /* keys whose valid signatures do not count because of their role */
+    char roles[256]; /* those keys' roles, distinct, ", "-separated (cut when long) */
 } sig_count;
+
+/* Adds @p role to the ", "-separated list @p c->roles unless it is there. */
+static void note_role(sig_count *c, const char *role)
+{
+    size_t n = strlen(c->roles), rl = strlen(role);
+    const char *p = c->roles, *e;
+
+    while (*p) {
+        e = strstr(p, ", ");
+        if ((size_t)((e ? e : p + strlen(p)) - p) == rl && !memcmp(p, role, rl)) return;
+        p = e ? e + 2 : p + strlen(p);
+    }
+    if (n + 2 + rl + 1 <= sizeof(c->roles))
+        snprintf(c->roles + n, sizeof(c->roles) - n, "%s%s", n ? ", " : "", role);
+}
 
 static int sig_count_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
 {
@@ -239,6 +257,8 @@ static int sig_count_cb(const void *key, size_t klen, const void *val, size_t vl
     const char *b64 = jstr(rec, "public_key");
     mlreg_pubkey pk;
     mlreg_keyring_key kk;
+    char role[sizeof(kk.role)];
+    int64_t attached;
     int error = 0, counts = 0;
 
     (void)key;
@@ -254,30 +274,44 @@ static int sig_count_cb(const void *key, size_t klen, const void *val, size_t vl
         goto done; /* not in the keyring: does not count */
     }
     if (error < 0) goto done;
-    mlreg_keyring_judge(&counts, &kk, &pk,
-                        (int64_t)json_integer_value(json_object_get(rec, "attached_ns")));
-    if (counts) c->count++;
+    attached = (int64_t)json_integer_value(json_object_get(rec, "attached_ns"));
+    mlreg_keyring_judge(&counts, &kk, &pk, attached);
+    if (counts) {
+        c->count++;
+    } else if (!mlreg_key_role_signs_releases(kk.role)) {
+        /* judged again as a release key: when it would count then, its
+         * role is the only reason it does not, and the gate says so */
+        memcpy(role, kk.role, sizeof(role));
+        snprintf(kk.role, sizeof(kk.role), "%s", MLREG_KEY_ROLE_RELEASE);
+        mlreg_keyring_judge(&counts, &kk, &pk, attached);
+        if (counts) {
+            c->other++;
+            note_role(c, role);
+        }
+    }
 
 done:
     json_decref(rec);
     return error;
 }
 
-/* Distinct trusted keys whose signatures of release @p hex count now (the
- * signatures db holds at most one signature per key and release). */
-static int count_signatures(long *out, mlreg_registry *reg, mlreg_meta_txn *txn, const char *hex)
+/* Distinct trusted keys whose signatures of release @p hex count now, and
+ * those that would but for their role, into *out (the signatures db holds
+ * at most one signature per key and release). */
+static int count_signatures(sig_count *out, mlreg_registry *reg, mlreg_meta_txn *txn,
+                            const char *hex)
 {
-    sig_count c = {mlreg_registry_keyring(reg), txn, 0};
     char prefix[MLREG_DIGEST_HEXLEN + 1];
     int error;
 
+    memset(out, 0, sizeof(*out));
+    out->kr = mlreg_registry_keyring(reg);
+    out->txn = txn;
     memcpy(prefix, hex, MLREG_DIGEST_HEXLEN);
     prefix[MLREG_DIGEST_HEXLEN] = '\0';
     error = mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, sizeof(prefix), NULL, 0, sig_count_cb,
-                            &c);
-    if (error < 0) return error;
-    *out = c.count;
-    return 0;
+                            out);
+    return error < 0 ? error : 0;
 }
 
 typedef struct {
@@ -662,6 +696,7 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
     json_t *cand = NULL, *ptr = NULL, *base = NULL, *table = NULL, *logrec = NULL, *res = NULL;
     gate_rel gc, gb;
     mlreg_gate_input in;
+    sig_count sc;
     const mlreg_rule *rules;
     size_t nrules;
     char hex[MLREG_DIGEST_HEXLEN + 1], prefix[PKEY_CAP];
@@ -714,7 +749,10 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
         if ((error = gate_rel_of(&gb, base)) < 0) goto done;
         in.baseline = &gb.g;
     }
-    if ((error = count_signatures(&in.signed_count, reg, txn, hex)) < 0) goto done;
+    if ((error = count_signatures(&sc, reg, txn, hex)) < 0) goto done;
+    in.signed_count = sc.count;
+    in.signed_other_count = sc.other;
+    in.signed_other_roles = sc.other > 0 ? sc.roles : NULL;
     if (idx > 0) {
         json_t *pp = NULL;
         in.previous_stage = mlreg_policy_stages(policy)[idx - 1];
@@ -818,6 +856,7 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
     const mlreg_rule *rules;
     size_t nrules, i;
     history_walk hw;
+    sig_count sc;
     const char *tv;
     char hex[MLREG_DIGEST_HEXLEN + 1];
     long need = 0, have = 0;
@@ -879,12 +918,13 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
             need = rules[i].min_count;
     if (need > 0) {
         if ((error = record_hex(hex, target)) < 0) goto done;
-        if ((error = count_signatures(&have, reg, txn, hex)) < 0) goto done;
+        if ((error = count_signatures(&sc, reg, txn, hex)) < 0) goto done;
+        have = sc.count;
         refused = have < need;
     }
     snprintf(refusal, sizeof(refusal),
-             "rollback of %s to %s@%s refused: %ld signature%s by trusted keys count now, the "
-             "stage requires %ld",
+             "rollback of %s to %s@%s refused: %ld signature%s by trusted release keys count "
+             "now, the stage requires %ld",
              stage, model, jstr(target, "version"), have, have == 1 ? "" : "s", need);
     now = mlreg_time_now_ns();
     memset(&pe, 0, sizeof(pe));

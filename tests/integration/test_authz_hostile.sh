@@ -11,6 +11,9 @@
 #     `mlreg resolve M:production --image` keeps answering the owner's image;
 #     a release no stage has held still takes push; the owner re-binding the
 #     older good image makes it current again, with an audit entry.
+#   - Only keys of role release count toward a `signed` gate: a release
+#     signed only by a trusted approver key is refused saying why; signed by
+#     the release key it passes.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
 W=$TMP/work
@@ -53,8 +56,16 @@ T_OWNER=$(tok)
 T_PROD=$(tok)
 T_STAGER=$(tok)
 T_ATTACK=$(tok)
+mkdir -p "$TMP/conf/keys"
+for k in rel appr; do
+    "$MLREG" key generate --out "$TMP/conf/keys/$k" --no-password >/dev/null 2>&1 ||
+        not_ok "key generate $k"
+done
 cat >"$TMP/conf/mlreg.json" <<EOF
-{ "tokens": [
+{ "trusted_keys": [ { "name": "release-bot", "file": "keys/rel.pub", "role": "release" },
+                    { "name": "alice", "file": "keys/appr.pub", "role": "approver" } ],
+  "models": { "signed/clf": { "gates": { "production": [ { "require": "signed", "min": 1 } ] } } },
+  "tokens": [
     { "name": "root", "sha256": "$(hash "$T_ADMIN")", "roles": ["admin"] },
     { "name": "ab-read", "sha256": "$(hash "$T_AB_READ")", "roles": ["read@a/b"] },
     { "name": "ab-push", "sha256": "$(hash "$T_AB_PUSH")", "roles": ["push@a/b"] },
@@ -178,5 +189,37 @@ expect_rc "re-binding the image that is current already exits 0" 0
 check "... reported as already recorded" grep -q "^already recorded $GOOD" "$TMP/err"
 check "... and appends no audit entry" [ "$(curl -s -H "Authorization: Bearer $T_OWNER" \
     "$MLREG_URL/api/v1/audit?limit=1" | jq .size)" = $((SIZE + 1)) ]
+
+# ---- C: only release keys count toward a signed gate ------------------------------------------
+S=signed/clf
+run env MLREG_TOKEN="$T_OWNER" "$MLREG" push "$S@1.0" --weights "$W/weights.bin" \
+    --eval-report "$W/eval.json" --sign-key "$TMP/conf/keys/appr.key"
+expect_rc "a release signed with the approver's key is pushed" 0
+check "... and the CLI says the signature does not count" \
+    grep -q "not a trusted release key of the registry: the signature does not count" "$TMP/err"
+expect_status "its signature is listed" 200 GET "/api/v1/models/$S/versions/1.0/signatures" \
+    -H "Authorization: Bearer $T_OWNER"
+check "... trusted, role approver, and it does not count" jqt '.signatures | length == 1 and
+    (.[0] | .status == "trusted" and .role == "approver" and .key_name == "alice" and .counts == false)' \
+    "$TMP/body"
+promote_signed() {
+    http_status POST "/api/v1/models/$S/promotions" -H "Authorization: Bearer $T_PROD" \
+        --data-binary '{"version":"1.0","to":"production"}'
+}
+got=$(promote_signed)
+if [ "$got" = 409 ]; then ok "a release signed only by an approver key fails the signed gate (409)"; else
+    not_ok "a release signed only by an approver key fails the signed gate (got $got: $(head -c 300 "$TMP/body"))"; fi
+check "... GATE_FAILED with a detail that says why" jqt '.errors[0].code == "GATE_FAILED" and
+    .rules[0].type == "signed" and .rules[0].passed == false and .rules[0].detail ==
+    "0 signatures by trusted release keys (not enough); 1 more by trusted key of role approver, which does not count: only keys of role release sign releases"' \
+    "$TMP/body"
+run env MLREG_TOKEN="$T_OWNER" "$MLREG" sign "$S@1.0" --key "$TMP/conf/keys/rel.key"
+expect_rc "the release key signs it too" 0
+check "... a trusted release key" grep -q "a trusted release key of the registry" "$TMP/err"
+got=$(promote_signed)
+if [ "$got" = 200 ]; then ok "signed by the release key, it passes the signed gate"; else
+    not_ok "signed by the release key, it passes the signed gate (got $got: $(head -c 300 "$TMP/body"))"; fi
+check "... counting one release key" jqt '.passed == true and (.rules[0].detail | startswith(
+    "1 signature by trusted release keys; 1 more by trusted key of role approver"))' "$TMP/body"
 
 finish

@@ -197,7 +197,10 @@ static void push_simple(const char *version, double acc)
     free(push(version, acc, "val", "ci", NULL));
 }
 
-static void sign_release(const char *version, const char *body, const char *digest)
+/* Signs MODEL@version (manifest @p body, digest @p digest) with @p key,
+ * whose public key is @p pub, and attaches the signature. */
+static void sign_release_with(mlreg_seckey *key, const mlreg_pubkey *pub, const char *version,
+                              const char *body, const char *digest)
 {
     char comment[512], *sig = NULL, b64[MLREG_PUBKEY_B64LEN + 1];
     json_t *res = NULL;
@@ -205,13 +208,18 @@ static void sign_release(const char *version, const char *body, const char *dige
 
     snprintf(comment, sizeof(comment), "mlreg release model=%s version=%s digest=%s", MODEL,
              version, digest);
-    ck_assert_int_eq(mlreg_sign(&sig, sk, body, strlen(body), comment, NULL), 0);
-    mlreg_pubkey_base64(b64, &cfg.pubkey);
+    ck_assert_int_eq(mlreg_sign(&sig, key, body, strlen(body), comment, NULL), 0);
+    mlreg_pubkey_base64(b64, pub);
     ck_assert_msg(mlreg_signature_attach(&res, &created, reg, MODEL, version, sig, strlen(sig), b64,
                                          strlen(b64), "ci") == 0,
                   "attach: %s", mlreg_error_last());
     json_decref(res);
     free(sig);
+}
+
+static void sign_release(const char *version, const char *body, const char *digest)
+{
+    sign_release_with(sk, &cfg.pubkey, version, body, digest);
 }
 
 /* Promotes and returns the error code; *out (may be NULL) gets the body. */
@@ -434,7 +442,7 @@ START_TEST(test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher)
     ck_assert_int_eq(created, 1);
     json_decref(res);
     ck_code(promote(&res, "1.0", "production", 0, "ci"), MLREG_EGATE, "1 of 2");
-    ck_assert_str_eq(row_detail(res, 0), "1 signature by trusted keys");
+    ck_assert_str_eq(row_detail(res, 0), "1 signature by trusted release keys");
     ck_assert_str_eq(row_detail(res, 1), "approvals: 0 of 1 (pusher's own does not count)");
     json_decref(res);
     /* an approval for another stage does not count either */
@@ -460,6 +468,44 @@ START_TEST(test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher)
             MLREG_ENOTFOUND, "not found");
     ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
     ck_assert_str_eq(holder("production"), "1.0");
+}
+END_TEST
+
+START_TEST(test_signed_counts_only_keys_whose_role_signs_releases)
+{
+    char d[MLREG_DIGEST_STRLEN + 1], b64[MLREG_PUBKEY_B64LEN + 1], *body;
+    mlreg_seckey *approver_sk = NULL;
+    mlreg_pubkey approver_pk;
+    json_t *res = NULL;
+    int created = -1;
+
+    use_gates("{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
+    ck_assert_int_eq(mlreg_seckey_generate(&approver_sk), 0);
+    mlreg_seckey_pubkey(&approver_pk, approver_sk);
+    mlreg_pubkey_base64(b64, &approver_pk);
+    ck_assert_int_eq(mlreg_keyring_trust(&res, &created, mlreg_registry_keyring(reg), "alice",
+                                         "approver", b64, strlen(b64), "admin"),
+                     0);
+    json_decref(res);
+    body = push("1.0", 0.9, "val", "ci", d);
+    sign_release_with(approver_sk, &approver_pk, "1.0", body, d);
+    /* a trusted key, a valid signature, and still not a release signature */
+    ck_code(promote(&res, "1.0", "production", 0, "ops"), MLREG_EGATE, "1 of 1");
+    ck_assert_str_eq(row_detail(res, 0),
+                     "0 signatures by trusted release keys (not enough); 1 more by trusted key of "
+                     "role approver, which does not count: only keys of role release sign "
+                     "releases");
+    json_decref(res);
+    ck_assert_str_eq(holder("production"), "");
+    sign_release("1.0", body, d);
+    ck_assert_int_eq(promote(&res, "1.0", "production", 0, "ops"), 0);
+    ck_assert_str_eq(row_detail(res, 0),
+                     "1 signature by trusted release keys; 1 more by trusted key of role "
+                     "approver, which does not count: only keys of role release sign releases");
+    json_decref(res);
+    ck_assert_str_eq(holder("production"), "1.0");
+    free(body);
+    mlreg_seckey_free(approver_sk);
 }
 END_TEST
 
@@ -505,7 +551,7 @@ START_TEST(test_rollback_restores_the_previous_holder_and_checks_signatures_agai
     json_decref(res);
     res = NULL;
     ck_code(mlreg_rollback(&res, reg, pol, MODEL, "production", "1.0", NULL, "ops"), MLREG_EGATE,
-            "0 signatures by trusted keys");
+            "0 signatures by trusted release keys");
     ck_assert_ptr_null(res);
     ck_assert_str_eq(holder("production"), "2.0");
     /* the promotions log has: 2 promotes, 2 rollbacks, 1 refused rollback */
@@ -838,6 +884,7 @@ static Suite *promotions_suite(void)
     tcase_add_test(tc, test_max_drop_uses_the_release_in_the_target_stage_as_baseline);
     tcase_add_test(tc, test_previous_stage_needs_the_release_to_have_been_in_the_stage_before);
     tcase_add_test(tc, test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher);
+    tcase_add_test(tc, test_signed_counts_only_keys_whose_role_signs_releases);
     tcase_add_test(tc, test_rollback_restores_the_previous_holder_and_checks_signatures_again);
     tcase_add_test(tc, test_resolve_at_a_time_returns_what_held_the_stage_then);
     tcase_add_test(tc, test_image_bindings_are_idempotent_validated_and_shown_on_stages);
