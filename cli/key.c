@@ -36,10 +36,13 @@ static const char key_usage[] =
     "public key's untrusted comment. Existing files are never replaced.\n"
     "\n"
     "trust adds the minisign public key PUBFILE to the registry's trusted keyring\n"
-    "under NAME with ROLE (default release; [a-z][a-z0-9_-]*). revoke revokes a\n"
-    "key: retired (signatures attached before keep counting) or compromised (none\n"
-    "of its signatures count). list prints the keyring; its --json output is a\n"
-    "keyring file for `mlreg verify --keyring` and `mlreg pull --keyring`.\n";
+    "under NAME with ROLE (default release; [a-z][a-z0-9_-]*). Only keys of role\n"
+    "release sign releases: their signatures count toward `signed` gates; keys of\n"
+    "any other role (approver, ...) are kept and listed, but their signatures\n"
+    "never count. revoke revokes a key: retired (signatures attached before keep\n"
+    "counting) or compromised (none of its signatures count). list prints the\n"
+    "keyring; its --json output is a keyring file for `mlreg verify --keyring` and\n"
+    "`mlreg pull --keyring`.\n";
 
 static int fail(const char *what, int error)
 {

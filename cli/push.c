@@ -533,7 +533,8 @@ static int sign_existing(mlreg_seckey **sk, cli_client *c, const cli_ref *ref, c
         (error = cli_sig_attach(NULL, &trusted, c, ref->model, ref->version, sig, &pk)) < 0)
         goto done;
     fprintf(stderr, "signed %s@%s with key %s (%s)\n", ref->model, ref->version, id,
-            trusted ? "a trusted key of the registry" : "not in the registry's trusted keyring");
+            trusted ? "a trusted release key of the registry"
+                    : "not a trusted release key of the registry: the signature does not count");
 done:
     mlreg_seckey_free(*sk);
     *sk = NULL;
@@ -667,8 +668,9 @@ int cmd_push(int argc, char **argv)
             goto done;
         }
         fprintf(stderr, "signed %s@%s with key %s (%s)\n", ref.model, ref.version, keyid,
-                trusted ? "a trusted key of the registry"
-                        : "not in the registry's trusted keyring");
+                trusted
+                    ? "a trusted release key of the registry"
+                    : "not a trusted release key of the registry: the signature does not count");
     }
     cli_format_size(size_str, sizeof(size_str), total);
     fprintf(stderr, "pushed %s@%s: %zu file%s, %s (%zu uploaded, %zu already present)\n", ref.model,

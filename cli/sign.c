@@ -88,7 +88,8 @@ int cmd_sign(int argc, char **argv)
         goto done;
     fprintf(stderr, "signed %s@%s (%s) with key %s: %s, %s\n", ref.model, rel.version, rel.digest,
             id, created ? "attached" : "already attached",
-            trusted ? "a trusted key of the registry" : "not in the registry's trusted keyring");
+            trusted ? "a trusted release key of the registry"
+                    : "not a trusted release key of the registry: the signature does not count");
     printf("%s\n", id);
 flush:
     if (fflush(stdout) != 0 || ferror(stdout))

@@ -520,7 +520,9 @@ static const char image_tag_usage[] =
     "REPO is [HOST[:PORT]/]PATH in the OCI name grammar; the tag must fit the OCI\n"
     "tag grammar (128 characters). --record binds the reference (and the image\n"
     "digest, with --digest) to the release on the registry, so that\n"
-    "`mlreg resolve MODEL:STAGE --image` finds it. --record needs the push role.\n";
+    "`mlreg resolve MODEL:STAGE --image` finds it. --record needs the push role\n"
+    "for a release no stage has held, else promote:STAGE for every stage that\n"
+    "holds or has held it. Recording an image bound before makes it current again.\n";
 
 int cmd_image_tag(int argc, char **argv)
 {

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "mlreg/auth.h"
 #include "mlreg/common.h"
 
 #define TOKEN_BYTES  32
@@ -36,7 +37,9 @@ static const char token_usage[] =
     "with the token.\n"
     "\n"
     "ROLE: read | push | admin | promote:STAGE | approve:STAGE, optionally limited\n"
-    "to models under a name prefix with @PREFIX (promote:production@vision/).\n";
+    "to the models under a prefix with @PREFIX, which is a model name:\n"
+    "promote:production@vision grants the model vision and every model under\n"
+    "vision/ (vision/det, ...), never visionary.\n";
 
 /* A token name: 1..64 of [A-Za-z0-9._-], starting with an alphanumeric. */
 static int name_valid(const char *s)
@@ -51,50 +54,6 @@ static int name_valid(const char *s)
         if (!alnum && (i == 0 || (ch != '.' && ch != '_' && ch != '-'))) return 0;
     }
     return 1;
-}
-
-/* A model-name prefix after '@': what a model name may start with, so the
- * OCI name alphabet ([a-z0-9._-] and '/') and no empty prefix. */
-static int prefix_valid(const char *s)
-{
-    if (!*s || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'))) return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' ||
-              *s == '-' || *s == '/'))
-            return 0;
-    return 1;
-}
-
-/* read | push | admin | promote:STAGE | approve:STAGE, then optional @PREFIX. */
-static int role_valid(const char *role)
-{
-    char buf[300];
-    char *at, *colon;
-
-    if (strlen(role) >= sizeof(buf))
-        return mlreg_error_set(MLREG_EINVALID, "role '%.40s...' is too long", role);
-    strcpy(buf, role);
-    if ((at = strchr(buf, '@'))) {
-        *at = '\0';
-        if (!prefix_valid(at + 1))
-            return mlreg_error_set(MLREG_EINVALID,
-                                   "role '%s': the model prefix after '@' must be lowercase "
-                                   "[a-z0-9._-/] and start with a letter or digit",
-                                   role);
-    }
-    if (!strcmp(buf, "read") || !strcmp(buf, "push") || !strcmp(buf, "admin")) return 0;
-    if ((colon = strchr(buf, ':'))) {
-        *colon = '\0';
-        if ((!strcmp(buf, "promote") || !strcmp(buf, "approve")) && cli_tag_valid(colon + 1))
-            return 0;
-        if (!strcmp(buf, "promote") || !strcmp(buf, "approve"))
-            return mlreg_error_set(MLREG_EINVALID, "role '%s': '%s' is not a valid stage name",
-                                   role, colon + 1);
-    }
-    return mlreg_error_set(MLREG_EINVALID,
-                           "unknown role '%s' (read, push, admin, promote:STAGE, approve:STAGE, "
-                           "optionally @PREFIX)",
-                           role);
 }
 
 static int token_new(int argc, char **argv)
@@ -122,7 +81,7 @@ static int token_new(int argc, char **argv)
             if (m < 0) goto usage;
         } else if ((m = cli_opt(&v, &i, argc, argv, "--role")) != 0) {
             if (m < 0) goto usage;
-            if (role_valid(v) < 0) goto usage;
+            if (mlreg_auth_role_validate(v) < 0) goto usage;
             roles[nroles++] = v;
         } else {
             mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", argv[i]);

@@ -78,27 +78,64 @@ static int hex_lower64(const char *s, size_t len)
     return 1;
 }
 
-/* Parses one role string "kind[:stage][@prefix]" into *r. @p label names the
- * config key for messages. */
+/* Checks the model prefix @p prefix of role @p text: it must be a model
+ * name itself, since it grants that name and the names below it
+ * (mlreg_name_under). A prefix written as a directory ("vision/") or with
+ * stray slashes is refused rather than normalised, with the prefix to write
+ * instead, so that what the config says is exactly what is granted.
+ * @p ctx starts the message ("config key 'tokens[0].roles[1]': " or ""). */
+static int prefix_check(const char *ctx, const char *text, const char *prefix)
+{
+    char fixed[MLREG_AUTH_ROLE_MAX + 1];
+    size_t b = 0, e = strlen(prefix);
+
+    if (prefix[0] == '\0')
+        return mlreg_error_set(MLREG_EINVALID, "%srole '%s' has an empty model prefix after '@'",
+                               ctx, text);
+    if (mlreg_name_validate(prefix) == 0) return 0;
+    while (prefix[b] == '/')
+        b++;
+    while (e > b && prefix[e - 1] == '/')
+        e--;
+    if (e > b && e - b < sizeof(fixed)) {
+        memcpy(fixed, prefix + b, e - b);
+        fixed[e - b] = '\0';
+        if (mlreg_name_validate(fixed) == 0)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "%srole '%s': model prefix '%s' is not a model name; write "
+                                   "'%s': a prefix grants the model %s and every model under %s/",
+                                   ctx, text, prefix, fixed, fixed, fixed);
+    }
+    return mlreg_error_set(MLREG_EINVALID,
+                           "%srole '%s': model prefix '%s' is not a model name (lowercase "
+                           "[a-z0-9] components joined by '.', '_' or '-', separated by '/'); "
+                           "a prefix such as 'vision' grants the model vision and every model "
+                           "under vision/",
+                           ctx, text, prefix);
+}
+
+/* Parses one role string "kind[:stage][@prefix]" into *r (its strings owned
+ * by *r, also on error). @p label names the config key for messages (NULL
+ * outside a config); with @p stages NULL a stage only has to be in the tag
+ * grammar (the server checks it against its stages when it loads them). */
 static int parse_role(role *r, const char *text, const char *label, const char *const *stages,
                       size_t n_stages)
 {
     const char *at = strchr(text, '@'), *colon;
+    char ctx[96] = "";
     size_t klen, i;
-    int found = 0;
+    int found = 0, error;
 
     memset(r, 0, sizeof(*r));
+    if (label != NULL) snprintf(ctx, sizeof(ctx), "config key '%s': ", label);
+    if (strlen(text) > MLREG_AUTH_ROLE_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "%srole '%.40s...' is longer than %d bytes", ctx,
+                               text, MLREG_AUTH_ROLE_MAX);
     if (at != NULL) {
-        if (at[1] == '\0' || strchr(at + 1, '@') != NULL)
-            return mlreg_error_set(MLREG_EINVALID,
-                                   "config key '%s': role '%s' has an empty or repeated @prefix",
-                                   label, text);
-        for (const char *p = at + 1; *p; p++)
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("._-/", *p)))
-                return mlreg_error_set(MLREG_EINVALID,
-                                       "config key '%s': role '%s' has a prefix outside the model "
-                                       "name grammar",
-                                       label, text);
+        if (strchr(at + 1, '@') != NULL)
+            return mlreg_error_set(MLREG_EINVALID, "%srole '%s' has more than one @prefix", ctx,
+                                   text);
+        if ((error = prefix_check(ctx, text, at + 1)) < 0) return error;
         if ((r->prefix = strdup(at + 1)) == NULL)
             return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     }
@@ -113,28 +150,42 @@ static int parse_role(role *r, const char *text, const char *label, const char *
     }
     if (!found)
         return mlreg_error_set(MLREG_EINVALID,
-                               "config key '%s': unknown role '%s' (read, push, promote:STAGE, "
-                               "approve:STAGE, admin)",
-                               label, text);
+                               "%sunknown role '%s' (read, push, promote:STAGE, approve:STAGE, "
+                               "admin, each optionally @PREFIX)",
+                               ctx, text);
     if (r->kind == MLREG_ROLE_PROMOTE || r->kind == MLREG_ROLE_APPROVE) {
         size_t slen;
         if (colon == NULL || (slen = klen - (size_t)(colon + 1 - text)) == 0)
-            return mlreg_error_set(MLREG_EINVALID,
-                                   "config key '%s': role '%s' needs a stage (%s:STAGE)", label,
+            return mlreg_error_set(MLREG_EINVALID, "%srole '%s' needs a stage (%s:STAGE)", ctx,
                                    text, kind_names[r->kind]);
         if ((r->stage = strndup(colon + 1, slen)) == NULL)
             return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        if (stages == NULL) {
+            if (mlreg_tag_validate(r->stage) < 0)
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "%srole '%s': '%s' is not a valid stage name", ctx, text,
+                                       r->stage);
+            return 0;
+        }
         for (i = 0; i < n_stages; i++)
             if (!strcmp(stages[i], r->stage)) break;
         if (i == n_stages)
-            return mlreg_error_set(MLREG_EINVALID,
-                                   "config key '%s': role '%s' names unknown stage '%s'", label,
+            return mlreg_error_set(MLREG_EINVALID, "%srole '%s' names unknown stage '%s'", ctx,
                                    text, r->stage);
     } else if (colon != NULL) {
-        return mlreg_error_set(MLREG_EINVALID, "config key '%s': role '%s' takes no stage", label,
-                               text);
+        return mlreg_error_set(MLREG_EINVALID, "%srole '%s' takes no stage", ctx, text);
     }
     return 0;
+}
+
+int mlreg_auth_role_validate(const char *text)
+{
+    role r;
+    int error = parse_role(&r, text, NULL, NULL, 0);
+
+    free(r.stage);
+    free(r.prefix);
+    return error;
 }
 
 static int parse_token(mlreg_identity *id, const json_t *obj, size_t idx, const char *const *stages,
@@ -340,8 +391,7 @@ done:
 
 static int role_grants(const role *r, mlreg_role_kind kind, const char *stage, const char *model)
 {
-    if (r->prefix != NULL && (model == NULL || strncmp(model, r->prefix, strlen(r->prefix))))
-        return 0;
+    if (r->prefix != NULL && !mlreg_name_under(model, r->prefix)) return 0;
     if (r->kind == MLREG_ROLE_ADMIN) return 1;
     if (r->kind != kind) return 0;
     if (kind == MLREG_ROLE_PROMOTE || kind == MLREG_ROLE_APPROVE)

@@ -513,9 +513,21 @@ static void eval_require(outcome *o, const mlreg_rule *r, const mlreg_gate_input
         snprintf(o->rule, sizeof(o->rule), "signed by >= %ld trusted key%s", r->min_count,
                  r->min_count == 1 ? "" : "s");
         o->passed = in->signed_count >= r->min_count;
-        snprintf(o->detail, sizeof(o->detail), "%ld signature%s by trusted keys%s",
-                 in->signed_count, in->signed_count == 1 ? "" : "s",
-                 o->passed ? "" : " (not enough)");
+        /* a signature that does not count because of its key's role says
+         * so, or the table would read as if the release were unsigned */
+        if (in->signed_other_count > 0)
+            snprintf(o->detail, sizeof(o->detail),
+                     "%ld signature%s by trusted release keys%s; %ld more by trusted key%s of "
+                     "role %s, which do%s not count: only keys of role release sign releases",
+                     in->signed_count, in->signed_count == 1 ? "" : "s",
+                     o->passed ? "" : " (not enough)", in->signed_other_count,
+                     in->signed_other_count == 1 ? "" : "s",
+                     in->signed_other_roles ? in->signed_other_roles : "?",
+                     in->signed_other_count == 1 ? "es" : "");
+        else
+            snprintf(o->detail, sizeof(o->detail), "%ld signature%s by trusted release keys%s",
+                     in->signed_count, in->signed_count == 1 ? "" : "s",
+                     o->passed ? "" : " (not enough)");
         o->has_cand = 1;
         o->cand = (double)in->signed_count;
         break;

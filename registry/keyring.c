@@ -632,15 +632,27 @@ done:
     return error;
 }
 
+int mlreg_key_role_signs_releases(const char *role)
+{
+    return role != NULL && !strcmp(role, MLREG_KEY_ROLE_RELEASE);
+}
+
+/* The role is checked here, the one place every count goes through (the
+ * gates, rollback, the signature listing's "counts" and the attach
+ * answer's "trusted"), so an approver's key can never vouch for a release
+ * through a path that forgot to look at it. */
 mlreg_sigstatus mlreg_keyring_judge(int *counts_out, const mlreg_keyring_key *key,
                                     const mlreg_pubkey *signer, int64_t attached_ns)
 {
+    int signs;
+
     *counts_out = 0;
     if (key == NULL || !mlreg_pubkey_equal(&key->pubkey, signer)) return MLREG_SIGSTATUS_UNTRUSTED;
+    signs = mlreg_key_role_signs_releases(key->role);
     switch (key->state) {
-    case MLREG_KEY_ACTIVE: *counts_out = 1; return MLREG_SIGSTATUS_TRUSTED;
+    case MLREG_KEY_ACTIVE: *counts_out = signs; return MLREG_SIGSTATUS_TRUSTED;
     case MLREG_KEY_RETIRED:
-        *counts_out = attached_ns < key->revoked_ns;
+        *counts_out = signs && attached_ns < key->revoked_ns;
         return MLREG_SIGSTATUS_RETIRED;
     case MLREG_KEY_COMPROMISED: break;
     }

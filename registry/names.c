@@ -110,3 +110,14 @@ int mlreg_reference_is_digest(const char *ref)
 {
     return ref != NULL && strchr(ref, ':') != NULL;
 }
+
+/* A prefix covers the name itself and everything below it at a '/'
+ * boundary; a plain byte prefix would let "a/b" grant "a/bc" too. */
+int mlreg_name_under(const char *name, const char *prefix)
+{
+    size_t n;
+
+    if (name == NULL || prefix == NULL) return 0;
+    n = strlen(prefix);
+    return strncmp(name, prefix, n) == 0 && (name[n] == '\0' || name[n] == '/');
+}

@@ -226,11 +226,29 @@ static int gate_rel_of(gate_rel *out, const json_t *rec)
     return 0;
 }
 
+/* The signatures of one release as the `signed` rule sees them. */
 typedef struct {
     mlreg_keyring *kr;
     mlreg_meta_txn *txn;
-    long count;
+    long count;      /* keys whose signatures count now */
+    long other;      /* keys whose valid signatures do not count because of their role */
+    char roles[256]; /* those keys' roles, distinct, ", "-separated (cut when long) */
 } sig_count;
+
+/* Adds @p role to the ", "-separated list @p c->roles unless it is there. */
+static void note_role(sig_count *c, const char *role)
+{
+    size_t n = strlen(c->roles), rl = strlen(role);
+    const char *p = c->roles, *e;
+
+    while (*p) {
+        e = strstr(p, ", ");
+        if ((size_t)((e ? e : p + strlen(p)) - p) == rl && !memcmp(p, role, rl)) return;
+        p = e ? e + 2 : p + strlen(p);
+    }
+    if (n + 2 + rl + 1 <= sizeof(c->roles))
+        snprintf(c->roles + n, sizeof(c->roles) - n, "%s%s", n ? ", " : "", role);
+}
 
 static int sig_count_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
 {
@@ -239,6 +257,8 @@ static int sig_count_cb(const void *key, size_t klen, const void *val, size_t vl
     const char *b64 = jstr(rec, "public_key");
     mlreg_pubkey pk;
     mlreg_keyring_key kk;
+    char role[sizeof(kk.role)];
+    int64_t attached;
     int error = 0, counts = 0;
 
     (void)key;
@@ -254,30 +274,44 @@ static int sig_count_cb(const void *key, size_t klen, const void *val, size_t vl
         goto done; /* not in the keyring: does not count */
     }
     if (error < 0) goto done;
-    mlreg_keyring_judge(&counts, &kk, &pk,
-                        (int64_t)json_integer_value(json_object_get(rec, "attached_ns")));
-    if (counts) c->count++;
+    attached = (int64_t)json_integer_value(json_object_get(rec, "attached_ns"));
+    mlreg_keyring_judge(&counts, &kk, &pk, attached);
+    if (counts) {
+        c->count++;
+    } else if (!mlreg_key_role_signs_releases(kk.role)) {
+        /* judged again as a release key: when it would count then, its
+         * role is the only reason it does not, and the gate says so */
+        memcpy(role, kk.role, sizeof(role));
+        snprintf(kk.role, sizeof(kk.role), "%s", MLREG_KEY_ROLE_RELEASE);
+        mlreg_keyring_judge(&counts, &kk, &pk, attached);
+        if (counts) {
+            c->other++;
+            note_role(c, role);
+        }
+    }
 
 done:
     json_decref(rec);
     return error;
 }
 
-/* Distinct trusted keys whose signatures of release @p hex count now (the
- * signatures db holds at most one signature per key and release). */
-static int count_signatures(long *out, mlreg_registry *reg, mlreg_meta_txn *txn, const char *hex)
+/* Distinct trusted keys whose signatures of release @p hex count now, and
+ * those that would but for their role, into *out (the signatures db holds
+ * at most one signature per key and release). */
+static int count_signatures(sig_count *out, mlreg_registry *reg, mlreg_meta_txn *txn,
+                            const char *hex)
 {
-    sig_count c = {mlreg_registry_keyring(reg), txn, 0};
     char prefix[MLREG_DIGEST_HEXLEN + 1];
     int error;
 
+    memset(out, 0, sizeof(*out));
+    out->kr = mlreg_registry_keyring(reg);
+    out->txn = txn;
     memcpy(prefix, hex, MLREG_DIGEST_HEXLEN);
     prefix[MLREG_DIGEST_HEXLEN] = '\0';
     error = mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, sizeof(prefix), NULL, 0, sig_count_cb,
-                            &c);
-    if (error < 0) return error;
-    *out = c.count;
-    return 0;
+                            out);
+    return error < 0 ? error : 0;
 }
 
 typedef struct {
@@ -662,6 +696,7 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
     json_t *cand = NULL, *ptr = NULL, *base = NULL, *table = NULL, *logrec = NULL, *res = NULL;
     gate_rel gc, gb;
     mlreg_gate_input in;
+    sig_count sc;
     const mlreg_rule *rules;
     size_t nrules;
     char hex[MLREG_DIGEST_HEXLEN + 1], prefix[PKEY_CAP];
@@ -714,7 +749,10 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
         if ((error = gate_rel_of(&gb, base)) < 0) goto done;
         in.baseline = &gb.g;
     }
-    if ((error = count_signatures(&in.signed_count, reg, txn, hex)) < 0) goto done;
+    if ((error = count_signatures(&sc, reg, txn, hex)) < 0) goto done;
+    in.signed_count = sc.count;
+    in.signed_other_count = sc.other;
+    in.signed_other_roles = sc.other > 0 ? sc.roles : NULL;
     if (idx > 0) {
         json_t *pp = NULL;
         in.previous_stage = mlreg_policy_stages(policy)[idx - 1];
@@ -818,6 +856,7 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
     const mlreg_rule *rules;
     size_t nrules, i;
     history_walk hw;
+    sig_count sc;
     const char *tv;
     char hex[MLREG_DIGEST_HEXLEN + 1];
     long need = 0, have = 0;
@@ -879,12 +918,13 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
             need = rules[i].min_count;
     if (need > 0) {
         if ((error = record_hex(hex, target)) < 0) goto done;
-        if ((error = count_signatures(&have, reg, txn, hex)) < 0) goto done;
+        if ((error = count_signatures(&sc, reg, txn, hex)) < 0) goto done;
+        have = sc.count;
         refused = have < need;
     }
     snprintf(refusal, sizeof(refusal),
-             "rollback of %s to %s@%s refused: %ld signature%s by trusted keys count now, the "
-             "stage requires %ld",
+             "rollback of %s to %s@%s refused: %ld signature%s by trusted release keys count "
+             "now, the stage requires %ld",
              stage, model, jstr(target, "version"), have, have == 1 ? "" : "s", need);
     now = mlreg_time_now_ns();
     memset(&pe, 0, sizeof(pe));
@@ -1130,8 +1170,8 @@ static json_t *image_view(const json_t *rec)
 typedef struct {
     const char *image;
     const char *digest;
-    json_t *match; /* identical binding, when found */
-    json_t *last;  /* the most recent binding */
+    json_t *match; /* an identical binding, when one exists */
+    json_t *last;  /* the most recent binding: the current one */
 } image_walk;
 
 static int image_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
@@ -1165,16 +1205,117 @@ static int walk_images(image_walk *w, mlreg_meta_txn *txn, const char *hex)
     return error < 0 ? error : 0;
 }
 
-int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
-                     const char *version, const char *image, const char *digest, const char *actor)
+/* 1 when binding record @p rec binds exactly @p image and @p digest (NULL:
+ * none). */
+static int same_binding(const json_t *rec, const char *image, const char *digest)
+{
+    const char *img = jstr(rec, "image"), *d = jstr(rec, "digest");
+
+    return img != NULL && !strcmp(img, image) &&
+           ((d == NULL && digest == NULL) || (d && digest && !strcmp(d, digest)));
+}
+
+/* The stages a release holds now or has held, from the stage pointers and
+ * the stage history of its model. */
+typedef struct {
+    const char *digest; /* "sha256:..." of the release */
+    size_t skip;        /* bytes of "model\0" before the stage in a key */
+    json_t *stages;     /* distinct stage names, in the order first seen */
+} held_walk;
+
+static int held_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    held_walk *w = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL), *s;
+    const char *d = jstr(rec, "digest"), *stage = (const char *)key + w->skip, *end;
+    size_t i, slen;
+    int error = 0, seen = 0;
+
+    if (rec == NULL || d == NULL || klen <= w->skip) {
+        error = mlreg_error_set(MLREG_EIO, "stage record is corrupt");
+        goto done;
+    }
+    if (strcmp(d, w->digest)) goto done;
+    end = memchr(stage, '\0', klen - w->skip);
+    slen = end ? (size_t)(end - stage) : klen - w->skip;
+    json_array_foreach(w->stages, i, s)
+    {
+        if (json_string_length(s) == slen && !memcmp(json_string_value(s), stage, slen)) seen = 1;
+    }
+    if (!seen && json_array_append_new(w->stages, json_stringn(stage, slen)) < 0)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory reading stages");
+
+done:
+    json_decref(rec);
+    return error;
+}
+
+/* *out = the names of the stages of @p model that the release with digest
+ * @p digest holds now or held at some time (a JSON array, owned by the
+ * caller; empty when none), as @p txn sees them. */
+static int stages_held(json_t **out, mlreg_meta_txn *txn, const char *model, const char *digest)
+{
+    char prefix[PKEY_CAP];
+    size_t plen = pkey(prefix, model, "", NULL, 0, 0);
+    held_walk w = {digest, plen, json_array()};
+    int error = 0;
+
+    if (w.stages == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory reading stages");
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_STAGES, prefix, plen, NULL, 0, held_cb, &w)) < 0 ||
+        (error = mlreg_meta_iter(txn, MLREG_DB_STAGE_HISTORY, prefix, plen, NULL, 0, held_cb, &w)) <
+            0) {
+        json_decref(w.stages);
+        return error;
+    }
+    *out = w.stages;
+    return 0;
+}
+
+/* Who may bind an image to a release. A stage's image is the most recent
+ * binding of the release it holds, so a binding to a release that a stage
+ * holds, or has held (a rollback brings it back), decides what that stage
+ * deploys: it needs promote:S for every such stage S, like moving S would.
+ * A release no stage has held needs push. The stages are read in the
+ * binding's own write transaction, so no promotion can slip in between the
+ * check and the write. */
+static int bind_authorize(const mlreg_identity *who, const char *model, const char *version,
+                          const json_t *held)
+{
+    char stages[1024] = "", roles[1024] = "";
+    size_t i, n = 0, sl = 0, rl = 0;
+    json_t *s;
+
+    if (json_array_size(held) == 0) return mlreg_auth_check(who, MLREG_ROLE_PUSH, NULL, model);
+    json_array_foreach(held, i, s)
+    {
+        const char *stage = json_string_value(s);
+        if (mlreg_auth_check(who, MLREG_ROLE_PROMOTE, stage, model) == 0) continue;
+        if (sl < sizeof(stages))
+            sl += (size_t)snprintf(stages + sl, sizeof(stages) - sl, "%s%s", n ? ", " : "", stage);
+        if (rl < sizeof(roles))
+            rl += (size_t)snprintf(roles + rl, sizeof(roles) - rl, "%spromote:%s", n ? ", " : "",
+                                   stage);
+        n++;
+    }
+    if (n == 0) return 0;
+    return mlreg_error_set(MLREG_EFORBIDDEN,
+                           "token '%s' may not bind an image to %s@%s: the release holds or has "
+                           "held stage%s %s, so binding needs role%s %s (or admin)",
+                           mlreg_identity_name(who), model, version, n == 1 ? "" : "s", stages,
+                           n == 1 ? "" : "s", roles);
+}
+
+int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_identity *who,
+                     const char *model, const char *version, const char *image, const char *digest)
 {
     int error = 0, created = 0;
     mlreg_meta_txn *txn = NULL;
-    json_t *rel = NULL, *rec = NULL, *res = NULL;
+    json_t *rel = NULL, *rec = NULL, *res = NULL, *held = NULL, *details = NULL;
     image_walk w;
     mlreg_digest d;
     char hex[MLREG_DIGEST_HEXLEN + 1], key[PKEY_CAP], when[MLREG_TIME_STRLEN];
     char dstr[MLREG_DIGEST_STRLEN + 1], ref[MLREG_IMAGE_REF_MAX + MLREG_DIGEST_STRLEN + 2];
+    const char *actor = mlreg_identity_name(who);
     uint64_t seq;
     int64_t now;
     mlreg_audit_event ev;
@@ -1191,19 +1332,32 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
     w.image = image;
     w.digest = digest;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
-    if ((error = release_get(&rel, txn, model, version)) < 0) goto done;
-    if ((error = record_hex(hex, rel)) < 0) goto done;
-    if ((error = walk_images(&w, txn, hex)) < 0) goto done;
-    if (w.match != NULL) {
-        rec = json_incref(w.match);
+    if ((error = release_get(&rel, txn, model, version)) < 0) {
+        /* no stage holds a release that does not exist: push decides, and a
+         * caller without it does not learn whether the release exists */
+        if (error == MLREG_ENOTFOUND && mlreg_auth_check(who, MLREG_ROLE_PUSH, NULL, model) < 0)
+            error = MLREG_EFORBIDDEN;
+        goto done;
+    }
+    if ((error = record_hex(hex, rel)) < 0 ||
+        (error = stages_held(&held, txn, model, jstr(rel, "digest"))) < 0 ||
+        (error = bind_authorize(who, model, version, held)) < 0 ||
+        (error = walk_images(&w, txn, hex)) < 0)
+        goto done;
+    if (w.last != NULL && same_binding(w.last, image, digest)) {
+        /* the binding is current already: nothing changes */
+        rec = json_incref(w.last);
     } else {
+        /* a new binding, or an earlier one made current again (a re-bind:
+         * a new record and its own audit entry, so the change is visible) */
         now = mlreg_time_now_ns();
         mlreg_time_format(when, now);
         if ((error = next_seq(&seq, txn, SEQ_IMAGE)) < 0) goto done;
         rec = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I, s:s}", "model", model, "version", version,
                         "image", image, "digest", digest, "time", when, "time_ns", (json_int_t)now,
                         "actor", actor);
-        if (rec == NULL) {
+        if (rec == NULL ||
+            (w.match != NULL && (details = json_pack("{s:b}", "rebind", 1)) == NULL)) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory binding an image");
             goto done;
         }
@@ -1221,6 +1375,7 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
         ev.version = version;
         ev.digest = jstr(rel, "digest");
         ev.image = ref;
+        ev.details = details;
         if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
         error = mlreg_meta_txn_commit(txn);
         txn = NULL;
@@ -1240,6 +1395,8 @@ done:
     json_decref(w.last);
     json_decref(rel);
     json_decref(rec);
+    json_decref(held);
+    json_decref(details);
     return error;
 }
 

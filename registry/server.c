@@ -481,11 +481,13 @@ static void read_body_headers(request *rq)
 }
 
 /* Authentication and the role each route needs (docs/promotions-api.md):
- * GET/HEAD read; uploads, manifest PUT/DELETE, blob DELETE, signatures and
- * image bindings push (a cross-repository mount also needs read on the
- * source); key management admin; rollback of S promote:S. Promotions and
- * approvals name their stage in the body, so api_finish() checks their role
- * after reading it, before anything is evaluated or stored. A failure here
+ * GET/HEAD read; uploads, manifest PUT/DELETE, blob DELETE and signatures
+ * push (a cross-repository mount also needs read on the source); key
+ * management admin; rollback of S promote:S. Promotions and approvals name
+ * their stage in the body, so api_finish() checks their role after reading
+ * it, before anything is evaluated or stored. An image binding needs push,
+ * or promote:S for each stage S its release holds or has held: that is
+ * decided by mlreg_image_bind() inside its write transaction. A failure here
  * is answered before any body byte is read, so nothing is stored. The
  * log-wide audit routes carry no model name, so they are checked as reads
  * of no one model: a read role limited to a model prefix does not grant
@@ -521,6 +523,7 @@ static void authorize(request *rq)
             break;
         case ROUTE_API_PROMOTIONS:
         case ROUTE_API_APPROVALS: return; /* the stage is in the body: api_finish() */
+        case ROUTE_API_IMAGES: return;    /* depends on the stages: mlreg_image_bind() */
         default: kind = MLREG_ROLE_PUSH; break;
         }
     }

@@ -278,6 +278,9 @@ static enum MHD_Result approvals_post(request *rq)
     return reply_json_status(rq, created ? 201 : 200, res);
 }
 
+/* POST models/<name>/versions/<version>/images: the role depends on the
+ * stages the release holds or has held, so mlreg_image_bind() checks it in
+ * the transaction that binds (authorize() in server.c leaves it alone). */
 static enum MHD_Result images_post(request *rq)
 {
     json_t *body = NULL, *res = NULL;
@@ -289,8 +292,8 @@ static enum MHD_Result images_post(request *rq)
         json_decref(body);
         return req_queue_error(rq);
     }
-    error = mlreg_image_bind(&res, &created, rq->srv->reg, rq->name, rq->arg, image, digest,
-                             req_actor(rq));
+    error =
+        mlreg_image_bind(&res, &created, rq->srv->reg, rq->who, rq->name, rq->arg, image, digest);
     json_decref(body);
     if (error < 0) {
         req_fail(rq, error, ERR_CTX_RELEASE);

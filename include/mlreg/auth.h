@@ -8,7 +8,11 @@
  * token entry is `{"name","sha256","roles":[...]}`; `sha256` is the
  * lowercase hex SHA-256 of the token string. Roles: `read`, `push`,
  * `promote:<stage>`, `approve:<stage>`, `admin`; any of them may be limited
- * to models whose name starts with a prefix: `promote:production@vision/`.
+ * to the models under a prefix: `promote:production@vision` grants the model
+ * `vision` and every model under `vision/` (`vision/det`, `vision/a/b`),
+ * never `visionary` or `vision-x` (mlreg_name_under() is the one
+ * comparison). The prefix must be a valid model name: `@vision/` is refused
+ * when the config loads, with the prefix to write instead.
  * `admin` implies every other role (within its prefix, if it has one).
  * A prefix-limited role never grants an action that is not about a model
  * (key management).
@@ -25,14 +29,18 @@
 
 /** Longest token name, in bytes (it is recorded as the actor). */
 #define MLREG_AUTH_NAME_MAX 128
+/** Longest role string ("approve:STAGE@PREFIX"), in bytes. */
+#define MLREG_AUTH_ROLE_MAX 512
 /** Name of the single identity of a server without tokens. */
 #define MLREG_AUTH_LOCAL "local"
 
 /** What an action needs. */
 typedef enum {
     MLREG_ROLE_READ = 0, /**< every GET/HEAD */
-    MLREG_ROLE_PUSH,     /**< uploads, manifest PUT/DELETE, signature attach, image binding */
-    MLREG_ROLE_PROMOTE,  /**< promote to (and roll back) one stage */
+    MLREG_ROLE_PUSH,     /**< uploads, manifest PUT/DELETE, signature attach, image
+                              binding to a release no stage holds or has held */
+    MLREG_ROLE_PROMOTE,  /**< promote to (and roll back) one stage; image binding to a
+                              release that stage holds or has held */
     MLREG_ROLE_APPROVE,  /**< approve a release for one stage */
     MLREG_ROLE_ADMIN     /**< key trust/revoke; implies all the others */
 } mlreg_role_kind;
@@ -48,8 +56,12 @@ typedef struct mlreg_identity mlreg_identity;
  * Strict: each entry has exactly "name" (1..MLREG_AUTH_NAME_MAX printable
  * ASCII, unique), "sha256" (64 lowercase hex, unique) and "roles" (a
  * non-empty array of role strings); a stage named in a role must be one of
- * the @p n_stages @p stages. Errors name the key:
- * `config key 'tokens[1].roles[0]': unknown role 'promte:staging'`.
+ * the @p n_stages @p stages; a prefix after '@' must be a model name
+ * (mlreg_name_validate()). Errors name the key:
+ * `config key 'tokens[1].roles[0]': unknown role 'promte:staging'`,
+ * `config key 'tokens[0].roles[0]': role 'push@a/b/': model prefix 'a/b/' is
+ * not a model name; write 'a/b': a prefix grants the model a/b and every
+ * model under a/b/`.
  * @return 0, MLREG_EINVALID, MLREG_ENOMEM.
  */
 int mlreg_auth_new(mlreg_auth **out, const json_t *tokens, const char *const *stages,
@@ -84,6 +96,15 @@ const char *mlreg_identity_name(const mlreg_identity *id);
  */
 int mlreg_auth_check(const mlreg_identity *id, mlreg_role_kind kind, const char *stage,
                      const char *model);
+
+/**
+ * Checks one role string @p role as a token entry would hold it (the same
+ * grammar and messages as mlreg_auth_new(), without the config key), for
+ * tools that write token entries: a stage must be in the tag grammar (the
+ * server checks it against its configured stages at start).
+ * @return 0 or MLREG_EINVALID ("role 'push@a/b/': model prefix ...").
+ */
+int mlreg_auth_role_validate(const char *role);
 
 /**
  * Hex SHA-256 of @p token (the `sha256` of its config entry) into @p out

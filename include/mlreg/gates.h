@@ -15,7 +15,8 @@
  *   {"metric":M,"max_drop":X}       baseline - candidate <= X   (X >= 0)
  *   {"metric":M,"max_drop_pct":P}   (baseline - candidate)/|baseline|*100 <= P (P >= 0);
  *                                   a zero baseline passes only when candidate >= baseline
- *   {"require":"signed","min":N}    N distinct trusted keys whose signatures count (N >= 1)
+ *   {"require":"signed","min":N}    N distinct trusted keys whose signatures count (N >= 1):
+ *                                   keys of role `release` only (keyring.h)
  *   {"require":"previous_stage"}    in, or once promoted into, the stage before the target
  *   {"require":"approvals","min":N} N distinct approvers, the pusher not counted (N >= 1)
  * A missing metric, a non-finite value, or a release without an eval report
@@ -105,6 +106,9 @@ typedef struct {
     const mlreg_gate_release *candidate;
     const mlreg_gate_release *baseline; /**< the release in the target stage; NULL: none */
     long signed_count;                  /**< distinct trusted keys whose signatures count now */
+    long signed_other_count;            /**< distinct trusted keys with valid signatures that do
+                                             not count because their role does not sign releases */
+    const char *signed_other_roles;     /**< those keys' roles ("approver, ops"); NULL: none */
     const char *previous_stage;         /**< the stage before the target; NULL for the first */
     int in_previous_stage;              /**< 1: in, or once promoted into, previous_stage */
     long approvals;                     /**< distinct approvers other than the pusher */

@@ -12,6 +12,11 @@
  *   later ones do not;
  * - `compromised`: no signature by the key counts, whenever attached.
  *
+ * Each key also has a role (`[a-z][a-z0-9_-]*`). Only the role `release`
+ * (MLREG_KEY_ROLE_RELEASE) signs releases: signatures by keys of any other
+ * role (`approver`, or any other word) are verified, stored and listed with
+ * their status, but never count toward `{"require":"signed"}` gates.
+ *
  * A revocation is stored in LMDB and outlives restarts, also when the config
  * file still lists the key (mlreg_keyring_open() warns on stderr). Every
  * trust and revocation appends a key event and, in the same transaction, an
@@ -44,6 +49,9 @@
 #include "mlreg/config.h"
 #include "mlreg/meta.h"
 #include "mlreg/sign.h"
+
+/** The one key role whose signatures count: keys that sign releases. */
+#define MLREG_KEY_ROLE_RELEASE "release"
 
 /** Actor recorded for changes until authentication tokens exist. */
 #define MLREG_KEYRING_ACTOR_LOCAL "local"
@@ -111,10 +119,22 @@ int mlreg_keyring_find(mlreg_keyring_key *out, mlreg_keyring *kr, mlreg_meta_txn
  * @p signer and attached at @p attached_ns, given the keyring entry @p key
  * for its key id (NULL when the key id is not in the keyring). A keyring key
  * with the same id but another public key (compared in constant time) makes
- * the signature untrusted. *counts_out is 1 when the signature counts now.
+ * the signature untrusted. *counts_out is 1 when the signature counts now:
+ * by a key whose role signs releases (mlreg_key_role_signs_releases()) and
+ * that is not revoked, or was retired after the signature was attached. The
+ * status says only what the revocation makes of the key, so a valid
+ * signature by an `approver` key is MLREG_SIGSTATUS_TRUSTED with
+ * *counts_out 0.
  */
 mlreg_sigstatus mlreg_keyring_judge(int *counts_out, const mlreg_keyring_key *key,
                                     const mlreg_pubkey *signer, int64_t attached_ns);
+
+/**
+ * Whether keys of role @p role sign releases, so that their signatures count
+ * toward `signed` gates: 1 for MLREG_KEY_ROLE_RELEASE only, 0 for every
+ * other role (and for NULL).
+ */
+int mlreg_key_role_signs_releases(const char *role);
 
 /** "trusted", "untrusted", "retired" or "compromised". */
 const char *mlreg_sigstatus_name(mlreg_sigstatus status);

@@ -29,7 +29,8 @@
  *
  * Every change appends its audit entry (audit.h, docs/audit-api.md) in its
  * own transaction: a promotion (passed or refused, never a dry run), a
- * rollback (done or refused), a new approval, a new image binding. A
+ * rollback (done or refused), a new approval, a new image binding or a
+ * re-bind that makes an earlier binding current again. A
  * promotion that moves a pointer (a passed promote, a rollback) also signs
  * an in-toto statement with the audit log key (a DSSE envelope, dsse.h),
  * stores the envelope as a blob and as an OCI referrer of the release
@@ -49,6 +50,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "mlreg/auth.h"
 #include "mlreg/digest.h"
 #include "mlreg/gates.h"
 #include "mlreg/registry.h"
@@ -128,12 +130,30 @@ int mlreg_approvals_list(json_t **out, mlreg_registry *reg, const char *model, c
  * Binds image reference @p image ("REPO:TAG": REPO lowercase
  * [a-z0-9._/:-], TAG in the OCI tag grammar, at most MLREG_IMAGE_REF_MAX
  * bytes) and optionally its digest @p digest ("sha256:...", NULL allowed) to
- * release @p model@@p version. *out = {"image","digest","time","actor"};
- * *created_out 0 when the identical binding existed (returned as it was).
- * @return 0, MLREG_EINVALID, MLREG_ENOTFOUND, storage errors.
+ * release @p model@@p version on behalf of @p who (borrowed; its name is the
+ * actor). The binding becomes the release's current image: the `image` that
+ * the stages holding the release answer.
+ *
+ * Because of that, what @p who needs depends on the release, and is decided
+ * in the write transaction that binds: a release that a stage holds now or
+ * has held (stage pointers and stage history) needs promote:S for every such
+ * stage S (admin implies them); any other release needs push. Binding a
+ * reference that was bound before but is no longer the current one is a
+ * re-bind: it is recorded again and made current, with its own audit entry
+ * (details {"rebind":true}). Binding the reference that is current already
+ * changes nothing.
+ *
+ * *out = {"image","digest","time","actor"} (owned by the caller);
+ * *created_out 0 when the binding was current already (returned as it was).
+ * @return 0; MLREG_EFORBIDDEN (message naming the stages and the roles
+ *         needed: "token 'ci' may not bind an image to m@1.0: the release
+ *         holds or has held stage production, so binding needs role
+ *         promote:production (or admin)"; also for a release that does not
+ *         exist when @p who lacks push); MLREG_EINVALID; MLREG_ENOTFOUND;
+ *         storage errors.
  */
-int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
-                     const char *version, const char *image, const char *digest, const char *actor);
+int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_identity *who,
+                     const char *model, const char *version, const char *image, const char *digest);
 
 /** {"images":[...]} of a release, oldest first. 0 or MLREG_ENOTFOUND. */
 int mlreg_images_list(json_t **out, mlreg_registry *reg, const char *model, const char *version);

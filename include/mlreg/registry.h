@@ -71,6 +71,15 @@ int mlreg_name_validate(const char *name);
 int mlreg_tag_validate(const char *tag);
 /** 1 when @p ref looks like a digest ("algo:..."), 0 when it should be a tag. */
 int mlreg_reference_is_digest(const char *ref);
+/**
+ * Whether model name @p name is @p prefix itself or a name below it
+ * (@p prefix, then '/', then more). Names match as whole components: the
+ * prefix "a/b" covers "a/b" and "a/b/c", never "a/bc" or "a/b-x". This is
+ * the one comparison behind every model prefix (token roles limited with
+ * `@PREFIX`); @p prefix is expected to be a valid name itself.
+ * @return 1 or 0 (also when either is NULL).
+ */
+int mlreg_name_under(const char *name, const char *prefix);
 
 /* ---- blobs, scoped per repository ---------------------------------------- */
 

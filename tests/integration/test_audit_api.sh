@@ -514,7 +514,7 @@ cat >"$W/tokens.json" <<EOF
 { "tokens": [
     { "name": "reader", "sha256": "$(hash "$T_READ")", "roles": ["read"] },
     { "name": "pusher", "sha256": "$(hash "$T_PUSH")", "roles": ["push"] },
-    { "name": "vision-reader", "sha256": "$(hash "$T_PFX")", "roles": ["read@vision/"] }
+    { "name": "vision-reader", "sha256": "$(hash "$T_PFX")", "roles": ["read@vision"] }
 ] }
 EOF
 DATA=$TMP/data2
@@ -530,7 +530,7 @@ expect_status "a read token reads the key" 200 GET /api/v1/audit/key -H "Authori
 expect_status "a read token reads attestations (unknown release: 404)" 404 GET \
     /api/v1/models/m/clf/versions/1.0/attestations -H "Authorization: Bearer $T_READ"
 expect_status "a push-only token cannot read the log (403)" 403 GET /api/v1/audit -H "Authorization: Bearer $T_PUSH"
-expect_status "a read role limited to vision/ cannot read the whole log (403)" 403 GET \
+expect_status "a read role limited to @vision cannot read the whole log (403)" 403 GET \
     /api/v1/audit/checkpoint -H "Authorization: Bearer $T_PFX"
 expect_status "... but reaches vision/ attestations (404: none there)" 404 GET \
     /api/v1/models/vision/x/versions/1.0/attestations -H "Authorization: Bearer $T_PFX"

@@ -26,7 +26,7 @@ cat >"$TMP/conf/mlreg.json" <<EOF
     { "name": "reader", "sha256": "$(hash "$T_READ")", "roles": ["read"] },
     { "name": "stager", "sha256": "$(hash "$T_STAGE")", "roles": ["read", "promote:staging"] },
     { "name": "vision", "sha256": "$(hash "$T_VISION")",
-      "roles": ["read", "promote:staging@vision/", "approve:staging@vision/"] },
+      "roles": ["read", "promote:staging@vision", "approve:staging@vision"] },
     { "name": "root", "sha256": "$(hash "$T_ADMIN")", "roles": ["admin"] } ] }
 EOF
 
@@ -133,9 +133,9 @@ promote "promote:staging promotes to staging" 200 "$A_STAGE" demo staging
 check "... recorded with the token's name as actor" jqt '.promotion.actor == "stager"' "$TMP/body"
 expect_status "rollback needs promote:<stage> (push-only: 403)" 403 POST \
     /api/v1/models/demo/stages/staging/rollback -H "$A_PUSH" --data-binary '{}'
-promote "a role limited to vision/ cannot promote demo" 403 "$A_VISION" demo staging
-promote "a role limited to vision/ promotes vision/det" 200 "$A_VISION" vision/det staging
-expect_status "approve:staging@vision/ approves vision/det" 201 POST \
+promote "a role limited to @vision cannot promote demo" 403 "$A_VISION" demo staging
+promote "a role limited to @vision promotes vision/det" 200 "$A_VISION" vision/det staging
+expect_status "approve:staging@vision approves vision/det" 201 POST \
     /api/v1/models/vision/det/versions/1.0/approvals -H "$A_VISION" --data-binary '{"stage":"staging"}'
 expect_status "an unknown approval stage is 400 STAGE_UNKNOWN" 400 POST \
     /api/v1/models/vision/det/versions/1.0/approvals -H "$A_VISION" --data-binary '{"stage":"qa"}'

@@ -49,8 +49,8 @@ newtok() {
 : >"$W/entries"
 newtok T_CI ci-export push read approve:production
 newtok T_ALICE alice approve:production read
-newtok T_BOB bob "approve:production@vision/" read
-newtok T_PROMO promoter promote:staging "promote:production@vision/" read
+newtok T_BOB bob "approve:production@vision" read
+newtok T_PROMO promoter promote:staging "promote:production@vision" read
 newtok T_READ reader read
 newtok T_STAGING stager promote:staging read
 
@@ -66,6 +66,10 @@ run "$MLREG" token new --name x --role promote:
 expect_rc "token new with promote: and no stage is a usage error" 2
 run "$MLREG" token new --name x --role "read@Vision/"
 expect_rc "token new with an uppercase prefix is a usage error" 2
+run "$MLREG" token new --name x --role "promote:production@vision/"
+expect_rc "token new with a prefix that ends in '/' is a usage error" 2
+check "... saying to write the model name instead" \
+    grep -q "model prefix 'vision/' is not a model name; write 'vision': a prefix grants the model vision and every model under vision/" "$TMP/err"
 run "$MLREG" token new --name x
 expect_rc "token new without a role is a usage error" 2
 run "$MLREG" token new --role read
@@ -154,18 +158,18 @@ run env MLREG_TOKEN="$T_PROMO" "$MLREG" promote vision/clf@1.0 --to production -
 expect_rc "with alice's approval production passes" 0
 stage_is "production holds 1.0" production 1.0
 
-# ---- role prefixes: @vision/ covers vision/… only ------------------------------------------
+# ---- role prefixes: @vision covers vision/… only -------------------------------------------
 run env MLREG_TOKEN="$T_CI" "$MLREG" push other/x@1.0 --weights "$W/weights.bin" \
     --eval-report "$W/eval.json" --git-sha 0123456789abcdef
 expect_rc "push of another model" 0
 run env MLREG_TOKEN="$T_BOB" "$MLREG" approve other/x@1.0 --for production
-expect_rc "approve:production@vision/ cannot approve other/x" 1
+expect_rc "approve:production@vision cannot approve other/x" 1
 run env MLREG_TOKEN="$T_BOB" "$MLREG" approve vision/clf@1.1 --for production
-expect_rc "approve:production@vision/ approves vision/clf" 0
+expect_rc "approve:production@vision approves vision/clf" 0
 run env MLREG_TOKEN="$T_PROMO" "$MLREG" promote other/x@1.0 --to staging
 expect_rc "promote:staging (no prefix) promotes other/x to staging" 0
 run env MLREG_TOKEN="$T_PROMO" "$MLREG" promote other/x@1.0 --to production
-expect_rc "promote:production@vision/ cannot promote other/x" 1
+expect_rc "promote:production@vision cannot promote other/x" 1
 check "other/x production is still empty" sh -c \
     "! MLREG_TOKEN='$T_READ' '$MLREG' resolve other/x:production >/dev/null 2>&1"
 

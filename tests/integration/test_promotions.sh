@@ -255,12 +255,16 @@ check "resolve now returns 3.0" [ "$(holds production)" = 3.0 ]
 check "a malformed ?at= is 400" [ "$(at yesterday)" = 400 ]
 
 # ---- image bindings ------------------------------------------------------------------------
-expect_status "bind an image to 3.0" 201 POST /api/v1/models/demo/versions/3.0/images -H "$CI" \
+# 3.0 holds production and has held staging: binding takes the promote roles
+expect_status "the release manager binds an image to 3.0" 201 POST \
+    /api/v1/models/demo/versions/3.0/images -H "$REL" \
     --data-binary '{"image":"ghcr.io/acme/demo:3.0-abcdef1"}'
 expect_status "binding the same image again is 200" 200 POST /api/v1/models/demo/versions/3.0/images \
-    -H "$CI" --data-binary '{"image":"ghcr.io/acme/demo:3.0-abcdef1"}'
+    -H "$REL" --data-binary '{"image":"ghcr.io/acme/demo:3.0-abcdef1"}'
+expect_status "the push token cannot bind to what production holds (403)" 403 POST \
+    /api/v1/models/demo/versions/3.0/images -H "$CI" --data-binary '{"image":"ghcr.io/acme/demo:x"}'
 expect_status "an image tag outside the OCI grammar is 400" 400 POST \
-    /api/v1/models/demo/versions/3.0/images -H "$CI" --data-binary '{"image":"ghcr.io/acme/demo:-bad"}'
+    /api/v1/models/demo/versions/3.0/images -H "$REL" --data-binary '{"image":"ghcr.io/acme/demo:-bad"}'
 check "the production stage shows its image" sh -c \
     "[ \"\$(curl -s -H '$REL' $MLREG_URL/api/v1/models/demo/stages/production | jq -r .image)\" = ghcr.io/acme/demo:3.0-abcdef1 ]"
 

@@ -264,10 +264,10 @@ check "the config key is listed with source config" \
     jqt --arg id "$T_ID" '.keys | length == 1 and .[0].key_id == $id and .[0].name == "release-bot"
         and .[0].role == "release" and .[0].source == "config" and .[0].revoked_at == null
         and .[0].revocation == null' "$TMP/body"
-jq -n --rawfile p "$K/U.pub" '{name: "second-signer", role: "approver", public_key: $p}' >"$W/trust.json"
+jq -n --rawfile p "$K/U.pub" '{name: "second-signer", role: "release", public_key: $p}' >"$W/trust.json"
 expect_status "trust U at runtime (201)" 201 POST /api/v1/keys --data-binary @"$W/trust.json"
 check "... the key object" jqt --arg id "$U_ID" \
-    '.key_id == $id and .source == "runtime" and .name == "second-signer" and .role == "approver"' "$TMP/body"
+    '.key_id == $id and .source == "runtime" and .name == "second-signer" and .role == "release"' "$TMP/body"
 expect_status "trusting the same key again is a no-op (200)" 200 POST /api/v1/keys \
     --data-binary @"$W/trust.json"
 expect_status "trusting a malformed key is 400" 400 POST /api/v1/keys \

@@ -5,6 +5,7 @@
  * statement naming its entry. A real registry (fs backend, LMDB) in a
  * mkdtemp dir; the log is read back with mlreg_audit_entry_txn(). */
 #include "mlreg/audit.h"
+#include "mlreg/auth.h"
 #include "mlreg/common.h"
 #include "mlreg/dsse.h"
 #include "mlreg/gates.h"
@@ -31,6 +32,26 @@ static mlreg_registry *reg;
 static mlreg_policy *pol;
 static mlreg_seckey *sk; /* in the keyring (config) as "release-bot" */
 static mlreg_config_key cfg;
+static mlreg_auth *auth; /* the token "ci" (push), see ci() */
+
+/* The identity of the token "ci", which has the push role. */
+static const mlreg_identity *ci(void)
+{
+    const mlreg_identity *id = NULL;
+    char hex[65], buf[256];
+    json_t *t;
+
+    if (auth == NULL) {
+        ck_assert_int_eq(mlreg_auth_token_hash(hex, "ci"), 0);
+        snprintf(buf, sizeof(buf), "[{\"name\":\"ci\",\"sha256\":\"%s\",\"roles\":[\"push\"]}]",
+                 hex);
+        ck_assert_ptr_nonnull(t = json_loads(buf, 0, NULL));
+        ck_assert_int_eq(mlreg_auth_new(&auth, t, NULL, 0), 0);
+        json_decref(t);
+    }
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, auth, "Bearer ci"), 0);
+    return id;
+}
 
 static void setup(void)
 {
@@ -66,6 +87,8 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static void teardown(void)
 {
+    mlreg_auth_free(auth);
+    auth = NULL;
     mlreg_policy_free(pol);
     pol = NULL;
     mlreg_registry_free(reg);
@@ -635,7 +658,7 @@ START_TEST(test_rollback_approval_and_image_binding_append_entries_only_when_new
     json_decref(res);
     ck_assert_uint_eq(log_size(), n + 1);
 
-    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "acme/clf:1", NULL, "ci"),
+    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, ci(), MODEL, "1.0", "acme/clf:1", NULL),
                      0);
     json_decref(res);
     ck_assert_uint_eq(log_size(), n + 2);
@@ -644,11 +667,11 @@ START_TEST(test_rollback_approval_and_image_binding_append_entries_only_when_new
     ck_assert_str_eq(subj(e, "digest"), d1);
     ck_assert_str_eq(subj(e, "version"), "1.0");
     json_decref(e);
-    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "acme/clf:1", NULL, "ci"),
+    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, ci(), MODEL, "1.0", "acme/clf:1", NULL),
                      0);
     ck_assert_int_eq(created, 0);
     json_decref(res);
-    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "Acme:1", NULL, "ci"),
+    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, ci(), MODEL, "1.0", "Acme:1", NULL),
                      MLREG_EINVALID);
     ck_assert_uint_eq(log_size(), n + 2);
 

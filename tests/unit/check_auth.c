@@ -136,7 +136,7 @@ END_TEST
 START_TEST(test_roles_grant_exactly_their_stage_and_prefix)
 {
     mlreg_auth *a = auth_of(
-        one_token("rel", "t", "[\"read\",\"promote:staging\",\"approve:production@vision/\"]"));
+        one_token("rel", "t", "[\"read\",\"promote:staging\",\"approve:production@vision\"]"));
     const mlreg_identity *id = NULL;
 
     ck_assert_msg(a != NULL, "%s", mlreg_error_last());
@@ -167,7 +167,7 @@ START_TEST(test_admin_implies_every_role_but_a_prefix_limits_it_to_models)
     mlreg_auth_token_hash(hex2, "team");
     snprintf(buf, sizeof(buf),
              "[{\"name\":\"root\",\"sha256\":\"%s\",\"roles\":[\"admin\"]},"
-             "{\"name\":\"team\",\"sha256\":\"%s\",\"roles\":[\"admin@vision/\"]}]",
+             "{\"name\":\"team\",\"sha256\":\"%s\",\"roles\":[\"admin@vision\"]}]",
              hex1, hex2);
     a = auth_of(buf);
     ck_assert_msg(a != NULL, "%s", mlreg_error_last());
@@ -197,7 +197,8 @@ START_TEST(test_bad_token_configs_are_refused_naming_the_key)
     refused(one_token("ci", "x", "[\"promote\"]"), "needs a stage");
     refused(one_token("ci", "x", "[\"push:dev\"]"), "takes no stage");
     refused(one_token("ci", "x", "[]"), "tokens[0].roles");
-    refused(one_token("ci", "x", "[\"push@\"]"), "tokens[0].roles[0]");
+    refused(one_token("ci", "x", "[\"push@\"]"),
+            "config key 'tokens[0].roles[0]': role 'push@' has an empty model prefix");
     refused(one_token("", "x", "[\"push\"]"), "tokens[0].name");
     snprintf(buf, sizeof(buf), "[{\"name\":\"a\",\"sha256\":\"%.63s\",\"roles\":[\"push\"]}]", hex);
     refused(buf, "tokens[0].sha256");
@@ -217,6 +218,124 @@ START_TEST(test_bad_token_configs_are_refused_naming_the_key)
 }
 END_TEST
 
+/* One token per role kind, each limited to @a/b: token "t<i>" holds
+ * prefixed_roles[i]. */
+static const char *const prefixed_roles[] = {"read@a/b", "push@a/b", "promote:production@a/b",
+                                             "approve:production@a/b", "admin@a/b"};
+static const mlreg_role_kind prefixed_kinds[] = {
+    MLREG_ROLE_READ, MLREG_ROLE_PUSH, MLREG_ROLE_PROMOTE, MLREG_ROLE_APPROVE, MLREG_ROLE_ADMIN};
+#define N_PREFIXED (sizeof(prefixed_roles) / sizeof(prefixed_roles[0]))
+
+static mlreg_auth *prefixed_auth(void)
+{
+    char buf[2048], hex[65], tok[8];
+    size_t n = 0;
+    mlreg_auth *a;
+
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "[");
+    for (size_t i = 0; i < N_PREFIXED; i++) {
+        snprintf(tok, sizeof(tok), "t%zu", i);
+        mlreg_auth_token_hash(hex, tok);
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+                              "%s{\"name\":\"%s\",\"sha256\":\"%s\",\"roles\":[\"%s\"]}",
+                              i ? "," : "", tok, hex, prefixed_roles[i]);
+    }
+    snprintf(buf + n, sizeof(buf) - n, "]");
+    a = auth_of(buf);
+    ck_assert_msg(a != NULL, "%s", mlreg_error_last());
+    return a;
+}
+
+static int check_as(mlreg_auth *a, size_t i, mlreg_role_kind kind, const char *model)
+{
+    const mlreg_identity *id = NULL;
+    char hdr[16];
+    const char *stage =
+        kind == MLREG_ROLE_PROMOTE || kind == MLREG_ROLE_APPROVE ? "production" : NULL;
+
+    snprintf(hdr, sizeof(hdr), "Bearer t%zu", i);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, hdr), 0);
+    return mlreg_auth_check(id, kind, stage, model);
+}
+
+START_TEST(test_a_prefix_grants_its_model_and_the_models_below_it_for_every_role)
+{
+    mlreg_auth *a = prefixed_auth();
+    static const char *const granted[] = {"a/b", "a/b/c", "a/b/c/d"};
+    static const char *const refused_models[] = {"a/bc", "a/b-x", "a/b.x", "a/b_x", "a", "b/a/b"};
+
+    for (size_t i = 0; i < N_PREFIXED; i++) {
+        mlreg_role_kind kind = prefixed_kinds[i];
+        for (size_t j = 0; j < sizeof(granted) / sizeof(granted[0]); j++)
+            ck_assert_msg(check_as(a, i, kind, granted[j]) == 0, "%s should grant %s: %s",
+                          prefixed_roles[i], granted[j], mlreg_error_last());
+        for (size_t j = 0; j < sizeof(refused_models) / sizeof(refused_models[0]); j++) {
+            ck_assert_msg(check_as(a, i, kind, refused_models[j]) == MLREG_EFORBIDDEN,
+                          "%s granted %s", prefixed_roles[i], refused_models[j]);
+            ck_assert_ptr_nonnull(strstr(mlreg_error_last(), refused_models[j]));
+        }
+        /* an action about no one model (key management, the whole audit log) */
+        ck_assert_int_eq(check_as(a, i, kind, NULL), MLREG_EFORBIDDEN);
+    }
+    mlreg_auth_free(a);
+}
+END_TEST
+
+START_TEST(test_a_prefixed_admin_grants_every_role_below_its_prefix_only)
+{
+    mlreg_auth *a = prefixed_auth();
+    size_t admin = N_PREFIXED - 1;
+
+    ck_assert_int_eq(check_as(a, admin, MLREG_ROLE_PUSH, "a/b/c"), 0);
+    ck_assert_int_eq(check_as(a, admin, MLREG_ROLE_PROMOTE, "a/b"), 0);
+    ck_assert_int_eq(check_as(a, admin, MLREG_ROLE_APPROVE, "a/bc"), MLREG_EFORBIDDEN);
+    ck_assert_int_eq(check_as(a, admin, MLREG_ROLE_READ, "a/b-x"), MLREG_EFORBIDDEN);
+    /* read@a/b does not grant push on a/b */
+    ck_assert_int_eq(check_as(a, 0, MLREG_ROLE_PUSH, "a/b"), MLREG_EFORBIDDEN);
+    mlreg_auth_free(a);
+}
+END_TEST
+
+START_TEST(test_a_prefix_that_is_not_a_model_name_is_refused_saying_what_to_write)
+{
+    static const char *const kinds[] = {"read", "push", "promote:production", "approve:production",
+                                        "admin"};
+    char roles[128];
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        snprintf(roles, sizeof(roles), "[\"read\",\"%s@a/b/\"]", kinds[i]);
+        refused(one_token("ci", "x", roles), "config key 'tokens[0].roles[1]'");
+        refused(one_token("ci", "x", roles),
+                "model prefix 'a/b/' is not a model name; write 'a/b': a prefix grants the "
+                "model a/b and every model under a/b/");
+    }
+    refused(one_token("ci", "x", "[\"push@vision/\"]"), "write 'vision'");
+    refused(one_token("ci", "x", "[\"push@/a/b\"]"), "write 'a/b'");
+    refused(one_token("ci", "x", "[\"push@a//b\"]"), "model prefix 'a//b' is not a model name");
+    refused(one_token("ci", "x", "[\"push@Vision\"]"), "model prefix 'Vision' is not a model name");
+    refused(one_token("ci", "x", "[\"push@a/b-\"]"), "model prefix 'a/b-' is not a model name");
+    refused(one_token("ci", "x", "[\"push@/\"]"), "model prefix '/' is not a model name");
+    refused(one_token("ci", "x", "[\"push@a@b\"]"), "more than one @prefix");
+}
+END_TEST
+
+START_TEST(test_role_validate_checks_a_role_without_a_config)
+{
+    ck_assert_int_eq(mlreg_auth_role_validate("push"), 0);
+    ck_assert_int_eq(mlreg_auth_role_validate("promote:qa@a/b"), 0); /* any tag-grammar stage */
+    ck_assert_int_eq(mlreg_auth_role_validate("admin@a"), 0);
+    ck_assert_int_eq(mlreg_auth_role_validate("push@a/b/"), MLREG_EINVALID);
+    ck_assert_str_eq(mlreg_error_last(),
+                     "role 'push@a/b/': model prefix 'a/b/' is not a model name; write 'a/b': a "
+                     "prefix grants the model a/b and every model under a/b/");
+    ck_assert_int_eq(mlreg_auth_role_validate("read@Vision/"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_auth_role_validate("promote:"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_auth_role_validate("promote:-x"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_auth_role_validate("pusher"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_auth_role_validate("push:dev"), MLREG_EINVALID);
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
     Suite *s = suite_create("auth");
@@ -230,6 +349,10 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_roles_grant_exactly_their_stage_and_prefix);
     tcase_add_test(tc, test_admin_implies_every_role_but_a_prefix_limits_it_to_models);
     tcase_add_test(tc, test_bad_token_configs_are_refused_naming_the_key);
+    tcase_add_test(tc, test_a_prefix_grants_its_model_and_the_models_below_it_for_every_role);
+    tcase_add_test(tc, test_a_prefixed_admin_grants_every_role_below_its_prefix_only);
+    tcase_add_test(tc, test_a_prefix_that_is_not_a_model_name_is_refused_saying_what_to_write);
+    tcase_add_test(tc, test_role_validate_checks_a_role_without_a_config);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -364,6 +364,41 @@ START_TEST(test_a_release_without_eval_report_fails_metric_rules)
 }
 END_TEST
 
+START_TEST(test_signed_rule_says_when_keys_of_another_role_signed)
+{
+    int ok;
+    json_t *row;
+
+    in.signed_count = 0;
+    in.signed_other_count = 1;
+    in.signed_other_roles = "approver";
+    row = eval1(&ok, MLREG_RULE_SIGNED, NULL, 0, 1);
+    ck_assert_int_eq(ok, 0);
+    ck_assert_str_eq(detail(row), "0 signatures by trusted release keys (not enough); 1 more by "
+                                  "trusted key of role approver, which does not count: only "
+                                  "keys of role release sign releases");
+    json_decref(row);
+    /* other roles never make up for missing release keys */
+    in.signed_other_count = 5;
+    in.signed_other_roles = "approver, ops";
+    row = eval1(&ok, MLREG_RULE_SIGNED, NULL, 0, 2);
+    ck_assert_int_eq(ok, 0);
+    ck_assert_ptr_nonnull(strstr(detail(row), "5 more by trusted keys of role approver, ops, "
+                                              "which do not count"));
+    json_decref(row);
+    in.signed_count = 2;
+    row = eval1(&ok, MLREG_RULE_SIGNED, NULL, 0, 2);
+    ck_assert_int_eq(ok, 1);
+    ck_assert_ptr_nonnull(strstr(detail(row), "2 signatures by trusted release keys; 5 more"));
+    json_decref(row);
+    in.signed_other_count = 0;
+    in.signed_other_roles = NULL;
+    row = eval1(&ok, MLREG_RULE_SIGNED, NULL, 0, 2);
+    ck_assert_str_eq(detail(row), "2 signatures by trusted release keys");
+    json_decref(row);
+}
+END_TEST
+
 START_TEST(test_signed_previous_stage_and_approvals_rules)
 {
     int ok;
@@ -450,6 +485,7 @@ static Suite *gates_suite(void)
     tcase_add_test(te, test_drop_rules_fail_when_the_baseline_used_another_dataset);
     tcase_add_test(te, test_a_release_without_eval_report_fails_metric_rules);
     tcase_add_test(te, test_signed_previous_stage_and_approvals_rules);
+    tcase_add_test(te, test_signed_rule_says_when_keys_of_another_role_signed);
     tcase_add_test(te, test_all_rules_must_pass_and_no_rules_pass);
     suite_add_tcase(s, te);
     return s;

@@ -479,6 +479,7 @@ START_TEST(test_keyring_judge_applies_the_counting_rule)
 
     memset(&k, 0, sizeof(k));
     k.pubkey = pk_a;
+    snprintf(k.role, sizeof(k.role), "release");
     ck_assert_int_eq(mlreg_keyring_judge(&counts, NULL, &pk_a, 5), MLREG_SIGSTATUS_UNTRUSTED);
     ck_assert_int_eq(counts, 0);
     k.state = MLREG_KEY_ACTIVE;
@@ -500,6 +501,31 @@ START_TEST(test_keyring_judge_applies_the_counting_rule)
     ck_assert_int_eq(counts, 0);
     ck_assert_str_eq(mlreg_sigstatus_name(MLREG_SIGSTATUS_RETIRED), "retired");
     ck_assert_str_eq(mlreg_sigstatus_name(MLREG_SIGSTATUS_UNTRUSTED), "untrusted");
+}
+END_TEST
+
+START_TEST(test_keyring_judge_counts_only_keys_whose_role_signs_releases)
+{
+    static const char *const others[] = {"approver", "releases", "ops", "release-bot", ""};
+    mlreg_keyring_key k;
+    int counts = -1;
+
+    ck_assert_int_eq(mlreg_key_role_signs_releases("release"), 1);
+    ck_assert_int_eq(mlreg_key_role_signs_releases(NULL), 0);
+    memset(&k, 0, sizeof(k));
+    k.pubkey = pk_a;
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        ck_assert_int_eq(mlreg_key_role_signs_releases(others[i]), 0);
+        snprintf(k.role, sizeof(k.role), "%s", others[i]);
+        /* the key is trusted, its signature is valid, and it does not count */
+        k.state = MLREG_KEY_ACTIVE;
+        ck_assert_int_eq(mlreg_keyring_judge(&counts, &k, &pk_a, 5), MLREG_SIGSTATUS_TRUSTED);
+        ck_assert_int_eq(counts, 0);
+        k.state = MLREG_KEY_RETIRED;
+        k.revoked_ns = 100;
+        ck_assert_int_eq(mlreg_keyring_judge(&counts, &k, &pk_a, 99), MLREG_SIGSTATUS_RETIRED);
+        ck_assert_int_eq(counts, 0);
+    }
 }
 END_TEST
 
@@ -538,6 +564,7 @@ static Suite *keyring_suite(void)
     tcase_add_test(tc, test_keyring_revocation_outlives_restart_with_the_key_still_in_the_config);
     tcase_add_test(tc, test_keyring_find_reports_state_and_revocation_time);
     tcase_add_test(tc, test_keyring_judge_applies_the_counting_rule);
+    tcase_add_test(tc, test_keyring_judge_counts_only_keys_whose_role_signs_releases);
     tcase_add_test(tc, test_time_is_rfc3339_with_nanoseconds_and_strictly_increasing);
     suite_add_tcase(s, tc);
     return s;

@@ -167,6 +167,22 @@ START_TEST(test_reference_with_colon_is_a_digest_and_without_is_a_tag)
 }
 END_TEST
 
+START_TEST(test_name_under_a_prefix_matches_whole_components_only)
+{
+    ck_assert_int_eq(mlreg_name_under("a/b", "a/b"), 1);
+    ck_assert_int_eq(mlreg_name_under("a/b/c", "a/b"), 1);
+    ck_assert_int_eq(mlreg_name_under("a/b/c/d", "a/b"), 1);
+    ck_assert_int_eq(mlreg_name_under("a/bc", "a/b"), 0);
+    ck_assert_int_eq(mlreg_name_under("a/b-x", "a/b"), 0);
+    ck_assert_int_eq(mlreg_name_under("a/b.x", "a/b"), 0);
+    ck_assert_int_eq(mlreg_name_under("a", "a/b"), 0);
+    ck_assert_int_eq(mlreg_name_under("x/a/b", "a/b"), 0);
+    ck_assert_int_eq(mlreg_name_under("a/b", "a"), 1);
+    ck_assert_int_eq(mlreg_name_under(NULL, "a"), 0);
+    ck_assert_int_eq(mlreg_name_under("a", NULL), 0);
+}
+END_TEST
+
 static Suite *names_suite(void)
 {
     Suite *s = suite_create("names");
@@ -184,6 +200,7 @@ static Suite *names_suite(void)
     tcase_add_test(tc, test_tag_rejects_bad_first_byte_and_foreign_bytes);
     tcase_add_test(tc, test_tag_of_128_bytes_is_accepted_and_129_rejected);
     tcase_add_test(tc, test_reference_with_colon_is_a_digest_and_without_is_a_tag);
+    tcase_add_test(tc, test_name_under_a_prefix_matches_whole_components_only);
     suite_add_tcase(s, tc);
     return s;
 }

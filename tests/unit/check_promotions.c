@@ -3,6 +3,8 @@
  * registry (fs backend, LMDB) in a mkdtemp dir, with releases pushed through
  * mlreg_registry_manifest_put_as() and signatures made with the signing
  * library by a key of the keyring. */
+#include "mlreg/audit.h"
+#include "mlreg/auth.h"
 #include "mlreg/common.h"
 #include "mlreg/gates.h"
 #include "mlreg/keyring.h"
@@ -29,6 +31,50 @@ static mlreg_registry *reg;
 static mlreg_policy *pol;
 static mlreg_seckey *sk; /* in the keyring as "release-bot" */
 static mlreg_config_key cfg;
+static mlreg_auth *auth; /* tokens named after their token string: see as() */
+
+/* The tokens of the image-binding tests: each token string is its name. */
+static const char *const token_roles[][2] = {
+    {"ci", "[\"push\"]"},
+    {"prod", "[\"promote:production\"]"},
+    {"stager", "[\"promote:staging\"]"},
+    {"both", "[\"promote:staging\",\"promote:production\"]"},
+    {"other", "[\"promote:production@team/clf2\",\"push@team/clf2\"]"},
+    {"root", "[\"admin\"]"},
+};
+
+static void auth_setup(void)
+{
+    char buf[2048], hex[65];
+    size_t n = 0;
+    json_t *t;
+
+    n += (size_t)snprintf(buf, sizeof(buf), "[");
+    for (size_t i = 0; i < sizeof(token_roles) / sizeof(token_roles[0]); i++) {
+        ck_assert_int_eq(mlreg_auth_token_hash(hex, token_roles[i][0]), 0);
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+                              "%s{\"name\":\"%s\",\"sha256\":\"%s\",\"roles\":%s}", i ? "," : "",
+                              token_roles[i][0], hex, token_roles[i][1]);
+    }
+    snprintf(buf + n, sizeof(buf) - n, "]");
+    ck_assert_ptr_nonnull(t = json_loads(buf, 0, NULL));
+    ck_assert_msg(
+        mlreg_auth_new(&auth, t, mlreg_policy_stages(pol), mlreg_policy_stage_count(pol)) == 0,
+        "%s", mlreg_error_last());
+    json_decref(t);
+}
+
+/* The identity of token @p name. */
+static const mlreg_identity *as(const char *name)
+{
+    const mlreg_identity *id = NULL;
+    char hdr[64];
+
+    if (auth == NULL) auth_setup();
+    snprintf(hdr, sizeof(hdr), "Bearer %s", name);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, auth, hdr), 0);
+    return id;
+}
 
 static void setup(void)
 {
@@ -64,6 +110,8 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static void teardown(void)
 {
+    mlreg_auth_free(auth);
+    auth = NULL;
     mlreg_policy_free(pol);
     pol = NULL;
     mlreg_registry_free(reg);
@@ -149,7 +197,10 @@ static void push_simple(const char *version, double acc)
     free(push(version, acc, "val", "ci", NULL));
 }
 
-static void sign_release(const char *version, const char *body, const char *digest)
+/* Signs MODEL@version (manifest @p body, digest @p digest) with @p key,
+ * whose public key is @p pub, and attaches the signature. */
+static void sign_release_with(mlreg_seckey *key, const mlreg_pubkey *pub, const char *version,
+                              const char *body, const char *digest)
 {
     char comment[512], *sig = NULL, b64[MLREG_PUBKEY_B64LEN + 1];
     json_t *res = NULL;
@@ -157,13 +208,18 @@ static void sign_release(const char *version, const char *body, const char *dige
 
     snprintf(comment, sizeof(comment), "mlreg release model=%s version=%s digest=%s", MODEL,
              version, digest);
-    ck_assert_int_eq(mlreg_sign(&sig, sk, body, strlen(body), comment, NULL), 0);
-    mlreg_pubkey_base64(b64, &cfg.pubkey);
+    ck_assert_int_eq(mlreg_sign(&sig, key, body, strlen(body), comment, NULL), 0);
+    mlreg_pubkey_base64(b64, pub);
     ck_assert_msg(mlreg_signature_attach(&res, &created, reg, MODEL, version, sig, strlen(sig), b64,
                                          strlen(b64), "ci") == 0,
                   "attach: %s", mlreg_error_last());
     json_decref(res);
     free(sig);
+}
+
+static void sign_release(const char *version, const char *body, const char *digest)
+{
+    sign_release_with(sk, &cfg.pubkey, version, body, digest);
 }
 
 /* Promotes and returns the error code; *out (may be NULL) gets the body. */
@@ -386,7 +442,7 @@ START_TEST(test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher)
     ck_assert_int_eq(created, 1);
     json_decref(res);
     ck_code(promote(&res, "1.0", "production", 0, "ci"), MLREG_EGATE, "1 of 2");
-    ck_assert_str_eq(row_detail(res, 0), "1 signature by trusted keys");
+    ck_assert_str_eq(row_detail(res, 0), "1 signature by trusted release keys");
     ck_assert_str_eq(row_detail(res, 1), "approvals: 0 of 1 (pusher's own does not count)");
     json_decref(res);
     /* an approval for another stage does not count either */
@@ -412,6 +468,44 @@ START_TEST(test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher)
             MLREG_ENOTFOUND, "not found");
     ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
     ck_assert_str_eq(holder("production"), "1.0");
+}
+END_TEST
+
+START_TEST(test_signed_counts_only_keys_whose_role_signs_releases)
+{
+    char d[MLREG_DIGEST_STRLEN + 1], b64[MLREG_PUBKEY_B64LEN + 1], *body;
+    mlreg_seckey *approver_sk = NULL;
+    mlreg_pubkey approver_pk;
+    json_t *res = NULL;
+    int created = -1;
+
+    use_gates("{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
+    ck_assert_int_eq(mlreg_seckey_generate(&approver_sk), 0);
+    mlreg_seckey_pubkey(&approver_pk, approver_sk);
+    mlreg_pubkey_base64(b64, &approver_pk);
+    ck_assert_int_eq(mlreg_keyring_trust(&res, &created, mlreg_registry_keyring(reg), "alice",
+                                         "approver", b64, strlen(b64), "admin"),
+                     0);
+    json_decref(res);
+    body = push("1.0", 0.9, "val", "ci", d);
+    sign_release_with(approver_sk, &approver_pk, "1.0", body, d);
+    /* a trusted key, a valid signature, and still not a release signature */
+    ck_code(promote(&res, "1.0", "production", 0, "ops"), MLREG_EGATE, "1 of 1");
+    ck_assert_str_eq(row_detail(res, 0),
+                     "0 signatures by trusted release keys (not enough); 1 more by trusted key of "
+                     "role approver, which does not count: only keys of role release sign "
+                     "releases");
+    json_decref(res);
+    ck_assert_str_eq(holder("production"), "");
+    sign_release("1.0", body, d);
+    ck_assert_int_eq(promote(&res, "1.0", "production", 0, "ops"), 0);
+    ck_assert_str_eq(row_detail(res, 0),
+                     "1 signature by trusted release keys; 1 more by trusted key of role "
+                     "approver, which does not count: only keys of role release sign releases");
+    json_decref(res);
+    ck_assert_str_eq(holder("production"), "1.0");
+    free(body);
+    mlreg_seckey_free(approver_sk);
 }
 END_TEST
 
@@ -457,7 +551,7 @@ START_TEST(test_rollback_restores_the_previous_holder_and_checks_signatures_agai
     json_decref(res);
     res = NULL;
     ck_code(mlreg_rollback(&res, reg, pol, MODEL, "production", "1.0", NULL, "ops"), MLREG_EGATE,
-            "0 signatures by trusted keys");
+            "0 signatures by trusted release keys");
     ck_assert_ptr_null(res);
     ck_assert_str_eq(holder("production"), "2.0");
     /* the promotions log has: 2 promotes, 2 rollbacks, 1 refused rollback */
@@ -521,31 +615,35 @@ START_TEST(test_image_bindings_are_idempotent_validated_and_shown_on_stages)
     ck_assert(
         json_is_null(json_object_get(json_array_get(json_object_get(l, "stages"), 0), "version")));
     json_decref(l);
-    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, MODEL, "1.0",
-                                      "ghcr.io/acme/clf:1.0-abcdef1", NULL, "ci"),
+    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "1.0",
+                                      "ghcr.io/acme/clf:1.0-abcdef1", NULL),
                      0);
     ck_assert_int_eq(created, 1);
     json_decref(res);
-    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, MODEL, "1.0",
-                                      "ghcr.io/acme/clf:1.0-abcdef1", NULL, "ci"),
+    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "1.0",
+                                      "ghcr.io/acme/clf:1.0-abcdef1", NULL),
                      0);
     ck_assert_int_eq(created, 0);
     json_decref(res);
-    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, MODEL, "1.0",
-                                      "localhost:5000/acme/clf:1.0-abcdef1", dg, "ci"),
+    ck_assert_int_eq(mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "1.0",
+                                      "localhost:5000/acme/clf:1.0-abcdef1", dg),
                      0);
     ck_assert_int_eq(created, 1);
     json_decref(res);
-    ck_code(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "acme/clf", NULL, "ci"),
+    ck_code(mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "1.0", "acme/clf", NULL),
             MLREG_EINVALID, "REPO:TAG");
-    ck_code(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "Acme/clf:1", NULL, "ci"),
+    ck_code(mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "1.0", "Acme/clf:1", NULL),
             MLREG_EINVALID, "lowercase");
-    ck_code(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "acme/clf:-x", NULL, "ci"),
+    ck_code(mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "1.0", "acme/clf:-x", NULL),
             MLREG_EINVALID, "tag grammar");
-    ck_code(mlreg_image_bind(&res, &created, reg, MODEL, "1.0", "acme/clf:1", "sha256:zz", "ci"),
-            MLREG_EINVALID, "");
-    ck_code(mlreg_image_bind(&res, &created, reg, MODEL, "5.0", "acme/clf:1", NULL, "ci"),
+    ck_code(
+        mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "1.0", "acme/clf:1", "sha256:zz"),
+        MLREG_EINVALID, "");
+    ck_code(mlreg_image_bind(&res, &created, reg, as("ci"), MODEL, "5.0", "acme/clf:1", NULL),
             MLREG_ENOTFOUND, "not found");
+    /* without push, a missing release is not told apart from a forbidden one */
+    ck_code(mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "5.0", "acme/clf:1", NULL),
+            MLREG_EFORBIDDEN, "lacks role push");
     ck_assert_int_eq(mlreg_images_list(&l, reg, MODEL, "1.0"), 0);
     ck_assert_int_eq(json_array_size(json_object_get(l, "images")), 2);
     json_decref(l);
@@ -554,6 +652,148 @@ START_TEST(test_image_bindings_are_idempotent_validated_and_shown_on_stages)
                      "localhost:5000/acme/clf:1.0-abcdef1@sha256:0123456789abcdef0123456789abcdef0"
                      "123456789abcdef0123456789abcdef");
     json_decref(res);
+}
+END_TEST
+
+/* The image production answers now ("" when none). Static buffer. */
+static const char *stage_image(const char *stage)
+{
+    static char img[1024];
+    json_t *res = NULL;
+
+    ck_assert_int_eq(mlreg_stage_get(&res, reg, pol, MODEL, stage, -1), 0);
+    snprintf(img, sizeof(img), "%s",
+             json_is_string(json_object_get(res, "image"))
+                 ? json_string_value(json_object_get(res, "image"))
+                 : "");
+    json_decref(res);
+    return img;
+}
+
+/* mlreg_image_bind() as token @p who; *created_out (may be NULL) set. */
+static int bind(const char *who, const char *version, const char *image, int *created_out)
+{
+    json_t *res = NULL;
+    int created = -1,
+        rc = mlreg_image_bind(&res, &created, reg, as(who), MODEL, version, image, NULL);
+
+    if (rc == 0) ck_assert_ptr_nonnull(res);
+    json_decref(res);
+    if (created_out) *created_out = created;
+    return rc;
+}
+
+START_TEST(test_binding_to_a_release_a_stage_holds_needs_promote_for_that_stage)
+{
+    int created = -1;
+
+    use_gates("{}");
+    push_simple("1.0", 0.9);
+    push_simple("2.0", 0.9);
+    /* no stage has held 1.0 yet: push is enough */
+    ck_assert_int_eq(bind("ci", "1.0", "acme/clf:good", &created), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ops"), 0);
+    ck_assert_str_eq(stage_image("production"), "acme/clf:good");
+
+    /* now it decides what production deploys */
+    ck_code(bind("ci", "1.0", "evil/clf:x", NULL), MLREG_EFORBIDDEN,
+            "token 'ci' may not bind an image to team/clf@1.0: the release holds or has held "
+            "stage production, so binding needs role promote:production (or admin)");
+    ck_code(bind("stager", "1.0", "evil/clf:x", NULL), MLREG_EFORBIDDEN, "promote:production");
+    ck_code(bind("other", "1.0", "evil/clf:x", NULL), MLREG_EFORBIDDEN, "promote:production");
+    ck_assert_str_eq(stage_image("production"), "acme/clf:good");
+    ck_assert_int_eq(bind("prod", "1.0", "acme/clf:good2", &created), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert_int_eq(bind("root", "1.0", "acme/clf:good3", &created), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert_str_eq(stage_image("production"), "acme/clf:good3");
+
+    /* a release no stage has held still takes push, and promote alone is not push */
+    ck_assert_int_eq(bind("ci", "2.0", "acme/clf:two", &created), 0);
+    ck_assert_int_eq(created, 1);
+    ck_code(bind("prod", "2.0", "acme/clf:two-b", NULL), MLREG_EFORBIDDEN, "lacks role push");
+}
+END_TEST
+
+START_TEST(test_binding_to_a_release_that_held_stages_needs_promote_for_each_of_them)
+{
+    int created = -1;
+    json_t *l = NULL;
+
+    use_gates("{}");
+    push_simple("1.0", 0.9);
+    push_simple("2.0", 0.9);
+    ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ops"), 0);
+    ck_assert_int_eq(promote(NULL, "2.0", "staging", 0, "ops"), 0);
+    /* 1.0 held staging and no longer does: a rollback would bring it back */
+    ck_code(bind("ci", "1.0", "evil/clf:x", NULL), MLREG_EFORBIDDEN,
+            "holds or has held stage staging, so binding needs role promote:staging");
+    ck_code(bind("prod", "1.0", "evil/clf:x", NULL), MLREG_EFORBIDDEN, "promote:staging");
+    ck_assert_int_eq(bind("stager", "1.0", "acme/clf:one", &created), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ops"), 0);
+    /* the message names only the stages whose role is missing */
+    ck_code(bind("stager", "1.0", "evil/clf:x", NULL), MLREG_EFORBIDDEN,
+            "stage production, so binding needs role promote:production (or admin)");
+    ck_code(bind("ci", "1.0", "evil/clf:x", NULL), MLREG_EFORBIDDEN,
+            "stages production, staging, so binding needs roles promote:production, "
+            "promote:staging (or admin)");
+    ck_assert_int_eq(bind("both", "1.0", "acme/clf:one-b", &created), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert_int_eq(mlreg_images_list(&l, reg, MODEL, "1.0"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(l, "images")), 2);
+    json_decref(l);
+}
+END_TEST
+
+START_TEST(test_rebinding_an_earlier_image_makes_it_current_again_and_is_audited)
+{
+    int created = -1;
+    uint64_t n0 = 0, n1 = 0;
+    mlreg_meta_txn *txn = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    json_t *e, *l = NULL;
+
+    use_gates("{}");
+    push_simple("1.0", 0.9);
+    ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ops"), 0);
+    ck_assert_int_eq(bind("prod", "1.0", "acme/clf:good", &created), 0);
+    ck_assert_int_eq(bind("prod", "1.0", "acme/clf:bad", &created), 0);
+    ck_assert_str_eq(stage_image("production"), "acme/clf:bad");
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0), 0);
+    ck_assert_int_eq(mlreg_audit_size_txn(&n0, txn), 0);
+    mlreg_meta_txn_abort(txn);
+    ck_assert_int_eq(bind("prod", "1.0", "acme/clf:good", &created), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert_str_eq(stage_image("production"), "acme/clf:good");
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0), 0);
+    ck_assert_int_eq(mlreg_audit_size_txn(&n1, txn), 0);
+    ck_assert_uint_eq(n1, n0 + 1);
+    ck_assert_int_eq(mlreg_audit_entry_txn(&text, &len, txn, n1 - 1), 0);
+    mlreg_meta_txn_abort(txn);
+    ck_assert_ptr_nonnull(e = json_loadb(text, len, 0, NULL));
+    free(text);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "action")), MLREG_AUDIT_IMAGE_BIND);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "actor")), "prod");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(e, "subject"), "image")),
+                     "acme/clf:good");
+    ck_assert(json_is_true(json_object_get(json_object_get(e, "details"), "rebind")));
+    json_decref(e);
+
+    /* binding what is current already changes nothing and records nothing */
+    ck_assert_int_eq(bind("prod", "1.0", "acme/clf:good", &created), 0);
+    ck_assert_int_eq(created, 0);
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0), 0);
+    ck_assert_int_eq(mlreg_audit_size_txn(&n0, txn), 0);
+    mlreg_meta_txn_abort(txn);
+    ck_assert_uint_eq(n0, n1);
+    ck_assert_int_eq(mlreg_images_list(&l, reg, MODEL, "1.0"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(l, "images")), 3);
+    json_decref(l);
 }
 END_TEST
 
@@ -644,9 +884,13 @@ static Suite *promotions_suite(void)
     tcase_add_test(tc, test_max_drop_uses_the_release_in_the_target_stage_as_baseline);
     tcase_add_test(tc, test_previous_stage_needs_the_release_to_have_been_in_the_stage_before);
     tcase_add_test(tc, test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher);
+    tcase_add_test(tc, test_signed_counts_only_keys_whose_role_signs_releases);
     tcase_add_test(tc, test_rollback_restores_the_previous_holder_and_checks_signatures_again);
     tcase_add_test(tc, test_resolve_at_a_time_returns_what_held_the_stage_then);
     tcase_add_test(tc, test_image_bindings_are_idempotent_validated_and_shown_on_stages);
+    tcase_add_test(tc, test_binding_to_a_release_a_stage_holds_needs_promote_for_that_stage);
+    tcase_add_test(tc, test_binding_to_a_release_that_held_stages_needs_promote_for_each_of_them);
+    tcase_add_test(tc, test_rebinding_an_earlier_image_makes_it_current_again_and_is_audited);
     tcase_add_test(tc, test_the_release_record_names_its_pusher);
     tcase_add_test(tc, test_racing_promotions_serialise_with_the_right_baseline);
     suite_add_tcase(s, tc);

@@ -829,7 +829,7 @@ START_TEST(test_runtime_trust_makes_an_earlier_untrusted_signature_count)
     sig = sign_release(other_sk, &r, "1.0");
     ck_assert_int_eq(attach(NULL, NULL, "1.0", sig, pub_b64(&other_pk)), 0);
     ck_assert_int_eq(mlreg_keyring_trust(&obj, &created, mlreg_registry_keyring(reg), "second",
-                                         "approver", pub_b64(&other_pk), MLREG_PUBKEY_B64LEN,
+                                         "release", pub_b64(&other_pk), MLREG_PUBKEY_B64LEN,
                                          "tester"),
                      0);
     json_decref(obj);
@@ -837,7 +837,37 @@ START_TEST(test_runtime_trust_makes_an_earlier_untrusted_signature_count)
     ck_assert_str_eq(json_string_value(json_object_get(sig_of(l, 0), "status")), "trusted");
     ck_assert(json_is_true(json_object_get(sig_of(l, 0), "counts")));
     ck_assert(json_is_false(json_object_get(sig_of(l, 0), "trusted_at_attach")));
+    ck_assert_str_eq(json_string_value(json_object_get(sig_of(l, 0), "role")), "release");
+    json_decref(l);
+    free(sig);
+    free(r.body);
+}
+END_TEST
+
+START_TEST(test_a_signature_by_a_key_whose_role_does_not_sign_releases_never_counts)
+{
+    release r;
+    json_t *obj = NULL, *res = NULL, *l;
+    char *sig;
+    int created = 0;
+
+    ck_assert_int_eq(mlreg_keyring_trust(&obj, &created, mlreg_registry_keyring(reg), "alice",
+                                         "approver", pub_b64(&other_pk), MLREG_PUBKEY_B64LEN,
+                                         "tester"),
+                     0);
+    json_decref(obj);
+    push_release(&r, "1.0");
+    sig = sign_release(other_sk, &r, "1.0");
+    ck_assert_int_eq(attach(&res, &created, "1.0", sig, pub_b64(&other_pk)), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert(json_is_false(json_object_get(res, "trusted")));
+    ck_assert_str_eq(json_string_value(json_object_get(res, "key_name")), "alice");
+    json_decref(res);
+    l = list_sigs("1.0");
+    ck_assert_str_eq(json_string_value(json_object_get(sig_of(l, 0), "status")), "trusted");
     ck_assert_str_eq(json_string_value(json_object_get(sig_of(l, 0), "role")), "approver");
+    ck_assert(json_is_false(json_object_get(sig_of(l, 0), "counts")));
+    ck_assert(json_is_false(json_object_get(sig_of(l, 0), "trusted_at_attach")));
     json_decref(l);
     free(sig);
     free(r.body);
@@ -866,6 +896,7 @@ static Suite *signatures_suite(void)
     tcase_add_test(tc,
                    test_revocation_persists_across_reopen_with_the_config_still_listing_the_key);
     tcase_add_test(tc, test_runtime_trust_makes_an_earlier_untrusted_signature_count);
+    tcase_add_test(tc, test_a_signature_by_a_key_whose_role_does_not_sign_releases_never_counts);
     tcase_add_test(tc,
                    test_an_attach_after_a_retirement_never_counts_even_when_the_clock_went_back);
     suite_add_tcase(s, tc);
