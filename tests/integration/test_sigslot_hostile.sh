@@ -138,6 +138,17 @@ head -c 4096 /dev/urandom >"$W/w2.bin"
     expect_rc "demo@2.0, signed only by the forged key, does not verify with new.pub" 1
     says "... for want of a signature by a trusted key" "no signature by a trusted key"
 
+    # ---- the audit bundle keeps both, the real one under the plain name --------------------
+    run "$MLREG" bundle demo@1.0 -o "$W/bundle" $CI
+    expect_rc "mlreg bundle demo@1.0 beside the forged signature" 0
+    FHEX=$(printf '%s' "$FORGED64" | base64 -d | od -An -tx1 -j10 -N8 | tr -d ' \n')
+    check "... signatures/ holds the real one as $NEW_ID.minisig and the forged one beside it" \
+        sh -c "cd '$W/bundle/signatures' && [ \$(ls | wc -l) -eq 2 ] &&
+               cmp -s '$NEW_ID.minisig' '$W/real.minisig' &&
+               minisign -V -q -p '$W/forged.pub' -m ../manifest.json -x '$NEW_ID-$FHEX.minisig'"
+    check "... and stock minisign -V -H verifies manifest.json.minisig with new.pub" \
+        sh -c "cd '$W/bundle' && minisign -V -q -H -p '$W/new.pub' -m manifest.json"
+
     # ---- the signed gate counts keyring keys by their full public key --------------------
     run "$MLREG" promote demo@2.0 --to staging $PROMOTE
     expect_rc "demo@2.0 (forged signature only) is refused for staging (signed >= 1)" 1
