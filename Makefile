@@ -30,7 +30,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Standalone helpers of the integration tests (not linked with libmlreg).
-TOOL_BIN := $(BUILD)/tests/tools/audit_tamper
+TOOL_BIN := $(BUILD)/tests/tools/audit_tamper $(BUILD)/tests/tools/forge_key
 
 .PHONY: all test test-unit test-integration test-large bench deps run lint clean install fuzz
 
@@ -62,6 +62,11 @@ $(CLI_TEST_BIN): $(BUILD)/tests/check_%: tests/unit/check_%.c $(CLI_TEST_OBJ) $(
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -llmdb
+
+# forge_key makes a key pair that carries another key's id: libsodium only.
+$(BUILD)/tests/tools/forge_key: tests/tools/forge_key.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lsodium
 
 # Benchmark helpers (tests/bench/*.c) link libmlreg like the unit suites.
 BENCH_BIN := $(BUILD)/tests/bench/audit_append

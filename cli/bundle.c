@@ -1,7 +1,7 @@
 /* bundle.c: `mlreg bundle REF -o DIR`, everything an auditor needs about one
  * release, in a directory that checks offline (docs/audit-api.md):
  *
- *     manifest.json, manifest.json.minisig, signatures/<KEYID>.minisig,
+ *     manifest.json, manifest.json.minisig, signatures/<KEYID>[-<KEYHEX16>].minisig,
  *     files/<title>, SHA256SUMS, attestations/<seq>-<stage>.dsse.json,
  *     audit/log.pub, audit/checkpoint, audit/entries/<seq>.json and
  *     audit/entries/<seq>.proof.json
@@ -26,6 +26,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <dirent.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +50,10 @@ static const char bundle_usage[] =
     "\n"
     "Writes an audit bundle of the release into DIR (which must not exist or be\n"
     "empty): manifest.json as stored, its signatures (manifest.json.minisig is\n"
-    "the first attached, signatures/<KEYID>.minisig all of them), the release\n"
-    "files under files/ (verified while downloaded), SHA256SUMS, the promotion\n"
+    "the first attached, preferring keys the registry counts; signatures/ holds\n"
+    "all of them as <KEYID>.minisig, or <KEYID>-<KEYHEX16>.minisig for another\n"
+    "key that carries the same key id), the release files under files/\n"
+    "(verified while downloaded), SHA256SUMS, the promotion\n"
     "attestations, and under audit/ the log key, a signed checkpoint and every\n"
     "audit entry about this release with its inclusion proof. The bundle is\n"
     "checked like `mlreg audit verify --bundle DIR` before it appears. In DIR,\n"
@@ -127,68 +130,98 @@ static int cmp_sum(const void *a, const void *b)
     return strcmp(((const sum_line *)a)->path, ((const sum_line *)b)->path);
 }
 
-/* signatures/<KEYID>.minisig for every signature that verifies with the key
- * it names over the manifest, and the earliest attached as
- * manifest.json.minisig. *count_out the number written. */
+/* One listed signature that verifies with the public key it names. */
+typedef struct {
+    const char *text;
+    mlreg_pubkey pk;
+    char id[MLREG_KEYID_HEXLEN + 1];
+    int64_t sec; /* attach time; INT64_MAX - 1 when the registry gives none */
+    long nsec;
+    int rank; /* 0 counts at the registry, 1 by its keyring key, 2 any other key */
+} bundle_sig;
+
+static int sig_before(const bundle_sig *a, const bundle_sig *b)
+{
+    if (a->rank != b->rank) return a->rank < b->rank;
+    return a->sec < b->sec || (a->sec == b->sec && a->nsec < b->nsec);
+}
+
+/* Every signature that verifies with the key it names over the manifest,
+ * as signatures/<KEYID>.minisig. A key id is 8 bytes anyone can put on a
+ * fresh key, so several keys may share one: the first of them by the
+ * registry's judgement (counting, then by its keyring key, then the rest;
+ * earliest attached first) gets <KEYID>.minisig, the others
+ * <KEYID>-<first 16 hex digits of the Ed25519 key>.minisig. The first by the
+ * same order is also manifest.json.minisig. The registry's word only picks
+ * names: whoever checks the bundle checks the signatures with their own
+ * keys. *count_out the number written. */
 static int write_signatures(size_t *count_out, const char *tmp, cli_client *c, const char *model,
                             const cli_release *rel)
 {
     int error = 0;
     json_t *sigs = NULL, *arr, *s;
-    size_t i;
-    const char *first = NULL;
-    int64_t first_sec = INT64_MAX;
-    long first_nsec = 0;
-    char name[64], id[MLREG_KEYID_HEXLEN + 1];
-    json_t *seen = NULL;
+    bundle_sig *v = NULL;
+    size_t i, j, n = 0, first = 0;
+    char name[80], pkhex[2 * MLREG_PUBKEY_BYTES + 1];
 
     *count_out = 0;
     if ((error = cli_sigs_get(&sigs, c, model, rel->version)) < 0) goto done;
-    if (!(seen = json_object())) {
+    arr = json_object_get(sigs, "signatures");
+    if (json_array_size(arr) && !(v = calloc(json_array_size(arr), sizeof(*v)))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
-    arr = json_object_get(sigs, "signatures");
     json_array_foreach(arr, i, s)
     {
         const char *text = json_string_value(json_object_get(s, "signature"));
         const char *pub = json_string_value(json_object_get(s, "public_key"));
         const char *at = json_string_value(json_object_get(s, "attached_at"));
-        mlreg_pubkey pk;
+        const char *status = json_string_value(json_object_get(s, "status"));
+        bundle_sig *e = &v[n];
         mlreg_keyid kid;
-        int64_t sec;
-        long nsec;
 
-        if (!text || !pub || mlreg_pubkey_parse(&pk, pub, strlen(pub)) < 0 ||
-            mlreg_sign_verify(NULL, &kid, text, strlen(text), rel->bytes, rel->len, &pk) < 0) {
+        if (!text || !pub || mlreg_pubkey_parse(&e->pk, pub, strlen(pub)) < 0 ||
+            mlreg_sign_verify(NULL, &kid, text, strlen(text), rel->bytes, rel->len, &e->pk) < 0) {
             fprintf(stderr, "mlreg bundle: leaving out signature %zu: %s\n", i,
                     text && pub ? mlreg_error_last() : "no signature or public key");
             mlreg_error_clear();
             continue;
         }
-        mlreg_keyid_format(id, &kid);
-        if (json_object_get(seen, id)) continue;
-        if (json_object_set_new(seen, id, json_true()) < 0) {
-            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-            goto done;
-        }
-        snprintf(name, sizeof(name), "signatures/%s.minisig", id);
-        if ((error = write_new(tmp, name, text, strlen(text))) < 0) goto done;
-        (*count_out)++;
-        if (!at || mlreg_release_time_parse(&sec, &nsec, at) < 0) {
+        for (j = 0; j < n && !mlreg_pubkey_equal(&v[j].pk, &e->pk); j++)
+            ;
+        if (j < n) continue; /* one signature per key */
+        e->text = text;
+        mlreg_keyid_format(e->id, &kid);
+        if (!at || mlreg_release_time_parse(&e->sec, &e->nsec, at) < 0) {
             mlreg_error_clear();
-            sec = INT64_MAX - 1;
-            nsec = 0;
+            e->sec = INT64_MAX - 1;
+            e->nsec = 0;
         }
-        if (!first || sec < first_sec || (sec == first_sec && nsec < first_nsec)) {
-            first = text;
-            first_sec = sec;
-            first_nsec = nsec;
-        }
+        if (json_is_true(json_object_get(s, "counts")))
+            e->rank = 0;
+        else
+            e->rank = status && strcmp(status, "untrusted") != 0 ? 1 : 2;
+        if (n > 0 && sig_before(e, &v[first])) first = n;
+        n++;
     }
-    if (first) error = write_new(tmp, "manifest.json.minisig", first, strlen(first));
+    for (i = 0; i < n; i++) {
+        /* the first of its key id gets the plain name */
+        for (j = 0; j < n; j++)
+            if (j != i && !strcmp(v[j].id, v[i].id) &&
+                (sig_before(&v[j], &v[i]) || (!sig_before(&v[i], &v[j]) && j < i)))
+                break;
+        if (j == n) {
+            snprintf(name, sizeof(name), "signatures/%s.minisig", v[i].id);
+        } else {
+            sodium_bin2hex(pkhex, sizeof(pkhex), v[i].pk.pk, MLREG_PUBKEY_BYTES);
+            snprintf(name, sizeof(name), "signatures/%s-%.16s.minisig", v[i].id, pkhex);
+        }
+        if ((error = write_new(tmp, name, v[i].text, strlen(v[i].text))) < 0) goto done;
+        (*count_out)++;
+    }
+    if (n) error = write_new(tmp, "manifest.json.minisig", v[first].text, strlen(v[first].text));
 done:
-    json_decref(seen);
+    free(v);
     json_decref(sigs);
     return error;
 }

@@ -435,6 +435,7 @@ int cli_sigs_check(cli_sigreport *rep, cli_client *c, const char *model, const c
         mlreg_sigcheck *chk = &rep->checks[rep->n++];
         const char *text = json_string_value(json_object_get(e, "signature"));
         const char *at = json_string_value(json_object_get(e, "attached_at"));
+        const char *signer = json_string_value(json_object_get(e, "public_key"));
         const char *status = json_string_value(json_object_get(e, "status"));
         json_t *counts = json_object_get(e, "counts");
 
@@ -445,8 +446,8 @@ int cli_sigs_check(cli_sigreport *rep, cli_client *c, const char *model, const c
                      "registry sent signature %zu without its .minisig text", i + 1);
             continue;
         }
-        if ((error = mlreg_trustset_check(chk, ts, text, strlen(text), at, r->bytes, r->len, model,
-                                          r->version, r->digest)) < 0)
+        if ((error = mlreg_trustset_check(chk, ts, text, strlen(text), signer, at, r->bytes, r->len,
+                                          model, r->version, r->digest)) < 0)
             goto done;
         /* The registry may withhold trust (a revocation we have not heard
          * of yet), never grant it. */

@@ -116,7 +116,9 @@ void cli_sigreport_free(cli_sigreport *rep);
 
 /**
  * Fetches the signatures of @p r (a release of @p model) and judges each one
- * against @p ts (mlreg_trustset_check). A key the registry itself reports
+ * against @p ts (mlreg_trustset_check, told the `public_key` the registry
+ * lists for it, so that a signature by another key that carries a trusted
+ * key id is ignored, not taken for tampering). A key the registry itself reports
  * as revoked and not counting does not count either: a registry may
  * withhold trust, never grant it. Transport and server errors are returned;
  * the verdicts go to @p rep (cleared first).

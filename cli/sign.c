@@ -8,7 +8,8 @@
  * version and their digest, and the secret key is wiped right after. The
  * signature goes to POST .../signatures with the public half of the key.
  * A key that already signed this release is left alone (exit 0): the
- * registry keeps one signature per key and release.
+ * registry keeps one signature per public key and release (another key
+ * that merely carries the same key id does not count as this key).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -9,6 +9,8 @@
  *    comment naming this model, version and digest, by a key that is not
  *    revoked for it; any signature that is malformed, or by a trusted key
  *    but not over this release, fails the verification (someone tampered);
+ *    a signature by another key that merely carries a trusted key's id (key
+ *    ids are no secret) is ignored, like any untrusted key's;
  * 3. every blob: streamed through SHA-256 and counted, nothing kept.
  * Everything is checked and reported, and the exit status is 0 only when
  * all of it passes; otherwise 1, with every reason on stderr.

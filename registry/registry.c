@@ -464,7 +464,7 @@ static int release_layer_holds(const char **what_out, mlreg_meta_txn *txn, const
 
     memcpy(prefix, rhex, MLREG_DIGEST_HEXLEN);
     prefix[MLREG_DIGEST_HEXLEN] = '\0';
-    /* signatures: hex \0 KEYID; attestations: hex ‖ be64 seq */
+    /* signatures: hex \0 ... (signatures.c); attestations: hex ‖ be64 seq */
     if ((found = mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, sizeof(prefix), NULL, 0,
                                  layer_scan_cb, &ls)) != 0) {
         *what_out = "a signature";
@@ -1241,41 +1241,22 @@ static int collect_tags_cb(const void *key, size_t klen, const void *val, size_t
 }
 
 /* A signature referrer written by signatures.c belongs to its signature
- * record (signatures db: subject-hex \0 KEYID), which names it as
- * "referrer": deleting it alone would leave a listed signature without its
- * OCI form, so it is refused like a release. A look-alike pushed over the
- * OCI API without a record may be deleted. */
+ * record, which names it as "referrer": deleting it alone would leave a
+ * listed signature without its OCI form, so it is refused like a release.
+ * A look-alike pushed over the OCI API without a record may be deleted. */
 static int signature_referrer_guard(mlreg_meta_txn *txn, json_t *root, const char *repo,
                                     const char *digest_str)
 {
     const char *subject =
         json_string_value(json_object_get(json_object_get(root, "subject"), "digest"));
-    const char *id =
-        json_string_value(json_object_get(json_object_get(root, "annotations"), MLREG_ANN_KEY_ID));
-    char key[MLREG_DIGEST_HEXLEN + 1 + MLREG_KEYID_HEXLEN];
-    void *val = NULL;
-    size_t vlen;
-    json_t *rec;
-    const char *ref;
-    int error, owned;
+    mlreg_digest sd;
+    int owned;
 
-    if (subject == NULL || strlen(subject) != MLREG_DIGEST_STRLEN || id == NULL ||
-        strlen(id) != MLREG_KEYID_HEXLEN)
-        return 0;
-    memcpy(key, subject + 7, MLREG_DIGEST_HEXLEN);
-    key[MLREG_DIGEST_HEXLEN] = '\0';
-    memcpy(key + MLREG_DIGEST_HEXLEN + 1, id, MLREG_KEYID_HEXLEN);
-    error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_SIGNATURES, key, sizeof(key));
-    if (error == MLREG_ENOTFOUND) {
+    if (subject == NULL || mlreg_digest_parse(&sd, subject) < 0) {
         mlreg_error_clear();
         return 0;
     }
-    if (error < 0) return error;
-    rec = json_loadb(val, vlen, 0, NULL);
-    free(val);
-    ref = json_string_value(json_object_get(rec, "referrer"));
-    owned = ref != NULL && !strcmp(ref, digest_str);
-    json_decref(rec);
+    if ((owned = registry_signature_owns_referrer(txn, &sd, digest_str)) < 0) return owned;
     if (owned)
         return mlreg_error_set(MLREG_EDENIED,
                                "manifest %s@%s is the OCI form of a release signature; "

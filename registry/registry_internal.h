@@ -66,4 +66,12 @@ int registry_blob_link_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_di
 int registry_release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, const char *model,
                                 const char *version);
 
+/**
+ * Whether manifest @p referrer ("sha256:<hex>") of release @p subject is the
+ * OCI form of one of the release's stored signatures (signatures.c owns the
+ * signatures db's layout): 1 when it is, 0 when not, or an error.
+ */
+int registry_signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *subject,
+                                     const char *referrer);
+
 #endif

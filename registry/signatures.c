@@ -2,22 +2,31 @@
  *
  * An attach does all of its checking before anything is written: parse,
  * key ids, keyring, release lookup, verification over the stored manifest
- * bytes, trusted comment, and the "one signature per key per release" rule
- * (first in a read transaction, so a refused attach writes no blob). Then the
- * .minisig blob is committed to the store (a blob is durable before metadata
- * names it), and one write transaction re-checks the rule and writes the blob
- * links, the OCI referrer manifest, its index entry, the signature record and
- * the "signature.attach" audit entry (one entry: the referrer and its blob
- * links are part of the attach, not mutations of their own).
+ * bytes, trusted comment, and the "one signature per public key per
+ * release" rule (first in a read transaction, so a refused attach writes no
+ * blob). Then the .minisig blob is committed to the store (a blob is durable
+ * before metadata names it), and one write transaction re-checks the rule
+ * and writes the blob links, the OCI referrer manifest, its index entry,
+ * the signature record and the "signature.attach" audit entry (one entry:
+ * the referrer and its blob links are part of the attach, not mutations of
+ * their own).
  * A blob committed for an attach that loses a race to a different signature
  * stays unreferenced in the store, like an abandoned upload; no metadata
  * names it.
+ *
+ * A record is bound to the full public key, not to its key id: a key id is
+ * 8 bytes anyone can put on a fresh key, so keying by id alone let whoever
+ * attached first under an id (with a key of their own, before the real key
+ * was in the keyring) lock the real signer out of the release for good.
+ * This file is the only owner of the signatures db's key layout; records of
+ * the older layout (release and key id only) are read where they lie.
  *
  * The referrer manifest is built from the signature alone (no time, sorted
  * keys), so re-attaching the same signature yields the same digest.
  */
 #include "mlreg/signatures.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,18 +39,45 @@
 #include "mlreg/sign.h"
 #include "registry_internal.h"
 
-/* digest hex (64) \0 KEYID (16) */
-#define SIG_KEY_LEN (MLREG_DIGEST_HEXLEN + 1 + MLREG_KEYID_HEXLEN)
+/* Keys of the signatures db:
+ *
+ *   release digest hex (64) \0 KEYID (16) \0 Ed25519 public key hex (64)
+ *
+ * Data dirs written before signatures were bound to the full public key
+ * hold records under the first SIG_LEGACY_KEY_LEN bytes of that (release
+ * digest hex \0 KEYID); every such record names its "public_key", so it is
+ * read as the signature of that key, and no record of the new layout is
+ * ever written for a key that has a legacy record on the release. Both
+ * layouts start with the release digest hex and its NUL, so a prefix walk
+ * over a release sees both. */
+#define SIG_LEGACY_KEY_LEN (MLREG_DIGEST_HEXLEN + 1 + MLREG_KEYID_HEXLEN)
+#define SIG_KEY_LEN        (SIG_LEGACY_KEY_LEN + 1 + 2 * MLREG_PUBKEY_BYTES)
+/* Length of the release prefix of both layouts: digest hex and a NUL. */
+#define SIG_PREFIX_LEN (MLREG_DIGEST_HEXLEN + 1)
 
-static size_t sig_key(char key[SIG_KEY_LEN], const mlreg_digest *release, const char *idhex)
+static void sig_key(char key[SIG_KEY_LEN], const mlreg_digest *release, const mlreg_pubkey *pk)
 {
-    char hex[MLREG_DIGEST_HEXLEN + 1];
+    char hex[MLREG_DIGEST_HEXLEN + 1], id[MLREG_KEYID_HEXLEN + 1];
+    char pkhex[2 * MLREG_PUBKEY_BYTES + 1];
 
     mlreg_digest_hex(hex, release);
+    mlreg_keyid_format(id, &pk->id);
+    sodium_bin2hex(pkhex, sizeof(pkhex), pk->pk, MLREG_PUBKEY_BYTES);
     memcpy(key, hex, MLREG_DIGEST_HEXLEN);
     key[MLREG_DIGEST_HEXLEN] = '\0';
-    memcpy(key + MLREG_DIGEST_HEXLEN + 1, idhex, MLREG_KEYID_HEXLEN);
-    return SIG_KEY_LEN;
+    memcpy(key + SIG_PREFIX_LEN, id, MLREG_KEYID_HEXLEN);
+    key[SIG_LEGACY_KEY_LEN] = '\0';
+    memcpy(key + SIG_LEGACY_KEY_LEN + 1, pkhex, 2 * MLREG_PUBKEY_BYTES);
+}
+
+/* The public key a stored record names: 0, or MLREG_EIO (corrupt). */
+static int record_pubkey(mlreg_pubkey *out, const json_t *rec)
+{
+    const char *b64 = json_string_value(json_object_get(rec, "public_key"));
+
+    if (b64 == NULL || mlreg_pubkey_parse(out, b64, strlen(b64)) < 0)
+        return mlreg_error_set(MLREG_EIO, "signature record is corrupt: no valid public key");
+    return 0;
 }
 
 /* ---- the trusted comment ------------------------------------------------------ */
@@ -59,25 +95,29 @@ static int comment_check(const char *c, const char *model, const char *version, 
 
 /* ---- attach ------------------------------------------------------------------ */
 
-/* The OCI referrer manifest of a signature: deterministic bytes. */
+/* The OCI referrer manifest of a signature: deterministic bytes. Two keys
+ * may share a key id, so the manifest names the full public key too. */
 static int referrer_manifest(char **out, const mlreg_manifest_data *release,
-                             const mlreg_digest *blob, size_t blob_len, const char *idhex)
+                             const mlreg_digest *blob, size_t blob_len, const char *idhex,
+                             const mlreg_pubkey *pk)
 {
     char d[MLREG_DIGEST_STRLEN + 1], rd[MLREG_DIGEST_STRLEN + 1], title[MLREG_KEYID_HEXLEN + 16];
+    char b64[MLREG_PUBKEY_B64LEN + 1];
     json_t *j;
 
     mlreg_digest_format(d, blob);
     mlreg_digest_format(rd, &release->digest);
+    mlreg_pubkey_base64(b64, pk);
     snprintf(title, sizeof(title), "%s.minisig", idhex);
     j = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, s:{s:s}}], "
-                  "s:{s:s, s:s, s:I}, s:{s:s}}",
+                  "s:{s:s, s:s, s:I}, s:{s:s, s:s}}",
                   "schemaVersion", 2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType",
                   MLREG_ARTIFACT_SIGNATURE, "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest",
                   MLREG_EMPTY_CONFIG_DIGEST, "size", 2, "layers", "mediaType",
                   MLREG_ARTIFACT_SIGNATURE, "digest", d, "size", (json_int_t)blob_len,
                   "annotations", MLREG_ANN_TITLE, title, "subject", "mediaType",
                   release->content_type, "digest", rd, "size", (json_int_t)release->len,
-                  "annotations", MLREG_ANN_KEY_ID, idhex);
+                  "annotations", MLREG_ANN_KEY_ID, idhex, MLREG_ANN_PUBLIC_KEY, b64);
     if (j == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory building the referrer");
     *out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
@@ -85,40 +125,67 @@ static int referrer_manifest(char **out, const mlreg_manifest_data *release,
     return 0;
 }
 
-/* The stored record for (release, key), compared with the new signature:
- * 1 identical (*rec_out set), 0 none, MLREG_EDENIED when another signature
- * by the key is there, or an error. */
-static int existing_signature(json_t **rec_out, mlreg_meta_txn *txn, const char *key,
-                              const char *text, const char *model, const char *version,
-                              const char *idhex)
+/* The record stored under the first @p klen bytes of @p key into *out
+ * (owned by the caller): 0, MLREG_ENOTFOUND (no message), MLREG_EIO. */
+static int load_record(json_t **out, mlreg_meta_txn *txn, const char *key, size_t klen)
 {
     void *val = NULL;
     size_t vlen;
-    json_t *rec;
-    const char *have;
-    int error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_SIGNATURES, key, SIG_KEY_LEN);
+    int error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_SIGNATURES, key, klen);
 
     if (error == MLREG_ENOTFOUND) {
         mlreg_error_clear();
-        return 0;
+        return error;
     }
     if (error < 0) return error;
-    rec = json_loadb(val, vlen, 0, NULL);
+    *out = json_loadb(val, vlen, 0, NULL);
     free(val);
-    if (rec == NULL || (have = json_string_value(json_object_get(rec, "signature"))) == NULL) {
-        json_decref(rec);
-        return mlreg_error_set(MLREG_EIO, "signature record of %s@%s by %s is corrupt", model,
-                               version, idhex);
+    if (*out == NULL || !json_is_string(json_object_get(*out, "signature"))) {
+        json_decref(*out);
+        *out = NULL;
+        return mlreg_error_set(MLREG_EIO, "signature record is corrupt");
     }
-    if (strcmp(have, text)) {
-        json_decref(rec);
-        return mlreg_error_set(MLREG_EDENIED,
-                               "%s@%s already has a different signature by key %s; one "
-                               "signature per key per release",
-                               model, version, idhex);
+    return 0;
+}
+
+/* The stored signature of the release by public key @p pk (@p key is its
+ * full key), compared with the new signature @p text: 1 identical
+ * (*rec_out set), 0 none, MLREG_EDENIED when another signature by this key
+ * is there, or an error. A legacy record under the key id is this key's
+ * only when it names this public key: another key with the same id is
+ * another signer. */
+static int existing_signature(json_t **rec_out, mlreg_meta_txn *txn, const char *key,
+                              const mlreg_pubkey *pk, const char *text, const char *model,
+                              const char *version, const char *idhex)
+{
+    json_t *rec = NULL;
+    mlreg_pubkey have_pk;
+    int error = load_record(&rec, txn, key, SIG_KEY_LEN);
+
+    if (error == MLREG_ENOTFOUND) {
+        error = load_record(&rec, txn, key, SIG_LEGACY_KEY_LEN);
+        if (error == 0 && (error = record_pubkey(&have_pk, rec)) == 0 &&
+            !mlreg_pubkey_equal(&have_pk, pk))
+            error = MLREG_ENOTFOUND; /* another key's, under the same id */
+    }
+    if (error < 0) {
+        if (error == MLREG_ENOTFOUND) error = 0; /* no signature by this key yet */
+        goto done;
+    }
+    if (strcmp(json_string_value(json_object_get(rec, "signature")), text)) {
+        error = mlreg_error_set(MLREG_EDENIED,
+                                "%s@%s already has a different signature by key %s; one "
+                                "signature per key per release",
+                                model, version, idhex);
+        goto done;
     }
     *rec_out = rec;
-    return 1;
+    rec = NULL;
+    error = 1;
+
+done:
+    json_decref(rec);
+    return error;
 }
 
 /* Everything an attach checks before writing. */
@@ -200,9 +267,9 @@ static int attach_check(attach_ctx *a, json_t **existing, mlreg_registry *reg, c
     if ((error = comment_check(mlreg_sig_trusted_comment(a->sig), model, version, a->digest)) < 0)
         goto done;
 
-    sig_key(a->key, &a->release->digest, a->idhex);
+    sig_key(a->key, &a->release->digest, &a->pk);
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-    error = existing_signature(existing, txn, a->key, a->text, model, version, a->idhex);
+    error = existing_signature(existing, txn, a->key, &a->pk, a->text, model, version, a->idhex);
 
 done:
     mlreg_meta_txn_abort(txn);
@@ -210,12 +277,15 @@ done:
 }
 
 static json_t *attach_reply(const char *model, const char *version, const char *digest,
-                            const char *idhex, int trusted, const char *key_name,
-                            const char *referrer)
+                            const char *idhex, const mlreg_pubkey *pk, int trusted,
+                            const char *key_name, const char *referrer)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s?, s:s}", "model", model, "version", version,
-                     "digest", digest, "key_id", idhex, "trusted", trusted, "key_name", key_name,
-                     "referrer", referrer);
+    char b64[MLREG_PUBKEY_B64LEN + 1];
+
+    mlreg_pubkey_base64(b64, pk);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s?, s:s}", "model", model, "version",
+                     version, "digest", digest, "key_id", idhex, "public_key", b64, "trusted",
+                     trusted, "key_name", key_name, "referrer", referrer);
 }
 
 int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
@@ -224,7 +294,7 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
 {
     int error = 0, counts = 0, found;
     attach_ctx a;
-    json_t *existing = NULL, *rec = NULL, *reply = NULL;
+    json_t *existing = NULL, *rec = NULL, *reply = NULL, *details = NULL;
     mlreg_meta_txn *txn = NULL;
     mlreg_digest blob, empty;
     char *manifest = NULL, *rectext = NULL;
@@ -251,7 +321,8 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
         (error = registry_blob_put(&empty, reg, MLREG_EMPTY_CONFIG, strlen(MLREG_EMPTY_CONFIG))) <
             0)
         goto done;
-    if ((error = referrer_manifest(&manifest, a.release, &blob, a.tlen, a.idhex)) < 0) goto done;
+    if ((error = referrer_manifest(&manifest, a.release, &blob, a.tlen, a.idhex, &a.pk)) < 0)
+        goto done;
     if ((error = registry_manifest_plan_new(&plan, reg, model, MLREG_MT_OCI_MANIFEST, manifest,
                                             strlen(manifest))) < 0)
         goto done;
@@ -259,7 +330,8 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
     now = mlreg_time_now_ns();
     /* the read-transaction checks again, now that writers are serialised */
-    if ((found = existing_signature(&existing, txn, a.key, a.text, model, version, a.idhex)) < 0) {
+    if ((found = existing_signature(&existing, txn, a.key, &a.pk, a.text, model, version,
+                                    a.idhex)) < 0) {
         error = found;
         goto done;
     }
@@ -288,7 +360,8 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
                     "version", version, "digest", a.digest, "key_id", a.idhex, "public_key", b64,
                     "signature", a.text, "attached_at", t, "attached_ns", (json_int_t)now,
                     "attached_by", actor, "trusted_at_attach", counts, "referrer", referrer);
-    if (rec == NULL || (rectext = json_dumps(rec, JSON_COMPACT)) == NULL) {
+    if (rec == NULL || (rectext = json_dumps(rec, JSON_COMPACT)) == NULL ||
+        (details = json_pack("{s:s}", "public_key", b64)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
         goto done;
     }
@@ -304,12 +377,13 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
     ev.version = version;
     ev.digest = a.digest;
     ev.key_id = a.idhex;
+    ev.details = details; /* the key id alone does not say which key */
     if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
     error = mlreg_meta_txn_commit(txn);
     txn = NULL;
     if (error < 0) goto done;
-    if ((reply = attach_reply(model, version, a.digest, a.idhex, counts, kkp ? kk.name : NULL,
-                              referrer)) == NULL) {
+    if ((reply = attach_reply(model, version, a.digest, a.idhex, &a.pk, counts,
+                              kkp ? kk.name : NULL, referrer)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
         goto done;
     }
@@ -333,8 +407,9 @@ identical:
                             (int64_t)json_integer_value(json_object_get(
                                 existing, "attached_ns"))) == MLREG_SIGSTATUS_UNTRUSTED)
         kkp = NULL;
-    if ((reply = attach_reply(model, version, a.digest, a.idhex, counts, kkp ? kk.name : NULL,
-                              json_string_value(json_object_get(existing, "referrer")))) == NULL) {
+    if ((reply =
+             attach_reply(model, version, a.digest, a.idhex, &a.pk, counts, kkp ? kk.name : NULL,
+                          json_string_value(json_object_get(existing, "referrer")))) == NULL) {
         error = mlreg_error_set(MLREG_EIO, "signature record of %s@%s by %s is corrupt", model,
                                 version, a.idhex);
         goto done;
@@ -347,6 +422,7 @@ done:
     registry_manifest_plan_free(plan);
     json_decref(existing);
     json_decref(rec);
+    json_decref(details);
     free(manifest);
     free(rectext);
     free(a.text);
@@ -374,12 +450,13 @@ static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, v
     int error = 0, counts;
     mlreg_sigstatus st;
 
-    if (klen != SIG_KEY_LEN) return mlreg_error_set(MLREG_EIO, "signature index entry is corrupt");
+    if (klen != SIG_KEY_LEN && klen != SIG_LEGACY_KEY_LEN)
+        return mlreg_error_set(MLREG_EIO, "signature index entry is corrupt");
     rec = json_loadb(val, vlen, 0, NULL);
     if (rec == NULL || (b64 = json_string_value(json_object_get(rec, "public_key"))) == NULL ||
         mlreg_pubkey_parse(&pk, b64, strlen(b64)) < 0) {
         error = mlreg_error_set(MLREG_EIO, "signature record %.16s is corrupt",
-                                (const char *)key + MLREG_DIGEST_HEXLEN + 1);
+                                (const char *)key + SIG_PREFIX_LEN);
         goto done;
     }
     error = mlreg_keyring_find(&kk, mlreg_registry_keyring(w->reg), w->txn, &pk.id);
@@ -428,9 +505,9 @@ int mlreg_signatures_list(json_t **out, mlreg_registry *reg, const char *model, 
     if (error < 0) goto done;
     mlreg_digest_hex(prefix, &rd);
     mlreg_digest_format(digest, &rd);
-    /* the prefix includes the NUL after the hex */
-    if ((error = mlreg_meta_iter(w.txn, MLREG_DB_SIGNATURES, prefix, MLREG_DIGEST_HEXLEN + 1, NULL,
-                                 0, list_cb, &w)) < 0)
+    /* the prefix includes the NUL after the hex: both key layouts */
+    if ((error = mlreg_meta_iter(w.txn, MLREG_DB_SIGNATURES, prefix, SIG_PREFIX_LEN, NULL, 0,
+                                 list_cb, &w)) < 0)
         goto done;
     error = 0;
     if ((*out = json_pack("{s:s, s:s, s:s, s:O}", "model", model, "version", version, "digest",
@@ -441,4 +518,33 @@ done:
     mlreg_meta_txn_abort(w.txn);
     json_decref(w.sigs);
     return error;
+}
+
+/* ---- referrer ownership ---------------------------------------------------------- */
+
+typedef struct {
+    const char *referrer;
+} owner_walk;
+
+static int owner_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    owner_walk *w = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL);
+    const char *ref = json_string_value(json_object_get(rec, "referrer"));
+    int owned = ref != NULL && !strcmp(ref, w->referrer);
+
+    (void)key;
+    (void)klen;
+    json_decref(rec);
+    return owned;
+}
+
+int registry_signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *subject,
+                                     const char *referrer)
+{
+    char prefix[MLREG_DIGEST_HEXLEN + 1];
+    owner_walk w = {referrer};
+
+    mlreg_digest_hex(prefix, subject);
+    return mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, SIG_PREFIX_LEN, NULL, 0, owner_cb, &w);
 }

@@ -353,9 +353,33 @@ static int verdict(mlreg_sigcheck *out, mlreg_sigcheck_status status, const char
     return 0;
 }
 
+/* Whether @p sig is a valid signature by @p signer_key (the key the registry
+ * says made it) and that key is not the trusted key @p k that shares its key
+ * id. A key id is 8 bytes anyone can put on a fresh key, so such a signature
+ * is someone else's: it is ignored, not taken for a tampered signature by
+ * the trusted key (which would fail the whole release). The registry's word
+ * is checked, so it can only ever take trust away from a signature that
+ * would not have verified with the trusted key anyway. */
+static int by_another_key(const mlreg_sig *sig, const trusted_key *k, const char *signer_key,
+                          const void *manifest, size_t len)
+{
+    mlreg_pubkey signer;
+    int other;
+
+    if (!signer_key || mlreg_pubkey_parse(&signer, signer_key, strlen(signer_key)) < 0) {
+        mlreg_error_clear();
+        return 0;
+    }
+    other =
+        !mlreg_pubkey_equal(&signer, &k->pk) && mlreg_sig_verify(sig, &signer, manifest, len) == 0;
+    mlreg_error_clear();
+    return other;
+}
+
 int mlreg_trustset_check(mlreg_sigcheck *out, const mlreg_trustset *ts, const char *sig_text,
-                         size_t sig_len, const char *attached_at, const void *manifest, size_t len,
-                         const char *model, const char *version, const char *digest)
+                         size_t sig_len, const char *signer_key, const char *attached_at,
+                         const void *manifest, size_t len, const char *model, const char *version,
+                         const char *digest)
 {
     int error = 0;
     mlreg_sig *sig = NULL;
@@ -375,6 +399,13 @@ int mlreg_trustset_check(mlreg_sigcheck *out, const mlreg_trustset *ts, const ch
     id = out->key_id;
     if (!(k = find_key(ts, mlreg_sig_key_id(sig)))) {
         error = verdict(out, MLREG_SIGCHECK_UNTRUSTED, "key %s is not a trusted key", id);
+        goto done;
+    }
+    if (by_another_key(sig, k, signer_key, manifest, len)) {
+        error = verdict(out, MLREG_SIGCHECK_UNTRUSTED,
+                        "signature by another key that carries the key id %s of the trusted "
+                        "key %s",
+                        id, k->name);
         goto done;
     }
     out->name = k->name;

@@ -132,19 +132,25 @@ const char *mlreg_sigcheck_status_name(mlreg_sigcheck_status status);
  * Judges one signature of the release @p model / @p version / @p digest
  * whose manifest bytes are @p manifest (@p len bytes, already checked to
  * hash to @p digest). @p sig_text (@p sig_len bytes) is the `.minisig` text;
- * @p attached_at the registry's RFC 3339 attach time, or NULL. In order:
- * malformed → INVALID; key id not in @p ts → UNTRUSTED; key compromised →
+ * @p signer_key the public key the registry says made it (base64 line or
+ * `.pub` text), or NULL; @p attached_at the registry's RFC 3339 attach
+ * time, or NULL. In order: malformed → INVALID; key id not in @p ts →
+ * UNTRUSTED; @p signer_key is another key than the trusted key with that id
+ * and the signature verifies with it → UNTRUSTED (a key id is no secret:
+ * anyone can make a key that carries a trusted key's id); key compromised →
  * REVOKED; signature or global signature does not verify with the TRUSTED
  * key (never a key the registry sends) → INVALID; the trusted comment names
  * another release → INVALID; key retired and @p attached_at missing,
  * unparsable or not before revoked_at → REVOKED; otherwise VALID.
  * (The attach time is the registry's word: a key whose holder is no longer
- * trusted must be revoked as compromised, not retired.)
+ * trusted must be revoked as compromised, not retired. The signer key is
+ * its word too, but only believed where it can take trust away.)
  * Returns 0 with the verdict in *out, or MLREG_ENOMEM.
  */
 int mlreg_trustset_check(mlreg_sigcheck *out, const mlreg_trustset *ts, const char *sig_text,
-                         size_t sig_len, const char *attached_at, const void *manifest, size_t len,
-                         const char *model, const char *version, const char *digest);
+                         size_t sig_len, const char *signer_key, const char *attached_at,
+                         const void *manifest, size_t len, const char *model, const char *version,
+                         const char *digest);
 
 /**
  * Parses an RFC 3339 date-time ("2026-11-26T03:41:15Z", optional fraction,

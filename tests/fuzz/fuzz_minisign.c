@@ -121,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pubkey(text, size);
     signature(text, size);
     for (int i = 0; i < 3; i++) {
-        if (mlreg_trustset_check(&check, sets[i], text, size, ATTACHED_AT, manifest,
+        if (mlreg_trustset_check(&check, sets[i], text, size, pubkey_text, ATTACHED_AT, manifest,
                                  strlen(manifest), MODEL, VERSION, digest) < 0)
             continue;
         if (strnlen(check.reason, sizeof(check.reason)) == sizeof(check.reason)) abort();

@@ -338,7 +338,8 @@ check "the referrer survived the restart" test "$(n_refs "$D_1_0")" = 1
 # ---- a key id squatted by another key ------------------------------------------
 # Anyone may attach a signature under a key id that is not in the keyring, made
 # with another key. `mlreg sign` with the real key must then not report the
-# release as "already signed" and exit 0: the signature there is not its own.
+# release as "already signed": the signature there is not its own. It attaches
+# its own beside it (signatures are stored per public key, not per key id).
 if command -v python3 >/dev/null 2>&1; then
     for k in A B; do
         minisign -G -W -p "$K/$k.pub" -s "$K/$k.key" >/dev/null 2>&1 || not_ok "minisign -G $k"
@@ -371,9 +372,20 @@ PY
     "$MLREG" sign demo@3.0 --key "$K/A.key" --registry "$MLREG_URL" >"$TMP/out" 2>"$TMP/err"
     rc=$?
     check "mlreg sign with the real key A does not claim the squatted signature as its own" \
-        sh -c "[ $rc -ne 0 ] && ! grep -q 'nothing to do' '$TMP/err'"
-    check "... and says that another signature by key $A_ID is attached" \
-        grep -q "different signature by key $A_ID" "$TMP/err"
+        sh -c "[ $rc -eq 0 ] && ! grep -q 'nothing to do' '$TMP/err'"
+    check "... and attaches A's own signature beside it" grep -q "with key $A_ID: attached" "$TMP/err"
+    expect_status "list 3.0" 200 GET "$API/3.0/signatures"
+    check "... two signatures under A's key id, one per public key" \
+        jqt --arg id "$A_ID" --arg a "$(sed -n 2p "$K/A.pub")" --arg b "$(sed -n 2p "$W/squat.pub")" \
+        '[.signatures[] | select(.key_id == $id) | .public_key] | sort == ([$a, $b] | sort)' \
+        "$TMP/body"
+    jq -j --arg a "$(sed -n 2p "$K/A.pub")" \
+        '.signatures[] | select(.public_key == $a) | .signature' "$TMP/body" >"$W/a3.minisig"
+    check "stock minisign -V verifies A's listed signature with A.pub" \
+        minisign -V -q -p "$K/A.pub" -m "$W/m3.0.json" -x "$W/a3.minisig"
+    "$MLREG" verify demo@3.0 --trusted-key "$K/A.pub" --registry "$MLREG_URL" >"$TMP/out" \
+        2>"$TMP/err"
+    check "mlreg verify --trusted-key A.pub passes (the squatted one is ignored)" [ $? -eq 0 ]
 else
     not_ok "python3 is needed for the key id squatting test"
 fi

@@ -56,14 +56,21 @@ static mlreg_trustset *trust_fixture_key(mlreg_revocation rev, const char *revok
     return ts;
 }
 
-static mlreg_sigcheck check_sig(const mlreg_trustset *ts, const char *sig, const char *attached_at,
-                                const char *data)
+/* The verdict on @p sig, which the registry says @p signer made (NULL: it does not say). */
+static mlreg_sigcheck check_sig_by(const mlreg_trustset *ts, const char *sig, const char *signer,
+                                   const char *attached_at, const char *data)
 {
     mlreg_sigcheck out;
-    ck_assert_int_eq(mlreg_trustset_check(&out, ts, sig, strlen(sig), attached_at, data,
+    ck_assert_int_eq(mlreg_trustset_check(&out, ts, sig, strlen(sig), signer, attached_at, data,
                                           strlen(data), MODEL, VERSION, DIGEST),
                      0);
     return out;
+}
+
+static mlreg_sigcheck check_sig(const mlreg_trustset *ts, const char *sig, const char *attached_at,
+                                const char *data)
+{
+    return check_sig_by(ts, sig, NULL, attached_at, data);
 }
 
 /* ---- trusted comment ------------------------------------------------------- */
@@ -412,6 +419,93 @@ START_TEST(test_compromised_key_never_counts_and_retired_counts_only_before)
 }
 END_TEST
 
+/* A key pair of its own whose key id is the fixture key's: the key id is
+ * 8 bytes in the files, which anyone can set. *sig_out is @p data signed with
+ * @p comment by it (free()), *pub_out its public key's base64 line. */
+static void same_id_signer(char **sig_out, char pub_out[MLREG_PUBKEY_B64LEN + 1], const char *data,
+                           const char *comment)
+{
+    mlreg_seckey *other = NULL;
+    mlreg_pubkey opk;
+    char *sig = NULL, *line2, *nl, b64[200];
+    unsigned char raw[74];
+    size_t rawlen;
+
+    ck_assert_int_eq(mlreg_seckey_generate(&other), 0);
+    mlreg_seckey_pubkey(&opk, other);
+    ck_assert_int_eq(mlreg_sign(&sig, other, data, strlen(data), comment, NULL), 0);
+    mlreg_seckey_free(other);
+    /* the signature line carries the key id outside of what is signed */
+    line2 = strchr(sig, '\n') + 1;
+    nl = strchr(line2, '\n');
+    ck_assert_int_eq(sodium_base642bin(raw, sizeof(raw), line2, (size_t)(nl - line2), NULL, &rawlen,
+                                       NULL, sodium_base64_VARIANT_ORIGINAL),
+                     0);
+    memcpy(raw + 2, pk.id.raw, MLREG_KEYID_BYTES);
+    sodium_bin2base64(b64, sizeof(b64), raw, rawlen, sodium_base64_VARIANT_ORIGINAL);
+    memcpy(line2, b64, strlen(b64));
+    opk.id = pk.id;
+    mlreg_pubkey_base64(pub_out, &opk);
+    *sig_out = sig;
+}
+
+START_TEST(test_signature_by_another_key_with_the_trusted_key_id_is_untrusted_not_invalid)
+{
+    mlreg_trustset *ts = trust_fixture_key(MLREG_REVOKE_NONE, NULL);
+    char *forged = NULL, *genuine = sign_with(manifest, COMMENT),
+         forged_pub[MLREG_PUBKEY_B64LEN + 1];
+    char genuine_pub[MLREG_PUBKEY_B64LEN + 1];
+    mlreg_sigcheck r;
+
+    same_id_signer(&forged, forged_pub, manifest, COMMENT);
+    mlreg_pubkey_base64(genuine_pub, &pk);
+    r = check_sig_by(ts, forged, forged_pub, "2026-01-01T00:00:00Z", manifest);
+    ck_assert_int_eq(r.status, MLREG_SIGCHECK_UNTRUSTED);
+    ck_assert_str_eq(r.key_id, id);
+    ck_assert_ptr_null(r.name);
+    ck_assert_ptr_nonnull(strstr(r.reason, "another key"));
+    /* the genuine signature beside it is valid */
+    r = check_sig_by(ts, genuine, genuine_pub, "2026-01-01T00:00:00Z", manifest);
+    ck_assert_int_eq(r.status, MLREG_SIGCHECK_VALID);
+    /* also when the trusted key is compromised, the other key's signature is not "revoked" */
+    mlreg_trustset_free(ts);
+    ts = trust_fixture_key(MLREG_REVOKE_COMPROMISED, "2026-06-01T00:00:00Z");
+    r = check_sig_by(ts, forged, forged_pub, "2026-01-01T00:00:00Z", manifest);
+    ck_assert_int_eq(r.status, MLREG_SIGCHECK_UNTRUSTED);
+    free(forged);
+    free(genuine);
+    mlreg_trustset_free(ts);
+}
+END_TEST
+
+START_TEST(test_the_registry_naming_another_signer_cannot_hide_a_tampered_signature)
+{
+    mlreg_trustset *ts = trust_fixture_key(MLREG_REVOKE_NONE, NULL);
+    char *genuine = sign_with(manifest, COMMENT), *forged = NULL;
+    char forged_pub[MLREG_PUBKEY_B64LEN + 1], changed[sizeof(manifest)];
+    mlreg_sigcheck r;
+
+    same_id_signer(&forged, forged_pub, "other bytes", COMMENT);
+    memcpy(changed, manifest, sizeof(manifest));
+    changed[5] ^= 0x01;
+    /* the trusted key's signature over other bytes, said to be by another key */
+    r = check_sig_by(ts, genuine, forged_pub, NULL, changed);
+    ck_assert_int_eq(r.status, MLREG_SIGCHECK_INVALID);
+    ck_assert_ptr_nonnull(strstr(r.reason, "does not match the manifest"));
+    /* a valid signature by the trusted key stays valid whoever the registry names */
+    r = check_sig_by(ts, genuine, forged_pub, NULL, manifest);
+    ck_assert_int_eq(r.status, MLREG_SIGCHECK_VALID);
+    r = check_sig_by(ts, genuine, "not a key", NULL, manifest);
+    ck_assert_int_eq(r.status, MLREG_SIGCHECK_VALID);
+    /* the other key's signature over other bytes is no signature of it here */
+    r = check_sig_by(ts, forged, forged_pub, NULL, manifest);
+    ck_assert_int_eq(r.status, MLREG_SIGCHECK_INVALID);
+    free(forged);
+    free(genuine);
+    mlreg_trustset_free(ts);
+}
+END_TEST
+
 static Suite *trust_suite(void)
 {
     Suite *s = suite_create("cli_trust");
@@ -436,6 +530,9 @@ static Suite *trust_suite(void)
     tcase_add_test(tc, test_signature_of_another_release_replayed_here_is_invalid);
     tcase_add_test(tc, test_truncated_and_wrong_algorithm_signatures_are_invalid);
     tcase_add_test(tc, test_compromised_key_never_counts_and_retired_counts_only_before);
+    tcase_add_test(tc,
+                   test_signature_by_another_key_with_the_trusted_key_id_is_untrusted_not_invalid);
+    tcase_add_test(tc, test_the_registry_naming_another_signer_cannot_hide_a_tampered_signature);
     suite_add_tcase(s, tc);
     return s;
 }

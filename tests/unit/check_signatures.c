@@ -3,6 +3,7 @@
  * signing library and the minisign test key in tests/vectors/minisign/ (a
  * config key of the keyring), plus hand-forged signatures made with
  * libsodium directly for the hostile cases the library refuses to write. */
+#include "mlreg/audit.h"
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
@@ -874,6 +875,240 @@ START_TEST(test_a_signature_by_a_key_whose_role_does_not_sign_releases_never_cou
 }
 END_TEST
 
+/* ---- keys that share a key id ------------------------------------------------ */
+
+/* A key pair of its own that carries @p id (a key id is 8 bytes anyone can
+ * put on a fresh key): *pub_out its public key's base64 line, sk its
+ * libsodium secret key for forge(). */
+static void same_id_key(char pub_out[MLREG_PUBKEY_B64LEN + 1], unsigned char sk[64],
+                        const mlreg_keyid *id)
+{
+    mlreg_pubkey fpk;
+
+    crypto_sign_keypair(fpk.pk, sk);
+    fpk.id = *id;
+    mlreg_pubkey_base64(pub_out, &fpk);
+}
+
+static json_t *sig_by_pub(json_t *list, const char *pub)
+{
+    json_t *e;
+    size_t i;
+
+    json_array_foreach(json_object_get(list, "signatures"), i, e)
+    {
+        if (!strcmp(json_string_value(json_object_get(e, "public_key")), pub)) return e;
+    }
+    return NULL;
+}
+
+/* The last audit entry, parsed (owned by the caller). */
+static json_t *last_audit_entry(void)
+{
+    json_t *page = NULL, *entries, *last;
+    uint64_t since = 0;
+
+    for (;;) {
+        ck_assert_int_eq(mlreg_audit_list(&page, mlreg_registry_meta(reg), since, 1000), 0);
+        entries = json_object_get(page, "entries");
+        if (json_array_size(entries) < 1000) break;
+        since += 1000;
+        json_decref(page);
+    }
+    /* entries are the stored bytes, as strings */
+    last = json_loads(json_string_value(json_array_get(entries, json_array_size(entries) - 1)), 0,
+                      NULL);
+    json_decref(page);
+    ck_assert_ptr_nonnull(last);
+    return last;
+}
+
+START_TEST(test_a_key_carrying_the_signers_key_id_attached_first_does_not_lock_the_signer_out)
+{
+    release r;
+    json_t *res = NULL, *l = NULL, *e, *obj = NULL;
+    int created = -1;
+    unsigned char fsk[64];
+    char fpub[MLREG_PUBKEY_B64LEN + 1], id[MLREG_KEYID_HEXLEN + 1], *forged, *forged2, *genuine,
+        *genuine2, c[512];
+
+    /* the signer's key (other_pk) is not in the keyring yet, e.g. during a key rotation */
+    mlreg_keyid_format(id, &other_pk.id);
+    push_release(&r, "1.0");
+    same_id_key(fpub, fsk, &other_pk.id);
+    forged = forge("ED", &other_pk.id, fsk, r.body, strlen(r.body), comment_for("1.0", r.digest));
+    ck_assert_msg(attach(NULL, &created, "1.0", forged, fpub) == 0, "forged: %s",
+                  mlreg_error_last());
+    ck_assert_int_eq(created, 1);
+
+    genuine = sign_release(other_sk, &r, "1.0");
+    ck_assert_msg(attach(&res, &created, "1.0", genuine, pub_b64(&other_pk)) == 0, "genuine: %s",
+                  mlreg_error_last());
+    ck_assert_int_eq(created, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(res, "key_id")), id);
+    ck_assert_str_eq(json_string_value(json_object_get(res, "public_key")), pub_b64(&other_pk));
+    json_decref(res);
+    ck_assert_uint_eq(n_sigs("1.0"), 2);
+    ck_assert_uint_eq(n_referrers(r.digest), 2);
+    {
+        /* the audit entry names the full key, not just the id both share */
+        json_t *entry = last_audit_entry();
+        ck_assert_str_eq(json_string_value(json_object_get(entry, "action")), "signature.attach");
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(entry, "details"), "public_key")),
+            pub_b64(&other_pk));
+        json_decref(entry);
+    }
+
+    /* each key still has its one signature: retries are no-ops, others 409 */
+    ck_assert_int_eq(attach(NULL, &created, "1.0", genuine, pub_b64(&other_pk)), 0);
+    ck_assert_int_eq(created, 0);
+    ck_assert_int_eq(attach(NULL, &created, "1.0", forged, fpub), 0);
+    ck_assert_int_eq(created, 0);
+    snprintf(c, sizeof(c), "mlreg release model=%s version=1.0 digest=%s timestamp=2", MODEL,
+             r.digest);
+    genuine2 = sign_with(other_sk, r.body, c);
+    ck_refused(attach(NULL, NULL, "1.0", genuine2, pub_b64(&other_pk)), MLREG_EDENIED,
+               "already has a different signature by key");
+    forged2 = forge("ED", &other_pk.id, fsk, r.body, strlen(r.body), c);
+    ck_refused(attach(NULL, NULL, "1.0", forged2, fpub), MLREG_EDENIED,
+               "already has a different signature by key");
+    ck_assert_uint_eq(n_sigs("1.0"), 2);
+    ck_assert_uint_eq(n_referrers(r.digest), 2);
+
+    /* the real key enters the keyring: its signature counts, the other never does */
+    ck_assert_int_eq(mlreg_keyring_trust(&obj, &created, mlreg_registry_keyring(reg), "rotated",
+                                         "release", pub_b64(&other_pk), MLREG_PUBKEY_B64LEN,
+                                         "tester"),
+                     0);
+    json_decref(obj);
+    l = list_sigs("1.0");
+    e = sig_by_pub(l, pub_b64(&other_pk));
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "signature")), genuine);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "status")), "trusted");
+    ck_assert(json_is_true(json_object_get(e, "counts")));
+    ck_assert_str_eq(json_string_value(json_object_get(e, "key_name")), "rotated");
+    e = sig_by_pub(l, fpub);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "key_id")), id);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "status")), "untrusted");
+    ck_assert(json_is_false(json_object_get(e, "counts")));
+    ck_assert(json_is_null(json_object_get(e, "key_name")));
+    json_decref(l);
+    /* and now that the id is in the keyring, no other key may attach under it */
+    free(forged2);
+    {
+        char c3[512];
+        snprintf(c3, sizeof(c3), "mlreg release model=%s version=1.0 digest=%s timestamp=3", MODEL,
+                 r.digest);
+        same_id_key(fpub, fsk, &other_pk.id);
+        forged2 = forge("ED", &other_pk.id, fsk, r.body, strlen(r.body), c3);
+    }
+    ck_refused(attach(NULL, NULL, "1.0", forged2, fpub), MLREG_EINVALID,
+               "public key differs from the trusted key");
+    ck_assert_uint_eq(n_sigs("1.0"), 2);
+    free(forged);
+    free(forged2);
+    free(genuine);
+    free(genuine2);
+    free(r.body);
+}
+END_TEST
+
+/* Moves the record of @p pub's signature on release @p digest to the key
+ * layout of earlier versions (release digest hex \0 KEYID), as a data dir
+ * written by them holds it. */
+static void make_legacy(const char *digest, const char *pub)
+{
+    mlreg_meta_txn *txn = NULL;
+    mlreg_pubkey pk;
+    char key[64 + 1 + 16 + 1 + 64], pkhex[65];
+    void *val = NULL;
+    size_t vlen = 0;
+
+    ck_assert_int_eq(mlreg_pubkey_parse(&pk, pub, strlen(pub)), 0);
+    memcpy(key, digest + 7, 64);
+    key[64] = '\0';
+    mlreg_keyid_format(key + 65, &pk.id);
+    sodium_bin2hex(pkhex, sizeof(pkhex), pk.pk, sizeof(pk.pk));
+    memcpy(key + 65 + 16 + 1, pkhex, 64);
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1), 0);
+    ck_assert_int_eq(mlreg_meta_get(&val, &vlen, txn, MLREG_DB_SIGNATURES, key, sizeof(key)), 0);
+    ck_assert_int_eq(mlreg_meta_del(txn, MLREG_DB_SIGNATURES, key, sizeof(key)), 0);
+    ck_assert_int_eq(mlreg_meta_put(txn, MLREG_DB_SIGNATURES, key, 64 + 1 + 16, val, vlen, 1), 0);
+    ck_assert_int_eq(mlreg_meta_txn_commit(txn), 0);
+    free(val);
+}
+
+START_TEST(test_records_keyed_by_key_id_alone_are_read_counted_and_kept_to_their_own_key)
+{
+    release r1, r2;
+    json_t *l, *e, *res = NULL;
+    int created = -1;
+    unsigned char fsk[64];
+    char fpub[MLREG_PUBKEY_B64LEN + 1], *sig1, *sig1b, *forged, *genuine, c[512];
+
+    push_release(&r1, "1.0");
+    push_release(&r2, "2.0");
+    /* 1.0: the keyring key's signature, stored as earlier versions did */
+    sig1 = sign_release(vec_sk, &r1, "1.0");
+    ck_assert_int_eq(attach(&res, NULL, "1.0", sig1, pub_b64(&vec_pk)), 0);
+    make_legacy(r1.digest, pub_b64(&vec_pk));
+    mlreg_registry_free(reg);
+    reg = NULL;
+    open_registry();
+    l = list_sigs("1.0");
+    ck_assert_uint_eq(json_array_size(json_object_get(l, "signatures")), 1);
+    e = sig_of(l, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "signature")), sig1);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "status")), "trusted");
+    ck_assert(json_is_true(json_object_get(e, "counts")));
+    json_decref(l);
+    /* still that key's one signature: a retry is a no-op, another is 409 */
+    ck_assert_int_eq(attach(NULL, &created, "1.0", sig1, pub_b64(&vec_pk)), 0);
+    ck_assert_int_eq(created, 0);
+    snprintf(c, sizeof(c), "mlreg release model=%s version=1.0 digest=%s timestamp=2", MODEL,
+             r1.digest);
+    sig1b = sign_with(vec_sk, r1.body, c);
+    ck_refused(attach(NULL, NULL, "1.0", sig1b, pub_b64(&vec_pk)), MLREG_EDENIED,
+               "already has a different signature by key");
+    ck_assert_uint_eq(n_sigs("1.0"), 1);
+    /* its referrer is still the signature's own */
+    ck_assert_int_eq(mlreg_registry_manifest_delete(
+                         reg, MODEL, json_string_value(json_object_get(res, "referrer")), NULL),
+                     MLREG_EDENIED);
+    json_decref(res);
+
+    /* 2.0: a legacy record by another key under the (not yet trusted) signer's id */
+    same_id_key(fpub, fsk, &other_pk.id);
+    forged =
+        forge("ED", &other_pk.id, fsk, r2.body, strlen(r2.body), comment_for("2.0", r2.digest));
+    ck_assert_int_eq(attach(NULL, NULL, "2.0", forged, fpub), 0);
+    make_legacy(r2.digest, fpub);
+    genuine = sign_release(other_sk, &r2, "2.0");
+    ck_assert_msg(attach(NULL, &created, "2.0", genuine, pub_b64(&other_pk)) == 0, "genuine: %s",
+                  mlreg_error_last());
+    ck_assert_int_eq(created, 1);
+    l = list_sigs("2.0");
+    ck_assert_uint_eq(json_array_size(json_object_get(l, "signatures")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(sig_by_pub(l, fpub), "signature")), forged);
+    ck_assert_str_eq(
+        json_string_value(json_object_get(sig_by_pub(l, pub_b64(&other_pk)), "signature")),
+        genuine);
+    json_decref(l);
+    ck_assert_int_eq(attach(NULL, &created, "2.0", forged, fpub), 0);
+    ck_assert_int_eq(created, 0);
+    ck_assert_uint_eq(n_referrers(r2.digest), 2);
+    free(sig1);
+    free(sig1b);
+    free(forged);
+    free(genuine);
+    free(r1.body);
+    free(r2.body);
+}
+END_TEST
+
 static Suite *signatures_suite(void)
 {
     Suite *s = suite_create("signatures");
@@ -899,6 +1134,10 @@ static Suite *signatures_suite(void)
     tcase_add_test(tc, test_a_signature_by_a_key_whose_role_does_not_sign_releases_never_counts);
     tcase_add_test(tc,
                    test_an_attach_after_a_retirement_never_counts_even_when_the_clock_went_back);
+    tcase_add_test(
+        tc, test_a_key_carrying_the_signers_key_id_attached_first_does_not_lock_the_signer_out);
+    tcase_add_test(tc,
+                   test_records_keyed_by_key_id_alone_are_read_counted_and_kept_to_their_own_key);
     suite_add_tcase(s, tc);
     return s;
 }
