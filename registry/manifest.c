@@ -10,6 +10,7 @@
 #include "mlreg/common.h"
 #include "mlreg/oci.h"
 #include "mlreg/registry.h"
+#include "mlreg/text.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -380,18 +381,13 @@ static void kind_media_type(char *buf, size_t cap, const char *kind)
         snprintf(buf, cap, "%s%s.v1", MLREG_MT_LAYER_PREFIX, kind);
 }
 
-/* 1 when @p s holds a byte a terminal may act on: a C0 control, DEL, or a C1
+/* 1 when @p s breaks the text rule (text.h): a C0 control, DEL, a C1
  * control in its UTF-8 form (U+0080..U+009F is C2 80..C2 9F; xterm, for one,
- * takes U+009B as CSI). Strings checked here end up printed by `mlreg show`. */
+ * takes U+009B as CSI) or bytes that are not UTF-8. Strings checked here end
+ * up printed by `mlreg show`. */
 static int has_control_char(const char *s)
 {
-    const unsigned char *c;
-
-    for (c = (const unsigned char *)s; *c; c++) {
-        if (*c < 0x20 || *c == 0x7f) return 1;
-        if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) return 1;
-    }
-    return 0;
+    return mlreg_text_span(s, strlen(s)) != strlen(s);
 }
 
 /* Titles become file names under the pull directory: they must name exactly
