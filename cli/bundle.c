@@ -38,6 +38,7 @@
 #include "mlreg/digest.h"
 #include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
+#include "mlreg/text.h"
 #include "ref.h"
 #include "release.h"
 
@@ -161,8 +162,10 @@ static int write_signatures(size_t *count_out, const char *tmp, cli_client *c, c
 
         if (!text || !pub || mlreg_pubkey_parse(&pk, pub, strlen(pub)) < 0 ||
             mlreg_sign_verify(NULL, &kid, text, strlen(text), rel->bytes, rel->len, &pk) < 0) {
+            char why[512];
+            mlreg_text_sanitize(why, sizeof(why), mlreg_error_last(), strlen(mlreg_error_last()));
             fprintf(stderr, "mlreg bundle: leaving out signature %zu: %s\n", i,
-                    text && pub ? mlreg_error_last() : "no signature or public key");
+                    text && pub ? why : "no signature or public key");
             mlreg_error_clear();
             continue;
         }

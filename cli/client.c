@@ -39,6 +39,7 @@
 
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/text.h"
 
 #define ERROR_BODY_MAX (64u * 1024)
 #define TOKEN_MAX      4096
@@ -530,14 +531,6 @@ done:
     return error;
 }
 
-/* Server text for a message, unless it holds control characters. */
-static const char *printable(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) return "(unprintable)";
-    return s;
-}
-
 int cli_http_error(const cli_response *resp, const char *what)
 {
     int code;
@@ -568,14 +561,16 @@ int cli_http_error(const cli_response *resp, const char *what)
     if (code == MLREG_EAUTH)
         mlreg_error_set(code,
                         "%s: authentication required (set MLREG_TOKEN or --token)%s%s (HTTP 401)",
-                        what, msg ? ": " : "", msg ? printable(msg) : "");
+                        what, msg ? ": " : "", msg ? cli_printable(msg) : "");
     else if (code == MLREG_EFORBIDDEN)
         mlreg_error_set(code, "%s: forbidden: %s (HTTP 403)", what,
-                        msg ? printable(msg) : "the token lacks the role this needs");
+                        msg ? cli_printable(msg) : "the token lacks the role this needs");
     else if (msg && ecode)
-        mlreg_error_set(code, "%s: %s: %s (HTTP %ld)", what, ecode, msg, resp->status);
+        mlreg_error_set(code, "%s: %s: %s (HTTP %ld)", what, cli_printable(ecode),
+                        cli_printable(msg), resp->status);
     else if (msg || ecode)
-        mlreg_error_set(code, "%s: %s (HTTP %ld)", what, msg ? msg : ecode, resp->status);
+        mlreg_error_set(code, "%s: %s (HTTP %ld)", what, cli_printable(msg ? msg : ecode),
+                        resp->status);
     else
         mlreg_error_set(code, "%s: HTTP %ld", what, resp->status);
     json_decref(root);
@@ -681,12 +676,55 @@ int cli_exit_code(int error)
     }
 }
 
+/* Messages quote registry text (fields are already replaced by
+ * cli_printable where they are quoted, but a message may also carry what a
+ * library function quoted): one last pass through the text rule before a
+ * message reaches the terminal. */
 int cli_fail(const char *cmd, int error)
 {
     const char *msg = mlreg_error_last();
+    char safe[1024];
 
-    fprintf(stderr, "mlreg %s: %s\n", cmd, *msg ? msg : mlreg_strerror(error));
+    if (!*msg) msg = mlreg_strerror(error);
+    mlreg_text_sanitize(safe, sizeof(safe), msg, strlen(msg));
+    fprintf(stderr, "mlreg %s: %s\n", cmd, safe);
     return cli_exit_code(error);
+}
+
+const char *cli_printable(const char *s)
+{
+    if (!s || !*s) return "-";
+    return mlreg_text_span(s, strlen(s)) == strlen(s) ? s : "(unprintable)";
+}
+
+/* jansson escapes C0 controls in what it writes and refuses them raw in what
+ * it reads, and refuses bytes that are not UTF-8; DEL and C1 controls are
+ * legal raw in a JSON string, and in valid JSON they occur only inside
+ * strings. So writing each of them as its \u escape keeps the same JSON
+ * value. Whatever else breaks the text rule (impossible in text jansson
+ * accepted) is written as '?'. */
+void cli_print_json(const char *text, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)text;
+    size_t i = 0, k;
+
+    while (i < len) {
+        k = mlreg_text_span(text + i, len - i);
+        fwrite(text + i, 1, k, stdout);
+        if ((i += k) == len) break;
+        if (u[i] == '\n' || u[i] == '\r' || u[i] == '\t') {
+            putchar(u[i++]); /* whitespace between JSON tokens */
+        } else if (u[i] < 0x80) {
+            printf("\\u%04x", u[i++]);
+        } else if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f) {
+            printf("\\u%04x", u[i + 1]);
+            i += 2;
+        } else {
+            putchar('?');
+            i++;
+        }
+    }
+    if (!len || text[len - 1] != '\n') putchar('\n');
 }
 
 /* ---- grammars ------------------------------------------------------------ */
@@ -791,11 +829,7 @@ int cli_title_valid(const char *title)
     size_t len = strlen(title);
 
     if (len == 0 || len > 255 || !strcmp(title, ".") || !strcmp(title, "..")) return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)title[i];
-        if (ch == '/' || ch < 0x20 || ch == 0x7f) return 0;
-    }
-    return 1;
+    return !strchr(title, '/') && mlreg_text_span(title, len) == len;
 }
 
 int cli_opt(const char **value, int *i, int argc, char **argv, const char *name)

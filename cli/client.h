@@ -157,8 +157,32 @@ const char *cli_api_error_code(json_t *j);
  */
 int cli_exit_code(int error);
 
-/** Prints "mlreg CMD: <last error message>" to stderr, returns cli_exit_code(error). */
+/**
+ * Prints "mlreg CMD: <last error message>" to stderr, every character of the
+ * message that breaks the text rule (mlreg/text.h) replaced by '?', and
+ * returns cli_exit_code(error).
+ */
 int cli_fail(const char *cmd, int error);
+
+/* ---- registry text on the terminal -------------------------------------------
+ *
+ * Whatever a registry sends may hold control characters (ESC, CSI U+009B)
+ * that a terminal would act on. Nothing from a registry is printed unless
+ * it follows the text rule of mlreg/text.h; these two helpers are how. */
+
+/**
+ * @p s when it follows the text rule (UTF-8 without C0, DEL or C1
+ * controls), "(unprintable)" when it does not, "-" for NULL or "".
+ */
+const char *cli_printable(const char *s);
+
+/**
+ * Writes @p len bytes of JSON text (a registry answer jansson accepted, or
+ * json_dumps() output) to stdout, ending with a newline, with every DEL and
+ * C1 control written as its \u00XX escape: the same JSON value, nothing a
+ * terminal acts on. --json output goes through here.
+ */
+void cli_print_json(const char *text, size_t len);
 
 /* ---- local files --------------------------------------------------------- */
 

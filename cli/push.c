@@ -452,7 +452,7 @@ static int put_manifest(int *conflict_out, cli_client *c, const cli_ref *ref, co
     else if (strcmp(resp.content_digest, expected_digest))
         error = mlreg_error_set(MLREG_EMISMATCH,
                                 "registry stored the manifest as %s, but the bytes sent hash to %s",
-                                resp.content_digest, expected_digest);
+                                cli_printable(resp.content_digest), expected_digest);
 done:
     cli_response_clear(&resp);
     return error;

@@ -659,11 +659,3 @@ int cli_error_wrap(int code, const char *fmt, ...)
     va_end(ap);
     return mlreg_error_set(code, "%s: %s", prefix, prev);
 }
-
-const char *cli_printable(const char *s)
-{
-    if (!s || !*s) return "-";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) return "(unprintable)";
-    return s;
-}

@@ -156,7 +156,4 @@ int cli_trust_load(mlreg_trustset **out, const cli_trust_opts *o);
  */
 int cli_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/** @p s, or "(unprintable)" when it holds control characters; "-" for NULL/"". */
-const char *cli_printable(const char *s);
-
 #endif

@@ -7,8 +7,9 @@
  * happened, then one line per gate rule with candidate, baseline, delta and
  * PASS/FAIL) and a script (--json prints the server's JSON unchanged, and
  * the exit status says pass/refuse as cli.h describes). Strings from the
- * registry are printed only when free of control characters, so a registry
- * cannot write escape sequences to a terminal.
+ * registry are printed only when they follow the text rule (cli_printable,
+ * cli_print_json), so a registry cannot write escape sequences to a
+ * terminal.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -21,6 +22,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/imagetag.h"
+#include "mlreg/text.h"
 #include "ref.h"
 #include "release.h"
 
@@ -85,17 +87,18 @@ static int stage_valid(const char *stage)
     return 0;
 }
 
-static int reason_valid(const char *reason)
+/* --reason and --comment follow the registry's rule (1024 bytes of text by
+ * mlreg/text.h): refused here, before anything is sent. */
+static int text_valid(const char *text, const char *what)
 {
-    if (reason && strlen(reason) > 1024)
-        return mlreg_error_set(MLREG_EINVALID, "--reason is longer than 1024 bytes");
-    return 0;
+    if (text && strlen(text) > 1024)
+        return mlreg_error_set(MLREG_EINVALID, "%s is longer than 1024 bytes", what);
+    return mlreg_text_validate(text, what);
 }
 
 static int print_body(const cli_response *resp)
 {
-    if (resp->body_len) fwrite(resp->body, 1, resp->body_len, stdout);
-    if (!resp->body_len || resp->body[resp->body_len - 1] != '\n') putchar('\n');
+    cli_print_json(resp->body ? resp->body : "", resp->body_len);
     return 0;
 }
 
@@ -243,7 +246,7 @@ int cmd_promote(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (rc < 0 || cli_ref_parse(&ref, refstr, 0) < 0 || need(to, "--to STAGE") < 0 ||
-        stage_valid(to) < 0 || reason_valid(reason) < 0)
+        stage_valid(to) < 0 || text_valid(reason, "--reason") < 0)
         return usage_error("promote", promote_usage);
 
     cli_response_init(&resp);
@@ -313,12 +316,8 @@ int cmd_approve(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (rc < 0 || cli_ref_parse(&ref, refstr, 0) < 0 || need(stage, "--for STAGE") < 0 ||
-        stage_valid(stage) < 0)
+        stage_valid(stage) < 0 || text_valid(comment, "--comment") < 0)
         return usage_error("approve", approve_usage);
-    if (comment && strlen(comment) > 1024) {
-        mlreg_error_set(MLREG_EINVALID, "--comment is longer than 1024 bytes");
-        return usage_error("approve", approve_usage);
-    }
     cli_response_init(&resp);
     if (!(body = json_pack("{s:s}", "stage", stage)) ||
         (comment && json_object_set_new(body, "comment", json_string(comment)) < 0)) {
@@ -377,7 +376,8 @@ int cmd_rollback(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "'%s' is not a valid model name", model);
         return usage_error("rollback", rollback_usage);
     }
-    if (need(stage, "--stage STAGE") < 0 || stage_valid(stage) < 0 || reason_valid(reason) < 0)
+    if (need(stage, "--stage STAGE") < 0 || stage_valid(stage) < 0 ||
+        text_valid(reason, "--reason") < 0)
         return usage_error("rollback", rollback_usage);
     if (to && !cli_tag_valid(to)) {
         mlreg_error_set(MLREG_EINVALID, "--to '%s' is not a valid version", to);

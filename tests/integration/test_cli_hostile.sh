@@ -156,6 +156,65 @@ if command -v python3 >/dev/null 2>&1; then
     add_blob evil/good "$PD" "$F/pwned"
     jq 'del(.artifactType)' -c "$F/good.json" | tr -d '\n' >"$F/notrelease.json"
     add_manifest evil/notrelease 1.0.0 "$F/notrelease.json"
+
+    # ---- every field the CLI prints holds control characters -------------------
+    # X: U+009B (CSI, raw UTF-8 C2 9B in the file, as jq writes it), ESC
+    # (escaped, as JSON requires) and DEL; each JSON file is the answer of one
+    # /api/v1 route of the model evil/c1.
+    X='"\u009b31mX\u001b[2J\u007f"'
+    add_api() { # "METHOD PATH" or PATH, FILE, [STATUS]
+        routes=$(echo "$routes" | jq -c --arg p "$1" --arg f "$2" --argjson s "${3:-200}" \
+            '.[$p] = {file:$f, status:$s, headers:{"Content-Type":"application/json"}}')
+    }
+    A=/api/v1/models/evil/c1
+    GOOD_D="sha256:$(printf '%064d' 1)"
+    jq -n "{name:$X, releases:[{version:$X, digest:$X, created:$X, git_sha:$X, files:1, size:5,
+             metrics:{($X):0.9}}]}" >"$F/c1-model.json"
+    add_api "$A" "$F/c1-model.json"
+    jq -n "{model:$X, stages:[{stage:$X, version:$X, digest:$X, since:$X, by:$X, image:$X}]}" \
+        >"$F/c1-stages.json"
+    add_api "$A/stages" "$F/c1-stages.json"
+    jq -n "{promotions:[{seq:1, time:$X, action:$X, to:$X, version:$X, actor:$X, passed:true,
+             reason:$X}]}" >"$F/c1-promotions.json"
+    add_api "GET $A/promotions" "$F/c1-promotions.json"
+    jq -n "{model:$X, version:$X, digest:$X, created:$X, git_sha:$X, eval_dataset:$X,
+            metrics:{($X):0.5}, files:[{kind:$X, size:5, digest:$X, title:$X}]}" >"$F/c1-show.json"
+    add_api "$A/versions/1.0" "$F/c1-show.json"
+    jq -n --arg d "$GOOD_D" "{model:\"evil/c1\", stage:\"prod\", version:\"1.0\", digest:\$d,
+            since:$X, by:$X, image:$X}" >"$F/c1-resolve.json"
+    add_api "$A/stages/prod" "$F/c1-resolve.json"
+    jq -n "{passed:false, moved:false, dry_run:false,
+            rules:[{rule:$X, type:$X, candidate:1, baseline:0.5, baseline_version:$X, delta:0.5,
+                    detail:$X, passed:false}],
+            baseline:{version:$X, digest:$X}, promotion:{seq:3, actor:$X, time:$X}}" \
+        >"$F/c1-promote.json"
+    add_api "POST $A/promotions" "$F/c1-promote.json" 409
+    jq -n "{digest:$X, approver:$X, stage:$X, comment:$X}" >"$F/c1-approve.json"
+    add_api "POST $A/versions/1.0/approvals" "$F/c1-approve.json" 201
+    jq -n "{previous_version:$X, version:$X, digest:$X}" >"$F/c1-rollback.json"
+    add_api "POST $A/stages/prod/rollback" "$F/c1-rollback.json"
+    jq -n "{keys:[{key_id:$X, name:$X, role:$X, source:$X, revocation:$X, added_at:$X,
+                   revoked_at:$X, reason:$X}]}" >"$F/c1-keys.json"
+    add_api "GET /api/v1/keys" "$F/c1-keys.json"
+    add_api "POST /api/v1/keys" "$F/c1-keys.json" 201
+    jq -n "{key_id:$X, name:$X, role:$X, revocation:$X, added_at:$X, revoked_at:$X, reason:$X}" \
+        >"$F/c1-key.json"
+    add_api "POST /api/v1/keys/0123456789ABCDEF/revoke" "$F/c1-key.json"
+    jq -n "{since:0, entries:[{seq:0, time:$X, actor:$X, action:$X, result:$X, reason:$X,
+            subject:{model:$X, version:$X, stage:$X, image:$X}} | tojson]}" >"$F/c1-audit.json"
+    add_api "GET /api/v1/audit" "$F/c1-audit.json"
+    # error answers whose code and message hold X: 400 (any 4xx), 401, 403, 500
+    jq -n "{errors:[{code:$X, message:$X}]}" >"$F/c1-error.json"
+    for st in 400 401 403 500; do
+        add_api "/api/v1/models/evil/e$st" "$F/c1-error.json" "$st"
+        add_api "POST /api/v1/models/evil/e$st/promotions" "$F/c1-error.json" "$st"
+    done
+    jq -n "{message:$X}" >"$F/c1-plain-error.json"
+    add_api "/api/v1/models/evil/plain" "$F/c1-plain-error.json" 409
+    # a release whose title holds X: refused by pull, and the refusal quotes it safely
+    release_manifest evil/c1title 1.0.0 "$(printf 'a\302\233b.bin')" "$PD" 5 >"$F/c1title.json"
+    add_manifest evil/c1title 1.0.0 "$F/c1title.json"
+    add_blob evil/c1title "$PD" "$F/pwned"
     echo "$routes" >"$F/routes.json"
 
     python3 "$MLREG_ROOT/tests/integration/fake_registry.py" "$F/routes.json" "$F/port" 2>"$F/log" &
@@ -184,6 +243,66 @@ if command -v python3 >/dev/null 2>&1; then
     expect_rc "fake registry: manifest bytes that do not hash to the pinned digest exit 1" 1
     check "fake registry: the pinned-digest failure leaves DIR empty" \
         test -z "$(listing "$F/jail/out")"
+
+    # Every command that shows registry text, for people and with --json:
+    # not one C1 control (C2 80..C2 9F), ESC or DEL byte reaches the output,
+    # the fields are replaced by "(unprintable)", and --json prints the same
+    # JSON value with those characters escaped.
+    BAD_BYTES=$(printf '\302[\200-\237]\\|\033\\|\177')
+    no_bad_bytes() { ! LC_ALL=C grep -q "$BAD_BYTES" "$@"; }
+    check "the fake's answers do hold raw C1 and DEL bytes (the test can fail)" \
+        sh -c "LC_ALL=C grep -q '$BAD_BYTES' '$F/c1-model.json'"
+    # shown NAME WANT-RC CMD...: runs mlreg CMD against the fake
+    shown() {
+        name=$1 want=$2
+        shift 2
+        run "$MLREG" "$@" --registry "$FAKE"
+        expect_rc "C1 fake: $name exits $want" "$want"
+        check "C1 fake: $name prints no C1, ESC or DEL" no_bad_bytes "$TMP/out" "$TMP/err"
+    }
+    shown "show" 0 show evil/c1@1.0
+    check "C1 fake: show replaces the fields (title, metric, dataset...)" \
+        test "$(grep -o 'unprintable' "$TMP/out" | wc -l)" -ge 10
+    shown "status" 0 status evil/c1
+    check "C1 fake: status replaces reason, actor, image..." \
+        test "$(grep -o 'unprintable' "$TMP/out" | wc -l)" -ge 15
+    shown "resolve --image" 0 resolve evil/c1:prod --image
+    grep -q '^(unprintable)$' "$TMP/out" && ok "C1 fake: the image is replaced" ||
+        not_ok "C1 fake: the image is replaced ($(cat "$TMP/out"))"
+    shown "promote (refused, with a rule table)" 1 promote evil/c1@1.0 --to prod
+    check "C1 fake: promote replaces rule, detail, baseline, actor" \
+        test "$(grep -o 'unprintable' "$TMP/out" | wc -l)" -ge 6
+    shown "approve" 0 approve evil/c1@1.0 --for prod
+    shown "rollback" 0 rollback evil/c1 --stage prod
+    shown "key list" 0 key list
+    shown "key revoke" 0 key revoke 0123456789abcdef --kind retired
+    shown "audit log" 0 audit log
+    check "C1 fake: audit log replaces actor, action, subject and reason" \
+        test "$(grep -o 'unprintable' "$TMP/out" | wc -l)" -ge 4
+    for cmd in "show evil/c1@1.0" "status evil/c1" "resolve evil/c1:prod" "approve evil/c1@1.0 --for prod" \
+        "rollback evil/c1 --stage prod" "key list" "key revoke 0123456789abcdef --kind retired" \
+        "audit log" "promote evil/c1@1.0 --to prod"; do
+        # shellcheck disable=SC2086
+        run "$MLREG" $cmd --json --registry "$FAKE"
+        check "C1 fake: $cmd --json prints no C1, ESC or DEL" no_bad_bytes "$TMP/out" "$TMP/err"
+        check "C1 fake: $cmd --json is valid JSON" jqt . "$TMP/out"
+    done
+    run "$MLREG" show evil/c1@1.0 --json --registry "$FAKE"
+    check "C1 fake: show --json is the registry's JSON value, escaped" \
+        test "$(jq -cS . "$TMP/out")" = "$(jq -cS . "$F/c1-show.json")"
+    run "$MLREG" key list --json --registry "$FAKE"
+    check "C1 fake: key list --json is the registry's JSON value, escaped" \
+        test "$(jq -cS . "$TMP/out")" = "$(jq -cS . "$F/c1-keys.json")"
+    for st in 400 401 403 500; do
+        shown "an HTTP $st with a hostile message (status)" "$( [ $st = 500 ] && echo 3 || echo 1)" \
+            status "evil/e$st"
+        shown "an HTTP $st with a hostile message (promote)" "$( [ $st = 500 ] && echo 3 || echo 1)" \
+            promote "evil/e$st@1.0" --to prod
+    done
+    check "C1 fake: the error message shows the replacement" grep -q 'unprintable' "$TMP/err"
+    shown "an error with a hostile plain message" 1 status evil/plain
+    shown "pull of a release with a hostile title" 1 pull evil/c1title@1.0.0 -o "$F/jail/out"
+    check "C1 fake: the hostile title left DIR empty" test -z "$(listing "$F/jail/out")"
 
     kill "$FAKE_PID" 2>/dev/null
     wait "$FAKE_PID" 2>/dev/null
