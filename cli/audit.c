@@ -45,6 +45,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/dsse.h"
+#include "mlreg/manifest.h"
 #include "mlreg/oci.h"
 #include "mlreg/release_sig.h"
 #include "mlreg/text.h"
@@ -683,8 +684,7 @@ static int check_layers(const char *dir, json_t *listed, char **files, size_t nf
         const char *digest = json_string_value(json_object_get(layer, "digest"));
         const char *hex;
         char want[MLREG_DIGEST_HEXLEN + 1];
-        if (!title || !cli_title_valid(title) || title[0] == '.' ||
-            json_object_get(titles, title)) {
+        if (!title || mlreg_title_validate(title) < 0 || json_object_get(titles, title)) {
             error = BAD("manifest.json: layer %zu has a missing, unsafe or repeated title", i);
             goto done;
         }

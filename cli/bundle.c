@@ -112,12 +112,6 @@ static int check_target(const char *dir)
     return 0;
 }
 
-/* A title that is a plain file name in files/ (release.c checked the rest). */
-static int title_ok(const char *title)
-{
-    return cli_title_valid(title) && title[0] != '.' && !strstr(title, "..");
-}
-
 typedef struct {
     char hex[MLREG_DIGEST_HEXLEN + 1];
     char path[300];
@@ -410,13 +404,9 @@ int cmd_bundle(int argc, char **argv)
     if ((error = check_target(dir)) < 0) goto done;
 
     if ((error = cli_client_new(&c, registry)) < 0) goto done;
+    /* The titles are checked there, with the registry's rule
+     * (mlreg_title_validate): each is a plain file name for files/. */
     if ((error = cli_release_ref_fetch(&rel, c, &rr)) < 0) goto done;
-    for (size_t i = 0; i < rel.nlayers; i++)
-        if (!title_ok(rel.layers[i].title)) {
-            error = mlreg_error_set(MLREG_EMISMATCH, "%s: unsafe file name; refusing to write it",
-                                    cli_printable(rel.layers[i].title));
-            goto done;
-        }
 
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dir) >= sizeof(tmp)) {
         tmp[0] = '\0';

@@ -824,14 +824,6 @@ int cli_ref_parse(cli_ref *out, const char *str, int allow_digest)
     return 0;
 }
 
-int cli_title_valid(const char *title)
-{
-    size_t len = strlen(title);
-
-    if (len == 0 || len > 255 || !strcmp(title, ".") || !strcmp(title, "..")) return 0;
-    return !strchr(title, '/') && mlreg_text_span(title, len) == len;
-}
-
 int cli_opt(const char **value, int *i, int argc, char **argv, const char *name)
 {
     const char *arg = argv[*i];

@@ -218,12 +218,6 @@ typedef struct {
 int cli_ref_parse(cli_ref *out, const char *str, int allow_digest);
 
 /**
- * 1 when @p title is a safe file name inside a directory: non-empty, at most
- * 255 bytes, no '/', no control characters, not "." or "..".
- */
-int cli_title_valid(const char *title);
-
-/**
  * Option matching for "--name VALUE" and "--name=VALUE" at argv[*i].
  * Returns 1 and sets *value (advancing *i past a separate value), 0 when
  * argv[*i] is not this option, -1 when the value is missing (message set).

@@ -55,17 +55,30 @@ expect_status "upload a weights blob with curl" 201 POST \
     "/v2/evil/model/blobs/uploads/?digest=$MD" --data-binary "@$W/model.bin" \
     -H 'Content-Type: application/octet-stream'
 i=0
-for title in "../evil" "a/b" ".." "." "/etc/passwd"; do
+for title in "../evil" "a/b" ".." "." "/etc/passwd" ".bashrc" ".ssh" ".mlreg-tmp-x"; do
     i=$((i + 1))
     release_manifest evil/model "1.0.$i" "$title" "$MD" 65536 >"$TMP/hm.json"
     expect_status "server refuses a release with title '$title' (400)" 400 PUT \
         "/v2/evil/model/manifests/1.0.$i" -H "Content-Type: $OCI" --data-binary "@$TMP/hm.json"
+    check "... as MANIFEST_INVALID" jqt '.errors[0].code == "MANIFEST_INVALID"' "$TMP/body"
+    case $title in .[!.]*)
+        check "... saying a title may not start with '.'" \
+            jqt '.errors[0].message | test("may not start with")' "$TMP/body" ;;
+    esac
     expect_status "nothing stored under 1.0.$i" 404 GET "/v2/evil/model/manifests/1.0.$i" \
         -H "Accept: $OCI"
 done
 release_manifest evil/model 1.0.9 same.bin "$MD" 65536 same.bin "$MD" 65536 >"$TMP/hm.json"
 expect_status "server refuses a release with duplicate titles (400)" 400 PUT \
     "/v2/evil/model/manifests/1.0.9" -H "Content-Type: $OCI" --data-binary "@$TMP/hm.json"
+
+# ---- push refuses a title the server would refuse, before uploading -----------
+cp "$W/model.bin" "$W/.hidden"
+run "$MLREG" push team/hidden@1.0.0 --weights "$W/.hidden"
+expect_rc "push of a file named .hidden is a usage error" 2
+check "... saying why" grep -q "may not start with '.'" "$TMP/err"
+check "... and nothing reached the registry" sh -c "! grep -q 'team/hidden' '$TMP/server.log'"
+expect_status "... no such release" 404 GET /v2/team/hidden/manifests/1.0.0 -H "Accept: $OCI"
 
 # ---- a blob corrupted on disk after push -----------------------------------
 run "$MLREG" push team/clf@1.0.0 --weights "$W/model.bin" --tokenizer "$W/tok.txt" --git-sha abcdef1
@@ -132,6 +145,9 @@ if command -v python3 >/dev/null 2>&1; then
     release_manifest evil/dotdot 1.0.0 .. "$PD" 5 >"$F/dotdot.json"
     add_manifest evil/dotdot 1.0.0 "$F/dotdot.json"
     add_blob evil/dotdot "$PD" "$F/pwned"
+    release_manifest evil/dotfile 1.0.0 .bashrc "$PD" 5 >"$F/dotfile.json"
+    add_manifest evil/dotfile 1.0.0 "$F/dotfile.json"
+    add_blob evil/dotfile "$PD" "$F/pwned"
     release_manifest evil/lock 1.0.0 mlreg.lock.json "$PD" 5 >"$F/lock.json"
     add_manifest evil/lock 1.0.0 "$F/lock.json"
     add_blob evil/lock "$PD" "$F/pwned"
@@ -228,12 +244,18 @@ if command -v python3 >/dev/null 2>&1; then
     check "fake registry: the honest file arrives" cmp "$F/pwned" "$F/out-good/a.bin"
 
     mkdir -p "$F/jail/out"
-    for m in traversal abs dotdot lock dup liar bigger swapped othermodel notrelease; do
+    for m in traversal abs dotdot dotfile lock dup liar bigger swapped othermodel notrelease; do
         run "$MLREG" pull "evil/$m@1.0.0" -o "$F/jail/out" --registry "$FAKE"
         expect_rc "fake registry: pull of the '$m' manifest exits 1" 1
         check "fake registry: '$m' leaves DIR empty" test -z "$(listing "$F/jail/out")"
         check "fake registry: '$m' writes nothing beside DIR" test "$(listing "$F/jail")" = "out "
     done
+    run "$MLREG" pull "evil/dotfile@1.0.0" -o "$F/jail/out" --registry "$FAKE"
+    check "fake registry: the .bashrc refusal says why" grep -q "may not start with '.'" "$TMP/err"
+    run "$MLREG" bundle "evil/dotfile@1.0.0" -o "$F/jail/bundle" --registry "$FAKE"
+    expect_rc "fake registry: bundle of the '.bashrc' release exits 1" 1
+    check "fake registry: bundle wrote nothing" test "$(listing "$F/jail")" = "out "
+    check "no .bashrc was written anywhere" sh -c "! find '$TMP' -name .bashrc | grep -q ."
     check "the traversal wrote no file named evil anywhere" \
         sh -c "! find '$TMP' -name evil | grep -q ."
     check "the absolute title wrote nothing at /tmp/evil" test ! -e /tmp/evil
