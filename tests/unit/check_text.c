@@ -82,8 +82,15 @@ START_TEST(test_text_invalid_utf8_is_refused)
     /* a lone 8-bit CSI (what a Latin-1 terminal acts on), a lone
      * continuation byte, overlong forms of '/' and of U+009B, a UTF-16
      * surrogate, a code point past U+10FFFF, a truncated sequence, F5..FF */
-    static const char *const bad[] = {"\x9b", "\x80", "\xc0\xaf", "\xc1\x9b", "\xe0\x82\x9b",
-                                      "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe6\xa8", "\xff",
+    static const char *const bad[] = {"\x9b",
+                                      "\x80",
+                                      "\xc0\xaf",
+                                      "\xc1\x9b",
+                                      "\xe0\x82\x9b",
+                                      "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80",
+                                      "\xe6\xa8",
+                                      "\xff",
                                       "\xf8\x88\x80\x80\x80"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -100,10 +107,11 @@ START_TEST(test_text_sanitize_replaces_each_control_character_with_one_question_
 {
     char buf[64];
 
-    ck_assert_uint_eq(mlreg_text_sanitize(buf, sizeof(buf), "a\x1b[1mb\xc2\x9b"
-                                                            "c\x7f"
-                                                            "d\x9b"
-                                                            "e\xc3\xa9",
+    ck_assert_uint_eq(mlreg_text_sanitize(buf, sizeof(buf),
+                                          "a\x1b[1mb\xc2\x9b"
+                                          "c\x7f"
+                                          "d\x9b"
+                                          "e\xc3\xa9",
                                           15),
                       15);
     ck_assert_str_eq(buf, "a?[1mb?c?d?e\xc3\xa9");
