@@ -102,6 +102,59 @@ run "$MLREG" pull team/clf@1.0.0 -o "$TMP/dest2"
 expect_rc "pull of a corrupted blob into a new DIR exits 1" 1
 check "the new DIR stays empty" test -z "$(listing "$TMP/dest2")"
 
+# ---- a pull that cannot replace every target changes nothing ------------------
+mkdir -p "$W/v1" "$W/v2"
+for f in a b; do
+    printf 'first %s' "$f" >"$W/v1/$f.bin"
+    printf 'second %s' "$f" >"$W/v2/$f.bin"
+done
+run "$MLREG" push team/two@1.0.0 --weights "$W/v1/a.bin" --weights "$W/v1/b.bin"
+expect_rc "push a release of a.bin and b.bin" 0
+run "$MLREG" push team/two@2.0.0 --weights "$W/v2/a.bin" --weights "$W/v2/b.bin"
+expect_rc "push its next version" 0
+DEP=$TMP/deploy
+run "$MLREG" pull team/two@1.0.0 -o "$DEP"
+expect_rc "pull 1.0.0 into a deploy directory" 0
+cp "$DEP/mlreg.lock.json" "$TMP/lock-1.0.0"
+# unchanged WHAT: DEP still holds 1.0.0 and nothing else.
+unchanged() {
+    check "... $1: a.bin keeps its previous content" cmp -s "$W/v1/a.bin" "$DEP/a.bin"
+    check "... $1: the previous mlreg.lock.json is untouched" cmp -s "$TMP/lock-1.0.0" \
+        "$DEP/mlreg.lock.json"
+    check "... $1: no temp file is left behind" \
+        test "$(listing "$DEP")" = "a.bin b.bin mlreg.lock.json "
+}
+rm "$DEP/b.bin"
+mkdir "$DEP/b.bin"
+echo keep >"$DEP/b.bin/inside"
+run "$MLREG" pull team/two@2.0.0 -o "$DEP"
+expect_rc "pull over a directory named b.bin fails (exit 2)" 2
+check "... saying b.bin is a directory and nothing changed" \
+    grep -q "b.bin exists and is a directory; nothing in .* was changed" "$TMP/err"
+unchanged "b.bin a directory"
+check "... the directory b.bin is untouched" test "$(cat "$DEP/b.bin/inside")" = keep
+rm -r "$DEP/b.bin"
+cp "$W/v1/b.bin" "$DEP/b.bin"
+chmod 0444 "$DEP/b.bin"
+run "$MLREG" pull team/two@2.0.0 -o "$DEP"
+expect_rc "pull over a read-only b.bin fails (exit 2)" 2
+check "... saying b.bin is read-only" grep -q "b.bin exists and is read-only" "$TMP/err"
+unchanged "b.bin read-only"
+check "... b.bin keeps its previous content" cmp -s "$W/v1/b.bin" "$DEP/b.bin"
+chmod 0644 "$DEP/b.bin"
+rm "$DEP/mlreg.lock.json"
+mkdir "$DEP/mlreg.lock.json"
+run "$MLREG" pull team/two@2.0.0 -o "$DEP"
+expect_rc "pull over a directory named mlreg.lock.json fails (exit 2)" 2
+check "... a.bin keeps its previous content" cmp -s "$W/v1/a.bin" "$DEP/a.bin"
+check "... no temp file is left behind" test "$(listing "$DEP")" = "a.bin b.bin mlreg.lock.json "
+rmdir "$DEP/mlreg.lock.json"
+cp "$TMP/lock-1.0.0" "$DEP/mlreg.lock.json"
+run "$MLREG" pull team/two@2.0.0 -o "$DEP"
+expect_rc "with the targets fixed, pull 2.0.0 succeeds" 0
+check "... and replaces both files and the lock" sh -c "cmp -s '$W/v2/a.bin' '$DEP/a.bin' &&
+    cmp -s '$W/v2/b.bin' '$DEP/b.bin' && grep -q '\"version\": \"2.0.0\"' '$DEP/mlreg.lock.json'"
+
 # ---- bad REF syntax: exit 2 -------------------------------------------------
 for ref in "team/clf" "@1.0.0" "team/clf@" "Team/Clf@1" "../etc@1" "team/clf@sha256:1234" \
     "team/clf@md5:0123456789abcdef0123456789abcdef" "team/clf@.hidden" "team clf@1"; do
