@@ -46,7 +46,7 @@
 
 static const char bundle_usage[] =
     "usage: mlreg bundle MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
-    "                    [--token TOKEN]\n"
+    "                    [--token-file FILE]\n"
     "\n"
     "Writes an audit bundle of the release into DIR (which must not exist or be\n"
     "empty): manifest.json as stored, its signatures (manifest.json.minisig is\n"

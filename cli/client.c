@@ -14,8 +14,8 @@
  * stays off so credentials never follow a redirect to another host, and only
  * http/https are allowed, also as redirect targets.
  *
- * The bearer token (--token, else $MLREG_TOKEN, both taken by main.c) is
- * copied into sodium_malloc memory, wiped when the client is freed, and
+ * The bearer token ($MLREG_TOKEN, --token-file or --token, all taken by
+ * main.c) is copied into sodium_malloc memory, wiped when the client is freed, and
  * handed to libcurl as CURLOPT_XOAUTH2_BEARER with CURLAUTH_BEARER: that
  * goes through libcurl's auth machinery, so the token, too, never follows a
  * redirect to another host (S3 presigned blob URLs). It is never part of
@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,7 +52,7 @@ struct cli_client {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* The token taken by main.c (--token or MLREG_TOKEN), in sodium_malloc memory. */
+/* The token taken by main.c (MLREG_TOKEN, --token-file or --token), in sodium_malloc memory. */
 static char *cli_token;
 
 /* Per-request state seen by the libcurl callbacks. */
@@ -105,6 +106,71 @@ int cli_token_take(char *token)
     error = token_copy(&cli_token, token);
     /* Out of sight of ps(1) and of core dumps from now on. */
     sodium_memzero(token, strlen(token));
+    return error;
+}
+
+/* A token file holds the token on one line: what `mlreg token new` prints
+ * first, redirected to a file. It is read into sodium_malloc memory that is
+ * wiped afterwards, and must be a regular file (not a FIFO that a reader
+ * could block on, nor a device); the extra bytes read past TOKEN_MAX + 1
+ * tell a file that is too large from one that fits. A file every user may
+ * read is used (secrets mounted by container runtimes often are 0644) but
+ * draws a warning. */
+int cli_token_take_file(const char *path)
+{
+    int error = 0, fd = -1;
+    char *buf = NULL;
+    size_t len = 0, cap = TOKEN_MAX + 2;
+    struct stat st;
+
+    if (!*path) return mlreg_error_set(MLREG_EINVALID, "--token-file needs a file name");
+    if (sodium_init() < 0 || !(buf = sodium_malloc(cap + 1)))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0 || fstat(fd, &st) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "--token-file %s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error = mlreg_error_set(MLREG_EINVALID, "--token-file %s is not a regular file", path);
+        goto done;
+    }
+    if (st.st_mode & S_IROTH)
+        fprintf(stderr,
+                "mlreg: warning: --token-file %s is readable by every user (chmod 600 it)\n", path);
+    while (len < cap) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = mlreg_error_set(MLREG_EIO, "--token-file %s: %s", path, strerror(errno));
+            goto done;
+        }
+        if (n == 0) break;
+        len += (size_t)n;
+    }
+    if (len > TOKEN_MAX + 1) {
+        error = mlreg_error_set(MLREG_EINVALID, "--token-file %s is larger than a token (%d bytes)",
+                                path, TOKEN_MAX);
+        goto done;
+    }
+    if (len && buf[len - 1] == '\n') len--;
+    if (len == 0)
+        error = mlreg_error_set(MLREG_EINVALID, "--token-file %s is empty", path);
+    else if (memchr(buf, '\n', len))
+        error = mlreg_error_set(
+            MLREG_EINVALID, "--token-file %s holds more than one line; want the token alone", path);
+    else if (memchr(buf, '\0', len))
+        error = mlreg_error_set(MLREG_EINVALID, "--token-file %s holds a NUL byte", path);
+    if (error < 0) goto done;
+    buf[len] = '\0';
+    if ((error = cli_token_take(buf)) == MLREG_EINVALID)
+        mlreg_error_set(error,
+                        "--token-file %s does not hold a usable token (printable ASCII without "
+                        "spaces, at most %d characters)",
+                        path, TOKEN_MAX);
+done:
+    if (fd >= 0) close(fd);
+    sodium_memzero(buf, cap + 1);
+    sodium_free(buf);
     return error;
 }
 
@@ -559,9 +625,9 @@ int cli_http_error(const cli_response *resp, const char *what)
         if (!msg) msg = json_string_value(json_object_get(root, "error"));
     }
     if (code == MLREG_EAUTH)
-        mlreg_error_set(code,
-                        "%s: authentication required (set MLREG_TOKEN or --token)%s%s (HTTP 401)",
-                        what, msg ? ": " : "", msg ? cli_printable(msg) : "");
+        mlreg_error_set(
+            code, "%s: authentication required (set MLREG_TOKEN or --token-file)%s%s (HTTP 401)",
+            what, msg ? ": " : "", msg ? cli_printable(msg) : "");
     else if (code == MLREG_EFORBIDDEN)
         mlreg_error_set(code, "%s: forbidden: %s (HTTP 403)", what,
                         msg ? cli_printable(msg) : "the token lacks the role this needs");

@@ -22,8 +22,8 @@ typedef struct cli_client cli_client;
  * Creates a client for @p registry (NULL = $MLREG_URL, else the default).
  * The URL must be http:// or https:// (MLREG_EINVALID otherwise). A trailing
  * '/' is dropped. Every request carries `Authorization: Bearer TOKEN` when
- * a token was given to cli_token_take(); the client keeps its own
- * wiped-on-free copy. Free with cli_client_free().
+ * a token was given to cli_token_take() or cli_token_take_file(); the client
+ * keeps its own wiped-on-free copy. Free with cli_client_free().
  */
 int cli_client_new(cli_client **out, const char *registry);
 
@@ -36,6 +36,18 @@ int cli_client_new(cli_client **out, const char *registry);
  * quotes it).
  */
 int cli_token_take(char *token);
+
+/**
+ * Reads the token from the file @p path (--token-file) and keeps it as
+ * cli_token_take() does. The file must be a regular file holding the token
+ * on one line, one trailing newline allowed: a missing or unreadable file is
+ * MLREG_EIO; a file that is empty, holds a second line or a NUL byte, is
+ * larger than 4096 bytes plus the newline, or is not a regular file is
+ * MLREG_EINVALID (messages name the file, never quote what it holds). A
+ * file every user may read is taken with a warning on stderr. The bytes
+ * read are wiped.
+ */
+int cli_token_take_file(const char *path);
 
 /** Wipes and frees the token kept by cli_token_take(). */
 void cli_token_clear(void);
@@ -114,7 +126,7 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req);
  * Turns an unexpected HTTP answer into an error code with a message that
  * starts with @p what and carries the server's OCI error message when the
  * body has one: 401 MLREG_EAUTH ("authentication required (set MLREG_TOKEN or
- * --token)"), 403 MLREG_EFORBIDDEN ("forbidden: " and the server's message,
+ * --token-file)"), 403 MLREG_EFORBIDDEN ("forbidden: " and the server's message,
  * which names the missing role), 404 MLREG_ENOTFOUND,
  * 409 and other 4xx MLREG_EDENIED, 5xx and anything else MLREG_ESERVER.
  */

@@ -50,7 +50,7 @@
 
 static const char usage_line[] =
     "usage: mlreg pull MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
-    "                  [--trusted-key PUBFILE]... [--keyring FILE] [--token TOKEN]\n"
+    "                  [--trusted-key PUBFILE]... [--keyring FILE] [--token-file FILE]\n"
     "\n"
     "MODEL:STAGE pulls the release the stage holds now: resolved to its digest\n"
     "first, pulled by that digest, and the lock file records both.\n"

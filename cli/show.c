@@ -20,7 +20,7 @@
 static const char show_usage[] =
     "usage: mlreg show MODEL@VERSION|MODEL@sha256:HEX [--json] [--registry URL]\n";
 static const char status_usage[] =
-    "usage: mlreg status MODEL [--json] [--registry URL] [--token TOKEN]\n"
+    "usage: mlreg status MODEL [--json] [--registry URL] [--token-file FILE]\n"
     "\n"
     "Prints every stage of MODEL (release, since when, by whom, recorded image),\n"
     "the last promotions and rollbacks (passed or refused), then the releases.\n"

@@ -131,7 +131,7 @@ static void fmt_num(char *buf, size_t len, json_t *v, int with_sign)
 
 static const char promote_usage[] =
     "usage: mlreg promote MODEL@VERSION --to STAGE [--reason TEXT] [--dry-run] [--json]\n"
-    "                     [--registry URL] [--token TOKEN]\n"
+    "                     [--registry URL] [--token-file FILE]\n"
     "\n"
     "Asks the registry to move STAGE of MODEL to VERSION. The registry evaluates\n"
     "every gate rule of STAGE (against the release STAGE holds now, the baseline)\n"
@@ -291,7 +291,7 @@ done:
 
 static const char approve_usage[] =
     "usage: mlreg approve MODEL@VERSION --for STAGE [--comment TEXT] [--json]\n"
-    "                     [--registry URL] [--token TOKEN]\n"
+    "                     [--registry URL] [--token-file FILE]\n"
     "\n"
     "Records your approval of the release (bound to its digest) for STAGE; an\n"
     "`approvals` gate counts distinct approvers other than the release's pusher.\n"
@@ -346,7 +346,7 @@ done:
 
 static const char rollback_usage[] =
     "usage: mlreg rollback MODEL --stage STAGE [--to VERSION] [--reason TEXT] [--json]\n"
-    "                      [--registry URL] [--token TOKEN]\n"
+    "                      [--registry URL] [--token-file FILE]\n"
     "\n"
     "Moves STAGE back to the release that held it before the current one, or to\n"
     "VERSION, which must have held STAGE before. Gates are not re-run; the\n"
@@ -453,7 +453,7 @@ done:
 
 static const char resolve_usage[] =
     "usage: mlreg resolve MODEL:STAGE [--at TIME] [--image] [--json] [--registry URL]\n"
-    "                     [--token TOKEN]\n"
+    "                     [--token-file FILE]\n"
     "\n"
     "Prints `VERSION DIGEST` of the release STAGE holds now, or held at TIME\n"
     "(RFC 3339, e.g. 2026-11-26T10:00:00Z). --image prints the container image\n"
@@ -513,7 +513,7 @@ done:
 
 static const char image_tag_usage[] =
     "usage: mlreg image-tag MODEL@VERSION --repo REPO [--record [--digest sha256:HEX]]\n"
-    "                       [--registry URL] [--token TOKEN]\n"
+    "                       [--registry URL] [--token-file FILE]\n"
     "\n"
     "Prints the container image reference REPO:VERSION-GITSHA7 for the release\n"
     "(GITSHA7: the first 7 hex digits of the git sha recorded in the release).\n"
