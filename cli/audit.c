@@ -45,8 +45,10 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/dsse.h"
+#include "mlreg/manifest.h"
 #include "mlreg/oci.h"
 #include "mlreg/release_sig.h"
+#include "mlreg/text.h"
 #include "release.h"
 
 /* A log or bundle that does not verify: exit 1. */
@@ -124,10 +126,11 @@ int cli_audit_entries_add(cli_audit_entries *e, const char *text, size_t len)
     return 0;
 }
 
-/* Copies the current message, so it can be part of a new one. */
+/* Copies the current message, so it can be part of a new one; it may quote
+ * registry text, so it is held to the text rule (text.h). */
 static void last_message(char *buf, size_t len)
 {
-    snprintf(buf, len, "%s", mlreg_error_last());
+    mlreg_text_sanitize(buf, len, mlreg_error_last(), strlen(mlreg_error_last()));
 }
 
 static void hash_base64(char out[64], const mlreg_merkle_hash *h)
@@ -681,8 +684,7 @@ static int check_layers(const char *dir, json_t *listed, char **files, size_t nf
         const char *digest = json_string_value(json_object_get(layer, "digest"));
         const char *hex;
         char want[MLREG_DIGEST_HEXLEN + 1];
-        if (!title || !cli_title_valid(title) || title[0] == '.' ||
-            json_object_get(titles, title)) {
+        if (!title || mlreg_title_validate(title) < 0 || json_object_get(titles, title)) {
             error = BAD("manifest.json: layer %zu has a missing, unsafe or repeated title", i);
             goto done;
         }
@@ -760,8 +762,7 @@ static int check_sums(size_t *count_out, const char *dir)
         if (name[0] == '/' || name[0] == '\\' || !strcmp(name, "..") || !strncmp(name, "../", 3) ||
             strstr(name, "/../") || (strlen(name) >= 3 && !strcmp(name + strlen(name) - 3, "/..")))
             bad_name = 1;
-        for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-            if (*p < 0x20 || *p == 0x7f) bad_name = 1;
+        if (mlreg_text_span(name, strlen(name)) != strlen(name)) bad_name = 1;
         if (bad_name) {
             error = BAD("SHA256SUMS line %zu: path outside the bundle", lineno);
             goto done;
@@ -1327,7 +1328,7 @@ static int audit_log(int argc, char **argv)
     }
     if (as_json) {
         if (!(text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
-        puts(text);
+        cli_print_json(text, strlen(text));
     }
     if (fflush(stdout) != 0 || ferror(stdout))
         error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));

@@ -39,6 +39,7 @@
 #include "mlreg/digest.h"
 #include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
+#include "mlreg/text.h"
 #include "ref.h"
 #include "release.h"
 
@@ -46,7 +47,7 @@
 
 static const char bundle_usage[] =
     "usage: mlreg bundle MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
-    "                    [--token TOKEN]\n"
+    "                    [--token-file FILE]\n"
     "\n"
     "Writes an audit bundle of the release into DIR (which must not exist or be\n"
     "empty): manifest.json as stored, its signatures (manifest.json.minisig is\n"
@@ -114,12 +115,6 @@ static int check_target(const char *dir)
     return 0;
 }
 
-/* A title that is a plain file name in files/ (release.c checked the rest). */
-static int title_ok(const char *title)
-{
-    return cli_title_valid(title) && title[0] != '.' && !strstr(title, "..");
-}
-
 typedef struct {
     char hex[MLREG_DIGEST_HEXLEN + 1];
     char path[300];
@@ -182,8 +177,10 @@ static int write_signatures(size_t *count_out, const char *tmp, cli_client *c, c
 
         if (!text || !pub || mlreg_pubkey_parse(&e->pk, pub, strlen(pub)) < 0 ||
             mlreg_sign_verify(NULL, &kid, text, strlen(text), rel->bytes, rel->len, &e->pk) < 0) {
+            char why[512];
+            mlreg_text_sanitize(why, sizeof(why), mlreg_error_last(), strlen(mlreg_error_last()));
             fprintf(stderr, "mlreg bundle: leaving out signature %zu: %s\n", i,
-                    text && pub ? mlreg_error_last() : "no signature or public key");
+                    text && pub ? why : "no signature or public key");
             mlreg_error_clear();
             continue;
         }
@@ -440,13 +437,9 @@ int cmd_bundle(int argc, char **argv)
     if ((error = check_target(dir)) < 0) goto done;
 
     if ((error = cli_client_new(&c, registry)) < 0) goto done;
+    /* The titles are checked there, with the registry's rule
+     * (mlreg_title_validate): each is a plain file name for files/. */
     if ((error = cli_release_ref_fetch(&rel, c, &rr)) < 0) goto done;
-    for (size_t i = 0; i < rel.nlayers; i++)
-        if (!title_ok(rel.layers[i].title)) {
-            error = mlreg_error_set(MLREG_EMISMATCH, "%s: unsafe file name; refusing to write it",
-                                    cli_printable(rel.layers[i].title));
-            goto done;
-        }
 
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dir) >= sizeof(tmp)) {
         tmp[0] = '\0';

@@ -14,8 +14,8 @@
  * stays off so credentials never follow a redirect to another host, and only
  * http/https are allowed, also as redirect targets.
  *
- * The bearer token (--token, else $MLREG_TOKEN, both taken by main.c) is
- * copied into sodium_malloc memory, wiped when the client is freed, and
+ * The bearer token ($MLREG_TOKEN, --token-file or --token, all taken by
+ * main.c) is copied into sodium_malloc memory, wiped when the client is freed, and
  * handed to libcurl as CURLOPT_XOAUTH2_BEARER with CURLAUTH_BEARER: that
  * goes through libcurl's auth machinery, so the token, too, never follows a
  * redirect to another host (S3 presigned blob URLs). It is never part of
@@ -34,11 +34,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/text.h"
 
 #define ERROR_BODY_MAX (64u * 1024)
 #define TOKEN_MAX      4096
@@ -50,7 +52,7 @@ struct cli_client {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* The token taken by main.c (--token or MLREG_TOKEN), in sodium_malloc memory. */
+/* The token taken by main.c (MLREG_TOKEN, --token-file or --token), in sodium_malloc memory. */
 static char *cli_token;
 
 /* Per-request state seen by the libcurl callbacks. */
@@ -104,6 +106,71 @@ int cli_token_take(char *token)
     error = token_copy(&cli_token, token);
     /* Out of sight of ps(1) and of core dumps from now on. */
     sodium_memzero(token, strlen(token));
+    return error;
+}
+
+/* A token file holds the token on one line: what `mlreg token new` prints
+ * first, redirected to a file. It is read into sodium_malloc memory that is
+ * wiped afterwards, and must be a regular file (not a FIFO that a reader
+ * could block on, nor a device); the extra bytes read past TOKEN_MAX + 1
+ * tell a file that is too large from one that fits. A file every user may
+ * read is used (secrets mounted by container runtimes often are 0644) but
+ * draws a warning. */
+int cli_token_take_file(const char *path)
+{
+    int error = 0, fd = -1;
+    char *buf = NULL;
+    size_t len = 0, cap = TOKEN_MAX + 2;
+    struct stat st;
+
+    if (!*path) return mlreg_error_set(MLREG_EINVALID, "--token-file needs a file name");
+    if (sodium_init() < 0 || !(buf = sodium_malloc(cap + 1)))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0 || fstat(fd, &st) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "--token-file %s: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        error = mlreg_error_set(MLREG_EINVALID, "--token-file %s is not a regular file", path);
+        goto done;
+    }
+    if (st.st_mode & S_IROTH)
+        fprintf(stderr,
+                "mlreg: warning: --token-file %s is readable by every user (chmod 600 it)\n", path);
+    while (len < cap) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = mlreg_error_set(MLREG_EIO, "--token-file %s: %s", path, strerror(errno));
+            goto done;
+        }
+        if (n == 0) break;
+        len += (size_t)n;
+    }
+    if (len > TOKEN_MAX + 1) {
+        error = mlreg_error_set(MLREG_EINVALID, "--token-file %s is larger than a token (%d bytes)",
+                                path, TOKEN_MAX);
+        goto done;
+    }
+    if (len && buf[len - 1] == '\n') len--;
+    if (len == 0)
+        error = mlreg_error_set(MLREG_EINVALID, "--token-file %s is empty", path);
+    else if (memchr(buf, '\n', len))
+        error = mlreg_error_set(
+            MLREG_EINVALID, "--token-file %s holds more than one line; want the token alone", path);
+    else if (memchr(buf, '\0', len))
+        error = mlreg_error_set(MLREG_EINVALID, "--token-file %s holds a NUL byte", path);
+    if (error < 0) goto done;
+    buf[len] = '\0';
+    if ((error = cli_token_take(buf)) == MLREG_EINVALID)
+        mlreg_error_set(error,
+                        "--token-file %s does not hold a usable token (printable ASCII without "
+                        "spaces, at most %d characters)",
+                        path, TOKEN_MAX);
+done:
+    if (fd >= 0) close(fd);
+    sodium_memzero(buf, cap + 1);
+    sodium_free(buf);
     return error;
 }
 
@@ -530,14 +597,6 @@ done:
     return error;
 }
 
-/* Server text for a message, unless it holds control characters. */
-static const char *printable(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) return "(unprintable)";
-    return s;
-}
-
 int cli_http_error(const cli_response *resp, const char *what)
 {
     int code;
@@ -566,16 +625,18 @@ int cli_http_error(const cli_response *resp, const char *what)
         if (!msg) msg = json_string_value(json_object_get(root, "error"));
     }
     if (code == MLREG_EAUTH)
-        mlreg_error_set(code,
-                        "%s: authentication required (set MLREG_TOKEN or --token)%s%s (HTTP 401)",
-                        what, msg ? ": " : "", msg ? printable(msg) : "");
+        mlreg_error_set(
+            code, "%s: authentication required (set MLREG_TOKEN or --token-file)%s%s (HTTP 401)",
+            what, msg ? ": " : "", msg ? cli_printable(msg) : "");
     else if (code == MLREG_EFORBIDDEN)
         mlreg_error_set(code, "%s: forbidden: %s (HTTP 403)", what,
-                        msg ? printable(msg) : "the token lacks the role this needs");
+                        msg ? cli_printable(msg) : "the token lacks the role this needs");
     else if (msg && ecode)
-        mlreg_error_set(code, "%s: %s: %s (HTTP %ld)", what, ecode, msg, resp->status);
+        mlreg_error_set(code, "%s: %s: %s (HTTP %ld)", what, cli_printable(ecode),
+                        cli_printable(msg), resp->status);
     else if (msg || ecode)
-        mlreg_error_set(code, "%s: %s (HTTP %ld)", what, msg ? msg : ecode, resp->status);
+        mlreg_error_set(code, "%s: %s (HTTP %ld)", what, cli_printable(msg ? msg : ecode),
+                        resp->status);
     else
         mlreg_error_set(code, "%s: HTTP %ld", what, resp->status);
     json_decref(root);
@@ -681,12 +742,55 @@ int cli_exit_code(int error)
     }
 }
 
+/* Messages quote registry text (fields are already replaced by
+ * cli_printable where they are quoted, but a message may also carry what a
+ * library function quoted): one last pass through the text rule before a
+ * message reaches the terminal. */
 int cli_fail(const char *cmd, int error)
 {
     const char *msg = mlreg_error_last();
+    char safe[1024];
 
-    fprintf(stderr, "mlreg %s: %s\n", cmd, *msg ? msg : mlreg_strerror(error));
+    if (!*msg) msg = mlreg_strerror(error);
+    mlreg_text_sanitize(safe, sizeof(safe), msg, strlen(msg));
+    fprintf(stderr, "mlreg %s: %s\n", cmd, safe);
     return cli_exit_code(error);
+}
+
+const char *cli_printable(const char *s)
+{
+    if (!s || !*s) return "-";
+    return mlreg_text_span(s, strlen(s)) == strlen(s) ? s : "(unprintable)";
+}
+
+/* jansson escapes C0 controls in what it writes and refuses them raw in what
+ * it reads, and refuses bytes that are not UTF-8; DEL and C1 controls are
+ * legal raw in a JSON string, and in valid JSON they occur only inside
+ * strings. So writing each of them as its \u escape keeps the same JSON
+ * value. Whatever else breaks the text rule (impossible in text jansson
+ * accepted) is written as '?'. */
+void cli_print_json(const char *text, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)text;
+    size_t i = 0, k;
+
+    while (i < len) {
+        k = mlreg_text_span(text + i, len - i);
+        fwrite(text + i, 1, k, stdout);
+        if ((i += k) == len) break;
+        if (u[i] == '\n' || u[i] == '\r' || u[i] == '\t') {
+            putchar(u[i++]); /* whitespace between JSON tokens */
+        } else if (u[i] < 0x80) {
+            printf("\\u%04x", u[i++]);
+        } else if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f) {
+            printf("\\u%04x", u[i + 1]);
+            i += 2;
+        } else {
+            putchar('?');
+            i++;
+        }
+    }
+    if (!len || text[len - 1] != '\n') putchar('\n');
 }
 
 /* ---- grammars ------------------------------------------------------------ */
@@ -784,18 +888,6 @@ int cli_ref_parse(cli_ref *out, const char *str, int allow_digest)
             MLREG_EINVALID, "'%s': version must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}", at + 1);
     out->version = at + 1;
     return 0;
-}
-
-int cli_title_valid(const char *title)
-{
-    size_t len = strlen(title);
-
-    if (len == 0 || len > 255 || !strcmp(title, ".") || !strcmp(title, "..")) return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)title[i];
-        if (ch == '/' || ch < 0x20 || ch == 0x7f) return 0;
-    }
-    return 1;
 }
 
 int cli_opt(const char **value, int *i, int argc, char **argv, const char *name)

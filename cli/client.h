@@ -22,8 +22,8 @@ typedef struct cli_client cli_client;
  * Creates a client for @p registry (NULL = $MLREG_URL, else the default).
  * The URL must be http:// or https:// (MLREG_EINVALID otherwise). A trailing
  * '/' is dropped. Every request carries `Authorization: Bearer TOKEN` when
- * a token was given to cli_token_take(); the client keeps its own
- * wiped-on-free copy. Free with cli_client_free().
+ * a token was given to cli_token_take() or cli_token_take_file(); the client
+ * keeps its own wiped-on-free copy. Free with cli_client_free().
  */
 int cli_client_new(cli_client **out, const char *registry);
 
@@ -36,6 +36,18 @@ int cli_client_new(cli_client **out, const char *registry);
  * quotes it).
  */
 int cli_token_take(char *token);
+
+/**
+ * Reads the token from the file @p path (--token-file) and keeps it as
+ * cli_token_take() does. The file must be a regular file holding the token
+ * on one line, one trailing newline allowed: a missing or unreadable file is
+ * MLREG_EIO; a file that is empty, holds a second line or a NUL byte, is
+ * larger than 4096 bytes plus the newline, or is not a regular file is
+ * MLREG_EINVALID (messages name the file, never quote what it holds). A
+ * file every user may read is taken with a warning on stderr. The bytes
+ * read are wiped.
+ */
+int cli_token_take_file(const char *path);
 
 /** Wipes and frees the token kept by cli_token_take(). */
 void cli_token_clear(void);
@@ -114,7 +126,7 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req);
  * Turns an unexpected HTTP answer into an error code with a message that
  * starts with @p what and carries the server's OCI error message when the
  * body has one: 401 MLREG_EAUTH ("authentication required (set MLREG_TOKEN or
- * --token)"), 403 MLREG_EFORBIDDEN ("forbidden: " and the server's message,
+ * --token-file)"), 403 MLREG_EFORBIDDEN ("forbidden: " and the server's message,
  * which names the missing role), 404 MLREG_ENOTFOUND,
  * 409 and other 4xx MLREG_EDENIED, 5xx and anything else MLREG_ESERVER.
  */
@@ -157,8 +169,32 @@ const char *cli_api_error_code(json_t *j);
  */
 int cli_exit_code(int error);
 
-/** Prints "mlreg CMD: <last error message>" to stderr, returns cli_exit_code(error). */
+/**
+ * Prints "mlreg CMD: <last error message>" to stderr, every character of the
+ * message that breaks the text rule (mlreg/text.h) replaced by '?', and
+ * returns cli_exit_code(error).
+ */
 int cli_fail(const char *cmd, int error);
+
+/* ---- registry text on the terminal -------------------------------------------
+ *
+ * Whatever a registry sends may hold control characters (ESC, CSI U+009B)
+ * that a terminal would act on. Nothing from a registry is printed unless
+ * it follows the text rule of mlreg/text.h; these two helpers are how. */
+
+/**
+ * @p s when it follows the text rule (UTF-8 without C0, DEL or C1
+ * controls), "(unprintable)" when it does not, "-" for NULL or "".
+ */
+const char *cli_printable(const char *s);
+
+/**
+ * Writes @p len bytes of JSON text (a registry answer jansson accepted, or
+ * json_dumps() output) to stdout, ending with a newline, with every DEL and
+ * C1 control written as its \u00XX escape: the same JSON value, nothing a
+ * terminal acts on. --json output goes through here.
+ */
+void cli_print_json(const char *text, size_t len);
 
 /* ---- local files --------------------------------------------------------- */
 
@@ -192,12 +228,6 @@ typedef struct {
  * is wrong. With @p allow_digest 0, only MODEL@VERSION is accepted.
  */
 int cli_ref_parse(cli_ref *out, const char *str, int allow_digest);
-
-/**
- * 1 when @p title is a safe file name inside a directory: non-empty, at most
- * 255 bytes, no '/', no control characters, not "." or "..".
- */
-int cli_title_valid(const char *title);
 
 /**
  * Option matching for "--name VALUE" and "--name=VALUE" at argv[*i].

@@ -20,6 +20,7 @@
 #include "client.h"
 #include "mlreg/common.h"
 #include "mlreg/sign.h"
+#include "mlreg/text.h"
 #include "release.h"
 
 static const char key_usage[] =
@@ -313,8 +314,7 @@ static int key_trust(int argc, char **argv)
                                  "trusting the key")) < 0)
         goto done;
     if (json) {
-        fwrite(raw.body, 1, raw.body_len, stdout);
-        putchar('\n');
+        cli_print_json(raw.body, raw.body_len);
     } else {
         print_key(ans);
         fprintf(stderr, "%s\n",
@@ -371,6 +371,7 @@ static int key_revoke(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "--kind must be retired or compromised");
         goto usage;
     }
+    if (mlreg_text_validate(values[1], "--reason") < 0) goto usage;
     mlreg_keyid_format(hex, &id);
     snprintf(path, sizeof(path), "/api/v1/keys/%s/revoke", hex);
     if (!(body =
@@ -382,8 +383,7 @@ static int key_revoke(int argc, char **argv)
         (error = keyring_request(&ans, NULL, &raw, c, "POST", path, body, "revoking the key")) < 0)
         goto done;
     if (json) {
-        fwrite(raw.body, 1, raw.body_len, stdout);
-        putchar('\n');
+        cli_print_json(raw.body, raw.body_len);
     } else {
         print_key(ans);
     }
@@ -424,9 +424,8 @@ static int key_list(int argc, char **argv)
         goto done;
     }
     if (json) {
-        /* The registry's JSON unchanged: it is a keyring file. */
-        fwrite(raw.body, 1, raw.body_len, stdout);
-        if (raw.body_len && raw.body[raw.body_len - 1] != '\n') putchar('\n');
+        /* The registry's JSON value unchanged: it is a keyring file. */
+        cli_print_json(raw.body, raw.body_len);
     } else if (json_array_size(keys) == 0) {
         printf("no trusted keys\n");
     } else {

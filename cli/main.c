@@ -1,11 +1,14 @@
 /* main.c: the `mlreg` binary dispatches to one command per verb.
  *
  * The API token is taken here, for every command but `serve`, before the
- * command parses its options: `--token TOKEN` is removed from argv, else
- * $MLREG_TOKEN is read. The token is copied into wiped-on-exit memory
- * (client.c), the argv string is zeroed and MLREG_TOKEN is wiped and unset,
- * so no command has to know about the token, none can print it, and child
- * processes (push runs git) do not inherit it.
+ * command parses its options: `--token-file FILE` or `--token TOKEN` (one
+ * of them; both is a usage error) is removed from argv, else $MLREG_TOKEN
+ * is read. The token is copied into wiped-on-exit memory (client.c), the
+ * argv string or the bytes read from FILE are zeroed and MLREG_TOKEN is
+ * wiped and unset, so no command has to know about the token, none can
+ * print it, and child processes (push runs git) do not inherit it.
+ * MLREG_TOKEN or --token-file is the way to pass it: an argument is
+ * visible to other users in ps(1) until it is zeroed here.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -55,20 +58,40 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nregistry URL: --registry URL or MLREG_URL (default http://127.0.0.1:5080)\n"
-               "API token:    --token TOKEN or MLREG_TOKEN (sent as Authorization: Bearer)\n");
+               "API token:    MLREG_TOKEN or --token-file FILE (the token on one line), sent as\n"
+               "              Authorization: Bearer; --token TOKEN works too, but other users\n"
+               "              can see a command line in ps\n");
 }
 
-/* Removes every "--token TOKEN" / "--token=TOKEN" from argv (argc updated),
- * handing the value to cli_token_take(); without one, takes $MLREG_TOKEN.
- * Either way MLREG_TOKEN is wiped and unset. 0, or a usage error (message
- * set, naming where the bad token came from but never quoting it). */
+/* Removes every "--token TOKEN" / "--token=TOKEN" and "--token-file FILE" /
+ * "--token-file=FILE" from argv (argc updated), handing the value to
+ * cli_token_take() or cli_token_take_file(); without either, takes
+ * $MLREG_TOKEN. Either way MLREG_TOKEN is wiped and unset. 0, or an error
+ * (message set, naming where the bad token came from but never quoting
+ * it): a usage error for both options at once or --token-file twice. */
 static int take_token(int *argc, char **argv)
 {
     int out = 0, error = 0, given = 0;
+    const char *file = NULL;
     char *env = getenv("MLREG_TOKEN");
 
     for (int i = 0; i < *argc; i++) {
         char *v = NULL;
+        if (!strcmp(argv[i], "--token-file") || !strncmp(argv[i], "--token-file=", 13)) {
+            if (file) {
+                error = mlreg_error_set(MLREG_EINVALID, "--token-file given twice");
+                goto done;
+            }
+            if (argv[i][12] == '=') {
+                file = argv[i] + 13;
+            } else if (i + 1 >= *argc) {
+                error = mlreg_error_set(MLREG_EINVALID, "--token-file needs a value");
+                goto done;
+            } else {
+                file = argv[++i];
+            }
+            continue;
+        }
         if (!strcmp(argv[i], "--token")) {
             if (i + 1 >= *argc) {
                 error = mlreg_error_set(MLREG_EINVALID, "--token needs a value");
@@ -91,6 +114,16 @@ static int take_token(int *argc, char **argv)
     }
     *argc = out;
     argv[out] = NULL;
+    if (given && file) {
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "--token and --token-file: give the token one way (prefer "
+                                "--token-file or MLREG_TOKEN)");
+        goto done;
+    }
+    if (file) {
+        error = cli_token_take_file(file);
+        goto done;
+    }
     if (!given && env && *env && (error = cli_token_take(env)) < 0) {
         if (error == MLREG_EINVALID)
             mlreg_error_set(error, "MLREG_TOKEN is not a usable token (printable ASCII "

@@ -11,9 +11,14 @@
  *
  * Files are downloaded into temp files inside DIR (same filesystem, so the
  * final rename is atomic), hashed while streaming. Nothing is renamed into
- * place until every file is verified; on any failure every temp file is
- * removed, so DIR gains nothing. A SIGINT/SIGTERM/SIGHUP during the pull also
- * removes the temp files before the process dies.
+ * place until every file is verified, the lock file is written (to a temp
+ * file too) and every target has been checked: a target that is a
+ * directory, another non-regular file, or a read-only file stops the pull
+ * before the first rename. On any failure every temp file is removed, so a
+ * failed pull changes nothing in DIR. A SIGINT/SIGTERM/SIGHUP during the
+ * pull also removes the temp files before the process dies; during the
+ * renames themselves those signals are held back until the last one is
+ * done, so DIR never holds half a release and the lock file of another.
  *
  * MODEL:STAGE is resolved to a digest once, first (GET .../stages/STAGE);
  * from then on the pull is a pull of MODEL@DIGEST, so a promotion landing
@@ -45,17 +50,19 @@
 
 static const char usage_line[] =
     "usage: mlreg pull MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
-    "                  [--trusted-key PUBFILE]... [--keyring FILE] [--token TOKEN]\n"
+    "                  [--trusted-key PUBFILE]... [--keyring FILE] [--token-file FILE]\n"
     "\n"
     "MODEL:STAGE pulls the release the stage holds now: resolved to its digest\n"
     "first, pulled by that digest, and the lock file records both.\n"
     "Downloads every file of the release into temp files in DIR, checks each\n"
     "one's size and SHA-256 against the manifest, and only then moves them into\n"
-    "place with DIR/mlreg.lock.json. With --trusted-key (a minisign .pub file,\n"
-    "repeatable) or --keyring (the JSON of `mlreg key list --json`), the release\n"
-    "must first carry a valid signature by a trusted, unrevoked key whose\n"
-    "trusted comment names this model, version and digest; otherwise nothing\n"
-    "is downloaded or written and pull exits 1.\n";
+    "place with DIR/mlreg.lock.json. A file it would replace that is a directory\n"
+    "or read-only stops the pull before anything is moved: a failed pull changes\n"
+    "nothing in DIR. With --trusted-key (a minisign .pub file, repeatable) or\n"
+    "--keyring (the JSON of `mlreg key list --json`), the release must first\n"
+    "carry a valid signature by a trusted, unrevoked key whose trusted comment\n"
+    "names this model, version and digest; otherwise nothing is downloaded or\n"
+    "written and pull exits 1.\n";
 
 typedef struct {
     const cli_layer *l; /* points into the fetched release */
@@ -139,26 +146,65 @@ static int make_temp(int *fd_out, char *path, size_t len, const char *dir)
     return 0;
 }
 
-/* fsync, set the mode a plain create would have given, close, rename. */
-static int place(int *fd, char *tmp, const char *dir, const char *name, mode_t mode)
+static int target_path(char *out, size_t len, const char *dir, const char *name)
+{
+    if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len)
+        return mlreg_error_set(MLREG_EINVALID, "%s/%s: path too long", dir, name);
+    return 0;
+}
+
+/* Sets the mode a plain create would have given, fsyncs and closes the temp
+ * file that becomes DIR/@p name. */
+static int finish(int *fd, const char *dir, const char *name, mode_t mode)
+{
+    int rc = 0;
+
+    if (fchmod(*fd, mode) < 0 || fsync(*fd) < 0) rc = -1;
+    if (close(*fd) < 0) rc = -1;
+    *fd = -1;
+    if (rc < 0) return mlreg_error_set(MLREG_EIO, "%s/%s: %s", dir, name, strerror(errno));
+    return 0;
+}
+
+/* Pull replaces files in DIR and nothing else: a target that is a
+ * directory or another non-regular file, or a file made read-only (no
+ * write permission for its owner, or none for us), is refused before the
+ * first rename. A symbolic link is replaced, never followed. */
+static int target_check(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int error;
+
+    if ((error = target_path(path, sizeof(path), dir, name)) < 0) return error;
+    if (lstat(path, &st) < 0) {
+        if (errno == ENOENT) return 0;
+        return mlreg_error_set(MLREG_EIO, "%s: %s", path, strerror(errno));
+    }
+    if (S_ISLNK(st.st_mode)) return 0;
+    if (S_ISDIR(st.st_mode))
+        return mlreg_error_set(MLREG_EIO, "%s exists and is a directory", path);
+    if (!S_ISREG(st.st_mode))
+        return mlreg_error_set(MLREG_EIO, "%s exists and is not a regular file", path);
+    if (!(st.st_mode & S_IWUSR) || faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) < 0)
+        return mlreg_error_set(MLREG_EIO, "%s exists and is read-only", path);
+    return 0;
+}
+
+static int place(char *tmp, const char *dir, const char *name)
 {
     char final[PATH_MAX];
+    int error;
 
-    if ((size_t)snprintf(final, sizeof(final), "%s/%s", dir, name) >= sizeof(final))
-        return mlreg_error_set(MLREG_EINVALID, "%s/%s: path too long", dir, name);
-    if (fchmod(*fd, mode) < 0 || fsync(*fd) < 0)
-        return mlreg_error_set(MLREG_EIO, "%s: %s", final, strerror(errno));
-    if (close(*fd) < 0) {
-        *fd = -1;
-        return mlreg_error_set(MLREG_EIO, "%s: %s", final, strerror(errno));
-    }
-    *fd = -1;
+    if ((error = target_path(final, sizeof(final), dir, name)) < 0) return error;
     if (rename(tmp, final) < 0)
         return mlreg_error_set(MLREG_EIO, "rename to %s: %s", final, strerror(errno));
     tmp[0] = '\0';
     return 0;
 }
 
+/* Writes the lock file into a temp file in DIR (path in @p tmp), ready to
+ * be renamed into place. */
 static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *ref,
                       const char *version, const char *digest, const char *stage,
                       const pull_file *files, size_t n, mode_t mode)
@@ -182,7 +228,7 @@ static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *
     if ((error = make_temp(&fd, tmp, tmplen, dir)) < 0 ||
         (error = cli_write_all(fd, text, strlen(text), LOCK_NAME)) < 0 ||
         (error = cli_write_all(fd, "\n", 1, LOCK_NAME)) < 0 ||
-        (error = place(&fd, tmp, dir, LOCK_NAME, mode)) < 0)
+        (error = finish(&fd, dir, LOCK_NAME, mode)) < 0)
         goto done;
     goto done;
 nomem:
@@ -211,7 +257,8 @@ int cmd_pull(int argc, char **argv)
     uint64_t total = 0;
     mode_t mask, mode;
     struct sigaction old_actions[NCAUGHT];
-    int caught_set = 0;
+    sigset_t held, old_mask;
+    int caught_set = 0, mask_set = 0;
 
     sig_lock_tmp[0] = '\0';
     cli_release_init(&rel);
@@ -297,14 +344,35 @@ int cmd_pull(int argc, char **argv)
         fprintf(stderr, "  %-11s %-30s %10s  verified\n", f->l->kind, f->l->title, size_str);
         total += f->l->size;
     }
-    /* Every file is verified: place them, then the lock file. */
+    /* Every file is verified. Write the lock file, check every target, and
+     * only then rename: up to here DIR has gained temp files only. */
     for (size_t i = 0; i < nfiles; i++)
-        if ((error = place(&files[i].fd, files[i].tmp, dir, files[i].l->title, mode)) < 0)
-            goto done;
+        if ((error = finish(&files[i].fd, dir, files[i].l->title, mode)) < 0) goto done;
     if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &rr.ref, version, digest,
-                            rr.by_stage ? rr.sref.stage : NULL, files, nfiles, mode)) < 0 ||
-        (error = cli_sync_dir(dir)) < 0)
+                            rr.by_stage ? rr.sref.stage : NULL, files, nfiles, mode)) < 0)
         goto done;
+    for (size_t i = 0; i <= nfiles; i++)
+        if ((error = target_check(dir, i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
+            error =
+                mlreg_error_set(error, "%s; nothing in %s was changed", mlreg_error_last(), dir);
+            goto done;
+        }
+    sigemptyset(&held);
+    for (size_t i = 0; i < NCAUGHT; i++)
+        sigaddset(&held, caught[i]);
+    sigprocmask(SIG_BLOCK, &held, &old_mask);
+    mask_set = 1;
+    /* Only a change to DIR by someone else since the checks can make a
+     * rename fail now; say so rather than claim nothing changed. */
+    for (size_t i = 0; i <= nfiles; i++)
+        if ((error = place(i < nfiles ? files[i].tmp : sig_lock_tmp, dir,
+                           i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
+            if (i > 0)
+                error = mlreg_error_set(error, "%s, after %zu of %zu files were replaced",
+                                        mlreg_error_last(), i, nfiles + 1);
+            goto done;
+        }
+    if ((error = cli_sync_dir(dir)) < 0) goto done;
     cli_format_size(size_str, sizeof(size_str), total);
     fprintf(stderr, "pulled %s@%s (%s) into %s: %zu file%s, %s, all verified%s\n", rr.ref.model,
             version, digest, dir, nfiles, nfiles == 1 ? "" : "s", size_str,
@@ -318,6 +386,7 @@ done:
         if (files[i].tmp[0]) unlink(files[i].tmp);
     }
     if (sig_lock_tmp[0]) unlink(sig_lock_tmp);
+    if (mask_set) sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (caught_set) signals_restore(old_actions);
     sig_nfiles = 0;
     sig_files = NULL;

@@ -34,6 +34,7 @@
 #include "client.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/manifest.h"
 #include "mlreg/oci.h"
 #include "mlreg/sign.h"
 #include "release.h"
@@ -130,9 +131,10 @@ static int check_titles(const file_list *l)
 
     for (size_t i = 0; i < l->nfiles; i++) {
         const push_file *f = &l->files[i];
-        if (!cli_title_valid(f->title))
-            return mlreg_error_set(MLREG_EINVALID, "'%s': the base name must be a plain file name",
-                                   f->path);
+        /* The registry's rule, applied before anything is uploaded. */
+        if (mlreg_title_validate(f->title) < 0)
+            return mlreg_error_set(MLREG_EINVALID, "'%s': its base name is the file's title: %s",
+                                   cli_printable(f->path), mlreg_error_last());
         for (size_t j = 0; j < i; j++)
             if (!strcmp(l->files[j].title, f->title))
                 return mlreg_error_set(MLREG_EINVALID,
@@ -452,7 +454,7 @@ static int put_manifest(int *conflict_out, cli_client *c, const cli_ref *ref, co
     else if (strcmp(resp.content_digest, expected_digest))
         error = mlreg_error_set(MLREG_EMISMATCH,
                                 "registry stored the manifest as %s, but the bytes sent hash to %s",
-                                resp.content_digest, expected_digest);
+                                cli_printable(resp.content_digest), expected_digest);
 done:
     cli_response_clear(&resp);
     return error;

@@ -5,9 +5,11 @@
  * The registry is not trusted: the manifest bytes are hashed and checked
  * against the pinned digest (or the Docker-Content-Digest the registry
  * claims), the manifest must be a release of the model asked for, and every
- * title is checked here, so a hostile registry cannot make pull write
- * outside DIR (no '/', not "." or "..", unique, not pull's own lock or temp
- * files). Signatures are judged only with keys the user trusts locally.
+ * title is checked here with the registry's own rule (mlreg_title_validate:
+ * no '/', no leading '.', not pull's lock file, no control characters) and
+ * for uniqueness, so a hostile registry cannot make pull or bundle write
+ * outside DIR or plant a hidden file in it. Signatures are judged only
+ * with keys the user trusts locally.
  */
 #include "release.h"
 
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "mlreg/common.h"
+#include "mlreg/manifest.h"
 #include "mlreg/oci.h"
 
 static const char *const kinds[] = {MLREG_KINDS};
@@ -93,10 +96,9 @@ static int check_manifest(cli_release *r, const cli_ref *ref)
         f->kind = json_string_value(json_object_get(lann, MLREG_ANN_KIND));
         f->digest_str = json_string_value(json_object_get(layer, "digest"));
         s = json_string_value(json_object_get(layer, "mediaType"));
-        if (!f->title || !cli_title_valid(f->title) || !strcmp(f->title, CLI_LOCK_NAME) ||
-            !strncmp(f->title, CLI_TMP_PREFIX, strlen(CLI_TMP_PREFIX))) {
-            error = BAD("layer %zu: unsafe or missing title '%s'; refusing to write it", i,
-                        f->title ? cli_printable(f->title) : "");
+        if (!f->title || mlreg_title_validate(f->title) < 0) {
+            error = BAD("layer %zu: %s; refusing to write it", i,
+                        f->title ? mlreg_error_last() : "no title");
             goto done;
         }
         for (size_t j = 0; j < i; j++)
@@ -659,12 +661,4 @@ int cli_error_wrap(int code, const char *fmt, ...)
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     return mlreg_error_set(code, "%s: %s", prefix, prev);
-}
-
-const char *cli_printable(const char *s)
-{
-    if (!s || !*s) return "-";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) return "(unprintable)";
-    return s;
 }

@@ -15,15 +15,17 @@
 
 #include "client.h"
 #include "mlreg/digest.h"
+#include "mlreg/oci.h"
 #include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
 
 #define CLI_MANIFEST_MAX (16u * 1024 * 1024)
 #define CLI_API_MAX      (64u * 1024 * 1024)
 #define CLI_PROGRESS_MIN (1u << 20) /* smaller transfers draw no progress */
-/* Names pull writes in DIR besides the release's files; no title may take them. */
-#define CLI_LOCK_NAME  "mlreg.lock.json"
-#define CLI_TMP_PREFIX ".mlreg-tmp-"
+/* Names pull writes in DIR besides the release's files; no title may take
+ * them (mlreg_title_validate refuses both). */
+#define CLI_LOCK_NAME  MLREG_LOCK_FILE_NAME
+#define CLI_TMP_PREFIX MLREG_PULL_TMP_PREFIX
 
 /** One file of a release; strings point into the parsed manifest. */
 typedef struct {
@@ -157,8 +159,5 @@ int cli_trust_load(mlreg_trustset **out, const cli_trust_opts *o);
  * same buffer.)
  */
 int cli_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/** @p s, or "(unprintable)" when it holds control characters; "-" for NULL/"". */
-const char *cli_printable(const char *s);
 
 #endif

@@ -20,7 +20,7 @@
 static const char show_usage[] =
     "usage: mlreg show MODEL@VERSION|MODEL@sha256:HEX [--json] [--registry URL]\n";
 static const char status_usage[] =
-    "usage: mlreg status MODEL [--json] [--registry URL] [--token TOKEN]\n"
+    "usage: mlreg status MODEL [--json] [--registry URL] [--token-file FILE]\n"
     "\n"
     "Prints every stage of MODEL (release, since when, by whom, recorded image),\n"
     "the last promotions and rollbacks (passed or refused), then the releases.\n"
@@ -51,16 +51,14 @@ static int api_get(json_t **out, cli_response *resp, cli_client *c, const char *
 }
 
 /* A string field for the table, or @p dflt when absent or empty. Strings
- * with control characters are not printed: a registry must not be able to
- * send escape sequences to the user's terminal. */
+ * that break the text rule are not printed (cli_printable): a registry must
+ * not be able to send escape sequences to the user's terminal. */
 static const char *str_or(json_t *obj, const char *key, const char *dflt)
 {
     const char *s = json_string_value(json_object_get(obj, key));
 
     if (!s || !*s) return dflt;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) return "(unprintable)";
-    return s;
+    return cli_printable(s);
 }
 
 /* A server time for a table column: RFC 3339 to the second ("…T10:00:00Z");
@@ -103,20 +101,13 @@ static void metrics_line(char *buf, size_t len, json_t *metrics, size_t max)
             snprintf(buf + used, len - used, "%s...", used ? " " : "");
             return;
         }
-        int w = snprintf(buf + used, len - used, "%s%s=%g", used ? " " : "", key,
+        int w = snprintf(buf + used, len - used, "%s%s=%g", used ? " " : "", cli_printable(key),
                          json_number_value(val));
         if (w < 0 || (size_t)w >= len - used) return;
         used += (size_t)w;
         n++;
     }
     if (!used) snprintf(buf, len, "-");
-}
-
-static int print_json(const cli_response *resp)
-{
-    fwrite(resp->body, 1, resp->body_len, stdout);
-    if (resp->body_len && resp->body[resp->body_len - 1] != '\n') putchar('\n');
-    return 0;
 }
 
 static void print_release(json_t *r)
@@ -135,13 +126,14 @@ static void print_release(json_t *r)
     printf("eval dataset  %s\n", str_or(r, "eval_dataset", "-"));
     json_object_foreach(metrics, key, val)
     {
-        if (strlen(key) > width) width = strlen(key);
+        if (strlen(cli_printable(key)) > width) width = strlen(cli_printable(key));
     }
     if (json_object_size(metrics) == 0) printf("metrics       -\n");
     i = 0;
     json_object_foreach(metrics, key, val)
     {
-        printf("%-14s%-*s  %g\n", i++ ? "" : "metrics", (int)width, key, json_number_value(val));
+        printf("%-14s%-*s  %g\n", i++ ? "" : "metrics", (int)width, cli_printable(key),
+               json_number_value(val));
     }
     json_array_foreach(files, i, f)
     {
@@ -336,7 +328,7 @@ int cmd_show(int argc, char **argv)
         goto done;
     }
     if (as_json)
-        print_json(&resp);
+        cli_print_json(resp.body ? resp.body : "", resp.body_len);
     else
         print_release(rel);
 done:
@@ -418,7 +410,7 @@ int cmd_status(int argc, char **argv)
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
             goto done;
         }
-        puts(text);
+        cli_print_json(text, strlen(text));
         free(text);
     } else {
         print_model(m, stages, promotions);

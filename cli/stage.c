@@ -7,8 +7,9 @@
  * happened, then one line per gate rule with candidate, baseline, delta and
  * PASS/FAIL) and a script (--json prints the server's JSON unchanged, and
  * the exit status says pass/refuse as cli.h describes). Strings from the
- * registry are printed only when free of control characters, so a registry
- * cannot write escape sequences to a terminal.
+ * registry are printed only when they follow the text rule (cli_printable,
+ * cli_print_json), so a registry cannot write escape sequences to a
+ * terminal.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -21,6 +22,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/imagetag.h"
+#include "mlreg/text.h"
 #include "ref.h"
 #include "release.h"
 
@@ -85,17 +87,18 @@ static int stage_valid(const char *stage)
     return 0;
 }
 
-static int reason_valid(const char *reason)
+/* --reason and --comment follow the registry's rule (1024 bytes of text by
+ * mlreg/text.h): refused here, before anything is sent. */
+static int text_valid(const char *text, const char *what)
 {
-    if (reason && strlen(reason) > 1024)
-        return mlreg_error_set(MLREG_EINVALID, "--reason is longer than 1024 bytes");
-    return 0;
+    if (text && strlen(text) > 1024)
+        return mlreg_error_set(MLREG_EINVALID, "%s is longer than 1024 bytes", what);
+    return mlreg_text_validate(text, what);
 }
 
 static int print_body(const cli_response *resp)
 {
-    if (resp->body_len) fwrite(resp->body, 1, resp->body_len, stdout);
-    if (!resp->body_len || resp->body[resp->body_len - 1] != '\n') putchar('\n');
+    cli_print_json(resp->body ? resp->body : "", resp->body_len);
     return 0;
 }
 
@@ -128,7 +131,7 @@ static void fmt_num(char *buf, size_t len, json_t *v, int with_sign)
 
 static const char promote_usage[] =
     "usage: mlreg promote MODEL@VERSION --to STAGE [--reason TEXT] [--dry-run] [--json]\n"
-    "                     [--registry URL] [--token TOKEN]\n"
+    "                     [--registry URL] [--token-file FILE]\n"
     "\n"
     "Asks the registry to move STAGE of MODEL to VERSION. The registry evaluates\n"
     "every gate rule of STAGE (against the release STAGE holds now, the baseline)\n"
@@ -243,7 +246,7 @@ int cmd_promote(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (rc < 0 || cli_ref_parse(&ref, refstr, 0) < 0 || need(to, "--to STAGE") < 0 ||
-        stage_valid(to) < 0 || reason_valid(reason) < 0)
+        stage_valid(to) < 0 || text_valid(reason, "--reason") < 0)
         return usage_error("promote", promote_usage);
 
     cli_response_init(&resp);
@@ -288,7 +291,7 @@ done:
 
 static const char approve_usage[] =
     "usage: mlreg approve MODEL@VERSION --for STAGE [--comment TEXT] [--json]\n"
-    "                     [--registry URL] [--token TOKEN]\n"
+    "                     [--registry URL] [--token-file FILE]\n"
     "\n"
     "Records your approval of the release (bound to its digest) for STAGE; an\n"
     "`approvals` gate counts distinct approvers other than the release's pusher.\n"
@@ -313,12 +316,8 @@ int cmd_approve(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (rc < 0 || cli_ref_parse(&ref, refstr, 0) < 0 || need(stage, "--for STAGE") < 0 ||
-        stage_valid(stage) < 0)
+        stage_valid(stage) < 0 || text_valid(comment, "--comment") < 0)
         return usage_error("approve", approve_usage);
-    if (comment && strlen(comment) > 1024) {
-        mlreg_error_set(MLREG_EINVALID, "--comment is longer than 1024 bytes");
-        return usage_error("approve", approve_usage);
-    }
     cli_response_init(&resp);
     if (!(body = json_pack("{s:s}", "stage", stage)) ||
         (comment && json_object_set_new(body, "comment", json_string(comment)) < 0)) {
@@ -347,7 +346,7 @@ done:
 
 static const char rollback_usage[] =
     "usage: mlreg rollback MODEL --stage STAGE [--to VERSION] [--reason TEXT] [--json]\n"
-    "                      [--registry URL] [--token TOKEN]\n"
+    "                      [--registry URL] [--token-file FILE]\n"
     "\n"
     "Moves STAGE back to the release that held it before the current one, or to\n"
     "VERSION, which must have held STAGE before. Gates are not re-run; the\n"
@@ -377,7 +376,8 @@ int cmd_rollback(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "'%s' is not a valid model name", model);
         return usage_error("rollback", rollback_usage);
     }
-    if (need(stage, "--stage STAGE") < 0 || stage_valid(stage) < 0 || reason_valid(reason) < 0)
+    if (need(stage, "--stage STAGE") < 0 || stage_valid(stage) < 0 ||
+        text_valid(reason, "--reason") < 0)
         return usage_error("rollback", rollback_usage);
     if (to && !cli_tag_valid(to)) {
         mlreg_error_set(MLREG_EINVALID, "--to '%s' is not a valid version", to);
@@ -453,7 +453,7 @@ done:
 
 static const char resolve_usage[] =
     "usage: mlreg resolve MODEL:STAGE [--at TIME] [--image] [--json] [--registry URL]\n"
-    "                     [--token TOKEN]\n"
+    "                     [--token-file FILE]\n"
     "\n"
     "Prints `VERSION DIGEST` of the release STAGE holds now, or held at TIME\n"
     "(RFC 3339, e.g. 2026-11-26T10:00:00Z). --image prints the container image\n"
@@ -513,7 +513,7 @@ done:
 
 static const char image_tag_usage[] =
     "usage: mlreg image-tag MODEL@VERSION --repo REPO [--record [--digest sha256:HEX]]\n"
-    "                       [--registry URL] [--token TOKEN]\n"
+    "                       [--registry URL] [--token-file FILE]\n"
     "\n"
     "Prints the container image reference REPO:VERSION-GITSHA7 for the release\n"
     "(GITSHA7: the first 7 hex digits of the git sha recorded in the release).\n"

@@ -33,8 +33,8 @@ static const char token_usage[] =
     "the entry to add to the server config's \"tokens\" list:\n"
     "  {\"name\": NAME, \"sha256\": \"<hex SHA-256 of the token>\", \"roles\": [...]}\n"
     "Only the hash goes into the config; keep the token itself secret (give it to\n"
-    "clients as MLREG_TOKEN). NAME is recorded as the actor of every change made\n"
-    "with the token.\n"
+    "clients as MLREG_TOKEN or in a --token-file). NAME is recorded as the actor\n"
+    "of every change made with the token.\n"
     "\n"
     "ROLE: read | push | admin | promote:STAGE | approve:STAGE, optionally limited\n"
     "to the models under a prefix with @PREFIX, which is a model name:\n"
@@ -132,7 +132,8 @@ static int token_new(int argc, char **argv)
     }
     fprintf(stderr,
             "token for '%s': line 1 is the token (shown once; keep it secret, give it to "
-            "clients as MLREG_TOKEN); line 2 goes into the server config's \"tokens\" "
+            "clients as MLREG_TOKEN or in a --token-file); line 2 goes into the server config's "
+            "\"tokens\" "
             "list\n",
             name);
     goto done;

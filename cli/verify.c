@@ -123,7 +123,7 @@ static int print_json(const char *model, const cli_release *r, const cli_sigrepo
         if (!f || json_array_append_new(fa, f) < 0) goto nomem;
     }
     if (!(text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
-    puts(text);
+    cli_print_json(text, strlen(text));
     goto done;
 nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");

@@ -24,6 +24,7 @@
 
 #include "mlreg/audit.h"
 #include "mlreg/common.h"
+#include "mlreg/text.h"
 
 #define EVENT_SEQ_KEY "key_event_seq"
 
@@ -111,13 +112,11 @@ static int role_valid(const char *s)
     return 1;
 }
 
-/* Reasons are shown to people: no control bytes (UTF-8 otherwise allowed). */
+/* Reasons are shown to people: the text rule of text.h (UTF-8 without C0,
+ * DEL or C1 controls). */
 static int reason_valid(const char *s)
 {
-    if (strlen(s) > MLREG_KEYRING_REASON_MAX) return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f) return 0;
-    return 1;
+    return strlen(s) <= MLREG_KEYRING_REASON_MAX && mlreg_text_span(s, strlen(s)) == strlen(s);
 }
 
 /* ---- records --------------------------------------------------------------- */
@@ -856,8 +855,8 @@ int mlreg_keyring_revoke(json_t **out, mlreg_keyring *kr, const char *key_id, co
     want = strcmp(kind, "retired") ? MLREG_KEY_COMPROMISED : MLREG_KEY_RETIRED;
     if (reason != NULL && !reason_valid(reason))
         return mlreg_error_set(MLREG_EINVALID,
-                               "revocation reason must be at most %d bytes without control "
-                               "characters",
+                               "revocation reason must be at most %d bytes of UTF-8 without "
+                               "control characters",
                                MLREG_KEYRING_REASON_MAX);
     if (mlreg_keyid_parse(&id, key_id, strlen(key_id)) < 0)
         return mlreg_error_set(MLREG_EINVALID, "malformed key id (want 16 hex digits)");

@@ -10,14 +10,13 @@
 #include "mlreg/common.h"
 #include "mlreg/oci.h"
 #include "mlreg/registry.h"
+#include "mlreg/text.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define MAX_TITLE_BYTES 255
 
 static const char *const known_types[] = {MLREG_MT_OCI_MANIFEST, MLREG_MT_OCI_INDEX,
                                           MLREG_MT_DOCKER_MANIFEST, MLREG_MT_DOCKER_LIST};
@@ -380,53 +379,51 @@ static void kind_media_type(char *buf, size_t cap, const char *kind)
         snprintf(buf, cap, "%s%s.v1", MLREG_MT_LAYER_PREFIX, kind);
 }
 
-/* 1 when @p s holds a byte a terminal may act on: a C0 control, DEL, or a C1
+/* 1 when @p s breaks the text rule (text.h): a C0 control, DEL, a C1
  * control in its UTF-8 form (U+0080..U+009F is C2 80..C2 9F; xterm, for one,
- * takes U+009B as CSI). Strings checked here end up printed by `mlreg show`. */
+ * takes U+009B as CSI) or bytes that are not UTF-8. Strings checked here end
+ * up printed by `mlreg show`. */
 static int has_control_char(const char *s)
 {
-    const unsigned char *c;
-
-    for (c = (const unsigned char *)s; *c; c++) {
-        if (*c < 0x20 || *c == 0x7f) return 1;
-        if (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f) return 1;
-    }
-    return 0;
+    return mlreg_text_span(s, strlen(s)) != strlen(s);
 }
 
 /* Titles become file names under the pull directory: they must name exactly
- * one entry inside it, never a path or something a terminal interprets. */
+ * one entry inside it, never a path, a hidden file a shell or a tool would
+ * read (.bashrc, .ssh, .env), or something a terminal interprets. The rule
+ * is checked in this order so that a message quotes the title only once it
+ * is known to be safe to print. */
+int mlreg_title_validate(const char *title)
+{
+    int error;
+    size_t n;
+
+    if (title == NULL || title[0] == '\0') return mlreg_error_set(MLREG_EINVALID, "title is empty");
+    n = strlen(title);
+    if (n > MLREG_TITLE_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "title is longer than %d bytes", MLREG_TITLE_MAX);
+    if ((error = mlreg_text_validate(title, "title")) < 0) return error;
+    if (strchr(title, '/') != NULL)
+        return mlreg_error_set(MLREG_EINVALID, "title '%.64s' contains '/'", title);
+    /* Also "." and "..", and pull's own temp files (MLREG_PULL_TMP_PREFIX). */
+    if (title[0] == '.')
+        return mlreg_error_set(MLREG_EINVALID, "title '%.64s' may not start with '.'", title);
+    /* `mlreg pull` writes the lock file itself, so a release carrying such a
+     * title could be pushed (and, being immutable, never replaced) but
+     * never pulled. */
+    if (strcmp(title, MLREG_LOCK_FILE_NAME) == 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "title '%s' is reserved for the lock file mlreg pull writes", title);
+    return 0;
+}
+
 static int check_title(const char *title, size_t i)
 {
-    size_t n;
-    const unsigned char *c;
-
     if (title == NULL || title[0] == '\0')
         return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: annotation %s missing or empty", i,
                                MLREG_ANN_TITLE);
-    n = strlen(title);
-    if (n > MAX_TITLE_BYTES)
-        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s longer than %d bytes", i,
-                               MLREG_ANN_TITLE, MAX_TITLE_BYTES);
-    if (strcmp(title, ".") == 0 || strcmp(title, "..") == 0)
-        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s may not be '%s'", i,
-                               MLREG_ANN_TITLE, title);
-    /* `mlreg pull` writes these names itself and refuses such a title, so a
-     * release carrying one could be pushed (and, being immutable, never
-     * replaced) but never pulled. */
-    if (strcmp(title, MLREG_LOCK_FILE_NAME) == 0 ||
-        strncmp(title, MLREG_PULL_TMP_PREFIX, strlen(MLREG_PULL_TMP_PREFIX)) == 0)
-        return mlreg_error_set(MLREG_EINVALID,
-                               "layers[%zu]: %s '%.64s' is reserved for files mlreg pull writes", i,
-                               MLREG_ANN_TITLE, title);
-    for (c = (const unsigned char *)title; *c; c++) {
-        if (*c == '/')
-            return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s '%.64s' contains '/'", i,
-                                   MLREG_ANN_TITLE, title);
-    }
-    if (has_control_char(title))
-        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s contains a control character", i,
-                               MLREG_ANN_TITLE);
+    if (mlreg_title_validate(title) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: %s", i, mlreg_error_last());
     return 0;
 }
 

@@ -34,6 +34,7 @@
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
 #include "mlreg/sign.h"
+#include "mlreg/text.h"
 #include "registry_internal.h"
 
 /* model (255) \0 stage (128) \0 be64, or hex (64) \0 stage \0 approver (128); LMDB keys are at most
@@ -154,10 +155,7 @@ static int check_text(const char *text, const char *what)
     if (strlen(text) > MLREG_REASON_MAX)
         return mlreg_error_set(MLREG_EINVALID, "%s is longer than %d bytes", what,
                                MLREG_REASON_MAX);
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f)
-            return mlreg_error_set(MLREG_EINVALID, "%s contains a control character", what);
-    return 0;
+    return mlreg_text_validate(text, what);
 }
 
 /* The release record of model@version: ENOTFOUND "release m@v not found". */

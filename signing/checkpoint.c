@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "mlreg/common.h"
+#include "mlreg/text.h"
 #include "sign_internal.h"
 
 #define ALG_ED25519    0x01
@@ -25,9 +26,10 @@
 #define MAX_SIGS       100
 #define SIG_BYTES      (4 + crypto_sign_BYTES)
 
-/* A key name: non-empty, bounded, no '+', no ASCII space or control
- * character (the note package also refuses Unicode spaces; names here
- * are ASCII hostnames and paths in practice). */
+/* A key name: non-empty, bounded, no '+', no ASCII space, and text by the
+ * rule of text.h (UTF-8 without C0, DEL or C1 controls: `mlreg audit verify`
+ * prints the name). The note package also refuses Unicode spaces; names
+ * here are ASCII hostnames and paths in practice. */
 static int check_name(const char *name, size_t len, const char *what)
 {
     size_t i;
@@ -41,6 +43,9 @@ static int check_name(const char *name, size_t len, const char *what)
             return mlreg_error_set(MLREG_EINVALID,
                                    "%s: key name holds a space, '+' or control character", what);
     }
+    if (mlreg_text_span(name, len) != len)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "%s: key name holds a control character or is not UTF-8", what);
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "mlreg/common.h"
+#include "mlreg/text.h"
 
 typedef struct {
     mlreg_pubkey pk;
@@ -65,21 +66,13 @@ int mlreg_release_comment_format(char **out, const char *model, const char *vers
 }
 
 /* Copies at most 80 bytes of @p s (up to @p len) into @p buf for a message,
- * with control characters replaced by '?'. */
+ * with every character that breaks the text rule (text.h: C0, DEL, C1,
+ * bytes that are not UTF-8) replaced by '?'; "..." marks a cut. */
 static void quote(char *buf, size_t cap, const char *s, size_t len)
 {
-    size_t i, n = len < cap - 4 ? len : cap - 4;
+    size_t room = cap - 3 < 81 ? cap - 3 : 81;
 
-    if (n > 80) n = 80;
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        buf[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    if (n < len) {
-        memcpy(buf + i, "...", 3);
-        i += 3;
-    }
-    buf[i] = '\0';
+    if (mlreg_text_sanitize(buf, room, s, len) < len) strcat(buf, "...");
 }
 
 /* Checks "<key>=<want>" at *p, followed by ' ' or the end; advances *p. */
@@ -140,8 +133,7 @@ int mlreg_release_comment_check(const char *comment, const char *model, const ch
         n = strcspn(p, " ");
         eq = memchr(p, '=', n);
         if (!eq || eq == p || eq == p + n - 1) goto bad;
-        for (const char *q = p; q < p + n; q++)
-            if ((unsigned char)*q < 0x20 || *q == 0x7f) goto bad;
+        if (mlreg_text_span(p, n) != n) goto bad;
         p += n;
     }
     return 0;

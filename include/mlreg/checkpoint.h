@@ -45,8 +45,9 @@ typedef struct {
 
 /**
  * The note key hash of key name @p name (NUL-terminated) and Ed25519 public
- * key @p pk into *out. 0, MLREG_EINVALID (name empty, too long, or holding
- * '+', spaces or control characters).
+ * key @p pk into *out. 0, MLREG_EINVALID (name empty, too long, holding
+ * '+' or spaces, or breaking the text rule of text.h: control characters
+ * C0, DEL and C1, bytes that are not UTF-8).
  */
 int mlreg_checkpoint_key_hash(uint32_t *out, const char *name,
                               const unsigned char pk[MLREG_PUBKEY_BYTES]);

@@ -168,7 +168,8 @@ int mlreg_keyring_trust(json_t **out, int *created_out, mlreg_keyring *kr, const
 /**
  * Revokes key @p key_id (16 hex digits) as @p kind ("retired" or
  * "compromised") with an optional @p reason (NULL allowed; at most
- * MLREG_KEYRING_REASON_MAX bytes, no control characters), recorded with the
+ * MLREG_KEYRING_REASON_MAX bytes, text.h's rule: UTF-8 without C0, DEL or C1
+ * controls), recorded with the
  * time and @p actor. Revoking a retired key as compromised escalates it;
  * repeating the same revocation is a no-op. *out receives the key object.
  * Returns 0; MLREG_EINVALID (kind, reason or key id malformed);

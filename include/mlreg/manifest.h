@@ -15,10 +15,8 @@
  *  - every layer has media type "application/vnd.mlreg.<kind>.v1" (kind one
  *    of weights, tokenizer, config, seeds, other) or MLREG_MT_EVAL_REPORT
  *    (kind eval-report), an org.mlreg.kind annotation that agrees with it, and
- *    an org.opencontainers.image.title that is non-empty, at most 255 bytes,
- *    has no '/' or control character (C0, DEL, or C1 as UTF-8), is not "." or "..", is not
- *    MLREG_LOCK_FILE_NAME and does not start with MLREG_PULL_TMP_PREFIX (the
- *    names `mlreg pull` writes itself), and is unique;
+ *    an org.opencontainers.image.title that passes mlreg_title_validate() and
+ *    is unique;
  *  - at most one eval-report layer;
  *  - manifest annotations org.mlreg.model (equal to the repository name),
  *    org.mlreg.version (tag grammar), org.mlreg.git-sha (optional, 7-64
@@ -32,6 +30,25 @@
 #include <stdint.h>
 
 #include "mlreg/digest.h"
+
+/** Longest release file title, in bytes. */
+#define MLREG_TITLE_MAX 255
+
+/**
+ * The one rule for the title of a release file (annotation
+ * org.opencontainers.image.title), which `mlreg pull` and `mlreg bundle`
+ * use as a file name: the server applies it on manifest PUT, `mlreg push`
+ * before uploading anything, pull and bundle before writing anything. A
+ * title is non-empty, at most MLREG_TITLE_MAX bytes, text by the rule of
+ * text.h (UTF-8 without C0, DEL or C1 controls), holds no '/', does not
+ * start with '.' (no hidden files such as .bashrc in a deploy directory;
+ * this also rules out "." and ".." and pull's temp files,
+ * MLREG_PULL_TMP_PREFIX) and is not MLREG_LOCK_FILE_NAME. Pure, no I/O.
+ * @return 0, or MLREG_EINVALID with a message saying which part of the rule
+ *         is broken ("title '.bashrc' may not start with '.'"); the title is
+ *         quoted only when it is safe to print.
+ */
+int mlreg_title_validate(const char *title);
 
 /** What a manifest lists: blobs (image) or other manifests (index). */
 typedef enum {

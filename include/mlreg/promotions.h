@@ -67,7 +67,9 @@
 #define MLREG_INTOTO_STATEMENT_TYPE "https://in-toto.io/Statement/v1"
 #define MLREG_PROMOTION_PREDICATE   "urn:mlreg:promotion:v1"
 
-/** Longest promotion / rollback reason and approval comment, in bytes. */
+/** Longest promotion / rollback reason and approval comment, in bytes. Both
+ *  follow text.h's rule (UTF-8 without C0, DEL or C1 controls, so no tab or
+ *  newline either): MLREG_EINVALID naming the field otherwise. */
 #define MLREG_REASON_MAX 1024
 /** Longest image reference "REPO:TAG", in bytes. */
 #define MLREG_IMAGE_REF_MAX 512

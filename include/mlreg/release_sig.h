@@ -42,7 +42,8 @@ int mlreg_release_comment_format(char **out, const char *model, const char *vers
 /**
  * Checks that @p comment (an authenticated trusted comment) names exactly
  * this release in its first four fields and that anything after them is
- * " key=value" fields separated by single spaces. 0 when it does;
+ * " key=value" fields separated by single spaces, each text by the rule of
+ * text.h (UTF-8 without C0, DEL or C1 controls). 0 when it does;
  * MLREG_EMISMATCH with "trusted comment is not an mlreg release comment",
  * "trusted comment names model X, not Y" (likewise version and digest) or
  * "trusted comment has malformed fields after the digest".

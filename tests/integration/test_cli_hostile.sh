@@ -55,17 +55,30 @@ expect_status "upload a weights blob with curl" 201 POST \
     "/v2/evil/model/blobs/uploads/?digest=$MD" --data-binary "@$W/model.bin" \
     -H 'Content-Type: application/octet-stream'
 i=0
-for title in "../evil" "a/b" ".." "." "/etc/passwd"; do
+for title in "../evil" "a/b" ".." "." "/etc/passwd" ".bashrc" ".ssh" ".mlreg-tmp-x"; do
     i=$((i + 1))
     release_manifest evil/model "1.0.$i" "$title" "$MD" 65536 >"$TMP/hm.json"
     expect_status "server refuses a release with title '$title' (400)" 400 PUT \
         "/v2/evil/model/manifests/1.0.$i" -H "Content-Type: $OCI" --data-binary "@$TMP/hm.json"
+    check "... as MANIFEST_INVALID" jqt '.errors[0].code == "MANIFEST_INVALID"' "$TMP/body"
+    case $title in .[!.]*)
+        check "... saying a title may not start with '.'" \
+            jqt '.errors[0].message | test("may not start with")' "$TMP/body" ;;
+    esac
     expect_status "nothing stored under 1.0.$i" 404 GET "/v2/evil/model/manifests/1.0.$i" \
         -H "Accept: $OCI"
 done
 release_manifest evil/model 1.0.9 same.bin "$MD" 65536 same.bin "$MD" 65536 >"$TMP/hm.json"
 expect_status "server refuses a release with duplicate titles (400)" 400 PUT \
     "/v2/evil/model/manifests/1.0.9" -H "Content-Type: $OCI" --data-binary "@$TMP/hm.json"
+
+# ---- push refuses a title the server would refuse, before uploading -----------
+cp "$W/model.bin" "$W/.hidden"
+run "$MLREG" push team/hidden@1.0.0 --weights "$W/.hidden"
+expect_rc "push of a file named .hidden is a usage error" 2
+check "... saying why" grep -q "may not start with '.'" "$TMP/err"
+check "... and nothing reached the registry" sh -c "! grep -q 'team/hidden' '$TMP/server.log'"
+expect_status "... no such release" 404 GET /v2/team/hidden/manifests/1.0.0 -H "Accept: $OCI"
 
 # ---- a blob corrupted on disk after push -----------------------------------
 run "$MLREG" push team/clf@1.0.0 --weights "$W/model.bin" --tokenizer "$W/tok.txt" --git-sha abcdef1
@@ -88,6 +101,59 @@ check "nothing new in DIR after the failed pull (not even a temp file)" \
 run "$MLREG" pull team/clf@1.0.0 -o "$TMP/dest2"
 expect_rc "pull of a corrupted blob into a new DIR exits 1" 1
 check "the new DIR stays empty" test -z "$(listing "$TMP/dest2")"
+
+# ---- a pull that cannot replace every target changes nothing ------------------
+mkdir -p "$W/v1" "$W/v2"
+for f in a b; do
+    printf 'first %s' "$f" >"$W/v1/$f.bin"
+    printf 'second %s' "$f" >"$W/v2/$f.bin"
+done
+run "$MLREG" push team/two@1.0.0 --weights "$W/v1/a.bin" --weights "$W/v1/b.bin"
+expect_rc "push a release of a.bin and b.bin" 0
+run "$MLREG" push team/two@2.0.0 --weights "$W/v2/a.bin" --weights "$W/v2/b.bin"
+expect_rc "push its next version" 0
+DEP=$TMP/deploy
+run "$MLREG" pull team/two@1.0.0 -o "$DEP"
+expect_rc "pull 1.0.0 into a deploy directory" 0
+cp "$DEP/mlreg.lock.json" "$TMP/lock-1.0.0"
+# unchanged WHAT: DEP still holds 1.0.0 and nothing else.
+unchanged() {
+    check "... $1: a.bin keeps its previous content" cmp -s "$W/v1/a.bin" "$DEP/a.bin"
+    check "... $1: the previous mlreg.lock.json is untouched" cmp -s "$TMP/lock-1.0.0" \
+        "$DEP/mlreg.lock.json"
+    check "... $1: no temp file is left behind" \
+        test "$(listing "$DEP")" = "a.bin b.bin mlreg.lock.json "
+}
+rm "$DEP/b.bin"
+mkdir "$DEP/b.bin"
+echo keep >"$DEP/b.bin/inside"
+run "$MLREG" pull team/two@2.0.0 -o "$DEP"
+expect_rc "pull over a directory named b.bin fails (exit 2)" 2
+check "... saying b.bin is a directory and nothing changed" \
+    grep -q "b.bin exists and is a directory; nothing in .* was changed" "$TMP/err"
+unchanged "b.bin a directory"
+check "... the directory b.bin is untouched" test "$(cat "$DEP/b.bin/inside")" = keep
+rm -r "$DEP/b.bin"
+cp "$W/v1/b.bin" "$DEP/b.bin"
+chmod 0444 "$DEP/b.bin"
+run "$MLREG" pull team/two@2.0.0 -o "$DEP"
+expect_rc "pull over a read-only b.bin fails (exit 2)" 2
+check "... saying b.bin is read-only" grep -q "b.bin exists and is read-only" "$TMP/err"
+unchanged "b.bin read-only"
+check "... b.bin keeps its previous content" cmp -s "$W/v1/b.bin" "$DEP/b.bin"
+chmod 0644 "$DEP/b.bin"
+rm "$DEP/mlreg.lock.json"
+mkdir "$DEP/mlreg.lock.json"
+run "$MLREG" pull team/two@2.0.0 -o "$DEP"
+expect_rc "pull over a directory named mlreg.lock.json fails (exit 2)" 2
+check "... a.bin keeps its previous content" cmp -s "$W/v1/a.bin" "$DEP/a.bin"
+check "... no temp file is left behind" test "$(listing "$DEP")" = "a.bin b.bin mlreg.lock.json "
+rmdir "$DEP/mlreg.lock.json"
+cp "$TMP/lock-1.0.0" "$DEP/mlreg.lock.json"
+run "$MLREG" pull team/two@2.0.0 -o "$DEP"
+expect_rc "with the targets fixed, pull 2.0.0 succeeds" 0
+check "... and replaces both files and the lock" sh -c "cmp -s '$W/v2/a.bin' '$DEP/a.bin' &&
+    cmp -s '$W/v2/b.bin' '$DEP/b.bin' && grep -q '\"version\": \"2.0.0\"' '$DEP/mlreg.lock.json'"
 
 # ---- bad REF syntax: exit 2 -------------------------------------------------
 for ref in "team/clf" "@1.0.0" "team/clf@" "Team/Clf@1" "../etc@1" "team/clf@sha256:1234" \
@@ -132,6 +198,9 @@ if command -v python3 >/dev/null 2>&1; then
     release_manifest evil/dotdot 1.0.0 .. "$PD" 5 >"$F/dotdot.json"
     add_manifest evil/dotdot 1.0.0 "$F/dotdot.json"
     add_blob evil/dotdot "$PD" "$F/pwned"
+    release_manifest evil/dotfile 1.0.0 .bashrc "$PD" 5 >"$F/dotfile.json"
+    add_manifest evil/dotfile 1.0.0 "$F/dotfile.json"
+    add_blob evil/dotfile "$PD" "$F/pwned"
     release_manifest evil/lock 1.0.0 mlreg.lock.json "$PD" 5 >"$F/lock.json"
     add_manifest evil/lock 1.0.0 "$F/lock.json"
     add_blob evil/lock "$PD" "$F/pwned"
@@ -156,6 +225,65 @@ if command -v python3 >/dev/null 2>&1; then
     add_blob evil/good "$PD" "$F/pwned"
     jq 'del(.artifactType)' -c "$F/good.json" | tr -d '\n' >"$F/notrelease.json"
     add_manifest evil/notrelease 1.0.0 "$F/notrelease.json"
+
+    # ---- every field the CLI prints holds control characters -------------------
+    # X: U+009B (CSI, raw UTF-8 C2 9B in the file, as jq writes it), ESC
+    # (escaped, as JSON requires) and DEL; each JSON file is the answer of one
+    # /api/v1 route of the model evil/c1.
+    X='"\u009b31mX\u001b[2J\u007f"'
+    add_api() { # "METHOD PATH" or PATH, FILE, [STATUS]
+        routes=$(echo "$routes" | jq -c --arg p "$1" --arg f "$2" --argjson s "${3:-200}" \
+            '.[$p] = {file:$f, status:$s, headers:{"Content-Type":"application/json"}}')
+    }
+    A=/api/v1/models/evil/c1
+    GOOD_D="sha256:$(printf '%064d' 1)"
+    jq -n "{name:$X, releases:[{version:$X, digest:$X, created:$X, git_sha:$X, files:1, size:5,
+             metrics:{($X):0.9}}]}" >"$F/c1-model.json"
+    add_api "$A" "$F/c1-model.json"
+    jq -n "{model:$X, stages:[{stage:$X, version:$X, digest:$X, since:$X, by:$X, image:$X}]}" \
+        >"$F/c1-stages.json"
+    add_api "$A/stages" "$F/c1-stages.json"
+    jq -n "{promotions:[{seq:1, time:$X, action:$X, to:$X, version:$X, actor:$X, passed:true,
+             reason:$X}]}" >"$F/c1-promotions.json"
+    add_api "GET $A/promotions" "$F/c1-promotions.json"
+    jq -n "{model:$X, version:$X, digest:$X, created:$X, git_sha:$X, eval_dataset:$X,
+            metrics:{($X):0.5}, files:[{kind:$X, size:5, digest:$X, title:$X}]}" >"$F/c1-show.json"
+    add_api "$A/versions/1.0" "$F/c1-show.json"
+    jq -n --arg d "$GOOD_D" "{model:\"evil/c1\", stage:\"prod\", version:\"1.0\", digest:\$d,
+            since:$X, by:$X, image:$X}" >"$F/c1-resolve.json"
+    add_api "$A/stages/prod" "$F/c1-resolve.json"
+    jq -n "{passed:false, moved:false, dry_run:false,
+            rules:[{rule:$X, type:$X, candidate:1, baseline:0.5, baseline_version:$X, delta:0.5,
+                    detail:$X, passed:false}],
+            baseline:{version:$X, digest:$X}, promotion:{seq:3, actor:$X, time:$X}}" \
+        >"$F/c1-promote.json"
+    add_api "POST $A/promotions" "$F/c1-promote.json" 409
+    jq -n "{digest:$X, approver:$X, stage:$X, comment:$X}" >"$F/c1-approve.json"
+    add_api "POST $A/versions/1.0/approvals" "$F/c1-approve.json" 201
+    jq -n "{previous_version:$X, version:$X, digest:$X}" >"$F/c1-rollback.json"
+    add_api "POST $A/stages/prod/rollback" "$F/c1-rollback.json"
+    jq -n "{keys:[{key_id:$X, name:$X, role:$X, source:$X, revocation:$X, added_at:$X,
+                   revoked_at:$X, reason:$X}]}" >"$F/c1-keys.json"
+    add_api "GET /api/v1/keys" "$F/c1-keys.json"
+    add_api "POST /api/v1/keys" "$F/c1-keys.json" 201
+    jq -n "{key_id:$X, name:$X, role:$X, revocation:$X, added_at:$X, revoked_at:$X, reason:$X}" \
+        >"$F/c1-key.json"
+    add_api "POST /api/v1/keys/0123456789ABCDEF/revoke" "$F/c1-key.json"
+    jq -n "{since:0, entries:[{seq:0, time:$X, actor:$X, action:$X, result:$X, reason:$X,
+            subject:{model:$X, version:$X, stage:$X, image:$X}} | tojson]}" >"$F/c1-audit.json"
+    add_api "GET /api/v1/audit" "$F/c1-audit.json"
+    # error answers whose code and message hold X: 400 (any 4xx), 401, 403, 500
+    jq -n "{errors:[{code:$X, message:$X}]}" >"$F/c1-error.json"
+    for st in 400 401 403 500; do
+        add_api "/api/v1/models/evil/e$st" "$F/c1-error.json" "$st"
+        add_api "POST /api/v1/models/evil/e$st/promotions" "$F/c1-error.json" "$st"
+    done
+    jq -n "{message:$X}" >"$F/c1-plain-error.json"
+    add_api "/api/v1/models/evil/plain" "$F/c1-plain-error.json" 409
+    # a release whose title holds X: refused by pull, and the refusal quotes it safely
+    release_manifest evil/c1title 1.0.0 "$(printf 'a\302\233b.bin')" "$PD" 5 >"$F/c1title.json"
+    add_manifest evil/c1title 1.0.0 "$F/c1title.json"
+    add_blob evil/c1title "$PD" "$F/pwned"
     echo "$routes" >"$F/routes.json"
 
     python3 "$MLREG_ROOT/tests/integration/fake_registry.py" "$F/routes.json" "$F/port" 2>"$F/log" &
@@ -169,12 +297,18 @@ if command -v python3 >/dev/null 2>&1; then
     check "fake registry: the honest file arrives" cmp "$F/pwned" "$F/out-good/a.bin"
 
     mkdir -p "$F/jail/out"
-    for m in traversal abs dotdot lock dup liar bigger swapped othermodel notrelease; do
+    for m in traversal abs dotdot dotfile lock dup liar bigger swapped othermodel notrelease; do
         run "$MLREG" pull "evil/$m@1.0.0" -o "$F/jail/out" --registry "$FAKE"
         expect_rc "fake registry: pull of the '$m' manifest exits 1" 1
         check "fake registry: '$m' leaves DIR empty" test -z "$(listing "$F/jail/out")"
         check "fake registry: '$m' writes nothing beside DIR" test "$(listing "$F/jail")" = "out "
     done
+    run "$MLREG" pull "evil/dotfile@1.0.0" -o "$F/jail/out" --registry "$FAKE"
+    check "fake registry: the .bashrc refusal says why" grep -q "may not start with '.'" "$TMP/err"
+    run "$MLREG" bundle "evil/dotfile@1.0.0" -o "$F/jail/bundle" --registry "$FAKE"
+    expect_rc "fake registry: bundle of the '.bashrc' release exits 1" 1
+    check "fake registry: bundle wrote nothing" test "$(listing "$F/jail")" = "out "
+    check "no .bashrc was written anywhere" sh -c "! find '$TMP' -name .bashrc | grep -q ."
     check "the traversal wrote no file named evil anywhere" \
         sh -c "! find '$TMP' -name evil | grep -q ."
     check "the absolute title wrote nothing at /tmp/evil" test ! -e /tmp/evil
@@ -184,6 +318,66 @@ if command -v python3 >/dev/null 2>&1; then
     expect_rc "fake registry: manifest bytes that do not hash to the pinned digest exit 1" 1
     check "fake registry: the pinned-digest failure leaves DIR empty" \
         test -z "$(listing "$F/jail/out")"
+
+    # Every command that shows registry text, for people and with --json:
+    # not one C1 control (C2 80..C2 9F), ESC or DEL byte reaches the output,
+    # the fields are replaced by "(unprintable)", and --json prints the same
+    # JSON value with those characters escaped.
+    BAD_BYTES=$(printf '\302[\200-\237]\\|\033\\|\177')
+    no_bad_bytes() { ! LC_ALL=C grep -q "$BAD_BYTES" "$@"; }
+    check "the fake's answers do hold raw C1 and DEL bytes (the test can fail)" \
+        sh -c "LC_ALL=C grep -q '$BAD_BYTES' '$F/c1-model.json'"
+    # shown NAME WANT-RC CMD...: runs mlreg CMD against the fake
+    shown() {
+        name=$1 want=$2
+        shift 2
+        run "$MLREG" "$@" --registry "$FAKE"
+        expect_rc "C1 fake: $name exits $want" "$want"
+        check "C1 fake: $name prints no C1, ESC or DEL" no_bad_bytes "$TMP/out" "$TMP/err"
+    }
+    shown "show" 0 show evil/c1@1.0
+    check "C1 fake: show replaces the fields (title, metric, dataset...)" \
+        test "$(grep -o 'unprintable' "$TMP/out" | wc -l)" -ge 10
+    shown "status" 0 status evil/c1
+    check "C1 fake: status replaces reason, actor, image..." \
+        test "$(grep -o 'unprintable' "$TMP/out" | wc -l)" -ge 15
+    shown "resolve --image" 0 resolve evil/c1:prod --image
+    grep -q '^(unprintable)$' "$TMP/out" && ok "C1 fake: the image is replaced" ||
+        not_ok "C1 fake: the image is replaced ($(cat "$TMP/out"))"
+    shown "promote (refused, with a rule table)" 1 promote evil/c1@1.0 --to prod
+    check "C1 fake: promote replaces rule, detail, baseline, actor" \
+        test "$(grep -o 'unprintable' "$TMP/out" | wc -l)" -ge 6
+    shown "approve" 0 approve evil/c1@1.0 --for prod
+    shown "rollback" 0 rollback evil/c1 --stage prod
+    shown "key list" 0 key list
+    shown "key revoke" 0 key revoke 0123456789abcdef --kind retired
+    shown "audit log" 0 audit log
+    check "C1 fake: audit log replaces actor, action, subject and reason" \
+        test "$(grep -o 'unprintable' "$TMP/out" | wc -l)" -ge 4
+    for cmd in "show evil/c1@1.0" "status evil/c1" "resolve evil/c1:prod" "approve evil/c1@1.0 --for prod" \
+        "rollback evil/c1 --stage prod" "key list" "key revoke 0123456789abcdef --kind retired" \
+        "audit log" "promote evil/c1@1.0 --to prod"; do
+        # shellcheck disable=SC2086
+        run "$MLREG" $cmd --json --registry "$FAKE"
+        check "C1 fake: $cmd --json prints no C1, ESC or DEL" no_bad_bytes "$TMP/out" "$TMP/err"
+        check "C1 fake: $cmd --json is valid JSON" jqt . "$TMP/out"
+    done
+    run "$MLREG" show evil/c1@1.0 --json --registry "$FAKE"
+    check "C1 fake: show --json is the registry's JSON value, escaped" \
+        test "$(jq -cS . "$TMP/out")" = "$(jq -cS . "$F/c1-show.json")"
+    run "$MLREG" key list --json --registry "$FAKE"
+    check "C1 fake: key list --json is the registry's JSON value, escaped" \
+        test "$(jq -cS . "$TMP/out")" = "$(jq -cS . "$F/c1-keys.json")"
+    for st in 400 401 403 500; do
+        shown "an HTTP $st with a hostile message (status)" "$( [ $st = 500 ] && echo 3 || echo 1)" \
+            status "evil/e$st"
+        shown "an HTTP $st with a hostile message (promote)" "$( [ $st = 500 ] && echo 3 || echo 1)" \
+            promote "evil/e$st@1.0" --to prod
+    done
+    check "C1 fake: the error message shows the replacement" grep -q 'unprintable' "$TMP/err"
+    shown "an error with a hostile plain message" 1 status evil/plain
+    shown "pull of a release with a hostile title" 1 pull evil/c1title@1.0.0 -o "$F/jail/out"
+    check "C1 fake: the hostile title left DIR empty" test -z "$(listing "$F/jail/out")"
 
     kill "$FAKE_PID" 2>/dev/null
     wait "$FAKE_PID" 2>/dev/null

@@ -1,7 +1,9 @@
 #!/bin/sh
 # test_cli_tokens.sh: API tokens end to end. `mlreg token new` makes the
 # tokens and the config entries; the server admits them by hash; the CLI
-# sends them from --token or MLREG_TOKEN. Checks: 401 and 403 exit 1 with
+# sends them from --token, --token-file or MLREG_TOKEN (a token file is read
+# strictly: one line, bounded, a regular file; --token with --token-file is
+# a usage error). Checks: 401 and 403 exit 1 with
 # clear messages and move nothing; a push-only token cannot promote; the
 # pusher's own approval does not count for an `approvals` gate, another
 # approver's does; the token text never appears in any output of the CLI
@@ -91,11 +93,11 @@ PUSH="push vision/clf@1.0 --weights $W/weights.bin --eval-report $W/eval.json --
 # shellcheck disable=SC2086
 run env -u MLREG_TOKEN "$MLREG" $PUSH
 expect_rc "push without a token exits 1" 1
-err_has "the 401 message says how to authenticate" 'authentication required \(set MLREG_TOKEN or --token\)'
+err_has "the 401 message says how to authenticate" 'authentication required \(set MLREG_TOKEN or --token-file\)'
 # shellcheck disable=SC2086
 run "$MLREG" $PUSH --token mlreg_wrongwrongwrong
 expect_rc "push with a wrong token exits 1" 1
-err_has "a wrong token gets the same message" 'authentication required \(set MLREG_TOKEN or --token\)'
+err_has "a wrong token gets the same message" 'authentication required \(set MLREG_TOKEN or --token-file\)'
 run "$MLREG" status vision/clf --token "two words"
 expect_rc "a token with a space is refused locally (exit 2)" 2
 check "the refusal does not echo the token" sh -c "! grep -q 'two words' '$TMP/err'"
@@ -112,6 +114,67 @@ run "$MLREG" status vision/clf --token="$T_READ"
 expect_rc "--token=VALUE works too" 0
 run env MLREG_TOKEN=mlreg_wrongwrongwrong "$MLREG" status vision/clf --token "$T_READ"
 expect_rc "--token wins over MLREG_TOKEN" 0
+
+# ---- --token-file ----------------------------------------------------------------------
+TF=$W/tokens
+mkdir -p "$TF"
+(umask 077
+printf '%s\n' "$T_READ" >"$TF/read"
+printf '%s' "$T_READ" >"$TF/read-no-newline"
+printf '%s\n' "$T_CI" >"$TF/ci"
+printf '%s\n' "$T_READ" >"$TF/open"
+: >"$TF/empty"
+printf '\n' >"$TF/newline-only"
+printf '%s\n%s\n' "$T_READ" "$T_CI" >"$TF/two-lines"
+printf '%s\n\n' "$T_READ" >"$TF/blank-second-line"
+head -c 5000 /dev/zero | tr '\0' a >"$TF/huge"
+printf 'two words\n' >"$TF/spaces"
+printf '%s\r\n' "$T_READ" >"$TF/crlf")
+chmod 644 "$TF/open"
+run "$MLREG" status vision/clf --token-file "$TF/read"
+expect_rc "--token-file FILE (token and a newline) works" 0
+check "... without a warning for a 0600 file" test ! -s "$TMP/err"
+run "$MLREG" status vision/clf --token-file="$TF/read-no-newline"
+expect_rc "--token-file=FILE without a trailing newline works" 0
+run "$MLREG" push vision/clf@1.2 --weights "$W/weights.bin" --eval-report "$W/eval.json" \
+    --git-sha 0123456789abcdef --token-file "$TF/ci"
+expect_rc "push with --token-file exits 0" 0
+run env MLREG_TOKEN=mlreg_wrongwrongwrong "$MLREG" status vision/clf --token-file "$TF/read"
+expect_rc "--token-file wins over MLREG_TOKEN" 0
+run "$MLREG" status vision/clf --token-file "$TF/open"
+expect_rc "a token file other users may read still works" 0
+err_has "... with a warning to chmod it" 'warning: --token-file .*open is readable by every user'
+run "$MLREG" status vision/clf --token-file "$TF/read" --token "$T_READ"
+expect_rc "--token-file with --token is a usage error (exit 2)" 2
+err_has "... saying to give the token one way" '--token and --token-file'
+run "$MLREG" status vision/clf --token "$T_READ" --token-file "$TF/read"
+expect_rc "--token with --token-file, the other way round, exits 2 too" 2
+run "$MLREG" status vision/clf --token-file "$TF/read" --token-file "$TF/read"
+expect_rc "--token-file twice is a usage error" 2
+run "$MLREG" status vision/clf --token-file
+expect_rc "--token-file without a value is a usage error" 2
+# bad FILE WANT-MESSAGE: refused with exit 2, nothing sent, the token not echoed
+bad_file() {
+    run "$MLREG" status vision/clf --token-file "$1"
+    expect_rc "--token-file $(basename "$1") is refused (exit 2)" 2
+    err_has "... saying why" "$2"
+}
+bad_file "$TF/empty" 'is empty'
+bad_file "$TF/newline-only" 'is empty'
+bad_file "$TF/two-lines" 'more than one line'
+bad_file "$TF/blank-second-line" 'more than one line'
+bad_file "$TF/huge" 'larger than a token'
+bad_file "$TF/spaces" 'does not hold a usable token'
+check "... without echoing what the file holds" sh -c "! grep -q 'two words' '$TMP/err'"
+bad_file "$TF/crlf" 'does not hold a usable token'
+bad_file "$TF/missing" 'No such file'
+bad_file "$TF" 'not a regular file'
+bad_file /dev/null 'not a regular file'
+check "the token files are left as they were" sh -c \
+    "test \"\$(cat '$TF/read')\" = '$T_READ' && test \"\$(cat '$TF/read-no-newline')\" = '$T_READ'"
+run "$MLREG" --help
+check "mlreg --help shows --token-file and MLREG_TOKEN" \
+    sh -c "grep -q -- '--token-file FILE' '$TMP/out' && grep -q MLREG_TOKEN '$TMP/out'"
 
 # ---- 403: a valid token without the role -------------------------------------------------
 run env MLREG_TOKEN="$T_CI" "$MLREG" promote vision/clf@1.0 --to staging

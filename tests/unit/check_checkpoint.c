@@ -195,6 +195,21 @@ START_TEST(test_checkpoint_verifier_key_round_trips_the_vector_key)
 }
 END_TEST
 
+START_TEST(test_checkpoint_key_names_with_c1_controls_or_bad_utf8_are_refused)
+{
+    uint32_t h = 0;
+
+    ck_assert_int_eq(mlreg_checkpoint_key_hash(&h,
+                                               "log\xc2\x9b"
+                                               "31m",
+                                               pk),
+                     MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_checkpoint_key_hash(&h, "log\x9b", pk), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_checkpoint_key_hash(&h, "log\x7f", pk), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_checkpoint_key_hash(&h, "journal-\xc3\xa9", pk), 0);
+}
+END_TEST
+
 START_TEST(test_checkpoint_verifier_key_with_a_wrong_hash_or_garbage_is_refused)
 {
     unsigned char got_pk[32];
@@ -362,6 +377,7 @@ static Suite *checkpoint_suite(void)
     tcase_add_test(t, test_checkpoint_verifier_key_with_a_wrong_hash_or_garbage_is_refused);
     tcase_add_test(t, test_checkpoint_with_an_altered_body_fails_its_signature);
     tcase_add_test(t, test_checkpoint_signed_under_another_key_hash_or_key_is_not_ours);
+    tcase_add_test(t, test_checkpoint_key_names_with_c1_controls_or_bad_utf8_are_refused);
     tcase_add_test(
         t, test_checkpoint_cosignatures_by_unknown_keys_are_ignored_but_a_bad_one_of_ours_fails);
     tcase_add_test(t, test_checkpoint_malformed_notes_are_refused);

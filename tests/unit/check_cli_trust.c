@@ -150,6 +150,36 @@ START_TEST(test_release_comment_check_refuses_prefixes_and_odd_spacing)
 }
 END_TEST
 
+START_TEST(test_release_comment_check_refuses_control_characters_and_never_echoes_them)
+{
+    /* U+009B (CSI) as UTF-8, a lone 8-bit CSI byte, DEL, ESC: all break the
+     * text rule in the fields after the digest. */
+    static const char *const extra[] = {" note=\xc2\x9b"
+                                        "31m",
+                                        " note=\x9b"
+                                        "31m",
+                                        " note=a\x7f", " note=\x1b[2J"};
+
+    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+        char comment[300];
+        snprintf(comment, sizeof(comment), "%s%s", COMMENT, extra[i]);
+        ck_assert_int_eq(mlreg_release_comment_check(comment, MODEL, VERSION, DIGEST),
+                         MLREG_EMISMATCH);
+    }
+    /* A comment naming another release is quoted in the message, with
+     * U+009B replaced. */
+    ck_assert_int_eq(mlreg_release_comment_check("mlreg release model=team/\xc2\x9b"
+                                                 "31m version=1.0.0 digest=" DIGEST,
+                                                 MODEL, VERSION, DIGEST),
+                     MLREG_EMISMATCH);
+    ck_assert_ptr_null(strstr(mlreg_error_last(), "\xc2\x9b"));
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "team/?31m"));
+    /* Other UTF-8 stays valid. */
+    ck_assert_int_eq(
+        mlreg_release_comment_check(COMMENT " host=mod\xc3\xa8le", MODEL, VERSION, DIGEST), 0);
+}
+END_TEST
+
 /* ---- times ------------------------------------------------------------------- */
 
 START_TEST(test_rfc3339_times_parse_with_fractions_and_offsets)
@@ -517,6 +547,7 @@ static Suite *trust_suite(void)
     tcase_add_test(tc, test_release_comment_check_accepts_this_release_with_or_without_more_fields);
     tcase_add_test(tc, test_release_comment_check_names_the_field_that_differs);
     tcase_add_test(tc, test_release_comment_check_refuses_prefixes_and_odd_spacing);
+    tcase_add_test(tc, test_release_comment_check_refuses_control_characters_and_never_echoes_them);
     tcase_add_test(tc, test_rfc3339_times_parse_with_fractions_and_offsets);
     tcase_add_test(tc, test_trustset_refuses_one_key_id_with_two_keys);
     tcase_add_test(tc, test_trustset_keeps_the_stricter_revocation_of_a_key_given_twice);

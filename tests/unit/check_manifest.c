@@ -355,19 +355,60 @@ START_TEST(test_release_title_that_mlreg_pull_writes_itself_is_invalid)
     json_t *doc = good_release();
 
     /* pull writes DIR/mlreg.lock.json and DIR/.mlreg-tmp-XXXXXX and refuses
-     * such titles, so the registry must refuse them at push time. */
+     * such titles, so the registry must refuse them at push time (the temp
+     * files with every other title that starts with '.'). */
     set_layer_ann(doc, 1, MLREG_ANN_TITLE, "mlreg.lock.json");
     expect_invalid_naming(check_release(doc), "reserved");
     doc = good_release();
     set_layer_ann(doc, 1, MLREG_ANN_TITLE, ".mlreg-tmp-abc123");
-    expect_invalid_naming(check_release(doc), "reserved");
-    /* Names that merely resemble them stay valid. */
+    expect_invalid_naming(check_release(doc), "start with '.'");
+    /* A name that merely resembles the lock file stays valid. */
     doc = good_release();
     set_layer_ann(doc, 1, MLREG_ANN_TITLE, "mlreg.lock.json.bak");
     ck_assert_int_eq(check_release(doc), 0);
-    doc = good_release();
-    set_layer_ann(doc, 1, MLREG_ANN_TITLE, ".mlreg-tm");
-    ck_assert_int_eq(check_release(doc), 0);
+}
+END_TEST
+
+START_TEST(test_release_title_starting_with_a_dot_is_invalid)
+{
+    static const char *const hidden[] = {".bashrc",     ".profile", ".ssh", ".env",
+                                         ".hidden.bin", ".",        ".."};
+
+    for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++) {
+        json_t *doc = good_release();
+        set_layer_ann(doc, 1, MLREG_ANN_TITLE, hidden[i]);
+        expect_invalid_naming(check_release(doc), "layers[1]");
+    }
+    ck_assert_int_eq(mlreg_title_validate(".bashrc"), MLREG_EINVALID);
+    ck_assert_str_eq(mlreg_error_last(), "title '.bashrc' may not start with '.'");
+}
+END_TEST
+
+START_TEST(test_title_validate_is_the_whole_title_rule)
+{
+    char longt[MLREG_TITLE_MAX + 2];
+
+    ck_assert_int_eq(mlreg_title_validate("model.safetensors"), 0);
+    ck_assert_int_eq(mlreg_title_validate("a..b"), 0);
+    ck_assert_int_eq(mlreg_title_validate("mod\xc3\xa8le v2.bin"), 0);
+    ck_assert_int_eq(mlreg_title_validate("\xe6\xa8\xa1\xe5\x9e\x8b.bin"), 0);
+    ck_assert_int_eq(mlreg_title_validate(NULL), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_title_validate(""), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_title_validate("a/b"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_title_validate("mlreg.lock.json"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_title_validate("x\x1b[2J"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_title_validate("x\xc2\x9b"
+                                          "2J"),
+                     MLREG_EINVALID);
+    /* the message never quotes a title that breaks the text rule */
+    ck_assert_ptr_null(strstr(mlreg_error_last(), "\xc2\x9b"));
+    ck_assert_int_eq(mlreg_title_validate("caf\xe9"), MLREG_EINVALID);
+    memset(longt, 'a', MLREG_TITLE_MAX);
+    longt[MLREG_TITLE_MAX] = '\0';
+    ck_assert_int_eq(mlreg_title_validate(longt), 0);
+    longt[MLREG_TITLE_MAX] = 'a';
+    longt[MLREG_TITLE_MAX + 1] = '\0';
+    ck_assert_int_eq(mlreg_title_validate(longt), MLREG_EINVALID);
 }
 END_TEST
 
@@ -792,6 +833,8 @@ static Suite *manifest_suite(void)
     tcase_add_test(tr, test_release_title_with_control_character_or_too_long_is_invalid);
     tcase_add_test(tr, test_release_title_that_mlreg_pull_writes_itself_is_invalid);
     tcase_add_test(tr, test_release_title_with_a_c1_control_character_is_invalid);
+    tcase_add_test(tr, test_release_title_starting_with_a_dot_is_invalid);
+    tcase_add_test(tr, test_title_validate_is_the_whole_title_rule);
     tcase_add_test(tr, test_release_with_duplicate_titles_is_invalid);
     tcase_add_test(tr, test_release_with_two_eval_reports_is_invalid);
     tcase_add_test(tr, test_release_kind_contradicting_media_type_is_invalid);
