@@ -212,6 +212,21 @@ static void begin_upload_start(request *rq)
     rq->body = BODY_WRITER;
 }
 
+/* A GET or HEAD of a reference that is neither a tag nor a digest asks for
+ * a manifest that cannot exist, and what cannot exist is not found: 404
+ * MANIFEST_UNKNOWN, as docker-registry, Harbor and the distribution-spec
+ * conformance suite answer. A PUT or DELETE of one is a bad request and
+ * keeps its 400 (MANIFEST_INVALID, DIGEST_INVALID). Returns 1 when it
+ * recorded the 404. */
+static int unknown_reference(request *rq)
+{
+    if (strcmp(rq->method, "GET") && strcmp(rq->method, "HEAD")) return 0;
+    mlreg_error_set(MLREG_ENOTFOUND, "manifest unknown: '%.128s' is not a valid tag or digest",
+                    rq->arg);
+    req_fail(rq, MLREG_ENOTFOUND, ERR_CTX_MANIFEST);
+    return 1;
+}
+
 static void begin_manifest(request *rq)
 {
     mlreg_server *srv = rq->srv;
@@ -219,12 +234,12 @@ static void begin_manifest(request *rq)
 
     if (mlreg_reference_is_digest(rq->arg)) {
         if ((error = mlreg_digest_parse(&rq->digest, rq->arg)) < 0) {
-            req_fail(rq, error, ERR_CTX_DIGEST);
+            if (!unknown_reference(rq)) req_fail(rq, error, ERR_CTX_DIGEST);
             return;
         }
         rq->has_digest = 1;
     } else if ((error = mlreg_tag_validate(rq->arg)) < 0) {
-        req_fail(rq, error, ERR_CTX_MANIFEST);
+        if (!unknown_reference(rq)) req_fail(rq, error, ERR_CTX_MANIFEST);
         return;
     } else if (mlreg_policy_stage_index(srv->policy, rq->arg) >= 0) {
         /* a stage name is a reserved tag: readable, never written */

@@ -198,6 +198,26 @@ expect_error "invalid tag: 400" 400 MANIFEST_INVALID PUT \
 expect_error "manifest PUT by a digest that differs from the body: 400" 400 DIGEST_INVALID PUT \
     "/v2/team/app/manifests/$D_O" -H "Content-Type: $MT" --data-binary '{"schemaVersion":2}'
 
+# A reference that is neither a tag nor a digest cannot exist: reads get 404
+# MANIFEST_UNKNOWN (as docker-registry, Harbor and the distribution-spec
+# conformance suite expect), writes keep their 400.
+LONG_TAG=$(head -c 129 /dev/zero | tr '\0' a)
+for ref in .INVALID_MANIFEST_NAME -dash "$LONG_TAG" sha256:abc "sha256:$(printf '%064d' 0 | tr 0 A)" \
+    md5:d41d8cd98f00b204e9800998ecf8427e; do
+    expect_error "GET of invalid reference '$(printf %.24s "$ref")': 404 MANIFEST_UNKNOWN" 404 \
+        MANIFEST_UNKNOWN GET "/v2/team/app/manifests/$ref"
+    expect_status "HEAD of invalid reference '$(printf %.24s "$ref")': 404" 404 HEAD \
+        "/v2/team/app/manifests/$ref"
+done
+expect_error "GET of an invalid reference in an unknown repository: 404 MANIFEST_UNKNOWN" 404 \
+    MANIFEST_UNKNOWN GET /v2/team/nothing-here/manifests/.INVALID_MANIFEST_NAME
+expect_error "PUT of .INVALID_MANIFEST_NAME: 400 MANIFEST_INVALID" 400 MANIFEST_INVALID PUT \
+    /v2/team/app/manifests/.INVALID_MANIFEST_NAME -H "Content-Type: $MT" --data-binary '{}'
+expect_error "DELETE of .INVALID_MANIFEST_NAME: 400 MANIFEST_INVALID" 400 MANIFEST_INVALID \
+    DELETE /v2/team/app/manifests/.INVALID_MANIFEST_NAME
+expect_error "DELETE of a malformed digest: 400 DIGEST_INVALID" 400 DIGEST_INVALID DELETE \
+    /v2/team/app/manifests/sha256:abc
+
 # ---- releases are immutable --------------------------------------------------------------
 printf '{}' >"$TMP/cfg"
 D_CFG=$(post_blob team/model "$TMP/cfg")
