@@ -96,12 +96,28 @@ enum MHD_Result req_queue(request *rq, unsigned int status, struct MHD_Response 
     return ret;
 }
 
+static void sanitize(char *out, size_t outlen, const char *s);
+
+/* Records the first error of a request. A 5xx message is for the operator
+ * (it may name files under the data directory): it goes to the server log
+ * with the request, and the client gets the generic text of
+ * http_error_public_message() (server_errors.c). */
 static void set_fail(request *rq, unsigned int status, const char *oci_code, const char *msg)
 {
+    const char *public_msg = http_error_public_message(status);
+
     if (rq->failed) return;
     rq->failed = 1;
     rq->err_status = status;
     rq->err_code = oci_code;
+    if (public_msg != NULL) {
+        char path[256], detail[512];
+        sanitize(path, sizeof(path), rq->path ? rq->path : "-");
+        sanitize(detail, sizeof(detail), msg);
+        fprintf(stderr, "mlreg: error: %s %s: %u %s: %s\n", rq->method[0] ? rq->method : "-", path,
+                status, oci_code, detail);
+        msg = public_msg;
+    }
     snprintf(rq->err_msg, sizeof(rq->err_msg), "%s", msg);
 }
 
@@ -117,7 +133,7 @@ void req_fail(request *rq, int code, err_ctx ctx)
 
 void req_fail_raw(request *rq, unsigned int status, const char *oci_code, const char *fmt, ...)
 {
-    char msg[256];
+    char msg[512];
     va_list ap;
 
     va_start(ap, fmt);

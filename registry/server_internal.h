@@ -54,6 +54,9 @@ typedef enum {
 
 /** Looks up the HTTP status and OCI error code for @p code in context @p ctx. */
 void http_error_map(unsigned int *status_out, const char **oci_code_out, int code, err_ctx ctx);
+/** The message a client gets instead of the detailed one for a 5xx @p status
+ *  (static text), or NULL for a status below 500, whose message is sent as is. */
+const char *http_error_public_message(unsigned int status);
 
 /* ---- upload sessions (server_uploads.c) ---------------------------------- */
 
