@@ -98,7 +98,7 @@ static int mkdir_p(const char *path)
         if (*p == '/' || *p == '\0') {
             char saved = *p;
             *p = '\0';
-            if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+            if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
                 error = mlreg_error_set(MLREG_EIO, "cannot create directory %s: %s", copy,
                                         strerror(errno));
                 goto done;
@@ -144,8 +144,8 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     error = mlreg_blobstore_new(&reg->store, backend);
     backend = NULL; /* owned by the store now, also on failure */
     if (error < 0) goto done;
-    /* mlreg_meta_open creates meta/ itself, mode 0700 (it will hold tokens
-     * and audit state); creating it here first would leave it 0755. */
+    /* mlreg_meta_open creates meta/ itself, mode 0700 like every directory
+     * under data_dir (it will hold tokens and audit state). */
     if ((error = mlreg_meta_open(&reg->meta, meta_dir, opts->map_size)) < 0) goto done;
     /* the log key first: opening the keyring appends entries (config keys) */
     if ((error = mlreg_audit_key_open(&reg->audit_key, audit_dir)) < 0) goto done;

@@ -45,9 +45,27 @@ typedef struct {
 /**
  * Opens the registry: creates data_dir, the blob store and `data_dir/meta/`,
  * and opens the trusted keyring (mlreg_keyring_open(): a config key that
- * conflicts with the stored keyring is MLREG_EINVALID naming it).
+ * conflicts with the stored keyring is MLREG_EINVALID naming it). Every
+ * directory it creates under data_dir is 0700 and every file 0600, whatever
+ * the umask.
  */
 int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts);
+
+/**
+ * Makes @p data_dir private to its owner: removes the group and other
+ * permission bits of the directory and of every entry below it that has
+ * any, in one pass, changing nothing else. Symlinks below @p data_dir are
+ * neither followed nor changed (@p data_dir itself may be one). A directory
+ * already without those bits that cannot be opened is skipped. Data
+ * directories of earlier versions held 0755 directories and 0644 blobs;
+ * `mlreg serve` calls this before mlreg_registry_open().
+ * @param fixed_out how many entries were changed (0 when @p data_dir does
+ *        not exist yet)
+ * @return 0; MLREG_EIO (an entry could not be read or changed, e.g. one
+ *         owned by another user: the message names it); MLREG_EINVALID
+ *         (a path too long, or nested deeper than 32 levels); MLREG_ENOMEM.
+ */
+int mlreg_registry_make_private(size_t *fixed_out, const char *data_dir);
 /** Closes everything; NULL is a no-op. */
 void mlreg_registry_free(mlreg_registry *reg);
 /** The blob store (owned by the registry). */

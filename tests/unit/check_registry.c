@@ -1289,6 +1289,90 @@ START_TEST(test_registry_metadata_directory_is_private_to_its_owner)
 }
 END_TEST
 
+/* nftw callback: counts entries (symlinks aside) with a group or other bit. */
+static int open_entries;
+static int count_open(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag != FTW_SL && (st->st_mode & 077) != 0) {
+        fprintf(stderr, "open entry: %s mode %o\n", path, (unsigned)(st->st_mode & 07777));
+        open_entries++;
+    }
+    return 0;
+}
+
+START_TEST(test_every_entry_of_a_new_data_directory_is_private_whatever_the_umask)
+{
+    mlreg_registry *fresh = NULL;
+    mlreg_registry_opts opts;
+    mlreg_blob_writer *w = NULL;
+    mlreg_digest d;
+    char dir[128];
+    mode_t old = umask(0);
+
+    snprintf(dir, sizeof(dir), "%s/fresh/data", data_dir);
+    memset(&opts, 0, sizeof(opts));
+    opts.data_dir = dir;
+    opts.map_size = 64u * 1024 * 1024;
+    ck_assert_msg(mlreg_registry_open(&fresh, &opts) == 0, "open: %s", mlreg_error_last());
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(fresh), 5), 0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, "bytes", 5), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(&d, w, NULL, 5), 0);
+    umask(old);
+    open_entries = 0;
+    snprintf(dir, sizeof(dir), "%s/fresh", data_dir);
+    ck_assert_int_eq(nftw(dir, count_open, 16, FTW_PHYS), 0);
+    ck_assert_int_eq(open_entries, 0);
+    mlreg_registry_free(fresh);
+}
+END_TEST
+
+START_TEST(test_make_private_removes_group_and_other_bits_without_following_symlinks)
+{
+    char blobs[128], pub[128], link[128], outside[] = "/tmp/mlreg-check-outside-XXXXXX";
+    struct stat st;
+    size_t fixed = 99;
+    int fd = mkstemp(outside);
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(chmod(outside, 0644), 0);
+    snprintf(blobs, sizeof(blobs), "%s/blobs", data_dir);
+    snprintf(pub, sizeof(pub), "%s/audit/log.pub", data_dir);
+    snprintf(link, sizeof(link), "%s/link", data_dir);
+    ck_assert_int_eq(chmod(data_dir, 0755), 0);
+    ck_assert_int_eq(chmod(blobs, 0751), 0);
+    ck_assert_int_eq(chmod(pub, 0640), 0);
+    ck_assert_int_eq(symlink(outside, link), 0);
+
+    ck_assert_msg(mlreg_registry_make_private(&fixed, data_dir) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(fixed, 3);
+    ck_assert_int_eq(stat(data_dir, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0700);
+    ck_assert_int_eq(stat(blobs, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0700);
+    ck_assert_int_eq(stat(pub, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0600);
+    ck_assert_int_eq(stat(outside, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0644);
+
+    ck_assert_int_eq(mlreg_registry_make_private(&fixed, data_dir), 0);
+    ck_assert_uint_eq(fixed, 0);
+    unlink(outside);
+}
+END_TEST
+
+START_TEST(test_make_private_of_a_data_directory_not_made_yet_fixes_nothing)
+{
+    char dir[128];
+    size_t fixed = 99;
+
+    snprintf(dir, sizeof(dir), "%s/not-yet", data_dir);
+    ck_assert_int_eq(mlreg_registry_make_private(&fixed, dir), 0);
+    ck_assert_uint_eq(fixed, 0);
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
     Suite *s = suite_create("registry");
@@ -1329,6 +1413,9 @@ static Suite *registry_suite(void)
     tcase_add_test(tr, test_registry_reopened_after_close_still_has_everything);
     tcase_add_test(tr, test_concurrent_identical_release_pushes_store_it_exactly_once);
     tcase_add_test(tr, test_registry_metadata_directory_is_private_to_its_owner);
+    tcase_add_test(tr, test_every_entry_of_a_new_data_directory_is_private_whatever_the_umask);
+    tcase_add_test(tr, test_make_private_removes_group_and_other_bits_without_following_symlinks);
+    tcase_add_test(tr, test_make_private_of_a_data_directory_not_made_yet_fixes_nothing);
     suite_add_tcase(s, tr);
 
     tcase_add_checked_fixture(tl, setup_fs, teardown);
