@@ -128,6 +128,7 @@ int cmd_serve(int argc, char **argv)
     mlreg_blob_backend *backend = NULL;
     char host[256], url[320];
     unsigned int port;
+    size_t fixed = 0;
     sigset_t sigs, oldsigs;
     int masked = 0;
 
@@ -219,6 +220,17 @@ int cmd_serve(int argc, char **argv)
                 cfg->s3.redirect_downloads ? ", downloads redirected" : "");
     }
 
+    /* Data directories of earlier versions held 0755 directories and 0644
+     * blobs: make them private before anything is served. */
+    if ((error = mlreg_registry_make_private(&fixed, cfg->data_dir)) < 0) {
+        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+        goto done;
+    }
+    if (fixed > 0)
+        fprintf(stderr,
+                "mlreg: data directory %s: made %zu entr%s private (removed group and other "
+                "permissions)\n",
+                cfg->data_dir, fixed, fixed == 1 ? "y" : "ies");
     memset(&ropts, 0, sizeof(ropts));
     ropts.data_dir = cfg->data_dir;
     ropts.map_size = cfg->map_size;

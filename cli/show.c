@@ -339,17 +339,19 @@ done:
 }
 
 /* GETs the list @p key of @p path (an /api/v1 answer {"KEY": [...]}) into
- * *out (a new reference). A 404 leaves *out NULL: the model exists (its
- * record was just read), so the registry predates stages and there is
- * nothing to show. */
-static int list_get(json_t **out, cli_client *c, const char *path, const char *key,
-                    const char *what)
+ * *out (a new reference), and into *next_out (may be NULL) its "next"
+ * member (a new reference, NULL when absent). A 404 leaves *out NULL: the
+ * model exists (its record was just read), so the registry predates stages
+ * and there is nothing to show. */
+static int list_get(json_t **out, json_t **next_out, cli_client *c, const char *path,
+                    const char *key, const char *what)
 {
     int error;
     cli_response resp;
     json_t *j = NULL, *arr;
 
     *out = NULL;
+    if (next_out) *next_out = NULL;
     cli_response_init(&resp);
     if ((error = cli_api_do(&j, &resp, c, "GET", path, NULL)) < 0) goto done;
     if (resp.status == 404) goto done;
@@ -362,9 +364,61 @@ static int list_get(json_t **out, cli_client *c, const char *path, const char *k
         goto done;
     }
     *out = json_incref(arr);
+    if (next_out && json_object_get(j, "next")) *next_out = json_incref(json_object_get(j, "next"));
 done:
     json_decref(j);
     cli_response_clear(&resp);
+    return error;
+}
+
+/* Like list_get() for a paged list (docs/promotions-api.md: ?since=SEQ,
+ * {"KEY":[...],"next":SEQ|null}): follows "next" from 0 until it is null
+ * or absent (a registry without pages answers with everything at once)
+ * and concatenates the pages in order. A "next" that is not a number
+ * beyond the page's own start would loop for ever: a registry error. */
+static int list_get_all(json_t **out, cli_client *c, const char *path, const char *key,
+                        const char *what)
+{
+    int error = 0;
+    json_t *all = NULL, *page = NULL, *next = NULL;
+    uint64_t since = 0;
+    char url[700];
+
+    *out = NULL;
+    for (;;) {
+        snprintf(url, sizeof(url), "%s?since=%" PRIu64, path, since);
+        if ((error = list_get(&page, &next, c, url, key, what)) < 0) goto done;
+        if (page == NULL) { /* 404 */
+            if (all == NULL) goto done;
+            error =
+                mlreg_error_set(MLREG_ESERVER, "%s: the page at %" PRIu64 " is gone", what, since);
+            goto done;
+        }
+        if (all == NULL) {
+            all = page;
+            page = NULL;
+        } else if (json_array_extend(all, page) < 0) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        json_decref(page);
+        page = NULL;
+        if (next == NULL || json_is_null(next)) break;
+        if (!json_is_integer(next) || json_integer_value(next) <= 0 ||
+            (uint64_t)json_integer_value(next) <= since) {
+            error = mlreg_error_set(MLREG_ESERVER, "%s: registry sent a bad \"next\" page", what);
+            goto done;
+        }
+        since = (uint64_t)json_integer_value(next);
+        json_decref(next);
+        next = NULL;
+    }
+    *out = all;
+    all = NULL;
+done:
+    json_decref(all);
+    json_decref(page);
+    json_decref(next);
     return error;
 }
 
@@ -394,9 +448,9 @@ int cmd_status(int argc, char **argv)
     snprintf(path, sizeof(path), "/api/v1/models/%s", model);
     if ((error = api_get(&m, &resp, c, path, model)) < 0) goto done;
     snprintf(path, sizeof(path), "/api/v1/models/%s/stages", model);
-    if ((error = list_get(&stages, c, path, "stages", "fetching the stages")) < 0) goto done;
+    if ((error = list_get(&stages, NULL, c, path, "stages", "fetching the stages")) < 0) goto done;
     snprintf(path, sizeof(path), "/api/v1/models/%s/promotions", model);
-    if ((error = list_get(&promotions, c, path, "promotions", "fetching the promotions")) < 0)
+    if ((error = list_get_all(&promotions, c, path, "promotions", "fetching the promotions")) < 0)
         goto done;
     if (as_json) {
         /* The model record (its "name" and "releases" included) plus

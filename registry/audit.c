@@ -696,10 +696,16 @@ static int ensure_pub(const char *path, const mlreg_audit_key *key, const char *
         mlreg_error_clear();
         error = mlreg_pubkey_save(path, &key->pub, comment);
         /* someone else wrote it meanwhile: check theirs */
-        if (error == MLREG_EEXISTS)
+        if (error == MLREG_EEXISTS) {
             error = mlreg_pubkey_load(&have, path);
-        else
+        } else {
+            /* a public key, but the data directory is private as a whole:
+             * auditors fetch it from GET /api/v1/audit/key */
+            if (error == 0 && chmod(path, 0600) < 0)
+                error =
+                    mlreg_error_set(MLREG_EIO, "cannot make %s private: %s", path, strerror(errno));
             return error;
+        }
     }
     if (error < 0) return error;
     if (!mlreg_pubkey_equal(&have, &key->pub))

@@ -1091,6 +1091,85 @@ done:
     return error;
 }
 
+/* A page of a log whose keys are prefix ‖ be64 seq (the promotions log, a
+ * stage history): the records with seq >= since in seq order, at most
+ * `limit` of them, ending early once the stored records reach
+ * MLREG_PAGE_BYTES (a page always holds one). The cursor is the seq, never
+ * an offset: records appended meanwhile get larger seqs, so a walk that
+ * follows "next" sees every record exactly once, in order. */
+typedef struct {
+    json_t *list;
+    json_t *(*view)(const json_t *rec, uint64_t seq);
+    size_t plen;
+    size_t limit, count;
+    uint64_t bytes;
+    int has_next;
+    uint64_t next; /* seq of the first record not in the page */
+} page_walk;
+
+static int page_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    page_walk *w = payload;
+    const unsigned char *k = key;
+    uint64_t seq = 0;
+    json_t *rec, *v;
+
+    if (klen != w->plen + 8) return mlreg_error_set(MLREG_EIO, "metadata record key is corrupt");
+    for (size_t i = 0; i < 8; i++)
+        seq = (seq << 8) | k[w->plen + i];
+    if (w->count >= w->limit || w->bytes >= MLREG_PAGE_BYTES) {
+        w->has_next = 1;
+        w->next = seq;
+        return 1;
+    }
+    if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL)
+        return mlreg_error_set(MLREG_EIO, "metadata record %llu is corrupt",
+                               (unsigned long long)seq);
+    v = w->view(rec, seq);
+    json_decref(rec);
+    if (v == NULL || json_array_append_new(w->list, v) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing");
+    w->count++;
+    w->bytes += vlen;
+    return 0;
+}
+
+/* *out = {field: [view(rec, seq)...], "next": seq|null}; see page_walk.
+ * @p limit 0 is MLREG_PAGE_LIMIT_DEFAULT, more than MLREG_PAGE_LIMIT_MAX
+ * is that. @p what names the log in messages. */
+static int list_page(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
+                     size_t plen, uint64_t since, size_t limit, const char *field,
+                     json_t *(*view)(const json_t *, uint64_t), const char *what)
+{
+    page_walk w;
+    char start[PKEY_CAP];
+    int error = 0;
+
+    memset(&w, 0, sizeof(w));
+    if (since > INT64_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "%s since %llu is out of range", what,
+                               (unsigned long long)since);
+    if (plen + 8 > sizeof(start)) return mlreg_error_set(MLREG_EINVALID, "%s key too long", what);
+    w.view = view;
+    w.plen = plen;
+    w.limit = limit == 0 ? MLREG_PAGE_LIMIT_DEFAULT
+                         : (limit > MLREG_PAGE_LIMIT_MAX ? MLREG_PAGE_LIMIT_MAX : limit);
+    if ((w.list = json_array()) == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    memcpy(start, prefix, plen);
+    for (size_t i = 0; i < 8; i++)
+        start[plen + i] = (char)((since >> ((7 - i) * 8)) & 0xff);
+    if ((error = mlreg_meta_iter(txn, db, prefix, plen, start, plen + 8, page_cb, &w)) < 0)
+        goto done;
+    error = 0;
+    if ((*out = json_pack("{s:O, s:o}", field, w.list, "next",
+                          w.has_next ? json_integer((json_int_t)w.next) : json_null())) == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing %s", what);
+
+done:
+    json_decref(w.list);
+    return error;
+}
+
 /* Opens a read txn and finds the release digest hex of model@version. */
 static int release_hex_read(char hex[MLREG_DIGEST_HEXLEN + 1], mlreg_meta_txn **txn_out,
                             mlreg_registry *reg, const char *model, const char *version)
@@ -1562,17 +1641,19 @@ done:
     return error;
 }
 
-static json_t *history_view(const json_t *e)
+/* A history entry as listed; "seq" (the key's sequence number) is the
+ * cursor a client pages with. */
+static json_t *history_view(const json_t *e, uint64_t seq)
 {
-    return json_pack("{s:O, s:O, s:O, s:O, s:O?, s:O, s:O?}", "time", json_object_get(e, "time"),
-                     "action", json_object_get(e, "action"), "version",
+    return json_pack("{s:I, s:O, s:O, s:O, s:O, s:O?, s:O, s:O?}", "seq", (json_int_t)seq, "time",
+                     json_object_get(e, "time"), "action", json_object_get(e, "action"), "version",
                      json_object_get(e, "version"), "digest", json_object_get(e, "digest"),
                      "previous_version", json_object_get(e, "previous_version"), "actor",
                      json_object_get(e, "actor"), "reason", json_object_get(e, "reason"));
 }
 
 int mlreg_stage_history(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
-                        const char *model, const char *stage)
+                        const char *model, const char *stage, uint64_t since, size_t limit)
 {
     int error;
     mlreg_meta_txn *txn = NULL;
@@ -1580,23 +1661,27 @@ int mlreg_stage_history(json_t **out, mlreg_registry *reg, const mlreg_policy *p
 
     if ((error = check_names(policy, model, NULL, stage)) < 0) return error;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
-    error = list_prefix(out, txn, MLREG_DB_STAGE_HISTORY, prefix,
-                        pkey(prefix, model, stage, "", 0, 0), "history", history_view);
+    error =
+        list_page(out, txn, MLREG_DB_STAGE_HISTORY, prefix, pkey(prefix, model, stage, "", 0, 0),
+                  since, limit, "history", history_view, "stage history");
     mlreg_meta_txn_abort(txn);
     return error;
 }
 
-static json_t *promotion_view(const json_t *rec)
+/* A promotions-log record as listed: its "seq" is the key's. */
+static json_t *promotion_view(const json_t *rec, uint64_t seq)
 {
     json_t *v = json_deep_copy(rec);
 
+    (void)seq;
     if (v == NULL) return NULL;
     json_object_del(v, "time_ns");
     json_object_del(v, "baseline");
     return v;
 }
 
-int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model)
+int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model, uint64_t since,
+                          size_t limit)
 {
     int error;
     mlreg_meta_txn *txn = NULL;
@@ -1604,8 +1689,8 @@ int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model)
 
     if ((error = check_names(NULL, model, NULL, NULL)) < 0) return error;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
-    error = list_prefix(out, txn, MLREG_DB_PROMOTIONS, prefix, pkey(prefix, model, "", NULL, 0, 0),
-                        "promotions", promotion_view);
+    error = list_page(out, txn, MLREG_DB_PROMOTIONS, prefix, pkey(prefix, model, "", NULL, 0, 0),
+                      since, limit, "promotions", promotion_view, "promotions");
     mlreg_meta_txn_abort(txn);
     return error;
 }

@@ -98,7 +98,7 @@ static int mkdir_p(const char *path)
         if (*p == '/' || *p == '\0') {
             char saved = *p;
             *p = '\0';
-            if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+            if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
                 error = mlreg_error_set(MLREG_EIO, "cannot create directory %s: %s", copy,
                                         strerror(errno));
                 goto done;
@@ -144,8 +144,8 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     error = mlreg_blobstore_new(&reg->store, backend);
     backend = NULL; /* owned by the store now, also on failure */
     if (error < 0) goto done;
-    /* mlreg_meta_open creates meta/ itself, mode 0700 (it will hold tokens
-     * and audit state); creating it here first would leave it 0755. */
+    /* mlreg_meta_open creates meta/ itself, mode 0700 like every directory
+     * under data_dir (it will hold tokens and audit state). */
     if ((error = mlreg_meta_open(&reg->meta, meta_dir, opts->map_size)) < 0) goto done;
     /* the log key first: opening the keyring appends entries (config keys) */
     if ((error = mlreg_audit_key_open(&reg->audit_key, audit_dir)) < 0) goto done;
@@ -1487,6 +1487,10 @@ done:
 typedef struct {
     size_t plen;
     const char *artifact_type;
+    const char *last_hex; /* skip this one: the walk starts at it */
+    size_t limit, count;
+    uint64_t bytes;
+    int more;
     json_t *manifests;
 } referrer_walk;
 
@@ -1494,13 +1498,13 @@ static int referrer_cb(const void *key, size_t klen, const void *val, size_t vle
 {
     referrer_walk *w = payload;
     json_t *d;
-    const char *at;
+    const char *at, *hex = (const char *)key + w->plen;
     char digest[MLREG_DIGEST_STRLEN + 1];
 
     if (klen - w->plen != MLREG_DIGEST_HEXLEN)
         return mlreg_error_set(MLREG_EIO, "referrers index entry is corrupt");
-    snprintf(digest, sizeof(digest), "sha256:%.*s", MLREG_DIGEST_HEXLEN,
-             (const char *)key + w->plen);
+    if (w->last_hex != NULL && memcmp(hex, w->last_hex, MLREG_DIGEST_HEXLEN) == 0) return 0;
+    snprintf(digest, sizeof(digest), "sha256:%.*s", MLREG_DIGEST_HEXLEN, hex);
     d = json_loadb(val, vlen, 0, NULL);
     if (d == NULL) return mlreg_error_set(MLREG_EIO, "referrers index entry is corrupt");
     at = json_string_value(json_object_get(d, "artifactType"));
@@ -1508,23 +1512,35 @@ static int referrer_cb(const void *key, size_t klen, const void *val, size_t vle
         json_decref(d);
         return 0;
     }
+    if (w->count >= w->limit || w->bytes >= MLREG_PAGE_BYTES) {
+        json_decref(d);
+        w->more = 1;
+        return 1;
+    }
     if (json_object_set_new(d, "digest", json_string(digest)) < 0 ||
         json_array_append_new(w->manifests, d) < 0)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory listing referrers");
+    w->count++;
+    w->bytes += vlen + MLREG_DIGEST_STRLEN;
     return 0;
 }
 
-int mlreg_registry_referrers(json_t **out, mlreg_registry *reg, const char *repo,
-                             const mlreg_digest *subject, const char *artifact_type)
+int mlreg_registry_referrers(json_t **out, int *more_out, mlreg_registry *reg, const char *repo,
+                             const mlreg_digest *subject, const char *artifact_type,
+                             const mlreg_digest *last, size_t limit)
 {
     int error = 0;
     mlreg_meta_txn *txn = NULL;
-    char prefix[KEY_CAP], hex[MLREG_DIGEST_HEXLEN + 1];
+    char prefix[KEY_CAP], start[KEY_CAP], hex[MLREG_DIGEST_HEXLEN + 1];
+    char last_hex[MLREG_DIGEST_HEXLEN + 1];
+    size_t slen = 0;
     referrer_walk w;
     json_t *res = NULL;
 
     memset(&w, 0, sizeof(w));
     w.artifact_type = artifact_type;
+    w.limit = limit == 0 ? MLREG_PAGE_LIMIT_DEFAULT
+                         : (limit > MLREG_PAGE_LIMIT_MAX ? MLREG_PAGE_LIMIT_MAX : limit);
     if ((error = mlreg_name_validate(repo)) < 0) goto done;
     if ((w.manifests = json_array()) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing referrers");
@@ -1532,10 +1548,15 @@ int mlreg_registry_referrers(json_t **out, mlreg_registry *reg, const char *repo
     }
     mlreg_digest_hex(hex, subject);
     w.plen = key_of(prefix, repo, hex, "");
+    if (last != NULL) {
+        mlreg_digest_hex(last_hex, last);
+        w.last_hex = last_hex;
+        slen = key_of(start, repo, hex, last_hex);
+    }
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 0)) < 0) goto done;
     if ((error = repo_require(txn, repo)) < 0) goto done;
-    if ((error = mlreg_meta_iter(txn, MLREG_DB_REFERRERS, prefix, w.plen, NULL, 0, referrer_cb,
-                                 &w)) < 0)
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_REFERRERS, prefix, w.plen, last ? start : NULL, slen,
+                                 referrer_cb, &w)) < 0)
         goto done;
     error = 0;
     res = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType", MLREG_MT_OCI_INDEX,
@@ -1545,6 +1566,7 @@ int mlreg_registry_referrers(json_t **out, mlreg_registry *reg, const char *repo
         goto done;
     }
     *out = res;
+    if (more_out != NULL) *more_out = w.more;
 
 done:
     mlreg_meta_txn_abort(txn);

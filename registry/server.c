@@ -40,6 +40,36 @@ const char *req_query(request *rq, const char *name)
     return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* Decimal digits only: no sign, no spaces, no "0x", not empty, at most
+ * UINT64_MAX. libmicrohttpd unescapes query values before we see them, so
+ * "%00" becomes a NUL byte inside the value; the value's length (not
+ * strlen) is checked so "1%00" is refused rather than read as "1". */
+int req_query_u64(uint64_t *out, int *present, request *rq, const char *name)
+{
+    const char *v = NULL;
+    size_t len = 0;
+    uint64_t n = 0;
+
+    if (present) *present = 0;
+    if (MHD_lookup_connection_value_n(rq->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+                                      &len) != MHD_YES)
+        return 0;
+    if (present) *present = 1;
+    if (v == NULL || len == 0)
+        return mlreg_error_set(MLREG_EINVALID, "?%s= is empty; want a decimal number", name);
+    for (size_t i = 0; i < len; i++) {
+        unsigned int d = (unsigned char)v[i] - '0';
+        if (d > 9)
+            return mlreg_error_set(
+                MLREG_EINVALID, "?%s= must be a non-negative decimal number (digits only)", name);
+        if (n > (UINT64_MAX - d) / 10)
+            return mlreg_error_set(MLREG_EINVALID, "?%s= is out of range", name);
+        n = n * 10 + d;
+    }
+    *out = n;
+    return 0;
+}
+
 struct MHD_Response *resp_empty(void)
 {
     return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -99,12 +129,28 @@ enum MHD_Result req_queue(request *rq, unsigned int status, struct MHD_Response 
     return ret;
 }
 
+static void sanitize(char *out, size_t outlen, const char *s);
+
+/* Records the first error of a request. A 5xx message is for the operator
+ * (it may name files under the data directory): it goes to the server log
+ * with the request, and the client gets the generic text of
+ * http_error_public_message() (server_errors.c). */
 static void set_fail(request *rq, unsigned int status, const char *oci_code, const char *msg)
 {
+    const char *public_msg = http_error_public_message(status);
+
     if (rq->failed) return;
     rq->failed = 1;
     rq->err_status = status;
     rq->err_code = oci_code;
+    if (public_msg != NULL) {
+        char path[256], detail[512];
+        sanitize(path, sizeof(path), rq->path ? rq->path : "-");
+        sanitize(detail, sizeof(detail), msg);
+        fprintf(stderr, "mlreg: error: %s %s: %u %s: %s\n", rq->method[0] ? rq->method : "-", path,
+                status, oci_code, detail);
+        msg = public_msg;
+    }
     snprintf(rq->err_msg, sizeof(rq->err_msg), "%s", msg);
 }
 
@@ -120,7 +166,7 @@ void req_fail(request *rq, int code, err_ctx ctx)
 
 void req_fail_raw(request *rq, unsigned int status, const char *oci_code, const char *fmt, ...)
 {
-    char msg[256];
+    char msg[512];
     va_list ap;
 
     va_start(ap, fmt);

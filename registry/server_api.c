@@ -302,6 +302,23 @@ static enum MHD_Result images_post(request *rq)
     return reply_json_status(rq, created ? 201 : 200, res);
 }
 
+/* ?since=SEQ&limit=N of the paged listings (promotions, stage history), read
+ * as the audit log's: since defaults to 0, limit to 0 (the library's
+ * default), a limit over MLREG_PAGE_LIMIT_MAX is clamped; anything but
+ * decimal digits is MLREG_EINVALID naming the parameter. */
+static int page_query(uint64_t *since_out, size_t *limit_out, request *rq)
+{
+    uint64_t since = 0, limit = 0;
+    int error;
+
+    if ((error = req_query_u64(&since, NULL, rq, "since")) < 0 ||
+        (error = req_query_u64(&limit, NULL, rq, "limit")) < 0)
+        return error;
+    *since_out = since;
+    *limit_out = limit > MLREG_PAGE_LIMIT_MAX ? MLREG_PAGE_LIMIT_MAX : (size_t)limit;
+    return 0;
+}
+
 /* GET models/<name>/stages/<stage>[?at=RFC3339]. */
 static int stage_get(json_t **out, request *rq)
 {
@@ -327,6 +344,8 @@ enum MHD_Result api_finish(request *rq)
     int error = 0;
     err_ctx ctx = ERR_CTX_ANY;
     int post = !strcmp(rq->method, "POST");
+    uint64_t since = 0;
+    size_t limit = 0;
 
     switch (rq->route) {
     case ROUTE_API_HEALTH:
@@ -359,7 +378,8 @@ enum MHD_Result api_finish(request *rq)
     case ROUTE_API_PROMOTIONS:
         if (post) return promotions_post(rq);
         ctx = ERR_CTX_MODEL;
-        error = mlreg_promotions_list(&j, reg, rq->name);
+        if ((error = page_query(&since, &limit, rq)) == 0)
+            error = mlreg_promotions_list(&j, reg, rq->name, since, limit);
         break;
     case ROUTE_API_STAGES:
         ctx = ERR_CTX_MODEL;
@@ -371,7 +391,9 @@ enum MHD_Result api_finish(request *rq)
         break;
     case ROUTE_API_STAGE_HISTORY:
         ctx = ERR_CTX_STAGE;
-        error = mlreg_stage_history(&j, reg, rq->srv->policy, rq->name, rq->stage);
+        if ((error = page_query(&since, &limit, rq)) == 0)
+            error =
+                mlreg_stage_history(&j, reg, rq->srv->policy, rq->name, rq->stage, since, limit);
         break;
     case ROUTE_API_ROLLBACK: return rollback_post(rq);
     case ROUTE_API_APPROVALS:

@@ -4,13 +4,8 @@
  * signed text are audit.h's and promotions.h's; this file only maps them onto
  * HTTP. Every route here is GET/HEAD and needs the read role (authorize() in
  * server.c); the log-wide routes are not about one model, so a read role
- * limited to a model prefix does not grant them.
- *
- * Query numbers are parsed strictly: decimal digits only, no sign, no
- * spaces, no "0x", not empty, at most UINT64_MAX. libmicrohttpd unescapes
- * query values before we see them, so "%00" becomes a NUL byte inside the
- * value; the value's length (not strlen) is checked so "1%00" is refused
- * rather than read as "1".
+ * limited to a model prefix does not grant them. Query numbers are parsed
+ * strictly by req_query_u64() (server.c).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,41 +23,12 @@
 /* Most entries one page holds; mlreg_audit_list() clamps to the same. */
 #define AUDIT_PAGE_MAX 1000u
 
-/* Reads the query argument @p name as a decimal uint64 into *out and sets
- * *present (may be NULL) to whether it was given. Absent leaves *out alone.
- * 0, or MLREG_EINVALID with a message naming the parameter. */
-static int query_u64(uint64_t *out, int *present, request *rq, const char *name)
-{
-    const char *v = NULL;
-    size_t len = 0;
-    uint64_t n = 0;
-
-    if (present) *present = 0;
-    if (MHD_lookup_connection_value_n(rq->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
-                                      &len) != MHD_YES)
-        return 0;
-    if (present) *present = 1;
-    if (v == NULL || len == 0)
-        return mlreg_error_set(MLREG_EINVALID, "?%s= is empty; want a decimal number", name);
-    for (size_t i = 0; i < len; i++) {
-        unsigned int d = (unsigned char)v[i] - '0';
-        if (d > 9)
-            return mlreg_error_set(
-                MLREG_EINVALID, "?%s= must be a non-negative decimal number (digits only)", name);
-        if (n > (UINT64_MAX - d) / 10)
-            return mlreg_error_set(MLREG_EINVALID, "?%s= is out of range", name);
-        n = n * 10 + d;
-    }
-    *out = n;
-    return 0;
-}
-
-/* A required query number: like query_u64(), MLREG_EINVALID when absent. */
+/* A required query number: like req_query_u64(), MLREG_EINVALID when absent. */
 static int query_u64_required(uint64_t *out, request *rq, const char *name)
 {
     int present = 0, error;
 
-    if ((error = query_u64(out, &present, rq, name)) < 0) return error;
+    if ((error = req_query_u64(out, &present, rq, name)) < 0) return error;
     if (!present) return mlreg_error_set(MLREG_EINVALID, "?%s= is required", name);
     return 0;
 }
@@ -112,8 +78,8 @@ static int audit_page(json_t **out, request *rq)
     uint64_t since = 0, limit = 0;
     int error;
 
-    if ((error = query_u64(&since, NULL, rq, "since")) < 0 ||
-        (error = query_u64(&limit, NULL, rq, "limit")) < 0)
+    if ((error = req_query_u64(&since, NULL, rq, "since")) < 0 ||
+        (error = req_query_u64(&limit, NULL, rq, "limit")) < 0)
         return error;
     if (limit > AUDIT_PAGE_MAX) limit = AUDIT_PAGE_MAX;
     return mlreg_audit_list(out, mlreg_registry_meta(rq->srv->reg), since, (size_t)limit);
@@ -128,7 +94,7 @@ static int audit_inclusion(json_t **out, request *rq)
     int error, have_size = 0;
 
     if ((error = query_u64_required(&seq, rq, "seq")) < 0 ||
-        (error = query_u64(&size, &have_size, rq, "size")) < 0)
+        (error = req_query_u64(&size, &have_size, rq, "size")) < 0)
         return error;
     if (have_size && size == 0)
         return mlreg_error_set(MLREG_EINVALID, "audit entry %llu is not in a log of 0 entries",
@@ -160,7 +126,7 @@ static int audit_consistency(json_t **out, request *rq)
     int error, have_to = 0;
 
     if ((error = query_u64_required(&from, rq, "from")) < 0 ||
-        (error = query_u64(&to, &have_to, rq, "to")) < 0)
+        (error = req_query_u64(&to, &have_to, rq, "to")) < 0)
         return error;
     if (have_to && to == 0) {
         if (from > 0)

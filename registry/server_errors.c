@@ -9,6 +9,15 @@
  * MANIFEST_UNKNOWN), so rows are keyed by (code, context); a row with
  * ERR_CTX_ANY is the fallback for its code. Anything not in the table is an
  * internal error: 500 UNKNOWN.
+ *
+ * A 5xx is the server's trouble, not the client's, and its message is
+ * written for the operator: it may name files under the data directory
+ * (a blob that is not a regular file, a temp file the disk had no room
+ * for), the S3 endpoint, LMDB internals. So for every 5xx the server logs
+ * the full message (req_fail() in server.c: one "mlreg: error:" line with
+ * the request) and the client gets the generic text of
+ * http_error_public_message(). A 4xx message is about the client's own
+ * input and is sent as it is.
  */
 #include "server_internal.h"
 
@@ -75,4 +84,14 @@ void http_error_map(unsigned int *status_out, const char **oci_code_out, int cod
     }
     *status_out = error_table[i].status;
     *oci_code_out = error_table[i].oci;
+}
+
+const char *http_error_public_message(unsigned int status)
+{
+    if (status == 507)
+        return "the registry is out of storage space; its operator finds the details in the "
+               "server log";
+    if (status >= 500)
+        return "internal error in the registry; its operator finds the details in the server log";
+    return NULL;
 }

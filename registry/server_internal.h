@@ -54,6 +54,9 @@ typedef enum {
 
 /** Looks up the HTTP status and OCI error code for @p code in context @p ctx. */
 void http_error_map(unsigned int *status_out, const char **oci_code_out, int code, err_ctx ctx);
+/** The message a client gets instead of the detailed one for a 5xx @p status
+ *  (static text), or NULL for a status below 500, whose message is sent as is. */
+const char *http_error_public_message(unsigned int status);
 
 /* ---- upload sessions (server_uploads.c) ---------------------------------- */
 
@@ -302,6 +305,10 @@ enum MHD_Result req_queue(request *rq, unsigned int status, struct MHD_Response 
 const char *req_header(request *rq, const char *name);
 /** A query argument (unescaped by libmicrohttpd) or NULL. */
 const char *req_query(request *rq, const char *name);
+/** Reads the query argument @p name as a decimal uint64 into *out and sets
+ *  *present (may be NULL) to whether it was given; absent leaves *out alone.
+ *  0, or MLREG_EINVALID with a message naming the parameter ("?limit= ..."). */
+int req_query_u64(uint64_t *out, int *present, request *rq, const char *name);
 /** Response helpers; NULL on allocation failure. */
 struct MHD_Response *resp_empty(void);
 struct MHD_Response *resp_copy(const void *data, size_t len);

@@ -229,6 +229,21 @@ static void begin_upload_start(request *rq)
     rq->body = BODY_WRITER;
 }
 
+/* A GET or HEAD of a reference that is neither a tag nor a digest asks for
+ * a manifest that cannot exist, and what cannot exist is not found: 404
+ * MANIFEST_UNKNOWN, as docker-registry, Harbor and the distribution-spec
+ * conformance suite answer. A PUT or DELETE of one is a bad request and
+ * keeps its 400 (MANIFEST_INVALID, DIGEST_INVALID). Returns 1 when it
+ * recorded the 404. */
+static int unknown_reference(request *rq)
+{
+    if (strcmp(rq->method, "GET") && strcmp(rq->method, "HEAD")) return 0;
+    mlreg_error_set(MLREG_ENOTFOUND, "manifest unknown: '%.128s' is not a valid tag or digest",
+                    rq->arg);
+    req_fail(rq, MLREG_ENOTFOUND, ERR_CTX_MANIFEST);
+    return 1;
+}
+
 static void begin_manifest(request *rq)
 {
     mlreg_server *srv = rq->srv;
@@ -236,12 +251,12 @@ static void begin_manifest(request *rq)
 
     if (mlreg_reference_is_digest(rq->arg)) {
         if ((error = mlreg_digest_parse(&rq->digest, rq->arg)) < 0) {
-            req_fail(rq, error, ERR_CTX_DIGEST);
+            if (!unknown_reference(rq)) req_fail(rq, error, ERR_CTX_DIGEST);
             return;
         }
         rq->has_digest = 1;
     } else if ((error = mlreg_tag_validate(rq->arg)) < 0) {
-        req_fail(rq, error, ERR_CTX_MANIFEST);
+        if (!unknown_reference(rq)) req_fail(rq, error, ERR_CTX_MANIFEST);
         return;
     } else if (mlreg_policy_stage_index(srv->policy, rq->arg) >= 0) {
         /* a stage name is a reserved tag: readable, never written */
@@ -689,25 +704,90 @@ static enum MHD_Result finish_tags(request *rq)
     return req_queue(rq, 200, resp, !strcmp(rq->method, "HEAD") ? 0 : len);
 }
 
+/* Appends @p s percent-encoded as a query value (RFC 3986 unreserved
+ * characters stay) at @p out, which has room for 3 * strlen(s) + 1. */
+static void query_escape(char *out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            *out++ = (char)c;
+        } else {
+            *out++ = '%';
+            *out++ = hex[c >> 4];
+            *out++ = hex[c & 15];
+        }
+    }
+    *out = '\0';
+}
+
+/* Link: <...>; rel="next" of a referrers page that has a next one: the same
+ * request (n, artifactType) continuing after the page's last digest, as the
+ * distribution spec asks and as tags/list pages. 0 or MLREG_ENOMEM. */
+static int referrers_link(struct MHD_Response *resp, request *rq, json_t *index, size_t n,
+                          const char *at)
+{
+    json_t *m = json_object_get(index, "manifests");
+    const char *last =
+        json_string_value(json_object_get(json_array_get(m, json_array_size(m) - 1), "digest"));
+    char subject[MLREG_DIGEST_STRLEN + 1], *link, *esc = NULL;
+    size_t cap;
+    int error;
+
+    if (last == NULL) return 0; /* a page always holds one; nothing to point after otherwise */
+    mlreg_digest_format(subject, &rq->digest);
+    cap = strlen(rq->name) + strlen(last) + (at ? 3 * strlen(at) : 0) + 2 * sizeof(subject) + 96;
+    if ((link = malloc(cap)) == NULL || (at && (esc = malloc(3 * strlen(at) + 1)) == NULL)) {
+        free(link);
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    }
+    if (esc) query_escape(esc, at);
+    snprintf(link, cap, "</v2/%s/referrers/%s?n=%zu&last=%s%s%s>; rel=\"next\"", rq->name, subject,
+             n, last, esc ? "&artifactType=" : "", esc ? esc : "");
+    error = resp_header(resp, "Link", link);
+    free(esc);
+    free(link);
+    return error;
+}
+
+/* GET referrers/<digest>[?artifactType=T][&n=N][&last=DIGEST]: a page of at
+ * most n referrers (absent or 0: MLREG_PAGE_LIMIT_MAX, the most a page holds;
+ * more is clamped) after referrer `last`; a Link header points at the next
+ * page when there is one. */
 static enum MHD_Result finish_referrers(request *rq)
 {
     mlreg_server *srv = rq->srv;
     const char *at = req_query(rq, "artifactType");
+    const char *last_s = req_query(rq, "last");
+    mlreg_digest last;
     json_t *j = NULL;
-    uint64_t len;
-    int error;
+    uint64_t len, n = 0;
+    int error, more = 0;
     struct MHD_Response *resp;
 
     if (at && *at == '\0') at = NULL;
-    if ((error = mlreg_registry_referrers(&j, srv->reg, rq->name, &rq->digest, at)) < 0)
+    if (last_s && *last_s == '\0') last_s = NULL;
+    if ((error = req_query_u64(&n, NULL, rq, "n")) < 0) return reply_error(rq, error, ERR_CTX_ANY);
+    if (n == 0 || n > MLREG_PAGE_LIMIT_MAX) n = MLREG_PAGE_LIMIT_MAX;
+    if (last_s && mlreg_digest_parse(&last, last_s) < 0) {
+        req_fail_raw(rq, 400, "UNSUPPORTED",
+                     "?last= must be the digest of a referrer (sha256:<64 lowercase hex>)");
+        return req_queue_error(rq);
+    }
+    if ((error = mlreg_registry_referrers(&j, &more, srv->reg, rq->name, &rq->digest, at,
+                                          last_s ? &last : NULL, (size_t)n)) < 0)
         return reply_error(rq, error, ERR_CTX_MANIFEST);
     resp = resp_json(j, MLREG_MT_OCI_INDEX, &len);
+    if (resp && ((at && resp_header(resp, "OCI-Filters-Applied", "artifactType") < 0) ||
+                 (more && referrers_link(resp, rq, j, (size_t)n, at) < 0))) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
     json_decref(j);
     if (!resp) return MHD_NO;
-    if (at && resp_header(resp, "OCI-Filters-Applied", "artifactType") < 0) {
-        MHD_destroy_response(resp);
-        return MHD_NO;
-    }
     return req_queue(rq, 200, resp, !strcmp(rq->method, "HEAD") ? 0 : len);
 }
 

@@ -1,7 +1,8 @@
 /* blob_fs.c: the local filesystem blob backend.
  *
  * Layout: root/blobs/sha256/<2 hex>/<64 hex>, temp files in root/blobs/tmp/
- * (same filesystem, so rename is atomic). A write goes to a fresh temp file;
+ * (same filesystem, so rename is atomic); directories 0700, blobs 0600, so
+ * no other local user reads a model. A write goes to a fresh temp file;
  * commit fsyncs it, renames it under its digest and fsyncs the directory, so a
  * crash leaves either nothing or the whole blob under its final name, plus at
  * worst a stale temp file that the next construction removes.
@@ -96,7 +97,8 @@ static int is_lower_hex(const char *s, size_t len)
     return 1;
 }
 
-/* Creates @p path and its missing parents (mode 0755), like mkdir -p. */
+/* Creates @p path and its missing parents (mode 0700: blobs are private to
+ * the server's user), like mkdir -p. */
 static int mkdir_p(const char *path)
 {
     int error = 0;
@@ -110,7 +112,7 @@ static int mkdir_p(const char *path)
         if (*p != '/' && *p != '\0') continue;
         char saved = *p;
         *p = '\0';
-        if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+        if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
             error = mlreg_error_set(errno == ENOSPC || errno == EDQUOT ? MLREG_ENOSPACE : MLREG_EIO,
                                     "create directory %s: %s", copy, strerror(errno));
             goto done;
@@ -254,7 +256,7 @@ static int fs_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *
      * and a blob must never be referenced from metadata while its directory
      * entry could still vanish in a power loss. An fsync with nothing
      * pending is cheap. */
-    if (mkdirat(b->objects_fd, dir, 0755) < 0 && errno != EEXIST) {
+    if (mkdirat(b->objects_fd, dir, 0700) < 0 && errno != EEXIST) {
         error = errno_error(errno, b, "create directory", "sha256/", dir);
         goto done;
     }
@@ -434,7 +436,7 @@ static int fs_backend__open_write(mlreg_blob_backend_writer **out, mlreg_blob_ba
             snprintf(w->tmp_name + 2 * i, 3, "%02x", rnd[i]);
         memcpy(w->tmp_name + 32, ".tmp", 5);
 
-        w->fd = openat(b->tmp_fd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        w->fd = openat(b->tmp_fd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (w->fd >= 0) break;
         if (errno != EEXIST) {
             error = errno_error(errno, b, "create temp file", "tmp/", w->tmp_name);

@@ -162,7 +162,8 @@ typedef struct mlreg_audit_key mlreg_audit_key;
 /**
  * Loads the log key from @p dir/log.key (unencrypted minisign secret key),
  * creating @p dir (0700), the key (0600, O_EXCL|O_NOFOLLOW) and
- * @p dir/log.pub at first start. The origin (checkpoint key name) is
+ * @p dir/log.pub (0600 too: the data directory is private as a whole) at
+ * first start. The origin (checkpoint key name) is
  * "mlreg-audit/<KEYID>" with the key id as minisign prints it, so it is
  * stable for the key's life and differs between logs. The secret lives in
  * sodium_malloc memory. Caller frees with mlreg_audit_key_free().

@@ -181,14 +181,30 @@ int mlreg_stage_get(json_t **out, mlreg_registry *reg, const mlreg_policy *polic
 int mlreg_stage_digest(mlreg_digest *out, mlreg_registry *reg, const mlreg_policy *policy,
                        const char *model, const char *stage);
 
-/** {"history":[{"time","action","version","digest","previous_version","actor","reason"}]} oldest
- * first. */
+/**
+ * A page of the history of @p stage of @p model, oldest first:
+ * {"history":[{"seq","time","action","version","digest","previous_version","actor","reason"}],
+ *  "next":N|null}. It holds the entries whose "seq" is at least @p since,
+ * at most @p limit of them (0: MLREG_PAGE_LIMIT_DEFAULT; more than
+ * MLREG_PAGE_LIMIT_MAX is clamped), and ends early once the stored entries
+ * reach MLREG_PAGE_BYTES (it always holds one). "next" is the @p since of
+ * the next page, null after the last entry. Seqs only grow, so a walk that
+ * follows "next" sees every entry exactly once even while promotions go on.
+ * @return 0; MLREG_EINVALID (bad name, unknown stage, @p since above
+ *         INT64_MAX); MLREG_EIO (a corrupt entry); MLREG_ENOMEM.
+ */
 int mlreg_stage_history(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
-                        const char *model, const char *stage);
+                        const char *model, const char *stage, uint64_t since, size_t limit);
 
-/** {"promotions":[{seq,time,actor,action,version,digest,to,from_version,passed,reason,rules}]}
- * oldest first. */
-int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model);
+/**
+ * A page of the promotions log of @p model, oldest first:
+ * {"promotions":[{seq,time,actor,action,version,digest,to,from_version,passed,reason,rules}],
+ *  "next":N|null}, paged by "seq" exactly as mlreg_stage_history() pages
+ * (the seqs of one model are increasing, not consecutive: the counter is
+ * shared by all models). Errors as mlreg_stage_history().
+ */
+int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model, uint64_t since,
+                          size_t limit);
 
 /**
  * The promotion attestations of release @p model@@p version, oldest first:

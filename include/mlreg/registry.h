@@ -27,6 +27,15 @@
 #define MLREG_DEFAULT_MAX_MANIFEST_BYTES (4u * 1024 * 1024)
 #define MLREG_MAX_EVAL_REPORT_BYTES      (1u * 1024 * 1024)
 
+/** Paged listings (referrers here; promotions and stage history in
+ *  promotions.h): entries in a page when the caller asks for 0, the most a
+ *  page holds (a larger limit is clamped), and the bytes of stored records
+ *  after which a page ends early (it always holds at least one entry), like
+ *  the audit log's pages (audit.h). */
+#define MLREG_PAGE_LIMIT_DEFAULT 100
+#define MLREG_PAGE_LIMIT_MAX     1000
+#define MLREG_PAGE_BYTES         (4u * 1024 * 1024)
+
 typedef struct mlreg_registry mlreg_registry;
 
 typedef struct {
@@ -45,9 +54,27 @@ typedef struct {
 /**
  * Opens the registry: creates data_dir, the blob store and `data_dir/meta/`,
  * and opens the trusted keyring (mlreg_keyring_open(): a config key that
- * conflicts with the stored keyring is MLREG_EINVALID naming it).
+ * conflicts with the stored keyring is MLREG_EINVALID naming it). Every
+ * directory it creates under data_dir is 0700 and every file 0600, whatever
+ * the umask.
  */
 int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts);
+
+/**
+ * Makes @p data_dir private to its owner: removes the group and other
+ * permission bits of the directory and of every entry below it that has
+ * any, in one pass, changing nothing else. Symlinks below @p data_dir are
+ * neither followed nor changed (@p data_dir itself may be one). A directory
+ * already without those bits that cannot be opened is skipped. Data
+ * directories of earlier versions held 0755 directories and 0644 blobs;
+ * `mlreg serve` calls this before mlreg_registry_open().
+ * @param fixed_out how many entries were changed (0 when @p data_dir does
+ *        not exist yet)
+ * @return 0; MLREG_EIO (an entry could not be read or changed, e.g. one
+ *         owned by another user: the message names it); MLREG_EINVALID
+ *         (a path too long, or nested deeper than 32 levels); MLREG_ENOMEM.
+ */
+int mlreg_registry_make_private(size_t *fixed_out, const char *data_dir);
 /** Closes everything; NULL is a no-op. */
 void mlreg_registry_free(mlreg_registry *reg);
 /** The blob store (owned by the registry). */
@@ -189,13 +216,25 @@ int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, c
                              int n, const char *last);
 
 /**
- * Referrers of @p subject in @p repo as an OCI image index
+ * A page of the referrers of @p subject in @p repo as an OCI image index
  * (mediaType application/vnd.oci.image.index.v1+json, manifests: descriptors
  * with mediaType, digest, size, artifactType and annotations), filtered by
- * @p artifact_type when non-NULL. An unknown subject gives an empty index.
+ * @p artifact_type when non-NULL. Referrers are in the order of their
+ * digests; the page holds those strictly after @p last (NULL: from the
+ * first), at most @p limit of them (0: MLREG_PAGE_LIMIT_DEFAULT, more than
+ * MLREG_PAGE_LIMIT_MAX is clamped), ending early once their stored
+ * descriptors reach MLREG_PAGE_BYTES (a page always holds one). The cursor
+ * is a digest, not an offset: a walk that passes the last digest of each
+ * page as the next @p last sees every referrer that existed during the walk
+ * exactly once. *more_out (may be NULL) = 1 when matching referrers remain
+ * after the page (for the Link header), else 0. An unknown subject gives an
+ * empty index.
+ * @return 0; MLREG_EINVALID (bad name); MLREG_ENOTFOUND (no such
+ *         repository); MLREG_EIO (a corrupt index entry); MLREG_ENOMEM.
  */
-int mlreg_registry_referrers(json_t **out, mlreg_registry *reg, const char *repo,
-                             const mlreg_digest *subject, const char *artifact_type);
+int mlreg_registry_referrers(json_t **out, int *more_out, mlreg_registry *reg, const char *repo,
+                             const mlreg_digest *subject, const char *artifact_type,
+                             const mlreg_digest *last, size_t limit);
 
 /* ---- releases (/api/v1) -------------------------------------------------- *
  * JSON shapes (the CLI's `show`/`status` read them):

@@ -198,6 +198,106 @@ expect_error "invalid tag: 400" 400 MANIFEST_INVALID PUT \
 expect_error "manifest PUT by a digest that differs from the body: 400" 400 DIGEST_INVALID PUT \
     "/v2/team/app/manifests/$D_O" -H "Content-Type: $MT" --data-binary '{"schemaVersion":2}'
 
+# A reference that is neither a tag nor a digest cannot exist: reads get 404
+# MANIFEST_UNKNOWN (as docker-registry, Harbor and the distribution-spec
+# conformance suite expect), writes keep their 400.
+LONG_TAG=$(head -c 129 /dev/zero | tr '\0' a)
+for ref in .INVALID_MANIFEST_NAME -dash "$LONG_TAG" sha256:abc "sha256:$(printf '%064d' 0 | tr 0 A)" \
+    md5:d41d8cd98f00b204e9800998ecf8427e; do
+    expect_error "GET of invalid reference '$(printf %.24s "$ref")': 404 MANIFEST_UNKNOWN" 404 \
+        MANIFEST_UNKNOWN GET "/v2/team/app/manifests/$ref"
+    expect_status "HEAD of invalid reference '$(printf %.24s "$ref")': 404" 404 HEAD \
+        "/v2/team/app/manifests/$ref"
+done
+expect_error "GET of an invalid reference in an unknown repository: 404 MANIFEST_UNKNOWN" 404 \
+    MANIFEST_UNKNOWN GET /v2/team/nothing-here/manifests/.INVALID_MANIFEST_NAME
+expect_error "PUT of .INVALID_MANIFEST_NAME: 400 MANIFEST_INVALID" 400 MANIFEST_INVALID PUT \
+    /v2/team/app/manifests/.INVALID_MANIFEST_NAME -H "Content-Type: $MT" --data-binary '{}'
+expect_error "DELETE of .INVALID_MANIFEST_NAME: 400 MANIFEST_INVALID" 400 MANIFEST_INVALID \
+    DELETE /v2/team/app/manifests/.INVALID_MANIFEST_NAME
+expect_error "DELETE of a malformed digest: 400 DIGEST_INVALID" 400 DIGEST_INVALID DELETE \
+    /v2/team/app/manifests/sha256:abc
+
+# ---- referrers come in pages (Link rel="next"); bad n or last is 400 ------------------------
+printf '{}' >"$TMP/rcfg"
+D_RCFG=$(post_blob team/refs "$TMP/rcfg")
+jq -cn --arg c "$D_RCFG" '{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
+    config:{mediaType:"application/vnd.oci.empty.v1+json", digest:$c, size:2}, layers:[]}' \
+    >"$TMP/subj.json"
+D_SUBJ=sha256:$(sha256_of "$TMP/subj.json")
+expect_status "subject manifest PUT" 201 PUT /v2/team/refs/manifests/base -H "Content-Type: $MT" \
+    --data-binary @"$TMP/subj.json"
+i=0
+while [ $i -lt 7 ]; do
+    if [ $((i % 2)) = 1 ]; then at=application/vnd.test.sig+json; else at=application/vnd.test.sbom; fi
+    jq -cn --arg c "$D_RCFG" --arg s "$D_SUBJ" --arg at "$at" --arg n "$i" \
+        --argjson ss "$(wc -c <"$TMP/subj.json")" '{schemaVersion:2,
+        mediaType:"application/vnd.oci.image.manifest.v1+json", artifactType:$at,
+        config:{mediaType:"application/vnd.oci.empty.v1+json", digest:$c, size:2}, layers:[],
+        subject:{mediaType:"application/vnd.oci.image.manifest.v1+json", digest:$s, size:$ss},
+        annotations:{n:$n}}' >"$TMP/ref$i.json"
+    st=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Content-Type: $MT" \
+        --data-binary @"$TMP/ref$i.json" \
+        "$MLREG_URL/v2/team/refs/manifests/sha256:$(sha256_of "$TMP/ref$i.json")")
+    [ "$st" = 201 ] || not_ok "referrer $i PUT (got $st)"
+    i=$((i + 1))
+done
+expect_status "all referrers in one page" 200 GET "/v2/team/refs/referrers/$D_SUBJ"
+jq -c '[.manifests[].digest]' "$TMP/body" >"$TMP/ref.all"
+check "one page holds all 7 referrers, without Link" \
+    [ "$(jq length "$TMP/ref.all")" = 7 ] && [ -z "$(header Link)" ]
+check "referrers are in digest order" [ "$(jq -c 'sort' "$TMP/ref.all")" = "$(cat "$TMP/ref.all")" ]
+# walk_links PATH: follows Link rel="next" from PATH; the digests of every page,
+# concatenated, into $TMP/ref.walk, the number of pages into PAGES.
+walk_links() {
+    next=$1
+    PAGES=0
+    echo '[]' >"$TMP/ref.walk"
+    while [ -n "$next" ] && [ $PAGES -lt 20 ]; do
+        st=$(http_status GET "$next")
+        [ "$st" = 200 ] || { not_ok "referrers page $next (got $st)"; return 1; }
+        jq -c --slurpfile w "$TMP/ref.walk" '$w[0] + [.manifests[].digest]' "$TMP/body" \
+            >"$TMP/ref.walk.new" && mv "$TMP/ref.walk.new" "$TMP/ref.walk"
+        PAGES=$((PAGES + 1))
+        next=$(header Link | sed -n 's/^<\([^>]*\)>; rel="next"$/\1/p')
+        if [ -n "$(header Link)" ] && [ -z "$next" ]; then not_ok "Link header shape: $(header Link)"; fi
+    done
+}
+walk_links "/v2/team/refs/referrers/$D_SUBJ?n=3"
+check "pages of n=3: 3 pages" [ "$PAGES" = 3 ]
+check "walking the Link pages yields every referrer exactly once, in order" \
+    [ "$(cat "$TMP/ref.walk")" = "$(cat "$TMP/ref.all")" ]
+http_status GET "/v2/team/refs/referrers/$D_SUBJ?n=3" >/dev/null
+check "the first Link continues after the page's last digest" [ "$(header Link)" = \
+    "</v2/team/refs/referrers/$D_SUBJ?n=3&last=$(jq -r '.[2]' "$TMP/ref.all")>; rel=\"next\"" ]
+walk_links "/v2/team/refs/referrers/$D_SUBJ?n=1&artifactType=application/vnd.test.sig%2Bjson"
+check "filtered pages of n=1: one per matching referrer" [ "$PAGES" = 3 ]
+check "filtered pages hold only the matching referrers, each once" [ "$(cat "$TMP/ref.walk")" = \
+    "$(curl -s "$MLREG_URL/v2/team/refs/referrers/$D_SUBJ?artifactType=application/vnd.test.sig%2Bjson" |
+        jq -c '[.manifests[].digest]')" ]
+check "the filter's Link keeps the encoded artifactType" sh -c \
+    "curl -s -D - -o /dev/null '$MLREG_URL/v2/team/refs/referrers/$D_SUBJ?n=1&artifactType=application/vnd.test.sig%2Bjson' |
+        grep -q 'artifactType=application%2Fvnd.test.sig%2Bjson>; rel=\"next\"'"
+expect_status "n=0 is the default page" 200 GET "/v2/team/refs/referrers/$D_SUBJ?n=0"
+check "n=0 holds all 7" [ "$(jq '.manifests | length' "$TMP/body")" = 7 ]
+expect_status "n=99999999 is clamped to the page cap" 200 GET \
+    "/v2/team/refs/referrers/$D_SUBJ?n=99999999"
+check "a clamped n holds all 7" [ "$(jq '.manifests | length' "$TMP/body")" = 7 ]
+expect_status "last= a digest that is no referrer continues after it" 200 GET \
+    "/v2/team/refs/referrers/$D_SUBJ?last=sha256:$(printf '%064d' 0)"
+check "... which is every referrer" [ "$(jq '.manifests | length' "$TMP/body")" = 7 ]
+for bad in "n=abc" "n=-1" "n=" "n=1.5" "n=%2B2" "n=1%00" "n=99999999999999999999999"; do
+    expect_error "referrers with ?$bad: 400 UNSUPPORTED" 400 UNSUPPORTED GET \
+        "/v2/team/refs/referrers/$D_SUBJ?$bad"
+done
+check "... and the message names n" grep -q '?n=' "$TMP/body"
+for bad in "last=v1" "last=sha256:abc" "last=sha512:$(printf '%0128d' 0)" \
+    "last=sha256:$(printf '%064d' 0 | tr 0 A)"; do
+    expect_error "referrers with ?$(printf %.24s "$bad"): 400 UNSUPPORTED" 400 UNSUPPORTED GET \
+        "/v2/team/refs/referrers/$D_SUBJ?$bad"
+done
+check "... and the message names last" grep -q '?last=' "$TMP/body"
+
 # ---- releases are immutable --------------------------------------------------------------
 printf '{}' >"$TMP/cfg"
 D_CFG=$(post_blob team/model "$TMP/cfg")

@@ -775,8 +775,9 @@ START_TEST(test_a_move_stores_a_signed_statement_naming_its_audit_entry)
     /* the referrer of the release */
     snprintf(seqs, sizeof(seqs), "%llu", (unsigned long long)seq);
     ck_assert_int_eq(mlreg_digest_parse(&rd, d1), 0);
-    ck_assert_int_eq(mlreg_registry_referrers(&refs, reg, MODEL, &rd, MLREG_ARTIFACT_ATTESTATION),
-                     0);
+    ck_assert_int_eq(
+        mlreg_registry_referrers(&refs, NULL, reg, MODEL, &rd, MLREG_ARTIFACT_ATTESTATION, NULL, 0),
+        0);
     json_array_foreach(json_object_get(refs, "manifests"), i, desc)
     {
         if (!strcmp(str(json_object_get(desc, "annotations"), MLREG_ANN_AUDIT_SEQ), seqs)) {
@@ -859,7 +860,8 @@ static void referrer_layer(mlreg_digest *out, const char *release_digest, const 
     json_t *refs = NULL, *doc;
 
     ck_assert_int_eq(mlreg_digest_parse(&rd, release_digest), 0);
-    ck_assert_int_eq(mlreg_registry_referrers(&refs, reg, MODEL, &rd, artifact_type), 0);
+    ck_assert_int_eq(mlreg_registry_referrers(&refs, NULL, reg, MODEL, &rd, artifact_type, NULL, 0),
+                     0);
     ck_assert_int_eq(json_array_size(json_object_get(refs, "manifests")), 1);
     ck_assert_int_eq(
         mlreg_registry_manifest_get(
@@ -928,7 +930,7 @@ START_TEST(test_a_promotion_whose_entry_cannot_be_appended_moves_nothing)
     ck_assert_int_eq(mlreg_attestations_list(&l, reg, MODEL, "1.0"), 0);
     ck_assert_int_eq(json_array_size(json_object_get(l, "attestations")), 0);
     json_decref(l);
-    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL), 0);
+    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL, 0, 0), 0);
     ck_assert_int_eq(json_array_size(json_object_get(l, "promotions")), 0);
     json_decref(l);
 }

@@ -305,7 +305,7 @@ static int exists_as_nobody(const mlreg_digest *d)
 START_TEST(test_blob_exists_returns_an_error_not_zero_when_the_blob_dir_is_unreadable)
 {
     mlreg_digest d;
-    char hex[MLREG_DIGEST_HEXLEN + 1], dir[64], path[4096];
+    char hex[MLREG_DIGEST_HEXLEN + 1], dir[128], path[4096];
     int rc;
 
     ck_assert_int_eq(put_blob(&d, "guarded", 7), 0);
@@ -325,6 +325,11 @@ START_TEST(test_blob_exists_returns_an_error_not_zero_when_the_blob_dir_is_unrea
      * proves nothing here: check as nobody in a child instead. When even
      * that is impossible (no CAP_SETUID), the assertion is skipped; the
      * ENOTDIR test below still covers "error is not not-found" as root. */
+    /* Blob directories are private (0700): open this one and its parent to
+     * everybody first, so that only the chmod 000 below makes it unreadable. */
+    snprintf(dir, sizeof(dir), "%s/blobs/sha256", root);
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    ck_assert_int_eq(chmod(path, 0755), 0);
     rc = exists_as_nobody(&d);
     if (rc == 1000) {
         fprintf(stderr, "skipped: running as root and cannot drop privileges, so permission "

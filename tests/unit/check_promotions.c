@@ -258,7 +258,7 @@ static size_t n_promotions(void)
     json_t *l = NULL;
     size_t n;
 
-    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL), 0);
+    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL, 0, 0), 0);
     n = json_array_size(json_object_get(l, "promotions"));
     json_decref(l);
     return n;
@@ -296,16 +296,125 @@ START_TEST(test_a_passing_promotion_moves_the_stage_and_is_recorded)
     json_decref(res);
     ck_assert_str_eq(holder("staging"), "1.0");
     ck_assert_str_eq(holder("production"), "");
-    ck_assert_int_eq(mlreg_stage_history(&h, reg, pol, MODEL, "staging"), 0);
+    ck_assert_int_eq(mlreg_stage_history(&h, reg, pol, MODEL, "staging", 0, 0), 0);
     ck_assert_int_eq(json_array_size(json_object_get(h, "history")), 1);
     ck_assert_str_eq(json_string_value(json_object_get(
                          json_array_get(json_object_get(h, "history"), 0), "actor")),
                      "alice");
     json_decref(h);
-    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL), 0);
+    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL, 0, 0), 0);
     ck_assert(json_is_true(
         json_object_get(json_array_get(json_object_get(l, "promotions"), 0), "passed")));
     json_decref(l);
+}
+END_TEST
+
+/* Walks every page of promotions (page size @p limit) from 0, checking that
+ * seqs only grow; appends to @p seqs. Calls @p between after the first page. */
+static void walk_promotions(json_t *seqs, size_t limit, void (*between)(void))
+{
+    uint64_t since = 0;
+    json_t *l = NULL, *p, *next;
+    size_t i;
+
+    for (int page = 0;; page++) {
+        ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL, since, limit), 0);
+        ck_assert_uint_le(json_array_size(json_object_get(l, "promotions")), limit);
+        json_array_foreach(json_object_get(l, "promotions"), i, p)
+        {
+            json_int_t seq = json_integer_value(json_object_get(p, "seq"));
+            ck_assert_int_ge(seq, (json_int_t)since);
+            json_array_append_new(seqs, json_integer(seq));
+        }
+        next = json_object_get(l, "next");
+        if (json_is_null(next)) {
+            json_decref(l);
+            break;
+        }
+        ck_assert(json_is_integer(next));
+        ck_assert_uint_gt((uint64_t)json_integer_value(next), since);
+        since = (uint64_t)json_integer_value(next);
+        json_decref(l);
+        if (page == 0 && between) between();
+    }
+}
+
+static void two_more_refusals(void)
+{
+    ck_assert_int_eq(promote(NULL, "2.0", "staging", 0, "ci"), MLREG_EGATE);
+    ck_assert_int_eq(promote(NULL, "2.0", "staging", 0, "ci"), MLREG_EGATE);
+}
+
+START_TEST(test_promotions_are_paged_by_seq_and_a_walk_sees_each_once_while_more_arrive)
+{
+    json_t *seqs = json_array(), *all = NULL, *p, *l = NULL;
+    size_t i;
+
+    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    push_simple("2.0", 0.8);
+    for (i = 0; i < 5; i++)
+        ck_assert_int_eq(promote(NULL, "2.0", "staging", 0, "ci"), MLREG_EGATE);
+    walk_promotions(seqs, 2, two_more_refusals);
+    ck_assert_uint_eq(json_array_size(seqs), 7);
+    ck_assert_int_eq(mlreg_promotions_list(&all, reg, MODEL, 0, MLREG_PAGE_LIMIT_MAX + 1), 0);
+    ck_assert(json_is_null(json_object_get(all, "next")));
+    ck_assert_uint_eq(json_array_size(json_object_get(all, "promotions")), 7);
+    json_array_foreach(json_object_get(all, "promotions"), i, p)
+    {
+        ck_assert_int_eq(json_integer_value(json_object_get(p, "seq")),
+                         json_integer_value(json_array_get(seqs, i)));
+        if (i > 0)
+            ck_assert_int_gt(json_integer_value(json_object_get(p, "seq")),
+                             json_integer_value(json_array_get(seqs, i - 1)));
+    }
+    /* limit 0 is the default page; a since past the end is an empty last page */
+    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL, 0, 0), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(l, "promotions")), 7);
+    json_decref(l);
+    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL, 1000000, 5), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(l, "promotions")), 0);
+    ck_assert(json_is_null(json_object_get(l, "next")));
+    json_decref(l);
+    ck_code(mlreg_promotions_list(&l, reg, MODEL, (uint64_t)INT64_MAX + 1, 5), MLREG_EINVALID,
+            "out of range");
+    json_decref(all);
+    json_decref(seqs);
+}
+END_TEST
+
+START_TEST(test_stage_history_is_paged_by_its_seq_oldest_first)
+{
+    json_t *h = NULL, *e, *all = json_array();
+    uint64_t since = 0;
+    size_t pages = 0, i;
+
+    use_gates("{}");
+    push_simple("1.0", 0.9);
+    push_simple("2.0", 0.9);
+    push_simple("3.0", 0.9);
+    ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ci"), 0);
+    ck_assert_int_eq(promote(NULL, "2.0", "staging", 0, "ci"), 0);
+    ck_assert_int_eq(promote(NULL, "3.0", "staging", 0, "ci"), 0);
+    for (;;) {
+        ck_assert_int_eq(mlreg_stage_history(&h, reg, pol, MODEL, "staging", since, 2), 0);
+        pages++;
+        json_array_foreach(json_object_get(h, "history"), i, e)
+        {
+            ck_assert_int_ge(json_integer_value(json_object_get(e, "seq")), (json_int_t)since);
+            json_array_append(all, json_object_get(e, "version"));
+        }
+        if (json_is_null(json_object_get(h, "next"))) break;
+        since = (uint64_t)json_integer_value(json_object_get(h, "next"));
+        json_decref(h);
+    }
+    json_decref(h);
+    ck_assert_uint_eq(pages, 2);
+    ck_assert_uint_eq(json_array_size(all), 3);
+    ck_assert_str_eq(json_string_value(json_array_get(all, 0)), "1.0");
+    ck_assert_str_eq(json_string_value(json_array_get(all, 2)), "3.0");
+    ck_code(mlreg_stage_history(&h, reg, pol, MODEL, "staging", UINT64_MAX, 2), MLREG_EINVALID,
+            "out of range");
+    json_decref(all);
 }
 END_TEST
 
@@ -324,7 +433,7 @@ START_TEST(test_a_failing_promotion_is_refused_recorded_and_moves_nothing)
         json_string_value(json_object_get(json_object_get(res, "baseline"), "version")), "1.0");
     json_decref(res);
     ck_assert_str_eq(holder("staging"), "1.0");
-    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL), 0);
+    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL, 0, 0), 0);
     ck_assert_int_eq(json_array_size(json_object_get(l, "promotions")), 2);
     ck_assert(json_is_false(
         json_object_get(json_array_get(json_object_get(l, "promotions"), 1), "passed")));
@@ -557,7 +666,7 @@ START_TEST(test_rollback_restores_the_previous_holder_and_checks_signatures_agai
     /* the promotions log has: 2 promotes, 2 rollbacks, 1 refused rollback */
     {
         json_t *l = NULL, *last;
-        ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL), 0);
+        ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL, 0, 0), 0);
         ck_assert_int_eq(json_array_size(json_object_get(l, "promotions")), 5);
         last = json_array_get(json_object_get(l, "promotions"), 4);
         ck_assert_str_eq(json_string_value(json_object_get(last, "action")), "rollback");
@@ -592,7 +701,7 @@ START_TEST(test_resolve_at_a_time_returns_what_held_the_stage_then)
     ck_assert_ptr_nonnull(since);
     ck_assert_int_eq(since[strlen(since) - 1], 'Z');
     json_decref(res);
-    ck_assert_int_eq(mlreg_stage_history(&h, reg, pol, MODEL, "production"), 0);
+    ck_assert_int_eq(mlreg_stage_history(&h, reg, pol, MODEL, "production", 0, 0), 0);
     ck_assert_str_eq(json_string_value(json_object_get(
                          json_array_get(json_object_get(h, "history"), 1), "previous_version")),
                      "1.0");
@@ -854,7 +963,7 @@ START_TEST(test_racing_promotions_serialise_with_the_right_baseline)
     }
     ck_assert_int_ge(passed, 1);
     ck_assert_int_eq(n_promotions(), N);
-    ck_assert_int_eq(mlreg_stage_history(&h, reg, pol, MODEL, "production"), 0);
+    ck_assert_int_eq(mlreg_stage_history(&h, reg, pol, MODEL, "production", 0, 0), 0);
     ck_assert_int_eq(json_array_size(json_object_get(h, "history")), passed);
     json_array_foreach(json_object_get(h, "history"), i, e)
     {
@@ -879,6 +988,9 @@ static Suite *promotions_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_a_passing_promotion_moves_the_stage_and_is_recorded);
     tcase_add_test(tc, test_a_failing_promotion_is_refused_recorded_and_moves_nothing);
+    tcase_add_test(tc,
+                   test_promotions_are_paged_by_seq_and_a_walk_sees_each_once_while_more_arrive);
+    tcase_add_test(tc, test_stage_history_is_paged_by_its_seq_oldest_first);
     tcase_add_test(tc, test_a_dry_run_evaluates_but_records_and_moves_nothing);
     tcase_add_test(tc, test_hostile_promotions_are_clear_errors_and_move_nothing);
     tcase_add_test(tc, test_max_drop_uses_the_release_in_the_target_stage_as_baseline);

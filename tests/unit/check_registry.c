@@ -685,7 +685,8 @@ START_TEST(test_delete_by_digest_removes_manifest_its_tags_and_referrer_entry)
     expect_manifest_absent("team/img", digest_str(&ref.digest));
     expect_manifest_absent("team/img", "sig-a");
     expect_manifest_absent("team/img", "sig-b");
-    ck_assert_int_eq(mlreg_registry_referrers(&idx, reg, "team/img", &subj.digest, NULL), 0);
+    ck_assert_int_eq(
+        mlreg_registry_referrers(&idx, NULL, reg, "team/img", &subj.digest, NULL, NULL, 0), 0);
     ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 0);
     ck_assert_int_eq(mlreg_registry_tags_list(&tags, &more, reg, "team/img", -1, NULL), 0);
     ck_assert_uint_eq(json_array_size(json_object_get(tags, "tags")), 1);
@@ -946,7 +947,8 @@ START_TEST(test_signature_referrer_pushed_through_the_oci_api_is_denied)
     ck_assert_int_eq(put(&r, "team/img", "forged", MLREG_MT_OCI_MANIFEST, forged), MLREG_EDENIED);
     ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "signatures"));
     expect_manifest_absent("team/img", "forged");
-    ck_assert_int_eq(mlreg_registry_referrers(&idx, reg, "team/img", &subj.digest, NULL), 0);
+    ck_assert_int_eq(
+        mlreg_registry_referrers(&idx, NULL, reg, "team/img", &subj.digest, NULL, NULL, 0), 0);
     ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 0);
     json_decref(idx);
     free(forged);
@@ -973,7 +975,8 @@ START_TEST(test_referrers_are_listed_with_and_without_artifact_type_filter)
     ck_assert_int_eq(sig.has_subject, 1);
     ck_assert(mlreg_digest_equal(&sig.subject, &subj.digest));
 
-    ck_assert_int_eq(mlreg_registry_referrers(&idx, reg, "team/img", &subj.digest, NULL), 0);
+    ck_assert_int_eq(
+        mlreg_registry_referrers(&idx, NULL, reg, "team/img", &subj.digest, NULL, NULL, 0), 0);
     ck_assert_str_eq(json_string_value(json_object_get(idx, "mediaType")), MLREG_MT_OCI_INDEX);
     ck_assert_int_eq(json_integer_value(json_object_get(idx, "schemaVersion")), 2);
     ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 2);
@@ -996,16 +999,17 @@ START_TEST(test_referrers_are_listed_with_and_without_artifact_type_filter)
     ck_assert(seen_sig && seen_sbom);
     json_decref(idx);
 
-    ck_assert_int_eq(
-        mlreg_registry_referrers(&idx, reg, "team/img", &subj.digest, "application/vnd.test.sig"),
-        0);
+    ck_assert_int_eq(mlreg_registry_referrers(&idx, NULL, reg, "team/img", &subj.digest,
+                                              "application/vnd.test.sig", NULL, 0),
+                     0);
     ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 1);
     ck_assert_str_eq(json_string_value(json_object_get(
                          json_array_get(json_object_get(idx, "manifests"), 0), "digest")),
                      digest_str(&sig.digest));
     json_decref(idx);
 
-    ck_assert_int_eq(mlreg_registry_referrers(&idx, reg, "team/img", &subj.digest, "x/none"), 0);
+    ck_assert_int_eq(
+        mlreg_registry_referrers(&idx, NULL, reg, "team/img", &subj.digest, "x/none", NULL, 0), 0);
     ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 0);
     json_decref(idx);
 
@@ -1013,7 +1017,8 @@ START_TEST(test_referrers_are_listed_with_and_without_artifact_type_filter)
     ck_assert_int_eq(mlreg_digest_buffer(&future, "not pushed yet", 14), 0);
     early = plain_body("team/img", "early", "application/vnd.test.sig", &future, 14);
     ck_assert_int_eq(put(&sig, "team/img", "early", MLREG_MT_OCI_MANIFEST, early), 0);
-    ck_assert_int_eq(mlreg_registry_referrers(&idx, reg, "team/img", &future, NULL), 0);
+    ck_assert_int_eq(mlreg_registry_referrers(&idx, NULL, reg, "team/img", &future, NULL, NULL, 0),
+                     0);
     ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 1);
     json_decref(idx);
     free(sb);
@@ -1289,6 +1294,160 @@ START_TEST(test_registry_metadata_directory_is_private_to_its_owner)
 }
 END_TEST
 
+START_TEST(test_referrers_are_paged_after_the_last_digest_with_and_without_a_filter)
+{
+    mlreg_manifest_put_result subj, r;
+    char *sb = plain_body("team/img", "base", NULL, NULL, 0), *body, name[16];
+    json_t *idx = NULL, *all = NULL, *seen = json_array();
+    mlreg_digest last;
+    int more = -1;
+
+    ck_assert_int_eq(put(&subj, "team/img", "v1", MLREG_MT_OCI_MANIFEST, sb), 0);
+    for (int i = 0; i < 7; i++) {
+        snprintf(name, sizeof(name), "ref%d", i);
+        body = plain_body("team/img", name, i % 2 ? "application/vnd.test.sig" : NULL, &subj.digest,
+                          strlen(sb));
+        ck_assert_int_eq(put(&r, "team/img", name, MLREG_MT_OCI_MANIFEST, body), 0);
+        free(body);
+    }
+    ck_assert_int_eq(
+        mlreg_registry_referrers(&all, &more, reg, "team/img", &subj.digest, NULL, NULL, 0), 0);
+    ck_assert_int_eq(more, 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(all, "manifests")), 7);
+
+    /* pages of 3: 3 + 3 + 1, in digest order, each referrer once */
+    for (int page = 0;; page++) {
+        ck_assert_int_eq(mlreg_registry_referrers(&idx, &more, reg, "team/img", &subj.digest, NULL,
+                                                  page ? &last : NULL, 3),
+                         0);
+        json_t *m = json_object_get(idx, "manifests");
+        ck_assert_uint_eq(json_array_size(m), page < 2 ? 3 : 1);
+        ck_assert_int_eq(more, page < 2);
+        json_array_extend(seen, m);
+        ck_assert_int_eq(
+            mlreg_digest_parse(&last, json_string_value(json_object_get(
+                                          json_array_get(m, json_array_size(m) - 1), "digest"))),
+            0);
+        json_decref(idx);
+        if (!more) break;
+    }
+    ck_assert(json_equal(seen, json_object_get(all, "manifests")));
+
+    /* with a filter, the page counts only matching referrers: 3 sigs, pages of 2 */
+    ck_assert_int_eq(mlreg_registry_referrers(&idx, &more, reg, "team/img", &subj.digest,
+                                              "application/vnd.test.sig", NULL, 2),
+                     0);
+    ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 2);
+    ck_assert_int_eq(more, 1);
+    ck_assert_int_eq(
+        mlreg_digest_parse(&last,
+                           json_string_value(json_object_get(
+                               json_array_get(json_object_get(idx, "manifests"), 1), "digest"))),
+        0);
+    json_decref(idx);
+    ck_assert_int_eq(mlreg_registry_referrers(&idx, &more, reg, "team/img", &subj.digest,
+                                              "application/vnd.test.sig", &last, 2),
+                     0);
+    ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 1);
+    ck_assert_int_eq(more, 0);
+    json_decref(idx);
+
+    /* a limit over the page cap is clamped, not refused */
+    ck_assert_int_eq(mlreg_registry_referrers(&idx, &more, reg, "team/img", &subj.digest, NULL,
+                                              NULL, MLREG_PAGE_LIMIT_MAX + 5),
+                     0);
+    ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 7);
+    json_decref(idx);
+    json_decref(all);
+    json_decref(seen);
+    free(sb);
+}
+END_TEST
+
+/* nftw callback: counts entries (symlinks aside) with a group or other bit. */
+static int open_entries;
+static int count_open(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    if (flag != FTW_SL && (st->st_mode & 077) != 0) {
+        fprintf(stderr, "open entry: %s mode %o\n", path, (unsigned)(st->st_mode & 07777));
+        open_entries++;
+    }
+    return 0;
+}
+
+START_TEST(test_every_entry_of_a_new_data_directory_is_private_whatever_the_umask)
+{
+    mlreg_registry *fresh = NULL;
+    mlreg_registry_opts opts;
+    mlreg_blob_writer *w = NULL;
+    mlreg_digest d;
+    char dir[128];
+    mode_t old = umask(0);
+
+    snprintf(dir, sizeof(dir), "%s/fresh/data", data_dir);
+    memset(&opts, 0, sizeof(opts));
+    opts.data_dir = dir;
+    opts.map_size = 64u * 1024 * 1024;
+    ck_assert_msg(mlreg_registry_open(&fresh, &opts) == 0, "open: %s", mlreg_error_last());
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(fresh), 5), 0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, "bytes", 5), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(&d, w, NULL, 5), 0);
+    umask(old);
+    open_entries = 0;
+    snprintf(dir, sizeof(dir), "%s/fresh", data_dir);
+    ck_assert_int_eq(nftw(dir, count_open, 16, FTW_PHYS), 0);
+    ck_assert_int_eq(open_entries, 0);
+    mlreg_registry_free(fresh);
+}
+END_TEST
+
+START_TEST(test_make_private_removes_group_and_other_bits_without_following_symlinks)
+{
+    char blobs[128], pub[128], link[128], outside[] = "/tmp/mlreg-check-outside-XXXXXX";
+    struct stat st;
+    size_t fixed = 99;
+    int fd = mkstemp(outside);
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(chmod(outside, 0644), 0);
+    snprintf(blobs, sizeof(blobs), "%s/blobs", data_dir);
+    snprintf(pub, sizeof(pub), "%s/audit/log.pub", data_dir);
+    snprintf(link, sizeof(link), "%s/link", data_dir);
+    ck_assert_int_eq(chmod(data_dir, 0755), 0);
+    ck_assert_int_eq(chmod(blobs, 0751), 0);
+    ck_assert_int_eq(chmod(pub, 0640), 0);
+    ck_assert_int_eq(symlink(outside, link), 0);
+
+    ck_assert_msg(mlreg_registry_make_private(&fixed, data_dir) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(fixed, 3);
+    ck_assert_int_eq(stat(data_dir, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0700);
+    ck_assert_int_eq(stat(blobs, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0700);
+    ck_assert_int_eq(stat(pub, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0600);
+    ck_assert_int_eq(stat(outside, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0644);
+
+    ck_assert_int_eq(mlreg_registry_make_private(&fixed, data_dir), 0);
+    ck_assert_uint_eq(fixed, 0);
+    unlink(outside);
+}
+END_TEST
+
+START_TEST(test_make_private_of_a_data_directory_not_made_yet_fixes_nothing)
+{
+    char dir[128];
+    size_t fixed = 99;
+
+    snprintf(dir, sizeof(dir), "%s/not-yet", data_dir);
+    ck_assert_int_eq(mlreg_registry_make_private(&fixed, dir), 0);
+    ck_assert_uint_eq(fixed, 0);
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
     Suite *s = suite_create("registry");
@@ -1329,11 +1488,15 @@ static Suite *registry_suite(void)
     tcase_add_test(tr, test_registry_reopened_after_close_still_has_everything);
     tcase_add_test(tr, test_concurrent_identical_release_pushes_store_it_exactly_once);
     tcase_add_test(tr, test_registry_metadata_directory_is_private_to_its_owner);
+    tcase_add_test(tr, test_every_entry_of_a_new_data_directory_is_private_whatever_the_umask);
+    tcase_add_test(tr, test_make_private_removes_group_and_other_bits_without_following_symlinks);
+    tcase_add_test(tr, test_make_private_of_a_data_directory_not_made_yet_fixes_nothing);
     suite_add_tcase(s, tr);
 
     tcase_add_checked_fixture(tl, setup_fs, teardown);
     tcase_add_test(tl, test_tags_are_listed_in_order_and_paged_with_n_and_last);
     tcase_add_test(tl, test_referrers_are_listed_with_and_without_artifact_type_filter);
+    tcase_add_test(tl, test_referrers_are_paged_after_the_last_digest_with_and_without_a_filter);
     tcase_add_test(tl, test_signature_referrer_pushed_through_the_oci_api_is_denied);
     tcase_add_test(tl, test_models_model_and_release_json_carry_versions_files_and_metrics);
     suite_add_tcase(s, tl);

@@ -215,7 +215,7 @@ static size_t n_referrers(const char *digest)
     size_t n;
 
     ck_assert_int_eq(mlreg_digest_parse(&d, digest), 0);
-    ck_assert_int_eq(mlreg_registry_referrers(&idx, reg, MODEL, &d, NULL), 0);
+    ck_assert_int_eq(mlreg_registry_referrers(&idx, NULL, reg, MODEL, &d, NULL, NULL, 0), 0);
     n = json_array_size(json_object_get(idx, "manifests"));
     json_decref(idx);
     return n;
@@ -321,7 +321,8 @@ START_TEST(test_attach_stores_record_referrer_and_blob)
 
     /* the OCI referrer, and its layer is the .minisig */
     ck_assert_int_eq(mlreg_digest_parse(&subject, r.digest), 0);
-    ck_assert_int_eq(mlreg_registry_referrers(&idx, reg, MODEL, &subject, MLREG_ARTIFACT_SIGNATURE),
+    ck_assert_int_eq(mlreg_registry_referrers(&idx, NULL, reg, MODEL, &subject,
+                                              MLREG_ARTIFACT_SIGNATURE, NULL, 0),
                      0);
     ck_assert_uint_eq(json_array_size(json_object_get(idx, "manifests")), 1);
     ref = json_array_get(json_object_get(idx, "manifests"), 0);

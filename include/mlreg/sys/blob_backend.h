@@ -86,7 +86,8 @@ struct mlreg_blob_backend {
 /**
  * Creates the local filesystem backend rooted at @p root (blobs live under
  * `root/blobs/sha256/<2 hex>/<64 hex>`, temp files under `root/blobs/tmp/`).
- * Creates the directories if missing and removes stale temp files left by a
+ * Directories are created 0700 and blobs 0600: only the server's user reads
+ * them. Creates the directories if missing and removes stale temp files left by a
  * crash. The caller owns *out (free through its free member or by handing it
  * to mlreg_blobstore_new, which takes ownership).
  */
