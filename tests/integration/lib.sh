@@ -4,6 +4,8 @@
 #   start_server            # real `mlreg serve` on a free loopback port, temp data dir
 #   ok "name" / not_ok "name" / check "name" CMD...  (TAP lines the runner counts)
 #   http_status METHOD PATH [curl args...]           # prints the HTTP status code
+#   run CMD... / expect_rc "name" CODE               # a command's output and exit code
+#   tok / hash TOKEN                                 # a random token and its config hash
 #   finish                  # stops servers, removes temp dirs, exits 1 if anything failed
 #
 # Variables after start_server: MLREG_URL (http://127.0.0.1:PORT), SERVER_PID,
@@ -108,6 +110,20 @@ wait_log() {
 }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# run CMD...: runs CMD with stdout in $TMP/out, stderr in $TMP/err, exit code in RC.
+run() {
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    RC=$?
+}
+# expect_rc NAME CODE: the last run exited CODE.
+expect_rc() {
+    if [ "$RC" -eq "$2" ]; then ok "$1"; else
+        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
+}
+# tok: a fresh random token; hash TOKEN: its SHA-256, as the config's tokens[].sha256.
+tok() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+hash() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 
 finish() {
     stop_server

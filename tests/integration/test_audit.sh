@@ -22,10 +22,6 @@ unset MLREG_KEY_PASSWORD
 
 RC=0
 # run CMD...: stdout in $TMP/out, stderr in $TMP/err, status in $RC.
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
 expect_rc() {
     if [ "$RC" -eq "$2" ]; then ok "$1"; else
         not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err" | tr '\n' ' ') $(tail -n 3 "$TMP/out" | tr '\n' ' '))"; fi

@@ -24,14 +24,6 @@ mkdir -p "$W"
 jqt() { jq -e "$@" >/dev/null; }
 err_code() { jq -r '.errors[0].code' "$TMP/body" 2>/dev/null; }
 RC=0
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
-expect_rc() {
-    if [ "$RC" -eq "$2" ]; then ok "$1"; else
-        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
-}
 # py NAME ARGS...: runs the verifier below; ok when it exits 0, else its
 # message is shown.
 py() {
@@ -505,8 +497,6 @@ expect_status "HEAD of attestations is 200" 200 HEAD /api/v1/models/m/clf/versio
 stop_server
 
 # ---- tokens: the log needs an unlimited read role -------------------------------------------------
-tok() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-hash() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 T_READ=$(tok)
 T_PUSH=$(tok)
 T_PFX=$(tok)

@@ -17,10 +17,6 @@ mkdir -p "$W"
 ROUNDS=4
 
 RC=0
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
 expect_rc() {
     if [ "$RC" -eq "$2" ]; then ok "$1"; else
         not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err" | tr '\n' ' '))"; fi

@@ -13,8 +13,6 @@ W=$TMP/work
 mkdir -p "$W" "$TMP/conf"
 jqt() { jq -e "$@" >/dev/null; }
 err_code() { jq -r '.errors[0].code' "$TMP/body"; }
-tok() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-hash() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 T_PUSH=$(tok)
 T_READ=$(tok)
 T_STAGE=$(tok)

@@ -19,16 +19,6 @@
 W=$TMP/work
 mkdir -p "$W" "$TMP/conf"
 jqt() { jq -e "$@" >/dev/null; }
-tok() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-hash() { printf '%s' "$1" | sha256sum | cut -c1-64; }
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
-expect_rc() {
-    if [ "$RC" -eq "$2" ]; then ok "$1"; else
-        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
-}
 # body_has NAME TEXT: the last response body contains TEXT.
 body_has() {
     if grep -qF -- "$2" "$TMP/body"; then ok "$1"; else

@@ -14,15 +14,7 @@ printf 'tok' >"$W/tok.txt"
 OCI=application/vnd.oci.image.manifest.v1+json
 EMPTY=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a
 
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
 jqt() { jq -e "$@" >/dev/null; }
-expect_rc() {
-    if [ "$RC" -eq "$2" ]; then ok "$1"; else
-        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
-}
 # listing DIR: its entries, hidden ones included, on one line.
 listing() { ls -A "$1" 2>/dev/null | tr '\n' ' '; }
 

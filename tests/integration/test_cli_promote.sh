@@ -12,14 +12,6 @@ mkdir -p "$W"
 
 RC=0
 # run CMD...: stdout in $TMP/out, stderr in $TMP/err, status in $RC.
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
-expect_rc() {
-    if [ "$RC" -eq "$2" ]; then ok "$1"; else
-        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
-}
 # out_has NAME ERE: the last stdout has a line matching ERE.
 out_has() {
     if grep -Eq -- "$2" "$TMP/out"; then ok "$1"; else

@@ -20,10 +20,6 @@ run() {
     RC=$?
     cat "$TMP/out" "$TMP/err" >>"$ALL"
 }
-expect_rc() {
-    if [ "$RC" -eq "$2" ]; then ok "$1"; else
-        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
-}
 err_has() {
     if grep -Eq -- "$2" "$TMP/err"; then ok "$1"; else
         not_ok "$1 (no line matching '$2' in stderr:)"; sed 's/^/  | /' "$TMP/err"; fi

@@ -14,10 +14,6 @@ head -c 67108864 /dev/urandom >"$W/chunked.bin"  # 64 MiB: streamed PATCH, throt
 head -c 33554432 /dev/urandom >"$W/medium.bin"   # 32 MiB: mlreg push, full speed
 BIG="sha256:$(sha256_of "$W/big.bin")"
 
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
 expect_rc() {
     if [ "$RC" -eq "$2" ]; then ok "$1"; else
         not_ok "$1 (want exit $2, got $RC: $(tail -n 5 "$TMP/err"))"; fi

@@ -65,8 +65,6 @@ refuse_start "a token role naming an unknown stage stops the start" \
 check "refused starts created no data dir" [ ! -e "$TMP/refused" ]
 
 # ---- tokens, a trusted key, the gates --------------------------------------------------
-tok() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-hash() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 T_CI=$(tok)
 T_REL=$(tok)
 T_ALICE=$(tok)

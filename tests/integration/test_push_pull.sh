@@ -15,15 +15,7 @@ head -c 3000 /dev/urandom >"$W/tok.json"
 GIT=0123456789abcdef0123456789abcdef01234567
 
 # run CMD...: runs CMD with stdout in $TMP/out and stderr in $TMP/err; $RC is its status.
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
 # expect_rc NAME WANT: checks $RC.
-expect_rc() {
-    if [ "$RC" -eq "$2" ]; then ok "$1"; else
-        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
-}
 jqt() { jq -e "$@" >/dev/null; }
 last_line() { tail -n 1 "$TMP/out"; }
 # log_mark / log_since: server access-log lines written after the mark.

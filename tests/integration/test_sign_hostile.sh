@@ -22,14 +22,6 @@ head -c 65536 /dev/urandom >"$W/model.bin"
 printf 'tok' >"$W/tok.txt"
 unset MLREG_KEY_PASSWORD
 
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
-expect_rc() {
-    if [ "$RC" -eq "$2" ]; then ok "$1"; else
-        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
-}
 # says NAME TEXT: the last command's stderr contains TEXT.
 says() {
     if grep -qF -- "$2" "$TMP/err"; then ok "$1"; else

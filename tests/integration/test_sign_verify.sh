@@ -22,14 +22,6 @@ printf 'tok' >"$W/tok.txt"
 OCI=application/vnd.oci.image.manifest.v1+json
 unset MLREG_KEY_PASSWORD
 
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
-expect_rc() {
-    if [ "$RC" -eq "$2" ]; then ok "$1"; else
-        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
-}
 says() {
     if grep -qF -- "$2" "$TMP/err"; then ok "$1"; else
         not_ok "$1 (stderr lacks '$2': $(tail -n 3 "$TMP/err"))"; fi

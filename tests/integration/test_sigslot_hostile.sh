@@ -14,14 +14,6 @@ W=$TMP/work
 mkdir -p "$W" "$TMP/conf"
 unset MLREG_KEY_PASSWORD MLREG_TOKEN
 jqt() { jq -e "$@" >/dev/null; }
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
-expect_rc() {
-    if [ "$RC" -eq "$2" ]; then ok "$1"; else
-        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
-}
 says() {
     if grep -qF -- "$2" "$TMP/err"; then ok "$1"; else
         not_ok "$1 (stderr lacks '$2': $(tail -n 3 "$TMP/err"))"; fi
@@ -47,8 +39,6 @@ check "the forged key carries the new key's id with another public key" \
     sh -c "[ '$(keyid "$W/forged.pub")' = '$NEW_ID' ] && [ '$NEW64' != '$FORGED64' ]"
 
 # ---- a server with tokens and signed gates ---------------------------------------
-tok() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-hash() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 T_CI=$(tok)
 T_MALLORY=$(tok)
 T_PROMOTE=$(tok)

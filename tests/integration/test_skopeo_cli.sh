@@ -15,10 +15,6 @@ printf '{"metrics":{"accuracy":0.93}}' >"$W/eval.json"
 OCI=application/vnd.oci.image.manifest.v1+json
 printf '{"default":[{"type":"insecureAcceptAnything"}]}\n' >"$TMP/policy.json"
 
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
 expect_rc() {
     if [ "$RC" -eq "$2" ]; then ok "$1"; else
         not_ok "$1 (want exit $2, got $RC: $(tail -n 5 "$TMP/err"))"; fi

@@ -15,10 +15,6 @@ mkdir -p "$W"
 jqt() { jq -e "$@" >/dev/null; }
 JSON="Content-Type: application/json"
 API=/api/v1/models/demo
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
 
 head -c 4096 /dev/urandom >"$W/w.bin"
 for v in 1.0 2.0; do

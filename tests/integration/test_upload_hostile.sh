@@ -6,8 +6,6 @@
 # with their temp files.
 . "$(dirname "$0")/lib.sh"
 
-tok() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-hash() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 T_A=$(tok)
 T_B=$(tok)
 IDLE_S=5

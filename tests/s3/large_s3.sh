@@ -50,10 +50,6 @@ gen() {
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
 # run CMD...: RC, and the command's output in $TMP/out, $TMP/err.
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
 expect_rc0() {
     if [ "$RC" -eq 0 ]; then ok "$1"; else not_ok "$1 (exit $RC: $(tail -n 3 "$TMP/err"))"; fi
 }

@@ -20,14 +20,6 @@ write_config() {
         "$S3_ENDPOINT" "$S3_BUCKET" "${S3_REGION:-us-east-1}" "$PREFIX" "${2:-}" >"$1"
 }
 
-run() {
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    RC=$?
-}
-expect_rc() {
-    if [ "$RC" -eq "$2" ]; then ok "$1"; else
-        not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
-}
 open_uploads() {
     $AWS s3api list-multipart-uploads --bucket "$S3_BUCKET" --prefix "$PREFIX" \
         --query 'length(Uploads || `[]`)' --output text 2>/dev/null
