@@ -343,8 +343,8 @@ done:
  * member (a new reference, NULL when absent). A 404 leaves *out NULL: the
  * model exists (its record was just read), so the registry predates stages
  * and there is nothing to show. */
-static int list_get(json_t **out, json_t **next_out, cli_client *c, const char *path,
-                    const char *key, const char *what)
+static int list_get(json_t **out, json_t **next_out, size_t *bytes_out, cli_client *c,
+                    const char *path, const char *key, const char *what)
 {
     int error;
     cli_response resp;
@@ -354,6 +354,7 @@ static int list_get(json_t **out, json_t **next_out, cli_client *c, const char *
     if (next_out) *next_out = NULL;
     cli_response_init(&resp);
     if ((error = cli_api_do(&j, &resp, c, "GET", path, NULL)) < 0) goto done;
+    if (bytes_out) *bytes_out = resp.body_len;
     if (resp.status == 404) goto done;
     if (resp.status != 200) {
         error = cli_http_error(&resp, what);
@@ -371,27 +372,50 @@ done:
     return error;
 }
 
+/* Most bytes of pages status reads: a registry that keeps sending pages
+ * must not make the CLI grow without end. */
+#define LIST_MAX_BYTES (256u * 1024 * 1024)
+
 /* Like list_get() for a paged list (docs/promotions-api.md: ?since=SEQ,
  * {"KEY":[...],"next":SEQ|null}): follows "next" from 0 until it is null
  * or absent (a registry without pages answers with everything at once)
- * and concatenates the pages in order. A "next" that is not a number
- * beyond the page's own start would loop for ever: a registry error. */
+ * and concatenates the pages in order. A hostile or broken registry must
+ * not keep the CLI asking for ever: a "next" that is not a number beyond
+ * the page's start and its last entry's "seq", a "next" after an empty
+ * page, or more than LIST_MAX_BYTES in all is a registry error. */
 static int list_get_all(json_t **out, cli_client *c, const char *path, const char *key,
                         const char *what)
 {
     int error = 0;
-    json_t *all = NULL, *page = NULL, *next = NULL;
+    json_t *all = NULL, *page = NULL, *next = NULL, *last;
     uint64_t since = 0;
+    size_t bytes, total = 0, n;
     char url[700];
 
     *out = NULL;
     for (;;) {
         snprintf(url, sizeof(url), "%s?since=%" PRIu64, path, since);
-        if ((error = list_get(&page, &next, c, url, key, what)) < 0) goto done;
+        bytes = 0;
+        if ((error = list_get(&page, &next, &bytes, c, url, key, what)) < 0) goto done;
         if (page == NULL) { /* 404 */
             if (all == NULL) goto done;
             error =
                 mlreg_error_set(MLREG_ESERVER, "%s: the page at %" PRIu64 " is gone", what, since);
+            goto done;
+        }
+        total += bytes;
+        if (total > LIST_MAX_BYTES) {
+            error = mlreg_error_set(MLREG_ESERVER, "%s: registry sent more than %u MiB", what,
+                                    LIST_MAX_BYTES >> 20);
+            goto done;
+        }
+        n = json_array_size(page);
+        last = n ? json_object_get(json_array_get(page, n - 1), "seq") : NULL;
+        if (next != NULL && !json_is_null(next) &&
+            (n == 0 || !json_is_integer(next) || json_integer_value(next) <= 0 ||
+             (uint64_t)json_integer_value(next) <= since ||
+             (json_is_integer(last) && json_integer_value(next) <= json_integer_value(last)))) {
+            error = mlreg_error_set(MLREG_ESERVER, "%s: registry sent a bad \"next\" page", what);
             goto done;
         }
         if (all == NULL) {
@@ -404,11 +428,6 @@ static int list_get_all(json_t **out, cli_client *c, const char *path, const cha
         json_decref(page);
         page = NULL;
         if (next == NULL || json_is_null(next)) break;
-        if (!json_is_integer(next) || json_integer_value(next) <= 0 ||
-            (uint64_t)json_integer_value(next) <= since) {
-            error = mlreg_error_set(MLREG_ESERVER, "%s: registry sent a bad \"next\" page", what);
-            goto done;
-        }
         since = (uint64_t)json_integer_value(next);
         json_decref(next);
         next = NULL;
@@ -448,7 +467,8 @@ int cmd_status(int argc, char **argv)
     snprintf(path, sizeof(path), "/api/v1/models/%s", model);
     if ((error = api_get(&m, &resp, c, path, model)) < 0) goto done;
     snprintf(path, sizeof(path), "/api/v1/models/%s/stages", model);
-    if ((error = list_get(&stages, NULL, c, path, "stages", "fetching the stages")) < 0) goto done;
+    if ((error = list_get(&stages, NULL, NULL, c, path, "stages", "fetching the stages")) < 0)
+        goto done;
     snprintf(path, sizeof(path), "/api/v1/models/%s/promotions", model);
     if ((error = list_get_all(&promotions, c, path, "promotions", "fetching the promotions")) < 0)
         goto done;

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "mlreg/common.h"
+#include "mlreg/text.h"
 #include "server_internal.h"
 
 /* Bytes of a refused body read and dropped before the connection is simply
@@ -151,7 +152,10 @@ static void set_fail(request *rq, unsigned int status, const char *oci_code, con
                 status, oci_code, detail);
         msg = public_msg;
     }
-    snprintf(rq->err_msg, sizeof(rq->err_msg), "%s", msg);
+    /* messages quote client text (names, references, titles), cut by
+     * "%.Ns" maybe inside a character: the reply must be valid UTF-8 (the
+     * JSON encoder refuses anything else) and free of control characters */
+    mlreg_text_sanitize(rq->err_msg, sizeof(rq->err_msg), msg, strlen(msg));
 }
 
 void req_fail(request *rq, int code, err_ctx ctx)

@@ -16,6 +16,7 @@
 #include "mlreg/manifest.h"
 #include "mlreg/promotions.h"
 #include "mlreg/signatures.h"
+#include "mlreg/text.h"
 #include "server_internal.h"
 
 static enum MHD_Result reply_json_status(request *rq, unsigned int status, json_t *j)
@@ -214,8 +215,10 @@ static enum MHD_Result promotions_post(request *rq)
     error = mlreg_promote(&res, rq->srv->reg, rq->srv->policy, &req);
     json_decref(body);
     if (error == MLREG_EGATE && res != NULL) {
-        json_t *errs =
-            json_pack("[{s:s, s:s}]", "code", "GATE_FAILED", "message", mlreg_error_last());
+        char msg[512];
+        json_t *errs;
+        mlreg_text_sanitize(msg, sizeof(msg), mlreg_error_last(), strlen(mlreg_error_last()));
+        errs = json_pack("[{s:s, s:s}]", "code", "GATE_FAILED", "message", msg);
         if (errs == NULL || json_object_set_new(res, "errors", errs) < 0) {
             json_decref(res);
             return MHD_NO;

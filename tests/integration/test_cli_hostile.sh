@@ -276,6 +276,11 @@ if command -v python3 >/dev/null 2>&1; then
     release_manifest evil/c1title 1.0.0 "$(printf 'a\302\233b.bin')" "$PD" 5 >"$F/c1title.json"
     add_manifest evil/c1title 1.0.0 "$F/c1title.json"
     add_blob evil/c1title "$PD" "$F/pwned"
+    # a promotions list whose pages never end: empty, always pointing further
+    jq -n '{name:"evil/loop", releases:[]}' >"$F/loop-model.json"
+    add_api /api/v1/models/evil/loop "$F/loop-model.json"
+    jq -n '{promotions:[], next:7}' >"$F/loop-promotions.json"
+    add_api "GET /api/v1/models/evil/loop/promotions" "$F/loop-promotions.json"
     echo "$routes" >"$F/routes.json"
 
     python3 "$MLREG_ROOT/tests/integration/fake_registry.py" "$F/routes.json" "$F/port" 2>"$F/log" &
@@ -368,6 +373,9 @@ if command -v python3 >/dev/null 2>&1; then
     done
     check "C1 fake: the error message shows the replacement" grep -q 'unprintable' "$TMP/err"
     shown "an error with a hostile plain message" 1 status evil/plain
+    run timeout 20 "$MLREG" status evil/loop --registry "$FAKE"
+    expect_rc "fake registry: status on endless empty promotion pages stops (exit 3)" 3
+    check "  naming the bad page" grep -q 'bad "next" page' "$TMP/err"
     shown "pull of a release with a hostile title" 1 pull evil/c1title@1.0.0 -o "$F/jail/out"
     check "C1 fake: the hostile title left DIR empty" test -z "$(listing "$F/jail/out")"
 

@@ -218,6 +218,24 @@ expect_error "DELETE of .INVALID_MANIFEST_NAME: 400 MANIFEST_INVALID" 400 MANIFE
 expect_error "DELETE of a malformed digest: 400 DIGEST_INVALID" 400 DIGEST_INVALID DELETE \
     /v2/team/app/manifests/sha256:abc
 
+# Error messages quote what the client sent (here the reference): the reply
+# is still valid JSON when those bytes are not UTF-8, and holds no control
+# characters when they are (a terminal showing it must not act on a CSI).
+port=${MLREG_URL##*:}
+for ref in "$(printf 'v\377x')" "$(printf '\302\23331mred')" "$(printf 'a%.0s' $(seq 1 99))é"; do
+    printf 'GET /v2/team/app/manifests/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' \
+        "$ref" >"$TMP/ref.req"
+    bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$port"'; cat "$1" >&3; timeout 5 cat <&3' _ "$TMP/ref.req" \
+        >"$TMP/ref.reply" 2>/dev/null
+    sed -n '/^\r$/,$p' "$TMP/ref.reply" | tail -n +2 >"$TMP/ref.body"
+    what="GET of reference$(printf '%s' "$ref" | od -An -c | tr -s ' ' | head -c 40)"
+    check "$what: answered 404" grep -q '^HTTP/1.1 404' "$TMP/ref.reply"
+    check "$what: the error body is JSON" test "$(jq -r '.errors[0].code' "$TMP/ref.body")" = \
+        MANIFEST_UNKNOWN
+    check "$what: no C1 or ESC in the reply" \
+        sh -c "! LC_ALL=C grep -q \"\$(printf '\\302[\\200-\\237]\\|\\033')\" '$TMP/ref.reply'"
+done
+
 # ---- referrers come in pages (Link rel="next"); bad n or last is 400 ------------------------
 printf '{}' >"$TMP/rcfg"
 D_RCFG=$(post_blob team/refs "$TMP/rcfg")
