@@ -27,7 +27,7 @@
  * properly, small enough that a hostile client cannot keep a worker busy. */
 #define DISCARD_MAX (16u * 1024 * 1024)
 /* Per-connection buffer; body chunks arrive in pieces of about this size. */
-#define CONNECTION_MEMORY (256u * 1024)
+#define CONNECTION_MEMORY MLREG_SERVER_CONNECTION_MEMORY
 
 /* ---- reply helpers -------------------------------------------------------- */
 
@@ -542,6 +542,21 @@ static void read_body_headers(request *rq)
  * log-wide audit routes carry no model name, so they are checked as reads
  * of no one model: a read role limited to a model prefix does not grant
  * the whole log (docs/audit-api.md). */
+/* Whether @p who may bind images to some release of @p model: push (the
+ * releases no stage ever held), or promote to at least one stage. */
+static int may_bind_images(const mlreg_identity *who, const mlreg_policy *policy, const char *model)
+{
+    const char *const *stages = mlreg_policy_stages(policy);
+
+    if (mlreg_auth_check(who, MLREG_ROLE_PUSH, NULL, model) == 0) return 1;
+    for (size_t i = 0; i < mlreg_policy_stage_count(policy); i++)
+        if (mlreg_auth_check(who, MLREG_ROLE_PROMOTE, stages[i], model) == 0) {
+            mlreg_error_clear();
+            return 1;
+        }
+    return 0;
+}
+
 static void authorize(request *rq)
 {
     mlreg_server *srv = rq->srv;
@@ -573,7 +588,14 @@ static void authorize(request *rq)
             break;
         case ROUTE_API_PROMOTIONS:
         case ROUTE_API_APPROVALS: return; /* the stage is in the body: api_finish() */
-        case ROUTE_API_IMAGES: return;    /* depends on the stages: mlreg_image_bind() */
+        case ROUTE_API_IMAGES:
+            /* The exact role depends on the stages that hold or held the
+             * release and is checked by mlreg_image_bind() in its write
+             * transaction; a token that could not bind any release of this
+             * model is refused here, before it learns which stages those
+             * are. */
+            if (may_bind_images(rq->who, srv->policy, model)) return;
+            break;
         default: kind = MLREG_ROLE_PUSH; break;
         }
     }
@@ -795,7 +817,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!rq->started) {
         rq->started = 1;
         rq->conn = conn;
-        conns_head_received(conn);
+        if (conns_head_received(conn) < 0) return MHD_NO; /* over the per-address limit */
         snprintf(rq->method, sizeof(rq->method), "%s", method);
         mlreg_error_clear();
         begin(rq);
@@ -899,25 +921,26 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
 /* Descriptors one connection may hold at once: its socket, and a blob file
  * (a GET served by sendfile) or a socket to the object store. */
 #define FDS_PER_CONNECTION 2
-/* Descriptors kept for everything else: LMDB, the listening socket, the
- * epoll and signal descriptors of the worker threads, logs, config and key
- * files read at runtime. */
+/* Descriptors kept for everything else: LMDB, the listening socket, logs,
+ * config and key files read at runtime; plus FDS_PER_THREAD for each worker
+ * thread's epoll and wake-up descriptors. */
 #define FDS_RESERVED    64
+#define FDS_PER_THREAD  2
 #define MIN_CONNECTIONS 16
 /* libmicrohttpd takes an unsigned int; past this the table scans cost more
  * than they protect. */
 #define MAX_CONNECTIONS 1000000u
 
-unsigned int mlreg_server_connection_budget(void)
+unsigned int mlreg_server_connection_budget(unsigned int threads)
 {
     struct rlimit rl;
-    uint64_t nofile, budget;
+    uint64_t nofile, budget, reserved = FDS_RESERVED + (uint64_t)FDS_PER_THREAD * threads;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return MAX_CONNECTIONS;
     nofile = rl.rlim_cur;
     /* upload sessions keep a quarter of the descriptors (server_uploads.c) */
     budget = nofile - nofile / 4;
-    budget = budget > FDS_RESERVED ? (budget - FDS_RESERVED) / FDS_PER_CONNECTION : 0;
+    budget = budget > reserved ? (budget - reserved) / FDS_PER_CONNECTION : 0;
     if (budget < MIN_CONNECTIONS) budget = MIN_CONNECTIONS;
     if (budget > MAX_CONNECTIONS) budget = MAX_CONNECTIONS;
     return (unsigned int)budget;
@@ -928,12 +951,17 @@ unsigned int mlreg_server_connection_budget(void)
  * it at start, not when accept() starts failing under load. */
 static int resolve_limits(mlreg_server_opts *o, upload_limits *ul, const mlreg_server_opts *in)
 {
-    unsigned int budget = mlreg_server_connection_budget();
+    unsigned int budget;
 
     *o = *in;
     if (!o->threads) o->threads = MLREG_SERVER_DEFAULT_THREADS;
+    budget = mlreg_server_connection_budget(o->threads);
     if (!o->max_connections) {
-        o->max_connections = budget;
+        /* a request head may fill a connection's whole memory pool while
+         * it arrives: the default keeps that within about 1 GiB */
+        o->max_connections = budget < MLREG_SERVER_DEFAULT_MAX_CONNECTIONS
+                                 ? budget
+                                 : MLREG_SERVER_DEFAULT_MAX_CONNECTIONS;
     } else if (o->max_connections > budget) {
         return mlreg_error_set(MLREG_EINVALID,
                                "limits.max_connections is %u but the open-file limit (ulimit -n, "
@@ -1033,7 +1061,9 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     }
     srv->redirect_seconds = opts->redirect_seconds;
     if ((error = uploads_new(&srv->uploads, &ul)) < 0) goto done;
-    if ((error = conns_new(&srv->conns, o.header_timeout, o.idle_timeout)) < 0) goto done;
+    if ((error = conns_new(&srv->conns, o.header_timeout, o.idle_timeout,
+                           o.max_connections_per_address)) < 0)
+        goto done;
     /* MHD's own timeout counts inactivity; it bounds bodies and replies.
      * Request heads are bounded by the deadlines of server_limits.c. */
     srv->daemon = MHD_start_daemon(
@@ -1042,7 +1072,6 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, conns_notify, srv->conns, MHD_OPTION_CONNECTION_TIMEOUT,
         o.body_timeout, MHD_OPTION_CONNECTION_LIMIT, o.max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, o.max_connections_per_address,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
     if (!srv->daemon) {
         error = mlreg_error_set(MLREG_EIO, "cannot listen on %s port %u", opts->host,

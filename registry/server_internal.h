@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "mlreg/auth.h"
@@ -124,8 +125,14 @@ size_t uploads_expire(upload_table *t);
 
 typedef struct conn_table conn_table;
 
-/** Creates the table of open connections. 0 or MLREG_ENOMEM. */
-int conns_new(conn_table **out, unsigned int header_timeout, unsigned int idle_timeout);
+/** Creates the table of open connections, at most @p per_address from
+ *  one client address (conns_address_key()). 0 or MLREG_ENOMEM. */
+int conns_new(conn_table **out, unsigned int header_timeout, unsigned int idle_timeout,
+              unsigned int per_address);
+/** The key connections are counted under: 4 and the IPv4 address (also
+ *  for an IPv4-mapped IPv6 address), or 6 and the IPv6 /64, zero-padded to
+ *  9 bytes. 0, or -1 for another family (such a connection is not counted). */
+int conns_address_key(unsigned char key[9], const struct sockaddr *sa);
 /** Frees @p t (after the daemon has stopped); NULL is a no-op. */
 void conns_free(conn_table *t);
 /** MHD_OPTION_NOTIFY_CONNECTION callback (@p cls: the conn_table): a new
@@ -133,8 +140,10 @@ void conns_free(conn_table *t);
 void conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                   enum MHD_ConnectionNotificationCode code);
 /** A request's line and headers have arrived: no deadline while it runs
- *  (its body and reply are bounded by the daemon's inactivity timeout). */
-void conns_head_received(struct MHD_Connection *conn);
+ *  (its body and reply are bounded by the daemon's inactivity timeout).
+ *  0, or -1 when the connection is over its address's limit: the request
+ *  must not run (close the connection). */
+int conns_head_received(struct MHD_Connection *conn);
 /** A request has ended and the connection may carry another: the next
  *  request head must be complete within the idle timeout. */
 void conns_request_ended(conn_table *t, struct MHD_Connection *conn);
@@ -162,10 +171,20 @@ typedef struct {
  *  printed). */
 void log_throttled(log_throttle *lt, const char *msg);
 
-/** Starts the thread that closes overdue connections and expires idle
- *  upload sessions (srv->conns, srv->uploads). 0 or MLREG_EIO. */
+/** One housekeeping thread's work: @c job every @c every_ms. */
+typedef struct {
+    mlreg_server *srv;
+    unsigned int every_ms;
+    void (*job)(mlreg_server *srv);
+} housekeeping_job;
+
+/** Starts the two housekeeping threads: one closes overdue connections
+ *  (srv->conns), the other expires idle upload sessions (srv->uploads).
+ *  They are apart because dropping a session may wait on the object store
+ *  (aborting a multipart upload), and the deadlines must hold meanwhile.
+ *  0 or MLREG_EIO. */
 int housekeeper_start(mlreg_server *srv);
-/** Stops and joins that thread; no-op when it is not running. */
+/** Stops and joins those threads; no-op for threads not running. */
 void housekeeper_stop(mlreg_server *srv);
 
 /* ---- server and requests (server.c) -------------------------------------- */
@@ -177,8 +196,9 @@ struct mlreg_server {
     conn_table *conns;
     log_throttle mhd_log;      /* libmicrohttpd's messages (lock: mhd_log.lock) */
     uint64_t max_upload_bytes; /* largest blob one upload may carry */
-    pthread_t housekeeper;     /* see housekeeper_start() */
-    int housekeeper_running;
+    pthread_t housekeeper[2];  /* see housekeeper_start() */
+    housekeeping_job housekeeping[2];
+    int housekeepers;     /* how many of them run */
     int housekeeper_stop; /* under housekeeper_lock */
     pthread_mutex_t housekeeper_lock;
     pthread_cond_t housekeeper_wake;

@@ -1,5 +1,6 @@
-/* server_limits.c: deadlines for request heads, and the housekeeping thread
- * that enforces them and expires idle upload sessions.
+/* server_limits.c: connections per client address, deadlines for request
+ * heads, and the housekeeping threads that enforce them and expire idle
+ * upload sessions.
  *
  * libmicrohttpd's connection timeout counts inactivity: a client that sends
  * one header byte every few seconds is never idle, so it could hold a
@@ -12,6 +13,13 @@
  * libmicrohttpd then reads the end of the stream and closes the connection
  * itself, through its normal path (completion callback, access log).
  *
+ * Connections are also counted per client address, here rather than with
+ * libmicrohttpd's per-IP limit, because that one counts every IPv6 address
+ * apart and one host usually has a whole /64: an IPv6 client counts by its
+ * /64, an IPv4 one (also as ::ffff:a.b.c.d) by its address. A connection
+ * over the limit is shut down at once and its requests are never run
+ * (conns_refused()).
+ *
  * Why shutdown() from another thread is safe: a connection's state is in
  * the table from its STARTED notification to its CLOSED one, and
  * libmicrohttpd 0.9.75 closes the descriptor only after the CLOSED
@@ -22,6 +30,7 @@
  */
 #include "server_internal.h"
 
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +39,29 @@
 
 #include "mlreg/common.h"
 
-/* How often the housekeeper looks at the deadlines and at idle sessions. */
+/* How often the housekeepers look at the deadlines and at idle sessions. */
 #define SWEEP_MS        250
 #define EXPIRE_EVERY_MS 1000
+
+/* Buckets of the per-address counts (a power of two). */
+#define ADDR_BUCKETS 1024
+/* Family byte + 8 bytes (an IPv6 /64) or 4 (an IPv4 address). */
+#define ADDR_KEY_LEN 9
+
+typedef struct addr_count {
+    struct addr_count *next;
+    unsigned char key[ADDR_KEY_LEN];
+    unsigned int n;
+} addr_count;
 
 typedef struct conn_state {
     struct conn_state *prev, *next;
     int fd;
     _Atomic uint64_t deadline_ms; /* monotonic; 0 = no deadline (a request runs) */
-    int shut;                     /* shut down by a sweep already */
+    int shut;                     /* shut down already */
+    int refused;                  /* over its address's limit: never served */
+    int counted;                  /* counted in its address's addr_count */
+    unsigned char key[ADDR_KEY_LEN];
 } conn_state;
 
 struct conn_table {
@@ -46,6 +69,8 @@ struct conn_table {
     conn_state *head;
     uint64_t header_ms;
     uint64_t idle_ms;
+    unsigned int per_address;
+    addr_count *counts[ADDR_BUCKETS];
 };
 
 static uint64_t now_ms(void)
@@ -55,7 +80,8 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-int conns_new(conn_table **out, unsigned int header_timeout, unsigned int idle_timeout)
+int conns_new(conn_table **out, unsigned int header_timeout, unsigned int idle_timeout,
+              unsigned int per_address)
 {
     conn_table *t = calloc(1, sizeof(*t));
 
@@ -66,6 +92,7 @@ int conns_new(conn_table **out, unsigned int header_timeout, unsigned int idle_t
     }
     t->header_ms = (uint64_t)header_timeout * 1000u;
     t->idle_ms = (uint64_t)idle_timeout * 1000u;
+    t->per_address = per_address;
     *out = t;
     return 0;
 }
@@ -80,8 +107,81 @@ void conns_free(conn_table *t)
         t->head = c->next;
         free(c);
     }
+    for (size_t i = 0; i < ADDR_BUCKETS; i++)
+        while (t->counts[i]) {
+            addr_count *a = t->counts[i];
+            t->counts[i] = a->next;
+            free(a);
+        }
     pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+int conns_address_key(unsigned char key[ADDR_KEY_LEN], const struct sockaddr *sa)
+{
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    memset(key, 0, ADDR_KEY_LEN);
+    if (sa->sa_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const unsigned char *a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+        if (!memcmp(a, v4mapped, sizeof(v4mapped))) {
+            key[0] = 4;
+            memcpy(key + 1, a + 12, 4);
+        } else {
+            key[0] = 6;
+            memcpy(key + 1, a, 8);
+        }
+        return 0;
+    }
+    return -1;
+}
+
+static size_t key_bucket(const unsigned char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < ADDR_KEY_LEN; i++)
+        h = (h ^ key[i]) * 16777619u;
+    return h & (ADDR_BUCKETS - 1);
+}
+
+/* Counts @p c against its address; the caller holds the lock. 0, or -1
+ * when the address is at its limit (or out of memory): not counted. */
+static int count_locked(conn_table *t, conn_state *c)
+{
+    addr_count **pp = &t->counts[key_bucket(c->key)], *a;
+
+    for (a = *pp; a && memcmp(a->key, c->key, ADDR_KEY_LEN); a = a->next)
+        ;
+    if (!a) {
+        if (!(a = calloc(1, sizeof(*a)))) return -1;
+        memcpy(a->key, c->key, ADDR_KEY_LEN);
+        a->next = *pp;
+        *pp = a;
+    }
+    if (a->n >= t->per_address) return -1;
+    a->n++;
+    c->counted = 1;
+    return 0;
+}
+
+static void uncount_locked(conn_table *t, const conn_state *c)
+{
+    addr_count **pp = &t->counts[key_bucket(c->key)];
+
+    for (; *pp; pp = &(*pp)->next) {
+        addr_count *a = *pp;
+        if (memcmp(a->key, c->key, ADDR_KEY_LEN)) continue;
+        if (--a->n == 0) {
+            *pp = a->next;
+            free(a);
+        }
+        return;
+    }
 }
 
 void conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -91,15 +191,24 @@ void conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
     conn_state *c;
 
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *info =
+        const union MHD_ConnectionInfo *fd =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *peer =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        int keyed;
         *socket_context = NULL;
         /* without memory or a descriptor the connection simply has no
-         * deadline of ours; libmicrohttpd's inactivity timeout still holds */
-        if (!info || !(c = calloc(1, sizeof(*c)))) return;
-        c->fd = info->connect_fd;
+         * state of ours; libmicrohttpd's limits and timeout still hold */
+        if (!fd || !(c = calloc(1, sizeof(*c)))) return;
+        c->fd = fd->connect_fd;
         atomic_store(&c->deadline_ms, now_ms() + t->header_ms);
+        keyed = peer && peer->client_addr && conns_address_key(c->key, peer->client_addr) == 0;
         pthread_mutex_lock(&t->lock);
+        if (keyed && count_locked(t, c) < 0) {
+            c->refused = 1;
+            c->shut = 1;
+            shutdown(c->fd, SHUT_RDWR);
+        }
         c->next = t->head;
         if (t->head) t->head->prev = c;
         t->head = c;
@@ -114,6 +223,7 @@ void conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
     else
         t->head = c->next;
     if (c->next) c->next->prev = c->prev;
+    if (c->counted) uncount_locked(t, c);
     pthread_mutex_unlock(&t->lock);
     *socket_context = NULL;
     free(c);
@@ -126,10 +236,13 @@ static conn_state *state_of(struct MHD_Connection *conn)
     return info ? info->socket_context : NULL;
 }
 
-void conns_head_received(struct MHD_Connection *conn)
+int conns_head_received(struct MHD_Connection *conn)
 {
     conn_state *c = state_of(conn);
-    if (c) atomic_store(&c->deadline_ms, 0);
+    if (!c) return 0;
+    if (c->refused) return -1;
+    atomic_store(&c->deadline_ms, 0);
+    return 0;
 }
 
 void conns_request_ended(conn_table *t, struct MHD_Connection *conn)
@@ -186,20 +299,43 @@ void log_throttled(log_throttle *lt, const char *msg)
         fprintf(stderr, "mlreg: http: %s\n", msg);
 }
 
-/* ---- the housekeeping thread ------------------------------------------------ */
+/* ---- the housekeeping threads ---------------------------------------------- */
 
+static void close_overdue_job(mlreg_server *srv)
+{
+    size_t n = conns_close_overdue(srv->conns);
+    if (n > 0)
+        fprintf(stderr,
+                "mlreg: closed %zu connection%s that sent no complete request head in time\n", n,
+                n == 1 ? "" : "s");
+}
+
+static void expire_uploads_job(mlreg_server *srv)
+{
+    size_t n = uploads_expire(srv->uploads);
+    if (n > 0)
+        fprintf(stderr, "mlreg: dropped %zu idle upload session%s and their temp files\n", n,
+                n == 1 ? "" : "s");
+}
+
+static const housekeeping_job jobs[2] = {
+    {NULL, SWEEP_MS, close_overdue_job},
+    {NULL, EXPIRE_EVERY_MS, expire_uploads_job},
+};
+
+/* Runs @p arg's job every few hundred milliseconds until housekeeper_stop(). */
 static void *housekeeper_main(void *arg)
 {
-    mlreg_server *srv = arg;
-    uint64_t next_expire = now_ms() + EXPIRE_EVERY_MS;
+    const housekeeping_job *j = arg;
+    mlreg_server *srv = j->srv;
 
     pthread_mutex_lock(&srv->housekeeper_lock);
     while (!srv->housekeeper_stop) {
         struct timespec until;
-        size_t n;
 
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += SWEEP_MS * 1000000L;
+        until.tv_sec += j->every_ms / 1000;
+        until.tv_nsec += (long)(j->every_ms % 1000) * 1000000L;
         if (until.tv_nsec >= 1000000000L) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
@@ -207,17 +343,7 @@ static void *housekeeper_main(void *arg)
         pthread_cond_timedwait(&srv->housekeeper_wake, &srv->housekeeper_lock, &until);
         if (srv->housekeeper_stop) break;
         pthread_mutex_unlock(&srv->housekeeper_lock);
-
-        if ((n = conns_close_overdue(srv->conns)) > 0)
-            fprintf(stderr,
-                    "mlreg: closed %zu connection%s that sent no complete request head in time\n",
-                    n, n == 1 ? "" : "s");
-        if (now_ms() >= next_expire) {
-            next_expire = now_ms() + EXPIRE_EVERY_MS;
-            if ((n = uploads_expire(srv->uploads)) > 0)
-                fprintf(stderr, "mlreg: dropped %zu idle upload session%s and their temp files\n",
-                        n, n == 1 ? "" : "s");
-        }
+        j->job(srv);
         pthread_mutex_lock(&srv->housekeeper_lock);
     }
     pthread_mutex_unlock(&srv->housekeeper_lock);
@@ -227,19 +353,25 @@ static void *housekeeper_main(void *arg)
 int housekeeper_start(mlreg_server *srv)
 {
     srv->housekeeper_stop = 0;
-    if (pthread_create(&srv->housekeeper, NULL, housekeeper_main, srv) != 0)
-        return mlreg_error_set(MLREG_EIO, "cannot start the housekeeping thread");
-    srv->housekeeper_running = 1;
+    for (size_t i = 0; i < 2; i++) {
+        srv->housekeeping[i] = jobs[i];
+        srv->housekeeping[i].srv = srv;
+        if (pthread_create(&srv->housekeeper[i], NULL, housekeeper_main, &srv->housekeeping[i]) !=
+            0)
+            return mlreg_error_set(MLREG_EIO, "cannot start a housekeeping thread");
+        srv->housekeepers++;
+    }
     return 0;
 }
 
 void housekeeper_stop(mlreg_server *srv)
 {
-    if (!srv->housekeeper_running) return;
+    if (!srv->housekeepers) return;
     pthread_mutex_lock(&srv->housekeeper_lock);
     srv->housekeeper_stop = 1;
-    pthread_cond_signal(&srv->housekeeper_wake);
+    pthread_cond_broadcast(&srv->housekeeper_wake);
     pthread_mutex_unlock(&srv->housekeeper_lock);
-    pthread_join(srv->housekeeper, NULL);
-    srv->housekeeper_running = 0;
+    for (int i = 0; i < srv->housekeepers; i++)
+        pthread_join(srv->housekeeper[i], NULL);
+    srv->housekeepers = 0;
 }

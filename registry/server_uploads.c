@@ -11,8 +11,10 @@
  * Every session holds a temp file and a descriptor, so nobody may hold too
  * many: an identity at most per_identity sessions, a repository at most
  * per_repository, the server at most a quarter of RLIMIT_NOFILE (capped at
- * MAX_SESSIONS). The one over a quota gets MLREG_EQUOTA (429 with
- * Retry-After) and nobody else is affected. A session unused for the idle
+ * MAX_SESSIONS). An identity over its quota gets MLREG_EQUOTA (429 with
+ * Retry-After) and no other identity is affected; a repository's quota is
+ * shared by whoever pushes there (by default twice an identity's, so one
+ * token alone cannot fill it). A session unused for the idle
  * timeout is dropped with its temp file, by the housekeeping thread
  * (uploads_expire) and before any new session is counted, and a session
  * never grows past max_bytes.

@@ -21,6 +21,12 @@
 
 /** Default number of worker threads (libmicrohttpd thread pool). */
 #define MLREG_SERVER_DEFAULT_THREADS 4
+/** Memory pool of one connection, in bytes: its request head must fit, and
+ *  request bodies arrive in pieces of about this size. */
+#define MLREG_SERVER_CONNECTION_MEMORY (256u * 1024)
+/** Default connections at most, when the open-file limit allows more: 4096
+ *  request heads arriving at once fit in 1 GiB. */
+#define MLREG_SERVER_DEFAULT_MAX_CONNECTIONS 4096
 /** Default open connections from one client address. */
 #define MLREG_SERVER_DEFAULT_PER_ADDRESS 64
 /** Default seconds a new connection has to deliver its first request head. */
@@ -31,8 +37,9 @@
 #define MLREG_SERVER_DEFAULT_BODY_TIMEOUT 60
 /** Default upload sessions (chunked OCI uploads) one identity may hold open. */
 #define MLREG_SERVER_DEFAULT_UPLOADS_PER_IDENTITY 64
-/** Default upload sessions one repository may have open. */
-#define MLREG_SERVER_DEFAULT_UPLOADS_PER_REPOSITORY 64
+/** Default upload sessions one repository may have open: twice an
+ *  identity's, so one token alone cannot fill a repository's quota. */
+#define MLREG_SERVER_DEFAULT_UPLOADS_PER_REPOSITORY 128
 /** Default seconds an upload session may sit idle before it is dropped. */
 #define MLREG_SERVER_DEFAULT_UPLOAD_IDLE 900
 /** Default largest blob one upload may carry (1 TiB). */
@@ -49,11 +56,13 @@ typedef struct {
     /** Worker threads; 0 = MLREG_SERVER_DEFAULT_THREADS. */
     unsigned int threads;
     /** Open connections at most; 0 = as many as RLIMIT_NOFILE allows
-     *  (mlreg_server_connection_budget()). More than the budget is refused. */
+     *  (mlreg_server_connection_budget()), at most
+     *  MLREG_SERVER_DEFAULT_MAX_CONNECTIONS. More than the budget is refused. */
     unsigned int max_connections;
-    /** Open connections from one client address (IPv4 or IPv6); further
-     *  ones are closed at accept. 0 = MLREG_SERVER_DEFAULT_PER_ADDRESS
-     *  (at most max_connections). */
+    /** Open connections from one client address: an IPv4 address, or an
+     *  IPv6 /64 (one host's usual allocation); further ones are closed as
+     *  soon as they are accepted. 0 = MLREG_SERVER_DEFAULT_PER_ADDRESS (at
+     *  most max_connections). */
     unsigned int max_connections_per_address;
     /** Seconds a new connection has to deliver the line and headers of its
      *  first request, however it trickles them; 0 = the default. */
@@ -99,12 +108,12 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
 
 /**
  * The most connections the process's RLIMIT_NOFILE (soft limit) leaves room
- * for: each connection may hold its socket and one file or backend socket,
- * upload sessions keep up to a quarter of the descriptors, and a fixed
- * reserve stays for LMDB, the listening socket and the worker threads.
- * Never below 16.
+ * for with @p threads worker threads: each connection may hold its socket
+ * and one file or backend socket, upload sessions keep up to a quarter of
+ * the descriptors, and a reserve stays for LMDB, the listening socket and
+ * two descriptors per worker thread. Never below 16.
  */
-unsigned int mlreg_server_connection_budget(void);
+unsigned int mlreg_server_connection_budget(unsigned int threads);
 
 /** The bound TCP port (the OS-chosen one when opts.port was 0). */
 uint16_t mlreg_server_port(const mlreg_server *srv);

@@ -15,6 +15,14 @@ script checks; times are seconds, measured with a monotonic clock.
   slowbody HOST PORT SRC SECONDS
       a monolithic blob upload whose body trickles for SECONDS: prints the
       status it got.
+  overlimit HOST PORT SRC HOLD
+      holds HOLD connections from SRC with unfinished heads, then sends 3
+      complete requests (GET /v2/over-limit-K/tags/list) on 3 more: prints
+      how many of those got any reply bytes before the server closed them.
+  v6hold HOST PORT SRC [SRC...]
+      one unfinished request head from each IPv6 address SRC, in order:
+      prints which of them the server closed at once (an IPv6 client is
+      counted by its /64).
   frame HOST PORT CASE
       sends a request with ambiguous framing (two Content-Length headers,
       or Content-Length with Transfer-Encoding) followed by a second,
@@ -197,6 +205,46 @@ def slowbody(args):
     print("slowbody_status=%s" % (data.split(b" ")[1].decode() if data else "closed"))
 
 
+def overlimit(args):
+    host, port, src, hold = args[0], int(args[1]), args[2], int(args[3])
+    holders = []
+    for _ in range(hold):
+        s = connect(host, port, src)
+        s.sendall(b"GET /api/v1/health HTTP/1.1\r\n")
+        holders.append(s)
+    time.sleep(0.3)
+    replies = 0
+    for k in range(3):
+        s = connect(host, port, src)
+        try:
+            s.sendall(b"GET /v2/over-limit-%d/tags/list HTTP/1.1\r\nHost: x\r\n\r\n" % k)
+            if s.recv(4096):
+                replies += 1
+        except OSError:
+            pass
+        s.close()
+    print("over_limit_replies=%d" % replies)
+    for s in holders:
+        s.close()
+
+
+def v6hold(args):
+    host, port = args[0], int(args[1])
+    socks = []
+    for src in args[2:]:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.bind((src, 0))
+        s.connect((host, port))
+        s.sendall(b"GET /api/v1/health HTTP/1.1\r\n")
+        socks.append((src, s))
+        time.sleep(0.05)
+    time.sleep(0.5)
+    print("closed=%s" % ",".join(src for src, s in socks if closed_by_peer(s)))
+    for _, s in socks:
+        s.close()
+
+
 def frame(args):
     host, port, case = args[0], int(args[1]), args[2]
     smuggled = b"GET /v2/smuggled/tags/list HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -236,7 +284,8 @@ def frame(args):
 
 
 if __name__ == "__main__":
-    cmds = {"trickle": trickle, "idle": idle, "slowbody": slowbody, "frame": frame}
+    cmds = {"trickle": trickle, "idle": idle, "slowbody": slowbody, "overlimit": overlimit,
+            "v6hold": v6hold, "frame": frame}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         print(__doc__)
         sys.exit(2)

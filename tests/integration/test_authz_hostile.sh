@@ -46,6 +46,7 @@ T_OWNER=$(tok)
 T_PROD=$(tok)
 T_STAGER=$(tok)
 T_ATTACK=$(tok)
+T_READER=$(tok)
 mkdir -p "$TMP/conf/keys"
 for k in rel appr; do
     "$MLREG" key generate --out "$TMP/conf/keys/$k" --no-password >/dev/null 2>&1 ||
@@ -64,7 +65,8 @@ cat >"$TMP/conf/mlreg.json" <<EOF
     { "name": "owner", "sha256": "$(hash "$T_OWNER")", "roles": ["read", "push"] },
     { "name": "prod", "sha256": "$(hash "$T_PROD")", "roles": ["read", "promote:production"] },
     { "name": "stager", "sha256": "$(hash "$T_STAGER")", "roles": ["read", "promote:staging"] },
-    { "name": "attacker", "sha256": "$(hash "$T_ATTACK")", "roles": ["read@m/clf", "push@m/clf"] } ] }
+    { "name": "attacker", "sha256": "$(hash "$T_ATTACK")", "roles": ["read@m/clf", "push@m/clf"] },
+    { "name": "reader", "sha256": "$(hash "$T_READER")", "roles": ["read"] } ] }
 EOF
 start_server --config "$TMP/conf/mlreg.json" || finish
 
@@ -145,6 +147,11 @@ expect_status "... nor is a binding listed" 200 GET "/api/v1/models/$M/versions/
     -H "Authorization: Bearer $T_OWNER"
 check "... (one binding: the owner's)" jqt '.images | length == 1 and .[0].actor == "owner"' "$TMP/body"
 
+got=$(bind "$T_READER" 1.0 evil.example/x:2)
+if [ "$got" = 403 ]; then ok "a read-only token cannot bind (403)"; else
+    not_ok "a read-only token cannot bind (got $got)"; fi
+check "... and is not told which stages hold the release" \
+    sh -c "grep -q 'lacks role push' '$TMP/body' && ! grep -q production '$TMP/body'"
 got=$(bind "$T_STAGER" 1.0 evil.example/x:2)
 if [ "$got" = 403 ]; then ok "promote:staging alone cannot bind to what production holds (403)"; else
     not_ok "promote:staging alone cannot bind to what production holds (got $got)"; fi

@@ -41,6 +41,45 @@ check "and each within 1 s" le "$(kv probe_worst)" 1.0
 check "the server logs the connections it closed" \
     wait_log "connections\? that sent no complete request head in time"
 
+# connections over the per-address limit never run a request, even one that
+# arrived complete with the connection
+$FLOOD overlimit 127.0.0.1 "$PORT" 127.0.0.5 8 >"$TMP/out" 2>&1
+cat "$TMP/out"
+check "complete requests on connections over the per-address limit get no reply" \
+    [ "$(kv over_limit_replies)" = 0 ]
+check "  and never run" sh -c "! grep -q over-limit '$TMP/server.log'"
+
+# ---- IPv6: a client is counted by its /64 ---------------------------------------
+# In a network namespace of its own (root only): addresses in two /64s on its
+# loopback, a server on one of them, a limit of 3 per address.
+NS=mlreg-conn-$$
+if ip netns add "$NS" 2>/dev/null; then
+    ip -n "$NS" link set lo up
+    for a in fd00:1::1 fd00:1::2 fd00:1::3 fd00:1::4 fd00:1::5 fd00:2::1; do
+        ip -n "$NS" -6 addr add "$a/64" dev lo nodad
+    done
+    printf '{ "tokens": [ { "name": "r", "sha256": "%s", "roles": ["read"] } ],\n' \
+        "$(hash "$(tok)")" >"$TMP/v6.json"
+    echo '  "limits": { "max_connections_per_address": 3 } }' >>"$TMP/v6.json"
+    ip netns exec "$NS" "$MLREG" serve --config "$TMP/v6.json" --listen '[fd00:1::1]:0' \
+        --data "$TMP/v6-data" --ready-file "$TMP/v6-ready" 2>"$TMP/v6.log" &
+    V6_PID=$!
+    i=0
+    while [ ! -s "$TMP/v6-ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    V6_PORT=$(sed 's/.*://' "$TMP/v6-ready")
+    ip netns exec "$NS" $FLOOD v6hold fd00:1::1 "$V6_PORT" fd00:1::2 fd00:1::3 fd00:1::4 \
+        fd00:1::5 fd00:2::1 >"$TMP/out" 2>&1
+    cat "$TMP/out"
+    check "IPv6: the 4th address of one /64 is over the limit of 3, another /64 is not" \
+        [ "$(kv closed)" = "fd00:1::5" ]
+    kill "$V6_PID"
+    wait "$V6_PID"
+    ip netns del "$NS"
+else
+    echo "# ip netns unavailable (not root?): the IPv6 /64 case did not run"
+    not_ok "the IPv6 /64 case needs a network namespace (root and iproute2)"
+fi
+
 # ---- many addresses, past the server's limit ------------------------------------
 # 48 trickling connections from 8 addresses (6 each, under the per-address
 # limit) against a limit of 24: the deadlines free the slots in two waves.
