@@ -128,7 +128,7 @@ int cmd_serve(int argc, char **argv)
     mlreg_blob_backend *backend = NULL;
     char host[256], url[320];
     unsigned int port;
-    size_t fixed = 0;
+    size_t fixed = 0, foreign = 0;
     sigset_t sigs, oldsigs;
     int masked = 0;
 
@@ -222,7 +222,7 @@ int cmd_serve(int argc, char **argv)
 
     /* Data directories of earlier versions held 0755 directories and 0644
      * blobs: make them private before anything is served. */
-    if ((error = mlreg_registry_make_private(&fixed, cfg->data_dir)) < 0) {
+    if ((error = mlreg_registry_make_private(&fixed, &foreign, cfg->data_dir)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;
     }
@@ -231,6 +231,11 @@ int cmd_serve(int argc, char **argv)
                 "mlreg: data directory %s: made %zu entr%s private (removed group and other "
                 "permissions)\n",
                 cfg->data_dir, fixed, fixed == 1 ? "y" : "ies");
+    if (foreign > 0)
+        fprintf(stderr,
+                "mlreg: warning: data directory %s: %zu entr%s belong to another user and were "
+                "left as they are (chown them to the user mlreg runs as)\n",
+                cfg->data_dir, foreign, foreign == 1 ? "y" : "ies");
     memset(&ropts, 0, sizeof(ropts));
     ropts.data_dir = cfg->data_dir;
     ropts.map_size = cfg->map_size;

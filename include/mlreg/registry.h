@@ -61,20 +61,24 @@ typedef struct {
 int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts);
 
 /**
- * Makes @p data_dir private to its owner: removes the group and other
- * permission bits of the directory and of every entry below it that has
- * any, in one pass, changing nothing else. Symlinks below @p data_dir are
- * neither followed nor changed (@p data_dir itself may be one). A directory
- * already without those bits that cannot be opened is skipped. Data
- * directories of earlier versions held 0755 directories and 0644 blobs;
- * `mlreg serve` calls this before mlreg_registry_open().
+ * Makes @p data_dir private to the user mlreg runs as: removes the group
+ * and other permission bits of the directory and of every entry below
+ * what mlreg keeps there (`blobs/`, `meta/`, `audit/`) that has any, in one
+ * pass, changing nothing else. Other entries of @p data_dir, symlinks
+ * (neither followed nor changed; @p data_dir itself may be one) and
+ * entries owned by another user (counted in *foreign_out, with what is
+ * below them) are left as they are. A directory already without those
+ * bits that cannot be opened is skipped. Data directories of earlier
+ * versions held 0755 directories and 0644 blobs; `mlreg serve` calls this
+ * before mlreg_registry_open().
  * @param fixed_out how many entries were changed (0 when @p data_dir does
  *        not exist yet)
- * @return 0; MLREG_EIO (an entry could not be read or changed, e.g. one
- *         owned by another user: the message names it); MLREG_EINVALID
- *         (a path too long, or nested deeper than 32 levels); MLREG_ENOMEM.
+ * @param foreign_out (may be NULL) how many entries belong to another user
+ * @return 0; MLREG_EIO (an entry could not be read or changed: the message
+ *         names it); MLREG_EINVALID (a path too long, or nested deeper
+ *         than 32 levels); MLREG_ENOMEM.
  */
-int mlreg_registry_make_private(size_t *fixed_out, const char *data_dir);
+int mlreg_registry_make_private(size_t *fixed_out, size_t *foreign_out, const char *data_dir);
 /** Closes everything; NULL is a no-op. */
 void mlreg_registry_free(mlreg_registry *reg);
 /** The blob store (owned by the registry). */

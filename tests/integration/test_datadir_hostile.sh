@@ -84,13 +84,19 @@ HEX=${D_W2#sha256:}
 SUB="$DATA/blobs/sha256/$(printf %.2s "$HEX")"
 chmod 0755 "$DATA" "$DATA/blobs" "$DATA/blobs/sha256" "$DATA/blobs/tmp" "$SUB"
 chmod 0644 "$SUB/$HEX" "$DATA/audit/log.pub" "$DATA/meta/data.mdb"
-mkdir -m 0750 "$DATA/extra" && printf x >"$DATA/extra/note" && chmod 0604 "$DATA/extra/note"
+mkdir -m 0750 "$DATA/audit/extra" && printf x >"$DATA/audit/extra/note" &&
+    chmod 0604 "$DATA/audit/extra/note"
 printf 'not mlreg data' >"$TMP/outside" && chmod 0644 "$TMP/outside"
-ln -s "$TMP/outside" "$DATA/link-out"
-ln -s "$TMP" "$DATA/extra/link-dir"
+ln -s "$TMP/outside" "$DATA/blobs/link-out"
+ln -s "$TMP" "$DATA/audit/extra/link-dir"
+# the operator's own file beside what mlreg keeps: not mlreg's to change
+printf 'notes' >"$DATA/operator-notes.txt" && chmod 0644 "$DATA/operator-notes.txt"
 start_server || finish
 check "the start logs how many entries it made private" \
     wait_log "data directory $DATA: made 10 entries private"
+check "a file of the operator's beside blobs/, meta/ and audit/ is left alone" \
+    [ "$(stat -c %a "$DATA/operator-notes.txt")" = 644 ]
+rm -f "$DATA/operator-notes.txt"
 OPEN=$(open_entries)
 if [ -z "$OPEN" ]; then ok "no group or other permission left after the start"; else
     not_ok "no group or other permission left after the start: $(echo "$OPEN" | head -5)"; fi
@@ -99,7 +105,7 @@ check "a symlink's target outside the data directory is left alone" \
 check "a symlinked directory outside the data directory is left alone" \
     [ "$(stat -c %a "$TMP/cfg")" = 644 ]
 check "file modes are otherwise kept (0604 -> 0600, 0750 -> 0700)" \
-    [ "$(stat -c %a "$DATA/extra/note") $(stat -c %a "$DATA/extra")" = "600 700" ]
+    [ "$(stat -c %a "$DATA/audit/extra/note") $(stat -c %a "$DATA/audit/extra")" = "600 700" ]
 curl -s -o "$TMP/got" "$MLREG_URL/v2/team/model/blobs/$D_W2"
 check "blobs are served after the fix" cmp -s "$TMP/got" "$TMP/w2"
 stop_server

@@ -1420,7 +1420,8 @@ START_TEST(test_make_private_removes_group_and_other_bits_without_following_syml
     ck_assert_int_eq(chmod(pub, 0640), 0);
     ck_assert_int_eq(symlink(outside, link), 0);
 
-    ck_assert_msg(mlreg_registry_make_private(&fixed, data_dir) == 0, "%s", mlreg_error_last());
+    ck_assert_msg(mlreg_registry_make_private(&fixed, NULL, data_dir) == 0, "%s",
+                  mlreg_error_last());
     ck_assert_uint_eq(fixed, 3);
     ck_assert_int_eq(stat(data_dir, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0700);
@@ -1431,9 +1432,59 @@ START_TEST(test_make_private_removes_group_and_other_bits_without_following_syml
     ck_assert_int_eq(stat(outside, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0644);
 
-    ck_assert_int_eq(mlreg_registry_make_private(&fixed, data_dir), 0);
+    ck_assert_int_eq(mlreg_registry_make_private(&fixed, NULL, data_dir), 0);
     ck_assert_uint_eq(fixed, 0);
     unlink(outside);
+}
+END_TEST
+
+START_TEST(test_make_private_walks_only_what_mlreg_keeps_and_only_what_it_owns)
+{
+    char other[128], blob_dir[128], mine[160], theirs[160];
+    struct stat st;
+    size_t fixed = 99, foreign = 99;
+    FILE *f;
+
+    /* a file of the operator's beside mlreg's own directories */
+    snprintf(other, sizeof(other), "%s/notes.txt", data_dir);
+    ck_assert_ptr_nonnull(f = fopen(other, "w"));
+    fclose(f);
+    ck_assert_int_eq(chmod(other, 0644), 0);
+    /* two blobs-like files, one ours, one another user's */
+    snprintf(blob_dir, sizeof(blob_dir), "%s/blobs/extra", data_dir);
+    ck_assert_int_eq(mkdir(blob_dir, 0755), 0);
+    snprintf(mine, sizeof(mine), "%s/mine", blob_dir);
+    snprintf(theirs, sizeof(theirs), "%s/theirs", blob_dir);
+    ck_assert_ptr_nonnull(f = fopen(mine, "w"));
+    fclose(f);
+    ck_assert_ptr_nonnull(f = fopen(theirs, "w"));
+    fclose(f);
+    ck_assert_int_eq(chmod(mine, 0644), 0);
+    ck_assert_int_eq(chmod(theirs, 0644), 0);
+    if (geteuid() == 0) ck_assert_int_eq(chown(theirs, 65534, 65534), 0);
+
+    ck_assert_msg(mlreg_registry_make_private(&fixed, &foreign, data_dir) == 0, "%s",
+                  mlreg_error_last());
+    ck_assert_int_eq(stat(other, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0644); /* not mlreg's: left alone */
+    ck_assert_int_eq(stat(mine, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0600);
+    ck_assert_int_eq(stat(blob_dir, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0700);
+    ck_assert_int_eq(stat(theirs, &st), 0);
+    if (geteuid() == 0) {
+        /* only root can give a file away: then it is counted, not changed */
+        ck_assert_uint_eq(st.st_mode & 07777, 0644);
+        ck_assert_uint_eq(foreign, 1);
+        ck_assert_uint_eq(fixed, 2);
+    } else {
+        ck_assert_uint_eq(foreign, 0);
+        ck_assert_uint_eq(fixed, 3);
+    }
+    unlink(mine);
+    unlink(theirs);
+    rmdir(blob_dir);
+    unlink(other);
 }
 END_TEST
 
@@ -1443,7 +1494,7 @@ START_TEST(test_make_private_of_a_data_directory_not_made_yet_fixes_nothing)
     size_t fixed = 99;
 
     snprintf(dir, sizeof(dir), "%s/not-yet", data_dir);
-    ck_assert_int_eq(mlreg_registry_make_private(&fixed, dir), 0);
+    ck_assert_int_eq(mlreg_registry_make_private(&fixed, NULL, dir), 0);
     ck_assert_uint_eq(fixed, 0);
 }
 END_TEST
@@ -1490,6 +1541,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tr, test_registry_metadata_directory_is_private_to_its_owner);
     tcase_add_test(tr, test_every_entry_of_a_new_data_directory_is_private_whatever_the_umask);
     tcase_add_test(tr, test_make_private_removes_group_and_other_bits_without_following_symlinks);
+    tcase_add_test(tr, test_make_private_walks_only_what_mlreg_keeps_and_only_what_it_owns);
     tcase_add_test(tr, test_make_private_of_a_data_directory_not_made_yet_fixes_nothing);
     suite_add_tcase(s, tr);
 
