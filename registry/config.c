@@ -433,6 +433,13 @@ static int load_trusted_keys(mlreg_config *cfg, json_t *arr, const char *config_
                                        "id %s as key '%s'",
                                        k->name, k->file, id, o->name);
             }
+            /* a key id is not signed: the same key under another id would
+             * be one signer counted twice */
+            if (!memcmp(o->pubkey.pk, k->pubkey.pk, sizeof(k->pubkey.pk)))
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key 'trusted_keys': key '%s' (%s) is the same "
+                                       "public key as key '%s' under another key id",
+                                       k->name, k->file, o->name);
         }
     }
     return 0;

@@ -17,6 +17,7 @@
 #include "mlreg/keyring.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,55 @@ static int name_taken(char found[MLREG_KEYID_HEXLEN + 1], const mlreg_keyring *k
     return rc > 0;
 }
 
+/* Walks the keys database looking for another key id (other than @p self)
+ * whose record holds the public key bytes of @p pk, in any state: a key id
+ * is not covered by a signature, so the same Ed25519 key under two ids
+ * would be one signer counted twice, and revoking one id would leave the
+ * other trusted. */
+typedef struct {
+    const mlreg_pubkey *pk;
+    const char *self; /* idhex */
+    char found[MLREG_KEYID_HEXLEN + 1];
+} bytes_walk;
+
+static int bytes_walk_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    bytes_walk *w = payload;
+    json_t *rec;
+    mlreg_pubkey stored;
+    int hit, error;
+    char idhex[MLREG_KEYID_HEXLEN + 1];
+
+    if (klen != MLREG_KEYID_HEXLEN) return mlreg_error_set(MLREG_EIO, "keyring key is corrupt");
+    if (!memcmp(key, w->self, MLREG_KEYID_HEXLEN)) return 0;
+    memcpy(idhex, key, MLREG_KEYID_HEXLEN);
+    idhex[MLREG_KEYID_HEXLEN] = '\0';
+    if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL)
+        return mlreg_error_set(MLREG_EIO, "keyring record %s is corrupt", idhex);
+    error = record_pubkey(&stored, rec, idhex);
+    json_decref(rec);
+    if (error < 0) return error;
+    hit = !sodium_memcmp(stored.pk, w->pk->pk, sizeof(stored.pk));
+    if (hit) memcpy(w->found, idhex, sizeof(w->found));
+    return hit;
+}
+
+/* 1 with *found filled when key id @p found holds the bytes of @p pk, 0, or error. */
+static int bytes_taken(char found[MLREG_KEYID_HEXLEN + 1], mlreg_meta_txn *txn,
+                       const mlreg_pubkey *pk, const char *self)
+{
+    bytes_walk w;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    w.pk = pk;
+    w.self = self;
+    rc = mlreg_meta_iter(txn, MLREG_DB_KEYS, NULL, 0, NULL, 0, bytes_walk_cb, &w);
+    if (rc < 0) return rc;
+    if (rc > 0) memcpy(found, w.found, sizeof(w.found));
+    return rc > 0;
+}
+
 /* ---- open ------------------------------------------------------------------ */
 
 /* The latest time any key record holds (added or revoked). */
@@ -547,9 +597,11 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
         }
         for (size_t j = 0; j < i; j++)
             if (!strcmp(kr->cfg[j].name, keys[i].name) ||
-                mlreg_keyid_equal(&kr->cfg[j].pubkey.id, &keys[i].pubkey.id)) {
+                mlreg_keyid_equal(&kr->cfg[j].pubkey.id, &keys[i].pubkey.id) ||
+                !sodium_memcmp(kr->cfg[j].pubkey.pk, keys[i].pubkey.pk, MLREG_PUBKEY_BYTES)) {
                 error = mlreg_error_set(MLREG_EINVALID,
-                                        "trusted key '%s' duplicates the name or key id of '%s'",
+                                        "trusted key '%s' duplicates the name, key id or public "
+                                        "key of '%s'",
                                         keys[i].name, kr->cfg[j].name);
                 goto done;
             }
@@ -570,9 +622,21 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
     for (size_t i = 0; i < kr->ncfg; i++)
         if ((error = merge_config_key(txn, &kr->cfg[i], now)) < 0) goto done;
     if ((error = record_dropped_config_keys(txn, kr, now)) < 0) goto done;
-    /* a name may not stand for two keys of the keyring */
+    /* a name may not stand for two keys of the keyring, nor one public key
+     * for two key ids */
     for (size_t i = 0; i < kr->ncfg; i++) {
         mlreg_keyid_format(idhex, &kr->cfg[i].pubkey.id);
+        if ((taken = bytes_taken(other, txn, &kr->cfg[i].pubkey, idhex)) < 0) {
+            error = taken;
+            goto done;
+        }
+        if (taken) {
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "trusted key '%s' (%s): the same public key is recorded as "
+                                    "key %s; one public key may have one key id",
+                                    kr->cfg[i].name, kr->cfg[i].file, other);
+            goto done;
+        }
         if ((taken = name_taken(other, kr, txn, kr->cfg[i].name, idhex)) < 0) {
             error = taken;
             goto done;
@@ -803,6 +867,17 @@ int mlreg_keyring_trust(json_t **out, int *created_out, mlreg_keyring *kr, const
         if (record_in_keyring(kr, rec, &pk.id)) goto reply; /* a retry: no-op */
     }
     error = 0;
+    if ((taken = bytes_taken(other, txn, &pk, idhex)) < 0) {
+        error = taken;
+        goto done;
+    }
+    if (taken) {
+        error = mlreg_error_set(MLREG_EDENIED,
+                                "this public key is already recorded as key %s (trusted or "
+                                "revoked): one public key may have one key id",
+                                other);
+        goto done;
+    }
     if ((taken = name_taken(other, kr, txn, name, idhex)) < 0) {
         error = taken;
         goto done;

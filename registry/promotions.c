@@ -228,7 +228,8 @@ static int gate_rel_of(gate_rel *out, const json_t *rec)
 typedef struct {
     mlreg_keyring *kr;
     mlreg_meta_txn *txn;
-    long count;      /* keys whose signatures count now */
+    long count;                                   /* keys whose signatures count now */
+    unsigned char (*counted)[MLREG_PUBKEY_BYTES]; /* their public keys (malloc'd) */
     long other;      /* keys whose valid signatures do not count because of their role */
     char roles[256]; /* those keys' roles, distinct, ", "-separated (cut when long) */
 } sig_count;
@@ -275,7 +276,21 @@ static int sig_count_cb(const void *key, size_t klen, const void *val, size_t vl
     attached = (int64_t)json_integer_value(json_object_get(rec, "attached_ns"));
     mlreg_keyring_judge(&counts, &kk, &pk, attached);
     if (counts) {
-        c->count++;
+        /* distinct keys: the keyring gives one public key one key id, but
+         * records from before that rule may hold one key twice */
+        long i;
+        for (i = 0; i < c->count && memcmp(c->counted[i], pk.pk, MLREG_PUBKEY_BYTES); i++)
+            ;
+        if (i == c->count) {
+            void *grown = realloc(c->counted, (size_t)(c->count + 1) * MLREG_PUBKEY_BYTES);
+            if (grown == NULL) {
+                error = mlreg_error_set(MLREG_ENOMEM, "out of memory counting signatures");
+                goto done;
+            }
+            c->counted = grown;
+            memcpy(c->counted[c->count], pk.pk, MLREG_PUBKEY_BYTES);
+            c->count++;
+        }
     } else if (!mlreg_key_role_signs_releases(kk.role)) {
         /* judged again as a release key: when it would count then, its
          * role is the only reason it does not, and the gate says so */
@@ -309,6 +324,8 @@ static int count_signatures(sig_count *out, mlreg_registry *reg, mlreg_meta_txn 
     prefix[MLREG_DIGEST_HEXLEN] = '\0';
     error = mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, sizeof(prefix), NULL, 0, sig_count_cb,
                             out);
+    free(out->counted); /* only the walk needs them */
+    out->counted = NULL;
     return error < 0 ? error : 0;
 }
 

@@ -330,6 +330,10 @@ static void key_setup(void)
     mlreg_seckey_free(sk);
     snprintf(p, sizeof(p), "%s/keys/b.pub", kdir);
     ck_assert_int_eq(mlreg_pubkey_save(p, &pk, NULL), 0);
+    /* b's key bytes under another key id */
+    pk.id.raw[0] ^= 0x5a;
+    snprintf(p, sizeof(p), "%s/keys/b-relabeled.pub", kdir);
+    ck_assert_int_eq(mlreg_pubkey_save(p, &pk, NULL), 0);
     snprintf(kpath, sizeof(kpath), "%s/cfg.json", kdir);
 }
 
@@ -459,6 +463,10 @@ START_TEST(test_config_refuses_duplicate_trusted_key_names_and_ids)
         "{\"trusted_keys\":[{\"name\":\"one\",\"file\":\"keys/a.pub\",\"role\":\"release\"},"
         "{\"name\":\"two\",\"file\":\"keys/a.pub\",\"role\":\"approver\"}]}",
         "same key id " VECTOR_KEYID " as key 'one'");
+    assert_key_config_refused(
+        "{\"trusted_keys\":[{\"name\":\"one\",\"file\":\"keys/b.pub\",\"role\":\"release\"},"
+        "{\"name\":\"two\",\"file\":\"keys/b-relabeled.pub\",\"role\":\"release\"}]}",
+        "b-relabeled.pub) is the same public key as key 'one' under another key id");
 }
 END_TEST
 

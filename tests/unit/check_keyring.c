@@ -349,6 +349,38 @@ START_TEST(test_keyring_trust_refuses_conflicts_and_bad_input)
 }
 END_TEST
 
+START_TEST(test_keyring_refuses_one_public_key_under_a_second_key_id)
+{
+    int created = 0;
+    mlreg_pubkey relabeled = pk_a;
+    char b64[MLREG_PUBKEY_B64LEN + 1];
+    mlreg_config_key k;
+    mlreg_config_key both[2] = {cfg_key("one", "release", &pk_b), cfg_key("two", "release", &pk_b)};
+
+    /* the key id is not signed: anyone can put the bytes of a key under
+     * another id, and that would be one signer counted twice */
+    relabeled.id.raw[0] ^= 0x5a;
+    mlreg_pubkey_base64(b64, &relabeled);
+    k = cfg_key("relabeled", "release", &relabeled);
+    ck_assert_int_eq(mlreg_keyring_open(&kr, meta, NULL, 0), 0);
+    ck_assert_int_eq(trust(&created, "a", "release", b64_a), 0);
+    ck_assert_int_eq(trust(&created, "a2", "release", b64), MLREG_EDENIED);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "already recorded as key"));
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), id_a));
+    /* nor does revoking the first id open the way for a second */
+    ck_assert_int_eq(revoke_key(id_a, "compromised", "leaked"), 0);
+    ck_assert_int_eq(trust(&created, "a3", "release", b64), MLREG_EDENIED);
+    ck_assert_uint_eq(n_listed(), 1);
+    /* the config can't either */
+    ck_assert_int_eq(reopen(&k, 1), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "trusted key 'relabeled'"));
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "the same public key is recorded"));
+    both[1].pubkey.id.raw[0] ^= 0x5a;
+    ck_assert_int_eq(reopen(both, 2), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "'two'"));
+}
+END_TEST
+
 /* ---- revocation ------------------------------------------------------------ */
 
 START_TEST(test_keyring_revoke_retired_escalates_to_compromised_never_back)
@@ -559,6 +591,7 @@ static Suite *keyring_suite(void)
     tcase_add_test(tc, test_keyring_refuses_duplicate_config_keys);
     tcase_add_test(tc, test_keyring_trust_adds_then_is_a_no_op_for_the_same_key);
     tcase_add_test(tc, test_keyring_trust_refuses_conflicts_and_bad_input);
+    tcase_add_test(tc, test_keyring_refuses_one_public_key_under_a_second_key_id);
     tcase_add_test(tc, test_keyring_revoke_retired_escalates_to_compromised_never_back);
     tcase_add_test(tc, test_keyring_revoke_refuses_unknown_keys_and_bad_input);
     tcase_add_test(tc, test_keyring_revocation_outlives_restart_with_the_key_still_in_the_config);
