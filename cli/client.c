@@ -767,8 +767,10 @@ const char *cli_printable(const char *s)
  * it reads, and refuses bytes that are not UTF-8; DEL and C1 controls are
  * legal raw in a JSON string, and in valid JSON they occur only inside
  * strings. So writing each of them as its \u escape keeps the same JSON
- * value. Whatever else breaks the text rule (impossible in text jansson
- * accepted) is written as '?'. */
+ * value. Raw CR and TAB can only be whitespace between tokens, where a
+ * space means the same: a CR would move the cursor back over what the
+ * terminal showed earlier on the line. Whatever else breaks the text rule
+ * (impossible in text jansson accepted) is written as '?'. */
 void cli_print_json(const char *text, size_t len)
 {
     const unsigned char *u = (const unsigned char *)text;
@@ -778,8 +780,11 @@ void cli_print_json(const char *text, size_t len)
         k = mlreg_text_span(text + i, len - i);
         fwrite(text + i, 1, k, stdout);
         if ((i += k) == len) break;
-        if (u[i] == '\n' || u[i] == '\r' || u[i] == '\t') {
+        if (u[i] == '\n') {
             putchar(u[i++]); /* whitespace between JSON tokens */
+        } else if (u[i] == '\r' || u[i] == '\t') {
+            putchar(' ');
+            i++;
         } else if (u[i] < 0x80) {
             printf("\\u%04x", u[i++]);
         } else if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f) {

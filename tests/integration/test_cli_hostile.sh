@@ -254,8 +254,10 @@ if command -v python3 >/dev/null 2>&1; then
     add_api "POST $A/versions/1.0/approvals" "$F/c1-approve.json" 201
     jq -n "{previous_version:$X, version:$X, digest:$X}" >"$F/c1-rollback.json"
     add_api "POST $A/stages/prod/rollback" "$F/c1-rollback.json"
+    # ... and CR and TAB as whitespace between its tokens (legal JSON, same value)
+    CRTAB=$(printf '\r\t')
     jq -n "{keys:[{key_id:$X, name:$X, role:$X, source:$X, revocation:$X, added_at:$X,
-                   revoked_at:$X, reason:$X}]}" >"$F/c1-keys.json"
+                   revoked_at:$X, reason:$X}]}" | sed "s/\": /\":$CRTAB/" >"$F/c1-keys.json"
     add_api "GET /api/v1/keys" "$F/c1-keys.json"
     add_api "POST /api/v1/keys" "$F/c1-keys.json" 201
     jq -n "{key_id:$X, name:$X, role:$X, revocation:$X, added_at:$X, revoked_at:$X, reason:$X}" \
@@ -365,6 +367,10 @@ if command -v python3 >/dev/null 2>&1; then
     run "$MLREG" key list --json --registry "$FAKE"
     check "C1 fake: key list --json is the registry's JSON value, escaped" \
         test "$(jq -cS . "$TMP/out")" = "$(jq -cS . "$F/c1-keys.json")"
+    check "the fake's key list holds raw CR and TAB between tokens (the test can fail)" \
+        sh -c "grep -q '$(printf '\r')' '$F/c1-keys.json' && grep -q '$(printf '\t')' '$F/c1-keys.json'"
+    check "C1 fake: key list --json prints no CR or TAB" \
+        sh -c "! grep -q '$(printf '\r')' '$TMP/out' && ! grep -q '$(printf '\t')' '$TMP/out'"
     for st in 400 401 403 500; do
         shown "an HTTP $st with a hostile message (status)" "$( [ $st = 500 ] && echo 3 || echo 1)" \
             status "evil/e$st"
