@@ -166,6 +166,11 @@ bad_file "$TF/crlf" 'does not hold a usable token'
 bad_file "$TF/missing" 'No such file'
 bad_file "$TF" 'not a regular file'
 bad_file /dev/null 'not a regular file'
+# A FIFO with no writer: opening it must not wait for one.
+mkfifo "$TF/fifo"
+run timeout 5 "$MLREG" status vision/clf --token-file "$TF/fifo"
+expect_rc "--token-file on a FIFO without a writer is refused at once (exit 2, not a hang)" 2
+err_has "... saying it is not a regular file" 'fifo is not a regular file'
 check "the token files are left as they were" sh -c \
     "test \"\$(cat '$TF/read')\" = '$T_READ' && test \"\$(cat '$TF/read-no-newline')\" = '$T_READ'"
 run "$MLREG" --help
