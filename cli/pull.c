@@ -134,10 +134,17 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
+/* Creates a temp file in DIR; @p path receives its name, "" when there is
+ * none. A name cut short by the buffer would be some other path in DIR
+ * that may hold a user's file, which the cleanup would then unlink: it is
+ * never left in @p path. */
 static int make_temp(int *fd_out, char *path, size_t len, const char *dir)
 {
-    if ((size_t)snprintf(path, len, "%s/" TMP_PREFIX "XXXXXX", dir) >= len)
-        return mlreg_error_set(MLREG_EINVALID, "output directory path too long");
+    if ((size_t)snprintf(path, len, "%s/" TMP_PREFIX "XXXXXX", dir) >= len) {
+        path[0] = '\0';
+        return mlreg_error_set(MLREG_EINVALID,
+                               "output directory path too long to hold a file in it");
+    }
     if ((*fd_out = mkostemp(path, O_CLOEXEC)) < 0) {
         int e = errno;
         path[0] = '\0';

@@ -147,6 +147,22 @@ expect_rc "with the targets fixed, pull 2.0.0 succeeds" 0
 check "... and replaces both files and the lock" sh -c "cmp -s '$W/v2/a.bin' '$DEP/a.bin' &&
     cmp -s '$W/v2/b.bin' '$DEP/b.bin' && grep -q '\"version\": \"2.0.0\"' '$DEP/mlreg.lock.json'"
 
+# ---- an output directory so long that a temp file name in it is cut short -------
+# The cut name ("DIR/.mlreg") is a path that may hold a user's file: pull
+# fails and deletes nothing.
+LONG=$TMP/long
+while [ ${#LONG} -lt 3833 ]; do LONG=$LONG/$(printf '%0200d' 0); done
+LONG=$LONG/$(printf "%0$((4088 - ${#LONG} - 1))d" 0)
+mkdir -p "$LONG"
+echo keep >"$LONG/.mlreg"
+check "the long DIR is 4088 bytes, so DIR/.mlreg-tmp-XXXXXX is cut to DIR/.mlreg" \
+    test ${#LONG} -eq 4088
+run "$MLREG" pull team/two@2.0.0 -o "$LONG"
+expect_rc "pull into a DIR too long for a temp file name fails (exit 2)" 2
+check "... saying the path is too long" grep -q "path too long" "$TMP/err"
+check "... the file at the cut name is still there" test "$(cat "$LONG/.mlreg" 2>/dev/null)" = keep
+check "... and nothing else is in DIR" test "$(listing "$LONG")" = ".mlreg "
+
 # ---- bad REF syntax: exit 2 -------------------------------------------------
 for ref in "team/clf" "@1.0.0" "team/clf@" "Team/Clf@1" "../etc@1" "team/clf@sha256:1234" \
     "team/clf@md5:0123456789abcdef0123456789abcdef" "team/clf@.hidden" "team clf@1"; do
