@@ -147,6 +147,52 @@ expect_rc "with the targets fixed, pull 2.0.0 succeeds" 0
 check "... and replaces both files and the lock" sh -c "cmp -s '$W/v2/a.bin' '$DEP/a.bin' &&
     cmp -s '$W/v2/b.bin' '$DEP/b.bin' && grep -q '\"version\": \"2.0.0\"' '$DEP/mlreg.lock.json'"
 
+# ---- a sticky directory (like /tmp) that is not ours ----------------------------
+# There rename() over an entry another user owns fails with EPERM, whatever
+# its mode (root passes by CAP_FOWNER alone): pull refuses such a target,
+# a 0666 file or a symbolic link, before the first rename.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+    ST=$TMP/sticky
+    # sticky_refused NAME B-BIN CMD...: ST, a sticky directory of nobody's,
+    # holds our a.bin of 1.0.0 and nobody's b.bin (B-BIN: "file", a 0666 file
+    # of 1.0.0, or "link", a symbolic link to one); CMD, a pull of 2.0.0 into
+    # ST, is refused and changes nothing.
+    sticky_refused() {
+        name=$1 kind=$2
+        shift 2
+        rm -rf "$ST"
+        mkdir "$ST"
+        chown nobody:nogroup "$ST"
+        chmod 1777 "$ST"
+        cp "$W/v1/a.bin" "$ST/a.bin"
+        if [ "$kind" = link ]; then
+            ln -s "$W/v1/b.bin" "$ST/b.bin"
+        else
+            cp "$W/v1/b.bin" "$ST/b.bin"
+            chmod 0666 "$ST/b.bin"
+        fi
+        chown -h nobody:nogroup "$ST/b.bin"
+        run "$@"
+        expect_rc "$name: pull is refused (exit 2)" 2
+        check "... naming b.bin and the sticky directory" \
+            grep -q "sticky/b.bin belongs to another user in the sticky directory" "$TMP/err"
+        check "... a.bin keeps its previous content" cmp -s "$W/v1/a.bin" "$ST/a.bin"
+        check "... b.bin is untouched" sh -c "[ '$kind' = link ] && test -L '$ST/b.bin' ||
+            { test ! -L '$ST/b.bin' && cmp -s '$W/v1/b.bin' '$ST/b.bin'; }"
+        check "... no lock file and no temp file" test "$(listing "$ST")" = "a.bin b.bin "
+    }
+    sticky_refused "nobody's 0666 b.bin in a sticky dir of nobody's" file \
+        "$MLREG" pull team/two@2.0.0 -o "$ST"
+    if command -v setpriv >/dev/null 2>&1; then
+        sticky_refused "the same without CAP_FOWNER, where the rename would fail" file \
+            setpriv --bounding-set=-fowner "$MLREG" pull team/two@2.0.0 -o "$ST"
+    fi
+    sticky_refused "nobody's symbolic link b.bin in the sticky dir" link \
+        "$MLREG" pull team/two@2.0.0 -o "$ST"
+else
+    echo "# not root or no user nobody: the sticky-directory case did not run"
+fi
+
 # ---- an output directory so long that a temp file name in it is cut short -------
 # The cut name ("DIR/.mlreg") is a path that may hold a user's file: pull
 # fails and deletes nothing.
