@@ -47,7 +47,8 @@ expect_status "upload a weights blob with curl" 201 POST \
     "/v2/evil/model/blobs/uploads/?digest=$MD" --data-binary "@$W/model.bin" \
     -H 'Content-Type: application/octet-stream'
 i=0
-for title in "../evil" "a/b" ".." "." "/etc/passwd" ".bashrc" ".ssh" ".mlreg-tmp-x"; do
+for title in "../evil" "a/b" ".." "." "/etc/passwd" ".bashrc" ".ssh" ".mlreg-tmp-x" \
+    "MLREG.LOCK.JSON"; do
     i=$((i + 1))
     release_manifest evil/model "1.0.$i" "$title" "$MD" 65536 >"$TMP/hm.json"
     expect_status "server refuses a release with title '$title' (400)" 400 PUT \
@@ -60,9 +61,18 @@ for title in "../evil" "a/b" ".." "." "/etc/passwd" ".bashrc" ".ssh" ".mlreg-tmp
     expect_status "nothing stored under 1.0.$i" 404 GET "/v2/evil/model/manifests/1.0.$i" \
         -H "Accept: $OCI"
 done
-release_manifest evil/model 1.0.9 same.bin "$MD" 65536 same.bin "$MD" 65536 >"$TMP/hm.json"
+release_manifest evil/model 1.0.20 same.bin "$MD" 65536 same.bin "$MD" 65536 >"$TMP/hm.json"
 expect_status "server refuses a release with duplicate titles (400)" 400 PUT \
-    "/v2/evil/model/manifests/1.0.9" -H "Content-Type: $OCI" --data-binary "@$TMP/hm.json"
+    "/v2/evil/model/manifests/1.0.20" -H "Content-Type: $OCI" --data-binary "@$TMP/hm.json"
+# A.bin and a.bin are one file on a case-insensitive filesystem (macOS, SMB, casefold)
+release_manifest evil/model 1.0.21 A.bin "$MD" 65536 a.bin "$MD" 65536 >"$TMP/hm.json"
+expect_status "server refuses a release with titles A.bin and a.bin (400)" 400 PUT \
+    "/v2/evil/model/manifests/1.0.21" -H "Content-Type: $OCI" --data-binary "@$TMP/hm.json"
+check "... as MANIFEST_INVALID, saying they differ only in case" \
+    jqt '.errors[0].code == "MANIFEST_INVALID" and
+         (.errors[0].message | test("differ only in letter case"))' "$TMP/body"
+expect_status "... nothing stored under 1.0.21" 404 GET "/v2/evil/model/manifests/1.0.21" \
+    -H "Accept: $OCI"
 
 # ---- push refuses a title the server would refuse, before uploading -----------
 cp "$W/model.bin" "$W/.hidden"
@@ -71,6 +81,15 @@ expect_rc "push of a file named .hidden is a usage error" 2
 check "... saying why" grep -q "may not start with '.'" "$TMP/err"
 check "... and nothing reached the registry" sh -c "! grep -q 'team/hidden' '$TMP/server.log'"
 expect_status "... no such release" 404 GET /v2/team/hidden/manifests/1.0.0 -H "Accept: $OCI"
+
+mkdir -p "$W/upper" "$W/lower"
+cp "$W/model.bin" "$W/upper/A.bin"
+printf 'other' >"$W/lower/a.bin"
+run "$MLREG" push team/case@1.0.0 --weights "$W/upper/A.bin" --weights "$W/lower/a.bin"
+expect_rc "push of A.bin and a.bin is a usage error" 2
+check "... saying their names differ only in case" grep -q "same base name 'a.bin' but for letter case" \
+    "$TMP/err"
+check "... and nothing reached the registry" sh -c "! grep -q 'team/case' '$TMP/server.log'"
 
 # ---- a blob corrupted on disk after push -----------------------------------
 run "$MLREG" push team/clf@1.0.0 --weights "$W/model.bin" --tokenizer "$W/tok.txt" --git-sha abcdef1
@@ -261,6 +280,12 @@ if command -v python3 >/dev/null 2>&1; then
     release_manifest evil/dup 1.0.0 a.bin "$PD" 5 a.bin "$PD" 5 >"$F/dup.json"
     add_manifest evil/dup 1.0.0 "$F/dup.json"
     add_blob evil/dup "$PD" "$F/pwned"
+    release_manifest evil/case 1.0.0 A.bin "$PD" 5 a.bin "$PD" 5 >"$F/case.json"
+    add_manifest evil/case 1.0.0 "$F/case.json"
+    add_blob evil/case "$PD" "$F/pwned"
+    release_manifest evil/lockcase 1.0.0 MLREG.LOCK.JSON "$PD" 5 >"$F/lockcase.json"
+    add_manifest evil/lockcase 1.0.0 "$F/lockcase.json"
+    add_blob evil/lockcase "$PD" "$F/pwned"
     release_manifest evil/liar 1.0.0 a.bin "$PD" 5 >"$F/liar.json"
     add_manifest evil/liar 1.0.0 "$F/liar.json" "sha256:$(printf '%064d' 7)"
     add_blob evil/liar "$PD" "$F/pwned"
@@ -358,7 +383,8 @@ if command -v python3 >/dev/null 2>&1; then
     check "fake registry: the honest file arrives" cmp "$F/pwned" "$F/out-good/a.bin"
 
     mkdir -p "$F/jail/out"
-    for m in traversal abs dotdot dotfile lock dup liar bigger swapped othermodel notrelease; do
+    for m in traversal abs dotdot dotfile lock lockcase dup case liar bigger swapped othermodel \
+        notrelease; do
         run "$MLREG" pull "evil/$m@1.0.0" -o "$F/jail/out" --registry "$FAKE"
         expect_rc "fake registry: pull of the '$m' manifest exits 1" 1
         check "fake registry: '$m' leaves DIR empty" test -z "$(listing "$F/jail/out")"
@@ -369,6 +395,13 @@ if command -v python3 >/dev/null 2>&1; then
     run "$MLREG" bundle "evil/dotfile@1.0.0" -o "$F/jail/bundle" --registry "$FAKE"
     expect_rc "fake registry: bundle of the '.bashrc' release exits 1" 1
     check "fake registry: bundle wrote nothing" test "$(listing "$F/jail")" = "out "
+    run "$MLREG" pull "evil/case@1.0.0" -o "$F/jail/out" --registry "$FAKE"
+    check "fake registry: the A.bin/a.bin refusal says why" grep -q "differ only in letter case" \
+        "$TMP/err"
+    run "$MLREG" bundle "evil/case@1.0.0" -o "$F/jail/bundle" --registry "$FAKE"
+    expect_rc "fake registry: bundle of the A.bin/a.bin release exits 1" 1
+    check "... refused for its titles" grep -q "differ only in letter case" "$TMP/err"
+    check "fake registry: that bundle wrote nothing" test "$(listing "$F/jail")" = "out "
     check "no .bashrc was written anywhere" sh -c "! find '$TMP' -name .bashrc | grep -q ."
     check "the traversal wrote no file named evil anywhere" \
         sh -c "! find '$TMP' -name evil | grep -q ."
