@@ -128,8 +128,7 @@ int cli_token_take_file(const char *path)
     if (!*path) return mlreg_error_set(MLREG_EINVALID, "--token-file needs a file name");
     if (sodium_init() < 0 || !(buf = sodium_malloc(cap + 1)))
         return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 ||
-        fstat(fd, &st) < 0) {
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 || fstat(fd, &st) < 0) {
         error = mlreg_error_set(MLREG_EIO, "--token-file %s: %s", path, strerror(errno));
         goto done;
     }

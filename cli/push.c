@@ -143,9 +143,8 @@ static int check_titles(const file_list *l)
                                        "'%s' and '%s' have the same base name '%s'%s; "
                                        "titles must be unique within a release",
                                        l->files[j].path, f->path, f->title,
-                                       strcmp(l->files[j].title, f->title)
-                                           ? " but for letter case"
-                                           : "");
+                                       strcmp(l->files[j].title, f->title) ? " but for letter case"
+                                                                           : "");
         if (!strcmp(kinds[f->kind], "eval-report")) evals++;
     }
     if (evals > 1) return mlreg_error_set(MLREG_EINVALID, "at most one eval-report per release");
