@@ -1,7 +1,7 @@
 /* bundle.c: `mlreg bundle REF -o DIR`, everything an auditor needs about one
  * release, in a directory that checks offline (docs/audit-api.md):
  *
- *     manifest.json, manifest.json.minisig, signatures/<KEYID>[-<KEYHEX16>].minisig,
+ *     manifest.json, manifest.json.minisig, signatures/<KEYID>[-<KEYHEX>].minisig,
  *     files/<title>, SHA256SUMS, attestations/<seq>-<stage>.dsse.json,
  *     audit/log.pub, audit/checkpoint, audit/entries/<seq>.json and
  *     audit/entries/<seq>.proof.json
@@ -52,12 +52,13 @@ static const char bundle_usage[] =
     "Writes an audit bundle of the release into DIR (which must not exist or be\n"
     "empty): manifest.json as stored, its signatures (manifest.json.minisig is\n"
     "the first attached, preferring keys the registry counts; signatures/ holds\n"
-    "all of them as <KEYID>.minisig, or <KEYID>-<KEYHEX16>.minisig for another\n"
-    "key that carries the same key id), the release files under files/\n"
-    "(verified while downloaded), SHA256SUMS, the promotion\n"
-    "attestations, and under audit/ the log key, a signed checkpoint and every\n"
-    "audit entry about this release with its inclusion proof. The bundle is\n"
-    "checked like `mlreg audit verify --bundle DIR` before it appears. In DIR,\n"
+    "all of them as <KEYID>.minisig, or <KEYID>-<KEYHEX>.minisig, KEYHEX the 64\n"
+    "hex digits of the public key, for another key that carries the same key\n"
+    "id), the release files under files/ (verified while downloaded),\n"
+    "SHA256SUMS, the promotion attestations, and under audit/ the log key, a\n"
+    "signed checkpoint and every audit entry about this release with its\n"
+    "inclusion proof. The bundle is checked like `mlreg audit verify --bundle\n"
+    "DIR` before it appears. In DIR,\n"
     "`sha256sum -c SHA256SUMS` and `minisign -V -H -p KEY.pub -m manifest.json`\n"
     "work with the stock tools.\n";
 
@@ -146,8 +147,11 @@ static int sig_before(const bundle_sig *a, const bundle_sig *b)
  * fresh key, so several keys may share one: the first of them by the
  * registry's judgement (counting, then by its keyring key, then the rest;
  * earliest attached first) gets <KEYID>.minisig, the others
- * <KEYID>-<first 16 hex digits of the Ed25519 key>.minisig. The first by the
- * same order is also manifest.json.minisig. The registry's word only picks
+ * <KEYID>-<64 hex digits of the Ed25519 key>.minisig: the whole key, since
+ * two keys sharing a prefix of it cost only a fraction of the work to make
+ * and would collide on one name (the files are created O_EXCL, so bundle
+ * would fail for that release for good). The first by the same order is
+ * also manifest.json.minisig. The registry's word only picks
  * names: whoever checks the bundle checks the signatures with their own
  * keys. *count_out the number written. */
 static int write_signatures(size_t *count_out, const char *tmp, cli_client *c, const char *model,
@@ -157,7 +161,7 @@ static int write_signatures(size_t *count_out, const char *tmp, cli_client *c, c
     json_t *sigs = NULL, *arr, *s;
     bundle_sig *v = NULL;
     size_t i, j, n = 0, first = 0;
-    char name[80], pkhex[2 * MLREG_PUBKEY_BYTES + 1];
+    char name[128], pkhex[2 * MLREG_PUBKEY_BYTES + 1];
 
     *count_out = 0;
     if ((error = cli_sigs_get(&sigs, c, model, rel->version)) < 0) goto done;
@@ -211,7 +215,7 @@ static int write_signatures(size_t *count_out, const char *tmp, cli_client *c, c
             snprintf(name, sizeof(name), "signatures/%s.minisig", v[i].id);
         } else {
             sodium_bin2hex(pkhex, sizeof(pkhex), v[i].pk.pk, MLREG_PUBKEY_BYTES);
-            snprintf(name, sizeof(name), "signatures/%s-%.16s.minisig", v[i].id, pkhex);
+            snprintf(name, sizeof(name), "signatures/%s-%s.minisig", v[i].id, pkhex);
         }
         if ((error = write_new(tmp, name, v[i].text, strlen(v[i].text))) < 0) goto done;
         (*count_out)++;

@@ -112,13 +112,15 @@ int cli_token_take(char *token)
 /* A token file holds the token on one line: what `mlreg token new` prints
  * first, redirected to a file. It is read into sodium_malloc memory that is
  * wiped afterwards, and must be a regular file (not a FIFO that a reader
- * could block on, nor a device); the extra bytes read past TOKEN_MAX + 1
- * tell a file that is too large from one that fits. A file every user may
- * read is used (secrets mounted by container runtimes often are 0644) but
- * draws a warning. */
+ * could block on, nor a device). The open itself is non-blocking, since
+ * opening a FIFO for reading waits for a writer before fstat can tell what
+ * it is; the flag is cleared once the file is known to be regular. The
+ * extra bytes read past TOKEN_MAX + 1 tell a file that is too large from
+ * one that fits. A file every user may read is used (secrets mounted by
+ * container runtimes often are 0644) but draws a warning. */
 int cli_token_take_file(const char *path)
 {
-    int error = 0, fd = -1;
+    int error = 0, fd = -1, flags;
     char *buf = NULL;
     size_t len = 0, cap = TOKEN_MAX + 2;
     struct stat st;
@@ -126,12 +128,16 @@ int cli_token_take_file(const char *path)
     if (!*path) return mlreg_error_set(MLREG_EINVALID, "--token-file needs a file name");
     if (sodium_init() < 0 || !(buf = sodium_malloc(cap + 1)))
         return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0 || fstat(fd, &st) < 0) {
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 || fstat(fd, &st) < 0) {
         error = mlreg_error_set(MLREG_EIO, "--token-file %s: %s", path, strerror(errno));
         goto done;
     }
     if (!S_ISREG(st.st_mode)) {
         error = mlreg_error_set(MLREG_EINVALID, "--token-file %s is not a regular file", path);
+        goto done;
+    }
+    if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "--token-file %s: %s", path, strerror(errno));
         goto done;
     }
     if (st.st_mode & S_IROTH)
@@ -767,8 +773,10 @@ const char *cli_printable(const char *s)
  * it reads, and refuses bytes that are not UTF-8; DEL and C1 controls are
  * legal raw in a JSON string, and in valid JSON they occur only inside
  * strings. So writing each of them as its \u escape keeps the same JSON
- * value. Whatever else breaks the text rule (impossible in text jansson
- * accepted) is written as '?'. */
+ * value. Raw CR and TAB can only be whitespace between tokens, where a
+ * space means the same: a CR would move the cursor back over what the
+ * terminal showed earlier on the line. Whatever else breaks the text rule
+ * (impossible in text jansson accepted) is written as '?'. */
 void cli_print_json(const char *text, size_t len)
 {
     const unsigned char *u = (const unsigned char *)text;
@@ -778,8 +786,11 @@ void cli_print_json(const char *text, size_t len)
         k = mlreg_text_span(text + i, len - i);
         fwrite(text + i, 1, k, stdout);
         if ((i += k) == len) break;
-        if (u[i] == '\n' || u[i] == '\r' || u[i] == '\t') {
+        if (u[i] == '\n') {
             putchar(u[i++]); /* whitespace between JSON tokens */
+        } else if (u[i] == '\r' || u[i] == '\t') {
+            putchar(' ');
+            i++;
         } else if (u[i] < 0x80) {
             printf("\\u%04x", u[i++]);
         } else if (u[i] == 0xc2 && i + 1 < len && u[i + 1] >= 0x80 && u[i + 1] <= 0x9f) {

@@ -191,8 +191,9 @@ const char *cli_printable(const char *s);
 /**
  * Writes @p len bytes of JSON text (a registry answer jansson accepted, or
  * json_dumps() output) to stdout, ending with a newline, with every DEL and
- * C1 control written as its \u00XX escape: the same JSON value, nothing a
- * terminal acts on. --json output goes through here.
+ * C1 control written as its \u00XX escape and every CR and TAB between
+ * tokens as a space: the same JSON value, nothing a terminal acts on.
+ * --json output goes through here.
  */
 void cli_print_json(const char *text, size_t len);
 

@@ -68,7 +68,10 @@ static void usage(FILE *f)
  * cli_token_take() or cli_token_take_file(); without either, takes
  * $MLREG_TOKEN. Either way MLREG_TOKEN is wiped and unset. 0, or an error
  * (message set, naming where the bad token came from but never quoting
- * it): a usage error for both options at once or --token-file twice. */
+ * it): a usage error for both options at once or --token-file twice.
+ * After the first error the pass goes on to the end of argv, taking
+ * nothing more but zeroing every later --token value, so no token stays
+ * visible in ps(1) because an earlier argument was wrong. */
 static int take_token(int *argc, char **argv)
 {
     int out = 0, error = 0, given = 0;
@@ -78,15 +81,11 @@ static int take_token(int *argc, char **argv)
     for (int i = 0; i < *argc; i++) {
         char *v = NULL;
         if (!strcmp(argv[i], "--token-file") || !strncmp(argv[i], "--token-file=", 13)) {
-            if (file) {
-                error = mlreg_error_set(MLREG_EINVALID, "--token-file given twice");
-                goto done;
-            }
+            if (file && !error) error = mlreg_error_set(MLREG_EINVALID, "--token-file given twice");
             if (argv[i][12] == '=') {
                 file = argv[i] + 13;
             } else if (i + 1 >= *argc) {
-                error = mlreg_error_set(MLREG_EINVALID, "--token-file needs a value");
-                goto done;
+                if (!error) error = mlreg_error_set(MLREG_EINVALID, "--token-file needs a value");
             } else {
                 file = argv[++i];
             }
@@ -94,8 +93,8 @@ static int take_token(int *argc, char **argv)
         }
         if (!strcmp(argv[i], "--token")) {
             if (i + 1 >= *argc) {
-                error = mlreg_error_set(MLREG_EINVALID, "--token needs a value");
-                goto done;
+                if (!error) error = mlreg_error_set(MLREG_EINVALID, "--token needs a value");
+                continue;
             }
             v = argv[++i];
         } else if (!strncmp(argv[i], "--token=", 8)) {
@@ -105,13 +104,15 @@ static int take_token(int *argc, char **argv)
             continue;
         }
         given = 1;
-        if ((error = cli_token_take(v)) < 0) {
-            if (error == MLREG_EINVALID)
-                mlreg_error_set(error, "--token is not a usable token (printable ASCII without "
-                                       "spaces, at most 4096 characters)");
-            goto done;
+        if (error < 0) {
+            sodium_memzero(v, strlen(v));
+            continue;
         }
+        if ((error = cli_token_take(v)) < 0 && error == MLREG_EINVALID)
+            mlreg_error_set(error, "--token is not a usable token (printable ASCII without "
+                                   "spaces, at most 4096 characters)");
     }
+    if (error < 0) goto done;
     *argc = out;
     argv[out] = NULL;
     if (given && file) {

@@ -13,8 +13,9 @@
  * final rename is atomic), hashed while streaming. Nothing is renamed into
  * place until every file is verified, the lock file is written (to a temp
  * file too) and every target has been checked: a target that is a
- * directory, another non-regular file, or a read-only file stops the pull
- * before the first rename. On any failure every temp file is removed, so a
+ * directory, another non-regular file, a read-only file, or another
+ * user's entry in a sticky directory stops the pull before the first
+ * rename. On any failure every temp file is removed, so a
  * failed pull changes nothing in DIR. A SIGINT/SIGTERM/SIGHUP during the
  * pull also removes the temp files before the process dies; during the
  * renames themselves those signals are held back until the last one is
@@ -57,8 +58,9 @@ static const char usage_line[] =
     "Downloads every file of the release into temp files in DIR, checks each\n"
     "one's size and SHA-256 against the manifest, and only then moves them into\n"
     "place with DIR/mlreg.lock.json. A file it would replace that is a directory\n"
-    "or read-only stops the pull before anything is moved: a failed pull changes\n"
-    "nothing in DIR. With --trusted-key (a minisign .pub file, repeatable) or\n"
+    "or read-only, or that belongs to another user in a sticky directory (/tmp),\n"
+    "stops the pull before anything is moved: a failed pull changes nothing in\n"
+    "DIR. With --trusted-key (a minisign .pub file, repeatable) or\n"
     "--keyring (the JSON of `mlreg key list --json`), the release must first\n"
     "carry a valid signature by a trusted, unrevoked key whose trusted comment\n"
     "names this model, version and digest; otherwise nothing is downloaded or\n"
@@ -134,10 +136,17 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
+/* Creates a temp file in DIR; @p path receives its name, "" when there is
+ * none. A name cut short by the buffer would be some other path in DIR
+ * that may hold a user's file, which the cleanup would then unlink: it is
+ * never left in @p path. */
 static int make_temp(int *fd_out, char *path, size_t len, const char *dir)
 {
-    if ((size_t)snprintf(path, len, "%s/" TMP_PREFIX "XXXXXX", dir) >= len)
-        return mlreg_error_set(MLREG_EINVALID, "output directory path too long");
+    if ((size_t)snprintf(path, len, "%s/" TMP_PREFIX "XXXXXX", dir) >= len) {
+        path[0] = '\0';
+        return mlreg_error_set(MLREG_EINVALID,
+                               "output directory path too long to hold a file in it");
+    }
     if ((*fd_out = mkostemp(path, O_CLOEXEC)) < 0) {
         int e = errno;
         path[0] = '\0';
@@ -169,8 +178,13 @@ static int finish(int *fd, const char *dir, const char *name, mode_t mode)
 /* Pull replaces files in DIR and nothing else: a target that is a
  * directory or another non-regular file, or a file made read-only (no
  * write permission for its owner, or none for us), is refused before the
- * first rename. A symbolic link is replaced, never followed. */
-static int target_check(const char *dir, const char *name)
+ * first rename. A symbolic link is replaced, never followed.
+ *
+ * In a sticky directory (mode 1777, like /tmp) that is not ours, rename()
+ * over an entry another user owns fails with EPERM whatever the entry's
+ * mode, a symbolic link or a 0666 file included: such a target is refused
+ * here too (@p dir_st is DIR's stat), so the renames never stop half-way. */
+static int target_check(const char *dir, const struct stat *dir_st, const char *name)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -181,6 +195,11 @@ static int target_check(const char *dir, const char *name)
         if (errno == ENOENT) return 0;
         return mlreg_error_set(MLREG_EIO, "%s: %s", path, strerror(errno));
     }
+    if ((dir_st->st_mode & S_ISVTX) && dir_st->st_uid != geteuid() && st.st_uid != geteuid())
+        return mlreg_error_set(MLREG_EIO,
+                               "%s belongs to another user in the sticky directory %s; pull "
+                               "replaces only its own files there",
+                               path, dir);
     if (S_ISLNK(st.st_mode)) return 0;
     if (S_ISDIR(st.st_mode))
         return mlreg_error_set(MLREG_EIO, "%s exists and is a directory", path);
@@ -256,6 +275,7 @@ int cmd_pull(int argc, char **argv)
     size_t nfiles = 0;
     uint64_t total = 0;
     mode_t mask, mode;
+    struct stat dir_st;
     struct sigaction old_actions[NCAUGHT];
     sigset_t held, old_mask;
     int caught_set = 0, mask_set = 0;
@@ -351,8 +371,12 @@ int cmd_pull(int argc, char **argv)
     if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &rr.ref, version, digest,
                             rr.by_stage ? rr.sref.stage : NULL, files, nfiles, mode)) < 0)
         goto done;
+    if (stat(dir, &dir_st) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
+        goto done;
+    }
     for (size_t i = 0; i <= nfiles; i++)
-        if ((error = target_check(dir, i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
+        if ((error = target_check(dir, &dir_st, i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
             error =
                 mlreg_error_set(error, "%s; nothing in %s was changed", mlreg_error_last(), dir);
             goto done;

@@ -135,12 +135,16 @@ static int check_titles(const file_list *l)
         if (mlreg_title_validate(f->title) < 0)
             return mlreg_error_set(MLREG_EINVALID, "'%s': its base name is the file's title: %s",
                                    cli_printable(f->path), mlreg_error_last());
+        /* Unique ignoring ASCII case: A.bin and a.bin would be one file
+         * where the release is pulled onto a case-insensitive filesystem. */
         for (size_t j = 0; j < i; j++)
-            if (!strcmp(l->files[j].title, f->title))
+            if (!mlreg_title_cmp(l->files[j].title, f->title))
                 return mlreg_error_set(MLREG_EINVALID,
-                                       "'%s' and '%s' have the same base name '%s'; "
+                                       "'%s' and '%s' have the same base name '%s'%s; "
                                        "titles must be unique within a release",
-                                       l->files[j].path, f->path, f->title);
+                                       l->files[j].path, f->path, f->title,
+                                       strcmp(l->files[j].title, f->title) ? " but for letter case"
+                                                                           : "");
         if (!strcmp(kinds[f->kind], "eval-report")) evals++;
     }
     if (evals > 1) return mlreg_error_set(MLREG_EINVALID, "at most one eval-report per release");

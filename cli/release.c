@@ -7,8 +7,10 @@
  * claims), the manifest must be a release of the model asked for, and every
  * title is checked here with the registry's own rule (mlreg_title_validate:
  * no '/', no leading '.', not pull's lock file, no control characters) and
- * for uniqueness, so a hostile registry cannot make pull or bundle write
- * outside DIR or plant a hidden file in it. Signatures are judged only
+ * for uniqueness ignoring ASCII case (mlreg_title_cmp), so a hostile
+ * registry cannot make pull or bundle write outside DIR, plant a hidden
+ * file in it, or have two files (or a file and the lock file) land on one
+ * name on a case-insensitive filesystem. Signatures are judged only
  * with keys the user trusts locally.
  */
 #include "release.h"
@@ -102,8 +104,13 @@ static int check_manifest(cli_release *r, const cli_ref *ref)
             goto done;
         }
         for (size_t j = 0; j < i; j++)
-            if (!strcmp(files[j].title, f->title)) {
-                error = BAD("title '%s' appears twice in the manifest", f->title);
+            if (!mlreg_title_cmp(files[j].title, f->title)) {
+                if (!strcmp(files[j].title, f->title))
+                    error = BAD("title '%s' appears twice in the manifest", f->title);
+                else
+                    error = BAD("titles '%s' and '%s' differ only in letter case (one file on "
+                                "a case-insensitive filesystem)",
+                                files[j].title, f->title);
                 goto done;
             }
         if (!f->kind || !kind_known(f->kind)) {

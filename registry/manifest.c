@@ -410,11 +410,28 @@ int mlreg_title_validate(const char *title)
         return mlreg_error_set(MLREG_EINVALID, "title '%.64s' may not start with '.'", title);
     /* `mlreg pull` writes the lock file itself, so a release carrying such a
      * title could be pushed (and, being immutable, never replaced) but
-     * never pulled. */
-    if (strcmp(title, MLREG_LOCK_FILE_NAME) == 0)
+     * never pulled; on a case-insensitive filesystem MLREG.LOCK.JSON is
+     * that file too. */
+    if (mlreg_title_cmp(title, MLREG_LOCK_FILE_NAME) == 0)
         return mlreg_error_set(MLREG_EINVALID,
                                "title '%s' is reserved for the lock file mlreg pull writes", title);
     return 0;
+}
+
+static int ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+int mlreg_title_cmp(const char *a, const char *b)
+{
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+
+    while (*x && ascii_lower(*x) == ascii_lower(*y)) {
+        x++;
+        y++;
+    }
+    return ascii_lower(*x) - ascii_lower(*y);
 }
 
 static int check_title(const char *title, size_t i)
@@ -427,9 +444,9 @@ static int check_title(const char *title, size_t i)
     return 0;
 }
 
-static int cmp_str_ptr(const void *a, const void *b)
+static int cmp_title_ptr(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return mlreg_title_cmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static int check_layers(mlreg_release_info *info, const mlreg_manifest *m)
@@ -482,15 +499,22 @@ static int check_layers(mlreg_release_info *info, const mlreg_manifest *m)
         titles[i] = mlreg_descriptor_annotation(l, MLREG_ANN_TITLE);
         if ((error = check_title(titles[i], i)) < 0) goto done;
     }
-    /* Sorting makes the uniqueness check O(n log n) for large releases. */
+    /* Sorting makes the uniqueness check O(n log n) for large releases.
+     * Titles equal but for ASCII case sort next to each other, and would be
+     * one file where pull writes them on a case-insensitive filesystem. */
     if (m->nlayers > 1) {
-        qsort(titles, m->nlayers, sizeof(*titles), cmp_str_ptr);
+        qsort(titles, m->nlayers, sizeof(*titles), cmp_title_ptr);
         for (i = 1; i < m->nlayers; i++) {
-            if (strcmp(titles[i - 1], titles[i]) == 0) {
+            if (mlreg_title_cmp(titles[i - 1], titles[i]) != 0) continue;
+            if (strcmp(titles[i - 1], titles[i]) == 0)
                 error = mlreg_error_set(MLREG_EINVALID, "%s '%.64s' appears twice in the release",
                                         MLREG_ANN_TITLE, titles[i]);
-                goto done;
-            }
+            else
+                error = mlreg_error_set(MLREG_EINVALID,
+                                        "%s '%.64s' and '%.64s' differ only in letter case "
+                                        "(one file on a case-insensitive filesystem)",
+                                        MLREG_ANN_TITLE, titles[i - 1], titles[i]);
+            goto done;
         }
     }
 

@@ -16,7 +16,7 @@
  *    of weights, tokenizer, config, seeds, other) or MLREG_MT_EVAL_REPORT
  *    (kind eval-report), an org.mlreg.kind annotation that agrees with it, and
  *    an org.opencontainers.image.title that passes mlreg_title_validate() and
- *    is unique;
+ *    is unique by mlreg_title_cmp() (ignoring ASCII case);
  *  - at most one eval-report layer;
  *  - manifest annotations org.mlreg.model (equal to the repository name),
  *    org.mlreg.version (tag grammar), org.mlreg.git-sha (optional, 7-64
@@ -43,12 +43,25 @@
  * text.h (UTF-8 without C0, DEL or C1 controls), holds no '/', does not
  * start with '.' (no hidden files such as .bashrc in a deploy directory;
  * this also rules out "." and ".." and pull's temp files,
- * MLREG_PULL_TMP_PREFIX) and is not MLREG_LOCK_FILE_NAME. Pure, no I/O.
+ * MLREG_PULL_TMP_PREFIX) and is not MLREG_LOCK_FILE_NAME in any ASCII case
+ * (mlreg_title_cmp). Pure, no I/O.
  * @return 0, or MLREG_EINVALID with a message saying which part of the rule
  *         is broken ("title '.bashrc' may not start with '.'"); the title is
  *         quoted only when it is safe to print.
  */
 int mlreg_title_validate(const char *title);
+
+/**
+ * Compares two titles as file names on a case-insensitive filesystem
+ * (macOS, SMB shares, ext4 with casefold) would, as far as ASCII goes:
+ * byte by byte with 'A'..'Z' folded to 'a'..'z', so "A.bin" and "a.bin"
+ * are one name. Bytes beyond ASCII compare as they are, whatever the
+ * locale. The titles of one release must be unique by this comparison,
+ * checked by the server, `mlreg push`, pull and bundle. Pure.
+ * @return less than, equal to or greater than 0, as strcmp(); 0 when the
+ *         titles name the same file there.
+ */
+int mlreg_title_cmp(const char *a, const char *b);
 
 /** What a manifest lists: blobs (image) or other manifests (index). */
 typedef enum {

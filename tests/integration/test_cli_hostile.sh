@@ -47,7 +47,8 @@ expect_status "upload a weights blob with curl" 201 POST \
     "/v2/evil/model/blobs/uploads/?digest=$MD" --data-binary "@$W/model.bin" \
     -H 'Content-Type: application/octet-stream'
 i=0
-for title in "../evil" "a/b" ".." "." "/etc/passwd" ".bashrc" ".ssh" ".mlreg-tmp-x"; do
+for title in "../evil" "a/b" ".." "." "/etc/passwd" ".bashrc" ".ssh" ".mlreg-tmp-x" \
+    "MLREG.LOCK.JSON"; do
     i=$((i + 1))
     release_manifest evil/model "1.0.$i" "$title" "$MD" 65536 >"$TMP/hm.json"
     expect_status "server refuses a release with title '$title' (400)" 400 PUT \
@@ -60,9 +61,18 @@ for title in "../evil" "a/b" ".." "." "/etc/passwd" ".bashrc" ".ssh" ".mlreg-tmp
     expect_status "nothing stored under 1.0.$i" 404 GET "/v2/evil/model/manifests/1.0.$i" \
         -H "Accept: $OCI"
 done
-release_manifest evil/model 1.0.9 same.bin "$MD" 65536 same.bin "$MD" 65536 >"$TMP/hm.json"
+release_manifest evil/model 1.0.20 same.bin "$MD" 65536 same.bin "$MD" 65536 >"$TMP/hm.json"
 expect_status "server refuses a release with duplicate titles (400)" 400 PUT \
-    "/v2/evil/model/manifests/1.0.9" -H "Content-Type: $OCI" --data-binary "@$TMP/hm.json"
+    "/v2/evil/model/manifests/1.0.20" -H "Content-Type: $OCI" --data-binary "@$TMP/hm.json"
+# A.bin and a.bin are one file on a case-insensitive filesystem (macOS, SMB, casefold)
+release_manifest evil/model 1.0.21 A.bin "$MD" 65536 a.bin "$MD" 65536 >"$TMP/hm.json"
+expect_status "server refuses a release with titles A.bin and a.bin (400)" 400 PUT \
+    "/v2/evil/model/manifests/1.0.21" -H "Content-Type: $OCI" --data-binary "@$TMP/hm.json"
+check "... as MANIFEST_INVALID, saying they differ only in case" \
+    jqt '.errors[0].code == "MANIFEST_INVALID" and
+         (.errors[0].message | test("differ only in letter case"))' "$TMP/body"
+expect_status "... nothing stored under 1.0.21" 404 GET "/v2/evil/model/manifests/1.0.21" \
+    -H "Accept: $OCI"
 
 # ---- push refuses a title the server would refuse, before uploading -----------
 cp "$W/model.bin" "$W/.hidden"
@@ -71,6 +81,15 @@ expect_rc "push of a file named .hidden is a usage error" 2
 check "... saying why" grep -q "may not start with '.'" "$TMP/err"
 check "... and nothing reached the registry" sh -c "! grep -q 'team/hidden' '$TMP/server.log'"
 expect_status "... no such release" 404 GET /v2/team/hidden/manifests/1.0.0 -H "Accept: $OCI"
+
+mkdir -p "$W/upper" "$W/lower"
+cp "$W/model.bin" "$W/upper/A.bin"
+printf 'other' >"$W/lower/a.bin"
+run "$MLREG" push team/case@1.0.0 --weights "$W/upper/A.bin" --weights "$W/lower/a.bin"
+expect_rc "push of A.bin and a.bin is a usage error" 2
+check "... saying their names differ only in case" grep -q "same base name 'a.bin' but for letter case" \
+    "$TMP/err"
+check "... and nothing reached the registry" sh -c "! grep -q 'team/case' '$TMP/server.log'"
 
 # ---- a blob corrupted on disk after push -----------------------------------
 run "$MLREG" push team/clf@1.0.0 --weights "$W/model.bin" --tokenizer "$W/tok.txt" --git-sha abcdef1
@@ -147,6 +166,68 @@ expect_rc "with the targets fixed, pull 2.0.0 succeeds" 0
 check "... and replaces both files and the lock" sh -c "cmp -s '$W/v2/a.bin' '$DEP/a.bin' &&
     cmp -s '$W/v2/b.bin' '$DEP/b.bin' && grep -q '\"version\": \"2.0.0\"' '$DEP/mlreg.lock.json'"
 
+# ---- a sticky directory (like /tmp) that is not ours ----------------------------
+# There rename() over an entry another user owns fails with EPERM, whatever
+# its mode (root passes by CAP_FOWNER alone): pull refuses such a target,
+# a 0666 file or a symbolic link, before the first rename.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+    ST=$TMP/sticky
+    # sticky_refused NAME B-BIN CMD...: ST, a sticky directory of nobody's,
+    # holds our a.bin of 1.0.0 and nobody's b.bin (B-BIN: "file", a 0666 file
+    # of 1.0.0, or "link", a symbolic link to one); CMD, a pull of 2.0.0 into
+    # ST, is refused and changes nothing.
+    sticky_refused() {
+        name=$1 kind=$2
+        shift 2
+        rm -rf "$ST"
+        mkdir "$ST"
+        chown nobody:nogroup "$ST"
+        chmod 1777 "$ST"
+        cp "$W/v1/a.bin" "$ST/a.bin"
+        if [ "$kind" = link ]; then
+            ln -s "$W/v1/b.bin" "$ST/b.bin"
+        else
+            cp "$W/v1/b.bin" "$ST/b.bin"
+            chmod 0666 "$ST/b.bin"
+        fi
+        chown -h nobody:nogroup "$ST/b.bin"
+        run "$@"
+        expect_rc "$name: pull is refused (exit 2)" 2
+        check "... naming b.bin and the sticky directory" \
+            grep -q "sticky/b.bin belongs to another user in the sticky directory" "$TMP/err"
+        check "... a.bin keeps its previous content" cmp -s "$W/v1/a.bin" "$ST/a.bin"
+        check "... b.bin is untouched" sh -c "[ '$kind' = link ] && test -L '$ST/b.bin' ||
+            { test ! -L '$ST/b.bin' && cmp -s '$W/v1/b.bin' '$ST/b.bin'; }"
+        check "... no lock file and no temp file" test "$(listing "$ST")" = "a.bin b.bin "
+    }
+    sticky_refused "nobody's 0666 b.bin in a sticky dir of nobody's" file \
+        "$MLREG" pull team/two@2.0.0 -o "$ST"
+    if command -v setpriv >/dev/null 2>&1; then
+        sticky_refused "the same without CAP_FOWNER, where the rename would fail" file \
+            setpriv --bounding-set=-fowner "$MLREG" pull team/two@2.0.0 -o "$ST"
+    fi
+    sticky_refused "nobody's symbolic link b.bin in the sticky dir" link \
+        "$MLREG" pull team/two@2.0.0 -o "$ST"
+else
+    echo "# not root or no user nobody: the sticky-directory case did not run"
+fi
+
+# ---- an output directory so long that a temp file name in it is cut short -------
+# The cut name ("DIR/.mlreg") is a path that may hold a user's file: pull
+# fails and deletes nothing.
+LONG=$TMP/long
+while [ ${#LONG} -lt 3833 ]; do LONG=$LONG/$(printf '%0200d' 0); done
+LONG=$LONG/$(printf "%0$((4088 - ${#LONG} - 1))d" 0)
+mkdir -p "$LONG"
+echo keep >"$LONG/.mlreg"
+check "the long DIR is 4088 bytes, so DIR/.mlreg-tmp-XXXXXX is cut to DIR/.mlreg" \
+    test ${#LONG} -eq 4088
+run "$MLREG" pull team/two@2.0.0 -o "$LONG"
+expect_rc "pull into a DIR too long for a temp file name fails (exit 2)" 2
+check "... saying the path is too long" grep -q "path too long" "$TMP/err"
+check "... the file at the cut name is still there" test "$(cat "$LONG/.mlreg" 2>/dev/null)" = keep
+check "... and nothing else is in DIR" test "$(listing "$LONG")" = ".mlreg "
+
 # ---- bad REF syntax: exit 2 -------------------------------------------------
 for ref in "team/clf" "@1.0.0" "team/clf@" "Team/Clf@1" "../etc@1" "team/clf@sha256:1234" \
     "team/clf@md5:0123456789abcdef0123456789abcdef" "team/clf@.hidden" "team clf@1"; do
@@ -199,6 +280,12 @@ if command -v python3 >/dev/null 2>&1; then
     release_manifest evil/dup 1.0.0 a.bin "$PD" 5 a.bin "$PD" 5 >"$F/dup.json"
     add_manifest evil/dup 1.0.0 "$F/dup.json"
     add_blob evil/dup "$PD" "$F/pwned"
+    release_manifest evil/case 1.0.0 A.bin "$PD" 5 a.bin "$PD" 5 >"$F/case.json"
+    add_manifest evil/case 1.0.0 "$F/case.json"
+    add_blob evil/case "$PD" "$F/pwned"
+    release_manifest evil/lockcase 1.0.0 MLREG.LOCK.JSON "$PD" 5 >"$F/lockcase.json"
+    add_manifest evil/lockcase 1.0.0 "$F/lockcase.json"
+    add_blob evil/lockcase "$PD" "$F/pwned"
     release_manifest evil/liar 1.0.0 a.bin "$PD" 5 >"$F/liar.json"
     add_manifest evil/liar 1.0.0 "$F/liar.json" "sha256:$(printf '%064d' 7)"
     add_blob evil/liar "$PD" "$F/pwned"
@@ -254,8 +341,10 @@ if command -v python3 >/dev/null 2>&1; then
     add_api "POST $A/versions/1.0/approvals" "$F/c1-approve.json" 201
     jq -n "{previous_version:$X, version:$X, digest:$X}" >"$F/c1-rollback.json"
     add_api "POST $A/stages/prod/rollback" "$F/c1-rollback.json"
+    # ... and CR and TAB as whitespace between its tokens (legal JSON, same value)
+    CRTAB=$(printf '\r\t')
     jq -n "{keys:[{key_id:$X, name:$X, role:$X, source:$X, revocation:$X, added_at:$X,
-                   revoked_at:$X, reason:$X}]}" >"$F/c1-keys.json"
+                   revoked_at:$X, reason:$X}]}" | sed "s/\": /\":$CRTAB/" >"$F/c1-keys.json"
     add_api "GET /api/v1/keys" "$F/c1-keys.json"
     add_api "POST /api/v1/keys" "$F/c1-keys.json" 201
     jq -n "{key_id:$X, name:$X, role:$X, revocation:$X, added_at:$X, revoked_at:$X, reason:$X}" \
@@ -294,7 +383,8 @@ if command -v python3 >/dev/null 2>&1; then
     check "fake registry: the honest file arrives" cmp "$F/pwned" "$F/out-good/a.bin"
 
     mkdir -p "$F/jail/out"
-    for m in traversal abs dotdot dotfile lock dup liar bigger swapped othermodel notrelease; do
+    for m in traversal abs dotdot dotfile lock lockcase dup case liar bigger swapped othermodel \
+        notrelease; do
         run "$MLREG" pull "evil/$m@1.0.0" -o "$F/jail/out" --registry "$FAKE"
         expect_rc "fake registry: pull of the '$m' manifest exits 1" 1
         check "fake registry: '$m' leaves DIR empty" test -z "$(listing "$F/jail/out")"
@@ -305,6 +395,13 @@ if command -v python3 >/dev/null 2>&1; then
     run "$MLREG" bundle "evil/dotfile@1.0.0" -o "$F/jail/bundle" --registry "$FAKE"
     expect_rc "fake registry: bundle of the '.bashrc' release exits 1" 1
     check "fake registry: bundle wrote nothing" test "$(listing "$F/jail")" = "out "
+    run "$MLREG" pull "evil/case@1.0.0" -o "$F/jail/out" --registry "$FAKE"
+    check "fake registry: the A.bin/a.bin refusal says why" grep -q "differ only in letter case" \
+        "$TMP/err"
+    run "$MLREG" bundle "evil/case@1.0.0" -o "$F/jail/bundle" --registry "$FAKE"
+    expect_rc "fake registry: bundle of the A.bin/a.bin release exits 1" 1
+    check "... refused for its titles" grep -q "differ only in letter case" "$TMP/err"
+    check "fake registry: that bundle wrote nothing" test "$(listing "$F/jail")" = "out "
     check "no .bashrc was written anywhere" sh -c "! find '$TMP' -name .bashrc | grep -q ."
     check "the traversal wrote no file named evil anywhere" \
         sh -c "! find '$TMP' -name evil | grep -q ."
@@ -365,6 +462,10 @@ if command -v python3 >/dev/null 2>&1; then
     run "$MLREG" key list --json --registry "$FAKE"
     check "C1 fake: key list --json is the registry's JSON value, escaped" \
         test "$(jq -cS . "$TMP/out")" = "$(jq -cS . "$F/c1-keys.json")"
+    check "the fake's key list holds raw CR and TAB between tokens (the test can fail)" \
+        sh -c "grep -q '$(printf '\r')' '$F/c1-keys.json' && grep -q '$(printf '\t')' '$F/c1-keys.json'"
+    check "C1 fake: key list --json prints no CR or TAB" \
+        sh -c "! grep -q '$(printf '\r')' '$TMP/out' && ! grep -q '$(printf '\t')' '$TMP/out'"
     for st in 400 401 403 500; do
         shown "an HTTP $st with a hostile message (status)" "$( [ $st = 500 ] && echo 3 || echo 1)" \
             status "evil/e$st"

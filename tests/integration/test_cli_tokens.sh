@@ -149,6 +149,34 @@ run "$MLREG" status vision/clf --token-file "$TF/read" --token-file "$TF/read"
 expect_rc "--token-file twice is a usage error" 2
 run "$MLREG" status vision/clf --token-file
 expect_rc "--token-file without a value is a usage error" 2
+# argv_after_error NAME ARGS...: a --token value later in argv than a usage
+# error is zeroed all the same. mlreg's stderr is a pipe already full, so it
+# blocks writing its message, after the token pass, while its command line
+# (/proc/PID/cmdline: the argv strings as they are now) is read.
+argv_after_error() {
+    name=$1
+    shift
+    rm -f "$W/full-pipe"
+    mkfifo "$W/full-pipe"
+    exec 3<>"$W/full-pipe"
+    head -c 65536 /dev/zero >&3
+    "$MLREG" status vision/clf "$@" --token "$T_READ" >/dev/null 2>&3 &
+    pid=$!
+    i=0
+    until case $(cat "/proc/$pid/wchan" 2>/dev/null) in *pipe_write*) true ;; *) false ;; esac ||
+        [ $i -gt 100 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    if tr '\0' '\n' <"/proc/$pid/cmdline" | grep -q "$T_READ"; then
+        not_ok "$name: a later --token is zeroed in argv"
+    else ok "$name: a later --token is zeroed in argv"; fi
+    kill "$pid"
+    wait "$pid" 2>/dev/null
+    exec 3<&-
+}
+argv_after_error "--token-file twice" --token-file "$TF/read" --token-file "$TF/read"
+argv_after_error "an unusable --token" --token=
 # bad FILE WANT-MESSAGE: refused with exit 2, nothing sent, the token not echoed
 bad_file() {
     run "$MLREG" status vision/clf --token-file "$1"
@@ -166,6 +194,11 @@ bad_file "$TF/crlf" 'does not hold a usable token'
 bad_file "$TF/missing" 'No such file'
 bad_file "$TF" 'not a regular file'
 bad_file /dev/null 'not a regular file'
+# A FIFO with no writer: opening it must not wait for one.
+mkfifo "$TF/fifo"
+run timeout 5 "$MLREG" status vision/clf --token-file "$TF/fifo"
+expect_rc "--token-file on a FIFO without a writer is refused at once (exit 2, not a hang)" 2
+err_has "... saying it is not a regular file" 'fifo is not a regular file'
 check "the token files are left as they were" sh -c \
     "test \"\$(cat '$TF/read')\" = '$T_READ' && test \"\$(cat '$TF/read-no-newline')\" = '$T_READ'"
 run "$MLREG" --help

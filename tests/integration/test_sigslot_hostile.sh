@@ -131,7 +131,7 @@ head -c 4096 /dev/urandom >"$W/w2.bin"
     # ---- the audit bundle keeps both, the real one under the plain name --------------------
     run "$MLREG" bundle demo@1.0 -o "$W/bundle" $CI
     expect_rc "mlreg bundle demo@1.0 beside the forged signature" 0
-    FHEX=$(printf '%s' "$FORGED64" | base64 -d | od -An -tx1 -j10 -N8 | tr -d ' \n')
+    FHEX=$(printf '%s' "$FORGED64" | base64 -d | od -An -tx1 -j10 -N32 | tr -d ' \n')
     check "... signatures/ holds the real one as $NEW_ID.minisig and the forged one beside it" \
         sh -c "cd '$W/bundle/signatures' && [ \$(ls | wc -l) -eq 2 ] &&
                cmp -s '$NEW_ID.minisig' '$W/real.minisig' &&

@@ -366,6 +366,11 @@ START_TEST(test_release_title_that_mlreg_pull_writes_itself_is_invalid)
     doc = good_release();
     set_layer_ann(doc, 1, MLREG_ANN_TITLE, "mlreg.lock.json.bak");
     ck_assert_int_eq(check_release(doc), 0);
+    /* On a case-insensitive filesystem these are the lock file too. */
+    doc = good_release();
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "MLREG.LOCK.JSON");
+    expect_invalid_naming(check_release(doc), "reserved");
+    ck_assert_int_eq(mlreg_title_validate("Mlreg.Lock.Json"), MLREG_EINVALID);
 }
 END_TEST
 
@@ -437,6 +442,41 @@ START_TEST(test_release_with_duplicate_titles_is_invalid)
 
     set_layer_ann(doc, 1, MLREG_ANN_TITLE, "model.bin");
     expect_invalid_naming(check_release(doc), "appears twice");
+}
+END_TEST
+
+START_TEST(test_release_with_titles_differing_only_in_case_is_invalid)
+{
+    json_t *doc = good_release();
+
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "MODEL.bin");
+    expect_invalid_naming(check_release(doc), "differ only in letter case");
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "'MODEL.bin'"));
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "'model.bin'"));
+    /* the third layer sorts between them byte-wise, not once case is folded */
+    doc = good_release();
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, "A.bin");
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "B.bin");
+    set_layer_ann(doc, 2, MLREG_ANN_TITLE, "a.bin");
+    expect_invalid_naming(check_release(doc), "differ only in letter case");
+}
+END_TEST
+
+START_TEST(test_title_cmp_folds_ascii_case_and_nothing_else)
+{
+    ck_assert_int_eq(mlreg_title_cmp("A.bin", "a.bin"), 0);
+    ck_assert_int_eq(mlreg_title_cmp("Model.SafeTensors", "mODEL.safetensors"), 0);
+    ck_assert_int_lt(mlreg_title_cmp("a.bin", "B.bin"), 0);
+    ck_assert_int_gt(mlreg_title_cmp("b.bin", "A.bin"), 0);
+    ck_assert_int_lt(mlreg_title_cmp("a", "a.bin"), 0);
+    ck_assert_int_gt(mlreg_title_cmp("a.bin", "A"), 0);
+    /* '[' sits between 'Z' and 'a': the order is that of the folded bytes,
+     * so titles equal but for case always sort next to each other */
+    ck_assert_int_gt(mlreg_title_cmp("Z", "["), 0);
+    ck_assert_int_gt(mlreg_title_cmp("z", "["), 0);
+    /* beyond ASCII, bytes compare as they are: U+00C9 and U+00E9 differ */
+    ck_assert_int_ne(mlreg_title_cmp("\xc3\x89.bin", "\xc3\xa9.bin"), 0);
+    ck_assert_int_gt(mlreg_title_cmp("\xc3\xa9", "z"), 0);
 }
 END_TEST
 
@@ -836,6 +876,8 @@ static Suite *manifest_suite(void)
     tcase_add_test(tr, test_release_title_starting_with_a_dot_is_invalid);
     tcase_add_test(tr, test_title_validate_is_the_whole_title_rule);
     tcase_add_test(tr, test_release_with_duplicate_titles_is_invalid);
+    tcase_add_test(tr, test_release_with_titles_differing_only_in_case_is_invalid);
+    tcase_add_test(tr, test_title_cmp_folds_ascii_case_and_nothing_else);
     tcase_add_test(tr, test_release_with_two_eval_reports_is_invalid);
     tcase_add_test(tr, test_release_kind_contradicting_media_type_is_invalid);
     tcase_add_test(tr, test_release_unknown_or_missing_kind_is_invalid);
