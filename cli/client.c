@@ -48,7 +48,8 @@
 struct cli_client {
     CURL *curl;
     char *url;
-    char *token; /* sodium_malloc'd, NULL when none */
+    long stall_seconds; /* MLREG_STALL_SECONDS, or STALL_SECONDS */
+    char *token;        /* sodium_malloc'd, NULL when none */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -66,7 +67,24 @@ typedef struct {
     size_t body_cap;           /* allocated size of resp->body */
     struct timespec last_draw; /* progress display: time of the last redraw */
     int drawn;                 /* progress display: a line is on the screen */
+    int show;                  /* progress display: on (a terminal and a title) */
+    struct timespec last_move; /* stall watch: when a byte last moved */
+    curl_off_t last_ul, last_dl;
+    int answered;       /* stall watch: the response has begun */
+    long stall_seconds; /* the client's stall limit */
+    long stalled;       /* the transfer was given up after this many idle seconds */
 } transfer;
+
+/* A registry is treated as gone when no byte moves for STALL_SECONDS
+ * (MLREG_STALL_SECONDS, 1 to 3600, overrides it) while bytes should be
+ * moving. Once the whole request body is sent, though, the
+ * registry may take a while to store it before it answers (an object store
+ * copies a large blob within itself), so it gets STALL_SECONDS plus one
+ * second for every COMMIT_BYTES_PER_SECOND of the body before the stall
+ * rule applies again to its answer: 5.5 GiB may take 12 minutes to answer.
+ * libcurl's low-speed limit cannot tell the two apart. */
+#define STALL_SECONDS           60
+#define COMMIT_BYTES_PER_SECOND (8 * 1024 * 1024)
 
 static int curl_ready;
 
@@ -191,6 +209,7 @@ int cli_client_new(cli_client **out, const char *registry)
     int error = 0;
     cli_client *c = NULL;
     size_t len;
+    const char *stall;
 
     *out = NULL;
     if (!registry || !*registry) registry = getenv("MLREG_URL");
@@ -209,6 +228,18 @@ int cli_client_new(cli_client **out, const char *registry)
         goto done;
     }
     if (cli_token && (error = token_copy(&c->token, cli_token)) < 0) goto done;
+    c->stall_seconds = STALL_SECONDS;
+    if ((stall = getenv("MLREG_STALL_SECONDS")) != NULL && *stall) {
+        char *end;
+        long v = strtol(stall, &end, 10);
+        if (*end || v < 1 || v > 3600) {
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "MLREG_STALL_SECONDS must be a number of seconds from 1 to "
+                                    "3600");
+            goto done;
+        }
+        c->stall_seconds = v;
+    }
     len = strlen(c->url);
     while (len > 0 && c->url[len - 1] == '/')
         c->url[--len] = '\0';
@@ -358,9 +389,12 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
     cli_response *r = t->resp;
     char *v;
 
+    clock_gettime(CLOCK_MONOTONIC, &t->last_move); /* a header line is a byte that moved */
     if (len > 5 && !strncmp(buf, "HTTP/", 5)) {
         const char *sp = memchr(buf, ' ', len);
         t->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        /* a "100 Continue" is not the answer the stall watch waits for */
+        if (t->status >= 200) t->answered = 1;
         response_clear_headers(r);
         r->body_len = 0;
         return len;
@@ -441,7 +475,9 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
     return len;
 }
 
-/* Progress on a terminal, redrawn at most five times a second. */
+/* The stall watch (see STALL_SECONDS), and progress on a terminal,
+ * redrawn at most five times a second. libcurl calls this about once a
+ * second even when nothing moves. */
 static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -451,6 +487,20 @@ static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
     char a[32], b[32];
 
     clock_gettime(CLOCK_MONOTONIC, &now);
+    if (ulnow != t->last_ul || dlnow != t->last_dl) {
+        t->last_ul = ulnow;
+        t->last_dl = dlnow;
+        t->last_move = now;
+    } else {
+        long idle = (long)(now.tv_sec - t->last_move.tv_sec), allowed = t->stall_seconds;
+        if (!t->answered && ultotal > 0 && ulnow >= ultotal)
+            allowed += (long)(ultotal / COMMIT_BYTES_PER_SECOND);
+        if (idle >= allowed) {
+            t->stalled = allowed;
+            return 1; /* CURLE_ABORTED_BY_CALLBACK */
+        }
+    }
+    if (!t->show) return 0;
     if (t->drawn &&
         (now.tv_sec - t->last_draw.tv_sec) * 1000 + (now.tv_nsec - t->last_draw.tv_nsec) / 1000000 <
             200)
@@ -521,9 +571,6 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
     curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    /* A registry that stops sending for a minute is treated as gone. */
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "mlreg/0.1");
     curl_easy_setopt(curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
@@ -563,11 +610,12 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
         curl_easy_setopt(curl, CURLOPT_SEEKDATA, &t);
     }
 
-    if (req->progress && isatty(STDERR_FILENO)) {
-        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
-        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
-    }
+    t.show = req->progress && isatty(STDERR_FILENO);
+    t.stall_seconds = c->stall_seconds;
+    clock_gettime(CLOCK_MONOTONIC, &t.last_move);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
     if (req->accept) {
         snprintf(line, sizeof(line), "Accept: %s", req->accept);
         if (!(h = curl_slist_append(headers, line))) goto nomem;
@@ -584,6 +632,12 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
     if (t.drawn) fputs("\r\033[K", stderr);
     if (t.cb_error < 0) {
         error = t.cb_error;
+        goto done;
+    }
+    if (rc == CURLE_ABORTED_BY_CALLBACK && t.stalled) {
+        error = mlreg_error_set(MLREG_EUNREACHABLE,
+                                "registry unreachable: %s %s: nothing moved for %ld seconds",
+                                req->method, url, t.stalled);
         goto done;
     }
     if (rc != CURLE_OK) {

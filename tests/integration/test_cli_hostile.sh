@@ -482,6 +482,28 @@ if command -v python3 >/dev/null 2>&1; then
 
     kill "$FAKE_PID" 2>/dev/null
     wait "$FAKE_PID" 2>/dev/null
+
+    # ---- the stall watch: a registry silent for too long is gone, but one
+    # storing a large body gets time to answer in proportion to its size
+    python3 "$MLREG_ROOT/tests/integration/slow_registry.py" 3 "$F/slow-port" 2>"$F/slow-log" &
+    SLOW_PID=$!
+    i=0
+    while [ ! -s "$F/slow-port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    SLOW="http://127.0.0.1:$(cat "$F/slow-port")"
+    head -c 1048576 /dev/urandom >"$F/one-mib.bin"
+    head -c 16777216 /dev/urandom >"$F/sixteen-mib.bin"
+    run env MLREG_STALL_SECONDS=2 "$MLREG" push slow/m@1.0 --weights "$F/one-mib.bin" \
+        --git-sha abc1234 --registry "$SLOW"
+    expect_rc "a registry silent 3 s after a 1 MiB upload is gone with MLREG_STALL_SECONDS=2 (exit 3)" 3
+    check "  naming the stall" grep -q "nothing moved for 2 seconds" "$TMP/err"
+    run env MLREG_STALL_SECONDS=2 "$MLREG" push slow/m@2.0 --weights "$F/sixteen-mib.bin" \
+        --git-sha abc1234 --registry "$SLOW"
+    expect_rc "after 16 MiB it may take 2 + 16/8 s to store the blob: the push succeeds" 0
+    run env MLREG_STALL_SECONDS=0 "$MLREG" status slow/m --registry "$SLOW"
+    expect_rc "MLREG_STALL_SECONDS=0 is a usage error" 2
+    check "  naming the variable" grep -q "MLREG_STALL_SECONDS must be" "$TMP/err"
+    kill "$SLOW_PID" 2>/dev/null
+    wait "$SLOW_PID" 2>/dev/null
 else
     echo "# python3 not installed: the fake-registry cases (client-side title, digest and"
     echo "# size checks against a lying registry) did not run"
