@@ -6,6 +6,7 @@
 #   http_status METHOD PATH [curl args...]           # prints the HTTP status code
 #   run CMD... / expect_rc "name" CODE               # a command's output and exit code
 #   tok / hash TOKEN                                 # a random token and its config hash
+#   limits_refused ENTRY...                          # each limits entry stops serve at start
 #   finish                  # stops servers, removes temp dirs, exits 1 if anything failed
 #
 # Variables after start_server: MLREG_URL (http://127.0.0.1:PORT), SERVER_PID,
@@ -120,6 +121,22 @@ run() {
 expect_rc() {
     if [ "$RC" -eq "$2" ]; then ok "$1"; else
         not_ok "$1 (want exit $2, got $RC: $(tail -n 3 "$TMP/err"))"; fi
+}
+# limits_refused ENTRY...: each `"key": value` ENTRY as the only key of
+# "limits" stops `mlreg serve` at start: exit 2, naming limits.<key>.
+limits_refused() {
+    for entry in "$@"; do
+        key=$(echo "$entry" | sed 's/"\([a-z_]*\)".*/\1/')
+        echo "{ \"limits\": { $entry } }" >"$TMP/bad.json"
+        "$MLREG" serve --config "$TMP/bad.json" --listen 127.0.0.1:0 --data "$TMP/bad-data" \
+            >"$TMP/bad.out" 2>&1
+        rc=$?
+        if [ $rc = 2 ] && grep -q "limits.$key" "$TMP/bad.out"; then
+            ok "limits.$key: $entry stops the start (exit 2, naming the key)"
+        else
+            not_ok "limits.$key: $entry stops the start (exit $rc: $(head -c 200 "$TMP/bad.out"))"
+        fi
+    done
 }
 # tok: a fresh random token; hash TOKEN: its SHA-256, as the config's tokens[].sha256.
 tok() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }

@@ -116,17 +116,9 @@ done
 check "the smuggled request never ran" sh -c "! grep -q smuggled '$TMP/server.log'"
 
 # ---- the limits are checked at start ------------------------------------------------
-for bad in '"max_connections": 8' '"max_connections_per_address": 0' \
+limits_refused '"max_connections": 8' '"max_connections_per_address": 0' \
     '"header_timeout_seconds": 0' '"idle_timeout_seconds": 7200' '"body_timeout_seconds": -1' \
-    '"max_connections": "many"'; do
-    key=$(echo "$bad" | sed 's/"\([a-z_]*\)".*/\1/')
-    echo "{ \"limits\": { $bad } }" >"$TMP/bad.json"
-    "$MLREG" serve --config "$TMP/bad.json" --listen 127.0.0.1:0 --data "$TMP/bad-data" \
-        >"$TMP/bad.out" 2>&1
-    rc=$?
-    check "limits.$key: $bad stops the start (exit 2, naming the key)" \
-        sh -c "[ $rc = 2 ] && grep -q \"limits.$key\" '$TMP/bad.out'"
-done
+    '"max_connections": "many"'
 echo '{ "limits": { "max_connections": 1000000 } }' >"$TMP/bad.json"
 (ulimit -n 1024 && "$MLREG" serve --config "$TMP/bad.json" --listen 127.0.0.1:0 \
     --data "$TMP/bad-data" >"$TMP/bad.out" 2>&1)
