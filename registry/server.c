@@ -619,7 +619,9 @@ static void begin(request *rq)
     int error = 0;
 
     read_body_headers(rq);
-    if (framing_ambiguous(rq)) {
+    /* without a Content-Length or Transfer-Encoding (most GETs) there is
+     * nothing to count */
+    if ((rq->has_length || rq->has_body) && framing_ambiguous(rq)) {
         rq->close_conn = 1;
         req_fail_raw(rq, 400, "UNSUPPORTED",
                      "the request has several Content-Length or Transfer-Encoding headers, or "
