@@ -684,12 +684,8 @@ static enum MHD_Result body(request *rq, const char *data, size_t len)
     rq->req_bytes += len;
     switch (rq->body) {
     case BODY_WRITER:
-        if (rq->req_bytes > srv->max_upload_bytes) /* a chunked body: no length to check first */
-            error = mlreg_error_set(MLREG_ETOOBIG,
-                                    "blob is over %" PRIu64
-                                    " bytes, the largest blob this registry accepts",
-                                    srv->max_upload_bytes);
-        else
+        /* a chunked body had no length to check at its start */
+        if ((error = upload_room(srv->max_upload_bytes, rq->req_bytes - len, len)) == 0)
             error = mlreg_blob_writer_write(rq->writer, data, len);
         if (error < 0) {
             req_fail(rq, error, ERR_CTX_UPLOAD);

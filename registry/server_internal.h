@@ -106,8 +106,11 @@ int uploads_acquire(upload_session **out, upload_table *t, const char *repo, con
  *  0 or MLREG_ENOTFOUND. */
 int uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo, const char *uuid,
                    const char *owner);
-/** Whether @p more bytes fit in claimed session @p s: 0 or MLREG_ETOOBIG
- *  (message names the limit). */
+/** Whether an upload holding @p have bytes may take @p more under the
+ *  largest-blob limit @p max (limits.max_upload_bytes), without overflow:
+ *  0 or MLREG_ETOOBIG naming the limit. Every upload path checks with it. */
+int upload_room(uint64_t max, uint64_t have, uint64_t more);
+/** upload_room() for claimed session @p s. */
 int uploads_check_room(const upload_table *t, const upload_session *s, uint64_t more);
 /** Appends to a claimed session's writer and advances its offset;
  *  MLREG_ETOOBIG past the session size limit (nothing written). */

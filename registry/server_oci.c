@@ -212,12 +212,9 @@ static void begin_upload_start(request *rq)
         return;
     }
     rq->has_digest = 1;
-    if (rq->has_length && rq->content_length > rq->srv->max_upload_bytes) {
-        mlreg_error_set(MLREG_ETOOBIG,
-                        "blob of %" PRIu64 " bytes is over %" PRIu64
-                        " bytes, the largest blob this registry accepts",
-                        rq->content_length, rq->srv->max_upload_bytes);
-        req_fail(rq, MLREG_ETOOBIG, ERR_CTX_UPLOAD);
+    if (rq->has_length &&
+        (error = upload_room(rq->srv->max_upload_bytes, 0, rq->content_length)) < 0) {
+        req_fail(rq, error, ERR_CTX_UPLOAD);
         return;
     }
     if ((error = mlreg_blobstore_open_write(&rq->writer, mlreg_registry_blobstore(rq->srv->reg),

@@ -279,14 +279,19 @@ int uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo, cons
     return error;
 }
 
-int uploads_check_room(const upload_table *t, const upload_session *s, uint64_t more)
+int upload_room(uint64_t max, uint64_t have, uint64_t more)
 {
-    if (more > t->lim.max_bytes || s->offset > t->lim.max_bytes - more)
+    if (more > max || have > max - more)
         return mlreg_error_set(MLREG_ETOOBIG,
                                "upload would grow past %" PRIu64
                                " bytes, the largest blob this registry accepts",
-                               t->lim.max_bytes);
+                               max);
     return 0;
+}
+
+int uploads_check_room(const upload_table *t, const upload_session *s, uint64_t more)
+{
+    return upload_room(t->lim.max_bytes, s->offset, more);
 }
 
 int uploads_write(upload_table *t, upload_session *s, const void *data, size_t len)
