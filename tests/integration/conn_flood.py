@@ -56,6 +56,17 @@ def closed_by_peer(s):
         return True
 
 
+def status_line(s, bufsize=4096):
+    """Reads until the first line of the answer is in (or the peer closes)."""
+    data = b""
+    while b"\r\n" not in data:
+        chunk = s.recv(bufsize)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def probe_loop(host, port, src, until, out):
     worst, fails, n = 0.0, 0, 0
     while time.monotonic() < until:
@@ -64,13 +75,7 @@ def probe_loop(host, port, src, until, out):
         try:
             s = connect(host, port, src, timeout=3.0)
             s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
-            data = b""
-            while b"\r\n" not in data:
-                chunk = s.recv(256)
-                if not chunk:
-                    break
-                data += chunk
-            ok = data.startswith(b"HTTP/1.1 200")
+            ok = status_line(s, 256).startswith(b"HTTP/1.1 200")
             s.close()
         except OSError:
             pass
@@ -196,12 +201,7 @@ def slowbody(args):
         time.sleep(secs / pieces)
         end = len(body) if i == pieces - 1 else (i + 1) * step
         s.sendall(body[i * step:end])
-    data = b""
-    while b"\r\n" not in data:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
+    data = status_line(s)
     print("slowbody_status=%s" % (data.split(b" ")[1].decode() if data else "closed"))
 
 

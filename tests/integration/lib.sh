@@ -7,6 +7,7 @@
 #   run CMD... / expect_rc "name" CODE               # a command's output and exit code
 #   tok / hash TOKEN                                 # a random token and its config hash
 #   limits_refused ENTRY...                          # each limits entry stops serve at start
+#   post_blob REPO FILE / alive                      # a curl upload; the server still answers
 #   finish                  # stops servers, removes temp dirs, exits 1 if anything failed
 #
 # Variables after start_server: MLREG_URL (http://127.0.0.1:PORT), SERVER_PID,
@@ -111,6 +112,17 @@ wait_log() {
 }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# post_blob REPO FILE: monolithic upload with curl, prints the digest.
+post_blob() {
+    d=sha256:$(sha256_of "$2")
+    st=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$2" \
+        "$MLREG_URL/v2/$1/blobs/uploads/?digest=$d")
+    [ "$st" = 201 ] || { echo "post_blob $1 $2: $st" >&2; return 1; }
+    echo "$d"
+}
+# alive: the server still answers GET /v2/.
+alive() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$MLREG_URL/v2/")" = 200 ]; }
 
 # run CMD...: runs CMD with stdout in $TMP/out, stderr in $TMP/err, exit code in RC.
 run() {

@@ -8,14 +8,6 @@
 MT=application/vnd.oci.image.manifest.v1+json
 code_is() { [ "$(jq -r '.errors[0].code' "$TMP/body" 2>/dev/null)" = "$1" ]; }
 body_has_no_path() { ! grep -q -e "$DATA" -e "/blobs/" -e "/meta" "$TMP/body"; }
-alive() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$MLREG_URL/v2/")" = 200 ]; }
-post_blob() {
-    d=sha256:$(sha256_of "$2")
-    st=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$2" \
-        "$MLREG_URL/v2/$1/blobs/uploads/?digest=$d")
-    [ "$st" = 201 ] || { echo "post_blob $1 $2: $st" >&2; return 1; }
-    echo "$d"
-}
 
 # ---- 507: the metadata map is full (1 MiB map, a 1.5 MiB manifest) ----------------
 printf '{"limits":{"map_size":1048576}}\n' >"$TMP/small-map.json"

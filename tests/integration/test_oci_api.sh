@@ -18,14 +18,6 @@ expect_error() {
         [ "$(jq -r '.errors[0].message | type' "$TMP/body")" = string ]; then ok "$name"; else
         not_ok "$name (want $want $code, got $got: $(head -c 300 "$TMP/body"))"; fi
 }
-# post_blob REPO FILE: monolithic upload, prints the digest.
-post_blob() {
-    d=sha256:$(sha256_of "$2")
-    st=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$2" \
-        "$MLREG_URL/v2/$1/blobs/uploads/?digest=$d")
-    [ "$st" = 201 ] || { echo "post_blob $1 $2: $st" >&2; return 1; }
-    echo "$d"
-}
 same_bytes() { cmp -s "$1" "$2"; }
 # upload_path: the path part of the last Location header.
 upload_path() { header Location | sed 's|^https\?://[^/]*||'; }

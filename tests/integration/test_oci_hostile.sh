@@ -22,15 +22,7 @@ wait_tmp_empty() {
     while [ "$(tmp_count)" != 0 ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
     [ "$(tmp_count)" = 0 ]
 }
-alive() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$MLREG_URL/v2/")" = 200 ]; }
 upload_path() { header Location | sed 's|^https\?://[^/]*||'; }
-post_blob() {
-    d=sha256:$(sha256_of "$2")
-    st=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$2" \
-        "$MLREG_URL/v2/$1/blobs/uploads/?digest=$d")
-    [ "$st" = 201 ] || { echo "post_blob $1 $2: $st" >&2; return 1; }
-    echo "$d"
-}
 # raw_request FILE: sends FILE's bytes on a fresh TCP connection, then closes
 # the sending side and collects the answer into $TMP/raw_reply (bash /dev/tcp).
 raw_request() {
