@@ -136,6 +136,17 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh unit fuzz-replay integration s3
 
+# One part of `make test`: the unit suites and fuzz corpora, or the
+# integration and S3 scripts. ONLY=WORD keeps the suites and scripts whose
+# name contains WORD (`make test-unit ONLY=registry`).
+test-unit: deps
+	@$(MAKE) --no-print-directory $(UNIT_BIN) $(REPLAY_BIN)
+	@BUILD=$(BUILD) ONLY=$(ONLY) sh tests/run.sh unit fuzz-replay
+
+test-integration: deps
+	@$(MAKE) --no-print-directory all $(filter $(BUILD)/tests/check_s3_%,$(UNIT_BIN)) $(TOOL_BIN)
+	@BUILD=$(BUILD) ONLY=$(ONLY) sh tests/run.sh integration s3
+
 test-large: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) sh tests/run.sh large s3large

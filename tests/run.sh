@@ -14,6 +14,9 @@
 #                                      part skips them), then stops RGW
 #   tests/run.sh s3large            -> the same with bluestore on a sparse file, for
 #                                      tests/s3/large_*.sh
+# ONLY=WORD (optional) keeps the unit suites, fuzz targets and scripts whose
+# name contains WORD: `ONLY=registry sh tests/run.sh unit` runs check_registry
+# alone (`make test-unit ONLY=registry` does the same).
 # Every integration script prints TAP-style "ok - ..." / "not ok - ..." lines
 # (tests/integration/lib.sh) and exits non-zero when anything failed.
 # The runner ends with "N passed, N failed" and exits 1 when N failed > 0.
@@ -24,9 +27,16 @@ case $BUILD in /*) B=$BUILD ;; *) B=$ROOT/$BUILD ;; esac
 export MLREG_ROOT="$ROOT" MLREG_BIN="$B/mlreg"
 LOG_DIR="$B/test-logs"
 mkdir -p "$LOG_DIR"
+ONLY=${ONLY:-}
 passed=0
 failed=0
 failed_names=""
+
+# selected NAME: true when ONLY is unset or NAME contains it.
+selected() {
+    case $1 in *"$ONLY"*) return 0 ;; esac
+    return 1
+}
 
 # ---- the RGW of the s3 / s3large parts: started once per part, always stopped
 RGW_SH=$ROOT/tests/s3/rgw.sh
@@ -138,15 +148,18 @@ for part in "$@"; do
     unit)
         for bin in "$B"/tests/check_*; do
             case $(basename "$bin") in check_s3_*) continue ;; esac  # s3 part
+            selected "$(basename "$bin")" || continue
             [ -x "$bin" ] && run_check_suite "$bin"
         done ;;
     fuzz-replay)
         echo "# fuzz-replay"
         for bin in "$B"/tests/fuzz/replay_*; do
+            selected "$(basename "$bin")" || continue
             [ -x "$bin" ] && run_replay "$bin"
         done ;;
     integration)
         for s in "$ROOT"/tests/integration/test_*.sh; do
+            selected "$(basename "$s")" || continue
             [ -f "$s" ] && run_script "$s"
         done ;;
     large)
@@ -154,12 +167,19 @@ for part in "$@"; do
             [ -f "$s" ] && run_script "$s"
         done ;;
     s3)
+        want=0
+        for x in "$ROOT"/tests/s3/test_*.sh "$B"/tests/check_s3_*; do
+            [ -e "$x" ] && selected "$(basename "$x")" && want=1
+        done
+        [ "$want" -eq 1 ] || continue
         echo "# s3: Ceph RGW on loopback"
         if rgw_up memstore s3; then
             for s in "$ROOT"/tests/s3/test_*.sh; do
+                selected "$(basename "$s")" || continue
                 [ -f "$s" ] && run_script "$s"
             done
             for bin in "$B"/tests/check_s3_*; do
+                selected "$(basename "$bin")" || continue
                 [ -x "$bin" ] && run_check_suite "$bin"
             done
             rgw_down
