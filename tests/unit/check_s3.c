@@ -4,6 +4,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/s3.h"
+#include "../../storage/s3_internal.h"
 
 #include <check.h>
 #include <curl/curl.h>
@@ -74,33 +75,33 @@ START_TEST(test_s3_retry_policy_retries_5xx_429_and_throttling_codes_only)
     size_t i;
 
     for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-        ck_assert_msg(mlreg_s3_status_is_retryable(yes[i], NULL), "%ld should retry", yes[i]);
+        ck_assert_msg(mlreg_s3__status_is_retryable(yes[i], NULL), "%ld should retry", yes[i]);
     for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
-        ck_assert_msg(!mlreg_s3_status_is_retryable(no[i], NULL), "%ld should not retry", no[i]);
-    ck_assert(mlreg_s3_status_is_retryable(503, "SlowDown"));
-    ck_assert(mlreg_s3_status_is_retryable(400, "RequestTimeout"));
-    ck_assert(mlreg_s3_status_is_retryable(200, "InternalError")); /* error inside a 200 */
-    ck_assert(!mlreg_s3_status_is_retryable(403, "SignatureDoesNotMatch"));
-    ck_assert(!mlreg_s3_status_is_retryable(403, "AccessDenied"));
-    ck_assert(!mlreg_s3_status_is_retryable(404, "NoSuchKey"));
-    ck_assert(!mlreg_s3_status_is_retryable(400, "EntityTooSmall"));
+        ck_assert_msg(!mlreg_s3__status_is_retryable(no[i], NULL), "%ld should not retry", no[i]);
+    ck_assert(mlreg_s3__status_is_retryable(503, "SlowDown"));
+    ck_assert(mlreg_s3__status_is_retryable(400, "RequestTimeout"));
+    ck_assert(mlreg_s3__status_is_retryable(200, "InternalError")); /* error inside a 200 */
+    ck_assert(!mlreg_s3__status_is_retryable(403, "SignatureDoesNotMatch"));
+    ck_assert(!mlreg_s3__status_is_retryable(403, "AccessDenied"));
+    ck_assert(!mlreg_s3__status_is_retryable(404, "NoSuchKey"));
+    ck_assert(!mlreg_s3__status_is_retryable(400, "EntityTooSmall"));
 }
 END_TEST
 
 START_TEST(test_s3_retry_policy_retries_timeouts_and_resets_not_tls_or_usage_errors)
 {
-    ck_assert(mlreg_s3_curl_is_retryable(CURLE_OPERATION_TIMEDOUT));
-    ck_assert(mlreg_s3_curl_is_retryable(CURLE_COULDNT_CONNECT));
-    ck_assert(mlreg_s3_curl_is_retryable(CURLE_RECV_ERROR)); /* connection reset */
-    ck_assert(mlreg_s3_curl_is_retryable(CURLE_SEND_ERROR));
-    ck_assert(mlreg_s3_curl_is_retryable(CURLE_GOT_NOTHING));
-    ck_assert(mlreg_s3_curl_is_retryable(CURLE_PARTIAL_FILE));
-    ck_assert(!mlreg_s3_curl_is_retryable(CURLE_PEER_FAILED_VERIFICATION));
-    ck_assert(!mlreg_s3_curl_is_retryable(CURLE_SSL_CACERT_BADFILE));
-    ck_assert(!mlreg_s3_curl_is_retryable(CURLE_URL_MALFORMAT));
-    ck_assert(!mlreg_s3_curl_is_retryable(CURLE_WRITE_ERROR)); /* our callback said stop */
-    ck_assert(!mlreg_s3_curl_is_retryable(CURLE_ABORTED_BY_CALLBACK));
-    ck_assert(!mlreg_s3_curl_is_retryable(CURLE_OK));
+    ck_assert(mlreg_s3__curl_is_retryable(CURLE_OPERATION_TIMEDOUT));
+    ck_assert(mlreg_s3__curl_is_retryable(CURLE_COULDNT_CONNECT));
+    ck_assert(mlreg_s3__curl_is_retryable(CURLE_RECV_ERROR)); /* connection reset */
+    ck_assert(mlreg_s3__curl_is_retryable(CURLE_SEND_ERROR));
+    ck_assert(mlreg_s3__curl_is_retryable(CURLE_GOT_NOTHING));
+    ck_assert(mlreg_s3__curl_is_retryable(CURLE_PARTIAL_FILE));
+    ck_assert(!mlreg_s3__curl_is_retryable(CURLE_PEER_FAILED_VERIFICATION));
+    ck_assert(!mlreg_s3__curl_is_retryable(CURLE_SSL_CACERT_BADFILE));
+    ck_assert(!mlreg_s3__curl_is_retryable(CURLE_URL_MALFORMAT));
+    ck_assert(!mlreg_s3__curl_is_retryable(CURLE_WRITE_ERROR)); /* our callback said stop */
+    ck_assert(!mlreg_s3__curl_is_retryable(CURLE_ABORTED_BY_CALLBACK));
+    ck_assert(!mlreg_s3__curl_is_retryable(CURLE_OK));
 }
 END_TEST
 
@@ -111,16 +112,16 @@ START_TEST(test_s3_backoff_is_full_jitter_under_a_doubling_ceiling_capped_at_max
     /* ceilings: 100, 200, 400, 800, 1600, 3200, then the 5000 cap */
     static const unsigned int ceil[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000};
     for (a = 1; a <= 8; a++) {
-        ck_assert_uint_eq(mlreg_s3_backoff_ms(a, 100, 5000, 0), 0);
-        ck_assert_uint_eq(mlreg_s3_backoff_ms(a, 100, 5000, ceil[a - 1]), ceil[a - 1]);
+        ck_assert_uint_eq(mlreg_s3__backoff_ms(a, 100, 5000, 0), 0);
+        ck_assert_uint_eq(mlreg_s3__backoff_ms(a, 100, 5000, ceil[a - 1]), ceil[a - 1]);
         for (i = 0; i < 2000; i++) {
             uint32_t r = (uint32_t)(i * 2654435761u);
-            ck_assert_uint_le(mlreg_s3_backoff_ms(a, 100, 5000, r), ceil[a - 1]);
+            ck_assert_uint_le(mlreg_s3__backoff_ms(a, 100, 5000, r), ceil[a - 1]);
         }
     }
     /* a huge attempt number neither overflows nor exceeds the cap */
-    ck_assert_uint_le(mlreg_s3_backoff_ms(1000000, 100, 5000, 0xffffffffu), 5000);
-    ck_assert_uint_le(mlreg_s3_backoff_ms(64, 0xffffffffu / 2, 0xffffffffu, 0xffffffffu),
+    ck_assert_uint_le(mlreg_s3__backoff_ms(1000000, 100, 5000, 0xffffffffu), 5000);
+    ck_assert_uint_le(mlreg_s3__backoff_ms(64, 0xffffffffu / 2, 0xffffffffu, 0xffffffffu),
                       0xffffffffu);
 }
 END_TEST
@@ -140,13 +141,13 @@ START_TEST(test_s3_error_message_names_method_key_status_code_and_request_id)
                               "</Error>";
     char msg[512];
 
-    ck_assert_int_eq(mlreg_s3_error_from_response(msg, sizeof(msg), "PUT", "blobs/sha256/ab", 403,
-                                                  rgw, strlen(rgw), NULL),
+    ck_assert_int_eq(mlreg_s3__error_from_response(msg, sizeof(msg), "PUT", "blobs/sha256/ab", 403,
+                                                   rgw, strlen(rgw), NULL),
                      MLREG_EAUTH);
     ck_assert_str_eq(msg, "s3 PUT blobs/sha256/ab: 403 SignatureDoesNotMatch (request id "
                           "tx0000012ab-0068a7-1001-default)");
-    ck_assert_int_eq(mlreg_s3_error_from_response(msg, sizeof(msg), "GET", "k", 503, aws,
-                                                  strlen(aws), "ignored-header-id"),
+    ck_assert_int_eq(mlreg_s3__error_from_response(msg, sizeof(msg), "GET", "k", 503, aws,
+                                                   strlen(aws), "ignored-header-id"),
                      MLREG_ESERVER);
     ck_assert_str_eq(msg, "s3 GET k: 503 SlowDown: Please reduce your request rate & retry. "
                           "(request id 4442587FB7D0A2F9)");
@@ -160,28 +161,29 @@ START_TEST(test_s3_error_codes_map_404_403_416_and_bodiless_responses)
     static const char denied[] = "<Error><Code>AccessDenied</Code></Error>";
     char msg[512];
 
-    ck_assert_int_eq(
-        mlreg_s3_error_from_response(msg, sizeof(msg), "GET", "k", 404, nokey, strlen(nokey), NULL),
-        MLREG_ENOTFOUND);
+    ck_assert_int_eq(mlreg_s3__error_from_response(msg, sizeof(msg), "GET", "k", 404, nokey,
+                                                   strlen(nokey), NULL),
+                     MLREG_ENOTFOUND);
     /* a missing bucket is a configuration error, never "blob not found" */
-    ck_assert_int_eq(mlreg_s3_error_from_response(msg, sizeof(msg), "GET", "k", 404, nobucket,
-                                                  strlen(nobucket), NULL),
+    ck_assert_int_eq(mlreg_s3__error_from_response(msg, sizeof(msg), "GET", "k", 404, nobucket,
+                                                   strlen(nobucket), NULL),
                      MLREG_EIO);
-    ck_assert_int_eq(mlreg_s3_error_from_response(msg, sizeof(msg), "GET", "k", 403, denied,
-                                                  strlen(denied), NULL),
+    ck_assert_int_eq(mlreg_s3__error_from_response(msg, sizeof(msg), "GET", "k", 403, denied,
+                                                   strlen(denied), NULL),
                      MLREG_EFORBIDDEN);
-    ck_assert_int_eq(mlreg_s3_error_from_response(msg, sizeof(msg), "GET", "k", 416, NULL, 0, NULL),
-                     MLREG_ERANGE);
+    ck_assert_int_eq(
+        mlreg_s3__error_from_response(msg, sizeof(msg), "GET", "k", 416, NULL, 0, NULL),
+        MLREG_ERANGE);
     /* HEAD has no body: the status and the header request id still show */
     ck_assert_int_eq(
-        mlreg_s3_error_from_response(msg, sizeof(msg), "HEAD", "k", 404, NULL, 0, "tx-head"),
+        mlreg_s3__error_from_response(msg, sizeof(msg), "HEAD", "k", 404, NULL, 0, "tx-head"),
         MLREG_ENOTFOUND);
     ck_assert_str_eq(msg, "s3 HEAD k: 404 (no error code) (request id tx-head)");
     ck_assert_int_eq(
-        mlreg_s3_error_from_response(msg, sizeof(msg), "HEAD", "k", 403, NULL, 0, NULL),
+        mlreg_s3__error_from_response(msg, sizeof(msg), "HEAD", "k", 403, NULL, 0, NULL),
         MLREG_EAUTH);
     ck_assert_int_eq(
-        mlreg_s3_error_from_response(msg, sizeof(msg), "HEAD", "k", 500, NULL, 0, NULL),
+        mlreg_s3__error_from_response(msg, sizeof(msg), "HEAD", "k", 500, NULL, 0, NULL),
         MLREG_ESERVER);
 }
 END_TEST
@@ -192,25 +194,26 @@ START_TEST(test_s3_xml_text_decodes_entities_and_refuses_malformed_input)
     static const char etag[] = "<CopyPartResult><ETag>&quot;9b2cf535f27731c974343645a3985328"
                                "&quot;</ETag></CopyPartResult>";
 
-    ck_assert_int_eq(mlreg_s3_xml_text(out, sizeof(out), etag, strlen(etag), "ETag"), 34);
+    ck_assert_int_eq(mlreg_s3__xml_text(out, sizeof(out), etag, strlen(etag), "ETag"), 34);
     ck_assert_str_eq(out, "\"9b2cf535f27731c974343645a3985328\"");
     ck_assert_int_eq(
-        mlreg_s3_xml_text(out, sizeof(out), "<A>&#65;&#x42;&lt;&gt;&apos;</A>", 32, "A"), 5);
+        mlreg_s3__xml_text(out, sizeof(out), "<A>&#65;&#x42;&lt;&gt;&apos;</A>", 32, "A"), 5);
     ck_assert_str_eq(out, "AB<>'");
-    ck_assert_int_eq(mlreg_s3_xml_text(out, sizeof(out), "<A>x</A>", 8, "B"), MLREG_ENOTFOUND);
-    ck_assert_int_eq(mlreg_s3_xml_text(out, sizeof(out), "<A>unterminated", 15, "A"),
+    ck_assert_int_eq(mlreg_s3__xml_text(out, sizeof(out), "<A>x</A>", 8, "B"), MLREG_ENOTFOUND);
+    ck_assert_int_eq(mlreg_s3__xml_text(out, sizeof(out), "<A>unterminated", 15, "A"),
                      MLREG_EINVALID);
-    ck_assert_int_eq(mlreg_s3_xml_text(out, sizeof(out), "<A>a<b/>c</A>", 13, "A"), MLREG_EINVALID);
-    ck_assert_int_eq(mlreg_s3_xml_text(out, sizeof(out), "<A>&bogus;</A>", 14, "A"),
+    ck_assert_int_eq(mlreg_s3__xml_text(out, sizeof(out), "<A>a<b/>c</A>", 13, "A"),
                      MLREG_EINVALID);
-    ck_assert_int_eq(mlreg_s3_xml_text(out, sizeof(out), "<A>&amp</A>", 11, "A"), MLREG_EINVALID);
-    ck_assert_int_eq(mlreg_s3_xml_text(out, 4, "<A>abcd</A>", 11, "A"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_s3__xml_text(out, sizeof(out), "<A>&bogus;</A>", 14, "A"),
+                     MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_s3__xml_text(out, sizeof(out), "<A>&amp</A>", 11, "A"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_s3__xml_text(out, 4, "<A>abcd</A>", 11, "A"), MLREG_EINVALID);
     /* <Key> is not found inside <KeyMarker> */
     ck_assert_int_eq(
-        mlreg_s3_xml_text(out, sizeof(out), "<KeyMarker>m</KeyMarker><Key>k</Key>", 36, "Key"), 1);
+        mlreg_s3__xml_text(out, sizeof(out), "<KeyMarker>m</KeyMarker><Key>k</Key>", 36, "Key"), 1);
     ck_assert_str_eq(out, "k");
     /* the length bounds the search: nothing read past it */
-    ck_assert_int_eq(mlreg_s3_xml_text(out, sizeof(out), "<A>x</A>", 6, "A"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_s3__xml_text(out, sizeof(out), "<A>x</A>", 6, "A"), MLREG_EINVALID);
 }
 END_TEST
 
@@ -224,15 +227,15 @@ START_TEST(test_s3_xml_next_walks_repeated_elements)
     size_t in_len, pos = 0;
     char key[8], size[8];
 
-    ck_assert_int_eq(mlreg_s3_xml_next(&in, &in_len, &pos, list, strlen(list), "Contents"), 1);
-    ck_assert_int_eq(mlreg_s3_xml_text(key, sizeof(key), in, in_len, "Key"), 1);
+    ck_assert_int_eq(mlreg_s3__xml_next(&in, &in_len, &pos, list, strlen(list), "Contents"), 1);
+    ck_assert_int_eq(mlreg_s3__xml_text(key, sizeof(key), in, in_len, "Key"), 1);
     ck_assert_str_eq(key, "a");
-    ck_assert_int_eq(mlreg_s3_xml_next(&in, &in_len, &pos, list, strlen(list), "Contents"), 1);
-    ck_assert_int_eq(mlreg_s3_xml_text(size, sizeof(size), in, in_len, "Size"), 2);
+    ck_assert_int_eq(mlreg_s3__xml_next(&in, &in_len, &pos, list, strlen(list), "Contents"), 1);
+    ck_assert_int_eq(mlreg_s3__xml_text(size, sizeof(size), in, in_len, "Size"), 2);
     ck_assert_str_eq(size, "22");
-    ck_assert_int_eq(mlreg_s3_xml_next(&in, &in_len, &pos, list, strlen(list), "Contents"), 0);
+    ck_assert_int_eq(mlreg_s3__xml_next(&in, &in_len, &pos, list, strlen(list), "Contents"), 0);
     pos = 0;
-    ck_assert_int_eq(mlreg_s3_xml_next(&in, &in_len, &pos, "<C><K>", 6, "C"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_s3__xml_next(&in, &in_len, &pos, "<C><K>", 6, "C"), MLREG_EINVALID);
 }
 END_TEST
 
