@@ -11,7 +11,8 @@
  * - Every parser is bounded by the length it is given: a body is not
  *   NUL-terminated in general (the fuzz target passes exact-size buffers).
  * - Outputs are fixed-size buffers; text that does not fit is an error, not
- *   a truncated key that would name another object.
+ *   a truncated key that would name another object. For the same reason a
+ *   NUL byte in text is an error (XML has no such character).
  */
 #include "s3_internal.h"
 
@@ -59,6 +60,9 @@ static int xml_text(char *out, size_t outlen, const char *xml, size_t len, const
     for (i = 0; i < in_len; i++) {
         char ch = in[i];
         if (ch == '<') return mlreg_error_set(MLREG_EINVALID, "markup inside s3 <%s>", tag);
+        /* XML has no NUL character; passed on, it would cut a key short and
+         * name another object */
+        if (ch == '\0') return mlreg_error_set(MLREG_EINVALID, "NUL byte in s3 <%s>", tag);
         if (ch == '&') {
             const char *semi = memchr(in + i, ';', in_len - i);
             size_t n;

@@ -212,6 +212,10 @@ START_TEST(test_s3_xml_text_decodes_entities_and_refuses_malformed_input)
     ck_assert_int_eq(
         mlreg_s3__xml_text(out, sizeof(out), "<KeyMarker>m</KeyMarker><Key>k</Key>", 36, "Key"), 1);
     ck_assert_str_eq(out, "k");
+    /* a NUL byte would cut the key short: refused, not passed on */
+    ck_assert_int_eq(mlreg_s3__xml_text(out, sizeof(out), "<Key>p/a\0b</Key>", 16, "Key"),
+                     MLREG_EINVALID);
+    ck_assert_str_eq(out, "");
     /* the length bounds the search: nothing read past it */
     ck_assert_int_eq(mlreg_s3__xml_text(out, sizeof(out), "<A>x</A>", 6, "A"), MLREG_EINVALID);
 }
