@@ -453,6 +453,7 @@ int mlreg_s3__xfer_outcome(int *error, mlreg_s3__xfer *x, CURLcode rc, unsigned 
 {
     char msg[768];
     const char *what = x->rq->key ? x->rq->key : "/";
+    mlreg_s3__error_body eb;
 
     *error = 0;
     if (x->cb_rc != 0) {
@@ -472,18 +473,15 @@ int mlreg_s3__xfer_outcome(int *error, mlreg_s3__xfer *x, CURLcode rc, unsigned 
     if (x->status / 100 == 2 &&
         !(x->rq->check_200_error && mlreg_s3__xml_is_error(x->body.p, x->body.len)))
         return MLREG_S3__OUT_OK;
+    /* the code is parsed before the message is set: a malformed <Code>
+     * sets a message of its own, which must not replace the response's */
+    mlreg_s3__xml_error(&eb, x->body.p, x->body.len);
     *error = mlreg_s3__error_from_response(msg, sizeof(msg), x->rq->method, what, x->status,
                                            x->body.p, x->body.len, x->request_id);
     mlreg_error_set(*error, "%s", msg);
-    {
-        char code[128] = "";
-        if (x->body.p != NULL &&
-            mlreg_s3__xml_text(code, sizeof(code), x->body.p, x->body.len, "Code") < 0)
-            code[0] = '\0';
-        if (x->status / 100 == 2) return MLREG_S3__OUT_RETRY; /* an error inside a 200 */
-        return mlreg_s3__status_is_retryable(x->status, code) ? MLREG_S3__OUT_RETRY
-                                                              : MLREG_S3__OUT_FAIL;
-    }
+    if (x->status / 100 == 2) return MLREG_S3__OUT_RETRY; /* an error inside a 200 */
+    return mlreg_s3__status_is_retryable(x->status, eb.code) ? MLREG_S3__OUT_RETRY
+                                                             : MLREG_S3__OUT_FAIL;
 }
 
 /* Waits before retry @p attempt when the budget allows; 0 when out of budget. */
