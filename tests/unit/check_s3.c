@@ -1,6 +1,7 @@
 /* check_s3.c: the S3 client's pure logic, no server: part sizes, the retry
- * policy and its backoff, S3 error XML, the object key layout and the shape
- * of presigned URLs. The client against a real server is check_s3_backend. */
+ * policy and its backoff, the parsers of S3's XML responses (error bodies,
+ * results, listing pages), the object key layout and the shape of
+ * presigned URLs. The client against a real server is check_s3_backend. */
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/s3.h"
@@ -243,6 +244,148 @@ START_TEST(test_s3_xml_next_walks_repeated_elements)
 }
 END_TEST
 
+/* ---- listing pages and results ---- */
+
+struct seen {
+    char keys[4][32];
+    uint64_t sizes[4];
+    int n, stop_at;
+};
+
+static int see_object(const char *key, uint64_t size, void *p)
+{
+    struct seen *s = p;
+
+    snprintf(s->keys[s->n], sizeof(s->keys[0]), "%s", key);
+    s->sizes[s->n] = size;
+    return ++s->n == s->stop_at ? 42 : 0;
+}
+
+static int see_upload(const char *key, const char *id, void *p)
+{
+    struct seen *s = p;
+
+    snprintf(s->keys[s->n++], sizeof(s->keys[0]), "%s %s", key, id);
+    return 0;
+}
+
+START_TEST(test_s3_list_objects_page_gives_entries_in_order_and_the_next_token)
+{
+    static const char page1[] =
+        "<ListBucketResult><IsTruncated>true</IsTruncated>"
+        "<NextContinuationToken>tok&amp;1</NextContinuationToken>"
+        "<Contents><Key>p/a</Key><Size>1</Size></Contents>"
+        "<Contents><Key>p/b&lt;</Key><Size>22</Size></Contents></ListBucketResult>";
+    static const char last[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                               "<Contents><Key>p/c</Key><Size>3</Size></Contents>"
+                               "</ListBucketResult>";
+    static mlreg_s3__objects_page page;
+    struct seen s = {.stop_at = 0};
+
+    ck_assert_int_eq(mlreg_s3__xml_list_objects(&page, page1, strlen(page1), "p/", see_object, &s),
+                     0);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_str_eq(s.keys[0], "p/a");
+    ck_assert_str_eq(s.keys[1], "p/b<");
+    ck_assert_uint_eq(s.sizes[1], 22);
+    ck_assert_int_eq(page.truncated, 1);
+    ck_assert_str_eq(page.next_token, "tok&1");
+    ck_assert_int_eq(mlreg_s3__xml_list_objects(&page, last, strlen(last), "p/", see_object, &s),
+                     0);
+    ck_assert_int_eq(s.n, 3);
+    ck_assert_int_eq(page.truncated, 0);
+    /* the callback's value stops the walk and comes back unchanged */
+    s.n = 0;
+    s.stop_at = 1;
+    ck_assert_int_eq(mlreg_s3__xml_list_objects(&page, page1, strlen(page1), "p/", see_object, &s),
+                     42);
+    ck_assert_int_eq(s.n, 1);
+}
+END_TEST
+
+START_TEST(test_s3_list_pages_refuse_bad_entries_and_truncation_without_a_marker)
+{
+    static const char bad_size[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                                   "<Contents><Key>k</Key><Size>-1</Size></Contents>"
+                                   "</ListBucketResult>";
+    static const char no_token[] = "<ListBucketResult><IsTruncated>true</IsTruncated>"
+                                   "</ListBucketResult>";
+    static const char no_flag[] = "<ListBucketResult></ListBucketResult>";
+    static const char empty_id[] = "<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>"
+                                   "<Upload><Key>k</Key><UploadId></UploadId></Upload>"
+                                   "</ListMultipartUploadsResult>";
+    static const char no_markers[] = "<ListMultipartUploadsResult><IsTruncated>true</IsTruncated>"
+                                     "<NextKeyMarker>k</NextKeyMarker>"
+                                     "</ListMultipartUploadsResult>";
+    static mlreg_s3__objects_page op;
+    static mlreg_s3__uploads_page up;
+    struct seen s = {.stop_at = 0};
+
+    ck_assert_int_eq(
+        mlreg_s3__xml_list_objects(&op, bad_size, strlen(bad_size), "p/", see_object, &s),
+        MLREG_EIO);
+    ck_assert_str_eq(mlreg_error_last(), "s3 list p/: malformed <Contents>");
+    ck_assert_int_eq(
+        mlreg_s3__xml_list_objects(&op, no_token, strlen(no_token), "p/", see_object, &s),
+        MLREG_EIO);
+    ck_assert_str_eq(mlreg_error_last(), "s3 list p/: truncated without a token");
+    ck_assert_int_eq(
+        mlreg_s3__xml_list_objects(&op, no_flag, strlen(no_flag), "p/", see_object, &s), MLREG_EIO);
+    ck_assert_int_eq(
+        mlreg_s3__xml_list_uploads(&up, empty_id, strlen(empty_id), "u/", see_upload, &s),
+        MLREG_EIO);
+    ck_assert_str_eq(mlreg_error_last(), "s3 list uploads u/: malformed <Upload>");
+    ck_assert_int_eq(
+        mlreg_s3__xml_list_uploads(&up, no_markers, strlen(no_markers), "u/", see_upload, &s),
+        MLREG_EIO);
+    ck_assert_str_eq(mlreg_error_last(), "s3 list uploads u/: truncated without markers");
+    ck_assert_int_eq(s.n, 0);
+}
+END_TEST
+
+START_TEST(test_s3_list_uploads_page_gives_keys_ids_and_both_markers)
+{
+    static const char page[] =
+        "<ListMultipartUploadsResult><KeyMarker></KeyMarker><IsTruncated>true</IsTruncated>"
+        "<NextKeyMarker>u/2</NextKeyMarker><NextUploadIdMarker>2~b</NextUploadIdMarker>"
+        "<Upload><Key>u/1</Key><UploadId>2~a</UploadId></Upload>"
+        "<Upload><Key>u/2</Key><UploadId>2~b</UploadId></Upload></ListMultipartUploadsResult>";
+    static mlreg_s3__uploads_page up;
+    struct seen s = {.stop_at = 0};
+
+    ck_assert_int_eq(mlreg_s3__xml_list_uploads(&up, page, strlen(page), "u/", see_upload, &s), 0);
+    ck_assert_int_eq(s.n, 2);
+    ck_assert_str_eq(s.keys[0], "u/1 2~a");
+    ck_assert_str_eq(s.keys[1], "u/2 2~b");
+    ck_assert_int_eq(up.truncated, 1);
+    ck_assert_str_eq(up.key_marker, "u/2");
+    ck_assert_str_eq(up.id_marker, "2~b");
+}
+END_TEST
+
+START_TEST(test_s3_results_give_upload_id_and_etag_and_spot_an_error_inside_a_200)
+{
+    static const char init[] = "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
+                               "<UploadId>2~xyz</UploadId></InitiateMultipartUploadResult>";
+    static const char copy[] = "<CopyPartResult><ETag>&quot;abc&quot;</ETag></CopyPartResult>";
+    static const char err200[] = "<?xml version=\"1.0\"?>\n\n<Error><Code>InternalError</Code>"
+                                 "</Error>";
+    static const char done[] = "<CompleteMultipartUploadResult><ETag>&quot;e-2&quot;</ETag>"
+                               "</CompleteMultipartUploadResult>";
+    char out[64];
+
+    ck_assert_int_eq(mlreg_s3__xml_initiate_result(out, sizeof(out), init, strlen(init)), 5);
+    ck_assert_str_eq(out, "2~xyz");
+    ck_assert_int_eq(mlreg_s3__xml_copy_part_result(out, sizeof(out), copy, strlen(copy)), 5);
+    ck_assert_str_eq(out, "\"abc\"");
+    ck_assert_int_eq(mlreg_s3__xml_is_error(err200, strlen(err200)), 1);
+    ck_assert_int_eq(mlreg_s3__xml_is_error(done, strlen(done)), 0);
+    /* bounded by the length given */
+    ck_assert_int_eq(mlreg_s3__xml_is_error(err200, 25), 0);
+    ck_assert_int_eq(mlreg_s3__xml_is_error(NULL, 0), 0);
+}
+END_TEST
+
 /* ---- layout and URLs ---- */
 
 START_TEST(test_s3_blob_key_is_prefix_blobs_sha256_and_64_hex)
@@ -342,6 +485,10 @@ static Suite *s3_suite(void)
     tcase_add_test(t, test_s3_error_codes_map_404_403_416_and_bodiless_responses);
     tcase_add_test(t, test_s3_xml_text_decodes_entities_and_refuses_malformed_input);
     tcase_add_test(t, test_s3_xml_next_walks_repeated_elements);
+    tcase_add_test(t, test_s3_list_objects_page_gives_entries_in_order_and_the_next_token);
+    tcase_add_test(t, test_s3_list_pages_refuse_bad_entries_and_truncation_without_a_marker);
+    tcase_add_test(t, test_s3_list_uploads_page_gives_keys_ids_and_both_markers);
+    tcase_add_test(t, test_s3_results_give_upload_id_and_etag_and_spot_an_error_inside_a_200);
     tcase_add_test(t, test_s3_blob_key_is_prefix_blobs_sha256_and_64_hex);
     tcase_add_test(t, test_s3_presigned_urls_follow_the_addressing_style);
     tcase_add_test(t, test_s3_new_refuses_bad_endpoints_and_missing_credentials);
