@@ -21,6 +21,7 @@
 #include "mlreg/common.h"
 #include "mlreg/s3.h"
 #include "mlreg/sys/blob_backend.h"
+#include "s3_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -419,4 +420,9 @@ done:
     }
     *out = &b->parent;
     return 0;
+}
+
+mlreg_s3 *mlreg_s3__backend_client(mlreg_blob_backend *b)
+{
+    return ((s3_backend *)b)->s3;
 }

@@ -64,9 +64,6 @@ typedef struct mlreg_s3_config {
     unsigned int low_speed_seconds;  /**< abort a transfer under 1 byte/s this long; 0: 60 */
     unsigned int presign_seconds;    /**< redirect URL lifetime; 0: 300 */
     uint64_t part_size;              /**< first part size (>= 5 MiB); 0: 8 MiB */
-    /** Copies larger than this use multipart UploadPartCopy; 0: 5 GiB (the
-     *  CopyObject limit). Lower only to exercise that path in tests. */
-    uint64_t copy_multipart_threshold;
 } mlreg_s3_config;
 
 typedef struct mlreg_s3 mlreg_s3;
@@ -199,7 +196,7 @@ void mlreg_s3_upload_abort(mlreg_s3_upload *u);
 /** Parts sent so far. */
 unsigned int mlreg_s3_upload_parts(const mlreg_s3_upload *u);
 
-/* ---- pure policy, exposed for tests ---- */
+/* ---- layout and sizing, shared with the blob backend ---- */
 
 /** The object key of a blob: `<prefix>blobs/sha256/<64 hex>`, in a new
  *  malloc'd string (*out). 0 or MLREG_ENOMEM. */
@@ -213,50 +210,5 @@ int mlreg_s3_blob_key(char **out, const char *prefix, const mlreg_digest *digest
  */
 uint64_t mlreg_s3_part_size(int64_t size_hint, uint64_t written, unsigned int part_number,
                             uint64_t first);
-
-/** 1 when a response with @p status and S3 error @p code (may be NULL) is
- *  worth retrying: 5xx but 501, 429, and the codes SlowDown, RequestTimeout,
- *  InternalError, ServiceUnavailable whatever the status. */
-int mlreg_s3_status_is_retryable(long status, const char *code);
-
-/** 1 when a libcurl result (a CURLcode) is transient: timeouts, resets,
- *  refused or dropped connections, partial transfers. */
-int mlreg_s3_curl_is_retryable(int curl_code);
-
-/**
- * Full-jitter backoff before retry number @p attempt (1 = first retry):
- * uniform in [0, min(max_ms, base_ms * 2^(attempt-1))], using @p rnd (any
- * 32-bit random value).
- */
-unsigned int mlreg_s3_backoff_ms(unsigned int attempt, unsigned int base_ms, unsigned int max_ms,
-                                 uint32_t rnd);
-
-/**
- * Finds the first <@p tag>…</@p tag> in @p xml (@p len bytes) at any depth
- * and writes its text, entities decoded (&amp; &lt; &gt; &quot; &apos; and
- * numeric), into @p out (@p outlen bytes, NUL-terminated). Returns the text
- * length, MLREG_ENOTFOUND when absent, MLREG_EINVALID for an unterminated
- * element, a bad entity, markup inside the text, or text longer than
- * @p outlen - 1.
- */
-int mlreg_s3_xml_text(char *out, size_t outlen, const char *xml, size_t len, const char *tag);
-
-/**
- * Iterates over the <@p tag> elements of @p xml: on the first call *pos is 0;
- * returns 1 with *inner and *inner_len set to the element's content and *pos
- * advanced, 0 when there are no more, MLREG_EINVALID for an unterminated one.
- */
-int mlreg_s3_xml_next(const char **inner, size_t *inner_len, size_t *pos, const char *xml,
-                      size_t len, const char *tag);
-
-/**
- * Builds the message for a failed S3 response into @p out: "s3 METHOD KEY:
- * STATUS CODE[: MESSAGE] (request id ID)", parsing CODE, MESSAGE and
- * RequestId from the XML @p body when present. Returns the MLREG_E* code for
- * the response (see the file comment).
- */
-int mlreg_s3_error_from_response(char *out, size_t outlen, const char *method, const char *key,
-                                 long status, const char *body, size_t body_len,
-                                 const char *header_request_id);
 
 #endif

@@ -13,6 +13,7 @@
 #include "mlreg/s3.h"
 #include "mlreg/sigv4.h"
 #include "mlreg/sys/blob_backend.h"
+#include "../../storage/s3_internal.h"
 
 #include <check.h>
 #include <stdarg.h>
@@ -295,11 +296,11 @@ START_TEST(test_s3_blob_over_the_copy_threshold_goes_through_multipart_copy)
     mlreg_digest d;
     uint64_t len = (21u << 20) + 7;
 
-    /* the 5 GiB CopyObject limit, lowered so a small blob takes the path
-     * that objects over 5 GiB take */
-    c.copy_multipart_threshold = 8u << 20;
     mlreg_blobstore_free(store);
     ck_assert_int_eq(mlreg_blob_backend_s3_new(&b, &c), 0);
+    /* the 5 GiB CopyObject limit, lowered so a small blob takes the path
+     * that objects over 5 GiB take */
+    mlreg_s3__set_copy_threshold(mlreg_s3__backend_client(b), 8u << 20);
     ck_assert_int_eq(mlreg_blobstore_new(&store, b), 0);
     ck_assert_msg(put_generated(&d, len, 9, 1u << 20, -1) == 0, "%s", mlreg_error_last());
     ck_assert_uint_eq(read_check_generated(&d, 9), len);
