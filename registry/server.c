@@ -2,8 +2,9 @@
  * no endpoint: it matches a request against the route tables
  * (server_routes.c), then applies the row: method (405 with Allow), role,
  * body framing and limits, and the row's callbacks. The rows and their
- * handlers live in server_oci.c (/v2/), server_api.c (/api/v1/) and
- * server_audit.c (the audit log, attestations); request and reply helpers
+ * handlers live in server_oci.c and server_oci_uploads.c (/v2/),
+ * server_api.c (/api/v1/) and server_audit.c (the audit log,
+ * attestations); request and reply helpers
  * in server_http.c; upload sessions in server_uploads.c; the error table in
  * server_errors.c. See server_internal.h for the request life cycle.
  */
@@ -22,7 +23,6 @@
 #include <sys/socket.h>
 
 #include "mlreg/common.h"
-#include "mlreg/text.h"
 #include "server_routes.h"
 
 /* Per-connection buffer; body chunks arrive in pieces of about this size. */
@@ -323,8 +323,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return finish(rq);
 }
 
-/* Step 5: releases what the request still holds (mlreg_server__req_free())
- * and writes its access-log line. */
+/* Step 5: releases what the request still holds (see
+ * mlreg_server__req_free()) before the access-log line is written, then
+ * frees it. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
