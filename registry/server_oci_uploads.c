@@ -111,17 +111,25 @@ static void check_chunk(request *rq)
     rq->has_expect_len = 1;
 }
 
-static void begin_upload(request *rq)
+/* uploads/<uuid> of every method: a uuid of the wrong shape names no
+ * session. */
+static void begin_upload_uuid(request *rq)
+{
+    if (!uuid_shape_ok(rq->arg)) {
+        mlreg_error_set(MLREG_ENOTFOUND, "upload %.64s unknown", rq->arg);
+        mlreg_server__req_fail(rq, MLREG_ENOTFOUND, ERR_CTX_UPLOAD);
+    }
+}
+
+/* PATCH / PUT uploads/<uuid>: claims the session for the body. */
+static void begin_upload_chunk(request *rq)
 {
     mlreg_server *srv = rq->srv;
     int error;
     const char *d;
 
-    if (!uuid_shape_ok(rq->arg)) {
-        mlreg_error_set(MLREG_ENOTFOUND, "upload %.64s unknown", rq->arg);
-        mlreg_server__req_fail(rq, MLREG_ENOTFOUND, ERR_CTX_UPLOAD);
-        return;
-    }
+    begin_upload_uuid(rq);
+    if (rq->failed) return;
     if (!strcmp(rq->method, "PUT")) {
         d = mlreg_server__req_query(rq, "digest");
         if (!d) {
@@ -134,8 +142,6 @@ static void begin_upload(request *rq)
         }
         rq->has_digest = 1;
     }
-    if (strcmp(rq->method, "PATCH") && strcmp(rq->method, "PUT"))
-        return; /* GET / DELETE work at the final call */
     if ((error = mlreg_server__uploads_acquire(&rq->sess, srv->uploads, rq->name, rq->arg,
                                                mlreg_server__req_actor(rq))) < 0) {
         mlreg_server__req_fail(rq, error, ERR_CTX_UPLOAD);
@@ -372,13 +378,13 @@ static const route_row upload_rows[] = {
     {ROUTE_POST, "/v2/{name}/blobs/uploads/?", ROUTE_ACCESS_PUSH, ROUTE_BODY_STREAM, ERR_CTX_UPLOAD,
      begin_upload_start, body_monolithic, finish_upload_start},
     {ROUTE_GET, "/v2/{name}/blobs/uploads/{uuid}", ROUTE_ACCESS_PUSH, ROUTE_BODY_NONE,
-     ERR_CTX_UPLOAD, begin_upload, NULL, finish_upload_status},
+     ERR_CTX_UPLOAD, begin_upload_uuid, NULL, finish_upload_status},
     {ROUTE_PATCH, "/v2/{name}/blobs/uploads/{uuid}", ROUTE_ACCESS_PUSH, ROUTE_BODY_STREAM,
-     ERR_CTX_UPLOAD, begin_upload, body_session, finish_upload_patch},
+     ERR_CTX_UPLOAD, begin_upload_chunk, body_session, finish_upload_patch},
     {ROUTE_PUT, "/v2/{name}/blobs/uploads/{uuid}", ROUTE_ACCESS_PUSH, ROUTE_BODY_STREAM,
-     ERR_CTX_UPLOAD, begin_upload, body_session, finish_upload_put},
+     ERR_CTX_UPLOAD, begin_upload_chunk, body_session, finish_upload_put},
     {ROUTE_DELETE, "/v2/{name}/blobs/uploads/{uuid}", ROUTE_ACCESS_PUSH, ROUTE_BODY_NONE,
-     ERR_CTX_UPLOAD, begin_upload, NULL, finish_upload_cancel},
+     ERR_CTX_UPLOAD, begin_upload_uuid, NULL, finish_upload_cancel},
 };
 
 const route_table mlreg_server__oci_upload_routes = {upload_rows,
