@@ -6,7 +6,8 @@
  *
  * POST bodies are JSON objects of at most API_JSON_MAX bytes: a larger
  * Content-Length is refused with 413 before the body is read, a chunked body
- * is never buffered past the limit (server.c, BODY_JSON).
+ * is never buffered past the limit (ROUTE_BODY_JSON rows, server.c). The
+ * routes are the rows of api_rows at the end of the file.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -17,32 +18,11 @@
 #include "mlreg/promotions.h"
 #include "mlreg/signatures.h"
 #include "mlreg/text.h"
-#include "server_internal.h"
-
-static enum MHD_Result reply_json_status(request *rq, unsigned int status, json_t *j)
-{
-    uint64_t len = 0;
-    struct MHD_Response *resp = resp_json(j, NULL, &len);
-
-    json_decref(j);
-    return req_queue(rq, status, resp, !strcmp(rq->method, "HEAD") ? 0 : len);
-}
+#include "server_routes.h"
 
 static enum MHD_Result reply_json(request *rq, json_t *j)
 {
-    return reply_json_status(rq, 200, j);
-}
-
-void api_begin(request *rq)
-{
-    if (strcmp(rq->method, "POST")) return;
-    if (rq->has_length && rq->content_length > API_JSON_MAX) {
-        mlreg_error_set(MLREG_ETOOBIG, "request body of %" PRIu64 " bytes is over the limit of %u",
-                        rq->content_length, API_JSON_MAX);
-        req_fail(rq, MLREG_ETOOBIG, ERR_CTX_ANY);
-        return;
-    }
-    rq->body = BODY_JSON;
+    return mlreg_server__reply_json(rq, 200, j);
 }
 
 /* Parses the POST body as a JSON object into *out. On failure records a 400
@@ -53,18 +33,19 @@ static int body_object(json_t **out, request *rq)
     json_t *j;
 
     if (rq->mbuf == NULL || rq->mlen == 0) {
-        req_fail_raw(rq, 400, "UNSUPPORTED", "request body required: a JSON object");
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED", "request body required: a JSON object");
         return -1;
     }
     j = json_loadb(rq->mbuf, rq->mlen, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
-        req_fail_raw(rq, 400, "UNSUPPORTED", "malformed JSON body at line %d, column %d: %s",
-                     jerr.line, jerr.column, jerr.text);
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
+                                   "malformed JSON body at line %d, column %d: %s", jerr.line,
+                                   jerr.column, jerr.text);
         return -1;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        req_fail_raw(rq, 400, "UNSUPPORTED", "request body must be a JSON object");
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED", "request body must be a JSON object");
         return -1;
     }
     *out = j;
@@ -82,11 +63,12 @@ static int body_string(const char **out, size_t *len_out, request *rq, json_t *o
     *out = NULL;
     if (v == NULL || (!required && json_is_null(v))) {
         if (!required) return 0;
-        req_fail_raw(rq, 400, "UNSUPPORTED", "request body lacks \"%s\"", field);
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED", "request body lacks \"%s\"", field);
         return -1;
     }
     if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-        req_fail_raw(rq, 400, "UNSUPPORTED", "\"%s\" must be a string without NUL bytes", field);
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
+                                   "\"%s\" must be a string without NUL bytes", field);
         return -1;
     }
     *out = json_string_value(v);
@@ -104,16 +86,16 @@ static enum MHD_Result signatures_post(request *rq)
     if (body_object(&body, rq) < 0 || body_string(&sig, &sig_len, rq, body, "signature", 1) < 0 ||
         body_string(&pk, &pk_len, rq, body, "public_key", 1) < 0) {
         json_decref(body);
-        return req_queue_error(rq);
+        return mlreg_server__req_queue_error(rq);
     }
     error = mlreg_signature_attach(&res, &created, rq->srv->reg, rq->name, rq->arg, sig, sig_len,
-                                   pk, pk_len, req_actor(rq));
+                                   pk, pk_len, mlreg_server__req_actor(rq));
     json_decref(body);
     if (error < 0) {
-        req_fail(rq, error, ERR_CTX_SIGNATURE);
-        return req_queue_error(rq);
+        mlreg_server__req_fail(rq, error, ERR_CTX_SIGNATURE);
+        return mlreg_server__req_queue_error(rq);
     }
-    return reply_json_status(rq, created ? 201 : 200, res);
+    return mlreg_server__reply_json(rq, created ? 201 : 200, res);
 }
 
 static enum MHD_Result keys_post(request *rq)
@@ -127,16 +109,16 @@ static enum MHD_Result keys_post(request *rq)
         body_string(&role, NULL, rq, body, "role", 1) < 0 ||
         body_string(&pk, &pk_len, rq, body, "public_key", 1) < 0) {
         json_decref(body);
-        return req_queue_error(rq);
+        return mlreg_server__req_queue_error(rq);
     }
     error = mlreg_keyring_trust(&res, &created, mlreg_registry_keyring(rq->srv->reg), name, role,
-                                pk, pk_len, req_actor(rq));
+                                pk, pk_len, mlreg_server__req_actor(rq));
     json_decref(body);
     if (error < 0) {
-        req_fail(rq, error, ERR_CTX_KEY);
-        return req_queue_error(rq);
+        mlreg_server__req_fail(rq, error, ERR_CTX_KEY);
+        return mlreg_server__req_queue_error(rq);
     }
-    return reply_json_status(rq, created ? 201 : 200, res);
+    return mlreg_server__reply_json(rq, created ? 201 : 200, res);
 }
 
 static enum MHD_Result key_revoke(request *rq)
@@ -148,14 +130,14 @@ static enum MHD_Result key_revoke(request *rq)
     if (body_object(&body, rq) < 0 || body_string(&kind, NULL, rq, body, "kind", 1) < 0 ||
         body_string(&reason, NULL, rq, body, "reason", 0) < 0) {
         json_decref(body);
-        return req_queue_error(rq);
+        return mlreg_server__req_queue_error(rq);
     }
     error = mlreg_keyring_revoke(&res, mlreg_registry_keyring(rq->srv->reg), rq->arg, kind, reason,
-                                 req_actor(rq));
+                                 mlreg_server__req_actor(rq));
     json_decref(body);
     if (error < 0) {
-        req_fail(rq, error, ERR_CTX_KEY);
-        return req_queue_error(rq);
+        mlreg_server__req_fail(rq, error, ERR_CTX_KEY);
+        return mlreg_server__req_queue_error(rq);
     }
     return reply_json(rq, res);
 }
@@ -167,11 +149,11 @@ static int body_stage(request *rq, const char *stage, mlreg_role_kind kind)
     int error;
 
     if (mlreg_policy_stage_index(rq->srv->policy, stage) < 0) {
-        req_fail_raw(rq, 400, "STAGE_UNKNOWN", "unknown stage '%.128s'", stage);
+        mlreg_server__req_fail_raw(rq, 400, "STAGE_UNKNOWN", "unknown stage '%.128s'", stage);
         return -1;
     }
     if ((error = mlreg_auth_check(rq->who, kind, stage, rq->name)) < 0) {
-        req_fail(rq, error, ERR_CTX_ANY);
+        mlreg_server__req_fail(rq, error, ERR_CTX_ANY);
         return -1;
     }
     return 0;
@@ -185,7 +167,7 @@ static int body_bool(int *out, request *rq, json_t *obj, const char *field)
     *out = 0;
     if (v == NULL || json_is_null(v)) return 0;
     if (!json_is_boolean(v)) {
-        req_fail_raw(rq, 400, "UNSUPPORTED", "\"%s\" must be true or false", field);
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED", "\"%s\" must be true or false", field);
         return -1;
     }
     *out = json_is_true(v);
@@ -208,10 +190,10 @@ static enum MHD_Result promotions_post(request *rq)
         body_bool(&req.dry_run, rq, body, "dry_run") < 0 ||
         body_stage(rq, req.stage, MLREG_ROLE_PROMOTE) < 0) {
         json_decref(body);
-        return req_queue_error(rq);
+        return mlreg_server__req_queue_error(rq);
     }
     req.model = rq->name;
-    req.actor = req_actor(rq);
+    req.actor = mlreg_server__req_actor(rq);
     error = mlreg_promote(&res, rq->srv->reg, rq->srv->policy, &req);
     json_decref(body);
     if (error == MLREG_EGATE && res != NULL) {
@@ -223,17 +205,17 @@ static enum MHD_Result promotions_post(request *rq)
             json_decref(res);
             return MHD_NO;
         }
-        return reply_json_status(rq, 409, res);
+        return mlreg_server__reply_json(rq, 409, res);
     }
     if (error < 0) {
-        req_fail(rq, error, ERR_CTX_PROMOTION);
-        return req_queue_error(rq);
+        mlreg_server__req_fail(rq, error, ERR_CTX_PROMOTION);
+        return mlreg_server__req_queue_error(rq);
     }
     return reply_json(rq, res);
 }
 
 /* POST models/<name>/stages/<stage>/rollback {"to_version","reason"}; the
- * body may be empty. The role was checked in authorize() (server.c). */
+ * body may be empty. The role promote:<stage> is the row's. */
 static enum MHD_Result rollback_post(request *rq)
 {
     json_t *body = NULL, *res = NULL;
@@ -243,18 +225,18 @@ static enum MHD_Result rollback_post(request *rq)
     if (rq->mlen == 0)
         body = json_object();
     else if (body_object(&body, rq) < 0)
-        return req_queue_error(rq);
+        return mlreg_server__req_queue_error(rq);
     if (body == NULL || body_string(&to, NULL, rq, body, "to_version", 0) < 0 ||
         body_string(&reason, NULL, rq, body, "reason", 0) < 0) {
         json_decref(body);
-        return body ? req_queue_error(rq) : MHD_NO;
+        return body ? mlreg_server__req_queue_error(rq) : MHD_NO;
     }
     error = mlreg_rollback(&res, rq->srv->reg, rq->srv->policy, rq->name, rq->stage, to, reason,
-                           req_actor(rq));
+                           mlreg_server__req_actor(rq));
     json_decref(body);
     if (error < 0) {
-        req_fail(rq, error, ERR_CTX_STAGE);
-        return req_queue_error(rq);
+        mlreg_server__req_fail(rq, error, ERR_CTX_STAGE);
+        return mlreg_server__req_queue_error(rq);
     }
     return reply_json(rq, res);
 }
@@ -269,21 +251,22 @@ static enum MHD_Result approvals_post(request *rq)
         body_string(&comment, NULL, rq, body, "comment", 0) < 0 ||
         body_stage(rq, stage, MLREG_ROLE_APPROVE) < 0) {
         json_decref(body);
-        return req_queue_error(rq);
+        return mlreg_server__req_queue_error(rq);
     }
     error = mlreg_approve(&res, &created, rq->srv->reg, rq->srv->policy, rq->name, rq->arg, stage,
-                          comment, req_actor(rq));
+                          comment, mlreg_server__req_actor(rq));
     json_decref(body);
     if (error < 0) {
-        req_fail(rq, error, ERR_CTX_RELEASE);
-        return req_queue_error(rq);
+        mlreg_server__req_fail(rq, error, ERR_CTX_RELEASE);
+        return mlreg_server__req_queue_error(rq);
     }
-    return reply_json_status(rq, created ? 201 : 200, res);
+    return mlreg_server__reply_json(rq, created ? 201 : 200, res);
 }
 
 /* POST models/<name>/versions/<version>/images: the role depends on the
  * stages the release holds or has held, so mlreg_image_bind() checks it in
- * the transaction that binds (authorize() in server.c leaves it alone). */
+ * the transaction that binds (the row only refuses a token that could bind
+ * no release of the model, ROUTE_ACCESS_IMAGES). */
 static enum MHD_Result images_post(request *rq)
 {
     json_t *body = NULL, *res = NULL;
@@ -293,16 +276,16 @@ static enum MHD_Result images_post(request *rq)
     if (body_object(&body, rq) < 0 || body_string(&image, NULL, rq, body, "image", 1) < 0 ||
         body_string(&digest, NULL, rq, body, "digest", 0) < 0) {
         json_decref(body);
-        return req_queue_error(rq);
+        return mlreg_server__req_queue_error(rq);
     }
     error =
         mlreg_image_bind(&res, &created, rq->srv->reg, rq->who, rq->name, rq->arg, image, digest);
     json_decref(body);
     if (error < 0) {
-        req_fail(rq, error, ERR_CTX_RELEASE);
-        return req_queue_error(rq);
+        mlreg_server__req_fail(rq, error, ERR_CTX_RELEASE);
+        return mlreg_server__req_queue_error(rq);
     }
-    return reply_json_status(rq, created ? 201 : 200, res);
+    return mlreg_server__reply_json(rq, created ? 201 : 200, res);
 }
 
 /* ?since=SEQ&limit=N of the paged listings (promotions, stage history), read
@@ -314,8 +297,8 @@ static int page_query(uint64_t *since_out, size_t *limit_out, request *rq)
     uint64_t since = 0, limit = 0;
     int error;
 
-    if ((error = req_query_u64(&since, NULL, rq, "since")) < 0 ||
-        (error = req_query_u64(&limit, NULL, rq, "limit")) < 0)
+    if ((error = mlreg_server__req_query_u64(&since, NULL, rq, "since")) < 0 ||
+        (error = mlreg_server__req_query_u64(&limit, NULL, rq, "limit")) < 0)
         return error;
     *since_out = since;
     *limit_out = limit > MLREG_PAGE_LIMIT_MAX ? MLREG_PAGE_LIMIT_MAX : (size_t)limit;
@@ -325,7 +308,7 @@ static int page_query(uint64_t *since_out, size_t *limit_out, request *rq)
 /* GET models/<name>/stages/<stage>[?at=RFC3339]. */
 static int stage_get(json_t **out, request *rq)
 {
-    const char *at = req_query(rq, "at");
+    const char *at = mlreg_server__req_query(rq, "at");
     int64_t sec = 0, at_ns = -1;
     int32_t nsec = 0;
 
@@ -340,80 +323,171 @@ static int stage_get(json_t **out, request *rq)
     return mlreg_stage_get(out, rq->srv->reg, rq->srv->policy, rq->name, rq->stage, at_ns);
 }
 
-enum MHD_Result api_finish(request *rq)
+/* GET stages/<stage>[?at=RFC3339]. */
+static enum MHD_Result stage_get_reply(request *rq)
 {
-    mlreg_registry *reg = rq->srv->reg;
     json_t *j = NULL;
-    int error = 0;
-    err_ctx ctx = ERR_CTX_ANY;
-    int post = !strcmp(rq->method, "POST");
-    uint64_t since = 0;
-    size_t limit = 0;
+    int error = stage_get(&j, rq);
 
-    switch (rq->route) {
-    case ROUTE_API_HEALTH:
-        if (!(j = json_pack("{s:s}", "status", "ok"))) return MHD_NO;
-        return reply_json(rq, j);
-    case ROUTE_API_MODELS: error = mlreg_registry_models_list(&j, reg); break;
-    case ROUTE_API_MODEL:
-        ctx = ERR_CTX_MODEL;
-        error = mlreg_registry_model_get(&j, reg, rq->name);
-        break;
-    case ROUTE_API_RELEASE:
-        ctx = ERR_CTX_RELEASE;
-        error = mlreg_registry_release_get(&j, reg, rq->name, rq->arg);
-        break;
-    case ROUTE_API_SIGNATURES:
-        if (post) return signatures_post(rq);
-        ctx = ERR_CTX_SIGNATURE;
-        error = mlreg_signatures_list(&j, reg, rq->name, rq->arg);
-        break;
-    case ROUTE_API_KEYS:
-        if (post) return keys_post(rq);
-        ctx = ERR_CTX_KEY;
-        error = mlreg_keyring_list(&j, mlreg_registry_keyring(reg));
-        break;
-    case ROUTE_API_KEY_EVENTS:
-        ctx = ERR_CTX_KEY;
-        error = mlreg_keyring_events(&j, mlreg_registry_keyring(reg));
-        break;
-    case ROUTE_API_KEY_REVOKE: return key_revoke(rq);
-    case ROUTE_API_PROMOTIONS:
-        if (post) return promotions_post(rq);
-        ctx = ERR_CTX_MODEL;
-        if ((error = page_query(&since, &limit, rq)) == 0)
-            error = mlreg_promotions_list(&j, reg, rq->name, since, limit);
-        break;
-    case ROUTE_API_STAGES:
-        ctx = ERR_CTX_MODEL;
-        error = mlreg_stages_list(&j, reg, rq->srv->policy, rq->name);
-        break;
-    case ROUTE_API_STAGE:
-        ctx = ERR_CTX_STAGE;
-        error = stage_get(&j, rq);
-        break;
-    case ROUTE_API_STAGE_HISTORY:
-        ctx = ERR_CTX_STAGE;
-        if ((error = page_query(&since, &limit, rq)) == 0)
-            error =
-                mlreg_stage_history(&j, reg, rq->srv->policy, rq->name, rq->stage, since, limit);
-        break;
-    case ROUTE_API_ROLLBACK: return rollback_post(rq);
-    case ROUTE_API_APPROVALS:
-        if (post) return approvals_post(rq);
-        ctx = ERR_CTX_RELEASE;
-        error = mlreg_approvals_list(&j, reg, rq->name, rq->arg);
-        break;
-    case ROUTE_API_IMAGES:
-        if (post) return images_post(rq);
-        ctx = ERR_CTX_RELEASE;
-        error = mlreg_images_list(&j, reg, rq->name, rq->arg);
-        break;
-    default: req_fail_raw(rq, 404, "NAME_UNKNOWN", "no route"); return req_queue_error(rq);
-    }
-    if (error < 0) {
-        req_fail(rq, error, ctx);
-        return req_queue_error(rq);
-    }
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result health_get(request *rq)
+{
+    json_t *j = json_pack("{s:s}", "status", "ok");
+
+    if (!j) return MHD_NO;
     return reply_json(rq, j);
 }
+
+static enum MHD_Result models_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_registry_models_list(&j, rq->srv->reg);
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result model_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_registry_model_get(&j, rq->srv->reg, rq->name);
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result release_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_registry_release_get(&j, rq->srv->reg, rq->name, rq->arg);
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result signatures_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_signatures_list(&j, rq->srv->reg, rq->name, rq->arg);
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result keys_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_keyring_list(&j, mlreg_registry_keyring(rq->srv->reg));
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result key_events_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_keyring_events(&j, mlreg_registry_keyring(rq->srv->reg));
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result promotions_get(request *rq)
+{
+    json_t *j = NULL;
+    uint64_t since = 0;
+    size_t limit = 0;
+    int error;
+
+    if ((error = page_query(&since, &limit, rq)) == 0)
+        error = mlreg_promotions_list(&j, rq->srv->reg, rq->name, since, limit);
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result stages_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_stages_list(&j, rq->srv->reg, rq->srv->policy, rq->name);
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result stage_history_get(request *rq)
+{
+    json_t *j = NULL;
+    uint64_t since = 0;
+    size_t limit = 0;
+    int error;
+
+    if ((error = page_query(&since, &limit, rq)) == 0)
+        error = mlreg_stage_history(&j, rq->srv->reg, rq->srv->policy, rq->name, rq->stage, since,
+                                    limit);
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result approvals_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_approvals_list(&j, rq->srv->reg, rq->name, rq->arg);
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result images_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_images_list(&j, rq->srv->reg, rq->name, rq->arg);
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+/* ---- routes --------------------------------------------------------------- */
+
+/* A release's sub-resources come before the release row, whose
+ * {version*} takes every other path under .../versions/ (a bad version, a
+ * 400); everything under .../versions/ comes before the stage rows, and
+ * those before the model row, which would take any of them as a name. A
+ * path under .../stages/ that no stage row matches is no route. */
+static const route_row api_rows[] = {
+    /* methods, pattern, role, body, error context, begin, on_body, finish */
+    {ROUTE_GET_HEAD, "/api/v1/health", ROUTE_ACCESS_PUBLIC, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL,
+     NULL, health_get},
+    {ROUTE_GET_HEAD, "/api/v1/models/?", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL,
+     NULL, models_get},
+    {ROUTE_GET_HEAD, "/api/v1/keys", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_KEY, NULL,
+     NULL, keys_get},
+    {ROUTE_POST, "/api/v1/keys", ROUTE_ACCESS_ADMIN, ROUTE_BODY_JSON, ERR_CTX_KEY, NULL, NULL,
+     keys_post},
+    {ROUTE_GET_HEAD, "/api/v1/keys/events", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_KEY,
+     NULL, NULL, key_events_get},
+    {ROUTE_POST, "/api/v1/keys/{id}/revoke", ROUTE_ACCESS_ADMIN, ROUTE_BODY_JSON, ERR_CTX_KEY, NULL,
+     NULL, key_revoke},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}/signatures", ROUTE_ACCESS_READ,
+     ROUTE_BODY_NONE, ERR_CTX_SIGNATURE, NULL, NULL, signatures_get},
+    {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/signatures", ROUTE_ACCESS_PUSH,
+     ROUTE_BODY_JSON, ERR_CTX_SIGNATURE, NULL, NULL, signatures_post},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}/approvals", ROUTE_ACCESS_READ,
+     ROUTE_BODY_NONE, ERR_CTX_RELEASE, NULL, NULL, approvals_get},
+    {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/approvals", ROUTE_ACCESS_IN_BODY,
+     ROUTE_BODY_JSON, ERR_CTX_RELEASE, NULL, NULL, approvals_post},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}/images", ROUTE_ACCESS_READ,
+     ROUTE_BODY_NONE, ERR_CTX_RELEASE, NULL, NULL, images_get},
+    {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/images", ROUTE_ACCESS_IMAGES,
+     ROUTE_BODY_JSON, ERR_CTX_RELEASE, NULL, NULL, images_post},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}", ROUTE_ACCESS_READ,
+     ROUTE_BODY_NONE, ERR_CTX_RELEASE, NULL, NULL, release_get},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/promotions", ROUTE_ACCESS_READ, ROUTE_BODY_NONE,
+     ERR_CTX_MODEL, NULL, NULL, promotions_get},
+    {ROUTE_POST, "/api/v1/models/{name}/promotions", ROUTE_ACCESS_IN_BODY, ROUTE_BODY_JSON,
+     ERR_CTX_PROMOTION, NULL, NULL, promotions_post},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/stages", ROUTE_ACCESS_READ, ROUTE_BODY_NONE,
+     ERR_CTX_MODEL, NULL, NULL, stages_get},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/stages/{stage}", ROUTE_ACCESS_READ, ROUTE_BODY_NONE,
+     ERR_CTX_STAGE, NULL, NULL, stage_get_reply},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/stages/{stage}/history", ROUTE_ACCESS_READ,
+     ROUTE_BODY_NONE, ERR_CTX_STAGE, NULL, NULL, stage_history_get},
+    {ROUTE_POST, "/api/v1/models/{name}/stages/{stage}/rollback", ROUTE_ACCESS_PROMOTE,
+     ROUTE_BODY_JSON, ERR_CTX_STAGE, NULL, NULL, rollback_post},
+    {0, "/api/v1/models/{name}/stages/{*}", ROUTE_ACCESS_UNSET, ROUTE_BODY_UNSET, ERR_CTX_ANY, NULL,
+     NULL, NULL},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}", ROUTE_ACCESS_READ, ROUTE_BODY_NONE, ERR_CTX_MODEL,
+     NULL, NULL, model_get},
+};
+
+const route_table mlreg_server__api_routes = {api_rows, sizeof(api_rows) / sizeof(api_rows[0])};

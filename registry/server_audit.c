@@ -2,10 +2,11 @@
  * entry pages, the log key, signed checkpoints, inclusion and consistency
  * proofs, and a release's promotion attestations. The JSON shapes and the
  * signed text are audit.h's and promotions.h's; this file only maps them onto
- * HTTP. Every route here is GET/HEAD and needs the read role (authorize() in
- * server.c); the log-wide routes are not about one model, so a read role
+ * HTTP. Every route here is GET/HEAD and needs the read role; the log-wide
+ * routes are not about one model (ROUTE_ACCESS_READ_ALL), so a read role
  * limited to a model prefix does not grant them. Query numbers are parsed
- * strictly by req_query_u64() (server.c).
+ * strictly by mlreg_server__req_query_u64() (server_http.c). The routes are
+ * the rows of audit_rows at the end of the file.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,29 +19,19 @@
 #include "mlreg/merkle.h"
 #include "mlreg/promotions.h"
 #include "mlreg/registry.h"
-#include "server_internal.h"
+#include "server_routes.h"
 
 /* Most entries one page holds; mlreg_audit_list() clamps to the same. */
 #define AUDIT_PAGE_MAX 1000u
 
-/* A required query number: like req_query_u64(), MLREG_EINVALID when absent. */
+/* A required query number: like mlreg_server__req_query_u64(), MLREG_EINVALID when absent. */
 static int query_u64_required(uint64_t *out, request *rq, const char *name)
 {
     int present = 0, error;
 
-    if ((error = req_query_u64(out, &present, rq, name)) < 0) return error;
+    if ((error = mlreg_server__req_query_u64(out, &present, rq, name)) < 0) return error;
     if (!present) return mlreg_error_set(MLREG_EINVALID, "?%s= is required", name);
     return 0;
-}
-
-/* Queues @p j (consumed) as 200 application/json. */
-static enum MHD_Result reply_json(request *rq, json_t *j)
-{
-    uint64_t len = 0;
-    struct MHD_Response *resp = resp_json(j, NULL, &len);
-
-    json_decref(j);
-    return req_queue(rq, 200, resp, len);
 }
 
 /* Queues @p text (malloc'd, consumed: libmicrohttpd frees it) as 200 with
@@ -54,11 +45,11 @@ static enum MHD_Result reply_text(request *rq, char *text, const char *content_t
         free(text);
         return MHD_NO;
     }
-    if (resp_header(resp, "Content-Type", content_type) < 0) {
+    if (mlreg_server__resp_header(resp, "Content-Type", content_type) < 0) {
         MHD_destroy_response(resp);
         return MHD_NO;
     }
-    return req_queue(rq, 200, resp, len);
+    return mlreg_server__req_queue(rq, 200, resp, len);
 }
 
 /* The registry's log key, or MLREG_EIO when the registry has none (it is
@@ -78,8 +69,8 @@ static int audit_page(json_t **out, request *rq)
     uint64_t since = 0, limit = 0;
     int error;
 
-    if ((error = req_query_u64(&since, NULL, rq, "since")) < 0 ||
-        (error = req_query_u64(&limit, NULL, rq, "limit")) < 0)
+    if ((error = mlreg_server__req_query_u64(&since, NULL, rq, "since")) < 0 ||
+        (error = mlreg_server__req_query_u64(&limit, NULL, rq, "limit")) < 0)
         return error;
     if (limit > AUDIT_PAGE_MAX) limit = AUDIT_PAGE_MAX;
     return mlreg_audit_list(out, mlreg_registry_meta(rq->srv->reg), since, (size_t)limit);
@@ -94,7 +85,7 @@ static int audit_inclusion(json_t **out, request *rq)
     int error, have_size = 0;
 
     if ((error = query_u64_required(&seq, rq, "seq")) < 0 ||
-        (error = req_query_u64(&size, &have_size, rq, "size")) < 0)
+        (error = mlreg_server__req_query_u64(&size, &have_size, rq, "size")) < 0)
         return error;
     if (have_size && size == 0)
         return mlreg_error_set(MLREG_EINVALID, "audit entry %llu is not in a log of 0 entries",
@@ -126,7 +117,7 @@ static int audit_consistency(json_t **out, request *rq)
     int error, have_to = 0;
 
     if ((error = query_u64_required(&from, rq, "from")) < 0 ||
-        (error = req_query_u64(&to, &have_to, rq, "to")) < 0)
+        (error = mlreg_server__req_query_u64(&to, &have_to, rq, "to")) < 0)
         return error;
     if (have_to && to == 0) {
         if (from > 0)
@@ -138,53 +129,78 @@ static int audit_consistency(json_t **out, request *rq)
     return mlreg_audit_consistency(out, mlreg_registry_meta(rq->srv->reg), from, to);
 }
 
-int route_is_audit(route_id r)
+static enum MHD_Result audit_page_get(request *rq)
 {
-    switch (r) {
-    case ROUTE_API_AUDIT:
-    case ROUTE_API_AUDIT_KEY:
-    case ROUTE_API_AUDIT_CHECKPOINT:
-    case ROUTE_API_AUDIT_INCLUSION:
-    case ROUTE_API_AUDIT_CONSISTENCY:
-    case ROUTE_API_ATTESTATIONS: return 1;
-    default: return 0;
-    }
-}
-
-enum MHD_Result audit_finish(request *rq)
-{
-    mlreg_registry *reg = rq->srv->reg;
-    const mlreg_audit_key *key = NULL;
     json_t *j = NULL;
-    char *text = NULL;
-    err_ctx ctx = ERR_CTX_ANY;
-    int error = 0;
+    int error = audit_page(&j, rq);
 
-    switch (rq->route) {
-    case ROUTE_API_AUDIT: error = audit_page(&j, rq); break;
-    case ROUTE_API_AUDIT_INCLUSION: error = audit_inclusion(&j, rq); break;
-    case ROUTE_API_AUDIT_CONSISTENCY: error = audit_consistency(&j, rq); break;
-    case ROUTE_API_ATTESTATIONS:
-        ctx = ERR_CTX_RELEASE;
-        error = mlreg_attestations_list(&j, reg, rq->name, rq->arg);
-        break;
-    case ROUTE_API_AUDIT_KEY:
-        if ((error = log_key(&key, rq)) < 0 ||
-            (error = mlreg_audit_key_public_text(&text, key)) < 0)
-            break;
-        return reply_text(rq, text, "text/plain");
-    case ROUTE_API_AUDIT_CHECKPOINT:
-        if ((error = log_key(&key, rq)) < 0 ||
-            (error = mlreg_audit_checkpoint(&text, NULL, mlreg_registry_meta(reg), key)) < 0)
-            break;
-        return reply_text(rq, text, "text/plain; charset=utf-8");
-    default: req_fail_raw(rq, 404, "NAME_UNKNOWN", "no route"); return req_queue_error(rq);
-    }
-    if (error < 0) {
-        json_decref(j);
-        free(text);
-        req_fail(rq, error, ctx);
-        return req_queue_error(rq);
-    }
-    return reply_json(rq, j);
+    return mlreg_server__reply_result(rq, error, j);
 }
+
+static enum MHD_Result audit_inclusion_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = audit_inclusion(&j, rq);
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result audit_consistency_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = audit_consistency(&j, rq);
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result attestations_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_attestations_list(&j, rq->srv->reg, rq->name, rq->arg);
+
+    return mlreg_server__reply_result(rq, error, j);
+}
+
+static enum MHD_Result audit_key_get(request *rq)
+{
+    const mlreg_audit_key *key = NULL;
+    char *text = NULL;
+    int error;
+
+    if ((error = log_key(&key, rq)) < 0 || (error = mlreg_audit_key_public_text(&text, key)) < 0)
+        return mlreg_server__reply_error(rq, error, rq->ctx);
+    return reply_text(rq, text, "text/plain");
+}
+
+static enum MHD_Result audit_checkpoint_get(request *rq)
+{
+    const mlreg_audit_key *key = NULL;
+    char *text = NULL;
+    int error;
+
+    if ((error = log_key(&key, rq)) < 0 ||
+        (error = mlreg_audit_checkpoint(&text, NULL, mlreg_registry_meta(rq->srv->reg), key)) < 0)
+        return mlreg_server__reply_error(rq, error, rq->ctx);
+    return reply_text(rq, text, "text/plain; charset=utf-8");
+}
+
+/* ---- routes --------------------------------------------------------------- */
+
+static const route_row audit_rows[] = {
+    /* methods, pattern, role, body, error context, begin, on_body, finish */
+    {ROUTE_GET_HEAD, "/api/v1/audit", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL,
+     NULL, audit_page_get},
+    {ROUTE_GET_HEAD, "/api/v1/audit/key", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL,
+     NULL, audit_key_get},
+    {ROUTE_GET_HEAD, "/api/v1/audit/checkpoint", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE,
+     ERR_CTX_ANY, NULL, NULL, audit_checkpoint_get},
+    {ROUTE_GET_HEAD, "/api/v1/audit/proof/inclusion", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE,
+     ERR_CTX_ANY, NULL, NULL, audit_inclusion_get},
+    {ROUTE_GET_HEAD, "/api/v1/audit/proof/consistency", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE,
+     ERR_CTX_ANY, NULL, NULL, audit_consistency_get},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}/attestations", ROUTE_ACCESS_READ,
+     ROUTE_BODY_NONE, ERR_CTX_RELEASE, NULL, NULL, attestations_get},
+};
+
+const route_table mlreg_server__audit_routes = {audit_rows,
+                                                sizeof(audit_rows) / sizeof(audit_rows[0])};

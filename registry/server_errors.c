@@ -14,10 +14,10 @@
  * written for the operator: it may name files under the data directory
  * (a blob that is not a regular file, a temp file the disk had no room
  * for), the S3 endpoint, LMDB internals. So for every 5xx the server logs
- * the full message (req_fail() in server.c: one "mlreg: error:" line with
- * the request) and the client gets the generic text of
- * http_error_public_message(). A 4xx message is about the client's own
- * input and is sent as it is.
+ * the full message (mlreg_server__req_fail() in server_http.c: one
+ * "mlreg: error:" line with the request) and the client gets the generic
+ * text of mlreg_server__error_public_message(). A 4xx message is about the
+ * client's own input and is sent as it is.
  */
 #include "server_internal.h"
 
@@ -67,7 +67,8 @@ static const struct {
     {MLREG_EQUOTA, ERR_CTX_ANY, 429, "TOOMANYREQUESTS"},
 };
 
-void http_error_map(unsigned int *status_out, const char **oci_code_out, int code, err_ctx ctx)
+void mlreg_server__error_map(unsigned int *status_out, const char **oci_code_out, int code,
+                             err_ctx ctx)
 {
     size_t n = sizeof(error_table) / sizeof(error_table[0]);
     size_t i;
@@ -86,7 +87,7 @@ void http_error_map(unsigned int *status_out, const char **oci_code_out, int cod
     *oci_code_out = error_table[i].oci;
 }
 
-const char *http_error_public_message(unsigned int status)
+const char *mlreg_server__error_public_message(unsigned int status)
 {
     if (status == 507)
         return "the registry is out of storage space; its operator finds the details in the "

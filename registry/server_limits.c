@@ -80,8 +80,8 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-int conns_new(conn_table **out, unsigned int header_timeout, unsigned int idle_timeout,
-              unsigned int per_address)
+int mlreg_server__conns_new(conn_table **out, unsigned int header_timeout,
+                            unsigned int idle_timeout, unsigned int per_address)
 {
     conn_table *t = calloc(1, sizeof(*t));
 
@@ -97,7 +97,7 @@ int conns_new(conn_table **out, unsigned int header_timeout, unsigned int idle_t
     return 0;
 }
 
-void conns_free(conn_table *t)
+void mlreg_server__conns_free(conn_table *t)
 {
     if (!t) return;
     /* the daemon has stopped: every CLOSED notification has run, but free
@@ -117,7 +117,7 @@ void conns_free(conn_table *t)
     free(t);
 }
 
-int conns_address_key(unsigned char key[ADDR_KEY_LEN], const struct sockaddr *sa)
+int mlreg_server__conns_address_key(unsigned char key[ADDR_KEY_LEN], const struct sockaddr *sa)
 {
     static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
@@ -184,8 +184,8 @@ static void uncount_locked(conn_table *t, const conn_state *c)
     }
 }
 
-void conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
-                  enum MHD_ConnectionNotificationCode code)
+void mlreg_server__conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                enum MHD_ConnectionNotificationCode code)
 {
     conn_table *t = cls;
     conn_state *c;
@@ -202,7 +202,8 @@ void conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
         if (!fd || !(c = calloc(1, sizeof(*c)))) return;
         c->fd = fd->connect_fd;
         atomic_store(&c->deadline_ms, now_ms() + t->header_ms);
-        keyed = peer && peer->client_addr && conns_address_key(c->key, peer->client_addr) == 0;
+        keyed = peer && peer->client_addr &&
+                mlreg_server__conns_address_key(c->key, peer->client_addr) == 0;
         pthread_mutex_lock(&t->lock);
         if (keyed && count_locked(t, c) < 0) {
             c->refused = 1;
@@ -236,7 +237,7 @@ static conn_state *state_of(struct MHD_Connection *conn)
     return info ? info->socket_context : NULL;
 }
 
-int conns_head_received(struct MHD_Connection *conn)
+int mlreg_server__conns_head_received(struct MHD_Connection *conn)
 {
     conn_state *c = state_of(conn);
     if (!c) return 0;
@@ -245,13 +246,13 @@ int conns_head_received(struct MHD_Connection *conn)
     return 0;
 }
 
-void conns_request_ended(conn_table *t, struct MHD_Connection *conn)
+void mlreg_server__conns_request_ended(conn_table *t, struct MHD_Connection *conn)
 {
     conn_state *c = state_of(conn);
     if (c) atomic_store(&c->deadline_ms, now_ms() + t->idle_ms);
 }
 
-size_t conns_close_overdue(conn_table *t)
+size_t mlreg_server__conns_close_overdue(conn_table *t)
 {
     size_t n = 0;
     uint64_t now = now_ms();
@@ -270,7 +271,7 @@ size_t conns_close_overdue(conn_table *t)
 
 /* ---- log throttling ----------------------------------------------------------- */
 
-void log_throttled(log_throttle *lt, const char *msg)
+void mlreg_server__log_throttled(log_throttle *lt, const char *msg)
 {
     time_t now = time(NULL);
     unsigned int i, held = 0;
@@ -303,7 +304,7 @@ void log_throttled(log_throttle *lt, const char *msg)
 
 static void close_overdue_job(mlreg_server *srv)
 {
-    size_t n = conns_close_overdue(srv->conns);
+    size_t n = mlreg_server__conns_close_overdue(srv->conns);
     if (n > 0)
         fprintf(stderr,
                 "mlreg: closed %zu connection%s that sent no complete request head in time\n", n,
@@ -312,7 +313,7 @@ static void close_overdue_job(mlreg_server *srv)
 
 static void expire_uploads_job(mlreg_server *srv)
 {
-    size_t n = uploads_expire(srv->uploads);
+    size_t n = mlreg_server__uploads_expire(srv->uploads);
     if (n > 0)
         fprintf(stderr, "mlreg: dropped %zu idle upload session%s and their temp files\n", n,
                 n == 1 ? "" : "s");
@@ -323,7 +324,7 @@ static const housekeeping_job jobs[2] = {
     {NULL, EXPIRE_EVERY_MS, expire_uploads_job},
 };
 
-/* Runs @p arg's job every few hundred milliseconds until housekeeper_stop(). */
+/* Runs @p arg's job every few hundred milliseconds until mlreg_server__housekeeper_stop(). */
 static void *housekeeper_main(void *arg)
 {
     const housekeeping_job *j = arg;
@@ -350,7 +351,7 @@ static void *housekeeper_main(void *arg)
     return NULL;
 }
 
-int housekeeper_start(mlreg_server *srv)
+int mlreg_server__housekeeper_start(mlreg_server *srv)
 {
     srv->housekeeper_stop = 0;
     for (size_t i = 0; i < 2; i++) {
@@ -364,7 +365,7 @@ int housekeeper_start(mlreg_server *srv)
     return 0;
 }
 
-void housekeeper_stop(mlreg_server *srv)
+void mlreg_server__housekeeper_stop(mlreg_server *srv)
 {
     if (!srv->housekeepers) return;
     pthread_mutex_lock(&srv->housekeeper_lock);

@@ -16,7 +16,7 @@
  * shared by whoever pushes there (by default twice an identity's, so one
  * token alone cannot fill it). A session unused for the idle
  * timeout is dropped with its temp file, by the housekeeping thread
- * (uploads_expire) and before any new session is counted, and a session
+ * (mlreg_server__uploads_expire) and before any new session is counted, and a session
  * never grows past max_bytes.
  */
 #include "server_internal.h"
@@ -32,6 +32,21 @@
 
 #define MAX_SESSIONS 4096
 #define MIN_SESSIONS 16
+
+/* `writer`, `repo` and `owner` are owned by the session. `busy` (table
+ * mutex) marks the single request allowed to use the session; that request
+ * may then touch `writer` and `offset` without the mutex, except that it
+ * updates `offset` under the mutex so status GETs read it safely. */
+struct upload_session {
+    char uuid[37];
+    char *repo;
+    char *owner; /* the identity that opened it: only it may use the session */
+    mlreg_blob_writer *writer;
+    uint64_t offset;
+    int busy;
+    time_t touched;
+    struct upload_session *next;
+};
 
 struct upload_table {
     pthread_mutex_t lock;
@@ -50,7 +65,7 @@ static void session_free(upload_session *s)
     free(s);
 }
 
-int uploads_new(upload_table **out, const upload_limits *lim)
+int mlreg_server__uploads_new(upload_table **out, const upload_limits *lim)
 {
     upload_table *t = calloc(1, sizeof(*t));
     struct rlimit rl;
@@ -71,7 +86,7 @@ int uploads_new(upload_table **out, const upload_limits *lim)
     return 0;
 }
 
-void uploads_free(upload_table *t)
+void mlreg_server__uploads_free(upload_table *t)
 {
     if (!t) return;
     while (t->head) {
@@ -127,7 +142,7 @@ static size_t free_list(upload_session *dead)
     return n;
 }
 
-size_t uploads_expire(upload_table *t)
+size_t mlreg_server__uploads_expire(upload_table *t)
 {
     upload_session *dead;
 
@@ -191,8 +206,9 @@ static void format_uuid(char out[37])
              r[14], r[15]);
 }
 
-int uploads_create(upload_session **out, unsigned int *retry_after_out, upload_table *t,
-                   mlreg_blobstore *store, const char *repo, const char *owner)
+int mlreg_server__uploads_create(upload_session **out, unsigned int *retry_after_out,
+                                 upload_table *t, mlreg_blobstore *store, const char *repo,
+                                 const char *owner)
 {
     int error = 0;
     upload_session *s = NULL, *dead = NULL;
@@ -242,8 +258,8 @@ static upload_session *find_locked(upload_table *t, const char *repo, const char
     return NULL;
 }
 
-int uploads_acquire(upload_session **out, upload_table *t, const char *repo, const char *uuid,
-                    const char *owner)
+int mlreg_server__uploads_acquire(upload_session **out, upload_table *t, const char *repo,
+                                  const char *uuid, const char *owner)
 {
     int error = 0;
     upload_session *s;
@@ -263,8 +279,8 @@ int uploads_acquire(upload_session **out, upload_table *t, const char *repo, con
     return error;
 }
 
-int uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo, const char *uuid,
-                   const char *owner)
+int mlreg_server__uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo,
+                                 const char *uuid, const char *owner)
 {
     int error = 0;
     upload_session *s;
@@ -279,7 +295,7 @@ int uploads_offset(uint64_t *offset_out, upload_table *t, const char *repo, cons
     return error;
 }
 
-int upload_room(uint64_t max, uint64_t have, uint64_t more)
+int mlreg_server__upload_room(uint64_t max, uint64_t have, uint64_t more)
 {
     if (more > max || have > max - more)
         return mlreg_error_set(MLREG_ETOOBIG,
@@ -289,17 +305,17 @@ int upload_room(uint64_t max, uint64_t have, uint64_t more)
     return 0;
 }
 
-int uploads_check_room(const upload_table *t, const upload_session *s, uint64_t more)
+int mlreg_server__uploads_check_room(const upload_table *t, const upload_session *s, uint64_t more)
 {
-    return upload_room(t->lim.max_bytes, s->offset, more);
+    return mlreg_server__upload_room(t->lim.max_bytes, s->offset, more);
 }
 
-int uploads_write(upload_table *t, upload_session *s, const void *data, size_t len)
+int mlreg_server__uploads_write(upload_table *t, upload_session *s, const void *data, size_t len)
 {
     int error;
 
     /* only the claiming request changes offset, so reading it here is safe */
-    if ((error = uploads_check_room(t, s, len)) < 0) return error;
+    if ((error = mlreg_server__uploads_check_room(t, s, len)) < 0) return error;
     if ((error = mlreg_blob_writer_write(s->writer, data, len)) < 0) return error;
     pthread_mutex_lock(&t->lock);
     s->offset += len;
@@ -308,7 +324,7 @@ int uploads_write(upload_table *t, upload_session *s, const void *data, size_t l
     return 0;
 }
 
-void uploads_release(upload_table *t, upload_session *s)
+void mlreg_server__uploads_release(upload_table *t, upload_session *s)
 {
     pthread_mutex_lock(&t->lock);
     s->busy = 0;
@@ -316,10 +332,31 @@ void uploads_release(upload_table *t, upload_session *s)
     pthread_mutex_unlock(&t->lock);
 }
 
-void uploads_remove(upload_table *t, upload_session *s)
+void mlreg_server__uploads_remove(upload_table *t, upload_session *s)
 {
     pthread_mutex_lock(&t->lock);
     unlink_locked(t, s);
     pthread_mutex_unlock(&t->lock);
     session_free(s);
+}
+
+const char *mlreg_server__upload_uuid(const upload_session *s)
+{
+    return s->uuid;
+}
+
+uint64_t mlreg_server__upload_claimed_offset(const upload_session *s)
+{
+    return s->offset;
+}
+
+int mlreg_server__uploads_commit(mlreg_digest *out, upload_table *t, upload_session *s,
+                                 const mlreg_digest *expected)
+{
+    /* the writer is consumed whatever the outcome, and the session ends with it */
+    mlreg_blob_writer *w = s->writer;
+
+    s->writer = NULL;
+    mlreg_server__uploads_remove(t, s);
+    return mlreg_blob_writer_commit(out, w, expected, -1);
 }

@@ -1,0 +1,332 @@
+/* server_http.c: reading a request and answering it, for every route:
+ * headers and strict query numbers, error recording (the first error of a
+ * request wins and is answered at its final call, see server_internal.h),
+ * reply helpers, the access log. It knows no route; the error table is
+ * server_errors.c's.
+ */
+#include "server_http.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlreg/common.h"
+#include "mlreg/text.h"
+
+/* Bytes of a refused body read and dropped before the connection is simply
+ * closed: enough to answer a chunked manifest that overflows the limit
+ * properly, small enough that a hostile client cannot keep a worker busy. */
+#define DISCARD_MAX (16u * 1024 * 1024)
+
+/* Writes @p s into @p out with anything unprintable replaced, for the log. */
+static void sanitize(char *out, size_t outlen, const char *s)
+{
+    size_t i = 0;
+    for (; *s && i + 1 < outlen; s++)
+        out[i++] = (*s < 0x20 || *s > 0x7e) ? '?' : *s;
+    out[i] = '\0';
+}
+
+request *mlreg_server__req_new(mlreg_server *srv, const char *uri)
+{
+    request *rq = calloc(1, sizeof(*rq));
+    if (!rq) return NULL;
+    rq->srv = srv;
+    clock_gettime(CLOCK_MONOTONIC, &rq->t0);
+    if (!(rq->path = strndup(uri, strcspn(uri, "?")))) {
+        free(rq);
+        return NULL;
+    }
+    return rq;
+}
+
+/* A monolithic writer still here means the body never completed (client
+ * gone, lying Content-Length, truncated chunked body, shutdown) or the
+ * reply failed: it is aborted, so nothing is committed. A claimed session
+ * is given back, or dropped when the request was a PUT that did not commit
+ * or a write failed. Bytes a cut-short PATCH appended stay in the session:
+ * the client learns the offset from the status GET (or a 416 carrying
+ * Range) and resumes from there. */
+void mlreg_server__req_free(request *rq)
+{
+    if (!rq) return;
+    mlreg_blob_writer_abort(rq->writer);
+    mlreg_server__req_release_session(rq);
+    free(rq->mbuf);
+    free(rq->name);
+    free(rq->arg);
+    free(rq->stage);
+    free(rq->path);
+    free(rq);
+}
+
+void mlreg_server__req_log(const request *rq, enum MHD_RequestTerminationCode toe)
+{
+    struct timespec now;
+    double ms;
+    char path[256];
+    const char *note = "";
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (double)(now.tv_sec - rq->t0.tv_sec) * 1e3 + (double)(now.tv_nsec - rq->t0.tv_nsec) / 1e6;
+    sanitize(path, sizeof(path), rq->path);
+    if (toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT || toe == MHD_REQUEST_TERMINATED_READ_ERROR)
+        note = " (client went away)";
+    else if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        note = " (timeout)";
+    else if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
+        note = " (shutdown)";
+    else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR)
+        note = " (error)";
+    fprintf(stderr, "mlreg: %s %s %u in=%llu out=%llu %.1fms%s\n", rq->method[0] ? rq->method : "-",
+            path, rq->status, (unsigned long long)rq->req_bytes, (unsigned long long)rq->resp_bytes,
+            ms, note);
+}
+
+const char *mlreg_server__req_header(request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
+const char *mlreg_server__req_query(request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* Decimal digits only: no sign, no spaces, no "0x", not empty, at most
+ * UINT64_MAX. libmicrohttpd unescapes query values before we see them, so
+ * "%00" becomes a NUL byte inside the value; the value's length (not
+ * strlen) is checked so "1%00" is refused rather than read as "1". */
+int mlreg_server__req_query_u64(uint64_t *out, int *present, request *rq, const char *name)
+{
+    const char *v = NULL;
+    size_t len = 0;
+    uint64_t n = 0;
+
+    if (present) *present = 0;
+    if (MHD_lookup_connection_value_n(rq->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+                                      &len) != MHD_YES)
+        return 0;
+    if (present) *present = 1;
+    if (v == NULL || len == 0)
+        return mlreg_error_set(MLREG_EINVALID, "?%s= is empty; want a decimal number", name);
+    for (size_t i = 0; i < len; i++) {
+        unsigned int d = (unsigned char)v[i] - '0';
+        if (d > 9)
+            return mlreg_error_set(
+                MLREG_EINVALID, "?%s= must be a non-negative decimal number (digits only)", name);
+        if (n > (UINT64_MAX - d) / 10)
+            return mlreg_error_set(MLREG_EINVALID, "?%s= is out of range", name);
+        n = n * 10 + d;
+    }
+    *out = n;
+    return 0;
+}
+
+struct MHD_Response *mlreg_server__resp_empty(void)
+{
+    return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+}
+
+struct MHD_Response *mlreg_server__resp_copy(const void *data, size_t len)
+{
+    return MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+}
+
+int mlreg_server__resp_header(struct MHD_Response *resp, const char *name, const char *value)
+{
+    if (MHD_add_response_header(resp, name, value) != MHD_YES)
+        return mlreg_error_set(MLREG_ENOMEM, "cannot add header %s", name);
+    return 0;
+}
+
+struct MHD_Response *mlreg_server__resp_json(const json_t *j, const char *content_type,
+                                             uint64_t *len_out)
+{
+    struct MHD_Response *resp;
+    char *text = json_dumps(j, JSON_COMPACT);
+    size_t len;
+
+    if (!text) return NULL;
+    len = strlen(text);
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return NULL;
+    }
+    if (mlreg_server__resp_header(resp, "Content-Type",
+                                  content_type ? content_type : "application/json") < 0) {
+        MHD_destroy_response(resp);
+        return NULL;
+    }
+    *len_out = len;
+    return resp;
+}
+
+enum MHD_Result mlreg_server__req_queue(request *rq, unsigned int status, struct MHD_Response *resp,
+                                        uint64_t bytes)
+{
+    enum MHD_Result ret;
+
+    if (!resp) return MHD_NO;
+    if (!strncmp(rq->path, "/v2", 3) &&
+        mlreg_server__resp_header(resp, "Docker-Distribution-API-Version", "registry/2.0") < 0) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    ret = MHD_queue_response(rq->conn, status, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        rq->queued = 1;
+        rq->status = status;
+        rq->resp_bytes = strcmp(rq->method, "HEAD") ? bytes : 0;
+    }
+    return ret;
+}
+
+/* Records the first error of a request. A 5xx message is for the operator
+ * (it may name files under the data directory): it goes to the server log
+ * with the request, and the client gets the generic text of
+ * mlreg_server__error_public_message() (server_errors.c). */
+static void set_fail(request *rq, unsigned int status, const char *oci_code, const char *msg)
+{
+    const char *public_msg = mlreg_server__error_public_message(status);
+
+    if (rq->failed) return;
+    rq->failed = 1;
+    rq->err_status = status;
+    rq->err_code = oci_code;
+    if (public_msg != NULL) {
+        char path[256], detail[512];
+        sanitize(path, sizeof(path), rq->path ? rq->path : "-");
+        sanitize(detail, sizeof(detail), msg);
+        fprintf(stderr, "mlreg: error: %s %s: %u %s: %s\n", rq->method[0] ? rq->method : "-", path,
+                status, oci_code, detail);
+        msg = public_msg;
+    }
+    /* messages quote client text (names, references, titles), cut by
+     * "%.Ns" maybe inside a character: the reply must be valid UTF-8 (the
+     * JSON encoder refuses anything else) and free of control characters */
+    mlreg_text_sanitize(rq->err_msg, sizeof(rq->err_msg), msg, strlen(msg));
+}
+
+void mlreg_server__req_fail(request *rq, int code, err_ctx ctx)
+{
+    unsigned int status;
+    const char *oci;
+    const char *msg = mlreg_error_last();
+
+    mlreg_server__error_map(&status, &oci, code, ctx);
+    set_fail(rq, status, oci, msg[0] ? msg : mlreg_strerror(code));
+}
+
+void mlreg_server__req_fail_raw(request *rq, unsigned int status, const char *oci_code,
+                                const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    set_fail(rq, status, oci_code, msg);
+}
+
+void mlreg_server__req_fail_header(request *rq, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+
+    for (size_t i = 0; i < 2; i++) {
+        if (rq->err_hdr[i].name) continue;
+        rq->err_hdr[i].name = name;
+        va_start(ap, fmt);
+        vsnprintf(rq->err_hdr[i].value, sizeof(rq->err_hdr[i].value), fmt, ap);
+        va_end(ap);
+        return;
+    }
+}
+
+enum MHD_Result mlreg_server__req_queue_error(request *rq)
+{
+    json_t *body =
+        json_pack("{s:[{s:s,s:s}]}", "errors", "code", rq->err_code, "message", rq->err_msg);
+    struct MHD_Response *resp = NULL;
+    uint64_t len = 0;
+
+    if (body) resp = mlreg_server__resp_json(body, NULL, &len);
+    json_decref(body);
+    for (size_t i = 0; resp && i < 2; i++) {
+        if (rq->err_hdr[i].name &&
+            mlreg_server__resp_header(resp, rq->err_hdr[i].name, rq->err_hdr[i].value) < 0) {
+            MHD_destroy_response(resp);
+            resp = NULL;
+        }
+    }
+    if (resp && rq->close_conn && mlreg_server__resp_header(resp, "Connection", "close") < 0) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
+    return mlreg_server__req_queue(rq, rq->err_status, resp, len);
+}
+
+const char *mlreg_server__req_actor(const request *rq)
+{
+    return rq->who ? mlreg_identity_name(rq->who) : MLREG_AUTH_LOCAL;
+}
+
+void mlreg_server__req_release_session(request *rq)
+{
+    if (!rq->sess) return;
+    if (rq->sess_drop)
+        mlreg_server__uploads_remove(rq->srv->uploads, rq->sess);
+    else
+        mlreg_server__uploads_release(rq->srv->uploads, rq->sess);
+    rq->sess = NULL;
+}
+
+void mlreg_server__req_discard(request *rq)
+{
+    rq->body = BODY_DISCARD;
+    rq->discard_left = DISCARD_MAX;
+}
+
+enum MHD_Result mlreg_server__reply_error(request *rq, int code, err_ctx ctx)
+{
+    mlreg_server__req_fail(rq, code, ctx);
+    return mlreg_server__req_queue_error(rq);
+}
+
+enum MHD_Result mlreg_server__reply_json(request *rq, unsigned int status, json_t *j)
+{
+    uint64_t len = 0;
+    struct MHD_Response *resp = mlreg_server__resp_json(j, NULL, &len);
+
+    json_decref(j);
+    return mlreg_server__req_queue(rq, status, resp, len);
+}
+
+enum MHD_Result mlreg_server__reply_result(request *rq, int error, json_t *j)
+{
+    if (error < 0) {
+        json_decref(j);
+        return mlreg_server__reply_error(rq, error, rq->ctx);
+    }
+    return mlreg_server__reply_json(rq, 200, j);
+}
+
+/* At most 19 digits, so the value never overflows. */
+int mlreg_server__parse_u64(const char **p, uint64_t *out)
+{
+    uint64_t v = 0;
+    int n = 0;
+    while (**p >= '0' && **p <= '9') {
+        if (++n > 19) return -1;
+        v = v * 10 + (uint64_t)(**p - '0');
+        (*p)++;
+    }
+    if (n == 0) return -1;
+    *out = v;
+    return 0;
+}
