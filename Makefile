@@ -51,13 +51,6 @@ $(BUILD)/tests/check_%: tests/unit/check_%.c $(BUILD)/libmlreg.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 
-# Unit suites of CLI code link the CLI objects (all but main.o) and see cli/.
-CLI_TEST_OBJ := $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ))
-CLI_TEST_BIN := $(BUILD)/tests/check_audit_verify
-$(CLI_TEST_BIN): $(BUILD)/tests/check_%: tests/unit/check_%.c $(CLI_TEST_OBJ) $(BUILD)/libmlreg.a
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Icli $(LDFLAGS) -o $@ $< $(CLI_TEST_OBJ) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
-
 # audit_tamper edits the LMDB file directly, as an attacker would: liblmdb only.
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(@D)

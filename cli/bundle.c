@@ -1,10 +1,7 @@
 /* bundle.c: `mlreg bundle REF -o DIR`, everything an auditor needs about one
- * release, in a directory that checks offline (docs/audit-api.md):
- *
- *     manifest.json, manifest.json.minisig, signatures/<KEYID>[-<KEYHEX>].minisig,
- *     files/<title>, SHA256SUMS, attestations/<seq>-<stage>.dsse.json,
- *     audit/log.pub, audit/checkpoint, audit/entries/<seq>.json and
- *     audit/entries/<seq>.proof.json
+ * release, in a directory that checks offline (docs/audit-api.md). The
+ * layout (file names, directories, what each holds) is the MLREG_BUNDLE_*
+ * description in mlreg/audit_verify.h, which the checker uses too.
  *
  * The registry is not trusted here either: the manifest must hash to the
  * digest (cli_release_fetch), every file is verified while it streams in
@@ -35,15 +32,16 @@
 
 #include "cli.h"
 #include "client.h"
+#include "files.h"
+#include "mlreg/audit_verify.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/registry.h"
 #include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
 #include "mlreg/text.h"
 #include "ref.h"
 #include "release.h"
-
-#define PROOF_MAX_BYTES (64u * 1024)
 
 static const char bundle_usage[] =
     "usage: mlreg bundle MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
@@ -62,8 +60,7 @@ static const char bundle_usage[] =
     "`sha256sum -c SHA256SUMS` and `minisign -V -H -p KEY.pub -m manifest.json`\n"
     "work with the stock tools.\n";
 
-static const char *const subdirs[] = {"signatures", "files", "attestations", "audit",
-                                      "audit/entries"};
+static const char *const subdirs[] = MLREG_BUNDLE_DIRS;
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -74,24 +71,6 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     else
         unlink(path);
     return 0;
-}
-
-/* Writes @p len bytes of @p data to the new file DIR/NAME (never replacing
- * anything), fsync'ed. */
-static int write_new(const char *dir, const char *name, const void *data, size_t len)
-{
-    char path[PATH_MAX];
-    int fd, error = 0;
-
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-        return mlreg_error_set(MLREG_EIO, "%s/%s: path too long", dir, name);
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0)
-        return mlreg_error_set(MLREG_EIO, "creating %s: %s", path, strerror(errno));
-    if ((error = cli_write_all(fd, data, len, path)) == 0 && fsync(fd) < 0)
-        error = mlreg_error_set(MLREG_EIO, "fsync %s: %s", path, strerror(errno));
-    if (close(fd) < 0 && !error)
-        error = mlreg_error_set(MLREG_EIO, "closing %s: %s", path, strerror(errno));
-    return error;
 }
 
 /* DIR must not exist, or be an empty directory. */
@@ -212,15 +191,19 @@ static int write_signatures(size_t *count_out, const char *tmp, cli_client *c, c
                 (sig_before(&v[j], &v[i]) || (!sig_before(&v[i], &v[j]) && j < i)))
                 break;
         if (j == n) {
-            snprintf(name, sizeof(name), "signatures/%s.minisig", v[i].id);
+            snprintf(name, sizeof(name), MLREG_BUNDLE_SIGNATURES "/%s" MLREG_BUNDLE_SIG_SUFFIX,
+                     v[i].id);
         } else {
             sodium_bin2hex(pkhex, sizeof(pkhex), v[i].pk.pk, MLREG_PUBKEY_BYTES);
-            snprintf(name, sizeof(name), "signatures/%s-%s.minisig", v[i].id, pkhex);
+            snprintf(name, sizeof(name), MLREG_BUNDLE_SIGNATURES "/%s-%s" MLREG_BUNDLE_SIG_SUFFIX,
+                     v[i].id, pkhex);
         }
-        if ((error = write_new(tmp, name, v[i].text, strlen(v[i].text))) < 0) goto done;
+        if ((error = cli_file_write_new(tmp, name, v[i].text, strlen(v[i].text))) < 0) goto done;
         (*count_out)++;
     }
-    if (n) error = write_new(tmp, "manifest.json.minisig", v[first].text, strlen(v[first].text));
+    if (n)
+        error = cli_file_write_new(tmp, MLREG_BUNDLE_MANIFEST_SIG, v[first].text,
+                                   strlen(v[first].text));
 done:
     free(v);
     json_decref(sigs);
@@ -254,7 +237,7 @@ static int write_attestations(size_t *count_out, const char *tmp, cli_client *c,
         json_t *seq = json_object_get(a, "seq"), *env = json_object_get(a, "envelope");
         const char *stage = json_string_value(json_object_get(a, "stage"));
         if (!json_is_integer(seq) || json_integer_value(seq) < 0 || !stage ||
-            !cli_tag_valid(stage) || (!json_is_object(env) && !json_is_string(env))) {
+            mlreg_tag_validate(stage) < 0 || (!json_is_object(env) && !json_is_string(env))) {
             error = mlreg_error_set(MLREG_ESERVER,
                                     "fetching the attestations: attestation %zu is malformed", i);
             goto done;
@@ -270,9 +253,10 @@ static int write_attestations(size_t *count_out, const char *tmp, cli_client *c,
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
             goto done;
         }
-        snprintf(name, sizeof(name), "attestations/%" JSON_INTEGER_FORMAT "-%s.dsse.json",
+        snprintf(name, sizeof(name),
+                 MLREG_BUNDLE_ATTESTATIONS "/%" JSON_INTEGER_FORMAT "-%s" MLREG_BUNDLE_DSSE_SUFFIX,
                  json_integer_value(seq), stage);
-        if ((error = write_new(tmp, name, text, strlen(text))) < 0) goto done;
+        if ((error = cli_file_write_new(tmp, name, text, strlen(text))) < 0) goto done;
         (*count_out)++;
     }
 done:
@@ -288,24 +272,25 @@ static int write_audit(size_t *count_out, mlreg_checkpoint *cp, char *origin, ml
                        const char *tmp, cli_client *c, const char *digest)
 {
     int error = 0;
-    char *key_text = NULL, *cp_text = NULL, *proof = NULL, name[80], path[128];
+    char *key_text = NULL, *cp_text = NULL, *proof = NULL, path[128];
+    char name[MLREG_BUNDLE_ENTRY_PATH_MAX];
     size_t key_len = 0, cp_len = 0, proof_len = 0;
-    cli_audit_entries e;
+    mlreg_audit_entries e;
     json_t *entry = NULL;
     char id[MLREG_KEYID_HEXLEN + 1];
 
     *count_out = 0;
-    cli_audit_entries_init(&e);
+    mlreg_audit_entries_init(&e);
     if ((error = cli_audit_key_get(pk, &key_text, &key_len, c)) < 0 ||
-        (error = write_new(tmp, "audit/log.pub", key_text, key_len)) < 0 ||
+        (error = cli_file_write_new(tmp, MLREG_BUNDLE_LOG_KEY, key_text, key_len)) < 0 ||
         (error = cli_audit_checkpoint_get(&cp_text, &cp_len, c)) < 0)
         goto done;
-    if ((error = cli_audit_checkpoint_check(cp, origin, cp_text, cp_len, pk)) < 0) {
+    if ((error = mlreg_audit_verify_checkpoint(cp, origin, cp_text, cp_len, pk)) < 0) {
         mlreg_keyid_format(id, &pk->id);
         error = cli_error_wrap(error, "the registry's checkpoint with its own log key %s", id);
         goto done;
     }
-    if ((error = write_new(tmp, "audit/checkpoint", cp_text, cp_len)) < 0 ||
+    if ((error = cli_file_write_new(tmp, MLREG_BUNDLE_CHECKPOINT, cp_text, cp_len)) < 0 ||
         (error = cli_audit_entries_get(&e, c, cp->size, 0)) < 0)
         goto done;
     if (e.n < cp->size) {
@@ -319,7 +304,7 @@ static int write_audit(size_t *count_out, mlreg_checkpoint *cp, char *origin, ml
      * them against the checkpoint first: otherwise a registry could leave an
      * entry about this release out of the bundle (say a rollback) by serving
      * it with another subject, and nothing offline could tell. */
-    if ((error = cli_audit_log_check(&e, cp, cli_audit_consistency_get, c)) < 0) {
+    if ((error = mlreg_audit_verify_log(&e, cp, cli_audit_consistency_get, c)) < 0) {
         error = cli_error_wrap(error, "the registry's audit log");
         goto done;
     }
@@ -329,22 +314,22 @@ static int write_audit(size_t *count_out, mlreg_checkpoint *cp, char *origin, ml
         entry = json_loadb(e.text[i], e.len[i], 0, NULL);
         d = json_string_value(json_object_get(json_object_get(entry, "subject"), "digest"));
         if (!d || strcmp(d, digest)) continue;
-        snprintf(name, sizeof(name), "audit/entries/%" PRIu64 ".json", i);
-        if ((error = write_new(tmp, name, e.text[i], e.len[i])) < 0) goto done;
+        mlreg_bundle_entry_path(name, i, 0);
+        if ((error = cli_file_write_new(tmp, name, e.text[i], e.len[i])) < 0) goto done;
         snprintf(path, sizeof(path), "/api/v1/audit/proof/inclusion?seq=%" PRIu64 "&size=%" PRIu64,
                  i, cp->size);
         free(proof);
         proof = NULL;
-        if ((error = cli_get_bytes(&proof, &proof_len, c, path, PROOF_MAX_BYTES,
+        if ((error = cli_get_bytes(&proof, &proof_len, c, path, MLREG_BUNDLE_PROOF_MAX,
                                    "fetching an inclusion proof")) < 0)
             goto done;
-        snprintf(name, sizeof(name), "audit/entries/%" PRIu64 ".proof.json", i);
-        if ((error = write_new(tmp, name, proof, proof_len)) < 0) goto done;
+        mlreg_bundle_entry_path(name, i, 1);
+        if ((error = cli_file_write_new(tmp, name, proof, proof_len)) < 0) goto done;
         (*count_out)++;
     }
 done:
     json_decref(entry);
-    cli_audit_entries_clear(&e);
+    mlreg_audit_entries_clear(&e);
     free(proof);
     free(key_text);
     free(cp_text);
@@ -359,10 +344,11 @@ static int write_sums(const char *tmp, const cli_release *rel)
     char *text = NULL;
 
     if (!(lines = calloc(n, sizeof(*lines)))) return mlreg_error_set(MLREG_ENOMEM, "oom");
-    snprintf(lines[0].path, sizeof(lines[0].path), "manifest.json");
+    snprintf(lines[0].path, sizeof(lines[0].path), MLREG_BUNDLE_MANIFEST);
     snprintf(lines[0].hex, sizeof(lines[0].hex), "%s", rel->digest + 7);
     for (size_t i = 0; i < rel->nlayers; i++) {
-        snprintf(lines[i + 1].path, sizeof(lines[i + 1].path), "files/%s", rel->layers[i].title);
+        snprintf(lines[i + 1].path, sizeof(lines[i + 1].path), MLREG_BUNDLE_FILES "/%s",
+                 rel->layers[i].title);
         mlreg_digest_hex(lines[i + 1].hex, &rel->layers[i].digest);
     }
     qsort(lines, n, sizeof(*lines), cmp_sum);
@@ -374,18 +360,11 @@ static int write_sums(const char *tmp, const cli_release *rel)
     }
     for (size_t i = 0; i < n; i++)
         off += (size_t)sprintf(text + off, "%s  %s\n", lines[i].hex, lines[i].path);
-    error = write_new(tmp, "SHA256SUMS", text, off);
+    error = cli_file_write_new(tmp, MLREG_BUNDLE_SUMS, text, off);
 done:
     free(text);
     free(lines);
     return error;
-}
-
-static int sub_path(char *out, size_t len, const char *dir, const char *name)
-{
-    if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len)
-        return mlreg_error_set(MLREG_EIO, "%s/%s: path too long", dir, name);
-    return 0;
 }
 
 int cmd_bundle(int argc, char **argv)
@@ -399,7 +378,7 @@ int cmd_bundle(int argc, char **argv)
     cli_release rel;
     mlreg_checkpoint cp = {0};
     mlreg_pubkey logpk;
-    cli_bundle_report rep;
+    mlreg_bundle_report rep;
     size_t nsigs = 0, natt = 0, nentries = 0, len;
     uint64_t total = 0;
     int made_tmp = 0;
@@ -465,19 +444,19 @@ int cmd_bundle(int argc, char **argv)
         goto done;
     }
     for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-        if ((error = sub_path(sub, sizeof(sub), tmp, subdirs[i])) < 0) goto done;
+        if ((error = cli_path_join(sub, sizeof(sub), tmp, subdirs[i])) < 0) goto done;
         if (mkdir(sub, 0777) < 0) {
             error = mlreg_error_set(MLREG_EIO, "mkdir %s: %s", sub, strerror(errno));
             goto done;
         }
     }
-    if ((error = write_new(tmp, "manifest.json", rel.bytes, rel.len)) < 0 ||
+    if ((error = cli_file_write_new(tmp, MLREG_BUNDLE_MANIFEST, rel.bytes, rel.len)) < 0 ||
         (error = write_signatures(&nsigs, tmp, c, rr.ref.model, &rel)) < 0)
         goto done;
     for (size_t i = 0; i < rel.nlayers; i++) {
         const cli_layer *l = &rel.layers[i];
         int fd;
-        if ((error = sub_path(sub, sizeof(sub), tmp, "files/")) < 0) goto done;
+        if ((error = cli_path_join(sub, sizeof(sub), tmp, MLREG_BUNDLE_FILES "/")) < 0) goto done;
         if (strlen(sub) + strlen(l->title) >= sizeof(sub)) {
             error = mlreg_error_set(MLREG_EIO, "%s%s: path too long", sub, l->title);
             goto done;
@@ -501,12 +480,12 @@ int cmd_bundle(int argc, char **argv)
         (error = write_audit(&nentries, &cp, origin, &logpk, tmp, c, rel.digest)) < 0)
         goto done;
     /* The bundle as an auditor will check it, before it becomes visible. */
-    if ((error = cli_audit_bundle_check(&rep, tmp, &logpk)) < 0) {
+    if ((error = mlreg_audit_verify_bundle(&rep, tmp, &logpk)) < 0) {
         error = cli_error_wrap(error, "the bundle does not verify");
         goto done;
     }
     for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-        if ((error = sub_path(sub, sizeof(sub), tmp, subdirs[i])) < 0 ||
+        if ((error = cli_path_join(sub, sizeof(sub), tmp, subdirs[i])) < 0 ||
             (error = cli_sync_dir(sub)) < 0)
             goto done;
     }

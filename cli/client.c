@@ -1,5 +1,6 @@
-/* client.c: a small libcurl HTTP client for the registry, plus the reference
- * and option helpers the client commands share.
+/* client.c: a small libcurl HTTP client for the registry, plus the output
+ * helpers the client commands share (exit codes, registry text on the
+ * terminal, sizes).
  *
  * One easy handle per command: curl_easy_reset() between requests keeps the
  * connection cache, so a push of many blobs runs over one keep-alive
@@ -858,131 +859,6 @@ void cli_print_json(const char *text, size_t len)
     if (!len || text[len - 1] != '\n') putchar('\n');
 }
 
-/* ---- grammars ------------------------------------------------------------ */
-
-static int lower_alnum(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-}
-
-static int ascii_alnum(char ch)
-{
-    return lower_alnum(ch) || (ch >= 'A' && ch <= 'Z');
-}
-
-/* One path component of a name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* */
-static int component_valid(const char *s, size_t len)
-{
-    size_t i = 0;
-
-    for (;;) {
-        size_t start = i, sep;
-        while (i < len && lower_alnum(s[i]))
-            i++;
-        if (i == start) return 0;
-        if (i == len) return 1;
-        sep = i;
-        while (i < len && (s[i] == '.' || s[i] == '_' || s[i] == '-'))
-            i++;
-        if (i == len || !lower_alnum(s[i])) return 0;
-        size_t n = i - sep;
-        if (n == 1) continue;
-        if (n == 2 && s[sep] == '_' && s[sep + 1] == '_') continue;
-        for (size_t k = sep; k < i; k++)
-            if (s[k] != '-') return 0;
-    }
-}
-
-int cli_name_valid(const char *name)
-{
-    size_t len = strlen(name);
-    const char *p = name;
-
-    if (len == 0 || len > 255) return 0;
-    for (;;) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        if (!component_valid(p, n)) return 0;
-        if (!slash) return 1;
-        p = slash + 1;
-    }
-}
-
-int cli_tag_valid(const char *tag)
-{
-    size_t len = strlen(tag);
-
-    if (len == 0 || len > 128) return 0;
-    if (!ascii_alnum(tag[0]) && tag[0] != '_') return 0;
-    for (size_t i = 1; i < len; i++)
-        if (!ascii_alnum(tag[i]) && tag[i] != '.' && tag[i] != '_' && tag[i] != '-') return 0;
-    return 1;
-}
-
-int cli_ref_parse(cli_ref *out, const char *str, int allow_digest)
-{
-    char *at;
-    mlreg_digest d;
-
-    memset(out, 0, sizeof(*out));
-    if (strlen(str) >= sizeof(out->buf))
-        return mlreg_error_set(MLREG_EINVALID, "reference too long");
-    strcpy(out->buf, str);
-    if (!(at = strchr(out->buf, '@')))
-        return mlreg_error_set(MLREG_EINVALID, "'%s': expected MODEL@VERSION%s", str,
-                               allow_digest ? " or MODEL@sha256:HEX" : "");
-    *at = '\0';
-    out->model = out->buf;
-    if (!cli_name_valid(out->model))
-        return mlreg_error_set(MLREG_EINVALID,
-                               "'%s': model name must match the OCI repository grammar "
-                               "(lowercase [a-z0-9], separators . _ __ -, '/' between parts)",
-                               out->model);
-    if (strchr(at + 1, ':')) {
-        if (!allow_digest)
-            return mlreg_error_set(MLREG_EINVALID, "'%s': expected a version, not a digest",
-                                   at + 1);
-        if (mlreg_digest_parse(&d, at + 1) < 0)
-            return mlreg_error_set(MLREG_EINVALID, "'%s': digest must be sha256:<64 lowercase hex>",
-                                   at + 1);
-        out->digest = at + 1;
-        return 0;
-    }
-    if (!cli_tag_valid(at + 1))
-        return mlreg_error_set(
-            MLREG_EINVALID, "'%s': version must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}", at + 1);
-    out->version = at + 1;
-    return 0;
-}
-
-int cli_opt(const char **value, int *i, int argc, char **argv, const char *name)
-{
-    const char *arg = argv[*i];
-    size_t n = strlen(name);
-
-    if (strncmp(arg, name, n)) return 0;
-    if (arg[n] == '=') {
-        *value = arg + n + 1;
-        return 1;
-    }
-    if (arg[n] != '\0') return 0;
-    if (*i + 1 >= argc) {
-        mlreg_error_set(MLREG_EINVALID, "%s needs a value", name);
-        return -1;
-    }
-    *value = argv[++*i];
-    return 1;
-}
-
-int cli_positional(const char **slot, const char *arg)
-{
-    if (arg[0] == '-' && arg[1] != '\0')
-        return mlreg_error_set(MLREG_EINVALID, "unknown option '%s'", arg);
-    if (*slot) return mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", arg);
-    *slot = arg;
-    return 0;
-}
-
 void cli_format_size(char *buf, size_t buflen, uint64_t size)
 {
     static const char *units[] = {"KiB", "MiB", "GiB", "TiB"};
@@ -998,35 +874,4 @@ void cli_format_size(char *buf, size_t buflen, uint64_t size)
         u++;
     }
     snprintf(buf, buflen, "%.1f %s", v, units[u]);
-}
-
-/* ---- local files --------------------------------------------------------- */
-
-int cli_write_all(int fd, const void *data, size_t len, const char *name)
-{
-    const char *p = data;
-
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0)
-            return mlreg_error_set(errno == ENOSPC ? MLREG_ENOSPACE : MLREG_EIO, "writing %s: %s",
-                                   name, strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int cli_sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0 || fsync(fd) < 0) {
-        int e = errno;
-        if (fd >= 0) close(fd);
-        return mlreg_error_set(MLREG_EIO, "fsync %s: %s", dir, strerror(e));
-    }
-    close(fd);
-    return 0;
 }

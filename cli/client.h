@@ -1,5 +1,6 @@
-/* client.h: the HTTP client and small helpers shared by the client commands
- * (push, pull, show, status). Internal to cli/.
+/* client.h: the HTTP client and the small output helpers shared by the
+ * client commands (exit codes, registry text on the terminal, sizes).
+ * Internal to cli/. The command line is args.h, local files files.h.
  *
  * Functions follow the house rule: 0 or a negative MLREG_E* code, with the
  * message set (mlreg_error_set) where the failure is found. A command turns
@@ -196,54 +197,6 @@ const char *cli_printable(const char *s);
  * --json output goes through here.
  */
 void cli_print_json(const char *text, size_t len);
-
-/* ---- local files --------------------------------------------------------- */
-
-/**
- * Writes all @p len bytes of @p data to @p fd, retrying on EINTR and short
- * writes. MLREG_ENOSPACE when the disk is full, MLREG_EIO otherwise, with a
- * message naming @p name.
- */
-int cli_write_all(int fd, const void *data, size_t len, const char *name);
-
-/** fsync()s directory @p dir, so renames and creations in it are durable. 0 or MLREG_EIO. */
-int cli_sync_dir(const char *dir);
-
-/* ---- references and grammars ------------------------------------------- */
-
-/** 1 when @p name matches the OCI repository name grammar (<= 255 bytes). */
-int cli_name_valid(const char *name);
-/** 1 when @p tag matches the OCI tag grammar. */
-int cli_tag_valid(const char *tag);
-
-/** A parsed MODEL@VERSION or MODEL@sha256:HEX; strings point into @p buf. */
-typedef struct {
-    char *model;
-    char *version; /**< NULL when pinned by digest */
-    char *digest;  /**< NULL when given a version */
-    char buf[512];
-} cli_ref;
-
-/**
- * Parses @p str into @p out. MLREG_EINVALID with a message saying which part
- * is wrong. With @p allow_digest 0, only MODEL@VERSION is accepted.
- */
-int cli_ref_parse(cli_ref *out, const char *str, int allow_digest);
-
-/**
- * Option matching for "--name VALUE" and "--name=VALUE" at argv[*i].
- * Returns 1 and sets *value (advancing *i past a separate value), 0 when
- * argv[*i] is not this option, -1 when the value is missing (message set).
- */
-int cli_opt(const char **value, int *i, int argc, char **argv, const char *name);
-
-/**
- * Takes @p arg, an argument no option matched, as the command's one
- * positional argument in *slot. Something that looks like an option ("-x",
- * not a lone "-") or a second positional argument is a usage error.
- * Returns 0, or MLREG_EINVALID with the message set.
- */
-int cli_positional(const char **slot, const char *arg);
 
 /** Human-readable byte count ("5.0 MiB", "12 B") into @p buf. */
 void cli_format_size(char *buf, size_t buflen, uint64_t size);

@@ -185,40 +185,6 @@ static int role_valid(const char *r)
     return 1;
 }
 
-/* Sends @p method @p path with the JSON @p body (NULL: none); *out is the
- * 2xx answer's JSON, *status_out its status, @p raw keeps its body. */
-static int keyring_request(json_t **out, long *status_out, cli_response *raw, cli_client *c,
-                           const char *method, const char *path, json_t *body, const char *what)
-{
-    int error = 0;
-    char *text = NULL;
-    json_error_t jerr;
-
-    *out = NULL;
-    if (body && !(text = json_dumps(body, JSON_COMPACT)))
-        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    cli_request req = {.method = method,
-                       .url = path,
-                       .accept = "application/json",
-                       .content_type = text ? "application/json" : NULL,
-                       .body = text,
-                       .body_len = text ? strlen(text) : 0,
-                       .body_fd = -1,
-                       .max_body = CLI_API_MAX};
-    if ((error = cli_request_do(raw, c, &req)) < 0) goto done;
-    if (raw->status < 200 || raw->status > 299) {
-        error = cli_http_error(raw, what);
-        goto done;
-    }
-    if (status_out) *status_out = raw->status;
-    if (!(*out = json_loadb(raw->body ? raw->body : "", raw->body_len, 0, &jerr)))
-        error =
-            mlreg_error_set(MLREG_ESERVER, "%s: registry sent invalid JSON: %s", what, jerr.text);
-done:
-    free(text);
-    return error;
-}
-
 static const char *key_state(json_t *k)
 {
     const char *rev = json_string_value(json_object_get(k, "revocation"));
@@ -276,7 +242,6 @@ static int key_trust(int argc, char **argv)
     static const char *const names[] = {"--name", "--role"};
     const char *values[2] = {NULL, NULL}, *pubfile = NULL, *registry = NULL;
     int error = 0, json = 0;
-    long status = 0;
     mlreg_pubkey pk;
     char b64[MLREG_PUBKEY_B64LEN + 1];
     cli_client *c = NULL;
@@ -310,16 +275,16 @@ static int key_trust(int argc, char **argv)
         goto done;
     }
     if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = keyring_request(&ans, &status, &raw, c, "POST", "/api/v1/keys", body,
-                                 "trusting the key")) < 0)
+        (error = cli_api_expect(&ans, &raw, c, "POST", "/api/v1/keys", body, "trusting the key")) <
+            0)
         goto done;
     if (json) {
         cli_print_json(raw.body, raw.body_len);
     } else {
         print_key(ans);
         fprintf(stderr, "%s\n",
-                status == 201 ? "key added to the registry's trusted keyring"
-                              : "the key was already trusted; nothing changed");
+                raw.status == 201 ? "key added to the registry's trusted keyring"
+                                  : "the key was already trusted; nothing changed");
     }
     if (fflush(stdout) != 0 || ferror(stdout))
         error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
@@ -380,7 +345,7 @@ static int key_revoke(int argc, char **argv)
         goto done;
     }
     if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = keyring_request(&ans, NULL, &raw, c, "POST", path, body, "revoking the key")) < 0)
+        (error = cli_api_expect(&ans, &raw, c, "POST", path, body, "revoking the key")) < 0)
         goto done;
     if (json) {
         cli_print_json(raw.body, raw.body_len);
@@ -415,8 +380,8 @@ static int key_list(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = keyring_request(&ans, NULL, &raw, c, "GET", "/api/v1/keys", NULL,
-                                 "listing the keys")) < 0)
+        (error = cli_api_expect(&ans, &raw, c, "GET", "/api/v1/keys", NULL, "listing the keys")) <
+            0)
         goto done;
     keys = json_object_get(ans, "keys");
     if (!json_is_array(keys)) {

@@ -40,6 +40,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "files.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/oci.h"
@@ -155,13 +156,6 @@ static int make_temp(int *fd_out, char *path, size_t len, const char *dir)
     return 0;
 }
 
-static int target_path(char *out, size_t len, const char *dir, const char *name)
-{
-    if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len)
-        return mlreg_error_set(MLREG_EINVALID, "%s/%s: path too long", dir, name);
-    return 0;
-}
-
 /* Sets the mode a plain create would have given, fsyncs and closes the temp
  * file that becomes DIR/@p name. */
 static int finish(int *fd, const char *dir, const char *name, mode_t mode)
@@ -190,7 +184,7 @@ static int target_check(const char *dir, const struct stat *dir_st, const char *
     struct stat st;
     int error;
 
-    if ((error = target_path(path, sizeof(path), dir, name)) < 0) return error;
+    if ((error = cli_path_join(path, sizeof(path), dir, name)) < 0) return error;
     if (lstat(path, &st) < 0) {
         if (errno == ENOENT) return 0;
         return mlreg_error_set(MLREG_EIO, "%s: %s", path, strerror(errno));
@@ -215,7 +209,7 @@ static int place(char *tmp, const char *dir, const char *name)
     char final[PATH_MAX];
     int error;
 
-    if ((error = target_path(final, sizeof(final), dir, name)) < 0) return error;
+    if ((error = cli_path_join(final, sizeof(final), dir, name)) < 0) return error;
     if (rename(tmp, final) < 0)
         return mlreg_error_set(MLREG_EIO, "rename to %s: %s", final, strerror(errno));
     tmp[0] = '\0';

@@ -15,6 +15,8 @@
 
 #include "client.h"
 #include "mlreg/common.h"
+#include "mlreg/registry.h"
+#include "stage.h"
 
 int cli_is_stage_ref(const char *str)
 {
@@ -34,12 +36,12 @@ int cli_stage_ref_parse(cli_stage_ref *out, const char *str)
     *colon = '\0';
     out->model = out->buf;
     out->stage = colon + 1;
-    if (!cli_name_valid(out->model))
+    if (mlreg_name_validate(out->model) < 0)
         return mlreg_error_set(MLREG_EINVALID,
                                "'%s': model name must match the OCI repository grammar "
                                "(lowercase [a-z0-9], separators . _ __ -, '/' between parts)",
                                out->model);
-    if (!cli_tag_valid(out->stage))
+    if (mlreg_tag_validate(out->stage) < 0)
         return mlreg_error_set(
             MLREG_EINVALID, "'%s': stage must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}", out->stage);
     return 0;

@@ -1,7 +1,8 @@
 /* ref.h: the references and times that the stage commands take on the
  * command line (resolve, pull, status): MODEL:STAGE and RFC 3339 times.
  * Internal to cli/. MODEL@VERSION and MODEL@sha256:HEX are cli_ref_parse
- * (client.h).
+ * (args.h); asking the registry what a stage holds is cli_stage_resolve
+ * (stage.h).
  */
 #ifndef MLREG_CLI_REF_H
 #define MLREG_CLI_REF_H
@@ -39,19 +40,6 @@ int cli_is_stage_ref(const char *str);
  * MLREG_EINVALID with a message.
  */
 int cli_time_parse(char out[CLI_TIME_BUFSIZE], const char *str);
-
-/**
- * Asks the registry what stage @p stage of @p model holds now (@p at NULL)
- * or held at time @p at (a cli_time_parse() result): GET
- * /api/v1/models/MODEL/stages/STAGE[?at=AT]. *out is the answer
- * ({"model","stage","version","digest","since","by","image"}, json_decref())
- * with "version" checked against the tag grammar and "digest" against
- * sha256:HEX; @p resp keeps the raw body. MLREG_ENOTFOUND "MODEL:STAGE is
- * empty" when the stage held nothing (STAGE_EMPTY), other registry answers
- * as cli_http_error(), MLREG_ESERVER for a malformed answer.
- */
-int cli_stage_resolve(json_t **out, cli_response *resp, cli_client *c, const char *model,
-                      const char *stage, const char *at);
 
 /** A release as a command takes it: MODEL@VERSION, MODEL@sha256:HEX or MODEL:STAGE. */
 typedef struct {

@@ -24,9 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "mlreg/common.h"
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
+#include "mlreg/registry.h"
 
 static const char *const kinds[] = {MLREG_KINDS};
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -79,7 +81,7 @@ static int check_manifest(cli_release *r, const cli_ref *ref)
     if (!model || strcmp(model, ref->model))
         return BAD("manifest is a release of '%s', not of '%s'",
                    model ? cli_printable(model) : "(none)", ref->model);
-    if (!version || !cli_tag_valid(version))
+    if (!version || mlreg_tag_validate(version) < 0)
         return BAD("manifest has no valid %s annotation", MLREG_ANN_VERSION);
     if (ref->version && strcmp(version, ref->version))
         return BAD("manifest is version '%s', not '%s'", version, ref->version);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "args.h"
 #include "client.h"
 #include "mlreg/digest.h"
 #include "mlreg/oci.h"

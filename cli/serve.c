@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "files.h"
 #include "mlreg/common.h"
 #include "mlreg/config.h"
 #include "mlreg/registry.h"
@@ -40,44 +41,6 @@ static void serve_usage(FILE *f)
                "  --listen HOST:PORT address to listen on, loopback unless tokens are configured "
                "(default " MLREG_CONFIG_DEFAULT_LISTEN "; port 0 = any free port)\n"
                "  --ready-file FILE  once listening, write the server URL to FILE\n");
-}
-
-/* Writes @p text to @p path atomically (temp file in the same directory,
- * fsync, rename), so a reader never sees a partial URL. */
-static int write_file_atomic(const char *path, const char *text)
-{
-    int error = 0;
-    int fd = -1;
-    size_t n = strlen(path) + 32, len = strlen(text);
-    char *tmp = malloc(n);
-
-    if (!tmp) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0) {
-        error = mlreg_error_set(MLREG_EIO, "cannot create %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
-        error = mlreg_error_set(MLREG_EIO, "cannot write %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        error = mlreg_error_set(MLREG_EIO, "cannot write %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    fd = -1;
-    if (rename(tmp, path) < 0) {
-        error =
-            mlreg_error_set(MLREG_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        goto done;
-    }
-done:
-    if (fd >= 0) close(fd);
-    if (error < 0) unlink(tmp);
-    free(tmp);
-    return error;
 }
 
 /* Raises the soft open-file limit to the hard one (capped), as servers that
@@ -276,7 +239,7 @@ int cmd_serve(int argc, char **argv)
         snprintf(url, sizeof(url), "http://%s:%u", strcmp(host, "localhost") ? host : "127.0.0.1",
                  (unsigned int)mlreg_server_port(srv));
     fprintf(stderr, "mlreg: listening on %s (data %s)\n", url, cfg->data_dir);
-    if (ready && write_file_atomic(ready, url) < 0) {
+    if (ready && cli_file_write_atomic(ready, url, strlen(url)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;
     }

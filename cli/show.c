@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "client.h"
 #include "mlreg/common.h"
+#include "mlreg/registry.h"
 
 #define API_MAX (64u * 1024 * 1024)
 
@@ -281,7 +282,7 @@ static int version_for_digest(char *out, size_t len, cli_client *c, const char *
     {
         const char *d = json_string_value(json_object_get(r, "digest"));
         const char *v = json_string_value(json_object_get(r, "version"));
-        if (d && v && !strcmp(d, digest) && cli_tag_valid(v)) {
+        if (d && v && !strcmp(d, digest) && mlreg_tag_validate(v) == 0) {
             snprintf(out, len, "%s", v);
             error = 0;
             break;
@@ -458,7 +459,7 @@ int cmd_status(int argc, char **argv)
         fprintf(stderr, "mlreg status: %s\n%s", mlreg_error_last(), status_usage);
         return CLI_EXIT_USAGE;
     }
-    if (!cli_name_valid(model)) {
+    if (mlreg_name_validate(model) < 0) {
         fprintf(stderr, "mlreg status: '%s' is not a valid model name\n%s", model, status_usage);
         return CLI_EXIT_USAGE;
     }

@@ -22,9 +22,11 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/imagetag.h"
+#include "mlreg/registry.h"
 #include "mlreg/text.h"
 #include "ref.h"
 #include "release.h"
+#include "stage.h"
 
 /* ---- option parsing shared by the commands ----------------------------------- */
 
@@ -81,7 +83,7 @@ static int need(const char *value, const char *what)
 
 static int stage_valid(const char *stage)
 {
-    if (!cli_tag_valid(stage))
+    if (mlreg_tag_validate(stage) < 0)
         return mlreg_error_set(MLREG_EINVALID,
                                "stage '%s' must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}", stage);
     return 0;
@@ -372,14 +374,14 @@ int cmd_rollback(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (rc < 0) return usage_error("rollback", rollback_usage);
-    if (!cli_name_valid(model)) {
+    if (mlreg_name_validate(model) < 0) {
         mlreg_error_set(MLREG_EINVALID, "'%s' is not a valid model name", model);
         return usage_error("rollback", rollback_usage);
     }
     if (need(stage, "--stage STAGE") < 0 || stage_valid(stage) < 0 ||
         text_valid(reason, "--reason") < 0)
         return usage_error("rollback", rollback_usage);
-    if (to && !cli_tag_valid(to)) {
+    if (to && mlreg_tag_validate(to) < 0) {
         mlreg_error_set(MLREG_EINVALID, "--to '%s' is not a valid version", to);
         return usage_error("rollback", rollback_usage);
     }
@@ -439,7 +441,8 @@ int cli_stage_resolve(json_t **out, cli_response *resp, cli_client *c, const cha
     }
     version = json_string_value(json_object_get(ans, "version"));
     digest = json_string_value(json_object_get(ans, "digest"));
-    if (!version || !cli_tag_valid(version) || !digest || mlreg_digest_parse(&d, digest) < 0) {
+    if (!version || mlreg_tag_validate(version) < 0 || !digest ||
+        mlreg_digest_parse(&d, digest) < 0) {
         error = mlreg_error_set(MLREG_ESERVER,
                                 "resolving the stage: registry sent no valid version and digest");
         goto done;

@@ -1,4 +1,5 @@
-/* check_audit_verify.c: the client's checks of the audit log (cli/audit.c),
+/* check_audit_verify.c: the offline checks of the audit log and of audit
+ * bundles (registry/audit_verify.c, mlreg/audit_verify.h),
  * over an in-memory log built with merkle.h and canonical JSON, no server:
  * an intact log verifies; an edited, deleted, reordered or truncated entry
  * is found at the right position by bisection with consistency proofs;
@@ -18,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "mlreg/audit_verify.h"
 #include "mlreg/canonical_json.h"
 #include "mlreg/checkpoint.h"
 #include "mlreg/common.h"
@@ -35,7 +36,7 @@ static mlreg_pubkey pk, other_pk;
 static char origin[64], other_origin[64];
 
 /* The log as it was signed. */
-static cli_audit_entries signed_log;
+static mlreg_audit_entries signed_log;
 static mlreg_merkle_hash signed_leaves[N + 8];
 static mlreg_merkle_leaves signed_tree;
 static mlreg_checkpoint cp;
@@ -81,22 +82,22 @@ static const char *action_of(uint64_t i)
     return i == 5 ? "promote" : i == 9 ? "rollback" : i == 2 ? "push" : "blob.link";
 }
 
-static void build_log(cli_audit_entries *e, uint64_t n)
+static void build_log(mlreg_audit_entries *e, uint64_t n)
 {
     char *prev = NULL;
 
-    cli_audit_entries_init(e);
+    mlreg_audit_entries_init(e);
     for (uint64_t i = 0; i < n; i++) {
         int about = i == 2 || i == 5 || i == 9;
         char *t =
             make_entry(i, prev, action_of(i), about ? manifest_digest : other_digest, "local");
-        ck_assert_int_eq(cli_audit_entries_add(e, t, strlen(t)), 0);
+        ck_assert_int_eq(mlreg_audit_entries_add(e, t, strlen(t)), 0);
         free(t);
         prev = e->text[i];
     }
 }
 
-static void leaves_of(mlreg_merkle_hash *out, const cli_audit_entries *e, uint64_t n)
+static void leaves_of(mlreg_merkle_hash *out, const mlreg_audit_entries *e, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         ck_assert_int_eq(mlreg_merkle_leaf_hash(&out[i], e->text[i], e->len[i]), 0);
@@ -147,7 +148,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    cli_audit_entries_clear(&signed_log);
+    mlreg_audit_entries_clear(&signed_log);
     free(cp_text);
     cp_text = NULL;
     mlreg_seckey_free(sk);
@@ -156,14 +157,14 @@ static void teardown(void)
 }
 
 /* A copy of the signed log that a test may tamper with. */
-static void copy_log(cli_audit_entries *out, const cli_audit_entries *in, uint64_t n)
+static void copy_log(mlreg_audit_entries *out, const mlreg_audit_entries *in, uint64_t n)
 {
-    cli_audit_entries_init(out);
+    mlreg_audit_entries_init(out);
     for (uint64_t i = 0; i < n; i++)
-        ck_assert_int_eq(cli_audit_entries_add(out, in->text[i], in->len[i]), 0);
+        ck_assert_int_eq(mlreg_audit_entries_add(out, in->text[i], in->len[i]), 0);
 }
 
-static void replace(cli_audit_entries *e, uint64_t i, const char *text)
+static void replace(mlreg_audit_entries *e, uint64_t i, const char *text)
 {
     free(e->text[i]);
     e->text[i] = strdup(text);
@@ -171,10 +172,10 @@ static void replace(cli_audit_entries *e, uint64_t i, const char *text)
 }
 
 /* Runs the log check and returns the message (static) or NULL when it passed. */
-static const char *check_log(const cli_audit_entries *e)
+static const char *check_log(const mlreg_audit_entries *e)
 {
     static char msg[1024];
-    int rc = cli_audit_log_check(e, &cp, signed_proofs, &signed_tree);
+    int rc = mlreg_audit_verify_log(e, &cp, signed_proofs, &signed_tree);
     if (rc == 0) return NULL;
     ck_assert_int_eq(rc, MLREG_EMISMATCH);
     snprintf(msg, sizeof(msg), "%s", mlreg_error_last());
@@ -194,7 +195,7 @@ static void assert_blames(const char *msg, uint64_t seq)
 
 START_TEST(test_audit_intact_log_verifies_without_asking_for_proofs)
 {
-    ck_assert_int_eq(cli_audit_checkpoint_check(&cp, NULL, cp_text, strlen(cp_text), &pk), 0);
+    ck_assert_int_eq(mlreg_audit_verify_checkpoint(&cp, NULL, cp_text, strlen(cp_text), &pk), 0);
     ck_assert_ptr_null(check_log(&signed_log));
     ck_assert_int_eq(proof_calls, 0);
 }
@@ -202,7 +203,7 @@ END_TEST
 
 START_TEST(test_audit_entry_edited_in_place_is_found_at_its_position)
 {
-    cli_audit_entries e;
+    mlreg_audit_entries e;
     uint64_t at[] = {0, 1, 7, 13, N - 1};
 
     for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
@@ -214,7 +215,7 @@ START_TEST(test_audit_entry_edited_in_place_is_found_at_its_position)
         replace(&e, at[k], t);
         free(t);
         assert_blames(check_log(&e), at[k]);
-        cli_audit_entries_clear(&e);
+        mlreg_audit_entries_clear(&e);
     }
     ck_assert_int_gt(proof_calls, 0);
 }
@@ -222,7 +223,7 @@ END_TEST
 
 START_TEST(test_audit_non_canonical_edit_names_the_reason)
 {
-    cli_audit_entries e;
+    mlreg_audit_entries e;
     char *t;
     const char *msg;
 
@@ -235,26 +236,26 @@ START_TEST(test_audit_non_canonical_edit_names_the_reason)
     msg = check_log(&e);
     assert_blames(msg, 4);
     ck_assert_ptr_nonnull(strstr(msg, "not canonical"));
-    cli_audit_entries_clear(&e);
+    mlreg_audit_entries_clear(&e);
 }
 END_TEST
 
 START_TEST(test_audit_deleted_entry_is_found_where_it_is_missing)
 {
-    cli_audit_entries e;
+    mlreg_audit_entries e;
 
-    cli_audit_entries_init(&e);
+    mlreg_audit_entries_init(&e);
     for (uint64_t i = 0; i < N; i++)
         if (i != 5)
-            ck_assert_int_eq(cli_audit_entries_add(&e, signed_log.text[i], signed_log.len[i]), 0);
+            ck_assert_int_eq(mlreg_audit_entries_add(&e, signed_log.text[i], signed_log.len[i]), 0);
     assert_blames(check_log(&e), 5);
-    cli_audit_entries_clear(&e);
+    mlreg_audit_entries_clear(&e);
 }
 END_TEST
 
 START_TEST(test_audit_reordered_entries_are_found_at_the_first_swapped_one)
 {
-    cli_audit_entries e;
+    mlreg_audit_entries e;
     char *t;
     size_t l;
 
@@ -267,26 +268,26 @@ START_TEST(test_audit_reordered_entries_are_found_at_the_first_swapped_one)
     e.len[4] = l;
     assert_blames(check_log(&e), 3);
     ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "seq is 4, not 3"));
-    cli_audit_entries_clear(&e);
+    mlreg_audit_entries_clear(&e);
 }
 END_TEST
 
 START_TEST(test_audit_truncated_log_names_the_first_missing_entry)
 {
-    cli_audit_entries e;
+    mlreg_audit_entries e;
     const char *msg;
 
     copy_log(&e, &signed_log, 12);
     msg = check_log(&e);
     assert_blames(msg, 12);
     ck_assert_ptr_nonnull(strstr(msg, "missing"));
-    cli_audit_entries_clear(&e);
+    mlreg_audit_entries_clear(&e);
 }
 END_TEST
 
 START_TEST(test_audit_truncated_log_with_an_earlier_edit_names_the_edit)
 {
-    cli_audit_entries e;
+    mlreg_audit_entries e;
     char *t;
 
     copy_log(&e, &signed_log, 12);
@@ -294,29 +295,29 @@ START_TEST(test_audit_truncated_log_with_an_earlier_edit_names_the_edit)
     replace(&e, 6, t);
     free(t);
     assert_blames(check_log(&e), 6);
-    cli_audit_entries_clear(&e);
+    mlreg_audit_entries_clear(&e);
 }
 END_TEST
 
 START_TEST(test_audit_entries_past_the_checkpoint_are_ignored)
 {
-    cli_audit_entries e;
+    mlreg_audit_entries e;
     char *t;
 
     copy_log(&e, &signed_log, N);
     /* The log grew while it was read: entries N.. are not signed yet. */
     t = make_entry(N, e.text[N - 1], "push", other_digest, "local");
-    ck_assert_int_eq(cli_audit_entries_add(&e, t, strlen(t)), 0);
+    ck_assert_int_eq(mlreg_audit_entries_add(&e, t, strlen(t)), 0);
     free(t);
-    ck_assert_int_eq(cli_audit_entries_add(&e, "garbage", 7), 0);
+    ck_assert_int_eq(mlreg_audit_entries_add(&e, "garbage", 7), 0);
     ck_assert_ptr_null(check_log(&e));
-    cli_audit_entries_clear(&e);
+    mlreg_audit_entries_clear(&e);
 }
 END_TEST
 
 START_TEST(test_audit_signed_but_malformed_entry_is_refused)
 {
-    cli_audit_entries e;
+    mlreg_audit_entries e;
     mlreg_merkle_hash leaves[N];
     const char *msg;
 
@@ -328,7 +329,7 @@ START_TEST(test_audit_signed_but_malformed_entry_is_refused)
     msg = check_log(&e);
     ck_assert_ptr_nonnull(msg);
     ck_assert_ptr_nonnull(strstr(msg, "audit entry 8"));
-    cli_audit_entries_clear(&e);
+    mlreg_audit_entries_clear(&e);
 }
 END_TEST
 
@@ -340,10 +341,12 @@ START_TEST(test_audit_bisect_finds_every_position)
     for (uint64_t bad = 0; bad < N; bad++) {
         memcpy(leaves, signed_leaves, sizeof(leaves));
         leaves[bad].raw[0] ^= 1;
-        ck_assert_int_eq(cli_audit_bisect(&m, leaves, N, &cp, signed_proofs, &signed_tree), 0);
+        ck_assert_int_eq(mlreg_audit_verify_bisect(&m, leaves, N, &cp, signed_proofs, &signed_tree),
+                         0);
         ck_assert_uint_eq(m, bad);
     }
-    ck_assert_int_eq(cli_audit_bisect(&m, signed_leaves, N, &cp, signed_proofs, &signed_tree), 0);
+    ck_assert_int_eq(
+        mlreg_audit_verify_bisect(&m, signed_leaves, N, &cp, signed_proofs, &signed_tree), 0);
     ck_assert_uint_eq(m, N);
 }
 END_TEST
@@ -354,19 +357,19 @@ START_TEST(test_audit_entry_check_reports_seq_and_prev)
 {
     const char *e0 = signed_log.text[0], *e1 = signed_log.text[1];
 
-    ck_assert_int_eq(cli_audit_entry_check(e0, strlen(e0), 0, NULL, 0), 0);
-    ck_assert_int_eq(cli_audit_entry_check(e1, strlen(e1), 1, e0, strlen(e0)), 0);
-    ck_assert_int_eq(cli_audit_entry_check(e1, strlen(e1), 2, e0, strlen(e0)), MLREG_EMISMATCH);
+    ck_assert_int_eq(mlreg_audit_verify_entry(e0, strlen(e0), 0, NULL, 0), 0);
+    ck_assert_int_eq(mlreg_audit_verify_entry(e1, strlen(e1), 1, e0, strlen(e0)), 0);
+    ck_assert_int_eq(mlreg_audit_verify_entry(e1, strlen(e1), 2, e0, strlen(e0)), MLREG_EMISMATCH);
     ck_assert_str_eq(mlreg_error_last(), "seq is 1, not 2");
-    ck_assert_int_eq(cli_audit_entry_check(e1, strlen(e1), 1, e1, strlen(e1)), MLREG_EMISMATCH);
+    ck_assert_int_eq(mlreg_audit_verify_entry(e1, strlen(e1), 1, e1, strlen(e1)), MLREG_EMISMATCH);
     ck_assert_str_eq(mlreg_error_last(), "prev is not the hash of entry 0");
-    ck_assert_int_eq(cli_audit_entry_check("{\"seq\":0,\"prev\":null}", 21, 0, NULL, 0),
+    ck_assert_int_eq(mlreg_audit_verify_entry("{\"seq\":0,\"prev\":null}", 21, 0, NULL, 0),
                      MLREG_EMISMATCH);
     ck_assert_str_eq(mlreg_error_last(), "not canonical JSON");
-    ck_assert_int_eq(cli_audit_entry_check("{\"prev\":null,\"seq\":0.5}", 23, 0, NULL, 0),
+    ck_assert_int_eq(mlreg_audit_verify_entry("{\"prev\":null,\"seq\":0.5}", 23, 0, NULL, 0),
                      MLREG_EMISMATCH);
-    ck_assert_int_eq(cli_audit_entry_check("[1]", 3, 0, NULL, 0), MLREG_EMISMATCH);
-    ck_assert_int_eq(cli_audit_entry_check("{", 1, 0, NULL, 0), MLREG_EMISMATCH);
+    ck_assert_int_eq(mlreg_audit_verify_entry("[1]", 3, 0, NULL, 0), MLREG_EMISMATCH);
+    ck_assert_int_eq(mlreg_audit_verify_entry("{", 1, 0, NULL, 0), MLREG_EMISMATCH);
 }
 END_TEST
 
@@ -377,11 +380,11 @@ START_TEST(test_audit_checkpoint_by_another_key_fails)
     char *note = NULL;
     mlreg_checkpoint got;
 
-    ck_assert_int_eq(cli_audit_checkpoint_check(&got, NULL, cp_text, strlen(cp_text), &other_pk),
+    ck_assert_int_eq(mlreg_audit_verify_checkpoint(&got, NULL, cp_text, strlen(cp_text), &other_pk),
                      MLREG_EMISMATCH);
     /* Another key signing under our origin's name. */
     ck_assert_int_eq(mlreg_checkpoint_sign(&note, origin, N, &cp.root, other_sk), 0);
-    ck_assert_int_eq(cli_audit_checkpoint_check(&got, NULL, note, strlen(note), &pk),
+    ck_assert_int_eq(mlreg_audit_verify_checkpoint(&got, NULL, note, strlen(note), &pk),
                      MLREG_EMISMATCH);
     free(note);
 }
@@ -393,11 +396,11 @@ START_TEST(test_audit_checkpoint_with_an_altered_size_fails_its_signature)
     mlreg_checkpoint got;
 
     nl[1] = '3'; /* "20" -> "30" */
-    ck_assert_int_eq(cli_audit_checkpoint_check(&got, NULL, note, strlen(note), &pk),
+    ck_assert_int_eq(mlreg_audit_verify_checkpoint(&got, NULL, note, strlen(note), &pk),
                      MLREG_EMISMATCH);
     ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "signature"));
     free(note);
-    ck_assert_int_eq(cli_audit_checkpoint_check(&got, NULL, "", 0, &pk), MLREG_EMISMATCH);
+    ck_assert_int_eq(mlreg_audit_verify_checkpoint(&got, NULL, "", 0, &pk), MLREG_EMISMATCH);
 }
 END_TEST
 
@@ -420,8 +423,8 @@ START_TEST(test_audit_remembered_checkpoint_of_a_prefix_is_consistent)
 
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         char *note = sign_prefix(sizes[k], signed_leaves, sk, origin);
-        ck_assert_int_eq(cli_audit_remembered_check(&old, note, strlen(note), origin, &pk, &cp,
-                                                    signed_proofs, &signed_tree),
+        ck_assert_int_eq(mlreg_audit_verify_remembered(&old, note, strlen(note), origin, &pk, &cp,
+                                                       signed_proofs, &signed_tree),
                          0);
         ck_assert_uint_eq(old.size, sizes[k]);
         free(note);
@@ -431,19 +434,19 @@ END_TEST
 
 START_TEST(test_audit_remembered_larger_checkpoint_says_the_log_shrank)
 {
-    cli_audit_entries longer;
+    mlreg_audit_entries longer;
     mlreg_merkle_hash leaves[N + 8];
     char *note;
 
     build_log(&longer, N + 8);
     leaves_of(leaves, &longer, N + 8);
     note = sign_prefix(N + 8, leaves, sk, origin);
-    ck_assert_int_eq(cli_audit_remembered_check(NULL, note, strlen(note), origin, &pk, &cp,
-                                                signed_proofs, &signed_tree),
+    ck_assert_int_eq(mlreg_audit_verify_remembered(NULL, note, strlen(note), origin, &pk, &cp,
+                                                   signed_proofs, &signed_tree),
                      MLREG_EMISMATCH);
     ck_assert_str_eq(mlreg_error_last(), "log shrank from 28 to 20 entries: entry 20 is gone");
     free(note);
-    cli_audit_entries_clear(&longer);
+    mlreg_audit_entries_clear(&longer);
 }
 END_TEST
 
@@ -455,16 +458,16 @@ START_TEST(test_audit_remembered_checkpoint_of_another_history_says_rewritten)
     memcpy(leaves, signed_leaves, sizeof(leaves));
     leaves[3].raw[5] ^= 0x40;
     note = sign_prefix(10, leaves, sk, origin);
-    ck_assert_int_eq(cli_audit_remembered_check(NULL, note, strlen(note), origin, &pk, &cp,
-                                                signed_proofs, &signed_tree),
+    ck_assert_int_eq(mlreg_audit_verify_remembered(NULL, note, strlen(note), origin, &pk, &cp,
+                                                   signed_proofs, &signed_tree),
                      MLREG_EMISMATCH);
     ck_assert_ptr_nonnull(
         strstr(mlreg_error_last(), "the log was rewritten: the first 10 entries"));
     free(note);
     /* Same size, another root. */
     note = sign_prefix(N, leaves, sk, origin);
-    ck_assert_int_eq(cli_audit_remembered_check(NULL, note, strlen(note), origin, &pk, &cp,
-                                                signed_proofs, &signed_tree),
+    ck_assert_int_eq(mlreg_audit_verify_remembered(NULL, note, strlen(note), origin, &pk, &cp,
+                                                   signed_proofs, &signed_tree),
                      MLREG_EMISMATCH);
     ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "rewritten"));
     free(note);
@@ -475,8 +478,8 @@ START_TEST(test_audit_remembered_checkpoint_by_another_key_says_the_key_changed)
 {
     char *note = sign_prefix(10, signed_leaves, other_sk, other_origin);
 
-    ck_assert_int_eq(cli_audit_remembered_check(NULL, note, strlen(note), origin, &pk, &cp,
-                                                signed_proofs, &signed_tree),
+    ck_assert_int_eq(mlreg_audit_verify_remembered(NULL, note, strlen(note), origin, &pk, &cp,
+                                                   signed_proofs, &signed_tree),
                      MLREG_EMISMATCH);
     ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "remembered checkpoint does not verify with "
                                                      "this log key: the log key changed"));
@@ -488,20 +491,20 @@ START_TEST(test_audit_remembered_larger_checkpoint_by_another_key_still_names_th
 {
     /* The log was cut short and the server re-keyed: the remembered note
      * no longer verifies, but its size is the user's own record. */
-    cli_audit_entries longer;
+    mlreg_audit_entries longer;
     mlreg_merkle_hash leaves[N + 3];
     char *note;
 
     build_log(&longer, N + 3);
     leaves_of(leaves, &longer, N + 3);
     note = sign_prefix(N + 3, leaves, other_sk, other_origin);
-    ck_assert_int_eq(cli_audit_remembered_check(NULL, note, strlen(note), origin, &pk, &cp,
-                                                signed_proofs, &signed_tree),
+    ck_assert_int_eq(mlreg_audit_verify_remembered(NULL, note, strlen(note), origin, &pk, &cp,
+                                                   signed_proofs, &signed_tree),
                      MLREG_EMISMATCH);
     ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "log shrank from 23 to 20 entries: entry 20 "
                                                      "is gone, and the log key changed"));
     free(note);
-    cli_audit_entries_clear(&longer);
+    mlreg_audit_entries_clear(&longer);
 }
 END_TEST
 
@@ -519,16 +522,16 @@ static int failing_proofs(mlreg_merkle_hash *proof, size_t *len_out, void *ctx, 
 
 START_TEST(test_audit_tampered_log_fails_as_a_mismatch_when_the_registry_refuses_proofs)
 {
-    cli_audit_entries e;
+    mlreg_audit_entries e;
     char *t;
 
     copy_log(&e, &signed_log, N);
     t = make_entry(7, signed_log.text[6], action_of(7), other_digest, "mallory");
     replace(&e, 7, t);
     free(t);
-    ck_assert_int_eq(cli_audit_log_check(&e, &cp, failing_proofs, NULL), MLREG_EMISMATCH);
+    ck_assert_int_eq(mlreg_audit_verify_log(&e, &cp, failing_proofs, NULL), MLREG_EMISMATCH);
     ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "does not match the signed checkpoint"));
-    cli_audit_entries_clear(&e);
+    mlreg_audit_entries_clear(&e);
 }
 END_TEST
 
@@ -667,8 +670,8 @@ static void bundle_setup(void)
 static const char *check_bundle(void)
 {
     static char msg[1024];
-    cli_bundle_report rep;
-    int rc = cli_audit_bundle_check(&rep, bdir, &pk);
+    mlreg_bundle_report rep;
+    int rc = mlreg_audit_verify_bundle(&rep, bdir, &pk);
     if (rc == 0) {
         ck_assert_uint_eq(rep.entries, 3);
         ck_assert_uint_eq(rep.attestations, 2);
