@@ -3,7 +3,7 @@
  * (include/mlreg/promotions.h; the key layout is in that header).
  *
  * The one rule that matters: a stage pointer moves only inside
- * promote_in_txn() / rollback_in_txn(), in the same LMDB write transaction
+ * promote_apply() / rollback_apply(), in the same LMDB write transaction
  * that read the baseline, the signatures, the stage history and the
  * approvals the decision was made on. LMDB admits one writer at a time, so
  * two promotions racing on one stage run one after the other, and the
@@ -11,10 +11,11 @@
  * other modules' databases (releases, signatures, keys) go through the same
  * transaction so the decision sees one consistent snapshot.
  *
- * The audit entry of every change is appended in its transaction too. A
- * move (passed promote, rollback) also signs its in-toto statement there:
- * the statement names the seq its own audit entry will get, which is only
- * known inside the writer (mlreg_audit_size_txn), so the envelope is built,
+ * Every change is an apply function run by registry_mutate() (mutate.c),
+ * which records its audit entry in its transaction too. A move (passed
+ * promote, rollback) also signs its in-toto statement there: the statement
+ * names the seq its own audit entry will get, which is only known inside
+ * the writer (registry_mutation_next_seq), so the envelope is built,
  * signed and written to the blob store while the transaction is open. That
  * is the one piece of blob-store I/O inside a write transaction here; the
  * blob is committed before the transaction, so a crash leaves at worst an
@@ -526,7 +527,7 @@ static json_t *version_digest(const json_t *rec)
 }
 
 /* Appends the audit entry of @p pe; *seq_out its seq. */
-static int audit_promotion(uint64_t *seq_out, mlreg_meta_txn *txn, const promo_event *pe)
+static int audit_promotion(uint64_t *seq_out, registry_mutation *mut, const promo_event *pe)
 {
     mlreg_audit_event ev;
     json_t *details;
@@ -552,7 +553,7 @@ static int audit_promotion(uint64_t *seq_out, mlreg_meta_txn *txn, const promo_e
     ev.approvers = pe->approvers;
     ev.gates = pe->gates;
     ev.details = details;
-    error = mlreg_audit_append_txn(seq_out, txn, &ev);
+    error = registry_mutation_record(seq_out, mut, &ev);
     json_decref(details);
     return error;
 }
@@ -628,7 +629,8 @@ static void att_key(char key[ATT_KEY_LEN], const char *hex, uint64_t seq)
  * entry and checks it got that seq. The caller moves the pointer and
  * commits; if anything here fails it aborts and nothing of the move stays.
  */
-static int record_move(mlreg_registry *reg, mlreg_meta_txn *txn, const promo_event *pe)
+static int record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_meta_txn *txn,
+                       const promo_event *pe)
 {
     int error = 0;
     mlreg_audit_key *key = mlreg_registry_audit_key(reg);
@@ -647,7 +649,7 @@ static int record_move(mlreg_registry *reg, mlreg_meta_txn *txn, const promo_eve
         error = mlreg_error_set(MLREG_EIO, "release record has a corrupt digest");
         goto done;
     }
-    if ((error = mlreg_audit_size_txn(&seq, txn)) < 0) goto done;
+    if ((error = registry_mutation_next_seq(&seq, mut)) < 0) goto done;
     if ((st = promotion_statement(pe, seq, mlreg_audit_key_origin(key))) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory building a promotion statement");
         goto done;
@@ -685,7 +687,7 @@ static int record_move(mlreg_registry *reg, mlreg_meta_txn *txn, const promo_eve
     if ((error = mlreg_meta_put(txn, MLREG_DB_ATTESTATIONS, k, sizeof(k), rectext, strlen(rectext),
                                 1)) < 0)
         goto done;
-    if ((error = audit_promotion(&got, txn, pe)) < 0) goto done;
+    if ((error = audit_promotion(&got, mut, pe)) < 0) goto done;
     if (got != seq)
         error = mlreg_error_set(MLREG_EIO,
                                 "audit entry of the %s got seq %llu, but its statement names %llu",
@@ -703,44 +705,51 @@ done:
     return error;
 }
 
-int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
-                  const mlreg_promote_req *req)
-{
-    int error = 0, passed = 0, idx;
-    mlreg_meta_txn *txn = NULL;
-    json_t *cand = NULL, *ptr = NULL, *base = NULL, *table = NULL, *logrec = NULL, *res = NULL;
-    gate_rel gc, gb;
-    mlreg_gate_input in;
-    sig_count sc;
+/* A promotion: its request and, once decided, everything it recorded or
+ * answers with (owned; promote_state_clear() frees it). */
+typedef struct {
+    mlreg_registry *reg;
+    const mlreg_policy *policy;
+    const mlreg_promote_req *req;
     const mlreg_rule *rules;
     size_t nrules;
-    char hex[MLREG_DIGEST_HEXLEN + 1], prefix[PKEY_CAP];
+    int idx;
+    int passed;
+    json_t *cand, *base, *table, *logrec;
+    gate_rel gc, gb;
     approval_count ac;
     history_walk hw;
-    uint64_t pseq = 0;
-    int64_t now;
-    promo_event pe;
-    size_t failed = 0, i;
-    json_t *row;
+    const char *from_stage; /* the stage it came through, when the release did */
     char refusal[PKEY_CAP + 128];
+} promote_state;
 
-    memset(&gc, 0, sizeof(gc));
-    memset(&gb, 0, sizeof(gb));
+static void promote_state_clear(promote_state *s)
+{
+    free(s->gc.metrics);
+    free(s->gb.metrics);
+    json_decref(s->hw.last);
+    json_decref(s->ac.approvers);
+    json_decref(s->cand);
+    json_decref(s->base);
+    json_decref(s->table);
+    json_decref(s->logrec);
+}
+
+/* Evaluates the gates of a promotion on what @p txn sees; every input is
+ * read inside it. Fills s->cand, base, table, passed, refusal. */
+static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
+{
+    const mlreg_promote_req *req = s->req;
+    int error = 0;
+    json_t *ptr = NULL, *row;
+    mlreg_gate_input in;
+    sig_count sc;
+    char hex[MLREG_DIGEST_HEXLEN + 1], prefix[PKEY_CAP];
+    size_t failed = 0, i;
+
     memset(&in, 0, sizeof(in));
-    memset(&hw, 0, sizeof(hw));
-    memset(&ac, 0, sizeof(ac));
-    hw.at_ns = -1;
-    if ((error = check_names(policy, req->model, req->version, req->stage)) < 0 ||
-        (error = check_text(req->reason, "reason")) < 0)
-        goto done;
-    idx = mlreg_policy_stage_index(policy, req->stage);
-    if ((error = mlreg_policy_rules(&rules, &nrules, policy, req->model, req->stage)) < 0)
-        goto done;
-    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), !req->dry_run)) < 0)
-        goto done;
-
-    if ((error = release_get(&cand, txn, req->model, req->version)) < 0) goto done;
-    if ((error = record_hex(hex, cand)) < 0) goto done;
+    if ((error = release_get(&s->cand, txn, req->model, req->version)) < 0) goto done;
+    if ((error = record_hex(hex, s->cand)) < 0) goto done;
     if ((error = pointer_get(&ptr, txn, req->model, req->stage)) < 0) goto done;
     if (ptr != NULL) {
         const char *bv = jstr(ptr, "version");
@@ -749,228 +758,298 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
                                     req->stage);
             goto done;
         }
-        if (json_equal(json_object_get(ptr, "digest"), json_object_get(cand, "digest"))) {
+        if (json_equal(json_object_get(ptr, "digest"), json_object_get(s->cand, "digest"))) {
             error = mlreg_error_set(MLREG_EDENIED, "%s@%s is already in stage %s", req->model,
                                     req->version, req->stage);
             goto done;
         }
-        if ((error = release_get(&base, txn, req->model, bv)) < 0) goto done;
+        if ((error = release_get(&s->base, txn, req->model, bv)) < 0) goto done;
     }
 
     /* gather every input inside this transaction */
-    if ((error = gate_rel_of(&gc, cand)) < 0) goto done;
-    in.candidate = &gc.g;
-    if (base != NULL) {
-        if ((error = gate_rel_of(&gb, base)) < 0) goto done;
-        in.baseline = &gb.g;
+    if ((error = gate_rel_of(&s->gc, s->cand)) < 0) goto done;
+    in.candidate = &s->gc.g;
+    if (s->base != NULL) {
+        if ((error = gate_rel_of(&s->gb, s->base)) < 0) goto done;
+        in.baseline = &s->gb.g;
     }
-    if ((error = count_signatures(&sc, reg, txn, hex)) < 0) goto done;
+    if ((error = count_signatures(&sc, s->reg, txn, hex)) < 0) goto done;
     in.signed_count = sc.count;
     in.signed_other_count = sc.other;
     in.signed_other_roles = sc.other > 0 ? sc.roles : NULL;
-    if (idx > 0) {
+    if (s->idx > 0) {
         json_t *pp = NULL;
-        in.previous_stage = mlreg_policy_stages(policy)[idx - 1];
+        in.previous_stage = mlreg_policy_stages(s->policy)[s->idx - 1];
         if ((error = pointer_get(&pp, txn, req->model, in.previous_stage)) < 0) goto done;
         in.in_previous_stage = pp != NULL && json_equal(json_object_get(pp, "digest"),
-                                                        json_object_get(cand, "digest"));
+                                                        json_object_get(s->cand, "digest"));
         json_decref(pp);
-        hw.digest = jstr(cand, "digest");
-        if ((error = walk_history(&hw, txn, req->model, in.previous_stage)) < 0) goto done;
-        if (hw.found) in.in_previous_stage = 1;
+        s->hw.digest = jstr(s->cand, "digest");
+        if ((error = walk_history(&s->hw, txn, req->model, in.previous_stage)) < 0) goto done;
+        if (s->hw.found) in.in_previous_stage = 1;
     }
-    ac.pusher = pusher_of(cand);
-    if ((ac.approvers = json_array()) == NULL) {
+    s->ac.pusher = pusher_of(s->cand);
+    if ((s->ac.approvers = json_array()) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory counting approvals");
         goto done;
     }
     if ((error = mlreg_meta_iter(txn, MLREG_DB_APPROVALS, prefix,
                                  pkey(prefix, hex, req->stage, "", 0, 0), NULL, 0, approval_cb,
-                                 &ac)) < 0)
+                                 &s->ac)) < 0)
         goto done;
     error = 0;
-    in.approvals = ac.count;
-    in.pusher_approved = ac.pusher_approved;
+    in.approvals = s->ac.count;
+    in.pusher_approved = s->ac.pusher_approved;
+    s->from_stage = in.in_previous_stage ? in.previous_stage : NULL;
 
-    if ((error = mlreg_gates_evaluate(&table, &passed, rules, nrules, &in)) < 0) goto done;
-    json_array_foreach(table, i, row)
+    if ((error = mlreg_gates_evaluate(&s->table, &s->passed, s->rules, s->nrules, &in)) < 0)
+        goto done;
+    json_array_foreach(s->table, i, row)
     {
         if (!json_is_true(json_object_get(row, "passed"))) failed++;
     }
-    snprintf(refusal, sizeof(refusal),
+    snprintf(s->refusal, sizeof(s->refusal),
              "promotion of %s@%s to %s refused: %zu of %zu gate rules failed", req->model,
-             req->version, req->stage, failed, nrules);
+             req->version, req->stage, failed, s->nrules);
 
-    if (!req->dry_run) {
-        now = mlreg_time_now_ns();
-        memset(&pe, 0, sizeof(pe));
-        pe.action = MLREG_AUDIT_PROMOTE;
-        pe.result = passed ? MLREG_AUDIT_OK : MLREG_AUDIT_REFUSED;
-        pe.model = req->model;
-        pe.cand = cand;
-        pe.stage = req->stage;
-        pe.from_stage = in.in_previous_stage ? in.previous_stage : NULL;
-        pe.base = base;
-        pe.gates = table;
-        pe.approvers = ac.approvers;
-        pe.reason = passed ? req->reason : refusal;
-        pe.actor = req->actor;
-        pe.now = now;
-        if ((error = log_promotion(&pseq, &logrec, txn, req->model, "promote", cand, req->stage,
-                                   base, passed, req->reason, table, req->actor, now)) < 0)
-            goto done;
-        if (passed && ((error = move_pointer(txn, req->model, req->stage, "promote", cand, base,
-                                             req->reason, req->actor, now, pseq)) < 0 ||
-                       (error = record_move(reg, txn, &pe)) < 0))
-            goto done;
-        if (!passed && (error = audit_promotion(NULL, txn, &pe)) < 0) goto done;
-        error = mlreg_meta_txn_commit(txn);
-        txn = NULL;
-        if (error < 0) goto done;
+done:
+    json_decref(ptr);
+    return error;
+}
+
+/* Decides and records a promotion: passed, it moves the pointer and records
+ * the move with its statement; refused, it is recorded all the same. */
+static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    promote_state *s = arg;
+    const mlreg_promote_req *req = s->req;
+    int64_t now = registry_mutation_time(mut);
+    uint64_t pseq = 0;
+    promo_event pe;
+    int error;
+
+    if ((error = promote_decide(s, txn)) < 0) return error;
+    memset(&pe, 0, sizeof(pe));
+    pe.action = MLREG_AUDIT_PROMOTE;
+    pe.result = s->passed ? MLREG_AUDIT_OK : MLREG_AUDIT_REFUSED;
+    pe.model = req->model;
+    pe.cand = s->cand;
+    pe.stage = req->stage;
+    pe.from_stage = s->from_stage;
+    pe.base = s->base;
+    pe.gates = s->table;
+    pe.approvers = s->ac.approvers;
+    pe.reason = s->passed ? req->reason : s->refusal;
+    pe.actor = req->actor;
+    pe.now = now;
+    if ((error = log_promotion(&pseq, &s->logrec, txn, req->model, "promote", s->cand, req->stage,
+                               s->base, s->passed, req->reason, s->table, req->actor, now)) < 0)
+        return error;
+    if (s->passed) {
+        if ((error = move_pointer(txn, req->model, req->stage, "promote", s->cand, s->base,
+                                  req->reason, req->actor, now, pseq)) < 0)
+            return error;
+        return record_move(s->reg, mut, txn, &pe);
     }
+    return audit_promotion(NULL, mut, &pe);
+}
+
+int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                  const mlreg_promote_req *req)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *res = NULL;
+    promote_state s;
+
+    memset(&s, 0, sizeof(s));
+    s.reg = reg;
+    s.policy = policy;
+    s.req = req;
+    s.hw.at_ns = -1;
+    if ((error = check_names(policy, req->model, req->version, req->stage)) < 0 ||
+        (error = check_text(req->reason, "reason")) < 0)
+        goto done;
+    s.idx = mlreg_policy_stage_index(policy, req->stage);
+    if ((error = mlreg_policy_rules(&s.rules, &s.nrules, policy, req->model, req->stage)) < 0)
+        goto done;
+    if (req->dry_run) {
+        /* evaluate only, on a snapshot: nothing moves, nothing is recorded */
+        if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+        error = promote_decide(&s, txn);
+    } else {
+        error = registry_mutate(NULL, mlreg_registry_meta(reg), promote_apply, &s);
+    }
+    if (error < 0) goto done;
+    error = 0;
 
     res = json_pack("{s:s, s:O, s:O, s:s, s:b, s:b, s:b, s:o, s:O, s:o}", "model", req->model,
-                    "version", json_object_get(cand, "version"), "digest",
-                    json_object_get(cand, "digest"), "to", req->stage, "dry_run", req->dry_run,
-                    "passed", passed, "moved", passed && !req->dry_run, "baseline",
-                    base ? json_pack("{s:O, s:O}", "version", json_object_get(base, "version"),
-                                     "digest", json_object_get(base, "digest"))
-                         : json_null(),
-                    "rules", table, "promotion", promotion_summary(logrec));
+                    "version", json_object_get(s.cand, "version"), "digest",
+                    json_object_get(s.cand, "digest"), "to", req->stage, "dry_run", req->dry_run,
+                    "passed", s.passed, "moved", s.passed && !req->dry_run, "baseline",
+                    s.base ? json_pack("{s:O, s:O}", "version", json_object_get(s.base, "version"),
+                                       "digest", json_object_get(s.base, "digest"))
+                           : json_null(),
+                    "rules", s.table, "promotion", promotion_summary(s.logrec));
     if (res == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering a promotion");
         goto done;
     }
-    if (!passed) error = mlreg_error_set(MLREG_EGATE, "%s", refusal);
+    if (!s.passed) error = mlreg_error_set(MLREG_EGATE, "%s", s.refusal);
     *out = res;
     res = NULL;
 
 done:
     mlreg_meta_txn_abort(txn);
-    free(gc.metrics);
-    free(gb.metrics);
-    json_decref(hw.last);
-    json_decref(ac.approvers);
+    promote_state_clear(&s);
     json_decref(res);
-    json_decref(cand);
-    json_decref(ptr);
-    json_decref(base);
-    json_decref(table);
-    json_decref(logrec);
     return error;
 }
 
 /* ---- rollback ------------------------------------------------------------------- */
 
-int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy, const char *model,
-                   const char *stage, const char *to_version, const char *reason, const char *actor)
-{
-    int error = 0, refused = 0;
-    mlreg_meta_txn *txn = NULL;
-    json_t *ptr = NULL, *cur = NULL, *target = NULL, *logrec = NULL, *res = NULL;
+/* A rollback: its request and what it found and recorded (owned). */
+typedef struct {
+    mlreg_registry *reg;
+    const char *model;
+    const char *stage;
+    const char *to_version;
+    const char *reason;
+    const char *actor;
     const mlreg_rule *rules;
-    size_t nrules, i;
+    size_t nrules;
+    int refused;
+    json_t *cur, *target, *logrec;
     history_walk hw;
+    char refusal[PKEY_CAP + 128];
+} rollback_state;
+
+/* Finds the release to roll back to and re-judges its signatures; a
+ * refusal is recorded like a move. */
+static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    rollback_state *s = arg;
+    int error = 0;
+    json_t *ptr = NULL;
     sig_count sc;
     const char *tv;
     char hex[MLREG_DIGEST_HEXLEN + 1];
     long need = 0, have = 0;
     uint64_t pseq = 0;
-    int64_t now;
+    int64_t now = registry_mutation_time(mut);
     promo_event pe;
-    char refusal[PKEY_CAP + 128];
 
-    memset(&hw, 0, sizeof(hw));
-    hw.at_ns = -1;
-    if ((error = check_names(policy, model, to_version, stage)) < 0 ||
-        (error = check_text(reason, "reason")) < 0)
-        goto done;
-    if ((error = mlreg_policy_rules(&rules, &nrules, policy, model, stage)) < 0) goto done;
-    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
-    if ((error = pointer_get(&ptr, txn, model, stage)) < 0) goto done;
+    if ((error = pointer_get(&ptr, txn, s->model, s->stage)) < 0) goto done;
     if (ptr == NULL) {
         error = mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s is empty: nothing to roll back",
-                                stage, model);
+                                s->stage, s->model);
         goto done;
     }
-    if ((error = release_get(&cur, txn, model, jstr(ptr, "version") ? jstr(ptr, "version") : "")) <
-        0)
+    if ((error = release_get(&s->cur, txn, s->model,
+                             jstr(ptr, "version") ? jstr(ptr, "version") : "")) < 0)
         goto done;
-    if (to_version != NULL) {
-        if (!strcmp(to_version, jstr(cur, "version"))) {
-            error = mlreg_error_set(MLREG_EDENIED, "%s@%s holds stage %s now", model, to_version,
-                                    stage);
+    if (s->to_version != NULL) {
+        if (!strcmp(s->to_version, jstr(s->cur, "version"))) {
+            error = mlreg_error_set(MLREG_EDENIED, "%s@%s holds stage %s now", s->model,
+                                    s->to_version, s->stage);
             goto done;
         }
-        error = release_get(&target, txn, model, to_version);
+        error = release_get(&s->target, txn, s->model, s->to_version);
         if (error == MLREG_ENOTFOUND)
             error = mlreg_error_set(MLREG_EDENIED,
                                     "%s@%s is not a release, so it never held stage "
                                     "%s",
-                                    model, to_version, stage);
+                                    s->model, s->to_version, s->stage);
         if (error < 0) goto done;
-        hw.digest = jstr(target, "digest");
-        if ((error = walk_history(&hw, txn, model, stage)) < 0) goto done;
-        if (!hw.found) {
-            error = mlreg_error_set(MLREG_EDENIED, "%s@%s never held stage %s", model, to_version,
-                                    stage);
+        s->hw.digest = jstr(s->target, "digest");
+        if ((error = walk_history(&s->hw, txn, s->model, s->stage)) < 0) goto done;
+        if (!s->hw.found) {
+            error = mlreg_error_set(MLREG_EDENIED, "%s@%s never held stage %s", s->model,
+                                    s->to_version, s->stage);
             goto done;
         }
     } else {
-        if ((error = walk_history(&hw, txn, model, stage)) < 0) goto done;
-        tv = jstr(hw.last, "previous_version");
+        if ((error = walk_history(&s->hw, txn, s->model, s->stage)) < 0) goto done;
+        tv = jstr(s->hw.last, "previous_version");
         if (tv == NULL) {
-            error = mlreg_error_set(MLREG_EDENIED, "no earlier release held stage %s of %s", stage,
-                                    model);
+            error = mlreg_error_set(MLREG_EDENIED, "no earlier release held stage %s of %s",
+                                    s->stage, s->model);
             goto done;
         }
-        if ((error = release_get(&target, txn, model, tv)) < 0) goto done;
+        if ((error = release_get(&s->target, txn, s->model, tv)) < 0) goto done;
     }
 
     /* signatures are re-judged against the keyring now */
-    for (i = 0; i < nrules; i++)
-        if (rules[i].type == MLREG_RULE_SIGNED && rules[i].min_count > need)
-            need = rules[i].min_count;
+    for (size_t i = 0; i < s->nrules; i++)
+        if (s->rules[i].type == MLREG_RULE_SIGNED && s->rules[i].min_count > need)
+            need = s->rules[i].min_count;
     if (need > 0) {
-        if ((error = record_hex(hex, target)) < 0) goto done;
-        if ((error = count_signatures(&sc, reg, txn, hex)) < 0) goto done;
+        if ((error = record_hex(hex, s->target)) < 0) goto done;
+        if ((error = count_signatures(&sc, s->reg, txn, hex)) < 0) goto done;
         have = sc.count;
-        refused = have < need;
+        s->refused = have < need;
     }
-    snprintf(refusal, sizeof(refusal),
+    snprintf(s->refusal, sizeof(s->refusal),
              "rollback of %s to %s@%s refused: %ld signature%s by trusted release keys count "
              "now, the stage requires %ld",
-             stage, model, jstr(target, "version"), have, have == 1 ? "" : "s", need);
-    now = mlreg_time_now_ns();
+             s->stage, s->model, jstr(s->target, "version"), have, have == 1 ? "" : "s", need);
     memset(&pe, 0, sizeof(pe));
     pe.action = MLREG_AUDIT_ROLLBACK;
-    pe.result = refused ? MLREG_AUDIT_REFUSED : MLREG_AUDIT_OK;
-    pe.model = model;
-    pe.cand = target;
-    pe.stage = stage;
-    pe.base = cur;
-    pe.reason = refused ? refusal : reason;
-    pe.actor = actor;
+    pe.result = s->refused ? MLREG_AUDIT_REFUSED : MLREG_AUDIT_OK;
+    pe.model = s->model;
+    pe.cand = s->target;
+    pe.stage = s->stage;
+    pe.base = s->cur;
+    pe.reason = s->refused ? s->refusal : s->reason;
+    pe.actor = s->actor;
     pe.now = now;
-    if ((error = log_promotion(&pseq, &logrec, txn, model, "rollback", target, stage, cur, !refused,
-                               reason, NULL, actor, now)) < 0)
+    if ((error = log_promotion(&pseq, &s->logrec, txn, s->model, "rollback", s->target, s->stage,
+                               s->cur, !s->refused, s->reason, NULL, s->actor, now)) < 0)
         goto done;
-    if (!refused && ((error = move_pointer(txn, model, stage, "rollback", target, cur, reason,
-                                           actor, now, pseq)) < 0 ||
-                     (error = record_move(reg, txn, &pe)) < 0))
+    if (s->refused) {
+        error = audit_promotion(NULL, mut, &pe);
         goto done;
-    if (refused && (error = audit_promotion(NULL, txn, &pe)) < 0) goto done;
-    error = mlreg_meta_txn_commit(txn);
-    txn = NULL;
-    if (error < 0) goto done;
-    if (refused) {
-        error = mlreg_error_set(MLREG_EGATE, "%s", refusal);
+    }
+    if ((error = move_pointer(txn, s->model, s->stage, "rollback", s->target, s->cur, s->reason,
+                              s->actor, now, pseq)) < 0)
+        goto done;
+    error = record_move(s->reg, mut, txn, &pe);
+
+done:
+    json_decref(ptr);
+    return error;
+}
+
+int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy, const char *model,
+                   const char *stage, const char *to_version, const char *reason, const char *actor)
+{
+    int error = 0;
+    json_t *res = NULL;
+    rollback_state s;
+
+    memset(&s, 0, sizeof(s));
+    s.reg = reg;
+    s.model = model;
+    s.stage = stage;
+    s.to_version = to_version;
+    s.reason = reason;
+    s.actor = actor;
+    s.hw.at_ns = -1;
+    if ((error = check_names(policy, model, to_version, stage)) < 0 ||
+        (error = check_text(reason, "reason")) < 0)
+        goto done;
+    if ((error = mlreg_policy_rules(&s.rules, &s.nrules, policy, model, stage)) < 0) goto done;
+    if ((error = registry_mutate(NULL, mlreg_registry_meta(reg), rollback_apply, &s)) < 0)
+        goto done;
+    error = 0;
+    if (s.refused) {
+        error = mlreg_error_set(MLREG_EGATE, "%s", s.refusal);
         goto done;
     }
     res = json_pack("{s:s, s:s, s:O, s:O, s:O, s:o}", "model", model, "stage", stage, "version",
-                    json_object_get(target, "version"), "digest", json_object_get(target, "digest"),
-                    "previous_version", json_object_get(cur, "version"), "promotion",
-                    promotion_summary(logrec));
+                    json_object_get(s.target, "version"), "digest",
+                    json_object_get(s.target, "digest"), "previous_version",
+                    json_object_get(s.cur, "version"), "promotion", promotion_summary(s.logrec));
     if (res == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering a rollback");
         goto done;
@@ -978,12 +1057,10 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
     *out = res;
 
 done:
-    mlreg_meta_txn_abort(txn);
-    json_decref(hw.last);
-    json_decref(ptr);
-    json_decref(cur);
-    json_decref(target);
-    json_decref(logrec);
+    json_decref(s.hw.last);
+    json_decref(s.cur);
+    json_decref(s.target);
+    json_decref(s.logrec);
     return error;
 }
 
@@ -998,75 +1075,85 @@ static json_t *approval_view(const json_t *rec)
                      json_object_get(rec, "time"), "comment", json_object_get(rec, "comment"));
 }
 
+/* An approval; rec is the stored record afterwards, for the reply. */
+typedef struct {
+    const char *model;
+    const char *version;
+    const char *stage;
+    const char *comment;
+    const char *actor;
+    json_t *rec;
+} approve_change;
+
+static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    approve_change *c = arg;
+    int error = 0;
+    json_t *rel = NULL, *details = NULL;
+    char hex[MLREG_DIGEST_HEXLEN + 1], key[PKEY_CAP], when[MLREG_TIME_STRLEN];
+    size_t klen;
+    int64_t now = registry_mutation_time(mut);
+    mlreg_audit_event ev;
+
+    if ((error = release_get(&rel, txn, c->model, c->version)) < 0) goto done;
+    if ((error = record_hex(hex, rel)) < 0) goto done;
+    klen = pkey(key, hex, c->stage, c->actor, 0, 0);
+    error = get_json(&c->rec, txn, MLREG_DB_APPROVALS, key, klen);
+    if (error == 0) {
+        error = REGISTRY_MUTATE_NOOP; /* approved already: the first approval stands */
+        goto done;
+    }
+    if (error != MLREG_ENOTFOUND) goto done;
+    mlreg_time_format(when, now);
+    c->rec = json_pack("{s:s, s:s, s:O, s:s, s:s, s:s, s:I, s:s?}", "model", c->model, "version",
+                       c->version, "digest", json_object_get(rel, "digest"), "stage", c->stage,
+                       "approver", c->actor, "time", when, "time_ns", (json_int_t)now, "comment",
+                       c->comment);
+    if (c->rec == NULL ||
+        (c->comment != NULL && (details = json_pack("{s:s}", "comment", c->comment)) == NULL)) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an approval");
+        goto done;
+    }
+    if ((error = put_json(txn, MLREG_DB_APPROVALS, key, klen, c->rec)) < 0) goto done;
+    memset(&ev, 0, sizeof(ev));
+    ev.actor = c->actor;
+    ev.action = MLREG_AUDIT_APPROVE;
+    ev.result = MLREG_AUDIT_OK;
+    ev.model = c->model;
+    ev.version = c->version;
+    ev.digest = jstr(rel, "digest");
+    ev.stage = c->stage;
+    ev.details = details;
+    error = registry_mutation_record(NULL, mut, &ev);
+
+done:
+    json_decref(details);
+    json_decref(rel);
+    return error;
+}
+
 int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_policy *policy,
                   const char *model, const char *version, const char *stage, const char *comment,
                   const char *actor)
 {
-    int error = 0, created = 0;
-    mlreg_meta_txn *txn = NULL;
-    json_t *rel = NULL, *rec = NULL, *res = NULL, *details = NULL;
-    char hex[MLREG_DIGEST_HEXLEN + 1], key[PKEY_CAP], when[MLREG_TIME_STRLEN];
-    size_t klen;
-    int64_t now;
-    mlreg_audit_event ev;
+    int error = 0;
+    json_t *res = NULL;
+    approve_change c = {model, version, stage, comment, actor, NULL};
 
     if ((error = check_names(policy, model, version, stage)) < 0 ||
         (error = check_text(comment, "comment")) < 0)
         goto done;
-    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
-    if ((error = release_get(&rel, txn, model, version)) < 0) goto done;
-    if ((error = record_hex(hex, rel)) < 0) goto done;
-    klen = pkey(key, hex, stage, actor, 0, 0);
-    error = get_json(&rec, txn, MLREG_DB_APPROVALS, key, klen);
-    if (error == MLREG_ENOTFOUND) {
-        now = mlreg_time_now_ns();
-        mlreg_time_format(when, now);
-        rec =
-            json_pack("{s:s, s:s, s:O, s:s, s:s, s:s, s:I, s:s?}", "model", model, "version",
-                      version, "digest", json_object_get(rel, "digest"), "stage", stage, "approver",
-                      actor, "time", when, "time_ns", (json_int_t)now, "comment", comment);
-        if (rec == NULL) {
-            error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an approval");
-            goto done;
-        }
-        if ((error = put_json(txn, MLREG_DB_APPROVALS, key, klen, rec)) < 0) goto done;
-        if (comment != NULL && (details = json_pack("{s:s}", "comment", comment)) == NULL) {
-            error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an approval");
-            goto done;
-        }
-        memset(&ev, 0, sizeof(ev));
-        ev.time_ns = now;
-        ev.actor = actor;
-        ev.action = MLREG_AUDIT_APPROVE;
-        ev.result = MLREG_AUDIT_OK;
-        ev.model = model;
-        ev.version = version;
-        ev.digest = jstr(rel, "digest");
-        ev.stage = stage;
-        ev.details = details;
-        if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
-        if ((error = mlreg_meta_txn_commit(txn)) < 0) {
-            txn = NULL;
-            goto done;
-        }
-        txn = NULL;
-        created = 1;
-    } else if (error < 0) {
-        goto done;
-    }
-    error = 0;
-    if ((res = approval_view(rec)) == NULL) {
+    if ((error = registry_mutate(NULL, mlreg_registry_meta(reg), approve_apply, &c)) < 0) goto done;
+    if ((res = approval_view(c.rec)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an approval");
         goto done;
     }
     *out = res;
-    *created_out = created;
+    *created_out = error != REGISTRY_MUTATE_NOOP;
+    error = 0;
 
 done:
-    mlreg_meta_txn_abort(txn);
-    json_decref(details);
-    json_decref(rel);
-    json_decref(rec);
+    json_decref(c.rec);
     return error;
 }
 
@@ -1399,98 +1486,117 @@ static int bind_authorize(const mlreg_identity *who, const char *model, const ch
                            n == 1 ? "" : "s", roles);
 }
 
-int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_identity *who,
-                     const char *model, const char *version, const char *image, const char *digest)
+/* An image binding; rec is the current binding afterwards, for the reply. */
+typedef struct {
+    const mlreg_identity *who;
+    const char *model;
+    const char *version;
+    const char *image;
+    const char *digest;
+    json_t *rec;
+} bind_change;
+
+static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
 {
-    int error = 0, created = 0;
-    mlreg_meta_txn *txn = NULL;
-    json_t *rel = NULL, *rec = NULL, *res = NULL, *held = NULL, *details = NULL;
+    bind_change *c = arg;
+    int error = 0;
+    json_t *rel = NULL, *held = NULL, *details = NULL;
     image_walk w;
-    mlreg_digest d;
     char hex[MLREG_DIGEST_HEXLEN + 1], key[PKEY_CAP], when[MLREG_TIME_STRLEN];
-    char dstr[MLREG_DIGEST_STRLEN + 1], ref[MLREG_IMAGE_REF_MAX + MLREG_DIGEST_STRLEN + 2];
-    const char *actor = mlreg_identity_name(who);
+    char ref[MLREG_IMAGE_REF_MAX + MLREG_DIGEST_STRLEN + 2];
+    const char *actor = mlreg_identity_name(c->who);
     uint64_t seq;
-    int64_t now;
+    int64_t now = registry_mutation_time(mut);
     mlreg_audit_event ev;
 
     memset(&w, 0, sizeof(w));
+    w.image = c->image;
+    w.digest = c->digest;
+    if ((error = release_get(&rel, txn, c->model, c->version)) < 0) {
+        /* no stage holds a release that does not exist: push decides, and a
+         * caller without it does not learn whether the release exists */
+        if (error == MLREG_ENOTFOUND &&
+            mlreg_auth_check(c->who, MLREG_ROLE_PUSH, NULL, c->model) < 0)
+            error = MLREG_EFORBIDDEN;
+        goto done;
+    }
+    if ((error = record_hex(hex, rel)) < 0 ||
+        (error = stages_held(&held, txn, c->model, jstr(rel, "digest"))) < 0 ||
+        (error = bind_authorize(c->who, c->model, c->version, held)) < 0 ||
+        (error = walk_images(&w, txn, hex)) < 0)
+        goto done;
+    if (w.last != NULL && same_binding(w.last, c->image, c->digest)) {
+        /* the binding is current already: nothing changes */
+        c->rec = json_incref(w.last);
+        error = REGISTRY_MUTATE_NOOP;
+        goto done;
+    }
+    /* a new binding, or an earlier one made current again (a re-bind: a new
+     * record and its own audit entry, so the change is visible) */
+    mlreg_time_format(when, now);
+    if ((error = next_seq(&seq, txn, SEQ_IMAGE)) < 0) goto done;
+    c->rec = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I, s:s}", "model", c->model, "version",
+                       c->version, "image", c->image, "digest", c->digest, "time", when, "time_ns",
+                       (json_int_t)now, "actor", actor);
+    if (c->rec == NULL ||
+        (w.match != NULL && (details = json_pack("{s:b}", "rebind", 1)) == NULL)) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory binding an image");
+        goto done;
+    }
+    if ((error = put_json(txn, MLREG_DB_IMAGES, key, pkey(key, hex, NULL, NULL, 1, seq), c->rec)) <
+        0)
+        goto done;
+    /* the image as stages show it: REPO:TAG, with @digest when bound */
+    snprintf(ref, sizeof(ref), "%s%s%s", c->image, c->digest ? "@" : "",
+             c->digest ? c->digest : "");
+    memset(&ev, 0, sizeof(ev));
+    ev.actor = actor;
+    ev.action = MLREG_AUDIT_IMAGE_BIND;
+    ev.result = MLREG_AUDIT_OK;
+    ev.model = c->model;
+    ev.version = c->version;
+    ev.digest = jstr(rel, "digest");
+    ev.image = ref;
+    ev.details = details;
+    error = registry_mutation_record(NULL, mut, &ev);
+
+done:
+    json_decref(w.match);
+    json_decref(w.last);
+    json_decref(rel);
+    json_decref(held);
+    json_decref(details);
+    return error;
+}
+
+int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_identity *who,
+                     const char *model, const char *version, const char *image, const char *digest)
+{
+    int error = 0;
+    json_t *res = NULL;
+    mlreg_digest d;
+    char dstr[MLREG_DIGEST_STRLEN + 1];
+    bind_change c = {who, model, version, image, NULL, NULL};
+
     if ((error = check_names(NULL, model, version, NULL)) < 0 ||
         (error = image_validate(image)) < 0)
         goto done;
     if (digest != NULL) {
         if ((error = mlreg_digest_parse(&d, digest)) < 0) goto done;
         mlreg_digest_format(dstr, &d);
-        digest = dstr;
+        c.digest = dstr;
     }
-    w.image = image;
-    w.digest = digest;
-    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
-    if ((error = release_get(&rel, txn, model, version)) < 0) {
-        /* no stage holds a release that does not exist: push decides, and a
-         * caller without it does not learn whether the release exists */
-        if (error == MLREG_ENOTFOUND && mlreg_auth_check(who, MLREG_ROLE_PUSH, NULL, model) < 0)
-            error = MLREG_EFORBIDDEN;
-        goto done;
-    }
-    if ((error = record_hex(hex, rel)) < 0 ||
-        (error = stages_held(&held, txn, model, jstr(rel, "digest"))) < 0 ||
-        (error = bind_authorize(who, model, version, held)) < 0 ||
-        (error = walk_images(&w, txn, hex)) < 0)
-        goto done;
-    if (w.last != NULL && same_binding(w.last, image, digest)) {
-        /* the binding is current already: nothing changes */
-        rec = json_incref(w.last);
-    } else {
-        /* a new binding, or an earlier one made current again (a re-bind:
-         * a new record and its own audit entry, so the change is visible) */
-        now = mlreg_time_now_ns();
-        mlreg_time_format(when, now);
-        if ((error = next_seq(&seq, txn, SEQ_IMAGE)) < 0) goto done;
-        rec = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I, s:s}", "model", model, "version", version,
-                        "image", image, "digest", digest, "time", when, "time_ns", (json_int_t)now,
-                        "actor", actor);
-        if (rec == NULL ||
-            (w.match != NULL && (details = json_pack("{s:b}", "rebind", 1)) == NULL)) {
-            error = mlreg_error_set(MLREG_ENOMEM, "out of memory binding an image");
-            goto done;
-        }
-        if ((error = put_json(txn, MLREG_DB_IMAGES, key, pkey(key, hex, NULL, NULL, 1, seq), rec)) <
-            0)
-            goto done;
-        /* the image as stages show it: REPO:TAG, with @digest when bound */
-        snprintf(ref, sizeof(ref), "%s%s%s", image, digest ? "@" : "", digest ? digest : "");
-        memset(&ev, 0, sizeof(ev));
-        ev.time_ns = now;
-        ev.actor = actor;
-        ev.action = MLREG_AUDIT_IMAGE_BIND;
-        ev.result = MLREG_AUDIT_OK;
-        ev.model = model;
-        ev.version = version;
-        ev.digest = jstr(rel, "digest");
-        ev.image = ref;
-        ev.details = details;
-        if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
-        error = mlreg_meta_txn_commit(txn);
-        txn = NULL;
-        if (error < 0) goto done;
-        created = 1;
-    }
-    if ((res = image_view(rec)) == NULL) {
+    if ((error = registry_mutate(NULL, mlreg_registry_meta(reg), bind_apply, &c)) < 0) goto done;
+    if ((res = image_view(c.rec)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an image binding");
         goto done;
     }
     *out = res;
-    *created_out = created;
+    *created_out = error != REGISTRY_MUTATE_NOOP;
+    error = 0;
 
 done:
-    mlreg_meta_txn_abort(txn);
-    json_decref(w.match);
-    json_decref(w.last);
-    json_decref(rel);
-    json_decref(rec);
-    json_decref(held);
-    json_decref(details);
+    json_decref(c.rec);
     return error;
 }
 

@@ -29,11 +29,11 @@
  * transaction, to keep the single writer slot free of I/O; blobs are never
  * deleted while a manifest references them, so the result stays true.
  *
- * Every mutation that changes something appends its audit entry
- * (mlreg_audit_append_txn) in its own write transaction before the commit:
- * if the append fails the mutation fails and nothing is committed. A no-op
- * (a blob the repository already sees, identical manifest content) commits
- * nothing and appends nothing. */
+ * Every mutation is an apply function run by registry_mutate() (mutate.c),
+ * which owns the write transaction and commits the change together with the
+ * audit entry the apply function records: if either fails nothing is
+ * committed. A no-op (a blob the repository already sees, identical
+ * manifest content) commits nothing and appends nothing. */
 #include "mlreg/registry.h"
 
 #include "mlreg/common.h"
@@ -263,27 +263,34 @@ int registry_blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, 
     return mlreg_blob_writer_commit(out, w, NULL, (int64_t)len);
 }
 
-/* Appends the blob.link / blob.delete entry of @p digest in @p repo;
- * @p from names the source repository of a mount (NULL otherwise). */
-static int audit_blob(mlreg_meta_txn *txn, const char *action, const char *repo,
-                      const mlreg_digest *digest, const char *from, const char *actor)
+/* A blob.link or blob.delete: the blob and the repository it enters or
+ * leaves; @p from names the source repository of a mount (NULL otherwise). */
+typedef struct {
+    const char *repo;
+    const char *from;
+    const mlreg_digest *digest;
+    const char *actor;
+} blob_change;
+
+/* Records the blob.link / blob.delete entry of @p c. */
+static int audit_blob(registry_mutation *mut, const char *action, const blob_change *c)
 {
     mlreg_audit_event ev;
     char str[MLREG_DIGEST_STRLEN + 1];
     json_t *details = NULL;
     int error;
 
-    if (from != NULL && (details = json_pack("{s:s}", "from", from)) == NULL)
+    if (c->from != NULL && (details = json_pack("{s:s}", "from", c->from)) == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a blob link");
-    mlreg_digest_format(str, digest);
+    mlreg_digest_format(str, c->digest);
     memset(&ev, 0, sizeof(ev));
-    ev.actor = actor_or_local(actor);
+    ev.actor = actor_or_local(c->actor);
     ev.action = action;
     ev.result = MLREG_AUDIT_OK;
-    ev.model = repo;
+    ev.model = c->repo;
     ev.digest = str;
     ev.details = details;
-    error = mlreg_audit_append_txn(NULL, txn, &ev);
+    error = registry_mutation_record(NULL, mut, &ev);
     json_decref(details);
     return error;
 }
@@ -313,27 +320,43 @@ done:
 
 /* ---- blobs ---------------------------------------------------------------- */
 
+/* Links a blob into c->repo; a mount first checks that c->from sees it. */
+static int blob_link_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    const blob_change *c = arg;
+    char str[MLREG_DIGEST_STRLEN + 1];
+    int error, linked;
+
+    if (c->from != NULL) {
+        if ((linked = blob_linked(txn, c->from, c->digest)) < 0) return linked;
+        if (!linked) {
+            mlreg_digest_format(str, c->digest);
+            return mlreg_error_set(MLREG_ENOTFOUND, "blob %s unknown to repository '%s'", str,
+                                   c->from);
+        }
+    }
+    if ((linked = blob_linked(txn, c->repo, c->digest)) != 0)
+        return linked < 0 ? linked : REGISTRY_MUTATE_NOOP; /* already visible */
+    if ((error = link_blob_txn(txn, c->repo, c->digest)) < 0) return error;
+    return audit_blob(mut, MLREG_AUDIT_BLOB_LINK, c);
+}
+
+/* registry_mutate() for a public entry point: a no-op is a success. */
+static int mutate(mlreg_registry *reg, registry_apply_fn apply, void *arg)
+{
+    int error = registry_mutate(NULL, reg->meta, apply, arg);
+
+    return error == REGISTRY_MUTATE_NOOP ? 0 : error;
+}
+
 int mlreg_registry_blob_link(mlreg_registry *reg, const char *repo, const mlreg_digest *digest,
                              const char *actor)
 {
-    int error = 0, linked;
-    mlreg_meta_txn *txn = NULL;
+    blob_change c = {repo, NULL, digest, actor};
+    int error;
 
-    if ((error = mlreg_name_validate(repo)) < 0) goto done;
-    if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
-    if ((linked = blob_linked(txn, repo, digest)) != 0) {
-        error = linked < 0 ? linked : 0; /* already visible: nothing changes */
-        goto done;
-    }
-    if ((error = link_blob_txn(txn, repo, digest)) < 0 ||
-        (error = audit_blob(txn, MLREG_AUDIT_BLOB_LINK, repo, digest, NULL, actor)) < 0)
-        goto done;
-    error = mlreg_meta_txn_commit(txn);
-    txn = NULL;
-
-done:
-    mlreg_meta_txn_abort(txn);
-    return error;
+    if ((error = mlreg_name_validate(repo)) < 0) return error;
+    return mutate(reg, blob_link_apply, &c);
 }
 
 /* ENOTFOUND unless @p digest is linked into @p repo. */
@@ -380,9 +403,9 @@ int mlreg_registry_blob_open(mlreg_blob_reader **out, uint64_t *size_out, mlreg_
 int mlreg_registry_blob_mount(mlreg_registry *reg, const char *repo, const char *from,
                               const mlreg_digest *digest, const char *actor)
 {
-    int error = 0, linked, stored;
-    mlreg_meta_txn *txn = NULL;
+    int error = 0, stored;
     char str[MLREG_DIGEST_STRLEN + 1];
+    blob_change c = {repo, from, digest, actor};
 
     mlreg_digest_format(str, digest);
     if ((error = mlreg_name_validate(repo)) < 0 || (error = mlreg_name_validate(from)) < 0)
@@ -396,27 +419,9 @@ int mlreg_registry_blob_mount(mlreg_registry *reg, const char *repo, const char 
         error = mlreg_error_set(MLREG_ENOTFOUND, "blob %s is not stored", str);
         goto done;
     }
-    if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
-    if ((linked = blob_linked(txn, from, digest)) < 0) {
-        error = linked;
-        goto done;
-    }
-    if (!linked) {
-        error = mlreg_error_set(MLREG_ENOTFOUND, "blob %s unknown to repository '%s'", str, from);
-        goto done;
-    }
-    if ((linked = blob_linked(txn, repo, digest)) != 0) {
-        error = linked < 0 ? linked : 0; /* already visible: nothing changes */
-        goto done;
-    }
-    if ((error = link_blob_txn(txn, repo, digest)) < 0 ||
-        (error = audit_blob(txn, MLREG_AUDIT_BLOB_LINK, repo, digest, from, actor)) < 0)
-        goto done;
-    error = mlreg_meta_txn_commit(txn);
-    txn = NULL;
+    error = mutate(reg, blob_link_apply, &c);
 
 done:
-    mlreg_meta_txn_abort(txn);
     return error;
 }
 
@@ -509,52 +514,47 @@ static int scan_release_blob_cb(const void *key, size_t klen, const void *val, s
     return 1;
 }
 
-int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlreg_digest *digest,
-                               const char *actor)
+/* Unlinks a blob from c->repo unless a release of it holds the blob. */
+static int blob_unlink_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
 {
+    const blob_change *c = arg;
     int error = 0, linked;
-    mlreg_meta_txn *txn = NULL;
     char key[KEY_CAP], hex[MLREG_DIGEST_HEXLEN + 1], str[MLREG_DIGEST_STRLEN + 1];
     release_blob_scan scan;
     mlreg_digest empty;
 
-    mlreg_digest_hex(hex, digest);
-    mlreg_digest_format(str, digest);
+    mlreg_digest_hex(hex, c->digest);
+    mlreg_digest_format(str, c->digest);
     memset(&scan, 0, sizeof(scan));
-    scan.digest = digest;
+    scan.txn = txn;
+    scan.digest = c->digest;
     scan.hex = hex;
     scan.is_empty_cfg = mlreg_digest_parse(&empty, MLREG_EMPTY_CONFIG_DIGEST) == 0 &&
-                        mlreg_digest_equal(&empty, digest);
-
-    if ((error = mlreg_name_validate(repo)) < 0) goto done;
-    if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
-    scan.txn = txn;
-    if ((linked = blob_linked(txn, repo, digest)) < 0) {
-        error = linked;
-        goto done;
-    }
-    if (!linked) {
-        error = mlreg_error_set(MLREG_ENOTFOUND, "blob %s unknown to repository '%s'", str, repo);
-        goto done;
-    }
-    error = mlreg_meta_iter(txn, MLREG_DB_RELEASES, key, key_of(key, repo, "", NULL), NULL, 0,
+                        mlreg_digest_equal(&empty, c->digest);
+    if ((linked = blob_linked(txn, c->repo, c->digest)) < 0) return linked;
+    if (!linked)
+        return mlreg_error_set(MLREG_ENOTFOUND, "blob %s unknown to repository '%s'", str, c->repo);
+    error = mlreg_meta_iter(txn, MLREG_DB_RELEASES, key, key_of(key, c->repo, "", NULL), NULL, 0,
                             scan_release_blob_cb, &scan);
-    if (error < 0) goto done;
-    if (error > 0) {
-        error =
-            mlreg_error_set(MLREG_EDENIED, "blob %s is %s of release %s@%s; releases are immutable",
-                            str, scan.is_empty_cfg ? "the config" : scan.what, repo, scan.version);
-        goto done;
-    }
-    if ((error = mlreg_meta_del(txn, MLREG_DB_REPO_BLOBS, key, key_of(key, repo, hex, NULL))) < 0 ||
-        (error = audit_blob(txn, MLREG_AUDIT_BLOB_DELETE, repo, digest, NULL, actor)) < 0)
-        goto done;
-    error = mlreg_meta_txn_commit(txn);
-    txn = NULL;
+    if (error < 0) return error;
+    if (error > 0)
+        return mlreg_error_set(MLREG_EDENIED,
+                               "blob %s is %s of release %s@%s; releases are immutable", str,
+                               scan.is_empty_cfg ? "the config" : scan.what, c->repo, scan.version);
+    if ((error = mlreg_meta_del(txn, MLREG_DB_REPO_BLOBS, key, key_of(key, c->repo, hex, NULL))) <
+        0)
+        return error;
+    return audit_blob(mut, MLREG_AUDIT_BLOB_DELETE, c);
+}
 
-done:
-    mlreg_meta_txn_abort(txn);
-    return error;
+int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlreg_digest *digest,
+                               const char *actor)
+{
+    blob_change c = {repo, NULL, digest, actor};
+    int error;
+
+    if ((error = mlreg_name_validate(repo)) < 0) return error;
+    return mutate(reg, blob_unlink_apply, &c);
 }
 
 /* ---- manifests ------------------------------------------------------------ */
@@ -1111,7 +1111,7 @@ static int is_attestation_artifact(const mlreg_manifest *m)
 /* Appends the entry of a manifest PUT that stored something: "push" for a
  * release (put_in_txn creates a release only with its record), else
  * "manifest.put" naming the tag when pushed by tag. */
-static int audit_manifest_put(mlreg_meta_txn *txn, const registry_manifest_plan *plan,
+static int audit_manifest_put(registry_mutation *mut, const registry_manifest_plan *plan,
                               const char *actor)
 {
     const put_plan *p = &plan->p;
@@ -1139,9 +1139,26 @@ static int audit_manifest_put(mlreg_meta_txn *txn, const registry_manifest_plan 
     if ((p->is_release || plan->m->artifact_type != NULL) && details == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a manifest");
     ev.details = details;
-    error = mlreg_audit_append_txn(NULL, txn, &ev);
+    error = registry_mutation_record(NULL, mut, &ev);
     json_decref(details);
     return error;
+}
+
+/* A manifest PUT of the OCI API: the prepared plan and who pushed it. */
+typedef struct {
+    const registry_manifest_plan *plan;
+    const char *actor;
+    int created;
+} manifest_change;
+
+static int manifest_put_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    manifest_change *c = arg;
+    int error;
+
+    if ((error = put_in_txn(&c->created, txn, &c->plan->p)) < 0) return error;
+    if (!c->created) return REGISTRY_MUTATE_NOOP;
+    return audit_manifest_put(mut, c->plan, c->actor);
 }
 
 int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *reg,
@@ -1156,9 +1173,9 @@ int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registr
                                    const char *content_type, const char *body, size_t len,
                                    const char *actor)
 {
-    int error = 0, created = 0;
+    int error = 0;
     registry_manifest_plan *plan = NULL;
-    mlreg_meta_txn *txn = NULL;
+    manifest_change c = {NULL, NULL, 0};
 
     if ((error = plan_prepare(&plan, reg, repo, reference, content_type, body, len, 1, actor)) < 0)
         goto done;
@@ -1178,18 +1195,12 @@ int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registr
                                 MLREG_ARTIFACT_ATTESTATION);
         goto done;
     }
-    if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
-    if ((error = put_in_txn(&created, txn, &plan->p)) < 0) goto done;
-    if (created) {
-        if ((error = audit_manifest_put(txn, plan, actor)) < 0) goto done;
-        error = mlreg_meta_txn_commit(txn);
-        txn = NULL;
-        if (error < 0) goto done;
-    }
-    put_result(out, plan, created);
+    c.plan = plan;
+    c.actor = actor;
+    if ((error = mutate(reg, manifest_put_apply, &c)) < 0) goto done;
+    put_result(out, plan, c.created);
 
 done:
-    mlreg_meta_txn_abort(txn);
     registry_manifest_plan_free(plan);
     return error;
 }
@@ -1355,60 +1366,67 @@ done:
     return error;
 }
 
-int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const char *reference,
-                                   const char *actor)
+/* A manifest DELETE: by digest (the manifest and its tags) or by tag. */
+typedef struct {
+    const char *repo;
+    const char *reference;
+    mlreg_digest digest; /* when the reference is a digest */
+    const char *actor;
+} delete_change;
+
+static int manifest_delete_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
 {
+    const delete_change *c = arg;
     int error = 0, found;
-    mlreg_meta_txn *txn = NULL;
-    mlreg_digest digest;
     char key[KEY_CAP], str[MLREG_DIGEST_STRLEN + 1];
     size_t klen;
     mlreg_audit_event ev;
 
-    if ((error = mlreg_name_validate(repo)) < 0) goto done;
-    if (mlreg_reference_is_digest(reference)) {
-        if ((error = mlreg_digest_parse(&digest, reference)) < 0) goto done;
-    } else if ((error = mlreg_tag_validate(reference)) < 0) {
-        goto done;
-    }
-    if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 1)) < 0) goto done;
-
     memset(&ev, 0, sizeof(ev));
-    ev.actor = actor_or_local(actor);
+    ev.actor = actor_or_local(c->actor);
     ev.result = MLREG_AUDIT_OK;
-    ev.model = repo;
-    if (mlreg_reference_is_digest(reference)) {
-        if ((error = delete_by_digest(txn, repo, &digest)) < 0) goto done;
-        mlreg_digest_format(str, &digest);
+    ev.model = c->repo;
+    if (mlreg_reference_is_digest(c->reference)) {
+        if ((error = delete_by_digest(txn, c->repo, &c->digest)) < 0) return error;
+        mlreg_digest_format(str, &c->digest);
         ev.action = MLREG_AUDIT_MANIFEST_DELETE;
         ev.digest = str;
     } else {
-        klen = key_of(key, repo, reference, NULL);
-        if ((found = meta_has(txn, MLREG_DB_RELEASES, key, klen)) < 0) {
-            error = found;
-            goto done;
-        }
-        if (found) {
-            error = mlreg_error_set(MLREG_EDENIED,
-                                    "'%s:%s' is the version tag of a release; releases are "
-                                    "immutable",
-                                    repo, reference);
-            goto done;
-        }
+        klen = key_of(key, c->repo, c->reference, NULL);
+        if ((found = meta_has(txn, MLREG_DB_RELEASES, key, klen)) < 0) return found;
+        if (found)
+            return mlreg_error_set(MLREG_EDENIED,
+                                   "'%s:%s' is the version tag of a release; releases are "
+                                   "immutable",
+                                   c->repo, c->reference);
         error = mlreg_meta_del(txn, MLREG_DB_TAGS, key, klen);
         if (error == MLREG_ENOTFOUND)
-            error = mlreg_error_set(MLREG_ENOTFOUND, "manifest '%s:%s' not found", repo, reference);
-        if (error < 0) goto done;
+            error = mlreg_error_set(MLREG_ENOTFOUND, "manifest '%s:%s' not found", c->repo,
+                                    c->reference);
+        if (error < 0) return error;
         ev.action = MLREG_AUDIT_TAG_DELETE;
-        ev.tag = reference;
+        ev.tag = c->reference;
     }
-    if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
-    error = mlreg_meta_txn_commit(txn);
-    txn = NULL;
+    return registry_mutation_record(NULL, mut, &ev);
+}
 
-done:
-    mlreg_meta_txn_abort(txn);
-    return error;
+int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const char *reference,
+                                   const char *actor)
+{
+    int error = 0;
+    delete_change c;
+
+    memset(&c, 0, sizeof(c));
+    c.repo = repo;
+    c.reference = reference;
+    c.actor = actor;
+    if ((error = mlreg_name_validate(repo)) < 0) return error;
+    if (mlreg_reference_is_digest(reference)) {
+        if ((error = mlreg_digest_parse(&c.digest, reference)) < 0) return error;
+    } else if ((error = mlreg_tag_validate(reference)) < 0) {
+        return error;
+    }
+    return mutate(reg, manifest_delete_apply, &c);
 }
 
 /* ---- tags and referrers ----------------------------------------------------- */

@@ -1,16 +1,71 @@
-/* registry_internal.h: registry.c's helpers for the other registry files
- * (signatures.c, promotions.c) that must store manifests and blob links
- * inside a write transaction of their own, so that a signature record or a
- * promotion attestation, its OCI referrer manifest and the referrer's index
- * entry land in ONE transaction. No other module includes it. The key layout
- * stays registry.c's business.
+/* registry_internal.h: helpers shared by the registry files and no other
+ * module.
+ *
+ * - The mutation seam (mutate.c): every change of the metadata runs through
+ *   registry_mutate(), which owns its write transaction and binds the
+ *   change to its audit entry.
+ * - registry.c's helpers for signatures.c and promotions.c, which store
+ *   manifests and blob links inside a change of their own, so that a
+ *   signature record or a promotion attestation, its OCI referrer manifest
+ *   and the referrer's index entry land in ONE transaction. The key layout
+ *   stays registry.c's business.
  */
 #ifndef MLREG_REGISTRY_INTERNAL_H
 #define MLREG_REGISTRY_INTERNAL_H
 
+#include "mlreg/audit.h"
 #include "mlreg/digest.h"
 #include "mlreg/meta.h"
 #include "mlreg/registry.h"
+
+/* ---- mutations (mutate.c) ---------------------------------------------------- */
+
+/** The change being applied: its transaction, time and entries. Opaque. */
+typedef struct registry_mutation registry_mutation;
+
+/** What an apply function returns when the change turns out to be a no-op. */
+#define REGISTRY_MUTATE_NOOP 1
+
+/**
+ * Checks and writes one change inside @p txn (the write transaction of
+ * @p mut) and records its audit entry with registry_mutation_record().
+ * Returns 0 when it wrote and recorded, REGISTRY_MUTATE_NOOP when nothing
+ * changes (nothing written, nothing recorded), or a negative MLREG_E* code
+ * with the message set (everything it did is then rolled back).
+ */
+typedef int (*registry_apply_fn)(registry_mutation *mut, mlreg_meta_txn *txn, void *arg);
+
+/**
+ * Runs one change: opens the write transaction, takes the change's time
+ * (registry_mutation_time()), calls @p apply with @p arg and commits when it
+ * recorded its entry. Any failure, of @p apply, of the append or of the
+ * commit, aborts the transaction: nothing of the change remains. *seq_out
+ * (may be NULL) receives the seq of the (first) entry. Returns 0,
+ * REGISTRY_MUTATE_NOOP (nothing committed), or the error; MLREG_EIO when
+ * @p apply reported a change but recorded no entry.
+ */
+int registry_mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply, void *arg);
+
+/**
+ * Appends @p ev as the audit entry of the change, in its transaction. A
+ * time_ns of 0 becomes the change's time. One change records one entry;
+ * only the keyring's start-up sync with the config records one per key it
+ * changes, all in its one transaction. *seq_out (may be NULL) receives the
+ * entry's seq. Errors as mlreg_audit_append_txn().
+ */
+int registry_mutation_record(uint64_t *seq_out, registry_mutation *mut,
+                             const mlreg_audit_event *ev);
+
+/** The time of the change, taken inside its transaction (nanoseconds). */
+int64_t registry_mutation_time(const registry_mutation *mut);
+
+/**
+ * The seq the change's next entry will get (statements that name their own
+ * entry need it before recording). Errors as mlreg_audit_size_txn().
+ */
+int registry_mutation_next_seq(uint64_t *out, registry_mutation *mut);
+
+/* ---- registry.c helpers ------------------------------------------------------ */
 
 /** A manifest PUT prepared outside any transaction. Opaque. */
 typedef struct registry_manifest_plan registry_manifest_plan;

@@ -288,25 +288,107 @@ static json_t *attach_reply(const char *model, const char *version, const char *
                      trusted, "key_name", key_name, "referrer", referrer);
 }
 
+/* The write half of an attach: everything prepared outside the
+ * transaction, and what the apply found for the reply. */
+typedef struct {
+    mlreg_registry *reg;
+    attach_ctx *a;
+    const char *model;
+    const char *version;
+    const char *actor;
+    const mlreg_digest *blob;
+    const mlreg_digest *empty;
+    const registry_manifest_plan *plan;
+    json_t **existing;
+    mlreg_keyring_key kk;
+    const mlreg_keyring_key *kkp;
+    int counts;
+    char referrer[MLREG_DIGEST_STRLEN + 1];
+} attach_change;
+
+static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    attach_change *c = arg;
+    attach_ctx *a = c->a;
+    int error = 0, found;
+    json_t *rec = NULL, *details = NULL;
+    char *rectext = NULL;
+    mlreg_manifest_put_result put;
+    mlreg_audit_event ev;
+    char t[MLREG_TIME_STRLEN], b64[MLREG_PUBKEY_B64LEN + 1];
+    int64_t now = registry_mutation_time(mut);
+
+    /* the read-transaction checks again, now that writers are serialised */
+    if ((found = existing_signature(c->existing, txn, a->key, &a->pk, a->text, c->model, c->version,
+                                    a->idhex)) < 0)
+        return found;
+    if (found) return REGISTRY_MUTATE_NOOP;
+    error = mlreg_keyring_find(&c->kk, mlreg_registry_keyring(c->reg), txn, &a->pk.id);
+    if (error == 0) {
+        if (!mlreg_pubkey_equal(&c->kk.pubkey, &a->pk))
+            return mlreg_error_set(MLREG_EINVALID, "public key differs from the trusted key %s",
+                                   a->idhex);
+        c->kkp = &c->kk;
+    } else if (error != MLREG_ENOTFOUND) {
+        return error;
+    }
+    error = 0;
+    mlreg_keyring_judge(&c->counts, c->kkp, &a->pk, now);
+    if ((error = registry_blob_link_txn(txn, c->model, c->blob)) < 0 ||
+        (error = registry_blob_link_txn(txn, c->model, c->empty)) < 0 ||
+        (error = registry_manifest_plan_put(&put, txn, c->plan)) < 0)
+        goto done;
+    mlreg_digest_format(c->referrer, &put.digest);
+    mlreg_time_format(t, now);
+    mlreg_pubkey_base64(b64, &a->pk);
+    rec =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:s}", "model", c->model,
+                  "version", c->version, "digest", a->digest, "key_id", a->idhex, "public_key", b64,
+                  "signature", a->text, "attached_at", t, "attached_ns", (json_int_t)now,
+                  "attached_by", c->actor, "trusted_at_attach", c->counts, "referrer", c->referrer);
+    if (rec == NULL || (rectext = json_dumps(rec, JSON_COMPACT)) == NULL ||
+        (details = json_pack("{s:s}", "public_key", b64)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
+        goto done;
+    }
+    if ((error = mlreg_meta_put(txn, MLREG_DB_SIGNATURES, a->key, SIG_KEY_LEN, rectext,
+                                strlen(rectext), 1)) < 0)
+        goto done;
+    memset(&ev, 0, sizeof(ev));
+    ev.actor = c->actor;
+    ev.action = MLREG_AUDIT_SIGNATURE_ATTACH;
+    ev.result = MLREG_AUDIT_OK;
+    ev.model = c->model;
+    ev.version = c->version;
+    ev.digest = a->digest;
+    ev.key_id = a->idhex;
+    ev.details = details; /* the key id alone does not say which key */
+    error = registry_mutation_record(NULL, mut, &ev);
+
+done:
+    json_decref(rec);
+    json_decref(details);
+    free(rectext);
+    return error;
+}
+
 int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
                            const char *version, const char *sig_text, size_t sig_len,
                            const char *public_key, size_t pk_len, const char *actor)
 {
-    int error = 0, counts = 0, found;
+    int error = 0, counts = 0;
     attach_ctx a;
-    json_t *existing = NULL, *rec = NULL, *reply = NULL, *details = NULL;
+    attach_change c;
+    json_t *existing = NULL, *reply = NULL;
     mlreg_meta_txn *txn = NULL;
     mlreg_digest blob, empty;
-    char *manifest = NULL, *rectext = NULL;
+    char *manifest = NULL;
     registry_manifest_plan *plan = NULL;
-    mlreg_manifest_put_result put;
-    mlreg_audit_event ev;
     mlreg_keyring_key kk;
     const mlreg_keyring_key *kkp = NULL;
-    char referrer[MLREG_DIGEST_STRLEN + 1], t[MLREG_TIME_STRLEN], b64[MLREG_PUBKEY_B64LEN + 1];
-    int64_t now;
 
     memset(&a, 0, sizeof(a));
+    memset(&c, 0, sizeof(c));
     if (sig_len == 0) {
         error = mlreg_error_set(MLREG_EINVALID, "malformed signature: empty");
         goto done;
@@ -327,63 +409,20 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
                                             strlen(manifest))) < 0)
         goto done;
 
-    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
-    now = mlreg_time_now_ns();
-    /* the read-transaction checks again, now that writers are serialised */
-    if ((found = existing_signature(&existing, txn, a.key, &a.pk, a.text, model, version,
-                                    a.idhex)) < 0) {
-        error = found;
-        goto done;
-    }
-    if (found) goto identical;
-    error = mlreg_keyring_find(&kk, mlreg_registry_keyring(reg), txn, &a.pk.id);
-    if (error == 0) {
-        if (!mlreg_pubkey_equal(&kk.pubkey, &a.pk)) {
-            error = mlreg_error_set(MLREG_EINVALID, "public key differs from the trusted key %s",
-                                    a.idhex);
-            goto done;
-        }
-        kkp = &kk;
-    } else if (error != MLREG_ENOTFOUND) {
-        goto done;
-    }
-    error = 0;
-    mlreg_keyring_judge(&counts, kkp, &a.pk, now);
-    if ((error = registry_blob_link_txn(txn, model, &blob)) < 0 ||
-        (error = registry_blob_link_txn(txn, model, &empty)) < 0 ||
-        (error = registry_manifest_plan_put(&put, txn, plan)) < 0)
-        goto done;
-    mlreg_digest_format(referrer, &put.digest);
-    mlreg_time_format(t, now);
-    mlreg_pubkey_base64(b64, &a.pk);
-    rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:s}", "model", model,
-                    "version", version, "digest", a.digest, "key_id", a.idhex, "public_key", b64,
-                    "signature", a.text, "attached_at", t, "attached_ns", (json_int_t)now,
-                    "attached_by", actor, "trusted_at_attach", counts, "referrer", referrer);
-    if (rec == NULL || (rectext = json_dumps(rec, JSON_COMPACT)) == NULL ||
-        (details = json_pack("{s:s}", "public_key", b64)) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
-        goto done;
-    }
-    if ((error = mlreg_meta_put(txn, MLREG_DB_SIGNATURES, a.key, SIG_KEY_LEN, rectext,
-                                strlen(rectext), 1)) < 0)
-        goto done;
-    memset(&ev, 0, sizeof(ev));
-    ev.time_ns = now;
-    ev.actor = actor;
-    ev.action = MLREG_AUDIT_SIGNATURE_ATTACH;
-    ev.result = MLREG_AUDIT_OK;
-    ev.model = model;
-    ev.version = version;
-    ev.digest = a.digest;
-    ev.key_id = a.idhex;
-    ev.details = details; /* the key id alone does not say which key */
-    if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
-    error = mlreg_meta_txn_commit(txn);
-    txn = NULL;
+    c.reg = reg;
+    c.a = &a;
+    c.model = model;
+    c.version = version;
+    c.actor = actor;
+    c.blob = &blob;
+    c.empty = &empty;
+    c.plan = plan;
+    c.existing = &existing;
+    error = registry_mutate(NULL, mlreg_registry_meta(reg), attach_apply, &c);
+    if (error == REGISTRY_MUTATE_NOOP) goto identical;
     if (error < 0) goto done;
-    if ((reply = attach_reply(model, version, a.digest, a.idhex, &a.pk, counts,
-                              kkp ? kk.name : NULL, referrer)) == NULL) {
+    if ((reply = attach_reply(model, version, a.digest, a.idhex, &a.pk, c.counts,
+                              c.kkp ? c.kk.name : NULL, c.referrer)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
         goto done;
     }
@@ -393,9 +432,6 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
 
 identical:
     /* a retried attach: answer from the stored record, write nothing */
-    mlreg_meta_txn_abort(txn);
-    txn = NULL;
-    kkp = NULL;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
     error = mlreg_keyring_find(&kk, mlreg_registry_keyring(reg), txn, &a.pk.id);
     if (error == 0)
@@ -421,10 +457,7 @@ done:
     mlreg_meta_txn_abort(txn);
     registry_manifest_plan_free(plan);
     json_decref(existing);
-    json_decref(rec);
-    json_decref(details);
     free(manifest);
-    free(rectext);
     free(a.text);
     mlreg_sig_free(a.sig);
     mlreg_manifest_data_free(a.release);
