@@ -315,16 +315,12 @@ done:
 static int count_signatures(sig_count *out, mlreg_registry *reg, mlreg_meta_txn *txn,
                             const char *hex)
 {
-    char prefix[MLREG_DIGEST_HEXLEN + 1];
     int error;
 
     memset(out, 0, sizeof(*out));
     out->kr = mlreg_registry_keyring(reg);
     out->txn = txn;
-    memcpy(prefix, hex, MLREG_DIGEST_HEXLEN);
-    prefix[MLREG_DIGEST_HEXLEN] = '\0';
-    error = mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, sizeof(prefix), NULL, 0, sig_count_cb,
-                            out);
+    error = registry_signatures_foreach(txn, hex, sig_count_cb, out);
     free(out->counted); /* only the walk needs them */
     out->counted = NULL;
     return error < 0 ? error : 0;
@@ -399,6 +395,40 @@ static int walk_history(history_walk *w, mlreg_meta_txn *txn, const char *model,
     int error = mlreg_meta_iter(txn, MLREG_DB_STAGE_HISTORY, prefix, plen, NULL, 0, history_cb, w);
 
     return error < 0 ? error : 0;
+}
+
+/* attestations key: release digest hex ‖ be64 seq */
+#define ATT_KEY_LEN (MLREG_DIGEST_HEXLEN + 8)
+
+static void att_key(char key[ATT_KEY_LEN], const char *hex, uint64_t seq)
+{
+    memcpy(key, hex, MLREG_DIGEST_HEXLEN);
+    for (int i = 0; i < 8; i++)
+        key[MLREG_DIGEST_HEXLEN + i] = (char)((seq >> ((7 - i) * 8)) & 0xff);
+}
+
+int registry_attestations_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
+                                  void *payload)
+{
+    return mlreg_meta_iter(txn, MLREG_DB_ATTESTATIONS, hex, MLREG_DIGEST_HEXLEN, NULL, 0, cb,
+                           payload);
+}
+
+int registry_attestation_exists(mlreg_meta_txn *txn, const char *hex, uint64_t seq)
+{
+    char key[ATT_KEY_LEN];
+    void *val = NULL;
+    size_t vlen;
+    int error;
+
+    att_key(key, hex, seq);
+    error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_ATTESTATIONS, key, sizeof(key));
+    free(val);
+    if (error == MLREG_ENOTFOUND) {
+        mlreg_error_clear();
+        return 0;
+    }
+    return error < 0 ? error : 1;
 }
 
 /* ---- promote ------------------------------------------------------------------- */
@@ -609,16 +639,6 @@ static char *attestation_manifest(const mlreg_manifest_data *release, const mlre
     text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     return text;
-}
-
-/* attestations key: release digest hex ‖ be64 seq */
-#define ATT_KEY_LEN (MLREG_DIGEST_HEXLEN + 8)
-
-static void att_key(char key[ATT_KEY_LEN], const char *hex, uint64_t seq)
-{
-    memcpy(key, hex, MLREG_DIGEST_HEXLEN);
-    for (int i = 0; i < 8; i++)
-        key[MLREG_DIGEST_HEXLEN + i] = (char)((seq >> ((7 - i) * 8)) & 0xff);
 }
 
 /*
@@ -1854,9 +1874,7 @@ int mlreg_attestations_list(json_t **out, mlreg_registry *reg, const char *model
         goto done;
     }
     /* keys are hex ‖ be64 seq: the walk is in seq order, oldest first */
-    if ((error = mlreg_meta_iter(txn, MLREG_DB_ATTESTATIONS, hex, MLREG_DIGEST_HEXLEN, NULL, 0,
-                                 attestation_cb, list)) < 0)
-        goto done;
+    if ((error = registry_attestations_foreach(txn, hex, attestation_cb, list)) < 0) goto done;
     error = 0;
     if ((*out = json_pack("{s:O}", "attestations", list)) == NULL)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing attestations");

@@ -463,21 +463,15 @@ static int layer_scan_cb(const void *key, size_t klen, const void *val, size_t v
 static int release_layer_holds(const char **what_out, mlreg_meta_txn *txn, const char *rhex,
                                const mlreg_digest *digest)
 {
-    char prefix[MLREG_DIGEST_HEXLEN + 1];
     layer_scan ls = {digest, "signature"};
     int found;
 
-    memcpy(prefix, rhex, MLREG_DIGEST_HEXLEN);
-    prefix[MLREG_DIGEST_HEXLEN] = '\0';
-    /* signatures: hex \0 ... (signatures.c); attestations: hex ‖ be64 seq */
-    if ((found = mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, sizeof(prefix), NULL, 0,
-                                 layer_scan_cb, &ls)) != 0) {
+    if ((found = registry_signatures_foreach(txn, rhex, layer_scan_cb, &ls)) != 0) {
         *what_out = "a signature";
         return found;
     }
     ls.field = "envelope";
-    if ((found = mlreg_meta_iter(txn, MLREG_DB_ATTESTATIONS, prefix, MLREG_DIGEST_HEXLEN, NULL, 0,
-                                 layer_scan_cb, &ls)) != 0)
+    if ((found = registry_attestations_foreach(txn, rhex, layer_scan_cb, &ls)) != 0)
         *what_out = "an attestation envelope";
     return found;
 }
@@ -1277,7 +1271,7 @@ static int signature_referrer_guard(mlreg_meta_txn *txn, json_t *root, const cha
 }
 
 /* An attestation referrer written by promotions.c has its record in the
- * attestations db (subject-hex ‖ be64 seq, the seq from its annotation):
+ * attestations db (found by promotions.c from the seq of its annotation):
  * deleting it would leave a listed attestation without its OCI form, so it
  * is refused. (Pushing a look-alike is refused, so one found here without a
  * record predates that rule and may go.) */
@@ -1288,7 +1282,7 @@ static int attestation_referrer_guard(mlreg_meta_txn *txn, json_t *root, const c
         json_string_value(json_object_get(json_object_get(root, "subject"), "digest"));
     const char *seqs = json_string_value(
         json_object_get(json_object_get(root, "annotations"), MLREG_ANN_AUDIT_SEQ));
-    char key[MLREG_DIGEST_HEXLEN + 8], *end;
+    char *end;
     unsigned long long seq;
     int found;
 
@@ -1298,10 +1292,7 @@ static int attestation_referrer_guard(mlreg_meta_txn *txn, json_t *root, const c
     errno = 0;
     seq = strtoull(seqs, &end, 10);
     if (errno != 0 || *end != '\0') return 0;
-    memcpy(key, subject + 7, MLREG_DIGEST_HEXLEN);
-    for (int i = 0; i < 8; i++)
-        key[MLREG_DIGEST_HEXLEN + i] = (char)((seq >> ((7 - i) * 8)) & 0xff);
-    if ((found = meta_has(txn, MLREG_DB_ATTESTATIONS, key, sizeof(key))) <= 0) return found;
+    if ((found = registry_attestation_exists(txn, subject + 7, seq)) <= 0) return found;
     return mlreg_error_set(MLREG_EDENIED,
                            "manifest %s@%s is the OCI form of a promotion attestation; "
                            "attestations are immutable",

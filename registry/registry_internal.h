@@ -129,4 +129,29 @@ int registry_release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, const ch
 int registry_signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *subject,
                                      const char *referrer);
 
+/**
+ * Calls @p cb on every stored signature record of the release whose digest
+ * is @p hex (64 lowercase hex digits), in key order; the value is the
+ * record's JSON. signatures.c alone knows the signatures db's key layout.
+ * Returns what mlreg_meta_iter() returns (a positive value stops the walk
+ * and is returned).
+ */
+int registry_signatures_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
+                                void *payload);
+
+/**
+ * Calls @p cb on every promotion attestation record of the release whose
+ * digest is @p hex, oldest first; the value is the record's JSON.
+ * promotions.c alone knows the attestations db's key layout. Returns what
+ * mlreg_meta_iter() returns.
+ */
+int registry_attestations_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
+                                  void *payload);
+
+/**
+ * Whether the release whose digest is @p hex has the attestation of audit
+ * entry @p seq: 1 when it has, 0 when not, or an error.
+ */
+int registry_attestation_exists(mlreg_meta_txn *txn, const char *hex, uint64_t seq);
+
 #endif

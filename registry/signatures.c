@@ -579,5 +579,16 @@ int registry_signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *su
     owner_walk w = {referrer};
 
     mlreg_digest_hex(prefix, subject);
-    return mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, SIG_PREFIX_LEN, NULL, 0, owner_cb, &w);
+    return registry_signatures_foreach(txn, prefix, owner_cb, &w);
+}
+
+int registry_signatures_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
+                                void *payload)
+{
+    char prefix[SIG_PREFIX_LEN];
+
+    /* both layouts start with the release digest hex and its NUL */
+    memcpy(prefix, hex, MLREG_DIGEST_HEXLEN);
+    prefix[MLREG_DIGEST_HEXLEN] = '\0';
+    return mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, SIG_PREFIX_LEN, NULL, 0, cb, payload);
 }
