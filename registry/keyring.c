@@ -232,7 +232,11 @@ static int audit_key_event(registry_mutation *mut, const char *action, const jso
     json_t *details;
     int error, trust = !strcmp(action, "trust"), untrust = !strcmp(action, "untrust");
 
-    if (trust || untrust)
+    /* a trust names the public key too: the key id alone cannot rebuild it */
+    if (trust)
+        details = json_pack("{s:s?, s:s?, s:s?}", "name", rec_str(rec, "name"), "role",
+                            rec_str(rec, "role"), "public_key", rec_str(rec, "public_key"));
+    else if (untrust)
         details =
             json_pack("{s:s?, s:s?}", "name", rec_str(rec, "name"), "role", rec_str(rec, "role"));
     else
@@ -938,7 +942,10 @@ static int revoke_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
 
     mlreg_keyid_format(idhex, c->id);
     error = record_get(&c->rec, txn, idhex);
-    if (error == 0 && !record_in_keyring(c->kr, c->rec, c->id)) error = MLREG_ENOTFOUND;
+    /* membership of config keys is the config's; a replay has the entry */
+    if (error == 0 && registry_mutation_source(mut) == NULL &&
+        !record_in_keyring(c->kr, c->rec, c->id))
+        error = MLREG_ENOTFOUND;
     if (error == MLREG_ENOTFOUND)
         return mlreg_error_set(MLREG_ENOTFOUND, "key %s is not in the keyring", idhex);
     if (error < 0) return error;
@@ -989,4 +996,87 @@ int mlreg_keyring_revoke(json_t **out, mlreg_keyring *kr, const char *key_id, co
 done:
     json_decref(c.rec);
     return error;
+}
+
+/* ---- replay -------------------------------------------------------------------- */
+
+/* A key.trust or key.untrust entry: the record is created or brought in
+ * step with what the entry says (the config of that start decided it). */
+typedef struct {
+    const char *action; /* "trust" or "untrust" */
+    const char *key_id;
+    const json_t *details;
+    const char *reason;
+    const char *actor;
+} key_replay;
+
+static int key_replay_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    const key_replay *c = arg;
+    const char *name = rec_str(c->details, "name"), *role = rec_str(c->details, "role");
+    const char *b64 = rec_str(c->details, "public_key");
+    json_t *rec = NULL;
+    mlreg_pubkey pk;
+    int error = 0, trust = !strcmp(c->action, "trust");
+
+    error = record_get(&rec, txn, c->key_id);
+    if (error == MLREG_ENOTFOUND && trust && b64 != NULL && name != NULL && role != NULL) {
+        if ((error = mlreg_pubkey_parse(&pk, b64, strlen(b64))) < 0) goto done;
+        rec = new_record(&pk, name, role,
+                         !strcmp(c->actor, MLREG_KEYRING_ACTOR_CONFIG) ? "config" : "runtime",
+                         registry_mutation_time(mut), c->actor);
+        if (rec == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
+    } else if (error == 0 && trust) {
+        if ((json_is_false(json_object_get(rec, "in_config")) &&
+             json_object_set_new(rec, "in_config", json_true()) < 0) ||
+            (name != NULL && strcmp(rec_str(rec, "name") ? rec_str(rec, "name") : "", name) &&
+             json_object_set_new(rec, "name", json_string(name)) < 0) ||
+            (role != NULL && strcmp(rec_str(rec, "role") ? rec_str(rec, "role") : "", role) &&
+             json_object_set_new(rec, "role", json_string(role)) < 0))
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
+    } else if (error == 0) {
+        if (json_object_set_new(rec, "in_config", json_false()) < 0)
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
+    } else if (error == MLREG_ENOTFOUND) {
+        error = mlreg_error_set(MLREG_EINVALID, "key %s of a key.%s entry is unknown", c->key_id,
+                                c->action);
+    }
+    if (error < 0) goto done;
+    if ((error = record_put(txn, c->key_id, rec)) < 0) goto done;
+    error = event_append(mut, txn, c->action, rec, NULL, c->reason, c->actor);
+
+done:
+    json_decref(rec);
+    return error;
+}
+
+int registry_replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text, size_t len)
+{
+    const char *action = rec_str(entry, "action"), *actor = rec_str(entry, "actor");
+    const char *key_id = rec_str(json_object_get(entry, "subject"), "key_id");
+    const json_t *details = json_object_get(entry, "details");
+    mlreg_meta *meta = mlreg_registry_meta(reg);
+    mlreg_keyid id;
+    int error;
+
+    if (key_id == NULL || mlreg_keyid_parse(&id, key_id, strlen(key_id)) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "audit entry %lld of %s names no key",
+                               (long long)json_integer_value(json_object_get(entry, "seq")),
+                               action);
+    if (!strcmp(action, MLREG_AUDIT_KEY_REVOKE)) {
+        const char *kind = rec_str(details, "kind");
+        revoke_change c = {mlreg_registry_keyring(reg), &id,   kind, MLREG_KEY_ACTIVE,
+                           rec_str(entry, "reason"),    actor, NULL};
+
+        if (kind == NULL) return mlreg_error_set(MLREG_EINVALID, "key.revoke entry has no kind");
+        c.want = strcmp(kind, "retired") ? MLREG_KEY_COMPROMISED : MLREG_KEY_RETIRED;
+        error = registry_mutate_replay(meta, entry, text, len, revoke_apply, &c);
+        json_decref(c.rec);
+        return error;
+    }
+    {
+        key_replay c = {!strcmp(action, MLREG_AUDIT_KEY_TRUST) ? "trust" : "untrust", key_id,
+                        details, rec_str(entry, "reason"), actor};
+        return registry_mutate_replay(meta, entry, text, len, key_replay_apply, &c);
+    }
 }

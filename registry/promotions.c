@@ -544,6 +544,8 @@ typedef struct {
     const json_t *gates;     /* the gate table, or NULL */
     const json_t *approvers; /* the approvers that counted, or NULL */
     const char *reason;
+    const char *request_reason; /* the caller's reason, when a refusal replaces it */
+    const char *envelope;       /* "sha256:..." of the statement's envelope, when moved */
     const char *actor;
     int64_t now;
 } promo_event;
@@ -568,6 +570,16 @@ static int audit_promotion(uint64_t *seq_out, registry_mutation *mut, const prom
     else
         details = json_pack("{s:s?, s:o}", "from_stage", pe->from_stage, "baseline",
                             version_digest(pe->base));
+    /* what a replay needs besides: the envelope blob of a move, and the
+     * caller's reason of a refusal (the entry's reason says why refused) */
+    if (details != NULL &&
+        ((pe->envelope != NULL &&
+          json_object_set_new(details, "envelope", json_string(pe->envelope)) < 0) ||
+         (pe->request_reason != NULL &&
+          json_object_set_new(details, "request_reason", json_string(pe->request_reason)) < 0))) {
+        json_decref(details);
+        details = NULL;
+    }
     if (details == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a promotion");
     memset(&ev, 0, sizeof(ev));
@@ -662,7 +674,10 @@ static int record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_meta_t
     mlreg_manifest_data *release = NULL;
     registry_manifest_plan *plan = NULL;
     mlreg_manifest_put_result put;
-    char hex[MLREG_DIGEST_HEXLEN + 1], k[ATT_KEY_LEN];
+    char hex[MLREG_DIGEST_HEXLEN + 1], k[ATT_KEY_LEN], envd[MLREG_DIGEST_STRLEN + 1];
+    const json_t *source = registry_mutation_source(mut);
+    size_t elen = 0;
+    promo_event done_pe = *pe;
 
     if ((error = record_hex(hex, pe->cand)) < 0) goto done;
     if (mlreg_digest_parse(&rd, jstr(pe->cand, "digest")) < 0) {
@@ -670,19 +685,34 @@ static int record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_meta_t
         goto done;
     }
     if ((error = registry_mutation_next_seq(&seq, mut)) < 0) goto done;
-    if ((st = promotion_statement(pe, seq, mlreg_audit_key_origin(key))) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory building a promotion statement");
-        goto done;
+    if (source != NULL) {
+        /* a replay: the statement was signed (by the log key of its time)
+         * and stored when the move happened */
+        const char *ed =
+            json_string_value(json_object_get(json_object_get(source, "details"), "envelope"));
+        if (ed == NULL || mlreg_digest_parse(&blob, ed) < 0) {
+            error = mlreg_error_set(MLREG_EINVALID, "audit entry of the %s names no envelope",
+                                    pe->action);
+            goto done;
+        }
+        if ((error = registry_blob_get(&env, &elen, reg, &blob, MLREG_AUDIT_ENTRY_MAX * 2)) < 0)
+            goto done;
+    } else {
+        if ((st = promotion_statement(pe, seq, mlreg_audit_key_origin(key))) == NULL) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory building a promotion statement");
+            goto done;
+        }
+        if ((error = mlreg_canonical_json(&payload, &plen, st)) < 0) goto done;
+        if ((error = mlreg_dsse_sign(&env, MLREG_DSSE_INTOTO_TYPE, payload, plen,
+                                     mlreg_audit_key_seckey(key))) < 0)
+            goto done;
+        /* the envelope is durable before any metadata names it */
+        if ((error = registry_blob_put(&blob, reg, env, strlen(env))) < 0) goto done;
     }
-    if ((error = mlreg_canonical_json(&payload, &plen, st)) < 0) goto done;
-    if ((error = mlreg_dsse_sign(&env, MLREG_DSSE_INTOTO_TYPE, payload, plen,
-                                 mlreg_audit_key_seckey(key))) < 0)
-        goto done;
-
-    /* the envelope is durable before any metadata names it */
-    if ((error = registry_blob_put(&blob, reg, env, strlen(env))) < 0 ||
-        (error = registry_blob_put(&empty, reg, MLREG_EMPTY_CONFIG, strlen(MLREG_EMPTY_CONFIG))) <
-            0)
+    mlreg_digest_format(envd, &blob);
+    done_pe.envelope = envd;
+    if ((error = registry_blob_put(&empty, reg, MLREG_EMPTY_CONFIG, strlen(MLREG_EMPTY_CONFIG))) <
+        0)
         goto done;
     if ((error = registry_manifest_load_txn(&release, txn, pe->model, &rd)) < 0) goto done;
     if ((manifest = attestation_manifest(release, &blob, strlen(env), seq, pe->stage)) == NULL) {
@@ -707,7 +737,7 @@ static int record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_meta_t
     if ((error = mlreg_meta_put(txn, MLREG_DB_ATTESTATIONS, k, sizeof(k), rectext, strlen(rectext),
                                 1)) < 0)
         goto done;
-    if ((error = audit_promotion(&got, mut, pe)) < 0) goto done;
+    if ((error = audit_promotion(&got, mut, &done_pe)) < 0) goto done;
     if (got != seq)
         error = mlreg_error_set(MLREG_EIO,
                                 "audit entry of the %s got seq %llu, but its statement names %llu",
@@ -837,6 +867,87 @@ done:
     return error;
 }
 
+/* The gate table of an entry as mlreg_gates_evaluate() made it: the entry
+ * holds each real as the shortest string that reads back to it
+ * (mlreg_audit_json_no_reals), so strtod() restores the very double, and
+ * canonical JSON sorted the members, so each row gets back the member order
+ * of mlreg_gates_evaluate()'s rows (kept here in step with gates.c; the
+ * replay test compares the stored promotion records byte for byte). */
+static json_t *gates_with_reals(const json_t *gates)
+{
+    static const char *const order[] = {
+        "rule",     "type",  "metric", "threshold", "candidate", "baseline_version",
+        "baseline", "delta", "passed", "detail"};
+    static const char *const numbers[] = {"threshold", "candidate", "baseline", "delta"};
+    json_t *table = json_array(), *row, *v, *copy = NULL;
+    const char *k;
+    size_t i, j;
+
+    if (table == NULL) return NULL;
+    json_array_foreach(gates, i, row)
+    {
+        if ((copy = json_object()) == NULL) goto fail;
+        for (j = 0; j < sizeof(order) / sizeof(order[0]); j++) {
+            json_t *val = json_object_get(row, order[j]);
+            int is_number = 0;
+            if (val == NULL) continue;
+            for (size_t n = 0; n < sizeof(numbers) / sizeof(numbers[0]); n++)
+                is_number |= !strcmp(order[j], numbers[n]);
+            val = is_number && json_is_string(val) ? json_real(strtod(json_string_value(val), NULL))
+                                                   : json_incref(val);
+            if (json_object_set_new(copy, order[j], val) < 0) goto fail;
+        }
+        json_object_foreach(row, k, v)
+        {
+            if (json_object_get(copy, k) == NULL && json_object_set(copy, k, v) < 0) goto fail;
+        }
+        if (json_array_append_new(table, copy) < 0) {
+            copy = NULL;
+            goto fail;
+        }
+        copy = NULL;
+    }
+    return table;
+
+fail:
+    json_decref(copy);
+    json_decref(table);
+    return NULL;
+}
+
+/* The {"version",...} release record named by member @p key of @p obj, or
+ * *out = NULL when the member is null or absent. */
+static int release_named(json_t **out, mlreg_meta_txn *txn, const char *model, const json_t *obj,
+                         const char *key)
+{
+    const char *v = jstr(json_object_get(obj, key), "version");
+
+    *out = NULL;
+    return v != NULL ? release_get(out, txn, model, v) : 0;
+}
+
+/* A promotion as its entry recorded it: the gates are not evaluated again,
+ * their table, the result, the approvers and the baseline are the entry's. */
+static int promote_from_entry(promote_state *s, mlreg_meta_txn *txn, const json_t *e)
+{
+    const json_t *details = json_object_get(e, "details");
+    int error;
+
+    if ((error = release_get(&s->cand, txn, s->req->model, s->req->version)) < 0 ||
+        (error = release_named(&s->base, txn, s->req->model, details, "baseline")) < 0)
+        return error;
+    s->passed = !strcmp(jstr(e, "result") ? jstr(e, "result") : "", MLREG_AUDIT_OK);
+    s->from_stage = jstr(details, "from_stage");
+    s->table = gates_with_reals(json_object_get(e, "gates"));
+    s->ac.approvers = json_object_get(e, "approvers")
+                          ? json_deep_copy(json_object_get(e, "approvers"))
+                          : json_array();
+    if (s->table == NULL || s->ac.approvers == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a promotion");
+    snprintf(s->refusal, sizeof(s->refusal), "%s", jstr(e, "reason") ? jstr(e, "reason") : "");
+    return 0;
+}
+
 /* Decides and records a promotion: passed, it moves the pointer and records
  * the move with its statement; refused, it is recorded all the same. */
 static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
@@ -848,7 +959,11 @@ static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     promo_event pe;
     int error;
 
-    if ((error = promote_decide(s, txn)) < 0) return error;
+    if (registry_mutation_source(mut) != NULL)
+        error = promote_from_entry(s, txn, registry_mutation_source(mut));
+    else
+        error = promote_decide(s, txn);
+    if (error < 0) return error;
     memset(&pe, 0, sizeof(pe));
     pe.action = MLREG_AUDIT_PROMOTE;
     pe.result = s->passed ? MLREG_AUDIT_OK : MLREG_AUDIT_REFUSED;
@@ -860,6 +975,7 @@ static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     pe.gates = s->table;
     pe.approvers = s->ac.approvers;
     pe.reason = s->passed ? req->reason : s->refusal;
+    pe.request_reason = s->passed ? NULL : req->reason;
     pe.actor = req->actor;
     pe.now = now;
     if ((error = log_promotion(&pseq, &s->logrec, txn, req->model, "promote", s->cand, req->stage,
@@ -946,18 +1062,14 @@ typedef struct {
 
 /* Finds the release to roll back to and re-judges its signatures; a
  * refusal is recorded like a move. */
-static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+static int rollback_decide(rollback_state *s, mlreg_meta_txn *txn)
 {
-    rollback_state *s = arg;
     int error = 0;
     json_t *ptr = NULL;
     sig_count sc;
     const char *tv;
     char hex[MLREG_DIGEST_HEXLEN + 1];
     long need = 0, have = 0;
-    uint64_t pseq = 0;
-    int64_t now = registry_mutation_time(mut);
-    promo_event pe;
 
     if ((error = pointer_get(&ptr, txn, s->model, s->stage)) < 0) goto done;
     if (ptr == NULL) {
@@ -1013,6 +1125,45 @@ static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
              "rollback of %s to %s@%s refused: %ld signature%s by trusted release keys count "
              "now, the stage requires %ld",
              s->stage, s->model, jstr(s->target, "version"), have, have == 1 ? "" : "s", need);
+
+done:
+    json_decref(ptr);
+    return error;
+}
+
+/* A rollback as its entry recorded it: from the release it names as
+ * previous to its subject, refused or not as it says. */
+static int rollback_from_entry(rollback_state *s, mlreg_meta_txn *txn, const json_t *e)
+{
+    const char *v = jstr(json_object_get(e, "subject"), "version");
+    int error;
+
+    if ((error = release_named(&s->cur, txn, s->model, json_object_get(e, "details"), "previous")) <
+            0 ||
+        (error = release_get(&s->target, txn, s->model, v ? v : "")) < 0)
+        return error;
+    if (s->cur == NULL)
+        return mlreg_error_set(MLREG_EINVALID, "rollback entry names no previous release");
+    s->refused = strcmp(jstr(e, "result") ? jstr(e, "result") : "", MLREG_AUDIT_OK) != 0;
+    snprintf(s->refusal, sizeof(s->refusal), "%s", jstr(e, "reason") ? jstr(e, "reason") : "");
+    return 0;
+}
+
+/* Finds the release to roll back to and re-judges its signatures (or, on a
+ * replay, takes both from the entry); a refusal is recorded like a move. */
+static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    rollback_state *s = arg;
+    int error = 0;
+    uint64_t pseq = 0;
+    int64_t now = registry_mutation_time(mut);
+    promo_event pe;
+
+    if (registry_mutation_source(mut) != NULL)
+        error = rollback_from_entry(s, txn, registry_mutation_source(mut));
+    else
+        error = rollback_decide(s, txn);
+    if (error < 0) return error;
     memset(&pe, 0, sizeof(pe));
     pe.action = MLREG_AUDIT_ROLLBACK;
     pe.result = s->refused ? MLREG_AUDIT_REFUSED : MLREG_AUDIT_OK;
@@ -1021,6 +1172,7 @@ static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
     pe.stage = s->stage;
     pe.base = s->cur;
     pe.reason = s->refused ? s->refusal : s->reason;
+    pe.request_reason = s->refused ? s->reason : NULL;
     pe.actor = s->actor;
     pe.now = now;
     if ((error = log_promotion(&pseq, &s->logrec, txn, s->model, "rollback", s->target, s->stage,
@@ -1036,7 +1188,6 @@ static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
     error = record_move(s->reg, mut, txn, &pe);
 
 done:
-    json_decref(ptr);
     return error;
 }
 
@@ -1508,7 +1659,8 @@ static int bind_authorize(const mlreg_identity *who, const char *model, const ch
 
 /* An image binding; rec is the current binding afterwards, for the reply. */
 typedef struct {
-    const mlreg_identity *who;
+    const mlreg_identity *who; /* NULL on a replay: the entry was authorised */
+    const char *actor;
     const char *model;
     const char *version;
     const char *image;
@@ -1524,7 +1676,7 @@ static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     image_walk w;
     char hex[MLREG_DIGEST_HEXLEN + 1], key[PKEY_CAP], when[MLREG_TIME_STRLEN];
     char ref[MLREG_IMAGE_REF_MAX + MLREG_DIGEST_STRLEN + 2];
-    const char *actor = mlreg_identity_name(c->who);
+    const char *actor = c->actor;
     uint64_t seq;
     int64_t now = registry_mutation_time(mut);
     mlreg_audit_event ev;
@@ -1535,14 +1687,14 @@ static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     if ((error = release_get(&rel, txn, c->model, c->version)) < 0) {
         /* no stage holds a release that does not exist: push decides, and a
          * caller without it does not learn whether the release exists */
-        if (error == MLREG_ENOTFOUND &&
+        if (error == MLREG_ENOTFOUND && c->who != NULL &&
             mlreg_auth_check(c->who, MLREG_ROLE_PUSH, NULL, c->model) < 0)
             error = MLREG_EFORBIDDEN;
         goto done;
     }
     if ((error = record_hex(hex, rel)) < 0 ||
         (error = stages_held(&held, txn, c->model, jstr(rel, "digest"))) < 0 ||
-        (error = bind_authorize(c->who, c->model, c->version, held)) < 0 ||
+        (c->who != NULL && (error = bind_authorize(c->who, c->model, c->version, held)) < 0) ||
         (error = walk_images(&w, txn, hex)) < 0)
         goto done;
     if (w.last != NULL && same_binding(w.last, c->image, c->digest)) {
@@ -1596,7 +1748,7 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
     json_t *res = NULL;
     mlreg_digest d;
     char dstr[MLREG_DIGEST_STRLEN + 1];
-    bind_change c = {who, model, version, image, NULL, NULL};
+    bind_change c = {who, mlreg_identity_name(who), model, version, image, NULL, NULL};
 
     if ((error = check_names(NULL, model, version, NULL)) < 0 ||
         (error = image_validate(image)) < 0)
@@ -1882,5 +2034,70 @@ int mlreg_attestations_list(json_t **out, mlreg_registry *reg, const char *model
 done:
     mlreg_meta_txn_abort(txn);
     json_decref(list);
+    return error;
+}
+
+/* ---- replay --------------------------------------------------------------------- */
+
+int registry_replay_promotions(mlreg_registry *reg, const json_t *entry, const char *text,
+                               size_t len)
+{
+    const char *action = jstr(entry, "action"), *actor = jstr(entry, "actor");
+    const json_t *subject = json_object_get(entry, "subject");
+    const json_t *details = json_object_get(entry, "details");
+    const char *model = jstr(subject, "model"), *version = jstr(subject, "version");
+    const char *stage = jstr(subject, "stage");
+    int ok = !strcmp(jstr(entry, "result") ? jstr(entry, "result") : "", MLREG_AUDIT_OK);
+    mlreg_meta *meta = mlreg_registry_meta(reg);
+    int error = 0;
+
+    if (model == NULL || version == NULL)
+        return mlreg_error_set(MLREG_EINVALID, "audit entry %lld of %s lacks its subject",
+                               (long long)json_integer_value(json_object_get(entry, "seq")),
+                               action);
+    if (!strcmp(action, MLREG_AUDIT_PROMOTE)) {
+        mlreg_promote_req req = {
+            model, version, stage, ok ? jstr(entry, "reason") : jstr(details, "request_reason"),
+            0,     actor};
+        promote_state ps;
+
+        memset(&ps, 0, sizeof(ps));
+        ps.reg = reg;
+        ps.req = &req;
+        error = registry_mutate_replay(meta, entry, text, len, promote_apply, &ps);
+        promote_state_clear(&ps);
+    } else if (!strcmp(action, MLREG_AUDIT_ROLLBACK)) {
+        rollback_state rs;
+
+        memset(&rs, 0, sizeof(rs));
+        rs.reg = reg;
+        rs.model = model;
+        rs.stage = stage;
+        rs.reason = ok ? jstr(entry, "reason") : jstr(details, "request_reason");
+        rs.actor = actor;
+        error = registry_mutate_replay(meta, entry, text, len, rollback_apply, &rs);
+        json_decref(rs.cur);
+        json_decref(rs.target);
+        json_decref(rs.logrec);
+    } else if (!strcmp(action, MLREG_AUDIT_APPROVE)) {
+        approve_change ac = {model, version, stage, jstr(details, "comment"), actor, NULL};
+
+        error = registry_mutate_replay(meta, entry, text, len, approve_apply, &ac);
+        json_decref(ac.rec);
+    } else {
+        /* image.bind: subject.image is REPO:TAG, with @sha256:... when bound by digest */
+        const char *ref = jstr(subject, "image");
+        char image[MLREG_IMAGE_REF_MAX + 1];
+        const char *at = ref ? strstr(ref, "@sha256:") : NULL;
+        size_t ilen = ref ? (at ? (size_t)(at - ref) : strlen(ref)) : 0;
+        bind_change bc = {NULL, actor, model, version, image, at ? at + 1 : NULL, NULL};
+
+        if (ref == NULL || ilen > MLREG_IMAGE_REF_MAX)
+            return mlreg_error_set(MLREG_EINVALID, "image.bind entry names no image");
+        memcpy(image, ref, ilen);
+        image[ilen] = '\0';
+        error = registry_mutate_replay(meta, entry, text, len, bind_apply, &bc);
+        json_decref(bc.rec);
+    }
     return error;
 }

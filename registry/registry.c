@@ -263,6 +263,52 @@ int registry_blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, 
     return mlreg_blob_writer_commit(out, w, NULL, (int64_t)len);
 }
 
+int registry_blob_get(char **out, size_t *len_out, mlreg_registry *reg, const mlreg_digest *digest,
+                      size_t max)
+{
+    mlreg_blob_reader *r = NULL;
+    char *buf = NULL, str[MLREG_DIGEST_STRLEN + 1];
+    uint64_t size = 0;
+    size_t got = 0;
+    ssize_t n;
+    mlreg_digest actual;
+    int error;
+
+    mlreg_digest_format(str, digest);
+    if ((error = mlreg_blobstore_open_read(&r, &size, reg->store, digest)) < 0) goto done;
+    if (size > max) {
+        error = mlreg_error_set(MLREG_ETOOBIG, "blob %s is %llu bytes, at most %zu expected", str,
+                                (unsigned long long)size, max);
+        goto done;
+    }
+    if ((buf = malloc((size_t)size + 1)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory reading blob %s", str);
+        goto done;
+    }
+    while (got < size) {
+        if ((n = mlreg_blob_reader_read(r, buf + got, (size_t)size - got)) < 0) {
+            error = (int)n;
+            goto done;
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    if ((error = mlreg_digest_buffer(&actual, buf, got)) < 0) goto done;
+    if (got != size || !mlreg_digest_equal(&actual, digest)) {
+        error = mlreg_error_set(MLREG_EIO, "stored blob %s does not match its digest", str);
+        goto done;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len_out = got;
+    buf = NULL;
+
+done:
+    free(buf);
+    mlreg_blob_reader_free(r);
+    return error;
+}
+
 /* A blob.link or blob.delete: the blob and the repository it enters or
  * leaves; @p from names the source repository of a mount (NULL otherwise). */
 typedef struct {
@@ -1120,18 +1166,20 @@ static int audit_manifest_put(registry_mutation *mut, const registry_manifest_pl
     ev.result = MLREG_AUDIT_OK;
     ev.model = p->repo;
     ev.digest = str;
+    /* the manifest bytes are the blob subject.digest names (stored before
+     * the change); the content type they were pushed with completes them */
     if (p->is_release) {
         ev.action = MLREG_AUDIT_PUSH;
         ev.version = plan->info.version;
-        details = json_pack("{s:I}", "files", (json_int_t)plan->m->nlayers);
+        details = json_pack("{s:I, s:s}", "files", (json_int_t)plan->m->nlayers, "content_type",
+                            p->value);
     } else {
         ev.action = MLREG_AUDIT_MANIFEST_PUT;
         ev.tag = p->tag;
-        if (plan->m->artifact_type != NULL)
-            details = json_pack("{s:s}", "artifact_type", plan->m->artifact_type);
+        details = json_pack("{s:s?, s:s}", "artifact_type", plan->m->artifact_type, "content_type",
+                            p->value);
     }
-    if ((p->is_release || plan->m->artifact_type != NULL) && details == NULL)
-        return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a manifest");
+    if (details == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a manifest");
     ev.details = details;
     error = registry_mutation_record(NULL, mut, &ev);
     json_decref(details);
@@ -1170,6 +1218,7 @@ int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registr
     int error = 0;
     registry_manifest_plan *plan = NULL;
     manifest_change c = {NULL, NULL, 0};
+    mlreg_digest stored;
 
     if ((error = plan_prepare(&plan, reg, repo, reference, content_type, body, len, 1, actor)) < 0)
         goto done;
@@ -1189,6 +1238,8 @@ int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registr
                                 MLREG_ARTIFACT_ATTESTATION);
         goto done;
     }
+    /* the manifest bytes, durable as a blob before the entry names them */
+    if ((error = registry_blob_put(&stored, reg, body, len)) < 0) goto done;
     c.plan = plan;
     c.actor = actor;
     if ((error = mutate(reg, manifest_put_apply, &c)) < 0) goto done;
@@ -1790,4 +1841,86 @@ done:
     json_decref(rec);
     mlreg_meta_txn_abort(txn);
     return error;
+}
+
+/* ---- replay ----------------------------------------------------------------- */
+
+static const char *subject_str(const json_t *entry, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(entry, "subject"), key));
+}
+
+/* push / manifest.put: the manifest bytes come from the blob store, the
+ * content type and the tag from the entry; the release record is rebuilt
+ * from the manifest and its eval report exactly as on the PUT. */
+static int replay_manifest_put(mlreg_registry *reg, const json_t *entry, const char *text,
+                               size_t len)
+{
+    const char *repo = subject_str(entry, "model"), *digest = subject_str(entry, "digest");
+    const char *tag = subject_str(entry, "tag"), *actor;
+    const char *ct =
+        json_string_value(json_object_get(json_object_get(entry, "details"), "content_type"));
+    registry_manifest_plan *plan = NULL;
+    manifest_change c = {NULL, NULL, 0};
+    mlreg_digest d;
+    char *body = NULL;
+    size_t blen = 0;
+    int error;
+
+    actor = json_string_value(json_object_get(entry, "actor"));
+    if (repo == NULL || digest == NULL || ct == NULL || mlreg_digest_parse(&d, digest) < 0) {
+        error = mlreg_error_set(MLREG_EINVALID, "audit entry %lld does not name a manifest",
+                                (long long)json_integer_value(json_object_get(entry, "seq")));
+        goto done;
+    }
+    if ((error = registry_blob_get(&body, &blen, reg, &d, reg->max_manifest_bytes)) < 0 ||
+        (error = plan_prepare(&plan, reg, repo, tag ? tag : digest, ct, body, blen, 0, actor)) < 0)
+        goto done;
+    c.plan = plan;
+    c.actor = actor;
+    error = registry_mutate_replay(reg->meta, entry, text, len, manifest_put_apply, &c);
+
+done:
+    registry_manifest_plan_free(plan);
+    free(body);
+    return error;
+}
+
+int registry_replay_manifests(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len)
+{
+    const char *action = json_string_value(json_object_get(entry, "action"));
+    const char *repo = subject_str(entry, "model"), *digest = subject_str(entry, "digest");
+    const char *tag = subject_str(entry, "tag");
+    const char *actor = json_string_value(json_object_get(entry, "actor"));
+    blob_change bc;
+    delete_change dc;
+    mlreg_digest d;
+
+    if (!strcmp(action, MLREG_AUDIT_PUSH) || !strcmp(action, MLREG_AUDIT_MANIFEST_PUT))
+        return replay_manifest_put(reg, entry, text, len);
+    if (repo == NULL || (digest == NULL && tag == NULL) ||
+        (digest != NULL && mlreg_digest_parse(&d, digest) < 0))
+        return mlreg_error_set(MLREG_EINVALID, "audit entry %lld of %s lacks its subject",
+                               (long long)json_integer_value(json_object_get(entry, "seq")),
+                               action);
+    if (!strcmp(action, MLREG_AUDIT_BLOB_LINK) || !strcmp(action, MLREG_AUDIT_BLOB_DELETE)) {
+        bc.repo = repo;
+        bc.from = json_string_value(json_object_get(json_object_get(entry, "details"), "from"));
+        bc.digest = &d;
+        bc.actor = actor;
+        return registry_mutate_replay(
+            reg->meta, entry, text, len,
+            !strcmp(action, MLREG_AUDIT_BLOB_LINK) ? blob_link_apply : blob_unlink_apply, &bc);
+    }
+    memset(&dc, 0, sizeof(dc));
+    dc.repo = repo;
+    dc.actor = actor;
+    if (!strcmp(action, MLREG_AUDIT_MANIFEST_DELETE)) {
+        dc.reference = digest;
+        dc.digest = d;
+    } else {
+        dc.reference = tag;
+    }
+    return registry_mutate_replay(reg->meta, entry, text, len, manifest_delete_apply, &dc);
 }

@@ -65,6 +65,43 @@ int64_t registry_mutation_time(const registry_mutation *mut);
  */
 int registry_mutation_next_seq(uint64_t *out, registry_mutation *mut);
 
+/**
+ * The audit entry being replayed (docs/audit-api.md), or NULL for a live
+ * change. An apply function takes what a live change decides from the state
+ * or the config (gate tables, trust at attach time, signed envelopes) from
+ * this entry instead, and checks nothing the entry already records as
+ * checked; everything else it does the same way.
+ */
+const json_t *registry_mutation_source(const registry_mutation *mut);
+
+/**
+ * Replays audit entry @p entry (parsed from its @p len bytes @p text) with
+ * @p apply: like registry_mutate(), but the change's time is the entry's
+ * time, and before committing the entry the change recorded must have the
+ * entry's seq and exactly its bytes. 0; MLREG_EMISMATCH ("replaying audit
+ * entry N ...") when the change rebuilt anything else or nothing; the
+ * apply function's error, prefixed with the seq.
+ */
+int registry_mutate_replay(mlreg_meta *meta, const json_t *entry, const char *text, size_t len,
+                           registry_apply_fn apply, void *arg);
+
+/**
+ * Replays one entry whose action belongs to the file exporting the
+ * function (registry.c: push, manifest.*, tag.delete, blob.*;
+ * signatures.c: signature.attach; promotions.c: promote, rollback, approve,
+ * image.bind; keyring.c: key.*). Errors as registry_mutate_replay().
+ */
+int registry_replay_manifests(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len);
+/** See registry_replay_manifests(). */
+int registry_replay_signature(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len);
+/** See registry_replay_manifests(). */
+int registry_replay_promotions(mlreg_registry *reg, const json_t *entry, const char *text,
+                               size_t len);
+/** See registry_replay_manifests(). */
+int registry_replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
+
 /* ---- registry.c helpers ------------------------------------------------------ */
 
 /** A manifest PUT prepared outside any transaction. Opaque. */
@@ -103,6 +140,15 @@ void registry_manifest_plan_free(registry_manifest_plan *plan);
  * already stored is harmless. Errors as mlreg_blob_writer_commit().
  */
 int registry_blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len);
+
+/**
+ * The bytes of stored blob @p digest, read whole (at most @p max bytes):
+ * *out malloc'd and NUL-terminated, owned by the caller (free()), *len_out
+ * its length. The bytes are checked against the digest. 0, MLREG_ENOTFOUND,
+ * MLREG_ETOOBIG, MLREG_EIO.
+ */
+int registry_blob_get(char **out, size_t *len_out, mlreg_registry *reg, const mlreg_digest *digest,
+                      size_t max);
 
 /**
  * Manifest @p digest of @p repo as recorded in @p txn: *out owned by the

@@ -52,6 +52,9 @@
  * over a release sees both. */
 #define SIG_LEGACY_KEY_LEN (MLREG_DIGEST_HEXLEN + 1 + MLREG_KEYID_HEXLEN)
 #define SIG_KEY_LEN        (SIG_LEGACY_KEY_LEN + 1 + 2 * MLREG_PUBKEY_BYTES)
+/* Longest .minisig text replayed from the blob store: the two comment
+ * lines at their limits plus the two base64 lines. */
+#define SIG_TEXT_MAX (MLREG_SIGN_UNTRUSTED_COMMENT_MAX + MLREG_SIGN_TRUSTED_COMMENT_MAX + 1024)
 /* Length of the release prefix of both layouts: digest hex and a NUL. */
 #define SIG_PREFIX_LEN (MLREG_DIGEST_HEXLEN + 1)
 
@@ -315,7 +318,7 @@ static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     char *rectext = NULL;
     mlreg_manifest_put_result put;
     mlreg_audit_event ev;
-    char t[MLREG_TIME_STRLEN], b64[MLREG_PUBKEY_B64LEN + 1];
+    char t[MLREG_TIME_STRLEN], b64[MLREG_PUBKEY_B64LEN + 1], sigblob[MLREG_DIGEST_STRLEN + 1];
     int64_t now = registry_mutation_time(mut);
 
     /* the read-transaction checks again, now that writers are serialised */
@@ -323,17 +326,23 @@ static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
                                     a->idhex)) < 0)
         return found;
     if (found) return REGISTRY_MUTATE_NOOP;
-    error = mlreg_keyring_find(&c->kk, mlreg_registry_keyring(c->reg), txn, &a->pk.id);
-    if (error == 0) {
-        if (!mlreg_pubkey_equal(&c->kk.pubkey, &a->pk))
-            return mlreg_error_set(MLREG_EINVALID, "public key differs from the trusted key %s",
-                                   a->idhex);
-        c->kkp = &c->kk;
-    } else if (error != MLREG_ENOTFOUND) {
-        return error;
+    if (registry_mutation_source(mut) != NULL) {
+        /* whether the key counted then is recorded, not judged again */
+        c->counts = json_is_true(json_object_get(
+            json_object_get(registry_mutation_source(mut), "details"), "trusted_at_attach"));
+    } else {
+        error = mlreg_keyring_find(&c->kk, mlreg_registry_keyring(c->reg), txn, &a->pk.id);
+        if (error == 0) {
+            if (!mlreg_pubkey_equal(&c->kk.pubkey, &a->pk))
+                return mlreg_error_set(MLREG_EINVALID, "public key differs from the trusted key %s",
+                                       a->idhex);
+            c->kkp = &c->kk;
+        } else if (error != MLREG_ENOTFOUND) {
+            return error;
+        }
+        error = 0;
+        mlreg_keyring_judge(&c->counts, c->kkp, &a->pk, now);
     }
-    error = 0;
-    mlreg_keyring_judge(&c->counts, c->kkp, &a->pk, now);
     if ((error = registry_blob_link_txn(txn, c->model, c->blob)) < 0 ||
         (error = registry_blob_link_txn(txn, c->model, c->empty)) < 0 ||
         (error = registry_manifest_plan_put(&put, txn, c->plan)) < 0)
@@ -346,8 +355,12 @@ static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
                   "version", c->version, "digest", a->digest, "key_id", a->idhex, "public_key", b64,
                   "signature", a->text, "attached_at", t, "attached_ns", (json_int_t)now,
                   "attached_by", c->actor, "trusted_at_attach", c->counts, "referrer", c->referrer);
+    mlreg_digest_format(sigblob, c->blob);
+    /* the key id alone does not say which key; the signature's bytes are
+     * the blob named, and whether the key counted is not the log's to guess */
     if (rec == NULL || (rectext = json_dumps(rec, JSON_COMPACT)) == NULL ||
-        (details = json_pack("{s:s}", "public_key", b64)) == NULL) {
+        (details = json_pack("{s:s, s:s, s:b}", "public_key", b64, "signature_blob", sigblob,
+                             "trusted_at_attach", c->counts)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
         goto done;
     }
@@ -362,7 +375,7 @@ static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     ev.version = c->version;
     ev.digest = a->digest;
     ev.key_id = a->idhex;
-    ev.details = details; /* the key id alone does not say which key */
+    ev.details = details;
     error = registry_mutation_record(NULL, mut, &ev);
 
 done:
@@ -462,6 +475,65 @@ done:
     mlreg_sig_free(a.sig);
     mlreg_manifest_data_free(a.release);
     return error < 0 ? error : 0;
+}
+
+int registry_replay_signature(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len)
+{
+    const json_t *subject = json_object_get(entry, "subject");
+    const json_t *details = json_object_get(entry, "details");
+    const char *model = json_string_value(json_object_get(subject, "model"));
+    const char *version = json_string_value(json_object_get(subject, "version"));
+    const char *pk = json_string_value(json_object_get(details, "public_key"));
+    const char *sigblob = json_string_value(json_object_get(details, "signature_blob"));
+    int error = 0;
+    attach_ctx a;
+    attach_change c;
+    json_t *existing = NULL;
+    mlreg_digest blob, empty;
+    char *sig = NULL, *manifest = NULL;
+    size_t siglen = 0;
+    registry_manifest_plan *plan = NULL;
+
+    memset(&a, 0, sizeof(a));
+    memset(&c, 0, sizeof(c));
+    if (model == NULL || version == NULL || pk == NULL || sigblob == NULL ||
+        mlreg_digest_parse(&blob, sigblob) < 0) {
+        error = mlreg_error_set(MLREG_EINVALID, "audit entry %lld does not name a signature",
+                                (long long)json_integer_value(json_object_get(entry, "seq")));
+        goto done;
+    }
+    /* the same checks as the attach: the signature verifies against the
+     * release as replayed so far */
+    if ((error = registry_blob_get(&sig, &siglen, reg, &blob, SIG_TEXT_MAX)) < 0 ||
+        (error = attach_check(&a, &existing, reg, model, version, sig, siglen, pk, strlen(pk))) <
+            0 ||
+        (error = registry_blob_put(&empty, reg, MLREG_EMPTY_CONFIG, strlen(MLREG_EMPTY_CONFIG))) <
+            0 ||
+        (error = referrer_manifest(&manifest, a.release, &blob, a.tlen, a.idhex, &a.pk)) < 0 ||
+        (error = registry_manifest_plan_new(&plan, reg, model, MLREG_MT_OCI_MANIFEST, manifest,
+                                            strlen(manifest))) < 0)
+        goto done;
+    c.reg = reg;
+    c.a = &a;
+    c.model = model;
+    c.version = version;
+    c.actor = json_string_value(json_object_get(entry, "actor"));
+    c.blob = &blob;
+    c.empty = &empty;
+    c.plan = plan;
+    c.existing = &existing;
+    error = registry_mutate_replay(mlreg_registry_meta(reg), entry, text, len, attach_apply, &c);
+
+done:
+    registry_manifest_plan_free(plan);
+    json_decref(existing);
+    free(manifest);
+    free(sig);
+    free(a.text);
+    mlreg_sig_free(a.sig);
+    mlreg_manifest_data_free(a.release);
+    return error;
 }
 
 /* ---- list -------------------------------------------------------------------- */
