@@ -87,12 +87,14 @@ int registry_mutate_replay(mlreg_meta *meta, const json_t *entry, const char *te
 
 /**
  * Replays one entry whose action belongs to the file exporting the
- * function (registry.c: push, manifest.*, tag.delete, blob.*;
+ * function (manifests.c: push, manifest.*, tag.delete; registry.c: blob.*;
  * signatures.c: signature.attach; promotions.c: promote, rollback, approve,
  * image.bind; keyring.c: key.*). Errors as registry_mutate_replay().
  */
 int registry_replay_manifests(mlreg_registry *reg, const json_t *entry, const char *text,
                               size_t len);
+/** See registry_replay_manifests(). */
+int registry_replay_blobs(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
 /** See registry_replay_manifests(). */
 int registry_replay_signature(mlreg_registry *reg, const json_t *entry, const char *text,
                               size_t len);
@@ -102,7 +104,41 @@ int registry_replay_promotions(mlreg_registry *reg, const json_t *entry, const c
 /** See registry_replay_manifests(). */
 int registry_replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
 
-/* ---- registry.c helpers ------------------------------------------------------ */
+/* ---- registry.c helpers ---------------------------------------------------- */
+
+/** Longest key of registry.c's layout: name (255) \0 hex (64) \0 hex (64), or name \0 tag (128). */
+#define REGISTRY_KEY_CAP 512
+
+/**
+ * Joins up to three parts with NUL separators into @p key (@p b and @p c may
+ * be NULL) and returns its length: the keys of registry.c's tables. Callers
+ * validate names, tags and digests first, which bounds the length.
+ */
+size_t registry_key(char key[REGISTRY_KEY_CAP], const char *a, const char *b, const char *c);
+
+/** 1 when @p key exists in @p db, 0 when not, or an error. */
+int registry_meta_has(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen);
+
+/** MLREG_ENOTFOUND ("repository 'R' not found") unless @p repo exists. */
+int registry_repo_require(mlreg_meta_txn *txn, const char *repo);
+
+/** 1 when @p digest is visible in @p repo, 0 when not, or an error. */
+int registry_blob_linked(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest);
+
+/**
+ * The release record of @p model@@p version parsed into *out (caller
+ * decrefs). MLREG_ENOTFOUND when none, MLREG_EIO when corrupt.
+ */
+int registry_release_record_get(json_t **out, mlreg_meta_txn *txn, const char *model,
+                                const char *version);
+
+/** The identity recorded when a caller passes no actor: @p actor, or "local". */
+const char *registry_actor(const char *actor);
+
+/** registry_mutate() on @p reg's metadata for a public entry point: a no-op is 0. */
+int registry_run(mlreg_registry *reg, registry_apply_fn apply, void *arg);
+
+/* ---- helpers for the other registry files ---------------------------------------------------- */
 
 /** A manifest PUT prepared outside any transaction. Opaque. */
 typedef struct registry_manifest_plan registry_manifest_plan;
