@@ -28,6 +28,10 @@
 #include "registry_internal.h"
 
 /* attestations key: release digest hex ‖ be64 seq */
+/* Longest envelope replayed from the blob store: its statement holds what
+ * an entry holds (at most MLREG_AUDIT_ENTRY_MAX), base64-encoded. */
+#define ENVELOPE_MAX ((size_t)4 * MLREG_AUDIT_ENTRY_MAX)
+
 #define ATT_KEY_LEN (MLREG_DIGEST_HEXLEN + 8)
 
 static void att_key(char key[ATT_KEY_LEN], const char *hex, uint64_t seq)
@@ -207,7 +211,7 @@ int promotions_record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_me
                                     pe->action);
             goto done;
         }
-        if ((error = registry_blob_get(&env, &elen, reg, &blob, MLREG_AUDIT_ENTRY_MAX * 2)) < 0)
+        if ((error = registry_blob_get(&env, &elen, reg, &blob, ENVELOPE_MAX)) < 0)
             goto done;
     } else {
         if ((st = promotion_statement(pe, seq, mlreg_audit_key_origin(key))) == NULL) {

@@ -125,7 +125,7 @@ int registry_mutate_replay(mlreg_meta *meta, const json_t *entry, const char *te
     if ((error = mlreg_audit_entry_txn(&rebuilt, &rlen, mut.txn, seq)) < 0) goto done;
     if (rlen != len || memcmp(rebuilt, text, len) != 0) {
         error = mlreg_error_set(MLREG_EMISMATCH,
-                                "replaying audit entry %llu rebuilt different bytes: %s",
+                                "replaying audit entry %llu rebuilt different bytes: %.200s",
                                 (unsigned long long)seq, rebuilt);
         goto done;
     }
