@@ -211,8 +211,7 @@ int promotions_record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_me
                                     pe->action);
             goto done;
         }
-        if ((error = registry_blob_get(&env, &elen, reg, &blob, ENVELOPE_MAX)) < 0)
-            goto done;
+        if ((error = registry_blob_get(&env, &elen, reg, &blob, ENVELOPE_MAX)) < 0) goto done;
     } else {
         if ((st = promotion_statement(pe, seq, mlreg_audit_key_origin(key))) == NULL) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory building a promotion statement");
