@@ -8,10 +8,12 @@
  * outlive a restart with a config that still lists the key, and lets an
  * operator drop a key by deleting it from the config.
  *
- * Every change runs in one LMDB write transaction, which also serialises
- * them; the time of a change is taken inside its transaction, so times and
- * commit order agree (mlreg_time_now_ns() never repeats a value). Each
- * change's audit entry (key.trust / key.revoke) is appended in that same
+ * Every change, the start-up sync with the config included, is an apply
+ * function run by registry_mutate() (mutate.c) in one LMDB write
+ * transaction, which also serialises them; the time of a change is taken
+ * inside its transaction, so times and commit order agree
+ * (mlreg_time_now_ns() never repeats a value). Each change's audit entry
+ * (key.trust / key.revoke / key.untrust) is recorded in that same
  * transaction, with the same time.
  */
 #include "mlreg/keyring.h"
@@ -26,6 +28,7 @@
 #include "mlreg/audit.h"
 #include "mlreg/common.h"
 #include "mlreg/text.h"
+#include "registry_internal.h"
 
 #define EVENT_SEQ_KEY "key_event_seq"
 
@@ -222,14 +225,18 @@ static json_t *new_record(const mlreg_pubkey *pk, const char *name, const char *
 
 /* The audit entry of a key event: "key.trust" with {"name","role"}, or
  * "key.revoke" with {"kind"} and the reason. */
-static int audit_key_event(mlreg_meta_txn *txn, int64_t now, const char *action, const json_t *rec,
+static int audit_key_event(registry_mutation *mut, const char *action, const json_t *rec,
                            const char *kind, const char *reason, const char *actor)
 {
     mlreg_audit_event ev;
     json_t *details;
     int error, trust = !strcmp(action, "trust"), untrust = !strcmp(action, "untrust");
 
-    if (trust || untrust)
+    /* a trust names the public key too: the key id alone cannot rebuild it */
+    if (trust)
+        details = json_pack("{s:s?, s:s?, s:s?}", "name", rec_str(rec, "name"), "role",
+                            rec_str(rec, "role"), "public_key", rec_str(rec, "public_key"));
+    else if (untrust)
         details =
             json_pack("{s:s?, s:s?}", "name", rec_str(rec, "name"), "role", rec_str(rec, "role"));
     else
@@ -237,7 +244,6 @@ static int audit_key_event(mlreg_meta_txn *txn, int64_t now, const char *action,
     if (details == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a key event");
     memset(&ev, 0, sizeof(ev));
-    ev.time_ns = now;
     ev.actor = actor;
     ev.action = trust     ? MLREG_AUDIT_KEY_TRUST
                 : untrust ? MLREG_AUDIT_KEY_UNTRUST
@@ -246,7 +252,7 @@ static int audit_key_event(mlreg_meta_txn *txn, int64_t now, const char *action,
     ev.reason = reason;
     ev.key_id = rec_str(rec, "key_id");
     ev.details = details;
-    error = mlreg_audit_append_txn(NULL, txn, &ev);
+    error = registry_mutation_record(NULL, mut, &ev);
     json_decref(details);
     return error;
 }
@@ -254,9 +260,10 @@ static int audit_key_event(mlreg_meta_txn *txn, int64_t now, const char *action,
 /* Appends a key event with the next sequence number (counter in `meta`),
  * and its audit entry: every trust and revocation goes through here, so the
  * key history and the audit log cannot disagree. */
-static int event_append(mlreg_meta_txn *txn, int64_t now, const char *action, const json_t *rec,
-                        const char *kind, const char *reason, const char *actor)
+static int event_append(registry_mutation *mut, mlreg_meta_txn *txn, const char *action,
+                        const json_t *rec, const char *kind, const char *reason, const char *actor)
 {
+    int64_t now = registry_mutation_time(mut);
     int error = 0;
     void *val = NULL;
     size_t vlen;
@@ -296,7 +303,7 @@ static int event_append(mlreg_meta_txn *txn, int64_t now, const char *action, co
     if ((error = mlreg_meta_put(txn, MLREG_DB_META, EVENT_SEQ_KEY, sizeof(EVENT_SEQ_KEY) - 1, be,
                                 sizeof(be), 0)) < 0)
         goto done;
-    error = audit_key_event(txn, now, action, rec, kind, reason, actor);
+    error = audit_key_event(mut, action, rec, kind, reason, actor);
 
 done:
     free(val);
@@ -438,8 +445,9 @@ void mlreg_keyring_free(mlreg_keyring *kr)
 }
 
 /* Merges one config key into the stored keyring (inside the open txn). */
-static int merge_config_key(mlreg_meta_txn *txn, const config_key *ck, int64_t now)
+static int merge_config_key(registry_mutation *mut, mlreg_meta_txn *txn, const config_key *ck)
 {
+    int64_t now = registry_mutation_time(mut);
     int error = 0;
     char idhex[MLREG_KEYID_HEXLEN + 1];
     json_t *rec = NULL;
@@ -454,7 +462,7 @@ static int merge_config_key(mlreg_meta_txn *txn, const config_key *ck, int64_t n
             goto done;
         }
         if ((error = record_put(txn, idhex, rec)) < 0) goto done;
-        error = event_append(txn, now, "trust", rec, NULL, NULL, MLREG_KEYRING_ACTOR_CONFIG);
+        error = event_append(mut, txn, "trust", rec, NULL, NULL, MLREG_KEYRING_ACTOR_CONFIG);
         goto done;
     }
     if (error < 0) goto done;
@@ -473,7 +481,7 @@ static int merge_config_key(mlreg_meta_txn *txn, const config_key *ck, int64_t n
             goto done;
         }
         if ((error = record_put(txn, idhex, rec)) < 0) goto done;
-        if ((error = event_append(txn, now, "trust", rec, NULL, "listed in the config again",
+        if ((error = event_append(mut, txn, "trust", rec, NULL, "listed in the config again",
                                   MLREG_KEYRING_ACTOR_CONFIG)) < 0)
             goto done;
     }
@@ -495,7 +503,7 @@ static int merge_config_key(mlreg_meta_txn *txn, const config_key *ck, int64_t n
         if ((error = record_put(txn, idhex, rec)) < 0) goto done;
         /* a changed name or role changes what the key may sign for: it is
          * a trust event like the first one, and audited as such */
-        error = event_append(txn, now, "trust", rec, NULL, "name or role changed in the config",
+        error = event_append(mut, txn, "trust", rec, NULL, "name or role changed in the config",
                              MLREG_KEYRING_ACTOR_CONFIG);
     }
 
@@ -545,7 +553,8 @@ static int dropped_cb(const void *key, size_t klen, const void *val, size_t vlen
  * left the keyring: a "untrust" key event and its key.untrust audit entry,
  * so removing a key from the config is in the log like any other change
  * of trust. */
-static int record_dropped_config_keys(mlreg_meta_txn *txn, const mlreg_keyring *kr, int64_t now)
+static int record_dropped_config_keys(registry_mutation *mut, mlreg_meta_txn *txn,
+                                      const mlreg_keyring *kr)
 {
     int error = 0;
     dropped_scan d = {kr, NULL, 0, 0};
@@ -560,7 +569,7 @@ static int record_dropped_config_keys(mlreg_meta_txn *txn, const mlreg_keyring *
             goto done;
         }
         if ((error = record_put(txn, d.ids[i], rec)) < 0) goto done;
-        if ((error = event_append(txn, now, "untrust", rec, NULL, "removed from the config",
+        if ((error = event_append(mut, txn, "untrust", rec, NULL, "removed from the config",
                                   MLREG_KEYRING_ACTOR_CONFIG)) < 0)
             goto done;
         json_decref(rec);
@@ -572,14 +581,47 @@ done:
     return error;
 }
 
+/* The start-up sync of the stored keyring with this start's config: one
+ * change, with one key.trust / key.untrust entry per key it changes. */
+static int sync_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    const mlreg_keyring *kr = arg;
+    int error = 0, taken;
+    char idhex[MLREG_KEYID_HEXLEN + 1], other[MLREG_KEYID_HEXLEN + 1];
+    uint64_t before = 0, after = 0;
+
+    if ((error = mlreg_audit_size_txn(&before, txn)) < 0) return error;
+    for (size_t i = 0; i < kr->ncfg; i++)
+        if ((error = merge_config_key(mut, txn, &kr->cfg[i])) < 0) return error;
+    if ((error = record_dropped_config_keys(mut, txn, kr)) < 0) return error;
+    /* a name may not stand for two keys of the keyring, nor one public key
+     * for two key ids */
+    for (size_t i = 0; i < kr->ncfg; i++) {
+        mlreg_keyid_format(idhex, &kr->cfg[i].pubkey.id);
+        if ((taken = bytes_taken(other, txn, &kr->cfg[i].pubkey, idhex)) < 0) return taken;
+        if (taken)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "trusted key '%s' (%s): the same public key is recorded as "
+                                   "key %s; one public key may have one key id",
+                                   kr->cfg[i].name, kr->cfg[i].file, other);
+        if ((taken = name_taken(other, kr, txn, kr->cfg[i].name, idhex)) < 0) return taken;
+        if (taken)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "trusted key '%s' (%s): the name is already used by key %s, "
+                                   "trusted at runtime",
+                                   kr->cfg[i].name, kr->cfg[i].file, other);
+    }
+    if ((error = mlreg_audit_size_txn(&after, txn)) < 0) return error;
+    return after == before ? REGISTRY_MUTATE_NOOP : 0;
+}
+
 int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config_key *keys,
                        size_t n)
 {
-    int error = 0, taken;
+    int error = 0;
     mlreg_keyring *kr = NULL;
     mlreg_meta_txn *txn = NULL;
-    int64_t now, latest = 0;
-    char idhex[MLREG_KEYID_HEXLEN + 1], other[MLREG_KEYID_HEXLEN + 1];
+    int64_t latest = 0;
 
     if ((kr = calloc(1, sizeof(*kr))) == NULL ||
         (n > 0 && (kr->cfg = calloc(n, sizeof(*kr->cfg))) == NULL)) {
@@ -614,44 +656,17 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
         ck->pubkey = keys[i].pubkey;
     }
 
-    if ((error = mlreg_meta_txn_begin(&txn, meta, 1)) < 0) goto done;
+    /* times of changes must follow every time already recorded, even when
+     * the wall clock went back since */
+    if ((error = mlreg_meta_txn_begin(&txn, meta, 0)) < 0) goto done;
     if ((error = mlreg_meta_iter(txn, MLREG_DB_KEYS, NULL, 0, NULL, 0, latest_cb, &latest)) < 0)
         goto done;
-    clock_advance(latest);
-    now = mlreg_time_now_ns();
-    for (size_t i = 0; i < kr->ncfg; i++)
-        if ((error = merge_config_key(txn, &kr->cfg[i], now)) < 0) goto done;
-    if ((error = record_dropped_config_keys(txn, kr, now)) < 0) goto done;
-    /* a name may not stand for two keys of the keyring, nor one public key
-     * for two key ids */
-    for (size_t i = 0; i < kr->ncfg; i++) {
-        mlreg_keyid_format(idhex, &kr->cfg[i].pubkey.id);
-        if ((taken = bytes_taken(other, txn, &kr->cfg[i].pubkey, idhex)) < 0) {
-            error = taken;
-            goto done;
-        }
-        if (taken) {
-            error = mlreg_error_set(MLREG_EINVALID,
-                                    "trusted key '%s' (%s): the same public key is recorded as "
-                                    "key %s; one public key may have one key id",
-                                    kr->cfg[i].name, kr->cfg[i].file, other);
-            goto done;
-        }
-        if ((taken = name_taken(other, kr, txn, kr->cfg[i].name, idhex)) < 0) {
-            error = taken;
-            goto done;
-        }
-        if (taken) {
-            error = mlreg_error_set(MLREG_EINVALID,
-                                    "trusted key '%s' (%s): the name is already used by key %s, "
-                                    "trusted at runtime",
-                                    kr->cfg[i].name, kr->cfg[i].file, other);
-            goto done;
-        }
-    }
-    error = mlreg_meta_txn_commit(txn);
+    mlreg_meta_txn_abort(txn);
     txn = NULL;
+    clock_advance(latest);
+    error = registry_mutate(NULL, meta, sync_apply, kr);
     if (error < 0) goto done;
+    error = 0;
     *out = kr;
     kr = NULL;
 
@@ -821,15 +836,66 @@ done:
 
 /* ---- changes --------------------------------------------------------------- */
 
+/* A key trusted at runtime; rec is the record afterwards, for the reply. */
+typedef struct {
+    mlreg_keyring *kr;
+    const char *name;
+    const char *role;
+    const mlreg_pubkey *pk;
+    const char *actor;
+    json_t *rec;
+} trust_change;
+
+static int trust_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    trust_change *c = arg;
+    int error = 0, taken;
+    mlreg_pubkey stored;
+    char idhex[MLREG_KEYID_HEXLEN + 1], other[MLREG_KEYID_HEXLEN + 1];
+
+    mlreg_keyid_format(idhex, &c->pk->id);
+    error = record_get(&c->rec, txn, idhex);
+    if (error < 0 && error != MLREG_ENOTFOUND) return error;
+    if (error == 0) {
+        if ((error = record_pubkey(&stored, c->rec, idhex)) < 0) return error;
+        if (!mlreg_pubkey_equal(&stored, c->pk))
+            return mlreg_error_set(MLREG_EDENIED,
+                                   "key id %s is already in the keyring with a different public "
+                                   "key",
+                                   idhex);
+        if (record_state(c->rec) != MLREG_KEY_ACTIVE)
+            return mlreg_error_set(
+                MLREG_EDENIED,
+                "key %s was revoked (%s) at %s; a revoked key cannot be trusted again", idhex,
+                rec_str(c->rec, "revocation"),
+                rec_str(c->rec, "revoked_at") ? rec_str(c->rec, "revoked_at") : "?");
+        if (record_in_keyring(c->kr, c->rec, &c->pk->id)) return REGISTRY_MUTATE_NOOP; /* a retry */
+    }
+    if ((taken = bytes_taken(other, txn, c->pk, idhex)) < 0) return taken;
+    if (taken)
+        return mlreg_error_set(MLREG_EDENIED,
+                               "this public key is already recorded as key %s (trusted or "
+                               "revoked): one public key may have one key id",
+                               other);
+    if ((taken = name_taken(other, c->kr, txn, c->name, idhex)) < 0) return taken;
+    if (taken)
+        return mlreg_error_set(MLREG_EDENIED, "key name '%s' is already used by key %s", c->name,
+                               other);
+    json_decref(c->rec);
+    if ((c->rec = new_record(c->pk, c->name, c->role, "runtime", registry_mutation_time(mut),
+                             c->actor)) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory trusting a key");
+    if ((error = record_put(txn, idhex, c->rec)) < 0) return error;
+    return event_append(mut, txn, "trust", c->rec, NULL, NULL, c->actor);
+}
+
 int mlreg_keyring_trust(json_t **out, int *created_out, mlreg_keyring *kr, const char *name,
                         const char *role, const char *public_key, size_t len, const char *actor)
 {
-    int error = 0, created = 0, taken;
-    mlreg_pubkey pk, stored;
-    mlreg_meta_txn *txn = NULL;
-    json_t *rec = NULL, *obj = NULL;
-    char idhex[MLREG_KEYID_HEXLEN + 1], other[MLREG_KEYID_HEXLEN + 1];
-    int64_t now;
+    int error = 0;
+    mlreg_pubkey pk;
+    json_t *obj = NULL;
+    trust_change c = {kr, name, role, &pk, actor, NULL};
 
     if (!name_valid(name))
         return mlreg_error_set(MLREG_EINVALID,
@@ -841,76 +907,63 @@ int mlreg_keyring_trust(json_t **out, int *created_out, mlreg_keyring *kr, const
                                "bytes)",
                                MLREG_CONFIG_KEY_ROLE_MAX);
     if ((error = mlreg_pubkey_parse(&pk, public_key, len)) < 0) return error;
-    mlreg_keyid_format(idhex, &pk.id);
-
-    if ((error = mlreg_meta_txn_begin(&txn, kr->meta, 1)) < 0) goto done;
-    now = mlreg_time_now_ns();
-    error = record_get(&rec, txn, idhex);
-    if (error < 0 && error != MLREG_ENOTFOUND) goto done;
-    if (error == 0) {
-        if ((error = record_pubkey(&stored, rec, idhex)) < 0) goto done;
-        if (!mlreg_pubkey_equal(&stored, &pk)) {
-            error = mlreg_error_set(MLREG_EDENIED,
-                                    "key id %s is already in the keyring with a different public "
-                                    "key",
-                                    idhex);
-            goto done;
-        }
-        if (record_state(rec) != MLREG_KEY_ACTIVE) {
-            error = mlreg_error_set(MLREG_EDENIED,
-                                    "key %s was revoked (%s) at %s; a revoked key cannot be "
-                                    "trusted again",
-                                    idhex, rec_str(rec, "revocation"),
-                                    rec_str(rec, "revoked_at") ? rec_str(rec, "revoked_at") : "?");
-            goto done;
-        }
-        if (record_in_keyring(kr, rec, &pk.id)) goto reply; /* a retry: no-op */
-    }
-    error = 0;
-    if ((taken = bytes_taken(other, txn, &pk, idhex)) < 0) {
-        error = taken;
-        goto done;
-    }
-    if (taken) {
-        error = mlreg_error_set(MLREG_EDENIED,
-                                "this public key is already recorded as key %s (trusted or "
-                                "revoked): one public key may have one key id",
-                                other);
-        goto done;
-    }
-    if ((taken = name_taken(other, kr, txn, name, idhex)) < 0) {
-        error = taken;
-        goto done;
-    }
-    if (taken) {
-        error =
-            mlreg_error_set(MLREG_EDENIED, "key name '%s' is already used by key %s", name, other);
-        goto done;
-    }
-    json_decref(rec);
-    if ((rec = new_record(&pk, name, role, "runtime", now, actor)) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory trusting a key");
-        goto done;
-    }
-    if ((error = record_put(txn, idhex, rec)) < 0) goto done;
-    if ((error = event_append(txn, now, "trust", rec, NULL, NULL, actor)) < 0) goto done;
-    error = mlreg_meta_txn_commit(txn);
-    txn = NULL;
-    if (error < 0) goto done;
-    created = 1;
-
-reply:
-    if ((obj = key_object(kr, rec, &pk.id)) == NULL) {
+    if ((error = registry_mutate(NULL, kr->meta, trust_apply, &c)) < 0) goto done;
+    if ((obj = key_object(kr, c.rec, &pk.id)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory trusting a key");
         goto done;
     }
     *out = obj;
-    *created_out = created;
+    *created_out = error != REGISTRY_MUTATE_NOOP;
+    error = 0;
 
 done:
-    mlreg_meta_txn_abort(txn);
-    json_decref(rec);
+    json_decref(c.rec);
     return error;
+}
+
+/* A revocation; rec is the record afterwards, for the reply. */
+typedef struct {
+    mlreg_keyring *kr;
+    const mlreg_keyid *id;
+    const char *kind;
+    mlreg_key_state want;
+    const char *reason;
+    const char *actor;
+    json_t *rec;
+} revoke_change;
+
+static int revoke_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    revoke_change *c = arg;
+    int error = 0;
+    char idhex[MLREG_KEYID_HEXLEN + 1], t[MLREG_TIME_STRLEN];
+    mlreg_key_state have;
+    int64_t now = registry_mutation_time(mut);
+
+    mlreg_keyid_format(idhex, c->id);
+    error = record_get(&c->rec, txn, idhex);
+    /* membership of config keys is the config's; a replay has the entry */
+    if (error == 0 && registry_mutation_source(mut) == NULL &&
+        !record_in_keyring(c->kr, c->rec, c->id))
+        error = MLREG_ENOTFOUND;
+    if (error == MLREG_ENOTFOUND)
+        return mlreg_error_set(MLREG_ENOTFOUND, "key %s is not in the keyring", idhex);
+    if (error < 0) return error;
+    have = record_state(c->rec);
+    if (have == c->want) return REGISTRY_MUTATE_NOOP; /* the same revocation again */
+    if (have == MLREG_KEY_COMPROMISED)
+        return mlreg_error_set(
+            MLREG_EDENIED, "key %s is revoked as compromised; it cannot be retired instead", idhex);
+    mlreg_time_format(t, now);
+    if (json_object_set_new(c->rec, "revoked_at", json_string(t)) < 0 ||
+        json_object_set_new(c->rec, "revoked_ns", json_integer((json_int_t)now)) < 0 ||
+        json_object_set_new(c->rec, "revocation", json_string(c->kind)) < 0 ||
+        json_object_set_new(c->rec, "reason", c->reason ? json_string(c->reason) : json_null()) <
+            0 ||
+        json_object_set_new(c->rec, "revoked_by", json_string(c->actor)) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory revoking a key");
+    if ((error = record_put(txn, idhex, c->rec)) < 0) return error;
+    return event_append(mut, txn, "revoke", c->rec, c->kind, c->reason, c->actor);
 }
 
 int mlreg_keyring_revoke(json_t **out, mlreg_keyring *kr, const char *key_id, const char *kind,
@@ -918,16 +971,13 @@ int mlreg_keyring_revoke(json_t **out, mlreg_keyring *kr, const char *key_id, co
 {
     int error = 0;
     mlreg_keyid id;
-    mlreg_meta_txn *txn = NULL;
-    json_t *rec = NULL, *obj = NULL;
-    char idhex[MLREG_KEYID_HEXLEN + 1], t[MLREG_TIME_STRLEN];
-    mlreg_key_state want, have;
-    int64_t now;
+    json_t *obj = NULL;
+    revoke_change c = {kr, &id, kind, MLREG_KEY_ACTIVE, reason, actor, NULL};
 
     if (strcmp(kind, "retired") && strcmp(kind, "compromised"))
         return mlreg_error_set(MLREG_EINVALID,
                                "revocation kind must be \"retired\" or \"compromised\"");
-    want = strcmp(kind, "retired") ? MLREG_KEY_COMPROMISED : MLREG_KEY_RETIRED;
+    c.want = strcmp(kind, "retired") ? MLREG_KEY_COMPROMISED : MLREG_KEY_RETIRED;
     if (reason != NULL && !reason_valid(reason))
         return mlreg_error_set(MLREG_EINVALID,
                                "revocation reason must be at most %d bytes of UTF-8 without "
@@ -935,48 +985,98 @@ int mlreg_keyring_revoke(json_t **out, mlreg_keyring *kr, const char *key_id, co
                                MLREG_KEYRING_REASON_MAX);
     if (mlreg_keyid_parse(&id, key_id, strlen(key_id)) < 0)
         return mlreg_error_set(MLREG_EINVALID, "malformed key id (want 16 hex digits)");
-    mlreg_keyid_format(idhex, &id);
-
-    if ((error = mlreg_meta_txn_begin(&txn, kr->meta, 1)) < 0) goto done;
-    now = mlreg_time_now_ns();
-    error = record_get(&rec, txn, idhex);
-    if (error == 0 && !record_in_keyring(kr, rec, &id)) error = MLREG_ENOTFOUND;
-    if (error == MLREG_ENOTFOUND) {
-        error = mlreg_error_set(MLREG_ENOTFOUND, "key %s is not in the keyring", idhex);
-        goto done;
-    }
-    if (error < 0) goto done;
-    have = record_state(rec);
-    if (have == want) goto reply; /* the same revocation again: no-op */
-    if (have == MLREG_KEY_COMPROMISED) {
-        error = mlreg_error_set(
-            MLREG_EDENIED, "key %s is revoked as compromised; it cannot be retired instead", idhex);
-        goto done;
-    }
-    mlreg_time_format(t, now);
-    if (json_object_set_new(rec, "revoked_at", json_string(t)) < 0 ||
-        json_object_set_new(rec, "revoked_ns", json_integer((json_int_t)now)) < 0 ||
-        json_object_set_new(rec, "revocation", json_string(kind)) < 0 ||
-        json_object_set_new(rec, "reason", reason ? json_string(reason) : json_null()) < 0 ||
-        json_object_set_new(rec, "revoked_by", json_string(actor)) < 0) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory revoking a key");
-        goto done;
-    }
-    if ((error = record_put(txn, idhex, rec)) < 0) goto done;
-    if ((error = event_append(txn, now, "revoke", rec, kind, reason, actor)) < 0) goto done;
-    error = mlreg_meta_txn_commit(txn);
-    txn = NULL;
-    if (error < 0) goto done;
-
-reply:
-    if ((obj = key_object(kr, rec, &id)) == NULL) {
+    if ((error = registry_mutate(NULL, kr->meta, revoke_apply, &c)) < 0) goto done;
+    error = 0;
+    if ((obj = key_object(kr, c.rec, &id)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory revoking a key");
         goto done;
     }
     *out = obj;
 
 done:
-    mlreg_meta_txn_abort(txn);
+    json_decref(c.rec);
+    return error;
+}
+
+/* ---- replay -------------------------------------------------------------------- */
+
+/* A key.trust or key.untrust entry: the record is created or brought in
+ * step with what the entry says (the config of that start decided it). */
+typedef struct {
+    const char *action; /* "trust" or "untrust" */
+    const char *key_id;
+    const json_t *details;
+    const char *reason;
+    const char *actor;
+} key_replay;
+
+static int key_replay_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    const key_replay *c = arg;
+    const char *name = rec_str(c->details, "name"), *role = rec_str(c->details, "role");
+    const char *b64 = rec_str(c->details, "public_key");
+    json_t *rec = NULL;
+    mlreg_pubkey pk;
+    int error = 0, trust = !strcmp(c->action, "trust");
+
+    error = record_get(&rec, txn, c->key_id);
+    if (error == MLREG_ENOTFOUND && trust && b64 != NULL && name != NULL && role != NULL) {
+        if ((error = mlreg_pubkey_parse(&pk, b64, strlen(b64))) < 0) goto done;
+        rec = new_record(&pk, name, role,
+                         !strcmp(c->actor, MLREG_KEYRING_ACTOR_CONFIG) ? "config" : "runtime",
+                         registry_mutation_time(mut), c->actor);
+        if (rec == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
+    } else if (error == 0 && trust) {
+        if ((json_is_false(json_object_get(rec, "in_config")) &&
+             json_object_set_new(rec, "in_config", json_true()) < 0) ||
+            (name != NULL && strcmp(rec_str(rec, "name") ? rec_str(rec, "name") : "", name) &&
+             json_object_set_new(rec, "name", json_string(name)) < 0) ||
+            (role != NULL && strcmp(rec_str(rec, "role") ? rec_str(rec, "role") : "", role) &&
+             json_object_set_new(rec, "role", json_string(role)) < 0))
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
+    } else if (error == 0) {
+        if (json_object_set_new(rec, "in_config", json_false()) < 0)
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
+    } else if (error == MLREG_ENOTFOUND) {
+        error = mlreg_error_set(MLREG_EINVALID, "key %s of a key.%s entry is unknown", c->key_id,
+                                c->action);
+    }
+    if (error < 0) goto done;
+    if ((error = record_put(txn, c->key_id, rec)) < 0) goto done;
+    error = event_append(mut, txn, c->action, rec, NULL, c->reason, c->actor);
+
+done:
     json_decref(rec);
     return error;
+}
+
+int registry_replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text, size_t len)
+{
+    const char *action = rec_str(entry, "action"), *actor = rec_str(entry, "actor");
+    const char *key_id = rec_str(json_object_get(entry, "subject"), "key_id");
+    const json_t *details = json_object_get(entry, "details");
+    mlreg_meta *meta = mlreg_registry_meta(reg);
+    mlreg_keyid id;
+    int error;
+
+    if (key_id == NULL || mlreg_keyid_parse(&id, key_id, strlen(key_id)) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "audit entry %lld of %s names no key",
+                               (long long)json_integer_value(json_object_get(entry, "seq")),
+                               action);
+    if (!strcmp(action, MLREG_AUDIT_KEY_REVOKE)) {
+        const char *kind = rec_str(details, "kind");
+        revoke_change c = {mlreg_registry_keyring(reg), &id,   kind, MLREG_KEY_ACTIVE,
+                           rec_str(entry, "reason"),    actor, NULL};
+
+        if (kind == NULL) return mlreg_error_set(MLREG_EINVALID, "key.revoke entry has no kind");
+        c.want = strcmp(kind, "retired") ? MLREG_KEY_COMPROMISED : MLREG_KEY_RETIRED;
+        error = registry_mutate_replay(meta, entry, text, len, revoke_apply, &c);
+        json_decref(c.rec);
+        return error;
+    }
+    {
+        key_replay c = {!strcmp(action, MLREG_AUDIT_KEY_TRUST) ? "trust" : "untrust", key_id,
+                        details, rec_str(entry, "reason"), actor};
+        return registry_mutate_replay(meta, entry, text, len, key_replay_apply, &c);
+    }
 }

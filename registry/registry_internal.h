@@ -1,16 +1,144 @@
-/* registry_internal.h: registry.c's helpers for the other registry files
- * (signatures.c, promotions.c) that must store manifests and blob links
- * inside a write transaction of their own, so that a signature record or a
- * promotion attestation, its OCI referrer manifest and the referrer's index
- * entry land in ONE transaction. No other module includes it. The key layout
- * stays registry.c's business.
+/* registry_internal.h: helpers shared by the registry files and no other
+ * module.
+ *
+ * - The mutation seam (mutate.c): every change of the metadata runs through
+ *   registry_mutate(), which owns its write transaction and binds the
+ *   change to its audit entry.
+ * - registry.c's helpers for signatures.c and promotions.c, which store
+ *   manifests and blob links inside a change of their own, so that a
+ *   signature record or a promotion attestation, its OCI referrer manifest
+ *   and the referrer's index entry land in ONE transaction. The key layout
+ *   stays registry.c's business.
  */
 #ifndef MLREG_REGISTRY_INTERNAL_H
 #define MLREG_REGISTRY_INTERNAL_H
 
+#include "mlreg/audit.h"
 #include "mlreg/digest.h"
 #include "mlreg/meta.h"
 #include "mlreg/registry.h"
+
+/* ---- mutations (mutate.c) ---------------------------------------------------- */
+
+/** The change being applied: its transaction, time and entries. Opaque. */
+typedef struct registry_mutation registry_mutation;
+
+/** What an apply function returns when the change turns out to be a no-op. */
+#define REGISTRY_MUTATE_NOOP 1
+
+/**
+ * Checks and writes one change inside @p txn (the write transaction of
+ * @p mut) and records its audit entry with registry_mutation_record().
+ * Returns 0 when it wrote and recorded, REGISTRY_MUTATE_NOOP when nothing
+ * changes (nothing written, nothing recorded), or a negative MLREG_E* code
+ * with the message set (everything it did is then rolled back).
+ */
+typedef int (*registry_apply_fn)(registry_mutation *mut, mlreg_meta_txn *txn, void *arg);
+
+/**
+ * Runs one change: opens the write transaction, takes the change's time
+ * (registry_mutation_time()), calls @p apply with @p arg and commits when it
+ * recorded its entry. Any failure, of @p apply, of the append or of the
+ * commit, aborts the transaction: nothing of the change remains. *seq_out
+ * (may be NULL) receives the seq of the (first) entry. Returns 0,
+ * REGISTRY_MUTATE_NOOP (nothing committed), or the error; MLREG_EIO when
+ * @p apply reported a change but recorded no entry.
+ */
+int registry_mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply, void *arg);
+
+/**
+ * Appends @p ev as the audit entry of the change, in its transaction. A
+ * time_ns of 0 becomes the change's time. One change records one entry;
+ * only the keyring's start-up sync with the config records one per key it
+ * changes, all in its one transaction. *seq_out (may be NULL) receives the
+ * entry's seq. Errors as mlreg_audit_append_txn().
+ */
+int registry_mutation_record(uint64_t *seq_out, registry_mutation *mut,
+                             const mlreg_audit_event *ev);
+
+/** The time of the change, taken inside its transaction (nanoseconds). */
+int64_t registry_mutation_time(const registry_mutation *mut);
+
+/**
+ * The seq the change's next entry will get (statements that name their own
+ * entry need it before recording). Errors as mlreg_audit_size_txn().
+ */
+int registry_mutation_next_seq(uint64_t *out, registry_mutation *mut);
+
+/**
+ * The audit entry being replayed (docs/audit-api.md), or NULL for a live
+ * change. An apply function takes what a live change decides from the state
+ * or the config (gate tables, trust at attach time, signed envelopes) from
+ * this entry instead, and checks nothing the entry already records as
+ * checked; everything else it does the same way.
+ */
+const json_t *registry_mutation_source(const registry_mutation *mut);
+
+/**
+ * Replays audit entry @p entry (parsed from its @p len bytes @p text) with
+ * @p apply: like registry_mutate(), but the change's time is the entry's
+ * time, and before committing the entry the change recorded must have the
+ * entry's seq and exactly its bytes. 0; MLREG_EMISMATCH ("replaying audit
+ * entry N ...") when the change rebuilt anything else or nothing; the
+ * apply function's error, prefixed with the seq.
+ */
+int registry_mutate_replay(mlreg_meta *meta, const json_t *entry, const char *text, size_t len,
+                           registry_apply_fn apply, void *arg);
+
+/**
+ * Replays one entry whose action belongs to the file exporting the
+ * function (manifests.c: push, manifest.*, tag.delete; registry.c: blob.*;
+ * signatures.c: signature.attach; promotions.c: promote, rollback, approve,
+ * image.bind; keyring.c: key.*). Errors as registry_mutate_replay().
+ */
+int registry_replay_manifests(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len);
+/** See registry_replay_manifests(). */
+int registry_replay_blobs(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
+/** See registry_replay_manifests(). */
+int registry_replay_signature(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len);
+/** See registry_replay_manifests(). */
+int registry_replay_promotions(mlreg_registry *reg, const json_t *entry, const char *text,
+                               size_t len);
+/** See registry_replay_manifests(). */
+int registry_replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
+
+/* ---- registry.c helpers ---------------------------------------------------- */
+
+/** Longest key of registry.c's layout: name (255) \0 hex (64) \0 hex (64), or name \0 tag (128). */
+#define REGISTRY_KEY_CAP 512
+
+/**
+ * Joins up to three parts with NUL separators into @p key (@p b and @p c may
+ * be NULL) and returns its length: the keys of registry.c's tables. Callers
+ * validate names, tags and digests first, which bounds the length.
+ */
+size_t registry_key(char key[REGISTRY_KEY_CAP], const char *a, const char *b, const char *c);
+
+/** 1 when @p key exists in @p db, 0 when not, or an error. */
+int registry_meta_has(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen);
+
+/** MLREG_ENOTFOUND ("repository 'R' not found") unless @p repo exists. */
+int registry_repo_require(mlreg_meta_txn *txn, const char *repo);
+
+/** 1 when @p digest is visible in @p repo, 0 when not, or an error. */
+int registry_blob_linked(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest);
+
+/**
+ * The release record of @p model@@p version parsed into *out (caller
+ * decrefs). MLREG_ENOTFOUND when none, MLREG_EIO when corrupt.
+ */
+int registry_release_record_get(json_t **out, mlreg_meta_txn *txn, const char *model,
+                                const char *version);
+
+/** The identity recorded when a caller passes no actor: @p actor, or "local". */
+const char *registry_actor(const char *actor);
+
+/** registry_mutate() on @p reg's metadata for a public entry point: a no-op is 0. */
+int registry_run(mlreg_registry *reg, registry_apply_fn apply, void *arg);
+
+/* ---- helpers for the other registry files ---------------------------------------------------- */
 
 /** A manifest PUT prepared outside any transaction. Opaque. */
 typedef struct registry_manifest_plan registry_manifest_plan;
@@ -50,6 +178,15 @@ void registry_manifest_plan_free(registry_manifest_plan *plan);
 int registry_blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len);
 
 /**
+ * The bytes of stored blob @p digest, read whole (at most @p max bytes):
+ * *out malloc'd and NUL-terminated, owned by the caller (free()), *len_out
+ * its length. The bytes are checked against the digest. 0, MLREG_ENOTFOUND,
+ * MLREG_ETOOBIG, MLREG_EIO.
+ */
+int registry_blob_get(char **out, size_t *len_out, mlreg_registry *reg, const mlreg_digest *digest,
+                      size_t max);
+
+/**
  * Manifest @p digest of @p repo as recorded in @p txn: *out owned by the
  * caller (mlreg_manifest_data_free()). 0, MLREG_ENOTFOUND, MLREG_EIO.
  */
@@ -73,5 +210,30 @@ int registry_release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, const ch
  */
 int registry_signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *subject,
                                      const char *referrer);
+
+/**
+ * Calls @p cb on every stored signature record of the release whose digest
+ * is @p hex (64 lowercase hex digits), in key order; the value is the
+ * record's JSON. signatures.c alone knows the signatures db's key layout.
+ * Returns what mlreg_meta_iter() returns (a positive value stops the walk
+ * and is returned).
+ */
+int registry_signatures_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
+                                void *payload);
+
+/**
+ * Calls @p cb on every promotion attestation record of the release whose
+ * digest is @p hex, oldest first; the value is the record's JSON.
+ * promotions.c alone knows the attestations db's key layout. Returns what
+ * mlreg_meta_iter() returns.
+ */
+int registry_attestations_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
+                                  void *payload);
+
+/**
+ * Whether the release whose digest is @p hex has the attestation of audit
+ * entry @p seq: 1 when it has, 0 when not, or an error.
+ */
+int registry_attestation_exists(mlreg_meta_txn *txn, const char *hex, uint64_t seq);
 
 #endif

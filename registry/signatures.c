@@ -52,6 +52,9 @@
  * over a release sees both. */
 #define SIG_LEGACY_KEY_LEN (MLREG_DIGEST_HEXLEN + 1 + MLREG_KEYID_HEXLEN)
 #define SIG_KEY_LEN        (SIG_LEGACY_KEY_LEN + 1 + 2 * MLREG_PUBKEY_BYTES)
+/* Longest .minisig text replayed from the blob store: the two comment
+ * lines at their limits plus the two base64 lines. */
+#define SIG_TEXT_MAX (MLREG_SIGN_UNTRUSTED_COMMENT_MAX + MLREG_SIGN_TRUSTED_COMMENT_MAX + 1024)
 /* Length of the release prefix of both layouts: digest hex and a NUL. */
 #define SIG_PREFIX_LEN (MLREG_DIGEST_HEXLEN + 1)
 
@@ -288,25 +291,117 @@ static json_t *attach_reply(const char *model, const char *version, const char *
                      trusted, "key_name", key_name, "referrer", referrer);
 }
 
+/* The write half of an attach: everything prepared outside the
+ * transaction, and what the apply found for the reply. */
+typedef struct {
+    mlreg_registry *reg;
+    attach_ctx *a;
+    const char *model;
+    const char *version;
+    const char *actor;
+    const mlreg_digest *blob;
+    const mlreg_digest *empty;
+    const registry_manifest_plan *plan;
+    json_t **existing;
+    mlreg_keyring_key kk;
+    const mlreg_keyring_key *kkp;
+    int counts;
+    char referrer[MLREG_DIGEST_STRLEN + 1];
+} attach_change;
+
+static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    attach_change *c = arg;
+    attach_ctx *a = c->a;
+    int error = 0, found;
+    json_t *rec = NULL, *details = NULL;
+    char *rectext = NULL;
+    mlreg_manifest_put_result put;
+    mlreg_audit_event ev;
+    char t[MLREG_TIME_STRLEN], b64[MLREG_PUBKEY_B64LEN + 1], sigblob[MLREG_DIGEST_STRLEN + 1];
+    int64_t now = registry_mutation_time(mut);
+
+    /* the read-transaction checks again, now that writers are serialised */
+    if ((found = existing_signature(c->existing, txn, a->key, &a->pk, a->text, c->model, c->version,
+                                    a->idhex)) < 0)
+        return found;
+    if (found) return REGISTRY_MUTATE_NOOP;
+    if (registry_mutation_source(mut) != NULL) {
+        /* whether the key counted then is recorded, not judged again */
+        c->counts = json_is_true(json_object_get(
+            json_object_get(registry_mutation_source(mut), "details"), "trusted_at_attach"));
+    } else {
+        error = mlreg_keyring_find(&c->kk, mlreg_registry_keyring(c->reg), txn, &a->pk.id);
+        if (error == 0) {
+            if (!mlreg_pubkey_equal(&c->kk.pubkey, &a->pk))
+                return mlreg_error_set(MLREG_EINVALID, "public key differs from the trusted key %s",
+                                       a->idhex);
+            c->kkp = &c->kk;
+        } else if (error != MLREG_ENOTFOUND) {
+            return error;
+        }
+        error = 0;
+        mlreg_keyring_judge(&c->counts, c->kkp, &a->pk, now);
+    }
+    if ((error = registry_blob_link_txn(txn, c->model, c->blob)) < 0 ||
+        (error = registry_blob_link_txn(txn, c->model, c->empty)) < 0 ||
+        (error = registry_manifest_plan_put(&put, txn, c->plan)) < 0)
+        goto done;
+    mlreg_digest_format(c->referrer, &put.digest);
+    mlreg_time_format(t, now);
+    mlreg_pubkey_base64(b64, &a->pk);
+    rec =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:s}", "model", c->model,
+                  "version", c->version, "digest", a->digest, "key_id", a->idhex, "public_key", b64,
+                  "signature", a->text, "attached_at", t, "attached_ns", (json_int_t)now,
+                  "attached_by", c->actor, "trusted_at_attach", c->counts, "referrer", c->referrer);
+    mlreg_digest_format(sigblob, c->blob);
+    /* the key id alone does not say which key; the signature's bytes are
+     * the blob named, and whether the key counted is not the log's to guess */
+    if (rec == NULL || (rectext = json_dumps(rec, JSON_COMPACT)) == NULL ||
+        (details = json_pack("{s:s, s:s, s:b}", "public_key", b64, "signature_blob", sigblob,
+                             "trusted_at_attach", c->counts)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
+        goto done;
+    }
+    if ((error = mlreg_meta_put(txn, MLREG_DB_SIGNATURES, a->key, SIG_KEY_LEN, rectext,
+                                strlen(rectext), 1)) < 0)
+        goto done;
+    memset(&ev, 0, sizeof(ev));
+    ev.actor = c->actor;
+    ev.action = MLREG_AUDIT_SIGNATURE_ATTACH;
+    ev.result = MLREG_AUDIT_OK;
+    ev.model = c->model;
+    ev.version = c->version;
+    ev.digest = a->digest;
+    ev.key_id = a->idhex;
+    ev.details = details;
+    error = registry_mutation_record(NULL, mut, &ev);
+
+done:
+    json_decref(rec);
+    json_decref(details);
+    free(rectext);
+    return error;
+}
+
 int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
                            const char *version, const char *sig_text, size_t sig_len,
                            const char *public_key, size_t pk_len, const char *actor)
 {
-    int error = 0, counts = 0, found;
+    int error = 0, counts = 0;
     attach_ctx a;
-    json_t *existing = NULL, *rec = NULL, *reply = NULL, *details = NULL;
+    attach_change c;
+    json_t *existing = NULL, *reply = NULL;
     mlreg_meta_txn *txn = NULL;
     mlreg_digest blob, empty;
-    char *manifest = NULL, *rectext = NULL;
+    char *manifest = NULL;
     registry_manifest_plan *plan = NULL;
-    mlreg_manifest_put_result put;
-    mlreg_audit_event ev;
     mlreg_keyring_key kk;
     const mlreg_keyring_key *kkp = NULL;
-    char referrer[MLREG_DIGEST_STRLEN + 1], t[MLREG_TIME_STRLEN], b64[MLREG_PUBKEY_B64LEN + 1];
-    int64_t now;
 
     memset(&a, 0, sizeof(a));
+    memset(&c, 0, sizeof(c));
     if (sig_len == 0) {
         error = mlreg_error_set(MLREG_EINVALID, "malformed signature: empty");
         goto done;
@@ -327,63 +422,20 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
                                             strlen(manifest))) < 0)
         goto done;
 
-    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 1)) < 0) goto done;
-    now = mlreg_time_now_ns();
-    /* the read-transaction checks again, now that writers are serialised */
-    if ((found = existing_signature(&existing, txn, a.key, &a.pk, a.text, model, version,
-                                    a.idhex)) < 0) {
-        error = found;
-        goto done;
-    }
-    if (found) goto identical;
-    error = mlreg_keyring_find(&kk, mlreg_registry_keyring(reg), txn, &a.pk.id);
-    if (error == 0) {
-        if (!mlreg_pubkey_equal(&kk.pubkey, &a.pk)) {
-            error = mlreg_error_set(MLREG_EINVALID, "public key differs from the trusted key %s",
-                                    a.idhex);
-            goto done;
-        }
-        kkp = &kk;
-    } else if (error != MLREG_ENOTFOUND) {
-        goto done;
-    }
-    error = 0;
-    mlreg_keyring_judge(&counts, kkp, &a.pk, now);
-    if ((error = registry_blob_link_txn(txn, model, &blob)) < 0 ||
-        (error = registry_blob_link_txn(txn, model, &empty)) < 0 ||
-        (error = registry_manifest_plan_put(&put, txn, plan)) < 0)
-        goto done;
-    mlreg_digest_format(referrer, &put.digest);
-    mlreg_time_format(t, now);
-    mlreg_pubkey_base64(b64, &a.pk);
-    rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:s}", "model", model,
-                    "version", version, "digest", a.digest, "key_id", a.idhex, "public_key", b64,
-                    "signature", a.text, "attached_at", t, "attached_ns", (json_int_t)now,
-                    "attached_by", actor, "trusted_at_attach", counts, "referrer", referrer);
-    if (rec == NULL || (rectext = json_dumps(rec, JSON_COMPACT)) == NULL ||
-        (details = json_pack("{s:s}", "public_key", b64)) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
-        goto done;
-    }
-    if ((error = mlreg_meta_put(txn, MLREG_DB_SIGNATURES, a.key, SIG_KEY_LEN, rectext,
-                                strlen(rectext), 1)) < 0)
-        goto done;
-    memset(&ev, 0, sizeof(ev));
-    ev.time_ns = now;
-    ev.actor = actor;
-    ev.action = MLREG_AUDIT_SIGNATURE_ATTACH;
-    ev.result = MLREG_AUDIT_OK;
-    ev.model = model;
-    ev.version = version;
-    ev.digest = a.digest;
-    ev.key_id = a.idhex;
-    ev.details = details; /* the key id alone does not say which key */
-    if ((error = mlreg_audit_append_txn(NULL, txn, &ev)) < 0) goto done;
-    error = mlreg_meta_txn_commit(txn);
-    txn = NULL;
+    c.reg = reg;
+    c.a = &a;
+    c.model = model;
+    c.version = version;
+    c.actor = actor;
+    c.blob = &blob;
+    c.empty = &empty;
+    c.plan = plan;
+    c.existing = &existing;
+    error = registry_mutate(NULL, mlreg_registry_meta(reg), attach_apply, &c);
+    if (error == REGISTRY_MUTATE_NOOP) goto identical;
     if (error < 0) goto done;
-    if ((reply = attach_reply(model, version, a.digest, a.idhex, &a.pk, counts,
-                              kkp ? kk.name : NULL, referrer)) == NULL) {
+    if ((reply = attach_reply(model, version, a.digest, a.idhex, &a.pk, c.counts,
+                              c.kkp ? c.kk.name : NULL, c.referrer)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory attaching a signature");
         goto done;
     }
@@ -393,9 +445,6 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
 
 identical:
     /* a retried attach: answer from the stored record, write nothing */
-    mlreg_meta_txn_abort(txn);
-    txn = NULL;
-    kkp = NULL;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
     error = mlreg_keyring_find(&kk, mlreg_registry_keyring(reg), txn, &a.pk.id);
     if (error == 0)
@@ -421,14 +470,70 @@ done:
     mlreg_meta_txn_abort(txn);
     registry_manifest_plan_free(plan);
     json_decref(existing);
-    json_decref(rec);
-    json_decref(details);
     free(manifest);
-    free(rectext);
     free(a.text);
     mlreg_sig_free(a.sig);
     mlreg_manifest_data_free(a.release);
     return error < 0 ? error : 0;
+}
+
+int registry_replay_signature(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len)
+{
+    const json_t *subject = json_object_get(entry, "subject");
+    const json_t *details = json_object_get(entry, "details");
+    const char *model = json_string_value(json_object_get(subject, "model"));
+    const char *version = json_string_value(json_object_get(subject, "version"));
+    const char *pk = json_string_value(json_object_get(details, "public_key"));
+    const char *sigblob = json_string_value(json_object_get(details, "signature_blob"));
+    int error = 0;
+    attach_ctx a;
+    attach_change c;
+    json_t *existing = NULL;
+    mlreg_digest blob, empty;
+    char *sig = NULL, *manifest = NULL;
+    size_t siglen = 0;
+    registry_manifest_plan *plan = NULL;
+
+    memset(&a, 0, sizeof(a));
+    memset(&c, 0, sizeof(c));
+    if (model == NULL || version == NULL || pk == NULL || sigblob == NULL ||
+        mlreg_digest_parse(&blob, sigblob) < 0) {
+        error = mlreg_error_set(MLREG_EINVALID, "audit entry %lld does not name a signature",
+                                (long long)json_integer_value(json_object_get(entry, "seq")));
+        goto done;
+    }
+    /* the same checks as the attach: the signature verifies against the
+     * release as replayed so far */
+    if ((error = registry_blob_get(&sig, &siglen, reg, &blob, SIG_TEXT_MAX)) < 0 ||
+        (error = attach_check(&a, &existing, reg, model, version, sig, siglen, pk, strlen(pk))) <
+            0 ||
+        (error = registry_blob_put(&empty, reg, MLREG_EMPTY_CONFIG, strlen(MLREG_EMPTY_CONFIG))) <
+            0 ||
+        (error = referrer_manifest(&manifest, a.release, &blob, a.tlen, a.idhex, &a.pk)) < 0 ||
+        (error = registry_manifest_plan_new(&plan, reg, model, MLREG_MT_OCI_MANIFEST, manifest,
+                                            strlen(manifest))) < 0)
+        goto done;
+    c.reg = reg;
+    c.a = &a;
+    c.model = model;
+    c.version = version;
+    c.actor = json_string_value(json_object_get(entry, "actor"));
+    c.blob = &blob;
+    c.empty = &empty;
+    c.plan = plan;
+    c.existing = &existing;
+    error = registry_mutate_replay(mlreg_registry_meta(reg), entry, text, len, attach_apply, &c);
+
+done:
+    registry_manifest_plan_free(plan);
+    json_decref(existing);
+    free(manifest);
+    free(sig);
+    free(a.text);
+    mlreg_sig_free(a.sig);
+    mlreg_manifest_data_free(a.release);
+    return error;
 }
 
 /* ---- list -------------------------------------------------------------------- */
@@ -546,5 +651,16 @@ int registry_signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *su
     owner_walk w = {referrer};
 
     mlreg_digest_hex(prefix, subject);
-    return mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, SIG_PREFIX_LEN, NULL, 0, owner_cb, &w);
+    return registry_signatures_foreach(txn, prefix, owner_cb, &w);
+}
+
+int registry_signatures_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
+                                void *payload)
+{
+    char prefix[SIG_PREFIX_LEN];
+
+    /* both layouts start with the release digest hex and its NUL */
+    memcpy(prefix, hex, MLREG_DIGEST_HEXLEN);
+    prefix[MLREG_DIGEST_HEXLEN] = '\0';
+    return mlreg_meta_iter(txn, MLREG_DB_SIGNATURES, prefix, SIG_PREFIX_LEN, NULL, 0, cb, payload);
 }

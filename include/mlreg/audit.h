@@ -99,6 +99,8 @@ typedef struct {
  * and every complete subtree it closes, and bumps "audit_size". The
  * append becomes visible only when the caller commits; if the caller aborts
  * nothing of it remains. *seq_out (may be NULL) receives the entry's seq.
+ * Inside the registry only the mutation seam (registry/mutate.c) calls it:
+ * every change runs there, bound to its entry.
  * Returns 0; MLREG_EINVALID (missing actor/action/result, entry longer than
  * MLREG_AUDIT_ENTRY_MAX, a string that is not UTF-8); MLREG_ENOSPACE; MLREG_EIO.
  */

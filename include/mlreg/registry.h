@@ -93,6 +93,24 @@ mlreg_audit_key *mlreg_registry_audit_key(mlreg_registry *reg);
 /** The configured manifest size limit in bytes. */
 size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg);
 
+/**
+ * Rebuilds the metadata of @p dest from the audit log of @p source: applies
+ * every entry of @p source, in order, as the change it records, with the
+ * entry's time and actor, and checks that each change re-appends exactly
+ * the entry's bytes. The blobs the entries name (manifests, signatures,
+ * attestation envelopes) are read from @p dest's blob store, which must
+ * hold them (the same store as the source's, or a copy). Gates are not
+ * evaluated again: a promotion takes its result and gate table from its
+ * entry. @p dest must have an empty log (opened on a fresh data directory
+ * without config keys); @p source is only read, in one read transaction.
+ * Upload sessions are not history and are not rebuilt.
+ * 0; MLREG_EINVALID (@p dest has entries, an entry of an unknown action or
+ * missing what its change needs); MLREG_EMISMATCH ("replaying audit entry
+ * N ...": the change failed or rebuilt different bytes; nothing of entry N
+ * is committed, entries before it are); the errors of the change.
+ */
+int mlreg_registry_replay(mlreg_registry *dest, mlreg_meta *source);
+
 /* ---- grammars (OCI distribution spec) ------------------------------------ */
 
 /** Repository name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*,

@@ -1188,13 +1188,15 @@ START_TEST(test_failed_manifest_put_never_touches_the_blob_write_path)
     ck_assert_int_eq(fake->n_remove, 0);
     ck_assert_int_eq(fake->n_open_read, 0);
 
-    /* A successful release PUT reads the eval report once and writes no blob:
-     * manifests live in the metadata, not in the blob store. */
+    /* A successful release PUT reads the eval report once and writes one
+     * blob: the manifest bytes, which its audit entry names so that the log
+     * and the store rebuild the metadata (docs/audit-api.md). */
     fake_reset_counters();
     ck_assert_int_eq(put(&res, "team/clf", "1.0.0", MLREG_MT_OCI_MANIFEST, body), 0);
     ck_assert_int_eq(fake->n_stat, 4);
     ck_assert_int_eq(fake->n_open_read, 1);
-    ck_assert_int_eq(fake->n_open_write, 0);
+    ck_assert_int_eq(fake->n_open_write, 1);
+    ck_assert_int_eq(fake->n_commit, 1);
     ck_assert_int_eq(fake->n_remove, 0);
     json_decref(doc);
     free(bad);

@@ -1,0 +1,136 @@
+/* approvals.c: approvals of a release for a stage (include/mlreg/promotions.h).
+ * An approval is recorded once per approver, release and stage; the
+ * promotion gate counts them (promotions.c). */
+#include "mlreg/promotions.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlreg/audit.h"
+#include "mlreg/common.h"
+#include "mlreg/keyring.h"
+#include "promotions_internal.h"
+#include "registry_internal.h"
+
+static json_t *approval_view(const json_t *rec)
+{
+    return json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O?}", "model", json_object_get(rec, "model"),
+                     "version", json_object_get(rec, "version"), "digest",
+                     json_object_get(rec, "digest"), "stage", json_object_get(rec, "stage"),
+                     "approver", json_object_get(rec, "approver"), "time",
+                     json_object_get(rec, "time"), "comment", json_object_get(rec, "comment"));
+}
+
+/* An approval; rec is the stored record afterwards, for the reply. */
+typedef struct {
+    const char *model;
+    const char *version;
+    const char *stage;
+    const char *comment;
+    const char *actor;
+    json_t *rec;
+} approve_change;
+
+static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    approve_change *c = arg;
+    int error = 0;
+    json_t *rel = NULL, *details = NULL;
+    char hex[MLREG_DIGEST_HEXLEN + 1], key[PROMOTIONS_KEY_CAP], when[MLREG_TIME_STRLEN];
+    size_t klen;
+    int64_t now = registry_mutation_time(mut);
+    mlreg_audit_event ev;
+
+    if ((error = promotions_release_get(&rel, txn, c->model, c->version)) < 0) goto done;
+    if ((error = promotions_record_hex(hex, rel)) < 0) goto done;
+    klen = promotions_key(key, hex, c->stage, c->actor, 0, 0);
+    error = promotions_get_json(&c->rec, txn, MLREG_DB_APPROVALS, key, klen);
+    if (error == 0) {
+        error = REGISTRY_MUTATE_NOOP; /* approved already: the first approval stands */
+        goto done;
+    }
+    if (error != MLREG_ENOTFOUND) goto done;
+    mlreg_time_format(when, now);
+    c->rec = json_pack("{s:s, s:s, s:O, s:s, s:s, s:s, s:I, s:s?}", "model", c->model, "version",
+                       c->version, "digest", json_object_get(rel, "digest"), "stage", c->stage,
+                       "approver", c->actor, "time", when, "time_ns", (json_int_t)now, "comment",
+                       c->comment);
+    if (c->rec == NULL ||
+        (c->comment != NULL && (details = json_pack("{s:s}", "comment", c->comment)) == NULL)) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an approval");
+        goto done;
+    }
+    if ((error = promotions_put_json(txn, MLREG_DB_APPROVALS, key, klen, c->rec)) < 0) goto done;
+    memset(&ev, 0, sizeof(ev));
+    ev.actor = c->actor;
+    ev.action = MLREG_AUDIT_APPROVE;
+    ev.result = MLREG_AUDIT_OK;
+    ev.model = c->model;
+    ev.version = c->version;
+    ev.digest = jstr(rel, "digest");
+    ev.stage = c->stage;
+    ev.details = details;
+    error = registry_mutation_record(NULL, mut, &ev);
+
+done:
+    json_decref(details);
+    json_decref(rel);
+    return error;
+}
+
+int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_policy *policy,
+                  const char *model, const char *version, const char *stage, const char *comment,
+                  const char *actor)
+{
+    int error = 0;
+    json_t *res = NULL;
+    approve_change c = {model, version, stage, comment, actor, NULL};
+
+    if ((error = promotions_check_names(policy, model, version, stage)) < 0 ||
+        (error = promotions_check_text(comment, "comment")) < 0)
+        goto done;
+    if ((error = registry_mutate(NULL, mlreg_registry_meta(reg), approve_apply, &c)) < 0) goto done;
+    if ((res = approval_view(c.rec)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an approval");
+        goto done;
+    }
+    *out = res;
+    *created_out = error != REGISTRY_MUTATE_NOOP;
+    error = 0;
+
+done:
+    json_decref(c.rec);
+    return error;
+}
+
+int mlreg_approvals_list(json_t **out, mlreg_registry *reg, const char *model, const char *version)
+{
+    int error;
+    mlreg_meta_txn *txn = NULL;
+    char hex[MLREG_DIGEST_HEXLEN + 1], prefix[MLREG_DIGEST_HEXLEN + 1];
+
+    if ((error = promotions_release_hex_read(hex, &txn, reg, model, version)) < 0) goto done;
+    memcpy(prefix, hex, sizeof(prefix)); /* with the NUL after the hex */
+    error = promotions_list_prefix(out, txn, MLREG_DB_APPROVALS, prefix, sizeof(prefix),
+                                   "approvals", approval_view);
+
+done:
+    mlreg_meta_txn_abort(txn);
+    return error;
+}
+
+int promotions_replay_approve(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len)
+{
+    const json_t *subject = json_object_get(entry, "subject");
+    approve_change c = {jstr(subject, "model"), jstr(subject, "version"),
+                        jstr(subject, "stage"), jstr(json_object_get(entry, "details"), "comment"),
+                        jstr(entry, "actor"),   NULL};
+    int error;
+
+    if (c.stage == NULL) return mlreg_error_set(MLREG_EINVALID, "approve entry names no stage");
+    error = registry_mutate_replay(mlreg_registry_meta(reg), entry, text, len, approve_apply, &c);
+    json_decref(c.rec);
+    return error;
+}

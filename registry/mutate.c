@@ -1,0 +1,139 @@
+/* mutate.c: the one way metadata changes (registry_internal.h).
+ *
+ * registry_mutate() owns the write transaction of a change: it opens it,
+ * takes the change's time inside it (so times and commit order agree), runs
+ * the change's apply function, which checks, writes and records its audit
+ * entry through registry_mutation_record(), and commits. Any failure aborts
+ * the transaction, so the writes and the entry land together or not at all.
+ * A change that writes nothing records nothing and commits nothing.
+ *
+ * No other code in registry/ begins a write transaction or appends to the
+ * audit log: the entry is the record of the change, and here is where the
+ * two are bound.
+ */
+#include "registry_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlreg/common.h"
+#include "mlreg/release_sig.h"
+
+struct registry_mutation {
+    mlreg_meta_txn *txn;
+    int64_t now;
+    size_t entries;
+    uint64_t first_seq;
+    const json_t *source; /* the entry replayed, or NULL for a live change */
+};
+
+const json_t *registry_mutation_source(const registry_mutation *mut)
+{
+    return mut->source;
+}
+
+int64_t registry_mutation_time(const registry_mutation *mut)
+{
+    return mut->now;
+}
+
+int registry_mutation_next_seq(uint64_t *out, registry_mutation *mut)
+{
+    return mlreg_audit_size_txn(out, mut->txn);
+}
+
+int registry_mutation_record(uint64_t *seq_out, registry_mutation *mut, const mlreg_audit_event *ev)
+{
+    mlreg_audit_event e = *ev;
+    uint64_t seq = 0;
+    int error;
+
+    if (e.time_ns == 0) e.time_ns = mut->now;
+    if ((error = mlreg_audit_append_txn(&seq, mut->txn, &e)) < 0) return error;
+    if (mut->entries++ == 0) mut->first_seq = seq;
+    if (seq_out != NULL) *seq_out = seq;
+    return 0;
+}
+
+int registry_mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply, void *arg)
+{
+    registry_mutation mut = {NULL, 0, 0, 0, NULL};
+    int error = 0, applied;
+
+    if ((error = mlreg_meta_txn_begin(&mut.txn, meta, 1)) < 0) goto done;
+    mut.now = mlreg_time_now_ns();
+    if ((applied = apply(&mut, mut.txn, arg)) < 0) {
+        error = applied;
+        goto done;
+    }
+    if (applied == REGISTRY_MUTATE_NOOP || mut.entries == 0) {
+        if (applied != REGISTRY_MUTATE_NOOP)
+            error = mlreg_error_set(MLREG_EIO, "a metadata change recorded no audit entry");
+        else
+            error = REGISTRY_MUTATE_NOOP;
+        goto done;
+    }
+    error = mlreg_meta_txn_commit(mut.txn);
+    mut.txn = NULL;
+    if (error == 0 && seq_out != NULL) *seq_out = mut.first_seq;
+
+done:
+    mlreg_meta_txn_abort(mut.txn);
+    return error;
+}
+
+/* The entry time "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" of @p entry in nanoseconds. */
+static int entry_time(int64_t *out, const json_t *entry, uint64_t seq)
+{
+    const char *t = json_string_value(json_object_get(entry, "time"));
+    int64_t sec = 0;
+    long nsec = 0;
+
+    if (t == NULL || mlreg_release_time_parse(&sec, &nsec, t) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "audit entry %llu has no valid time",
+                               (unsigned long long)seq);
+    *out = sec * 1000000000 + nsec;
+    return 0;
+}
+
+int registry_mutate_replay(mlreg_meta *meta, const json_t *entry, const char *text, size_t len,
+                           registry_apply_fn apply, void *arg)
+{
+    registry_mutation mut = {NULL, 0, 0, 0, entry};
+    uint64_t seq = (uint64_t)json_integer_value(json_object_get(entry, "seq"));
+    char *rebuilt = NULL;
+    size_t rlen = 0;
+    int error = 0, applied;
+
+    if ((error = entry_time(&mut.now, entry, seq)) < 0) goto done;
+    if ((error = mlreg_meta_txn_begin(&mut.txn, meta, 1)) < 0) goto done;
+    if ((applied = apply(&mut, mut.txn, arg)) < 0) {
+        error = mlreg_error_set(applied, "replaying audit entry %llu: %s", (unsigned long long)seq,
+                                mlreg_error_last());
+        goto done;
+    }
+    if (applied == REGISTRY_MUTATE_NOOP || mut.entries != 1 || mut.first_seq != seq) {
+        error = mlreg_error_set(MLREG_EMISMATCH,
+                                "replaying audit entry %llu: the change %s, not entry %llu",
+                                (unsigned long long)seq,
+                                applied == REGISTRY_MUTATE_NOOP ? "changed nothing"
+                                : mut.entries != 1 ? "recorded another number of entries"
+                                                   : "recorded another seq",
+                                (unsigned long long)seq);
+        goto done;
+    }
+    if ((error = mlreg_audit_entry_txn(&rebuilt, &rlen, mut.txn, seq)) < 0) goto done;
+    if (rlen != len || memcmp(rebuilt, text, len) != 0) {
+        error = mlreg_error_set(MLREG_EMISMATCH,
+                                "replaying audit entry %llu rebuilt different bytes: %.200s",
+                                (unsigned long long)seq, rebuilt);
+        goto done;
+    }
+    error = mlreg_meta_txn_commit(mut.txn);
+    mut.txn = NULL;
+
+done:
+    free(rebuilt);
+    mlreg_meta_txn_abort(mut.txn);
+    return error;
+}

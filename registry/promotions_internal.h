@@ -1,0 +1,155 @@
+/* promotions_internal.h: what promotions.c, stages.c, approvals.c,
+ * images.c and attestations.c share (include/mlreg/promotions.h is the
+ * module's contract). stages.c owns the key layout of the promotion-side
+ * tables: every key is built by promotions_key(). No other module includes
+ * it. Functions return 0 or a negative MLREG_E* code with the message set,
+ * unless said otherwise; those taking a txn run inside the caller's.
+ */
+#ifndef MLREG_PROMOTIONS_INTERNAL_H
+#define MLREG_PROMOTIONS_INTERNAL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlreg/digest.h"
+#include "mlreg/gates.h"
+#include "mlreg/meta.h"
+#include "mlreg/promotions.h"
+#include "mlreg/registry.h"
+#include "registry_internal.h"
+
+/* model (255) \0 stage (128) \0 be64, or hex (64) \0 stage \0 approver (128); LMDB keys are at most
+ * 511 bytes */
+#define PROMOTIONS_KEY_CAP 600
+
+/** The string member @p key of @p obj, or NULL. */
+static inline const char *jstr(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+/* ---- keys and records (stages.c) ---------------------------------------------- */
+
+/**
+ * Joins the non-NULL strings @p a, @p b, @p c with NUL separators into
+ * @p key, then appends @p seq as 8 big-endian bytes (after a NUL) when
+ * @p with_seq; returns the key's length.
+ */
+size_t promotions_key(char key[PROMOTIONS_KEY_CAP], const char *a, const char *b, const char *c,
+                      int with_seq, uint64_t seq);
+
+/** Increments the counter @p name in `meta`; *out the new value. */
+int promotions_next_seq(uint64_t *out, mlreg_meta_txn *txn, const char *name);
+
+/** The JSON value under @p key (*out owned by the caller); MLREG_ENOTFOUND without a message. */
+int promotions_get_json(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *key,
+                        size_t klen);
+
+/** Stores @p j (not consumed) serialised under @p key. */
+int promotions_put_json(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen,
+                        const json_t *j);
+
+/** Checks the grammar of the names given (NULL ones skipped) and that @p stage is configured. */
+int promotions_check_names(const mlreg_policy *policy, const char *model, const char *version,
+                           const char *stage);
+
+/** Checks an optional free text (reason, comment): length and characters. */
+int promotions_check_text(const char *text, const char *what);
+
+/** The release record of @p model@@p version (*out owned by the caller); MLREG_ENOTFOUND. */
+int promotions_release_get(json_t **out, mlreg_meta_txn *txn, const char *model,
+                           const char *version);
+
+/** The digest hex of release record @p rec into @p hex; MLREG_EIO when corrupt. */
+int promotions_record_hex(char hex[MLREG_DIGEST_HEXLEN + 1], const json_t *rec);
+
+/* ---- stage pointers and history (stages.c) -------------------------------------- */
+
+/** A walk over the history of one stage. */
+typedef struct {
+    const char *digest; /* "sha256:..." looked for, or NULL */
+    int found;
+    int64_t at_ns; /* resolve: last entry with time_ns <= at_ns */
+    json_t *last;  /* the last entry seen (or the resolved one) */
+} history_walk;
+
+/** Walks the history of @p model / @p stage into @p w (w->last owned by the caller). */
+int promotions_walk_history(history_walk *w, mlreg_meta_txn *txn, const char *model,
+                            const char *stage);
+
+/** Moves @p model / @p stage to release @p cand and appends its history entry. */
+int promotions_move_pointer(mlreg_meta_txn *txn, const char *model, const char *stage,
+                            const char *action, const json_t *cand, const json_t *from,
+                            const char *reason, const char *actor, int64_t now, uint64_t pseq);
+
+/** The stage pointer of @p model / @p stage, or *out = NULL when the stage is empty. */
+int promotions_pointer_get(json_t **out, mlreg_meta_txn *txn, const char *model, const char *stage);
+
+/** {"<field>": [view(record)...]} of the records under @p prefix (*out owned by the caller). */
+int promotions_list_prefix(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
+                           size_t plen, const char *field, json_t *(*view)(const json_t *));
+
+/** A page of the seq-keyed records under @p prefix from @p since (*out owned by the caller). */
+int promotions_list_page(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
+                         size_t plen, uint64_t since, size_t limit, const char *field,
+                         json_t *(*view)(const json_t *, uint64_t), const char *what);
+
+/**
+ * The digest hex of release @p model@@p version, read in a read transaction
+ * left open in *txn_out for the caller's listing (which aborts it).
+ */
+int promotions_release_hex_read(char hex[MLREG_DIGEST_HEXLEN + 1], mlreg_meta_txn **txn_out,
+                                mlreg_registry *reg, const char *model, const char *version);
+
+/* ---- images (images.c) ------------------------------------------------------------ */
+
+/** "REPO:TAG[@sha256:...]" of the latest binding of release @p digest, or JSON null (*out owned).
+ */
+int promotions_image_of(json_t **out, mlreg_meta_txn *txn, const char *digest);
+
+/* ---- statements and entries of moves (attestations.c) ---------------------------- */
+
+/* What a promotion or rollback records: its audit entry and, when it moves
+ * the pointer, its statement. Everything borrowed. */
+typedef struct {
+    const char *action; /* MLREG_AUDIT_PROMOTE or MLREG_AUDIT_ROLLBACK */
+    const char *result; /* MLREG_AUDIT_OK or MLREG_AUDIT_REFUSED */
+    const char *model;
+    const json_t *cand; /* the release record moved in (or refused) */
+    const char *stage;
+    const char *from_stage;  /* promote: the stage it came from, or NULL */
+    const json_t *base;      /* the release record it replaces, or NULL */
+    const json_t *gates;     /* the gate table, or NULL */
+    const json_t *approvers; /* the approvers that counted, or NULL */
+    const char *reason;
+    const char *request_reason; /* the caller's reason, when a refusal replaces it */
+    const char *envelope;       /* "sha256:..." of the statement's envelope, when moved */
+    const char *actor;
+    int64_t now;
+} promo_event;
+
+/** {"version","digest"} of a release record, or JSON null (new reference). */
+json_t *promotions_version_digest(const json_t *rec);
+
+/** Records the audit entry of promotion or rollback @p pe; *seq_out (may be NULL) its seq. */
+int promotions_audit(uint64_t *seq_out, registry_mutation *mut, const promo_event *pe);
+
+/**
+ * Records a move inside @p txn: its signed statement (on a replay, the
+ * envelope its entry names), the envelope and referrer blobs, the referrer
+ * manifest and the attestation record, then its audit entry with that seq.
+ */
+int promotions_record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_meta_txn *txn,
+                           const promo_event *pe);
+
+/* ---- replay of approvals and bindings ------------------------------------------- */
+
+/** Replays an approve entry (approvals.c); errors as registry_mutate_replay(). */
+int promotions_replay_approve(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len);
+
+/** Replays an image.bind entry (images.c); errors as registry_mutate_replay(). */
+int promotions_replay_bind(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
+
+#endif

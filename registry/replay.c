@@ -1,0 +1,107 @@
+/* replay.c: rebuilding the metadata from the audit log
+ * (mlreg_registry_replay() in include/mlreg/registry.h).
+ *
+ * Every entry records one change (mutate.c). Replaying it runs the same
+ * apply function the live change ran, through registry_mutate_replay(),
+ * which gives it the entry's time and checks that it re-appends the very
+ * bytes of the entry: so a replay that succeeds rebuilt each change as it
+ * was made, and an entry that misses something its change needs fails
+ * naming its seq. Each file that owns an action replays it
+ * (registry_replay_* in registry_internal.h); this file walks the log and
+ * dispatches.
+ */
+#include "mlreg/registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlreg/audit.h"
+#include "mlreg/common.h"
+#include "registry_internal.h"
+
+typedef int (*replay_fn)(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
+
+static const struct {
+    const char *action;
+    replay_fn replay;
+} replayers[] = {
+    {MLREG_AUDIT_PUSH, registry_replay_manifests},
+    {MLREG_AUDIT_MANIFEST_PUT, registry_replay_manifests},
+    {MLREG_AUDIT_MANIFEST_DELETE, registry_replay_manifests},
+    {MLREG_AUDIT_TAG_DELETE, registry_replay_manifests},
+    {MLREG_AUDIT_BLOB_LINK, registry_replay_blobs},
+    {MLREG_AUDIT_BLOB_DELETE, registry_replay_blobs},
+    {MLREG_AUDIT_SIGNATURE_ATTACH, registry_replay_signature},
+    {MLREG_AUDIT_PROMOTE, registry_replay_promotions},
+    {MLREG_AUDIT_ROLLBACK, registry_replay_promotions},
+    {MLREG_AUDIT_APPROVE, registry_replay_promotions},
+    {MLREG_AUDIT_IMAGE_BIND, registry_replay_promotions},
+    {MLREG_AUDIT_KEY_TRUST, registry_replay_keyring},
+    {MLREG_AUDIT_KEY_REVOKE, registry_replay_keyring},
+    {MLREG_AUDIT_KEY_UNTRUST, registry_replay_keyring},
+};
+
+/* Replays entry @p seq of the log @p txn reads. */
+static int replay_one(mlreg_registry *dest, mlreg_meta_txn *txn, uint64_t seq)
+{
+    char *text = NULL;
+    size_t len = 0, i;
+    json_t *entry = NULL;
+    const char *action;
+    int error = 0;
+
+    if ((error = mlreg_audit_entry_txn(&text, &len, txn, seq)) < 0) goto done;
+    entry = json_loadb(text, len, 0, NULL);
+    action = json_string_value(json_object_get(entry, "action"));
+    if (action == NULL || json_integer_value(json_object_get(entry, "seq")) != (json_int_t)seq) {
+        error = mlreg_error_set(MLREG_EINVALID, "audit entry %llu is not an entry of seq %llu",
+                                (unsigned long long)seq, (unsigned long long)seq);
+        goto done;
+    }
+    for (i = 0; i < sizeof(replayers) / sizeof(replayers[0]); i++)
+        if (!strcmp(action, replayers[i].action)) break;
+    if (i == sizeof(replayers) / sizeof(replayers[0])) {
+        error = mlreg_error_set(MLREG_EINVALID, "audit entry %llu: unknown action '%s'",
+                                (unsigned long long)seq, action);
+        goto done;
+    }
+    error = replayers[i].replay(dest, entry, text, len);
+
+done:
+    json_decref(entry);
+    free(text);
+    return error;
+}
+
+int mlreg_registry_replay(mlreg_registry *dest, mlreg_meta *source)
+{
+    mlreg_meta_txn *txn = NULL, *dtxn = NULL;
+    uint64_t size = 0, have = 0;
+    int error = 0;
+
+    if (source == mlreg_registry_meta(dest)) {
+        error = mlreg_error_set(MLREG_EINVALID, "replay: the source log is the destination's");
+        goto done;
+    }
+    if ((error = mlreg_meta_txn_begin(&dtxn, mlreg_registry_meta(dest), 0)) < 0 ||
+        (error = mlreg_audit_size_txn(&have, dtxn)) < 0)
+        goto done;
+    mlreg_meta_txn_abort(dtxn);
+    dtxn = NULL;
+    if (have != 0) {
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "replay: the destination has %llu audit entries; it must be empty",
+                                (unsigned long long)have);
+        goto done;
+    }
+    if ((error = mlreg_meta_txn_begin(&txn, source, 0)) < 0 ||
+        (error = mlreg_audit_size_txn(&size, txn)) < 0)
+        goto done;
+    for (uint64_t seq = 0; seq < size; seq++)
+        if ((error = replay_one(dest, txn, seq)) < 0) goto done;
+
+done:
+    mlreg_meta_txn_abort(dtxn);
+    mlreg_meta_txn_abort(txn);
+    return error;
+}

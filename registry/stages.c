@@ -1,0 +1,551 @@
+/* stages.c: stage pointers and their history, the listings of the
+ * promotion-side tables (stages, history, promotions log, approvals, image
+ * bindings, attestations) and the one key layout of those tables
+ * (include/mlreg/promotions.h): promotions_key() builds every key.
+ */
+#include "mlreg/promotions.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlreg/audit.h"
+#include "mlreg/common.h"
+#include "mlreg/keyring.h"
+#include "mlreg/oci.h"
+#include "mlreg/text.h"
+#include "promotions_internal.h"
+#include "registry_internal.h"
+
+#define SEQ_HISTORY "stage_history_seq"
+
+/* ---- keys and small helpers ------------------------------------------------ */
+
+/* Joins the non-NULL strings of @p parts (up to 3) with NUL separators, then
+ * appends @p seq as 8 big-endian bytes (after a NUL) when @p with_seq. */
+size_t promotions_key(char key[PROMOTIONS_KEY_CAP], const char *a, const char *b, const char *c,
+                      int with_seq, uint64_t seq)
+{
+    const char *parts[3] = {a, b, c};
+    size_t n = 0;
+
+    for (size_t i = 0; i < 3 && parts[i] != NULL; i++) {
+        size_t l = strlen(parts[i]);
+        /* validated names bound every part (255 + 128 + 128 bytes) well under
+         * PROMOTIONS_KEY_CAP; the guard only keeps the buffer safe */
+        if (n + l + 10 > PROMOTIONS_KEY_CAP) break;
+        if (i > 0) key[n++] = '\0';
+        memcpy(key + n, parts[i], l);
+        n += l;
+    }
+    if (with_seq) {
+        key[n++] = '\0';
+        for (int i = 7; i >= 0; i--)
+            key[n++] = (char)((seq >> (i * 8)) & 0xff);
+    }
+    return n;
+}
+
+/* Increments the counter @p name in `meta` and returns the new value in *out. */
+int promotions_next_seq(uint64_t *out, mlreg_meta_txn *txn, const char *name)
+{
+    int error = 0;
+    void *val = NULL;
+    size_t vlen = 0;
+    uint64_t seq = 0;
+    unsigned char be[8];
+
+    error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_META, name, strlen(name));
+    if (error == 0 && vlen == 8) {
+        for (int i = 0; i < 8; i++)
+            seq = (seq << 8) | ((unsigned char *)val)[i];
+    } else if (error == 0) {
+        error = mlreg_error_set(MLREG_EIO, "metadata counter %s is corrupt", name);
+        goto done;
+    } else if (error != MLREG_ENOTFOUND) {
+        goto done;
+    }
+    error = 0;
+    seq++;
+    for (int i = 0; i < 8; i++)
+        be[i] = (unsigned char)(seq >> ((7 - i) * 8));
+    if ((error = mlreg_meta_put(txn, MLREG_DB_META, name, strlen(name), be, 8, 0)) < 0) goto done;
+    *out = seq;
+
+done:
+    free(val);
+    return error;
+}
+
+/* Loads a JSON value stored under @p key; ENOTFOUND (no message) when absent. */
+int promotions_get_json(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *key,
+                        size_t klen)
+{
+    int error = 0;
+    void *val = NULL;
+    size_t vlen;
+
+    if ((error = mlreg_meta_get(&val, &vlen, txn, db, key, klen)) < 0) {
+        if (error == MLREG_ENOTFOUND) mlreg_error_clear();
+        return error;
+    }
+    *out = json_loadb(val, vlen, 0, NULL);
+    free(val);
+    if (*out == NULL) return mlreg_error_set(MLREG_EIO, "metadata record is corrupt");
+    return 0;
+}
+
+/* Serialises @p j (not consumed) under @p key. */
+int promotions_put_json(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen,
+                        const json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    int error;
+
+    if (text == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory serialising a record");
+    error = mlreg_meta_put(txn, db, key, klen, text, strlen(text), 0);
+    free(text);
+    return error;
+}
+
+int promotions_check_names(const mlreg_policy *policy, const char *model, const char *version,
+                           const char *stage)
+{
+    int error;
+
+    if ((error = mlreg_name_validate(model)) < 0) return error;
+    if (version != NULL && (error = mlreg_tag_validate(version)) < 0) return error;
+    if (stage != NULL && policy != NULL && mlreg_policy_stage_index(policy, stage) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "unknown stage '%s'", stage);
+    return 0;
+}
+
+int promotions_check_text(const char *text, const char *what)
+{
+    if (text == NULL) return 0;
+    if (strlen(text) > MLREG_REASON_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "%s is longer than %d bytes", what,
+                               MLREG_REASON_MAX);
+    return mlreg_text_validate(text, what);
+}
+
+/* The release record of model@version: ENOTFOUND "release m@v not found". */
+int promotions_release_get(json_t **out, mlreg_meta_txn *txn, const char *model,
+                           const char *version)
+{
+    char key[PROMOTIONS_KEY_CAP];
+    int error = promotions_get_json(out, txn, MLREG_DB_RELEASES, key,
+                                    promotions_key(key, model, version, NULL, 0, 0));
+
+    if (error == MLREG_ENOTFOUND)
+        return mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
+    return error;
+}
+
+/* The digest hex (64 chars) of a release record's "digest". */
+int promotions_record_hex(char hex[MLREG_DIGEST_HEXLEN + 1], const json_t *rec)
+{
+    const char *d = jstr(rec, "digest");
+
+    if (d == NULL || strlen(d) != MLREG_DIGEST_STRLEN || strncmp(d, "sha256:", 7))
+        return mlreg_error_set(MLREG_EIO, "release record has a corrupt digest");
+    memcpy(hex, d + 7, MLREG_DIGEST_HEXLEN + 1);
+    return 0;
+}
+
+static int history_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    history_walk *w = payload;
+    json_t *e = json_loadb(val, vlen, 0, NULL);
+    const char *d = jstr(e, "digest");
+
+    (void)key;
+    (void)klen;
+    if (e == NULL || d == NULL) {
+        json_decref(e);
+        return mlreg_error_set(MLREG_EIO, "stage history entry is corrupt");
+    }
+    if (w->digest != NULL && !strcmp(d, w->digest)) w->found = 1;
+    if (w->at_ns >= 0 && json_integer_value(json_object_get(e, "time_ns")) > w->at_ns) {
+        json_decref(e);
+        return 1; /* entries are in time order: the rest is later still */
+    }
+    json_decref(w->last);
+    w->last = e;
+    return 0;
+}
+
+/* Walks the history of model/stage; see history_walk. */
+int promotions_walk_history(history_walk *w, mlreg_meta_txn *txn, const char *model,
+                            const char *stage)
+{
+    char prefix[PROMOTIONS_KEY_CAP];
+    size_t plen = promotions_key(prefix, model, stage, "", 0, 0);
+    int error = mlreg_meta_iter(txn, MLREG_DB_STAGE_HISTORY, prefix, plen, NULL, 0, history_cb, w);
+
+    return error < 0 ? error : 0;
+}
+
+/* ---- stage pointers ------------------------------------------------------------ */
+
+/* Moves model/stage to release @p cand and appends the history entry. */
+int promotions_move_pointer(mlreg_meta_txn *txn, const char *model, const char *stage,
+                            const char *action, const json_t *cand, const json_t *from,
+                            const char *reason, const char *actor, int64_t now, uint64_t pseq)
+{
+    int error = 0;
+    uint64_t hseq;
+    char key[PROMOTIONS_KEY_CAP], when[MLREG_TIME_STRLEN];
+    json_t *ptr = NULL, *entry = NULL;
+
+    mlreg_time_format(when, now);
+    if ((error = promotions_next_seq(&hseq, txn, SEQ_HISTORY)) < 0) goto done;
+    ptr = json_pack("{s:O, s:O, s:s, s:I, s:s, s:I}", "version", json_object_get(cand, "version"),
+                    "digest", json_object_get(cand, "digest"), "since", when, "since_ns",
+                    (json_int_t)now, "by", actor, "seq", (json_int_t)hseq);
+    entry = json_pack("{s:s, s:I, s:s, s:O, s:O, s:O?, s:O?, s:s, s:s?, s:I}", "time", when,
+                      "time_ns", (json_int_t)now, "action", action, "version",
+                      json_object_get(cand, "version"), "digest", json_object_get(cand, "digest"),
+                      "previous_version", from ? json_object_get(from, "version") : NULL,
+                      "previous_digest", from ? json_object_get(from, "digest") : NULL, "actor",
+                      actor, "reason", reason, "promotion_seq", (json_int_t)pseq);
+    if (ptr == NULL || entry == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory moving a stage");
+        goto done;
+    }
+    if ((error = promotions_put_json(txn, MLREG_DB_STAGES, key,
+                                     promotions_key(key, model, stage, NULL, 0, 0), ptr)) < 0)
+        goto done;
+    error = promotions_put_json(txn, MLREG_DB_STAGE_HISTORY, key,
+                                promotions_key(key, model, stage, NULL, 1, hseq), entry);
+
+done:
+    json_decref(ptr);
+    json_decref(entry);
+    return error;
+}
+
+/* The stage pointer of model/stage, or *out = NULL when the stage is empty. */
+int promotions_pointer_get(json_t **out, mlreg_meta_txn *txn, const char *model, const char *stage)
+{
+    char key[PROMOTIONS_KEY_CAP];
+    int error = promotions_get_json(out, txn, MLREG_DB_STAGES, key,
+                                    promotions_key(key, model, stage, NULL, 0, 0));
+
+    if (error == MLREG_ENOTFOUND) {
+        *out = NULL;
+        return 0;
+    }
+    return error;
+}
+
+/* ---- listings ------------------------------------------------------------------ */
+
+typedef struct {
+    json_t *list;
+    json_t *(*view)(const json_t *rec);
+} list_walk;
+
+static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    list_walk *w = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL), *v;
+
+    (void)key;
+    (void)klen;
+    if (rec == NULL) return mlreg_error_set(MLREG_EIO, "metadata record is corrupt");
+    v = w->view ? w->view(rec) : json_incref(rec);
+    json_decref(rec);
+    if (v == NULL || json_array_append_new(w->list, v) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing");
+    return 0;
+}
+
+/* Lists the records under @p prefix of @p db as {field: [view(rec)...]}. */
+int promotions_list_prefix(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
+                           size_t plen, const char *field, json_t *(*view)(const json_t *))
+{
+    list_walk w = {json_array(), view};
+    int error = 0;
+
+    if (w.list == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing");
+    if ((error = mlreg_meta_iter(txn, db, prefix, plen, NULL, 0, list_cb, &w)) < 0) goto done;
+    error = 0;
+    if ((*out = json_pack("{s:O}", field, w.list)) == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing");
+
+done:
+    json_decref(w.list);
+    return error;
+}
+
+/* A page of a log whose keys are prefix ‖ be64 seq (the promotions log, a
+ * stage history): the records with seq >= since in seq order, at most
+ * `limit` of them, ending early once the stored records reach
+ * MLREG_PAGE_BYTES (a page always holds one). The cursor is the seq, never
+ * an offset: records appended meanwhile get larger seqs, so a walk that
+ * follows "next" sees every record exactly once, in order. */
+typedef struct {
+    json_t *list;
+    json_t *(*view)(const json_t *rec, uint64_t seq);
+    size_t plen;
+    size_t limit, count;
+    uint64_t bytes;
+    int has_next;
+    uint64_t next; /* seq of the first record not in the page */
+} page_walk;
+
+static int page_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    page_walk *w = payload;
+    const unsigned char *k = key;
+    uint64_t seq = 0;
+    json_t *rec, *v;
+
+    if (klen != w->plen + 8) return mlreg_error_set(MLREG_EIO, "metadata record key is corrupt");
+    for (size_t i = 0; i < 8; i++)
+        seq = (seq << 8) | k[w->plen + i];
+    if (w->count >= w->limit || w->bytes >= MLREG_PAGE_BYTES) {
+        w->has_next = 1;
+        w->next = seq;
+        return 1;
+    }
+    if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL)
+        return mlreg_error_set(MLREG_EIO, "metadata record %llu is corrupt",
+                               (unsigned long long)seq);
+    v = w->view(rec, seq);
+    json_decref(rec);
+    if (v == NULL || json_array_append_new(w->list, v) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing");
+    w->count++;
+    w->bytes += vlen;
+    return 0;
+}
+
+/* *out = {field: [view(rec, seq)...], "next": seq|null}; see page_walk.
+ * @p limit 0 is MLREG_PAGE_LIMIT_DEFAULT, more than MLREG_PAGE_LIMIT_MAX
+ * is that. @p what names the log in messages. */
+int promotions_list_page(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
+                         size_t plen, uint64_t since, size_t limit, const char *field,
+                         json_t *(*view)(const json_t *, uint64_t), const char *what)
+{
+    page_walk w;
+    char start[PROMOTIONS_KEY_CAP];
+    int error = 0;
+
+    memset(&w, 0, sizeof(w));
+    if (since > INT64_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "%s since %llu is out of range", what,
+                               (unsigned long long)since);
+    if (plen + 8 > sizeof(start)) return mlreg_error_set(MLREG_EINVALID, "%s key too long", what);
+    w.view = view;
+    w.plen = plen;
+    w.limit = limit == 0 ? MLREG_PAGE_LIMIT_DEFAULT
+                         : (limit > MLREG_PAGE_LIMIT_MAX ? MLREG_PAGE_LIMIT_MAX : limit);
+    if ((w.list = json_array()) == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    memcpy(start, prefix, plen);
+    for (size_t i = 0; i < 8; i++)
+        start[plen + i] = (char)((since >> ((7 - i) * 8)) & 0xff);
+    if ((error = mlreg_meta_iter(txn, db, prefix, plen, start, plen + 8, page_cb, &w)) < 0)
+        goto done;
+    error = 0;
+    if ((*out = json_pack("{s:O, s:o}", field, w.list, "next",
+                          w.has_next ? json_integer((json_int_t)w.next) : json_null())) == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing %s", what);
+
+done:
+    json_decref(w.list);
+    return error;
+}
+
+/* Opens a read txn and finds the release digest hex of model@version. */
+int promotions_release_hex_read(char hex[MLREG_DIGEST_HEXLEN + 1], mlreg_meta_txn **txn_out,
+                                mlreg_registry *reg, const char *model, const char *version)
+{
+    int error;
+    json_t *rel = NULL;
+
+    if ((error = promotions_check_names(NULL, model, version, NULL)) < 0) return error;
+    if ((error = mlreg_meta_txn_begin(txn_out, mlreg_registry_meta(reg), 0)) < 0) return error;
+    if ((error = promotions_release_get(&rel, *txn_out, model, version)) < 0) goto done;
+    error = promotions_record_hex(hex, rel);
+
+done:
+    json_decref(rel);
+    return error;
+}
+
+/* ---- stages ------------------------------------------------------------------------ */
+
+/* {"model","stage","version","digest","since","by","image"} from a pointer
+ * or history entry (@p e; NULL for an empty stage: nulls). */
+static int stage_view(json_t **out, mlreg_meta_txn *txn, const char *model, const char *stage,
+                      const json_t *e, int is_history)
+{
+    json_t *img = NULL;
+    int error;
+
+    if (e == NULL) {
+        *out = json_pack("{s:s, s:s, s:n, s:n, s:n, s:n, s:n}", "model", model, "stage", stage,
+                         "version", "digest", "since", "by", "image");
+    } else {
+        if ((error = promotions_image_of(&img, txn, jstr(e, "digest"))) < 0) return error;
+        *out = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:o}", "model", model, "stage", stage,
+                         "version", json_object_get(e, "version"), "digest",
+                         json_object_get(e, "digest"), "since",
+                         json_object_get(e, is_history ? "time" : "since"), "by",
+                         json_object_get(e, is_history ? "actor" : "by"), "image", img);
+    }
+    if (*out == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
+    return 0;
+}
+
+int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                      const char *model)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *list = json_array(), *ptr = NULL, *v = NULL;
+    const char *const *stages = mlreg_policy_stages(policy);
+
+    if (list == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
+    if ((error = promotions_check_names(NULL, model, NULL, NULL)) < 0) goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    for (size_t i = 0; i < mlreg_policy_stage_count(policy); i++) {
+        if ((error = promotions_pointer_get(&ptr, txn, model, stages[i])) < 0) goto done;
+        if ((error = stage_view(&v, txn, model, stages[i], ptr, 0)) < 0) goto done;
+        json_object_del(v, "model");
+        json_decref(ptr);
+        ptr = NULL;
+        if (json_array_append_new(list, v) < 0) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
+            goto done;
+        }
+    }
+    if ((*out = json_pack("{s:s, s:O}", "model", model, "stages", list)) == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(ptr);
+    json_decref(list);
+    return error;
+}
+
+int mlreg_stage_get(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                    const char *model, const char *stage, int64_t at_ns)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *ptr = NULL;
+    history_walk hw;
+    char when[MLREG_TIME_STRLEN];
+
+    memset(&hw, 0, sizeof(hw));
+    if ((error = promotions_check_names(policy, model, NULL, stage)) < 0) goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    if (at_ns < 0) {
+        if ((error = promotions_pointer_get(&ptr, txn, model, stage)) < 0) goto done;
+        if (ptr == NULL) {
+            error = mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s is empty", stage, model);
+            goto done;
+        }
+        error = stage_view(out, txn, model, stage, ptr, 0);
+        goto done;
+    }
+    hw.at_ns = at_ns;
+    if ((error = promotions_walk_history(&hw, txn, model, stage)) < 0) goto done;
+    if (hw.last == NULL) {
+        mlreg_time_format(when, at_ns);
+        error =
+            mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s was empty at %s", stage, model, when);
+        goto done;
+    }
+    error = stage_view(out, txn, model, stage, hw.last, 1);
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(hw.last);
+    json_decref(ptr);
+    return error;
+}
+
+int mlreg_stage_digest(mlreg_digest *out, mlreg_registry *reg, const mlreg_policy *policy,
+                       const char *model, const char *stage)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    json_t *ptr = NULL;
+    const char *d;
+
+    if ((error = promotions_check_names(policy, model, NULL, stage)) < 0) goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    if ((error = promotions_pointer_get(&ptr, txn, model, stage)) < 0) goto done;
+    if (ptr == NULL) {
+        error = mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s is empty", stage, model);
+        goto done;
+    }
+    d = jstr(ptr, "digest");
+    if (d == NULL || mlreg_digest_parse(out, d) < 0)
+        error = mlreg_error_set(MLREG_EIO, "stage pointer %s:%s is corrupt", model, stage);
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(ptr);
+    return error;
+}
+
+/* A history entry as listed; "seq" (the key's sequence number) is the
+ * cursor a client pages with. */
+static json_t *history_view(const json_t *e, uint64_t seq)
+{
+    return json_pack("{s:I, s:O, s:O, s:O, s:O, s:O?, s:O, s:O?}", "seq", (json_int_t)seq, "time",
+                     json_object_get(e, "time"), "action", json_object_get(e, "action"), "version",
+                     json_object_get(e, "version"), "digest", json_object_get(e, "digest"),
+                     "previous_version", json_object_get(e, "previous_version"), "actor",
+                     json_object_get(e, "actor"), "reason", json_object_get(e, "reason"));
+}
+
+int mlreg_stage_history(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                        const char *model, const char *stage, uint64_t since, size_t limit)
+{
+    int error;
+    mlreg_meta_txn *txn = NULL;
+    char prefix[PROMOTIONS_KEY_CAP];
+
+    if ((error = promotions_check_names(policy, model, NULL, stage)) < 0) return error;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
+    error = promotions_list_page(out, txn, MLREG_DB_STAGE_HISTORY, prefix,
+                                 promotions_key(prefix, model, stage, "", 0, 0), since, limit,
+                                 "history", history_view, "stage history");
+    mlreg_meta_txn_abort(txn);
+    return error;
+}
+
+/* A promotions-log record as listed: its "seq" is the key's. */
+static json_t *promotion_view(const json_t *rec, uint64_t seq)
+{
+    json_t *v = json_deep_copy(rec);
+
+    (void)seq;
+    if (v == NULL) return NULL;
+    json_object_del(v, "time_ns");
+    json_object_del(v, "baseline");
+    return v;
+}
+
+int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model, uint64_t since,
+                          size_t limit)
+{
+    int error;
+    mlreg_meta_txn *txn = NULL;
+    char prefix[PROMOTIONS_KEY_CAP];
+
+    if ((error = promotions_check_names(NULL, model, NULL, NULL)) < 0) return error;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
+    error = promotions_list_page(out, txn, MLREG_DB_PROMOTIONS, prefix,
+                                 promotions_key(prefix, model, "", NULL, 0, 0), since, limit,
+                                 "promotions", promotion_view, "promotions");
+    mlreg_meta_txn_abort(txn);
+    return error;
+}

@@ -1,0 +1,590 @@
+/* check_replay.c: the audit log alone, with the blob store, rebuilds the
+ * metadata (mlreg_registry_replay()). A rich history is made through the
+ * public API on a real registry (fs backend, LMDB): releases with eval
+ * reports and several files, plain OCI manifests with tags, tag and
+ * manifest deletes, blob links, mounts and unlinks, a referrer, signatures
+ * by two keys, key trust and revocations, config keys dropped and listed
+ * again across restarts, approvals, passed and refused promotions over
+ * dev/staging/production with gates, a rollback, image bindings and the
+ * attestations of every move. Its log is then replayed into a fresh LMDB
+ * that shares the blob store, and every table is compared key by key and
+ * byte for byte. */
+#include "mlreg/audit.h"
+#include "mlreg/auth.h"
+#include "mlreg/common.h"
+#include "mlreg/gates.h"
+#include "mlreg/keyring.h"
+#include "mlreg/oci.h"
+#include "mlreg/promotions.h"
+#include "mlreg/registry.h"
+#include "mlreg/sign.h"
+#include "mlreg/signatures.h"
+#include "mlreg/sys/blob_backend.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MODEL "team/clf"
+#define OTHER "team/other"
+
+static char src_dir[64], dst_dir[64];
+static mlreg_registry *src, *dst;
+static mlreg_policy *pol;
+static mlreg_seckey *bot, *second; /* "release-bot" from the config; "second" at runtime */
+static mlreg_config_key cfg;
+static mlreg_auth *auth;
+
+/* ---- set-up ------------------------------------------------------------------------ */
+
+/* Opens the source registry with @p n config keys (cfg named @p name). */
+static void open_src(size_t n, const char *name)
+{
+    mlreg_registry_opts opts;
+
+    cfg.name = (char *)name;
+    memset(&opts, 0, sizeof(opts));
+    opts.data_dir = src_dir;
+    opts.map_size = 64u * 1024 * 1024;
+    opts.trusted_keys = &cfg;
+    opts.n_trusted_keys = n;
+    ck_assert_msg(mlreg_registry_open(&src, &opts) == 0, "open: %s", mlreg_error_last());
+}
+
+/* Opens the destination: its own LMDB and log key, no config keys, and the
+ * source's blob store. */
+static void open_dst(void)
+{
+    mlreg_registry_opts opts;
+    mlreg_blob_backend *backend = NULL;
+
+    ck_assert_int_eq(mlreg_blob_backend_fs_new(&backend, src_dir), 0);
+    memset(&opts, 0, sizeof(opts));
+    opts.data_dir = dst_dir;
+    opts.map_size = 64u * 1024 * 1024;
+    opts.backend = backend;
+    ck_assert_msg(mlreg_registry_open(&dst, &opts) == 0, "open: %s", mlreg_error_last());
+}
+
+static void setup(void)
+{
+    json_t *g;
+    mlreg_pubkey pk;
+
+    ck_assert_int_ge(sodium_init(), 0);
+    snprintf(src_dir, sizeof(src_dir), "/tmp/mlreg-check-replay-src-XXXXXX");
+    snprintf(dst_dir, sizeof(dst_dir), "/tmp/mlreg-check-replay-dst-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(src_dir));
+    ck_assert_ptr_nonnull(mkdtemp(dst_dir));
+    ck_assert_int_eq(mlreg_seckey_generate(&bot), 0);
+    ck_assert_int_eq(mlreg_seckey_generate(&second), 0);
+    mlreg_seckey_pubkey(&pk, bot);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.role = (char *)"release";
+    cfg.file = (char *)"release.pub";
+    cfg.pubkey = pk;
+    open_src(1, "release-bot");
+    g = json_loads("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}],"
+                   "\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.05},"
+                   "{\"require\":\"signed\",\"min\":1},{\"require\":\"previous_stage\"},"
+                   "{\"require\":\"approvals\",\"min\":1}]}",
+                   0, NULL);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_msg(mlreg_policy_parse(&pol, NULL, g, NULL) == 0, "%s", mlreg_error_last());
+    json_decref(g);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void teardown(void)
+{
+    mlreg_auth_free(auth);
+    auth = NULL;
+    mlreg_policy_free(pol);
+    pol = NULL;
+    mlreg_registry_free(src);
+    mlreg_registry_free(dst);
+    src = dst = NULL;
+    mlreg_seckey_free(bot);
+    mlreg_seckey_free(second);
+    bot = second = NULL;
+    nftw(src_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    nftw(dst_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The identity of the token "ci" (admin: it binds images to released stages). */
+static const mlreg_identity *ci(void)
+{
+    const mlreg_identity *id = NULL;
+    char hex[65], buf[256];
+    json_t *t;
+
+    if (auth == NULL) {
+        ck_assert_int_eq(mlreg_auth_token_hash(hex, "ci"), 0);
+        snprintf(buf, sizeof(buf), "[{\"name\":\"ci\",\"sha256\":\"%s\",\"roles\":[\"admin\"]}]",
+                 hex);
+        ck_assert_ptr_nonnull(t = json_loads(buf, 0, NULL));
+        ck_assert_int_eq(mlreg_auth_new(&auth, t, NULL, 0), 0);
+        json_decref(t);
+    }
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, auth, "Bearer ci"), 0);
+    return id;
+}
+
+/* ---- building the history -------------------------------------------------------- */
+
+/* Stores @p text as a blob and links it into @p repo. */
+static void put_blob(mlreg_digest *out, const char *repo, const char *text)
+{
+    mlreg_blob_writer *w = NULL;
+    size_t len = strlen(text);
+
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(src), (int64_t)len),
+                     0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, text, len), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
+    ck_assert_msg(mlreg_registry_blob_link(src, repo, out, "ci") == 0, "%s", mlreg_error_last());
+}
+
+/* One layer descriptor of @p text (stored and linked into MODEL). */
+static json_t *layer(const char *text, const char *media_type, const char *title, const char *kind)
+{
+    mlreg_digest d;
+    char ds[MLREG_DIGEST_STRLEN + 1];
+
+    put_blob(&d, MODEL, text);
+    mlreg_digest_format(ds, &d);
+    return json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", media_type, "digest", ds, "size",
+                     (json_int_t)strlen(text), "annotations", MLREG_ANN_TITLE, title,
+                     MLREG_ANN_KIND, kind);
+}
+
+/* Pushes MODEL@version (weights, tokenizer, eval report with accuracy
+ * @p acc and a dataset) by @p pusher; its digest into @p digest. */
+static void push(const char *version, double acc, const char *pusher,
+                 char digest[MLREG_DIGEST_STRLEN + 1])
+{
+    mlreg_manifest_put_result res;
+    mlreg_digest cfgd;
+    char weights[64], tok[64], report[160];
+    json_t *doc;
+    char *body;
+
+    put_blob(&cfgd, MODEL, "{}");
+    snprintf(weights, sizeof(weights), "weights of %s", version);
+    snprintf(tok, sizeof(tok), "tokenizer of %s", version);
+    snprintf(report, sizeof(report),
+             "{\"dataset\":\"holdout\",\"metrics\":{\"accuracy\":%.6f,\"f1\":0.8125}}", acc);
+    doc = json_pack(
+        "{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[o, o, o], s:{s:s, s:s, s:s, s:s}}", "schemaVersion",
+        2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE, "config",
+        "mediaType", MLREG_MT_OCI_EMPTY, "digest", MLREG_EMPTY_CONFIG_DIGEST, "size", 2, "layers",
+        layer(weights, "application/vnd.mlreg.weights.v1", "model.bin", "weights"),
+        layer(tok, "application/vnd.mlreg.tokenizer.v1", "tokenizer.json", "tokenizer"),
+        layer(report, MLREG_MT_EVAL_REPORT, "eval.json", "eval-report"), "annotations",
+        MLREG_ANN_MODEL, MODEL, MLREG_ANN_VERSION, version, MLREG_ANN_CREATED,
+        "2026-01-02T03:04:05.25Z", MLREG_ANN_GIT_SHA, "0123456789abcdef0123456789abcdef01234567");
+    ck_assert_ptr_nonnull(doc);
+    body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    ck_assert_msg(mlreg_registry_manifest_put_as(&res, src, MODEL, version, MLREG_MT_OCI_MANIFEST,
+                                                 body, strlen(body), pusher) == 0,
+                  "push %s: %s", version, mlreg_error_last());
+    mlreg_digest_format(digest, &res.digest);
+    free(body);
+}
+
+/* Pushes a plain OCI image manifest into OTHER by @p reference (a tag, or
+ * NULL for by digest), with a subject when @p subject is not NULL; its
+ * digest into @p digest. */
+static void push_plain(const char *layer_text, const char *reference, const char *subject,
+                       const char *artifact_type, char digest[MLREG_DIGEST_STRLEN + 1])
+{
+    mlreg_manifest_put_result res;
+    mlreg_digest cfgd, l;
+    char cs[MLREG_DIGEST_STRLEN + 1], ls[MLREG_DIGEST_STRLEN + 1];
+    json_t *doc;
+    char *body;
+
+    put_blob(&cfgd, OTHER, "{\"architecture\":\"amd64\"}");
+    put_blob(&l, OTHER, layer_text);
+    mlreg_digest_format(cs, &cfgd);
+    mlreg_digest_format(ls, &l);
+    doc = json_pack("{s:i, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I}]}", "schemaVersion", 2,
+                    "mediaType", MLREG_MT_OCI_MANIFEST, "config", "mediaType",
+                    "application/vnd.oci.image.config.v1+json", "digest", cs, "size",
+                    (int)strlen("{\"architecture\":\"amd64\"}"), "layers", "mediaType",
+                    "application/vnd.oci.image.layer.v1.tar", "digest", ls, "size",
+                    (json_int_t)strlen(layer_text));
+    ck_assert_ptr_nonnull(doc);
+    if (artifact_type != NULL)
+        ck_assert_int_eq(json_object_set_new(doc, "artifactType", json_string(artifact_type)), 0);
+    if (subject != NULL)
+        ck_assert_int_eq(
+            json_object_set_new(doc, "subject",
+                                json_pack("{s:s, s:s, s:i}", "mediaType", MLREG_MT_OCI_MANIFEST,
+                                          "digest", subject, "size", 300)),
+            0);
+    body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    mlreg_digest_buffer(&l, body, strlen(body));
+    mlreg_digest_format(digest, &l);
+    ck_assert_msg(mlreg_registry_manifest_put_as(&res, src, OTHER, reference ? reference : digest,
+                                                 MLREG_MT_OCI_MANIFEST, body, strlen(body),
+                                                 "ci") == 0,
+                  "push plain: %s", mlreg_error_last());
+    free(body);
+}
+
+static void sign(const char *version, const char *digest, const mlreg_seckey *key)
+{
+    char comment[512], b64[MLREG_PUBKEY_B64LEN + 1], *sig = NULL;
+    mlreg_manifest_data *m = NULL;
+    mlreg_pubkey pk;
+    json_t *res = NULL;
+    int created = 0;
+
+    ck_assert_int_eq(mlreg_registry_manifest_get(&m, src, MODEL, digest), 0);
+    snprintf(comment, sizeof(comment), "mlreg release model=%s version=%s digest=%s", MODEL,
+             version, digest);
+    ck_assert_int_eq(mlreg_sign(&sig, key, m->body, m->len, comment, NULL), 0);
+    mlreg_seckey_pubkey(&pk, key);
+    mlreg_pubkey_base64(b64, &pk);
+    ck_assert_msg(mlreg_signature_attach(&res, &created, src, MODEL, version, sig, strlen(sig), b64,
+                                         strlen(b64), "signer") == 0,
+                  "attach: %s", mlreg_error_last());
+    ck_assert_int_eq(created, 1);
+    json_decref(res);
+    free(sig);
+    mlreg_manifest_data_free(m);
+}
+
+/* Promotes and checks the outcome: 0 passed, MLREG_EGATE refused. */
+static void promote(const char *version, const char *stage, const char *reason, int want)
+{
+    mlreg_promote_req req = {MODEL, version, stage, reason, 0, "deployer"};
+    json_t *res = NULL;
+    int rc = mlreg_promote(&res, src, pol, &req);
+
+    ck_assert_msg(rc == want, "promote %s to %s: %d %s %s", version, stage, rc, mlreg_error_last(),
+                  json_dumps(json_object_get(res, "rules"), 0));
+    json_decref(res);
+}
+
+static void approve(const char *version, const char *stage, const char *comment, const char *who)
+{
+    json_t *res = NULL;
+    int created = 0;
+
+    ck_assert_msg(mlreg_approve(&res, &created, src, pol, MODEL, version, stage, comment, who) == 0,
+                  "%s", mlreg_error_last());
+    ck_assert_int_eq(created, 1);
+    json_decref(res);
+}
+
+static void bind_image(const char *version, const char *image, const char *digest)
+{
+    json_t *res = NULL;
+    int created = 0;
+
+    ck_assert_msg(mlreg_image_bind(&res, &created, src, ci(), MODEL, version, image, digest) == 0,
+                  "%s", mlreg_error_last());
+    ck_assert_int_eq(created, 1);
+    json_decref(res);
+}
+
+static uint64_t log_size(mlreg_registry *reg)
+{
+    mlreg_meta_txn *txn = NULL;
+    uint64_t n = 0;
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0), 0);
+    ck_assert_int_eq(mlreg_audit_size_txn(&n, txn), 0);
+    mlreg_meta_txn_abort(txn);
+    return n;
+}
+
+/* Everything that appends an entry, each kind at least once. */
+static void make_history(void)
+{
+    char d10[MLREG_DIGEST_STRLEN + 1], d11[MLREG_DIGEST_STRLEN + 1];
+    char d12[MLREG_DIGEST_STRLEN + 1], img[MLREG_DIGEST_STRLEN + 1];
+    char other[MLREG_DIGEST_STRLEN + 1], sbom[MLREG_DIGEST_STRLEN + 1];
+    char b64[MLREG_PUBKEY_B64LEN + 1], id[MLREG_KEYID_HEXLEN + 1];
+    mlreg_digest spare, weights;
+    mlreg_pubkey pk;
+    json_t *obj = NULL, *res = NULL;
+    int created = 0;
+
+    /* releases */
+    push("1.0", 0.91, "ci", d10);
+    push("1.1", 0.93, "ci", d11);
+    push("1.2", 0.70, NULL, d12); /* the local identity */
+
+    /* plain OCI content: tags, a referrer, deletes, mount and unlink */
+    push_plain("layer one", "latest", NULL, NULL, img);
+    push_plain("layer one", "stable", NULL, NULL, img); /* a second tag, same manifest */
+    push_plain("an sbom", NULL, img, "application/example.sbom", sbom);
+    push_plain("layer two", NULL, NULL, NULL, other);
+    ck_assert_msg(mlreg_registry_manifest_delete(src, OTHER, "stable", "ci") == 0, "%s",
+                  mlreg_error_last());
+    ck_assert_msg(mlreg_registry_manifest_delete(src, OTHER, other, "ci") == 0, "%s",
+                  mlreg_error_last());
+    ck_assert_int_eq(mlreg_digest_buffer(&weights, "weights of 1.0", strlen("weights of 1.0")), 0);
+    ck_assert_msg(mlreg_registry_blob_mount(src, OTHER, MODEL, &weights, "ci") == 0, "%s",
+                  mlreg_error_last());
+    put_blob(&spare, OTHER, "a blob nobody references");
+    ck_assert_msg(mlreg_registry_blob_unlink(src, OTHER, &spare, "ci") == 0, "%s",
+                  mlreg_error_last());
+
+    /* a second signing key trusted at runtime; signatures by both */
+    mlreg_seckey_pubkey(&pk, second);
+    mlreg_pubkey_base64(b64, &pk);
+    ck_assert_msg(mlreg_keyring_trust(&obj, &created, mlreg_registry_keyring(src), "second",
+                                      "release", b64, strlen(b64), "admin") == 0,
+                  "%s", mlreg_error_last());
+    json_decref(obj);
+    sign("1.0", d10, bot);
+    sign("1.0", d10, second);
+    sign("1.1", d11, bot);
+
+    /* approvals, promotions passed and refused, a rollback */
+    approve("1.0", "production", "looks good", "bob");
+    approve("1.1", "production", NULL, "carol");
+    promote("1.0", "dev", "first", 0);
+    promote("1.0", "staging", "eval passed", 0);
+    promote("1.0", "production", NULL, 0);
+    promote("1.2", "dev", "try it", 0);
+    promote("1.2", "staging", "hope", MLREG_EGATE);    /* accuracy below 0.85 */
+    promote("1.1", "production", "skip", MLREG_EGATE); /* not through staging */
+    promote("1.1", "staging", NULL, 0);
+    promote("1.1", "production", "better model", 0);
+    ck_assert_msg(mlreg_rollback(&res, src, pol, MODEL, "production", NULL, "incident 7", "ops") ==
+                      0,
+                  "%s", mlreg_error_last());
+    json_decref(res);
+
+    /* image bindings: by tag, by digest, and a re-bind of the first */
+    bind_image("1.0", "acme/clf:1.0-abc1234", NULL);
+    bind_image("1.0", "acme/clf:1.0-abc1234",
+               "sha256:1111111111111111111111111111111111111111111111111111111111111111");
+    bind_image("1.0", "acme/clf:1.0-abc1234", NULL);
+
+    /* revocations: retired, then compromised */
+    mlreg_keyid_format(id, &pk.id);
+    ck_assert_int_eq(
+        mlreg_keyring_revoke(&obj, mlreg_registry_keyring(src), id, "retired", "rotated", "admin"),
+        0);
+    json_decref(obj);
+    ck_assert_int_eq(
+        mlreg_keyring_revoke(&obj, mlreg_registry_keyring(src), id, "compromised", NULL, "admin"),
+        0);
+    json_decref(obj);
+
+    /* restarts: the config key dropped (key.untrust), then listed again
+     * under another name (two key.trust entries in one change) */
+    mlreg_registry_free(src);
+    open_src(0, "release-bot");
+    mlreg_registry_free(src);
+    open_src(1, "release-bot-2");
+}
+
+/* ---- comparing the tables -------------------------------------------------------- */
+
+typedef struct {
+    json_t *pairs; /* [[key b64, value b64], ...] */
+} table_walk;
+
+static int collect_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    table_walk *w = payload;
+    json_t *pair =
+        json_pack("[s#, s#]", (const char *)key, (int)klen, (const char *)val, (int)vlen);
+
+    /* keys and values may hold NULs and big-endian integers: compare raw
+     * bytes, kept as JSON strings only when they are valid UTF-8 */
+    if (pair == NULL) {
+        char *k = malloc(klen * 2 + 1), *v = malloc(vlen * 2 + 1);
+        sodium_bin2hex(k, klen * 2 + 1, key, klen);
+        sodium_bin2hex(v, vlen * 2 + 1, val, vlen);
+        pair = json_pack("[s, s]", k, v);
+        free(k);
+        free(v);
+    }
+    ck_assert_ptr_nonnull(pair);
+    json_array_append_new(w->pairs, pair);
+    return 0;
+}
+
+static json_t *table(mlreg_registry *reg, mlreg_db db)
+{
+    mlreg_meta_txn *txn = NULL;
+    table_walk w = {json_array()};
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0), 0);
+    ck_assert_int_ge(mlreg_meta_iter(txn, db, NULL, 0, NULL, 0, collect_cb, &w), 0);
+    mlreg_meta_txn_abort(txn);
+    return w.pairs;
+}
+
+/* Every table of @p a equals @p b's, key by key, byte for byte; uploads
+ * excepted: upload sessions in progress are not history, no entry records
+ * them and a replay does not rebuild them. */
+static void assert_same_tables(mlreg_registry *a, mlreg_registry *b)
+{
+    for (int db = 0; db < MLREG_DB_COUNT; db++) {
+        json_t *ta, *tb;
+        size_t i;
+
+        if (db == MLREG_DB_UPLOADS) continue;
+        ta = table(a, (mlreg_db)db);
+        tb = table(b, (mlreg_db)db);
+        for (i = 0; i < json_array_size(ta) && i < json_array_size(tb); i++) {
+            char *x = json_dumps(json_array_get(ta, i), JSON_ENCODE_ANY);
+            char *y = json_dumps(json_array_get(tb, i), JSON_ENCODE_ANY);
+            ck_assert_msg(!strcmp(x, y), "table %d, record %zu:\n  live   %s\n  replay %s", db, i,
+                          x, y);
+            free(x);
+            free(y);
+        }
+        ck_assert_msg(json_array_size(ta) == json_array_size(tb),
+                      "table %d has %zu records live, %zu replayed", db, json_array_size(ta),
+                      json_array_size(tb));
+        json_decref(ta);
+        json_decref(tb);
+    }
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+START_TEST(test_replaying_the_log_rebuilds_every_table_byte_for_byte)
+{
+    json_t *t;
+    uint64_t n;
+
+    make_history();
+    n = log_size(src);
+    ck_assert_uint_gt(n, 40);
+    /* the history holds every kind of entry */
+    t = table(src, MLREG_DB_AUDIT);
+    {
+        static const char *const actions[] = {MLREG_AUDIT_PUSH,
+                                              MLREG_AUDIT_MANIFEST_PUT,
+                                              MLREG_AUDIT_MANIFEST_DELETE,
+                                              MLREG_AUDIT_TAG_DELETE,
+                                              MLREG_AUDIT_BLOB_LINK,
+                                              MLREG_AUDIT_BLOB_DELETE,
+                                              MLREG_AUDIT_SIGNATURE_ATTACH,
+                                              MLREG_AUDIT_PROMOTE,
+                                              MLREG_AUDIT_ROLLBACK,
+                                              MLREG_AUDIT_APPROVE,
+                                              MLREG_AUDIT_IMAGE_BIND,
+                                              MLREG_AUDIT_KEY_TRUST,
+                                              MLREG_AUDIT_KEY_REVOKE,
+                                              MLREG_AUDIT_KEY_UNTRUST};
+        char *all = json_dumps(t, 0);
+        for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+            char needle[64];
+            snprintf(needle, sizeof(needle), "\\\"action\\\":\\\"%s\\\"", actions[i]);
+            ck_assert_msg(strstr(all, needle) != NULL, "no %s entry in the history", actions[i]);
+        }
+        ck_assert_ptr_nonnull(strstr(all, "\\\"result\\\":\\\"refused\\\""));
+        free(all);
+    }
+    json_decref(t);
+
+    open_dst();
+    ck_assert_uint_eq(log_size(dst), 0);
+    ck_assert_msg(mlreg_registry_replay(dst, mlreg_registry_meta(src)) == 0, "replay: %s",
+                  mlreg_error_last());
+    ck_assert_uint_eq(log_size(dst), n);
+    assert_same_tables(src, dst);
+}
+END_TEST
+
+START_TEST(test_a_replay_into_a_registry_with_a_log_is_refused)
+{
+    char d[MLREG_DIGEST_STRLEN + 1];
+
+    push("1.0", 0.9, "ci", d);
+    ck_assert_int_eq(mlreg_registry_replay(src, mlreg_registry_meta(src)), MLREG_EINVALID);
+    open_dst();
+    ck_assert_int_eq(mlreg_registry_replay(dst, mlreg_registry_meta(src)), 0);
+    /* dst has entries now: a second replay would double them */
+    ck_assert_int_eq(mlreg_registry_replay(dst, mlreg_registry_meta(src)), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "must be empty"));
+}
+END_TEST
+
+/* An entry that does not say what its change did stops the replay at its
+ * seq: here a push entry altered to count a file the manifest lacks. */
+START_TEST(test_an_entry_that_does_not_match_its_change_stops_the_replay_at_its_seq)
+{
+    char d[MLREG_DIGEST_STRLEN + 1], *text = NULL, *fixed, *at, want[64];
+    size_t len;
+    mlreg_meta_txn *txn = NULL;
+    unsigned char key[8];
+    uint64_t seq;
+
+    push("1.0", 0.9, "ci", d);
+    sign("1.0", d, bot);
+    seq = log_size(src) - 2; /* the push */
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(src), 1), 0);
+    ck_assert_int_eq(mlreg_audit_entry_txn(&text, &len, txn, seq), 0);
+    ck_assert_ptr_nonnull(at = strstr(text, "\"files\":3"));
+    fixed = malloc(len + 2);
+    memcpy(fixed, text, (size_t)(at - text));
+    strcpy(fixed + (at - text), "\"files\":4");
+    strcat(fixed, at + strlen("\"files\":3"));
+    for (int i = 0; i < 8; i++)
+        key[i] = (unsigned char)(seq >> ((7 - i) * 8));
+    ck_assert_int_eq(mlreg_meta_put(txn, MLREG_DB_AUDIT, key, sizeof(key), fixed, strlen(fixed), 0),
+                     0);
+    ck_assert_int_eq(mlreg_meta_txn_commit(txn), 0);
+
+    open_dst();
+    ck_assert_int_eq(mlreg_registry_replay(dst, mlreg_registry_meta(src)), MLREG_EMISMATCH);
+    snprintf(want, sizeof(want), "replaying audit entry %llu", (unsigned long long)seq);
+    ck_assert_msg(strstr(mlreg_error_last(), want) != NULL, "%s", mlreg_error_last());
+    /* the entries before it are rebuilt, it is not */
+    ck_assert_uint_eq(log_size(dst), seq);
+    free(text);
+    free(fixed);
+}
+END_TEST
+
+static Suite *replay_suite(void)
+{
+    Suite *s = suite_create("replay");
+    TCase *tc = tcase_create("replay");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_replaying_the_log_rebuilds_every_table_byte_for_byte);
+    tcase_add_test(tc, test_a_replay_into_a_registry_with_a_log_is_refused);
+    tcase_add_test(tc, test_an_entry_that_does_not_match_its_change_stops_the_replay_at_its_seq);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(replay_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
