@@ -27,22 +27,9 @@ int cli_stage_ref_parse(cli_stage_ref *out, const char *str);
 /** 1 when @p str has the MODEL:STAGE shape (a ':' and no '@'), else 0. */
 int cli_is_stage_ref(const char *str);
 
-/** Size of a buffer that holds any time cli_time_parse() writes. */
-#define CLI_TIME_BUFSIZE 40
-
-/**
- * Parses an RFC 3339 date-time (`2026-11-26T10:00:00Z`,
- * `2026-11-26T12:00:00.5+02:00`; 'T' may be 't' or ' ', 'Z' may be 'z')
- * and writes it into @p out (CLI_TIME_BUFSIZE bytes) normalised to UTC,
- * keeping fractional seconds: "2026-11-26T10:00:00.5Z". Checks every field's
- * range (days per month, leap years; a leap second is refused). 0 or
- * MLREG_EINVALID with a message.
- */
-int cli_time_parse(char out[CLI_TIME_BUFSIZE], const char *str);
-
 /**
  * Asks the registry what stage @p stage of @p model holds now (@p at NULL)
- * or held at time @p at (a cli_time_parse() result): GET
+ * or held at time @p at (RFC 3339 UTC, as mlreg_time_format_sec() writes): GET
  * /api/v1/models/MODEL/stages/STAGE[?at=AT]. *out is the answer
  * ({"model","stage","version","digest","since","by","image"}, json_decref())
  * with "version" checked against the tag grammar and "digest" against

@@ -23,6 +23,7 @@
 #include "mlreg/digest.h"
 #include "mlreg/imagetag.h"
 #include "mlreg/text.h"
+#include "mlreg/time.h"
 #include "ref.h"
 #include "release.h"
 
@@ -451,6 +452,34 @@ done:
     return error;
 }
 
+/* Reads `--at` by the one RFC 3339 rule (time.h) and writes it back in UTC
+ * into @p out rather than sending it as typed: the server's `?at=` then
+ * only ever sees one canonical form, and a '+' of an offset never has to
+ * survive a query string (where it would read as a space). The fraction
+ * keeps the digits typed ("10:00:00.50Z", none when none was typed), as
+ * messages quote it back. */
+static int at_parse(char out[MLREG_TIME_STRLEN], const char *text)
+{
+    int64_t sec;
+    int32_t nsec;
+    size_t nfrac = 0;
+    char utc[MLREG_TIME_STRLEN];
+
+    if (mlreg_time_parse(&sec, &nsec, text) < 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "time '%s' is not RFC 3339 (e.g. 2026-11-26T10:00:00Z or "
+                               "2026-11-26T12:00:00+02:00)",
+                               text);
+    mlreg_time_format_sec(utc, sec, nsec);
+    /* valid RFC 3339: "YYYY-MM-DDTHH:MM:SS" is 19 bytes, a fraction follows */
+    if (text[19] == '.') nfrac = strspn(text + 20, "0123456789");
+    if (nfrac > 0)
+        snprintf(out, MLREG_TIME_STRLEN, "%.19s.%.*sZ", utc, (int)nfrac, text + 20);
+    else
+        snprintf(out, MLREG_TIME_STRLEN, "%.19sZ", utc);
+    return 0;
+}
+
 static const char resolve_usage[] =
     "usage: mlreg resolve MODEL:STAGE [--at TIME] [--image] [--json] [--registry URL]\n"
     "                     [--token-file FILE]\n"
@@ -464,7 +493,7 @@ int cmd_resolve(int argc, char **argv)
 {
     int error = 0, as_json = 0, image = 0, rc;
     const char *refstr = NULL, *at_arg = NULL, *registry = NULL, *img;
-    char at[CLI_TIME_BUFSIZE];
+    char at[MLREG_TIME_STRLEN];
     cli_stage_ref ref;
     cli_client *c = NULL;
     cli_response resp;
@@ -478,8 +507,7 @@ int cmd_resolve(int argc, char **argv)
         fputs(resolve_usage, stdout);
         return CLI_EXIT_OK;
     }
-    if (rc < 0 || cli_stage_ref_parse(&ref, refstr) < 0 ||
-        (at_arg && cli_time_parse(at, at_arg) < 0))
+    if (rc < 0 || cli_stage_ref_parse(&ref, refstr) < 0 || (at_arg && at_parse(at, at_arg) < 0))
         return usage_error("resolve", resolve_usage);
     cli_response_init(&resp);
     if ((error = cli_client_new(&c, registry)) < 0 ||

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "mlreg/audit.h"
+#include "mlreg/bytes.h"
 #include "mlreg/canonical_json.h"
 #include "mlreg/common.h"
 #include "mlreg/dsse.h"
@@ -66,41 +67,10 @@ static size_t pkey(char key[PKEY_CAP], const char *a, const char *b, const char 
     }
     if (with_seq) {
         key[n++] = '\0';
-        for (int i = 7; i >= 0; i--)
-            key[n++] = (char)((seq >> (i * 8)) & 0xff);
+        mlreg_be64_put(key + n, seq);
+        n += 8;
     }
     return n;
-}
-
-/* Increments the counter @p name in `meta` and returns the new value in *out. */
-static int next_seq(uint64_t *out, mlreg_meta_txn *txn, const char *name)
-{
-    int error = 0;
-    void *val = NULL;
-    size_t vlen = 0;
-    uint64_t seq = 0;
-    unsigned char be[8];
-
-    error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_META, name, strlen(name));
-    if (error == 0 && vlen == 8) {
-        for (int i = 0; i < 8; i++)
-            seq = (seq << 8) | ((unsigned char *)val)[i];
-    } else if (error == 0) {
-        error = mlreg_error_set(MLREG_EIO, "metadata counter %s is corrupt", name);
-        goto done;
-    } else if (error != MLREG_ENOTFOUND) {
-        goto done;
-    }
-    error = 0;
-    seq++;
-    for (int i = 0; i < 8; i++)
-        be[i] = (unsigned char)(seq >> ((7 - i) * 8));
-    if ((error = mlreg_meta_put(txn, MLREG_DB_META, name, strlen(name), be, 8, 0)) < 0) goto done;
-    *out = seq;
-
-done:
-    free(val);
-    return error;
 }
 
 /* Loads a JSON value stored under @p key; ENOTFOUND (no message) when absent. */
@@ -414,7 +384,7 @@ static int log_promotion(uint64_t *seq_out, json_t **rec_out, mlreg_meta_txn *tx
     json_t *rec = NULL;
 
     mlreg_time_format(when, now);
-    if ((error = next_seq(&seq, txn, SEQ_PROMOTION)) < 0) goto done;
+    if ((error = mlreg_meta_counter_next(&seq, txn, SEQ_PROMOTION)) < 0) goto done;
     rec =
         json_pack("{s:I, s:s, s:I, s:s, s:s, s:O, s:O, s:s, s:O?, s:b, s:s?, s:o, s:o}", "seq",
                   (json_int_t)seq, "time", when, "time_ns", (json_int_t)now, "actor", actor,
@@ -452,7 +422,7 @@ static int move_pointer(mlreg_meta_txn *txn, const char *model, const char *stag
     json_t *ptr = NULL, *entry = NULL;
 
     mlreg_time_format(when, now);
-    if ((error = next_seq(&hseq, txn, SEQ_HISTORY)) < 0) goto done;
+    if ((error = mlreg_meta_counter_next(&hseq, txn, SEQ_HISTORY)) < 0) goto done;
     ptr = json_pack("{s:O, s:O, s:s, s:I, s:s, s:I}", "version", json_object_get(cand, "version"),
                     "digest", json_object_get(cand, "digest"), "since", when, "since_ns",
                     (json_int_t)now, "by", actor, "seq", (json_int_t)hseq);
@@ -616,8 +586,7 @@ static char *attestation_manifest(const mlreg_manifest_data *release, const mlre
 static void att_key(char key[ATT_KEY_LEN], const char *hex, uint64_t seq)
 {
     memcpy(key, hex, MLREG_DIGEST_HEXLEN);
-    for (int i = 0; i < 8; i++)
-        key[MLREG_DIGEST_HEXLEN + i] = (char)((seq >> ((7 - i) * 8)) & 0xff);
+    mlreg_be64_put(key + MLREG_DIGEST_HEXLEN, seq);
 }
 
 /*
@@ -1132,8 +1101,7 @@ static int page_cb(const void *key, size_t klen, const void *val, size_t vlen, v
     json_t *rec, *v;
 
     if (klen != w->plen + 8) return mlreg_error_set(MLREG_EIO, "metadata record key is corrupt");
-    for (size_t i = 0; i < 8; i++)
-        seq = (seq << 8) | k[w->plen + i];
+    seq = mlreg_be64_get(k + w->plen);
     if (w->count >= w->limit || w->bytes >= MLREG_PAGE_BYTES) {
         w->has_next = 1;
         w->next = seq;
@@ -1173,8 +1141,7 @@ static int list_page(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char 
                          : (limit > MLREG_PAGE_LIMIT_MAX ? MLREG_PAGE_LIMIT_MAX : limit);
     if ((w.list = json_array()) == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     memcpy(start, prefix, plen);
-    for (size_t i = 0; i < 8; i++)
-        start[plen + i] = (char)((since >> ((7 - i) * 8)) & 0xff);
+    mlreg_be64_put(start + plen, since);
     if ((error = mlreg_meta_iter(txn, db, prefix, plen, start, plen + 8, page_cb, &w)) < 0)
         goto done;
     error = 0;
@@ -1446,7 +1413,7 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
          * a new record and its own audit entry, so the change is visible) */
         now = mlreg_time_now_ns();
         mlreg_time_format(when, now);
-        if ((error = next_seq(&seq, txn, SEQ_IMAGE)) < 0) goto done;
+        if ((error = mlreg_meta_counter_next(&seq, txn, SEQ_IMAGE)) < 0) goto done;
         rec = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I, s:s}", "model", model, "version", version,
                         "image", image, "digest", digest, "time", when, "time_ns", (json_int_t)now,
                         "actor", actor);

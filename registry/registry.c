@@ -36,6 +36,7 @@
  * nothing and appends nothing. */
 #include "mlreg/registry.h"
 
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
 #include "mlreg/manifest.h"
@@ -1288,8 +1289,7 @@ static int attestation_referrer_guard(mlreg_meta_txn *txn, json_t *root, const c
     seq = strtoull(seqs, &end, 10);
     if (errno != 0 || *end != '\0') return 0;
     memcpy(key, subject + 7, MLREG_DIGEST_HEXLEN);
-    for (int i = 0; i < 8; i++)
-        key[MLREG_DIGEST_HEXLEN + i] = (char)((seq >> ((7 - i) * 8)) & 0xff);
+    mlreg_be64_put(key + MLREG_DIGEST_HEXLEN, seq);
     if ((found = meta_has(txn, MLREG_DB_ATTESTATIONS, key, sizeof(key))) <= 0) return found;
     return mlreg_error_set(MLREG_EDENIED,
                            "manifest %s@%s is the OCI form of a promotion attestation; "

@@ -7,6 +7,7 @@
  */
 #include "mlreg/sign.h"
 
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
 #include "sign_internal.h"
 
@@ -219,21 +220,6 @@ done:
 
 /* ---- secret keys ------------------------------------------------------- */
 
-static uint64_t load_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void store_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++, v >>= 8)
-        p[i] = (unsigned char)(v & 0xff);
-}
-
 /* Guarded, zeroed scratch space for one operation; free with work_free. */
 static int work_new(seckey_work **out)
 {
@@ -295,7 +281,8 @@ static void compute_checksum(unsigned char chk[CHK_BYTES], const unsigned char *
  * the header of @p raw: encryption and decryption are the same step. */
 static int xor_kdf_stream(seckey_work *w, const char *password)
 {
-    uint64_t ops = load_le64(w->raw + SK_OFF_OPSLIMIT), mem = load_le64(w->raw + SK_OFF_MEMLIMIT);
+    uint64_t ops = mlreg_le64_get(w->raw + SK_OFF_OPSLIMIT),
+             mem = mlreg_le64_get(w->raw + SK_OFF_MEMLIMIT);
 
     /* A key file is local input, but its limits still decide how long and
      * how much memory scrypt takes: keep them to what libsodium allows. */
@@ -494,8 +481,10 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
     if (password) {
         memcpy(w->raw + SK_OFF_KDF, KDF_ALG, ALG_BYTES);
         randombytes_buf(w->raw + SK_OFF_SALT, SALT_BYTES);
-        store_le64(w->raw + SK_OFF_OPSLIMIT, crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE);
-        store_le64(w->raw + SK_OFF_MEMLIMIT, crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_SENSITIVE);
+        mlreg_le64_put(w->raw + SK_OFF_OPSLIMIT,
+                       crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE);
+        mlreg_le64_put(w->raw + SK_OFF_MEMLIMIT,
+                       crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_SENSITIVE);
         compute_checksum(w->raw + SK_OFF_CHK, w->raw + SK_OFF_KEYID, w->raw + SK_OFF_SK);
         if ((error = xor_kdf_stream(w, password)) < 0) goto done;
     }

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "mlreg/common.h"
-#include "mlreg/registry.h"
+#include "mlreg/names.h"
 
 static void expect_name_ok(const char *name)
 {
