@@ -150,6 +150,7 @@ run: deps
 
 lint:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	sh scripts/include_cycles.sh
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
 	    --suppress=missingIncludeSystem -Iinclude core storage signing registry cli
 

@@ -10,7 +10,6 @@
 #include "mlreg/common.h"
 #include "mlreg/names.h"
 #include "mlreg/oci.h"
-#include "mlreg/registry.h"
 #include "mlreg/text.h"
 #include "mlreg/time.h"
 

@@ -112,6 +112,9 @@ int mlreg_release_validate(mlreg_release_info *out, const mlreg_manifest *m, con
 /** The kind of a release layer ("weights", ...), or NULL if it has none. */
 const char *mlreg_release_layer_kind(const mlreg_descriptor *layer);
 
+/** Largest eval report (the eval-report layer), in bytes. */
+#define MLREG_MAX_EVAL_REPORT_BYTES (1u * 1024 * 1024)
+
 /** Longest flattened metric name ("retrieval.hit_rate") in bytes. */
 #define MLREG_MAX_METRIC_NAME_BYTES 255
 /** Most metrics one eval report may carry after flattening. */

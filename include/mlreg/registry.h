@@ -26,7 +26,6 @@
 #include "mlreg/names.h"
 
 #define MLREG_DEFAULT_MAX_MANIFEST_BYTES (4u * 1024 * 1024)
-#define MLREG_MAX_EVAL_REPORT_BYTES      (1u * 1024 * 1024)
 
 /** Paged listings (referrers here; promotions and stage history in
  *  promotions.h): entries in a page when the caller asks for 0, the most a
