@@ -207,12 +207,12 @@ int mlreg_pubkey_save(const char *path, const mlreg_pubkey *pk, const char *comm
 {
     int error = 0;
     char *text = NULL;
-    int fd = -1;
+    mlreg_file *f = NULL;
 
     if ((error = mlreg_pubkey_format(&text, pk, comment)) < 0) goto done;
-    if ((error = signing_create_file(&fd, path, 0644)) < 0) goto done;
+    if ((error = signing_key_file_open(&f, path, 0644)) < 0) goto done;
     file_part part = {text, strlen(text)};
-    error = signing_finish_file(fd, path, &part, 1);
+    error = signing_key_file_finish(f, path, &part, 1);
 done:
     free(text);
     return error;
@@ -225,7 +225,12 @@ static int work_new(seckey_work **out)
 {
     seckey_work *w = sodium_malloc(sizeof(*w));
 
-    if (!w) return mlreg_error_set(MLREG_ENOMEM, "cannot allocate guarded memory for a secret key");
+    /* The code is returned as a constant, not mlreg_error_set()'s result,
+     * so the compiler sees that no caller goes on with w == NULL. */
+    if (!w) {
+        mlreg_error_set(MLREG_ENOMEM, "cannot allocate guarded memory for a secret key");
+        return MLREG_ENOMEM;
+    }
     sodium_memzero(w, sizeof(*w));
     *out = w;
     return 0;
@@ -454,7 +459,7 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
 {
     int error = 0;
     seckey_work *w = NULL;
-    int fd = -1;
+    mlreg_file *f = NULL;
 
     if (!comment)
         comment = password ? "mlreg encrypted secret key" : "mlreg unencrypted secret key";
@@ -468,9 +473,9 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
         goto done;
     }
     if ((error = work_new(&w)) < 0) goto done;
-    /* Create the file before scrypt's seconds of work, so an existing
+    /* Start the file before scrypt's seconds of work, so an existing
      * file is reported at once. */
-    if ((error = signing_create_file(&fd, path, 0600)) < 0) goto done;
+    if ((error = signing_key_file_open(&f, path, 0600)) < 0) goto done;
 
     /* Unencrypted, everything but the key stays zero, byte for byte what
      * `minisign -G -W` writes (work_new zeroed the buffer). */
@@ -494,10 +499,10 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
                          {"\n", 1},
                          {w->b64, SK_B64_LEN},
                          {"\n", 1}};
-    error = signing_finish_file(fd, path, parts, sizeof(parts) / sizeof(parts[0]));
-    fd = -1;
+    error = signing_key_file_finish(f, path, parts, sizeof(parts) / sizeof(parts[0]));
+    f = NULL;
 done:
-    if (fd >= 0) signing_abort_file(fd, path);
+    mlreg_file_abort(f);
     work_free(w);
     return error;
 }
