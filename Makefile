@@ -23,7 +23,7 @@ LDFLAGS += $(SANFLAGS)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
-LIB_SRC  := $(wildcard storage/*.c signing/*.c registry/*.c)
+LIB_SRC  := $(wildcard core/*.c storage/*.c signing/*.c registry/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/check_*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -154,8 +154,9 @@ run: deps
 
 lint:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	sh scripts/include_cycles.sh
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-	    --suppress=missingIncludeSystem -Iinclude storage signing registry cli
+	    --suppress=missingIncludeSystem -Iinclude core storage signing registry cli
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

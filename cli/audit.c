@@ -37,6 +37,7 @@
 #include "mlreg/registry.h"
 #include "mlreg/release_sig.h"
 #include "mlreg/text.h"
+#include "mlreg/time.h"
 #include "release.h"
 
 #define KEY_MAX    4096u
@@ -248,7 +249,7 @@ static int audit_log(int argc, char **argv)
     int error = 0, m, as_json = 0;
     const char *model = NULL, *since = NULL, *registry = NULL, *pos = NULL;
     int64_t since_sec = 0;
-    long since_nsec = 0;
+    int32_t since_nsec = 0;
     cli_client *c = NULL;
     mlreg_audit_entries e;
     json_t *out = NULL, *entry = NULL;
@@ -277,7 +278,7 @@ static int audit_log(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "--model '%s' is not a model name", model);
         goto usage;
     }
-    if (since && mlreg_release_time_parse(&since_sec, &since_nsec, since) < 0) {
+    if (since && mlreg_time_parse(&since_sec, &since_nsec, since) < 0) {
         mlreg_error_set(MLREG_EINVALID,
                         "--since '%s' is not an RFC 3339 time (e.g. 2026-11-26T10:00:00Z)", since);
         goto usage;
@@ -303,8 +304,8 @@ static int audit_log(int argc, char **argv)
             continue;
         if (since) {
             int64_t sec;
-            long nsec;
-            if (!t || mlreg_release_time_parse(&sec, &nsec, t) < 0) {
+            int32_t nsec;
+            if (!t || mlreg_time_parse(&sec, &nsec, t) < 0) {
                 mlreg_error_clear();
             } else if (sec < since_sec || (sec == since_sec && nsec < since_nsec)) {
                 continue;

@@ -40,6 +40,7 @@
 #include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
 #include "mlreg/text.h"
+#include "mlreg/time.h"
 #include "ref.h"
 #include "release.h"
 
@@ -111,7 +112,7 @@ typedef struct {
     mlreg_pubkey pk;
     char id[MLREG_KEYID_HEXLEN + 1];
     int64_t sec; /* attach time; INT64_MAX - 1 when the registry gives none */
-    long nsec;
+    int32_t nsec;
     int rank; /* 0 counts at the registry, 1 by its keyring key, 2 any other key */
 } bundle_sig;
 
@@ -172,7 +173,7 @@ static int write_signatures(size_t *count_out, const char *tmp, cli_client *c, c
         if (j < n) continue; /* one signature per key */
         e->text = text;
         mlreg_keyid_format(e->id, &kid);
-        if (!at || mlreg_release_time_parse(&e->sec, &e->nsec, at) < 0) {
+        if (!at || mlreg_time_parse(&e->sec, &e->nsec, at) < 0) {
             mlreg_error_clear();
             e->sec = INT64_MAX - 1;
             e->nsec = 0;

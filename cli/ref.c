@@ -1,22 +1,13 @@
-/* ref.c: MODEL:STAGE references and RFC 3339 times (ref.h).
- *
- * Times are turned into UTC here rather than sent as typed: the server's
- * `?at=` then only ever sees one canonical form, and a '+' of an offset
- * never has to survive a query string (where it would read as a space).
- * The conversion is done with days-from-civil arithmetic, not mktime(), so
- * the local time zone of the machine plays no part.
- */
+/* ref.c: MODEL:STAGE and MODEL@VERSION references (ref.h). */
 #include "ref.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "client.h"
 #include "mlreg/common.h"
+#include "mlreg/digest.h"
 #include "mlreg/registry.h"
-#include "stage.h"
 
 int cli_is_stage_ref(const char *str)
 {
@@ -45,104 +36,6 @@ int cli_stage_ref_parse(cli_stage_ref *out, const char *str)
         return mlreg_error_set(
             MLREG_EINVALID, "'%s': stage must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}", out->stage);
     return 0;
-}
-
-/* Reads exactly @p n digits at *p into *v; advances *p. */
-static int digits(int *v, const char **p, int n)
-{
-    *v = 0;
-    for (int i = 0; i < n; i++) {
-        char ch = (*p)[i];
-        if (ch < '0' || ch > '9') return 0;
-        *v = *v * 10 + (ch - '0');
-    }
-    *p += n;
-    return 1;
-}
-
-static int expect(const char **p, char ch)
-{
-    if (**p != ch) return 0;
-    (*p)++;
-    return 1;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-int cli_time_parse(char out[CLI_TIME_BUFSIZE], const char *str)
-{
-    const char *p = str, *frac = NULL;
-    int y, mo, d, h, mi, s, oh = 0, om = 0, sign = 0;
-    size_t nfrac = 0;
-    int64_t t;
-    time_t tt;
-    struct tm tm;
-    char base[32];
-
-    out[0] = '\0';
-    if (!digits(&y, &p, 4) || !expect(&p, '-') || !digits(&mo, &p, 2) || !expect(&p, '-') ||
-        !digits(&d, &p, 2))
-        goto bad;
-    if (*p != 'T' && *p != 't' && *p != ' ') goto bad;
-    p++;
-    if (!digits(&h, &p, 2) || !expect(&p, ':') || !digits(&mi, &p, 2) || !expect(&p, ':') ||
-        !digits(&s, &p, 2))
-        goto bad;
-    if (*p == '.') {
-        frac = ++p;
-        while (*p >= '0' && *p <= '9')
-            p++;
-        nfrac = (size_t)(p - frac);
-        if (nfrac == 0 || nfrac > 9)
-            return mlreg_error_set(MLREG_EINVALID, "time '%s': 1 to 9 digits of fractional seconds",
-                                   str);
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        sign = *p++ == '+' ? 1 : -1;
-        if (!digits(&oh, &p, 2) || !expect(&p, ':') || !digits(&om, &p, 2)) goto bad;
-        if (oh > 23 || om > 59)
-            return mlreg_error_set(MLREG_EINVALID, "time '%s': offset out of range", str);
-    } else {
-        goto bad;
-    }
-    if (*p) goto bad;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59)
-        return mlreg_error_set(MLREG_EINVALID, "time '%s': a field is out of range", str);
-    t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
-        sign * (int64_t)(oh * 3600 + om * 60);
-    tt = (time_t)t;
-    if (!gmtime_r(&tt, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
-        return mlreg_error_set(MLREG_EINVALID, "time '%s': out of range", str);
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    if (frac)
-        snprintf(out, CLI_TIME_BUFSIZE, "%s.%.*sZ", base, (int)nfrac, frac);
-    else
-        snprintf(out, CLI_TIME_BUFSIZE, "%sZ", base);
-    return 0;
-bad:
-    return mlreg_error_set(MLREG_EINVALID,
-                           "time '%s' is not RFC 3339 (e.g. 2026-11-26T10:00:00Z or "
-                           "2026-11-26T12:00:00+02:00)",
-                           str);
 }
 
 int cli_release_ref_parse(cli_release_ref *out, const char *str)
@@ -183,5 +76,48 @@ int cli_release_ref_fetch(cli_release *rel, cli_client *c, cli_release_ref *r)
 done:
     json_decref(resolved);
     cli_response_clear(&resp);
+    return error;
+}
+
+int cli_stage_resolve(json_t **out, cli_response *resp, cli_client *c, const char *model,
+                      const char *stage, const char *at)
+{
+    int error;
+    json_t *ans = NULL;
+    const char *version, *digest;
+    mlreg_digest d;
+    char path[700];
+
+    *out = NULL;
+    if (at)
+        snprintf(path, sizeof(path), "/api/v1/models/%s/stages/%s?at=%s", model, stage, at);
+    else
+        snprintf(path, sizeof(path), "/api/v1/models/%s/stages/%s", model, stage);
+    if ((error = cli_api_do(&ans, resp, c, "GET", path, NULL)) < 0) return error;
+    if (resp->status == 404) {
+        const char *code = cli_api_error_code(ans);
+        if (code && !strcmp(code, "STAGE_EMPTY"))
+            error = mlreg_error_set(MLREG_ENOTFOUND, "%s:%s is empty%s%s", model, stage,
+                                    at ? " at " : "", at ? at : "");
+        else
+            error = cli_http_error(resp, "resolving the stage");
+        goto done;
+    }
+    if (resp->status != 200) {
+        error = cli_http_error(resp, "resolving the stage");
+        goto done;
+    }
+    version = json_string_value(json_object_get(ans, "version"));
+    digest = json_string_value(json_object_get(ans, "digest"));
+    if (!version || mlreg_tag_validate(version) < 0 || !digest ||
+        mlreg_digest_parse(&d, digest) < 0) {
+        error = mlreg_error_set(MLREG_ESERVER,
+                                "resolving the stage: registry sent no valid version and digest");
+        goto done;
+    }
+    *out = ans;
+    ans = NULL;
+done:
+    json_decref(ans);
     return error;
 }

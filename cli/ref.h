@@ -1,12 +1,13 @@
-/* ref.h: the references and times that the stage commands take on the
- * command line (resolve, pull, status): MODEL:STAGE and RFC 3339 times.
+/* ref.h: the stage references that commands take on the command line
+ * (resolve, pull, status, bundle): MODEL:STAGE, asking the registry what a
+ * stage holds (cli_stage_resolve), and a release named either way.
  * Internal to cli/. MODEL@VERSION and MODEL@sha256:HEX are cli_ref_parse
- * (args.h); asking the registry what a stage holds is cli_stage_resolve
- * (stage.h).
+ * (args.h).
  */
 #ifndef MLREG_CLI_REF_H
 #define MLREG_CLI_REF_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "client.h"
@@ -28,18 +29,18 @@ int cli_stage_ref_parse(cli_stage_ref *out, const char *str);
 /** 1 when @p str has the MODEL:STAGE shape (a ':' and no '@'), else 0. */
 int cli_is_stage_ref(const char *str);
 
-/** Size of a buffer that holds any time cli_time_parse() writes. */
-#define CLI_TIME_BUFSIZE 40
-
 /**
- * Parses an RFC 3339 date-time (`2026-11-26T10:00:00Z`,
- * `2026-11-26T12:00:00.5+02:00`; 'T' may be 't' or ' ', 'Z' may be 'z')
- * and writes it into @p out (CLI_TIME_BUFSIZE bytes) normalised to UTC,
- * keeping fractional seconds: "2026-11-26T10:00:00.5Z". Checks every field's
- * range (days per month, leap years; a leap second is refused). 0 or
- * MLREG_EINVALID with a message.
+ * Asks the registry what stage @p stage of @p model holds now (@p at NULL)
+ * or held at time @p at (RFC 3339 UTC, as mlreg_time_format_sec() writes): GET
+ * /api/v1/models/MODEL/stages/STAGE[?at=AT]. *out is the answer
+ * ({"model","stage","version","digest","since","by","image"}, json_decref())
+ * with "version" checked against the tag grammar and "digest" against
+ * sha256:HEX; @p resp keeps the raw body. MLREG_ENOTFOUND "MODEL:STAGE is
+ * empty" when the stage held nothing (STAGE_EMPTY), other registry answers
+ * as cli_http_error(), MLREG_ESERVER for a malformed answer.
  */
-int cli_time_parse(char out[CLI_TIME_BUFSIZE], const char *str);
+int cli_stage_resolve(json_t **out, cli_response *resp, cli_client *c, const char *model,
+                      const char *stage, const char *at);
 
 /** A release as a command takes it: MODEL@VERSION, MODEL@sha256:HEX or MODEL:STAGE. */
 typedef struct {

@@ -24,9 +24,9 @@
 #include "mlreg/imagetag.h"
 #include "mlreg/registry.h"
 #include "mlreg/text.h"
+#include "mlreg/time.h"
 #include "ref.h"
 #include "release.h"
-#include "stage.h"
 
 /* ---- option parsing shared by the commands ----------------------------------- */
 
@@ -411,47 +411,32 @@ done:
 
 /* ---- resolve ------------------------------------------------------------------------ */
 
-int cli_stage_resolve(json_t **out, cli_response *resp, cli_client *c, const char *model,
-                      const char *stage, const char *at)
+/* Reads `--at` by the one RFC 3339 rule (time.h) and writes it back in UTC
+ * into @p out rather than sending it as typed: the server's `?at=` then
+ * only ever sees one canonical form, and a '+' of an offset never has to
+ * survive a query string (where it would read as a space). The fraction
+ * keeps the digits typed ("10:00:00.50Z", none when none was typed), as
+ * messages quote it back. */
+static int at_parse(char out[MLREG_TIME_STRLEN], const char *text)
 {
-    int error;
-    json_t *ans = NULL;
-    const char *version, *digest;
-    mlreg_digest d;
-    char path[700];
+    int64_t sec;
+    int32_t nsec;
+    size_t nfrac = 0;
+    char utc[MLREG_TIME_STRLEN];
 
-    *out = NULL;
-    if (at)
-        snprintf(path, sizeof(path), "/api/v1/models/%s/stages/%s?at=%s", model, stage, at);
+    if (mlreg_time_parse(&sec, &nsec, text) < 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "time '%s' is not RFC 3339 (e.g. 2026-11-26T10:00:00Z or "
+                               "2026-11-26T12:00:00+02:00)",
+                               text);
+    mlreg_time_format_sec(utc, sec, nsec);
+    /* valid RFC 3339: "YYYY-MM-DDTHH:MM:SS" is 19 bytes, a fraction follows */
+    if (text[19] == '.') nfrac = strspn(text + 20, "0123456789");
+    if (nfrac > 0)
+        snprintf(out, MLREG_TIME_STRLEN, "%.19s.%.*sZ", utc, (int)nfrac, text + 20);
     else
-        snprintf(path, sizeof(path), "/api/v1/models/%s/stages/%s", model, stage);
-    if ((error = cli_api_do(&ans, resp, c, "GET", path, NULL)) < 0) return error;
-    if (resp->status == 404) {
-        const char *code = cli_api_error_code(ans);
-        if (code && !strcmp(code, "STAGE_EMPTY"))
-            error = mlreg_error_set(MLREG_ENOTFOUND, "%s:%s is empty%s%s", model, stage,
-                                    at ? " at " : "", at ? at : "");
-        else
-            error = cli_http_error(resp, "resolving the stage");
-        goto done;
-    }
-    if (resp->status != 200) {
-        error = cli_http_error(resp, "resolving the stage");
-        goto done;
-    }
-    version = json_string_value(json_object_get(ans, "version"));
-    digest = json_string_value(json_object_get(ans, "digest"));
-    if (!version || mlreg_tag_validate(version) < 0 || !digest ||
-        mlreg_digest_parse(&d, digest) < 0) {
-        error = mlreg_error_set(MLREG_ESERVER,
-                                "resolving the stage: registry sent no valid version and digest");
-        goto done;
-    }
-    *out = ans;
-    ans = NULL;
-done:
-    json_decref(ans);
-    return error;
+        snprintf(out, MLREG_TIME_STRLEN, "%.19sZ", utc);
+    return 0;
 }
 
 static const char resolve_usage[] =
@@ -467,7 +452,7 @@ int cmd_resolve(int argc, char **argv)
 {
     int error = 0, as_json = 0, image = 0, rc;
     const char *refstr = NULL, *at_arg = NULL, *registry = NULL, *img;
-    char at[CLI_TIME_BUFSIZE];
+    char at[MLREG_TIME_STRLEN];
     cli_stage_ref ref;
     cli_client *c = NULL;
     cli_response resp;
@@ -481,8 +466,7 @@ int cmd_resolve(int argc, char **argv)
         fputs(resolve_usage, stdout);
         return CLI_EXIT_OK;
     }
-    if (rc < 0 || cli_stage_ref_parse(&ref, refstr) < 0 ||
-        (at_arg && cli_time_parse(at, at_arg) < 0))
+    if (rc < 0 || cli_stage_ref_parse(&ref, refstr) < 0 || (at_arg && at_parse(at, at_arg) < 0))
         return usage_error("resolve", resolve_usage);
     cli_response_init(&resp);
     if ((error = cli_client_new(&c, registry)) < 0 ||

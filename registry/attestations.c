@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "mlreg/audit.h"
+#include "mlreg/bytes.h"
 #include "mlreg/canonical_json.h"
 #include "mlreg/common.h"
 #include "mlreg/dsse.h"
@@ -37,8 +38,7 @@
 static void att_key(char key[ATT_KEY_LEN], const char *hex, uint64_t seq)
 {
     memcpy(key, hex, MLREG_DIGEST_HEXLEN);
-    for (int i = 0; i < 8; i++)
-        key[MLREG_DIGEST_HEXLEN + i] = (char)((seq >> ((7 - i) * 8)) & 0xff);
+    mlreg_be64_put(key + MLREG_DIGEST_HEXLEN, seq);
 }
 
 int registry_attestations_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,

@@ -26,10 +26,11 @@
 #include <sodium.h>
 
 #include "mlreg/canonical_json.h"
+#include "mlreg/bytes.h"
 #include "mlreg/checkpoint.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
-#include "mlreg/keyring.h"
+#include "mlreg/time.h"
 
 #define AUDIT_SIZE_KEY "audit_size"
 #define TREE_KEY_LEN   9
@@ -57,25 +58,10 @@ struct mlreg_audit_key {
 
 /* ---- keys and counters ------------------------------------------------------ */
 
-static void be64_put(unsigned char out[8], uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        out[i] = (unsigned char)(v >> ((7 - i) * 8));
-}
-
-static uint64_t be64_get(const unsigned char in[8])
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | in[i];
-    return v;
-}
-
 static void tree_key(unsigned char key[TREE_KEY_LEN], unsigned level, uint64_t index)
 {
     key[0] = (unsigned char)level;
-    be64_put(key + 1, index);
+    mlreg_be64_put(key + 1, index);
 }
 
 /* The entry count as @p txn sees it: 0 when the counter was never written. */
@@ -96,7 +82,7 @@ static int size_read(uint64_t *out, mlreg_meta_txn *txn)
         error = mlreg_error_set(MLREG_EIO, "audit size counter is corrupt (%zu bytes)", vlen);
         goto done;
     }
-    *out = be64_get(val);
+    *out = mlreg_be64_get(val);
 
 done:
     free(val);
@@ -107,7 +93,7 @@ static int size_write(mlreg_meta_txn *txn, uint64_t size)
 {
     unsigned char be[8];
 
-    be64_put(be, size);
+    mlreg_be64_put(be, size);
     return mlreg_meta_put(txn, MLREG_DB_META, AUDIT_SIZE_KEY, strlen(AUDIT_SIZE_KEY), be, 8, 0);
 }
 
@@ -353,7 +339,7 @@ done:
 
 static void seq_key(unsigned char key[8], uint64_t seq)
 {
-    be64_put(key, seq);
+    mlreg_be64_put(key, seq);
 }
 
 /* ---- the log ---------------------------------------------------------------- */

@@ -15,7 +15,7 @@
 
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
-#include "mlreg/registry.h"
+#include "mlreg/names.h"
 
 /* Longest Authorization header value we decode; real tokens are far shorter. */
 #define AUTH_HEADER_MAX 4096
@@ -60,14 +60,6 @@ void mlreg_auth_free(mlreg_auth *auth)
     }
     free(auth->ids);
     free(auth);
-}
-
-static int name_valid(const char *s, size_t len)
-{
-    if (len == 0 || len > MLREG_AUTH_NAME_MAX || strlen(s) != len) return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return 0;
-    return 1;
 }
 
 static int hex_lower64(const char *s, size_t len)
@@ -207,7 +199,8 @@ static int parse_token(mlreg_identity *id, const json_t *obj, size_t idx, const 
     name = json_object_get(obj, "name");
     hash = json_object_get(obj, "sha256");
     roles = json_object_get(obj, "roles");
-    if (!json_is_string(name) || !name_valid(json_string_value(name), json_string_length(name)))
+    if (!json_is_string(name) ||
+        !mlreg_label_valid(json_string_value(name), json_string_length(name), MLREG_AUTH_NAME_MAX))
         return mlreg_error_set(MLREG_EINVALID,
                                "config key 'tokens[%zu].name' must be 1 to %d printable ASCII "
                                "characters",

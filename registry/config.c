@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "mlreg/common.h"
-#include "mlreg/registry.h"
+#include "mlreg/names.h"
 #include "mlreg/server.h"
 
 /* Keys of features that later versions implement: refused, never ignored. */
@@ -294,30 +294,6 @@ static int load_server(mlreg_config *cfg, json_t *obj)
     return 0;
 }
 
-/* A key name is a label people read in listings and messages: printable
- * ASCII (space allowed), no control bytes, at most MLREG_CONFIG_KEY_NAME_MAX. */
-static int name_valid(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > MLREG_CONFIG_KEY_NAME_MAX) return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return 0;
-    return 1;
-}
-
-/* Roles: [a-z][a-z0-9_-]*, at most MLREG_CONFIG_KEY_ROLE_MAX bytes. */
-static int role_valid(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > MLREG_CONFIG_KEY_ROLE_MAX || *s < 'a' || *s > 'z') return 0;
-    for (s++; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-            return 0;
-    return 1;
-}
-
 /* Resolves @p file against the directory of the config file @p config_path
  * (an absolute @p file stays as it is) into *out, malloc'd. */
 static int resolve_key_path(char **out, const char *config_path, const char *file)
@@ -368,7 +344,7 @@ static int load_trusted_key(mlreg_config_key *k, json_t *obj, size_t idx, const 
         return mlreg_error_set(MLREG_EINVALID, "config key '%s.name' must be a non-empty string",
                                label);
     if ((error = mlreg_config_set_string(&k->name, json_string_value(name))) < 0) return error;
-    if (!name_valid(k->name))
+    if (!mlreg_label_valid(k->name, strlen(k->name), MLREG_CONFIG_KEY_NAME_MAX))
         return mlreg_error_set(MLREG_EINVALID,
                                "config key '%s.name' must be 1 to %d printable ASCII characters",
                                label, MLREG_CONFIG_KEY_NAME_MAX);
@@ -379,7 +355,7 @@ static int load_trusted_key(mlreg_config_key *k, json_t *obj, size_t idx, const 
         return mlreg_error_set(MLREG_EINVALID, "config key '%s' (key '%s') lacks \"role\"", label,
                                k->name);
     if (!json_is_string(role) || strlen(json_string_value(role)) != json_string_length(role) ||
-        !role_valid(json_string_value(role)))
+        !mlreg_key_role_valid(json_string_value(role), MLREG_CONFIG_KEY_ROLE_MAX))
         return mlreg_error_set(MLREG_EINVALID,
                                "config key '%s.role' (key '%s') must match [a-z][a-z0-9_-]* "
                                "(at most %d bytes)",

@@ -241,7 +241,7 @@ static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     /* a new binding, or an earlier one made current again (a re-bind: a new
      * record and its own audit entry, so the change is visible) */
     mlreg_time_format(when, now);
-    if ((error = promotions_next_seq(&seq, txn, SEQ_IMAGE)) < 0) goto done;
+    if ((error = mlreg_meta_counter_next(&seq, txn, SEQ_IMAGE)) < 0) goto done;
     c->rec = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:I, s:s}", "model", c->model, "version",
                        c->version, "image", c->image, "digest", c->digest, "time", when, "time_ns",
                        (json_int_t)now, "actor", actor);

@@ -18,17 +18,18 @@
  */
 #include "mlreg/keyring.h"
 
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "mlreg/audit.h"
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
+#include "mlreg/names.h"
 #include "mlreg/text.h"
 #include "registry_internal.h"
+#include "mlreg/time.h"
 
 #define EVENT_SEQ_KEY "key_event_seq"
 
@@ -45,76 +46,7 @@ struct mlreg_keyring {
     size_t ncfg;
 };
 
-/* ---- time ------------------------------------------------------------------ */
-
-static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
-static int64_t clock_last;
-
-int64_t mlreg_time_now_ns(void)
-{
-    struct timespec ts;
-    int64_t now;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-    pthread_mutex_lock(&clock_lock);
-    if (now <= clock_last) now = clock_last + 1;
-    clock_last = now;
-    pthread_mutex_unlock(&clock_lock);
-    return now;
-}
-
-/* Makes every later mlreg_time_now_ns() return more than @p t. The wall
- * clock may be behind a time stored by an earlier run (stepped back, or a
- * restart on another host): then an attach after a retirement could get a
- * time before it and count again. Seeding from the stored times keeps
- * "attached before the revocation" equal to "committed before it". */
-static void clock_advance(int64_t t)
-{
-    pthread_mutex_lock(&clock_lock);
-    if (t > clock_last) clock_last = t;
-    pthread_mutex_unlock(&clock_lock);
-}
-
-void mlreg_time_format(char out[MLREG_TIME_STRLEN], int64_t ns)
-{
-    time_t sec = (time_t)(ns / 1000000000);
-    long frac = (long)(ns % 1000000000);
-    struct tm tm;
-    char date[24]; /* "YYYY-MM-DDTHH:MM:SS" for any 4-digit year */
-
-    if (frac < 0) {
-        frac += 1000000000;
-        sec -= 1;
-    }
-    gmtime_r(&sec, &tm);
-    if (strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) date[0] = '\0';
-    snprintf(out, MLREG_TIME_STRLEN, "%s.%09ldZ", date, frac);
-}
-
 /* ---- validation ------------------------------------------------------------ */
-
-/* Same grammar as the config file's trusted_keys (registry/config.c). */
-static int name_valid(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > MLREG_CONFIG_KEY_NAME_MAX) return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) return 0;
-    return 1;
-}
-
-static int role_valid(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > MLREG_CONFIG_KEY_ROLE_MAX || *s < 'a' || *s > 'z') return 0;
-    for (s++; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-            return 0;
-    return 1;
-}
 
 /* Reasons are shown to people: the text rule of text.h (UTF-8 without C0,
  * DEL or C1 controls). */
@@ -265,30 +197,13 @@ static int event_append(registry_mutation *mut, mlreg_meta_txn *txn, const char 
 {
     int64_t now = registry_mutation_time(mut);
     int error = 0;
-    void *val = NULL;
-    size_t vlen;
     uint64_t seq = 0;
     unsigned char be[8];
     char t[MLREG_TIME_STRLEN], *text = NULL;
     json_t *ev = NULL;
 
-    error =
-        mlreg_meta_get(&val, &vlen, txn, MLREG_DB_META, EVENT_SEQ_KEY, sizeof(EVENT_SEQ_KEY) - 1);
-    if (error == 0) {
-        if (vlen != 8) {
-            error = mlreg_error_set(MLREG_EIO, "key event counter is corrupt");
-            goto done;
-        }
-        for (int i = 0; i < 8; i++)
-            seq = (seq << 8) | ((unsigned char *)val)[i];
-    } else if (error != MLREG_ENOTFOUND) {
-        goto done;
-    }
-    seq++;
-    for (int i = 7; i >= 0; i--) {
-        be[i] = (unsigned char)(seq & 0xff);
-        seq >>= 8;
-    }
+    if ((error = mlreg_meta_counter_next(&seq, txn, EVENT_SEQ_KEY)) < 0) goto done;
+    mlreg_be64_put(be, seq);
     mlreg_time_format(t, now);
     ev = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s}", "time", t, "action", action,
                    "key_id", rec_str(rec, "key_id"), "name", rec_str(rec, "name"), "role",
@@ -300,13 +215,9 @@ static int event_append(registry_mutation *mut, mlreg_meta_txn *txn, const char 
     if ((error = mlreg_meta_put(txn, MLREG_DB_KEY_EVENTS, be, sizeof(be), text, strlen(text), 1)) <
         0)
         goto done;
-    if ((error = mlreg_meta_put(txn, MLREG_DB_META, EVENT_SEQ_KEY, sizeof(EVENT_SEQ_KEY) - 1, be,
-                                sizeof(be), 0)) < 0)
-        goto done;
     error = audit_key_event(mut, action, rec, kind, reason, actor);
 
 done:
-    free(val);
     free(text);
     json_decref(ev);
     return error;
@@ -632,7 +543,8 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
     for (size_t i = 0; i < n; i++) {
         config_key *ck = &kr->cfg[i];
         kr->ncfg = i + 1;
-        if (!name_valid(keys[i].name) || !role_valid(keys[i].role)) {
+        if (!mlreg_label_valid(keys[i].name, strlen(keys[i].name), MLREG_CONFIG_KEY_NAME_MAX) ||
+            !mlreg_key_role_valid(keys[i].role, MLREG_CONFIG_KEY_ROLE_MAX)) {
             error =
                 mlreg_error_set(MLREG_EINVALID, "trusted key '%s': bad name or role", keys[i].name);
             goto done;
@@ -663,7 +575,7 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
         goto done;
     mlreg_meta_txn_abort(txn);
     txn = NULL;
-    clock_advance(latest);
+    mlreg_time_advance(latest);
     error = registry_mutate(NULL, meta, sync_apply, kr);
     if (error < 0) goto done;
     error = 0;
@@ -897,11 +809,11 @@ int mlreg_keyring_trust(json_t **out, int *created_out, mlreg_keyring *kr, const
     json_t *obj = NULL;
     trust_change c = {kr, name, role, &pk, actor, NULL};
 
-    if (!name_valid(name))
+    if (!mlreg_label_valid(name, strlen(name), MLREG_CONFIG_KEY_NAME_MAX))
         return mlreg_error_set(MLREG_EINVALID,
                                "key name must be 1 to %d printable ASCII characters",
                                MLREG_CONFIG_KEY_NAME_MAX);
-    if (!role_valid(role))
+    if (!mlreg_key_role_valid(role, MLREG_CONFIG_KEY_ROLE_MAX))
         return mlreg_error_set(MLREG_EINVALID,
                                "key role must match [a-z][a-z0-9_-]* (at most %d "
                                "bytes)",

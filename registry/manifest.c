@@ -8,9 +8,10 @@
 #include "mlreg/manifest.h"
 
 #include "mlreg/common.h"
+#include "mlreg/names.h"
 #include "mlreg/oci.h"
-#include "mlreg/registry.h"
 #include "mlreg/text.h"
+#include "mlreg/time.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -267,95 +268,6 @@ const char *mlreg_release_layer_kind(const mlreg_descriptor *layer)
     return mlreg_descriptor_annotation(layer, MLREG_ANN_KIND);
 }
 
-/* ---- RFC 3339 ----------------------------------------------------------- */
-
-/* Reads exactly @p n digits at s[*pos]; -1 when they are not all digits. */
-static int read_digits(const char *s, size_t *pos, int n)
-{
-    int v = 0, i;
-
-    for (i = 0; i < n; i++) {
-        char c = s[*pos + (size_t)i];
-        if (c < '0' || c > '9') return -1;
-        v = v * 10 + (c - '0');
-    }
-    *pos += (size_t)n;
-    return v;
-}
-
-static int is_leap(int y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil), exact for every year 0000-9999 that RFC 3339 allows. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-int mlreg_rfc3339_parse(int64_t *sec_out, int32_t *nsec_out, const char *s)
-{
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    size_t p = 0;
-    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0, dmax, digits = 0;
-    int32_t nsec = 0;
-    int64_t t;
-
-    if (s == NULL) return mlreg_error_set(MLREG_EINVALID, "date-time missing");
-    if ((y = read_digits(s, &p, 4)) < 0 || s[p++] != '-' || (mo = read_digits(s, &p, 2)) < 0 ||
-        s[p++] != '-' || (d = read_digits(s, &p, 2)) < 0)
-        goto bad;
-    if (s[p] != 'T' && s[p] != 't' && s[p] != ' ') goto bad;
-    p++;
-    if ((h = read_digits(s, &p, 2)) < 0 || s[p++] != ':' || (mi = read_digits(s, &p, 2)) < 0 ||
-        s[p++] != ':' || (sec = read_digits(s, &p, 2)) < 0)
-        goto bad;
-    if (s[p] == '.') {
-        p++;
-        while (s[p] >= '0' && s[p] <= '9') {
-            if (digits < 9) nsec = nsec * 10 + (s[p] - '0');
-            digits++;
-            p++;
-        }
-        if (digits == 0) goto bad;
-        for (; digits < 9; digits++)
-            nsec *= 10;
-    }
-    if (s[p] == 'Z' || s[p] == 'z') {
-        p++;
-    } else if (s[p] == '+' || s[p] == '-') {
-        sign = s[p++] == '+' ? 1 : -1;
-        if ((oh = read_digits(s, &p, 2)) < 0 || s[p++] != ':' || (om = read_digits(s, &p, 2)) < 0)
-            goto bad;
-    } else {
-        goto bad;
-    }
-    if (s[p] != '\0') goto bad;
-
-    if (mo < 1 || mo > 12) goto bad;
-    dmax = mdays[mo - 1] + (mo == 2 && is_leap(y));
-    /* sec == 60 is a leap second; it is counted as the next second's start. */
-    if (d < 1 || d > dmax || h > 23 || mi > 59 || sec > 60 || oh > 23 || om > 59) goto bad;
-
-    t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-    t -= (int64_t)sign * (oh * 3600 + om * 60);
-    if (sec_out) *sec_out = t;
-    if (nsec_out) *nsec_out = nsec;
-    return 0;
-
-bad:
-    return mlreg_error_set(MLREG_EINVALID, "'%.64s' is not an RFC 3339 date-time", s);
-}
-
 /* ---- releases ------------------------------------------------------------ */
 
 static const char *const release_kinds[] = {MLREG_KINDS};
@@ -386,52 +298,6 @@ static void kind_media_type(char *buf, size_t cap, const char *kind)
 static int has_control_char(const char *s)
 {
     return mlreg_text_span(s, strlen(s)) != strlen(s);
-}
-
-/* Titles become file names under the pull directory: they must name exactly
- * one entry inside it, never a path, a hidden file a shell or a tool would
- * read (.bashrc, .ssh, .env), or something a terminal interprets. The rule
- * is checked in this order so that a message quotes the title only once it
- * is known to be safe to print. */
-int mlreg_title_validate(const char *title)
-{
-    int error;
-    size_t n;
-
-    if (title == NULL || title[0] == '\0') return mlreg_error_set(MLREG_EINVALID, "title is empty");
-    n = strlen(title);
-    if (n > MLREG_TITLE_MAX)
-        return mlreg_error_set(MLREG_EINVALID, "title is longer than %d bytes", MLREG_TITLE_MAX);
-    if ((error = mlreg_text_validate(title, "title")) < 0) return error;
-    if (strchr(title, '/') != NULL)
-        return mlreg_error_set(MLREG_EINVALID, "title '%.64s' contains '/'", title);
-    /* Also "." and "..", and pull's own temp files (MLREG_PULL_TMP_PREFIX). */
-    if (title[0] == '.')
-        return mlreg_error_set(MLREG_EINVALID, "title '%.64s' may not start with '.'", title);
-    /* `mlreg pull` writes the lock file itself, so a release carrying such a
-     * title could be pushed (and, being immutable, never replaced) but
-     * never pulled; on a case-insensitive filesystem MLREG.LOCK.JSON is
-     * that file too. */
-    if (mlreg_title_cmp(title, MLREG_LOCK_FILE_NAME) == 0)
-        return mlreg_error_set(MLREG_EINVALID,
-                               "title '%s' is reserved for the lock file mlreg pull writes", title);
-    return 0;
-}
-
-static int ascii_lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-int mlreg_title_cmp(const char *a, const char *b)
-{
-    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
-
-    while (*x && ascii_lower(*x) == ascii_lower(*y)) {
-        x++;
-        y++;
-    }
-    return ascii_lower(*x) - ascii_lower(*y);
 }
 
 static int check_title(const char *title, size_t i)
@@ -575,7 +441,7 @@ int mlreg_release_validate(mlreg_release_info *out, const mlreg_manifest *m, con
     if (info.git_sha != NULL && (error = check_git_sha(info.git_sha)) < 0) return error;
     if (info.created == NULL)
         return mlreg_error_set(MLREG_EINVALID, "annotation %s missing", MLREG_ANN_CREATED);
-    if (mlreg_rfc3339_parse(&info.created_sec, &info.created_nsec, info.created) < 0)
+    if (mlreg_time_parse(&info.created_sec, &info.created_nsec, info.created) < 0)
         return mlreg_error_set(MLREG_EINVALID, "annotation %s '%.64s' is not RFC 3339",
                                MLREG_ANN_CREATED, info.created);
     *out = info;

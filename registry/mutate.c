@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "mlreg/common.h"
-#include "mlreg/release_sig.h"
+#include "mlreg/time.h"
 
 struct registry_mutation {
     mlreg_meta_txn *txn;
@@ -87,9 +87,9 @@ static int entry_time(int64_t *out, const json_t *entry, uint64_t seq)
 {
     const char *t = json_string_value(json_object_get(entry, "time"));
     int64_t sec = 0;
-    long nsec = 0;
+    int32_t nsec = 0;
 
-    if (t == NULL || mlreg_release_time_parse(&sec, &nsec, t) < 0)
+    if (t == NULL || mlreg_time_parse(&sec, &nsec, t) < 0)
         return mlreg_error_set(MLREG_EINVALID, "audit entry %llu has no valid time",
                                (unsigned long long)seq);
     *out = sec * 1000000000 + nsec;

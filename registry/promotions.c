@@ -223,7 +223,7 @@ static int log_promotion(uint64_t *seq_out, json_t **rec_out, mlreg_meta_txn *tx
     json_t *rec = NULL;
 
     mlreg_time_format(when, now);
-    if ((error = promotions_next_seq(&seq, txn, SEQ_PROMOTION)) < 0) goto done;
+    if ((error = mlreg_meta_counter_next(&seq, txn, SEQ_PROMOTION)) < 0) goto done;
     rec =
         json_pack("{s:I, s:s, s:I, s:s, s:s, s:O, s:O, s:s, s:O?, s:b, s:s?, s:o, s:o}", "seq",
                   (json_int_t)seq, "time", when, "time_ns", (json_int_t)now, "actor", actor,

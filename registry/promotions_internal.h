@@ -39,9 +39,6 @@ static inline const char *jstr(const json_t *obj, const char *key)
 size_t promotions_key(char key[PROMOTIONS_KEY_CAP], const char *a, const char *b, const char *c,
                       int with_seq, uint64_t seq);
 
-/** Increments the counter @p name in `meta`; *out the new value. */
-int promotions_next_seq(uint64_t *out, mlreg_meta_txn *txn, const char *name);
-
 /** The JSON value under @p key (*out owned by the caller); MLREG_ENOTFOUND without a message. */
 int promotions_get_json(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *key,
                         size_t klen);

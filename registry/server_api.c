@@ -18,6 +18,7 @@
 #include "mlreg/promotions.h"
 #include "mlreg/signatures.h"
 #include "mlreg/text.h"
+#include "mlreg/time.h"
 #include "server_routes.h"
 
 static enum MHD_Result reply_json(request *rq, json_t *j)
@@ -313,7 +314,7 @@ static int stage_get(json_t **out, request *rq)
     int32_t nsec = 0;
 
     if (at != NULL) {
-        if (mlreg_rfc3339_parse(&sec, &nsec, at) < 0)
+        if (mlreg_time_parse(&sec, &nsec, at) < 0)
             return mlreg_error_set(MLREG_EINVALID,
                                    "?at= must be an RFC 3339 time such as 2026-11-26T10:00:00Z");
         if (sec < 0 || sec > INT64_MAX / 1000000000 - 1)

@@ -262,8 +262,8 @@ static int attach_check(attach_ctx *a, json_t **existing, mlreg_registry *reg, c
     if ((error = mlreg_registry_manifest_get(&a->release, reg, model, a->digest)) < 0) goto done;
     mlreg_digest_format(a->digest, &a->release->digest);
 
-    error = mlreg_sig_verify(a->sig, &a->pk, a->release->body, a->release->len);
-    if (error == MLREG_EMISMATCH && strstr(mlreg_error_last(), "does not match the data"))
+    error = mlreg_sig_check_data(a->sig, &a->pk, a->release->body, a->release->len);
+    if (error == MLREG_ESIGNATURE)
         error = mlreg_error_set(MLREG_EMISMATCH, "signature does not match the manifest of %s@%s",
                                 model, version);
     if (error < 0) goto done;

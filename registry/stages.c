@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mlreg/audit.h"
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
@@ -40,41 +41,10 @@ size_t promotions_key(char key[PROMOTIONS_KEY_CAP], const char *a, const char *b
     }
     if (with_seq) {
         key[n++] = '\0';
-        for (int i = 7; i >= 0; i--)
-            key[n++] = (char)((seq >> (i * 8)) & 0xff);
+        mlreg_be64_put(key + n, seq);
+        n += 8;
     }
     return n;
-}
-
-/* Increments the counter @p name in `meta` and returns the new value in *out. */
-int promotions_next_seq(uint64_t *out, mlreg_meta_txn *txn, const char *name)
-{
-    int error = 0;
-    void *val = NULL;
-    size_t vlen = 0;
-    uint64_t seq = 0;
-    unsigned char be[8];
-
-    error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_META, name, strlen(name));
-    if (error == 0 && vlen == 8) {
-        for (int i = 0; i < 8; i++)
-            seq = (seq << 8) | ((unsigned char *)val)[i];
-    } else if (error == 0) {
-        error = mlreg_error_set(MLREG_EIO, "metadata counter %s is corrupt", name);
-        goto done;
-    } else if (error != MLREG_ENOTFOUND) {
-        goto done;
-    }
-    error = 0;
-    seq++;
-    for (int i = 0; i < 8; i++)
-        be[i] = (unsigned char)(seq >> ((7 - i) * 8));
-    if ((error = mlreg_meta_put(txn, MLREG_DB_META, name, strlen(name), be, 8, 0)) < 0) goto done;
-    *out = seq;
-
-done:
-    free(val);
-    return error;
 }
 
 /* Loads a JSON value stored under @p key; ENOTFOUND (no message) when absent. */
@@ -199,7 +169,7 @@ int promotions_move_pointer(mlreg_meta_txn *txn, const char *model, const char *
     json_t *ptr = NULL, *entry = NULL;
 
     mlreg_time_format(when, now);
-    if ((error = promotions_next_seq(&hseq, txn, SEQ_HISTORY)) < 0) goto done;
+    if ((error = mlreg_meta_counter_next(&hseq, txn, SEQ_HISTORY)) < 0) goto done;
     ptr = json_pack("{s:O, s:O, s:s, s:I, s:s, s:I}", "version", json_object_get(cand, "version"),
                     "digest", json_object_get(cand, "digest"), "since", when, "since_ns",
                     (json_int_t)now, "by", actor, "seq", (json_int_t)hseq);
@@ -303,8 +273,7 @@ static int page_cb(const void *key, size_t klen, const void *val, size_t vlen, v
     json_t *rec, *v;
 
     if (klen != w->plen + 8) return mlreg_error_set(MLREG_EIO, "metadata record key is corrupt");
-    for (size_t i = 0; i < 8; i++)
-        seq = (seq << 8) | k[w->plen + i];
+    seq = mlreg_be64_get(k + w->plen);
     if (w->count >= w->limit || w->bytes >= MLREG_PAGE_BYTES) {
         w->has_next = 1;
         w->next = seq;
@@ -344,8 +313,7 @@ int promotions_list_page(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const c
                          : (limit > MLREG_PAGE_LIMIT_MAX ? MLREG_PAGE_LIMIT_MAX : limit);
     if ((w.list = json_array()) == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     memcpy(start, prefix, plen);
-    for (size_t i = 0; i < 8; i++)
-        start[plen + i] = (char)((since >> ((7 - i) * 8)) & 0xff);
+    mlreg_be64_put(start + plen, since);
     if ((error = mlreg_meta_iter(txn, db, prefix, plen, start, plen + 8, page_cb, &w)) < 0)
         goto done;
     error = 0;

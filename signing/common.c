@@ -142,96 +142,34 @@ done:
     return error;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+/* Key files are never replaced (a lost secret key cannot be recovered),
+ * and a new one should survive a crash right after `key generate` (its
+ * public half may already be published): file.h's writer with
+ * MLREG_FILE_NOREPLACE gives both, and a half-written key file is never
+ * visible under its name. */
+int signing_key_file_open(mlreg_file **out, const char *path, mode_t mode)
 {
-    const unsigned char *p = data;
+    int error = mlreg_file_open(out, path, mode, MLREG_FILE_NOREPLACE);
 
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
+    if (error == MLREG_EEXISTS)
+        return mlreg_error_set(MLREG_EEXISTS, "%s already exists; key files are never replaced",
+                               path);
+    return error;
 }
 
-/* A new key file should survive a crash right after `key generate` (its
- * public half may already be published), so the directory entry is synced
- * too. Best effort: some filesystems refuse fsync on directories. */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = NULL;
-    int fd;
-
-    if (!slash)
-        dir = strdup(".");
-    else if (slash == path)
-        dir = strdup("/");
-    else
-        dir = strndup(path, (size_t)(slash - path));
-    if (!dir) return;
-    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
-int signing_create_file(int *fd_out, const char *path, mode_t mode)
-{
-    int fd;
-
-    /* O_EXCL: never replace an existing key (a lost secret key cannot be
-     * recovered). With O_CREAT|O_EXCL a symlink at the path, dangling or
-     * not, fails with EEXIST; O_NOFOLLOW states the same intent and gives
-     * ELOOP where it is checked first. */
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
-    if (fd < 0) {
-        if (errno == EEXIST || errno == ELOOP)
-            return mlreg_error_set(MLREG_EEXISTS, "%s already exists; key files are never replaced",
-                                   path);
-        return mlreg_error_set(errno == ENOENT ? MLREG_ENOTFOUND : MLREG_EIO,
-                               "cannot create %s: %s", path, strerror(errno));
-    }
-    *fd_out = fd;
-    return 0;
-}
-
-int signing_finish_file(int fd, const char *path, const file_part *parts, size_t n)
+int signing_key_file_finish(mlreg_file *f, const char *path, const file_part *parts, size_t n)
 {
     int error = 0;
 
     for (size_t i = 0; i < n; i++) {
-        if (write_all(fd, parts[i].p, parts[i].len) < 0) {
-            error = mlreg_error_set(MLREG_EIO, "cannot write %s: %s", path, strerror(errno));
-            goto done;
+        if ((error = mlreg_file_write(f, parts[i].p, parts[i].len)) < 0) {
+            mlreg_file_abort(f);
+            return error;
         }
     }
-    if (fsync(fd) < 0) {
-        error = mlreg_error_set(MLREG_EIO, "cannot sync %s: %s", path, strerror(errno));
-        goto done;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        error = mlreg_error_set(MLREG_EIO, "cannot close %s: %s", path, strerror(errno));
-        goto done;
-    }
-    fd = -1;
-    sync_parent_dir(path);
-done:
-    if (error < 0) {
-        if (fd >= 0) close(fd);
-        /* Only a file signing_create_file() made is removed: O_EXCL
-         * guarantees it is ours. */
-        unlink(path);
-    }
+    error = mlreg_file_commit(f);
+    if (error == MLREG_EEXISTS)
+        return mlreg_error_set(MLREG_EEXISTS, "%s already exists; key files are never replaced",
+                               path);
     return error;
-}
-
-void signing_abort_file(int fd, const char *path)
-{
-    close(fd);
-    unlink(path);
 }

@@ -7,6 +7,7 @@
  */
 #include "mlreg/sign.h"
 
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
 #include "sign_internal.h"
 
@@ -206,12 +207,12 @@ int mlreg_pubkey_save(const char *path, const mlreg_pubkey *pk, const char *comm
 {
     int error = 0;
     char *text = NULL;
-    int fd = -1;
+    mlreg_file *f = NULL;
 
     if ((error = mlreg_pubkey_format(&text, pk, comment)) < 0) goto done;
-    if ((error = signing_create_file(&fd, path, 0644)) < 0) goto done;
+    if ((error = signing_key_file_open(&f, path, 0644)) < 0) goto done;
     file_part part = {text, strlen(text)};
-    error = signing_finish_file(fd, path, &part, 1);
+    error = signing_key_file_finish(f, path, &part, 1);
 done:
     free(text);
     return error;
@@ -219,27 +220,17 @@ done:
 
 /* ---- secret keys ------------------------------------------------------- */
 
-static uint64_t load_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static void store_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++, v >>= 8)
-        p[i] = (unsigned char)(v & 0xff);
-}
-
 /* Guarded, zeroed scratch space for one operation; free with work_free. */
 static int work_new(seckey_work **out)
 {
     seckey_work *w = sodium_malloc(sizeof(*w));
 
-    if (!w) return mlreg_error_set(MLREG_ENOMEM, "cannot allocate guarded memory for a secret key");
+    /* The code is returned as a constant, not mlreg_error_set()'s result,
+     * so the compiler sees that no caller goes on with w == NULL. */
+    if (!w) {
+        mlreg_error_set(MLREG_ENOMEM, "cannot allocate guarded memory for a secret key");
+        return MLREG_ENOMEM;
+    }
     sodium_memzero(w, sizeof(*w));
     *out = w;
     return 0;
@@ -295,7 +286,8 @@ static void compute_checksum(unsigned char chk[CHK_BYTES], const unsigned char *
  * the header of @p raw: encryption and decryption are the same step. */
 static int xor_kdf_stream(seckey_work *w, const char *password)
 {
-    uint64_t ops = load_le64(w->raw + SK_OFF_OPSLIMIT), mem = load_le64(w->raw + SK_OFF_MEMLIMIT);
+    uint64_t ops = mlreg_le64_get(w->raw + SK_OFF_OPSLIMIT),
+             mem = mlreg_le64_get(w->raw + SK_OFF_MEMLIMIT);
 
     /* A key file is local input, but its limits still decide how long and
      * how much memory scrypt takes: keep them to what libsodium allows. */
@@ -467,7 +459,7 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
 {
     int error = 0;
     seckey_work *w = NULL;
-    int fd = -1;
+    mlreg_file *f = NULL;
 
     if (!comment)
         comment = password ? "mlreg encrypted secret key" : "mlreg unencrypted secret key";
@@ -481,9 +473,9 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
         goto done;
     }
     if ((error = work_new(&w)) < 0) goto done;
-    /* Create the file before scrypt's seconds of work, so an existing
+    /* Start the file before scrypt's seconds of work, so an existing
      * file is reported at once. */
-    if ((error = signing_create_file(&fd, path, 0600)) < 0) goto done;
+    if ((error = signing_key_file_open(&f, path, 0600)) < 0) goto done;
 
     /* Unencrypted, everything but the key stays zero, byte for byte what
      * `minisign -G -W` writes (work_new zeroed the buffer). */
@@ -494,8 +486,10 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
     if (password) {
         memcpy(w->raw + SK_OFF_KDF, KDF_ALG, ALG_BYTES);
         randombytes_buf(w->raw + SK_OFF_SALT, SALT_BYTES);
-        store_le64(w->raw + SK_OFF_OPSLIMIT, crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE);
-        store_le64(w->raw + SK_OFF_MEMLIMIT, crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_SENSITIVE);
+        mlreg_le64_put(w->raw + SK_OFF_OPSLIMIT,
+                       crypto_pwhash_scryptsalsa208sha256_OPSLIMIT_SENSITIVE);
+        mlreg_le64_put(w->raw + SK_OFF_MEMLIMIT,
+                       crypto_pwhash_scryptsalsa208sha256_MEMLIMIT_SENSITIVE);
         compute_checksum(w->raw + SK_OFF_CHK, w->raw + SK_OFF_KEYID, w->raw + SK_OFF_SK);
         if ((error = xor_kdf_stream(w, password)) < 0) goto done;
     }
@@ -505,10 +499,10 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
                          {"\n", 1},
                          {w->b64, SK_B64_LEN},
                          {"\n", 1}};
-    error = signing_finish_file(fd, path, parts, sizeof(parts) / sizeof(parts[0]));
-    fd = -1;
+    error = signing_key_file_finish(f, path, parts, sizeof(parts) / sizeof(parts[0]));
+    f = NULL;
 done:
-    if (fd >= 0) signing_abort_file(fd, path);
+    mlreg_file_abort(f);
     work_free(w);
     return error;
 }

@@ -17,17 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "mlreg/common.h"
 #include "mlreg/text.h"
+#include "mlreg/time.h"
 
 typedef struct {
     mlreg_pubkey pk;
     char *name;
     mlreg_revocation rev;
     int64_t revoked_sec;
-    long revoked_nsec;
+    int32_t revoked_nsec;
     char revoked_at[40]; /* as given, for messages */
 } trusted_key;
 
@@ -142,69 +142,6 @@ bad:
                            "trusted comment has malformed fields after the digest");
 }
 
-/* ---- RFC 3339 --------------------------------------------------------------- */
-
-static int digits(const char *s, size_t n, int *out)
-{
-    int v = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-int mlreg_release_time_parse(int64_t *sec_out, long *nsec_out, const char *text)
-{
-    int y, mo, d, h, mi, s, oh = 0, om = 0, sign = 0;
-    long nsec = 0, scale = 100000000;
-    const char *p = text;
-    struct tm tm;
-    time_t t;
-
-    if (!text || strlen(text) < 20 || digits(p, 4, &y) || p[4] != '-' || digits(p + 5, 2, &mo) ||
-        p[7] != '-' || digits(p + 8, 2, &d) || (p[10] != 'T' && p[10] != 't') ||
-        digits(p + 11, 2, &h) || p[13] != ':' || digits(p + 14, 2, &mi) || p[16] != ':' ||
-        digits(p + 17, 2, &s))
-        goto bad;
-    p += 19;
-    if (*p == '.') {
-        p++;
-        if (*p < '0' || *p > '9') goto bad;
-        for (; *p >= '0' && *p <= '9'; p++) {
-            nsec += (*p - '0') * scale;
-            scale /= 10;
-        }
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        sign = *p == '-' ? -1 : 1;
-        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 || om > 59)
-            goto bad;
-        p += 6;
-    } else {
-        goto bad;
-    }
-    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) goto bad;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    t = timegm(&tm);
-    *sec_out = (int64_t)t - sign * (oh * 3600 + om * 60);
-    *nsec_out = nsec;
-    return 0;
-bad:
-    return mlreg_error_set(MLREG_EINVALID, "'%.40s' is not an RFC 3339 date-time",
-                           text ? text : "(null)");
-}
-
 /* ---- trust set ------------------------------------------------------------- */
 
 int mlreg_trustset_new(mlreg_trustset **out)
@@ -235,7 +172,7 @@ static trusted_key *find_key(const mlreg_trustset *ts, const mlreg_keyid *id)
 }
 
 /* 1 when (s1, n1) is strictly before (s2, n2). */
-static int time_before(int64_t s1, long n1, int64_t s2, long n2)
+static int time_before(int64_t s1, int32_t n1, int64_t s2, int32_t n2)
 {
     return s1 < s2 || (s1 == s2 && n1 < n2);
 }
@@ -255,7 +192,7 @@ int mlreg_trustset_add(mlreg_trustset *ts, const mlreg_pubkey *pk, const char *n
         if (rev != MLREG_REVOKE_RETIRED && rev != MLREG_REVOKE_COMPROMISED)
             return mlreg_error_set(MLREG_EINVALID, "key %s: unknown revocation", id);
         if (!revoked_at ||
-            (error = mlreg_release_time_parse(&k.revoked_sec, &k.revoked_nsec, revoked_at)) < 0)
+            (error = mlreg_time_parse(&k.revoked_sec, &k.revoked_nsec, revoked_at)) < 0)
             return mlreg_error_set(MLREG_EINVALID, "key %s: revoked without a valid revoked_at",
                                    id);
         quote(k.revoked_at, sizeof(k.revoked_at), revoked_at, strlen(revoked_at));
@@ -378,7 +315,7 @@ int mlreg_trustset_check(mlreg_sigcheck *out, const mlreg_trustset *ts, const ch
     const trusted_key *k;
     const char *id;
     int64_t at_sec;
-    long at_nsec;
+    int32_t at_nsec;
     char at[48];
 
     memset(out, 0, sizeof(*out));
@@ -407,9 +344,9 @@ int mlreg_trustset_check(mlreg_sigcheck *out, const mlreg_trustset *ts, const ch
                         k->revoked_at);
         goto done;
     }
-    if ((error = mlreg_sig_verify(sig, &k->pk, manifest, len)) < 0) {
+    if ((error = mlreg_sig_check_data(sig, &k->pk, manifest, len)) < 0) {
         if (error == MLREG_ENOMEM) goto done;
-        if (strstr(mlreg_error_last(), "does not match"))
+        if (error == MLREG_ESIGNATURE)
             error = verdict(out, MLREG_SIGCHECK_INVALID,
                             "signature by %s does not match the manifest", id);
         else
@@ -422,7 +359,7 @@ int mlreg_trustset_check(mlreg_sigcheck *out, const mlreg_trustset *ts, const ch
         goto done;
     }
     if (k->rev == MLREG_REVOKE_RETIRED) {
-        if (!attached_at || mlreg_release_time_parse(&at_sec, &at_nsec, attached_at) < 0) {
+        if (!attached_at || mlreg_time_parse(&at_sec, &at_nsec, attached_at) < 0) {
             error = verdict(out, MLREG_SIGCHECK_REVOKED,
                             "key %s was retired at %s and the registry gives no valid attach "
                             "time for this signature",

@@ -302,13 +302,22 @@ static int check_global(const mlreg_sig *sig, const mlreg_pubkey *pk)
     return error;
 }
 
+/* The Ed25519 signature over the data fails: its own code, so callers that
+ * word this case for their users (a release signature over a manifest) tell
+ * it from a key id or trusted-comment mismatch by code, never by message.
+ * The public verifiers below report it as MLREG_EMISMATCH, as documented. */
 static int data_mismatch(void)
 {
-    return mlreg_error_set(MLREG_EMISMATCH, "signature does not match the data");
+    return mlreg_error_set(MLREG_ESIGNATURE, "signature does not match the data");
 }
 
-int mlreg_sig_verify_prehash(const mlreg_sig *sig, const mlreg_pubkey *pk,
-                             const unsigned char prehash[MLREG_PREHASH_BYTES])
+static int as_mismatch(int error)
+{
+    return error == MLREG_ESIGNATURE ? MLREG_EMISMATCH : error;
+}
+
+static int verify_prehash(const mlreg_sig *sig, const mlreg_pubkey *pk,
+                          const unsigned char prehash[MLREG_PREHASH_BYTES])
 {
     int error = 0;
 
@@ -322,18 +331,29 @@ int mlreg_sig_verify_prehash(const mlreg_sig *sig, const mlreg_pubkey *pk,
     return check_global(sig, pk);
 }
 
-int mlreg_sig_verify(const mlreg_sig *sig, const mlreg_pubkey *pk, const void *data, size_t len)
+int mlreg_sig_verify_prehash(const mlreg_sig *sig, const mlreg_pubkey *pk,
+                             const unsigned char prehash[MLREG_PREHASH_BYTES])
+{
+    return as_mismatch(verify_prehash(sig, pk, prehash));
+}
+
+int mlreg_sig_check_data(const mlreg_sig *sig, const mlreg_pubkey *pk, const void *data, size_t len)
 {
     int error = 0;
     unsigned char prehash[MLREG_PREHASH_BYTES];
 
     if (sig->prehashed) {
         if ((error = mlreg_prehash_buffer(prehash, data, len)) < 0) return error;
-        return mlreg_sig_verify_prehash(sig, pk, prehash);
+        return verify_prehash(sig, pk, prehash);
     }
     if ((error = signing_init()) < 0 || (error = check_key_id(sig, pk)) < 0) return error;
     if (crypto_sign_verify_detached(sig->sig, data, len, pk->pk) != 0) return data_mismatch();
     return check_global(sig, pk);
+}
+
+int mlreg_sig_verify(const mlreg_sig *sig, const mlreg_pubkey *pk, const void *data, size_t len)
+{
+    return as_mismatch(mlreg_sig_check_data(sig, pk, data, len));
 }
 
 /* Shared tail of the one-call verifiers: hands out the results on success. */

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "mlreg/file.h"
 #include "mlreg/sign.h"
 
 #define SIG_ALG        "Ed" /* Ed25519 over the raw data; also the key algorithm */
@@ -75,20 +76,16 @@ typedef struct {
     size_t len;
 } file_part;
 
-/* Creates @p path for writing with O_CREAT|O_EXCL|O_NOFOLLOW and @p mode
- * (less the umask) into *fd_out. An existing path, symlink or not, is
- * MLREG_EEXISTS. The file exists from here on: hand the descriptor to
- * signing_finish_file() or signing_abort_file(). Creating it before any
- * slow work (scrypt) means an existing file is reported at once.
+/* Starts writing the key file @p path with @p mode (less the umask) through
+ * file.h's writer, never replacing anything: an existing path, symlink or
+ * not, is MLREG_EEXISTS here at once, before any slow work (scrypt).
+ * Finish with signing_key_file_finish() or mlreg_file_abort().
  * 0, MLREG_EEXISTS, MLREG_ENOTFOUND (no such directory), MLREG_EIO. */
-int signing_create_file(int *fd_out, const char *path, mode_t mode);
+int signing_key_file_open(mlreg_file **out, const char *path, mode_t mode);
 
-/* Writes the @p n parts to @p fd, fsyncs it (and, best effort, its
- * directory) and closes it. On failure the file is removed. Always consumes
- * @p fd. 0 or MLREG_EIO. */
-int signing_finish_file(int fd, const char *path, const file_part *parts, size_t n);
-
-/* Closes @p fd and removes the file signing_create_file() made. */
-void signing_abort_file(int fd, const char *path);
+/* Writes the @p n parts to @p f and commits it under @p path (fsync, link,
+ * fsync of the directory). Always consumes @p f; on failure nothing is left
+ * at @p path. 0, MLREG_EEXISTS (the path appeared meanwhile), MLREG_EIO. */
+int signing_key_file_finish(mlreg_file *f, const char *path, const file_part *parts, size_t n);
 
 #endif

@@ -2,6 +2,7 @@
  * of meta.h opened once at open time, every LMDB code translated to MLREG_E*
  * here so no caller ever sees an MDB_* value. */
 #include "mlreg/meta.h"
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
 
 #include <errno.h>
@@ -326,6 +327,34 @@ int mlreg_meta_put(mlreg_meta_txn *txn, mlreg_db db, const void *key, size_t kle
     /* Any other failure leaves the LMDB txn unusable (MDB_TXN_ERROR). */
     error = lmdb_error(txn->meta->env, rc, "write metadata");
     txn->failed = error;
+    return error;
+}
+
+int mlreg_meta_counter_next(uint64_t *out, mlreg_meta_txn *txn, const char *name)
+{
+    int error = 0;
+    void *val = NULL;
+    size_t vlen = 0;
+    uint64_t seq = 0;
+    unsigned char be[8];
+
+    error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_META, name, strlen(name));
+    if (error == 0 && vlen == 8) {
+        seq = mlreg_be64_get(val);
+    } else if (error == 0) {
+        error = mlreg_error_set(MLREG_EIO, "metadata counter %s is corrupt", name);
+        goto done;
+    } else if (error != MLREG_ENOTFOUND) {
+        goto done;
+    }
+    error = 0;
+    seq++;
+    mlreg_be64_put(be, seq);
+    if ((error = mlreg_meta_put(txn, MLREG_DB_META, name, strlen(name), be, 8, 0)) < 0) goto done;
+    *out = seq;
+
+done:
+    free(val);
     return error;
 }
 

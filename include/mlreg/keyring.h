@@ -49,6 +49,7 @@
 #include "mlreg/config.h"
 #include "mlreg/meta.h"
 #include "mlreg/sign.h"
+#include "mlreg/time.h"
 
 /** The one key role whose signatures count: keys that sign releases. */
 #define MLREG_KEY_ROLE_RELEASE "release"
@@ -59,8 +60,6 @@
 #define MLREG_KEYRING_ACTOR_CONFIG "config"
 /** Longest revocation reason, in bytes. */
 #define MLREG_KEYRING_REASON_MAX 1024
-/** Room for an RFC 3339 time with nanoseconds and its NUL. */
-#define MLREG_TIME_STRLEN 40
 
 typedef struct mlreg_keyring mlreg_keyring;
 
@@ -178,14 +177,5 @@ int mlreg_keyring_trust(json_t **out, int *created_out, mlreg_keyring *kr, const
  */
 int mlreg_keyring_revoke(json_t **out, mlreg_keyring *kr, const char *key_id, const char *kind,
                          const char *reason, const char *actor);
-
-/**
- * The current time in nanoseconds since the Unix epoch, strictly increasing
- * within the process (so an attach and a revocation never share a time).
- */
-int64_t mlreg_time_now_ns(void);
-
-/** Formats @p ns as RFC 3339 UTC with nanoseconds ("2026-01-02T03:04:05.123456789Z"). */
-void mlreg_time_format(char out[MLREG_TIME_STRLEN], int64_t ns);
 
 #endif

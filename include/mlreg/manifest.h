@@ -30,38 +30,7 @@
 #include <stdint.h>
 
 #include "mlreg/digest.h"
-
-/** Longest release file title, in bytes. */
-#define MLREG_TITLE_MAX 255
-
-/**
- * The one rule for the title of a release file (annotation
- * org.opencontainers.image.title), which `mlreg pull` and `mlreg bundle`
- * use as a file name: the server applies it on manifest PUT, `mlreg push`
- * before uploading anything, pull and bundle before writing anything. A
- * title is non-empty, at most MLREG_TITLE_MAX bytes, text by the rule of
- * text.h (UTF-8 without C0, DEL or C1 controls), holds no '/', does not
- * start with '.' (no hidden files such as .bashrc in a deploy directory;
- * this also rules out "." and ".." and pull's temp files,
- * MLREG_PULL_TMP_PREFIX) and is not MLREG_LOCK_FILE_NAME in any ASCII case
- * (mlreg_title_cmp). Pure, no I/O.
- * @return 0, or MLREG_EINVALID with a message saying which part of the rule
- *         is broken ("title '.bashrc' may not start with '.'"); the title is
- *         quoted only when it is safe to print.
- */
-int mlreg_title_validate(const char *title);
-
-/**
- * Compares two titles as file names on a case-insensitive filesystem
- * (macOS, SMB shares, ext4 with casefold) would, as far as ASCII goes:
- * byte by byte with 'A'..'Z' folded to 'a'..'z', so "A.bin" and "a.bin"
- * are one name. Bytes beyond ASCII compare as they are, whatever the
- * locale. The titles of one release must be unique by this comparison,
- * checked by the server, `mlreg push`, pull and bundle. Pure.
- * @return less than, equal to or greater than 0, as strcmp(); 0 when the
- *         titles name the same file there.
- */
-int mlreg_title_cmp(const char *a, const char *b);
+#include "mlreg/names.h"
 
 /** What a manifest lists: blobs (image) or other manifests (index). */
 typedef enum {
@@ -143,12 +112,8 @@ int mlreg_release_validate(mlreg_release_info *out, const mlreg_manifest *m, con
 /** The kind of a release layer ("weights", ...), or NULL if it has none. */
 const char *mlreg_release_layer_kind(const mlreg_descriptor *layer);
 
-/**
- * Parses an RFC 3339 date-time ("2026-01-02T03:04:05.123Z", "...+02:00") into
- * seconds since the epoch (UTC) and nanoseconds. Either output may be NULL.
- * @return 0 or MLREG_EINVALID.
- */
-int mlreg_rfc3339_parse(int64_t *sec_out, int32_t *nsec_out, const char *s);
+/** Largest eval report (the eval-report layer), in bytes. */
+#define MLREG_MAX_EVAL_REPORT_BYTES (1u * 1024 * 1024)
 
 /** Longest flattened metric name ("retrieval.hit_rate") in bytes. */
 #define MLREG_MAX_METRIC_NAME_BYTES 255

@@ -79,6 +79,16 @@ int mlreg_meta_get(void **val_out, size_t *len_out, mlreg_meta_txn *txn, mlreg_d
 int mlreg_meta_put(mlreg_meta_txn *txn, mlreg_db db, const void *key, size_t klen, const void *val,
                    size_t vlen, int no_overwrite);
 
+/**
+ * Increments the counter @p name in the `meta` database (a be64 value; an
+ * absent counter counts as 0) inside the write transaction @p txn and
+ * stores the new value in *out, so the first call gives 1. Sequence numbers
+ * taken this way are unique and increase in commit order.
+ * @return 0; MLREG_EIO when the stored value is not 8 bytes; the errors of
+ *         mlreg_meta_get() and mlreg_meta_put().
+ */
+int mlreg_meta_counter_next(uint64_t *out, mlreg_meta_txn *txn, const char *name);
+
 /** Deletes @p key: 0 or MLREG_ENOTFOUND or another error. */
 int mlreg_meta_del(mlreg_meta_txn *txn, mlreg_db db, const void *key, size_t klen);
 

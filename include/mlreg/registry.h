@@ -23,9 +23,9 @@
 #include "mlreg/digest.h"
 #include "mlreg/keyring.h"
 #include "mlreg/meta.h"
+#include "mlreg/names.h"
 
 #define MLREG_DEFAULT_MAX_MANIFEST_BYTES (4u * 1024 * 1024)
-#define MLREG_MAX_EVAL_REPORT_BYTES      (1u * 1024 * 1024)
 
 /** Paged listings (referrers here; promotions and stage history in
  *  promotions.h): entries in a page when the caller asks for 0, the most a
@@ -110,25 +110,6 @@ size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg);
  * is committed, entries before it are); the errors of the change.
  */
 int mlreg_registry_replay(mlreg_registry *dest, mlreg_meta *source);
-
-/* ---- grammars (OCI distribution spec) ------------------------------------ */
-
-/** Repository name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*,
- *  at most 255 bytes. 0 or MLREG_EINVALID (message set). */
-int mlreg_name_validate(const char *name);
-/** Tag: [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}. 0 or MLREG_EINVALID. */
-int mlreg_tag_validate(const char *tag);
-/** 1 when @p ref looks like a digest ("algo:..."), 0 when it should be a tag. */
-int mlreg_reference_is_digest(const char *ref);
-/**
- * Whether model name @p name is @p prefix itself or a name below it
- * (@p prefix, then '/', then more). Names match as whole components: the
- * prefix "a/b" covers "a/b" and "a/b/c", never "a/bc" or "a/b-x". This is
- * the one comparison behind every model prefix (token roles limited with
- * `@PREFIX`); @p prefix is expected to be a valid name itself.
- * @return 1 or 0 (also when either is NULL).
- */
-int mlreg_name_under(const char *name, const char *prefix);
 
 /* ---- blobs, scoped per repository ---------------------------------------- */
 

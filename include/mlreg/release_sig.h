@@ -153,11 +153,4 @@ int mlreg_trustset_check(mlreg_sigcheck *out, const mlreg_trustset *ts, const ch
                          const void *manifest, size_t len, const char *model, const char *version,
                          const char *digest);
 
-/**
- * Parses an RFC 3339 date-time ("2026-11-26T03:41:15Z", optional fraction,
- * "Z" or a "+HH:MM" offset) into seconds since the epoch and nanoseconds.
- * 0 or MLREG_EINVALID.
- */
-int mlreg_release_time_parse(int64_t *sec_out, long *nsec_out, const char *text);
-
 #endif

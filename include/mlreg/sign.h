@@ -280,6 +280,16 @@ const char *mlreg_sig_untrusted_comment(const mlreg_sig *sig);
 int mlreg_sig_verify(const mlreg_sig *sig, const mlreg_pubkey *pk, const void *data, size_t len);
 
 /**
+ * As mlreg_sig_verify(), except that a signature over the data that does
+ * not verify is MLREG_ESIGNATURE ("signature does not match the data"),
+ * so the caller can tell it from the MLREG_EMISMATCH of a key id or a
+ * trusted comment by its code. Returns 0, MLREG_ESIGNATURE,
+ * MLREG_EMISMATCH or MLREG_ENOMEM.
+ */
+int mlreg_sig_check_data(const mlreg_sig *sig, const mlreg_pubkey *pk, const void *data,
+                         size_t len);
+
+/**
  * As mlreg_sig_verify(), given the BLAKE2b-512 prehash of the data, so a
  * large file can be streamed through mlreg_prehash_*. A legacy signature
  * cannot be checked this way: MLREG_EUNSUPPORTED.

@@ -13,7 +13,8 @@
  *
  * The server refuses text that breaks the rule (mlreg_text_validate()); the
  * CLI never prints registry text that breaks it. Pure functions, no I/O; this
- * module sits beside the error message so that every other module may use it.
+ * module lives in core/, beside the error message, so that every other module
+ * may use it.
  */
 #ifndef MLREG_TEXT_H
 #define MLREG_TEXT_H

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "mlreg/audit.h"
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
 #include "mlreg/meta.h"
 
@@ -39,14 +40,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void be64_put(unsigned char out[8], uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (unsigned char)(v & 0xff);
-        v >>= 8;
-    }
 }
 
 static int parse_u64(uint64_t *out, const char *s)
@@ -121,7 +114,7 @@ static int time_plain(double *out, const char *dir, uint64_t n, size_t vlen)
     if ((error = mlreg_meta_open(&meta, dir, 0)) < 0) goto done;
     t0 = now_s();
     for (uint64_t i = 0; i < n; i++) {
-        be64_put(key, i);
+        mlreg_be64_put(key, i);
         memcpy(value, key, sizeof(key));
         if ((error = mlreg_meta_txn_begin(&txn, meta, 1)) < 0 ||
             (error = mlreg_meta_put(txn, MLREG_DB_IMAGES, key, sizeof(key), value, vlen, 1)) < 0)

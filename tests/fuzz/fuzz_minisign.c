@@ -12,6 +12,7 @@
 #include "fuzz.h"
 #include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
+#include "mlreg/time.h"
 
 static const char pubkey_text[] = "untrusted comment: minisign public key 135F655E9F290E69\n"
                                   "RWRpDimfXmVfE2asCOfEJVR+ZzWfAK4k5v5zMcNEFIOGEO8F30hQ9qFT\n";
@@ -97,13 +98,13 @@ static void strings(const char *text, size_t len)
     char *s;
     mlreg_trustset *ts = NULL;
     int64_t sec;
-    long nsec;
+    int32_t nsec;
 
     if (!(s = malloc(len + 1))) return;
     memcpy(s, text, len);
     s[len] = '\0';
     (void)mlreg_release_comment_check(s, MODEL, VERSION, digest);
-    (void)mlreg_release_time_parse(&sec, &nsec, s);
+    (void)mlreg_time_parse(&sec, &nsec, s);
     if (mlreg_trustset_new(&ts) == 0) {
         (void)mlreg_trustset_add_entry(ts, s, NULL, NULL, NULL, NULL);
         (void)mlreg_trustset_add_entry(ts, pubkey_text, "135F655E9F290E69", "k", "retired", s);

@@ -180,28 +180,6 @@ START_TEST(test_release_comment_check_refuses_control_characters_and_never_echoe
 }
 END_TEST
 
-/* ---- times ------------------------------------------------------------------- */
-
-START_TEST(test_rfc3339_times_parse_with_fractions_and_offsets)
-{
-    int64_t s;
-    long ns;
-    ck_assert_int_eq(mlreg_release_time_parse(&s, &ns, "2023-11-14T22:13:20Z"), 0);
-    ck_assert_int_eq(s, 1700000000);
-    ck_assert_int_eq(ns, 0);
-    ck_assert_int_eq(mlreg_release_time_parse(&s, &ns, "2023-11-14T22:13:20.25Z"), 0);
-    ck_assert_int_eq(s, 1700000000);
-    ck_assert_int_eq(ns, 250000000);
-    ck_assert_int_eq(mlreg_release_time_parse(&s, &ns, "2023-11-15T00:13:20+02:00"), 0);
-    ck_assert_int_eq(s, 1700000000);
-    ck_assert_int_eq(mlreg_release_time_parse(&s, &ns, "2023-11-14 22:13:20Z"), MLREG_EINVALID);
-    ck_assert_int_eq(mlreg_release_time_parse(&s, &ns, "2023-11-14T22:13:20"), MLREG_EINVALID);
-    ck_assert_int_eq(mlreg_release_time_parse(&s, &ns, "2023-13-14T22:13:20Z"), MLREG_EINVALID);
-    ck_assert_int_eq(mlreg_release_time_parse(&s, &ns, "2023-11-14T22:13:20.Z"), MLREG_EINVALID);
-    ck_assert_int_eq(mlreg_release_time_parse(&s, &ns, "2023-11-14T22:13:20Zjunk"), MLREG_EINVALID);
-}
-END_TEST
-
 /* ---- trust sets and keyring files ------------------------------------------- */
 
 START_TEST(test_trustset_refuses_one_key_id_with_two_keys)
@@ -548,7 +526,6 @@ static Suite *trust_suite(void)
     tcase_add_test(tc, test_release_comment_check_names_the_field_that_differs);
     tcase_add_test(tc, test_release_comment_check_refuses_prefixes_and_odd_spacing);
     tcase_add_test(tc, test_release_comment_check_refuses_control_characters_and_never_echoes_them);
-    tcase_add_test(tc, test_rfc3339_times_parse_with_fractions_and_offsets);
     tcase_add_test(tc, test_trustset_refuses_one_key_id_with_two_keys);
     tcase_add_test(tc, test_trustset_keeps_the_stricter_revocation_of_a_key_given_twice);
     tcase_add_test(tc, test_keyring_entry_in_the_api_shape_loads_with_revocations);

@@ -52,6 +52,13 @@ START_TEST(test_error_message_is_per_thread)
 }
 END_TEST
 
+START_TEST(test_strerror_names_the_signature_code)
+{
+    ck_assert_str_eq(mlreg_strerror(MLREG_ESIGNATURE), "signature does not match");
+    ck_assert_int_lt(MLREG_ESIGNATURE, MLREG_EQUOTA);
+}
+END_TEST
+
 START_TEST(test_strerror_names_every_code)
 {
     for (int code = MLREG_EQUOTA; code <= MLREG_OK; code++)
@@ -69,6 +76,7 @@ int main(void)
     tcase_add_test(tc, test_error_set_truncates_an_overlong_message_without_overflow);
     tcase_add_test(tc, test_error_message_is_per_thread);
     tcase_add_test(tc, test_strerror_names_every_code);
+    tcase_add_test(tc, test_strerror_names_the_signature_code);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -86,6 +86,35 @@ static char *get_str(mlreg_meta *m, mlreg_db db, const char *k)
     return v;
 }
 
+START_TEST(test_meta_counter_next_counts_from_one_and_refuses_a_corrupt_value)
+{
+    mlreg_meta *m = open_meta(0);
+    mlreg_meta_txn *t = NULL;
+    uint64_t seq = 0;
+    void *val = NULL;
+    size_t vlen = 0;
+    const unsigned char want[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&t, m, 1), 0);
+    ck_assert_int_eq(mlreg_meta_counter_next(&seq, t, "c"), 0);
+    ck_assert_uint_eq(seq, 1);
+    ck_assert_int_eq(mlreg_meta_counter_next(&seq, t, "c"), 0);
+    ck_assert_uint_eq(seq, 2);
+    ck_assert_int_eq(mlreg_meta_counter_next(&seq, t, "other"), 0);
+    ck_assert_uint_eq(seq, 1);
+    /* stored big-endian, so byte order is numeric order */
+    ck_assert_int_eq(mlreg_meta_get(&val, &vlen, t, MLREG_DB_META, "c", 1), 0);
+    ck_assert_uint_eq(vlen, 8);
+    ck_assert_mem_eq(val, want, 8);
+    free(val);
+    ck_assert_int_eq(mlreg_meta_put(t, MLREG_DB_META, "bad", 3, "xyz", 3, 0), 0);
+    ck_assert_int_eq(mlreg_meta_counter_next(&seq, t, "bad"), MLREG_EIO);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "metadata counter bad is corrupt"));
+    ck_assert_int_eq(mlreg_meta_txn_commit(t), 0);
+    mlreg_meta_close(m);
+}
+END_TEST
+
 START_TEST(test_meta_open_creates_the_directory_and_writes_the_schema_version)
 {
     mlreg_meta *m = open_meta(0);
@@ -664,6 +693,7 @@ static Suite *meta_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_meta_open_creates_the_directory_and_writes_the_schema_version);
+    tcase_add_test(tc, test_meta_counter_next_counts_from_one_and_refuses_a_corrupt_value);
     tcase_add_test(tc, test_meta_reopen_keeps_committed_data);
     tcase_add_test(tc, test_meta_open_refuses_a_newer_schema_version);
     tcase_add_test(tc, test_meta_open_refuses_a_malformed_schema_version);

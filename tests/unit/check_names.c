@@ -1,10 +1,12 @@
-/* check_names.c: repository name, tag and reference grammars (OCI spec). */
+/* check_names.c: repository name, tag and reference grammars (OCI spec), key
+ * and token labels and roles, and the byte encodings of bytes.h. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
-#include "mlreg/registry.h"
+#include "mlreg/names.h"
 
 static void expect_name_ok(const char *name)
 {
@@ -183,6 +185,53 @@ START_TEST(test_name_under_a_prefix_matches_whole_components_only)
 }
 END_TEST
 
+START_TEST(test_label_is_1_to_max_bytes_of_printable_ascii)
+{
+    ck_assert_int_eq(mlreg_label_valid("release bot", 11, 128), 1);
+    ck_assert_int_eq(mlreg_label_valid("~!@#$%^&*()", 11, 11), 1);
+    ck_assert_int_eq(mlreg_label_valid("abc", 3, 2), 0);
+    ck_assert_int_eq(mlreg_label_valid("", 0, 128), 0);
+    ck_assert_int_eq(mlreg_label_valid(NULL, 0, 128), 0);
+    ck_assert_int_eq(mlreg_label_valid("a\tb", 3, 128), 0);
+    ck_assert_int_eq(mlreg_label_valid("a\x7f", 2, 128), 0);
+    ck_assert_int_eq(mlreg_label_valid("mod\xc3\xa8le", 7, 128), 0);
+    /* a NUL inside the given length (a JSON string may carry one) */
+    ck_assert_int_eq(mlreg_label_valid("a\0b", 3, 128), 0);
+}
+END_TEST
+
+START_TEST(test_key_role_is_lowercase_led_with_digits_underscore_and_dash)
+{
+    ck_assert_int_eq(mlreg_key_role_valid("release", 64), 1);
+    ck_assert_int_eq(mlreg_key_role_valid("ci-bot_2", 64), 1);
+    ck_assert_int_eq(mlreg_key_role_valid("abc", 2), 0);
+    ck_assert_int_eq(mlreg_key_role_valid("", 64), 0);
+    ck_assert_int_eq(mlreg_key_role_valid(NULL, 64), 0);
+    ck_assert_int_eq(mlreg_key_role_valid("2fa", 64), 0);
+    ck_assert_int_eq(mlreg_key_role_valid("-x", 64), 0);
+    ck_assert_int_eq(mlreg_key_role_valid("Release", 64), 0);
+    ck_assert_int_eq(mlreg_key_role_valid("re lease", 64), 0);
+    ck_assert_int_eq(mlreg_key_role_valid("a.b", 64), 0);
+}
+END_TEST
+
+START_TEST(test_be64_and_le64_round_trip_in_their_byte_orders)
+{
+    unsigned char b[9] = {0};
+    const unsigned char be[8] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
+
+    mlreg_be64_put(b + 1, 0x0102030405060708ULL); /* unaligned on purpose */
+    ck_assert_mem_eq(b + 1, be, 8);
+    ck_assert_uint_eq(mlreg_be64_get(b + 1), 0x0102030405060708ULL);
+    mlreg_le64_put(b + 1, 0x0102030405060708ULL);
+    for (int i = 0; i < 8; i++)
+        ck_assert_uint_eq(b[1 + i], be[7 - i]);
+    ck_assert_uint_eq(mlreg_le64_get(b + 1), 0x0102030405060708ULL);
+    mlreg_be64_put(b, UINT64_MAX);
+    ck_assert_uint_eq(mlreg_be64_get(b), UINT64_MAX);
+}
+END_TEST
+
 static Suite *names_suite(void)
 {
     Suite *s = suite_create("names");
@@ -201,6 +250,9 @@ static Suite *names_suite(void)
     tcase_add_test(tc, test_tag_of_128_bytes_is_accepted_and_129_rejected);
     tcase_add_test(tc, test_reference_with_colon_is_a_digest_and_without_is_a_tag);
     tcase_add_test(tc, test_name_under_a_prefix_matches_whole_components_only);
+    tcase_add_test(tc, test_label_is_1_to_max_bytes_of_printable_ascii);
+    tcase_add_test(tc, test_key_role_is_lowercase_led_with_digits_underscore_and_dash);
+    tcase_add_test(tc, test_be64_and_le64_round_trip_in_their_byte_orders);
     suite_add_tcase(s, tc);
     return s;
 }

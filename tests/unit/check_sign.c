@@ -836,6 +836,39 @@ END_TEST
 
 /* ---- verification ------------------------------------------------------- */
 
+START_TEST(test_sig_check_data_tells_a_data_mismatch_by_its_code)
+{
+    mlreg_seckey *sk = NULL, *other_sk = NULL;
+    mlreg_pubkey pk, other;
+    mlreg_sig *parsed = NULL;
+    char *sig = NULL;
+
+    ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
+    ck_assert_int_eq(mlreg_seckey_generate(&other_sk), 0);
+    mlreg_seckey_pubkey(&pk, sk);
+    mlreg_seckey_pubkey(&other, other_sk);
+    ck_assert_int_eq(mlreg_sign(&sig, sk, "weights", 7, "t", NULL), 0);
+    ck_assert_int_eq(mlreg_sig_parse(&parsed, sig, strlen(sig)), 0);
+    ck_assert_int_eq(mlreg_sig_check_data(parsed, &pk, "weights", 7), 0);
+    /* other bytes: its own code, and EMISMATCH from the public verifier */
+    assert_error(mlreg_sig_check_data(parsed, &pk, "weightz", 7), MLREG_ESIGNATURE,
+                 "signature does not match the data");
+    assert_error(mlreg_sig_verify(parsed, &pk, "weightz", 7), MLREG_EMISMATCH,
+                 "signature does not match the data");
+    /* another key id stays EMISMATCH */
+    assert_error(mlreg_sig_check_data(parsed, &other, "weights", 7), MLREG_EMISMATCH,
+                 "signature made by key ID");
+    /* same key id, other key: the signature itself fails */
+    other.id = pk.id;
+    assert_error(mlreg_sig_check_data(parsed, &other, "weights", 7), MLREG_ESIGNATURE,
+                 "signature does not match the data");
+    mlreg_sig_free(parsed);
+    free(sig);
+    mlreg_seckey_free(sk);
+    mlreg_seckey_free(other_sk);
+}
+END_TEST
+
 START_TEST(test_prehashed_vector_signature_verifies_and_returns_comment_and_key_id)
 {
     mlreg_pubkey pk = vector_pubkey();
@@ -1540,6 +1573,7 @@ static Suite *sign_suite(int with_minisign)
     tcase_add_test(sigs, test_signing_by_default_names_mlreg_in_the_untrusted_comment);
     tcase_add_test(sigs, test_signing_refuses_comments_minisign_could_not_read);
     tcase_add_test(sigs, test_prehashed_vector_signature_verifies_and_returns_comment_and_key_id);
+    tcase_add_test(sigs, test_sig_check_data_tells_a_data_mismatch_by_its_code);
     tcase_add_test(sigs, test_minisign_default_signature_with_tabs_in_its_comment_verifies);
     tcase_add_test(sigs, test_legacy_vector_signature_verifies_but_not_from_a_prehash);
     tcase_add_test(sigs, test_tampered_trusted_comment_fails_as_altered);

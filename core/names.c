@@ -1,12 +1,15 @@
-/* names.c: the OCI distribution grammars for repository names, tags and
- * digest references, as hand-written matchers (no regex library).
+/* names.c: the grammars of names (names.h): OCI repository names, tags and
+ * digest references as hand-written matchers (no regex library), release
+ * file titles, and the labels and roles of keys and tokens.
  *
  * Names and tags end up in LMDB keys (separated by NUL bytes), in URLs and in
  * directory names the CLI creates, so they are checked byte by byte against
  * the spec's grammar before anything else touches them. */
-#include "mlreg/registry.h"
+#include "mlreg/names.h"
 
 #include "mlreg/common.h"
+#include "mlreg/oci.h"
+#include "mlreg/text.h"
 
 #include <string.h>
 
@@ -120,4 +123,75 @@ int mlreg_name_under(const char *name, const char *prefix)
     if (name == NULL || prefix == NULL) return 0;
     n = strlen(prefix);
     return strncmp(name, prefix, n) == 0 && (name[n] == '\0' || name[n] == '/');
+}
+
+/* ---- release file titles ------------------------------------------------- */
+
+/* Titles become file names under the pull directory: they must name exactly
+ * one entry inside it, never a path, a hidden file a shell or a tool would
+ * read (.bashrc, .ssh, .env), or something a terminal interprets. The rule
+ * is checked in this order so that a message quotes the title only once it
+ * is known to be safe to print. */
+int mlreg_title_validate(const char *title)
+{
+    int error;
+    size_t n;
+
+    if (title == NULL || title[0] == '\0') return mlreg_error_set(MLREG_EINVALID, "title is empty");
+    n = strlen(title);
+    if (n > MLREG_TITLE_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "title is longer than %d bytes", MLREG_TITLE_MAX);
+    if ((error = mlreg_text_validate(title, "title")) < 0) return error;
+    if (strchr(title, '/') != NULL)
+        return mlreg_error_set(MLREG_EINVALID, "title '%.64s' contains '/'", title);
+    /* Also "." and "..", and pull's own temp files (MLREG_PULL_TMP_PREFIX). */
+    if (title[0] == '.')
+        return mlreg_error_set(MLREG_EINVALID, "title '%.64s' may not start with '.'", title);
+    /* `mlreg pull` writes the lock file itself, so a release carrying such a
+     * title could be pushed (and, being immutable, never replaced) but
+     * never pulled; on a case-insensitive filesystem MLREG.LOCK.JSON is
+     * that file too. */
+    if (mlreg_title_cmp(title, MLREG_LOCK_FILE_NAME) == 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "title '%s' is reserved for the lock file mlreg pull writes", title);
+    return 0;
+}
+
+static int ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+int mlreg_title_cmp(const char *a, const char *b)
+{
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+
+    while (*x && ascii_lower(*x) == ascii_lower(*y)) {
+        x++;
+        y++;
+    }
+    return ascii_lower(*x) - ascii_lower(*y);
+}
+
+/* ---- key and token names and roles --------------------------------------- */
+
+int mlreg_label_valid(const char *s, size_t len, size_t max)
+{
+    if (s == NULL || len == 0 || len > max) return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e) return 0;
+    return 1;
+}
+
+int mlreg_key_role_valid(const char *s, size_t max)
+{
+    size_t n;
+
+    if (s == NULL) return 0;
+    n = strlen(s);
+    if (n == 0 || n > max || *s < 'a' || *s > 'z') return 0;
+    for (s++; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
 }

@@ -53,6 +53,7 @@ const char *mlreg_strerror(int code)
     case MLREG_EBLOBUNKNOWN: return "blob unknown";
     case MLREG_EUNSUPPORTED: return "unsupported";
     case MLREG_EQUOTA: return "over quota";
+    case MLREG_ESIGNATURE: return "signature does not match";
     default: return "unknown error";
     }
 }
