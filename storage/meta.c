@@ -4,6 +4,7 @@
 #include "mlreg/meta.h"
 #include "mlreg/bytes.h"
 #include "mlreg/common.h"
+#include "mlreg/file.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -107,35 +108,6 @@ static int check_writable(mlreg_meta_txn *txn)
     return 0;
 }
 
-/* Creates the directory (mode 0700: it holds tokens and audit state) and any
- * missing parents. */
-static int make_dir(const char *dir)
-{
-    int error = 0;
-    char *copy = NULL, *p;
-
-    if ((copy = strdup(dir)) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (p = copy + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
-            error = mlreg_error_set(errno == ENOSPC || errno == EDQUOT ? MLREG_ENOSPACE : MLREG_EIO,
-                                    "create metadata directory %s: %s", copy, strerror(errno));
-            goto done;
-        }
-        *p = saved;
-        if (saved == '\0') break;
-    }
-
-done:
-    free(copy);
-    return error;
-}
-
 /* Reads the schema version, writing it when the environment is new. A newer
  * version means a newer mlreg wrote data this build cannot interpret, so we
  * refuse rather than risk corrupting it. */
@@ -184,7 +156,7 @@ int mlreg_meta_open(mlreg_meta **out, const char *dir, size_t map_size, const ch
     if (dir == NULL || dir[0] == '\0')
         return mlreg_error_set(MLREG_EINVALID, "metadata needs a directory");
     if ((error = check_tables(tables, ntables)) < 0) return error;
-    if ((error = make_dir(dir)) < 0) goto done;
+    if ((error = mlreg_file_mkdirs(dir, "metadata")) < 0) goto done;
     if ((meta = calloc(1, sizeof(*meta))) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating metadata");
         goto done;
