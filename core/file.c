@@ -174,3 +174,30 @@ void mlreg_file_abort(mlreg_file *f)
     if (f->tmp) unlink(f->tmp);
     file_free(f);
 }
+
+int mlreg_file_mkdirs(const char *path, const char *what)
+{
+    int error = 0;
+    char *copy = NULL, *p;
+
+    if ((copy = strdup(path)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (p = copy + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
+            error = mlreg_error_set(errno == ENOSPC || errno == EDQUOT ? MLREG_ENOSPACE : MLREG_EIO,
+                                    "create %s directory %s: %s", what, copy, strerror(errno));
+            goto done;
+        }
+        *p = saved;
+        if (saved == '\0') break;
+    }
+
+done:
+    free(copy);
+    return error;
+}

@@ -52,6 +52,17 @@ static int is_control(uint32_t cp)
     return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
 }
 
+size_t mlreg_utf8_span(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, n;
+    uint32_t cp;
+
+    while (i < len && (n = decode(&cp, u + i, len - i)) > 0)
+        i += n;
+    return i;
+}
+
 size_t mlreg_text_span(const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;

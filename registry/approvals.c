@@ -10,6 +10,7 @@
 #include "mlreg/audit.h"
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
+#include "mlreg/tables.h"
 #include "promotions_internal.h"
 #include "registry_internal.h"
 
@@ -102,6 +103,15 @@ int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlr
 done:
     json_decref(c.rec);
     return error;
+}
+
+int promotions_approvals_foreach(mlreg_meta_txn *txn, const char *hex, const char *stage,
+                                 mlreg_meta_iter_cb cb, void *payload)
+{
+    char prefix[PROMOTIONS_KEY_CAP];
+
+    return mlreg_meta_iter(txn, MLREG_DB_APPROVALS, prefix,
+                           promotions_key(prefix, hex, stage, "", 0, 0), NULL, 0, cb, payload);
 }
 
 int mlreg_approvals_list(json_t **out, mlreg_registry *reg, const char *model, const char *version)

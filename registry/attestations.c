@@ -25,6 +25,7 @@
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
 #include "mlreg/sign.h"
+#include "mlreg/tables.h"
 #include "promotions_internal.h"
 #include "registry_internal.h"
 

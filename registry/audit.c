@@ -30,6 +30,7 @@
 #include "mlreg/checkpoint.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/tables.h"
 #include "mlreg/time.h"
 
 #define AUDIT_SIZE_KEY "audit_size"

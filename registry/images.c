@@ -10,6 +10,7 @@
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
+#include "mlreg/tables.h"
 #include "promotions_internal.h"
 #include "registry_internal.h"
 

@@ -27,6 +27,7 @@
 #include "mlreg/bytes.h"
 #include "mlreg/common.h"
 #include "mlreg/names.h"
+#include "mlreg/tables.h"
 #include "mlreg/text.h"
 #include "registry_internal.h"
 #include "mlreg/time.h"

@@ -16,6 +16,7 @@
 #include "mlreg/oci.h"
 #include "mlreg/promotions.h"
 #include "mlreg/signatures.h"
+#include "mlreg/tables.h"
 #include "registry_internal.h"
 
 #include <errno.h>

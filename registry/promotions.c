@@ -27,6 +27,7 @@
 #include "mlreg/audit.h"
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
+#include "mlreg/tables.h"
 #include "promotions_internal.h"
 #include "registry_internal.h"
 
@@ -297,7 +298,7 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
     json_t *ptr = NULL, *row;
     mlreg_gate_input in;
     sig_count sc;
-    char hex[MLREG_DIGEST_HEXLEN + 1], prefix[PROMOTIONS_KEY_CAP];
+    char hex[MLREG_DIGEST_HEXLEN + 1];
     size_t failed = 0, i;
 
     memset(&in, 0, sizeof(in));
@@ -348,9 +349,7 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory counting approvals");
         goto done;
     }
-    if ((error = mlreg_meta_iter(txn, MLREG_DB_APPROVALS, prefix,
-                                 promotions_key(prefix, hex, req->stage, "", 0, 0), NULL, 0,
-                                 approval_cb, &s->ac)) < 0)
+    if ((error = promotions_approvals_foreach(txn, hex, req->stage, approval_cb, &s->ac)) < 0)
         goto done;
     error = 0;
     in.approvals = s->ac.count;

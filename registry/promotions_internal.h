@@ -149,4 +149,12 @@ int promotions_replay_approve(mlreg_registry *reg, const json_t *entry, const ch
 /** Replays an image.bind entry (images.c); errors as registry_mutate_replay(). */
 int promotions_replay_bind(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
 
+/**
+ * Calls @p cb on every approval record (JSON) of the release whose digest
+ * is @p hex for stage @p stage, in approver (byte) order; approvals.c owns
+ * the approvals table's layout. Returns as mlreg_meta_iter().
+ */
+int promotions_approvals_foreach(mlreg_meta_txn *txn, const char *hex, const char *stage,
+                                 mlreg_meta_iter_cb cb, void *payload);
+
 #endif

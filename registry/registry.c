@@ -44,6 +44,7 @@
 #include "mlreg/oci.h"
 #include "mlreg/promotions.h"
 #include "mlreg/signatures.h"
+#include "mlreg/tables.h"
 #include "registry_internal.h"
 
 #include <errno.h>
@@ -146,7 +147,7 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     if (error < 0) goto done;
     /* mlreg_meta_open creates meta/ itself, mode 0700 like every directory
      * under data_dir (it will hold tokens and audit state). */
-    if ((error = mlreg_meta_open(&reg->meta, meta_dir, opts->map_size)) < 0) goto done;
+    if ((error = mlreg_tables_open(&reg->meta, meta_dir, opts->map_size)) < 0) goto done;
     /* the log key first: opening the keyring appends entries (config keys) */
     if ((error = mlreg_audit_key_open(&reg->audit_key, audit_dir)) < 0) goto done;
     if ((error = mlreg_keyring_open(&reg->keyring, reg->meta, opts->trusted_keys,

@@ -37,6 +37,7 @@
 #include "mlreg/oci.h"
 #include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
+#include "mlreg/tables.h"
 #include "registry_internal.h"
 
 /* Keys of the signatures db:

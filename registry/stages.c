@@ -14,6 +14,7 @@
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
+#include "mlreg/tables.h"
 #include "mlreg/text.h"
 #include "promotions_internal.h"
 #include "registry_internal.h"
@@ -103,9 +104,7 @@ int promotions_check_text(const char *text, const char *what)
 int promotions_release_get(json_t **out, mlreg_meta_txn *txn, const char *model,
                            const char *version)
 {
-    char key[PROMOTIONS_KEY_CAP];
-    int error = promotions_get_json(out, txn, MLREG_DB_RELEASES, key,
-                                    promotions_key(key, model, version, NULL, 0, 0));
+    int error = registry_release_record_get(out, txn, model, version);
 
     if (error == MLREG_ENOTFOUND)
         return mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);

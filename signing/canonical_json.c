@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mlreg/common.h"
+#include "mlreg/text.h"
 
 typedef struct {
     char *p;
@@ -36,46 +37,13 @@ static int put(outbuf *b, const void *s, size_t n)
     return 0;
 }
 
-/* Strict UTF-8: no overlongs, surrogates or code points past U+10FFFF.
- * jansson checks strings it creates, but json_stringn_nocheck() exists. */
-static int utf8_ok(const unsigned char *s, size_t len)
-{
-    size_t i = 0, k, n;
-    unsigned long cp;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 3, cp = c & 0x07;
-        else
-            return 0;
-        if (len - i <= n) return 0;
-        for (k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
 static int put_string(outbuf *b, const char *s, size_t len)
 {
     size_t i, run = 0;
     int error = 0;
 
-    if (!utf8_ok((const unsigned char *)s, len))
+    /* jansson checks strings it creates, but json_stringn_nocheck() exists */
+    if (mlreg_utf8_span(s, len) != len)
         return mlreg_error_set(MLREG_EINVALID, "canonical json: string is not valid utf-8");
     if ((error = put(b, "\"", 1)) < 0) return error;
     for (i = 0; i < len; i++) {

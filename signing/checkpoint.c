@@ -216,39 +216,9 @@ done:
  * and no control character but '\n': the note package's first check. */
 static int note_chars_ok(const unsigned char *s, size_t len)
 {
-    size_t i = 0, k, n;
-    uint32_t cp;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            if (c < 0x20 && c != '\n') return 0;
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (len - i <= n) return 0;
-        for (k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x20 && s[i] != '\n') return 0;
+    return mlreg_utf8_span((const char *)s, len) == len;
 }
 
 /* Reads the three body lines into *out; the origin must be @p origin. */

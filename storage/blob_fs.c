@@ -13,6 +13,7 @@
  */
 #include "mlreg/sys/blob_backend.h"
 #include "mlreg/common.h"
+#include "mlreg/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -95,35 +96,6 @@ static int is_lower_hex(const char *s, size_t len)
     for (i = 0; i < len; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
     return 1;
-}
-
-/* Creates @p path and its missing parents (mode 0700: blobs are private to
- * the server's user), like mkdir -p. */
-static int mkdir_p(const char *path)
-{
-    int error = 0;
-    char *copy = NULL, *p;
-
-    if ((copy = strdup(path)) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (p = copy + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
-            error = mlreg_error_set(errno == ENOSPC || errno == EDQUOT ? MLREG_ENOSPACE : MLREG_EIO,
-                                    "create directory %s: %s", copy, strerror(errno));
-            goto done;
-        }
-        *p = saved;
-        if (saved == '\0') break;
-    }
-
-done:
-    free(copy);
-    return error;
 }
 
 static int open_dir(int *out, const char *root, const char *sub)
@@ -590,7 +562,9 @@ int mlreg_blob_backend_fs_new(mlreg_blob_backend **out, const char *root)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
-    if ((error = mkdir_p(objects)) < 0 || (error = mkdir_p(tmp)) < 0) goto done;
+    if ((error = mlreg_file_mkdirs(objects, "blob")) < 0 ||
+        (error = mlreg_file_mkdirs(tmp, "blob")) < 0)
+        goto done;
     if ((error = open_dir(&b->objects_fd, root, "blobs/sha256")) < 0 ||
         (error = open_dir(&b->tmp_fd, root, "blobs/tmp")) < 0)
         goto done;

@@ -1,9 +1,10 @@
-/* meta.c: LMDB metadata. One environment per directory, the named databases
- * of meta.h opened once at open time, every LMDB code translated to MLREG_E*
+/* meta.c: LMDB metadata. One environment per directory, its "meta" table and
+ * the tables its caller names opened once at open time, every LMDB code translated to MLREG_E*
  * here so no caller ever sees an MDB_* value. */
 #include "mlreg/meta.h"
 #include "mlreg/bytes.h"
 #include "mlreg/common.h"
+#include "mlreg/file.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,32 +17,13 @@
 #define META_DEFAULT_MAP_SIZE ((size_t)1 << 30)
 #define SCHEMA_KEY            "schema_version"
 
-/* Indexed by mlreg_db; the LMDB names are part of the on-disk format. */
-static const char *const db_names[MLREG_DB_COUNT] = {
-    [MLREG_DB_META] = "meta",
-    [MLREG_DB_REPOS] = "repos",
-    [MLREG_DB_REPO_BLOBS] = "repo_blobs",
-    [MLREG_DB_MANIFESTS] = "manifests",
-    [MLREG_DB_TAGS] = "tags",
-    [MLREG_DB_REFERRERS] = "referrers",
-    [MLREG_DB_RELEASES] = "releases",
-    [MLREG_DB_UPLOADS] = "uploads",
-    [MLREG_DB_SIGNATURES] = "signatures",
-    [MLREG_DB_KEYS] = "keys",
-    [MLREG_DB_KEY_EVENTS] = "key_events",
-    [MLREG_DB_STAGES] = "stages",
-    [MLREG_DB_STAGE_HISTORY] = "stage_history",
-    [MLREG_DB_PROMOTIONS] = "promotions",
-    [MLREG_DB_APPROVALS] = "approvals",
-    [MLREG_DB_IMAGES] = "images",
-    [MLREG_DB_AUDIT] = "audit",
-    [MLREG_DB_AUDIT_TREE] = "audit_tree",
-    [MLREG_DB_ATTESTATIONS] = "attestations",
-};
+#define META_TABLE "meta"
 
 struct mlreg_meta {
     MDB_env *env;
-    MDB_dbi dbi[MLREG_DB_COUNT];
+    MDB_dbi dbi[MLREG_META_TABLES_MAX];
+    const char *names[MLREG_META_TABLES_MAX]; /* borrowed from the opener */
+    unsigned int count;                       /* tables open, "meta" included */
 };
 
 struct mlreg_meta_txn {
@@ -82,10 +64,28 @@ static int lmdb_error(MDB_env *env, int rc, const char *what)
     }
 }
 
-static int check_db(mlreg_db db)
+static int check_db(const mlreg_meta *meta, mlreg_db db)
 {
-    if ((int)db < 0 || db >= MLREG_DB_COUNT)
-        return mlreg_error_set(MLREG_EINVALID, "unknown metadata database %d", (int)db);
+    if (db >= meta->count)
+        return mlreg_error_set(MLREG_EINVALID, "unknown metadata database %u", db);
+    return 0;
+}
+
+/* Refuses a table list mlreg_meta_open() cannot index unambiguously. */
+static int check_tables(const char *const *tables, size_t ntables)
+{
+    if (ntables > MLREG_META_TABLES_MAX - 1)
+        return mlreg_error_set(MLREG_EINVALID, "%zu metadata tables: at most %d", ntables,
+                               MLREG_META_TABLES_MAX - 1);
+    for (size_t i = 0; i < ntables; i++) {
+        if (tables[i] == NULL || tables[i][0] == '\0' || !strcmp(tables[i], META_TABLE))
+            return mlreg_error_set(MLREG_EINVALID, "metadata table %zu has no name of its own",
+                                   i + 1);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(tables[i], tables[j]))
+                return mlreg_error_set(MLREG_EINVALID, "metadata table \"%s\" is named twice",
+                                       tables[i]);
+    }
     return 0;
 }
 
@@ -106,35 +106,6 @@ static int check_writable(mlreg_meta_txn *txn)
     if (txn->failed)
         return mlreg_error_set(txn->failed, "metadata transaction failed earlier; abort it");
     return 0;
-}
-
-/* Creates the directory (mode 0700: it holds tokens and audit state) and any
- * missing parents. */
-static int make_dir(const char *dir)
-{
-    int error = 0;
-    char *copy = NULL, *p;
-
-    if ((copy = strdup(dir)) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (p = copy + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
-            error = mlreg_error_set(errno == ENOSPC || errno == EDQUOT ? MLREG_ENOSPACE : MLREG_EIO,
-                                    "create metadata directory %s: %s", copy, strerror(errno));
-            goto done;
-        }
-        *p = saved;
-        if (saved == '\0') break;
-    }
-
-done:
-    free(copy);
-    return error;
 }
 
 /* Reads the schema version, writing it when the environment is new. A newer
@@ -174,25 +145,32 @@ static int check_schema(mlreg_meta *meta, MDB_txn *txn)
     return 0;
 }
 
-int mlreg_meta_open(mlreg_meta **out, const char *dir, size_t map_size)
+int mlreg_meta_open(mlreg_meta **out, const char *dir, size_t map_size, const char *const *tables,
+                    size_t ntables)
 {
-    int error = 0, rc, i;
+    int error = 0, rc;
+    size_t i;
     mlreg_meta *meta = NULL;
     MDB_txn *txn = NULL;
 
     if (dir == NULL || dir[0] == '\0')
         return mlreg_error_set(MLREG_EINVALID, "metadata needs a directory");
-    if ((error = make_dir(dir)) < 0) goto done;
+    if ((error = check_tables(tables, ntables)) < 0) return error;
+    if ((error = mlreg_file_mkdirs(dir, "metadata")) < 0) goto done;
     if ((meta = calloc(1, sizeof(*meta))) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating metadata");
         goto done;
     }
+    meta->names[0] = META_TABLE;
+    for (i = 0; i < ntables; i++)
+        meta->names[i + 1] = tables[i];
+    meta->count = (unsigned int)ntables + 1;
     if ((rc = mdb_env_create(&meta->env)) != 0) {
         meta->env = NULL;
         error = lmdb_error(NULL, rc, "create metadata environment");
         goto done;
     }
-    if ((rc = mdb_env_set_maxdbs(meta->env, MLREG_DB_COUNT)) != 0 ||
+    if ((rc = mdb_env_set_maxdbs(meta->env, meta->count)) != 0 ||
         (rc = mdb_env_set_mapsize(meta->env, map_size ? map_size : META_DEFAULT_MAP_SIZE)) != 0) {
         error = lmdb_error(meta->env, rc, "configure metadata environment");
         goto done;
@@ -211,8 +189,8 @@ int mlreg_meta_open(mlreg_meta **out, const char *dir, size_t map_size)
         error = lmdb_error(meta->env, rc, "begin metadata transaction");
         goto done;
     }
-    for (i = 0; i < MLREG_DB_COUNT; i++) {
-        if ((rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &meta->dbi[i])) != 0) {
+    for (i = 0; i < meta->count; i++) {
+        if ((rc = mdb_dbi_open(txn, meta->names[i], MDB_CREATE, &meta->dbi[i])) != 0) {
             error = lmdb_error(meta->env, rc, "open metadata database");
             goto done;
         }
@@ -292,11 +270,11 @@ int mlreg_meta_get(void **val_out, size_t *len_out, mlreg_meta_txn *txn, mlreg_d
     MDB_val k = {klen, (void *)key}, v;
     char *copy = NULL;
 
-    if ((error = check_db(db)) < 0 || (error = check_key(txn, klen)) < 0) return error;
+    if ((error = check_db(txn->meta, db)) < 0 || (error = check_key(txn, klen)) < 0) return error;
     if ((rc = mdb_get(txn->txn, txn->meta->dbi[db], &k, &v)) != 0) {
         if (rc == MDB_NOTFOUND)
             return mlreg_error_set(MLREG_ENOTFOUND, "no such key in metadata database %s",
-                                   db_names[db]);
+                                   txn->meta->names[db]);
         return lmdb_error(txn->meta->env, rc, "read metadata");
     }
     /* The LMDB pointer dies with the txn: copy it out, NUL-terminated. */
@@ -315,7 +293,7 @@ int mlreg_meta_put(mlreg_meta_txn *txn, mlreg_db db, const void *key, size_t kle
     int error = 0, rc;
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 
-    if ((error = check_db(db)) < 0 || (error = check_key(txn, klen)) < 0 ||
+    if ((error = check_db(txn->meta, db)) < 0 || (error = check_key(txn, klen)) < 0 ||
         (error = check_writable(txn)) < 0)
         return error;
     if (v.mv_data == NULL) v.mv_data = (void *)"";
@@ -323,7 +301,7 @@ int mlreg_meta_put(mlreg_meta_txn *txn, mlreg_db db, const void *key, size_t kle
     if (rc == 0) return 0;
     if (rc == MDB_KEYEXIST)
         return mlreg_error_set(MLREG_EEXISTS, "key already exists in metadata database %s",
-                               db_names[db]);
+                               txn->meta->names[db]);
     /* Any other failure leaves the LMDB txn unusable (MDB_TXN_ERROR). */
     error = lmdb_error(txn->meta->env, rc, "write metadata");
     txn->failed = error;
@@ -363,14 +341,14 @@ int mlreg_meta_del(mlreg_meta_txn *txn, mlreg_db db, const void *key, size_t kle
     int error = 0, rc;
     MDB_val k = {klen, (void *)key};
 
-    if ((error = check_db(db)) < 0 || (error = check_key(txn, klen)) < 0 ||
+    if ((error = check_db(txn->meta, db)) < 0 || (error = check_key(txn, klen)) < 0 ||
         (error = check_writable(txn)) < 0)
         return error;
     rc = mdb_del(txn->txn, txn->meta->dbi[db], &k, NULL);
     if (rc == 0) return 0;
     if (rc == MDB_NOTFOUND)
         return mlreg_error_set(MLREG_ENOTFOUND, "no such key in metadata database %s",
-                               db_names[db]);
+                               txn->meta->names[db]);
     error = lmdb_error(txn->meta->env, rc, "delete metadata");
     txn->failed = error;
     return error;
@@ -394,7 +372,7 @@ int mlreg_meta_iter(mlreg_meta_txn *txn, mlreg_db db, const void *prefix, size_t
     MDB_val k, v;
     MDB_cursor_op op;
 
-    if ((error = check_db(db)) < 0) goto done;
+    if ((error = check_db(txn->meta, db)) < 0) goto done;
     if ((rc = mdb_cursor_open(txn->txn, txn->meta->dbi[db], &cur)) != 0) {
         cur = NULL;
         error = lmdb_error(txn->meta->env, rc, "open metadata cursor");

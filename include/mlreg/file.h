@@ -54,4 +54,13 @@ int mlreg_file_commit(mlreg_file *f);
 /** Removes the temp file and frees @p f; NULL is a no-op. */
 void mlreg_file_abort(mlreg_file *f);
 
+/**
+ * Creates directory @p path and its missing parents, each mode 0700 (what
+ * mlreg keeps on disk is private to the server's user), like `mkdir -p`;
+ * existing directories are left as they are. @p what names the directory
+ * in the message ("create <what> directory <path>: <reason>"). 0;
+ * MLREG_ENOSPACE (disk or quota full); MLREG_EIO; MLREG_ENOMEM.
+ */
+int mlreg_file_mkdirs(const char *path, const char *what);
+
 #endif

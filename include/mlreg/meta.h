@@ -18,34 +18,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Named databases. The names in LMDB are the lowercase words after MLREG_DB_. */
-typedef enum {
-    MLREG_DB_META = 0,      /**< "meta": schema_version and other singletons */
-    MLREG_DB_REPOS,         /**< "repos": repository (model) names */
-    MLREG_DB_REPO_BLOBS,    /**< "repo_blobs": which repository may see which blob */
-    MLREG_DB_MANIFESTS,     /**< "manifests": manifest bytes + content type by repo and digest */
-    MLREG_DB_TAGS,          /**< "tags": repo + tag -> manifest digest */
-    MLREG_DB_REFERRERS,     /**< "referrers": repo + subject digest + referrer digest */
-    MLREG_DB_RELEASES,      /**< "releases": model + version -> release record */
-    MLREG_DB_UPLOADS,       /**< "uploads": upload sessions */
-    MLREG_DB_SIGNATURES,    /**< "signatures": release digest hex + key id -> signature record */
-    MLREG_DB_KEYS,          /**< "keys": key id -> keyring record (trust, revocation) */
-    MLREG_DB_KEY_EVENTS,    /**< "key_events": big-endian sequence number -> key event JSON */
-    MLREG_DB_STAGES,        /**< "stages": model + stage -> stage pointer JSON */
-    MLREG_DB_STAGE_HISTORY, /**< "stage_history": model + stage + be64 seq -> history entry */
-    MLREG_DB_PROMOTIONS, /**< "promotions": model + be64 seq -> promotion record (also refusals) */
-    MLREG_DB_APPROVALS,  /**< "approvals": release digest hex + stage + approver -> approval */
-    MLREG_DB_IMAGES,     /**< "images": release digest hex + be64 seq -> image binding */
-    MLREG_DB_AUDIT,      /**< "audit": be64 seq -> audit entry (canonical JSON bytes) */
-    MLREG_DB_AUDIT_TREE, /**< "audit_tree": level byte + be64 index -> complete-subtree hash */
-    MLREG_DB_ATTESTATIONS, /**< "attestations": release digest hex + be64 seq -> DSSE envelope */
-    MLREG_DB_COUNT
-} mlreg_db;
+/**
+ * A table (LMDB named database) of an environment: 0 is the store's own
+ * "meta" table, 1..n the tables named by the caller of mlreg_meta_open(),
+ * in the order given. The store knows bytes only; which tables exist and
+ * how their keys are laid out is the caller's business (the registry's
+ * tables and the one file owning each layout are in tables.h).
+ */
+typedef unsigned int mlreg_db;
 
-/** Schema version written at creation and checked at open. Databases added
- *  later (signatures, keys, key_events, stages, stage_history, promotions,
- *  approvals, images, audit, audit_tree, attestations) are created empty when an older data
- *  directory is opened, which needs no new version. */
+/** The store's own table "meta": the schema version, the counters of
+ *  mlreg_meta_counter_next() and the caller's other singletons. */
+#define MLREG_DB_META 0u
+
+/** Most tables an environment may have, "meta" included. */
+#define MLREG_META_TABLES_MAX 32
+
+/** Schema version written at creation and checked at open. Tables added
+ *  later are created empty when an older data directory is opened, which
+ *  needs no new version. */
 #define MLREG_META_SCHEMA_VERSION 1
 
 typedef struct mlreg_meta mlreg_meta;
@@ -53,10 +44,17 @@ typedef struct mlreg_meta_txn mlreg_meta_txn;
 
 /**
  * Opens (creating if needed) the environment in directory @p dir with map
- * size @p map_size bytes (0 = default 1 GiB). Writes the schema version on
- * creation; refuses (MLREG_EINVALID) a newer schema than this build knows.
+ * size @p map_size bytes (0 = default 1 GiB) and its tables: "meta"
+ * (MLREG_DB_META) and the @p ntables names of @p tables, which become
+ * tables 1..ntables (each created empty when missing; the names are part of
+ * the on-disk format and are borrowed for the environment's lifetime).
+ * Writes the schema version on creation; refuses (MLREG_EINVALID) a newer
+ * schema than this build knows, and a table list that is empty-named,
+ * repeats a name, names "meta" or has more than MLREG_META_TABLES_MAX - 1
+ * entries.
  */
-int mlreg_meta_open(mlreg_meta **out, const char *dir, size_t map_size);
+int mlreg_meta_open(mlreg_meta **out, const char *dir, size_t map_size, const char *const *tables,
+                    size_t ntables);
 /** Closes the environment; NULL is a no-op. No transaction may be open. */
 void mlreg_meta_close(mlreg_meta *meta);
 

@@ -31,6 +31,15 @@
 size_t mlreg_text_span(const char *s, size_t len);
 
 /**
+ * How many leading bytes of the @p len bytes at @p s are well-formed UTF-8
+ * (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF; a sequence
+ * cut off by @p len counts as invalid). Control characters pass: this is
+ * the encoding alone, for formats with their own rule on them (canonical
+ * JSON, signed notes).
+ */
+size_t mlreg_utf8_span(const char *s, size_t len);
+
+/**
  * Checks the NUL-terminated @p s (NULL counts as absent and passes) against
  * the rule, for text received from a client.
  * @param what names the field in the message ("reason", "comment")

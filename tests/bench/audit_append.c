@@ -29,6 +29,7 @@
 #include "mlreg/bytes.h"
 #include "mlreg/common.h"
 #include "mlreg/meta.h"
+#include "mlreg/tables.h"
 
 #define FILL_BATCH 5000 /* entries per transaction when filling */
 
@@ -111,7 +112,7 @@ static int time_plain(double *out, const char *dir, uint64_t n, size_t vlen)
         goto done;
     }
     memset(value, 'x', vlen);
-    if ((error = mlreg_meta_open(&meta, dir, 0)) < 0) goto done;
+    if ((error = mlreg_tables_open(&meta, dir, 0)) < 0) goto done;
     t0 = now_s();
     for (uint64_t i = 0; i < n; i++) {
         mlreg_be64_put(key, i);
@@ -156,7 +157,7 @@ static int append_entries(double *secs_out, size_t *entry_len_out, const char *d
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory building the sample event");
         goto done;
     }
-    if ((error = mlreg_meta_open(&meta, dir, 0)) < 0) goto done;
+    if ((error = mlreg_tables_open(&meta, dir, 0)) < 0) goto done;
     t0 = now_s();
     for (uint64_t i = 0; i < n; i++) {
         if (txn == NULL && (error = mlreg_meta_txn_begin(&txn, meta, 1)) < 0) goto done;

@@ -19,6 +19,7 @@
 #include "mlreg/checkpoint.h"
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
+#include "mlreg/tables.h"
 
 #define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -33,7 +34,7 @@ static void setup(void)
     snprintf(data_dir, sizeof(data_dir), "/tmp/mlreg-check-audit-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(data_dir));
     snprintf(path, sizeof(path), "%s/meta", data_dir);
-    ck_assert_msg(mlreg_meta_open(&meta, path, 256u * 1024 * 1024) == 0, "open: %s",
+    ck_assert_msg(mlreg_tables_open(&meta, path, 256u * 1024 * 1024) == 0, "open: %s",
                   mlreg_error_last());
 }
 

@@ -158,6 +158,26 @@ START_TEST(test_file_in_a_missing_directory_is_enotfound_naming_the_path)
 }
 END_TEST
 
+START_TEST(test_file_mkdirs_makes_private_parents_and_names_what_it_could_not_make)
+{
+    char deep[160], blocker[160], below[200];
+    struct stat st;
+
+    snprintf(deep, sizeof(deep), "%s/a/b/c", dir);
+    ck_assert_int_eq(mlreg_file_mkdirs(deep, "blob"), 0);
+    ck_assert_int_eq(stat(deep, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    ck_assert_uint_eq(st.st_mode & 0777, 0700);
+    ck_assert_int_eq(mlreg_file_mkdirs(deep, "blob"), 0); /* already there */
+
+    snprintf(blocker, sizeof(blocker), "%s/plain", dir);
+    ck_assert_int_eq(write_file(blocker, "x", 0600, 0), 0);
+    snprintf(below, sizeof(below), "%s/sub", blocker);
+    ck_assert_int_eq(mlreg_file_mkdirs(below, "metadata"), MLREG_EIO);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "create metadata directory"));
+}
+END_TEST
+
 START_TEST(test_file_abort_leaves_nothing_behind)
 {
     mlreg_file *f = NULL;
@@ -183,6 +203,7 @@ static Suite *file_suite(void)
     tcase_add_test(tc, test_file_gets_the_mode_asked_for);
     tcase_add_test(tc, test_file_in_a_missing_directory_is_enotfound_naming_the_path);
     tcase_add_test(tc, test_file_abort_leaves_nothing_behind);
+    tcase_add_test(tc, test_file_mkdirs_makes_private_parents_and_names_what_it_could_not_make);
     suite_add_tcase(s, tc);
     return s;
 }

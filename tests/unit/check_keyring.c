@@ -6,6 +6,7 @@
 #include "mlreg/keyring.h"
 #include "mlreg/meta.h"
 #include "mlreg/sign.h"
+#include "mlreg/tables.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -43,7 +44,7 @@ static void setup(void)
     snprintf(dir, sizeof(dir), "/tmp/mlreg-check-keyring-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(meta_dir, sizeof(meta_dir), "%s/meta", dir);
-    ck_assert_int_eq(mlreg_meta_open(&meta, meta_dir, 16u * 1024 * 1024), 0);
+    ck_assert_int_eq(mlreg_tables_open(&meta, meta_dir, 16u * 1024 * 1024), 0);
     make_key(&pk_a, b64_a, id_a);
     make_key(&pk_b, b64_b, id_b);
     make_key(&pk_a_twin, NULL, NULL);
@@ -86,7 +87,7 @@ static int reopen(const mlreg_config_key *keys, size_t n)
     mlreg_keyring_free(kr);
     kr = NULL;
     mlreg_meta_close(meta);
-    ck_assert_int_eq(mlreg_meta_open(&meta, meta_dir, 16u * 1024 * 1024), 0);
+    ck_assert_int_eq(mlreg_tables_open(&meta, meta_dir, 16u * 1024 * 1024), 0);
     return mlreg_keyring_open(&kr, meta, keys, n);
 }
 

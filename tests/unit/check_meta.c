@@ -1,6 +1,7 @@
 /* check_meta.c: the LMDB metadata store. */
 #include "mlreg/common.h"
 #include "mlreg/meta.h"
+#include "mlreg/tables.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -56,7 +57,7 @@ static mlreg_meta *open_meta(size_t map_size)
 {
     mlreg_meta *m = NULL;
 
-    ck_assert_msg(mlreg_meta_open(&m, dir, map_size) == 0, "open: %s", mlreg_error_last());
+    ck_assert_msg(mlreg_tables_open(&m, dir, map_size) == 0, "open: %s", mlreg_error_last());
     return m;
 }
 
@@ -167,7 +168,7 @@ START_TEST(test_meta_open_refuses_a_newer_schema_version)
     put_str(m, MLREG_DB_META, "schema_version", newer);
     mlreg_meta_close(m);
 
-    ck_assert_int_eq(mlreg_meta_open(&again, dir, 0), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_tables_open(&again, dir, 0), MLREG_EINVALID);
     ck_assert_ptr_null(again);
     ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "newer"));
 }
@@ -179,8 +180,33 @@ START_TEST(test_meta_open_refuses_a_malformed_schema_version)
 
     put_str(m, MLREG_DB_META, "schema_version", "1x");
     mlreg_meta_close(m);
-    ck_assert_int_eq(mlreg_meta_open(&again, dir, 0), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_tables_open(&again, dir, 0), MLREG_EINVALID);
     ck_assert_ptr_null(again);
+}
+END_TEST
+
+START_TEST(test_meta_open_takes_the_callers_tables_and_refuses_a_bad_list)
+{
+    static const char *const mine[] = {"alpha", "beta"};
+    static const char *const twice[] = {"alpha", "alpha"};
+    static const char *const own[] = {"meta"};
+    static const char *const unnamed[] = {""};
+    mlreg_meta *m = NULL;
+    mlreg_meta_txn *t = NULL;
+
+    ck_assert_int_eq(mlreg_meta_open(&m, dir, 0, twice, 2), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "named twice"));
+    ck_assert_int_eq(mlreg_meta_open(&m, dir, 0, own, 1), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_meta_open(&m, dir, 0, unnamed, 1), MLREG_EINVALID);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(mlreg_meta_open(&m, dir, 0, mine, 2) == 0, "%s", mlreg_error_last());
+    put_str(m, 2, "k", "in beta");
+    ck_assert_int_eq(mlreg_meta_txn_begin(&t, m, 1), 0);
+    /* table 3 was never named */
+    ck_assert_int_eq(mlreg_meta_put(t, 3, "k", 1, "v", 1, 0), MLREG_EINVALID);
+    mlreg_meta_txn_abort(t);
+    ck_assert_ptr_null(get_str(m, 1, "k"));
+    mlreg_meta_close(m);
 }
 END_TEST
 
@@ -278,12 +304,12 @@ START_TEST(test_meta_databases_are_separate)
     char *v;
 
     put_str(m, MLREG_DB_REPOS, "same-key", "repos");
-    put_str(m, MLREG_DB_UPLOADS, "same-key", "uploads");
+    put_str(m, MLREG_DB_IMAGES, "same-key", "images");
     v = get_str(m, MLREG_DB_REPOS, "same-key");
     ck_assert_str_eq(v, "repos");
     free(v);
-    v = get_str(m, MLREG_DB_UPLOADS, "same-key");
-    ck_assert_str_eq(v, "uploads");
+    v = get_str(m, MLREG_DB_IMAGES, "same-key");
+    ck_assert_str_eq(v, "images");
     free(v);
     ck_assert_ptr_null(get_str(m, MLREG_DB_REFERRERS, "same-key"));
     mlreg_meta_close(m);
@@ -296,7 +322,7 @@ END_TEST
 START_TEST(test_meta_open_adds_new_databases_to_an_older_environment)
 {
     static const char *const old_names[] = {"meta", "repos",     "repo_blobs", "manifests",
-                                            "tags", "referrers", "releases",   "uploads"};
+                                            "tags", "referrers", "releases",   "images"};
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_dbi dbi;
@@ -538,7 +564,7 @@ START_TEST(test_meta_keys_out_of_lmdb_range_are_invalid_not_io_errors)
     ck_assert_int_eq(mlreg_meta_put(t, MLREG_DB_TAGS, "", 0, "v", 1, 0), MLREG_EINVALID);
     ck_assert_int_eq(mlreg_meta_put(t, MLREG_DB_TAGS, big, sizeof(big), "v", 1, 0), MLREG_EINVALID);
     ck_assert_int_eq(mlreg_meta_get(&v, &len, t, MLREG_DB_TAGS, big, sizeof(big)), MLREG_EINVALID);
-    ck_assert_int_eq(mlreg_meta_put(t, MLREG_DB_COUNT, "k", 1, "v", 1, 0), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_meta_put(t, MLREG_DB_END, "k", 1, "v", 1, 0), MLREG_EINVALID);
     /* none of that spoiled the transaction */
     ck_assert_int_eq(mlreg_meta_put(t, MLREG_DB_TAGS, "k", 1, "v", 1, 0), 0);
     ck_assert_int_eq(mlreg_meta_txn_commit(t), 0);
@@ -608,14 +634,14 @@ START_TEST(test_meta_map_full_then_abort_leaves_the_env_usable)
     ck_assert_int_eq(mlreg_meta_txn_begin(&t, m, 1), 0);
     for (i = 0; i < 10000 && rc == 0; i++) {
         snprintf(key, sizeof(key), "k%d", i);
-        rc = mlreg_meta_put(t, MLREG_DB_UPLOADS, key, strlen(key), val, sizeof(val), 0);
+        rc = mlreg_meta_put(t, MLREG_DB_IMAGES, key, strlen(key), val, sizeof(val), 0);
     }
     ck_assert_int_eq(rc, MLREG_ENOSPACE);
     mlreg_meta_txn_abort(t);
     v = get_str(m, MLREG_DB_META, "schema_version");
     ck_assert_str_eq(v, "1");
     free(v);
-    put_str(m, MLREG_DB_UPLOADS, "small", "ok");
+    put_str(m, MLREG_DB_IMAGES, "small", "ok");
     mlreg_meta_close(m);
 }
 END_TEST
@@ -697,6 +723,7 @@ static Suite *meta_suite(void)
     tcase_add_test(tc, test_meta_reopen_keeps_committed_data);
     tcase_add_test(tc, test_meta_open_refuses_a_newer_schema_version);
     tcase_add_test(tc, test_meta_open_refuses_a_malformed_schema_version);
+    tcase_add_test(tc, test_meta_open_takes_the_callers_tables_and_refuses_a_bad_list);
     tcase_add_test(tc, test_meta_put_get_del_round_trip_binary_values);
     tcase_add_test(tc, test_meta_put_no_overwrite_on_an_existing_key_returns_eexists);
     tcase_add_test(tc, test_meta_get_missing_returns_enotfound);

@@ -11,6 +11,7 @@
 #include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
 #include "mlreg/signatures.h"
+#include "mlreg/tables.h"
 
 #include <check.h>
 #include <ftw.h>

@@ -12,6 +12,16 @@ static int safe(const char *s)
     return mlreg_text_span(s, strlen(s)) == strlen(s);
 }
 
+START_TEST(test_utf8_span_checks_the_encoding_alone)
+{
+    ck_assert_uint_eq(mlreg_utf8_span("a\tb\x7f\xc2\x85", 6), 6); /* controls pass */
+    ck_assert_uint_eq(mlreg_utf8_span("ok\xc0\xafx", 5), 2);      /* overlong '/' */
+    ck_assert_uint_eq(mlreg_utf8_span("ok\xed\xa0\x80", 5), 2);   /* surrogate */
+    ck_assert_uint_eq(mlreg_utf8_span("ok\xe2\x82", 4), 2);       /* cut off */
+    ck_assert_uint_eq(mlreg_utf8_span("\xf0\x9f\x98\x80", 4), 4); /* U+1F600 */
+}
+END_TEST
+
 START_TEST(test_text_plain_ascii_and_space_are_safe)
 {
     ck_assert(safe(""));
@@ -139,6 +149,7 @@ static Suite *text_suite(void)
     Suite *s = suite_create("text");
     TCase *tc = tcase_create("rule");
 
+    tcase_add_test(tc, test_utf8_span_checks_the_encoding_alone);
     tcase_add_test(tc, test_text_plain_ascii_and_space_are_safe);
     tcase_add_test(tc, test_text_valid_non_ascii_is_kept);
     tcase_add_test(tc, test_text_every_c0_control_and_del_are_refused);
