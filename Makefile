@@ -152,8 +152,13 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	$(BUILD)/mlreg serve --listen 127.0.0.1:5080 --data ./mlreg-data
 
+# Formatting, the project prefix on every shared symbol, include cycles and
+# layers (scripts/include_cycles.sh), cppcheck.
 lint:
+	@sh scripts/deps.sh lint
+	@$(MAKE) --no-print-directory $(BUILD)/libmlreg.a
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+	sh scripts/check_symbols.sh $(BUILD)/libmlreg.a
 	sh scripts/include_cycles.sh
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
 	    --suppress=missingIncludeSystem -Iinclude core storage signing registry cli

@@ -5,6 +5,8 @@
 #   sh scripts/deps.sh        build, `make test`
 #   sh scripts/deps.sh fuzz   the build's libraries plus clang and its libFuzzer
 #                             runtime, for `make fuzz` only
+#   sh scripts/deps.sh lint   the build's libraries plus clang-format and
+#                             cppcheck, for `make lint`
 set -eu
 BUILD_PKGS="build-essential pkg-config liblmdb-dev libsodium-dev libmicrohttpd-dev
 libjansson-dev libcurl4-openssl-dev libssl-dev"
@@ -13,6 +15,7 @@ case ${1:-} in
 curl skopeo docker-registry minisign lmdb-utils jq bc iproute2 python3
 ceph-mon ceph-osd radosgw ceph-common awscli" ;;
 fuzz) PKGS="$BUILD_PKGS clang libclang-rt-dev" ;;
+lint) PKGS="$BUILD_PKGS clang-format cppcheck" ;;
 *) echo "deps.sh: unknown package set $1" >&2; exit 2 ;;
 esac
 missing=""
