@@ -181,13 +181,8 @@ int cli_fail(const char *cmd, int error);
  *
  * Whatever a registry sends may hold control characters (ESC, CSI U+009B)
  * that a terminal would act on. Nothing from a registry is printed unless
- * it follows the text rule of mlreg/text.h; these two helpers are how. */
-
-/**
- * @p s when it follows the text rule (UTF-8 without C0, DEL or C1
- * controls), "(unprintable)" when it does not, "-" for NULL or "".
- */
-const char *cli_printable(const char *s);
+ * it follows the text rule of mlreg/text.h: mlreg_text_printable() for one
+ * string, and the helper below for JSON. */
 
 /**
  * Writes @p len bytes of JSON text (a registry answer jansson accepted, or

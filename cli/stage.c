@@ -113,7 +113,7 @@ static int flush_stdout(void)
 
 static const char *jstr(json_t *obj, const char *key)
 {
-    return cli_printable(json_string_value(json_object_get(obj, key)));
+    return mlreg_text_printable(json_string_value(json_object_get(obj, key)));
 }
 
 /* A number of the rule table, or "-" when absent. */
@@ -484,7 +484,7 @@ int cmd_resolve(int argc, char **argv)
                                     ref.model, jstr(ans, "version"));
             goto done;
         }
-        printf("%s\n", cli_printable(img));
+        printf("%s\n", mlreg_text_printable(img));
     } else {
         printf("%s %s\n", jstr(ans, "version"), jstr(ans, "digest"));
     }

@@ -40,6 +40,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/dsse.h"
+#include "mlreg/file.h"
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
 #include "mlreg/text.h"
@@ -52,17 +53,6 @@
 #define ENTRY_SUFFIX_LEN (sizeof(MLREG_BUNDLE_ENTRY_SUFFIX) - 1)
 #define PROOF_SUFFIX_LEN (sizeof(MLREG_BUNDLE_PROOF_SUFFIX) - 1)
 #define DSSE_SUFFIX_LEN  (sizeof(MLREG_BUNDLE_DSSE_SUFFIX) - 1)
-
-/* Text from a bundle or a registry in a message: @p s when it follows the
- * text rule (text.h), "(unprintable)" when it does not, "-" for NULL or "". */
-static const char *printable(const char *s)
-{
-    size_t len;
-
-    if (!s || !*s) return "-";
-    len = strlen(s);
-    return mlreg_text_span(s, len) == len ? s : "(unprintable)";
-}
 
 void mlreg_bundle_entry_path(char out[MLREG_BUNDLE_ENTRY_PATH_MAX], uint64_t seq, int proof)
 {
@@ -119,46 +109,9 @@ static void last_message(char *buf, size_t len)
     mlreg_text_sanitize(buf, len, mlreg_error_last(), strlen(mlreg_error_last()));
 }
 
-/* Reads the regular file open on @p fd (at most @p max bytes) into *out
- * (free(), NUL-terminated). MLREG_EIO naming @p name otherwise. Does not
- * close @p fd. */
-static int read_fd(char **out, size_t *len_out, int fd, const char *name, size_t max)
-{
-    int error = 0;
-    struct stat st;
-    char *buf = NULL;
-    size_t got = 0;
-
-    *out = NULL;
-    *len_out = 0;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return mlreg_error_set(MLREG_EIO, "%s: not a regular file", name);
-    if ((uint64_t)st.st_size > max)
-        return mlreg_error_set(MLREG_EIO, "%s: larger than %zu bytes", name, max);
-    if (!(buf = malloc((size_t)st.st_size + 1)))
-        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            error = mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
-            goto done;
-        }
-        if (n == 0) break;
-        got += (size_t)n;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *len_out = got;
-    buf = NULL;
-done:
-    free(buf);
-    return error;
-}
-
-/* Reads the regular file @p path (at most @p max bytes) into *out (free(),
- * NUL-terminated). MLREG_ENOTFOUND when it does not exist, MLREG_EIO
-
+/* Opens @p name (relative, '/'-separated) inside the bundle @p dir into
+ * *fd_out, one component at a time and never following a symbolic link:
+ * every component but the last a directory, the last a regular file or, with
  * @p want_dir, then a directory. MLREG_ENOTFOUND when missing,
  * MLREG_EMISMATCH for a symbolic link, a name with "", "." or ".."
  * components, or a file of the wrong type, MLREG_EIO otherwise. */
@@ -525,7 +478,7 @@ static int bundle_read(char **out, size_t *len_out, const char *dir, const char 
         if (error == MLREG_ENOTFOUND) return BAD("%s is missing", name);
         return error;
     }
-    error = read_fd(out, len_out, fd, name, max);
+    error = mlreg_file_read_fd(out, len_out, fd, name, max);
     close(fd);
     return error;
 }
@@ -663,8 +616,8 @@ static int check_layers(const char *dir, json_t *listed, char **files, size_t nf
     }
     for (i = 0; i < nfiles; i++)
         if (!json_object_get(titles, files[i])) {
-            error =
-                BAD("files/%s is not a file of the release in manifest.json", printable(files[i]));
+            error = BAD("files/%s is not a file of the release in manifest.json",
+                        mlreg_text_printable(files[i]));
             goto done;
         }
     goto done;
@@ -742,7 +695,7 @@ static int check_sums(size_t *count_out, const char *dir)
     for (size_t i = 0; i < nfiles; i++) {
         snprintf(path, sizeof(path), MLREG_BUNDLE_FILES "/%s", files[i]);
         if (!json_object_get(listed, path)) {
-            error = BAD("SHA256SUMS does not list %s", printable(path));
+            error = BAD("SHA256SUMS does not list %s", mlreg_text_printable(path));
             goto done;
         }
     }
@@ -790,7 +743,7 @@ static int check_bundle_entry(json_t *actions, const char *dir, uint64_t seq,
     digest = json_string_value(json_object_get(json_object_get(entry, "subject"), "digest"));
     if (!digest || strcmp(digest, rep->digest)) {
         error = BAD("%s: its subject.digest is %s, not the manifest's %s", name,
-                    digest ? printable(digest) : "missing", rep->digest);
+                    digest ? mlreg_text_printable(digest) : "missing", rep->digest);
         goto done;
     }
     if (!(proof = json_loadb(ptext, plen, 0, &jerr)) || !json_is_object(proof)) {
@@ -865,7 +818,8 @@ static int check_bundle_entries(json_t *actions, size_t *count_out, const char *
                    parse_seq(&s, names[i], len - ENTRY_SUFFIX_LEN)) {
             seqs[nseq++] = s;
         } else {
-            error = BAD("audit/entries/%s: not an entry or a proof", printable(names[i]));
+            error =
+                BAD("audit/entries/%s: not an entry or a proof", mlreg_text_printable(names[i]));
             goto done;
         }
     }
@@ -904,8 +858,8 @@ static int check_attestation(const char *dir, const char *file, json_t *entries,
         goto done;
     }
     if (strcmp(type, MLREG_DSSE_INTOTO_TYPE)) {
-        error =
-            BAD("%s: payload type is %s, not %s", name, printable(type), MLREG_DSSE_INTOTO_TYPE);
+        error = BAD("%s: payload type is %s, not %s", name, mlreg_text_printable(type),
+                    MLREG_DSSE_INTOTO_TYPE);
         goto done;
     }
     if (!(st = json_loadb((const char *)payload, plen, 0, NULL)) || !json_is_object(st)) {
@@ -939,7 +893,8 @@ static int check_attestation(const char *dir, const char *file, json_t *entries,
     }
     v = json_string_value(json_object_get(audit, "origin"));
     if (!v || strcmp(v, rep->origin)) {
-        error = BAD("%s: its audit entry is in log %s, not %s", name, printable(v), rep->origin);
+        error = BAD("%s: its audit entry is in log %s, not %s", name, mlreg_text_printable(v),
+                    rep->origin);
         goto done;
     }
     snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, json_integer_value(seq));
@@ -950,20 +905,20 @@ static int check_attestation(const char *dir, const char *file, json_t *entries,
     action = json_string_value(json_object_get(entry, "action"));
     if (!action || (strcmp(action, "promote") && strcmp(action, "rollback"))) {
         error = BAD("%s: audit entry %s is a %s, not a promote or rollback", name, key,
-                    printable(action));
+                    mlreg_text_printable(action));
         goto done;
     }
     v = json_string_value(json_object_get(pred, "action"));
     if (!v || strcmp(v, action)) {
-        error = BAD("%s: the statement says %s, audit entry %s says %s", name, printable(v), key,
-                    action);
+        error = BAD("%s: the statement says %s, audit entry %s says %s", name,
+                    mlreg_text_printable(v), key, action);
         goto done;
     }
     v = json_string_value(json_object_get(pred, "stage"));
     stage = json_string_value(json_object_get(json_object_get(entry, "subject"), "stage"));
     if (!v || !stage || strcmp(v, stage)) {
-        error = BAD("%s: the statement names stage %s, audit entry %s stage %s", name, printable(v),
-                    key, printable(stage));
+        error = BAD("%s: the statement names stage %s, audit entry %s stage %s", name,
+                    mlreg_text_printable(v), key, mlreg_text_printable(stage));
         goto done;
     }
 done:
@@ -1028,7 +983,8 @@ int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const m
         size_t len = strlen(names[i]);
         if (len <= DSSE_SUFFIX_LEN ||
             strcmp(names[i] + len - DSSE_SUFFIX_LEN, MLREG_BUNDLE_DSSE_SUFFIX)) {
-            error = BAD("attestations/%s: not a .dsse.json statement", printable(names[i]));
+            error =
+                BAD("attestations/%s: not a .dsse.json statement", mlreg_text_printable(names[i]));
             goto done;
         }
         if ((error = check_attestation(dir, names[i], entries, pk, rep)) < 0) goto done;
