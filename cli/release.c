@@ -15,7 +15,6 @@
  */
 #include "release.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
