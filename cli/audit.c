@@ -328,8 +328,7 @@ static int audit_log(int argc, char **argv)
         if (!(text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
         cli_print_json(text, strlen(text));
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
     goto done;
 nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -386,8 +385,7 @@ static int verify_bundle(const char *dir, const char *key_path)
            dir, rep.digest, rep.sums, rep.sums == 1 ? "" : "s", rep.entries,
            rep.entries == 1 ? "y" : "ies", rep.cp.size, root, rep.origin, rep.attestations,
            rep.attestations == 1 ? "" : "s");
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     return error < 0 ? cli_fail("audit verify", error) : CLI_EXIT_OK;
 }
@@ -493,8 +491,7 @@ static int audit_verify(int argc, char **argv)
            root, origin);
     if (have_old) printf("; consistent with the remembered checkpoint of size %" PRIu64, old.size);
     printf("\n");
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     free(leaves);
     mlreg_audit_entries_clear(&e);

@@ -818,6 +818,13 @@ int cli_fail(const char *cmd, int error)
     return cli_exit_code(error);
 }
 
+int cli_flush_stdout(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    return 0;
+}
+
 /* jansson escapes C0 controls in what it writes and refuses them raw in what
  * it reads, and refuses bytes that are not UTF-8; DEL and C1 controls are
  * legal raw in a JSON string, and in valid JSON they occur only inside

@@ -193,6 +193,13 @@ int cli_fail(const char *cmd, int error);
  */
 void cli_print_json(const char *text, size_t len);
 
+/**
+ * Flushes stdout and checks that nothing written to it was lost (a full
+ * disk, a closed pipe): 0, or MLREG_EIO "writing to stdout: ...". A command
+ * calls it once after its output, before it reports success.
+ */
+int cli_flush_stdout(void);
+
 /** Human-readable byte count ("5.0 MiB", "12 B") into @p buf. */
 void cli_format_size(char *buf, size_t buflen, uint64_t size);
 

@@ -289,8 +289,7 @@ static int key_trust(int argc, char **argv)
                 raw.status == 201 ? "key added to the registry's trusted keyring"
                                   : "the key was already trusted; nothing changed");
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     json_decref(ans);
     json_decref(body);
@@ -355,8 +354,7 @@ static int key_revoke(int argc, char **argv)
     } else {
         print_key(ans);
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     json_decref(ans);
     json_decref(body);
@@ -411,8 +409,7 @@ static int key_list(int argc, char **argv)
                    mlreg_text_printable(key_state(k)), mlreg_text_printable(since));
         }
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     json_decref(ans);
     cli_response_clear(&raw);

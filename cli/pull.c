@@ -390,8 +390,7 @@ int cmd_pull(int argc, char **argv)
             version, digest, dir, nfiles, nfiles == 1 ? "" : "s", size_str,
             ts ? ", signed by a trusted key" : "");
     printf("%s\n", digest);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     for (size_t i = 0; i < nfiles; i++) {
         if (files[i].fd >= 0) close(files[i].fd);

@@ -685,8 +685,7 @@ int cmd_push(int argc, char **argv)
             files.nfiles - uploaded);
 print:
     printf("%s\n", digest);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     mlreg_seckey_free(sk);
     free(sig);

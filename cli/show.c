@@ -491,8 +491,7 @@ int cmd_status(int argc, char **argv)
     } else {
         print_model(m, stages, promotions);
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     json_decref(stages);
     json_decref(promotions);

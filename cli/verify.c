@@ -209,10 +209,7 @@ int cmd_verify(int argc, char **argv)
     else
         print_table(ref.model, &rel, &sigs, res, passed);
     if (error < 0) goto done;
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
-        goto done;
-    }
+    if ((error = cli_flush_stdout()) < 0) goto done;
     if (!passed) {
         if ((error = join_reasons(&joined, reasons)) < 0) goto done;
         error = mlreg_error_set(MLREG_EMISMATCH, "%s@%s: %s", ref.model, rel.version, joined);
