@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include "mlreg/audit.h"
-#include "mlreg/canonical_json.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/dsse.h"
