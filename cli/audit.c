@@ -34,6 +34,7 @@
 #include "mlreg/audit_verify.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/file.h"
 #include "mlreg/registry.h"
 #include "mlreg/release_sig.h"
 #include "mlreg/text.h"
@@ -231,14 +232,14 @@ static void format_subject(char *buf, size_t len, json_t *subject)
         int w_ = snprintf(buf + off, len - off, __VA_ARGS__);                                      \
         if (w_ > 0) off = off + (size_t)w_ < len ? off + (size_t)w_ : len - 1;                     \
     } while (0)
-    if (model) APPEND("%s", cli_printable(model));
+    if (model) APPEND("%s", mlreg_text_printable(model));
     if (version)
-        APPEND("@%s", cli_printable(version));
+        APPEND("@%s", mlreg_text_printable(version));
     else if (digest)
-        APPEND("%s%.19s", model ? "@" : "", cli_printable(digest));
+        APPEND("%s%.19s", model ? "@" : "", mlreg_text_printable(digest));
     for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
         const char *v = json_string_value(json_object_get(subject, extra[i]));
-        if (v) APPEND("%s%s=%s", off ? " " : "", extra[i], cli_printable(v));
+        if (v) APPEND("%s%s=%s", off ? " " : "", extra[i], mlreg_text_printable(v));
     }
     if (!off) APPEND("-");
 #undef APPEND
@@ -317,18 +318,17 @@ static int audit_log(int argc, char **argv)
         }
         format_subject(subject, sizeof(subject), subj);
         reason = json_string_value(json_object_get(entry, "reason"));
-        printf("%-6" PRIu64 " %-30s  %-12s  %-16s  %-40s  %s%s%s\n", i, cli_printable(t),
-               cli_printable(json_string_value(json_object_get(entry, "actor"))),
-               cli_printable(json_string_value(json_object_get(entry, "action"))), subject,
-               cli_printable(json_string_value(json_object_get(entry, "result"))),
-               reason ? "  " : "", reason ? cli_printable(reason) : "");
+        printf("%-6" PRIu64 " %-30s  %-12s  %-16s  %-40s  %s%s%s\n", i, mlreg_text_printable(t),
+               mlreg_text_printable(json_string_value(json_object_get(entry, "actor"))),
+               mlreg_text_printable(json_string_value(json_object_get(entry, "action"))), subject,
+               mlreg_text_printable(json_string_value(json_object_get(entry, "result"))),
+               reason ? "  " : "", reason ? mlreg_text_printable(reason) : "");
     }
     if (as_json) {
         if (!(text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
         cli_print_json(text, strlen(text));
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
     goto done;
 nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -385,8 +385,7 @@ static int verify_bundle(const char *dir, const char *key_path)
            dir, rep.digest, rep.sums, rep.sums == 1 ? "" : "s", rep.entries,
            rep.entries == 1 ? "y" : "ies", rep.cp.size, root, rep.origin, rep.attestations,
            rep.attestations == 1 ? "" : "s");
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     return error < 0 ? cli_fail("audit verify", error) : CLI_EXIT_OK;
 }
@@ -444,7 +443,7 @@ static int audit_verify(int argc, char **argv)
 
     if (key_path && (error = load_log_key(&pk, key_path)) < 0) goto done;
     if (remember) {
-        error = cli_file_read(&old_text, &old_len, remember, MLREG_BUNDLE_CHECKPOINT_MAX);
+        error = mlreg_file_read(&old_text, &old_len, remember, MLREG_BUNDLE_CHECKPOINT_MAX);
         if (error == MLREG_ENOTFOUND) {
             mlreg_error_clear();
             error = 0;
@@ -492,8 +491,7 @@ static int audit_verify(int argc, char **argv)
            root, origin);
     if (have_old) printf("; consistent with the remembered checkpoint of size %" PRIu64, old.size);
     printf("\n");
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     free(leaves);
     mlreg_audit_entries_clear(&e);

@@ -514,8 +514,7 @@ int cmd_bundle(int argc, char **argv)
            "                         %zu entr%s about this release with inclusion proofs\n",
            cp.size, origin, nentries, nentries == 1 ? "y" : "ies");
     printf("check it offline with: mlreg audit verify --bundle %s --log-key KEY.pub\n", dir);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     if (made_tmp) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     cli_release_clear(&rel);

@@ -688,15 +688,15 @@ int cli_http_error(const cli_response *resp, const char *what)
     if (code == MLREG_EAUTH)
         mlreg_error_set(
             code, "%s: authentication required (set MLREG_TOKEN or --token-file)%s%s (HTTP 401)",
-            what, msg ? ": " : "", msg ? cli_printable(msg) : "");
+            what, msg ? ": " : "", msg ? mlreg_text_printable(msg) : "");
     else if (code == MLREG_EFORBIDDEN)
         mlreg_error_set(code, "%s: forbidden: %s (HTTP 403)", what,
-                        msg ? cli_printable(msg) : "the token lacks the role this needs");
+                        msg ? mlreg_text_printable(msg) : "the token lacks the role this needs");
     else if (msg && ecode)
-        mlreg_error_set(code, "%s: %s: %s (HTTP %ld)", what, cli_printable(ecode),
-                        cli_printable(msg), resp->status);
+        mlreg_error_set(code, "%s: %s: %s (HTTP %ld)", what, mlreg_text_printable(ecode),
+                        mlreg_text_printable(msg), resp->status);
     else if (msg || ecode)
-        mlreg_error_set(code, "%s: %s (HTTP %ld)", what, cli_printable(msg ? msg : ecode),
+        mlreg_error_set(code, "%s: %s (HTTP %ld)", what, mlreg_text_printable(msg ? msg : ecode),
                         resp->status);
     else
         mlreg_error_set(code, "%s: HTTP %ld", what, resp->status);
@@ -818,10 +818,11 @@ int cli_fail(const char *cmd, int error)
     return cli_exit_code(error);
 }
 
-const char *cli_printable(const char *s)
+int cli_flush_stdout(void)
 {
-    if (!s || !*s) return "-";
-    return mlreg_text_span(s, strlen(s)) == strlen(s) ? s : "(unprintable)";
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    return 0;
 }
 
 /* jansson escapes C0 controls in what it writes and refuses them raw in what

@@ -181,13 +181,8 @@ int cli_fail(const char *cmd, int error);
  *
  * Whatever a registry sends may hold control characters (ESC, CSI U+009B)
  * that a terminal would act on. Nothing from a registry is printed unless
- * it follows the text rule of mlreg/text.h; these two helpers are how. */
-
-/**
- * @p s when it follows the text rule (UTF-8 without C0, DEL or C1
- * controls), "(unprintable)" when it does not, "-" for NULL or "".
- */
-const char *cli_printable(const char *s);
+ * it follows the text rule of mlreg/text.h: mlreg_text_printable() for one
+ * string, and the helper below for JSON. */
 
 /**
  * Writes @p len bytes of JSON text (a registry answer jansson accepted, or
@@ -197,6 +192,13 @@ const char *cli_printable(const char *s);
  * --json output goes through here.
  */
 void cli_print_json(const char *text, size_t len);
+
+/**
+ * Flushes stdout and checks that nothing written to it was lost (a full
+ * disk, a closed pipe): 0, or MLREG_EIO "writing to stdout: ...". A command
+ * calls it once after its output, before it reports success.
+ */
+int cli_flush_stdout(void);
 
 /** Human-readable byte count ("5.0 MiB", "12 B") into @p buf. */
 void cli_format_size(char *buf, size_t buflen, uint64_t size);

@@ -1,13 +1,13 @@
 /* files.c: local files as the client commands write and read them
  * (files.h): complete writes, durable renames, atomic replacement, new
- * files that never replace or follow anything, bounded reads.
+ * files that never replace or follow anything (bounded reads are
+ * mlreg_file_read(), core/file.c).
  */
 #include "files.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,52 +50,6 @@ int cli_path_join(char *out, size_t len, const char *dir, const char *name)
     if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len)
         return mlreg_error_set(MLREG_EIO, "%s/%s: path too long", dir, name);
     return 0;
-}
-
-/* O_NONBLOCK keeps a FIFO from blocking the open; fstat then refuses it. */
-int cli_file_read(char **out, size_t *len_out, const char *path, size_t max)
-{
-    int error = 0, fd = -1;
-    struct stat st;
-    char *buf = NULL;
-    size_t got = 0;
-
-    *out = NULL;
-    *len_out = 0;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
-        if (errno == ENOENT) return mlreg_error_set(MLREG_ENOTFOUND, "%s: missing", path);
-        return mlreg_error_set(MLREG_EIO, "%s: %s", path, strerror(errno));
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        error = mlreg_error_set(MLREG_EIO, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((uint64_t)st.st_size > max) {
-        error = mlreg_error_set(MLREG_EIO, "%s: larger than %zu bytes", path, max);
-        goto done;
-    }
-    if (!(buf = malloc((size_t)st.st_size + 1))) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-        goto done;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            error = mlreg_error_set(MLREG_EIO, "%s: %s", path, strerror(errno));
-            goto done;
-        }
-        if (n == 0) break;
-        got += (size_t)n;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *len_out = got;
-    buf = NULL;
-done:
-    free(buf);
-    close(fd);
-    return error;
 }
 
 int cli_file_write_atomic(const char *path, const void *data, size_t len)

@@ -23,14 +23,6 @@ int cli_sync_dir(const char *dir);
 int cli_path_join(char *out, size_t len, const char *dir, const char *name);
 
 /**
- * Reads the regular file @p path (at most @p max bytes) into *out
- * (malloc'd, NUL-terminated, owned by the caller: free()) and *len_out.
- * MLREG_ENOTFOUND "PATH: missing" when it does not exist; MLREG_EIO for
- * anything else (not a regular file, too large, unreadable); MLREG_ENOMEM.
- */
-int cli_file_read(char **out, size_t *len_out, const char *path, size_t max);
-
-/**
  * Replaces @p path by @p len bytes of @p data, mode 0644: a fresh temp file
  * next to it (mkstemp: O_EXCL, never someone else's file), fsync, rename.
  * A reader sees the old file or the new one, never part of one. On failure

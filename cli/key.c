@@ -193,15 +193,18 @@ static const char *key_state(json_t *k)
 
 static void print_key(json_t *k)
 {
-    printf("key id      %s\n", cli_printable(json_string_value(json_object_get(k, "key_id"))));
-    printf("name        %s\n", cli_printable(json_string_value(json_object_get(k, "name"))));
-    printf("role        %s\n", cli_printable(json_string_value(json_object_get(k, "role"))));
-    printf("state       %s\n", cli_printable(key_state(k)));
-    printf("added at    %s\n", cli_printable(json_string_value(json_object_get(k, "added_at"))));
+    printf("key id      %s\n",
+           mlreg_text_printable(json_string_value(json_object_get(k, "key_id"))));
+    printf("name        %s\n", mlreg_text_printable(json_string_value(json_object_get(k, "name"))));
+    printf("role        %s\n", mlreg_text_printable(json_string_value(json_object_get(k, "role"))));
+    printf("state       %s\n", mlreg_text_printable(key_state(k)));
+    printf("added at    %s\n",
+           mlreg_text_printable(json_string_value(json_object_get(k, "added_at"))));
     if (json_string_value(json_object_get(k, "revoked_at"))) {
         printf("revoked at  %s\n",
-               cli_printable(json_string_value(json_object_get(k, "revoked_at"))));
-        printf("reason      %s\n", cli_printable(json_string_value(json_object_get(k, "reason"))));
+               mlreg_text_printable(json_string_value(json_object_get(k, "revoked_at"))));
+        printf("reason      %s\n",
+               mlreg_text_printable(json_string_value(json_object_get(k, "reason"))));
     }
 }
 
@@ -286,8 +289,7 @@ static int key_trust(int argc, char **argv)
                 raw.status == 201 ? "key added to the registry's trusted keyring"
                                   : "the key was already trusted; nothing changed");
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     json_decref(ans);
     json_decref(body);
@@ -352,8 +354,7 @@ static int key_revoke(int argc, char **argv)
     } else {
         print_key(ans);
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     json_decref(ans);
     json_decref(body);
@@ -401,15 +402,14 @@ static int key_list(int argc, char **argv)
             const char *since = json_string_value(json_object_get(k, "revoked_at"));
             if (!since) since = json_string_value(json_object_get(k, "added_at"));
             printf("%-16s  %-20s  %-10s  %-7s  %-11s  %s\n",
-                   cli_printable(json_string_value(json_object_get(k, "key_id"))),
-                   cli_printable(json_string_value(json_object_get(k, "name"))),
-                   cli_printable(json_string_value(json_object_get(k, "role"))),
-                   cli_printable(json_string_value(json_object_get(k, "source"))),
-                   cli_printable(key_state(k)), cli_printable(since));
+                   mlreg_text_printable(json_string_value(json_object_get(k, "key_id"))),
+                   mlreg_text_printable(json_string_value(json_object_get(k, "name"))),
+                   mlreg_text_printable(json_string_value(json_object_get(k, "role"))),
+                   mlreg_text_printable(json_string_value(json_object_get(k, "source"))),
+                   mlreg_text_printable(key_state(k)), mlreg_text_printable(since));
         }
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     json_decref(ans);
     cli_response_clear(&raw);

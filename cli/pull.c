@@ -44,6 +44,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/oci.h"
+#include "mlreg/text.h"
 #include "ref.h"
 #include "release.h"
 
@@ -262,7 +263,7 @@ int cmd_pull(int argc, char **argv)
     char size_str[32];
     cli_client *c = NULL;
     cli_release rel;
-    cli_trust_opts trust = {0};
+    cli_trust_opts trust;
     mlreg_trustset *ts = NULL;
     cli_sigreport sigs = {0};
     pull_file *files = NULL;
@@ -276,14 +277,11 @@ int cmd_pull(int argc, char **argv)
 
     sig_lock_tmp[0] = '\0';
     cli_release_init(&rel);
-    if (!(trust.keys = calloc((size_t)argc, sizeof(*trust.keys)))) {
-        fprintf(stderr, "mlreg pull: out of memory\n");
-        return CLI_EXIT_USAGE;
-    }
+    cli_trust_opts_init(&trust);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage_line, stdout);
-            free(trust.keys);
+            cli_trust_opts_clear(&trust);
             return CLI_EXIT_OK;
         }
         if ((m = cli_trust_opt(&trust, &i, argc, argv)) != 0) {
@@ -312,12 +310,7 @@ int cmd_pull(int argc, char **argv)
     umask(mask);
     mode = 0666 & ~mask;
 
-    if ((trust.nkeys || trust.keyring) && (error = cli_trust_load(&ts, &trust)) < 0) {
-        /* Unreadable or malformed trusted keys: a local error, exit 2. */
-        fprintf(stderr, "mlreg pull: %s\n", mlreg_error_last());
-        free(trust.keys);
-        return CLI_EXIT_USAGE;
-    }
+    if (cli_trust_opts_given(&trust) && (error = cli_trust_load(&ts, &trust)) < 0) goto done;
     if ((error = cli_client_new(&c, registry)) < 0) goto done;
     if ((error = cli_release_ref_fetch(&rel, c, &rr)) < 0) goto done;
     digest = rel.digest;
@@ -327,7 +320,8 @@ int cmd_pull(int argc, char **argv)
         for (size_t i = 0; i < sigs.n; i++)
             fprintf(stderr, "  signature   %-16s %-20s %s\n",
                     sigs.checks[i].key_id[0] ? sigs.checks[i].key_id : "?",
-                    cli_printable(sigs.checks[i].name), cli_printable(sigs.checks[i].reason));
+                    mlreg_text_printable(sigs.checks[i].name),
+                    mlreg_text_printable(sigs.checks[i].reason));
         if ((error = cli_sigreport_verdict(&sigs)) < 0) {
             error = cli_error_wrap(error, "nothing written: %s@%s", rr.ref.model, version);
             goto done;
@@ -396,8 +390,7 @@ int cmd_pull(int argc, char **argv)
             version, digest, dir, nfiles, nfiles == 1 ? "" : "s", size_str,
             ts ? ", signed by a trusted key" : "");
     printf("%s\n", digest);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     for (size_t i = 0; i < nfiles; i++) {
         if (files[i].fd >= 0) close(files[i].fd);
@@ -413,10 +406,10 @@ done:
     mlreg_trustset_free(ts);
     cli_release_clear(&rel);
     cli_client_free(c);
-    free(trust.keys);
+    cli_trust_opts_clear(&trust);
     return error < 0 ? cli_fail("pull", error) : CLI_EXIT_OK;
 usage:
     fprintf(stderr, "mlreg pull: %s\n%s", mlreg_error_last(), usage_line);
-    free(trust.keys);
+    cli_trust_opts_clear(&trust);
     return CLI_EXIT_USAGE;
 }

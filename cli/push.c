@@ -37,6 +37,7 @@
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
 #include "mlreg/sign.h"
+#include "mlreg/text.h"
 #include "release.h"
 
 static const char *const kinds[] = {MLREG_KINDS};
@@ -134,7 +135,7 @@ static int check_titles(const file_list *l)
         /* The registry's rule, applied before anything is uploaded. */
         if (mlreg_title_validate(f->title) < 0)
             return mlreg_error_set(MLREG_EINVALID, "'%s': its base name is the file's title: %s",
-                                   cli_printable(f->path), mlreg_error_last());
+                                   mlreg_text_printable(f->path), mlreg_error_last());
         /* Unique ignoring ASCII case: A.bin and a.bin would be one file
          * where the release is pulled onto a case-insensitive filesystem. */
         for (size_t j = 0; j < i; j++)
@@ -458,7 +459,7 @@ static int put_manifest(int *conflict_out, cli_client *c, const cli_ref *ref, co
     else if (strcmp(resp.content_digest, expected_digest))
         error = mlreg_error_set(MLREG_EMISMATCH,
                                 "registry stored the manifest as %s, but the bytes sent hash to %s",
-                                cli_printable(resp.content_digest), expected_digest);
+                                mlreg_text_printable(resp.content_digest), expected_digest);
 done:
     cli_response_clear(&resp);
     return error;
@@ -684,8 +685,7 @@ int cmd_push(int argc, char **argv)
             files.nfiles - uploaded);
 print:
     printf("%s\n", digest);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     mlreg_seckey_free(sk);
     free(sig);

@@ -15,7 +15,6 @@
  */
 #include "release.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,9 +25,11 @@
 
 #include "files.h"
 #include "mlreg/common.h"
+#include "mlreg/file.h"
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
 #include "mlreg/registry.h"
+#include "mlreg/text.h"
 
 static const char *const kinds[] = {MLREG_KINDS};
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -80,7 +81,7 @@ static int check_manifest(cli_release *r, const cli_ref *ref)
     version = json_string_value(json_object_get(ann, MLREG_ANN_VERSION));
     if (!model || strcmp(model, ref->model))
         return BAD("manifest is a release of '%s', not of '%s'",
-                   model ? cli_printable(model) : "(none)", ref->model);
+                   model ? mlreg_text_printable(model) : "(none)", ref->model);
     if (!version || mlreg_tag_validate(version) < 0)
         return BAD("manifest has no valid %s annotation", MLREG_ANN_VERSION);
     if (ref->version && strcmp(version, ref->version))
@@ -116,7 +117,8 @@ static int check_manifest(cli_release *r, const cli_ref *ref)
                 goto done;
             }
         if (!f->kind || !kind_known(f->kind)) {
-            error = BAD("%s: unknown kind '%s'", f->title, f->kind ? cli_printable(f->kind) : "");
+            error = BAD("%s: unknown kind '%s'", f->title,
+                        f->kind ? mlreg_text_printable(f->kind) : "");
             goto done;
         }
         if (!strcmp(f->kind, "eval-report"))
@@ -125,7 +127,7 @@ static int check_manifest(cli_release *r, const cli_ref *ref)
             snprintf(mt, sizeof(mt), MLREG_MT_LAYER_PREFIX "%s.v1", f->kind);
         if (!s || strcmp(s, mt)) {
             error = BAD("%s: media type '%s' does not match kind %s", f->title,
-                        s ? cli_printable(s) : "", f->kind);
+                        s ? mlreg_text_printable(s) : "", f->kind);
             goto done;
         }
         if (!f->digest_str || mlreg_digest_parse(&f->digest, f->digest_str) < 0) {
@@ -181,7 +183,7 @@ int cli_release_fetch(cli_release *r, cli_client *c, const cli_ref *ref)
     }
     if (resp.content_digest && strcmp(resp.content_digest, r->digest)) {
         error = BAD("manifest bytes hash to %s, but the registry says %s", r->digest,
-                    cli_printable(resp.content_digest));
+                    mlreg_text_printable(resp.content_digest));
         goto done;
     }
     if (!(r->json = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, &jerr))) {
@@ -432,7 +434,7 @@ int cli_sigs_check(cli_sigreport *rep, cli_client *c, const char *model, const c
     digest = json_string_value(json_object_get(list, "digest"));
     if (digest && strcmp(digest, r->digest)) {
         error = BAD("the registry lists signatures of %s@%s for %s, but its manifest is %s", model,
-                    r->version, cli_printable(digest), r->digest);
+                    r->version, mlreg_text_printable(digest), r->digest);
         goto done;
     }
     arr = json_object_get(list, "signatures");
@@ -505,12 +507,38 @@ int cli_sigreport_verdict(const cli_sigreport *rep)
 
 /* ---- trusted-key options ------------------------------------------------------------ */
 
+void cli_trust_opts_init(cli_trust_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+}
+
+void cli_trust_opts_clear(cli_trust_opts *o)
+{
+    free(o->keys);
+    cli_trust_opts_init(o);
+}
+
+int cli_trust_opts_given(const cli_trust_opts *o)
+{
+    return o->nkeys > 0 || o->keyring != NULL;
+}
+
 int cli_trust_opt(cli_trust_opts *o, int *i, int argc, char **argv)
 {
     const char *v;
     int m;
 
     if ((m = cli_opt(&v, i, argc, argv, "--trusted-key")) != 0) {
+        if (m > 0 && o->nkeys == o->cap) {
+            size_t cap = o->cap ? o->cap * 2 : 4;
+            const char **grown = realloc(o->keys, cap * sizeof(*grown));
+            if (!grown) {
+                mlreg_error_set(MLREG_ENOMEM, "out of memory");
+                return -1;
+            }
+            o->keys = grown;
+            o->cap = cap;
+        }
         if (m > 0) o->keys[o->nkeys++] = v;
         return m;
     }
@@ -525,50 +553,6 @@ int cli_trust_opt(cli_trust_opts *o, int *i, int argc, char **argv)
         return m;
     }
     return 0;
-}
-
-/* Reads a keyring file (at most CLI_API_MAX bytes) into *out (free()). */
-static int read_small_file(char **out, size_t *len_out, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t cap = 0, len = 0;
-    int error = 0;
-
-    *out = NULL;
-    if (!f) return mlreg_error_set(MLREG_EIO, "%s: %s", path, strerror(errno));
-    for (;;) {
-        size_t n;
-        if (len + 4096 + 1 > cap) {
-            size_t ncap = cap ? cap * 2 : 8192;
-            char *p;
-            if (ncap > CLI_API_MAX) {
-                error = mlreg_error_set(MLREG_EINVALID, "%s: keyring file too large", path);
-                goto done;
-            }
-            if (!(p = realloc(buf, ncap))) {
-                error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-                goto done;
-            }
-            buf = p;
-            cap = ncap;
-        }
-        n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0) break;
-    }
-    if (ferror(f)) {
-        error = mlreg_error_set(MLREG_EIO, "%s: read error", path);
-        goto done;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *len_out = len;
-    buf = NULL;
-done:
-    free(buf);
-    fclose(f);
-    return error;
 }
 
 /* Reads the keys of a keyring file's JSON into @p ts (see
@@ -638,7 +622,11 @@ int cli_trust_load(mlreg_trustset **out, const cli_trust_opts *o)
         }
     }
     if (o->keyring) {
-        if ((error = read_small_file(&text, &len, o->keyring)) < 0) goto done;
+        /* A missing keyring file is a local error like any unreadable one. */
+        if ((error = mlreg_file_read(&text, &len, o->keyring, CLI_API_MAX)) < 0) {
+            if (error == MLREG_ENOTFOUND) error = MLREG_EIO;
+            goto done;
+        }
         if ((error = keyring_load(ts, text, len)) < 0) {
             error = cli_error_wrap(error, "%s", o->keyring);
             goto done;

@@ -138,20 +138,39 @@ int cli_sigreport_verdict(const cli_sigreport *rep);
 
 /* ---- trusted-key options ------------------------------------------------------- */
 
-/** --trusted-key FILE (repeatable) and --keyring FILE, as parsed. */
+/**
+ * --trusted-key FILE (repeatable) and --keyring FILE, as parsed. Set up with
+ * cli_trust_opts_init(), filled by cli_trust_opt(), released with
+ * cli_trust_opts_clear(); the strings are argv's.
+ */
 typedef struct {
     const char **keys;
-    size_t nkeys;
+    size_t nkeys, cap;
     const char *keyring;
 } cli_trust_opts;
 
+/** Empties @p o: no key, no keyring, nothing allocated. */
+void cli_trust_opts_init(cli_trust_opts *o);
+
+/** Frees what cli_trust_opt() allocated and empties @p o again. */
+void cli_trust_opts_clear(cli_trust_opts *o);
+
+/** 1 when @p o names a trusted key or a keyring, 0 otherwise. */
+int cli_trust_opts_given(const cli_trust_opts *o);
+
 /**
- * Consumes --trusted-key / --keyring at argv[*i] into @p o (whose keys array
- * must hold argc entries). 1 consumed, 0 not ours, -1 missing value.
+ * Consumes --trusted-key / --keyring at argv[*i] into @p o. 1 consumed,
+ * 0 not ours, -1 with the message set (missing value, --keyring twice, out
+ * of memory): a usage error.
  */
 int cli_trust_opt(cli_trust_opts *o, int *i, int argc, char **argv);
 
-/** Builds the trust set from @p o's files (MLREG_EIO / MLREG_EINVALID naming the file). */
+/**
+ * Builds the trust set from @p o's files into *out (mlreg_trustset_free()).
+ * Every failure is a local one, an unreadable, malformed or empty key file,
+ * and its code is one cli_fail() turns into exit 2: MLREG_EIO or
+ * MLREG_EINVALID naming the file, MLREG_ENOMEM.
+ */
 int cli_trust_load(mlreg_trustset **out, const cli_trust_opts *o);
 
 /**

@@ -15,6 +15,7 @@
 #include "client.h"
 #include "mlreg/common.h"
 #include "mlreg/registry.h"
+#include "mlreg/text.h"
 
 #define API_MAX (64u * 1024 * 1024)
 
@@ -59,7 +60,7 @@ static const char *str_or(json_t *obj, const char *key, const char *dflt)
     const char *s = json_string_value(json_object_get(obj, key));
 
     if (!s || !*s) return dflt;
-    return cli_printable(s);
+    return mlreg_text_printable(s);
 }
 
 /* A server time for a table column: RFC 3339 to the second ("…T10:00:00Z");
@@ -102,8 +103,8 @@ static void metrics_line(char *buf, size_t len, json_t *metrics, size_t max)
             snprintf(buf + used, len - used, "%s...", used ? " " : "");
             return;
         }
-        int w = snprintf(buf + used, len - used, "%s%s=%g", used ? " " : "", cli_printable(key),
-                         json_number_value(val));
+        int w = snprintf(buf + used, len - used, "%s%s=%g", used ? " " : "",
+                         mlreg_text_printable(key), json_number_value(val));
         if (w < 0 || (size_t)w >= len - used) return;
         used += (size_t)w;
         n++;
@@ -127,13 +128,13 @@ static void print_release(json_t *r)
     printf("eval dataset  %s\n", str_or(r, "eval_dataset", "-"));
     json_object_foreach(metrics, key, val)
     {
-        if (strlen(cli_printable(key)) > width) width = strlen(cli_printable(key));
+        if (strlen(mlreg_text_printable(key)) > width) width = strlen(mlreg_text_printable(key));
     }
     if (json_object_size(metrics) == 0) printf("metrics       -\n");
     i = 0;
     json_object_foreach(metrics, key, val)
     {
-        printf("%-14s%-*s  %g\n", i++ ? "" : "metrics", (int)width, cli_printable(key),
+        printf("%-14s%-*s  %g\n", i++ ? "" : "metrics", (int)width, mlreg_text_printable(key),
                json_number_value(val));
     }
     json_array_foreach(files, i, f)
@@ -490,8 +491,7 @@ int cmd_status(int argc, char **argv)
     } else {
         print_model(m, stages, promotions);
     }
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     json_decref(stages);
     json_decref(promotions);

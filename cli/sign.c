@@ -93,8 +93,7 @@ int cmd_sign(int argc, char **argv)
                     : "not a trusted release key of the registry: the signature does not count");
     printf("%s\n", id);
 flush:
-    if (fflush(stdout) != 0 || ferror(stdout))
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
+    error = cli_flush_stdout();
 done:
     mlreg_seckey_free(sk);
     free(sig);

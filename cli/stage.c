@@ -104,16 +104,9 @@ static int print_body(const cli_response *resp)
     return 0;
 }
 
-static int flush_stdout(void)
-{
-    if (fflush(stdout) != 0 || ferror(stdout))
-        return mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
-    return 0;
-}
-
 static const char *jstr(json_t *obj, const char *key)
 {
-    return cli_printable(json_string_value(json_object_get(obj, key)));
+    return mlreg_text_printable(json_string_value(json_object_get(obj, key)));
 }
 
 /* A number of the rule table, or "-" when absent. */
@@ -270,7 +263,7 @@ int cmd_promote(int argc, char **argv)
             print_body(&resp);
         else
             print_promotion(ans, ref.model, ref.version, to);
-        if ((error = flush_stdout()) < 0) goto done;
+        if ((error = cli_flush_stdout()) < 0) goto done;
         if (resp.status == 409 || !passed)
             error = mlreg_error_set(MLREG_EGATE, "%s@%s \u2192 %s refused by the gates", ref.model,
                                     ref.version, to);
@@ -335,7 +328,7 @@ int cmd_approve(int argc, char **argv)
     else
         printf("%s %s@%s (%s) for %s as %s\n", resp.status == 201 ? "approved" : "already approved",
                ref.model, ref.version, jstr(ans, "digest"), stage, jstr(ans, "approver"));
-    error = flush_stdout();
+    error = cli_flush_stdout();
 done:
     json_decref(ans);
     json_decref(body);
@@ -400,7 +393,7 @@ int cmd_rollback(int argc, char **argv)
     else
         printf("rolled back %s:%s from %s to %s (%s)\n", model, stage,
                jstr(ans, "previous_version"), jstr(ans, "version"), jstr(ans, "digest"));
-    error = flush_stdout();
+    error = cli_flush_stdout();
 done:
     json_decref(ans);
     json_decref(body);
@@ -484,11 +477,11 @@ int cmd_resolve(int argc, char **argv)
                                     ref.model, jstr(ans, "version"));
             goto done;
         }
-        printf("%s\n", cli_printable(img));
+        printf("%s\n", mlreg_text_printable(img));
     } else {
         printf("%s %s\n", jstr(ans, "version"), jstr(ans, "digest"));
     }
-    error = flush_stdout();
+    error = cli_flush_stdout();
 done:
     json_decref(ans);
     cli_response_clear(&resp);
@@ -576,7 +569,7 @@ int cmd_image_tag(int argc, char **argv)
                 digest ? digest : "", ref.model, ref.version);
     }
     printf("%s\n", image);
-    error = flush_stdout();
+    error = cli_flush_stdout();
 done:
     json_decref(ans);
     json_decref(body);

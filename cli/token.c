@@ -126,10 +126,7 @@ static int token_new(int argc, char **argv)
     }
     if (!(text = json_dumps(entry, JSON_PRESERVE_ORDER))) goto nomem;
     printf("%s\n%s\n", token, text);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
-        goto done;
-    }
+    if ((error = cli_flush_stdout()) < 0) goto done;
     fprintf(stderr,
             "token for '%s': line 1 is the token (shown once; keep it secret, give it to "
             "clients as MLREG_TOKEN or in a --token-file); line 2 goes into the server config's "

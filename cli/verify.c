@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "client.h"
 #include "mlreg/common.h"
+#include "mlreg/text.h"
 #include "release.h"
 
 static const char usage_line[] =
@@ -80,8 +81,9 @@ static void print_table(const char *model, const cli_release *r, const cli_sigre
     if (sigs->n) printf("  %-16s  %-20s  %-9s  %s\n", "KEY ID", "NAME", "STATUS", "DETAIL");
     for (size_t i = 0; i < sigs->n; i++) {
         const mlreg_sigcheck *k = &sigs->checks[i];
-        printf("  %-16s  %-20s  %-9s  %s\n", k->key_id[0] ? k->key_id : "?", cli_printable(k->name),
-               mlreg_sigcheck_status_name(k->status), cli_printable(k->reason));
+        printf("  %-16s  %-20s  %-9s  %s\n", k->key_id[0] ? k->key_id : "?",
+               mlreg_text_printable(k->name), mlreg_sigcheck_status_name(k->status),
+               mlreg_text_printable(k->reason));
     }
     printf("files       %zu\n", r->nlayers);
     if (r->nlayers) printf("  %-11s  %-30s  %10s  %s\n", "KIND", "FILE", "SIZE", "STATUS");
@@ -89,7 +91,7 @@ static void print_table(const char *model, const cli_release *r, const cli_sigre
         const cli_layer *l = &r->layers[i];
         cli_format_size(size_str, sizeof(size_str), l->size);
         printf("  %-11s  %-30s  %10s  %s\n", l->kind, l->title, size_str,
-               res[i].ok ? "ok" : cli_printable(res[i].reason));
+               res[i].ok ? "ok" : mlreg_text_printable(res[i].reason));
     }
     printf("result      %s\n", passed ? "verified" : "FAILED");
 }
@@ -138,7 +140,7 @@ int cmd_verify(int argc, char **argv)
     int error = 0, m, json = 0, passed;
     const char *refstr = NULL, *registry = NULL;
     cli_ref ref;
-    cli_trust_opts trust = {0};
+    cli_trust_opts trust;
     mlreg_trustset *ts = NULL;
     cli_client *c = NULL;
     cli_release rel;
@@ -148,14 +150,11 @@ int cmd_verify(int argc, char **argv)
     char *joined = NULL;
 
     cli_release_init(&rel);
-    if (!(trust.keys = calloc((size_t)argc, sizeof(*trust.keys)))) {
-        fprintf(stderr, "mlreg verify: out of memory\n");
-        return CLI_EXIT_USAGE;
-    }
+    cli_trust_opts_init(&trust);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage_line, stdout);
-            free(trust.keys);
+            cli_trust_opts_clear(&trust);
             return CLI_EXIT_OK;
         }
         if (!strcmp(argv[i], "--json")) {
@@ -172,16 +171,11 @@ int cmd_verify(int argc, char **argv)
         goto usage;
     }
     if (cli_ref_parse(&ref, refstr, 1) < 0) goto usage;
-    if (!trust.nkeys && !trust.keyring) {
+    if (!cli_trust_opts_given(&trust)) {
         mlreg_error_set(MLREG_EINVALID, "give --trusted-key PUBFILE or --keyring FILE");
         goto usage;
     }
-    if ((error = cli_trust_load(&ts, &trust)) < 0) {
-        fprintf(stderr, "mlreg verify: %s\n", mlreg_error_last());
-        free(trust.keys);
-        return CLI_EXIT_USAGE;
-    }
-
+    if ((error = cli_trust_load(&ts, &trust)) < 0) goto done;
     if (!(reasons = json_array())) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
@@ -215,10 +209,7 @@ int cmd_verify(int argc, char **argv)
     else
         print_table(ref.model, &rel, &sigs, res, passed);
     if (error < 0) goto done;
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        error = mlreg_error_set(MLREG_EIO, "writing to stdout: %s", strerror(errno));
-        goto done;
-    }
+    if ((error = cli_flush_stdout()) < 0) goto done;
     if (!passed) {
         if ((error = join_reasons(&joined, reasons)) < 0) goto done;
         error = mlreg_error_set(MLREG_EMISMATCH, "%s@%s: %s", ref.model, rel.version, joined);
@@ -231,10 +222,10 @@ done:
     cli_release_clear(&rel);
     cli_client_free(c);
     mlreg_trustset_free(ts);
-    free(trust.keys);
+    cli_trust_opts_clear(&trust);
     return error < 0 ? cli_fail("verify", error) : CLI_EXIT_OK;
 usage:
     fprintf(stderr, "mlreg verify: %s\n%s", mlreg_error_last(), usage_line);
-    free(trust.keys);
+    cli_trust_opts_clear(&trust);
     return CLI_EXIT_USAGE;
 }

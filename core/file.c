@@ -1,4 +1,5 @@
-/* file.c: whole-file writes that are atomic and durable (file.h).
+/* file.c: whole-file writes that are atomic and durable, and the bounded
+ * whole-file reader (file.h).
  *
  * The temp file lives in the final name's directory so that rename(2) and
  * link(2) stay within one filesystem. Its name is made unique from the pid,
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +175,58 @@ void mlreg_file_abort(mlreg_file *f)
     f->fd = -1;
     if (f->tmp) unlink(f->tmp);
     file_free(f);
+}
+
+/* The size is taken from fstat() and the read stops there: a file that grows
+ * meanwhile is read as it was, one that shrinks gives what is left. */
+int mlreg_file_read_fd(char **out, size_t *len_out, int fd, const char *name, size_t max)
+{
+    int error = 0;
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+
+    *out = NULL;
+    *len_out = 0;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return mlreg_error_set(MLREG_EIO, "%s: not a regular file", name);
+    if ((uint64_t)st.st_size > max)
+        return mlreg_error_set(MLREG_EIO, "%s: larger than %zu bytes", name, max);
+    if (!(buf = malloc((size_t)st.st_size + 1)))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            error = mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
+            goto done;
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len_out = got;
+    buf = NULL;
+done:
+    free(buf);
+    return error;
+}
+
+/* O_NONBLOCK keeps a FIFO from blocking the open; fstat then refuses it. */
+int mlreg_file_read(char **out, size_t *len_out, const char *path, size_t max)
+{
+    int error, fd;
+
+    *out = NULL;
+    *len_out = 0;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
+        if (errno == ENOENT) return mlreg_error_set(MLREG_ENOTFOUND, "%s: missing", path);
+        return mlreg_error_set(MLREG_EIO, "%s: %s", path, strerror(errno));
+    }
+    error = mlreg_file_read_fd(out, len_out, fd, path, max);
+    close(fd);
+    return error;
 }
 
 int mlreg_file_mkdirs(const char *path, const char *what)

@@ -1,5 +1,5 @@
 /* text.c: the rule for text shown to people (text.h): valid UTF-8 without
- * C0, DEL or C1 controls. One decoder, used by all three functions, so the
+ * C0, DEL or C1 controls. One decoder, used by all the functions, so the
  * server's refusal and the CLI's display agree byte for byte.
  */
 #include "mlreg/text.h"
@@ -120,4 +120,13 @@ size_t mlreg_text_sanitize(char *buf, size_t cap, const char *s, size_t len)
     }
     buf[out] = '\0';
     return in;
+}
+
+const char *mlreg_text_printable(const char *s)
+{
+    size_t len;
+
+    if (s == NULL || *s == '\0') return "-";
+    len = strlen(s);
+    return mlreg_text_span(s, len) == len ? s : "(unprintable)";
 }

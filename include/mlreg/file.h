@@ -8,6 +8,10 @@
  * The temp file is ".<name>.tmp.<unique>" beside the final name, created
  * O_EXCL|O_NOFOLLOW with the caller's mode (less the umask). Blobs do not
  * use this: the fs blob backend streams into its own tmp/ directory.
+ *
+ * And the one way it reads a small whole file (a key, a checkpoint, a
+ * keyring, a bundle file): a regular file only, no larger than the caller's
+ * bound, into memory, NUL-terminated.
  */
 #ifndef MLREG_FILE_H
 #define MLREG_FILE_H
@@ -62,5 +66,24 @@ void mlreg_file_abort(mlreg_file *f);
  * MLREG_ENOSPACE (disk or quota full); MLREG_EIO; MLREG_ENOMEM.
  */
 int mlreg_file_mkdirs(const char *path, const char *what);
+
+/**
+ * Reads the regular file open on @p fd (at most @p max bytes) into *out and
+ * *len_out. Does not close @p fd.
+ * @param out malloc'd, NUL-terminated, owned by the caller (free()); NULL on
+ *        failure
+ * @param name names the file in messages
+ * @return 0; MLREG_EIO ("NAME: not a regular file", "NAME: larger than MAX
+ *         bytes", or the read error); MLREG_ENOMEM.
+ */
+int mlreg_file_read_fd(char **out, size_t *len_out, int fd, const char *name, size_t max);
+
+/**
+ * Opens @p path (never blocking on a FIFO) and reads it as
+ * mlreg_file_read_fd() does, messages naming @p path.
+ * @return 0; MLREG_ENOTFOUND ("PATH: missing"); otherwise as
+ *         mlreg_file_read_fd().
+ */
+int mlreg_file_read(char **out, size_t *len_out, const char *path, size_t max);
 
 #endif

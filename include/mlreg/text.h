@@ -59,4 +59,12 @@ int mlreg_text_validate(const char *s, const char *what);
  */
 size_t mlreg_text_sanitize(char *buf, size_t cap, const char *s, size_t len);
 
+/**
+ * Registry or bundle text for a message or a terminal, all or nothing:
+ * @p s itself when it follows the rule, "(unprintable)" when it does not,
+ * "-" for NULL or "". The result is @p s or a static string: it lives as
+ * long as @p s.
+ */
+const char *mlreg_text_printable(const char *s);
+
 #endif

@@ -1,5 +1,5 @@
 /* check_audit_verify.c: the offline checks of the audit log and of audit
- * bundles (registry/audit_verify.c, mlreg/audit_verify.h),
+ * bundles (registry/audit_verify.c, audit_bundle.c, mlreg/audit_verify.h),
  * over an in-memory log built with merkle.h and canonical JSON, no server:
  * an intact log verifies; an edited, deleted, reordered or truncated entry
  * is found at the right position by bisection with consistency proofs;

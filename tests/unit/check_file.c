@@ -1,4 +1,4 @@
-/* check_file.c: the atomic whole-file writer (file.h). */
+/* check_file.c: the atomic whole-file writer and the bounded reader (file.h). */
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -191,6 +191,70 @@ START_TEST(test_file_abort_leaves_nothing_behind)
 }
 END_TEST
 
+START_TEST(test_file_read_returns_the_whole_file_nul_terminated)
+{
+    char *text = NULL;
+    size_t len = 0;
+
+    ck_assert_int_eq(write_file(path_of("r.txt"), "hello", 0644, MLREG_FILE_REPLACE), 0);
+    ck_assert_int_eq(mlreg_file_read(&text, &len, path_of("r.txt"), 5), 0);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_str_eq(text, "hello");
+    free(text);
+    ck_assert_int_eq(write_file(path_of("e.txt"), "", 0644, MLREG_FILE_REPLACE), 0);
+    ck_assert_int_eq(mlreg_file_read(&text, &len, path_of("e.txt"), 0), 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_str_eq(text, "");
+    free(text);
+}
+END_TEST
+
+START_TEST(test_file_read_refuses_missing_large_and_non_regular_files)
+{
+    char *text = (char *)"x", msg[300];
+    size_t len = 7;
+
+    ck_assert_int_eq(mlreg_file_read(&text, &len, path_of("none"), 10), MLREG_ENOTFOUND);
+    ck_assert_ptr_null(text);
+    ck_assert_uint_eq(len, 0);
+    snprintf(msg, sizeof(msg), "%s: missing", path_of("none"));
+    ck_assert_str_eq(mlreg_error_last(), msg);
+
+    ck_assert_int_eq(write_file(path_of("big"), "123456", 0644, MLREG_FILE_REPLACE), 0);
+    ck_assert_int_eq(mlreg_file_read(&text, &len, path_of("big"), 5), MLREG_EIO);
+    ck_assert_ptr_null(text);
+    snprintf(msg, sizeof(msg), "%s: larger than 5 bytes", path_of("big"));
+    ck_assert_str_eq(mlreg_error_last(), msg);
+
+    ck_assert_int_eq(mlreg_file_read(&text, &len, dir, 100), MLREG_EIO);
+    snprintf(msg, sizeof(msg), "%s: not a regular file", dir);
+    ck_assert_str_eq(mlreg_error_last(), msg);
+
+    /* A FIFO neither blocks the open nor is read. */
+    ck_assert_int_eq(mkfifo(path_of("fifo"), 0600), 0);
+    ck_assert_int_eq(mlreg_file_read(&text, &len, path_of("fifo"), 100), MLREG_EIO);
+    ck_assert_ptr_null(text);
+}
+END_TEST
+
+START_TEST(test_file_read_fd_names_the_file_and_leaves_the_fd_open)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int fd;
+
+    ck_assert_int_eq(write_file(path_of("f.txt"), "abc", 0644, MLREG_FILE_REPLACE), 0);
+    ck_assert_int_ge(fd = open(path_of("f.txt"), O_RDONLY), 0);
+    ck_assert_int_eq(mlreg_file_read_fd(&text, &len, fd, "bundle/f.txt", 2), MLREG_EIO);
+    ck_assert_str_eq(mlreg_error_last(), "bundle/f.txt: larger than 2 bytes");
+    ck_assert_int_eq(mlreg_file_read_fd(&text, &len, fd, "bundle/f.txt", 3), 0);
+    ck_assert_str_eq(text, "abc");
+    ck_assert_int_eq(fcntl(fd, F_GETFD), 0);
+    close(fd);
+    free(text);
+}
+END_TEST
+
 static Suite *file_suite(void)
 {
     Suite *s = suite_create("file");
@@ -204,6 +268,9 @@ static Suite *file_suite(void)
     tcase_add_test(tc, test_file_in_a_missing_directory_is_enotfound_naming_the_path);
     tcase_add_test(tc, test_file_abort_leaves_nothing_behind);
     tcase_add_test(tc, test_file_mkdirs_makes_private_parents_and_names_what_it_could_not_make);
+    tcase_add_test(tc, test_file_read_returns_the_whole_file_nul_terminated);
+    tcase_add_test(tc, test_file_read_refuses_missing_large_and_non_regular_files);
+    tcase_add_test(tc, test_file_read_fd_names_the_file_and_leaves_the_fd_open);
     suite_add_tcase(s, tc);
     return s;
 }

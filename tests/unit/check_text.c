@@ -144,6 +144,19 @@ START_TEST(test_text_sanitize_cuts_between_characters_and_reports_what_it_took)
 }
 END_TEST
 
+START_TEST(test_text_printable_shows_safe_text_and_hides_the_rest_whole)
+{
+    const char *ok = "mod\xc3\xa8le v1";
+
+    ck_assert_ptr_eq(mlreg_text_printable(ok), ok);
+    ck_assert_str_eq(mlreg_text_printable("a\x1b[31mb"), "(unprintable)");
+    ck_assert_str_eq(mlreg_text_printable("x\xc2\x9b"), "(unprintable)");
+    ck_assert_str_eq(mlreg_text_printable("caf\xe9"), "(unprintable)");
+    ck_assert_str_eq(mlreg_text_printable(""), "-");
+    ck_assert_str_eq(mlreg_text_printable(NULL), "-");
+}
+END_TEST
+
 static Suite *text_suite(void)
 {
     Suite *s = suite_create("text");
@@ -157,6 +170,7 @@ static Suite *text_suite(void)
     tcase_add_test(tc, test_text_invalid_utf8_is_refused);
     tcase_add_test(tc, test_text_sanitize_replaces_each_control_character_with_one_question_mark);
     tcase_add_test(tc, test_text_sanitize_cuts_between_characters_and_reports_what_it_took);
+    tcase_add_test(tc, test_text_printable_shows_safe_text_and_hides_the_rest_whole);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,656 @@
+/* audit_bundle.c: the offline check of an audit bundle and the bundle
+ * layout (include/mlreg/audit_verify.h, docs/audit-api.md), with no network
+ * at all: the checkpoint, the inclusion proof of every entry, that every
+ * entry and attestation is about this manifest, the attestations'
+ * signatures, the release files against manifest.json and SHA256SUMS.
+ *
+ * A bundle is a directory someone handed over: every file is opened inside
+ * it one path component at a time, never through a symbolic link
+ * (bundle_open()), and read with a bound. What it quotes in a message is
+ * held to the text rule (mlreg_text_printable()). Never prints, never exits.
+ */
+#include "mlreg/audit_verify.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mlreg/audit.h"
+#include "mlreg/common.h"
+#include "mlreg/digest.h"
+#include "mlreg/dsse.h"
+#include "mlreg/file.h"
+#include "mlreg/manifest.h"
+#include "mlreg/oci.h"
+#include "mlreg/text.h"
+
+#include "audit_verify_internal.h"
+
+#define SUMS_MAX         (16u * 1024 * 1024)
+#define ENVELOPE_MAX     (16u * 1024 * 1024)
+#define ENTRY_SUFFIX_LEN (sizeof(MLREG_BUNDLE_ENTRY_SUFFIX) - 1)
+#define PROOF_SUFFIX_LEN (sizeof(MLREG_BUNDLE_PROOF_SUFFIX) - 1)
+#define DSSE_SUFFIX_LEN  (sizeof(MLREG_BUNDLE_DSSE_SUFFIX) - 1)
+
+void mlreg_bundle_entry_path(char out[MLREG_BUNDLE_ENTRY_PATH_MAX], uint64_t seq, int proof)
+{
+    snprintf(out, MLREG_BUNDLE_ENTRY_PATH_MAX, MLREG_BUNDLE_ENTRIES "/%" PRIu64 "%s", seq,
+             proof ? MLREG_BUNDLE_PROOF_SUFFIX : MLREG_BUNDLE_ENTRY_SUFFIX);
+}
+
+/* Opens @p name (relative, '/'-separated) inside the bundle @p dir into
+ * *fd_out, one component at a time and never following a symbolic link:
+ * every component but the last a directory, the last a regular file or, with
+ * @p want_dir, then a directory. MLREG_ENOTFOUND when missing,
+ * MLREG_EMISMATCH for a symbolic link, a name with "", "." or ".."
+ * components, or a file of the wrong type, MLREG_EIO otherwise. */
+static int bundle_open(int *fd_out, const char *dir, const char *name, int want_dir)
+{
+    int error = 0, dfd = -1, fd = -1;
+    char part[PATH_MAX];
+    const char *p = name, *slash;
+    struct stat st;
+
+    *fd_out = -1;
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
+    for (;;) {
+        size_t len;
+        int last, flags;
+        slash = strchr(p, '/');
+        len = slash ? (size_t)(slash - p) : strlen(p);
+        last = !slash;
+        if (len == 0 || len >= sizeof(part) || (len == 1 && p[0] == '.') ||
+            (len == 2 && p[0] == '.' && p[1] == '.')) {
+            error = BAD("%s: not a plain path inside the bundle", name);
+            goto done;
+        }
+        memcpy(part, p, len);
+        part[len] = '\0';
+        flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+        if (!last || want_dir) flags |= O_DIRECTORY;
+        if ((fd = openat(dfd, part, flags)) < 0) {
+            if (errno == ENOENT)
+                error = mlreg_error_set(MLREG_ENOTFOUND, "%s: missing", name);
+            else if (errno == ELOOP || errno == ENOTDIR)
+                error = BAD("%s: a symbolic link or not a %s", name,
+                            last && !want_dir ? "regular file" : "directory");
+            else
+                error = mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
+            goto done;
+        }
+        close(dfd);
+        dfd = fd;
+        fd = -1;
+        if (last) break;
+        p = slash + 1;
+    }
+    if (fstat(dfd, &st) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
+        goto done;
+    }
+    if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+        error = BAD("%s: not a %s", name, want_dir ? "directory" : "regular file");
+        goto done;
+    }
+    *fd_out = dfd;
+    dfd = -1;
+done:
+    if (fd >= 0) close(fd);
+    if (dfd >= 0) close(dfd);
+    return error;
+}
+
+/* "sha256:<hex>" of the bundle file @p name into @p out (bundle_open's errors). */
+static int bundle_digest(char out[MLREG_DIGEST_STRLEN + 1], const char *dir, const char *name)
+{
+    int fd, error;
+    mlreg_digest d;
+
+    if ((error = bundle_open(&fd, dir, name, 0)) < 0) return error;
+    error = mlreg_digest_fd(&d, NULL, fd);
+    close(fd);
+    if (error < 0) return error;
+    mlreg_digest_format(out, &d);
+    return 0;
+}
+
+/* ---- bundles ------------------------------------------------------------------------- */
+
+/* A missing bundle file is a bad bundle (exit 1), not a local error. */
+static int bundle_read(char **out, size_t *len_out, const char *dir, const char *name, size_t max)
+{
+    int error, fd;
+
+    *out = NULL;
+    *len_out = 0;
+    if ((error = bundle_open(&fd, dir, name, 0)) < 0) {
+        if (error == MLREG_ENOTFOUND) return BAD("%s is missing", name);
+        return error;
+    }
+    error = mlreg_file_read_fd(out, len_out, fd, name, max);
+    close(fd);
+    return error;
+}
+
+/* Parses a seq in file-name form: decimal, no sign, no leading zeros. */
+static int parse_seq(uint64_t *out, const char *s, size_t len)
+{
+    uint64_t v = 0;
+
+    if (len == 0 || len > 19 || (len > 1 && s[0] == '0')) return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in @p dir (relative name @p name) into *out (each and the
+ * array free()), sorted; a missing directory is empty. */
+static int list_dir(char ***out, size_t *n_out, const char *dir, const char *name)
+{
+    DIR *d = NULL;
+    struct dirent *de;
+    char **names = NULL, **grown;
+    size_t n = 0, cap = 0;
+    int error = 0, fd;
+
+    *out = NULL;
+    *n_out = 0;
+    if ((error = bundle_open(&fd, dir, name, 1)) < 0) {
+        if (error != MLREG_ENOTFOUND) return error;
+        mlreg_error_clear();
+        return 0;
+    }
+    if (!(d = fdopendir(fd))) {
+        close(fd);
+        return mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
+    }
+    while ((de = readdir(d))) {
+        /* Hidden names count too: nothing in a bundle goes unchecked. */
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            if (!(grown = realloc(names, cap * sizeof(*names)))) goto nomem;
+            names = grown;
+        }
+        if (!(names[n] = strdup(de->d_name))) goto nomem;
+        n++;
+    }
+    if (n) qsort(names, n, sizeof(*names), cmp_str);
+    *out = names;
+    *n_out = n;
+    names = NULL;
+    n = 0;
+    goto done;
+nomem:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+done:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    if (d) closedir(d);
+    return error;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The files of the release manifest.json describes must be what files/
+ * holds, byte for byte: SHA256SUMS alone proves nothing, as whoever edits a
+ * file can edit SHA256SUMS too, while manifest.json is bound to the signed
+ * log by the entries' subject.digest. @p listed maps every SHA256SUMS path
+ * to its (checked) hex digest; @p files are the names in files/. */
+static int check_layers(const char *dir, json_t *listed, char **files, size_t nfiles)
+{
+    int error = 0;
+    char *text = NULL, path[300];
+    size_t len = 0, i;
+    json_t *m = NULL, *layers, *layer, *titles = NULL;
+    json_error_t jerr;
+    mlreg_digest d;
+
+    if ((error = bundle_read(&text, &len, dir, MLREG_BUNDLE_MANIFEST, MLREG_BUNDLE_MANIFEST_MAX)) <
+        0)
+        goto done;
+    if (!(m = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) || !json_is_object(m) ||
+        !json_is_array(layers = json_object_get(m, "layers"))) {
+        error = BAD("manifest.json is not a manifest with a layers array");
+        goto done;
+    }
+    if (!(titles = json_object())) goto nomem;
+    json_array_foreach(layers, i, layer)
+    {
+        const char *title = json_string_value(
+            json_object_get(json_object_get(layer, "annotations"), MLREG_ANN_TITLE));
+        const char *digest = json_string_value(json_object_get(layer, "digest"));
+        const char *hex;
+        char want[MLREG_DIGEST_HEXLEN + 1];
+        if (!title || mlreg_title_validate(title) < 0 || json_object_get(titles, title)) {
+            error = BAD("manifest.json: layer %zu has a missing, unsafe or repeated title", i);
+            goto done;
+        }
+        if (!digest || mlreg_digest_parse(&d, digest) < 0) {
+            error = BAD("manifest.json: layer %zu (%s) has no valid digest", i, title);
+            goto done;
+        }
+        if (json_object_set_new(titles, title, json_true()) < 0) goto nomem;
+        mlreg_digest_hex(want, &d);
+        snprintf(path, sizeof(path), MLREG_BUNDLE_FILES "/%s", title);
+        if (!(hex = json_string_value(json_object_get(listed, path)))) {
+            error = BAD("SHA256SUMS does not list %s, a file of the release", path);
+            goto done;
+        }
+        if (strcmp(hex, want)) {
+            error = BAD("%s does not match manifest.json (its SHA-256 is %s, the manifest says %s)",
+                        path, hex, digest);
+            goto done;
+        }
+    }
+    for (i = 0; i < nfiles; i++)
+        if (!json_object_get(titles, files[i])) {
+            error = BAD("files/%s is not a file of the release in manifest.json",
+                        mlreg_text_printable(files[i]));
+            goto done;
+        }
+    goto done;
+nomem:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+done:
+    json_decref(titles);
+    json_decref(m);
+    free(text);
+    return error;
+}
+
+/* SHA256SUMS in sha256sum's format: every line "<64 hex>  <path>" (or
+ * " *<path>", binary mode) must name a file of the bundle whose SHA-256
+ * matches; manifest.json and every file under files/ must be listed, and
+ * files/ must hold exactly the release's files (check_layers). */
+static int check_sums(size_t *count_out, const char *dir)
+{
+    int error = 0;
+    char *text = NULL, *line, *end, path[PATH_MAX], got[MLREG_DIGEST_STRLEN + 1];
+    size_t len = 0, lineno = 0, nfiles = 0;
+    char **files = NULL;
+    json_t *listed = NULL;
+
+    *count_out = 0;
+    if ((error = bundle_read(&text, &len, dir, MLREG_BUNDLE_SUMS, SUMS_MAX)) < 0) goto done;
+    if (strlen(text) != len) {
+        error = BAD("SHA256SUMS holds a NUL byte");
+        goto done;
+    }
+    if (!(listed = json_object())) goto nomem;
+    for (line = text; *line; line = end) {
+        char *name, hex[MLREG_DIGEST_HEXLEN + 1];
+        int bad_name = 0;
+        lineno++;
+        if (!(end = strchr(line, '\n'))) {
+            error = BAD("SHA256SUMS line %zu: no newline at the end", lineno);
+            goto done;
+        }
+        *end++ = '\0';
+        if (strlen(line) < MLREG_DIGEST_HEXLEN + 3 || line[MLREG_DIGEST_HEXLEN] != ' ' ||
+            (line[MLREG_DIGEST_HEXLEN + 1] != ' ' && line[MLREG_DIGEST_HEXLEN + 1] != '*')) {
+            error = BAD("SHA256SUMS line %zu is not '<sha256 hex>  <path>'", lineno);
+            goto done;
+        }
+        for (size_t i = 0; i < MLREG_DIGEST_HEXLEN; i++)
+            hex[i] = (line[i] >= 'A' && line[i] <= 'F') ? (char)(line[i] - 'A' + 'a') : line[i];
+        hex[MLREG_DIGEST_HEXLEN] = '\0';
+        name = line + MLREG_DIGEST_HEXLEN + 2;
+        /* Names stay inside the bundle. */
+        if (name[0] == '/' || name[0] == '\\' || !strcmp(name, "..") || !strncmp(name, "../", 3) ||
+            strstr(name, "/../") || (strlen(name) >= 3 && !strcmp(name + strlen(name) - 3, "/..")))
+            bad_name = 1;
+        if (mlreg_text_span(name, strlen(name)) != strlen(name)) bad_name = 1;
+        if (bad_name) {
+            error = BAD("SHA256SUMS line %zu: path outside the bundle", lineno);
+            goto done;
+        }
+        if ((error = bundle_digest(got, dir, name)) < 0) {
+            if (error == MLREG_ENOTFOUND) error = BAD("SHA256SUMS: %s is missing", name);
+            goto done;
+        }
+        if (strcmp(got + 7, hex)) {
+            error = BAD("SHA256SUMS: %s does not match (its SHA-256 is %s)", name, got + 7);
+            goto done;
+        }
+        if (json_object_set_new(listed, name, json_string(hex)) < 0) goto nomem;
+        (*count_out)++;
+    }
+    if (!json_object_get(listed, MLREG_BUNDLE_MANIFEST)) {
+        error = BAD("SHA256SUMS does not list manifest.json");
+        goto done;
+    }
+    if ((error = list_dir(&files, &nfiles, dir, MLREG_BUNDLE_FILES)) < 0) goto done;
+    for (size_t i = 0; i < nfiles; i++) {
+        snprintf(path, sizeof(path), MLREG_BUNDLE_FILES "/%s", files[i]);
+        if (!json_object_get(listed, path)) {
+            error = BAD("SHA256SUMS does not list %s", mlreg_text_printable(path));
+            goto done;
+        }
+    }
+    error = check_layers(dir, listed, files, nfiles);
+    goto done;
+nomem:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+done:
+    free_names(files, nfiles);
+    json_decref(listed);
+    free(text);
+    return error;
+}
+
+/* One audit/entries/<seq>.json with its proof: in the signed tree and about
+ * this manifest. @p actions maps "<seq>" to the entry for the attestations. */
+static int check_bundle_entry(json_t *actions, const char *dir, uint64_t seq,
+                              const mlreg_bundle_report *rep)
+{
+    int error = 0;
+    char name[MLREG_BUNDLE_ENTRY_PATH_MAX], pname[MLREG_BUNDLE_ENTRY_PATH_MAX], key[24],
+        *text = NULL, *ptext = NULL;
+    size_t len = 0, plen = 0, nproof;
+    json_t *entry = NULL, *proof = NULL, *arr, *v;
+    json_error_t jerr;
+    const char *digest;
+    mlreg_merkle_hash leaf, hashes[MLREG_MERKLE_PROOF_MAX];
+    char msg[512];
+
+    mlreg_bundle_entry_path(name, seq, 0);
+    mlreg_bundle_entry_path(pname, seq, 1);
+    if ((error = bundle_read(&text, &len, dir, name, MLREG_AUDIT_ENTRY_MAX)) < 0 ||
+        (error = bundle_read(&ptext, &plen, dir, pname, MLREG_BUNDLE_PROOF_MAX)) < 0)
+        goto done;
+    if (!(entry = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) || !json_is_object(entry)) {
+        error = BAD("%s is not a JSON object", name);
+        goto done;
+    }
+    v = json_object_get(entry, "seq");
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (uint64_t)json_integer_value(v) != seq) {
+        error = BAD("%s: its seq is not %" PRIu64, name, seq);
+        goto done;
+    }
+    digest = json_string_value(json_object_get(json_object_get(entry, "subject"), "digest"));
+    if (!digest || strcmp(digest, rep->digest)) {
+        error = BAD("%s: its subject.digest is %s, not the manifest's %s", name,
+                    digest ? mlreg_text_printable(digest) : "missing", rep->digest);
+        goto done;
+    }
+    if (!(proof = json_loadb(ptext, plen, 0, &jerr)) || !json_is_object(proof)) {
+        error = BAD("%s is not a JSON object", pname);
+        goto done;
+    }
+    v = json_object_get(proof, "seq");
+    if (!json_is_integer(v) || (uint64_t)json_integer_value(v) != seq) {
+        error = BAD("%s: its seq is not %" PRIu64, pname, seq);
+        goto done;
+    }
+    v = json_object_get(proof, "size");
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (uint64_t)json_integer_value(v) != rep->cp.size) {
+        error = BAD("%s: the proof is not for the checkpoint's tree of %" PRIu64 " entries", pname,
+                    rep->cp.size);
+        goto done;
+    }
+    arr = json_object_get(proof, "proof");
+    if (!json_is_array(arr) || (nproof = json_array_size(arr)) > MLREG_MERKLE_PROOF_MAX) {
+        error = BAD("%s: no proof array", pname);
+        goto done;
+    }
+    for (size_t i = 0; i < nproof; i++) {
+        v = json_array_get(arr, i);
+        if (!json_is_string(v) || mlreg_merkle_hash_from_base64(&hashes[i], json_string_value(v),
+                                                                json_string_length(v)) < 0) {
+            error = BAD("%s: proof hash %zu is not base64 of 32 bytes", pname, i);
+            goto done;
+        }
+    }
+    if ((error = mlreg_merkle_leaf_hash(&leaf, text, len)) < 0) goto done;
+    if ((error = mlreg_merkle_verify_inclusion(seq, rep->cp.size, hashes, nproof, &leaf,
+                                               &rep->cp.root)) < 0) {
+        if (error != MLREG_EMISMATCH && error != MLREG_EINVALID) goto done;
+        mlreg_audit_verify__last_message(msg, sizeof(msg));
+        error = BAD("%s is not in the signed log: %s", name, msg);
+        goto done;
+    }
+    snprintf(key, sizeof(key), "%" PRIu64, seq);
+    if (json_object_set(actions, key, entry) < 0) error = mlreg_error_set(MLREG_ENOMEM, "oom");
+done:
+    json_decref(entry);
+    json_decref(proof);
+    free(text);
+    free(ptext);
+    return error;
+}
+
+static int check_bundle_entries(json_t *actions, size_t *count_out, const char *dir,
+                                const mlreg_bundle_report *rep)
+{
+    int error = 0;
+    char **names = NULL;
+    size_t n = 0, nseq = 0, nproofs = 0;
+    uint64_t *seqs = NULL, s;
+
+    *count_out = 0;
+    if ((error = list_dir(&names, &n, dir, MLREG_BUNDLE_ENTRIES)) < 0) goto done;
+    if (n && !(seqs = calloc(n, sizeof(*seqs)))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        if (len > PROOF_SUFFIX_LEN &&
+            !strcmp(names[i] + len - PROOF_SUFFIX_LEN, MLREG_BUNDLE_PROOF_SUFFIX) &&
+            parse_seq(&s, names[i], len - PROOF_SUFFIX_LEN)) {
+            nproofs++;
+        } else if (len > ENTRY_SUFFIX_LEN &&
+                   !strcmp(names[i] + len - ENTRY_SUFFIX_LEN, MLREG_BUNDLE_ENTRY_SUFFIX) &&
+                   parse_seq(&s, names[i], len - ENTRY_SUFFIX_LEN)) {
+            seqs[nseq++] = s;
+        } else {
+            error =
+                BAD("audit/entries/%s: not an entry or a proof", mlreg_text_printable(names[i]));
+            goto done;
+        }
+    }
+    if (nseq) qsort(seqs, nseq, sizeof(*seqs), cmp_u64);
+    for (size_t i = 0; i < nseq; i++)
+        if ((error = check_bundle_entry(actions, dir, seqs[i], rep)) < 0) goto done;
+    if (nproofs != nseq) {
+        error = BAD("audit/entries holds a proof without its entry");
+        goto done;
+    }
+    *count_out = nseq;
+done:
+    free(seqs);
+    free_names(names, n);
+    return error;
+}
+
+/* One attestations/<name>: signed by the log key, about this manifest, and
+ * its audit entry (a promote or rollback) is in the bundle. */
+static int check_attestation(const char *dir, const char *file, json_t *entries,
+                             const mlreg_pubkey *pk, const mlreg_bundle_report *rep)
+{
+    int error = 0;
+    char name[PATH_MAX], *text = NULL, *type = NULL, msg[512], key[24];
+    unsigned char *payload = NULL;
+    size_t len = 0, plen = 0, i;
+    json_t *st = NULL, *subjects, *sub, *pred, *audit, *seq, *entry;
+    const char *v, *action, *stage;
+
+    snprintf(name, sizeof(name), MLREG_BUNDLE_ATTESTATIONS "/%s", file);
+    if ((error = bundle_read(&text, &len, dir, name, ENVELOPE_MAX)) < 0) goto done;
+    if ((error = mlreg_dsse_verify(&type, &payload, &plen, text, len, pk)) < 0) {
+        if (error != MLREG_EMISMATCH && error != MLREG_EINVALID) goto done;
+        mlreg_audit_verify__last_message(msg, sizeof(msg));
+        error = BAD("%s: %s", name, msg);
+        goto done;
+    }
+    if (strcmp(type, MLREG_DSSE_INTOTO_TYPE)) {
+        error = BAD("%s: payload type is %s, not %s", name, mlreg_text_printable(type),
+                    MLREG_DSSE_INTOTO_TYPE);
+        goto done;
+    }
+    if (!(st = json_loadb((const char *)payload, plen, 0, NULL)) || !json_is_object(st)) {
+        error = BAD("%s: the statement is not a JSON object", name);
+        goto done;
+    }
+    v = json_string_value(json_object_get(st, "predicateType"));
+    if (!v || strcmp(v, "urn:mlreg:promotion:v1")) {
+        error = BAD("%s: not an mlreg promotion statement", name);
+        goto done;
+    }
+    subjects = json_object_get(st, "subject");
+    if (!json_is_array(subjects) || json_array_size(subjects) == 0) {
+        error = BAD("%s: the statement has no subject", name);
+        goto done;
+    }
+    json_array_foreach(subjects, i, sub)
+    {
+        v = json_string_value(json_object_get(json_object_get(sub, "digest"), "sha256"));
+        if (!v || strcmp(v, rep->digest + 7)) {
+            error = BAD("%s: its subject is not the manifest %s", name, rep->digest);
+            goto done;
+        }
+    }
+    pred = json_object_get(st, "predicate");
+    audit = json_object_get(pred, "audit");
+    seq = json_object_get(audit, "seq");
+    if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
+        error = BAD("%s: the statement names no audit entry", name);
+        goto done;
+    }
+    v = json_string_value(json_object_get(audit, "origin"));
+    if (!v || strcmp(v, rep->origin)) {
+        error = BAD("%s: its audit entry is in log %s, not %s", name, mlreg_text_printable(v),
+                    rep->origin);
+        goto done;
+    }
+    snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, json_integer_value(seq));
+    if (!(entry = json_object_get(entries, key))) {
+        error = BAD("%s: its audit entry %s is not in the bundle", name, key);
+        goto done;
+    }
+    action = json_string_value(json_object_get(entry, "action"));
+    if (!action || (strcmp(action, "promote") && strcmp(action, "rollback"))) {
+        error = BAD("%s: audit entry %s is a %s, not a promote or rollback", name, key,
+                    mlreg_text_printable(action));
+        goto done;
+    }
+    v = json_string_value(json_object_get(pred, "action"));
+    if (!v || strcmp(v, action)) {
+        error = BAD("%s: the statement says %s, audit entry %s says %s", name,
+                    mlreg_text_printable(v), key, action);
+        goto done;
+    }
+    v = json_string_value(json_object_get(pred, "stage"));
+    stage = json_string_value(json_object_get(json_object_get(entry, "subject"), "stage"));
+    if (!v || !stage || strcmp(v, stage)) {
+        error = BAD("%s: the statement names stage %s, audit entry %s stage %s", name,
+                    mlreg_text_printable(v), key, mlreg_text_printable(stage));
+        goto done;
+    }
+done:
+    json_decref(st);
+    free(type);
+    free(payload);
+    free(text);
+    return error;
+}
+
+/* Without the entry that records the push, nothing in the signed log ties
+ * manifest.json to this bundle: an emptied audit/entries/ with a swapped
+ * manifest and files would otherwise verify. */
+static int require_push_entry(json_t *entries)
+{
+    const char *key;
+    json_t *entry;
+
+    json_object_foreach(entries, key, entry)
+    {
+        const char *action = json_string_value(json_object_get(entry, "action"));
+        (void)key;
+        if (action && !strcmp(action, "push")) return 0;
+    }
+    return BAD("audit/entries/ holds no entry recording the push of manifest.json, so nothing in "
+               "the signed log vouches for it");
+}
+
+int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const mlreg_pubkey *pk)
+{
+    int error = 0;
+    char *cp_text = NULL, msg[512];
+    size_t cp_len = 0, n = 0;
+    char **names = NULL;
+    json_t *entries = NULL;
+    struct stat st;
+
+    memset(rep, 0, sizeof(*rep));
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return mlreg_error_set(MLREG_EIO, "%s is not a directory", dir);
+    if ((error = bundle_read(&cp_text, &cp_len, dir, MLREG_BUNDLE_CHECKPOINT,
+                             MLREG_BUNDLE_CHECKPOINT_MAX)) < 0)
+        goto done;
+    if ((error = mlreg_audit_verify_checkpoint(&rep->cp, rep->origin, cp_text, cp_len, pk)) < 0) {
+        mlreg_audit_verify__last_message(msg, sizeof(msg));
+        error = BAD("audit/checkpoint: %s", msg);
+        goto done;
+    }
+    if ((error = bundle_digest(rep->digest, dir, MLREG_BUNDLE_MANIFEST)) < 0) {
+        if (error == MLREG_ENOTFOUND) error = BAD("manifest.json is missing");
+        goto done;
+    }
+    if ((error = check_sums(&rep->sums, dir)) < 0) goto done;
+    if (!(entries = json_object())) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((error = check_bundle_entries(entries, &rep->entries, dir, rep)) < 0) goto done;
+    if ((error = require_push_entry(entries)) < 0) goto done;
+    if ((error = list_dir(&names, &n, dir, MLREG_BUNDLE_ATTESTATIONS)) < 0) goto done;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        if (len <= DSSE_SUFFIX_LEN ||
+            strcmp(names[i] + len - DSSE_SUFFIX_LEN, MLREG_BUNDLE_DSSE_SUFFIX)) {
+            error =
+                BAD("attestations/%s: not a .dsse.json statement", mlreg_text_printable(names[i]));
+            goto done;
+        }
+        if ((error = check_attestation(dir, names[i], entries, pk, rep)) < 0) goto done;
+        rep->attestations++;
+    }
+done:
+    free_names(names, n);
+    json_decref(entries);
+    free(cp_text);
+    return error;
+}
