@@ -40,13 +40,13 @@ static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     json_t *rel = NULL, *details = NULL;
     char hex[MLREG_DIGEST_HEXLEN + 1], key[PROMOTIONS_KEY_CAP], when[MLREG_TIME_STRLEN];
     size_t klen;
-    int64_t now = registry_mutation_time(mut);
+    int64_t now = mlreg_registry__mutation_time(mut);
     mlreg_audit_event ev;
 
-    if ((error = promotions_release_get(&rel, txn, c->model, c->version)) < 0) goto done;
-    if ((error = promotions_record_hex(hex, rel)) < 0) goto done;
-    klen = promotions_key(key, hex, c->stage, c->actor, 0, 0);
-    error = promotions_get_json(&c->rec, txn, MLREG_DB_APPROVALS, key, klen);
+    if ((error = mlreg_promotions__release_get(&rel, txn, c->model, c->version)) < 0) goto done;
+    if ((error = mlreg_promotions__record_hex(hex, rel)) < 0) goto done;
+    klen = mlreg_promotions__key(key, hex, c->stage, c->actor, 0, 0);
+    error = mlreg_promotions__get_json(&c->rec, txn, MLREG_DB_APPROVALS, key, klen);
     if (error == 0) {
         error = REGISTRY_MUTATE_NOOP; /* approved already: the first approval stands */
         goto done;
@@ -62,7 +62,8 @@ static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an approval");
         goto done;
     }
-    if ((error = promotions_put_json(txn, MLREG_DB_APPROVALS, key, klen, c->rec)) < 0) goto done;
+    if ((error = mlreg_promotions__put_json(txn, MLREG_DB_APPROVALS, key, klen, c->rec)) < 0)
+        goto done;
     memset(&ev, 0, sizeof(ev));
     ev.actor = c->actor;
     ev.action = MLREG_AUDIT_APPROVE;
@@ -72,7 +73,7 @@ static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     ev.digest = jstr(rel, "digest");
     ev.stage = c->stage;
     ev.details = details;
-    error = registry_mutation_record(NULL, mut, &ev);
+    error = mlreg_registry__mutation_record(NULL, mut, &ev);
 
 done:
     json_decref(details);
@@ -88,10 +89,11 @@ int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlr
     json_t *res = NULL;
     approve_change c = {model, version, stage, comment, actor, NULL};
 
-    if ((error = promotions_check_names(policy, model, version, stage)) < 0 ||
-        (error = promotions_check_text(comment, "comment")) < 0)
+    if ((error = mlreg_promotions__check_names(policy, model, version, stage)) < 0 ||
+        (error = mlreg_promotions__check_text(comment, "comment")) < 0)
         goto done;
-    if ((error = registry_mutate(NULL, mlreg_registry_meta(reg), approve_apply, &c)) < 0) goto done;
+    if ((error = mlreg_registry__mutate(NULL, mlreg_registry_meta(reg), approve_apply, &c)) < 0)
+        goto done;
     if ((res = approval_view(c.rec)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an approval");
         goto done;
@@ -105,13 +107,14 @@ done:
     return error;
 }
 
-int promotions_approvals_foreach(mlreg_meta_txn *txn, const char *hex, const char *stage,
-                                 mlreg_meta_iter_cb cb, void *payload)
+int mlreg_promotions__approvals_foreach(mlreg_meta_txn *txn, const char *hex, const char *stage,
+                                        mlreg_meta_iter_cb cb, void *payload)
 {
     char prefix[PROMOTIONS_KEY_CAP];
 
     return mlreg_meta_iter(txn, MLREG_DB_APPROVALS, prefix,
-                           promotions_key(prefix, hex, stage, "", 0, 0), NULL, 0, cb, payload);
+                           mlreg_promotions__key(prefix, hex, stage, "", 0, 0), NULL, 0, cb,
+                           payload);
 }
 
 int mlreg_approvals_list(json_t **out, mlreg_registry *reg, const char *model, const char *version)
@@ -120,18 +123,18 @@ int mlreg_approvals_list(json_t **out, mlreg_registry *reg, const char *model, c
     mlreg_meta_txn *txn = NULL;
     char hex[MLREG_DIGEST_HEXLEN + 1], prefix[MLREG_DIGEST_HEXLEN + 1];
 
-    if ((error = promotions_release_hex_read(hex, &txn, reg, model, version)) < 0) goto done;
+    if ((error = mlreg_promotions__release_hex_read(hex, &txn, reg, model, version)) < 0) goto done;
     memcpy(prefix, hex, sizeof(prefix)); /* with the NUL after the hex */
-    error = promotions_list_prefix(out, txn, MLREG_DB_APPROVALS, prefix, sizeof(prefix),
-                                   "approvals", approval_view);
+    error = mlreg_promotions__list_prefix(out, txn, MLREG_DB_APPROVALS, prefix, sizeof(prefix),
+                                          "approvals", approval_view);
 
 done:
     mlreg_meta_txn_abort(txn);
     return error;
 }
 
-int promotions_replay_approve(mlreg_registry *reg, const json_t *entry, const char *text,
-                              size_t len)
+int mlreg_promotions__replay_approve(mlreg_registry *reg, const json_t *entry, const char *text,
+                                     size_t len)
 {
     const json_t *subject = json_object_get(entry, "subject");
     approve_change c = {jstr(subject, "model"), jstr(subject, "version"),
@@ -140,7 +143,8 @@ int promotions_replay_approve(mlreg_registry *reg, const json_t *entry, const ch
     int error;
 
     if (c.stage == NULL) return mlreg_error_set(MLREG_EINVALID, "approve entry names no stage");
-    error = registry_mutate_replay(mlreg_registry_meta(reg), entry, text, len, approve_apply, &c);
+    error = mlreg_registry__mutate_replay(mlreg_registry_meta(reg), entry, text, len, approve_apply,
+                                          &c);
     json_decref(c.rec);
     return error;
 }

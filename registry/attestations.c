@@ -4,7 +4,7 @@
  *
  * A move (passed promote, rollback) signs its statement inside its write
  * transaction: the statement names the seq its own audit entry will get,
- * which is only known inside the writer (registry_mutation_next_seq), so
+ * which is only known inside the writer (mlreg_registry__mutation_next_seq), so
  * the envelope is built, signed and written to the blob store while the
  * transaction is open. That is the one piece of blob-store I/O inside a
  * write transaction here; the blob is committed before the transaction, so
@@ -42,14 +42,14 @@ static void att_key(char key[ATT_KEY_LEN], const char *hex, uint64_t seq)
     mlreg_be64_put(key + MLREG_DIGEST_HEXLEN, seq);
 }
 
-int registry_attestations_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
-                                  void *payload)
+int mlreg_registry__attestations_foreach(mlreg_meta_txn *txn, const char *hex,
+                                         mlreg_meta_iter_cb cb, void *payload)
 {
     return mlreg_meta_iter(txn, MLREG_DB_ATTESTATIONS, hex, MLREG_DIGEST_HEXLEN, NULL, 0, cb,
                            payload);
 }
 
-int registry_attestation_exists(mlreg_meta_txn *txn, const char *hex, uint64_t seq)
+int mlreg_registry__attestation_exists(mlreg_meta_txn *txn, const char *hex, uint64_t seq)
 {
     char key[ATT_KEY_LEN];
     void *val = NULL;
@@ -67,7 +67,7 @@ int registry_attestation_exists(mlreg_meta_txn *txn, const char *hex, uint64_t s
 }
 
 /* {"version","digest"} of a release record, or JSON null (new reference). */
-json_t *promotions_version_digest(const json_t *rec)
+json_t *mlreg_promotions__version_digest(const json_t *rec)
 {
     if (rec == NULL) return json_null();
     return json_pack("{s:O, s:O}", "version", json_object_get(rec, "version"), "digest",
@@ -75,17 +75,17 @@ json_t *promotions_version_digest(const json_t *rec)
 }
 
 /* Appends the audit entry of @p pe; *seq_out its seq. */
-int promotions_audit(uint64_t *seq_out, registry_mutation *mut, const promo_event *pe)
+int mlreg_promotions__audit(uint64_t *seq_out, registry_mutation *mut, const promo_event *pe)
 {
     mlreg_audit_event ev;
     json_t *details;
     int error, rollback = !strcmp(pe->action, MLREG_AUDIT_ROLLBACK);
 
     if (rollback)
-        details = json_pack("{s:o}", "previous", promotions_version_digest(pe->base));
+        details = json_pack("{s:o}", "previous", mlreg_promotions__version_digest(pe->base));
     else
         details = json_pack("{s:s?, s:o}", "from_stage", pe->from_stage, "baseline",
-                            promotions_version_digest(pe->base));
+                            mlreg_promotions__version_digest(pe->base));
     /* what a replay needs besides: the envelope blob of a move, and the
      * caller's reason of a refusal (the entry's reason says why refused) */
     if (details != NULL &&
@@ -111,7 +111,7 @@ int promotions_audit(uint64_t *seq_out, registry_mutation *mut, const promo_even
     ev.approvers = pe->approvers;
     ev.gates = pe->gates;
     ev.details = details;
-    error = registry_mutation_record(seq_out, mut, &ev);
+    error = mlreg_registry__mutation_record(seq_out, mut, &ev);
     json_decref(details);
     return error;
 }
@@ -132,7 +132,7 @@ static json_t *promotion_statement(const promo_event *pe, uint64_t seq, const ch
                    "subject", "name", name, "digest", "sha256", digest + 7, "predicate", "action",
                    pe->action, "model", pe->model, "version", json_object_get(pe->cand, "version"),
                    "stage", pe->stage, "from_stage", pe->from_stage, "baseline",
-                   promotions_version_digest(pe->base), "gates",
+                   mlreg_promotions__version_digest(pe->base), "gates",
                    pe->gates ? json_incref((json_t *)pe->gates) : json_array(), "approvers",
                    pe->approvers ? json_incref((json_t *)pe->approvers) : json_array(), "actor",
                    pe->actor, "time", when, "audit", "origin", origin, "seq", (json_int_t)seq);
@@ -178,8 +178,8 @@ static char *attestation_manifest(const mlreg_manifest_data *release, const mlre
  * entry and checks it got that seq. The caller moves the pointer and
  * commits; if anything here fails it aborts and nothing of the move stays.
  */
-int promotions_record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_meta_txn *txn,
-                           const promo_event *pe)
+int mlreg_promotions__record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_meta_txn *txn,
+                                  const promo_event *pe)
 {
     int error = 0;
     mlreg_audit_key *key = mlreg_registry_audit_key(reg);
@@ -192,16 +192,16 @@ int promotions_record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_me
     registry_manifest_plan *plan = NULL;
     mlreg_manifest_put_result put;
     char hex[MLREG_DIGEST_HEXLEN + 1], k[ATT_KEY_LEN], envd[MLREG_DIGEST_STRLEN + 1];
-    const json_t *source = registry_mutation_source(mut);
+    const json_t *source = mlreg_registry__mutation_source(mut);
     size_t elen = 0;
     promo_event done_pe = *pe;
 
-    if ((error = promotions_record_hex(hex, pe->cand)) < 0) goto done;
+    if ((error = mlreg_promotions__record_hex(hex, pe->cand)) < 0) goto done;
     if (mlreg_digest_parse(&rd, jstr(pe->cand, "digest")) < 0) {
         error = mlreg_error_set(MLREG_EIO, "release record has a corrupt digest");
         goto done;
     }
-    if ((error = registry_mutation_next_seq(&seq, mut)) < 0) goto done;
+    if ((error = mlreg_registry__mutation_next_seq(&seq, mut)) < 0) goto done;
     if (source != NULL) {
         /* a replay: the statement was signed (by the log key of its time)
          * and stored when the move happened */
@@ -212,7 +212,8 @@ int promotions_record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_me
                                     pe->action);
             goto done;
         }
-        if ((error = registry_blob_get(&env, &elen, reg, &blob, ENVELOPE_MAX)) < 0) goto done;
+        if ((error = mlreg_registry__blob_get(&env, &elen, reg, &blob, ENVELOPE_MAX)) < 0)
+            goto done;
     } else {
         if ((st = promotion_statement(pe, seq, mlreg_audit_key_origin(key))) == NULL) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory building a promotion statement");
@@ -223,24 +224,24 @@ int promotions_record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_me
                                      mlreg_audit_key_seckey(key))) < 0)
             goto done;
         /* the envelope is durable before any metadata names it */
-        if ((error = registry_blob_put(&blob, reg, env, strlen(env))) < 0) goto done;
+        if ((error = mlreg_registry__blob_put(&blob, reg, env, strlen(env))) < 0) goto done;
     }
     mlreg_digest_format(envd, &blob);
     done_pe.envelope = envd;
-    if ((error = registry_blob_put(&empty, reg, MLREG_EMPTY_CONFIG, strlen(MLREG_EMPTY_CONFIG))) <
-        0)
+    if ((error = mlreg_registry__blob_put(&empty, reg, MLREG_EMPTY_CONFIG,
+                                          strlen(MLREG_EMPTY_CONFIG))) < 0)
         goto done;
-    if ((error = registry_manifest_load_txn(&release, txn, pe->model, &rd)) < 0) goto done;
+    if ((error = mlreg_registry__manifest_load_txn(&release, txn, pe->model, &rd)) < 0) goto done;
     if ((manifest = attestation_manifest(release, &blob, strlen(env), seq, pe->stage)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory building an attestation referrer");
         goto done;
     }
-    if ((error = registry_manifest_plan_new(&plan, reg, pe->model, MLREG_MT_OCI_MANIFEST, manifest,
-                                            strlen(manifest))) < 0)
+    if ((error = mlreg_registry__manifest_plan_new(&plan, reg, pe->model, MLREG_MT_OCI_MANIFEST,
+                                                   manifest, strlen(manifest))) < 0)
         goto done;
-    if ((error = registry_blob_link_txn(txn, pe->model, &blob)) < 0 ||
-        (error = registry_blob_link_txn(txn, pe->model, &empty)) < 0 ||
-        (error = registry_manifest_plan_put(&put, txn, plan)) < 0)
+    if ((error = mlreg_registry__blob_link_txn(txn, pe->model, &blob)) < 0 ||
+        (error = mlreg_registry__blob_link_txn(txn, pe->model, &empty)) < 0 ||
+        (error = mlreg_registry__manifest_plan_put(&put, txn, plan)) < 0)
         goto done;
 
     rec = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "stage", pe->stage, "action",
@@ -253,14 +254,14 @@ int promotions_record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_me
     if ((error = mlreg_meta_put(txn, MLREG_DB_ATTESTATIONS, k, sizeof(k), rectext, strlen(rectext),
                                 1)) < 0)
         goto done;
-    if ((error = promotions_audit(&got, mut, &done_pe)) < 0) goto done;
+    if ((error = mlreg_promotions__audit(&got, mut, &done_pe)) < 0) goto done;
     if (got != seq)
         error = mlreg_error_set(MLREG_EIO,
                                 "audit entry of the %s got seq %llu, but its statement names %llu",
                                 pe->action, (unsigned long long)got, (unsigned long long)seq);
 
 done:
-    registry_manifest_plan_free(plan);
+    mlreg_registry__manifest_plan_free(plan);
     mlreg_manifest_data_free(release);
     json_decref(st);
     json_decref(rec);
@@ -301,13 +302,14 @@ int mlreg_attestations_list(json_t **out, mlreg_registry *reg, const char *model
     char hex[MLREG_DIGEST_HEXLEN + 1];
     json_t *list = NULL;
 
-    if ((error = promotions_release_hex_read(hex, &txn, reg, model, version)) < 0) goto done;
+    if ((error = mlreg_promotions__release_hex_read(hex, &txn, reg, model, version)) < 0) goto done;
     if ((list = json_array()) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing attestations");
         goto done;
     }
     /* keys are hex ‖ be64 seq: the walk is in seq order, oldest first */
-    if ((error = registry_attestations_foreach(txn, hex, attestation_cb, list)) < 0) goto done;
+    if ((error = mlreg_registry__attestations_foreach(txn, hex, attestation_cb, list)) < 0)
+        goto done;
     error = 0;
     if ((*out = json_pack("{s:O}", "attestations", list)) == NULL)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing attestations");

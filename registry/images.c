@@ -144,7 +144,7 @@ done:
 static int stages_held(json_t **out, mlreg_meta_txn *txn, const char *model, const char *digest)
 {
     char prefix[PROMOTIONS_KEY_CAP];
-    size_t plen = promotions_key(prefix, model, "", NULL, 0, 0);
+    size_t plen = mlreg_promotions__key(prefix, model, "", NULL, 0, 0);
     held_walk w = {digest, plen, json_array()};
     int error = 0;
 
@@ -214,13 +214,13 @@ static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     char ref[MLREG_IMAGE_REF_MAX + MLREG_DIGEST_STRLEN + 2];
     const char *actor = c->actor;
     uint64_t seq;
-    int64_t now = registry_mutation_time(mut);
+    int64_t now = mlreg_registry__mutation_time(mut);
     mlreg_audit_event ev;
 
     memset(&w, 0, sizeof(w));
     w.image = c->image;
     w.digest = c->digest;
-    if ((error = promotions_release_get(&rel, txn, c->model, c->version)) < 0) {
+    if ((error = mlreg_promotions__release_get(&rel, txn, c->model, c->version)) < 0) {
         /* no stage holds a release that does not exist: push decides, and a
          * caller without it does not learn whether the release exists */
         if (error == MLREG_ENOTFOUND && c->who != NULL &&
@@ -228,7 +228,7 @@ static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
             error = MLREG_EFORBIDDEN;
         goto done;
     }
-    if ((error = promotions_record_hex(hex, rel)) < 0 ||
+    if ((error = mlreg_promotions__record_hex(hex, rel)) < 0 ||
         (error = stages_held(&held, txn, c->model, jstr(rel, "digest"))) < 0 ||
         (c->who != NULL && (error = bind_authorize(c->who, c->model, c->version, held)) < 0) ||
         (error = walk_images(&w, txn, hex)) < 0)
@@ -251,8 +251,9 @@ static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory binding an image");
         goto done;
     }
-    if ((error = promotions_put_json(txn, MLREG_DB_IMAGES, key,
-                                     promotions_key(key, hex, NULL, NULL, 1, seq), c->rec)) < 0)
+    if ((error = mlreg_promotions__put_json(txn, MLREG_DB_IMAGES, key,
+                                            mlreg_promotions__key(key, hex, NULL, NULL, 1, seq),
+                                            c->rec)) < 0)
         goto done;
     /* the image as stages show it: REPO:TAG, with @digest when bound */
     snprintf(ref, sizeof(ref), "%s%s%s", c->image, c->digest ? "@" : "",
@@ -266,7 +267,7 @@ static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     ev.digest = jstr(rel, "digest");
     ev.image = ref;
     ev.details = details;
-    error = registry_mutation_record(NULL, mut, &ev);
+    error = mlreg_registry__mutation_record(NULL, mut, &ev);
 
 done:
     json_decref(w.match);
@@ -286,7 +287,7 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
     char dstr[MLREG_DIGEST_STRLEN + 1];
     bind_change c = {who, mlreg_identity_name(who), model, version, image, NULL, NULL};
 
-    if ((error = promotions_check_names(NULL, model, version, NULL)) < 0 ||
+    if ((error = mlreg_promotions__check_names(NULL, model, version, NULL)) < 0 ||
         (error = image_validate(image)) < 0)
         goto done;
     if (digest != NULL) {
@@ -294,7 +295,8 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
         mlreg_digest_format(dstr, &d);
         c.digest = dstr;
     }
-    if ((error = registry_mutate(NULL, mlreg_registry_meta(reg), bind_apply, &c)) < 0) goto done;
+    if ((error = mlreg_registry__mutate(NULL, mlreg_registry_meta(reg), bind_apply, &c)) < 0)
+        goto done;
     if ((res = image_view(c.rec)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an image binding");
         goto done;
@@ -314,10 +316,10 @@ int mlreg_images_list(json_t **out, mlreg_registry *reg, const char *model, cons
     mlreg_meta_txn *txn = NULL;
     char hex[MLREG_DIGEST_HEXLEN + 1], prefix[MLREG_DIGEST_HEXLEN + 1];
 
-    if ((error = promotions_release_hex_read(hex, &txn, reg, model, version)) < 0) goto done;
+    if ((error = mlreg_promotions__release_hex_read(hex, &txn, reg, model, version)) < 0) goto done;
     memcpy(prefix, hex, sizeof(prefix));
-    error = promotions_list_prefix(out, txn, MLREG_DB_IMAGES, prefix, sizeof(prefix), "images",
-                                   image_view);
+    error = mlreg_promotions__list_prefix(out, txn, MLREG_DB_IMAGES, prefix, sizeof(prefix),
+                                          "images", image_view);
 
 done:
     mlreg_meta_txn_abort(txn);
@@ -326,7 +328,7 @@ done:
 
 /* "REPO:TAG" or "REPO:TAG@sha256:..." of the latest binding of the release
  * with digest @p digest ("sha256:..."), or JSON null. */
-int promotions_image_of(json_t **out, mlreg_meta_txn *txn, const char *digest)
+int mlreg_promotions__image_of(json_t **out, mlreg_meta_txn *txn, const char *digest)
 {
     image_walk w;
     int error;
@@ -353,7 +355,8 @@ done:
     return error;
 }
 
-int promotions_replay_bind(mlreg_registry *reg, const json_t *entry, const char *text, size_t len)
+int mlreg_promotions__replay_bind(mlreg_registry *reg, const json_t *entry, const char *text,
+                                  size_t len)
 {
     const json_t *subject = json_object_get(entry, "subject");
     /* subject.image is REPO:TAG, with @sha256:... when bound by digest */
@@ -374,7 +377,8 @@ int promotions_replay_bind(mlreg_registry *reg, const json_t *entry, const char 
         return mlreg_error_set(MLREG_EINVALID, "image.bind entry names no image");
     memcpy(image, ref, ilen);
     image[ilen] = '\0';
-    error = registry_mutate_replay(mlreg_registry_meta(reg), entry, text, len, bind_apply, &c);
+    error =
+        mlreg_registry__mutate_replay(mlreg_registry_meta(reg), entry, text, len, bind_apply, &c);
     json_decref(c.rec);
     return error;
 }

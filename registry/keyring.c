@@ -9,7 +9,7 @@
  * operator drop a key by deleting it from the config.
  *
  * Every change, the start-up sync with the config included, is an apply
- * function run by registry_mutate() (mutate.c) in one LMDB write
+ * function run by mlreg_registry__mutate() (mutate.c) in one LMDB write
  * transaction, which also serialises them; the time of a change is taken
  * inside its transaction, so times and commit order agree
  * (mlreg_time_now_ns() never repeats a value). Each change's audit entry
@@ -185,7 +185,7 @@ static int audit_key_event(registry_mutation *mut, const char *action, const jso
     ev.reason = reason;
     ev.key_id = rec_str(rec, "key_id");
     ev.details = details;
-    error = registry_mutation_record(NULL, mut, &ev);
+    error = mlreg_registry__mutation_record(NULL, mut, &ev);
     json_decref(details);
     return error;
 }
@@ -196,7 +196,7 @@ static int audit_key_event(registry_mutation *mut, const char *action, const jso
 static int event_append(registry_mutation *mut, mlreg_meta_txn *txn, const char *action,
                         const json_t *rec, const char *kind, const char *reason, const char *actor)
 {
-    int64_t now = registry_mutation_time(mut);
+    int64_t now = mlreg_registry__mutation_time(mut);
     int error = 0;
     uint64_t seq = 0;
     unsigned char be[8];
@@ -359,7 +359,7 @@ void mlreg_keyring_free(mlreg_keyring *kr)
 /* Merges one config key into the stored keyring (inside the open txn). */
 static int merge_config_key(registry_mutation *mut, mlreg_meta_txn *txn, const config_key *ck)
 {
-    int64_t now = registry_mutation_time(mut);
+    int64_t now = mlreg_registry__mutation_time(mut);
     int error = 0;
     char idhex[MLREG_KEYID_HEXLEN + 1];
     json_t *rec = NULL;
@@ -577,7 +577,7 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
     mlreg_meta_txn_abort(txn);
     txn = NULL;
     mlreg_time_advance(latest);
-    error = registry_mutate(NULL, meta, sync_apply, kr);
+    error = mlreg_registry__mutate(NULL, meta, sync_apply, kr);
     if (error < 0) goto done;
     error = 0;
     *out = kr;
@@ -795,7 +795,7 @@ static int trust_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
         return mlreg_error_set(MLREG_EDENIED, "key name '%s' is already used by key %s", c->name,
                                other);
     json_decref(c->rec);
-    if ((c->rec = new_record(c->pk, c->name, c->role, "runtime", registry_mutation_time(mut),
+    if ((c->rec = new_record(c->pk, c->name, c->role, "runtime", mlreg_registry__mutation_time(mut),
                              c->actor)) == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory trusting a key");
     if ((error = record_put(txn, idhex, c->rec)) < 0) return error;
@@ -820,7 +820,7 @@ int mlreg_keyring_trust(json_t **out, int *created_out, mlreg_keyring *kr, const
                                "bytes)",
                                MLREG_CONFIG_KEY_ROLE_MAX);
     if ((error = mlreg_pubkey_parse(&pk, public_key, len)) < 0) return error;
-    if ((error = registry_mutate(NULL, kr->meta, trust_apply, &c)) < 0) goto done;
+    if ((error = mlreg_registry__mutate(NULL, kr->meta, trust_apply, &c)) < 0) goto done;
     if ((obj = key_object(kr, c.rec, &pk.id)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory trusting a key");
         goto done;
@@ -851,12 +851,12 @@ static int revoke_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     int error = 0;
     char idhex[MLREG_KEYID_HEXLEN + 1], t[MLREG_TIME_STRLEN];
     mlreg_key_state have;
-    int64_t now = registry_mutation_time(mut);
+    int64_t now = mlreg_registry__mutation_time(mut);
 
     mlreg_keyid_format(idhex, c->id);
     error = record_get(&c->rec, txn, idhex);
     /* membership of config keys is the config's; a replay has the entry */
-    if (error == 0 && registry_mutation_source(mut) == NULL &&
+    if (error == 0 && mlreg_registry__mutation_source(mut) == NULL &&
         !record_in_keyring(c->kr, c->rec, c->id))
         error = MLREG_ENOTFOUND;
     if (error == MLREG_ENOTFOUND)
@@ -898,7 +898,7 @@ int mlreg_keyring_revoke(json_t **out, mlreg_keyring *kr, const char *key_id, co
                                MLREG_KEYRING_REASON_MAX);
     if (mlreg_keyid_parse(&id, key_id, strlen(key_id)) < 0)
         return mlreg_error_set(MLREG_EINVALID, "malformed key id (want 16 hex digits)");
-    if ((error = registry_mutate(NULL, kr->meta, revoke_apply, &c)) < 0) goto done;
+    if ((error = mlreg_registry__mutate(NULL, kr->meta, revoke_apply, &c)) < 0) goto done;
     error = 0;
     if ((obj = key_object(kr, c.rec, &id)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory revoking a key");
@@ -937,7 +937,7 @@ static int key_replay_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *a
         if ((error = mlreg_pubkey_parse(&pk, b64, strlen(b64))) < 0) goto done;
         rec = new_record(&pk, name, role,
                          !strcmp(c->actor, MLREG_KEYRING_ACTOR_CONFIG) ? "config" : "runtime",
-                         registry_mutation_time(mut), c->actor);
+                         mlreg_registry__mutation_time(mut), c->actor);
         if (rec == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
     } else if (error == 0 && trust) {
         if ((json_is_false(json_object_get(rec, "in_config")) &&
@@ -963,7 +963,8 @@ done:
     return error;
 }
 
-int registry_replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text, size_t len)
+int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text,
+                                   size_t len)
 {
     const char *action = rec_str(entry, "action"), *actor = rec_str(entry, "actor");
     const char *key_id = rec_str(json_object_get(entry, "subject"), "key_id");
@@ -983,13 +984,13 @@ int registry_replay_keyring(mlreg_registry *reg, const json_t *entry, const char
 
         if (kind == NULL) return mlreg_error_set(MLREG_EINVALID, "key.revoke entry has no kind");
         c.want = strcmp(kind, "retired") ? MLREG_KEY_COMPROMISED : MLREG_KEY_RETIRED;
-        error = registry_mutate_replay(meta, entry, text, len, revoke_apply, &c);
+        error = mlreg_registry__mutate_replay(meta, entry, text, len, revoke_apply, &c);
         json_decref(c.rec);
         return error;
     }
     {
         key_replay c = {!strcmp(action, MLREG_AUDIT_KEY_TRUST) ? "trust" : "untrust", key_id,
                         details, rec_str(entry, "reason"), actor};
-        return registry_mutate_replay(meta, entry, text, len, key_replay_apply, &c);
+        return mlreg_registry__mutate_replay(meta, entry, text, len, key_replay_apply, &c);
     }
 }

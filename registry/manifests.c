@@ -7,7 +7,7 @@
  *
  * A PUT is prepared outside any transaction (parsed, validated against the
  * blob store, serialised: plan_prepare()) and stored by manifest_put_apply()
- * as one change of registry_mutate(); signatures.c and promotions.c store
+ * as one change of mlreg_registry__mutate(); signatures.c and promotions.c store
  * their referrer manifests with the same plan inside changes of their own.
  * The manifest bytes are also stored as a blob before the change, so that
  * its audit entry can name them and a replay rebuild the records. */
@@ -50,7 +50,7 @@ static int resolve_reference(mlreg_digest *out, mlreg_meta_txn *txn, const char 
     if (mlreg_reference_is_digest(reference)) return mlreg_digest_parse(out, reference);
     if ((error = mlreg_tag_validate(reference)) < 0) return error;
     error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_TAGS, key,
-                           registry_key(key, repo, reference, NULL));
+                           mlreg_registry__key(key, repo, reference, NULL));
     if (error == MLREG_ENOTFOUND)
         error = mlreg_error_set(MLREG_ENOTFOUND, "manifest '%s:%s' not found", repo, reference);
     if (error < 0) goto done;
@@ -74,7 +74,7 @@ static int manifest_load(mlreg_manifest_data **out, mlreg_meta_txn *txn, const c
 
     mlreg_digest_hex(hex, digest);
     error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_MANIFESTS, key,
-                           registry_key(key, repo, hex, NULL));
+                           mlreg_registry__key(key, repo, hex, NULL));
     if (error == MLREG_ENOTFOUND) {
         mlreg_digest_format(str, digest);
         error = mlreg_error_set(MLREG_ENOTFOUND, "manifest %s@%s not found", repo, str);
@@ -104,8 +104,8 @@ done:
     return error;
 }
 
-int registry_manifest_load_txn(mlreg_manifest_data **out, mlreg_meta_txn *txn, const char *repo,
-                               const mlreg_digest *digest)
+int mlreg_registry__manifest_load_txn(mlreg_manifest_data **out, mlreg_meta_txn *txn,
+                                      const char *repo, const mlreg_digest *digest)
 {
     return manifest_load(out, txn, repo, digest);
 }
@@ -165,8 +165,8 @@ static int check_refs_visible(mlreg_meta_txn *txn, const char *repo, const mlreg
         for (i = 0; i < m->nlayers; i++) {
             d = &m->layers[i];
             mlreg_digest_hex(hex, &d->digest);
-            found =
-                registry_meta_has(txn, MLREG_DB_MANIFESTS, key, registry_key(key, repo, hex, NULL));
+            found = mlreg_registry__meta_has(txn, MLREG_DB_MANIFESTS, key,
+                                             mlreg_registry__key(key, repo, hex, NULL));
             if (found < 0) return found;
             if (!found)
                 return mlreg_error_set(MLREG_EBLOBUNKNOWN,
@@ -178,7 +178,7 @@ static int check_refs_visible(mlreg_meta_txn *txn, const char *repo, const mlreg
     }
     for (i = 0; i <= m->nlayers; i++) {
         d = i == 0 ? &m->config : &m->layers[i - 1];
-        if ((found = registry_blob_linked(txn, repo, &d->digest)) < 0) return found;
+        if ((found = mlreg_registry__blob_linked(txn, repo, &d->digest)) < 0) return found;
         if (!found)
             return mlreg_error_set(MLREG_EBLOBUNKNOWN, "blob %s (%s) is unknown to repository '%s'",
                                    d->digest_str, i == 0 ? "config" : "layer", repo);
@@ -323,7 +323,7 @@ static int put_in_txn(int *created, mlreg_meta_txn *txn, const put_plan *p)
 
     if (p->tag != NULL) {
         /* A tag with a release record is a version tag: immutable. */
-        error = registry_release_record_get(&rec, txn, p->repo, p->tag);
+        error = mlreg_registry__release_record_get(&rec, txn, p->repo, p->tag);
         if (error == 0) {
             const char *have = json_string_value(json_object_get(rec, "digest"));
             if (have == NULL || strlen(have) != MLREG_DIGEST_STRLEN ||
@@ -338,7 +338,7 @@ static int put_in_txn(int *created, mlreg_meta_txn *txn, const put_plan *p)
             goto done;
         }
         error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_TAGS, key,
-                               registry_key(key, p->repo, p->tag, NULL));
+                               mlreg_registry__key(key, p->repo, p->tag, NULL));
         if (error == 0)
             tag_current = vlen == MLREG_DIGEST_HEXLEN && memcmp(val, p->hex, vlen) == 0;
         else if (error != MLREG_ENOTFOUND)
@@ -346,8 +346,8 @@ static int put_in_txn(int *created, mlreg_meta_txn *txn, const put_plan *p)
         error = 0;
     }
 
-    klen = registry_key(key, p->repo, p->hex, NULL);
-    if ((found = registry_meta_has(txn, MLREG_DB_MANIFESTS, key, klen)) < 0) {
+    klen = mlreg_registry__key(key, p->repo, p->hex, NULL);
+    if ((found = mlreg_registry__meta_has(txn, MLREG_DB_MANIFESTS, key, klen)) < 0) {
         error = found;
         goto done;
     }
@@ -359,21 +359,21 @@ static int put_in_txn(int *created, mlreg_meta_txn *txn, const put_plan *p)
     if (!found &&
         (error = mlreg_meta_put(txn, MLREG_DB_MANIFESTS, key, klen, p->value, p->vlen, 0)) < 0)
         goto done;
-    if (p->tag != NULL &&
-        (error = mlreg_meta_put(txn, MLREG_DB_TAGS, key, registry_key(key, p->repo, p->tag, NULL),
-                                p->hex, MLREG_DIGEST_HEXLEN, 0)) < 0)
+    if (p->tag != NULL && (error = mlreg_meta_put(txn, MLREG_DB_TAGS, key,
+                                                  mlreg_registry__key(key, p->repo, p->tag, NULL),
+                                                  p->hex, MLREG_DIGEST_HEXLEN, 0)) < 0)
         goto done;
     if (p->referrer != NULL) {
         mlreg_digest_hex(shex, &p->m->subject.digest);
         if ((error = mlreg_meta_put(txn, MLREG_DB_REFERRERS, key,
-                                    registry_key(key, p->repo, shex, p->hex), p->referrer,
+                                    mlreg_registry__key(key, p->repo, shex, p->hex), p->referrer,
                                     strlen(p->referrer), 0)) < 0)
             goto done;
     }
     if (p->record != NULL &&
         (error = mlreg_meta_put(txn, MLREG_DB_RELEASES, key,
-                                registry_key(key, p->repo, p->info->version, NULL), p->record,
-                                strlen(p->record), 0)) < 0)
+                                mlreg_registry__key(key, p->repo, p->info->version, NULL),
+                                p->record, strlen(p->record), 0)) < 0)
         goto done;
     *created = 1;
 
@@ -393,7 +393,7 @@ struct registry_manifest_plan {
     mlreg_eval_report *report;
 };
 
-void registry_manifest_plan_free(registry_manifest_plan *plan)
+void mlreg_registry__manifest_plan_free(registry_manifest_plan *plan)
 {
     if (plan == NULL) return;
     free(plan->p.value);
@@ -514,7 +514,7 @@ static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const
 
 done:
     json_decref(j);
-    registry_manifest_plan_free(plan);
+    mlreg_registry__manifest_plan_free(plan);
     return error;
 }
 
@@ -528,8 +528,9 @@ static void put_result(mlreg_manifest_put_result *out, const registry_manifest_p
     out->created = created;
 }
 
-int registry_manifest_plan_new(registry_manifest_plan **out, mlreg_registry *reg, const char *repo,
-                               const char *content_type, const char *body, size_t len)
+int mlreg_registry__manifest_plan_new(registry_manifest_plan **out, mlreg_registry *reg,
+                                      const char *repo, const char *content_type, const char *body,
+                                      size_t len)
 {
     char ref[MLREG_DIGEST_STRLEN + 1];
     mlreg_digest d;
@@ -540,8 +541,8 @@ int registry_manifest_plan_new(registry_manifest_plan **out, mlreg_registry *reg
     return plan_prepare(out, reg, repo, ref, content_type, body, len, 0, NULL);
 }
 
-int registry_manifest_plan_put(mlreg_manifest_put_result *out, mlreg_meta_txn *txn,
-                               const registry_manifest_plan *plan)
+int mlreg_registry__manifest_plan_put(mlreg_manifest_put_result *out, mlreg_meta_txn *txn,
+                                      const registry_manifest_plan *plan)
 {
     int error, created = 0;
 
@@ -597,7 +598,7 @@ static int audit_manifest_put(registry_mutation *mut, const registry_manifest_pl
 
     mlreg_digest_format(str, &p->digest);
     memset(&ev, 0, sizeof(ev));
-    ev.actor = registry_actor(actor);
+    ev.actor = mlreg_registry__actor(actor);
     ev.result = MLREG_AUDIT_OK;
     ev.model = p->repo;
     ev.digest = str;
@@ -616,7 +617,7 @@ static int audit_manifest_put(registry_mutation *mut, const registry_manifest_pl
     }
     if (details == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a manifest");
     ev.details = details;
-    error = registry_mutation_record(NULL, mut, &ev);
+    error = mlreg_registry__mutation_record(NULL, mut, &ev);
     json_decref(details);
     return error;
 }
@@ -674,25 +675,25 @@ int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registr
         goto done;
     }
     /* the manifest bytes, durable as a blob before the entry names them */
-    if ((error = registry_blob_put(&stored, reg, body, len)) < 0) goto done;
+    if ((error = mlreg_registry__blob_put(&stored, reg, body, len)) < 0) goto done;
     c.plan = plan;
     c.actor = actor;
-    if ((error = registry_run(reg, manifest_put_apply, &c)) < 0) goto done;
+    if ((error = mlreg_registry__run(reg, manifest_put_apply, &c)) < 0) goto done;
     put_result(out, plan, c.created);
 
 done:
-    registry_manifest_plan_free(plan);
+    mlreg_registry__manifest_plan_free(plan);
     return error;
 }
 
-int registry_release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, const char *model,
-                                const char *version)
+int mlreg_registry__release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, const char *model,
+                                       const char *version)
 {
     int error = 0;
     json_t *rec = NULL;
     const char *d;
 
-    if ((error = registry_release_record_get(&rec, txn, model, version)) < 0) goto done;
+    if ((error = mlreg_registry__release_record_get(&rec, txn, model, version)) < 0) goto done;
     d = json_string_value(json_object_get(rec, "digest"));
     if (d == NULL || mlreg_digest_parse(out, d) < 0)
         error = mlreg_error_set(MLREG_EIO, "release record %s@%s is corrupt", model, version);
@@ -733,23 +734,23 @@ static int replay_manifest_put(mlreg_registry *reg, const json_t *entry, const c
                                 (long long)json_integer_value(json_object_get(entry, "seq")));
         goto done;
     }
-    if ((error = registry_blob_get(&body, &blen, reg, &d, mlreg_registry_max_manifest_bytes(reg))) <
-            0 ||
+    if ((error = mlreg_registry__blob_get(&body, &blen, reg, &d,
+                                          mlreg_registry_max_manifest_bytes(reg))) < 0 ||
         (error = plan_prepare(&plan, reg, repo, tag ? tag : digest, ct, body, blen, 0, actor)) < 0)
         goto done;
     c.plan = plan;
     c.actor = actor;
-    error =
-        registry_mutate_replay(mlreg_registry_meta(reg), entry, text, len, manifest_put_apply, &c);
+    error = mlreg_registry__mutate_replay(mlreg_registry_meta(reg), entry, text, len,
+                                          manifest_put_apply, &c);
 
 done:
-    registry_manifest_plan_free(plan);
+    mlreg_registry__manifest_plan_free(plan);
     free(body);
     return error;
 }
 
-int registry_replay_manifests(mlreg_registry *reg, const json_t *entry, const char *text,
-                              size_t len)
+int mlreg_registry__replay_manifests(mlreg_registry *reg, const json_t *entry, const char *text,
+                                     size_t len)
 {
     const char *action = json_string_value(json_object_get(entry, "action"));
 

@@ -1,6 +1,6 @@
 /* manifests_delete.c: deleting a manifest by digest (with its tags and its
  * referrer index entry) or a tag (include/mlreg/registry.h), each one change
- * of registry_mutate(), and the replay of those changes from the audit log.
+ * of mlreg_registry__mutate(), and the replay of those changes from the audit log.
  *
  * Releases, the OCI forms of release signatures and of promotion
  * attestations are immutable: their records in other tables name them, so
@@ -66,7 +66,7 @@ static int signature_referrer_guard(mlreg_meta_txn *txn, json_t *root, const cha
         mlreg_error_clear();
         return 0;
     }
-    if ((owned = registry_signature_owns_referrer(txn, &sd, digest_str)) < 0) return owned;
+    if ((owned = mlreg_registry__signature_owns_referrer(txn, &sd, digest_str)) < 0) return owned;
     if (owned)
         return mlreg_error_set(MLREG_EDENIED,
                                "manifest %s@%s is the OCI form of a release signature; "
@@ -97,7 +97,7 @@ static int attestation_referrer_guard(mlreg_meta_txn *txn, json_t *root, const c
     errno = 0;
     seq = strtoull(seqs, &end, 10);
     if (errno != 0 || *end != '\0') return 0;
-    if ((found = registry_attestation_exists(txn, subject + 7, seq)) <= 0) return found;
+    if ((found = mlreg_registry__attestation_exists(txn, subject + 7, seq)) <= 0) return found;
     return mlreg_error_set(MLREG_EDENIED,
                            "manifest %s@%s is the OCI form of a promotion attestation; "
                            "attestations are immutable",
@@ -117,7 +117,7 @@ static int delete_by_digest(mlreg_meta_txn *txn, const char *repo, const mlreg_d
     memset(&c, 0, sizeof(c));
     mlreg_digest_hex(hex, digest);
     mlreg_digest_format(str, digest);
-    if ((error = registry_manifest_load_txn(&data, txn, repo, digest)) < 0) goto done;
+    if ((error = mlreg_registry__manifest_load_txn(&data, txn, repo, digest)) < 0) goto done;
     /* Stored manifests passed validation on PUT, so the body parses; a
      * release (artifactType) had its record written in the same txn. */
     root = json_loadb(data->body, data->len, 0, NULL);
@@ -133,25 +133,25 @@ static int delete_by_digest(mlreg_meta_txn *txn, const char *repo, const mlreg_d
     if (artifact != NULL && strcmp(artifact, MLREG_ARTIFACT_ATTESTATION) == 0 &&
         (error = attestation_referrer_guard(txn, root, repo, str)) < 0)
         goto done;
-    if ((error = mlreg_meta_del(txn, MLREG_DB_MANIFESTS, key, registry_key(key, repo, hex, NULL))) <
-        0)
+    if ((error = mlreg_meta_del(txn, MLREG_DB_MANIFESTS, key,
+                                mlreg_registry__key(key, repo, hex, NULL))) < 0)
         goto done;
 
     c.hex = hex;
-    c.plen = registry_key(key, repo, "", NULL);
+    c.plen = mlreg_registry__key(key, repo, "", NULL);
     if ((error = mlreg_meta_iter(txn, MLREG_DB_TAGS, key, c.plen, NULL, 0, collect_tags_cb, &c)) <
         0)
         goto done;
     for (i = 0; i < c.n; i++) {
         if ((error = mlreg_meta_del(txn, MLREG_DB_TAGS, key,
-                                    registry_key(key, repo, c.tags[i], NULL))) < 0)
+                                    mlreg_registry__key(key, repo, c.tags[i], NULL))) < 0)
             goto done;
     }
 
     subject = json_string_value(json_object_get(json_object_get(root, "subject"), "digest"));
     if (subject != NULL && strlen(subject) == MLREG_DIGEST_STRLEN) {
-        error =
-            mlreg_meta_del(txn, MLREG_DB_REFERRERS, key, registry_key(key, repo, subject + 7, hex));
+        error = mlreg_meta_del(txn, MLREG_DB_REFERRERS, key,
+                               mlreg_registry__key(key, repo, subject + 7, hex));
         if (error == MLREG_ENOTFOUND) error = 0;
     }
 
@@ -181,7 +181,7 @@ static int manifest_delete_apply(registry_mutation *mut, mlreg_meta_txn *txn, vo
     mlreg_audit_event ev;
 
     memset(&ev, 0, sizeof(ev));
-    ev.actor = registry_actor(c->actor);
+    ev.actor = mlreg_registry__actor(c->actor);
     ev.result = MLREG_AUDIT_OK;
     ev.model = c->repo;
     if (mlreg_reference_is_digest(c->reference)) {
@@ -190,8 +190,8 @@ static int manifest_delete_apply(registry_mutation *mut, mlreg_meta_txn *txn, vo
         ev.action = MLREG_AUDIT_MANIFEST_DELETE;
         ev.digest = str;
     } else {
-        klen = registry_key(key, c->repo, c->reference, NULL);
-        if ((found = registry_meta_has(txn, MLREG_DB_RELEASES, key, klen)) < 0) return found;
+        klen = mlreg_registry__key(key, c->repo, c->reference, NULL);
+        if ((found = mlreg_registry__meta_has(txn, MLREG_DB_RELEASES, key, klen)) < 0) return found;
         if (found)
             return mlreg_error_set(MLREG_EDENIED,
                                    "'%s:%s' is the version tag of a release; releases are "
@@ -205,7 +205,7 @@ static int manifest_delete_apply(registry_mutation *mut, mlreg_meta_txn *txn, vo
         ev.action = MLREG_AUDIT_TAG_DELETE;
         ev.tag = c->reference;
     }
-    return registry_mutation_record(NULL, mut, &ev);
+    return mlreg_registry__mutation_record(NULL, mut, &ev);
 }
 
 int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const char *reference,
@@ -224,7 +224,7 @@ int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const 
     } else if ((error = mlreg_tag_validate(reference)) < 0) {
         return error;
     }
-    return registry_run(reg, manifest_delete_apply, &c);
+    return mlreg_registry__run(reg, manifest_delete_apply, &c);
 }
 
 /* ---- replay ----------------------------------------------------------------- */
@@ -254,6 +254,6 @@ int mlreg_registry__replay_manifest_delete(mlreg_registry *reg, const json_t *en
     } else {
         dc.reference = tag;
     }
-    return registry_mutate_replay(mlreg_registry_meta(reg), entry, text, len, manifest_delete_apply,
-                                  &dc);
+    return mlreg_registry__mutate_replay(mlreg_registry_meta(reg), entry, text, len,
+                                         manifest_delete_apply, &dc);
 }

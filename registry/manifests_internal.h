@@ -1,6 +1,6 @@
 /* manifests_internal.h: what manifests.c and manifests_delete.c share, and
  * no other file includes: the replay of a deletion (which
- * registry_replay_manifests() hands on) and the reading of an audit entry's
+ * mlreg_registry__replay_manifests() hands on) and the reading of an audit entry's
  * subject.
  */
 #ifndef MLREG_MANIFESTS_INTERNAL_H
@@ -13,7 +13,7 @@
 
 /**
  * Replays audit entry @p entry (its @p len bytes @p text) of action
- * manifest.delete or tag.delete. Errors as registry_mutate_replay(), and
+ * manifest.delete or tag.delete. Errors as mlreg_registry__mutate_replay(), and
  * MLREG_EINVALID when the entry lacks its subject.
  */
 int mlreg_registry__replay_manifest_delete(mlreg_registry *reg, const json_t *entry,

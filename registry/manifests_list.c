@@ -61,10 +61,10 @@ int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, c
         goto done;
     }
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-    if ((error = registry_repo_require(txn, repo)) < 0) goto done;
-    plen = registry_key(prefix, repo, "", NULL);
+    if ((error = mlreg_registry__repo_require(txn, repo)) < 0) goto done;
+    plen = mlreg_registry__key(prefix, repo, "", NULL);
     pg.plen = plen;
-    if (last != NULL) slen = registry_key(start, repo, last, NULL);
+    if (last != NULL) slen = mlreg_registry__key(start, repo, last, NULL);
     error = mlreg_meta_iter(txn, MLREG_DB_TAGS, prefix, plen, last ? start : NULL, slen,
                             tag_page_cb, &pg);
     if (error < 0) goto done;
@@ -146,14 +146,14 @@ int mlreg_registry_referrers(json_t **out, int *more_out, mlreg_registry *reg, c
         goto done;
     }
     mlreg_digest_hex(hex, subject);
-    w.plen = registry_key(prefix, repo, hex, "");
+    w.plen = mlreg_registry__key(prefix, repo, hex, "");
     if (last != NULL) {
         mlreg_digest_hex(last_hex, last);
         w.last_hex = last_hex;
-        slen = registry_key(start, repo, hex, last_hex);
+        slen = mlreg_registry__key(start, repo, hex, last_hex);
     }
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-    if ((error = registry_repo_require(txn, repo)) < 0) goto done;
+    if ((error = mlreg_registry__repo_require(txn, repo)) < 0) goto done;
     if ((error = mlreg_meta_iter(txn, MLREG_DB_REFERRERS, prefix, w.plen, last ? start : NULL, slen,
                                  referrer_cb, &w)) < 0)
         goto done;

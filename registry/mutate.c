@@ -1,9 +1,9 @@
 /* mutate.c: the one way metadata changes (registry_internal.h).
  *
- * registry_mutate() owns the write transaction of a change: it opens it,
+ * mlreg_registry__mutate() owns the write transaction of a change: it opens it,
  * takes the change's time inside it (so times and commit order agree), runs
  * the change's apply function, which checks, writes and records its audit
- * entry through registry_mutation_record(), and commits. Any failure aborts
+ * entry through mlreg_registry__mutation_record(), and commits. Any failure aborts
  * the transaction, so the writes and the entry land together or not at all.
  * A change that writes nothing records nothing and commits nothing.
  *
@@ -27,22 +27,23 @@ struct registry_mutation {
     const json_t *source; /* the entry replayed, or NULL for a live change */
 };
 
-const json_t *registry_mutation_source(const registry_mutation *mut)
+const json_t *mlreg_registry__mutation_source(const registry_mutation *mut)
 {
     return mut->source;
 }
 
-int64_t registry_mutation_time(const registry_mutation *mut)
+int64_t mlreg_registry__mutation_time(const registry_mutation *mut)
 {
     return mut->now;
 }
 
-int registry_mutation_next_seq(uint64_t *out, registry_mutation *mut)
+int mlreg_registry__mutation_next_seq(uint64_t *out, registry_mutation *mut)
 {
     return mlreg_audit_size_txn(out, mut->txn);
 }
 
-int registry_mutation_record(uint64_t *seq_out, registry_mutation *mut, const mlreg_audit_event *ev)
+int mlreg_registry__mutation_record(uint64_t *seq_out, registry_mutation *mut,
+                                    const mlreg_audit_event *ev)
 {
     mlreg_audit_event e = *ev;
     uint64_t seq = 0;
@@ -55,7 +56,7 @@ int registry_mutation_record(uint64_t *seq_out, registry_mutation *mut, const ml
     return 0;
 }
 
-int registry_mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply, void *arg)
+int mlreg_registry__mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply, void *arg)
 {
     registry_mutation mut = {NULL, 0, 0, 0, NULL};
     int error = 0, applied;
@@ -96,8 +97,8 @@ static int entry_time(int64_t *out, const json_t *entry, uint64_t seq)
     return 0;
 }
 
-int registry_mutate_replay(mlreg_meta *meta, const json_t *entry, const char *text, size_t len,
-                           registry_apply_fn apply, void *arg)
+int mlreg_registry__mutate_replay(mlreg_meta *meta, const json_t *entry, const char *text,
+                                  size_t len, registry_apply_fn apply, void *arg)
 {
     registry_mutation mut = {NULL, 0, 0, 0, entry};
     uint64_t seq = (uint64_t)json_integer_value(json_object_get(entry, "seq"));

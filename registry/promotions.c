@@ -13,9 +13,9 @@
  * other modules' databases (releases, signatures, keys) go through the same
  * transaction so the decision sees one consistent snapshot.
  *
- * Every change is an apply function run by registry_mutate() (mutate.c),
+ * Every change is an apply function run by mlreg_registry__mutate() (mutate.c),
  * which records its audit entry in its transaction too; a move also records
- * its signed statement there (promotions_record_move()).
+ * its signed statement there (mlreg_promotions__record_move()).
  */
 #include "mlreg/promotions.h"
 
@@ -172,7 +172,7 @@ static int count_signatures(sig_count *out, mlreg_registry *reg, mlreg_meta_txn 
     memset(out, 0, sizeof(*out));
     out->kr = mlreg_registry_keyring(reg);
     out->txn = txn;
-    error = registry_signatures_foreach(txn, hex, sig_count_cb, out);
+    error = mlreg_registry__signatures_foreach(txn, hex, sig_count_cb, out);
     free(out->counted); /* only the walk needs them */
     out->counted = NULL;
     return error < 0 ? error : 0;
@@ -239,8 +239,9 @@ static int log_promotion(uint64_t *seq_out, json_t **rec_out, mlreg_meta_txn *tx
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording a promotion");
         goto done;
     }
-    if ((error = promotions_put_json(txn, MLREG_DB_PROMOTIONS, key,
-                                     promotions_key(key, model, NULL, NULL, 1, seq), rec)) < 0)
+    if ((error = mlreg_promotions__put_json(txn, MLREG_DB_PROMOTIONS, key,
+                                            mlreg_promotions__key(key, model, NULL, NULL, 1, seq),
+                                            rec)) < 0)
         goto done;
     *seq_out = seq;
     *rec_out = rec;
@@ -302,9 +303,10 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
     size_t failed = 0, i;
 
     memset(&in, 0, sizeof(in));
-    if ((error = promotions_release_get(&s->cand, txn, req->model, req->version)) < 0) goto done;
-    if ((error = promotions_record_hex(hex, s->cand)) < 0) goto done;
-    if ((error = promotions_pointer_get(&ptr, txn, req->model, req->stage)) < 0) goto done;
+    if ((error = mlreg_promotions__release_get(&s->cand, txn, req->model, req->version)) < 0)
+        goto done;
+    if ((error = mlreg_promotions__record_hex(hex, s->cand)) < 0) goto done;
+    if ((error = mlreg_promotions__pointer_get(&ptr, txn, req->model, req->stage)) < 0) goto done;
     if (ptr != NULL) {
         const char *bv = jstr(ptr, "version");
         if (bv == NULL) {
@@ -317,7 +319,7 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
                                     req->version, req->stage);
             goto done;
         }
-        if ((error = promotions_release_get(&s->base, txn, req->model, bv)) < 0) goto done;
+        if ((error = mlreg_promotions__release_get(&s->base, txn, req->model, bv)) < 0) goto done;
     }
 
     /* gather every input inside this transaction */
@@ -334,13 +336,14 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
     if (s->idx > 0) {
         json_t *pp = NULL;
         in.previous_stage = mlreg_policy_stages(s->policy)[s->idx - 1];
-        if ((error = promotions_pointer_get(&pp, txn, req->model, in.previous_stage)) < 0)
+        if ((error = mlreg_promotions__pointer_get(&pp, txn, req->model, in.previous_stage)) < 0)
             goto done;
         in.in_previous_stage = pp != NULL && json_equal(json_object_get(pp, "digest"),
                                                         json_object_get(s->cand, "digest"));
         json_decref(pp);
         s->hw.digest = jstr(s->cand, "digest");
-        if ((error = promotions_walk_history(&s->hw, txn, req->model, in.previous_stage)) < 0)
+        if ((error = mlreg_promotions__walk_history(&s->hw, txn, req->model, in.previous_stage)) <
+            0)
             goto done;
         if (s->hw.found) in.in_previous_stage = 1;
     }
@@ -349,7 +352,8 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory counting approvals");
         goto done;
     }
-    if ((error = promotions_approvals_foreach(txn, hex, req->stage, approval_cb, &s->ac)) < 0)
+    if ((error = mlreg_promotions__approvals_foreach(txn, hex, req->stage, approval_cb, &s->ac)) <
+        0)
         goto done;
     error = 0;
     in.approvals = s->ac.count;
@@ -427,7 +431,7 @@ static int release_named(json_t **out, mlreg_meta_txn *txn, const char *model, c
     const char *v = jstr(json_object_get(obj, key), "version");
 
     *out = NULL;
-    return v != NULL ? promotions_release_get(out, txn, model, v) : 0;
+    return v != NULL ? mlreg_promotions__release_get(out, txn, model, v) : 0;
 }
 
 /* A promotion as its entry recorded it: the gates are not evaluated again,
@@ -437,7 +441,8 @@ static int promote_from_entry(promote_state *s, mlreg_meta_txn *txn, const json_
     const json_t *details = json_object_get(e, "details");
     int error;
 
-    if ((error = promotions_release_get(&s->cand, txn, s->req->model, s->req->version)) < 0 ||
+    if ((error = mlreg_promotions__release_get(&s->cand, txn, s->req->model, s->req->version)) <
+            0 ||
         (error = release_named(&s->base, txn, s->req->model, details, "baseline")) < 0)
         return error;
     s->passed = !strcmp(jstr(e, "result") ? jstr(e, "result") : "", MLREG_AUDIT_OK);
@@ -458,13 +463,13 @@ static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
 {
     promote_state *s = arg;
     const mlreg_promote_req *req = s->req;
-    int64_t now = registry_mutation_time(mut);
+    int64_t now = mlreg_registry__mutation_time(mut);
     uint64_t pseq = 0;
     promo_event pe;
     int error;
 
-    if (registry_mutation_source(mut) != NULL)
-        error = promote_from_entry(s, txn, registry_mutation_source(mut));
+    if (mlreg_registry__mutation_source(mut) != NULL)
+        error = promote_from_entry(s, txn, mlreg_registry__mutation_source(mut));
     else
         error = promote_decide(s, txn);
     if (error < 0) return error;
@@ -486,12 +491,13 @@ static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
                                s->base, s->passed, req->reason, s->table, req->actor, now)) < 0)
         return error;
     if (s->passed) {
-        if ((error = promotions_move_pointer(txn, req->model, req->stage, "promote", s->cand,
-                                             s->base, req->reason, req->actor, now, pseq)) < 0)
+        if ((error = mlreg_promotions__move_pointer(txn, req->model, req->stage, "promote", s->cand,
+                                                    s->base, req->reason, req->actor, now, pseq)) <
+            0)
             return error;
-        return promotions_record_move(s->reg, mut, txn, &pe);
+        return mlreg_promotions__record_move(s->reg, mut, txn, &pe);
     }
-    return promotions_audit(NULL, mut, &pe);
+    return mlreg_promotions__audit(NULL, mut, &pe);
 }
 
 int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
@@ -507,8 +513,8 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
     s.policy = policy;
     s.req = req;
     s.hw.at_ns = -1;
-    if ((error = promotions_check_names(policy, req->model, req->version, req->stage)) < 0 ||
-        (error = promotions_check_text(req->reason, "reason")) < 0)
+    if ((error = mlreg_promotions__check_names(policy, req->model, req->version, req->stage)) < 0 ||
+        (error = mlreg_promotions__check_text(req->reason, "reason")) < 0)
         goto done;
     s.idx = mlreg_policy_stage_index(policy, req->stage);
     if ((error = mlreg_policy_rules(&s.rules, &s.nrules, policy, req->model, req->stage)) < 0)
@@ -518,7 +524,7 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
         if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
         error = promote_decide(&s, txn);
     } else {
-        error = registry_mutate(NULL, mlreg_registry_meta(reg), promote_apply, &s);
+        error = mlreg_registry__mutate(NULL, mlreg_registry_meta(reg), promote_apply, &s);
     }
     if (error < 0) goto done;
     error = 0;
@@ -575,14 +581,14 @@ static int rollback_decide(rollback_state *s, mlreg_meta_txn *txn)
     char hex[MLREG_DIGEST_HEXLEN + 1];
     long need = 0, have = 0;
 
-    if ((error = promotions_pointer_get(&ptr, txn, s->model, s->stage)) < 0) goto done;
+    if ((error = mlreg_promotions__pointer_get(&ptr, txn, s->model, s->stage)) < 0) goto done;
     if (ptr == NULL) {
         error = mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s is empty: nothing to roll back",
                                 s->stage, s->model);
         goto done;
     }
-    if ((error = promotions_release_get(&s->cur, txn, s->model,
-                                        jstr(ptr, "version") ? jstr(ptr, "version") : "")) < 0)
+    if ((error = mlreg_promotions__release_get(
+             &s->cur, txn, s->model, jstr(ptr, "version") ? jstr(ptr, "version") : "")) < 0)
         goto done;
     if (s->to_version != NULL) {
         if (!strcmp(s->to_version, jstr(s->cur, "version"))) {
@@ -590,7 +596,7 @@ static int rollback_decide(rollback_state *s, mlreg_meta_txn *txn)
                                     s->to_version, s->stage);
             goto done;
         }
-        error = promotions_release_get(&s->target, txn, s->model, s->to_version);
+        error = mlreg_promotions__release_get(&s->target, txn, s->model, s->to_version);
         if (error == MLREG_ENOTFOUND)
             error = mlreg_error_set(MLREG_EDENIED,
                                     "%s@%s is not a release, so it never held stage "
@@ -598,21 +604,23 @@ static int rollback_decide(rollback_state *s, mlreg_meta_txn *txn)
                                     s->model, s->to_version, s->stage);
         if (error < 0) goto done;
         s->hw.digest = jstr(s->target, "digest");
-        if ((error = promotions_walk_history(&s->hw, txn, s->model, s->stage)) < 0) goto done;
+        if ((error = mlreg_promotions__walk_history(&s->hw, txn, s->model, s->stage)) < 0)
+            goto done;
         if (!s->hw.found) {
             error = mlreg_error_set(MLREG_EDENIED, "%s@%s never held stage %s", s->model,
                                     s->to_version, s->stage);
             goto done;
         }
     } else {
-        if ((error = promotions_walk_history(&s->hw, txn, s->model, s->stage)) < 0) goto done;
+        if ((error = mlreg_promotions__walk_history(&s->hw, txn, s->model, s->stage)) < 0)
+            goto done;
         tv = jstr(s->hw.last, "previous_version");
         if (tv == NULL) {
             error = mlreg_error_set(MLREG_EDENIED, "no earlier release held stage %s of %s",
                                     s->stage, s->model);
             goto done;
         }
-        if ((error = promotions_release_get(&s->target, txn, s->model, tv)) < 0) goto done;
+        if ((error = mlreg_promotions__release_get(&s->target, txn, s->model, tv)) < 0) goto done;
     }
 
     /* signatures are re-judged against the keyring now */
@@ -620,7 +628,7 @@ static int rollback_decide(rollback_state *s, mlreg_meta_txn *txn)
         if (s->rules[i].type == MLREG_RULE_SIGNED && s->rules[i].min_count > need)
             need = s->rules[i].min_count;
     if (need > 0) {
-        if ((error = promotions_record_hex(hex, s->target)) < 0) goto done;
+        if ((error = mlreg_promotions__record_hex(hex, s->target)) < 0) goto done;
         if ((error = count_signatures(&sc, s->reg, txn, hex)) < 0) goto done;
         have = sc.count;
         s->refused = have < need;
@@ -644,7 +652,7 @@ static int rollback_from_entry(rollback_state *s, mlreg_meta_txn *txn, const jso
 
     if ((error = release_named(&s->cur, txn, s->model, json_object_get(e, "details"), "previous")) <
             0 ||
-        (error = promotions_release_get(&s->target, txn, s->model, v ? v : "")) < 0)
+        (error = mlreg_promotions__release_get(&s->target, txn, s->model, v ? v : "")) < 0)
         return error;
     if (s->cur == NULL)
         return mlreg_error_set(MLREG_EINVALID, "rollback entry names no previous release");
@@ -660,11 +668,11 @@ static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
     rollback_state *s = arg;
     int error = 0;
     uint64_t pseq = 0;
-    int64_t now = registry_mutation_time(mut);
+    int64_t now = mlreg_registry__mutation_time(mut);
     promo_event pe;
 
-    if (registry_mutation_source(mut) != NULL)
-        error = rollback_from_entry(s, txn, registry_mutation_source(mut));
+    if (mlreg_registry__mutation_source(mut) != NULL)
+        error = rollback_from_entry(s, txn, mlreg_registry__mutation_source(mut));
     else
         error = rollback_decide(s, txn);
     if (error < 0) return error;
@@ -683,13 +691,13 @@ static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
                                s->cur, !s->refused, s->reason, NULL, s->actor, now)) < 0)
         goto done;
     if (s->refused) {
-        error = promotions_audit(NULL, mut, &pe);
+        error = mlreg_promotions__audit(NULL, mut, &pe);
         goto done;
     }
-    if ((error = promotions_move_pointer(txn, s->model, s->stage, "rollback", s->target, s->cur,
-                                         s->reason, s->actor, now, pseq)) < 0)
+    if ((error = mlreg_promotions__move_pointer(txn, s->model, s->stage, "rollback", s->target,
+                                                s->cur, s->reason, s->actor, now, pseq)) < 0)
         goto done;
-    error = promotions_record_move(s->reg, mut, txn, &pe);
+    error = mlreg_promotions__record_move(s->reg, mut, txn, &pe);
 
 done:
     return error;
@@ -710,11 +718,11 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
     s.reason = reason;
     s.actor = actor;
     s.hw.at_ns = -1;
-    if ((error = promotions_check_names(policy, model, to_version, stage)) < 0 ||
-        (error = promotions_check_text(reason, "reason")) < 0)
+    if ((error = mlreg_promotions__check_names(policy, model, to_version, stage)) < 0 ||
+        (error = mlreg_promotions__check_text(reason, "reason")) < 0)
         goto done;
     if ((error = mlreg_policy_rules(&s.rules, &s.nrules, policy, model, stage)) < 0) goto done;
-    if ((error = registry_mutate(NULL, mlreg_registry_meta(reg), rollback_apply, &s)) < 0)
+    if ((error = mlreg_registry__mutate(NULL, mlreg_registry_meta(reg), rollback_apply, &s)) < 0)
         goto done;
     error = 0;
     if (s.refused) {
@@ -741,8 +749,8 @@ done:
 
 /* ---- replay --------------------------------------------------------------------- */
 
-int registry_replay_promotions(mlreg_registry *reg, const json_t *entry, const char *text,
-                               size_t len)
+int mlreg_registry__replay_promotions(mlreg_registry *reg, const json_t *entry, const char *text,
+                                      size_t len)
 {
     const char *action = jstr(entry, "action"), *actor = jstr(entry, "actor");
     const json_t *subject = json_object_get(entry, "subject");
@@ -766,7 +774,7 @@ int registry_replay_promotions(mlreg_registry *reg, const json_t *entry, const c
         memset(&ps, 0, sizeof(ps));
         ps.reg = reg;
         ps.req = &req;
-        error = registry_mutate_replay(meta, entry, text, len, promote_apply, &ps);
+        error = mlreg_registry__mutate_replay(meta, entry, text, len, promote_apply, &ps);
         promote_state_clear(&ps);
     } else if (!strcmp(action, MLREG_AUDIT_ROLLBACK)) {
         rollback_state rs;
@@ -777,14 +785,14 @@ int registry_replay_promotions(mlreg_registry *reg, const json_t *entry, const c
         rs.stage = stage;
         rs.reason = ok ? jstr(entry, "reason") : jstr(details, "request_reason");
         rs.actor = actor;
-        error = registry_mutate_replay(meta, entry, text, len, rollback_apply, &rs);
+        error = mlreg_registry__mutate_replay(meta, entry, text, len, rollback_apply, &rs);
         json_decref(rs.cur);
         json_decref(rs.target);
         json_decref(rs.logrec);
     } else if (!strcmp(action, MLREG_AUDIT_APPROVE)) {
-        error = promotions_replay_approve(reg, entry, text, len);
+        error = mlreg_promotions__replay_approve(reg, entry, text, len);
     } else {
-        error = promotions_replay_bind(reg, entry, text, len);
+        error = mlreg_promotions__replay_bind(reg, entry, text, len);
     }
     return error;
 }

@@ -1,7 +1,7 @@
 /* promotions_internal.h: what promotions.c, stages.c, approvals.c,
  * images.c and attestations.c share (include/mlreg/promotions.h is the
  * module's contract). stages.c owns the key layout of the promotion-side
- * tables: every key is built by promotions_key(). No other module includes
+ * tables: every key is built by mlreg_promotions__key(). No other module includes
  * it. Functions return 0 or a negative MLREG_E* code with the message set,
  * unless said otherwise; those taking a txn run inside the caller's.
  */
@@ -36,30 +36,30 @@ static inline const char *jstr(const json_t *obj, const char *key)
  * @p key, then appends @p seq as 8 big-endian bytes (after a NUL) when
  * @p with_seq; returns the key's length.
  */
-size_t promotions_key(char key[PROMOTIONS_KEY_CAP], const char *a, const char *b, const char *c,
-                      int with_seq, uint64_t seq);
+size_t mlreg_promotions__key(char key[PROMOTIONS_KEY_CAP], const char *a, const char *b,
+                             const char *c, int with_seq, uint64_t seq);
 
 /** The JSON value under @p key (*out owned by the caller); MLREG_ENOTFOUND without a message. */
-int promotions_get_json(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *key,
-                        size_t klen);
+int mlreg_promotions__get_json(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *key,
+                               size_t klen);
 
 /** Stores @p j (not consumed) serialised under @p key. */
-int promotions_put_json(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen,
-                        const json_t *j);
+int mlreg_promotions__put_json(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen,
+                               const json_t *j);
 
 /** Checks the grammar of the names given (NULL ones skipped) and that @p stage is configured. */
-int promotions_check_names(const mlreg_policy *policy, const char *model, const char *version,
-                           const char *stage);
+int mlreg_promotions__check_names(const mlreg_policy *policy, const char *model,
+                                  const char *version, const char *stage);
 
 /** Checks an optional free text (reason, comment): length and characters. */
-int promotions_check_text(const char *text, const char *what);
+int mlreg_promotions__check_text(const char *text, const char *what);
 
 /** The release record of @p model@@p version (*out owned by the caller); MLREG_ENOTFOUND. */
-int promotions_release_get(json_t **out, mlreg_meta_txn *txn, const char *model,
-                           const char *version);
+int mlreg_promotions__release_get(json_t **out, mlreg_meta_txn *txn, const char *model,
+                                  const char *version);
 
 /** The digest hex of release record @p rec into @p hex; MLREG_EIO when corrupt. */
-int promotions_record_hex(char hex[MLREG_DIGEST_HEXLEN + 1], const json_t *rec);
+int mlreg_promotions__record_hex(char hex[MLREG_DIGEST_HEXLEN + 1], const json_t *rec);
 
 /* ---- stage pointers and history (stages.c) -------------------------------------- */
 
@@ -72,38 +72,41 @@ typedef struct {
 } history_walk;
 
 /** Walks the history of @p model / @p stage into @p w (w->last owned by the caller). */
-int promotions_walk_history(history_walk *w, mlreg_meta_txn *txn, const char *model,
-                            const char *stage);
+int mlreg_promotions__walk_history(history_walk *w, mlreg_meta_txn *txn, const char *model,
+                                   const char *stage);
 
 /** Moves @p model / @p stage to release @p cand and appends its history entry. */
-int promotions_move_pointer(mlreg_meta_txn *txn, const char *model, const char *stage,
-                            const char *action, const json_t *cand, const json_t *from,
-                            const char *reason, const char *actor, int64_t now, uint64_t pseq);
+int mlreg_promotions__move_pointer(mlreg_meta_txn *txn, const char *model, const char *stage,
+                                   const char *action, const json_t *cand, const json_t *from,
+                                   const char *reason, const char *actor, int64_t now,
+                                   uint64_t pseq);
 
 /** The stage pointer of @p model / @p stage, or *out = NULL when the stage is empty. */
-int promotions_pointer_get(json_t **out, mlreg_meta_txn *txn, const char *model, const char *stage);
+int mlreg_promotions__pointer_get(json_t **out, mlreg_meta_txn *txn, const char *model,
+                                  const char *stage);
 
 /** {"<field>": [view(record)...]} of the records under @p prefix (*out owned by the caller). */
-int promotions_list_prefix(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
-                           size_t plen, const char *field, json_t *(*view)(const json_t *));
+int mlreg_promotions__list_prefix(json_t **out, mlreg_meta_txn *txn, mlreg_db db,
+                                  const char *prefix, size_t plen, const char *field,
+                                  json_t *(*view)(const json_t *));
 
 /** A page of the seq-keyed records under @p prefix from @p since (*out owned by the caller). */
-int promotions_list_page(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
-                         size_t plen, uint64_t since, size_t limit, const char *field,
-                         json_t *(*view)(const json_t *, uint64_t), const char *what);
+int mlreg_promotions__list_page(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
+                                size_t plen, uint64_t since, size_t limit, const char *field,
+                                json_t *(*view)(const json_t *, uint64_t), const char *what);
 
 /**
  * The digest hex of release @p model@@p version, read in a read transaction
  * left open in *txn_out for the caller's listing (which aborts it).
  */
-int promotions_release_hex_read(char hex[MLREG_DIGEST_HEXLEN + 1], mlreg_meta_txn **txn_out,
-                                mlreg_registry *reg, const char *model, const char *version);
+int mlreg_promotions__release_hex_read(char hex[MLREG_DIGEST_HEXLEN + 1], mlreg_meta_txn **txn_out,
+                                       mlreg_registry *reg, const char *model, const char *version);
 
 /* ---- images (images.c) ------------------------------------------------------------ */
 
 /** "REPO:TAG[@sha256:...]" of the latest binding of release @p digest, or JSON null (*out owned).
  */
-int promotions_image_of(json_t **out, mlreg_meta_txn *txn, const char *digest);
+int mlreg_promotions__image_of(json_t **out, mlreg_meta_txn *txn, const char *digest);
 
 /* ---- statements and entries of moves (attestations.c) ---------------------------- */
 
@@ -127,34 +130,35 @@ typedef struct {
 } promo_event;
 
 /** {"version","digest"} of a release record, or JSON null (new reference). */
-json_t *promotions_version_digest(const json_t *rec);
+json_t *mlreg_promotions__version_digest(const json_t *rec);
 
 /** Records the audit entry of promotion or rollback @p pe; *seq_out (may be NULL) its seq. */
-int promotions_audit(uint64_t *seq_out, registry_mutation *mut, const promo_event *pe);
+int mlreg_promotions__audit(uint64_t *seq_out, registry_mutation *mut, const promo_event *pe);
 
 /**
  * Records a move inside @p txn: its signed statement (on a replay, the
  * envelope its entry names), the envelope and referrer blobs, the referrer
  * manifest and the attestation record, then its audit entry with that seq.
  */
-int promotions_record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_meta_txn *txn,
-                           const promo_event *pe);
+int mlreg_promotions__record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_meta_txn *txn,
+                                  const promo_event *pe);
 
 /* ---- replay of approvals and bindings ------------------------------------------- */
 
-/** Replays an approve entry (approvals.c); errors as registry_mutate_replay(). */
-int promotions_replay_approve(mlreg_registry *reg, const json_t *entry, const char *text,
-                              size_t len);
+/** Replays an approve entry (approvals.c); errors as mlreg_registry__mutate_replay(). */
+int mlreg_promotions__replay_approve(mlreg_registry *reg, const json_t *entry, const char *text,
+                                     size_t len);
 
-/** Replays an image.bind entry (images.c); errors as registry_mutate_replay(). */
-int promotions_replay_bind(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
+/** Replays an image.bind entry (images.c); errors as mlreg_registry__mutate_replay(). */
+int mlreg_promotions__replay_bind(mlreg_registry *reg, const json_t *entry, const char *text,
+                                  size_t len);
 
 /**
  * Calls @p cb on every approval record (JSON) of the release whose digest
  * is @p hex for stage @p stage, in approver (byte) order; approvals.c owns
  * the approvals table's layout. Returns as mlreg_meta_iter().
  */
-int promotions_approvals_foreach(mlreg_meta_txn *txn, const char *hex, const char *stage,
-                                 mlreg_meta_iter_cb cb, void *payload);
+int mlreg_promotions__approvals_foreach(mlreg_meta_txn *txn, const char *hex, const char *stage,
+                                        mlreg_meta_iter_cb cb, void *payload);
 
 #endif

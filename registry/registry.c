@@ -1,7 +1,7 @@
 /* registry.c: opening a registry, repositories, blob links and the release
  * listings over the blob store and LMDB metadata
  * (include/mlreg/registry.h); manifests, tags and referrers are in
- * manifests.c. Both build every key with registry_key(), over this layout.
+ * manifests.c. Both build every key with mlreg_registry__key(), over this layout.
  *
  * LMDB key layout (NUL separates parts; names and tags cannot contain NUL,
  * so a "repo\0" prefix never matches a longer repository name):
@@ -31,7 +31,7 @@
  * transaction, to keep the single writer slot free of I/O; blobs are never
  * deleted while a manifest references them, so the result stays true.
  *
- * Every mutation is an apply function run by registry_mutate() (mutate.c),
+ * Every mutation is an apply function run by mlreg_registry__mutate() (mutate.c),
  * which owns the write transaction and commits the change together with the
  * audit entry the apply function records: if either fails nothing is
  * committed. A no-op (a blob the repository already sees, identical
@@ -62,7 +62,7 @@ struct mlreg_registry {
 };
 
 /* The identity recorded when a caller passes no actor. */
-const char *registry_actor(const char *actor)
+const char *mlreg_registry__actor(const char *actor)
 {
     return actor != NULL ? actor : MLREG_KEYRING_ACTOR_LOCAL;
 }
@@ -70,7 +70,7 @@ const char *registry_actor(const char *actor)
 /* Joins up to three parts with NUL separators into @p key; @p b and @p c may
  * be NULL. Callers validate names, tags and digests first, which bounds the
  * length well under REGISTRY_KEY_CAP. */
-size_t registry_key(char key[REGISTRY_KEY_CAP], const char *a, const char *b, const char *c)
+size_t mlreg_registry__key(char key[REGISTRY_KEY_CAP], const char *a, const char *b, const char *c)
 {
     const char *parts[3] = {a, b, c};
     size_t n = 0, i, l;
@@ -203,7 +203,7 @@ size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg)
 /* ---- small metadata helpers ------------------------------------------------ */
 
 /* 1 when @p key exists in @p db, 0 when not, or an error. */
-int registry_meta_has(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen)
+int mlreg_registry__meta_has(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen)
 {
     void *val = NULL;
     size_t vlen;
@@ -216,10 +216,10 @@ int registry_meta_has(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t 
 
 static int repo_exists(mlreg_meta_txn *txn, const char *repo)
 {
-    return registry_meta_has(txn, MLREG_DB_REPOS, repo, strlen(repo));
+    return mlreg_registry__meta_has(txn, MLREG_DB_REPOS, repo, strlen(repo));
 }
 
-int registry_repo_require(mlreg_meta_txn *txn, const char *repo)
+int mlreg_registry__repo_require(mlreg_meta_txn *txn, const char *repo)
 {
     int found = repo_exists(txn, repo);
 
@@ -227,12 +227,13 @@ int registry_repo_require(mlreg_meta_txn *txn, const char *repo)
     return found < 0 ? found : 0;
 }
 
-int registry_blob_linked(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
+int mlreg_registry__blob_linked(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
 {
     char key[REGISTRY_KEY_CAP], hex[MLREG_DIGEST_HEXLEN + 1];
 
     mlreg_digest_hex(hex, digest);
-    return registry_meta_has(txn, MLREG_DB_REPO_BLOBS, key, registry_key(key, repo, hex, NULL));
+    return mlreg_registry__meta_has(txn, MLREG_DB_REPO_BLOBS, key,
+                                    mlreg_registry__key(key, repo, hex, NULL));
 }
 
 static int link_blob_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
@@ -243,16 +244,16 @@ static int link_blob_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_dige
     mlreg_digest_hex(hex, digest);
     if ((error = mlreg_meta_put(txn, MLREG_DB_REPOS, repo, strlen(repo), "", 0, 0)) < 0)
         return error;
-    return mlreg_meta_put(txn, MLREG_DB_REPO_BLOBS, key, registry_key(key, repo, hex, NULL), "", 0,
-                          0);
+    return mlreg_meta_put(txn, MLREG_DB_REPO_BLOBS, key, mlreg_registry__key(key, repo, hex, NULL),
+                          "", 0, 0);
 }
 
-int registry_blob_link_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
+int mlreg_registry__blob_link_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
 {
     return link_blob_txn(txn, repo, digest);
 }
 
-int registry_blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len)
+int mlreg_registry__blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len)
 {
     mlreg_blob_writer *w = NULL;
     int error;
@@ -265,8 +266,8 @@ int registry_blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, 
     return mlreg_blob_writer_commit(out, w, NULL, (int64_t)len);
 }
 
-int registry_blob_get(char **out, size_t *len_out, mlreg_registry *reg, const mlreg_digest *digest,
-                      size_t max)
+int mlreg_registry__blob_get(char **out, size_t *len_out, mlreg_registry *reg,
+                             const mlreg_digest *digest, size_t max)
 {
     mlreg_blob_reader *r = NULL;
     char *buf = NULL, str[MLREG_DIGEST_STRLEN + 1];
@@ -332,20 +333,20 @@ static int audit_blob(registry_mutation *mut, const char *action, const blob_cha
         return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a blob link");
     mlreg_digest_format(str, c->digest);
     memset(&ev, 0, sizeof(ev));
-    ev.actor = registry_actor(c->actor);
+    ev.actor = mlreg_registry__actor(c->actor);
     ev.action = action;
     ev.result = MLREG_AUDIT_OK;
     ev.model = c->repo;
     ev.digest = str;
     ev.details = details;
-    error = registry_mutation_record(NULL, mut, &ev);
+    error = mlreg_registry__mutation_record(NULL, mut, &ev);
     json_decref(details);
     return error;
 }
 
 /* Parses the release record stored under model\0version; ENOTFOUND if none. */
-int registry_release_record_get(json_t **out, mlreg_meta_txn *txn, const char *model,
-                                const char *version)
+int mlreg_registry__release_record_get(json_t **out, mlreg_meta_txn *txn, const char *model,
+                                       const char *version)
 {
     int error = 0;
     char key[REGISTRY_KEY_CAP];
@@ -354,7 +355,7 @@ int registry_release_record_get(json_t **out, mlreg_meta_txn *txn, const char *m
     json_error_t jerr;
 
     if ((error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_RELEASES, key,
-                                registry_key(key, model, version, NULL))) < 0)
+                                mlreg_registry__key(key, model, version, NULL))) < 0)
         goto done;
     *out = json_loadb(val, vlen, 0, &jerr);
     if (*out == NULL)
@@ -376,23 +377,23 @@ static int blob_link_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *ar
     int error, linked;
 
     if (c->from != NULL) {
-        if ((linked = registry_blob_linked(txn, c->from, c->digest)) < 0) return linked;
+        if ((linked = mlreg_registry__blob_linked(txn, c->from, c->digest)) < 0) return linked;
         if (!linked) {
             mlreg_digest_format(str, c->digest);
             return mlreg_error_set(MLREG_ENOTFOUND, "blob %s unknown to repository '%s'", str,
                                    c->from);
         }
     }
-    if ((linked = registry_blob_linked(txn, c->repo, c->digest)) != 0)
+    if ((linked = mlreg_registry__blob_linked(txn, c->repo, c->digest)) != 0)
         return linked < 0 ? linked : REGISTRY_MUTATE_NOOP; /* already visible */
     if ((error = link_blob_txn(txn, c->repo, c->digest)) < 0) return error;
     return audit_blob(mut, MLREG_AUDIT_BLOB_LINK, c);
 }
 
-/* registry_mutate() for a public entry point: a no-op is a success. */
-int registry_run(mlreg_registry *reg, registry_apply_fn apply, void *arg)
+/* mlreg_registry__mutate() for a public entry point: a no-op is a success. */
+int mlreg_registry__run(mlreg_registry *reg, registry_apply_fn apply, void *arg)
 {
-    int error = registry_mutate(NULL, reg->meta, apply, arg);
+    int error = mlreg_registry__mutate(NULL, reg->meta, apply, arg);
 
     return error == REGISTRY_MUTATE_NOOP ? 0 : error;
 }
@@ -404,7 +405,7 @@ int mlreg_registry_blob_link(mlreg_registry *reg, const char *repo, const mlreg_
     int error;
 
     if ((error = mlreg_name_validate(repo)) < 0) return error;
-    return registry_run(reg, blob_link_apply, &c);
+    return mlreg_registry__run(reg, blob_link_apply, &c);
 }
 
 /* ENOTFOUND unless @p digest is linked into @p repo. */
@@ -416,7 +417,7 @@ static int require_linked(mlreg_registry *reg, const char *repo, const mlreg_dig
 
     if ((error = mlreg_name_validate(repo)) < 0) goto done;
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 0)) < 0) goto done;
-    if ((linked = registry_blob_linked(txn, repo, digest)) < 0) {
+    if ((linked = mlreg_registry__blob_linked(txn, repo, digest)) < 0) {
         error = linked;
         goto done;
     }
@@ -467,7 +468,7 @@ int mlreg_registry_blob_mount(mlreg_registry *reg, const char *repo, const char 
         error = mlreg_error_set(MLREG_ENOTFOUND, "blob %s is not stored", str);
         goto done;
     }
-    error = registry_run(reg, blob_link_apply, &c);
+    error = mlreg_registry__run(reg, blob_link_apply, &c);
 
 done:
     return error;
@@ -514,12 +515,12 @@ static int release_layer_holds(const char **what_out, mlreg_meta_txn *txn, const
     layer_scan ls = {digest, "signature"};
     int found;
 
-    if ((found = registry_signatures_foreach(txn, rhex, layer_scan_cb, &ls)) != 0) {
+    if ((found = mlreg_registry__signatures_foreach(txn, rhex, layer_scan_cb, &ls)) != 0) {
         *what_out = "a signature";
         return found;
     }
     ls.field = "envelope";
-    if ((found = registry_attestations_foreach(txn, rhex, layer_scan_cb, &ls)) != 0)
+    if ((found = mlreg_registry__attestations_foreach(txn, rhex, layer_scan_cb, &ls)) != 0)
         *what_out = "an attestation envelope";
     return found;
 }
@@ -573,18 +574,19 @@ static int blob_unlink_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *
     scan.hex = hex;
     scan.is_empty_cfg = mlreg_digest_parse(&empty, MLREG_EMPTY_CONFIG_DIGEST) == 0 &&
                         mlreg_digest_equal(&empty, c->digest);
-    if ((linked = registry_blob_linked(txn, c->repo, c->digest)) < 0) return linked;
+    if ((linked = mlreg_registry__blob_linked(txn, c->repo, c->digest)) < 0) return linked;
     if (!linked)
         return mlreg_error_set(MLREG_ENOTFOUND, "blob %s unknown to repository '%s'", str, c->repo);
-    error = mlreg_meta_iter(txn, MLREG_DB_RELEASES, key, registry_key(key, c->repo, "", NULL), NULL,
-                            0, scan_release_blob_cb, &scan);
+    error =
+        mlreg_meta_iter(txn, MLREG_DB_RELEASES, key, mlreg_registry__key(key, c->repo, "", NULL),
+                        NULL, 0, scan_release_blob_cb, &scan);
     if (error < 0) return error;
     if (error > 0)
         return mlreg_error_set(MLREG_EDENIED,
                                "blob %s is %s of release %s@%s; releases are immutable", str,
                                scan.is_empty_cfg ? "the config" : scan.what, c->repo, scan.version);
     if ((error = mlreg_meta_del(txn, MLREG_DB_REPO_BLOBS, key,
-                                registry_key(key, c->repo, hex, NULL))) < 0)
+                                mlreg_registry__key(key, c->repo, hex, NULL))) < 0)
         return error;
     return audit_blob(mut, MLREG_AUDIT_BLOB_DELETE, c);
 }
@@ -596,7 +598,7 @@ int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlre
     int error;
 
     if ((error = mlreg_name_validate(repo)) < 0) return error;
-    return registry_run(reg, blob_unlink_apply, &c);
+    return mlreg_registry__run(reg, blob_unlink_apply, &c);
 }
 
 /* ---- releases (/api/v1) ---------------------------------------------------- */
@@ -661,7 +663,7 @@ static int load_records(json_t **out, mlreg_registry *reg, const char *model)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing releases");
         goto done;
     }
-    if (model != NULL) plen = registry_key(prefix, model, "", NULL);
+    if (model != NULL) plen = mlreg_registry__key(prefix, model, "", NULL);
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 0)) < 0) goto done;
     if ((error = mlreg_meta_iter(txn, MLREG_DB_RELEASES, prefix, plen, NULL, 0, record_cb, &w)) < 0)
         goto done;
@@ -783,7 +785,7 @@ int mlreg_registry_release_get(json_t **out, mlreg_registry *reg, const char *na
     if ((error = mlreg_name_validate(name)) < 0 || (error = mlreg_tag_validate(version)) < 0)
         goto done;
     if ((error = mlreg_meta_txn_begin(&txn, reg->meta, 0)) < 0) goto done;
-    error = registry_release_record_get(&rec, txn, name, version);
+    error = mlreg_registry__release_record_get(&rec, txn, name, version);
     if (error == MLREG_ENOTFOUND)
         error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", name, version);
     if (error < 0) goto done;
@@ -810,7 +812,8 @@ done:
 
 /* ---- replay ----------------------------------------------------------------- */
 
-int registry_replay_blobs(mlreg_registry *reg, const json_t *entry, const char *text, size_t len)
+int mlreg_registry__replay_blobs(mlreg_registry *reg, const json_t *entry, const char *text,
+                                 size_t len)
 {
     const json_t *subject = json_object_get(entry, "subject");
     const char *action = json_string_value(json_object_get(entry, "action"));
@@ -826,7 +829,7 @@ int registry_replay_blobs(mlreg_registry *reg, const json_t *entry, const char *
         return mlreg_error_set(MLREG_EINVALID, "audit entry %lld of %s lacks its subject",
                                (long long)json_integer_value(json_object_get(entry, "seq")),
                                action);
-    return registry_mutate_replay(
+    return mlreg_registry__mutate_replay(
         reg->meta, entry, text, len,
         !strcmp(action, MLREG_AUDIT_BLOB_LINK) ? blob_link_apply : blob_unlink_apply, &c);
 }

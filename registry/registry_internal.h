@@ -2,7 +2,7 @@
  * module.
  *
  * - The mutation seam (mutate.c): every change of the metadata runs through
- *   registry_mutate(), which owns its write transaction and binds the
+ *   mlreg_registry__mutate(), which owns its write transaction and binds the
  *   change to its audit entry.
  * - registry.c's helpers for signatures.c and promotions.c, which store
  *   manifests and blob links inside a change of their own, so that a
@@ -28,7 +28,7 @@ typedef struct registry_mutation registry_mutation;
 
 /**
  * Checks and writes one change inside @p txn (the write transaction of
- * @p mut) and records its audit entry with registry_mutation_record().
+ * @p mut) and records its audit entry with mlreg_registry__mutation_record().
  * Returns 0 when it wrote and recorded, REGISTRY_MUTATE_NOOP when nothing
  * changes (nothing written, nothing recorded), or a negative MLREG_E* code
  * with the message set (everything it did is then rolled back).
@@ -37,14 +37,14 @@ typedef int (*registry_apply_fn)(registry_mutation *mut, mlreg_meta_txn *txn, vo
 
 /**
  * Runs one change: opens the write transaction, takes the change's time
- * (registry_mutation_time()), calls @p apply with @p arg and commits when it
+ * (mlreg_registry__mutation_time()), calls @p apply with @p arg and commits when it
  * recorded its entry. Any failure, of @p apply, of the append or of the
  * commit, aborts the transaction: nothing of the change remains. *seq_out
  * (may be NULL) receives the seq of the (first) entry. Returns 0,
  * REGISTRY_MUTATE_NOOP (nothing committed), or the error; MLREG_EIO when
  * @p apply reported a change but recorded no entry.
  */
-int registry_mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply, void *arg);
+int mlreg_registry__mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply, void *arg);
 
 /**
  * Appends @p ev as the audit entry of the change, in its transaction. A
@@ -53,17 +53,17 @@ int registry_mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply
  * changes, all in its one transaction. *seq_out (may be NULL) receives the
  * entry's seq. Errors as mlreg_audit_append_txn().
  */
-int registry_mutation_record(uint64_t *seq_out, registry_mutation *mut,
-                             const mlreg_audit_event *ev);
+int mlreg_registry__mutation_record(uint64_t *seq_out, registry_mutation *mut,
+                                    const mlreg_audit_event *ev);
 
 /** The time of the change, taken inside its transaction (nanoseconds). */
-int64_t registry_mutation_time(const registry_mutation *mut);
+int64_t mlreg_registry__mutation_time(const registry_mutation *mut);
 
 /**
  * The seq the change's next entry will get (statements that name their own
  * entry need it before recording). Errors as mlreg_audit_size_txn().
  */
-int registry_mutation_next_seq(uint64_t *out, registry_mutation *mut);
+int mlreg_registry__mutation_next_seq(uint64_t *out, registry_mutation *mut);
 
 /**
  * The audit entry being replayed (docs/audit-api.md), or NULL for a live
@@ -72,37 +72,39 @@ int registry_mutation_next_seq(uint64_t *out, registry_mutation *mut);
  * this entry instead, and checks nothing the entry already records as
  * checked; everything else it does the same way.
  */
-const json_t *registry_mutation_source(const registry_mutation *mut);
+const json_t *mlreg_registry__mutation_source(const registry_mutation *mut);
 
 /**
  * Replays audit entry @p entry (parsed from its @p len bytes @p text) with
- * @p apply: like registry_mutate(), but the change's time is the entry's
+ * @p apply: like mlreg_registry__mutate(), but the change's time is the entry's
  * time, and before committing the entry the change recorded must have the
  * entry's seq and exactly its bytes. 0; MLREG_EMISMATCH ("replaying audit
  * entry N ...") when the change rebuilt anything else or nothing; the
  * apply function's error, prefixed with the seq.
  */
-int registry_mutate_replay(mlreg_meta *meta, const json_t *entry, const char *text, size_t len,
-                           registry_apply_fn apply, void *arg);
+int mlreg_registry__mutate_replay(mlreg_meta *meta, const json_t *entry, const char *text,
+                                  size_t len, registry_apply_fn apply, void *arg);
 
 /**
  * Replays one entry whose action belongs to the file exporting the
  * function (manifests.c: push, manifest.*, tag.delete; registry.c: blob.*;
  * signatures.c: signature.attach; promotions.c: promote, rollback, approve,
- * image.bind; keyring.c: key.*). Errors as registry_mutate_replay().
+ * image.bind; keyring.c: key.*). Errors as mlreg_registry__mutate_replay().
  */
-int registry_replay_manifests(mlreg_registry *reg, const json_t *entry, const char *text,
-                              size_t len);
-/** See registry_replay_manifests(). */
-int registry_replay_blobs(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
-/** See registry_replay_manifests(). */
-int registry_replay_signature(mlreg_registry *reg, const json_t *entry, const char *text,
-                              size_t len);
-/** See registry_replay_manifests(). */
-int registry_replay_promotions(mlreg_registry *reg, const json_t *entry, const char *text,
-                               size_t len);
-/** See registry_replay_manifests(). */
-int registry_replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text, size_t len);
+int mlreg_registry__replay_manifests(mlreg_registry *reg, const json_t *entry, const char *text,
+                                     size_t len);
+/** See mlreg_registry__replay_manifests(). */
+int mlreg_registry__replay_blobs(mlreg_registry *reg, const json_t *entry, const char *text,
+                                 size_t len);
+/** See mlreg_registry__replay_manifests(). */
+int mlreg_registry__replay_signature(mlreg_registry *reg, const json_t *entry, const char *text,
+                                     size_t len);
+/** See mlreg_registry__replay_manifests(). */
+int mlreg_registry__replay_promotions(mlreg_registry *reg, const json_t *entry, const char *text,
+                                      size_t len);
+/** See mlreg_registry__replay_manifests(). */
+int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text,
+                                   size_t len);
 
 /* ---- registry.c helpers ---------------------------------------------------- */
 
@@ -114,29 +116,29 @@ int registry_replay_keyring(mlreg_registry *reg, const json_t *entry, const char
  * be NULL) and returns its length: the keys of registry.c's tables. Callers
  * validate names, tags and digests first, which bounds the length.
  */
-size_t registry_key(char key[REGISTRY_KEY_CAP], const char *a, const char *b, const char *c);
+size_t mlreg_registry__key(char key[REGISTRY_KEY_CAP], const char *a, const char *b, const char *c);
 
 /** 1 when @p key exists in @p db, 0 when not, or an error. */
-int registry_meta_has(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen);
+int mlreg_registry__meta_has(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen);
 
 /** MLREG_ENOTFOUND ("repository 'R' not found") unless @p repo exists. */
-int registry_repo_require(mlreg_meta_txn *txn, const char *repo);
+int mlreg_registry__repo_require(mlreg_meta_txn *txn, const char *repo);
 
 /** 1 when @p digest is visible in @p repo, 0 when not, or an error. */
-int registry_blob_linked(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest);
+int mlreg_registry__blob_linked(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest);
 
 /**
  * The release record of @p model@@p version parsed into *out (caller
  * decrefs). MLREG_ENOTFOUND when none, MLREG_EIO when corrupt.
  */
-int registry_release_record_get(json_t **out, mlreg_meta_txn *txn, const char *model,
-                                const char *version);
+int mlreg_registry__release_record_get(json_t **out, mlreg_meta_txn *txn, const char *model,
+                                       const char *version);
 
 /** The identity recorded when a caller passes no actor: @p actor, or "local". */
-const char *registry_actor(const char *actor);
+const char *mlreg_registry__actor(const char *actor);
 
-/** registry_mutate() on @p reg's metadata for a public entry point: a no-op is 0. */
-int registry_run(mlreg_registry *reg, registry_apply_fn apply, void *arg);
+/** mlreg_registry__mutate() on @p reg's metadata for a public entry point: a no-op is 0. */
+int mlreg_registry__run(mlreg_registry *reg, registry_apply_fn apply, void *arg);
 
 /* ---- helpers for the other registry files ---------------------------------------------------- */
 
@@ -148,13 +150,14 @@ typedef struct registry_manifest_plan registry_manifest_plan;
  * @p content_type) in @p repo by digest: parses and validates it exactly as
  * mlreg_registry_manifest_put() does, checks that its blobs are in the store
  * and serialises the records. Blob visibility in @p repo is NOT checked here:
- * registry_manifest_plan_put() checks it inside the caller's transaction, so
+ * mlreg_registry__manifest_plan_put() checks it inside the caller's transaction, so
  * the caller may link the blobs in that same transaction first. *out is owned
- * by the caller (registry_manifest_plan_free()). Errors as
+ * by the caller (mlreg_registry__manifest_plan_free()). Errors as
  * mlreg_registry_manifest_put().
  */
-int registry_manifest_plan_new(registry_manifest_plan **out, mlreg_registry *reg, const char *repo,
-                               const char *content_type, const char *body, size_t len);
+int mlreg_registry__manifest_plan_new(registry_manifest_plan **out, mlreg_registry *reg,
+                                      const char *repo, const char *content_type, const char *body,
+                                      size_t len);
 
 /**
  * Stores a prepared manifest inside the caller's write transaction @p txn:
@@ -164,18 +167,18 @@ int registry_manifest_plan_new(registry_manifest_plan **out, mlreg_registry *reg
  * (MLREG_EBLOBUNKNOWN). Does not commit. out->created is 0 when identical
  * content was already stored.
  */
-int registry_manifest_plan_put(mlreg_manifest_put_result *out, mlreg_meta_txn *txn,
-                               const registry_manifest_plan *plan);
+int mlreg_registry__manifest_plan_put(mlreg_manifest_put_result *out, mlreg_meta_txn *txn,
+                                      const registry_manifest_plan *plan);
 
 /** Frees a plan; NULL is a no-op. */
-void registry_manifest_plan_free(registry_manifest_plan *plan);
+void mlreg_registry__manifest_plan_free(registry_manifest_plan *plan);
 
 /**
  * Writes @p len bytes of @p data to the blob store and commits it (durable
  * before any metadata names it); *out receives its digest. Storing bytes
  * already stored is harmless. Errors as mlreg_blob_writer_commit().
  */
-int registry_blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len);
+int mlreg_registry__blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len);
 
 /**
  * The bytes of stored blob @p digest, read whole (at most @p max bytes):
@@ -183,33 +186,34 @@ int registry_blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, 
  * its length. The bytes are checked against the digest. 0, MLREG_ENOTFOUND,
  * MLREG_ETOOBIG, MLREG_EIO.
  */
-int registry_blob_get(char **out, size_t *len_out, mlreg_registry *reg, const mlreg_digest *digest,
-                      size_t max);
+int mlreg_registry__blob_get(char **out, size_t *len_out, mlreg_registry *reg,
+                             const mlreg_digest *digest, size_t max);
 
 /**
  * Manifest @p digest of @p repo as recorded in @p txn: *out owned by the
  * caller (mlreg_manifest_data_free()). 0, MLREG_ENOTFOUND, MLREG_EIO.
  */
-int registry_manifest_load_txn(mlreg_manifest_data **out, mlreg_meta_txn *txn, const char *repo,
-                               const mlreg_digest *digest);
+int mlreg_registry__manifest_load_txn(mlreg_manifest_data **out, mlreg_meta_txn *txn,
+                                      const char *repo, const mlreg_digest *digest);
 
 /** Links a committed blob into @p repo inside @p txn (idempotent). */
-int registry_blob_link_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest);
+int mlreg_registry__blob_link_txn(mlreg_meta_txn *txn, const char *repo,
+                                  const mlreg_digest *digest);
 
 /**
  * Digest of release @p model@@p version as recorded in @p txn:
  * 0, MLREG_ENOTFOUND (no release of that version), MLREG_EIO (corrupt record).
  */
-int registry_release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, const char *model,
-                                const char *version);
+int mlreg_registry__release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, const char *model,
+                                       const char *version);
 
 /**
  * Whether manifest @p referrer ("sha256:<hex>") of release @p subject is the
  * OCI form of one of the release's stored signatures (signatures.c owns the
  * signatures db's layout): 1 when it is, 0 when not, or an error.
  */
-int registry_signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *subject,
-                                     const char *referrer);
+int mlreg_registry__signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *subject,
+                                            const char *referrer);
 
 /**
  * Calls @p cb on every stored signature record of the release whose digest
@@ -218,8 +222,8 @@ int registry_signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *su
  * Returns what mlreg_meta_iter() returns (a positive value stops the walk
  * and is returned).
  */
-int registry_signatures_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
-                                void *payload);
+int mlreg_registry__signatures_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
+                                       void *payload);
 
 /**
  * Calls @p cb on every promotion attestation record of the release whose
@@ -227,13 +231,13 @@ int registry_signatures_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta
  * promotions.c alone knows the attestations db's key layout. Returns what
  * mlreg_meta_iter() returns.
  */
-int registry_attestations_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
-                                  void *payload);
+int mlreg_registry__attestations_foreach(mlreg_meta_txn *txn, const char *hex,
+                                         mlreg_meta_iter_cb cb, void *payload);
 
 /**
  * Whether the release whose digest is @p hex has the attestation of audit
  * entry @p seq: 1 when it has, 0 when not, or an error.
  */
-int registry_attestation_exists(mlreg_meta_txn *txn, const char *hex, uint64_t seq);
+int mlreg_registry__attestation_exists(mlreg_meta_txn *txn, const char *hex, uint64_t seq);
 
 #endif

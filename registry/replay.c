@@ -2,7 +2,7 @@
  * (mlreg_registry_replay() in include/mlreg/registry.h).
  *
  * Every entry records one change (mutate.c). Replaying it runs the same
- * apply function the live change ran, through registry_mutate_replay(),
+ * apply function the live change ran, through mlreg_registry__mutate_replay(),
  * which gives it the entry's time and checks that it re-appends the very
  * bytes of the entry: so a replay that succeeds rebuilt each change as it
  * was made, and an entry that misses something its change needs fails
@@ -25,20 +25,20 @@ static const struct {
     const char *action;
     replay_fn replay;
 } replayers[] = {
-    {MLREG_AUDIT_PUSH, registry_replay_manifests},
-    {MLREG_AUDIT_MANIFEST_PUT, registry_replay_manifests},
-    {MLREG_AUDIT_MANIFEST_DELETE, registry_replay_manifests},
-    {MLREG_AUDIT_TAG_DELETE, registry_replay_manifests},
-    {MLREG_AUDIT_BLOB_LINK, registry_replay_blobs},
-    {MLREG_AUDIT_BLOB_DELETE, registry_replay_blobs},
-    {MLREG_AUDIT_SIGNATURE_ATTACH, registry_replay_signature},
-    {MLREG_AUDIT_PROMOTE, registry_replay_promotions},
-    {MLREG_AUDIT_ROLLBACK, registry_replay_promotions},
-    {MLREG_AUDIT_APPROVE, registry_replay_promotions},
-    {MLREG_AUDIT_IMAGE_BIND, registry_replay_promotions},
-    {MLREG_AUDIT_KEY_TRUST, registry_replay_keyring},
-    {MLREG_AUDIT_KEY_REVOKE, registry_replay_keyring},
-    {MLREG_AUDIT_KEY_UNTRUST, registry_replay_keyring},
+    {MLREG_AUDIT_PUSH, mlreg_registry__replay_manifests},
+    {MLREG_AUDIT_MANIFEST_PUT, mlreg_registry__replay_manifests},
+    {MLREG_AUDIT_MANIFEST_DELETE, mlreg_registry__replay_manifests},
+    {MLREG_AUDIT_TAG_DELETE, mlreg_registry__replay_manifests},
+    {MLREG_AUDIT_BLOB_LINK, mlreg_registry__replay_blobs},
+    {MLREG_AUDIT_BLOB_DELETE, mlreg_registry__replay_blobs},
+    {MLREG_AUDIT_SIGNATURE_ATTACH, mlreg_registry__replay_signature},
+    {MLREG_AUDIT_PROMOTE, mlreg_registry__replay_promotions},
+    {MLREG_AUDIT_ROLLBACK, mlreg_registry__replay_promotions},
+    {MLREG_AUDIT_APPROVE, mlreg_registry__replay_promotions},
+    {MLREG_AUDIT_IMAGE_BIND, mlreg_registry__replay_promotions},
+    {MLREG_AUDIT_KEY_TRUST, mlreg_registry__replay_keyring},
+    {MLREG_AUDIT_KEY_REVOKE, mlreg_registry__replay_keyring},
+    {MLREG_AUDIT_KEY_UNTRUST, mlreg_registry__replay_keyring},
 };
 
 /* Replays entry @p seq of the log @p txn reads. */

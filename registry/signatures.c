@@ -244,7 +244,7 @@ static int attach_check(attach_ctx *a, json_t **existing, mlreg_registry *reg, c
         goto done;
     }
     if (error < 0 && error != MLREG_ENOTFOUND) goto done;
-    error = registry_release_digest_txn(&rd, txn, model, version);
+    error = mlreg_registry__release_digest_txn(&rd, txn, model, version);
     mlreg_meta_txn_abort(txn);
     txn = NULL;
     if (error == MLREG_ENOTFOUND) {
@@ -320,17 +320,17 @@ static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     mlreg_manifest_put_result put;
     mlreg_audit_event ev;
     char t[MLREG_TIME_STRLEN], b64[MLREG_PUBKEY_B64LEN + 1], sigblob[MLREG_DIGEST_STRLEN + 1];
-    int64_t now = registry_mutation_time(mut);
+    int64_t now = mlreg_registry__mutation_time(mut);
 
     /* the read-transaction checks again, now that writers are serialised */
     if ((found = existing_signature(c->existing, txn, a->key, &a->pk, a->text, c->model, c->version,
                                     a->idhex)) < 0)
         return found;
     if (found) return REGISTRY_MUTATE_NOOP;
-    if (registry_mutation_source(mut) != NULL) {
+    if (mlreg_registry__mutation_source(mut) != NULL) {
         /* whether the key counted then is recorded, not judged again */
         c->counts = json_is_true(json_object_get(
-            json_object_get(registry_mutation_source(mut), "details"), "trusted_at_attach"));
+            json_object_get(mlreg_registry__mutation_source(mut), "details"), "trusted_at_attach"));
     } else {
         error = mlreg_keyring_find(&c->kk, mlreg_registry_keyring(c->reg), txn, &a->pk.id);
         if (error == 0) {
@@ -344,9 +344,9 @@ static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
         error = 0;
         mlreg_keyring_judge(&c->counts, c->kkp, &a->pk, now);
     }
-    if ((error = registry_blob_link_txn(txn, c->model, c->blob)) < 0 ||
-        (error = registry_blob_link_txn(txn, c->model, c->empty)) < 0 ||
-        (error = registry_manifest_plan_put(&put, txn, c->plan)) < 0)
+    if ((error = mlreg_registry__blob_link_txn(txn, c->model, c->blob)) < 0 ||
+        (error = mlreg_registry__blob_link_txn(txn, c->model, c->empty)) < 0 ||
+        (error = mlreg_registry__manifest_plan_put(&put, txn, c->plan)) < 0)
         goto done;
     mlreg_digest_format(c->referrer, &put.digest);
     mlreg_time_format(t, now);
@@ -377,7 +377,7 @@ static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     ev.digest = a->digest;
     ev.key_id = a->idhex;
     ev.details = details;
-    error = registry_mutation_record(NULL, mut, &ev);
+    error = mlreg_registry__mutation_record(NULL, mut, &ev);
 
 done:
     json_decref(rec);
@@ -413,14 +413,14 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
     if (error == 1) goto identical;
 
     /* blobs first: durable before any metadata names them */
-    if ((error = registry_blob_put(&blob, reg, a.text, a.tlen)) < 0 ||
-        (error = registry_blob_put(&empty, reg, MLREG_EMPTY_CONFIG, strlen(MLREG_EMPTY_CONFIG))) <
-            0)
+    if ((error = mlreg_registry__blob_put(&blob, reg, a.text, a.tlen)) < 0 ||
+        (error = mlreg_registry__blob_put(&empty, reg, MLREG_EMPTY_CONFIG,
+                                          strlen(MLREG_EMPTY_CONFIG))) < 0)
         goto done;
     if ((error = referrer_manifest(&manifest, a.release, &blob, a.tlen, a.idhex, &a.pk)) < 0)
         goto done;
-    if ((error = registry_manifest_plan_new(&plan, reg, model, MLREG_MT_OCI_MANIFEST, manifest,
-                                            strlen(manifest))) < 0)
+    if ((error = mlreg_registry__manifest_plan_new(&plan, reg, model, MLREG_MT_OCI_MANIFEST,
+                                                   manifest, strlen(manifest))) < 0)
         goto done;
 
     c.reg = reg;
@@ -432,7 +432,7 @@ int mlreg_signature_attach(json_t **out, int *created_out, mlreg_registry *reg, 
     c.empty = &empty;
     c.plan = plan;
     c.existing = &existing;
-    error = registry_mutate(NULL, mlreg_registry_meta(reg), attach_apply, &c);
+    error = mlreg_registry__mutate(NULL, mlreg_registry_meta(reg), attach_apply, &c);
     if (error == REGISTRY_MUTATE_NOOP) goto identical;
     if (error < 0) goto done;
     if ((reply = attach_reply(model, version, a.digest, a.idhex, &a.pk, c.counts,
@@ -469,7 +469,7 @@ identical:
 
 done:
     mlreg_meta_txn_abort(txn);
-    registry_manifest_plan_free(plan);
+    mlreg_registry__manifest_plan_free(plan);
     json_decref(existing);
     free(manifest);
     free(a.text);
@@ -478,8 +478,8 @@ done:
     return error < 0 ? error : 0;
 }
 
-int registry_replay_signature(mlreg_registry *reg, const json_t *entry, const char *text,
-                              size_t len)
+int mlreg_registry__replay_signature(mlreg_registry *reg, const json_t *entry, const char *text,
+                                     size_t len)
 {
     const json_t *subject = json_object_get(entry, "subject");
     const json_t *details = json_object_get(entry, "details");
@@ -506,14 +506,14 @@ int registry_replay_signature(mlreg_registry *reg, const json_t *entry, const ch
     }
     /* the same checks as the attach: the signature verifies against the
      * release as replayed so far */
-    if ((error = registry_blob_get(&sig, &siglen, reg, &blob, SIG_TEXT_MAX)) < 0 ||
+    if ((error = mlreg_registry__blob_get(&sig, &siglen, reg, &blob, SIG_TEXT_MAX)) < 0 ||
         (error = attach_check(&a, &existing, reg, model, version, sig, siglen, pk, strlen(pk))) <
             0 ||
-        (error = registry_blob_put(&empty, reg, MLREG_EMPTY_CONFIG, strlen(MLREG_EMPTY_CONFIG))) <
-            0 ||
+        (error = mlreg_registry__blob_put(&empty, reg, MLREG_EMPTY_CONFIG,
+                                          strlen(MLREG_EMPTY_CONFIG))) < 0 ||
         (error = referrer_manifest(&manifest, a.release, &blob, a.tlen, a.idhex, &a.pk)) < 0 ||
-        (error = registry_manifest_plan_new(&plan, reg, model, MLREG_MT_OCI_MANIFEST, manifest,
-                                            strlen(manifest))) < 0)
+        (error = mlreg_registry__manifest_plan_new(&plan, reg, model, MLREG_MT_OCI_MANIFEST,
+                                                   manifest, strlen(manifest))) < 0)
         goto done;
     c.reg = reg;
     c.a = &a;
@@ -524,10 +524,11 @@ int registry_replay_signature(mlreg_registry *reg, const json_t *entry, const ch
     c.empty = &empty;
     c.plan = plan;
     c.existing = &existing;
-    error = registry_mutate_replay(mlreg_registry_meta(reg), entry, text, len, attach_apply, &c);
+    error =
+        mlreg_registry__mutate_replay(mlreg_registry_meta(reg), entry, text, len, attach_apply, &c);
 
 done:
-    registry_manifest_plan_free(plan);
+    mlreg_registry__manifest_plan_free(plan);
     json_decref(existing);
     free(manifest);
     free(sig);
@@ -605,7 +606,7 @@ int mlreg_signatures_list(json_t **out, mlreg_registry *reg, const char *model, 
         goto done;
     }
     if ((error = mlreg_meta_txn_begin(&w.txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-    error = registry_release_digest_txn(&rd, w.txn, model, version);
+    error = mlreg_registry__release_digest_txn(&rd, w.txn, model, version);
     if (error == MLREG_ENOTFOUND)
         error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
     if (error < 0) goto done;
@@ -645,18 +646,18 @@ static int owner_cb(const void *key, size_t klen, const void *val, size_t vlen, 
     return owned;
 }
 
-int registry_signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *subject,
-                                     const char *referrer)
+int mlreg_registry__signature_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *subject,
+                                            const char *referrer)
 {
     char prefix[MLREG_DIGEST_HEXLEN + 1];
     owner_walk w = {referrer};
 
     mlreg_digest_hex(prefix, subject);
-    return registry_signatures_foreach(txn, prefix, owner_cb, &w);
+    return mlreg_registry__signatures_foreach(txn, prefix, owner_cb, &w);
 }
 
-int registry_signatures_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
-                                void *payload)
+int mlreg_registry__signatures_foreach(mlreg_meta_txn *txn, const char *hex, mlreg_meta_iter_cb cb,
+                                       void *payload)
 {
     char prefix[SIG_PREFIX_LEN];
 

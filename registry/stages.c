@@ -1,7 +1,7 @@
 /* stages.c: stage pointers and their history, the listings of the
  * promotion-side tables (stages, history, promotions log, approvals, image
  * bindings, attestations) and the one key layout of those tables
- * (include/mlreg/promotions.h): promotions_key() builds every key.
+ * (include/mlreg/promotions.h): mlreg_promotions__key() builds every key.
  */
 #include "mlreg/promotions.h"
 
@@ -25,8 +25,8 @@
 
 /* Joins the non-NULL strings of @p parts (up to 3) with NUL separators, then
  * appends @p seq as 8 big-endian bytes (after a NUL) when @p with_seq. */
-size_t promotions_key(char key[PROMOTIONS_KEY_CAP], const char *a, const char *b, const char *c,
-                      int with_seq, uint64_t seq)
+size_t mlreg_promotions__key(char key[PROMOTIONS_KEY_CAP], const char *a, const char *b,
+                             const char *c, int with_seq, uint64_t seq)
 {
     const char *parts[3] = {a, b, c};
     size_t n = 0;
@@ -49,8 +49,8 @@ size_t promotions_key(char key[PROMOTIONS_KEY_CAP], const char *a, const char *b
 }
 
 /* Loads a JSON value stored under @p key; ENOTFOUND (no message) when absent. */
-int promotions_get_json(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *key,
-                        size_t klen)
+int mlreg_promotions__get_json(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *key,
+                               size_t klen)
 {
     int error = 0;
     void *val = NULL;
@@ -67,8 +67,8 @@ int promotions_get_json(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const ch
 }
 
 /* Serialises @p j (not consumed) under @p key. */
-int promotions_put_json(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen,
-                        const json_t *j)
+int mlreg_promotions__put_json(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_t klen,
+                               const json_t *j)
 {
     char *text = json_dumps(j, JSON_COMPACT);
     int error;
@@ -79,8 +79,8 @@ int promotions_put_json(mlreg_meta_txn *txn, mlreg_db db, const char *key, size_
     return error;
 }
 
-int promotions_check_names(const mlreg_policy *policy, const char *model, const char *version,
-                           const char *stage)
+int mlreg_promotions__check_names(const mlreg_policy *policy, const char *model,
+                                  const char *version, const char *stage)
 {
     int error;
 
@@ -91,7 +91,7 @@ int promotions_check_names(const mlreg_policy *policy, const char *model, const 
     return 0;
 }
 
-int promotions_check_text(const char *text, const char *what)
+int mlreg_promotions__check_text(const char *text, const char *what)
 {
     if (text == NULL) return 0;
     if (strlen(text) > MLREG_REASON_MAX)
@@ -101,10 +101,10 @@ int promotions_check_text(const char *text, const char *what)
 }
 
 /* The release record of model@version: ENOTFOUND "release m@v not found". */
-int promotions_release_get(json_t **out, mlreg_meta_txn *txn, const char *model,
-                           const char *version)
+int mlreg_promotions__release_get(json_t **out, mlreg_meta_txn *txn, const char *model,
+                                  const char *version)
 {
-    int error = registry_release_record_get(out, txn, model, version);
+    int error = mlreg_registry__release_record_get(out, txn, model, version);
 
     if (error == MLREG_ENOTFOUND)
         return mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
@@ -112,7 +112,7 @@ int promotions_release_get(json_t **out, mlreg_meta_txn *txn, const char *model,
 }
 
 /* The digest hex (64 chars) of a release record's "digest". */
-int promotions_record_hex(char hex[MLREG_DIGEST_HEXLEN + 1], const json_t *rec)
+int mlreg_promotions__record_hex(char hex[MLREG_DIGEST_HEXLEN + 1], const json_t *rec)
 {
     const char *d = jstr(rec, "digest");
 
@@ -145,11 +145,11 @@ static int history_cb(const void *key, size_t klen, const void *val, size_t vlen
 }
 
 /* Walks the history of model/stage; see history_walk. */
-int promotions_walk_history(history_walk *w, mlreg_meta_txn *txn, const char *model,
-                            const char *stage)
+int mlreg_promotions__walk_history(history_walk *w, mlreg_meta_txn *txn, const char *model,
+                                   const char *stage)
 {
     char prefix[PROMOTIONS_KEY_CAP];
-    size_t plen = promotions_key(prefix, model, stage, "", 0, 0);
+    size_t plen = mlreg_promotions__key(prefix, model, stage, "", 0, 0);
     int error = mlreg_meta_iter(txn, MLREG_DB_STAGE_HISTORY, prefix, plen, NULL, 0, history_cb, w);
 
     return error < 0 ? error : 0;
@@ -158,9 +158,10 @@ int promotions_walk_history(history_walk *w, mlreg_meta_txn *txn, const char *mo
 /* ---- stage pointers ------------------------------------------------------------ */
 
 /* Moves model/stage to release @p cand and appends the history entry. */
-int promotions_move_pointer(mlreg_meta_txn *txn, const char *model, const char *stage,
-                            const char *action, const json_t *cand, const json_t *from,
-                            const char *reason, const char *actor, int64_t now, uint64_t pseq)
+int mlreg_promotions__move_pointer(mlreg_meta_txn *txn, const char *model, const char *stage,
+                                   const char *action, const json_t *cand, const json_t *from,
+                                   const char *reason, const char *actor, int64_t now,
+                                   uint64_t pseq)
 {
     int error = 0;
     uint64_t hseq;
@@ -182,11 +183,13 @@ int promotions_move_pointer(mlreg_meta_txn *txn, const char *model, const char *
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory moving a stage");
         goto done;
     }
-    if ((error = promotions_put_json(txn, MLREG_DB_STAGES, key,
-                                     promotions_key(key, model, stage, NULL, 0, 0), ptr)) < 0)
+    if ((error = mlreg_promotions__put_json(txn, MLREG_DB_STAGES, key,
+                                            mlreg_promotions__key(key, model, stage, NULL, 0, 0),
+                                            ptr)) < 0)
         goto done;
-    error = promotions_put_json(txn, MLREG_DB_STAGE_HISTORY, key,
-                                promotions_key(key, model, stage, NULL, 1, hseq), entry);
+    error =
+        mlreg_promotions__put_json(txn, MLREG_DB_STAGE_HISTORY, key,
+                                   mlreg_promotions__key(key, model, stage, NULL, 1, hseq), entry);
 
 done:
     json_decref(ptr);
@@ -195,11 +198,12 @@ done:
 }
 
 /* The stage pointer of model/stage, or *out = NULL when the stage is empty. */
-int promotions_pointer_get(json_t **out, mlreg_meta_txn *txn, const char *model, const char *stage)
+int mlreg_promotions__pointer_get(json_t **out, mlreg_meta_txn *txn, const char *model,
+                                  const char *stage)
 {
     char key[PROMOTIONS_KEY_CAP];
-    int error = promotions_get_json(out, txn, MLREG_DB_STAGES, key,
-                                    promotions_key(key, model, stage, NULL, 0, 0));
+    int error = mlreg_promotions__get_json(out, txn, MLREG_DB_STAGES, key,
+                                           mlreg_promotions__key(key, model, stage, NULL, 0, 0));
 
     if (error == MLREG_ENOTFOUND) {
         *out = NULL;
@@ -231,8 +235,9 @@ static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 }
 
 /* Lists the records under @p prefix of @p db as {field: [view(rec)...]}. */
-int promotions_list_prefix(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
-                           size_t plen, const char *field, json_t *(*view)(const json_t *))
+int mlreg_promotions__list_prefix(json_t **out, mlreg_meta_txn *txn, mlreg_db db,
+                                  const char *prefix, size_t plen, const char *field,
+                                  json_t *(*view)(const json_t *))
 {
     list_walk w = {json_array(), view};
     int error = 0;
@@ -293,9 +298,9 @@ static int page_cb(const void *key, size_t klen, const void *val, size_t vlen, v
 /* *out = {field: [view(rec, seq)...], "next": seq|null}; see page_walk.
  * @p limit 0 is MLREG_PAGE_LIMIT_DEFAULT, more than MLREG_PAGE_LIMIT_MAX
  * is that. @p what names the log in messages. */
-int promotions_list_page(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
-                         size_t plen, uint64_t since, size_t limit, const char *field,
-                         json_t *(*view)(const json_t *, uint64_t), const char *what)
+int mlreg_promotions__list_page(json_t **out, mlreg_meta_txn *txn, mlreg_db db, const char *prefix,
+                                size_t plen, uint64_t since, size_t limit, const char *field,
+                                json_t *(*view)(const json_t *, uint64_t), const char *what)
 {
     page_walk w;
     char start[PROMOTIONS_KEY_CAP];
@@ -326,16 +331,16 @@ done:
 }
 
 /* Opens a read txn and finds the release digest hex of model@version. */
-int promotions_release_hex_read(char hex[MLREG_DIGEST_HEXLEN + 1], mlreg_meta_txn **txn_out,
-                                mlreg_registry *reg, const char *model, const char *version)
+int mlreg_promotions__release_hex_read(char hex[MLREG_DIGEST_HEXLEN + 1], mlreg_meta_txn **txn_out,
+                                       mlreg_registry *reg, const char *model, const char *version)
 {
     int error;
     json_t *rel = NULL;
 
-    if ((error = promotions_check_names(NULL, model, version, NULL)) < 0) return error;
+    if ((error = mlreg_promotions__check_names(NULL, model, version, NULL)) < 0) return error;
     if ((error = mlreg_meta_txn_begin(txn_out, mlreg_registry_meta(reg), 0)) < 0) return error;
-    if ((error = promotions_release_get(&rel, *txn_out, model, version)) < 0) goto done;
-    error = promotions_record_hex(hex, rel);
+    if ((error = mlreg_promotions__release_get(&rel, *txn_out, model, version)) < 0) goto done;
+    error = mlreg_promotions__record_hex(hex, rel);
 
 done:
     json_decref(rel);
@@ -356,7 +361,7 @@ static int stage_view(json_t **out, mlreg_meta_txn *txn, const char *model, cons
         *out = json_pack("{s:s, s:s, s:n, s:n, s:n, s:n, s:n}", "model", model, "stage", stage,
                          "version", "digest", "since", "by", "image");
     } else {
-        if ((error = promotions_image_of(&img, txn, jstr(e, "digest"))) < 0) return error;
+        if ((error = mlreg_promotions__image_of(&img, txn, jstr(e, "digest"))) < 0) return error;
         *out = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:o}", "model", model, "stage", stage,
                          "version", json_object_get(e, "version"), "digest",
                          json_object_get(e, "digest"), "since",
@@ -376,10 +381,10 @@ int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *pol
     const char *const *stages = mlreg_policy_stages(policy);
 
     if (list == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
-    if ((error = promotions_check_names(NULL, model, NULL, NULL)) < 0) goto done;
+    if ((error = mlreg_promotions__check_names(NULL, model, NULL, NULL)) < 0) goto done;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
     for (size_t i = 0; i < mlreg_policy_stage_count(policy); i++) {
-        if ((error = promotions_pointer_get(&ptr, txn, model, stages[i])) < 0) goto done;
+        if ((error = mlreg_promotions__pointer_get(&ptr, txn, model, stages[i])) < 0) goto done;
         if ((error = stage_view(&v, txn, model, stages[i], ptr, 0)) < 0) goto done;
         json_object_del(v, "model");
         json_decref(ptr);
@@ -409,10 +414,10 @@ int mlreg_stage_get(json_t **out, mlreg_registry *reg, const mlreg_policy *polic
     char when[MLREG_TIME_STRLEN];
 
     memset(&hw, 0, sizeof(hw));
-    if ((error = promotions_check_names(policy, model, NULL, stage)) < 0) goto done;
+    if ((error = mlreg_promotions__check_names(policy, model, NULL, stage)) < 0) goto done;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
     if (at_ns < 0) {
-        if ((error = promotions_pointer_get(&ptr, txn, model, stage)) < 0) goto done;
+        if ((error = mlreg_promotions__pointer_get(&ptr, txn, model, stage)) < 0) goto done;
         if (ptr == NULL) {
             error = mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s is empty", stage, model);
             goto done;
@@ -421,7 +426,7 @@ int mlreg_stage_get(json_t **out, mlreg_registry *reg, const mlreg_policy *polic
         goto done;
     }
     hw.at_ns = at_ns;
-    if ((error = promotions_walk_history(&hw, txn, model, stage)) < 0) goto done;
+    if ((error = mlreg_promotions__walk_history(&hw, txn, model, stage)) < 0) goto done;
     if (hw.last == NULL) {
         mlreg_time_format(when, at_ns);
         error =
@@ -445,9 +450,9 @@ int mlreg_stage_digest(mlreg_digest *out, mlreg_registry *reg, const mlreg_polic
     json_t *ptr = NULL;
     const char *d;
 
-    if ((error = promotions_check_names(policy, model, NULL, stage)) < 0) goto done;
+    if ((error = mlreg_promotions__check_names(policy, model, NULL, stage)) < 0) goto done;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-    if ((error = promotions_pointer_get(&ptr, txn, model, stage)) < 0) goto done;
+    if ((error = mlreg_promotions__pointer_get(&ptr, txn, model, stage)) < 0) goto done;
     if (ptr == NULL) {
         error = mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s is empty", stage, model);
         goto done;
@@ -480,11 +485,11 @@ int mlreg_stage_history(json_t **out, mlreg_registry *reg, const mlreg_policy *p
     mlreg_meta_txn *txn = NULL;
     char prefix[PROMOTIONS_KEY_CAP];
 
-    if ((error = promotions_check_names(policy, model, NULL, stage)) < 0) return error;
+    if ((error = mlreg_promotions__check_names(policy, model, NULL, stage)) < 0) return error;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
-    error = promotions_list_page(out, txn, MLREG_DB_STAGE_HISTORY, prefix,
-                                 promotions_key(prefix, model, stage, "", 0, 0), since, limit,
-                                 "history", history_view, "stage history");
+    error = mlreg_promotions__list_page(out, txn, MLREG_DB_STAGE_HISTORY, prefix,
+                                        mlreg_promotions__key(prefix, model, stage, "", 0, 0),
+                                        since, limit, "history", history_view, "stage history");
     mlreg_meta_txn_abort(txn);
     return error;
 }
@@ -508,11 +513,11 @@ int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model, 
     mlreg_meta_txn *txn = NULL;
     char prefix[PROMOTIONS_KEY_CAP];
 
-    if ((error = promotions_check_names(NULL, model, NULL, NULL)) < 0) return error;
+    if ((error = mlreg_promotions__check_names(NULL, model, NULL, NULL)) < 0) return error;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
-    error = promotions_list_page(out, txn, MLREG_DB_PROMOTIONS, prefix,
-                                 promotions_key(prefix, model, "", NULL, 0, 0), since, limit,
-                                 "promotions", promotion_view, "promotions");
+    error = mlreg_promotions__list_page(out, txn, MLREG_DB_PROMOTIONS, prefix,
+                                        mlreg_promotions__key(prefix, model, "", NULL, 0, 0), since,
+                                        limit, "promotions", promotion_view, "promotions");
     mlreg_meta_txn_abort(txn);
     return error;
 }

@@ -68,7 +68,7 @@ int mlreg_checkpoint_key_hash(uint32_t *out, const char *name,
 {
     int error = 0;
 
-    if ((error = signing_init()) < 0 ||
+    if ((error = mlreg_signing__init()) < 0 ||
         (error = check_name(name, strlen(name), "checkpoint key")) < 0)
         return error;
     *out = key_hash(name, strlen(name), pk);
@@ -134,7 +134,7 @@ int mlreg_checkpoint_verifier_parse(char **name_out, unsigned char pk_out[MLREG_
     size_t nlen;
     int error = 0;
 
-    if ((error = signing_init()) < 0) goto done;
+    if ((error = mlreg_signing__init()) < 0) goto done;
     p1 = memchr(text, '+', len);
     p2 = p1 ? memchr(p1 + 1, '+', len - (size_t)(p1 + 1 - text)) : NULL;
     if (p2 == NULL || p2 - p1 != 9) {
@@ -182,7 +182,7 @@ int mlreg_checkpoint_sign(char **out, const char *origin, uint64_t size,
     uint32_t h;
     int n, error = 0;
 
-    if ((error = signing_init()) < 0 || (error = check_name(origin, olen, "checkpoint")) < 0)
+    if ((error = mlreg_signing__init()) < 0 || (error = check_name(origin, olen, "checkpoint")) < 0)
         goto done;
     sodium_bin2base64(root64, sizeof(root64), root->raw, MLREG_MERKLE_HASH_BYTES,
                       sodium_base64_VARIANT_ORIGINAL);
@@ -268,7 +268,7 @@ int mlreg_checkpoint_verify(mlreg_checkpoint *out, const char *text, size_t len,
     uint32_t want_hash;
     int verified = 0, error = 0;
 
-    if ((error = signing_init()) < 0 || (error = check_name(origin, olen, "checkpoint")) < 0)
+    if ((error = mlreg_signing__init()) < 0 || (error = check_name(origin, olen, "checkpoint")) < 0)
         goto done;
     if (!note_chars_ok((const unsigned char *)text, len)) {
         error = mlreg_error_set(MLREG_EINVALID,

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int signing_init(void)
+int mlreg_signing__init(void)
 {
     /* sodium_init() is idempotent and thread-safe; it picks the fastest
      * implementations and seeds randombytes before sodium_malloc is used. */
@@ -21,8 +21,8 @@ int signing_init(void)
     return 0;
 }
 
-int signing_split_lines(text_line *lines, size_t want, const char *text, size_t len,
-                        const char *what)
+int mlreg_signing__split_lines(text_line *lines, size_t want, const char *text, size_t len,
+                               const char *what)
 {
     size_t pos = 0, n = 0;
 
@@ -53,8 +53,8 @@ int signing_split_lines(text_line *lines, size_t want, const char *text, size_t 
     return 0;
 }
 
-int signing_comment_line(const char **comment_out, size_t *len_out, text_line line,
-                         const char *prefix, size_t max, const char *what, size_t lineno)
+int mlreg_signing__comment_line(const char **comment_out, size_t *len_out, text_line line,
+                                const char *prefix, size_t max, const char *what, size_t lineno)
 {
     size_t plen = strlen(prefix);
 
@@ -70,8 +70,8 @@ int signing_comment_line(const char **comment_out, size_t *len_out, text_line li
     return 0;
 }
 
-int signing_base64_line(unsigned char *out, size_t outlen, text_line line, const char *what,
-                        size_t lineno)
+int mlreg_signing__base64_line(unsigned char *out, size_t outlen, text_line line, const char *what,
+                               size_t lineno)
 {
     size_t expected = sodium_base64_ENCODED_LEN(outlen, sodium_base64_VARIANT_ORIGINAL) - 1;
     size_t got = 0;
@@ -92,7 +92,7 @@ int signing_base64_line(unsigned char *out, size_t outlen, text_line line, const
     return 0;
 }
 
-int signing_check_comment(const char *comment, size_t max, const char *what)
+int mlreg_signing__check_comment(const char *comment, size_t max, const char *what)
 {
     if (!comment) return mlreg_error_set(MLREG_EINVALID, "%s is missing", what);
     if (strlen(comment) > max)
@@ -102,7 +102,8 @@ int signing_check_comment(const char *comment, size_t max, const char *what)
     return 0;
 }
 
-int signing_read_file(char *buf, size_t cap, size_t *len_out, const char *path, const char *what)
+int mlreg_signing__read_file(char *buf, size_t cap, size_t *len_out, const char *path,
+                             const char *what)
 {
     int error = 0;
     int fd = -1;
@@ -147,7 +148,7 @@ done:
  * public half may already be published): file.h's writer with
  * MLREG_FILE_NOREPLACE gives both, and a half-written key file is never
  * visible under its name. */
-int signing_key_file_open(mlreg_file **out, const char *path, mode_t mode)
+int mlreg_signing__key_file_open(mlreg_file **out, const char *path, mode_t mode)
 {
     int error = mlreg_file_open(out, path, mode, MLREG_FILE_NOREPLACE);
 
@@ -157,7 +158,8 @@ int signing_key_file_open(mlreg_file **out, const char *path, mode_t mode)
     return error;
 }
 
-int signing_key_file_finish(mlreg_file *f, const char *path, const file_part *parts, size_t n)
+int mlreg_signing__key_file_finish(mlreg_file *f, const char *path, const file_part *parts,
+                                   size_t n)
 {
     int error = 0;
 

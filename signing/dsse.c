@@ -52,7 +52,7 @@ int mlreg_dsse_sign(char **out, const char *payload_type, const void *payload, s
     json_t *env = NULL;
     int error = 0;
 
-    if ((error = signing_init()) < 0) goto done;
+    if ((error = mlreg_signing__init()) < 0) goto done;
     if (payload_type[0] == '\0') {
         error = mlreg_error_set(MLREG_EINVALID, "dsse payload type is empty");
         goto done;
@@ -117,7 +117,7 @@ int mlreg_dsse_verify(char **payload_type_out, unsigned char **payload_out, size
     char *type_copy = NULL;
     int verified = 0, error = 0;
 
-    if ((error = signing_init()) < 0) goto done;
+    if ((error = mlreg_signing__init()) < 0) goto done;
     if ((env = json_loadb(envelope, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
         !json_is_object(env)) {
         error = mlreg_error_set(MLREG_EINVALID, "malformed dsse envelope: not a json object");

@@ -119,13 +119,13 @@ int mlreg_pubkey_parse(mlreg_pubkey *out, const char *text, size_t len)
     size_t clen, prefix_len = strlen(COMMENT_PREFIX);
     size_t key_line = 0;
 
-    if ((error = signing_init()) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0) return error;
     /* A `.pub` file starts with its comment line; `minisign -P` and
      * configs carry the bare base64 line alone. */
     if (len >= prefix_len && memcmp(text, COMMENT_PREFIX, prefix_len) == 0) {
-        if ((error = signing_split_lines(lines, 2, text, len, pk_what)) < 0 ||
-            (error = signing_comment_line(&comment, &clen, lines[0], COMMENT_PREFIX,
-                                          MLREG_SIGN_UNTRUSTED_COMMENT_MAX, pk_what, 1)) < 0)
+        if ((error = mlreg_signing__split_lines(lines, 2, text, len, pk_what)) < 0 ||
+            (error = mlreg_signing__comment_line(&comment, &clen, lines[0], COMMENT_PREFIX,
+                                                 MLREG_SIGN_UNTRUSTED_COMMENT_MAX, pk_what, 1)) < 0)
             return error;
         key_line = 1;
     } else {
@@ -135,9 +135,10 @@ int mlreg_pubkey_parse(mlreg_pubkey *out, const char *text, size_t len)
             return mlreg_error_set(MLREG_EINVALID,
                                    "malformed public key: line 1 does not start with \"%s\"",
                                    COMMENT_PREFIX);
-        if ((error = signing_split_lines(lines, 1, text, len, pk_what)) < 0) return error;
+        if ((error = mlreg_signing__split_lines(lines, 1, text, len, pk_what)) < 0) return error;
     }
-    if ((error = signing_base64_line(raw, sizeof(raw), lines[key_line], pk_what, key_line + 1)) < 0)
+    if ((error = mlreg_signing__base64_line(raw, sizeof(raw), lines[key_line], pk_what,
+                                            key_line + 1)) < 0)
         return error;
     if (memcmp(raw, SIG_ALG, ALG_BYTES) != 0)
         return mlreg_error_set(MLREG_EINVALID,
@@ -168,14 +169,14 @@ int mlreg_pubkey_format(char **out, const mlreg_pubkey *pk, const char *comment)
     size_t size;
 
     *out = NULL;
-    if ((error = signing_init()) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0) return error;
     if (!comment) {
         mlreg_keyid_format(id, &pk->id);
         snprintf(dflt, sizeof(dflt), "mlreg public key %s", id);
         comment = dflt;
     }
-    if ((error = signing_check_comment(comment, MLREG_SIGN_UNTRUSTED_COMMENT_MAX,
-                                       "public key comment")) < 0)
+    if ((error = mlreg_signing__check_comment(comment, MLREG_SIGN_UNTRUSTED_COMMENT_MAX,
+                                              "public key comment")) < 0)
         return error;
     mlreg_pubkey_base64(b64, pk);
     size = strlen(COMMENT_PREFIX) + strlen(comment) + 1 + MLREG_PUBKEY_B64LEN + 1 + 1;
@@ -198,7 +199,7 @@ int mlreg_pubkey_load(mlreg_pubkey *out, const char *path)
     char buf[KEYFILE_MAX];
     size_t len = 0;
 
-    if ((error = signing_read_file(buf, sizeof(buf), &len, path, "public key file")) < 0)
+    if ((error = mlreg_signing__read_file(buf, sizeof(buf), &len, path, "public key file")) < 0)
         return error;
     return mlreg_pubkey_parse(out, buf, len);
 }
@@ -210,9 +211,9 @@ int mlreg_pubkey_save(const char *path, const mlreg_pubkey *pk, const char *comm
     mlreg_file *f = NULL;
 
     if ((error = mlreg_pubkey_format(&text, pk, comment)) < 0) goto done;
-    if ((error = signing_key_file_open(&f, path, 0644)) < 0) goto done;
+    if ((error = mlreg_signing__key_file_open(&f, path, 0644)) < 0) goto done;
     file_part part = {text, strlen(text)};
-    error = signing_key_file_finish(f, path, &part, 1);
+    error = mlreg_signing__key_file_finish(f, path, &part, 1);
 done:
     free(text);
     return error;
@@ -319,10 +320,10 @@ static int decode_seckey(seckey_work *w, const char *text, size_t len)
     const char *comment;
     size_t clen;
 
-    if ((error = signing_split_lines(lines, 2, text, len, sk_what)) < 0 ||
-        (error = signing_comment_line(&comment, &clen, lines[0], COMMENT_PREFIX,
-                                      MLREG_SIGN_UNTRUSTED_COMMENT_MAX, sk_what, 1)) < 0 ||
-        (error = signing_base64_line(w->raw, SK_RAW_BYTES, lines[1], sk_what, 2)) < 0)
+    if ((error = mlreg_signing__split_lines(lines, 2, text, len, sk_what)) < 0 ||
+        (error = mlreg_signing__comment_line(&comment, &clen, lines[0], COMMENT_PREFIX,
+                                             MLREG_SIGN_UNTRUSTED_COMMENT_MAX, sk_what, 1)) < 0 ||
+        (error = mlreg_signing__base64_line(w->raw, SK_RAW_BYTES, lines[1], sk_what, 2)) < 0)
         return error;
     if (memcmp(w->raw, SIG_ALG, ALG_BYTES) != 0)
         return mlreg_error_set(MLREG_EINVALID,
@@ -394,7 +395,7 @@ int mlreg_seckey_parse(mlreg_seckey **out, const char *text, size_t len, const c
     seckey_work *w = NULL;
 
     *out = NULL;
-    if ((error = signing_init()) < 0 || (error = work_new(&w)) < 0) goto done;
+    if ((error = mlreg_signing__init()) < 0 || (error = work_new(&w)) < 0) goto done;
     error = seckey_from_text(out, w, text, len, password);
 done:
     work_free(w);
@@ -408,8 +409,9 @@ int mlreg_seckey_load(mlreg_seckey **out, const char *path, const char *password
     size_t len = 0;
 
     *out = NULL;
-    if ((error = signing_init()) < 0 || (error = work_new(&w)) < 0) goto done;
-    if ((error = signing_read_file(w->file, sizeof(w->file), &len, path, "secret key file")) < 0)
+    if ((error = mlreg_signing__init()) < 0 || (error = work_new(&w)) < 0) goto done;
+    if ((error =
+             mlreg_signing__read_file(w->file, sizeof(w->file), &len, path, "secret key file")) < 0)
         goto done;
     error = seckey_from_text(out, w, w->file, len, password);
 done:
@@ -423,8 +425,9 @@ int mlreg_seckey_needs_password(int *out, const char *path)
     seckey_work *w = NULL;
     size_t len = 0;
 
-    if ((error = signing_init()) < 0 || (error = work_new(&w)) < 0) goto done;
-    if ((error = signing_read_file(w->file, sizeof(w->file), &len, path, "secret key file")) < 0 ||
+    if ((error = mlreg_signing__init()) < 0 || (error = work_new(&w)) < 0) goto done;
+    if ((error = mlreg_signing__read_file(w->file, sizeof(w->file), &len, path,
+                                          "secret key file")) < 0 ||
         (error = decode_seckey(w, w->file, len)) < 0)
         goto done;
     *out = is_encrypted(w);
@@ -440,7 +443,7 @@ int mlreg_seckey_generate(mlreg_seckey **out)
     unsigned char pk[crypto_sign_PUBLICKEYBYTES];
 
     *out = NULL;
-    if ((error = signing_init()) < 0 || (error = seckey_alloc(&sk)) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0 || (error = seckey_alloc(&sk)) < 0) return error;
     randombytes_buf(sk->id.raw, MLREG_KEYID_BYTES);
     crypto_sign_keypair(pk, sk->sk);
     seckey_seal(sk);
@@ -463,9 +466,9 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
 
     if (!comment)
         comment = password ? "mlreg encrypted secret key" : "mlreg unencrypted secret key";
-    if ((error = signing_init()) < 0 ||
-        (error = signing_check_comment(comment, MLREG_SIGN_UNTRUSTED_COMMENT_MAX,
-                                       "secret key comment")) < 0)
+    if ((error = mlreg_signing__init()) < 0 ||
+        (error = mlreg_signing__check_comment(comment, MLREG_SIGN_UNTRUSTED_COMMENT_MAX,
+                                              "secret key comment")) < 0)
         goto done;
     if (password && strlen(password) > MLREG_PASSWORD_MAX) {
         error =
@@ -475,7 +478,7 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
     if ((error = work_new(&w)) < 0) goto done;
     /* Start the file before scrypt's seconds of work, so an existing
      * file is reported at once. */
-    if ((error = signing_key_file_open(&f, path, 0600)) < 0) goto done;
+    if ((error = mlreg_signing__key_file_open(&f, path, 0600)) < 0) goto done;
 
     /* Unencrypted, everything but the key stays zero, byte for byte what
      * `minisign -G -W` writes (work_new zeroed the buffer). */
@@ -499,7 +502,7 @@ int mlreg_seckey_save(const char *path, const mlreg_seckey *sk, const char *pass
                          {"\n", 1},
                          {w->b64, SK_B64_LEN},
                          {"\n", 1}};
-    error = signing_key_file_finish(f, path, parts, sizeof(parts) / sizeof(parts[0]));
+    error = mlreg_signing__key_file_finish(f, path, parts, sizeof(parts) / sizeof(parts[0]));
     f = NULL;
 done:
     mlreg_file_abort(f);

@@ -22,7 +22,7 @@ int mlreg_merkle_leaf_hash(mlreg_merkle_hash *out, const void *data, size_t len)
     crypto_hash_sha256_state st;
     int error = 0;
 
-    if ((error = signing_init()) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0) return error;
     crypto_hash_sha256_init(&st);
     crypto_hash_sha256_update(&st, &prefix, 1);
     if (len > 0) crypto_hash_sha256_update(&st, data, len);
@@ -36,7 +36,7 @@ int mlreg_merkle_node_hash(mlreg_merkle_hash *out, const mlreg_merkle_hash *left
     unsigned char buf[1 + 2 * MLREG_MERKLE_HASH_BYTES];
     int error = 0;
 
-    if ((error = signing_init()) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0) return error;
     buf[0] = 0x01;
     memcpy(buf + 1, left->raw, MLREG_MERKLE_HASH_BYTES);
     memcpy(buf + 1 + MLREG_MERKLE_HASH_BYTES, right->raw, MLREG_MERKLE_HASH_BYTES);
@@ -48,7 +48,7 @@ int mlreg_merkle_empty_root(mlreg_merkle_hash *out)
 {
     int error = 0;
 
-    if ((error = signing_init()) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0) return error;
     crypto_hash_sha256(out->raw, (const unsigned char *)"", 0);
     return 0;
 }
@@ -60,7 +60,7 @@ int mlreg_merkle_hash_from_base64(mlreg_merkle_hash *out, const char *b64, size_
     const char *end = NULL;
     int error = 0;
 
-    if ((error = signing_init()) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0) return error;
     if (sodium_base642bin(buf, sizeof(buf), b64, len, NULL, &got, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != b64 + len)

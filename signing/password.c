@@ -120,7 +120,7 @@ int mlreg_password_read(char **out, const char *prompt, unsigned flags)
     struct sigaction sa, old[N_TRAPPED];
 
     *out = NULL;
-    if ((error = signing_init()) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0) return error;
     if ((env = getenv(MLREG_PASSWORD_ENV)) != NULL) return from_environment(out, env);
 
     if ((fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 || tcgetattr(fd, &saved) < 0) {

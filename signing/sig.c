@@ -44,7 +44,7 @@ int mlreg_prehash_new(mlreg_prehash **out)
     mlreg_prehash *h;
 
     *out = NULL;
-    if ((error = signing_init()) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0) return error;
     if (!(h = aligned_alloc(alignof(mlreg_prehash), sizeof(mlreg_prehash))))
         return mlreg_error_set(MLREG_ENOMEM, "out of memory for a prehash state");
     crypto_generichash_init(&h->st, NULL, 0, MLREG_PREHASH_BYTES);
@@ -130,11 +130,11 @@ int mlreg_sign_prehash(char **out, const mlreg_seckey *sk,
     *out = NULL;
     if (!trusted_comment) return mlreg_error_set(MLREG_EINVALID, "trusted comment is missing");
     if (!untrusted_comment) untrusted_comment = MLREG_SIGN_DEFAULT_COMMENT;
-    if ((error = signing_init()) < 0 ||
-        (error = signing_check_comment(trusted_comment, MLREG_SIGN_TRUSTED_COMMENT_MAX,
-                                       "trusted comment")) < 0 ||
-        (error = signing_check_comment(untrusted_comment, MLREG_SIGN_UNTRUSTED_COMMENT_MAX,
-                                       "untrusted comment")) < 0)
+    if ((error = mlreg_signing__init()) < 0 ||
+        (error = mlreg_signing__check_comment(trusted_comment, MLREG_SIGN_TRUSTED_COMMENT_MAX,
+                                              "trusted comment")) < 0 ||
+        (error = mlreg_signing__check_comment(untrusted_comment, MLREG_SIGN_UNTRUSTED_COMMENT_MAX,
+                                              "untrusted comment")) < 0)
         goto done;
     tlen = strlen(trusted_comment);
     ulen = strlen(untrusted_comment);
@@ -218,13 +218,13 @@ int mlreg_sig_parse(mlreg_sig **out, const char *text, size_t len)
     size_t ulen, tlen;
 
     *out = NULL;
-    if ((error = signing_init()) < 0) goto done;
-    if ((error = signing_split_lines(lines, 4, text, len, sig_what)) < 0 ||
-        (error = signing_comment_line(&ucomment, &ulen, lines[0], COMMENT_PREFIX,
-                                      MLREG_SIGN_UNTRUSTED_COMMENT_MAX, sig_what, 1)) < 0 ||
-        (error = signing_base64_line(raw, sizeof(raw), lines[1], sig_what, 2)) < 0 ||
-        (error = signing_comment_line(&tcomment, &tlen, lines[2], TRUSTED_PREFIX,
-                                      MLREG_SIGN_TRUSTED_COMMENT_MAX, sig_what, 3)) < 0)
+    if ((error = mlreg_signing__init()) < 0) goto done;
+    if ((error = mlreg_signing__split_lines(lines, 4, text, len, sig_what)) < 0 ||
+        (error = mlreg_signing__comment_line(&ucomment, &ulen, lines[0], COMMENT_PREFIX,
+                                             MLREG_SIGN_UNTRUSTED_COMMENT_MAX, sig_what, 1)) < 0 ||
+        (error = mlreg_signing__base64_line(raw, sizeof(raw), lines[1], sig_what, 2)) < 0 ||
+        (error = mlreg_signing__comment_line(&tcomment, &tlen, lines[2], TRUSTED_PREFIX,
+                                             MLREG_SIGN_TRUSTED_COMMENT_MAX, sig_what, 3)) < 0)
         goto done;
     if (memcmp(raw, SIG_ALG_HASHED, ALG_BYTES) != 0 && memcmp(raw, SIG_ALG, ALG_BYTES) != 0) {
         error = mlreg_error_set(MLREG_EINVALID,
@@ -238,7 +238,7 @@ int mlreg_sig_parse(mlreg_sig **out, const char *text, size_t len)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory parsing a signature");
         goto done;
     }
-    if ((error = signing_base64_line(sig->global_sig, SIG_BYTES, lines[3], sig_what, 4)) < 0)
+    if ((error = mlreg_signing__base64_line(sig->global_sig, SIG_BYTES, lines[3], sig_what, 4)) < 0)
         goto done;
     sig->prehashed = memcmp(raw, SIG_ALG_HASHED, ALG_BYTES) == 0;
     memcpy(sig->key_id.raw, raw + SIG_OFF_KEYID, MLREG_KEYID_BYTES);
@@ -321,7 +321,7 @@ static int verify_prehash(const mlreg_sig *sig, const mlreg_pubkey *pk,
 {
     int error = 0;
 
-    if ((error = signing_init()) < 0 || (error = check_key_id(sig, pk)) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0 || (error = check_key_id(sig, pk)) < 0) return error;
     if (!sig->prehashed)
         return mlreg_error_set(MLREG_EUNSUPPORTED,
                                "legacy (not prehashed) signature: it can only be checked against "
@@ -346,7 +346,7 @@ int mlreg_sig_check_data(const mlreg_sig *sig, const mlreg_pubkey *pk, const voi
         if ((error = mlreg_prehash_buffer(prehash, data, len)) < 0) return error;
         return verify_prehash(sig, pk, prehash);
     }
-    if ((error = signing_init()) < 0 || (error = check_key_id(sig, pk)) < 0) return error;
+    if ((error = mlreg_signing__init()) < 0 || (error = check_key_id(sig, pk)) < 0) return error;
     if (crypto_sign_verify_detached(sig->sig, data, len, pk->pk) != 0) return data_mismatch();
     return check_global(sig, pk);
 }

@@ -39,36 +39,37 @@ typedef struct {
 
 /* sodium_init() once; every public entry point that touches libsodium calls
  * it first. 0 or MLREG_EIO. */
-int signing_init(void);
+int mlreg_signing__init(void);
 
 /* Splits @p len bytes of @p text into exactly @p want lines. Every line ends
  * with '\n' except that the last one may lack it; nothing may follow; no
  * line may hold '\r' or NUL. @p what names the format in the message
  * ("malformed <what>: ..."). 0 or MLREG_EINVALID. */
-int signing_split_lines(text_line *lines, size_t want, const char *text, size_t len,
-                        const char *what);
+int mlreg_signing__split_lines(text_line *lines, size_t want, const char *text, size_t len,
+                               const char *what);
 
 /* Checks that line @p lineno (1-based, for the message) starts with
  * @p prefix and that the rest is at most @p max bytes; *comment_out and
  * *len_out receive that rest (pointing into the line). 0 or MLREG_EINVALID. */
-int signing_comment_line(const char **comment_out, size_t *len_out, text_line line,
-                         const char *prefix, size_t max, const char *what, size_t lineno);
+int mlreg_signing__comment_line(const char **comment_out, size_t *len_out, text_line line,
+                                const char *prefix, size_t max, const char *what, size_t lineno);
 
 /* Decodes line @p lineno as canonical padded base64 (original alphabet) of
  * exactly @p outlen bytes into @p out. On failure @p out holds nothing
  * useful. 0 or MLREG_EINVALID. */
-int signing_base64_line(unsigned char *out, size_t outlen, text_line line, const char *what,
-                        size_t lineno);
+int mlreg_signing__base64_line(unsigned char *out, size_t outlen, text_line line, const char *what,
+                               size_t lineno);
 
 /* Checks a comment that is about to be written: at most @p max bytes, no
  * '\r' or '\n'. @p what names it in the message. 0 or MLREG_EINVALID. */
-int signing_check_comment(const char *comment, size_t max, const char *what);
+int mlreg_signing__check_comment(const char *comment, size_t max, const char *what);
 
 /* Reads the whole regular file at @p path into @p buf, which holds @p cap
  * bytes; a file of @p cap bytes or more, or anything but a regular file
  * (a FIFO would block, a device never end), is refused. *len_out receives the length.
  * 0, MLREG_ENOTFOUND, MLREG_EINVALID (too large), MLREG_EIO. */
-int signing_read_file(char *buf, size_t cap, size_t *len_out, const char *path, const char *what);
+int mlreg_signing__read_file(char *buf, size_t cap, size_t *len_out, const char *path,
+                             const char *what);
 
 /* One piece of a file being written. */
 typedef struct {
@@ -79,13 +80,14 @@ typedef struct {
 /* Starts writing the key file @p path with @p mode (less the umask) through
  * file.h's writer, never replacing anything: an existing path, symlink or
  * not, is MLREG_EEXISTS here at once, before any slow work (scrypt).
- * Finish with signing_key_file_finish() or mlreg_file_abort().
+ * Finish with mlreg_signing__key_file_finish() or mlreg_file_abort().
  * 0, MLREG_EEXISTS, MLREG_ENOTFOUND (no such directory), MLREG_EIO. */
-int signing_key_file_open(mlreg_file **out, const char *path, mode_t mode);
+int mlreg_signing__key_file_open(mlreg_file **out, const char *path, mode_t mode);
 
 /* Writes the @p n parts to @p f and commits it under @p path (fsync, link,
  * fsync of the directory). Always consumes @p f; on failure nothing is left
  * at @p path. 0, MLREG_EEXISTS (the path appeared meanwhile), MLREG_EIO. */
-int signing_key_file_finish(mlreg_file *f, const char *path, const file_part *parts, size_t n);
+int mlreg_signing__key_file_finish(mlreg_file *f, const char *path, const file_part *parts,
+                                   size_t n);
 
 #endif
