@@ -16,8 +16,9 @@
 #include "mlreg/sign.h"
 #include "mlreg/signatures.h"
 
+#include "helpers.h"
+
 #include <check.h>
-#include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +28,10 @@
 
 #define MODEL "team/clf"
 
-static char data_dir[64];
+static th_registry fx; /* reg and sk are fx.reg and fx.sk */
 static mlreg_registry *reg;
 static mlreg_policy *pol;
 static mlreg_seckey *sk; /* in the keyring (config) as "release-bot" */
-static mlreg_config_key cfg;
 static mlreg_auth *auth; /* the token "ci" (push), see ci() */
 
 /* The identity of the token "ci", which has the push role. */
@@ -55,34 +55,10 @@ static const mlreg_identity *ci(void)
 
 static void setup(void)
 {
-    mlreg_registry_opts opts;
-    mlreg_pubkey pk;
-
-    ck_assert_int_ge(sodium_init(), 0);
-    snprintf(data_dir, sizeof(data_dir), "/tmp/mlreg-check-audit-hooks-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(data_dir));
-    ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
-    mlreg_seckey_pubkey(&pk, sk);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.name = (char *)"release-bot";
-    cfg.role = (char *)"release";
-    cfg.file = (char *)"release.pub";
-    cfg.pubkey = pk;
-    memset(&opts, 0, sizeof(opts));
-    opts.data_dir = data_dir;
-    opts.map_size = 64u * 1024 * 1024;
-    opts.trusted_keys = &cfg;
-    opts.n_trusted_keys = 1;
-    ck_assert_msg(mlreg_registry_open(&reg, &opts) == 0, "open: %s", mlreg_error_last());
+    th_registry_setup(&fx, "audit-hooks", NULL);
+    reg = fx.reg;
+    sk = fx.sk;
     pol = NULL;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void teardown(void)
@@ -91,11 +67,9 @@ static void teardown(void)
     auth = NULL;
     mlreg_policy_free(pol);
     pol = NULL;
-    mlreg_registry_free(reg);
     reg = NULL;
-    mlreg_seckey_free(sk);
     sk = NULL;
-    nftw(data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_registry_teardown(&fx);
 }
 
 static void use_gates(const char *gates)
@@ -259,7 +233,7 @@ static int attach(const char *sig, int *created)
     json_t *res = NULL;
     int rc;
 
-    mlreg_pubkey_base64(b64, &cfg.pubkey);
+    mlreg_pubkey_base64(b64, &fx.keys[0].pubkey);
     rc = mlreg_signature_attach(&res, created, reg, MODEL, "1.0", sig, strlen(sig), b64,
                                 strlen(b64), "signer");
     json_decref(res);
@@ -298,7 +272,7 @@ START_TEST(test_config_keys_are_trusted_in_the_log_by_actor_config_at_open)
 
     ck_assert_uint_eq(log_size(), 1);
     e = entry(0);
-    mlreg_keyid_format(id, &cfg.pubkey.id);
+    mlreg_keyid_format(id, &fx.keys[0].pubkey.id);
     ck_assert_str_eq(str(e, "action"), MLREG_AUDIT_KEY_TRUST);
     ck_assert_str_eq(str(e, "actor"), MLREG_KEYRING_ACTOR_CONFIG);
     ck_assert_str_eq(subj(e, "key_id"), id);
@@ -496,7 +470,7 @@ START_TEST(test_signature_attach_appends_one_entry_and_refused_or_repeated_attac
     ck_assert_int_eq(created, 1);
     ck_assert_uint_eq(log_size(), n + 1);
     e = expect_last(MLREG_AUDIT_SIGNATURE_ATTACH, MLREG_AUDIT_OK, "signer");
-    mlreg_keyid_format(id, &cfg.pubkey.id);
+    mlreg_keyid_format(id, &fx.keys[0].pubkey.id);
     ck_assert_str_eq(subj(e, "model"), MODEL);
     ck_assert_str_eq(subj(e, "version"), "1.0");
     ck_assert_str_eq(subj(e, "digest"), d);

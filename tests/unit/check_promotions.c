@@ -14,8 +14,9 @@
 #include "mlreg/sign.h"
 #include "mlreg/signatures.h"
 
+#include "helpers.h"
+
 #include <check.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -26,11 +27,10 @@
 
 #define MODEL "team/clf"
 
-static char data_dir[64];
+static th_registry fx; /* reg and sk are fx.reg and fx.sk */
 static mlreg_registry *reg;
 static mlreg_policy *pol;
 static mlreg_seckey *sk; /* in the keyring as "release-bot" */
-static mlreg_config_key cfg;
 static mlreg_auth *auth; /* tokens named after their token string: see as() */
 
 /* The tokens of the image-binding tests: each token string is its name. */
@@ -78,34 +78,10 @@ static const mlreg_identity *as(const char *name)
 
 static void setup(void)
 {
-    mlreg_registry_opts opts;
-    mlreg_pubkey pk;
-
-    ck_assert_int_ge(sodium_init(), 0);
-    snprintf(data_dir, sizeof(data_dir), "/tmp/mlreg-check-promotions-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(data_dir));
-    ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
-    mlreg_seckey_pubkey(&pk, sk);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.name = (char *)"release-bot";
-    cfg.role = (char *)"release";
-    cfg.file = (char *)"release.pub";
-    cfg.pubkey = pk;
-    memset(&opts, 0, sizeof(opts));
-    opts.data_dir = data_dir;
-    opts.map_size = 64u * 1024 * 1024;
-    opts.trusted_keys = &cfg;
-    opts.n_trusted_keys = 1;
-    ck_assert_msg(mlreg_registry_open(&reg, &opts) == 0, "open: %s", mlreg_error_last());
+    th_registry_setup(&fx, "promotions", NULL);
+    reg = fx.reg;
+    sk = fx.sk;
     pol = NULL;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void teardown(void)
@@ -114,11 +90,9 @@ static void teardown(void)
     auth = NULL;
     mlreg_policy_free(pol);
     pol = NULL;
-    mlreg_registry_free(reg);
     reg = NULL;
-    mlreg_seckey_free(sk);
     sk = NULL;
-    nftw(data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_registry_teardown(&fx);
 }
 
 static void use_gates(const char *gates)
@@ -219,7 +193,7 @@ static void sign_release_with(mlreg_seckey *key, const mlreg_pubkey *pub, const 
 
 static void sign_release(const char *version, const char *body, const char *digest)
 {
-    sign_release_with(sk, &cfg.pubkey, version, body, digest);
+    sign_release_with(sk, &fx.keys[0].pubkey, version, body, digest);
 }
 
 /* Promotes and returns the error code; *out (may be NULL) gets the body. */
@@ -653,7 +627,7 @@ START_TEST(test_rollback_restores_the_previous_holder_and_checks_signatures_agai
     ck_assert_int_eq(mlreg_rollback(&res, reg, pol, MODEL, "production", "2.0", NULL, "ops"), 0);
     json_decref(res);
     ck_assert_str_eq(holder("production"), "2.0");
-    mlreg_keyid_format(id, &cfg.pubkey.id);
+    mlreg_keyid_format(id, &fx.keys[0].pubkey.id);
     ck_assert_int_eq(
         mlreg_keyring_revoke(&res, mlreg_registry_keyring(reg), id, "compromised", NULL, "admin"),
         0);
