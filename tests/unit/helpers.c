@@ -107,7 +107,6 @@ void th_registry_open(th_registry *fx)
 {
     mlreg_registry_opts opts;
 
-    ck_assert_ptr_null(fx->reg);
     memset(&opts, 0, sizeof(opts));
     opts.data_dir = fx->dir;
     opts.map_size = fx->opts.map_size ? fx->opts.map_size : 64u * 1024 * 1024;

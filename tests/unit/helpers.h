@@ -94,8 +94,9 @@ typedef struct {
 void th_registry_setup(th_registry *fx, const char *suite, const th_registry_opts *opts);
 
 /**
- * Opens @c fx->reg (which must be NULL) on @c fx->dir with @c fx->opts and
- * the first @c fx->n_keys of @c fx->keys. @c fx->opts.backend is handed to
+ * Opens @c fx->reg on @c fx->dir with @c fx->opts and the first
+ * @c fx->n_keys of @c fx->keys. The old @c fx->reg is overwritten, not
+ * freed: a test that reopens has freed it already. @c fx->opts.backend is handed to
  * the registry and reset to NULL, so a later open uses the fs backend
  * unless the suite sets another.
  */
