@@ -21,8 +21,9 @@
 #include "mlreg/signatures.h"
 #include "mlreg/sys/blob_backend.h"
 
+#include "helpers.h"
+
 #include <check.h>
-#include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,27 +34,23 @@
 #define MODEL "team/clf"
 #define OTHER "team/other"
 
-static char src_dir[64], dst_dir[64];
+static th_registry fx; /* the source: src and bot are fx.reg and fx.sk */
+static char dst_dir[TH_DIR_MAX];
 static mlreg_registry *src, *dst;
 static mlreg_policy *pol;
 static mlreg_seckey *bot, *second; /* "release-bot" from the config; "second" at runtime */
-static mlreg_config_key cfg;
 static mlreg_auth *auth;
 
 /* ---- set-up ------------------------------------------------------------------------ */
 
-/* Opens the source registry with @p n config keys (cfg named @p name). */
+/* Reopens the source registry with @p n config keys (the release key named
+ * @p name), after a test freed it. */
 static void open_src(size_t n, const char *name)
 {
-    mlreg_registry_opts opts;
-
-    cfg.name = (char *)name;
-    memset(&opts, 0, sizeof(opts));
-    opts.data_dir = src_dir;
-    opts.map_size = 64u * 1024 * 1024;
-    opts.trusted_keys = &cfg;
-    opts.n_trusted_keys = n;
-    ck_assert_msg(mlreg_registry_open(&src, &opts) == 0, "open: %s", mlreg_error_last());
+    fx.keys[0].name = (char *)name;
+    fx.n_keys = n;
+    th_registry_open(&fx);
+    src = fx.reg;
 }
 
 /* Opens the destination: its own LMDB and log key, no config keys, and the
@@ -63,7 +60,7 @@ static void open_dst(void)
     mlreg_registry_opts opts;
     mlreg_blob_backend *backend = NULL;
 
-    ck_assert_int_eq(mlreg_blob_backend_fs_new(&backend, src_dir), 0);
+    ck_assert_int_eq(mlreg_blob_backend_fs_new(&backend, fx.dir), 0);
     memset(&opts, 0, sizeof(opts));
     opts.data_dir = dst_dir;
     opts.map_size = 64u * 1024 * 1024;
@@ -74,21 +71,12 @@ static void open_dst(void)
 static void setup(void)
 {
     json_t *g;
-    mlreg_pubkey pk;
 
-    ck_assert_int_ge(sodium_init(), 0);
-    snprintf(src_dir, sizeof(src_dir), "/tmp/mlreg-check-replay-src-XXXXXX");
-    snprintf(dst_dir, sizeof(dst_dir), "/tmp/mlreg-check-replay-dst-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(src_dir));
-    ck_assert_ptr_nonnull(mkdtemp(dst_dir));
-    ck_assert_int_eq(mlreg_seckey_generate(&bot), 0);
+    th_registry_setup(&fx, "replay-src", NULL);
+    src = fx.reg;
+    bot = fx.sk;
+    th_tmpdir(dst_dir, sizeof(dst_dir), "replay-dst");
     ck_assert_int_eq(mlreg_seckey_generate(&second), 0);
-    mlreg_seckey_pubkey(&pk, bot);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.role = (char *)"release";
-    cfg.file = (char *)"release.pub";
-    cfg.pubkey = pk;
-    open_src(1, "release-bot");
     g = json_loads("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}],"
                    "\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.05},"
                    "{\"require\":\"signed\",\"min\":1},{\"require\":\"previous_stage\"},"
@@ -99,28 +87,18 @@ static void setup(void)
     json_decref(g);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     mlreg_auth_free(auth);
     auth = NULL;
     mlreg_policy_free(pol);
     pol = NULL;
-    mlreg_registry_free(src);
     mlreg_registry_free(dst);
     src = dst = NULL;
-    mlreg_seckey_free(bot);
     mlreg_seckey_free(second);
     bot = second = NULL;
-    nftw(src_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    nftw(dst_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_registry_teardown(&fx);
+    th_rm_rf(dst_dir);
 }
 
 /* The identity of the token "ci" (admin: it binds images to released stages). */
