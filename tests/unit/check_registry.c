@@ -1195,8 +1195,7 @@ START_TEST(test_make_private_removes_group_and_other_bits_without_following_syml
     ck_assert_int_eq(chmod(pub, 0640), 0);
     ck_assert_int_eq(symlink(outside, link), 0);
 
-    ck_assert_msg(mlreg_registry_make_private(&fixed, NULL, fx.dir) == 0, "%s",
-                  mlreg_error_last());
+    ck_assert_msg(mlreg_registry_make_private(&fixed, NULL, fx.dir) == 0, "%s", mlreg_error_last());
     ck_assert_uint_eq(fixed, 3);
     ck_assert_int_eq(stat(fx.dir, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0700);

@@ -46,14 +46,20 @@ void th_rm_rf(const char *path)
     rmdir(path);
 }
 
+const char *th_root_dir(void)
+{
+    const char *base = getenv("MLREG_ROOT");
+
+    return base ? base : ".";
+}
+
 const char *th_vector_path(const char *rel)
 {
-    static char bufs[4][4096];
+    static char bufs[8][4096];
     static unsigned int next;
-    const char *base = getenv("MLREG_ROOT");
-    char *b = bufs[next++ % 4];
+    char *b = bufs[next++ % 8];
 
-    snprintf(b, sizeof(bufs[0]), "%s/tests/vectors/%s", base ? base : ".", rel);
+    snprintf(b, sizeof(bufs[0]), "%s/tests/vectors/%s", th_root_dir(), rel);
     return b;
 }
 

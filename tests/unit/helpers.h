@@ -35,10 +35,13 @@ void th_tmpdir(char *dir, size_t size, const char *suite);
  */
 void th_rm_rf(const char *path);
 
+/** The source tree: $MLREG_ROOT (tests/run.sh sets it) or ".". */
+const char *th_root_dir(void);
+
 /**
- * The path of tests/vectors/<rel> under $MLREG_ROOT (tests/run.sh sets it)
- * or ".". The string lives in one of 4 static buffers that later calls
- * reuse: copy it to keep it past the next 3 calls.
+ * The path of tests/vectors/<rel> under th_root_dir(). The string lives in
+ * one of 8 static buffers that later calls reuse: copy it to keep it past
+ * the next 7 calls.
  */
 const char *th_vector_path(const char *rel);
 
