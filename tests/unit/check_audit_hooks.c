@@ -37,20 +37,7 @@ static mlreg_auth *auth; /* the token "ci" (push), see ci() */
 /* The identity of the token "ci", which has the push role. */
 static const mlreg_identity *ci(void)
 {
-    const mlreg_identity *id = NULL;
-    char hex[65], buf[256];
-    json_t *t;
-
-    if (auth == NULL) {
-        ck_assert_int_eq(mlreg_auth_token_hash(hex, "ci"), 0);
-        snprintf(buf, sizeof(buf), "[{\"name\":\"ci\",\"sha256\":\"%s\",\"roles\":[\"push\"]}]",
-                 hex);
-        ck_assert_ptr_nonnull(t = json_loads(buf, 0, NULL));
-        ck_assert_int_eq(mlreg_auth_new(&auth, t, NULL, 0), 0);
-        json_decref(t);
-    }
-    ck_assert_int_eq(mlreg_auth_authenticate(&id, auth, "Bearer ci"), 0);
-    return id;
+    return th_identity(&auth, "ci", "[\"push\"]");
 }
 
 static void setup(void)
@@ -70,17 +57,6 @@ static void teardown(void)
     reg = NULL;
     sk = NULL;
     th_registry_teardown(&fx);
-}
-
-static void use_gates(const char *gates)
-{
-    json_t *g = json_loads(gates, 0, NULL);
-
-    ck_assert_ptr_nonnull(g);
-    mlreg_policy_free(pol);
-    pol = NULL;
-    ck_assert_msg(mlreg_policy_parse(&pol, NULL, g, NULL) == 0, "%s", mlreg_error_last());
-    json_decref(g);
 }
 
 /* ---- reading the log -------------------------------------------------------------- */
@@ -162,12 +138,6 @@ static void store_blob(mlreg_digest *out, const char *text)
     ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
 }
 
-static void put_blob(mlreg_digest *out, const char *text)
-{
-    store_blob(out, text);
-    ck_assert_msg(mlreg_registry_blob_link(reg, MODEL, out, "ci") == 0, "%s", mlreg_error_last());
-}
-
 /* The release manifest of MODEL@version with weights and an eval report of
  * accuracy @p acc (blobs stored and linked). Caller frees. */
 static char *release_body(const char *version, double acc)
@@ -177,12 +147,12 @@ static char *release_body(const char *version, double acc)
     json_t *doc;
     char *body;
 
-    put_blob(&cfgd, "{}");
+    th_put_blob(&cfgd, reg, MODEL, "ci", "{}");
     snprintf(weights, sizeof(weights), "weights of %s", version);
-    put_blob(&w, weights);
+    th_put_blob(&w, reg, MODEL, "ci", weights);
     mlreg_digest_format(wd, &w);
     snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f}}", acc);
-    put_blob(&ev, report);
+    th_put_blob(&ev, reg, MODEL, "ci", report);
     mlreg_digest_format(ed, &ev);
     doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, s:{s:s, s:s}}, "
                     "{s:s, s:s, s:I, s:{s:s, s:s}}], s:{s:s, s:s, s:s}}",
@@ -376,8 +346,8 @@ START_TEST(test_manifest_puts_and_deletes_append_their_entries_and_no_ops_none)
     ck_assert_uint_eq(log_size(), n);
 
     /* a plain artifact by tag: manifest.put with the tag and artifact type */
-    put_blob(&cfgd, "{}");
-    put_blob(&w, "plain layer");
+    th_put_blob(&cfgd, reg, MODEL, "ci", "{}");
+    th_put_blob(&w, reg, MODEL, "ci", "plain layer");
     mlreg_digest_format(ds, &w);
     doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:i}]}", "schemaVersion", 2,
                     "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", "application/x-notes",
@@ -555,9 +525,9 @@ START_TEST(test_promotions_append_ok_refused_and_nothing_for_dry_runs)
     uint64_t n;
     json_t *e, *gates;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}],"
-              "\"production\":[{\"metric\":\"accuracy\",\"min\":0.85},"
-              "{\"require\":\"previous_stage\"}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}],"
+                       "\"production\":[{\"metric\":\"accuracy\",\"min\":0.85},"
+                       "{\"require\":\"previous_stage\"}]}");
     free(push("1.0", 0.9, "ci", d1));
     free(push("2.0", 0.8, "ci", d2));
     n = log_size();
@@ -611,7 +581,7 @@ START_TEST(test_rollback_approval_and_image_binding_append_entries_only_when_new
     int created;
     uint64_t n;
 
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
     free(push("1.0", 0.9, "ci", d1));
     free(push("2.0", 0.9, "ci", d2));
 
@@ -702,7 +672,7 @@ START_TEST(test_a_move_stores_a_signed_statement_naming_its_audit_entry)
     uint64_t seq;
     size_t i, found = 0;
 
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     free(push("1.0", 0.9, "ci", d1));
     free(push("2.0", 0.9, "ci", d2));
     ck_assert_int_eq(mlreg_attestations_list(&l, reg, MODEL, "1.0"), 0);
@@ -795,13 +765,13 @@ START_TEST(test_a_move_stores_a_signed_statement_naming_its_audit_entry)
     mlreg_manifest_data_free(m);
 
     /* a refused promotion and a dry run store none; a rollback does */
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.95}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.95}]}");
     ck_assert_int_eq(promote("2.0", "production", 0, "alice"), MLREG_EGATE);
     ck_assert_int_eq(promote("2.0", "production", 1, "alice"), MLREG_EGATE);
     ck_assert_int_eq(mlreg_attestations_list(&l, reg, MODEL, "2.0"), 0);
     ck_assert_int_eq(json_array_size(json_object_get(l, "attestations")), 0);
     json_decref(l);
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
     ck_assert_int_eq(promote("2.0", "production", 0, "alice"), 0);
     ck_assert_int_eq(mlreg_rollback(&res, reg, pol, MODEL, "production", NULL, "bad", "ops"), 0);
     json_decref(res);
@@ -859,7 +829,7 @@ START_TEST(test_the_layers_of_signature_and_attestation_referrers_cannot_be_unli
     uint64_t size, n;
     int created;
 
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
     body = push("1.0", 0.9, "ci", d);
     sig = sign_text("1.0", body, d);
     ck_assert_msg(attach(sig, &created) == 0, "%s", mlreg_error_last());
@@ -881,7 +851,7 @@ START_TEST(test_the_layers_of_signature_and_attestation_referrers_cannot_be_unli
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, MODEL, &minisig), 0);
 
     /* a blob no release holds still goes */
-    put_blob(&other, "loose");
+    th_put_blob(&other, reg, MODEL, "ci", "loose");
     n = log_size();
     ck_assert_int_eq(mlreg_registry_blob_unlink(reg, MODEL, &other, "carol"), 0);
     ck_assert_uint_eq(log_size(), n + 1);
@@ -895,7 +865,7 @@ START_TEST(test_a_promotion_whose_entry_cannot_be_appended_moves_nothing)
     json_t *l = NULL;
     uint64_t n;
 
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
     free(push("1.0", 0.9, "ci", NULL));
     n = log_size();
     ck_assert_int_lt(promote("1.0", "production", 0, "\xff\xfe"), 0);

@@ -95,29 +95,6 @@ static void teardown(void)
     th_registry_teardown(&fx);
 }
 
-static void use_gates(const char *gates)
-{
-    json_t *g = json_loads(gates, 0, NULL);
-
-    ck_assert_ptr_nonnull(g);
-    mlreg_policy_free(pol);
-    pol = NULL;
-    ck_assert_msg(mlreg_policy_parse(&pol, NULL, g, NULL) == 0, "%s", mlreg_error_last());
-    json_decref(g);
-}
-
-static void put_blob(mlreg_digest *out, const char *text)
-{
-    mlreg_blob_writer *w = NULL;
-    size_t len = strlen(text);
-
-    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(reg), (int64_t)len),
-                     0);
-    ck_assert_int_eq(mlreg_blob_writer_write(w, text, len), 0);
-    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_int_eq(mlreg_registry_blob_link(reg, MODEL, out, NULL), 0);
-}
-
 /* Pushes MODEL@version by @p pusher with an eval report {"metrics":{"accuracy":acc},
  * "dataset":dataset} (acc < 0: no eval report). Returns the manifest body
  * (caller frees) and its digest in @p digest. */
@@ -130,9 +107,9 @@ static char *push(const char *version, double acc, const char *dataset, const ch
     json_t *doc, *layers;
     char *body;
 
-    put_blob(&cfgd, "{}");
+    th_put_blob(&cfgd, reg, MODEL, NULL, "{}");
     snprintf(weights, sizeof(weights), "weights of %s", version);
-    put_blob(&w, weights);
+    th_put_blob(&w, reg, MODEL, NULL, weights);
     mlreg_digest_format(wd, &w);
     layers = json_pack("[{s:s, s:s, s:I, s:{s:s, s:s}}]", "mediaType",
                        "application/vnd.mlreg.weights.v1", "digest", wd, "size",
@@ -144,7 +121,7 @@ static char *push(const char *version, double acc, const char *dataset, const ch
                      acc, dataset);
         else
             snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f}}", acc);
-        put_blob(&ev, report);
+        th_put_blob(&ev, reg, MODEL, NULL, report);
         mlreg_digest_format(ed, &ev);
         json_array_append_new(
             layers, json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", MLREG_MT_EVAL_REPORT,
@@ -258,7 +235,7 @@ START_TEST(test_a_passing_promotion_moves_the_stage_and_is_recorded)
 {
     json_t *res = NULL, *h = NULL, *l = NULL;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     push_simple("1.0", 0.9);
     ck_assert_int_eq(promote(&res, "1.0", "staging", 0, "alice"), 0);
     ck_assert(json_is_true(json_object_get(res, "passed")));
@@ -324,7 +301,7 @@ START_TEST(test_promotions_are_paged_by_seq_and_a_walk_sees_each_once_while_more
     json_t *seqs = json_array(), *all = NULL, *p, *l = NULL;
     size_t i;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     push_simple("2.0", 0.8);
     for (i = 0; i < 5; i++)
         ck_assert_int_eq(promote(NULL, "2.0", "staging", 0, "ci"), MLREG_EGATE);
@@ -362,7 +339,7 @@ START_TEST(test_stage_history_is_paged_by_its_seq_oldest_first)
     uint64_t since = 0;
     size_t pages = 0, i;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.9);
     push_simple("3.0", 0.9);
@@ -396,7 +373,7 @@ START_TEST(test_a_failing_promotion_is_refused_recorded_and_moves_nothing)
 {
     json_t *res = NULL, *l = NULL;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.8);
     ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ci"), 0);
@@ -422,7 +399,7 @@ START_TEST(test_a_dry_run_evaluates_but_records_and_moves_nothing)
 {
     json_t *res = NULL;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     push_simple("1.0", 0.9);
     ck_assert_int_eq(promote(&res, "1.0", "staging", 1, "ci"), 0);
     ck_assert(json_is_true(json_object_get(res, "passed")));
@@ -438,7 +415,7 @@ START_TEST(test_hostile_promotions_are_clear_errors_and_move_nothing)
 {
     json_t *res = NULL;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     push_simple("1.0", 0.9);
     free(push("3.0", -1, NULL, "ci", NULL)); /* no eval report */
     ck_code(promote(NULL, "9.9", "staging", 0, "ci"), MLREG_ENOTFOUND, "release team/clf@9.9");
@@ -470,7 +447,7 @@ START_TEST(test_max_drop_uses_the_release_in_the_target_stage_as_baseline)
 {
     json_t *res = NULL;
 
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.01}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.01}]}");
     push_simple("1.0", 0.90);
     push_simple("2.0", 0.85);
     push_simple("3.0", 0.895);
@@ -493,7 +470,7 @@ END_TEST
 
 START_TEST(test_previous_stage_needs_the_release_to_have_been_in_the_stage_before)
 {
-    use_gates("{\"production\":[{\"require\":\"previous_stage\"}]}");
+    th_use_gates(&pol, "{\"production\":[{\"require\":\"previous_stage\"}]}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.9);
     ck_code(promote(NULL, "1.0", "production", 0, "ci"), MLREG_EGATE, "refused");
@@ -512,8 +489,8 @@ START_TEST(test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher)
     json_t *res = NULL, *l = NULL;
     int created = -1;
 
-    use_gates("{\"production\":[{\"require\":\"signed\",\"min\":1},"
-              "{\"require\":\"approvals\",\"min\":1}]}");
+    th_use_gates(&pol, "{\"production\":[{\"require\":\"signed\",\"min\":1},"
+                       "{\"require\":\"approvals\",\"min\":1}]}");
     body = push("1.0", 0.9, "val", "ci", d);
     ck_code(promote(&res, "1.0", "production", 0, "ci"), MLREG_EGATE, "2 of 2");
     json_decref(res);
@@ -562,7 +539,7 @@ START_TEST(test_signed_counts_only_keys_whose_role_signs_releases)
     json_t *res = NULL;
     int created = -1;
 
-    use_gates("{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
+    th_use_gates(&pol, "{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
     ck_assert_int_eq(mlreg_seckey_generate(&approver_sk), 0);
     mlreg_seckey_pubkey(&approver_pk, approver_sk);
     mlreg_pubkey_base64(b64, &approver_pk);
@@ -598,7 +575,7 @@ START_TEST(test_rollback_restores_the_previous_holder_and_checks_signatures_agai
     char *b1, *b2;
     json_t *res = NULL;
 
-    use_gates("{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
+    th_use_gates(&pol, "{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
     ck_code(mlreg_rollback(&res, reg, pol, MODEL, "production", NULL, NULL, "ci"), MLREG_ENOTFOUND,
             "empty");
     b1 = push("1.0", 0.9, "val", "ci", d1);
@@ -656,7 +633,7 @@ START_TEST(test_resolve_at_a_time_returns_what_held_the_stage_then)
     int64_t t0, t1, t2;
     const char *since;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.9);
     t0 = mlreg_time_now_ns();
@@ -689,7 +666,7 @@ START_TEST(test_image_bindings_are_idempotent_validated_and_shown_on_stages)
     int created = -1;
     const char *dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
     ck_assert_int_eq(mlreg_stages_list(&l, reg, pol, MODEL), 0);
@@ -770,7 +747,7 @@ START_TEST(test_binding_to_a_release_a_stage_holds_needs_promote_for_that_stage)
 {
     int created = -1;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.9);
     /* no stage has held 1.0 yet: push is enough */
@@ -804,7 +781,7 @@ START_TEST(test_binding_to_a_release_that_held_stages_needs_promote_for_each_of_
     int created = -1;
     json_t *l = NULL;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.9);
     ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ops"), 0);
@@ -839,7 +816,7 @@ START_TEST(test_rebinding_an_earlier_image_makes_it_current_again_and_is_audited
     size_t len = 0;
     json_t *e, *l = NULL;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ops"), 0);
     ck_assert_int_eq(bind("prod", "1.0", "acme/clf:good", &created), 0);
@@ -884,7 +861,7 @@ START_TEST(test_the_release_record_names_its_pusher)
 {
     json_t *rel = NULL;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     free(push("1.0", 0.9, NULL, "export-bot", NULL));
     ck_assert_int_eq(mlreg_registry_release_get(&rel, reg, MODEL, "1.0"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(rel, "pushed_by")), "export-bot");
@@ -921,7 +898,7 @@ START_TEST(test_racing_promotions_serialise_with_the_right_baseline)
     /* each promotion must not drop more than 0.001 below the baseline it
      * replaces; versions alternate high/low, so which ones pass depends on
      * the order, but the history must always chain */
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.001}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.001}]}");
     for (i = 0; i < N; i++) {
         snprintf(versions[i], sizeof(versions[i]), "%zu.0", i + 1);
         push_simple(versions[i], 0.5 + 0.01 * (double)((i * 5) % N));

@@ -60,24 +60,6 @@ static void teardown(void)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Stores @p len bytes in the blob store and links them into @p repo. */
-static void put_blob_n(mlreg_digest *out, const char *repo, const void *data, size_t len)
-{
-    mlreg_blob_writer *w = NULL;
-
-    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(reg), (int64_t)len),
-                     0);
-    ck_assert_int_eq(mlreg_blob_writer_write(w, data, len), 0);
-    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_msg(mlreg_registry_blob_link(reg, repo, out, NULL) == 0, "link: %s",
-                  mlreg_error_last());
-}
-
-static void put_blob(mlreg_digest *out, const char *repo, const char *text)
-{
-    put_blob_n(out, repo, text, strlen(text));
-}
-
 static char *digest_str(const mlreg_digest *d)
 {
     static char buf[4][MLREG_DIGEST_STRLEN + 1];
@@ -105,7 +87,7 @@ static char *release_body(const char *model, const char *version, const char *cr
     char *text;
     size_t i;
 
-    put_blob(&d, model, "{}");
+    th_put_blob(&d, reg, model, NULL, "{}");
     doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[], s:{s:s, s:s, s:s}}", "schemaVersion",
                     2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE,
                     "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest", MLREG_EMPTY_CONFIG_DIGEST,
@@ -117,7 +99,7 @@ static char *release_body(const char *model, const char *version, const char *cr
                             json_string(git_sha));
     layers = json_object_get(doc, "layers");
     for (i = 0; i < nfiles; i++) {
-        put_blob(&d, model, files[i].content);
+        th_put_blob(&d, reg, model, NULL, files[i].content);
         if (strcmp(files[i].kind, "eval-report") == 0)
             snprintf(mt, sizeof(mt), "%s", MLREG_MT_EVAL_REPORT);
         else
@@ -165,8 +147,8 @@ static char *plain_body(const char *repo, const char *content, const char *artif
     json_t *doc;
     char *text;
 
-    put_blob(&cfg, repo, "{\"architecture\":\"amd64\"}");
-    put_blob(&lay, repo, content);
+    th_put_blob(&cfg, reg, repo, NULL, "{\"architecture\":\"amd64\"}");
+    th_put_blob(&lay, reg, repo, NULL, content);
     doc = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:[{s:s, s:s, s:I}]}", "schemaVersion", 2,
                     "mediaType", MLREG_MT_OCI_MANIFEST, "config", "mediaType",
                     "application/vnd.test.config.v1+json", "digest", digest_str(&cfg), "size",
@@ -199,7 +181,7 @@ START_TEST(test_linked_blob_is_visible_in_its_repository_only)
     mlreg_digest d;
     uint64_t size = 0;
 
-    put_blob(&d, "team/a", "hello");
+    th_put_blob(&d, reg, "team/a", NULL, "hello");
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/a", &d), 0);
     ck_assert_uint_eq(size, 5);
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/b", &d), MLREG_ENOTFOUND);
@@ -215,7 +197,7 @@ START_TEST(test_blob_open_reads_back_the_stored_bytes)
     char buf[32];
     ssize_t n;
 
-    put_blob(&d, "team/a", "some weights");
+    th_put_blob(&d, reg, "team/a", NULL, "some weights");
     ck_assert_int_eq(mlreg_registry_blob_open(&r, &size, reg, "team/a", &d), 0);
     ck_assert_uint_eq(size, 12);
     n = mlreg_blob_reader_read(r, buf, sizeof(buf));
@@ -233,7 +215,7 @@ START_TEST(test_blob_mount_links_from_a_repository_that_has_it)
     mlreg_digest d, missing;
     uint64_t size = 0;
 
-    put_blob(&d, "team/a", "shared layer");
+    th_put_blob(&d, reg, "team/a", NULL, "shared layer");
     ck_assert_int_eq(mlreg_registry_blob_mount(reg, "team/b", "team/a", &d, NULL), 0);
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/b", &d), 0);
     ck_assert_uint_eq(size, 12);
@@ -253,7 +235,7 @@ START_TEST(test_blob_unlink_removes_visibility_but_not_from_a_release)
     uint64_t size;
     char *body;
 
-    put_blob(&d, "team/clf", "scratch");
+    th_put_blob(&d, reg, "team/clf", NULL, "scratch");
     ck_assert_int_eq(mlreg_registry_blob_unlink(reg, "team/clf", &d, NULL), 0);
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/clf", &d), MLREG_ENOTFOUND);
     ck_assert_int_eq(mlreg_registry_blob_unlink(reg, "team/clf", &d, NULL), MLREG_ENOTFOUND);
@@ -1022,7 +1004,7 @@ START_TEST(test_blob_of_another_repository_is_never_read_or_sized_by_a_manifest_
 
     /* A blob that only other/secret may see, named as team/clf's eval report
      * with its true size: parsing it would echo its bytes in the error. */
-    put_blob(&secret, "other/secret", text);
+    th_put_blob(&secret, reg, "other/secret", NULL, text);
     doc = json_loads(body, 0, NULL);
     eval = json_array_get(json_object_get(doc, "layers"), 2);
     json_object_set_new(eval, "digest", json_string(digest_str(&secret)));

@@ -104,36 +104,10 @@ static void teardown(void)
 /* The identity of the token "ci" (admin: it binds images to released stages). */
 static const mlreg_identity *ci(void)
 {
-    const mlreg_identity *id = NULL;
-    char hex[65], buf[256];
-    json_t *t;
-
-    if (auth == NULL) {
-        ck_assert_int_eq(mlreg_auth_token_hash(hex, "ci"), 0);
-        snprintf(buf, sizeof(buf), "[{\"name\":\"ci\",\"sha256\":\"%s\",\"roles\":[\"admin\"]}]",
-                 hex);
-        ck_assert_ptr_nonnull(t = json_loads(buf, 0, NULL));
-        ck_assert_int_eq(mlreg_auth_new(&auth, t, NULL, 0), 0);
-        json_decref(t);
-    }
-    ck_assert_int_eq(mlreg_auth_authenticate(&id, auth, "Bearer ci"), 0);
-    return id;
+    return th_identity(&auth, "ci", "[\"admin\"]");
 }
 
 /* ---- building the history -------------------------------------------------------- */
-
-/* Stores @p text as a blob and links it into @p repo. */
-static void put_blob(mlreg_digest *out, const char *repo, const char *text)
-{
-    mlreg_blob_writer *w = NULL;
-    size_t len = strlen(text);
-
-    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(src), (int64_t)len),
-                     0);
-    ck_assert_int_eq(mlreg_blob_writer_write(w, text, len), 0);
-    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_msg(mlreg_registry_blob_link(src, repo, out, "ci") == 0, "%s", mlreg_error_last());
-}
 
 /* One layer descriptor of @p text (stored and linked into MODEL). */
 static json_t *layer(const char *text, const char *media_type, const char *title, const char *kind)
@@ -141,7 +115,7 @@ static json_t *layer(const char *text, const char *media_type, const char *title
     mlreg_digest d;
     char ds[MLREG_DIGEST_STRLEN + 1];
 
-    put_blob(&d, MODEL, text);
+    th_put_blob(&d, src, MODEL, "ci", text);
     mlreg_digest_format(ds, &d);
     return json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", media_type, "digest", ds, "size",
                      (json_int_t)strlen(text), "annotations", MLREG_ANN_TITLE, title,
@@ -159,7 +133,7 @@ static void push(const char *version, double acc, const char *pusher,
     json_t *doc;
     char *body;
 
-    put_blob(&cfgd, MODEL, "{}");
+    th_put_blob(&cfgd, src, MODEL, "ci", "{}");
     snprintf(weights, sizeof(weights), "weights of %s", version);
     snprintf(tok, sizeof(tok), "tokenizer of %s", version);
     snprintf(report, sizeof(report),
@@ -195,8 +169,8 @@ static void push_plain(const char *layer_text, const char *reference, const char
     json_t *doc;
     char *body;
 
-    put_blob(&cfgd, OTHER, "{\"architecture\":\"amd64\"}");
-    put_blob(&l, OTHER, layer_text);
+    th_put_blob(&cfgd, src, OTHER, "ci", "{\"architecture\":\"amd64\"}");
+    th_put_blob(&l, src, OTHER, "ci", layer_text);
     mlreg_digest_format(cs, &cfgd);
     mlreg_digest_format(ls, &l);
     doc = json_pack("{s:i, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I}]}", "schemaVersion", 2,
@@ -322,7 +296,7 @@ static void make_history(void)
     ck_assert_int_eq(mlreg_digest_buffer(&weights, "weights of 1.0", strlen("weights of 1.0")), 0);
     ck_assert_msg(mlreg_registry_blob_mount(src, OTHER, MODEL, &weights, "ci") == 0, "%s",
                   mlreg_error_last());
-    put_blob(&spare, OTHER, "a blob nobody references");
+    th_put_blob(&spare, src, OTHER, "ci", "a blob nobody references");
     ck_assert_msg(mlreg_registry_blob_unlink(src, OTHER, &spare, "ci") == 0, "%s",
                   mlreg_error_last());
 

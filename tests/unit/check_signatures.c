@@ -60,18 +60,6 @@ static void teardown(void)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static void put_blob(mlreg_digest *out, const char *text)
-{
-    mlreg_blob_writer *w = NULL;
-    size_t len = strlen(text);
-
-    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(reg), (int64_t)len),
-                     0);
-    ck_assert_int_eq(mlreg_blob_writer_write(w, text, len), 0);
-    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_int_eq(mlreg_registry_blob_link(reg, MODEL, out, NULL), 0);
-}
-
 typedef struct {
     char *body; /* manifest bytes as stored */
     char digest[MLREG_DIGEST_STRLEN + 1];
@@ -85,9 +73,9 @@ static void push_release(release *r, const char *version)
     char weights[64], wd[MLREG_DIGEST_STRLEN + 1];
     json_t *doc;
 
-    put_blob(&cfgd, "{}");
+    th_put_blob(&cfgd, reg, MODEL, NULL, "{}");
     snprintf(weights, sizeof(weights), "weights of %s", version);
-    put_blob(&w, weights);
+    th_put_blob(&w, reg, MODEL, NULL, weights);
     mlreg_digest_format(wd, &w);
     doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, s:{s:s, s:s}}], "
                     "s:{s:s, s:s, s:s}}",
@@ -632,7 +620,7 @@ START_TEST(test_attach_refuses_unknown_versions_and_non_releases)
         ck_assert_ptr_null(out);
     }
     /* a plain OCI image under a tag */
-    put_blob(&d, "plain layer");
+    th_put_blob(&d, reg, MODEL, NULL, "plain layer");
     mlreg_digest_format(dd, &d);
     snprintf(body, sizeof(body),
              "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\","

@@ -1,9 +1,12 @@
 /* helpers.c: fixtures shared by the Check suites (see helpers.h). */
 #include "helpers.h"
 
+#include "mlreg/blob.h"
+
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +133,57 @@ void th_registry_teardown(th_registry *fx)
     mlreg_seckey_free(fx->sk);
     if (fx->dir[0]) th_rm_rf(fx->dir);
     memset(fx, 0, sizeof(*fx));
+}
+
+/* ---- content and callers -------------------------------------------------- */
+
+void th_put_blob_n(mlreg_digest *out, mlreg_registry *reg, const char *repo, const char *who,
+                   const void *data, size_t len)
+{
+    mlreg_blob_writer *w = NULL;
+
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(reg), (int64_t)len),
+                     0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, data, len), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
+    ck_assert_msg(mlreg_registry_blob_link(reg, repo, out, who) == 0, "link: %s",
+                  mlreg_error_last());
+}
+
+void th_put_blob(mlreg_digest *out, mlreg_registry *reg, const char *repo, const char *who,
+                 const char *text)
+{
+    th_put_blob_n(out, reg, repo, who, text, strlen(text));
+}
+
+void th_use_gates(mlreg_policy **pol, const char *gates)
+{
+    json_t *g = json_loads(gates, 0, NULL);
+
+    ck_assert_msg(g != NULL, "gates are not JSON: %s", gates);
+    mlreg_policy_free(*pol);
+    *pol = NULL;
+    ck_assert_msg(mlreg_policy_parse(pol, NULL, g, NULL) == 0, "%s", mlreg_error_last());
+    json_decref(g);
+}
+
+const mlreg_identity *th_identity(mlreg_auth **auth, const char *token, const char *roles)
+{
+    const mlreg_identity *id = NULL;
+    char hex[65], buf[512];
+    json_t *t;
+
+    if (*auth == NULL) {
+        ck_assert_int_eq(mlreg_auth_token_hash(hex, token), 0);
+        snprintf(buf, sizeof(buf), "[{\"name\":\"%s\",\"sha256\":\"%s\",\"roles\":%s}]", token, hex,
+                 roles);
+        ck_assert_ptr_nonnull(t = json_loads(buf, 0, NULL));
+        ck_assert_int_eq(mlreg_auth_new(auth, t, NULL, 0), 0);
+        json_decref(t);
+    }
+    snprintf(buf, sizeof(buf), "Bearer %s", token);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, *auth, buf), 0);
+    return id;
 }
 
 /* ---- an in-memory blob backend ------------------------------------------ */

@@ -8,8 +8,10 @@
 #ifndef MLREG_TESTS_UNIT_HELPERS_H
 #define MLREG_TESTS_UNIT_HELPERS_H
 
+#include "mlreg/auth.h"
 #include "mlreg/common.h"
 #include "mlreg/config.h"
+#include "mlreg/gates.h"
 #include "mlreg/registry.h"
 #include "mlreg/sign.h"
 #include "mlreg/sys/blob_backend.h"
@@ -107,6 +109,36 @@ void th_registry_open(th_registry *fx);
 
 /** Frees the registry and the key and removes the dir; @p fx is zeroed. */
 void th_registry_teardown(th_registry *fx);
+
+/* ---- content and callers -------------------------------------------------- */
+
+/**
+ * Stores @p len bytes of @p data in @p reg's blob store and links the blob
+ * into @p repo on behalf of @p who (NULL: no caller named in the audit
+ * entry); its digest goes to @p out.
+ */
+void th_put_blob_n(mlreg_digest *out, mlreg_registry *reg, const char *repo, const char *who,
+                   const void *data, size_t len);
+
+/** th_put_blob_n() of the string @p text without its NUL. */
+void th_put_blob(mlreg_digest *out, mlreg_registry *reg, const char *repo, const char *who,
+                 const char *text);
+
+/**
+ * Replaces @p *pol (freed first; may be NULL) with the policy whose gates
+ * are the JSON object @p gates, e.g. {"staging":[{"metric":"accuracy",
+ * "min":0.85}]}. The caller frees it with mlreg_policy_free().
+ */
+void th_use_gates(mlreg_policy **pol, const char *gates);
+
+/**
+ * The identity of the bearer token @p token. On the first call (@p *auth
+ * NULL) makes @p *auth, owned by the caller (mlreg_auth_free), with that
+ * one token, named after itself, holding the JSON array @p roles such as
+ * ["push"]; later calls only authenticate. The identity lives as long as
+ * @p *auth.
+ */
+const mlreg_identity *th_identity(mlreg_auth **auth, const char *token, const char *roles);
 
 /* ---- an in-memory blob backend ------------------------------------------ */
 
