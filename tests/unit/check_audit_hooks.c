@@ -142,33 +142,10 @@ static void store_blob(mlreg_digest *out, const char *text)
  * accuracy @p acc (blobs stored and linked). Caller frees. */
 static char *release_body(const char *version, double acc)
 {
-    mlreg_digest cfgd, w, ev;
-    char weights[64], report[128], wd[MLREG_DIGEST_STRLEN + 1], ed[MLREG_DIGEST_STRLEN + 1];
-    json_t *doc;
-    char *body;
+    char report[128];
 
-    th_put_blob(&cfgd, reg, MODEL, "ci", "{}");
-    snprintf(weights, sizeof(weights), "weights of %s", version);
-    th_put_blob(&w, reg, MODEL, "ci", weights);
-    mlreg_digest_format(wd, &w);
     snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f}}", acc);
-    th_put_blob(&ev, reg, MODEL, "ci", report);
-    mlreg_digest_format(ed, &ev);
-    doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, s:{s:s, s:s}}, "
-                    "{s:s, s:s, s:I, s:{s:s, s:s}}], s:{s:s, s:s, s:s}}",
-                    "schemaVersion", 2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType",
-                    MLREG_ARTIFACT_RELEASE, "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest",
-                    MLREG_EMPTY_CONFIG_DIGEST, "size", 2, "layers", "mediaType",
-                    "application/vnd.mlreg.weights.v1", "digest", wd, "size",
-                    (json_int_t)strlen(weights), "annotations", MLREG_ANN_TITLE, "model.bin",
-                    MLREG_ANN_KIND, "weights", "mediaType", MLREG_MT_EVAL_REPORT, "digest", ed,
-                    "size", (json_int_t)strlen(report), "annotations", MLREG_ANN_TITLE, "eval.json",
-                    MLREG_ANN_KIND, "eval-report", "annotations", MLREG_ANN_MODEL, MODEL,
-                    MLREG_ANN_VERSION, version, MLREG_ANN_CREATED, "2026-01-02T03:04:05Z");
-    ck_assert_ptr_nonnull(doc);
-    body = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    return body;
+    return th_release_body(reg, MODEL, version, "ci", report);
 }
 
 /* Pushes MODEL@version by @p pusher; returns the body (caller frees) and the

@@ -101,41 +101,16 @@ static void teardown(void)
 static char *push(const char *version, double acc, const char *dataset, const char *pusher,
                   char digest[MLREG_DIGEST_STRLEN + 1])
 {
-    mlreg_digest cfgd, w, ev;
     mlreg_manifest_put_result res;
-    char weights[64], report[256], wd[MLREG_DIGEST_STRLEN + 1], ed[MLREG_DIGEST_STRLEN + 1];
-    json_t *doc, *layers;
+    char report[256];
     char *body;
 
-    th_put_blob(&cfgd, reg, MODEL, NULL, "{}");
-    snprintf(weights, sizeof(weights), "weights of %s", version);
-    th_put_blob(&w, reg, MODEL, NULL, weights);
-    mlreg_digest_format(wd, &w);
-    layers = json_pack("[{s:s, s:s, s:I, s:{s:s, s:s}}]", "mediaType",
-                       "application/vnd.mlreg.weights.v1", "digest", wd, "size",
-                       (json_int_t)strlen(weights), "annotations", MLREG_ANN_TITLE, "model.bin",
-                       MLREG_ANN_KIND, "weights");
-    if (acc >= 0) {
-        if (dataset)
-            snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f},\"dataset\":\"%s\"}",
-                     acc, dataset);
-        else
-            snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f}}", acc);
-        th_put_blob(&ev, reg, MODEL, NULL, report);
-        mlreg_digest_format(ed, &ev);
-        json_array_append_new(
-            layers, json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", MLREG_MT_EVAL_REPORT,
-                              "digest", ed, "size", (json_int_t)strlen(report), "annotations",
-                              MLREG_ANN_TITLE, "eval.json", MLREG_ANN_KIND, "eval-report"));
-    }
-    doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:o, s:{s:s, s:s, s:s}}", "schemaVersion",
-                    2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE,
-                    "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest", MLREG_EMPTY_CONFIG_DIGEST,
-                    "size", 2, "layers", layers, "annotations", MLREG_ANN_MODEL, MODEL,
-                    MLREG_ANN_VERSION, version, MLREG_ANN_CREATED, "2026-01-02T03:04:05Z");
-    ck_assert_ptr_nonnull(doc);
-    body = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    if (dataset)
+        snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f},\"dataset\":\"%s\"}",
+                 acc, dataset);
+    else
+        snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f}}", acc);
+    body = th_release_body(reg, MODEL, version, NULL, acc >= 0 ? report : NULL);
     ck_assert_msg(mlreg_registry_manifest_put_as(&res, reg, MODEL, version, MLREG_MT_OCI_MANIFEST,
                                                  body, strlen(body), pusher) == 0,
                   "push: %s", mlreg_error_last());

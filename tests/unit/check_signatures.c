@@ -68,27 +68,9 @@ typedef struct {
 /* Pushes MODEL@version with one weights file; fills *r (body owned by the caller). */
 static void push_release(release *r, const char *version)
 {
-    mlreg_digest cfgd, w;
     mlreg_manifest_put_result res;
-    char weights[64], wd[MLREG_DIGEST_STRLEN + 1];
-    json_t *doc;
 
-    th_put_blob(&cfgd, reg, MODEL, NULL, "{}");
-    snprintf(weights, sizeof(weights), "weights of %s", version);
-    th_put_blob(&w, reg, MODEL, NULL, weights);
-    mlreg_digest_format(wd, &w);
-    doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, s:{s:s, s:s}}], "
-                    "s:{s:s, s:s, s:s}}",
-                    "schemaVersion", 2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType",
-                    MLREG_ARTIFACT_RELEASE, "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest",
-                    MLREG_EMPTY_CONFIG_DIGEST, "size", 2, "layers", "mediaType",
-                    "application/vnd.mlreg.weights.v1", "digest", wd, "size",
-                    (json_int_t)strlen(weights), "annotations", MLREG_ANN_TITLE, "model.bin",
-                    MLREG_ANN_KIND, "weights", "annotations", MLREG_ANN_MODEL, MODEL,
-                    MLREG_ANN_VERSION, version, MLREG_ANN_CREATED, "2026-01-02T03:04:05Z");
-    ck_assert_ptr_nonnull(doc);
-    r->body = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    r->body = th_release_body(reg, MODEL, version, NULL, NULL);
     ck_assert_msg(mlreg_registry_manifest_put(&res, reg, MODEL, version, MLREG_MT_OCI_MANIFEST,
                                               r->body, strlen(r->body)) == 0,
                   "push: %s", mlreg_error_last());

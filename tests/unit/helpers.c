@@ -2,6 +2,7 @@
 #include "helpers.h"
 
 #include "mlreg/blob.h"
+#include "mlreg/oci.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -154,6 +155,43 @@ void th_put_blob(mlreg_digest *out, mlreg_registry *reg, const char *repo, const
                  const char *text)
 {
     th_put_blob_n(out, reg, repo, who, text, strlen(text));
+}
+
+char *th_release_body(mlreg_registry *reg, const char *model, const char *version, const char *who,
+                      const char *report)
+{
+    mlreg_digest cfgd, w, ev;
+    char weights[64], wd[MLREG_DIGEST_STRLEN + 1], ed[MLREG_DIGEST_STRLEN + 1];
+    json_t *doc, *layers;
+    char *body;
+
+    th_put_blob(&cfgd, reg, model, who, "{}");
+    snprintf(weights, sizeof(weights), "weights of %s", version);
+    th_put_blob(&w, reg, model, who, weights);
+    mlreg_digest_format(wd, &w);
+    layers = json_pack("[{s:s, s:s, s:I, s:{s:s, s:s}}]", "mediaType",
+                       "application/vnd.mlreg.weights.v1", "digest", wd, "size",
+                       (json_int_t)strlen(weights), "annotations", MLREG_ANN_TITLE, "model.bin",
+                       MLREG_ANN_KIND, "weights");
+    ck_assert_ptr_nonnull(layers);
+    if (report != NULL) {
+        th_put_blob(&ev, reg, model, who, report);
+        mlreg_digest_format(ed, &ev);
+        json_array_append_new(
+            layers, json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", MLREG_MT_EVAL_REPORT,
+                              "digest", ed, "size", (json_int_t)strlen(report), "annotations",
+                              MLREG_ANN_TITLE, "eval.json", MLREG_ANN_KIND, "eval-report"));
+    }
+    doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:o, s:{s:s, s:s, s:s}}", "schemaVersion",
+                    2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE,
+                    "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest", MLREG_EMPTY_CONFIG_DIGEST,
+                    "size", 2, "layers", layers, "annotations", MLREG_ANN_MODEL, model,
+                    MLREG_ANN_VERSION, version, MLREG_ANN_CREATED, "2026-01-02T03:04:05Z");
+    ck_assert_ptr_nonnull(doc);
+    body = json_dumps(doc, JSON_COMPACT);
+    ck_assert_ptr_nonnull(body);
+    json_decref(doc);
+    return body;
 }
 
 void th_use_gates(mlreg_policy **pol, const char *gates)

@@ -125,6 +125,16 @@ void th_put_blob(mlreg_digest *out, mlreg_registry *reg, const char *repo, const
                  const char *text);
 
 /**
+ * The release manifest of @p model @p version (compact JSON, caller frees),
+ * not pushed: the empty config, a weights layer "weights of <version>"
+ * (model.bin) and, unless @p report is NULL, an eval report layer
+ * (eval.json) holding the JSON text @p report. Its blobs are stored in
+ * @p reg and linked into @p model on behalf of @p who.
+ */
+char *th_release_body(mlreg_registry *reg, const char *model, const char *version, const char *who,
+                      const char *report);
+
+/**
  * Replaces @p *pol (freed first; may be NULL) with the policy whose gates
  * are the JSON object @p gates, e.g. {"staging":[{"metric":"accuracy",
  * "min":0.85}]}. The caller frees it with mlreg_policy_free().
