@@ -179,8 +179,8 @@ typedef struct {
 } th_fake;
 
 /**
- * A new empty fake whose @c parent.version is @p version (pass
- * MLREG_BLOB_BACKEND_VERSION but to test the check). Ownership passes to
+ * A new empty fake whose @c parent.version is @p version
+ * (MLREG_BLOB_BACKEND_VERSION, or another value to test the version check). Ownership passes to
  * whoever frees @c parent (a blob store or a registry); @p freed_flag,
  * unless NULL, tells the test it happened.
  */
