@@ -47,9 +47,13 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/check_%: tests/unit/check_%.c $(BUILD)/libmlreg.a
+# Every suite links the shared fixtures of tests/unit/helpers.c (kept, not
+# deleted as an intermediate file).
+.SECONDARY: $(BUILD)/tests/unit/helpers.o
+$(BUILD)/tests/check_%: tests/unit/check_%.c $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a \
+	    $(LIBS) $(CHECK_LIBS)
 
 # audit_tamper edits the LMDB file directly, as an attacker would: liblmdb only.
 $(BUILD)/tests/tools/%: tests/tools/%.c

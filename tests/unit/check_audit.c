@@ -5,7 +5,6 @@
  * would), paging, reals, limits, the log key and signed checkpoints.
  */
 #include <check.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -21,9 +20,11 @@
 #include "mlreg/keyring.h"
 #include "mlreg/tables.h"
 
+#include "helpers.h"
+
 #define DIGEST "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-static char data_dir[64];
+static char data_dir[TH_DIR_MAX];
 static mlreg_meta *meta;
 
 static void setup(void)
@@ -31,26 +32,17 @@ static void setup(void)
     char path[128];
 
     ck_assert_int_ge(sodium_init(), 0);
-    snprintf(data_dir, sizeof(data_dir), "/tmp/mlreg-check-audit-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(data_dir));
+    th_tmpdir(data_dir, sizeof(data_dir), "audit");
     snprintf(path, sizeof(path), "%s/meta", data_dir);
     ck_assert_msg(mlreg_tables_open(&meta, path, 256u * 1024 * 1024) == 0, "open: %s",
                   mlreg_error_last());
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void teardown(void)
 {
     mlreg_meta_close(meta);
     meta = NULL;
-    nftw(data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_rm_rf(data_dir);
 }
 
 /* ---- helpers ---------------------------------------------------------------- */

@@ -16,8 +16,9 @@
 #include "mlreg/sign.h"
 #include "mlreg/signatures.h"
 
+#include "helpers.h"
+
 #include <check.h>
-#include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,62 +28,24 @@
 
 #define MODEL "team/clf"
 
-static char data_dir[64];
+static th_registry fx; /* reg and sk are fx.reg and fx.sk */
 static mlreg_registry *reg;
 static mlreg_policy *pol;
 static mlreg_seckey *sk; /* in the keyring (config) as "release-bot" */
-static mlreg_config_key cfg;
 static mlreg_auth *auth; /* the token "ci" (push), see ci() */
 
 /* The identity of the token "ci", which has the push role. */
 static const mlreg_identity *ci(void)
 {
-    const mlreg_identity *id = NULL;
-    char hex[65], buf[256];
-    json_t *t;
-
-    if (auth == NULL) {
-        ck_assert_int_eq(mlreg_auth_token_hash(hex, "ci"), 0);
-        snprintf(buf, sizeof(buf), "[{\"name\":\"ci\",\"sha256\":\"%s\",\"roles\":[\"push\"]}]",
-                 hex);
-        ck_assert_ptr_nonnull(t = json_loads(buf, 0, NULL));
-        ck_assert_int_eq(mlreg_auth_new(&auth, t, NULL, 0), 0);
-        json_decref(t);
-    }
-    ck_assert_int_eq(mlreg_auth_authenticate(&id, auth, "Bearer ci"), 0);
-    return id;
+    return th_identity(&auth, "ci", "[\"push\"]");
 }
 
 static void setup(void)
 {
-    mlreg_registry_opts opts;
-    mlreg_pubkey pk;
-
-    ck_assert_int_ge(sodium_init(), 0);
-    snprintf(data_dir, sizeof(data_dir), "/tmp/mlreg-check-audit-hooks-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(data_dir));
-    ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
-    mlreg_seckey_pubkey(&pk, sk);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.name = (char *)"release-bot";
-    cfg.role = (char *)"release";
-    cfg.file = (char *)"release.pub";
-    cfg.pubkey = pk;
-    memset(&opts, 0, sizeof(opts));
-    opts.data_dir = data_dir;
-    opts.map_size = 64u * 1024 * 1024;
-    opts.trusted_keys = &cfg;
-    opts.n_trusted_keys = 1;
-    ck_assert_msg(mlreg_registry_open(&reg, &opts) == 0, "open: %s", mlreg_error_last());
+    th_registry_setup(&fx, "audit-hooks", NULL);
+    reg = fx.reg;
+    sk = fx.sk;
     pol = NULL;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void teardown(void)
@@ -91,22 +54,9 @@ static void teardown(void)
     auth = NULL;
     mlreg_policy_free(pol);
     pol = NULL;
-    mlreg_registry_free(reg);
     reg = NULL;
-    mlreg_seckey_free(sk);
     sk = NULL;
-    nftw(data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void use_gates(const char *gates)
-{
-    json_t *g = json_loads(gates, 0, NULL);
-
-    ck_assert_ptr_nonnull(g);
-    mlreg_policy_free(pol);
-    pol = NULL;
-    ck_assert_msg(mlreg_policy_parse(&pol, NULL, g, NULL) == 0, "%s", mlreg_error_last());
-    json_decref(g);
+    th_registry_teardown(&fx);
 }
 
 /* ---- reading the log -------------------------------------------------------------- */
@@ -188,43 +138,14 @@ static void store_blob(mlreg_digest *out, const char *text)
     ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
 }
 
-static void put_blob(mlreg_digest *out, const char *text)
-{
-    store_blob(out, text);
-    ck_assert_msg(mlreg_registry_blob_link(reg, MODEL, out, "ci") == 0, "%s", mlreg_error_last());
-}
-
 /* The release manifest of MODEL@version with weights and an eval report of
  * accuracy @p acc (blobs stored and linked). Caller frees. */
 static char *release_body(const char *version, double acc)
 {
-    mlreg_digest cfgd, w, ev;
-    char weights[64], report[128], wd[MLREG_DIGEST_STRLEN + 1], ed[MLREG_DIGEST_STRLEN + 1];
-    json_t *doc;
-    char *body;
+    char report[128];
 
-    put_blob(&cfgd, "{}");
-    snprintf(weights, sizeof(weights), "weights of %s", version);
-    put_blob(&w, weights);
-    mlreg_digest_format(wd, &w);
     snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f}}", acc);
-    put_blob(&ev, report);
-    mlreg_digest_format(ed, &ev);
-    doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, s:{s:s, s:s}}, "
-                    "{s:s, s:s, s:I, s:{s:s, s:s}}], s:{s:s, s:s, s:s}}",
-                    "schemaVersion", 2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType",
-                    MLREG_ARTIFACT_RELEASE, "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest",
-                    MLREG_EMPTY_CONFIG_DIGEST, "size", 2, "layers", "mediaType",
-                    "application/vnd.mlreg.weights.v1", "digest", wd, "size",
-                    (json_int_t)strlen(weights), "annotations", MLREG_ANN_TITLE, "model.bin",
-                    MLREG_ANN_KIND, "weights", "mediaType", MLREG_MT_EVAL_REPORT, "digest", ed,
-                    "size", (json_int_t)strlen(report), "annotations", MLREG_ANN_TITLE, "eval.json",
-                    MLREG_ANN_KIND, "eval-report", "annotations", MLREG_ANN_MODEL, MODEL,
-                    MLREG_ANN_VERSION, version, MLREG_ANN_CREATED, "2026-01-02T03:04:05Z");
-    ck_assert_ptr_nonnull(doc);
-    body = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    return body;
+    return th_release_body(reg, MODEL, version, "ci", report);
 }
 
 /* Pushes MODEL@version by @p pusher; returns the body (caller frees) and the
@@ -259,7 +180,7 @@ static int attach(const char *sig, int *created)
     json_t *res = NULL;
     int rc;
 
-    mlreg_pubkey_base64(b64, &cfg.pubkey);
+    mlreg_pubkey_base64(b64, &fx.keys[0].pubkey);
     rc = mlreg_signature_attach(&res, created, reg, MODEL, "1.0", sig, strlen(sig), b64,
                                 strlen(b64), "signer");
     json_decref(res);
@@ -298,7 +219,7 @@ START_TEST(test_config_keys_are_trusted_in_the_log_by_actor_config_at_open)
 
     ck_assert_uint_eq(log_size(), 1);
     e = entry(0);
-    mlreg_keyid_format(id, &cfg.pubkey.id);
+    mlreg_keyid_format(id, &fx.keys[0].pubkey.id);
     ck_assert_str_eq(str(e, "action"), MLREG_AUDIT_KEY_TRUST);
     ck_assert_str_eq(str(e, "actor"), MLREG_KEYRING_ACTOR_CONFIG);
     ck_assert_str_eq(subj(e, "key_id"), id);
@@ -402,8 +323,8 @@ START_TEST(test_manifest_puts_and_deletes_append_their_entries_and_no_ops_none)
     ck_assert_uint_eq(log_size(), n);
 
     /* a plain artifact by tag: manifest.put with the tag and artifact type */
-    put_blob(&cfgd, "{}");
-    put_blob(&w, "plain layer");
+    th_put_blob(&cfgd, reg, MODEL, "ci", "{}");
+    th_put_blob(&w, reg, MODEL, "ci", "plain layer");
     mlreg_digest_format(ds, &w);
     doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:i}]}", "schemaVersion", 2,
                     "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", "application/x-notes",
@@ -496,7 +417,7 @@ START_TEST(test_signature_attach_appends_one_entry_and_refused_or_repeated_attac
     ck_assert_int_eq(created, 1);
     ck_assert_uint_eq(log_size(), n + 1);
     e = expect_last(MLREG_AUDIT_SIGNATURE_ATTACH, MLREG_AUDIT_OK, "signer");
-    mlreg_keyid_format(id, &cfg.pubkey.id);
+    mlreg_keyid_format(id, &fx.keys[0].pubkey.id);
     ck_assert_str_eq(subj(e, "model"), MODEL);
     ck_assert_str_eq(subj(e, "version"), "1.0");
     ck_assert_str_eq(subj(e, "digest"), d);
@@ -581,9 +502,9 @@ START_TEST(test_promotions_append_ok_refused_and_nothing_for_dry_runs)
     uint64_t n;
     json_t *e, *gates;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}],"
-              "\"production\":[{\"metric\":\"accuracy\",\"min\":0.85},"
-              "{\"require\":\"previous_stage\"}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}],"
+                       "\"production\":[{\"metric\":\"accuracy\",\"min\":0.85},"
+                       "{\"require\":\"previous_stage\"}]}");
     free(push("1.0", 0.9, "ci", d1));
     free(push("2.0", 0.8, "ci", d2));
     n = log_size();
@@ -637,7 +558,7 @@ START_TEST(test_rollback_approval_and_image_binding_append_entries_only_when_new
     int created;
     uint64_t n;
 
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
     free(push("1.0", 0.9, "ci", d1));
     free(push("2.0", 0.9, "ci", d2));
 
@@ -728,7 +649,7 @@ START_TEST(test_a_move_stores_a_signed_statement_naming_its_audit_entry)
     uint64_t seq;
     size_t i, found = 0;
 
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     free(push("1.0", 0.9, "ci", d1));
     free(push("2.0", 0.9, "ci", d2));
     ck_assert_int_eq(mlreg_attestations_list(&l, reg, MODEL, "1.0"), 0);
@@ -821,13 +742,13 @@ START_TEST(test_a_move_stores_a_signed_statement_naming_its_audit_entry)
     mlreg_manifest_data_free(m);
 
     /* a refused promotion and a dry run store none; a rollback does */
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.95}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.95}]}");
     ck_assert_int_eq(promote("2.0", "production", 0, "alice"), MLREG_EGATE);
     ck_assert_int_eq(promote("2.0", "production", 1, "alice"), MLREG_EGATE);
     ck_assert_int_eq(mlreg_attestations_list(&l, reg, MODEL, "2.0"), 0);
     ck_assert_int_eq(json_array_size(json_object_get(l, "attestations")), 0);
     json_decref(l);
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
     ck_assert_int_eq(promote("2.0", "production", 0, "alice"), 0);
     ck_assert_int_eq(mlreg_rollback(&res, reg, pol, MODEL, "production", NULL, "bad", "ops"), 0);
     json_decref(res);
@@ -885,7 +806,7 @@ START_TEST(test_the_layers_of_signature_and_attestation_referrers_cannot_be_unli
     uint64_t size, n;
     int created;
 
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
     body = push("1.0", 0.9, "ci", d);
     sig = sign_text("1.0", body, d);
     ck_assert_msg(attach(sig, &created) == 0, "%s", mlreg_error_last());
@@ -907,7 +828,7 @@ START_TEST(test_the_layers_of_signature_and_attestation_referrers_cannot_be_unli
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, MODEL, &minisig), 0);
 
     /* a blob no release holds still goes */
-    put_blob(&other, "loose");
+    th_put_blob(&other, reg, MODEL, "ci", "loose");
     n = log_size();
     ck_assert_int_eq(mlreg_registry_blob_unlink(reg, MODEL, &other, "carol"), 0);
     ck_assert_uint_eq(log_size(), n + 1);
@@ -921,7 +842,7 @@ START_TEST(test_a_promotion_whose_entry_cannot_be_appended_moves_nothing)
     json_t *l = NULL;
     uint64_t n;
 
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
     free(push("1.0", 0.9, "ci", NULL));
     n = log_size();
     ck_assert_int_lt(promote("1.0", "production", 0, "\xff\xfe"), 0);

@@ -10,7 +10,6 @@
  */
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -27,6 +26,8 @@
 #include "mlreg/dsse.h"
 #include "mlreg/merkle.h"
 #include "mlreg/sign.h"
+
+#include "helpers.h"
 
 #define N     20
 #define MODEL "team/clf"
@@ -621,8 +622,7 @@ static void make_bundle(void)
     mlreg_digest d;
     char hex[MLREG_DIGEST_HEXLEN + 1];
 
-    snprintf(bdir, sizeof(bdir), "/tmp/check_audit_verify.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(bdir));
+    th_tmpdir(bdir, sizeof(bdir), "audit-verify");
     const char *dirs[] = {"files", "attestations", "audit", "audit/entries", "signatures"};
     for (size_t i = 0; i < 5; i++) {
         char p[512];
@@ -647,16 +647,9 @@ static void make_bundle(void)
     put_attestation("attestations/9-prod.dsse.json", 9, "rollback", manifest_digest + 7, sk);
 }
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    return flag == FTW_DP ? rmdir(p) : unlink(p);
-}
-
 static void bundle_teardown(void)
 {
-    if (bdir[0]) nftw(bdir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+    if (bdir[0]) th_rm_rf(bdir);
     bdir[0] = '\0';
     teardown();
 }

@@ -4,6 +4,8 @@
 #include "mlreg/common.h"
 #include "mlreg/sys/blob_backend.h"
 
+#include "helpers.h"
+
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -18,32 +20,6 @@
 
 static char root[64];
 static mlreg_blobstore *store;
-
-/* Removes a tree, restoring permissions first so a test that chmod'ed a
- * directory to 000 still cleans up. */
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) < 0) return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    chmod(path, 0700);
-    if ((d = opendir(path)) != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            char child[4096];
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-            rm_rf(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
 
 /* Entries in root/<sub>, excluding . and .. (-1 when it cannot be read). */
 static int count_entries(const char *sub)
@@ -94,8 +70,7 @@ static void setup(void)
 {
     mlreg_blob_backend *b = NULL;
 
-    strcpy(root, "/tmp/mlreg-blob-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    th_tmpdir(root, sizeof(root), "blob");
     ck_assert_int_eq(mlreg_blob_backend_fs_new(&b, root), 0);
     ck_assert_int_eq(mlreg_blobstore_new(&store, b), 0);
 }
@@ -104,7 +79,7 @@ static void teardown(void)
 {
     mlreg_blobstore_free(store);
     store = NULL;
-    rm_rf(root);
+    th_rm_rf(root);
 }
 
 /* Writes @p len bytes in one go and commits, checking nothing about them. */
@@ -675,87 +650,12 @@ END_TEST
 
 /* ---- front end rules, checked against a fake backend with counters ---- */
 
-struct fake {
-    mlreg_blob_backend parent;
-    int writes, commits, aborts, frees;
-    int fail_writes;
-    int *freed_flag;
-};
-
-struct fake_writer {
-    mlreg_blob_backend_writer parent;
-    struct fake *f;
-};
-
-static int fake_write(mlreg_blob_backend_writer *bw, const void *data, size_t len)
-{
-    struct fake_writer *w = (struct fake_writer *)bw;
-
-    (void)data;
-    (void)len;
-    w->f->writes++;
-    if (w->f->fail_writes) return mlreg_error_set(MLREG_ENOSPACE, "fake disk full");
-    return 0;
-}
-
-static int fake_commit(mlreg_blob_backend_writer *bw, const mlreg_digest *d)
-{
-    struct fake_writer *w = (struct fake_writer *)bw;
-
-    (void)d;
-    w->f->commits++;
-    free(w);
-    return 0;
-}
-
-static void fake_abort(mlreg_blob_backend_writer *bw)
-{
-    struct fake_writer *w = (struct fake_writer *)bw;
-
-    w->f->aborts++;
-    free(w);
-}
-
-static int fake_open_write(mlreg_blob_backend_writer **out, mlreg_blob_backend *b, int64_t hint)
-{
-    struct fake_writer *w = calloc(1, sizeof(*w));
-
-    (void)hint;
-    if (w == NULL) return MLREG_ENOMEM;
-    w->f = (struct fake *)b;
-    w->parent.write = fake_write;
-    w->parent.commit = fake_commit;
-    w->parent.abort = fake_abort;
-    *out = &w->parent;
-    return 0;
-}
-
-static void fake_free(mlreg_blob_backend *b)
-{
-    struct fake *f = (struct fake *)b;
-
-    if (f->freed_flag != NULL) *f->freed_flag = 1;
-    free(f);
-}
-
-static struct fake *fake_new(unsigned int version, int *freed_flag)
-{
-    struct fake *f = calloc(1, sizeof(*f));
-
-    ck_assert_ptr_nonnull(f);
-    f->parent.version = version;
-    f->parent.open_write = fake_open_write;
-    f->parent.free = fake_free;
-    f->freed_flag = freed_flag;
-    return f;
-}
-
 START_TEST(test_blobstore_mismatch_never_reaches_the_backend_commit)
 {
     mlreg_blobstore *s = NULL;
     mlreg_blob_writer *w = NULL;
     int freed = 0;
-    struct fake *f = fake_new(MLREG_BLOB_BACKEND_VERSION, &freed);
+    th_fake *f = th_fake_new(MLREG_BLOB_BACKEND_VERSION, &freed);
     mlreg_digest digest_of_x;
 
     ck_assert_int_eq(mlreg_blobstore_new(&s, &f->parent), 0);
@@ -763,14 +663,14 @@ START_TEST(test_blobstore_mismatch_never_reaches_the_backend_commit)
     ck_assert_int_eq(mlreg_blobstore_open_write(&w, s, -1), 0);
     ck_assert_int_eq(mlreg_blob_writer_write(w, "y", 1), 0);
     ck_assert_int_eq(mlreg_blob_writer_commit(NULL, w, &digest_of_x, -1), MLREG_EMISMATCH);
-    ck_assert_int_eq(f->commits, 0);
-    ck_assert_int_eq(f->aborts, 1);
+    ck_assert_int_eq(f->n_commit, 0);
+    ck_assert_int_eq(f->n_abort, 1);
 
     ck_assert_int_eq(mlreg_blobstore_open_write(&w, s, -1), 0);
     ck_assert_int_eq(mlreg_blob_writer_write(w, "x", 1), 0);
     ck_assert_int_eq(mlreg_blob_writer_commit(NULL, w, &digest_of_x, 1), 0);
-    ck_assert_int_eq(f->commits, 1);
-    ck_assert_int_eq(f->aborts, 1);
+    ck_assert_int_eq(f->n_commit, 1);
+    ck_assert_int_eq(f->n_abort, 1);
     mlreg_blobstore_free(s);
     ck_assert_int_eq(freed, 1);
 }
@@ -780,7 +680,7 @@ START_TEST(test_blobstore_writer_that_failed_a_write_cannot_commit)
 {
     mlreg_blobstore *s = NULL;
     mlreg_blob_writer *w = NULL;
-    struct fake *f = fake_new(MLREG_BLOB_BACKEND_VERSION, NULL);
+    th_fake *f = th_fake_new(MLREG_BLOB_BACKEND_VERSION, NULL);
 
     ck_assert_int_eq(mlreg_blobstore_new(&s, &f->parent), 0);
     ck_assert_int_eq(mlreg_blobstore_open_write(&w, s, -1), 0);
@@ -790,8 +690,8 @@ START_TEST(test_blobstore_writer_that_failed_a_write_cannot_commit)
     f->fail_writes = 0;
     ck_assert_int_lt(mlreg_blob_writer_write(w, "more", 4), 0);
     ck_assert_int_lt(mlreg_blob_writer_commit(NULL, w, NULL, -1), 0);
-    ck_assert_int_eq(f->commits, 0);
-    ck_assert_int_eq(f->aborts, 1);
+    ck_assert_int_eq(f->n_commit, 0);
+    ck_assert_int_eq(f->n_abort, 1);
     mlreg_blobstore_free(s);
 }
 END_TEST
@@ -800,7 +700,7 @@ START_TEST(test_blobstore_new_refuses_an_unknown_backend_version_and_frees_it)
 {
     mlreg_blobstore *s = NULL;
     int freed = 0;
-    struct fake *f = fake_new(MLREG_BLOB_BACKEND_VERSION + 1, &freed);
+    th_fake *f = th_fake_new(MLREG_BLOB_BACKEND_VERSION + 1, &freed);
 
     ck_assert_int_eq(mlreg_blobstore_new(&s, &f->parent), MLREG_EINVALID);
     ck_assert_ptr_null(s);

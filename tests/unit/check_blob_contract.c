@@ -5,6 +5,8 @@
 #include "mlreg/digest.h"
 #include "mlreg/sys/blob_backend.h"
 
+#include "helpers.h"
+
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -15,35 +17,11 @@
 
 static char root[64];
 
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) < 0) return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    if ((d = opendir(path)) != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            char child[4096];
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-            rm_rf(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 static mlreg_blob_backend *contract_backend_new(void)
 {
     mlreg_blob_backend *b = NULL;
 
-    strcpy(root, "/tmp/mlreg-contract-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    th_tmpdir(root, sizeof(root), "blob-contract");
     ck_assert_int_eq(mlreg_blob_backend_fs_new(&b, root), 0);
     ck_assert(b->presign == NULL); /* fs has no URLs of its own */
     return b;
@@ -51,7 +29,7 @@ static mlreg_blob_backend *contract_backend_new(void)
 
 static void contract_backend_destroy(void)
 {
-    rm_rf(root);
+    th_rm_rf(root);
 }
 
 /* Files left in blobs/tmp. */

@@ -17,39 +17,13 @@
 #include "mlreg/merkle.h"
 #include "mlreg/sign.h"
 
+#include "helpers.h"
+
 static json_t *vec;
 static const char *origin;
 static unsigned char seed_sk[crypto_sign_SECRETKEYBYTES]; /* test key, published */
 static unsigned char pk[crypto_sign_PUBLICKEYBYTES];
 static mlreg_seckey *sk;
-
-static const char *root_dir(void)
-{
-    const char *base = getenv("MLREG_ROOT");
-    return base ? base : ".";
-}
-
-static char *slurp(const char *name, size_t *len)
-{
-    char path[4096];
-    FILE *f;
-    char *buf;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/tests/vectors/checkpoint/%s", root_dir(), name);
-    f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "missing vector file %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 /* Turns the note package's "PRIVATE+KEY+<name>+<hash>+base64(0x01 ‖ seed)"
  * into an Ed25519 key pair, and that into a mlreg_seckey by way of an
@@ -84,7 +58,7 @@ static void load_keys(void)
 static void setup(void)
 {
     size_t len;
-    char *text = slurp("vectors.json", &len);
+    char *text = th_slurp(&len, th_vector_path("checkpoint/vectors.json"));
     json_error_t jerr;
 
     vec = json_loadb(text, len, 0, &jerr);
@@ -140,7 +114,7 @@ static int verify(const char *text, mlreg_checkpoint *cp)
 START_TEST(test_checkpoint_signing_the_vector_trees_gives_the_vector_notes_byte_for_byte)
 {
     const char *sizes[] = {"3", "5"};
-    const char *files[] = {"checkpoint.3.txt", "checkpoint.5.txt"};
+    const char *files[] = {"checkpoint/checkpoint.3.txt", "checkpoint/checkpoint.5.txt"};
 
     for (int i = 0; i < 2; i++) {
         mlreg_merkle_hash root;
@@ -151,7 +125,7 @@ START_TEST(test_checkpoint_signing_the_vector_trees_gives_the_vector_notes_byte_
         ck_assert_int_eq(mlreg_checkpoint_sign(&note, origin, (uint64_t)atoi(sizes[i]), &root, sk),
                          0);
         ck_assert_str_eq(note, vector_note(sizes[i]));
-        file = slurp(files[i], &flen);
+        file = th_slurp(&flen, th_vector_path(files[i]));
         ck_assert_uint_eq(flen, strlen(note));
         ck_assert(memcmp(file, note, flen) == 0);
         free(file);

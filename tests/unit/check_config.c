@@ -8,6 +8,8 @@
 #include "mlreg/server.h"
 #include "mlreg/sign.h"
 
+#include "helpers.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,8 +315,7 @@ static void key_setup(void)
     mlreg_seckey *sk = NULL;
     mlreg_pubkey pk;
 
-    snprintf(kdir, sizeof(kdir), "/tmp/check_config_keys.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(kdir));
+    th_tmpdir(kdir, sizeof(kdir), "config-keys");
     snprintf(p, sizeof(p), "%s/keys", kdir);
     ck_assert_int_eq(mkdir(p, 0755), 0);
     snprintf(p, sizeof(p), "%s/keys/a.pub", kdir);
@@ -339,9 +340,7 @@ static void key_setup(void)
 
 static void key_teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", kdir);
-    ck_assert_int_eq(system(cmd), 0);
+    th_rm_rf(kdir);
 }
 
 /* Loads @p text from kdir/cfg.json: returns the load result, *out the config. */

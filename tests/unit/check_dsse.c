@@ -15,28 +15,7 @@
 #include "mlreg/dsse.h"
 #include "mlreg/sign.h"
 
-static char *slurp(const char *rel, size_t *len)
-{
-    char path[4096];
-    const char *base = getenv("MLREG_ROOT");
-    FILE *f;
-    char *buf;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/tests/vectors/%s", base ? base : ".", rel);
-    f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "missing vector file %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
+#include "helpers.h"
 
 static json_t *env_vec;
 static unsigned char *payload;
@@ -46,7 +25,7 @@ static mlreg_pubkey pub;
 static void setup(void)
 {
     size_t len, got = 0;
-    char *text = slurp("dsse/promotion.intoto.json", &len);
+    char *text = th_slurp(&len, th_vector_path("dsse/promotion.intoto.json"));
     const char *p64;
     json_error_t jerr;
 
@@ -60,7 +39,7 @@ static void setup(void)
                                        sodium_base64_VARIANT_ORIGINAL),
                      0);
     payload_len = got;
-    text = slurp("minisign/minisign.pub", &len);
+    text = th_slurp(&len, th_vector_path("minisign/minisign.pub"));
     ck_assert_int_eq(mlreg_pubkey_parse(&pub, text, len), 0);
     free(text);
 }
@@ -80,7 +59,7 @@ START_TEST(test_dsse_pae_of_the_vector_statement_is_byte_identical)
 {
     unsigned char *pae = NULL;
     size_t pae_len = 0, want_len;
-    char *want = slurp("dsse/promotion.pae.bin", &want_len);
+    char *want = th_slurp(&want_len, th_vector_path("dsse/promotion.pae.bin"));
 
     ck_assert_str_eq(vec_type(), MLREG_DSSE_INTOTO_TYPE);
     ck_assert_int_eq(mlreg_dsse_pae(&pae, &pae_len, vec_type(), payload, payload_len), 0);
@@ -110,8 +89,8 @@ END_TEST
 START_TEST(test_dsse_signing_with_the_test_key_reproduces_the_vector_envelope)
 {
     size_t klen, sig_len, got = 0;
-    char *ktext = slurp("minisign/minisign.key", &klen);
-    char *want_sig = slurp("dsse/promotion.sig.bin", &sig_len);
+    char *ktext = th_slurp(&klen, th_vector_path("minisign/minisign.key"));
+    char *want_sig = th_slurp(&sig_len, th_vector_path("dsse/promotion.sig.bin"));
     mlreg_seckey *sk = NULL;
     char *out = NULL;
     json_t *env;
@@ -146,8 +125,8 @@ END_TEST
 START_TEST(test_dsse_vector_envelope_verifies_with_the_pem_and_minisign_key)
 {
     size_t len, der_len = 0;
-    char *text = slurp("dsse/promotion.intoto.json", &len);
-    char *pem = slurp("dsse/pub.pem", &der_len);
+    char *text = th_slurp(&len, th_vector_path("dsse/promotion.intoto.json"));
+    char *pem = th_slurp(&der_len, th_vector_path("dsse/pub.pem"));
     char *b64 = strstr(pem, "\n") + 1;
     unsigned char der[64], *got = NULL;
     char *type = NULL;

@@ -2,7 +2,6 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,8 @@
 
 #include "mlreg/common.h"
 #include "mlreg/file.h"
+
+#include "helpers.h"
 
 static char dir[64];
 
@@ -24,23 +25,14 @@ static const char *path_of(const char *name)
     return p;
 }
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/mlreg-file-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    th_tmpdir(dir, sizeof(dir), "file");
 }
 
 static void teardown(void)
 {
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    th_rm_rf(dir);
 }
 
 static void expect_content(const char *path, const char *want)

@@ -8,16 +8,17 @@
 #include "mlreg/sign.h"
 #include "mlreg/tables.h"
 
+#include "helpers.h"
+
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64];
+static char dir[TH_DIR_MAX];
 static char meta_dir[128];
 static mlreg_meta *meta;
 static mlreg_keyring *kr;
@@ -41,8 +42,7 @@ static void make_key(mlreg_pubkey *pk, char b64[MLREG_PUBKEY_B64LEN + 1],
 
 static void setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/mlreg-check-keyring-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    th_tmpdir(dir, sizeof(dir), "keyring");
     snprintf(meta_dir, sizeof(meta_dir), "%s/meta", dir);
     ck_assert_int_eq(mlreg_tables_open(&meta, meta_dir, 16u * 1024 * 1024), 0);
     make_key(&pk_a, b64_a, id_a);
@@ -52,21 +52,13 @@ static void setup(void)
     kr = NULL;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     mlreg_keyring_free(kr);
     kr = NULL;
     mlreg_meta_close(meta);
     meta = NULL;
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_rm_rf(dir);
 }
 
 static mlreg_config_key cfg_key(const char *name, const char *role, const mlreg_pubkey *pk)

@@ -17,33 +17,10 @@
 #include "mlreg/common.h"
 #include "mlreg/merkle.h"
 
+#include "helpers.h"
+
 #define INCLUSION_CASES   98
 #define CONSISTENCY_CASES 98
-
-static const char *root_dir(void)
-{
-    const char *base = getenv("MLREG_ROOT");
-    return base ? base : ".";
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    ck_assert_msg(f != NULL, "missing vector file %s", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    ck_assert_int_ge(n, 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 /* The vectors hold sizes up to 2^64 - 1, which jansson refuses (it keeps
  * integers in json_int_t). So the number after "key": is read here with
@@ -129,7 +106,7 @@ typedef struct {
 
 static void run_inclusion(const char *path, tally *t)
 {
-    char *text = slurp(path);
+    char *text = th_slurp(NULL, path);
     uint64_t index = take_u64(text, "leafIdx");
     uint64_t size = take_u64(text, "treeSize");
     json_error_t jerr;
@@ -180,7 +157,7 @@ static void run_inclusion(const char *path, tally *t)
 
 static void run_consistency(const char *path, tally *t)
 {
-    char *text = slurp(path);
+    char *text = th_slurp(NULL, path);
     uint64_t size1 = take_u64(text, "size1");
     uint64_t size2 = take_u64(text, "size2");
     json_error_t jerr;
@@ -265,7 +242,7 @@ START_TEST(test_merkle_every_inclusion_vector_is_accepted_or_refused_as_expected
     char dir[4096];
     tally t = {0, 0, 0, 0};
 
-    snprintf(dir, sizeof(dir), "%s/tests/vectors/merkle/testdata/inclusion", root_dir());
+    snprintf(dir, sizeof(dir), "%s/tests/vectors/merkle/testdata/inclusion", th_root_dir());
     walk(dir, run_inclusion, &t);
     ck_assert_int_eq(t.ran, INCLUSION_CASES);
     ck_assert_int_gt(t.happy, 0);
@@ -281,7 +258,7 @@ START_TEST(test_merkle_every_consistency_vector_is_accepted_or_refused_as_expect
     char dir[4096];
     tally t = {0, 0, 0, 0};
 
-    snprintf(dir, sizeof(dir), "%s/tests/vectors/merkle/testdata/consistency", root_dir());
+    snprintf(dir, sizeof(dir), "%s/tests/vectors/merkle/testdata/consistency", th_root_dir());
     walk(dir, run_consistency, &t);
     ck_assert_int_eq(t.ran, CONSISTENCY_CASES);
     ck_assert_int_eq(t.opaque, 1);
@@ -305,7 +282,7 @@ static json_t *checkpoint_vectors(void)
     json_error_t jerr;
     json_t *j;
 
-    snprintf(path, sizeof(path), "%s/tests/vectors/checkpoint/vectors.json", root_dir());
+    snprintf(path, sizeof(path), "%s/tests/vectors/checkpoint/vectors.json", th_root_dir());
     j = json_load_file(path, 0, &jerr);
     ck_assert_msg(j != NULL, "%s: %s", path, jerr.text);
     return j;

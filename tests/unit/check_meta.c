@@ -3,6 +3,8 @@
 #include "mlreg/meta.h"
 #include "mlreg/tables.h"
 
+#include "helpers.h"
+
 #include <check.h>
 #include <dirent.h>
 #include <lmdb.h>
@@ -16,41 +18,16 @@
 static char tmp[64];
 static char dir[128];
 
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) < 0) return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    chmod(path, 0700);
-    if ((d = opendir(path)) != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            char child[4096];
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-            rm_rf(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 static void setup(void)
 {
-    strcpy(tmp, "/tmp/mlreg-meta-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmp));
+    th_tmpdir(tmp, sizeof(tmp), "meta");
     /* a directory that does not exist yet: open must create it */
     snprintf(dir, sizeof(dir), "%s/data/meta", tmp);
 }
 
 static void teardown(void)
 {
-    rm_rf(tmp);
+    th_rm_rf(tmp);
 }
 
 static mlreg_meta *open_meta(size_t map_size)

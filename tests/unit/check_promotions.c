@@ -14,8 +14,9 @@
 #include "mlreg/sign.h"
 #include "mlreg/signatures.h"
 
+#include "helpers.h"
+
 #include <check.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -26,11 +27,10 @@
 
 #define MODEL "team/clf"
 
-static char data_dir[64];
+static th_registry fx; /* reg and sk are fx.reg and fx.sk */
 static mlreg_registry *reg;
 static mlreg_policy *pol;
 static mlreg_seckey *sk; /* in the keyring as "release-bot" */
-static mlreg_config_key cfg;
 static mlreg_auth *auth; /* tokens named after their token string: see as() */
 
 /* The tokens of the image-binding tests: each token string is its name. */
@@ -78,34 +78,10 @@ static const mlreg_identity *as(const char *name)
 
 static void setup(void)
 {
-    mlreg_registry_opts opts;
-    mlreg_pubkey pk;
-
-    ck_assert_int_ge(sodium_init(), 0);
-    snprintf(data_dir, sizeof(data_dir), "/tmp/mlreg-check-promotions-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(data_dir));
-    ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
-    mlreg_seckey_pubkey(&pk, sk);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.name = (char *)"release-bot";
-    cfg.role = (char *)"release";
-    cfg.file = (char *)"release.pub";
-    cfg.pubkey = pk;
-    memset(&opts, 0, sizeof(opts));
-    opts.data_dir = data_dir;
-    opts.map_size = 64u * 1024 * 1024;
-    opts.trusted_keys = &cfg;
-    opts.n_trusted_keys = 1;
-    ck_assert_msg(mlreg_registry_open(&reg, &opts) == 0, "open: %s", mlreg_error_last());
+    th_registry_setup(&fx, "promotions", NULL);
+    reg = fx.reg;
+    sk = fx.sk;
     pol = NULL;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void teardown(void)
@@ -114,34 +90,9 @@ static void teardown(void)
     auth = NULL;
     mlreg_policy_free(pol);
     pol = NULL;
-    mlreg_registry_free(reg);
     reg = NULL;
-    mlreg_seckey_free(sk);
     sk = NULL;
-    nftw(data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void use_gates(const char *gates)
-{
-    json_t *g = json_loads(gates, 0, NULL);
-
-    ck_assert_ptr_nonnull(g);
-    mlreg_policy_free(pol);
-    pol = NULL;
-    ck_assert_msg(mlreg_policy_parse(&pol, NULL, g, NULL) == 0, "%s", mlreg_error_last());
-    json_decref(g);
-}
-
-static void put_blob(mlreg_digest *out, const char *text)
-{
-    mlreg_blob_writer *w = NULL;
-    size_t len = strlen(text);
-
-    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(reg), (int64_t)len),
-                     0);
-    ck_assert_int_eq(mlreg_blob_writer_write(w, text, len), 0);
-    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_int_eq(mlreg_registry_blob_link(reg, MODEL, out, NULL), 0);
+    th_registry_teardown(&fx);
 }
 
 /* Pushes MODEL@version by @p pusher with an eval report {"metrics":{"accuracy":acc},
@@ -150,41 +101,16 @@ static void put_blob(mlreg_digest *out, const char *text)
 static char *push(const char *version, double acc, const char *dataset, const char *pusher,
                   char digest[MLREG_DIGEST_STRLEN + 1])
 {
-    mlreg_digest cfgd, w, ev;
     mlreg_manifest_put_result res;
-    char weights[64], report[256], wd[MLREG_DIGEST_STRLEN + 1], ed[MLREG_DIGEST_STRLEN + 1];
-    json_t *doc, *layers;
+    char report[256];
     char *body;
 
-    put_blob(&cfgd, "{}");
-    snprintf(weights, sizeof(weights), "weights of %s", version);
-    put_blob(&w, weights);
-    mlreg_digest_format(wd, &w);
-    layers = json_pack("[{s:s, s:s, s:I, s:{s:s, s:s}}]", "mediaType",
-                       "application/vnd.mlreg.weights.v1", "digest", wd, "size",
-                       (json_int_t)strlen(weights), "annotations", MLREG_ANN_TITLE, "model.bin",
-                       MLREG_ANN_KIND, "weights");
-    if (acc >= 0) {
-        if (dataset)
-            snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f},\"dataset\":\"%s\"}",
-                     acc, dataset);
-        else
-            snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f}}", acc);
-        put_blob(&ev, report);
-        mlreg_digest_format(ed, &ev);
-        json_array_append_new(
-            layers, json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", MLREG_MT_EVAL_REPORT,
-                              "digest", ed, "size", (json_int_t)strlen(report), "annotations",
-                              MLREG_ANN_TITLE, "eval.json", MLREG_ANN_KIND, "eval-report"));
-    }
-    doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:o, s:{s:s, s:s, s:s}}", "schemaVersion",
-                    2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE,
-                    "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest", MLREG_EMPTY_CONFIG_DIGEST,
-                    "size", 2, "layers", layers, "annotations", MLREG_ANN_MODEL, MODEL,
-                    MLREG_ANN_VERSION, version, MLREG_ANN_CREATED, "2026-01-02T03:04:05Z");
-    ck_assert_ptr_nonnull(doc);
-    body = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    if (dataset)
+        snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f},\"dataset\":\"%s\"}",
+                 acc, dataset);
+    else
+        snprintf(report, sizeof(report), "{\"metrics\":{\"accuracy\":%.6f}}", acc);
+    body = th_release_body(reg, MODEL, version, NULL, acc >= 0 ? report : NULL);
     ck_assert_msg(mlreg_registry_manifest_put_as(&res, reg, MODEL, version, MLREG_MT_OCI_MANIFEST,
                                                  body, strlen(body), pusher) == 0,
                   "push: %s", mlreg_error_last());
@@ -219,7 +145,7 @@ static void sign_release_with(mlreg_seckey *key, const mlreg_pubkey *pub, const 
 
 static void sign_release(const char *version, const char *body, const char *digest)
 {
-    sign_release_with(sk, &cfg.pubkey, version, body, digest);
+    sign_release_with(sk, &fx.keys[0].pubkey, version, body, digest);
 }
 
 /* Promotes and returns the error code; *out (may be NULL) gets the body. */
@@ -284,7 +210,7 @@ START_TEST(test_a_passing_promotion_moves_the_stage_and_is_recorded)
 {
     json_t *res = NULL, *h = NULL, *l = NULL;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     push_simple("1.0", 0.9);
     ck_assert_int_eq(promote(&res, "1.0", "staging", 0, "alice"), 0);
     ck_assert(json_is_true(json_object_get(res, "passed")));
@@ -350,7 +276,7 @@ START_TEST(test_promotions_are_paged_by_seq_and_a_walk_sees_each_once_while_more
     json_t *seqs = json_array(), *all = NULL, *p, *l = NULL;
     size_t i;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     push_simple("2.0", 0.8);
     for (i = 0; i < 5; i++)
         ck_assert_int_eq(promote(NULL, "2.0", "staging", 0, "ci"), MLREG_EGATE);
@@ -388,7 +314,7 @@ START_TEST(test_stage_history_is_paged_by_its_seq_oldest_first)
     uint64_t since = 0;
     size_t pages = 0, i;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.9);
     push_simple("3.0", 0.9);
@@ -422,7 +348,7 @@ START_TEST(test_a_failing_promotion_is_refused_recorded_and_moves_nothing)
 {
     json_t *res = NULL, *l = NULL;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.8);
     ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ci"), 0);
@@ -448,7 +374,7 @@ START_TEST(test_a_dry_run_evaluates_but_records_and_moves_nothing)
 {
     json_t *res = NULL;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     push_simple("1.0", 0.9);
     ck_assert_int_eq(promote(&res, "1.0", "staging", 1, "ci"), 0);
     ck_assert(json_is_true(json_object_get(res, "passed")));
@@ -464,7 +390,7 @@ START_TEST(test_hostile_promotions_are_clear_errors_and_move_nothing)
 {
     json_t *res = NULL;
 
-    use_gates("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
     push_simple("1.0", 0.9);
     free(push("3.0", -1, NULL, "ci", NULL)); /* no eval report */
     ck_code(promote(NULL, "9.9", "staging", 0, "ci"), MLREG_ENOTFOUND, "release team/clf@9.9");
@@ -496,7 +422,7 @@ START_TEST(test_max_drop_uses_the_release_in_the_target_stage_as_baseline)
 {
     json_t *res = NULL;
 
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.01}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.01}]}");
     push_simple("1.0", 0.90);
     push_simple("2.0", 0.85);
     push_simple("3.0", 0.895);
@@ -519,7 +445,7 @@ END_TEST
 
 START_TEST(test_previous_stage_needs_the_release_to_have_been_in_the_stage_before)
 {
-    use_gates("{\"production\":[{\"require\":\"previous_stage\"}]}");
+    th_use_gates(&pol, "{\"production\":[{\"require\":\"previous_stage\"}]}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.9);
     ck_code(promote(NULL, "1.0", "production", 0, "ci"), MLREG_EGATE, "refused");
@@ -538,8 +464,8 @@ START_TEST(test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher)
     json_t *res = NULL, *l = NULL;
     int created = -1;
 
-    use_gates("{\"production\":[{\"require\":\"signed\",\"min\":1},"
-              "{\"require\":\"approvals\",\"min\":1}]}");
+    th_use_gates(&pol, "{\"production\":[{\"require\":\"signed\",\"min\":1},"
+                       "{\"require\":\"approvals\",\"min\":1}]}");
     body = push("1.0", 0.9, "val", "ci", d);
     ck_code(promote(&res, "1.0", "production", 0, "ci"), MLREG_EGATE, "2 of 2");
     json_decref(res);
@@ -588,7 +514,7 @@ START_TEST(test_signed_counts_only_keys_whose_role_signs_releases)
     json_t *res = NULL;
     int created = -1;
 
-    use_gates("{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
+    th_use_gates(&pol, "{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
     ck_assert_int_eq(mlreg_seckey_generate(&approver_sk), 0);
     mlreg_seckey_pubkey(&approver_pk, approver_sk);
     mlreg_pubkey_base64(b64, &approver_pk);
@@ -624,7 +550,7 @@ START_TEST(test_rollback_restores_the_previous_holder_and_checks_signatures_agai
     char *b1, *b2;
     json_t *res = NULL;
 
-    use_gates("{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
+    th_use_gates(&pol, "{\"production\":[{\"require\":\"signed\",\"min\":1}]}");
     ck_code(mlreg_rollback(&res, reg, pol, MODEL, "production", NULL, NULL, "ci"), MLREG_ENOTFOUND,
             "empty");
     b1 = push("1.0", 0.9, "val", "ci", d1);
@@ -653,7 +579,7 @@ START_TEST(test_rollback_restores_the_previous_holder_and_checks_signatures_agai
     ck_assert_int_eq(mlreg_rollback(&res, reg, pol, MODEL, "production", "2.0", NULL, "ops"), 0);
     json_decref(res);
     ck_assert_str_eq(holder("production"), "2.0");
-    mlreg_keyid_format(id, &cfg.pubkey.id);
+    mlreg_keyid_format(id, &fx.keys[0].pubkey.id);
     ck_assert_int_eq(
         mlreg_keyring_revoke(&res, mlreg_registry_keyring(reg), id, "compromised", NULL, "admin"),
         0);
@@ -682,7 +608,7 @@ START_TEST(test_resolve_at_a_time_returns_what_held_the_stage_then)
     int64_t t0, t1, t2;
     const char *since;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.9);
     t0 = mlreg_time_now_ns();
@@ -715,7 +641,7 @@ START_TEST(test_image_bindings_are_idempotent_validated_and_shown_on_stages)
     int created = -1;
     const char *dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
     ck_assert_int_eq(mlreg_stages_list(&l, reg, pol, MODEL), 0);
@@ -796,7 +722,7 @@ START_TEST(test_binding_to_a_release_a_stage_holds_needs_promote_for_that_stage)
 {
     int created = -1;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.9);
     /* no stage has held 1.0 yet: push is enough */
@@ -830,7 +756,7 @@ START_TEST(test_binding_to_a_release_that_held_stages_needs_promote_for_each_of_
     int created = -1;
     json_t *l = NULL;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     push_simple("2.0", 0.9);
     ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ops"), 0);
@@ -865,7 +791,7 @@ START_TEST(test_rebinding_an_earlier_image_makes_it_current_again_and_is_audited
     size_t len = 0;
     json_t *e, *l = NULL;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ops"), 0);
     ck_assert_int_eq(bind("prod", "1.0", "acme/clf:good", &created), 0);
@@ -910,7 +836,7 @@ START_TEST(test_the_release_record_names_its_pusher)
 {
     json_t *rel = NULL;
 
-    use_gates("{}");
+    th_use_gates(&pol, "{}");
     free(push("1.0", 0.9, NULL, "export-bot", NULL));
     ck_assert_int_eq(mlreg_registry_release_get(&rel, reg, MODEL, "1.0"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(rel, "pushed_by")), "export-bot");
@@ -947,7 +873,7 @@ START_TEST(test_racing_promotions_serialise_with_the_right_baseline)
     /* each promotion must not drop more than 0.001 below the baseline it
      * replaces; versions alternate high/low, so which ones pass depends on
      * the order, but the history must always chain */
-    use_gates("{\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.001}]}");
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.001}]}");
     for (i = 0; i < N; i++) {
         snprintf(versions[i], sizeof(versions[i]), "%zu.0", i + 1);
         push_simple(versions[i], 0.5 + 0.01 * (double)((i * 5) % N));

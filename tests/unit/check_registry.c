@@ -14,296 +14,51 @@
 #include "mlreg/signatures.h"
 #include "mlreg/registry.h"
 
-/* ---- in-memory fake backend ----------------------------------------------- */
-
-#define FAKE_MAX_BLOBS 64
-
-typedef struct {
-    mlreg_digest digest;
-    unsigned char *data;
-    size_t size;
-} fake_blob;
-
-typedef struct {
-    mlreg_blob_backend parent;
-    fake_blob blobs[FAKE_MAX_BLOBS];
-    size_t nblobs;
-    /* call counters */
-    int n_exists, n_stat, n_open_read, n_open_write, n_commit, n_remove;
-} fake_backend;
-
-typedef struct {
-    mlreg_blob_backend_writer parent;
-    fake_backend *fb;
-    unsigned char *data;
-    size_t size;
-} fake_writer;
-
-typedef struct {
-    mlreg_blob_backend_reader parent;
-    const fake_blob *blob;
-    size_t off;
-} fake_reader;
-
-/* The fake is freed by the registry; tests keep a pointer to read counters. */
-static fake_backend *fake;
-
-static fake_blob *fake_find(fake_backend *fb, const mlreg_digest *d)
-{
-    size_t i;
-
-    for (i = 0; i < fb->nblobs; i++) {
-        if (mlreg_digest_equal(&fb->blobs[i].digest, d)) return &fb->blobs[i];
-    }
-    return NULL;
-}
-
-static int fake_backend__exists(mlreg_blob_backend *b, const mlreg_digest *d)
-{
-    fake_backend *fb = (fake_backend *)b;
-
-    fb->n_exists++;
-    return fake_find(fb, d) != NULL;
-}
-
-static int fake_backend__stat(uint64_t *size_out, mlreg_blob_backend *b, const mlreg_digest *d)
-{
-    fake_backend *fb = (fake_backend *)b;
-    fake_blob *blob = fake_find(fb, d);
-
-    fb->n_stat++;
-    if (blob == NULL) return MLREG_ENOTFOUND;
-    *size_out = blob->size;
-    return 0;
-}
-
-static ssize_t fake_reader__read(mlreg_blob_backend_reader *r, void *buf, size_t len)
-{
-    fake_reader *fr = (fake_reader *)r;
-    size_t left = fr->blob->size - fr->off;
-
-    if (len > left) len = left;
-    if (len > 0) memcpy(buf, fr->blob->data + fr->off, len);
-    fr->off += len;
-    return (ssize_t)len;
-}
-
-static int fake_reader__fd(mlreg_blob_backend_reader *r)
-{
-    (void)r;
-    return -1;
-}
-
-static void fake_reader__free(mlreg_blob_backend_reader *r)
-{
-    free(r);
-}
-
-static int fake_backend__open_read(mlreg_blob_backend_reader **out, uint64_t *size_out,
-                                   mlreg_blob_backend *b, const mlreg_digest *d)
-{
-    fake_backend *fb = (fake_backend *)b;
-    fake_blob *blob = fake_find(fb, d);
-    fake_reader *r;
-
-    fb->n_open_read++;
-    if (blob == NULL) return MLREG_ENOTFOUND;
-    r = calloc(1, sizeof(*r));
-    if (r == NULL) return MLREG_ENOMEM;
-    r->parent.read = fake_reader__read;
-    r->parent.fd = fake_reader__fd;
-    r->parent.free = fake_reader__free;
-    r->blob = blob;
-    *out = &r->parent;
-    if (size_out) *size_out = blob->size;
-    return 0;
-}
-
-static int fake_writer__write(mlreg_blob_backend_writer *w, const void *data, size_t len)
-{
-    fake_writer *fw = (fake_writer *)w;
-    unsigned char *grown = realloc(fw->data, fw->size + len + 1);
-
-    if (grown == NULL) return MLREG_ENOMEM;
-    fw->data = grown;
-    memcpy(fw->data + fw->size, data, len);
-    fw->size += len;
-    return 0;
-}
-
-static int fake_writer__commit(mlreg_blob_backend_writer *w, const mlreg_digest *d)
-{
-    fake_writer *fw = (fake_writer *)w;
-    fake_backend *fb = fw->fb;
-    int error = 0;
-
-    fb->n_commit++;
-    if (fake_find(fb, d) != NULL) {
-        free(fw->data);
-    } else if (fb->nblobs == FAKE_MAX_BLOBS) {
-        free(fw->data);
-        error = MLREG_ENOSPACE;
-    } else {
-        fb->blobs[fb->nblobs].digest = *d;
-        fb->blobs[fb->nblobs].data = fw->data;
-        fb->blobs[fb->nblobs].size = fw->size;
-        fb->nblobs++;
-    }
-    free(fw);
-    return error;
-}
-
-static void fake_writer__abort(mlreg_blob_backend_writer *w)
-{
-    fake_writer *fw = (fake_writer *)w;
-
-    free(fw->data);
-    free(fw);
-}
-
-static int fake_backend__open_write(mlreg_blob_backend_writer **out, mlreg_blob_backend *b,
-                                    int64_t size_hint)
-{
-    fake_backend *fb = (fake_backend *)b;
-    fake_writer *w;
-
-    (void)size_hint;
-    fb->n_open_write++;
-    w = calloc(1, sizeof(*w));
-    if (w == NULL) return MLREG_ENOMEM;
-    w->parent.write = fake_writer__write;
-    w->parent.commit = fake_writer__commit;
-    w->parent.abort = fake_writer__abort;
-    w->fb = fb;
-    *out = &w->parent;
-    return 0;
-}
-
-static int fake_backend__remove(mlreg_blob_backend *b, const mlreg_digest *d)
-{
-    fake_backend *fb = (fake_backend *)b;
-    fake_blob *blob = fake_find(fb, d);
-
-    fb->n_remove++;
-    if (blob == NULL) return MLREG_ENOTFOUND;
-    free(blob->data);
-    *blob = fb->blobs[--fb->nblobs];
-    return 0;
-}
-
-static int fake_backend__foreach(mlreg_blob_backend *b, mlreg_blob_foreach_cb cb, void *payload)
-{
-    fake_backend *fb = (fake_backend *)b;
-    size_t i;
-    int rc;
-
-    for (i = 0; i < fb->nblobs; i++) {
-        if ((rc = cb(&fb->blobs[i].digest, fb->blobs[i].size, payload)) != 0) return rc;
-    }
-    return 0;
-}
-
-static void fake_backend__free(mlreg_blob_backend *b)
-{
-    fake_backend *fb = (fake_backend *)b;
-    size_t i;
-
-    for (i = 0; i < fb->nblobs; i++)
-        free(fb->blobs[i].data);
-    free(fb);
-}
-
-static mlreg_blob_backend *fake_backend_new(void)
-{
-    fake_backend *fb = calloc(1, sizeof(*fb));
-
-    ck_assert_ptr_nonnull(fb);
-    fb->parent.version = MLREG_BLOB_BACKEND_VERSION;
-    fb->parent.exists = fake_backend__exists;
-    fb->parent.stat = fake_backend__stat;
-    fb->parent.open_read = fake_backend__open_read;
-    fb->parent.open_write = fake_backend__open_write;
-    fb->parent.remove = fake_backend__remove;
-    fb->parent.foreach = fake_backend__foreach;
-    fb->parent.free = fake_backend__free;
-    return &fb->parent;
-}
-
-static void fake_reset_counters(void)
-{
-    fake->n_exists = fake->n_stat = fake->n_open_read = 0;
-    fake->n_open_write = fake->n_commit = fake->n_remove = 0;
-}
+#include "helpers.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 
-static char data_dir[64];
+/* A registry without trusted keys; fake is its backend in the fake_backend
+ * case (freed by the registry, tests keep the pointer to read counters). */
+static th_registry fx; /* reg is fx.reg */
 static mlreg_registry *reg;
+static th_fake *fake;
 
+/* (Re)opens the registry on the fixture's dir, after a test freed it. */
 static void open_registry(mlreg_blob_backend *backend, size_t max_manifest)
 {
-    mlreg_registry_opts opts;
-
-    memset(&opts, 0, sizeof(opts));
-    opts.data_dir = data_dir;
-    opts.backend = backend;
-    opts.max_manifest_bytes = max_manifest;
-    opts.map_size = 64u * 1024 * 1024;
-    ck_assert_msg(mlreg_registry_open(&reg, &opts) == 0, "open: %s", mlreg_error_last());
+    fx.opts.backend = backend;
+    fx.opts.max_manifest_bytes = max_manifest;
+    th_registry_open(&fx);
+    reg = fx.reg;
 }
 
 static void setup_fs(void)
 {
-    snprintf(data_dir, sizeof(data_dir), "/tmp/mlreg-check-registry-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(data_dir));
-    open_registry(NULL, 0);
+    th_registry_opts opts = {.keyless = 1};
+
+    th_registry_setup(&fx, "registry", &opts);
+    reg = fx.reg;
 }
 
 static void setup_fake(void)
 {
-    mlreg_blob_backend *b = fake_backend_new();
+    th_registry_opts opts = {.keyless = 1};
 
-    fake = (fake_backend *)b;
-    snprintf(data_dir, sizeof(data_dir), "/tmp/mlreg-check-registry-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(data_dir));
-    open_registry(b, 0);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    fake = th_fake_new(MLREG_BLOB_BACKEND_VERSION, NULL);
+    opts.backend = &fake->parent;
+    th_registry_setup(&fx, "registry", &opts);
+    reg = fx.reg;
 }
 
 static void teardown(void)
 {
-    mlreg_registry_free(reg);
     reg = NULL;
     fake = NULL;
-    nftw(data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_registry_teardown(&fx);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-/* Stores @p len bytes in the blob store and links them into @p repo. */
-static void put_blob_n(mlreg_digest *out, const char *repo, const void *data, size_t len)
-{
-    mlreg_blob_writer *w = NULL;
-
-    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(reg), (int64_t)len),
-                     0);
-    ck_assert_int_eq(mlreg_blob_writer_write(w, data, len), 0);
-    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_msg(mlreg_registry_blob_link(reg, repo, out, NULL) == 0, "link: %s",
-                  mlreg_error_last());
-}
-
-static void put_blob(mlreg_digest *out, const char *repo, const char *text)
-{
-    put_blob_n(out, repo, text, strlen(text));
-}
 
 static char *digest_str(const mlreg_digest *d)
 {
@@ -332,7 +87,7 @@ static char *release_body(const char *model, const char *version, const char *cr
     char *text;
     size_t i;
 
-    put_blob(&d, model, "{}");
+    th_put_blob(&d, reg, model, NULL, "{}");
     doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[], s:{s:s, s:s, s:s}}", "schemaVersion",
                     2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE,
                     "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest", MLREG_EMPTY_CONFIG_DIGEST,
@@ -344,7 +99,7 @@ static char *release_body(const char *model, const char *version, const char *cr
                             json_string(git_sha));
     layers = json_object_get(doc, "layers");
     for (i = 0; i < nfiles; i++) {
-        put_blob(&d, model, files[i].content);
+        th_put_blob(&d, reg, model, NULL, files[i].content);
         if (strcmp(files[i].kind, "eval-report") == 0)
             snprintf(mt, sizeof(mt), "%s", MLREG_MT_EVAL_REPORT);
         else
@@ -392,8 +147,8 @@ static char *plain_body(const char *repo, const char *content, const char *artif
     json_t *doc;
     char *text;
 
-    put_blob(&cfg, repo, "{\"architecture\":\"amd64\"}");
-    put_blob(&lay, repo, content);
+    th_put_blob(&cfg, reg, repo, NULL, "{\"architecture\":\"amd64\"}");
+    th_put_blob(&lay, reg, repo, NULL, content);
     doc = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:[{s:s, s:s, s:I}]}", "schemaVersion", 2,
                     "mediaType", MLREG_MT_OCI_MANIFEST, "config", "mediaType",
                     "application/vnd.test.config.v1+json", "digest", digest_str(&cfg), "size",
@@ -426,7 +181,7 @@ START_TEST(test_linked_blob_is_visible_in_its_repository_only)
     mlreg_digest d;
     uint64_t size = 0;
 
-    put_blob(&d, "team/a", "hello");
+    th_put_blob(&d, reg, "team/a", NULL, "hello");
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/a", &d), 0);
     ck_assert_uint_eq(size, 5);
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/b", &d), MLREG_ENOTFOUND);
@@ -442,7 +197,7 @@ START_TEST(test_blob_open_reads_back_the_stored_bytes)
     char buf[32];
     ssize_t n;
 
-    put_blob(&d, "team/a", "some weights");
+    th_put_blob(&d, reg, "team/a", NULL, "some weights");
     ck_assert_int_eq(mlreg_registry_blob_open(&r, &size, reg, "team/a", &d), 0);
     ck_assert_uint_eq(size, 12);
     n = mlreg_blob_reader_read(r, buf, sizeof(buf));
@@ -460,7 +215,7 @@ START_TEST(test_blob_mount_links_from_a_repository_that_has_it)
     mlreg_digest d, missing;
     uint64_t size = 0;
 
-    put_blob(&d, "team/a", "shared layer");
+    th_put_blob(&d, reg, "team/a", NULL, "shared layer");
     ck_assert_int_eq(mlreg_registry_blob_mount(reg, "team/b", "team/a", &d, NULL), 0);
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/b", &d), 0);
     ck_assert_uint_eq(size, 12);
@@ -480,7 +235,7 @@ START_TEST(test_blob_unlink_removes_visibility_but_not_from_a_release)
     uint64_t size;
     char *body;
 
-    put_blob(&d, "team/clf", "scratch");
+    th_put_blob(&d, reg, "team/clf", NULL, "scratch");
     ck_assert_int_eq(mlreg_registry_blob_unlink(reg, "team/clf", &d, NULL), 0);
     ck_assert_int_eq(mlreg_registry_blob_stat(&size, reg, "team/clf", &d), MLREG_ENOTFOUND);
     ck_assert_int_eq(mlreg_registry_blob_unlink(reg, "team/clf", &d, NULL), MLREG_ENOTFOUND);
@@ -1177,7 +932,7 @@ START_TEST(test_failed_manifest_put_never_touches_the_blob_write_path)
                                     "7777777777777777777777777777777777777777777777777777777777"
                                     "777777"));
     bad = json_dumps(doc, JSON_COMPACT);
-    fake_reset_counters();
+    th_fake_reset_counters(fake);
     ck_assert_int_eq(put(&res, "team/clf", "1.0.0", MLREG_MT_OCI_MANIFEST, bad),
                      MLREG_EBLOBUNKNOWN);
     /* The repository's links already say the blob is unknown, so the store
@@ -1191,7 +946,7 @@ START_TEST(test_failed_manifest_put_never_touches_the_blob_write_path)
     /* A successful release PUT reads the eval report once and writes one
      * blob: the manifest bytes, which its audit entry names so that the log
      * and the store rebuild the metadata (docs/audit-api.md). */
-    fake_reset_counters();
+    th_fake_reset_counters(fake);
     ck_assert_int_eq(put(&res, "team/clf", "1.0.0", MLREG_MT_OCI_MANIFEST, body), 0);
     ck_assert_int_eq(fake->n_stat, 4);
     ck_assert_int_eq(fake->n_open_read, 1);
@@ -1209,12 +964,12 @@ START_TEST(test_eval_report_corrupted_in_the_store_is_refused)
     mlreg_manifest_put_result res;
     char *body = release_body("team/clf", "1.0.0", "2026-01-01T00:00:00Z", NULL, basic_files, 3);
     mlreg_digest eval;
-    fake_blob *blob;
+    th_fake_blob *blob;
     json_t *rel = NULL;
 
     ck_assert_int_eq(
         mlreg_digest_buffer(&eval, basic_files[2].content, strlen(basic_files[2].content)), 0);
-    blob = fake_find(fake, &eval);
+    blob = th_fake_find(fake, &eval);
     ck_assert_ptr_nonnull(blob);
     blob->data[0] = '['; /* same size, different bytes */
     ck_assert_int_eq(put(&res, "team/clf", "1.0.0", MLREG_MT_OCI_MANIFEST, body), MLREG_EIO);
@@ -1249,13 +1004,13 @@ START_TEST(test_blob_of_another_repository_is_never_read_or_sized_by_a_manifest_
 
     /* A blob that only other/secret may see, named as team/clf's eval report
      * with its true size: parsing it would echo its bytes in the error. */
-    put_blob(&secret, "other/secret", text);
+    th_put_blob(&secret, reg, "other/secret", NULL, text);
     doc = json_loads(body, 0, NULL);
     eval = json_array_get(json_object_get(doc, "layers"), 2);
     json_object_set_new(eval, "digest", json_string(digest_str(&secret)));
     json_object_set_new(eval, "size", json_integer((json_int_t)strlen(text)));
     edited = json_dumps(doc, JSON_COMPACT);
-    fake_reset_counters();
+    th_fake_reset_counters(fake);
     ck_assert_int_eq(put(&res, "team/clf", "1.0.0", MLREG_MT_OCI_MANIFEST, edited),
                      MLREG_EBLOBUNKNOWN);
     ck_assert_msg(strstr(mlreg_error_last(), "hunter2") == NULL, "leaked: %s", mlreg_error_last());
@@ -1265,14 +1020,14 @@ START_TEST(test_blob_of_another_repository_is_never_read_or_sized_by_a_manifest_
     json_object_set_new(eval, "size", json_integer(1));
     free(edited);
     edited = json_dumps(doc, JSON_COMPACT);
-    fake_reset_counters();
+    th_fake_reset_counters(fake);
     ck_assert_int_eq(put(&res, "team/clf", "1.0.0", MLREG_MT_OCI_MANIFEST, edited),
                      MLREG_EBLOBUNKNOWN);
     ck_assert_int_eq(fake->n_stat, 0);
 
     /* The same holds for a plain image. */
     plain = plain_body("other/secret", "other layer", NULL, NULL, 0);
-    fake_reset_counters();
+    th_fake_reset_counters(fake);
     ck_assert_int_eq(put(&res, "team/clf", "latest", MLREG_MT_OCI_MANIFEST, plain),
                      MLREG_EBLOBUNKNOWN);
     ck_assert_int_eq(fake->n_stat, 0);
@@ -1290,7 +1045,7 @@ START_TEST(test_registry_metadata_directory_is_private_to_its_owner)
     struct stat st;
     char path[128];
 
-    snprintf(path, sizeof(path), "%s/meta", data_dir);
+    snprintf(path, sizeof(path), "%s/meta", fx.dir);
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_msg((st.st_mode & 077) == 0, "meta/ has mode %o", (unsigned)(st.st_mode & 0777));
 }
@@ -1387,7 +1142,7 @@ START_TEST(test_every_entry_of_a_new_data_directory_is_private_whatever_the_umas
     char dir[128];
     mode_t old = umask(0);
 
-    snprintf(dir, sizeof(dir), "%s/fresh/data", data_dir);
+    snprintf(dir, sizeof(dir), "%s/fresh/data", fx.dir);
     memset(&opts, 0, sizeof(opts));
     opts.data_dir = dir;
     opts.map_size = 64u * 1024 * 1024;
@@ -1397,7 +1152,7 @@ START_TEST(test_every_entry_of_a_new_data_directory_is_private_whatever_the_umas
     ck_assert_int_eq(mlreg_blob_writer_commit(&d, w, NULL, 5), 0);
     umask(old);
     open_entries = 0;
-    snprintf(dir, sizeof(dir), "%s/fresh", data_dir);
+    snprintf(dir, sizeof(dir), "%s/fresh", fx.dir);
     ck_assert_int_eq(nftw(dir, count_open, 16, FTW_PHYS), 0);
     ck_assert_int_eq(open_entries, 0);
     mlreg_registry_free(fresh);
@@ -1414,18 +1169,17 @@ START_TEST(test_make_private_removes_group_and_other_bits_without_following_syml
     ck_assert_int_ge(fd, 0);
     close(fd);
     ck_assert_int_eq(chmod(outside, 0644), 0);
-    snprintf(blobs, sizeof(blobs), "%s/blobs", data_dir);
-    snprintf(pub, sizeof(pub), "%s/audit/log.pub", data_dir);
-    snprintf(link, sizeof(link), "%s/link", data_dir);
-    ck_assert_int_eq(chmod(data_dir, 0755), 0);
+    snprintf(blobs, sizeof(blobs), "%s/blobs", fx.dir);
+    snprintf(pub, sizeof(pub), "%s/audit/log.pub", fx.dir);
+    snprintf(link, sizeof(link), "%s/link", fx.dir);
+    ck_assert_int_eq(chmod(fx.dir, 0755), 0);
     ck_assert_int_eq(chmod(blobs, 0751), 0);
     ck_assert_int_eq(chmod(pub, 0640), 0);
     ck_assert_int_eq(symlink(outside, link), 0);
 
-    ck_assert_msg(mlreg_registry_make_private(&fixed, NULL, data_dir) == 0, "%s",
-                  mlreg_error_last());
+    ck_assert_msg(mlreg_registry_make_private(&fixed, NULL, fx.dir) == 0, "%s", mlreg_error_last());
     ck_assert_uint_eq(fixed, 3);
-    ck_assert_int_eq(stat(data_dir, &st), 0);
+    ck_assert_int_eq(stat(fx.dir, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0700);
     ck_assert_int_eq(stat(blobs, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0700);
@@ -1434,7 +1188,7 @@ START_TEST(test_make_private_removes_group_and_other_bits_without_following_syml
     ck_assert_int_eq(stat(outside, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0644);
 
-    ck_assert_int_eq(mlreg_registry_make_private(&fixed, NULL, data_dir), 0);
+    ck_assert_int_eq(mlreg_registry_make_private(&fixed, NULL, fx.dir), 0);
     ck_assert_uint_eq(fixed, 0);
     unlink(outside);
 }
@@ -1448,12 +1202,12 @@ START_TEST(test_make_private_walks_only_what_mlreg_keeps_and_only_what_it_owns)
     FILE *f;
 
     /* a file of the operator's beside mlreg's own directories */
-    snprintf(other, sizeof(other), "%s/notes.txt", data_dir);
+    snprintf(other, sizeof(other), "%s/notes.txt", fx.dir);
     ck_assert_ptr_nonnull(f = fopen(other, "w"));
     fclose(f);
     ck_assert_int_eq(chmod(other, 0644), 0);
     /* two blobs-like files, one ours, one another user's */
-    snprintf(blob_dir, sizeof(blob_dir), "%s/blobs/extra", data_dir);
+    snprintf(blob_dir, sizeof(blob_dir), "%s/blobs/extra", fx.dir);
     ck_assert_int_eq(mkdir(blob_dir, 0755), 0);
     snprintf(mine, sizeof(mine), "%s/mine", blob_dir);
     snprintf(theirs, sizeof(theirs), "%s/theirs", blob_dir);
@@ -1465,7 +1219,7 @@ START_TEST(test_make_private_walks_only_what_mlreg_keeps_and_only_what_it_owns)
     ck_assert_int_eq(chmod(theirs, 0644), 0);
     if (geteuid() == 0) ck_assert_int_eq(chown(theirs, 65534, 65534), 0);
 
-    ck_assert_msg(mlreg_registry_make_private(&fixed, &foreign, data_dir) == 0, "%s",
+    ck_assert_msg(mlreg_registry_make_private(&fixed, &foreign, fx.dir) == 0, "%s",
                   mlreg_error_last());
     ck_assert_int_eq(stat(other, &st), 0);
     ck_assert_uint_eq(st.st_mode & 07777, 0644); /* not mlreg's: left alone */
@@ -1495,7 +1249,7 @@ START_TEST(test_make_private_of_a_data_directory_not_made_yet_fixes_nothing)
     char dir[128];
     size_t fixed = 99;
 
-    snprintf(dir, sizeof(dir), "%s/not-yet", data_dir);
+    snprintf(dir, sizeof(dir), "%s/not-yet", fx.dir);
     ck_assert_int_eq(mlreg_registry_make_private(&fixed, NULL, dir), 0);
     ck_assert_uint_eq(fixed, 0);
 }

@@ -22,8 +22,9 @@
 #include "mlreg/sys/blob_backend.h"
 #include "mlreg/tables.h"
 
+#include "helpers.h"
+
 #include <check.h>
-#include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,27 +35,23 @@
 #define MODEL "team/clf"
 #define OTHER "team/other"
 
-static char src_dir[64], dst_dir[64];
+static th_registry fx; /* the source: src and bot are fx.reg and fx.sk */
+static char dst_dir[TH_DIR_MAX];
 static mlreg_registry *src, *dst;
 static mlreg_policy *pol;
 static mlreg_seckey *bot, *second; /* "release-bot" from the config; "second" at runtime */
-static mlreg_config_key cfg;
 static mlreg_auth *auth;
 
 /* ---- set-up ------------------------------------------------------------------------ */
 
-/* Opens the source registry with @p n config keys (cfg named @p name). */
+/* Reopens the source registry with @p n config keys (the release key named
+ * @p name), after a test freed it. */
 static void open_src(size_t n, const char *name)
 {
-    mlreg_registry_opts opts;
-
-    cfg.name = (char *)name;
-    memset(&opts, 0, sizeof(opts));
-    opts.data_dir = src_dir;
-    opts.map_size = 64u * 1024 * 1024;
-    opts.trusted_keys = &cfg;
-    opts.n_trusted_keys = n;
-    ck_assert_msg(mlreg_registry_open(&src, &opts) == 0, "open: %s", mlreg_error_last());
+    fx.keys[0].name = (char *)name;
+    fx.n_keys = n;
+    th_registry_open(&fx);
+    src = fx.reg;
 }
 
 /* Opens the destination: its own LMDB and log key, no config keys, and the
@@ -64,7 +61,7 @@ static void open_dst(void)
     mlreg_registry_opts opts;
     mlreg_blob_backend *backend = NULL;
 
-    ck_assert_int_eq(mlreg_blob_backend_fs_new(&backend, src_dir), 0);
+    ck_assert_int_eq(mlreg_blob_backend_fs_new(&backend, fx.dir), 0);
     memset(&opts, 0, sizeof(opts));
     opts.data_dir = dst_dir;
     opts.map_size = 64u * 1024 * 1024;
@@ -75,21 +72,12 @@ static void open_dst(void)
 static void setup(void)
 {
     json_t *g;
-    mlreg_pubkey pk;
 
-    ck_assert_int_ge(sodium_init(), 0);
-    snprintf(src_dir, sizeof(src_dir), "/tmp/mlreg-check-replay-src-XXXXXX");
-    snprintf(dst_dir, sizeof(dst_dir), "/tmp/mlreg-check-replay-dst-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(src_dir));
-    ck_assert_ptr_nonnull(mkdtemp(dst_dir));
-    ck_assert_int_eq(mlreg_seckey_generate(&bot), 0);
+    th_registry_setup(&fx, "replay-src", NULL);
+    src = fx.reg;
+    bot = fx.sk;
+    th_tmpdir(dst_dir, sizeof(dst_dir), "replay-dst");
     ck_assert_int_eq(mlreg_seckey_generate(&second), 0);
-    mlreg_seckey_pubkey(&pk, bot);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.role = (char *)"release";
-    cfg.file = (char *)"release.pub";
-    cfg.pubkey = pk;
-    open_src(1, "release-bot");
     g = json_loads("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}],"
                    "\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.05},"
                    "{\"require\":\"signed\",\"min\":1},{\"require\":\"previous_stage\"},"
@@ -100,63 +88,27 @@ static void setup(void)
     json_decref(g);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
     mlreg_auth_free(auth);
     auth = NULL;
     mlreg_policy_free(pol);
     pol = NULL;
-    mlreg_registry_free(src);
     mlreg_registry_free(dst);
     src = dst = NULL;
-    mlreg_seckey_free(bot);
     mlreg_seckey_free(second);
     bot = second = NULL;
-    nftw(src_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    nftw(dst_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_registry_teardown(&fx);
+    th_rm_rf(dst_dir);
 }
 
 /* The identity of the token "ci" (admin: it binds images to released stages). */
 static const mlreg_identity *ci(void)
 {
-    const mlreg_identity *id = NULL;
-    char hex[65], buf[256];
-    json_t *t;
-
-    if (auth == NULL) {
-        ck_assert_int_eq(mlreg_auth_token_hash(hex, "ci"), 0);
-        snprintf(buf, sizeof(buf), "[{\"name\":\"ci\",\"sha256\":\"%s\",\"roles\":[\"admin\"]}]",
-                 hex);
-        ck_assert_ptr_nonnull(t = json_loads(buf, 0, NULL));
-        ck_assert_int_eq(mlreg_auth_new(&auth, t, NULL, 0), 0);
-        json_decref(t);
-    }
-    ck_assert_int_eq(mlreg_auth_authenticate(&id, auth, "Bearer ci"), 0);
-    return id;
+    return th_identity(&auth, "ci", "[\"admin\"]");
 }
 
 /* ---- building the history -------------------------------------------------------- */
-
-/* Stores @p text as a blob and links it into @p repo. */
-static void put_blob(mlreg_digest *out, const char *repo, const char *text)
-{
-    mlreg_blob_writer *w = NULL;
-    size_t len = strlen(text);
-
-    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(src), (int64_t)len),
-                     0);
-    ck_assert_int_eq(mlreg_blob_writer_write(w, text, len), 0);
-    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_msg(mlreg_registry_blob_link(src, repo, out, "ci") == 0, "%s", mlreg_error_last());
-}
 
 /* One layer descriptor of @p text (stored and linked into MODEL). */
 static json_t *layer(const char *text, const char *media_type, const char *title, const char *kind)
@@ -164,7 +116,7 @@ static json_t *layer(const char *text, const char *media_type, const char *title
     mlreg_digest d;
     char ds[MLREG_DIGEST_STRLEN + 1];
 
-    put_blob(&d, MODEL, text);
+    th_put_blob(&d, src, MODEL, "ci", text);
     mlreg_digest_format(ds, &d);
     return json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", media_type, "digest", ds, "size",
                      (json_int_t)strlen(text), "annotations", MLREG_ANN_TITLE, title,
@@ -182,7 +134,7 @@ static void push(const char *version, double acc, const char *pusher,
     json_t *doc;
     char *body;
 
-    put_blob(&cfgd, MODEL, "{}");
+    th_put_blob(&cfgd, src, MODEL, "ci", "{}");
     snprintf(weights, sizeof(weights), "weights of %s", version);
     snprintf(tok, sizeof(tok), "tokenizer of %s", version);
     snprintf(report, sizeof(report),
@@ -218,8 +170,8 @@ static void push_plain(const char *layer_text, const char *reference, const char
     json_t *doc;
     char *body;
 
-    put_blob(&cfgd, OTHER, "{\"architecture\":\"amd64\"}");
-    put_blob(&l, OTHER, layer_text);
+    th_put_blob(&cfgd, src, OTHER, "ci", "{\"architecture\":\"amd64\"}");
+    th_put_blob(&l, src, OTHER, "ci", layer_text);
     mlreg_digest_format(cs, &cfgd);
     mlreg_digest_format(ls, &l);
     doc = json_pack("{s:i, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I}]}", "schemaVersion", 2,
@@ -345,7 +297,7 @@ static void make_history(void)
     ck_assert_int_eq(mlreg_digest_buffer(&weights, "weights of 1.0", strlen("weights of 1.0")), 0);
     ck_assert_msg(mlreg_registry_blob_mount(src, OTHER, MODEL, &weights, "ci") == 0, "%s",
                   mlreg_error_last());
-    put_blob(&spare, OTHER, "a blob nobody references");
+    th_put_blob(&spare, src, OTHER, "ci", "a blob nobody references");
     ck_assert_msg(mlreg_registry_blob_unlink(src, OTHER, &spare, "ci") == 0, "%s",
                   mlreg_error_last());
 

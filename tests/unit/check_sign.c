@@ -9,6 +9,8 @@
 #include "mlreg/common.h"
 #include "mlreg/sign.h"
 
+#include "helpers.h"
+
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -40,40 +42,16 @@ static char root[64];
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) < 0) return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    if ((d = opendir(path)) != NULL) {
-        while ((e = readdir(d)) != NULL) {
-            char child[4096];
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-            rm_rf(child);
-        }
-        closedir(d);
-    }
-    rmdir(path);
-}
-
 static void setup(void)
 {
-    strcpy(root, "/tmp/check_sign.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(root));
+    th_tmpdir(root, sizeof(root), "sign");
     umask(022);
     unsetenv(MLREG_PASSWORD_ENV);
 }
 
 static void teardown(void)
 {
-    rm_rf(root);
+    th_rm_rf(root);
 }
 
 /* root/<name>, in a static rotating buffer (several may be live at once). */
@@ -85,38 +63,6 @@ static const char *tmp(const char *name)
 
     snprintf(b, sizeof(bufs[0]), "%s/%s", root, name);
     return b;
-}
-
-/* tests/vectors/minisign/<name> under $MLREG_ROOT or ".". */
-static const char *vec(const char *name)
-{
-    static char bufs[8][4096];
-    static int next;
-    char *b = bufs[next++ % 8];
-    const char *base = getenv("MLREG_ROOT");
-
-    snprintf(b, sizeof(bufs[0]), "%s/tests/vectors/minisign/%s", base ? base : ".", name);
-    return b;
-}
-
-/* Whole file, malloc'd with a NUL after *len_out bytes. */
-static char *slurp(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len_out) *len_out = (size_t)n;
-    return buf;
 }
 
 static void spew(const char *path, const void *data, size_t len)
@@ -143,7 +89,7 @@ static json_t *vectors(void)
     json_error_t err;
 
     if (!v) {
-        v = json_load_file(vec("vectors.json"), 0, &err);
+        v = json_load_file(th_vector_path("minisign/vectors.json"), 0, &err);
         ck_assert_msg(v != NULL, "vectors.json: %s", err.text);
     }
     return v;
@@ -162,7 +108,7 @@ static mlreg_pubkey vector_pubkey(void)
 {
     mlreg_pubkey pk;
 
-    ck_assert_int_eq(mlreg_pubkey_load(&pk, vec("minisign.pub")), 0);
+    ck_assert_int_eq(mlreg_pubkey_load(&pk, th_vector_path("minisign/minisign.pub")), 0);
     return pk;
 }
 
@@ -170,7 +116,7 @@ static mlreg_seckey *vector_seckey(void)
 {
     mlreg_seckey *sk = NULL;
 
-    ck_assert_int_eq(mlreg_seckey_load(&sk, vec("minisign.key"), NULL), 0);
+    ck_assert_int_eq(mlreg_seckey_load(&sk, th_vector_path("minisign/minisign.key"), NULL), 0);
     return sk;
 }
 
@@ -277,7 +223,7 @@ static const char *cmd_log(void)
 /* The decoded secret key line of a key file, for checking its header. */
 static void decode_key_file(unsigned char raw[158], const char *path)
 {
-    char *text = slurp(path, NULL), line[512];
+    char *text = th_slurp(NULL, path), line[512];
     size_t len = 0;
 
     line_of(line, sizeof(line), text, 2);
@@ -418,7 +364,7 @@ START_TEST(test_unencrypted_vector_secret_key_loads_without_a_password)
     int enc = -1;
     unsigned char sk_bytes[64];
 
-    ck_assert_int_eq(mlreg_seckey_needs_password(&enc, vec("minisign.key")), 0);
+    ck_assert_int_eq(mlreg_seckey_needs_password(&enc, th_vector_path("minisign/minisign.key")), 0);
     ck_assert_int_eq(enc, 0);
     sk = vector_seckey();
     mlreg_seckey_pubkey(&pub, sk);
@@ -428,7 +374,8 @@ START_TEST(test_unencrypted_vector_secret_key_loads_without_a_password)
     ck_assert_mem_eq(pub.pk, sk_bytes + 32, 32);
     mlreg_seckey_free(sk);
     /* A password given for an unencrypted key is ignored. */
-    ck_assert_int_eq(mlreg_seckey_load(&sk, vec("minisign.key"), "whatever"), 0);
+    ck_assert_int_eq(mlreg_seckey_load(&sk, th_vector_path("minisign/minisign.key"), "whatever"),
+                     0);
     mlreg_seckey_free(sk);
     mlreg_seckey_free(NULL);
 }
@@ -444,7 +391,7 @@ START_TEST(test_unencrypted_save_is_byte_identical_to_minisign_G_W)
     /* minisign labels even -W keys "encrypted"; given its comment, every
      * other byte must be what it wrote. */
     ck_assert_int_eq(mlreg_seckey_save(tmp("k.key"), sk, NULL, "minisign encrypted secret key"), 0);
-    written = slurp(tmp("k.key"), &len);
+    written = th_slurp(&len, tmp("k.key"));
     ck_assert_str_eq(written, vstr(NULL, "secret_key_file_unencrypted_-W"));
     /* And field by field against the decoded vector. */
     decode_key_file(raw, tmp("k.key"));
@@ -474,11 +421,12 @@ START_TEST(test_encrypted_vector_key_opens_with_testpassword_and_signs)
     char *sig = NULL;
     int enc = -1;
 
-    ck_assert_int_eq(mlreg_seckey_needs_password(&enc, vec("enc/enc.key")), 0);
+    ck_assert_int_eq(mlreg_seckey_needs_password(&enc, th_vector_path("minisign/enc/enc.key")), 0);
     ck_assert_int_eq(enc, 1);
     ck_assert_str_eq(vstr("encrypted_key_example", "password"), ENC_PASSWORD);
-    ck_assert_int_eq(mlreg_seckey_load(&sk, vec("enc/enc.key"), ENC_PASSWORD), 0);
-    ck_assert_int_eq(mlreg_pubkey_load(&want, vec("enc/enc.pub")), 0);
+    ck_assert_int_eq(mlreg_seckey_load(&sk, th_vector_path("minisign/enc/enc.key"), ENC_PASSWORD),
+                     0);
+    ck_assert_int_eq(mlreg_pubkey_load(&want, th_vector_path("minisign/enc/enc.pub")), 0);
     mlreg_seckey_pubkey(&pub, sk);
     ck_assert(mlreg_pubkey_equal(&pub, &want));
     ck_assert_int_eq(mlreg_sign(&sig, sk, "x", 1, "enc", NULL), 0);
@@ -492,8 +440,8 @@ START_TEST(test_encrypted_vector_key_refuses_a_wrong_password)
 {
     mlreg_seckey *sk = NULL;
 
-    assert_error(mlreg_seckey_load(&sk, vec("enc/enc.key"), "testpassworD"), MLREG_EAUTH,
-                 "wrong password or corrupt key");
+    assert_error(mlreg_seckey_load(&sk, th_vector_path("minisign/enc/enc.key"), "testpassworD"),
+                 MLREG_EAUTH, "wrong password or corrupt key");
     ck_assert_ptr_null(sk);
 }
 END_TEST
@@ -502,7 +450,7 @@ START_TEST(test_encrypted_key_without_a_password_asks_for_one)
 {
     mlreg_seckey *sk = NULL;
     size_t len = 0;
-    char *text = slurp(vec("enc/enc.key"), &len);
+    char *text = th_slurp(&len, th_vector_path("minisign/enc/enc.key"));
 
     assert_error(mlreg_seckey_parse(&sk, text, len, NULL), MLREG_EAUTH,
                  "secret key is encrypted: password required");
@@ -636,10 +584,10 @@ START_TEST(test_existing_key_files_are_never_overwritten)
     /* Refused before any scrypt work, and the file is left alone. */
     assert_error(mlreg_seckey_save(tmp("k.key"), sk, "pw", NULL), MLREG_EEXISTS, "already exists");
     assert_error(mlreg_pubkey_save(tmp("k.pub"), &pub, NULL), MLREG_EEXISTS, "already exists");
-    after = slurp(tmp("k.key"), NULL);
+    after = th_slurp(NULL, tmp("k.key"));
     ck_assert_str_eq(after, "precious");
     free(after);
-    after = slurp(tmp("k.pub"), NULL);
+    after = th_slurp(NULL, tmp("k.pub"));
     ck_assert_str_eq(after, "precious");
     free(after);
     mlreg_seckey_free(sk);
@@ -665,7 +613,7 @@ START_TEST(test_symlink_at_a_key_path_is_refused_and_not_followed)
     spew(tmp("victim"), "victim", 6);
     ck_assert_int_eq(symlink(tmp("victim"), tmp("k.pub")), 0);
     assert_error(mlreg_pubkey_save(tmp("k.pub"), &pub, NULL), MLREG_EEXISTS, "already exists");
-    after = slurp(tmp("victim"), NULL);
+    after = th_slurp(NULL, tmp("victim"));
     ck_assert_str_eq(after, "victim");
     free(after);
     mlreg_seckey_free(sk);
@@ -692,7 +640,7 @@ START_TEST(test_prehash_is_blake2b_512_in_one_shot_streamed_and_from_a_file)
 {
     unsigned char want[64], got[64];
     size_t len = 0;
-    char *msg = slurp(vec("message.txt"), &len);
+    char *msg = th_slurp(&len, th_vector_path("minisign/message.txt"));
     mlreg_prehash *h = NULL;
     int fd;
 
@@ -707,7 +655,7 @@ START_TEST(test_prehash_is_blake2b_512_in_one_shot_streamed_and_from_a_file)
     mlreg_prehash_free(h);
     ck_assert_mem_eq(got, want, 64);
 
-    fd = open(vec("message.txt"), O_RDONLY);
+    fd = open(th_vector_path("minisign/message.txt"), O_RDONLY);
     ck_assert_int_ge(fd, 0);
     memset(got, 0, sizeof(got));
     ck_assert_int_eq(mlreg_prehash_fd(got, fd), 0);
@@ -731,7 +679,8 @@ START_TEST(test_signing_the_vector_message_reproduces_the_reference_minisig)
 {
     mlreg_seckey *sk = vector_seckey();
     size_t len = 0;
-    char *msg = slurp(vec("message.txt"), &len), *ref = slurp(vec("message.txt.minisig"), NULL);
+    char *msg = th_slurp(&len, th_vector_path("minisign/message.txt")),
+         *ref = th_slurp(NULL, th_vector_path("minisign/message.txt.minisig"));
     char *sig = NULL;
 
     ck_assert_str_eq(vstr("prehashed", "trusted_comment"), VEC_TRUSTED);
@@ -749,7 +698,8 @@ START_TEST(test_signing_like_minisign_reproduces_its_default_signature_with_tabs
 {
     mlreg_seckey *sk = vector_seckey();
     size_t len = 0;
-    char *msg = slurp(vec("default.txt"), &len), *ref = slurp(vec("default.txt.minisig"), NULL);
+    char *msg = th_slurp(&len, th_vector_path("minisign/default.txt")),
+         *ref = th_slurp(NULL, th_vector_path("minisign/default.txt.minisig"));
     char *sig = NULL;
 
     /* minisign's own default comments; the trusted one holds tabs. */
@@ -769,7 +719,8 @@ START_TEST(test_signing_by_default_names_mlreg_in_the_untrusted_comment)
 {
     mlreg_seckey *sk = vector_seckey();
     size_t len = 0;
-    char *msg = slurp(vec("message.txt"), &len), *ref = slurp(vec("message.txt.minisig"), NULL);
+    char *msg = th_slurp(&len, th_vector_path("minisign/message.txt")),
+         *ref = th_slurp(NULL, th_vector_path("minisign/message.txt.minisig"));
     char *sig = NULL, *sig2 = NULL, a[256], b[256];
     unsigned char prehash[64];
 
@@ -873,7 +824,8 @@ START_TEST(test_prehashed_vector_signature_verifies_and_returns_comment_and_key_
 {
     mlreg_pubkey pk = vector_pubkey();
     size_t len = 0, slen = 0;
-    char *msg = slurp(vec("message.txt"), &len), *sig = slurp(vec("message.txt.minisig"), &slen);
+    char *msg = th_slurp(&len, th_vector_path("minisign/message.txt")),
+         *sig = th_slurp(&slen, th_vector_path("minisign/message.txt.minisig"));
     char *tc = NULL;
     mlreg_keyid id;
     mlreg_sig *parsed = NULL;
@@ -914,7 +866,8 @@ START_TEST(test_minisign_default_signature_with_tabs_in_its_comment_verifies)
 {
     mlreg_pubkey pk = vector_pubkey();
     size_t len = 0, slen = 0;
-    char *msg = slurp(vec("default.txt"), &len), *sig = slurp(vec("default.txt.minisig"), &slen);
+    char *msg = th_slurp(&len, th_vector_path("minisign/default.txt")),
+         *sig = th_slurp(&slen, th_vector_path("minisign/default.txt.minisig"));
     char *tc = NULL;
 
     ck_assert_int_eq(mlreg_sign_verify(&tc, NULL, sig, slen, msg, len, &pk), 0);
@@ -929,8 +882,8 @@ START_TEST(test_legacy_vector_signature_verifies_but_not_from_a_prehash)
 {
     mlreg_pubkey pk = vector_pubkey();
     size_t len = 0, slen = 0;
-    char *msg = slurp(vec("message.txt"), &len);
-    char *sig = slurp(vec("message.txt.legacy.minisig"), &slen), *tc = NULL;
+    char *msg = th_slurp(&len, th_vector_path("minisign/message.txt"));
+    char *sig = th_slurp(&slen, th_vector_path("minisign/message.txt.legacy.minisig")), *tc = NULL;
     mlreg_sig *parsed = NULL;
     unsigned char prehash[64];
 
@@ -955,8 +908,8 @@ START_TEST(test_tampered_trusted_comment_fails_as_altered)
 {
     mlreg_pubkey pk = vector_pubkey();
     size_t len = 0, slen = 0;
-    char *msg = slurp(vec("message.txt"), &len);
-    char *sig = slurp(vec("tampered_comment.minisig"), &slen), *tc = NULL;
+    char *msg = th_slurp(&len, th_vector_path("minisign/message.txt"));
+    char *sig = th_slurp(&slen, th_vector_path("minisign/tampered_comment.minisig")), *tc = NULL;
     mlreg_keyid id = {{0}};
 
     assert_error(mlreg_sign_verify(&tc, &id, sig, slen, msg, len, &pk), MLREG_EMISMATCH,
@@ -964,7 +917,7 @@ START_TEST(test_tampered_trusted_comment_fails_as_altered)
     ck_assert_ptr_null(tc);
     free(sig);
     /* A damaged global signature reads the same way. */
-    sig = slurp(vec("message.txt.minisig"), &slen);
+    sig = th_slurp(&slen, th_vector_path("minisign/message.txt.minisig"));
     char *bad = with_edited_base64(sig, 4, 10, 0x55);
     assert_error(mlreg_sign_verify(NULL, NULL, bad, strlen(bad), msg, len, &pk), MLREG_EMISMATCH,
                  "trusted comment was altered");
@@ -978,7 +931,8 @@ START_TEST(test_one_byte_change_of_the_message_fails)
 {
     mlreg_pubkey pk = vector_pubkey();
     size_t len = 0, slen = 0;
-    char *msg = slurp(vec("message.txt"), &len), *sig = slurp(vec("message.txt.minisig"), &slen);
+    char *msg = th_slurp(&len, th_vector_path("minisign/message.txt")),
+         *sig = th_slurp(&slen, th_vector_path("minisign/message.txt.minisig"));
 
     ck_assert_int_eq(mlreg_sign_verify(NULL, NULL, sig, slen, msg, len, &pk), 0);
     msg[len - 2] ^= 0x01;
@@ -996,11 +950,12 @@ START_TEST(test_signature_by_another_key_names_both_key_ids)
 {
     mlreg_pubkey other;
     size_t len = 0, slen = 0;
-    char *msg = slurp(vec("message.txt"), &len), *sig = slurp(vec("message.txt.minisig"), &slen);
+    char *msg = th_slurp(&len, th_vector_path("minisign/message.txt")),
+         *sig = th_slurp(&slen, th_vector_path("minisign/message.txt.minisig"));
     mlreg_sig *parsed = NULL;
     char hex[MLREG_KEYID_HEXLEN + 1];
 
-    ck_assert_int_eq(mlreg_pubkey_load(&other, vec("enc/enc.pub")), 0);
+    ck_assert_int_eq(mlreg_pubkey_load(&other, th_vector_path("minisign/enc/enc.pub")), 0);
     assert_error(mlreg_sign_verify(NULL, NULL, sig, slen, msg, len, &other), MLREG_EMISMATCH,
                  "signature made by key ID " VEC_KEYID ", not " ENC_KEYID);
     /* A keyring can look the signer up before verifying. */
@@ -1020,7 +975,7 @@ END_TEST
 START_TEST(test_truncated_base64_is_a_malformed_signature)
 {
     size_t slen = 0;
-    char *sig = slurp(vec("message.txt.minisig"), &slen), line[256], *bad;
+    char *sig = th_slurp(&slen, th_vector_path("minisign/message.txt.minisig")), line[256], *bad;
     mlreg_sig *parsed = NULL;
 
     line_of(line, sizeof(line), sig, 2);
@@ -1063,7 +1018,8 @@ START_TEST(test_wrong_algorithm_bytes_are_a_malformed_signature)
 {
     mlreg_pubkey pk = vector_pubkey();
     size_t len = 0, slen = 0;
-    char *msg = slurp(vec("message.txt"), &len), *sig = slurp(vec("message.txt.minisig"), &slen);
+    char *msg = th_slurp(&len, th_vector_path("minisign/message.txt")),
+         *sig = th_slurp(&slen, th_vector_path("minisign/message.txt.minisig"));
     char *bad = with_edited_base64(sig, 2, 1, 'X');
 
     assert_error(mlreg_sign_verify(NULL, NULL, bad, strlen(bad), msg, len, &pk), MLREG_EINVALID,
@@ -1083,7 +1039,8 @@ START_TEST(test_signature_line_structure_is_strict)
 {
     mlreg_pubkey pk = vector_pubkey();
     size_t len = 0, slen = 0;
-    char *msg = slurp(vec("message.txt"), &len), *sig = slurp(vec("message.txt.minisig"), &slen);
+    char *msg = th_slurp(&len, th_vector_path("minisign/message.txt")),
+         *sig = th_slurp(&slen, th_vector_path("minisign/message.txt.minisig"));
     char *bad, buf[1024], *long_tc;
     mlreg_sig *parsed = NULL;
 
@@ -1445,7 +1402,7 @@ START_TEST(test_mlreg_verifies_keys_and_signatures_made_by_minisign)
     spew(tmp("data"), "weights\0and\0more", 16);
     ck_assert_msg(run(sign, NULL) == 0, "minisign -S: %s", cmd_log());
     ck_assert_int_eq(mlreg_pubkey_load(&pub, tmp("m.pub")), 0);
-    sig = slurp(tmp("data.minisig"), &slen);
+    sig = th_slurp(&slen, tmp("data.minisig"));
     ck_assert_int_eq(mlreg_sign_verify(&tc, NULL, sig, slen, "weights\0and\0more", 16, &pub), 0);
     ck_assert_str_eq(tc, "made by minisign");
     free(tc);
@@ -1468,7 +1425,7 @@ START_TEST(test_mlreg_verifies_keys_and_signatures_made_by_minisign)
     free(sig);
 
     ck_assert_msg(run(legacy, NULL) == 0, "minisign -S -l: %s", cmd_log());
-    sig = slurp(tmp("legacy.minisig"), &slen);
+    sig = th_slurp(&slen, tmp("legacy.minisig"));
     ck_assert_int_eq(mlreg_sig_parse(&parsed, sig, slen), 0);
     ck_assert_int_eq(mlreg_sig_is_prehashed(parsed), 0);
     ck_assert_int_eq(mlreg_sig_verify(parsed, &pub, "weights\0and\0more", 16), 0);
@@ -1493,7 +1450,7 @@ START_TEST(test_minisign_signs_with_an_unencrypted_key_saved_by_mlreg)
     ck_assert_int_eq(mlreg_seckey_save(tmp("k.key"), sk, NULL, NULL), 0);
     spew(tmp("data"), "data", 4);
     ck_assert_msg(run(sign, NULL) == 0, "minisign -S: %s", cmd_log());
-    sig = slurp(tmp("data.minisig"), &slen);
+    sig = th_slurp(&slen, tmp("data.minisig"));
     ck_assert_int_eq(mlreg_sign_verify(&tc, NULL, sig, slen, "data", 4, &pub), 0);
     ck_assert_str_eq(tc, "by minisign with an mlreg key");
     free(tc);
@@ -1519,7 +1476,7 @@ START_TEST(test_minisign_opens_an_encrypted_key_saved_by_mlreg)
     ck_assert_int_ne(run(sign, "correct horsE\n"), 0);
     ck_assert_msg(strstr(cmd_log(), "Wrong password") != NULL, "%s", cmd_log());
     ck_assert_msg(run(sign, "correct horse\n") == 0, "minisign -S: %s", cmd_log());
-    sig = slurp(tmp("data.minisig"), &slen);
+    sig = th_slurp(&slen, tmp("data.minisig"));
     ck_assert_int_eq(mlreg_sign_verify(NULL, NULL, sig, slen, "data", 4, &pub), 0);
     free(sig);
     mlreg_seckey_free(sk);

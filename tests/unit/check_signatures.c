@@ -13,8 +13,9 @@
 #include "mlreg/signatures.h"
 #include "mlreg/tables.h"
 
+#include "helpers.h"
+
 #include <check.h>
-#include <ftw.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,84 +25,41 @@
 
 #define MODEL "team/clf"
 
-static char data_dir[64];
+static th_registry fx; /* reg and vec_sk are fx.reg and fx.sk */
 static mlreg_registry *reg;
 static mlreg_seckey *vec_sk; /* the vector key: in the keyring as "release-bot" */
 static mlreg_pubkey vec_pk;
 static mlreg_seckey *other_sk; /* a fresh key outside the keyring */
 static mlreg_pubkey other_pk;
-static mlreg_config_key cfg;
 
-static const char *vector_path(const char *name)
-{
-    static char b[512];
-    const char *base = getenv("MLREG_ROOT");
-
-    snprintf(b, sizeof(b), "%s/tests/vectors/minisign/%s", base ? base : ".", name);
-    return b;
-}
-
+/* Reopens the registry on the same dir and keys, after a test freed it. */
 static void open_registry(void)
 {
-    mlreg_registry_opts opts;
-
-    memset(&opts, 0, sizeof(opts));
-    opts.data_dir = data_dir;
-    opts.map_size = 64u * 1024 * 1024;
-    opts.trusted_keys = &cfg;
-    opts.n_trusted_keys = 1;
-    ck_assert_msg(mlreg_registry_open(&reg, &opts) == 0, "open: %s", mlreg_error_last());
+    th_registry_open(&fx);
+    reg = fx.reg;
 }
 
 static void setup(void)
 {
-    ck_assert_int_ge(sodium_init(), 0);
-    snprintf(data_dir, sizeof(data_dir), "/tmp/mlreg-check-signatures-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(data_dir));
-    ck_assert_msg(mlreg_seckey_load(&vec_sk, vector_path("minisign.key"), NULL) == 0, "key: %s",
-                  mlreg_error_last());
-    mlreg_seckey_pubkey(&vec_pk, vec_sk);
+    th_registry_opts opts = {.key_file = th_vector_path("minisign/minisign.key")};
+
+    th_registry_setup(&fx, "signatures", &opts);
+    reg = fx.reg;
+    vec_sk = fx.sk;
+    vec_pk = fx.keys[0].pubkey;
     ck_assert_int_eq(mlreg_seckey_generate(&other_sk), 0);
     mlreg_seckey_pubkey(&other_pk, other_sk);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.name = (char *)"release-bot";
-    cfg.role = (char *)"release";
-    cfg.file = (char *)"minisign.pub";
-    cfg.pubkey = vec_pk;
-    open_registry();
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void teardown(void)
 {
-    mlreg_registry_free(reg);
-    reg = NULL;
-    mlreg_seckey_free(vec_sk);
     mlreg_seckey_free(other_sk);
+    reg = NULL;
     vec_sk = other_sk = NULL;
-    nftw(data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    th_registry_teardown(&fx);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static void put_blob(mlreg_digest *out, const char *text)
-{
-    mlreg_blob_writer *w = NULL;
-    size_t len = strlen(text);
-
-    ck_assert_int_eq(mlreg_blobstore_open_write(&w, mlreg_registry_blobstore(reg), (int64_t)len),
-                     0);
-    ck_assert_int_eq(mlreg_blob_writer_write(w, text, len), 0);
-    ck_assert_int_eq(mlreg_blob_writer_commit(out, w, NULL, (int64_t)len), 0);
-    ck_assert_int_eq(mlreg_registry_blob_link(reg, MODEL, out, NULL), 0);
-}
 
 typedef struct {
     char *body; /* manifest bytes as stored */
@@ -111,27 +69,9 @@ typedef struct {
 /* Pushes MODEL@version with one weights file; fills *r (body owned by the caller). */
 static void push_release(release *r, const char *version)
 {
-    mlreg_digest cfgd, w;
     mlreg_manifest_put_result res;
-    char weights[64], wd[MLREG_DIGEST_STRLEN + 1];
-    json_t *doc;
 
-    put_blob(&cfgd, "{}");
-    snprintf(weights, sizeof(weights), "weights of %s", version);
-    put_blob(&w, weights);
-    mlreg_digest_format(wd, &w);
-    doc = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, s:{s:s, s:s}}], "
-                    "s:{s:s, s:s, s:s}}",
-                    "schemaVersion", 2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType",
-                    MLREG_ARTIFACT_RELEASE, "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest",
-                    MLREG_EMPTY_CONFIG_DIGEST, "size", 2, "layers", "mediaType",
-                    "application/vnd.mlreg.weights.v1", "digest", wd, "size",
-                    (json_int_t)strlen(weights), "annotations", MLREG_ANN_TITLE, "model.bin",
-                    MLREG_ANN_KIND, "weights", "annotations", MLREG_ANN_MODEL, MODEL,
-                    MLREG_ANN_VERSION, version, MLREG_ANN_CREATED, "2026-01-02T03:04:05Z");
-    ck_assert_ptr_nonnull(doc);
-    r->body = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
+    r->body = th_release_body(reg, MODEL, version, NULL, NULL);
     ck_assert_msg(mlreg_registry_manifest_put(&res, reg, MODEL, version, MLREG_MT_OCI_MANIFEST,
                                               r->body, strlen(r->body)) == 0,
                   "push: %s", mlreg_error_last());
@@ -663,7 +603,7 @@ START_TEST(test_attach_refuses_unknown_versions_and_non_releases)
         ck_assert_ptr_null(out);
     }
     /* a plain OCI image under a tag */
-    put_blob(&d, "plain layer");
+    th_put_blob(&d, reg, MODEL, NULL, "plain layer");
     mlreg_digest_format(dd, &d);
     snprintf(body, sizeof(body),
              "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\","

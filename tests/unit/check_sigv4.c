@@ -19,6 +19,8 @@
 #include "mlreg/digest.h"
 #include "mlreg/sigv4.h"
 
+#include "helpers.h"
+
 #include <check.h>
 #include <dirent.h>
 #include <jansson.h>
@@ -41,32 +43,11 @@ static char *vec_path(const char *sub, const char *c, const char *file)
     return b;
 }
 
-/* Whole file, malloc'd, NUL-terminated; NULL when missing. */
-static char *slurp(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (f == NULL) return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len_out) *len_out = (size_t)n;
-    return buf;
-}
-
 static char *slurp_trimmed(const char *path)
 {
     size_t n = 0;
-    char *s = slurp(path, &n);
+    char *s = th_slurp(&n, path);
 
-    ck_assert_msg(s != NULL, "missing vector file %s", path);
     while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
         s[--n] = '\0';
     return s;
@@ -116,8 +97,7 @@ static void parse_request(struct parsed *p, const char *file)
     size_t len = 0;
 
     memset(p, 0, sizeof(*p));
-    p->text = slurp(file, &len);
-    ck_assert_msg(p->text != NULL, "missing %s", file);
+    p->text = th_slurp(&len, file);
     s = p->text;
     eol = strchr(s, '\n');
     ck_assert_ptr_nonnull(eol);
