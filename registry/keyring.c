@@ -15,6 +15,11 @@
  * (mlreg_time_now_ns() never repeats a value). Each change's audit entry
  * (key.trust / key.revoke / key.untrust) is recorded in that same
  * transaction, with the same time.
+ *
+ * This file holds the records and key events (shared with keyring_changes.c
+ * through keyring_internal.h), opening with the start-up sync, the lookups
+ * and the listings; keyring_changes.c holds the runtime trust and
+ * revocation and the replay of key.* audit entries.
  */
 #include "mlreg/keyring.h"
 
@@ -28,33 +33,11 @@
 #include "mlreg/common.h"
 #include "mlreg/names.h"
 #include "mlreg/tables.h"
-#include "mlreg/text.h"
+#include "keyring_internal.h"
 #include "registry_internal.h"
 #include "mlreg/time.h"
 
 #define EVENT_SEQ_KEY "key_event_seq"
-
-typedef struct {
-    char *name;
-    char *role;
-    char *file;
-    mlreg_pubkey pubkey;
-} config_key;
-
-struct mlreg_keyring {
-    mlreg_meta *meta;
-    config_key *cfg;
-    size_t ncfg;
-};
-
-/* ---- validation ------------------------------------------------------------ */
-
-/* Reasons are shown to people: the text rule of text.h (UTF-8 without C0,
- * DEL or C1 controls). */
-static int reason_valid(const char *s)
-{
-    return strlen(s) <= MLREG_KEYRING_REASON_MAX && mlreg_text_span(s, strlen(s)) == strlen(s);
-}
 
 /* ---- records --------------------------------------------------------------- */
 
@@ -67,7 +50,7 @@ static const config_key *config_find(const mlreg_keyring *kr, const mlreg_keyid 
 
 /* Reads the record of @p idhex: 0 (*out owned by the caller), MLREG_ENOTFOUND
  * (no message), MLREG_EIO. */
-static int record_get(json_t **out, mlreg_meta_txn *txn, const char *idhex)
+int mlreg_keyring__record_get(json_t **out, mlreg_meta_txn *txn, const char *idhex)
 {
     void *val = NULL;
     size_t vlen;
@@ -86,7 +69,7 @@ static int record_get(json_t **out, mlreg_meta_txn *txn, const char *idhex)
     return 0;
 }
 
-static int record_put(mlreg_meta_txn *txn, const char *idhex, const json_t *rec)
+int mlreg_keyring__record_put(mlreg_meta_txn *txn, const char *idhex, const json_t *rec)
 {
     char *text = json_dumps(rec, JSON_COMPACT);
     int error;
@@ -97,24 +80,24 @@ static int record_put(mlreg_meta_txn *txn, const char *idhex, const json_t *rec)
     return error;
 }
 
-static const char *rec_str(const json_t *rec, const char *field)
+const char *mlreg_keyring__rec_str(const json_t *rec, const char *field)
 {
     return json_string_value(json_object_get(rec, field));
 }
 
 /* The public key a record holds. */
-static int record_pubkey(mlreg_pubkey *out, const json_t *rec, const char *idhex)
+int mlreg_keyring__record_pubkey(mlreg_pubkey *out, const json_t *rec, const char *idhex)
 {
-    const char *b64 = rec_str(rec, "public_key");
+    const char *b64 = mlreg_keyring__rec_str(rec, "public_key");
 
     if (b64 == NULL || mlreg_pubkey_parse(out, b64, strlen(b64)) < 0)
         return mlreg_error_set(MLREG_EIO, "keyring record %s is corrupt (public key)", idhex);
     return 0;
 }
 
-static mlreg_key_state record_state(const json_t *rec)
+mlreg_key_state mlreg_keyring__record_state(const json_t *rec)
 {
-    const char *r = rec_str(rec, "revocation");
+    const char *r = mlreg_keyring__rec_str(rec, "revocation");
 
     if (r == NULL) return MLREG_KEY_ACTIVE;
     return strcmp(r, "compromised") ? MLREG_KEY_RETIRED : MLREG_KEY_COMPROMISED;
@@ -122,28 +105,32 @@ static mlreg_key_state record_state(const json_t *rec)
 
 /* A record belongs to the keyring when trusted at runtime, or when the
  * config file of this start lists its key. */
-static int record_in_keyring(const mlreg_keyring *kr, const json_t *rec, const mlreg_keyid *id)
+int mlreg_keyring__record_in_keyring(const mlreg_keyring *kr, const json_t *rec,
+                                     const mlreg_keyid *id)
 {
-    const char *src = rec_str(rec, "source");
+    const char *src = mlreg_keyring__rec_str(rec, "source");
 
     return (src != NULL && !strcmp(src, "runtime")) || config_find(kr, id) != NULL;
 }
 
 /* The key object of the wire contract. */
-static json_t *key_object(const mlreg_keyring *kr, const json_t *rec, const mlreg_keyid *id)
+json_t *mlreg_keyring__key_object(const mlreg_keyring *kr, const json_t *rec, const mlreg_keyid *id)
 {
-    const char *rev = rec_str(rec, "revocation");
+    const char *rev = mlreg_keyring__rec_str(rec, "revocation");
 
-    return json_pack(
-        "{s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?}", "key_id", rec_str(rec, "key_id"),
-        "name", rec_str(rec, "name"), "role", rec_str(rec, "role"), "public_key",
-        rec_str(rec, "public_key"), "source", config_find(kr, id) ? "config" : "runtime",
-        "added_at", rec_str(rec, "added_at"), "revoked_at", rev ? rec_str(rec, "revoked_at") : NULL,
-        "revocation", rev, "reason", rev ? rec_str(rec, "reason") : NULL);
+    return json_pack("{s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?}", "key_id",
+                     mlreg_keyring__rec_str(rec, "key_id"), "name",
+                     mlreg_keyring__rec_str(rec, "name"), "role",
+                     mlreg_keyring__rec_str(rec, "role"), "public_key",
+                     mlreg_keyring__rec_str(rec, "public_key"), "source",
+                     config_find(kr, id) ? "config" : "runtime", "added_at",
+                     mlreg_keyring__rec_str(rec, "added_at"), "revoked_at",
+                     rev ? mlreg_keyring__rec_str(rec, "revoked_at") : NULL, "revocation", rev,
+                     "reason", rev ? mlreg_keyring__rec_str(rec, "reason") : NULL);
 }
 
-static json_t *new_record(const mlreg_pubkey *pk, const char *name, const char *role,
-                          const char *source, int64_t now, const char *actor)
+json_t *mlreg_keyring__new_record(const mlreg_pubkey *pk, const char *name, const char *role,
+                                  const char *source, int64_t now, const char *actor)
 {
     char idhex[MLREG_KEYID_HEXLEN + 1], b64[MLREG_PUBKEY_B64LEN + 1], t[MLREG_TIME_STRLEN];
 
@@ -167,11 +154,12 @@ static int audit_key_event(registry_mutation *mut, const char *action, const jso
 
     /* a trust names the public key too: the key id alone cannot rebuild it */
     if (trust)
-        details = json_pack("{s:s?, s:s?, s:s?}", "name", rec_str(rec, "name"), "role",
-                            rec_str(rec, "role"), "public_key", rec_str(rec, "public_key"));
+        details = json_pack("{s:s?, s:s?, s:s?}", "name", mlreg_keyring__rec_str(rec, "name"),
+                            "role", mlreg_keyring__rec_str(rec, "role"), "public_key",
+                            mlreg_keyring__rec_str(rec, "public_key"));
     else if (untrust)
-        details =
-            json_pack("{s:s?, s:s?}", "name", rec_str(rec, "name"), "role", rec_str(rec, "role"));
+        details = json_pack("{s:s?, s:s?}", "name", mlreg_keyring__rec_str(rec, "name"), "role",
+                            mlreg_keyring__rec_str(rec, "role"));
     else
         details = json_pack("{s:s?}", "kind", kind);
     if (details == NULL)
@@ -183,7 +171,7 @@ static int audit_key_event(registry_mutation *mut, const char *action, const jso
                           : MLREG_AUDIT_KEY_REVOKE;
     ev.result = MLREG_AUDIT_OK;
     ev.reason = reason;
-    ev.key_id = rec_str(rec, "key_id");
+    ev.key_id = mlreg_keyring__rec_str(rec, "key_id");
     ev.details = details;
     error = mlreg_registry__mutation_record(NULL, mut, &ev);
     json_decref(details);
@@ -193,8 +181,9 @@ static int audit_key_event(registry_mutation *mut, const char *action, const jso
 /* Appends a key event with the next sequence number (counter in `meta`),
  * and its audit entry: every trust and revocation goes through here, so the
  * key history and the audit log cannot disagree. */
-static int event_append(registry_mutation *mut, mlreg_meta_txn *txn, const char *action,
-                        const json_t *rec, const char *kind, const char *reason, const char *actor)
+int mlreg_keyring__event_append(registry_mutation *mut, mlreg_meta_txn *txn, const char *action,
+                                const json_t *rec, const char *kind, const char *reason,
+                                const char *actor)
 {
     int64_t now = mlreg_registry__mutation_time(mut);
     int error = 0;
@@ -207,8 +196,9 @@ static int event_append(registry_mutation *mut, mlreg_meta_txn *txn, const char 
     mlreg_be64_put(be, seq);
     mlreg_time_format(t, now);
     ev = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s}", "time", t, "action", action,
-                   "key_id", rec_str(rec, "key_id"), "name", rec_str(rec, "name"), "role",
-                   rec_str(rec, "role"), "kind", kind, "reason", reason, "actor", actor);
+                   "key_id", mlreg_keyring__rec_str(rec, "key_id"), "name",
+                   mlreg_keyring__rec_str(rec, "name"), "role", mlreg_keyring__rec_str(rec, "role"),
+                   "kind", kind, "reason", reason, "actor", actor);
     if (ev == NULL || (text = json_dumps(ev, JSON_COMPACT)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording a key event");
         goto done;
@@ -245,9 +235,9 @@ static int name_walk_cb(const void *key, size_t klen, const void *val, size_t vl
     if (!memcmp(key, w->self, MLREG_KEYID_HEXLEN)) return 0;
     if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL)
         return mlreg_error_set(MLREG_EIO, "keyring record %.16s is corrupt", (const char *)key);
-    if (record_in_keyring(w->kr, rec, &id)) {
+    if (mlreg_keyring__record_in_keyring(w->kr, rec, &id)) {
         const config_key *ck = config_find(w->kr, &id);
-        const char *n = ck ? ck->name : rec_str(rec, "name");
+        const char *n = ck ? ck->name : mlreg_keyring__rec_str(rec, "name");
         hit = n != NULL && !strcmp(n, w->name);
     }
     json_decref(rec);
@@ -260,8 +250,8 @@ static int name_walk_cb(const void *key, size_t klen, const void *val, size_t vl
 }
 
 /* 1 with *found filled when another keyring key is named @p name, 0, or error. */
-static int name_taken(char found[MLREG_KEYID_HEXLEN + 1], const mlreg_keyring *kr,
-                      mlreg_meta_txn *txn, const char *name, const char *self)
+int mlreg_keyring__name_taken(char found[MLREG_KEYID_HEXLEN + 1], const mlreg_keyring *kr,
+                              mlreg_meta_txn *txn, const char *name, const char *self)
 {
     name_walk w;
     int rc;
@@ -301,7 +291,7 @@ static int bytes_walk_cb(const void *key, size_t klen, const void *val, size_t v
     idhex[MLREG_KEYID_HEXLEN] = '\0';
     if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL)
         return mlreg_error_set(MLREG_EIO, "keyring record %s is corrupt", idhex);
-    error = record_pubkey(&stored, rec, idhex);
+    error = mlreg_keyring__record_pubkey(&stored, rec, idhex);
     json_decref(rec);
     if (error < 0) return error;
     hit = !sodium_memcmp(stored.pk, w->pk->pk, sizeof(stored.pk));
@@ -310,8 +300,8 @@ static int bytes_walk_cb(const void *key, size_t klen, const void *val, size_t v
 }
 
 /* 1 with *found filled when key id @p found holds the bytes of @p pk, 0, or error. */
-static int bytes_taken(char found[MLREG_KEYID_HEXLEN + 1], mlreg_meta_txn *txn,
-                       const mlreg_pubkey *pk, const char *self)
+int mlreg_keyring__bytes_taken(char found[MLREG_KEYID_HEXLEN + 1], mlreg_meta_txn *txn,
+                               const mlreg_pubkey *pk, const char *self)
 {
     bytes_walk w;
     int rc;
@@ -366,19 +356,20 @@ static int merge_config_key(registry_mutation *mut, mlreg_meta_txn *txn, const c
     mlreg_pubkey stored;
 
     mlreg_keyid_format(idhex, &ck->pubkey.id);
-    error = record_get(&rec, txn, idhex);
+    error = mlreg_keyring__record_get(&rec, txn, idhex);
     if (error == MLREG_ENOTFOUND) {
-        if ((rec = new_record(&ck->pubkey, ck->name, ck->role, "config", now,
-                              MLREG_KEYRING_ACTOR_CONFIG)) == NULL) {
+        if ((rec = mlreg_keyring__new_record(&ck->pubkey, ck->name, ck->role, "config", now,
+                                             MLREG_KEYRING_ACTOR_CONFIG)) == NULL) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
             goto done;
         }
-        if ((error = record_put(txn, idhex, rec)) < 0) goto done;
-        error = event_append(mut, txn, "trust", rec, NULL, NULL, MLREG_KEYRING_ACTOR_CONFIG);
+        if ((error = mlreg_keyring__record_put(txn, idhex, rec)) < 0) goto done;
+        error = mlreg_keyring__event_append(mut, txn, "trust", rec, NULL, NULL,
+                                            MLREG_KEYRING_ACTOR_CONFIG);
         goto done;
     }
     if (error < 0) goto done;
-    if ((error = record_pubkey(&stored, rec, idhex)) < 0) goto done;
+    if ((error = mlreg_keyring__record_pubkey(&stored, rec, idhex)) < 0) goto done;
     if (!mlreg_pubkey_equal(&stored, &ck->pubkey)) {
         error = mlreg_error_set(MLREG_EINVALID,
                                 "trusted key '%s' (%s): key id %s is already in the keyring "
@@ -392,31 +383,38 @@ static int merge_config_key(registry_mutation *mut, mlreg_meta_txn *txn, const c
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
             goto done;
         }
-        if ((error = record_put(txn, idhex, rec)) < 0) goto done;
-        if ((error = event_append(mut, txn, "trust", rec, NULL, "listed in the config again",
-                                  MLREG_KEYRING_ACTOR_CONFIG)) < 0)
+        if ((error = mlreg_keyring__record_put(txn, idhex, rec)) < 0) goto done;
+        if ((error = mlreg_keyring__event_append(mut, txn, "trust", rec, NULL,
+                                                 "listed in the config again",
+                                                 MLREG_KEYRING_ACTOR_CONFIG)) < 0)
             goto done;
     }
-    if (record_state(rec) != MLREG_KEY_ACTIVE)
-        fprintf(stderr,
-                "mlreg: warning: trusted key '%s' (%s, key id %s) in the config was revoked as "
-                "%s at %s by %s; the revocation stays in force\n",
-                ck->name, ck->file, idhex, rec_str(rec, "revocation"),
-                rec_str(rec, "revoked_at") ? rec_str(rec, "revoked_at") : "?",
-                rec_str(rec, "revoked_by") ? rec_str(rec, "revoked_by") : "?");
+    if (mlreg_keyring__record_state(rec) != MLREG_KEY_ACTIVE)
+        fprintf(
+            stderr,
+            "mlreg: warning: trusted key '%s' (%s, key id %s) in the config was revoked as "
+            "%s at %s by %s; the revocation stays in force\n",
+            ck->name, ck->file, idhex, mlreg_keyring__rec_str(rec, "revocation"),
+            mlreg_keyring__rec_str(rec, "revoked_at") ? mlreg_keyring__rec_str(rec, "revoked_at")
+                                                      : "?",
+            mlreg_keyring__rec_str(rec, "revoked_by") ? mlreg_keyring__rec_str(rec, "revoked_by")
+                                                      : "?");
     /* the config names the key: keep the stored name and role in step */
-    if (strcmp(rec_str(rec, "name") ? rec_str(rec, "name") : "", ck->name) ||
-        strcmp(rec_str(rec, "role") ? rec_str(rec, "role") : "", ck->role)) {
+    if (strcmp(mlreg_keyring__rec_str(rec, "name") ? mlreg_keyring__rec_str(rec, "name") : "",
+               ck->name) ||
+        strcmp(mlreg_keyring__rec_str(rec, "role") ? mlreg_keyring__rec_str(rec, "role") : "",
+               ck->role)) {
         if (json_object_set_new(rec, "name", json_string(ck->name)) < 0 ||
             json_object_set_new(rec, "role", json_string(ck->role)) < 0) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
             goto done;
         }
-        if ((error = record_put(txn, idhex, rec)) < 0) goto done;
+        if ((error = mlreg_keyring__record_put(txn, idhex, rec)) < 0) goto done;
         /* a changed name or role changes what the key may sign for: it is
          * a trust event like the first one, and audited as such */
-        error = event_append(mut, txn, "trust", rec, NULL, "name or role changed in the config",
-                             MLREG_KEYRING_ACTOR_CONFIG);
+        error = mlreg_keyring__event_append(mut, txn, "trust", rec, NULL,
+                                            "name or role changed in the config",
+                                            MLREG_KEYRING_ACTOR_CONFIG);
     }
 
 done:
@@ -443,7 +441,7 @@ static int dropped_cb(const void *key, size_t klen, const void *val, size_t vlen
 
     if (klen != MLREG_KEYID_HEXLEN || mlreg_keyid_parse(&id, key, klen) < 0) return 0;
     if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL) return 0; /* reported where it is used */
-    src = rec_str(rec, "source");
+    src = mlreg_keyring__rec_str(rec, "source");
     dropped = src && !strcmp(src, "config") && !json_is_false(json_object_get(rec, "in_config")) &&
               config_find(d->kr, &id) == NULL;
     json_decref(rec);
@@ -475,14 +473,15 @@ static int record_dropped_config_keys(registry_mutation *mut, mlreg_meta_txn *tx
     if ((error = mlreg_meta_iter(txn, MLREG_DB_KEYS, NULL, 0, NULL, 0, dropped_cb, &d)) < 0)
         goto done;
     for (size_t i = 0; i < d.n; i++) {
-        if ((error = record_get(&rec, txn, d.ids[i])) < 0) goto done;
+        if ((error = mlreg_keyring__record_get(&rec, txn, d.ids[i])) < 0) goto done;
         if (json_object_set_new(rec, "in_config", json_false()) < 0) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
             goto done;
         }
-        if ((error = record_put(txn, d.ids[i], rec)) < 0) goto done;
-        if ((error = event_append(mut, txn, "untrust", rec, NULL, "removed from the config",
-                                  MLREG_KEYRING_ACTOR_CONFIG)) < 0)
+        if ((error = mlreg_keyring__record_put(txn, d.ids[i], rec)) < 0) goto done;
+        if ((error = mlreg_keyring__event_append(mut, txn, "untrust", rec, NULL,
+                                                 "removed from the config",
+                                                 MLREG_KEYRING_ACTOR_CONFIG)) < 0)
             goto done;
         json_decref(rec);
         rec = NULL;
@@ -510,13 +509,15 @@ static int sync_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
      * for two key ids */
     for (size_t i = 0; i < kr->ncfg; i++) {
         mlreg_keyid_format(idhex, &kr->cfg[i].pubkey.id);
-        if ((taken = bytes_taken(other, txn, &kr->cfg[i].pubkey, idhex)) < 0) return taken;
+        if ((taken = mlreg_keyring__bytes_taken(other, txn, &kr->cfg[i].pubkey, idhex)) < 0)
+            return taken;
         if (taken)
             return mlreg_error_set(MLREG_EINVALID,
                                    "trusted key '%s' (%s): the same public key is recorded as "
                                    "key %s; one public key may have one key id",
                                    kr->cfg[i].name, kr->cfg[i].file, other);
-        if ((taken = name_taken(other, kr, txn, kr->cfg[i].name, idhex)) < 0) return taken;
+        if ((taken = mlreg_keyring__name_taken(other, kr, txn, kr->cfg[i].name, idhex)) < 0)
+            return taken;
         if (taken)
             return mlreg_error_set(MLREG_EINVALID,
                                    "trusted key '%s' (%s): the name is already used by key %s, "
@@ -601,19 +602,19 @@ int mlreg_keyring_find(mlreg_keyring_key *out, mlreg_keyring *kr, mlreg_meta_txn
     const char *name, *role;
 
     mlreg_keyid_format(idhex, id);
-    if ((error = record_get(&rec, txn, idhex)) < 0) goto done;
-    if (!record_in_keyring(kr, rec, id)) {
+    if ((error = mlreg_keyring__record_get(&rec, txn, idhex)) < 0) goto done;
+    if (!mlreg_keyring__record_in_keyring(kr, rec, id)) {
         error = MLREG_ENOTFOUND;
         goto done;
     }
     memset(out, 0, sizeof(*out));
-    if ((error = record_pubkey(&out->pubkey, rec, idhex)) < 0) goto done;
+    if ((error = mlreg_keyring__record_pubkey(&out->pubkey, rec, idhex)) < 0) goto done;
     ck = config_find(kr, id);
-    name = ck ? ck->name : rec_str(rec, "name");
-    role = ck ? ck->role : rec_str(rec, "role");
+    name = ck ? ck->name : mlreg_keyring__rec_str(rec, "name");
+    role = ck ? ck->role : mlreg_keyring__rec_str(rec, "role");
     snprintf(out->name, sizeof(out->name), "%s", name ? name : "");
     snprintf(out->role, sizeof(out->role), "%s", role ? role : "");
-    out->state = record_state(rec);
+    out->state = mlreg_keyring__record_state(rec);
     out->revoked_ns = out->state == MLREG_KEY_ACTIVE
                           ? 0
                           : (int64_t)json_integer_value(json_object_get(rec, "revoked_ns"));
@@ -676,11 +677,11 @@ static int list_cb(const void *key, size_t klen, const void *val, size_t vlen, v
         return mlreg_error_set(MLREG_EIO, "keyring key is corrupt");
     if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL)
         return mlreg_error_set(MLREG_EIO, "keyring record %.16s is corrupt", (const char *)key);
-    if (!record_in_keyring(w->kr, rec, &id)) {
+    if (!mlreg_keyring__record_in_keyring(w->kr, rec, &id)) {
         json_decref(rec);
         return 0;
     }
-    obj = key_object(w->kr, rec, &id);
+    obj = mlreg_keyring__key_object(w->kr, rec, &id);
     json_decref(rec);
     if (obj == NULL || json_array_append_new(w->keys, obj) < 0)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory listing keys");
@@ -745,252 +746,4 @@ done:
     mlreg_meta_txn_abort(txn);
     json_decref(events);
     return error;
-}
-
-/* ---- changes --------------------------------------------------------------- */
-
-/* A key trusted at runtime; rec is the record afterwards, for the reply. */
-typedef struct {
-    mlreg_keyring *kr;
-    const char *name;
-    const char *role;
-    const mlreg_pubkey *pk;
-    const char *actor;
-    json_t *rec;
-} trust_change;
-
-static int trust_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
-{
-    trust_change *c = arg;
-    int error = 0, taken;
-    mlreg_pubkey stored;
-    char idhex[MLREG_KEYID_HEXLEN + 1], other[MLREG_KEYID_HEXLEN + 1];
-
-    mlreg_keyid_format(idhex, &c->pk->id);
-    error = record_get(&c->rec, txn, idhex);
-    if (error < 0 && error != MLREG_ENOTFOUND) return error;
-    if (error == 0) {
-        if ((error = record_pubkey(&stored, c->rec, idhex)) < 0) return error;
-        if (!mlreg_pubkey_equal(&stored, c->pk))
-            return mlreg_error_set(MLREG_EDENIED,
-                                   "key id %s is already in the keyring with a different public "
-                                   "key",
-                                   idhex);
-        if (record_state(c->rec) != MLREG_KEY_ACTIVE)
-            return mlreg_error_set(
-                MLREG_EDENIED,
-                "key %s was revoked (%s) at %s; a revoked key cannot be trusted again", idhex,
-                rec_str(c->rec, "revocation"),
-                rec_str(c->rec, "revoked_at") ? rec_str(c->rec, "revoked_at") : "?");
-        if (record_in_keyring(c->kr, c->rec, &c->pk->id)) return REGISTRY_MUTATE_NOOP; /* a retry */
-    }
-    if ((taken = bytes_taken(other, txn, c->pk, idhex)) < 0) return taken;
-    if (taken)
-        return mlreg_error_set(MLREG_EDENIED,
-                               "this public key is already recorded as key %s (trusted or "
-                               "revoked): one public key may have one key id",
-                               other);
-    if ((taken = name_taken(other, c->kr, txn, c->name, idhex)) < 0) return taken;
-    if (taken)
-        return mlreg_error_set(MLREG_EDENIED, "key name '%s' is already used by key %s", c->name,
-                               other);
-    json_decref(c->rec);
-    if ((c->rec = new_record(c->pk, c->name, c->role, "runtime", mlreg_registry__mutation_time(mut),
-                             c->actor)) == NULL)
-        return mlreg_error_set(MLREG_ENOMEM, "out of memory trusting a key");
-    if ((error = record_put(txn, idhex, c->rec)) < 0) return error;
-    return event_append(mut, txn, "trust", c->rec, NULL, NULL, c->actor);
-}
-
-int mlreg_keyring_trust(json_t **out, int *created_out, mlreg_keyring *kr, const char *name,
-                        const char *role, const char *public_key, size_t len, const char *actor)
-{
-    int error = 0;
-    mlreg_pubkey pk;
-    json_t *obj = NULL;
-    trust_change c = {kr, name, role, &pk, actor, NULL};
-
-    if (!mlreg_label_valid(name, strlen(name), MLREG_CONFIG_KEY_NAME_MAX))
-        return mlreg_error_set(MLREG_EINVALID,
-                               "key name must be 1 to %d printable ASCII characters",
-                               MLREG_CONFIG_KEY_NAME_MAX);
-    if (!mlreg_key_role_valid(role, MLREG_CONFIG_KEY_ROLE_MAX))
-        return mlreg_error_set(MLREG_EINVALID,
-                               "key role must match [a-z][a-z0-9_-]* (at most %d "
-                               "bytes)",
-                               MLREG_CONFIG_KEY_ROLE_MAX);
-    if ((error = mlreg_pubkey_parse(&pk, public_key, len)) < 0) return error;
-    if ((error = mlreg_registry__mutate(NULL, kr->meta, trust_apply, &c)) < 0) goto done;
-    if ((obj = key_object(kr, c.rec, &pk.id)) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory trusting a key");
-        goto done;
-    }
-    *out = obj;
-    *created_out = error != REGISTRY_MUTATE_NOOP;
-    error = 0;
-
-done:
-    json_decref(c.rec);
-    return error;
-}
-
-/* A revocation; rec is the record afterwards, for the reply. */
-typedef struct {
-    mlreg_keyring *kr;
-    const mlreg_keyid *id;
-    const char *kind;
-    mlreg_key_state want;
-    const char *reason;
-    const char *actor;
-    json_t *rec;
-} revoke_change;
-
-static int revoke_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
-{
-    revoke_change *c = arg;
-    int error = 0;
-    char idhex[MLREG_KEYID_HEXLEN + 1], t[MLREG_TIME_STRLEN];
-    mlreg_key_state have;
-    int64_t now = mlreg_registry__mutation_time(mut);
-
-    mlreg_keyid_format(idhex, c->id);
-    error = record_get(&c->rec, txn, idhex);
-    /* membership of config keys is the config's; a replay has the entry */
-    if (error == 0 && mlreg_registry__mutation_source(mut) == NULL &&
-        !record_in_keyring(c->kr, c->rec, c->id))
-        error = MLREG_ENOTFOUND;
-    if (error == MLREG_ENOTFOUND)
-        return mlreg_error_set(MLREG_ENOTFOUND, "key %s is not in the keyring", idhex);
-    if (error < 0) return error;
-    have = record_state(c->rec);
-    if (have == c->want) return REGISTRY_MUTATE_NOOP; /* the same revocation again */
-    if (have == MLREG_KEY_COMPROMISED)
-        return mlreg_error_set(
-            MLREG_EDENIED, "key %s is revoked as compromised; it cannot be retired instead", idhex);
-    mlreg_time_format(t, now);
-    if (json_object_set_new(c->rec, "revoked_at", json_string(t)) < 0 ||
-        json_object_set_new(c->rec, "revoked_ns", json_integer((json_int_t)now)) < 0 ||
-        json_object_set_new(c->rec, "revocation", json_string(c->kind)) < 0 ||
-        json_object_set_new(c->rec, "reason", c->reason ? json_string(c->reason) : json_null()) <
-            0 ||
-        json_object_set_new(c->rec, "revoked_by", json_string(c->actor)) < 0)
-        return mlreg_error_set(MLREG_ENOMEM, "out of memory revoking a key");
-    if ((error = record_put(txn, idhex, c->rec)) < 0) return error;
-    return event_append(mut, txn, "revoke", c->rec, c->kind, c->reason, c->actor);
-}
-
-int mlreg_keyring_revoke(json_t **out, mlreg_keyring *kr, const char *key_id, const char *kind,
-                         const char *reason, const char *actor)
-{
-    int error = 0;
-    mlreg_keyid id;
-    json_t *obj = NULL;
-    revoke_change c = {kr, &id, kind, MLREG_KEY_ACTIVE, reason, actor, NULL};
-
-    if (strcmp(kind, "retired") && strcmp(kind, "compromised"))
-        return mlreg_error_set(MLREG_EINVALID,
-                               "revocation kind must be \"retired\" or \"compromised\"");
-    c.want = strcmp(kind, "retired") ? MLREG_KEY_COMPROMISED : MLREG_KEY_RETIRED;
-    if (reason != NULL && !reason_valid(reason))
-        return mlreg_error_set(MLREG_EINVALID,
-                               "revocation reason must be at most %d bytes of UTF-8 without "
-                               "control characters",
-                               MLREG_KEYRING_REASON_MAX);
-    if (mlreg_keyid_parse(&id, key_id, strlen(key_id)) < 0)
-        return mlreg_error_set(MLREG_EINVALID, "malformed key id (want 16 hex digits)");
-    if ((error = mlreg_registry__mutate(NULL, kr->meta, revoke_apply, &c)) < 0) goto done;
-    error = 0;
-    if ((obj = key_object(kr, c.rec, &id)) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory revoking a key");
-        goto done;
-    }
-    *out = obj;
-
-done:
-    json_decref(c.rec);
-    return error;
-}
-
-/* ---- replay -------------------------------------------------------------------- */
-
-/* A key.trust or key.untrust entry: the record is created or brought in
- * step with what the entry says (the config of that start decided it). */
-typedef struct {
-    const char *action; /* "trust" or "untrust" */
-    const char *key_id;
-    const json_t *details;
-    const char *reason;
-    const char *actor;
-} key_replay;
-
-static int key_replay_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
-{
-    const key_replay *c = arg;
-    const char *name = rec_str(c->details, "name"), *role = rec_str(c->details, "role");
-    const char *b64 = rec_str(c->details, "public_key");
-    json_t *rec = NULL;
-    mlreg_pubkey pk;
-    int error = 0, trust = !strcmp(c->action, "trust");
-
-    error = record_get(&rec, txn, c->key_id);
-    if (error == MLREG_ENOTFOUND && trust && b64 != NULL && name != NULL && role != NULL) {
-        if ((error = mlreg_pubkey_parse(&pk, b64, strlen(b64))) < 0) goto done;
-        rec = new_record(&pk, name, role,
-                         !strcmp(c->actor, MLREG_KEYRING_ACTOR_CONFIG) ? "config" : "runtime",
-                         mlreg_registry__mutation_time(mut), c->actor);
-        if (rec == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
-    } else if (error == 0 && trust) {
-        if ((json_is_false(json_object_get(rec, "in_config")) &&
-             json_object_set_new(rec, "in_config", json_true()) < 0) ||
-            (name != NULL && strcmp(rec_str(rec, "name") ? rec_str(rec, "name") : "", name) &&
-             json_object_set_new(rec, "name", json_string(name)) < 0) ||
-            (role != NULL && strcmp(rec_str(rec, "role") ? rec_str(rec, "role") : "", role) &&
-             json_object_set_new(rec, "role", json_string(role)) < 0))
-            error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
-    } else if (error == 0) {
-        if (json_object_set_new(rec, "in_config", json_false()) < 0)
-            error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
-    } else if (error == MLREG_ENOTFOUND) {
-        error = mlreg_error_set(MLREG_EINVALID, "key %s of a key.%s entry is unknown", c->key_id,
-                                c->action);
-    }
-    if (error < 0) goto done;
-    if ((error = record_put(txn, c->key_id, rec)) < 0) goto done;
-    error = event_append(mut, txn, c->action, rec, NULL, c->reason, c->actor);
-
-done:
-    json_decref(rec);
-    return error;
-}
-
-int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text,
-                                   size_t len)
-{
-    const char *action = rec_str(entry, "action"), *actor = rec_str(entry, "actor");
-    const char *key_id = rec_str(json_object_get(entry, "subject"), "key_id");
-    const json_t *details = json_object_get(entry, "details");
-    mlreg_meta *meta = mlreg_registry_meta(reg);
-    mlreg_keyid id;
-    int error;
-
-    if (key_id == NULL || mlreg_keyid_parse(&id, key_id, strlen(key_id)) < 0)
-        return mlreg_error_set(MLREG_EINVALID, "audit entry %lld of %s names no key",
-                               (long long)json_integer_value(json_object_get(entry, "seq")),
-                               action);
-    if (!strcmp(action, MLREG_AUDIT_KEY_REVOKE)) {
-        const char *kind = rec_str(details, "kind");
-        revoke_change c = {mlreg_registry_keyring(reg), &id,   kind, MLREG_KEY_ACTIVE,
-                           rec_str(entry, "reason"),    actor, NULL};
-
-        if (kind == NULL) return mlreg_error_set(MLREG_EINVALID, "key.revoke entry has no kind");
-        c.want = strcmp(kind, "retired") ? MLREG_KEY_COMPROMISED : MLREG_KEY_RETIRED;
-        error = mlreg_registry__mutate_replay(meta, entry, text, len, revoke_apply, &c);
-        json_decref(c.rec);
-        return error;
-    }
-    {
-        key_replay c = {!strcmp(action, MLREG_AUDIT_KEY_TRUST) ? "trust" : "untrust", key_id,
-                        details, rec_str(entry, "reason"), actor};
-        return mlreg_registry__mutate_replay(meta, entry, text, len, key_replay_apply, &c);
-    }
 }

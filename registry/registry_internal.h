@@ -89,7 +89,7 @@ int mlreg_registry__mutate_replay(mlreg_meta *meta, const json_t *entry, const c
  * Replays one entry whose action belongs to the file exporting the
  * function (manifests.c: push, manifest.*, tag.delete; registry.c: blob.*;
  * signatures.c: signature.attach; promotions.c: promote, rollback, approve,
- * image.bind; keyring.c: key.*). Errors as mlreg_registry__mutate_replay().
+ * image.bind; keyring_changes.c: key.*). Errors as mlreg_registry__mutate_replay().
  */
 int mlreg_registry__replay_manifests(mlreg_registry *reg, const json_t *entry, const char *text,
                                      size_t len);
