@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mlreg/buf.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/text.h"
@@ -422,25 +423,19 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 static int body_append(transfer *t, const char *data, size_t len, size_t max, int *dropped)
 {
     cli_response *r = t->resp;
+    mlreg_buf b = {r->body, r->body_len, t->body_cap};
+    int error;
 
     *dropped = 0;
     if (r->body_len + len > max) {
         *dropped = 1;
         return 0;
     }
-    if (r->body_len + len + 1 > t->body_cap) {
-        size_t cap = t->body_cap ? t->body_cap : 4096;
-        while (cap < r->body_len + len + 1)
-            cap *= 2;
-        char *p = realloc(r->body, cap);
-        if (!p) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-        r->body = p;
-        t->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, data, len);
-    r->body_len += len;
-    r->body[r->body_len] = '\0';
-    return 0;
+    error = mlreg_buf_add(&b, data, len);
+    r->body = b.p;
+    r->body_len = b.len;
+    t->body_cap = b.cap;
+    return error;
 }
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)

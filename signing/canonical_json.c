@@ -12,32 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mlreg/buf.h"
 #include "mlreg/common.h"
 #include "mlreg/text.h"
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} outbuf;
-
-static int put(outbuf *b, const void *s, size_t n)
-{
-    if (b->cap - b->len <= n) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *p;
-        while (cap - b->len <= n)
-            cap *= 2;
-        if ((p = realloc(b->p, cap)) == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int put_string(outbuf *b, const char *s, size_t len)
+static int put_string(mlreg_buf *b, const char *s, size_t len)
 {
     size_t i, run = 0;
     int error = 0;
@@ -45,7 +24,7 @@ static int put_string(outbuf *b, const char *s, size_t len)
     /* jansson checks strings it creates, but json_stringn_nocheck() exists */
     if (mlreg_utf8_span(s, len) != len)
         return mlreg_error_set(MLREG_EINVALID, "canonical json: string is not valid utf-8");
-    if ((error = put(b, "\"", 1)) < 0) return error;
+    if ((error = mlreg_buf_add(b, "\"", 1)) < 0) return error;
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[7];
@@ -67,12 +46,13 @@ static int put_string(outbuf *b, const char *s, size_t len)
         }
         if (e == NULL) continue;
         /* flush the unescaped run before this byte, then the escape */
-        if ((error = put(b, s + run, i - run)) < 0 || (error = put(b, e, strlen(e))) < 0)
+        if ((error = mlreg_buf_add(b, s + run, i - run)) < 0 ||
+            (error = mlreg_buf_add(b, e, strlen(e))) < 0)
             return error;
         run = i + 1;
     }
-    if ((error = put(b, s + run, len - run)) < 0) return error;
-    return put(b, "\"", 1);
+    if ((error = mlreg_buf_add(b, s + run, len - run)) < 0) return error;
+    return mlreg_buf_add(b, "\"", 1);
 }
 
 /* One member; keys may hold NUL bytes (json_object_setn), so they carry
@@ -92,9 +72,9 @@ static int cmp_members(const void *a, const void *b)
     return (x->len > y->len) - (x->len < y->len);
 }
 
-static int put_value(outbuf *b, const json_t *v, int depth);
+static int put_value(mlreg_buf *b, const json_t *v, int depth);
 
-static int put_object(outbuf *b, const json_t *v, int depth)
+static int put_object(mlreg_buf *b, const json_t *v, int depth)
 {
     size_t n = json_object_size(v), i = 0, key_len;
     member *m = NULL;
@@ -115,20 +95,21 @@ static int put_object(outbuf *b, const json_t *v, int depth)
         i++;
     }
     if (n > 0) qsort(m, n, sizeof(*m), cmp_members);
-    if ((error = put(b, "{", 1)) < 0) goto done;
+    if ((error = mlreg_buf_add(b, "{", 1)) < 0) goto done;
     for (i = 0; i < n; i++) {
-        if ((i > 0 && (error = put(b, ",", 1)) < 0) ||
-            (error = put_string(b, m[i].key, m[i].len)) < 0 || (error = put(b, ":", 1)) < 0 ||
+        if ((i > 0 && (error = mlreg_buf_add(b, ",", 1)) < 0) ||
+            (error = put_string(b, m[i].key, m[i].len)) < 0 ||
+            (error = mlreg_buf_add(b, ":", 1)) < 0 ||
             (error = put_value(b, m[i].value, depth + 1)) < 0)
             goto done;
     }
-    error = put(b, "}", 1);
+    error = mlreg_buf_add(b, "}", 1);
 done:
     free(m);
     return error;
 }
 
-static int put_value(outbuf *b, const json_t *v, int depth)
+static int put_value(mlreg_buf *b, const json_t *v, int depth)
 {
     char num[32];
     size_t i;
@@ -141,33 +122,33 @@ static int put_value(outbuf *b, const json_t *v, int depth)
     switch (json_typeof(v)) {
     case JSON_OBJECT: return put_object(b, v, depth);
     case JSON_ARRAY:
-        if ((error = put(b, "[", 1)) < 0) return error;
+        if ((error = mlreg_buf_add(b, "[", 1)) < 0) return error;
         for (i = 0; i < json_array_size(v); i++) {
-            if ((i > 0 && (error = put(b, ",", 1)) < 0) ||
+            if ((i > 0 && (error = mlreg_buf_add(b, ",", 1)) < 0) ||
                 (error = put_value(b, json_array_get(v, i), depth + 1)) < 0)
                 return error;
         }
-        return put(b, "]", 1);
+        return mlreg_buf_add(b, "]", 1);
     case JSON_STRING: return put_string(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
         snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return put(b, num, strlen(num));
+        return mlreg_buf_add(b, num, strlen(num));
     case JSON_REAL:
         return mlreg_error_set(MLREG_EINVALID, "canonical json: real numbers are not allowed");
-    case JSON_TRUE: return put(b, "true", 4);
-    case JSON_FALSE: return put(b, "false", 5);
-    case JSON_NULL: return put(b, "null", 4);
+    case JSON_TRUE: return mlreg_buf_add(b, "true", 4);
+    case JSON_FALSE: return mlreg_buf_add(b, "false", 5);
+    case JSON_NULL: return mlreg_buf_add(b, "null", 4);
     }
     return mlreg_error_set(MLREG_EINVALID, "canonical json: unknown value type");
 }
 
 int mlreg_canonical_json(char **out, size_t *len_out, const json_t *value)
 {
-    outbuf b = {NULL, 0, 0};
+    mlreg_buf b = {NULL, 0, 0};
     int error = 0;
 
     if ((error = put_value(&b, value, 0)) < 0) goto done;
-    if (b.p == NULL && (error = put(&b, "", 0)) < 0) goto done;
+    if (b.p == NULL && (error = mlreg_buf_add(&b, "", 0)) < 0) goto done;
     if (len_out) *len_out = b.len;
     *out = b.p;
     b.p = NULL;

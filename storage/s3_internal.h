@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mlreg/buf.h"
 #include "mlreg/s3.h"
 #include "mlreg/sigv4.h"
 
@@ -75,12 +76,6 @@ typedef struct {
     size_t collect_max;
 } mlreg_s3__req;
 
-/* A growing buffer, always NUL-terminated once non-empty. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-} mlreg_s3__membuf;
-
 /* One attempt of one request. */
 typedef struct {
     CURL *easy;
@@ -92,7 +87,7 @@ typedef struct {
     size_t body_off;
     long status;
     int headers_done;
-    mlreg_s3__membuf body;
+    mlreg_buf body;
     int overflow;
     int cb_rc;
     int paused;
@@ -113,9 +108,10 @@ enum { MLREG_S3__OUT_OK = 0, MLREG_S3__OUT_RETRY = 1, MLREG_S3__OUT_FAIL = 2 };
 uint64_t mlreg_s3__now_ms(void);
 /* A random 32-bit value for backoff jitter (never fails). */
 uint32_t mlreg_s3__rnd32(void);
-/* Appends @p len bytes to @p b unless that makes it longer than @p max: 0 or
- * -1 (over @p max or out of memory; no message set). */
-int mlreg_s3__membuf_add(mlreg_s3__membuf *b, const void *data, size_t len, size_t max);
+/* Appends @p len bytes to @p b (mlreg_buf_add) unless that makes it longer
+ * than @p max: 0 or -1 (over @p max, or out of memory); the caller says
+ * which body it was in its own message. */
+int mlreg_s3__membuf_add(mlreg_buf *b, const void *data, size_t len, size_t max);
 /* The request path of @p key (NULL: the bucket), unencoded, as it is signed,
  * in a new malloc'd string (*raw_out). 0 or MLREG_ENOMEM. */
 int mlreg_s3__build_path(char **raw_out, mlreg_s3 *s3, const char *key);

@@ -436,11 +436,11 @@ static int busy(const mlreg_s3_upload *u)
     return 0;
 }
 
-static int xml_escape_add(mlreg_s3__membuf *b, const char *s)
+static int xml_escape_add(mlreg_buf *b, const char *s)
 {
     for (; *s; s++) {
         const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : NULL;
-        if (mlreg_s3__membuf_add(b, e ? e : s, e ? strlen(e) : 1, SIZE_MAX) < 0) return -1;
+        if (mlreg_buf_add(b, e ? e : s, e ? strlen(e) : 1) < 0) return -1;
     }
     return 0;
 }
@@ -449,26 +449,26 @@ static int xml_escape_add(mlreg_s3__membuf *b, const char *s)
 static int complete_upload(mlreg_s3_upload *u)
 {
     int error = 0;
-    mlreg_s3__membuf body = {0};
+    mlreg_buf body = {0};
     unsigned int i;
     mlreg_s3__req rq = {0};
     char num[32];
 
-    if (mlreg_s3__membuf_add(&body, "<CompleteMultipartUpload>", 25, SIZE_MAX) < 0) goto oom;
+    if (mlreg_buf_add(&body, "<CompleteMultipartUpload>", 25) < 0) goto oom;
     for (i = 0; i < u->parts; i++) {
         if (i >= u->etags_cap || u->etags[i] == NULL) {
             error = mlreg_error_set(MLREG_EIO, "s3 upload %s: part %u has no ETag", u->key, i + 1);
             goto done;
         }
         snprintf(num, sizeof(num), "%u", i + 1);
-        if (mlreg_s3__membuf_add(&body, "<Part><PartNumber>", 18, SIZE_MAX) < 0 ||
-            mlreg_s3__membuf_add(&body, num, strlen(num), SIZE_MAX) < 0 ||
-            mlreg_s3__membuf_add(&body, "</PartNumber><ETag>", 19, SIZE_MAX) < 0 ||
+        if (mlreg_buf_add(&body, "<Part><PartNumber>", 18) < 0 ||
+            mlreg_buf_add(&body, num, strlen(num)) < 0 ||
+            mlreg_buf_add(&body, "</PartNumber><ETag>", 19) < 0 ||
             xml_escape_add(&body, u->etags[i]) < 0 ||
-            mlreg_s3__membuf_add(&body, "</ETag></Part>", 14, SIZE_MAX) < 0)
+            mlreg_buf_add(&body, "</ETag></Part>", 14) < 0)
             goto oom;
     }
-    if (mlreg_s3__membuf_add(&body, "</CompleteMultipartUpload>", 26, SIZE_MAX) < 0) goto oom;
+    if (mlreg_buf_add(&body, "</CompleteMultipartUpload>", 26) < 0) goto oom;
     rq.method = "POST";
     rq.key = u->key;
     rq.body = (const unsigned char *)body.p;

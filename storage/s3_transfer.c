@@ -58,22 +58,10 @@ uint32_t mlreg_s3__rnd32(void)
     return r;
 }
 
-int mlreg_s3__membuf_add(mlreg_s3__membuf *b, const void *data, size_t len, size_t max)
+int mlreg_s3__membuf_add(mlreg_buf *b, const void *data, size_t len, size_t max)
 {
     if (b->len + len > max) return -1;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        char *p;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        if ((p = realloc(b->p, cap)) == NULL) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, len);
-    b->len += len;
-    b->p[b->len] = '\0';
-    return 0;
+    return mlreg_buf_add(b, data, len) < 0 ? -1 : 0;
 }
 
 /* ---- retry policy and error classification ---- */
