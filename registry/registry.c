@@ -1,7 +1,8 @@
 /* registry.c: opening a registry, repositories, blob links and the release
  * listings over the blob store and LMDB metadata
- * (include/mlreg/registry.h); manifests, tags and referrers are in
- * manifests.c. Both build every key with mlreg_registry__key(), over this layout.
+ * (include/mlreg/registry.h); manifests, tags and referrers are stored in
+ * manifests.c, deleted in manifests_delete.c and listed in manifests_list.c.
+ * All of them build every key with mlreg_registry__key(), over this layout.
  *
  * LMDB key layout (NUL separates parts; names and tags cannot contain NUL,
  * so a "repo\0" prefix never matches a longer repository name):
