@@ -141,15 +141,26 @@ int mlreg_file_commit(mlreg_file *f)
         goto done;
     }
     if (f->flags & MLREG_FILE_NOREPLACE) {
-        if (link(f->tmp, f->path) < 0) {
+        /* renameat2 NOREPLACE needs no hard links (vfat, many FUSE and SMB
+         * mounts have none); link() serves filesystems without the flag */
+        if (renameat2(AT_FDCWD, f->tmp, AT_FDCWD, f->path, RENAME_NOREPLACE) == 0) {
+            free(f->tmp);
+            f->tmp = NULL;
+        } else if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
             error = errno == EEXIST ? mlreg_error_set(MLREG_EEXISTS, "%s already exists", f->path)
                                     : mlreg_error_set(MLREG_EIO, "cannot create %s: %s", f->path,
                                                       strerror(errno));
             goto done;
+        } else if (link(f->tmp, f->path) < 0) {
+            error = errno == EEXIST ? mlreg_error_set(MLREG_EEXISTS, "%s already exists", f->path)
+                                    : mlreg_error_set(MLREG_EIO, "cannot create %s: %s", f->path,
+                                                      strerror(errno));
+            goto done;
+        } else {
+            unlink(f->tmp);
+            free(f->tmp);
+            f->tmp = NULL;
         }
-        unlink(f->tmp);
-        free(f->tmp);
-        f->tmp = NULL;
     } else if (rename(f->tmp, f->path) < 0) {
         error = mlreg_error_set(MLREG_EIO, "cannot rename onto %s: %s", f->path, strerror(errno));
         goto done;
@@ -233,6 +244,9 @@ int mlreg_file_mkdirs(const char *path, const char *what)
 {
     int error = 0;
     char *copy = NULL, *p;
+
+    if (path == NULL || path[0] == '\0')
+        return mlreg_error_set(MLREG_EINVALID, "no %s directory named", what);
 
     if ((copy = strdup(path)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");

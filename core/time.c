@@ -73,6 +73,11 @@ static void civil_from_days(int64_t *y_out, int *m_out, int *d_out, int64_t z)
 
 int mlreg_time_parse(int64_t *sec_out, int32_t *nsec_out, const char *s)
 {
+    return mlreg_time_parse_flags(sec_out, nsec_out, s, 0);
+}
+
+int mlreg_time_parse_flags(int64_t *sec_out, int32_t *nsec_out, const char *s, unsigned flags)
+{
     size_t p = 0;
     int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0, digits = 0, leap = 0;
     int32_t nsec = 0;
@@ -82,7 +87,8 @@ int mlreg_time_parse(int64_t *sec_out, int32_t *nsec_out, const char *s)
     if ((y = read_digits(s, &p, 4)) < 0 || s[p++] != '-' || (mo = read_digits(s, &p, 2)) < 0 ||
         s[p++] != '-' || (d = read_digits(s, &p, 2)) < 0)
         goto bad;
-    if (s[p] != 'T' && s[p] != 't') goto bad;
+    if (s[p] != 'T' && s[p] != 't' && !(s[p] == ' ' && (flags & MLREG_TIME_SPACE_SEPARATOR)))
+        goto bad;
     p++;
     if ((h = read_digits(s, &p, 2)) < 0 || s[p++] != ':' || (mi = read_digits(s, &p, 2)) < 0 ||
         s[p++] != ':' || (sec = read_digits(s, &p, 2)) < 0)
@@ -90,7 +96,12 @@ int mlreg_time_parse(int64_t *sec_out, int32_t *nsec_out, const char *s)
     if (s[p] == '.') {
         p++;
         while (s[p] >= '0' && s[p] <= '9') {
-            if (++digits > 9) goto bad;
+            if (++digits > 9) {
+                if (!(flags & MLREG_TIME_LONG_FRACTION)) goto bad;
+                digits = 9;
+                p++;
+                continue;
+            }
             nsec = nsec * 10 + (s[p] - '0');
             p++;
         }

@@ -213,13 +213,27 @@ static int key_replay_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *a
     json_t *rec = NULL;
     mlreg_pubkey pk;
     int error = 0, trust = !strcmp(c->action, "trust");
+    int by_config = !strcmp(c->actor, MLREG_KEYRING_ACTOR_CONFIG);
 
     error = mlreg_keyring__record_get(&rec, txn, c->key_id);
-    if (error == MLREG_ENOTFOUND && trust && b64 != NULL && name != NULL && role != NULL) {
+    if (trust && !by_config && (error == 0 || error == MLREG_ENOTFOUND)) {
+        /* a trust at runtime always writes a new record (trust_apply),
+         * also over a config key the config no longer lists */
+        json_decref(rec);
+        rec = NULL;
+        if (b64 == NULL || name == NULL || role == NULL) {
+            error =
+                mlreg_error_set(MLREG_EINVALID, "key.trust entry of %s lacks the key", c->key_id);
+            goto done;
+        }
         if ((error = mlreg_pubkey_parse(&pk, b64, strlen(b64))) < 0) goto done;
-        rec = mlreg_keyring__new_record(
-            &pk, name, role, !strcmp(c->actor, MLREG_KEYRING_ACTOR_CONFIG) ? "config" : "runtime",
-            mlreg_registry__mutation_time(mut), c->actor);
+        rec = mlreg_keyring__new_record(&pk, name, role, "runtime",
+                                        mlreg_registry__mutation_time(mut), c->actor);
+        error = rec == NULL ? mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key") : 0;
+    } else if (error == MLREG_ENOTFOUND && trust && b64 != NULL && name != NULL && role != NULL) {
+        if ((error = mlreg_pubkey_parse(&pk, b64, strlen(b64))) < 0) goto done;
+        rec = mlreg_keyring__new_record(&pk, name, role, "config",
+                                        mlreg_registry__mutation_time(mut), c->actor);
         if (rec == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a key");
     } else if (error == 0 && trust) {
         if ((json_is_false(json_object_get(rec, "in_config")) &&

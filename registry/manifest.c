@@ -441,7 +441,8 @@ int mlreg_release_validate(mlreg_release_info *out, const mlreg_manifest *m, con
     if (info.git_sha != NULL && (error = check_git_sha(info.git_sha)) < 0) return error;
     if (info.created == NULL)
         return mlreg_error_set(MLREG_EINVALID, "annotation %s missing", MLREG_ANN_CREATED);
-    if (mlreg_time_parse(&info.created_sec, &info.created_nsec, info.created) < 0)
+    if (mlreg_time_parse_flags(&info.created_sec, &info.created_nsec, info.created,
+                               MLREG_TIME_AS_PUSHED) < 0)
         return mlreg_error_set(MLREG_EINVALID, "annotation %s '%.64s' is not RFC 3339",
                                MLREG_ANN_CREATED, info.created);
     *out = info;

@@ -20,6 +20,7 @@
 #include "mlreg/promotions.h"
 #include "mlreg/signatures.h"
 #include "mlreg/tables.h"
+#include "mlreg/text.h"
 #include "manifests_internal.h"
 #include "registry_internal.h"
 
@@ -484,6 +485,9 @@ static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const
     /* Serialise everything before the transaction so it stays short. */
     ct = content_type;
     if (ct == NULL || ct[strspn(ct, " \t")] == '\0') ct = plan->m->media_type;
+    /* the content type is stored, served back and recorded in the audit
+     * entry: text by the rule of text.h, like every string an entry holds */
+    if ((error = mlreg_text_validate(ct, "manifest content type")) < 0) goto done;
     ctlen = strlen(ct);
     p->vlen = ctlen + 1 + len;
     p->value = malloc(p->vlen);

@@ -13,6 +13,7 @@
  */
 #include "registry_internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,7 +91,9 @@ static int entry_time(int64_t *out, const json_t *entry, uint64_t seq)
     int64_t sec = 0;
     int32_t nsec = 0;
 
-    if (t == NULL || mlreg_time_parse(&sec, &nsec, t) < 0)
+    /* nanoseconds since the epoch fit in 64 bits from 1677 to 2262 */
+    if (t == NULL || mlreg_time_parse(&sec, &nsec, t) < 0 || sec <= INT64_MIN / 1000000000 ||
+        sec >= INT64_MAX / 1000000000)
         return mlreg_error_set(MLREG_EINVALID, "audit entry %llu has no valid time",
                                (unsigned long long)seq);
     *out = sec * 1000000000 + nsec;

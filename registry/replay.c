@@ -12,6 +12,7 @@
  */
 #include "mlreg/registry.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,17 @@ static int replay_one(mlreg_registry *dest, mlreg_meta_txn *txn, uint64_t seq)
                                 (unsigned long long)seq, (unsigned long long)seq);
         goto done;
     }
+    /* what every change reads: the replayers may rely on these */
+    if (!json_is_string(json_object_get(entry, "actor")) ||
+        !json_is_string(json_object_get(entry, "result")) ||
+        !json_is_string(json_object_get(entry, "time")) ||
+        !json_is_object(json_object_get(entry, "subject"))) {
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "replaying audit entry %llu: it lacks its actor, result, time or "
+                                "subject",
+                                (unsigned long long)seq);
+        goto done;
+    }
     for (i = 0; i < sizeof(replayers) / sizeof(replayers[0]); i++)
         if (!strcmp(action, replayers[i].action)) break;
     if (i == sizeof(replayers) / sizeof(replayers[0])) {
@@ -65,7 +77,15 @@ static int replay_one(mlreg_registry *dest, mlreg_meta_txn *txn, uint64_t seq)
                                 (unsigned long long)seq, action);
         goto done;
     }
-    error = replayers[i].replay(dest, entry, text, len);
+    /* a change refused before its transaction names no entry yet */
+    if ((error = replayers[i].replay(dest, entry, text, len)) < 0 &&
+        strncmp(mlreg_error_last(), "replaying audit entry", 21) != 0) {
+        char why[512];
+
+        snprintf(why, sizeof(why), "%s", mlreg_error_last());
+        mlreg_error_set(error, "replaying audit entry %llu (%s): %s", (unsigned long long)seq,
+                        action, why);
+    }
 
 done:
     json_decref(entry);

@@ -515,6 +515,9 @@ int mlreg_registry__replay_signature(mlreg_registry *reg, const json_t *entry, c
         (error = mlreg_registry__manifest_plan_new(&plan, reg, model, MLREG_MT_OCI_MANIFEST,
                                                    manifest, strlen(manifest))) < 0)
         goto done;
+    /* the apply looks for an attached signature again, inside its txn */
+    json_decref(existing);
+    existing = NULL;
     c.reg = reg;
     c.a = &a;
     c.model = model;

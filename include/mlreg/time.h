@@ -6,7 +6,8 @@
  * attach times, revocation times, `mlreg resolve --at`, `mlreg audit log
  * --since`) goes through mlreg_time_parse(), so the server, the library and
  * the CLI accept exactly the same texts. The rule is RFC 3339 section 5.6,
- * strictly:
+ * strictly (a manifest's `created`, written by any OCI tool, is read with
+ * two allowances: see mlreg_time_parse_flags()):
  *
  * - `YYYY-MM-DD` `T` `HH:MM:SS`, then an optional fraction of 1 to 9 digits
  *   (nanoseconds are all a time can hold here; more digits are refused
@@ -42,6 +43,22 @@
  *         "date-time missing" for NULL.
  */
 int mlreg_time_parse(int64_t *sec_out, int32_t *nsec_out, const char *s);
+
+/** Allowances of mlreg_time_parse_flags(). */
+enum {
+    MLREG_TIME_SPACE_SEPARATOR = 1, /**< a space may stand for `T` (RFC 3339 5.6, NOTE) */
+    MLREG_TIME_LONG_FRACTION = 2    /**< digits past nanoseconds are read and dropped */
+};
+
+/** What `org.opencontainers.image.created` is read with: tools such as
+ *  `date --rfc-3339=ns` write a space, and some write more than 9 digits. */
+#define MLREG_TIME_AS_PUSHED (MLREG_TIME_SPACE_SEPARATOR | MLREG_TIME_LONG_FRACTION)
+
+/**
+ * mlreg_time_parse() with the allowances in @p flags (MLREG_TIME_*; 0 is
+ * the strict rule). Every other part of the rule stays.
+ */
+int mlreg_time_parse_flags(int64_t *sec_out, int32_t *nsec_out, const char *s, unsigned flags);
 
 /**
  * Formats @p sec seconds and @p nsec nanoseconds (0..999999999) since the

@@ -161,6 +161,7 @@ START_TEST(test_file_mkdirs_makes_private_parents_and_names_what_it_could_not_ma
     ck_assert(S_ISDIR(st.st_mode));
     ck_assert_uint_eq(st.st_mode & 0777, 0700);
     ck_assert_int_eq(mlreg_file_mkdirs(deep, "blob"), 0); /* already there */
+    ck_assert_int_eq(mlreg_file_mkdirs("", "blob"), MLREG_EINVALID);
 
     snprintf(blocker, sizeof(blocker), "%s/plain", dir);
     ck_assert_int_eq(write_file(blocker, "x", 0600, 0), 0);

@@ -516,6 +516,127 @@ START_TEST(test_an_entry_that_does_not_match_its_change_stops_the_replay_at_its_
 }
 END_TEST
 
+START_TEST(test_a_runtime_trust_of_a_key_the_config_dropped_replays_as_a_runtime_record)
+{
+    char b64[MLREG_PUBKEY_B64LEN + 1];
+    mlreg_pubkey pk;
+    json_t *obj = NULL;
+    int created = 0;
+
+    mlreg_registry_free(src);
+    open_src(0, "release-bot"); /* the config no longer lists the bot: key.untrust */
+    mlreg_seckey_pubkey(&pk, bot);
+    mlreg_pubkey_base64(b64, &pk);
+    ck_assert_msg(mlreg_keyring_trust(&obj, &created, mlreg_registry_keyring(src), "bot-rt",
+                                      "release", b64, strlen(b64), "admin") == 0,
+                  "%s", mlreg_error_last());
+    ck_assert_int_eq(created, 1);
+    json_decref(obj);
+    open_dst();
+    ck_assert_msg(mlreg_registry_replay(dst, mlreg_registry_meta(src)) == 0, "replay: %s",
+                  mlreg_error_last());
+    assert_same_tables(src, dst);
+}
+END_TEST
+
+START_TEST(test_a_refused_rollback_replays_as_recorded)
+{
+    char d10[MLREG_DIGEST_STRLEN + 1], d11[MLREG_DIGEST_STRLEN + 1], id[MLREG_KEYID_HEXLEN + 1];
+    json_t *res = NULL, *obj = NULL;
+    mlreg_pubkey pk;
+
+    push("1.0", 0.91, "ci", d10);
+    push("1.1", 0.93, "ci", d11);
+    sign("1.0", d10, bot);
+    sign("1.1", d11, bot);
+    approve("1.0", "production", NULL, "bob");
+    approve("1.1", "production", NULL, "bob");
+    promote("1.0", "dev", NULL, 0);
+    promote("1.0", "staging", NULL, 0);
+    promote("1.0", "production", NULL, 0);
+    promote("1.1", "dev", NULL, 0);
+    promote("1.1", "staging", NULL, 0);
+    promote("1.1", "production", NULL, 0);
+    mlreg_seckey_pubkey(&pk, bot);
+    mlreg_keyid_format(id, &pk.id);
+    ck_assert_int_eq(
+        mlreg_keyring_revoke(&obj, mlreg_registry_keyring(src), id, "compromised", NULL, "admin"),
+        0);
+    json_decref(obj);
+    /* 1.0's only signature is now by a compromised key: the gate refuses */
+    ck_assert_int_eq(mlreg_rollback(&res, src, pol, MODEL, "production", NULL, "why", "ops"),
+                     MLREG_EGATE);
+    json_decref(res);
+    open_dst();
+    ck_assert_msg(mlreg_registry_replay(dst, mlreg_registry_meta(src)) == 0, "replay: %s",
+                  mlreg_error_last());
+    assert_same_tables(src, dst);
+}
+END_TEST
+
+START_TEST(test_an_entry_without_its_actor_stops_the_replay_naming_its_seq)
+{
+    char *text = NULL, *fixed, *at;
+    size_t len;
+    mlreg_meta_txn *txn = NULL;
+    unsigned char key[8] = {0}; /* seq 0 */
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(src), 1), 0);
+    ck_assert_int_eq(mlreg_audit_entry_txn(&text, &len, txn, 0), 0);
+    ck_assert_ptr_nonnull(at = strstr(text, "\"actor\":\"config\","));
+    ck_assert_ptr_nonnull(fixed = malloc(len + 1));
+    memcpy(fixed, text, (size_t)(at - text));
+    strcpy(fixed + (at - text), at + strlen("\"actor\":\"config\","));
+    ck_assert_int_eq(mlreg_meta_put(txn, MLREG_DB_AUDIT, key, sizeof(key), fixed, strlen(fixed), 0),
+                     0);
+    ck_assert_int_eq(mlreg_meta_txn_commit(txn), 0);
+    free(text);
+    free(fixed);
+    open_dst();
+    ck_assert_int_eq(mlreg_registry_replay(dst, mlreg_registry_meta(src)), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "replaying audit entry 0"));
+}
+END_TEST
+
+START_TEST(test_a_manifest_content_type_that_is_not_text_is_refused_before_anything_is_stored)
+{
+    mlreg_manifest_put_result res;
+    mlreg_digest cfgd, l;
+    char cs[MLREG_DIGEST_STRLEN + 1], ls[MLREG_DIGEST_STRLEN + 1];
+    char *body;
+    json_t *doc;
+    uint64_t before, after;
+
+    th_put_blob(&cfgd, src, OTHER, "ci", "{\"architecture\":\"amd64\"}");
+    th_put_blob(&l, src, OTHER, "ci", "x");
+    mlreg_digest_format(cs, &cfgd);
+    mlreg_digest_format(ls, &l);
+    doc = json_pack("{s:i, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:i}]}", "schemaVersion", 2,
+                    "mediaType", MLREG_MT_OCI_MANIFEST, "config", "mediaType",
+                    "application/vnd.oci.image.config.v1+json", "digest", cs, "size",
+                    (int)strlen("{\"architecture\":\"amd64\"}"), "layers", "mediaType",
+                    "application/vnd.oci.image.layer.v1.tar", "digest", ls, "size", 1);
+    ck_assert_ptr_nonnull(body = json_dumps(doc, JSON_COMPACT));
+    before = log_size(src);
+    ck_assert_int_eq(mlreg_registry_manifest_put_as(&res, src, OTHER, "t1",
+                                                    MLREG_MT_OCI_MANIFEST "; charset=\xe9", body,
+                                                    strlen(body), "ci"),
+                     MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "manifest content type"));
+    ck_assert_int_eq(mlreg_registry_manifest_put_as(&res, src, OTHER, "t2",
+                                                    MLREG_MT_OCI_MANIFEST "; x=\x01", body,
+                                                    strlen(body), "ci"),
+                     MLREG_EINVALID);
+    after = log_size(src);
+    ck_assert_uint_eq(after, before);
+    ck_assert_msg(mlreg_registry_manifest_put_as(&res, src, OTHER, "t3", MLREG_MT_OCI_MANIFEST,
+                                                 body, strlen(body), "ci") == 0,
+                  "%s", mlreg_error_last());
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
 static Suite *replay_suite(void)
 {
     Suite *s = suite_create("replay");
@@ -526,6 +647,12 @@ static Suite *replay_suite(void)
     tcase_add_test(tc, test_replaying_the_log_rebuilds_every_table_byte_for_byte);
     tcase_add_test(tc, test_a_replay_into_a_registry_with_a_log_is_refused);
     tcase_add_test(tc, test_an_entry_that_does_not_match_its_change_stops_the_replay_at_its_seq);
+    tcase_add_test(tc,
+                   test_a_runtime_trust_of_a_key_the_config_dropped_replays_as_a_runtime_record);
+    tcase_add_test(tc, test_a_refused_rollback_replays_as_recorded);
+    tcase_add_test(tc, test_an_entry_without_its_actor_stops_the_replay_naming_its_seq);
+    tcase_add_test(
+        tc, test_a_manifest_content_type_that_is_not_text_is_refused_before_anything_is_stored);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -31,6 +31,35 @@ static int64_t parse_sec(const char *s)
     return sec;
 }
 
+START_TEST(test_time_as_pushed_allows_a_space_and_long_fractions_and_nothing_else)
+{
+    int64_t sec = 0, want = 0;
+    int32_t nsec = 0;
+
+    ck_assert_int_eq(mlreg_time_parse(&want, NULL, "2026-01-01T10:00:00Z"), 0);
+    ck_assert_int_eq(mlreg_time_parse(NULL, NULL, "2026-01-01 10:00:00Z"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_time_parse(NULL, NULL, "2026-01-01T10:00:00.1234567891Z"),
+                     MLREG_EINVALID);
+    ck_assert_int_eq(
+        mlreg_time_parse_flags(&sec, &nsec, "2026-01-01 10:00:00Z", MLREG_TIME_AS_PUSHED), 0);
+    ck_assert(sec == want && nsec == 0);
+    ck_assert_int_eq(mlreg_time_parse_flags(&sec, &nsec, "2026-01-01T10:00:00.1234567891Z",
+                                            MLREG_TIME_AS_PUSHED),
+                     0);
+    ck_assert(sec == want && nsec == 123456789);
+    /* the rest of the rule stays */
+    ck_assert_int_eq(
+        mlreg_time_parse_flags(NULL, NULL, "2026-02-31 10:00:00Z", MLREG_TIME_AS_PUSHED),
+        MLREG_EINVALID);
+    ck_assert_int_eq(
+        mlreg_time_parse_flags(NULL, NULL, "2026-01-01  10:00:00Z", MLREG_TIME_AS_PUSHED),
+        MLREG_EINVALID);
+    ck_assert_int_eq(
+        mlreg_time_parse_flags(NULL, NULL, "2026-01-01T10:00:00.Z", MLREG_TIME_AS_PUSHED),
+        MLREG_EINVALID);
+}
+END_TEST
+
 START_TEST(test_offsets_and_fractions_convert_to_utc)
 {
     int64_t s1, s2;
@@ -196,6 +225,7 @@ static Suite *time_suite(void)
     Suite *s = suite_create("time");
     TCase *tc = tcase_create("rfc3339");
 
+    tcase_add_test(tc, test_time_as_pushed_allows_a_space_and_long_fractions_and_nothing_else);
     tcase_add_test(tc, test_offsets_and_fractions_convert_to_utc);
     tcase_add_test(tc, test_times_parse_with_fractions_and_offsets);
     tcase_add_test(tc, test_lowercase_t_and_z_and_negative_offsets_are_accepted);
