@@ -64,15 +64,14 @@ static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     }
     if ((error = mlreg_promotions__put_json(txn, MLREG_DB_APPROVALS, key, klen, c->rec)) < 0)
         goto done;
-    memset(&ev, 0, sizeof(ev));
-    ev.actor = c->actor;
-    ev.action = MLREG_AUDIT_APPROVE;
-    ev.result = MLREG_AUDIT_OK;
-    ev.model = c->model;
-    ev.version = c->version;
-    ev.digest = jstr(rel, "digest");
-    ev.stage = c->stage;
-    ev.details = details;
+    ev = (mlreg_audit_event){.actor = c->actor,
+                             .action = MLREG_AUDIT_APPROVE,
+                             .result = MLREG_AUDIT_OK,
+                             .model = c->model,
+                             .version = c->version,
+                             .digest = jstr(rel, "digest"),
+                             .stage = c->stage,
+                             .details = details};
     error = mlreg_registry__mutation_record(NULL, mut, &ev);
 
 done:

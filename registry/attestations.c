@@ -98,19 +98,18 @@ int mlreg_promotions__audit(uint64_t *seq_out, registry_mutation *mut, const pro
     }
     if (details == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a promotion");
-    memset(&ev, 0, sizeof(ev));
-    ev.time_ns = pe->now;
-    ev.actor = pe->actor;
-    ev.action = pe->action;
-    ev.result = pe->result;
-    ev.reason = pe->reason;
-    ev.model = pe->model;
-    ev.version = jstr(pe->cand, "version");
-    ev.digest = jstr(pe->cand, "digest");
-    ev.stage = pe->stage;
-    ev.approvers = pe->approvers;
-    ev.gates = pe->gates;
-    ev.details = details;
+    ev = (mlreg_audit_event){.time_ns = pe->now,
+                             .actor = pe->actor,
+                             .action = pe->action,
+                             .result = pe->result,
+                             .reason = pe->reason,
+                             .model = pe->model,
+                             .version = jstr(pe->cand, "version"),
+                             .digest = jstr(pe->cand, "digest"),
+                             .stage = pe->stage,
+                             .approvers = pe->approvers,
+                             .gates = pe->gates,
+                             .details = details};
     error = mlreg_registry__mutation_record(seq_out, mut, &ev);
     json_decref(details);
     return error;

@@ -258,15 +258,14 @@ static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     /* the image as stages show it: REPO:TAG, with @digest when bound */
     snprintf(ref, sizeof(ref), "%s%s%s", c->image, c->digest ? "@" : "",
              c->digest ? c->digest : "");
-    memset(&ev, 0, sizeof(ev));
-    ev.actor = actor;
-    ev.action = MLREG_AUDIT_IMAGE_BIND;
-    ev.result = MLREG_AUDIT_OK;
-    ev.model = c->model;
-    ev.version = c->version;
-    ev.digest = jstr(rel, "digest");
-    ev.image = ref;
-    ev.details = details;
+    ev = (mlreg_audit_event){.actor = actor,
+                             .action = MLREG_AUDIT_IMAGE_BIND,
+                             .result = MLREG_AUDIT_OK,
+                             .model = c->model,
+                             .version = c->version,
+                             .digest = jstr(rel, "digest"),
+                             .image = ref,
+                             .details = details};
     error = mlreg_registry__mutation_record(NULL, mut, &ev);
 
 done:

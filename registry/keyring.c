@@ -164,15 +164,14 @@ static int audit_key_event(registry_mutation *mut, const char *action, const jso
         details = json_pack("{s:s?}", "kind", kind);
     if (details == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a key event");
-    memset(&ev, 0, sizeof(ev));
-    ev.actor = actor;
-    ev.action = trust     ? MLREG_AUDIT_KEY_TRUST
-                : untrust ? MLREG_AUDIT_KEY_UNTRUST
-                          : MLREG_AUDIT_KEY_REVOKE;
-    ev.result = MLREG_AUDIT_OK;
-    ev.reason = reason;
-    ev.key_id = mlreg_keyring__rec_str(rec, "key_id");
-    ev.details = details;
+    ev = (mlreg_audit_event){.actor = actor,
+                             .action = trust     ? MLREG_AUDIT_KEY_TRUST
+                                       : untrust ? MLREG_AUDIT_KEY_UNTRUST
+                                                 : MLREG_AUDIT_KEY_REVOKE,
+                             .result = MLREG_AUDIT_OK,
+                             .reason = reason,
+                             .key_id = mlreg_keyring__rec_str(rec, "key_id"),
+                             .details = details};
     error = mlreg_registry__mutation_record(NULL, mut, &ev);
     json_decref(details);
     return error;

@@ -601,11 +601,10 @@ static int audit_manifest_put(registry_mutation *mut, const registry_manifest_pl
     int error;
 
     mlreg_digest_format(str, &p->digest);
-    memset(&ev, 0, sizeof(ev));
-    ev.actor = mlreg_registry__actor(actor);
-    ev.result = MLREG_AUDIT_OK;
-    ev.model = p->repo;
-    ev.digest = str;
+    ev = (mlreg_audit_event){.actor = mlreg_registry__actor(actor),
+                             .result = MLREG_AUDIT_OK,
+                             .model = p->repo,
+                             .digest = str};
     /* the manifest bytes are the blob subject.digest names (stored before
      * the change); the content type they were pushed with completes them */
     if (p->is_release) {

@@ -180,10 +180,8 @@ static int manifest_delete_apply(registry_mutation *mut, mlreg_meta_txn *txn, vo
     size_t klen;
     mlreg_audit_event ev;
 
-    memset(&ev, 0, sizeof(ev));
-    ev.actor = mlreg_registry__actor(c->actor);
-    ev.result = MLREG_AUDIT_OK;
-    ev.model = c->repo;
+    ev = (mlreg_audit_event){
+        .actor = mlreg_registry__actor(c->actor), .result = MLREG_AUDIT_OK, .model = c->repo};
     if (mlreg_reference_is_digest(c->reference)) {
         if ((error = delete_by_digest(txn, c->repo, &c->digest)) < 0) return error;
         mlreg_digest_format(str, &c->digest);

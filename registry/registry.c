@@ -333,13 +333,12 @@ static int audit_blob(registry_mutation *mut, const char *action, const blob_cha
     if (c->from != NULL && (details = json_pack("{s:s}", "from", c->from)) == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a blob link");
     mlreg_digest_format(str, c->digest);
-    memset(&ev, 0, sizeof(ev));
-    ev.actor = mlreg_registry__actor(c->actor);
-    ev.action = action;
-    ev.result = MLREG_AUDIT_OK;
-    ev.model = c->repo;
-    ev.digest = str;
-    ev.details = details;
+    ev = (mlreg_audit_event){.actor = mlreg_registry__actor(c->actor),
+                             .action = action,
+                             .result = MLREG_AUDIT_OK,
+                             .model = c->repo,
+                             .digest = str,
+                             .details = details};
     error = mlreg_registry__mutation_record(NULL, mut, &ev);
     json_decref(details);
     return error;

@@ -368,15 +368,14 @@ static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     if ((error = mlreg_meta_put(txn, MLREG_DB_SIGNATURES, a->key, SIG_KEY_LEN, rectext,
                                 strlen(rectext), 1)) < 0)
         goto done;
-    memset(&ev, 0, sizeof(ev));
-    ev.actor = c->actor;
-    ev.action = MLREG_AUDIT_SIGNATURE_ATTACH;
-    ev.result = MLREG_AUDIT_OK;
-    ev.model = c->model;
-    ev.version = c->version;
-    ev.digest = a->digest;
-    ev.key_id = a->idhex;
-    ev.details = details;
+    ev = (mlreg_audit_event){.actor = c->actor,
+                             .action = MLREG_AUDIT_SIGNATURE_ATTACH,
+                             .result = MLREG_AUDIT_OK,
+                             .model = c->model,
+                             .version = c->version,
+                             .digest = a->digest,
+                             .key_id = a->idhex,
+                             .details = details};
     error = mlreg_registry__mutation_record(NULL, mut, &ev);
 
 done:
