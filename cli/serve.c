@@ -79,6 +79,103 @@ static int take_opt(const char **value, int argc, char **argv, int *i, const cha
     return 1;
 }
 
+/* The S3 client settings of the config's storage.* keys (borrowed strings). */
+static void s3_config_of(mlreg_s3_config *s3c, const mlreg_config *cfg)
+{
+    memset(s3c, 0, sizeof(*s3c));
+    s3c->endpoint = cfg->s3.endpoint;
+    s3c->bucket = cfg->s3.bucket;
+    s3c->region = cfg->s3.region;
+    s3c->prefix = cfg->s3.prefix;
+    s3c->path_style = cfg->s3.path_style;
+    s3c->access_key = cfg->s3.access_key;
+    s3c->secret_key = cfg->s3.secret_key;
+    s3c->ca_file = cfg->s3.ca_file;
+    s3c->parts_in_flight = cfg->s3.parts_in_flight;
+    s3c->max_attempts = cfg->s3.max_attempts;
+    s3c->retry_base_ms = cfg->s3.retry_base_ms;
+    s3c->retry_max_ms = cfg->s3.retry_max_ms;
+    s3c->retry_total_ms = cfg->s3.retry_total_ms;
+    s3c->presign_seconds = cfg->s3.presign_seconds;
+}
+
+/* Opens the registry the config describes, as `serve` and `reindex` do:
+ * the blob backend, the data directory made private, and on the s3 backend
+ * the log shared through the bucket (caught up before this returns, with
+ * progress on stderr). 0, or the error, already printed. */
+static int open_registry(mlreg_registry **out, const mlreg_config *cfg)
+{
+    mlreg_registry_opts ropts;
+    mlreg_cluster_opts copts;
+    mlreg_blob_backend *backend = NULL;
+    mlreg_s3_config s3c;
+    size_t fixed = 0, foreign = 0;
+    int error, s3 = !strcmp(cfg->storage_backend, "s3");
+
+    if (s3) {
+        s3_config_of(&s3c, cfg);
+        if (cfg->log_key_file == NULL) {
+            fprintf(stderr,
+                    "mlreg: storage.backend \"s3\" keeps the registry's log in the bucket, "
+                    "shared by every node, and needs `audit.log_key_file`: one log key for all "
+                    "nodes. Make it once with `mlreg key generate --no-password --out log` and "
+                    "give each node log.key (mode 0600)\n");
+            return MLREG_EINVALID;
+        }
+        if ((error = mlreg_blob_backend_s3_new(&backend, &s3c)) < 0) {
+            fprintf(stderr, "mlreg: s3 storage %s bucket %s: %s\n", cfg->s3.endpoint,
+                    cfg->s3.bucket, mlreg_error_last());
+            return error;
+        }
+        fprintf(stderr, "mlreg: blobs and log in s3 bucket %s at %s (prefix '%s')%s\n",
+                cfg->s3.bucket, cfg->s3.endpoint, cfg->s3.prefix ? cfg->s3.prefix : "",
+                cfg->s3.redirect_downloads ? ", downloads redirected" : "");
+    }
+
+    /* Data directories of earlier versions held 0755 directories and 0644
+     * blobs: make them private before anything is served. */
+    if ((error = mlreg_registry_make_private(&fixed, &foreign, cfg->data_dir)) < 0) {
+        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+        if (backend != NULL) backend->free(backend);
+        return error;
+    }
+    if (fixed > 0)
+        fprintf(stderr,
+                "mlreg: data directory %s: made %zu entr%s private (removed group and other "
+                "permissions)\n",
+                cfg->data_dir, fixed, fixed == 1 ? "y" : "ies");
+    if (foreign > 0)
+        fprintf(stderr,
+                "mlreg: warning: data directory %s: %zu entr%s belong to another user and were "
+                "left as they are (chown them to the user mlreg runs as)\n",
+                cfg->data_dir, foreign, foreign == 1 ? "y" : "ies");
+    memset(&ropts, 0, sizeof(ropts));
+    ropts.data_dir = cfg->data_dir;
+    ropts.map_size = cfg->map_size;
+    ropts.max_manifest_bytes = cfg->max_manifest_bytes;
+    ropts.backend = backend; /* NULL: fs under data_dir; the registry owns it now */
+    ropts.trusted_keys = cfg->trusted_keys; /* merged with the keyring stored in LMDB */
+    ropts.n_trusted_keys = cfg->n_trusted_keys;
+    ropts.log_key_file = cfg->log_key_file;
+    if (s3) {
+        memset(&copts, 0, sizeof(copts));
+        copts.s3 = &s3c;
+        copts.node_id = cfg->cluster.node_id;
+        copts.poll_ms = cfg->cluster.poll_ms;
+        copts.heartbeat_ms = cfg->cluster.heartbeat_ms;
+        copts.attempts = cfg->cluster.attempts;
+        copts.scrub_per_poll = cfg->cluster.scrub_per_poll;
+        copts.progress = 1;
+        ropts.cluster = &copts;
+    }
+    if ((error = mlreg_registry_open(out, &ropts)) < 0) {
+        fprintf(stderr, "mlreg: cannot open registry in %s: %s\n", cfg->data_dir,
+                mlreg_error_last());
+        return error;
+    }
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     int rc = CLI_EXIT_USAGE, error, sig = 0;
@@ -86,12 +183,9 @@ int cmd_serve(int argc, char **argv)
     mlreg_config *cfg = NULL;
     mlreg_registry *reg = NULL;
     mlreg_server *srv = NULL;
-    mlreg_registry_opts ropts;
     mlreg_server_opts sopts;
-    mlreg_blob_backend *backend = NULL;
     char host[256], url[320];
     unsigned int port;
-    size_t fixed = 0, foreign = 0;
     sigset_t sigs, oldsigs;
     int masked = 0;
 
@@ -156,62 +250,7 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_open_file_limit();
 
-    if (!strcmp(cfg->storage_backend, "s3")) {
-        mlreg_s3_config s3c;
-        memset(&s3c, 0, sizeof(s3c));
-        s3c.endpoint = cfg->s3.endpoint;
-        s3c.bucket = cfg->s3.bucket;
-        s3c.region = cfg->s3.region;
-        s3c.prefix = cfg->s3.prefix;
-        s3c.path_style = cfg->s3.path_style;
-        s3c.access_key = cfg->s3.access_key;
-        s3c.secret_key = cfg->s3.secret_key;
-        s3c.ca_file = cfg->s3.ca_file;
-        s3c.parts_in_flight = cfg->s3.parts_in_flight;
-        s3c.max_attempts = cfg->s3.max_attempts;
-        s3c.retry_base_ms = cfg->s3.retry_base_ms;
-        s3c.retry_max_ms = cfg->s3.retry_max_ms;
-        s3c.retry_total_ms = cfg->s3.retry_total_ms;
-        s3c.presign_seconds = cfg->s3.presign_seconds;
-        if ((error = mlreg_blob_backend_s3_new(&backend, &s3c)) < 0) {
-            fprintf(stderr, "mlreg: s3 storage %s bucket %s: %s\n", cfg->s3.endpoint,
-                    cfg->s3.bucket, mlreg_error_last());
-            goto done;
-        }
-        fprintf(stderr, "mlreg: blobs in s3 bucket %s at %s (prefix '%s')%s\n", cfg->s3.bucket,
-                cfg->s3.endpoint, cfg->s3.prefix ? cfg->s3.prefix : "",
-                cfg->s3.redirect_downloads ? ", downloads redirected" : "");
-    }
-
-    /* Data directories of earlier versions held 0755 directories and 0644
-     * blobs: make them private before anything is served. */
-    if ((error = mlreg_registry_make_private(&fixed, &foreign, cfg->data_dir)) < 0) {
-        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
-        goto done;
-    }
-    if (fixed > 0)
-        fprintf(stderr,
-                "mlreg: data directory %s: made %zu entr%s private (removed group and other "
-                "permissions)\n",
-                cfg->data_dir, fixed, fixed == 1 ? "y" : "ies");
-    if (foreign > 0)
-        fprintf(stderr,
-                "mlreg: warning: data directory %s: %zu entr%s belong to another user and were "
-                "left as they are (chown them to the user mlreg runs as)\n",
-                cfg->data_dir, foreign, foreign == 1 ? "y" : "ies");
-    memset(&ropts, 0, sizeof(ropts));
-    ropts.data_dir = cfg->data_dir;
-    ropts.map_size = cfg->map_size;
-    ropts.max_manifest_bytes = cfg->max_manifest_bytes;
-    ropts.backend = backend; /* NULL: fs under data_dir; the registry owns it now */
-    backend = NULL;
-    ropts.trusted_keys = cfg->trusted_keys; /* merged with the keyring stored in LMDB */
-    ropts.n_trusted_keys = cfg->n_trusted_keys;
-    if ((error = mlreg_registry_open(&reg, &ropts)) < 0) {
-        fprintf(stderr, "mlreg: cannot open registry in %s: %s\n", cfg->data_dir,
-                mlreg_error_last());
-        goto done;
-    }
+    if ((error = open_registry(&reg, cfg)) < 0) goto done;
     memset(&sopts, 0, sizeof(sopts));
     sopts.host = host;
     sopts.port = (uint16_t)port;
@@ -239,6 +278,16 @@ int cmd_serve(int argc, char **argv)
         snprintf(url, sizeof(url), "http://%s:%u", strcmp(host, "localhost") ? host : "127.0.0.1",
                  (unsigned int)mlreg_server_port(srv));
     fprintf(stderr, "mlreg: listening on %s (data %s)\n", url, cfg->data_dir);
+    if (mlreg_registry_cluster(reg) != NULL) {
+        mlreg_cluster *cl = mlreg_registry_cluster(reg);
+        if ((error = mlreg_cluster_set_url(cl, url)) < 0 ||
+            (error = mlreg_cluster_follow_start(cl)) < 0) {
+            fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+            goto done;
+        }
+        fprintf(stderr, "mlreg: node %s follows the log in the bucket\n",
+                mlreg_cluster_node_id(cl));
+    }
     if (ready && cli_file_write_atomic(ready, url, strlen(url)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;
@@ -257,5 +306,76 @@ done:
     mlreg_config_free(cfg);
     if (masked) pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
     if (rc == CLI_EXIT_OK) fprintf(stderr, "mlreg: stopped\n");
+    return rc;
+}
+
+static void reindex_usage(FILE *f)
+{
+    fprintf(f, "usage: mlreg reindex --from-store --config FILE [--data DIR]\n"
+               "  builds (or brings up to date) the index in DIR from the log in the object\n"
+               "  store of the config's s3 storage: every entry is read, its hash chain checked\n"
+               "  and applied, as a node does at start. Progress goes to stderr.\n"
+               "  --config FILE  the nodes' config (storage.backend \"s3\", audit.log_key_file)\n"
+               "  --data DIR     the data directory to build (default: the config's data_dir)\n");
+}
+
+int cmd_reindex(int argc, char **argv)
+{
+    const char *config_path = NULL, *data = NULL;
+    int from_store = 0, error;
+    mlreg_config *cfg = NULL;
+    mlreg_registry *reg = NULL;
+    json_t *st = NULL;
+    int rc = CLI_EXIT_USAGE;
+
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            reindex_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (!strcmp(argv[i], "--from-store")) {
+            from_store = 1;
+            continue;
+        }
+        if ((r = take_opt(&config_path, argc, argv, &i, "--config")) ||
+            (r = take_opt(&data, argc, argv, &i, "--data"))) {
+            if (r < 0) {
+                fprintf(stderr, "mlreg reindex: %s needs a value\n", argv[i]);
+                reindex_usage(stderr);
+                return CLI_EXIT_USAGE;
+            }
+            continue;
+        }
+        fprintf(stderr, "mlreg reindex: unknown argument '%s'\n", argv[i]);
+        reindex_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!from_store || config_path == NULL) {
+        fprintf(stderr, "mlreg reindex: --from-store and --config are required\n");
+        reindex_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if ((error = mlreg_config_load(&cfg, config_path)) < 0 ||
+        (data && (error = mlreg_config_set_string(&cfg->data_dir, data)) < 0)) {
+        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+        goto done;
+    }
+    if (strcmp(cfg->storage_backend, "s3") != 0) {
+        fprintf(stderr, "mlreg reindex: %s: storage.backend is \"%s\"; only the s3 backend keeps "
+                        "its log in the store (the fs backend's log is its LMDB)\n",
+                config_path, cfg->storage_backend);
+        goto done;
+    }
+    if (open_registry(&reg, cfg) < 0) goto done;
+    if (mlreg_cluster_status(&st, mlreg_registry_cluster(reg)) == 0)
+        fprintf(stderr, "mlreg: index in %s holds %lld log entries, as the store does\n",
+                cfg->data_dir, (long long)json_integer_value(json_object_get(st, "applied")));
+    rc = CLI_EXIT_OK;
+
+done:
+    json_decref(st);
+    mlreg_registry_free(reg);
+    mlreg_config_free(cfg);
     return rc;
 }

@@ -759,6 +759,35 @@ done:
     return error;
 }
 
+int mlreg_audit_key_load(mlreg_audit_key **out, const char *path)
+{
+    int error = 0;
+    mlreg_audit_key *key = NULL;
+    char keyid[MLREG_KEYID_HEXLEN + 1];
+
+    if (path == NULL || path[0] == '\0')
+        return mlreg_error_set(MLREG_EINVALID, "audit log key file is missing");
+    if ((key = calloc(1, sizeof(*key))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory opening the audit log key");
+    if ((error = load_key(&key->sk, path)) < 0) {
+        if (error == MLREG_ENOTFOUND)
+            error = mlreg_error_set(MLREG_EIO,
+                                    "audit log key %s does not exist (make one with `mlreg key "
+                                    "generate --no-password --out PREFIX` and name PREFIX.key)",
+                                    path);
+        goto done;
+    }
+    mlreg_seckey_pubkey(&key->pub, key->sk);
+    mlreg_keyid_format(keyid, &key->pub.id);
+    snprintf(key->origin, sizeof(key->origin), ORIGIN_PREFIX "%s", keyid);
+    *out = key;
+    key = NULL;
+
+done:
+    mlreg_audit_key_free(key);
+    return error;
+}
+
 void mlreg_audit_key_free(mlreg_audit_key *key)
 {
     if (key == NULL) return;

@@ -53,6 +53,8 @@ void mlreg_config_free(mlreg_config *cfg)
     if (cfg->s3.secret_key) explicit_bzero(cfg->s3.secret_key, strlen(cfg->s3.secret_key));
     free(cfg->s3.secret_key);
     free(cfg->s3.ca_file);
+    free(cfg->log_key_file);
+    free(cfg->cluster.node_id);
     for (size_t i = 0; i < cfg->n_trusted_keys; i++) {
         free(cfg->trusted_keys[i].name);
         free(cfg->trusted_keys[i].role);
@@ -294,6 +296,80 @@ static int load_server(mlreg_config *cfg, json_t *obj)
     return 0;
 }
 
+/* Defined below: a file named in the config is relative to its directory. */
+static int resolve_key_path(char **out, const char *config_path, const char *file);
+
+/* audit: the log key shared by the nodes of one bucket. */
+static int load_audit(mlreg_config *cfg, json_t *obj, const char *config_path)
+{
+    const char *key;
+    json_t *v;
+    char *file = NULL;
+    int error;
+
+    if (!json_is_object(obj))
+        return mlreg_error_set(MLREG_EINVALID, "config key 'audit' must be an object");
+    json_object_foreach(obj, key, v)
+    {
+        if (!strcmp(key, "log_key_file")) {
+            if ((error = get_string(&file, v, "audit.log_key_file")) < 0) return error;
+            if (file[0] == '\0') {
+                free(file);
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key 'audit.log_key_file' must not be empty");
+            }
+            free(cfg->log_key_file);
+            cfg->log_key_file = NULL;
+            error = resolve_key_path(&cfg->log_key_file, config_path, file);
+            free(file);
+            if (error < 0) return error;
+        } else {
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'audit.%s'", key);
+        }
+    }
+    return 0;
+}
+
+/* cluster: following the log shared through the object store. */
+static int load_cluster(mlreg_config *cfg, json_t *obj)
+{
+    static const struct {
+        const char *name;
+        uint64_t min, max;
+        size_t off;
+    } nums[] = {
+        {"poll_ms", 10, 60000, offsetof(mlreg_config_cluster, poll_ms)},
+        {"heartbeat_ms", 100, 600000, offsetof(mlreg_config_cluster, heartbeat_ms)},
+        {"commit_attempts", 1, 1000, offsetof(mlreg_config_cluster, attempts)},
+        {"scrub_entries_per_poll", 1, 10000, offsetof(mlreg_config_cluster, scrub_per_poll)},
+    };
+    const char *key;
+    json_t *v;
+    uint64_t n;
+    char what[64];
+    int error;
+
+    if (!json_is_object(obj))
+        return mlreg_error_set(MLREG_EINVALID, "config key 'cluster' must be an object");
+    json_object_foreach(obj, key, v)
+    {
+        size_t i;
+        if (!strcmp(key, "node_id")) {
+            if ((error = get_string(&cfg->cluster.node_id, v, "cluster.node_id")) < 0)
+                return error;
+            continue;
+        }
+        for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+            if (!strcmp(key, nums[i].name)) break;
+        if (i == sizeof(nums) / sizeof(nums[0]))
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'cluster.%s'", key);
+        snprintf(what, sizeof(what), "cluster.%s", nums[i].name);
+        if ((error = get_uint(&n, v, what, nums[i].min, nums[i].max)) < 0) return error;
+        *(unsigned int *)((char *)&cfg->cluster + nums[i].off) = (unsigned int)n;
+    }
+    return 0;
+}
+
 /* Resolves @p file against the directory of the config file @p config_path
  * (an absolute @p file stays as it is) into *out, malloc'd. */
 static int resolve_key_path(char **out, const char *config_path, const char *file)
@@ -449,6 +525,10 @@ static int load_root(mlreg_config *cfg, json_t *root, const char *path)
             if ((error = get_string(&cfg->data_dir, v, "data_dir")) < 0) return error;
         } else if (!strcmp(key, "storage")) {
             if ((error = load_storage(cfg, v)) < 0) return error;
+        } else if (!strcmp(key, "audit")) {
+            if ((error = load_audit(cfg, v, path)) < 0) return error;
+        } else if (!strcmp(key, "cluster")) {
+            if ((error = load_cluster(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "limits")) {
             if ((error = load_limits(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "server")) {

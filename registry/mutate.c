@@ -57,7 +57,8 @@ int mlreg_registry__mutation_record(uint64_t *seq_out, registry_mutation *mut,
     return 0;
 }
 
-int mlreg_registry__mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply, void *arg)
+int mlreg_registry__mutate_local(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply,
+                                 void *arg, registry_publish_fn publish, void *publish_arg)
 {
     registry_mutation mut = {NULL, 0, 0, 0, NULL};
     int error = 0, applied;
@@ -75,6 +76,9 @@ int mlreg_registry__mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_f
             error = REGISTRY_MUTATE_NOOP;
         goto done;
     }
+    if (publish != NULL &&
+        (error = publish(mut.txn, mut.first_seq, mut.entries, publish_arg)) < 0)
+        goto done;
     error = mlreg_meta_txn_commit(mut.txn);
     mut.txn = NULL;
     if (error == 0 && seq_out != NULL) *seq_out = mut.first_seq;
@@ -82,6 +86,16 @@ int mlreg_registry__mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_f
 done:
     mlreg_meta_txn_abort(mut.txn);
     return error;
+}
+
+int mlreg_registry__mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply, void *arg)
+{
+    mlreg_registry *reg = mlreg_meta_owner(meta);
+    mlreg_cluster *cl = reg != NULL ? mlreg_registry__cluster(reg) : NULL;
+
+    /* with a shared log the entry in the store is the commit point */
+    if (cl != NULL) return mlreg_cluster__mutate(seq_out, cl, meta, apply, arg);
+    return mlreg_registry__mutate_local(seq_out, meta, apply, arg, NULL, NULL);
 }
 
 /* The entry time "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" of @p entry in nanoseconds. */
@@ -135,6 +149,9 @@ int mlreg_registry__mutate_replay(mlreg_meta *meta, const json_t *entry, const c
     }
     error = mlreg_meta_txn_commit(mut.txn);
     mut.txn = NULL;
+    /* a later live change must get a later time, whatever the clock of the
+     * node that wrote this entry said */
+    if (error == 0) mlreg_time_advance(mut.now);
 
 done:
     free(rebuilt);

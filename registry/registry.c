@@ -59,6 +59,7 @@ struct mlreg_registry {
     mlreg_meta *meta;
     mlreg_keyring *keyring;
     mlreg_audit_key *audit_key;
+    mlreg_cluster *cluster;
     size_t max_manifest_bytes;
 };
 
@@ -149,8 +150,25 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     /* mlreg_meta_open creates meta/ itself, mode 0700 like every directory
      * under data_dir (it will hold tokens and audit state). */
     if ((error = mlreg_tables_open(&reg->meta, meta_dir, opts->map_size)) < 0) goto done;
+    mlreg_meta_set_owner(reg->meta, reg); /* mutate.c finds the shared log through it */
     /* the log key first: opening the keyring appends entries (config keys) */
-    if ((error = mlreg_audit_key_open(&reg->audit_key, audit_dir)) < 0) goto done;
+    if (opts->cluster != NULL && opts->log_key_file == NULL) {
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "a log shared through the object store needs audit.log_key_file: "
+                                "one log key for every node (make it with `mlreg key generate "
+                                "--no-password --out PREFIX` and name PREFIX.key)");
+        goto done;
+    }
+    if ((error = opts->log_key_file != NULL
+                     ? mlreg_audit_key_load(&reg->audit_key, opts->log_key_file)
+                     : mlreg_audit_key_open(&reg->audit_key, audit_dir)) < 0)
+        goto done;
+    /* the shared log before the keyring: its start-up sync with the config
+     * must see, and commit after, what other nodes recorded */
+    if (opts->cluster != NULL &&
+        (error = mlreg_cluster__open(&reg->cluster, reg, opts->cluster, opts->data_dir,
+                                     reg->audit_key)) < 0)
+        goto done;
     if ((error = mlreg_keyring_open(&reg->keyring, reg->meta, opts->trusted_keys,
                                     opts->n_trusted_keys)) < 0)
         goto done;
@@ -169,6 +187,7 @@ done:
 void mlreg_registry_free(mlreg_registry *reg)
 {
     if (reg == NULL) return;
+    mlreg_cluster__free(reg->cluster); /* its follower writes through reg */
     mlreg_keyring_free(reg->keyring);
     mlreg_audit_key_free(reg->audit_key);
     mlreg_meta_close(reg->meta);
@@ -189,6 +208,16 @@ mlreg_meta *mlreg_registry_meta(mlreg_registry *reg)
 mlreg_keyring *mlreg_registry_keyring(mlreg_registry *reg)
 {
     return reg->keyring;
+}
+
+mlreg_cluster *mlreg_registry_cluster(mlreg_registry *reg)
+{
+    return reg->cluster;
+}
+
+mlreg_cluster *mlreg_registry__cluster(mlreg_registry *reg)
+{
+    return reg->cluster;
 }
 
 mlreg_audit_key *mlreg_registry_audit_key(mlreg_registry *reg)

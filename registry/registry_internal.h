@@ -14,6 +14,7 @@
 #define MLREG_REGISTRY_INTERNAL_H
 
 #include "mlreg/audit.h"
+#include "mlreg/cluster.h"
 #include "mlreg/digest.h"
 #include "mlreg/meta.h"
 #include "mlreg/registry.h"
@@ -105,6 +106,54 @@ int mlreg_registry__replay_promotions(mlreg_registry *reg, const json_t *entry, 
 /** See mlreg_registry__replay_manifests(). */
 int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text,
                                    size_t len);
+
+/**
+ * Replays entry @p seq, given as its @p len bytes @p text (the log's
+ * canonical JSON), onto @p reg, whose log must hold exactly @p seq entries:
+ * parses it, checks it names @p seq and has what every change reads, and
+ * dispatches it to the file owning its action. Because the change must
+ * re-append exactly @p text, this also checks the hash chain (the entry's
+ * "prev") against the log @p reg holds. Errors as mlreg_registry_replay().
+ */
+int mlreg_registry__replay_entry(mlreg_registry *reg, uint64_t seq, const char *text, size_t len);
+
+/* ---- the log in the object store (cluster.c) ------------------------------ */
+
+/** The registry's shared log, or NULL (fs backend, or a bare environment). */
+mlreg_cluster *mlreg_registry__cluster(mlreg_registry *reg);
+
+/**
+ * Opens the shared log for @p reg (whose metadata is open and whose log key
+ * is @p akey): the node id, the store client, the conditional-create probe,
+ * the bucket's log key check, and the catch-up of every entry the store has
+ * and the node lacks. Errors name what failed.
+ */
+int mlreg_cluster__open(mlreg_cluster **out, mlreg_registry *reg,
+                        const mlreg_cluster_opts *opts, const char *data_dir,
+                        const mlreg_audit_key *akey);
+/** Stops the follower and frees; NULL is a no-op. */
+void mlreg_cluster__free(mlreg_cluster *cl);
+
+/**
+ * Runs @p apply as mlreg_registry__mutate() does, committing it through the
+ * shared log of @p cl: the change's entries are created in the store
+ * (`If-None-Match: *`) before the LMDB transaction commits; a lost race
+ * aborts the transaction, applies the entries this node missed and runs
+ * @p apply again against the new state, a bounded number of times. Refused
+ * (MLREG_ESERVER) while the node has stopped following a broken log.
+ */
+int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta,
+                          registry_apply_fn apply, void *arg);
+
+/**
+ * The body of mlreg_registry__mutate() without the shared log: opens the
+ * write transaction, applies, and hands the open transaction and the seqs
+ * of the change's entries to @p publish (may be NULL) before committing.
+ * @p publish returns 0 to commit, or an error that aborts the change.
+ */
+typedef int (*registry_publish_fn)(mlreg_meta_txn *txn, uint64_t first_seq, size_t n, void *arg);
+int mlreg_registry__mutate_local(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply,
+                                 void *arg, registry_publish_fn publish, void *publish_arg);
 
 /* ---- registry.c helpers ---------------------------------------------------- */
 

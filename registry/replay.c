@@ -42,19 +42,17 @@ static const struct {
     {MLREG_AUDIT_KEY_UNTRUST, mlreg_registry__replay_keyring},
 };
 
-/* Replays entry @p seq of the log @p txn reads. */
-static int replay_one(mlreg_registry *dest, mlreg_meta_txn *txn, uint64_t seq)
+int mlreg_registry__replay_entry(mlreg_registry *dest, uint64_t seq, const char *text, size_t len)
 {
-    char *text = NULL;
-    size_t len = 0, i;
+    size_t i;
     json_t *entry = NULL;
     const char *action;
     int error = 0;
 
-    if ((error = mlreg_audit_entry_txn(&text, &len, txn, seq)) < 0) goto done;
-    entry = json_loadb(text, len, 0, NULL);
+    entry = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
     action = json_string_value(json_object_get(entry, "action"));
-    if (action == NULL || json_integer_value(json_object_get(entry, "seq")) != (json_int_t)seq) {
+    if (action == NULL || !json_is_integer(json_object_get(entry, "seq")) ||
+        json_integer_value(json_object_get(entry, "seq")) != (json_int_t)seq) {
         error = mlreg_error_set(MLREG_EINVALID, "audit entry %llu is not an entry of seq %llu",
                                 (unsigned long long)seq, (unsigned long long)seq);
         goto done;
@@ -89,6 +87,18 @@ static int replay_one(mlreg_registry *dest, mlreg_meta_txn *txn, uint64_t seq)
 
 done:
     json_decref(entry);
+    return error;
+}
+
+/* Replays entry @p seq of the log @p txn reads. */
+static int replay_one(mlreg_registry *dest, mlreg_meta_txn *txn, uint64_t seq)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int error;
+
+    if ((error = mlreg_audit_entry_txn(&text, &len, txn, seq)) == 0)
+        error = mlreg_registry__replay_entry(dest, seq, text, len);
     free(text);
     return error;
 }

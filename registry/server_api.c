@@ -333,12 +333,40 @@ static enum MHD_Result stage_get_reply(request *rq)
     return mlreg_server__reply_result(rq, error, j);
 }
 
+/* 200 "ok", or 503 "unhealthy" with the reason when this node stopped
+ * following a broken log in the object store (it then still serves the
+ * reads of what it verified and refuses writes). */
 static enum MHD_Result health_get(request *rq)
 {
-    json_t *j = json_pack("{s:s}", "status", "ok");
+    mlreg_cluster *cl = mlreg_registry_cluster(rq->srv->reg);
+    char *why = NULL;
+    json_t *j;
 
-    if (!j) return MHD_NO;
+    if (cl != NULL && mlreg_cluster_health(&why, cl) < 0) {
+        j = json_pack("{s:s, s:s}", "status", "unhealthy", "reason",
+                      why ? why : "out of memory describing the failure");
+        free(why);
+        if (!j) return MHD_NO;
+        return mlreg_server__reply_json(rq, 503, j);
+    }
+    if (!(j = json_pack("{s:s}", "status", "ok"))) return MHD_NO;
     return reply_json(rq, j);
+}
+
+/* This node and the others sharing its log (s3 backend). */
+static enum MHD_Result cluster_get(request *rq)
+{
+    mlreg_cluster *cl = mlreg_registry_cluster(rq->srv->reg);
+    json_t *j = NULL;
+    int error;
+
+    if (cl == NULL)
+        error = mlreg_error_set(MLREG_ENOTFOUND,
+                                "this registry keeps its log in its own LMDB (fs backend): it is "
+                                "one node, not part of a cluster");
+    else
+        error = mlreg_cluster_status(&j, cl);
+    return mlreg_server__reply_result(rq, error, j);
 }
 
 static enum MHD_Result models_get(request *rq)
@@ -449,6 +477,8 @@ static const route_row api_rows[] = {
     /* methods, pattern, role, body, error context, begin, on_body, finish */
     {ROUTE_GET_HEAD, "/api/v1/health", ROUTE_ACCESS_PUBLIC, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL,
      NULL, health_get},
+    {ROUTE_GET_HEAD, "/api/v1/cluster", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL,
+     NULL, cluster_get},
     {ROUTE_GET_HEAD, "/api/v1/models/?", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL,
      NULL, models_get},
     {ROUTE_GET_HEAD, "/api/v1/keys", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_KEY, NULL,

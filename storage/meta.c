@@ -24,6 +24,7 @@ struct mlreg_meta {
     MDB_dbi dbi[MLREG_META_TABLES_MAX];
     const char *names[MLREG_META_TABLES_MAX]; /* borrowed from the opener */
     unsigned int count;                       /* tables open, "meta" included */
+    void *owner;                              /* mlreg_meta_set_owner(); borrowed */
 };
 
 struct mlreg_meta_txn {
@@ -405,4 +406,14 @@ int mlreg_meta_iter(mlreg_meta_txn *txn, mlreg_db db, const void *prefix, size_t
 done:
     if (cur != NULL) mdb_cursor_close(cur);
     return error;
+}
+
+void mlreg_meta_set_owner(mlreg_meta *meta, void *owner)
+{
+    meta->owner = owner;
+}
+
+void *mlreg_meta_owner(const mlreg_meta *meta)
+{
+    return meta->owner;
 }

@@ -283,6 +283,55 @@ int mlreg_s3_put(mlreg_s3 *s3, const char *key, const void *data, size_t len,
     return mlreg_s3__run_request(NULL, s3, &rq, NULL);
 }
 
+int mlreg_s3_put_new(mlreg_s3 *s3, const char *key, const void *data, size_t len)
+{
+    mlreg_s3__req rq = {0};
+
+    if ((uint64_t)len > MLREG_S3_MAX_SINGLE_PUT)
+        return mlreg_error_set(MLREG_EINVALID, "s3 PUT %s: %zu bytes is over the 5 GiB limit", key,
+                               len);
+    rq.method = "PUT";
+    rq.key = key;
+    rq.body = data;
+    rq.body_len = len;
+    rq.has_body = 1;
+    rq.if_none_match = "*";
+    rq.collect_max = MLREG_S3__ERROR_BODY_MAX;
+    return mlreg_s3__run_request(NULL, s3, &rq, NULL);
+}
+
+typedef struct {
+    mlreg_buf buf;
+    size_t max;
+    const char *key;
+} small_get;
+
+static int small_get_cb(const void *data, size_t len, void *payload)
+{
+    small_get *g = payload;
+
+    if (g->buf.len + len > g->max)
+        return mlreg_error_set(MLREG_ETOOBIG, "s3 GET %s: the object is over %zu bytes", g->key,
+                               g->max);
+    return mlreg_buf_add(&g->buf, data, len);
+}
+
+int mlreg_s3_get_small(char **out, size_t *len_out, mlreg_s3 *s3, const char *key, size_t max)
+{
+    small_get g = {{NULL, 0, 0}, max, key};
+    int error;
+
+    /* an empty object still gets a buffer, so *out is never NULL on success */
+    if ((error = mlreg_buf_add(&g.buf, "", 0)) < 0 ||
+        (error = mlreg_s3_get(s3, key, NULL, small_get_cb, &g)) < 0) {
+        free(g.buf.p);
+        return error;
+    }
+    *out = g.buf.p;
+    *len_out = g.buf.len;
+    return 0;
+}
+
 int mlreg_s3_delete(mlreg_s3 *s3, const char *key)
 {
     mlreg_s3__req rq = {0};

@@ -69,6 +69,10 @@ typedef struct {
     size_t body_len;
     int has_body;
     const char *payload_hash; /* NULL: computed (or the empty hash) */
+    /* sent as If-None-Match and NOT signed (a SigV4 signature need not
+     * cover it), so a proxy or an emulator that drops it is caught by the
+     * conditional-create probe instead of failing as a bad signature */
+    const char *if_none_match;
     int head;
     int check_200_error;
     mlreg_s3_data_cb on_data; /* 2xx bodies; NULL: collected (up to collect_max) */

@@ -130,6 +130,10 @@ int mlreg_s3__error_from_response(char *out, size_t outlen, const char *method, 
                   : MLREG_EAUTH;
     } else if (status == 416) {
         err = MLREG_ERANGE;
+    } else if (status == 412 || (status == 409 && strcmp(code, "ConditionalRequestConflict") == 0)) {
+        /* a conditional write lost: the key exists, or another conditional
+         * write of it is in flight (AWS answers 409 then) */
+        err = MLREG_EEXISTS;
     } else if (mlreg_s3__status_is_retryable(status, code) || status / 100 == 2) {
         err = MLREG_ESERVER;
     } else {
@@ -377,7 +381,8 @@ int mlreg_s3__xfer_setup(mlreg_s3__xfer *x, mlreg_s3 *s3, const mlreg_s3__req *r
     if (add_header(&x->hl, "x-amz-date", res.amz_date) < 0 ||
         add_header(&x->hl, "x-amz-content-sha256", payload_hash) < 0 ||
         (s3->session_token && add_header(&x->hl, "x-amz-security-token", s3->session_token) < 0) ||
-        add_header(&x->hl, "Authorization", res.authorization) < 0)
+        add_header(&x->hl, "Authorization", res.authorization) < 0 ||
+        (rq->if_none_match && add_header(&x->hl, "If-None-Match", rq->if_none_match) < 0))
         goto oom;
     {
         struct curl_slist *n = curl_slist_append(x->hl, "Expect:");

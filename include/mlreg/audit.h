@@ -175,6 +175,17 @@ typedef struct mlreg_audit_key mlreg_audit_key;
  */
 int mlreg_audit_key_open(mlreg_audit_key **out, const char *dir);
 
+/**
+ * Loads the log key from the file @p path (an unencrypted minisign secret
+ * key, mode 0600, as `mlreg key generate --no-password` writes it) without
+ * creating anything: the key every node of one bucket shares
+ * (`audit.log_key_file`). The origin is derived as in mlreg_audit_key_open(),
+ * so the same key gives the same checkpoints on every node.
+ * 0; MLREG_EIO (missing or unreadable: the message says how to make one);
+ * MLREG_EINVALID (not a key, encrypted, or readable by group/others).
+ */
+int mlreg_audit_key_load(mlreg_audit_key **out, const char *path);
+
 /** Wipes and frees; NULL is a no-op. */
 void mlreg_audit_key_free(mlreg_audit_key *key);
 

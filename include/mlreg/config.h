@@ -59,11 +59,23 @@ typedef struct {
     unsigned int presign_seconds; /**< lifetime of redirect URLs */
 } mlreg_config_s3;
 
+/** cluster.*: how a node follows the log shared through the object store
+ *  (s3 backend; see cluster.h). 0 / NULL: the defaults. */
+typedef struct {
+    char *node_id;               /**< cluster.node_id */
+    unsigned int poll_ms;        /**< cluster.poll_ms */
+    unsigned int heartbeat_ms;   /**< cluster.heartbeat_ms */
+    unsigned int attempts;       /**< cluster.commit_attempts */
+    unsigned int scrub_per_poll; /**< cluster.scrub_entries_per_poll */
+} mlreg_config_cluster;
+
 typedef struct {
     char *listen;              /**< "HOST:PORT" or "[V6]:PORT" (malloc'd) */
     char *data_dir;            /**< data directory (malloc'd) */
     char *storage_backend;     /**< "fs" or "s3" (malloc'd) */
     mlreg_config_s3 s3;        /**< storage.* of the s3 backend */
+    char *log_key_file;        /**< audit.log_key_file, resolved against the config's directory */
+    mlreg_config_cluster cluster; /**< cluster.* */
     size_t max_manifest_bytes; /**< limits.max_manifest_bytes */
     size_t map_size;           /**< limits.map_size (LMDB map size, bytes); 0 = default */
     unsigned int threads;      /**< server.threads */

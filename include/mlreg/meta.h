@@ -106,4 +106,14 @@ typedef int (*mlreg_meta_iter_cb)(const void *key, size_t klen, const void *val,
 int mlreg_meta_iter(mlreg_meta_txn *txn, mlreg_db db, const void *prefix, size_t plen,
                     const void *start, size_t slen, mlreg_meta_iter_cb cb, void *payload);
 
+/**
+ * Ties @p meta to the object that owns it (the registry sets itself), so
+ * code that is handed only the environment finds its owner; NULL unties.
+ * Storage never looks at the pointer. Set it before other threads use
+ * @p meta.
+ */
+void mlreg_meta_set_owner(mlreg_meta *meta, void *owner);
+/** The owner set by mlreg_meta_set_owner(), or NULL. */
+void *mlreg_meta_owner(const mlreg_meta *meta);
+
 #endif

@@ -19,6 +19,7 @@
 
 #include "mlreg/audit.h"
 #include "mlreg/blob.h"
+#include "mlreg/cluster.h"
 #include "mlreg/config.h"
 #include "mlreg/digest.h"
 #include "mlreg/keyring.h"
@@ -49,6 +50,13 @@ typedef struct {
      *  with the keyring stored in LMDB; see mlreg_keyring_open(). */
     const mlreg_config_key *trusted_keys;
     size_t n_trusted_keys;
+    /** The log key file every node of a shared log signs checkpoints with
+     *  (mlreg_audit_key_load()); NULL: the key kept under data_dir/audit/,
+     *  made at first open. */
+    const char *log_key_file;
+    /** Share the log through the object store (cluster.h); NULL: the log
+     *  lives in LMDB alone (one node). Needs log_key_file. */
+    const mlreg_cluster_opts *cluster;
 } mlreg_registry_opts;
 
 /**
@@ -90,6 +98,9 @@ mlreg_keyring *mlreg_registry_keyring(mlreg_registry *reg);
 /** The audit log key (owned by the registry; created at first open under
  *  `data_dir/audit/`, see mlreg_audit_key_open()). */
 mlreg_audit_key *mlreg_registry_audit_key(mlreg_registry *reg);
+/** The shared log (owned by the registry), or NULL when the log lives in
+ *  LMDB alone. */
+mlreg_cluster *mlreg_registry_cluster(mlreg_registry *reg);
 /** The configured manifest size limit in bytes. */
 size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg);
 
