@@ -1,7 +1,11 @@
 /* blob_s3.c: the S3 blob backend.
  *
  * Layout: <prefix>blobs/sha256/<64 hex>; in-progress large writes under
- * <prefix>uploads/<32 hex>.
+ * <prefix>uploads/<unix seconds, 12 digits>-<32 hex>. Several nodes share
+ * one prefix, so a start only removes what a crash can have left: the
+ * in-progress writes (multipart uploads and temp objects) begun more than
+ * MLREG_S3_STALE_WRITE_SECONDS ago, and any of the old layout
+ * (<32 hex>, from single-node versions), never another node's live write.
  *
  * Writes: the backend learns a blob's digest only at commit, after the front
  * end verified it, and an S3 multipart upload must name its key when it
@@ -28,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #define SINGLE_PUT_MAX MLREG_S3_DEFAULT_PART_SIZE
 
@@ -70,17 +75,19 @@ static int start_multipart(s3_writer *w)
 {
     int error = 0;
     unsigned char rnd[16];
-    char name[33];
+    char name[12 + 1 + 32 + 1];
     size_t i;
     ssize_t n;
+    long long now = (long long)time(NULL);
 
     while ((n = getrandom(rnd, sizeof(rnd), 0)) < 0 && errno == EINTR)
         ;
     if (n != (ssize_t)sizeof(rnd))
         return mlreg_error_set(MLREG_EIO, "getrandom for an upload name: %s",
                                n < 0 ? strerror(errno) : "short read");
+    snprintf(name, sizeof(name), "%012lld-", now);
     for (i = 0; i < sizeof(rnd); i++)
-        snprintf(name + 2 * i, 3, "%02x", rnd[i]);
+        snprintf(name + 13 + 2 * i, 3, "%02x", rnd[i]);
     if (asprintf(&w->tmp_key, "%s%s", w->b->upload_prefix, name) < 0) {
         w->tmp_key = NULL;
         return mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -374,10 +381,48 @@ static void s3_backend__free(mlreg_blob_backend *bb)
     free(b);
 }
 
+static long stale_seconds = MLREG_S3_STALE_WRITE_SECONDS;
+
+void mlreg_s3__set_stale_write_seconds(long seconds)
+{
+    stale_seconds = seconds;
+}
+
+/* 1 when the in-progress write at @p key (under @p prefix) is a leftover:
+ * begun over MLREG_S3_STALE_WRITE_SECONDS ago, or named in the old layout. */
+static int write_is_stale(const char *key, const char *prefix, time_t now)
+{
+    const char *name = key + strlen(prefix);
+    long long began = 0;
+    int digits = 0;
+
+    if (strncmp(key, prefix, strlen(prefix)) != 0) return 0; /* not ours to judge */
+    for (; *name >= '0' && *name <= '9' && digits < 12; name++, digits++)
+        began = began * 10 + (*name - '0');
+    if (digits != 12 || *name != '-') return 1;
+    return began + stale_seconds < (long long)now;
+}
+
+typedef struct {
+    s3_backend *b;
+    time_t now;
+} stale_walk;
+
 static int delete_stale(const char *key, uint64_t size, void *p)
 {
+    stale_walk *w = p;
+
     (void)size;
-    return mlreg_s3_delete(p, key);
+    if (!write_is_stale(key, w->b->upload_prefix, w->now)) return 0;
+    return mlreg_s3_delete(w->b->s3, key);
+}
+
+static int abort_stale(const char *key, const char *upload_id, void *p)
+{
+    stale_walk *w = p;
+
+    if (!write_is_stale(key, w->b->upload_prefix, w->now)) return 0;
+    return mlreg_s3_abort_upload(w->b->s3, key, upload_id);
 }
 
 int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_config *cfg)
@@ -410,8 +455,12 @@ int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_co
         goto done;
     }
     /* the first request also proves the endpoint and the credentials */
-    if ((error = mlreg_s3_abort_uploads(NULL, b->s3, b->upload_prefix)) < 0) goto done;
-    if ((error = mlreg_s3_list(b->s3, b->upload_prefix, delete_stale, b->s3)) < 0) goto done;
+    {
+        stale_walk w = {b, time(NULL)};
+        if ((error = mlreg_s3_list_uploads(b->s3, b->upload_prefix, abort_stale, &w)) < 0 ||
+            (error = mlreg_s3_list(b->s3, b->upload_prefix, delete_stale, &w)) < 0)
+            goto done;
+    }
 
 done:
     if (error < 0) {

@@ -74,6 +74,11 @@ static int abort_upload_id(mlreg_s3 *s3, const char *key, const char *upload_id)
     return error == MLREG_ENOTFOUND ? 0 : error; /* already gone */
 }
 
+int mlreg_s3_abort_upload(mlreg_s3 *s3, const char *key, const char *upload_id)
+{
+    return abort_upload_id(s3, key, upload_id);
+}
+
 struct abort_ctx {
     mlreg_s3 *s3;
     unsigned int n;

@@ -42,6 +42,10 @@
 #define MLREG_S3_MAX_SINGLE_PUT (5ull << 30)
 /** The part size mlreg starts from, and the single-PUT threshold (8 MiB). */
 #define MLREG_S3_DEFAULT_PART_SIZE (8ull << 20)
+/** An in-progress blob write (multipart upload, temp object) begun this
+ *  long ago is a crash's leftover, removed at the next start of any node:
+ *  a single blob write may last up to a day. */
+#define MLREG_S3_STALE_WRITE_SECONDS (24 * 3600)
 
 /** Connection and behaviour settings. Strings are copied by mlreg_s3_new. */
 typedef struct mlreg_s3_config {
@@ -151,6 +155,10 @@ typedef int (*mlreg_s3_upload_cb)(const char *key, const char *upload_id, void *
 
 /** ListMultipartUploads under @p prefix, following markers. */
 int mlreg_s3_list_uploads(mlreg_s3 *s3, const char *prefix, mlreg_s3_upload_cb cb, void *payload);
+
+/** Aborts the multipart upload @p upload_id of @p key (one already gone
+ *  counts as aborted). 0 or the request's error. */
+int mlreg_s3_abort_upload(mlreg_s3 *s3, const char *key, const char *upload_id);
 
 /** Aborts every open multipart upload under @p prefix; *count_out (may be
  *  NULL) receives how many. Used at start to clean up after a crash. */

@@ -58,8 +58,9 @@ sync
 # start_mlreg PREFIX: a fresh server (data dir and key prefix) on the bucket.
 start_mlreg() {
     rm -rf "$W/mdata" "$W/ready"
-    printf '{"storage":{"backend":"s3","endpoint":"%s","bucket":"%s","region":"%s","prefix":"%s"}}\n' \
-        "$S3_ENDPOINT" "$S3_BUCKET" "${S3_REGION:-us-east-1}" "$1" >"$W/s3.json"
+    [ -f "$W/log.key" ] || "$MLREG" key generate --no-password --out "$W/log" >/dev/null 2>&1
+    printf '{"storage":{"backend":"s3","endpoint":"%s","bucket":"%s","region":"%s","prefix":"%s"},"audit":{"log_key_file":"%s"}}\n' \
+        "$S3_ENDPOINT" "$S3_BUCKET" "${S3_REGION:-us-east-1}" "$1" "$W/log.key" >"$W/s3.json"
     "$MLREG" serve --config "$W/s3.json" --listen 127.0.0.1:0 --data "$W/mdata" \
         --ready-file "$W/ready" 2>"$W/mlreg.log" &
     MPID=$!

@@ -33,10 +33,15 @@ now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l | awk '{ printf "%.1f", $1 }'; }
 mibps() { echo "$1 / 1048576 / $2" | bc -l | awk '{ printf "%.0f", $1 }'; }
 
+# the log key the s3 backend needs (audit.log_key_file)
+LOG_KEY=$TMP/log.key
+"$MLREG" key generate --no-password --out "$TMP/log" >/dev/null 2>&1 || not_ok "mlreg key generate makes the log key"
+
 write_config() {
     printf '{"storage":{"backend":"s3","endpoint":"%s","bucket":"%s","region":"%s",
-  "prefix":"%s","path_style":true%s}}\n' \
-        "$S3_ENDPOINT" "$S3_BUCKET" "${S3_REGION:-us-east-1}" "$PREFIX" "${2:-}" >"$1"
+  "prefix":"%s","path_style":true%s},
+  "audit":{"log_key_file":"%s"}}\n' \
+        "$S3_ENDPOINT" "$S3_BUCKET" "${S3_REGION:-us-east-1}" "$PREFIX" "${2:-}" "$LOG_KEY" >"$1"
 }
 
 # gen FILE BYTES SEED: BYTES pseudo-random bytes (AES-128-CTR of zeros under a

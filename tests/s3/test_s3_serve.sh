@@ -13,11 +13,16 @@ done
 AWS="/usr/bin/aws --endpoint-url $S3_ENDPOINT --region ${S3_REGION:-us-east-1}"
 PREFIX="serve-$$-$(date +%s)/"
 
+# the log key the s3 backend needs (audit.log_key_file)
+LOG_KEY=$TMP/log.key
+"$MLREG" key generate --no-password --out "$TMP/log" >/dev/null 2>&1 || not_ok "mlreg key generate makes the log key"
+
 # write_config FILE [extra json members]: an s3 config for this test's prefix.
 write_config() {
     printf '{"storage":{"backend":"s3","endpoint":"%s","bucket":"%s","region":"%s",
-  "prefix":"%s","path_style":true,"retry_base_ms":20,"retry_max_ms":200%s}}\n' \
-        "$S3_ENDPOINT" "$S3_BUCKET" "${S3_REGION:-us-east-1}" "$PREFIX" "${2:-}" >"$1"
+  "prefix":"%s","path_style":true,"retry_base_ms":20,"retry_max_ms":200%s},
+  "audit":{"log_key_file":"%s"}}\n' \
+        "$S3_ENDPOINT" "$S3_BUCKET" "${S3_REGION:-us-east-1}" "$PREFIX" "${2:-}" "$LOG_KEY" >"$1"
 }
 
 open_uploads() {
@@ -99,7 +104,7 @@ ENV=$(curl -sf "$MLREG_URL/v2/team/s3/manifests/$REF" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"][0]["digest"].split(":")[1])')
 check "... whose envelope blob is an object at <prefix>blobs/sha256/<hex>" \
     sh -c "$AWS s3api head-object --bucket '$S3_BUCKET' --key '${PREFIX}blobs/sha256/$ENV' >/dev/null"
-run "$MLREG" audit verify --log-key "$TMP/data/audit/log.pub"
+run "$MLREG" audit verify --log-key "$TMP/log.pub"
 expect_rc "audit verify of the s3-backed registry's log exits 0" 0
 stop_server
 

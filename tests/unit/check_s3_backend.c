@@ -289,6 +289,40 @@ START_TEST(test_s3_construction_aborts_stale_uploads_and_removes_temp_objects)
 }
 END_TEST
 
+START_TEST(test_s3_construction_leaves_other_nodes_live_writes_alone)
+{
+    mlreg_blob_writer *w = NULL;
+    mlreg_blob_backend *b = NULL;
+    unsigned char *buf = malloc(9u << 20);
+
+    /* a write in progress (multipart, past one part) on a node sharing the prefix */
+    ck_assert_ptr_nonnull(buf);
+    fill(buf, 9u << 20, 0, 21);
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, store, -1), 0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, buf, 9u << 20), 0);
+    ck_assert_int_eq(contract_leftovers(), 1);
+    /* another node starts: the live write stays */
+    ck_assert_msg(mlreg_blob_backend_s3_new(&b, &cfg) == 0, "%s", mlreg_error_last());
+    b->free(b);
+    ck_assert_int_eq(contract_leftovers(), 1);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, buf, 1u << 20), 0);
+    ck_assert_msg(mlreg_blob_writer_commit(NULL, w, NULL, -1) == 0, "%s", mlreg_error_last());
+    ck_assert_int_eq(contract_leftovers(), 0);
+    /* and one past the stale age goes */
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, store, -1), 0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, buf, 9u << 20), 0);
+    ck_assert_int_eq(contract_leftovers(), 1);
+    sleep(2);
+    mlreg_s3__set_stale_write_seconds(0);
+    ck_assert_msg(mlreg_blob_backend_s3_new(&b, &cfg) == 0, "%s", mlreg_error_last());
+    mlreg_s3__set_stale_write_seconds(MLREG_S3_STALE_WRITE_SECONDS);
+    b->free(b);
+    ck_assert_int_eq(contract_leftovers(), 0);
+    mlreg_blob_writer_abort(w);
+    free(buf);
+}
+END_TEST
+
 START_TEST(test_s3_blob_over_the_copy_threshold_goes_through_multipart_copy)
 {
     mlreg_blob_backend *b = NULL;
@@ -470,10 +504,13 @@ START_TEST(test_s3_endpoint_killed_mid_upload_fails_clearly_and_a_retry_after_re
     ck_assert_msg(strstr(msg, "connect") != NULL, "message: %s", msg);
 
     /* nothing is visible; the upload the dead endpoint could not abort is
-     * cleaned up by the next start */
+     * cleaned up by the next start once it is stale (here at once) */
     mlreg_blobstore_free(store);
     store = NULL;
-    ck_assert_msg(mlreg_blob_backend_s3_new(&b, &cfg) == 0, "%s", mlreg_error_last());
+    mlreg_s3__set_stale_write_seconds(-1);
+    rc = mlreg_blob_backend_s3_new(&b, &cfg);
+    mlreg_s3__set_stale_write_seconds(MLREG_S3_STALE_WRITE_SECONDS);
+    ck_assert_msg(rc == 0, "%s", mlreg_error_last());
     ck_assert_int_eq(mlreg_blobstore_new(&store, b), 0);
     ck_assert_int_eq(contract_leftovers(), 0);
     ck_assert_int_eq(mlreg_blobstore_foreach(store, collect, &none), 0);
@@ -564,6 +601,7 @@ static Suite *s3_backend_suite(void)
     tcase_add_test(only, test_s3_put_with_a_wrong_payload_hash_is_refused_by_the_server);
     tcase_add_test(only, test_s3_presigned_url_is_fetched_by_plain_curl_and_tampering_is_refused);
     tcase_add_test(only, test_s3_construction_aborts_stale_uploads_and_removes_temp_objects);
+    tcase_add_test(only, test_s3_construction_leaves_other_nodes_live_writes_alone);
     tcase_add_test(only, test_s3_blob_over_the_copy_threshold_goes_through_multipart_copy);
     tcase_add_test(only, test_s3_upload_memory_is_bounded_by_parts_in_flight_not_blob_size);
     tcase_add_test(only, test_s3_objects_are_listed_and_downloaded_byte_identical_by_the_aws_cli);
