@@ -40,6 +40,7 @@
 
 #include "mlreg/audit.h"
 #include "mlreg/common.h"
+#include "mlreg/digest.h"
 #include "mlreg/file.h"
 #include "mlreg/time.h"
 #include "registry_internal.h"
@@ -686,12 +687,28 @@ int mlreg_cluster_health(char **why_out, mlreg_cluster *cl)
     return error;
 }
 
+void mlreg_cluster_node_tag(char out[MLREG_CLUSTER_TAG_LEN + 1], const char *node_id)
+{
+    mlreg_digest d;
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+
+    if (mlreg_digest_buffer(&d, node_id, strlen(node_id)) < 0) {
+        /* hashing a few bytes in memory does not fail; keep the tag defined */
+        memset(out, '0', MLREG_CLUSTER_TAG_LEN);
+    } else {
+        mlreg_digest_hex(hex, &d);
+        memcpy(out, hex, MLREG_CLUSTER_TAG_LEN);
+    }
+    out[MLREG_CLUSTER_TAG_LEN] = '\0';
+}
+
 typedef struct {
     mlreg_cluster *cl;
     json_t *nodes;
     int64_t now;
 } nodes_walk;
 
+/* Adds the heartbeat at @p key to w->nodes when it is live. */
 static int node_cb(const char *key, uint64_t size, void *payload)
 {
     nodes_walk *w = payload;
@@ -726,25 +743,62 @@ static int node_cb(const char *key, uint64_t size, void *payload)
     return 0;
 }
 
-int mlreg_cluster_status(json_t **out, mlreg_cluster *cl)
+/* The live nodes' heartbeats (a new array in *out). */
+static int live_nodes(json_t **out, mlreg_cluster *cl)
 {
-    char prefix[1200], when[MLREG_TIME_STRLEN];
+    char prefix[1200];
     nodes_walk w = {cl, json_array(), mlreg_time_now_ns()};
-    json_t *j = NULL;
     int error;
 
-    snprintf(prefix, sizeof(prefix), "%snodes/", cl->prefix);
     if (w.nodes == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    snprintf(prefix, sizeof(prefix), "%snodes/", cl->prefix);
     if ((error = mlreg_s3_list(cl->s3, prefix, node_cb, &w)) < 0) {
         json_decref(w.nodes);
         return error;
     }
+    *out = w.nodes;
+    return 0;
+}
+
+int mlreg_cluster_node_url(char **url_out, mlreg_cluster *cl, const char *tag)
+{
+    json_t *nodes = NULL, *n;
+    size_t i;
+    char t[MLREG_CLUSTER_TAG_LEN + 1];
+    int error;
+
+    if ((error = live_nodes(&nodes, cl)) < 0) return error;
+    error = mlreg_error_set(MLREG_ENOTFOUND, "no live node of the cluster has tag %.8s", tag);
+    json_array_foreach(nodes, i, n)
+    {
+        const char *id = json_string_value(json_object_get(n, "node"));
+        const char *url = json_string_value(json_object_get(n, "url"));
+        mlreg_cluster_node_tag(t, id);
+        if (strncmp(t, tag, MLREG_CLUSTER_TAG_LEN) != 0 || url == NULL) continue;
+        if ((*url_out = strdup(url)) == NULL)
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        else
+            error = 0;
+        break;
+    }
+    if (error == 0) mlreg_error_clear();
+    json_decref(nodes);
+    return error;
+}
+
+int mlreg_cluster_status(json_t **out, mlreg_cluster *cl)
+{
+    char when[MLREG_TIME_STRLEN];
+    json_t *j = NULL, *nodes = NULL;
+    int error;
+
+    if ((error = live_nodes(&nodes, cl)) < 0) return error;
     pthread_mutex_lock(&cl->state);
     mlreg_time_format(when, cl->last_read);
     j = json_pack("{s:s, s:s?, s:I, s:I, s:I, s:s, s:b, s:o}", "node", cl->node_id, "url", cl->url,
                   "applied", (json_int_t)cl->applied, "head", (json_int_t)cl->head, "lag",
                   (json_int_t)(cl->head > cl->applied ? cl->head - cl->applied : 0), "last_read",
-                  when, "healthy", !cl->failed, "nodes", w.nodes);
+                  when, "healthy", !cl->failed, "nodes", nodes);
     if (j != NULL && cl->failed)
         json_object_set_new(j, "stopped_at",
                             json_pack("{s:I, s:s}", "seq", (json_int_t)cl->failed_seq, "reason",

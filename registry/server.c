@@ -225,6 +225,7 @@ static enum MHD_Result body(request *rq, const char *data, size_t len)
     rq->req_bytes += len;
     switch (rq->body) {
     case BODY_STREAM: return rq->route->on_body(rq, data, len);
+    case BODY_FORWARD: return mlreg_server__forward_body(rq, data, len);
     case BODY_BUFFER:
         if (len > rq->buf_limit - rq->mlen) {
             mlreg_error_set(MLREG_ETOOBIG, "%s larger than the limit of %zu bytes", rq->buf_what,
@@ -271,6 +272,7 @@ static enum MHD_Result finish(request *rq)
         mlreg_server__req_release_session(rq);
         return mlreg_server__req_queue_error(rq);
     }
+    if (rq->fwd != NULL) return mlreg_server__forward_finish(rq);
     return rq->route->finish(rq);
 }
 
@@ -501,6 +503,11 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     }
     srv->redirect_seconds = opts->redirect_seconds;
     if ((error = mlreg_server__uploads_new(&srv->uploads, &ul)) < 0) goto done;
+    if (mlreg_registry_cluster(reg) != NULL) {
+        char tag[MLREG_CLUSTER_TAG_LEN + 1];
+        mlreg_cluster_node_tag(tag, mlreg_cluster_node_id(mlreg_registry_cluster(reg)));
+        mlreg_server__uploads_set_tag(srv->uploads, tag);
+    }
     if ((error = mlreg_server__conns_new(&srv->conns, o.header_timeout, o.idle_timeout,
                                          o.max_connections_per_address)) < 0)
         goto done;

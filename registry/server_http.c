@@ -39,6 +39,11 @@ request *mlreg_server__req_new(mlreg_server *srv, const char *uri)
         free(rq);
         return NULL;
     }
+    if (uri[strlen(rq->path)] == '?' && !(rq->query = strdup(uri + strlen(rq->path) + 1))) {
+        free(rq->path);
+        free(rq);
+        return NULL;
+    }
     return rq;
 }
 
@@ -52,6 +57,7 @@ request *mlreg_server__req_new(mlreg_server *srv, const char *uri)
 void mlreg_server__req_free(request *rq)
 {
     if (!rq) return;
+    mlreg_server__forward_free(rq->fwd);
     mlreg_blob_writer_abort(rq->writer);
     mlreg_server__req_release_session(rq);
     free(rq->mbuf);
@@ -59,7 +65,13 @@ void mlreg_server__req_free(request *rq)
     free(rq->arg);
     free(rq->stage);
     free(rq->path);
+    free(rq->query);
     free(rq);
+}
+
+const char *mlreg_server__req_raw_query(const request *rq)
+{
+    return rq->query;
 }
 
 void mlreg_server__req_log(const request *rq, enum MHD_RequestTerminationCode toe)

@@ -21,13 +21,18 @@ typedef enum {
     BODY_NONE = 0, /* no body expected: one is refused */
     BODY_STREAM,   /* to the route's on_body callback (uploads) */
     BODY_BUFFER,   /* into rq->mbuf, up to rq->buf_limit bytes */
-    BODY_DISCARD   /* an error happened mid-body: drop the rest */
+    BODY_DISCARD,  /* an error happened mid-body: drop the rest */
+    BODY_FORWARD   /* to the node holding the upload session (server_forward.c) */
 } body_mode;
+
+/** A request being forwarded to another node (server_forward.c). */
+typedef struct forward forward;
 
 typedef struct request {
     mlreg_server *srv;
     struct MHD_Connection *conn;
-    char *path; /* raw path, before any unescaping, without the query */
+    char *path;  /* raw path, before any unescaping, without the query */
+    char *query; /* raw query after '?', or NULL */
     char method[12];
     int started;    /* the access handler has seen this request */
     int queued;     /* a response is queued */
@@ -70,6 +75,7 @@ typedef struct request {
     size_t buf_limit;     /* BODY_BUFFER: most bytes the body may have */
     const char *buf_what; /* BODY_BUFFER: what the body is, for messages */
     uint64_t discard_left;
+    forward *fwd; /* BODY_FORWARD, or a bodiless request being forwarded */
 } request;
 
 /** Allocates a request for @p uri (its path is kept, the query dropped).
@@ -115,6 +121,8 @@ enum MHD_Result mlreg_server__reply_json(request *rq, unsigned int status, json_
 enum MHD_Result mlreg_server__reply_result(request *rq, int error, json_t *j);
 /** A request header or NULL. */
 const char *mlreg_server__req_header(request *rq, const char *name);
+/** The raw query string (after '?', not unescaped) or NULL. */
+const char *mlreg_server__req_raw_query(const request *rq);
 /** A query argument (unescaped by libmicrohttpd) or NULL. */
 const char *mlreg_server__req_query(request *rq, const char *name);
 /** Reads the query argument @p name as a decimal uint64 into *out and sets
@@ -136,5 +144,24 @@ struct MHD_Response *mlreg_server__resp_json(const json_t *j, const char *conten
                                              uint64_t *len_out);
 /** Adds a header; returns 0 or MLREG_ENOMEM. */
 int mlreg_server__resp_header(struct MHD_Response *resp, const char *name, const char *value);
+
+/* ---- forwarding to the node holding an upload (server_forward.c) ------- */
+
+/**
+ * Forwards @p rq, a request for upload session rq->arg that another node
+ * of the cluster holds (mlreg_server__upload_is_local() is 0), to that
+ * node: finds it by its tag, starts the request there and sets rq->fwd and
+ * rq->body (BODY_FORWARD when a body follows). 0; MLREG_ENOTFOUND (no
+ * cluster, a request that was forwarded already, or no live node holds
+ * that tag: the session is unknown); MLREG_ENOMEM; MLREG_EIO.
+ */
+int mlreg_server__forward_begin(request *rq);
+/** Streams one piece of the body to the owner (blocking while it reads). */
+enum MHD_Result mlreg_server__forward_body(request *rq, const char *data, size_t len);
+/** Ends the body, waits for the owner's answer and queues it (status, the
+ *  upload headers and the body), or a 503 when the owner did not answer. */
+enum MHD_Result mlreg_server__forward_finish(request *rq);
+/** Stops a forward (a request cut short) and frees it; NULL is a no-op. */
+void mlreg_server__forward_free(forward *f);
 
 #endif

@@ -125,6 +125,13 @@ uint64_t mlreg_server__upload_claimed_offset(const upload_session *s);
  *  commit's error. */
 int mlreg_server__uploads_commit(mlreg_digest *out, upload_table *t, upload_session *s,
                                  const mlreg_digest *expected);
+/** Sets this node's cluster tag (mlreg_cluster_node_tag()), which starts
+ *  every new session's uuid. Call before the server takes requests. */
+void mlreg_server__uploads_set_tag(upload_table *t, const char *tag);
+/** 1 when session @p uuid was (or would have been) made by this node: one
+ *  node, or the uuid starts with this node's tag; 0 when another node of
+ *  the cluster holds it. */
+int mlreg_server__upload_is_local(const upload_table *t, const char *uuid);
 /** Drops every unclaimed session idle for longer than the idle timeout,
  *  aborting its writer (the temp file goes). Returns how many went. */
 size_t mlreg_server__uploads_expire(upload_table *t);

@@ -115,10 +115,17 @@ static void check_chunk(request *rq)
  * session. */
 static void begin_upload_uuid(request *rq)
 {
+    int error;
+
     if (!uuid_shape_ok(rq->arg)) {
         mlreg_error_set(MLREG_ENOTFOUND, "upload %.64s unknown", rq->arg);
         mlreg_server__req_fail(rq, MLREG_ENOTFOUND, ERR_CTX_UPLOAD);
+        return;
     }
+    /* a session another node of the cluster holds: it answers */
+    if (!mlreg_server__upload_is_local(rq->srv->uploads, rq->arg) &&
+        (error = mlreg_server__forward_begin(rq)) < 0)
+        mlreg_server__req_fail(rq, error, ERR_CTX_UPLOAD);
 }
 
 /* PATCH / PUT uploads/<uuid>: claims the session for the body. */
@@ -129,7 +136,7 @@ static void begin_upload_chunk(request *rq)
     const char *d;
 
     begin_upload_uuid(rq);
-    if (rq->failed) return;
+    if (rq->failed || rq->fwd != NULL) return;
     if (!strcmp(rq->method, "PUT")) {
         d = mlreg_server__req_query(rq, "digest");
         if (!d) {

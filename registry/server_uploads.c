@@ -54,6 +54,7 @@ struct upload_table {
     size_t count;
     size_t max; /* each session holds an open temp file: a share of RLIMIT_NOFILE */
     upload_limits lim;
+    char tag[MLREG_CLUSTER_TAG_LEN + 1]; /* this node's tag, or "" (one node) */
 };
 
 static void session_free(upload_session *s)
@@ -195,7 +196,10 @@ static int quota_locked(unsigned int *retry_after_out, upload_table *t, const ch
     return error;
 }
 
-static void format_uuid(char out[37])
+/* A random (version 4) uuid; in a cluster its first 8 hex digits are the
+ * node's tag, so another node knows where to forward the session's requests
+ * (96 random bits remain). */
+static void format_uuid(char out[37], const char *tag)
 {
     unsigned char r[16];
     randombytes_buf(r, sizeof(r));
@@ -204,6 +208,17 @@ static void format_uuid(char out[37])
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
              r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13],
              r[14], r[15]);
+    if (tag[0] != '\0') memcpy(out, tag, MLREG_CLUSTER_TAG_LEN);
+}
+
+void mlreg_server__uploads_set_tag(upload_table *t, const char *tag)
+{
+    snprintf(t->tag, sizeof(t->tag), "%s", tag);
+}
+
+int mlreg_server__upload_is_local(const upload_table *t, const char *uuid)
+{
+    return t->tag[0] == '\0' || strncmp(uuid, t->tag, MLREG_CLUSTER_TAG_LEN) == 0;
 }
 
 int mlreg_server__uploads_create(upload_session **out, unsigned int *retry_after_out,
@@ -225,7 +240,7 @@ int mlreg_server__uploads_create(upload_session **out, unsigned int *retry_after
     pthread_mutex_unlock(&t->lock);
     if (error < 0) goto done;
     if ((error = mlreg_blobstore_open_write(&s->writer, store, -1)) < 0) goto done;
-    format_uuid(s->uuid);
+    format_uuid(s->uuid, t->tag);
     s->busy = 1;
     s->touched = now;
 

@@ -96,6 +96,24 @@ int mlreg_cluster_health(char **why_out, mlreg_cluster *cl);
  */
 int mlreg_cluster_status(json_t **out, mlreg_cluster *cl);
 
+/** Length of a node tag: 8 lowercase hex digits. */
+#define MLREG_CLUSTER_TAG_LEN 8
+
+/**
+ * The tag of node @p node_id: the first 4 bytes of SHA-256(node id) in
+ * lowercase hex (NUL-terminated). Upload session ids start with their
+ * node's tag, so any node can tell which node holds a session.
+ */
+void mlreg_cluster_node_tag(char out[MLREG_CLUSTER_TAG_LEN + 1], const char *node_id);
+
+/**
+ * The URL of the live node (heartbeat younger than 3 intervals) whose tag
+ * is @p tag, from the heartbeats in the store: *url_out malloc'd, owned by
+ * the caller. 0; MLREG_ENOTFOUND (no live node has that tag, or it
+ * published no URL); the store's errors.
+ */
+int mlreg_cluster_node_url(char **url_out, mlreg_cluster *cl, const char *tag);
+
 /** This node's id (valid as long as @p cl). */
 const char *mlreg_cluster_node_id(const mlreg_cluster *cl);
 
