@@ -448,7 +448,7 @@ static int publish(mlreg_meta_txn *txn, uint64_t first_seq, size_t n, void *arg)
 int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta,
                           registry_apply_fn apply, void *arg)
 {
-    int error = 0;
+    int error = 0, synced_for_missing = 0;
     unsigned int attempt;
 
     pthread_mutex_lock(&cl->lock);
@@ -472,6 +472,17 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
         }
         if (!p.lost && p.published == 0) {
             free(p.ours);
+            if ((error == MLREG_ENOTFOUND || error == MLREG_EBLOBUNKNOWN) && !synced_for_missing) {
+                /* what the change names may be another node's news: take
+                 * the log once more, and try again if it brought anything */
+                char why[WHY_MAX];
+                uint64_t before = cl->applied;
+                int refused_error = error;
+                snprintf(why, sizeof(why), "%s", mlreg_error_last());
+                synced_for_missing = 1;
+                if (sync_locked(cl) == 0 && cl->applied > before) continue;
+                error = mlreg_error_set(refused_error, "%s", why);
+            }
             break; /* refused by the change itself, or the store failed */
         }
         /* lost a seq, or published and then failed to commit locally: the

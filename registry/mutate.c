@@ -142,9 +142,21 @@ int mlreg_registry__mutate_replay(mlreg_meta *meta, const json_t *entry, const c
     }
     if ((error = mlreg_audit_entry_txn(&rebuilt, &rlen, mut.txn, seq)) < 0) goto done;
     if (rlen != len || memcmp(rebuilt, text, len) != 0) {
-        error = mlreg_error_set(MLREG_EMISMATCH,
-                                "replaying audit entry %llu rebuilt different bytes: %.200s",
-                                (unsigned long long)seq, rebuilt);
+        json_t *again = json_loadb(rebuilt, rlen, 0, NULL);
+        const char *want = json_string_value(json_object_get(again, "prev"));
+        const char *have = json_string_value(json_object_get(entry, "prev"));
+
+        if (want != NULL && (have == NULL || strcmp(want, have) != 0))
+            error = mlreg_error_set(MLREG_EMISMATCH,
+                                    "audit entry %llu does not follow entry %llu: its prev is %s, "
+                                    "entry %llu hashes to %s (one of the two was changed)",
+                                    (unsigned long long)seq, (unsigned long long)seq - 1,
+                                    have ? have : "missing", (unsigned long long)seq - 1, want);
+        else
+            error = mlreg_error_set(MLREG_EMISMATCH,
+                                    "replaying audit entry %llu rebuilt different bytes: %.200s",
+                                    (unsigned long long)seq, rebuilt);
+        json_decref(again);
         goto done;
     }
     error = mlreg_meta_txn_commit(mut.txn);

@@ -53,7 +53,9 @@ int mlreg_registry__replay_entry(mlreg_registry *dest, uint64_t seq, const char 
     action = json_string_value(json_object_get(entry, "action"));
     if (action == NULL || !json_is_integer(json_object_get(entry, "seq")) ||
         json_integer_value(json_object_get(entry, "seq")) != (json_int_t)seq) {
-        error = mlreg_error_set(MLREG_EINVALID, "audit entry %llu is not an entry of seq %llu",
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "audit entry %llu: the object is not a log entry of seq %llu "
+                                "(no action, or another seq)",
                                 (unsigned long long)seq, (unsigned long long)seq);
         goto done;
     }
