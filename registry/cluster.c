@@ -810,6 +810,16 @@ int mlreg_cluster_status(json_t **out, mlreg_cluster *cl)
                   "applied", (json_int_t)cl->applied, "head", (json_int_t)cl->head, "lag",
                   (json_int_t)(cl->head > cl->applied ? cl->head - cl->applied : 0), "last_read",
                   when, "healthy", !cl->failed, "nodes", nodes);
+    if (j != NULL) {
+        mlreg_s3_counts c;
+        mlreg_s3_counts_get(&c, cl->s3);
+        json_object_set_new(
+            j, "log_requests",
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "commits", (json_int_t)cl->commits,
+                      "lost", (json_int_t)cl->lost, "get", (json_int_t)c.get, "put",
+                      (json_int_t)c.put, "head", (json_int_t)c.head, "delete", (json_int_t)c.del,
+                      "list", (json_int_t)c.list));
+    }
     if (j != NULL && cl->failed)
         json_object_set_new(j, "stopped_at",
                             json_pack("{s:I, s:s}", "seq", (json_int_t)cl->failed_seq, "reason",

@@ -55,6 +55,8 @@ struct mlreg_s3 {
     pthread_mutex_t pool_lock;
     CURL *pool[MLREG_S3__POOL_MAX];
     unsigned int npool;
+    /* requests sent, retries included (mlreg_s3_counts), atomically */
+    uint64_t sent_get, sent_put, sent_head, sent_delete, sent_list, sent_other;
 };
 
 /* What to send. Everything is borrowed for the duration of the request. */

@@ -301,6 +301,32 @@ int mlreg_s3__build_path(char **raw_out, mlreg_s3 *s3, const char *key)
     return 0;
 }
 
+/* Counts one attempt of @p rq by kind (listings are GETs of the bucket). */
+static void count_request(mlreg_s3 *s3, const mlreg_s3__req *rq)
+{
+    uint64_t *c = &s3->sent_other;
+
+    if (rq->head)
+        c = &s3->sent_head;
+    else if (!strcmp(rq->method, "GET"))
+        c = rq->key == NULL ? &s3->sent_list : &s3->sent_get;
+    else if (!strcmp(rq->method, "PUT"))
+        c = &s3->sent_put;
+    else if (!strcmp(rq->method, "DELETE"))
+        c = &s3->sent_delete;
+    __atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
+}
+
+void mlreg_s3_counts_get(mlreg_s3_counts *out, const mlreg_s3 *s3)
+{
+    out->get = __atomic_load_n(&s3->sent_get, __ATOMIC_RELAXED);
+    out->put = __atomic_load_n(&s3->sent_put, __ATOMIC_RELAXED);
+    out->head = __atomic_load_n(&s3->sent_head, __ATOMIC_RELAXED);
+    out->del = __atomic_load_n(&s3->sent_delete, __ATOMIC_RELAXED);
+    out->list = __atomic_load_n(&s3->sent_list, __ATOMIC_RELAXED);
+    out->other = __atomic_load_n(&s3->sent_other, __ATOMIC_RELAXED);
+}
+
 /* Prepares one attempt of @p rq. @p range overrides the request's Range
  * header (resumed GETs). @p pooled: take the easy handle from the client's
  * pool (blocking requests only; multi transfers use fresh handles). */
@@ -320,6 +346,7 @@ int mlreg_s3__xfer_setup(mlreg_s3__xfer *x, mlreg_s3 *s3, const mlreg_s3__req *r
 
     memset(x, 0, sizeof(*x));
     x->rq = rq;
+    count_request(s3, rq);
     if (payload_hash == NULL) {
         mlreg_digest d;
         if (rq->has_body && rq->body_len > 0) {

@@ -91,7 +91,11 @@ int mlreg_cluster_health(char **why_out, mlreg_cluster *cl);
  * (entries in the store at the last read), lag (head - applied),
  * last_read (time), healthy, stopped_at {seq, reason} when not, and
  * nodes [{node, url, applied, head, healthy, time, age_ms}] from the
- * heartbeats younger than 3 heartbeat intervals (this node included).
+ * heartbeats younger than 3 heartbeat intervals (this node included), and
+ * log_requests {commits, lost, get, put, head, delete, list}: this node's
+ * commits through the store, the seqs it lost, and the requests its log
+ * client sent (following, scrubbing, heartbeats and commits; blob traffic
+ * is not counted here).
  * *out is a new reference. 0; MLREG_ENOMEM; the store's errors.
  */
 int mlreg_cluster_status(json_t **out, mlreg_cluster *cl);

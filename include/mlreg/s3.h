@@ -170,6 +170,19 @@ int mlreg_s3_abort_uploads(unsigned int *count_out, mlreg_s3 *s3, const char *pr
  */
 int mlreg_s3_presign_get(char **out, mlreg_s3 *s3, const char *key, unsigned int expires);
 
+/** Requests a client sent since it was made, every attempt counted. */
+typedef struct {
+    uint64_t get;   /**< object GETs */
+    uint64_t put;   /**< PUTs (objects, conditional creates, parts) */
+    uint64_t head;  /**< HEADs */
+    uint64_t del;   /**< DELETEs (objects, aborted uploads) */
+    uint64_t list;  /**< GETs of the bucket (listings) */
+    uint64_t other; /**< POSTs (multipart start and completion) */
+} mlreg_s3_counts;
+
+/** The request counts of @p s3 (thread-safe). */
+void mlreg_s3_counts_get(mlreg_s3_counts *out, const mlreg_s3 *s3);
+
 /* ---- streaming reader ---- */
 
 /**
