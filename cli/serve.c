@@ -368,7 +368,7 @@ int cmd_reindex(int argc, char **argv)
         goto done;
     }
     if (open_registry(&reg, cfg) < 0) goto done;
-    if (mlreg_cluster_status(&st, mlreg_registry_cluster(reg)) == 0)
+    if (mlreg_cluster_status(&st, mlreg_registry_cluster(reg), 0) == 0)
         fprintf(stderr, "mlreg: index in %s holds %lld log entries, as the store does\n",
                 cfg->data_dir, (long long)json_integer_value(json_object_get(st, "applied")));
     rc = CLI_EXIT_OK;

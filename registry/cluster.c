@@ -211,57 +211,127 @@ static int local_entry(char **out, size_t *len, mlreg_cluster *cl, uint64_t seq)
 
 /* ---- following the log ------------------------------------------------------ */
 
-/* Applies every entry the store has past this node's log. Caller holds lock. */
+/* Entries read at once while catching up: the first read is one entry (a
+ * poll usually finds none), and each full batch doubles the next, up to
+ * this many requests in flight. */
+#define FETCH_MAX 32
+
+typedef struct {
+    mlreg_cluster *cl;
+    uint64_t seq;
+    char *text;
+    size_t len;
+    int error;
+    char why[WHY_MAX];
+} fetch_slot;
+
+static void *fetch_one(void *p)
+{
+    fetch_slot *f = p;
+    char key[1200];
+
+    entry_key(key, sizeof(key), f->cl, f->seq);
+    f->error = mlreg_s3_get_small(&f->text, &f->len, f->cl->s3, key, MLREG_AUDIT_ENTRY_MAX + 1);
+    if (f->error < 0) snprintf(f->why, sizeof(f->why), "%s", mlreg_error_last());
+    mlreg_error_clear();
+    return NULL;
+}
+
+/* Reads entries @p seq .. @p seq + @p n - 1 into @p slots, in parallel. */
+static void fetch_batch(fetch_slot *slots, mlreg_cluster *cl, uint64_t seq, size_t n)
+{
+    pthread_t th[FETCH_MAX];
+    int started[FETCH_MAX];
+
+    for (size_t i = 0; i < n; i++) {
+        memset(&slots[i], 0, sizeof(slots[i]));
+        slots[i].cl = cl;
+        slots[i].seq = seq + i;
+        /* the first in this thread: a batch of one costs no thread */
+        started[i] = i > 0 && pthread_create(&th[i], NULL, fetch_one, &slots[i]) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!started[i]) fetch_one(&slots[i]);
+    for (size_t i = 1; i < n; i++)
+        if (started[i]) pthread_join(th[i], NULL);
+}
+
+/* Applies every entry the store has past this node's log, reading ahead in
+ * parallel batches and applying in order. Caller holds lock. */
 static int sync_locked(mlreg_cluster *cl)
 {
     uint64_t size = 0, first;
-    char key[1200], *text = NULL;
-    size_t len = 0;
-    int error;
+    fetch_slot slots[FETCH_MAX];
+    size_t batch = 1, n = 0, i = 0;
+    int error = 0, end = 0;
     int64_t started = mlreg_time_now_ns();
 
     if ((error = refused(cl)) < 0) return error;
     if ((error = local_size(&size, cl)) < 0) return error;
     first = size;
-    for (;;) {
-        entry_key(key, sizeof(key), cl, size);
-        error = mlreg_s3_get_small(&text, &len, cl->s3, key, MLREG_AUDIT_ENTRY_MAX + 1);
-        if (error == MLREG_ENOTFOUND) {
-            uint64_t ignored;
-
-            mlreg_error_clear();
-            /* the end of the log, or a hole: a removed entry with later ones */
-            entry_key(key, sizeof(key), cl, size + 1);
-            error = mlreg_s3_head(&ignored, cl->s3, key);
-            if (error == 0) {
-                char why[WHY_MAX];
-                snprintf(why, sizeof(why), "the entry is missing while entry %" PRIu64 " exists",
-                         size + 1);
-                set_failed(cl, size, why);
-                return refused(cl);
+    while (!end && error == 0) {
+        fetch_batch(slots, cl, size, n = batch);
+        for (i = 0; i < n && error == 0 && !end; i++) {
+            fetch_slot *f = &slots[i];
+            if (f->error == MLREG_ENOTFOUND) {
+                /* the end of the log, or a hole: a removed entry with later ones */
+                uint64_t ignored;
+                char key[1200], why[WHY_MAX];
+                int later = 0;
+                for (size_t j = i + 1; j < n; j++)
+                    if (slots[j].error != MLREG_ENOTFOUND) later = 1;
+                if (!later && i + 1 == n) {
+                    entry_key(key, sizeof(key), cl, size + 1);
+                    if ((error = mlreg_s3_head(&ignored, cl->s3, key)) == 0)
+                        later = 1;
+                    else if (error == MLREG_ENOTFOUND)
+                        error = 0;
+                    mlreg_error_clear();
+                }
+                if (later) {
+                    /* the reads of a batch race the writers: the entry may
+                     * have appeared since; only one still missing after a
+                     * later one was seen is a hole */
+                    char *again = NULL;
+                    size_t alen = 0;
+                    entry_key(key, sizeof(key), cl, size);
+                    error = mlreg_s3_get_small(&again, &alen, cl->s3, key, MLREG_AUDIT_ENTRY_MAX + 1);
+                    free(again);
+                    if (error == 0 || error != MLREG_ENOTFOUND) break; /* read it again, or fail */
+                    mlreg_error_clear();
+                    snprintf(why, sizeof(why),
+                             "the entry is missing from the store while later entries exist");
+                    set_failed(cl, size, why);
+                    error = refused(cl);
+                }
+                end = 1;
+                break;
             }
-            if (error != MLREG_ENOTFOUND) return error;
-            mlreg_error_clear();
-            error = 0;
-            break;
+            if (f->error == MLREG_ETOOBIG) {
+                set_failed(cl, size, "the entry is over the size of any entry");
+                error = refused(cl);
+                break;
+            }
+            if (f->error < 0) {
+                error = mlreg_error_set(f->error, "%s", f->why);
+                break;
+            }
+            if ((error = mlreg_registry__replay_entry(cl->reg, size, f->text, f->len)) < 0) {
+                if (entry_is_broken(error)) {
+                    set_failed(cl, size, mlreg_error_last());
+                    error = refused(cl);
+                }
+                break;
+            }
+            size++;
+            if (cl->progress && (size - first) % 1000 == 0)
+                fprintf(stderr,
+                        "mlreg: applied log entries %" PRIu64 " to %" PRIu64 " from the store\n",
+                        first, size - 1);
         }
-        if (error == MLREG_ETOOBIG) {
-            set_failed(cl, size, "the entry is over the size of any entry");
-            return refused(cl);
-        }
-        if (error < 0) return error;
-        error = mlreg_registry__replay_entry(cl->reg, size, text, len);
-        free(text);
-        text = NULL;
-        if (error < 0) {
-            if (!entry_is_broken(error)) return error;
-            set_failed(cl, size, mlreg_error_last());
-            return refused(cl);
-        }
-        size++;
-        if (cl->progress && (size - first) % 1000 == 0)
-            fprintf(stderr, "mlreg: applied log entries %" PRIu64 " to %" PRIu64 " from the store\n",
-                    first, size - 1);
+        for (size_t j = 0; j < n; j++)
+            free(slots[j].text);
+        if (batch < FETCH_MAX) batch *= 2;
     }
     if (cl->progress && size > first)
         fprintf(stderr,
@@ -270,10 +340,13 @@ static int sync_locked(mlreg_cluster *cl)
                 size - first, size - first == 1 ? "y" : "ies",
                 (double)(mlreg_time_now_ns() - started) / 1e9, size);
     pthread_mutex_lock(&cl->state);
-    cl->applied = cl->head = size;
-    cl->last_read = mlreg_time_now_ns();
+    cl->applied = size;
+    if (error == 0) {
+        cl->head = size;
+        cl->last_read = mlreg_time_now_ns();
+    }
     pthread_mutex_unlock(&cl->state);
-    return 0;
+    return error;
 }
 
 int mlreg_cluster_sync(mlreg_cluster *cl)
@@ -797,13 +870,16 @@ int mlreg_cluster_node_url(char **url_out, mlreg_cluster *cl, const char *tag)
     return error;
 }
 
-int mlreg_cluster_status(json_t **out, mlreg_cluster *cl)
+int mlreg_cluster_status(json_t **out, mlreg_cluster *cl, int with_nodes)
 {
     char when[MLREG_TIME_STRLEN];
     json_t *j = NULL, *nodes = NULL;
     int error;
 
-    if ((error = live_nodes(&nodes, cl)) < 0) return error;
+    if (!with_nodes)
+        nodes = json_null();
+    else if ((error = live_nodes(&nodes, cl)) < 0)
+        return error;
     pthread_mutex_lock(&cl->state);
     mlreg_time_format(when, cl->last_read);
     j = json_pack("{s:s, s:s?, s:I, s:I, s:I, s:s, s:b, s:o}", "node", cl->node_id, "url", cl->url,

@@ -165,9 +165,13 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
         goto done;
     /* the shared log before the keyring: its start-up sync with the config
      * must see, and commit after, what other nodes recorded */
+    /* with a shared log the entries in the store are what is durable, and
+     * LMDB is their index: a commit need not wait for the disk, and a start
+     * re-applies whatever a crash of the machine undid */
     if (opts->cluster != NULL &&
-        (error = mlreg_cluster__open(&reg->cluster, reg, opts->cluster, opts->data_dir,
-                                     reg->audit_key)) < 0)
+        ((error = mlreg_meta_set_synced(reg->meta, 0)) < 0 ||
+         (error = mlreg_cluster__open(&reg->cluster, reg, opts->cluster, opts->data_dir,
+                                      reg->audit_key)) < 0))
         goto done;
     if ((error = mlreg_keyring_open(&reg->keyring, reg->meta, opts->trusted_keys,
                                     opts->n_trusted_keys)) < 0)

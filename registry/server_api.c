@@ -364,8 +364,10 @@ static enum MHD_Result cluster_get(request *rq)
         error = mlreg_error_set(MLREG_ENOTFOUND,
                                 "this registry keeps its log in its own LMDB (fs backend): it is "
                                 "one node, not part of a cluster");
-    else
-        error = mlreg_cluster_status(&j, cl);
+    else {
+        const char *nodes = mlreg_server__req_query(rq, "nodes");
+        error = mlreg_cluster_status(&j, cl, nodes == NULL || strcmp(nodes, "false") != 0);
+    }
     return mlreg_server__reply_result(rq, error, j);
 }
 

@@ -417,3 +417,13 @@ void *mlreg_meta_owner(const mlreg_meta *meta)
 {
     return meta->owner;
 }
+
+int mlreg_meta_set_synced(mlreg_meta *meta, int synced)
+{
+    int rc = mdb_env_set_flags(meta->env, MDB_NOSYNC, synced ? 0 : 1);
+
+    if (rc != 0)
+        return mlreg_error_set(MLREG_EIO, "lmdb: cannot change the sync mode: %s",
+                               mdb_strerror(rc));
+    return 0;
+}

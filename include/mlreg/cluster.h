@@ -96,9 +96,11 @@ int mlreg_cluster_health(char **why_out, mlreg_cluster *cl);
  * commits through the store, the seqs it lost, and the requests its log
  * client sent (following, scrubbing, heartbeats and commits; blob traffic
  * is not counted here).
- * *out is a new reference. 0; MLREG_ENOMEM; the store's errors.
+ * With @p with_nodes 0, nodes is null and the store is not asked (a
+ * cheap look at this node's lag). *out is a new reference. 0;
+ * MLREG_ENOMEM; the store's errors.
  */
-int mlreg_cluster_status(json_t **out, mlreg_cluster *cl);
+int mlreg_cluster_status(json_t **out, mlreg_cluster *cl, int with_nodes);
 
 /** Length of a node tag: 8 lowercase hex digits. */
 #define MLREG_CLUSTER_TAG_LEN 8

@@ -116,4 +116,13 @@ void mlreg_meta_set_owner(mlreg_meta *meta, void *owner);
 /** The owner set by mlreg_meta_set_owner(), or NULL. */
 void *mlreg_meta_owner(const mlreg_meta *meta);
 
+/**
+ * Whether a commit waits for the disk (the default: 1). With 0, commits
+ * return before their pages reach the disk (MDB_NOSYNC): a crash of the
+ * machine may undo the last commits, but the environment stays consistent.
+ * For an environment that is an index of a log kept elsewhere, which puts
+ * back whatever a crash undid. 0 or MLREG_EIO.
+ */
+int mlreg_meta_set_synced(mlreg_meta *meta, int synced);
+
 #endif

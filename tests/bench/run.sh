@@ -153,3 +153,8 @@ BUILD="$BUILD" BENCH_SIZE_MIB="$SIZE_MIB" BENCH_REPS="$REPS" sh "$ROOT/tests/ben
 # The audit log: append cost, verify and proof latency (tests/bench/audit.sh).
 echo
 BUILD="$BUILD" BENCH_REPS="$REPS" sh "$ROOT/tests/bench/audit.sh"
+
+# The cluster: three nodes sharing one log on their own throw-away Ceph RGW
+# (tests/bench/cluster.sh starts and stops it).
+echo
+BUILD="$BUILD" sh "$ROOT/tests/bench/cluster.sh"

@@ -419,7 +419,7 @@ START_TEST(test_cluster_status_lists_the_live_nodes)
     ck_assert_int_eq(mlreg_cluster_follow_start(mlreg_registry_cluster(node[1])), 0);
     for (int i = 0; i < 100; i++) {
         json_decref(st);
-        ck_assert_int_eq(mlreg_cluster_status(&st, mlreg_registry_cluster(node[0])), 0);
+        ck_assert_int_eq(mlreg_cluster_status(&st, mlreg_registry_cluster(node[0]), 1), 0);
         if (json_array_size(json_object_get(st, "nodes")) == 2) break;
         usleep(50000);
     }
