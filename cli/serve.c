@@ -280,7 +280,20 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "mlreg: listening on %s (data %s)\n", url, cfg->data_dir);
     if (mlreg_registry_cluster(reg) != NULL) {
         mlreg_cluster *cl = mlreg_registry_cluster(reg);
-        if ((error = mlreg_cluster_set_url(cl, url)) < 0 ||
+        char *why = NULL;
+        if (cfg->cluster.url == NULL &&
+            (!strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "[::]")))
+            fprintf(stderr,
+                    "mlreg: warning: listening on %s, other nodes cannot reach this one at %s; "
+                    "set cluster.url so they can forward upload requests here\n",
+                    host, url);
+        if (mlreg_cluster_health(&why, cl) < 0) {
+            fprintf(stderr, "mlreg: warning: %s; this node serves what it verified and refuses "
+                            "writes\n",
+                    why ? why : "the log in the store is broken");
+            free(why);
+        }
+        if ((error = mlreg_cluster_set_url(cl, cfg->cluster.url ? cfg->cluster.url : url)) < 0 ||
             (error = mlreg_cluster_follow_start(cl)) < 0) {
             fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
             goto done;

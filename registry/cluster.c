@@ -359,6 +359,28 @@ int mlreg_cluster_sync(mlreg_cluster *cl)
     return error;
 }
 
+/* Reads that miss try the log again at most this often (ns): a flood of
+ * lookups of unknown names costs the store at most one read per interval. */
+#define REFRESH_MIN_NS (50 * 1000000LL)
+
+int mlreg_cluster__refresh(mlreg_cluster *cl)
+{
+    uint64_t before;
+    int64_t last;
+    int error;
+
+    pthread_mutex_lock(&cl->state);
+    before = cl->applied;
+    last = cl->last_read;
+    pthread_mutex_unlock(&cl->state);
+    if (mlreg_time_now_ns() - last < REFRESH_MIN_NS) return 0;
+    pthread_mutex_lock(&cl->lock);
+    error = sync_locked(cl);
+    pthread_mutex_unlock(&cl->lock);
+    mlreg_error_clear();
+    return error == 0 && cl->applied > before;
+}
+
 /* Reads up to cl->scrub applied entries again and compares them with the
  * node's copy. Caller holds lock. */
 static int scrub_locked(mlreg_cluster *cl)
@@ -495,6 +517,9 @@ static int publish(mlreg_meta_txn *txn, uint64_t first_seq, size_t n, void *arg)
     int error = 0;
 
     p->total = n;
+    /* a node that stopped at a broken entry writes nothing (a change that
+     * turns out to change nothing never gets here, and passes) */
+    if ((error = refused(p->cl)) < 0) return error;
     for (size_t i = 0; i < n; i++) {
         if ((error = mlreg_audit_entry_txn(&text, &len, txn, first_seq + i)) < 0) return error;
         entry_key(key, sizeof(key), p->cl, first_seq + i);
@@ -529,7 +554,6 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
         publish_state p = {cl, 0, 0, 0, 0, NULL, 0};
         uint64_t seq = 0;
 
-        if ((error = refused(cl)) < 0) break;
         error = mlreg_registry__mutate_local(&seq, meta, apply, arg, publish, &p);
         if (error == 0 || error == REGISTRY_MUTATE_NOOP) {
             if (error == 0 && seq_out != NULL) *seq_out = seq;
@@ -718,7 +742,12 @@ int mlreg_cluster__open(mlreg_cluster **out, mlreg_registry *reg, const mlreg_cl
     if (cl->progress && cl->applied == 0)
         fprintf(stderr, "mlreg: node %s: building the index from the log in the store\n",
                 cl->node_id);
-    if ((error = sync_locked(cl)) < 0) goto done;
+    if ((error = sync_locked(cl)) < 0) {
+        if (!cl->failed) goto done;
+        /* a broken entry: serve what was verified, report it, refuse writes */
+        mlreg_error_clear();
+        error = 0;
+    }
     *out = cl;
     cl = NULL;
 

@@ -55,6 +55,7 @@ void mlreg_config_free(mlreg_config *cfg)
     free(cfg->s3.ca_file);
     free(cfg->log_key_file);
     free(cfg->cluster.node_id);
+    free(cfg->cluster.url);
     for (size_t i = 0; i < cfg->n_trusted_keys; i++) {
         free(cfg->trusted_keys[i].name);
         free(cfg->trusted_keys[i].role);
@@ -357,6 +358,18 @@ static int load_cluster(mlreg_config *cfg, json_t *obj)
         if (!strcmp(key, "node_id")) {
             if ((error = get_string(&cfg->cluster.node_id, v, "cluster.node_id")) < 0)
                 return error;
+            continue;
+        }
+        if (!strcmp(key, "url")) {
+            const char *u;
+            if ((error = get_string(&cfg->cluster.url, v, "cluster.url")) < 0) return error;
+            u = cfg->cluster.url;
+            if ((strncmp(u, "http://", 7) && strncmp(u, "https://", 8)) || strchr(u, '?') ||
+                strlen(u) > 1024 || u[strlen(u) - 1] == '/')
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key 'cluster.url': '%s' is not "
+                                       "http(s)://HOST[:PORT] (without a trailing slash)",
+                                       u);
             continue;
         }
         for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)

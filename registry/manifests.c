@@ -111,8 +111,8 @@ int mlreg_registry__manifest_load_txn(mlreg_manifest_data **out, mlreg_meta_txn 
     return manifest_load(out, txn, repo, digest);
 }
 
-int mlreg_registry_manifest_get(mlreg_manifest_data **out, mlreg_registry *reg, const char *repo,
-                                const char *reference)
+static int manifest_get_once(mlreg_manifest_data **out, mlreg_registry *reg, const char *repo,
+                             const char *reference)
 {
     int error = 0;
     mlreg_meta_txn *txn = NULL;
@@ -125,6 +125,18 @@ int mlreg_registry_manifest_get(mlreg_manifest_data **out, mlreg_registry *reg, 
 
 done:
     mlreg_meta_txn_abort(txn);
+    return error;
+}
+
+int mlreg_registry_manifest_get(mlreg_manifest_data **out, mlreg_registry *reg, const char *repo,
+                                const char *reference)
+{
+    int error = manifest_get_once(out, reg, repo, reference);
+    mlreg_cluster *cl = mlreg_registry__cluster(reg);
+
+    /* pushed through another node a moment ago? */
+    if (error == MLREG_ENOTFOUND && cl != NULL && mlreg_cluster__refresh(cl) > 0)
+        error = manifest_get_once(out, reg, repo, reference);
     return error;
 }
 

@@ -464,10 +464,21 @@ done:
     return error;
 }
 
+/* require_linked(), trying the log once more when the link is unknown: the
+ * blob may have been linked through another node a moment ago. */
+static int require_linked_now(mlreg_registry *reg, const char *repo, const mlreg_digest *digest)
+{
+    int error = require_linked(reg, repo, digest);
+
+    if (error == MLREG_ENOTFOUND && reg->cluster != NULL && mlreg_cluster__refresh(reg->cluster) > 0)
+        error = require_linked(reg, repo, digest);
+    return error;
+}
+
 int mlreg_registry_blob_stat(uint64_t *size_out, mlreg_registry *reg, const char *repo,
                              const mlreg_digest *digest)
 {
-    int error = require_linked(reg, repo, digest);
+    int error = require_linked_now(reg, repo, digest);
 
     if (error < 0) return error;
     return mlreg_blobstore_stat(size_out, reg->store, digest);
@@ -476,7 +487,7 @@ int mlreg_registry_blob_stat(uint64_t *size_out, mlreg_registry *reg, const char
 int mlreg_registry_blob_open(mlreg_blob_reader **out, uint64_t *size_out, mlreg_registry *reg,
                              const char *repo, const mlreg_digest *digest)
 {
-    int error = require_linked(reg, repo, digest);
+    int error = require_linked_now(reg, repo, digest);
 
     if (error < 0) return error;
     return mlreg_blobstore_open_read(out, size_out, reg->store, digest);
@@ -808,8 +819,22 @@ done:
     return error;
 }
 
+static int release_get_once(json_t **out, mlreg_registry *reg, const char *name,
+                            const char *version);
+
 int mlreg_registry_release_get(json_t **out, mlreg_registry *reg, const char *name,
                                const char *version)
+{
+    int error = release_get_once(out, reg, name, version);
+
+    /* pushed through another node a moment ago? */
+    if (error == MLREG_ENOTFOUND && reg->cluster != NULL && mlreg_cluster__refresh(reg->cluster) > 0)
+        error = release_get_once(out, reg, name, version);
+    return error;
+}
+
+static int release_get_once(json_t **out, mlreg_registry *reg, const char *name,
+                            const char *version)
 {
     int error = 0;
     mlreg_meta_txn *txn = NULL;

@@ -63,6 +63,7 @@ typedef struct {
  *  (s3 backend; see cluster.h). 0 / NULL: the defaults. */
 typedef struct {
     char *node_id;               /**< cluster.node_id */
+    char *url;                   /**< cluster.url: how other nodes reach this one */
     unsigned int poll_ms;        /**< cluster.poll_ms */
     unsigned int heartbeat_ms;   /**< cluster.heartbeat_ms */
     unsigned int attempts;       /**< cluster.commit_attempts */
