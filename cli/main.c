@@ -153,7 +153,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         int n = argc - 1;
         if (strcmp(argv[1], commands[i].name)) continue;
-        if (strcmp(commands[i].name, "serve") && strcmp(commands[i].name, "reindex") && take_token(&n, argv + 1) < 0) {
+        if (strcmp(commands[i].name, "serve") && strcmp(commands[i].name, "reindex") &&
+            take_token(&n, argv + 1) < 0) {
             fprintf(stderr, "mlreg %s: %s\n", commands[i].name, mlreg_error_last());
             cli_token_clear();
             return CLI_EXIT_USAGE;

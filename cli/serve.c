@@ -153,7 +153,7 @@ static int open_registry(mlreg_registry **out, const mlreg_config *cfg)
     ropts.data_dir = cfg->data_dir;
     ropts.map_size = cfg->map_size;
     ropts.max_manifest_bytes = cfg->max_manifest_bytes;
-    ropts.backend = backend; /* NULL: fs under data_dir; the registry owns it now */
+    ropts.backend = backend;                /* NULL: fs under data_dir; the registry owns it now */
     ropts.trusted_keys = cfg->trusted_keys; /* merged with the keyring stored in LMDB */
     ropts.n_trusted_keys = cfg->n_trusted_keys;
     ropts.log_key_file = cfg->log_key_file;
@@ -288,8 +288,9 @@ int cmd_serve(int argc, char **argv)
                     "set cluster.url so they can forward upload requests here\n",
                     host, url);
         if (mlreg_cluster_health(&why, cl) < 0) {
-            fprintf(stderr, "mlreg: warning: %s; this node serves what it verified and refuses "
-                            "writes\n",
+            fprintf(stderr,
+                    "mlreg: warning: %s; this node serves what it verified and refuses "
+                    "writes\n",
                     why ? why : "the log in the store is broken");
             free(why);
         }
@@ -375,8 +376,9 @@ int cmd_reindex(int argc, char **argv)
         goto done;
     }
     if (strcmp(cfg->storage_backend, "s3") != 0) {
-        fprintf(stderr, "mlreg reindex: %s: storage.backend is \"%s\"; only the s3 backend keeps "
-                        "its log in the store (the fs backend's log is its LMDB)\n",
+        fprintf(stderr,
+                "mlreg reindex: %s: storage.backend is \"%s\"; only the s3 backend keeps "
+                "its log in the store (the fs backend's log is its LMDB)\n",
                 config_path, cfg->storage_backend);
         goto done;
     }

@@ -62,10 +62,10 @@ struct mlreg_cluster {
     pthread_mutex_t lock;  /* commits and syncs */
     pthread_mutex_t state; /* the fields below */
     pthread_cond_t wake;
-    uint64_t applied;   /* entries in the LMDB log */
-    uint64_t head;      /* entries in the store at the last read */
-    int64_t last_read;  /* ns */
-    int failed;         /* stopped at failed_seq */
+    uint64_t applied;  /* entries in the LMDB log */
+    uint64_t head;     /* entries in the store at the last read */
+    int64_t last_read; /* ns */
+    int failed;        /* stopped at failed_seq */
     uint64_t failed_seq;
     char why[WHY_MAX];
     uint64_t scrub_next; /* next applied seq to read again, counting down */
@@ -295,7 +295,8 @@ static int sync_locked(mlreg_cluster *cl)
                     char *again = NULL;
                     size_t alen = 0;
                     entry_key(key, sizeof(key), cl, size);
-                    error = mlreg_s3_get_small(&again, &alen, cl->s3, key, MLREG_AUDIT_ENTRY_MAX + 1);
+                    error =
+                        mlreg_s3_get_small(&again, &alen, cl->s3, key, MLREG_AUDIT_ENTRY_MAX + 1);
                     free(again);
                     if (error == 0 || error != MLREG_ENOTFOUND) break; /* read it again, or fail */
                     mlreg_error_clear();
@@ -422,9 +423,9 @@ static int heartbeat(mlreg_cluster *cl)
 
     mlreg_time_format(when, mlreg_time_now_ns());
     pthread_mutex_lock(&cl->state);
-    j = json_pack("{s:s, s:s?, s:I, s:I, s:b, s:s}", "node", cl->node_id, "url", cl->url,
-                  "applied", (json_int_t)cl->applied, "head", (json_int_t)cl->head, "healthy",
-                  !cl->failed, "time", when);
+    j = json_pack("{s:s, s:s?, s:I, s:I, s:b, s:s}", "node", cl->node_id, "url", cl->url, "applied",
+                  (json_int_t)cl->applied, "head", (json_int_t)cl->head, "healthy", !cl->failed,
+                  "time", when);
     pthread_mutex_unlock(&cl->state);
     if (j == NULL || (text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
         json_decref(j);
@@ -918,17 +919,17 @@ int mlreg_cluster_status(json_t **out, mlreg_cluster *cl, int with_nodes)
     if (j != NULL) {
         mlreg_s3_counts c;
         mlreg_s3_counts_get(&c, cl->s3);
-        json_object_set_new(
-            j, "log_requests",
-            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "commits", (json_int_t)cl->commits,
-                      "lost", (json_int_t)cl->lost, "get", (json_int_t)c.get, "put",
-                      (json_int_t)c.put, "head", (json_int_t)c.head, "delete", (json_int_t)c.del,
-                      "list", (json_int_t)c.list));
+        json_object_set_new(j, "log_requests",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "commits",
+                                      (json_int_t)cl->commits, "lost", (json_int_t)cl->lost, "get",
+                                      (json_int_t)c.get, "put", (json_int_t)c.put, "head",
+                                      (json_int_t)c.head, "delete", (json_int_t)c.del, "list",
+                                      (json_int_t)c.list));
     }
     if (j != NULL && cl->failed)
-        json_object_set_new(j, "stopped_at",
-                            json_pack("{s:I, s:s}", "seq", (json_int_t)cl->failed_seq, "reason",
-                                      cl->why));
+        json_object_set_new(
+            j, "stopped_at",
+            json_pack("{s:I, s:s}", "seq", (json_int_t)cl->failed_seq, "reason", cl->why));
     pthread_mutex_unlock(&cl->state);
     if (j == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     *out = j;

@@ -356,8 +356,7 @@ static int load_cluster(mlreg_config *cfg, json_t *obj)
     {
         size_t i;
         if (!strcmp(key, "node_id")) {
-            if ((error = get_string(&cfg->cluster.node_id, v, "cluster.node_id")) < 0)
-                return error;
+            if ((error = get_string(&cfg->cluster.node_id, v, "cluster.node_id")) < 0) return error;
             continue;
         }
         if (!strcmp(key, "url")) {

@@ -76,8 +76,7 @@ int mlreg_registry__mutate_local(uint64_t *seq_out, mlreg_meta *meta, registry_a
             error = REGISTRY_MUTATE_NOOP;
         goto done;
     }
-    if (publish != NULL &&
-        (error = publish(mut.txn, mut.first_seq, mut.entries, publish_arg)) < 0)
+    if (publish != NULL && (error = publish(mut.txn, mut.first_seq, mut.entries, publish_arg)) < 0)
         goto done;
     error = mlreg_meta_txn_commit(mut.txn);
     mut.txn = NULL;

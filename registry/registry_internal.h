@@ -128,9 +128,8 @@ mlreg_cluster *mlreg_registry__cluster(mlreg_registry *reg);
  * the bucket's log key check, and the catch-up of every entry the store has
  * and the node lacks. Errors name what failed.
  */
-int mlreg_cluster__open(mlreg_cluster **out, mlreg_registry *reg,
-                        const mlreg_cluster_opts *opts, const char *data_dir,
-                        const mlreg_audit_key *akey);
+int mlreg_cluster__open(mlreg_cluster **out, mlreg_registry *reg, const mlreg_cluster_opts *opts,
+                        const char *data_dir, const mlreg_audit_key *akey);
 /**
  * For a read that found nothing: applies what the store has now, unless the
  * log was read in the last 50 ms. 1 when that brought new entries (the read

@@ -31,7 +31,7 @@
 
 /* The owner's answers to upload requests are short: headers and at most an
  * error body. */
-#define ANSWER_MAX (64u * 1024)
+#define ANSWER_MAX  (64u * 1024)
 #define HEADERS_MAX 8
 
 struct forward {
@@ -54,9 +54,9 @@ struct forward {
 };
 
 /* The owner's headers relayed to the client. */
-static const char *const relayed[] = {"Location",        "Range",          "Docker-Upload-UUID",
-                                      "Docker-Content-Digest", "Content-Type", "Retry-After",
-                                      "WWW-Authenticate"};
+static const char *const relayed[] = {
+    "Location",     "Range",       "Docker-Upload-UUID", "Docker-Content-Digest",
+    "Content-Type", "Retry-After", "WWW-Authenticate"};
 
 static size_t on_read(char *buf, size_t size, size_t n, void *p)
 {
@@ -161,9 +161,11 @@ static int start(forward *f, request *rq, const char *owner_url)
         return mlreg_error_set(MLREG_EIO, "cannot make a pipe: %s", strerror(errno));
     f->pipe_rd = fds[0];
     f->pipe_wr = fds[1];
-    if (((h = mlreg_server__req_header(rq, "Authorization")) && add_header(f, "Authorization", h)) ||
+    if (((h = mlreg_server__req_header(rq, "Authorization")) &&
+         add_header(f, "Authorization", h)) ||
         ((h = mlreg_server__req_header(rq, "Content-Type")) && add_header(f, "Content-Type", h)) ||
-        ((h = mlreg_server__req_header(rq, "Content-Range")) && add_header(f, "Content-Range", h)) ||
+        ((h = mlreg_server__req_header(rq, "Content-Range")) &&
+         add_header(f, "Content-Range", h)) ||
         add_header(f, "X-Mlreg-Forwarded", "1"))
         return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     {
@@ -275,9 +277,9 @@ enum MHD_Result mlreg_server__forward_finish(request *rq)
     if (f->rc != CURLE_OK || f->status < 100 || f->answer_over) {
         mlreg_error_set(MLREG_ESERVER, "forwarding %s %s to the node holding the upload: %s",
                         rq->method, rq->path,
-                        f->answer_over  ? "its answer is too long"
+                        f->answer_over ? "its answer is too long"
                         : f->errbuf[0] ? f->errbuf
-                                        : curl_easy_strerror(f->rc));
+                                       : curl_easy_strerror(f->rc));
         return mlreg_server__reply_error(rq, MLREG_ESERVER, ERR_CTX_UPLOAD);
     }
     resp = MHD_create_response_from_buffer(f->answer.len, f->answer.p ? f->answer.p : "",

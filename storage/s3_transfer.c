@@ -130,7 +130,8 @@ int mlreg_s3__error_from_response(char *out, size_t outlen, const char *method, 
                   : MLREG_EAUTH;
     } else if (status == 416) {
         err = MLREG_ERANGE;
-    } else if (status == 412 || (status == 409 && strcmp(code, "ConditionalRequestConflict") == 0)) {
+    } else if (status == 412 ||
+               (status == 409 && strcmp(code, "ConditionalRequestConflict") == 0)) {
         /* a conditional write lost: the key exists, or another conditional
          * write of it is in flight (AWS answers 409 then) */
         err = MLREG_EEXISTS;

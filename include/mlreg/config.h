@@ -71,15 +71,15 @@ typedef struct {
 } mlreg_config_cluster;
 
 typedef struct {
-    char *listen;              /**< "HOST:PORT" or "[V6]:PORT" (malloc'd) */
-    char *data_dir;            /**< data directory (malloc'd) */
-    char *storage_backend;     /**< "fs" or "s3" (malloc'd) */
-    mlreg_config_s3 s3;        /**< storage.* of the s3 backend */
-    char *log_key_file;        /**< audit.log_key_file, resolved against the config's directory */
+    char *listen;          /**< "HOST:PORT" or "[V6]:PORT" (malloc'd) */
+    char *data_dir;        /**< data directory (malloc'd) */
+    char *storage_backend; /**< "fs" or "s3" (malloc'd) */
+    mlreg_config_s3 s3;    /**< storage.* of the s3 backend */
+    char *log_key_file;    /**< audit.log_key_file, resolved against the config's directory */
     mlreg_config_cluster cluster; /**< cluster.* */
-    size_t max_manifest_bytes; /**< limits.max_manifest_bytes */
-    size_t map_size;           /**< limits.map_size (LMDB map size, bytes); 0 = default */
-    unsigned int threads;      /**< server.threads */
+    size_t max_manifest_bytes;    /**< limits.max_manifest_bytes */
+    size_t map_size;              /**< limits.map_size (LMDB map size, bytes); 0 = default */
+    unsigned int threads;         /**< server.threads */
     /** limits.* of the HTTP server (mlreg_server_opts); 0 = its default. */
     unsigned int max_connections;             /**< limits.max_connections */
     unsigned int max_connections_per_address; /**< limits.max_connections_per_address */
