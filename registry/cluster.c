@@ -325,6 +325,10 @@ static int sync_locked(mlreg_cluster *cl)
                 break;
             }
             size++;
+            pthread_mutex_lock(&cl->state); /* readers see progress entry by entry */
+            cl->applied = size;
+            if (cl->head < size) cl->head = size;
+            pthread_mutex_unlock(&cl->state);
             if (cl->progress && (size - first) % 1000 == 0)
                 fprintf(stderr,
                         "mlreg: applied log entries %" PRIu64 " to %" PRIu64 " from the store\n",

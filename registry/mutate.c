@@ -57,12 +57,31 @@ int mlreg_registry__mutation_record(uint64_t *seq_out, registry_mutation *mut,
     return 0;
 }
 
+/* Tests set this to run every live change twice, the first run thrown
+ * away, as a change that loses its seq to another node is. */
+static int rehearse_changes;
+
+void mlreg_registry__rehearse_changes(int on)
+{
+    rehearse_changes = on;
+}
+
 int mlreg_registry__mutate_local(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply,
                                  void *arg, registry_publish_fn publish, void *publish_arg)
 {
     registry_mutation mut = {NULL, 0, 0, 0, NULL};
     int error = 0, applied;
 
+    if (rehearse_changes) {
+        if ((error = mlreg_meta_txn_begin(&mut.txn, meta, 1)) < 0) goto done;
+        mut.now = mlreg_time_now_ns();
+        applied = apply(&mut, mut.txn, arg);
+        mlreg_meta_txn_abort(mut.txn);
+        mut.txn = NULL;
+        mut.entries = 0;
+        mlreg_error_clear();
+        (void)applied;
+    }
     if ((error = mlreg_meta_txn_begin(&mut.txn, meta, 1)) < 0) goto done;
     mut.now = mlreg_time_now_ns();
     if ((applied = apply(&mut, mut.txn, arg)) < 0) {

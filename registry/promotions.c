@@ -290,6 +290,24 @@ static void promote_state_clear(promote_state *s)
     json_decref(s->logrec);
 }
 
+/* Back to the inputs of the request: a change that lost its log seq to
+ * another node is applied again, from scratch, on the new state. */
+static void promote_state_reset(promote_state *s)
+{
+    int64_t at_ns = s->hw.at_ns;
+
+    promote_state_clear(s);
+    memset(&s->gc, 0, sizeof(s->gc));
+    memset(&s->gb, 0, sizeof(s->gb));
+    memset(&s->ac, 0, sizeof(s->ac));
+    memset(&s->hw, 0, sizeof(s->hw));
+    s->hw.at_ns = at_ns;
+    s->cand = s->base = s->table = s->logrec = NULL;
+    s->passed = 0;
+    s->from_stage = NULL;
+    s->refusal[0] = '\0';
+}
+
 /* Evaluates the gates of a promotion on what @p txn sees; every input is
  * read inside it. Fills s->cand, base, table, passed, refusal. */
 static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
@@ -468,6 +486,7 @@ static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     promo_event pe;
     int error;
 
+    promote_state_reset(s);
     if (mlreg_registry__mutation_source(mut) != NULL)
         error = promote_from_entry(s, txn, mlreg_registry__mutation_source(mut));
     else
@@ -671,6 +690,15 @@ static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
     int64_t now = mlreg_registry__mutation_time(mut);
     promo_event pe;
 
+    /* from the request's inputs, also when run again after a lost log seq */
+    json_decref(s->cur);
+    json_decref(s->target);
+    json_decref(s->logrec);
+    json_decref(s->hw.last);
+    s->cur = s->target = s->logrec = s->hw.last = NULL;
+    s->hw.found = 0;
+    s->refused = 0;
+    s->refusal[0] = '\0';
     if (mlreg_registry__mutation_source(mut) != NULL)
         error = rollback_from_entry(s, txn, mlreg_registry__mutation_source(mut));
     else

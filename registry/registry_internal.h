@@ -157,6 +157,14 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
  * of the change's entries to @p publish (may be NULL) before committing.
  * @p publish returns 0 to commit, or an error that aborts the change.
  */
+/**
+ * For tests: with @p on, every live change runs its apply function twice,
+ * the first run's transaction thrown away, as happens when a change loses
+ * its log seq to another node and runs again. Apply functions must start
+ * from their inputs each time (no leak, no state carried over).
+ */
+void mlreg_registry__rehearse_changes(int on);
+
 typedef int (*registry_publish_fn)(mlreg_meta_txn *txn, uint64_t first_seq, size_t n, void *arg);
 int mlreg_registry__mutate_local(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply,
                                  void *arg, registry_publish_fn publish, void *publish_arg);
