@@ -93,6 +93,10 @@ const char *mlreg_server__error_public_message(unsigned int status)
     if (status == 507)
         return "the registry is out of storage space; its operator finds the details in the "
                "server log";
+    if (status == 503)
+        return "the registry cannot take this change now: its log in the object store is "
+               "unreachable, broken or too busy; retry later (its operator finds the details in "
+               "the server log)";
     if (status >= 500)
         return "internal error in the registry; its operator finds the details in the server log";
     return NULL;

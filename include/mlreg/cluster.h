@@ -33,7 +33,7 @@
 /** Defaults of mlreg_cluster_opts. */
 #define MLREG_CLUSTER_DEFAULT_POLL_MS      200u
 #define MLREG_CLUSTER_DEFAULT_HEARTBEAT_MS 2000u
-#define MLREG_CLUSTER_DEFAULT_ATTEMPTS     20u
+#define MLREG_CLUSTER_DEFAULT_ATTEMPTS     100u
 #define MLREG_CLUSTER_DEFAULT_SCRUB        1u
 
 typedef struct mlreg_cluster mlreg_cluster;
