@@ -366,9 +366,9 @@ int mlreg_cluster_sync(mlreg_cluster *cl)
 
 /* Reads that miss try the log again at most this often (ns): a flood of
  * lookups of unknown names costs the store at most one read per interval. */
-#define REFRESH_MIN_NS (50 * 1000000LL)
+#define REFRESH_MIN_NS (10 * 1000000LL)
 
-int mlreg_cluster__refresh(mlreg_cluster *cl)
+int mlreg_cluster__refresh(mlreg_cluster *cl, int force)
 {
     uint64_t before;
     int64_t last;
@@ -378,7 +378,7 @@ int mlreg_cluster__refresh(mlreg_cluster *cl)
     before = cl->applied;
     last = cl->last_read;
     pthread_mutex_unlock(&cl->state);
-    if (mlreg_time_now_ns() - last < REFRESH_MIN_NS) return 0;
+    if (!force && mlreg_time_now_ns() - last < REFRESH_MIN_NS) return 0;
     pthread_mutex_lock(&cl->lock);
     error = sync_locked(cl);
     pthread_mutex_unlock(&cl->lock);
@@ -582,6 +582,8 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
                 int refused_error = error;
                 snprintf(why, sizeof(why), "%s", mlreg_error_last());
                 synced_for_missing = 1;
+                /* the follower holds this lock while it applies: nothing
+                 * came in since the change ran unless this sync brought it */
                 if (sync_locked(cl) == 0 && cl->applied > before) continue;
                 error = mlreg_error_set(refused_error, "%s", why);
             }

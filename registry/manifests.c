@@ -135,7 +135,7 @@ int mlreg_registry_manifest_get(mlreg_manifest_data **out, mlreg_registry *reg, 
     mlreg_cluster *cl = mlreg_registry__cluster(reg);
 
     /* pushed through another node a moment ago? */
-    if (error == MLREG_ENOTFOUND && cl != NULL && mlreg_cluster__refresh(cl) > 0)
+    if (error == MLREG_ENOTFOUND && cl != NULL && mlreg_cluster__refresh(cl, 0) > 0)
         error = manifest_get_once(out, reg, repo, reference);
     return error;
 }
@@ -482,10 +482,16 @@ static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const
      * see would tell a client its size ("descriptor says N") or, through the
      * eval-report parser's messages, its bytes. The write txn checks again. */
     if (precheck_visible) {
-        if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-        error = check_refs_visible(txn, repo, plan->m);
-        mlreg_meta_txn_abort(txn);
-        txn = NULL;
+        mlreg_cluster *cl = mlreg_registry__cluster(reg);
+        int again = 0;
+        do {
+            if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+            error = check_refs_visible(txn, repo, plan->m);
+            mlreg_meta_txn_abort(txn);
+            txn = NULL;
+            /* blobs uploaded through another node a moment ago? */
+        } while (error == MLREG_EBLOBUNKNOWN && cl != NULL && !again++ &&
+                 mlreg_cluster__refresh(cl, 1) > 0);
         if (error < 0) goto done;
     }
     if ((error = check_blobs_stored(reg, plan->m)) < 0) goto done;

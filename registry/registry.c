@@ -471,7 +471,7 @@ static int require_linked_now(mlreg_registry *reg, const char *repo, const mlreg
     int error = require_linked(reg, repo, digest);
 
     if (error == MLREG_ENOTFOUND && reg->cluster != NULL &&
-        mlreg_cluster__refresh(reg->cluster) > 0)
+        mlreg_cluster__refresh(reg->cluster, 0) > 0)
         error = require_linked(reg, repo, digest);
     return error;
 }
@@ -830,7 +830,7 @@ int mlreg_registry_release_get(json_t **out, mlreg_registry *reg, const char *na
 
     /* pushed through another node a moment ago? */
     if (error == MLREG_ENOTFOUND && reg->cluster != NULL &&
-        mlreg_cluster__refresh(reg->cluster) > 0)
+        mlreg_cluster__refresh(reg->cluster, 0) > 0)
         error = release_get_once(out, reg, name, version);
     return error;
 }

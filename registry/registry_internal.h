@@ -132,11 +132,12 @@ int mlreg_cluster__open(mlreg_cluster **out, mlreg_registry *reg, const mlreg_cl
                         const char *data_dir, const mlreg_audit_key *akey);
 /**
  * For a read that found nothing: applies what the store has now, unless the
- * log was read in the last 50 ms. 1 when that brought new entries (the read
- * is worth repeating), else 0. A write on another node is thus found by a
- * read here at once, not only at the next poll.
+ * log was read in the last 10 ms (@p force 0: reads anyone may send) or
+ * whatever the time (@p force 1: the checks of an authorised write). 1 when
+ * that brought new entries (the read is worth repeating), else 0. A write
+ * on another node is thus found here at once, not only at the next poll.
  */
-int mlreg_cluster__refresh(mlreg_cluster *cl);
+int mlreg_cluster__refresh(mlreg_cluster *cl, int force);
 /** Stops the follower and frees; NULL is a no-op. */
 void mlreg_cluster__free(mlreg_cluster *cl);
 

@@ -404,8 +404,23 @@ done:
     return error;
 }
 
+static int stage_get_once(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                          const char *model, const char *stage, int64_t at_ns);
+
 int mlreg_stage_get(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
                     const char *model, const char *stage, int64_t at_ns)
+{
+    int error = stage_get_once(out, reg, policy, model, stage, at_ns);
+    mlreg_cluster *cl = mlreg_registry__cluster(reg);
+
+    /* promoted through another node a moment ago? */
+    if (error == MLREG_ENOTFOUND && cl != NULL && mlreg_cluster__refresh(cl, 0) > 0)
+        error = stage_get_once(out, reg, policy, model, stage, at_ns);
+    return error;
+}
+
+static int stage_get_once(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                          const char *model, const char *stage, int64_t at_ns)
 {
     int error = 0;
     mlreg_meta_txn *txn = NULL;
