@@ -39,9 +39,11 @@
 #include <time.h>
 
 #include "mlreg/audit.h"
+#include "mlreg/buf.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/file.h"
+#include "mlreg/sign.h"
 #include "mlreg/time.h"
 #include "registry_internal.h"
 
@@ -51,7 +53,9 @@
 #define WHY_MAX       512
 
 struct mlreg_cluster {
-    mlreg_registry *reg; /* borrowed: the registry owns the cluster */
+    mlreg_registry *reg;         /* borrowed: the registry owns the cluster */
+    const mlreg_audit_key *akey; /* borrowed: the log key signs every entry object */
+    mlreg_pubkey pub;
     mlreg_s3 *s3;
     char prefix[1024];
     char node_id[NODE_ID_MAX + 1];
@@ -80,6 +84,53 @@ struct mlreg_cluster {
 static void entry_key(char *out, size_t n, const mlreg_cluster *cl, uint64_t seq)
 {
     snprintf(out, n, "%slog/%0*" PRIu64, cl->prefix, SEQ_DIGITS, seq);
+}
+
+/* What an entry object's signature covers: a context line, then the entry. */
+#define ENTRY_SIG_CONTEXT "mlreg log entry v1\n"
+
+/* The signature (base64, MLREG_S3_META_SIG_HEADER) of entry @p text with the log key. */
+static int entry_sign(char out[MLREG_S3_META_SIG_MAX + 1], const mlreg_cluster *cl,
+                      const char *text, size_t len)
+{
+    unsigned char sig[MLREG_ED25519_SIG_BYTES];
+    mlreg_buf b = {NULL, 0, 0};
+    int error;
+
+    if ((error = mlreg_buf_add(&b, ENTRY_SIG_CONTEXT, strlen(ENTRY_SIG_CONTEXT))) == 0 &&
+        (error = mlreg_buf_add(&b, text, len)) == 0 &&
+        (error = mlreg_ed25519_sign(sig, mlreg_audit_key_seckey(cl->akey), b.p, b.len)) == 0)
+        sodium_bin2base64(out, MLREG_S3_META_SIG_MAX + 1, sig, sizeof(sig),
+                          sodium_base64_VARIANT_ORIGINAL);
+    free(b.p);
+    return error;
+}
+
+/* 0 when @p sig64 is the log key's signature of entry @p text, else
+ * MLREG_ESIGNATURE with the reason. */
+static int entry_verify(const mlreg_cluster *cl, const char *sig64, const char *text, size_t len)
+{
+    unsigned char sig[MLREG_ED25519_SIG_BYTES];
+    size_t n = 0;
+    mlreg_buf b = {NULL, 0, 0};
+    int error;
+
+    if (sig64[0] == '\0')
+        return mlreg_error_set(MLREG_ESIGNATURE, "the entry object carries no signature of the "
+                                                 "log key");
+    if (sodium_base642bin(sig, sizeof(sig), sig64, strlen(sig64), NULL, &n, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        n != sizeof(sig))
+        return mlreg_error_set(MLREG_ESIGNATURE, "the entry object's signature is malformed");
+    if ((error = mlreg_buf_add(&b, ENTRY_SIG_CONTEXT, strlen(ENTRY_SIG_CONTEXT))) == 0 &&
+        (error = mlreg_buf_add(&b, text, len)) == 0 &&
+        (error = mlreg_ed25519_verify(sig, &cl->pub, b.p, b.len)) < 0)
+        error = mlreg_error_set(MLREG_ESIGNATURE,
+                                "the entry object is not signed by the log key %s (written by "
+                                "something that does not hold it)",
+                                mlreg_audit_key_origin(cl->akey));
+    free(b.p);
+    return error;
 }
 
 static int valid_node_id(const char *id)
@@ -221,6 +272,7 @@ typedef struct {
     uint64_t seq;
     char *text;
     size_t len;
+    char sig[MLREG_S3_META_SIG_MAX + 1];
     int error;
     char why[WHY_MAX];
 } fetch_slot;
@@ -231,7 +283,8 @@ static void *fetch_one(void *p)
     char key[1200];
 
     entry_key(key, sizeof(key), f->cl, f->seq);
-    f->error = mlreg_s3_get_small(&f->text, &f->len, f->cl->s3, key, MLREG_AUDIT_ENTRY_MAX + 1);
+    f->error =
+        mlreg_s3_get_small(&f->text, &f->len, f->sig, f->cl->s3, key, MLREG_AUDIT_ENTRY_MAX + 1);
     if (f->error < 0) snprintf(f->why, sizeof(f->why), "%s", mlreg_error_last());
     mlreg_error_clear();
     return NULL;
@@ -295,8 +348,8 @@ static int sync_locked(mlreg_cluster *cl)
                     char *again = NULL;
                     size_t alen = 0;
                     entry_key(key, sizeof(key), cl, size);
-                    error =
-                        mlreg_s3_get_small(&again, &alen, cl->s3, key, MLREG_AUDIT_ENTRY_MAX + 1);
+                    error = mlreg_s3_get_small(&again, &alen, NULL, cl->s3, key,
+                                               MLREG_AUDIT_ENTRY_MAX + 1);
                     free(again);
                     if (error == 0 || error != MLREG_ENOTFOUND) break; /* read it again, or fail */
                     mlreg_error_clear();
@@ -315,6 +368,11 @@ static int sync_locked(mlreg_cluster *cl)
             }
             if (f->error < 0) {
                 error = mlreg_error_set(f->error, "%s", f->why);
+                break;
+            }
+            if ((error = entry_verify(cl, f->sig, f->text, f->len)) < 0) {
+                set_failed(cl, size, mlreg_error_last());
+                error = refused(cl);
                 break;
             }
             if ((error = mlreg_registry__replay_entry(cl->reg, size, f->text, f->len)) < 0) {
@@ -399,7 +457,7 @@ static int scrub_locked(mlreg_cluster *cl)
         if (cl->scrub_next == 0 || cl->scrub_next > cl->applied) cl->scrub_next = cl->applied;
         seq = --cl->scrub_next;
         entry_key(key, sizeof(key), cl, seq);
-        error = mlreg_s3_get_small(&remote, &rlen, cl->s3, key, MLREG_AUDIT_ENTRY_MAX + 1);
+        error = mlreg_s3_get_small(&remote, &rlen, NULL, cl->s3, key, MLREG_AUDIT_ENTRY_MAX + 1);
         if (error == MLREG_ENOTFOUND || error == MLREG_ETOOBIG) {
             snprintf(why, sizeof(why), "the entry this node applied is %s in the store",
                      error == MLREG_ENOTFOUND ? "missing" : "replaced by an oversized object");
@@ -517,7 +575,7 @@ typedef struct {
 static int publish(mlreg_meta_txn *txn, uint64_t first_seq, size_t n, void *arg)
 {
     publish_state *p = arg;
-    char key[1200], *text = NULL;
+    char key[1200], *text = NULL, sig[MLREG_S3_META_SIG_MAX + 1];
     size_t len = 0;
     int error = 0;
 
@@ -528,7 +586,11 @@ static int publish(mlreg_meta_txn *txn, uint64_t first_seq, size_t n, void *arg)
     for (size_t i = 0; i < n; i++) {
         if ((error = mlreg_audit_entry_txn(&text, &len, txn, first_seq + i)) < 0) return error;
         entry_key(key, sizeof(key), p->cl, first_seq + i);
-        error = mlreg_s3_put_new(p->cl->s3, key, text, len);
+        if ((error = entry_sign(sig, p->cl, text, len)) < 0) {
+            free(text);
+            return error;
+        }
+        error = mlreg_s3_put_new(p->cl->s3, key, text, len, sig);
         if (error == MLREG_EEXISTS) {
             p->lost = 1;
             p->lost_seq = first_seq + i;
@@ -654,9 +716,9 @@ static int probe(mlreg_cluster *cl)
 
     random_hex(rnd, 8);
     snprintf(key, sizeof(key), "%sprobe/%s-%s", cl->prefix, cl->node_id, rnd);
-    if ((first = mlreg_s3_put_new(cl->s3, key, "1", 1)) < 0)
+    if ((first = mlreg_s3_put_new(cl->s3, key, "1", 1, NULL)) < 0)
         return mlreg_error_set(first, "conditional-create probe %s: %s", key, mlreg_error_last());
-    second = mlreg_s3_put_new(cl->s3, key, "2", 1);
+    second = mlreg_s3_put_new(cl->s3, key, "2", 1, NULL);
     if (second == 0 || (second < 0 && second != MLREG_EEXISTS)) {
         char why[WHY_MAX];
         snprintf(why, sizeof(why), "%s", second == 0 ? "" : mlreg_error_last());
@@ -685,10 +747,10 @@ static int check_log_key(mlreg_cluster *cl, const mlreg_audit_key *akey)
 
     snprintf(key, sizeof(key), "%slog-key.pub", cl->prefix);
     if ((error = mlreg_audit_key_public_text(&ours, akey)) < 0) return error;
-    error = mlreg_s3_put_new(cl->s3, key, ours, strlen(ours));
+    error = mlreg_s3_put_new(cl->s3, key, ours, strlen(ours), NULL);
     if (error == MLREG_EEXISTS) {
         mlreg_error_clear();
-        if ((error = mlreg_s3_get_small(&theirs, &len, cl->s3, key, 4096)) < 0) goto done;
+        if ((error = mlreg_s3_get_small(&theirs, &len, NULL, cl->s3, key, 4096)) < 0) goto done;
         if (len != strlen(ours) || memcmp(theirs, ours, len) != 0) {
             const char *nl = memchr(theirs, '\n', len);
             int shown = nl ? (int)(nl - theirs) : (int)(len > 200 ? 200 : len);
@@ -732,6 +794,8 @@ int mlreg_cluster__open(mlreg_cluster **out, mlreg_registry *reg, const mlreg_cl
     pthread_mutex_init(&cl->state, NULL);
     pthread_cond_init(&cl->wake, NULL);
     cl->reg = reg;
+    cl->akey = akey;
+    mlreg_audit_key_pubkey(&cl->pub, akey);
     cl->poll_ms = opts->poll_ms ? opts->poll_ms : MLREG_CLUSTER_DEFAULT_POLL_MS;
     cl->heartbeat_ms = opts->heartbeat_ms ? opts->heartbeat_ms : MLREG_CLUSTER_DEFAULT_HEARTBEAT_MS;
     cl->attempts = opts->attempts ? opts->attempts : MLREG_CLUSTER_DEFAULT_ATTEMPTS;
@@ -841,7 +905,7 @@ static int node_cb(const char *key, uint64_t size, void *payload)
     int64_t age_ms;
 
     if (size > HEARTBEAT_MAX) return 0;
-    if (mlreg_s3_get_small(&text, &len, w->cl->s3, key, HEARTBEAT_MAX) < 0) {
+    if (mlreg_s3_get_small(&text, &len, NULL, w->cl->s3, key, HEARTBEAT_MAX) < 0) {
         mlreg_error_clear(); /* removed meanwhile, or unreadable: not live */
         return 0;
     }

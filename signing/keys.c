@@ -509,3 +509,19 @@ done:
     work_free(w);
     return error;
 }
+
+int mlreg_ed25519_sign(unsigned char sig[MLREG_ED25519_SIG_BYTES], const mlreg_seckey *sk,
+                       const void *data, size_t len)
+{
+    if (crypto_sign_detached(sig, NULL, data, len, sk->sk) != 0)
+        return mlreg_error_set(MLREG_EINVALID, "ed25519: cannot sign");
+    return 0;
+}
+
+int mlreg_ed25519_verify(const unsigned char sig[MLREG_ED25519_SIG_BYTES], const mlreg_pubkey *pk,
+                         const void *data, size_t len)
+{
+    if (crypto_sign_verify_detached(sig, data, len, pk->pk) != 0)
+        return mlreg_error_set(MLREG_ESIGNATURE, "the Ed25519 signature does not verify");
+    return 0;
+}

@@ -283,9 +283,17 @@ int mlreg_s3_put(mlreg_s3 *s3, const char *key, const void *data, size_t len,
     return mlreg_s3__run_request(NULL, s3, &rq, NULL);
 }
 
-int mlreg_s3_put_new(mlreg_s3 *s3, const char *key, const void *data, size_t len)
+int mlreg_s3_put_new(mlreg_s3 *s3, const char *key, const void *data, size_t len,
+                     const char *meta_sig)
 {
     mlreg_s3__req rq = {0};
+
+    if (meta_sig != NULL) {
+        if (strlen(meta_sig) > MLREG_S3_META_SIG_MAX || strpbrk(meta_sig, "\r\n") != NULL)
+            return mlreg_error_set(MLREG_EINVALID, "s3 PUT %s: metadata value too long", key);
+        rq.hdr_name[rq.nhdrs] = MLREG_S3_META_SIG_HEADER;
+        rq.hdr_value[rq.nhdrs++] = meta_sig;
+    }
 
     if ((uint64_t)len > MLREG_S3_MAX_SINGLE_PUT)
         return mlreg_error_set(MLREG_EINVALID, "s3 PUT %s: %zu bytes is over the 5 GiB limit", key,
@@ -316,17 +324,26 @@ static int small_get_cb(const void *data, size_t len, void *payload)
     return mlreg_buf_add(&g->buf, data, len);
 }
 
-int mlreg_s3_get_small(char **out, size_t *len_out, mlreg_s3 *s3, const char *key, size_t max)
+int mlreg_s3_get_small(char **out, size_t *len_out, char *meta_sig_out, mlreg_s3 *s3,
+                       const char *key, size_t max)
 {
     small_get g = {{NULL, 0, 0}, max, key};
+    mlreg_s3__req rq = {0};
+    mlreg_s3__xfer x;
     int error;
 
+    rq.method = "GET";
+    rq.key = key;
+    rq.on_data = small_get_cb;
+    rq.payload = &g;
     /* an empty object still gets a buffer, so *out is never NULL on success */
     if ((error = mlreg_buf_add(&g.buf, "", 0)) < 0 ||
-        (error = mlreg_s3_get(s3, key, NULL, small_get_cb, &g)) < 0) {
+        (error = mlreg_s3__run_request(&x, s3, &rq, NULL)) < 0) {
         free(g.buf.p);
         return error;
     }
+    if (meta_sig_out != NULL) memcpy(meta_sig_out, x.meta_sig, sizeof(x.meta_sig));
+    mlreg_s3__xfer_cleanup(&x);
     *out = g.buf.p;
     *len_out = g.buf.len;
     return 0;

@@ -102,6 +102,7 @@ typedef struct {
     int has_length;
     char request_id[128];
     char etag[160];
+    char meta_sig[MLREG_S3_META_SIG_MAX + 1]; /* x-amz-meta-mlreg-signature of the answer */
     char range_hdr[80];
 } mlreg_s3__xfer;
 

@@ -161,7 +161,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
         x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
         x->headers_done = 0;
         x->has_length = 0;
-        x->request_id[0] = x->etag[0] = '\0';
+        x->request_id[0] = x->etag[0] = x->meta_sig[0] = '\0';
     } else if (nl == 0) {
         if (x->status >= 200) x->headers_done = 1;
     } else {
@@ -175,6 +175,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
             snprintf(x->request_id, sizeof(x->request_id), "%s", v);
         else if (strcasecmp(line, "etag") == 0)
             snprintf(x->etag, sizeof(x->etag), "%s", v);
+        else if (strcasecmp(line, MLREG_S3_META_SIG_HEADER) == 0 &&
+                 strlen(v) <= MLREG_S3_META_SIG_MAX)
+            snprintf(x->meta_sig, sizeof(x->meta_sig), "%s", v);
         else if (strcasecmp(line, "content-length") == 0) {
             char *end;
             errno = 0;

@@ -116,26 +116,37 @@ int mlreg_s3_get(mlreg_s3 *s3, const char *key, const char *range, mlreg_s3_data
 int mlreg_s3_put(mlreg_s3 *s3, const char *key, const void *data, size_t len,
                  const char *payload_hash);
 
+/** The user metadata mlreg keeps with an object (a signature of its bytes),
+ *  and the most bytes its value may have. */
+#define MLREG_S3_META_SIG_HEADER "x-amz-meta-mlreg-signature"
+#define MLREG_S3_META_SIG_MAX    128
+
 /**
  * Creates @p key with @p len bytes @p data only if no object has that key:
  * a PUT with `If-None-Match: *` (S3's conditional create; the header is not
  * covered by the signature, see mlreg_s3__req). Exactly one of several
  * racing writers succeeds. A retried attempt whose first try landed answers
  * like a lost race: callers that must know read the key back and compare.
+ * @p meta_sig (may be NULL; printable, at most MLREG_S3_META_SIG_MAX bytes)
+ * is stored as the object's MLREG_S3_META_SIG_HEADER metadata.
  * @return 0 created; MLREG_EEXISTS (412, or AWS's 409
  *         ConditionalRequestConflict: the key exists or is being created);
  *         the errors of mlreg_s3_put().
  */
-int mlreg_s3_put_new(mlreg_s3 *s3, const char *key, const void *data, size_t len);
+int mlreg_s3_put_new(mlreg_s3 *s3, const char *key, const void *data, size_t len,
+                     const char *meta_sig);
 
 /**
  * Reads the whole object @p key, of at most @p max bytes, into *out
  * (malloc'd, owned by the caller, also for an empty object; not
- * NUL-terminated) and its length into *len_out.
+ * NUL-terminated) and its length into *len_out. @p meta_sig_out (may be
+ * NULL; MLREG_S3_META_SIG_MAX + 1 bytes) receives the object's
+ * MLREG_S3_META_SIG_HEADER metadata, "" when it has none.
  * @return 0; MLREG_ENOTFOUND (404); MLREG_ETOOBIG (over @p max); the
  *         errors of mlreg_s3_get().
  */
-int mlreg_s3_get_small(char **out, size_t *len_out, mlreg_s3 *s3, const char *key, size_t max);
+int mlreg_s3_get_small(char **out, size_t *len_out, char *meta_sig_out, mlreg_s3 *s3,
+                       const char *key, size_t max);
 
 /** DELETE @p key. S3 answers 204 whether it existed or not: 0 or an error. */
 int mlreg_s3_delete(mlreg_s3 *s3, const char *key);

@@ -346,4 +346,22 @@ int mlreg_password_read(char **out, const char *prompt, unsigned flags);
 /** Wipes and frees a password from mlreg_password_read(); NULL is a no-op. */
 void mlreg_password_free(char *password);
 
+/* ---- plain Ed25519 ------------------------------------------------------- */
+
+/** Bytes of an Ed25519 signature. */
+#define MLREG_ED25519_SIG_BYTES 64
+
+/**
+ * The Ed25519 signature of the @p len bytes at @p data (signed as they are:
+ * callers prefix their own context string) with @p sk.
+ * 0, or MLREG_EINVALID (libsodium refused).
+ */
+int mlreg_ed25519_sign(unsigned char sig[MLREG_ED25519_SIG_BYTES], const mlreg_seckey *sk,
+                       const void *data, size_t len);
+
+/** 0 when @p sig is @p pk's signature of the @p len bytes at @p data, else
+ *  MLREG_ESIGNATURE. */
+int mlreg_ed25519_verify(const unsigned char sig[MLREG_ED25519_SIG_BYTES], const mlreg_pubkey *pk,
+                         const void *data, size_t len);
+
 #endif
