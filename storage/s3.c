@@ -265,47 +265,42 @@ int mlreg_s3_get(mlreg_s3 *s3, const char *key, const char *range, mlreg_s3_data
     return mlreg_s3__run_request(NULL, s3, &rq, range);
 }
 
-int mlreg_s3_put(mlreg_s3 *s3, const char *key, const void *data, size_t len,
-                 const char *payload_hash)
+/* One PUT of @p len bytes; @p if_none_match and @p meta_sig may be NULL. */
+static int put_object(mlreg_s3 *s3, const char *key, const void *data, size_t len,
+                      const char *payload_hash, const char *if_none_match, const char *meta_sig)
 {
     mlreg_s3__req rq = {0};
 
     if ((uint64_t)len > MLREG_S3_MAX_SINGLE_PUT)
         return mlreg_error_set(MLREG_EINVALID, "s3 PUT %s: %zu bytes is over the 5 GiB limit", key,
                                len);
-    rq.method = "PUT";
-    rq.key = key;
-    rq.body = data;
-    rq.body_len = len;
-    rq.has_body = 1;
-    rq.payload_hash = payload_hash;
-    rq.collect_max = MLREG_S3__ERROR_BODY_MAX;
-    return mlreg_s3__run_request(NULL, s3, &rq, NULL);
-}
-
-int mlreg_s3_put_new(mlreg_s3 *s3, const char *key, const void *data, size_t len,
-                     const char *meta_sig)
-{
-    mlreg_s3__req rq = {0};
-
     if (meta_sig != NULL) {
         if (strlen(meta_sig) > MLREG_S3_META_SIG_MAX || strpbrk(meta_sig, "\r\n") != NULL)
             return mlreg_error_set(MLREG_EINVALID, "s3 PUT %s: metadata value too long", key);
         rq.hdr_name[rq.nhdrs] = MLREG_S3_META_SIG_HEADER;
         rq.hdr_value[rq.nhdrs++] = meta_sig;
     }
-
-    if ((uint64_t)len > MLREG_S3_MAX_SINGLE_PUT)
-        return mlreg_error_set(MLREG_EINVALID, "s3 PUT %s: %zu bytes is over the 5 GiB limit", key,
-                               len);
     rq.method = "PUT";
     rq.key = key;
     rq.body = data;
     rq.body_len = len;
     rq.has_body = 1;
-    rq.if_none_match = "*";
+    rq.payload_hash = payload_hash;
+    rq.if_none_match = if_none_match;
     rq.collect_max = MLREG_S3__ERROR_BODY_MAX;
     return mlreg_s3__run_request(NULL, s3, &rq, NULL);
+}
+
+int mlreg_s3_put(mlreg_s3 *s3, const char *key, const void *data, size_t len,
+                 const char *payload_hash)
+{
+    return put_object(s3, key, data, len, payload_hash, NULL, NULL);
+}
+
+int mlreg_s3_put_new(mlreg_s3 *s3, const char *key, const void *data, size_t len,
+                     const char *meta_sig)
+{
+    return put_object(s3, key, data, len, NULL, "*", meta_sig);
 }
 
 typedef struct {

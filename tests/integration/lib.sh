@@ -154,6 +154,39 @@ limits_refused() {
 tok() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 hash() { printf '%s' "$1" | sha256sum | cut -c1-64; }
 
+# oci_release_layout DIR MODEL BYTES: an OCI image layout in DIR holding one
+# release MODEL@1.0.0 (ref name 1.0.0): the empty config, BYTES random bytes
+# of weights ($TMP/weights.bin) and an eval report ($TMP/eval.json); its
+# manifest is $TMP/m.json, its digest hex in M.
+oci_release_layout() {
+    mkdir -p "$1/blobs/sha256"
+    printf '{}' >"$TMP/cfg"
+    head -c "$3" /dev/urandom >"$TMP/weights.bin"
+    printf '{"metrics":{"accuracy":0.9}}' >"$TMP/eval.json"
+    for _f in cfg weights.bin eval.json; do cp "$TMP/$_f" "$1/blobs/sha256/$(sha256_of "$TMP/$_f")"; done
+    jq -cn --arg c "sha256:$(sha256_of "$TMP/cfg")" --arg w "sha256:$(sha256_of "$TMP/weights.bin")" \
+        --arg e "sha256:$(sha256_of "$TMP/eval.json")" --argjson es "$(wc -c <"$TMP/eval.json")" \
+        --argjson ws "$3" --arg model "$2" \
+        '{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
+          artifactType:"application/vnd.mlreg.release.v1+json",
+          config:{mediaType:"application/vnd.oci.empty.v1+json", digest:$c, size:2},
+          layers:[{mediaType:"application/vnd.mlreg.weights.v1", digest:$w, size:$ws,
+                   annotations:{"org.opencontainers.image.title":"weights.bin",
+                                "org.mlreg.kind":"weights"}},
+                  {mediaType:"application/vnd.mlreg.eval-report.v1+json", digest:$e, size:$es,
+                   annotations:{"org.opencontainers.image.title":"eval.json",
+                                "org.mlreg.kind":"eval-report"}}],
+          annotations:{"org.mlreg.model":$model,"org.mlreg.version":"1.0.0",
+                       "org.opencontainers.image.created":"2026-01-01T00:00:00Z"}}' >"$TMP/m.json"
+    M=$(sha256_of "$TMP/m.json")
+    cp "$TMP/m.json" "$1/blobs/sha256/$M"
+    printf '{"imageLayoutVersion":"1.0.0"}' >"$1/oci-layout"
+    jq -cn --arg m "sha256:$M" --argjson s "$(wc -c <"$TMP/m.json")" \
+        '{schemaVersion:2, manifests:[{mediaType:"application/vnd.oci.image.manifest.v1+json",
+          digest:$m, size:$s, annotations:{"org.opencontainers.image.ref.name":"1.0.0"}}]}' \
+        >"$1/index.json"
+}
+
 finish() {
     stop_server
     [ -f "$TMP/server.log" ] && grep -q "ERROR: AddressSanitizer\|runtime error:" "$TMP/server.log" &&

@@ -15,31 +15,7 @@ sk() { skopeo --policy "$TMP/policy.json" --insecure-policy copy --quiet "$@" 2>
 
 # an OCI layout holding one release: empty config, 3 MiB of weights, eval report
 L=$TMP/layout
-mkdir -p "$L/blobs/sha256"
-printf '{}' >"$TMP/cfg"
-head -c 3145728 /dev/urandom >"$TMP/weights.bin"
-printf '{"metrics":{"accuracy":0.9}}' >"$TMP/eval.json"
-for f in cfg weights.bin eval.json; do cp "$TMP/$f" "$L/blobs/sha256/$(sha256_of "$TMP/$f")"; done
-jq -cn --arg c "sha256:$(sha256_of "$TMP/cfg")" --arg w "sha256:$(sha256_of "$TMP/weights.bin")" \
-    --arg e "sha256:$(sha256_of "$TMP/eval.json")" --argjson es "$(wc -c <"$TMP/eval.json")" \
-    '{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
-      artifactType:"application/vnd.mlreg.release.v1+json",
-      config:{mediaType:"application/vnd.oci.empty.v1+json", digest:$c, size:2},
-      layers:[{mediaType:"application/vnd.mlreg.weights.v1", digest:$w, size:3145728,
-               annotations:{"org.opencontainers.image.title":"weights.bin",
-                            "org.mlreg.kind":"weights"}},
-              {mediaType:"application/vnd.mlreg.eval-report.v1+json", digest:$e, size:$es,
-               annotations:{"org.opencontainers.image.title":"eval.json",
-                            "org.mlreg.kind":"eval-report"}}],
-      annotations:{"org.mlreg.model":"team/skopeo","org.mlreg.version":"1.0.0",
-                   "org.opencontainers.image.created":"2026-01-01T00:00:00Z"}}' >"$TMP/m.json"
-M=$(sha256_of "$TMP/m.json")
-cp "$TMP/m.json" "$L/blobs/sha256/$M"
-printf '{"imageLayoutVersion":"1.0.0"}' >"$L/oci-layout"
-jq -cn --arg m "sha256:$M" --argjson s "$(wc -c <"$TMP/m.json")" \
-    '{schemaVersion:2, manifests:[{mediaType:"application/vnd.oci.image.manifest.v1+json",
-      digest:$m, size:$s, annotations:{"org.opencontainers.image.ref.name":"1.0.0"}}]}' \
-    >"$L/index.json"
+oci_release_layout "$L" team/skopeo 3145728
 
 check "skopeo copies an OCI layout into mlreg" \
     sk --dest-tls-verify=false "oci:$L:1.0.0" "docker://$HOSTPORT/team/skopeo:1.0.0"
