@@ -66,9 +66,10 @@ start_node() {
     while [ ! -s "$TMP/ready$_n" ]; do
         _i=$((_i + 1))
         if [ $_i -gt 1200 ] || ! kill -0 "$(node_pid "$_n")" 2>/dev/null; then
-            not_ok "node $_n starts on $_data (log:)"
-            tail -n 20 "$(node_log "$_n")" | sed 's/^/  | /'
             kill -KILL "$(node_pid "$_n")" 2>/dev/null
+            wait "$(node_pid "$_n")"
+            not_ok "node $_n starts on $_data (exit $?, log:)"
+            tail -n 20 "$(node_log "$_n")" | sed 's/^/  | /'
             eval "NODE_PID_$_n="
             return 1
         fi

@@ -137,3 +137,232 @@ for n in 1 2 3; do
     cli $n audit verify --log-key "$TMP/log.pub" --remember "$TMP/remembered"
     expect_rc "audit verify --remember (one file for all nodes) passes against node $n" 0
 done
+
+# ---- race: two nodes promote different releases to one stage, 50 rounds ----------
+# staging's gate is max_drop 0.05 on acc, so whether a promotion passes depends
+# on the release it would replace. Round r promotes v(2r mod 6) and
+# v(2r+1 mod 6) at once through two different nodes. v0, v2, v4 (acc 0.95)
+# pass against any baseline, so after round r the stage holds a release of
+# round r's pair and never one the next round promotes again.
+ACC="0.95 0.92 0.95 0.85 0.95 0.89"
+k=0
+for a in $ACC; do
+    report race$k "$a"
+    push_rel $((k % 3 + 1)) race/m@v$k race$k
+    expect_rc "push race/m@v$k (acc $a) through node $((k % 3 + 1))" 0
+    k=$((k + 1))
+done
+settle
+ROUNDS=${CLUSTER_RACE_ROUNDS:-50}
+r=0
+race_start=$(date +%s)
+while [ $r -lt $ROUNDS ]; do
+    va=$(( (2 * r) % 6 )); vb=$((va + 1))
+    na=$(( r % 3 + 1 )); nb=$(( (r + 1) % 3 + 1 ))
+    MLREG_URL=$(node_url $na) "$MLREG" promote race/m@v$va --to staging >"$W/race.$r.a" 2>&1 &
+    pa=$!
+    MLREG_URL=$(node_url $nb) "$MLREG" promote race/m@v$vb --to staging >"$W/race.$r.b" 2>&1 &
+    pb=$!
+    wait $pa; echo $? >>"$W/race.rc"
+    wait $pb; echo $? >>"$W/race.rc"
+    r=$((r + 1))
+done
+echo "# race: $ROUNDS rounds in $(( $(date +%s) - race_start )) s"
+n_ok=$(grep -c '^0$' "$W/race.rc")
+n_refused=$(grep -c '^1$' "$W/race.rc")
+if [ $((n_ok + n_refused)) -eq $((2 * ROUNDS)) ]; then
+    ok "every one of the $((2 * ROUNDS)) racing promotions answered passed (exit 0: $n_ok) or gate refused (exit 1: $n_refused)"
+else
+    not_ok "every racing promotion answered passed or gate refused (exit codes: $(sort "$W/race.rc" | uniq -c | tr '\n' ' '))"
+    grep -L 'PASS\|FAIL' "$W"/race.* 2>/dev/null | head -3 | while read -r f; do sed 's/^/  | /' "$f"; done
+fi
+check "... some passed and some were refused (the gate depended on the baseline)" \
+    test "$n_ok" -gt 0 -a "$n_refused" -gt 0
+settle
+
+# all_pages N PATH KEY: the KEY arrays of every page of PATH on node N, one
+# JSON document per page on stdout; the page paths in $TMP/pages.
+all_pages() {
+    _since=0
+    : >"$TMP/pages"
+    while [ -n "$_since" ]; do
+        _sep='?'; case $2 in *\?*) _sep='&' ;; esac
+        echo "$2${_sep}since=$_since" >>"$TMP/pages"
+        curl -s "$(node_url "$1")$2${_sep}since=$_since" >"$TMP/page"
+        jq -c ".$3" "$TMP/page"
+        _since=$(jq -r '.next // empty' "$TMP/page")
+    done
+}
+all_pages 1 "/api/v1/audit?limit=40" entries | jq -c '.[] | fromjson' >"$W/audit.jsonl"
+cp "$TMP/pages" "$W/audit.pages"
+all_pages 1 "/api/v1/models/race/m/promotions?limit=30" promotions | jq -c '.[]' >"$W/promotions.jsonl"
+cp "$TMP/pages" "$W/promotions.pages"
+all_pages 1 "/api/v1/models/race/m/stages/staging/history?limit=20" history | jq -c '.[]' >"$W/history.jsonl"
+cp "$TMP/pages" "$W/history.pages"
+n_entries=$(jq -c 'select(.action == "promote" and .subject.model == "race/m" and .subject.stage == "staging")' \
+    "$W/audit.jsonl" | wc -l)
+check "the audit log records each of the $((2 * ROUNDS)) racing promotions exactly once (got $n_entries)" \
+    test "$n_entries" = $((2 * ROUNDS))
+n_aok=$(jq -c 'select(.action == "promote" and .subject.model == "race/m" and .result == "ok")' "$W/audit.jsonl" | wc -l)
+check "... with result ok exactly for the $n_ok that exited 0 (got $n_aok)" test "$n_aok" = "$n_ok"
+check "the audit seqs are 0..size-1, each once" \
+    sh -c "jq -r .seq '$W/audit.jsonl' | awk '\$1 != NR - 1 { exit 1 }'"
+for n in 2 3; do
+    same_answers "the promotions of race/m are byte-identical on nodes 1 and $n" 1 $n $(cat "$W/promotions.pages")
+    same_answers "the staging history of race/m is byte-identical on nodes 1 and $n" 1 $n $(cat "$W/history.pages")
+done
+# Every recorded promotion, in order: its baseline (the gate table's, the
+# audit entry's) is the release staging held just before it, and it passed
+# exactly when acc(baseline) - acc(candidate) <= 0.05; the stage history's
+# previous_version agrees.
+python3 - "$W" "$ACC" >"$TMP/baseline.out" 2>&1 <<'PY'
+import json, sys
+w, acc = sys.argv[1], [float(a) for a in sys.argv[2].split()]
+acc = {"v%d" % i: a for i, a in enumerate(acc)}
+proms = [json.loads(l) for l in open(w + "/promotions.jsonl")]
+hist = [json.loads(l) for l in open(w + "/history.jsonl")]
+# a promotion's seq counts promotions, not audit entries: the k-th promote
+# entry of race/m in the log is the k-th promotion of race/m
+audit = [e for e in map(json.loads, open(w + "/audit.jsonl"))
+         if e["action"] == "promote" and e["subject"]["model"] == "race/m"]
+if len(audit) != len(proms):
+    print("%d promote entries in the audit log, %d promotions" % (len(audit), len(proms)))
+    sys.exit(1)
+bad, holder, moves = [], None, []
+for p, e in zip(proms, audit):
+    if p["to"] != "staging":
+        continue
+    rule = p["rules"][0] if p["rules"] else {}
+    base = ((e.get("details") or {}).get("baseline") or {}).get("version")
+    if e["subject"].get("version") != p["version"] or e["subject"].get("digest") != p["digest"]:
+        bad.append("seq %d %s: the audit entry is of %s" % (p["seq"], p["version"], e["subject"].get("version")))
+    want = holder is None or acc[holder] - acc[p["version"]] <= 0.05
+    if rule.get("baseline_version") != holder:
+        bad.append("seq %d %s: gate baseline_version %s, stage held %s" % (p["seq"], p["version"], rule.get("baseline_version"), holder))
+    if base != holder:
+        bad.append("seq %d %s: audit entry baseline %s, stage held %s" % (p["seq"], p["version"], base, holder))
+    if p["passed"] != want or rule.get("passed") != want:
+        bad.append("seq %d %s: passed %s (rule %s) against %s, want %s" % (p["seq"], p["version"], p["passed"], rule.get("passed"), holder, want))
+    if p["passed"]:
+        moves.append((p["seq"], p["version"], holder))
+        holder = p["version"]
+got = [(h["version"], h["previous_version"]) for h in hist]
+moves = [(v, prev) for _, v, prev in moves]
+if got != moves:
+    bad.append("stage history %s != moves of the promotions %s" % (got[:5], moves[:5]))
+print("%d promotions, %d moves checked" % (len([p for p in proms if p["to"] == "staging"]), len(moves)))
+for b in bad[:10]:
+    print(b)
+sys.exit(1 if bad else 0)
+PY
+rc=$?
+if [ $rc -eq 0 ]; then ok "each recorded promotion's baseline is the release staging held before it, and its gate result follows from it ($(cat "$TMP/baseline.out"))"
+else not_ok "each recorded promotion's baseline is the release staging held before it:"; sed 's/^/  | /' "$TMP/baseline.out"; fi
+
+# ---- kill -9 of a node in the middle of writes: no acknowledged write is lost -----
+# Writes through nodes 2 and 3 run in the background (pushes, and promotions
+# to dev) while node 1 takes pushes until it is killed 1.5 s in. An exit 0 of
+# the CLI is an acknowledged write, listed in $W/acked.
+: >"$W/acked"
+(
+    j=1
+    while [ $j -le 14 ]; do
+        nw=$((j % 2 + 2)); np=$(( (j + 1) % 2 + 2 ))
+        MLREG_URL=$(node_url $nw) "$MLREG" push crash/m@a$j --weights "$W/weights.bin" \
+            --eval-report "$W/r90.json" --git-sha $GIT >/dev/null 2>&1 && echo "push a$j node$nw" >>"$W/acked"
+        if [ $((j % 3)) = 0 ]; then
+            MLREG_URL=$(node_url $np) "$MLREG" promote crash/m@a$j --to dev >/dev/null 2>&1 &&
+                echo "promote a$j node$np" >>"$W/acked"
+        fi
+        j=$((j + 1))
+    done
+) &
+WRITER=$!
+KILL1=$(node_pid 1)
+( sleep 1.5; kill -KILL "$KILL1" ) &
+KILLER=$!
+j=1
+while [ $j -le 60 ]; do
+    push_rel 1 crash/m@b$j r90
+    [ $RC -eq 0 ] || break
+    echo "push b$j node1" >>"$W/acked"
+    j=$((j + 1))
+done
+wait $KILLER
+kill_node 1
+wait $WRITER
+n1=$(grep -c 'node1$' "$W/acked"); n23=$(grep -vc 'node1$' "$W/acked")
+echo "# kill -9: $n1 pushes acknowledged by node 1 before it died, $n23 writes by nodes 2 and 3"
+check "node 1 acknowledged writes before it was killed ($n1) and nodes 2 and 3 took writes ($n23)" \
+    test "$n1" -gt 0 -a "$n23" -ge 14
+check "... and node 1 was killed in the middle of its loop (a push failed: exit $RC)" test "$RC" -ne 0
+# acked_present N: every acknowledged write is visible on node N.
+acked_present() {
+    _miss=""
+    curl -s "$(node_url "$1")/api/v1/models/crash/m/stages/dev/history?limit=1000" >"$TMP/devh"
+    while read -r what v via; do
+        case $what in
+        push) [ "$(curl -s -o /dev/null -w '%{http_code}' "$(node_url "$1")/api/v1/models/crash/m/versions/$v")" = 200 ] ||
+            _miss="$_miss $what:$v($via)" ;;
+        promote) jq -e --arg v "$v" '[.history[] | select(.version == $v)] | length == 1' "$TMP/devh" >/dev/null ||
+            _miss="$_miss $what:$v($via)" ;;
+        esac
+    done <"$W/acked"
+    if [ -z "$_miss" ]; then ok "node $1 has every one of the $(wc -l <"$W/acked") acknowledged writes"
+    else not_ok "node $1 has every acknowledged write (missing:$_miss)"; fi
+}
+settle
+acked_present 2
+acked_present 3
+start_node 1 "$TMP/c.json" || cluster_finish
+settle
+acked_present 1
+same_answers "after the restart of node 1, its checkpoint equals node 2's" 1 2 /api/v1/audit/checkpoint
+
+# ---- a wiped node, and reindex --from-store, answer byte for byte ------------------
+# read_paths N: every read-API path of the registry on node N, one a line.
+read_paths() {
+    _u=$(node_url "$1")
+    echo /api/v1/models
+    echo /api/v1/keys
+    echo /api/v1/audit/key
+    echo /api/v1/audit/checkpoint
+    all_pages "$1" "/api/v1/audit?limit=50" entries >/dev/null
+    cat "$TMP/pages"
+    for _m in $(curl -s "$_u/api/v1/models" | jq -r '.models[].name'); do
+        echo "/api/v1/models/$_m"
+        echo "/api/v1/models/$_m/stages"
+        echo "/v2/$_m/tags/list"
+        all_pages "$1" "/api/v1/models/$_m/promotions?limit=25" promotions >/dev/null
+        cat "$TMP/pages"
+        for _st in dev staging production; do
+            echo "/api/v1/models/$_m/stages/$_st"
+            all_pages "$1" "/api/v1/models/$_m/stages/$_st/history?limit=25" history >/dev/null
+            cat "$TMP/pages"
+        done
+        for _v in $(curl -s "$_u/api/v1/models/$_m" | jq -r '.releases[].version'); do
+            for _sub in "" /signatures /approvals /images /attestations; do
+                echo "/api/v1/models/$_m/versions/$_v$_sub"
+            done
+        done
+    done
+}
+read_paths 1 >"$W/paths"
+echo "# $(wc -l <"$W/paths") read-API paths compared"
+check "the read paths cover the models vis/m, race/m, crash/m" \
+    test "$(grep -c '^/api/v1/models/[a-z]*/m$' "$W/paths")" = 3
+if stop_node 3; then ok "node 3 exits 0 on SIGTERM"; else not_ok "node 3 exits 0 on SIGTERM"; fi
+rm -rf "$TMP/node3"
+start_node 3 "$TMP/c.json" || cluster_finish
+settle 30
+same_answers "node 3, restarted on a wiped data dir, answers every read byte-identical to node 1" \
+    1 3 $(cat "$W/paths")
+run "$MLREG" reindex --from-store --config "$TMP/c.json" --data "$TMP/reindexed"
+expect_rc "mlreg reindex --from-store into a new data dir exits 0" 0
+check "... and says how many entries the index holds ($(tail -n 1 "$TMP/err"))" \
+    grep -q "index in $TMP/reindexed holds [0-9]* log entries" "$TMP/err"
+start_node 4 "$TMP/c.json" "$TMP/reindexed" || cluster_finish
+wait_applied 4 "$(cluster_json 1 | jq -r .applied)" 10
+same_answers "node 4, started on the reindexed data dir, answers every read byte-identical to node 1" \
+    1 4 $(cat "$W/paths")
+stop_node 4 || not_ok "node 4 exits 0 on SIGTERM"
