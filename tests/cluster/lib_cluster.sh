@@ -14,6 +14,7 @@
 #   wait_applied N COUNT [SECONDS]  # until node N's `applied` >= COUNT (default 10 s)
 #   store_head PREFIX               # the number of log/ objects under PREFIX
 #   same_answers NAME A B PATH...   # every PATH answers byte-identical on nodes A and B
+#   track_pid PID                   # another process (a proxy) that cluster_finish kills
 #   cluster_finish                  # stops every node, removes the prefixes, then finish
 for v in S3_ENDPOINT S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
     eval "val=\${$v:-}"
@@ -22,6 +23,7 @@ done
 AWS="aws --endpoint-url $S3_ENDPOINT --region ${S3_REGION:-us-east-1}"
 CLUSTER_PREFIXES=""
 CLUSTER_NODES=""
+CLUSTER_PIDS=""
 
 # make_log_key NAME: the log key every node of one prefix shares.
 make_log_key() {
@@ -161,7 +163,13 @@ same_answers() {
     if [ -z "$_bad" ]; then ok "$_name ($# answers)"; else not_ok "$_name (first difference $_bad)"; fi
 }
 
+track_pid() { CLUSTER_PIDS="$CLUSTER_PIDS $1"; }
+
 cluster_stop_all() {
+    for _pid in $CLUSTER_PIDS; do
+        kill -KILL "$_pid" 2>/dev/null && wait "$_pid" 2>/dev/null
+    done
+    CLUSTER_PIDS=""
     for _n in $CLUSTER_NODES; do
         _pid=$(node_pid "$_n")
         [ -n "$_pid" ] && { kill -KILL "$_pid" 2>/dev/null; wait "$_pid" 2>/dev/null; eval "NODE_PID_$_n="; }

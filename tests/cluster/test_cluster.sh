@@ -366,3 +366,163 @@ wait_applied 4 "$(cluster_json 1 | jq -r .applied)" 10
 same_answers "node 4, started on the reindexed data dir, answers every read byte-identical to node 1" \
     1 4 $(cat "$W/paths")
 stop_node 4 || not_ok "node 4 exits 0 on SIGTERM"
+
+# ---- a node with another log key on the prefix refuses to start -------------------
+make_log_key other || cluster_finish
+write_node_config "$TMP/other.json" "$PREFIX" "$TMP/other.key" "$GATES"
+keyid_of() { sed -n 's/^untrusted comment: .* \([0-9A-F]\{16\}\)$/\1/p' "$1"; }
+start_refused 8 "$TMP/other.json"
+check "a node with another log key on the prefix refuses to start (exit $RC)" test "$RC" = 2
+check "... saying the log is signed with another key ($(grep -o 'signed with another key.*' "$(node_log 8)" | head -c 300))" \
+    grep -q "the log in this bucket is signed with another key" "$(node_log 8)"
+check "... naming the bucket's key $(keyid_of "$TMP/log.pub") and its own $(keyid_of "$TMP/other.pub")" \
+    sh -c "grep 'another key' '$(node_log 8)' | grep '$(keyid_of "$TMP/log.pub")' | grep -q '$(keyid_of "$TMP/other.pub")'"
+check "... before it listens (no ready file)" test ! -s "$TMP/ready8"
+
+# ---- a store path that drops If-None-Match: the start is refused ------------------
+# nginx in front of RGW, removing the header; the node must notice with its
+# conditional-create probe before it writes a log entry.
+NGX=$TMP/nginx
+mkdir -p "$NGX/logs"
+NGX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+RGW_HOSTPORT=${S3_ENDPOINT#http://}
+cat >"$NGX/nginx.conf" <<NGINX
+daemon off;
+worker_processes 1;
+pid $NGX/nginx.pid;
+error_log $NGX/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log $NGX/logs/access.log;
+    client_body_temp_path $NGX/body;
+    proxy_temp_path $NGX/proxy;
+    fastcgi_temp_path $NGX/fastcgi;
+    uwsgi_temp_path $NGX/uwsgi;
+    scgi_temp_path $NGX/scgi;
+    server {
+        listen 127.0.0.1:$NGX_PORT;
+        client_max_body_size 0;
+        location / {
+            proxy_pass http://$RGW_HOSTPORT;
+            proxy_http_version 1.1;
+            proxy_set_header Host \$http_host;
+            proxy_set_header If-None-Match "";
+            proxy_request_buffering off;
+            proxy_buffering off;
+        }
+    }
+}
+NGINX
+nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log" 2>"$NGX/start.err" &
+NGINX_PID=$!
+track_pid $NGINX_PID
+k=0
+until curl -s -o /dev/null "http://127.0.0.1:$NGX_PORT/" || [ $k -gt 100 ]; do sleep 0.05; k=$((k + 1)); done
+if kill -0 $NGINX_PID 2>/dev/null; then
+    new_prefix PROBE_PREFIX
+    sed "s#\"endpoint\":\"$S3_ENDPOINT\"#\"endpoint\":\"http://127.0.0.1:$NGX_PORT\"#" "$TMP/c.json" |
+        sed "s#\"prefix\":\"$PREFIX\"#\"prefix\":\"$PROBE_PREFIX\"#" >"$TMP/proxy.json"
+    check "the proxy passes signed requests (aws s3 ls through it)" \
+        sh -c "aws --endpoint-url http://127.0.0.1:$NGX_PORT --region ${S3_REGION:-us-east-1} s3 ls 's3://$S3_BUCKET/' >/dev/null"
+    start_refused 9 "$TMP/proxy.json"
+    check "a node whose store path drops If-None-Match refuses to start (exit $RC)" test "$RC" = 2
+    check "... saying the store does not honour If-None-Match ($(grep -o 'does not honour.\{0,60\}' "$(node_log 9)"))" \
+        grep -q 'the object store does not honour `If-None-Match: \*`' "$(node_log 9)"
+    check "... and writes no log entry and no log key" test "$(store_head "$PROBE_PREFIX")" = 0
+    check "... (its requests went through the proxy)" grep -q "PUT /$S3_BUCKET/${PROBE_PREFIX}probe/" "$NGX/logs/access.log"
+else
+    not_ok "nginx starts as a proxy on 127.0.0.1:$NGX_PORT ($(cat "$NGX/start.err" "$NGX/logs/error.log" 2>/dev/null | tail -n 3))"
+fi
+kill -TERM $NGINX_PID 2>/dev/null
+wait $NGINX_PID 2>/dev/null
+
+# ---- an edited log object stops the nodes ------------------------------------------
+# Nodes 1 and 2 restart with a faster scrub (40 applied entries read again
+# per poll) so they find the edit within a few polls wherever it is.
+stop_node 3 || not_ok "node 3 exits 0 on SIGTERM"
+sed 's/"heartbeat_ms":500}/"heartbeat_ms":500,"scrub_entries_per_poll":40}/' "$TMP/c.json" >"$TMP/scrub.json"
+for n in 1 2; do
+    stop_node $n || not_ok "node $n exits 0 on SIGTERM"
+    start_node $n "$TMP/scrub.json" || cluster_finish
+done
+settle
+SIZE=$(cluster_json 1 | jq -r .applied)
+K=$((SIZE / 2))
+KEY=$(printf '%slog/%020d' "$PREFIX" $K)
+$AWS s3 cp "s3://$S3_BUCKET/$KEY" "$W/entry" >/dev/null 2>&1 || not_ok "aws s3 cp downloads $KEY"
+sed 's/"actor":"local"/"actor":"mallory"/' "$W/entry" >"$W/entry.edited"
+check "entry $K of $SIZE is edited (actor local -> mallory)" sh -c "! cmp -s '$W/entry' '$W/entry.edited'"
+$AWS s3 cp "$W/entry.edited" "s3://$S3_BUCKET/$KEY" >/dev/null 2>&1 || not_ok "aws s3 cp overwrites $KEY"
+t0=$(now_ms)
+for n in 1 2; do
+    st=""
+    while [ $(( $(now_ms) - t0 )) -lt 8000 ]; do
+        st=$(curl -s -o "$TMP/health$n" -w '%{http_code}' "$(node_url $n)/api/v1/health")
+        [ "$st" = 503 ] && break
+        sleep 0.1
+    done
+    check "node $n: GET /api/v1/health answers 503 within 8 s of the edit (got $st after $(( $(now_ms) - t0 )) ms)" test "$st" = 503
+    check "... naming entry $K and the difference ($(cat "$TMP/health$n"))" \
+        jqt --arg r "stopped at log entry $K: the entry in the store differs from the one this node applied" \
+        '.status == "unhealthy" and .reason == $r' "$TMP/health$n"
+    check "node $n: GET /api/v1/cluster says unhealthy, stopped_at seq $K" \
+        sh -c "curl -s '$(node_url $n)/api/v1/cluster' | jq -e '.healthy == false and .stopped_at.seq == $K' >/dev/null"
+done
+# refused_write NAME NODE ENTRY: the last CLI run failed (not a gate refusal),
+# telling the user that the node stopped at ENTRY; the node's log says so.
+refused_write() {
+    check "$1 fails (exit $RC)" test "$RC" -ne 0 -a "$RC" -ne 1
+    check "... the node logs that it stopped at log entry $3 and refuses writes" \
+        grep -q "this node stopped at log entry $3 of the object store.*writes are refused" "$(node_log "$2")"
+    check "... and the user's message names the stopped log entry $3 (got: $(tail -n 1 "$TMP/err"))" \
+        grep -q "log entry $3" "$TMP/err"
+}
+push_rel 1 tamper/m@1.0 r90
+refused_write "a push through node 1 after the edit" 1 $K
+cli 2 promote race/m@v3 --to production
+refused_write "a promotion through node 2 after the edit" 2 $K
+for n in 1 2; do
+    st=$(curl -s -o /dev/null -w '%{http_code}' "$(node_url $n)/api/v1/models/vis/m/versions/1.0")
+    check "node $n still serves reads after the edit (release 200, got $st)" test "$st" = 200
+done
+stage_on 2 vis/m:production 1.0
+# A node started on an empty data dir replays the log from entry 0: the
+# edited entry still chains to the one before it, so the replay stops at
+# the first entry whose prev no longer matches, K + 1.
+start_refused 5 "$TMP/c.json" "$TMP/fresh5"
+check "a node started fresh on the edited prefix refuses to start (exit $RC)" test "$RC" = 2
+check "... stopping at log entry $((K + 1)), the first that does not chain ($(grep -o 'log entry [0-9]* of the object store.\{0,120\}' "$(node_log 5)" | head -n 1))" \
+    grep -q "stopped at log entry $((K + 1)) of the object store" "$(node_log 5)"
+
+# ---- an invalid object planted at the next seq stops the nodes ----------------------
+new_prefix PLANT_PREFIX
+write_node_config "$TMP/plant.json" "$PLANT_PREFIX" "$TMP/log.key"
+start_node 6 "$TMP/plant.json" || cluster_finish
+start_node 7 "$TMP/plant.json" || cluster_finish
+push_rel 6 plant/m@1.0 r90
+expect_rc "push plant/m@1.0 through node 6 exits 0" 0
+NEXT=$(cluster_json 6 | jq -r .applied)
+wait_applied 7 "$NEXT" || not_ok "node 7 applies the $NEXT entries of node 6"
+printf '{"not":"an entry"}' >"$W/planted"
+$AWS s3 cp "$W/planted" "s3://$S3_BUCKET/$(printf '%slog/%020d' "$PLANT_PREFIX" "$NEXT")" >/dev/null 2>&1 ||
+    not_ok "aws s3 cp plants log/$NEXT"
+t0=$(now_ms)
+for n in 6 7; do
+    st=""
+    while [ $(( $(now_ms) - t0 )) -lt 5000 ]; do
+        st=$(curl -s -o "$TMP/health$n" -w '%{http_code}' "$(node_url $n)/api/v1/health")
+        [ "$st" = 503 ] && break
+        sleep 0.1
+    done
+    check "node $n: health answers 503 within 5 s of the planted log/$NEXT (got $st: $(cat "$TMP/health$n"))" test "$st" = 503
+    check "... stopped at log entry $NEXT" jqt --arg p "stopped at log entry $NEXT: " '.reason | startswith($p)' "$TMP/health$n"
+    check "... and still at $NEXT applied entries" test "$(cluster_json $n | jq -r .applied)" = "$NEXT"
+done
+push_rel 7 plant/m@2.0 r90
+refused_write "a push through node 7 after the planted entry" 7 $NEXT
+start_refused 10 "$TMP/plant.json" "$TMP/fresh10"
+check "a node started fresh on that prefix refuses to start at entry $NEXT (exit $RC)" \
+    sh -c "[ $RC = 2 ] && grep -q 'stopped at log entry $NEXT of the object store' '$(node_log 10)'"
+
+echo "# test_cluster: $(( $(date +%s) - T0 )) s"
+cluster_finish
