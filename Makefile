@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Standalone helpers of the integration tests (not linked with libmlreg).
 TOOL_BIN := $(BUILD)/tests/tools/audit_tamper $(BUILD)/tests/tools/forge_key
 
-.PHONY: all test test-unit test-integration test-large bench bench-cluster deps run lint clean install fuzz
+.PHONY: all test test-unit test-integration test-cluster test-large bench bench-cluster deps run lint clean install fuzz
 
 all: $(BUILD)/mlreg
 
@@ -127,11 +127,12 @@ deps:
 	@sh scripts/deps.sh
 
 # Unit suites, the fuzz corpora replayed, integration tests against the
-# real server and clients, then the S3 tests against a throw-away Ceph RGW on loopback (tests/s3/rgw.sh).
+# real server and clients, then the S3 tests against a throw-away Ceph RGW on loopback (tests/s3/rgw.sh),
+# then the cluster tests (several nodes on one bucket prefix) against the same RGW.
 # The runner prints "N passed, N failed" and fails when anything failed.
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
-	@BUILD=$(BUILD) sh tests/run.sh unit fuzz-replay integration s3
+	@BUILD=$(BUILD) sh tests/run.sh unit fuzz-replay integration s3 cluster
 
 # One part of `make test`: the unit suites and fuzz corpora, or the
 # integration and S3 scripts. ONLY=WORD keeps the suites and scripts whose
@@ -143,6 +144,11 @@ test-unit: deps
 test-integration: deps
 	@$(MAKE) --no-print-directory all $(filter $(BUILD)/tests/check_s3_%,$(UNIT_BIN)) $(TOOL_BIN)
 	@BUILD=$(BUILD) ONLY=$(ONLY) sh tests/run.sh integration s3
+
+# The cluster part alone: tests/cluster/test_*.sh against a throw-away RGW.
+test-cluster: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) ONLY=$(ONLY) sh tests/run.sh cluster
 
 test-large: deps
 	@$(MAKE) --no-print-directory all

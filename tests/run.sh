@@ -12,6 +12,11 @@
 #                                      runs tests/s3/test_*.sh and the Check suites
 #                                      $B/tests/check_s3_* (the ones that need S3; the unit
 #                                      part skips them), then stops RGW
+#   tests/run.sh cluster            -> tests/cluster/test_*.sh (several `mlreg serve`
+#                                      nodes on one bucket prefix) against a
+#                                      throw-away RGW with the same env; `s3 cluster`
+#                                      in one invocation shares one RGW (started by
+#                                      the first of the two, stopped after the last)
 #   tests/run.sh s3large            -> the same with bluestore on a sparse file, for
 #                                      tests/s3/large_*.sh
 # ONLY=WORD (optional) keeps the unit suites, fuzz targets and scripts whose
@@ -38,13 +43,17 @@ selected() {
     return 1
 }
 
-# ---- the RGW of the s3 / s3large parts: started once per part, always stopped
+# ---- the RGW of the s3 / cluster / s3large parts: always stopped. s3 and
+# cluster share one memstore RGW when both are asked for: it stays up after
+# the first of them while the other is still to come.
 RGW_SH=$ROOT/tests/s3/rgw.sh
 RGW_DIR=""
+RGW_STORE_UP=""
 rgw_down() {
     [ -n "${RGW_DIR:-}" ] || return 0
     sh "$RGW_SH" stop "$RGW_DIR" 2>&1 | sed 's/^rgw.sh: /  # rgw: /'
     RGW_DIR=""
+    RGW_STORE_UP=""
     unset S3_ENDPOINT S3_REGION S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY RGW_PID
 }
 trap 'rgw_down' EXIT
@@ -53,6 +62,8 @@ trap 'rgw_down; exit 130' INT TERM HUP
 # rgw_up STORE PART: starts RGW, exports DIR/env; one failed check when it
 # does not come up (rgw.sh has then printed the daemon logs and stopped them).
 rgw_up() {
+    [ -n "$RGW_DIR" ] && [ "$RGW_STORE_UP" = "$1" ] && return 0  # still up for this part
+    rgw_down
     RGW_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mlreg-rgw.XXXXXX")
     if RGW_STORE=$1 sh "$RGW_SH" start "$RGW_DIR" 2>"$LOG_DIR/rgw-$2.log"; then
         tail -n 1 "$LOG_DIR/rgw-$2.log" | sed 's/^rgw.sh: /  # rgw: /'
@@ -60,6 +71,7 @@ rgw_up() {
         . "$RGW_DIR/env"
         set +a
         export RGW_DIR
+        RGW_STORE_UP=$1
         return 0
     fi
     echo "not ok - $2: RGW starts (tests/s3/rgw.sh start; full log $LOG_DIR/rgw-$2.log)"
@@ -143,7 +155,18 @@ run_replay() {
     fi
 }
 
+# rgw_wanted_later: true when a part still to run needs the memstore RGW.
+rgw_wanted_later() {
+    for later in $REST; do
+        case $later in s3 | cluster) return 0 ;; esac
+    done
+    return 1
+}
+
+REST="$*"
 for part in "$@"; do
+    REST=${REST#"$part"}
+    REST=${REST# }
     case $part in
     unit)
         for bin in "$B"/tests/check_*; do
@@ -182,7 +205,21 @@ for part in "$@"; do
                 selected "$(basename "$bin")" || continue
                 [ -x "$bin" ] && run_check_suite "$bin"
             done
-            rgw_down
+            rgw_wanted_later || rgw_down
+        fi ;;
+    cluster)
+        want=0
+        for x in "$ROOT"/tests/cluster/test_*.sh; do
+            [ -e "$x" ] && selected "$(basename "$x")" && want=1
+        done
+        [ "$want" -eq 1 ] || continue
+        echo "# cluster: mlreg nodes sharing one bucket prefix of a Ceph RGW on loopback"
+        if rgw_up memstore cluster; then
+            for s in "$ROOT"/tests/cluster/test_*.sh; do
+                selected "$(basename "$s")" || continue
+                [ -f "$s" ] && run_script "$s"
+            done
+            rgw_wanted_later || rgw_down
         fi ;;
     s3large)
         if ls "$ROOT"/tests/s3/large_*.sh >/dev/null 2>&1; then
