@@ -527,13 +527,11 @@ static int sync_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     return after == before ? REGISTRY_MUTATE_NOOP : 0;
 }
 
-int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config_key *keys,
-                       size_t n)
+int mlreg_keyring__load(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config_key *keys,
+                        size_t n)
 {
     int error = 0;
     mlreg_keyring *kr = NULL;
-    mlreg_meta_txn *txn = NULL;
-    int64_t latest = 0;
 
     if ((kr = calloc(1, sizeof(*kr))) == NULL ||
         (n > 0 && (kr->cfg = calloc(n, sizeof(*kr->cfg))) == NULL)) {
@@ -568,25 +566,49 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
         }
         ck->pubkey = keys[i].pubkey;
     }
+    *out = kr;
+    kr = NULL;
+
+done:
+    mlreg_keyring_free(kr);
+    return error;
+}
+
+int mlreg_keyring__sync_config(mlreg_keyring *kr)
+{
+    mlreg_meta_txn *txn = NULL;
+    int64_t latest = 0;
+    int error;
 
     /* times of changes must follow every time already recorded, even when
      * the wall clock went back since */
-    if ((error = mlreg_meta_txn_begin(&txn, meta, 0)) < 0) goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, kr->meta, 0)) < 0) goto done;
     if ((error = mlreg_meta_iter(txn, MLREG_DB_KEYS, NULL, 0, NULL, 0, latest_cb, &latest)) < 0)
         goto done;
     mlreg_meta_txn_abort(txn);
     txn = NULL;
     mlreg_time_advance(latest);
-    error = mlreg_registry__mutate(NULL, meta, sync_apply, kr);
-    if (error < 0) goto done;
-    error = 0;
-    *out = kr;
-    kr = NULL;
+    error = mlreg_registry__mutate(NULL, kr->meta, sync_apply, kr);
+    if (error > 0) error = 0; /* nothing to change */
 
 done:
     mlreg_meta_txn_abort(txn);
-    mlreg_keyring_free(kr);
     return error;
+}
+
+int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config_key *keys,
+                       size_t n)
+{
+    mlreg_keyring *kr = NULL;
+    int error;
+
+    if ((error = mlreg_keyring__load(&kr, meta, keys, n)) < 0) return error;
+    if ((error = mlreg_keyring__sync_config(kr)) < 0) {
+        mlreg_keyring_free(kr);
+        return error;
+    }
+    *out = kr;
+    return 0;
 }
 
 /* ---- lookups --------------------------------------------------------------- */

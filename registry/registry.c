@@ -163,8 +163,12 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
                      ? mlreg_audit_key_load(&reg->audit_key, opts->log_key_file)
                      : mlreg_audit_key_open(&reg->audit_key, audit_dir)) < 0)
         goto done;
-    /* the shared log before the keyring: its start-up sync with the config
-     * must see, and commit after, what other nodes recorded */
+    /* the keyring first (replaying signatures reads it), its sync with the
+     * config after the shared log is applied: the sync must see, and commit
+     * after, what other nodes recorded */
+    if ((error = mlreg_keyring__load(&reg->keyring, reg->meta, opts->trusted_keys,
+                                     opts->n_trusted_keys)) < 0)
+        goto done;
     /* with a shared log the entries in the store are what is durable, and
      * LMDB is their index: a commit need not wait for the disk, and a start
      * re-applies whatever a crash of the machine undid */
@@ -173,9 +177,7 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
          (error = mlreg_cluster__open(&reg->cluster, reg, opts->cluster, opts->data_dir,
                                       reg->audit_key)) < 0))
         goto done;
-    if ((error = mlreg_keyring_open(&reg->keyring, reg->meta, opts->trusted_keys,
-                                    opts->n_trusted_keys)) < 0)
-        goto done;
+    if ((error = mlreg_keyring__sync_config(reg->keyring)) < 0) goto done;
 
     *out = reg;
     reg = NULL;

@@ -170,6 +170,19 @@ typedef int (*registry_publish_fn)(mlreg_meta_txn *txn, uint64_t first_seq, size
 int mlreg_registry__mutate_local(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply,
                                  void *arg, registry_publish_fn publish, void *publish_arg);
 
+/* ---- the keyring's two steps (keyring.c) ---------------------------------- */
+
+/**
+ * mlreg_keyring_open() in two steps, for a registry that must apply the
+ * shared log between them: loading checks and copies the config keys and
+ * writes nothing; syncing records what the config changed (key.trust,
+ * key.untrust entries), after every entry already in the log.
+ */
+int mlreg_keyring__load(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config_key *keys,
+                        size_t n);
+/** See mlreg_keyring__load(). 0 or the change's error. */
+int mlreg_keyring__sync_config(mlreg_keyring *kr);
+
 /* ---- registry.c helpers ---------------------------------------------------- */
 
 /** Longest key of registry.c's layout: name (255) \0 hex (64) \0 hex (64), or name \0 tag (128). */
