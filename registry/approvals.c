@@ -43,6 +43,9 @@ static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     int64_t now = mlreg_registry__mutation_time(mut);
     mlreg_audit_event ev;
 
+    /* the record of a run thrown away after a lost log seq is not this one */
+    json_decref(c->rec);
+    c->rec = NULL;
     if ((error = mlreg_promotions__release_get(&rel, txn, c->model, c->version)) < 0) goto done;
     if ((error = mlreg_promotions__record_hex(hex, rel)) < 0) goto done;
     klen = mlreg_promotions__key(key, hex, c->stage, c->actor, 0, 0);

@@ -217,6 +217,9 @@ static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     int64_t now = mlreg_registry__mutation_time(mut);
     mlreg_audit_event ev;
 
+    /* the binding of a run thrown away after a lost log seq is not this one */
+    json_decref(c->rec);
+    c->rec = NULL;
     memset(&w, 0, sizeof(w));
     w.image = c->image;
     w.digest = c->digest;

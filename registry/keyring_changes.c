@@ -44,6 +44,9 @@ static int trust_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     mlreg_pubkey stored;
     char idhex[MLREG_KEYID_HEXLEN + 1], other[MLREG_KEYID_HEXLEN + 1];
 
+    /* the record of a run thrown away after a lost log seq is not this one */
+    json_decref(c->rec);
+    c->rec = NULL;
     mlreg_keyid_format(idhex, &c->pk->id);
     error = mlreg_keyring__record_get(&c->rec, txn, idhex);
     if (error < 0 && error != MLREG_ENOTFOUND) return error;
@@ -134,6 +137,9 @@ static int revoke_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     mlreg_key_state have;
     int64_t now = mlreg_registry__mutation_time(mut);
 
+    /* read again: a run thrown away after a lost log seq changed its copy */
+    json_decref(c->rec);
+    c->rec = NULL;
     mlreg_keyid_format(idhex, c->id);
     error = mlreg_keyring__record_get(&c->rec, txn, idhex);
     /* membership of config keys is the config's; a replay has the entry */

@@ -696,6 +696,7 @@ static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
     json_decref(s->logrec);
     json_decref(s->hw.last);
     s->cur = s->target = s->logrec = s->hw.last = NULL;
+    s->hw.digest = NULL; /* pointed into the target of the run before */
     s->hw.found = 0;
     s->refused = 0;
     s->refusal[0] = '\0';

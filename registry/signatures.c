@@ -310,6 +310,19 @@ typedef struct {
     char referrer[MLREG_DIGEST_STRLEN + 1];
 } attach_change;
 
+/* Back to what was prepared outside the transaction: a change that lost its
+ * log seq to another node is applied again, and what the run thrown away
+ * found (a stored signature, the key, whether it counts) is not this run's. */
+static void attach_change_reset(attach_change *c)
+{
+    json_decref(*c->existing);
+    *c->existing = NULL;
+    memset(&c->kk, 0, sizeof(c->kk));
+    c->kkp = NULL;
+    c->counts = 0;
+    c->referrer[0] = '\0';
+}
+
 static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
 {
     attach_change *c = arg;
@@ -322,6 +335,7 @@ static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     char t[MLREG_TIME_STRLEN], b64[MLREG_PUBKEY_B64LEN + 1], sigblob[MLREG_DIGEST_STRLEN + 1];
     int64_t now = mlreg_registry__mutation_time(mut);
 
+    attach_change_reset(c);
     /* the read-transaction checks again, now that writers are serialised */
     if ((found = existing_signature(c->existing, txn, a->key, &a->pk, a->text, c->model, c->version,
                                     a->idhex)) < 0)
