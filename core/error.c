@@ -54,6 +54,7 @@ const char *mlreg_strerror(int code)
     case MLREG_EUNSUPPORTED: return "unsupported";
     case MLREG_EQUOTA: return "over quota";
     case MLREG_ESIGNATURE: return "signature does not match";
+    case MLREG_EUNAVAILABLE: return "the registry cannot take changes now";
     default: return "unknown error";
     }
 }

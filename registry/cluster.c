@@ -221,7 +221,7 @@ static int refused(mlreg_cluster *cl)
 
     pthread_mutex_lock(&cl->state);
     if (cl->failed)
-        error = mlreg_error_set(MLREG_ESERVER,
+        error = mlreg_error_set(MLREG_EUNAVAILABLE,
                                 "this node stopped at log entry %" PRIu64
                                 " of the object store (%s); writes are refused until the log is "
                                 "repaired",
@@ -693,7 +693,7 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
                 }
             }
             if (attempt >= cl->attempts) {
-                error = mlreg_error_set(MLREG_ESERVER,
+                error = mlreg_error_set(MLREG_EUNAVAILABLE,
                                         "the change lost the race for the next log entry %u "
                                         "times in a row to other nodes (last: %s); retry it",
                                         attempt, why);
@@ -862,7 +862,7 @@ int mlreg_cluster_health(char **why_out, mlreg_cluster *cl)
 
     pthread_mutex_lock(&cl->state);
     if (cl->failed) {
-        error = MLREG_ESERVER;
+        error = MLREG_EUNAVAILABLE;
         if (why_out != NULL &&
             asprintf(why_out, "stopped at log entry %" PRIu64 ": %s", cl->failed_seq, cl->why) < 0)
             *why_out = NULL;

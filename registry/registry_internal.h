@@ -147,7 +147,7 @@ void mlreg_cluster__free(mlreg_cluster *cl);
  * (`If-None-Match: *`) before the LMDB transaction commits; a lost race
  * aborts the transaction, applies the entries this node missed and runs
  * @p apply again against the new state, a bounded number of times. Refused
- * (MLREG_ESERVER) while the node has stopped following a broken log.
+ * (MLREG_EUNAVAILABLE) while the node has stopped following a broken log.
  */
 int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta,
                           registry_apply_fn apply, void *arg);

@@ -66,6 +66,7 @@ static const struct {
     {MLREG_ENOSPACE, ERR_CTX_ANY, 507, "UNKNOWN"},
     {MLREG_EQUOTA, ERR_CTX_ANY, 429, "TOOMANYREQUESTS"},
     {MLREG_ESERVER, ERR_CTX_ANY, 503, "UNAVAILABLE"},
+    {MLREG_EUNAVAILABLE, ERR_CTX_ANY, 503, "UNAVAILABLE"},
 };
 
 void mlreg_server__error_map(unsigned int *status_out, const char **oci_code_out, int code,

@@ -202,9 +202,10 @@ enum MHD_Result mlreg_server__req_queue(request *rq, unsigned int status, struct
  * (it may name files under the data directory): it goes to the server log
  * with the request, and the client gets the generic text of
  * mlreg_server__error_public_message() (server_errors.c). */
-static void set_fail(request *rq, unsigned int status, const char *oci_code, const char *msg)
+static void set_fail_as(request *rq, unsigned int status, const char *oci_code, const char *msg,
+                        int shown)
 {
-    const char *public_msg = mlreg_server__error_public_message(status);
+    const char *public_msg = shown ? NULL : mlreg_server__error_public_message(status);
 
     if (rq->failed) return;
     rq->failed = 1;
@@ -224,6 +225,11 @@ static void set_fail(request *rq, unsigned int status, const char *oci_code, con
     mlreg_text_sanitize(rq->err_msg, sizeof(rq->err_msg), msg, strlen(msg));
 }
 
+static void set_fail(request *rq, unsigned int status, const char *oci_code, const char *msg)
+{
+    set_fail_as(rq, status, oci_code, msg, 0);
+}
+
 void mlreg_server__req_fail(request *rq, int code, err_ctx ctx)
 {
     unsigned int status;
@@ -231,7 +237,9 @@ void mlreg_server__req_fail(request *rq, int code, err_ctx ctx)
     const char *msg = mlreg_error_last();
 
     mlreg_server__error_map(&status, &oci, code, ctx);
-    set_fail(rq, status, oci, msg[0] ? msg : mlreg_strerror(code));
+    /* the state of the shared log is the clients' business: its messages
+     * name log entries and reasons, never server paths */
+    set_fail_as(rq, status, oci, msg[0] ? msg : mlreg_strerror(code), code == MLREG_EUNAVAILABLE);
 }
 
 void mlreg_server__req_fail_raw(request *rq, unsigned int status, const char *oci_code,

@@ -73,13 +73,13 @@ int mlreg_cluster_set_url(mlreg_cluster *cl, const char *url);
 
 /**
  * Applies every entry the store has and this node lacks, now.
- * 0; MLREG_ESERVER (the node stopped at a broken entry: see
+ * 0; MLREG_EUNAVAILABLE (the node stopped at a broken entry: see
  * mlreg_cluster_health()); the store's errors (nothing applied is lost).
  */
 int mlreg_cluster_sync(mlreg_cluster *cl);
 
 /**
- * 0 when the node follows the log; MLREG_ESERVER when it stopped at an
+ * 0 when the node follows the log; MLREG_EUNAVAILABLE when it stopped at an
  * entry it cannot apply (edited, removed, reordered, or not chaining),
  * with *why_out (may be NULL; malloc'd) naming the entry and the reason.
  */
