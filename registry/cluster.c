@@ -431,17 +431,21 @@ int mlreg_cluster__refresh(mlreg_cluster *cl, int force)
     uint64_t before;
     int64_t last;
     int error;
+    char why[WHY_MAX];
 
     pthread_mutex_lock(&cl->state);
     before = cl->applied;
     last = cl->last_read;
     pthread_mutex_unlock(&cl->state);
     if (!force && mlreg_time_now_ns() - last < REFRESH_MIN_NS) return 0;
+    /* the caller's message (what was not found) stands if nothing came in */
+    snprintf(why, sizeof(why), "%s", mlreg_error_last());
     pthread_mutex_lock(&cl->lock);
     error = sync_locked(cl);
     pthread_mutex_unlock(&cl->lock);
-    mlreg_error_clear();
-    return error == 0 && cl->applied > before;
+    if (error == 0 && cl->applied > before) return 1;
+    mlreg_error_set(MLREG_ENOTFOUND, "%s", why);
+    return 0;
 }
 
 /* Reads up to cl->scrub applied entries again and compares them with the

@@ -160,7 +160,7 @@ same_answers() {
     for _p in "$@"; do
         _sa=$(cluster_curl -s -o "$TMP/ans.a" -w '%{http_code}' "$(node_url "$_a")$_p")
         _sb=$(cluster_curl -s -o "$TMP/ans.b" -w '%{http_code}' "$(node_url "$_b")$_p")
-        [ "$_sa" = 200 ] || { _bad="$_p: node $_a answers $_sa"; break; }
+        case $_sa in 401 | 403) _bad="$_p: node $_a answers $_sa (a token missing?)"; break ;; esac
         if [ "$_sa" != "$_sb" ] || ! cmp -s "$TMP/ans.a" "$TMP/ans.b"; then
             _bad="$_p: node $_a $_sa $(head -c 200 "$TMP/ans.a") / node $_b $_sb $(head -c 200 "$TMP/ans.b")"
             break
