@@ -562,12 +562,19 @@ void mlreg_cluster_follow_stop(mlreg_cluster *cl)
     pthread_mutex_unlock(&cl->state);
     pthread_join(cl->thread, NULL);
     cl->running = 0;
+    {
+        /* a node that stops cleanly leaves the list of live nodes at once */
+        char key[1200];
+        snprintf(key, sizeof(key), "%snodes/%s", cl->prefix, cl->node_id);
+        if (mlreg_s3_delete(cl->s3, key) < 0) mlreg_error_clear();
+    }
 }
 
 /* ---- committing ------------------------------------------------------------ */
 
 typedef struct {
     mlreg_cluster *cl;
+    uint64_t first;    /* seq of the change's first entry */
     size_t total;      /* entries of the change */
     size_t published;  /* entries created in the store */
     int lost;          /* a create answered 412 */
@@ -583,6 +590,7 @@ static int publish(mlreg_meta_txn *txn, uint64_t first_seq, size_t n, void *arg)
     size_t len = 0;
     int error = 0;
 
+    p->first = first_seq;
     p->total = n;
     /* a node that stopped at a broken entry writes nothing (a change that
      * turns out to change nothing never gets here, and passes) */
@@ -622,7 +630,7 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
 
     pthread_mutex_lock(&cl->lock);
     for (attempt = 1;; attempt++) {
-        publish_state p = {cl, 0, 0, 0, 0, NULL, 0};
+        publish_state p = {cl, 0, 0, 0, 0, 0, NULL, 0};
         uint64_t seq = 0;
 
         error = mlreg_registry__mutate_local(&seq, meta, apply, arg, publish, &p);
@@ -675,7 +683,7 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
                     break;
                 }
                 /* every entry is in the store, and now in LMDB too */
-                if (seq_out != NULL) *seq_out = seq;
+                if (seq_out != NULL) *seq_out = p.first;
                 break;
             }
             pthread_mutex_lock(&cl->state);
@@ -689,9 +697,10 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
                 free(now);
                 free(p.ours);
                 mlreg_error_clear();
-                if (mine && p.published == 0 && lost_seq == seq) {
-                    /* a retried create whose first try had landed */
-                    if (seq_out != NULL) *seq_out = seq;
+                if (mine && p.total == 1) {
+                    /* a retried create whose first try had landed: done
+                     * (a change of several entries runs again for the rest) */
+                    if (seq_out != NULL) *seq_out = lost_seq;
                     error = 0;
                     break;
                 }
