@@ -176,6 +176,48 @@ static int open_registry(mlreg_registry **out, const mlreg_config *cfg)
     return 0;
 }
 
+/* One option of serve or reindex: a value (--name VALUE / --name=VALUE)
+ * into *value, or a flag setting *flag. */
+typedef struct {
+    const char *name;
+    const char **value;
+    int *flag;
+} serve_opt;
+
+/* Parses @p argv against @p opts for command @p cmd. 0 parsed; 1 help was
+ * printed (exit 0); -1 a usage error was printed. */
+static int parse_opts(int argc, char **argv, const char *cmd, const serve_opt *opts, size_t n,
+                      void (*usage)(FILE *))
+{
+    for (int i = 1; i < argc; i++) {
+        size_t k;
+        int r = 0;
+
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 1;
+        }
+        for (k = 0; k < n; k++) {
+            if (opts[k].flag != NULL) {
+                if (!strcmp(argv[i], opts[k].name)) break;
+            } else if ((r = take_opt(opts[k].value, argc, argv, &i, opts[k].name)) != 0) {
+                break;
+            }
+        }
+        if (k < n && r >= 0) {
+            if (opts[k].flag != NULL) *opts[k].flag = 1;
+            continue;
+        }
+        if (k < n)
+            fprintf(stderr, "mlreg %s: %s needs a value\n", cmd, argv[i]);
+        else
+            fprintf(stderr, "mlreg %s: unknown argument '%s'\n", cmd, argv[i]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     int rc = CLI_EXIT_USAGE, error, sig = 0;
@@ -189,26 +231,13 @@ int cmd_serve(int argc, char **argv)
     sigset_t sigs, oldsigs;
     int masked = 0;
 
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            serve_usage(stdout);
-            return CLI_EXIT_OK;
-        }
-        if ((r = take_opt(&config_path, argc, argv, &i, "--config")) ||
-            (r = take_opt(&data, argc, argv, &i, "--data")) ||
-            (r = take_opt(&listen, argc, argv, &i, "--listen")) ||
-            (r = take_opt(&ready, argc, argv, &i, "--ready-file"))) {
-            if (r < 0) {
-                fprintf(stderr, "mlreg serve: %s needs a value\n", argv[i]);
-                serve_usage(stderr);
-                return CLI_EXIT_USAGE;
-            }
-            continue;
-        }
-        fprintf(stderr, "mlreg serve: unknown argument '%s'\n", argv[i]);
-        serve_usage(stderr);
-        return CLI_EXIT_USAGE;
+    {
+        const serve_opt opts[] = {{"--config", &config_path, NULL},
+                                  {"--data", &data, NULL},
+                                  {"--listen", &listen, NULL},
+                                  {"--ready-file", &ready, NULL}};
+        int r = parse_opts(argc, argv, "serve", opts, sizeof(opts) / sizeof(opts[0]), serve_usage);
+        if (r != 0) return r > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
 
     if ((error = mlreg_config_load(&cfg, config_path)) < 0) {
@@ -342,28 +371,13 @@ int cmd_reindex(int argc, char **argv)
     json_t *st = NULL;
     int rc = CLI_EXIT_USAGE;
 
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            reindex_usage(stdout);
-            return CLI_EXIT_OK;
-        }
-        if (!strcmp(argv[i], "--from-store")) {
-            from_store = 1;
-            continue;
-        }
-        if ((r = take_opt(&config_path, argc, argv, &i, "--config")) ||
-            (r = take_opt(&data, argc, argv, &i, "--data"))) {
-            if (r < 0) {
-                fprintf(stderr, "mlreg reindex: %s needs a value\n", argv[i]);
-                reindex_usage(stderr);
-                return CLI_EXIT_USAGE;
-            }
-            continue;
-        }
-        fprintf(stderr, "mlreg reindex: unknown argument '%s'\n", argv[i]);
-        reindex_usage(stderr);
-        return CLI_EXIT_USAGE;
+    {
+        const serve_opt opts[] = {{"--from-store", NULL, &from_store},
+                                  {"--config", &config_path, NULL},
+                                  {"--data", &data, NULL}};
+        int r =
+            parse_opts(argc, argv, "reindex", opts, sizeof(opts) / sizeof(opts[0]), reindex_usage);
+        if (r != 0) return r > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
     if (!from_store || config_path == NULL) {
         fprintf(stderr, "mlreg reindex: --from-store and --config are required\n");

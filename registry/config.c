@@ -314,11 +314,6 @@ static int load_audit(mlreg_config *cfg, json_t *obj, const char *config_path)
     {
         if (!strcmp(key, "log_key_file")) {
             if ((error = get_string(&file, v, "audit.log_key_file")) < 0) return error;
-            if (file[0] == '\0') {
-                free(file);
-                return mlreg_error_set(MLREG_EINVALID,
-                                       "config key 'audit.log_key_file' must not be empty");
-            }
             free(cfg->log_key_file);
             cfg->log_key_file = NULL;
             error = resolve_key_path(&cfg->log_key_file, config_path, file);

@@ -16,6 +16,27 @@ refuse() {
         not_ok "$name (exit $rc, stderr: $(head -c 300 "$TMP/err"))"; fi
 }
 
+# ---- the s3 backend's log key and the cluster keys ---------------------------
+refuse "storage backend s3 without audit.log_key_file is refused, saying how to make one" \
+    '{"storage":{"backend":"s3","endpoint":"http://127.0.0.1:9","bucket":"m"}}' \
+    "mlreg key generate --no-password"
+refuse "an unknown audit key is refused by name" '{"audit":{"log_key":"x"}}' \
+    "unknown config key 'audit.log_key'"
+refuse "an empty audit.log_key_file is refused" '{"audit":{"log_key_file":""}}' \
+    "config key 'audit.log_key_file' must be a non-empty string"
+refuse "an unknown cluster key is refused by name" '{"cluster":{"pol_ms":10}}' \
+    "unknown config key 'cluster.pol_ms'"
+refuse "cluster.poll_ms out of range is refused" '{"cluster":{"poll_ms":0}}' "cluster.poll_ms"
+refuse "cluster.url that is not http(s)://HOST[:PORT] is refused" \
+    '{"cluster":{"url":"ftp://node1/"}}' "config key 'cluster.url'"
+printf '{}\n' >"$TMP/fs.json"
+run "$MLREG" reindex --from-store --config "$TMP/fs.json" --data "$TMP/reindexed"
+check "reindex --from-store of an fs config exits 2 (got $RC)" test "$RC" = 2
+check "... saying only the s3 backend keeps its log in the store" grep -q "only the s3 backend" "$TMP/err"
+run "$MLREG" reindex --config "$TMP/fs.json"
+check "reindex without --from-store is a usage error (exit $RC)" test "$RC" = 2
+check "... naming what is required" grep -q -- "--from-store and --config are required" "$TMP/err"
+
 for k in tls; do
     refuse "config key '$k' is refused" "{\"$k\": {}}" \
         "config key '$k' is not supported by this version of mlreg"
