@@ -198,6 +198,25 @@ static int load_node_id(mlreg_cluster *cl, const char *given, const char *data_d
     return 0;
 }
 
+/* ---- the commit lock ------------------------------------------------------- */
+
+/* Whether this thread holds a cluster's commit lock: replaying an entry can
+ * reach a read that misses (a hostile entry naming nothing), whose refresh
+ * must not take the lock again. */
+static _Thread_local int holding_commit_lock;
+
+static void commit_lock(mlreg_cluster *cl)
+{
+    pthread_mutex_lock(&cl->lock);
+    holding_commit_lock = 1;
+}
+
+static void commit_unlock(mlreg_cluster *cl)
+{
+    holding_commit_lock = 0;
+    pthread_mutex_unlock(&cl->lock);
+}
+
 /* ---- state ----------------------------------------------------------------- */
 
 static void set_failed(mlreg_cluster *cl, uint64_t seq, const char *why)
@@ -416,9 +435,9 @@ int mlreg_cluster_sync(mlreg_cluster *cl)
 {
     int error;
 
-    pthread_mutex_lock(&cl->lock);
+    commit_lock(cl);
     error = sync_locked(cl);
-    pthread_mutex_unlock(&cl->lock);
+    commit_unlock(cl);
     return error;
 }
 
@@ -437,12 +456,12 @@ int mlreg_cluster__refresh(mlreg_cluster *cl, int force)
     before = cl->applied;
     last = cl->last_read;
     pthread_mutex_unlock(&cl->state);
-    if (!force && mlreg_time_now_ns() - last < REFRESH_MIN_NS) return 0;
+    if (holding_commit_lock || (!force && mlreg_time_now_ns() - last < REFRESH_MIN_NS)) return 0;
     /* the caller's message (what was not found) stands if nothing came in */
     snprintf(why, sizeof(why), "%s", mlreg_error_last());
-    pthread_mutex_lock(&cl->lock);
+    commit_lock(cl);
     error = sync_locked(cl);
-    pthread_mutex_unlock(&cl->lock);
+    commit_unlock(cl);
     if (error == 0 && cl->applied > before) return 1;
     mlreg_error_set(MLREG_ENOTFOUND, "%s", why);
     return 0;
@@ -515,9 +534,9 @@ static void *follow_main(void *arg)
         int64_t now;
         pthread_mutex_unlock(&cl->state);
 
-        pthread_mutex_lock(&cl->lock);
+        commit_lock(cl);
         if (sync_locked(cl) == 0) scrub_locked(cl);
-        pthread_mutex_unlock(&cl->lock);
+        commit_unlock(cl);
         mlreg_error_clear();
         now = mlreg_time_now_ns();
         if (now - last_beat >= (int64_t)cl->heartbeat_ms * 1000000) {
@@ -628,7 +647,7 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
     int error = 0, synced_for_missing = 0;
     unsigned int attempt;
 
-    pthread_mutex_lock(&cl->lock);
+    commit_lock(cl);
     for (attempt = 1;; attempt++) {
         publish_state p = {cl, 0, 0, 0, 0, 0, NULL, 0};
         uint64_t seq = 0;
@@ -714,7 +733,7 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
             }
         }
     }
-    pthread_mutex_unlock(&cl->lock);
+    commit_unlock(cl);
     return error;
 }
 
