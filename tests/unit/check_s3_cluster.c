@@ -340,7 +340,8 @@ START_TEST(test_cluster_an_edited_entry_stops_the_nodes)
     /* a node built from the store stops at it: it opens, serves what it
      * verified and reports the entry */
     open_node(1);
-    ck_assert_int_eq(mlreg_cluster_health(&why, mlreg_registry_cluster(node[1])), MLREG_EUNAVAILABLE);
+    ck_assert_int_eq(mlreg_cluster_health(&why, mlreg_registry_cluster(node[1])),
+                     MLREG_EUNAVAILABLE);
     ck_assert_msg(strstr(why, "log entry 1") != NULL && strstr(why, "not signed by the log key"),
                   "%s", why);
     free(why);
@@ -351,7 +352,8 @@ START_TEST(test_cluster_an_edited_entry_stops_the_nodes)
     for (int i = 0; i < 200 && mlreg_cluster_health(NULL, mlreg_registry_cluster(node[0])) == 0;
          i++)
         usleep(20000);
-    ck_assert_int_eq(mlreg_cluster_health(&why, mlreg_registry_cluster(node[0])), MLREG_EUNAVAILABLE);
+    ck_assert_int_eq(mlreg_cluster_health(&why, mlreg_registry_cluster(node[0])),
+                     MLREG_EUNAVAILABLE);
     ck_assert_msg(strstr(why, "log entry 1") != NULL && strstr(why, "differs") != NULL, "%s", why);
     free(why);
     {
@@ -380,7 +382,8 @@ START_TEST(test_cluster_a_removed_entry_is_a_gap)
     entry_object(key, sizeof(key), 2);
     ck_assert_int_eq(mlreg_s3_delete(admin, key), 0);
     open_node(1);
-    ck_assert_int_eq(mlreg_cluster_health(&why, mlreg_registry_cluster(node[1])), MLREG_EUNAVAILABLE);
+    ck_assert_int_eq(mlreg_cluster_health(&why, mlreg_registry_cluster(node[1])),
+                     MLREG_EUNAVAILABLE);
     ck_assert_msg(strstr(why, "log entry 2") != NULL && strstr(why, "missing") != NULL, "%s", why);
     free(why);
     ck_assert_uint_eq(log_size(node[1]), 2);
@@ -398,7 +401,8 @@ START_TEST(test_cluster_a_planted_entry_is_refused)
     entry_object(key, sizeof(key), n);
     ck_assert_int_eq(mlreg_s3_put_new(admin, key, junk, strlen(junk), NULL), 0);
     ck_assert_int_eq(mlreg_cluster_sync(mlreg_registry_cluster(node[0])), MLREG_EUNAVAILABLE);
-    ck_assert_int_eq(mlreg_cluster_health(&why, mlreg_registry_cluster(node[0])), MLREG_EUNAVAILABLE);
+    ck_assert_int_eq(mlreg_cluster_health(&why, mlreg_registry_cluster(node[0])),
+                     MLREG_EUNAVAILABLE);
     ck_assert_msg(strstr(why, "carries no signature") != NULL, "%s", why);
     free(why);
     ck_assert_uint_eq(log_size(node[0]), n);
@@ -421,7 +425,8 @@ START_TEST(test_cluster_a_signed_entry_copied_to_another_seq_is_refused)
     ck_assert_int_eq(mlreg_s3_put_new(admin, key, text, len, sig), 0);
     free(text);
     ck_assert_int_eq(mlreg_cluster_sync(mlreg_registry_cluster(node[0])), MLREG_EUNAVAILABLE);
-    ck_assert_int_eq(mlreg_cluster_health(&why, mlreg_registry_cluster(node[0])), MLREG_EUNAVAILABLE);
+    ck_assert_int_eq(mlreg_cluster_health(&why, mlreg_registry_cluster(node[0])),
+                     MLREG_EUNAVAILABLE);
     ck_assert_msg(strstr(why, "not a log entry of seq") != NULL, "%s", why);
     free(why);
     ck_assert_uint_eq(log_size(node[0]), n);
