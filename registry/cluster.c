@@ -86,18 +86,24 @@ static void entry_key(char *out, size_t n, const mlreg_cluster *cl, uint64_t seq
     snprintf(out, n, "%slog/%0*" PRIu64, cl->prefix, SEQ_DIGITS, seq);
 }
 
-/* What an entry object's signature covers: a context line, then the entry. */
-#define ENTRY_SIG_CONTEXT "mlreg log entry v1\n"
+/* What the signature of an object written by a node covers: a context line
+ * naming what the object is, then its bytes. Entries and heartbeats are
+ * signed, so whoever can write to the bucket without the log key can
+ * neither add nor change an entry, nor pose as a node to which other nodes
+ * forward upload requests (and their clients' tokens). */
+#define ENTRY_SIG_CONTEXT     "mlreg log entry v1\n"
+#define HEARTBEAT_SIG_CONTEXT "mlreg node heartbeat v1\n"
 
-/* The signature (base64, MLREG_S3_META_SIG_HEADER) of entry @p text with the log key. */
-static int entry_sign(char out[MLREG_S3_META_SIG_MAX + 1], const mlreg_cluster *cl,
-                      const char *text, size_t len)
+/* The signature (base64, MLREG_S3_META_SIG_HEADER) of @p text under
+ * @p context with the log key. */
+static int object_sign(char out[MLREG_S3_META_SIG_MAX + 1], const mlreg_cluster *cl,
+                       const char *context, const char *text, size_t len)
 {
     unsigned char sig[MLREG_ED25519_SIG_BYTES];
     mlreg_buf b = {NULL, 0, 0};
     int error;
 
-    if ((error = mlreg_buf_add(&b, ENTRY_SIG_CONTEXT, strlen(ENTRY_SIG_CONTEXT))) == 0 &&
+    if ((error = mlreg_buf_add(&b, context, strlen(context))) == 0 &&
         (error = mlreg_buf_add(&b, text, len)) == 0 &&
         (error = mlreg_ed25519_sign(sig, mlreg_audit_key_seckey(cl->akey), b.p, b.len)) == 0)
         sodium_bin2base64(out, MLREG_S3_META_SIG_MAX + 1, sig, sizeof(sig),
@@ -106,9 +112,10 @@ static int entry_sign(char out[MLREG_S3_META_SIG_MAX + 1], const mlreg_cluster *
     return error;
 }
 
-/* 0 when @p sig64 is the log key's signature of entry @p text, else
- * MLREG_ESIGNATURE with the reason. */
-static int entry_verify(const mlreg_cluster *cl, const char *sig64, const char *text, size_t len)
+/* 0 when @p sig64 is the log key's signature of @p text under @p context,
+ * else MLREG_ESIGNATURE with the reason (@p what names the object). */
+static int object_verify(const mlreg_cluster *cl, const char *context, const char *what,
+                         const char *sig64, const char *text, size_t len)
 {
     unsigned char sig[MLREG_ED25519_SIG_BYTES];
     size_t n = 0;
@@ -116,19 +123,19 @@ static int entry_verify(const mlreg_cluster *cl, const char *sig64, const char *
     int error;
 
     if (sig64[0] == '\0')
-        return mlreg_error_set(MLREG_ESIGNATURE, "the entry object carries no signature of the "
-                                                 "log key");
+        return mlreg_error_set(MLREG_ESIGNATURE, "the %s carries no signature of the log key",
+                               what);
     if (sodium_base642bin(sig, sizeof(sig), sig64, strlen(sig64), NULL, &n, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         n != sizeof(sig))
-        return mlreg_error_set(MLREG_ESIGNATURE, "the entry object's signature is malformed");
-    if ((error = mlreg_buf_add(&b, ENTRY_SIG_CONTEXT, strlen(ENTRY_SIG_CONTEXT))) == 0 &&
+        return mlreg_error_set(MLREG_ESIGNATURE, "the %s's signature is malformed", what);
+    if ((error = mlreg_buf_add(&b, context, strlen(context))) == 0 &&
         (error = mlreg_buf_add(&b, text, len)) == 0 &&
         (error = mlreg_ed25519_verify(sig, &cl->pub, b.p, b.len)) < 0)
         error = mlreg_error_set(MLREG_ESIGNATURE,
-                                "the entry object is not signed by the log key %s (written by "
-                                "something that does not hold it)",
-                                mlreg_audit_key_origin(cl->akey));
+                                "the %s is not signed by the log key %s (written by something "
+                                "that does not hold it)",
+                                what, mlreg_audit_key_origin(cl->akey));
     free(b.p);
     return error;
 }
@@ -389,7 +396,8 @@ static int sync_locked(mlreg_cluster *cl)
                 error = mlreg_error_set(f->error, "%s", f->why);
                 break;
             }
-            if ((error = entry_verify(cl, f->sig, f->text, f->len)) < 0) {
+            if ((error = object_verify(cl, ENTRY_SIG_CONTEXT, "entry object", f->sig, f->text,
+                                       f->len)) < 0) {
                 set_failed(cl, size, mlreg_error_last());
                 error = refused(cl);
                 break;
@@ -502,7 +510,7 @@ static int scrub_locked(mlreg_cluster *cl)
 
 static int heartbeat(mlreg_cluster *cl)
 {
-    char key[1200], when[MLREG_TIME_STRLEN], *text = NULL;
+    char key[1200], when[MLREG_TIME_STRLEN], *text = NULL, sig[MLREG_S3_META_SIG_MAX + 1];
     json_t *j;
     int error;
 
@@ -517,7 +525,8 @@ static int heartbeat(mlreg_cluster *cl)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory writing the heartbeat");
     }
     snprintf(key, sizeof(key), "%snodes/%s", cl->prefix, cl->node_id);
-    error = mlreg_s3_put(cl->s3, key, text, strlen(text), NULL);
+    if ((error = object_sign(sig, cl, HEARTBEAT_SIG_CONTEXT, text, strlen(text))) == 0)
+        error = mlreg_s3_put_meta(cl->s3, key, text, strlen(text), sig);
     free(text);
     json_decref(j);
     return error;
@@ -617,7 +626,7 @@ static int publish(mlreg_meta_txn *txn, uint64_t first_seq, size_t n, void *arg)
     for (size_t i = 0; i < n; i++) {
         if ((error = mlreg_audit_entry_txn(&text, &len, txn, first_seq + i)) < 0) return error;
         entry_key(key, sizeof(key), p->cl, first_seq + i);
-        if ((error = entry_sign(sig, p->cl, text, len)) < 0) {
+        if ((error = object_sign(sig, p->cl, ENTRY_SIG_CONTEXT, text, len)) < 0) {
             free(text);
             return error;
         }
@@ -928,7 +937,7 @@ typedef struct {
 static int node_cb(const char *key, uint64_t size, void *payload)
 {
     nodes_walk *w = payload;
-    char *text = NULL;
+    char *text = NULL, sig[MLREG_S3_META_SIG_MAX + 1];
     size_t len = 0;
     json_t *j;
     int64_t sec = 0;
@@ -937,8 +946,14 @@ static int node_cb(const char *key, uint64_t size, void *payload)
     int64_t age_ms;
 
     if (size > HEARTBEAT_MAX) return 0;
-    if (mlreg_s3_get_small(&text, &len, NULL, w->cl->s3, key, HEARTBEAT_MAX) < 0) {
+    if (mlreg_s3_get_small(&text, &len, sig, w->cl->s3, key, HEARTBEAT_MAX) < 0) {
         mlreg_error_clear(); /* removed meanwhile, or unreadable: not live */
+        return 0;
+    }
+    if (object_verify(w->cl, HEARTBEAT_SIG_CONTEXT, "heartbeat", sig, text, len) < 0) {
+        /* not written by a node of this log: not a node */
+        mlreg_error_clear();
+        free(text);
         return 0;
     }
     j = json_loadb(text, len, 0, NULL);

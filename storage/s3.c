@@ -297,6 +297,12 @@ int mlreg_s3_put(mlreg_s3 *s3, const char *key, const void *data, size_t len,
     return put_object(s3, key, data, len, payload_hash, NULL, NULL);
 }
 
+int mlreg_s3_put_meta(mlreg_s3 *s3, const char *key, const void *data, size_t len,
+                      const char *meta_sig)
+{
+    return put_object(s3, key, data, len, NULL, NULL, meta_sig);
+}
+
 int mlreg_s3_put_new(mlreg_s3 *s3, const char *key, const void *data, size_t len,
                      const char *meta_sig)
 {

@@ -136,6 +136,12 @@ int mlreg_s3_put(mlreg_s3 *s3, const char *key, const void *data, size_t len,
 int mlreg_s3_put_new(mlreg_s3 *s3, const char *key, const void *data, size_t len,
                      const char *meta_sig);
 
+/** mlreg_s3_put() of a small object, replacing any, with @p meta_sig (may
+ *  be NULL) as its MLREG_S3_META_SIG_HEADER metadata. Errors as
+ *  mlreg_s3_put(); MLREG_EINVALID for a metadata value too long. */
+int mlreg_s3_put_meta(mlreg_s3 *s3, const char *key, const void *data, size_t len,
+                      const char *meta_sig);
+
 /**
  * Reads the whole object @p key, of at most @p max bytes, into *out
  * (malloc'd, owned by the caller, also for an empty object; not

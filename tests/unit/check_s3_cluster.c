@@ -27,6 +27,7 @@
 #include "mlreg/s3.h"
 #include "mlreg/sign.h"
 #include "mlreg/sys/blob_backend.h"
+#include "mlreg/time.h"
 
 #define MODEL "team/shared"
 #define NODES 4
@@ -475,6 +476,34 @@ START_TEST(test_cluster_status_lists_the_live_nodes)
 }
 END_TEST
 
+START_TEST(test_cluster_a_planted_heartbeat_is_not_a_node)
+{
+    char key[128], tag[MLREG_CLUSTER_TAG_LEN + 1], when[MLREG_TIME_STRLEN], body[512];
+    char *url = NULL, *dump = NULL;
+    json_t *st = NULL;
+
+    /* someone who can write to the bucket, without the log key, poses as a
+     * node so that upload requests (and their tokens) are forwarded to it */
+    open_node(0);
+    mlreg_cluster_node_tag(tag, "mallory");
+    mlreg_time_format(when, mlreg_time_now_ns());
+    snprintf(body, sizeof(body),
+             "{\"applied\":0,\"head\":0,\"healthy\":true,\"node\":\"mallory\",\"time\":\"%s\","
+             "\"url\":\"http://attacker.example\"}",
+             when);
+    snprintf(key, sizeof(key), "%snodes/mallory", prefix);
+    ck_assert_int_eq(mlreg_s3_put(admin, key, body, strlen(body), NULL), 0);
+    ck_assert_int_eq(mlreg_cluster_node_url(&url, mlreg_registry_cluster(node[0]), tag),
+                     MLREG_ENOTFOUND);
+    ck_assert_int_eq(mlreg_cluster_status(&st, mlreg_registry_cluster(node[0]), 1), 0);
+    dump = json_dumps(st, 0);
+    ck_assert_ptr_nonnull(dump);
+    ck_assert_msg(strstr(dump, "mallory") == NULL, "the planted node is listed: %s", dump);
+    free(dump);
+    json_decref(st);
+}
+END_TEST
+
 static Suite *s3_cluster_suite(void)
 {
     Suite *s = suite_create("s3_cluster");
@@ -492,6 +521,7 @@ static Suite *s3_cluster_suite(void)
     tcase_add_test(tc, test_cluster_a_signed_entry_copied_to_another_seq_is_refused);
     tcase_add_test(tc, test_cluster_another_log_key_is_refused);
     tcase_add_test(tc, test_cluster_status_lists_the_live_nodes);
+    tcase_add_test(tc, test_cluster_a_planted_heartbeat_is_not_a_node);
     suite_add_tcase(s, tc);
     return s;
 }
