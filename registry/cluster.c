@@ -73,6 +73,8 @@ struct mlreg_cluster {
     uint64_t failed_seq;
     char why[WHY_MAX];
     uint64_t scrub_next; /* next applied seq to read again, counting down */
+    json_t *nodes_seen;  /* the live nodes at nodes_seen_at (mlreg_cluster_node_url) */
+    int64_t nodes_seen_at;
     uint64_t commits, lost;
 
     pthread_t thread;
@@ -288,10 +290,12 @@ static int local_entry(char **out, size_t *len, mlreg_cluster *cl, uint64_t seq)
 
 /* ---- following the log ------------------------------------------------------ */
 
-/* Entries read at once while catching up: the first read is one entry (a
- * poll usually finds none), and each full batch doubles the next, up to
- * this many requests in flight. */
-#define FETCH_MAX 32
+/* Entries read at once while catching up: the first batch is the next
+ * entry and the one after (a poll usually finds neither; finding only the
+ * second is a hole: an entry removed while later ones exist), and each full
+ * batch doubles the next, up to this many requests in flight. */
+#define FETCH_FIRST 2
+#define FETCH_MAX   32
 
 typedef struct {
     mlreg_cluster *cl;
@@ -326,7 +330,7 @@ static void fetch_batch(fetch_slot *slots, mlreg_cluster *cl, uint64_t seq, size
         memset(&slots[i], 0, sizeof(slots[i]));
         slots[i].cl = cl;
         slots[i].seq = seq + i;
-        /* the first in this thread: a batch of one costs no thread */
+        /* the first in this thread: one thread fewer per batch */
         started[i] = i > 0 && pthread_create(&th[i], NULL, fetch_one, &slots[i]) == 0;
     }
     for (size_t i = 0; i < n; i++)
@@ -341,7 +345,7 @@ static int sync_locked(mlreg_cluster *cl)
 {
     uint64_t size = 0, first;
     fetch_slot slots[FETCH_MAX];
-    size_t batch = 1, n = 0, i = 0;
+    size_t batch = FETCH_FIRST, n = 0, i = 0;
     int error = 0, end = 0;
     int64_t started = mlreg_time_now_ns();
 
@@ -353,20 +357,12 @@ static int sync_locked(mlreg_cluster *cl)
         for (i = 0; i < n && error == 0 && !end; i++) {
             fetch_slot *f = &slots[i];
             if (f->error == MLREG_ENOTFOUND) {
-                /* the end of the log, or a hole: a removed entry with later ones */
-                uint64_t ignored;
+                /* the end of the log, or a hole: a removed entry with later
+                 * ones (every sync's first batch reads one past its start) */
                 char key[1200], why[WHY_MAX];
                 int later = 0;
                 for (size_t j = i + 1; j < n; j++)
                     if (slots[j].error != MLREG_ENOTFOUND) later = 1;
-                if (!later && i + 1 == n) {
-                    entry_key(key, sizeof(key), cl, size + 1);
-                    if ((error = mlreg_s3_head(&ignored, cl->s3, key)) == 0)
-                        later = 1;
-                    else if (error == MLREG_ENOTFOUND)
-                        error = 0;
-                    mlreg_error_clear();
-                }
                 if (later) {
                     /* the reads of a batch race the writers: the entry may
                      * have appeared since; only one still missing after a
@@ -815,6 +811,7 @@ void mlreg_cluster__free(mlreg_cluster *cl)
     mlreg_cluster_follow_stop(cl);
     mlreg_s3_free(cl->s3);
     free(cl->url);
+    json_decref(cl->nodes_seen);
     pthread_mutex_destroy(&cl->lock);
     pthread_mutex_destroy(&cl->state);
     pthread_cond_destroy(&cl->wake);
@@ -987,34 +984,56 @@ static int live_nodes(json_t **out, mlreg_cluster *cl)
         json_decref(w.nodes);
         return error;
     }
+    pthread_mutex_lock(&cl->state);
+    json_decref(cl->nodes_seen);
+    cl->nodes_seen = json_incref(w.nodes);
+    cl->nodes_seen_at = w.now;
+    pthread_mutex_unlock(&cl->state);
     *out = w.nodes;
     return 0;
 }
 
-int mlreg_cluster_node_url(char **url_out, mlreg_cluster *cl, const char *tag)
+/* The URL of the node with @p tag in @p nodes into *out (a new string):
+ * 1 found, 0 not, MLREG_ENOMEM. */
+static int url_of_tag(char **out, const json_t *nodes, const char *tag)
 {
-    json_t *nodes = NULL, *n;
+    const json_t *n;
     size_t i;
     char t[MLREG_CLUSTER_TAG_LEN + 1];
-    int error;
 
-    if ((error = live_nodes(&nodes, cl)) < 0) return error;
-    error = mlreg_error_set(MLREG_ENOTFOUND, "no live node of the cluster has tag %.8s", tag);
     json_array_foreach(nodes, i, n)
     {
         const char *id = json_string_value(json_object_get(n, "node"));
         const char *url = json_string_value(json_object_get(n, "url"));
         mlreg_cluster_node_tag(t, id);
-        if (strncmp(t, tag, MLREG_CLUSTER_TAG_LEN) != 0 || url == NULL) continue;
-        if ((*url_out = strdup(url)) == NULL)
-            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-        else
-            error = 0;
-        break;
+        if (url == NULL || strncmp(t, tag, MLREG_CLUSTER_TAG_LEN) != 0) continue;
+        if ((*out = strdup(url)) == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        return 1;
     }
-    if (error == 0) mlreg_error_clear();
-    json_decref(nodes);
-    return error;
+    return 0;
+}
+
+int mlreg_cluster_node_url(char **url_out, mlreg_cluster *cl, const char *tag)
+{
+    json_t *nodes = NULL;
+    int found = 0;
+
+    /* every request of a forwarded upload asks: the heartbeats read within
+     * the last interval answer, and a tag they lack reads them again */
+    pthread_mutex_lock(&cl->state);
+    if (cl->nodes_seen != NULL &&
+        mlreg_time_now_ns() - cl->nodes_seen_at < (int64_t)cl->heartbeat_ms * 1000000)
+        found = url_of_tag(url_out, cl->nodes_seen, tag);
+    pthread_mutex_unlock(&cl->state);
+    if (found == 0) {
+        if ((found = live_nodes(&nodes, cl)) < 0) return found;
+        found = url_of_tag(url_out, nodes, tag);
+        json_decref(nodes);
+    }
+    if (found < 0) return found;
+    if (found == 0)
+        return mlreg_error_set(MLREG_ENOTFOUND, "no live node of the cluster has tag %.8s", tag);
+    return 0;
 }
 
 int mlreg_cluster_status(json_t **out, mlreg_cluster *cl, int with_nodes)

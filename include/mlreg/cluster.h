@@ -114,7 +114,8 @@ void mlreg_cluster_node_tag(char out[MLREG_CLUSTER_TAG_LEN + 1], const char *nod
 
 /**
  * The URL of the live node (heartbeat younger than 3 intervals) whose tag
- * is @p tag, from the heartbeats in the store: *url_out malloc'd, owned by
+ * is @p tag, from the heartbeats in the store (as read within the last
+ * heartbeat interval; read again when they lack the tag): *url_out malloc'd, owned by
  * the caller. 0; MLREG_ENOTFOUND (no live node has that tag, or it
  * published no URL); the store's errors.
  */
