@@ -164,6 +164,29 @@ rgw_wanted_later() {
 }
 
 REST="$*"
+# rgw_part PART TITLE DIR [SUITES]: the scripts DIR/test_*.sh and the Check
+# suites whose path starts with SUITES (none when absent) against the memstore RGW,
+# which stays up when a later part wants it too. Nothing runs, and RGW is
+# not started, when ONLY selects none of them.
+rgw_part() {
+    _want=0
+    for _x in "$3"/test_*.sh ${4:+"$4"*}; do
+        [ -e "$_x" ] && selected "$(basename "$_x")" && _want=1
+    done
+    [ "$_want" -eq 1 ] || return 0
+    echo "# $1: $2"
+    rgw_up memstore "$1" || return 0
+    for _s in "$3"/test_*.sh; do
+        selected "$(basename "$_s")" || continue
+        [ -f "$_s" ] && run_script "$_s"
+    done
+    for _bin in ${4:+"$4"*}; do
+        selected "$(basename "$_bin")" || continue
+        [ -x "$_bin" ] && run_check_suite "$_bin"
+    done
+    rgw_wanted_later || rgw_down
+}
+
 for part in "$@"; do
     REST=${REST#"$part"}
     REST=${REST# }
@@ -189,38 +212,10 @@ for part in "$@"; do
         for s in "$ROOT"/tests/large/test_*.sh; do
             [ -f "$s" ] && run_script "$s"
         done ;;
-    s3)
-        want=0
-        for x in "$ROOT"/tests/s3/test_*.sh "$B"/tests/check_s3_*; do
-            [ -e "$x" ] && selected "$(basename "$x")" && want=1
-        done
-        [ "$want" -eq 1 ] || continue
-        echo "# s3: Ceph RGW on loopback"
-        if rgw_up memstore s3; then
-            for s in "$ROOT"/tests/s3/test_*.sh; do
-                selected "$(basename "$s")" || continue
-                [ -f "$s" ] && run_script "$s"
-            done
-            for bin in "$B"/tests/check_s3_*; do
-                selected "$(basename "$bin")" || continue
-                [ -x "$bin" ] && run_check_suite "$bin"
-            done
-            rgw_wanted_later || rgw_down
-        fi ;;
+    s3) rgw_part s3 "Ceph RGW on loopback" "$ROOT/tests/s3" "$B/tests/check_s3_" ;;
     cluster)
-        want=0
-        for x in "$ROOT"/tests/cluster/test_*.sh; do
-            [ -e "$x" ] && selected "$(basename "$x")" && want=1
-        done
-        [ "$want" -eq 1 ] || continue
-        echo "# cluster: mlreg nodes sharing one bucket prefix of a Ceph RGW on loopback"
-        if rgw_up memstore cluster; then
-            for s in "$ROOT"/tests/cluster/test_*.sh; do
-                selected "$(basename "$s")" || continue
-                [ -f "$s" ] && run_script "$s"
-            done
-            rgw_wanted_later || rgw_down
-        fi ;;
+        rgw_part cluster "mlreg nodes sharing one bucket prefix of a Ceph RGW on loopback" \
+            "$ROOT/tests/cluster" ;;
     s3large)
         if ls "$ROOT"/tests/s3/large_*.sh >/dev/null 2>&1; then
             echo "# s3large: Ceph RGW on loopback, bluestore"

@@ -16,10 +16,7 @@
 #   same_answers NAME A B PATH...   # every PATH answers byte-identical on nodes A and B
 #   track_pid PID                   # another process (a proxy) that cluster_finish kills
 #   cluster_finish                  # stops every node, removes the prefixes, then finish
-for v in S3_ENDPOINT S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
-    eval "val=\${$v:-}"
-    [ -n "$val" ] || { not_ok "$v is set (run by tests/run.sh cluster)"; finish; }
-done
+need_s3_env cluster
 AWS="aws --endpoint-url $S3_ENDPOINT --region ${S3_REGION:-us-east-1}"
 CLUSTER_PREFIXES=""
 CLUSTER_NODES=""

@@ -35,6 +35,16 @@ push_rel() {
 jqt() { jq -e "$@" >/dev/null 2>&1; }
 # now_ms: milliseconds since the epoch.
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# wait_unhealthy N SINCE_MS LIMIT_MS: polls node N's health into $TMP/healthN
+# until it answers 503 or LIMIT_MS passed since SINCE_MS; the last status in ST.
+wait_unhealthy() {
+    ST=""
+    while [ $(( $(now_ms) - $2 )) -lt "$3" ]; do
+        ST=$(curl -s -o "$TMP/health$1" -w '%{http_code}' "$(node_url "$1")/api/v1/health")
+        [ "$ST" = 503 ] && break
+        sleep 0.1
+    done
+}
 
 # ---- three nodes on one prefix ------------------------------------------------------
 make_log_key log || cluster_finish
@@ -458,12 +468,8 @@ check "entry $K of $SIZE is edited (actor local -> mallory)" sh -c "! cmp -s '$W
 $AWS s3 cp "$W/entry.edited" "s3://$S3_BUCKET/$KEY" >/dev/null 2>&1 || not_ok "aws s3 cp overwrites $KEY"
 t0=$(now_ms)
 for n in 1 2; do
-    st=""
-    while [ $(( $(now_ms) - t0 )) -lt 8000 ]; do
-        st=$(curl -s -o "$TMP/health$n" -w '%{http_code}' "$(node_url $n)/api/v1/health")
-        [ "$st" = 503 ] && break
-        sleep 0.1
-    done
+    wait_unhealthy $n "$t0" 8000
+    st=$ST
     check "node $n: GET /api/v1/health answers 503 within 8 s of the edit (got $st after $(( $(now_ms) - t0 )) ms)" test "$st" = 503
     check "... naming entry $K and the difference ($(cat "$TMP/health$n"))" \
         jqt --arg r "stopped at log entry $K: the entry in the store differs from the one this node applied" \
@@ -513,12 +519,8 @@ $AWS s3 cp "$W/planted" "s3://$S3_BUCKET/$(printf '%slog/%020d' "$PLANT_PREFIX" 
     not_ok "aws s3 cp plants log/$NEXT"
 t0=$(now_ms)
 for n in 6 7; do
-    st=""
-    while [ $(( $(now_ms) - t0 )) -lt 5000 ]; do
-        st=$(curl -s -o "$TMP/health$n" -w '%{http_code}' "$(node_url $n)/api/v1/health")
-        [ "$st" = 503 ] && break
-        sleep 0.1
-    done
+    wait_unhealthy $n "$t0" 5000
+    st=$ST
     check "node $n: health answers 503 within 5 s of the planted log/$NEXT (got $st: $(cat "$TMP/health$n"))" test "$st" = 503
     check "... stopped at log entry $NEXT" jqt --arg p "stopped at log entry $NEXT: " '.reason | startswith($p)' "$TMP/health$n"
     check "... and still at $NEXT applied entries" test "$(cluster_json $n | jq -r .applied)" = "$NEXT"

@@ -187,6 +187,15 @@ oci_release_layout() {
         >"$1/index.json"
 }
 
+# need_s3_env PART: the RGW env tests/run.sh exports for PART (s3, cluster,
+# s3large) is set, or one failed check and the script ends.
+need_s3_env() {
+    for _v in S3_ENDPOINT S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
+        eval "_val=\${$_v:-}"
+        [ -n "$_val" ] || { not_ok "$_v is set (run by tests/run.sh $1)"; finish; }
+    done
+}
+
 finish() {
     stop_server
     [ -f "$TMP/server.log" ] && grep -q "ERROR: AddressSanitizer\|runtime error:" "$TMP/server.log" &&

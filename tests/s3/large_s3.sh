@@ -15,10 +15,7 @@
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
 T_START=$(date +%s)
-for v in S3_ENDPOINT S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
-    eval "val=\${$v:-}"
-    [ -n "$val" ] || { not_ok "$v is set (run by tests/run.sh s3large)"; finish; }
-done
+need_s3_env s3large
 # the AWS CLI: no config files of the user, no instance-metadata look-ups
 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
 export AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_EC2_METADATA_DISABLED AWS_PAGER

@@ -6,10 +6,7 @@
 # upload left open.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
-for v in S3_ENDPOINT S3_BUCKET AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
-    eval "val=\${$v:-}"
-    [ -n "$val" ] || { not_ok "$v is set (run by tests/run.sh s3)"; finish; }
-done
+need_s3_env s3
 AWS="/usr/bin/aws --endpoint-url $S3_ENDPOINT --region ${S3_REGION:-us-east-1}"
 PREFIX="serve-$$-$(date +%s)/"
 
