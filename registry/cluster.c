@@ -931,7 +931,7 @@ typedef struct {
 } nodes_walk;
 
 /* Adds the heartbeat at @p key to w->nodes when it is live. */
-static int node_cb(const char *key, uint64_t size, void *payload)
+static int node_cb(const char *key, uint64_t size, int64_t modified, void *payload)
 {
     nodes_walk *w = payload;
     char *text = NULL, sig[MLREG_S3_META_SIG_MAX + 1];
@@ -942,6 +942,7 @@ static int node_cb(const char *key, uint64_t size, void *payload)
     const char *t;
     int64_t age_ms;
 
+    (void)modified;
     if (size > HEARTBEAT_MAX) return 0;
     if (mlreg_s3_get_small(&text, &len, sig, w->cl->s3, key, HEARTBEAT_MAX) < 0) {
         mlreg_error_clear(); /* removed meanwhile, or unreadable: not live */

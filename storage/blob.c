@@ -75,6 +75,14 @@ int mlreg_blobstore_presign(char **url_out, mlreg_blobstore *store, const mlreg_
     return store->backend->presign(url_out, store->backend, digest, expires_seconds);
 }
 
+int mlreg_blobstore_sweep_stale(unsigned int *count_out, mlreg_blobstore *store, long max_age,
+                                int dry_run)
+{
+    *count_out = 0;
+    if (store->backend->sweep_stale == NULL) return 0;
+    return store->backend->sweep_stale(count_out, store->backend, max_age, dry_run);
+}
+
 int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload)
 {
     return store->backend->foreach (store->backend, cb, payload);

@@ -484,7 +484,8 @@ static int foreach_subdir(fs_backend *b, const char *sub, mlreg_blob_foreach_cb 
         }
         if (!S_ISREG(st.st_mode)) continue;
         if ((error = mlreg_digest_parse_hex(&d, ent->d_name, MLREG_DIGEST_HEXLEN)) < 0) goto done;
-        if ((error = cb(&d, (uint64_t)st.st_size, payload)) != 0) goto done;
+        if ((error = cb(&d, (uint64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, payload)) != 0)
+            goto done;
     }
 
 done:

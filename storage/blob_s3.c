@@ -336,7 +336,7 @@ struct foreach_ctx {
     void *payload;
 };
 
-static int foreach_one(const char *key, uint64_t size, void *p)
+static int foreach_one(const char *key, uint64_t size, int64_t modified, void *p)
 {
     struct foreach_ctx *c = p;
     const char *hex = key + c->skip;
@@ -347,7 +347,7 @@ static int foreach_one(const char *key, uint64_t size, void *p)
     for (i = 0; i < MLREG_DIGEST_HEXLEN; i++)
         if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f'))) return 0;
     if (mlreg_digest_parse_hex(&d, hex, MLREG_DIGEST_HEXLEN) < 0) return 0;
-    return c->cb(&d, size, c->payload);
+    return c->cb(&d, size, modified, c->payload);
 }
 
 static int s3_backend__foreach(mlreg_blob_backend *bb, mlreg_blob_foreach_cb cb, void *payload)
@@ -389,8 +389,8 @@ void mlreg_s3__set_stale_write_seconds(long seconds)
 }
 
 /* 1 when the in-progress write at @p key (under @p prefix) is a leftover:
- * begun over MLREG_S3_STALE_WRITE_SECONDS ago, or named in the old layout. */
-static int write_is_stale(const char *key, const char *prefix, time_t now)
+ * begun over @p max_age seconds ago, or named in the old layout. */
+static int write_is_stale(const char *key, const char *prefix, time_t now, long max_age)
 {
     const char *name = key + strlen(prefix);
     long long began = 0;
@@ -400,29 +400,56 @@ static int write_is_stale(const char *key, const char *prefix, time_t now)
     for (; *name >= '0' && *name <= '9' && digits < 12; name++, digits++)
         began = began * 10 + (*name - '0');
     if (digits != 12 || *name != '-') return 1;
-    return began + stale_seconds < (long long)now;
+    return began + max_age < (long long)now;
 }
 
 typedef struct {
     s3_backend *b;
     time_t now;
+    long max_age;
+    int dry_run;        /* count, remove nothing */
+    unsigned int count; /* writes removed (or that would be) */
 } stale_walk;
 
-static int delete_stale(const char *key, uint64_t size, void *p)
+static int delete_stale(const char *key, uint64_t size, int64_t modified, void *p)
 {
     stale_walk *w = p;
+    int error;
 
     (void)size;
-    if (!write_is_stale(key, w->b->upload_prefix, w->now)) return 0;
-    return mlreg_s3_delete(w->b->s3, key);
+    (void)modified;
+    if (!write_is_stale(key, w->b->upload_prefix, w->now, w->max_age)) return 0;
+    if (!w->dry_run && (error = mlreg_s3_delete(w->b->s3, key)) < 0 && error != MLREG_ENOTFOUND)
+        return error;
+    w->count++;
+    return 0;
 }
 
 static int abort_stale(const char *key, const char *upload_id, void *p)
 {
     stale_walk *w = p;
+    int error;
 
-    if (!write_is_stale(key, w->b->upload_prefix, w->now)) return 0;
-    return mlreg_s3_abort_upload(w->b->s3, key, upload_id);
+    if (!write_is_stale(key, w->b->upload_prefix, w->now, w->max_age)) return 0;
+    if (!w->dry_run && (error = mlreg_s3_abort_upload(w->b->s3, key, upload_id)) < 0) return error;
+    w->count++;
+    return 0;
+}
+
+/* Aborts the multipart uploads and deletes the temp objects of writes begun
+ * over @p max_age seconds ago: another node's write in progress is younger. */
+static int s3_backend__sweep_stale(unsigned int *count_out, mlreg_blob_backend *bb, long max_age,
+                                   int dry_run)
+{
+    s3_backend *b = (s3_backend *)bb;
+    stale_walk w = {b, time(NULL), max_age, dry_run, 0};
+    int error;
+
+    if ((error = mlreg_s3_list_uploads(b->s3, b->upload_prefix, abort_stale, &w)) < 0 ||
+        (error = mlreg_s3_list(b->s3, b->upload_prefix, delete_stale, &w)) < 0)
+        return error;
+    *count_out = w.count;
+    return 0;
 }
 
 int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_config *cfg)
@@ -443,6 +470,7 @@ int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_co
     b->parent.foreach = s3_backend__foreach;
     b->parent.free = s3_backend__free;
     b->parent.presign = s3_backend__presign;
+    b->parent.sweep_stale = s3_backend__sweep_stale;
     if ((error = mlreg_s3_new(&b->s3, cfg)) < 0) goto done;
     if (asprintf(&b->blob_prefix, "%sblobs/sha256/", mlreg_s3_prefix(b->s3)) < 0) {
         b->blob_prefix = NULL;
@@ -456,7 +484,7 @@ int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_co
     }
     /* the first request also proves the endpoint and the credentials */
     {
-        stale_walk w = {b, time(NULL)};
+        stale_walk w = {b, time(NULL), stale_seconds, 0, 0};
         if ((error = mlreg_s3_list_uploads(b->s3, b->upload_prefix, abort_stale, &w)) < 0 ||
             (error = mlreg_s3_list(b->s3, b->upload_prefix, delete_stale, &w)) < 0)
             goto done;

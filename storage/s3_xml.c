@@ -17,6 +17,7 @@
 #include "s3_internal.h"
 
 #include "mlreg/common.h"
+#include "mlreg/time.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -165,13 +166,21 @@ int mlreg_s3__xml_list_objects(mlreg_s3__objects_page *page, const char *xml, si
     page->truncated = 0;
     page->next_token[0] = '\0';
     while ((rc = mlreg_s3__xml_next(&in, &in_len, &pos, xml, len, "Contents")) > 0) {
-        char key[1024], size_str[32];
+        char key[1024], size_str[32], when[64];
         uint64_t size;
+        int64_t modified = 0;
+        int32_t nsec;
         if (mlreg_s3__xml_text(key, sizeof(key), in, in_len, "Key") < 0 ||
             mlreg_s3__xml_text(size_str, sizeof(size_str), in, in_len, "Size") < 0 ||
             parse_u64(&size, size_str) < 0)
             return mlreg_error_set(MLREG_EIO, "s3 list %s: malformed <Contents>", prefix);
-        if ((rc = cb(key, size, payload)) != 0) return rc;
+        /* LastModified is RFC 3339 ("2009-10-12T17:50:30.000Z"); a listing
+         * without it (or with another form) reports 0: "unknown". */
+        if (mlreg_s3__xml_text(when, sizeof(when), in, in_len, "LastModified") <= 0 ||
+            mlreg_time_parse(&modified, &nsec, when) < 0 || modified < 0)
+            modified = 0;
+        mlreg_error_clear();
+        if ((rc = cb(key, size, modified, payload)) != 0) return rc;
     }
     if (rc < 0) return rc;
     if ((rc = is_truncated(xml, len, "list", prefix)) <= 0) return rc;

@@ -39,6 +39,13 @@ int mlreg_blobstore_remove(mlreg_blobstore *store, const mlreg_digest *digest);
  */
 int mlreg_blobstore_presign(char **url_out, mlreg_blobstore *store, const mlreg_digest *digest,
                             unsigned int expires_seconds);
+/**
+ * Removes the backend's in-progress writes begun over @p max_age seconds ago
+ * (see mlreg_blob_backend.sweep_stale), or with @p dry_run counts them, into
+ * *count_out; 0 with a count of 0 for a backend with none to remove (fs).
+ */
+int mlreg_blobstore_sweep_stale(unsigned int *count_out, mlreg_blobstore *store, long max_age,
+                                int dry_run);
 /** Walks every blob; see mlreg_blob_foreach_cb. */
 int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload);
 

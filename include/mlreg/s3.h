@@ -161,8 +161,10 @@ int mlreg_s3_delete(mlreg_s3 *s3, const char *key);
  *  up to 5 TiB (CopyObject up to 5 GiB, multipart UploadPartCopy above). */
 int mlreg_s3_copy(mlreg_s3 *s3, const char *dst_key, const char *src_key, uint64_t size);
 
-/** Called by mlreg_s3_list for each object; non-zero stops and is returned. */
-typedef int (*mlreg_s3_list_cb)(const char *key, uint64_t size, void *payload);
+/** Called by mlreg_s3_list for each object with its size and LastModified
+ *  (@p modified, Unix seconds; 0 when the listing gave none that parses);
+ *  non-zero stops and is returned. */
+typedef int (*mlreg_s3_list_cb)(const char *key, uint64_t size, int64_t modified, void *payload);
 
 /** ListObjectsV2 under @p prefix, following continuation tokens. */
 int mlreg_s3_list(mlreg_s3 *s3, const char *prefix, mlreg_s3_list_cb cb, void *payload);

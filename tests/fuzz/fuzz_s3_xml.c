@@ -93,9 +93,11 @@ static void error_entry_points(const char *xml, size_t len)
     }
 }
 
-static int on_object(const char *key, uint64_t size, void *p)
+static int on_object(const char *key, uint64_t size, int64_t modified, void *p)
 {
     int *n = p;
+
+    (void)modified;
 
     (void)size;
     check_terminated(key, 1024);

@@ -421,9 +421,11 @@ struct seen {
     int stop_after;
 };
 
-static int collect(const mlreg_digest *d, uint64_t size, void *payload)
+static int collect(const mlreg_digest *d, uint64_t size, int64_t modified, void *payload)
 {
     struct seen *s = payload;
+
+    (void)modified;
 
     ck_assert_int_lt(s->n, MAX_SEEN);
     s->d[s->n] = *d;

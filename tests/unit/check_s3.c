@@ -252,9 +252,11 @@ struct seen {
     int n, stop_at;
 };
 
-static int see_object(const char *key, uint64_t size, void *p)
+static int see_object(const char *key, uint64_t size, int64_t modified, void *p)
 {
     struct seen *s = p;
+
+    (void)modified;
 
     snprintf(s->keys[s->n], sizeof(s->keys[0]), "%s", key);
     s->sizes[s->n] = size;

@@ -77,8 +77,9 @@ static mlreg_blob_backend *contract_backend_new(void)
     return b;
 }
 
-static int delete_cb(const char *key, uint64_t size, void *p)
+static int delete_cb(const char *key, uint64_t size, int64_t modified, void *p)
 {
+    (void)modified;
     (void)size;
     return mlreg_s3_delete(p, key);
 }
@@ -101,8 +102,9 @@ static int count_upload(const char *key, const char *id, void *p)
     return 0;
 }
 
-static int count_object(const char *key, uint64_t size, void *p)
+static int count_object(const char *key, uint64_t size, int64_t modified, void *p)
 {
+    (void)modified;
     (void)key;
     (void)size;
     ++*(int *)p;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -350,6 +351,7 @@ static int fake_writer__commit(mlreg_blob_backend_writer *w, const mlreg_digest 
         f->blobs[f->nblobs].digest = *d;
         f->blobs[f->nblobs].data = fw->data;
         f->blobs[f->nblobs].size = fw->size;
+        f->blobs[f->nblobs].modified = (int64_t)time(NULL);
         f->nblobs++;
         fw->data = NULL;
     }
@@ -402,7 +404,7 @@ static int fake_backend__foreach(mlreg_blob_backend *b, mlreg_blob_foreach_cb cb
     int rc;
 
     for (size_t i = 0; i < f->nblobs; i++) {
-        if ((rc = cb(&f->blobs[i].digest, f->blobs[i].size, payload)) != 0) return rc;
+        if ((rc = cb(&f->blobs[i].digest, f->blobs[i].size, f->blobs[i].modified, payload)) != 0) return rc;
     }
     return 0;
 }

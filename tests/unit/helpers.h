@@ -160,6 +160,7 @@ typedef struct {
     mlreg_digest digest;
     unsigned char *data;
     size_t size;
+    int64_t modified; /**< Unix seconds of the commit; tests may change it */
 } th_fake_blob;
 
 /**

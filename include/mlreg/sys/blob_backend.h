@@ -51,9 +51,12 @@ typedef struct mlreg_blob_backend_reader {
     void (*free)(struct mlreg_blob_backend_reader *r);
 } mlreg_blob_backend_reader;
 
-/** Called by foreach for each stored blob; a non-zero return stops the walk
- *  and is returned by foreach. */
-typedef int (*mlreg_blob_foreach_cb)(const mlreg_digest *digest, uint64_t size, void *payload);
+/** Called by foreach for each stored blob with its size and the time it was
+ *  last written (@p modified, Unix seconds; 0 when the backend could not tell,
+ *  which a garbage collector must read as "just written"); a non-zero return
+ *  stops the walk and is returned by foreach. */
+typedef int (*mlreg_blob_foreach_cb)(const mlreg_digest *digest, uint64_t size, int64_t modified,
+                                     void *payload);
 
 struct mlreg_blob_backend {
     unsigned int version; /**< MLREG_BLOB_BACKEND_VERSION */
@@ -81,6 +84,15 @@ struct mlreg_blob_backend {
      */
     int (*presign)(char **url_out, mlreg_blob_backend *b, const mlreg_digest *digest,
                    unsigned int expires_seconds);
+    /**
+     * Optional; NULL when the backend leaves nothing behind that a live
+     * process does not own (fs: temp files belong to the one server of the
+     * root and are removed when their write ends or at start). Removes the
+     * in-progress writes begun over @p max_age seconds ago (s3: aborts their
+     * multipart uploads and deletes their temp objects), or with @p dry_run
+     * only counts them, into *count_out. 0 or the request's error.
+     */
+    int (*sweep_stale)(unsigned int *count_out, mlreg_blob_backend *b, long max_age, int dry_run);
 };
 
 /**
