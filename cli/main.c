@@ -49,6 +49,7 @@ static const struct {
     {"image-tag", cmd_image_tag,
      "container image tag of a release: mlreg image-tag MODEL@VERSION --repo REPO [--record]"},
     {"bundle", cmd_bundle, "offline-checkable audit bundle of a release: mlreg bundle REF -o DIR"},
+    {"gc", cmd_gc, "delete the blobs nothing references: mlreg gc [--dry-run] (admin)"},
     {"audit", cmd_audit,
      "the audit log: mlreg audit log [--model M] [--since TIME] | audit verify [--log-key PUB]"},
 };

@@ -293,6 +293,9 @@ int cmd_serve(int argc, char **argv)
     sopts.uploads_per_repository = cfg->uploads_per_repository;
     sopts.upload_idle_timeout = cfg->upload_idle_timeout;
     sopts.max_upload_bytes = cfg->max_upload_bytes;
+    sopts.gc_grace_seconds = cfg->gc.grace_seconds;
+    sopts.gc_stale_upload_seconds = cfg->gc.stale_upload_seconds;
+    sopts.gc_interval_seconds = cfg->gc.interval_seconds;
     sopts.policy = cfg->policy;
     sopts.auth = cfg->auth;
     if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)

@@ -238,9 +238,9 @@ int mlreg_promotions__record_move(mlreg_registry *reg, registry_mutation *mut, m
     if ((error = mlreg_registry__manifest_plan_new(&plan, reg, pe->model, MLREG_MT_OCI_MANIFEST,
                                                    manifest, strlen(manifest))) < 0)
         goto done;
-    if ((error = mlreg_registry__blob_link_txn(txn, pe->model, &blob)) < 0 ||
-        (error = mlreg_registry__blob_link_txn(txn, pe->model, &empty)) < 0 ||
-        (error = mlreg_registry__manifest_plan_put(&put, txn, plan)) < 0)
+    if ((error = mlreg_registry__blob_link_txn(mut, txn, reg, pe->model, &blob)) < 0 ||
+        (error = mlreg_registry__blob_link_txn(mut, txn, reg, pe->model, &empty)) < 0 ||
+        (error = mlreg_registry__manifest_plan_put(&put, mut, txn, plan)) < 0)
         goto done;
 
     rec = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "stage", pe->stage, "action",

@@ -7,6 +7,7 @@
  * not.
  */
 #include "mlreg/config.h"
+#include "mlreg/gc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -377,6 +378,41 @@ static int load_cluster(mlreg_config *cfg, json_t *obj)
     return 0;
 }
 
+/* gc: garbage collection of unreferenced blobs. */
+static int load_gc(mlreg_config *cfg, json_t *obj)
+{
+    static const struct {
+        const char *name;
+        uint64_t min, max;
+        size_t off;
+    } nums[] = {
+        {"grace_seconds", 0, 10u * 365 * 24 * 3600, offsetof(mlreg_config_gc, grace_seconds)},
+        {"interval_seconds", 0, 365u * 24 * 3600, offsetof(mlreg_config_gc, interval_seconds)},
+        {"stale_upload_seconds", 1, 365u * 24 * 3600,
+         offsetof(mlreg_config_gc, stale_upload_seconds)},
+    };
+    const char *key;
+    json_t *v;
+    uint64_t n;
+    char what[64];
+    int error;
+
+    if (!json_is_object(obj))
+        return mlreg_error_set(MLREG_EINVALID, "config key 'gc' must be an object");
+    json_object_foreach(obj, key, v)
+    {
+        size_t i;
+        for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+            if (!strcmp(key, nums[i].name)) break;
+        if (i == sizeof(nums) / sizeof(nums[0]))
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'gc.%s'", key);
+        snprintf(what, sizeof(what), "gc.%s", nums[i].name);
+        if ((error = get_uint(&n, v, what, nums[i].min, nums[i].max)) < 0) return error;
+        *(unsigned int *)((char *)&cfg->gc + nums[i].off) = (unsigned int)n;
+    }
+    return 0;
+}
+
 /* Resolves @p file against the directory of the config file @p config_path
  * (an absolute @p file stays as it is) into *out, malloc'd. */
 static int resolve_key_path(char **out, const char *config_path, const char *file)
@@ -536,6 +572,8 @@ static int load_root(mlreg_config *cfg, json_t *root, const char *path)
             if ((error = load_audit(cfg, v, path)) < 0) return error;
         } else if (!strcmp(key, "cluster")) {
             if ((error = load_cluster(cfg, v)) < 0) return error;
+        } else if (!strcmp(key, "gc")) {
+            if ((error = load_gc(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "limits")) {
             if ((error = load_limits(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "server")) {
@@ -581,6 +619,8 @@ int mlreg_config_load(mlreg_config **out, const char *path)
     cfg->max_manifest_bytes = MLREG_DEFAULT_MAX_MANIFEST_BYTES;
     cfg->map_size = 0;
     cfg->threads = MLREG_SERVER_DEFAULT_THREADS;
+    cfg->gc.grace_seconds = MLREG_GC_GRACE_DEFAULT;
+    cfg->gc.stale_upload_seconds = MLREG_GC_STALE_UPLOAD_DEFAULT;
     if ((error = mlreg_config_set_string(&cfg->listen, MLREG_CONFIG_DEFAULT_LISTEN)) < 0 ||
         (error = mlreg_config_set_string(&cfg->data_dir, MLREG_CONFIG_DEFAULT_DATA_DIR)) < 0 ||
         (error = mlreg_config_set_string(&cfg->storage_backend, "fs")) < 0)

@@ -306,8 +306,148 @@ static json_t *release_record(const mlreg_manifest *m, const mlreg_release_info 
     return rec; /* json_pack's "o" consumed files (also on failure) */
 }
 
+/* ---- blob references (table blob_refs) ------------------------------------
+ * One row per blob and manifest that references it: key blob hex \0 repo \0
+ * manifest hex, empty value. A manifest references its own stored bytes
+ * (every manifest is also a blob), its config and its layers (image) or its
+ * child manifests (index). Rows come and go with the manifest's row, in the
+ * same transaction; garbage collection (gc.c) keeps every blob that has one. */
+
+#define REFS_BUILT_KEY "blob_refs.built"
+
+static int refs_row(mlreg_meta_txn *txn, const char *repo, const char *mhex, const char *bhex,
+                    int add)
+{
+    char key[REGISTRY_KEY_CAP];
+    size_t klen = mlreg_registry__key(key, bhex, repo, mhex);
+    int error;
+
+    if (add) return mlreg_meta_put(txn, MLREG_DB_BLOB_REFS, key, klen, "", 0, 0);
+    error = mlreg_meta_del(txn, MLREG_DB_BLOB_REFS, key, klen);
+    return error == MLREG_ENOTFOUND ? 0 : error;
+}
+
+/* A descriptor's digest as hex, when it is a well-formed sha256 one (stored
+ * manifests passed validation; anything else references no blob of ours). */
+static const char *descriptor_hex(const json_t *desc)
+{
+    const char *d = json_string_value(json_object_get(desc, "digest"));
+    size_t i;
+
+    if (d == NULL || strlen(d) != MLREG_DIGEST_STRLEN || strncmp(d, "sha256:", 7) != 0) return NULL;
+    for (i = 7; i < MLREG_DIGEST_STRLEN; i++)
+        if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f'))) return NULL;
+    return d + 7;
+}
+
+int mlreg_registry__refs_update(mlreg_meta_txn *txn, const char *repo, const char *mhex,
+                                const json_t *root, int add)
+{
+    static const char *const lists[] = {"layers", "manifests"};
+    const char *bhex;
+    json_t *v;
+    size_t i, l;
+    int error;
+
+    if ((error = refs_row(txn, repo, mhex, mhex, add)) < 0) return error;
+    if ((bhex = descriptor_hex(json_object_get(root, "config"))) != NULL &&
+        (error = refs_row(txn, repo, mhex, bhex, add)) < 0)
+        return error;
+    for (l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+        json_array_foreach(json_object_get(root, lists[l]), i, v)
+        {
+            if ((bhex = descriptor_hex(v)) != NULL &&
+                (error = refs_row(txn, repo, mhex, bhex, add)) < 0)
+                return error;
+        }
+    }
+    return 0;
+}
+
+/* refs_update for a manifest row's value (content type \0 body). */
+static int refs_update_value(mlreg_meta_txn *txn, const char *repo, const char *mhex,
+                             const char *value, size_t vlen, int add)
+{
+    size_t ctlen = strnlen(value, vlen);
+    json_t *root;
+    int error;
+
+    if (ctlen == vlen) return mlreg_error_set(MLREG_EIO, "manifest %s of '%s' is corrupt", mhex, repo);
+    root = json_loadb(value + ctlen + 1, vlen - ctlen - 1, 0, NULL);
+    if (root == NULL)
+        return mlreg_error_set(MLREG_EIO, "manifest %s of '%s' does not parse", mhex, repo);
+    error = mlreg_registry__refs_update(txn, repo, mhex, root, add);
+    json_decref(root);
+    return error;
+}
+
+static int stop_at_first(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    (void)key;
+    (void)klen;
+    (void)val;
+    (void)vlen;
+    (void)payload;
+    return 1;
+}
+
+int mlreg_registry__blob_referenced(mlreg_meta_txn *txn, const char *bhex)
+{
+    char prefix[MLREG_DIGEST_HEXLEN + 1];
+
+    memcpy(prefix, bhex, MLREG_DIGEST_HEXLEN);
+    prefix[MLREG_DIGEST_HEXLEN] = '\0';
+    return mlreg_meta_iter(txn, MLREG_DB_BLOB_REFS, prefix, sizeof(prefix), NULL, 0, stop_at_first,
+                           NULL);
+}
+
+typedef struct {
+    mlreg_meta_txn *txn;
+} refs_build;
+
+static int refs_build_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    refs_build *b = payload;
+    size_t rlen = strnlen(key, klen);
+    char repo[REGISTRY_KEY_CAP], mhex[MLREG_DIGEST_HEXLEN + 1];
+
+    if (rlen + 1 + MLREG_DIGEST_HEXLEN != klen) return 0; /* not a repo \0 hex key */
+    memcpy(repo, key, rlen);
+    repo[rlen] = '\0';
+    memcpy(mhex, (const char *)key + rlen + 1, MLREG_DIGEST_HEXLEN);
+    mhex[MLREG_DIGEST_HEXLEN] = '\0';
+    return refs_update_value(b->txn, repo, mhex, val, vlen, 1);
+}
+
+int mlreg_registry__refs_build(mlreg_meta *meta)
+{
+    mlreg_meta_txn *txn = NULL;
+    refs_build b;
+    int error, found;
+
+    if ((error = mlreg_meta_txn_begin(&txn, meta, 1)) < 0) return error;
+    found = mlreg_registry__meta_has(txn, MLREG_DB_META, REFS_BUILT_KEY, strlen(REFS_BUILT_KEY));
+    if (found != 0) {
+        error = found < 0 ? found : 0;
+        goto done;
+    }
+    b.txn = txn;
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_MANIFESTS, NULL, 0, NULL, 0, refs_build_cb, &b)) <
+            0 ||
+        (error = mlreg_meta_put(txn, MLREG_DB_META, REFS_BUILT_KEY, strlen(REFS_BUILT_KEY), "1", 1,
+                                0)) < 0)
+        goto done;
+    error = mlreg_meta_txn_commit(txn);
+    txn = NULL;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    return error;
+}
+
 /* Everything a PUT prepares before its write transaction. */
 typedef struct {
+    mlreg_registry *reg;
     const char *repo;
     const char *tag; /* tag to point at the manifest, or NULL */
     mlreg_digest digest;
@@ -322,7 +462,8 @@ typedef struct {
 } put_plan;
 
 /* The write-transaction half of a manifest PUT. Sets *created. */
-static int put_in_txn(int *created, mlreg_meta_txn *txn, const put_plan *p)
+static int put_in_txn(int *created, registry_mutation *mut, mlreg_meta_txn *txn,
+                      const put_plan *p)
 {
     int error = 0, found;
     char key[REGISTRY_KEY_CAP], shex[MLREG_DIGEST_HEXLEN + 1];
@@ -369,8 +510,12 @@ static int put_in_txn(int *created, mlreg_meta_txn *txn, const put_plan *p)
 
     if ((error = mlreg_meta_put(txn, MLREG_DB_REPOS, p->repo, strlen(p->repo), "", 0, 0)) < 0)
         goto done;
+    /* the manifest's own bytes went to the store before this change: a
+     * collection may have deleted them meanwhile (gc.c) */
     if (!found &&
-        (error = mlreg_meta_put(txn, MLREG_DB_MANIFESTS, key, klen, p->value, p->vlen, 0)) < 0)
+        ((error = mlreg_registry__gc_link_check(mut, txn, p->reg, &p->digest)) < 0 ||
+         (error = mlreg_meta_put(txn, MLREG_DB_MANIFESTS, key, klen, p->value, p->vlen, 0)) < 0 ||
+         (error = refs_update_value(txn, p->repo, p->hex, p->value, p->vlen, 1)) < 0))
         goto done;
     if (p->tag != NULL && (error = mlreg_meta_put(txn, MLREG_DB_TAGS, key,
                                                   mlreg_registry__key(key, p->repo, p->tag, NULL),
@@ -440,6 +585,7 @@ static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const
         goto done;
     }
     p = &plan->p;
+    p->reg = reg;
     p->repo = repo;
 
     if ((error = mlreg_name_validate(repo)) < 0) goto done;
@@ -563,12 +709,12 @@ int mlreg_registry__manifest_plan_new(registry_manifest_plan **out, mlreg_regist
     return plan_prepare(out, reg, repo, ref, content_type, body, len, 0, NULL);
 }
 
-int mlreg_registry__manifest_plan_put(mlreg_manifest_put_result *out, mlreg_meta_txn *txn,
-                                      const registry_manifest_plan *plan)
+int mlreg_registry__manifest_plan_put(mlreg_manifest_put_result *out, registry_mutation *mut,
+                                      mlreg_meta_txn *txn, const registry_manifest_plan *plan)
 {
     int error, created = 0;
 
-    if ((error = put_in_txn(&created, txn, &plan->p)) < 0) return error;
+    if ((error = put_in_txn(&created, mut, txn, &plan->p)) < 0) return error;
     put_result(out, plan, created);
     return 0;
 }
@@ -655,7 +801,7 @@ static int manifest_put_apply(registry_mutation *mut, mlreg_meta_txn *txn, void 
     manifest_change *c = arg;
     int error;
 
-    if ((error = put_in_txn(&c->created, txn, &c->plan->p)) < 0) return error;
+    if ((error = put_in_txn(&c->created, mut, txn, &c->plan->p)) < 0) return error;
     if (!c->created) return REGISTRY_MUTATE_NOOP;
     return audit_manifest_put(mut, c->plan, c->actor);
 }

@@ -134,7 +134,8 @@ static int delete_by_digest(mlreg_meta_txn *txn, const char *repo, const mlreg_d
         (error = attestation_referrer_guard(txn, root, repo, str)) < 0)
         goto done;
     if ((error = mlreg_meta_del(txn, MLREG_DB_MANIFESTS, key,
-                                mlreg_registry__key(key, repo, hex, NULL))) < 0)
+                                mlreg_registry__key(key, repo, hex, NULL))) < 0 ||
+        (error = mlreg_registry__refs_update(txn, repo, hex, root, 0)) < 0)
         goto done;
 
     c.hex = hex;

@@ -39,6 +39,7 @@
  * manifest content) commits nothing and appends nothing. */
 #include "mlreg/registry.h"
 
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
 #include "mlreg/keyring.h"
 #include "mlreg/manifest.h"
@@ -49,6 +50,7 @@
 #include "registry_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +63,13 @@ struct mlreg_registry {
     mlreg_audit_key *audit_key;
     mlreg_cluster *cluster;
     size_t max_manifest_bytes;
+    pthread_mutex_t gc_lock; /* one garbage collection at a time (gc.c) */
 };
+
+pthread_mutex_t *mlreg_registry__gc_lock(mlreg_registry *reg)
+{
+    return &reg->gc_lock;
+}
 
 /* The identity recorded when a caller passes no actor. */
 const char *mlreg_registry__actor(const char *actor)
@@ -129,6 +137,7 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
         goto done;
     }
     reg = calloc(1, sizeof(*reg));
+    if (reg != NULL) pthread_mutex_init(&reg->gc_lock, NULL);
     n = strlen(opts->data_dir) + sizeof("/audit");
     meta_dir = malloc(n);
     audit_dir = malloc(n);
@@ -151,6 +160,7 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
      * under data_dir (it will hold tokens and audit state). */
     if ((error = mlreg_tables_open(&reg->meta, meta_dir, opts->map_size)) < 0) goto done;
     mlreg_meta_set_owner(reg->meta, reg); /* mutate.c finds the shared log through it */
+    if ((error = mlreg_registry__refs_build(reg->meta)) < 0) goto done;
     /* the log key first: opening the keyring appends entries (config keys) */
     if (opts->cluster != NULL && opts->log_key_file == NULL) {
         error = mlreg_error_set(MLREG_EINVALID,
@@ -198,6 +208,7 @@ void mlreg_registry_free(mlreg_registry *reg)
     mlreg_audit_key_free(reg->audit_key);
     mlreg_meta_close(reg->meta);
     mlreg_blobstore_free(reg->store);
+    pthread_mutex_destroy(&reg->gc_lock);
     free(reg);
 }
 
@@ -272,21 +283,101 @@ int mlreg_registry__blob_linked(mlreg_meta_txn *txn, const char *repo, const mlr
                                     mlreg_registry__key(key, repo, hex, NULL));
 }
 
-static int link_blob_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
+/* A repo_blobs row's value: the be64 time (ns) of the change that linked the
+ * blob; rows written before links had times are empty (time 0). */
+static int64_t link_time(const void *val, size_t vlen)
+{
+    return vlen == 8 ? (int64_t)mlreg_be64_get(val) : 0;
+}
+
+static int link_blob_txn(registry_mutation *mut, mlreg_meta_txn *txn, mlreg_registry *reg,
+                         const char *repo, const mlreg_digest *digest)
 {
     int error = 0;
     char key[REGISTRY_KEY_CAP], hex[MLREG_DIGEST_HEXLEN + 1];
+    unsigned char when[8];
 
+    if ((error = mlreg_registry__gc_link_check(mut, txn, reg, digest)) < 0) return error;
     mlreg_digest_hex(hex, digest);
+    mlreg_be64_put(when, (uint64_t)mlreg_registry__mutation_time(mut));
     if ((error = mlreg_meta_put(txn, MLREG_DB_REPOS, repo, strlen(repo), "", 0, 0)) < 0)
         return error;
     return mlreg_meta_put(txn, MLREG_DB_REPO_BLOBS, key, mlreg_registry__key(key, repo, hex, NULL),
-                          "", 0, 0);
+                          when, sizeof(when), 0);
 }
 
-int mlreg_registry__blob_link_txn(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
+int mlreg_registry__blob_link_txn(registry_mutation *mut, mlreg_meta_txn *txn,
+                                  mlreg_registry *reg, const char *repo,
+                                  const mlreg_digest *digest)
 {
-    return link_blob_txn(txn, repo, digest);
+    return link_blob_txn(mut, txn, reg, repo, digest);
+}
+
+typedef struct {
+    mlreg_meta_txn *txn;
+    const char *bhex;
+    int unlink;
+    int count;
+    int64_t newest;
+} links_walk;
+
+static int links_repo_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    links_walk *w = payload;
+    char repo[REGISTRY_KEY_CAP], k[REGISTRY_KEY_CAP];
+    void *lv = NULL;
+    size_t lvlen, kl;
+    int error;
+
+    (void)val;
+    (void)vlen;
+    if (klen >= sizeof(repo)) return 0;
+    memcpy(repo, key, klen);
+    repo[klen] = '\0';
+    kl = mlreg_registry__key(k, repo, w->bhex, NULL);
+    error = mlreg_meta_get(&lv, &lvlen, w->txn, MLREG_DB_REPO_BLOBS, k, kl);
+    if (error == MLREG_ENOTFOUND) return 0;
+    if (error < 0) return error;
+    if (link_time(lv, lvlen) > w->newest) w->newest = link_time(lv, lvlen);
+    free(lv);
+    w->count++;
+    if (w->unlink && (error = mlreg_meta_del(w->txn, MLREG_DB_REPO_BLOBS, k, kl)) < 0) return error;
+    return 0;
+}
+
+int mlreg_registry__blob_links(int64_t *newest_ns_out, mlreg_meta_txn *txn, const char *bhex,
+                               int unlink)
+{
+    links_walk w = {txn, bhex, unlink, 0, 0};
+    int error = mlreg_meta_iter(txn, MLREG_DB_REPOS, NULL, 0, NULL, 0, links_repo_cb, &w);
+
+    if (error < 0) return error;
+    if (newest_ns_out != NULL) *newest_ns_out = w.newest;
+    return w.count;
+}
+
+typedef struct {
+    registry_link_cb cb;
+    void *payload;
+} links_all;
+
+static int links_all_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    links_all *w = payload;
+    size_t rlen = strnlen(key, klen);
+    char bhex[MLREG_DIGEST_HEXLEN + 1];
+
+    if (rlen + 1 + MLREG_DIGEST_HEXLEN != klen) return 0;
+    memcpy(bhex, (const char *)key + rlen + 1, MLREG_DIGEST_HEXLEN);
+    bhex[MLREG_DIGEST_HEXLEN] = '\0';
+    return w->cb(bhex, link_time(val, vlen), w->payload);
+}
+
+int mlreg_registry__blob_links_foreach(mlreg_meta_txn *txn, registry_link_cb cb, void *payload)
+{
+    links_all w = {cb, payload};
+
+    return mlreg_meta_iter(txn, MLREG_DB_REPO_BLOBS, NULL, 0, NULL, 0, links_all_cb, &w);
 }
 
 int mlreg_registry__blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len)
@@ -351,6 +442,7 @@ done:
 /* A blob.link or blob.delete: the blob and the repository it enters or
  * leaves; @p from names the source repository of a mount (NULL otherwise). */
 typedef struct {
+    mlreg_registry *reg;
     const char *repo;
     const char *from;
     const mlreg_digest *digest;
@@ -421,7 +513,7 @@ static int blob_link_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *ar
     }
     if ((linked = mlreg_registry__blob_linked(txn, c->repo, c->digest)) != 0)
         return linked < 0 ? linked : REGISTRY_MUTATE_NOOP; /* already visible */
-    if ((error = link_blob_txn(txn, c->repo, c->digest)) < 0) return error;
+    if ((error = link_blob_txn(mut, txn, c->reg, c->repo, c->digest)) < 0) return error;
     return audit_blob(mut, MLREG_AUDIT_BLOB_LINK, c);
 }
 
@@ -436,7 +528,7 @@ int mlreg_registry__run(mlreg_registry *reg, registry_apply_fn apply, void *arg)
 int mlreg_registry_blob_link(mlreg_registry *reg, const char *repo, const mlreg_digest *digest,
                              const char *actor)
 {
-    blob_change c = {repo, NULL, digest, actor};
+    blob_change c = {reg, repo, NULL, digest, actor};
     int error;
 
     if ((error = mlreg_name_validate(repo)) < 0) return error;
@@ -501,7 +593,7 @@ int mlreg_registry_blob_mount(mlreg_registry *reg, const char *repo, const char 
 {
     int error = 0, stored;
     char str[MLREG_DIGEST_STRLEN + 1];
-    blob_change c = {repo, from, digest, actor};
+    blob_change c = {reg, repo, from, digest, actor};
 
     mlreg_digest_format(str, digest);
     if ((error = mlreg_name_validate(repo)) < 0 || (error = mlreg_name_validate(from)) < 0)
@@ -641,7 +733,7 @@ static int blob_unlink_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *
 int mlreg_registry_blob_unlink(mlreg_registry *reg, const char *repo, const mlreg_digest *digest,
                                const char *actor)
 {
-    blob_change c = {repo, NULL, digest, actor};
+    blob_change c = {reg, repo, NULL, digest, actor};
     int error;
 
     if ((error = mlreg_name_validate(repo)) < 0) return error;
@@ -883,6 +975,7 @@ int mlreg_registry__replay_blobs(mlreg_registry *reg, const json_t *entry, const
     mlreg_digest d;
     blob_change c;
 
+    c.reg = reg;
     c.repo = json_string_value(json_object_get(subject, "model"));
     c.from = json_string_value(json_object_get(json_object_get(entry, "details"), "from"));
     c.digest = &d;

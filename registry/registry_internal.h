@@ -13,6 +13,8 @@
 #ifndef MLREG_REGISTRY_INTERNAL_H
 #define MLREG_REGISTRY_INTERNAL_H
 
+#include <pthread.h>
+
 #include "mlreg/audit.h"
 #include "mlreg/cluster.h"
 #include "mlreg/digest.h"
@@ -103,6 +105,9 @@ int mlreg_registry__replay_signature(mlreg_registry *reg, const json_t *entry, c
 /** See mlreg_registry__replay_manifests(). */
 int mlreg_registry__replay_promotions(mlreg_registry *reg, const json_t *entry, const char *text,
                                       size_t len);
+/** See mlreg_registry__replay_manifests() (gc.c: gc.collect, gc.done). */
+int mlreg_registry__replay_gc(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len);
 /** See mlreg_registry__replay_manifests(). */
 int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text,
                                    size_t len);
@@ -116,6 +121,53 @@ int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, con
  * "prev") against the log @p reg holds. Errors as mlreg_registry_replay().
  */
 int mlreg_registry__replay_entry(mlreg_registry *reg, uint64_t seq, const char *text, size_t len);
+
+/* ---- blob references (manifests.c) and garbage collection (gc.c) ---------- */
+
+/**
+ * The links of blob @p bhex (64 hex) into repositories: their count, and in
+ * *newest_ns_out (may be NULL) the time of the newest (0 for a link made
+ * before links had times). With @p unlink, also deletes them. Count or error.
+ */
+int mlreg_registry__blob_links(int64_t *newest_ns_out, mlreg_meta_txn *txn, const char *bhex,
+                               int unlink);
+
+/** The lock that lets one garbage collection run at a time in @p reg. */
+pthread_mutex_t *mlreg_registry__gc_lock(mlreg_registry *reg);
+
+/** Called by mlreg_registry__blob_links_foreach() for each link; non-zero stops. */
+typedef int (*registry_link_cb)(const char *bhex, int64_t linked_ns, void *payload);
+/** Walks every link of every repository (blob order within a repository). */
+int mlreg_registry__blob_links_foreach(mlreg_meta_txn *txn, registry_link_cb cb, void *payload);
+
+/**
+ * Adds (@p add 1) or removes (0) the blob_refs rows of manifest @p mhex of
+ * @p repo, whose parsed body is @p root: its own bytes, its config and its
+ * layers or child manifests. Called wherever a manifest row is written or
+ * deleted, in the same transaction. 0 or the store's error.
+ */
+int mlreg_registry__refs_update(mlreg_meta_txn *txn, const char *repo, const char *mhex,
+                                const json_t *root, int add);
+/** 1 when some stored manifest references blob @p bhex (64 hex), 0 when
+ *  none does, or an error. */
+int mlreg_registry__blob_referenced(mlreg_meta_txn *txn, const char *bhex);
+/**
+ * Fills blob_refs from the stored manifests once, for a data directory made
+ * before the table existed (a marker in the meta table says it is done; a
+ * new directory gets the marker at once). 0 or the store's error.
+ */
+int mlreg_registry__refs_build(mlreg_meta *meta);
+
+/**
+ * The garbage collector's check on a blob about to be linked into a
+ * repository in change @p mut: a blob a collection is deleting right now is
+ * MLREG_EUNAVAILABLE (upload it again in a moment); one a collection deleted
+ * or may have deleted must be in the store now (it was uploaded again), else
+ * MLREG_EBLOBUNKNOWN. Clears the blob's collection state when it may be
+ * linked. A replayed change only clears. 0 or the error.
+ */
+int mlreg_registry__gc_link_check(registry_mutation *mut, mlreg_meta_txn *txn,
+                                  mlreg_registry *reg, const mlreg_digest *digest);
 
 /* ---- the log in the object store (cluster.c) ------------------------------ */
 
@@ -244,8 +296,8 @@ int mlreg_registry__manifest_plan_new(registry_manifest_plan **out, mlreg_regist
  * (MLREG_EBLOBUNKNOWN). Does not commit. out->created is 0 when identical
  * content was already stored.
  */
-int mlreg_registry__manifest_plan_put(mlreg_manifest_put_result *out, mlreg_meta_txn *txn,
-                                      const registry_manifest_plan *plan);
+int mlreg_registry__manifest_plan_put(mlreg_manifest_put_result *out, registry_mutation *mut,
+                                      mlreg_meta_txn *txn, const registry_manifest_plan *plan);
 
 /** Frees a plan; NULL is a no-op. */
 void mlreg_registry__manifest_plan_free(registry_manifest_plan *plan);
@@ -273,8 +325,13 @@ int mlreg_registry__blob_get(char **out, size_t *len_out, mlreg_registry *reg,
 int mlreg_registry__manifest_load_txn(mlreg_manifest_data **out, mlreg_meta_txn *txn,
                                       const char *repo, const mlreg_digest *digest);
 
-/** Links a committed blob into @p repo inside @p txn (idempotent). */
-int mlreg_registry__blob_link_txn(mlreg_meta_txn *txn, const char *repo,
+/**
+ * Links a committed blob into @p repo in change @p mut (idempotent), after
+ * the garbage collector's check (mlreg_registry__gc_link_check()); the link
+ * records the change's time, from which a collection's grace period runs.
+ */
+int mlreg_registry__blob_link_txn(registry_mutation *mut, mlreg_meta_txn *txn,
+                                  mlreg_registry *reg, const char *repo,
                                   const mlreg_digest *digest);
 
 /**

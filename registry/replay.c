@@ -32,6 +32,8 @@ static const struct {
     {MLREG_AUDIT_TAG_DELETE, mlreg_registry__replay_manifests},
     {MLREG_AUDIT_BLOB_LINK, mlreg_registry__replay_blobs},
     {MLREG_AUDIT_BLOB_DELETE, mlreg_registry__replay_blobs},
+    {MLREG_AUDIT_GC_COLLECT, mlreg_registry__replay_gc},
+    {MLREG_AUDIT_GC_DONE, mlreg_registry__replay_gc},
     {MLREG_AUDIT_SIGNATURE_ATTACH, mlreg_registry__replay_signature},
     {MLREG_AUDIT_PROMOTE, mlreg_registry__replay_promotions},
     {MLREG_AUDIT_ROLLBACK, mlreg_registry__replay_promotions},

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mlreg/common.h"
+#include "mlreg/gc.h"
 #include "mlreg/keyring.h"
 #include "mlreg/manifest.h"
 #include "mlreg/promotions.h"
@@ -468,6 +469,27 @@ static enum MHD_Result images_get(request *rq)
     return mlreg_server__reply_result(rq, error, j);
 }
 
+/* POST admin/gc: one garbage collection now, with the server's grace period;
+ * {"dry_run": true} reports what it would delete. 200 with the report. */
+static enum MHD_Result gc_post(request *rq)
+{
+    json_t *body = NULL, *res = NULL;
+    mlreg_gc_opts o;
+    int error;
+
+    memset(&o, 0, sizeof(o));
+    if (body_object(&body, rq) < 0 || body_bool(&o.dry_run, rq, body, "dry_run") < 0) {
+        json_decref(body);
+        return mlreg_server__req_queue_error(rq);
+    }
+    json_decref(body);
+    o.grace_seconds = rq->srv->gc_grace;
+    o.stale_upload_seconds = rq->srv->gc_stale;
+    o.actor = mlreg_server__req_actor(rq);
+    error = mlreg_registry_gc(&res, rq->srv->reg, &o);
+    return mlreg_server__reply_result(rq, error, res);
+}
+
 /* ---- routes --------------------------------------------------------------- */
 
 /* A release's sub-resources come before the release row, whose
@@ -483,6 +505,8 @@ static const route_row api_rows[] = {
      NULL, cluster_get},
     {ROUTE_GET_HEAD, "/api/v1/models/?", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL,
      NULL, models_get},
+    {ROUTE_POST, "/api/v1/admin/gc", ROUTE_ACCESS_ADMIN, ROUTE_BODY_JSON, ERR_CTX_ANY, NULL, NULL,
+     gc_post},
     {ROUTE_GET_HEAD, "/api/v1/keys", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_KEY, NULL,
      NULL, keys_get},
     {ROUTE_POST, "/api/v1/keys", ROUTE_ACCESS_ADMIN, ROUTE_BODY_JSON, ERR_CTX_KEY, NULL, NULL,

@@ -193,11 +193,15 @@ typedef struct {
     void (*job)(mlreg_server *srv);
 } housekeeping_job;
 
-/** Starts the two housekeeping threads: one closes overdue connections
- *  (srv->conns), the other expires idle upload sessions (srv->uploads).
- *  They are apart because dropping a session may wait on the object store
- *  (aborting a multipart upload), and the deadlines must hold meanwhile.
- *  0 or MLREG_EIO. */
+/** Housekeeping threads at most. */
+#define HOUSEKEEPERS_MAX 3
+
+/** Starts the housekeeping threads: one closes overdue connections
+ *  (srv->conns), one expires idle upload sessions (srv->uploads), and with
+ *  srv->gc_interval set one runs a garbage collection that often. They are
+ *  apart because dropping a session may wait on the object store (aborting
+ *  a multipart upload) and a collection takes long, and the deadlines must
+ *  hold meanwhile. 0 or MLREG_EIO. */
 int mlreg_server__housekeeper_start(mlreg_server *srv);
 /** Stops and joins those threads; no-op for threads not running. */
 void mlreg_server__housekeeper_stop(mlreg_server *srv);
@@ -211,8 +215,11 @@ struct mlreg_server {
     conn_table *conns;
     log_throttle mhd_log;      /* libmicrohttpd's messages (lock: mhd_log.lock) */
     uint64_t max_upload_bytes; /* largest blob one upload may carry */
-    pthread_t housekeeper[2];  /* see mlreg_server__housekeeper_start() */
-    housekeeping_job housekeeping[2];
+    pthread_t housekeeper[HOUSEKEEPERS_MAX]; /* see mlreg_server__housekeeper_start() */
+    housekeeping_job housekeeping[HOUSEKEEPERS_MAX];
+    unsigned int gc_grace;    /* seconds (mlreg_server_opts.gc_grace_seconds) */
+    unsigned int gc_stale;    /* seconds (mlreg_server_opts.gc_stale_upload_seconds) */
+    unsigned int gc_interval; /* seconds between scheduled collections; 0: none */
     int housekeepers;     /* how many of them run */
     int housekeeper_stop; /* under housekeeper_lock */
     pthread_mutex_t housekeeper_lock;

@@ -38,6 +38,7 @@
 #include <sys/socket.h>
 
 #include "mlreg/common.h"
+#include "mlreg/gc.h"
 
 /* How often the housekeepers look at the deadlines and at idle sessions. */
 #define SWEEP_MS        250
@@ -319,9 +320,32 @@ static void expire_uploads_job(mlreg_server *srv)
                 n == 1 ? "" : "s");
 }
 
-static const housekeeping_job jobs[2] = {
+/* A scheduled garbage collection: its summary goes to the log. */
+static void gc_job(mlreg_server *srv)
+{
+    mlreg_gc_opts o = {srv->gc_grace, srv->gc_stale, 0, "scheduled-gc"};
+    json_t *r = NULL;
+
+    if (mlreg_registry_gc(&r, srv->reg, &o) < 0) {
+        fprintf(stderr, "mlreg: scheduled garbage collection failed: %s\n", mlreg_error_last());
+        mlreg_error_clear();
+        return;
+    }
+    fprintf(stderr,
+            "mlreg: garbage collection: %lld blob(s) deleted, %lld bytes reclaimed, %lld not "
+            "deleted, %lld stale upload(s) removed, in %.1f s\n",
+            (long long)json_integer_value(json_object_get(r, "deleted_blobs")),
+            (long long)json_integer_value(json_object_get(r, "bytes_reclaimed")),
+            (long long)json_array_size(json_object_get(r, "not_deleted")),
+            (long long)json_integer_value(json_object_get(r, "stale_uploads")),
+            json_real_value(json_object_get(r, "seconds")));
+    json_decref(r);
+}
+
+static const housekeeping_job jobs[HOUSEKEEPERS_MAX] = {
     {NULL, SWEEP_MS, close_overdue_job},
     {NULL, EXPIRE_EVERY_MS, expire_uploads_job},
+    {NULL, 0, gc_job}, /* every srv->gc_interval seconds, when set */
 };
 
 /* Runs @p arg's job every few hundred milliseconds until mlreg_server__housekeeper_stop(). */
@@ -354,11 +378,15 @@ static void *housekeeper_main(void *arg)
 int mlreg_server__housekeeper_start(mlreg_server *srv)
 {
     srv->housekeeper_stop = 0;
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < HOUSEKEEPERS_MAX; i++) {
         srv->housekeeping[i] = jobs[i];
         srv->housekeeping[i].srv = srv;
-        if (pthread_create(&srv->housekeeper[i], NULL, housekeeper_main, &srv->housekeeping[i]) !=
-            0)
+        if (jobs[i].job == gc_job) {
+            if (srv->gc_interval == 0) continue;
+            srv->housekeeping[i].every_ms = srv->gc_interval * 1000u;
+        }
+        if (pthread_create(&srv->housekeeper[srv->housekeepers], NULL, housekeeper_main,
+                           &srv->housekeeping[i]) != 0)
             return mlreg_error_set(MLREG_EIO, "cannot start a housekeeping thread");
         srv->housekeepers++;
     }

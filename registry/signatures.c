@@ -358,9 +358,9 @@ static int attach_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
         error = 0;
         mlreg_keyring_judge(&c->counts, c->kkp, &a->pk, now);
     }
-    if ((error = mlreg_registry__blob_link_txn(txn, c->model, c->blob)) < 0 ||
-        (error = mlreg_registry__blob_link_txn(txn, c->model, c->empty)) < 0 ||
-        (error = mlreg_registry__manifest_plan_put(&put, txn, c->plan)) < 0)
+    if ((error = mlreg_registry__blob_link_txn(mut, txn, c->reg, c->model, c->blob)) < 0 ||
+        (error = mlreg_registry__blob_link_txn(mut, txn, c->reg, c->model, c->empty)) < 0 ||
+        (error = mlreg_registry__manifest_plan_put(&put, mut, txn, c->plan)) < 0)
         goto done;
     mlreg_digest_format(c->referrer, &put.digest);
     mlreg_time_format(t, now);

@@ -23,6 +23,8 @@ static const char *const table_names[MLREG_DB_END - 1] = {
     [MLREG_DB_AUDIT - 1] = "audit",
     [MLREG_DB_AUDIT_TREE - 1] = "audit_tree",
     [MLREG_DB_ATTESTATIONS - 1] = "attestations",
+    [MLREG_DB_BLOB_REFS - 1] = "blob_refs",
+    [MLREG_DB_GC_BLOBS - 1] = "gc_blobs",
 };
 
 int mlreg_tables_open(mlreg_meta **out, const char *dir, size_t map_size)

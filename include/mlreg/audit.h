@@ -53,6 +53,8 @@
 #define MLREG_AUDIT_KEY_TRUST        "key.trust"        /**< key added to the keyring */
 #define MLREG_AUDIT_KEY_REVOKE       "key.revoke"       /**< key retired or compromised */
 #define MLREG_AUDIT_KEY_UNTRUST      "key.untrust"      /**< config key removed from the config */
+#define MLREG_AUDIT_GC_COLLECT       "gc.collect"       /**< unreferenced blobs condemned */
+#define MLREG_AUDIT_GC_DONE          "gc.done"          /**< their bytes deleted */
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"

@@ -70,6 +70,13 @@ typedef struct {
     unsigned int scrub_per_poll; /**< cluster.scrub_entries_per_poll */
 } mlreg_config_cluster;
 
+/** gc.*: garbage collection (gc.h). */
+typedef struct {
+    unsigned int grace_seconds;        /**< gc.grace_seconds (default MLREG_GC_GRACE_DEFAULT) */
+    unsigned int interval_seconds;     /**< gc.interval_seconds; 0: no scheduled collection */
+    unsigned int stale_upload_seconds; /**< gc.stale_upload_seconds (default a day) */
+} mlreg_config_gc;
+
 typedef struct {
     char *listen;          /**< "HOST:PORT" or "[V6]:PORT" (malloc'd) */
     char *data_dir;        /**< data directory (malloc'd) */
@@ -77,6 +84,7 @@ typedef struct {
     mlreg_config_s3 s3;    /**< storage.* of the s3 backend */
     char *log_key_file;    /**< audit.log_key_file, resolved against the config's directory */
     mlreg_config_cluster cluster; /**< cluster.* */
+    mlreg_config_gc gc;           /**< gc.* */
     size_t max_manifest_bytes;    /**< limits.max_manifest_bytes */
     size_t map_size;              /**< limits.map_size (LMDB map size, bytes); 0 = default */
     unsigned int threads;         /**< server.threads */

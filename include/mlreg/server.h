@@ -93,6 +93,13 @@ typedef struct {
      *  (mlreg_blobstore_presign) valid this many seconds, so the bytes go
      *  straight from the object store; 0 serves the bytes. */
     unsigned int redirect_seconds;
+    /** Garbage collection run through POST /api/v1/admin/gc: blobs written
+     *  or linked less than this many seconds ago are kept. */
+    unsigned int gc_grace_seconds;
+    /** ... and in-progress writes begun longer ago are removed; 0 = a day. */
+    unsigned int gc_stale_upload_seconds;
+    /** Seconds between scheduled collections; 0 = none. */
+    unsigned int gc_interval_seconds;
 } mlreg_server_opts;
 
 /**

@@ -38,6 +38,8 @@ enum {
     MLREG_DB_AUDIT_TREE,    /**< "audit_tree": level + be64 index -> subtree hash; audit.c */
     MLREG_DB_ATTESTATIONS,  /**< "attestations": release hex + be64 seq -> envelope; attestations.c
                              */
+    MLREG_DB_BLOB_REFS,     /**< "blob_refs": blob hex + repo + manifest hex; manifests.c */
+    MLREG_DB_GC_BLOBS,      /**< "gc_blobs": blob hex -> collection state; gc.c */
     MLREG_DB_END            /**< one past the last table */
 };
 

@@ -1,0 +1,116 @@
+/* gc.c: `mlreg gc [--dry-run] [--json]`: asks the registry for one garbage
+ * collection of the blobs nothing references (POST /api/v1/admin/gc,
+ * admin), and prints what it deleted, or with --dry-run what a real run
+ * would delete. The grace period is the server's (gc.grace_seconds).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "cli.h"
+#include "client.h"
+#include "mlreg/common.h"
+#include "mlreg/text.h"
+
+static const char gc_usage[] =
+    "usage: mlreg gc [--dry-run] [--json] [--registry URL]\n"
+    "\n"
+    "Deletes the blobs that no release, manifest, signature or attestation\n"
+    "references and that were written or linked longer ago than the server's\n"
+    "grace period (config gc.grace_seconds, default a day), and removes uploads\n"
+    "abandoned longer ago than gc.stale_upload_seconds. Needs an admin token.\n"
+    "\n"
+    "  --dry-run  print exactly what a real run would delete; delete nothing\n"
+    "  --json     print the registry's report as JSON\n";
+
+static long long jint(const json_t *j, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(j, key));
+}
+
+static void print_report(const json_t *r, int dry_run)
+{
+    const json_t *list = json_object_get(r, "deleted"), *b;
+    char size[32];
+    size_t i;
+
+    json_array_foreach(list, i, b)
+    {
+        const char *d = json_string_value(json_object_get(b, "digest"));
+        cli_format_size(size, sizeof(size), (uint64_t)jint(b, "size"));
+        printf("%s %s (%s)\n", dry_run ? "would delete" : "deleted",
+               d && mlreg_text_printable(d) ? d : "?", size);
+    }
+    json_array_foreach(json_object_get(r, "not_deleted"), i, b)
+    {
+        const char *d = json_string_value(json_object_get(b, "digest"));
+        const char *e = json_string_value(json_object_get(b, "error"));
+        printf("not deleted %s: %s\n", d && mlreg_text_printable(d) ? d : "?",
+               e && mlreg_text_printable(e) ? e : "?");
+    }
+    cli_format_size(size, sizeof(size), (uint64_t)jint(r, "bytes_reclaimed"));
+    printf("%s %lld blob(s), %s; kept %lld referenced, %lld in the %llds grace period, "
+           "%lld being collected elsewhere; %lld stale upload(s) %s\n",
+           dry_run ? "would delete" : "deleted", jint(r, "deleted_blobs"), size,
+           jint(r, "blobs_referenced"), jint(r, "blobs_young"), jint(r, "grace_seconds"),
+           jint(r, "blobs_busy"), jint(r, "stale_uploads"),
+           dry_run ? "would be removed" : "removed");
+}
+
+int cmd_gc(int argc, char **argv)
+{
+    int error = 0, dry_run = 0, as_json = 0, i, rc;
+    const char *registry = NULL, *none = NULL;
+    cli_client *c = NULL;
+    cli_response resp;
+    json_t *body = NULL, *ans = NULL;
+
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(gc_usage, stdout);
+            return CLI_EXIT_OK;
+        }
+        if (!strcmp(argv[i], "--dry-run")) {
+            dry_run = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--json")) {
+            as_json = 1;
+            continue;
+        }
+        if ((rc = cli_opt(&registry, &i, argc, argv, "--registry")) != 0) {
+            if (rc < 0) goto usage;
+            continue;
+        }
+        if (cli_positional(&none, argv[i]) < 0 || none != NULL) {
+            mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", argv[i]);
+            goto usage;
+        }
+    }
+    cli_response_init(&resp);
+    if ((body = json_pack("{s:b}", "dry_run", dry_run)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((error = cli_client_new(&c, registry)) < 0 ||
+        (error = cli_api_expect(&ans, &resp, c, "POST", "/api/v1/admin/gc", body,
+                                "garbage collection")) < 0)
+        goto done;
+    if (as_json)
+        cli_print_json(resp.body ? resp.body : "", resp.body_len);
+    else
+        print_report(ans, dry_run);
+    error = cli_flush_stdout();
+
+done:
+    json_decref(ans);
+    json_decref(body);
+    cli_response_clear(&resp);
+    cli_client_free(c);
+    return error < 0 ? cli_fail("gc", error) : CLI_EXIT_OK;
+
+usage:
+    fprintf(stderr, "mlreg gc: %s\n%s", mlreg_error_last(), gc_usage);
+    return CLI_EXIT_USAGE;
+}

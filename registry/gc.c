@@ -1,0 +1,725 @@
+/* gc.c: garbage collection of the blobs nothing references (gc.h,
+ * docs/lifecycle.md).
+ *
+ * A collection runs in three steps, so that no push ever ends up referencing
+ * a blob whose bytes are gone, on one node or on several sharing a bucket:
+ *
+ * 1. Mark, holding no write lock: walk the blob store (each blob with the
+ *    time it was written) and, in one read transaction, find whether a
+ *    stored manifest references each blob (blob_refs, manifests.c) and when
+ *    it was last linked into a repository. A candidate is referenced by
+ *    nothing, written and linked before the cutoff (now - grace), and not
+ *    being deleted by another collection.
+ * 2. Condemn, a batch at a time, as one change "gc.collect": inside the
+ *    write transaction each candidate is checked again (a push since the
+ *    mark may reference or link it), its links leave every repository (HEAD
+ *    answers 404 and a manifest naming it is refused), and it is marked
+ *    "being deleted" in gc_blobs with a deadline. The entry lists the
+ *    digests, so every node applies the same change.
+ * 3. Delete the bytes, stopping GC_STOP_NS before the deadline, then record
+ *    "gc.done", which marks the batch deleted.
+ *
+ * A link of a blob that has a gc_blobs row (mlreg_registry__gc_link_check)
+ * is refused while the blob is being deleted (upload it again in a moment);
+ * after gc.done or the deadline it is taken only if the store holds the
+ * bytes at that moment, since an upload whose bytes landed before the
+ * deletion lost them. A row goes when its blob is linked again, or
+ * GC_ROW_KEEP_NS after it was deleted (the next collection drops it): an
+ * upload's bytes and its link are seconds apart, never a day.
+ */
+#include "mlreg/gc.h"
+
+#include "mlreg/audit.h"
+#include "mlreg/blob.h"
+#include "mlreg/bytes.h"
+#include "mlreg/common.h"
+#include "mlreg/tables.h"
+#include "mlreg/time.h"
+#include "registry_internal.h"
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_PER_SEC 1000000000LL
+/* Blobs condemned by one gc.collect entry (about 100 bytes each in it). */
+#define GC_BATCH 1000
+/* How long a batch may take to delete; other nodes trust the store again after it. */
+#define GC_LEASE_NS (600 * NS_PER_SEC)
+/* The deleting node stops this long before the deadline: no delete it sends
+ * may land after it (a request that takes longer fails, and is retried by the
+ * next collection). */
+#define GC_STOP_NS (300 * NS_PER_SEC)
+/* How long a row outlives its blob's deletion. */
+#define GC_ROW_KEEP_NS (24 * 3600 * NS_PER_SEC)
+
+/* A gc_blobs row: state, the seq of the gc.collect entry, and a time (the
+ * deadline while the blob is being deleted; when it was deleted after). */
+#define ROW_DELETING 'p'
+#define ROW_DELETED  'c'
+#define ROW_LEN      17
+
+typedef struct {
+    char state;
+    uint64_t seq;
+    int64_t time;
+} gc_row;
+
+static void row_encode(unsigned char out[ROW_LEN], const gc_row *r)
+{
+    out[0] = (unsigned char)r->state;
+    mlreg_be64_put(out + 1, r->seq);
+    mlreg_be64_put(out + 9, (uint64_t)r->time);
+}
+
+static int row_decode(gc_row *r, const void *val, size_t vlen)
+{
+    const unsigned char *v = val;
+
+    if (vlen != ROW_LEN || (v[0] != ROW_DELETING && v[0] != ROW_DELETED))
+        return mlreg_error_set(MLREG_EIO, "a gc_blobs row is corrupt");
+    r->state = (char)v[0];
+    r->seq = mlreg_be64_get(v + 1);
+    r->time = (int64_t)mlreg_be64_get(v + 9);
+    return 0;
+}
+
+static int row_get(gc_row *r, mlreg_meta_txn *txn, const char *hex)
+{
+    void *val = NULL;
+    size_t vlen;
+    int error = mlreg_meta_get(&val, &vlen, txn, MLREG_DB_GC_BLOBS, hex, MLREG_DIGEST_HEXLEN);
+
+    if (error == 0) error = row_decode(r, val, vlen);
+    free(val);
+    return error;
+}
+
+static int row_put(mlreg_meta_txn *txn, const char *hex, const gc_row *r)
+{
+    unsigned char v[ROW_LEN];
+
+    row_encode(v, r);
+    return mlreg_meta_put(txn, MLREG_DB_GC_BLOBS, hex, MLREG_DIGEST_HEXLEN, v, sizeof(v), 0);
+}
+
+/* 1 while the row says a collection is deleting the blob now. */
+static int row_busy(const gc_row *r, int64_t now)
+{
+    return r->state == ROW_DELETING && now < r->time;
+}
+
+int mlreg_registry__gc_link_check(registry_mutation *mut, mlreg_meta_txn *txn,
+                                  mlreg_registry *reg, const mlreg_digest *digest)
+{
+    char hex[MLREG_DIGEST_HEXLEN + 1], str[MLREG_DIGEST_STRLEN + 1];
+    gc_row r;
+    int error, stored;
+
+    mlreg_digest_hex(hex, digest);
+    if ((error = row_get(&r, txn, hex)) == MLREG_ENOTFOUND) {
+        mlreg_error_clear();
+        return 0;
+    }
+    if (error < 0) return error;
+    if (mlreg_registry__mutation_source(mut) == NULL) {
+        mlreg_digest_format(str, digest);
+        if (row_busy(&r, mlreg_registry__mutation_time(mut)))
+            return mlreg_error_set(MLREG_EUNAVAILABLE,
+                                   "blob %s is being deleted by garbage collection; upload it "
+                                   "again in a minute",
+                                   str);
+        if ((stored = mlreg_blobstore_exists(mlreg_registry_blobstore(reg), digest)) < 0)
+            return stored;
+        if (!stored)
+            return mlreg_error_set(MLREG_EBLOBUNKNOWN,
+                                   "blob %s was deleted by garbage collection while it was "
+                                   "uploaded; upload it again",
+                                   str);
+    }
+    return mlreg_meta_del(txn, MLREG_DB_GC_BLOBS, hex, MLREG_DIGEST_HEXLEN);
+}
+
+/* ---- mark ------------------------------------------------------------------ */
+
+typedef struct {
+    mlreg_digest digest;
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+    uint64_t size;
+    int64_t modified; /* Unix seconds; 0 unknown */
+    int64_t linked;   /* newest link (ns); 0 none or unknown */
+} gc_blob;
+
+typedef struct {
+    gc_blob *v;
+    size_t n, cap;
+} blob_vec;
+
+static int stored_cb(const mlreg_digest *digest, uint64_t size, int64_t modified, void *payload)
+{
+    blob_vec *bv = payload;
+    gc_blob *b;
+
+    if (bv->n == bv->cap) {
+        size_t cap = bv->cap ? bv->cap * 2 : 1024;
+        gc_blob *v = realloc(bv->v, cap * sizeof(*v));
+        if (v == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing blobs");
+        bv->v = v;
+        bv->cap = cap;
+    }
+    b = &bv->v[bv->n++];
+    b->digest = *digest;
+    mlreg_digest_hex(b->hex, digest);
+    b->size = size;
+    b->modified = modified;
+    b->linked = 0;
+    return 0;
+}
+
+static int blob_hex_cmp(const void *a, const void *b)
+{
+    return strcmp(((const gc_blob *)a)->hex, ((const gc_blob *)b)->hex);
+}
+
+static gc_blob *blob_find(blob_vec *bv, const char *hex)
+{
+    gc_blob key;
+
+    memcpy(key.hex, hex, sizeof(key.hex));
+    return bsearch(&key, bv->v, bv->n, sizeof(*bv->v), blob_hex_cmp);
+}
+
+static int link_cb(const char *bhex, int64_t linked_ns, void *payload)
+{
+    gc_blob *b = blob_find(payload, bhex);
+
+    if (b != NULL && linked_ns > b->linked) b->linked = linked_ns;
+    return 0;
+}
+
+/* What the mark found, and the run's counts. */
+typedef struct {
+    blob_vec stored;
+    gc_blob **cand; /* candidates, pointers into stored */
+    size_t ncand;
+    size_t referenced, young, busy;
+    int64_t cutoff; /* ns: written or linked before it may go */
+} gc_mark;
+
+static void mark_free(gc_mark *m)
+{
+    free(m->stored.v);
+    free(m->cand);
+}
+
+/* Whether @p b, found in the store, may be collected at @p cutoff: 1, 0, or
+ * an error. Counts why not in @p m. */
+static int blob_collectable(gc_mark *m, mlreg_meta_txn *txn, const gc_blob *b, int64_t now)
+{
+    gc_row r;
+    int error;
+
+    if ((error = mlreg_registry__blob_referenced(txn, b->hex)) != 0) {
+        if (error > 0) m->referenced++;
+        return error < 0 ? error : 0;
+    }
+    /* written at an unknown time, or in the grace period: an upload whose
+     * link has not committed yet looks exactly like an orphan */
+    if (b->modified <= 0 || b->modified > m->cutoff / NS_PER_SEC - 1 || b->linked >= m->cutoff) {
+        m->young++;
+        return 0;
+    }
+    if ((error = row_get(&r, txn, b->hex)) == 0 && row_busy(&r, now)) {
+        m->busy++;
+        return 0;
+    }
+    if (error < 0 && error != MLREG_ENOTFOUND) return error;
+    mlreg_error_clear();
+    return 1;
+}
+
+static int mark(gc_mark *m, mlreg_registry *reg, int64_t grace_s)
+{
+    mlreg_meta_txn *txn = NULL;
+    int64_t now = mlreg_time_now_ns();
+    size_t i;
+    int error;
+
+    m->cutoff = now - grace_s * NS_PER_SEC;
+    if ((error = mlreg_blobstore_foreach(mlreg_registry_blobstore(reg), stored_cb, &m->stored)) <
+        0)
+        return error;
+    qsort(m->stored.v, m->stored.n, sizeof(*m->stored.v), blob_hex_cmp);
+    if (m->stored.n > 0 &&
+        (m->cand = malloc(m->stored.n * sizeof(*m->cand))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory marking blobs");
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
+    if ((error = mlreg_registry__blob_links_foreach(txn, link_cb, &m->stored)) < 0) goto done;
+    for (i = 0; i < m->stored.n; i++) {
+        if ((error = blob_collectable(m, txn, &m->stored.v[i], now)) < 0) goto done;
+        if (error > 0) m->cand[m->ncand++] = &m->stored.v[i];
+    }
+    error = 0;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    return error;
+}
+
+/* ---- condemn (gc.collect) and record the deletion (gc.done) --------------- */
+
+typedef struct {
+    mlreg_registry *reg;
+    const char *actor;
+    int64_t grace_s;
+    int64_t cutoff;
+    gc_blob **batch; /* live: candidates; replay: from the entry */
+    size_t n;
+    /* results, reset at each run of the apply function */
+    size_t *taken; /* indices into batch */
+    size_t ntaken;
+    int64_t deadline;
+    uint64_t seq;
+} collect_change;
+
+/* Drops the rows whose blobs were deleted over GC_ROW_KEEP_NS ago (or whose
+ * deadline passed that long ago: the collection that set it stopped). */
+typedef struct {
+    mlreg_meta_txn *txn;
+    int64_t before;
+    char (*drop)[MLREG_DIGEST_HEXLEN];
+    size_t n, cap;
+} prune_walk;
+
+static int prune_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    prune_walk *w = payload;
+    gc_row r;
+    int error;
+
+    if (klen != MLREG_DIGEST_HEXLEN) return 0;
+    if ((error = row_decode(&r, val, vlen)) < 0) return error;
+    if (r.time >= w->before) return 0;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        void *d = realloc(w->drop, cap * sizeof(*w->drop));
+        if (d == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory pruning gc rows");
+        w->drop = d;
+        w->cap = cap;
+    }
+    memcpy(w->drop[w->n++], key, MLREG_DIGEST_HEXLEN);
+    return 0;
+}
+
+static int prune_rows(mlreg_meta_txn *txn, int64_t now)
+{
+    prune_walk w = {txn, now - GC_ROW_KEEP_NS, NULL, 0, 0};
+    size_t i;
+    int error = mlreg_meta_iter(txn, MLREG_DB_GC_BLOBS, NULL, 0, NULL, 0, prune_cb, &w);
+
+    for (i = 0; error >= 0 && i < w.n; i++)
+        error = mlreg_meta_del(txn, MLREG_DB_GC_BLOBS, w.drop[i], MLREG_DIGEST_HEXLEN);
+    free(w.drop);
+    return error < 0 ? error : 0;
+}
+
+/* Whether candidate @p b may still go, inside the write transaction. */
+static int still_collectable(mlreg_meta_txn *txn, const gc_blob *b, int64_t cutoff, int64_t now)
+{
+    int64_t newest = 0;
+    gc_row r;
+    int error;
+
+    if ((error = mlreg_registry__blob_referenced(txn, b->hex)) != 0) return error < 0 ? error : 0;
+    if ((error = mlreg_registry__blob_links(&newest, txn, b->hex, 0)) < 0) return error;
+    if (newest >= cutoff) return 0;
+    if ((error = row_get(&r, txn, b->hex)) == 0) return !row_busy(&r, now);
+    if (error != MLREG_ENOTFOUND) return error;
+    mlreg_error_clear();
+    return 1;
+}
+
+static int collect_record(registry_mutation *mut, collect_change *c)
+{
+    json_t *blobs = json_array(), *details = NULL;
+    char str[MLREG_DIGEST_STRLEN + 1], when[MLREG_TIME_STRLEN];
+    mlreg_audit_event ev;
+    size_t i;
+    int error = 0;
+
+    if (blobs == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a collection");
+    for (i = 0; i < c->ntaken; i++) {
+        const gc_blob *b = c->batch[c->taken[i]];
+        mlreg_digest_format(str, &b->digest);
+        if (json_array_append_new(blobs, json_pack("{s:s, s:I}", "digest", str, "size",
+                                                   (json_int_t)b->size)) < 0) {
+            json_decref(blobs);
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a collection");
+        }
+    }
+    mlreg_time_format(when, c->deadline);
+    details = json_pack("{s:o, s:s, s:I}", "blobs", blobs, "deadline", when, "grace_seconds",
+                        (json_int_t)c->grace_s);
+    if (details == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a collection");
+    ev = (mlreg_audit_event){.actor = mlreg_registry__actor(c->actor),
+                             .action = MLREG_AUDIT_GC_COLLECT,
+                             .result = MLREG_AUDIT_OK,
+                             .details = details};
+    error = mlreg_registry__mutation_record(&c->seq, mut, &ev);
+    json_decref(details);
+    return error;
+}
+
+static int collect_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    collect_change *c = arg;
+    const json_t *source = mlreg_registry__mutation_source(mut);
+    int64_t now = mlreg_registry__mutation_time(mut);
+    gc_row row;
+    size_t i;
+    int error;
+
+    c->ntaken = 0;
+    if (source == NULL) c->deadline = now + GC_LEASE_NS;
+    if ((error = mlreg_registry__mutation_next_seq(&row.seq, mut)) < 0) return error;
+    row.state = ROW_DELETING;
+    row.time = c->deadline;
+    for (i = 0; i < c->n; i++) {
+        if (source == NULL) {
+            if ((error = still_collectable(txn, c->batch[i], c->cutoff, now)) < 0) return error;
+            if (error == 0) continue;
+        }
+        if ((error = mlreg_registry__blob_links(NULL, txn, c->batch[i]->hex, 1)) < 0 ||
+            (error = row_put(txn, c->batch[i]->hex, &row)) < 0)
+            return error;
+        c->taken[c->ntaken++] = i;
+    }
+    if (c->ntaken == 0) return REGISTRY_MUTATE_NOOP;
+    if ((error = prune_rows(txn, now)) < 0) return error;
+    return collect_record(mut, c);
+}
+
+typedef struct {
+    const char *actor;
+    uint64_t collect_seq;
+    size_t deleted;
+    uint64_t bytes;
+    size_t not_deleted;
+} done_change;
+
+typedef struct {
+    uint64_t seq;
+    char (*hex)[MLREG_DIGEST_HEXLEN];
+    size_t n, cap;
+} done_walk;
+
+/* Collects the rows of the blobs that gc.collect entry w->seq condemned. */
+static int done_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    done_walk *w = payload;
+    gc_row r;
+    int error;
+
+    if (klen != MLREG_DIGEST_HEXLEN) return 0;
+    if ((error = row_decode(&r, val, vlen)) < 0) return error;
+    if (r.state != ROW_DELETING || r.seq != w->seq) return 0;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        void *h = realloc(w->hex, cap * sizeof(*w->hex));
+        if (h == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a deletion");
+        w->hex = h;
+        w->cap = cap;
+    }
+    memcpy(w->hex[w->n++], key, MLREG_DIGEST_HEXLEN);
+    return 0;
+}
+
+static int done_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
+{
+    done_change *c = arg;
+    done_walk w = {c->collect_seq, NULL, 0, 0};
+    gc_row r = {ROW_DELETED, c->collect_seq, mlreg_registry__mutation_time(mut)};
+    json_t *details;
+    mlreg_audit_event ev;
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+    size_t i;
+    int error;
+
+    error = mlreg_meta_iter(txn, MLREG_DB_GC_BLOBS, NULL, 0, NULL, 0, done_cb, &w);
+    for (i = 0; error >= 0 && i < w.n; i++) {
+        memcpy(hex, w.hex[i], MLREG_DIGEST_HEXLEN);
+        hex[MLREG_DIGEST_HEXLEN] = '\0';
+        error = row_put(txn, hex, &r);
+    }
+    free(w.hex);
+    if (error < 0) return error;
+    details = json_pack("{s:I, s:I, s:I, s:I}", "collect_seq", (json_int_t)c->collect_seq,
+                        "deleted_blobs", (json_int_t)c->deleted, "bytes_reclaimed",
+                        (json_int_t)c->bytes, "not_deleted", (json_int_t)c->not_deleted);
+    if (details == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a collection");
+    ev = (mlreg_audit_event){.actor = mlreg_registry__actor(c->actor),
+                             .action = MLREG_AUDIT_GC_DONE,
+                             .result = MLREG_AUDIT_OK,
+                             .details = details};
+    error = mlreg_registry__mutation_record(NULL, mut, &ev);
+    json_decref(details);
+    return error;
+}
+
+/* ---- the run ---------------------------------------------------------------- */
+
+/* Runs one change of the collection, keeping the longest any took (the
+ * time from asking for the write lock to the commit: an upper bound of how
+ * long other writers waited on it). */
+static int run_change(uint64_t *seq_out, double *ms_max, mlreg_registry *reg,
+                      registry_apply_fn apply, void *arg)
+{
+    int64_t t0 = mlreg_time_now_ns();
+    int error = mlreg_registry__mutate(seq_out, mlreg_registry_meta(reg), apply, arg);
+    double ms = (double)(mlreg_time_now_ns() - t0) / 1e6;
+
+    if (ms > *ms_max) *ms_max = ms;
+    return error;
+}
+
+static int append_blob(json_t *arr, const gc_blob *b)
+{
+    char str[MLREG_DIGEST_STRLEN + 1];
+
+    mlreg_digest_format(str, &b->digest);
+    if (json_array_append_new(arr, json_pack("{s:s, s:I}", "digest", str, "size",
+                                             (json_int_t)b->size)) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
+    return 0;
+}
+
+/* The report of one run, filled as it goes. */
+typedef struct {
+    json_t *deleted, *not_deleted, *entries;
+    size_t ndeleted;
+    uint64_t bytes;
+    double lock_ms_max;
+} gc_tally;
+
+/* Deletes the bytes of the blobs batch @p c condemned, then records gc.done. */
+static int delete_batch(gc_tally *t, mlreg_registry *reg, const collect_change *c)
+{
+    done_change d = {c->actor, c->seq, 0, 0, 0};
+    uint64_t seq;
+    size_t i;
+    int error;
+
+    for (i = 0; i < c->ntaken; i++) {
+        const gc_blob *b = c->batch[c->taken[i]];
+        char str[MLREG_DIGEST_STRLEN + 1];
+        const char *why = NULL;
+
+        mlreg_digest_format(str, &b->digest);
+        if (mlreg_time_now_ns() > c->deadline - GC_STOP_NS) {
+            why = "the batch ran out of time; the next collection deletes it";
+        } else if ((error = mlreg_blobstore_remove(mlreg_registry_blobstore(reg), &b->digest)) ==
+                       0 ||
+                   error == MLREG_ENOTFOUND) {
+            mlreg_error_clear();
+            d.deleted++;
+            if (error == 0) d.bytes += b->size;
+            if ((error = append_blob(t->deleted, b)) < 0) return error;
+            continue;
+        } else {
+            why = mlreg_error_last();
+        }
+        d.not_deleted++;
+        if (json_array_append_new(t->not_deleted,
+                                  json_pack("{s:s, s:s}", "digest", str, "error", why)) < 0)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
+        mlreg_error_clear();
+    }
+    t->ndeleted += d.deleted;
+    t->bytes += d.bytes;
+    if ((error = run_change(&seq, &t->lock_ms_max, reg, done_apply, &d)) < 0) return error;
+    return json_array_append_new(t->entries, json_integer((json_int_t)seq)) < 0
+               ? mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection")
+               : 0;
+}
+
+/* Condemns and deletes the candidates of @p m, GC_BATCH at a time. */
+static int sweep(gc_tally *t, mlreg_registry *reg, gc_mark *m, const mlreg_gc_opts *opts)
+{
+    size_t taken[GC_BATCH], off;
+    int error = 0;
+
+    for (off = 0; off < m->ncand; off += GC_BATCH) {
+        collect_change c;
+
+        memset(&c, 0, sizeof(c));
+        c.reg = reg;
+        c.actor = opts->actor;
+        c.grace_s = opts->grace_seconds;
+        c.cutoff = m->cutoff;
+        c.batch = m->cand + off;
+        c.n = m->ncand - off < GC_BATCH ? m->ncand - off : GC_BATCH;
+        c.taken = taken;
+        error = run_change(&c.seq, &t->lock_ms_max, reg, collect_apply, &c);
+        if (error == REGISTRY_MUTATE_NOOP) continue; /* every one became busy or used */
+        if (error < 0) return error;
+        if (json_array_append_new(t->entries, json_integer((json_int_t)c.seq)) < 0)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
+        if ((error = delete_batch(t, reg, &c)) < 0) return error;
+    }
+    return 0;
+}
+
+int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_opts *opts)
+{
+    gc_mark m;
+    gc_tally t = {json_array(), json_array(), json_array(), 0, 0, 0};
+    int64_t t0 = mlreg_time_now_ns();
+    unsigned int stale = 0;
+    pthread_mutex_t *lock = mlreg_registry__gc_lock(reg);
+    json_t *report = NULL;
+    size_t i;
+    int error = 0;
+
+    memset(&m, 0, sizeof(m));
+    if (t.deleted == NULL || t.not_deleted == NULL || t.entries == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory starting a collection");
+        goto out;
+    }
+    if (opts->grace_seconds < 0 || opts->grace_seconds > 100LL * 365 * 24 * 3600 ||
+        opts->stale_upload_seconds <= 0) {
+        error = mlreg_error_set(MLREG_EINVALID, "garbage collection: a grace period of %lld s "
+                                                "or a stale upload age of %ld s is out of range",
+                                (long long)opts->grace_seconds, opts->stale_upload_seconds);
+        goto out;
+    }
+    if (pthread_mutex_trylock(lock) != 0) {
+        error = mlreg_error_set(MLREG_EEXISTS, "a garbage collection is running already");
+        goto out;
+    }
+    if ((error = mlreg_blobstore_sweep_stale(&stale, mlreg_registry_blobstore(reg),
+                                             opts->stale_upload_seconds, opts->dry_run)) < 0 ||
+        (error = mark(&m, reg, opts->grace_seconds)) < 0)
+        goto unlock;
+    if (opts->dry_run) {
+        for (i = 0; i < m.ncand; i++) {
+            if ((error = append_blob(t.deleted, m.cand[i])) < 0) goto unlock;
+            t.ndeleted++;
+            t.bytes += m.cand[i]->size;
+        }
+    } else if ((error = sweep(&t, reg, &m, opts)) < 0) {
+        goto unlock;
+    }
+    report = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:I, s:I, s:O, s:I, s:O, s:f, s:f}",
+                       "dry_run", opts->dry_run, "grace_seconds", (json_int_t)opts->grace_seconds,
+                       "blobs_stored", (json_int_t)m.stored.n, "blobs_referenced",
+                       (json_int_t)m.referenced, "blobs_young", (json_int_t)m.young, "blobs_busy",
+                       (json_int_t)m.busy, "deleted", t.deleted, "deleted_blobs",
+                       (json_int_t)t.ndeleted, "bytes_reclaimed", (json_int_t)t.bytes,
+                       "not_deleted", t.not_deleted, "stale_uploads", (json_int_t)stale,
+                       "entries", t.entries, "write_lock_ms_max", t.lock_ms_max, "seconds",
+                       (double)(mlreg_time_now_ns() - t0) / 1e9);
+    if (report == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
+
+unlock:
+    pthread_mutex_unlock(lock);
+out:
+    mark_free(&m);
+    json_decref(t.deleted);
+    json_decref(t.not_deleted);
+    json_decref(t.entries);
+    if (error < 0) {
+        json_decref(report);
+        return error;
+    }
+    *report_out = report;
+    return 0;
+}
+
+/* ---- replay ------------------------------------------------------------------ */
+
+static int replay_collect(mlreg_registry *reg, const json_t *entry, const char *text, size_t len)
+{
+    const json_t *details = json_object_get(entry, "details");
+    const json_t *blobs = json_object_get(details, "blobs"), *b;
+    const char *when = json_string_value(json_object_get(details, "deadline"));
+    collect_change c;
+    gc_blob *v = NULL;
+    int64_t sec;
+    int32_t nsec;
+    size_t i, n = json_array_size(blobs);
+    int error = 0;
+
+    memset(&c, 0, sizeof(c));
+    if (!json_is_array(blobs) || n == 0 || n > GC_BATCH || when == NULL ||
+        mlreg_time_parse(&sec, &nsec, when) < 0 ||
+        !json_is_integer(json_object_get(details, "grace_seconds")))
+        return mlreg_error_set(MLREG_EINVALID, "audit entry %lld of gc.collect lacks its blobs",
+                               (long long)json_integer_value(json_object_get(entry, "seq")));
+    v = calloc(n, sizeof(*v));
+    c.batch = calloc(n, sizeof(*c.batch));
+    c.taken = calloc(n, sizeof(*c.taken));
+    if (v == NULL || c.batch == NULL || c.taken == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a collection");
+        goto done;
+    }
+    json_array_foreach(blobs, i, b)
+    {
+        const char *d = json_string_value(json_object_get(b, "digest"));
+        json_t *size = json_object_get(b, "size");
+        if (d == NULL || mlreg_digest_parse(&v[i].digest, d) < 0 || !json_is_integer(size) ||
+            json_integer_value(size) < 0) {
+            error = mlreg_error_set(MLREG_EINVALID, "audit entry %lld of gc.collect names a "
+                                                    "malformed blob",
+                                    (long long)json_integer_value(json_object_get(entry, "seq")));
+            goto done;
+        }
+        mlreg_digest_hex(v[i].hex, &v[i].digest);
+        v[i].size = (uint64_t)json_integer_value(size);
+        c.batch[i] = &v[i];
+    }
+    c.reg = reg;
+    c.actor = json_string_value(json_object_get(entry, "actor"));
+    c.grace_s = json_integer_value(json_object_get(details, "grace_seconds"));
+    c.n = n;
+    c.deadline = sec * NS_PER_SEC + nsec;
+    error = mlreg_registry__mutate_replay(mlreg_registry_meta(reg), entry, text, len,
+                                          collect_apply, &c);
+
+done:
+    free(v);
+    free(c.batch);
+    free(c.taken);
+    return error;
+}
+
+static int replay_done(mlreg_registry *reg, const json_t *entry, const char *text, size_t len)
+{
+    const json_t *details = json_object_get(entry, "details");
+    static const char *const keys[] = {"collect_seq", "deleted_blobs", "bytes_reclaimed",
+                                       "not_deleted"};
+    json_int_t v[4];
+    done_change d;
+    size_t i;
+
+    for (i = 0; i < 4; i++) {
+        json_t *j = json_object_get(details, keys[i]);
+        if (!json_is_integer(j) || (v[i] = json_integer_value(j)) < 0)
+            return mlreg_error_set(MLREG_EINVALID, "audit entry %lld of gc.done lacks '%s'",
+                                   (long long)json_integer_value(json_object_get(entry, "seq")),
+                                   keys[i]);
+    }
+    d = (done_change){json_string_value(json_object_get(entry, "actor")), (uint64_t)v[0],
+                      (size_t)v[1], (uint64_t)v[2], (size_t)v[3]};
+    return mlreg_registry__mutate_replay(mlreg_registry_meta(reg), entry, text, len, done_apply,
+                                         &d);
+}
+
+int mlreg_registry__replay_gc(mlreg_registry *reg, const json_t *entry, const char *text,
+                              size_t len)
+{
+    const char *action = json_string_value(json_object_get(entry, "action"));
+
+    if (action != NULL && !strcmp(action, MLREG_AUDIT_GC_COLLECT))
+        return replay_collect(reg, entry, text, len);
+    return replay_done(reg, entry, text, len);
+}

@@ -1,0 +1,196 @@
+#!/bin/sh
+# test_gc.sh: garbage collection end to end (docs/lifecycle.md) against the
+# real server: the blobs a refused push left behind are collected only after
+# the grace period, nothing referenced is collected, --dry-run lists exactly
+# what the real run deletes, a collected blob is uploaded again by the next
+# push, the entries are in the audit log and it still verifies, roles are
+# enforced; and a collection racing pushes that reuse old unreferenced blobs
+# never leaves a release naming a blob whose bytes are gone.
+. "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
+
+W=$TMP/work
+mkdir -p "$W"
+GRACE=3
+
+newtok() { # NAME ROLE...: the token in $W/NAME.tok, the config entry in $W/NAME.entry
+    name=$1; shift
+    roles=""
+    for r in "$@"; do roles="$roles --role $r"; done
+    # shellcheck disable=SC2086
+    "$MLREG" token new --name "$name" $roles >"$W/$name.out" 2>"$W/$name.err" ||
+        { not_ok "token new $name"; cat "$W/$name.err"; }
+    sed -n 1p "$W/$name.out" >"$W/$name.tok"
+    sed -n 2p "$W/$name.out" >"$W/$name.entry"
+}
+newtok ops admin
+newtok ci push read
+cat >"$W/config.json" <<EOF
+{
+  "gc": { "grace_seconds": $GRACE, "stale_upload_seconds": 3600 },
+  "tokens": [ $(cat "$W/ops.entry"), $(cat "$W/ci.entry") ]
+}
+EOF
+start_server --config "$W/config.json" || finish
+ADMIN=$(cat "$W/ops.tok")
+CI=$(cat "$W/ci.tok")
+as() { # TOKEN CMD...: runs mlreg CMD with TOKEN, output in $TMP/out and $TMP/err
+    t=$1; shift
+    (cd "$TMP" && MLREG_TOKEN=$t "$MLREG" "$@") >"$TMP/out" 2>"$TMP/err"
+    RC=$?
+}
+blob_file() { echo "$DATA/blobs/sha256/$(echo "$1" | cut -c8-9)/$(echo "$1" | cut -c8-)"; }
+# the digests a gc report lists under "deleted", sorted, one per line
+deleted_of() { jq -r '.deleted[].digest' "$1" | sort; }
+
+printf '{"metrics":{"accuracy":0.9}}\n' >"$W/report.json"
+head -c 300000 /dev/urandom >"$W/w1.bin"
+head -c 200000 /dev/urandom >"$W/w2.bin"
+W1=sha256:$(sha256_of "$W/w1.bin")
+W2=sha256:$(sha256_of "$W/w2.bin")
+
+as "$CI" push m/gc@1.0 --weights "$W/w1.bin" --eval-report "$W/report.json" --git-sha abc1234
+expect_rc "push 1.0" 0
+# an eval report the server refuses: the weights go up, the manifest is refused
+printf '{"metrics":{"accuracy":"high"}}\n' >"$W/bad.json"
+as "$CI" push m/gc@1.1 --weights "$W/w2.bin" --eval-report "$W/bad.json" --git-sha abc1234
+expect_rc "a push with a malformed eval report is refused at the manifest" 1
+check "the refused push left its weights in the store" test -f "$(blob_file "$W2")"
+
+# ---- roles and bad input ----------------------------------------------------
+st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $CI" \
+    -H 'Content-Type: application/json' -d '{}' "$MLREG_URL/api/v1/admin/gc")
+check "a push token may not run gc: 403 ($st)" [ "$st" = 403 ]
+st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -d '{}' \
+    "$MLREG_URL/api/v1/admin/gc")
+check "no token: 401 ($st)" [ "$st" = 401 ]
+for body in '{"dry_run":"yes"}' '[1,2]' '{"dry_run":' 'not json'; do
+    st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $ADMIN" \
+        -H 'Content-Type: application/json' -d "$body" "$MLREG_URL/api/v1/admin/gc")
+    check "body '$body' is refused with 400 ($st)" [ "$st" = 400 ]
+done
+as "$CI" gc
+expect_rc "mlreg gc with a push token exits 1" 1
+as "$ADMIN" gc --bogus
+expect_rc "mlreg gc --bogus is a usage error" 2
+
+# ---- inside the grace period nothing goes -----------------------------------
+as "$ADMIN" gc --json
+expect_rc "gc inside the grace period" 0
+check "... deletes nothing" [ "$(jq '.deleted_blobs' "$TMP/out")" = 0 ]
+check "... counts the young blobs" [ "$(jq '.blobs_young' "$TMP/out")" -ge 2 ]
+
+sleep $((GRACE + 1))
+as "$ADMIN" gc --dry-run --json
+expect_rc "gc --dry-run after the grace period" 0
+cp "$TMP/out" "$W/dry.json"
+deleted_of "$W/dry.json" >"$W/dry.list"
+check "the dry run lists the refused push's weights" grep -qx "$W2" "$W/dry.list"
+check "the dry run lists the refused push's eval report too" \
+    grep -qx "sha256:$(sha256_of "$W/bad.json")" "$W/dry.list"
+check "the dry run keeps the release's weights" sh -c "! grep -qx '$W1' '$W/dry.list'"
+check "the dry run deletes nothing" test -f "$(blob_file "$W2")"
+as "$ADMIN" gc --dry-run
+check "the dry run's text names the blob" grep -q "would delete $W2" "$TMP/out"
+
+as "$ADMIN" gc --json
+expect_rc "gc after the grace period" 0
+cp "$TMP/out" "$W/real.json"
+deleted_of "$W/real.json" >"$W/real.list"
+check "the real run deletes exactly what the dry run listed" cmp -s "$W/dry.list" "$W/real.list"
+check "bytes reclaimed add up ($(jq .bytes_reclaimed "$W/real.json"))" \
+    [ "$(jq .bytes_reclaimed "$W/real.json")" -ge 200000 ]
+check "the orphan's file is gone" test ! -e "$(blob_file "$W2")"
+check "the release's weights are still there" test -f "$(blob_file "$W1")"
+check "two entries recorded (gc.collect, gc.done)" [ "$(jq '.entries | length' "$W/real.json")" = 2 ]
+st=$(curl -s -o /dev/null -w '%{http_code}' -I -H "Authorization: Bearer $CI" \
+    "$MLREG_URL/v2/m/gc/blobs/$W2")
+check "HEAD of the collected blob answers 404 ($st)" [ "$st" = 404 ]
+as "$ADMIN" gc --json
+check "a second run finds nothing to delete" [ "$(jq '.deleted_blobs' "$TMP/out")" = 0 ]
+
+as "$CI" pull m/gc@1.0 -o "$W/pull10"
+expect_rc "the release still pulls and verifies" 0
+as "$CI" push m/gc@1.1 --weights "$W/w2.bin" --eval-report "$W/report.json" --git-sha abc1234
+expect_rc "pushing the collected file again as 1.1" 0
+check "... uploaded it again" test -f "$(blob_file "$W2")"
+as "$CI" pull m/gc@1.1 -o "$W/pull11"
+expect_rc "1.1 pulls and verifies" 0
+
+as "$ADMIN" audit log --json
+check "the audit log has a gc.collect entry naming the blob" \
+    sh -c "grep -q 'gc.collect' '$TMP/out' && grep -q '$W2' '$TMP/out'"
+check "the audit log has a gc.done entry" grep -q 'gc.done' "$TMP/out"
+as "$ADMIN" audit verify
+expect_rc "mlreg audit verify passes after collections" 0
+
+# ---- a collection racing pushes ---------------------------------------------
+# A pool of blobs is uploaded and left unreferenced until it is past the
+# grace period; then pushes that reuse them (the CLI's HEAD finds them and
+# skips the upload) run while collections run back to back. A push may fail
+# (its blob was collected between its HEAD and its manifest) but every push
+# that succeeds must pull with every byte.
+POOL=6
+i=1
+while [ $i -le $POOL ]; do
+    head -c 50000 /dev/urandom >"$W/pool$i.bin"
+    MLREG_TOKEN=$CI post_blob m/race "$W/pool$i.bin" >/dev/null 2>&1 ||
+        curl -s -o /dev/null -X POST -H "Authorization: Bearer $CI" --data-binary @"$W/pool$i.bin" \
+            "$MLREG_URL/v2/m/race/blobs/uploads/?digest=sha256:$(sha256_of "$W/pool$i.bin")"
+    i=$((i + 1))
+done
+sleep $((GRACE + 1))
+(
+    n=0
+    while [ ! -f "$W/race.stop" ]; do
+        MLREG_TOKEN=$ADMIN "$MLREG" gc --json >"$W/race.gc.$n" 2>&1
+        n=$((n + 1))
+    done
+    echo "$n" >"$W/race.gcs"
+) &
+GC_PID=$!
+ok_pushes=""
+v=1
+while [ $v -le 24 ]; do
+    a=$(( (v % POOL) + 1 )); b=$(( ((v + 2) % POOL) + 1 ))
+    head -c 1000 /dev/urandom >"$W/own$v.bin"
+    if (cd "$TMP" && MLREG_TOKEN=$CI "$MLREG" push "m/race@$v" --weights "$W/pool$a.bin" \
+        --weights "$W/pool$b.bin" --config "$W/own$v.bin" --eval-report "$W/report.json" \
+        --git-sha abc1234) >"$W/race.push.$v" 2>&1; then
+        ok_pushes="$ok_pushes $v"
+    fi
+    v=$((v + 1))
+done
+touch "$W/race.stop"
+wait "$GC_PID"
+deleted_total=0
+for f in "$W"/race.gc.*; do
+    d=$(jq -r '.deleted_blobs // 0' "$f" 2>/dev/null || echo 0)
+    deleted_total=$((deleted_total + d))
+done
+reused=$(cat "$W"/race.push.* | grep -c 'already present' || true)
+echo "# race: $(cat "$W/race.gcs") collections deleted $deleted_total blob(s); pushes that succeeded:$ok_pushes; files found already present: $reused"
+check "some pushes succeeded during the race" [ -n "$ok_pushes" ]
+bad=""
+for v in $ok_pushes; do
+    (cd "$TMP" && MLREG_TOKEN=$CI "$MLREG" pull "m/race@$v" -o "$W/rpull$v") >"$W/rpull.$v.out" 2>&1 ||
+        { bad="$bad $v"; cat "$W/rpull.$v.out"; }
+done
+check "every release pushed during the race pulls and verifies (bad:$bad)" [ -z "$bad" ]
+for v in $(seq 1 24); do
+    case " $ok_pushes " in *" $v "*) ;; *)
+        grep -q 'mlreg push' "$W/race.push.$v" ||
+            { not_ok "failed push $v says why"; cat "$W/race.push.$v"; } ;;
+    esac
+done
+sleep $((GRACE + 1))
+as "$ADMIN" gc --json
+expect_rc "a collection after the race" 0
+for v in $ok_pushes; do
+    (cd "$TMP" && MLREG_TOKEN=$CI "$MLREG" pull "m/race@$v" -o "$W/rpull2$v") >/dev/null 2>&1 ||
+        bad="$bad $v"
+done
+check "... and after a last collection every release still pulls (bad:$bad)" [ -z "$bad" ]
+st=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $CI" "$MLREG_URL/v2/")
+check "the server survived ($st)" [ "$st" = 200 ]
+
+finish
