@@ -12,6 +12,7 @@
 #include "mlreg/audit.h"
 #include "mlreg/auth.h"
 #include "mlreg/common.h"
+#include "mlreg/gc.h"
 #include "mlreg/gates.h"
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
@@ -25,11 +26,13 @@
 #include "helpers.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MODEL "team/clf"
@@ -300,6 +303,22 @@ static void make_history(void)
     th_put_blob(&spare, src, OTHER, "ci", "a blob nobody references");
     ck_assert_msg(mlreg_registry_blob_unlink(src, OTHER, &spare, "ci") == 0, "%s",
                   mlreg_error_last());
+    /* a collection takes the unlinked blob once its bytes are old, and a
+     * later upload of the same bytes links it again */
+    {
+        char path[TH_DIR_MAX + 128], hex[MLREG_DIGEST_HEXLEN + 1];
+        struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+        mlreg_gc_opts go = {60, 3600, 0, "ops"};
+        json_t *report = NULL;
+
+        mlreg_digest_hex(hex, &spare);
+        snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s", fx.dir, hex, hex);
+        ck_assert_int_eq(utimensat(AT_FDCWD, path, old, 0), 0);
+        ck_assert_msg(mlreg_registry_gc(&report, src, &go) == 0, "%s", mlreg_error_last());
+        ck_assert_int_eq(json_integer_value(json_object_get(report, "deleted_blobs")), 1);
+        json_decref(report);
+        th_put_blob(&spare, src, OTHER, "ci", "a blob nobody references");
+    }
 
     /* a second signing key trusted at runtime; signatures by both */
     mlreg_seckey_pubkey(&pk, second);
@@ -444,7 +463,9 @@ START_TEST(test_replaying_the_log_rebuilds_every_table_byte_for_byte)
                                               MLREG_AUDIT_IMAGE_BIND,
                                               MLREG_AUDIT_KEY_TRUST,
                                               MLREG_AUDIT_KEY_REVOKE,
-                                              MLREG_AUDIT_KEY_UNTRUST};
+                                              MLREG_AUDIT_KEY_UNTRUST,
+                                              MLREG_AUDIT_GC_COLLECT,
+                                              MLREG_AUDIT_GC_DONE};
         char *all = json_dumps(t, 0);
         for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
             char needle[64];

@@ -1,0 +1,196 @@
+/* check_gc.c: garbage collection (registry/gc.c) on a registry with the fs
+ * backend: what a collection keeps and takes, its dry run, one run at a
+ * time, and the check every link of a collected blob goes through. The
+ * byte-for-byte replay of its entries is in check_replay.c; the race with
+ * pushes through the real server in tests/integration/test_gc.sh. */
+#include "../../registry/registry_internal.h"
+#include "mlreg/blob.h"
+#include "mlreg/common.h"
+#include "mlreg/gc.h"
+#include "mlreg/oci.h"
+#include "mlreg/registry.h"
+
+#include "helpers.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static th_registry fx;
+
+static void setup(void)
+{
+    th_registry_setup(&fx, "gc", NULL);
+}
+
+static void teardown(void)
+{
+    th_registry_teardown(&fx);
+}
+
+/* Makes the stored copy of @p d look written an hour ago. */
+static void age(const mlreg_digest *d)
+{
+    char path[TH_DIR_MAX + 128], hex[MLREG_DIGEST_HEXLEN + 1];
+    struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+
+    mlreg_digest_hex(hex, d);
+    snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s", fx.dir, hex, hex);
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, old, 0), 0);
+}
+
+static json_t *gc(int64_t grace, int dry_run)
+{
+    mlreg_gc_opts o = {grace, 3600, dry_run, "ops"};
+    json_t *r = NULL;
+
+    ck_assert_msg(mlreg_registry_gc(&r, fx.reg, &o) == 0, "%s", mlreg_error_last());
+    return r;
+}
+
+static long long jint(json_t *r, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(r, k));
+}
+
+static int stored(const mlreg_digest *d)
+{
+    return mlreg_blobstore_exists(mlreg_registry_blobstore(fx.reg), d);
+}
+
+START_TEST(test_an_unlinked_old_blob_goes_and_a_young_one_stays)
+{
+    mlreg_digest old, young;
+    json_t *r;
+
+    th_put_blob(&old, fx.reg, "m/a", "ci", "old orphan");
+    th_put_blob(&young, fx.reg, "m/a", "ci", "young orphan");
+    ck_assert_int_eq(mlreg_registry_blob_unlink(fx.reg, "m/a", &old, "ci"), 0);
+    ck_assert_int_eq(mlreg_registry_blob_unlink(fx.reg, "m/a", &young, "ci"), 0);
+    age(&old);
+    r = gc(60, 1);
+    ck_assert_int_eq(jint(r, "deleted_blobs"), 1);
+    ck_assert_int_eq(stored(&old), 1); /* a dry run deletes nothing */
+    ck_assert_int_eq(json_array_size(json_object_get(r, "entries")), 0);
+    json_decref(r);
+    r = gc(60, 0);
+    ck_assert_int_eq(jint(r, "deleted_blobs"), 1);
+    ck_assert_int_eq(jint(r, "blobs_young"), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "entries")), 2);
+    ck_assert_int_eq(stored(&old), 0);
+    ck_assert_int_eq(stored(&young), 1);
+    json_decref(r);
+}
+END_TEST
+
+START_TEST(test_a_blob_linked_within_the_grace_period_stays_however_old_its_bytes)
+{
+    mlreg_digest d;
+    json_t *r;
+
+    th_put_blob(&d, fx.reg, "m/a", "ci", "linked a moment ago");
+    age(&d);
+    r = gc(60, 0);
+    ck_assert_int_eq(jint(r, "deleted_blobs"), 0);
+    ck_assert_int_eq(stored(&d), 1);
+    json_decref(r);
+    /* with no grace at all, a linked blob nothing references goes, and its
+     * link with it */
+    r = gc(0, 0);
+    ck_assert_int_eq(jint(r, "deleted_blobs"), 1);
+    json_decref(r);
+    ck_assert_int_eq(stored(&d), 0);
+    ck_assert_int_eq(mlreg_registry_blob_stat(&(uint64_t){0}, fx.reg, "m/a", &d), MLREG_ENOTFOUND);
+}
+END_TEST
+
+START_TEST(test_every_blob_of_a_release_stays)
+{
+    char *body;
+    mlreg_manifest_put_result put;
+    json_t *r;
+
+    body = th_release_body(fx.reg, "m/r", "1.0", "ci", "{\"metrics\":{\"accuracy\":0.9}}");
+    ck_assert_msg(mlreg_registry_manifest_put_as(&put, fx.reg, "m/r", "1.0",
+                                                 MLREG_MT_OCI_MANIFEST, body, strlen(body),
+                                                 "ci") == 0,
+                  "%s", mlreg_error_last());
+    free(body);
+    r = gc(0, 0);
+    ck_assert_int_eq(jint(r, "deleted_blobs"), 0);
+    ck_assert_int_ge(jint(r, "blobs_referenced"), 3); /* manifest, config, layers */
+    json_decref(r);
+    ck_assert_int_eq(stored(&put.digest), 1);
+}
+END_TEST
+
+START_TEST(test_a_collected_blob_links_again_only_when_its_bytes_are_back)
+{
+    mlreg_digest d;
+    json_t *r;
+
+    th_put_blob(&d, fx.reg, "m/a", "ci", "comes back");
+    age(&d);
+    r = gc(0, 0);
+    ck_assert_int_eq(jint(r, "deleted_blobs"), 1);
+    json_decref(r);
+    /* the bytes are gone: a link now (an upload whose bytes landed before
+     * the deletion) is refused */
+    ck_assert_int_eq(mlreg_registry_blob_link(fx.reg, "m/a", &d, "ci"), MLREG_EBLOBUNKNOWN);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "upload it again"));
+    /* uploaded again: linked */
+    th_put_blob(&d, fx.reg, "m/a", "ci", "comes back");
+    ck_assert_int_eq(stored(&d), 1);
+    ck_assert_int_eq(mlreg_registry_blob_stat(&(uint64_t){0}, fx.reg, "m/a", &d), 0);
+}
+END_TEST
+
+START_TEST(test_a_second_collection_at_the_same_time_is_refused)
+{
+    mlreg_gc_opts o = {0, 3600, 1, "ops"};
+    json_t *r = NULL;
+
+    pthread_mutex_lock(mlreg_registry__gc_lock(fx.reg));
+    ck_assert_int_eq(mlreg_registry_gc(&r, fx.reg, &o), MLREG_EEXISTS);
+    pthread_mutex_unlock(mlreg_registry__gc_lock(fx.reg));
+    ck_assert_ptr_null(r);
+    o.grace_seconds = -1;
+    ck_assert_int_eq(mlreg_registry_gc(&r, fx.reg, &o), MLREG_EINVALID);
+    o.grace_seconds = 0;
+    o.stale_upload_seconds = 0;
+    ck_assert_int_eq(mlreg_registry_gc(&r, fx.reg, &o), MLREG_EINVALID);
+}
+END_TEST
+
+static Suite *gc_suite(void)
+{
+    Suite *s = suite_create("gc");
+    TCase *tc = tcase_create("gc");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_an_unlinked_old_blob_goes_and_a_young_one_stays);
+    tcase_add_test(tc, test_a_blob_linked_within_the_grace_period_stays_however_old_its_bytes);
+    tcase_add_test(tc, test_every_blob_of_a_release_stays);
+    tcase_add_test(tc, test_a_collected_blob_links_again_only_when_its_bytes_are_back);
+    tcase_add_test(tc, test_a_second_collection_at_the_same_time_is_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(gc_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
