@@ -54,27 +54,28 @@ enum {
 
 /** The role a row's request needs (docs/promotions-api.md). */
 typedef enum {
-    ROUTE_ACCESS_UNSET = 0,  /* a row without a rule: refused to everyone */
-    ROUTE_ACCESS_PUBLIC,     /* no token needed (health) */
-    ROUTE_ACCESS_TOKEN,      /* any valid token (the /v2/ base) */
-    ROUTE_ACCESS_READ,       /* read on {name} */
-    ROUTE_ACCESS_READ_ALL,   /* read of no one model: a role limited to a model
-                                prefix does not grant it (listings, the audit log) */
-    ROUTE_ACCESS_PUSH,       /* push on {name} */
-    ROUTE_ACCESS_PROMOTE,    /* promote:<{stage}> on {name} */
-    ROUTE_ACCESS_ADMIN,      /* admin */
-    ROUTE_ACCESS_IMAGES,     /* push, or promote:<S> for some stage S, on {name}: the
-                                exact one depends on the release's stages and is
-                                checked by mlreg_image_bind() in its transaction */
-    ROUTE_ACCESS_IN_BODY,    /* the body names the stage: the route checks
-                                promote:<stage> / approve:<stage> after reading it,
-                                before anything is evaluated or stored */
-    ROUTE_ACCESS_WITHDRAW,   /* promote:<S> for some stage S on {name}: the exact
-                                roles depend on the stages holding the release and
-                                are checked by mlreg_release_withdraw() in its
-                                transaction */
-    ROUTE_ACCESS_ADMIN_MODEL /* admin on {name} (a role limited to a prefix holding
-                                {name} grants it) */
+    ROUTE_ACCESS_UNSET = 0, /* a row without a rule: refused to everyone */
+    ROUTE_ACCESS_PUBLIC,    /* no token needed (health) */
+    ROUTE_ACCESS_TOKEN,     /* any valid token (the /v2/ base) */
+    ROUTE_ACCESS_READ,      /* read on {name} */
+    ROUTE_ACCESS_READ_ALL,  /* read of no one model: a role limited to a model
+                               prefix does not grant it (listings, the audit log) */
+    ROUTE_ACCESS_PUSH,      /* push on {name} */
+    ROUTE_ACCESS_PROMOTE,   /* promote:<{stage}> on {name} */
+    ROUTE_ACCESS_ADMIN,     /* admin */
+    ROUTE_ACCESS_IMAGES,    /* push, or promote:<S> for some stage S, on {name}: the
+                               exact one depends on the release's stages and is
+                               checked by mlreg_image_bind() in its transaction */
+    ROUTE_ACCESS_IN_BODY,   /* the body names the stage: the route checks
+                               promote:<stage> / approve:<stage> after reading it,
+                               before anything is evaluated or stored */
+    /* promote:<S> for some stage S on {name}: the exact roles depend on the
+     * stages holding the release and are checked by mlreg_release_withdraw()
+     * in its transaction */
+    ROUTE_ACCESS_WITHDRAW,
+    /* admin on {name} (an admin role limited to a prefix holding {name}
+     * grants it) */
+    ROUTE_ACCESS_ADMIN_MODEL
 } route_access;
 
 /** What a row's request may carry. */

@@ -39,22 +39,23 @@
 #include "mlreg/sign.h"
 
 /** Actions, the "action" member of an entry (docs/audit-api.md). */
-#define MLREG_AUDIT_PUSH               "push"             /**< release created */
-#define MLREG_AUDIT_MANIFEST_PUT       "manifest.put"     /**< other manifest stored / tag set */
-#define MLREG_AUDIT_MANIFEST_DELETE    "manifest.delete"  /**< manifest deleted by digest */
-#define MLREG_AUDIT_TAG_DELETE         "tag.delete"       /**< tag deleted */
-#define MLREG_AUDIT_BLOB_LINK          "blob.link"        /**< blob upload finished or mounted */
-#define MLREG_AUDIT_BLOB_DELETE        "blob.delete"      /**< blob unlinked from a repository */
-#define MLREG_AUDIT_SIGNATURE_ATTACH   "signature.attach" /**< release signature attached */
-#define MLREG_AUDIT_PROMOTE            "promote"          /**< promotion, passed or refused */
-#define MLREG_AUDIT_ROLLBACK           "rollback"         /**< stage rolled back */
-#define MLREG_AUDIT_APPROVE            "approve"          /**< approval recorded */
-#define MLREG_AUDIT_IMAGE_BIND         "image.bind"       /**< container image bound */
-#define MLREG_AUDIT_KEY_TRUST          "key.trust"        /**< key added to the keyring */
-#define MLREG_AUDIT_KEY_REVOKE         "key.revoke"       /**< key retired or compromised */
-#define MLREG_AUDIT_KEY_UNTRUST        "key.untrust"      /**< config key removed from the config */
-#define MLREG_AUDIT_RELEASE_WITHDRAW   "release.withdraw" /**< release withdrawn (yanked) */
-#define MLREG_AUDIT_RELEASE_UNWITHDRAW "release.unwithdraw" /**< withdrawal taken back */
+#define MLREG_AUDIT_PUSH             "push"             /**< release created */
+#define MLREG_AUDIT_MANIFEST_PUT     "manifest.put"     /**< other manifest stored / tag set */
+#define MLREG_AUDIT_MANIFEST_DELETE  "manifest.delete"  /**< manifest deleted by digest */
+#define MLREG_AUDIT_TAG_DELETE       "tag.delete"       /**< tag deleted */
+#define MLREG_AUDIT_BLOB_LINK        "blob.link"        /**< blob upload finished or mounted */
+#define MLREG_AUDIT_BLOB_DELETE      "blob.delete"      /**< blob unlinked from a repository */
+#define MLREG_AUDIT_SIGNATURE_ATTACH "signature.attach" /**< release signature attached */
+#define MLREG_AUDIT_PROMOTE          "promote"          /**< promotion, passed or refused */
+#define MLREG_AUDIT_ROLLBACK         "rollback"         /**< stage rolled back */
+#define MLREG_AUDIT_APPROVE          "approve"          /**< approval recorded */
+#define MLREG_AUDIT_IMAGE_BIND       "image.bind"       /**< container image bound */
+#define MLREG_AUDIT_KEY_TRUST        "key.trust"        /**< key added to the keyring */
+#define MLREG_AUDIT_KEY_REVOKE       "key.revoke"       /**< key retired or compromised */
+#define MLREG_AUDIT_KEY_UNTRUST      "key.untrust"      /**< config key removed from the config */
+/** Release withdrawn (yanked) / its withdrawal taken back (withdraw.c). */
+#define MLREG_AUDIT_RELEASE_WITHDRAW   "release.withdraw"
+#define MLREG_AUDIT_RELEASE_UNWITHDRAW "release.unwithdraw"
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"
