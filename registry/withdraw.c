@@ -304,9 +304,10 @@ static json_t *change_view(const withdraw_change *c)
 {
     json_t *w = json_object_get(c->rec, "withdrawn");
 
-    return json_pack("{s:s, s:s, s:O, s:O, s:O}", "model", c->model, "version", c->version,
+    /* "o" takes the reference made here (also when packing fails) */
+    return json_pack("{s:s, s:s, s:O, s:O, s:o}", "model", c->model, "version", c->version,
                      "digest", json_object_get(c->rec, "digest"), "withdrawn", w ? w : json_null(),
-                     "rolled_back", c->rolled ? c->rolled : json_array());
+                     "rolled_back", c->rolled ? json_incref(c->rolled) : json_array());
 }
 
 static int run_change(json_t **out, withdraw_change *c, registry_apply_fn apply)
