@@ -203,8 +203,9 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
 int mlreg_images_list(json_t **out, mlreg_registry *reg, const char *model, const char *version);
 
 /**
- * {"model","stages":[{"stage","version","digest","since","by","image"}]} in
- * config order, nulls for an empty stage. 0 or MLREG_EINVALID (bad name).
+ * {"model","stages":[{"stage","version","digest","since","by","image","withdrawn"}]}
+ * in config order, nulls for an empty stage ("withdrawn" is the release
+ * record's, see mlreg_release_withdraw(), or null). 0 or MLREG_EINVALID.
  */
 int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
                       const char *model);
@@ -212,7 +213,7 @@ int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *pol
 /**
  * What @p stage of @p model holds now (@p at_ns < 0) or held at @p at_ns
  * (nanoseconds since the epoch, from the stage history):
- * {"model","stage","version","digest","since","by","image"}.
+ * {"model","stage","version","digest","since","by","image","withdrawn"}.
  * @return 0; MLREG_ENOTFOUND (the stage held nothing then: "stage ... is
  *         empty"); MLREG_EINVALID (unknown stage).
  */
