@@ -385,6 +385,9 @@ static int verify_bundle(const char *dir, const char *key_path)
            dir, rep.digest, rep.sums, rep.sums == 1 ? "" : "s", rep.entries,
            rep.entries == 1 ? "y" : "ies", rep.cp.size, root, rep.origin, rep.attestations,
            rep.attestations == 1 ? "" : "s");
+    if (rep.withdrawn)
+        printf("the release is WITHDRAWN: audit entry %" PRIu64 " by %s at %s: %s\n",
+               rep.withdrawn_seq, rep.withdrawn_by, rep.withdrawn_time, rep.withdrawn_reason);
     error = cli_flush_stdout();
 done:
     return error < 0 ? cli_fail("audit verify", error) : CLI_EXIT_OK;

@@ -513,6 +513,9 @@ int cmd_bundle(int argc, char **argv)
     printf("  audit/                 log key, checkpoint of %" PRIu64 " entries signed by %s,\n"
            "                         %zu entr%s about this release with inclusion proofs\n",
            cp.size, origin, nentries, nentries == 1 ? "y" : "ies");
+    if (rep.withdrawn)
+        printf("WITHDRAWN: audit entry %" PRIu64 " by %s at %s: %s\n", rep.withdrawn_seq,
+               rep.withdrawn_by, rep.withdrawn_time, rep.withdrawn_reason);
     printf("check it offline with: mlreg audit verify --bundle %s --log-key KEY.pub\n", dir);
     error = cli_flush_stdout();
 done:

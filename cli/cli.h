@@ -31,6 +31,8 @@ int cmd_token(int argc, char **argv);
 int cmd_promote(int argc, char **argv);
 int cmd_approve(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
+int cmd_withdraw(int argc, char **argv);
+int cmd_unwithdraw(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
 int cmd_image_tag(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

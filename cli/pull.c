@@ -53,7 +53,8 @@
 
 static const char usage_line[] =
     "usage: mlreg pull MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
-    "                  [--trusted-key PUBFILE]... [--keyring FILE] [--token-file FILE]\n"
+    "                  [--trusted-key PUBFILE]... [--keyring FILE] [--allow-withdrawn]\n"
+    "                  [--token-file FILE]\n"
     "\n"
     "MODEL:STAGE pulls the release the stage holds now: resolved to its digest\n"
     "first, pulled by that digest, and the lock file records both.\n"
@@ -66,7 +67,10 @@ static const char usage_line[] =
     "--keyring (the JSON of `mlreg key list --json`), the release must first\n"
     "carry a valid signature by a trusted, unrevoked key whose trusted comment\n"
     "names this model, version and digest; otherwise nothing is downloaded or\n"
-    "written and pull exits 1.\n";
+    "written and pull exits 1.\n"
+    "A withdrawn release (mlreg withdraw) is refused with exit 1, naming the\n"
+    "reason, who withdrew it and when; --allow-withdrawn pulls it anyway, with a\n"
+    "warning on stderr.\n";
 
 typedef struct {
     const cli_layer *l; /* points into the fetched release */
@@ -254,6 +258,55 @@ done:
     return error;
 }
 
+/* Whether the registry lists release @p model@@p version (whose manifest
+ * hashes to @p digest) as withdrawn: 0 when not, or when the registry has
+ * no release API for it (404: a plain OCI registry); MLREG_EDENIED naming
+ * the reason, who and when, unless @p allow, which only warns. */
+static int withdrawn_check(cli_client *c, const char *model, const char *version,
+                           const char *digest, int allow)
+{
+    cli_response resp;
+    json_t *j = NULL, *w;
+    char path[600];
+    const char *by, *when, *why;
+    int error;
+
+    cli_response_init(&resp);
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s", model, version);
+    if ((error = cli_api_do(&j, &resp, c, "GET", path, NULL)) < 0) goto done;
+    if (resp.status == 404) goto done;
+    if (resp.status != 200 || j == NULL) {
+        error = resp.status == 200
+                    ? mlreg_error_set(MLREG_ESERVER, "reading the release: registry sent invalid "
+                                                     "JSON")
+                    : cli_http_error(&resp, "reading the release");
+        goto done;
+    }
+    w = json_object_get(j, "withdrawn");
+    if (!json_is_object(w) || !json_is_string(json_object_get(j, "digest")) ||
+        strcmp(json_string_value(json_object_get(j, "digest")), digest))
+        goto done;
+    by = mlreg_text_printable(json_string_value(json_object_get(w, "by")));
+    when = mlreg_text_printable(json_string_value(json_object_get(w, "time")));
+    why = mlreg_text_printable(json_string_value(json_object_get(w, "reason")));
+    if (allow) {
+        fprintf(stderr,
+                "mlreg pull: warning: %s@%s was withdrawn by %s at %s: %s (pulling it because "
+                "of --allow-withdrawn)\n",
+                model, version, by, when, why);
+        goto done;
+    }
+    error = mlreg_error_set(MLREG_EDENIED,
+                            "%s@%s was withdrawn by %s at %s: %s; nothing written (pull it "
+                            "anyway with --allow-withdrawn)",
+                            model, version, by, when, why);
+
+done:
+    json_decref(j);
+    cli_response_clear(&resp);
+    return error;
+}
+
 int cmd_pull(int argc, char **argv)
 {
     int error = 0, m;
@@ -273,7 +326,7 @@ int cmd_pull(int argc, char **argv)
     struct stat dir_st;
     struct sigaction old_actions[NCAUGHT];
     sigset_t held, old_mask;
-    int caught_set = 0, mask_set = 0;
+    int caught_set = 0, mask_set = 0, allow_withdrawn = 0;
 
     sig_lock_tmp[0] = '\0';
     cli_release_init(&rel);
@@ -284,7 +337,9 @@ int cmd_pull(int argc, char **argv)
             cli_trust_opts_clear(&trust);
             return CLI_EXIT_OK;
         }
-        if ((m = cli_trust_opt(&trust, &i, argc, argv)) != 0) {
+        if (!strcmp(argv[i], "--allow-withdrawn")) {
+            allow_withdrawn = 1;
+        } else if ((m = cli_trust_opt(&trust, &i, argc, argv)) != 0) {
             if (m < 0) goto usage;
         } else if ((m = cli_opt(&v, &i, argc, argv, "-o")) != 0 ||
                    (m = cli_opt(&v, &i, argc, argv, "--output")) != 0) {
@@ -315,6 +370,7 @@ int cmd_pull(int argc, char **argv)
     if ((error = cli_release_ref_fetch(&rel, c, &rr)) < 0) goto done;
     digest = rel.digest;
     version = rel.version;
+    if ((error = withdrawn_check(c, rr.ref.model, version, digest, allow_withdrawn)) < 0) goto done;
     if (ts) {
         if ((error = cli_sigs_check(&sigs, c, rr.ref.model, &rel, ts)) < 0) goto done;
         for (size_t i = 0; i < sigs.n; i++)

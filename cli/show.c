@@ -122,6 +122,11 @@ static void print_release(json_t *r)
     char size_str[32], dig[32];
 
     printf("release       %s@%s\n", str_or(r, "model", "?"), str_or(r, "version", "?"));
+    if (json_is_object(json_object_get(r, "withdrawn"))) {
+        json_t *w = json_object_get(r, "withdrawn");
+        printf("WITHDRAWN     by %s at %s: %s\n", str_or(w, "by", "?"), str_or(w, "time", "?"),
+               str_or(w, "reason", "?"));
+    }
     printf("digest        %s\n", str_or(r, "digest", "-"));
     printf("created       %s\n", str_or(r, "created", "-"));
     printf("git sha       %s\n", str_or(r, "git_sha", "-"));
@@ -206,6 +211,21 @@ static void print_promotions(json_t *promotions)
     }
 }
 
+/* The withdrawn releases, one line each, after the releases table. */
+static void print_withdrawn(json_t *releases)
+{
+    json_t *r, *w;
+    size_t i, n = 0;
+
+    json_array_foreach(releases, i, r)
+    {
+        if (!json_is_object(w = json_object_get(r, "withdrawn"))) continue;
+        if (n++ == 0) printf("withdrawn:\n");
+        printf("  %s  WITHDRAWN by %s at %s: %s\n", str_or(r, "version", "-"), str_or(w, "by", "?"),
+               str_or(w, "time", "?"), str_or(w, "reason", "?"));
+    }
+}
+
 static void print_model(json_t *model, json_t *stages, json_t *promotions)
 {
     json_t *releases = json_object_get(model, "releases"), *r;
@@ -235,6 +255,7 @@ static void print_model(json_t *model, json_t *stages, json_t *promotions)
                str_or(r, "version", "-"), dig, str_or(r, "created", "-"), git, uint_or0(r, "files"),
                size_str, metrics);
     }
+    print_withdrawn(releases);
 }
 
 /* Shared option parsing: one positional argument, --json, --registry. */

@@ -158,7 +158,10 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
     {
         if (!json_is_true(json_object_get(r, "passed"))) failed++;
     }
-    if (passed && moved)
+    if (json_is_object(json_object_get(ans, "withdrawn")))
+        snprintf(verdict, sizeof(verdict), "%s (the release is withdrawn%s)",
+                 dry ? "WOULD BE REFUSED" : "REFUSED", dry ? "; dry run" : "");
+    else if (passed && moved)
         snprintf(verdict, sizeof(verdict), "PROMOTED (%s)",
                  n ? (n == 1 ? "1 rule passed" : "all rules passed") : "no gate rules");
     else if (passed && dry)
@@ -173,6 +176,10 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
         snprintf(verdict, sizeof(verdict), "REFUSED (%zu of %zu rule%s failed)", failed, n,
                  n == 1 ? "" : "s");
     printf("promote %s@%s \u2192 %s: %s\n", model, version, to, verdict);
+    if (json_is_object(json_object_get(ans, "withdrawn"))) {
+        json_t *w = json_object_get(ans, "withdrawn");
+        printf("withdrawn by %s at %s: %s\n", jstr(w, "by"), jstr(w, "time"), jstr(w, "reason"));
+    }
     if (json_is_object(baseline))
         printf("baseline: %s@%s (%s)\n", model, jstr(baseline, "version"),
                jstr(baseline, "digest"));

@@ -605,6 +605,43 @@ static int require_push_entry(json_t *entries)
                "the signed log vouches for it");
 }
 
+/* The withdrawn state the bundle's entries leave: the highest-seq
+ * release.withdraw or release.unwithdraw entry decides (all of them were
+ * checked against the checkpoint already). */
+static void note_withdrawn(mlreg_bundle_report *rep, json_t *entries)
+{
+    const char *key, *t;
+    json_t *entry, *last = NULL;
+    uint64_t best = 0, seq;
+
+    json_object_foreach(entries, key, entry)
+    {
+        const char *action = json_string_value(json_object_get(entry, "action"));
+        if (!action || (strcmp(action, MLREG_AUDIT_RELEASE_WITHDRAW) &&
+                        strcmp(action, MLREG_AUDIT_RELEASE_UNWITHDRAW)))
+            continue;
+        seq = (uint64_t)json_integer_value(json_object_get(entry, "seq"));
+        if (last == NULL || seq > best) {
+            last = entry;
+            best = seq;
+        }
+    }
+    if (last == NULL ||
+        strcmp(json_string_value(json_object_get(last, "action")), MLREG_AUDIT_RELEASE_WITHDRAW))
+        return;
+    rep->withdrawn = 1;
+    rep->withdrawn_seq = best;
+    t = json_string_value(json_object_get(last, "actor"));
+    mlreg_text_sanitize(rep->withdrawn_by, sizeof(rep->withdrawn_by), t ? t : "",
+                        t ? strlen(t) : 0);
+    t = json_string_value(json_object_get(last, "time"));
+    mlreg_text_sanitize(rep->withdrawn_time, sizeof(rep->withdrawn_time), t ? t : "",
+                        t ? strlen(t) : 0);
+    t = json_string_value(json_object_get(last, "reason"));
+    mlreg_text_sanitize(rep->withdrawn_reason, sizeof(rep->withdrawn_reason), t ? t : "",
+                        t ? strlen(t) : 0);
+}
+
 int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const mlreg_pubkey *pk)
 {
     int error = 0;
@@ -636,6 +673,7 @@ int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const m
     }
     if ((error = check_bundle_entries(entries, &rep->entries, dir, rep)) < 0) goto done;
     if ((error = require_push_entry(entries)) < 0) goto done;
+    note_withdrawn(rep, entries);
     if ((error = list_dir(&names, &n, dir, MLREG_BUNDLE_ATTESTATIONS)) < 0) goto done;
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(names[i]);

@@ -275,7 +275,7 @@ typedef struct {
     approval_count ac;
     history_walk hw;
     const char *from_stage; /* the stage it came through, when the release did */
-    char refusal[PROMOTIONS_KEY_CAP + 128];
+    char refusal[PROMOTIONS_KEY_CAP + MLREG_WITHDRAWN_NOTE_MAX];
 } promote_state;
 
 static void promote_state_clear(promote_state *s)
@@ -387,6 +387,15 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
     snprintf(s->refusal, sizeof(s->refusal),
              "promotion of %s@%s to %s refused: %zu of %zu gate rules failed", req->model,
              req->version, req->stage, failed, s->nrules);
+    if (json_object_get(s->cand, "withdrawn") != NULL) {
+        /* withdrawn: refused whatever the gates say, and recorded as a
+         * refusal with the table they made (withdraw.c) */
+        char note[MLREG_WITHDRAWN_NOTE_MAX];
+        mlreg_promotions__withdrawn_note(note, sizeof(note), s->cand);
+        s->passed = 0;
+        snprintf(s->refusal, sizeof(s->refusal), "promotion of %s@%s to %s refused: %s", req->model,
+                 req->version, req->stage, note);
+    }
 
 done:
     json_decref(ptr);
@@ -560,6 +569,11 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering a promotion");
         goto done;
     }
+    if (json_object_get(s.cand, "withdrawn") != NULL &&
+        json_object_set(res, "withdrawn", json_object_get(s.cand, "withdrawn")) < 0) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering a promotion");
+        goto done;
+    }
     if (!s.passed) error = mlreg_error_set(MLREG_EGATE, "%s", s.refusal);
     *out = res;
     res = NULL;
@@ -640,6 +654,13 @@ static int rollback_decide(rollback_state *s, mlreg_meta_txn *txn)
             goto done;
         }
         if ((error = mlreg_promotions__release_get(&s->target, txn, s->model, tv)) < 0) goto done;
+    }
+    if (json_object_get(s->target, "withdrawn") != NULL) {
+        char note[MLREG_WITHDRAWN_NOTE_MAX];
+        mlreg_promotions__withdrawn_note(note, sizeof(note), s->target);
+        error = mlreg_error_set(MLREG_EDENIED, "stage %s of %s cannot roll back to %s@%s: %s",
+                                s->stage, s->model, s->model, jstr(s->target, "version"), note);
+        goto done;
     }
 
     /* signatures are re-judged against the keyring now */
@@ -767,6 +788,46 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
         goto done;
     }
     *out = res;
+
+done:
+    json_decref(s.hw.last);
+    json_decref(s.cur);
+    json_decref(s.target);
+    json_decref(s.logrec);
+    return error;
+}
+
+/* A rollback inside another change's transaction (withdraw.c): the same
+ * rollback_apply() with its own entry; a refusal is an error, so that the
+ * caller's whole change is abandoned. */
+int mlreg_promotions__rollback_txn(json_t **out, registry_mutation *mut, mlreg_meta_txn *txn,
+                                   mlreg_registry *reg, const mlreg_policy *policy,
+                                   const char *model, const char *stage, const char *reason,
+                                   const char *actor)
+{
+    int error = 0;
+    uint64_t seq = 0;
+    rollback_state s;
+
+    memset(&s, 0, sizeof(s));
+    s.reg = reg;
+    s.model = model;
+    s.stage = stage;
+    s.reason = reason;
+    s.actor = actor;
+    s.hw.at_ns = -1;
+    if ((error = mlreg_policy_rules(&s.rules, &s.nrules, policy, model, stage)) < 0 ||
+        (error = mlreg_registry__mutation_next_seq(&seq, mut)) < 0 ||
+        (error = rollback_apply(mut, txn, &s)) < 0)
+        goto done;
+    if (s.refused) {
+        error = mlreg_error_set(MLREG_EDENIED, "%s", s.refusal);
+        goto done;
+    }
+    *out = json_pack("{s:s, s:O, s:O, s:I}", "stage", stage, "from_version",
+                     json_object_get(s.cur, "version"), "to_version",
+                     json_object_get(s.target, "version"), "seq", (json_int_t)seq);
+    if (*out == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory rolling back");
 
 done:
     json_decref(s.hw.last);

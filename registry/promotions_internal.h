@@ -143,6 +143,33 @@ int mlreg_promotions__audit(uint64_t *seq_out, registry_mutation *mut, const pro
 int mlreg_promotions__record_move(mlreg_registry *reg, registry_mutation *mut, mlreg_meta_txn *txn,
                                   const promo_event *pe);
 
+/* ---- withdrawn releases (withdraw.c) ---------------------------------------------- */
+
+/** Room for mlreg_promotions__withdrawn_note(): names, actor, time and a whole reason. */
+#define MLREG_WITHDRAWN_NOTE_MAX (MLREG_REASON_MAX + 1024)
+
+/**
+ * "MODEL@VERSION was withdrawn by ACTOR at TIME: REASON" of release record
+ * @p rec (which has a "withdrawn" object) into @p buf; the text follows the
+ * text rule when the record's strings do, and is never cut inside a
+ * character when @p cap is MLREG_WITHDRAWN_NOTE_MAX.
+ */
+void mlreg_promotions__withdrawn_note(char *buf, size_t cap, const json_t *rec);
+
+/**
+ * Rolls @p stage of @p model back to its previous release inside the
+ * caller's change (@p mut, @p txn), exactly as mlreg_rollback() would,
+ * recording the rollback's own entry and statement. *out =
+ * {"stage","from_version","to_version","seq"} (owned), seq the rollback's
+ * entry. MLREG_EDENIED when the stage cannot roll back (no earlier
+ * release, a withdrawn one, or its signatures no longer count), with
+ * nothing recorded for the refusal: the caller abandons its change.
+ */
+int mlreg_promotions__rollback_txn(json_t **out, registry_mutation *mut, mlreg_meta_txn *txn,
+                                   mlreg_registry *reg, const mlreg_policy *policy,
+                                   const char *model, const char *stage, const char *reason,
+                                   const char *actor);
+
 /* ---- replay of approvals and bindings ------------------------------------------- */
 
 /** Replays an approve entry (approvals.c); errors as mlreg_registry__mutate_replay(). */

@@ -494,6 +494,23 @@ done:
     return error;
 }
 
+/* Stores @p rec under model\0version, serialised as manifests.c serialises
+ * a new record (compact, members in their order), so that a change that
+ * rewrites a record and its replay store the same bytes. */
+int mlreg_registry__release_record_put(mlreg_meta_txn *txn, const char *model, const char *version,
+                                       const json_t *rec)
+{
+    char key[REGISTRY_KEY_CAP], *text = json_dumps(rec, JSON_COMPACT);
+    int error;
+
+    if (text == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory storing a release record");
+    error = mlreg_meta_put(txn, MLREG_DB_RELEASES, key,
+                           mlreg_registry__key(key, model, version, NULL), text, strlen(text), 0);
+    free(text);
+    return error;
+}
+
 /* ---- blobs ---------------------------------------------------------------- */
 
 /* Links a blob into c->repo; a mount first checks that c->from sees it. */
@@ -760,14 +777,17 @@ static int release_cmp(const void *a, const void *b)
 }
 
 /* RELEASE_SUMMARY from a stored record (new reference). */
+/* "withdrawn" is the record's object (withdraw.c) or null. */
 static json_t *release_summary(json_t *rec)
 {
-    return json_pack("{s:O, s:O, s:O, s:O, s:O, s:I, s:O}", "version",
+    json_t *w = json_object_get(rec, "withdrawn");
+
+    return json_pack("{s:O, s:O, s:O, s:O, s:O, s:I, s:O, s:O}", "version",
                      json_object_get(rec, "version"), "digest", json_object_get(rec, "digest"),
                      "created", json_object_get(rec, "created"), "git_sha",
                      json_object_get(rec, "git_sha"), "metrics", json_object_get(rec, "metrics"),
                      "files", (json_int_t)json_array_size(json_object_get(rec, "files")), "size",
-                     json_object_get(rec, "size"));
+                     json_object_get(rec, "size"), "withdrawn", w ? w : json_null());
 }
 
 /* Collects the records of one model, or of all models, in key order. */
@@ -857,10 +877,13 @@ int mlreg_registry_models_list(json_t **out, mlreg_registry *reg)
                    ? json_string_value(json_object_get(json_array_get(records, i + 1), "model"))
                    : NULL;
         if (next != NULL && model != NULL && strcmp(next, model) == 0) continue;
-        entry = json_pack(
-            "{s:s?, s:I, s:{s:O, s:O, s:O}}", "name", model, "releases", (json_int_t)count,
-            "latest", "version", json_object_get(latest, "version"), "digest",
-            json_object_get(latest, "digest"), "created", json_object_get(latest, "created"));
+        entry =
+            json_pack("{s:s?, s:I, s:{s:O, s:O, s:O, s:O}}", "name", model, "releases",
+                      (json_int_t)count, "latest", "version", json_object_get(latest, "version"),
+                      "digest", json_object_get(latest, "digest"), "created",
+                      json_object_get(latest, "created"), "withdrawn",
+                      json_object_get(latest, "withdrawn") ? json_object_get(latest, "withdrawn")
+                                                           : json_null());
         if (json_array_append_new(models, entry) < 0) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing models");
             goto done;

@@ -108,6 +108,9 @@ int mlreg_registry__replay_promotions(mlreg_registry *reg, const json_t *entry, 
 /** See mlreg_registry__replay_manifests() (gc.c: gc.collect, gc.done). */
 int mlreg_registry__replay_gc(mlreg_registry *reg, const json_t *entry, const char *text,
                               size_t len);
+/** See mlreg_registry__replay_manifests() (withdraw.c: release.withdraw, release.unwithdraw). */
+int mlreg_registry__replay_withdraw(mlreg_registry *reg, const json_t *entry, const char *text,
+                                    size_t len);
 /** See mlreg_registry__replay_manifests(). */
 int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text,
                                    size_t len);
@@ -262,6 +265,14 @@ int mlreg_registry__blob_linked(mlreg_meta_txn *txn, const char *repo, const mlr
  */
 int mlreg_registry__release_record_get(json_t **out, mlreg_meta_txn *txn, const char *model,
                                        const char *version);
+
+/**
+ * Stores release record @p rec (not consumed) of @p model@@p version in
+ * @p txn, replacing the one there, serialised exactly as a push stores a
+ * new one. For the changes that rewrite a record (withdraw.c).
+ */
+int mlreg_registry__release_record_put(mlreg_meta_txn *txn, const char *model, const char *version,
+                                       const json_t *rec);
 
 /** The identity recorded when a caller passes no actor: @p actor, or "local". */
 const char *mlreg_registry__actor(const char *actor);

@@ -1,6 +1,6 @@
 /* server_api.c: the JSON API under /api/v1/ (models, releases, health,
  * release signatures, the trusted keyring, stages, promotions, approvals,
- * rollback, image bindings: docs/promotions-api.md). The JSON shapes are registry.h's,
+ * rollback, image bindings, withdrawals: docs/promotions-api.md). The JSON shapes are registry.h's,
  * signatures.h's and keyring.h's (docs/signatures-api.md); this file only
  * maps them onto HTTP.
  *
@@ -290,6 +290,75 @@ static enum MHD_Result images_post(request *rq)
     return mlreg_server__reply_json(rq, created ? 201 : 200, res);
 }
 
+/* The {"reason","rollback"} body of a withdrawal or its undoing: the reason
+ * is required (the library checks its text and length), "rollback" only
+ * for a withdrawal. -1 with a 400 recorded, or 0. */
+static int withdraw_body(json_t **body_out, const char **reason, int *rollback, request *rq)
+{
+    json_t *body = NULL;
+    const char *k;
+    json_t *v;
+
+    *body_out = NULL;
+    if (body_object(&body, rq) < 0) return -1;
+    json_object_foreach(body, k, v)
+    {
+        if (strcmp(k, "reason") && (rollback == NULL || strcmp(k, "rollback"))) {
+            mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
+                                       "unknown member \"%.64s\" (the body is {\"reason\"%s})", k,
+                                       rollback ? ", \"rollback\"" : "");
+            json_decref(body);
+            return -1;
+        }
+    }
+    if (body_string(reason, NULL, rq, body, "reason", 1) < 0 ||
+        (rollback != NULL && body_bool(rollback, rq, body, "rollback") < 0)) {
+        json_decref(body);
+        return -1;
+    }
+    *body_out = body;
+    return 0;
+}
+
+/* POST models/<name>/versions/<version>/withdraw {"reason","rollback"}:
+ * the roles depend on the stages holding the release, so
+ * mlreg_release_withdraw() checks them in its transaction (the row only
+ * refuses a token that may promote to no stage of the model). 409 DENIED
+ * when stages hold it (without rollback) or it is withdrawn already. */
+static enum MHD_Result withdraw_post(request *rq)
+{
+    json_t *body = NULL, *res = NULL;
+    const char *reason = NULL;
+    int rollback = 0, error;
+
+    if (withdraw_body(&body, &reason, &rollback, rq) < 0) return mlreg_server__req_queue_error(rq);
+    error = mlreg_release_withdraw(&res, rq->srv->reg, rq->srv->policy, rq->who, rq->name, rq->arg,
+                                   reason, rollback);
+    json_decref(body);
+    if (error < 0) {
+        mlreg_server__req_fail(rq, error, ERR_CTX_RELEASE);
+        return mlreg_server__req_queue_error(rq);
+    }
+    return reply_json(rq, res);
+}
+
+/* POST models/<name>/versions/<version>/unwithdraw {"reason"}: admin. */
+static enum MHD_Result unwithdraw_post(request *rq)
+{
+    json_t *body = NULL, *res = NULL;
+    const char *reason = NULL;
+    int error;
+
+    if (withdraw_body(&body, &reason, NULL, rq) < 0) return mlreg_server__req_queue_error(rq);
+    error = mlreg_release_unwithdraw(&res, rq->srv->reg, rq->who, rq->name, rq->arg, reason);
+    json_decref(body);
+    if (error < 0) {
+        mlreg_server__req_fail(rq, error, ERR_CTX_RELEASE);
+        return mlreg_server__req_queue_error(rq);
+    }
+    return reply_json(rq, res);
+}
+
 /* ?since=SEQ&limit=N of the paged listings (promotions, stage history), read
  * as the audit log's: since defaults to 0, limit to 0 (the library's
  * default), a limit over MLREG_PAGE_LIMIT_MAX is clamped; anything but
@@ -527,6 +596,10 @@ static const route_row api_rows[] = {
      ROUTE_BODY_NONE, ERR_CTX_RELEASE, NULL, NULL, images_get},
     {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/images", ROUTE_ACCESS_IMAGES,
      ROUTE_BODY_JSON, ERR_CTX_RELEASE, NULL, NULL, images_post},
+    {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/withdraw", ROUTE_ACCESS_WITHDRAW,
+     ROUTE_BODY_JSON, ERR_CTX_RELEASE, NULL, NULL, withdraw_post},
+    {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/unwithdraw", ROUTE_ACCESS_ADMIN_MODEL,
+     ROUTE_BODY_JSON, ERR_CTX_RELEASE, NULL, NULL, unwithdraw_post},
     {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}", ROUTE_ACCESS_READ,
      ROUTE_BODY_NONE, ERR_CTX_RELEASE, NULL, NULL, release_get},
     {ROUTE_GET_HEAD, "/api/v1/models/{name}/promotions", ROUTE_ACCESS_READ, ROUTE_BODY_NONE,

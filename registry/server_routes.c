@@ -260,6 +260,20 @@ static int may_bind_images(const mlreg_identity *who, const mlreg_policy *policy
     return 0;
 }
 
+/* Whether @p who may promote to some stage of @p model (admin implies it). */
+static int may_promote_some(const mlreg_identity *who, const mlreg_policy *policy,
+                            const char *model)
+{
+    const char *const *stages = mlreg_policy_stages(policy);
+
+    for (size_t i = 0; i < mlreg_policy_stage_count(policy); i++)
+        if (mlreg_auth_check(who, MLREG_ROLE_PROMOTE, stages[i], model) == 0) {
+            mlreg_error_clear();
+            return 1;
+        }
+    return 0;
+}
+
 int mlreg_server__route_access(const route_row *row, const mlreg_identity *who,
                                const mlreg_policy *policy, const char *name, const char *stage)
 {
@@ -275,6 +289,13 @@ int mlreg_server__route_access(const route_row *row, const mlreg_identity *who,
     case ROUTE_ACCESS_IMAGES:
         if (may_bind_images(who, policy, name)) return 0;
         return mlreg_auth_check(who, MLREG_ROLE_PUSH, NULL, name);
+    case ROUTE_ACCESS_WITHDRAW:
+        if (may_promote_some(who, policy, name)) return 0;
+        return mlreg_error_set(MLREG_EFORBIDDEN,
+                               "token '%s' may not withdraw releases of '%s': that needs role "
+                               "promote:STAGE for the stages holding the release (or admin)",
+                               mlreg_identity_name(who), name ? name : "");
+    case ROUTE_ACCESS_ADMIN_MODEL: return mlreg_auth_check(who, MLREG_ROLE_ADMIN, NULL, name);
     case ROUTE_ACCESS_UNSET: break;
     }
     return mlreg_error_set(MLREG_EFORBIDDEN, "route %s has no role rule", row->pattern);

@@ -66,9 +66,16 @@ typedef enum {
     ROUTE_ACCESS_IMAGES,    /* push, or promote:<S> for some stage S, on {name}: the
                                exact one depends on the release's stages and is
                                checked by mlreg_image_bind() in its transaction */
-    ROUTE_ACCESS_IN_BODY    /* the body names the stage: the route checks
+    ROUTE_ACCESS_IN_BODY,   /* the body names the stage: the route checks
                                promote:<stage> / approve:<stage> after reading it,
                                before anything is evaluated or stored */
+    /* promote:<S> for some stage S on {name}: the exact roles depend on the
+     * stages holding the release and are checked by mlreg_release_withdraw()
+     * in its transaction */
+    ROUTE_ACCESS_WITHDRAW,
+    /* admin on {name} (an admin role limited to a prefix holding {name}
+     * grants it) */
+    ROUTE_ACCESS_ADMIN_MODEL
 } route_access;
 
 /** What a row's request may carry. */

@@ -349,24 +349,34 @@ done:
 
 /* ---- stages ------------------------------------------------------------------------ */
 
-/* {"model","stage","version","digest","since","by","image"} from a pointer
- * or history entry (@p e; NULL for an empty stage: nulls). */
+/* {"model","stage","version","digest","since","by","image","withdrawn"}
+ * from a pointer or history entry (@p e; NULL for an empty stage: nulls).
+ * "withdrawn" is the release record's (withdraw.c), or null. */
 static int stage_view(json_t **out, mlreg_meta_txn *txn, const char *model, const char *stage,
                       const json_t *e, int is_history)
 {
-    json_t *img = NULL;
+    json_t *img = NULL, *rel = NULL, *w;
+    const char *v = jstr(e, "version");
     int error;
 
     if (e == NULL) {
-        *out = json_pack("{s:s, s:s, s:n, s:n, s:n, s:n, s:n}", "model", model, "stage", stage,
-                         "version", "digest", "since", "by", "image");
+        *out = json_pack("{s:s, s:s, s:n, s:n, s:n, s:n, s:n, s:n}", "model", model, "stage", stage,
+                         "version", "digest", "since", "by", "image", "withdrawn");
     } else {
         if ((error = mlreg_promotions__image_of(&img, txn, jstr(e, "digest"))) < 0) return error;
-        *out = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:o}", "model", model, "stage", stage,
+        if (v != NULL && (error = mlreg_registry__release_record_get(&rel, txn, model, v)) < 0 &&
+            error != MLREG_ENOTFOUND) {
+            json_decref(img);
+            return error;
+        }
+        w = json_object_get(rel, "withdrawn");
+        *out = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:o, s:O}", "model", model, "stage", stage,
                          "version", json_object_get(e, "version"), "digest",
                          json_object_get(e, "digest"), "since",
                          json_object_get(e, is_history ? "time" : "since"), "by",
-                         json_object_get(e, is_history ? "actor" : "by"), "image", img);
+                         json_object_get(e, is_history ? "actor" : "by"), "image", img, "withdrawn",
+                         w ? w : json_null());
+        json_decref(rel);
     }
     if (*out == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
     return 0;

@@ -55,6 +55,9 @@
 #define MLREG_AUDIT_KEY_UNTRUST      "key.untrust"      /**< config key removed from the config */
 #define MLREG_AUDIT_GC_COLLECT       "gc.collect"       /**< unreferenced blobs condemned */
 #define MLREG_AUDIT_GC_DONE          "gc.done"          /**< their bytes deleted */
+/** Release withdrawn (yanked) / its withdrawal taken back (withdraw.c). */
+#define MLREG_AUDIT_RELEASE_WITHDRAW   "release.withdraw"
+#define MLREG_AUDIT_RELEASE_UNWITHDRAW "release.unwithdraw"
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"

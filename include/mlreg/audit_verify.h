@@ -174,6 +174,14 @@ typedef struct {
     size_t entries;      /**< audit/entries/<seq>.json checked */
     size_t attestations; /**< attestations/NAME.dsse.json checked */
     size_t sums;         /**< SHA256SUMS lines checked */
+    /** Whether the bundle's last release.withdraw / release.unwithdraw entry
+     *  is a withdrawal: then its seq, actor, time and reason (text-rule safe,
+     *  cut to fit). */
+    int withdrawn;
+    uint64_t withdrawn_seq;
+    char withdrawn_by[129];
+    char withdrawn_time[40];
+    char withdrawn_reason[1025];
 } mlreg_bundle_report;
 
 /**
@@ -181,7 +189,8 @@ typedef struct {
  * SHA256SUMS, that files/ holds exactly the layers of manifest.json with
  * their digests, every audit entry against its inclusion proof and the
  * manifest digest, an entry recording the push, every attestation's
- * signature, subject and audit entry. Every file is opened without
+ * signature, subject and audit entry. It also says whether the entries
+ * leave the release withdrawn (rep->withdrawn). Every file is opened without
  * following symbolic links; a link, FIFO or other non-regular file in the
  * bundle is a mismatch.
  * @param rep filled on success (zeroed first)

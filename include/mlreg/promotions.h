@@ -125,6 +125,48 @@ int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlr
                   const char *model, const char *version, const char *stage, const char *comment,
                   const char *actor);
 
+/**
+ * Withdraws (yanks) release @p model@@p version on behalf of @p who (its
+ * name is the actor): the release record gains "withdrawn":
+ * {"reason","by","time","seq"} (seq: the release.withdraw audit entry).
+ * A withdrawn release stays stored and verifiable, but is never promoted
+ * (a recorded refusal), approved, or rolled back to; pull refuses it
+ * unless asked.
+ *
+ * What @p who needs is decided in the change's transaction: promote:S for
+ * every stage S that holds the release now; for a release no stage holds,
+ * promote:S for some stage of the model. admin implies both. A release
+ * that stages hold is refused unless @p rollback, in which case each of
+ * those stages is first rolled back to its previous release (as
+ * mlreg_rollback() does, each with its own rollback entry), all in the one
+ * transaction of the withdrawal: a stage that cannot roll back refuses the
+ * whole change and nothing moves.
+ *
+ * @p reason is required: text (text.h) of at most MLREG_REASON_MAX bytes.
+ * *out = {"model","version","digest","withdrawn":{...},
+ * "rolled_back":[{"stage","from_version","to_version","seq"}]} (owned).
+ * @return 0; MLREG_EINVALID (bad name, missing or bad reason);
+ *         MLREG_ENOTFOUND; MLREG_EFORBIDDEN (message naming the stages and
+ *         roles); MLREG_EDENIED (withdrawn already; held by stages without
+ *         @p rollback, naming them; a stage that cannot roll back, naming
+ *         it); storage errors.
+ */
+int mlreg_release_withdraw(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                           const mlreg_identity *who, const char *model, const char *version,
+                           const char *reason, int rollback);
+
+/**
+ * Takes back the withdrawal of @p model@@p version (admin only; @p reason
+ * required as for mlreg_release_withdraw()): "withdrawn" leaves the record,
+ * and the release may be promoted again. Stages rolled back by the
+ * withdrawal stay where they are. *out as mlreg_release_withdraw()'s, with
+ * "withdrawn": null.
+ * @return 0; MLREG_EINVALID; MLREG_ENOTFOUND; MLREG_EFORBIDDEN;
+ *         MLREG_EDENIED (not withdrawn); storage errors.
+ */
+int mlreg_release_unwithdraw(json_t **out, mlreg_registry *reg, const mlreg_identity *who,
+                             const char *model, const char *version, const char *reason);
+
 /** {"approvals":[...]} of a release, by stage then approver. 0 or MLREG_ENOTFOUND. */
 int mlreg_approvals_list(json_t **out, mlreg_registry *reg, const char *model, const char *version);
 
@@ -161,8 +203,9 @@ int mlreg_image_bind(json_t **out, int *created_out, mlreg_registry *reg, const 
 int mlreg_images_list(json_t **out, mlreg_registry *reg, const char *model, const char *version);
 
 /**
- * {"model","stages":[{"stage","version","digest","since","by","image"}]} in
- * config order, nulls for an empty stage. 0 or MLREG_EINVALID (bad name).
+ * {"model","stages":[{"stage","version","digest","since","by","image","withdrawn"}]}
+ * in config order, nulls for an empty stage ("withdrawn" is the release
+ * record's, see mlreg_release_withdraw(), or null). 0 or MLREG_EINVALID.
  */
 int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
                       const char *model);
@@ -170,7 +213,7 @@ int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *pol
 /**
  * What @p stage of @p model holds now (@p at_ns < 0) or held at @p at_ns
  * (nanoseconds since the epoch, from the stage history):
- * {"model","stage","version","digest","since","by","image"}.
+ * {"model","stage","version","digest","since","by","image","withdrawn"}.
  * @return 0; MLREG_ENOTFOUND (the stage held nothing then: "stage ... is
  *         empty"); MLREG_EINVALID (unknown stage).
  */

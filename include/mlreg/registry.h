@@ -252,10 +252,12 @@ int mlreg_registry_referrers(json_t **out, int *more_out, mlreg_registry *reg, c
 
 /* ---- releases (/api/v1) -------------------------------------------------- *
  * JSON shapes (the CLI's `show`/`status` read them):
- *   models list:  {"models":[{"name","releases":N,"latest":{"version","digest","created"}|null}]}
+ *   models list:  {"models":[{"name","releases":N,
+ *                            "latest":{"version","digest","created","withdrawn"}|null}]}
  *   model:        {"name","releases":[RELEASE_SUMMARY...]} ordered by created, then version
  *   RELEASE_SUMMARY: {"version","digest","created","git_sha","metrics":{name:number},
- *                     "files":N,"size":total_bytes}
+ *                     "files":N,"size":total_bytes,
+ *                     "withdrawn":{"reason","by","time","seq"}|null (promotions.h)}
  *   release:      RELEASE_SUMMARY plus "model", "eval_dataset" (string or null), "pushed_by"
  *                 (the actor of the manifest PUT) and
  *                 "files":[{"title","kind","digest","size","media_type"}] instead of a count.

@@ -5,7 +5,8 @@
  * manifest deletes, blob links, mounts and unlinks, a referrer, signatures
  * by two keys, key trust and revocations, config keys dropped and listed
  * again across restarts, approvals, passed and refused promotions over
- * dev/staging/production with gates, a rollback, image bindings and the
+ * dev/staging/production with gates, a rollback, withdrawals (one that
+ * rolls a stage back) and their undoing, image bindings and the
  * attestations of every move. Its log is then replayed into a fresh LMDB
  * that shares the blob store, and every table is compared key by key and
  * byte for byte. */
@@ -347,6 +348,19 @@ static void make_history(void)
                   "%s", mlreg_error_last());
     json_decref(res);
 
+    /* a withdrawal that rolls dev back from 1.2 (two entries in one change),
+     * a promotion it refuses, its undoing, and a withdrawal that stays */
+    ck_assert_msg(mlreg_release_withdraw(&res, src, pol, ci(), MODEL, "1.2", "bad labels", 1) == 0,
+                  "%s", mlreg_error_last());
+    json_decref(res);
+    promote("1.2", "dev", "again", MLREG_EGATE);
+    ck_assert_msg(mlreg_release_unwithdraw(&res, src, ci(), MODEL, "1.2", "labels fixed") == 0,
+                  "%s", mlreg_error_last());
+    json_decref(res);
+    ck_assert_msg(mlreg_release_withdraw(&res, src, pol, ci(), MODEL, "1.2", "superseded", 0) == 0,
+                  "%s", mlreg_error_last());
+    json_decref(res);
+
     /* image bindings: by tag, by digest, and a re-bind of the first */
     bind_image("1.0", "acme/clf:1.0-abc1234", NULL);
     bind_image("1.0", "acme/clf:1.0-abc1234",
@@ -465,7 +479,9 @@ START_TEST(test_replaying_the_log_rebuilds_every_table_byte_for_byte)
                                               MLREG_AUDIT_KEY_REVOKE,
                                               MLREG_AUDIT_KEY_UNTRUST,
                                               MLREG_AUDIT_GC_COLLECT,
-                                              MLREG_AUDIT_GC_DONE};
+                                              MLREG_AUDIT_GC_DONE,
+                                              MLREG_AUDIT_RELEASE_WITHDRAW,
+                                              MLREG_AUDIT_RELEASE_UNWITHDRAW};
         char *all = json_dumps(t, 0);
         for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
             char needle[64];

@@ -318,6 +318,56 @@ START_TEST(test_cluster_a_new_node_rebuilds_from_the_store)
 }
 END_TEST
 
+START_TEST(test_cluster_a_withdrawal_with_rollback_commits_its_entries_together)
+{
+    json_t *res = NULL;
+    mlreg_auth *auth = NULL;
+    const mlreg_identity *ops = th_identity(&auth, "ops", "[\"admin\"]");
+    uint64_t commits = 0, lost = 0, before;
+
+    open_node(0);
+    open_node(1);
+    ck_assert_int_eq(push(node[0], "5.0.0", 0.90), 0);
+    ck_assert_int_eq(push(node[0], "5.0.1", 0.91), 0);
+    ck_assert_int_eq(mlreg_cluster_sync(mlreg_registry_cluster(node[1])), 0);
+    /* node 0 moves dev to 5.0.0 then 5.0.1; node 1 has not seen it, so its
+     * first try finds 5.0.1 in no stage and loses the seq; the retry meets
+     * dev holding it and rolls dev back in the same change */
+    ck_assert_int_eq(promote(&res, node[0], "5.0.0", "dev"), 0);
+    json_decref(res);
+    ck_assert_int_eq(promote(&res, node[0], "5.0.1", "dev"), 0);
+    json_decref(res);
+    res = NULL;
+    ck_assert_msg(mlreg_release_withdraw(&res, node[1], pol, ops, MODEL, "5.0.1", "bad", 1) == 0,
+                  "%s", mlreg_error_last());
+    mlreg_cluster_counters(&commits, &lost, mlreg_registry_cluster(node[1]));
+    ck_assert_uint_ge(lost, 1);
+    ck_assert_uint_eq(json_array_size(json_object_get(res, "rolled_back")), 1);
+    json_decref(res);
+    ck_assert_int_eq(mlreg_cluster_sync(mlreg_registry_cluster(node[0])), 0);
+    assert_same_log(node[0], node[1]);
+    ck_assert_int_eq(mlreg_stage_get(&res, node[0], pol, MODEL, "dev", -1), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(res, "version")), "5.0.0");
+    json_decref(res);
+    ck_assert_int_eq(mlreg_registry_release_get(&res, node[0], MODEL, "5.0.1"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(res, "withdrawn"), "by")),
+                     "ops");
+    json_decref(res);
+    /* refused on the other node too, and nothing is recorded for it */
+    before = log_size(node[0]);
+    ck_assert_int_eq(mlreg_release_withdraw(&res, node[0], pol, ops, MODEL, "5.0.1", "x", 1),
+                     MLREG_EDENIED);
+    ck_assert_uint_eq(log_size(node[0]), before);
+    /* a new node rebuilds both entries from the store */
+    open_node(2);
+    assert_same_log(node[0], node[2]);
+    ck_assert_int_eq(mlreg_registry_release_get(&res, node[2], MODEL, "5.0.1"), 0);
+    ck_assert(json_is_object(json_object_get(res, "withdrawn")));
+    json_decref(res);
+    mlreg_auth_free(auth);
+}
+END_TEST
+
 START_TEST(test_cluster_an_edited_entry_stops_the_nodes)
 {
     char key[128], *text = NULL, *why = NULL, sig[MLREG_S3_META_SIG_MAX + 1];
@@ -515,6 +565,7 @@ static Suite *s3_cluster_suite(void)
     tcase_add_test(tc, test_cluster_a_lost_seq_is_retried_against_the_new_state);
     tcase_add_test(tc, test_cluster_racing_nodes_record_every_change_once);
     tcase_add_test(tc, test_cluster_a_new_node_rebuilds_from_the_store);
+    tcase_add_test(tc, test_cluster_a_withdrawal_with_rollback_commits_its_entries_together);
     tcase_add_test(tc, test_cluster_an_edited_entry_stops_the_nodes);
     tcase_add_test(tc, test_cluster_a_removed_entry_is_a_gap);
     tcase_add_test(tc, test_cluster_a_planted_entry_is_refused);

@@ -320,6 +320,35 @@ START_TEST(test_stage_admin_and_body_rules)
 }
 END_TEST
 
+START_TEST(test_withdraw_needs_some_promote_role_and_unwithdraw_needs_admin)
+{
+    const char *w = "/api/v1/models/team/m/versions/1.0/withdraw";
+    const char *u = "/api/v1/models/team/m/versions/1.0/unwithdraw";
+    route_match m;
+
+    /* both rows, not the release row that would take any path under it */
+    m = match("POST", w);
+    ck_assert_int_eq(m.row->access, ROUTE_ACCESS_WITHDRAW);
+    ck_assert_int_eq(m.row->body, ROUTE_BODY_JSON);
+    ck_assert_uint_eq(m.allow, ROUTE_POST);
+    ck_assert(span_is(&m.name, "team/m"));
+    ck_assert(span_is(&m.arg, "1.0"));
+    m = match("POST", u);
+    ck_assert_int_eq(m.row->access, ROUTE_ACCESS_ADMIN_MODEL);
+    ck_assert_int_eq(m.row->body, ROUTE_BODY_JSON);
+    ck_assert_ptr_null(match("GET", w).row);
+    /* withdraw: promote to some stage (the exact stages are the library's) */
+    ck_assert_int_eq(access_of("stager", "POST", w), 0);
+    ck_assert_int_eq(access_of("admin", "POST", w), 0);
+    ck_assert_int_eq(access_of("pusher", "POST", w), MLREG_EFORBIDDEN);
+    ck_assert_int_eq(access_of("reader", "POST", w), MLREG_EFORBIDDEN);
+    /* unwithdraw: admin only */
+    ck_assert_int_eq(access_of("admin", "POST", u), 0);
+    ck_assert_int_eq(access_of("stager", "POST", u), MLREG_EFORBIDDEN);
+    ck_assert_int_eq(access_of("pusher", "POST", u), MLREG_EFORBIDDEN);
+}
+END_TEST
+
 START_TEST(test_a_row_without_a_role_rule_is_refused_to_everyone)
 {
     route_row row = {ROUTE_GET, "/x", ROUTE_ACCESS_UNSET, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL,
@@ -348,6 +377,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_a_push_route_refuses_a_read_only_identity);
     tcase_add_test(tc, test_registry_wide_reads_refuse_a_read_role_limited_to_a_prefix);
     tcase_add_test(tc, test_stage_admin_and_body_rules);
+    tcase_add_test(tc, test_withdraw_needs_some_promote_role_and_unwithdraw_needs_admin);
     tcase_add_test(tc, test_a_row_without_a_role_rule_is_refused_to_everyone);
     suite_add_tcase(s, tc);
     return s;
