@@ -109,8 +109,8 @@ static int row_busy(const gc_row *r, int64_t now)
     return r->state == ROW_DELETING && now < r->time;
 }
 
-int mlreg_registry__gc_link_check(registry_mutation *mut, mlreg_meta_txn *txn,
-                                  mlreg_registry *reg, const mlreg_digest *digest)
+int mlreg_registry__gc_link_check(registry_mutation *mut, mlreg_meta_txn *txn, mlreg_registry *reg,
+                                  const mlreg_digest *digest)
 {
     char hex[MLREG_DIGEST_HEXLEN + 1], str[MLREG_DIGEST_STRLEN + 1];
     gc_row r;
@@ -185,6 +185,7 @@ static gc_blob *blob_find(blob_vec *bv, const char *hex)
 {
     gc_blob key;
 
+    memset(&key, 0, sizeof(key));
     memcpy(key.hex, hex, sizeof(key.hex));
     return bsearch(&key, bv->v, bv->n, sizeof(*bv->v), blob_hex_cmp);
 }
@@ -246,12 +247,10 @@ static int mark(gc_mark *m, mlreg_registry *reg, int64_t grace_s)
     int error;
 
     m->cutoff = now - grace_s * NS_PER_SEC;
-    if ((error = mlreg_blobstore_foreach(mlreg_registry_blobstore(reg), stored_cb, &m->stored)) <
-        0)
+    if ((error = mlreg_blobstore_foreach(mlreg_registry_blobstore(reg), stored_cb, &m->stored)) < 0)
         return error;
     qsort(m->stored.v, m->stored.n, sizeof(*m->stored.v), blob_hex_cmp);
-    if (m->stored.n > 0 &&
-        (m->cand = malloc(m->stored.n * sizeof(*m->cand))) == NULL)
+    if (m->stored.n > 0 && (m->cand = malloc(m->stored.n * sizeof(*m->cand))) == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory marking blobs");
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
     if ((error = mlreg_registry__blob_links_foreach(txn, link_cb, &m->stored)) < 0) goto done;
@@ -351,8 +350,8 @@ static int collect_record(registry_mutation *mut, collect_change *c)
     for (i = 0; i < c->ntaken; i++) {
         const gc_blob *b = c->batch[c->taken[i]];
         mlreg_digest_format(str, &b->digest);
-        if (json_array_append_new(blobs, json_pack("{s:s, s:I}", "digest", str, "size",
-                                                   (json_int_t)b->size)) < 0) {
+        if (json_array_append_new(
+                blobs, json_pack("{s:s, s:I}", "digest", str, "size", (json_int_t)b->size)) < 0) {
             json_decref(blobs);
             return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a collection");
         }
@@ -360,7 +359,8 @@ static int collect_record(registry_mutation *mut, collect_change *c)
     mlreg_time_format(when, c->deadline);
     details = json_pack("{s:o, s:s, s:I}", "blobs", blobs, "deadline", when, "grace_seconds",
                         (json_int_t)c->grace_s);
-    if (details == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a collection");
+    if (details == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a collection");
     ev = (mlreg_audit_event){.actor = mlreg_registry__actor(c->actor),
                              .action = MLREG_AUDIT_GC_COLLECT,
                              .result = MLREG_AUDIT_OK,
@@ -456,7 +456,8 @@ static int done_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     details = json_pack("{s:I, s:I, s:I, s:I}", "collect_seq", (json_int_t)c->collect_seq,
                         "deleted_blobs", (json_int_t)c->deleted, "bytes_reclaimed",
                         (json_int_t)c->bytes, "not_deleted", (json_int_t)c->not_deleted);
-    if (details == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a collection");
+    if (details == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a collection");
     ev = (mlreg_audit_event){.actor = mlreg_registry__actor(c->actor),
                              .action = MLREG_AUDIT_GC_DONE,
                              .result = MLREG_AUDIT_OK,
@@ -487,8 +488,8 @@ static int append_blob(json_t *arr, const gc_blob *b)
     char str[MLREG_DIGEST_STRLEN + 1];
 
     mlreg_digest_format(str, &b->digest);
-    if (json_array_append_new(arr, json_pack("{s:s, s:I}", "digest", str, "size",
-                                             (json_int_t)b->size)) < 0)
+    if (json_array_append_new(
+            arr, json_pack("{s:s, s:I}", "digest", str, "size", (json_int_t)b->size)) < 0)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
     return 0;
 }
@@ -587,8 +588,9 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
     }
     if (opts->grace_seconds < 0 || opts->grace_seconds > 100LL * 365 * 24 * 3600 ||
         opts->stale_upload_seconds <= 0) {
-        error = mlreg_error_set(MLREG_EINVALID, "garbage collection: a grace period of %lld s "
-                                                "or a stale upload age of %ld s is out of range",
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "garbage collection: a grace period of %lld s "
+                                "or a stale upload age of %ld s is out of range",
                                 (long long)opts->grace_seconds, opts->stale_upload_seconds);
         goto out;
     }
@@ -609,16 +611,16 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
     } else if ((error = sweep(&t, reg, &m, opts)) < 0) {
         goto unlock;
     }
-    report = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:I, s:I, s:O, s:I, s:O, s:f, s:f}",
-                       "dry_run", opts->dry_run, "grace_seconds", (json_int_t)opts->grace_seconds,
-                       "blobs_stored", (json_int_t)m.stored.n, "blobs_referenced",
-                       (json_int_t)m.referenced, "blobs_young", (json_int_t)m.young, "blobs_busy",
-                       (json_int_t)m.busy, "deleted", t.deleted, "deleted_blobs",
-                       (json_int_t)t.ndeleted, "bytes_reclaimed", (json_int_t)t.bytes,
-                       "not_deleted", t.not_deleted, "stale_uploads", (json_int_t)stale,
-                       "entries", t.entries, "write_lock_ms_max", t.lock_ms_max, "seconds",
-                       (double)(mlreg_time_now_ns() - t0) / 1e9);
-    if (report == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
+    report = json_pack(
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:I, s:I, s:O, s:I, s:O, s:f, s:f}", "dry_run",
+        opts->dry_run, "grace_seconds", (json_int_t)opts->grace_seconds, "blobs_stored",
+        (json_int_t)m.stored.n, "blobs_referenced", (json_int_t)m.referenced, "blobs_young",
+        (json_int_t)m.young, "blobs_busy", (json_int_t)m.busy, "deleted", t.deleted,
+        "deleted_blobs", (json_int_t)t.ndeleted, "bytes_reclaimed", (json_int_t)t.bytes,
+        "not_deleted", t.not_deleted, "stale_uploads", (json_int_t)stale, "entries", t.entries,
+        "write_lock_ms_max", t.lock_ms_max, "seconds", (double)(mlreg_time_now_ns() - t0) / 1e9);
+    if (report == NULL)
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
 
 unlock:
     pthread_mutex_unlock(lock);
@@ -668,8 +670,9 @@ static int replay_collect(mlreg_registry *reg, const json_t *entry, const char *
         json_t *size = json_object_get(b, "size");
         if (d == NULL || mlreg_digest_parse(&v[i].digest, d) < 0 || !json_is_integer(size) ||
             json_integer_value(size) < 0) {
-            error = mlreg_error_set(MLREG_EINVALID, "audit entry %lld of gc.collect names a "
-                                                    "malformed blob",
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "audit entry %lld of gc.collect names a "
+                                    "malformed blob",
                                     (long long)json_integer_value(json_object_get(entry, "seq")));
             goto done;
         }
@@ -682,8 +685,8 @@ static int replay_collect(mlreg_registry *reg, const json_t *entry, const char *
     c.grace_s = json_integer_value(json_object_get(details, "grace_seconds"));
     c.n = n;
     c.deadline = sec * NS_PER_SEC + nsec;
-    error = mlreg_registry__mutate_replay(mlreg_registry_meta(reg), entry, text, len,
-                                          collect_apply, &c);
+    error = mlreg_registry__mutate_replay(mlreg_registry_meta(reg), entry, text, len, collect_apply,
+                                          &c);
 
 done:
     free(v);

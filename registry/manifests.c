@@ -372,7 +372,8 @@ static int refs_update_value(mlreg_meta_txn *txn, const char *repo, const char *
     json_t *root;
     int error;
 
-    if (ctlen == vlen) return mlreg_error_set(MLREG_EIO, "manifest %s of '%s' is corrupt", mhex, repo);
+    if (ctlen == vlen)
+        return mlreg_error_set(MLREG_EIO, "manifest %s of '%s' is corrupt", mhex, repo);
     root = json_loadb(value + ctlen + 1, vlen - ctlen - 1, 0, NULL);
     if (root == NULL)
         return mlreg_error_set(MLREG_EIO, "manifest %s of '%s' does not parse", mhex, repo);
@@ -462,8 +463,7 @@ typedef struct {
 } put_plan;
 
 /* The write-transaction half of a manifest PUT. Sets *created. */
-static int put_in_txn(int *created, registry_mutation *mut, mlreg_meta_txn *txn,
-                      const put_plan *p)
+static int put_in_txn(int *created, registry_mutation *mut, mlreg_meta_txn *txn, const put_plan *p)
 {
     int error = 0, found;
     char key[REGISTRY_KEY_CAP], shex[MLREG_DIGEST_HEXLEN + 1];

@@ -306,9 +306,8 @@ static int link_blob_txn(registry_mutation *mut, mlreg_meta_txn *txn, mlreg_regi
                           when, sizeof(when), 0);
 }
 
-int mlreg_registry__blob_link_txn(registry_mutation *mut, mlreg_meta_txn *txn,
-                                  mlreg_registry *reg, const char *repo,
-                                  const mlreg_digest *digest)
+int mlreg_registry__blob_link_txn(registry_mutation *mut, mlreg_meta_txn *txn, mlreg_registry *reg,
+                                  const char *repo, const mlreg_digest *digest)
 {
     return link_blob_txn(mut, txn, reg, repo, digest);
 }

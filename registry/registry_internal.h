@@ -169,8 +169,8 @@ int mlreg_registry__refs_build(mlreg_meta *meta);
  * MLREG_EBLOBUNKNOWN. Clears the blob's collection state when it may be
  * linked. A replayed change only clears. 0 or the error.
  */
-int mlreg_registry__gc_link_check(registry_mutation *mut, mlreg_meta_txn *txn,
-                                  mlreg_registry *reg, const mlreg_digest *digest);
+int mlreg_registry__gc_link_check(registry_mutation *mut, mlreg_meta_txn *txn, mlreg_registry *reg,
+                                  const mlreg_digest *digest);
 
 /* ---- the log in the object store (cluster.c) ------------------------------ */
 
@@ -341,9 +341,8 @@ int mlreg_registry__manifest_load_txn(mlreg_manifest_data **out, mlreg_meta_txn 
  * the garbage collector's check (mlreg_registry__gc_link_check()); the link
  * records the change's time, from which a collection's grace period runs.
  */
-int mlreg_registry__blob_link_txn(registry_mutation *mut, mlreg_meta_txn *txn,
-                                  mlreg_registry *reg, const char *repo,
-                                  const mlreg_digest *digest);
+int mlreg_registry__blob_link_txn(registry_mutation *mut, mlreg_meta_txn *txn, mlreg_registry *reg,
+                                  const char *repo, const mlreg_digest *digest);
 
 /**
  * Digest of release @p model@@p version as recorded in @p txn:

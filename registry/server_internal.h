@@ -213,15 +213,15 @@ struct mlreg_server {
     mlreg_registry *reg;
     upload_table *uploads;
     conn_table *conns;
-    log_throttle mhd_log;      /* libmicrohttpd's messages (lock: mhd_log.lock) */
-    uint64_t max_upload_bytes; /* largest blob one upload may carry */
+    log_throttle mhd_log;                    /* libmicrohttpd's messages (lock: mhd_log.lock) */
+    uint64_t max_upload_bytes;               /* largest blob one upload may carry */
     pthread_t housekeeper[HOUSEKEEPERS_MAX]; /* see mlreg_server__housekeeper_start() */
     housekeeping_job housekeeping[HOUSEKEEPERS_MAX];
     unsigned int gc_grace;    /* seconds (mlreg_server_opts.gc_grace_seconds) */
     unsigned int gc_stale;    /* seconds (mlreg_server_opts.gc_stale_upload_seconds) */
     unsigned int gc_interval; /* seconds between scheduled collections; 0: none */
-    int housekeepers;     /* how many of them run */
-    int housekeeper_stop; /* under housekeeper_lock */
+    int housekeepers;         /* how many of them run */
+    int housekeeper_stop;     /* under housekeeper_lock */
     pthread_mutex_t housekeeper_lock;
     pthread_cond_t housekeeper_wake;
     size_t max_manifest;

@@ -117,9 +117,8 @@ START_TEST(test_every_blob_of_a_release_stays)
     json_t *r;
 
     body = th_release_body(fx.reg, "m/r", "1.0", "ci", "{\"metrics\":{\"accuracy\":0.9}}");
-    ck_assert_msg(mlreg_registry_manifest_put_as(&put, fx.reg, "m/r", "1.0",
-                                                 MLREG_MT_OCI_MANIFEST, body, strlen(body),
-                                                 "ci") == 0,
+    ck_assert_msg(mlreg_registry_manifest_put_as(&put, fx.reg, "m/r", "1.0", MLREG_MT_OCI_MANIFEST,
+                                                 body, strlen(body), "ci") == 0,
                   "%s", mlreg_error_last());
     free(body);
     r = gc(0, 0);

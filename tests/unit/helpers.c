@@ -404,7 +404,8 @@ static int fake_backend__foreach(mlreg_blob_backend *b, mlreg_blob_foreach_cb cb
     int rc;
 
     for (size_t i = 0; i < f->nblobs; i++) {
-        if ((rc = cb(&f->blobs[i].digest, f->blobs[i].size, f->blobs[i].modified, payload)) != 0) return rc;
+        if ((rc = cb(&f->blobs[i].digest, f->blobs[i].size, f->blobs[i].modified, payload)) != 0)
+            return rc;
     }
     return 0;
 }
