@@ -47,12 +47,9 @@ static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     json_decref(c->rec);
     c->rec = NULL;
     if ((error = mlreg_promotions__release_get(&rel, txn, c->model, c->version)) < 0) goto done;
-    if (json_object_get(rel, "withdrawn") != NULL) {
-        char note[MLREG_WITHDRAWN_NOTE_MAX];
-        mlreg_promotions__withdrawn_note(note, sizeof(note), rel);
-        error = mlreg_error_set(MLREG_EDENIED, "a withdrawn release cannot be approved: %s", note);
+    if ((error =
+             mlreg_promotions__refuse_withdrawn(rel, "a withdrawn release cannot be approved")) < 0)
         goto done;
-    }
     if ((error = mlreg_promotions__record_hex(hex, rel)) < 0) goto done;
     klen = mlreg_promotions__key(key, hex, c->stage, c->actor, 0, 0);
     error = mlreg_promotions__get_json(&c->rec, txn, MLREG_DB_APPROVALS, key, klen);

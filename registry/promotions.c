@@ -656,10 +656,10 @@ static int rollback_decide(rollback_state *s, mlreg_meta_txn *txn)
         if ((error = mlreg_promotions__release_get(&s->target, txn, s->model, tv)) < 0) goto done;
     }
     if (json_object_get(s->target, "withdrawn") != NULL) {
-        char note[MLREG_WITHDRAWN_NOTE_MAX];
-        mlreg_promotions__withdrawn_note(note, sizeof(note), s->target);
-        error = mlreg_error_set(MLREG_EDENIED, "stage %s of %s cannot roll back to %s@%s: %s",
-                                s->stage, s->model, s->model, jstr(s->target, "version"), note);
+        char what[PROMOTIONS_KEY_CAP + 64];
+        snprintf(what, sizeof(what), "stage %s of %s cannot roll back to %s@%s", s->stage, s->model,
+                 s->model, jstr(s->target, "version"));
+        error = mlreg_promotions__refuse_withdrawn(s->target, what);
         goto done;
     }
 
@@ -753,6 +753,28 @@ done:
     return error;
 }
 
+static void rollback_state_init(rollback_state *s, mlreg_registry *reg, const char *model,
+                                const char *stage, const char *to_version, const char *reason,
+                                const char *actor)
+{
+    memset(s, 0, sizeof(*s));
+    s->reg = reg;
+    s->model = model;
+    s->stage = stage;
+    s->to_version = to_version;
+    s->reason = reason;
+    s->actor = actor;
+    s->hw.at_ns = -1;
+}
+
+static void rollback_state_clear(rollback_state *s)
+{
+    json_decref(s->hw.last);
+    json_decref(s->cur);
+    json_decref(s->target);
+    json_decref(s->logrec);
+}
+
 int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy, const char *model,
                    const char *stage, const char *to_version, const char *reason, const char *actor)
 {
@@ -760,14 +782,7 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
     json_t *res = NULL;
     rollback_state s;
 
-    memset(&s, 0, sizeof(s));
-    s.reg = reg;
-    s.model = model;
-    s.stage = stage;
-    s.to_version = to_version;
-    s.reason = reason;
-    s.actor = actor;
-    s.hw.at_ns = -1;
+    rollback_state_init(&s, reg, model, stage, to_version, reason, actor);
     if ((error = mlreg_promotions__check_names(policy, model, to_version, stage)) < 0 ||
         (error = mlreg_promotions__check_text(reason, "reason")) < 0)
         goto done;
@@ -790,10 +805,7 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
     *out = res;
 
 done:
-    json_decref(s.hw.last);
-    json_decref(s.cur);
-    json_decref(s.target);
-    json_decref(s.logrec);
+    rollback_state_clear(&s);
     return error;
 }
 
@@ -809,13 +821,7 @@ int mlreg_promotions__rollback_txn(json_t **out, registry_mutation *mut, mlreg_m
     uint64_t seq = 0;
     rollback_state s;
 
-    memset(&s, 0, sizeof(s));
-    s.reg = reg;
-    s.model = model;
-    s.stage = stage;
-    s.reason = reason;
-    s.actor = actor;
-    s.hw.at_ns = -1;
+    rollback_state_init(&s, reg, model, stage, NULL, reason, actor);
     if ((error = mlreg_policy_rules(&s.rules, &s.nrules, policy, model, stage)) < 0 ||
         (error = mlreg_registry__mutation_next_seq(&seq, mut)) < 0 ||
         (error = rollback_apply(mut, txn, &s)) < 0)
@@ -830,10 +836,7 @@ int mlreg_promotions__rollback_txn(json_t **out, registry_mutation *mut, mlreg_m
     if (*out == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory rolling back");
 
 done:
-    json_decref(s.hw.last);
-    json_decref(s.cur);
-    json_decref(s.target);
-    json_decref(s.logrec);
+    rollback_state_clear(&s);
     return error;
 }
 

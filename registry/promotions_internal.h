@@ -157,6 +157,12 @@ int mlreg_promotions__record_move(mlreg_registry *reg, registry_mutation *mut, m
 void mlreg_promotions__withdrawn_note(char *buf, size_t cap, const json_t *rec);
 
 /**
+ * 0 when release record @p rec is not withdrawn; else MLREG_EDENIED with
+ * the message "PREFIX: <the note of mlreg_promotions__withdrawn_note()>".
+ */
+int mlreg_promotions__refuse_withdrawn(const json_t *rec, const char *prefix);
+
+/**
  * Rolls @p stage of @p model back to its previous release inside the
  * caller's change (@p mut, @p txn), exactly as mlreg_rollback() would,
  * recording the rollback's own entry and statement. *out =

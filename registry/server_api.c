@@ -325,15 +325,17 @@ static int withdraw_body(json_t **body_out, const char **reason, int *rollback, 
  * mlreg_release_withdraw() checks them in its transaction (the row only
  * refuses a token that may promote to no stage of the model). 409 DENIED
  * when stages hold it (without rollback) or it is withdrawn already. */
-static enum MHD_Result withdraw_post(request *rq)
+static enum MHD_Result withdrawal_post(request *rq, int undo)
 {
     json_t *body = NULL, *res = NULL;
     const char *reason = NULL;
     int rollback = 0, error;
 
-    if (withdraw_body(&body, &reason, &rollback, rq) < 0) return mlreg_server__req_queue_error(rq);
-    error = mlreg_release_withdraw(&res, rq->srv->reg, rq->srv->policy, rq->who, rq->name, rq->arg,
-                                   reason, rollback);
+    if (withdraw_body(&body, &reason, undo ? NULL : &rollback, rq) < 0)
+        return mlreg_server__req_queue_error(rq);
+    error = undo ? mlreg_release_unwithdraw(&res, rq->srv->reg, rq->who, rq->name, rq->arg, reason)
+                 : mlreg_release_withdraw(&res, rq->srv->reg, rq->srv->policy, rq->who, rq->name,
+                                          rq->arg, reason, rollback);
     json_decref(body);
     if (error < 0) {
         mlreg_server__req_fail(rq, error, ERR_CTX_RELEASE);
@@ -342,21 +344,15 @@ static enum MHD_Result withdraw_post(request *rq)
     return reply_json(rq, res);
 }
 
+static enum MHD_Result withdraw_post(request *rq)
+{
+    return withdrawal_post(rq, 0);
+}
+
 /* POST models/<name>/versions/<version>/unwithdraw {"reason"}: admin. */
 static enum MHD_Result unwithdraw_post(request *rq)
 {
-    json_t *body = NULL, *res = NULL;
-    const char *reason = NULL;
-    int error;
-
-    if (withdraw_body(&body, &reason, NULL, rq) < 0) return mlreg_server__req_queue_error(rq);
-    error = mlreg_release_unwithdraw(&res, rq->srv->reg, rq->who, rq->name, rq->arg, reason);
-    json_decref(body);
-    if (error < 0) {
-        mlreg_server__req_fail(rq, error, ERR_CTX_RELEASE);
-        return mlreg_server__req_queue_error(rq);
-    }
-    return reply_json(rq, res);
+    return withdrawal_post(rq, 1);
 }
 
 /* ?since=SEQ&limit=N of the paged listings (promotions, stage history), read

@@ -48,6 +48,15 @@ void mlreg_promotions__withdrawn_note(char *buf, size_t cap, const json_t *rec)
              why ? why : "?");
 }
 
+int mlreg_promotions__refuse_withdrawn(const json_t *rec, const char *prefix)
+{
+    char note[MLREG_WITHDRAWN_NOTE_MAX];
+
+    if (json_object_get(rec, "withdrawn") == NULL) return 0;
+    mlreg_promotions__withdrawn_note(note, sizeof(note), rec);
+    return mlreg_error_set(MLREG_EDENIED, "%s: %s", prefix, note);
+}
+
 /* A withdrawal or its undoing. */
 typedef struct {
     mlreg_registry *reg;
@@ -167,6 +176,27 @@ done:
     return error;
 }
 
+/* Writes c->rec back and records the change's entry @p action with
+ * @p details (borrowed; may be NULL). */
+static int record_change(registry_mutation *mut, mlreg_meta_txn *txn, const withdraw_change *c,
+                         const char *action, const json_t *details)
+{
+    mlreg_audit_event ev;
+    int error;
+
+    if ((error = mlreg_registry__release_record_put(txn, c->model, c->version, c->rec)) < 0)
+        return error;
+    ev = (mlreg_audit_event){.actor = c->actor,
+                             .action = action,
+                             .result = MLREG_AUDIT_OK,
+                             .reason = c->reason,
+                             .model = c->model,
+                             .version = c->version,
+                             .digest = jstr(c->rec, "digest"),
+                             .details = details};
+    return mlreg_registry__mutation_record(NULL, mut, &ev);
+}
+
 static int withdraw_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
 {
     withdraw_change *c = arg;
@@ -176,16 +206,11 @@ static int withdraw_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
     uint64_t seq = 0;
     size_t i;
     int error = 0;
-    mlreg_audit_event ev;
 
     /* from the request's inputs, also when run again after a lost log seq */
     change_reset(c);
     if ((error = mlreg_promotions__release_get(&c->rec, txn, c->model, c->version)) < 0) goto done;
-    if (json_object_get(c->rec, "withdrawn") != NULL) {
-        mlreg_promotions__withdrawn_note(note, sizeof(note), c->rec);
-        error = mlreg_error_set(MLREG_EDENIED, "already withdrawn: %s", note);
-        goto done;
-    }
+    if ((error = mlreg_promotions__refuse_withdrawn(c->rec, "already withdrawn")) < 0) goto done;
     if (src != NULL) {
         /* the rollbacks it names are entries of their own, replayed already */
         const json_t *r = json_object_get(json_object_get(src, "details"), "rolled_back");
@@ -240,17 +265,7 @@ static int withdraw_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory withdrawing");
         goto done;
     }
-    if ((error = mlreg_registry__release_record_put(txn, c->model, c->version, c->rec)) < 0)
-        goto done;
-    ev = (mlreg_audit_event){.actor = c->actor,
-                             .action = MLREG_AUDIT_RELEASE_WITHDRAW,
-                             .result = MLREG_AUDIT_OK,
-                             .reason = c->reason,
-                             .model = c->model,
-                             .version = c->version,
-                             .digest = jstr(c->rec, "digest"),
-                             .details = details};
-    error = mlreg_registry__mutation_record(NULL, mut, &ev);
+    error = record_change(mut, txn, c, MLREG_AUDIT_RELEASE_WITHDRAW, details);
 
 done:
     json_decref(one);
@@ -265,7 +280,6 @@ static int unwithdraw_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *a
     withdraw_change *c = arg;
     json_t *details = NULL, *w;
     int error = 0;
-    mlreg_audit_event ev;
 
     change_reset(c);
     if ((error = mlreg_promotions__release_get(&c->rec, txn, c->model, c->version)) < 0)
@@ -282,17 +296,7 @@ static int unwithdraw_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *a
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory taking back a withdrawal");
         goto done;
     }
-    if ((error = mlreg_registry__release_record_put(txn, c->model, c->version, c->rec)) < 0)
-        goto done;
-    ev = (mlreg_audit_event){.actor = c->actor,
-                             .action = MLREG_AUDIT_RELEASE_UNWITHDRAW,
-                             .result = MLREG_AUDIT_OK,
-                             .reason = c->reason,
-                             .model = c->model,
-                             .version = c->version,
-                             .digest = jstr(c->rec, "digest"),
-                             .details = details};
-    error = mlreg_registry__mutation_record(NULL, mut, &ev);
+    error = record_change(mut, txn, c, MLREG_AUDIT_RELEASE_UNWITHDRAW, details);
 
 done:
     json_decref(details);
