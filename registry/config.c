@@ -90,6 +90,34 @@ static int get_uint(uint64_t *out, json_t *v, const char *key, uint64_t min, uin
     return 0;
 }
 
+/* An integer key of a config section: its name, the offset of its unsigned
+ * int in the section's struct, and its range. */
+typedef struct {
+    const char *name;
+    size_t off;
+    uint64_t min, max;
+} uint_key;
+
+/* Sets key @p key of @p section (named in messages as "SECTION.KEY") from
+ * @p v into the struct at @p base when one of the @p n @p keys names it:
+ * 1 set, 0 not one of them, or get_uint()'s error. */
+static int set_uint_key(void *base, const uint_key *keys, size_t n, const char *section,
+                        const char *key, json_t *v)
+{
+    char label[96];
+    uint64_t x;
+    int error;
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(key, keys[i].name)) continue;
+        snprintf(label, sizeof(label), "%s.%s", section, key);
+        if ((error = get_uint(&x, v, label, keys[i].min, keys[i].max)) < 0) return error;
+        *(unsigned int *)(void *)((char *)base + keys[i].off) = (unsigned int)x;
+        return 1;
+    }
+    return 0;
+}
+
 static int get_bool(int *out, json_t *v, const char *key)
 {
     if (!json_is_boolean(v))
@@ -105,13 +133,8 @@ static int load_storage_s3(mlreg_config *cfg, json_t *obj)
     mlreg_config_s3 *s3 = &cfg->s3;
     const char *key;
     json_t *v;
-    uint64_t n;
     int error;
-    static const struct {
-        const char *name;
-        size_t off;
-        uint64_t min, max;
-    } nums[] = {
+    static const uint_key nums[] = {
         {"parts_in_flight", offsetof(mlreg_config_s3, parts_in_flight), 1, 64},
         {"max_attempts", offsetof(mlreg_config_s3, max_attempts), 1, 20},
         {"retry_base_ms", offsetof(mlreg_config_s3, retry_base_ms), 1, 60000},
@@ -124,8 +147,6 @@ static int load_storage_s3(mlreg_config *cfg, json_t *obj)
     json_object_foreach(obj, key, v)
     {
         char label[64];
-        size_t i;
-        int found = 0;
 
         snprintf(label, sizeof(label), "storage.%s", key);
         if (!strcmp(key, "backend")) continue;
@@ -161,16 +182,11 @@ static int load_storage_s3(mlreg_config *cfg, json_t *obj)
             if ((error = get_bool(&s3->path_style, v, label)) < 0) return error;
         } else if (!strcmp(key, "redirect_downloads")) {
             if ((error = get_bool(&s3->redirect_downloads, v, label)) < 0) return error;
-        } else {
-            for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-                if (strcmp(key, nums[i].name)) continue;
-                if ((error = get_uint(&n, v, label, nums[i].min, nums[i].max)) < 0) return error;
-                *(unsigned int *)(void *)((char *)s3 + nums[i].off) = (unsigned int)n;
-                found = 1;
-            }
-            if (!found)
-                return mlreg_error_set(MLREG_EINVALID,
-                                       "unknown config key 'storage.%s' for the s3 backend", key);
+        } else if ((error = set_uint_key(s3, nums, sizeof(nums) / sizeof(nums[0]), "storage", key,
+                                         v)) <= 0) {
+            if (error < 0) return error;
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "unknown config key 'storage.%s' for the s3 backend", key);
         }
     }
     if (!s3->endpoint)
@@ -217,11 +233,7 @@ static int load_storage(mlreg_config *cfg, json_t *obj)
 
 /* The limits of the HTTP server: integers with a range each, 0 never (the
  * default is spelled by leaving the key out). */
-static const struct {
-    const char *name;
-    size_t off;
-    uint64_t min, max;
-} server_limits[] = {
+static const uint_key server_limits[] = {
     {"max_connections", offsetof(mlreg_config, max_connections), 16, 1000000},
     {"max_connections_per_address", offsetof(mlreg_config, max_connections_per_address), 1,
      1000000},
@@ -239,13 +251,12 @@ static int load_limits(mlreg_config *cfg, json_t *obj)
     json_t *v;
     uint64_t n;
     int error;
-    char label[96];
 
     if (!json_is_object(obj))
         return mlreg_error_set(MLREG_EINVALID, "config key 'limits' must be an object");
     json_object_foreach(obj, key, v)
     {
-        size_t i, nlim = sizeof(server_limits) / sizeof(server_limits[0]);
+        size_t nlim = sizeof(server_limits) / sizeof(server_limits[0]);
         if (!strcmp(key, "max_manifest_bytes")) {
             if ((error = get_uint(&n, v, "limits.max_manifest_bytes", MIN_MANIFEST_BYTES,
                                   MAX_MANIFEST_BYTES)) < 0)
@@ -265,14 +276,9 @@ static int load_limits(mlreg_config *cfg, json_t *obj)
             cfg->max_upload_bytes = n;
             continue;
         }
-        for (i = 0; i < nlim && strcmp(key, server_limits[i].name); i++)
-            ;
-        if (i == nlim)
+        if ((error = set_uint_key(cfg, server_limits, nlim, "limits", key, v)) < 0) return error;
+        if (error == 0)
             return mlreg_error_set(MLREG_EINVALID, "unknown config key 'limits.%s'", key);
-        snprintf(label, sizeof(label), "limits.%s", key);
-        if ((error = get_uint(&n, v, label, server_limits[i].min, server_limits[i].max)) < 0)
-            return error;
-        *(unsigned int *)((char *)cfg + server_limits[i].off) = (unsigned int)n;
     }
     return 0;
 }
@@ -330,27 +336,20 @@ static int load_audit(mlreg_config *cfg, json_t *obj, const char *config_path)
 /* cluster: following the log shared through the object store. */
 static int load_cluster(mlreg_config *cfg, json_t *obj)
 {
-    static const struct {
-        const char *name;
-        uint64_t min, max;
-        size_t off;
-    } nums[] = {
-        {"poll_ms", 10, 60000, offsetof(mlreg_config_cluster, poll_ms)},
-        {"heartbeat_ms", 100, 600000, offsetof(mlreg_config_cluster, heartbeat_ms)},
-        {"commit_attempts", 1, 1000, offsetof(mlreg_config_cluster, attempts)},
-        {"scrub_entries_per_poll", 1, 10000, offsetof(mlreg_config_cluster, scrub_per_poll)},
+    static const uint_key nums[] = {
+        {"poll_ms", offsetof(mlreg_config_cluster, poll_ms), 10, 60000},
+        {"heartbeat_ms", offsetof(mlreg_config_cluster, heartbeat_ms), 100, 600000},
+        {"commit_attempts", offsetof(mlreg_config_cluster, attempts), 1, 1000},
+        {"scrub_entries_per_poll", offsetof(mlreg_config_cluster, scrub_per_poll), 1, 10000},
     };
     const char *key;
     json_t *v;
-    uint64_t n;
-    char what[64];
     int error;
 
     if (!json_is_object(obj))
         return mlreg_error_set(MLREG_EINVALID, "config key 'cluster' must be an object");
     json_object_foreach(obj, key, v)
     {
-        size_t i;
         if (!strcmp(key, "node_id")) {
             if ((error = get_string(&cfg->cluster.node_id, v, "cluster.node_id")) < 0) return error;
             continue;
@@ -367,13 +366,11 @@ static int load_cluster(mlreg_config *cfg, json_t *obj)
                                        u);
             continue;
         }
-        for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
-            if (!strcmp(key, nums[i].name)) break;
-        if (i == sizeof(nums) / sizeof(nums[0]))
+        if ((error = set_uint_key(&cfg->cluster, nums, sizeof(nums) / sizeof(nums[0]), "cluster",
+                                  key, v)) < 0)
+            return error;
+        if (error == 0)
             return mlreg_error_set(MLREG_EINVALID, "unknown config key 'cluster.%s'", key);
-        snprintf(what, sizeof(what), "cluster.%s", nums[i].name);
-        if ((error = get_uint(&n, v, what, nums[i].min, nums[i].max)) < 0) return error;
-        *(unsigned int *)((char *)&cfg->cluster + nums[i].off) = (unsigned int)n;
     }
     return 0;
 }
@@ -381,34 +378,24 @@ static int load_cluster(mlreg_config *cfg, json_t *obj)
 /* gc: garbage collection of unreferenced blobs. */
 static int load_gc(mlreg_config *cfg, json_t *obj)
 {
-    static const struct {
-        const char *name;
-        uint64_t min, max;
-        size_t off;
-    } nums[] = {
-        {"grace_seconds", 0, 10u * 365 * 24 * 3600, offsetof(mlreg_config_gc, grace_seconds)},
-        {"interval_seconds", 0, 365u * 24 * 3600, offsetof(mlreg_config_gc, interval_seconds)},
-        {"stale_upload_seconds", 1, 365u * 24 * 3600,
-         offsetof(mlreg_config_gc, stale_upload_seconds)},
+    static const uint_key nums[] = {
+        {"grace_seconds", offsetof(mlreg_config_gc, grace_seconds), 0, 10u * 365 * 24 * 3600},
+        {"interval_seconds", offsetof(mlreg_config_gc, interval_seconds), 0, 365u * 24 * 3600},
+        {"stale_upload_seconds", offsetof(mlreg_config_gc, stale_upload_seconds), 1,
+         365u * 24 * 3600},
     };
     const char *key;
     json_t *v;
-    uint64_t n;
-    char what[64];
     int error;
 
     if (!json_is_object(obj))
         return mlreg_error_set(MLREG_EINVALID, "config key 'gc' must be an object");
     json_object_foreach(obj, key, v)
     {
-        size_t i;
-        for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
-            if (!strcmp(key, nums[i].name)) break;
-        if (i == sizeof(nums) / sizeof(nums[0]))
-            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'gc.%s'", key);
-        snprintf(what, sizeof(what), "gc.%s", nums[i].name);
-        if ((error = get_uint(&n, v, what, nums[i].min, nums[i].max)) < 0) return error;
-        *(unsigned int *)((char *)&cfg->gc + nums[i].off) = (unsigned int)n;
+        if ((error = set_uint_key(&cfg->gc, nums, sizeof(nums) / sizeof(nums[0]), "gc", key, v)) <
+            0)
+            return error;
+        if (error == 0) return mlreg_error_set(MLREG_EINVALID, "unknown config key 'gc.%s'", key);
     }
     return 0;
 }
