@@ -268,7 +268,6 @@ done:
 /* ---- condemn (gc.collect) and record the deletion (gc.done) --------------- */
 
 typedef struct {
-    mlreg_registry *reg;
     const char *actor;
     int64_t grace_s;
     int64_t cutoff;
@@ -553,7 +552,6 @@ static int sweep(gc_tally *t, mlreg_registry *reg, gc_mark *m, const mlreg_gc_op
         collect_change c;
 
         memset(&c, 0, sizeof(c));
-        c.reg = reg;
         c.actor = opts->actor;
         c.grace_s = opts->grace_seconds;
         c.cutoff = m->cutoff;
@@ -680,7 +678,6 @@ static int replay_collect(mlreg_registry *reg, const json_t *entry, const char *
         v[i].size = (uint64_t)json_integer_value(size);
         c.batch[i] = &v[i];
     }
-    c.reg = reg;
     c.actor = json_string_value(json_object_get(entry, "actor"));
     c.grace_s = json_integer_value(json_object_get(details, "grace_seconds"));
     c.n = n;

@@ -382,6 +382,24 @@ static int refs_update_value(mlreg_meta_txn *txn, const char *repo, const char *
     return error;
 }
 
+/* The rows of a manifest being stored, from the form put_in_txn() has
+ * parsed already (the same digests refs_update() reads from the JSON). */
+static int refs_add_parsed(mlreg_meta_txn *txn, const char *repo, const char *mhex,
+                           const mlreg_manifest *m)
+{
+    char bhex[MLREG_DIGEST_HEXLEN + 1];
+    int error;
+
+    if ((error = refs_row(txn, repo, mhex, mhex, 1)) < 0) return error;
+    for (size_t i = 0; i <= m->nlayers; i++) {
+        const mlreg_descriptor *d = i == 0 ? &m->config : &m->layers[i - 1];
+        if (i == 0 && !m->has_config) continue;
+        mlreg_digest_hex(bhex, &d->digest);
+        if ((error = refs_row(txn, repo, mhex, bhex, 1)) < 0) return error;
+    }
+    return 0;
+}
+
 static int stop_at_first(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
 {
     (void)key;
@@ -515,7 +533,7 @@ static int put_in_txn(int *created, registry_mutation *mut, mlreg_meta_txn *txn,
     if (!found &&
         ((error = mlreg_registry__gc_link_check(mut, txn, p->reg, &p->digest)) < 0 ||
          (error = mlreg_meta_put(txn, MLREG_DB_MANIFESTS, key, klen, p->value, p->vlen, 0)) < 0 ||
-         (error = refs_update_value(txn, p->repo, p->hex, p->value, p->vlen, 1)) < 0))
+         (error = refs_add_parsed(txn, p->repo, p->hex, p->m)) < 0))
         goto done;
     if (p->tag != NULL && (error = mlreg_meta_put(txn, MLREG_DB_TAGS, key,
                                                   mlreg_registry__key(key, p->repo, p->tag, NULL),
