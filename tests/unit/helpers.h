@@ -173,6 +173,7 @@ typedef struct {
     size_t nblobs;
     /* calls, each counted on entry */
     int n_exists, n_stat, n_open_read, n_open_write, n_write, n_commit, n_abort, n_remove;
+    int n_quarantine; /**< quarantine calls; the bytes are dropped, not kept */
     int fail_writes;  /**< nonzero: writer writes return MLREG_ENOSPACE */
     int fail_commits; /**< nonzero: commits store nothing and return MLREG_EIO */
     int *freed_flag;  /**< set to 1 by the backend's free, unless NULL */
