@@ -6,7 +6,7 @@
  * by two keys, key trust and revocations, config keys dropped and listed
  * again across restarts, approvals, passed and refused promotions over
  * dev/staging/production with gates, a rollback, image bindings and the
- * attestations of every move. Its log is then replayed into a fresh LMDB
+ * attestations of every move, a scrub that found a damaged blob. Its log is then replayed into a fresh LMDB
  * that shares the blob store, and every table is compared key by key and
  * byte for byte. */
 #include "mlreg/audit.h"
@@ -17,6 +17,7 @@
 #include "mlreg/oci.h"
 #include "mlreg/promotions.h"
 #include "mlreg/registry.h"
+#include "mlreg/scrub.h"
 #include "mlreg/sign.h"
 #include "mlreg/signatures.h"
 #include "mlreg/sys/blob_backend.h"
@@ -334,6 +335,13 @@ static void make_history(void)
                "sha256:1111111111111111111111111111111111111111111111111111111111111111");
     bind_image("1.0", "acme/clf:1.0-abc1234", NULL);
 
+    /* a scrub finds the unreferenced blob damaged on disk and moves it aside */
+    th_fs_damage_blob(fx.dir, &spare, 0);
+    ck_assert_msg(mlreg_registry_scrub(&res, src, &(mlreg_scrub_opts){.actor = "ops"}) == 0, "%s",
+                  mlreg_error_last());
+    ck_assert_int_eq(json_array_size(json_object_get(res, "corrupt")), 1);
+    json_decref(res);
+
     /* revocations: retired, then compromised */
     mlreg_keyid_format(id, &pk.id);
     ck_assert_int_eq(
@@ -444,7 +452,8 @@ START_TEST(test_replaying_the_log_rebuilds_every_table_byte_for_byte)
                                               MLREG_AUDIT_IMAGE_BIND,
                                               MLREG_AUDIT_KEY_TRUST,
                                               MLREG_AUDIT_KEY_REVOKE,
-                                              MLREG_AUDIT_KEY_UNTRUST};
+                                              MLREG_AUDIT_KEY_UNTRUST,
+                                              MLREG_AUDIT_SCRUB};
         char *all = json_dumps(t, 0);
         for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
             char needle[64];

@@ -161,6 +161,27 @@ void th_put_blob(mlreg_digest *out, mlreg_registry *reg, const char *repo, const
     th_put_blob_n(out, reg, repo, who, text, strlen(text));
 }
 
+void th_fs_damage_blob(const char *dir, const mlreg_digest *d, long offset)
+{
+    char hex[MLREG_DIGEST_HEXLEN + 1], path[4096];
+    unsigned char c;
+    FILE *f;
+
+    mlreg_digest_hex(hex, d);
+    snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s", dir, hex, hex);
+    if (offset < 0) {
+        ck_assert_msg(unlink(path) == 0, "remove %s", path);
+        return;
+    }
+    ck_assert_msg((f = fopen(path, "r+b")) != NULL, "open %s", path);
+    ck_assert_int_eq(fseek(f, offset, SEEK_SET), 0);
+    ck_assert_int_eq(fread(&c, 1, 1, f), 1);
+    c ^= 0xff;
+    ck_assert_int_eq(fseek(f, offset, SEEK_SET), 0);
+    ck_assert_int_eq(fwrite(&c, 1, 1, f), 1);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
 char *th_release_body(mlreg_registry *reg, const char *model, const char *version, const char *who,
                       const char *report)
 {

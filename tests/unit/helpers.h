@@ -135,6 +135,13 @@ char *th_release_body(mlreg_registry *reg, const char *model, const char *versio
                       const char *report);
 
 /**
+ * Damages blob @p d of the fs backend rooted at @p dir in place, as a disk
+ * would: flips the bits of its byte at @p offset, or with @p offset -1
+ * removes the file. Fails the test when the file is not there.
+ */
+void th_fs_damage_blob(const char *dir, const mlreg_digest *d, long offset);
+
+/**
  * Replaces @p *pol (freed first; may be NULL) with the policy whose gates
  * are the JSON object @p gates, e.g. {"staging":[{"metric":"accuracy",
  * "min":0.85}]}. The caller frees it with mlreg_policy_free().
