@@ -31,6 +31,7 @@
 #include "mlreg/scrub.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,7 +574,24 @@ int mlreg_scrub_report_found(const json_t *report)
            json_array_size(json_object_get(report, "missing")) > 0;
 }
 
+/* One scrub at a time in a process: two would read the store twice as
+ * hard and race to quarantine the same blob. */
+static atomic_flag scrub_running = ATOMIC_FLAG_INIT;
+
+static int scrub_once(json_t **out, mlreg_registry *reg, const mlreg_scrub_opts *opts);
+
 int mlreg_registry_scrub(json_t **out, mlreg_registry *reg, const mlreg_scrub_opts *opts)
+{
+    int error;
+
+    if (atomic_flag_test_and_set(&scrub_running))
+        return mlreg_error_set(MLREG_EUNAVAILABLE, "a scrub is already running; try again later");
+    error = scrub_once(out, reg, opts);
+    atomic_flag_clear(&scrub_running);
+    return error;
+}
+
+static int scrub_once(json_t **out, mlreg_registry *reg, const mlreg_scrub_opts *opts)
 {
     static const mlreg_scrub_opts none;
     const mlreg_scrub_opts *o = opts != NULL ? opts : &none;

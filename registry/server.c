@@ -502,6 +502,7 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
         srv->auth = srv->own_auth;
     }
     srv->redirect_seconds = opts->redirect_seconds;
+    srv->body_timeout = o.body_timeout;
     if ((error = mlreg_server__uploads_new(&srv->uploads, &ul)) < 0) goto done;
     if (mlreg_registry_cluster(reg) != NULL) {
         char tag[MLREG_CLUSTER_TAG_LEN + 1];

@@ -55,9 +55,11 @@ typedef struct {
  * the first MLREG_SCRUB_AUDIT_DIGESTS digests of each kind
  * (docs/audit-api.md); a clean scrub records nothing. No write transaction
  * is held while blobs are read.
+ * One scrub runs at a time in a process.
  * @return 0 (also when damage was found: read the report); MLREG_ENOTFOUND
- *         (no model @c model), MLREG_EINVALID (bad model name); an error
- *         listing the store or recording the entry.
+ *         (no model @c model), MLREG_EINVALID (bad model name),
+ *         MLREG_EUNAVAILABLE (another scrub is running); an error listing
+ *         the store or recording the entry.
  */
 int mlreg_registry_scrub(json_t **out, mlreg_registry *reg, const mlreg_scrub_opts *opts);
 
