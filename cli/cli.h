@@ -35,6 +35,7 @@ int cmd_resolve(int argc, char **argv);
 int cmd_image_tag(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
+int cmd_scrub(int argc, char **argv);
 
 /* ---- the audit log as the registry serves it (audit.c, used by bundle.c) -----
  *

@@ -51,6 +51,8 @@ static const struct {
     {"bundle", cmd_bundle, "offline-checkable audit bundle of a release: mlreg bundle REF -o DIR"},
     {"audit", cmd_audit,
      "the audit log: mlreg audit log [--model M] [--since TIME] | audit verify [--log-key PUB]"},
+    {"scrub", cmd_scrub,
+     "re-hash stored blobs, quarantine damaged ones: mlreg scrub [--model M] [--dry-run]"},
 };
 
 static void usage(FILE *f)
