@@ -376,12 +376,13 @@ static enum MHD_Result cluster_get(request *rq)
  * no body for every blob at full speed. Answers the report
  * (mlreg_registry_scrub()) when the scrub ends, which may take long: the
  * handler holds its libmicrohttpd worker thread meanwhile (one of
- * server.threads; other connections of that worker wait), and
- * libmicrohttpd's inactivity timeout, which counts from the last byte
- * received, is restarted before the reply, or it would cut a scrub that
- * ran past limits.body_timeout_seconds. Setting the timeout to 0 and back
- * restarts the count (libmicrohttpd resets it when a timeout is set on a
- * connection that had none). */
+ * server.threads; other connections of that worker wait). The reply of a
+ * scrub that ran past limits.body_timeout_seconds is delivered
+ * (test_scrub.sh checks it with a 1 s timeout and a 3 s scrub), and
+ * libmicrohttpd's inactivity count is restarted before the reply all the
+ * same, so that no version counting the handler's time as inactivity cuts
+ * it: setting the timeout to 0 and back restarts it (libmicrohttpd resets
+ * the count when a timeout is set on a connection that had none). */
 static enum MHD_Result scrub_post(request *rq)
 {
     json_t *body = NULL, *report = NULL, *v;
