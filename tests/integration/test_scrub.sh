@@ -173,4 +173,39 @@ expect_rc "--rate that is no number is a usage error" 2
 run env MLREG_TOKEN="$T_ADMIN" "$MLREG" scrub --model "Bad Name"
 expect_rc "--model that is no name is a usage error" 2
 
+# ---- the scheduled scrub in serve ---------------------------------------------------------
+stop_server
+sed 's/"limits"/"scrub": { "interval": "1s", "rate_bytes_per_second": 131072 },\n  "limits"/' \
+    "$W/config.json" >"$W/config-scrub.json"
+# wait_for PATTERN SECONDS: the server log has a line matching PATTERN
+wait_for() {
+    _i=0
+    until grep -q -- "$1" "$TMP/server.log"; do
+        _i=$((_i + 1)); [ $_i -gt $(($2 * 20)) ] && return 1; sleep 0.05
+    done
+}
+summaries() { grep -c '^mlreg: scrub: [0-9]* blobs' "$TMP/server.log"; }
+flip "$BLOB" 11
+start_server --config "$W/config-scrub.json" || finish
+check "serve says it scrubs on its own" wait_for "scrubbing the blob store every 1 s, rate limited" 2
+check "the scheduled scrub finds the damaged blob" wait_for "mlreg: scrub: corrupt sha256:$WD (1 release), quarantined" 15
+check "... and logs its summary" wait_for "^mlreg: scrub: .* 1 corrupt, 0 missing, 1 quarantined" 2
+check "... which names no token" sh -c "! grep -q -e '$T_ADMIN' -e '$T_PUSH' -e '$T_READ' '$TMP/server.log'"
+check "the blob left the store" test ! -e "$BLOB"
+push
+expect_rc "a push repairs what the scheduled scrub quarantined" 0
+err_has "... uploading the file again" "weights.bin.*uploaded"
+# the scrub after the push's next one reads the whole 256 KiB at 128 KiB/s:
+# stop the server in the middle of it
+N=$(summaries)
+i=0
+while [ "$(summaries)" -le "$N" ] && [ $i -lt 200 ]; do i=$((i + 1)); sleep 0.05; done
+sleep 1.5
+T0=$(date +%s%N)
+stop_server
+T1=$(date +%s%N)
+check "SIGTERM in the middle of a scrub stops the server within a second" \
+    test $(((T1 - T0) / 1000000)) -lt 1000
+check "... the scrub saying it stopped early" grep -q "^mlreg: scrub: .*(stopped)" "$TMP/server.log"
+
 finish
