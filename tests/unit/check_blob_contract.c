@@ -48,6 +48,18 @@ static int contract_leftovers(void)
     return n;
 }
 
+static void contract_damage(const mlreg_digest *d, const void *data, size_t len)
+{
+    char hex[MLREG_DIGEST_HEXLEN + 1], path[4096];
+    FILE *f;
+
+    mlreg_digest_hex(hex, d);
+    snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s", root, hex, hex);
+    ck_assert_ptr_nonnull(f = fopen(path, "wb"));
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
 #include "blob_contract.inc"
 
 /* fs keeps the quarantined bytes in the blob root, private like the blobs */
