@@ -573,8 +573,8 @@ static int upload_files(size_t *uploaded_out, uint64_t *total_out, cli_client *c
     *total_out = 0;
     if (!reupload && (present = blob_present(c, ref->model, MLREG_EMPTY_CONFIG_DIGEST)) < 0)
         return present;
-    if (!present && (error = upload_blob(c, ref->model, MLREG_EMPTY_CONFIG_DIGEST, "the config",
-                                         -1, MLREG_EMPTY_CONFIG, 2)) < 0)
+    if (!present && (error = upload_blob(c, ref->model, MLREG_EMPTY_CONFIG_DIGEST, "the config", -1,
+                                         MLREG_EMPTY_CONFIG, 2)) < 0)
         return error;
     for (size_t i = 0; i < files->nfiles; i++) {
         push_file *f = &files->files[i];

@@ -50,7 +50,9 @@ static void print_item(json_t *it, const char *what)
         return;
     }
     json_array_foreach(json_object_get(it, "releases"), i, r)
+    {
         printf("          used by %s\n", mlreg_text_printable(json_string_value(r)));
+    }
     if (json_integer_value(json_object_get(it, "more_releases")) > 0)
         printf("          and %" JSON_INTEGER_FORMAT " more releases\n",
                json_integer_value(json_object_get(it, "more_releases")));
@@ -64,9 +66,16 @@ static void print_report(json_t *rep, const char *model)
     char size[32];
     double secs = json_number_value(json_object_get(rep, "seconds"));
 
-    cli_format_size(size, sizeof(size), (uint64_t)json_integer_value(json_object_get(rep, "bytes")));
-    json_array_foreach(json_object_get(rep, "corrupt"), i, it) print_item(it, "corrupt");
-    json_array_foreach(json_object_get(rep, "missing"), i, it) print_item(it, "missing");
+    cli_format_size(size, sizeof(size),
+                    (uint64_t)json_integer_value(json_object_get(rep, "bytes")));
+    json_array_foreach(json_object_get(rep, "corrupt"), i, it)
+    {
+        print_item(it, "corrupt");
+    }
+    json_array_foreach(json_object_get(rep, "missing"), i, it)
+    {
+        print_item(it, "missing");
+    }
     printf("scrub%s%s: %" JSON_INTEGER_FORMAT " blobs, %s read in %.1f s: %zu corrupt, %zu missing,"
            " %" JSON_INTEGER_FORMAT " quarantined%s%s\n",
            model ? " of " : "", model ? model : "",
@@ -113,8 +122,7 @@ int cmd_scrub(int argc, char **argv)
         char *end = NULL;
         errno = 0;
         rate_n = strtoull(rate, &end, 10);
-        if (errno != 0 || end == rate || *end != '\0' || rate[0] == '-' ||
-            rate_n > (1ull << 50)) {
+        if (errno != 0 || end == rate || *end != '\0' || rate[0] == '-' || rate_n > (1ull << 50)) {
             mlreg_error_set(MLREG_EINVALID, "--rate takes bytes per second, 0 to 2^50");
             goto usage;
         }

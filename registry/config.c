@@ -351,8 +351,7 @@ static int load_scrub(mlreg_config *cfg, json_t *obj)
     json_object_foreach(obj, key, v)
     {
         if (!strcmp(key, "interval")) {
-            if ((error = get_duration(&cfg->scrub_interval, v, "scrub.interval")) < 0)
-                return error;
+            if ((error = get_duration(&cfg->scrub_interval, v, "scrub.interval")) < 0) return error;
         } else if (!strcmp(key, "rate_bytes_per_second")) {
             if ((error = get_uint(&cfg->scrub_rate, v, "scrub.rate_bytes_per_second", 0,
                                   1ull << 50)) < 0)

@@ -189,8 +189,7 @@ static int release_cb(const void *key, size_t klen, const void *val, size_t vlen
     if (m != NULL && (error = uses_add_manifest(w->u, m, NULL, w->rel, in_scope)) < 0) goto done;
     mlreg_digest_hex(rhex, &d);
     error = mlreg_meta_iter(w->txn, MLREG_DB_REFERRERS, pkey,
-                            mlreg_registry__key(pkey, parts[0], rhex, "") , NULL, 0, referrer_cb,
-                            w);
+                            mlreg_registry__key(pkey, parts[0], rhex, ""), NULL, 0, referrer_cb, w);
 
 done:
     mlreg_manifest_free(m);
@@ -307,6 +306,7 @@ static blob_ref *ref_find(blob_ref *refs, size_t n, const mlreg_digest *d)
     blob_ref key;
 
     if (n == 0) return NULL;
+    memset(&key, 0, sizeof(key));
     key.d = *d;
     return bsearch(&key, refs, n, sizeof(*refs), ref_cmp);
 }
@@ -538,14 +538,13 @@ static int record_scrub(scrub_run *s)
     scrub_change c = {s->o->actor, s->o->model, NULL};
     int error;
 
-    c.details = json_pack("{s:I, s:I, s:I, s:o, s:I, s:o, s:I, s:b, s:b}", "checked",
-                          (json_int_t)s->checked, "bytes", (json_int_t)s->bytes, "corrupt_count",
-                          (json_int_t)json_array_size(s->corrupt), "corrupt", digests_of(s->corrupt),
-                          "missing_count", (json_int_t)json_array_size(s->missing), "missing",
-                          digests_of(s->missing), "quarantined", (json_int_t)s->quarantined,
-                          "dry_run", s->o->dry_run != 0, "stopped", s->stopped);
-    if (c.details == NULL)
-        return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a scrub");
+    c.details = json_pack(
+        "{s:I, s:I, s:I, s:o, s:I, s:o, s:I, s:b, s:b}", "checked", (json_int_t)s->checked, "bytes",
+        (json_int_t)s->bytes, "corrupt_count", (json_int_t)json_array_size(s->corrupt), "corrupt",
+        digests_of(s->corrupt), "missing_count", (json_int_t)json_array_size(s->missing), "missing",
+        digests_of(s->missing), "quarantined", (json_int_t)s->quarantined, "dry_run",
+        s->o->dry_run != 0, "stopped", s->stopped);
+    if (c.details == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a scrub");
     error = mlreg_registry__run(s->reg, scrub_apply, &c);
     json_decref(c.details);
     return error;
@@ -618,8 +617,7 @@ static int scrub_once(json_t **out, mlreg_registry *reg, const mlreg_scrub_opts 
     if (o->model == NULL) {
         /* every stored blob is read; what the metadata expects and the
          * listing lacks is missing */
-        if ((error = mlreg_blobstore_foreach(mlreg_registry_blobstore(reg), list_add, &stored)) <
-            0)
+        if ((error = mlreg_blobstore_foreach(mlreg_registry_blobstore(reg), list_add, &stored)) < 0)
             goto done;
         for (size_t i = 0; i < stored.n && !want_stop(&s); i++) {
             blob_ref *r = ref_find(s.refs, s.nrefs, &stored.d[i]);
@@ -641,11 +639,11 @@ static int scrub_once(json_t **out, mlreg_registry *reg, const mlreg_scrub_opts 
             if (s.refs[i].in_scope && (error = check_blob(&s, &s.refs[i].d)) < 0) goto done;
     }
 
-    report = json_pack("{s:s?, s:b, s:b, s:I, s:I, s:f, s:I, s:O, s:O}", "model", o->model,
-                       "dry_run", o->dry_run != 0, "stopped", s.stopped, "checked",
-                       (json_int_t)s.checked, "bytes", (json_int_t)s.bytes, "seconds",
-                       seconds_since(&s.start), "quarantined", (json_int_t)s.quarantined,
-                       "corrupt", s.corrupt, "missing", s.missing);
+    report =
+        json_pack("{s:s?, s:b, s:b, s:I, s:I, s:f, s:I, s:O, s:O}", "model", o->model, "dry_run",
+                  o->dry_run != 0, "stopped", s.stopped, "checked", (json_int_t)s.checked, "bytes",
+                  (json_int_t)s.bytes, "seconds", seconds_since(&s.start), "quarantined",
+                  (json_int_t)s.quarantined, "corrupt", s.corrupt, "missing", s.missing);
     if (report == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory building the scrub report");
         goto done;

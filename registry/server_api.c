@@ -395,7 +395,8 @@ static enum MHD_Result scrub_post(request *rq)
         return mlreg_server__req_queue_error(rq);
     json_object_foreach(body, key, v)
     {
-        if (strcmp(key, "model") && strcmp(key, "rate_bytes_per_second") && strcmp(key, "dry_run")) {
+        if (strcmp(key, "model") && strcmp(key, "rate_bytes_per_second") &&
+            strcmp(key, "dry_run")) {
             mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
                                        "unknown member \"%.64s\" in a scrub request", key);
             json_decref(body);

@@ -53,7 +53,7 @@
 #define MLREG_AUDIT_KEY_TRUST        "key.trust"        /**< key added to the keyring */
 #define MLREG_AUDIT_KEY_REVOKE       "key.revoke"       /**< key retired or compromised */
 #define MLREG_AUDIT_KEY_UNTRUST      "key.untrust"      /**< config key removed from the config */
-#define MLREG_AUDIT_SCRUB            "scrub"            /**< a scrub found damaged or missing blobs */
+#define MLREG_AUDIT_SCRUB            "scrub" /**< a scrub found damaged or missing blobs */
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"

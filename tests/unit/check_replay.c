@@ -6,9 +6,9 @@
  * by two keys, key trust and revocations, config keys dropped and listed
  * again across restarts, approvals, passed and refused promotions over
  * dev/staging/production with gates, a rollback, image bindings and the
- * attestations of every move, a scrub that found a damaged blob. Its log is then replayed into a fresh LMDB
- * that shares the blob store, and every table is compared key by key and
- * byte for byte. */
+ * attestations of every move, a scrub that found a damaged blob. Its log is then replayed into a
+ * fresh LMDB that shares the blob store, and every table is compared key by key and byte for byte.
+ */
 #include "mlreg/audit.h"
 #include "mlreg/auth.h"
 #include "mlreg/common.h"

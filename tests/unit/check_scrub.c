@@ -115,7 +115,9 @@ static json_t *find(json_t *report, const char *list, const mlreg_digest *d)
 
     mlreg_digest_format(str, d);
     json_array_foreach(json_object_get(report, list), i, it)
+    {
         if (!strcmp(json_string_value(json_object_get(it, "digest")), str)) return it;
+    }
     ck_abort_msg("%s not in %s", str, list);
     return NULL;
 }
@@ -129,8 +131,9 @@ static const char *releases(json_t *it)
 
     buf[0] = '\0';
     json_array_foreach(json_object_get(it, "releases"), i, r)
-        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? " " : "",
-                              json_string_value(r));
+    {
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? " " : "", json_string_value(r));
+    }
     return buf;
 }
 
@@ -179,8 +182,8 @@ START_TEST(test_a_flipped_byte_is_found_named_with_its_releases_and_quarantined)
     it = find(r, "corrupt", &empty);
     ck_assert_str_eq(releases(it), "team/clf@1.0 team/clf@1.1 team/other@2.0");
     ck_assert(json_is_true(json_object_get(it, "quarantined")));
-    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(it, "quarantine")),
-                                 "blobs/quarantine/"));
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(it, "quarantine")), "blobs/quarantine/"));
     it = find(r, "corrupt", &w10);
     ck_assert_str_eq(releases(it), "team/clf@1.0");
 
