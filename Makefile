@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Standalone helpers of the integration tests (not linked with libmlreg).
 TOOL_BIN := $(BUILD)/tests/tools/audit_tamper $(BUILD)/tests/tools/forge_key
 
-.PHONY: all test test-unit test-integration test-cluster test-large bench bench-cluster deps run lint clean install fuzz
+.PHONY: all test test-unit test-integration test-cluster test-large bench bench-cluster bench-scrub deps run lint clean install fuzz
 
 all: $(BUILD)/mlreg
 
@@ -157,6 +157,11 @@ test-large: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) sh tests/bench/run.sh
+
+# Scrub throughput against sha256sum of the same files (tests/bench/scrub.sh).
+bench-scrub: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tests/bench/scrub.sh
 
 # The cluster part of the benchmarks alone (tests/bench/cluster.sh).
 bench-cluster: deps

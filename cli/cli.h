@@ -14,6 +14,7 @@
 #include "client.h"
 #include "mlreg/audit_verify.h"
 #include "mlreg/merkle.h"
+#include "mlreg/registry.h"
 #include "mlreg/sign.h"
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_REFUSED = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_REMOTE = 3 };
@@ -38,6 +39,20 @@ int cmd_image_tag(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_scrub(int argc, char **argv);
+
+/** The scrub `mlreg serve` runs every scrub.interval (scrub_timer.c). */
+typedef struct cli_scrub_timer cli_scrub_timer;
+/**
+ * Starts a thread that scrubs @p reg every @p interval seconds (the first
+ * one interval from now) at most @p rate bytes per second (0 = unlimited),
+ * logging a summary to stderr. @p interval 0: nothing starts, *out NULL.
+ * 0 or an error; stop and free with cli_scrub_timer_stop().
+ */
+int cli_scrub_timer_start(cli_scrub_timer **out, mlreg_registry *reg, uint64_t interval,
+                          uint64_t rate);
+/** Stops the thread (a running scrub ends within one read) and frees; NULL is a no-op. */
+void cli_scrub_timer_stop(cli_scrub_timer *t);
 
 /* ---- the audit log as the registry serves it (audit.c, used by bundle.c) -----
  *

@@ -56,6 +56,8 @@ static const struct {
     {"gc", cmd_gc, "delete the blobs nothing references: mlreg gc [--dry-run] (admin)"},
     {"audit", cmd_audit,
      "the audit log: mlreg audit log [--model M] [--since TIME] | audit verify [--log-key PUB]"},
+    {"scrub", cmd_scrub,
+     "re-hash stored blobs, quarantine damaged ones: mlreg scrub [--model M] [--dry-run]"},
 };
 
 static void usage(FILE *f)

@@ -6,7 +6,10 @@
  *   2. look the version up: the same files (digest, kind, title) → print the
  *      existing digest and stop with 0; other files → exit 1, nothing sent;
  *   3. upload only the blobs the registry lacks (HEAD first), monolithically
- *      (POST ?digest=, body streamed from the open file descriptor);
+ *      (POST ?digest=, body streamed from the open file descriptor); with
+ *      --reupload every blob, which replaces a damaged stored copy. Step 3
+ *      also runs when step 2 found the same files: a blob a scrub
+ *      quarantined answers 404, and uploading it again repairs the release;
  *   4. PUT the manifest by the version tag and check the digest the registry
  *      reports against the sha256 of the bytes sent.
  * With --sign-key the secret key is loaded (and its password asked) before
@@ -48,10 +51,15 @@ static const char *const kinds[] = {MLREG_KINDS};
 static const char usage_line[] =
     "usage: mlreg push MODEL@VERSION [--weights FILE]... [--tokenizer FILE] [--config FILE]\n"
     "                  [--seeds FILE] [--eval-report FILE] [--file KIND=FILE]...\n"
-    "                  [--git-sha SHA] [--sign-key KEYFILE] [--registry URL]\n"
+    "                  [--git-sha SHA] [--sign-key KEYFILE] [--reupload] [--registry URL]\n"
     "\n"
     "--sign-key signs the manifest with the secret key KEYFILE (password from\n"
-    "MLREG_KEY_PASSWORD or the terminal when encrypted) and attaches the signature.\n";
+    "MLREG_KEY_PASSWORD or the terminal when encrypted) and attaches the signature.\n"
+    "Files the registry already holds are skipped; pushing a release that exists\n"
+    "with the same files uploads only those the registry lacks (a copy a scrub\n"
+    "quarantined), which repairs it. --reupload uploads every file even when the\n"
+    "registry has it: the registry verifies the bytes and replaces its copy, which\n"
+    "repairs one that was damaged and not yet found by a scrub.\n";
 
 typedef struct {
     size_t kind;  /* index into kinds[] */
@@ -466,7 +474,7 @@ done:
 }
 
 static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const char **registry,
-                      const char **sign_key, int argc, char **argv)
+                      const char **sign_key, int *reupload, int argc, char **argv)
 {
     const char *refstr = NULL, *v;
     int error, m;
@@ -486,7 +494,9 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
             }
         }
         if (matched) continue;
-        if ((m = cli_opt(&v, &i, argc, argv, "--file")) != 0) {
+        if (!strcmp(arg, "--reupload")) {
+            *reupload = 1;
+        } else if ((m = cli_opt(&v, &i, argc, argv, "--file")) != 0) {
             const char *eq;
             if (m < 0) return MLREG_EINVALID;
             if (!(eq = strchr(v, '=')))
@@ -550,6 +560,42 @@ done:
     return error;
 }
 
+/* Step 3: the empty config and every file, each unless the registry has it
+ * (HEAD), or every one with @p reupload. *uploaded_out counts the files
+ * sent, *total_out their bytes. */
+static int upload_files(size_t *uploaded_out, uint64_t *total_out, cli_client *c,
+                        const cli_ref *ref, file_list *files, int reupload)
+{
+    int error = 0, present = 0;
+    char size_str[32];
+
+    *uploaded_out = 0;
+    *total_out = 0;
+    if (!reupload && (present = blob_present(c, ref->model, MLREG_EMPTY_CONFIG_DIGEST)) < 0)
+        return present;
+    if (!present && (error = upload_blob(c, ref->model, MLREG_EMPTY_CONFIG_DIGEST, "the config", -1,
+                                         MLREG_EMPTY_CONFIG, 2)) < 0)
+        return error;
+    for (size_t i = 0; i < files->nfiles; i++) {
+        push_file *f = &files->files[i];
+        cli_format_size(size_str, sizeof(size_str), f->size);
+        *total_out += f->size;
+        present = 0;
+        if (!reupload && (present = blob_present(c, ref->model, f->digest)) < 0) return present;
+        if (present) {
+            fprintf(stderr, "  %-11s %-30s %10s  already in the registry, skipped\n",
+                    kinds[f->kind], f->title, size_str);
+            continue;
+        }
+        if ((error = upload_blob(c, ref->model, f->digest, f->title, f->fd, NULL, f->size)) < 0)
+            return error;
+        f->uploaded = 1;
+        (*uploaded_out)++;
+        fprintf(stderr, "  %-11s %-30s %10s  uploaded\n", kinds[f->kind], f->title, size_str);
+    }
+    return 0;
+}
+
 int cmd_push(int argc, char **argv)
 {
     int error = 0, exists = 0, conflict = 0;
@@ -567,14 +613,15 @@ int cmd_push(int argc, char **argv)
     mlreg_digest md;
     uint64_t total = 0;
     size_t uploaded = 0;
-    int present;
+    int reupload = 0;
 
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage_line, stdout);
             return CLI_EXIT_OK;
         }
-    if ((error = parse_args(&ref, &files, &git_sha_opt, &registry, &sign_key, argc, argv)) < 0) {
+    if ((error = parse_args(&ref, &files, &git_sha_opt, &registry, &sign_key, &reupload, argc,
+                            argv)) < 0) {
         fprintf(stderr, "mlreg push: %s\n%s", mlreg_error_last(), usage_line);
         file_list_free(&files);
         return CLI_EXIT_USAGE;
@@ -600,8 +647,15 @@ int cmd_push(int argc, char **argv)
                                 &ref, &files)) < 0)
         goto done;
     if (exists) {
-        fprintf(stderr, "%s@%s already exists with the same files; nothing to upload\n", ref.model,
-                ref.version);
+        /* nothing to create, but each file the registry lacks (or every
+         * file, --reupload) is sent again: that repairs the release */
+        fprintf(stderr, "%s@%s already exists with the same files\n", ref.model, ref.version);
+        if ((error = upload_files(&uploaded, &total, c, &ref, &files, reupload)) < 0) goto done;
+        if (uploaded > 0)
+            fprintf(stderr, "re-uploaded %zu file%s of %s@%s\n", uploaded, uploaded == 1 ? "" : "s",
+                    ref.model, ref.version);
+        else
+            fprintf(stderr, "the registry has every file; nothing to upload\n");
         memcpy(digest, existing, sizeof(digest));
         if (sk && (error = sign_existing(&sk, c, &ref, digest, existing_body, existing_len)) < 0)
             goto done;
@@ -616,32 +670,7 @@ int cmd_push(int argc, char **argv)
         if (error < 0) goto done;
     }
 
-    if ((present = blob_present(c, ref.model, MLREG_EMPTY_CONFIG_DIGEST)) < 0) {
-        error = present;
-        goto done;
-    }
-    if (!present && (error = upload_blob(c, ref.model, MLREG_EMPTY_CONFIG_DIGEST, "the config", -1,
-                                         MLREG_EMPTY_CONFIG, 2)) < 0)
-        goto done;
-    for (size_t i = 0; i < files.nfiles; i++) {
-        push_file *f = &files.files[i];
-        cli_format_size(size_str, sizeof(size_str), f->size);
-        total += f->size;
-        if ((present = blob_present(c, ref.model, f->digest)) < 0) {
-            error = present;
-            goto done;
-        }
-        if (present) {
-            fprintf(stderr, "  %-11s %-30s %10s  already in the registry, skipped\n",
-                    kinds[f->kind], f->title, size_str);
-            continue;
-        }
-        if ((error = upload_blob(c, ref.model, f->digest, f->title, f->fd, NULL, f->size)) < 0)
-            goto done;
-        f->uploaded = 1;
-        uploaded++;
-        fprintf(stderr, "  %-11s %-30s %10s  uploaded\n", kinds[f->kind], f->title, size_str);
-    }
+    if ((error = upload_files(&uploaded, &total, c, &ref, &files, reupload)) < 0) goto done;
     if ((error = put_manifest(&conflict, c, &ref, manifest, digest)) < 0) {
         /* A concurrent push of the same version won the race: fine when it
          * holds the same files (the manifests differ only in their created

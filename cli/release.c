@@ -229,6 +229,10 @@ static int download_sink(void *ctx, const void *data, size_t len)
     return 0;
 }
 
+#define DAMAGED_HINT                                                                               \
+    "the registry's copy may be damaged: an admin can run `mlreg scrub --model %s`; pushing the "  \
+    "file again repairs it"
+
 int cli_blob_fetch(cli_client *c, const char *model, const cli_layer *l, int fd)
 {
     int error = 0;
@@ -253,16 +257,20 @@ int cli_blob_fetch(cli_client *c, const char *model, const cli_layer *l, int fd)
         error = cli_http_error(&resp, what);
         goto done;
     }
+    /* The bytes came back whole (a cut transfer is a transport error), so
+     * a mismatch is most likely the registry's stored copy: say what
+     * repairs it. */
     if (d.got != l->size) {
-        error = BAD("%s: size mismatch: received %" PRIu64 " bytes, the release says %" PRIu64,
-                    l->title, d.got, l->size);
+        error = BAD("%s: size mismatch: received %" PRIu64 " bytes, the release says %" PRIu64
+                    "; " DAMAGED_HINT,
+                    l->title, d.got, l->size, model);
         goto done;
     }
     if ((error = mlreg_hasher_final(&got, d.h)) < 0) goto done;
     if (!mlreg_digest_equal(&got, &l->digest)) {
         mlreg_digest_format(got_str, &got);
-        error = BAD("%s: digest mismatch: received %s, the release says %s", l->title, got_str,
-                    l->digest_str);
+        error = BAD("%s: digest mismatch: received %s, the release says %s; " DAMAGED_HINT,
+                    l->title, got_str, l->digest_str, model);
     }
 done:
     mlreg_hasher_free(d.h);

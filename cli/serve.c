@@ -225,6 +225,7 @@ int cmd_serve(int argc, char **argv)
     mlreg_config *cfg = NULL;
     mlreg_registry *reg = NULL;
     mlreg_server *srv = NULL;
+    cli_scrub_timer *scrubber = NULL;
     mlreg_server_opts sopts;
     char host[256], url[320];
     unsigned int port;
@@ -334,6 +335,13 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "mlreg: node %s follows the log in the bucket\n",
                 mlreg_cluster_node_id(cl));
     }
+    if ((error = cli_scrub_timer_start(&scrubber, reg, cfg->scrub_interval, cfg->scrub_rate)) < 0) {
+        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+        goto done;
+    }
+    if (scrubber != NULL)
+        fprintf(stderr, "mlreg: scrubbing the blob store every %llu s%s\n",
+                (unsigned long long)cfg->scrub_interval, cfg->scrub_rate ? ", rate limited" : "");
     if (ready && cli_file_write_atomic(ready, url, strlen(url)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;
@@ -347,6 +355,7 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "mlreg: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = CLI_EXIT_OK;
 done:
+    cli_scrub_timer_stop(scrubber);
     mlreg_server_stop(srv);
     mlreg_registry_free(reg);
     mlreg_config_free(cfg);

@@ -304,6 +304,72 @@ static int load_server(mlreg_config *cfg, json_t *obj)
     return 0;
 }
 
+/* The longest scrub.interval: a year. */
+#define MAX_SCRUB_INTERVAL (366ull * 86400)
+
+/* A duration: an integer of seconds, or a string of digits and one unit
+ * ("90s", "30m", "6h", "7d"); "0" and 0 are off. */
+static int get_duration(uint64_t *out, json_t *v, const char *key)
+{
+    const char *s, *p;
+    uint64_t n = 0, unit = 1;
+
+    if (json_is_integer(v)) return get_uint(out, v, key, 0, MAX_SCRUB_INTERVAL);
+    if (!json_is_string(v) || json_string_length(v) == 0 ||
+        strlen(json_string_value(v)) != json_string_length(v))
+        goto bad;
+    s = json_string_value(v);
+    for (p = s; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (uint64_t)(*p - '0');
+        if (n > MAX_SCRUB_INTERVAL) goto range;
+    }
+    if (p == s) goto bad;
+    if (*p != '\0') {
+        if (p[1] != '\0') goto bad;
+        switch (*p) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default: goto bad;
+        }
+    }
+    if (n * unit > MAX_SCRUB_INTERVAL) goto range;
+    *out = n * unit;
+    return 0;
+bad:
+    return mlreg_error_set(MLREG_EINVALID,
+                           "config key '%s' must be a duration: seconds, or a string like "
+                           "\"90s\", \"30m\", \"6h\", \"7d\"",
+                           key);
+range:
+    return mlreg_error_set(MLREG_EINVALID, "config key '%s' must be at most 366 days", key);
+}
+
+/* scrub: the scrub `mlreg serve` runs on its own. */
+static int load_scrub(mlreg_config *cfg, json_t *obj)
+{
+    const char *key;
+    json_t *v;
+    int error;
+
+    if (!json_is_object(obj))
+        return mlreg_error_set(MLREG_EINVALID, "config key 'scrub' must be an object");
+    json_object_foreach(obj, key, v)
+    {
+        if (!strcmp(key, "interval")) {
+            if ((error = get_duration(&cfg->scrub_interval, v, "scrub.interval")) < 0) return error;
+        } else if (!strcmp(key, "rate_bytes_per_second")) {
+            if ((error = get_uint(&cfg->scrub_rate, v, "scrub.rate_bytes_per_second", 0,
+                                  1ull << 50)) < 0)
+                return error;
+        } else {
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'scrub.%s'", key);
+        }
+    }
+    return 0;
+}
+
 /* Defined below: a file named in the config is relative to its directory. */
 static int resolve_key_path(char **out, const char *config_path, const char *file);
 
@@ -565,6 +631,8 @@ static int load_root(mlreg_config *cfg, json_t *root, const char *path)
             if ((error = load_limits(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "server")) {
             if ((error = load_server(cfg, v)) < 0) return error;
+        } else if (!strcmp(key, "scrub")) {
+            if ((error = load_scrub(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "trusted_keys")) {
             if ((error = load_trusted_keys(cfg, v, path)) < 0) return error;
         } else if (!strcmp(key, "stages") || !strcmp(key, "gates") || !strcmp(key, "models") ||

@@ -824,6 +824,11 @@ static int manifest_put_apply(registry_mutation *mut, mlreg_meta_txn *txn, void 
     return audit_manifest_put(mut, c->plan, c->actor);
 }
 
+int mlreg_registry__manifest_made_here(const mlreg_manifest *m)
+{
+    return is_signature_artifact(m) || is_attestation_artifact(m);
+}
+
 int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *reg,
                                 const char *repo, const char *reference, const char *content_type,
                                 const char *body, size_t len)

@@ -18,6 +18,7 @@
 #include "mlreg/audit.h"
 #include "mlreg/cluster.h"
 #include "mlreg/digest.h"
+#include "mlreg/manifest.h"
 #include "mlreg/meta.h"
 #include "mlreg/registry.h"
 
@@ -111,6 +112,9 @@ int mlreg_registry__replay_gc(mlreg_registry *reg, const json_t *entry, const ch
 /** See mlreg_registry__replay_manifests() (withdraw.c: release.withdraw, release.unwithdraw). */
 int mlreg_registry__replay_withdraw(mlreg_registry *reg, const json_t *entry, const char *text,
                                     size_t len);
+/** See mlreg_registry__replay_manifests() (scrub.c: scrub). */
+int mlreg_registry__replay_scrub(mlreg_registry *reg, const json_t *entry, const char *text,
+                                 size_t len);
 /** See mlreg_registry__replay_manifests(). */
 int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text,
                                    size_t len);
@@ -309,6 +313,13 @@ int mlreg_registry__manifest_plan_new(registry_manifest_plan **out, mlreg_regist
  */
 int mlreg_registry__manifest_plan_put(mlreg_manifest_put_result *out, registry_mutation *mut,
                                       mlreg_meta_txn *txn, const registry_manifest_plan *plan);
+
+/**
+ * 1 when @p m is a referrer the registry makes itself (a signature or a
+ * promotion attestation: kept in the manifests table only, never stored as
+ * a blob, never pushed), else 0.
+ */
+int mlreg_registry__manifest_made_here(const mlreg_manifest *m);
 
 /** Frees a plan; NULL is a no-op. */
 void mlreg_registry__manifest_plan_free(registry_manifest_plan *plan);

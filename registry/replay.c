@@ -44,6 +44,7 @@ static const struct {
     {MLREG_AUDIT_KEY_UNTRUST, mlreg_registry__replay_keyring},
     {MLREG_AUDIT_RELEASE_WITHDRAW, mlreg_registry__replay_withdraw},
     {MLREG_AUDIT_RELEASE_UNWITHDRAW, mlreg_registry__replay_withdraw},
+    {MLREG_AUDIT_SCRUB, mlreg_registry__replay_scrub},
 };
 
 int mlreg_registry__replay_entry(mlreg_registry *dest, uint64_t seq, const char *text, size_t len)

@@ -17,6 +17,7 @@
 #include "mlreg/keyring.h"
 #include "mlreg/manifest.h"
 #include "mlreg/promotions.h"
+#include "mlreg/scrub.h"
 #include "mlreg/signatures.h"
 #include "mlreg/text.h"
 #include "mlreg/time.h"
@@ -437,6 +438,61 @@ static enum MHD_Result cluster_get(request *rq)
     return mlreg_server__reply_result(rq, error, j);
 }
 
+/* POST admin/scrub: {"model"?, "rate_bytes_per_second"?, "dry_run"?}, or
+ * no body for every blob at full speed. Answers the report
+ * (mlreg_registry_scrub()) when the scrub ends, which may take long: the
+ * handler holds its libmicrohttpd worker thread meanwhile (one of
+ * server.threads; other connections of that worker wait). The reply of a
+ * scrub that ran past limits.body_timeout_seconds is delivered
+ * (test_scrub.sh checks it with a 1 s timeout and a 3 s scrub), and
+ * libmicrohttpd's inactivity count is restarted before the reply all the
+ * same, so that no version counting the handler's time as inactivity cuts
+ * it: setting the timeout to 0 and back restarts it (libmicrohttpd resets
+ * the count when a timeout is set on a connection that had none). */
+static enum MHD_Result scrub_post(request *rq)
+{
+    json_t *body = NULL, *report = NULL, *v;
+    mlreg_scrub_opts o;
+    const char *key;
+    int error;
+
+    memset(&o, 0, sizeof(o));
+    if (rq->mbuf != NULL && rq->mlen > 0 && body_object(&body, rq) < 0)
+        return mlreg_server__req_queue_error(rq);
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "model") && strcmp(key, "rate_bytes_per_second") &&
+            strcmp(key, "dry_run")) {
+            mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
+                                       "unknown member \"%.64s\" in a scrub request", key);
+            json_decref(body);
+            return mlreg_server__req_queue_error(rq);
+        }
+    }
+    v = json_object_get(body, "rate_bytes_per_second");
+    if (v != NULL && !json_is_null(v) &&
+        (!json_is_integer(v) || json_integer_value(v) < 0 ||
+         json_integer_value(v) > (json_int_t)1 << 50)) {
+        json_decref(body);
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
+                                   "\"rate_bytes_per_second\" must be an integer from 0 "
+                                   "(unlimited) to 2^50");
+        return mlreg_server__req_queue_error(rq);
+    }
+    o.rate_bytes_per_second = v != NULL ? (uint64_t)json_integer_value(v) : 0;
+    if (body_string(&o.model, NULL, rq, body, "model", 0) < 0 ||
+        body_bool(&o.dry_run, rq, body, "dry_run") < 0) {
+        json_decref(body);
+        return mlreg_server__req_queue_error(rq);
+    }
+    o.actor = mlreg_server__req_actor(rq);
+    error = mlreg_registry_scrub(&report, rq->srv->reg, &o);
+    json_decref(body);
+    MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, rq->srv->body_timeout);
+    return mlreg_server__reply_result(rq, error, report);
+}
+
 static enum MHD_Result models_get(request *rq)
 {
     json_t *j = NULL;
@@ -572,6 +628,8 @@ static const route_row api_rows[] = {
      NULL, models_get},
     {ROUTE_POST, "/api/v1/admin/gc", ROUTE_ACCESS_ADMIN, ROUTE_BODY_JSON, ERR_CTX_ANY, NULL, NULL,
      gc_post},
+    {ROUTE_POST, "/api/v1/admin/scrub", ROUTE_ACCESS_ADMIN, ROUTE_BODY_JSON, ERR_CTX_ANY, NULL,
+     NULL, scrub_post},
     {ROUTE_GET_HEAD, "/api/v1/keys", ROUTE_ACCESS_READ_ALL, ROUTE_BODY_NONE, ERR_CTX_KEY, NULL,
      NULL, keys_get},
     {ROUTE_POST, "/api/v1/keys", ROUTE_ACCESS_ADMIN, ROUTE_BODY_JSON, ERR_CTX_KEY, NULL, NULL,

@@ -227,6 +227,7 @@ struct mlreg_server {
     size_t max_manifest;
     uint16_t port;
     unsigned int redirect_seconds; /* 0: serve blob bytes; else 307 to the backend */
+    unsigned int body_timeout;     /* seconds a connection may stall (MHD's timeout) */
     const mlreg_policy *policy;    /* opts->policy or own_policy */
     const mlreg_auth *auth;        /* opts->auth or own_auth */
     mlreg_policy *own_policy;      /* defaults when the caller gave none */

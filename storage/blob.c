@@ -5,6 +5,8 @@
 #include "mlreg/common.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 /* The store holds nothing mutable besides the backend, so it is as
  * thread-safe as the backend; writers and readers belong to one thread. */
@@ -81,6 +83,22 @@ int mlreg_blobstore_sweep_stale(unsigned int *count_out, mlreg_blobstore *store,
     *count_out = 0;
     if (store->backend->sweep_stale == NULL) return 0;
     return store->backend->sweep_stale(count_out, store->backend, max_age, dry_run);
+}
+
+int mlreg_blobstore_quarantine(char *name_out, mlreg_blobstore *store, const mlreg_digest *digest,
+                               int64_t when)
+{
+    char name[MLREG_BLOB_QUARANTINE_NAME_MAX];
+    int error;
+
+    if (store->backend->quarantine == NULL)
+        return mlreg_error_set(MLREG_EUNSUPPORTED, "this blob backend cannot quarantine a blob");
+    if (when <= 0) when = (int64_t)time(NULL);
+    name[0] = '\0';
+    if ((error = store->backend->quarantine(name, sizeof(name), store->backend, digest, when)) < 0)
+        return error;
+    if (name_out != NULL) memcpy(name_out, name, sizeof(name));
+    return 0;
 }
 
 int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload)

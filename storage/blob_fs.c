@@ -1,14 +1,15 @@
 /* blob_fs.c: the local filesystem blob backend.
  *
- * Layout: root/blobs/sha256/<2 hex>/<64 hex>, temp files in root/blobs/tmp/
+ * Layout: root/blobs/sha256/<2 hex>/<64 hex>, temp files in root/blobs/tmp/,
+ * blobs a scrub found damaged in root/blobs/quarantine/<64 hex>.<unix time>
  * (same filesystem, so rename is atomic); directories 0700, blobs 0600, so
  * no other local user reads a model. A write goes to a fresh temp file;
  * commit fsyncs it, renames it under its digest and fsyncs the directory, so a
  * crash leaves either nothing or the whole blob under its final name, plus at
  * worst a stale temp file that the next construction removes.
  *
- * Every operation works relative to two directory descriptors opened once at
- * construction (blobs/sha256 and blobs/tmp): paths stay short and fixed-size,
+ * Every operation works relative to three directory descriptors opened once at
+ * construction (blobs/sha256, blobs/tmp and blobs/quarantine): paths stay short and fixed-size,
  * and the backend has no mutable shared state, so it is thread-safe.
  */
 #include "mlreg/sys/blob_backend.h"
@@ -35,6 +36,7 @@ typedef struct {
     char *root;     /* as given, for messages */
     int objects_fd; /* root/blobs/sha256 */
     int tmp_fd;     /* root/blobs/tmp */
+    int quar_fd;    /* root/blobs/quarantine */
 } fs_backend;
 
 typedef struct {
@@ -446,6 +448,45 @@ static int fs_backend__remove(mlreg_blob_backend *bb, const mlreg_digest *digest
     return 0;
 }
 
+/* Moves the blob to quarantine/<hex>.<when> with one rename, so at no
+ * moment is it both served and quarantined, or neither. RENAME_NOREPLACE
+ * keeps an earlier quarantined copy of the same digest (a blob damaged
+ * twice in one second gets a ".N" suffix). The blob's directory and the
+ * quarantine directory are fsynced: a crash must not bring a damaged blob
+ * back under its name, where a HEAD would answer "present" again. */
+static int fs_backend__quarantine(char *name_out, size_t name_len, mlreg_blob_backend *bb,
+                                  const mlreg_digest *digest, int64_t when)
+{
+    int error = 0;
+    fs_backend *b = (fs_backend *)bb;
+    char rel[REL_PATH_LEN], dir[3], name[MLREG_BLOB_QUARANTINE_NAME_MAX];
+    int attempt;
+
+    rel_path(rel, digest);
+    memcpy(dir, rel, 2);
+    dir[2] = '\0';
+    for (attempt = 0;; attempt++) {
+        if (attempt == 0)
+            snprintf(name, sizeof(name), "%s.%lld", rel + 3, (long long)when);
+        else
+            snprintf(name, sizeof(name), "%s.%lld.%d", rel + 3, (long long)when, attempt);
+        if (renameat2(b->objects_fd, rel, b->quar_fd, name, RENAME_NOREPLACE) == 0) break;
+        if (errno == EEXIST && attempt < 100) continue;
+        if (errno == ENOENT)
+            return mlreg_error_set(MLREG_ENOTFOUND, "blob sha256:%s not found", rel + 3);
+        return errno_error(errno, b, "move blob to quarantine:", "sha256/", rel);
+    }
+    if (fsync(b->quar_fd) < 0) {
+        error = errno_error(errno, b, "fsync directory", "quarantine", "");
+        goto done;
+    }
+    if ((error = fsync_objects_dir(b, dir)) < 0) goto done;
+
+done:
+    if (name_out != NULL && name_len > 0) snprintf(name_out, name_len, "blobs/quarantine/%s", name);
+    return error;
+}
+
 /* Walks one 2-hex directory. Only names of exactly 64 lowercase hex starting
  * with the directory's two digits are blobs; anything else (editor backups,
  * misplaced files) is skipped, never reported under a wrong digest. */
@@ -530,6 +571,7 @@ static void fs_backend__free(mlreg_blob_backend *bb)
     if (b == NULL) return;
     if (b->objects_fd >= 0) close(b->objects_fd);
     if (b->tmp_fd >= 0) close(b->tmp_fd);
+    if (b->quar_fd >= 0) close(b->quar_fd);
     free(b->root);
     free(b);
 }
@@ -538,7 +580,7 @@ int mlreg_blob_backend_fs_new(mlreg_blob_backend **out, const char *root)
 {
     int error = 0;
     fs_backend *b = NULL;
-    char *objects = NULL, *tmp = NULL;
+    char *objects = NULL, *tmp = NULL, *quar = NULL;
 
     if (root == NULL || root[0] == '\0')
         return mlreg_error_set(MLREG_EINVALID, "fs blob backend needs a root directory");
@@ -549,6 +591,7 @@ int mlreg_blob_backend_fs_new(mlreg_blob_backend **out, const char *root)
     }
     b->objects_fd = -1;
     b->tmp_fd = -1;
+    b->quar_fd = -1;
     b->parent.version = MLREG_BLOB_BACKEND_VERSION;
     b->parent.exists = fs_backend__exists;
     b->parent.stat = fs_backend__stat;
@@ -557,23 +600,28 @@ int mlreg_blob_backend_fs_new(mlreg_blob_backend **out, const char *root)
     b->parent.remove = fs_backend__remove;
     b->parent.foreach = fs_backend__foreach;
     b->parent.free = fs_backend__free;
+    b->parent.quarantine = fs_backend__quarantine;
 
     if ((b->root = strdup(root)) == NULL || (objects = path_join(root, "blobs/sha256")) == NULL ||
-        (tmp = path_join(root, "blobs/tmp")) == NULL) {
+        (tmp = path_join(root, "blobs/tmp")) == NULL ||
+        (quar = path_join(root, "blobs/quarantine")) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
     if ((error = mlreg_file_mkdirs(objects, "blob")) < 0 ||
-        (error = mlreg_file_mkdirs(tmp, "blob")) < 0)
+        (error = mlreg_file_mkdirs(tmp, "blob")) < 0 ||
+        (error = mlreg_file_mkdirs(quar, "blob")) < 0)
         goto done;
     if ((error = open_dir(&b->objects_fd, root, "blobs/sha256")) < 0 ||
-        (error = open_dir(&b->tmp_fd, root, "blobs/tmp")) < 0)
+        (error = open_dir(&b->tmp_fd, root, "blobs/tmp")) < 0 ||
+        (error = open_dir(&b->quar_fd, root, "blobs/quarantine")) < 0)
         goto done;
     if ((error = remove_stale_temps(b)) < 0) goto done;
 
 done:
     free(objects);
     free(tmp);
+    free(quar);
     if (error < 0) {
         if (b != NULL) fs_backend__free(&b->parent);
         return error;

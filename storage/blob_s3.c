@@ -1,6 +1,7 @@
 /* blob_s3.c: the S3 blob backend.
  *
- * Layout: <prefix>blobs/sha256/<64 hex>; in-progress large writes under
+ * Layout: <prefix>blobs/sha256/<64 hex>; blobs a scrub found damaged under
+ * <prefix>quarantine/<64 hex>.<unix seconds>; in-progress large writes under
  * <prefix>uploads/<unix seconds, 12 digits>-<32 hex>. Several nodes share
  * one prefix, so a start only removes what a crash can have left: the
  * in-progress writes (multipart uploads and temp objects) begun more than
@@ -199,6 +200,9 @@ static int s3_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *
     int completed = 0;
 
     if ((error = blob_key(&key, w->b, digest)) < 0) goto done;
+    /* Both paths replace an object already under the name: the bytes were
+     * just verified by the front end, while the stored copy may be one that
+     * was damaged after its commit, so pushing a file again repairs it. */
     if (w->up == NULL) {
         /* the verified digest is the body's SHA-256: S3 checks it as well */
         mlreg_digest_hex(hex, digest);
@@ -327,6 +331,67 @@ static int s3_backend__remove(mlreg_blob_backend *bb, const mlreg_digest *digest
     if ((error = mlreg_s3_head(NULL, ((s3_backend *)bb)->s3, key)) == 0)
         error = mlreg_s3_delete(((s3_backend *)bb)->s3, key);
     free(key);
+    return error;
+}
+
+/* Server-side copy to <prefix>quarantine/<hex>.<when>, then delete of the
+ * blob: S3 has no rename. The copy comes first, so a failure at any point
+ * leaves the blob where it was (and at worst a copy in quarantine); a
+ * crash between the two leaves both, and the next scrub moves it again.
+ * An existing quarantined copy of the same name is kept (".N" suffix). */
+static int s3_backend__quarantine(char *name_out, size_t name_len, mlreg_blob_backend *bb,
+                                  const mlreg_digest *digest, int64_t when)
+{
+    int error = 0;
+    s3_backend *b = (s3_backend *)bb;
+    char *key = NULL, *dst = NULL, hex[MLREG_DIGEST_HEXLEN + 1];
+    uint64_t size = 0;
+    int attempt, copied = 0;
+
+    mlreg_digest_hex(hex, digest);
+    if ((error = blob_key(&key, b, digest)) < 0) goto done;
+    if ((error = mlreg_s3_head(&size, b->s3, key)) < 0) {
+        if (error == MLREG_ENOTFOUND)
+            error = mlreg_error_set(MLREG_ENOTFOUND, "blob sha256:%s not found", hex);
+        goto done;
+    }
+    for (attempt = 0;; attempt++) {
+        int r;
+        free(dst);
+        if ((attempt == 0 ? asprintf(&dst, "%squarantine/%s.%lld", mlreg_s3_prefix(b->s3), hex,
+                                     (long long)when)
+                          : asprintf(&dst, "%squarantine/%s.%lld.%d", mlreg_s3_prefix(b->s3), hex,
+                                     (long long)when, attempt)) < 0) {
+            dst = NULL;
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        if ((r = mlreg_s3_head(NULL, b->s3, dst)) == MLREG_ENOTFOUND) break;
+        if (r < 0) {
+            error = r;
+            goto done;
+        }
+        if (attempt == 100) {
+            error = mlreg_error_set(MLREG_EEXISTS, "too many quarantined copies of sha256:%s", hex);
+            goto done;
+        }
+    }
+    if ((error = mlreg_s3_copy(b->s3, dst, key, size)) < 0) goto done;
+    copied = 1;
+    if ((error = mlreg_s3_delete(b->s3, key)) < 0) goto done;
+
+done:
+    if (error < 0 && copied) {
+        /* the blob stays served; the copy would only confuse an operator */
+        char saved[512];
+        snprintf(saved, sizeof(saved), "%s", mlreg_error_last());
+        mlreg_s3_delete(b->s3, dst);
+        mlreg_error_set(error, "%s", saved);
+    }
+    if (error == 0 && name_out != NULL && name_len > 0)
+        snprintf(name_out, name_len, "%s", dst + strlen(mlreg_s3_prefix(b->s3)));
+    free(key);
+    free(dst);
     return error;
 }
 
@@ -471,6 +536,7 @@ int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_co
     b->parent.free = s3_backend__free;
     b->parent.presign = s3_backend__presign;
     b->parent.sweep_stale = s3_backend__sweep_stale;
+    b->parent.quarantine = s3_backend__quarantine;
     if ((error = mlreg_s3_new(&b->s3, cfg)) < 0) goto done;
     if (asprintf(&b->blob_prefix, "%sblobs/sha256/", mlreg_s3_prefix(b->s3)) < 0) {
         b->blob_prefix = NULL;

@@ -46,6 +46,16 @@ int mlreg_blobstore_presign(char **url_out, mlreg_blobstore *store, const mlreg_
  */
 int mlreg_blobstore_sweep_stale(unsigned int *count_out, mlreg_blobstore *store, long max_age,
                                 int dry_run);
+/**
+ * Moves blob @p digest aside (see the backend's quarantine member): the
+ * store then answers "not found" for it, so clients upload it again, and
+ * its bytes stay under *name_out (MLREG_BLOB_QUARANTINE_NAME_MAX bytes; may
+ * be NULL) for an operator. @p when: Unix seconds for that name, 0 = now.
+ * 0, MLREG_ENOTFOUND, MLREG_EUNSUPPORTED (a backend without quarantine) or
+ * another error (the blob then stays in place).
+ */
+int mlreg_blobstore_quarantine(char *name_out, mlreg_blobstore *store, const mlreg_digest *digest,
+                               int64_t when);
 /** Walks every blob; see mlreg_blob_foreach_cb. */
 int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload);
 

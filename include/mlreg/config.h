@@ -98,10 +98,12 @@ typedef struct {
     unsigned int uploads_per_repository;      /**< limits.upload_sessions_per_repository */
     unsigned int upload_idle_timeout;         /**< limits.upload_idle_seconds */
     uint64_t max_upload_bytes;                /**< limits.max_upload_bytes */
-    mlreg_config_key *trusted_keys;           /**< trusted_keys, in file order (malloc'd array) */
-    size_t n_trusted_keys;                    /**< entries in @c trusted_keys */
-    mlreg_policy *policy; /**< stages, gates, models (defaults when absent); owned */
-    mlreg_auth *auth;     /**< tokens (none when absent: local identity); owned */
+    uint64_t scrub_interval;        /**< scrub.interval in seconds; 0 = no scheduled scrub */
+    uint64_t scrub_rate;            /**< scrub.rate_bytes_per_second; 0 = unlimited */
+    mlreg_config_key *trusted_keys; /**< trusted_keys, in file order (malloc'd array) */
+    size_t n_trusted_keys;          /**< entries in @c trusted_keys */
+    mlreg_policy *policy;           /**< stages, gates, models (defaults when absent); owned */
+    mlreg_auth *auth;               /**< tokens (none when absent: local identity); owned */
 } mlreg_config;
 
 /**

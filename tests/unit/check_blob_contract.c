@@ -48,7 +48,42 @@ static int contract_leftovers(void)
     return n;
 }
 
+static void contract_damage(const mlreg_digest *d, const void *data, size_t len)
+{
+    char hex[MLREG_DIGEST_HEXLEN + 1], path[4096];
+    FILE *f;
+
+    mlreg_digest_hex(hex, d);
+    snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s", root, hex, hex);
+    ck_assert_ptr_nonnull(f = fopen(path, "wb"));
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
 #include "blob_contract.inc"
+
+/* fs keeps the quarantined bytes in the blob root, private like the blobs */
+START_TEST(fs_quarantine_keeps_the_bytes_private_in_the_blob_root)
+{
+    mlreg_digest d;
+    char name[MLREG_BLOB_QUARANTINE_NAME_MAX], path[4096], buf[16];
+    struct stat st;
+    FILE *f;
+
+    ck_assert_int_eq(put_bytes(&d, "kept aside", 10), 0);
+    ck_assert_int_eq(mlreg_blobstore_quarantine(name, store, &d, 42), 0);
+    snprintf(path, sizeof(path), "%s/blobs/quarantine", root);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0700);
+    snprintf(path, sizeof(path), "%s/%s", root, name);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    ck_assert_ptr_nonnull(f = fopen(path, "rb"));
+    ck_assert_uint_eq(fread(buf, 1, sizeof(buf), f), 10);
+    fclose(f);
+    ck_assert(memcmp(buf, "kept aside", 10) == 0);
+}
+END_TEST
 
 int main(void)
 {
@@ -59,6 +94,7 @@ int main(void)
 
     tcase_set_timeout(tc, 120);
     contract_add_tests(tc);
+    tcase_add_test(tc, fs_quarantine_keeps_the_bytes_private_in_the_blob_root);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

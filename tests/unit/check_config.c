@@ -115,6 +115,59 @@ START_TEST(test_config_reads_the_connection_and_upload_limits)
 }
 END_TEST
 
+/* scrub.interval's value @p text (JSON) in seconds */
+static uint64_t scrub_interval_of(const char *text)
+{
+    char buf[256];
+    mlreg_config *cfg = NULL;
+    uint64_t n;
+
+    snprintf(buf, sizeof(buf), "{\"scrub\":{\"interval\":%s}}", text);
+    write_config(buf);
+    ck_assert_msg(mlreg_config_load(&cfg, path) == 0, "%s: %s", text, mlreg_error_last());
+    n = cfg->scrub_interval;
+    mlreg_config_free(cfg);
+    return n;
+}
+
+START_TEST(test_config_reads_the_scheduled_scrub)
+{
+    mlreg_config *cfg = NULL;
+
+    ck_assert_int_eq(mlreg_config_load(&cfg, NULL), 0);
+    ck_assert_uint_eq(cfg->scrub_interval, 0); /* off unless configured */
+    ck_assert_uint_eq(cfg->scrub_rate, 0);
+    mlreg_config_free(cfg);
+    write_config("{\"scrub\":{\"interval\":\"6h\",\"rate_bytes_per_second\":50000000}}");
+    ck_assert_int_eq(mlreg_config_load(&cfg, path), 0);
+    ck_assert_uint_eq(cfg->scrub_interval, 6 * 3600);
+    ck_assert_uint_eq(cfg->scrub_rate, 50000000);
+    mlreg_config_free(cfg);
+    ck_assert_uint_eq(scrub_interval_of("\"90s\""), 90);
+    ck_assert_uint_eq(scrub_interval_of("\"30m\""), 1800);
+    ck_assert_uint_eq(scrub_interval_of("\"7d\""), 7 * 86400);
+    ck_assert_uint_eq(scrub_interval_of("\"45\""), 45);
+    ck_assert_uint_eq(scrub_interval_of("3600"), 3600);
+    ck_assert_uint_eq(scrub_interval_of("0"), 0);
+    ck_assert_uint_eq(scrub_interval_of("\"0s\""), 0);
+
+    assert_refused("{\"scrub\":{\"interval\":\"6 h\"}}", MLREG_EINVALID,
+                   "'scrub.interval' must be a duration");
+    assert_refused("{\"scrub\":{\"interval\":\"6hours\"}}", MLREG_EINVALID, "'scrub.interval'");
+    assert_refused("{\"scrub\":{\"interval\":\"h\"}}", MLREG_EINVALID, "'scrub.interval'");
+    assert_refused("{\"scrub\":{\"interval\":\"\"}}", MLREG_EINVALID, "'scrub.interval'");
+    assert_refused("{\"scrub\":{\"interval\":-1}}", MLREG_EINVALID, "'scrub.interval'");
+    assert_refused("{\"scrub\":{\"interval\":1.5}}", MLREG_EINVALID, "'scrub.interval'");
+    assert_refused("{\"scrub\":{\"interval\":\"367d\"}}", MLREG_EINVALID, "at most 366 days");
+    assert_refused("{\"scrub\":{\"interval\":\"99999999999999999999999s\"}}", MLREG_EINVALID,
+                   "at most 366 days");
+    assert_refused("{\"scrub\":{\"rate_bytes_per_second\":-5}}", MLREG_EINVALID,
+                   "'scrub.rate_bytes_per_second'");
+    assert_refused("{\"scrub\":{\"rate\":5}}", MLREG_EINVALID, "unknown config key 'scrub.rate'");
+    assert_refused("{\"scrub\":\"daily\"}", MLREG_EINVALID, "'scrub' must be an object");
+}
+END_TEST
+
 START_TEST(test_config_refuses_limits_out_of_range_naming_them)
 {
     assert_refused("{\"limits\":{\"max_connections\":15}}", MLREG_EINVALID,
@@ -523,6 +576,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_reads_every_accepted_key);
     tcase_add_test(tc, test_config_reads_the_connection_and_upload_limits);
     tcase_add_test(tc, test_config_refuses_limits_out_of_range_naming_them);
+    tcase_add_test(tc, test_config_reads_the_scheduled_scrub);
     tcase_add_test(tc, test_config_refuses_keys_of_later_features_by_name);
     tcase_add_test(tc, test_config_loads_stages_gates_models_and_tokens);
     tcase_add_test(tc, test_config_refuses_bad_gates_and_tokens_naming_the_key);

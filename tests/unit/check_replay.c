@@ -7,9 +7,9 @@
  * again across restarts, approvals, passed and refused promotions over
  * dev/staging/production with gates, a rollback, withdrawals (one that
  * rolls a stage back) and their undoing, image bindings and the
- * attestations of every move. Its log is then replayed into a fresh LMDB
- * that shares the blob store, and every table is compared key by key and
- * byte for byte. */
+ * attestations of every move, a garbage collection, a scrub that found a
+ * damaged blob. Its log is then replayed into a fresh LMDB that shares the
+ * blob store, and every table is compared key by key and byte for byte. */
 #include "mlreg/audit.h"
 #include "mlreg/auth.h"
 #include "mlreg/common.h"
@@ -19,6 +19,7 @@
 #include "mlreg/oci.h"
 #include "mlreg/promotions.h"
 #include "mlreg/registry.h"
+#include "mlreg/scrub.h"
 #include "mlreg/sign.h"
 #include "mlreg/signatures.h"
 #include "mlreg/sys/blob_backend.h"
@@ -367,6 +368,13 @@ static void make_history(void)
                "sha256:1111111111111111111111111111111111111111111111111111111111111111");
     bind_image("1.0", "acme/clf:1.0-abc1234", NULL);
 
+    /* a scrub finds the unreferenced blob damaged on disk and moves it aside */
+    th_fs_damage_blob(fx.dir, &spare, 0);
+    ck_assert_msg(mlreg_registry_scrub(&res, src, &(mlreg_scrub_opts){.actor = "ops"}) == 0, "%s",
+                  mlreg_error_last());
+    ck_assert_int_eq(json_array_size(json_object_get(res, "corrupt")), 1);
+    json_decref(res);
+
     /* revocations: retired, then compromised */
     mlreg_keyid_format(id, &pk.id);
     ck_assert_int_eq(
@@ -481,7 +489,8 @@ START_TEST(test_replaying_the_log_rebuilds_every_table_byte_for_byte)
                                               MLREG_AUDIT_GC_COLLECT,
                                               MLREG_AUDIT_GC_DONE,
                                               MLREG_AUDIT_RELEASE_WITHDRAW,
-                                              MLREG_AUDIT_RELEASE_UNWITHDRAW};
+                                              MLREG_AUDIT_RELEASE_UNWITHDRAW,
+                                              MLREG_AUDIT_SCRUB};
         char *all = json_dumps(t, 0);
         for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
             char needle[64];

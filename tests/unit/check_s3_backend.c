@@ -123,6 +123,15 @@ static int contract_leftovers(void)
     return n;
 }
 
+static void contract_damage(const mlreg_digest *d, const void *data, size_t len)
+{
+    char *key = NULL;
+
+    ck_assert_int_eq(mlreg_s3_blob_key(&key, prefix, d), 0);
+    ck_assert_msg(mlreg_s3_put(admin, key, data, len, NULL) == 0, "%s", mlreg_error_last());
+    free(key);
+}
+
 #include "blob_contract.inc"
 
 /* ---- S3-only behaviour ---- */

@@ -306,6 +306,12 @@ START_TEST(test_stage_admin_and_body_rules)
     ck_assert_int_eq(access_of("stager", "POST", "/api/v1/admin/gc"), MLREG_EFORBIDDEN);
     ck_assert_int_eq(access_of("admin", "POST", "/api/v1/admin/gc"), 0);
     ck_assert_str_eq(allow_of("/api/v1/admin/gc"), "POST");
+    /* a scrub reads the whole store and quarantines: admin's alone, with a small JSON body */
+    ck_assert_int_eq(access_of("admin", "POST", "/api/v1/admin/scrub"), 0);
+    ck_assert_int_eq(access_of("pusher", "POST", "/api/v1/admin/scrub"), MLREG_EFORBIDDEN);
+    ck_assert_int_eq(access_of("reader", "POST", "/api/v1/admin/scrub"), MLREG_EFORBIDDEN);
+    ck_assert_int_eq(match("POST", "/api/v1/admin/scrub").row->body, ROUTE_BODY_JSON);
+    ck_assert_str_eq(allow_of("/api/v1/admin/scrub"), "POST");
     /* a promotion names its stage in the body: the route checks it later */
     ck_assert_int_eq(access_of("reader", "POST", "/api/v1/models/m/promotions"), 0);
     ck_assert_int_eq(match("POST", "/api/v1/models/m/promotions").row->access,

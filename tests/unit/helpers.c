@@ -162,6 +162,27 @@ void th_put_blob(mlreg_digest *out, mlreg_registry *reg, const char *repo, const
     th_put_blob_n(out, reg, repo, who, text, strlen(text));
 }
 
+void th_fs_damage_blob(const char *dir, const mlreg_digest *d, long offset)
+{
+    char hex[MLREG_DIGEST_HEXLEN + 1], path[4096];
+    unsigned char c;
+    FILE *f;
+
+    mlreg_digest_hex(hex, d);
+    snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s", dir, hex, hex);
+    if (offset < 0) {
+        ck_assert_msg(unlink(path) == 0, "remove %s", path);
+        return;
+    }
+    ck_assert_msg((f = fopen(path, "r+b")) != NULL, "open %s", path);
+    ck_assert_int_eq(fseek(f, offset, SEEK_SET), 0);
+    ck_assert_int_eq(fread(&c, 1, 1, f), 1);
+    c ^= 0xff;
+    ck_assert_int_eq(fseek(f, offset, SEEK_SET), 0);
+    ck_assert_int_eq(fwrite(&c, 1, 1, f), 1);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
 char *th_release_body(mlreg_registry *reg, const char *model, const char *version, const char *who,
                       const char *report)
 {
@@ -256,6 +277,7 @@ void th_fake_reset_counters(th_fake *f)
 {
     f->n_exists = f->n_stat = f->n_open_read = f->n_open_write = 0;
     f->n_write = f->n_commit = f->n_abort = f->n_remove = 0;
+    f->n_quarantine = 0;
 }
 
 static int fake_backend__exists(mlreg_blob_backend *b, const mlreg_digest *d)
@@ -338,13 +360,20 @@ static int fake_writer__commit(mlreg_blob_backend_writer *w, const mlreg_digest 
 {
     fake_writer *fw = (fake_writer *)w;
     th_fake *f = fw->f;
+    th_fake_blob *held;
     int error = 0;
 
     f->n_commit++;
     if (f->fail_commits) {
         error = mlreg_error_set(MLREG_EIO, "fake commit failed");
-    } else if (th_fake_find(f, d) != NULL) {
-        /* already held: nothing to store */
+    } else if ((held = th_fake_find(f, d)) != NULL) {
+        /* already held: replaced, as the real backends do (a held copy may
+         * have been damaged, and the new bytes were just verified) */
+        free(held->data);
+        held->data = fw->data;
+        held->size = fw->size;
+        held->modified = (int64_t)time(NULL);
+        fw->data = NULL;
     } else if (f->nblobs == TH_FAKE_MAX_BLOBS) {
         error = mlreg_error_set(MLREG_ENOSPACE, "fake store full");
     } else {
@@ -398,6 +427,22 @@ static int fake_backend__remove(mlreg_blob_backend *b, const mlreg_digest *d)
     return 0;
 }
 
+static int fake_backend__quarantine(char *name_out, size_t name_len, mlreg_blob_backend *b,
+                                    const mlreg_digest *d, int64_t when)
+{
+    th_fake *f = (th_fake *)b;
+    th_fake_blob *blob = th_fake_find(f, d);
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+
+    f->n_quarantine++;
+    if (blob == NULL) return mlreg_error_set(MLREG_ENOTFOUND, "fake blob not found");
+    mlreg_digest_hex(hex, d);
+    snprintf(name_out, name_len, "quarantine/%s.%lld", hex, (long long)when);
+    free(blob->data);
+    *blob = f->blobs[--f->nblobs];
+    return 0;
+}
+
 static int fake_backend__foreach(mlreg_blob_backend *b, mlreg_blob_foreach_cb cb, void *payload)
 {
     th_fake *f = (th_fake *)b;
@@ -433,6 +478,7 @@ th_fake *th_fake_new(unsigned int version, int *freed_flag)
     f->parent.remove = fake_backend__remove;
     f->parent.foreach = fake_backend__foreach;
     f->parent.free = fake_backend__free;
+    f->parent.quarantine = fake_backend__quarantine;
     f->freed_flag = freed_flag;
     return f;
 }

@@ -135,6 +135,13 @@ char *th_release_body(mlreg_registry *reg, const char *model, const char *versio
                       const char *report);
 
 /**
+ * Damages blob @p d of the fs backend rooted at @p dir in place, as a disk
+ * would: flips the bits of its byte at @p offset, or with @p offset -1
+ * removes the file. Fails the test when the file is not there.
+ */
+void th_fs_damage_blob(const char *dir, const mlreg_digest *d, long offset);
+
+/**
  * Replaces @p *pol (freed first; may be NULL) with the policy whose gates
  * are the JSON object @p gates, e.g. {"staging":[{"metric":"accuracy",
  * "min":0.85}]}. The caller frees it with mlreg_policy_free().
@@ -174,6 +181,7 @@ typedef struct {
     size_t nblobs;
     /* calls, each counted on entry */
     int n_exists, n_stat, n_open_read, n_open_write, n_write, n_commit, n_abort, n_remove;
+    int n_quarantine; /**< quarantine calls; the bytes are dropped, not kept */
     int fail_writes;  /**< nonzero: writer writes return MLREG_ENOSPACE */
     int fail_commits; /**< nonzero: commits store nothing and return MLREG_EIO */
     int *freed_flag;  /**< set to 1 by the backend's free, unless NULL */

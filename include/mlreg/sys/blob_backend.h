@@ -20,6 +20,9 @@
 
 #define MLREG_BLOB_BACKEND_VERSION 1
 
+/** Room for the name a quarantine() gives the copy it keeps. */
+#define MLREG_BLOB_QUARANTINE_NAME_MAX 128
+
 typedef struct mlreg_blob_backend mlreg_blob_backend;
 
 /** An in-progress write. Bytes are invisible under any digest until commit. */
@@ -93,11 +96,25 @@ struct mlreg_blob_backend {
      * only counts them, into *count_out. 0 or the request's error.
      */
     int (*sweep_stale)(unsigned int *count_out, mlreg_blob_backend *b, long max_age, int dry_run);
+    /**
+     * Moves a stored blob out of the store, keeping its bytes for an
+     * operator to look at: afterwards exists() answers 0 and stat() and
+     * open_read() MLREG_ENOTFOUND, so clients upload it again, and a later
+     * commit of the digest stores it anew. The copy is kept under a name
+     * made of the digest's hex and @p when (Unix seconds): fs
+     * `root/blobs/quarantine/<hex>.<when>`, s3 `<prefix>quarantine/<hex>.<when>`;
+     * the name goes to @p name_out (may be NULL; @p name_len bytes, 128 are
+     * enough). 0, MLREG_ENOTFOUND or another error (the blob then stays
+     * where it was).
+     */
+    int (*quarantine)(char *name_out, size_t name_len, mlreg_blob_backend *b,
+                      const mlreg_digest *digest, int64_t when);
 };
 
 /**
  * Creates the local filesystem backend rooted at @p root (blobs live under
- * `root/blobs/sha256/<2 hex>/<64 hex>`, temp files under `root/blobs/tmp/`).
+ * `root/blobs/sha256/<2 hex>/<64 hex>`, temp files under `root/blobs/tmp/`,
+ * quarantined blobs under `root/blobs/quarantine/`).
  * Directories are created 0700 and blobs 0600: only the server's user reads
  * them. Creates the directories if missing and removes stale temp files left by a
  * crash. The caller owns *out (free through its free member or by handing it
