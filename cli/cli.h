@@ -41,19 +41,6 @@ int cmd_bundle(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_scrub(int argc, char **argv);
 
-/** The scrub `mlreg serve` runs every scrub.interval (scrub_timer.c). */
-typedef struct cli_scrub_timer cli_scrub_timer;
-/**
- * Starts a thread that scrubs @p reg every @p interval seconds (the first
- * one interval from now) at most @p rate bytes per second (0 = unlimited),
- * logging a summary to stderr. @p interval 0: nothing starts, *out NULL.
- * 0 or an error; stop and free with cli_scrub_timer_stop().
- */
-int cli_scrub_timer_start(cli_scrub_timer **out, mlreg_registry *reg, uint64_t interval,
-                          uint64_t rate);
-/** Stops the thread (a running scrub ends within one read) and frees; NULL is a no-op. */
-void cli_scrub_timer_stop(cli_scrub_timer *t);
-
 /* ---- the audit log as the registry serves it (audit.c, used by bundle.c) -----
  *
  * The downloads only: what they fetch is checked with mlreg/audit_verify.h. */

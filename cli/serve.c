@@ -225,7 +225,6 @@ int cmd_serve(int argc, char **argv)
     mlreg_config *cfg = NULL;
     mlreg_registry *reg = NULL;
     mlreg_server *srv = NULL;
-    cli_scrub_timer *scrubber = NULL;
     mlreg_server_opts sopts;
     char host[256], url[320];
     unsigned int port;
@@ -297,6 +296,8 @@ int cmd_serve(int argc, char **argv)
     sopts.gc_grace_seconds = cfg->gc.grace_seconds;
     sopts.gc_stale_upload_seconds = cfg->gc.stale_upload_seconds;
     sopts.gc_interval_seconds = cfg->gc.interval_seconds;
+    sopts.scrub_interval_seconds = cfg->scrub_interval;
+    sopts.scrub_rate_bytes_per_second = cfg->scrub_rate;
     sopts.policy = cfg->policy;
     sopts.auth = cfg->auth;
     if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)
@@ -335,11 +336,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "mlreg: node %s follows the log in the bucket\n",
                 mlreg_cluster_node_id(cl));
     }
-    if ((error = cli_scrub_timer_start(&scrubber, reg, cfg->scrub_interval, cfg->scrub_rate)) < 0) {
-        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
-        goto done;
-    }
-    if (scrubber != NULL)
+    if (cfg->scrub_interval > 0)
         fprintf(stderr, "mlreg: scrubbing the blob store every %llu s%s\n",
                 (unsigned long long)cfg->scrub_interval, cfg->scrub_rate ? ", rate limited" : "");
     if (ready && cli_file_write_atomic(ready, url, strlen(url)) < 0) {
@@ -355,7 +352,6 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "mlreg: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = CLI_EXIT_OK;
 done:
-    cli_scrub_timer_stop(scrubber);
     mlreg_server_stop(srv);
     mlreg_registry_free(reg);
     mlreg_config_free(cfg);

@@ -189,16 +189,19 @@ void mlreg_server__log_throttled(log_throttle *lt, const char *msg);
 /** One housekeeping thread's work: @c job every @c every_ms. */
 typedef struct {
     mlreg_server *srv;
-    unsigned int every_ms;
+    uint64_t every_ms;
     void (*job)(mlreg_server *srv);
 } housekeeping_job;
 
 /** Housekeeping threads at most. */
-#define HOUSEKEEPERS_MAX 3
+#define HOUSEKEEPERS_MAX 4
 
 /** Starts the housekeeping threads: one closes overdue connections
  *  (srv->conns), one expires idle upload sessions (srv->uploads), and with
- *  srv->gc_interval set one runs a garbage collection that often. They are
+ *  srv->gc_interval set one runs a garbage collection that often, and with
+ *  srv->scrub_interval set one scrubs the blob store that often (the first
+ *  run one interval after the start, each next one an interval after the
+ *  last ended). They are
  *  apart because dropping a session may wait on the object store (aborting
  *  a multipart upload) and a collection takes long, and the deadlines must
  *  hold meanwhile. 0 or MLREG_EIO. */
@@ -220,6 +223,8 @@ struct mlreg_server {
     unsigned int gc_grace;    /* seconds (mlreg_server_opts.gc_grace_seconds) */
     unsigned int gc_stale;    /* seconds (mlreg_server_opts.gc_stale_upload_seconds) */
     unsigned int gc_interval; /* seconds between scheduled collections; 0: none */
+    uint64_t scrub_interval;  /* seconds between scheduled scrubs; 0: none */
+    uint64_t scrub_rate;      /* their bytes per second; 0: unlimited */
     int housekeepers;         /* how many of them run */
     int housekeeper_stop;     /* under housekeeper_lock */
     pthread_mutex_t housekeeper_lock;

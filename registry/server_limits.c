@@ -30,15 +30,18 @@
  */
 #include "server_internal.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "mlreg/common.h"
 #include "mlreg/gc.h"
+#include "mlreg/scrub.h"
 
 /* How often the housekeepers look at the deadlines and at idle sessions. */
 #define SWEEP_MS        250
@@ -342,10 +345,70 @@ static void gc_job(mlreg_server *srv)
     json_decref(r);
 }
 
+/* 1 once the server is stopping: a running scrub ends within one read. */
+static int housekeeper_stopping(void *payload)
+{
+    mlreg_server *srv = payload;
+    int stop;
+
+    pthread_mutex_lock(&srv->housekeeper_lock);
+    stop = srv->housekeeper_stop;
+    pthread_mutex_unlock(&srv->housekeeper_lock);
+    return stop;
+}
+
+static void log_scrub_items(const json_t *items, const char *what)
+{
+    const json_t *it;
+    size_t i;
+
+    json_array_foreach(items, i, it)
+    {
+        fprintf(stderr, "mlreg: scrub: %s %s (%zu release%s)%s\n", what,
+                json_string_value(json_object_get(it, "digest")),
+                json_array_size(json_object_get(it, "releases")),
+                json_array_size(json_object_get(it, "releases")) == 1 ? "" : "s",
+                json_is_true(json_object_get(it, "quarantined")) ? ", quarantined" : "");
+    }
+}
+
+/* A scheduled scrub: one line per damaged or missing blob (digests and
+ * counts, nothing secret) and a summary line go to the log. */
+static void scrub_job(mlreg_server *srv)
+{
+    mlreg_scrub_opts o;
+    json_t *rep = NULL;
+
+    memset(&o, 0, sizeof(o));
+    o.rate_bytes_per_second = srv->scrub_rate;
+    o.actor = "scrub.interval";
+    o.should_stop = housekeeper_stopping;
+    o.stop_payload = srv;
+    if (mlreg_registry_scrub(&rep, srv->reg, &o) < 0) {
+        fprintf(stderr, "mlreg: scheduled scrub failed: %s\n", mlreg_error_last());
+        mlreg_error_clear();
+        return;
+    }
+    log_scrub_items(json_object_get(rep, "corrupt"), "corrupt");
+    log_scrub_items(json_object_get(rep, "missing"), "missing");
+    fprintf(stderr,
+            "mlreg: scrub: %" JSON_INTEGER_FORMAT " blobs, %" JSON_INTEGER_FORMAT
+            " bytes in %.1f s: %zu corrupt, %zu missing, %" JSON_INTEGER_FORMAT " quarantined%s\n",
+            json_integer_value(json_object_get(rep, "checked")),
+            json_integer_value(json_object_get(rep, "bytes")),
+            json_number_value(json_object_get(rep, "seconds")),
+            json_array_size(json_object_get(rep, "corrupt")),
+            json_array_size(json_object_get(rep, "missing")),
+            json_integer_value(json_object_get(rep, "quarantined")),
+            json_is_true(json_object_get(rep, "stopped")) ? " (stopped)" : "");
+    json_decref(rep);
+}
+
 static const housekeeping_job jobs[HOUSEKEEPERS_MAX] = {
     {NULL, SWEEP_MS, close_overdue_job},
     {NULL, EXPIRE_EVERY_MS, expire_uploads_job},
-    {NULL, 0, gc_job}, /* every srv->gc_interval seconds, when set */
+    {NULL, 0, gc_job},    /* every srv->gc_interval seconds, when set */
+    {NULL, 0, scrub_job}, /* every srv->scrub_interval seconds, when set */
 };
 
 /* Runs @p arg's job every few hundred milliseconds until mlreg_server__housekeeper_stop(). */
@@ -359,13 +422,17 @@ static void *housekeeper_main(void *arg)
         struct timespec until;
 
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += j->every_ms / 1000;
+        until.tv_sec += (time_t)(j->every_ms / 1000);
         until.tv_nsec += (long)(j->every_ms % 1000) * 1000000L;
         if (until.tv_nsec >= 1000000000L) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&srv->housekeeper_wake, &srv->housekeeper_lock, &until);
+        /* only the deadline or the stop: a spurious wake-up runs nothing early */
+        while (!srv->housekeeper_stop &&
+               pthread_cond_timedwait(&srv->housekeeper_wake, &srv->housekeeper_lock, &until) !=
+                   ETIMEDOUT)
+            ;
         if (srv->housekeeper_stop) break;
         pthread_mutex_unlock(&srv->housekeeper_lock);
         j->job(srv);
@@ -383,7 +450,11 @@ int mlreg_server__housekeeper_start(mlreg_server *srv)
         srv->housekeeping[i].srv = srv;
         if (jobs[i].job == gc_job) {
             if (srv->gc_interval == 0) continue;
-            srv->housekeeping[i].every_ms = srv->gc_interval * 1000u;
+            srv->housekeeping[i].every_ms = (uint64_t)srv->gc_interval * 1000u;
+        }
+        if (jobs[i].job == scrub_job) {
+            if (srv->scrub_interval == 0) continue;
+            srv->housekeeping[i].every_ms = srv->scrub_interval * 1000u;
         }
         if (pthread_create(&srv->housekeeper[srv->housekeepers], NULL, housekeeper_main,
                            &srv->housekeeping[i]) != 0)

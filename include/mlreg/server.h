@@ -100,6 +100,10 @@ typedef struct {
     unsigned int gc_stale_upload_seconds;
     /** Seconds between scheduled collections; 0 = none. */
     unsigned int gc_interval_seconds;
+    /** Seconds between scheduled scrubs of the blob store (scrub.h); 0 = none. */
+    uint64_t scrub_interval_seconds;
+    /** Bytes per second a scheduled scrub reads at most; 0 = unlimited. */
+    uint64_t scrub_rate_bytes_per_second;
 } mlreg_server_opts;
 
 /**
