@@ -58,7 +58,7 @@
 /** Release withdrawn (yanked) / its withdrawal taken back (withdraw.c). */
 #define MLREG_AUDIT_RELEASE_WITHDRAW   "release.withdraw"
 #define MLREG_AUDIT_RELEASE_UNWITHDRAW "release.unwithdraw"
-#define MLREG_AUDIT_SCRUB            "scrub" /**< a scrub found damaged or missing blobs */
+#define MLREG_AUDIT_SCRUB              "scrub" /**< a scrub found damaged or missing blobs */
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"
