@@ -308,8 +308,10 @@ static json_t *release_record(const mlreg_manifest *m, const mlreg_release_info 
 
 /* ---- blob references (table blob_refs) ------------------------------------
  * One row per blob and manifest that references it: key blob hex \0 repo \0
- * manifest hex, empty value. A manifest references its own stored bytes
- * (every manifest is also a blob), its config and its layers (image) or its
+ * manifest hex, empty value. A manifest references its own bytes (a pushed
+ * manifest is stored as a blob too; the signature and attestation
+ * referrers the registry makes are not, and their row names no stored
+ * blob), its config and its layers (image) or its
  * child manifests (index). Rows come and go with the manifest's row, in the
  * same transaction; garbage collection (gc.c) keeps every blob that has one. */
 
