@@ -6,7 +6,8 @@
  * by two keys, key trust and revocations, config keys dropped and listed
  * again across restarts, approvals, passed and refused promotions over
  * dev/staging/production with gates, a rollback, withdrawals (one that
- * rolls a stage back) and their undoing, image bindings and the
+ * rolls a stage back) and their undoing, a purge that deleted a signed
+ * release's files, image bindings and the
  * attestations of every move, a garbage collection, a scrub that found a
  * damaged blob. Its log is then replayed into a fresh LMDB that shares the
  * blob store, and every table is compared key by key and byte for byte. */
@@ -277,7 +278,7 @@ static uint64_t log_size(mlreg_registry *reg)
 static void make_history(void)
 {
     char d10[MLREG_DIGEST_STRLEN + 1], d11[MLREG_DIGEST_STRLEN + 1];
-    char d12[MLREG_DIGEST_STRLEN + 1], img[MLREG_DIGEST_STRLEN + 1];
+    char d12[MLREG_DIGEST_STRLEN + 1], d13[MLREG_DIGEST_STRLEN + 1], img[MLREG_DIGEST_STRLEN + 1];
     char other[MLREG_DIGEST_STRLEN + 1], sbom[MLREG_DIGEST_STRLEN + 1];
     char b64[MLREG_PUBKEY_B64LEN + 1], id[MLREG_KEYID_HEXLEN + 1];
     mlreg_digest spare, weights;
@@ -360,6 +361,17 @@ static void make_history(void)
     json_decref(res);
     ck_assert_msg(mlreg_release_withdraw(&res, src, pol, ci(), MODEL, "1.2", "superseded", 0) == 0,
                   "%s", mlreg_error_last());
+    json_decref(res);
+
+    /* a purge of a signed, approved release: its weights and tokenizer
+     * leave the shared blob store, so the replay rebuilds its push, its
+     * signature and its approval from the manifest and eval report alone */
+    push("1.3", 0.95, "ci", d13);
+    sign("1.3", d13, bot);
+    approve("1.3", "production", NULL, "bob");
+    ck_assert_msg(mlreg_release_purge(&res, src, pol, ci(), MODEL, "1.3", "licence takedown") == 0,
+                  "%s", mlreg_error_last());
+    ck_assert_int_eq(json_integer_value(json_object_get(res, "deleted_blobs")), 2);
     json_decref(res);
 
     /* image bindings: by tag, by digest, and a re-bind of the first */
@@ -490,6 +502,7 @@ START_TEST(test_replaying_the_log_rebuilds_every_table_byte_for_byte)
                                               MLREG_AUDIT_GC_DONE,
                                               MLREG_AUDIT_RELEASE_WITHDRAW,
                                               MLREG_AUDIT_RELEASE_UNWITHDRAW,
+                                              MLREG_AUDIT_RELEASE_PURGE,
                                               MLREG_AUDIT_SCRUB};
         char *all = json_dumps(t, 0);
         for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
