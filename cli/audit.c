@@ -388,6 +388,10 @@ static int verify_bundle(const char *dir, const char *key_path)
     if (rep.withdrawn)
         printf("the release is WITHDRAWN: audit entry %" PRIu64 " by %s at %s: %s\n",
                rep.withdrawn_seq, rep.withdrawn_by, rep.withdrawn_time, rep.withdrawn_reason);
+    if (rep.purged)
+        printf("the release is PURGED: audit entry %" PRIu64 " by %s at %s: %s; %zu of its files "
+               "were deleted and are not in the bundle\n",
+               rep.purged_seq, rep.purged_by, rep.purged_time, rep.purged_reason, rep.purged_files);
     error = cli_flush_stdout();
 done:
     return error < 0 ? cli_fail("audit verify", error) : CLI_EXIT_OK;

@@ -337,20 +337,25 @@ done:
     return error;
 }
 
-static int write_sums(const char *tmp, const cli_release *rel)
+/* SHA256SUMS of manifest.json and the files written (@p gone[i] set for a
+ * file a purge deleted, which the bundle lacks). */
+static int write_sums(const char *tmp, const cli_release *rel, const unsigned char *gone)
 {
     int error = 0;
-    size_t n = rel->nlayers + 1, off = 0, cap = 0;
+    size_t n = 1, off = 0, cap = 0;
     sum_line *lines = NULL;
     char *text = NULL;
 
-    if (!(lines = calloc(n, sizeof(*lines)))) return mlreg_error_set(MLREG_ENOMEM, "oom");
+    if (!(lines = calloc(rel->nlayers + 1, sizeof(*lines))))
+        return mlreg_error_set(MLREG_ENOMEM, "oom");
     snprintf(lines[0].path, sizeof(lines[0].path), MLREG_BUNDLE_MANIFEST);
     snprintf(lines[0].hex, sizeof(lines[0].hex), "%s", rel->digest + 7);
     for (size_t i = 0; i < rel->nlayers; i++) {
-        snprintf(lines[i + 1].path, sizeof(lines[i + 1].path), MLREG_BUNDLE_FILES "/%s",
+        if (gone[i]) continue;
+        snprintf(lines[n].path, sizeof(lines[n].path), MLREG_BUNDLE_FILES "/%s",
                  rel->layers[i].title);
-        mlreg_digest_hex(lines[i + 1].hex, &rel->layers[i].digest);
+        mlreg_digest_hex(lines[n].hex, &rel->layers[i].digest);
+        n++;
     }
     qsort(lines, n, sizeof(*lines), cmp_sum);
     for (size_t i = 0; i < n; i++)
@@ -380,9 +385,10 @@ int cmd_bundle(int argc, char **argv)
     mlreg_checkpoint cp = {0};
     mlreg_pubkey logpk;
     mlreg_bundle_report rep;
-    size_t nsigs = 0, natt = 0, nentries = 0, len;
+    size_t nsigs = 0, natt = 0, nentries = 0, len, ngone = 0;
     uint64_t total = 0;
-    int made_tmp = 0;
+    int made_tmp = 0, purged = 0;
+    unsigned char *gone = NULL;
     mode_t mask;
 
     dir[0] = tmp[0] = '\0';
@@ -423,7 +429,19 @@ int cmd_bundle(int argc, char **argv)
     if ((error = cli_client_new(&c, registry)) < 0) goto done;
     /* The titles are checked there, with the registry's rule
      * (mlreg_title_validate): each is a plain file name for files/. */
-    if ((error = cli_release_ref_fetch(&rel, c, &rr)) < 0) goto done;
+    if ((error = cli_release_ref_fetch(&rel, c, &rr)) == MLREG_EGONE && !rr.by_stage) {
+        /* what a purge left: the manifest, its audit trail, the files
+         * other releases share; the offline check accepts a missing file
+         * only when the bundle's release.purge entry names it */
+        fprintf(stderr, "%s\n", mlreg_error_last());
+        purged = 1;
+        error = cli_release_fetch_purged(&rel, c, &rr.ref);
+    }
+    if (error < 0) goto done;
+    if (!(gone = calloc(rel.nlayers + 1, 1))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
 
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dir) >= sizeof(tmp)) {
         tmp[0] = '\0';
@@ -471,12 +489,22 @@ int cmd_bundle(int argc, char **argv)
         if (!error && fsync(fd) < 0)
             error = mlreg_error_set(MLREG_EIO, "fsync %s: %s", sub, strerror(errno));
         close(fd);
-        if (error < 0) goto done;
         cli_format_size(size_str, sizeof(size_str), l->size);
+        if (error == MLREG_ENOTFOUND && purged) {
+            if (unlink(sub) < 0) {
+                error = mlreg_error_set(MLREG_EIO, "unlink %s: %s", sub, strerror(errno));
+                goto done;
+            }
+            fprintf(stderr, "  %-11s %-30s %10s  purged\n", l->kind, l->title, size_str);
+            gone[i] = 1;
+            ngone++;
+            continue;
+        }
+        if (error < 0) goto done;
         fprintf(stderr, "  %-11s %-30s %10s  verified\n", l->kind, l->title, size_str);
         total += l->size;
     }
-    if ((error = write_sums(tmp, &rel)) < 0 ||
+    if ((error = write_sums(tmp, &rel, gone)) < 0 ||
         (error = write_attestations(&natt, tmp, c, rr.ref.model, rel.version)) < 0 ||
         (error = write_audit(&nentries, &cp, origin, &logpk, tmp, c, rel.digest)) < 0)
         goto done;
@@ -506,13 +534,19 @@ int cmd_bundle(int argc, char **argv)
         printf("  manifest.json.minisig  the first signature; signatures/ holds %zu\n", nsigs);
     else
         printf("  signatures/            none: the release is not signed\n");
-    printf("  files/                 %zu file%s, %s, verified\n", rel.nlayers,
-           rel.nlayers == 1 ? "" : "s", size_str);
+    printf("  files/                 %zu file%s, %s, verified\n", rel.nlayers - ngone,
+           rel.nlayers - ngone == 1 ? "" : "s", size_str);
+    if (ngone)
+        printf("                         %zu file%s deleted by the purge, not included\n", ngone,
+               ngone == 1 ? "" : "s");
     printf("  SHA256SUMS             manifest.json and files/*\n");
     printf("  attestations/          %zu promotion statement%s\n", natt, natt == 1 ? "" : "s");
     printf("  audit/                 log key, checkpoint of %" PRIu64 " entries signed by %s,\n"
            "                         %zu entr%s about this release with inclusion proofs\n",
            cp.size, origin, nentries, nentries == 1 ? "y" : "ies");
+    if (rep.purged)
+        printf("PURGED: audit entry %" PRIu64 " by %s at %s: %s\n", rep.purged_seq, rep.purged_by,
+               rep.purged_time, rep.purged_reason);
     if (rep.withdrawn)
         printf("WITHDRAWN: audit entry %" PRIu64 " by %s at %s: %s\n", rep.withdrawn_seq,
                rep.withdrawn_by, rep.withdrawn_time, rep.withdrawn_reason);
@@ -520,6 +554,7 @@ int cmd_bundle(int argc, char **argv)
     error = cli_flush_stdout();
 done:
     if (made_tmp) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(gone);
     cli_release_clear(&rel);
     cli_client_free(c);
     return error < 0 ? cli_fail("bundle", error) : CLI_EXIT_OK;

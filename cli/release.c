@@ -149,18 +149,17 @@ done:
     return error;
 }
 
-int cli_release_fetch(cli_release *r, cli_client *c, const cli_ref *ref)
+/* GETs the manifest at @p path (the OCI API's, or the release API's for a
+ * purged release) and checks it as cli_release_fetch() says. */
+static int fetch_from(cli_release *r, cli_client *c, const cli_ref *ref, const char *path)
 {
     int error = 0;
     cli_response resp;
-    char path[600];
     mlreg_digest d;
     json_error_t jerr;
 
     cli_release_clear(r);
     cli_response_init(&resp);
-    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", ref->model,
-             ref->version ? ref->version : ref->digest);
     cli_request req = {.method = "GET",
                        .url = path,
                        .accept = MLREG_MT_OCI_MANIFEST,
@@ -204,6 +203,28 @@ done:
     cli_response_clear(&resp);
     if (error < 0) cli_release_clear(r);
     return error;
+}
+
+int cli_release_fetch(cli_release *r, cli_client *c, const cli_ref *ref)
+{
+    char path[600];
+
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", ref->model,
+             ref->version ? ref->version : ref->digest);
+    return fetch_from(r, c, ref, path);
+}
+
+int cli_release_fetch_purged(cli_release *r, cli_client *c, const cli_ref *ref)
+{
+    char path[600];
+
+    if (!ref->version)
+        return mlreg_error_set(MLREG_EGONE,
+                               "%s@%s was purged: name it by MODEL@VERSION to bundle what stays",
+                               ref->model, ref->digest);
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/manifest", ref->model,
+             ref->version);
+    return fetch_from(r, c, ref, path);
 }
 
 /* ---- blobs ----------------------------------------------------------------------- */

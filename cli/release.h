@@ -62,6 +62,13 @@ void cli_release_clear(cli_release *r);
 int cli_release_fetch(cli_release *r, cli_client *c, const cli_ref *ref);
 
 /**
+ * As cli_release_fetch(), for a release the registry answered 410 (purged)
+ * for: the manifest bytes it keeps as the evidence of its audit entries,
+ * from the release API. @p ref must name a version (MLREG_EGONE otherwise).
+ */
+int cli_release_fetch_purged(cli_release *r, cli_client *c, const cli_ref *ref);
+
+/**
  * GETs one blob of @p model and checks its size and SHA-256 against @p l,
  * streaming: with @p fd >= 0 the bytes are also written there, otherwise
  * only hashed (nothing kept). MLREG_EMISMATCH names the file.

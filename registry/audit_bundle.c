@@ -226,7 +226,10 @@ static void free_names(char **names, size_t n)
  * file can edit SHA256SUMS too, while manifest.json is bound to the signed
  * log by the entries' subject.digest. @p listed maps every SHA256SUMS path
  * to its (checked) hex digest; @p files are the names in files/. */
-static int check_layers(const char *dir, json_t *listed, char **files, size_t nfiles)
+/* @p gone: the digests ("sha256:…" -> true) the bundle's release.purge
+ * entry lists as deleted, or NULL; *ngone counts the files absent for it. */
+static int check_layers(const char *dir, json_t *listed, char **files, size_t nfiles,
+                        const json_t *gone, size_t *ngone)
 {
     int error = 0;
     char *text = NULL, path[300];
@@ -263,6 +266,10 @@ static int check_layers(const char *dir, json_t *listed, char **files, size_t nf
         mlreg_digest_hex(want, &d);
         snprintf(path, sizeof(path), MLREG_BUNDLE_FILES "/%s", title);
         if (!(hex = json_string_value(json_object_get(listed, path)))) {
+            if (json_object_get(gone, digest) != NULL) { /* deleted by the purge */
+                (*ngone)++;
+                continue;
+            }
             error = BAD("SHA256SUMS does not list %s, a file of the release", path);
             goto done;
         }
@@ -292,7 +299,7 @@ done:
  * " *<path>", binary mode) must name a file of the bundle whose SHA-256
  * matches; manifest.json and every file under files/ must be listed, and
  * files/ must hold exactly the release's files (check_layers). */
-static int check_sums(size_t *count_out, const char *dir)
+static int check_sums(size_t *count_out, const char *dir, const json_t *gone, size_t *ngone)
 {
     int error = 0;
     char *text = NULL, *line, *end, path[PATH_MAX], got[MLREG_DIGEST_STRLEN + 1];
@@ -357,7 +364,7 @@ static int check_sums(size_t *count_out, const char *dir)
             goto done;
         }
     }
-    error = check_layers(dir, listed, files, nfiles);
+    error = check_layers(dir, listed, files, nfiles, gone, ngone);
     goto done;
 nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -642,13 +649,46 @@ static void note_withdrawn(mlreg_bundle_report *rep, json_t *entries)
                         t ? strlen(t) : 0);
 }
 
+/* The release.purge entry among the bundle's (checked against the
+ * checkpoint already): rep->purged and the rest, and into @p gone the
+ * digests it lists as deleted. 0 or MLREG_ENOMEM. */
+static int note_purged(mlreg_bundle_report *rep, json_t *entries, json_t *gone)
+{
+    const char *key, *t;
+    json_t *entry, *b;
+    size_t i;
+
+    json_object_foreach(entries, key, entry)
+    {
+        const char *action = json_string_value(json_object_get(entry, "action"));
+        if (!action || strcmp(action, MLREG_AUDIT_RELEASE_PURGE)) continue;
+        rep->purged = 1;
+        rep->purged_seq = (uint64_t)json_integer_value(json_object_get(entry, "seq"));
+        t = json_string_value(json_object_get(entry, "actor"));
+        mlreg_text_sanitize(rep->purged_by, sizeof(rep->purged_by), t ? t : "", t ? strlen(t) : 0);
+        t = json_string_value(json_object_get(entry, "time"));
+        mlreg_text_sanitize(rep->purged_time, sizeof(rep->purged_time), t ? t : "",
+                            t ? strlen(t) : 0);
+        t = json_string_value(json_object_get(entry, "reason"));
+        mlreg_text_sanitize(rep->purged_reason, sizeof(rep->purged_reason), t ? t : "",
+                            t ? strlen(t) : 0);
+        json_array_foreach(json_object_get(json_object_get(entry, "details"), "blobs"), i, b)
+        {
+            const char *d = json_string_value(json_object_get(b, "digest"));
+            if (d != NULL && json_object_set_new(gone, d, json_true()) < 0)
+                return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
 int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const mlreg_pubkey *pk)
 {
     int error = 0;
     char *cp_text = NULL, msg[512];
     size_t cp_len = 0, n = 0;
     char **names = NULL;
-    json_t *entries = NULL;
+    json_t *entries = NULL, *gone = NULL;
     struct stat st;
 
     memset(rep, 0, sizeof(*rep));
@@ -666,14 +706,16 @@ int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const m
         if (error == MLREG_ENOTFOUND) error = BAD("manifest.json is missing");
         goto done;
     }
-    if ((error = check_sums(&rep->sums, dir)) < 0) goto done;
-    if (!(entries = json_object())) {
+    if (!(entries = json_object()) || !(gone = json_object())) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
     if ((error = check_bundle_entries(entries, &rep->entries, dir, rep)) < 0) goto done;
     if ((error = require_push_entry(entries)) < 0) goto done;
     note_withdrawn(rep, entries);
+    if ((error = note_purged(rep, entries, gone)) < 0 ||
+        (error = check_sums(&rep->sums, dir, gone, &rep->purged_files)) < 0)
+        goto done;
     if ((error = list_dir(&names, &n, dir, MLREG_BUNDLE_ATTESTATIONS)) < 0) goto done;
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(names[i]);
@@ -689,6 +731,7 @@ int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const m
 done:
     free_names(names, n);
     json_decref(entries);
+    json_decref(gone);
     free(cp_text);
     return error;
 }

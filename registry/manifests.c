@@ -139,6 +139,51 @@ done:
     return error;
 }
 
+int mlreg_registry_release_manifest(mlreg_manifest_data **out, mlreg_registry *reg,
+                                    const char *model, const char *version)
+{
+    mlreg_meta_txn *txn = NULL;
+    mlreg_manifest_data *m = NULL;
+    json_t *rec = NULL;
+    mlreg_digest d;
+    int error;
+
+    if ((error = mlreg_name_validate(model)) < 0 || (error = mlreg_tag_validate(version)) < 0)
+        return error;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
+    error = mlreg_registry__release_record_get(&rec, txn, model, version);
+    if (error == MLREG_ENOTFOUND)
+        error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
+    if (error < 0) goto done;
+    if (mlreg_digest_parse(&d, json_string_value(json_object_get(rec, "digest"))) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "release record %s@%s is corrupt", model, version);
+        goto done;
+    }
+    if (json_object_get(rec, "purged") == NULL) {
+        error = manifest_load(out, txn, model, &d);
+        goto done;
+    }
+    mlreg_meta_txn_abort(txn);
+    txn = NULL;
+    if ((m = calloc(1, sizeof(*m))) == NULL ||
+        (m->content_type = strdup(MLREG_MT_OCI_MANIFEST)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory reading a manifest");
+        goto done;
+    }
+    if ((error = mlreg_registry__blob_get(&m->body, &m->len, reg, &d,
+                                          mlreg_registry_max_manifest_bytes(reg))) < 0)
+        goto done;
+    m->digest = d;
+    *out = m;
+    m = NULL;
+
+done:
+    mlreg_manifest_data_free(m);
+    json_decref(rec);
+    mlreg_meta_txn_abort(txn);
+    return error;
+}
+
 int mlreg_registry_manifest_get(mlreg_manifest_data **out, mlreg_registry *reg, const char *repo,
                                 const char *reference)
 {
@@ -907,13 +952,15 @@ done:
 }
 
 int mlreg_registry__release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, const char *model,
-                                       const char *version)
+                                       const char *version, int purged_ok)
 {
     int error = 0;
     json_t *rec = NULL;
     const char *d;
 
-    if ((error = mlreg_registry__release_record_get(&rec, txn, model, version)) < 0) goto done;
+    if ((error = mlreg_registry__release_record_get(&rec, txn, model, version)) < 0 ||
+        (!purged_ok && (error = mlreg_registry__refuse_purged(rec)) < 0))
+        goto done;
     d = json_string_value(json_object_get(rec, "digest"));
     if (d == NULL || mlreg_digest_parse(out, d) < 0)
         error = mlreg_error_set(MLREG_EIO, "release record %s@%s is corrupt", model, version);

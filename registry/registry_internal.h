@@ -400,10 +400,11 @@ int mlreg_registry__blob_link_txn(registry_mutation *mut, mlreg_meta_txn *txn, m
 
 /**
  * Digest of release @p model@@p version as recorded in @p txn:
- * 0, MLREG_ENOTFOUND (no release of that version), MLREG_EIO (corrupt record).
+ * 0, MLREG_ENOTFOUND (no release of that version), MLREG_EIO (corrupt record),
+ * MLREG_EGONE (purged, unless @p purged_ok: a listing of its audit trail).
  */
 int mlreg_registry__release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, const char *model,
-                                       const char *version);
+                                       const char *version, int purged_ok);
 
 /**
  * Whether manifest @p referrer ("sha256:<hex>") of release @p subject is the

@@ -528,6 +528,29 @@ static enum MHD_Result model_get(request *rq)
     return mlreg_server__reply_result(rq, error, j);
 }
 
+/* GET models/<name>/versions/<version>/manifest: the release's manifest
+ * bytes, a purged release's too (the audit evidence: docs/lifecycle.md). */
+static enum MHD_Result release_manifest_get(request *rq)
+{
+    mlreg_manifest_data *m = NULL;
+    struct MHD_Response *resp;
+    char digest[MLREG_DIGEST_STRLEN + 1];
+    int error = mlreg_registry_release_manifest(&m, rq->srv->reg, rq->name, rq->arg);
+    size_t len;
+
+    if (error < 0) return mlreg_server__reply_error(rq, error, ERR_CTX_RELEASE);
+    len = m->len;
+    mlreg_digest_format(digest, &m->digest);
+    resp = mlreg_server__resp_copy(m->body, m->len);
+    if (resp != NULL && (mlreg_server__resp_header(resp, "Content-Type", m->content_type) < 0 ||
+                         mlreg_server__resp_header(resp, "Docker-Content-Digest", digest) < 0)) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
+    mlreg_manifest_data_free(m);
+    return mlreg_server__req_queue(rq, 200, resp, len);
+}
+
 static enum MHD_Result release_get(request *rq)
 {
     json_t *j = NULL;
@@ -675,6 +698,8 @@ static const route_row api_rows[] = {
      ROUTE_BODY_JSON, ERR_CTX_RELEASE, NULL, NULL, unwithdraw_post},
     {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/purge", ROUTE_ACCESS_ADMIN_MODEL,
      ROUTE_BODY_JSON, ERR_CTX_RELEASE, NULL, NULL, purge_post},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}/manifest", ROUTE_ACCESS_READ,
+     ROUTE_BODY_NONE, ERR_CTX_RELEASE, NULL, NULL, release_manifest_get},
     {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}", ROUTE_ACCESS_READ,
      ROUTE_BODY_NONE, ERR_CTX_RELEASE, NULL, NULL, release_get},
     {ROUTE_GET_HEAD, "/api/v1/models/{name}/promotions", ROUTE_ACCESS_READ, ROUTE_BODY_NONE,

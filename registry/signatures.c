@@ -244,7 +244,7 @@ static int attach_check(attach_ctx *a, json_t **existing, mlreg_registry *reg, c
         goto done;
     }
     if (error < 0 && error != MLREG_ENOTFOUND) goto done;
-    error = mlreg_registry__release_digest_txn(&rd, txn, model, version);
+    error = mlreg_registry__release_digest_txn(&rd, txn, model, version, 0);
     mlreg_meta_txn_abort(txn);
     txn = NULL;
     if (error == MLREG_ENOTFOUND) {
@@ -622,7 +622,8 @@ int mlreg_signatures_list(json_t **out, mlreg_registry *reg, const char *model, 
         goto done;
     }
     if ((error = mlreg_meta_txn_begin(&w.txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-    error = mlreg_registry__release_digest_txn(&rd, w.txn, model, version);
+    /* a purged release's signatures stay listed: the audit trail */
+    error = mlreg_registry__release_digest_txn(&rd, w.txn, model, version, 1);
     if (error == MLREG_ENOTFOUND)
         error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
     if (error < 0) goto done;

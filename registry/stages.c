@@ -344,7 +344,12 @@ int mlreg_promotions__release_hex_read(char hex[MLREG_DIGEST_HEXLEN + 1], mlreg_
 
     if ((error = mlreg_promotions__check_names(NULL, model, version, NULL)) < 0) return error;
     if ((error = mlreg_meta_txn_begin(txn_out, mlreg_registry_meta(reg), 0)) < 0) return error;
-    if ((error = mlreg_promotions__release_get(&rel, *txn_out, model, version)) < 0) goto done;
+    /* the listings it serves (approvals, attestations, images) stay
+     * readable for a purged release: they are its audit trail */
+    error = mlreg_registry__release_record_get(&rel, *txn_out, model, version);
+    if (error == MLREG_ENOTFOUND)
+        error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
+    if (error < 0) goto done;
     error = mlreg_promotions__record_hex(hex, rel);
 
 done:

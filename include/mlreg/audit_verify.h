@@ -182,6 +182,15 @@ typedef struct {
     char withdrawn_by[129];
     char withdrawn_time[40];
     char withdrawn_reason[1025];
+    /** Whether the bundle holds a release.purge entry: then its seq, actor,
+     *  time and reason, and how many files of manifest.json the bundle lacks
+     *  because that entry lists them as deleted. */
+    int purged;
+    uint64_t purged_seq;
+    char purged_by[129];
+    char purged_time[40];
+    char purged_reason[1025];
+    size_t purged_files;
 } mlreg_bundle_report;
 
 /**
@@ -190,7 +199,9 @@ typedef struct {
  * their digests, every audit entry against its inclusion proof and the
  * manifest digest, an entry recording the push, every attestation's
  * signature, subject and audit entry. It also says whether the entries
- * leave the release withdrawn (rep->withdrawn). Every file is opened without
+ * leave the release withdrawn (rep->withdrawn) or purged (rep->purged): a
+ * file of a purged release may be absent from files/ and SHA256SUMS only
+ * when the bundle's release.purge entry lists its digest as deleted. Every file is opened without
  * following symbolic links; a link, FIFO or other non-regular file in the
  * bundle is a mismatch.
  * @param rep filled on success (zeroed first)

@@ -165,6 +165,15 @@ typedef struct {
 /** Frees a manifest returned by mlreg_registry_manifest_get; NULL is a no-op. */
 void mlreg_manifest_data_free(mlreg_manifest_data *m);
 
+/**
+ * The manifest of release @p model@@p version, also of a purged one (whose
+ * bytes the store keeps as the evidence of its audit entries; reads
+ * through /v2/ answer MLREG_EGONE): 0, MLREG_ENOTFOUND, MLREG_EINVALID
+ * (bad name or version), store errors.
+ */
+int mlreg_registry_release_manifest(mlreg_manifest_data **out, mlreg_registry *reg,
+                                    const char *model, const char *version);
+
 /** Fetches a manifest by tag or digest: 0, MLREG_ENOTFOUND, MLREG_EINVALID (bad reference). */
 int mlreg_registry_manifest_get(mlreg_manifest_data **out, mlreg_registry *reg, const char *repo,
                                 const char *reference);

@@ -152,4 +152,28 @@ out_has "... done" 'root +gc\.done '
 curl -s "$MLREG_URL/api/v1/audit/key" -H "$(as reader)" >"$W/log.pub"
 run "$MLREG" audit verify --token-file "$W/reader.tok" --log-key "$W/log.pub"
 expect_rc "audit verify passes" 0
+
+# ---- the audit bundle of the purged release ----------------------------------------
+expect_status "its manifest bytes stay readable through the release API" 200 GET \
+    /api/v1/models/m/clf/versions/1.0/manifest -H "$(as reader)"
+check "... hashing to its digest" sh -c "[ \"sha256:\$(sha256sum <'$TMP/body' | cut -c1-64)\" = '$D10' ]"
+expect_status "... and need a token" 401 GET /api/v1/models/m/clf/versions/1.0/manifest
+run "$MLREG" bundle --token-file "$W/reader.tok" m/clf@1.0 -o "$W/bundle"
+expect_rc "bundle of the purged release: exit 0" 0
+out_has "the bundle says it is purged" '^PURGED: audit entry [0-9]+ by root at .*: licence takedown #42$'
+out_has "... and what it lacks" '1 file deleted by the purge, not included'
+check "the bundle holds the shared tokenizer and the eval report" sh -c \
+    "cmp -s '$W/tokenizer.json' '$W/bundle/files/tokenizer.json' && cmp -s '$W/eval-1.0.json' '$W/bundle/files/eval-1.0.json'"
+check "... not the deleted weights" sh -c "! ls '$W/bundle/files/' | grep -q weights"
+check "sha256sum -c passes on what it holds" sh -c "cd '$W/bundle' && sha256sum -c --quiet SHA256SUMS"
+run "$MLREG" audit verify --bundle "$W/bundle" --log-key "$W/log.pub"
+expect_rc "audit verify --bundle passes" 0
+out_has "... and reports the purge" 'the release is PURGED: audit entry [0-9]+ by root .*1 of its files were deleted'
+# a file the purge entry does not list may not go missing
+cp -r "$W/bundle" "$W/bundle2"
+rm "$W/bundle2/files/tokenizer.json"
+grep -v tokenizer.json "$W/bundle/SHA256SUMS" >"$W/bundle2/SHA256SUMS"
+run "$MLREG" audit verify --bundle "$W/bundle2" --log-key "$W/log.pub"
+expect_rc "a bundle lacking a file the purge did not delete: refused" 1
+err_has "... naming it" 'does not list files/tokenizer.json'
 finish
