@@ -33,6 +33,7 @@
 #include "mlreg/blob.h"
 #include "mlreg/bytes.h"
 #include "mlreg/common.h"
+#include "mlreg/retention.h"
 #include "mlreg/tables.h"
 #include "mlreg/time.h"
 #include "registry_internal.h"
@@ -568,6 +569,32 @@ static int sweep(gc_tally *t, mlreg_registry *reg, gc_mark *m, const mlreg_gc_op
     return 0;
 }
 
+/* ---- retention ------------------------------------------------------------------ */
+
+/* The retention part of a run, before the mark (retention.h): *out =
+ * null without rules; the plan on a dry run; what a real run purged. */
+static int retention_step(json_t **out, mlreg_registry *reg, const mlreg_gc_opts *opts)
+{
+    json_t *plan = NULL;
+    int error;
+
+    if (opts->n_retention == 0) {
+        *out = json_null();
+        return 0;
+    }
+    if ((error = mlreg_retention_plan(&plan, reg, opts->retention, opts->n_retention,
+                                      mlreg_time_now_ns())) < 0)
+        return error;
+    if (opts->dry_run) {
+        *out = plan;
+        return 0;
+    }
+    json_decref(plan);
+    return mlreg_error_set(MLREG_EUNSUPPORTED,
+                           "retention rules are configured, but this build cannot purge "
+                           "releases; run with --dry-run to see the plan");
+}
+
 int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_opts *opts)
 {
     gc_mark m;
@@ -575,13 +602,18 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
     int64_t t0 = mlreg_time_now_ns();
     unsigned int stale = 0;
     pthread_mutex_t *lock = mlreg_registry__gc_lock(reg);
-    json_t *report = NULL;
+    json_t *report = NULL, *retention = NULL;
     size_t i;
     int error = 0;
 
     memset(&m, 0, sizeof(m));
     if (t.deleted == NULL || t.not_deleted == NULL || t.entries == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory starting a collection");
+        goto out;
+    }
+    if (opts->n_retention > 0 && !opts->dry_run && (opts->policy == NULL || opts->who == NULL)) {
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "garbage collection: retention needs the stages and who purges");
         goto out;
     }
     if (opts->grace_seconds < 0 || opts->grace_seconds > 100LL * 365 * 24 * 3600 ||
@@ -596,6 +628,7 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
         error = mlreg_error_set(MLREG_EEXISTS, "a garbage collection is running already");
         goto out;
     }
+    if ((error = retention_step(&retention, reg, opts)) < 0) goto unlock;
     if ((error = mlreg_blobstore_sweep_stale(&stale, mlreg_registry_blobstore(reg),
                                              opts->stale_upload_seconds, opts->dry_run)) < 0 ||
         (error = mark(&m, reg, opts->grace_seconds)) < 0)
@@ -610,13 +643,14 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
         goto unlock;
     }
     report = json_pack(
-        "{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:I, s:I, s:O, s:I, s:O, s:f, s:f}", "dry_run",
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:I, s:I, s:O, s:I, s:O, s:f, s:f, s:O}", "dry_run",
         opts->dry_run, "grace_seconds", (json_int_t)opts->grace_seconds, "blobs_stored",
         (json_int_t)m.stored.n, "blobs_referenced", (json_int_t)m.referenced, "blobs_young",
         (json_int_t)m.young, "blobs_busy", (json_int_t)m.busy, "deleted", t.deleted,
         "deleted_blobs", (json_int_t)t.ndeleted, "bytes_reclaimed", (json_int_t)t.bytes,
         "not_deleted", t.not_deleted, "stale_uploads", (json_int_t)stale, "entries", t.entries,
-        "write_lock_ms_max", t.lock_ms_max, "seconds", (double)(mlreg_time_now_ns() - t0) / 1e9);
+        "write_lock_ms_max", t.lock_ms_max, "seconds", (double)(mlreg_time_now_ns() - t0) / 1e9,
+        "retention", retention);
     if (report == NULL)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
 
@@ -624,6 +658,7 @@ unlock:
     pthread_mutex_unlock(lock);
 out:
     mark_free(&m);
+    json_decref(retention);
     json_decref(t.deleted);
     json_decref(t.not_deleted);
     json_decref(t.entries);

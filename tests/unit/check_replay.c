@@ -310,7 +310,7 @@ static void make_history(void)
     {
         char path[TH_DIR_MAX + 128], hex[MLREG_DIGEST_HEXLEN + 1];
         struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
-        mlreg_gc_opts go = {60, 3600, 0, "ops"};
+        mlreg_gc_opts go = {.grace_seconds = 60, .stale_upload_seconds = 3600, .actor = "ops"};
         json_t *report = NULL;
 
         mlreg_digest_hex(hex, &spare);
