@@ -34,6 +34,7 @@ int cmd_approve(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_withdraw(int argc, char **argv);
 int cmd_unwithdraw(int argc, char **argv);
+int cmd_purge(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
 int cmd_image_tag(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

@@ -665,6 +665,8 @@ int cli_http_error(const cli_response *resp, const char *what)
         code = MLREG_EFORBIDDEN;
     else if (resp->status == 404)
         code = MLREG_ENOTFOUND;
+    else if (resp->status == 410)
+        code = MLREG_EGONE;
     else if (resp->status >= 400 && resp->status < 500)
         code = MLREG_EDENIED;
     else
@@ -791,6 +793,7 @@ int cli_exit_code(int error)
     case MLREG_EFORBIDDEN:
     case MLREG_EGATE:
     case MLREG_EDENIED:
+    case MLREG_EGONE:
     case MLREG_EBLOBUNKNOWN: return 1;
     case MLREG_EUNREACHABLE:
     case MLREG_ESERVER: return 3;

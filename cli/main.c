@@ -48,6 +48,8 @@ static const struct {
      "withdraw (yank) a release: mlreg withdraw MODEL@VERSION --reason TEXT [--rollback]"},
     {"unwithdraw", cmd_unwithdraw,
      "take a withdrawal back: mlreg unwithdraw MODEL@VERSION --reason TEXT"},
+    {"purge", cmd_purge,
+     "delete a release's files for good (takedowns): mlreg purge MODEL@VERSION --reason TEXT"},
     {"resolve", cmd_resolve,
      "what a stage holds: mlreg resolve MODEL:STAGE [--at TIME] [--image] [--json]"},
     {"image-tag", cmd_image_tag,

@@ -211,18 +211,25 @@ static void print_promotions(json_t *promotions)
     }
 }
 
-/* The withdrawn releases, one line each, after the releases table. */
+/* The withdrawn, then the purged releases, one line each, after the
+ * releases table. */
 static void print_withdrawn(json_t *releases)
 {
+    static const char *const what[] = {"withdrawn", "purged"};
     json_t *r, *w;
-    size_t i, n = 0;
+    size_t i, k, n;
 
-    json_array_foreach(releases, i, r)
-    {
-        if (!json_is_object(w = json_object_get(r, "withdrawn"))) continue;
-        if (n++ == 0) printf("withdrawn:\n");
-        printf("  %s  WITHDRAWN by %s at %s: %s\n", str_or(r, "version", "-"), str_or(w, "by", "?"),
-               str_or(w, "time", "?"), str_or(w, "reason", "?"));
+    for (k = 0; k < 2; k++) {
+        n = 0;
+        json_array_foreach(releases, i, r)
+        {
+            if (!json_is_object(w = json_object_get(r, what[k]))) continue;
+            if (n++ == 0) printf("%s:\n", what[k]);
+            printf("  %s  %s by %s at %s (audit entry %lld): %s\n", str_or(r, "version", "-"),
+                   k ? "PURGED" : "WITHDRAWN", str_or(w, "by", "?"), str_or(w, "time", "?"),
+                   (long long)json_integer_value(json_object_get(w, "seq")),
+                   str_or(w, "reason", "?"));
+        }
     }
 }
 

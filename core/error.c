@@ -55,6 +55,7 @@ const char *mlreg_strerror(int code)
     case MLREG_EQUOTA: return "over quota";
     case MLREG_ESIGNATURE: return "signature does not match";
     case MLREG_EUNAVAILABLE: return "the registry cannot take changes now";
+    case MLREG_EGONE: return "purged";
     default: return "unknown error";
     }
 }

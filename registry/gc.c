@@ -60,6 +60,10 @@
 #define ROW_DELETED  'c'
 #define ROW_LEN      17
 
+/* Set while this thread holds the registry's gc lock: a purge that
+ * retention makes inside a collection leaves its blobs to that collection. */
+static _Thread_local int gc_lock_held;
+
 typedef struct {
     char state;
     uint64_t seq;
@@ -628,6 +632,7 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
         error = mlreg_error_set(MLREG_EEXISTS, "a garbage collection is running already");
         goto out;
     }
+    gc_lock_held = 1;
     if ((error = retention_step(&retention, reg, opts)) < 0) goto unlock;
     if ((error = mlreg_blobstore_sweep_stale(&stale, mlreg_registry_blobstore(reg),
                                              opts->stale_upload_seconds, opts->dry_run)) < 0 ||
@@ -655,10 +660,76 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
 
 unlock:
+    gc_lock_held = 0;
     pthread_mutex_unlock(lock);
 out:
     mark_free(&m);
     json_decref(retention);
+    json_decref(t.deleted);
+    json_decref(t.not_deleted);
+    json_decref(t.entries);
+    if (error < 0) {
+        json_decref(report);
+        return error;
+    }
+    *report_out = report;
+    return 0;
+}
+
+/* ---- the blobs a purge left behind ----------------------------------------- */
+
+int mlreg_registry__gc_collect_now(json_t **report_out, mlreg_registry *reg, const char *const *hex,
+                                   size_t n, const char *actor)
+{
+    gc_mark m;
+    gc_tally t = {json_array(), json_array(), json_array(), 0, 0, 0};
+    mlreg_gc_opts opts = {.stale_upload_seconds = MLREG_GC_STALE_UPLOAD_DEFAULT, .actor = actor};
+    pthread_mutex_t *lock = mlreg_registry__gc_lock(reg);
+    json_t *report = NULL;
+    size_t i;
+    int error = 0, locked = 0;
+
+    memset(&m, 0, sizeof(m));
+    if (t.deleted == NULL || t.not_deleted == NULL || t.entries == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory collecting blobs");
+        goto out;
+    }
+    /* inside mlreg_registry_gc() (retention): its own mark comes next */
+    if (!gc_lock_held) {
+        pthread_mutex_lock(lock);
+        gc_lock_held = locked = 1;
+        if (n > 0 && ((m.stored.v = calloc(n, sizeof(*m.stored.v))) == NULL ||
+                      (m.cand = malloc(n * sizeof(*m.cand))) == NULL)) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory collecting blobs");
+            goto out;
+        }
+        m.cutoff = mlreg_time_now_ns();
+        for (i = 0; i < n; i++) {
+            gc_blob *b = &m.stored.v[m.stored.n];
+            if ((error = mlreg_digest_parse_hex(&b->digest, hex[i], strlen(hex[i]))) < 0) goto out;
+            error = mlreg_blobstore_stat(&b->size, mlreg_registry_blobstore(reg), &b->digest);
+            if (error == MLREG_ENOTFOUND) {
+                mlreg_error_clear();
+                continue; /* not stored (quarantined, or gone already) */
+            }
+            if (error < 0) goto out;
+            mlreg_digest_hex(b->hex, &b->digest);
+            m.cand[m.ncand++] = b;
+            m.stored.n++;
+        }
+        if ((error = sweep(&t, reg, &m, &opts)) < 0) goto out;
+    }
+    report = json_pack("{s:b, s:O, s:I, s:I, s:O, s:O}", "deferred", !locked, "deleted", t.deleted,
+                       "deleted_blobs", (json_int_t)t.ndeleted, "bytes_reclaimed",
+                       (json_int_t)t.bytes, "not_deleted", t.not_deleted, "entries", t.entries);
+    if (report == NULL) error = mlreg_error_set(MLREG_ENOMEM, "out of memory collecting blobs");
+
+out:
+    if (locked) {
+        gc_lock_held = 0;
+        pthread_mutex_unlock(lock);
+    }
+    mark_free(&m);
     json_decref(t.deleted);
     json_decref(t.not_deleted);
     json_decref(t.entries);

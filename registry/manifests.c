@@ -120,8 +120,19 @@ static int manifest_get_once(mlreg_manifest_data **out, mlreg_registry *reg, con
 
     if ((error = mlreg_name_validate(repo)) < 0) goto done;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-    if ((error = resolve_reference(&digest, txn, repo, reference)) < 0) goto done;
-    error = manifest_load(out, txn, repo, &digest);
+    if ((error = resolve_reference(&digest, txn, repo, reference)) == 0)
+        error = manifest_load(out, txn, repo, &digest);
+    if (error == MLREG_ENOTFOUND) {
+        /* a purged release answers 410 with the purge's entry */
+        char msg[512];
+        int purged;
+
+        snprintf(msg, sizeof(msg), "%s", mlreg_error_last());
+        if ((purged = mlreg_registry__purged_check(txn, repo, reference)) < 0)
+            error = purged;
+        else
+            error = mlreg_error_set(MLREG_ENOTFOUND, "%s", msg);
+    }
 
 done:
     mlreg_meta_txn_abort(txn);
@@ -329,6 +340,12 @@ static int refs_row(mlreg_meta_txn *txn, const char *repo, const char *mhex, con
     return error == MLREG_ENOTFOUND ? 0 : error;
 }
 
+int mlreg_registry__refs_keep(mlreg_meta_txn *txn, const char *repo, const char *mhex,
+                              const char *bhex)
+{
+    return refs_row(txn, repo, mhex, bhex, 1);
+}
+
 /* A descriptor's digest as hex, when it is a well-formed sha256 one (stored
  * manifests passed validation; anything else references no blob of ours). */
 static const char *descriptor_hex(const json_t *desc)
@@ -498,6 +515,8 @@ static int put_in_txn(int *created, registry_mutation *mut, mlreg_meta_txn *txn,
     if (p->tag != NULL) {
         /* A tag with a release record is a version tag: immutable. */
         error = mlreg_registry__release_record_get(&rec, txn, p->repo, p->tag);
+        /* a purged version stays taken: pushing it again is refused */
+        if (error == 0 && (error = mlreg_registry__refuse_purged(rec)) < 0) goto done;
         if (error == 0) {
             const char *have = json_string_value(json_object_get(rec, "digest"));
             if (have == NULL || strlen(have) != MLREG_DIGEST_STRLEN ||
@@ -586,9 +605,17 @@ void mlreg_registry__manifest_plan_free(registry_manifest_plan *plan)
  * @p precheck_visible, the referenced blobs must already be visible in @p repo
  * (a short read transaction); without it the caller links them in its own
  * write transaction, where put_in_txn checks visibility anyway. */
+/* plan_prepare()'s flags. A replayed entry was checked when it was made:
+ * the blobs it names were stored then, and a later entry in the log (a
+ * manifest deletion, a purge, then garbage collection) may have deleted
+ * them since; only the manifest's own bytes and a release's eval report,
+ * which the index is built from, must still be there (a deletion keeps
+ * them referenced: manifests_delete.c). */
+enum { PLAN_PRECHECK_VISIBLE = 1, PLAN_REPLAY = 2 };
+
 static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const char *repo,
                         const char *reference, const char *content_type, const char *body,
-                        size_t len, int precheck_visible, const char *actor)
+                        size_t len, unsigned int flags, const char *actor)
 {
     int error = 0, by_digest;
     registry_manifest_plan *plan = NULL;
@@ -647,7 +674,7 @@ static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const
      * repository's blobs, so stat-ing or parsing one this repository cannot
      * see would tell a client its size ("descriptor says N") or, through the
      * eval-report parser's messages, its bytes. The write txn checks again. */
-    if (precheck_visible) {
+    if (flags & PLAN_PRECHECK_VISIBLE) {
         mlreg_cluster *cl = mlreg_registry__cluster(reg);
         int again = 0;
         do {
@@ -660,7 +687,7 @@ static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const
                  mlreg_cluster__refresh(cl, 1) > 0);
         if (error < 0) goto done;
     }
-    if ((error = check_blobs_stored(reg, plan->m)) < 0) goto done;
+    if (!(flags & PLAN_REPLAY) && (error = check_blobs_stored(reg, plan->m)) < 0) goto done;
     if (p->is_release && plan->info.has_eval_report &&
         (error = read_eval_report(&plan->report, reg,
                                   &plan->m->layers[plan->info.eval_report_index])) < 0)
@@ -848,7 +875,8 @@ int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registr
     manifest_change c = {NULL, NULL, 0};
     mlreg_digest stored;
 
-    if ((error = plan_prepare(&plan, reg, repo, reference, content_type, body, len, 1, actor)) < 0)
+    if ((error = plan_prepare(&plan, reg, repo, reference, content_type, body, len,
+                              PLAN_PRECHECK_VISIBLE, actor)) < 0)
         goto done;
     if (is_signature_artifact(plan->m)) {
         error = mlreg_error_set(MLREG_EDENIED,
@@ -928,7 +956,8 @@ static int replay_manifest_put(mlreg_registry *reg, const json_t *entry, const c
     }
     if ((error = mlreg_registry__blob_get(&body, &blen, reg, &d,
                                           mlreg_registry_max_manifest_bytes(reg))) < 0 ||
-        (error = plan_prepare(&plan, reg, repo, tag ? tag : digest, ct, body, blen, 0, actor)) < 0)
+        (error = plan_prepare(&plan, reg, repo, tag ? tag : digest, ct, body, blen, PLAN_REPLAY,
+                              actor)) < 0)
         goto done;
     c.plan = plan;
     c.actor = actor;

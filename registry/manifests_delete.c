@@ -104,17 +104,64 @@ static int attestation_referrer_guard(mlreg_meta_txn *txn, json_t *root, const c
                            repo, digest_str);
 }
 
+/* Takes manifest @p hex of @p repo (parsed body @p root) out of the index:
+ * its row, the tags that name it, its entry in its subject's referrers and
+ * its blob_refs rows, except the row of its own bytes and those of the
+ * blobs @p keep (@p nkeep hex digests). Its own bytes stay referenced
+ * because its log entry names them: a node rebuilding its index from the
+ * log replays the put from those bytes (a few KiB), then this deletion. */
+static int unindex(mlreg_meta_txn *txn, const char *repo, const char *hex, const json_t *root,
+                   const char *const *keep, size_t nkeep)
+{
+    char key[REGISTRY_KEY_CAP];
+    const char *subject;
+    tag_collect c;
+    size_t i;
+    int error;
+
+    memset(&c, 0, sizeof(c));
+    if ((error = mlreg_meta_del(txn, MLREG_DB_MANIFESTS, key,
+                                mlreg_registry__key(key, repo, hex, NULL))) < 0 ||
+        (error = mlreg_registry__refs_update(txn, repo, hex, root, 0)) < 0 ||
+        (error = mlreg_registry__refs_keep(txn, repo, hex, hex)) < 0)
+        return error;
+    for (i = 0; i < nkeep; i++)
+        if ((error = mlreg_registry__refs_keep(txn, repo, hex, keep[i])) < 0) return error;
+
+    c.hex = hex;
+    c.plen = mlreg_registry__key(key, repo, "", NULL);
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_TAGS, key, c.plen, NULL, 0, collect_tags_cb, &c)) <
+        0)
+        goto done;
+    for (i = 0; i < c.n; i++) {
+        if ((error = mlreg_meta_del(txn, MLREG_DB_TAGS, key,
+                                    mlreg_registry__key(key, repo, c.tags[i], NULL))) < 0)
+            goto done;
+    }
+
+    subject = json_string_value(json_object_get(json_object_get(root, "subject"), "digest"));
+    error = 0;
+    if (subject != NULL && strlen(subject) == MLREG_DIGEST_STRLEN) {
+        error = mlreg_meta_del(txn, MLREG_DB_REFERRERS, key,
+                               mlreg_registry__key(key, repo, subject + 7, hex));
+        if (error == MLREG_ENOTFOUND) error = 0;
+    }
+
+done:
+    for (i = 0; i < c.n; i++)
+        free(c.tags[i]);
+    free(c.tags);
+    return error;
+}
+
 static int delete_by_digest(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest)
 {
     int error = 0;
     mlreg_manifest_data *data = NULL;
     json_t *root = NULL;
-    const char *subject, *artifact;
-    char key[REGISTRY_KEY_CAP], hex[MLREG_DIGEST_HEXLEN + 1], str[MLREG_DIGEST_STRLEN + 1];
-    tag_collect c;
-    size_t i;
+    const char *artifact;
+    char hex[MLREG_DIGEST_HEXLEN + 1], str[MLREG_DIGEST_STRLEN + 1];
 
-    memset(&c, 0, sizeof(c));
     mlreg_digest_hex(hex, digest);
     mlreg_digest_format(str, digest);
     if ((error = mlreg_registry__manifest_load_txn(&data, txn, repo, digest)) < 0) goto done;
@@ -133,33 +180,29 @@ static int delete_by_digest(mlreg_meta_txn *txn, const char *repo, const mlreg_d
     if (artifact != NULL && strcmp(artifact, MLREG_ARTIFACT_ATTESTATION) == 0 &&
         (error = attestation_referrer_guard(txn, root, repo, str)) < 0)
         goto done;
-    if ((error = mlreg_meta_del(txn, MLREG_DB_MANIFESTS, key,
-                                mlreg_registry__key(key, repo, hex, NULL))) < 0 ||
-        (error = mlreg_registry__refs_update(txn, repo, hex, root, 0)) < 0)
-        goto done;
-
-    c.hex = hex;
-    c.plen = mlreg_registry__key(key, repo, "", NULL);
-    if ((error = mlreg_meta_iter(txn, MLREG_DB_TAGS, key, c.plen, NULL, 0, collect_tags_cb, &c)) <
-        0)
-        goto done;
-    for (i = 0; i < c.n; i++) {
-        if ((error = mlreg_meta_del(txn, MLREG_DB_TAGS, key,
-                                    mlreg_registry__key(key, repo, c.tags[i], NULL))) < 0)
-            goto done;
-    }
-
-    subject = json_string_value(json_object_get(json_object_get(root, "subject"), "digest"));
-    if (subject != NULL && strlen(subject) == MLREG_DIGEST_STRLEN) {
-        error = mlreg_meta_del(txn, MLREG_DB_REFERRERS, key,
-                               mlreg_registry__key(key, repo, subject + 7, hex));
-        if (error == MLREG_ENOTFOUND) error = 0;
-    }
+    error = unindex(txn, repo, hex, root, NULL, 0);
 
 done:
-    for (i = 0; i < c.n; i++)
-        free(c.tags[i]);
-    free(c.tags);
+    json_decref(root);
+    mlreg_manifest_data_free(data);
+    return error;
+}
+
+int mlreg_registry__release_unindex(mlreg_meta_txn *txn, const char *repo,
+                                    const mlreg_digest *digest, const char *const *keep,
+                                    size_t nkeep)
+{
+    mlreg_manifest_data *data = NULL;
+    json_t *root = NULL;
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+    int error;
+
+    mlreg_digest_hex(hex, digest);
+    if ((error = mlreg_registry__manifest_load_txn(&data, txn, repo, digest)) < 0) return error;
+    if ((root = json_loadb(data->body, data->len, 0, NULL)) == NULL)
+        error = mlreg_error_set(MLREG_EIO, "manifest %s of '%s' does not parse", hex, repo);
+    else
+        error = unindex(txn, repo, hex, root, keep, nkeep);
     json_decref(root);
     mlreg_manifest_data_free(data);
     return error;

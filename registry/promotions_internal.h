@@ -54,9 +54,18 @@ int mlreg_promotions__check_names(const mlreg_policy *policy, const char *model,
 /** Checks an optional free text (reason, comment): length and characters. */
 int mlreg_promotions__check_text(const char *text, const char *what);
 
-/** The release record of @p model@@p version (*out owned by the caller); MLREG_ENOTFOUND. */
+/** The release record of @p model@@p version (*out owned by the caller);
+ *  MLREG_ENOTFOUND, or MLREG_EGONE when it was purged. */
 int mlreg_promotions__release_get(json_t **out, mlreg_meta_txn *txn, const char *model,
                                   const char *version);
+
+/** The configured stages of @p model whose pointer names @p digest now, as a
+ *  JSON array of names (*out owned by the caller); withdraw.c. */
+int mlreg_promotions__stages_holding(json_t **out, mlreg_meta_txn *txn, const mlreg_policy *policy,
+                                     const char *model, const char *digest);
+
+/** "a, b, c" of the strings of @p list, each with @p prefix, into @p buf. */
+void mlreg_promotions__join_names(char *buf, size_t cap, const json_t *list, const char *prefix);
 
 /** The digest hex of release record @p rec into @p hex; MLREG_EIO when corrupt. */
 int mlreg_promotions__record_hex(char hex[MLREG_DIGEST_HEXLEN + 1], const json_t *rec);

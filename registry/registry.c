@@ -493,6 +493,69 @@ done:
     return error;
 }
 
+int mlreg_registry__refuse_purged(const json_t *rec)
+{
+    const json_t *p = json_object_get(rec, "purged");
+    const char *by = json_string_value(json_object_get(p, "by")),
+               *when = json_string_value(json_object_get(p, "time")),
+               *why = json_string_value(json_object_get(p, "reason"));
+    const char *model = json_string_value(json_object_get(rec, "model")),
+               *version = json_string_value(json_object_get(rec, "version"));
+
+    if (p == NULL) return 0;
+    return mlreg_error_set(
+        MLREG_EGONE, "release %s@%s was purged by %s at %s (audit entry %lld): %s",
+        model ? model : "?", version ? version : "?", by ? by : "?", when ? when : "?",
+        (long long)json_integer_value(json_object_get(p, "seq")), why ? why : "?");
+}
+
+/* Finds the record of @p repo whose "digest" is w->digest. */
+typedef struct {
+    const char *digest;
+    json_t *rec;
+} digest_walk;
+
+static int digest_walk_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    digest_walk *w = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL);
+    const char *d = json_string_value(json_object_get(rec, "digest"));
+
+    (void)key;
+    (void)klen;
+    if (d != NULL && strcmp(d, w->digest) == 0) {
+        w->rec = rec;
+        return 1;
+    }
+    json_decref(rec);
+    return 0;
+}
+
+int mlreg_registry__purged_check(mlreg_meta_txn *txn, const char *repo, const char *reference)
+{
+    char key[REGISTRY_KEY_CAP];
+    digest_walk w = {reference, NULL};
+    int error;
+
+    if (mlreg_name_validate(repo) < 0) {
+        mlreg_error_clear();
+        return 0;
+    }
+    if (mlreg_reference_is_digest(reference)) {
+        error =
+            mlreg_meta_iter(txn, MLREG_DB_RELEASES, key, mlreg_registry__key(key, repo, "", NULL),
+                            NULL, 0, digest_walk_cb, &w);
+        if (error < 0) return error;
+    } else if (mlreg_tag_validate(reference) == 0) {
+        error = mlreg_registry__release_record_get(&w.rec, txn, repo, reference);
+        if (error < 0 && error != MLREG_ENOTFOUND) return error;
+    }
+    mlreg_error_clear();
+    error = w.rec != NULL ? mlreg_registry__refuse_purged(w.rec) : 0;
+    json_decref(w.rec);
+    return error;
+}
+
 /* Stores @p rec under model\0version, serialised as manifests.c serialises
  * a new record (compact, members in their order), so that a change that
  * rewrites a record and its replay store the same bytes. */
@@ -775,18 +838,19 @@ static int release_cmp(const void *a, const void *b)
     return strverscmp(va ? va : "", vb ? vb : "");
 }
 
-/* RELEASE_SUMMARY from a stored record (new reference). */
-/* "withdrawn" is the record's object (withdraw.c) or null. */
+/* RELEASE_SUMMARY from a stored record (new reference). "withdrawn" is the
+ * record's object (withdraw.c) or null, "purged" likewise (purge.c). */
 static json_t *release_summary(json_t *rec)
 {
-    json_t *w = json_object_get(rec, "withdrawn");
+    json_t *w = json_object_get(rec, "withdrawn"), *p = json_object_get(rec, "purged");
 
-    return json_pack("{s:O, s:O, s:O, s:O, s:O, s:I, s:O, s:O}", "version",
+    return json_pack("{s:O, s:O, s:O, s:O, s:O, s:I, s:O, s:O, s:O}", "version",
                      json_object_get(rec, "version"), "digest", json_object_get(rec, "digest"),
                      "created", json_object_get(rec, "created"), "git_sha",
                      json_object_get(rec, "git_sha"), "metrics", json_object_get(rec, "metrics"),
                      "files", (json_int_t)json_array_size(json_object_get(rec, "files")), "size",
-                     json_object_get(rec, "size"), "withdrawn", w ? w : json_null());
+                     json_object_get(rec, "size"), "withdrawn", w ? w : json_null(), "purged",
+                     p ? p : json_null());
 }
 
 /* Collects the records of one model, or of all models, in key order. */
@@ -870,7 +934,13 @@ int mlreg_registry_models_list(json_t **out, mlreg_registry *reg)
     json_array_foreach(records, i, rec)
     {
         model = json_string_value(json_object_get(rec, "model"));
-        if (latest == NULL || release_cmp(&rec, &latest) > 0) latest = rec;
+        /* the latest release still stored: a purged one only when all are */
+        if (latest == NULL ||
+            (json_object_get(latest, "purged") != NULL && json_object_get(rec, "purged") == NULL) ||
+            ((json_object_get(latest, "purged") == NULL) ==
+                 (json_object_get(rec, "purged") == NULL) &&
+             release_cmp(&rec, &latest) > 0))
+            latest = rec;
         count++;
         next = i + 1 < json_array_size(records)
                    ? json_string_value(json_object_get(json_array_get(records, i + 1), "model"))
@@ -964,7 +1034,7 @@ static int release_get_once(json_t **out, mlreg_registry *reg, const char *name,
     error = mlreg_registry__release_record_get(&rec, txn, name, version);
     if (error == MLREG_ENOTFOUND)
         error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", name, version);
-    if (error < 0) goto done;
+    if (error < 0 || (error = mlreg_registry__refuse_purged(rec)) < 0) goto done;
     res = release_summary(rec);
     if (res == NULL || json_object_set(res, "model", json_object_get(rec, "model")) < 0 ||
         json_object_set(res, "eval_dataset", json_object_get(rec, "dataset")) < 0 ||

@@ -112,6 +112,9 @@ int mlreg_registry__replay_gc(mlreg_registry *reg, const json_t *entry, const ch
 /** See mlreg_registry__replay_manifests() (withdraw.c: release.withdraw, release.unwithdraw). */
 int mlreg_registry__replay_withdraw(mlreg_registry *reg, const json_t *entry, const char *text,
                                     size_t len);
+/** See mlreg_registry__replay_manifests() (purge.c: release.purge). */
+int mlreg_registry__replay_purge(mlreg_registry *reg, const json_t *entry, const char *text,
+                                 size_t len);
 /** See mlreg_registry__replay_manifests() (scrub.c: scrub). */
 int mlreg_registry__replay_scrub(mlreg_registry *reg, const json_t *entry, const char *text,
                                  size_t len);
@@ -139,6 +142,21 @@ int mlreg_registry__replay_entry(mlreg_registry *reg, uint64_t seq, const char *
 int mlreg_registry__blob_links(int64_t *newest_ns_out, mlreg_meta_txn *txn, const char *bhex,
                                int unlink);
 
+/**
+ * Collects the blobs @p hex (@p n hex digests) that a purge left
+ * unreferenced, now, without a grace period: each is condemned in a
+ * gc.collect change only if still referenced by nothing and not linked
+ * since this call began, its bytes deleted, and gc.done recorded, as
+ * mlreg_registry_gc() does (gc.c). Waits for a collection running in
+ * another thread; inside one on this thread (retention) it does nothing
+ * and says so ("deferred": true), since that collection's mark follows.
+ * *report_out (owned) = {"deferred","deleted":[{digest,size}],
+ * "deleted_blobs","bytes_reclaimed","not_deleted":[{digest,error}],
+ * "entries":[seq]}. 0 or an error (what was recorded stays recorded).
+ */
+int mlreg_registry__gc_collect_now(json_t **report_out, mlreg_registry *reg, const char *const *hex,
+                                   size_t n, const char *actor);
+
 /** The lock that lets one garbage collection run at a time in @p reg. */
 pthread_mutex_t *mlreg_registry__gc_lock(mlreg_registry *reg);
 
@@ -155,6 +173,20 @@ int mlreg_registry__blob_links_foreach(mlreg_meta_txn *txn, registry_link_cb cb,
  */
 int mlreg_registry__refs_update(mlreg_meta_txn *txn, const char *repo, const char *mhex,
                                 const json_t *root, int add);
+/** Adds the one blob_refs row "manifest @p mhex of @p repo references blob
+ *  @p bhex" (both 64 hex): what a deleted manifest keeps (manifests_delete.c). */
+int mlreg_registry__refs_keep(mlreg_meta_txn *txn, const char *repo, const char *mhex,
+                              const char *bhex);
+/**
+ * Takes purged release manifest @p digest of @p repo out of the index as a
+ * manifest DELETE does (its row, tags, blob_refs rows), without the
+ * immutability guards, keeping the blob_refs rows of its own bytes and of
+ * the blobs @p keep (@p nkeep hex digests: what replaying its push needs).
+ * 0, MLREG_ENOTFOUND (no such manifest) or the store's error.
+ */
+int mlreg_registry__release_unindex(mlreg_meta_txn *txn, const char *repo,
+                                    const mlreg_digest *digest, const char *const *keep,
+                                    size_t nkeep);
 /** 1 when some stored manifest references blob @p bhex (64 hex), 0 when
  *  none does, or an error. */
 int mlreg_registry__blob_referenced(mlreg_meta_txn *txn, const char *bhex);
@@ -269,6 +301,17 @@ int mlreg_registry__blob_linked(mlreg_meta_txn *txn, const char *repo, const mlr
  */
 int mlreg_registry__release_record_get(json_t **out, mlreg_meta_txn *txn, const char *model,
                                        const char *version);
+/**
+ * MLREG_EGONE with "release M@V was purged by WHO at TIME (audit entry N):
+ * REASON" when release record @p rec has a "purged" member (purge.c), else 0.
+ */
+int mlreg_registry__refuse_purged(const json_t *rec);
+/**
+ * For a manifest GET of @p repo that found nothing: MLREG_EGONE (as
+ * mlreg_registry__refuse_purged()) when @p reference (a version tag or a
+ * digest) names a purged release of @p repo, else 0.
+ */
+int mlreg_registry__purged_check(mlreg_meta_txn *txn, const char *repo, const char *reference);
 
 /**
  * Stores release record @p rec (not consumed) of @p model@@p version in

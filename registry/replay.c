@@ -44,6 +44,7 @@ static const struct {
     {MLREG_AUDIT_KEY_UNTRUST, mlreg_registry__replay_keyring},
     {MLREG_AUDIT_RELEASE_WITHDRAW, mlreg_registry__replay_withdraw},
     {MLREG_AUDIT_RELEASE_UNWITHDRAW, mlreg_registry__replay_withdraw},
+    {MLREG_AUDIT_RELEASE_PURGE, mlreg_registry__replay_purge},
     {MLREG_AUDIT_SCRUB, mlreg_registry__replay_scrub},
 };
 

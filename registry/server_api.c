@@ -356,6 +356,25 @@ static enum MHD_Result unwithdraw_post(request *rq)
     return withdrawal_post(rq, 1);
 }
 
+/* POST models/<name>/versions/<version>/purge {"reason"}: admin. 409 when
+ * a stage holds the release, 410 when it was purged already. */
+static enum MHD_Result purge_post(request *rq)
+{
+    json_t *body = NULL, *res = NULL;
+    const char *reason = NULL;
+    int error;
+
+    if (withdraw_body(&body, &reason, NULL, rq) < 0) return mlreg_server__req_queue_error(rq);
+    error = mlreg_release_purge(&res, rq->srv->reg, rq->srv->policy, rq->who, rq->name, rq->arg,
+                                reason);
+    json_decref(body);
+    if (error < 0) {
+        mlreg_server__req_fail(rq, error, ERR_CTX_RELEASE);
+        return mlreg_server__req_queue_error(rq);
+    }
+    return reply_json(rq, res);
+}
+
 /* ?since=SEQ&limit=N of the paged listings (promotions, stage history), read
  * as the audit log's: since defaults to 0, limit to 0 (the library's
  * default), a limit over MLREG_PAGE_LIMIT_MAX is clamped; anything but
@@ -659,6 +678,8 @@ static const route_row api_rows[] = {
      ROUTE_BODY_JSON, ERR_CTX_RELEASE, NULL, NULL, withdraw_post},
     {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/unwithdraw", ROUTE_ACCESS_ADMIN_MODEL,
      ROUTE_BODY_JSON, ERR_CTX_RELEASE, NULL, NULL, unwithdraw_post},
+    {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/purge", ROUTE_ACCESS_ADMIN_MODEL,
+     ROUTE_BODY_JSON, ERR_CTX_RELEASE, NULL, NULL, purge_post},
     {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}", ROUTE_ACCESS_READ,
      ROUTE_BODY_NONE, ERR_CTX_RELEASE, NULL, NULL, release_get},
     {ROUTE_GET_HEAD, "/api/v1/models/{name}/promotions", ROUTE_ACCESS_READ, ROUTE_BODY_NONE,

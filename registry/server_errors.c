@@ -67,6 +67,8 @@ static const struct {
     {MLREG_EQUOTA, ERR_CTX_ANY, 429, "TOOMANYREQUESTS"},
     {MLREG_ESERVER, ERR_CTX_ANY, 503, "UNAVAILABLE"},
     {MLREG_EUNAVAILABLE, ERR_CTX_ANY, 503, "UNAVAILABLE"},
+    {MLREG_EGONE, ERR_CTX_MANIFEST, 410, "MANIFEST_UNKNOWN"},
+    {MLREG_EGONE, ERR_CTX_ANY, 410, "RELEASE_PURGED"},
 };
 
 void mlreg_server__error_map(unsigned int *status_out, const char **oci_code_out, int code,

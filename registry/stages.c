@@ -100,7 +100,8 @@ int mlreg_promotions__check_text(const char *text, const char *what)
     return mlreg_text_validate(text, what);
 }
 
-/* The release record of model@version: ENOTFOUND "release m@v not found". */
+/* The release record of model@version: ENOTFOUND "release m@v not found";
+ * EGONE when it was purged (every change that names a release refuses it). */
 int mlreg_promotions__release_get(json_t **out, mlreg_meta_txn *txn, const char *model,
                                   const char *version)
 {
@@ -108,6 +109,10 @@ int mlreg_promotions__release_get(json_t **out, mlreg_meta_txn *txn, const char 
 
     if (error == MLREG_ENOTFOUND)
         return mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
+    if (error == 0 && (error = mlreg_registry__refuse_purged(*out)) < 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
     return error;
 }
 

@@ -88,10 +88,8 @@ static int reason_check(const char *reason)
     return mlreg_promotions__check_text(reason, "reason");
 }
 
-/* The configured stages of the model whose pointer names @p digest now, as
- * a JSON array (owned by the caller). */
-static int stages_holding(json_t **out, mlreg_meta_txn *txn, const mlreg_policy *policy,
-                          const char *model, const char *digest)
+int mlreg_promotions__stages_holding(json_t **out, mlreg_meta_txn *txn, const mlreg_policy *policy,
+                                     const char *model, const char *digest)
 {
     const char *const *stages = mlreg_policy_stages(policy);
     json_t *held = json_array(), *ptr = NULL;
@@ -117,8 +115,7 @@ done:
     return error;
 }
 
-/* "a, b, c" of the strings of @p list, each with @p prefix, into @p buf. */
-static void join_names(char *buf, size_t cap, const json_t *list, const char *prefix)
+void mlreg_promotions__join_names(char *buf, size_t cap, const json_t *list, const char *prefix)
 {
     size_t i, n = 0;
     json_t *s;
@@ -162,8 +159,8 @@ static int withdraw_authorize(const withdraw_change *c, const json_t *held)
         }
     }
     if (json_array_size(missing) == 0) goto done;
-    join_names(names, sizeof(names), held, "");
-    join_names(roles, sizeof(roles), missing, "promote:");
+    mlreg_promotions__join_names(names, sizeof(names), held, "");
+    mlreg_promotions__join_names(roles, sizeof(roles), missing, "promote:");
     error = mlreg_error_set(MLREG_EFORBIDDEN,
                             "token '%s' may not withdraw %s@%s: it holds stage%s %s, so "
                             "withdrawing needs role%s %s (or admin)",
@@ -219,11 +216,12 @@ static int withdraw_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
             goto done;
         }
     } else {
-        if ((error = stages_holding(&held, txn, c->policy, c->model, jstr(c->rec, "digest"))) < 0 ||
+        if ((error = mlreg_promotions__stages_holding(&held, txn, c->policy, c->model,
+                                                      jstr(c->rec, "digest"))) < 0 ||
             (error = withdraw_authorize(c, held)) < 0)
             goto done;
         if (json_array_size(held) > 0 && !c->rollback) {
-            join_names(names, sizeof(names), held, "");
+            mlreg_promotions__join_names(names, sizeof(names), held, "");
             error = mlreg_error_set(MLREG_EDENIED,
                                     "%s@%s holds stage%s %s: roll %s back first, or withdraw "
                                     "with rollback (mlreg withdraw --rollback), which moves each "

@@ -58,7 +58,10 @@
 /** Release withdrawn (yanked) / its withdrawal taken back (withdraw.c). */
 #define MLREG_AUDIT_RELEASE_WITHDRAW   "release.withdraw"
 #define MLREG_AUDIT_RELEASE_UNWITHDRAW "release.unwithdraw"
-#define MLREG_AUDIT_SCRUB              "scrub" /**< a scrub found damaged or missing blobs */
+/** A release purged: its manifest out of the index, its unshared files
+ *  listed in details.blobs (then deleted by gc.collect and gc.done). */
+#define MLREG_AUDIT_RELEASE_PURGE "release.purge"
+#define MLREG_AUDIT_SCRUB         "scrub" /**< a scrub found damaged or missing blobs */
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"

@@ -36,8 +36,10 @@ enum {
     MLREG_EQUOTA = -18,       /**< over a per-identity or server-wide quota: retry later */
     MLREG_ESIGNATURE = -19,   /**< an Ed25519 signature does not verify over the signed bytes
                                    (mlreg_sig_check_data(); public verifiers report EMISMATCH) */
-    MLREG_EUNAVAILABLE = -20  /**< the change cannot be taken now: the shared log is broken or
+    MLREG_EUNAVAILABLE = -20, /**< the change cannot be taken now: the shared log is broken or
                                    too busy (the message, shown to clients, says which) */
+    MLREG_EGONE = -21         /**< the release was purged: its record stays, naming the purge's
+                                   audit entry (HTTP 410) */
 };
 
 /**

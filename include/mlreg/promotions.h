@@ -156,6 +156,33 @@ int mlreg_release_withdraw(json_t **out, mlreg_registry *reg, const mlreg_policy
                            const char *reason, int rollback);
 
 /**
+ * Purges release @p model@@p version on behalf of @p who (admin), for a
+ * takedown or by retention: one release.purge change takes its manifest out
+ * of the index (GET of the release or of its manifest then answers
+ * MLREG_EGONE naming the entry; the version is never taken again) and marks
+ * the record "purged": {"reason","by","time","seq"}; then the files no
+ * other manifest references are deleted at once (gc.collect and gc.done
+ * changes, as garbage collection makes them, without its grace period).
+ * The manifest's own bytes, the eval report, signatures and attestations
+ * stay: the audit log's entries are proved and replayed from them.
+ *
+ * @p reason is required as for mlreg_release_withdraw(). *out = {"model",
+ * "version","digest","purged":{...},"seq","unreferenced":[{digest,size,
+ * title}],"deleted":[{digest,size}],"deleted_blobs","bytes_reclaimed",
+ * "not_deleted":[{digest,error}],"entries":[seqs of gc.collect, gc.done]}
+ * and "deferred": true when called inside a garbage collection on this
+ * thread, which then collects the files itself (owned).
+ * @return 0; MLREG_EINVALID (bad name, missing or bad reason);
+ *         MLREG_ENOTFOUND; MLREG_EFORBIDDEN (not admin); MLREG_EDENIED (a
+ *         stage holds it, naming the stages); MLREG_EGONE (purged
+ *         already); storage errors (after the purge was recorded: the
+ *         files are left to the next garbage collection).
+ */
+int mlreg_release_purge(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                        const mlreg_identity *who, const char *model, const char *version,
+                        const char *reason);
+
+/**
  * Takes back the withdrawal of @p model@@p version (admin only; @p reason
  * required as for mlreg_release_withdraw()): "withdrawn" leaves the record,
  * and the release may be promoted again. Stages rolled back by the
