@@ -33,6 +33,7 @@
 #include "mlreg/blob.h"
 #include "mlreg/bytes.h"
 #include "mlreg/common.h"
+#include "mlreg/promotions.h"
 #include "mlreg/retention.h"
 #include "mlreg/tables.h"
 #include "mlreg/time.h"
@@ -575,9 +576,67 @@ static int sweep(gc_tally *t, mlreg_registry *reg, gc_mark *m, const mlreg_gc_op
 
 /* ---- retention ------------------------------------------------------------------ */
 
+/* Purges the releases of @p plan's "purge" list one by one (each its own
+ * release.purge change, which checks again that no stage holds it) into
+ * *out = {"purged","kept","not_purged"}; the entries' seqs also go to
+ * @p entries. A purge that fails (a stage took the release since the
+ * plan, another purge was first) is reported with its error and the run
+ * goes on. The purges leave the blobs to this collection's mark, which
+ * comes next (mlreg_registry__gc_collect_now() sees the gc lock held). */
+static int retention_purge(json_t **out, mlreg_registry *reg, const mlreg_gc_opts *opts,
+                           const json_t *plan, json_t *entries)
+{
+    json_t *purged = json_array(), *failed = json_array(), *res = NULL, *item, *one;
+    char reason[MLREG_RETENTION_WHY_MAX + 32];
+    size_t i;
+    int error = 0;
+
+    if (purged == NULL || failed == NULL) goto nomem;
+    json_array_foreach(json_object_get(plan, "purge"), i, item)
+    {
+        const char *model = json_string_value(json_object_get(item, "model"));
+        const char *version = json_string_value(json_object_get(item, "version"));
+        const char *why = json_string_value(json_object_get(item, "why"));
+
+        snprintf(reason, sizeof(reason), "retention: %s", why);
+        error = mlreg_release_purge(&res, reg, opts->policy, opts->who, model, version, reason);
+        if (error < 0) {
+            one = json_pack("{s:O, s:O, s:O, s:O, s:s}", "model", json_object_get(item, "model"),
+                            "version", json_object_get(item, "version"), "digest",
+                            json_object_get(item, "digest"), "why", json_object_get(item, "why"),
+                            "error", mlreg_error_last());
+            mlreg_error_clear();
+            if (json_array_append_new(failed, one) < 0) goto nomem;
+            continue;
+        }
+        one = json_pack("{s:O, s:O, s:O, s:O, s:O}", "model", json_object_get(item, "model"),
+                        "version", json_object_get(item, "version"), "digest",
+                        json_object_get(item, "digest"), "why", json_object_get(item, "why"), "seq",
+                        json_object_get(res, "seq"));
+        json_decref(res);
+        res = NULL;
+        if (json_array_append_new(purged, one) < 0 ||
+            json_array_append(entries, json_object_get(one, "seq")) < 0)
+            goto nomem;
+    }
+    if ((*out = json_pack("{s:O, s:O, s:O}", "purged", purged, "kept",
+                          json_object_get(plan, "kept"), "not_purged", failed)) == NULL)
+        goto nomem;
+    error = 0;
+    goto done;
+
+nomem:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory purging by retention");
+done:
+    json_decref(purged);
+    json_decref(failed);
+    return error;
+}
+
 /* The retention part of a run, before the mark (retention.h): *out =
  * null without rules; the plan on a dry run; what a real run purged. */
-static int retention_step(json_t **out, mlreg_registry *reg, const mlreg_gc_opts *opts)
+static int retention_step(json_t **out, mlreg_registry *reg, const mlreg_gc_opts *opts,
+                          json_t *entries)
 {
     json_t *plan = NULL;
     int error;
@@ -593,10 +652,9 @@ static int retention_step(json_t **out, mlreg_registry *reg, const mlreg_gc_opts
         *out = plan;
         return 0;
     }
+    error = retention_purge(out, reg, opts, plan, entries);
     json_decref(plan);
-    return mlreg_error_set(MLREG_EUNSUPPORTED,
-                           "retention rules are configured, but this build cannot purge "
-                           "releases; run with --dry-run to see the plan");
+    return error;
 }
 
 int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_opts *opts)
@@ -633,7 +691,7 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
         goto out;
     }
     gc_lock_held = 1;
-    if ((error = retention_step(&retention, reg, opts)) < 0) goto unlock;
+    if ((error = retention_step(&retention, reg, opts, t.entries)) < 0) goto unlock;
     if ((error = mlreg_blobstore_sweep_stale(&stale, mlreg_registry_blobstore(reg),
                                              opts->stale_upload_seconds, opts->dry_run)) < 0 ||
         (error = mark(&m, reg, opts->grace_seconds)) < 0)

@@ -323,7 +323,8 @@ static void expire_uploads_job(mlreg_server *srv)
                 n == 1 ? "" : "s");
 }
 
-/* A scheduled garbage collection: its summary goes to the log. */
+/* A scheduled garbage collection: its summary goes to the log, with a
+ * line for each release retention purged or could not purge. */
 static void gc_job(mlreg_server *srv)
 {
     mlreg_gc_opts o = {.grace_seconds = srv->gc_grace,
@@ -333,12 +334,29 @@ static void gc_job(mlreg_server *srv)
                        .n_retention = srv->n_retention,
                        .policy = srv->policy,
                        .who = mlreg_auth_scheduled()};
-    json_t *r = NULL;
+    json_t *r = NULL, *ret, *b;
+    size_t i;
 
     if (mlreg_registry_gc(&r, srv->reg, &o) < 0) {
         fprintf(stderr, "mlreg: scheduled garbage collection failed: %s\n", mlreg_error_last());
         mlreg_error_clear();
         return;
+    }
+    ret = json_object_get(r, "retention");
+    json_array_foreach(json_object_get(ret, "purged"), i, b)
+    {
+        fprintf(stderr, "mlreg: retention purged %s@%s (entry %lld): %s\n",
+                json_string_value(json_object_get(b, "model")),
+                json_string_value(json_object_get(b, "version")),
+                (long long)json_integer_value(json_object_get(b, "seq")),
+                json_string_value(json_object_get(b, "why")));
+    }
+    json_array_foreach(json_object_get(ret, "not_purged"), i, b)
+    {
+        fprintf(stderr, "mlreg: retention could not purge %s@%s: %s\n",
+                json_string_value(json_object_get(b, "model")),
+                json_string_value(json_object_get(b, "version")),
+                json_string_value(json_object_get(b, "error")));
     }
     fprintf(
         stderr,

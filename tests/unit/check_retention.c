@@ -7,6 +7,7 @@
  * under several rules. */
 #include "../../registry/registry_internal.h"
 #include "mlreg/audit.h"
+#include "mlreg/blob.h"
 #include "mlreg/common.h"
 #include "mlreg/config.h"
 #include "mlreg/gc.h"
@@ -469,6 +470,132 @@ START_TEST(test_a_real_run_with_rules_needs_the_stages_and_who_purges)
 }
 END_TEST
 
+/* The release record of MODEL@@p version (the caller decrefs). */
+static json_t *record(const char *version)
+{
+    mlreg_meta_txn *txn = NULL;
+    json_t *rec = NULL;
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(fx.reg), 0), 0);
+    ck_assert_int_eq(mlreg_registry__release_record_get(&rec, txn, MODEL, version), 0);
+    mlreg_meta_txn_abort(txn);
+    return rec;
+}
+
+/* Whether the store holds the weights file of release record @p rec. */
+static int weights_stored(const json_t *rec)
+{
+    const json_t *f;
+    size_t i;
+    mlreg_digest d;
+
+    json_array_foreach(json_object_get(rec, "files"), i, f)
+    {
+        if (strcmp(json_string_value(json_object_get(f, "kind")), "weights")) continue;
+        ck_assert_int_eq(mlreg_digest_parse(&d, json_string_value(json_object_get(f, "digest"))),
+                         0);
+        return mlreg_blobstore_exists(mlreg_registry_blobstore(fx.reg), &d);
+    }
+    ck_abort_msg("no weights file");
+    return -1;
+}
+
+START_TEST(test_a_real_run_purges_exactly_the_plan_and_collects_its_files)
+{
+    mlreg_config_retention r = rule("team-a/*", 3, 7 * 86400, 5 * 86400, NULL, 0);
+    mlreg_gc_opts o = {.grace_seconds = 0,
+                       .stale_upload_seconds = 3600,
+                       .actor = "root",
+                       .retention = &r,
+                       .n_retention = 1,
+                       .policy = pol,
+                       .who = th_identity(&auth, "root", "[\"admin\"]")};
+    json_t *dry = NULL, *rep = NULL, *ret, *item, *rec;
+    size_t i;
+
+    o.dry_run = 1;
+    ck_assert_int_eq(mlreg_registry_gc(&dry, fx.reg, &o), 0);
+    rec = record("1.3");
+    ck_assert_int_eq(weights_stored(rec), 1);
+    json_decref(rec);
+    o.dry_run = 0;
+    ck_assert_msg(mlreg_registry_gc(&rep, fx.reg, &o) == 0, "%s", mlreg_error_last());
+    ret = json_object_get(rep, "retention");
+    ck_assert_int_eq(json_array_size(json_object_get(ret, "not_purged")), 0);
+    /* the clock reads day 19 now: the plan of the dry run, item for item */
+    ck_assert_int_eq(json_array_size(json_object_get(ret, "purged")),
+                     json_array_size(json_object_get(json_object_get(dry, "retention"), "purge")));
+    ck_assert_int_eq(json_array_size(json_object_get(ret, "purged")), 14);
+    json_array_foreach(json_object_get(ret, "purged"), i, item)
+    {
+        json_t *want =
+            json_array_get(json_object_get(json_object_get(dry, "retention"), "purge"), i);
+        const char *v = json_string_value(json_object_get(item, "version"));
+        ck_assert_str_eq(v, json_string_value(json_object_get(want, "version")));
+        ck_assert_str_eq(json_string_value(json_object_get(item, "why")),
+                         json_string_value(json_object_get(want, "why")));
+        rec = record(v);
+        ck_assert_msg(json_object_get(rec, "purged") != NULL, "%s not purged", v);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(rec, "purged"), "seq")),
+                         json_integer_value(json_object_get(item, "seq")));
+        ck_assert_int_eq(
+            strncmp(json_string_value(json_object_get(json_object_get(rec, "purged"), "reason")),
+                    "retention: ", 11),
+            0);
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(rec, "purged"), "reason")) + 11,
+            json_string_value(json_object_get(item, "why")));
+        /* collected by the same run, but for the files of 1.1 and 1.2,
+         * which team-b/other's 1.1 and 1.2 share (the same bytes) */
+        ck_assert_msg(weights_stored(rec) == (!strcmp(v, "1.1") || !strcmp(v, "1.2")),
+                      "weights of %s", v);
+        json_decref(rec);
+    }
+    ck_assert_int_eq(json_array_size(json_object_get(ret, "kept")), 6);
+    rec = record("1.14"); /* production */
+    ck_assert_ptr_null(json_object_get(rec, "purged"));
+    ck_assert_int_eq(weights_stored(rec), 1);
+    json_decref(rec);
+    json_decref(rep);
+    json_decref(dry);
+    /* a second run finds nothing more to purge */
+    ck_assert_int_eq(mlreg_registry_gc(&rep, fx.reg, &o), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(json_object_get(rep, "retention"), "purged")),
+                     0);
+    json_decref(rep);
+}
+END_TEST
+
+START_TEST(test_a_purge_that_is_refused_is_reported_and_the_run_goes_on)
+{
+    mlreg_config_retention r = rule("team-a/*", 18, 0, 0, NULL, 0);
+    mlreg_gc_opts o = {.grace_seconds = 0,
+                       .stale_upload_seconds = 3600,
+                       .actor = "ops",
+                       .retention = &r,
+                       .n_retention = 1,
+                       .policy = pol,
+                       .who = th_identity(&auth, "root", "[\"admin\"]")};
+    json_t *rep = NULL, *ret;
+    mlreg_auth *other = NULL;
+
+    /* a token that is not admin: both purges are refused, the blobs are
+     * still collected */
+    o.who = th_identity(&other, "pusher", "[\"push\"]");
+    ck_assert_msg(mlreg_registry_gc(&rep, fx.reg, &o) == 0, "%s", mlreg_error_last());
+    ret = json_object_get(rep, "retention");
+    ck_assert_int_eq(json_array_size(json_object_get(ret, "purged")), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(ret, "not_purged")), 2);
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(
+                   json_object_get(json_array_get(json_object_get(ret, "not_purged"), 0), "error")),
+               "needs role admin"));
+    ck_assert(json_is_array(json_object_get(rep, "deleted")));
+    json_decref(rep);
+    mlreg_auth_free(other);
+}
+END_TEST
+
 static Suite *retention_suite(void)
 {
     Suite *s = suite_create("retention");
@@ -488,6 +615,8 @@ static Suite *retention_suite(void)
     tcase_add_test(tc, test_purged_releases_and_models_no_rule_matches_are_not_looked_at);
     tcase_add_test(tc, test_a_dry_run_of_gc_reports_the_plan_and_changes_nothing);
     tcase_add_test(tc, test_a_real_run_with_rules_needs_the_stages_and_who_purges);
+    tcase_add_test(tc, test_a_real_run_purges_exactly_the_plan_and_collects_its_files);
+    tcase_add_test(tc, test_a_purge_that_is_refused_is_reported_and_the_run_goes_on);
     suite_add_tcase(s, tc);
     return s;
 }
