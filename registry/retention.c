@@ -87,7 +87,7 @@ static void judge(mlreg_retention_release *r, int newest, const mlreg_config_ret
                   int64_t now_ns)
 {
     const mlreg_retention_hold *last = NULL, *prot = NULL;
-    char d1[32], d2[32], held[MLREG_RETENTION_WHY_MAX];
+    char d1[32], d2[32], held[MLREG_RETENTION_WHY_MAX - sizeof("held by ")];
     int64_t window = (int64_t)rule->held_within * NS_PER_SEC;
     size_t i, n = 0;
 
