@@ -13,6 +13,10 @@
  * it is young, or referenced) or is refused and uploads it again; it never
  * references a blob whose bytes are gone. Safe with several nodes sharing a
  * bucket: the entries go through the shared log like every change.
+ *
+ * With retention rules (retention.h) a collection first purges the
+ * releases the rules do not keep (one release.purge change each), so their
+ * files are collected by the same run, grace period permitting.
  */
 #ifndef MLREG_GC_H
 #define MLREG_GC_H
