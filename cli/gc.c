@@ -1,7 +1,9 @@
 /* gc.c: `mlreg gc [--dry-run] [--json]`: asks the registry for one garbage
- * collection of the blobs nothing references (POST /api/v1/admin/gc,
- * admin), and prints what it deleted, or with --dry-run what a real run
- * would delete. The grace period is the server's (gc.grace_seconds).
+ * collection (POST /api/v1/admin/gc, admin): first the releases the
+ * server's retention rules do not keep are purged, then the blobs nothing
+ * references are deleted. Prints what it purged and deleted, or with
+ * --dry-run what a real run would. The grace period and the rules are the
+ * server's (gc.grace_seconds, retention).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -16,17 +18,76 @@
 static const char gc_usage[] =
     "usage: mlreg gc [--dry-run] [--json] [--registry URL]\n"
     "\n"
-    "Deletes the blobs that no release, manifest, signature or attestation\n"
-    "references and that were written or linked longer ago than the server's\n"
-    "grace period (config gc.grace_seconds, default a day), and removes uploads\n"
-    "abandoned longer ago than gc.stale_upload_seconds. Needs an admin token.\n"
+    "First purges the releases that the server's retention rules (config\n"
+    "retention) do not keep, then deletes the blobs that no release, manifest,\n"
+    "signature or attestation references and that were written or linked\n"
+    "longer ago than the server's grace period (config gc.grace_seconds,\n"
+    "default a day), and removes uploads abandoned longer ago than\n"
+    "gc.stale_upload_seconds. Needs an admin token.\n"
     "\n"
-    "  --dry-run  print exactly what a real run would delete; delete nothing\n"
+    "  --dry-run  print exactly what a real run would purge and delete; change nothing\n"
     "  --json     print the registry's report as JSON\n";
 
 static long long jint(const json_t *j, const char *key)
 {
     return (long long)json_integer_value(json_object_get(j, key));
+}
+
+/* A string of the report, or "?" when it is missing or not printable. */
+static const char *jtext(const json_t *j, const char *key)
+{
+    const char *s = json_string_value(json_object_get(j, key));
+
+    return s && mlreg_text_printable(s) ? s : "?";
+}
+
+/* The retention part of the report (null without rules): each release
+ * purged (or that would be) with why, each refused purge, and how many
+ * were kept for which reason. */
+static void print_retention(const json_t *ret, int dry_run)
+{
+    static const char *const kinds[] = {"newest", "held by a stage", "held recently",
+                                        "protected stage", "withdrawn recently"};
+    const json_t *b;
+    size_t i, k, counts[5] = {0};
+    int any = 0;
+
+    if (!json_is_object(ret)) return;
+    json_array_foreach(json_object_get(ret, dry_run ? "purge" : "purged"), i, b)
+    {
+        if (dry_run)
+            printf("retention would purge %s@%s: %s\n", jtext(b, "model"), jtext(b, "version"),
+                   jtext(b, "why"));
+        else
+            printf("purged %s@%s (entry %lld): %s\n", jtext(b, "model"), jtext(b, "version"),
+                   jint(b, "seq"), jtext(b, "why"));
+    }
+    json_array_foreach(json_object_get(ret, "not_purged"), i, b)
+    {
+        printf("not purged %s@%s: %s\n", jtext(b, "model"), jtext(b, "version"), jtext(b, "error"));
+    }
+    json_array_foreach(json_object_get(ret, "kept"), i, b)
+    {
+        const char *why = jtext(b, "why");
+        k = !strncmp(why, "newest", 6)      ? 0
+            : !strncmp(why, "held by", 7)   ? (strstr(why, " within ") ? 2 : 1)
+            : !strncmp(why, "protected", 9) ? 3
+            : !strncmp(why, "withdrawn", 9) ? 4
+                                            : 0;
+        counts[k]++;
+    }
+    printf("retention %s %zu release(s), kept %zu", dry_run ? "would purge" : "purged",
+           json_array_size(json_object_get(ret, dry_run ? "purge" : "purged")),
+           json_array_size(json_object_get(ret, "kept")));
+    for (k = 0; k < 5; k++) {
+        if (counts[k] == 0) continue;
+        printf("%s%zu %s", any ? ", " : " (", counts[k], kinds[k]);
+        any = 1;
+    }
+    printf("%s", any ? ")" : "");
+    if (!dry_run && json_array_size(json_object_get(ret, "not_purged")) > 0)
+        printf("; %zu not purged", json_array_size(json_object_get(ret, "not_purged")));
+    printf("\n");
 }
 
 static void print_report(const json_t *r, int dry_run)
@@ -35,6 +96,7 @@ static void print_report(const json_t *r, int dry_run)
     char size[32];
     size_t i;
 
+    print_retention(json_object_get(r, "retention"), dry_run);
     json_array_foreach(list, i, b)
     {
         const char *d = json_string_value(json_object_get(b, "digest"));

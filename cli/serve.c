@@ -296,6 +296,8 @@ int cmd_serve(int argc, char **argv)
     sopts.gc_grace_seconds = cfg->gc.grace_seconds;
     sopts.gc_stale_upload_seconds = cfg->gc.stale_upload_seconds;
     sopts.gc_interval_seconds = cfg->gc.interval_seconds;
+    sopts.retention = cfg->retention;
+    sopts.n_retention = cfg->n_retention;
     sopts.scrub_interval_seconds = cfg->scrub_interval;
     sopts.scrub_rate_bytes_per_second = cfg->scrub_rate;
     sopts.policy = cfg->policy;

@@ -392,6 +392,13 @@ static int role_grants(const role *r, mlreg_role_kind kind, const char *stage, c
     return 1;
 }
 
+static const mlreg_identity scheduled_identity = {(char *)MLREG_AUTH_SCHEDULED, {0}, NULL, 0, 1};
+
+const mlreg_identity *mlreg_auth_scheduled(void)
+{
+    return &scheduled_identity;
+}
+
 int mlreg_auth_check(const mlreg_identity *id, mlreg_role_kind kind, const char *stage,
                      const char *model)
 {

@@ -63,6 +63,14 @@ void mlreg_config_free(mlreg_config *cfg)
         free(cfg->trusted_keys[i].file);
     }
     free(cfg->trusted_keys);
+    for (size_t i = 0; i < cfg->n_retention; i++) {
+        mlreg_config_retention *r = &cfg->retention[i];
+        free(r->models);
+        for (size_t j = 0; j < r->n_protected_stages; j++)
+            free(r->protected_stages[j]);
+        free(r->protected_stages);
+    }
+    free(cfg->retention);
     mlreg_policy_free(cfg->policy);
     mlreg_auth_free(cfg->auth);
     free(cfg);
@@ -466,6 +474,165 @@ static int load_gc(mlreg_config *cfg, json_t *obj)
     return 0;
 }
 
+/* A retention[].models pattern: the characters of a model name and the
+ * glob characters * ? [ ] ! \, every bracket expression closed, no
+ * trailing backslash. A pattern fnmatch() would read differently from
+ * what its writer meant stops the start rather than match nothing. */
+static int check_pattern(const char *pat, const char *label)
+{
+    const char *p;
+
+    if (strlen(pat) > MLREG_CONFIG_RETENTION_PATTERN_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s' is longer than %d bytes", label,
+                               MLREG_CONFIG_RETENTION_PATTERN_MAX);
+    for (p = pat; *p; p++) {
+        if (*p == '\\') {
+            if (p[1] == '\0')
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key '%s': pattern '%s' ends in a lone backslash",
+                                       label, pat);
+            p++;
+            continue;
+        }
+        if (*p == '[') {
+            const char *q = p + 1;
+            if (*q == '!' || *q == '^') q++;
+            if (*q == ']') q++; /* a ']' first is a member */
+            while (*q && *q != ']')
+                q++;
+            if (*q != ']')
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key '%s': pattern '%s' has a '[' without its ']'",
+                                       label, pat);
+        }
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("._/-*?[]!^", *p)))
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "config key '%s': pattern '%s' has a character no model name "
+                                   "holds (models are lower case [a-z0-9._/-]; globs * ? [...])",
+                                   label, pat);
+    }
+    return 0;
+}
+
+/* retention[i].protected_stages: an array of distinct stage names. */
+static int load_protected(mlreg_config_retention *r, json_t *arr, const char *label)
+{
+    size_t i, j, n;
+    json_t *s;
+
+    if (!json_is_array(arr))
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s' must be an array of stage names",
+                               label);
+    n = json_array_size(arr);
+    if (n == 0) return 0;
+    if (n > MLREG_MAX_STAGES)
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s' names more than %d stages", label,
+                               MLREG_MAX_STAGES);
+    if ((r->protected_stages = calloc(n, sizeof(*r->protected_stages))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    json_array_foreach(arr, i, s)
+    {
+        if (!json_is_string(s) || strlen(json_string_value(s)) != json_string_length(s) ||
+            mlreg_tag_validate(json_string_value(s)) < 0) {
+            mlreg_error_clear();
+            return mlreg_error_set(MLREG_EINVALID, "config key '%s[%zu]' must be a stage name",
+                                   label, i);
+        }
+        for (j = 0; j < i; j++)
+            if (!strcmp(r->protected_stages[j], json_string_value(s)))
+                return mlreg_error_set(MLREG_EINVALID, "config key '%s' names stage '%s' twice",
+                                       label, json_string_value(s));
+        if ((r->protected_stages[i] = strdup(json_string_value(s))) == NULL)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        r->n_protected_stages = i + 1;
+    }
+    return 0;
+}
+
+/* One retention rule; "models" and "keep_last" are required, so a rule
+ * never purges more than its writer said. */
+static int load_retention_rule(mlreg_config_retention *r, json_t *obj, size_t idx)
+{
+    const char *key;
+    json_t *v;
+    char label[64], sub[96];
+    uint64_t n;
+    int error;
+
+    snprintf(label, sizeof(label), "retention[%zu]", idx);
+    if (!json_is_object(obj))
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s' must be an object", label);
+    json_object_foreach(obj, key, v)
+    {
+        snprintf(sub, sizeof(sub), "%s.%s", label, key);
+        if (!strcmp(key, "models")) {
+            if ((error = get_string(&r->models, v, sub)) < 0 ||
+                (error = check_pattern(r->models, sub)) < 0)
+                return error;
+        } else if (!strcmp(key, "keep_last")) {
+            if ((error = get_uint(&n, v, sub, 0, MLREG_CONFIG_RETENTION_KEEP_MAX)) < 0)
+                return error;
+            r->keep_last = (unsigned int)n;
+        } else if (!strcmp(key, "held_within")) {
+            if ((error = get_duration(&r->held_within, v, sub)) < 0) return error;
+        } else if (!strcmp(key, "withdrawn_for")) {
+            if ((error = get_duration(&r->withdrawn_for, v, sub)) < 0) return error;
+        } else if (!strcmp(key, "protected_stages")) {
+            if ((error = load_protected(r, v, sub)) < 0) return error;
+        } else {
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key '%s'", sub);
+        }
+    }
+    if (r->models == NULL)
+        return mlreg_error_set(
+            MLREG_EINVALID, "config key '%s' lacks \"models\" (a pattern of model names)", label);
+    if (json_object_get(obj, "keep_last") == NULL)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key '%s' lacks \"keep_last\" (how many of the newest "
+                               "releases to keep; 0 is allowed)",
+                               label);
+    return 0;
+}
+
+/* retention: an array of rules, the first matching a model applies. */
+static int load_retention(mlreg_config *cfg, json_t *arr)
+{
+    size_t n, i;
+    int error;
+
+    if (!json_is_array(arr))
+        return mlreg_error_set(MLREG_EINVALID, "config key 'retention' must be an array of rules");
+    n = json_array_size(arr);
+    if (n > MLREG_CONFIG_RETENTION_RULES_MAX)
+        return mlreg_error_set(MLREG_EINVALID, "config key 'retention' holds more than %d rules",
+                               MLREG_CONFIG_RETENTION_RULES_MAX);
+    if (n == 0) return 0;
+    if ((cfg->retention = calloc(n, sizeof(*cfg->retention))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    for (i = 0; i < n; i++) {
+        cfg->n_retention = i + 1; /* so mlreg_config_free sees partial rules */
+        if ((error = load_retention_rule(&cfg->retention[i], json_array_get(arr, i), i)) < 0)
+            return error;
+    }
+    return 0;
+}
+
+/* A protected stage must be a stage of the config (or of the defaults): a
+ * misspelt one would protect nothing. Runs once the policy is parsed. */
+static int check_retention_stages(const mlreg_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_retention; i++) {
+        const mlreg_config_retention *r = &cfg->retention[i];
+        for (size_t j = 0; j < r->n_protected_stages; j++)
+            if (mlreg_policy_stage_index(cfg->policy, r->protected_stages[j]) < 0)
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key 'retention[%zu].protected_stages[%zu]': "
+                                       "unknown stage '%s' (not in 'stages')",
+                                       i, j, r->protected_stages[j]);
+    }
+    return 0;
+}
+
 /* Resolves @p file against the directory of the config file @p config_path
  * (an absolute @p file stays as it is) into *out, malloc'd. */
 static int resolve_key_path(char **out, const char *config_path, const char *file)
@@ -635,6 +802,8 @@ static int load_root(mlreg_config *cfg, json_t *root, const char *path)
             if ((error = load_scrub(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "trusted_keys")) {
             if ((error = load_trusted_keys(cfg, v, path)) < 0) return error;
+        } else if (!strcmp(key, "retention")) {
+            if ((error = load_retention(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "stages") || !strcmp(key, "gates") || !strcmp(key, "models") ||
                    !strcmp(key, "tokens")) {
             continue; /* load_policy(), once every key is known */
@@ -692,7 +861,8 @@ int mlreg_config_load(mlreg_config **out, const char *path)
         }
         if ((error = load_root(cfg, root, path)) < 0) goto done;
     }
-    if ((error = load_policy(cfg, root)) < 0) goto done;
+    if ((error = load_policy(cfg, root)) < 0 || (error = check_retention_stages(cfg)) < 0)
+        goto done;
     *out = cfg;
     cfg = NULL;
 done:

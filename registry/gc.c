@@ -33,6 +33,8 @@
 #include "mlreg/blob.h"
 #include "mlreg/bytes.h"
 #include "mlreg/common.h"
+#include "mlreg/promotions.h"
+#include "mlreg/retention.h"
 #include "mlreg/tables.h"
 #include "mlreg/time.h"
 #include "registry_internal.h"
@@ -572,6 +574,89 @@ static int sweep(gc_tally *t, mlreg_registry *reg, gc_mark *m, const mlreg_gc_op
     return 0;
 }
 
+/* ---- retention ------------------------------------------------------------------ */
+
+/* Purges the releases of @p plan's "purge" list one by one (each its own
+ * release.purge change, which checks again that no stage holds it) into
+ * *out = {"purged","kept","not_purged"}; the entries' seqs also go to
+ * @p entries. A purge that fails (a stage took the release since the
+ * plan, another purge was first) is reported with its error and the run
+ * goes on. The purges leave the blobs to this collection's mark, which
+ * comes next (mlreg_registry__gc_collect_now() sees the gc lock held). */
+static int retention_purge(json_t **out, mlreg_registry *reg, const mlreg_gc_opts *opts,
+                           const json_t *plan, json_t *entries)
+{
+    json_t *purged = json_array(), *failed = json_array(), *res = NULL, *item, *one;
+    char reason[MLREG_RETENTION_WHY_MAX + 32];
+    size_t i;
+    int error = 0;
+
+    if (purged == NULL || failed == NULL) goto nomem;
+    json_array_foreach(json_object_get(plan, "purge"), i, item)
+    {
+        const char *model = json_string_value(json_object_get(item, "model"));
+        const char *version = json_string_value(json_object_get(item, "version"));
+        const char *why = json_string_value(json_object_get(item, "why"));
+
+        snprintf(reason, sizeof(reason), "retention: %s", why);
+        error = mlreg_release_purge(&res, reg, opts->policy, opts->who, model, version, reason);
+        if (error < 0) {
+            one = json_pack("{s:O, s:O, s:O, s:O, s:s}", "model", json_object_get(item, "model"),
+                            "version", json_object_get(item, "version"), "digest",
+                            json_object_get(item, "digest"), "why", json_object_get(item, "why"),
+                            "error", mlreg_error_last());
+            mlreg_error_clear();
+            if (json_array_append_new(failed, one) < 0) goto nomem;
+            continue;
+        }
+        one = json_pack("{s:O, s:O, s:O, s:O, s:O}", "model", json_object_get(item, "model"),
+                        "version", json_object_get(item, "version"), "digest",
+                        json_object_get(item, "digest"), "why", json_object_get(item, "why"), "seq",
+                        json_object_get(res, "seq"));
+        json_decref(res);
+        res = NULL;
+        if (json_array_append_new(purged, one) < 0 ||
+            json_array_append(entries, json_object_get(one, "seq")) < 0)
+            goto nomem;
+    }
+    if ((*out = json_pack("{s:O, s:O, s:O}", "purged", purged, "kept",
+                          json_object_get(plan, "kept"), "not_purged", failed)) == NULL)
+        goto nomem;
+    error = 0;
+    goto done;
+
+nomem:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory purging by retention");
+done:
+    json_decref(purged);
+    json_decref(failed);
+    return error;
+}
+
+/* The retention part of a run, before the mark (retention.h): *out =
+ * null without rules; the plan on a dry run; what a real run purged. */
+static int retention_step(json_t **out, mlreg_registry *reg, const mlreg_gc_opts *opts,
+                          json_t *entries)
+{
+    json_t *plan = NULL;
+    int error;
+
+    if (opts->n_retention == 0) {
+        *out = json_null();
+        return 0;
+    }
+    if ((error = mlreg_retention_plan(&plan, reg, opts->retention, opts->n_retention,
+                                      mlreg_time_now_ns())) < 0)
+        return error;
+    if (opts->dry_run) {
+        *out = plan;
+        return 0;
+    }
+    error = retention_purge(out, reg, opts, plan, entries);
+    json_decref(plan);
+    return error;
+}
+
 int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_opts *opts)
 {
     gc_mark m;
@@ -579,13 +664,18 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
     int64_t t0 = mlreg_time_now_ns();
     unsigned int stale = 0;
     pthread_mutex_t *lock = mlreg_registry__gc_lock(reg);
-    json_t *report = NULL;
+    json_t *report = NULL, *retention = NULL;
     size_t i;
     int error = 0;
 
     memset(&m, 0, sizeof(m));
     if (t.deleted == NULL || t.not_deleted == NULL || t.entries == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory starting a collection");
+        goto out;
+    }
+    if (opts->n_retention > 0 && !opts->dry_run && (opts->policy == NULL || opts->who == NULL)) {
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "garbage collection: retention needs the stages and who purges");
         goto out;
     }
     if (opts->grace_seconds < 0 || opts->grace_seconds > 100LL * 365 * 24 * 3600 ||
@@ -601,6 +691,7 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
         goto out;
     }
     gc_lock_held = 1;
+    if ((error = retention_step(&retention, reg, opts, t.entries)) < 0) goto unlock;
     if ((error = mlreg_blobstore_sweep_stale(&stale, mlreg_registry_blobstore(reg),
                                              opts->stale_upload_seconds, opts->dry_run)) < 0 ||
         (error = mark(&m, reg, opts->grace_seconds)) < 0)
@@ -615,13 +706,14 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
         goto unlock;
     }
     report = json_pack(
-        "{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:I, s:I, s:O, s:I, s:O, s:f, s:f}", "dry_run",
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:O, s:I, s:I, s:O, s:I, s:O, s:f, s:f, s:O}", "dry_run",
         opts->dry_run, "grace_seconds", (json_int_t)opts->grace_seconds, "blobs_stored",
         (json_int_t)m.stored.n, "blobs_referenced", (json_int_t)m.referenced, "blobs_young",
         (json_int_t)m.young, "blobs_busy", (json_int_t)m.busy, "deleted", t.deleted,
         "deleted_blobs", (json_int_t)t.ndeleted, "bytes_reclaimed", (json_int_t)t.bytes,
         "not_deleted", t.not_deleted, "stale_uploads", (json_int_t)stale, "entries", t.entries,
-        "write_lock_ms_max", t.lock_ms_max, "seconds", (double)(mlreg_time_now_ns() - t0) / 1e9);
+        "write_lock_ms_max", t.lock_ms_max, "seconds", (double)(mlreg_time_now_ns() - t0) / 1e9,
+        "retention", retention);
     if (report == NULL)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
 
@@ -630,6 +722,7 @@ unlock:
     pthread_mutex_unlock(lock);
 out:
     mark_free(&m);
+    json_decref(retention);
     json_decref(t.deleted);
     json_decref(t.not_deleted);
     json_decref(t.entries);
@@ -648,7 +741,7 @@ int mlreg_registry__gc_collect_now(json_t **report_out, mlreg_registry *reg, con
 {
     gc_mark m;
     gc_tally t = {json_array(), json_array(), json_array(), 0, 0, 0};
-    mlreg_gc_opts opts = {0, MLREG_GC_STALE_UPLOAD_DEFAULT, 0, actor};
+    mlreg_gc_opts opts = {.stale_upload_seconds = MLREG_GC_STALE_UPLOAD_DEFAULT, .actor = actor};
     pthread_mutex_t *lock = mlreg_registry__gc_lock(reg);
     json_t *report = NULL;
     size_t i;

@@ -94,6 +94,20 @@ int mlreg_promotions__move_pointer(mlreg_meta_txn *txn, const char *model, const
 int mlreg_promotions__pointer_get(json_t **out, mlreg_meta_txn *txn, const char *model,
                                   const char *stage);
 
+/** Called with a stage's name and one of its records (both borrowed); 0 goes on. */
+typedef int (*mlreg_promotions__stage_cb)(const char *stage, const json_t *rec, void *payload);
+
+/**
+ * Calls @p cb for every stage pointer of @p model (@p history 0: each
+ * stage's {"version","digest","since_ns",...}) or every stage history entry
+ * (@p history 1: {"time_ns","action","version","digest",...}, each stage's
+ * entries in the order they were made), stage by stage in name order, for
+ * every stage the tables hold, configured now or not. Stops at the first
+ * error of @p cb, which it returns.
+ */
+int mlreg_promotions__stages_foreach(mlreg_meta_txn *txn, const char *model, int history,
+                                     mlreg_promotions__stage_cb cb, void *payload);
+
 /** {"<field>": [view(record)...]} of the records under @p prefix (*out owned by the caller). */
 int mlreg_promotions__list_prefix(json_t **out, mlreg_meta_txn *txn, mlreg_db db,
                                   const char *prefix, size_t plen, const char *field,

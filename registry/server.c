@@ -507,6 +507,8 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     srv->gc_stale = opts->gc_stale_upload_seconds ? opts->gc_stale_upload_seconds
                                                   : MLREG_GC_STALE_UPLOAD_DEFAULT;
     srv->gc_interval = opts->gc_interval_seconds;
+    srv->retention = opts->retention;
+    srv->n_retention = opts->retention ? opts->n_retention : 0;
     srv->scrub_interval = opts->scrub_interval_seconds;
     srv->scrub_rate = opts->scrub_rate_bytes_per_second;
     srv->body_timeout = o.body_timeout;

@@ -632,8 +632,9 @@ static enum MHD_Result images_get(request *rq)
     return mlreg_server__reply_result(rq, error, j);
 }
 
-/* POST admin/gc: one garbage collection now, with the server's grace period;
- * {"dry_run": true} reports what it would delete. 200 with the report. */
+/* POST admin/gc: one garbage collection now, with the server's grace period
+ * and retention rules; {"dry_run": true} reports what it would purge and
+ * delete. 200 with the report. */
 static enum MHD_Result gc_post(request *rq)
 {
     json_t *body = NULL, *res = NULL;
@@ -649,6 +650,10 @@ static enum MHD_Result gc_post(request *rq)
     o.grace_seconds = rq->srv->gc_grace;
     o.stale_upload_seconds = rq->srv->gc_stale;
     o.actor = mlreg_server__req_actor(rq);
+    o.retention = rq->srv->retention;
+    o.n_retention = rq->srv->n_retention;
+    o.policy = rq->srv->policy;
+    o.who = rq->who;
     error = mlreg_registry_gc(&res, rq->srv->reg, &o);
     return mlreg_server__reply_result(rq, error, res);
 }

@@ -223,10 +223,12 @@ struct mlreg_server {
     unsigned int gc_grace;    /* seconds (mlreg_server_opts.gc_grace_seconds) */
     unsigned int gc_stale;    /* seconds (mlreg_server_opts.gc_stale_upload_seconds) */
     unsigned int gc_interval; /* seconds between scheduled collections; 0: none */
-    uint64_t scrub_interval;  /* seconds between scheduled scrubs; 0: none */
-    uint64_t scrub_rate;      /* their bytes per second; 0: unlimited */
-    int housekeepers;         /* how many of them run */
-    int housekeeper_stop;     /* under housekeeper_lock */
+    const mlreg_config_retention *retention; /* the collections' rules (borrowed) */
+    size_t n_retention;
+    uint64_t scrub_interval; /* seconds between scheduled scrubs; 0: none */
+    uint64_t scrub_rate;     /* their bytes per second; 0: unlimited */
+    int housekeepers;        /* how many of them run */
+    int housekeeper_stop;    /* under housekeeper_lock */
     pthread_mutex_t housekeeper_lock;
     pthread_cond_t housekeeper_wake;
     size_t max_manifest;

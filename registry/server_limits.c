@@ -323,25 +323,53 @@ static void expire_uploads_job(mlreg_server *srv)
                 n == 1 ? "" : "s");
 }
 
-/* A scheduled garbage collection: its summary goes to the log. */
+/* A scheduled garbage collection: its summary goes to the log, with a
+ * line for each release retention purged or could not purge. */
 static void gc_job(mlreg_server *srv)
 {
-    mlreg_gc_opts o = {srv->gc_grace, srv->gc_stale, 0, "scheduled-gc"};
-    json_t *r = NULL;
+    mlreg_gc_opts o = {.grace_seconds = srv->gc_grace,
+                       .stale_upload_seconds = srv->gc_stale,
+                       .actor = MLREG_AUTH_SCHEDULED,
+                       .retention = srv->retention,
+                       .n_retention = srv->n_retention,
+                       .policy = srv->policy,
+                       .who = mlreg_auth_scheduled()};
+    json_t *r = NULL, *ret, *b;
+    size_t i;
 
     if (mlreg_registry_gc(&r, srv->reg, &o) < 0) {
         fprintf(stderr, "mlreg: scheduled garbage collection failed: %s\n", mlreg_error_last());
         mlreg_error_clear();
         return;
     }
-    fprintf(stderr,
-            "mlreg: garbage collection: %lld blob(s) deleted, %lld bytes reclaimed, %lld not "
-            "deleted, %lld stale upload(s) removed, in %.1f s\n",
-            (long long)json_integer_value(json_object_get(r, "deleted_blobs")),
-            (long long)json_integer_value(json_object_get(r, "bytes_reclaimed")),
-            (long long)json_array_size(json_object_get(r, "not_deleted")),
-            (long long)json_integer_value(json_object_get(r, "stale_uploads")),
-            json_real_value(json_object_get(r, "seconds")));
+    ret = json_object_get(r, "retention");
+    json_array_foreach(json_object_get(ret, "purged"), i, b)
+    {
+        fprintf(stderr, "mlreg: retention purged %s@%s (entry %lld): %s\n",
+                json_string_value(json_object_get(b, "model")),
+                json_string_value(json_object_get(b, "version")),
+                (long long)json_integer_value(json_object_get(b, "seq")),
+                json_string_value(json_object_get(b, "why")));
+    }
+    json_array_foreach(json_object_get(ret, "not_purged"), i, b)
+    {
+        fprintf(stderr, "mlreg: retention could not purge %s@%s: %s\n",
+                json_string_value(json_object_get(b, "model")),
+                json_string_value(json_object_get(b, "version")),
+                json_string_value(json_object_get(b, "error")));
+    }
+    fprintf(
+        stderr,
+        "mlreg: garbage collection: %lld release(s) purged by retention, %lld not purged, "
+        "%lld blob(s) deleted, %lld bytes reclaimed, %lld not deleted, %lld stale upload(s) "
+        "removed, in %.1f s\n",
+        (long long)json_array_size(json_object_get(json_object_get(r, "retention"), "purged")),
+        (long long)json_array_size(json_object_get(json_object_get(r, "retention"), "not_purged")),
+        (long long)json_integer_value(json_object_get(r, "deleted_blobs")),
+        (long long)json_integer_value(json_object_get(r, "bytes_reclaimed")),
+        (long long)json_array_size(json_object_get(r, "not_deleted")),
+        (long long)json_integer_value(json_object_get(r, "stale_uploads")),
+        json_real_value(json_object_get(r, "seconds")));
     json_decref(r);
 }
 

@@ -217,6 +217,54 @@ int mlreg_promotions__pointer_get(json_t **out, mlreg_meta_txn *txn, const char 
     return error;
 }
 
+/* Every stage pointer or history entry of one model, with its stage name
+ * taken from the key (the entries do not repeat it). */
+typedef struct {
+    size_t skip; /* bytes of "model\0" before the stage */
+    mlreg_promotions__stage_cb cb;
+    void *payload;
+} stage_walk;
+
+static int stage_walk_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    stage_walk *w = payload;
+    const char *stage = (const char *)key + w->skip, *end;
+    char name[PROMOTIONS_KEY_CAP];
+    size_t slen;
+    json_t *rec;
+    int error;
+
+    if (klen <= w->skip) return mlreg_error_set(MLREG_EIO, "stage record key is corrupt");
+    end = memchr(stage, '\0', klen - w->skip);
+    slen = end ? (size_t)(end - stage) : klen - w->skip;
+    if (slen == 0 || slen >= sizeof(name))
+        return mlreg_error_set(MLREG_EIO, "stage record key is corrupt");
+    memcpy(name, stage, slen);
+    name[slen] = '\0';
+    if ((rec = json_loadb(val, vlen, 0, NULL)) == NULL || jstr(rec, "digest") == NULL) {
+        json_decref(rec);
+        return mlreg_error_set(MLREG_EIO, "stage record of %s is corrupt", name);
+    }
+    error = w->cb(name, rec, w->payload);
+    json_decref(rec);
+    return error;
+}
+
+int mlreg_promotions__stages_foreach(mlreg_meta_txn *txn, const char *model, int history,
+                                     mlreg_promotions__stage_cb cb, void *payload)
+{
+    char prefix[PROMOTIONS_KEY_CAP];
+    stage_walk w;
+    int error;
+
+    w.skip = mlreg_promotions__key(prefix, model, "", NULL, 0, 0);
+    w.cb = cb;
+    w.payload = payload;
+    error = mlreg_meta_iter(txn, history ? MLREG_DB_STAGE_HISTORY : MLREG_DB_STAGES, prefix, w.skip,
+                            NULL, 0, stage_walk_cb, &w);
+    return error < 0 ? error : 0;
+}
+
 /* ---- listings ------------------------------------------------------------------ */
 
 typedef struct {

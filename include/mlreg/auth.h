@@ -34,6 +34,9 @@
 /** Name of the single identity of a server without tokens. */
 #define MLREG_AUTH_LOCAL "local"
 
+/** Name of the identity the server's scheduled jobs act as. */
+#define MLREG_AUTH_SCHEDULED "scheduled-gc"
+
 /** What an action needs. */
 typedef enum {
     MLREG_ROLE_READ = 0, /**< every GET/HEAD */
@@ -83,6 +86,13 @@ size_t mlreg_auth_token_count(const mlreg_auth *auth);
  *         never contains the token).
  */
 int mlreg_auth_authenticate(const mlreg_identity **out, const mlreg_auth *auth, const char *header);
+
+/**
+ * The identity of the server's own scheduled garbage collection (and the
+ * retention it runs): every role, named MLREG_AUTH_SCHEDULED. Static, never
+ * the answer to a request: mlreg_auth_authenticate() does not return it.
+ */
+const mlreg_identity *mlreg_auth_scheduled(void);
 
 /** The identity's name (the actor recorded on changes). */
 const char *mlreg_identity_name(const mlreg_identity *id);

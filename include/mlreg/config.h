@@ -77,6 +77,25 @@ typedef struct {
     unsigned int stale_upload_seconds; /**< gc.stale_upload_seconds (default a day) */
 } mlreg_config_gc;
 
+/** Longest `retention[].models` pattern, in bytes. */
+#define MLREG_CONFIG_RETENTION_PATTERN_MAX 512
+/** Most `retention` rules. */
+#define MLREG_CONFIG_RETENTION_RULES_MAX 256
+/** Largest `retention[].keep_last`. */
+#define MLREG_CONFIG_RETENTION_KEEP_MAX 1000000
+
+/** One `retention` rule (conf/README.md, docs/lifecycle.md "Retention"):
+ *  which releases of the models it matches are kept; the others are purged
+ *  by a garbage collection (retention.h). */
+typedef struct {
+    char *models;              /**< fnmatch(3) pattern on the model name, flags 0 (malloc'd) */
+    unsigned int keep_last;    /**< the newest N releases not withdrawn are kept */
+    uint64_t held_within;      /**< seconds: a release a stage held this recently is kept */
+    uint64_t withdrawn_for;    /**< seconds a withdrawn release is kept after its withdrawal */
+    char **protected_stages;   /**< a release such a stage holds or ever held is kept (malloc'd) */
+    size_t n_protected_stages; /**< entries in @c protected_stages */
+} mlreg_config_retention;
+
 typedef struct {
     char *listen;          /**< "HOST:PORT" or "[V6]:PORT" (malloc'd) */
     char *data_dir;        /**< data directory (malloc'd) */
@@ -98,12 +117,14 @@ typedef struct {
     unsigned int uploads_per_repository;      /**< limits.upload_sessions_per_repository */
     unsigned int upload_idle_timeout;         /**< limits.upload_idle_seconds */
     uint64_t max_upload_bytes;                /**< limits.max_upload_bytes */
-    uint64_t scrub_interval;        /**< scrub.interval in seconds; 0 = no scheduled scrub */
-    uint64_t scrub_rate;            /**< scrub.rate_bytes_per_second; 0 = unlimited */
-    mlreg_config_key *trusted_keys; /**< trusted_keys, in file order (malloc'd array) */
-    size_t n_trusted_keys;          /**< entries in @c trusted_keys */
-    mlreg_policy *policy;           /**< stages, gates, models (defaults when absent); owned */
-    mlreg_auth *auth;               /**< tokens (none when absent: local identity); owned */
+    uint64_t scrub_interval;           /**< scrub.interval in seconds; 0 = no scheduled scrub */
+    uint64_t scrub_rate;               /**< scrub.rate_bytes_per_second; 0 = unlimited */
+    mlreg_config_retention *retention; /**< retention rules, in file order (malloc'd array) */
+    size_t n_retention;                /**< entries in @c retention; 0: releases are kept */
+    mlreg_config_key *trusted_keys;    /**< trusted_keys, in file order (malloc'd array) */
+    size_t n_trusted_keys;             /**< entries in @c trusted_keys */
+    mlreg_policy *policy;              /**< stages, gates, models (defaults when absent); owned */
+    mlreg_auth *auth;                  /**< tokens (none when absent: local identity); owned */
 } mlreg_config;
 
 /**

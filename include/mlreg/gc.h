@@ -13,6 +13,10 @@
  * it is young, or referenced) or is refused and uploads it again; it never
  * references a blob whose bytes are gone. Safe with several nodes sharing a
  * bucket: the entries go through the shared log like every change.
+ *
+ * With retention rules (retention.h) a collection first purges the
+ * releases the rules do not keep (one release.purge change each), so their
+ * files are collected by the same run, grace period permitting.
  */
 #ifndef MLREG_GC_H
 #define MLREG_GC_H
@@ -20,6 +24,9 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "mlreg/auth.h"
+#include "mlreg/config.h"
+#include "mlreg/gates.h"
 #include "mlreg/registry.h"
 
 /** gc.grace_seconds when the config does not say: a day. */
@@ -37,6 +44,17 @@ typedef struct {
     int dry_run;
     /** Who runs it (recorded in the entries); NULL = the local identity. */
     const char *actor;
+    /** Retention rules (config `retention`, retention.h; borrowed); with
+     *  any, the releases they do not keep are purged before the blobs are
+     *  marked, and a dry run reports which. */
+    const mlreg_config_retention *retention;
+    size_t n_retention; /**< entries in @c retention */
+    /** The stages (borrowed): what a purge checks holds against. Required
+     *  for a real run with rules. */
+    const mlreg_policy *policy;
+    /** Who purges (an admin; mlreg_auth_scheduled() for the server's own
+     *  runs). Required for a real run with rules. */
+    const mlreg_identity *who;
 } mlreg_gc_opts;
 
 /**
@@ -49,7 +67,12 @@ typedef struct {
  * could not be deleted; the next run retries), "stale_uploads" (in-progress
  * writes removed, or that would be), "entries" (seqs of the entries it
  * recorded), "write_lock_ms_max" (the longest any of its changes held the
- * write lock that other writers wait on), "seconds".
+ * write lock that other writers wait on), "seconds", and "retention": null
+ * without rules; with rules, on a dry run the plan of mlreg_retention_plan()
+ * ({"purge": [...], "kept": [...]}), on a real run {"purged": [ITEM with
+ * "seq", the release.purge entry], "kept": [...], "not_purged": [ITEM with
+ * "error"]}: a release the purge refused (a stage took it meanwhile) is
+ * reported and the run goes on.
  * @return 0; MLREG_EEXISTS when a collection is running already in this
  *         process; MLREG_EINVALID (bad options); the store's or the log's
  *         error (what was recorded before it stays recorded, and the report

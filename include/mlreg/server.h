@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "mlreg/auth.h"
+#include "mlreg/config.h"
 #include "mlreg/gates.h"
 #include "mlreg/registry.h"
 
@@ -100,6 +101,10 @@ typedef struct {
     unsigned int gc_stale_upload_seconds;
     /** Seconds between scheduled collections; 0 = none. */
     unsigned int gc_interval_seconds;
+    /** Retention rules every collection runs first (borrowed, must outlive
+     *  the server; retention.h); NULL / 0: releases are kept. */
+    const mlreg_config_retention *retention;
+    size_t n_retention; /**< entries in @c retention */
     /** Seconds between scheduled scrubs of the blob store (scrub.h); 0 = none. */
     uint64_t scrub_interval_seconds;
     /** Bytes per second a scheduled scrub reads at most; 0 = unlimited. */

@@ -566,6 +566,88 @@ START_TEST(test_only_loopback_hosts_count_as_loopback)
 }
 END_TEST
 
+START_TEST(test_config_reads_retention_rules)
+{
+    mlreg_config *cfg = NULL;
+    const mlreg_config_retention *r;
+
+    write_config("{\"stages\":[\"dev\",\"prod\"],\"retention\":["
+                 "{\"models\":\"team-a/*\",\"keep_last\":10,\"held_within\":\"30d\","
+                 "\"withdrawn_for\":604800,\"protected_stages\":[\"prod\"]},"
+                 "{\"models\":\"[a-c]?/x\",\"keep_last\":0}]}");
+    ck_assert_msg(mlreg_config_load(&cfg, path) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(cfg->n_retention, 2);
+    r = &cfg->retention[0];
+    ck_assert_str_eq(r->models, "team-a/*");
+    ck_assert_uint_eq(r->keep_last, 10);
+    ck_assert_uint_eq(r->held_within, 30 * 86400);
+    ck_assert_uint_eq(r->withdrawn_for, 7 * 86400);
+    ck_assert_uint_eq(r->n_protected_stages, 1);
+    ck_assert_str_eq(r->protected_stages[0], "prod");
+    r = &cfg->retention[1];
+    ck_assert_uint_eq(r->keep_last, 0);
+    ck_assert_uint_eq(r->held_within, 0);
+    ck_assert_uint_eq(r->n_protected_stages, 0);
+    mlreg_config_free(cfg);
+    cfg = NULL;
+    write_config("{\"retention\":[]}");
+    ck_assert_int_eq(mlreg_config_load(&cfg, path), 0);
+    ck_assert_uint_eq(cfg->n_retention, 0);
+    mlreg_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_refuses_bad_retention_rules_naming_the_key)
+{
+    assert_refused("{\"retention\":{}}", MLREG_EINVALID, "'retention' must be an array");
+    assert_refused("{\"retention\":[3]}", MLREG_EINVALID, "'retention[0]' must be an object");
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":1,\"keep\":2}]}",
+                   MLREG_EINVALID, "unknown config key 'retention[0].keep'");
+    assert_refused("{\"retention\":[{\"keep_last\":1}]}", MLREG_EINVALID,
+                   "'retention[0]' lacks \"models\"");
+    assert_refused("{\"retention\":[{\"models\":\"a/*\"}]}", MLREG_EINVALID,
+                   "'retention[0]' lacks \"keep_last\"");
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":-1}]}", MLREG_EINVALID,
+                   "'retention[0].keep_last' must be between 0 and 1000000 (got -1)");
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":\"10\"}]}", MLREG_EINVALID,
+                   "'retention[0].keep_last' must be an integer");
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":1},"
+                   "{\"models\":\"b\",\"keep_last\":1,\"held_within\":-5}]}",
+                   MLREG_EINVALID, "'retention[1].held_within' must be between 0");
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":1,"
+                   "\"withdrawn_for\":\"7w\"}]}",
+                   MLREG_EINVALID, "'retention[0].withdrawn_for' must be a duration");
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":1,"
+                   "\"held_within\":\"-3d\"}]}",
+                   MLREG_EINVALID, "'retention[0].held_within' must be a duration");
+    assert_refused("{\"retention\":[{\"models\":\"\",\"keep_last\":1}]}", MLREG_EINVALID,
+                   "'retention[0].models' must be a non-empty string");
+    assert_refused("{\"retention\":[{\"models\":\"team-[ab/*\",\"keep_last\":1}]}", MLREG_EINVALID,
+                   "has a '[' without its ']'");
+    assert_refused("{\"retention\":[{\"models\":\"Team/*\",\"keep_last\":1}]}", MLREG_EINVALID,
+                   "has a character no model name holds");
+    assert_refused("{\"retention\":[{\"models\":\"a\\\\\",\"keep_last\":1}]}", MLREG_EINVALID,
+                   "ends in a lone backslash");
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":1,"
+                   "\"protected_stages\":\"production\"}]}",
+                   MLREG_EINVALID, "'retention[0].protected_stages' must be an array");
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":1,"
+                   "\"protected_stages\":[\"production\",\"production\"]}]}",
+                   MLREG_EINVALID, "names stage 'production' twice");
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":1,"
+                   "\"protected_stages\":[7]}]}",
+                   MLREG_EINVALID, "'retention[0].protected_stages[0]' must be a stage name");
+    /* a stage that is not configured (the defaults, or the config's list) */
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":1,"
+                   "\"protected_stages\":[\"prod\"]}]}",
+                   MLREG_EINVALID,
+                   "'retention[0].protected_stages[0]': unknown stage 'prod' (not in 'stages')");
+    assert_refused("{\"retention\":[{\"models\":\"a\",\"keep_last\":1,"
+                   "\"protected_stages\":[\"production\"]}],\"stages\":[\"dev\",\"live\"]}",
+                   MLREG_EINVALID, "unknown stage 'production'");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -577,6 +659,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_reads_the_connection_and_upload_limits);
     tcase_add_test(tc, test_config_refuses_limits_out_of_range_naming_them);
     tcase_add_test(tc, test_config_reads_the_scheduled_scrub);
+    tcase_add_test(tc, test_config_reads_retention_rules);
+    tcase_add_test(tc, test_config_refuses_bad_retention_rules_naming_the_key);
     tcase_add_test(tc, test_config_refuses_keys_of_later_features_by_name);
     tcase_add_test(tc, test_config_loads_stages_gates_models_and_tokens);
     tcase_add_test(tc, test_config_refuses_bad_gates_and_tokens_naming_the_key);

@@ -47,7 +47,8 @@ static void age(const mlreg_digest *d)
 
 static json_t *gc(int64_t grace, int dry_run)
 {
-    mlreg_gc_opts o = {grace, 3600, dry_run, "ops"};
+    mlreg_gc_opts o = {
+        .grace_seconds = grace, .stale_upload_seconds = 3600, .dry_run = dry_run, .actor = "ops"};
     json_t *r = NULL;
 
     ck_assert_msg(mlreg_registry_gc(&r, fx.reg, &o) == 0, "%s", mlreg_error_last());
@@ -152,7 +153,7 @@ END_TEST
 
 START_TEST(test_a_second_collection_at_the_same_time_is_refused)
 {
-    mlreg_gc_opts o = {0, 3600, 1, "ops"};
+    mlreg_gc_opts o = {.stale_upload_seconds = 3600, .dry_run = 1, .actor = "ops"};
     json_t *r = NULL;
 
     pthread_mutex_lock(mlreg_registry__gc_lock(fx.reg));

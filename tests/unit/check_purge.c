@@ -241,7 +241,7 @@ START_TEST(test_a_deleted_manifest_keeps_its_own_bytes_through_a_collection)
     mlreg_manifest_put_result put;
     mlreg_digest cfgd, l;
     char cs[MLREG_DIGEST_STRLEN + 1], ls[MLREG_DIGEST_STRLEN + 1], ms[MLREG_DIGEST_STRLEN + 1];
-    mlreg_gc_opts go = {0, 3600, 0, "ops"};
+    mlreg_gc_opts go = {.grace_seconds = 0, .stale_upload_seconds = 3600, .actor = "ops"};
     json_t *doc, *report = NULL;
     char *body;
 

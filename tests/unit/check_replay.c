@@ -311,7 +311,7 @@ static void make_history(void)
     {
         char path[TH_DIR_MAX + 128], hex[MLREG_DIGEST_HEXLEN + 1];
         struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
-        mlreg_gc_opts go = {60, 3600, 0, "ops"};
+        mlreg_gc_opts go = {.grace_seconds = 60, .stale_upload_seconds = 3600, .actor = "ops"};
         json_t *report = NULL;
 
         mlreg_digest_hex(hex, &spare);
@@ -379,6 +379,27 @@ static void make_history(void)
     bind_image("1.0", "acme/clf:1.0-abc1234",
                "sha256:1111111111111111111111111111111111111111111111111111111111111111");
     bind_image("1.0", "acme/clf:1.0-abc1234", NULL);
+
+    /* retention: a collection purges 1.2, withdrawn and held by no stage,
+     * and keeps the two newest (release.purge inside the collection) */
+    {
+        mlreg_config_retention keep2 = {.models = MODEL, .keep_last = 2};
+        mlreg_gc_opts go = {.grace_seconds = 60,
+                            .stale_upload_seconds = 3600,
+                            .actor = "admin",
+                            .retention = &keep2,
+                            .n_retention = 1,
+                            .policy = pol,
+                            .who = ci()};
+        json_t *report = NULL, *purged;
+
+        ck_assert_msg(mlreg_registry_gc(&report, src, &go) == 0, "%s", mlreg_error_last());
+        purged = json_object_get(json_object_get(report, "retention"), "purged");
+        ck_assert_int_eq(json_array_size(purged), 1);
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(purged, 0), "version")),
+                         "1.2");
+        json_decref(report);
+    }
 
     /* a scrub finds the unreferenced blob damaged on disk and moves it aside */
     th_fs_damage_blob(fx.dir, &spare, 0);
