@@ -3,7 +3,7 @@
  * server's retention rules do not keep are purged, then the blobs nothing
  * references are deleted. Prints what it purged and deleted, or with
  * --dry-run what a real run would. The grace period and the rules are the
- * server's (gc.grace_seconds, retention).
+ * server's (gc.grace, retention).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -21,9 +21,9 @@ static const char gc_usage[] =
     "First purges the releases that the server's retention rules (config\n"
     "retention) do not keep, then deletes the blobs that no release, manifest,\n"
     "signature or attestation references and that were written or linked\n"
-    "longer ago than the server's grace period (config gc.grace_seconds,\n"
+    "longer ago than the server's grace period (config gc.grace,\n"
     "default a day), and removes uploads abandoned longer ago than\n"
-    "gc.stale_upload_seconds. Needs an admin token.\n"
+    "gc.stale_upload_age. Needs an admin token.\n"
     "\n"
     "  --dry-run  print exactly what a real run would purge and delete; change nothing\n"
     "  --json     print the registry's report as JSON\n";

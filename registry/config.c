@@ -449,27 +449,46 @@ static int load_cluster(mlreg_config *cfg, json_t *obj)
     return 0;
 }
 
-/* gc: garbage collection of unreferenced blobs. */
+/* gc: garbage collection of unreferenced blobs; durations as scrub's. */
 static int load_gc(mlreg_config *cfg, json_t *obj)
 {
-    static const uint_key nums[] = {
-        {"grace_seconds", offsetof(mlreg_config_gc, grace_seconds), 0, 10u * 365 * 24 * 3600},
-        {"interval_seconds", offsetof(mlreg_config_gc, interval_seconds), 0, 365u * 24 * 3600},
-        {"stale_upload_seconds", offsetof(mlreg_config_gc, stale_upload_seconds), 1,
-         365u * 24 * 3600},
+    const struct {
+        const char *key, *old; /* the name, and the one it had before */
+        unsigned int *dst;
+        uint64_t min;
+    } keys[] = {
+        {"grace", "grace_seconds", &cfg->gc.grace_seconds, 0},
+        {"interval", "interval_seconds", &cfg->gc.interval_seconds, 0},
+        {"stale_upload_age", "stale_upload_seconds", &cfg->gc.stale_upload_seconds, 1},
     };
     const char *key;
     json_t *v;
+    char name[64];
+    uint64_t n;
+    size_t i;
     int error;
 
     if (!json_is_object(obj))
         return mlreg_error_set(MLREG_EINVALID, "config key 'gc' must be an object");
     json_object_foreach(obj, key, v)
     {
-        if ((error = set_uint_key(&cfg->gc, nums, sizeof(nums) / sizeof(nums[0]), "gc", key, v)) <
-            0)
-            return error;
-        if (error == 0) return mlreg_error_set(MLREG_EINVALID, "unknown config key 'gc.%s'", key);
+        for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+            if (!strcmp(key, keys[i].old))
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key 'gc.%s' is now 'gc.%s', a duration: seconds, "
+                                       "or a string like \"90s\", \"30m\", \"24h\", \"7d\"",
+                                       key, keys[i].key);
+            if (strcmp(key, keys[i].key)) continue;
+            snprintf(name, sizeof(name), "gc.%s", keys[i].key);
+            if ((error = get_duration(&n, v, name)) < 0) return error;
+            if (n < keys[i].min)
+                return mlreg_error_set(MLREG_EINVALID, "config key '%s' must be at least %llu s",
+                                       name, (unsigned long long)keys[i].min);
+            *keys[i].dst = (unsigned int)n;
+            break;
+        }
+        if (i == sizeof(keys) / sizeof(keys[0]))
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'gc.%s'", key);
     }
     return 0;
 }

@@ -72,9 +72,9 @@ typedef struct {
 
 /** gc.*: garbage collection (gc.h). */
 typedef struct {
-    unsigned int grace_seconds;        /**< gc.grace_seconds (default MLREG_GC_GRACE_DEFAULT) */
-    unsigned int interval_seconds;     /**< gc.interval_seconds; 0: no scheduled collection */
-    unsigned int stale_upload_seconds; /**< gc.stale_upload_seconds (default a day) */
+    unsigned int grace_seconds;        /**< gc.grace, seconds (default MLREG_GC_GRACE_DEFAULT) */
+    unsigned int interval_seconds;     /**< gc.interval, seconds; 0: no scheduled collection */
+    unsigned int stale_upload_seconds; /**< gc.stale_upload_age, seconds (default a day) */
 } mlreg_config_gc;
 
 /** Longest `retention[].models` pattern, in bytes. */

@@ -29,9 +29,9 @@
 #include "mlreg/gates.h"
 #include "mlreg/registry.h"
 
-/** gc.grace_seconds when the config does not say: a day. */
+/** gc.grace when the config does not say: a day. */
 #define MLREG_GC_GRACE_DEFAULT (24 * 3600)
-/** gc.stale_upload_seconds when the config does not say: a day. */
+/** gc.stale_upload_age when the config does not say: a day. */
 #define MLREG_GC_STALE_UPLOAD_DEFAULT (24 * 3600)
 
 typedef struct {

@@ -26,7 +26,7 @@ newtok ops admin
 newtok ci push read
 cat >"$W/config.json" <<EOF
 {
-  "gc": { "grace_seconds": $GRACE, "stale_upload_seconds": 3600 },
+  "gc": { "grace": $GRACE, "stale_upload_age": "1h" },
   "tokens": [ $(cat "$W/ops.entry"), $(cat "$W/ci.entry") ]
 }
 EOF

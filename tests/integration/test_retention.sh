@@ -51,7 +51,7 @@ bad_config "a bad pattern stops the server" \
 # keep the 5 newest, what a stage held within a day, what production ever held
 cat >"$W/config.json" <<EOF
 {
-  "gc": { "grace_seconds": 0 },
+  "gc": { "grace": 0 },
   "retention": [
     { "models": "m/*", "keep_last": 5, "held_within": "1d", "protected_stages": ["production"] }
   ]
@@ -156,7 +156,7 @@ out_has "... and nothing else" '^retention purged 1 release\(s\), kept 9 '
 stop_server
 cat >"$W/config2.json" <<EOF
 {
-  "gc": { "grace_seconds": 0, "interval_seconds": 1 },
+  "gc": { "grace": 0, "interval": "1s" },
   "retention": [ { "models": "m/*", "keep_last": 4, "protected_stages": ["production"] } ]
 }
 EOF

@@ -168,6 +168,42 @@ START_TEST(test_config_reads_the_scheduled_scrub)
 }
 END_TEST
 
+START_TEST(test_config_reads_the_collection_durations)
+{
+    mlreg_config *cfg = NULL;
+
+    write_config("{}");
+    ck_assert_int_eq(mlreg_config_load(&cfg, path), 0);
+    ck_assert_uint_eq(cfg->gc.grace_seconds, 86400);
+    ck_assert_uint_eq(cfg->gc.interval_seconds, 0);
+    ck_assert_uint_eq(cfg->gc.stale_upload_seconds, 86400);
+    mlreg_config_free(cfg);
+    write_config("{\"gc\":{\"grace\":\"2h\",\"interval\":\"6h\",\"stale_upload_age\":90}}");
+    ck_assert_msg(mlreg_config_load(&cfg, path) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(cfg->gc.grace_seconds, 7200);
+    ck_assert_uint_eq(cfg->gc.interval_seconds, 6 * 3600);
+    ck_assert_uint_eq(cfg->gc.stale_upload_seconds, 90);
+    mlreg_config_free(cfg);
+    write_config("{\"gc\":{\"grace\":0}}");
+    ck_assert_int_eq(mlreg_config_load(&cfg, path), 0);
+    ck_assert_uint_eq(cfg->gc.grace_seconds, 0);
+    mlreg_config_free(cfg);
+
+    assert_refused("{\"gc\":{\"grace_seconds\":60}}", MLREG_EINVALID,
+                   "'gc.grace_seconds' is now 'gc.grace', a duration");
+    assert_refused("{\"gc\":{\"stale_upload_seconds\":60}}", MLREG_EINVALID,
+                   "is now 'gc.stale_upload_age'");
+    assert_refused("{\"gc\":{\"stale_upload_age\":\"0s\"}}", MLREG_EINVALID,
+                   "'gc.stale_upload_age' must be at least 1 s");
+    assert_refused("{\"gc\":{\"grace\":\"1 day\"}}", MLREG_EINVALID,
+                   "'gc.grace' must be a duration");
+    assert_refused("{\"gc\":{\"interval\":-1}}", MLREG_EINVALID, "'gc.interval'");
+    assert_refused("{\"gc\":{\"grace\":\"400d\"}}", MLREG_EINVALID, "at most 366 days");
+    assert_refused("{\"gc\":{\"period\":1}}", MLREG_EINVALID, "unknown config key 'gc.period'");
+    assert_refused("{\"gc\":[]}", MLREG_EINVALID, "'gc' must be an object");
+}
+END_TEST
+
 START_TEST(test_config_refuses_limits_out_of_range_naming_them)
 {
     assert_refused("{\"limits\":{\"max_connections\":15}}", MLREG_EINVALID,
@@ -659,6 +695,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_reads_the_connection_and_upload_limits);
     tcase_add_test(tc, test_config_refuses_limits_out_of_range_naming_them);
     tcase_add_test(tc, test_config_reads_the_scheduled_scrub);
+    tcase_add_test(tc, test_config_reads_the_collection_durations);
     tcase_add_test(tc, test_config_reads_retention_rules);
     tcase_add_test(tc, test_config_refuses_bad_retention_rules_naming_the_key);
     tcase_add_test(tc, test_config_refuses_keys_of_later_features_by_name);
