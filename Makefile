@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Standalone helpers of the integration tests (not linked with libmlreg).
 TOOL_BIN := $(BUILD)/tests/tools/audit_tamper $(BUILD)/tests/tools/forge_key
 
-.PHONY: all test test-unit test-integration test-cluster test-large bench bench-cluster bench-scrub deps run lint clean install fuzz
+.PHONY: all test test-unit test-integration test-cluster test-large bench bench-cluster bench-scrub bench-gc deps run lint clean install fuzz
 
 all: $(BUILD)/mlreg
 
@@ -162,6 +162,12 @@ bench: deps
 bench-scrub: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) sh tests/bench/scrub.sh
+
+# A garbage collection of 100,000 small orphans on fs: time, report size and
+# the server's peak RSS (tests/bench/gc.sh).
+bench-gc: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tests/bench/gc.sh
 
 # The cluster part of the benchmarks alone (tests/bench/cluster.sh).
 bench-cluster: deps

@@ -90,6 +90,23 @@ static void print_retention(const json_t *ret, int dry_run)
     printf("\n");
 }
 
+/* The report lists at most 1000 blobs of each kind; the rest of a real
+ * run's are in its gc.collect entries, whose seqs are in "entries". */
+static void print_more(const json_t *r, long long more)
+{
+    const json_t *entries = json_object_get(r, "entries");
+    size_t n = json_array_size(entries);
+
+    if (more <= 0) return;
+    if (n == 0) {
+        printf("... and %lld more\n", more);
+        return;
+    }
+    printf("... and %lld more (audit entries %lld..%lld)\n", more,
+           (long long)json_integer_value(json_array_get(entries, 0)),
+           (long long)json_integer_value(json_array_get(entries, n - 1)));
+}
+
 static void print_report(const json_t *r, int dry_run)
 {
     const json_t *list = json_object_get(r, "deleted"), *b;
@@ -104,13 +121,16 @@ static void print_report(const json_t *r, int dry_run)
         printf("%s %s (%s)\n", dry_run ? "would delete" : "deleted",
                d && mlreg_text_printable(d) ? d : "?", size);
     }
-    json_array_foreach(json_object_get(r, "not_deleted"), i, b)
+    print_more(r, jint(r, "deleted_blobs") - (long long)json_array_size(list));
+    list = json_object_get(r, "not_deleted");
+    json_array_foreach(list, i, b)
     {
         const char *d = json_string_value(json_object_get(b, "digest"));
         const char *e = json_string_value(json_object_get(b, "error"));
         printf("not deleted %s: %s\n", d && mlreg_text_printable(d) ? d : "?",
                e && mlreg_text_printable(e) ? e : "?");
     }
+    print_more(r, jint(r, "not_deleted_blobs") - (long long)json_array_size(list));
     cli_format_size(size, sizeof(size), (uint64_t)jint(r, "bytes_reclaimed"));
     printf("%s %lld blob(s), %s; kept %lld referenced, %lld in the %llds grace period, "
            "%lld being collected elsewhere; %lld stale upload(s) %s\n",

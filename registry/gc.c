@@ -148,9 +148,10 @@ int mlreg_registry__gc_link_check(registry_mutation *mut, mlreg_meta_txn *txn, m
 
 /* ---- mark ------------------------------------------------------------------ */
 
+/* One listed blob: 56 bytes, one per blob in the store for the whole run
+ * (its hex form is made where a table key needs it, not kept). */
 typedef struct {
     mlreg_digest digest;
-    char hex[MLREG_DIGEST_HEXLEN + 1];
     uint64_t size;
     int64_t modified; /* Unix seconds; 0 unknown */
     int64_t linked;   /* newest link (ns); 0 none or unknown */
@@ -175,16 +176,17 @@ static int stored_cb(const mlreg_digest *digest, uint64_t size, int64_t modified
     }
     b = &bv->v[bv->n++];
     b->digest = *digest;
-    mlreg_digest_hex(b->hex, digest);
     b->size = size;
     b->modified = modified;
     b->linked = 0;
     return 0;
 }
 
-static int blob_hex_cmp(const void *a, const void *b)
+/* Raw digest order, which is the order of their hex forms too. */
+static int blob_digest_cmp(const void *a, const void *b)
 {
-    return strcmp(((const gc_blob *)a)->hex, ((const gc_blob *)b)->hex);
+    return memcmp(((const gc_blob *)a)->digest.raw, ((const gc_blob *)b)->digest.raw,
+                  MLREG_DIGEST_RAWLEN);
 }
 
 static gc_blob *blob_find(blob_vec *bv, const char *hex)
@@ -192,8 +194,11 @@ static gc_blob *blob_find(blob_vec *bv, const char *hex)
     gc_blob key;
 
     memset(&key, 0, sizeof(key));
-    memcpy(key.hex, hex, sizeof(key.hex));
-    return bsearch(&key, bv->v, bv->n, sizeof(*bv->v), blob_hex_cmp);
+    if (mlreg_digest_parse_hex(&key.digest, hex, MLREG_DIGEST_HEXLEN) < 0) {
+        mlreg_error_clear(); /* not a blob of the store */
+        return NULL;
+    }
+    return bsearch(&key, bv->v, bv->n, sizeof(*bv->v), blob_digest_cmp);
 }
 
 static int link_cb(const char *bhex, int64_t linked_ns, void *payload)
@@ -223,10 +228,12 @@ static void mark_free(gc_mark *m)
  * an error. Counts why not in @p m. */
 static int blob_collectable(gc_mark *m, mlreg_meta_txn *txn, const gc_blob *b, int64_t now)
 {
+    char hex[MLREG_DIGEST_HEXLEN + 1];
     gc_row r;
     int error;
 
-    if ((error = mlreg_registry__blob_referenced(txn, b->hex)) != 0) {
+    mlreg_digest_hex(hex, &b->digest);
+    if ((error = mlreg_registry__blob_referenced(txn, hex)) != 0) {
         if (error > 0) m->referenced++;
         return error < 0 ? error : 0;
     }
@@ -236,7 +243,7 @@ static int blob_collectable(gc_mark *m, mlreg_meta_txn *txn, const gc_blob *b, i
         m->young++;
         return 0;
     }
-    if ((error = row_get(&r, txn, b->hex)) == 0 && row_busy(&r, now)) {
+    if ((error = row_get(&r, txn, hex)) == 0 && row_busy(&r, now)) {
         m->busy++;
         return 0;
     }
@@ -255,7 +262,7 @@ static int mark(gc_mark *m, mlreg_registry *reg, int64_t grace_s)
     m->cutoff = now - grace_s * NS_PER_SEC;
     if ((error = mlreg_blobstore_foreach(mlreg_registry_blobstore(reg), stored_cb, &m->stored)) < 0)
         return error;
-    qsort(m->stored.v, m->stored.n, sizeof(*m->stored.v), blob_hex_cmp);
+    qsort(m->stored.v, m->stored.n, sizeof(*m->stored.v), blob_digest_cmp);
     if (m->stored.n > 0 && (m->cand = malloc(m->stored.n * sizeof(*m->cand))) == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory marking blobs");
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
@@ -331,13 +338,15 @@ static int prune_rows(mlreg_meta_txn *txn, int64_t now)
 static int still_collectable(mlreg_meta_txn *txn, const gc_blob *b, int64_t cutoff, int64_t now)
 {
     int64_t newest = 0;
+    char hex[MLREG_DIGEST_HEXLEN + 1];
     gc_row r;
     int error;
 
-    if ((error = mlreg_registry__blob_referenced(txn, b->hex)) != 0) return error < 0 ? error : 0;
-    if ((error = mlreg_registry__blob_links(&newest, txn, b->hex, 0)) < 0) return error;
+    mlreg_digest_hex(hex, &b->digest);
+    if ((error = mlreg_registry__blob_referenced(txn, hex)) != 0) return error < 0 ? error : 0;
+    if ((error = mlreg_registry__blob_links(&newest, txn, hex, 0)) < 0) return error;
     if (newest >= cutoff) return 0;
-    if ((error = row_get(&r, txn, b->hex)) == 0) return !row_busy(&r, now);
+    if ((error = row_get(&r, txn, hex)) == 0) return !row_busy(&r, now);
     if (error != MLREG_ENOTFOUND) return error;
     mlreg_error_clear();
     return 1;
@@ -390,12 +399,14 @@ static int collect_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     row.state = ROW_DELETING;
     row.time = c->deadline;
     for (i = 0; i < c->n; i++) {
+        char hex[MLREG_DIGEST_HEXLEN + 1];
+        mlreg_digest_hex(hex, &c->batch[i]->digest);
         if (source == NULL) {
             if ((error = still_collectable(txn, c->batch[i], c->cutoff, now)) < 0) return error;
             if (error == 0) continue;
         }
-        if ((error = mlreg_registry__blob_links(NULL, txn, c->batch[i]->hex, 1)) < 0 ||
-            (error = row_put(txn, c->batch[i]->hex, &row)) < 0)
+        if ((error = mlreg_registry__blob_links(NULL, txn, hex, 1)) < 0 ||
+            (error = row_put(txn, hex, &row)) < 0)
             return error;
         c->taken[c->ntaken++] = i;
     }
@@ -488,10 +499,18 @@ static int run_change(uint64_t *seq_out, double *ms_max, mlreg_registry *reg,
     return error;
 }
 
+/* The report lists at most this many blobs in "deleted" and in
+ * "not_deleted": a collection of 100,000 blobs would otherwise build a
+ * report of tens of MB. The full list of a real run is in its gc.collect
+ * entries, which name every blob they condemn. */
+#define GC_REPORT_LIST_MAX 1000
+
+/* Lists @p b in the report array @p arr, unless it is full. */
 static int append_blob(json_t *arr, const gc_blob *b)
 {
     char str[MLREG_DIGEST_STRLEN + 1];
 
+    if (json_array_size(arr) >= GC_REPORT_LIST_MAX) return 0;
     mlreg_digest_format(str, &b->digest);
     if (json_array_append_new(
             arr, json_pack("{s:s, s:I}", "digest", str, "size", (json_int_t)b->size)) < 0)
@@ -505,7 +524,24 @@ typedef struct {
     size_t ndeleted;
     uint64_t bytes;
     double lock_ms_max;
+    size_t nnot_deleted;
 } gc_tally;
+
+/* Adds to @p report how much of each list it holds: "deleted_listed",
+ * "deleted_truncated", "not_deleted_blobs", "not_deleted_truncated". */
+static int report_lists(json_t *report, const gc_tally *t)
+{
+    size_t listed = json_array_size(t->deleted);
+
+    if (json_object_set_new(report, "deleted_listed", json_integer((json_int_t)listed)) < 0 ||
+        json_object_set_new(report, "deleted_truncated", json_boolean(listed < t->ndeleted)) < 0 ||
+        json_object_set_new(report, "not_deleted_blobs",
+                            json_integer((json_int_t)t->nnot_deleted)) < 0 ||
+        json_object_set_new(report, "not_deleted_truncated",
+                            json_boolean(json_array_size(t->not_deleted) < t->nnot_deleted)) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
+    return 0;
+}
 
 /* Deletes the bytes of the blobs batch @p c condemned, then records gc.done. */
 static int delete_batch(gc_tally *t, mlreg_registry *reg, const collect_change *c)
@@ -535,7 +571,8 @@ static int delete_batch(gc_tally *t, mlreg_registry *reg, const collect_change *
             why = mlreg_error_last();
         }
         d.not_deleted++;
-        if (json_array_append_new(t->not_deleted,
+        if (t->nnot_deleted++ < GC_REPORT_LIST_MAX &&
+            json_array_append_new(t->not_deleted,
                                   json_pack("{s:s, s:s}", "digest", str, "error", why)) < 0)
             return mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
         mlreg_error_clear();
@@ -660,7 +697,7 @@ static int retention_step(json_t **out, mlreg_registry *reg, const mlreg_gc_opts
 int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_opts *opts)
 {
     gc_mark m;
-    gc_tally t = {json_array(), json_array(), json_array(), 0, 0, 0};
+    gc_tally t = {json_array(), json_array(), json_array(), 0, 0, 0, 0};
     int64_t t0 = mlreg_time_now_ns();
     unsigned int stale = 0;
     pthread_mutex_t *lock = mlreg_registry__gc_lock(reg);
@@ -716,6 +753,8 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
         "retention", retention);
     if (report == NULL)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory reporting a collection");
+    else
+        error = report_lists(report, &t);
 
 unlock:
     gc_lock_held = 0;
@@ -740,7 +779,7 @@ int mlreg_registry__gc_collect_now(json_t **report_out, mlreg_registry *reg, con
                                    size_t n, const char *actor)
 {
     gc_mark m;
-    gc_tally t = {json_array(), json_array(), json_array(), 0, 0, 0};
+    gc_tally t = {json_array(), json_array(), json_array(), 0, 0, 0, 0};
     mlreg_gc_opts opts = {.stale_upload_seconds = MLREG_GC_STALE_UPLOAD_DEFAULT, .actor = actor};
     pthread_mutex_t *lock = mlreg_registry__gc_lock(reg);
     json_t *report = NULL;
@@ -771,7 +810,6 @@ int mlreg_registry__gc_collect_now(json_t **report_out, mlreg_registry *reg, con
                 continue; /* not stored (quarantined, or gone already) */
             }
             if (error < 0) goto out;
-            mlreg_digest_hex(b->hex, &b->digest);
             m.cand[m.ncand++] = b;
             m.stored.n++;
         }
@@ -838,7 +876,6 @@ static int replay_collect(mlreg_registry *reg, const json_t *entry, const char *
                                     (long long)json_integer_value(json_object_get(entry, "seq")));
             goto done;
         }
-        mlreg_digest_hex(v[i].hex, &v[i].digest);
         v[i].size = (uint64_t)json_integer_value(size);
         c.batch[i] = &v[i];
     }

@@ -62,17 +62,23 @@ typedef struct {
  * "dry_run", "grace_seconds", "blobs_stored", "blobs_referenced",
  * "blobs_young" (kept for the grace period), "blobs_busy" (another
  * collection has them), "deleted" (array of {"digest", "size"}: deleted, or
- * that a real run would delete), "deleted_blobs", "bytes_reclaimed",
- * "not_deleted" (array of {"digest", "error"}: unlinked but their bytes
- * could not be deleted; the next run retries), "stale_uploads" (in-progress
- * writes removed, or that would be), "entries" (seqs of the entries it
- * recorded), "write_lock_ms_max" (the longest any of its changes held the
- * write lock that other writers wait on), "seconds", and "retention": null
- * without rules; with rules, on a dry run the plan of mlreg_retention_plan()
+ * that a real run would delete; at most 1000), "deleted_listed" (its
+ * length), "deleted_truncated" (true when "deleted_blobs" is more),
+ * "deleted_blobs", "bytes_reclaimed", "not_deleted" (array of {"digest",
+ * "error"}: unlinked but their bytes could not be deleted; the next run
+ * retries; at most 1000), "not_deleted_blobs" (how many in all),
+ * "not_deleted_truncated", "stale_uploads" (in-progress writes removed, or
+ * that would be), "entries" (seqs of the entries it recorded: the
+ * "gc.collect" ones name every blob the run condemned, so every deleted
+ * and not deleted one, listed or not; retention's "release.purge" ones),
+ * "write_lock_ms_max" (the longest any of its changes held the write lock
+ * that other writers wait on), "seconds", and "retention": null without
+ * rules; with rules, on a dry run the plan of mlreg_retention_plan()
  * ({"purge": [...], "kept": [...]}), on a real run {"purged": [ITEM with
  * "seq", the release.purge entry], "kept": [...], "not_purged": [ITEM with
  * "error"]}: a release the purge refused (a stage took it meanwhile) is
- * reported and the run goes on.
+ * reported and the run goes on. Memory: about 56 bytes per stored blob
+ * while it runs, plus a report of at most 2000 blobs.
  * @return 0; MLREG_EEXISTS when a collection is running already in this
  *         process; MLREG_EINVALID (bad options); the store's or the log's
  *         error (what was recorded before it stays recorded, and the report

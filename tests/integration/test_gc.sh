@@ -190,6 +190,58 @@ for v in $ok_pushes; do
         bad="$bad $v"
 done
 check "... and after a last collection every release still pulls (bad:$bad)" [ -z "$bad" ]
+# ---- a large collection: the report lists 1000 blobs --------------------------
+# 1003 orphans written straight into the store two days ago: the report
+# lists 1000 of them and the CLI points at the audit entries for the rest.
+# orphans N TAG: N blobs written into the store two days ago, linked nowhere
+orphans() {
+    rm -rf "$W/orph" && mkdir "$W/orph" || return 1
+    _i=0
+    while [ $_i -lt "$1" ]; do
+        printf 'orphan %d of %s\n' $_i "$2" >"$W/orph/$_i"
+        _i=$((_i + 1))
+    done
+    touch -d '2 days ago' "$W/orph"/*
+    (cd "$W/orph" && sha256sum -- *) | awk -v d="$DATA/blobs/sha256" -v o="$W/orph" \
+        '{ p = substr($1, 1, 2); print "mkdir -p " d "/" p " && mv " o "/" $2 " " d "/" p "/" $1 }' | sh
+}
+orphans 1003 first
+as "$ADMIN" gc --dry-run
+expect_rc "gc --dry-run of 1003 orphans" 0
+check "it prints 1000 of them ($(grep -c '^would delete sha256:' "$TMP/out"))" \
+    [ "$(grep -c '^would delete sha256:' "$TMP/out")" = 1000 ]
+check "... and says how many more" grep -qx '\.\.\. and 3 more' "$TMP/out"
+as "$ADMIN" gc --json
+expect_rc "gc of 1003 orphans" 0
+cp "$TMP/out" "$W/large.json"
+check "the report lists 1000 and says it is truncated" \
+    jq -e '.deleted_blobs == 1003 and (.deleted | length) == 1000 and .deleted_listed == 1000
+        and .deleted_truncated == true and .not_deleted_blobs == 0' "$W/large.json" >/dev/null
+first=$(jq '.entries[0]' "$W/large.json")
+last=$(jq '.entries[-1]' "$W/large.json")
+curl -s -H "Authorization: Bearer $ADMIN" \
+    "$MLREG_URL/api/v1/audit?since=$first&limit=$((last - first + 1))" >"$W/large.audit"
+named=$(jq -r '.entries[] | fromjson | select(.action == "gc.collect") | .details.blobs[].digest' \
+    "$W/large.audit" | sort -u | wc -l)
+check "its gc.collect entries $first..$last name all 1003 ($named)" [ "$named" = 1003 ]
+jq -r '.deleted[].digest' "$W/large.json" | sort >"$W/large.listed"
+jq -r '.entries[] | fromjson | select(.action == "gc.collect") | .details.blobs[].digest' \
+    "$W/large.audit" | sort >"$W/large.named"
+check "... every listed one among them" sh -c "[ -z \"\$(comm -23 '$W/large.listed' '$W/large.named')\" ]"
+for v in $ok_pushes; do
+    (cd "$TMP" && MLREG_TOKEN=$CI "$MLREG" pull "m/race@$v" -o "$W/rpull3$v") >/dev/null 2>&1 ||
+        bad="$bad $v"
+done
+check "every release still pulls (bad:$bad)" [ -z "$bad" ]
+# the text form of the same: written again, collected again
+orphans 1002 second
+as "$ADMIN" gc
+expect_rc "gc of 1002 orphans (text)" 0
+check "it prints 1000 deleted ($(grep -c '^deleted sha256:' "$TMP/out"))" \
+    [ "$(grep -c '^deleted sha256:' "$TMP/out")" = 1000 ]
+check "... and 2 more, naming the audit entries" \
+    grep -Eqx '\.\.\. and 2 more \(audit entries [0-9]+\.\.[0-9]+\)' "$TMP/out"
+
 st=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $CI" "$MLREG_URL/v2/")
 check "the server survived ($st)" [ "$st" = 200 ]
 

@@ -4,6 +4,7 @@
  * byte-for-byte replay of its entries is in check_replay.c; the race with
  * pushes through the real server in tests/integration/test_gc.sh. */
 #include "../../registry/registry_internal.h"
+#include "mlreg/audit.h"
 #include "mlreg/blob.h"
 #include "mlreg/common.h"
 #include "mlreg/gc.h"
@@ -84,6 +85,10 @@ START_TEST(test_an_unlinked_old_blob_goes_and_a_young_one_stays)
     ck_assert_int_eq(jint(r, "deleted_blobs"), 1);
     ck_assert_int_eq(jint(r, "blobs_young"), 1);
     ck_assert_int_eq(json_array_size(json_object_get(r, "entries")), 2);
+    ck_assert_int_eq(jint(r, "deleted_listed"), 1);
+    ck_assert(json_is_false(json_object_get(r, "deleted_truncated")));
+    ck_assert_int_eq(jint(r, "not_deleted_blobs"), 0);
+    ck_assert(json_is_false(json_object_get(r, "not_deleted_truncated")));
     ck_assert_int_eq(stored(&old), 0);
     ck_assert_int_eq(stored(&young), 1);
     json_decref(r);
@@ -151,6 +156,93 @@ START_TEST(test_a_collected_blob_links_again_only_when_its_bytes_are_back)
 }
 END_TEST
 
+#define MANY 1500
+
+static int digest_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(mlreg_digest));
+}
+
+/* Adds the digests the gc.collect entry @p seq names to @p got (sorted
+ * later); returns how many. */
+static size_t collect_entry_blobs(mlreg_digest *got, size_t ngot, uint64_t seq)
+{
+    json_t *page = NULL, *entry, *b;
+    const char *text;
+    size_t i, n = 0;
+
+    ck_assert_int_eq(mlreg_audit_list(&page, mlreg_registry_meta(fx.reg), seq, 1), 0);
+    text = json_string_value(json_array_get(json_object_get(page, "entries"), 0));
+    ck_assert_ptr_nonnull(text);
+    entry = json_loads(text, 0, NULL);
+    ck_assert_ptr_nonnull(entry);
+    if (!strcmp(json_string_value(json_object_get(entry, "action")), "gc.collect")) {
+        json_array_foreach(json_object_get(json_object_get(entry, "details"), "blobs"), i, b)
+        {
+            ck_assert_uint_lt(ngot + n, MANY);
+            ck_assert_int_eq(
+                mlreg_digest_parse(&got[ngot + n], json_string_value(json_object_get(b, "digest"))),
+                0);
+            n++;
+        }
+    }
+    json_decref(entry);
+    json_decref(page);
+    return n;
+}
+
+START_TEST(test_a_large_collection_lists_1000_blobs_and_its_entries_name_every_one)
+{
+    mlreg_digest *d = calloc(MANY, sizeof(*d)), *got = calloc(MANY, sizeof(*got));
+    char body[64];
+    json_t *r, *e, *v;
+    size_t i, ngot = 0;
+
+    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_nonnull(got);
+    for (i = 0; i < MANY; i++) {
+        snprintf(body, sizeof(body), "orphan %zu", i);
+        ck_assert_int_eq(mlreg_registry__blob_put(&d[i], fx.reg, body, strlen(body)), 0);
+        age(&d[i]);
+    }
+    r = gc(60, 1);
+    ck_assert_int_eq(jint(r, "deleted_blobs"), MANY);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "deleted")), 1000);
+    ck_assert_int_eq(jint(r, "deleted_listed"), 1000);
+    ck_assert(json_is_true(json_object_get(r, "deleted_truncated")));
+    json_decref(r);
+
+    r = gc(60, 0);
+    ck_assert_int_eq(jint(r, "deleted_blobs"), MANY);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "deleted")), 1000);
+    ck_assert_int_eq(jint(r, "deleted_listed"), 1000);
+    ck_assert(json_is_true(json_object_get(r, "deleted_truncated")));
+    ck_assert_int_eq(json_array_size(json_object_get(r, "not_deleted")), 0);
+    ck_assert_int_eq(jint(r, "not_deleted_blobs"), 0);
+    /* the entries of the run name every blob it condemned, once */
+    json_array_foreach(json_object_get(r, "entries"), i, e) ngot +=
+        collect_entry_blobs(got, ngot, (uint64_t)json_integer_value(e));
+    ck_assert_uint_eq(ngot, MANY);
+    qsort(d, MANY, sizeof(*d), digest_cmp);
+    qsort(got, MANY, sizeof(*got), digest_cmp);
+    ck_assert_int_eq(memcmp(d, got, MANY * sizeof(*d)), 0);
+    json_array_foreach(json_object_get(r, "deleted"), i, e)
+    {
+        mlreg_digest one;
+        ck_assert_int_eq(mlreg_digest_parse(&one, json_string_value(json_object_get(e, "digest"))),
+                         0);
+        ck_assert_ptr_nonnull(bsearch(&one, got, MANY, sizeof(*got), digest_cmp));
+        v = json_object_get(e, "size");
+        ck_assert(json_is_integer(v));
+    }
+    for (i = 0; i < MANY; i++)
+        ck_assert_int_eq(stored(&d[i]), 0);
+    json_decref(r);
+    free(d);
+    free(got);
+}
+END_TEST
+
 START_TEST(test_a_second_collection_at_the_same_time_is_refused)
 {
     mlreg_gc_opts o = {.stale_upload_seconds = 3600, .dry_run = 1, .actor = "ops"};
@@ -180,6 +272,7 @@ static Suite *gc_suite(void)
     tcase_add_test(tc, test_every_blob_of_a_release_stays);
     tcase_add_test(tc, test_a_collected_blob_links_again_only_when_its_bytes_are_back);
     tcase_add_test(tc, test_a_second_collection_at_the_same_time_is_refused);
+    tcase_add_test(tc, test_a_large_collection_lists_1000_blobs_and_its_entries_name_every_one);
     suite_add_tcase(s, tc);
     return s;
 }
