@@ -385,14 +385,15 @@ done:
 /* Uploads one blob monolithically: POST ?digest= with the body. A registry
  * that answers 202 (no single-request upload) opened a session instead and
  * gets the body again in a PUT to the session's Location. */
-static int upload_blob(cli_client *c, const char *model, const char *digest, const char *title,
-                       int fd, const void *mem, uint64_t size)
+static int upload_blob_once(int *busy_out, cli_client *c, const char *model, const char *digest,
+                            const char *title, int fd, const void *mem, uint64_t size)
 {
     int error = 0;
     cli_response resp;
     char path[600], query[MLREG_DIGEST_STRLEN + 16], what[400];
     char *put_url = NULL;
 
+    *busy_out = 0;
     cli_response_init(&resp);
     snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/?digest=%s", model, digest);
     snprintf(query, sizeof(query), "digest=%s", digest);
@@ -425,6 +426,7 @@ static int upload_blob(cli_client *c, const char *model, const char *digest, con
         req.url = put_url;
         if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
     }
+    *busy_out = resp.status == 503;
     if (resp.status != 201) {
         error = cli_http_error(&resp, what);
         goto done;
@@ -438,15 +440,48 @@ done:
     return error;
 }
 
-/* PUTs the manifest by the version tag. *conflict_out = 1 when the registry
- * answered 409: another push created the version since we looked. */
-static int put_manifest(int *conflict_out, cli_client *c, const cli_ref *ref, const char *body,
-                        const char *expected_digest)
+/* The OCI error code of an error answer ("MANIFEST_BLOB_UNKNOWN"), or "". */
+static const char *error_code(char *buf, size_t cap, const cli_response *resp)
 {
+    json_t *root = resp->body ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+    const char *code = json_string_value(
+        json_object_get(json_array_get(json_object_get(root, "errors"), 0), "code"));
+
+    snprintf(buf, cap, "%s", code ? code : "");
+    json_decref(root);
+    return buf;
+}
+
+/* upload_blob_once(), again after 1, 2 and 4 s while the registry answers
+ * 503: a garbage collection deleting the same bytes right now, or a log
+ * too busy to take the change. */
+static int upload_blob(cli_client *c, const char *model, const char *digest, const char *title,
+                       int fd, const void *mem, uint64_t size)
+{
+    int error, busy = 0;
+
+    for (unsigned int k = 0;; k++) {
+        error = upload_blob_once(&busy, c, model, digest, title, fd, mem, size);
+        if (error == 0 || !busy || k == 3) return error;
+        fprintf(stderr, "mlreg push: %s\n  trying again in %u s\n", mlreg_error_last(), 1u << k);
+        sleep(1u << k);
+    }
+}
+
+/* PUTs the manifest by the version tag. *conflict_out = 1 when the registry
+ * answered 409: another push created the version since we looked;
+ * *lost_out = 1 when it answered MANIFEST_BLOB_UNKNOWN: a file found
+ * present was deleted since (garbage collection), so uploading what it
+ * lacks again and retrying succeeds. */
+static int put_manifest(int *conflict_out, int *lost_out, cli_client *c, const cli_ref *ref,
+                        const char *body, const char *expected_digest)
+{
+    char code[64];
     int error = 0;
     cli_response resp;
     char path[600];
 
+    *conflict_out = *lost_out = 0;
     cli_response_init(&resp);
     snprintf(path, sizeof(path), "/v2/%s/manifests/%s", ref->model, ref->version);
     cli_request req = {.method = "PUT",
@@ -458,6 +493,8 @@ static int put_manifest(int *conflict_out, cli_client *c, const cli_ref *ref, co
                        .max_body = 64 * 1024};
     if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
     *conflict_out = resp.status == 409;
+    *lost_out = resp.status == 400 &&
+                !strcmp(error_code(code, sizeof(code), &resp), "MANIFEST_BLOB_UNKNOWN");
     if (resp.status < 200 || resp.status > 299) {
         error = cli_http_error(&resp, "storing the manifest");
         goto done;
@@ -596,9 +633,13 @@ static int upload_files(size_t *uploaded_out, uint64_t *total_out, cli_client *c
     return 0;
 }
 
+/* Manifest PUTs before a push gives up on a registry that keeps losing
+ * files found present (each retry uploads them again). */
+#define PUSH_ATTEMPTS 3
+
 int cmd_push(int argc, char **argv)
 {
-    int error = 0, exists = 0, conflict = 0;
+    int error = 0, exists = 0, conflict = 0, lost = 0;
     cli_ref ref;
     file_list files = {0};
     const char *git_sha_opt = NULL, *registry = NULL, *sign_key = NULL;
@@ -670,8 +711,24 @@ int cmd_push(int argc, char **argv)
         if (error < 0) goto done;
     }
 
-    if ((error = upload_files(&uploaded, &total, c, &ref, &files, reupload)) < 0) goto done;
-    if ((error = put_manifest(&conflict, c, &ref, manifest, digest)) < 0) {
+    /* a file found present may be collected before the manifest lands (it
+     * was unreferenced: an earlier push that never finished): the registry
+     * then names it, and sending what it lacks again repairs that */
+    for (int attempt = 1;; attempt++) {
+        size_t more = 0;
+        uint64_t ignored = 0;
+        if ((error = upload_files(attempt == 1 ? &uploaded : &more,
+                                  attempt == 1 ? &total : &ignored, c, &ref, &files, reupload)) < 0)
+            goto done;
+        uploaded += more;
+        error = put_manifest(&conflict, &lost, c, &ref, manifest, digest);
+        if (error == 0 || !lost || attempt == PUSH_ATTEMPTS) break;
+        fprintf(stderr,
+                "mlreg push: %s\n  a file was deleted from the registry since it was "
+                "found there (garbage collection); uploading what it lacks again\n",
+                mlreg_error_last());
+    }
+    if (error < 0) {
         /* A concurrent push of the same version won the race: fine when it
          * holds the same files (the manifests differ only in their created
          * time), a refusal otherwise. */

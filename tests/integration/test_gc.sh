@@ -126,9 +126,10 @@ expect_rc "mlreg audit verify passes after collections" 0
 # ---- a collection racing pushes ---------------------------------------------
 # A pool of blobs is uploaded and left unreferenced until it is past the
 # grace period; then pushes that reuse them (the CLI's HEAD finds them and
-# skips the upload) run while collections run back to back. A push may fail
-# (its blob was collected between its HEAD and its manifest) but every push
-# that succeeds must pull with every byte.
+# skips the upload) run while collections run back to back. A push whose
+# blob was collected between its HEAD and its manifest is told so by the
+# registry (MANIFEST_BLOB_UNKNOWN, or 503 for a blob being deleted) and
+# uploads it again: every push succeeds, and pulls with every byte.
 POOL=6
 i=1
 while [ $i -le $POOL ]; do
@@ -169,7 +170,10 @@ for f in "$W"/race.gc.*; do
 done
 reused=$(cat "$W"/race.push.* | grep -c 'already present' || true)
 echo "# race: $(cat "$W/race.gcs") collections deleted $deleted_total blob(s); pushes that succeeded:$ok_pushes; files found already present: $reused"
-check "some pushes succeeded during the race" [ -n "$ok_pushes" ]
+retried=$(cat "$W"/race.push.* | grep -c 'uploading what it lacks again\|trying again in' || true)
+echo "# race: $retried push step(s) met a collected or collecting blob and sent it again"
+check "every push succeeded during the race (24: $(echo $ok_pushes | wc -w))" \
+    [ "$(echo $ok_pushes | wc -w)" = 24 ]
 bad=""
 for v in $ok_pushes; do
     (cd "$TMP" && MLREG_TOKEN=$CI "$MLREG" pull "m/race@$v" -o "$W/rpull$v") >"$W/rpull.$v.out" 2>&1 ||
@@ -190,6 +194,41 @@ for v in $ok_pushes; do
         bad="$bad $v"
 done
 check "... and after a last collection every release still pulls (bad:$bad)" [ -z "$bad" ]
+# ---- a push whose file is collected before its manifest lands -------------------
+# The push finds X in the registry (an old unreferenced upload) and skips it;
+# while it uploads a large second file it is stopped, a collection deletes
+# X, and it goes on: the registry refuses the manifest (MANIFEST_BLOB_UNKNOWN)
+# and the push uploads X again and succeeds.
+head -c 30000 /dev/urandom >"$W/lost-x.bin"
+head -c 200000000 /dev/zero >"$W/lost-y.bin"
+XD=$(sha256_of "$W/lost-x.bin")
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $CI" \
+    --data-binary @"$W/lost-x.bin" "$MLREG_URL/v2/m/lost/blobs/uploads/?digest=sha256:$XD")
+check "upload of the file the push will find: 201 (got $code)" [ "$code" = 201 ]
+sleep $((GRACE + 1))
+(cd "$TMP" && MLREG_TOKEN=$CI exec "$MLREG" push m/lost@1 --weights "$W/lost-x.bin" \
+    --file "other=$W/lost-y.bin" --eval-report "$W/report.json" --git-sha abc1234) \
+    >"$W/lost.out" 2>"$W/lost.err" &
+PUSH_PID=$!
+i=0
+until grep -q "HEAD /v2/m/lost/blobs/sha256:$XD 200" "$TMP/server.log" || [ $i -gt 1500 ]; do
+    sleep 0.01; i=$((i + 1))
+done
+kill -STOP "$PUSH_PID"
+as "$ADMIN" gc --json
+jq -e --arg d "sha256:$XD" '[.deleted[].digest] | index($d) != null' "$TMP/out" >/dev/null
+lost_collected=$?
+kill -CONT "$PUSH_PID"
+wait "$PUSH_PID"
+lost_rc=$?
+check "the collection took the file the stopped push had found" [ "$lost_collected" = 0 ]
+check "the push goes on and succeeds (exit $lost_rc: $(tail -n 1 "$W/lost.err"))" [ "$lost_rc" = 0 ]
+check "... after the registry named the lost file and it was uploaded again" sh -c \
+    "grep -q 'MANIFEST_BLOB_UNKNOWN' '$W/lost.err' && grep -q 'uploading what it lacks again' '$W/lost.err'"
+(cd "$TMP" && MLREG_TOKEN=$CI "$MLREG" pull m/lost@1 -o "$W/lostpull") >/dev/null 2>&1
+check "the release pulls with every byte" cmp -s "$W/lost-x.bin" "$W/lostpull/lost-x.bin"
+rm -f "$W/lost-y.bin" "$W/lostpull/lost-y.bin"
+
 # ---- a large collection: the report lists 1000 blobs --------------------------
 # 1003 orphans written straight into the store two days ago: the report
 # lists 1000 of them and the CLI points at the audit entries for the rest.
