@@ -8,7 +8,8 @@
 # `mlreg gc --dry-run --json` and `mlreg gc --json`: wall time of the
 # command, the server's own "seconds", the size of the report, and the
 # server's peak RSS (VmHWM of /proc/PID/status) when it was ready and after
-# the run. Checks that both runs count every orphan and that the real run
+# the run, and the longest any of its changes held the write lock other
+# writers wait on (the report's write_lock_ms_max). Checks that both runs count every orphan and that the real run
 # left none of their files and the release still pulls.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -91,9 +92,10 @@ run() {
     stop
     n=$(jq .deleted_blobs "$W/$name.json")
     [ "$n" = "$N" ] || die "$name: deleted_blobs $n, want $N"
-    printf '  %-8s %7.2f s wall, %7.2f s in the server, report %9d bytes, server VmHWM %6.1f MB ready -> %6.1f MB after (RSS now: %s)\n' \
+    printf '  %-8s %7.2f s wall, %7.2f s in the server, report %9d bytes, server VmHWM %6.1f MB ready -> %6.1f MB after (RSS now: %s), write lock held at most %.1f ms\n' \
         "$name" "$(echo "$t1 - $t0" | bc -l)" "$(jq .seconds "$W/$name.json")" \
-        "$(wc -c <"$W/$name.json")" "$(echo "$h0 / 1024" | bc -l)" "$(echo "$h1 / 1024" | bc -l)" "$parts"
+        "$(wc -c <"$W/$name.json")" "$(echo "$h0 / 1024" | bc -l)" "$(echo "$h1 / 1024" | bc -l)" "$parts" \
+        "$(jq .write_lock_ms_max "$W/$name.json")"
 }
 echo "bench-gc: $N orphans, fs backend, each run on a server just started:"
 run dry-run --dry-run
