@@ -101,12 +101,69 @@ static int row_get(gc_row *r, mlreg_meta_txn *txn, const char *hex)
     return error;
 }
 
+/* Beside each row (key: the blob's hex) the table keeps two index keys:
+ * "t" be64(time) hex for every row, which the pruning walks oldest first,
+ * and "q" be64(seq) hex while gc.collect entry seq is deleting the blob,
+ * which gc.done walks. Neither walk reads more than the rows it changes, so
+ * a change holds the write lock as long as its own batch takes, however
+ * many rows the table keeps. */
+#define IDX_LEN (1 + 8 + MLREG_DIGEST_HEXLEN)
+
+static size_t idx_key(char out[IDX_LEN], char kind, uint64_t v, const char *hex)
+{
+    out[0] = kind;
+    mlreg_be64_put((unsigned char *)out + 1, v);
+    memcpy(out + 9, hex, MLREG_DIGEST_HEXLEN);
+    return IDX_LEN;
+}
+
+/* Writes (@p add) or removes the index keys of row @p r of @p hex. */
+static int idx_update(mlreg_meta_txn *txn, const char *hex, const gc_row *r, int add)
+{
+    char k[IDX_LEN];
+    size_t klen;
+    int error = 0;
+
+    for (int q = 0; q < 2 && error >= 0; q++) {
+        if (q == 1 && r->state != ROW_DELETING) break;
+        klen = q ? idx_key(k, 'q', r->seq, hex) : idx_key(k, 't', (uint64_t)r->time, hex);
+        if (add) {
+            error = mlreg_meta_put(txn, MLREG_DB_GC_BLOBS, k, klen, "", 0, 0);
+        } else if ((error = mlreg_meta_del(txn, MLREG_DB_GC_BLOBS, k, klen)) == MLREG_ENOTFOUND) {
+            mlreg_error_clear();
+            error = 0;
+        }
+    }
+    return error;
+}
+
+/* Removes the row of @p hex (@p old, as read) with its index keys. */
+static int row_del(mlreg_meta_txn *txn, const char *hex, const gc_row *old)
+{
+    int error = idx_update(txn, hex, old, 0);
+
+    return error < 0 ? error : mlreg_meta_del(txn, MLREG_DB_GC_BLOBS, hex, MLREG_DIGEST_HEXLEN);
+}
+
+/* Writes the row of @p hex, replacing any it had, with its index keys. */
 static int row_put(mlreg_meta_txn *txn, const char *hex, const gc_row *r)
 {
     unsigned char v[ROW_LEN];
+    gc_row old;
+    int error;
 
+    if ((error = row_get(&old, txn, hex)) == 0) {
+        error = idx_update(txn, hex, &old, 0);
+    } else if (error == MLREG_ENOTFOUND) {
+        mlreg_error_clear();
+        error = 0;
+    }
+    if (error < 0) return error;
     row_encode(v, r);
-    return mlreg_meta_put(txn, MLREG_DB_GC_BLOBS, hex, MLREG_DIGEST_HEXLEN, v, sizeof(v), 0);
+    if ((error =
+             mlreg_meta_put(txn, MLREG_DB_GC_BLOBS, hex, MLREG_DIGEST_HEXLEN, v, sizeof(v), 0)) < 0)
+        return error;
+    return idx_update(txn, hex, r, 1);
 }
 
 /* 1 while the row says a collection is deleting the blob now. */
@@ -143,7 +200,71 @@ int mlreg_registry__gc_link_check(registry_mutation *mut, mlreg_meta_txn *txn, m
                                    "uploaded; upload it again",
                                    str);
     }
-    return mlreg_meta_del(txn, MLREG_DB_GC_BLOBS, hex, MLREG_DIGEST_HEXLEN);
+    return row_del(txn, hex, &r);
+}
+
+#define INDEXED_KEY "gc_blobs.indexed"
+
+/* The rows of a table written before it had index keys. */
+typedef struct {
+    char (*hex)[MLREG_DIGEST_HEXLEN];
+    gc_row *rows;
+    size_t n, cap;
+} row_list;
+
+static int row_list_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    row_list *l = payload;
+    int error;
+
+    if (klen != MLREG_DIGEST_HEXLEN) return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        void *h = realloc(l->hex, cap * sizeof(*l->hex)), *r;
+        if (h == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory indexing gc rows");
+        l->hex = h;
+        if ((r = realloc(l->rows, cap * sizeof(*l->rows))) == NULL)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory indexing gc rows");
+        l->rows = r;
+        l->cap = cap;
+    }
+    if ((error = row_decode(&l->rows[l->n], val, vlen)) < 0) return error;
+    memcpy(l->hex[l->n++], key, MLREG_DIGEST_HEXLEN);
+    return 0;
+}
+
+int mlreg_registry__gc_index_build(mlreg_meta *meta)
+{
+    mlreg_meta_txn *txn = NULL;
+    row_list l = {NULL, NULL, 0, 0};
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+    size_t i;
+    int error, found;
+
+    if ((error = mlreg_meta_txn_begin(&txn, meta, 1)) < 0) return error;
+    found = mlreg_registry__meta_has(txn, MLREG_DB_META, INDEXED_KEY, strlen(INDEXED_KEY));
+    if (found != 0) {
+        error = found < 0 ? found : 0;
+        goto done;
+    }
+    if ((error = mlreg_meta_iter(txn, MLREG_DB_GC_BLOBS, NULL, 0, NULL, 0, row_list_cb, &l)) < 0)
+        goto done;
+    for (i = 0; i < l.n; i++) {
+        memcpy(hex, l.hex[i], MLREG_DIGEST_HEXLEN);
+        hex[MLREG_DIGEST_HEXLEN] = '\0';
+        if ((error = idx_update(txn, hex, &l.rows[i], 1)) < 0) goto done;
+    }
+    if ((error = mlreg_meta_put(txn, MLREG_DB_META, INDEXED_KEY, strlen(INDEXED_KEY), "1", 1, 0)) <
+        0)
+        goto done;
+    error = mlreg_meta_txn_commit(txn);
+    txn = NULL;
+
+done:
+    free(l.hex);
+    free(l.rows);
+    mlreg_meta_txn_abort(txn);
+    return error;
 }
 
 /* ---- mark ------------------------------------------------------------------ */
@@ -293,44 +414,59 @@ typedef struct {
     uint64_t seq;
 } collect_change;
 
-/* Drops the rows whose blobs were deleted over GC_ROW_KEEP_NS ago (or whose
- * deadline passed that long ago: the collection that set it stopped). */
+/* The blobs of one index prefix ("t", or "q" be64(seq)), collected before
+ * their rows change (the walk's cursor must not see its own changes); a
+ * "t" walk stops at the first time not before @p before. */
 typedef struct {
-    mlreg_meta_txn *txn;
     int64_t before;
-    char (*drop)[MLREG_DIGEST_HEXLEN];
+    char (*hex)[MLREG_DIGEST_HEXLEN];
     size_t n, cap;
-} prune_walk;
+} idx_walk;
 
-static int prune_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+static int idx_walk_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
 {
-    prune_walk *w = payload;
-    gc_row r;
-    int error;
+    idx_walk *w = payload;
+    const char *k = key;
 
-    if (klen != MLREG_DIGEST_HEXLEN) return 0;
-    if ((error = row_decode(&r, val, vlen)) < 0) return error;
-    if (r.time >= w->before) return 0;
+    (void)val;
+    (void)vlen;
+    if (klen != IDX_LEN) return mlreg_error_set(MLREG_EIO, "a gc_blobs index key is corrupt");
+    if (k[0] == 't' && (int64_t)mlreg_be64_get((const unsigned char *)k + 1) >= w->before) return 1;
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 64;
-        void *d = realloc(w->drop, cap * sizeof(*w->drop));
-        if (d == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory pruning gc rows");
-        w->drop = d;
+        void *h = realloc(w->hex, cap * sizeof(*w->hex));
+        if (h == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory walking gc rows");
+        w->hex = h;
         w->cap = cap;
     }
-    memcpy(w->drop[w->n++], key, MLREG_DIGEST_HEXLEN);
+    memcpy(w->hex[w->n++], k + 9, MLREG_DIGEST_HEXLEN);
     return 0;
 }
 
+/* Walks index prefix @p prefix (@p plen bytes) into @p w. */
+static int idx_walk_run(idx_walk *w, mlreg_meta_txn *txn, const char *prefix, size_t plen)
+{
+    int error = mlreg_meta_iter(txn, MLREG_DB_GC_BLOBS, prefix, plen, NULL, 0, idx_walk_cb, w);
+
+    return error < 0 ? error : 0;
+}
+
+/* Drops the rows whose blobs were deleted over GC_ROW_KEEP_NS ago (or whose
+ * deadline passed that long ago: the collection that set it stopped). */
 static int prune_rows(mlreg_meta_txn *txn, int64_t now)
 {
-    prune_walk w = {txn, now - GC_ROW_KEEP_NS, NULL, 0, 0};
+    idx_walk w = {now - GC_ROW_KEEP_NS, NULL, 0, 0};
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+    gc_row r;
     size_t i;
-    int error = mlreg_meta_iter(txn, MLREG_DB_GC_BLOBS, NULL, 0, NULL, 0, prune_cb, &w);
+    int error = idx_walk_run(&w, txn, "t", 1);
 
-    for (i = 0; error >= 0 && i < w.n; i++)
-        error = mlreg_meta_del(txn, MLREG_DB_GC_BLOBS, w.drop[i], MLREG_DIGEST_HEXLEN);
-    free(w.drop);
+    for (i = 0; error >= 0 && i < w.n; i++) {
+        memcpy(hex, w.hex[i], MLREG_DIGEST_HEXLEN);
+        hex[MLREG_DIGEST_HEXLEN] = '\0';
+        if ((error = row_get(&r, txn, hex)) == 0) error = row_del(txn, hex, &r);
+    }
+    free(w.hex);
     return error < 0 ? error : 0;
 }
 
@@ -423,45 +559,21 @@ typedef struct {
     size_t not_deleted;
 } done_change;
 
-typedef struct {
-    uint64_t seq;
-    char (*hex)[MLREG_DIGEST_HEXLEN];
-    size_t n, cap;
-} done_walk;
-
-/* Collects the rows of the blobs that gc.collect entry w->seq condemned. */
-static int done_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
-{
-    done_walk *w = payload;
-    gc_row r;
-    int error;
-
-    if (klen != MLREG_DIGEST_HEXLEN) return 0;
-    if ((error = row_decode(&r, val, vlen)) < 0) return error;
-    if (r.state != ROW_DELETING || r.seq != w->seq) return 0;
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 64;
-        void *h = realloc(w->hex, cap * sizeof(*w->hex));
-        if (h == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory recording a deletion");
-        w->hex = h;
-        w->cap = cap;
-    }
-    memcpy(w->hex[w->n++], key, MLREG_DIGEST_HEXLEN);
-    return 0;
-}
-
 static int done_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
 {
     done_change *c = arg;
-    done_walk w = {c->collect_seq, NULL, 0, 0};
+    idx_walk w = {0, NULL, 0, 0};
     gc_row r = {ROW_DELETED, c->collect_seq, mlreg_registry__mutation_time(mut)};
     json_t *details;
     mlreg_audit_event ev;
-    char hex[MLREG_DIGEST_HEXLEN + 1];
+    char hex[MLREG_DIGEST_HEXLEN + 1], prefix[9];
     size_t i;
     int error;
 
-    error = mlreg_meta_iter(txn, MLREG_DB_GC_BLOBS, NULL, 0, NULL, 0, done_cb, &w);
+    /* the blobs gc.collect entry collect_seq condemned */
+    prefix[0] = 'q';
+    mlreg_be64_put((unsigned char *)prefix + 1, c->collect_seq);
+    error = idx_walk_run(&w, txn, prefix, sizeof(prefix));
     for (i = 0; error >= 0 && i < w.n; i++) {
         memcpy(hex, w.hex[i], MLREG_DIGEST_HEXLEN);
         hex[MLREG_DIGEST_HEXLEN] = '\0';

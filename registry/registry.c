@@ -161,6 +161,7 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     if ((error = mlreg_tables_open(&reg->meta, meta_dir, opts->map_size)) < 0) goto done;
     mlreg_meta_set_owner(reg->meta, reg); /* mutate.c finds the shared log through it */
     if ((error = mlreg_registry__refs_build(reg->meta)) < 0) goto done;
+    if ((error = mlreg_registry__gc_index_build(reg->meta)) < 0) goto done;
     /* the log key first: opening the keyring appends entries (config keys) */
     if (opts->cluster != NULL && opts->log_key_file == NULL) {
         error = mlreg_error_set(MLREG_EINVALID,

@@ -157,6 +157,13 @@ int mlreg_registry__blob_links(int64_t *newest_ns_out, mlreg_meta_txn *txn, cons
 int mlreg_registry__gc_collect_now(json_t **report_out, mlreg_registry *reg, const char *const *hex,
                                    size_t n, const char *actor);
 
+/**
+ * Writes the index keys of gc_blobs (gc.c) once, for a data directory whose
+ * rows were written without them (a marker in the meta table says it is
+ * done; a new directory gets it at once). 0 or the store's error.
+ */
+int mlreg_registry__gc_index_build(mlreg_meta *meta);
+
 /** The lock that lets one garbage collection run at a time in @p reg. */
 pthread_mutex_t *mlreg_registry__gc_lock(mlreg_registry *reg);
 

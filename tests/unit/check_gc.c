@@ -6,10 +6,12 @@
 #include "../../registry/registry_internal.h"
 #include "mlreg/audit.h"
 #include "mlreg/blob.h"
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
 #include "mlreg/gc.h"
 #include "mlreg/oci.h"
 #include "mlreg/registry.h"
+#include "mlreg/tables.h"
 
 #include "helpers.h"
 
@@ -156,6 +158,184 @@ START_TEST(test_a_collected_blob_links_again_only_when_its_bytes_are_back)
 }
 END_TEST
 
+/* ---- the gc_blobs table and its index keys ---------------------------- */
+
+typedef struct {
+    size_t rows, t_keys, q_keys, stray;
+    json_t *seen; /* "t<hex>" / "q<hex>" / "r<hex>" -> true */
+} table_count;
+
+static int count_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    table_count *c = payload;
+    char name[1 + MLREG_DIGEST_HEXLEN + 1];
+
+    (void)val;
+    if (klen == MLREG_DIGEST_HEXLEN) {
+        c->rows++;
+        ck_assert_uint_eq(vlen, 17);
+        name[0] = 'r';
+        memcpy(name + 1, key, MLREG_DIGEST_HEXLEN);
+    } else {
+        ck_assert_uint_eq(klen, 1 + 8 + MLREG_DIGEST_HEXLEN);
+        ck_assert_uint_eq(vlen, 0);
+        name[0] = ((const char *)key)[0];
+        if (name[0] == 't')
+            c->t_keys++;
+        else if (name[0] == 'q')
+            c->q_keys++;
+        else
+            c->stray++;
+        memcpy(name + 1, (const char *)key + 9, MLREG_DIGEST_HEXLEN);
+    }
+    name[1 + MLREG_DIGEST_HEXLEN] = '\0';
+    json_object_set_new(c->seen, name, json_true());
+    return 0;
+}
+
+/* Counts the table's rows and index keys, and checks that each row has its
+ * "t" key and each index key its row. */
+static table_count count_table(void)
+{
+    table_count c = {0, 0, 0, 0, json_object()};
+    mlreg_meta_txn *txn = NULL;
+    const char *k;
+    json_t *v;
+    char want[1 + MLREG_DIGEST_HEXLEN + 1];
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(fx.reg), 0), 0);
+    ck_assert_int_ge(mlreg_meta_iter(txn, MLREG_DB_GC_BLOBS, NULL, 0, NULL, 0, count_cb, &c), 0);
+    mlreg_meta_txn_abort(txn);
+    json_object_foreach(c.seen, k, v)
+    {
+        snprintf(want, sizeof(want), "%c%s", k[0] == 'r' ? 't' : 'r', k + 1);
+        ck_assert_msg(json_object_get(c.seen, want) != NULL, "%s has no %s", k, want);
+    }
+    json_decref(c.seen);
+    c.seen = NULL;
+    ck_assert_uint_eq(c.stray, 0);
+    return c;
+}
+
+/* count_table() without the pairing check (a table missing its keys). */
+static table_count count_table_raw(void)
+{
+    table_count c = {0, 0, 0, 0, json_object()};
+    mlreg_meta_txn *txn = NULL;
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(fx.reg), 0), 0);
+    ck_assert_int_ge(mlreg_meta_iter(txn, MLREG_DB_GC_BLOBS, NULL, 0, NULL, 0, count_cb, &c), 0);
+    mlreg_meta_txn_abort(txn);
+    json_decref(c.seen);
+    c.seen = NULL;
+    return c;
+}
+
+START_TEST(test_the_rows_and_their_index_keys_stay_in_step)
+{
+    mlreg_digest d1, d2;
+    table_count c;
+    json_t *r;
+
+    th_put_blob(&d1, fx.reg, "m/a", "ci", "first orphan");
+    th_put_blob(&d2, fx.reg, "m/a", "ci", "second orphan");
+    age(&d1);
+    age(&d2);
+    r = gc(0, 0);
+    ck_assert_int_eq(jint(r, "deleted_blobs"), 2);
+    json_decref(r);
+    c = count_table(); /* deleted: rows and "t" keys; no "q" key after gc.done */
+    ck_assert_uint_eq(c.rows, 2);
+    ck_assert_uint_eq(c.t_keys, 2);
+    ck_assert_uint_eq(c.q_keys, 0);
+    /* uploaded again: the row and its key go */
+    th_put_blob(&d1, fx.reg, "m/a", "ci", "first orphan");
+    c = count_table();
+    ck_assert_uint_eq(c.rows, 1);
+    ck_assert_uint_eq(c.t_keys, 1);
+}
+END_TEST
+
+/* Rows whose blobs were deleted over a day ago go with the next
+ * collection, with their index keys; newer ones stay. */
+START_TEST(test_rows_older_than_a_day_are_pruned_by_the_next_collection)
+{
+    mlreg_meta_txn *txn = NULL;
+    unsigned char row[17];
+    char key[1 + 8 + MLREG_DIGEST_HEXLEN], hex[MLREG_DIGEST_HEXLEN + 1];
+    int64_t old = time(NULL) * 1000000000LL - 25LL * 3600 * 1000000000LL;
+    mlreg_digest d;
+    table_count c;
+    json_t *r;
+
+    /* a row a collection two days ago left, as it writes one */
+    memset(hex, 'a', MLREG_DIGEST_HEXLEN);
+    hex[MLREG_DIGEST_HEXLEN] = '\0';
+    row[0] = 'c';
+    mlreg_be64_put(row + 1, 7);
+    mlreg_be64_put(row + 9, (uint64_t)old);
+    key[0] = 't';
+    mlreg_be64_put((unsigned char *)key + 1, (uint64_t)old);
+    memcpy(key + 9, hex, MLREG_DIGEST_HEXLEN);
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(fx.reg), 1), 0);
+    ck_assert_int_eq(
+        mlreg_meta_put(txn, MLREG_DB_GC_BLOBS, hex, MLREG_DIGEST_HEXLEN, row, sizeof(row), 0), 0);
+    ck_assert_int_eq(mlreg_meta_put(txn, MLREG_DB_GC_BLOBS, key, sizeof(key), "", 0, 0), 0);
+    ck_assert_int_eq(mlreg_meta_txn_commit(txn), 0);
+    c = count_table();
+    ck_assert_uint_eq(c.rows, 1);
+
+    th_put_blob(&d, fx.reg, "m/a", "ci", "an orphan");
+    age(&d);
+    r = gc(0, 0);
+    ck_assert_int_eq(jint(r, "deleted_blobs"), 1);
+    json_decref(r);
+    c = count_table(); /* the old row went, the new one stays */
+    ck_assert_uint_eq(c.rows, 1);
+    ck_assert_uint_eq(c.t_keys, 1);
+}
+END_TEST
+
+/* A data directory whose rows were written before the index keys existed
+ * gets them when it is opened. */
+START_TEST(test_an_older_data_dir_gets_its_index_keys_at_open)
+{
+    mlreg_meta_txn *txn = NULL;
+    mlreg_digest d;
+    table_count c;
+    json_t *r;
+    unsigned char key[1 + 8 + MLREG_DIGEST_HEXLEN];
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+    void *val = NULL;
+    size_t vlen;
+
+    th_put_blob(&d, fx.reg, "m/a", "ci", "an orphan");
+    age(&d);
+    r = gc(0, 0);
+    json_decref(r);
+    /* take the keys and the marker away, as an older version left them */
+    mlreg_digest_hex(hex, &d);
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(fx.reg), 1), 0);
+    ck_assert_int_eq(mlreg_meta_get(&val, &vlen, txn, MLREG_DB_GC_BLOBS, hex, MLREG_DIGEST_HEXLEN),
+                     0);
+    key[0] = 't';
+    memcpy(key + 1, (unsigned char *)val + 9, 8);
+    memcpy(key + 9, hex, MLREG_DIGEST_HEXLEN);
+    free(val);
+    ck_assert_int_eq(mlreg_meta_del(txn, MLREG_DB_GC_BLOBS, key, sizeof(key)), 0);
+    ck_assert_int_eq(
+        mlreg_meta_del(txn, MLREG_DB_META, "gc_blobs.indexed", strlen("gc_blobs.indexed")), 0);
+    ck_assert_int_eq(mlreg_meta_txn_commit(txn), 0);
+    c = count_table_raw();
+    ck_assert_uint_eq(c.t_keys, 0);
+    mlreg_registry_free(fx.reg);
+    th_registry_open(&fx);
+    c = count_table();
+    ck_assert_uint_eq(c.rows, 1);
+    ck_assert_uint_eq(c.t_keys, 1);
+}
+END_TEST
+
 #define MANY 1500
 
 static int digest_cmp(const void *a, const void *b)
@@ -270,6 +450,9 @@ static Suite *gc_suite(void)
     tcase_add_test(tc, test_an_unlinked_old_blob_goes_and_a_young_one_stays);
     tcase_add_test(tc, test_a_blob_linked_within_the_grace_period_stays_however_old_its_bytes);
     tcase_add_test(tc, test_every_blob_of_a_release_stays);
+    tcase_add_test(tc, test_the_rows_and_their_index_keys_stay_in_step);
+    tcase_add_test(tc, test_rows_older_than_a_day_are_pruned_by_the_next_collection);
+    tcase_add_test(tc, test_an_older_data_dir_gets_its_index_keys_at_open);
     tcase_add_test(tc, test_a_collected_blob_links_again_only_when_its_bytes_are_back);
     tcase_add_test(tc, test_a_second_collection_at_the_same_time_is_refused);
     tcase_add_test(tc, test_a_large_collection_lists_1000_blobs_and_its_entries_name_every_one);
