@@ -15,6 +15,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/registry.h"
+#include "mlreg/text.h"
 
 int cli_ref_parse(cli_ref *out, const char *str, int allow_digest)
 {
@@ -78,4 +79,13 @@ int cli_positional(const char **slot, const char *arg)
     if (*slot) return mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", arg);
     *slot = arg;
     return 0;
+}
+
+int cli_reason_check(const char *reason)
+{
+    if (!reason || reason[strspn(reason, " ")] == '\0')
+        return mlreg_error_set(MLREG_EINVALID, "--reason TEXT is required: say why");
+    if (strlen(reason) > 1024)
+        return mlreg_error_set(MLREG_EINVALID, "--reason is longer than 1024 bytes");
+    return mlreg_text_validate(reason, "--reason");
 }

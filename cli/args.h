@@ -34,4 +34,11 @@ int cli_opt(const char **value, int *i, int argc, char **argv, const char *name)
  */
 int cli_positional(const char **slot, const char *arg);
 
+/**
+ * The registry's rule for the required --reason of a withdrawal or a purge,
+ * checked before anything is sent: present, not blank, at most 1024 bytes of
+ * text (text.h). Returns 0, or MLREG_EINVALID with the message set.
+ */
+int cli_reason_check(const char *reason);
+
 #endif

@@ -80,16 +80,7 @@ static int run(int argc, char **argv, int undo)
         goto usage;
     }
     if (cli_ref_parse(&ref, refstr, 0) < 0) goto usage;
-    /* the registry's rule, checked before anything is sent */
-    if (!reason || reason[strspn(reason, " ")] == '\0') {
-        mlreg_error_set(MLREG_EINVALID, "--reason TEXT is required: say why");
-        goto usage;
-    }
-    if (strlen(reason) > 1024) {
-        mlreg_error_set(MLREG_EINVALID, "--reason is longer than 1024 bytes");
-        goto usage;
-    }
-    if (mlreg_text_validate(reason, "--reason") < 0) goto usage;
+    if (cli_reason_check(reason) < 0) goto usage;
 
     cli_response_init(&resp);
     if (!(body = undo ? json_pack("{s:s}", "reason", reason)

@@ -51,6 +51,10 @@ int mlreg_promotions__put_json(mlreg_meta_txn *txn, mlreg_db db, const char *key
 int mlreg_promotions__check_names(const mlreg_policy *policy, const char *model,
                                   const char *version, const char *stage);
 
+/** The required reason of a withdrawal, its undoing or a purge: present, not
+ *  blank, text, bounded (withdraw.c). 0 or MLREG_EINVALID. */
+int mlreg_promotions__reason_check(const char *reason);
+
 /** Checks an optional free text (reason, comment): length and characters. */
 int mlreg_promotions__check_text(const char *text, const char *what);
 

@@ -194,15 +194,6 @@ done:
     return error;
 }
 
-static int reason_check(const char *reason)
-{
-    if (reason == NULL || reason[strspn(reason, " ")] == '\0')
-        return mlreg_error_set(MLREG_EINVALID,
-                               "a reason is required: say why (at most %d bytes of text)",
-                               MLREG_REASON_MAX);
-    return mlreg_promotions__check_text(reason, "reason");
-}
-
 int mlreg_release_purge(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
                         const mlreg_identity *who, const char *model, const char *version,
                         const char *reason)
@@ -218,7 +209,7 @@ int mlreg_release_purge(json_t **out, mlreg_registry *reg, const mlreg_policy *p
         return mlreg_error_set(MLREG_EINVALID, "a purge needs a policy and an identity");
     c.actor = mlreg_identity_name(who);
     if ((error = mlreg_promotions__check_names(NULL, model, version, NULL)) < 0 ||
-        (error = reason_check(reason)) < 0)
+        (error = mlreg_promotions__reason_check(reason)) < 0)
         return error;
     if ((error = mlreg_registry__mutate(&seq, mlreg_registry_meta(reg), purge_apply, &c)) < 0)
         goto done;

@@ -78,8 +78,7 @@ static void change_reset(withdraw_change *c)
     c->rec = c->rolled = NULL;
 }
 
-/* The reason of a withdrawal or its undoing: required, text, bounded. */
-static int reason_check(const char *reason)
+int mlreg_promotions__reason_check(const char *reason)
 {
     if (reason == NULL || reason[strspn(reason, " ")] == '\0')
         return mlreg_error_set(MLREG_EINVALID,
@@ -318,7 +317,7 @@ static int run_change(json_t **out, withdraw_change *c, registry_apply_fn apply)
     json_t *res = NULL;
 
     if ((error = mlreg_promotions__check_names(NULL, c->model, c->version, NULL)) < 0 ||
-        (error = reason_check(c->reason)) < 0)
+        (error = mlreg_promotions__reason_check(c->reason)) < 0)
         goto done;
     if ((error = mlreg_registry__mutate(NULL, mlreg_registry_meta(c->reg), apply, c)) < 0)
         goto done;
