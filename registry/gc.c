@@ -337,12 +337,84 @@ typedef struct {
     size_t ncand;
     size_t referenced, young, busy;
     int64_t cutoff; /* ns: written or linked before it may go */
+    /* a dry run with retention: the manifests its purges would take out of
+     * the index, "repo\nmanifest hex" -> [hex of the files a purge keeps] */
+    json_t *drop;
 } gc_mark;
+
+/* The blob_refs rows a planned purge would remove (purge.c keeps the
+ * manifest's own bytes and its eval report). */
+static int planned_drop(const char *repo, const char *mhex, const char *bhex, void *payload)
+{
+    const json_t *keep, *k;
+    char key[REGISTRY_KEY_CAP + MLREG_DIGEST_HEXLEN + 2];
+    size_t i;
+
+    snprintf(key, sizeof(key), "%s\n%s", repo, mhex);
+    if ((keep = json_object_get(payload, key)) == NULL || !strcmp(bhex, mhex)) return 0;
+    json_array_foreach(keep, i, k)
+    {
+        if (!strcmp(json_string_value(k), bhex)) return 0;
+    }
+    return 1;
+}
+
+/* m->drop for the releases of a dry run's retention plan (its "purge" list). */
+static int drop_from_plan(gc_mark *m, mlreg_registry *reg, const json_t *plan)
+{
+    mlreg_meta_txn *txn = NULL;
+    json_t *item, *rec = NULL, *keep = NULL, *f;
+    char key[REGISTRY_KEY_CAP + MLREG_DIGEST_HEXLEN + 2];
+    size_t i, k;
+    int error;
+
+    if (json_array_size(json_object_get(plan, "purge")) == 0) return 0;
+    if ((m->drop = json_object()) == NULL) goto nomem;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) return error;
+    json_array_foreach(json_object_get(plan, "purge"), i, item)
+    {
+        const char *model = json_string_value(json_object_get(item, "model"));
+        const char *d = json_string_value(json_object_get(item, "digest"));
+
+        if (model == NULL || d == NULL || strlen(d) != MLREG_DIGEST_STRLEN) continue;
+        error = mlreg_registry__release_record_get(
+            &rec, txn, model, json_string_value(json_object_get(item, "version")));
+        if (error < 0) goto done;
+        if ((keep = json_array()) == NULL) goto nomem;
+        json_array_foreach(json_object_get(rec, "files"), k, f)
+        {
+            const char *kind = json_string_value(json_object_get(f, "kind"));
+            const char *fd = json_string_value(json_object_get(f, "digest"));
+            if (kind != NULL && !strcmp(kind, "eval-report") && fd != NULL &&
+                strlen(fd) == MLREG_DIGEST_STRLEN &&
+                json_array_append_new(keep, json_string(fd + 7)) < 0)
+                goto nomem;
+        }
+        snprintf(key, sizeof(key), "%s\n%s", model, d + 7);
+        if (json_object_set_new(m->drop, key, keep) < 0) {
+            keep = NULL;
+            goto nomem;
+        }
+        keep = NULL;
+        json_decref(rec);
+        rec = NULL;
+    }
+    error = 0;
+    goto done;
+nomem:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory planning a collection");
+done:
+    json_decref(keep);
+    json_decref(rec);
+    mlreg_meta_txn_abort(txn);
+    return error;
+}
 
 static void mark_free(gc_mark *m)
 {
     free(m->stored.v);
     free(m->cand);
+    json_decref(m->drop);
 }
 
 /* Whether @p b, found in the store, may be collected at @p cutoff: 1, 0, or
@@ -354,7 +426,10 @@ static int blob_collectable(gc_mark *m, mlreg_meta_txn *txn, const gc_blob *b, i
     int error;
 
     mlreg_digest_hex(hex, &b->digest);
-    if ((error = mlreg_registry__blob_referenced(txn, hex)) != 0) {
+    error = m->drop != NULL
+                ? mlreg_registry__blob_referenced_unless(txn, hex, planned_drop, m->drop)
+                : mlreg_registry__blob_referenced(txn, hex);
+    if (error != 0) {
         if (error > 0) m->referenced++;
         return error < 0 ? error : 0;
     }
@@ -841,6 +916,8 @@ int mlreg_registry_gc(json_t **report_out, mlreg_registry *reg, const mlreg_gc_o
     }
     gc_lock_held = 1;
     if ((error = retention_step(&retention, reg, opts, t.entries)) < 0) goto unlock;
+    /* a dry run lists what the purges it plans would free too */
+    if (opts->dry_run && (error = drop_from_plan(&m, reg, retention)) < 0) goto unlock;
     if ((error = mlreg_blobstore_sweep_stale(&stale, mlreg_registry_blobstore(reg),
                                              opts->stale_upload_seconds, opts->dry_run)) < 0 ||
         (error = mark(&m, reg, opts->grace_seconds)) < 0)

@@ -484,6 +484,43 @@ int mlreg_registry__blob_referenced(mlreg_meta_txn *txn, const char *bhex)
                            NULL);
 }
 
+/* blob_referenced_unless()'s walk: the first row the filter keeps stops it. */
+typedef struct {
+    registry_ref_filter dropped;
+    void *payload;
+} unless_walk;
+
+static int unless_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    unless_walk *w = payload;
+    const char *k = key, *repo = k + MLREG_DIGEST_HEXLEN + 1;
+    size_t rlen = strnlen(repo, klen - MLREG_DIGEST_HEXLEN - 1);
+    char bhex[MLREG_DIGEST_HEXLEN + 1], mhex[MLREG_DIGEST_HEXLEN + 1], r[REGISTRY_KEY_CAP];
+
+    (void)val;
+    (void)vlen;
+    if (klen != MLREG_DIGEST_HEXLEN + 1 + rlen + 1 + MLREG_DIGEST_HEXLEN || rlen >= sizeof(r))
+        return mlreg_error_set(MLREG_EIO, "a blob_refs key is corrupt");
+    memcpy(bhex, k, MLREG_DIGEST_HEXLEN);
+    bhex[MLREG_DIGEST_HEXLEN] = '\0';
+    memcpy(r, repo, rlen);
+    r[rlen] = '\0';
+    memcpy(mhex, repo + rlen + 1, MLREG_DIGEST_HEXLEN);
+    mhex[MLREG_DIGEST_HEXLEN] = '\0';
+    return w->dropped(r, mhex, bhex, w->payload) ? 0 : 1;
+}
+
+int mlreg_registry__blob_referenced_unless(mlreg_meta_txn *txn, const char *bhex,
+                                           registry_ref_filter dropped, void *payload)
+{
+    char prefix[MLREG_DIGEST_HEXLEN + 1];
+    unless_walk w = {dropped, payload};
+
+    memcpy(prefix, bhex, MLREG_DIGEST_HEXLEN);
+    prefix[MLREG_DIGEST_HEXLEN] = '\0';
+    return mlreg_meta_iter(txn, MLREG_DB_BLOB_REFS, prefix, sizeof(prefix), NULL, 0, unless_cb, &w);
+}
+
 typedef struct {
     mlreg_meta_txn *txn;
 } refs_build;

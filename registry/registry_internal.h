@@ -197,6 +197,14 @@ int mlreg_registry__release_unindex(mlreg_meta_txn *txn, const char *repo,
 /** 1 when some stored manifest references blob @p bhex (64 hex), 0 when
  *  none does, or an error. */
 int mlreg_registry__blob_referenced(mlreg_meta_txn *txn, const char *bhex);
+/** A row of blob_refs a caller sets aside: 1 to ignore it. */
+typedef int (*registry_ref_filter)(const char *repo, const char *mhex, const char *bhex,
+                                   void *payload);
+/** As mlreg_registry__blob_referenced(), ignoring the rows @p dropped
+ *  says 1 for (what a dry run of garbage collection would see after the
+ *  purges retention plans). */
+int mlreg_registry__blob_referenced_unless(mlreg_meta_txn *txn, const char *bhex,
+                                           registry_ref_filter dropped, void *payload);
 /**
  * Fills blob_refs from the stored manifests once, for a data directory made
  * before the table existed (a marker in the meta table says it is done; a

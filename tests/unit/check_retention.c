@@ -552,6 +552,24 @@ START_TEST(test_a_real_run_purges_exactly_the_plan_and_collects_its_files)
         json_decref(rec);
     }
     ck_assert_int_eq(json_array_size(json_object_get(ret, "kept")), 6);
+    /* the dry run listed the blobs the purges it planned would free: the
+     * very blobs the real run deleted */
+    ck_assert_int_gt(json_array_size(json_object_get(rep, "deleted")), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(dry, "deleted")),
+                     json_array_size(json_object_get(rep, "deleted")));
+    json_array_foreach(json_object_get(rep, "deleted"), i, item)
+    {
+        size_t k;
+        json_t *d;
+        int found = 0;
+        json_array_foreach(json_object_get(dry, "deleted"), k, d)
+        {
+            if (json_equal(json_object_get(d, "digest"), json_object_get(item, "digest")))
+                found = 1;
+        }
+        ck_assert_msg(found, "%s deleted, not in the dry run",
+                      json_string_value(json_object_get(item, "digest")));
+    }
     rec = record("1.14"); /* production */
     ck_assert_ptr_null(json_object_get(rec, "purged"));
     ck_assert_int_eq(weights_stored(rec), 1);
