@@ -2,7 +2,7 @@
 # SAN=1 builds with AddressSanitizer + UndefinedBehaviorSanitizer into build/san/.
 
 CC      ?= cc
-PKGS    := lmdb libsodium libmicrohttpd jansson libcurl libcrypto
+PKGS    := lmdb libsodium libmicrohttpd jansson libcurl libcrypto gnutls
 PREFIX  ?= /usr/local
 
 ifeq ($(SAN),1)
