@@ -224,7 +224,7 @@ const char *mlreg_server__tls_key(const mlreg_server_tls *t);
 const char *mlreg_server__tls_client_ca(const mlreg_server_tls *t);
 /** Mutual TLS: the client certificate of @p conn was sent and verifies
  *  against the client CA (checked on the connection's first request, the
- *  verdict then cached). 0, or MLREG_EAUTH with the reason. */
+ *  verdict then cached). 0, or MLREG_EFORBIDDEN with the reason. */
 int mlreg_server__tls_peer_check(struct MHD_Connection *conn);
 
 /* ---- the server (server.c) ----------------------------------------------- */

@@ -320,13 +320,13 @@ int mlreg_server__tls_peer_check(struct MHD_Connection *conn)
 
     if (cached > 0) return 0;
     if (cached < 0)
-        return mlreg_error_set(MLREG_EAUTH,
+        return mlreg_error_set(MLREG_EFORBIDDEN,
                                "a client certificate signed by the registry's client CA is "
                                "required (the connection's certificate was refused)");
     verdict = peer_verdict(conn, why, sizeof(why));
     mlreg_server__conns_set_peer_verdict(conn, verdict == NULL ? 1 : -1);
     if (verdict == NULL) return 0;
-    return mlreg_error_set(MLREG_EAUTH,
+    return mlreg_error_set(MLREG_EFORBIDDEN,
                            "a client certificate signed by the registry's client CA is required: "
                            "%s",
                            verdict);

@@ -117,7 +117,7 @@ typedef struct {
      *  mlreg_server_start() wipes its private key once libmicrohttpd has
      *  parsed it (mlreg_server_tls_wipe_key()). With a client CA every
      *  request must come over a connection whose client certificate it
-     *  signed (others are answered 401 and the connection is closed). */
+     *  signed (others are answered 403 and the connection is closed). */
     mlreg_server_tls *tls;
     /** Non-zero when plain HTTP was allowed on a non-loopback address
      *  (`mlreg serve --insecure-http`): GET /api/v1/health says so. */
