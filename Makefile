@@ -2,7 +2,7 @@
 # SAN=1 builds with AddressSanitizer + UndefinedBehaviorSanitizer into build/san/.
 
 CC      ?= cc
-PKGS    := lmdb libsodium libmicrohttpd jansson libcurl libcrypto
+PKGS    := lmdb libsodium libmicrohttpd jansson libcurl libcrypto gnutls
 PREFIX  ?= /usr/local
 
 ifeq ($(SAN),1)
@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Standalone helpers of the integration tests (not linked with libmlreg).
 TOOL_BIN := $(BUILD)/tests/tools/audit_tamper $(BUILD)/tests/tools/forge_key
 
-.PHONY: all test test-unit test-integration test-cluster test-large bench bench-cluster bench-scrub bench-gc deps run lint clean install fuzz
+.PHONY: all test test-unit test-integration test-cluster test-large bench bench-cluster bench-scrub bench-gc bench-tls deps run lint clean install fuzz
 
 all: $(BUILD)/mlreg
 
@@ -168,6 +168,11 @@ bench-scrub: deps
 bench-gc: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) sh tests/bench/gc.sh
+
+# Manifest GETs per second over HTTPS against plain HTTP (tests/bench/tls.sh).
+bench-tls: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tests/bench/tls.sh
 
 # The cluster part of the benchmarks alone (tests/bench/cluster.sh).
 bench-cluster: deps

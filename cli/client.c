@@ -22,12 +22,28 @@
  * redirect to another host (S3 presigned blob URLs). It is never part of
  * any message. (libcurl keeps its own copy in the easy handle, which it
  * frees without wiping; that much is out of our hands.)
+ *
+ * TLS: the server's certificate is always verified, against the system's
+ * CAs or, with --cacert FILE / $MLREG_CACERT, against that PEM bundle only;
+ * there is no switch that turns verification off. --cert FILE and --key
+ * FILE ($MLREG_CLIENT_CERT, $MLREG_CLIENT_KEY) present a client certificate
+ * (mutual TLS). These options are taken by main.c for every client command,
+ * as the token is (cli_tls_take()); the environment reaches every command
+ * and every script without touching its command line.
+ *
+ * A token is never sent over plain http:// to a host that is not loopback
+ * (127.0.0.0/8, ::1, localhost): the client refuses before it connects,
+ * unless --insecure-http or MLREG_INSECURE_HTTP=1 says the network is
+ * trusted (TLS ended by a load balancer in front of the registry, say).
+ * The rule holds for every request, also for an absolute URL a registry
+ * sent in a Location header.
  */
 #include "client.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -52,11 +68,18 @@ struct cli_client {
     char *url;
     long stall_seconds; /* MLREG_STALL_SECONDS, or STALL_SECONDS */
     char *token;        /* sodium_malloc'd, NULL when none */
+    char *cacert;       /* --cacert / MLREG_CACERT, or NULL: the system's CAs */
+    char *cert, *key;   /* --cert, --key / MLREG_CLIENT_CERT, MLREG_CLIENT_KEY, or NULL */
+    int insecure_http;  /* --insecure-http / MLREG_INSECURE_HTTP=1 */
     char errbuf[CURL_ERROR_SIZE];
 };
 
 /* The token taken by main.c (MLREG_TOKEN, --token-file or --token), in sodium_malloc memory. */
 static char *cli_token;
+
+/* The TLS options taken by main.c (cli_tls_take()); NULL / 0 when not given. */
+static const char *cli_cacert, *cli_cert, *cli_key;
+static int cli_insecure_http;
 
 /* Per-request state seen by the libcurl callbacks. */
 typedef struct {
@@ -206,6 +229,138 @@ void cli_token_clear(void)
     cli_token = NULL;
 }
 
+/* One value option of cli_tls_take() at argv[*i]: 1 taken, 0 not this
+ * option, or an error (missing value, given twice). */
+static int tls_opt(const char **slot, int *i, int argc, char **argv, const char *name)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+
+    if (strncmp(a, name, n) || (a[n] != '\0' && a[n] != '=')) return 0;
+    if (*slot) return mlreg_error_set(MLREG_EINVALID, "%s given twice", name);
+    if (a[n] == '=') {
+        *slot = a + n + 1;
+    } else if (*i + 1 >= argc) {
+        return mlreg_error_set(MLREG_EINVALID, "%s needs a value", name);
+    } else {
+        *slot = argv[++*i];
+    }
+    if (!**slot) return mlreg_error_set(MLREG_EINVALID, "%s needs a file name", name);
+    return 1;
+}
+
+int cli_tls_take(int *argc, char **argv, const char *cmd)
+{
+    int out = 0, r;
+    /* `mlreg sign --key` is the signing key: there the client key comes
+     * from MLREG_CLIENT_KEY */
+    int take_key = strcmp(cmd, "sign") != 0;
+
+    for (int i = 0; i < *argc; i++) {
+        if (!strcmp(argv[i], "--insecure-http")) {
+            cli_insecure_http = 1;
+            continue;
+        }
+        if ((r = tls_opt(&cli_cacert, &i, *argc, argv, "--cacert")) == 0 &&
+            (r = tls_opt(&cli_cert, &i, *argc, argv, "--cert")) == 0 && take_key)
+            r = tls_opt(&cli_key, &i, *argc, argv, "--key");
+        if (r < 0) return r;
+        if (r == 0) argv[out++] = argv[i];
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 0;
+}
+
+/* 1 when @p host (as a URL holds it: an IPv6 literal in brackets) is a
+ * loopback address or "localhost", else 0. */
+static int host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    char v6[64];
+    size_t n = strlen(host);
+
+    if (!strcasecmp(host, "localhost") || !strcasecmp(host, "localhost.")) return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (n > 2 && n - 2 < sizeof(v6) && host[0] == '[' && host[n - 1] == ']') {
+        memcpy(v6, host + 1, n - 2);
+        v6[n - 2] = '\0';
+        return inet_pton(AF_INET6, v6, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+    }
+    return 0;
+}
+
+/* The rule of the header comment: no token over plain http:// off
+ * loopback. 0, or MLREG_EINVALID naming the host and the way out. */
+static int plain_http_check(const cli_client *c, const char *url)
+{
+    CURLU *u;
+    char *host = NULL;
+    int error = 0;
+
+    if (!c->token || c->insecure_http || strncasecmp(url, "http://", 7)) return 0;
+    if (!(u = curl_url())) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        error = mlreg_error_set(MLREG_EINVALID, "registry url '%s' has no usable host", url);
+    else if (!host_is_loopback(host))
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "refusing to send the API token over plain http:// to %s: use "
+                                "the registry's https:// URL, or give --insecure-http (or "
+                                "MLREG_INSECURE_HTTP=1) if TLS ends in front of it or the "
+                                "network is trusted",
+                                mlreg_text_printable(host));
+    curl_free(host);
+    curl_url_cleanup(u);
+    return error;
+}
+
+/* A TLS file option (@p given, else the environment variable @p env) into
+ * *out, checked to be readable now so that the message names it; NULL
+ * when neither is set. */
+static int tls_file(char **out, const char *given, const char *flag, const char *env)
+{
+    const char *v = given, *label = flag;
+    int fd;
+
+    *out = NULL;
+    if (!v) {
+        v = getenv(env);
+        label = env;
+        if (!v || !*v) return 0;
+    }
+    if ((fd = open(v, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0)
+        return mlreg_error_set(MLREG_EINVALID, "%s %s: %s", label, v, strerror(errno));
+    close(fd);
+    if (!(*out = strdup(v))) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* The TLS settings of a new client: options first, then the environment. */
+static int client_tls(cli_client *c)
+{
+    const char *ins = getenv("MLREG_INSECURE_HTTP");
+    int error;
+
+    if ((error = tls_file(&c->cacert, cli_cacert, "--cacert", "MLREG_CACERT")) < 0 ||
+        (error = tls_file(&c->cert, cli_cert, "--cert", "MLREG_CLIENT_CERT")) < 0 ||
+        (error = tls_file(&c->key, cli_key, "--key", "MLREG_CLIENT_KEY")) < 0)
+        return error;
+    if (c->key && !c->cert)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "a client key (--key, MLREG_CLIENT_KEY) needs its certificate "
+                               "(--cert, MLREG_CLIENT_CERT)");
+    c->insecure_http = cli_insecure_http;
+    if (!c->insecure_http && ins && *ins) {
+        if (!strcmp(ins, "1"))
+            c->insecure_http = 1;
+        else if (strcmp(ins, "0"))
+            return mlreg_error_set(MLREG_EINVALID, "MLREG_INSECURE_HTTP must be 1 or 0");
+    }
+    return 0;
+}
+
 int cli_client_new(cli_client **out, const char *registry)
 {
     int error = 0;
@@ -230,6 +385,7 @@ int cli_client_new(cli_client **out, const char *registry)
         goto done;
     }
     if (cli_token && (error = token_copy(&c->token, cli_token)) < 0) goto done;
+    if ((error = client_tls(c)) < 0 || (error = plain_http_check(c, c->url)) < 0) goto done;
     c->stall_seconds = STALL_SECONDS;
     if ((stall = getenv("MLREG_STALL_SECONDS")) != NULL && *stall) {
         char *end;
@@ -257,6 +413,9 @@ void cli_client_free(cli_client *c)
     if (!c) return;
     if (c->curl) curl_easy_cleanup(c->curl);
     token_free(c->token);
+    free(c->cacert);
+    free(c->cert);
+    free(c->key);
     free(c->url);
     free(c);
 }
@@ -526,7 +685,14 @@ static int curl_failure(cli_client *c, const cli_request *req, const char *url, 
     default: code = MLREG_EUNREACHABLE; break;
     }
     if (code == MLREG_EUNREACHABLE)
-        return mlreg_error_set(code, "registry unreachable: %s %s: %s", req->method, url, msg);
+        return mlreg_error_set(
+            code, "registry unreachable: %s %s: %s%s", req->method, url, msg,
+            rc == CURLE_PEER_FAILED_VERIFICATION
+                ? " (the registry's certificate is not trusted: give its CA with --cacert FILE "
+                  "or MLREG_CACERT)"
+            : rc == CURLE_GOT_NOTHING && !strncasecmp(url, "http://", 7)
+                ? " (if the registry serves HTTPS, use its https:// URL)"
+                : "");
     return mlreg_error_set(code, "%s %s: %s", req->method, url, msg);
 }
 
@@ -559,6 +725,7 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
         goto done;
     }
 
+    if ((error = plain_http_check(c, url)) < 0) goto done;
     curl_easy_reset(curl);
     c->errbuf[0] = '\0';
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, c->errbuf);
@@ -575,6 +742,18 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+    /* verification stays on (libcurl's default); a given CA bundle is the
+     * only one trusted */
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->cacert) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, c->cacert);
+        curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+    }
+    if (c->cert) {
+        curl_easy_setopt(curl, CURLOPT_SSLCERT, c->cert);
+        if (c->key) curl_easy_setopt(curl, CURLOPT_SSLKEY, c->key);
+    }
     if (c->token) {
         curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
         curl_easy_setopt(curl, CURLOPT_XOAUTH2_BEARER, c->token);

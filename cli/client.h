@@ -24,7 +24,11 @@ typedef struct cli_client cli_client;
  * The URL must be http:// or https:// (MLREG_EINVALID otherwise). A trailing
  * '/' is dropped. Every request carries `Authorization: Bearer TOKEN` when
  * a token was given to cli_token_take() or cli_token_take_file(); the client
- * keeps its own wiped-on-free copy. Free with cli_client_free().
+ * keeps its own wiped-on-free copy. TLS settings come from cli_tls_take()
+ * or the environment; a file that cannot be opened, a client key without
+ * its certificate, or a token that would go over plain http:// to a host
+ * that is not loopback without --insecure-http is MLREG_EINVALID, before
+ * anything is sent. Free with cli_client_free().
  */
 int cli_client_new(cli_client **out, const char *registry);
 
@@ -49,6 +53,21 @@ int cli_token_take(char *token);
  * read are wiped.
  */
 int cli_token_take_file(const char *path);
+
+/**
+ * Removes the TLS options of the client commands from @p argv (@p argc
+ * updated) and keeps their values for every client created afterwards:
+ * `--cacert FILE` (PEM CAs that verify the registry instead of the
+ * system's), `--cert FILE` and `--key FILE` (client certificate and key of
+ * mutual TLS; for @p cmd "sign", whose --key is the signing key, the client
+ * key comes from MLREG_CLIENT_KEY only) and `--insecure-http` (a token may
+ * go over plain http:// to a host off loopback). Each is also
+ * `--name=VALUE`. The environment (MLREG_CACERT, MLREG_CLIENT_CERT,
+ * MLREG_CLIENT_KEY, MLREG_INSECURE_HTTP=1) is read by cli_client_new()
+ * for what is not given here. 0, or MLREG_EINVALID (a missing value, an
+ * option given twice).
+ */
+int cli_tls_take(int *argc, char **argv, const char *cmd);
 
 /** Wipes and frees the token kept by cli_token_take(). */
 void cli_token_clear(void);

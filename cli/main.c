@@ -8,7 +8,9 @@
  * wiped and unset, so no command has to know about the token, none can
  * print it, and child processes (push runs git) do not inherit it.
  * MLREG_TOKEN or --token-file is the way to pass it: an argument is
- * visible to other users in ps(1) until it is zeroed here.
+ * visible to other users in ps(1) until it is zeroed here. The TLS options
+ * (--cacert, --cert, --key, --insecure-http) are taken out of argv the same
+ * way, by client.c's cli_tls_take().
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -70,7 +72,12 @@ static void usage(FILE *f)
     fprintf(f, "\nregistry URL: --registry URL or MLREG_URL (default http://127.0.0.1:5080)\n"
                "API token:    MLREG_TOKEN or --token-file FILE (the token on one line), sent as\n"
                "              Authorization: Bearer; --token TOKEN works too, but other users\n"
-               "              can see a command line in ps\n");
+               "              can see a command line in ps\n"
+               "TLS:          --cacert FILE or MLREG_CACERT (PEM CAs that verify an https://\n"
+               "              registry; default the system's); --cert FILE --key FILE or\n"
+               "              MLREG_CLIENT_CERT, MLREG_CLIENT_KEY (mutual TLS); a token is\n"
+               "              sent over plain http:// only to loopback, unless --insecure-http\n"
+               "              or MLREG_INSECURE_HTTP=1\n");
 }
 
 /* Removes every "--token TOKEN" / "--token=TOKEN" and "--token-file FILE" /
@@ -163,7 +170,7 @@ int main(int argc, char **argv)
         int n = argc - 1;
         if (strcmp(argv[1], commands[i].name)) continue;
         if (strcmp(commands[i].name, "serve") && strcmp(commands[i].name, "reindex") &&
-            take_token(&n, argv + 1) < 0) {
+            (take_token(&n, argv + 1) < 0 || cli_tls_take(&n, argv + 1, commands[i].name) < 0)) {
             fprintf(stderr, "mlreg %s: %s\n", commands[i].name, mlreg_error_last());
             cli_token_clear();
             return CLI_EXIT_USAGE;

@@ -6,7 +6,12 @@
  * reached before anything listens: wrong credentials, a missing bucket or an
  * unreachable endpoint stop the start with the S3 status and code, and the
  * multipart uploads a crash left behind are aborted. Without tokens in the
- * config the server only listens on loopback. SIGTERM / SIGINT are blocked in every thread and
+ * config the server only listens on loopback; off loopback it also needs TLS
+ * (tls.cert_file, tls.key_file) unless --insecure-http says that plain HTTP
+ * is meant (TLS ended by a load balancer in front, a trusted network): then
+ * it warns at start and GET /api/v1/health says "insecure_http": true. The
+ * TLS files are read and checked before the data directory is touched.
+ * SIGTERM / SIGINT are blocked in every thread and
  * taken with sigwait() by the main thread, so no work happens in a signal
  * handler; libmicrohttpd's threads inherit the blocked mask.
  */
@@ -18,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -35,12 +41,15 @@
 static void serve_usage(FILE *f)
 {
     fprintf(f, "usage: mlreg serve [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
-               "                   [--ready-file FILE]\n"
-               "  --config FILE      JSON config (see conf/README.md)\n"
+               "                   [--ready-file FILE] [--insecure-http]\n"
+               "  --config FILE      JSON config (see conf/README.md); HTTPS with its\n"
+               "                     tls.cert_file and tls.key_file (docs/operations.md)\n"
                "  --data DIR         data directory (default " MLREG_CONFIG_DEFAULT_DATA_DIR ")\n"
                "  --listen HOST:PORT address to listen on, loopback unless tokens are configured "
                "(default " MLREG_CONFIG_DEFAULT_LISTEN "; port 0 = any free port)\n"
-               "  --ready-file FILE  once listening, write the server URL to FILE\n");
+               "  --ready-file FILE  once listening, write the server URL to FILE\n"
+               "  --insecure-http    allow plain HTTP on a non-loopback address (TLS ended by\n"
+               "                     a load balancer in front, or a trusted network)\n");
 }
 
 /* Raises the soft open-file limit to the hard one (capped), as servers that
@@ -176,6 +185,40 @@ static int open_registry(mlreg_registry **out, const mlreg_config *cfg)
     return 0;
 }
 
+/* Reads and checks the config's TLS files; says at start what clients will
+ * meet: a certificate out of its validity period is served (clients refuse
+ * it, which is theirs to say) but warned about. 0, or the error, printed. */
+static int load_tls(mlreg_server_tls **out, const mlreg_config *cfg)
+{
+    int64_t not_before, not_after, now = (int64_t)time(NULL);
+    int error;
+
+    if ((error = mlreg_server_tls_load(out, cfg->tls.cert_file, cfg->tls.key_file,
+                                       cfg->tls.client_ca_file)) < 0) {
+        fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+        return error;
+    }
+    mlreg_server_tls_validity(&not_before, &not_after, *out);
+    if (not_after < now)
+        fprintf(stderr,
+                "mlreg: warning: the certificate in tls.cert_file %s expired %lld days ago; "
+                "clients will refuse it\n",
+                cfg->tls.cert_file, (long long)((now - not_after) / 86400));
+    else if (not_before > now)
+        fprintf(stderr,
+                "mlreg: warning: the certificate in tls.cert_file %s is not valid yet (from "
+                "%lld seconds from now); clients will refuse it\n",
+                cfg->tls.cert_file, (long long)(not_before - now));
+    else if (not_after - now < 14 * 86400)
+        fprintf(stderr,
+                "mlreg: warning: the certificate in tls.cert_file %s expires in %lld days\n",
+                cfg->tls.cert_file, (long long)((not_after - now) / 86400));
+    fprintf(stderr, "mlreg: TLS with %s%s%s\n", cfg->tls.cert_file,
+            mlreg_server_tls_mutual(*out) ? "; clients must present a certificate signed by " : "",
+            mlreg_server_tls_mutual(*out) ? cfg->tls.client_ca_file : "");
+    return 0;
+}
+
 /* One option of serve or reindex: a value (--name VALUE / --name=VALUE)
  * into *value, or a flag setting *flag. */
 typedef struct {
@@ -227,15 +270,18 @@ int cmd_serve(int argc, char **argv)
     mlreg_server *srv = NULL;
     mlreg_server_opts sopts;
     char host[256], url[320];
+    const char *scheme;
     unsigned int port;
     sigset_t sigs, oldsigs;
-    int masked = 0;
+    int masked = 0, insecure_http = 0;
+    mlreg_server_tls *tls = NULL;
 
     {
         const serve_opt opts[] = {{"--config", &config_path, NULL},
                                   {"--data", &data, NULL},
                                   {"--listen", &listen, NULL},
-                                  {"--ready-file", &ready, NULL}};
+                                  {"--ready-file", &ready, NULL},
+                                  {"--insecure-http", NULL, &insecure_http}};
         int r = parse_opts(argc, argv, "serve", opts, sizeof(opts) / sizeof(opts[0]), serve_usage);
         if (r != 0) return r > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
@@ -265,6 +311,23 @@ int cmd_serve(int argc, char **argv)
                 host);
         goto done;
     }
+    if (!mlreg_config_host_is_loopback(host) && cfg->tls.cert_file == NULL && !insecure_http) {
+        fprintf(stderr,
+                "mlreg: refusing to listen on %s without TLS: API tokens and artifacts would "
+                "cross the network in clear text. Set tls.cert_file and tls.key_file in the "
+                "config (docs/operations.md), or give --insecure-http when TLS ends in a load "
+                "balancer in front of mlreg or the network is trusted\n",
+                host);
+        goto done;
+    }
+    if (cfg->tls.cert_file && (error = load_tls(&tls, cfg)) < 0) goto done;
+    if (insecure_http && tls)
+        fprintf(stderr, "mlreg: warning: --insecure-http has no effect: TLS is configured\n");
+    else if (insecure_http)
+        fprintf(stderr,
+                "mlreg: warning: --insecure-http: serving plain HTTP on %s; API tokens and "
+                "artifacts cross the network unencrypted\n",
+                host);
 
     /* Block the stop signals before any thread exists, so every thread
      * inherits the mask and only sigwait() below sees them. */
@@ -302,16 +365,21 @@ int cmd_serve(int argc, char **argv)
     sopts.scrub_rate_bytes_per_second = cfg->scrub_rate;
     sopts.policy = cfg->policy;
     sopts.auth = cfg->auth;
+    sopts.tls = tls;
+    sopts.insecure_http = insecure_http;
     if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)
         sopts.redirect_seconds = cfg->s3.presign_seconds ? cfg->s3.presign_seconds : 300;
     if ((error = mlreg_server_start(&srv, reg, &sopts)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;
     }
+    scheme = tls ? "https" : "http";
     if (strchr(host, ':'))
-        snprintf(url, sizeof(url), "http://[%s]:%u", host, (unsigned int)mlreg_server_port(srv));
+        snprintf(url, sizeof(url), "%s://[%s]:%u", scheme, host,
+                 (unsigned int)mlreg_server_port(srv));
     else
-        snprintf(url, sizeof(url), "http://%s:%u", strcmp(host, "localhost") ? host : "127.0.0.1",
+        snprintf(url, sizeof(url), "%s://%s:%u", scheme,
+                 strcmp(host, "localhost") ? host : "127.0.0.1",
                  (unsigned int)mlreg_server_port(srv));
     fprintf(stderr, "mlreg: listening on %s (data %s)\n", url, cfg->data_dir);
     if (mlreg_registry_cluster(reg) != NULL) {
@@ -355,6 +423,7 @@ int cmd_serve(int argc, char **argv)
     rc = CLI_EXIT_OK;
 done:
     mlreg_server_stop(srv);
+    mlreg_server_tls_free(tls);
     mlreg_registry_free(reg);
     mlreg_config_free(cfg);
     if (masked) pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);

@@ -22,9 +22,6 @@
 #include "mlreg/names.h"
 #include "mlreg/server.h"
 
-/* Keys of features that later versions implement: refused, never ignored. */
-static const char *const later_keys[] = {"tls"};
-
 #define MIN_MANIFEST_BYTES 1024u
 #define MAX_MANIFEST_BYTES (64u * 1024 * 1024)
 #define MIN_MAP_SIZE       (1u * 1024 * 1024)
@@ -55,6 +52,9 @@ void mlreg_config_free(mlreg_config *cfg)
     free(cfg->s3.secret_key);
     free(cfg->s3.ca_file);
     free(cfg->log_key_file);
+    free(cfg->tls.cert_file);
+    free(cfg->tls.key_file);
+    free(cfg->tls.client_ca_file);
     free(cfg->cluster.node_id);
     free(cfg->cluster.url);
     for (size_t i = 0; i < cfg->n_trusted_keys; i++) {
@@ -404,6 +404,51 @@ static int load_audit(mlreg_config *cfg, json_t *obj, const char *config_path)
             return mlreg_error_set(MLREG_EINVALID, "unknown config key 'audit.%s'", key);
         }
     }
+    return 0;
+}
+
+/* tls: the server's certificate and key, both or neither, and the client
+ * CA of mutual TLS; files relative to the config's directory. The files
+ * themselves are read and checked when the server starts
+ * (mlreg_server_tls_load()). */
+static int load_tls(mlreg_config *cfg, json_t *obj, const char *config_path)
+{
+    const struct {
+        const char *name, *label;
+        char **dst;
+    } keys[] = {{"cert_file", "tls.cert_file", &cfg->tls.cert_file},
+                {"key_file", "tls.key_file", &cfg->tls.key_file},
+                {"client_ca_file", "tls.client_ca_file", &cfg->tls.client_ca_file}};
+    const char *key;
+    json_t *v;
+    int error;
+
+    if (!json_is_object(obj))
+        return mlreg_error_set(MLREG_EINVALID, "config key 'tls' must be an object");
+    json_object_foreach(obj, key, v)
+    {
+        size_t i;
+        char *file = NULL;
+        for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+            if (!strcmp(key, keys[i].name)) break;
+        if (i == sizeof(keys) / sizeof(keys[0]))
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'tls.%s'", key);
+        if ((error = get_string(&file, v, keys[i].label)) < 0) return error;
+        free(*keys[i].dst);
+        *keys[i].dst = NULL;
+        error = resolve_key_path(keys[i].dst, config_path, file);
+        free(file);
+        if (error < 0) return error;
+    }
+    if (!cfg->tls.cert_file != !cfg->tls.key_file)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key 'tls.%s' is missing: TLS needs both tls.cert_file and "
+                               "tls.key_file",
+                               cfg->tls.cert_file ? "key_file" : "cert_file");
+    if (cfg->tls.client_ca_file && !cfg->tls.cert_file)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key 'tls.client_ca_file' needs tls.cert_file and "
+                               "tls.key_file: mutual TLS runs over the server's TLS");
     return 0;
 }
 
@@ -779,8 +824,7 @@ static int load_trusted_keys(mlreg_config *cfg, json_t *arr, const char *config_
     return 0;
 }
 
-/* Walks the top level. Later-feature keys are checked by name first so the
- * message says "not supported by this version" rather than "unknown". */
+/* Walks the top level. */
 static int load_root(mlreg_config *cfg, json_t *root, const char *path)
 {
     const char *key;
@@ -791,11 +835,6 @@ static int load_root(mlreg_config *cfg, json_t *root, const char *path)
         return mlreg_error_set(MLREG_EINVALID, "config file must hold a JSON object");
     json_object_foreach(root, key, v)
     {
-        for (size_t i = 0; i < sizeof(later_keys) / sizeof(later_keys[0]); i++)
-            if (!strcmp(key, later_keys[i]))
-                return mlreg_error_set(MLREG_EUNSUPPORTED,
-                                       "config key '%s' is not supported by this version of mlreg",
-                                       key);
         if (!strcmp(key, "listen")) {
             char host[256];
             unsigned int port;
@@ -807,6 +846,8 @@ static int load_root(mlreg_config *cfg, json_t *root, const char *path)
             if ((error = get_string(&cfg->data_dir, v, "data_dir")) < 0) return error;
         } else if (!strcmp(key, "storage")) {
             if ((error = load_storage(cfg, v)) < 0) return error;
+        } else if (!strcmp(key, "tls")) {
+            if ((error = load_tls(cfg, v, path)) < 0) return error;
         } else if (!strcmp(key, "audit")) {
             if ((error = load_audit(cfg, v, path)) < 0) return error;
         } else if (!strcmp(key, "cluster")) {

@@ -26,6 +26,9 @@
 #include "mlreg/gc.h"
 #include "server_routes.h"
 
+/* TLS 1.2 and 1.3 only, GnuTLS's secure defaults otherwise. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 /* Per-connection buffer; body chunks arrive in pieces of about this size. */
 #define CONNECTION_MEMORY MLREG_SERVER_CONNECTION_MEMORY
 
@@ -162,6 +165,12 @@ static void begin(request *rq)
     int error;
 
     read_body_headers(rq);
+    if (rq->srv->tls_mutual && (error = mlreg_server__tls_peer_check(rq->conn)) < 0) {
+        /* nothing from this connection is served: close it after the answer */
+        rq->close_conn = 1;
+        mlreg_server__req_fail(rq, error, ERR_CTX_ANY);
+        return;
+    }
     /* without a Content-Length or Transfer-Encoding (most GETs) there is
      * nothing to count */
     if ((rq->has_length || rq->has_body) && framing_ambiguous(rq)) {
@@ -446,6 +455,13 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     upload_limits ul;
     pthread_condattr_t cattr;
 
+    if (opts->tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        error = mlreg_error_set(MLREG_EUNSUPPORTED,
+                                "tls.cert_file is set but this libmicrohttpd was built without "
+                                "TLS support (MHD_FEATURE_TLS): install a libmicrohttpd linked "
+                                "with GnuTLS, or terminate TLS in a proxy (docs/operations.md)");
+        goto done;
+    }
     if (sodium_init() < 0) {
         error = mlreg_error_set(MLREG_EIO, "libsodium initialisation failed");
         goto done;
@@ -512,6 +528,9 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     srv->scrub_interval = opts->scrub_interval_seconds;
     srv->scrub_rate = opts->scrub_rate_bytes_per_second;
     srv->body_timeout = o.body_timeout;
+    srv->tls = opts->tls != NULL;
+    srv->tls_mutual = opts->tls && mlreg_server__tls_client_ca(opts->tls) != NULL;
+    srv->insecure_http = opts->insecure_http && !srv->tls;
     if ((error = mlreg_server__uploads_new(&srv->uploads, &ul)) < 0) goto done;
     if (mlreg_registry_cluster(reg) != NULL) {
         char tag[MLREG_CLUSTER_TAG_LEN + 1];
@@ -523,17 +542,47 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
         goto done;
     /* MHD's own timeout counts inactivity; it bounds bodies and replies.
      * Request heads are bounded by the deadlines of server_limits.c. */
-    srv->daemon = MHD_start_daemon(
-        flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, o.threads,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, mlreg_server__conns_notify, srv->conns,
-        MHD_OPTION_CONNECTION_TIMEOUT, o.body_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        o.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-        MHD_OPTION_END);
+    {
+        /* TLS options go first in the array; without TLS the array starts
+         * at the end marker. The key is parsed by GnuTLS during
+         * MHD_start_daemon() and wiped right after. */
+        struct MHD_OptionItem tls_opts[] = {
+            {MHD_OPTION_HTTPS_MEM_CERT, 0, NULL},
+            {MHD_OPTION_HTTPS_MEM_KEY, 0, NULL},
+            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)TLS_PRIORITIES},
+            {MHD_OPTION_END, 0, NULL}, /* the trust list of mutual TLS, when set */
+            {MHD_OPTION_END, 0, NULL}};
+        struct MHD_OptionItem *tls_first = &tls_opts[4];
+        if (opts->tls) {
+            flags |= MHD_USE_TLS;
+            tls_opts[0].ptr_value = (void *)(uintptr_t)mlreg_server__tls_cert(opts->tls);
+            tls_opts[1].ptr_value = (void *)(uintptr_t)mlreg_server__tls_key(opts->tls);
+            if (srv->tls_mutual) {
+                tls_opts[3].option = MHD_OPTION_HTTPS_MEM_TRUST;
+                tls_opts[3].ptr_value = (void *)(uintptr_t)mlreg_server__tls_client_ca(opts->tls);
+            }
+            tls_first = &tls_opts[0];
+        }
+        srv->daemon = MHD_start_daemon(
+            flags, opts->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+            srv, MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, o.threads,
+            MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+            srv, MHD_OPTION_NOTIFY_CONNECTION, mlreg_server__conns_notify, srv->conns,
+            MHD_OPTION_CONNECTION_TIMEOUT, o.body_timeout, MHD_OPTION_CONNECTION_LIMIT,
+            o.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+            MHD_OPTION_ARRAY, tls_first, MHD_OPTION_END);
+        mlreg_server_tls_wipe_key(opts->tls);
+    }
     if (!srv->daemon) {
-        error = mlreg_error_set(MLREG_EIO, "cannot listen on %s port %u", opts->host,
-                                (unsigned int)opts->port);
+        if (opts->tls)
+            error = mlreg_error_set(MLREG_EIO,
+                                    "cannot listen with TLS on %s port %u (the address is in use, "
+                                    "or GnuTLS refused the certificate or key: see the line "
+                                    "above)",
+                                    opts->host, (unsigned int)opts->port);
+        else
+            error = mlreg_error_set(MLREG_EIO, "cannot listen on %s port %u", opts->host,
+                                    (unsigned int)opts->port);
         goto done;
     }
     info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);

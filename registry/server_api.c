@@ -419,6 +419,14 @@ static enum MHD_Result stage_get_reply(request *rq)
     return mlreg_server__reply_result(rq, error, j);
 }
 
+/* How clients reach this server, in the health answer: "tls" (HTTPS) and
+ * "insecure_http" (plain HTTP allowed off loopback by --insecure-http). */
+static int health_transport(json_t *j, const mlreg_server *srv)
+{
+    return json_object_set_new(j, "tls", json_boolean(srv->tls)) ||
+           json_object_set_new(j, "insecure_http", json_boolean(srv->insecure_http));
+}
+
 /* 200 "ok", or 503 "unhealthy" with the reason when this node stopped
  * following a broken log in the object store (it then still serves the
  * reads of what it verified and refuses writes). */
@@ -433,9 +441,17 @@ static enum MHD_Result health_get(request *rq)
                       why ? why : "out of memory describing the failure");
         free(why);
         if (!j) return MHD_NO;
+        if (health_transport(j, rq->srv)) {
+            json_decref(j);
+            return MHD_NO;
+        }
         return mlreg_server__reply_json(rq, 503, j);
     }
     if (!(j = json_pack("{s:s}", "status", "ok"))) return MHD_NO;
+    if (health_transport(j, rq->srv)) {
+        json_decref(j);
+        return MHD_NO;
+    }
     return reply_json(rq, j);
 }
 

@@ -162,6 +162,12 @@ int mlreg_server__conns_head_received(struct MHD_Connection *conn);
 /** A request has ended and the connection may carry another: the next
  *  request head must be complete within the idle timeout. */
 void mlreg_server__conns_request_ended(conn_table *t, struct MHD_Connection *conn);
+/** The client-certificate verdict cached for the connection
+ *  (mlreg_server__tls_peer_check()): 1 verified, -1 refused, 0 not checked
+ *  yet (or the connection has no state of ours). */
+int mlreg_server__conns_peer_verdict(struct MHD_Connection *conn);
+/** Caches @p verdict (1 or -1) for the connection; no-op without state. */
+void mlreg_server__conns_set_peer_verdict(struct MHD_Connection *conn, int verdict);
 /** Shuts down every connection past its deadline (libmicrohttpd then sees
  *  the socket close and frees it). Returns how many. */
 size_t mlreg_server__conns_close_overdue(conn_table *t);
@@ -209,6 +215,18 @@ int mlreg_server__housekeeper_start(mlreg_server *srv);
 /** Stops and joins those threads; no-op for threads not running. */
 void mlreg_server__housekeeper_stop(mlreg_server *srv);
 
+/* ---- TLS (server_tls.c) ---------------------------------------------------- */
+
+/** The PEM texts mlreg_server_start() hands to libmicrohttpd; the key is
+ *  NULL once wiped, the client CA NULL without mutual TLS. */
+const char *mlreg_server__tls_cert(const mlreg_server_tls *t);
+const char *mlreg_server__tls_key(const mlreg_server_tls *t);
+const char *mlreg_server__tls_client_ca(const mlreg_server_tls *t);
+/** Mutual TLS: the client certificate of @p conn was sent and verifies
+ *  against the client CA (checked on the connection's first request, the
+ *  verdict then cached). 0, or MLREG_EFORBIDDEN with the reason. */
+int mlreg_server__tls_peer_check(struct MHD_Connection *conn);
+
 /* ---- the server (server.c) ----------------------------------------------- */
 
 struct mlreg_server {
@@ -239,6 +257,9 @@ struct mlreg_server {
     const mlreg_auth *auth;        /* opts->auth or own_auth */
     mlreg_policy *own_policy;      /* defaults when the caller gave none */
     mlreg_auth *own_auth;
+    int tls;           /* serves HTTPS */
+    int tls_mutual;    /* clients must present a certificate the client CA signed */
+    int insecure_http; /* plain HTTP allowed on a non-loopback address */
 };
 
 #endif

@@ -65,6 +65,7 @@ typedef struct conn_state {
     int shut;                     /* shut down already */
     int refused;                  /* over its address's limit: never served */
     int counted;                  /* counted in its address's addr_count */
+    int peer;                     /* mutual TLS: 1 client certificate verified, -1 refused */
     unsigned char key[ADDR_KEY_LEN];
 } conn_state;
 
@@ -248,6 +249,18 @@ int mlreg_server__conns_head_received(struct MHD_Connection *conn)
     if (c->refused) return -1;
     atomic_store(&c->deadline_ms, 0);
     return 0;
+}
+
+int mlreg_server__conns_peer_verdict(struct MHD_Connection *conn)
+{
+    conn_state *c = state_of(conn);
+    return c ? c->peer : 0;
+}
+
+void mlreg_server__conns_set_peer_verdict(struct MHD_Connection *conn, int verdict)
+{
+    conn_state *c = state_of(conn);
+    if (c) c->peer = verdict;
 }
 
 void mlreg_server__conns_request_ended(conn_table *t, struct MHD_Connection *conn)

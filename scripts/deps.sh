@@ -9,7 +9,7 @@
 #                             cppcheck, for `make lint`
 set -eu
 BUILD_PKGS="build-essential pkg-config liblmdb-dev libsodium-dev libmicrohttpd-dev
-libjansson-dev libcurl4-openssl-dev libssl-dev"
+libjansson-dev libcurl4-openssl-dev libssl-dev libgnutls28-dev"
 case ${1:-} in
 "") PKGS="$BUILD_PKGS check libsubunit-dev
 curl skopeo docker-registry minisign lmdb-utils jq bc iproute2 python3

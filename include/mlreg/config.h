@@ -3,13 +3,12 @@
  * @brief The server's JSON config file (jansson). Every key is documented in
  *        conf/README.md; conf/mlreg.json holds the defaults.
  *
- * Loading is strict: an unknown key, a key of a later feature (tls), a value
- * of the wrong type or out of range stops the server with a message naming
- * the key. `stages`, `gates` and `models` are parsed by gates.h
- * (mlreg_policy_parse) and `tokens` by auth.h (mlreg_auth_new), with the same
- * strictness and the full key path in messages. `trusted_keys` entries are loaded
- * completely at this point (their `.pub` files read and parsed), so a bad key
- * file stops the server at start, naming the key and the file.
+ * Loading is strict: an unknown key, a value of the wrong type or out of
+ * range stops the server with a message naming the key. `stages`, `gates` and `models` are parsed
+ * by gates.h (mlreg_policy_parse) and `tokens` by auth.h (mlreg_auth_new), with the same strictness
+ * and the full key path in messages. `trusted_keys` entries are loaded completely at this point
+ * (their `.pub` files read and parsed), so a bad key file stops the server at start, naming the key
+ * and the file.
  */
 #ifndef MLREG_CONFIG_H
 #define MLREG_CONFIG_H
@@ -70,6 +69,15 @@ typedef struct {
     unsigned int scrub_per_poll; /**< cluster.scrub_entries_per_poll */
 } mlreg_config_cluster;
 
+/** tls.*: HTTPS (server.h, mlreg_server_tls_load()). Paths resolved
+ *  against the config file's directory (malloc'd), NULL when unset;
+ *  cert_file and key_file are both set or both NULL. */
+typedef struct {
+    char *cert_file;      /**< tls.cert_file: PEM certificate, then its chain */
+    char *key_file;       /**< tls.key_file: PEM private key, mode 0600 or stricter */
+    char *client_ca_file; /**< tls.client_ca_file: PEM CAs of mutual TLS, or NULL */
+} mlreg_config_tls;
+
 /** gc.*: garbage collection (gc.h). */
 typedef struct {
     unsigned int grace_seconds;        /**< gc.grace, seconds (default MLREG_GC_GRACE_DEFAULT) */
@@ -103,6 +111,7 @@ typedef struct {
     mlreg_config_s3 s3;    /**< storage.* of the s3 backend */
     char *log_key_file;    /**< audit.log_key_file, resolved against the config's directory */
     mlreg_config_cluster cluster; /**< cluster.* */
+    mlreg_config_tls tls;         /**< tls.* */
     mlreg_config_gc gc;           /**< gc.* */
     size_t max_manifest_bytes;    /**< limits.max_manifest_bytes */
     size_t map_size;              /**< limits.map_size (LMDB map size, bytes); 0 = default */

@@ -48,6 +48,10 @@
 
 typedef struct mlreg_server mlreg_server;
 
+/** The server's TLS material: certificate chain, private key and the
+ *  optional client CA of mutual TLS, read and checked (server_tls.c). */
+typedef struct mlreg_server_tls mlreg_server_tls;
+
 typedef struct {
     /** Numeric address to bind: an IPv4 literal ("127.0.0.1") or an IPv6
      *  literal without brackets ("::1"); "localhost" binds 127.0.0.1. */
@@ -109,7 +113,44 @@ typedef struct {
     uint64_t scrub_interval_seconds;
     /** Bytes per second a scheduled scrub reads at most; 0 = unlimited. */
     uint64_t scrub_rate_bytes_per_second;
+    /** TLS (mlreg_server_tls_load()); NULL serves plain HTTP. Borrowed:
+     *  mlreg_server_start() wipes its private key once libmicrohttpd has
+     *  parsed it (mlreg_server_tls_wipe_key()). With a client CA every
+     *  request must come over a connection whose client certificate it
+     *  signed (others are answered 403 and the connection is closed). */
+    mlreg_server_tls *tls;
+    /** Non-zero when plain HTTP was allowed on a non-loopback address
+     *  (`mlreg serve --insecure-http`): GET /api/v1/health says so. */
+    int insecure_http;
 } mlreg_server_opts;
+
+/**
+ * Reads and checks the PEM files of TLS: @p cert_file (the certificate,
+ * then its chain), @p key_file (its unencrypted private key, which must not
+ * be open to group or other users) and, for mutual TLS, @p client_ca_file
+ * (NULL: none), the CAs whose certificates clients must present.
+ * The key is kept in sodium_malloc memory until it is wiped.
+ * @return 0; MLREG_EINVALID with a message naming the config key, the file
+ *         and the fault (no PEM certificate, not a private key, an encrypted
+ *         key, a key that is not the certificate's, a key file other users
+ *         may read, one of the two missing); MLREG_EIO (unreadable file);
+ *         MLREG_ENOMEM.
+ */
+int mlreg_server_tls_load(mlreg_server_tls **out, const char *cert_file, const char *key_file,
+                          const char *client_ca_file);
+
+/** The validity period of the server certificate (seconds since the epoch). */
+void mlreg_server_tls_validity(int64_t *not_before, int64_t *not_after,
+                               const mlreg_server_tls *tls);
+
+/** 1 when @p tls has a client CA (mutual TLS), else 0. */
+int mlreg_server_tls_mutual(const mlreg_server_tls *tls);
+
+/** Wipes and frees the private key; the rest stays. NULL is a no-op. */
+void mlreg_server_tls_wipe_key(mlreg_server_tls *tls);
+
+/** Wipes and frees @p tls; NULL is a no-op. */
+void mlreg_server_tls_free(mlreg_server_tls *tls);
 
 /**
  * Binds the socket and starts serving @p reg in background threads.
@@ -117,8 +158,10 @@ typedef struct {
  * With tokens (opts->auth) every request but GET /api/v1/health is
  * authenticated and checked against the role its route needs
  * (docs/promotions-api.md).
+ * With opts->tls it serves HTTPS only.
  * @return 0, MLREG_EINVALID (bad host), MLREG_EIO (bind/daemon failure,
- *         message set), MLREG_ENOMEM.
+ *         message set), MLREG_EUNSUPPORTED (TLS asked of a libmicrohttpd
+ *         built without it), MLREG_ENOMEM.
  */
 int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_server_opts *opts);
 

@@ -7,6 +7,8 @@
 #   - curl driving mlreg the same way (same client, so server against server),
 #   - the mlreg CLI (push hashes the file first; pull hashes while it streams
 #     and fsyncs before placing the file).
+# Then the s3, audit and cluster parts, and manifest GETs over HTTPS against
+# plain HTTP (tests/bench/tls.sh).
 # Each measurement runs REPS times on a fresh data dir; the median is printed
 # with its ratio to cp. Also prints mlreg's peak RSS (VmHWM) during the push.
 # Environment: BENCH_SIZE_MIB (default 1024), BENCH_REPS (default 3).
@@ -158,3 +160,8 @@ BUILD="$BUILD" BENCH_REPS="$REPS" sh "$ROOT/tests/bench/audit.sh"
 # (tests/bench/cluster.sh starts and stops it).
 echo
 BUILD="$BUILD" sh "$ROOT/tests/bench/cluster.sh"
+
+# Manifest GETs per second over HTTPS against plain HTTP, keep-alive on
+# loopback (tests/bench/tls.sh).
+echo
+BUILD="$BUILD" BENCH_REPS="$REPS" sh "$ROOT/tests/bench/tls.sh"

@@ -36,14 +36,15 @@ if [ $rc -eq 2 ] && grep -q "no tokens are configured" "$TMP/err"; then
 else not_ok "without tokens a non-loopback listen is refused (exit $rc: $(cat "$TMP/err"))"; fi
 check "the refused start created no data dir" [ ! -e "$TMP/refused" ]
 "$MLREG" serve --config "$TMP/conf/mlreg.json" --listen 0.0.0.0:0 --data "$TMP/any" \
-    --ready-file "$TMP/any.ready" 2>"$TMP/any.log" &
+    --insecure-http --ready-file "$TMP/any.ready" 2>"$TMP/any.log" &
 APID=$!
 i=0
 while [ ! -s "$TMP/any.ready" ] && [ $i -lt 100 ] && kill -0 $APID 2>/dev/null; do
     sleep 0.05
     i=$((i + 1))
 done
-check "with tokens the server listens on 0.0.0.0" [ -s "$TMP/any.ready" ]
+check "with tokens (and --insecure-http, no TLS) the server listens on 0.0.0.0" \
+    [ -s "$TMP/any.ready" ]
 kill -TERM $APID 2>/dev/null
 wait $APID
 

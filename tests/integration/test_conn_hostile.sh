@@ -62,7 +62,7 @@ if ip netns add "$NS" 2>/dev/null; then
         "$(hash "$(tok)")" >"$TMP/v6.json"
     echo '  "limits": { "max_connections_per_address": 3 } }' >>"$TMP/v6.json"
     ip netns exec "$NS" "$MLREG" serve --config "$TMP/v6.json" --listen '[fd00:1::1]:0' \
-        --data "$TMP/v6-data" --ready-file "$TMP/v6-ready" 2>"$TMP/v6.log" &
+        --insecure-http --data "$TMP/v6-data" --ready-file "$TMP/v6-ready" 2>"$TMP/v6.log" &
     V6_PID=$!
     i=0
     while [ ! -s "$TMP/v6-ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done

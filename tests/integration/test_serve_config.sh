@@ -1,5 +1,5 @@
 #!/bin/sh
-# `mlreg serve`: config file rules (strict keys, refused later-feature keys,
+# `mlreg serve`: config file rules (strict keys, tls keys in pairs,
 # bad values named), flags overriding the config, loopback-only listening,
 # the ready file, IPv6 loopback, and a clean stop on SIGTERM / SIGINT with an
 # upload in flight.
@@ -37,10 +37,10 @@ run "$MLREG" reindex --config "$TMP/fs.json"
 check "reindex without --from-store is a usage error (exit $RC)" test "$RC" = 2
 check "... naming what is required" grep -q -- "--from-store and --config are required" "$TMP/err"
 
-for k in tls; do
-    refuse "config key '$k' is refused" "{\"$k\": {}}" \
-        "config key '$k' is not supported by this version of mlreg"
-done
+refuse "tls.cert_file without tls.key_file is refused by name" '{"tls":{"cert_file":"x.crt"}}' \
+    "config key 'tls.key_file' is missing"
+refuse "a missing tls.cert_file is named" \
+    '{"tls":{"cert_file":"nope.crt","key_file":"nope.key"}}' "tls.cert_file $TMP/nope.crt"
 # trusted_keys: files relative to the config's directory, strict entries
 printf 'untrusted comment: x\nnot a key\n' >"$TMP/bad.pub"
 refuse "trusted_keys must be an array" '{"trusted_keys": {}}' \

@@ -229,17 +229,46 @@ START_TEST(test_config_refuses_limits_out_of_range_naming_them)
 }
 END_TEST
 
-START_TEST(test_config_refuses_keys_of_later_features_by_name)
+START_TEST(test_config_tls_keys_resolve_against_the_config_directory)
 {
-    static const char *const keys[] = {"tls"};
-    char text[128], msg[128];
+    mlreg_config *cfg = NULL;
+    char want[128];
+    const char *slash = strrchr(path, '/');
+    int dlen = (int)(slash - path);
 
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        snprintf(text, sizeof(text), "{\"%s\": []}", keys[i]);
-        snprintf(msg, sizeof(msg), "config key '%s' is not supported by this version of mlreg",
-                 keys[i]);
-        assert_refused(text, MLREG_EUNSUPPORTED, msg);
-    }
+    write_config("{\"tls\":{\"cert_file\":\"srv.crt\",\"key_file\":\"/etc/k/srv.key\","
+                 "\"client_ca_file\":\"ca/clients.pem\"}}");
+    ck_assert_msg(mlreg_config_load(&cfg, path) == 0, "%s", mlreg_error_last());
+    snprintf(want, sizeof(want), "%.*s/srv.crt", dlen, path);
+    ck_assert_str_eq(cfg->tls.cert_file, want);
+    ck_assert_str_eq(cfg->tls.key_file, "/etc/k/srv.key");
+    snprintf(want, sizeof(want), "%.*s/ca/clients.pem", dlen, path);
+    ck_assert_str_eq(cfg->tls.client_ca_file, want);
+    mlreg_config_free(cfg);
+
+    cfg = NULL;
+    ck_assert_int_eq(mlreg_config_load(&cfg, NULL), 0);
+    ck_assert_ptr_null(cfg->tls.cert_file);
+    ck_assert_ptr_null(cfg->tls.key_file);
+    mlreg_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_refuses_half_a_tls_setup)
+{
+    assert_refused("{\"tls\":{\"cert_file\":\"a.crt\"}}", MLREG_EINVALID,
+                   "config key 'tls.key_file' is missing");
+    assert_refused("{\"tls\":{\"key_file\":\"a.key\"}}", MLREG_EINVALID,
+                   "config key 'tls.cert_file' is missing");
+    assert_refused("{\"tls\":{\"client_ca_file\":\"ca.pem\"}}", MLREG_EINVALID,
+                   "'tls.client_ca_file' needs tls.cert_file");
+    assert_refused("{\"tls\":{\"cert\":\"a.crt\"}}", MLREG_EINVALID,
+                   "unknown config key 'tls.cert'");
+    assert_refused("{\"tls\":{\"cert_file\":\"\",\"key_file\":\"k\"}}", MLREG_EINVALID,
+                   "'tls.cert_file' must be a non-empty string");
+    assert_refused("{\"tls\":{\"cert_file\":5,\"key_file\":\"k\"}}", MLREG_EINVALID,
+                   "'tls.cert_file' must be a string");
+    assert_refused("{\"tls\":[]}", MLREG_EINVALID, "config key 'tls' must be an object");
 }
 END_TEST
 
@@ -698,7 +727,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_reads_the_collection_durations);
     tcase_add_test(tc, test_config_reads_retention_rules);
     tcase_add_test(tc, test_config_refuses_bad_retention_rules_naming_the_key);
-    tcase_add_test(tc, test_config_refuses_keys_of_later_features_by_name);
+    tcase_add_test(tc, test_config_tls_keys_resolve_against_the_config_directory);
+    tcase_add_test(tc, test_config_refuses_half_a_tls_setup);
     tcase_add_test(tc, test_config_loads_stages_gates_models_and_tokens);
     tcase_add_test(tc, test_config_refuses_bad_gates_and_tokens_naming_the_key);
     tcase_add_test(tc, test_config_loads_the_s3_keys_and_names_bad_ones);
