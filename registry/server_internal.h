@@ -239,6 +239,10 @@ struct mlreg_server {
     const mlreg_auth *auth;        /* opts->auth or own_auth */
     mlreg_policy *own_policy;      /* defaults when the caller gave none */
     mlreg_auth *own_auth;
+    /* request logs and probes (server_http.c, server_probes.c) */
+    int log_json;           /* access-log lines as JSON objects */
+    uint64_t ready_max_lag; /* /readyz: log entries this node may be behind */
+    int ready_state;        /* last /readyz answer: 0 none yet, 1 ready, 2 not (atomic) */
 };
 
 #endif

@@ -584,14 +584,15 @@ static int check_dir(char *reason, size_t reason_len, const fs_backend *b, int f
     if (fstat(fd, &open_st) != 0) {
         err = errno;
         what = "cannot be read";
-    } else if (open_st.st_nlink == 0) {
-        what = "was removed";
     } else if (stat(path, &path_st) != 0) {
         err = errno;
-        what = err == ENOENT ? "is missing" : "cannot be read";
+        what = err != ENOENT           ? "cannot be read"
+               : open_st.st_nlink == 0 ? "was removed"
+                                       : "is missing";
     } else if (!S_ISDIR(path_st.st_mode)) {
         what = "is not a directory";
-    } else if (path_st.st_dev != open_st.st_dev || path_st.st_ino != open_st.st_ino) {
+    } else if (open_st.st_nlink == 0 || path_st.st_dev != open_st.st_dev ||
+               path_st.st_ino != open_st.st_ino) {
         what = "was replaced (restart the server to use the new one)";
     } else if (faccessat(fd, ".", W_OK | X_OK, 0) != 0) {
         err = errno;

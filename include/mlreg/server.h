@@ -109,13 +109,25 @@ typedef struct {
     uint64_t scrub_interval_seconds;
     /** Bytes per second a scheduled scrub reads at most; 0 = unlimited. */
     uint64_t scrub_rate_bytes_per_second;
+    /** The access log on stderr: MLREG_SERVER_LOG_TEXT (0, one line for
+     *  people) or MLREG_SERVER_LOG_JSON (one JSON object per line). */
+    int log_format;
+    /** GET /readyz answers 503 while this node is more than this many
+     *  entries behind the shared log (s3 backend); 0 =
+     *  MLREG_SERVER_DEFAULT_READY_MAX_LAG. */
+    uint64_t ready_max_lag;
 } mlreg_server_opts;
+
+/** Access-log formats (mlreg_server_opts.log_format). */
+enum { MLREG_SERVER_LOG_TEXT = 0, MLREG_SERVER_LOG_JSON = 1 };
+/** Default of mlreg_server_opts.ready_max_lag (cluster.ready_max_lag). */
+#define MLREG_SERVER_DEFAULT_READY_MAX_LAG 1000
 
 /**
  * Binds the socket and starts serving @p reg in background threads.
  * The registry is borrowed: it must outlive the server.
- * With tokens (opts->auth) every request but GET /api/v1/health is
- * authenticated and checked against the role its route needs
+ * With tokens (opts->auth) every request but GET /api/v1/health and the
+ * probes (/healthz, /readyz) is authenticated and checked against the role its route needs
  * (docs/promotions-api.md).
  * @return 0, MLREG_EINVALID (bad host), MLREG_EIO (bind/daemon failure,
  *         message set), MLREG_ENOMEM.
