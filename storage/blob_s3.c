@@ -646,3 +646,8 @@ mlreg_s3 *mlreg_s3__backend_client(mlreg_blob_backend *b)
 {
     return ((s3_backend *)b)->s3;
 }
+
+mlreg_s3 *mlreg_s3__backend_check_client(mlreg_blob_backend *b)
+{
+    return ((s3_backend *)b)->probe;
+}
