@@ -4,7 +4,8 @@
  */
 #include "mlreg/version.h"
 
-#include "build_info.h"
+/* generated into $(BUILD)/gen, on the include path of this object alone */
+#include <build_info.h>
 
 const char *mlreg_version(void)
 {
