@@ -47,6 +47,21 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The version (VERSION) and the commit (git) go into one generated header,
+# included by core/version.c alone. The header is remade at every make but
+# rewritten only when its text changes, so a new commit or a tree turning
+# dirty rebuilds version.o and relinks, nothing else; outside a git
+# checkout the commit is "unknown". Packagers may set both:
+# `make MLREG_VERSION=1.2.3 MLREG_COMMIT=abcdef123456`.
+MLREG_VERSION ?=
+MLREG_COMMIT  ?=
+BUILD_INFO := $(BUILD)/gen/build_info.h
+$(BUILD_INFO): FORCE
+	@sh scripts/build_info.sh $@ $(CURDIR) "$(MLREG_VERSION)" "$(MLREG_COMMIT)"
+$(BUILD)/core/version.o: $(BUILD_INFO)
+$(BUILD)/core/version.o: CFLAGS += -I$(BUILD)/gen
+FORCE:
+
 # Every suite links the shared fixtures of tests/unit/helpers.c (kept, not
 # deleted as an intermediate file).
 .SECONDARY: $(BUILD)/tests/unit/helpers.o
@@ -100,6 +115,8 @@ FUZZ_BIN     := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FUZZ_DIR)/obj/core/version.o: $(BUILD_INFO)
+$(FUZZ_DIR)/obj/core/version.o: FUZZ_CFLAGS += -I$(BUILD)/gen
 
 $(FUZZ_DIR)/libmlreg.a: $(FUZZ_LIB_OBJ)
 	@mkdir -p $(@D)

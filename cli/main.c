@@ -62,6 +62,7 @@ static const struct {
      "the audit log: mlreg audit log [--model M] [--since TIME] | audit verify [--log-key PUB]"},
     {"scrub", cmd_scrub,
      "re-hash stored blobs, quarantine damaged ones: mlreg scrub [--model M] [--dry-run]"},
+    {"version", cmd_version, "print the version and the commit mlreg was built from"},
 };
 
 static void usage(FILE *f)
@@ -166,10 +167,12 @@ int main(int argc, char **argv)
         usage(stdout);
         return CLI_EXIT_OK;
     }
+    if (!strcmp(argv[1], "--version")) return cmd_version(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         int n = argc - 1;
         if (strcmp(argv[1], commands[i].name)) continue;
         if (strcmp(commands[i].name, "serve") && strcmp(commands[i].name, "reindex") &&
+            strcmp(commands[i].name, "version") &&
             (take_token(&n, argv + 1) < 0 || cli_tls_take(&n, argv + 1, commands[i].name) < 0)) {
             fprintf(stderr, "mlreg %s: %s\n", commands[i].name, mlreg_error_last());
             cli_token_clear();

@@ -41,7 +41,7 @@
 static void serve_usage(FILE *f)
 {
     fprintf(f, "usage: mlreg serve [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
-               "                   [--ready-file FILE] [--insecure-http]\n"
+               "                   [--ready-file FILE] [--insecure-http] [--log-format text|json]\n"
                "  --config FILE      JSON config (see conf/README.md); HTTPS with its\n"
                "                     tls.cert_file and tls.key_file (docs/operations.md)\n"
                "  --data DIR         data directory (default " MLREG_CONFIG_DEFAULT_DATA_DIR ")\n"
@@ -49,7 +49,9 @@ static void serve_usage(FILE *f)
                "(default " MLREG_CONFIG_DEFAULT_LISTEN "; port 0 = any free port)\n"
                "  --ready-file FILE  once listening, write the server URL to FILE\n"
                "  --insecure-http    allow plain HTTP on a non-loopback address (TLS ended by\n"
-               "                     a load balancer in front, or a trusted network)\n");
+               "                     a load balancer in front, or a trusted network)\n"
+               "  --log-format F     request log on stderr: text (default, for people) or json\n"
+               "                     (one object per line; docs/operations.md)\n");
 }
 
 /* Raises the soft open-file limit to the hard one (capped), as servers that
@@ -265,6 +267,7 @@ int cmd_serve(int argc, char **argv)
 {
     int rc = CLI_EXIT_USAGE, error, sig = 0;
     const char *config_path = NULL, *data = NULL, *listen = NULL, *ready = NULL;
+    const char *log_format = NULL;
     mlreg_config *cfg = NULL;
     mlreg_registry *reg = NULL;
     mlreg_server *srv = NULL;
@@ -281,9 +284,15 @@ int cmd_serve(int argc, char **argv)
                                   {"--data", &data, NULL},
                                   {"--listen", &listen, NULL},
                                   {"--ready-file", &ready, NULL},
-                                  {"--insecure-http", NULL, &insecure_http}};
+                                  {"--insecure-http", NULL, &insecure_http},
+                                  {"--log-format", &log_format, NULL}};
         int r = parse_opts(argc, argv, "serve", opts, sizeof(opts) / sizeof(opts[0]), serve_usage);
         if (r != 0) return r > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    }
+    if (log_format != NULL && strcmp(log_format, "text") && strcmp(log_format, "json")) {
+        fprintf(stderr, "mlreg serve: --log-format is text or json, not '%.64s'\n", log_format);
+        serve_usage(stderr);
+        return CLI_EXIT_USAGE;
     }
 
     if ((error = mlreg_config_load(&cfg, config_path)) < 0) {
@@ -367,6 +376,9 @@ int cmd_serve(int argc, char **argv)
     sopts.auth = cfg->auth;
     sopts.tls = tls;
     sopts.insecure_http = insecure_http;
+    sopts.log_format = log_format != NULL && !strcmp(log_format, "json") ? MLREG_SERVER_LOG_JSON
+                                                                         : MLREG_SERVER_LOG_TEXT;
+    sopts.ready_max_lag = cfg->cluster.ready_max_lag;
     if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)
         sopts.redirect_seconds = cfg->s3.presign_seconds ? cfg->s3.presign_seconds : 300;
     if ((error = mlreg_server_start(&srv, reg, &sopts)) < 0) {

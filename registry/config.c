@@ -460,6 +460,7 @@ static int load_cluster(mlreg_config *cfg, json_t *obj)
         {"heartbeat_ms", offsetof(mlreg_config_cluster, heartbeat_ms), 100, 600000},
         {"commit_attempts", offsetof(mlreg_config_cluster, attempts), 1, 1000},
         {"scrub_entries_per_poll", offsetof(mlreg_config_cluster, scrub_per_poll), 1, 10000},
+        {"ready_max_lag", offsetof(mlreg_config_cluster, ready_max_lag), 1, 1000000000},
     };
     const char *key;
     json_t *v;

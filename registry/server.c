@@ -311,6 +311,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (mlreg_server__conns_head_received(conn) < 0)
             return MHD_NO; /* over the per-address limit */
         snprintf(rq->method, sizeof(rq->method), "%s", method);
+        mlreg_server__req_identify(rq);
         mlreg_error_clear();
         begin(rq);
         /* An error on a request with a body is answered now, so the body is
@@ -531,6 +532,9 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     srv->tls = opts->tls != NULL;
     srv->tls_mutual = opts->tls && mlreg_server__tls_client_ca(opts->tls) != NULL;
     srv->insecure_http = opts->insecure_http && !srv->tls;
+    srv->log_json = opts->log_format == MLREG_SERVER_LOG_JSON;
+    srv->ready_max_lag =
+        opts->ready_max_lag ? opts->ready_max_lag : MLREG_SERVER_DEFAULT_READY_MAX_LAG;
     if ((error = mlreg_server__uploads_new(&srv->uploads, &ul)) < 0) goto done;
     if (mlreg_registry_cluster(reg) != NULL) {
         char tag[MLREG_CLUSTER_TAG_LEN + 1];

@@ -21,6 +21,7 @@
 #include "mlreg/signatures.h"
 #include "mlreg/text.h"
 #include "mlreg/time.h"
+#include "mlreg/version.h"
 #include "server_routes.h"
 
 static enum MHD_Result reply_json(request *rq, json_t *j)
@@ -427,9 +428,23 @@ static int health_transport(json_t *j, const mlreg_server *srv)
            json_object_set_new(j, "insecure_http", json_boolean(srv->insecure_http));
 }
 
+/* Adds what this binary is to a health answer @p j (consumed); NULL when
+ * out of memory. */
+static json_t *health_with_version(json_t *j)
+{
+    if (j == NULL) return NULL;
+    if (json_object_set_new(j, "version", json_string(mlreg_version())) < 0 ||
+        json_object_set_new(j, "commit", json_string(mlreg_version_commit())) < 0) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
 /* 200 "ok", or 503 "unhealthy" with the reason when this node stopped
  * following a broken log in the object store (it then still serves the
- * reads of what it verified and refuses writes). */
+ * reads of what it verified and refuses writes); both with the version
+ * and commit of the binary. */
 static enum MHD_Result health_get(request *rq)
 {
     mlreg_cluster *cl = mlreg_registry_cluster(rq->srv->reg);
@@ -440,6 +455,7 @@ static enum MHD_Result health_get(request *rq)
         j = json_pack("{s:s, s:s}", "status", "unhealthy", "reason",
                       why ? why : "out of memory describing the failure");
         free(why);
+        j = health_with_version(j);
         if (!j) return MHD_NO;
         if (health_transport(j, rq->srv)) {
             json_decref(j);
@@ -447,7 +463,9 @@ static enum MHD_Result health_get(request *rq)
         }
         return mlreg_server__reply_json(rq, 503, j);
     }
-    if (!(j = json_pack("{s:s}", "status", "ok"))) return MHD_NO;
+    j = json_pack("{s:s}", "status", "ok");
+    j = health_with_version(j);
+    if (!j) return MHD_NO;
     if (health_transport(j, rq->srv)) {
         json_decref(j);
         return MHD_NO;

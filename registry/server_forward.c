@@ -166,6 +166,7 @@ static int start(forward *f, request *rq, const char *owner_url)
         ((h = mlreg_server__req_header(rq, "Content-Type")) && add_header(f, "Content-Type", h)) ||
         ((h = mlreg_server__req_header(rq, "Content-Range")) &&
          add_header(f, "Content-Range", h)) ||
+        (rq->id[0] && add_header(f, "X-Request-Id", rq->id)) ||
         add_header(f, "X-Mlreg-Forwarded", "1"))
         return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     {

@@ -5,12 +5,17 @@
  * server_errors.c's.
  */
 #include "server_http.h"
+#include "server_routes.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "mlreg/common.h"
 #include "mlreg/text.h"
@@ -66,6 +71,7 @@ void mlreg_server__req_free(request *rq)
     free(rq->stage);
     free(rq->path);
     free(rq->query);
+    free(rq->detail);
     free(rq);
 }
 
@@ -74,27 +80,128 @@ const char *mlreg_server__req_raw_query(const request *rq)
     return rq->query;
 }
 
+/* A client's request id is kept only when it cannot hurt a log or a
+ * header: 1 to 64 of [A-Za-z0-9._-]. */
+static int request_id_ok(const char *v)
+{
+    size_t n = 0;
+
+    for (; v[n]; n++) {
+        char c = v[n];
+        if (n >= MLREG_SERVER_REQUEST_ID_MAX) return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+void mlreg_server__req_identify(request *rq)
+{
+    const char *given = mlreg_server__req_header(rq, "X-Request-Id");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    if (given != NULL && request_id_ok(given)) {
+        snprintf(rq->id, sizeof(rq->id), "%s", given);
+    } else {
+        unsigned char raw[8];
+        randombytes_buf(raw, sizeof(raw));
+        sodium_bin2hex(rq->id, sizeof(rq->id), raw, sizeof(raw));
+    }
+    snprintf(rq->remote, sizeof(rq->remote), "-");
+    if (sa != NULL && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, rq->remote,
+                  sizeof(rq->remote));
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, rq->remote,
+                  sizeof(rq->remote));
+}
+
+/* Why a request was refused (401, 403): the message the client got, which
+ * names the missing role or says the token is missing or unknown, never
+ * the token itself (auth.c). NULL for any other status. */
+static const char *denied_reason(const request *rq)
+{
+    if ((rq->status != 401 && rq->status != 403) || !rq->failed) return NULL;
+    return rq->err_msg[0] ? rq->err_msg : "refused";
+}
+
+/* The access-log line as one JSON object. Every string is either ours
+ * (route patterns, methods) or client text made printable ASCII
+ * (sanitize()) or valid UTF-8 (err_msg), so the encoder never refuses it;
+ * the query string, which may hold presigned URLs or upload state, is
+ * never logged. */
+static void log_json(const request *rq, const char *path, double ms, const char *end)
+{
+    struct timespec wall;
+    struct tm tm;
+    char when[64];
+    const char *reason = denied_reason(rq);
+    char route[128];
+    json_t *j;
+    char *text;
+
+    /* the pattern as people write it: without the table's "?" marker of
+     * an optional final '/' (server_routes.h) */
+    if (rq->route != NULL) {
+        size_t n = strlen(rq->route->pattern);
+        if (n > 0 && rq->route->pattern[n - 1] == '?') n--;
+        snprintf(route, sizeof(route), "%.*s", (int)n, rq->route->pattern);
+    }
+    clock_gettime(CLOCK_REALTIME, &wall);
+    gmtime_r(&wall.tv_sec, &tm);
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(wall.tv_nsec / 1000000));
+    j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i, s:I, s:I, s:f}", "time", when, "request_id",
+        rq->id[0] ? rq->id : "-", "remote", rq->remote[0] ? rq->remote : "-", "actor",
+        rq->who ? mlreg_identity_name(rq->who) : "-", "method", rq->method[0] ? rq->method : "-",
+        "route", rq->route ? route : NULL, "path", path, "status", (int)rq->status, "bytes_in",
+        (json_int_t)rq->req_bytes, "bytes_out", (json_int_t)rq->resp_bytes, "duration_ms",
+        (double)(int64_t)(ms * 1000 + 0.5) / 1000);
+    if (j == NULL) return;
+    if ((reason != NULL && json_object_set_new(j, "reason", json_string(reason)) < 0) ||
+        (end != NULL && json_object_set_new(j, "end", json_string(end)) < 0) ||
+        (rq->detail != NULL && json_object_set_new(j, "error", json_string(rq->detail)) < 0)) {
+        json_decref(j);
+        return;
+    }
+    text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    json_decref(j);
+    if (text == NULL) return;
+    fprintf(stderr, "%s\n", text);
+    free(text);
+}
+
 void mlreg_server__req_log(const request *rq, enum MHD_RequestTerminationCode toe)
 {
     struct timespec now;
     double ms;
     char path[256];
-    const char *note = "";
+    const char *end = NULL, *reason = denied_reason(rq);
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     ms = (double)(now.tv_sec - rq->t0.tv_sec) * 1e3 + (double)(now.tv_nsec - rq->t0.tv_nsec) / 1e6;
     sanitize(path, sizeof(path), rq->path);
     if (toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT || toe == MHD_REQUEST_TERMINATED_READ_ERROR)
-        note = " (client went away)";
+        end = "client went away";
     else if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
-        note = " (timeout)";
+        end = "timeout";
     else if (toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
-        note = " (shutdown)";
+        end = "shutdown";
     else if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR)
-        note = " (error)";
-    fprintf(stderr, "mlreg: %s %s %u in=%llu out=%llu %.1fms%s\n", rq->method[0] ? rq->method : "-",
-            path, rq->status, (unsigned long long)rq->req_bytes, (unsigned long long)rq->resp_bytes,
-            ms, note);
+        end = "error";
+    if (rq->srv->log_json) {
+        log_json(rq, path, ms, end);
+        return;
+    }
+    fprintf(stderr, "mlreg: %s %s %u in=%llu out=%llu %.1fms%s%s%s id=%s%s%s\n",
+            rq->method[0] ? rq->method : "-", path, rq->status, (unsigned long long)rq->req_bytes,
+            (unsigned long long)rq->resp_bytes, ms, end ? " (" : "", end ? end : "", end ? ")" : "",
+            rq->id[0] ? rq->id : "-", reason ? " refused: " : "", reason ? reason : "");
 }
 
 const char *mlreg_server__req_header(request *rq, const char *name)
@@ -188,6 +295,10 @@ enum MHD_Result mlreg_server__req_queue(request *rq, unsigned int status, struct
         MHD_destroy_response(resp);
         return MHD_NO;
     }
+    if (rq->id[0] && mlreg_server__resp_header(resp, "X-Request-Id", rq->id) < 0) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
     ret = MHD_queue_response(rq->conn, status, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {
@@ -215,8 +326,13 @@ static void set_fail_as(request *rq, unsigned int status, const char *oci_code, 
         char path[256], detail[512];
         sanitize(path, sizeof(path), rq->path ? rq->path : "-");
         sanitize(detail, sizeof(detail), msg);
-        fprintf(stderr, "mlreg: error: %s %s: %u %s: %s\n", rq->method[0] ? rq->method : "-", path,
-                status, oci_code, detail);
+        /* the JSON format keeps it for the request's line (field "error") */
+        if (rq->srv->log_json)
+            rq->detail = strdup(detail);
+        else
+            fprintf(stderr, "mlreg: error: %s %s: %u %s: %s id=%s\n",
+                    rq->method[0] ? rq->method : "-", path, status, oci_code, detail,
+                    rq->id[0] ? rq->id : "-");
         msg = public_msg;
     }
     /* messages quote client text (names, references, titles), cut by

@@ -16,6 +16,9 @@
 
 struct route_row; /* server_routes.h */
 
+/** Most characters of a request id (X-Request-Id). */
+#define MLREG_SERVER_REQUEST_ID_MAX 64
+
 /** Where the body bytes of a request go (step 3). */
 typedef enum {
     BODY_NONE = 0, /* no body expected: one is refused */
@@ -41,6 +44,9 @@ typedef struct request {
     int has_length;
     uint64_t content_length;
     struct timespec t0;
+    char id[MLREG_SERVER_REQUEST_ID_MAX + 1]; /* X-Request-Id: the client's, or made here */
+    char remote[48];                          /* the client's address, for the log */
+    char *detail;                             /* a 5xx's message for the log (JSON format) */
     unsigned int status;
     uint64_t resp_bytes;
     uint64_t req_bytes;
@@ -84,8 +90,13 @@ request *mlreg_server__req_new(mlreg_server *srv, const char *uri);
 /** Releases what @p rq still holds (a writer is aborted, a claimed session
  *  given back or dropped) and frees it; NULL is a no-op. */
 void mlreg_server__req_free(request *rq);
-/** Writes the access-log line of @p rq, ended as @p toe says. */
+/** Writes the access-log line of @p rq, ended as @p toe says, in the
+ *  server's format (text or JSON, docs/operations.md). */
 void mlreg_server__req_log(const request *rq, enum MHD_RequestTerminationCode toe);
+/** Names the request once its connection is known: keeps the client's
+ *  X-Request-Id when it is 1 to 64 of [A-Za-z0-9._-], else makes one of 16
+ *  random hex digits; notes the client's address for the log. */
+void mlreg_server__req_identify(request *rq);
 
 /** Records an error from an MLREG_E* @p code (message: the thread's last
  *  message, copied now) to answer later. First error wins. */

@@ -260,6 +260,10 @@ struct mlreg_server {
     int tls;           /* serves HTTPS */
     int tls_mutual;    /* clients must present a certificate the client CA signed */
     int insecure_http; /* plain HTTP allowed on a non-loopback address */
+    /* request logs and probes (server_http.c, server_probes.c) */
+    int log_json;           /* access-log lines as JSON objects */
+    uint64_t ready_max_lag; /* /readyz: log entries this node may be behind */
+    int ready_state;        /* last /readyz answer: 0 none yet, 1 ready, 2 not (atomic) */
 };
 
 #endif

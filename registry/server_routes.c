@@ -15,12 +15,11 @@
  * whose blobs/{digest} would take blobs/uploads; the audit table before the
  * API table, whose release row (.../versions/{version*}) takes every path
  * under a release that no earlier row matched, and the attestations of a
- * release are server_audit.c's. */
+ * release are server_audit.c's. The probes (/healthz, /readyz) share no
+ * path with the others. */
 static const route_table *const tables[] = {
-    &mlreg_server__oci_upload_routes,
-    &mlreg_server__oci_routes,
-    &mlreg_server__audit_routes,
-    &mlreg_server__api_routes,
+    &mlreg_server__oci_upload_routes, &mlreg_server__oci_routes,   &mlreg_server__audit_routes,
+    &mlreg_server__api_routes,        &mlreg_server__probe_routes,
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))

@@ -85,6 +85,13 @@ int mlreg_blobstore_sweep_stale(unsigned int *count_out, mlreg_blobstore *store,
     return store->backend->sweep_stale(count_out, store->backend, max_age, dry_run);
 }
 
+int mlreg_blobstore_check(char *reason, size_t reason_len, mlreg_blobstore *store)
+{
+    if (reason_len > 0) reason[0] = '\0';
+    if (store->backend->check == NULL) return 0;
+    return store->backend->check(reason, reason_len, store->backend);
+}
+
 int mlreg_blobstore_quarantine(char *name_out, mlreg_blobstore *store, const mlreg_digest *digest,
                                int64_t when)
 {

@@ -564,6 +564,58 @@ done:
     return error;
 }
 
+/* One directory of the store for check(): the descriptor opened at start
+ * must still be the directory at its path (a directory removed, or
+ * replaced by a file or by another directory, leaves the server writing
+ * into nothing) and writable (a read-only remount). Permission bits do
+ * not stop root, so nothing is decided on them beyond what access()
+ * says. */
+static int check_dir(char *reason, size_t reason_len, const fs_backend *b, int fd, const char *sub)
+{
+    struct stat open_st, path_st;
+    char *path = path_join(b->root, sub);
+    const char *what = NULL;
+    int err = 0, error = 0;
+
+    if (path == NULL) {
+        snprintf(reason, reason_len, "blob store: out of memory");
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    }
+    if (fstat(fd, &open_st) != 0) {
+        err = errno;
+        what = "cannot be read";
+    } else if (stat(path, &path_st) != 0) {
+        err = errno;
+        what = err != ENOENT           ? "cannot be read"
+               : open_st.st_nlink == 0 ? "was removed"
+                                       : "is missing";
+    } else if (!S_ISDIR(path_st.st_mode)) {
+        what = "is not a directory";
+    } else if (open_st.st_nlink == 0 || path_st.st_dev != open_st.st_dev ||
+               path_st.st_ino != open_st.st_ino) {
+        what = "was replaced (restart the server to use the new one)";
+    } else if (faccessat(fd, ".", W_OK | X_OK, 0) != 0) {
+        err = errno;
+        what = err == EROFS ? "is on a read-only file system" : "is not writable";
+    }
+    if (what != NULL) {
+        snprintf(reason, reason_len, "blob directory %s %s", sub, what);
+        error = mlreg_error_set(MLREG_EIO, "blob directory %s %s%s%s", path, what, err ? ": " : "",
+                                err ? strerror(err) : "");
+    }
+    free(path);
+    return error;
+}
+
+static int fs_backend__check(char *reason, size_t reason_len, mlreg_blob_backend *bb)
+{
+    fs_backend *b = (fs_backend *)bb;
+    int error;
+
+    if ((error = check_dir(reason, reason_len, b, b->objects_fd, "blobs/sha256")) < 0) return error;
+    return check_dir(reason, reason_len, b, b->tmp_fd, "blobs/tmp");
+}
+
 static void fs_backend__free(mlreg_blob_backend *bb)
 {
     fs_backend *b = (fs_backend *)bb;
@@ -601,6 +653,7 @@ int mlreg_blob_backend_fs_new(mlreg_blob_backend **out, const char *root)
     b->parent.foreach = fs_backend__foreach;
     b->parent.free = fs_backend__free;
     b->parent.quarantine = fs_backend__quarantine;
+    b->parent.check = fs_backend__check;
 
     if ((b->root = strdup(root)) == NULL || (objects = path_join(root, "blobs/sha256")) == NULL ||
         (tmp = path_join(root, "blobs/tmp")) == NULL ||

@@ -29,6 +29,7 @@
 #include "s3_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +38,24 @@
 
 #define SINGLE_PUT_MAX MLREG_S3_DEFAULT_PART_SIZE
 
+/* The last answer of check(), reused for MLREG_BLOB_CHECK_CACHE_SECONDS. */
+typedef struct {
+    pthread_mutex_t lock; /* held while a check runs: probes wait for its answer */
+    int done;             /* a check has run */
+    struct timespec at;   /* when (CLOCK_MONOTONIC) */
+    int error;
+    char reason[128];
+    char detail[512];
+} s3_check_cache;
+
 typedef struct {
     mlreg_blob_backend parent;
     mlreg_s3 *s3;
+    mlreg_s3 *probe;     /* check()'s client: one attempt, short timeouts */
     char *blob_prefix;   /* <prefix>blobs/sha256/ */
     char *upload_prefix; /* <prefix>uploads/ */
+    char *check_prefix;  /* <prefix>ready-check/, never written */
+    s3_check_cache check;
 } s3_backend;
 
 typedef struct {
@@ -435,14 +449,62 @@ static int s3_backend__presign(char **url_out, mlreg_blob_backend *bb, const mlr
     return error;
 }
 
+static int count_key(const char *key, uint64_t size, int64_t modified, void *payload)
+{
+    (void)key;
+    (void)size;
+    (void)modified;
+    (*(size_t *)payload)++;
+    return 0;
+}
+
+/* One ListObjectsV2 of a prefix nothing is written under: it needs the
+ * endpoint up, the bucket there and the credentials good, and costs the
+ * store next to nothing. Its client tries once with short timeouts, so a
+ * probe learns of an object store that does not answer within seconds,
+ * not after the retries of ordinary requests. The answer is kept for
+ * MLREG_BLOB_CHECK_CACHE_SECONDS whatever it was. */
+static int s3_backend__check(char *reason, size_t reason_len, mlreg_blob_backend *bb)
+{
+    s3_backend *b = (s3_backend *)bb;
+    s3_check_cache *c = &b->check;
+    struct timespec now;
+    size_t n = 0;
+    int error;
+
+    pthread_mutex_lock(&c->lock);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!c->done || now.tv_sec - c->at.tv_sec >= MLREG_BLOB_CHECK_CACHE_SECONDS) {
+        mlreg_error_clear();
+        c->error = mlreg_s3_list(b->probe, b->check_prefix, count_key, &n);
+        c->done = 1;
+        clock_gettime(CLOCK_MONOTONIC, &c->at);
+        if (c->error < 0) {
+            snprintf(c->reason, sizeof(c->reason), "%s",
+                     "object store does not answer or refuses the requests");
+            snprintf(c->detail, sizeof(c->detail), "object store check: %s", mlreg_error_last());
+        }
+    }
+    error = c->error;
+    if (error < 0) {
+        snprintf(reason, reason_len, "%s", c->reason);
+        mlreg_error_set(error, "%s", c->detail);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return error;
+}
+
 static void s3_backend__free(mlreg_blob_backend *bb)
 {
     s3_backend *b = (s3_backend *)bb;
 
     if (b == NULL) return;
     mlreg_s3_free(b->s3);
+    mlreg_s3_free(b->probe);
     free(b->blob_prefix);
     free(b->upload_prefix);
+    free(b->check_prefix);
+    pthread_mutex_destroy(&b->check.lock);
     free(b);
 }
 
@@ -537,7 +599,22 @@ int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_co
     b->parent.presign = s3_backend__presign;
     b->parent.sweep_stale = s3_backend__sweep_stale;
     b->parent.quarantine = s3_backend__quarantine;
+    b->parent.check = s3_backend__check;
+    pthread_mutex_init(&b->check.lock, NULL);
     if ((error = mlreg_s3_new(&b->s3, cfg)) < 0) goto done;
+    {
+        mlreg_s3_config pc = *cfg;
+        pc.max_attempts = 1;
+        pc.connect_timeout_ms = 2000;
+        pc.retry_total_ms = 3000;
+        pc.low_speed_seconds = 3;
+        if ((error = mlreg_s3_new(&b->probe, &pc)) < 0) goto done;
+    }
+    if (asprintf(&b->check_prefix, "%sready-check/", mlreg_s3_prefix(b->s3)) < 0) {
+        b->check_prefix = NULL;
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
     if (asprintf(&b->blob_prefix, "%sblobs/sha256/", mlreg_s3_prefix(b->s3)) < 0) {
         b->blob_prefix = NULL;
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -568,4 +645,9 @@ done:
 mlreg_s3 *mlreg_s3__backend_client(mlreg_blob_backend *b)
 {
     return ((s3_backend *)b)->s3;
+}
+
+mlreg_s3 *mlreg_s3__backend_check_client(mlreg_blob_backend *b)
+{
+    return ((s3_backend *)b)->probe;
 }

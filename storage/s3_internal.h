@@ -251,6 +251,9 @@ void mlreg_s3__set_copy_threshold(mlreg_s3 *s3, uint64_t threshold);
 /* The client of an s3 blob backend (mlreg_blob_backend_s3_new), valid while
  * @p b lives. */
 mlreg_s3 *mlreg_s3__backend_client(struct mlreg_blob_backend *b);
+/* The client the backend's check() sends its listing with, valid while
+ * @p b lives (tests count its requests). */
+mlreg_s3 *mlreg_s3__backend_check_client(struct mlreg_blob_backend *b);
 /* The age past which a start removes an in-progress write (blob_s3.c);
  * MLREG_S3_STALE_WRITE_SECONDS unless a test lowers it (-1: every one). */
 void mlreg_s3__set_stale_write_seconds(long seconds);

@@ -56,6 +56,13 @@ int mlreg_blobstore_sweep_stale(unsigned int *count_out, mlreg_blobstore *store,
  */
 int mlreg_blobstore_quarantine(char *name_out, mlreg_blobstore *store, const mlreg_digest *digest,
                                int64_t when);
+/**
+ * Whether the backend can take reads and writes now (see the backend's
+ * check member): 0, also for a backend without a check; or an error with
+ * the detail as the thread's message and a short public reason in
+ * @p reason (@p reason_len bytes).
+ */
+int mlreg_blobstore_check(char *reason, size_t reason_len, mlreg_blobstore *store);
 /** Walks every blob; see mlreg_blob_foreach_cb. */
 int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload);
 

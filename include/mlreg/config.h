@@ -67,6 +67,7 @@ typedef struct {
     unsigned int heartbeat_ms;   /**< cluster.heartbeat_ms */
     unsigned int attempts;       /**< cluster.commit_attempts */
     unsigned int scrub_per_poll; /**< cluster.scrub_entries_per_poll */
+    unsigned int ready_max_lag;  /**< cluster.ready_max_lag (GET /readyz) */
 } mlreg_config_cluster;
 
 /** tls.*: HTTPS (server.h, mlreg_server_tls_load()). Paths resolved

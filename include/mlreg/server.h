@@ -122,7 +122,19 @@ typedef struct {
     /** Non-zero when plain HTTP was allowed on a non-loopback address
      *  (`mlreg serve --insecure-http`): GET /api/v1/health says so. */
     int insecure_http;
+    /** The access log on stderr: MLREG_SERVER_LOG_TEXT (0, one line for
+     *  people) or MLREG_SERVER_LOG_JSON (one JSON object per line). */
+    int log_format;
+    /** GET /readyz answers 503 while this node is more than this many
+     *  entries behind the shared log (s3 backend); 0 =
+     *  MLREG_SERVER_DEFAULT_READY_MAX_LAG. */
+    uint64_t ready_max_lag;
 } mlreg_server_opts;
+
+/** Access-log formats (mlreg_server_opts.log_format). */
+enum { MLREG_SERVER_LOG_TEXT = 0, MLREG_SERVER_LOG_JSON = 1 };
+/** Default of mlreg_server_opts.ready_max_lag (cluster.ready_max_lag). */
+#define MLREG_SERVER_DEFAULT_READY_MAX_LAG 1000
 
 /**
  * Reads and checks the PEM files of TLS: @p cert_file (the certificate,
@@ -155,8 +167,8 @@ void mlreg_server_tls_free(mlreg_server_tls *tls);
 /**
  * Binds the socket and starts serving @p reg in background threads.
  * The registry is borrowed: it must outlive the server.
- * With tokens (opts->auth) every request but GET /api/v1/health is
- * authenticated and checked against the role its route needs
+ * With tokens (opts->auth) every request but GET /api/v1/health and the
+ * probes (/healthz, /readyz) is authenticated and checked against the role its route needs
  * (docs/promotions-api.md).
  * With opts->tls it serves HTTPS only.
  * @return 0, MLREG_EINVALID (bad host), MLREG_EIO (bind/daemon failure,

@@ -7,7 +7,8 @@
 # concurrent promotions to one stage serialise with the right baselines;
 # a node killed mid-write loses no acknowledged write; a wiped node and a
 # `reindex --from-store` rebuild answer byte for byte like the others; an
-# edited or planted log object stops the nodes; a store path that drops
+# edited or planted log object stops the nodes (health and /readyz 503,
+# /healthz 200); a store path that drops
 # `If-None-Match` and a second log key stop the start.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 . "$MLREG_ROOT/tests/cluster/lib_cluster.sh"
@@ -138,6 +139,11 @@ for n in 1 2 3; do
         jqt --arg u "$(node_url $n)" '.node as $me | .url == $u and ([.nodes[] | select(.node == $me and .url == $u)] | length == 1)' "$TMP/cl$n"
     check "node $n: healthy, lag 0, applied = head ($(jq -c '{applied,head,lag,healthy}' "$TMP/cl$n"))" \
         jqt '.healthy == true and .lag == 0 and .applied == .head and .applied > 0' "$TMP/cl$n"
+done
+for n in 1 2 3; do
+    st=$(curl -s -o "$TMP/ready$n" -w '%{http_code}' "$(node_url $n)/readyz")
+    check "node $n: GET /readyz is 200 ready (got $st: $(cat "$TMP/ready$n"))" \
+        jqt '.status == "ready"' "$TMP/ready$n"
 done
 check "the three nodes have three different ids" \
     test "$(cat "$TMP/cl1" "$TMP/cl2" "$TMP/cl3" | jq -r .node | sort -u | wc -l)" = 3
@@ -476,6 +482,13 @@ for n in 1 2; do
         '.status == "unhealthy" and .reason == $r' "$TMP/health$n"
     check "node $n: GET /api/v1/cluster says unhealthy, stopped_at seq $K" \
         sh -c "curl -s '$(node_url $n)/api/v1/cluster' | jq -e '.healthy == false and .stopped_at.seq == $K' >/dev/null"
+    st=$(curl -s -o "$TMP/ready$n" -w '%{http_code}' "$(node_url $n)/readyz")
+    check "node $n: GET /readyz is 503 (got $st)" test "$st" = 503
+    check "... not ready, the shared log stopped at entry $K ($(cat "$TMP/ready$n"))" \
+        jqt --arg p "shared log: stopped at log entry $K: " \
+        '.status == "not ready" and (.reason | startswith($p))' "$TMP/ready$n"
+    st=$(curl -s -o /dev/null -w '%{http_code}' "$(node_url $n)/healthz")
+    check "node $n: GET /healthz stays 200: the process answers (got $st)" test "$st" = 200
 done
 # refused_write NAME NODE ENTRY: the last CLI run failed (not a gate refusal),
 # telling the user that the node stopped at ENTRY; the node's log says so.

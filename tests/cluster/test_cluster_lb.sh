@@ -5,7 +5,8 @@
 # blob, or POST + PATCH + PUT), pulls, promotes, approves, signs, binds an
 # image and resolves; skopeo copies an OCI layout in (POST, PATCH, PUT of an
 # upload session whose requests land on different nodes: they are forwarded
-# to the node holding the session) and back out. Then a node dies and the
+# to the node holding the session, with the client's X-Request-Id, which both
+# nodes log) and back out. Then a node dies and the
 # balancer's other nodes carry on.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 . "$MLREG_ROOT/tests/cluster/lib_cluster.sh"
@@ -145,8 +146,17 @@ loc=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $PUSHER" -X POST \
     "$(node_url 1)/v2/team/chunks/blobs/uploads/" | tr -d '\r' | sed -n 's/^Location: //p')
 check "a session opened on node 1 has a Location" [ -n "$loc" ]
 st=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $PUSHER" -X PATCH \
+    -H 'X-Request-Id: lb-forward-1' \
     -H 'Content-Type: application/octet-stream' --data-binary @"$W/chunk.bin" "$(node_url 2)$loc")
 check "... takes a PATCH through node 2 (got $st)" [ "$st" = 202 ]
+# the request id goes with the forwarded request: both nodes log it
+for n in 2 1; do
+    i=0
+    while ! grep -q "^mlreg: PATCH /v2/team/chunks/blobs/uploads/.* 202 .* id=lb-forward-1$" "$(node_log $n)" &&
+        [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
+    check "... node $n logs the PATCH with the client's request id" \
+        grep -q "^mlreg: PATCH /v2/team/chunks/blobs/uploads/.* 202 .* id=lb-forward-1$" "$(node_log $n)"
+done
 st=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $PUSHER" "$(node_url 3)$loc")
 check "... its status through node 3 (got $st)" [ "$st" = 204 ]
 st=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN" -X PATCH \

@@ -335,6 +335,51 @@ START_TEST(test_blob_exists_returns_an_error_when_the_prefix_dir_is_not_a_direct
 }
 END_TEST
 
+/* The readiness check of the fs backend: fine as made, then each way the
+ * directories can go from under a running server (root ignores permission
+ * bits, so these are the failures that hold for root too). */
+START_TEST(test_blob_fs_check_fails_naming_a_removed_or_replaced_blob_dir)
+{
+    char reason[128], path[160], moved[160];
+    FILE *f;
+
+    ck_assert_int_eq(mlreg_blobstore_check(reason, sizeof(reason), store), 0);
+    ck_assert_str_eq(reason, "");
+
+    /* removed */
+    snprintf(path, sizeof(path), "%s/blobs/tmp", root);
+    ck_assert_int_eq(rmdir(path), 0);
+    ck_assert_int_eq(mlreg_blobstore_check(reason, sizeof(reason), store), MLREG_EIO);
+    ck_assert_str_eq(reason, "blob directory blobs/tmp was removed");
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), path));
+
+    /* a file in its place (the descriptor still names the removed one) */
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fclose(f);
+    ck_assert_int_eq(mlreg_blobstore_check(reason, sizeof(reason), store), MLREG_EIO);
+    ck_assert_ptr_nonnull(strstr(reason, "blobs/tmp"));
+
+    /* moved away: the open directory lives on, its path is gone */
+    ck_assert_int_eq(unlink(path), 0);
+    snprintf(path, sizeof(path), "%s/blobs/sha256", root);
+    snprintf(moved, sizeof(moved), "%s/sha256.moved", root);
+    ck_assert_int_eq(rename(path, moved), 0);
+    ck_assert_int_eq(mlreg_blobstore_check(reason, sizeof(reason), store), MLREG_EIO);
+    ck_assert_str_eq(reason, "blob directory blobs/sha256 is missing");
+
+    /* another directory at the path is not the one the server writes into */
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    ck_assert_int_eq(mlreg_blobstore_check(reason, sizeof(reason), store), MLREG_EIO);
+    ck_assert_ptr_nonnull(strstr(reason, "blobs/sha256 was replaced"));
+
+    /* put back: fine again for sha256, blobs/tmp is still gone */
+    ck_assert_int_eq(rmdir(path), 0);
+    ck_assert_int_eq(rename(moved, path), 0);
+    ck_assert_int_eq(mlreg_blobstore_check(reason, sizeof(reason), store), MLREG_EIO);
+    ck_assert_ptr_nonnull(strstr(reason, "blobs/tmp"));
+}
+END_TEST
+
 START_TEST(test_blob_fs_construction_removes_stale_temp_files)
 {
     mlreg_blob_backend *b = NULL;
@@ -731,6 +776,7 @@ static Suite *blob_suite(void)
     tcase_add_test(fs, test_blob_exists_returns_an_error_not_zero_when_the_blob_dir_is_unreadable);
     tcase_add_test(fs, test_blob_exists_returns_an_error_when_the_prefix_dir_is_not_a_directory);
     tcase_add_test(fs, test_blob_fs_construction_removes_stale_temp_files);
+    tcase_add_test(fs, test_blob_fs_check_fails_naming_a_removed_or_replaced_blob_dir);
     tcase_add_test(fs, test_blob_fs_new_creates_a_missing_root);
     tcase_add_test(fs, test_blob_committing_the_same_content_twice_succeeds);
     tcase_add_test(fs, test_blob_committing_verified_bytes_over_a_damaged_copy_repairs_it);

@@ -353,6 +353,35 @@ START_TEST(test_s3_blob_over_the_copy_threshold_goes_through_multipart_copy)
 }
 END_TEST
 
+/* Readiness probes may come every second from every load balancer: the
+ * check lists the store once, then answers from its cache, and never
+ * through the client that blobs and the log use. */
+START_TEST(test_s3_check_asks_the_store_once_per_cache_period)
+{
+    mlreg_blob_backend *b = NULL;
+    mlreg_s3_config c = cfg;
+    mlreg_s3_counts main_before, main_after, probe;
+    char reason[128];
+
+    mlreg_blobstore_free(store);
+    store = NULL;
+    ck_assert_int_eq(mlreg_blob_backend_s3_new(&b, &c), 0);
+    ck_assert_int_eq(mlreg_blobstore_new(&store, b), 0);
+    mlreg_s3_counts_get(&main_before, mlreg_s3__backend_client(b));
+    for (int i = 0; i < 5; i++) {
+        ck_assert_msg(mlreg_blobstore_check(reason, sizeof(reason), store) == 0, "%s",
+                      mlreg_error_last());
+        ck_assert_str_eq(reason, "");
+    }
+    mlreg_s3_counts_get(&probe, mlreg_s3__backend_check_client(b));
+    mlreg_s3_counts_get(&main_after, mlreg_s3__backend_client(b));
+    ck_assert_uint_eq(probe.list, 1);
+    ck_assert_uint_eq(probe.get + probe.put + probe.head + probe.del, 0);
+    ck_assert_uint_eq(main_after.list, main_before.list);
+    ck_assert_uint_eq(main_after.get, main_before.get);
+}
+END_TEST
+
 /* Streams @p mib MiB of unknown size through a fresh backend in a child and
  * returns the child's peak RSS growth in KiB (or -1 on failure). */
 static long rss_growth_kib(unsigned int mib, unsigned int in_flight)
@@ -614,6 +643,7 @@ static Suite *s3_backend_suite(void)
     tcase_add_test(only, test_s3_construction_aborts_stale_uploads_and_removes_temp_objects);
     tcase_add_test(only, test_s3_construction_leaves_other_nodes_live_writes_alone);
     tcase_add_test(only, test_s3_blob_over_the_copy_threshold_goes_through_multipart_copy);
+    tcase_add_test(only, test_s3_check_asks_the_store_once_per_cache_period);
     tcase_add_test(only, test_s3_upload_memory_is_bounded_by_parts_in_flight_not_blob_size);
     tcase_add_test(only, test_s3_objects_are_listed_and_downloaded_byte_identical_by_the_aws_cli);
     tcase_add_test(

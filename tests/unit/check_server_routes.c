@@ -326,6 +326,27 @@ START_TEST(test_stage_admin_and_body_rules)
 }
 END_TEST
 
+START_TEST(test_probes_are_public_reads_and_nothing_under_them_matches)
+{
+    route_match m;
+
+    m = match("GET", "/healthz");
+    ck_assert_int_eq(m.row->access, ROUTE_ACCESS_PUBLIC);
+    ck_assert_int_eq(m.row->body, ROUTE_BODY_NONE);
+    ck_assert_uint_eq(m.allow, ROUTE_GET_HEAD);
+    m = match("HEAD", "/readyz");
+    ck_assert_int_eq(m.row->access, ROUTE_ACCESS_PUBLIC);
+    ck_assert_int_eq(m.row->body, ROUTE_BODY_NONE);
+    /* a write to a probe is a 405, not some other resource */
+    m = match("POST", "/readyz");
+    ck_assert_ptr_null(m.row);
+    ck_assert_uint_eq(m.allow, ROUTE_GET_HEAD);
+    ck_assert_int_eq(mlreg_server__route_match(&m, "/readyz/x", "GET"), 0);
+    ck_assert_int_eq(mlreg_server__route_match(&m, "/healthz/", "GET"), 0);
+    ck_assert_int_eq(mlreg_server__route_match(&m, "/v2/readyz", "GET"), 0);
+}
+END_TEST
+
 START_TEST(test_withdraw_needs_some_promote_role_and_unwithdraw_needs_admin)
 {
     const char *w = "/api/v1/models/team/m/versions/1.0/withdraw";
@@ -384,6 +405,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_registry_wide_reads_refuse_a_read_role_limited_to_a_prefix);
     tcase_add_test(tc, test_stage_admin_and_body_rules);
     tcase_add_test(tc, test_withdraw_needs_some_promote_role_and_unwithdraw_needs_admin);
+    tcase_add_test(tc, test_probes_are_public_reads_and_nothing_under_them_matches);
     tcase_add_test(tc, test_a_row_without_a_role_rule_is_refused_to_everyone);
     suite_add_tcase(s, tc);
     return s;

@@ -109,7 +109,23 @@ struct mlreg_blob_backend {
      */
     int (*quarantine)(char *name_out, size_t name_len, mlreg_blob_backend *b,
                       const mlreg_digest *digest, int64_t when);
+    /**
+     * Optional; NULL when the backend has nothing to check. Whether the
+     * backend can take reads and writes now, for readiness probes. fs
+     * checks, without writing, that its directories are still the ones it
+     * opened (not removed, not replaced) and writable; s3 sends one small
+     * request (a listing of an empty prefix) at most once every
+     * MLREG_BLOB_CHECK_CACHE_SECONDS and answers the last result in between,
+     * so probes cannot load the object store. 0, or an error whose message
+     * holds the detail for the server's log, with a short reason for
+     * anyone in @p reason (@p reason_len bytes: no path outside the store,
+     * nothing secret).
+     */
+    int (*check)(char *reason, size_t reason_len, mlreg_blob_backend *b);
 };
+
+/** Seconds an s3 backend's check() answers its last result without asking again. */
+#define MLREG_BLOB_CHECK_CACHE_SECONDS 5
 
 /**
  * Creates the local filesystem backend rooted at @p root (blobs live under
