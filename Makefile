@@ -210,10 +210,17 @@ lint:
 	sh scripts/include_cycles.sh
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
 	    --suppress=missingIncludeSystem -Iinclude core storage signing registry cli
+	sh scripts/check_unit.sh
+
+# The systemd unit goes where units of PREFIX go (/usr/local/lib/systemd/system
+# for the default PREFIX), naming the installed binary.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(BUILD)/mlreg $(DESTDIR)$(PREFIX)/bin/mlreg
+	sed 's|@BINDIR@|$(PREFIX)/bin|' conf/mlreg.service >$(DESTDIR)$(UNITDIR)/mlreg.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mlreg.service
 
 clean:
 	rm -rf build
