@@ -715,12 +715,9 @@ int cmd_push(int argc, char **argv)
      * was unreferenced: an earlier push that never finished): the registry
      * then names it, and sending what it lacks again repairs that */
     for (int attempt = 1;; attempt++) {
-        size_t more = 0;
-        uint64_t ignored = 0;
-        if ((error = upload_files(attempt == 1 ? &uploaded : &more,
-                                  attempt == 1 ? &total : &ignored, c, &ref, &files, reupload)) < 0)
-            goto done;
-        uploaded += more;
+        size_t sent = 0;
+        if ((error = upload_files(&sent, &total, c, &ref, &files, reupload)) < 0) goto done;
+        uploaded += sent;
         error = put_manifest(&conflict, &lost, c, &ref, manifest, digest);
         if (error == 0 || !lost || attempt == PUSH_ATTEMPTS) break;
         fprintf(stderr,

@@ -51,6 +51,15 @@ int mlreg_promotions__put_json(mlreg_meta_txn *txn, mlreg_db db, const char *key
 int mlreg_promotions__check_names(const mlreg_policy *policy, const char *model,
                                   const char *version, const char *stage);
 
+/** Writes release record @p rec of @p model@@p version back and records
+ *  the change's entry @p action by @p actor with @p reason and @p details
+ *  (borrowed; may be NULL): withdraw.c and purge.c. */
+int mlreg_promotions__release_change_record(registry_mutation *mut, mlreg_meta_txn *txn,
+                                            const char *actor, const char *reason,
+                                            const char *model, const char *version,
+                                            const json_t *rec, const char *action,
+                                            const json_t *details);
+
 /** The required reason of a withdrawal, its undoing or a purge: present, not
  *  blank, text, bounded (withdraw.c). 0 or MLREG_EINVALID. */
 int mlreg_promotions__reason_check(const char *reason);

@@ -121,7 +121,6 @@ static int purge_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     mlreg_digest digest;
     json_t *p = NULL, *details = NULL, *f;
     char when[MLREG_TIME_STRLEN];
-    mlreg_audit_event ev;
     uint64_t seq = 0;
     int error;
 
@@ -175,17 +174,9 @@ static int purge_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory purging a release");
         goto done;
     }
-    if ((error = mlreg_registry__release_record_put(txn, c->model, c->version, c->rec)) < 0)
-        goto done;
-    ev = (mlreg_audit_event){.actor = c->actor,
-                             .action = MLREG_AUDIT_RELEASE_PURGE,
-                             .result = MLREG_AUDIT_OK,
-                             .reason = c->reason,
-                             .model = c->model,
-                             .version = c->version,
-                             .digest = json_string_value(json_object_get(c->rec, "digest")),
-                             .details = details};
-    error = mlreg_registry__mutation_record(NULL, mut, &ev);
+    error =
+        mlreg_promotions__release_change_record(mut, txn, c->actor, c->reason, c->model, c->version,
+                                                c->rec, MLREG_AUDIT_RELEASE_PURGE, details);
 
 done:
     free(keep);

@@ -172,25 +172,34 @@ done:
     return error;
 }
 
+int mlreg_promotions__release_change_record(registry_mutation *mut, mlreg_meta_txn *txn,
+                                            const char *actor, const char *reason,
+                                            const char *model, const char *version,
+                                            const json_t *rec, const char *action,
+                                            const json_t *details)
+{
+    mlreg_audit_event ev;
+    int error;
+
+    if ((error = mlreg_registry__release_record_put(txn, model, version, rec)) < 0) return error;
+    ev = (mlreg_audit_event){.actor = actor,
+                             .action = action,
+                             .result = MLREG_AUDIT_OK,
+                             .reason = reason,
+                             .model = model,
+                             .version = version,
+                             .digest = jstr(rec, "digest"),
+                             .details = details};
+    return mlreg_registry__mutation_record(NULL, mut, &ev);
+}
+
 /* Writes c->rec back and records the change's entry @p action with
  * @p details (borrowed; may be NULL). */
 static int record_change(registry_mutation *mut, mlreg_meta_txn *txn, const withdraw_change *c,
                          const char *action, const json_t *details)
 {
-    mlreg_audit_event ev;
-    int error;
-
-    if ((error = mlreg_registry__release_record_put(txn, c->model, c->version, c->rec)) < 0)
-        return error;
-    ev = (mlreg_audit_event){.actor = c->actor,
-                             .action = action,
-                             .result = MLREG_AUDIT_OK,
-                             .reason = c->reason,
-                             .model = c->model,
-                             .version = c->version,
-                             .digest = jstr(c->rec, "digest"),
-                             .details = details};
-    return mlreg_registry__mutation_record(NULL, mut, &ev);
+    return mlreg_promotions__release_change_record(mut, txn, c->actor, c->reason, c->model,
+                                                   c->version, c->rec, action, details);
 }
 
 static int withdraw_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
