@@ -234,15 +234,20 @@ rm -f "$W/lost-y.bin" "$W/lostpull/lost-y.bin"
 # lists 1000 of them and the CLI points at the audit entries for the rest.
 # orphans N TAG: N blobs written into the store two days ago, linked nowhere
 orphans() {
-    rm -rf "$W/orph" && mkdir "$W/orph" || return 1
-    _i=0
-    while [ $_i -lt "$1" ]; do
-        printf 'orphan %d of %s\n' $_i "$2" >"$W/orph/$_i"
-        _i=$((_i + 1))
-    done
-    touch -d '2 days ago' "$W/orph"/*
-    (cd "$W/orph" && sha256sum -- *) | awk -v d="$DATA/blobs/sha256" -v o="$W/orph" \
-        '{ p = substr($1, 1, 2); print "mkdir -p " d "/" p " && mv " o "/" $2 " " d "/" p "/" $1 }' | sh
+    python3 - "$DATA/blobs/sha256" "$1" "$2" <<'PY' || return 1
+import hashlib, os, sys, time
+store, n, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+old = time.time() - 2 * 86400
+for i in range(n):
+    data = b"orphan %d of %s\n" % (i, tag.encode())
+    hexd = hashlib.sha256(data).hexdigest()
+    d = os.path.join(store, hexd[:2])
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, hexd)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.utime(path, (old, old))
+PY
 }
 orphans 1003 first
 as "$ADMIN" gc --dry-run

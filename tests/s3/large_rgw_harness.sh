@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_rgw_harness.sh: proves that tests/s3/rgw.sh brings up a real S3 that
+# large_rgw_harness.sh: proves that tests/s3/rgw.sh brings up a real S3 that
 # checks SigV4: object round trip, AWS CLI multipart upload, a wrong secret
 # refused with 403 SignatureDoesNotMatch, ListMultipartUploads, data kept
 # across kill-rgw/restart-rgw, and nothing left running after stop.
