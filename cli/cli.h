@@ -21,6 +21,7 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_REFUSED = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_REMOT
 
 int cmd_serve(int argc, char **argv);
 int cmd_reindex(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_show(int argc, char **argv);

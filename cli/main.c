@@ -28,6 +28,8 @@ static const struct {
 } commands[] = {
     {"serve", cmd_serve, "run the registry server in the foreground"},
     {"reindex", cmd_reindex, "rebuild a node's index from the log in the object store"},
+    {"backup", cmd_backup,
+     "online backup of an fs-backend registry: mlreg backup --to DIR [--data DIR]"},
     {"push", cmd_push,
      "upload a release: mlreg push MODEL@VERSION --weights FILE ... [--sign-key KEYFILE]"},
     {"pull", cmd_pull,
@@ -172,7 +174,7 @@ int main(int argc, char **argv)
         int n = argc - 1;
         if (strcmp(argv[1], commands[i].name)) continue;
         if (strcmp(commands[i].name, "serve") && strcmp(commands[i].name, "reindex") &&
-            strcmp(commands[i].name, "version") &&
+            strcmp(commands[i].name, "backup") && strcmp(commands[i].name, "version") &&
             (take_token(&n, argv + 1) < 0 || cli_tls_take(&n, argv + 1, commands[i].name) < 0)) {
             fprintf(stderr, "mlreg %s: %s\n", commands[i].name, mlreg_error_last());
             cli_token_clear();

@@ -28,6 +28,7 @@
 
 #include "cli.h"
 #include "files.h"
+#include "mlreg/backup.h"
 #include "mlreg/common.h"
 #include "mlreg/config.h"
 #include "mlreg/registry.h"
@@ -496,6 +497,107 @@ int cmd_reindex(int argc, char **argv)
 done:
     json_decref(st);
     mlreg_registry_free(reg);
+    mlreg_config_free(cfg);
+    return rc;
+}
+
+static void backup_usage(FILE *f)
+{
+    fprintf(f, "usage: mlreg backup --to DIR [--config FILE | --data DIR] [--link] [--json]\n"
+               "  writes an online backup of a registry on the fs backend (the default) into\n"
+               "  the new or empty directory DIR, while the server runs: its index and audit\n"
+               "  log as one consistent copy, every blob that copy needs (each re-hashed) and\n"
+               "  the log key. `mlreg serve --data DIR` runs the copy as it is. DIR holds the\n"
+               "  log key: keep it as private as the data directory.\n"
+               "  --config FILE  the server's config (for its data_dir)\n"
+               "  --data DIR     the data directory (default: the config's data_dir)\n"
+               "  --link         hard-link blobs instead of copying (same filesystem only;\n"
+               "                 a snapshot against mistakes, not against a lost disk)\n"
+               "  --json         print the report (also written to DIR/backup.json)\n"
+               "exit 0 complete; 1 failed, or written but with blobs missing or damaged\n"
+               "(listed); 2 usage. On the s3 backend back up the bucket instead\n"
+               "(docs/scaling.md).\n");
+}
+
+int cmd_backup(int argc, char **argv)
+{
+    const char *config_path = NULL, *data = NULL, *to = NULL;
+    int link = 0, as_json = 0, error;
+    mlreg_config *cfg = NULL;
+    mlreg_backup_opts bopts = {0, 0};
+    json_t *report = NULL;
+    size_t missing, damaged;
+    int rc = CLI_EXIT_USAGE;
+
+    {
+        const serve_opt opts[] = {{"--config", &config_path, NULL},
+                                  {"--data", &data, NULL},
+                                  {"--to", &to, NULL},
+                                  {"--link", NULL, &link},
+                                  {"--json", NULL, &as_json}};
+        int r =
+            parse_opts(argc, argv, "backup", opts, sizeof(opts) / sizeof(opts[0]), backup_usage);
+        if (r != 0) return r > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    }
+    if (to == NULL || !to[0]) {
+        fprintf(stderr, "mlreg backup: --to DIR is required\n");
+        backup_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (config_path != NULL) {
+        if ((error = mlreg_config_load(&cfg, config_path)) < 0) {
+            fprintf(stderr, "mlreg backup: %s\n", mlreg_error_last());
+            goto done;
+        }
+        if (strcmp(cfg->storage_backend, "fs") != 0) {
+            fprintf(stderr,
+                    "mlreg backup: %s: storage.backend is \"%s\": the bucket holds the registry "
+                    "(its log and blobs) and a node's data directory needs no backup; back up "
+                    "the bucket (docs/scaling.md, \"Backups and permissions\")\n",
+                    config_path, cfg->storage_backend);
+            goto done;
+        }
+        if (data == NULL) data = cfg->data_dir;
+    }
+    if (data == NULL) data = MLREG_CONFIG_DEFAULT_DATA_DIR;
+    bopts.link = link;
+    rc = CLI_EXIT_REFUSED;
+    if ((error = mlreg_backup(&report, data, to, &bopts)) < 0) {
+        fprintf(stderr, "mlreg backup: %s\n", mlreg_error_last());
+        goto done;
+    }
+    missing = json_array_size(json_object_get(report, "missing"));
+    damaged = json_array_size(json_object_get(report, "damaged"));
+    if (as_json) {
+        json_dumpf(report, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        fputc('\n', stdout);
+    }
+    fprintf(stderr,
+            "mlreg backup: %s: %lld log entries, %lld blobs (%lld bytes%s) in %lld attempt%s\n", to,
+            (long long)json_integer_value(json_object_get(report, "log_entries")),
+            (long long)json_integer_value(json_object_get(report, "blobs")),
+            (long long)json_integer_value(json_object_get(report, "bytes")),
+            link ? ", hard-linked" : "",
+            (long long)json_integer_value(json_object_get(report, "attempts")),
+            json_integer_value(json_object_get(report, "attempts")) == 1 ? "" : "s");
+    for (size_t i = 0; i < missing; i++)
+        fprintf(stderr, "mlreg backup: MISSING sha256:%s: the index needs it, the store lacks it\n",
+                json_string_value(json_array_get(json_object_get(report, "missing"), i)));
+    for (size_t i = 0; i < damaged; i++)
+        fprintf(stderr,
+                "mlreg backup: DAMAGED sha256:%s: its bytes hash to something else; not copied "
+                "(mlreg scrub quarantines it)\n",
+                json_string_value(json_array_get(json_object_get(report, "damaged"), i)));
+    if (missing || damaged) {
+        fprintf(stderr,
+                "mlreg backup: the backup in %s is incomplete: %zu blob%s missing, %zu damaged\n",
+                to, missing, missing == 1 ? "" : "s", damaged);
+        goto done;
+    }
+    rc = CLI_EXIT_OK;
+
+done:
+    json_decref(report);
     mlreg_config_free(cfg);
     return rc;
 }

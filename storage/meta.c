@@ -221,6 +221,26 @@ void mlreg_meta_close(mlreg_meta *meta)
     free(meta);
 }
 
+/* mdb_env_copy2 runs in a read transaction of its own: it copies one
+ * committed state while writers go on, and with MDB_CP_COMPACT leaves out
+ * free pages, so the copy is as small as the data. */
+int mlreg_meta_copy(mlreg_meta *meta, const char *dir)
+{
+    char path[4096];
+    int rc, n;
+
+    if ((rc = mdb_env_copy2(meta->env, dir, MDB_CP_COMPACT)) != 0)
+        return mlreg_error_set(rc == ENOSPC ? MLREG_ENOSPACE : MLREG_EIO, "copy metadata to %s: %s",
+                               dir, mdb_strerror(rc));
+    /* LMDB creates the copy 0666 less the umask; metadata is private */
+    n = snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return mlreg_error_set(MLREG_EINVALID, "path too long: %s", dir);
+    if (chmod(path, 0600) < 0)
+        return mlreg_error_set(MLREG_EIO, "make %s private: %s", path, strerror(errno));
+    return 0;
+}
+
 int mlreg_meta_txn_begin(mlreg_meta_txn **out, mlreg_meta *meta, int write)
 {
     int rc;

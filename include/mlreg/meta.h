@@ -55,6 +55,13 @@ typedef struct mlreg_meta_txn mlreg_meta_txn;
  */
 int mlreg_meta_open(mlreg_meta **out, const char *dir, size_t map_size, const char *const *tables,
                     size_t ntables);
+/**
+ * Writes a consistent copy of the environment, compacted, as data.mdb in
+ * directory @p dir (which must exist and hold no data.mdb), while other
+ * threads and processes go on reading and writing. 0; MLREG_ENOSPACE;
+ * MLREG_EIO (the message names @p dir).
+ */
+int mlreg_meta_copy(mlreg_meta *meta, const char *dir);
 /** Closes the environment; NULL is a no-op. No transaction may be open. */
 void mlreg_meta_close(mlreg_meta *meta);
 
