@@ -9,12 +9,18 @@
 # names cannot be taken or revoked; hostile bodies and names are refused
 # with 400; the tokens survive a restart; no token reaches the audit log,
 # the server log or the data directory; --token-file carries a created
-# token; a server without config tokens refuses to make any.
+# token, and so does MLREG_TOKEN_FILE; a server without config tokens
+# refuses to make any.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
 W=$TMP/work
 mkdir -p "$W" "$TMP/conf"
 jqt() { jq -e "$@" >/dev/null; }
+run() { # as lib.sh's, and every stderr kept for the leak check at the end
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    RC=$?
+    cat "$TMP/err" >>"$W/all-err"
+}
 err_has() {
     if grep -Eq -- "$2" "$TMP/err"; then ok "$1"; else
         not_ok "$1 (no line matching '$2' in stderr:)"; sed 's/^/  | /' "$TMP/err"; fi
@@ -181,6 +187,18 @@ run "$MLREG" status vision/clf --token-file "$W/ci.token"
 expect_rc "a token file readable by everyone still works" 0
 err_has "... with a warning" "readable by every user"
 
+chmod 600 "$W/ci.token"
+run env -u MLREG_TOKEN MLREG_TOKEN_FILE="$W/ci.token" "$MLREG" status vision/clf
+expect_rc "MLREG_TOKEN_FILE works like --token-file" 0
+run env MLREG_TOKEN="$T_CI" MLREG_TOKEN_FILE="$W/ci.token" "$MLREG" status vision/clf
+expect_rc "MLREG_TOKEN and MLREG_TOKEN_FILE both set is a usage error" 2
+err_has "... saying so" "both set"
+run env -u MLREG_TOKEN MLREG_TOKEN_FILE="$W/missing" "$MLREG" status vision/clf
+expect_rc "a missing MLREG_TOKEN_FILE is a usage error" 2
+err_has "... naming the variable" "MLREG_TOKEN_FILE: --token-file .*/missing"
+run env MLREG_TOKEN_FILE="$W/missing" "$MLREG" status vision/clf --token-file "$W/ci.token"
+expect_rc "--token-file wins over MLREG_TOKEN_FILE" 0
+
 # ---- restart keeps them ------------------------------------------------------------------------
 stop_server
 start_server --config "$TMP/conf/mlreg.json" || finish
@@ -223,9 +241,12 @@ check "the push made with the token is recorded under its name" jqt -s \
 leaks=0
 while read -r s; do
     [ -n "$s" ] || continue
-    if grep -rqF -- "$s" "$DATA" "$TMP/server.log" "$W/audit.jsonl"; then leaks=$((leaks + 1)); fi
+    if grep -rqF -- "$s" "$DATA" "$TMP/server.log" "$W/audit.jsonl" "$W/all-err"; then
+        leaks=$((leaks + 1))
+    fi
 done <"$SECRETS"
-check "no created token is in the data dir, the audit log or the server log" [ "$leaks" -eq 0 ]
+check "no created token is in the data dir, the audit log, the server log or the CLI's stderr" \
+    [ "$leaks" -eq 0 ]
 check "the secrets file is not empty (the check above checked something)" \
     [ "$(wc -l <"$SECRETS")" -eq 3 ]
 
