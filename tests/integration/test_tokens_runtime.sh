@@ -145,6 +145,8 @@ post "expires_in and expires_at together is 400" 400 \
 post "an unknown field is 400" 400 '{"name":"x","roles":["read"],"sha256":"00"}'
 post "a duplicate key is 400" 400 '{"name":"x","name":"y","roles":["read"]}'
 post "malformed JSON is 400" 400 '{"name":'
+post "the name of a runtime token is 409" 409 '{"name":"ci","roles":["read"]}'
+post "the name of a config token is 409" 409 '{"name":"root","roles":["read"]}'
 post "a JSON array body is 400" 400 '[]'
 post "an empty body is 400" 400 ''
 head -c 70000 /dev/zero | tr '\0' ' ' >"$W/huge.json"
@@ -257,4 +259,6 @@ start_server || finish
 run "$MLREG" token create --name x --role read
 expect_rc "without config tokens, token create is refused (exit 1)" 1
 err_has "... saying why" "no tokens in its config"
+expect_status "... with 409 over the API" 409 POST /api/v1/tokens -H 'Content-Type: application/json' \
+    -d '{"name":"x","roles":["read"]}'
 finish
