@@ -430,12 +430,9 @@ static int revoke_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     return error;
 }
 
-/* Forgets the remembered use of @p hex (a revoked token). */
-static void usage_forget(mlreg_tokens *t, const char *hex)
+/* Forgets the remembered use of the token whose hash is @p raw (revoked). */
+static void usage_forget_raw(mlreg_tokens *t, const unsigned char raw[32])
 {
-    unsigned char raw[32];
-
-    if (sodium_hex2bin(raw, sizeof(raw), hex, 64, NULL, NULL, NULL) != 0) return;
     pthread_mutex_lock(&t->lock);
     for (size_t i = 0; i < t->nuses; i++)
         if (!memcmp(t->uses[i].hash, raw, 32)) {
@@ -443,6 +440,14 @@ static void usage_forget(mlreg_tokens *t, const char *hex)
             break;
         }
     pthread_mutex_unlock(&t->lock);
+}
+
+/* usage_forget_raw() of the hash @p hex (64 hex digits). */
+static void usage_forget(mlreg_tokens *t, const char *hex)
+{
+    unsigned char raw[32];
+
+    if (sodium_hex2bin(raw, sizeof(raw), hex, 64, NULL, NULL, NULL) == 0) usage_forget_raw(t, raw);
 }
 
 int mlreg_tokens_revoke(json_t **out, mlreg_tokens *t, const mlreg_auth *auth, const char *name,
@@ -635,13 +640,18 @@ int mlreg_tokens_flush_usage(mlreg_tokens *t, int all)
         sodium_bin2hex(hex, sizeof(hex), due[i].hash, 32);
         if ((error = mlreg_registry__meta_has(txn, MLREG_DB_TOKENS, key, hash_key(key, hex))) < 0)
             goto done;
-        if (error == 0) continue;
+        if (error == 0) {
+            due[i].dirty = -1; /* revoked meanwhile, maybe on another node: forget it */
+            continue;
+        }
         mlreg_be64_put(be, (uint64_t)due[i].used_ns);
         if ((error = mlreg_meta_put(txn, MLREG_DB_TOKEN_USAGE, due[i].hash, 32, be, 8, 0)) < 0)
             goto done;
     }
     error = mlreg_meta_txn_commit(txn);
     txn = NULL;
+    for (i = 0; error == 0 && i < ndue; i++)
+        if (due[i].dirty == -1) usage_forget_raw(t, due[i].hash);
 
 done:
     mlreg_meta_txn_abort(txn);

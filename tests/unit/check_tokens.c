@@ -385,6 +385,34 @@ START_TEST(test_list_shows_roles_and_last_use_but_no_hash_and_uses_reach_the_loc
 }
 END_TEST
 
+START_TEST(test_a_use_of_a_token_revoked_elsewhere_is_not_written)
+{
+    char *s = NULL, who[64], hex[65];
+    unsigned char raw[32];
+    mlreg_tokens *other = NULL;
+    json_t *out = NULL;
+    void *val = NULL;
+    size_t vlen = 0;
+    mlreg_meta_txn *txn = NULL;
+
+    ck_assert_int_eq(create(&s, NULL, cfg, "ci", "[\"read\"]", 0, NULL), 0);
+    ck_assert_int_eq(login(who, cfg, s), 0); /* remembered by toks() */
+    /* another handle on the same table stands for another node */
+    ck_assert_int_eq(mlreg_tokens_new(&other, mlreg_registry_meta(fx.reg)), 0);
+    ck_assert_int_eq(mlreg_tokens_revoke(&out, other, cfg, "ci", "root"), 0);
+    json_decref(out);
+    mlreg_tokens_free(other);
+    ck_assert_int_eq(mlreg_tokens_flush_usage(toks(), 1), 0);
+    ck_assert_int_eq(mlreg_auth_token_hash(hex, s), 0);
+    ck_assert_int_eq(sodium_hex2bin(raw, 32, hex, 64, NULL, NULL, NULL), 0);
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(fx.reg), 0), 0);
+    ck_assert_int_eq(mlreg_meta_get(&val, &vlen, txn, MLREG_DB_TOKEN_USAGE, raw, 32),
+                     MLREG_ENOTFOUND);
+    mlreg_meta_txn_abort(txn);
+    mlreg_tokens_secret_free(s);
+}
+END_TEST
+
 START_TEST(test_replaying_the_log_rebuilds_the_tokens_and_their_revocations)
 {
     char *a = NULL, *b = NULL, *c = NULL, who[64], dst_dir[TH_DIR_MAX];
@@ -456,6 +484,7 @@ static Suite *tokens_suite(void)
     tcase_add_test(tc, test_a_runtime_token_named_like_a_later_config_token_is_refused);
     tcase_add_test(tc,
                    test_list_shows_roles_and_last_use_but_no_hash_and_uses_reach_the_local_table);
+    tcase_add_test(tc, test_a_use_of_a_token_revoked_elsewhere_is_not_written);
     tcase_add_test(tc, test_replaying_the_log_rebuilds_the_tokens_and_their_revocations);
     suite_add_tcase(s, tc);
     return s;
