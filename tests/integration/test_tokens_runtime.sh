@@ -240,6 +240,8 @@ check "a token.revoke entry names the token and the actor" jqt -s \
     "$W/audit.jsonl"
 check "the push made with the token is recorded under its name" jqt -s \
     'map(select(.action=="push" and .actor=="ci")) | length == 1' "$W/audit.jsonl"
+run env MLREG_TOKEN="$T_ADMIN" "$MLREG" audit verify
+expect_rc "mlreg audit verify passes over the token entries" 0
 leaks=0
 while read -r s; do
     [ -n "$s" ] || continue
