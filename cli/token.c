@@ -349,6 +349,18 @@ usage:
     return CLI_EXIT_USAGE;
 }
 
+/* @p time (RFC 3339 from the registry, or "-") cut to whole seconds for a
+ * table: "2026-12-04T18:47:44.123456789Z" -> "2026-12-04T18:47:44Z". */
+static void seconds(char out[MLREG_TIME_STRLEN], const char *time)
+{
+    const char *dot = strchr(time, '.');
+
+    if (dot != NULL && (size_t)(dot - time) < MLREG_TIME_STRLEN - 2)
+        snprintf(out, MLREG_TIME_STRLEN, "%.*sZ", (int)(dot - time), time);
+    else
+        snprintf(out, MLREG_TIME_STRLEN, "%s", time);
+}
+
 static const char *str_or(const json_t *obj, const char *field, const char *dflt)
 {
     const char *s = json_string_value(json_object_get(obj, field));
@@ -387,24 +399,25 @@ static int token_list(int argc, char **argv)
     if (json) {
         cli_print_json(raw.body, raw.body_len);
     } else {
-        printf("%-20s  %-7s  %-30s  %-20s  %-12s  %-30s  %-20s  %s\n", "NAME", "SOURCE", "ROLES",
-               "CREATED", "CREATED BY", "EXPIRES", "LAST USED", "");
+        printf("%-20s  %-7s  %-20s  %-20s  %-12s  %-30s  %s\n", "NAME", "SOURCE", "CREATED",
+               "LAST USED", "CREATED BY", "EXPIRES", "ROLES");
         json_array_foreach(list, i, t)
         {
-            char *roles = json_dumps(json_object_get(t, "roles"), JSON_COMPACT);
-            char created[21] = "-", used[21] = "-";
-            snprintf(created, sizeof(created), "%s", str_or(t, "created", "-"));
-            snprintf(used, sizeof(used), "%s", str_or(t, "last_used", "-"));
-            printf("%-20s  %-7s  %-30s  %-20s  %-12s  %-30s  %-20s  %s\n", str_or(t, "name", "?"),
-                   str_or(t, "source", "?"), roles ? mlreg_text_printable(roles) : "?", created,
-                   str_or(t, "created_by", "-"),
-                   str_or(t, "expires",
-                          json_is_string(json_object_get(t, "source")) &&
-                                  !strcmp(str_or(t, "source", ""), "runtime")
-                              ? "never"
-                              : "-"),
-                   used, json_is_true(json_object_get(t, "expired")) ? "EXPIRED" : "");
-            free(roles);
+            int runtime = !strcmp(str_or(t, "source", ""), "runtime");
+            char created[MLREG_TIME_STRLEN], used[MLREG_TIME_STRLEN], expires[64];
+            size_t j;
+            json_t *r;
+
+            seconds(created, str_or(t, "created", "-"));
+            seconds(used, str_or(t, "last_used", "-"));
+            snprintf(expires, sizeof(expires), "%s%s",
+                     str_or(t, "expires", runtime ? "never" : "-"),
+                     json_is_true(json_object_get(t, "expired")) ? " (expired)" : "");
+            printf("%-20s  %-7s  %-20s  %-20s  %-12s  %-30s  ", str_or(t, "name", "?"),
+                   str_or(t, "source", "?"), created, used, str_or(t, "created_by", "-"), expires);
+            json_array_foreach(json_object_get(t, "roles"), j, r)
+                printf("%s%s", j ? "," : "", mlreg_text_printable(json_string_value(r)));
+            printf("\n");
         }
     }
     error = cli_flush_stdout();

@@ -178,6 +178,9 @@ expect_rc "the CLI with the expired token exits 1" 1
 err_has "... and shows the expiry" "expired at"
 run env MLREG_TOKEN="$T_ADMIN" "$MLREG" token list --json
 check "list marks it expired" jqt '.tokens[] | select(.name=="short") | .expired==true' "$TMP/out"
+run env MLREG_TOKEN="$T_ADMIN" "$MLREG" token list
+check "... and so does the table, in whole seconds" \
+    grep -Eq '^short +runtime +20[0-9-]+T[0-9:]+Z .*Z \(expired\) +read$' "$TMP/out"
 
 # ---- --token-file ------------------------------------------------------------------------------
 (umask 077; printf '%s\n' "$T_CI" >"$W/ci.token")
