@@ -31,9 +31,11 @@ body_has() {
 }
 T_ADMIN=$(tok)
 T_READ=$(tok)
+T_VADMIN=$(tok)
 cat >"$TMP/conf/mlreg.json" <<EOF
 { "tokens": [
     { "name": "root", "sha256": "$(hash "$T_ADMIN")", "roles": ["admin"] },
+    { "name": "vision-admin", "sha256": "$(hash "$T_VADMIN")", "roles": ["admin@vision"] },
     { "name": "reader", "sha256": "$(hash "$T_READ")", "roles": ["read"] } ] }
 EOF
 SECRETS=$W/secrets # every token made here, for the leak checks
@@ -96,14 +98,15 @@ check "list shows ci with its roles, creator and expiry" jqt \
 check "list shows ci's last use" jqt '.tokens[] | select(.name=="ci") | .last_used | test("Z$")' \
     "$W/list.json"
 check "list shows the config tokens as such" jqt \
-    '[.tokens[] | select(.source=="config") | .name] == ["root","reader"]' "$W/list.json"
+    '[.tokens[] | select(.source=="config") | .name] == ["root","vision-admin","reader"]' "$W/list.json"
 check "list holds no token and no hash" sh -c "! grep -q -e mlreg_ -e sha256 -e '$(hash "$T_CI")' '$TMP/out'"
 run env MLREG_TOKEN="$T_ADMIN" "$MLREG" token list
 expect_rc "token list (table) exits 0" 0
 check "the table has a row for ci" grep -q '^ci ' "$TMP/out"
 
 # ---- non-admin: 403 on create, list, revoke ----------------------------------------------
-for who in "$T_READ" "$T_CI"; do
+# an admin limited to a model prefix could otherwise mint a global admin
+for who in "$T_READ" "$T_CI" "$T_VADMIN"; do
     expect_status "a non-admin token cannot list (403)" 403 GET /api/v1/tokens -H "Authorization: Bearer $who"
     expect_status "a non-admin token cannot create (403)" 403 POST /api/v1/tokens \
         -H "Authorization: Bearer $who" -H 'Content-Type: application/json' \
