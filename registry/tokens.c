@@ -519,6 +519,12 @@ int mlreg_registry__replay_tokens(mlreg_registry *reg, const json_t *entry, cons
                                    "token.create entry of '%s' lacks a valid sha256, roles or "
                                    "expires",
                                    name);
+        for (size_t i = 0; i < json_array_size(c.roles); i++) {
+            const char *r = json_string_value(json_array_get(c.roles, i));
+            if (r == NULL || mlreg_auth_role_validate(r) < 0)
+                return mlreg_error_set(MLREG_EINVALID, "token.create entry of '%s' has a bad role",
+                                       name);
+        }
         error = mlreg_registry__mutate_replay(meta, entry, text, len, create_apply, &c);
         json_decref(c.rec);
         return error;

@@ -29,12 +29,18 @@ static th_registry fx;
 static mlreg_auth *cfg;   /* the config: "root" (admin) with token "root-secret" */
 static mlreg_auth *local; /* a config without tokens */
 
+/* A fresh registry in fx (after th_registry_teardown()). */
+static void setup_registry_only(void)
+{
+    th_registry_setup(&fx, "tokens", NULL);
+}
+
 static void setup(void)
 {
     char hex[65], buf[256];
     json_t *t;
 
-    th_registry_setup(&fx, "tokens", NULL);
+    setup_registry_only();
     ck_assert_int_eq(mlreg_auth_token_hash(hex, "root-secret"), 0);
     snprintf(buf, sizeof(buf), "[{\"name\":\"root\",\"sha256\":\"%s\",\"roles\":[\"admin\"]}]",
              hex);
@@ -413,13 +419,69 @@ START_TEST(test_a_use_of_a_token_revoked_elsewhere_is_not_written)
 }
 END_TEST
 
+/* A fresh registry sharing fx's blob store, in @p dir; the caller frees it. */
+static mlreg_registry *fresh_registry(char dir[TH_DIR_MAX])
+{
+    mlreg_registry *dst = NULL;
+    mlreg_registry_opts opts;
+    mlreg_blob_backend *backend = NULL;
+
+    th_tmpdir(dir, TH_DIR_MAX, "tokens-dst");
+    ck_assert_int_eq(mlreg_blob_backend_fs_new(&backend, fx.dir), 0);
+    memset(&opts, 0, sizeof(opts));
+    opts.data_dir = dir;
+    opts.map_size = 64u * 1024 * 1024;
+    opts.backend = backend;
+    ck_assert_int_eq(mlreg_registry_open(&dst, &opts), 0);
+    return dst;
+}
+
+START_TEST(test_a_token_create_entry_with_a_bad_role_or_hash_stops_the_replay)
+{
+    static const char *const bad[][2] = {{"\"roles\":[\"read\"]", "\"roles\":[\"root\"]"},
+                                         {"\"roles\":[\"read\"]", "\"roles\":[7]     "},
+                                         {"\"sha256\":\"", "\"sha256\":\"X"}};
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        char *s = NULL, *text = NULL, *fixed, *at, dir[TH_DIR_MAX];
+        size_t len;
+        uint64_t size = 0;
+        unsigned char key[8];
+        mlreg_meta_txn *txn = NULL;
+        mlreg_registry *dst;
+
+        th_registry_teardown(&fx);
+        setup_registry_only();
+        ck_assert_int_eq(create(&s, NULL, cfg, "ci", "[\"read\"]", 0, NULL), 0);
+        mlreg_tokens_secret_free(s);
+        ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(fx.reg), 1), 0);
+        ck_assert_int_eq(mlreg_audit_size_txn(&size, txn), 0);
+        ck_assert_int_eq(mlreg_audit_entry_txn(&text, &len, txn, size - 1), 0);
+        ck_assert_ptr_nonnull(at = strstr(text, bad[k][0]));
+        ck_assert_ptr_nonnull(fixed = malloc(len + 16));
+        memcpy(fixed, text, (size_t)(at - text));
+        strcpy(fixed + (at - text), bad[k][1]);
+        strcat(fixed, at + strlen(bad[k][0]));
+        for (int b = 0; b < 8; b++)
+            key[b] = (unsigned char)((size - 1) >> (56 - 8 * b));
+        ck_assert_int_eq(
+            mlreg_meta_put(txn, MLREG_DB_AUDIT, key, sizeof(key), fixed, strlen(fixed), 0), 0);
+        ck_assert_int_eq(mlreg_meta_txn_commit(txn), 0);
+        free(text);
+        free(fixed);
+        dst = fresh_registry(dir);
+        ck_assert_int_eq(mlreg_registry_replay(dst, mlreg_registry_meta(fx.reg)), MLREG_EINVALID);
+        ck_assert_msg(strstr(mlreg_error_last(), "token.create") != NULL, "%s", mlreg_error_last());
+        mlreg_registry_free(dst);
+        th_rm_rf(dir);
+    }
+}
+END_TEST
+
 START_TEST(test_replaying_the_log_rebuilds_the_tokens_and_their_revocations)
 {
     char *a = NULL, *b = NULL, *c = NULL, who[64], dst_dir[TH_DIR_MAX];
     json_t *out = NULL, *l1 = NULL, *l2 = NULL;
     mlreg_registry *dst = NULL, *src;
-    mlreg_registry_opts opts;
-    mlreg_blob_backend *backend = NULL;
     char *t1, *t2;
 
     ck_assert_int_eq(create(&a, NULL, cfg, "a", "[\"read\"]", 0, NULL), 0);
@@ -429,13 +491,7 @@ START_TEST(test_replaying_the_log_rebuilds_the_tokens_and_their_revocations)
     json_decref(out);
     ck_assert_int_eq(create(&c, NULL, cfg, "a", "[\"admin\"]", 0, NULL), 0);
 
-    th_tmpdir(dst_dir, sizeof(dst_dir), "tokens-dst");
-    ck_assert_int_eq(mlreg_blob_backend_fs_new(&backend, fx.dir), 0);
-    memset(&opts, 0, sizeof(opts));
-    opts.data_dir = dst_dir;
-    opts.map_size = 64u * 1024 * 1024;
-    opts.backend = backend;
-    ck_assert_int_eq(mlreg_registry_open(&dst, &opts), 0);
+    dst = fresh_registry(dst_dir);
     ck_assert_msg(mlreg_registry_replay(dst, mlreg_registry_meta(fx.reg)) == 0, "%s",
                   mlreg_error_last());
 
@@ -486,6 +542,7 @@ static Suite *tokens_suite(void)
                    test_list_shows_roles_and_last_use_but_no_hash_and_uses_reach_the_local_table);
     tcase_add_test(tc, test_a_use_of_a_token_revoked_elsewhere_is_not_written);
     tcase_add_test(tc, test_replaying_the_log_rebuilds_the_tokens_and_their_revocations);
+    tcase_add_test(tc, test_a_token_create_entry_with_a_bad_role_or_hash_stops_the_replay);
     suite_add_tcase(s, tc);
     return s;
 }
