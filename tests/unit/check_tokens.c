@@ -5,8 +5,9 @@
  * mlreg_auth_authenticate_with() (config tokens first, then by hash;
  * expired, revoked, shadowed), list (no hash, last use), revoke (unknown,
  * config), the audit entries (no secret), the last uses written to the
- * node-local table, and the replay of token.create / token.revoke into a
- * fresh registry. */
+ * node-local table (not for a token revoked elsewhere), and the replay of
+ * token.create / token.revoke into a fresh registry, which refuses a
+ * tampered entry. */
 #include "mlreg/audit.h"
 #include "mlreg/auth.h"
 #include "mlreg/common.h"
