@@ -406,7 +406,7 @@ static int token_list(int argc, char **argv)
             int runtime = !strcmp(str_or(t, "source", ""), "runtime");
             char created[MLREG_TIME_STRLEN], used[MLREG_TIME_STRLEN], expires[64];
             size_t j;
-            json_t *r;
+            json_t *roles;
 
             seconds(created, str_or(t, "created", "-"));
             seconds(used, str_or(t, "last_used", "-"));
@@ -415,8 +415,10 @@ static int token_list(int argc, char **argv)
                      json_is_true(json_object_get(t, "expired")) ? " (expired)" : "");
             printf("%-20s  %-7s  %-20s  %-20s  %-12s  %-30s  ", str_or(t, "name", "?"),
                    str_or(t, "source", "?"), created, used, str_or(t, "created_by", "-"), expires);
-            json_array_foreach(json_object_get(t, "roles"), j, r)
-                printf("%s%s", j ? "," : "", mlreg_text_printable(json_string_value(r)));
+            roles = json_object_get(t, "roles");
+            for (j = 0; j < json_array_size(roles); j++)
+                printf("%s%s", j ? "," : "",
+                       mlreg_text_printable(json_string_value(json_array_get(roles, j))));
             printf("\n");
         }
     }
