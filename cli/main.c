@@ -41,7 +41,8 @@ static const struct {
     {"sign", cmd_sign, "sign a release in the registry: mlreg sign REF --key KEYFILE"},
     {"verify", cmd_verify,
      "check a release's signature and files: mlreg verify REF --trusted-key PUBFILE"},
-    {"token", cmd_token, "make an API token: mlreg token new --name NAME --role ROLE..."},
+    {"token", cmd_token,
+     "API tokens: mlreg token new (for the config) | create | list | revoke (at runtime, admin)"},
     {"promote", cmd_promote,
      "move a stage through its gates: mlreg promote MODEL@VERSION --to STAGE [--dry-run]"},
     {"approve", cmd_approve,
@@ -73,9 +74,9 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nregistry URL: --registry URL or MLREG_URL (default http://127.0.0.1:5080)\n"
-               "API token:    MLREG_TOKEN or --token-file FILE (the token on one line), sent as\n"
-               "              Authorization: Bearer; --token TOKEN works too, but other users\n"
-               "              can see a command line in ps\n"
+               "API token:    MLREG_TOKEN, or --token-file FILE or MLREG_TOKEN_FILE (the token\n"
+               "              on one line), sent as Authorization: Bearer; --token TOKEN works\n"
+               "              too, but other users can see a command line in ps\n"
                "TLS:          --cacert FILE or MLREG_CACERT (PEM CAs that verify an https://\n"
                "              registry; default the system's); --cert FILE --key FILE or\n"
                "              MLREG_CLIENT_CERT, MLREG_CLIENT_KEY (mutual TLS); a token is\n"
@@ -86,7 +87,8 @@ static void usage(FILE *f)
 /* Removes every "--token TOKEN" / "--token=TOKEN" and "--token-file FILE" /
  * "--token-file=FILE" from argv (argc updated), handing the value to
  * cli_token_take() or cli_token_take_file(); without either, takes
- * $MLREG_TOKEN. Either way MLREG_TOKEN is wiped and unset. 0, or an error
+ * $MLREG_TOKEN, else the file $MLREG_TOKEN_FILE names (both set is a usage
+ * error, as both options are). Either way MLREG_TOKEN is wiped and unset. 0, or an error
  * (message set, naming where the bad token came from but never quoting
  * it): a usage error for both options at once or --token-file twice.
  * After the first error the pass goes on to the end of argv, taking
@@ -97,6 +99,7 @@ static int take_token(int *argc, char **argv)
     int out = 0, error = 0, given = 0;
     const char *file = NULL;
     char *env = getenv("MLREG_TOKEN");
+    const char *env_file = getenv("MLREG_TOKEN_FILE");
 
     for (int i = 0; i < *argc; i++) {
         char *v = NULL;
@@ -145,10 +148,23 @@ static int take_token(int *argc, char **argv)
         error = cli_token_take_file(file);
         goto done;
     }
+    if (!given && env && *env && env_file && *env_file) {
+        error = mlreg_error_set(MLREG_EINVALID,
+                                "MLREG_TOKEN and MLREG_TOKEN_FILE are both set: give the token "
+                                "one way");
+        goto done;
+    }
     if (!given && env && *env && (error = cli_token_take(env)) < 0) {
         if (error == MLREG_EINVALID)
             mlreg_error_set(error, "MLREG_TOKEN is not a usable token (printable ASCII "
                                    "without spaces, at most 4096 characters)");
+        goto done;
+    }
+    if (!given && !(env && *env) && env_file && *env_file &&
+        (error = cli_token_take_file(env_file)) < 0) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", mlreg_error_last());
+        mlreg_error_set(error, "MLREG_TOKEN_FILE: %s", why);
         goto done;
     }
 done:

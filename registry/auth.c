@@ -180,6 +180,16 @@ int mlreg_auth_role_validate(const char *text)
     return error;
 }
 
+int mlreg_auth_role_check(const char *text, const char *const *stages, size_t n_stages)
+{
+    role r;
+    int error = parse_role(&r, text, NULL, stages, n_stages);
+
+    free(r.stage);
+    free(r.prefix);
+    return error;
+}
+
 static int parse_token(mlreg_identity *id, const json_t *obj, size_t idx, const char *const *stages,
                        size_t n_stages)
 {
@@ -322,7 +332,93 @@ static int scheme_is(const char **rest, const char *s, const char *scheme)
     return 1;
 }
 
+/* Frees the strings and roles of @p id, not @p id itself. */
+static void identity_clear(mlreg_identity *id)
+{
+    for (size_t j = 0; j < id->nroles; j++) {
+        free(id->roles[j].stage);
+        free(id->roles[j].prefix);
+    }
+    free(id->roles);
+    free(id->name);
+    id->roles = NULL;
+    id->name = NULL;
+    id->nroles = 0;
+}
+
+int mlreg_identity_new(mlreg_identity **out, const char *name, const json_t *roles)
+{
+    int error = 0;
+    mlreg_identity *id = NULL;
+    json_t *v;
+    size_t i;
+
+    if ((id = calloc(1, sizeof(*id))) == NULL || (id->name = strdup(name)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (!json_is_array(roles) || json_array_size(roles) == 0) {
+        error = mlreg_error_set(MLREG_EINVALID, "token '%s' has no roles", name);
+        goto done;
+    }
+    if ((id->roles = calloc(json_array_size(roles), sizeof(*id->roles))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    json_array_foreach(roles, i, v)
+    {
+        id->nroles = i + 1;
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+            error =
+                mlreg_error_set(MLREG_EINVALID, "token '%s': role %zu is not a string", name, i);
+            goto done;
+        }
+        if ((error = parse_role(&id->roles[i], json_string_value(v), NULL, NULL, 0)) < 0) goto done;
+    }
+    *out = id;
+    id = NULL;
+
+done:
+    mlreg_identity_free(id);
+    return error;
+}
+
+void mlreg_identity_free(mlreg_identity *id)
+{
+    if (id == NULL) return;
+    identity_clear(id);
+    free(id);
+}
+
+int mlreg_auth_has_name(const mlreg_auth *auth, const char *name)
+{
+    for (size_t i = 0; i < auth->nids; i++)
+        if (!strcmp(auth->ids[i].name, name)) return 1;
+    return 0;
+}
+
+int mlreg_auth_token_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > MLREG_AUTH_TOKEN_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        int alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        if (!alnum && (i == 0 || (ch != '.' && ch != '_' && ch != '-'))) return 0;
+    }
+    return 1;
+}
+
 int mlreg_auth_authenticate(const mlreg_identity **out, const mlreg_auth *auth, const char *header)
+{
+    return mlreg_auth_authenticate_with(out, NULL, auth, header, NULL, NULL);
+}
+
+int mlreg_auth_authenticate_with(const mlreg_identity **out, mlreg_identity **owned_out,
+                                 const mlreg_auth *auth, const char *header,
+                                 mlreg_auth_lookup_fn lookup, void *ctx)
 {
     int error = 0;
     const char *rest, *token = NULL;
@@ -330,7 +426,10 @@ int mlreg_auth_authenticate(const mlreg_identity **out, const mlreg_auth *auth, 
     size_t blen = 0, tlen = 0, i;
     mlreg_digest d;
     const mlreg_identity *match = NULL;
+    mlreg_identity *found = NULL;
 
+    memset(&d, 0, sizeof(d));
+    if (owned_out != NULL) *owned_out = NULL;
     if (auth->nids == 0) {
         *out = &auth->local;
         return 0;
@@ -370,14 +469,38 @@ int mlreg_auth_authenticate(const mlreg_identity **out, const mlreg_auth *auth, 
         int eq = sodium_memcmp(d.raw, auth->ids[i].hash, MLREG_DIGEST_RAWLEN) == 0;
         if (eq) match = &auth->ids[i];
     }
-    sodium_memzero(&d, sizeof(d));
+    if (match == NULL && lookup != NULL && owned_out != NULL) {
+        /* a token made at runtime: found by its hash, so the lookup
+         * compares no secret byte by byte */
+        error = lookup(&found, d.raw, ctx);
+        if (error == MLREG_ENOTFOUND) {
+            error = 0;
+        } else if (error < 0) {
+            goto done;
+        } else if (mlreg_auth_has_name(auth, found->name)) {
+            /* two identities may not act under one name */
+            error = mlreg_error_set(MLREG_EAUTH,
+                                    "token '%s' has the name of a token in the config, which "
+                                    "takes precedence: revoke it and create it under another name",
+                                    found->name);
+            goto done;
+        } else {
+            match = found;
+        }
+    }
     if (match == NULL) {
         error = mlreg_error_set(MLREG_EAUTH, "invalid token");
         goto done;
     }
     *out = match;
+    if (match == found) {
+        *owned_out = found;
+        found = NULL;
+    }
 
 done:
+    sodium_memzero(&d, sizeof(d));
+    mlreg_identity_free(found);
     sodium_free(buf);
     return error;
 }
@@ -411,4 +534,26 @@ int mlreg_auth_check(const mlreg_identity *id, mlreg_role_kind kind, const char 
                            kind_names[kind], stage_role ? ":" : "",
                            stage_role && stage ? stage : "", model ? " for model '" : "",
                            model ? model : "", model ? "'" : "");
+}
+
+const mlreg_identity *mlreg_auth_token_at(const mlreg_auth *auth, size_t i)
+{
+    return &auth->ids[i];
+}
+
+json_t *mlreg_identity_roles(const mlreg_identity *id)
+{
+    json_t *arr = json_array();
+    char text[MLREG_AUTH_ROLE_MAX * 2];
+
+    for (size_t i = 0; arr != NULL && i < id->nroles; i++) {
+        const role *r = &id->roles[i];
+        snprintf(text, sizeof(text), "%s%s%s%s%s", kind_names[r->kind], r->stage ? ":" : "",
+                 r->stage ? r->stage : "", r->prefix ? "@" : "", r->prefix ? r->prefix : "");
+        if (json_array_append_new(arr, json_string(text)) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
 }

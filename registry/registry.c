@@ -62,6 +62,7 @@ struct mlreg_registry {
     mlreg_keyring *keyring;
     mlreg_audit_key *audit_key;
     mlreg_cluster *cluster;
+    mlreg_tokens *tokens;
     size_t max_manifest_bytes;
     pthread_mutex_t gc_lock; /* one garbage collection at a time (gc.c) */
 };
@@ -162,6 +163,7 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     mlreg_meta_set_owner(reg->meta, reg); /* mutate.c finds the shared log through it */
     if ((error = mlreg_registry__refs_build(reg->meta)) < 0) goto done;
     if ((error = mlreg_registry__gc_index_build(reg->meta)) < 0) goto done;
+    if ((error = mlreg_tokens_new(&reg->tokens, reg->meta)) < 0) goto done;
     /* the log key first: opening the keyring appends entries (config keys) */
     if (opts->cluster != NULL && opts->log_key_file == NULL) {
         error = mlreg_error_set(MLREG_EINVALID,
@@ -205,6 +207,7 @@ void mlreg_registry_free(mlreg_registry *reg)
 {
     if (reg == NULL) return;
     mlreg_cluster__free(reg->cluster); /* its follower writes through reg */
+    mlreg_tokens_free(reg->tokens);    /* writes the last uses it holds */
     mlreg_keyring_free(reg->keyring);
     mlreg_audit_key_free(reg->audit_key);
     mlreg_meta_close(reg->meta);
@@ -231,6 +234,11 @@ mlreg_keyring *mlreg_registry_keyring(mlreg_registry *reg)
 mlreg_cluster *mlreg_registry_cluster(mlreg_registry *reg)
 {
     return reg->cluster;
+}
+
+mlreg_tokens *mlreg_registry_tokens(mlreg_registry *reg)
+{
+    return reg->tokens;
 }
 
 mlreg_cluster *mlreg_registry__cluster(mlreg_registry *reg)

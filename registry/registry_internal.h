@@ -121,6 +121,9 @@ int mlreg_registry__replay_scrub(mlreg_registry *reg, const json_t *entry, const
 /** See mlreg_registry__replay_manifests(). */
 int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text,
                                    size_t len);
+/** See mlreg_registry__replay_manifests() (tokens.c: token.create, token.revoke). */
+int mlreg_registry__replay_tokens(mlreg_registry *reg, const json_t *entry, const char *text,
+                                  size_t len);
 
 /**
  * Replays entry @p seq, given as its @p len bytes @p text (the log's

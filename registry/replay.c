@@ -46,6 +46,8 @@ static const struct {
     {MLREG_AUDIT_RELEASE_UNWITHDRAW, mlreg_registry__replay_withdraw},
     {MLREG_AUDIT_RELEASE_PURGE, mlreg_registry__replay_purge},
     {MLREG_AUDIT_SCRUB, mlreg_registry__replay_scrub},
+    {MLREG_AUDIT_TOKEN_CREATE, mlreg_registry__replay_tokens},
+    {MLREG_AUDIT_TOKEN_REVOKE, mlreg_registry__replay_tokens},
 };
 
 int mlreg_registry__replay_entry(mlreg_registry *dest, uint64_t seq, const char *text, size_t len)

@@ -127,8 +127,10 @@ static void authorize(request *rq)
     int error;
 
     if (rq->route->access == ROUTE_ACCESS_PUBLIC) return;
-    error =
-        mlreg_auth_authenticate(&rq->who, srv->auth, mlreg_server__req_header(rq, "Authorization"));
+    /* the config's tokens first, then those made at runtime (tokens.h) */
+    error = mlreg_auth_authenticate_with(&rq->who, &rq->who_owned, srv->auth,
+                                         mlreg_server__req_header(rq, "Authorization"),
+                                         mlreg_tokens_lookup, mlreg_registry_tokens(srv->reg));
     if (error < 0) {
         mlreg_server__req_fail(rq, error, ERR_CTX_ANY);
         mlreg_server__req_fail_header(rq, "WWW-Authenticate", "Basic realm=\"mlreg\"");

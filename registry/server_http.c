@@ -72,6 +72,7 @@ void mlreg_server__req_free(request *rq)
     free(rq->path);
     free(rq->query);
     free(rq->detail);
+    mlreg_identity_free(rq->who_owned);
     free(rq);
 }
 

@@ -57,6 +57,7 @@ typedef struct request {
     char *arg;                     /* digest, reference, upload uuid, key id or version */
     char *stage;               /* the stage of the stage routes (validated against the config) */
     const mlreg_identity *who; /* the authenticated identity (set before any route runs) */
+    mlreg_identity *who_owned; /* who, when it is a runtime token's (freed with rq) */
 
     /* deferred error, answered at the final call */
     int failed;

@@ -200,7 +200,7 @@ typedef struct {
 } housekeeping_job;
 
 /** Housekeeping threads at most. */
-#define HOUSEKEEPERS_MAX 4
+#define HOUSEKEEPERS_MAX 5
 
 /** Starts the housekeeping threads: one closes overdue connections
  *  (srv->conns), one expires idle upload sessions (srv->uploads), and with

@@ -46,6 +46,8 @@
 /* How often the housekeepers look at the deadlines and at idle sessions. */
 #define SWEEP_MS        250
 #define EXPIRE_EVERY_MS 1000
+/* How often the last uses of tokens are looked at (each written once a minute at most). */
+#define TOKEN_USAGE_EVERY_MS 5000
 
 /* Buckets of the per-address counts (a power of two). */
 #define ADDR_BUCKETS 1024
@@ -445,11 +447,21 @@ static void scrub_job(mlreg_server *srv)
     json_decref(rep);
 }
 
+/* The last uses of runtime tokens seen by this node, written at most once
+ * a minute per token (tokens.h); apart from the request path, since the
+ * write may wait for a change holding LMDB's write lock. */
+static void token_usage_job(mlreg_server *srv)
+{
+    if (mlreg_tokens_flush_usage(mlreg_registry_tokens(srv->reg), 0) < 0)
+        fprintf(stderr, "mlreg: tokens: last uses not written: %s\n", mlreg_error_last());
+}
+
 static const housekeeping_job jobs[HOUSEKEEPERS_MAX] = {
     {NULL, SWEEP_MS, close_overdue_job},
     {NULL, EXPIRE_EVERY_MS, expire_uploads_job},
     {NULL, 0, gc_job},    /* every srv->gc_interval seconds, when set */
     {NULL, 0, scrub_job}, /* every srv->scrub_interval seconds, when set */
+    {NULL, TOKEN_USAGE_EVERY_MS, token_usage_job},
 };
 
 /* Runs @p arg's job every few hundred milliseconds until mlreg_server__housekeeper_stop(). */

@@ -25,6 +25,8 @@ static const char *const table_names[MLREG_DB_END - 1] = {
     [MLREG_DB_ATTESTATIONS - 1] = "attestations",
     [MLREG_DB_BLOB_REFS - 1] = "blob_refs",
     [MLREG_DB_GC_BLOBS - 1] = "gc_blobs",
+    [MLREG_DB_TOKENS - 1] = "tokens",
+    [MLREG_DB_TOKEN_USAGE - 1] = "token_usage",
 };
 
 int mlreg_tables_open(mlreg_meta **out, const char *dir, size_t map_size)

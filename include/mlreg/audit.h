@@ -62,6 +62,10 @@
  *  listed in details.blobs (then deleted by gc.collect and gc.done). */
 #define MLREG_AUDIT_RELEASE_PURGE "release.purge"
 #define MLREG_AUDIT_SCRUB         "scrub" /**< a scrub found damaged or missing blobs */
+/** An API token made / revoked at runtime (tokens.c): details name, sha256
+ *  (of the token: never the token), roles, expires. */
+#define MLREG_AUDIT_TOKEN_CREATE "token.create"
+#define MLREG_AUDIT_TOKEN_REVOKE "token.revoke"
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"

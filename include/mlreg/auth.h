@@ -31,6 +31,8 @@
 #define MLREG_AUTH_NAME_MAX 128
 /** Longest role string ("approve:STAGE@PREFIX"), in bytes. */
 #define MLREG_AUTH_ROLE_MAX 512
+/** Longest name of a token made at runtime (mlreg_auth_token_name_valid()). */
+#define MLREG_AUTH_TOKEN_NAME_MAX 64
 /** Name of the single identity of a server without tokens. */
 #define MLREG_AUTH_LOCAL "local"
 
@@ -88,6 +90,55 @@ size_t mlreg_auth_token_count(const mlreg_auth *auth);
 int mlreg_auth_authenticate(const mlreg_identity **out, const mlreg_auth *auth, const char *header);
 
 /**
+ * Looks up a token that no config token matched, by the SHA-256 @p hash of
+ * the presented token (tokens made at runtime, include/mlreg/tokens.h).
+ * @return 0 with *out owned by the caller (mlreg_identity_free());
+ *         MLREG_ENOTFOUND (no such token: no message needed); MLREG_EAUTH
+ *         with the message to send (an expired token); another error.
+ */
+typedef int (*mlreg_auth_lookup_fn)(mlreg_identity **out, const unsigned char hash[32], void *ctx);
+
+/**
+ * mlreg_auth_authenticate(), and when no config token matches, @p lookup
+ * (may be NULL) with @p ctx and the hash of the presented token. An
+ * identity found that way is handed over in *owned_out (the caller frees
+ * it with mlreg_identity_free() once done with *out, which then points to
+ * it); otherwise *owned_out is NULL. Without config tokens the local
+ * identity answers every request and @p lookup is not called. A looked-up
+ * token whose name is a config token's is refused (MLREG_EAUTH), so one
+ * name never stands for two identities.
+ * @return 0; MLREG_EAUTH ("invalid token" for an unknown one, whether it
+ *         never existed or was revoked; the lookup's message for an
+ *         expired one); the lookup's other errors.
+ */
+int mlreg_auth_authenticate_with(const mlreg_identity **out, mlreg_identity **owned_out,
+                                 const mlreg_auth *auth, const char *header,
+                                 mlreg_auth_lookup_fn lookup, void *ctx);
+
+/**
+ * A new identity named @p name holding the JSON array of role strings
+ * @p roles (the grammar of mlreg_auth_role_validate(); stages are not
+ * checked against a config: a role for a stage the server does not have
+ * grants nothing). *out owned by the caller (mlreg_identity_free()).
+ * @return 0, MLREG_EINVALID, MLREG_ENOMEM.
+ */
+int mlreg_identity_new(mlreg_identity **out, const char *name, const json_t *roles);
+
+/** Frees an identity made by mlreg_identity_new(); NULL is a no-op. */
+void mlreg_identity_free(mlreg_identity *id);
+
+/** 1 when a config token of @p auth is named @p name, else 0. */
+int mlreg_auth_has_name(const mlreg_auth *auth, const char *name);
+
+/**
+ * The grammar of the name of a token made at runtime (also used by
+ * `mlreg token new`): 1 to MLREG_AUTH_TOKEN_NAME_MAX of [A-Za-z0-9._-],
+ * starting with a letter or digit, so it fits a URL path segment as is.
+ * @return 1 when @p name follows it, else 0 (no message set).
+ */
+int mlreg_auth_token_name_valid(const char *name);
+
+/**
  * The identity of the server's own scheduled garbage collection (and the
  * retention it runs): every role, named MLREG_AUTH_SCHEDULED. Static, never
  * the answer to a request: mlreg_auth_authenticate() does not return it.
@@ -115,6 +166,20 @@ int mlreg_auth_check(const mlreg_identity *id, mlreg_role_kind kind, const char 
  * @return 0 or MLREG_EINVALID ("role 'push@a/b/': model prefix ...").
  */
 int mlreg_auth_role_validate(const char *role);
+
+/**
+ * mlreg_auth_role_validate(), and a stage named in @p role must be one of
+ * the @p n_stages @p stages ("role 'promote:prod' names unknown stage
+ * 'prod'"). 0 or MLREG_EINVALID.
+ */
+int mlreg_auth_role_check(const char *role, const char *const *stages, size_t n_stages);
+
+/** The @p i-th config token of @p auth (i < mlreg_auth_token_count()), borrowed. */
+const mlreg_identity *mlreg_auth_token_at(const mlreg_auth *auth, size_t i);
+
+/** The roles of @p id as role strings ("promote:production@vision"), a new
+ *  JSON array (NULL when out of memory). */
+json_t *mlreg_identity_roles(const mlreg_identity *id);
 
 /**
  * Hex SHA-256 of @p token (the `sha256` of its config entry) into @p out

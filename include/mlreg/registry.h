@@ -25,6 +25,7 @@
 #include "mlreg/keyring.h"
 #include "mlreg/meta.h"
 #include "mlreg/names.h"
+#include "mlreg/tokens.h"
 
 #define MLREG_DEFAULT_MAX_MANIFEST_BYTES (4u * 1024 * 1024)
 
@@ -101,6 +102,8 @@ mlreg_audit_key *mlreg_registry_audit_key(mlreg_registry *reg);
 /** The shared log (owned by the registry), or NULL when the log lives in
  *  LMDB alone. */
 mlreg_cluster *mlreg_registry_cluster(mlreg_registry *reg);
+/** The API tokens made at runtime (owned by the registry; tokens.h). */
+mlreg_tokens *mlreg_registry_tokens(mlreg_registry *reg);
 /** The configured manifest size limit in bytes. */
 size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg);
 

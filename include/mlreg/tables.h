@@ -40,6 +40,9 @@ enum {
                              */
     MLREG_DB_BLOB_REFS,     /**< "blob_refs": blob hex + repo + manifest hex; manifests.c */
     MLREG_DB_GC_BLOBS,      /**< "gc_blobs": blob hex -> collection state; gc.c */
+    MLREG_DB_TOKENS,        /**< "tokens": tokens made at runtime, by hash and by name; tokens.c */
+    MLREG_DB_TOKEN_USAGE,   /**< "token_usage": hash -> last use on this node (not history,
+                                 not replicated, not audited); tokens.c */
     MLREG_DB_END            /**< one past the last table */
 };
 

@@ -9,8 +9,8 @@
  * rolls a stage back) and their undoing, a purge that deleted a signed
  * release's files, image bindings and the
  * attestations of every move, a garbage collection, a scrub that found a
- * damaged blob. Its log is then replayed into a fresh LMDB that shares the
- * blob store, and every table is compared key by key and byte for byte. */
+ * damaged blob, API tokens made and revoked at runtime. Its log is then replayed into a fresh LMDB
+ * that shares the blob store, and every table is compared key by key and byte for byte. */
 #include "mlreg/audit.h"
 #include "mlreg/auth.h"
 #include "mlreg/common.h"
@@ -25,6 +25,7 @@
 #include "mlreg/signatures.h"
 #include "mlreg/sys/blob_backend.h"
 #include "mlreg/tables.h"
+#include "mlreg/tokens.h"
 
 #include "helpers.h"
 
@@ -408,6 +409,36 @@ static void make_history(void)
     ck_assert_int_eq(json_array_size(json_object_get(res, "corrupt")), 1);
     json_decref(res);
 
+    /* API tokens made at runtime: one with an expiry, one revoked */
+    {
+        json_t *roles = json_pack("[s, s]", "push@team", "promote:staging");
+        mlreg_token_spec spec = {"deployer",
+                                 roles,
+                                 3600,
+                                 NULL,
+                                 "ci",
+                                 auth,
+                                 mlreg_policy_stages(pol),
+                                 mlreg_policy_stage_count(pol)};
+        char *secret = NULL;
+
+        (void)ci(); /* makes auth: the config has a token, so tokens may be made */
+        spec.auth = auth;
+        ck_assert_msg(mlreg_tokens_create(&res, &secret, mlreg_registry_tokens(src), &spec) == 0,
+                      "%s", mlreg_error_last());
+        json_decref(res);
+        mlreg_tokens_secret_free(secret);
+        spec.name = "short-lived";
+        spec.expires_in = 0;
+        ck_assert_int_eq(mlreg_tokens_create(&res, &secret, mlreg_registry_tokens(src), &spec), 0);
+        json_decref(res);
+        mlreg_tokens_secret_free(secret);
+        ck_assert_int_eq(
+            mlreg_tokens_revoke(&res, mlreg_registry_tokens(src), auth, "short-lived", "ci"), 0);
+        json_decref(res);
+        json_decref(roles);
+    }
+
     /* revocations: retired, then compromised */
     mlreg_keyid_format(id, &pk.id);
     ck_assert_int_eq(
@@ -524,7 +555,9 @@ START_TEST(test_replaying_the_log_rebuilds_every_table_byte_for_byte)
                                               MLREG_AUDIT_RELEASE_WITHDRAW,
                                               MLREG_AUDIT_RELEASE_UNWITHDRAW,
                                               MLREG_AUDIT_RELEASE_PURGE,
-                                              MLREG_AUDIT_SCRUB};
+                                              MLREG_AUDIT_SCRUB,
+                                              MLREG_AUDIT_TOKEN_CREATE,
+                                              MLREG_AUDIT_TOKEN_REVOKE};
         char *all = json_dumps(t, 0);
         for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
             char needle[64];
