@@ -14,7 +14,6 @@
 #include "mlreg/common.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,11 +101,9 @@ static mlreg_metrics_series *register_locked(int kind, const char *name, const c
     return m;
 }
 
-static mlreg_metrics_series *register_va(int kind, const char *name, const char *help, va_list ap)
+static mlreg_metrics_series *register_series(int kind, const char *name, const char *help,
+                                             const char *const *pairs, size_t npairs)
 {
-    const char *pairs[2 * MLREG_METRICS_LABELS_MAX];
-    size_t npairs = 0;
-    const char *s;
     mlreg_metrics_series *m;
 
     if (name == NULL || !name_ok(name, 0, NAME_MAX_LEN)) {
@@ -117,21 +114,18 @@ static mlreg_metrics_series *register_va(int kind, const char *name, const char 
         mlreg_error_set(MLREG_EINVALID, "metric %s: help text missing or too long", name);
         return NULL;
     }
-    while ((s = va_arg(ap, const char *)) != NULL) {
-        const char *v = va_arg(ap, const char *);
-        if (npairs == MLREG_METRICS_LABELS_MAX) {
-            mlreg_error_set(MLREG_EINVALID, "metric %s: more than %d labels", name,
-                            MLREG_METRICS_LABELS_MAX);
-            return NULL;
-        }
-        if (!name_ok(s, 1, LNAME_MAX_LEN) || v == NULL || strlen(v) > LVALUE_MAX) {
+    if (npairs > MLREG_METRICS_LABELS_MAX) {
+        mlreg_error_set(MLREG_EINVALID, "metric %s: more than %d labels", name,
+                        MLREG_METRICS_LABELS_MAX);
+        return NULL;
+    }
+    for (size_t i = 0; i < npairs; i++) {
+        const char *l = pairs[2 * i], *v = pairs[2 * i + 1];
+        if (l == NULL || !name_ok(l, 1, LNAME_MAX_LEN) || v == NULL || strlen(v) > LVALUE_MAX) {
             mlreg_error_set(MLREG_EINVALID, "metric %s: label '%.48s' or its value is not valid",
-                            name, s);
+                            name, l ? l : "");
             return NULL;
         }
-        pairs[2 * npairs] = s;
-        pairs[2 * npairs + 1] = v;
-        npairs++;
     }
     pthread_mutex_lock(&register_lock);
     m = register_locked(kind, name, help, npairs, pairs);
@@ -139,26 +133,16 @@ static mlreg_metrics_series *register_va(int kind, const char *name, const char 
     return m;
 }
 
-mlreg_metrics_series *mlreg_metrics_counter(const char *name, const char *help, ...)
+mlreg_metrics_series *mlreg_metrics_counter(const char *name, const char *help,
+                                            const char *const *labels, size_t npairs)
 {
-    va_list ap;
-    mlreg_metrics_series *m;
-
-    va_start(ap, help);
-    m = register_va(KIND_COUNTER, name, help, ap);
-    va_end(ap);
-    return m;
+    return register_series(KIND_COUNTER, name, help, labels, npairs);
 }
 
-mlreg_metrics_series *mlreg_metrics_gauge(const char *name, const char *help, ...)
+mlreg_metrics_series *mlreg_metrics_gauge(const char *name, const char *help,
+                                          const char *const *labels, size_t npairs)
 {
-    va_list ap;
-    mlreg_metrics_series *m;
-
-    va_start(ap, help);
-    m = register_va(KIND_GAUGE, name, help, ap);
-    va_end(ap);
-    return m;
+    return register_series(KIND_GAUGE, name, help, labels, npairs);
 }
 
 void mlreg_metrics_add(mlreg_metrics_series *m, uint64_t n)

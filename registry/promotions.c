@@ -535,11 +535,12 @@ static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
  * enough to look the series up each time. */
 static void count_promotion(const char *stage, int passed)
 {
+    const char *labels[] = {"stage", stage, "result", passed ? "passed" : "refused"};
+
     mlreg_metrics_add(mlreg_metrics_counter("mlreg_promotions_total",
                                             "Promotions evaluated (dry runs not counted), by "
                                             "target stage and result (passed, refused).",
-                                            "stage", stage, "result", passed ? "passed" : "refused",
-                                            NULL),
+                                            labels, 2),
                       1);
     mlreg_error_clear();
 }

@@ -40,13 +40,13 @@ static void register_metrics(mlreg_blobstore *store)
     const char *backend = store->backend->name ? store->backend->name : "other";
 
     for (int i = 0; i < OP_COUNT; i++) {
-        store->ops[i] = mlreg_metrics_counter("mlreg_blobstore_operations_total",
-                                              "Blob store operations by backend and operation.",
-                                              "backend", backend, "op", op_names[i], NULL);
+        const char *labels[] = {"backend", backend, "op", op_names[i]};
+        store->ops[i] =
+            mlreg_metrics_counter("mlreg_blobstore_operations_total",
+                                  "Blob store operations by backend and operation.", labels, 2);
         store->errors[i] = mlreg_metrics_counter(
             "mlreg_blobstore_errors_total",
-            "Blob store operations that failed (a missing blob is not a failure).", "backend",
-            backend, "op", op_names[i], NULL);
+            "Blob store operations that failed (a missing blob is not a failure).", labels, 2);
     }
     mlreg_error_clear();
 }

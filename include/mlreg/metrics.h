@@ -17,10 +17,11 @@
  * never a request.
  *
  * Example (a module's own counter):
- *     static mlreg_metrics_series *sent;
- *     if (sent == NULL) sent = mlreg_metrics_counter("mlreg_events_sent_total",
- *                                  "Webhook deliveries sent.", "result", "ok", NULL);
- *     mlreg_metrics_add(sent, 1);
+ *     const char *ok[] = {"result", "ok"};
+ *     hooks->sent = mlreg_metrics_counter("mlreg_events_sent_total",
+ *                                         "Webhook deliveries sent.", ok, 1);
+ *     ...
+ *     mlreg_metrics_add(hooks->sent, 1);
  */
 #ifndef MLREG_METRICS_H
 #define MLREG_METRICS_H
@@ -39,19 +40,20 @@
 typedef struct mlreg_metrics_series mlreg_metrics_series;
 
 /**
- * Registers the counter @p name with @p help and the label pairs that
- * follow (name, value, name, value, ..., NULL), or finds it when it exists.
- * The strings are copied. NULL, with the error set, when a name is not a
- * valid metric or label name, the name is registered already as a gauge or
- * with another help text, a label value is longer than 128 bytes, there
- * are more than MLREG_METRICS_LABELS_MAX pairs, or the registry is full
- * (MLREG_EINVALID, MLREG_ENOSPACE). Thread-safe.
+ * Registers the counter @p name with @p help and the @p npairs label pairs
+ * of @p labels (labels[2*i] the name, labels[2*i+1] the value; NULL when
+ * @p npairs is 0), or finds it when it exists. The strings are copied.
+ * NULL, with the error set, when a name is not a valid metric or label
+ * name, the name is registered already as a gauge or with another help
+ * text, a label value is longer than 128 bytes, there are more than
+ * MLREG_METRICS_LABELS_MAX pairs, or the registry is full (MLREG_EINVALID,
+ * MLREG_ENOSPACE). Thread-safe.
  */
-mlreg_metrics_series *mlreg_metrics_counter(const char *name, const char *help, ...)
-    __attribute__((sentinel));
+mlreg_metrics_series *mlreg_metrics_counter(const char *name, const char *help,
+                                            const char *const *labels, size_t npairs);
 /** mlreg_metrics_counter() for a gauge (a value that goes up and down). */
-mlreg_metrics_series *mlreg_metrics_gauge(const char *name, const char *help, ...)
-    __attribute__((sentinel));
+mlreg_metrics_series *mlreg_metrics_gauge(const char *name, const char *help,
+                                          const char *const *labels, size_t npairs);
 /** Adds @p n to counter or gauge @p m; NULL is a no-op. Lock-free. */
 void mlreg_metrics_add(mlreg_metrics_series *m, uint64_t n);
 /** Subtracts @p n from gauge @p m (a counter is left alone); NULL is a no-op. */

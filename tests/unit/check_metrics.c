@@ -95,18 +95,19 @@ END_TEST
 
 START_TEST(test_metrics_registered_series_share_one_help_and_type_block)
 {
-    mlreg_metrics_series *put =
-        mlreg_metrics_counter("x_ops_total", "Ops.", "backend", "fs", "op", "put", NULL);
-    mlreg_metrics_series *get =
-        mlreg_metrics_counter("x_ops_total", "Ops.", "backend", "fs", "op", "get", NULL);
-    mlreg_metrics_series *lag = mlreg_metrics_gauge("x_lag", "Lag.", NULL);
+    mlreg_metrics_series *put = mlreg_metrics_counter(
+        "x_ops_total", "Ops.", (const char *[]){"backend", "fs", "op", "put"}, 2);
+    mlreg_metrics_series *get = mlreg_metrics_counter(
+        "x_ops_total", "Ops.", (const char *[]){"backend", "fs", "op", "get"}, 2);
+    mlreg_metrics_series *lag = mlreg_metrics_gauge("x_lag", "Lag.", NULL, 0);
     mlreg_buf b = {0};
 
     ck_assert_ptr_nonnull(put);
     ck_assert_ptr_nonnull(get);
     ck_assert_ptr_ne(put, get);
-    ck_assert_ptr_eq(
-        mlreg_metrics_counter("x_ops_total", "Ops.", "backend", "fs", "op", "put", NULL), put);
+    ck_assert_ptr_eq(mlreg_metrics_counter("x_ops_total", "Ops.",
+                                           (const char *[]){"backend", "fs", "op", "put"}, 2),
+                     put);
     mlreg_metrics_add(put, 2);
     mlreg_metrics_add(get, 1);
     mlreg_metrics_set(lag, 10);
@@ -122,7 +123,7 @@ END_TEST
 
 START_TEST(test_metrics_counters_ignore_set_and_sub_and_null_is_a_no_op)
 {
-    mlreg_metrics_series *c = mlreg_metrics_counter("c_total", "C.", NULL);
+    mlreg_metrics_series *c = mlreg_metrics_counter("c_total", "C.", NULL, 0);
 
     mlreg_metrics_add(c, 5);
     mlreg_metrics_set(c, 1);
@@ -141,22 +142,24 @@ START_TEST(test_metrics_bad_names_and_conflicts_are_refused)
 
     memset(long_value, 'v', sizeof(long_value) - 1);
     long_value[sizeof(long_value) - 1] = '\0';
-    ck_assert_ptr_null(mlreg_metrics_counter("", "h", NULL));
-    ck_assert_ptr_null(mlreg_metrics_counter("1abc", "h", NULL));
-    ck_assert_ptr_null(mlreg_metrics_counter("a-b", "h", NULL));
-    ck_assert_ptr_null(mlreg_metrics_counter("a b", "h", NULL));
-    ck_assert_ptr_null(mlreg_metrics_counter("ok", "h", "__reserved", "x", NULL));
-    ck_assert_ptr_null(mlreg_metrics_counter("ok", "h", "a:b", "x", NULL));
-    ck_assert_ptr_null(mlreg_metrics_counter("ok", "h", "l", long_value, NULL));
-    ck_assert_ptr_null(
-        mlreg_metrics_counter("ok", "h", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5", NULL));
-    ck_assert_ptr_null(mlreg_metrics_counter("ok", NULL, NULL));
-    ck_assert_ptr_nonnull(mlreg_metrics_counter("ns:ok_total", "h", "le_not", "x", NULL));
-    ck_assert_ptr_nonnull(mlreg_metrics_counter("dup", "h", NULL));
-    ck_assert_ptr_null(mlreg_metrics_gauge("dup", "h", NULL));
+    ck_assert_ptr_null(mlreg_metrics_counter("", "h", NULL, 0));
+    ck_assert_ptr_null(mlreg_metrics_counter("1abc", "h", NULL, 0));
+    ck_assert_ptr_null(mlreg_metrics_counter("a-b", "h", NULL, 0));
+    ck_assert_ptr_null(mlreg_metrics_counter("a b", "h", NULL, 0));
+    ck_assert_ptr_null(mlreg_metrics_counter("ok", "h", (const char *[]){"__reserved", "x"}, 1));
+    ck_assert_ptr_null(mlreg_metrics_counter("ok", "h", (const char *[]){"a:b", "x"}, 1));
+    ck_assert_ptr_null(mlreg_metrics_counter("ok", "h", (const char *[]){"l", long_value}, 1));
+    ck_assert_ptr_null(mlreg_metrics_counter(
+        "ok", "h", (const char *[]){"a", "1", "b", "2", "c", "3", "d", "4", "e", "5"}, 5));
+    ck_assert_ptr_null(mlreg_metrics_counter("ok", NULL, NULL, 0));
+    ck_assert_ptr_null(mlreg_metrics_counter("ok", "h", (const char *[]){"a", NULL}, 1));
+    ck_assert_ptr_nonnull(
+        mlreg_metrics_counter("ns:ok_total", "h", (const char *[]){"le_not", "x"}, 1));
+    ck_assert_ptr_nonnull(mlreg_metrics_counter("dup", "h", NULL, 0));
+    ck_assert_ptr_null(mlreg_metrics_gauge("dup", "h", NULL, 0));
     ck_assert_str_eq(mlreg_error_last(),
                      "metric dup is registered already with another type or help text");
-    ck_assert_ptr_null(mlreg_metrics_counter("dup", "other help", NULL));
+    ck_assert_ptr_null(mlreg_metrics_counter("dup", "other help", NULL, 0));
 }
 END_TEST
 
@@ -168,12 +171,14 @@ START_TEST(test_metrics_a_full_registry_refuses_more_series_and_keeps_the_others
     for (int i = 0; i < MLREG_METRICS_MAX; i++) {
         mlreg_metrics_series *m;
         snprintf(v, sizeof(v), "%d", i);
-        m = mlreg_metrics_counter("many_total", "Many.", "i", v, NULL);
+        m = mlreg_metrics_counter("many_total", "Many.", (const char *[]){"i", v}, 1);
         ck_assert_ptr_nonnull(m);
         if (i == 0) first = m;
     }
-    ck_assert_ptr_null(mlreg_metrics_counter("many_total", "Many.", "i", "extra", NULL));
-    ck_assert_ptr_eq(mlreg_metrics_counter("many_total", "Many.", "i", "0", NULL), first);
+    ck_assert_ptr_null(
+        mlreg_metrics_counter("many_total", "Many.", (const char *[]){"i", "extra"}, 1));
+    ck_assert_ptr_eq(mlreg_metrics_counter("many_total", "Many.", (const char *[]){"i", "0"}, 1),
+                     first);
     mlreg_metrics_add(first, 1);
     ck_assert_int_eq(mlreg_metrics_value(first), 1);
 }
@@ -191,7 +196,7 @@ static void *bump(void *m)
 
 START_TEST(test_metrics_concurrent_adds_are_all_counted)
 {
-    mlreg_metrics_series *m = mlreg_metrics_counter("race_total", "Race.", NULL);
+    mlreg_metrics_series *m = mlreg_metrics_counter("race_total", "Race.", NULL, 0);
     pthread_t t[THREADS];
 
     for (int i = 0; i < THREADS; i++)
