@@ -246,6 +246,16 @@ void mlreg_server__metrics_free(server_metrics *m);
 /** Counts request @p rq, ended (its status, bytes and start time). */
 void mlreg_server__metrics_request(server_metrics *m, const struct request *rq);
 
+/* ---- readiness (server_probes.c) ----------------------------------------- */
+
+/** Whether this node can serve, as GET /readyz answers it (the metadata
+ *  store, the blob store, the shared log within ready_max_lag): 0, or -1
+ *  with the public reason in @p reason and the detail for the server log
+ *  in @p detail. Cheap: one read transaction, the blob store's check
+ *  (cached on s3), no request for the shared log. */
+int mlreg_server__ready(char *reason, size_t reason_len, char *detail, size_t detail_len,
+                        mlreg_server *srv);
+
 /* ---- the server (server.c) ----------------------------------------------- */
 
 struct mlreg_server {

@@ -15,7 +15,8 @@
  * labels are route patterns, methods, status classes, configured stages
  * and backend names.
  *
- * Everything else is read when scraped: connections and upload sessions
+ * Everything else is read when scraped: readiness (as /readyz checks it,
+ * without its log line), connections and upload sessions
  * (their tables' counts), the LMDB map, the audit log's size, the shared
  * log's lag (s3 backend), and the series other modules registered in the
  * process-wide registry (metrics.h: blob store operations, S3 retries,
@@ -306,6 +307,9 @@ static int render(mlreg_buf *b, mlreg_server *srv)
     size_t sessions = 0, sessions_max = 0;
     int error;
 
+    char reason[256], detail[768];
+    int ready = mlreg_server__ready(reason, sizeof(reason), detail, sizeof(detail), srv) == 0;
+
     mlreg_server__uploads_count(&sessions, &sessions_max, srv->uploads);
     if ((error = mlreg_metrics_write_family(b, "mlreg_build_info", "gauge",
                                             "The version and commit of this binary (always 1).")) <
@@ -313,6 +317,9 @@ static int render(mlreg_buf *b, mlreg_server *srv)
         (error = mlreg_metrics_write_sample(b, "mlreg_build_info", build, 2, 1)) < 0 ||
         (error = write_one(b, "mlreg_process_start_time_seconds", "gauge",
                            "When the server started, in Unix seconds.", m->start_time)) < 0 ||
+        (error = write_one(b, "mlreg_ready", "gauge",
+                           "1 when this node can serve, as GET /readyz answers now; else 0.",
+                           ready)) < 0 ||
         (error = write_requests(b, m)) < 0 || (error = write_durations(b, m)) < 0 ||
         (error = write_one(b, "mlreg_http_received_bytes_total", "counter",
                            "Bytes of request bodies received.",

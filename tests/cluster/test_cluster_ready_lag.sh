@@ -80,6 +80,7 @@ curl -s "$(node_url 2)/metrics" >"$W/metrics2"
 check "... /metrics of node 2 shows the same lag" \
     grep -qx "mlreg_cluster_log_lag_entries $lag" "$W/metrics2"
 check "... and ready_max_lag" grep -qx 'mlreg_cluster_ready_max_lag 1' "$W/metrics2"
+check "... and mlreg_ready 0" grep -qx 'mlreg_ready 0' "$W/metrics2"
 check "... and that it still follows the log" grep -qx 'mlreg_cluster_log_following 1' "$W/metrics2"
 check "... while its /healthz stays 200" [ "$(curl -s -o /dev/null -w '%{http_code}' "$(node_url 2)/healthz")" = 200 ]
 check "... and node 1 stays ready" [ "$(readyz 1)" = 200 ]

@@ -75,6 +75,8 @@ expect_status "POST /metrics is 405" 405 POST /metrics -H "$READ"
 check "... with Allow: GET, HEAD" [ "$(header Allow)" = "GET, HEAD" ]
 expect_status "a body on GET /metrics is refused" 400 GET /metrics -H "$READ" --data-binary x
 expect_status "/metrics/x is no route" 404 GET /metrics/x -H "$READ"
+expect_status "a query string on /metrics is ignored" 200 GET '/metrics?name[]=x&debug=1' -H "$READ"
+check "... the same format" $CHECK format "$TMP/body"
 
 # ---- the format, before any traffic of note ---------------------------------------------------
 scrape "$W/m0"
@@ -95,6 +97,7 @@ for fam in mlreg_http_requests_total mlreg_http_request_duration_seconds \
     check "family $fam has HELP and TYPE" sh -c \
         "grep -q '^# HELP $fam ' '$W/m0' && grep -q '^# TYPE $fam ' '$W/m0'"
 done
+check "mlreg_ready is 1 on a ready node" grep -qx 'mlreg_ready 1' "$W/m0"
 check "the fs blob backend is labelled" \
     grep -q '^mlreg_blobstore_operations_total{backend="fs",op="write"} 0$' "$W/m0"
 check "a single node has no cluster metrics" sh -c "! grep -q mlreg_cluster_ '$W/m0'"
