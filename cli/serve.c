@@ -380,6 +380,7 @@ int cmd_serve(int argc, char **argv)
     sopts.log_format = log_format != NULL && !strcmp(log_format, "json") ? MLREG_SERVER_LOG_JSON
                                                                          : MLREG_SERVER_LOG_TEXT;
     sopts.ready_max_lag = cfg->cluster.ready_max_lag;
+    sopts.metrics_public = cfg->metrics_public;
     if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)
         sopts.redirect_seconds = cfg->s3.presign_seconds ? cfg->s3.presign_seconds : 300;
     if ((error = mlreg_server_start(&srv, reg, &sopts)) < 0) {

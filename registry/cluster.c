@@ -339,6 +339,22 @@ static void fetch_batch(fetch_slot *slots, mlreg_cluster *cl, uint64_t seq, size
         if (started[i]) pthread_join(th[i], NULL);
 }
 
+/* Raises cl->head to one past the last entry of @p slots that the store
+ * returned: the entries read ahead exist whether or not they can be
+ * applied, so an entry that cannot be applied yet (the map full, a replay
+ * failing for a reason that passes) leaves the node behind by what it saw,
+ * and GET /readyz (cluster.ready_max_lag) and the lag metric say so. */
+static void note_seen(mlreg_cluster *cl, const fetch_slot *slots, size_t n)
+{
+    uint64_t seen = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (slots[i].error == 0 && slots[i].seq + 1 > seen) seen = slots[i].seq + 1;
+    pthread_mutex_lock(&cl->state);
+    if (cl->head < seen) cl->head = seen;
+    pthread_mutex_unlock(&cl->state);
+}
+
 /* Applies every entry the store has past this node's log, reading ahead in
  * parallel batches and applying in order. Caller holds lock. */
 static int sync_locked(mlreg_cluster *cl)
@@ -354,6 +370,7 @@ static int sync_locked(mlreg_cluster *cl)
     first = size;
     while (!end && error == 0) {
         fetch_batch(slots, cl, size, n = batch);
+        note_seen(cl, slots, n);
         for (i = 0; i < n && error == 0 && !end; i++) {
             fetch_slot *f = &slots[i];
             if (f->error == MLREG_ENOTFOUND) {

@@ -825,6 +825,24 @@ static int load_trusted_keys(mlreg_config *cfg, json_t *arr, const char *config_
     return 0;
 }
 
+/* metrics: who may read GET /metrics. */
+static int load_metrics(mlreg_config *cfg, json_t *obj)
+{
+    const char *key;
+    json_t *v;
+    int error;
+
+    if (!json_is_object(obj))
+        return mlreg_error_set(MLREG_EINVALID, "config key 'metrics' must be an object");
+    json_object_foreach(obj, key, v)
+    {
+        if (strcmp(key, "public"))
+            return mlreg_error_set(MLREG_EINVALID, "unknown config key 'metrics.%s'", key);
+        if ((error = get_bool(&cfg->metrics_public, v, "metrics.public")) < 0) return error;
+    }
+    return 0;
+}
+
 /* Walks the top level. */
 static int load_root(mlreg_config *cfg, json_t *root, const char *path)
 {
@@ -865,6 +883,8 @@ static int load_root(mlreg_config *cfg, json_t *root, const char *path)
             if ((error = load_trusted_keys(cfg, v, path)) < 0) return error;
         } else if (!strcmp(key, "retention")) {
             if ((error = load_retention(cfg, v)) < 0) return error;
+        } else if (!strcmp(key, "metrics")) {
+            if ((error = load_metrics(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "stages") || !strcmp(key, "gates") || !strcmp(key, "models") ||
                    !strcmp(key, "tokens")) {
             continue; /* load_policy(), once every key is known */

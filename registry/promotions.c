@@ -26,6 +26,7 @@
 
 #include "mlreg/audit.h"
 #include "mlreg/common.h"
+#include "mlreg/metrics.h"
 #include "mlreg/keyring.h"
 #include "mlreg/tables.h"
 #include "promotions_internal.h"
@@ -528,6 +529,22 @@ static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     return mlreg_promotions__audit(NULL, mut, &pe);
 }
 
+/* Counts a promotion evaluated for real (not a dry run) in
+ * mlreg_promotions_total{stage,result}. The stage is a configured one
+ * (checked above), so the label set stays bounded; promotions are rare
+ * enough to look the series up each time. */
+static void count_promotion(const char *stage, int passed)
+{
+    const char *labels[] = {"stage", stage, "result", passed ? "passed" : "refused"};
+
+    mlreg_metrics_add(mlreg_metrics_counter("mlreg_promotions_total",
+                                            "Promotions evaluated (dry runs not counted), by "
+                                            "target stage and result (passed, refused).",
+                                            labels, 2),
+                      1);
+    mlreg_error_clear();
+}
+
 int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
                   const mlreg_promote_req *req)
 {
@@ -556,6 +573,7 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
     }
     if (error < 0) goto done;
     error = 0;
+    if (!req->dry_run) count_promotion(req->stage, s.passed);
 
     res = json_pack("{s:s, s:O, s:O, s:s, s:b, s:b, s:b, s:o, s:O, s:o}", "model", req->model,
                     "version", json_object_get(s.cand, "version"), "digest",

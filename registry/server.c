@@ -126,7 +126,9 @@ static void authorize(request *rq)
     mlreg_server *srv = rq->srv;
     int error;
 
-    if (rq->route->access == ROUTE_ACCESS_PUBLIC) return;
+    if (rq->route->access == ROUTE_ACCESS_PUBLIC ||
+        (rq->route->access == ROUTE_ACCESS_METRICS && srv->metrics_public))
+        return;
     /* the config's tokens first, then those made at runtime (tokens.h) */
     error = mlreg_auth_authenticate_with(&rq->who, &rq->who_owned, srv->auth,
                                          mlreg_server__req_header(rq, "Authorization"),
@@ -353,7 +355,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     mlreg_blob_writer_abort(rq->writer);
     rq->writer = NULL;
     mlreg_server__req_release_session(rq);
-    if (rq->started) mlreg_server__req_log(rq, toe);
+    if (rq->started) {
+        mlreg_server__metrics_request(srv->metrics, rq);
+        mlreg_server__req_log(rq, toe);
+    }
     mlreg_server__req_free(rq);
     *req_cls = NULL;
 }
@@ -537,6 +542,8 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     srv->log_json = opts->log_format == MLREG_SERVER_LOG_JSON;
     srv->ready_max_lag =
         opts->ready_max_lag ? opts->ready_max_lag : MLREG_SERVER_DEFAULT_READY_MAX_LAG;
+    srv->metrics_public = opts->metrics_public;
+    if ((error = mlreg_server__metrics_new(&srv->metrics)) < 0) goto done;
     if ((error = mlreg_server__uploads_new(&srv->uploads, &ul)) < 0) goto done;
     if (mlreg_registry_cluster(reg) != NULL) {
         char tag[MLREG_CLUSTER_TAG_LEN + 1];
@@ -621,6 +628,7 @@ void mlreg_server_stop(mlreg_server *srv)
     mlreg_server__housekeeper_stop(srv);
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     mlreg_server__conns_free(srv->conns);
+    mlreg_server__metrics_free(srv->metrics);
     pthread_cond_destroy(&srv->housekeeper_wake);
     pthread_mutex_destroy(&srv->housekeeper_lock);
     pthread_mutex_destroy(&srv->mhd_log.lock);

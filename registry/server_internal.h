@@ -135,6 +135,8 @@ int mlreg_server__upload_is_local(const upload_table *t, const char *uuid);
 /** Drops every unclaimed session idle for longer than the idle timeout,
  *  aborting its writer (the temp file goes). Returns how many went. */
 size_t mlreg_server__uploads_expire(upload_table *t);
+/** The sessions in progress and the most the server takes at once. */
+void mlreg_server__uploads_count(size_t *count_out, size_t *max_out, upload_table *t);
 
 /* ---- connection deadlines and housekeeping (server_limits.c) ------------- */
 
@@ -171,6 +173,8 @@ void mlreg_server__conns_set_peer_verdict(struct MHD_Connection *conn, int verdi
 /** Shuts down every connection past its deadline (libmicrohttpd then sees
  *  the socket close and frees it). Returns how many. */
 size_t mlreg_server__conns_close_overdue(conn_table *t);
+/** The connections open now (those that have state of ours). */
+size_t mlreg_server__conns_open(conn_table *t);
 
 /* Messages of libmicrohttpd about hostile traffic (a connection over the
  * limit, a client gone mid-request) come once per connection: under attack
@@ -227,6 +231,31 @@ const char *mlreg_server__tls_client_ca(const mlreg_server_tls *t);
  *  verdict then cached). 0, or MLREG_EFORBIDDEN with the reason. */
 int mlreg_server__tls_peer_check(struct MHD_Connection *conn);
 
+/* ---- metrics (server_metrics.c) ------------------------------------------ */
+
+/* The request counters of GET /metrics: by route pattern, method and
+ * status class, with a latency histogram per route; fixed arrays of
+ * atomics made at start, so recording a request takes no lock. */
+typedef struct server_metrics server_metrics;
+struct request;
+
+/** Creates the counters for the route tables as they are. 0 or MLREG_ENOMEM. */
+int mlreg_server__metrics_new(server_metrics **out);
+/** Frees @p m; NULL is a no-op. */
+void mlreg_server__metrics_free(server_metrics *m);
+/** Counts request @p rq, ended (its status, bytes and start time). */
+void mlreg_server__metrics_request(server_metrics *m, const struct request *rq);
+
+/* ---- readiness (server_probes.c) ----------------------------------------- */
+
+/** Whether this node can serve, as GET /readyz answers it (the metadata
+ *  store, the blob store, the shared log within ready_max_lag): 0, or -1
+ *  with the public reason in @p reason and the detail for the server log
+ *  in @p detail. Cheap: one read transaction, the blob store's check
+ *  (cached on s3), no request for the shared log. */
+int mlreg_server__ready(char *reason, size_t reason_len, char *detail, size_t detail_len,
+                        mlreg_server *srv);
+
 /* ---- the server (server.c) ----------------------------------------------- */
 
 struct mlreg_server {
@@ -264,6 +293,9 @@ struct mlreg_server {
     int log_json;           /* access-log lines as JSON objects */
     uint64_t ready_max_lag; /* /readyz: log entries this node may be behind */
     int ready_state;        /* last /readyz answer: 0 none yet, 1 ready, 2 not (atomic) */
+    /* GET /metrics (server_metrics.c) */
+    server_metrics *metrics;
+    int metrics_public; /* /metrics without a token (metrics.public) */
 };
 
 #endif

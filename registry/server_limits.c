@@ -74,6 +74,7 @@ typedef struct conn_state {
 struct conn_table {
     pthread_mutex_t lock;
     conn_state *head;
+    size_t open; /* connections in the list (under lock) */
     uint64_t header_ms;
     uint64_t idle_ms;
     unsigned int per_address;
@@ -220,6 +221,7 @@ void mlreg_server__conns_notify(void *cls, struct MHD_Connection *conn, void **s
         c->next = t->head;
         if (t->head) t->head->prev = c;
         t->head = c;
+        t->open++;
         pthread_mutex_unlock(&t->lock);
         *socket_context = c;
         return;
@@ -232,6 +234,7 @@ void mlreg_server__conns_notify(void *cls, struct MHD_Connection *conn, void **s
         t->head = c->next;
     if (c->next) c->next->prev = c->prev;
     if (c->counted) uncount_locked(t, c);
+    t->open--;
     pthread_mutex_unlock(&t->lock);
     *socket_context = NULL;
     free(c);
@@ -527,4 +530,14 @@ void mlreg_server__housekeeper_stop(mlreg_server *srv)
     for (int i = 0; i < srv->housekeepers; i++)
         pthread_join(srv->housekeeper[i], NULL);
     srv->housekeepers = 0;
+}
+
+size_t mlreg_server__conns_open(conn_table *t)
+{
+    size_t n;
+
+    pthread_mutex_lock(&t->lock);
+    n = t->open;
+    pthread_mutex_unlock(&t->lock);
+    return n;
 }

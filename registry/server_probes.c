@@ -68,10 +68,8 @@ static int log_ready(char *reason, size_t reason_len, mlreg_cluster *cl, uint64_
     return 0;
 }
 
-/* Whether this node can serve: 0, or -1 with the public reason in
- * @p reason and the detail for the server log in @p detail. */
-static int ready(char *reason, size_t reason_len, char *detail, size_t detail_len,
-                 mlreg_server *srv)
+int mlreg_server__ready(char *reason, size_t reason_len, char *detail, size_t detail_len,
+                        mlreg_server *srv)
 {
     mlreg_registry *reg = srv->reg;
     mlreg_meta_txn *txn = NULL;
@@ -97,7 +95,7 @@ static int ready(char *reason, size_t reason_len, char *detail, size_t detail_le
 static enum MHD_Result readyz_get(request *rq)
 {
     char reason[256], detail[768];
-    int ok = ready(reason, sizeof(reason), detail, sizeof(detail), rq->srv) == 0;
+    int ok = mlreg_server__ready(reason, sizeof(reason), detail, sizeof(detail), rq->srv) == 0;
     int state = ok ? READY_YES : READY_NO;
     int before = __atomic_exchange_n(&rq->srv->ready_state, state, __ATOMIC_RELAXED);
     json_t *j;

@@ -16,10 +16,11 @@
  * API table, whose release row (.../versions/{version*}) takes every path
  * under a release that no earlier row matched, and the attestations of a
  * release are server_audit.c's. The probes (/healthz, /readyz) share no
- * path with the others. */
+ * path with the others, nor does /metrics. */
 static const route_table *const tables[] = {
     &mlreg_server__oci_upload_routes, &mlreg_server__oci_routes,   &mlreg_server__audit_routes,
     &mlreg_server__api_routes,        &mlreg_server__probe_routes, &mlreg_server__token_routes,
+    &mlreg_server__metrics_routes,
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
@@ -237,6 +238,27 @@ int mlreg_server__route_match(route_match *out, const char *path, const char *me
     return 1;
 }
 
+size_t mlreg_server__route_count(void)
+{
+    size_t n = 0;
+
+    for (size_t t = 0; t < NTABLES; t++)
+        n += tables[t]->count;
+    return n;
+}
+
+size_t mlreg_server__route_index(const route_row *row)
+{
+    size_t base = 0;
+
+    for (size_t t = 0; t < NTABLES; t++) {
+        if (row >= tables[t]->rows && row < tables[t]->rows + tables[t]->count)
+            return base + (size_t)(row - tables[t]->rows);
+        base += tables[t]->count;
+    }
+    return base;
+}
+
 void mlreg_server__route_foreach(void (*fn)(const route_row *row, void *cls), void *cls)
 {
     for (size_t t = 0; t < NTABLES; t++)
@@ -281,7 +303,8 @@ int mlreg_server__route_access(const route_row *row, const mlreg_identity *who,
     case ROUTE_ACCESS_TOKEN:
     case ROUTE_ACCESS_IN_BODY: return 0;
     case ROUTE_ACCESS_READ: return mlreg_auth_check(who, MLREG_ROLE_READ, NULL, name);
-    case ROUTE_ACCESS_READ_ALL: return mlreg_auth_check(who, MLREG_ROLE_READ, NULL, NULL);
+    case ROUTE_ACCESS_READ_ALL:
+    case ROUTE_ACCESS_METRICS: return mlreg_auth_check(who, MLREG_ROLE_READ, NULL, NULL);
     case ROUTE_ACCESS_PUSH: return mlreg_auth_check(who, MLREG_ROLE_PUSH, NULL, name);
     case ROUTE_ACCESS_PROMOTE: return mlreg_auth_check(who, MLREG_ROLE_PROMOTE, stage, name);
     case ROUTE_ACCESS_ADMIN: return mlreg_auth_check(who, MLREG_ROLE_ADMIN, NULL, NULL);

@@ -76,7 +76,10 @@ typedef enum {
     ROUTE_ACCESS_WITHDRAW,
     /* admin on {name} (an admin role limited to a prefix holding {name}
      * grants it) */
-    ROUTE_ACCESS_ADMIN_MODEL
+    ROUTE_ACCESS_ADMIN_MODEL,
+    /* read of no one model, like READ_ALL, or no token at all when the
+     * server's metrics.public is set (GET /metrics) */
+    ROUTE_ACCESS_METRICS
 } route_access;
 
 /** What a row's request may carry. */
@@ -118,6 +121,7 @@ extern const route_table mlreg_server__api_routes;
 extern const route_table mlreg_server__audit_routes;
 extern const route_table mlreg_server__probe_routes;
 extern const route_table mlreg_server__token_routes;
+extern const route_table mlreg_server__metrics_routes;
 
 /** A span of the matched path. */
 typedef struct {
@@ -144,6 +148,11 @@ void mlreg_server__route_allow(char *out, size_t outlen, unsigned int mask);
  *  mlreg_auth_check() (MLREG_EFORBIDDEN...). An IN_BODY row passes here. */
 int mlreg_server__route_access(const route_row *row, const mlreg_identity *who,
                                const mlreg_policy *policy, const char *name, const char *stage);
+/** Rows in all the tables. */
+size_t mlreg_server__route_count(void);
+/** The position of @p row among all rows (matching order), from 0 to
+ *  mlreg_server__route_count() - 1; the count for a row of no table. */
+size_t mlreg_server__route_index(const route_row *row);
 /** Calls @p fn for every row of every table, in matching order. */
 void mlreg_server__route_foreach(void (*fn)(const route_row *row, void *cls), void *cls);
 

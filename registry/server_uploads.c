@@ -375,3 +375,11 @@ int mlreg_server__uploads_commit(mlreg_digest *out, upload_table *t, upload_sess
     mlreg_server__uploads_remove(t, s);
     return mlreg_blob_writer_commit(out, w, expected, -1);
 }
+
+void mlreg_server__uploads_count(size_t *count_out, size_t *max_out, upload_table *t)
+{
+    pthread_mutex_lock(&t->lock);
+    *count_out = t->count;
+    *max_out = t->max;
+    pthread_mutex_unlock(&t->lock);
+}

@@ -3,18 +3,56 @@
  * only when its digest and size equal what the caller declared. */
 #include "mlreg/blob.h"
 #include "mlreg/common.h"
+#include "mlreg/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* The store holds nothing mutable besides the backend, so it is as
- * thread-safe as the backend; writers and readers belong to one thread. */
+/* The operations counted in mlreg_blobstore_operations_total and
+ * mlreg_blobstore_errors_total (label `op`). A missing blob (ENOTFOUND,
+ * exists() answering 0) is an answer, not an error. */
+enum { OP_EXISTS, OP_STAT, OP_READ, OP_WRITE, OP_REMOVE, OP_LIST, OP_QUARANTINE, OP_COUNT };
+static const char *const op_names[OP_COUNT] = {"exists", "stat", "read",      "write",
+                                               "remove", "list", "quarantine"};
+
+/* The store holds nothing mutable besides the backend (the metric handles
+ * are set once and bumped atomically), so it is as thread-safe as the
+ * backend; writers and readers belong to one thread. */
 struct mlreg_blobstore {
     mlreg_blob_backend *backend;
+    mlreg_metrics_series *ops[OP_COUNT];
+    mlreg_metrics_series *errors[OP_COUNT];
 };
 
+/* Counts one operation @p op of @p store that returned @p error. */
+static int counted(mlreg_blobstore *store, int op, int error)
+{
+    mlreg_metrics_add(store->ops[op], 1);
+    if (error < 0 && error != MLREG_ENOTFOUND) mlreg_metrics_add(store->errors[op], 1);
+    return error;
+}
+
+/* Registers the store's series; a full registry leaves a handle NULL,
+ * which only costs that series (metrics.h). */
+static void register_metrics(mlreg_blobstore *store)
+{
+    const char *backend = store->backend->name ? store->backend->name : "other";
+
+    for (int i = 0; i < OP_COUNT; i++) {
+        const char *labels[] = {"backend", backend, "op", op_names[i]};
+        store->ops[i] =
+            mlreg_metrics_counter("mlreg_blobstore_operations_total",
+                                  "Blob store operations by backend and operation.", labels, 2);
+        store->errors[i] = mlreg_metrics_counter(
+            "mlreg_blobstore_errors_total",
+            "Blob store operations that failed (a missing blob is not a failure).", labels, 2);
+    }
+    mlreg_error_clear();
+}
+
 struct mlreg_blob_writer {
+    mlreg_blobstore *store;
     mlreg_blob_backend_writer *bw;
     mlreg_hasher *hasher;
     uint64_t size;
@@ -43,6 +81,7 @@ int mlreg_blobstore_new(mlreg_blobstore **out, mlreg_blob_backend *backend)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob store");
     }
     store->backend = backend;
+    register_metrics(store);
     *out = store;
     return 0;
 }
@@ -56,17 +95,17 @@ void mlreg_blobstore_free(mlreg_blobstore *store)
 
 int mlreg_blobstore_exists(mlreg_blobstore *store, const mlreg_digest *digest)
 {
-    return store->backend->exists(store->backend, digest);
+    return counted(store, OP_EXISTS, store->backend->exists(store->backend, digest));
 }
 
 int mlreg_blobstore_stat(uint64_t *size_out, mlreg_blobstore *store, const mlreg_digest *digest)
 {
-    return store->backend->stat(size_out, store->backend, digest);
+    return counted(store, OP_STAT, store->backend->stat(size_out, store->backend, digest));
 }
 
 int mlreg_blobstore_remove(mlreg_blobstore *store, const mlreg_digest *digest)
 {
-    return store->backend->remove(store->backend, digest);
+    return counted(store, OP_REMOVE, store->backend->remove(store->backend, digest));
 }
 
 int mlreg_blobstore_presign(char **url_out, mlreg_blobstore *store, const mlreg_digest *digest,
@@ -102,15 +141,15 @@ int mlreg_blobstore_quarantine(char *name_out, mlreg_blobstore *store, const mlr
         return mlreg_error_set(MLREG_EUNSUPPORTED, "this blob backend cannot quarantine a blob");
     if (when <= 0) when = (int64_t)time(NULL);
     name[0] = '\0';
-    if ((error = store->backend->quarantine(name, sizeof(name), store->backend, digest, when)) < 0)
-        return error;
+    error = store->backend->quarantine(name, sizeof(name), store->backend, digest, when);
+    if (counted(store, OP_QUARANTINE, error) < 0) return error;
     if (name_out != NULL) memcpy(name_out, name, sizeof(name));
     return 0;
 }
 
 int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload)
 {
-    return store->backend->foreach (store->backend, cb, payload);
+    return counted(store, OP_LIST, store->backend->foreach (store->backend, cb, payload));
 }
 
 int mlreg_blobstore_open_write(mlreg_blob_writer **out, mlreg_blobstore *store, int64_t size_hint)
@@ -123,7 +162,11 @@ int mlreg_blobstore_open_write(mlreg_blob_writer **out, mlreg_blobstore *store, 
         goto done;
     }
     if ((error = mlreg_hasher_new(&w->hasher)) < 0) goto done;
-    if ((error = store->backend->open_write(&w->bw, store->backend, size_hint)) < 0) goto done;
+    w->store = store;
+    if ((error = store->backend->open_write(&w->bw, store->backend, size_hint)) < 0) {
+        counted(store, OP_WRITE, error);
+        goto done;
+    }
 
 done:
     if (error < 0) {
@@ -143,6 +186,7 @@ int mlreg_blob_writer_write(mlreg_blob_writer *w, const void *data, size_t len)
     if (len == 0) return 0;
     if ((error = w->bw->write(w->bw, data, len)) < 0 ||
         (error = mlreg_hasher_update(w->hasher, data, len)) < 0) {
+        mlreg_metrics_add(w->store->errors[OP_WRITE], 1);
         w->failed = 1;
         return error;
     }
@@ -182,7 +226,7 @@ int mlreg_blob_writer_commit(mlreg_digest *digest_out, mlreg_blob_writer *w,
         goto done;
     }
     /* The backend commit frees its writer whatever the result. */
-    error = w->bw->commit(w->bw, &got);
+    error = counted(w->store, OP_WRITE, w->bw->commit(w->bw, &got));
     w->bw = NULL;
 
 done:
@@ -213,7 +257,9 @@ int mlreg_blobstore_open_read(mlreg_blob_reader **out, uint64_t *size_out, mlreg
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob reader");
         goto done;
     }
-    if ((error = store->backend->open_read(&r->br, &size, store->backend, digest)) < 0) goto done;
+    error =
+        counted(store, OP_READ, store->backend->open_read(&r->br, &size, store->backend, digest));
+    if (error < 0) goto done;
 
 done:
     if (error < 0) {

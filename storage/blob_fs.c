@@ -645,6 +645,7 @@ int mlreg_blob_backend_fs_new(mlreg_blob_backend **out, const char *root)
     b->tmp_fd = -1;
     b->quar_fd = -1;
     b->parent.version = MLREG_BLOB_BACKEND_VERSION;
+    b->parent.name = "fs";
     b->parent.exists = fs_backend__exists;
     b->parent.stat = fs_backend__stat;
     b->parent.open_read = fs_backend__open_read;

@@ -589,6 +589,7 @@ int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_co
         goto done;
     }
     b->parent.version = MLREG_BLOB_BACKEND_VERSION;
+    b->parent.name = "s3";
     b->parent.exists = s3_backend__exists;
     b->parent.stat = s3_backend__stat;
     b->parent.open_read = s3_backend__open_read;

@@ -447,3 +447,17 @@ int mlreg_meta_set_synced(mlreg_meta *meta, int synced)
                                mdb_strerror(rc));
     return 0;
 }
+
+int mlreg_meta_usage(uint64_t *used_out, uint64_t *size_out, mlreg_meta *meta)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc;
+
+    if ((rc = mdb_env_info(meta->env, &info)) != 0 || (rc = mdb_env_stat(meta->env, &st)) != 0)
+        return mlreg_error_set(MLREG_EIO, "metadata store: cannot read its size: %s",
+                               mdb_strerror(rc));
+    *used_out = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    *size_out = info.me_mapsize;
+    return 0;
+}

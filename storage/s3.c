@@ -14,6 +14,7 @@
 
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/metrics.h"
 #include "mlreg/s3.h"
 #include "mlreg/sigv4.h"
 
@@ -155,6 +156,9 @@ int mlreg_s3_new(mlreg_s3 **out, const mlreg_s3_config *cfg)
     s3->retry_base_ms = cfg->retry_base_ms ? cfg->retry_base_ms : 100;
     s3->retry_max_ms = cfg->retry_max_ms ? cfg->retry_max_ms : 5000;
     s3->retry_total_ms = cfg->retry_total_ms ? cfg->retry_total_ms : 120000;
+    s3->retries = mlreg_metrics_counter(
+        "mlreg_s3_retries_total",
+        "Requests to the object store sent again after a retryable failure.", NULL, 0);
     s3->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
     s3->low_speed_seconds = cfg->low_speed_seconds ? cfg->low_speed_seconds : 60;
     s3->presign_seconds = cfg->presign_seconds ? cfg->presign_seconds : 300;

@@ -43,6 +43,8 @@ struct mlreg_s3 {
     size_t secret_len;
     int insecure, global_init;
     unsigned int parts_in_flight, max_attempts, retry_base_ms, retry_max_ms, retry_total_ms;
+    struct mlreg_metrics_series
+        *retries; /* mlreg_s3_retries_total (metrics.h; NULL: not counted) */
     unsigned int connect_timeout_ms, low_speed_seconds, presign_seconds;
     uint64_t part_size, copy_threshold;
     CURLSH *share;

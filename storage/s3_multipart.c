@@ -20,6 +20,7 @@
 
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +299,7 @@ static int pump(mlreg_s3_upload *u, int block)
             if (mlreg_s3__now_ms() + ms <= s->started + u->s3->retry_total_ms) {
                 s->state = SLOT_WAITING;
                 s->retry_at = mlreg_s3__now_ms() + ms;
+                mlreg_metrics_add(u->s3->retries, 1);
                 continue;
             }
         }

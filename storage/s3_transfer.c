@@ -20,6 +20,7 @@
 
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/metrics.h"
 #include "mlreg/sigv4.h"
 
 #include <errno.h>
@@ -516,6 +517,7 @@ int mlreg_s3__backoff(mlreg_s3 *s3, unsigned int attempt, uint64_t started)
     if (attempt >= s3->max_attempts) return 0;
     ms = mlreg_s3__backoff_ms(attempt, s3->retry_base_ms, s3->retry_max_ms, mlreg_s3__rnd32());
     if (mlreg_s3__now_ms() + ms > started + s3->retry_total_ms) return 0;
+    mlreg_metrics_add(s3->retries, 1);
     sleep_ms(ms);
     return 1;
 }

@@ -135,6 +135,7 @@ typedef struct {
     size_t n_trusted_keys;             /**< entries in @c trusted_keys */
     mlreg_policy *policy;              /**< stages, gates, models (defaults when absent); owned */
     mlreg_auth *auth;                  /**< tokens (none when absent: local identity); owned */
+    int metrics_public; /**< metrics.public: GET /metrics needs no token (docs/operations.md) */
 } mlreg_config;
 
 /**

@@ -132,4 +132,12 @@ void *mlreg_meta_owner(const mlreg_meta *meta);
  */
 int mlreg_meta_set_synced(mlreg_meta *meta, int synced);
 
+/**
+ * How full the map is: *used_out the bytes of the pages in use (the last
+ * page used, plus one, times the page size: what a write can no longer
+ * take), *size_out the map size (limits.map_size, or the data file's size
+ * when LMDB raised it). No transaction, no lock. 0 or MLREG_EIO.
+ */
+int mlreg_meta_usage(uint64_t *used_out, uint64_t *size_out, mlreg_meta *meta);
+
 #endif

@@ -129,6 +129,9 @@ typedef struct {
      *  entries behind the shared log (s3 backend); 0 =
      *  MLREG_SERVER_DEFAULT_READY_MAX_LAG. */
     uint64_t ready_max_lag;
+    /** Non-zero: GET /metrics is served without a token (metrics.public);
+     *  else it needs the read role on every model when tokens are set. */
+    int metrics_public;
 } mlreg_server_opts;
 
 /** Access-log formats (mlreg_server_opts.log_format). */

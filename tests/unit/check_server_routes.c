@@ -386,6 +386,39 @@ START_TEST(test_a_row_without_a_role_rule_is_refused_to_everyone)
 }
 END_TEST
 
+START_TEST(test_metrics_needs_read_on_every_model)
+{
+    ck_assert_int_eq(access_of("reader", "GET", "/metrics"), 0);
+    ck_assert_int_eq(access_of("team-reader", "GET", "/metrics"), MLREG_EFORBIDDEN);
+    ck_assert_int_eq(match("GET", "/metrics").row->access, ROUTE_ACCESS_METRICS);
+    ck_assert_str_eq(allow_of("/metrics"), "GET, HEAD");
+}
+END_TEST
+
+typedef struct {
+    size_t next;
+} index_walk;
+
+static void check_index(const route_row *row, void *cls)
+{
+    index_walk *w = cls;
+
+    ck_assert_uint_eq(mlreg_server__route_index(row), w->next);
+    w->next++;
+}
+
+START_TEST(test_route_index_counts_rows_in_matching_order)
+{
+    index_walk w = {0};
+    route_row stray = {0};
+
+    mlreg_server__route_foreach(check_index, &w);
+    ck_assert_uint_eq(w.next, mlreg_server__route_count());
+    ck_assert_uint_gt(w.next, 0);
+    ck_assert_uint_eq(mlreg_server__route_index(&stray), mlreg_server__route_count());
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("server_routes");
@@ -407,6 +440,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_withdraw_needs_some_promote_role_and_unwithdraw_needs_admin);
     tcase_add_test(tc, test_probes_are_public_reads_and_nothing_under_them_matches);
     tcase_add_test(tc, test_a_row_without_a_role_rule_is_refused_to_everyone);
+    tcase_add_test(tc, test_metrics_needs_read_on_every_model);
+    tcase_add_test(tc, test_route_index_counts_rows_in_matching_order);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -122,6 +122,9 @@ struct mlreg_blob_backend {
      * nothing secret).
      */
     int (*check)(char *reason, size_t reason_len, mlreg_blob_backend *b);
+    /** Optional; the backend's short name ("fs", "s3"), a static string: the
+     *  `backend` label of the blob store's metrics (NULL: "other"). */
+    const char *name;
 };
 
 /** Seconds an s3 backend's check() answers its last result without asking again. */
