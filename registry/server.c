@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "mlreg/common.h"
+#include "mlreg/events.h"
 #include "mlreg/gc.h"
 #include "server_routes.h"
 
@@ -449,7 +450,9 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     struct sockaddr_in sin;
     struct sockaddr_in6 sin6;
     struct sockaddr *sa;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /* suspend/resume: long-polls of GET /api/v1/events wait without a thread */
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                         MHD_ALLOW_SUSPEND_RESUME;
     const char *host = opts->host;
     const union MHD_DaemonInfo *info;
     mlreg_server_opts o;
@@ -535,6 +538,16 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     srv->log_json = opts->log_format == MLREG_SERVER_LOG_JSON;
     srv->ready_max_lag =
         opts->ready_max_lag ? opts->ready_max_lag : MLREG_SERVER_DEFAULT_READY_MAX_LAG;
+    {
+        char source[320];
+        if (opts->event_source == NULL) mlreg_events_default_source(source, sizeof(source));
+        if ((srv->event_source = strdup(opts->event_source ? opts->event_source : source)) ==
+            NULL) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    if ((error = mlreg_server__polls_start(srv)) < 0) goto done;
     if ((error = mlreg_server__uploads_new(&srv->uploads, &ul)) < 0) goto done;
     if (mlreg_registry_cluster(reg) != NULL) {
         char tag[MLREG_CLUSTER_TAG_LEN + 1];
@@ -617,7 +630,10 @@ void mlreg_server_stop(mlreg_server *srv)
 {
     if (!srv) return;
     mlreg_server__housekeeper_stop(srv);
+    mlreg_server__polls_stop(srv); /* waiting long-polls answer before the daemon stops */
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
+    mlreg_server__polls_free(srv);
+    free(srv->event_source);
     mlreg_server__conns_free(srv->conns);
     pthread_cond_destroy(&srv->housekeeper_wake);
     pthread_mutex_destroy(&srv->housekeeper_lock);

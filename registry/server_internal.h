@@ -227,6 +227,24 @@ const char *mlreg_server__tls_client_ca(const mlreg_server_tls *t);
  *  verdict then cached). 0, or MLREG_EFORBIDDEN with the reason. */
 int mlreg_server__tls_peer_check(struct MHD_Connection *conn);
 
+/* ---- long-polls of GET /api/v1/events (server_events.c) ------------------ */
+
+typedef struct event_polls event_polls;
+
+/** Most long-polls waiting at once; more are answered 503 with Retry-After. */
+#define MLREG_SERVER_EVENT_POLLS_MAX 64
+
+/** Starts the thread that wakes waiting long-polls on a commit or at
+ *  their deadline (srv->polls). 0, MLREG_ENOMEM or MLREG_EIO. */
+int mlreg_server__polls_start(mlreg_server *srv);
+/** Resumes every waiting long-poll (they answer at once, as any new one
+ *  does from now on), stops and joins the thread; call before
+ *  MHD_stop_daemon(). No-op when not started. */
+void mlreg_server__polls_stop(mlreg_server *srv);
+/** mlreg_server__polls_stop() if needed, then frees srv->polls; call after
+ *  MHD_stop_daemon(), when no request runs any more. */
+void mlreg_server__polls_free(mlreg_server *srv);
+
 /* ---- the server (server.c) ----------------------------------------------- */
 
 struct mlreg_server {
@@ -264,6 +282,10 @@ struct mlreg_server {
     int log_json;           /* access-log lines as JSON objects */
     uint64_t ready_max_lag; /* /readyz: log entries this node may be behind */
     int ready_state;        /* last /readyz answer: 0 none yet, 1 ready, 2 not (atomic) */
+    /* events (server_events.c) */
+    event_polls *polls;
+    char *event_source;    /* CloudEvents source (malloc'd) */
+    char event_log_id[96]; /* the log's id in event ids */
 };
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "mlreg/auth.h"
+#include "mlreg/events.h"
 #include "mlreg/gates.h"
 #include "mlreg/sign.h"
 
@@ -135,6 +136,7 @@ typedef struct {
     size_t n_trusted_keys;             /**< entries in @c trusted_keys */
     mlreg_policy *policy;              /**< stages, gates, models (defaults when absent); owned */
     mlreg_auth *auth;                  /**< tokens (none when absent: local identity); owned */
+    mlreg_webhooks *webhooks;          /**< webhooks (events.h); NULL when absent; owned */
 } mlreg_config;
 
 /**
@@ -150,6 +152,10 @@ int mlreg_config_load(mlreg_config **out, const char *path);
 
 /** Replaces a string field (listen, data_dir) with a copy of @p value. 0 or MLREG_ENOMEM. */
 int mlreg_config_set_string(char **field, const char *value);
+
+/** Resolves @p file against the directory of the config file @p config_path
+ *  (an absolute @p file stays as it is) into *out, malloc'd. 0 or MLREG_ENOMEM. */
+int mlreg_config_resolve_path(char **out, const char *config_path, const char *file);
 
 /** Frees @p cfg and its strings; NULL is a no-op. */
 void mlreg_config_free(mlreg_config *cfg);

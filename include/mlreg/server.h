@@ -129,6 +129,9 @@ typedef struct {
      *  entries behind the shared log (s3 backend); 0 =
      *  MLREG_SERVER_DEFAULT_READY_MAX_LAG. */
     uint64_t ready_max_lag;
+    /** The CloudEvents `source` of GET /api/v1/events (events.h); NULL:
+     *  "mlreg://<hostname>". Copied. */
+    const char *event_source;
 } mlreg_server_opts;
 
 /** Access-log formats (mlreg_server_opts.log_format). */
