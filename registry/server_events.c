@@ -180,12 +180,16 @@ typedef struct {
 /* ?types=push,promote: known kind names, comma-separated. */
 static int parse_types(unsigned int *out, request *rq)
 {
-    const char *v = mlreg_server__req_query(rq, "types"), *p, *end;
+    const char *v = NULL, *p, *end;
+    size_t len = 0;
     unsigned int mask = 0, k;
 
     *out = MLREG_EVENT_ALL;
-    if (v == NULL) return 0;
-    if (v[0] == '\0' || strlen(v) > EVENTS_TYPES_MAX)
+    if (MHD_lookup_connection_value_n(rq->conn, MHD_GET_ARGUMENT_KIND, "types", 5, &v, &len) !=
+        MHD_YES)
+        return 0;
+    /* the length, not strlen: "push%00x" must not read as "push" */
+    if (v == NULL || len == 0 || len > EVENTS_TYPES_MAX || strlen(v) != len)
         return mlreg_error_set(MLREG_EINVALID, "?types= must list event types, comma-separated "
                                                "(push, promote, refuse, rollback, withdraw, "
                                                "unwithdraw, sign, purge, approve, image)");

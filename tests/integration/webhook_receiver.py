@@ -5,7 +5,8 @@ Listens on 127.0.0.1:PORT (0 or absent: a free port, written to DIR/port)
 and records every POST as DIR/NNNNNN.body (the exact bytes) and
 DIR/NNNNNN.headers (JSON object of the headers, names lower-cased), NNNNNN
 counting from 1 in arrival order. It answers with the status in DIR/status
-(default 200); while DIR/hang exists it holds each request for 30 s first.
+(default 200); a request that arrives while DIR/hang exists is held until
+the file goes (at most 30 s) and then answered 503 without being recorded.
 """
 import http.server
 import json
@@ -33,7 +34,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         if os.path.exists(os.path.join(DIR, "hang")):
-            time.sleep(30)
+            until = time.time() + 30
+            while os.path.exists(os.path.join(DIR, "hang")) and time.time() < until:
+                time.sleep(0.1)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         try:
             with open(os.path.join(DIR, "status")) as f:
                 status = int(f.read().strip() or "200")
