@@ -23,7 +23,6 @@
 #include <sys/socket.h>
 
 #include "mlreg/common.h"
-#include "mlreg/events.h"
 #include "mlreg/gc.h"
 #include "server_routes.h"
 
@@ -538,16 +537,7 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     srv->log_json = opts->log_format == MLREG_SERVER_LOG_JSON;
     srv->ready_max_lag =
         opts->ready_max_lag ? opts->ready_max_lag : MLREG_SERVER_DEFAULT_READY_MAX_LAG;
-    {
-        char source[320];
-        if (opts->event_source == NULL) mlreg_events_default_source(source, sizeof(source));
-        if ((srv->event_source = strdup(opts->event_source ? opts->event_source : source)) ==
-            NULL) {
-            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-            goto done;
-        }
-    }
-    if ((error = mlreg_server__polls_start(srv)) < 0) goto done;
+    if ((error = mlreg_server__polls_start(srv, opts->event_source)) < 0) goto done;
     if ((error = mlreg_server__uploads_new(&srv->uploads, &ul)) < 0) goto done;
     if (mlreg_registry_cluster(reg) != NULL) {
         char tag[MLREG_CLUSTER_TAG_LEN + 1];

@@ -117,13 +117,19 @@ static void *polls_thread(void *arg)
     return NULL;
 }
 
-int mlreg_server__polls_start(mlreg_server *srv)
+int mlreg_server__polls_start(mlreg_server *srv, const char *source)
 {
-    event_polls *p = calloc(1, sizeof(*p));
+    event_polls *p = NULL;
     pthread_condattr_t cattr;
+    char host_source[320];
     int error;
 
-    if (p == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    if (source == NULL) {
+        mlreg_events_default_source(host_source, sizeof(host_source));
+        source = host_source;
+    }
+    if ((srv->event_source = strdup(source)) == NULL || (p = calloc(1, sizeof(*p))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     p->reg = srv->reg;
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_init(&cattr);

@@ -234,9 +234,10 @@ typedef struct event_polls event_polls;
 /** Most long-polls waiting at once; more are answered 503 with Retry-After. */
 #define MLREG_SERVER_EVENT_POLLS_MAX 64
 
-/** Starts the thread that wakes waiting long-polls on a commit or at
+/** Sets the events' source (@p source, or "mlreg://<hostname>" when NULL)
+ *  and starts the thread that wakes waiting long-polls on a commit or at
  *  their deadline (srv->polls). 0, MLREG_ENOMEM or MLREG_EIO. */
-int mlreg_server__polls_start(mlreg_server *srv);
+int mlreg_server__polls_start(mlreg_server *srv, const char *source);
 /** Resumes every waiting long-poll (they answer at once, as any new one
  *  does from now on), stops and joins the thread; call before
  *  MHD_stop_daemon(). No-op when not started. */
