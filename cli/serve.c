@@ -409,6 +409,8 @@ int cmd_serve(int argc, char **argv)
     sopts.event_source = cfg->cluster.url; /* NULL: mlreg://<hostname> */
     if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)
         sopts.redirect_seconds = cfg->s3.presign_seconds ? cfg->s3.presign_seconds : 300;
+    if ((error = start_events(&events, reg, cfg)) < 0) goto done;
+    sopts.events = events;
     if ((error = mlreg_server_start(&srv, reg, &sopts)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;
@@ -446,7 +448,6 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "mlreg: node %s follows the log in the bucket\n",
                 mlreg_cluster_node_id(cl));
     }
-    if ((error = start_events(&events, reg, cfg)) < 0) goto done;
     if (cfg->scrub_interval > 0)
         fprintf(stderr, "mlreg: scrubbing the blob store every %llu s%s\n",
                 (unsigned long long)cfg->scrub_interval, cfg->scrub_rate ? ", rate limited" : "");
@@ -463,8 +464,8 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "mlreg: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = CLI_EXIT_OK;
 done:
+    mlreg_server_stop(srv); /* it reads the events' counters */
     mlreg_events_stop(events);
-    mlreg_server_stop(srv);
     mlreg_server_tls_free(tls);
     mlreg_registry_free(reg);
     mlreg_config_free(cfg);

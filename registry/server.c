@@ -509,6 +509,7 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     }
     pthread_condattr_destroy(&cattr);
     srv->reg = reg;
+    srv->events = opts->events;
     srv->max_manifest = mlreg_registry_max_manifest_bytes(reg);
     srv->max_upload_bytes = o.max_upload_bytes;
     srv->policy = opts->policy;

@@ -287,6 +287,8 @@ struct mlreg_server {
     event_polls *polls;
     char *event_source;    /* CloudEvents source (malloc'd) */
     char event_log_id[96]; /* the log's id in event ids */
+    struct mlreg_events
+        *events; /* webhook deliveries, for their counters (borrowed; may be NULL) */
 };
 
 #endif

@@ -132,6 +132,9 @@ typedef struct {
     /** The CloudEvents `source` of GET /api/v1/events (events.h); NULL:
      *  "mlreg://<hostname>". Copied. */
     const char *event_source;
+    /** The webhook deliveries (events.h), whose counters the server may
+     *  report (mlreg_events_stats()); borrowed, may be NULL. */
+    struct mlreg_events *events;
 } mlreg_server_opts;
 
 /** Access-log formats (mlreg_server_opts.log_format). */
