@@ -13,7 +13,11 @@
  * reports a commit (they look at the log again, and wait again when what
  * came is nothing they asked for) or at their deadline (they answer []).
  * The list is bounded (MLREG_SERVER_EVENT_POLLS_MAX); past it a request is
- * answered 503 with Retry-After. Suspending and resuming both happen under
+ * answered 503 with Retry-After, and one identity may hold at most
+ * MLREG_SERVER_EVENT_POLLS_PER_IDENTITY of it (429), so one token cannot
+ * take every place. A waiting client that goes away keeps its place until
+ * its deadline or the next commit: libmicrohttpd does not watch suspended
+ * sockets. Suspending and resuming both happen under
  * the list's lock, so a commit between a request's look at the log and
  * its suspension is never missed: the request reads the commit count
  * before it looks and does not wait when it changed.
@@ -283,6 +287,17 @@ done:
     return error;
 }
 
+/* How many waiters share @p rq's identity; under p->lock. */
+static size_t identity_waiting(const event_polls *p, const request *rq)
+{
+    const char *me = mlreg_server__req_actor(rq);
+    size_t n = 0;
+
+    for (const request *w = p->head; w != NULL; w = w->poll_next)
+        if (!strcmp(mlreg_server__req_actor(w), me)) n++;
+    return n;
+}
+
 static enum MHD_Result reply_batch(request *rq, json_t *arr, uint64_t next)
 {
     uint64_t len = 0;
@@ -329,6 +344,16 @@ static enum MHD_Result events_get(request *rq)
             json_decref(arr);
             arr = NULL;
             continue;
+        }
+        if (identity_waiting(p, rq) >= MLREG_SERVER_EVENT_POLLS_PER_IDENTITY) {
+            pthread_mutex_unlock(&p->lock);
+            json_decref(arr);
+            mlreg_server__req_fail_raw(rq, 429, "TOOMANYREQUESTS",
+                                       "'%s' has %d event long-polls waiting already; retry later",
+                                       mlreg_server__req_actor(rq),
+                                       MLREG_SERVER_EVENT_POLLS_PER_IDENTITY);
+            mlreg_server__req_fail_header(rq, "Retry-After", "%d", 5);
+            return mlreg_server__req_queue_error(rq);
         }
         if (p->n >= MLREG_SERVER_EVENT_POLLS_MAX) {
             pthread_mutex_unlock(&p->lock);

@@ -233,6 +233,8 @@ typedef struct event_polls event_polls;
 
 /** Most long-polls waiting at once; more are answered 503 with Retry-After. */
 #define MLREG_SERVER_EVENT_POLLS_MAX 64
+/** Most long-polls one identity (token) may have waiting; more are 429. */
+#define MLREG_SERVER_EVENT_POLLS_PER_IDENTITY 16
 
 /** Sets the events' source (@p source, or "mlreg://<hostname>" when NULL)
  *  and starts the thread that wakes waiting long-polls on a commit or at

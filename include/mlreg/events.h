@@ -148,7 +148,9 @@ typedef struct {
  * (created 0700); a webhook without a cursor starts at the end of the log:
  * it gets the changes made from now on. @p source is the events' source.
  * *out owned by the caller (mlreg_events_stop()). With no webhooks *out is
- * a value that runs no thread.
+ * a value that runs no thread. To apply another `webhooks` config (a
+ * reload), stop this one and start one with the new value: cursors are
+ * kept per URL, so a webhook that stays resumes where it stopped.
  * @return 0; MLREG_EIO (state directory, cursor file, thread); MLREG_ENOMEM.
  */
 int mlreg_events_start(mlreg_events **out, mlreg_registry *reg, const mlreg_webhooks *hooks,
