@@ -31,6 +31,7 @@
 #include "mlreg/backup.h"
 #include "mlreg/common.h"
 #include "mlreg/config.h"
+#include "mlreg/events.h"
 #include "mlreg/registry.h"
 #include "mlreg/s3.h"
 #include "mlreg/server.h"
@@ -222,6 +223,31 @@ static int load_tls(mlreg_server_tls **out, const mlreg_config *cfg)
     return 0;
 }
 
+/* Starts the delivery of the config's webhooks (events.h), cursors under
+ * DATA_DIR/events. Every node of a cluster with webhooks in its config
+ * delivers every event (docs/operations.md): configure them on one node.
+ * 0, or the error, printed. */
+static int start_events(mlreg_events **out, mlreg_registry *reg, const mlreg_config *cfg)
+{
+    char source[320], *dir;
+    int error;
+
+    if (cfg->webhooks == NULL || cfg->webhooks->n == 0) return 0;
+    if (cfg->cluster.url != NULL)
+        snprintf(source, sizeof(source), "%s", cfg->cluster.url);
+    else
+        mlreg_events_default_source(source, sizeof(source));
+    if ((dir = malloc(strlen(cfg->data_dir) + sizeof("/events"))) == NULL) {
+        fprintf(stderr, "mlreg: out of memory\n");
+        return MLREG_ENOMEM;
+    }
+    sprintf(dir, "%s/events", cfg->data_dir);
+    error = mlreg_events_start(out, reg, cfg->webhooks, dir, source);
+    free(dir);
+    if (error < 0) fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
+    return error;
+}
+
 /* One option of serve or reindex: a value (--name VALUE / --name=VALUE)
  * into *value, or a flag setting *flag. */
 typedef struct {
@@ -279,6 +305,7 @@ int cmd_serve(int argc, char **argv)
     sigset_t sigs, oldsigs;
     int masked = 0, insecure_http = 0;
     mlreg_server_tls *tls = NULL;
+    mlreg_events *events = NULL;
 
     {
         const serve_opt opts[] = {{"--config", &config_path, NULL},
@@ -381,8 +408,11 @@ int cmd_serve(int argc, char **argv)
                                                                          : MLREG_SERVER_LOG_TEXT;
     sopts.ready_max_lag = cfg->cluster.ready_max_lag;
     sopts.metrics_public = cfg->metrics_public;
+    sopts.event_source = cfg->cluster.url; /* NULL: mlreg://<hostname> */
     if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)
         sopts.redirect_seconds = cfg->s3.presign_seconds ? cfg->s3.presign_seconds : 300;
+    if ((error = start_events(&events, reg, cfg)) < 0) goto done;
+    sopts.events = events;
     if ((error = mlreg_server_start(&srv, reg, &sopts)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;
@@ -436,7 +466,8 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "mlreg: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = CLI_EXIT_OK;
 done:
-    mlreg_server_stop(srv);
+    mlreg_server_stop(srv); /* it reads the events' counters */
+    mlreg_events_stop(events);
     mlreg_server_tls_free(tls);
     mlreg_registry_free(reg);
     mlreg_config_free(cfg);

@@ -73,6 +73,7 @@ void mlreg_config_free(mlreg_config *cfg)
     free(cfg->retention);
     mlreg_policy_free(cfg->policy);
     mlreg_auth_free(cfg->auth);
+    mlreg_webhooks_free(cfg->webhooks);
     free(cfg);
 }
 
@@ -380,6 +381,11 @@ static int load_scrub(mlreg_config *cfg, json_t *obj)
 
 /* Defined below: a file named in the config is relative to its directory. */
 static int resolve_key_path(char **out, const char *config_path, const char *file);
+
+int mlreg_config_resolve_path(char **out, const char *config_path, const char *file)
+{
+    return resolve_key_path(out, config_path, file);
+}
 
 /* audit: the log key shared by the nodes of one bucket. */
 static int load_audit(mlreg_config *cfg, json_t *obj, const char *config_path)
@@ -885,6 +891,10 @@ static int load_root(mlreg_config *cfg, json_t *root, const char *path)
             if ((error = load_retention(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "metrics")) {
             if ((error = load_metrics(cfg, v)) < 0) return error;
+        } else if (!strcmp(key, "webhooks")) {
+            mlreg_webhooks_free(cfg->webhooks);
+            cfg->webhooks = NULL;
+            if ((error = mlreg_webhooks_parse(&cfg->webhooks, v, path)) < 0) return error;
         } else if (!strcmp(key, "stages") || !strcmp(key, "gates") || !strcmp(key, "models") ||
                    !strcmp(key, "tokens")) {
             continue; /* load_policy(), once every key is known */

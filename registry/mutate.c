@@ -100,6 +100,8 @@ int mlreg_registry__mutate_local(uint64_t *seq_out, mlreg_meta *meta, registry_a
     error = mlreg_meta_txn_commit(mut.txn);
     mut.txn = NULL;
     if (error == 0 && seq_out != NULL) *seq_out = mut.first_seq;
+    if (error == 0 && mlreg_meta_owner(meta) != NULL)
+        mlreg_registry__commit_notify(mlreg_meta_owner(meta));
 
 done:
     mlreg_meta_txn_abort(mut.txn);
@@ -182,6 +184,8 @@ int mlreg_registry__mutate_replay(mlreg_meta *meta, const json_t *entry, const c
     /* a later live change must get a later time, whatever the clock of the
      * node that wrote this entry said */
     if (error == 0) mlreg_time_advance(mut.now);
+    if (error == 0 && mlreg_meta_owner(meta) != NULL)
+        mlreg_registry__commit_notify(mlreg_meta_owner(meta));
 
 done:
     free(rebuilt);

@@ -65,7 +65,48 @@ struct mlreg_registry {
     mlreg_tokens *tokens;
     size_t max_manifest_bytes;
     pthread_mutex_t gc_lock; /* one garbage collection at a time (gc.c) */
+    /* who is told of each commit (mlreg_registry_commit_listen()) */
+    pthread_mutex_t listen_lock;
+    struct {
+        mlreg_registry_commit_fn fn;
+        void *arg;
+    } listeners[MLREG_REGISTRY_LISTENERS_MAX];
 };
+
+int mlreg_registry_commit_listen(mlreg_registry *reg, mlreg_registry_commit_fn fn, void *arg)
+{
+    int error = mlreg_error_set(MLREG_ENOSPACE, "too many commit listeners (at most %d)",
+                                MLREG_REGISTRY_LISTENERS_MAX);
+
+    pthread_mutex_lock(&reg->listen_lock);
+    for (size_t i = 0; i < MLREG_REGISTRY_LISTENERS_MAX; i++) {
+        if (reg->listeners[i].fn != NULL) continue;
+        reg->listeners[i].fn = fn;
+        reg->listeners[i].arg = arg;
+        error = 0;
+        break;
+    }
+    pthread_mutex_unlock(&reg->listen_lock);
+    return error;
+}
+
+void mlreg_registry_commit_unlisten(mlreg_registry *reg, mlreg_registry_commit_fn fn, void *arg)
+{
+    pthread_mutex_lock(&reg->listen_lock);
+    for (size_t i = 0; i < MLREG_REGISTRY_LISTENERS_MAX; i++)
+        if (reg->listeners[i].fn == fn && reg->listeners[i].arg == arg) reg->listeners[i].fn = NULL;
+    pthread_mutex_unlock(&reg->listen_lock);
+}
+
+/* The listeners run under listen_lock, so unlisten waits for a call in
+ * progress; a listener only signals a condition variable. */
+void mlreg_registry__commit_notify(mlreg_registry *reg)
+{
+    pthread_mutex_lock(&reg->listen_lock);
+    for (size_t i = 0; i < MLREG_REGISTRY_LISTENERS_MAX; i++)
+        if (reg->listeners[i].fn != NULL) reg->listeners[i].fn(reg->listeners[i].arg);
+    pthread_mutex_unlock(&reg->listen_lock);
+}
 
 pthread_mutex_t *mlreg_registry__gc_lock(mlreg_registry *reg)
 {
@@ -138,7 +179,10 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
         goto done;
     }
     reg = calloc(1, sizeof(*reg));
-    if (reg != NULL) pthread_mutex_init(&reg->gc_lock, NULL);
+    if (reg != NULL) {
+        pthread_mutex_init(&reg->gc_lock, NULL);
+        pthread_mutex_init(&reg->listen_lock, NULL);
+    }
     n = strlen(opts->data_dir) + sizeof("/audit");
     meta_dir = malloc(n);
     audit_dir = malloc(n);
@@ -213,6 +257,7 @@ void mlreg_registry_free(mlreg_registry *reg)
     mlreg_meta_close(reg->meta);
     mlreg_blobstore_free(reg->store);
     pthread_mutex_destroy(&reg->gc_lock);
+    pthread_mutex_destroy(&reg->listen_lock);
     free(reg);
 }
 

@@ -60,6 +60,10 @@ int mlreg_registry__mutate(uint64_t *seq_out, mlreg_meta *meta, registry_apply_f
 int mlreg_registry__mutation_record(uint64_t *seq_out, registry_mutation *mut,
                                     const mlreg_audit_event *ev);
 
+/** Tells the commit listeners of @p reg (mlreg_registry_commit_listen())
+ *  that a change was committed; mutate.c calls it after each commit. */
+void mlreg_registry__commit_notify(mlreg_registry *reg);
+
 /** The time of the change, taken inside its transaction (nanoseconds). */
 int64_t mlreg_registry__mutation_time(const registry_mutation *mut);
 

@@ -456,7 +456,9 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     struct sockaddr_in sin;
     struct sockaddr_in6 sin6;
     struct sockaddr *sa;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /* suspend/resume: long-polls of GET /api/v1/events wait without a thread */
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                         MHD_ALLOW_SUSPEND_RESUME;
     const char *host = opts->host;
     const union MHD_DaemonInfo *info;
     mlreg_server_opts o;
@@ -514,6 +516,7 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     }
     pthread_condattr_destroy(&cattr);
     srv->reg = reg;
+    srv->events = opts->events;
     srv->max_manifest = mlreg_registry_max_manifest_bytes(reg);
     srv->max_upload_bytes = o.max_upload_bytes;
     srv->policy = opts->policy;
@@ -544,6 +547,7 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
         opts->ready_max_lag ? opts->ready_max_lag : MLREG_SERVER_DEFAULT_READY_MAX_LAG;
     srv->metrics_public = opts->metrics_public;
     if ((error = mlreg_server__metrics_new(&srv->metrics)) < 0) goto done;
+    if ((error = mlreg_server__polls_start(srv, opts->event_source)) < 0) goto done;
     if ((error = mlreg_server__uploads_new(&srv->uploads, &ul)) < 0) goto done;
     if (mlreg_registry_cluster(reg) != NULL) {
         char tag[MLREG_CLUSTER_TAG_LEN + 1];
@@ -626,7 +630,10 @@ void mlreg_server_stop(mlreg_server *srv)
 {
     if (!srv) return;
     mlreg_server__housekeeper_stop(srv);
+    mlreg_server__polls_stop(srv); /* waiting long-polls answer before the daemon stops */
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
+    mlreg_server__polls_free(srv);
+    free(srv->event_source);
     mlreg_server__conns_free(srv->conns);
     mlreg_server__metrics_free(srv->metrics);
     pthread_cond_destroy(&srv->housekeeper_wake);

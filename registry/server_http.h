@@ -83,6 +83,11 @@ typedef struct request {
     const char *buf_what; /* BODY_BUFFER: what the body is, for messages */
     uint64_t discard_left;
     forward *fwd; /* BODY_FORWARD, or a bodiless request being forwarded */
+
+    /* GET /api/v1/events long-poll (server_events.c) */
+    int64_t poll_deadline_ms;  /* CLOCK_MONOTONIC ms; 0 until it first waits */
+    int poll_waiting;          /* suspended, in the server's waiter list (under its lock) */
+    struct request *poll_next; /* next waiter */
 } request;
 
 /** Allocates a request for @p uri (its path is kept, the query dropped).

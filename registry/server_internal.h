@@ -255,6 +255,26 @@ void mlreg_server__metrics_request(server_metrics *m, const struct request *rq);
  *  (cached on s3), no request for the shared log. */
 int mlreg_server__ready(char *reason, size_t reason_len, char *detail, size_t detail_len,
                         mlreg_server *srv);
+/* ---- long-polls of GET /api/v1/events (server_events.c) ------------------ */
+
+typedef struct event_polls event_polls;
+
+/** Most long-polls waiting at once; more are answered 503 with Retry-After. */
+#define MLREG_SERVER_EVENT_POLLS_MAX 64
+/** Most long-polls one identity (token) may have waiting; more are 429. */
+#define MLREG_SERVER_EVENT_POLLS_PER_IDENTITY 16
+
+/** Sets the events' source (@p source, or "mlreg://<hostname>" when NULL)
+ *  and starts the thread that wakes waiting long-polls on a commit or at
+ *  their deadline (srv->polls). 0, MLREG_ENOMEM or MLREG_EIO. */
+int mlreg_server__polls_start(mlreg_server *srv, const char *source);
+/** Resumes every waiting long-poll (they answer at once, as any new one
+ *  does from now on), stops and joins the thread; call before
+ *  MHD_stop_daemon(). No-op when not started. */
+void mlreg_server__polls_stop(mlreg_server *srv);
+/** mlreg_server__polls_stop() if needed, then frees srv->polls; call after
+ *  MHD_stop_daemon(), when no request runs any more. */
+void mlreg_server__polls_free(mlreg_server *srv);
 
 /* ---- the server (server.c) ----------------------------------------------- */
 
@@ -296,6 +316,12 @@ struct mlreg_server {
     /* GET /metrics (server_metrics.c) */
     server_metrics *metrics;
     int metrics_public; /* /metrics without a token (metrics.public) */
+    /* events (server_events.c) */
+    event_polls *polls;
+    char *event_source;    /* CloudEvents source (malloc'd) */
+    char event_log_id[96]; /* the log's id in event ids */
+    struct mlreg_events
+        *events; /* webhook deliveries, for their counters (borrowed; may be NULL) */
 };
 
 #endif

@@ -122,6 +122,7 @@ extern const route_table mlreg_server__audit_routes;
 extern const route_table mlreg_server__probe_routes;
 extern const route_table mlreg_server__token_routes;
 extern const route_table mlreg_server__metrics_routes;
+extern const route_table mlreg_server__event_routes;
 
 /** A span of the matched path. */
 typedef struct {

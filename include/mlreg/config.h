@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "mlreg/auth.h"
+#include "mlreg/events.h"
 #include "mlreg/gates.h"
 #include "mlreg/sign.h"
 
@@ -136,6 +137,7 @@ typedef struct {
     mlreg_policy *policy;              /**< stages, gates, models (defaults when absent); owned */
     mlreg_auth *auth;                  /**< tokens (none when absent: local identity); owned */
     int metrics_public; /**< metrics.public: GET /metrics needs no token (docs/operations.md) */
+    mlreg_webhooks *webhooks;          /**< webhooks (events.h); NULL when absent; owned */
 } mlreg_config;
 
 /**
@@ -151,6 +153,10 @@ int mlreg_config_load(mlreg_config **out, const char *path);
 
 /** Replaces a string field (listen, data_dir) with a copy of @p value. 0 or MLREG_ENOMEM. */
 int mlreg_config_set_string(char **field, const char *value);
+
+/** Resolves @p file against the directory of the config file @p config_path
+ *  (an absolute @p file stays as it is) into *out, malloc'd. 0 or MLREG_ENOMEM. */
+int mlreg_config_resolve_path(char **out, const char *config_path, const char *file);
 
 /** Frees @p cfg and its strings; NULL is a no-op. */
 void mlreg_config_free(mlreg_config *cfg);

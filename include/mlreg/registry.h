@@ -107,6 +107,22 @@ mlreg_tokens *mlreg_registry_tokens(mlreg_registry *reg);
 /** The configured manifest size limit in bytes. */
 size_t mlreg_registry_max_manifest_bytes(const mlreg_registry *reg);
 
+/** Called after every change committed to the metadata (a live change or
+ *  an entry replayed from the shared log), on the committing thread: it
+ *  must be quick and must not change the registry (wake a thread). */
+typedef void (*mlreg_registry_commit_fn)(void *arg);
+/** Most listeners one registry holds. */
+#define MLREG_REGISTRY_LISTENERS_MAX 8
+/**
+ * Adds @p fn (called with @p arg) to the listeners of @p reg's commits
+ * (the events delivery and the long-polls of GET /api/v1/events wait on it).
+ * 0 or MLREG_ENOSPACE (MLREG_REGISTRY_LISTENERS_MAX listeners already).
+ */
+int mlreg_registry_commit_listen(mlreg_registry *reg, mlreg_registry_commit_fn fn, void *arg);
+/** Removes the listener @p fn / @p arg; once it returns, @p fn is not running
+ *  and will not be called again. No-op when it is not listening. */
+void mlreg_registry_commit_unlisten(mlreg_registry *reg, mlreg_registry_commit_fn fn, void *arg);
+
 /**
  * Rebuilds the metadata of @p dest from the audit log of @p source: applies
  * every entry of @p source, in order, as the change it records, with the

@@ -132,6 +132,12 @@ typedef struct {
     /** Non-zero: GET /metrics is served without a token (metrics.public);
      *  else it needs the read role on every model when tokens are set. */
     int metrics_public;
+    /** The CloudEvents `source` of GET /api/v1/events (events.h); NULL:
+     *  "mlreg://<hostname>". Copied. */
+    const char *event_source;
+    /** The webhook deliveries (events.h), whose counters the server may
+     *  report (mlreg_events_stats()); borrowed, may be NULL. */
+    struct mlreg_events *events;
 } mlreg_server_opts;
 
 /** Access-log formats (mlreg_server_opts.log_format). */
