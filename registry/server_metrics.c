@@ -30,6 +30,7 @@
 #include "mlreg/audit.h"
 #include "mlreg/cluster.h"
 #include "mlreg/common.h"
+#include "mlreg/events.h"
 #include "mlreg/meta.h"
 #include "mlreg/metrics.h"
 #include "mlreg/version.h"
@@ -300,6 +301,45 @@ static int write_cluster(mlreg_buf *b, mlreg_server *srv)
     return 0;
 }
 
+/* The webhook deliveries (events.h), labelled by their place in the
+ * config's `webhooks` list: a URL may carry a secret in its query string,
+ * and the list is bounded. Nothing without webhooks. */
+static int write_webhooks(mlreg_buf *b, mlreg_server *srv)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        {"mlreg_webhook_delivered_total", "counter", "Events a webhook's receiver accepted (2xx)."},
+        {"mlreg_webhook_failed_attempts_total", "counter",
+         "POSTs to a webhook that failed (network, timeout, non-2xx); each is retried."},
+        {"mlreg_webhook_dropped_total", "counter",
+         "Events given up on after give_up_after refusals (4xx other than 408, 429)."},
+        {"mlreg_webhook_lag_entries", "gauge",
+         "Audit log entries a webhook's delivery has still to look at."},
+    };
+    size_t n = mlreg_events_count(srv->events);
+    int error;
+
+    if (n == 0) return 0;
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        if ((error = mlreg_metrics_write_family(b, fam[f].name, fam[f].type, fam[f].help)) < 0)
+            return error;
+        for (size_t i = 0; i < n; i++) {
+            mlreg_webhook_stats st;
+            const char *url = NULL;
+            char idx[24];
+            const char *labels[] = {"webhook", idx};
+            uint64_t v;
+            if (mlreg_events_stats(&st, &url, srv->events, i) < 0) continue;
+            snprintf(idx, sizeof(idx), "%zu", i);
+            v = f == 0 ? st.delivered : f == 1 ? st.failed_attempts : f == 2 ? st.dropped : st.lag;
+            if ((error = mlreg_metrics_write_sample_u64(b, fam[f].name, labels, 1, v)) < 0)
+                return error;
+        }
+    }
+    return 0;
+}
+
 static int render(mlreg_buf *b, mlreg_server *srv)
 {
     server_metrics *m = srv->metrics;
@@ -336,7 +376,7 @@ static int render(mlreg_buf *b, mlreg_server *srv)
                            "Upload sessions the server takes at once.", (double)sessions_max)) <
             0 ||
         (error = write_stores(b, srv)) < 0 || (error = write_cluster(b, srv)) < 0 ||
-        (error = mlreg_metrics_write_registered(b)) < 0)
+        (error = write_webhooks(b, srv)) < 0 || (error = mlreg_metrics_write_registered(b)) < 0)
         return error;
     return 0;
 }

@@ -274,6 +274,15 @@ sleep 1.5
 check "... the dropped one is not sent again" [ "$(received "$TMP/a")" = $((N + 1)) ]
 check "... the one delivered is the next push" jqt '.subject == "demo@9.0"' "$(ls "$TMP"/a/*.body | tail -n 1)"
 check "... and the server log says it was dropped" grep -q "refused with HTTP 400 2 times; dropped" "$TMP/server.log"
+curl -s -H "$READ" "$MLREG_URL/metrics" >"$TMP/metrics.txt"
+check "/metrics counts the first webhook's deliveries" \
+    grep -Eq '^mlreg_webhook_delivered_total\{webhook="0"\} [1-9][0-9]*$' "$TMP/metrics.txt"
+check "... its failed attempts (the receiver was down, then said 400)" \
+    grep -Eq '^mlreg_webhook_failed_attempts_total\{webhook="0"\} [1-9][0-9]*$' "$TMP/metrics.txt"
+check "... the event it dropped" grep -qx 'mlreg_webhook_dropped_total{webhook="0"} 1' "$TMP/metrics.txt"
+check "... and its lag, for both webhooks" \
+    sh -c "[ \$(grep -c '^mlreg_webhook_lag_entries{webhook=\"[01]\"} ' '$TMP/metrics.txt') = 2 ]"
+check "... never a webhook URL" sh -c "! grep -q '127.0.0.1:$PORT_A' '$TMP/metrics.txt'"
 
 # ---- a hanging receiver does not slow a mutation ----------------------------------------
 touch "$TMP/a/hang"
