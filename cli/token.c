@@ -32,7 +32,6 @@
 #include "mlreg/time.h"
 #include "mlreg/tokens.h"
 
-#define TOKEN_BYTES  32
 #define TOKEN_PREFIX "mlreg_"
 
 static const char token_usage[] =
@@ -68,11 +67,7 @@ static int token_new(int argc, char **argv)
     int error = 0, m;
     const char *name = NULL, *v, **roles = NULL;
     size_t nroles = 0;
-    unsigned char raw[TOKEN_BYTES], hash[crypto_hash_sha256_BYTES];
-    const size_t b64len =
-        sodium_base64_ENCODED_LEN(TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    const size_t toklen = sizeof(TOKEN_PREFIX) - 1 + b64len;
-    char *token = NULL, hex[2 * crypto_hash_sha256_BYTES + 1], *text = NULL;
+    char *token = NULL, hex[65], *text = NULL;
     json_t *entry = NULL, *arr;
 
     if (!(roles = calloc((size_t)argc, sizeof(*roles)))) {
@@ -111,17 +106,7 @@ static int token_new(int argc, char **argv)
         goto usage;
     }
 
-    if (sodium_init() < 0 || !(token = sodium_malloc(toklen))) {
-        error = mlreg_error_set(MLREG_ENOMEM, "cannot initialise libsodium");
-        goto done;
-    }
-    randombytes_buf(raw, sizeof(raw));
-    memcpy(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
-    sodium_bin2base64(token + sizeof(TOKEN_PREFIX) - 1, b64len, raw, sizeof(raw),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(raw, sizeof(raw));
-    crypto_hash_sha256(hash, (const unsigned char *)token, strlen(token));
-    sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+    if ((error = mlreg_tokens_secret_new(&token, hex)) < 0) goto done;
 
     if (!(entry = json_pack("{s:s, s:s, s:[]}", "name", name, "sha256", hex, "roles"))) goto nomem;
     arr = json_object_get(entry, "roles");
@@ -144,10 +129,7 @@ static int token_new(int argc, char **argv)
 nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
 done:
-    if (token) {
-        sodium_memzero(token, toklen);
-        sodium_free(token);
-    }
+    mlreg_tokens_secret_free(token);
     free(text);
     json_decref(entry);
     free(roles);

@@ -80,6 +80,29 @@ void mlreg_tokens_secret_free(char *secret)
     sodium_free(secret);
 }
 
+int mlreg_tokens_secret_new(char **out, char hex_out[65])
+{
+    unsigned char raw[TOKEN_BYTES], hash[crypto_hash_sha256_BYTES];
+    const size_t b64len =
+        sodium_base64_ENCODED_LEN(TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    const size_t toklen = sizeof(TOKEN_PREFIX) - 1 + b64len;
+    char *secret;
+
+    *out = NULL;
+    if (sodium_init() < 0 || (secret = sodium_malloc(toklen)) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory making a token");
+    randombytes_buf(raw, sizeof(raw));
+    memcpy(secret, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
+    sodium_bin2base64(secret + sizeof(TOKEN_PREFIX) - 1, b64len, raw, sizeof(raw),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof(raw));
+    crypto_hash_sha256(hash, (const unsigned char *)secret, strlen(secret));
+    sodium_bin2hex(hex_out, 65, hash, sizeof(hash));
+    sodium_memzero(hash, sizeof(hash));
+    *out = secret;
+    return 0;
+}
+
 /* ---- the table ------------------------------------------------------------- */
 
 static size_t hash_key(char key[REGISTRY_KEY_CAP], const char *hex)
@@ -283,10 +306,6 @@ int mlreg_tokens_create(json_t **out, char **secret_out, mlreg_tokens *t,
                         const mlreg_token_spec *spec)
 {
     int error = 0;
-    unsigned char raw[TOKEN_BYTES], hash[crypto_hash_sha256_BYTES];
-    const size_t b64len =
-        sodium_base64_ENCODED_LEN(TOKEN_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    const size_t toklen = sizeof(TOKEN_PREFIX) - 1 + b64len;
     char *secret = NULL, hex[65];
     json_t *roles = NULL, *pub = NULL;
     create_change c;
@@ -338,17 +357,7 @@ int mlreg_tokens_create(json_t **out, char **secret_out, mlreg_tokens *t,
             goto done;
         }
     }
-    if (sodium_init() < 0 || (secret = sodium_malloc(toklen)) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-        goto done;
-    }
-    randombytes_buf(raw, sizeof(raw));
-    memcpy(secret, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
-    sodium_bin2base64(secret + sizeof(TOKEN_PREFIX) - 1, b64len, raw, sizeof(raw),
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(raw, sizeof(raw));
-    crypto_hash_sha256(hash, (const unsigned char *)secret, strlen(secret));
-    sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+    if ((error = mlreg_tokens_secret_new(&secret, hex)) < 0) goto done;
 
     c.name = spec->name;
     c.hex = hex;

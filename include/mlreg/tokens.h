@@ -91,6 +91,15 @@ int mlreg_tokens_create(json_t **out, char **secret_out, mlreg_tokens *t,
 void mlreg_tokens_secret_free(char *secret);
 
 /**
+ * Makes a new token: "mlreg_" and the base64url (no padding) of 32 bytes
+ * from randombytes_buf(), 256 bits, so its SHA-256 may be published (the
+ * config's `sha256`, the `token.create` entry). *out in sodium_malloc
+ * memory (free with mlreg_tokens_secret_free()); @p hex_out its lowercase
+ * hex SHA-256. 0 or MLREG_ENOMEM.
+ */
+int mlreg_tokens_secret_new(char **out, char hex_out[65]);
+
+/**
  * Revokes the runtime token @p name on behalf of @p actor (entry
  * `token.revoke`); it stops working on every node as soon as the node has
  * the entry. *out (owned) is its record with "revoked" and "revoked_by".
