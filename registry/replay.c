@@ -46,6 +46,7 @@ static const struct {
     {MLREG_AUDIT_RELEASE_UNWITHDRAW, mlreg_registry__replay_withdraw},
     {MLREG_AUDIT_RELEASE_PURGE, mlreg_registry__replay_purge},
     {MLREG_AUDIT_SCRUB, mlreg_registry__replay_scrub},
+    {MLREG_AUDIT_CONFIG_RELOAD, mlreg_registry__replay_reload},
 };
 
 int mlreg_registry__replay_entry(mlreg_registry *dest, uint64_t seq, const char *text, size_t len)

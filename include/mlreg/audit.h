@@ -62,6 +62,9 @@
  *  listed in details.blobs (then deleted by gc.collect and gc.done). */
 #define MLREG_AUDIT_RELEASE_PURGE "release.purge"
 #define MLREG_AUDIT_SCRUB         "scrub" /**< a scrub found damaged or missing blobs */
+/** The server's config file was reloaded and changed gates, stages, tokens,
+ *  trusted keys, limits or certificates (reload.c). */
+#define MLREG_AUDIT_CONFIG_RELOAD "config.reload"
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"
