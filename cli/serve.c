@@ -240,12 +240,12 @@ static void reload(mlreg_server *srv, const char *config_path)
     line[0] = '\0';
     json_array_foreach(json_object_get(res, "changed"), i, v)
     {
-        used += (size_t)snprintf(line + used, used < sizeof(line) ? sizeof(line) - used : 0,
-                                 "%s%s", i ? ", " : "", json_string_value(v));
+        used += (size_t)snprintf(line + used, used < sizeof(line) ? sizeof(line) - used : 0, "%s%s",
+                                 i ? ", " : "", json_string_value(v));
     }
     fprintf(stderr, "mlreg: SIGHUP: reloaded %s (sha256 %s): %s%s\n", config_path,
-            json_string_value(json_object_get(res, "config_sha256")), used ? "changed " : "no change",
-            line);
+            json_string_value(json_object_get(res, "config_sha256")),
+            used ? "changed " : "no change", line);
     json_decref(res);
 }
 

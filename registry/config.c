@@ -989,16 +989,16 @@ static int read_root(json_t **out, char sha256[65], const char *path)
     if ((error = mlreg_file_read(&buf, &len, path, MLREG_CONFIG_FILE_MAX)) < 0) {
         char why[300];
         snprintf(why, sizeof(why), "%s", mlreg_error_last());
-        error = error == MLREG_ENOMEM ? error
-                                      : mlreg_error_set(MLREG_EIO, "cannot read config %s: %s",
-                                                        path, why);
+        error = error == MLREG_ENOMEM
+                    ? error
+                    : mlreg_error_set(MLREG_EIO, "cannot read config %s: %s", path, why);
         goto done;
     }
     if ((error = mlreg_digest_buffer(&d, buf, len)) < 0) goto done;
     mlreg_digest_hex(sha256, &d);
     if ((*out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
-        error = mlreg_error_set(MLREG_EINVALID, "config %s:%d:%d: %s", path, jerr.line,
-                                jerr.column, jerr.text);
+        error = mlreg_error_set(MLREG_EINVALID, "config %s:%d:%d: %s", path, jerr.line, jerr.column,
+                                jerr.text);
 done:
     /* the file may hold a secret (storage.secret_key) */
     if (buf != NULL) explicit_bzero(buf, len);

@@ -533,15 +533,13 @@ static int sync_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     for (size_t i = 0; i < set->n; i++) {
         const config_key *ck = &set->keys[i];
         mlreg_keyid_format(idhex, &ck->pubkey.id);
-        if ((taken = mlreg_keyring__bytes_taken(other, txn, &ck->pubkey, idhex)) < 0)
-            return taken;
+        if ((taken = mlreg_keyring__bytes_taken(other, txn, &ck->pubkey, idhex)) < 0) return taken;
         if (taken)
             return mlreg_error_set(MLREG_EINVALID,
                                    "trusted key '%s' (%s): the same public key is recorded as "
                                    "key %s; one public key may have one key id",
                                    ck->name, ck->file, other);
-        if ((taken = mlreg_keyring__name_taken(other, kr, txn, ck->name, idhex)) < 0)
-            return taken;
+        if ((taken = mlreg_keyring__name_taken(other, kr, txn, ck->name, idhex)) < 0) return taken;
         if (taken)
             return mlreg_error_set(MLREG_EINVALID,
                                    "trusted key '%s' (%s): the name is already used by key %s, "

@@ -126,15 +126,15 @@ static void authorize(request *rq)
     int error;
 
     if (rq->route->access == ROUTE_ACCESS_PUBLIC) return;
-    error =
-        mlreg_auth_authenticate(&rq->who, rq->conf->auth, mlreg_server__req_header(rq, "Authorization"));
+    error = mlreg_auth_authenticate(&rq->who, rq->conf->auth,
+                                    mlreg_server__req_header(rq, "Authorization"));
     if (error < 0) {
         mlreg_server__req_fail(rq, error, ERR_CTX_ANY);
         mlreg_server__req_fail_header(rq, "WWW-Authenticate", "Basic realm=\"mlreg\"");
         return;
     }
-    if ((error = mlreg_server__route_access(rq->route, rq->who, rq->conf->policy, rq->name, rq->stage)) <
-        0)
+    if ((error = mlreg_server__route_access(rq->route, rq->who, rq->conf->policy, rq->name,
+                                            rq->stage)) < 0)
         mlreg_server__req_fail(rq, error, ERR_CTX_ANY);
 }
 

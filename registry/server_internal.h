@@ -319,16 +319,16 @@ struct mlreg_server {
     mlreg_policy *own_policy;      /* defaults when the caller gave none */
     mlreg_auth *own_auth;
     /* the config in force (server_reload.c): policy, auth, limits, TLS */
-    server_conf *conf;          /* under conf_lock */
-    pthread_rwlock_t conf_lock; /* readers: taking a reference; writer: a reload's swap */
+    server_conf *conf;           /* under conf_lock */
+    pthread_rwlock_t conf_lock;  /* readers: taking a reference; writer: a reload's swap */
     pthread_mutex_t reload_lock; /* one reload at a time */
     int conf_locks;              /* the two locks above were made */
     tls_creds *tls_all;          /* every TLS credential set handed out (reload_lock) */
     char *config_path;           /* the file a reload reads; NULL: none */
     char host[256];              /* the listen host (loopback or not) */
-    int tls;           /* serves HTTPS */
-    int tls_mutual;    /* clients must present a certificate the client CA signed */
-    int insecure_http; /* plain HTTP allowed on a non-loopback address */
+    int tls;                     /* serves HTTPS */
+    int tls_mutual;              /* clients must present a certificate the client CA signed */
+    int insecure_http;           /* plain HTTP allowed on a non-loopback address */
     /* request logs and probes (server_http.c, server_probes.c) */
     int log_json;           /* access-log lines as JSON objects */
     uint64_t ready_max_lag; /* /readyz: log entries this node may be behind */

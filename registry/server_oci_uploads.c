@@ -186,8 +186,8 @@ static void begin_upload_start(request *rq)
         return;
     }
     rq->has_digest = 1;
-    if (rq->has_length &&
-        (error = mlreg_server__upload_room(rq->conf->max_upload_bytes, 0, rq->content_length)) < 0) {
+    if (rq->has_length && (error = mlreg_server__upload_room(rq->conf->max_upload_bytes, 0,
+                                                             rq->content_length)) < 0) {
         mlreg_server__req_fail(rq, error, ERR_CTX_UPLOAD);
         return;
     }

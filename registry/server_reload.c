@@ -138,9 +138,9 @@ typedef struct {
 typedef int (*reload_apply_fn)(int *changed_out, reload_run *r);
 
 typedef struct {
-    const char *name;         /* reported in "changed" and audited */
-    const char *const *keys;  /* config key paths (a key or "key.member"), NULL-ended */
-    reload_apply_fn apply;    /* may be NULL: the snapshot's fields are all of it */
+    const char *name;        /* reported in "changed" and audited */
+    const char *const *keys; /* config key paths (a key or "key.member"), NULL-ended */
+    reload_apply_fn apply;   /* may be NULL: the snapshot's fields are all of it */
 } reload_part;
 
 /* The keyring's sync with the new trusted_keys (keyring.c): it reads the
@@ -148,8 +148,7 @@ typedef struct {
 static int apply_trusted_keys(int *changed_out, reload_run *r)
 {
     return mlreg_keyring_reload_config(changed_out, mlreg_registry_keyring(r->srv->reg),
-                                       r->next->own->trusted_keys,
-                                       r->next->own->n_trusted_keys);
+                                       r->next->own->trusted_keys, r->next->own->n_trusted_keys);
 }
 
 /* New certificate or key bytes (the files are read at every reload, so a
@@ -170,12 +169,9 @@ static const char *const keys_limits[] = {
 static const char *const keys_tls[] = {"tls.cert_file", "tls.key_file", NULL};
 
 static const reload_part parts[] = {
-    {"stages", keys_stages, NULL},
-    {"gates", keys_gates, NULL},
-    {"tokens", keys_tokens, NULL},
-    {"trusted_keys", keys_trusted, apply_trusted_keys},
-    {"limits", keys_limits, NULL},
-    {"tls", keys_tls, apply_tls},
+    {"stages", keys_stages, NULL}, {"gates", keys_gates, NULL},
+    {"tokens", keys_tokens, NULL}, {"trusted_keys", keys_trusted, apply_trusted_keys},
+    {"limits", keys_limits, NULL}, {"tls", keys_tls, apply_tls},
 };
 
 /* 1 when key path @p path is @p key or a member of it ("gates.production"). */
@@ -205,8 +201,8 @@ static int restart_keys(char *buf, size_t len, const json_t *changed, int tls_to
     {
         const char *path = json_string_value(v);
         if (part_of(path) != NULL) continue;
-        used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s", n ? ", " : "",
-                                 path);
+        used +=
+            (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s", n ? ", " : "", path);
         n++;
     }
     if (tls_toggled) {
@@ -238,7 +234,8 @@ static int prepare(reload_run *r, json_t **changed_keys_out)
     if ((error = mlreg_config_load(&cfg, srv->config_path)) < 0) {
         /* the start's message; a file that vanished is the operator's to
          * fix, not a server error */
-        if (error != MLREG_ENOMEM) error = mlreg_error_set(MLREG_EINVALID, "%s", mlreg_error_last());
+        if (error != MLREG_ENOMEM)
+            error = mlreg_error_set(MLREG_EINVALID, "%s", mlreg_error_last());
         goto done;
     }
     if ((changed = mlreg_config_changed_keys(r->cur->file, cfg)) == NULL) {
@@ -310,8 +307,10 @@ static int apply_parts(json_t **out, reload_run *r, const json_t *changed_keys)
             int applied = 0;
             if ((error = parts[i].apply(&applied, r)) < 0) goto done;
             /* a key file changed or not: the keyring's sync says */
-            if (parts[i].apply == apply_trusted_keys) changed = applied;
-            else changed |= applied;
+            if (parts[i].apply == apply_trusted_keys)
+                changed = applied;
+            else
+                changed |= applied;
         }
         if (changed && json_array_append_new(names, json_string(parts[i].name)) < 0) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -338,9 +337,8 @@ int mlreg_server_reload(json_t **out, mlreg_server *srv, const char *actor)
     r.cur = mlreg_server__conf_acquire(srv);
     if ((error = prepare(&r, &changed_keys)) < 0) goto done;
     if ((error = apply_parts(&names, &r, changed_keys)) < 0) goto done;
-    if (json_array_size(names) > 0 &&
-        (error = mlreg_registry_record_reload(NULL, srv->reg, actor, r.next->own->sha256, names)) <
-            0)
+    if (json_array_size(names) > 0 && (error = mlreg_registry_record_reload(
+                                           NULL, srv->reg, actor, r.next->own->sha256, names)) < 0)
         goto done;
     res = json_pack("{s:b, s:O, s:s}", "reloaded", 1, "changed", names, "config_sha256",
                     r.next->own->sha256);

@@ -19,8 +19,7 @@
  * path with the others. */
 static const route_table *const tables[] = {
     &mlreg_server__oci_upload_routes, &mlreg_server__oci_routes,   &mlreg_server__audit_routes,
-    &mlreg_server__api_routes,        &mlreg_server__probe_routes,
-    &mlreg_server__reload_routes,
+    &mlreg_server__api_routes,        &mlreg_server__probe_routes, &mlreg_server__reload_routes,
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))

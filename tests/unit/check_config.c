@@ -462,8 +462,9 @@ START_TEST(test_config_changed_keys_name_each_changed_key_once_sorted)
     char *c;
 
     /* layout and key order are not changes */
-    c = changed_between("{\"limits\":{\"max_upload_bytes\":5,\"idle_timeout_seconds\":9}}",
-                        "{ \"limits\": { \"idle_timeout_seconds\": 9,\n \"max_upload_bytes\": 5 } }");
+    c = changed_between(
+        "{\"limits\":{\"max_upload_bytes\":5,\"idle_timeout_seconds\":9}}",
+        "{ \"limits\": { \"idle_timeout_seconds\": 9,\n \"max_upload_bytes\": 5 } }");
     ck_assert_str_eq(c, "[]");
     free(c);
     /* a changed member, an added and a removed top-level key */
@@ -473,7 +474,8 @@ START_TEST(test_config_changed_keys_name_each_changed_key_once_sorted)
     ck_assert_str_eq(c, "[\"data_dir\",\"gates.staging\",\"limits.max_upload_bytes\",\"listen\"]");
     free(c);
     /* an array value is one key */
-    c = changed_between("{\"stages\":[\"dev\",\"prod\"]}", "{\"stages\":[\"dev\",\"qa\",\"prod\"]}");
+    c = changed_between("{\"stages\":[\"dev\",\"prod\"]}",
+                        "{\"stages\":[\"dev\",\"qa\",\"prod\"]}");
     ck_assert_str_eq(c, "[\"stages\"]");
     free(c);
 }

@@ -629,9 +629,8 @@ START_TEST(test_a_config_reload_replays_as_recorded_and_changes_no_table)
     memset(hex, 'a', 64);
     hex[64] = '\0';
     /* the reload drops the bot (key.untrust), then records config.reload */
-    ck_assert_int_eq(mlreg_keyring_reload_config(&keys_changed, mlreg_registry_keyring(src), NULL,
-                                                 0),
-                     0);
+    ck_assert_int_eq(
+        mlreg_keyring_reload_config(&keys_changed, mlreg_registry_keyring(src), NULL, 0), 0);
     ck_assert_int_eq(keys_changed, 1);
     n = log_size(src);
     ck_assert_msg(mlreg_registry_record_reload(NULL, src, "sighup", hex, changed) == 0, "%s",
