@@ -30,6 +30,7 @@ mkdir -p "$W" "$C/keys"
 T_ADMIN=$(tok)
 T_CI=$(tok)
 T_NEW=$(tok)
+T_PADMIN=$(tok)
 ADMIN="Authorization: Bearer $T_ADMIN"
 CI="Authorization: Bearer $T_CI"
 NEW="Authorization: Bearer $T_NEW"
@@ -42,7 +43,8 @@ conf() {
 {
   "tokens": [
     { "name": "admin", "sha256": "$(hash "$T_ADMIN")", "roles": ["admin"] },
-    { "name": "ci", "sha256": "$(hash "$T_CI")", "roles": ["read", "push", "promote:staging"] }
+    { "name": "ci", "sha256": "$(hash "$T_CI")", "roles": ["read", "push", "promote:staging"] },
+    { "name": "demo-admin", "sha256": "$(hash "$T_PADMIN")", "roles": ["admin@demo"] }
     ${2:-}
   ],
   "gates": { "staging": [ { "metric": "accuracy", "min": $1 } ] }
@@ -143,6 +145,8 @@ expect_status "the removed token gets 401" 401 GET /v2/ -H "$NEW"
 
 # ---- roles of the endpoint ------------------------------------------------------------------
 expect_status "POST reload as non-admin: 403" 403 POST /api/v1/admin/reload -H "$CI"
+expect_status "POST reload as an admin limited to a model prefix: 403" 403 \
+    POST /api/v1/admin/reload -H "Authorization: Bearer $T_PADMIN"
 expect_status "POST reload without a token: 401" 401 POST /api/v1/admin/reload
 expect_status "POST reload with a wrong token: 401" 401 POST /api/v1/admin/reload -H "$NEW"
 expect_status "POST reload with a body: 400" 400 POST /api/v1/admin/reload -H "$ADMIN" \
