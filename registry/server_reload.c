@@ -129,18 +129,23 @@ typedef struct {
     const server_conf *cur; /* the snapshot in force */
     server_conf *next;      /* the one being built */
     tls_creds *creds;       /* new TLS credentials, not handed out yet */
-    const json_t *keys;     /* the config keys that changed (config.h fingerprints) */
 } reload_run;
 
 /* An apply step: puts the part's state outside the snapshot in force, before
- * the swap. *changed_out: whether it changed anything. 0 or an error (the
+ * the swap (and before the audit entry). *changed_out: whether it changed
+ * anything, which decides whether the part is reported, whatever the file's
+ * keys say (a key file replaced under the same name). 0 or an error (the
  * reload is then refused). */
 typedef int (*reload_apply_fn)(int *changed_out, reload_run *r);
+/* Puts back what an apply step changed, when a later step of the reload
+ * failed (the running config stays); best effort, it reports on stderr. */
+typedef void (*reload_undo_fn)(reload_run *r);
 
 typedef struct {
     const char *name;        /* reported in "changed" and audited */
     const char *const *keys; /* config key paths (a key or "key.member"), NULL-ended */
     reload_apply_fn apply;   /* may be NULL: the snapshot's fields are all of it */
+    reload_undo_fn undo;     /* with apply: undoes it */
 } reload_part;
 
 /* The keyring's sync with the new trusted_keys (keyring.c): it reads the
@@ -151,8 +156,22 @@ static int apply_trusted_keys(int *changed_out, reload_run *r)
                                        r->next->own->trusted_keys, r->next->own->n_trusted_keys);
 }
 
+/* Syncs the keyring back to the running file's keys (key.* entries again). */
+static void undo_trusted_keys(reload_run *r)
+{
+    int changed = 0;
+
+    if (mlreg_keyring_reload_config(&changed, mlreg_registry_keyring(r->srv->reg),
+                                    r->cur->file->trusted_keys, r->cur->file->n_trusted_keys) < 0)
+        fprintf(stderr,
+                "mlreg: warning: a refused reload could not put the trusted keys back: %s; the "
+                "keyring holds the refused file's keys until the next reload or restart\n",
+                mlreg_error_last());
+}
+
 /* New certificate or key bytes (the files are read at every reload, so a
- * certificate renewed in place is picked up without a config change). */
+ * certificate renewed in place is picked up without a config change).
+ * Nothing is handed out before the swap: no undo. */
 static int apply_tls(int *changed_out, reload_run *r)
 {
     *changed_out = r->creds != NULL && !mlreg_server__tls_creds_same(r->creds, r->cur->tls);
@@ -168,11 +187,18 @@ static const char *const keys_limits[] = {
     "limits.upload_sessions_per_repository", "limits.upload_idle_seconds", NULL};
 static const char *const keys_tls[] = {"tls.cert_file", "tls.key_file", NULL};
 
+/* In the order "changed" lists them. */
 static const reload_part parts[] = {
-    {"stages", keys_stages, NULL}, {"gates", keys_gates, NULL},
-    {"tokens", keys_tokens, NULL}, {"trusted_keys", keys_trusted, apply_trusted_keys},
-    {"limits", keys_limits, NULL}, {"tls", keys_tls, apply_tls},
+    /* name, config keys, apply, undo */
+    {"stages", keys_stages, NULL, NULL},                                   /* server_conf.policy */
+    {"gates", keys_gates, NULL, NULL},                                     /* server_conf.policy */
+    {"tokens", keys_tokens, NULL, NULL},                                   /* server_conf.auth */
+    {"trusted_keys", keys_trusted, apply_trusted_keys, undo_trusted_keys}, /* the keyring */
+    {"limits", keys_limits, NULL, NULL}, /* server_conf.uploads, max_upload_bytes */
+    {"tls", keys_tls, apply_tls, NULL},  /* server_conf.tls */
 };
+
+#define NPARTS (sizeof(parts) / sizeof(parts[0]))
 
 /* 1 when key path @p path is @p key or a member of it ("gates.production"). */
 static int key_covers(const char *key, const char *path)
@@ -289,14 +315,15 @@ done:
     return error;
 }
 
-/* The parts that changed, in table order, applying their steps. */
-static int apply_parts(json_t **out, reload_run *r, const json_t *changed_keys)
+/* The parts that changed, in table order, applying their steps; the parts
+ * applied are marked in @p applied. */
+static int apply_parts(json_t **out, int applied[NPARTS], reload_run *r, const json_t *changed_keys)
 {
     json_t *names = json_array(), *v;
     int error = 0;
 
     if (names == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+    for (size_t i = 0; i < NPARTS; i++) {
         int changed = 0;
         size_t k;
         json_array_foreach(changed_keys, k, v)
@@ -304,13 +331,8 @@ static int apply_parts(json_t **out, reload_run *r, const json_t *changed_keys)
             if (part_of(json_string_value(v)) == &parts[i]) changed = 1;
         }
         if (parts[i].apply != NULL) {
-            int applied = 0;
-            if ((error = parts[i].apply(&applied, r)) < 0) goto done;
-            /* a key file changed or not: the keyring's sync says */
-            if (parts[i].apply == apply_trusted_keys)
-                changed = applied;
-            else
-                changed |= applied;
+            if ((error = parts[i].apply(&changed, r)) < 0) goto done;
+            applied[i] = changed;
         }
         if (changed && json_array_append_new(names, json_string(parts[i].name)) < 0) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -324,11 +346,28 @@ done:
     return error;
 }
 
+/* The reload failed with @p error: the apply steps that changed something
+ * are undone, the last first; the message stays the failure's. */
+static void undo_parts(const int applied[NPARTS], reload_run *r, int error)
+{
+    char why[512];
+    int any = 0;
+
+    for (size_t i = 0; i < NPARTS; i++)
+        any |= applied[i] && parts[i].undo != NULL;
+    if (!any) return;
+    snprintf(why, sizeof(why), "%s", mlreg_error_last());
+    for (size_t i = NPARTS; i-- > 0;)
+        if (applied[i] && parts[i].undo != NULL) parts[i].undo(r);
+    mlreg_error_set(error, "%s", why);
+}
+
 int mlreg_server_reload(json_t **out, mlreg_server *srv, const char *actor)
 {
     reload_run r;
     json_t *changed_keys = NULL, *names = NULL, *res = NULL;
     server_conf *old;
+    int applied[NPARTS] = {0};
     int error = 0;
 
     memset(&r, 0, sizeof(r));
@@ -336,7 +375,7 @@ int mlreg_server_reload(json_t **out, mlreg_server *srv, const char *actor)
     pthread_mutex_lock(&srv->reload_lock);
     r.cur = mlreg_server__conf_acquire(srv);
     if ((error = prepare(&r, &changed_keys)) < 0) goto done;
-    if ((error = apply_parts(&names, &r, changed_keys)) < 0) goto done;
+    if ((error = apply_parts(&names, applied, &r, changed_keys)) < 0) goto done;
     if (json_array_size(names) > 0 && (error = mlreg_registry_record_reload(
                                            NULL, srv->reg, actor, r.next->own->sha256, names)) < 0)
         goto done;
@@ -361,6 +400,7 @@ int mlreg_server_reload(json_t **out, mlreg_server *srv, const char *actor)
     *out = res;
     res = NULL;
 done:
+    if (error < 0) undo_parts(applied, &r, error);
     mlreg_server__conf_release((server_conf *)(uintptr_t)r.cur);
     pthread_mutex_unlock(&srv->reload_lock);
     mlreg_server__tls_creds_free(r.creds);
