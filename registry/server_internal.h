@@ -3,8 +3,8 @@
  * (server_uploads.c), connection deadlines and housekeeping
  * (server_limits.c), the TLS credentials (server_tls.c), the config in
  * force and its reload (server_reload.c) and struct mlreg_server (server.c).
- * Requests and their
- * reply helpers are server_http.h's, routes server_routes.h's. No other
+ * Requests and their reply helpers are server_http.h's, routes
+ * server_routes.h's. No other
  * module includes these headers; symbols shared between the files carry
  * the mlreg_server__ prefix.
  *
