@@ -988,7 +988,11 @@ static int read_root(json_t **out, char sha256[65], const char *path)
     *out = NULL;
     if ((error = mlreg_file_read(&buf, &len, path, MLREG_CONFIG_FILE_MAX)) < 0) {
         char why[300];
-        snprintf(why, sizeof(why), "%s", mlreg_error_last());
+        const char *w = mlreg_error_last();
+        size_t plen = strlen(path);
+        /* the file reader's message starts with the path, said already */
+        if (!strncmp(w, path, plen) && w[plen] == ':' && w[plen + 1] == ' ') w += plen + 2;
+        snprintf(why, sizeof(why), "%s", w);
         error = error == MLREG_ENOMEM
                     ? error
                     : mlreg_error_set(MLREG_EIO, "cannot read config %s: %s", path, why);
