@@ -11,9 +11,10 @@
  * is meant (TLS ended by a load balancer in front, a trusted network): then
  * it warns at start and GET /api/v1/health says "insecure_http": true. The
  * TLS files are read and checked before the data directory is touched.
- * SIGTERM / SIGINT are blocked in every thread and
+ * SIGTERM / SIGINT / SIGHUP are blocked in every thread and
  * taken with sigwait() by the main thread, so no work happens in a signal
- * handler; libmicrohttpd's threads inherit the blocked mask.
+ * handler; libmicrohttpd's threads inherit the blocked mask. SIGHUP reloads
+ * the config file (mlreg_server_reload(), docs/operations.md "Reload").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -248,6 +249,33 @@ static int start_events(mlreg_events **out, mlreg_registry *reg, const mlreg_con
     return error;
 }
 
+/* SIGHUP: re-reads the config file (mlreg_server_reload()) and says in one
+ * line on stderr what changed, or why the file was refused (the running
+ * config then stays). */
+static void reload(mlreg_server *srv, const char *config_path)
+{
+    json_t *res = NULL, *v;
+    char line[256];
+    size_t i, used = 0;
+
+    if (mlreg_server_reload(&res, srv, "sighup") < 0) {
+        fprintf(stderr, "mlreg: SIGHUP: reload of %s refused, the running config stays: %s\n",
+                config_path ? config_path : "the config", mlreg_error_last());
+        mlreg_error_clear();
+        return;
+    }
+    line[0] = '\0';
+    json_array_foreach(json_object_get(res, "changed"), i, v)
+    {
+        used += (size_t)snprintf(line + used, used < sizeof(line) ? sizeof(line) - used : 0, "%s%s",
+                                 i ? ", " : "", json_string_value(v));
+    }
+    fprintf(stderr, "mlreg: SIGHUP: reloaded %s (sha256 %s): %s%s\n", config_path,
+            json_string_value(json_object_get(res, "config_sha256")),
+            used ? "changed " : "no change", line);
+    json_decref(res);
+}
+
 /* One option of serve or reindex: a value (--name VALUE / --name=VALUE)
  * into *value, or a flag setting *flag. */
 typedef struct {
@@ -371,6 +399,7 @@ int cmd_serve(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &sigs, &oldsigs) != 0) {
         fprintf(stderr, "mlreg: cannot block signals\n");
         goto done;
@@ -409,6 +438,8 @@ int cmd_serve(int argc, char **argv)
     sopts.ready_max_lag = cfg->cluster.ready_max_lag;
     sopts.metrics_public = cfg->metrics_public;
     sopts.event_source = cfg->cluster.url; /* NULL: mlreg://<hostname> */
+    sopts.config_path = config_path;
+    sopts.config = cfg;
     if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)
         sopts.redirect_seconds = cfg->s3.presign_seconds ? cfg->s3.presign_seconds : 300;
     if ((error = start_events(&events, reg, cfg)) < 0) goto done;
@@ -458,10 +489,14 @@ int cmd_serve(int argc, char **argv)
         goto done;
     }
 
-    if (sigwait(&sigs, &sig) != 0) {
-        fprintf(stderr, "mlreg: sigwait failed\n");
-        rc = CLI_EXIT_USAGE;
-        goto done;
+    for (;;) {
+        if (sigwait(&sigs, &sig) != 0) {
+            fprintf(stderr, "mlreg: sigwait failed\n");
+            rc = CLI_EXIT_USAGE;
+            goto done;
+        }
+        if (sig != SIGHUP) break;
+        reload(srv, config_path);
     }
     fprintf(stderr, "mlreg: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = CLI_EXIT_OK;

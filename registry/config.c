@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include "mlreg/common.h"
+#include "mlreg/digest.h"
+#include "mlreg/file.h"
 #include "mlreg/names.h"
 #include "mlreg/server.h"
 
@@ -74,6 +76,7 @@ void mlreg_config_free(mlreg_config *cfg)
     mlreg_policy_free(cfg->policy);
     mlreg_auth_free(cfg->auth);
     mlreg_webhooks_free(cfg->webhooks);
+    json_decref(cfg->fingerprints);
     free(cfg);
 }
 
@@ -920,12 +923,128 @@ static int load_policy(mlreg_config *cfg, const json_t *root)
                           mlreg_policy_stages(cfg->policy), mlreg_policy_stage_count(cfg->policy));
 }
 
+/* Sets fp[path] to the hex SHA-256 of @p v's JSON (keys sorted, compact). */
+static int fingerprint_one(json_t *fp, const char *path, const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+    mlreg_digest d;
+    int error = 0;
+
+    if (text == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory reading the config");
+    if ((error = mlreg_digest_buffer(&d, text, strlen(text))) == 0) {
+        mlreg_digest_hex(hex, &d);
+        if (json_object_set_new(fp, path, json_string(hex)) < 0)
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory reading the config");
+    }
+    /* the text may hold a secret (storage.secret_key) */
+    explicit_bzero(text, strlen(text));
+    free(text);
+    return error;
+}
+
+/* The fingerprints of every key of @p root (config.h): a top-level key
+ * holding an object gets one per member ("limits.max_upload_bytes"), any
+ * other one for itself. */
+static int fingerprint(json_t **out, const json_t *root)
+{
+    json_t *fp = json_object(), *v, *m;
+    const char *key, *mkey;
+    char path[512];
+    int error = 0;
+
+    if (fp == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory reading the config");
+    json_object_foreach((json_t *)(uintptr_t)root, key, v)
+    {
+        if (!json_is_object(v)) {
+            if ((error = fingerprint_one(fp, key, v)) < 0) goto done;
+            continue;
+        }
+        json_object_foreach(v, mkey, m)
+        {
+            snprintf(path, sizeof(path), "%.200s.%.200s", key, mkey);
+            if ((error = fingerprint_one(fp, path, m)) < 0) goto done;
+        }
+    }
+    *out = fp;
+    fp = NULL;
+done:
+    json_decref(fp);
+    return error;
+}
+
+json_t *mlreg_config_changed_keys(const mlreg_config *a, const mlreg_config *b)
+{
+    json_t *out = json_array(), *v;
+    const char *key;
+    const mlreg_config *side[2] = {a, b};
+
+    if (out == NULL) goto oom;
+    for (int s = 0; s < 2; s++) {
+        const json_t *mine = side[s]->fingerprints, *other = side[1 - s]->fingerprints;
+        json_object_foreach((json_t *)(uintptr_t)mine, key, v)
+        {
+            const json_t *o = json_object_get(other, key);
+            if (o != NULL && (s == 1 || json_equal(o, v))) continue;
+            if (json_array_append_new(out, json_string(key)) < 0) goto oom;
+        }
+    }
+    /* sorted, so messages and audit entries do not depend on hash order */
+    for (size_t i = 1; i < json_array_size(out); i++)
+        for (size_t j = i; j > 0 && strcmp(json_string_value(json_array_get(out, j - 1)),
+                                           json_string_value(json_array_get(out, j))) > 0;
+             j--) {
+            json_t *t = json_incref(json_array_get(out, j));
+            json_array_set(out, j, json_array_get(out, j - 1));
+            json_array_set_new(out, j - 1, t);
+        }
+    return out;
+oom:
+    json_decref(out);
+    mlreg_error_set(MLREG_ENOMEM, "out of memory comparing configs");
+    return NULL;
+}
+
+/* Reads @p path whole (the bytes a reload's digest is of) and parses them:
+ * the messages are those of json_load_file(), with the line and column. */
+static int read_root(json_t **out, char sha256[65], const char *path)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    json_error_t jerr;
+    mlreg_digest d;
+    int error;
+
+    *out = NULL;
+    if ((error = mlreg_file_read(&buf, &len, path, MLREG_CONFIG_FILE_MAX)) < 0) {
+        char why[300];
+        const char *w = mlreg_error_last();
+        size_t plen = strlen(path);
+        /* the file reader's message starts with the path, said already */
+        if (!strncmp(w, path, plen) && w[plen] == ':' && w[plen + 1] == ' ') w += plen + 2;
+        snprintf(why, sizeof(why), "%s", w);
+        error = error == MLREG_ENOMEM
+                    ? error
+                    : mlreg_error_set(MLREG_EIO, "cannot read config %s: %s", path, why);
+        goto done;
+    }
+    if ((error = mlreg_digest_buffer(&d, buf, len)) < 0) goto done;
+    mlreg_digest_hex(sha256, &d);
+    if ((*out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+        error = mlreg_error_set(MLREG_EINVALID, "config %s:%d:%d: %s", path, jerr.line, jerr.column,
+                                jerr.text);
+done:
+    /* the file may hold a secret (storage.secret_key) */
+    if (buf != NULL) explicit_bzero(buf, len);
+    free(buf);
+    return error;
+}
+
 int mlreg_config_load(mlreg_config **out, const char *path)
 {
     int error = 0;
     mlreg_config *cfg = NULL;
     json_t *root = NULL;
-    json_error_t jerr;
 
     if (!(cfg = calloc(1, sizeof(*cfg)))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -941,16 +1060,12 @@ int mlreg_config_load(mlreg_config **out, const char *path)
         (error = mlreg_config_set_string(&cfg->storage_backend, "fs")) < 0)
         goto done;
     if (path) {
-        root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-        if (!root) {
-            if (jerr.line < 0 || json_error_code(&jerr) == json_error_cannot_open_file)
-                error = mlreg_error_set(MLREG_EIO, "cannot read config %s: %s", path, jerr.text);
-            else
-                error = mlreg_error_set(MLREG_EINVALID, "config %s:%d:%d: %s", path, jerr.line,
-                                        jerr.column, jerr.text);
-            goto done;
-        }
+        if ((error = read_root(&root, cfg->sha256, path)) < 0) goto done;
         if ((error = load_root(cfg, root, path)) < 0) goto done;
+        if ((error = fingerprint(&cfg->fingerprints, root)) < 0) goto done;
+    } else if ((cfg->fingerprints = json_object()) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
     }
     if ((error = load_policy(cfg, root)) < 0 || (error = check_retention_stages(cfg)) < 0)
         goto done;

@@ -4,7 +4,8 @@
  * The config file is re-read at every start, LMDB is not: so a record in
  * `keys` remembers what happened to a key (when it entered, whether and when
  * it was revoked), while membership of a config-sourced key is decided by
- * the config file of this start. That is what lets a runtime revocation
+ * the config file of this start (or of the last reload: a reload syncs
+ * again, mlreg_keyring_reload_config()). That is what lets a runtime revocation
  * outlive a restart with a config that still lists the key, and lets an
  * operator drop a key by deleting it from the config.
  *
@@ -41,11 +42,21 @@
 
 /* ---- records --------------------------------------------------------------- */
 
+const config_set *mlreg_keyring__config(const mlreg_keyring *kr)
+{
+    return __atomic_load_n(&kr->cfg, __ATOMIC_ACQUIRE);
+}
+
+static const config_key *set_find(const config_set *s, const mlreg_keyid *id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (mlreg_keyid_equal(&s->keys[i].pubkey.id, id)) return &s->keys[i];
+    return NULL;
+}
+
 static const config_key *config_find(const mlreg_keyring *kr, const mlreg_keyid *id)
 {
-    for (size_t i = 0; i < kr->ncfg; i++)
-        if (mlreg_keyid_equal(&kr->cfg[i].pubkey.id, id)) return &kr->cfg[i];
-    return NULL;
+    return set_find(mlreg_keyring__config(kr), id);
 }
 
 /* Reads the record of @p idhex: 0 (*out owned by the caller), MLREG_ENOTFOUND
@@ -333,15 +344,27 @@ static int latest_cb(const void *key, size_t klen, const void *val, size_t vlen,
     return 0;
 }
 
+static void set_free(config_set *s)
+{
+    if (s == NULL) return;
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->keys[i].name);
+        free(s->keys[i].role);
+        free(s->keys[i].file);
+    }
+    free(s->keys);
+    free(s);
+}
+
 void mlreg_keyring_free(mlreg_keyring *kr)
 {
     if (kr == NULL) return;
-    for (size_t i = 0; i < kr->ncfg; i++) {
-        free(kr->cfg[i].name);
-        free(kr->cfg[i].role);
-        free(kr->cfg[i].file);
+    set_free(kr->cfg);
+    while (kr->retired != NULL) {
+        config_set *next = kr->retired->next;
+        set_free(kr->retired);
+        kr->retired = next;
     }
-    free(kr->cfg);
     free(kr);
 }
 
@@ -496,52 +519,52 @@ done:
 static int sync_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
 {
     const mlreg_keyring *kr = arg;
+    const config_set *set = mlreg_keyring__config(kr);
     int error = 0, taken;
     char idhex[MLREG_KEYID_HEXLEN + 1], other[MLREG_KEYID_HEXLEN + 1];
     uint64_t before = 0, after = 0;
 
     if ((error = mlreg_audit_size_txn(&before, txn)) < 0) return error;
-    for (size_t i = 0; i < kr->ncfg; i++)
-        if ((error = merge_config_key(mut, txn, &kr->cfg[i])) < 0) return error;
+    for (size_t i = 0; i < set->n; i++)
+        if ((error = merge_config_key(mut, txn, &set->keys[i])) < 0) return error;
     if ((error = record_dropped_config_keys(mut, txn, kr)) < 0) return error;
     /* a name may not stand for two keys of the keyring, nor one public key
      * for two key ids */
-    for (size_t i = 0; i < kr->ncfg; i++) {
-        mlreg_keyid_format(idhex, &kr->cfg[i].pubkey.id);
-        if ((taken = mlreg_keyring__bytes_taken(other, txn, &kr->cfg[i].pubkey, idhex)) < 0)
-            return taken;
+    for (size_t i = 0; i < set->n; i++) {
+        const config_key *ck = &set->keys[i];
+        mlreg_keyid_format(idhex, &ck->pubkey.id);
+        if ((taken = mlreg_keyring__bytes_taken(other, txn, &ck->pubkey, idhex)) < 0) return taken;
         if (taken)
             return mlreg_error_set(MLREG_EINVALID,
                                    "trusted key '%s' (%s): the same public key is recorded as "
                                    "key %s; one public key may have one key id",
-                                   kr->cfg[i].name, kr->cfg[i].file, other);
-        if ((taken = mlreg_keyring__name_taken(other, kr, txn, kr->cfg[i].name, idhex)) < 0)
-            return taken;
+                                   ck->name, ck->file, other);
+        if ((taken = mlreg_keyring__name_taken(other, kr, txn, ck->name, idhex)) < 0) return taken;
         if (taken)
             return mlreg_error_set(MLREG_EINVALID,
                                    "trusted key '%s' (%s): the name is already used by key %s, "
                                    "trusted at runtime",
-                                   kr->cfg[i].name, kr->cfg[i].file, other);
+                                   ck->name, ck->file, other);
     }
     if ((error = mlreg_audit_size_txn(&after, txn)) < 0) return error;
     return after == before ? REGISTRY_MUTATE_NOOP : 0;
 }
 
-int mlreg_keyring__load(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config_key *keys,
-                        size_t n)
+/* A set of copies of the @p n config keys @p keys, checked: names and
+ * roles valid, no name, key id or public key twice. */
+static int set_new(config_set **out, const mlreg_config_key *keys, size_t n)
 {
     int error = 0;
-    mlreg_keyring *kr = NULL;
+    config_set *s = NULL;
 
-    if ((kr = calloc(1, sizeof(*kr))) == NULL ||
-        (n > 0 && (kr->cfg = calloc(n, sizeof(*kr->cfg))) == NULL)) {
+    if ((s = calloc(1, sizeof(*s))) == NULL ||
+        (n > 0 && (s->keys = calloc(n, sizeof(*s->keys))) == NULL)) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
         goto done;
     }
-    kr->meta = meta;
     for (size_t i = 0; i < n; i++) {
-        config_key *ck = &kr->cfg[i];
-        kr->ncfg = i + 1;
+        config_key *ck = &s->keys[i];
+        s->n = i + 1;
         if (!mlreg_label_valid(keys[i].name, strlen(keys[i].name), MLREG_CONFIG_KEY_NAME_MAX) ||
             !mlreg_key_role_valid(keys[i].role, MLREG_CONFIG_KEY_ROLE_MAX)) {
             error =
@@ -549,13 +572,13 @@ int mlreg_keyring__load(mlreg_keyring **out, mlreg_meta *meta, const mlreg_confi
             goto done;
         }
         for (size_t j = 0; j < i; j++)
-            if (!strcmp(kr->cfg[j].name, keys[i].name) ||
-                mlreg_keyid_equal(&kr->cfg[j].pubkey.id, &keys[i].pubkey.id) ||
-                !sodium_memcmp(kr->cfg[j].pubkey.pk, keys[i].pubkey.pk, MLREG_PUBKEY_BYTES)) {
+            if (!strcmp(s->keys[j].name, keys[i].name) ||
+                mlreg_keyid_equal(&s->keys[j].pubkey.id, &keys[i].pubkey.id) ||
+                !sodium_memcmp(s->keys[j].pubkey.pk, keys[i].pubkey.pk, MLREG_PUBKEY_BYTES)) {
                 error = mlreg_error_set(MLREG_EINVALID,
                                         "trusted key '%s' duplicates the name, key id or public "
                                         "key of '%s'",
-                                        keys[i].name, kr->cfg[j].name);
+                                        keys[i].name, s->keys[j].name);
                 goto done;
             }
         if ((ck->name = strdup(keys[i].name)) == NULL ||
@@ -566,6 +589,40 @@ int mlreg_keyring__load(mlreg_keyring **out, mlreg_meta *meta, const mlreg_confi
         }
         ck->pubkey = keys[i].pubkey;
     }
+    *out = s;
+    s = NULL;
+
+done:
+    set_free(s);
+    return error;
+}
+
+/* 1 when the two sets hold the same keys under the same names and roles,
+ * in any order. */
+static int set_same(const config_set *a, const config_set *b)
+{
+    if (a->n != b->n) return 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const config_key *o = set_find(b, &a->keys[i].pubkey.id);
+        if (o == NULL || !mlreg_pubkey_equal(&o->pubkey, &a->keys[i].pubkey) ||
+            strcmp(o->name, a->keys[i].name) || strcmp(o->role, a->keys[i].role))
+            return 0;
+    }
+    return 1;
+}
+
+int mlreg_keyring__load(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config_key *keys,
+                        size_t n)
+{
+    int error = 0;
+    mlreg_keyring *kr = NULL;
+
+    if ((kr = calloc(1, sizeof(*kr))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory loading the keyring");
+        goto done;
+    }
+    kr->meta = meta;
+    if ((error = set_new(&kr->cfg, keys, n)) < 0) goto done;
     *out = kr;
     kr = NULL;
 
@@ -608,6 +665,34 @@ int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config
         return error;
     }
     *out = kr;
+    return 0;
+}
+
+/* The new set is published before the sync, because the sync's checks
+ * (name_taken: is a record in the keyring?) must see it; when the sync
+ * fails, the old set is published again and the new one retired. */
+int mlreg_keyring_reload_config(int *changed_out, mlreg_keyring *kr, const mlreg_config_key *keys,
+                                size_t n)
+{
+    config_set *s = NULL, *old = kr->cfg;
+    int error;
+
+    *changed_out = 0;
+    if ((error = set_new(&s, keys, n)) < 0) return error;
+    if (set_same(s, old)) {
+        set_free(s);
+        return 0;
+    }
+    __atomic_store_n(&kr->cfg, s, __ATOMIC_RELEASE);
+    if ((error = mlreg_keyring__sync_config(kr)) < 0) {
+        __atomic_store_n(&kr->cfg, old, __ATOMIC_RELEASE);
+        s->next = kr->retired;
+        kr->retired = s;
+        return error;
+    }
+    old->next = kr->retired;
+    kr->retired = old;
+    *changed_out = 1;
     return 0;
 }
 

@@ -22,12 +22,28 @@ typedef struct {
     mlreg_pubkey pubkey;
 } config_key;
 
-/** The keyring: the metadata it lives in and this start's config keys. */
+/** The keys of one reading of the config file; never changed once
+ *  published (readers hold no lock). */
+typedef struct config_set {
+    struct config_set *next; /**< the retired list's link */
+    size_t n;
+    config_key *keys; /**< owned, n entries */
+} config_set;
+
+/** The keyring: the metadata it lives in and the config keys in force.
+ *  A reload (mlreg_keyring_reload_config()) publishes a new set with an
+ *  atomic store; a set once published stays allocated until the keyring is
+ *  freed (on the retired list), so a reader that loaded the old pointer
+ *  keeps valid memory without a lock or a count: one small array per
+ *  reload that changed the keys. */
 struct mlreg_keyring {
-    mlreg_meta *meta; /**< borrowed */
-    config_key *cfg;  /**< owned, ncfg entries */
-    size_t ncfg;
+    mlreg_meta *meta;    /**< borrowed */
+    config_set *cfg;     /**< the set in force (atomic: mlreg_keyring__config()) */
+    config_set *retired; /**< sets no longer in force (reloads are serialised by the caller) */
 };
+
+/** The config keys in force (valid until the keyring is freed). */
+const config_set *mlreg_keyring__config(const mlreg_keyring *kr);
 
 /**
  * Reads the record of key id @p idhex (16 hex digits) in @p txn. Returns 0

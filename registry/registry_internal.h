@@ -122,6 +122,9 @@ int mlreg_registry__replay_purge(mlreg_registry *reg, const json_t *entry, const
 /** See mlreg_registry__replay_manifests() (scrub.c: scrub). */
 int mlreg_registry__replay_scrub(mlreg_registry *reg, const json_t *entry, const char *text,
                                  size_t len);
+/** See mlreg_registry__replay_manifests() (reload.c: config.reload). */
+int mlreg_registry__replay_reload(mlreg_registry *reg, const json_t *entry, const char *text,
+                                  size_t len);
 /** See mlreg_registry__replay_manifests(). */
 int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, const char *text,
                                    size_t len);

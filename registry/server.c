@@ -130,7 +130,7 @@ static void authorize(request *rq)
         (rq->route->access == ROUTE_ACCESS_METRICS && srv->metrics_public))
         return;
     /* the config's tokens first, then those made at runtime (tokens.h) */
-    error = mlreg_auth_authenticate_with(&rq->who, &rq->who_owned, srv->auth,
+    error = mlreg_auth_authenticate_with(&rq->who, &rq->who_owned, rq->conf->auth,
                                          mlreg_server__req_header(rq, "Authorization"),
                                          mlreg_tokens_lookup, mlreg_registry_tokens(srv->reg));
     if (error < 0) {
@@ -138,8 +138,8 @@ static void authorize(request *rq)
         mlreg_server__req_fail_header(rq, "WWW-Authenticate", "Basic realm=\"mlreg\"");
         return;
     }
-    if ((error = mlreg_server__route_access(rq->route, rq->who, srv->policy, rq->name, rq->stage)) <
-        0)
+    if ((error = mlreg_server__route_access(rq->route, rq->who, rq->conf->policy, rq->name,
+                                            rq->stage)) < 0)
         mlreg_server__req_fail(rq, error, ERR_CTX_ANY);
 }
 
@@ -220,7 +220,7 @@ static void begin(request *rq)
     if (rq->failed) return;
     authorize(rq);
     if (rq->failed) return;
-    if (rq->stage && mlreg_policy_stage_index(rq->srv->policy, rq->stage) < 0) {
+    if (rq->stage && mlreg_policy_stage_index(rq->conf->policy, rq->stage) < 0) {
         mlreg_server__req_fail_raw(rq, 400, "STAGE_UNKNOWN", "unknown stage '%.128s'", rq->stage);
         return;
     }
@@ -518,17 +518,10 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     srv->reg = reg;
     srv->events = opts->events;
     srv->max_manifest = mlreg_registry_max_manifest_bytes(reg);
-    srv->max_upload_bytes = o.max_upload_bytes;
-    srv->policy = opts->policy;
-    srv->auth = opts->auth;
-    if (!srv->policy) {
-        if ((error = mlreg_policy_parse(&srv->own_policy, NULL, NULL, NULL)) < 0) goto done;
-        srv->policy = srv->own_policy;
-    }
-    if (!srv->auth) {
-        if ((error = mlreg_auth_new(&srv->own_auth, NULL, NULL, 0)) < 0) goto done;
-        srv->auth = srv->own_auth;
-    }
+    if (!opts->policy && (error = mlreg_policy_parse(&srv->own_policy, NULL, NULL, NULL)) < 0)
+        goto done;
+    if (!opts->auth && (error = mlreg_auth_new(&srv->own_auth, NULL, NULL, 0)) < 0) goto done;
+    snprintf(srv->host, sizeof(srv->host), "%s", opts->host);
     srv->redirect_seconds = opts->redirect_seconds;
     srv->gc_grace = opts->gc_grace_seconds;
     srv->gc_stale = opts->gc_stale_upload_seconds ? opts->gc_stale_upload_seconds
@@ -557,26 +550,30 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     if ((error = mlreg_server__conns_new(&srv->conns, o.header_timeout, o.idle_timeout,
                                          o.max_connections_per_address)) < 0)
         goto done;
+    mlreg_server__conns_set_owner(srv->conns, srv);
+    if ((error = mlreg_server__conf_init(srv, opts, &ul, o.max_upload_bytes, opts->tls)) < 0)
+        goto done;
     /* MHD's own timeout counts inactivity; it bounds bodies and replies.
      * Request heads are bounded by the deadlines of server_limits.c. */
     {
         /* TLS options go first in the array; without TLS the array starts
-         * at the end marker. The key is parsed by GnuTLS during
-         * MHD_start_daemon() and wiped right after. */
+         * at the end marker. The certificate and key are not handed to
+         * libmicrohttpd: every handshake asks the callback, which answers
+         * with the credentials of the config in force, so a reload replaces
+         * them (mlreg_server__conf_init() parsed them; the PEM key is wiped
+         * right after). */
         struct MHD_OptionItem tls_opts[] = {
-            {MHD_OPTION_HTTPS_MEM_CERT, 0, NULL},
-            {MHD_OPTION_HTTPS_MEM_KEY, 0, NULL},
+            {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, NULL},
             {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)TLS_PRIORITIES},
             {MHD_OPTION_END, 0, NULL}, /* the trust list of mutual TLS, when set */
             {MHD_OPTION_END, 0, NULL}};
-        struct MHD_OptionItem *tls_first = &tls_opts[4];
+        struct MHD_OptionItem *tls_first = &tls_opts[3];
         if (opts->tls) {
             flags |= MHD_USE_TLS;
-            tls_opts[0].ptr_value = (void *)(uintptr_t)mlreg_server__tls_cert(opts->tls);
-            tls_opts[1].ptr_value = (void *)(uintptr_t)mlreg_server__tls_key(opts->tls);
+            tls_opts[0].ptr_value = (void *)(uintptr_t)mlreg_server__tls_cert_callback;
             if (srv->tls_mutual) {
-                tls_opts[3].option = MHD_OPTION_HTTPS_MEM_TRUST;
-                tls_opts[3].ptr_value = (void *)(uintptr_t)mlreg_server__tls_client_ca(opts->tls);
+                tls_opts[2].option = MHD_OPTION_HTTPS_MEM_TRUST;
+                tls_opts[2].ptr_value = (void *)(uintptr_t)mlreg_server__tls_client_ca(opts->tls);
             }
             tls_first = &tls_opts[0];
         }
@@ -634,6 +631,7 @@ void mlreg_server_stop(mlreg_server *srv)
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     mlreg_server__polls_free(srv);
     free(srv->event_source);
+    mlreg_server__conf_fini(srv);
     mlreg_server__conns_free(srv->conns);
     mlreg_server__metrics_free(srv->metrics);
     pthread_cond_destroy(&srv->housekeeper_wake);

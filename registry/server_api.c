@@ -152,7 +152,7 @@ static int body_stage(request *rq, const char *stage, mlreg_role_kind kind)
 {
     int error;
 
-    if (mlreg_policy_stage_index(rq->srv->policy, stage) < 0) {
+    if (mlreg_policy_stage_index(rq->conf->policy, stage) < 0) {
         mlreg_server__req_fail_raw(rq, 400, "STAGE_UNKNOWN", "unknown stage '%.128s'", stage);
         return -1;
     }
@@ -198,7 +198,7 @@ static enum MHD_Result promotions_post(request *rq)
     }
     req.model = rq->name;
     req.actor = mlreg_server__req_actor(rq);
-    error = mlreg_promote(&res, rq->srv->reg, rq->srv->policy, &req);
+    error = mlreg_promote(&res, rq->srv->reg, rq->conf->policy, &req);
     json_decref(body);
     if (error == MLREG_EGATE && res != NULL) {
         char msg[512];
@@ -235,7 +235,7 @@ static enum MHD_Result rollback_post(request *rq)
         json_decref(body);
         return body ? mlreg_server__req_queue_error(rq) : MHD_NO;
     }
-    error = mlreg_rollback(&res, rq->srv->reg, rq->srv->policy, rq->name, rq->stage, to, reason,
+    error = mlreg_rollback(&res, rq->srv->reg, rq->conf->policy, rq->name, rq->stage, to, reason,
                            mlreg_server__req_actor(rq));
     json_decref(body);
     if (error < 0) {
@@ -257,7 +257,7 @@ static enum MHD_Result approvals_post(request *rq)
         json_decref(body);
         return mlreg_server__req_queue_error(rq);
     }
-    error = mlreg_approve(&res, &created, rq->srv->reg, rq->srv->policy, rq->name, rq->arg, stage,
+    error = mlreg_approve(&res, &created, rq->srv->reg, rq->conf->policy, rq->name, rq->arg, stage,
                           comment, mlreg_server__req_actor(rq));
     json_decref(body);
     if (error < 0) {
@@ -336,7 +336,7 @@ static enum MHD_Result withdrawal_post(request *rq, int undo)
     if (withdraw_body(&body, &reason, undo ? NULL : &rollback, rq) < 0)
         return mlreg_server__req_queue_error(rq);
     error = undo ? mlreg_release_unwithdraw(&res, rq->srv->reg, rq->who, rq->name, rq->arg, reason)
-                 : mlreg_release_withdraw(&res, rq->srv->reg, rq->srv->policy, rq->who, rq->name,
+                 : mlreg_release_withdraw(&res, rq->srv->reg, rq->conf->policy, rq->who, rq->name,
                                           rq->arg, reason, rollback);
     json_decref(body);
     if (error < 0) {
@@ -366,7 +366,7 @@ static enum MHD_Result purge_post(request *rq)
     int error;
 
     if (withdraw_body(&body, &reason, NULL, rq) < 0) return mlreg_server__req_queue_error(rq);
-    error = mlreg_release_purge(&res, rq->srv->reg, rq->srv->policy, rq->who, rq->name, rq->arg,
+    error = mlreg_release_purge(&res, rq->srv->reg, rq->conf->policy, rq->who, rq->name, rq->arg,
                                 reason);
     json_decref(body);
     if (error < 0) {
@@ -408,7 +408,7 @@ static int stage_get(json_t **out, request *rq)
             return mlreg_error_set(MLREG_EINVALID, "?at= is out of range");
         at_ns = sec * 1000000000 + nsec;
     }
-    return mlreg_stage_get(out, rq->srv->reg, rq->srv->policy, rq->name, rq->stage, at_ns);
+    return mlreg_stage_get(out, rq->srv->reg, rq->conf->policy, rq->name, rq->stage, at_ns);
 }
 
 /* GET stages/<stage>[?at=RFC3339]. */
@@ -632,7 +632,7 @@ static enum MHD_Result promotions_get(request *rq)
 static enum MHD_Result stages_get(request *rq)
 {
     json_t *j = NULL;
-    int error = mlreg_stages_list(&j, rq->srv->reg, rq->srv->policy, rq->name);
+    int error = mlreg_stages_list(&j, rq->srv->reg, rq->conf->policy, rq->name);
 
     return mlreg_server__reply_result(rq, error, j);
 }
@@ -645,7 +645,7 @@ static enum MHD_Result stage_history_get(request *rq)
     int error;
 
     if ((error = page_query(&since, &limit, rq)) == 0)
-        error = mlreg_stage_history(&j, rq->srv->reg, rq->srv->policy, rq->name, rq->stage, since,
+        error = mlreg_stage_history(&j, rq->srv->reg, rq->conf->policy, rq->name, rq->stage, since,
                                     limit);
     return mlreg_server__reply_result(rq, error, j);
 }
@@ -686,7 +686,7 @@ static enum MHD_Result gc_post(request *rq)
     o.actor = mlreg_server__req_actor(rq);
     o.retention = rq->srv->retention;
     o.n_retention = rq->srv->n_retention;
-    o.policy = rq->srv->policy;
+    o.policy = rq->conf->policy;
     o.who = rq->who;
     error = mlreg_registry_gc(&res, rq->srv->reg, &o);
     return mlreg_server__reply_result(rq, error, res);

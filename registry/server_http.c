@@ -49,6 +49,7 @@ request *mlreg_server__req_new(mlreg_server *srv, const char *uri)
         free(rq);
         return NULL;
     }
+    rq->conf = mlreg_server__conf_acquire(srv);
     return rq;
 }
 
@@ -73,6 +74,7 @@ void mlreg_server__req_free(request *rq)
     free(rq->query);
     free(rq->detail);
     mlreg_identity_free(rq->who_owned);
+    mlreg_server__conf_release(rq->conf);
     free(rq);
 }
 

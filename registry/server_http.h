@@ -33,6 +33,7 @@ typedef struct forward forward;
 
 typedef struct request {
     mlreg_server *srv;
+    server_conf *conf; /* the config in force when it came (a reference) */
     struct MHD_Connection *conn;
     char *path;  /* raw path, before any unescaping, without the query */
     char *query; /* raw query after '?', or NULL */

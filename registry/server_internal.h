@@ -1,8 +1,10 @@
 /* server_internal.h: the server's state and its services, shared between
  * the server's files: the error table (server_errors.c), upload sessions
  * (server_uploads.c), connection deadlines and housekeeping
- * (server_limits.c) and struct mlreg_server (server.c). Requests and their
- * reply helpers are server_http.h's, routes server_routes.h's. No other
+ * (server_limits.c), the TLS credentials (server_tls.c), the config in
+ * force and its reload (server_reload.c) and struct mlreg_server (server.c).
+ * Requests and their reply helpers are server_http.h's, routes
+ * server_routes.h's. No other
  * module includes these headers; symbols shared between the files carry
  * the mlreg_server__ prefix.
  *
@@ -24,6 +26,8 @@
 #ifndef MLREG_SERVER_INTERNAL_H
 #define MLREG_SERVER_INTERNAL_H
 
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -132,6 +136,9 @@ void mlreg_server__uploads_set_tag(upload_table *t, const char *tag);
  *  node, or the uuid starts with this node's tag; 0 when another node of
  *  the cluster holds it. */
 int mlreg_server__upload_is_local(const upload_table *t, const char *uuid);
+/** Puts @p lim in force for sessions opened from now on (quotas, idle
+ *  timeout) and for every write from now on (max_bytes): a reload. */
+void mlreg_server__uploads_set_limits(upload_table *t, const upload_limits *lim);
 /** Drops every unclaimed session idle for longer than the idle timeout,
  *  aborting its writer (the temp file goes). Returns how many went. */
 size_t mlreg_server__uploads_expire(upload_table *t);
@@ -156,6 +163,11 @@ void mlreg_server__conns_free(conn_table *t);
  *  connection gets the header deadline; a closed one leaves the table. */
 void mlreg_server__conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                                 enum MHD_ConnectionNotificationCode code);
+/** Names the server the connections of @p t belong to (before the daemon
+ *  starts), so that a TLS callback can find it from a connection. */
+void mlreg_server__conns_set_owner(conn_table *t, mlreg_server *srv);
+/** The server @p conn belongs to, or NULL when it has no state of ours. */
+mlreg_server *mlreg_server__conns_owner(struct MHD_Connection *conn);
 /** A request's line and headers have arrived: no deadline while it runs
  *  (its body and reply are bounded by the daemon's inactivity timeout).
  *  0, or -1 when the connection is over its address's limit: the request
@@ -275,6 +287,59 @@ void mlreg_server__polls_stop(mlreg_server *srv);
 /** mlreg_server__polls_stop() if needed, then frees srv->polls; call after
  *  MHD_stop_daemon(), when no request runs any more. */
 void mlreg_server__polls_free(mlreg_server *srv);
+/** The certificate chain and private key new TLS handshakes get, parsed by
+ *  GnuTLS (server_tls.c). A set once handed out stays allocated until the
+ *  server stops (srv->tls_all): GnuTLS may use it for as long as a
+ *  connection that got it lives. */
+typedef struct tls_creds tls_creds;
+
+/** Makes the credentials of @p t (its key must not be wiped yet). 0,
+ *  MLREG_EINVALID (GnuTLS refused them, naming why) or MLREG_ENOMEM. */
+int mlreg_server__tls_creds_new(tls_creds **out, const mlreg_server_tls *t);
+/** 1 when @p a and @p b hold the same certificate chain and key bytes. */
+int mlreg_server__tls_creds_same(const tls_creds *a, const tls_creds *b);
+/** Frees @p c and every set linked after it (mlreg_server__tls_creds_link()). */
+void mlreg_server__tls_creds_free(tls_creds *c);
+/** Links @p c in front of the list @p *list (for mlreg_server__tls_creds_free()). */
+void mlreg_server__tls_creds_link(tls_creds **list, tls_creds *c);
+/** MHD_OPTION_HTTPS_CERT_CALLBACK (gnutls_certificate_retrieve_function2):
+ *  the credentials of the config in force when the handshake starts. */
+int mlreg_server__tls_cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn,
+                                    int nreqs, const gnutls_pk_algorithm_t *pk_algos,
+                                    int pk_algos_length, gnutls_pcert_st **pcert,
+                                    unsigned int *pcert_length, gnutls_privkey_t *pkey);
+
+/* ---- the config in force and its reload (server_reload.c) ---------------- */
+
+/* What a request or a job reads of the config: a snapshot, replaced whole
+ * by a reload (mlreg_server_reload()). A request takes a reference when it
+ * is created and drops it when it is freed, so it runs to its end with the
+ * gates, tokens and limits it started with (the identity it authenticated
+ * as is borrowed from conf->auth); the snapshot a reload replaced is freed
+ * when its last reference goes. */
+typedef struct server_conf {
+    unsigned int refs; /* atomic: the server's, and one per user */
+    const mlreg_policy *policy;
+    const mlreg_auth *auth;
+    uint64_t max_upload_bytes; /* largest blob one upload may carry */
+    upload_limits uploads;     /* the upload table's limits */
+    const tls_creds *tls;      /* what new TLS handshakes get; NULL without TLS */
+    const mlreg_config *file;  /* the config file read (fingerprints); NULL: none */
+    mlreg_config *own;         /* a reload's config (owned), or NULL: the start's, borrowed */
+} server_conf;
+
+/** Sets up the first snapshot from the start options @p opts (policy,
+ *  auth, config borrowed) and @p ul / @p max_upload_bytes, the resolved
+ *  limits; with @p tls, the credentials to serve. 0 or MLREG_ENOMEM. */
+int mlreg_server__conf_init(mlreg_server *srv, const mlreg_server_opts *opts,
+                            const upload_limits *ul, uint64_t max_upload_bytes,
+                            const mlreg_server_tls *tls);
+/** Drops the server's snapshot and the TLS credentials (after the daemon stopped). */
+void mlreg_server__conf_fini(mlreg_server *srv);
+/** A reference to the snapshot in force; never NULL once the server runs. */
+server_conf *mlreg_server__conf_acquire(mlreg_server *srv);
+/** Drops a reference (NULL is a no-op); the last one frees the snapshot. */
+void mlreg_server__conf_release(server_conf *conf);
 
 /* ---- the server (server.c) ----------------------------------------------- */
 
@@ -284,7 +349,6 @@ struct mlreg_server {
     upload_table *uploads;
     conn_table *conns;
     log_throttle mhd_log;                    /* libmicrohttpd's messages (lock: mhd_log.lock) */
-    uint64_t max_upload_bytes;               /* largest blob one upload may carry */
     pthread_t housekeeper[HOUSEKEEPERS_MAX]; /* see mlreg_server__housekeeper_start() */
     housekeeping_job housekeeping[HOUSEKEEPERS_MAX];
     unsigned int gc_grace;    /* seconds (mlreg_server_opts.gc_grace_seconds) */
@@ -302,13 +366,19 @@ struct mlreg_server {
     uint16_t port;
     unsigned int redirect_seconds; /* 0: serve blob bytes; else 307 to the backend */
     unsigned int body_timeout;     /* seconds a connection may stall (MHD's timeout) */
-    const mlreg_policy *policy;    /* opts->policy or own_policy */
-    const mlreg_auth *auth;        /* opts->auth or own_auth */
     mlreg_policy *own_policy;      /* defaults when the caller gave none */
     mlreg_auth *own_auth;
-    int tls;           /* serves HTTPS */
-    int tls_mutual;    /* clients must present a certificate the client CA signed */
-    int insecure_http; /* plain HTTP allowed on a non-loopback address */
+    /* the config in force (server_reload.c): policy, auth, limits, TLS */
+    server_conf *conf;           /* under conf_lock */
+    pthread_rwlock_t conf_lock;  /* readers: taking a reference; writer: a reload's swap */
+    pthread_mutex_t reload_lock; /* one reload at a time */
+    int conf_locks;              /* the two locks above were made */
+    tls_creds *tls_all;          /* every TLS credential set handed out (reload_lock) */
+    char *config_path;           /* the file a reload reads; NULL: none */
+    char host[256];              /* the listen host (loopback or not) */
+    int tls;                     /* serves HTTPS */
+    int tls_mutual;              /* clients must present a certificate the client CA signed */
+    int insecure_http;           /* plain HTTP allowed on a non-loopback address */
     /* request logs and probes (server_http.c, server_probes.c) */
     int log_json;           /* access-log lines as JSON objects */
     uint64_t ready_max_lag; /* /readyz: log entries this node may be behind */

@@ -69,6 +69,7 @@ typedef struct conn_state {
     int counted;                  /* counted in its address's addr_count */
     int peer;                     /* mutual TLS: 1 client certificate verified, -1 refused */
     unsigned char key[ADDR_KEY_LEN];
+    conn_table *table; /* the table it is in, to find the server from a connection */
 } conn_state;
 
 struct conn_table {
@@ -79,6 +80,7 @@ struct conn_table {
     uint64_t idle_ms;
     unsigned int per_address;
     addr_count *counts[ADDR_BUCKETS];
+    mlreg_server *owner; /* set once before the daemon starts */
 };
 
 static uint64_t now_ms(void)
@@ -209,6 +211,7 @@ void mlreg_server__conns_notify(void *cls, struct MHD_Connection *conn, void **s
          * state of ours; libmicrohttpd's limits and timeout still hold */
         if (!fd || !(c = calloc(1, sizeof(*c)))) return;
         c->fd = fd->connect_fd;
+        c->table = t;
         atomic_store(&c->deadline_ms, now_ms() + t->header_ms);
         keyed = peer && peer->client_addr &&
                 mlreg_server__conns_address_key(c->key, peer->client_addr) == 0;
@@ -245,6 +248,17 @@ static conn_state *state_of(struct MHD_Connection *conn)
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return info ? info->socket_context : NULL;
+}
+
+void mlreg_server__conns_set_owner(conn_table *t, mlreg_server *srv)
+{
+    t->owner = srv;
+}
+
+mlreg_server *mlreg_server__conns_owner(struct MHD_Connection *conn)
+{
+    conn_state *c = state_of(conn);
+    return c ? c->table->owner : NULL;
 }
 
 int mlreg_server__conns_head_received(struct MHD_Connection *conn)
@@ -350,12 +364,16 @@ static void gc_job(mlreg_server *srv)
                        .actor = MLREG_AUTH_SCHEDULED,
                        .retention = srv->retention,
                        .n_retention = srv->n_retention,
-                       .policy = srv->policy,
                        .who = mlreg_auth_scheduled()};
     json_t *r = NULL, *ret, *b;
     size_t i;
+    server_conf *conf = mlreg_server__conf_acquire(srv);
+    int error;
 
-    if (mlreg_registry_gc(&r, srv->reg, &o) < 0) {
+    o.policy = conf->policy;
+    error = mlreg_registry_gc(&r, srv->reg, &o);
+    mlreg_server__conf_release(conf);
+    if (error < 0) {
         fprintf(stderr, "mlreg: scheduled garbage collection failed: %s\n", mlreg_error_last());
         mlreg_error_clear();
         return;

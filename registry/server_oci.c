@@ -70,7 +70,6 @@ static int unknown_reference(request *rq)
 
 static void begin_manifest(request *rq)
 {
-    mlreg_server *srv = rq->srv;
     int error;
 
     if (mlreg_reference_is_digest(rq->arg)) {
@@ -82,7 +81,7 @@ static void begin_manifest(request *rq)
     } else if ((error = mlreg_tag_validate(rq->arg)) < 0) {
         if (!unknown_reference(rq)) mlreg_server__req_fail(rq, error, ERR_CTX_MANIFEST);
         return;
-    } else if (mlreg_policy_stage_index(srv->policy, rq->arg) >= 0) {
+    } else if (mlreg_policy_stage_index(rq->conf->policy, rq->arg) >= 0) {
         /* a stage name is a reserved tag: readable, never written */
         if (!strcmp(rq->method, "PUT") || !strcmp(rq->method, "DELETE")) {
             mlreg_server__req_fail_raw(
@@ -329,7 +328,7 @@ static enum MHD_Result finish_manifest_get(request *rq)
 
     if (rq->stage) {
         mlreg_digest sd;
-        if ((error = mlreg_stage_digest(&sd, srv->reg, srv->policy, rq->name, rq->stage)) < 0)
+        if ((error = mlreg_stage_digest(&sd, srv->reg, rq->conf->policy, rq->name, rq->stage)) < 0)
             return mlreg_server__reply_error(rq, error, ERR_CTX_MANIFEST);
         mlreg_digest_format(digest, &sd);
         error = mlreg_registry_manifest_get(&m, srv->reg, rq->name, digest);

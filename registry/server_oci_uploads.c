@@ -186,8 +186,8 @@ static void begin_upload_start(request *rq)
         return;
     }
     rq->has_digest = 1;
-    if (rq->has_length &&
-        (error = mlreg_server__upload_room(rq->srv->max_upload_bytes, 0, rq->content_length)) < 0) {
+    if (rq->has_length && (error = mlreg_server__upload_room(rq->conf->max_upload_bytes, 0,
+                                                             rq->content_length)) < 0) {
         mlreg_server__req_fail(rq, error, ERR_CTX_UPLOAD);
         return;
     }
@@ -208,7 +208,7 @@ static enum MHD_Result body_monolithic(request *rq, const char *data, size_t len
     int error;
 
     /* a chunked body had no length to check at its start */
-    if ((error = mlreg_server__upload_room(rq->srv->max_upload_bytes, rq->req_bytes - len, len)) ==
+    if ((error = mlreg_server__upload_room(rq->conf->max_upload_bytes, rq->req_bytes - len, len)) ==
         0)
         error = mlreg_blob_writer_write(rq->writer, data, len);
     if (error < 0) {

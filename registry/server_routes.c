@@ -20,7 +20,7 @@
 static const route_table *const tables[] = {
     &mlreg_server__oci_upload_routes, &mlreg_server__oci_routes,   &mlreg_server__audit_routes,
     &mlreg_server__api_routes,        &mlreg_server__probe_routes, &mlreg_server__token_routes,
-    &mlreg_server__metrics_routes,    &mlreg_server__event_routes,
+    &mlreg_server__metrics_routes,    &mlreg_server__event_routes, &mlreg_server__reload_routes,
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))

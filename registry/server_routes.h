@@ -1,7 +1,8 @@
 /* server_routes.h: the server's routes as data. Each handler file exports a
  * table of rows (server_oci_uploads.c: /v2/ uploads, server_oci.c: the rest
  * of /v2/, server_api.c: /api/v1/, server_audit.c: the audit log and
- * attestations, server_probes.c: /healthz and /readyz); server_routes.c
+ * attestations, server_probes.c: /healthz and /readyz,
+ * server_reload.c: /api/v1/admin/reload); server_routes.c
  * lists the tables, matches
  * a path against them and decides what a row's role rule asks of an
  * identity. The core (server.c) applies a row: method (405 with Allow), role,
@@ -123,6 +124,7 @@ extern const route_table mlreg_server__probe_routes;
 extern const route_table mlreg_server__token_routes;
 extern const route_table mlreg_server__metrics_routes;
 extern const route_table mlreg_server__event_routes;
+extern const route_table mlreg_server__reload_routes;
 
 /** A span of the matched path. */
 typedef struct {

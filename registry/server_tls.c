@@ -17,11 +17,20 @@
  * without one and never verifies one it got. mlreg_server__tls_peer_check()
  * does both, once per connection: the verdict is cached in the
  * connection's state (server_limits.c) on its first request.
+ *
+ * Reload: libmicrohttpd is given no certificate; GnuTLS asks
+ * mlreg_server__tls_cert_callback() at every handshake, which answers with
+ * the credentials of the config in force (server_reload.c), so a reload
+ * that read new files serves them from the next handshake on. The session
+ * pointer libmicrohttpd 0.9.75 sets is its connection, which leads to our
+ * connection state and so to the server. The client CA of mutual TLS is
+ * given to libmicrohttpd at start and cannot change without a restart.
  */
 #include "server_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <sodium.h>
@@ -33,6 +42,7 @@
 #include <unistd.h>
 
 #include "mlreg/common.h"
+#include "mlreg/digest.h"
 
 /* Largest PEM file read: a long chain or a CA bundle fits easily. */
 #define TLS_FILE_MAX (1024u * 1024)
@@ -330,4 +340,112 @@ int mlreg_server__tls_peer_check(struct MHD_Connection *conn)
                            "a client certificate signed by the registry's client CA is required: "
                            "%s",
                            verdict);
+}
+
+/* ---- credentials served by the handshake callback -------------------------- */
+
+struct tls_creds {
+    tls_creds *next;
+    gnutls_pcert_st *pcerts;
+    unsigned int n;
+    gnutls_privkey_t key;
+    mlreg_digest digest; /* of the certificate PEM, then the key PEM */
+};
+
+int mlreg_server__tls_creds_new(tls_creds **out, const mlreg_server_tls *t)
+{
+    tls_creds *c = NULL;
+    gnutls_datum_t cert = {(unsigned char *)t->cert, (unsigned int)strlen(t->cert)};
+    gnutls_datum_t key = {NULL, 0};
+    mlreg_hasher *h = NULL;
+    int error = 0, rc;
+
+    if (t->key == NULL)
+        return mlreg_error_set(MLREG_EINVALID, "the TLS key was wiped already; read it again");
+    key.data = (unsigned char *)t->key;
+    key.size = (unsigned int)strlen(t->key);
+    if (!(c = calloc(1, sizeof(*c))) || !(c->pcerts = calloc(t->chain_len, sizeof(*c->pcerts)))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    c->n = t->chain_len;
+    if ((rc = gnutls_pcert_list_import_x509_raw(c->pcerts, &c->n, &cert, GNUTLS_X509_FMT_PEM, 0)) <
+        0) {
+        c->n = 0;
+        error = mlreg_error_set(MLREG_EINVALID, "tls.cert_file: GnuTLS refused the chain (%s)",
+                                gnutls_strerror(rc));
+        goto done;
+    }
+    if ((rc = gnutls_privkey_init(&c->key)) < 0) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = gnutls_privkey_import_x509_raw(c->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+        error = mlreg_error_set(MLREG_EINVALID, "tls.key_file: GnuTLS refused the key (%s)",
+                                gnutls_strerror(rc));
+        goto done;
+    }
+    if ((error = mlreg_hasher_new(&h)) < 0 ||
+        (error = mlreg_hasher_update(h, cert.data, cert.size)) < 0 ||
+        (error = mlreg_hasher_update(h, key.data, key.size)) < 0 ||
+        (error = mlreg_hasher_final(&c->digest, h)) < 0)
+        goto done;
+    *out = c;
+    c = NULL;
+done:
+    mlreg_hasher_free(h);
+    mlreg_server__tls_creds_free(c);
+    return error;
+}
+
+int mlreg_server__tls_creds_same(const tls_creds *a, const tls_creds *b)
+{
+    return a != NULL && b != NULL && mlreg_digest_equal(&a->digest, &b->digest);
+}
+
+void mlreg_server__tls_creds_link(tls_creds **list, tls_creds *c)
+{
+    c->next = *list;
+    *list = c;
+}
+
+void mlreg_server__tls_creds_free(tls_creds *c)
+{
+    while (c != NULL) {
+        tls_creds *next = c->next;
+        for (unsigned int i = 0; i < c->n; i++)
+            gnutls_pcert_deinit(&c->pcerts[i]);
+        free(c->pcerts);
+        if (c->key) gnutls_privkey_deinit(c->key);
+        free(c);
+        c = next;
+    }
+}
+
+int mlreg_server__tls_cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn,
+                                    int nreqs, const gnutls_pk_algorithm_t *pk_algos,
+                                    int pk_algos_length, gnutls_pcert_st **pcert,
+                                    unsigned int *pcert_length, gnutls_privkey_t *pkey)
+{
+    struct MHD_Connection *conn = gnutls_session_get_ptr(session);
+    mlreg_server *srv = conn != NULL ? mlreg_server__conns_owner(conn) : NULL;
+    server_conf *conf;
+    const tls_creds *c;
+
+    (void)req_ca_rdn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)pk_algos_length;
+    /* a connection without our state (refused, or no memory) gets no
+     * certificate: the handshake fails and the connection closes */
+    if (srv == NULL) return -1;
+    conf = mlreg_server__conf_acquire(srv);
+    c = conf->tls;
+    mlreg_server__conf_release(conf);
+    if (c == NULL) return -1;
+    /* the set stays allocated until the server stops (srv->tls_all) */
+    *pcert = c->pcerts;
+    *pcert_length = c->n;
+    *pkey = c->key;
+    return 0;
 }

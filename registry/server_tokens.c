@@ -117,9 +117,9 @@ static enum MHD_Result tokens_post(request *rq)
         spec.expires_at = json_string_value(v);
     }
     spec.actor = mlreg_server__req_actor(rq);
-    spec.auth = rq->srv->auth;
-    spec.stages = mlreg_policy_stages(rq->srv->policy);
-    spec.n_stages = mlreg_policy_stage_count(rq->srv->policy);
+    spec.auth = rq->conf->auth;
+    spec.stages = mlreg_policy_stages(rq->conf->policy);
+    spec.n_stages = mlreg_policy_stage_count(rq->conf->policy);
     error = mlreg_tokens_create(&res, &secret, mlreg_registry_tokens(rq->srv->reg), &spec);
     json_decref(body);
     if (error < 0) return mlreg_server__reply_error(rq, error, ERR_CTX_ANY);
@@ -139,7 +139,7 @@ fail:
 static enum MHD_Result tokens_get(request *rq)
 {
     json_t *j = NULL;
-    int error = mlreg_tokens_list(&j, mlreg_registry_tokens(rq->srv->reg), rq->srv->auth);
+    int error = mlreg_tokens_list(&j, mlreg_registry_tokens(rq->srv->reg), rq->conf->auth);
 
     return mlreg_server__reply_result(rq, error, j);
 }
@@ -148,8 +148,8 @@ static enum MHD_Result tokens_get(request *rq)
 static enum MHD_Result token_delete(request *rq)
 {
     json_t *j = NULL;
-    int error = mlreg_tokens_revoke(&j, mlreg_registry_tokens(rq->srv->reg), rq->srv->auth, rq->arg,
-                                    mlreg_server__req_actor(rq));
+    int error = mlreg_tokens_revoke(&j, mlreg_registry_tokens(rq->srv->reg), rq->conf->auth,
+                                    rq->arg, mlreg_server__req_actor(rq));
 
     return mlreg_server__reply_result(rq, error, j);
 }

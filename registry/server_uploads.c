@@ -322,7 +322,19 @@ int mlreg_server__upload_room(uint64_t max, uint64_t have, uint64_t more)
 
 int mlreg_server__uploads_check_room(const upload_table *t, const upload_session *s, uint64_t more)
 {
-    return mlreg_server__upload_room(t->lim.max_bytes, s->offset, more);
+    /* read without the lock: a reload may set it meanwhile */
+    return mlreg_server__upload_room(__atomic_load_n(&t->lim.max_bytes, __ATOMIC_RELAXED),
+                                     s->offset, more);
+}
+
+void mlreg_server__uploads_set_limits(upload_table *t, const upload_limits *lim)
+{
+    pthread_mutex_lock(&t->lock);
+    t->lim.per_identity = lim->per_identity;
+    t->lim.per_repository = lim->per_repository;
+    t->lim.idle_timeout = lim->idle_timeout;
+    __atomic_store_n(&t->lim.max_bytes, lim->max_bytes, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&t->lock);
 }
 
 int mlreg_server__uploads_write(upload_table *t, upload_session *s, const void *data, size_t len)

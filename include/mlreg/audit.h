@@ -66,6 +66,9 @@
  *  (of the token: never the token), roles, expires. */
 #define MLREG_AUDIT_TOKEN_CREATE "token.create"
 #define MLREG_AUDIT_TOKEN_REVOKE "token.revoke"
+/** The server's config file was reloaded and changed gates, stages, tokens,
+ *  trusted keys, limits or certificates (reload.c). */
+#define MLREG_AUDIT_CONFIG_RELOAD "config.reload"
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "mlreg/auth.h"
 #include "mlreg/events.h"
 #include "mlreg/gates.h"
@@ -138,6 +140,15 @@ typedef struct {
     mlreg_auth *auth;                  /**< tokens (none when absent: local identity); owned */
     int metrics_public; /**< metrics.public: GET /metrics needs no token (docs/operations.md) */
     mlreg_webhooks *webhooks;          /**< webhooks (events.h); NULL when absent; owned */
+    /** Hex SHA-256 of the config file's bytes as read ("" without a file):
+     *  what a reload records (docs/operations.md "Reload"). */
+    char sha256[65];
+    /** What each key of the file held: an object from key path ("tokens",
+     *  and for an object one level down, "limits.max_upload_bytes") to the
+     *  hex SHA-256 of its value's JSON (keys sorted, compact), so a reload
+     *  can tell which keys changed without keeping the file (secrets stay
+     *  out of it). Empty without a file; owned. */
+    json_t *fingerprints;
 } mlreg_config;
 
 /**
@@ -150,6 +161,16 @@ typedef struct {
  *         message names it), MLREG_EIO (unreadable file), MLREG_ENOMEM.
  */
 int mlreg_config_load(mlreg_config **out, const char *path);
+
+/** Largest config file mlreg_config_load() reads, in bytes. */
+#define MLREG_CONFIG_FILE_MAX (16u * 1024 * 1024)
+
+/**
+ * The key paths whose fingerprints differ between @p a and @p b (present in
+ * one only, or with another value), sorted, as a new JSON array of strings
+ * owned by the caller; NULL when out of memory (message set).
+ */
+json_t *mlreg_config_changed_keys(const mlreg_config *a, const mlreg_config *b);
 
 /** Replaces a string field (listen, data_dir) with a copy of @p value. 0 or MLREG_ENOMEM. */
 int mlreg_config_set_string(char **field, const char *value);

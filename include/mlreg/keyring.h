@@ -101,6 +101,19 @@ typedef enum {
 int mlreg_keyring_open(mlreg_keyring **out, mlreg_meta *meta, const mlreg_config_key *keys,
                        size_t n);
 
+/**
+ * Puts the @p n config keys @p keys (copied) in force in place of the ones
+ * the keyring was opened or last reloaded with (a config reload), with the
+ * same sync and rules as mlreg_keyring_open(): key.trust / key.untrust
+ * entries by actor "config" for what changed. Lookups running meanwhile see
+ * the old keys or the new ones. The caller serialises reloads. On failure
+ * the keys in force stay. *changed_out: 1 when the keys, names or roles
+ * differ from those in force, else 0 (nothing was written).
+ * @return 0, or the errors of mlreg_keyring_open().
+ */
+int mlreg_keyring_reload_config(int *changed_out, mlreg_keyring *kr, const mlreg_config_key *keys,
+                                size_t n);
+
 /** Frees @p kr (not the metadata environment); NULL is a no-op. */
 void mlreg_keyring_free(mlreg_keyring *kr);
 

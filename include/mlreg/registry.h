@@ -141,6 +141,21 @@ void mlreg_registry_commit_unlisten(mlreg_registry *reg, mlreg_registry_commit_f
  */
 int mlreg_registry_replay(mlreg_registry *dest, mlreg_meta *source);
 
+/** Most part names one config.reload entry lists. */
+#define MLREG_RELOAD_PARTS_MAX 32
+
+/**
+ * Records that the server's config was reloaded (audit action
+ * config.reload, docs/audit-api.md): @p sha256_hex (64 hex digits) of the
+ * file's bytes and @p changed, a JSON array of 1 to MLREG_RELOAD_PARTS_MAX
+ * names of the parts that changed ("gates", "tokens"...; borrowed), by
+ * @p actor (NULL: "local"). It changes no table; no secret belongs in it.
+ * *seq_out (may be NULL) receives the entry's seq.
+ * @return 0, MLREG_EINVALID, or the errors of the append.
+ */
+int mlreg_registry_record_reload(uint64_t *seq_out, mlreg_registry *reg, const char *actor,
+                                 const char *sha256_hex, const json_t *changed);
+
 /* ---- blobs, scoped per repository ---------------------------------------- */
 
 /**

@@ -138,6 +138,13 @@ typedef struct {
     /** The webhook deliveries (events.h), whose counters the server may
      *  report (mlreg_events_stats()); borrowed, may be NULL. */
     struct mlreg_events *events;
+    /** The config file a reload re-reads (mlreg_server_reload()); NULL:
+     *  reloads are refused. */
+    const char *config_path;
+    /** The config read from it at start (borrowed, must outlive the
+     *  server): what a reload compares the file with, to say what changed
+     *  and refuse what needs a restart. */
+    const mlreg_config *config;
 } mlreg_server_opts;
 
 /** Access-log formats (mlreg_server_opts.log_format). */
@@ -194,6 +201,27 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
  * two descriptors per worker thread. Never below 16.
  */
 unsigned int mlreg_server_connection_budget(unsigned int threads);
+
+/**
+ * Re-reads the config file (opts.config_path) and puts what may change on a
+ * running server in force: stages, gates and models, tokens, trusted keys
+ * (the keyring's sync records key.* entries), the upload limits
+ * (limits.max_upload_bytes, upload_sessions_per_identity,
+ * upload_sessions_per_repository, upload_idle_seconds) and the TLS
+ * certificate and key (read again from their files). Requests in progress
+ * finish with the config they started with; connections and upload
+ * sessions stay. A change of anything else (listen, data_dir, storage,
+ * cluster, ...: docs/operations.md "Reload") is refused, naming the keys.
+ * When something changed, a config.reload audit entry by @p actor records
+ * the SHA-256 of the file's bytes and the parts that changed.
+ * *out (owned by the caller): {"reloaded": true, "changed": [...],
+ * "config_sha256": "<hex>"}.
+ * @return 0; MLREG_EINVALID (the file is invalid, with the message the
+ *         start would print; a key that needs a restart; no config file);
+ *         the errors of the keyring sync or of the audit append. On any
+ *         error the running config stays.
+ */
+int mlreg_server_reload(json_t **out, mlreg_server *srv, const char *actor);
 
 /** The bound TCP port (the OS-chosen one when opts.port was 0). */
 uint16_t mlreg_server_port(const mlreg_server *srv);

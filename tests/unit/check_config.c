@@ -4,6 +4,7 @@
  * loopback rule. */
 #include "mlreg/common.h"
 #include "mlreg/config.h"
+#include "mlreg/digest.h"
 #include "mlreg/registry.h"
 #include "mlreg/server.h"
 #include "mlreg/sign.h"
@@ -413,6 +414,73 @@ START_TEST(test_config_missing_file_is_an_io_error)
 }
 END_TEST
 
+/* ---- what a reload compares ----------------------------------------------- */
+
+static mlreg_config *load_text(const char *text)
+{
+    mlreg_config *cfg = NULL;
+
+    write_config(text);
+    ck_assert_msg(mlreg_config_load(&cfg, path) == 0, "%s", mlreg_error_last());
+    return cfg;
+}
+
+static char *changed_between(const char *a, const char *b)
+{
+    mlreg_config *ca = load_text(a), *cb = load_text(b);
+    json_t *keys = mlreg_config_changed_keys(ca, cb);
+    char *text;
+
+    ck_assert_ptr_nonnull(keys);
+    text = json_dumps(keys, JSON_COMPACT);
+    json_decref(keys);
+    mlreg_config_free(ca);
+    mlreg_config_free(cb);
+    return text;
+}
+
+START_TEST(test_config_records_the_sha256_of_the_file_bytes)
+{
+    const char *text = "{ \"listen\": \"127.0.0.1:5080\" }\n";
+    mlreg_config *cfg = load_text(text);
+    mlreg_digest d;
+    char hex[MLREG_DIGEST_HEXLEN + 1];
+
+    ck_assert_int_eq(mlreg_digest_buffer(&d, text, strlen(text)), 0);
+    mlreg_digest_hex(hex, &d);
+    ck_assert_str_eq(cfg->sha256, hex);
+    mlreg_config_free(cfg);
+    ck_assert_int_eq(mlreg_config_load(&cfg, NULL), 0);
+    ck_assert_str_eq(cfg->sha256, "");
+    ck_assert_uint_eq(json_object_size(cfg->fingerprints), 0);
+    mlreg_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_changed_keys_name_each_changed_key_once_sorted)
+{
+    char *c;
+
+    /* layout and key order are not changes */
+    c = changed_between(
+        "{\"limits\":{\"max_upload_bytes\":5,\"idle_timeout_seconds\":9}}",
+        "{ \"limits\": { \"idle_timeout_seconds\": 9,\n \"max_upload_bytes\": 5 } }");
+    ck_assert_str_eq(c, "[]");
+    free(c);
+    /* a changed member, an added and a removed top-level key */
+    c = changed_between("{\"listen\":\"127.0.0.1:1\",\"limits\":{\"max_upload_bytes\":5}}",
+                        "{\"limits\":{\"max_upload_bytes\":6},\"data_dir\":\"/x\","
+                        "\"gates\":{\"staging\":[{\"metric\":\"a\",\"min\":1}]}}");
+    ck_assert_str_eq(c, "[\"data_dir\",\"gates.staging\",\"limits.max_upload_bytes\",\"listen\"]");
+    free(c);
+    /* an array value is one key */
+    c = changed_between("{\"stages\":[\"dev\",\"prod\"]}",
+                        "{\"stages\":[\"dev\",\"qa\",\"prod\"]}");
+    ck_assert_str_eq(c, "[\"stages\"]");
+    free(c);
+}
+END_TEST
+
 /* ---- trusted_keys ------------------------------------------------------ */
 
 /* The minisign test vector's public key (tests/vectors/minisign/minisign.pub). */
@@ -720,6 +788,8 @@ static Suite *config_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_config_without_file_gives_the_defaults);
+    tcase_add_test(tc, test_config_records_the_sha256_of_the_file_bytes);
+    tcase_add_test(tc, test_config_changed_keys_name_each_changed_key_once_sorted);
     tcase_add_test(tc, test_config_reads_every_accepted_key);
     tcase_add_test(tc, test_config_reads_the_connection_and_upload_limits);
     tcase_add_test(tc, test_config_refuses_limits_out_of_range_naming_them);

@@ -254,6 +254,80 @@ START_TEST(test_keyring_config_key_removed_renamed_and_listed_again_each_leave_o
 }
 END_TEST
 
+/* ---- reload (mlreg_keyring_reload_config) ---------------------------------- */
+
+START_TEST(test_keyring_reload_adds_and_drops_config_keys_with_one_entry_each)
+{
+    mlreg_config_key a = cfg_key("release-bot", "release", &pk_a);
+    mlreg_config_key b = cfg_key("second-bot", "release", &pk_b);
+    mlreg_config_key both[2] = {a, b};
+    mlreg_keyring_key found;
+    mlreg_meta_txn *txn = NULL;
+    uint64_t n0, n;
+    int changed = -1;
+    json_t *e;
+
+    ck_assert_int_eq(mlreg_keyring_open(&kr, meta, &a, 1), 0);
+    json_decref(last_entry(&n0));
+    /* the same keys again, in another order of fields: nothing written */
+    ck_assert_int_eq(mlreg_keyring_reload_config(&changed, kr, &a, 1), 0);
+    ck_assert_int_eq(changed, 0);
+    json_decref(last_entry(&n));
+    ck_assert_uint_eq(n, n0);
+    /* one key added: one key.trust by "config", the key is found */
+    ck_assert_int_eq(mlreg_keyring_reload_config(&changed, kr, both, 2), 0);
+    ck_assert_int_eq(changed, 1);
+    e = last_entry(&n);
+    ck_assert_uint_eq(n, n0 + 1);
+    ck_assert_str_eq(str(e, "action"), MLREG_AUDIT_KEY_TRUST);
+    ck_assert_str_eq(str(e, "actor"), MLREG_KEYRING_ACTOR_CONFIG);
+    json_decref(e);
+    ck_assert_uint_eq(n_listed(), 2);
+    /* the first one dropped: one key.untrust, it is not found any more */
+    ck_assert_int_eq(mlreg_keyring_reload_config(&changed, kr, &b, 1), 0);
+    ck_assert_int_eq(changed, 1);
+    e = last_entry(&n);
+    ck_assert_uint_eq(n, n0 + 2);
+    ck_assert_str_eq(str(e, "action"), MLREG_AUDIT_KEY_UNTRUST);
+    json_decref(e);
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, meta, 0), 0);
+    ck_assert_int_eq(mlreg_keyring_find(&found, kr, txn, &pk_a.id), MLREG_ENOTFOUND);
+    ck_assert_int_eq(mlreg_keyring_find(&found, kr, txn, &pk_b.id), 0);
+    ck_assert_str_eq(found.name, "second-bot");
+    mlreg_meta_txn_abort(txn);
+}
+END_TEST
+
+START_TEST(test_keyring_reload_refused_keeps_the_keys_in_force)
+{
+    mlreg_config_key a = cfg_key("release-bot", "release", &pk_a);
+    mlreg_config_key clash = cfg_key("shared-name", "release", &pk_a);
+    mlreg_keyring_key found;
+    mlreg_meta_txn *txn = NULL;
+    uint64_t n0, n;
+    int created = 0, changed = -1;
+
+    ck_assert_int_eq(mlreg_keyring_open(&kr, meta, &a, 1), 0);
+    ck_assert_int_eq(trust(&created, "shared-name", "release", b64_b), 0);
+    json_decref(last_entry(&n0));
+    /* a config name a runtime key holds: refused, nothing written */
+    ck_assert_int_eq(mlreg_keyring_reload_config(&changed, kr, &clash, 1), MLREG_EINVALID);
+    ck_assert_int_eq(changed, 0);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "trusted key 'shared-name'"));
+    json_decref(last_entry(&n));
+    ck_assert_uint_eq(n, n0);
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, meta, 0), 0);
+    ck_assert_int_eq(mlreg_keyring_find(&found, kr, txn, &pk_a.id), 0);
+    ck_assert_str_eq(found.name, "release-bot");
+    mlreg_meta_txn_abort(txn);
+    /* a duplicate in the new keys: refused before anything */
+    {
+        mlreg_config_key dup[2] = {a, cfg_key("again", "release", &pk_a)};
+        ck_assert_int_eq(mlreg_keyring_reload_config(&changed, kr, dup, 2), MLREG_EINVALID);
+    }
+}
+END_TEST
+
 START_TEST(test_keyring_refuses_a_config_key_whose_id_is_stored_with_another_key)
 {
     mlreg_config_key twin = cfg_key("impostor", "release", &pk_a_twin);
@@ -576,6 +650,8 @@ static Suite *keyring_suite(void)
     tcase_add_test(tc, test_keyring_find_reports_state_and_revocation_time);
     tcase_add_test(tc, test_keyring_judge_applies_the_counting_rule);
     tcase_add_test(tc, test_keyring_judge_counts_only_keys_whose_role_signs_releases);
+    tcase_add_test(tc, test_keyring_reload_adds_and_drops_config_keys_with_one_entry_each);
+    tcase_add_test(tc, test_keyring_reload_refused_keeps_the_keys_in_force);
     suite_add_tcase(s, tc);
     return s;
 }

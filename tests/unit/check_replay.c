@@ -652,6 +652,42 @@ START_TEST(test_a_runtime_trust_of_a_key_the_config_dropped_replays_as_a_runtime
 }
 END_TEST
 
+START_TEST(test_a_config_reload_replays_as_recorded_and_changes_no_table)
+{
+    json_t *changed = json_pack("[s, s]", "gates", "trusted_keys");
+    char hex[65];
+    int keys_changed = -1;
+    uint64_t n;
+
+    memset(hex, 'a', 64);
+    hex[64] = '\0';
+    /* the reload drops the bot (key.untrust), then records config.reload */
+    ck_assert_int_eq(
+        mlreg_keyring_reload_config(&keys_changed, mlreg_registry_keyring(src), NULL, 0), 0);
+    ck_assert_int_eq(keys_changed, 1);
+    n = log_size(src);
+    ck_assert_msg(mlreg_registry_record_reload(NULL, src, "sighup", hex, changed) == 0, "%s",
+                  mlreg_error_last());
+    ck_assert_uint_eq(log_size(src), n + 1);
+    /* bad input is refused and records nothing */
+    ck_assert_int_eq(mlreg_registry_record_reload(NULL, src, "sighup", "abc", changed),
+                     MLREG_EINVALID);
+    {
+        json_t *empty = json_array();
+        ck_assert_int_eq(mlreg_registry_record_reload(NULL, src, "sighup", hex, empty),
+                         MLREG_EINVALID);
+        json_decref(empty);
+    }
+    ck_assert_uint_eq(log_size(src), n + 1);
+    open_dst();
+    ck_assert_msg(mlreg_registry_replay(dst, mlreg_registry_meta(src)) == 0, "replay: %s",
+                  mlreg_error_last());
+    ck_assert_uint_eq(log_size(dst), n + 1);
+    assert_same_tables(src, dst);
+    json_decref(changed);
+}
+END_TEST
+
 START_TEST(test_a_refused_rollback_replays_as_recorded)
 {
     char d10[MLREG_DIGEST_STRLEN + 1], d11[MLREG_DIGEST_STRLEN + 1], id[MLREG_KEYID_HEXLEN + 1];
@@ -763,6 +799,7 @@ static Suite *replay_suite(void)
     tcase_add_test(tc,
                    test_a_runtime_trust_of_a_key_the_config_dropped_replays_as_a_runtime_record);
     tcase_add_test(tc, test_a_refused_rollback_replays_as_recorded);
+    tcase_add_test(tc, test_a_config_reload_replays_as_recorded_and_changes_no_table);
     tcase_add_test(tc, test_an_entry_without_its_actor_stops_the_replay_naming_its_seq);
     tcase_add_test(
         tc, test_a_manifest_content_type_that_is_not_text_is_refused_before_anything_is_stored);
