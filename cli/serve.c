@@ -225,26 +225,27 @@ static int load_tls(mlreg_server_tls **out, const mlreg_config *cfg)
 }
 
 /* Starts the delivery of the config's webhooks (events.h), cursors under
- * DATA_DIR/events. Every node of a cluster with webhooks in its config
- * delivers every event (docs/operations.md): configure them on one node.
- * 0, or the error, printed. */
-static int start_events(mlreg_events **out, mlreg_registry *reg, const mlreg_config *cfg)
+ * DATA_DIR/events (*dir_out, malloc'd: a reload starts new ones there).
+ * Every node of a cluster with webhooks in its config delivers every event
+ * (docs/operations.md): configure them on one node. 0, or the error,
+ * printed. */
+static int start_events(mlreg_events **out, char **dir_out, mlreg_registry *reg,
+                        const mlreg_config *cfg)
 {
-    char source[320], *dir;
+    char source[320];
     int error;
 
+    if ((*dir_out = malloc(strlen(cfg->data_dir) + sizeof("/events"))) == NULL) {
+        fprintf(stderr, "mlreg: out of memory\n");
+        return MLREG_ENOMEM;
+    }
+    sprintf(*dir_out, "%s/events", cfg->data_dir);
     if (cfg->webhooks == NULL || cfg->webhooks->n == 0) return 0;
     if (cfg->cluster.url != NULL)
         snprintf(source, sizeof(source), "%s", cfg->cluster.url);
     else
         mlreg_events_default_source(source, sizeof(source));
-    if ((dir = malloc(strlen(cfg->data_dir) + sizeof("/events"))) == NULL) {
-        fprintf(stderr, "mlreg: out of memory\n");
-        return MLREG_ENOMEM;
-    }
-    sprintf(dir, "%s/events", cfg->data_dir);
-    error = mlreg_events_start(out, reg, cfg->webhooks, dir, source);
-    free(dir);
+    error = mlreg_events_start(out, reg, cfg->webhooks, *dir_out, source);
     if (error < 0) fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
     return error;
 }
@@ -334,6 +335,7 @@ int cmd_serve(int argc, char **argv)
     int masked = 0, insecure_http = 0;
     mlreg_server_tls *tls = NULL;
     mlreg_events *events = NULL;
+    char *events_dir = NULL;
 
     {
         const serve_opt opts[] = {{"--config", &config_path, NULL},
@@ -442,8 +444,10 @@ int cmd_serve(int argc, char **argv)
     sopts.config = cfg;
     if (!strcmp(cfg->storage_backend, "s3") && cfg->s3.redirect_downloads)
         sopts.redirect_seconds = cfg->s3.presign_seconds ? cfg->s3.presign_seconds : 300;
-    if ((error = start_events(&events, reg, cfg)) < 0) goto done;
+    if ((error = start_events(&events, &events_dir, reg, cfg)) < 0) goto done;
     sopts.events = events;
+    sopts.events_dir = events_dir;
+    events = NULL; /* the server's from here (server.h) */
     if ((error = mlreg_server_start(&srv, reg, &sopts)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;
@@ -501,8 +505,9 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr, "mlreg: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = CLI_EXIT_OK;
 done:
-    mlreg_server_stop(srv); /* it reads the events' counters */
+    mlreg_server_stop(srv); /* and the webhook deliveries */
     mlreg_events_stop(events);
+    free(events_dir);
     mlreg_server_tls_free(tls);
     mlreg_registry_free(reg);
     mlreg_config_free(cfg);

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "mlreg/common.h"
+#include "mlreg/events.h"
 #include "mlreg/gc.h"
 #include "server_routes.h"
 
@@ -451,6 +452,7 @@ static int resolve_limits(mlreg_server_opts *o, upload_limits *ul, const mlreg_s
 
 int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_server_opts *opts)
 {
+    struct mlreg_events *events = opts->events;
     int error = 0;
     mlreg_server *srv = NULL;
     struct sockaddr_in sin;
@@ -498,6 +500,18 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
+    /* the deliveries are the server's from here, whatever happens next */
+    srv->events = opts->events;
+    events = NULL;
+    if (pthread_mutex_init(&srv->events_lock, NULL) != 0) {
+        error = mlreg_error_set(MLREG_ENOMEM, "cannot create the events lock");
+        goto done;
+    }
+    srv->events_lock_init = 1;
+    if (opts->events_dir != NULL && !(srv->events_dir = strdup(opts->events_dir))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
     if (pthread_condattr_init(&cattr) != 0) {
         free(srv);
         srv = NULL;
@@ -516,7 +530,6 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     }
     pthread_condattr_destroy(&cattr);
     srv->reg = reg;
-    srv->events = opts->events;
     srv->max_manifest = mlreg_registry_max_manifest_bytes(reg);
     if (!opts->policy && (error = mlreg_policy_parse(&srv->own_policy, NULL, NULL, NULL)) < 0)
         goto done;
@@ -614,6 +627,7 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     *out = srv;
     srv = NULL;
 done:
+    mlreg_events_stop(events); /* the start failed before srv took them */
     mlreg_server_stop(srv);
     return error;
 }
@@ -631,6 +645,9 @@ void mlreg_server_stop(mlreg_server *srv)
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     mlreg_server__polls_free(srv);
     free(srv->event_source);
+    mlreg_events_stop(srv->events); /* no request reads their counters any more */
+    if (srv->events_lock_init) pthread_mutex_destroy(&srv->events_lock);
+    free(srv->events_dir);
     mlreg_server__conf_fini(srv);
     mlreg_server__conns_free(srv->conns);
     mlreg_server__metrics_free(srv->metrics);

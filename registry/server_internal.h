@@ -390,8 +390,12 @@ struct mlreg_server {
     event_polls *polls;
     char *event_source;    /* CloudEvents source (malloc'd) */
     char event_log_id[96]; /* the log's id in event ids */
-    struct mlreg_events
-        *events; /* webhook deliveries, for their counters (borrowed; may be NULL) */
+    /* webhook deliveries (owned; NULL without webhooks), replaced by a
+     * reload (server_reload.c) while /metrics reads them: events_lock */
+    struct mlreg_events *events;
+    pthread_mutex_t events_lock;
+    int events_lock_init;
+    char *events_dir; /* their cursors (malloc'd), or NULL */
 };
 
 #endif

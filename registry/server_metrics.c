@@ -317,13 +317,15 @@ static int write_webhooks(mlreg_buf *b, mlreg_server *srv)
         {"mlreg_webhook_lag_entries", "gauge",
          "Audit log entries a webhook's delivery has still to look at."},
     };
-    size_t n = mlreg_events_count(srv->events);
-    int error;
+    size_t n;
+    int error = 0;
 
-    if (n == 0) return 0;
+    /* a reload replaces the deliveries (server_reload.c) */
+    pthread_mutex_lock(&srv->events_lock);
+    if ((n = mlreg_events_count(srv->events)) == 0) goto done;
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         if ((error = mlreg_metrics_write_family(b, fam[f].name, fam[f].type, fam[f].help)) < 0)
-            return error;
+            goto done;
         for (size_t i = 0; i < n; i++) {
             mlreg_webhook_stats st;
             const char *url = NULL;
@@ -334,10 +336,12 @@ static int write_webhooks(mlreg_buf *b, mlreg_server *srv)
             snprintf(idx, sizeof(idx), "%zu", i);
             v = f == 0 ? st.delivered : f == 1 ? st.failed_attempts : f == 2 ? st.dropped : st.lag;
             if ((error = mlreg_metrics_write_sample_u64(b, fam[f].name, labels, 1, v)) < 0)
-                return error;
+                goto done;
         }
     }
-    return 0;
+done:
+    pthread_mutex_unlock(&srv->events_lock);
+    return error;
 }
 
 static int render(mlreg_buf *b, mlreg_server *srv)

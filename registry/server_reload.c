@@ -186,6 +186,7 @@ static const char *const keys_limits[] = {
     "limits.max_upload_bytes", "limits.upload_sessions_per_identity",
     "limits.upload_sessions_per_repository", "limits.upload_idle_seconds", NULL};
 static const char *const keys_tls[] = {"tls.cert_file", "tls.key_file", NULL};
+static const char *const keys_webhooks[] = {"webhooks", NULL};
 
 /* In the order "changed" lists them. */
 static const reload_part parts[] = {
@@ -194,8 +195,9 @@ static const reload_part parts[] = {
     {"gates", keys_gates, NULL, NULL},                                     /* server_conf.policy */
     {"tokens", keys_tokens, NULL, NULL},                                   /* server_conf.auth */
     {"trusted_keys", keys_trusted, apply_trusted_keys, undo_trusted_keys}, /* the keyring */
-    {"limits", keys_limits, NULL, NULL}, /* server_conf.uploads, max_upload_bytes */
-    {"tls", keys_tls, apply_tls, NULL},  /* server_conf.tls */
+    {"limits", keys_limits, NULL, NULL},     /* server_conf.uploads, max_upload_bytes */
+    {"tls", keys_tls, apply_tls, NULL},      /* server_conf.tls */
+    {"webhooks", keys_webhooks, NULL, NULL}, /* srv->events, restarted after the swap */
 };
 
 #define NPARTS (sizeof(parts) / sizeof(parts[0]))
@@ -362,6 +364,37 @@ static void undo_parts(const int applied[NPARTS], reload_run *r, int error)
     mlreg_error_set(error, "%s", why);
 }
 
+/* The webhook deliveries borrow the config they were started with (its
+ * `webhooks`, secrets included), so every swap restarts them on the config
+ * now in force, before the one they borrowed from can be freed. Stopping
+ * cuts a POST in flight short; its event is sent again (at least once),
+ * and the cursors, kept per URL, carry on. A start that fails leaves no
+ * deliveries running and says so: the reload itself has happened. */
+static void restart_events(mlreg_server *srv, const mlreg_config *now)
+{
+    struct mlreg_events *prev, *next = NULL;
+    int want = now != NULL && now->webhooks != NULL && now->webhooks->n > 0;
+
+    if (!want && srv->events == NULL) return;
+    pthread_mutex_lock(&srv->events_lock);
+    prev = srv->events;
+    srv->events = NULL;
+    pthread_mutex_unlock(&srv->events_lock);
+    mlreg_events_stop(prev);
+    if (!want) return;
+    if (srv->events_dir == NULL || mlreg_events_start(&next, srv->reg, now->webhooks,
+                                                      srv->events_dir, srv->event_source) < 0) {
+        fprintf(stderr,
+                "mlreg: error: the webhooks of the reloaded config are not delivered: %s; fix "
+                "it and reload again, or restart\n",
+                srv->events_dir == NULL ? "no directory for their cursors" : mlreg_error_last());
+        return;
+    }
+    pthread_mutex_lock(&srv->events_lock);
+    srv->events = next;
+    pthread_mutex_unlock(&srv->events_lock);
+}
+
 int mlreg_server_reload(json_t **out, mlreg_server *srv, const char *actor)
 {
     reload_run r;
@@ -396,6 +429,7 @@ int mlreg_server_reload(json_t **out, mlreg_server *srv, const char *actor)
     srv->conf = r.next;
     pthread_rwlock_unlock(&srv->conf_lock);
     r.next = NULL;
+    restart_events(srv, srv->conf->file);
     mlreg_server__conf_release(old);
     *out = res;
     res = NULL;

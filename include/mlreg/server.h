@@ -135,9 +135,15 @@ typedef struct {
     /** The CloudEvents `source` of GET /api/v1/events (events.h); NULL:
      *  "mlreg://<hostname>". Copied. */
     const char *event_source;
-    /** The webhook deliveries (events.h), whose counters the server may
-     *  report (mlreg_events_stats()); borrowed, may be NULL. */
+    /** The webhook deliveries (events.h) of the config's webhooks, or
+     *  NULL: the server owns them from the call of mlreg_server_start()
+     *  on, whether it starts or not, reports their counters in /metrics,
+     *  restarts them for the new config at each reload and stops them. */
     struct mlreg_events *events;
+    /** Where the deliveries keep their cursors (DATA_DIR/events): a reload
+     *  starts the new config's webhooks there. NULL: a reload refuses a
+     *  change of webhooks. Copied. */
+    const char *events_dir;
     /** The config file a reload re-reads (mlreg_server_reload()); NULL:
      *  reloads are refused. */
     const char *config_path;

@@ -364,4 +364,32 @@ wait_stop_t1=$(date +%s)
 wait $POLLER
 check "stopping the server answers waiting long-polls instead of waiting for them" \
     sh -c "[ \$(($wait_stop_t1 - $wait_stop_t0)) -lt 10 ]"
+
+# ---- a reload changes the webhooks --------------------------------------------------------
+start_server --config "$TMP/conf/mlreg.json" || cleanup
+NA=$(received "$TMP/a")
+NB=$(received "$TMP/b")
+push demo 20.0 0.9
+wait_received "$TMP/a" $((NA + 1)) >/dev/null
+sleep 0.5
+check "before the reload webhook b (promote, refuse) gets no push" [ "$(received "$TMP/b")" = "$NB" ]
+jq '.webhooks[1].events = ["push"]' "$TMP/conf/mlreg.json" >"$TMP/conf/new.json" &&
+    mv "$TMP/conf/new.json" "$TMP/conf/mlreg.json"
+kill -HUP "$SERVER_PID"
+check "SIGHUP reloads the config, naming webhooks as changed" wait_log "SIGHUP: reloaded .*changed.*webhooks"
+push demo 21.0 0.9
+check "after the reload webhook b gets pushes" wait_received "$TMP/b" $((NB + 1))
+check "... the push of demo@21.0" \
+    jqt '.subject == "demo@21.0" and .type == "dev.mlreg.push"' "$(ls "$TMP"/b/*.body | tail -n 1)"
+check "webhook a, restarted with it, still gets every event" wait_received "$TMP/a" $((NA + 2))
+jq '.webhooks[1].secret_file = "no-such-secret"' "$TMP/conf/mlreg.json" >"$TMP/conf/new.json" &&
+    mv "$TMP/conf/new.json" "$TMP/conf/mlreg.json"
+kill -HUP "$SERVER_PID"
+check "a reload naming a missing secret file is refused" wait_log "SIGHUP: reload of .* refused.*no-such-secret"
+push demo 22.0 0.9
+check "... and the webhooks in force still deliver (b gets demo@22.0)" wait_received "$TMP/b" $((NB + 2))
+curl -s -H "$READ" "$MLREG_URL/metrics" >"$TMP/metrics2.txt"
+check "/metrics counts the deliveries of the restarted webhooks" \
+    grep -Eq '^mlreg_webhook_delivered_total\{webhook="1"\} [1-9][0-9]*$' "$TMP/metrics2.txt"
+stop_server
 cleanup
