@@ -147,19 +147,23 @@ deps:
 # real server and clients, then the S3 tests against a throw-away Ceph RGW on loopback (tests/s3/rgw.sh),
 # then the cluster tests (several nodes on one bucket prefix) against the same RGW.
 # The runner prints "N passed, N failed" and fails when anything failed.
+# The build inside the test targets uses every core (JOBS, default nproc):
+# on the 2-core CI machine a serial build is a minute of `make test`.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) sh tests/run.sh unit fuzz-replay integration s3 cluster
 
 # One part of `make test`: the unit suites and fuzz corpora, or the
 # integration and S3 scripts. ONLY=WORD keeps the suites and scripts whose
 # name contains WORD (`make test-unit ONLY=registry`).
 test-unit: deps
-	@$(MAKE) --no-print-directory $(UNIT_BIN) $(REPLAY_BIN)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(UNIT_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) ONLY=$(ONLY) sh tests/run.sh unit fuzz-replay
 
 test-integration: deps
-	@$(MAKE) --no-print-directory all $(filter $(BUILD)/tests/check_s3_%,$(UNIT_BIN)) $(TOOL_BIN)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(filter $(BUILD)/tests/check_s3_%,$(UNIT_BIN)) $(TOOL_BIN)
 	@BUILD=$(BUILD) ONLY=$(ONLY) sh tests/run.sh integration s3
 
 # The cluster part alone: tests/cluster/test_*.sh against a throw-away RGW.

@@ -82,12 +82,23 @@ rgw_up() {
     return 1
 }
 
+# exec_check_suite BIN: runs one Check suite, its output in $LOG_DIR/NAME.log
+# and its exit code in $LOG_DIR/NAME.rc (report_check_suite reads them).
+exec_check_suite() {
+    CK_VERBOSITY=normal "$1" >"$LOG_DIR/$(basename "$1").log" 2>&1
+    echo $? >"$LOG_DIR/$(basename "$1").rc"
+}
+
 run_check_suite() {
+    exec_check_suite "$1"
+    report_check_suite "$1"
+}
+
+report_check_suite() {
     bin=$1
     name=$(basename "$bin")
     out="$LOG_DIR/$name.log"
-    CK_VERBOSITY=normal "$bin" >"$out" 2>&1
-    rc=$?
+    rc=$(cat "$LOG_DIR/$name.rc" 2>/dev/null || echo 1)
     line=$(grep -E '^[0-9]+%: Checks: ' "$out" | tail -n 1)
     n=$(echo "$line" | sed -n 's/.*Checks: \([0-9]*\).*/\1/p')
     f=$(echo "$line" | sed -n 's/.*Failures: \([0-9]*\).*/\1/p')
@@ -192,11 +203,40 @@ for part in "$@"; do
     REST=${REST# }
     case $part in
     unit)
+        # The suites are CPU-bound and share nothing (each has its own temp
+        # dirs): UNIT_JOBS lanes (default 2, one per core here) take them
+        # one at a time from a queue (a suite is claimed by creating its
+        # claim directory, which only one lane can), the slow check_sign
+        # (scrypt at minisign's 1 GiB work factor, most of the unit time)
+        # first; they are reported in name order once all have run.
+        suites=""
+        slow=""
         for bin in "$B"/tests/check_*; do
             case $(basename "$bin") in check_s3_*) continue ;; esac  # s3 part
             selected "$(basename "$bin")" || continue
-            [ -x "$bin" ] && run_check_suite "$bin"
-        done ;;
+            [ -x "$bin" ] || continue
+            case $(basename "$bin") in
+                check_sign) slow="$slow $bin" ;;
+                *) suites="$suites $bin" ;;
+            esac
+        done
+        claims=$LOG_DIR/.claims.$$
+        rm -rf "$claims" && mkdir -p "$claims"
+        lane=0
+        lane_pids=""
+        while [ $lane -lt "${UNIT_JOBS:-2}" ]; do
+            (
+                for bin in $slow $suites; do
+                    mkdir "$claims/$(basename "$bin")" 2>/dev/null && exec_check_suite "$bin"
+                done
+            ) &
+            lane_pids="$lane_pids $!"
+            lane=$((lane + 1))
+        done
+        for pid in $lane_pids; do wait "$pid"; done
+        rm -rf "$claims"
+        suites=$(for bin in $slow $suites; do echo "$bin"; done | sort)
+        for bin in $suites; do report_check_suite "$bin"; done ;;
     fuzz-replay)
         echo "# fuzz-replay"
         for bin in "$B"/tests/fuzz/replay_*; do

@@ -156,7 +156,7 @@ same_answers() {
     # One python3 process on two keep-alive connections: a curl per path and
     # node made this the slowest part of the cluster tests.
     printf '%s\n' "$@" >"$TMP/ans.paths"
-    _bad=$(python3 - "$(node_url "$_a")" "$(node_url "$_b")" "$_a" "$_b" "$TMP/ans.paths" <<'PY'
+    _bad=$(CLUSTER_TOKEN="${CLUSTER_TOKEN:-}" python3 - "$(node_url "$_a")" "$(node_url "$_b")" "$_a" "$_b" "$TMP/ans.paths" <<'PY'
 import http.client, os, sys, urllib.parse
 ua, ub, na, nb, paths = sys.argv[1:6]
 tok = os.environ.get("CLUSTER_TOKEN", "")
