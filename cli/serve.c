@@ -447,11 +447,11 @@ int cmd_serve(int argc, char **argv)
     if ((error = start_events(&events, &events_dir, reg, cfg)) < 0) goto done;
     sopts.events = events;
     sopts.events_dir = events_dir;
-    events = NULL; /* the server's from here (server.h) */
     if ((error = mlreg_server_start(&srv, reg, &sopts)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;
     }
+    events = NULL; /* the server's now (server.h) */
     scheme = tls ? "https" : "http";
     if (strchr(host, ':'))
         snprintf(url, sizeof(url), "%s://[%s]:%u", scheme, host,

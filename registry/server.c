@@ -23,7 +23,6 @@
 #include <sys/socket.h>
 
 #include "mlreg/common.h"
-#include "mlreg/events.h"
 #include "mlreg/gc.h"
 #include "server_routes.h"
 
@@ -452,7 +451,6 @@ static int resolve_limits(mlreg_server_opts *o, upload_limits *ul, const mlreg_s
 
 int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_server_opts *opts)
 {
-    struct mlreg_events *events = opts->events;
     int error = 0;
     mlreg_server *srv = NULL;
     struct sockaddr_in sin;
@@ -500,9 +498,8 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
-    /* the deliveries are the server's from here, whatever happens next */
+    /* the deliveries are the server's once it starts (server.h) */
     srv->events = opts->events;
-    events = NULL;
     if (pthread_mutex_init(&srv->events_lock, NULL) != 0) {
         error = mlreg_error_set(MLREG_ENOMEM, "cannot create the events lock");
         goto done;
@@ -627,7 +624,7 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
     *out = srv;
     srv = NULL;
 done:
-    mlreg_events_stop(events); /* the start failed before srv took them */
+    if (srv) srv->events = NULL; /* a failed start leaves them to the caller */
     mlreg_server_stop(srv);
     return error;
 }
@@ -645,9 +642,7 @@ void mlreg_server_stop(mlreg_server *srv)
     if (srv->daemon) MHD_stop_daemon(srv->daemon);
     mlreg_server__polls_free(srv);
     free(srv->event_source);
-    mlreg_events_stop(srv->events); /* no request reads their counters any more */
-    if (srv->events_lock_init) pthread_mutex_destroy(&srv->events_lock);
-    free(srv->events_dir);
+    mlreg_server__events_fini(srv); /* no request reads their counters any more */
     mlreg_server__conf_fini(srv);
     mlreg_server__conns_free(srv->conns);
     mlreg_server__metrics_free(srv->metrics);

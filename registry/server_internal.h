@@ -340,6 +340,9 @@ void mlreg_server__conf_fini(mlreg_server *srv);
 server_conf *mlreg_server__conf_acquire(mlreg_server *srv);
 /** Drops a reference (NULL is a no-op); the last one frees the snapshot. */
 void mlreg_server__conf_release(server_conf *conf);
+/** Stops and frees the webhook deliveries (srv->events), their lock and
+ *  directory; after the daemon stopped (no request reads them any more). */
+void mlreg_server__events_fini(mlreg_server *srv);
 
 /* ---- the server (server.c) ----------------------------------------------- */
 

@@ -395,6 +395,16 @@ static void restart_events(mlreg_server *srv, const mlreg_config *now)
     pthread_mutex_unlock(&srv->events_lock);
 }
 
+void mlreg_server__events_fini(mlreg_server *srv)
+{
+    mlreg_events_stop(srv->events);
+    srv->events = NULL;
+    if (srv->events_lock_init) pthread_mutex_destroy(&srv->events_lock);
+    srv->events_lock_init = 0;
+    free(srv->events_dir);
+    srv->events_dir = NULL;
+}
+
 int mlreg_server_reload(json_t **out, mlreg_server *srv, const char *actor)
 {
     reload_run r;

@@ -139,7 +139,7 @@ typedef struct {
     mlreg_policy *policy;              /**< stages, gates, models (defaults when absent); owned */
     mlreg_auth *auth;                  /**< tokens (none when absent: local identity); owned */
     int metrics_public; /**< metrics.public: GET /metrics needs no token (docs/operations.md) */
-    mlreg_webhooks *webhooks;          /**< webhooks (events.h); NULL when absent; owned */
+    mlreg_webhooks *webhooks; /**< webhooks (events.h); NULL when absent; owned */
     /** Hex SHA-256 of the config file's bytes as read ("" without a file):
      *  what a reload records (docs/operations.md "Reload"). */
     char sha256[65];

@@ -136,9 +136,10 @@ typedef struct {
      *  "mlreg://<hostname>". Copied. */
     const char *event_source;
     /** The webhook deliveries (events.h) of the config's webhooks, or
-     *  NULL: the server owns them from the call of mlreg_server_start()
-     *  on, whether it starts or not, reports their counters in /metrics,
-     *  restarts them for the new config at each reload and stops them. */
+     *  NULL: once mlreg_server_start() succeeds the server owns them,
+     *  reports their counters in /metrics, restarts them for the new
+     *  config at each reload and stops them; a failed start leaves them
+     *  to the caller. */
     struct mlreg_events *events;
     /** Where the deliveries keep their cursors (DATA_DIR/events): a reload
      *  starts the new config's webhooks there. NULL: a reload refuses a
