@@ -439,13 +439,8 @@ static int resolve_limits(mlreg_server_opts *o, upload_limits *ul, const mlreg_s
     if (!o->idle_timeout) o->idle_timeout = MLREG_SERVER_DEFAULT_IDLE_TIMEOUT;
     if (!o->body_timeout) o->body_timeout = MLREG_SERVER_DEFAULT_BODY_TIMEOUT;
     if (!o->max_upload_bytes) o->max_upload_bytes = MLREG_SERVER_DEFAULT_MAX_UPLOAD_BYTES;
-    ul->per_identity = o->uploads_per_identity ? o->uploads_per_identity
-                                               : MLREG_SERVER_DEFAULT_UPLOADS_PER_IDENTITY;
-    ul->per_repository = o->uploads_per_repository ? o->uploads_per_repository
-                                                   : MLREG_SERVER_DEFAULT_UPLOADS_PER_REPOSITORY;
-    ul->idle_timeout =
-        o->upload_idle_timeout ? o->upload_idle_timeout : MLREG_SERVER_DEFAULT_UPLOAD_IDLE;
-    ul->max_bytes = o->max_upload_bytes;
+    mlreg_server__upload_limits(ul, o->uploads_per_identity, o->uploads_per_repository,
+                                o->upload_idle_timeout, o->max_upload_bytes);
     return 0;
 }
 

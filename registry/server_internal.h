@@ -86,6 +86,11 @@ typedef struct {
     uint64_t max_bytes;        /* bytes one session may receive */
 } upload_limits;
 
+/** The limits of the config's (or the start options') values, each 0
+ *  taking its MLREG_SERVER_DEFAULT_*: the one place the defaults apply. */
+void mlreg_server__upload_limits(upload_limits *out, unsigned int per_identity,
+                                 unsigned int per_repository, unsigned int idle_timeout,
+                                 uint64_t max_bytes);
 /** Creates an empty table with @p lim. 0 or MLREG_ENOMEM. */
 int mlreg_server__uploads_new(upload_table **out, const upload_limits *lim);
 /** Aborts every session's writer and frees the table; NULL is a no-op. */

@@ -58,14 +58,8 @@ void mlreg_server__conf_release(server_conf *c)
  * mlreg_server_start() resolves them). */
 static void limits_of(upload_limits *ul, uint64_t *max_upload_out, const mlreg_config *cfg)
 {
-    ul->per_identity = cfg->uploads_per_identity ? cfg->uploads_per_identity
-                                                 : MLREG_SERVER_DEFAULT_UPLOADS_PER_IDENTITY;
-    ul->per_repository = cfg->uploads_per_repository ? cfg->uploads_per_repository
-                                                     : MLREG_SERVER_DEFAULT_UPLOADS_PER_REPOSITORY;
-    ul->idle_timeout =
-        cfg->upload_idle_timeout ? cfg->upload_idle_timeout : MLREG_SERVER_DEFAULT_UPLOAD_IDLE;
-    ul->max_bytes =
-        cfg->max_upload_bytes ? cfg->max_upload_bytes : MLREG_SERVER_DEFAULT_MAX_UPLOAD_BYTES;
+    mlreg_server__upload_limits(ul, cfg->uploads_per_identity, cfg->uploads_per_repository,
+                                cfg->upload_idle_timeout, cfg->max_upload_bytes);
     *max_upload_out = ul->max_bytes;
 }
 

@@ -66,6 +66,17 @@ static void session_free(upload_session *s)
     free(s);
 }
 
+void mlreg_server__upload_limits(upload_limits *out, unsigned int per_identity,
+                                 unsigned int per_repository, unsigned int idle_timeout,
+                                 uint64_t max_bytes)
+{
+    out->per_identity = per_identity ? per_identity : MLREG_SERVER_DEFAULT_UPLOADS_PER_IDENTITY;
+    out->per_repository =
+        per_repository ? per_repository : MLREG_SERVER_DEFAULT_UPLOADS_PER_REPOSITORY;
+    out->idle_timeout = idle_timeout ? idle_timeout : MLREG_SERVER_DEFAULT_UPLOAD_IDLE;
+    out->max_bytes = max_bytes ? max_bytes : MLREG_SERVER_DEFAULT_MAX_UPLOAD_BYTES;
+}
+
 int mlreg_server__uploads_new(upload_table **out, const upload_limits *lim)
 {
     upload_table *t = calloc(1, sizeof(*t));
