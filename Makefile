@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Standalone helpers of the integration tests (not linked with libmlreg).
 TOOL_BIN := $(BUILD)/tests/tools/audit_tamper $(BUILD)/tests/tools/forge_key
 
-.PHONY: all test test-unit test-integration test-cluster test-large bench bench-cluster bench-scrub bench-gc bench-tls deps run lint clean install fuzz
+.PHONY: all test test-unit test-integration test-cluster test-large bench bench-cluster bench-scrub bench-gc bench-tls bench-backup deps run lint clean install fuzz
 
 all: $(BUILD)/mlreg
 
@@ -189,6 +189,12 @@ bench-scrub: deps
 bench-gc: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) sh tests/bench/gc.sh
+
+# mlreg backup against cp -a + sha256sum of the same data directory
+# (tests/bench/backup.sh).
+bench-backup: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh tests/bench/backup.sh
 
 # Manifest GETs per second over HTTPS against plain HTTP (tests/bench/tls.sh).
 bench-tls: deps

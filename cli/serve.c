@@ -447,6 +447,7 @@ int cmd_serve(int argc, char **argv)
     if ((error = start_events(&events, &events_dir, reg, cfg)) < 0) goto done;
     sopts.events = events;
     sopts.events_dir = events_dir;
+    sopts.peer_ca_file = cfg->cluster.ca_file;
     if ((error = mlreg_server_start(&srv, reg, &sopts)) < 0) {
         fprintf(stderr, "mlreg: %s\n", mlreg_error_last());
         goto done;

@@ -59,6 +59,7 @@ void mlreg_config_free(mlreg_config *cfg)
     free(cfg->tls.client_ca_file);
     free(cfg->cluster.node_id);
     free(cfg->cluster.url);
+    free(cfg->cluster.ca_file);
     for (size_t i = 0; i < cfg->n_trusted_keys; i++) {
         free(cfg->trusted_keys[i].name);
         free(cfg->trusted_keys[i].role);
@@ -462,7 +463,7 @@ static int load_tls(mlreg_config *cfg, json_t *obj, const char *config_path)
 }
 
 /* cluster: following the log shared through the object store. */
-static int load_cluster(mlreg_config *cfg, json_t *obj)
+static int load_cluster(mlreg_config *cfg, json_t *obj, const char *config_path)
 {
     static const uint_key nums[] = {
         {"poll_ms", offsetof(mlreg_config_cluster, poll_ms), 10, 60000},
@@ -481,6 +482,16 @@ static int load_cluster(mlreg_config *cfg, json_t *obj)
     {
         if (!strcmp(key, "node_id")) {
             if ((error = get_string(&cfg->cluster.node_id, v, "cluster.node_id")) < 0) return error;
+            continue;
+        }
+        if (!strcmp(key, "ca_file")) {
+            char *file = NULL;
+            if ((error = get_string(&file, v, "cluster.ca_file")) < 0) return error;
+            free(cfg->cluster.ca_file);
+            cfg->cluster.ca_file = NULL;
+            error = resolve_key_path(&cfg->cluster.ca_file, config_path, file);
+            free(file);
+            if (error < 0) return error;
             continue;
         }
         if (!strcmp(key, "url")) {
@@ -879,7 +890,7 @@ static int load_root(mlreg_config *cfg, json_t *root, const char *path)
         } else if (!strcmp(key, "audit")) {
             if ((error = load_audit(cfg, v, path)) < 0) return error;
         } else if (!strcmp(key, "cluster")) {
-            if ((error = load_cluster(cfg, v)) < 0) return error;
+            if ((error = load_cluster(cfg, v, path)) < 0) return error;
         } else if (!strcmp(key, "gc")) {
             if ((error = load_gc(cfg, v)) < 0) return error;
         } else if (!strcmp(key, "limits")) {

@@ -500,7 +500,8 @@ int mlreg_server_start(mlreg_server **out, mlreg_registry *reg, const mlreg_serv
         goto done;
     }
     srv->events_lock_init = 1;
-    if (opts->events_dir != NULL && !(srv->events_dir = strdup(opts->events_dir))) {
+    if ((opts->events_dir != NULL && !(srv->events_dir = strdup(opts->events_dir))) ||
+        (opts->peer_ca_file != NULL && !(srv->peer_ca_file = strdup(opts->peer_ca_file)))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
@@ -638,6 +639,7 @@ void mlreg_server_stop(mlreg_server *srv)
     mlreg_server__polls_free(srv);
     free(srv->event_source);
     mlreg_server__events_fini(srv); /* no request reads their counters any more */
+    free(srv->peer_ca_file);
     mlreg_server__conf_fini(srv);
     mlreg_server__conns_free(srv->conns);
     mlreg_server__metrics_free(srv->metrics);

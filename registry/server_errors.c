@@ -97,9 +97,9 @@ const char *mlreg_server__error_public_message(unsigned int status)
         return "the registry is out of storage space; its operator finds the details in the "
                "server log";
     if (status == 503)
-        return "the registry cannot take this change now: its log in the object store is "
-               "unreachable, broken or too busy; retry later (its operator finds the details in "
-               "the server log)";
+        return "the registry cannot serve this now: its log in the object store, or the node "
+               "holding the upload, is unreachable, broken or too busy; retry later (its "
+               "operator finds the details in the server log)";
     if (status >= 500)
         return "internal error in the registry; its operator finds the details in the server log";
     return NULL;

@@ -185,6 +185,16 @@ static int start(forward *f, request *rq, const char *owner_url)
     curl_easy_setopt(f->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(f->easy, CURLOPT_LOW_SPEED_TIME, 60L);
     curl_easy_setopt(f->easy, CURLOPT_ERRORBUFFER, f->errbuf);
+    /* TLS between nodes: the owner's certificate is checked against
+     * cluster.ca_file (else the system's CAs); under mutual TLS this node
+     * shows its own certificate, which the owner's tls.client_ca_file must
+     * have signed, as it shows it to clients (docs/operations.md). */
+    if (rq->srv->peer_ca_file != NULL)
+        curl_easy_setopt(f->easy, CURLOPT_CAINFO, rq->srv->peer_ca_file);
+    if (rq->srv->tls_mutual && rq->conf->file != NULL && rq->conf->file->tls.cert_file != NULL) {
+        curl_easy_setopt(f->easy, CURLOPT_SSLCERT, rq->conf->file->tls.cert_file);
+        curl_easy_setopt(f->easy, CURLOPT_SSLKEY, rq->conf->file->tls.key_file);
+    }
     curl_easy_setopt(f->easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(f->easy, CURLOPT_HEADERDATA, f);
     curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_write);

@@ -387,6 +387,7 @@ struct mlreg_server {
     int tls;                     /* serves HTTPS */
     int tls_mutual;              /* clients must present a certificate the client CA signed */
     int insecure_http;           /* plain HTTP allowed on a non-loopback address */
+    char *peer_ca_file;          /* cluster.ca_file: verifies the nodes requests are forwarded to */
     /* request logs and probes (server_http.c, server_probes.c) */
     int log_json;           /* access-log lines as JSON objects */
     uint64_t ready_max_lag; /* /readyz: log entries this node may be behind */

@@ -64,9 +64,11 @@ typedef struct {
 /** cluster.*: how a node follows the log shared through the object store
  *  (s3 backend; see cluster.h). 0 / NULL: the defaults. */
 typedef struct {
-    char *node_id;               /**< cluster.node_id */
-    char *url;                   /**< cluster.url: how other nodes reach this one */
-    unsigned int poll_ms;        /**< cluster.poll_ms */
+    char *node_id;        /**< cluster.node_id */
+    char *url;            /**< cluster.url: how other nodes reach this one */
+    char *ca_file;        /**< cluster.ca_file: PEM CAs that verify other nodes' https URLs, or NULL
+                               (the system's); resolved against the config's directory */
+    unsigned int poll_ms; /**< cluster.poll_ms */
     unsigned int heartbeat_ms;   /**< cluster.heartbeat_ms */
     unsigned int attempts;       /**< cluster.commit_attempts */
     unsigned int scrub_per_poll; /**< cluster.scrub_entries_per_poll */

@@ -145,6 +145,9 @@ typedef struct {
      *  starts the new config's webhooks there. NULL: a reload refuses a
      *  change of webhooks. Copied. */
     const char *events_dir;
+    /** PEM CAs that verify the https URL of the node an upload request is
+     *  forwarded to (cluster.ca_file); NULL: the system's. Copied. */
+    const char *peer_ca_file;
     /** The config file a reload re-reads (mlreg_server_reload()); NULL:
      *  reloads are refused. */
     const char *config_path;

@@ -255,6 +255,23 @@ START_TEST(test_config_tls_keys_resolve_against_the_config_directory)
 }
 END_TEST
 
+START_TEST(test_config_cluster_ca_file_resolves_against_the_config_directory)
+{
+    mlreg_config *cfg = NULL;
+    char want[128];
+    const char *slash = strrchr(path, '/');
+    int dlen = (int)(slash - path);
+
+    write_config("{\"cluster\":{\"ca_file\":\"pki/nodes.pem\"}}");
+    ck_assert_msg(mlreg_config_load(&cfg, path) == 0, "%s", mlreg_error_last());
+    snprintf(want, sizeof(want), "%.*s/pki/nodes.pem", dlen, path);
+    ck_assert_str_eq(cfg->cluster.ca_file, want);
+    mlreg_config_free(cfg);
+    assert_refused("{\"cluster\":{\"ca_file\":7}}", MLREG_EINVALID,
+                   "'cluster.ca_file' must be a string");
+}
+END_TEST
+
 START_TEST(test_config_refuses_half_a_tls_setup)
 {
     assert_refused("{\"tls\":{\"cert_file\":\"a.crt\"}}", MLREG_EINVALID,
@@ -799,6 +816,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_refuses_bad_retention_rules_naming_the_key);
     tcase_add_test(tc, test_config_tls_keys_resolve_against_the_config_directory);
     tcase_add_test(tc, test_config_refuses_half_a_tls_setup);
+    tcase_add_test(tc, test_config_cluster_ca_file_resolves_against_the_config_directory);
     tcase_add_test(tc, test_config_loads_stages_gates_models_and_tokens);
     tcase_add_test(tc, test_config_refuses_bad_gates_and_tokens_naming_the_key);
     tcase_add_test(tc, test_config_loads_the_s3_keys_and_names_bad_ones);
