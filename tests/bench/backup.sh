@@ -8,45 +8,13 @@
 # `cp -a` + `sha256sum`, and `mlreg backup --link`. Page cache warm (one
 # untimed pass first): this measures copying and hashing, not the disk.
 # Prints the medians and the ratios.
-set -eu
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-build}
-case $BUILD in /*) MLREG=$BUILD/mlreg ;; *) MLREG=$ROOT/$BUILD/mlreg ;; esac
+NAME=backup
+. "$(dirname "$0")/lib_bench.sh"
 FILES=${BENCH_BACKUP_FILES:-32}
 MIB=${BENCH_BACKUP_MIB:-32}
 REPS=${BENCH_REPS:-3}
-W=$(mktemp -d "${TMPDIR:-/tmp}/mlreg-bench-backup.XXXXXX")
-PID=""
-cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
-
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
-command -v bc >/dev/null || { echo "bench: needs bc (make deps installs it)" >&2; exit 2; }
-
-"$MLREG" serve --listen 127.0.0.1:0 --data "$W/data" --ready-file "$W/ready" 2>"$W/server.log" &
-PID=$!
-i=0
-until [ -s "$W/ready" ]; do
-    i=$((i + 1)); [ $i -gt 200 ] && { echo "bench: server did not start" >&2; cat "$W/server.log"; exit 1; }
-    sleep 0.05
-done
-MLREG_URL=$(cat "$W/ready")
-
-echo "bench: uploading $FILES files of $MIB MiB"
-n=0
-while [ $n -lt "$FILES" ]; do
-    head -c "$((MIB * 1024 * 1024))" /dev/urandom >"$W/f"
-    d=sha256:$(sha256sum "$W/f" | cut -d' ' -f1)
-    st=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$W/f" \
-        "$MLREG_URL/v2/bench/backup/blobs/uploads/?digest=$d")
-    [ "$st" = 201 ] || { echo "bench: upload $n answered $st" >&2; exit 1; }
-    n=$((n + 1))
-done
-rm -f "$W/f"
+bench_serve
+bench_upload bench/backup "$FILES" "$MIB"
 
 # one untimed pass of each, so all read from the page cache
 "$MLREG" backup --data "$W/data" --to "$W/warm" 2>/dev/null
