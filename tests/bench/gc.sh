@@ -11,24 +11,11 @@
 # the run, and the longest any of its changes held the write lock other
 # writers wait on (the report's write_lock_ms_max). Checks that both runs count every orphan and that the real run
 # left none of their files and the release still pulls.
-set -eu
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${BUILD:-build}
-case $BUILD in /*) MLREG=$BUILD/mlreg ;; *) MLREG=$ROOT/$BUILD/mlreg ;; esac
+NAME=gc
+. "$(dirname "$0")/lib_bench.sh"
 N=${BENCH_GC_BLOBS:-100000}
 BYTES=${BENCH_GC_BYTES:-64}
-W=$(mktemp -d "${TMPDIR:-/tmp}/mlreg-bench-gc.XXXXXX")
-PID=""
-cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-    rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
-
-now() { date +%s.%N; }
 die() { echo "bench-gc: $*" >&2; exit 1; }
-command -v bc >/dev/null || die "needs bc (make deps installs it)"
-command -v jq >/dev/null || die "needs jq"
 command -v python3 >/dev/null || die "needs python3"
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$PID/status"; }
 # rss_parts: "anon X MB, file Y MB" of the server now
@@ -63,20 +50,7 @@ printf '{"metrics":{"accuracy":0.9}}\n' >"$W/report.json"
     --git-sha 0123456789abcdef) >/dev/null 2>&1 || die "push of the release failed"
 KEEP=$(find "$W/data/blobs/sha256" -type f | wc -l)
 echo "bench-gc: writing $N orphan blobs of $BYTES bytes"
-python3 - "$W/data/blobs/sha256" "$N" "$BYTES" <<'EOF'
-import hashlib, os, sys, time
-root, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-old = time.time() - 2 * 86400
-for i in range(n):
-    data = os.urandom(size)
-    h = hashlib.sha256(data).hexdigest()
-    d = os.path.join(root, h[:2])
-    os.makedirs(d, exist_ok=True)
-    p = os.path.join(d, h)
-    with open(p, "wb") as f:
-        f.write(data)
-    os.utime(p, (old, old))
-EOF
+python3 "$ROOT/tests/tools/orphans.py" "$W/data/blobs/sha256" "$N" bench "$BYTES"
 stop
 
 # run NAME ARGS...: one collection on a fresh server; prints its line

@@ -1,4 +1,4 @@
-# lib_bench.sh: what the fs benchmarks (scrub.sh, backup.sh) share. Source
+# lib_bench.sh: what the fs benchmarks (scrub.sh, backup.sh, gc.sh) share. Source
 # it with NAME set; it sets ROOT, MLREG (from BUILD), W (a work dir removed
 # at exit, with the server started by bench_serve), and defines:
 #   now                    # seconds since the epoch, with nanoseconds

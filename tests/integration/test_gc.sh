@@ -233,22 +233,7 @@ rm -f "$W/lost-y.bin" "$W/lostpull/lost-y.bin"
 # 1003 orphans written straight into the store two days ago: the report
 # lists 1000 of them and the CLI points at the audit entries for the rest.
 # orphans N TAG: N blobs written into the store two days ago, linked nowhere
-orphans() {
-    python3 - "$DATA/blobs/sha256" "$1" "$2" <<'PY' || return 1
-import hashlib, os, sys, time
-store, n, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-old = time.time() - 2 * 86400
-for i in range(n):
-    data = b"orphan %d of %s\n" % (i, tag.encode())
-    hexd = hashlib.sha256(data).hexdigest()
-    d = os.path.join(store, hexd[:2])
-    os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, hexd)
-    with open(path, "wb") as f:
-        f.write(data)
-    os.utime(path, (old, old))
-PY
-}
+orphans() { python3 "$MLREG_ROOT/tests/tools/orphans.py" "$DATA/blobs/sha256" "$1" "$2"; }
 orphans 1003 first
 as "$ADMIN" gc --dry-run
 expect_rc "gc --dry-run of 1003 orphans" 0
