@@ -892,7 +892,7 @@ START_TEST(test_blobstore_pipeline_hands_the_backend_aligned_writes_from_helper_
     mlreg_blobstore *s = NULL;
     mlreg_blob_writer *w = NULL;
     rec_backend *b = rec_new(4096);
-    size_t len = 5 * MLREG_BLOB_PIPE_BYTES + 1000;
+    size_t len = 3 * MLREG_BLOB_PIPE_BYTES + 1000;
     unsigned char *buf = pattern(len);
     mlreg_digest want, got;
 
@@ -1113,6 +1113,8 @@ static Suite *blob_suite(void)
     tcase_add_test(fs, test_blob_fs_reserved_room_past_the_end_is_not_part_of_the_blob);
     tcase_add_test(fs, test_blob_fs_abort_in_the_middle_of_a_pipelined_write_leaves_nothing);
     suite_add_tcase(s, fs);
+
+    tcase_set_timeout(front, 60); /* the pipeline tests move tens of MiB (slow under ASan) */
 
     tcase_add_test(front, test_blobstore_mismatch_never_reaches_the_backend_commit);
     tcase_add_test(front, test_blobstore_writer_that_failed_a_write_cannot_commit);
