@@ -148,6 +148,7 @@ static int write_step(blob_pipe *p, unsigned int i)
 static void *hash_thread(void *arg)
 {
     blob_pipe *p = arg;
+    pthread_setname_np(pthread_self(), "mlreg-hash"); /* for top and perf */
     pipe_run(p, &p->hashed, hash_step);
     return NULL;
 }
@@ -155,6 +156,7 @@ static void *hash_thread(void *arg)
 static void *write_thread(void *arg)
 {
     blob_pipe *p = arg;
+    pthread_setname_np(pthread_self(), "mlreg-write");
     pipe_run(p, &p->written, write_step);
     return NULL;
 }

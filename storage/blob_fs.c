@@ -6,7 +6,10 @@
  * no other local user reads a model. A write goes to a fresh temp file;
  * commit fsyncs it, renames it under its digest and fsyncs the directory, so a
  * crash leaves either nothing or the whole blob under its final name, plus at
- * worst a stale temp file that the next construction removes.
+ * worst a stale temp file that the next construction removes. The writer
+ * takes large writes from the front end's pipeline (write_block, blob.c),
+ * starts their writeback at once and fallocates an announced length, so
+ * the fsync at commit finds little left to do.
  *
  * Every operation works relative to three directory descriptors opened once at
  * construction (blobs/sha256, blobs/tmp and blobs/quarantine): paths stay short and fixed-size,
