@@ -771,12 +771,14 @@ END_TEST
 /* ---- the write pipeline, against a recording backend ---- */
 
 /* A backend whose writer records every write (alignment, calling thread)
- * and keeps the bytes; it fails the write numbered fail_at (1-based, 0
- * never). Writers are numbered as they open; only writer `watch` counts
- * its writes from other threads. The bytes are those of the last writer. */
+ * and fails the write numbered fail_at (1-based over all writers, 0
+ * never). Writers are numbered as they open; only writer `watch` keeps its
+ * bytes and counts its writes from threads other than the opener's. Writers
+ * of several pipes write at once: the counters are under a lock. */
 typedef struct {
     mlreg_blob_backend parent;
-    unsigned char *bytes;
+    pthread_mutex_t lock;
+    unsigned char *bytes; /* writer `watch`'s */
     size_t len, cap;
     int n_open, n_write, n_commit, n_abort, fail_at, watch;
     int helper_writes; /* writes of writer `watch` made outside its opener's thread */
@@ -789,6 +791,7 @@ typedef struct {
     mlreg_blob_backend_writer parent;
     rec_backend *b;
     int id;
+    size_t off;
 } rec_writer;
 
 static int rec_writer__write(mlreg_blob_backend_writer *bw, const void *data, size_t len)
@@ -796,13 +799,19 @@ static int rec_writer__write(mlreg_blob_backend_writer *bw, const void *data, si
     rec_writer *w = (rec_writer *)bw;
     rec_backend *b = w->b;
     unsigned int blk = b->parent.write_block ? b->parent.write_block : 1;
-    int aligned = ((uintptr_t)data % blk) == 0 && len % blk == 0 && b->len % blk == 0;
+    int aligned = ((uintptr_t)data % blk) == 0 && len % blk == 0 && w->off % blk == 0;
+    int error = 0;
 
+    pthread_mutex_lock(&b->lock);
     b->n_write++;
-    if (b->fail_at && b->n_write == b->fail_at)
-        return mlreg_error_set(MLREG_ENOSPACE, "recording backend: disk full at write %d",
-                               b->n_write);
-    if (w->id == b->watch && !pthread_equal(pthread_self(), b->opener)) {
+    if (b->fail_at && b->n_write == b->fail_at) {
+        error =
+            mlreg_error_set(MLREG_ENOSPACE, "recording backend: disk full at write %d", b->n_write);
+        goto done;
+    }
+    w->off += len;
+    if (w->id != b->watch) goto done;
+    if (!pthread_equal(pthread_self(), b->opener)) {
         /* the one before this was neither the first nor the last helper write */
         if (++b->helper_writes > 2 && !b->last_aligned) b->unaligned++;
         b->last_aligned = aligned;
@@ -810,13 +819,18 @@ static int rec_writer__write(mlreg_blob_backend_writer *bw, const void *data, si
     if (b->len + len > b->cap) {
         size_t cap = (b->len + len) * 2;
         unsigned char *m = realloc(b->bytes, cap);
-        if (!m) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        if (!m) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
         b->bytes = m;
         b->cap = cap;
     }
     memcpy(b->bytes + b->len, data, len);
     b->len += len;
-    return 0;
+done:
+    pthread_mutex_unlock(&b->lock);
+    return error;
 }
 
 static int rec_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *d)
@@ -840,9 +854,10 @@ static int rec_backend__open_write(mlreg_blob_backend_writer **out, mlreg_blob_b
     (void)size_hint;
     if (!w) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     w->b = (rec_backend *)bb;
-    w->b->len = 0;
+    pthread_mutex_lock(&w->b->lock);
     w->b->opener = pthread_self();
     w->id = w->b->n_open++;
+    pthread_mutex_unlock(&w->b->lock);
     w->parent.write = rec_writer__write;
     w->parent.commit = rec_writer__commit;
     w->parent.abort = rec_writer__abort;
@@ -853,6 +868,7 @@ static int rec_backend__open_write(mlreg_blob_backend_writer **out, mlreg_blob_b
 static void rec_backend__free(mlreg_blob_backend *bb)
 {
     rec_backend *b = (rec_backend *)bb;
+    pthread_mutex_destroy(&b->lock);
     free(b->bytes);
     free(b);
 }
@@ -865,6 +881,7 @@ static rec_backend *rec_new(unsigned int write_block)
     b->parent.open_write = rec_backend__open_write;
     b->parent.free = rec_backend__free;
     b->parent.write_block = write_block;
+    ck_assert_int_eq(pthread_mutex_init(&b->lock, NULL), 0);
     b->watch = 0;
     return b;
 }
