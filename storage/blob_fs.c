@@ -214,12 +214,14 @@ static int fs_writer__write(mlreg_blob_backend_writer *bw, const void *data, siz
 
 /* fallocate: a full disk shows now rather than after the bytes were sent,
  * and the file's blocks are allocated in one go. The room past what was
- * written is given back at commit (the upload may end shorter). */
+ * written is given back at commit (the upload may end shorter). Small
+ * blobs (manifests, configs) skip it: one more syscall and journal entry
+ * for nothing. */
 static int fs_writer__reserve(mlreg_blob_backend_writer *bw, uint64_t total)
 {
     fs_writer *w = (fs_writer *)bw;
 
-    if (total <= w->reserved || total <= w->offset) return 0;
+    if (total < FS_EARLY_WRITEBACK || total <= w->reserved || total <= w->offset) return 0;
     if (fallocate(w->fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)total) < 0) {
         if (errno == ENOSPC || errno == EDQUOT)
             return errno_error(errno, w->backend, "reserve temp file", "tmp/", w->tmp_name);
