@@ -34,10 +34,10 @@ struct mlreg_blobstore {
  * stages that overlap: the caller (a libmicrohttpd worker) copies the bytes
  * it received into one of PIPE_SLOTS aligned staging slots and goes back to
  * the socket; a hash thread runs SHA-256 over each full slot; a write thread
- * hands the same slot to the backend (fs: one large direct write). A slot
- * is filled again only when both threads are done with it, so memory is
- * PIPE_SLOTS x PIPE_SLOT_BYTES whatever the blob's size, and the caller
- * waits when the disk or the hash falls behind. Slots end on write_block
+ * hands the same slot to the backend (fs: one 2 MiB write whose writeback
+ * starts at once). A slot is filled again only when both threads are done
+ * with it, so memory is PIPE_SLOTS x PIPE_SLOT_BYTES whatever the blob's
+ * size, and the caller waits when the disk or the hash falls behind. Slots end on write_block
  * boundaries of the blob (the first one of a run is shortened to get
  * there), so the backend's writes are aligned except the first and the
  * last. Blobs smaller than one slot never start the threads.
