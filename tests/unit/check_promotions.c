@@ -924,7 +924,7 @@ START_TEST(test_promotions_write_the_empty_config_once_unless_it_changed_or_blob
     sk = fx.sk;
     th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
     for (int i = 1; i <= 5; i++) {
-        char v[8];
+        char v[16];
         snprintf(v, sizeof(v), "%d.0", i);
         push_simple(v, 0.9);
     }
