@@ -7,12 +7,14 @@
  * message names the field so a client can fix what it sent. */
 #include "mlreg/manifest.h"
 
+#include "mlreg/chunk_index.h"
 #include "mlreg/common.h"
 #include "mlreg/names.h"
 #include "mlreg/oci.h"
 #include "mlreg/text.h"
 #include "mlreg/time.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,7 +281,7 @@ static int is_known_kind(const char *kind)
     for (i = 0; i < sizeof(release_kinds) / sizeof(release_kinds[0]); i++) {
         if (strcmp(kind, release_kinds[i]) == 0) return 1;
     }
-    return 0;
+    return strcmp(kind, MLREG_KIND_CHUNK_INDEX) == 0;
 }
 
 /* The layer media type a kind must have. */
@@ -287,6 +289,8 @@ static void kind_media_type(char *buf, size_t cap, const char *kind)
 {
     if (strcmp(kind, "eval-report") == 0)
         snprintf(buf, cap, "%s", MLREG_MT_EVAL_REPORT);
+    else if (strcmp(kind, MLREG_KIND_CHUNK_INDEX) == 0)
+        snprintf(buf, cap, "%s", MLREG_MT_CHUNK_INDEX);
     else
         snprintf(buf, cap, "%s%s.v1", MLREG_MT_LAYER_PREFIX, kind);
 }
@@ -313,6 +317,74 @@ static int check_title(const char *title, size_t i)
 static int cmp_title_ptr(const void *a, const void *b)
 {
     return mlreg_title_cmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int is_chunk_index(const mlreg_descriptor *l)
+{
+    const char *kind = mlreg_release_layer_kind(l);
+
+    return kind != NULL && strcmp(kind, MLREG_KIND_CHUNK_INDEX) == 0;
+}
+
+/* The layer of @p m whose digest is @p digest_str, or SIZE_MAX. */
+static size_t layer_by_digest(const mlreg_manifest *m, const char *digest_str)
+{
+    size_t i;
+
+    for (i = 0; i < m->nlayers; i++)
+        if (strcmp(m->layers[i].digest_str, digest_str) == 0) return i;
+    return SIZE_MAX;
+}
+
+/* Chunk indexes (chunk_index.h) pair with their files both ways: a file's
+ * MLREG_ANN_CHUNK_INDEX names an index layer of this manifest whose
+ * MLREG_ANN_CHUNKS_OF names the file back, and an index layer is the index
+ * of exactly such a file, titled "<file title>.chunks". A pull then never
+ * meets an index it cannot place, nor a file pointing at nothing. The index's
+ * content is checked by the client that reads it. */
+static int check_chunk_pair(const mlreg_manifest *m, size_t i)
+{
+    const mlreg_descriptor *l = &m->layers[i], *other;
+    const char *want, *title, *other_title;
+    size_t j, tlen;
+
+    if (!is_chunk_index(l)) {
+        want = mlreg_descriptor_annotation(l, MLREG_ANN_CHUNK_INDEX);
+        if (want == NULL) return 0;
+        j = layer_by_digest(m, want);
+        if (j == SIZE_MAX || !is_chunk_index(&m->layers[j]))
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "layers[%zu]: annotation %s names no %s layer of this release", i,
+                                   MLREG_ANN_CHUNK_INDEX, MLREG_KIND_CHUNK_INDEX);
+        return 0;
+    }
+    if (l->size > MLREG_CHUNK_INDEX_MAX_BYTES)
+        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: a chunk index of %" PRIu64
+                                               " bytes is over the limit of %zu",
+                               i, l->size, MLREG_CHUNK_INDEX_MAX_BYTES);
+    want = mlreg_descriptor_annotation(l, MLREG_ANN_CHUNKS_OF);
+    j = want != NULL ? layer_by_digest(m, want) : SIZE_MAX;
+    if (j == SIZE_MAX || is_chunk_index(&m->layers[j]))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "layers[%zu]: a %s layer needs annotation %s naming a file of this "
+                               "release",
+                               i, MLREG_KIND_CHUNK_INDEX, MLREG_ANN_CHUNKS_OF);
+    other = &m->layers[j];
+    other_title = mlreg_descriptor_annotation(other, MLREG_ANN_CHUNK_INDEX);
+    if (other_title == NULL || strcmp(other_title, l->digest_str) != 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "layers[%zu]: the file it indexes (layers[%zu]) does not name it "
+                               "in annotation %s",
+                               i, j, MLREG_ANN_CHUNK_INDEX);
+    title = mlreg_descriptor_annotation(l, MLREG_ANN_TITLE);
+    other_title = mlreg_descriptor_annotation(other, MLREG_ANN_TITLE);
+    tlen = other_title != NULL ? strlen(other_title) : 0;
+    if (title == NULL || other_title == NULL || strncmp(title, other_title, tlen) != 0 ||
+        strcmp(title + tlen, MLREG_CHUNK_TITLE_SUFFIX) != 0)
+        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: a %s layer's title must be '%.64s%s'",
+                               i, MLREG_KIND_CHUNK_INDEX, other_title ? other_title : "",
+                               MLREG_CHUNK_TITLE_SUFFIX);
+    return 0;
 }
 
 static int check_layers(mlreg_release_info *info, const mlreg_manifest *m)
@@ -364,6 +436,7 @@ static int check_layers(mlreg_release_info *info, const mlreg_manifest *m)
         }
         titles[i] = mlreg_descriptor_annotation(l, MLREG_ANN_TITLE);
         if ((error = check_title(titles[i], i)) < 0) goto done;
+        if ((error = check_chunk_pair(m, i)) < 0) goto done;
     }
     /* Sorting makes the uniqueness check O(n log n) for large releases.
      * Titles equal but for ASCII case sort next to each other, and would be

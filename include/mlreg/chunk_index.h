@@ -53,10 +53,10 @@
 
 /** A parsed or built index. Free with mlreg_chunk_index_clear(). */
 typedef struct {
-    mlreg_digest file;   /**< the whole file's digest */
-    uint64_t size;       /**< the file's size in bytes */
-    uint64_t chunk_size; /**< bytes per chunk (the last may be shorter) */
-    size_t nchunks;      /**< ceil(size / chunk_size) */
+    mlreg_digest file;    /**< the whole file's digest */
+    uint64_t size;        /**< the file's size in bytes */
+    uint64_t chunk_size;  /**< bytes per chunk (the last may be shorter) */
+    size_t nchunks;       /**< ceil(size / chunk_size) */
     mlreg_digest *chunks; /**< nchunks digests; NULL when nchunks is 0 */
 } mlreg_chunk_index;
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mlreg/chunk_index.h"
 #include "mlreg/common.h"
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
@@ -12,6 +13,8 @@
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 #define D3 "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+#define D4 "sha256:4444444444444444444444444444444444444444444444444444444444444444"
+#define D5 "sha256:5555555555555555555555555555555555555555555555555555555555555555"
 
 static json_t *layer(const char *media_type, const char *digest, json_int_t size, const char *title,
                      const char *kind)
@@ -530,6 +533,64 @@ START_TEST(test_release_every_kind_with_its_media_type_is_valid)
 }
 END_TEST
 
+/* good_release() plus a chunk index (digest D4) of its weights (D1). */
+static json_t *release_with_chunk_index(void)
+{
+    json_t *doc = good_release();
+
+    json_array_append_new(json_object_get(doc, "layers"),
+                          layer(MLREG_MT_CHUNK_INDEX, D4, 300, "model.bin" MLREG_CHUNK_TITLE_SUFFIX,
+                                MLREG_KIND_CHUNK_INDEX));
+    set_layer_ann(doc, 3, MLREG_ANN_CHUNKS_OF, D1);
+    set_layer_ann(doc, 0, MLREG_ANN_CHUNK_INDEX, D4);
+    return doc;
+}
+
+START_TEST(test_release_chunk_index_paired_with_its_file_is_valid)
+{
+    ck_assert_int_eq(check_release(release_with_chunk_index()), 0);
+}
+END_TEST
+
+START_TEST(test_release_chunk_index_must_pair_both_ways_with_its_title_and_type)
+{
+    json_t *doc = release_with_chunk_index();
+
+    /* the file does not name it */
+    json_object_del(json_object_get(layer_at(doc, 0), "annotations"), MLREG_ANN_CHUNK_INDEX);
+    expect_invalid_naming(check_release(doc), "does not name it");
+    /* it indexes nothing, or a blob not in the release, or itself */
+    doc = release_with_chunk_index();
+    json_object_del(json_object_get(layer_at(doc, 3), "annotations"), MLREG_ANN_CHUNKS_OF);
+    expect_invalid_naming(check_release(doc), MLREG_ANN_CHUNKS_OF);
+    doc = release_with_chunk_index();
+    set_layer_ann(doc, 3, MLREG_ANN_CHUNKS_OF, D5);
+    expect_invalid_naming(check_release(doc), MLREG_ANN_CHUNKS_OF);
+    doc = release_with_chunk_index();
+    set_layer_ann(doc, 3, MLREG_ANN_CHUNKS_OF, D4);
+    expect_invalid_naming(check_release(doc), MLREG_ANN_CHUNKS_OF);
+    /* a file naming a layer that is no index, or nothing */
+    doc = release_with_chunk_index();
+    set_layer_ann(doc, 0, MLREG_ANN_CHUNK_INDEX, D2);
+    expect_invalid_naming(check_release(doc), "layers[0]");
+    doc = good_release();
+    set_layer_ann(doc, 1, MLREG_ANN_CHUNK_INDEX, D5);
+    expect_invalid_naming(check_release(doc), "names no chunk-index layer");
+    /* the title is the file's plus the suffix, nothing else */
+    doc = release_with_chunk_index();
+    set_layer_ann(doc, 3, MLREG_ANN_TITLE, "other.chunks");
+    expect_invalid_naming(check_release(doc), "title must be 'model.bin.chunks'");
+    /* the media type of the kind; a size over the limit */
+    doc = release_with_chunk_index();
+    json_object_set_new(layer_at(doc, 3), "mediaType", json_string("application/json"));
+    expect_invalid_naming(check_release(doc), "layers[3]");
+    doc = release_with_chunk_index();
+    json_object_set_new(layer_at(doc, 3), "size",
+                        json_integer((json_int_t)MLREG_CHUNK_INDEX_MAX_BYTES + 1));
+    expect_invalid_naming(check_release(doc), "over the limit");
+}
+END_TEST
+
 START_TEST(test_release_config_that_is_not_the_empty_config_is_invalid)
 {
     json_t *doc = good_release();
@@ -868,6 +929,8 @@ static Suite *manifest_suite(void)
     tcase_add_test(tr, test_release_kind_contradicting_media_type_is_invalid);
     tcase_add_test(tr, test_release_unknown_or_missing_kind_is_invalid);
     tcase_add_test(tr, test_release_every_kind_with_its_media_type_is_valid);
+    tcase_add_test(tr, test_release_chunk_index_paired_with_its_file_is_valid);
+    tcase_add_test(tr, test_release_chunk_index_must_pair_both_ways_with_its_title_and_type);
     tcase_add_test(tr, test_release_config_that_is_not_the_empty_config_is_invalid);
     tcase_add_test(tr, test_release_model_annotation_must_match_repository);
     tcase_add_test(tr, test_release_version_must_follow_the_tag_grammar);
