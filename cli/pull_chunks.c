@@ -105,23 +105,30 @@ static int part_name(const char *name)
     return 1;
 }
 
+/* Only a staging dir of ours is emptied, through its descriptor (a symbolic
+ * link planted in its place is not followed). */
 void cli_pull_stage_remove(const char *dir)
 {
-    char stage[PATH_MAX], path[PATH_MAX];
-    DIR *d;
+    char stage[PATH_MAX];
+    DIR *d = NULL;
     struct dirent *e;
+    struct stat st;
+    int dfd;
 
     if ((size_t)snprintf(stage, sizeof(stage), "%s/" CLI_PULL_STAGE_DIR, dir) >= sizeof(stage))
         return;
-    if (!(d = opendir(stage))) return;
+    if ((dfd = open(stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) return;
+    if (fstat(dfd, &st) < 0 || st.st_uid != geteuid() || !(d = fdopendir(dfd))) {
+        close(dfd);
+        return;
+    }
     while ((e = readdir(d)) != NULL) {
         int fd;
-        if (!part_name(e->d_name) ||
-            (size_t)snprintf(path, sizeof(path), "%s/%s", stage, e->d_name) >= sizeof(path))
-            continue;
-        if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) continue;
+        if (!part_name(e->d_name)) continue;
+        fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) continue;
         /* another pull into this dir holds its file locked: leave it */
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0) unlink(path);
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) unlinkat(dfd, e->d_name, 0);
         close(fd);
     }
     closedir(d);
@@ -462,9 +469,11 @@ static int hash_prefix(mlreg_digest *out, shared *s)
 {
     mlreg_hasher *h = NULL;
     unsigned char *buf = NULL;
-    int error = 0;
+    int error = 0, show = s->o->file->size >= CLI_PROGRESS_MIN && isatty(STDERR_FILENO);
+    char a[32], b[32];
 
     if ((error = mlreg_hasher_new(&h)) < 0) return error;
+    cli_format_size(b, sizeof(b), s->o->file->size);
     if (!(buf = malloc(READ_BLOCK))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
@@ -481,9 +490,15 @@ static int hash_prefix(mlreg_digest *out, shared *s)
         }
         if ((error = hash_mapped(h, s->fd, off, len, buf, s->o->file->title)) < 0) goto done;
         sync_file_range(s->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+        if (show) {
+            cli_format_size(a, sizeof(a), off + len);
+            fprintf(stderr, "\r\033[K  %s  %3d%%  %s / %s verified", s->o->file->title,
+                    (int)((off + len) * 100 / s->o->file->size), a, b);
+        }
     }
     error = mlreg_hasher_final(out, h);
 done:
+    if (show) fputs("\r\033[K", stderr);
     free(buf);
     mlreg_hasher_free(h);
     return error;

@@ -218,6 +218,12 @@ ln -s "$W/elsewhere" "$W/o12/.mlreg-pull"
 run "$MLREG" pull team/big@2.0 -o "$W/o12"
 expect_rc "a staging dir that is a symbolic link stops the pull" 2
 check "nothing was written through the link" test ! -e "$W/elsewhere"
+mkdir -p "$W/elsewhere2" "$W/o13"
+: >"$W/elsewhere2/$HEX.part"
+ln -s "$W/elsewhere2" "$W/o13/.mlreg-pull"
+run "$MLREG" pull team/big@1.0 -o "$W/o13"
+expect_rc "a pull without an index ignores a staging dir link" 0
+check "and removes nothing through it" test -e "$W/elsewhere2/$HEX.part"
 
 proxy_stop
 finish
