@@ -38,6 +38,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mlreg/chunk_index.h"
@@ -64,6 +65,8 @@ typedef struct {
     int error;            /* the first failure, its message in msg */
     char msg[512];
     size_t kept, fetched, refetch;
+    struct timespec start; /* --limit-rate: when the ranges began */
+    uint64_t paced;        /* --limit-rate: bytes received since */
 } shared;
 
 typedef struct {
@@ -188,6 +191,30 @@ static int chunk_on_disk(worker *w, size_t i)
     return ok;
 }
 
+/* --limit-rate over all ranges of the file: after @p len more bytes, sleeps
+ * until the time they are due at the rate. libcurl's own limit
+ * (CURLOPT_MAX_RECV_SPEED_LARGE) is per transfer and does not hold for
+ * transfers of a few receive buffers, which a chunk may be. Sleeping in the
+ * write callback stops reading the socket, so TCP slows the sender down. */
+static void pace(shared *s, size_t len)
+{
+    struct timespec now, due;
+    uint64_t ns;
+
+    if (!s->o->rate) return;
+    pthread_mutex_lock(&s->mu);
+    s->paced += len;
+    ns = (uint64_t)((long double)s->paced * 1e9L / (long double)s->o->rate);
+    pthread_mutex_unlock(&s->mu);
+    due.tv_sec = s->start.tv_sec + (time_t)(ns / 1000000000u);
+    due.tv_nsec = s->start.tv_nsec + (long)(ns % 1000000000u);
+    if (due.tv_nsec >= 1000000000L) due.tv_sec++, due.tv_nsec -= 1000000000L;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec < due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec < due.tv_nsec))
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) == EINTR)
+            ;
+}
+
 /* libcurl hands the body over in pieces of at most 16 KiB: they are hashed
  * as they come and gathered into READ_BLOCK bytes per pwrite (16 KiB writes
  * from several threads into one file spend their time on its inode lock). */
@@ -233,6 +260,7 @@ static int range_sink_fn(void *ctx, const void *data, size_t len)
         len -= n;
         if (r->buffered == READ_BLOCK && (error = range_flush(r)) < 0) return error;
     }
+    pace(r->s, (size_t)(p - (const unsigned char *)data));
     return 0;
 }
 
@@ -556,12 +584,13 @@ int cli_pull_chunked(int *fd_out, cli_pull_chunked_stats *stats, char *path, siz
     for (size_t k = 0; k < nw; k++) {
         ws[k].s = &s;
         if ((error = cli_client_clone(&ws[k].c, o->c)) < 0) goto done;
-        if (o->rate) cli_client_limit_rate(ws[k].c, o->rate / nw ? o->rate / nw : 1);
+        cli_client_limit_rate(ws[k].c, 0); /* paced here instead, see pace() */
         if (!(ws[k].buf = malloc(READ_BLOCK))) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
             goto done;
         }
     }
+    clock_gettime(CLOCK_MONOTONIC, &s.start);
     for (size_t k = 0; k < nw; k++) {
         if (pthread_create(&ws[k].th, NULL, worker_main, &ws[k]) != 0) {
             error = mlreg_error_set(MLREG_ENOMEM, "cannot start a download thread");

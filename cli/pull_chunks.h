@@ -51,7 +51,7 @@ typedef struct {
     const cli_layer *index;
     const char *stage_dir;
     unsigned parallel;
-    uint64_t rate; /**< --limit-rate for the whole file (split among ranges), 0 = none */
+    uint64_t rate; /**< --limit-rate: bytes per second over all ranges together, 0 = none */
 } cli_pull_chunked_opts;
 
 /** What the resumable download did, for the report line and the tests. */

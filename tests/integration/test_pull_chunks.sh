@@ -135,6 +135,25 @@ check "resumed: it kept the chunks already verified (${KEPT:-none} kept)" test "
 check "resumed: it fetched only the rest ($SECOND bytes = file - $KEPT chunks)" \
     test "$SECOND" = $((SIZE - KEPT * CS))
 check "resumed: the staging dir is gone" test ! -e "$W/o6/.mlreg-pull"
+# SIGTERM: the temp files go, the partial file stays for the next pull
+proxy_reset
+"$MLREG" pull team/big@2.0 -o "$W/o14" --registry "$PROXY" --parallel 1 --limit-rate 1M \
+    >/dev/null 2>&1 &
+PULL_PID=$!
+i=0
+while [ "$(blob_q 'length')" -lt 2 ] && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.05; done
+kill -TERM $PULL_PID
+wait $PULL_PID
+check "SIGTERM ends the pull by the signal" test $? = 143
+check "SIGTERM: no temp file left in DIR" sh -c "! ls -A '$W/o14' | grep -q '^.mlreg-tmp-'"
+check "SIGTERM: nothing placed, the partial file kept" \
+    sh -c "[ ! -e '$W/o14/big.bin' ] && [ -f '$W/o14/.mlreg-pull/$HEX.part' ]"
+proxy_start --no-range || finish
+run "$MLREG" pull team/big@2.0 -o "$W/o15" --registry "$PROXY"
+expect_rc "a registry that ignores Range: the pull fails (exit 1)" 1
+says "and says the registry may not serve byte ranges" "does it serve byte ranges?"
+check "ignored Range: nothing placed" nothing_placed "$W/o15"
+proxy_stop
 # the pull that failed on chunk 7 resumes too, without the proxy's damage
 run "$MLREG" pull team/big@2.0 -o "$W/o5"
 expect_rc "the pull that failed on a chunk succeeds once the chunk is served right" 0

@@ -9,6 +9,9 @@ request it appends one JSON line to LOG_FILE when the answer is done (or the
 client went away): method, path, the Range asked for, status, and "bytes",
 the response body bytes it managed to write to the client.
 
+--no-range drops the Range header of every request: a registry that serves
+whole blobs only.
+
 --corrupt A-B flips one byte in the middle of the body of a GET whose Range
 is exactly "bytes=A-B", for the first N such answers (--corrupt-times,
 default 1): the bytes a client sees are then not the chunk it asked for.
@@ -29,9 +32,13 @@ def main():
     if len(args) < 3:
         sys.exit(__doc__)
     upstream, ready, logpath = args[0], args[1], args[2]
-    corrupt, times = None, 1
+    corrupt, times, no_range = None, 1, False
     rest = args[3:]
     while rest:
+        if rest[0] == "--no-range":
+            no_range = True
+            rest = rest[1:]
+            continue
         if rest[0] == "--corrupt":
             corrupt = "bytes=" + rest[1]
         elif rest[0] == "--corrupt-times":
@@ -58,7 +65,8 @@ def main():
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else None
             headers = {k: v for k, v in self.headers.items()
-                       if k.lower() not in ("host", "connection")}
+                       if k.lower() not in ("host", "connection")
+                       and not (no_range and k.lower() == "range")}
             conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()
