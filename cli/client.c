@@ -61,21 +61,22 @@
 #include "mlreg/text.h"
 
 #define ERROR_BODY_MAX (64u * 1024)
+#define TOKEN_MAX      4096
+
 /* libcurl's receive buffer for streamed bodies (default 16 KiB): one
- * recv() and one sink call per 512 KiB instead of per 16 KiB, which halves
- * pull's system time. */
+ * recv() per 512 KiB instead of per 16 KiB (pull's sinks gather the 16 KiB
+ * pieces libcurl hands them into larger writes). */
 #define STREAM_BUFFER (512L * 1024)
-#define TOKEN_MAX     4096
 
 struct cli_client {
     CURL *curl;
     char *url;
-    long stall_seconds;  /* MLREG_STALL_SECONDS, or STALL_SECONDS */
-    char *token;         /* sodium_malloc'd, NULL when none */
-    char *cacert;        /* --cacert / MLREG_CACERT, or NULL: the system's CAs */
-    char *cert, *key;    /* --cert, --key / MLREG_CLIENT_CERT, MLREG_CLIENT_KEY, or NULL */
-    int insecure_http;   /* --insecure-http / MLREG_INSECURE_HTTP=1 */
-    uint64_t recv_limit; /* bytes per second, 0 = none (cli_client_limit_rate) */
+    long stall_seconds; /* MLREG_STALL_SECONDS, or STALL_SECONDS */
+    char *token;        /* sodium_malloc'd, NULL when none */
+    char *cacert;       /* --cacert / MLREG_CACERT, or NULL: the system's CAs */
+    char *cert, *key;   /* --cert, --key / MLREG_CLIENT_CERT, MLREG_CLIENT_KEY, or NULL */
+    int insecure_http;  /* --insecure-http / MLREG_INSECURE_HTTP=1 */
+    uint64_t rate;      /* bytes per second, 0 = none (cli_client_limit_rate) */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -463,11 +464,12 @@ void cli_response_init(cli_response *r)
 
 static void response_clear_headers(cli_response *r)
 {
+    free(r->content_range); /* pull's ranged GETs */
+    r->content_range = NULL;
     free(r->location);
     free(r->content_digest);
     free(r->content_type);
-    free(r->content_range);
-    r->location = r->content_digest = r->content_type = r->content_range = NULL;
+    r->location = r->content_digest = r->content_type = NULL;
     r->content_length = -1;
 }
 
@@ -575,15 +577,15 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
     } else if ((v = header_value(buf, len, "Content-Type"))) {
         free(r->content_type);
         r->content_type = v;
-    } else if ((v = header_value(buf, len, "Content-Range"))) {
-        free(r->content_range);
-        r->content_range = v;
     } else if ((v = header_value(buf, len, "Content-Length"))) {
         char *end;
         errno = 0;
         long long n = strtoll(v, &end, 10);
         r->content_length = (errno || *end || n < 0) ? -1 : (int64_t)n;
         free(v);
+    } else if ((v = header_value(buf, len, "Content-Range"))) {
+        free(r->content_range);
+        r->content_range = v;
     }
     return len;
 }
@@ -770,8 +772,8 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
 
     /* libcurl's rate limit waits between reads: with a read as large as a
      * ranged GET of a small chunk there would be nothing to wait between */
-    if (c->recv_limit)
-        curl_easy_setopt(curl, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)c->recv_limit);
+    if (c->rate)
+        curl_easy_setopt(curl, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)c->rate);
     else if (req->sink)
         curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, STREAM_BUFFER);
     if (!strcmp(req->method, "GET")) {
@@ -1096,7 +1098,7 @@ int cli_client_clone(cli_client **out, const cli_client *c)
         goto done;
     n->insecure_http = c->insecure_http;
     n->stall_seconds = c->stall_seconds;
-    n->recv_limit = c->recv_limit;
+    n->rate = c->rate;
     *out = n;
     n = NULL;
 done:
@@ -1106,7 +1108,7 @@ done:
 
 void cli_client_limit_rate(cli_client *c, uint64_t bytes_per_second)
 {
-    c->recv_limit = bytes_per_second;
+    c->rate = bytes_per_second;
 }
 
 int cli_rate_parse(uint64_t *out, const char *s, const char *opt)

@@ -112,12 +112,12 @@ typedef struct {
     void *sink_ctx;
     size_t max_body;      /**< over it: MLREG_ESERVER */
     int follow_redirects; /**< follow Location (blob GETs only) */
-    /** When set and stderr is a terminal, a one-line progress display with
-     *  this label is drawn during the transfer (and erased after it). */
-    const char *progress;
     /** GET only: "A-B" asks for bytes A..B (CURLOPT_RANGE, kept across
      *  redirects); the answer should be 206 with a matching Content-Range. */
     const char *range;
+    /** When set and stderr is a terminal, a one-line progress display with
+     *  this label is drawn during the transfer (and erased after it). */
+    const char *progress;
 } cli_request;
 
 typedef struct {
@@ -127,8 +127,8 @@ typedef struct {
     char *location;         /**< Location header or NULL */
     char *content_digest;   /**< Docker-Content-Digest header or NULL */
     char *content_type;     /**< Content-Type header or NULL */
-    int64_t content_length; /**< Content-Length header, -1 when absent */
     char *content_range;    /**< Content-Range header or NULL */
+    int64_t content_length; /**< Content-Length header, -1 when absent */
 } cli_response;
 
 /** Initialises @p r to empty (call before the first cli_request_do). */
