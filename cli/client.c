@@ -571,6 +571,9 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
     if ((v = header_value(buf, len, "Location"))) {
         free(r->location);
         r->location = v;
+    } else if ((v = header_value(buf, len, "Content-Range"))) {
+        free(r->content_range);
+        r->content_range = v;
     } else if ((v = header_value(buf, len, "Docker-Content-Digest"))) {
         free(r->content_digest);
         r->content_digest = v;
@@ -583,9 +586,6 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
         long long n = strtoll(v, &end, 10);
         r->content_length = (errno || *end || n < 0) ? -1 : (int64_t)n;
         free(v);
-    } else if ((v = header_value(buf, len, "Content-Range"))) {
-        free(r->content_range);
-        r->content_range = v;
     }
     return len;
 }
