@@ -21,6 +21,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,10 @@ typedef struct {
     int objects_fd; /* root/blobs/sha256 */
     int tmp_fd;     /* root/blobs/tmp */
     int quar_fd;    /* root/blobs/quarantine */
+    /* One bit per 2-hex prefix directory of sha256/ whose entry this
+     * process made durable (mkdir, then an fsync of sha256/): the next
+     * commits into it skip both. Prefix directories are never removed. */
+    _Atomic uint64_t durable_dirs[4];
 } fs_backend;
 
 /* The front end's pipeline hands over writes of whole pages from
@@ -247,6 +252,7 @@ static int fs_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *
     fs_backend *b = w->backend;
     char rel[REL_PATH_LEN], dir[3];
     int renamed = 0, fd = w->fd;
+    unsigned prefix = digest->raw[0]; /* the first two hex digits */
 
     w->fd = -1;
     rel_path(rel, digest);
@@ -272,16 +278,20 @@ static int fs_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *
     }
     fd = -1;
 
-    /* sha256/ is fsynced even when the prefix directory existed: another
-     * thread may have just created it and not yet made its entry durable,
-     * and a blob must never be referenced from metadata while its directory
-     * entry could still vanish in a power loss. An fsync with nothing
-     * pending is cheap. */
-    if (mkdirat(b->objects_fd, dir, 0700) < 0 && errno != EEXIST) {
-        error = errno_error(errno, b, "create directory", "sha256/", dir);
-        goto done;
+    /* sha256/ is fsynced after the prefix directory exists, even when it
+     * existed already: another thread may have just created it and not yet
+     * made its entry durable, and a blob must never be referenced from
+     * metadata while its directory entry could still vanish in a power
+     * loss. Once that fsync returned, the entry is durable for good, which
+     * the bit records so later commits skip the mkdir and the fsync. */
+    if (!(atomic_load(&b->durable_dirs[prefix >> 6]) & (UINT64_C(1) << (prefix & 63)))) {
+        if (mkdirat(b->objects_fd, dir, 0700) < 0 && errno != EEXIST) {
+            error = errno_error(errno, b, "create directory", "sha256/", dir);
+            goto done;
+        }
+        if ((error = fsync_objects_dir(b, ".")) < 0) goto done;
+        atomic_fetch_or(&b->durable_dirs[prefix >> 6], UINT64_C(1) << (prefix & 63));
     }
-    if ((error = fsync_objects_dir(b, ".")) < 0) goto done;
 
     /* The name may exist already. We still rename over it rather than keep
      * it: our bytes were just hashed by the front end and fsynced, while the
