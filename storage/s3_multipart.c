@@ -85,11 +85,12 @@ struct abort_ctx {
     unsigned int n;
 };
 
-static int abort_one(const char *key, const char *upload_id, void *p)
+static int abort_one(const char *key, const char *upload_id, int64_t initiated, void *p)
 {
     struct abort_ctx *c = p;
     int error = abort_upload_id(c->s3, key, upload_id);
 
+    (void)initiated;
     if (error == 0) c->n++;
     return error;
 }
