@@ -208,8 +208,8 @@ static enum MHD_Result finish_blob_read(request *rq, int head)
         partial = (r == 1);
         if (!partial) off = 0, len = size;
         if (partial && len > 0)
-            error = mlreg_blobstore_open_read_range(&reader, NULL, mlreg_registry_blobstore(srv->reg),
-                                                    &rq->digest, off, len);
+            error = mlreg_blobstore_open_read_range(
+                &reader, NULL, mlreg_registry_blobstore(srv->reg), &rq->digest, off, len);
         else
             error = mlreg_blobstore_open_read(&reader, NULL, mlreg_registry_blobstore(srv->reg),
                                               &rq->digest);

@@ -158,9 +158,8 @@ static void begin_upload_chunk(request *rq)
     if (rq->failed) return; /* the session is released untouched at completion */
     /* a PUT carrying the whole blob: the store may write it in place */
     if (rq->has_digest && mlreg_server__upload_claimed_offset(rq->sess) == 0 &&
-        (error = mlreg_server__upload_announce(rq->sess, &rq->digest,
-                                               rq->has_length ? (int64_t)rq->content_length
-                                                              : -1)) < 0) {
+        (error = mlreg_server__upload_announce(
+             rq->sess, &rq->digest, rq->has_length ? (int64_t)rq->content_length : -1)) < 0) {
         mlreg_server__req_fail(rq, error, ERR_CTX_UPLOAD);
         rq->sess_drop = 1; /* its writer cannot be used any more */
         return;

@@ -250,9 +250,9 @@ int mlreg_blob_writer_commit(mlreg_digest *digest_out, mlreg_blob_writer *w,
         if (!mlreg_digest_equal(expected, &w->announced_digest)) {
             mlreg_digest_format(want_str, &w->announced_digest);
             mlreg_digest_format(got_str, expected);
-            error = mlreg_error_set(MLREG_EMISMATCH,
-                                    "blob digest mismatch: announced %s, declared %s", want_str,
-                                    got_str);
+            error =
+                mlreg_error_set(MLREG_EMISMATCH, "blob digest mismatch: announced %s, declared %s",
+                                want_str, got_str);
             goto done;
         }
         if (w->announced_size >= 0 && expected_size != w->announced_size) {
@@ -353,15 +353,16 @@ int mlreg_blobstore_open_read_range(mlreg_blob_reader **out, uint64_t *size_out,
         goto done;
     }
     if (b->open_read_range != NULL) {
-        error = counted(store, OP_READ,
-                        b->open_read_range(&r->br, &size, b, digest, offset, length));
+        error =
+            counted(store, OP_READ, b->open_read_range(&r->br, &size, b, digest, offset, length));
         if (error < 0) goto done;
     } else {
         if ((error = counted(store, OP_READ, b->open_read(&r->br, &size, b, digest))) < 0)
             goto done;
         if (offset >= size) {
-            error = mlreg_error_set(MLREG_ERANGE, "range starts at %llu, past the blob's %llu bytes",
-                                    (unsigned long long)offset, (unsigned long long)size);
+            error =
+                mlreg_error_set(MLREG_ERANGE, "range starts at %llu, past the blob's %llu bytes",
+                                (unsigned long long)offset, (unsigned long long)size);
             goto done;
         }
         /* a descriptor serves explicit offsets anyway (sendfile), and its

@@ -379,8 +379,8 @@ static int s3_backend__open_read_range(mlreg_blob_backend_reader **out, uint64_t
     r->parent.read = s3_reader__read;
     r->parent.fd = s3_reader__fd;
     r->parent.free = s3_reader__free;
-    error = mlreg_s3_reader_open_range(&r->r, size_out, ((s3_backend *)bb)->s3, key, offset,
-                                       length);
+    error =
+        mlreg_s3_reader_open_range(&r->r, size_out, ((s3_backend *)bb)->s3, key, offset, length);
 
 done:
     free(key);

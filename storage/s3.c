@@ -534,8 +534,8 @@ static int reader_start(mlreg_s3_reader *r)
     char range[80] = "";
 
     if (r->ranged && r->last != UINT64_MAX)
-        snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)(r->base + r->consumed),
-                 (unsigned long long)r->last);
+        snprintf(range, sizeof(range), "bytes=%llu-%llu",
+                 (unsigned long long)(r->base + r->consumed), (unsigned long long)r->last);
     else if (r->ranged || r->consumed > 0)
         snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)(r->base + r->consumed));
     r->resumed = r->consumed > 0;
@@ -649,10 +649,11 @@ static int reader_open(mlreg_s3_reader **out, uint64_t *total_out, mlreg_s3 *s3,
     r->size = r->total = r->x.content_length;
     if (ranged) {
         if (r->x.status != 206 || !r->x.has_range || r->x.range_first != base) {
-            error = mlreg_error_set(MLREG_EIO,
-                                    "s3 GET %s: a ranged request answered %ld without the range "
-                                    "asked for (request id %s)",
-                                    key, r->x.status, r->x.request_id[0] ? r->x.request_id : "none");
+            error =
+                mlreg_error_set(MLREG_EIO,
+                                "s3 GET %s: a ranged request answered %ld without the range "
+                                "asked for (request id %s)",
+                                key, r->x.status, r->x.request_id[0] ? r->x.request_id : "none");
             goto done;
         }
         r->total = r->x.range_total;
@@ -676,11 +677,10 @@ int mlreg_s3_reader_open(mlreg_s3_reader **out, uint64_t *size_out, mlreg_s3 *s3
 int mlreg_s3_reader_open_range(mlreg_s3_reader **out, uint64_t *size_out, mlreg_s3 *s3,
                                const char *key, uint64_t offset, uint64_t length)
 {
-    uint64_t last = length == 0 || length - 1 > UINT64_MAX - offset ? UINT64_MAX
-                                                                    : offset + length - 1;
+    uint64_t last =
+        length == 0 || length - 1 > UINT64_MAX - offset ? UINT64_MAX : offset + length - 1;
 
-    if (length == 0)
-        return mlreg_error_set(MLREG_EINVALID, "s3 GET %s: an empty range", key);
+    if (length == 0) return mlreg_error_set(MLREG_EINVALID, "s3 GET %s: an empty range", key);
     return reader_open(out, size_out, s3, key, 1, offset, last);
 }
 
