@@ -58,7 +58,7 @@ mkdir -p "$NGX/logs"
 NGX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$NGX/nginx.conf" <<NGINX
 daemon off;
-worker_processes 1;
+master_process off;
 pid $NGX/nginx.pid;
 error_log $NGX/logs/error.log;
 events { worker_connections 256; }
@@ -83,6 +83,7 @@ http {
     }
 }
 NGINX
+# one process (no master): cluster_finish's SIGKILL leaves no worker behind
 nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/logs/error.log" 2>"$NGX/start.err" &
 track_pid $!
 k=0
