@@ -111,6 +111,7 @@ static void s3_config_of(mlreg_s3_config *s3c, const mlreg_config *cfg)
     s3c->retry_max_ms = cfg->s3.retry_max_ms;
     s3c->retry_total_ms = cfg->s3.retry_total_ms;
     s3c->presign_seconds = cfg->s3.presign_seconds;
+    s3c->part_size = (uint64_t)cfg->s3.part_size_mib << 20;
 }
 
 /* Opens the registry the config describes, as `serve` and `reindex` do:

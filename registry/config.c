@@ -154,6 +154,7 @@ static int load_storage_s3(mlreg_config *cfg, json_t *obj)
         {"retry_max_ms", offsetof(mlreg_config_s3, retry_max_ms), 1, 600000},
         {"retry_total_ms", offsetof(mlreg_config_s3, retry_total_ms), 1, 3600000},
         {"presign_seconds", offsetof(mlreg_config_s3, presign_seconds), 1, 604800},
+        {"part_size_mib", offsetof(mlreg_config_s3, part_size_mib), 5, 512},
     };
 
     s3->path_style = 1;

@@ -137,6 +137,11 @@ void mlreg_server__uploads_remove(upload_table *t, upload_session *s);
 const char *mlreg_server__upload_uuid(const upload_session *s);
 /** The offset of claimed session @p s (only its claimer changes it). */
 uint64_t mlreg_server__upload_claimed_offset(const upload_session *s);
+/** Tells the writer of claimed session @p s, still at offset 0, the digest
+ *  and size (-1 unknown) its closing PUT declares (mlreg_blob_writer_announce),
+ *  so the store may write straight to the blob's final location. 0 or the
+ *  error (the session must then be dropped). */
+int mlreg_server__upload_announce(upload_session *s, const mlreg_digest *digest, int64_t size);
 /** Ends claimed session @p s: unregisters it and commits its writer as the
  *  blob @p expected (mlreg_blob_writer_commit()), into *out. The session is
  *  gone whatever the outcome; on a mismatch nothing is stored. 0 or the

@@ -109,10 +109,11 @@ static void begin_digest(request *rq)
 
 /* ---- finish --------------------------------------------------------------- */
 
-/* Streams a blob without a file descriptor (backends like s3). */
+/* Streams a blob without a file descriptor (backends like s3); a range was
+ * opened as one (mlreg_blobstore_open_read_range), so the reader starts at
+ * its first byte. */
 typedef struct {
     mlreg_blob_reader *reader;
-    uint64_t skip;
     uint64_t left;
 } blob_stream;
 
@@ -122,12 +123,6 @@ static ssize_t blob_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     ssize_t n;
     (void)pos;
 
-    while (st->skip) {
-        size_t want = max < st->skip ? max : (size_t)st->skip;
-        n = mlreg_blob_reader_read(st->reader, buf, want);
-        if (n <= 0) return MHD_CONTENT_READER_END_WITH_ERROR;
-        st->skip -= (uint64_t)n;
-    }
     if (st->left == 0) return MHD_CONTENT_READER_END_OF_STREAM;
     if (max > st->left) max = (size_t)st->left;
     n = mlreg_blob_reader_read(st->reader, buf, max);
@@ -193,7 +188,9 @@ static enum MHD_Result finish_blob_read(request *rq, int head)
     enum MHD_Result ret;
 
     if (!head && srv->redirect_seconds) return redirect_blob(rq);
-    if (head)
+    /* A ranged GET learns the size first, then asks the store for the range
+     * only (s3: one ranged GET, never a read from the start). */
+    if (head || range)
         error = mlreg_registry_blob_stat(&size, srv->reg, rq->name, &rq->digest);
     else
         error = mlreg_registry_blob_open(&reader, &size, srv->reg, rq->name, &rq->digest);
@@ -202,7 +199,6 @@ static enum MHD_Result finish_blob_read(request *rq, int head)
     if (range && !head) {
         int r = parse_range(&off, &len, range, size);
         if (r < 0) {
-            mlreg_blob_reader_free(reader);
             mlreg_server__req_fail_raw(
                 rq, 416, "SIZE_INVALID",
                 "range %.64s not satisfiable for a blob of %" PRIu64 " bytes", range, size);
@@ -211,6 +207,13 @@ static enum MHD_Result finish_blob_read(request *rq, int head)
         }
         partial = (r == 1);
         if (!partial) off = 0, len = size;
+        if (partial && len > 0)
+            error = mlreg_blobstore_open_read_range(
+                &reader, NULL, mlreg_registry_blobstore(srv->reg), &rq->digest, off, len);
+        else
+            error = mlreg_blobstore_open_read(&reader, NULL, mlreg_registry_blobstore(srv->reg),
+                                              &rq->digest);
+        if (error < 0) return mlreg_server__reply_error(rq, error, ERR_CTX_BLOB);
     }
     if (head) {
         resp = MHD_create_response_from_callback(len, STREAM_BLOCK, no_body_read, NULL, NULL);
@@ -228,7 +231,6 @@ static enum MHD_Result finish_blob_read(request *rq, int head)
         blob_stream *st = calloc(1, sizeof(*st));
         if (st) {
             st->reader = reader;
-            st->skip = off;
             st->left = len;
             resp = MHD_create_response_from_callback(len, STREAM_BLOCK, blob_stream_read, st,
                                                      blob_stream_free);

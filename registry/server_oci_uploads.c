@@ -159,6 +159,14 @@ static void begin_upload_chunk(request *rq)
         (error = mlreg_server__uploads_reserve(rq->sess, rq->content_length)) < 0)
         mlreg_server__req_fail(rq, error, ERR_CTX_UPLOAD);
     if (rq->failed) return; /* the session is released untouched at completion */
+    /* a PUT carrying the whole blob: the store may write it in place */
+    if (rq->has_digest && mlreg_server__upload_claimed_offset(rq->sess) == 0 &&
+        (error = mlreg_server__upload_announce(
+             rq->sess, &rq->digest, rq->has_length ? (int64_t)rq->content_length : -1)) < 0) {
+        mlreg_server__req_fail(rq, error, ERR_CTX_UPLOAD);
+        rq->sess_drop = 1; /* its writer cannot be used any more */
+        return;
+    }
     rq->body = BODY_STREAM;
     if (!strcmp(rq->method, "PUT"))
         rq->sess_drop = 1; /* committed at finish, or dropped if cut short */
@@ -198,6 +206,14 @@ static void begin_upload_start(request *rq)
                                             rq->has_length ? (int64_t)rq->content_length : -1)) <
         0) {
         mlreg_server__req_fail(rq, error, ERR_CTX_UPLOAD);
+        return;
+    }
+    /* the digest comes before the bytes: the store may write in place */
+    if ((error = mlreg_blob_writer_announce(
+             rq->writer, &rq->digest, rq->has_length ? (int64_t)rq->content_length : -1)) < 0) {
+        mlreg_server__req_fail(rq, error, ERR_CTX_UPLOAD);
+        mlreg_blob_writer_abort(rq->writer);
+        rq->writer = NULL;
         return;
     }
     rq->body = BODY_STREAM;
@@ -247,6 +263,18 @@ static enum MHD_Result body_session(request *rq, const char *data, size_t len)
 
 /* ---- finish --------------------------------------------------------------- */
 
+/* Mlreg-Digest-First: true on the answers to an upload POST when the store
+ * writes straight to the blob's final location only if it learns the digest
+ * before the bytes (s3): a client that can hash first should, and upload
+ * with ?digest= (docs/s3.md). 0 or -1. */
+static int digest_first_header(request *rq, struct MHD_Response *resp)
+{
+    if (strcmp(rq->method, "POST") != 0 ||
+        !mlreg_blobstore_digest_first(mlreg_registry_blobstore(rq->srv->reg)))
+        return 0;
+    return mlreg_server__resp_header(resp, "Mlreg-Digest-First", "true");
+}
+
 /* 201 Created for a blob now visible in the repository. */
 static enum MHD_Result reply_blob_created(request *rq, const mlreg_digest *d)
 {
@@ -257,7 +285,8 @@ static enum MHD_Result reply_blob_created(request *rq, const mlreg_digest *d)
     mlreg_digest_format(digest, d);
     snprintf(loc, sizeof(loc), "/v2/%s/blobs/%s", rq->name, digest);
     if (mlreg_server__resp_header(resp, "Location", loc) < 0 ||
-        mlreg_server__resp_header(resp, "Docker-Content-Digest", digest) < 0) {
+        mlreg_server__resp_header(resp, "Docker-Content-Digest", digest) < 0 ||
+        digest_first_header(rq, resp) < 0) {
         MHD_destroy_response(resp);
         return MHD_NO;
     }
@@ -276,7 +305,8 @@ static enum MHD_Result reply_upload(request *rq, unsigned int status, const char
     format_range(range, sizeof(range), offset);
     if (mlreg_server__resp_header(resp, "Location", loc) < 0 ||
         mlreg_server__resp_header(resp, "Range", range) < 0 ||
-        mlreg_server__resp_header(resp, "Docker-Upload-UUID", uuid) < 0) {
+        mlreg_server__resp_header(resp, "Docker-Upload-UUID", uuid) < 0 ||
+        digest_first_header(rq, resp) < 0) {
         MHD_destroy_response(resp);
         return MHD_NO;
     }

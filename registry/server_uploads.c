@@ -408,6 +408,11 @@ uint64_t mlreg_server__upload_claimed_offset(const upload_session *s)
     return s->offset;
 }
 
+int mlreg_server__upload_announce(upload_session *s, const mlreg_digest *digest, int64_t size)
+{
+    return mlreg_blob_writer_announce(s->writer, digest, size);
+}
+
 int mlreg_server__uploads_commit(mlreg_digest *out, upload_table *t, upload_session *s,
                                  const mlreg_digest *expected)
 {

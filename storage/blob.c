@@ -7,9 +7,11 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The operations counted in mlreg_blobstore_operations_total and
  * mlreg_blobstore_errors_total (label `op`). A missing blob (ENOTFOUND,
@@ -102,6 +104,11 @@ struct mlreg_blob_writer {
      * what was written, so the only safe ending is abort. */
     int failed;
     blob_pipe *pipe; /* while a pipelined run is going on, else NULL */
+    /* mlreg_blob_writer_announce: the backend was told this digest (and
+     * size, -1 unknown), so commit takes no other */
+    int announced;
+    mlreg_digest announced_digest;
+    int64_t announced_size;
 };
 
 /* Records the first error of a pipe thread; the caller holds the lock. */
@@ -296,8 +303,10 @@ static int pipe_finish(mlreg_blob_writer *w)
     return pipe_stop(w, 0);
 }
 
+/* left: bytes the reader may still yield (a range), UINT64_MAX for all. */
 struct mlreg_blob_reader {
     mlreg_blob_backend_reader *br;
+    uint64_t left;
 };
 
 int mlreg_blobstore_new(mlreg_blobstore **out, mlreg_blob_backend *backend)
@@ -382,6 +391,11 @@ int mlreg_blobstore_quarantine(char *name_out, mlreg_blobstore *store, const mlr
     return 0;
 }
 
+int mlreg_blobstore_digest_first(const mlreg_blobstore *store)
+{
+    return store->backend->digest_first ? 1 : 0;
+}
+
 int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload)
 {
     return counted(store, OP_LIST, store->backend->foreach (store->backend, cb, payload));
@@ -455,6 +469,23 @@ int mlreg_blob_writer_reserve(mlreg_blob_writer *w, uint64_t total)
     return w->bw->reserve(w->bw, total);
 }
 
+int mlreg_blob_writer_announce(mlreg_blob_writer *w, const mlreg_digest *digest, int64_t size)
+{
+    int error;
+
+    if (w->failed || w->size > 0 || w->announced)
+        return mlreg_error_set(MLREG_EINVALID, "a blob digest is announced once, before any byte");
+    if (w->bw->announce != NULL && (error = w->bw->announce(w->bw, digest, size)) < 0) {
+        mlreg_metrics_add(w->store->errors[OP_WRITE], 1);
+        w->failed = 1;
+        return error;
+    }
+    w->announced = 1;
+    w->announced_digest = *digest;
+    w->announced_size = size < 0 ? -1 : size;
+    return 0;
+}
+
 uint64_t mlreg_blob_writer_size(const mlreg_blob_writer *w)
 {
     return w->size;
@@ -474,6 +505,26 @@ int mlreg_blob_writer_commit(mlreg_digest *digest_out, mlreg_blob_writer *w,
         goto done;
     }
     if ((error = mlreg_hasher_final(&got, w->hasher)) < 0) goto done;
+    /* An announced digest and size bind the commit as declared ones do: the
+     * backend may be writing at that digest's final location. */
+    if (w->announced) {
+        if (expected == NULL) expected = &w->announced_digest;
+        if (expected_size < 0) expected_size = w->announced_size;
+        if (!mlreg_digest_equal(expected, &w->announced_digest)) {
+            mlreg_digest_format(want_str, &w->announced_digest);
+            mlreg_digest_format(got_str, expected);
+            error =
+                mlreg_error_set(MLREG_EMISMATCH, "blob digest mismatch: announced %s, declared %s",
+                                want_str, got_str);
+            goto done;
+        }
+        if (w->announced_size >= 0 && expected_size != w->announced_size) {
+            error = mlreg_error_set(MLREG_EMISMATCH,
+                                    "blob size mismatch: announced %lld bytes, declared %lld",
+                                    (long long)w->announced_size, (long long)expected_size);
+            goto done;
+        }
+    }
     /* Size first: it is the cheaper, clearer message when a transfer was cut. */
     if (expected_size >= 0 && (uint64_t)expected_size != w->size) {
         error = mlreg_error_set(MLREG_EMISMATCH,
@@ -522,6 +573,7 @@ int mlreg_blobstore_open_read(mlreg_blob_reader **out, uint64_t *size_out, mlreg
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob reader");
         goto done;
     }
+    r->left = UINT64_MAX;
     error =
         counted(store, OP_READ, store->backend->open_read(&r->br, &size, store->backend, digest));
     if (error < 0) goto done;
@@ -536,9 +588,86 @@ done:
     return 0;
 }
 
+/* A backend without ranged reads: the range is reached by reading from the
+ * start (fs readers never get here in the server, which uses their
+ * descriptor). */
+static int skip_to(mlreg_blob_reader *r, uint64_t offset)
+{
+    char buf[64 * 1024];
+
+    while (offset > 0) {
+        ssize_t n = r->br->read(r->br, buf, offset < sizeof(buf) ? (size_t)offset : sizeof(buf));
+        if (n < 0) return (int)n;
+        if (n == 0) return mlreg_error_set(MLREG_EIO, "blob ended before the range started");
+        offset -= (uint64_t)n;
+    }
+    return 0;
+}
+
+int mlreg_blobstore_open_read_range(mlreg_blob_reader **out, uint64_t *size_out,
+                                    mlreg_blobstore *store, const mlreg_digest *digest,
+                                    uint64_t offset, uint64_t length)
+{
+    int error = 0;
+    mlreg_blob_reader *r = NULL;
+    mlreg_blob_backend *b = store->backend;
+    uint64_t size = 0;
+
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob reader");
+        goto done;
+    }
+    if (b->open_read_range != NULL) {
+        error =
+            counted(store, OP_READ, b->open_read_range(&r->br, &size, b, digest, offset, length));
+        if (error < 0) goto done;
+    } else {
+        if ((error = counted(store, OP_READ, b->open_read(&r->br, &size, b, digest))) < 0)
+            goto done;
+        if (offset >= size) {
+            error =
+                mlreg_error_set(MLREG_ERANGE, "range starts at %llu, past the blob's %llu bytes",
+                                (unsigned long long)offset, (unsigned long long)size);
+            goto done;
+        }
+        /* a descriptor serves explicit offsets anyway (sendfile), and its
+         * position is the reader's to move */
+        if (r->br->fd(r->br) >= 0) {
+            if (lseek(r->br->fd(r->br), (off_t)offset, SEEK_SET) < 0) {
+                error = mlreg_error_set(MLREG_EIO, "seek in a blob: %s", strerror(errno));
+                goto done;
+            }
+        } else if ((error = skip_to(r, offset)) < 0) {
+            goto done;
+        }
+    }
+    if (offset >= size) {
+        error = mlreg_error_set(MLREG_ERANGE, "range starts at %llu, past the blob's %llu bytes",
+                                (unsigned long long)offset, (unsigned long long)size);
+        goto done;
+    }
+    r->left = size - offset < length ? size - offset : length;
+
+done:
+    if (error < 0) {
+        if (r != NULL && r->br != NULL) r->br->free(r->br);
+        free(r);
+        return error;
+    }
+    if (size_out != NULL) *size_out = size;
+    *out = r;
+    return 0;
+}
+
 ssize_t mlreg_blob_reader_read(mlreg_blob_reader *r, void *buf, size_t len)
 {
-    return r->br->read(r->br, buf, len);
+    ssize_t n;
+
+    if (r->left == 0) return 0;
+    if (len > r->left) len = (size_t)r->left;
+    n = r->br->read(r->br, buf, len);
+    if (n > 0 && r->left != UINT64_MAX) r->left -= (uint64_t)n;
+    return n;
 }
 
 int mlreg_blob_reader_fd(mlreg_blob_reader *r)

@@ -8,18 +8,31 @@
  * MLREG_S3_STALE_WRITE_SECONDS ago, and any of the old layout
  * (<32 hex>, from single-node versions), never another node's live write.
  *
- * Writes: the backend learns a blob's digest only at commit, after the front
- * end verified it, and an S3 multipart upload must name its key when it
- * starts. So:
+ * Writes: an S3 multipart upload must name its key when it starts, and the
+ * front end verifies a blob's digest only at commit. So:
  * - up to 8 MiB: bytes are buffered (bounded) and committed with one PUT
  *   under the final name, signed with the verified digest as the payload
  *   hash, so S3 checks the bytes too;
- * - larger: parts go to a multipart upload on a temp key while the bytes
- *   stream in (parts_in_flight x part size of memory); commit completes it,
- *   copies it server-side to the final name (CopyObject, or UploadPartCopy
- *   over 5 GiB) and deletes the temp object. abort() and any failure abort
- *   the upload. Nothing partial or unverified ever has a blob name, and the
- *   final name appears atomically.
+ * - larger, digest announced before the first byte (announce(): a
+ *   monolithic upload with ?digest=, or a session's PUT ?digest= carrying
+ *   the whole body): parts go to a multipart upload on the blob's own key
+ *   while the bytes stream in; commit, reached only once the front end has
+ *   verified digest and size, completes it. An incomplete multipart upload
+ *   is invisible, so nothing unverified ever appears there, and a blob
+ *   already under the name is replaced only by verified bytes of the same
+ *   digest (which repairs a damaged copy, as a re-push does on fs). Two
+ *   nodes writing one digest at once each have their own upload id; both
+ *   completions store the same verified bytes, the last one stays.
+ * - larger, digest unknown: parts go to a multipart upload on a temp key;
+ *   commit completes it, copies it server-side to the final name
+ *   (CopyObject, or UploadPartCopy over 5 GiB) and deletes the temp object.
+ * abort() and any failure abort the upload. Nothing partial or unverified
+ * ever has a blob name, and the final name appears atomically.
+ *
+ * Leftovers: a crash leaves multipart uploads under <prefix>uploads/ (named
+ * with their start time) and under <prefix>blobs/sha256/ (judged by the
+ * Initiated time the listing gives, never when it has none); both are
+ * aborted once older than the stale age (sweep_stale, the start).
  * Part size: max(8 MiB, ceil(size/10000)) with a size hint; without one,
  * 8 MiB doubling every 1000 parts (mlreg_s3_part_size).
  */
@@ -66,6 +79,10 @@ typedef struct {
     /* single-PUT phase */
     unsigned char *small;
     size_t small_len, small_cap;
+    /* announce(): the digest the commit will be given; the multipart
+     * upload then goes to the blob's key (direct) instead of a temp key */
+    int direct;
+    mlreg_digest digest;
     /* multipart phase */
     mlreg_s3_upload *up;
     char *tmp_key;
@@ -89,12 +106,19 @@ static int blob_key(char **out, s3_backend *b, const mlreg_digest *d)
 static int start_multipart(s3_writer *w)
 {
     int error = 0;
+    char *key = NULL;
     unsigned char rnd[16];
     char name[12 + 1 + 32 + 1];
     size_t i;
     ssize_t n;
     long long now = (long long)time(NULL);
 
+    if (w->direct) {
+        if ((error = blob_key(&key, w->b, &w->digest)) < 0) return error;
+        error = mlreg_s3_upload_begin(&w->up, w->b->s3, key);
+        free(key);
+        return error;
+    }
     while ((n = getrandom(rnd, sizeof(rnd), 0)) < 0 && errno == EINTR)
         ;
     if (n != (ssize_t)sizeof(rnd))
@@ -191,6 +215,22 @@ static int s3_writer__write(mlreg_blob_backend_writer *bw, const void *data, siz
     return 0;
 }
 
+static int s3_writer__announce(mlreg_blob_backend_writer *bw, const mlreg_digest *digest,
+                               int64_t size)
+{
+    s3_writer *w = (s3_writer *)bw;
+
+    if (w->written > 0 || w->up != NULL)
+        return mlreg_error_set(MLREG_EINVALID, "a blob digest is announced before any byte");
+    if (size > (int64_t)MLREG_S3_MAX_OBJECT_SIZE)
+        return mlreg_error_set(MLREG_ETOOBIG, "blob of %lld bytes over the 5 TiB s3 limit",
+                               (long long)size);
+    w->direct = 1;
+    w->digest = *digest;
+    if (size >= 0) w->hint = size; /* parts sized to it, as for a monolithic upload */
+    return 0;
+}
+
 static void writer_free(s3_writer *w)
 {
     free(w->small);
@@ -223,10 +263,16 @@ static int s3_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *
         error = mlreg_s3_put(w->b->s3, key, w->small, w->small_len, hex);
         goto done;
     }
+    if (w->direct && !mlreg_digest_equal(digest, &w->digest)) {
+        /* the front end refuses this before commit; never complete under
+         * the name of another digest */
+        error = mlreg_error_set(MLREG_EMISMATCH, "s3 commit of another digest than announced");
+        goto done;
+    }
     if (w->part != NULL && w->part_len > 0 && (error = send_part(w)) < 0) goto done;
     error = mlreg_s3_upload_complete(w->up); /* frees it, aborting on failure */
     w->up = NULL;
-    if (error < 0) goto done;
+    if (error < 0 || w->direct) goto done; /* direct: the blob is in place */
     completed = 1;
     error = mlreg_s3_copy(w->b->s3, key, w->tmp_key, w->written);
 
@@ -260,6 +306,7 @@ static int s3_backend__open_write(mlreg_blob_backend_writer **out, mlreg_blob_ba
     w->parent.write = s3_writer__write;
     w->parent.commit = s3_writer__commit;
     w->parent.abort = s3_writer__abort;
+    w->parent.announce = s3_writer__announce;
     *out = &w->parent;
     return 0;
 }
@@ -302,6 +349,38 @@ static int s3_backend__open_read(mlreg_blob_backend_reader **out, uint64_t *size
     r->parent.fd = s3_reader__fd;
     r->parent.free = s3_reader__free;
     error = mlreg_s3_reader_open(&r->r, size_out, ((s3_backend *)bb)->s3, key);
+
+done:
+    free(key);
+    if (error < 0) {
+        free(r);
+        return error;
+    }
+    *out = &r->parent;
+    return 0;
+}
+
+/* One ranged GET: bytes @p offset .. @p offset + @p length - 1 only, so a
+ * client fetching a large blob in parallel ranges costs the store what it
+ * reads, never a read from the start. */
+static int s3_backend__open_read_range(mlreg_blob_backend_reader **out, uint64_t *size_out,
+                                       mlreg_blob_backend *bb, const mlreg_digest *digest,
+                                       uint64_t offset, uint64_t length)
+{
+    int error = 0;
+    s3_reader *r = NULL;
+    char *key = NULL;
+
+    if ((error = blob_key(&key, (s3_backend *)bb, digest)) < 0) goto done;
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob reader");
+        goto done;
+    }
+    r->parent.read = s3_reader__read;
+    r->parent.fd = s3_reader__fd;
+    r->parent.free = s3_reader__free;
+    error =
+        mlreg_s3_reader_open_range(&r->r, size_out, ((s3_backend *)bb)->s3, key, offset, length);
 
 done:
     free(key);
@@ -552,29 +631,54 @@ static int delete_stale(const char *key, uint64_t size, int64_t modified, void *
     return 0;
 }
 
-static int abort_stale(const char *key, const char *upload_id, void *p)
+static int abort_stale(const char *key, const char *upload_id, int64_t initiated, void *p)
 {
     stale_walk *w = p;
     int error;
 
+    (void)initiated; /* the name says when it began */
     if (!write_is_stale(key, w->b->upload_prefix, w->now, w->max_age)) return 0;
     if (!w->dry_run && (error = mlreg_s3_abort_upload(w->b->s3, key, upload_id)) < 0) return error;
     w->count++;
     return 0;
 }
 
-/* Aborts the multipart uploads and deletes the temp objects of writes begun
- * over @p max_age seconds ago: another node's write in progress is younger. */
+/* A multipart upload straight to a blob's key (a direct write): its name
+ * tells nothing, so its age is the Initiated time of the listing; one
+ * without (0) is left alone, since it may be live. */
+static int abort_stale_direct(const char *key, const char *upload_id, int64_t initiated, void *p)
+{
+    stale_walk *w = p;
+    int error;
+
+    if (initiated <= 0 || initiated + w->max_age >= (int64_t)w->now) return 0;
+    if (!w->dry_run && (error = mlreg_s3_abort_upload(w->b->s3, key, upload_id)) < 0) return error;
+    w->count++;
+    return 0;
+}
+
+/* Removes what writes begun over w->max_age seconds ago left: multipart
+ * uploads and temp objects under uploads/, multipart uploads to blob keys.
+ * Another node's write in progress is younger. */
+static int sweep(stale_walk *w)
+{
+    s3_backend *b = w->b;
+    int error;
+
+    if ((error = mlreg_s3_list_uploads(b->s3, b->upload_prefix, abort_stale, w)) < 0 ||
+        (error = mlreg_s3_list_uploads(b->s3, b->blob_prefix, abort_stale_direct, w)) < 0 ||
+        (error = mlreg_s3_list(b->s3, b->upload_prefix, delete_stale, w)) < 0)
+        return error;
+    return 0;
+}
+
 static int s3_backend__sweep_stale(unsigned int *count_out, mlreg_blob_backend *bb, long max_age,
                                    int dry_run)
 {
-    s3_backend *b = (s3_backend *)bb;
-    stale_walk w = {b, time(NULL), max_age, dry_run, 0};
+    stale_walk w = {(s3_backend *)bb, time(NULL), max_age, dry_run, 0};
     int error;
 
-    if ((error = mlreg_s3_list_uploads(b->s3, b->upload_prefix, abort_stale, &w)) < 0 ||
-        (error = mlreg_s3_list(b->s3, b->upload_prefix, delete_stale, &w)) < 0)
-        return error;
+    if ((error = sweep(&w)) < 0) return error;
     *count_out = w.count;
     return 0;
 }
@@ -601,6 +705,8 @@ int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_co
     b->parent.sweep_stale = s3_backend__sweep_stale;
     b->parent.quarantine = s3_backend__quarantine;
     b->parent.check = s3_backend__check;
+    b->parent.open_read_range = s3_backend__open_read_range;
+    b->parent.digest_first = 1;
     pthread_mutex_init(&b->check.lock, NULL);
     if ((error = mlreg_s3_new(&b->s3, cfg)) < 0) goto done;
     {
@@ -629,9 +735,7 @@ int mlreg_blob_backend_s3_new(mlreg_blob_backend **out, const struct mlreg_s3_co
     /* the first request also proves the endpoint and the credentials */
     {
         stale_walk w = {b, time(NULL), stale_seconds, 0, 0};
-        if ((error = mlreg_s3_list_uploads(b->s3, b->upload_prefix, abort_stale, &w)) < 0 ||
-            (error = mlreg_s3_list(b->s3, b->upload_prefix, delete_stale, &w)) < 0)
-            goto done;
+        if ((error = sweep(&w)) < 0) goto done;
     }
 
 done:

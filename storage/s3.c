@@ -495,11 +495,21 @@ struct mlreg_s3_reader {
     uint64_t size, consumed; /* consumed: bytes handed to the caller */
     unsigned int attempts;
     uint64_t started;
+    /* a ranged reader: bytes base .. last (inclusive; UINT64_MAX: to the
+     * end) were asked for, every answer must be a 206 */
+    int ranged;
+    uint64_t base, last, total;
+    int resumed; /* the current attempt asked for a Range from consumed */
 };
 
 static int reader_on_data(const void *data, size_t len, void *p)
 {
     mlreg_s3_reader *r = p;
+
+    /* a 200 to a ranged or resumed GET starts again from byte 0 */
+    if ((r->ranged || r->resumed) && r->x.status != 206)
+        return mlreg_error_set(MLREG_EIO, "s3 GET %s: a ranged request answered %ld, not 206",
+                               r->key, r->x.status);
 
     if (r->off > 0 && r->len > 0) {
         memmove(r->buf, r->buf + r->off, r->len);
@@ -523,9 +533,13 @@ static int reader_start(mlreg_s3_reader *r)
     int error;
     char range[80] = "";
 
-    if (r->consumed > 0)
-        snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)r->consumed);
-    if ((error = mlreg_s3__xfer_setup(&r->x, r->s3, &r->rq, r->consumed ? range : NULL, 0)) < 0)
+    if (r->ranged && r->last != UINT64_MAX)
+        snprintf(range, sizeof(range), "bytes=%llu-%llu",
+                 (unsigned long long)(r->base + r->consumed), (unsigned long long)r->last);
+    else if (r->ranged || r->consumed > 0)
+        snprintf(range, sizeof(range), "bytes=%llu-", (unsigned long long)(r->base + r->consumed));
+    r->resumed = r->consumed > 0;
+    if ((error = mlreg_s3__xfer_setup(&r->x, r->s3, &r->rq, range[0] ? range : NULL, 0)) < 0)
         return error;
     if (curl_multi_add_handle(r->multi, r->x.easy) != CURLM_OK) {
         mlreg_s3__xfer_cleanup(&r->x);
@@ -585,7 +599,11 @@ static int reader_finish(mlreg_s3_reader *r)
     return 1;
 }
 
-int mlreg_s3_reader_open(mlreg_s3_reader **out, uint64_t *size_out, mlreg_s3 *s3, const char *key)
+/* Opens a reader of the whole object (@p ranged 0) or of bytes @p base ..
+ * @p last (inclusive, UINT64_MAX: to the end); *total_out: the object's
+ * size. */
+static int reader_open(mlreg_s3_reader **out, uint64_t *total_out, mlreg_s3 *s3, const char *key,
+                       int ranged, uint64_t base, uint64_t last)
 {
     int error = 0;
     mlreg_s3_reader *r = NULL;
@@ -595,6 +613,9 @@ int mlreg_s3_reader_open(mlreg_s3_reader **out, uint64_t *size_out, mlreg_s3 *s3
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory opening an s3 reader");
         goto done;
     }
+    r->ranged = ranged;
+    r->base = base;
+    r->last = last;
     r->cap = READER_BUF;
     r->s3 = s3;
     r->rq.method = "GET";
@@ -625,16 +646,42 @@ int mlreg_s3_reader_open(mlreg_s3_reader **out, uint64_t *size_out, mlreg_s3 *s3
                                 r->x.request_id[0] ? r->x.request_id : "none");
         goto done;
     }
-    r->size = r->x.content_length;
+    r->size = r->total = r->x.content_length;
+    if (ranged) {
+        if (r->x.status != 206 || !r->x.has_range || r->x.range_first != base) {
+            error =
+                mlreg_error_set(MLREG_EIO,
+                                "s3 GET %s: a ranged request answered %ld without the range "
+                                "asked for (request id %s)",
+                                key, r->x.status, r->x.request_id[0] ? r->x.request_id : "none");
+            goto done;
+        }
+        r->total = r->x.range_total;
+    }
 
 done:
     if (error < 0) {
         mlreg_s3_reader_free(r);
         return error;
     }
-    if (size_out) *size_out = r->size;
+    if (total_out) *total_out = r->total;
     *out = r;
     return 0;
+}
+
+int mlreg_s3_reader_open(mlreg_s3_reader **out, uint64_t *size_out, mlreg_s3 *s3, const char *key)
+{
+    return reader_open(out, size_out, s3, key, 0, 0, 0);
+}
+
+int mlreg_s3_reader_open_range(mlreg_s3_reader **out, uint64_t *size_out, mlreg_s3 *s3,
+                               const char *key, uint64_t offset, uint64_t length)
+{
+    uint64_t last =
+        length == 0 || length - 1 > UINT64_MAX - offset ? UINT64_MAX : offset + length - 1;
+
+    if (length == 0) return mlreg_error_set(MLREG_EINVALID, "s3 GET %s: an empty range", key);
+    return reader_open(out, size_out, s3, key, 1, offset, last);
 }
 
 long mlreg_s3_reader_read(mlreg_s3_reader *r, void *buf, size_t len)

@@ -106,6 +106,9 @@ typedef struct {
     char etag[160];
     char meta_sig[MLREG_S3_META_SIG_MAX + 1]; /* x-amz-meta-mlreg-signature of the answer */
     char range_hdr[80];
+    /* Content-Range "bytes a-b/total" of a 206: first byte and total */
+    uint64_t range_first, range_total;
+    int has_range;
 } mlreg_s3__xfer;
 
 /* How an attempt ended (mlreg_s3__xfer_outcome). */

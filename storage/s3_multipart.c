@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ---- listing and aborting open uploads ---- */
 
@@ -85,11 +86,12 @@ struct abort_ctx {
     unsigned int n;
 };
 
-static int abort_one(const char *key, const char *upload_id, void *p)
+static int abort_one(const char *key, const char *upload_id, int64_t initiated, void *p)
 {
     struct abort_ctx *c = p;
     int error = abort_upload_id(c->s3, key, upload_id);
 
+    (void)initiated;
     if (error == 0) c->n++;
     return error;
 }
@@ -320,6 +322,25 @@ static int pump(mlreg_s3_upload *u, int block)
     return 0;
 }
 
+/* Part buffers are mapped and unmapped directly: from malloc, freed 8 MiB
+ * buffers raise glibc's mmap threshold and then stay in the arena of
+ * whichever server thread ran the upload, so the process kept a part set
+ * per thread that ever uploaded (145 MiB peak after three 256 MiB pushes
+ * with 8 parts in flight, against 64 MiB of parts). Mapped, an upload holds
+ * parts_in_flight x part size while it runs and gives it back when it
+ * ends. */
+static unsigned char *part_alloc(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void part_free(unsigned char *p, size_t size)
+{
+    if (p != NULL) munmap(p, size);
+}
+
 int mlreg_s3_upload_buffer(unsigned char **out, mlreg_s3_upload *u, size_t size)
 {
     int error;
@@ -332,10 +353,10 @@ int mlreg_s3_upload_buffer(unsigned char **out, mlreg_s3_upload *u, size_t size)
             if (s->state != SLOT_FREE) continue;
             if (s->cap < size) {
                 unsigned char *p;
-                free(s->buf); /* nothing to keep: contents were sent */
+                part_free(s->buf, s->cap); /* nothing to keep: contents were sent */
                 s->buf = NULL;
                 s->cap = 0;
-                if ((p = malloc(size)) == NULL)
+                if ((p = part_alloc(size)) == NULL)
                     return mlreg_error_set(MLREG_ENOMEM, "out of memory for a %zu-byte part", size);
                 s->buf = p;
                 s->cap = size;
@@ -407,7 +428,7 @@ static void upload_free(mlreg_s3_upload *u)
             curl_multi_remove_handle(u->multi, u->slots[i].x.easy);
             mlreg_s3__xfer_cleanup(&u->slots[i].x);
         }
-        free(u->slots[i].buf);
+        part_free(u->slots[i].buf, u->slots[i].cap);
     }
     for (i = 0; i < u->etags_cap; i++)
         free(u->etags[i]);

@@ -162,6 +162,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
         x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
         x->headers_done = 0;
         x->has_length = 0;
+        x->has_range = 0;
         x->request_id[0] = x->etag[0] = x->meta_sig[0] = '\0';
     } else if (nl == 0) {
         if (x->status >= 200) x->headers_done = 1;
@@ -179,7 +180,14 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
         else if (strcasecmp(line, MLREG_S3_META_SIG_HEADER) == 0 &&
                  strlen(v) <= MLREG_S3_META_SIG_MAX)
             snprintf(x->meta_sig, sizeof(x->meta_sig), "%s", v);
-        else if (strcasecmp(line, "content-length") == 0) {
+        else if (strcasecmp(line, "content-range") == 0) {
+            unsigned long long a, b, total;
+            int used = 0;
+            x->has_range = sscanf(v, "bytes %llu-%llu/%llu%n", &a, &b, &total, &used) == 3 &&
+                           v[used] == '\0' && a <= b && b < total;
+            x->range_first = x->has_range ? a : 0;
+            x->range_total = x->has_range ? total : 0;
+        } else if (strcasecmp(line, "content-length") == 0) {
             char *end;
             errno = 0;
             x->content_length = strtoull(v, &end, 10);

@@ -201,11 +201,18 @@ int mlreg_s3__xml_list_uploads(mlreg_s3__uploads_page *page, const char *xml, si
     page->truncated = 0;
     page->key_marker[0] = page->id_marker[0] = '\0';
     while ((rc = mlreg_s3__xml_next(&in, &in_len, &pos, xml, len, "Upload")) > 0) {
-        char key[1024], id[1024];
+        char key[1024], id[1024], when[64];
+        int64_t initiated = 0;
+        int32_t nsec;
         if (mlreg_s3__xml_text(key, sizeof(key), in, in_len, "Key") < 0 ||
             mlreg_s3__xml_text(id, sizeof(id), in, in_len, "UploadId") <= 0)
             return mlreg_error_set(MLREG_EIO, "s3 list uploads %s: malformed <Upload>", prefix);
-        if ((rc = cb(key, id, payload)) != 0) return rc;
+        /* Initiated is RFC 3339 as LastModified; 0 when absent or odd */
+        if (mlreg_s3__xml_text(when, sizeof(when), in, in_len, "Initiated") <= 0 ||
+            mlreg_time_parse(&initiated, &nsec, when) < 0 || initiated < 0)
+            initiated = 0;
+        mlreg_error_clear();
+        if ((rc = cb(key, id, initiated, payload)) != 0) return rc;
     }
     if (rc < 0) return rc;
     if ((rc = is_truncated(xml, len, "list uploads", prefix)) <= 0) return rc;

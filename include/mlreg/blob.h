@@ -68,6 +68,14 @@ int mlreg_blobstore_quarantine(char *name_out, mlreg_blobstore *store, const mlr
  * @p reason (@p reason_len bytes).
  */
 int mlreg_blobstore_check(char *reason, size_t reason_len, mlreg_blobstore *store);
+/**
+ * 1 when the store writes a blob straight to its final location only if
+ * the writer learns the digest before the first byte
+ * (mlreg_blob_writer_announce; s3: no temp object and no server-side copy),
+ * so a client that can should hash first and announce the digest; 0 when
+ * announcing makes no difference (fs).
+ */
+int mlreg_blobstore_digest_first(const mlreg_blobstore *store);
 /** Walks every blob; see mlreg_blob_foreach_cb. */
 int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, void *payload);
 
@@ -100,6 +108,16 @@ int mlreg_blob_writer_flush(mlreg_blob_writer *w);
  * MLREG_ENOSPACE (refuse the upload now) or another error.
  */
 int mlreg_blob_writer_reserve(mlreg_blob_writer *w, uint64_t total);
+/**
+ * Tells @p w, before its first byte, the digest (and @p size, -1 unknown)
+ * it will be committed with, so the backend may write straight to the
+ * blob's final location (see mlreg_blobstore_digest_first). The commit then
+ * refuses with MLREG_EMISMATCH any other digest or size, and stores nothing
+ * that was not verified. 0; MLREG_EINVALID after a write or a second
+ * announce (the writer stays usable, as if never announced); or the
+ * backend's error (abort the writer).
+ */
+int mlreg_blob_writer_announce(mlreg_blob_writer *w, const mlreg_digest *digest, int64_t size);
 /** Bytes written so far. */
 uint64_t mlreg_blob_writer_size(const mlreg_blob_writer *w);
 /**
@@ -116,6 +134,18 @@ void mlreg_blob_writer_abort(mlreg_blob_writer *w);
 /** Opens a blob for reading. 0, MLREG_ENOTFOUND or another error. */
 int mlreg_blobstore_open_read(mlreg_blob_reader **out, uint64_t *size_out, mlreg_blobstore *store,
                               const mlreg_digest *digest);
+/**
+ * Opens bytes @p offset .. @p offset + @p length - 1 of a blob (@p length may
+ * reach past its end) for reading: *size_out is the blob's whole size, and
+ * mlreg_blob_reader_read() yields the range only. An s3 store fetches just
+ * those bytes (a ranged GET); a reader with a descriptor (fs) still has the
+ * whole blob behind mlreg_blob_reader_fd(), for callers that use offsets.
+ * 0, MLREG_ENOTFOUND, MLREG_ERANGE (@p offset at or past the end) or another
+ * error.
+ */
+int mlreg_blobstore_open_read_range(mlreg_blob_reader **out, uint64_t *size_out,
+                                    mlreg_blobstore *store, const mlreg_digest *digest,
+                                    uint64_t offset, uint64_t length);
 /** Reads up to @p len bytes: count, 0 at end, or negative MLREG_E*. */
 ssize_t mlreg_blob_reader_read(mlreg_blob_reader *r, void *buf, size_t len);
 /** The backing file descriptor (for sendfile), or -1; owned by the reader. */

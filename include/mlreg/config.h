@@ -59,6 +59,7 @@ typedef struct {
     unsigned int retry_max_ms;
     unsigned int retry_total_ms;
     unsigned int presign_seconds; /**< lifetime of redirect URLs */
+    unsigned int part_size_mib;   /**< first multipart part size; 0: 8 */
 } mlreg_config_s3;
 
 /** cluster.*: how a node follows the log shared through the object store

@@ -169,8 +169,11 @@ typedef int (*mlreg_s3_list_cb)(const char *key, uint64_t size, int64_t modified
 /** ListObjectsV2 under @p prefix, following continuation tokens. */
 int mlreg_s3_list(mlreg_s3 *s3, const char *prefix, mlreg_s3_list_cb cb, void *payload);
 
-/** Called for each open multipart upload; non-zero stops and is returned. */
-typedef int (*mlreg_s3_upload_cb)(const char *key, const char *upload_id, void *payload);
+/** Called for each open multipart upload with when it was begun
+ *  (@p initiated, Unix seconds; 0 when the listing gave none that parses);
+ *  non-zero stops and is returned. */
+typedef int (*mlreg_s3_upload_cb)(const char *key, const char *upload_id, int64_t initiated,
+                                  void *payload);
 
 /** ListMultipartUploads under @p prefix, following markers. */
 int mlreg_s3_list_uploads(mlreg_s3 *s3, const char *prefix, mlreg_s3_upload_cb cb, void *payload);
@@ -216,6 +219,16 @@ typedef struct mlreg_s3_reader mlreg_s3_reader;
 /** Starts a GET of @p key and waits for its headers. 0 with *out and
  *  *size_out, MLREG_ENOTFOUND, or another error. Caller owns *out. */
 int mlreg_s3_reader_open(mlreg_s3_reader **out, uint64_t *size_out, mlreg_s3 *s3, const char *key);
+/**
+ * As mlreg_s3_reader_open, for bytes @p offset .. @p offset + @p length - 1
+ * of @p key only (@p length may reach past the end): one GET with a Range
+ * header, whose answer must be a 206 for exactly that start (a cut transfer
+ * resumes within the range). *size_out receives the object's whole size;
+ * the reader yields the range. MLREG_ERANGE when @p offset is at or past
+ * the end (416), MLREG_EINVALID for a @p length of 0.
+ */
+int mlreg_s3_reader_open_range(mlreg_s3_reader **out, uint64_t *size_out, mlreg_s3 *s3,
+                               const char *key, uint64_t offset, uint64_t length);
 /** Reads up to @p len bytes: the count, 0 at the end, or a negative MLREG_E*
  *  (a body shorter than Content-Length is MLREG_EIO, never a clean end). */
 long mlreg_s3_reader_read(mlreg_s3_reader *r, void *buf, size_t len);

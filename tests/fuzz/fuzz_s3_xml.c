@@ -104,10 +104,11 @@ static int on_object(const char *key, uint64_t size, int64_t modified, void *p)
     return ++*n >= STOP_AFTER ? STOP_VALUE : 0;
 }
 
-static int on_upload(const char *key, const char *upload_id, void *p)
+static int on_upload(const char *key, const char *upload_id, int64_t initiated, void *p)
 {
     int *n = p;
 
+    (void)initiated;
     check_terminated(key, 1024);
     check_terminated(upload_id, 1024);
     if (upload_id[0] == '\0') abort();

@@ -200,6 +200,77 @@ START_TEST(test_blob_commit_with_wrong_expected_digest_returns_emismatch_and_sto
 }
 END_TEST
 
+START_TEST(test_blob_announced_digest_binds_the_commit_and_comes_before_any_byte)
+{
+    mlreg_blob_writer *w = NULL;
+    mlreg_digest announced, actual, out;
+
+    ck_assert_int_eq(mlreg_digest_buffer(&announced, "payload", 7), 0);
+    ck_assert_int_eq(mlreg_digest_buffer(&actual, "payloaX", 7), 0);
+    ck_assert_int_eq(mlreg_blobstore_digest_first(store), 0); /* fs: no difference */
+    /* other bytes than announced, committed without a declared digest */
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, store, 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_announce(w, &announced, 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_announce(w, &announced, 7), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, "payloaX", 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(&out, w, NULL, -1), MLREG_EMISMATCH);
+    ck_assert_int_eq(mlreg_blobstore_exists(store, &actual), 0);
+    ck_assert_int_eq(mlreg_blobstore_exists(store, &announced), 0);
+    /* a declared digest other than the announced one, even when it is right */
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, store, 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_announce(w, &announced, -1), 0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, "payloaX", 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(&out, w, &actual, 7), MLREG_EMISMATCH);
+    ck_assert_int_eq(mlreg_blobstore_exists(store, &actual), 0);
+    /* the announced size binds too */
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, store, 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_announce(w, &announced, 8), 0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, "payload", 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(&out, w, NULL, -1), MLREG_EMISMATCH);
+    ck_assert_int_eq(mlreg_blobstore_exists(store, &announced), 0);
+    /* too late once a byte was written */
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, store, 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, "p", 1), 0);
+    ck_assert_int_eq(mlreg_blob_writer_announce(w, &announced, 7), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, "ayload", 6), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(&out, w, &announced, 7), 0);
+    /* the right bytes under the announced digest commit */
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, store, 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_announce(w, &announced, 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, "payload", 7), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(&out, w, NULL, -1), 0);
+    ck_assert(mlreg_digest_equal(&out, &announced));
+}
+END_TEST
+
+START_TEST(test_blob_range_reader_yields_exactly_the_range)
+{
+    mlreg_blob_reader *r = NULL;
+    mlreg_digest d;
+    uint64_t size = 0;
+    char buf[64];
+    ssize_t n;
+    size_t got = 0;
+
+    ck_assert_int_eq(put_blob(&d, "0123456789abcdef", 16), 0);
+    ck_assert_int_eq(mlreg_blobstore_open_read_range(&r, &size, store, &d, 10, 4), 0);
+    ck_assert_uint_eq(size, 16);
+    while ((n = mlreg_blob_reader_read(r, buf + got, sizeof(buf) - got)) > 0)
+        got += (size_t)n;
+    ck_assert_int_eq(n, 0);
+    ck_assert_uint_eq(got, 4);
+    ck_assert_int_eq(memcmp(buf, "abcd", 4), 0);
+    mlreg_blob_reader_free(r);
+    /* a length past the end stops at the end */
+    ck_assert_int_eq(mlreg_blobstore_open_read_range(&r, NULL, store, &d, 14, UINT64_MAX), 0);
+    ck_assert_int_eq(mlreg_blob_reader_read(r, buf, sizeof(buf)), 2);
+    ck_assert_int_eq(memcmp(buf, "ef", 2), 0);
+    ck_assert_int_eq(mlreg_blob_reader_read(r, buf, sizeof(buf)), 0);
+    mlreg_blob_reader_free(r);
+    ck_assert_int_eq(mlreg_blobstore_open_read_range(&r, NULL, store, &d, 16, 1), MLREG_ERANGE);
+}
+END_TEST
+
 START_TEST(test_blob_commit_with_wrong_expected_size_returns_emismatch_and_stores_nothing)
 {
     mlreg_blob_writer *w = NULL;
@@ -1129,6 +1200,8 @@ static Suite *blob_suite(void)
     tcase_add_test(fs, test_blob_fs_pipelined_blob_with_a_flush_in_the_middle_round_trips);
     tcase_add_test(fs, test_blob_fs_reserved_room_past_the_end_is_not_part_of_the_blob);
     tcase_add_test(fs, test_blob_fs_abort_in_the_middle_of_a_pipelined_write_leaves_nothing);
+    tcase_add_test(fs, test_blob_announced_digest_binds_the_commit_and_comes_before_any_byte);
+    tcase_add_test(fs, test_blob_range_reader_yields_exactly_the_range);
     suite_add_tcase(s, fs);
 
     tcase_set_timeout(front, 60); /* the pipeline tests move tens of MiB (slow under ASan) */

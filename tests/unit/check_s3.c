@@ -263,10 +263,11 @@ static int see_object(const char *key, uint64_t size, int64_t modified, void *p)
     return ++s->n == s->stop_at ? 42 : 0;
 }
 
-static int see_upload(const char *key, const char *id, void *p)
+static int see_upload(const char *key, const char *id, int64_t initiated, void *p)
 {
     struct seen *s = p;
 
+    s->sizes[s->n] = (uint64_t)initiated;
     snprintf(s->keys[s->n++], sizeof(s->keys[0]), "%s %s", key, id);
     return 0;
 }
@@ -345,20 +346,27 @@ START_TEST(test_s3_list_pages_refuse_bad_entries_and_truncation_without_a_marker
 }
 END_TEST
 
-START_TEST(test_s3_list_uploads_page_gives_keys_ids_and_both_markers)
+START_TEST(test_s3_list_uploads_page_gives_keys_ids_start_times_and_both_markers)
 {
     static const char page[] =
         "<ListMultipartUploadsResult><KeyMarker></KeyMarker><IsTruncated>true</IsTruncated>"
         "<NextKeyMarker>u/2</NextKeyMarker><NextUploadIdMarker>2~b</NextUploadIdMarker>"
-        "<Upload><Key>u/1</Key><UploadId>2~a</UploadId></Upload>"
-        "<Upload><Key>u/2</Key><UploadId>2~b</UploadId></Upload></ListMultipartUploadsResult>";
+        "<Upload><Key>u/1</Key><UploadId>2~a</UploadId>"
+        "<Initiated>2026-12-04T22:10:05.123Z</Initiated></Upload>"
+        "<Upload><Key>u/2</Key><UploadId>2~b</UploadId><Initiated>yesterday</Initiated></Upload>"
+        "<Upload><Key>u/3</Key><UploadId>2~c</UploadId></Upload></ListMultipartUploadsResult>";
     static mlreg_s3__uploads_page up;
     struct seen s = {.stop_at = 0};
 
     ck_assert_int_eq(mlreg_s3__xml_list_uploads(&up, page, strlen(page), "u/", see_upload, &s), 0);
-    ck_assert_int_eq(s.n, 2);
+    ck_assert_int_eq(s.n, 3);
     ck_assert_str_eq(s.keys[0], "u/1 2~a");
     ck_assert_str_eq(s.keys[1], "u/2 2~b");
+    ck_assert_str_eq(s.keys[2], "u/3 2~c");
+    /* a start time that does not parse, or none, is 0: "unknown" */
+    ck_assert_uint_eq(s.sizes[0], 1796422205u);
+    ck_assert_uint_eq(s.sizes[1], 0);
+    ck_assert_uint_eq(s.sizes[2], 0);
     ck_assert_int_eq(up.truncated, 1);
     ck_assert_str_eq(up.key_marker, "u/2");
     ck_assert_str_eq(up.id_marker, "2~b");
@@ -489,7 +497,7 @@ static Suite *s3_suite(void)
     tcase_add_test(t, test_s3_xml_next_walks_repeated_elements);
     tcase_add_test(t, test_s3_list_objects_page_gives_entries_in_order_and_the_next_token);
     tcase_add_test(t, test_s3_list_pages_refuse_bad_entries_and_truncation_without_a_marker);
-    tcase_add_test(t, test_s3_list_uploads_page_gives_keys_ids_and_both_markers);
+    tcase_add_test(t, test_s3_list_uploads_page_gives_keys_ids_start_times_and_both_markers);
     tcase_add_test(t, test_s3_results_give_upload_id_and_etag_and_spot_an_error_inside_a_200);
     tcase_add_test(t, test_s3_blob_key_is_prefix_blobs_sha256_and_64_hex);
     tcase_add_test(t, test_s3_presigned_urls_follow_the_addressing_style);

@@ -94,8 +94,9 @@ static void contract_backend_destroy(void)
     backend = NULL;
 }
 
-static int count_upload(const char *key, const char *id, void *p)
+static int count_upload(const char *key, const char *id, int64_t initiated, void *p)
 {
+    (void)initiated;
     (void)key;
     (void)id;
     ++*(int *)p;

@@ -45,6 +45,16 @@ typedef struct mlreg_blob_backend_writer {
      * another error; a backend that cannot reserve returns 0.
      */
     int (*reserve)(struct mlreg_blob_backend_writer *w, uint64_t total);
+    /**
+     * Optional (NULL: the backend has no use for it). Called at most once,
+     * before the first write, with the digest the front end will verify at
+     * commit and the size (-1 unknown): a backend may then write straight to
+     * the blob's final location (s3: the multipart upload goes to the blob's
+     * key), provided nothing becomes visible there before commit(). commit()
+     * then gets that same digest, or the writer is aborted. 0 or an error
+     * (the writer is then to be aborted).
+     */
+    int (*announce)(struct mlreg_blob_backend_writer *w, const mlreg_digest *digest, int64_t size);
 } mlreg_blob_backend_writer;
 
 /** An open blob for reading. */
@@ -142,6 +152,23 @@ struct mlreg_blob_backend {
      * size.
      */
     unsigned int write_block;
+    /**
+     * Optional; NULL when the backend reads ranges as well from the start
+     * (fs: its descriptor serves any offset). Opens bytes @p offset ..
+     * @p offset + @p length - 1 of a stored blob (@p length may reach past
+     * the end: the reader stops there), asking the store for just those
+     * bytes (s3: one ranged GET). *size_out is the blob's whole size; the
+     * reader's read() yields the range only. 0, MLREG_ENOTFOUND,
+     * MLREG_ERANGE (@p offset at or past the end) or another error.
+     */
+    int (*open_read_range)(mlreg_blob_backend_reader **out, uint64_t *size_out,
+                           mlreg_blob_backend *b, const mlreg_digest *digest, uint64_t offset,
+                           uint64_t length);
+    /** 1 when writes go straight to the blob's final location only if the
+     *  writer is told the digest before the first byte (the writer's
+     *  announce member), so clients should hash before they upload; 0 when
+     *  it makes no difference (fs). */
+    int digest_first;
 };
 
 /** Seconds an s3 backend's check() answers its last result without asking again. */
@@ -162,14 +189,19 @@ struct mlreg_s3_config;
 
 /**
  * Creates the S3 backend described by @p cfg (see mlreg/s3.h). Blobs live at
- * `<prefix>blobs/sha256/<64 hex>`; writes over 8 MiB go through a multipart
- * upload to `<prefix>uploads/<random>`, completed, copied server-side to the
- * blob's name and deleted only after the front end verified the digest, so
- * no unverified or partial object ever appears under a blob name.
+ * `<prefix>blobs/sha256/<64 hex>`. Writes over 8 MiB whose digest was
+ * announced before the first byte go through a multipart upload to the
+ * blob's own key, completed only after the front end verified digest and
+ * size (an incomplete multipart upload is invisible); other writes over
+ * 8 MiB go to `<prefix>uploads/<random>`, completed, copied server-side to
+ * the blob's name and deleted after that verification. So no unverified
+ * or partial object ever appears under a blob name.
  *
- * Construction talks to the bucket: it aborts the multipart uploads and
- * removes the temp objects left under `<prefix>uploads/` by a crash (one
- * prefix belongs to one server, as one root does for fs). That request also
+ * Construction talks to the bucket: it aborts the multipart uploads (under
+ * `<prefix>uploads/` and `<prefix>blobs/sha256/`) and removes the temp
+ * objects under `<prefix>uploads/` that a crash left, begun over
+ * MLREG_S3_STALE_WRITE_SECONDS ago (several nodes share a prefix, so a
+ * younger one may be another node's live write). That request also
  * checks the endpoint and the credentials, so a wrong secret key fails here
  * with a message naming the HTTP status and S3 code (e.g. "403
  * SignatureDoesNotMatch"). The caller owns *out.
