@@ -19,9 +19,10 @@ need_s3_env s3
 AWS="/usr/bin/aws --endpoint-url $S3_ENDPOINT --region ${S3_REGION:-us-east-1}"
 W=$TMP/work
 mkdir -p "$W"
-GRACE=4
-# the checks that a write younger than STALE is left alone run a few AWS CLI
-# and mlreg calls after it was made: STALE leaves room for a busy machine
+# the checks that a blob younger than GRACE or a write younger than STALE
+# is left alone run a few AWS CLI and mlreg calls after it was made: both
+# leave room for a busy machine
+GRACE=8
 STALE=10
 GIT=0123456789abcdef0123456789abcdef01234567
 
