@@ -40,6 +40,14 @@
 
 static char root[64];
 
+/* The password-encrypted key of the suite: each scrypt derivation at
+ * minisign's parameters takes 1 GiB and seconds, so the key is generated
+ * and saved (one derivation) once per run of the suite, in shared_dir
+ * (made by main), by the first test that asks for it; the tests after it,
+ * each in its own forked process, find the files. */
+#define SHARED_PASSWORD "correct horse"
+static char shared_dir[TH_DIR_MAX];
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static void setup(void)
@@ -63,6 +71,36 @@ static const char *tmp(const char *name)
 
     snprintf(b, sizeof(bufs[0]), "%s/%s", root, name);
     return b;
+}
+
+/* shared_dir/<name>, in a static buffer per name. */
+static const char *shared_path(const char *name)
+{
+    static char key[4096], pub[4096];
+    char *b = strcmp(name, "k.key") == 0 ? key : pub;
+
+    snprintf(b, sizeof(key), "%s/%s", shared_dir, name);
+    return b;
+}
+
+/* The suite's encrypted key: shared_dir/k.key (password SHARED_PASSWORD,
+ * saved by mlreg_seckey_save) and shared_dir/k.pub, made on first use. Its
+ * public key in @p pub; returns the secret key file's path. */
+static const char *shared_encrypted_key(mlreg_pubkey *pub)
+{
+    mlreg_seckey *sk = NULL;
+
+    ck_assert_msg(shared_dir[0] != '\0', "main() makes shared_dir");
+    if (access(shared_path("k.pub"), F_OK) != 0) {
+        ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
+        mlreg_seckey_pubkey(pub, sk);
+        ck_assert_int_eq(mlreg_seckey_save(shared_path("k.key"), sk, SHARED_PASSWORD, NULL), 0);
+        /* the public key last: its presence says the secret key is complete */
+        ck_assert_int_eq(mlreg_pubkey_save(shared_path("k.pub"), pub, NULL), 0);
+        mlreg_seckey_free(sk);
+    }
+    ck_assert_int_eq(mlreg_pubkey_load(pub, shared_path("k.pub")), 0);
+    return shared_path("k.key");
 }
 
 static void spew(const char *path, const void *data, size_t len)
@@ -522,17 +560,16 @@ END_TEST
 
 START_TEST(test_generated_key_round_trips_encrypted_with_minisign_parameters)
 {
-    mlreg_seckey *sk = NULL, *back = NULL;
+    mlreg_seckey *back = NULL;
     mlreg_pubkey pub, pub_back;
     unsigned char raw[158], zero[32] = {0};
     int enc = -1;
+    /* generated and saved with SHARED_PASSWORD by mlreg_seckey_save */
+    const char *key = shared_encrypted_key(&pub);
 
-    ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
-    mlreg_seckey_pubkey(&pub, sk);
-    ck_assert_int_eq(mlreg_seckey_save(tmp("k.key"), sk, "correct horse", NULL), 0);
-    ck_assert_int_eq(mlreg_seckey_needs_password(&enc, tmp("k.key")), 0);
+    ck_assert_int_eq(mlreg_seckey_needs_password(&enc, key), 0);
     ck_assert_int_eq(enc, 1);
-    decode_key_file(raw, tmp("k.key"));
+    decode_key_file(raw, key);
     ck_assert_mem_eq(raw, "EdScB2", 6);
     ck_assert_mem_ne(raw + 6, zero, 32); /* random salt */
     ck_assert_uint_eq(le64(raw + 38), 33554432ULL);
@@ -540,13 +577,12 @@ START_TEST(test_generated_key_round_trips_encrypted_with_minisign_parameters)
     /* The key id sits in the encrypted part, as in minisign's files. */
     ck_assert_mem_ne(raw + 54, pub.id.raw, 8);
 
-    assert_error(mlreg_seckey_load(&back, tmp("k.key"), "correct horsE"), MLREG_EAUTH,
+    assert_error(mlreg_seckey_load(&back, key, "correct horsE"), MLREG_EAUTH,
                  "wrong password or corrupt key");
-    ck_assert_int_eq(mlreg_seckey_load(&back, tmp("k.key"), "correct horse"), 0);
+    ck_assert_int_eq(mlreg_seckey_load(&back, key, SHARED_PASSWORD), 0);
     mlreg_seckey_pubkey(&pub_back, back);
     ck_assert(mlreg_pubkey_equal(&pub, &pub_back));
     mlreg_seckey_free(back);
-    mlreg_seckey_free(sk);
 }
 END_TEST
 
@@ -1461,25 +1497,22 @@ END_TEST
 
 START_TEST(test_minisign_opens_an_encrypted_key_saved_by_mlreg)
 {
-    mlreg_seckey *sk = NULL;
     mlreg_pubkey pub;
     size_t slen = 0;
     char *sig;
-    const char *sign[] = {
-        MINISIGN, "-S", "-s", tmp("k.key"), "-m", tmp("data"), "-t", "encrypted by mlreg", NULL};
+    /* the suite's key, saved by mlreg_seckey_save with SHARED_PASSWORD */
+    const char *key = shared_encrypted_key(&pub);
+    const char *sign[] = {MINISIGN, "-S", "-s", key, "-m", tmp("data"), "-t", "encrypted by mlreg",
+                          NULL};
 
-    ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
-    mlreg_seckey_pubkey(&pub, sk);
-    ck_assert_int_eq(mlreg_seckey_save(tmp("k.key"), sk, "correct horse", NULL), 0);
     spew(tmp("data"), "data", 4);
     /* minisign 0.11 reads the password from stdin when it is not a tty. */
     ck_assert_int_ne(run(sign, "correct horsE\n"), 0);
     ck_assert_msg(strstr(cmd_log(), "Wrong password") != NULL, "%s", cmd_log());
-    ck_assert_msg(run(sign, "correct horse\n") == 0, "minisign -S: %s", cmd_log());
+    ck_assert_msg(run(sign, SHARED_PASSWORD "\n") == 0, "minisign -S: %s", cmd_log());
     sig = th_slurp(&slen, tmp("data.minisig"));
     ck_assert_int_eq(mlreg_sign_verify(NULL, NULL, sig, slen, "data", 4, &pub), 0);
     free(sig);
-    mlreg_seckey_free(sk);
 }
 END_TEST
 
@@ -1574,9 +1607,16 @@ int main(void)
                 "check_sign: SKIPPING the minisign interop tests: %s is not installed "
                 "(make deps installs it)\n",
                 MINISIGN);
+    /* (not th_tmpdir: its ck_assert works inside a test only) */
+    snprintf(shared_dir, sizeof(shared_dir), "/tmp/mlreg-check-sign-shared-XXXXXX");
+    if (!mkdtemp(shared_dir)) {
+        fprintf(stderr, "check_sign: mkdtemp %s: %s\n", shared_dir, strerror(errno));
+        return EXIT_FAILURE;
+    }
     sr = srunner_create(sign_suite(with_minisign));
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    th_rm_rf(shared_dir);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
