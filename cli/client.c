@@ -71,6 +71,7 @@ struct cli_client {
     char *cacert;       /* --cacert / MLREG_CACERT, or NULL: the system's CAs */
     char *cert, *key;   /* --cert, --key / MLREG_CLIENT_CERT, MLREG_CLIENT_KEY, or NULL */
     int insecure_http;  /* --insecure-http / MLREG_INSECURE_HTTP=1 */
+    uint64_t max_send;  /* cli_client_limit_send(): bytes per second, 0 = no cap */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -110,6 +111,10 @@ typedef struct {
  * libcurl's low-speed limit cannot tell the two apart. */
 #define STALL_SECONDS           60
 #define COMMIT_BYTES_PER_SECOND (8 * 1024 * 1024)
+
+/* libcurl's upload buffer for bodies at least this large (its maximum is
+ * 2 MiB; the default 64 KiB costs a callback and a send per 64 KiB). */
+#define UPLOAD_BUFFER (1L << 20)
 
 static int curl_ready;
 
@@ -420,6 +425,11 @@ void cli_client_free(cli_client *c)
     free(c);
 }
 
+void cli_client_limit_send(cli_client *c, uint64_t bytes_per_second)
+{
+    c->max_send = bytes_per_second;
+}
+
 const char *cli_client_url(const cli_client *c)
 {
     return c->url;
@@ -461,8 +471,10 @@ static void response_clear_headers(cli_response *r)
     free(r->location);
     free(r->content_digest);
     free(r->content_type);
-    r->location = r->content_digest = r->content_type = NULL;
+    free(r->range);
+    r->location = r->content_digest = r->content_type = r->range = NULL;
     r->content_length = -1;
+    r->digest_first = 0;
 }
 
 void cli_response_clear(cli_response *r)
@@ -482,6 +494,19 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *userdata)
     size_t want = size * nitems;
     uint64_t left;
 
+    if (req->source) {
+        int64_t n;
+        left = req->body_size - t->sent;
+        if (want > left) want = (size_t)left;
+        if (want == 0) return 0;
+        if ((n = req->source->read(req->source->ctx, buf, want)) <= 0) {
+            t->cb_error =
+                n < 0 ? (int)n : mlreg_error_set(MLREG_EIO, "file shrank while it was being sent");
+            return CURL_READFUNC_ABORT;
+        }
+        t->sent += (uint64_t)n;
+        return (size_t)n;
+    }
     if (req->body_fd >= 0) {
         left = req->body_size - t->sent;
         if (want > left) want = (size_t)left;
@@ -515,7 +540,11 @@ static int seek_cb(void *userdata, curl_off_t offset, int origin)
     transfer *t = userdata;
 
     if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
-    if (t->req->body_fd >= 0) {
+    if (t->req->source) {
+        if ((uint64_t)offset > t->req->body_size ||
+            t->req->source->seek(t->req->source->ctx, (uint64_t)offset) < 0)
+            return CURL_SEEKFUNC_FAIL;
+    } else if (t->req->body_fd >= 0) {
         if ((uint64_t)offset > t->req->body_size ||
             lseek(t->req->body_fd, t->fd_start + (off_t)offset, SEEK_SET) < 0)
             return CURL_SEEKFUNC_FAIL;
@@ -569,6 +598,12 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
     } else if ((v = header_value(buf, len, "Content-Type"))) {
         free(r->content_type);
         r->content_type = v;
+    } else if ((v = header_value(buf, len, "Range"))) {
+        free(r->range);
+        r->range = v;
+    } else if ((v = header_value(buf, len, "Mlreg-Digest-First"))) {
+        r->digest_first = !strcasecmp(v, "true");
+        free(v);
     } else if ((v = header_value(buf, len, "Content-Length"))) {
         char *end;
         errno = 0;
@@ -705,8 +740,8 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
     transfer t;
     CURL *curl = c->curl;
     CURLcode rc;
-    int has_body = req->body_fd >= 0 || req->body_len > 0;
-    uint64_t body_size = req->body_fd >= 0 ? req->body_size : req->body_len;
+    int has_body = req->source || req->body_fd >= 0 || req->body_len > 0;
+    uint64_t body_size = req->source || req->body_fd >= 0 ? req->body_size : req->body_len;
 
     cli_response_clear(resp);
     memset(&t, 0, sizeof(t));
@@ -777,12 +812,26 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
         curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_size);
         curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
         curl_easy_setopt(curl, CURLOPT_READDATA, &t);
+    } else if (!strcmp(req->method, "PATCH")) {
+        curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PATCH");
+        curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_size);
+        curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(curl, CURLOPT_READDATA, &t);
     } else {
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
     }
     if (has_body) {
         curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, seek_cb);
         curl_easy_setopt(curl, CURLOPT_SEEKDATA, &t);
+        /* large bodies in large reads: fewer callbacks, larger writes */
+        if (body_size >= UPLOAD_BUFFER)
+            curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPLOAD_BUFFER);
+    }
+    if (c->max_send) curl_easy_setopt(curl, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)c->max_send);
+    for (size_t i = 0; req->headers && req->headers[i]; i++) {
+        if (!(h = curl_slist_append(headers, req->headers[i]))) goto nomem;
+        headers = h;
     }
 
     t.show = req->progress && isatty(STDERR_FILENO);

@@ -75,6 +75,13 @@ void cli_token_clear(void);
 /** Frees the client and its connection; NULL is a no-op. */
 void cli_client_free(cli_client *c);
 
+/**
+ * Caps the speed at which request bodies are sent, in bytes per second
+ * (libcurl's CURLOPT_MAX_SEND_SPEED_LARGE), for every later request of
+ * @p c; 0 removes the cap. `mlreg push --limit-rate`.
+ */
+void cli_client_limit_send(cli_client *c, uint64_t bytes_per_second);
+
 /** The registry base URL without a trailing '/'; valid while @p c lives. */
 const char *cli_client_url(const cli_client *c);
 
@@ -92,6 +99,21 @@ int cli_client_resolve(char **out, const cli_client *c, const char *location, co
  * request then fails with that code.
  */
 typedef int (*cli_sink_fn)(void *ctx, const void *data, size_t len);
+
+/**
+ * A request body produced by the caller (`mlreg push` hashes the bytes as
+ * libcurl takes them). @p read fills @p buf with up to @p len bytes of the
+ * body from the current position and returns the count (more than 0 while
+ * the body is not complete) or a negative MLREG_E* code with the message
+ * set; @p seek moves to body offset @p offset when libcurl must send the
+ * body again (a kept-alive connection the server had closed): 0 or a
+ * negative code.
+ */
+typedef struct {
+    int64_t (*read)(void *ctx, void *buf, size_t len);
+    int (*seek)(void *ctx, uint64_t offset);
+    void *ctx;
+} cli_body_source;
 
 typedef struct {
     const char *method;       /**< "GET", "HEAD", "POST", "PUT" */
@@ -115,6 +137,9 @@ typedef struct {
     /** When set and stderr is a terminal, a one-line progress display with
      *  this label is drawn during the transfer (and erased after it). */
     const char *progress;
+    /* ---- added for resumable, hashed uploads (cli/push.c) ---- */
+    const cli_body_source *source; /**< the body (body_size bytes) when set; body_fd is -1 */
+    const char *const *headers;    /**< extra "Name: value" lines, NULL-terminated, or NULL */
 } cli_request;
 
 typedef struct {
@@ -125,6 +150,9 @@ typedef struct {
     char *content_digest;   /**< Docker-Content-Digest header or NULL */
     char *content_type;     /**< Content-Type header or NULL */
     int64_t content_length; /**< Content-Length header, -1 when absent */
+    /* ---- added for resumable, hashed uploads (cli/push.c) ---- */
+    char *range;      /**< Range header of an upload session ("0-<last>") or NULL */
+    int digest_first; /**< Mlreg-Digest-First: true (the registry wants the digest up front) */
 } cli_response;
 
 /** Initialises @p r to empty (call before the first cli_request_do). */
