@@ -683,8 +683,9 @@ static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
         t->last_move = now;
     } else {
         long idle = (long)(now.tv_sec - t->last_move.tv_sec), allowed = t->stall_seconds;
-        if (!t->answered && ultotal > 0 && ulnow >= ultotal)
-            allowed += (long)(ultotal / COMMIT_BYTES_PER_SECOND);
+        /* a session's closing PUT stores what its PATCHes sent (commit_size) */
+        if (!t->answered && ulnow >= ultotal)
+            allowed += (long)(((uint64_t)ultotal + t->req->commit_size) / COMMIT_BYTES_PER_SECOND);
         if (idle >= allowed) {
             t->stalled = allowed;
             return 1; /* CURLE_ABORTED_BY_CALLBACK */

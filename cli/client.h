@@ -140,6 +140,10 @@ typedef struct {
     /* ---- added for resumable, hashed uploads (cli/push.c) ---- */
     const cli_body_source *source; /**< the body (body_size bytes) when set; body_fd is -1 */
     const char *const *headers;    /**< extra "Name: value" lines, NULL-terminated, or NULL */
+    /** Bytes sent earlier that the registry stores when it answers this
+     *  request (an upload session's closing PUT): the stall watch gives it
+     *  time for them as for a body of that size. */
+    uint64_t commit_size;
 } cli_request;
 
 typedef struct {

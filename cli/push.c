@@ -826,6 +826,7 @@ static int session_close(int *busy_out, cli_client *c, const char *url, const pu
                        .body_fd = -1,
                        .body_size = body ? f->size : 0,
                        .source = body ? &src : NULL,
+                       .commit_size = body ? 0 : f->size,
                        .max_body = 64 * 1024,
                        .progress = body && f->size >= PROGRESS_MIN ? f->title : NULL};
     if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
