@@ -77,6 +77,9 @@ static const char *const kinds[] = {MLREG_KINDS};
 /* Bytes per PATCH of a session upload: a push killed mid-way loses at most
  * the piece in flight, even from a registry that drops a PATCH cut short. */
 #define PIECE ((uint64_t)64 << 20)
+/* Remembered upload sessions older than this are dropped unused: a
+ * registry keeps an idle session for minutes (limits.upload_idle_seconds). */
+#define UPLOAD_KEEP_SECONDS (7L * 24 * 3600)
 
 static const char usage_line[] =
     "usage: mlreg push MODEL@VERSION [--weights FILE]... [--tokenizer FILE] [--config FILE]\n"
@@ -1263,6 +1266,8 @@ int cmd_push(int argc, char **argv)
         mlreg_error_clear();
     } else if ((error = push_cache_load(&x.cache, x.cache_dir)) < 0) {
         goto done;
+    } else {
+        push_upload_prune(x.cache_dir, UPLOAD_KEEP_SECONDS);
     }
     if ((error = open_files(&x, &files)) < 0 || (error = hash_unknown(&x, &files, 1)) < 0)
         goto done;

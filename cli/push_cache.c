@@ -16,6 +16,7 @@
  */
 #include "push_cache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -529,4 +530,28 @@ void push_upload_forget(const char *dir, const char *registry, const char *repo,
 
     if (upload_path(path, sizeof(path), dir, registry, repo, id) == 0) unlink(path);
     mlreg_error_clear();
+}
+
+void push_upload_prune(const char *dir, long max_age)
+{
+    char sub[PATH_MAX];
+    DIR *d;
+    struct dirent *e;
+    time_t now = time(NULL);
+
+    if (cli_path_join(sub, sizeof(sub), dir, UPLOADS_DIR) < 0 || !(d = opendir(sub))) {
+        mlreg_error_clear();
+        return;
+    }
+    while ((e = readdir(d))) {
+        struct stat st;
+        /* only our names: 64 hex digits */
+        if (strlen(e->d_name) != MLREG_DIGEST_HEXLEN ||
+            strspn(e->d_name, "0123456789abcdef") != MLREG_DIGEST_HEXLEN)
+            continue;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            now - st.st_mtime > max_age)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
 }

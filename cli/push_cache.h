@@ -143,6 +143,13 @@ int push_upload_load(char **location_out, const char *dir, const char *registry,
 int push_upload_save(const char *dir, const char *registry, const char *repo,
                      const push_file_id *id, const char *location);
 
+/**
+ * Removes the session files under DIR/uploads/ last written more than
+ * @p max_age seconds ago (a push that was never run again): the registry
+ * dropped those sessions long since. Errors are ignored.
+ */
+void push_upload_prune(const char *dir, long max_age);
+
 /** Forgets the session of (@p registry, @p repo, @p id); none is fine. */
 void push_upload_forget(const char *dir, const char *registry, const char *repo,
                         const push_file_id *id);

@@ -357,6 +357,26 @@ START_TEST(test_upload_save_load_forget)
 }
 END_TEST
 
+START_TEST(test_upload_prune_drops_old_sessions_only)
+{
+    push_file_id a = make_id(9, 1 << 20), b = make_id(10, 1 << 20);
+    char *loc = NULL, path[600], key[MLREG_DIGEST_HEXLEN + 1];
+    struct timespec old[2] = {{.tv_sec = 1000000}, {.tv_sec = 1000000}};
+
+    ck_assert_int_eq(push_upload_save(dir, "http://r", "m", &a, "http://r/u/a"), 0);
+    ck_assert_int_eq(push_upload_save(dir, "http://r", "m", &b, "http://r/u/b"), 0);
+    push_upload_key(key, "http://r", "m", &a);
+    snprintf(path, sizeof(path), "%s/uploads/%s", dir, key);
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, old, 0), 0);
+    push_upload_prune(dir, 3600);
+    ck_assert_int_eq(push_upload_load(&loc, dir, "http://r", "m", &a), 0);
+    ck_assert_ptr_null(loc);
+    ck_assert_int_eq(push_upload_load(&loc, dir, "http://r", "m", &b), 0);
+    ck_assert_str_eq(loc, "http://r/u/b");
+    free(loc);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("push_cache");
@@ -375,6 +395,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_racily_clean_files_are_not_cacheable);
     tcase_add_test(tc, test_upload_file_round_trip_and_refusals);
     tcase_add_test(tc, test_upload_save_load_forget);
+    tcase_add_test(tc, test_upload_prune_drops_old_sessions_only);
     suite_add_tcase(s, tc);
     return s;
 }
