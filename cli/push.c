@@ -80,6 +80,10 @@ static const char *const kinds[] = {MLREG_KINDS};
 /* Remembered upload sessions older than this are dropped unused: a
  * registry keeps an idle session for minutes (limits.upload_idle_seconds). */
 #define UPLOAD_KEEP_SECONDS (7L * 24 * 3600)
+/* Seconds a resumed upload waits for a session the registry still holds
+ * busy (416) before it starts over: a little over the registry's default
+ * body timeout (limits.body_timeout_seconds, 60 s). */
+#define BUSY_WAIT_MAX 75u
 
 static const char usage_line[] =
     "usage: mlreg push MODEL@VERSION [--weights FILE]... [--tokenizer FILE] [--config FILE]\n"
@@ -785,7 +789,7 @@ static int session_patch(char **url, int *refused_out, cli_client *c, push_reade
     if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
     if (resp.status != 202) {
         /* 404: the session is gone; 416: it is not where we thought */
-        *refused_out = resp.status == 404 || resp.status == 416;
+        *refused_out = resp.status == 404 || resp.status == 416 ? (int)resp.status : 0;
         error = cli_http_error(&resp, what);
         goto done;
     }
@@ -809,8 +813,8 @@ done:
 
 /* The closing PUT ?digest= of a session, with the whole body from the
  * reader (digest-first registries) or with none. *busy_out on a 503. */
-static int session_close(int *busy_out, cli_client *c, const char *url, const push_file *f,
-                         push_reader *body)
+static int session_close(int *busy_out, int *refused_out, cli_client *c, const char *url,
+                         const push_file *f, push_reader *body)
 {
     cli_response resp;
     char query[MLREG_DIGEST_STRLEN + 16], what[400], *put_url = NULL;
@@ -834,6 +838,8 @@ static int session_close(int *busy_out, cli_client *c, const char *url, const pu
                        .progress = body && f->size >= PROGRESS_MIN ? f->title : NULL};
     if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
     *busy_out = resp.status == 503;
+    /* 400: the bytes do not hash to the digest; 404: the session is gone */
+    if (refused_out) *refused_out = resp.status == 400 || resp.status == 404;
     if (resp.status != 201) {
         error = cli_http_error(&resp, what);
         goto done;
@@ -862,12 +868,36 @@ static int upload_digest_first(int *present_out, int *busy_out, push_ctx *x, pus
         goto fail; /* present (or HEAD failed): the session is not needed */
     }
     if ((error = push_reader_new(&r, f->fd, f->size, PUSH_HASH_NONE, f->path)) < 0) goto fail;
-    error = session_close(busy_out, x->c, url, f, r);
+    error = session_close(busy_out, NULL, x->c, url, f, r);
     push_reader_free(r);
     return error;
 fail:
     session_cancel(x->c, url);
     return error;
+}
+
+/* Moves the reader to @p offset; bytes up to it it has not hashed yet
+ * (the registry holds them from an earlier attempt) are read and hashed
+ * unless the digest is known. */
+static int reposition(push_reader *r, uint64_t offset, int known)
+{
+    int error;
+
+    if (known || offset <= push_reader_hashed(r)) return push_reader_seek(r, offset);
+    if ((error = push_reader_seek(r, push_reader_hashed(r))) < 0) return error;
+    return push_reader_skip(r, offset);
+}
+
+/* A remembered session was refused (gone, elsewhere, or holding other
+ * bytes): it is forgotten, and MLREG_ERANGE with *busy_out set tells
+ * session_upload_retried() to upload again in a new session, once. */
+static int start_over(int *busy_out, push_ctx *x, const push_file *f)
+{
+    fprintf(stderr, "mlreg push: %s\n  starting the upload of %s again\n", mlreg_error_last(),
+            f->title);
+    push_upload_forget(x->cache_dir, cli_client_url(x->c), x->ref->model, &f->id);
+    *busy_out = 1;
+    return MLREG_ERANGE;
 }
 
 /* Uploads @p f through a session: resumed from the registry's offset when
@@ -883,6 +913,7 @@ static int session_upload(int *present_out, int *busy_out, push_ctx *x, push_fil
     mlreg_digest d;
     int64_t offset = -1;
     int error = 0, digest_first = 0, refused = 0, remembered = 0;
+    unsigned int waited = 0;
     uint64_t pos;
 
     *present_out = *busy_out = 0;
@@ -928,21 +959,39 @@ static int session_upload(int *present_out, int *busy_out, push_ctx *x, push_fil
         cli_format_size(b, sizeof(b), f->size);
         fprintf(stderr, "  resuming the upload of %s: the registry has %s of %s\n", f->title, a, b);
         /* the bytes the registry has are hashed again from the file, not sent */
-        error = f->known ? push_reader_seek(r, (uint64_t)offset)
-                         : push_reader_skip(r, (uint64_t)offset);
-        if (error < 0) goto done;
+        if ((error = reposition(r, (uint64_t)offset, f->known)) < 0) goto done;
     }
     for (pos = (uint64_t)offset; pos < f->size;) {
         uint64_t len = f->size - pos < PIECE ? f->size - pos : PIECE;
         if ((error = session_patch(&url, &refused, x->c, r, pos, len, f->title)) < 0) {
-            if (refused && remembered) {
-                /* the remembered session moved on or went: start afresh */
-                fprintf(stderr, "mlreg push: %s\n  starting the upload of %s again\n",
-                        mlreg_error_last(), f->title);
-                push_upload_forget(x->cache_dir, reg, repo, &f->id);
-                *busy_out = 1;
-                error = MLREG_ERANGE;
+            if (refused == 416 && waited < BUSY_WAIT_MAX) {
+                /* The session is elsewhere or busy: the registry is still
+                 * taking in (or has not yet seen the end of) the PATCH of
+                 * the push that was killed, until it notices the broken
+                 * connection (up to its body timeout). Wait for that
+                 * request to end and go on from the offset it left. */
+                unsigned int pause = waited < 4 ? 1 : 4;
+                if (waited == 0)
+                    fprintf(stderr,
+                            "  the registry is still busy with the interrupted upload "
+                            "of %s; waiting\n",
+                            f->title);
+                mlreg_error_clear();
+                sleep(pause);
+                waited += pause;
+                if ((error = session_offset(&offset, x->c, url)) < 0) goto done;
+                if (offset >= 0 && (uint64_t)offset <= f->size) {
+                    pos = (uint64_t)offset;
+                    if ((error = reposition(r, pos, f->known)) < 0) goto done;
+                    continue;
+                }
+                error = mlreg_error_set(MLREG_ESERVER,
+                                        "uploading %s: the registry lost track "
+                                        "of the upload",
+                                        f->title);
+                refused = 404;
             }
+            if (refused && remembered) error = start_over(busy_out, x, f);
             goto done;
         }
         pos += len;
@@ -963,10 +1012,12 @@ static int session_upload(int *present_out, int *busy_out, push_ctx *x, push_fil
             goto done;
         remember(x, f, &d, &ix);
     }
-    error = session_close(busy_out, x->c, url, f, NULL);
+    error = session_close(busy_out, &refused, x->c, url, f, NULL);
     /* the closing PUT ends the session whatever its outcome, except when
      * it never got an answer */
     if (error != MLREG_EUNREACHABLE) push_upload_forget(x->cache_dir, reg, repo, &f->id);
+    /* a resumed session whose bytes were not this file's after all */
+    if (error < 0 && refused && remembered) error = start_over(busy_out, x, f);
 done:
     push_reader_free(r);
     mlreg_chunk_index_clear(&ix);

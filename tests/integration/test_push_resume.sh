@@ -140,9 +140,9 @@ kill_halfway() {
     LOC=""
     i=0
     while [ $i -lt 200 ]; do
-        f=$(ls "$MLREG_CACHE_DIR"/uploads/* 2>/dev/null | head -n 1)
+        f=$(ls "$MLREG_CACHE_DIR"/uploads 2>/dev/null | grep -E '^[0-9a-f]{64}$' | head -n 1)
         if [ -n "$f" ]; then
-            LOC=$(tail -n 1 "$f")
+            LOC=$(tail -n 1 "$MLREG_CACHE_DIR/uploads/$f")
             HAVE=$(curl -s -o /dev/null -D - "$LOC" | tr -d '\r' | sed -n 's/^Range: 0-//ip')
             HAVE=${HAVE:-0}
             [ "$HAVE" -ge $((64 * MIB - 1)) ] && break
@@ -155,7 +155,21 @@ kill_halfway() {
     HAVE=$(curl -s -o /dev/null -D - "$LOC" | tr -d '\r' | sed -n 's/^Range: 0-//ip')
     HAVE=$((${HAVE:-0} + 1))
 }
+# settle: the server may still be taking in what the killed push had in
+# the socket; wait until the session's offset stays put (HAVE updated)
+settle() {
+    i=0
+    while [ $i -lt 40 ]; do
+        sleep 0.25
+        now=$(curl -s -o /dev/null -D - "$LOC" | tr -d '\r' | sed -n 's/^Range: 0-//ip')
+        now=$((${now:-0} + 1))
+        [ "$now" = "$HAVE" ] && return 0
+        HAVE=$now
+        i=$((i + 1))
+    done
+}
 kill_halfway m/resume@1
+settle
 check "the killed push left 64 MiB or more, not all, in the session (have $HAVE)" \
     [ "$HAVE" -ge $((64 * MIB)) -a "$HAVE" -lt $SIZE ]
 before=$(received)
@@ -176,8 +190,16 @@ rm -f "$MLREG_CACHE_DIR/digests" # huge.bin's digest must not be known
 touch "$W/huge.bin"              # nor cached under its old identity
 sleep 0.1
 kill_halfway m/resume@2
+settle
 check "a second killed push left a session ($HAVE bytes)" [ "$HAVE" -ge $((64 * MIB)) ]
-code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$LOC")
+# the session stays busy until the server is done with the killed request
+# (at worst its body timeout, 60 s)
+i=0
+until code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$LOC") && [ "$code" != 416 ] ||
+    [ $i -gt 280 ]; do
+    sleep 0.25
+    i=$((i + 1))
+done
 check "the session is cancelled on the registry (DELETE: $code)" [ "$code" = 204 ]
 before=$(received)
 run "$MLREG" push m/resume@2 --weights "$W/huge.bin"
