@@ -80,6 +80,8 @@ static const char *const kinds[] = {MLREG_KINDS};
 /* Remembered upload sessions older than this are dropped unused: a
  * registry keeps an idle session for minutes (limits.upload_idle_seconds). */
 #define UPLOAD_KEEP_SECONDS (7L * 24 * 3600)
+/* How stale a cache entry's use time may get before a push refreshes it. */
+#define USED_REFRESH_SECONDS (24 * 3600)
 /* Seconds a resumed upload waits for a session the registry still holds
  * busy (416) before it starts over: a little over the registry's default
  * body timeout (limits.body_timeout_seconds, 60 s). */
@@ -311,8 +313,12 @@ static int open_files(push_ctx *x, file_list *l)
                 f->known = 0;
                 continue;
             }
-            e->used = (int64_t)time(NULL);
-            x->cache.dirty = 1;
+            /* the use time orders eviction; refreshed daily, so that a
+             * push of unchanged files writes no cache file */
+            if ((int64_t)time(NULL) - e->used > USED_REFRESH_SECONDS) {
+                e->used = (int64_t)time(NULL);
+                x->cache.dirty = 1;
+            }
         }
     }
     return 0;
