@@ -14,6 +14,9 @@
 #     mlreg_http_received_bytes_total counts it); a session the server no
 #     longer knows makes the push start over;
 #   - --limit-rate refuses nonsense;
+#   - a registry that wants the digest first (Mlreg-Digest-First: true, the
+#     s3 backend) gets the file hashed, a HEAD, and the body in the closing
+#     PUT; bytes it holds already are not sent;
 #   - the release with a chunk index is signed and `mlreg verify` accepts it.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
@@ -211,6 +214,39 @@ check "... without claiming to resume" sh -c "! grep -q 'resuming' '$TMP/err'"
 manifest_get m/resume 2 "$W/r2.json"
 check "... and the release names huge.bin's digest" \
     jqt --arg d "sha256:$(sha256_of "$W/huge.bin")" '.layers[0].digest == $d' "$W/r2.json"
+
+# ---- a registry that wants the digest first (the s3 backend) ---------------------------
+python3 "$MLREG_ROOT/tests/integration/digest_first_registry.py" "$TMP/df.log" "$TMP/df-port" &
+DF_PID=$!
+i=0
+while [ ! -s "$TMP/df-port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+DF="http://127.0.0.1:$(cat "$TMP/df-port")"
+head -c $((70 * MIB)) /dev/urandom >"$W/df.bin"
+sleep 0.1
+DFD=sha256:$(sha256_of "$W/df.bin")
+run env MLREG_CACHE_DIR="$TMP/dfcache" "$MLREG" push df/m@1 --weights "$W/df.bin" \
+    --git-sha abc1234 --registry "$DF"
+expect_rc "push to a digest-first registry exits 0" 0
+# the file's requests, in order: a session, HEAD once hashed, the body in the closing PUT
+grep -v "/manifests/" "$TMP/df.log" | grep -E "blobs/uploads/ 0|$DFD|uploads/s|PATCH" |
+    head -n 3 >"$TMP/df.seq"
+printf 'POST /v2/df/m/blobs/uploads/ 0\nHEAD /v2/df/m/blobs/%s 0\nPUT /v2/df/m/blobs/uploads/s0 %s\n' \
+    "$DFD" $((70 * MIB)) >"$TMP/df.want"
+check "... opens a session, hashes, HEADs, then sends the body in the closing PUT ($(tr '\n' ';' <"$TMP/df.seq"))" \
+    cmp -s "$TMP/df.seq" "$TMP/df.want"
+check "... and no PATCH" sh -c "! grep -q '^PATCH' '$TMP/df.log'"
+cp "$W/df.bin" "$W/df-copy.bin"
+sleep 0.1
+: >"$TMP/df.log"
+run env MLREG_CACHE_DIR="$TMP/dfcache2" "$MLREG" push df/m@2 --weights "$W/df-copy.bin" \
+    --git-sha abc1234 --registry "$DF"
+expect_rc "push of the same bytes under another name exits 0" 0
+check "... the registry had them: skipped" grep -q "df-copy.bin.*already in the registry, skipped" "$TMP/err"
+check "... the session was cancelled, no body sent" \
+    sh -c "grep -q '^DELETE /v2/df/m/blobs/uploads/s1 0' '$TMP/df.log' &&
+           ! grep -q '^PUT /v2/df/m/blobs/uploads/' '$TMP/df.log'"
+kill "$DF_PID" 2>/dev/null
+wait "$DF_PID" 2>/dev/null
 
 rm -f "$W"/*.bin
 finish
