@@ -141,7 +141,7 @@ SIZE=$((160 * MIB))
 # (SIGKILL) once the registry holds at least one 64 MiB piece; HAVE is
 # then the registry's offset, LOC the session.
 kill_halfway() {
-    "$MLREG" push "$1" --weights "$W/huge.bin" --limit-rate 40M >"$TMP/kout" 2>"$TMP/kerr" &
+    "$MLREG" push "$1" --weights "$W/huge.bin" --limit-rate 30M >"$TMP/kout" 2>"$TMP/kerr" &
     kp=$!
     HAVE=0
     LOC=""
