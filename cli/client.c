@@ -71,7 +71,6 @@ struct cli_client {
     char *cacert;       /* --cacert / MLREG_CACERT, or NULL: the system's CAs */
     char *cert, *key;   /* --cert, --key / MLREG_CLIENT_CERT, MLREG_CLIENT_KEY, or NULL */
     int insecure_http;  /* --insecure-http / MLREG_INSECURE_HTTP=1 */
-    uint64_t max_send;  /* cli_client_limit_send(): bytes per second, 0 = no cap */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -425,11 +424,6 @@ void cli_client_free(cli_client *c)
     free(c);
 }
 
-void cli_client_limit_send(cli_client *c, uint64_t bytes_per_second)
-{
-    c->max_send = bytes_per_second;
-}
-
 const char *cli_client_url(const cli_client *c)
 {
     return c->url;
@@ -471,9 +465,11 @@ static void response_clear_headers(cli_response *r)
     free(r->location);
     free(r->content_digest);
     free(r->content_type);
-    free(r->range);
-    r->location = r->content_digest = r->content_type = r->range = NULL;
+    r->location = r->content_digest = r->content_type = NULL;
     r->content_length = -1;
+
+    free(r->range);
+    r->range = NULL;
     r->digest_first = 0;
 }
 
@@ -598,17 +594,17 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
     } else if ((v = header_value(buf, len, "Content-Type"))) {
         free(r->content_type);
         r->content_type = v;
-    } else if ((v = header_value(buf, len, "Range"))) {
-        free(r->range);
-        r->range = v;
-    } else if ((v = header_value(buf, len, "Mlreg-Digest-First"))) {
-        r->digest_first = !strcasecmp(v, "true");
-        free(v);
     } else if ((v = header_value(buf, len, "Content-Length"))) {
         char *end;
         errno = 0;
         long long n = strtoll(v, &end, 10);
         r->content_length = (errno || *end || n < 0) ? -1 : (int64_t)n;
+        free(v);
+    } else if ((v = header_value(buf, len, "Range"))) {
+        free(r->range);
+        r->range = v;
+    } else if ((v = header_value(buf, len, "Mlreg-Digest-First"))) {
+        r->digest_first = !strcasecmp(v, "true");
         free(v);
     }
     return len;
@@ -829,7 +825,8 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
         if (body_size >= UPLOAD_BUFFER)
             curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPLOAD_BUFFER);
     }
-    if (c->max_send) curl_easy_setopt(curl, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)c->max_send);
+    if (req->max_send)
+        curl_easy_setopt(curl, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)req->max_send);
     for (size_t i = 0; req->headers && req->headers[i]; i++) {
         if (!(h = curl_slist_append(headers, req->headers[i]))) goto nomem;
         headers = h;

@@ -75,13 +75,6 @@ void cli_token_clear(void);
 /** Frees the client and its connection; NULL is a no-op. */
 void cli_client_free(cli_client *c);
 
-/**
- * Caps the speed at which request bodies are sent, in bytes per second
- * (libcurl's CURLOPT_MAX_SEND_SPEED_LARGE), for every later request of
- * @p c; 0 removes the cap. `mlreg push --limit-rate`.
- */
-void cli_client_limit_send(cli_client *c, uint64_t bytes_per_second);
-
 /** The registry base URL without a trailing '/'; valid while @p c lives. */
 const char *cli_client_url(const cli_client *c);
 
@@ -132,31 +125,34 @@ typedef struct {
      * Non-2xx bodies are always kept (up to 64 KiB) for the error message. */
     cli_sink_fn sink;
     void *sink_ctx;
-    size_t max_body;      /**< over it: MLREG_ESERVER */
-    int follow_redirects; /**< follow Location (blob GETs only) */
-    /** When set and stderr is a terminal, a one-line progress display with
-     *  this label is drawn during the transfer (and erased after it). */
-    const char *progress;
-    /* ---- added for resumable, hashed uploads (cli/push.c) ---- */
+    /* ---- resumable, hashed uploads (cli/push.c) ---- */
     const cli_body_source *source; /**< the body (body_size bytes) when set; body_fd is -1 */
     const char *const *headers;    /**< extra "Name: value" lines, NULL-terminated, or NULL */
     /** Bytes sent earlier that the registry stores when it answers this
      *  request (an upload session's closing PUT): the stall watch gives it
      *  time for them as for a body of that size. */
     uint64_t commit_size;
+    uint64_t max_send; /**< send at most this many bytes per second; 0: no cap */
+
+    size_t max_body;      /**< over it: MLREG_ESERVER */
+    int follow_redirects; /**< follow Location (blob GETs only) */
+    /** When set and stderr is a terminal, a one-line progress display with
+     *  this label is drawn during the transfer (and erased after it). */
+    const char *progress;
 } cli_request;
 
 typedef struct {
     long status; /**< final HTTP status */
     char *body;  /**< NUL-terminated body kept in memory (may be NULL) */
     size_t body_len;
+    /* ---- resumable, hashed uploads (cli/push.c) ---- */
+    char *range;      /**< Range header of an upload session ("0-<last>") or NULL */
+    int digest_first; /**< Mlreg-Digest-First: true (the registry wants the digest up front) */
+
     char *location;         /**< Location header or NULL */
     char *content_digest;   /**< Docker-Content-Digest header or NULL */
     char *content_type;     /**< Content-Type header or NULL */
     int64_t content_length; /**< Content-Length header, -1 when absent */
-    /* ---- added for resumable, hashed uploads (cli/push.c) ---- */
-    char *range;      /**< Range header of an upload session ("0-<last>") or NULL */
-    int digest_first; /**< Mlreg-Digest-First: true (the registry wants the digest up front) */
 } cli_response;
 
 /** Initialises @p r to empty (call before the first cli_request_do). */

@@ -125,6 +125,10 @@ typedef struct {
     int ix_listed; /* the existing release lists this index (repair path) */
 } push_file;
 
+/* --limit-rate: bytes per second every upload request of this push may
+ * send (0: no cap), set once by cmd_push(). */
+static uint64_t send_limit;
+
 /* What the upload steps share. */
 typedef struct {
     cli_client *c;
@@ -616,6 +620,7 @@ static int upload_blob_once(int *busy_out, cli_client *c, const char *model, con
                        .body_fd = fd,
                        .body_size = size,
                        .max_body = 64 * 1024,
+                       .max_send = send_limit,
                        .progress = size >= PROGRESS_MIN ? title : NULL};
     if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
     if (resp.status == 202) {
@@ -791,6 +796,7 @@ static int session_patch(char **url, int *refused_out, cli_client *c, push_reade
                        .source = &src,
                        .headers = headers,
                        .max_body = 64 * 1024,
+                       .max_send = send_limit,
                        .progress = len >= PROGRESS_MIN ? title : NULL};
     if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
     if (resp.status != 202) {
@@ -841,6 +847,7 @@ static int session_close(int *busy_out, int *refused_out, cli_client *c, const c
                        .source = body ? &src : NULL,
                        .commit_size = body ? 0 : f->size,
                        .max_body = 64 * 1024,
+                       .max_send = send_limit,
                        .progress = body && f->size >= PROGRESS_MIN ? f->title : NULL};
     if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
     *busy_out = resp.status == 503;
@@ -1334,7 +1341,7 @@ int cmd_push(int argc, char **argv)
         git_head(git_sha);
 
     if ((error = cli_client_new(&c, registry)) < 0) goto done;
-    cli_client_limit_send(c, rate);
+    send_limit = rate;
     x.c = c;
     if ((error = check_existing(&exists, existing, sk ? &existing_body : NULL, &existing_len, &x,
                                 &files)) < 0)
