@@ -1,6 +1,9 @@
 /* push_reader.c: a file read once, hashed on worker threads (push_reader.h).
  *
- * A ring of NBLOCKS blocks of BLOCK bytes. The caller's thread fills a
+ * A ring of NBLOCKS blocks of BLOCK bytes (12 MiB, inside the 16 MiB of
+ * memory growth issue 15 allows push; a deeper ring than 4 blocks looked
+ * faster on a busy machine, where a thread that waits waits long). The
+ * caller's thread fills a
  * block with one large read, publishes it to the workers (the whole-file
  * hasher, and the chunk hasher in PUSH_HASH_CHUNKS mode) and then hands it
  * out piece by piece (to libcurl's buffer). A block is filled again only
@@ -23,7 +26,7 @@
 #include "mlreg/common.h"
 
 #define BLOCK   ((size_t)2 << 20)
-#define NBLOCKS 4
+#define NBLOCKS 6
 #define WORKERS 2
 
 typedef struct {
