@@ -3,10 +3,9 @@
  * A ring of NBLOCKS blocks of BLOCK bytes (12 MiB, inside the 16 MiB of
  * memory growth issue 15 allows push; a deeper ring than 4 blocks looked
  * faster on a busy machine, where a thread that waits waits long). The
- * caller's thread fills a
- * block with one large read, publishes it to the workers (the whole-file
- * hasher, and the chunk hasher in PUSH_HASH_CHUNKS mode) and then hands it
- * out piece by piece (to libcurl's buffer). A block is filled again only
+ * caller's thread fills a block with one large read, publishes it to the
+ * workers (the whole-file hasher, and the chunk hasher in PUSH_HASH_CHUNKS
+ * mode) and then hands it out piece by piece (to libcurl's buffer). A block is filled again only
  * when every worker has hashed it, so the caller waits for hashing only
  * when the workers are NBLOCKS blocks behind; the memory stays at
  * NBLOCKS * BLOCK whatever the file's size. Only bytes beyond `hashed`
