@@ -136,6 +136,9 @@ typedef struct {
 
     size_t max_body;      /**< over it: MLREG_ESERVER */
     int follow_redirects; /**< follow Location (blob GETs only) */
+    /** GET only: "A-B" asks for bytes A..B (CURLOPT_RANGE, kept across
+     *  redirects); the answer should be 206 with a matching Content-Range. */
+    const char *range;
     /** When set and stderr is a terminal, a one-line progress display with
      *  this label is drawn during the transfer (and erased after it). */
     const char *progress;
@@ -152,6 +155,7 @@ typedef struct {
     char *location;         /**< Location header or NULL */
     char *content_digest;   /**< Docker-Content-Digest header or NULL */
     char *content_type;     /**< Content-Type header or NULL */
+    char *content_range;    /**< Content-Range header or NULL */
     int64_t content_length; /**< Content-Length header, -1 when absent */
 } cli_response;
 
@@ -249,5 +253,27 @@ int cli_flush_stdout(void);
 
 /** Human-readable byte count ("5.0 MiB", "12 B") into @p buf. */
 void cli_format_size(char *buf, size_t buflen, uint64_t size);
+
+/* ---- transfers of pull (pull.c, pull_chunks.c) -------------------------------- */
+
+/**
+ * A new client to the same registry with the same token, TLS settings,
+ * stall limit and receive limit as @p c, on its own connection: one per
+ * thread of a parallel download (a libcurl easy handle is not shared
+ * between threads). *out is freed with cli_client_free(). 0 or MLREG_ENOMEM.
+ */
+int cli_client_clone(cli_client **out, const cli_client *c);
+
+/**
+ * Caps the receive rate of every later request of @p c at @p bytes_per_second
+ * (CURLOPT_MAX_RECV_SPEED_LARGE; 0 = no cap).
+ */
+void cli_client_limit_rate(cli_client *c, uint64_t bytes_per_second);
+
+/**
+ * Parses a rate "BYTES[K|M|G]" (powers of 1024, at least 1 byte) into *out.
+ * 0 or MLREG_EINVALID naming @p opt.
+ */
+int cli_rate_parse(uint64_t *out, const char *s, const char *opt);
 
 #endif

@@ -21,6 +21,14 @@
  * renames themselves those signals are held back until the last one is
  * done, so DIR never holds half a release and the lock file of another.
  *
+ * A file with a chunk index (pull_chunks.c) is downloaded in parallel
+ * ranges into DIR/.mlreg-pull/<digest>.part instead, each chunk verified as
+ * it lands and the whole file before it is placed; that partial file is
+ * kept when the pull fails or dies (signals included), so the next pull
+ * resumes from the chunks that verify. A complete pull removes the staging
+ * dir. Chunk index layers are never written as files nor listed in the
+ * lock file.
+ *
  * MODEL:STAGE is resolved to a digest once, first (GET .../stages/STAGE);
  * from then on the pull is a pull of MODEL@DIGEST, so a promotion landing
  * in the middle cannot mix two releases, and the lock file pins that digest
@@ -45,6 +53,7 @@
 #include "mlreg/digest.h"
 #include "mlreg/oci.h"
 #include "mlreg/text.h"
+#include "pull_chunks.h"
 #include "ref.h"
 #include "release.h"
 
@@ -54,7 +63,7 @@
 static const char usage_line[] =
     "usage: mlreg pull MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
     "                  [--trusted-key PUBFILE]... [--keyring FILE] [--allow-withdrawn]\n"
-    "                  [--token-file FILE]\n"
+    "                  [--token-file FILE] [--parallel N] [--limit-rate BYTES[K|M|G]]\n"
     "\n"
     "MODEL:STAGE pulls the release the stage holds now: resolved to its digest\n"
     "first, pulled by that digest, and the lock file records both.\n"
@@ -70,12 +79,21 @@ static const char usage_line[] =
     "written and pull exits 1.\n"
     "A withdrawn release (mlreg withdraw) is refused with exit 1, naming the\n"
     "reason, who withdrew it and when; --allow-withdrawn pulls it anyway, with a\n"
-    "warning on stderr.\n";
+    "warning on stderr.\n"
+    "A file pushed with a chunk index (files of 64 MiB and more) is fetched in\n"
+    "--parallel N byte ranges (default: up to 4), each chunk checked against the\n"
+    "signed index as it lands and fetched again if it does not match, into\n"
+    "DIR/.mlreg-pull/; an interrupted pull leaves it there and the next pull into\n"
+    "DIR keeps every chunk that verifies and fetches only the rest. The whole\n"
+    "file is still checked before it is placed; a complete pull removes the dir.\n"
+    "--limit-rate caps the download rate (bytes per second, K, M or G suffix).\n";
 
 typedef struct {
     const cli_layer *l; /* points into the fetched release */
     char tmp[PATH_MAX]; /* temp file path, "" when none exists */
     int fd;
+    const cli_layer *index; /* its chunk index layer, or NULL */
+    int staged;             /* tmp is a partial file in the staging dir: kept on failure */
 } pull_file;
 
 /* Temp files to remove if a signal ends the pull (see on_signal). */
@@ -88,7 +106,7 @@ static void on_signal(int sig)
     pull_file *files = sig_files;
 
     for (sig_atomic_t i = 0; files && i < sig_nfiles; i++)
-        if (files[i].tmp[0]) unlink(files[i].tmp);
+        if (files[i].tmp[0] && !files[i].staged) unlink(files[i].tmp);
     if (sig_lock_tmp[0]) unlink(sig_lock_tmp);
     signal(sig, SIG_DFL);
     raise(sig);
@@ -307,6 +325,81 @@ done:
     return error;
 }
 
+/* Fills @p files with the release's files, chunk index layers left out, each
+ * paired with its index: the file's MLREG_ANN_CHUNK_INDEX names the index
+ * layer's digest and the index's MLREG_ANN_CHUNKS_OF the file's. A reference
+ * without its other half, either way, is a release we cannot trust. */
+static int files_collect(pull_file *files, size_t *n_out, const cli_release *rel)
+{
+    size_t n = 0;
+
+    *n_out = 0;
+    for (size_t i = 0; i < rel->nlayers; i++) {
+        const cli_layer *l = &rel->layers[i], *ix = NULL;
+        int paired = 0;
+        if (l->is_chunk_index) {
+            for (size_t j = 0; j < rel->nlayers && !paired; j++)
+                paired = !rel->layers[j].is_chunk_index && rel->layers[j].chunk_index &&
+                         l->chunks_of && !strcmp(rel->layers[j].chunk_index, l->digest_str) &&
+                         !strcmp(rel->layers[j].digest_str, l->chunks_of);
+            if (!paired)
+                return mlreg_error_set(MLREG_EMISMATCH,
+                                       "%s: a chunk index of no file of the release; refusing "
+                                       "the release",
+                                       l->title);
+            continue;
+        }
+        if (l->chunk_index) {
+            for (size_t j = 0; j < rel->nlayers && !ix; j++)
+                if (rel->layers[j].is_chunk_index && rel->layers[j].chunks_of &&
+                    !strcmp(rel->layers[j].digest_str, l->chunk_index) &&
+                    !strcmp(rel->layers[j].chunks_of, l->digest_str))
+                    ix = &rel->layers[j];
+            if (!ix)
+                return mlreg_error_set(MLREG_EMISMATCH,
+                                       "%s: names a chunk index the release does not list for "
+                                       "it; refusing the release",
+                                       l->title);
+        }
+        files[n].l = l;
+        files[n].index = ix;
+        files[n].fd = -1;
+        n++;
+    }
+    *n_out = n;
+    return 0;
+}
+
+/* Downloads one file: ranged into the staging dir when it has a chunk
+ * index, else streamed into a temp file in DIR. */
+static int fetch_file(pull_file *f, cli_client *c, const char *model, const char *dir,
+                      const char *stage, unsigned parallel, uint64_t rate, char *note,
+                      size_t notelen)
+{
+    cli_pull_chunked_stats st;
+    int error;
+
+    note[0] = '\0';
+    if (!f->index) {
+        if ((error = make_temp(&f->fd, f->tmp, sizeof(f->tmp), dir)) < 0) return error;
+        return cli_blob_fetch(c, model, f->l, f->fd);
+    }
+    cli_pull_chunked_opts o = {.c = c,
+                               .model = model,
+                               .file = f->l,
+                               .index = f->index,
+                               .stage_dir = stage,
+                               .parallel = parallel,
+                               .rate = rate};
+    f->staged = 1;
+    if ((error = cli_pull_chunked(&f->fd, &st, f->tmp, sizeof(f->tmp), &o)) < 0) return error;
+    snprintf(note, notelen,
+             " (%zu chunks: %zu fetched, %zu kept from an earlier pull, %zu "
+             "fetched again)",
+             st.nchunks, st.fetched, st.kept, st.refetch);
+    return 0;
+}
+
 int cmd_pull(int argc, char **argv)
 {
     int error = 0, m;
@@ -326,7 +419,10 @@ int cmd_pull(int argc, char **argv)
     struct stat dir_st;
     struct sigaction old_actions[NCAUGHT];
     sigset_t held, old_mask;
-    int caught_set = 0, mask_set = 0, allow_withdrawn = 0;
+    int caught_set = 0, mask_set = 0, allow_withdrawn = 0, staging = 0;
+    unsigned parallel = 0;
+    uint64_t rate = 0;
+    char stage[PATH_MAX], note[160];
 
     sig_lock_tmp[0] = '\0';
     cli_release_init(&rel);
@@ -339,6 +435,20 @@ int cmd_pull(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--allow-withdrawn")) {
             allow_withdrawn = 1;
+        } else if ((m = cli_opt(&v, &i, argc, argv, "--parallel")) != 0) {
+            char *end;
+            long p;
+            if (m < 0) goto usage;
+            errno = 0;
+            p = strtol(v, &end, 10);
+            if (errno || *end || p < 1 || p > (long)CLI_PULL_PARALLEL_MAX) {
+                mlreg_error_set(MLREG_EINVALID, "--parallel wants a number from 1 to %u",
+                                CLI_PULL_PARALLEL_MAX);
+                goto usage;
+            }
+            parallel = (unsigned)p;
+        } else if ((m = cli_opt(&v, &i, argc, argv, "--limit-rate")) != 0) {
+            if (m < 0 || cli_rate_parse(&rate, v, "--limit-rate") < 0) goto usage;
         } else if ((m = cli_trust_opt(&trust, &i, argc, argv)) != 0) {
             if (m < 0) goto usage;
         } else if ((m = cli_opt(&v, &i, argc, argv, "-o")) != 0 ||
@@ -367,6 +477,7 @@ int cmd_pull(int argc, char **argv)
 
     if (cli_trust_opts_given(&trust) && (error = cli_trust_load(&ts, &trust)) < 0) goto done;
     if ((error = cli_client_new(&c, registry)) < 0) goto done;
+    if (rate) cli_client_limit_rate(c, rate);
     if ((error = cli_release_ref_fetch(&rel, c, &rr)) < 0) goto done;
     digest = rel.digest;
     version = rel.version;
@@ -383,17 +494,15 @@ int cmd_pull(int argc, char **argv)
             goto done;
         }
     }
-    nfiles = rel.nlayers;
-    if (nfiles && !(files = calloc(nfiles, sizeof(*files)))) {
-        nfiles = 0;
+    if (rel.nlayers && !(files = calloc(rel.nlayers, sizeof(*files)))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < nfiles; i++) {
-        files[i].l = &rel.layers[i];
-        files[i].fd = -1;
-    }
+    if ((error = files_collect(files, &nfiles, &rel)) < 0) goto done;
+    for (size_t i = 0; i < nfiles; i++)
+        staging |= files[i].index != NULL;
     if ((error = mkdir_p(dir)) < 0) goto done;
+    if (staging && (error = cli_pull_stage_open(stage, sizeof(stage), dir)) < 0) goto done;
 
     sig_files = files;
     sig_nfiles = (sig_atomic_t)nfiles;
@@ -401,11 +510,12 @@ int cmd_pull(int argc, char **argv)
     caught_set = 1;
     for (size_t i = 0; i < nfiles; i++) {
         pull_file *f = &files[i];
-        if ((error = make_temp(&f->fd, f->tmp, sizeof(f->tmp), dir)) < 0 ||
-            (error = cli_blob_fetch(c, rr.ref.model, f->l, f->fd)) < 0)
+        if ((error = fetch_file(f, c, rr.ref.model, dir, stage, parallel, rate, note,
+                                sizeof(note))) < 0)
             goto done;
         cli_format_size(size_str, sizeof(size_str), f->l->size);
-        fprintf(stderr, "  %-11s %-30s %10s  verified\n", f->l->kind, f->l->title, size_str);
+        fprintf(stderr, "  %-11s %-30s %10s  verified%s\n", f->l->kind, f->l->title, size_str,
+                note);
         total += f->l->size;
     }
     /* Every file is verified. Write the lock file, check every target, and
@@ -441,6 +551,7 @@ int cmd_pull(int argc, char **argv)
             goto done;
         }
     if ((error = cli_sync_dir(dir)) < 0) goto done;
+    cli_pull_stage_remove(dir);
     cli_format_size(size_str, sizeof(size_str), total);
     fprintf(stderr, "pulled %s@%s (%s) into %s: %zu file%s, %s, all verified%s\n", rr.ref.model,
             version, digest, dir, nfiles, nfiles == 1 ? "" : "s", size_str,
@@ -450,7 +561,7 @@ int cmd_pull(int argc, char **argv)
 done:
     for (size_t i = 0; i < nfiles; i++) {
         if (files[i].fd >= 0) close(files[i].fd);
-        if (files[i].tmp[0]) unlink(files[i].tmp);
+        if (files[i].tmp[0] && !files[i].staged) unlink(files[i].tmp);
     }
     if (sig_lock_tmp[0]) unlink(sig_lock_tmp);
     if (mask_set) sigprocmask(SIG_SETMASK, &old_mask, NULL);

@@ -15,6 +15,7 @@
  */
 #include "release.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "mlreg/chunk_index.h"
 #include "mlreg/common.h"
 #include "mlreg/file.h"
 #include "mlreg/manifest.h"
@@ -116,12 +118,17 @@ static int check_manifest(cli_release *r, const cli_ref *ref)
                                 files[j].title, f->title);
                 goto done;
             }
-        if (!f->kind || !kind_known(f->kind)) {
+        f->chunk_index = json_string_value(json_object_get(lann, MLREG_ANN_CHUNK_INDEX));
+        f->chunks_of = json_string_value(json_object_get(lann, MLREG_ANN_CHUNKS_OF));
+        f->is_chunk_index = f->kind && !strcmp(f->kind, MLREG_KIND_CHUNK_INDEX);
+        if (!f->kind || (!f->is_chunk_index && !kind_known(f->kind))) {
             error = BAD("%s: unknown kind '%s'", f->title,
                         f->kind ? mlreg_text_printable(f->kind) : "");
             goto done;
         }
-        if (!strcmp(f->kind, "eval-report"))
+        if (f->is_chunk_index)
+            snprintf(mt, sizeof(mt), "%s", MLREG_MT_CHUNK_INDEX);
+        else if (!strcmp(f->kind, "eval-report"))
             snprintf(mt, sizeof(mt), "%s", MLREG_MT_EVAL_REPORT);
         else
             snprintf(mt, sizeof(mt), MLREG_MT_LAYER_PREFIX "%s.v1", f->kind);
@@ -229,24 +236,59 @@ int cli_release_fetch_purged(cli_release *r, cli_client *c, const cli_ref *ref)
 
 /* ---- blobs ----------------------------------------------------------------------- */
 
+/* libcurl hands a body over in pieces of at most 16 KiB. They are hashed as
+ * they come but gathered into WRITE_BUFFER bytes per write(), and every
+ * WRITE_BEHIND bytes written the kernel is asked to start writing them to
+ * disk (sync_file_range, no wait), so the caller's one fsync at the end has
+ * little left to do: the disk works while the network does. */
+#define WRITE_BUFFER ((size_t)1 << 20)
+#define WRITE_BEHIND ((uint64_t)16 << 20)
+
 typedef struct {
     const cli_layer *l;
     mlreg_hasher *h;
     int fd;
     uint64_t got;
+    unsigned char *buf; /* WRITE_BUFFER bytes when fd >= 0 */
+    size_t buffered;
+    uint64_t written, synced; /* bytes written to fd; of them, handed to write-back */
 } download;
+
+static int download_flush(download *d)
+{
+    int error;
+
+    if (d->buffered == 0) return 0;
+    if ((error = cli_write_all(d->fd, d->buf, d->buffered, d->l->title)) < 0) return error;
+    d->written += d->buffered;
+    d->buffered = 0;
+    if (d->written - d->synced >= WRITE_BEHIND) {
+        sync_file_range(d->fd, (off_t)d->synced, (off_t)(d->written - d->synced),
+                        SYNC_FILE_RANGE_WRITE);
+        d->synced = d->written;
+    }
+    return 0;
+}
 
 static int download_sink(void *ctx, const void *data, size_t len)
 {
     download *d = ctx;
+    const unsigned char *p = data;
     int error;
 
     if (d->got + len > d->l->size)
         return BAD("%s: registry sent more than the %" PRIu64 " bytes the manifest declares",
                    d->l->title, d->l->size);
     if ((error = mlreg_hasher_update(d->h, data, len)) < 0) return error;
-    if (d->fd >= 0 && (error = cli_write_all(d->fd, data, len, d->l->title)) < 0) return error;
     d->got += len;
+    while (d->fd >= 0 && len) {
+        size_t n = WRITE_BUFFER - d->buffered < len ? WRITE_BUFFER - d->buffered : len;
+        memcpy(d->buf + d->buffered, p, n);
+        d->buffered += n;
+        p += n;
+        len -= n;
+        if (d->buffered == WRITE_BUFFER && (error = download_flush(d)) < 0) return error;
+    }
     return 0;
 }
 
@@ -264,6 +306,10 @@ int cli_blob_fetch(cli_client *c, const char *model, const cli_layer *l, int fd)
 
     cli_response_init(&resp);
     if ((error = mlreg_hasher_new(&d.h)) < 0) goto done;
+    if (fd >= 0 && !(d.buf = malloc(WRITE_BUFFER))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
     snprintf(path, sizeof(path), "/v2/%s/blobs/%s", model, l->digest_str);
     snprintf(what, sizeof(what), "downloading %s", l->title);
     cli_request req = {.method = "GET",
@@ -278,6 +324,7 @@ int cli_blob_fetch(cli_client *c, const char *model, const cli_layer *l, int fd)
         error = cli_http_error(&resp, what);
         goto done;
     }
+    if (fd >= 0 && (error = download_flush(&d)) < 0) goto done;
     /* The bytes came back whole (a cut transfer is a transport error), so
      * a mismatch is most likely the registry's stored copy: say what
      * repairs it. */
@@ -294,6 +341,7 @@ int cli_blob_fetch(cli_client *c, const char *model, const cli_layer *l, int fd)
                     l->title, got_str, l->digest_str, model);
     }
 done:
+    free(d.buf);
     mlreg_hasher_free(d.h);
     cli_response_clear(&resp);
     return error;

@@ -35,6 +35,13 @@ typedef struct {
     const char *digest_str;
     mlreg_digest digest;
     uint64_t size;
+    /** A chunk index layer (kind MLREG_KIND_CHUNK_INDEX, mlreg/chunk_index.h):
+     *  not a file of the release; pull never writes it. */
+    int is_chunk_index;
+    /** MLREG_ANN_CHUNK_INDEX of a file layer, MLREG_ANN_CHUNKS_OF of an
+     *  index layer; NULL when absent. Not checked beyond being a string. */
+    const char *chunk_index;
+    const char *chunks_of;
 } cli_layer;
 
 /** A release manifest fetched from the registry and checked. */

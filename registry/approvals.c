@@ -97,8 +97,7 @@ int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlr
     if ((error = mlreg_promotions__check_names(policy, model, version, stage)) < 0 ||
         (error = mlreg_promotions__check_text(comment, "comment")) < 0)
         goto done;
-    if ((error = mlreg_registry__mutate(NULL, mlreg_registry_meta(reg), approve_apply, &c)) < 0)
-        goto done;
+    if ((error = mlreg_registry__mutate_grouped(NULL, reg, approve_apply, &c)) < 0) goto done;
     if ((res = approval_view(c.rec)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an approval");
         goto done;

@@ -9,7 +9,12 @@
  * transaction is open. That is the one piece of blob-store I/O inside a
  * write transaction here; the blob is committed before the transaction, so
  * a crash leaves at worst an unreferenced blob, never a referrer without
- * its envelope.
+ * its envelope. In a shared commit (mutate.c) the envelopes of the batch
+ * are written in parallel after every change was applied and before the
+ * one commit; the referrer's plan therefore does not look for the envelope
+ * in the store (mlreg_registry__manifest_plan_new_made). The empty config
+ * is the same two bytes every time: mlreg_registry__blob_put() does not
+ * write it again once this process made it durable.
  */
 #include "mlreg/promotions.h"
 
@@ -222,8 +227,10 @@ int mlreg_promotions__record_move(mlreg_registry *reg, registry_mutation *mut, m
         if ((error = mlreg_dsse_sign(&env, MLREG_DSSE_INTOTO_TYPE, payload, plen,
                                      mlreg_audit_key_seckey(key))) < 0)
             goto done;
-        /* the envelope is durable before any metadata names it */
-        if ((error = mlreg_registry__blob_put(&blob, reg, env, strlen(env))) < 0) goto done;
+        /* the envelope is durable before any metadata naming it commits:
+         * at once, or with the other changes of a shared commit (mutate.c) */
+        if ((error = mlreg_registry__mutation_blob_put(&blob, mut, reg, env, strlen(env))) < 0)
+            goto done;
     }
     mlreg_digest_format(envd, &blob);
     done_pe.envelope = envd;
@@ -235,8 +242,8 @@ int mlreg_promotions__record_move(mlreg_registry *reg, registry_mutation *mut, m
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory building an attestation referrer");
         goto done;
     }
-    if ((error = mlreg_registry__manifest_plan_new(&plan, reg, pe->model, MLREG_MT_OCI_MANIFEST,
-                                                   manifest, strlen(manifest))) < 0)
+    if ((error = mlreg_registry__manifest_plan_new_made(
+             &plan, reg, pe->model, MLREG_MT_OCI_MANIFEST, manifest, strlen(manifest))) < 0)
         goto done;
     if ((error = mlreg_registry__blob_link_txn(mut, txn, reg, pe->model, &blob)) < 0 ||
         (error = mlreg_registry__blob_link_txn(mut, txn, reg, pe->model, &empty)) < 0 ||

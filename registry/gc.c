@@ -672,6 +672,17 @@ static int done_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
 
 /* ---- the run ---------------------------------------------------------------- */
 
+/* Removes a blob, telling mlreg_registry__blob_put() before and after. */
+static int forget_remove(mlreg_registry *reg, const mlreg_digest *digest)
+{
+    int error;
+
+    mlreg_registry__blob_forget(reg);
+    error = mlreg_blobstore_remove(mlreg_registry_blobstore(reg), digest);
+    mlreg_registry__blob_forget(reg);
+    return error;
+}
+
 /* Runs one change of the collection, keeping the longest any took (the
  * time from asking for the write lock to the commit: an upper bound of how
  * long other writers waited on it). */
@@ -746,9 +757,7 @@ static int delete_batch(gc_tally *t, mlreg_registry *reg, const collect_change *
         mlreg_digest_format(str, &b->digest);
         if (mlreg_time_now_ns() > c->deadline - GC_STOP_NS) {
             why = "the batch ran out of time; the next collection deletes it";
-        } else if ((error = mlreg_blobstore_remove(mlreg_registry_blobstore(reg), &b->digest)) ==
-                       0 ||
-                   error == MLREG_ENOTFOUND) {
+        } else if ((error = forget_remove(reg, &b->digest)) == 0 || error == MLREG_ENOTFOUND) {
             mlreg_error_clear();
             d.deleted++;
             if (error == 0) d.bytes += b->size;

@@ -354,13 +354,14 @@ static int check_chunk_pair(const mlreg_manifest *m, size_t i)
         j = layer_by_digest(m, want);
         if (j == SIZE_MAX || !is_chunk_index(&m->layers[j]))
             return mlreg_error_set(MLREG_EINVALID,
-                                   "layers[%zu]: annotation %s names no %s layer of this release", i,
-                                   MLREG_ANN_CHUNK_INDEX, MLREG_KIND_CHUNK_INDEX);
+                                   "layers[%zu]: annotation %s names no %s layer of this release",
+                                   i, MLREG_ANN_CHUNK_INDEX, MLREG_KIND_CHUNK_INDEX);
         return 0;
     }
     if (l->size > MLREG_CHUNK_INDEX_MAX_BYTES)
-        return mlreg_error_set(MLREG_EINVALID, "layers[%zu]: a chunk index of %" PRIu64
-                                               " bytes is over the limit of %zu",
+        return mlreg_error_set(MLREG_EINVALID,
+                               "layers[%zu]: a chunk index of %" PRIu64
+                               " bytes is over the limit of %zu",
                                i, l->size, MLREG_CHUNK_INDEX_MAX_BYTES);
     want = mlreg_descriptor_annotation(l, MLREG_ANN_CHUNKS_OF);
     j = want != NULL ? layer_by_digest(m, want) : SIZE_MAX;

@@ -693,7 +693,9 @@ void mlreg_registry__manifest_plan_free(registry_manifest_plan *plan)
  * them since; only the manifest's own bytes and a release's eval report,
  * which the index is built from, must still be there (a deletion keeps
  * them referenced: manifests_delete.c). */
-enum { PLAN_PRECHECK_VISIBLE = 1, PLAN_REPLAY = 2 };
+/* PLAN_MADE: a referrer the registry makes in a change that writes its
+ * blobs itself before committing (mlreg_registry__mutation_blob_put). */
+enum { PLAN_PRECHECK_VISIBLE = 1, PLAN_REPLAY = 2, PLAN_MADE = 4 };
 
 static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const char *repo,
                         const char *reference, const char *content_type, const char *body,
@@ -769,7 +771,8 @@ static int plan_prepare(registry_manifest_plan **out, mlreg_registry *reg, const
                  mlreg_cluster__refresh(cl, 1) > 0);
         if (error < 0) goto done;
     }
-    if (!(flags & PLAN_REPLAY) && (error = check_blobs_stored(reg, plan->m)) < 0) goto done;
+    if (!(flags & (PLAN_REPLAY | PLAN_MADE)) && (error = check_blobs_stored(reg, plan->m)) < 0)
+        goto done;
     if (p->is_release && plan->info.has_eval_report &&
         (error = read_eval_report(&plan->report, reg,
                                   &plan->m->layers[plan->info.eval_report_index])) < 0)
@@ -836,6 +839,19 @@ int mlreg_registry__manifest_plan_new(registry_manifest_plan **out, mlreg_regist
     if ((error = mlreg_digest_buffer(&d, body, len)) < 0) return error;
     mlreg_digest_format(ref, &d);
     return plan_prepare(out, reg, repo, ref, content_type, body, len, 0, NULL);
+}
+
+int mlreg_registry__manifest_plan_new_made(registry_manifest_plan **out, mlreg_registry *reg,
+                                           const char *repo, const char *content_type,
+                                           const char *body, size_t len)
+{
+    char ref[MLREG_DIGEST_STRLEN + 1];
+    mlreg_digest d;
+    int error;
+
+    if ((error = mlreg_digest_buffer(&d, body, len)) < 0) return error;
+    mlreg_digest_format(ref, &d);
+    return plan_prepare(out, reg, repo, ref, content_type, body, len, PLAN_MADE, NULL);
 }
 
 int mlreg_registry__manifest_plan_put(mlreg_manifest_put_result *out, registry_mutation *mut,

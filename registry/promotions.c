@@ -569,7 +569,7 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
         if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
         error = promote_decide(&s, txn);
     } else {
-        error = mlreg_registry__mutate(NULL, mlreg_registry_meta(reg), promote_apply, &s);
+        error = mlreg_registry__mutate_grouped(NULL, reg, promote_apply, &s);
     }
     if (error < 0) goto done;
     error = 0;
@@ -805,8 +805,7 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
         (error = mlreg_promotions__check_text(reason, "reason")) < 0)
         goto done;
     if ((error = mlreg_policy_rules(&s.rules, &s.nrules, policy, model, stage)) < 0) goto done;
-    if ((error = mlreg_registry__mutate(NULL, mlreg_registry_meta(reg), rollback_apply, &s)) < 0)
-        goto done;
+    if ((error = mlreg_registry__mutate_grouped(NULL, reg, rollback_apply, &s)) < 0) goto done;
     error = 0;
     if (s.refused) {
         error = mlreg_error_set(MLREG_EGATE, "%s", s.refusal);

@@ -56,6 +56,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* The small blobs mlreg_registry__blob_put() need not write again. */
+#define REGISTRY_KNOWN_MAX 8
+typedef struct {
+    pthread_mutex_t lock;
+    uint64_t gen; /* moved on by every deletion (mlreg_registry__blob_forget) */
+    uint64_t tick;
+    size_t n;
+    mlreg_digest digests[REGISTRY_KNOWN_MAX];
+    uint64_t used[REGISTRY_KNOWN_MAX]; /* tick of the last put: the stalest goes */
+} registry_known;
+
 struct mlreg_registry {
     mlreg_blobstore *store;
     mlreg_meta *meta;
@@ -65,6 +76,8 @@ struct mlreg_registry {
     mlreg_tokens *tokens;
     size_t max_manifest_bytes;
     pthread_mutex_t gc_lock; /* one garbage collection at a time (gc.c) */
+    registry_known known;    /* small blobs this process made durable (blob_put) */
+    registry_group *group;   /* changes waiting to share one commit (mutate.c) */
     /* who is told of each commit (mlreg_registry_commit_listen()) */
     pthread_mutex_t listen_lock;
     struct {
@@ -182,6 +195,7 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
     if (reg != NULL) {
         pthread_mutex_init(&reg->gc_lock, NULL);
         pthread_mutex_init(&reg->listen_lock, NULL);
+        pthread_mutex_init(&reg->known.lock, NULL);
     }
     n = strlen(opts->data_dir) + sizeof("/audit");
     meta_dir = malloc(n);
@@ -235,6 +249,9 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
                                       reg->audit_key)) < 0))
         goto done;
     if ((error = mlreg_keyring__sync_config(reg->keyring)) < 0) goto done;
+    /* changes share commits only where LMDB's commit is the commit point:
+     * with a shared log each change is an entry created in the store */
+    if (reg->cluster == NULL && (error = mlreg_registry__group_new(&reg->group)) < 0) goto done;
 
     *out = reg;
     reg = NULL;
@@ -256,8 +273,10 @@ void mlreg_registry_free(mlreg_registry *reg)
     mlreg_audit_key_free(reg->audit_key);
     mlreg_meta_close(reg->meta);
     mlreg_blobstore_free(reg->store);
+    mlreg_registry__group_free(reg->group);
     pthread_mutex_destroy(&reg->gc_lock);
     pthread_mutex_destroy(&reg->listen_lock);
+    pthread_mutex_destroy(&reg->known.lock);
     free(reg);
 }
 
@@ -433,17 +452,140 @@ int mlreg_registry__blob_links_foreach(mlreg_meta_txn *txn, registry_link_cb cb,
     return mlreg_meta_iter(txn, MLREG_DB_REPO_BLOBS, NULL, 0, NULL, 0, links_all_cb, &w);
 }
 
+registry_group *mlreg_registry__group(mlreg_registry *reg)
+{
+    return reg->group;
+}
+
+/*
+ * Small blobs that are written again and again (the empty config "{}" of
+ * every signature and attestation referrer) are not written again: each
+ * write costs a file, three fsyncs and a rename, inside the write
+ * transaction of every promotion. A put is skipped only when all of these
+ * hold, and otherwise the bytes are written as before:
+ *
+ * - this process committed the same bytes itself (the commit returned, so
+ *   the blob and its directory entry are durable: an entry that exists but
+ *   may not be durable, because another thread's commit of it has not
+ *   fsynced the directory yet or an earlier commit failed there, is never
+ *   trusted);
+ * - no blob was deleted by this process since that commit (gc.c and
+ *   scrub.c call mlreg_registry__blob_forget() before and after each
+ *   deletion, which empties the list and moves the generation on; a put
+ *   that straddles a deletion does not enter the list), so the name still
+ *   denotes the file that commit made durable; one fs root belongs to one
+ *   process (blob_fs.c);
+ * - the stored bytes read back now hash to the digest (a copy that rotted is
+ *   replaced, as a write would).
+ *
+ * Skipping cannot leave metadata naming a deleted blob any more than a
+ * write can: every caller links or records the blob in a later or the same
+ * write transaction, whose collection check (mlreg_registry__gc_link_check)
+ * refuses a blob a collection condemned before it (being deleted: retry;
+ * deleted: only if the store holds it at that moment), and a collection
+ * condemning after it sees the new link or reference (still_collectable).
+ * A blob being deleted at the moment of the read-back is condemned already,
+ * so the link check refuses it. On s3 a PUT that returned is durable and
+ * another node's deletion makes the read-back fail, so the rules hold too.
+ */
+#define KNOWN_MAX_LEN ((size_t)64 * 1024)
+
+/* Whether @p digest is in the list: 1 or 0, and the generation in *gen_out. */
+static int known_has(uint64_t *gen_out, registry_known *k, const mlreg_digest *digest)
+{
+    int found = 0;
+
+    pthread_mutex_lock(&k->lock);
+    for (size_t i = 0; i < k->n && !found; i++)
+        if ((found = mlreg_digest_equal(&k->digests[i], digest))) k->used[i] = ++k->tick;
+    *gen_out = k->gen;
+    pthread_mutex_unlock(&k->lock);
+    return found;
+}
+
+/* Adds @p digest unless a deletion began or ended since generation @p gen. */
+static void known_add(registry_known *k, const mlreg_digest *digest, uint64_t gen)
+{
+    size_t i, at = 0;
+
+    pthread_mutex_lock(&k->lock);
+    if (k->gen == gen) {
+        for (i = 0; i < k->n; i++)
+            if (mlreg_digest_equal(&k->digests[i], digest)) goto done;
+        /* unique blobs (envelopes, manifests) pass through; the hot ones,
+         * put again and again, are the last to go */
+        if (k->n < REGISTRY_KNOWN_MAX)
+            at = k->n++;
+        else
+            for (i = 1; i < k->n; i++)
+                if (k->used[i] < k->used[at]) at = i;
+        k->digests[at] = *digest;
+        k->used[at] = ++k->tick;
+    }
+done:
+    pthread_mutex_unlock(&k->lock);
+}
+
+static uint64_t known_gen(registry_known *k)
+{
+    uint64_t gen;
+
+    pthread_mutex_lock(&k->lock);
+    gen = k->gen;
+    pthread_mutex_unlock(&k->lock);
+    return gen;
+}
+
+void mlreg_registry__blob_forget(mlreg_registry *reg)
+{
+    pthread_mutex_lock(&reg->known.lock);
+    reg->known.n = 0;
+    reg->known.gen++;
+    pthread_mutex_unlock(&reg->known.lock);
+}
+
+/* 1 when the stored blob @p digest holds exactly @p data, 0 when it does
+ * not (missing, other bytes, unreadable: the caller writes it), or ENOMEM. */
+static int stored_equal(mlreg_registry *reg, const mlreg_digest *digest, const void *data,
+                        size_t len)
+{
+    char *have = NULL;
+    size_t hlen = 0;
+    int error = mlreg_registry__blob_get(&have, &hlen, reg, digest, len);
+
+    if (error == MLREG_ENOMEM) return error;
+    mlreg_error_clear();
+    error = error == 0 && hlen == len && memcmp(have, data, len) == 0;
+    free(have);
+    return error;
+}
+
 int mlreg_registry__blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len)
 {
     mlreg_blob_writer *w = NULL;
-    int error;
+    mlreg_digest digest;
+    uint64_t gen = 0;
+    int error, known = 0;
 
+    if (len <= KNOWN_MAX_LEN) {
+        if ((error = mlreg_digest_buffer(&digest, data, len)) < 0) return error;
+        known = known_has(&gen, &reg->known, &digest);
+        if (known && (error = stored_equal(reg, &digest, data, len)) < 0) return error;
+        /* no deletion since the list was read: the bytes read are the
+         * durable file of our own commit */
+        if (known && error == 1 && known_gen(&reg->known) == gen) {
+            *out = digest;
+            return 0;
+        }
+    }
     if ((error = mlreg_blobstore_open_write(&w, reg->store, (int64_t)len)) < 0) return error;
     if ((error = mlreg_blob_writer_write(w, data, len)) < 0) {
         mlreg_blob_writer_abort(w);
         return error;
     }
-    return mlreg_blob_writer_commit(out, w, NULL, (int64_t)len);
+    if ((error = mlreg_blob_writer_commit(out, w, NULL, (int64_t)len)) < 0) return error;
+    if (len <= KNOWN_MAX_LEN) known_add(&reg->known, out, gen);
+    return 0;
 }
 
 int mlreg_registry__blob_get(char **out, size_t *len_out, mlreg_registry *reg,

@@ -282,6 +282,44 @@ int mlreg_cluster__mutate(uint64_t *seq_out, mlreg_cluster *cl, mlreg_meta *meta
  */
 void mlreg_registry__rehearse_changes(int on);
 
+/* ---- changes sharing one commit (mutate.c) -------------------------------- */
+
+/** The changes of a registry waiting to share a commit. Opaque. */
+typedef struct registry_group registry_group;
+
+/** A new, empty group (*out freed with mlreg_registry__group_free()). */
+int mlreg_registry__group_new(registry_group **out);
+/** Frees @p g, which no change may be using; NULL is a no-op. */
+void mlreg_registry__group_free(registry_group *g);
+/** The group of @p reg: NULL with a shared log (s3), where changes do not share. */
+registry_group *mlreg_registry__group(mlreg_registry *reg);
+
+/**
+ * mlreg_registry__mutate() for a change that may share its commit with the
+ * changes other threads run at the same time (mutate.c says how): each
+ * change is applied in a transaction nested in one write transaction, a
+ * change that fails or changes nothing is dropped alone, and the one commit
+ * (one flush to the disk) makes them all durable before any of them
+ * returns. Same results as mlreg_registry__mutate(); falls back to it with
+ * a shared log. @p apply runs in another thread than the caller's, so it
+ * may not use thread-local state (it is run again, alone, when the shared
+ * commit fails).
+ */
+int mlreg_registry__mutate_grouped(uint64_t *seq_out, mlreg_registry *reg, registry_apply_fn apply,
+                                   void *arg);
+
+/**
+ * Writes @p len bytes of @p data to the blob store for change @p mut, for
+ * bytes that are new to the store (a signed statement naming its own
+ * entry): at once (mlreg_registry__blob_put()) for a change alone; in a
+ * shared commit, durably before the commit, by the thread that asked for
+ * the change, in parallel with the other changes' writes. *out receives the
+ * digest at once; nothing that reads the store may look for the blob before
+ * the change commits (mlreg_registry__manifest_plan_new_made()).
+ */
+int mlreg_registry__mutation_blob_put(mlreg_digest *out, registry_mutation *mut,
+                                      mlreg_registry *reg, const void *data, size_t len);
+
 typedef int (*registry_publish_fn)(mlreg_meta_txn *txn, uint64_t first_seq, size_t n, void *arg);
 int mlreg_registry__mutate_local(uint64_t *seq_out, mlreg_meta *meta, registry_apply_fn apply,
                                  void *arg, registry_publish_fn publish, void *publish_arg);
@@ -372,6 +410,16 @@ int mlreg_registry__manifest_plan_new(registry_manifest_plan **out, mlreg_regist
                                       size_t len);
 
 /**
+ * mlreg_registry__manifest_plan_new() for a referrer the registry makes
+ * (signature, attestation) in a change that writes the referrer's blobs
+ * itself before it commits (mlreg_registry__mutation_blob_put()): the
+ * blobs are not looked for in the store, since they may not be there yet.
+ */
+int mlreg_registry__manifest_plan_new_made(registry_manifest_plan **out, mlreg_registry *reg,
+                                           const char *repo, const char *content_type,
+                                           const char *body, size_t len);
+
+/**
  * Stores a prepared manifest inside the caller's write transaction @p txn:
  * repository entry, manifest bytes, referrer index entry (when it has a
  * subject) — the same writes as mlreg_registry_manifest_put(), which
@@ -395,9 +443,20 @@ void mlreg_registry__manifest_plan_free(registry_manifest_plan *plan);
 /**
  * Writes @p len bytes of @p data to the blob store and commits it (durable
  * before any metadata names it); *out receives its digest. Storing bytes
- * already stored is harmless. Errors as mlreg_blob_writer_commit().
+ * already stored is harmless. Small bytes this process committed itself
+ * and that are still stored intact are not written again (registry.c says
+ * when, and why a collection cannot take them from under the caller, who
+ * must link or record the blob in a change afterwards, as every caller
+ * does). Errors as mlreg_blob_writer_commit().
  */
 int mlreg_registry__blob_put(mlreg_digest *out, mlreg_registry *reg, const void *data, size_t len);
+
+/**
+ * Tells mlreg_registry__blob_put() that a blob is about to be, or was just,
+ * deleted or moved aside: it writes every small blob again until it has
+ * committed it once more. Call it before and after each deletion.
+ */
+void mlreg_registry__blob_forget(mlreg_registry *reg);
 
 /**
  * The bytes of stored blob @p digest, read whole (at most @p max bytes):

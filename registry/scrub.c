@@ -482,7 +482,10 @@ static int check_blob(scrub_run *s, const mlreg_digest *d)
     if ((error = add_releases(item, s->u, r)) < 0) return error;
     if (bad) return json_object_set_new(item, "error", json_string(why)) < 0 ? MLREG_ENOMEM : 0;
     if (s->o->dry_run) return 0;
-    if ((error = mlreg_blobstore_quarantine(qname, mlreg_registry_blobstore(s->reg), d, 0)) < 0) {
+    mlreg_registry__blob_forget(s->reg); /* registry.c: blob_put must write it again */
+    error = mlreg_blobstore_quarantine(qname, mlreg_registry_blobstore(s->reg), d, 0);
+    mlreg_registry__blob_forget(s->reg);
+    if (error < 0) {
         /* the finding stands; the failure to move it is part of it */
         return json_object_set_new(item, "error", json_string(mlreg_error_last())) < 0
                    ? MLREG_ENOMEM

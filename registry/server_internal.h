@@ -120,7 +120,16 @@ int mlreg_server__uploads_check_room(const upload_table *t, const upload_session
 /** Appends to a claimed session's writer and advances its offset;
  *  MLREG_ETOOBIG past the session size limit (nothing written). */
 int mlreg_server__uploads_write(upload_table *t, upload_session *s, const void *data, size_t len);
-/** Gives a claimed session back. */
+/** Lets the backend reserve room for @p more bytes past the offset of
+ *  claimed session @p s (a body's Content-Length): 0 or MLREG_ENOSPACE. */
+int mlreg_server__uploads_reserve(upload_session *s, uint64_t more);
+/** Waits until every byte of claimed session @p s is hashed and written
+ *  (mlreg_blob_writer_flush()): 0, or an error after which the session
+ *  cannot go on (drop it). */
+int mlreg_server__uploads_flush(upload_session *s);
+/** Gives a claimed session back, flushed first: one whose flush fails is
+ *  removed instead, so a resumed upload never continues a writer whose
+ *  bytes and hash disagree. */
 void mlreg_server__uploads_release(upload_table *t, upload_session *s);
 /** Unregisters and frees a claimed session, aborting its writer. */
 void mlreg_server__uploads_remove(upload_table *t, upload_session *s);

@@ -155,6 +155,9 @@ static void begin_upload_chunk(request *rq)
         return;
     }
     if (rq->has_body) check_chunk(rq);
+    if (!rq->failed && rq->has_length &&
+        (error = mlreg_server__uploads_reserve(rq->sess, rq->content_length)) < 0)
+        mlreg_server__req_fail(rq, error, ERR_CTX_UPLOAD);
     if (rq->failed) return; /* the session is released untouched at completion */
     rq->body = BODY_STREAM;
     if (!strcmp(rq->method, "PUT"))
@@ -357,7 +360,13 @@ static enum MHD_Result finish_upload_cancel(request *rq)
 static enum MHD_Result finish_upload_patch(request *rq)
 {
     uint64_t offset = mlreg_server__upload_claimed_offset(rq->sess);
+    int error;
 
+    /* the offset is only promised once every byte is written */
+    if ((error = mlreg_server__uploads_flush(rq->sess)) < 0) {
+        rq->sess_drop = 1;
+        return mlreg_server__reply_error(rq, error, ERR_CTX_UPLOAD);
+    }
     mlreg_server__req_release_session(rq);
     return reply_upload(rq, 202, rq->arg, offset);
 }

@@ -362,8 +362,28 @@ int mlreg_server__uploads_write(upload_table *t, upload_session *s, const void *
     return 0;
 }
 
+int mlreg_server__uploads_reserve(upload_session *s, uint64_t more)
+{
+    if (more > UINT64_MAX - s->offset) return 0; /* refused by the room check */
+    return mlreg_blob_writer_reserve(s->writer, s->offset + more);
+}
+
+int mlreg_server__uploads_flush(upload_session *s)
+{
+    return mlreg_blob_writer_flush(s->writer);
+}
+
+/* The writer may still be hashing and writing the last bytes of the body
+ * on its helper threads (mlreg_blob_writer_write()): they are finished
+ * before the session is free, so the next request (a resumed PATCH, the
+ * closing PUT) finds the offset, the hash and the temp file in agreement,
+ * and an idle session holds no staging memory. */
 void mlreg_server__uploads_release(upload_table *t, upload_session *s)
 {
+    if (mlreg_server__uploads_flush(s) < 0) {
+        mlreg_server__uploads_remove(t, s);
+        return;
+    }
     pthread_mutex_lock(&t->lock);
     s->busy = 0;
     s->touched = time(NULL);

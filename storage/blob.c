@@ -5,6 +5,8 @@
 #include "mlreg/common.h"
 #include "mlreg/metrics.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,7 +25,47 @@ struct mlreg_blobstore {
     mlreg_blob_backend *backend;
     mlreg_metrics_series *ops[OP_COUNT];
     mlreg_metrics_series *errors[OP_COUNT];
+    unsigned int pipes; /* pipelined writers running (atomic) */
 };
+
+/* ---- the write pipeline ----------------------------------------------------
+ *
+ * A large write to a backend with a write_block (fs) goes through three
+ * stages that overlap: the caller (a libmicrohttpd worker) copies the bytes
+ * it received into one of PIPE_SLOTS aligned staging slots and goes back to
+ * the socket; a hash thread runs SHA-256 over each full slot; a write thread
+ * hands the same slot to the backend (fs: one 2 MiB write whose writeback
+ * starts at once). A slot is filled again only when both threads are done
+ * with it, so memory is PIPE_SLOTS x PIPE_SLOT_BYTES whatever the blob's
+ * size, and the caller waits when the disk or the hash falls behind. Slots end on write_block
+ * boundaries of the blob (the first one of a run is shortened to get
+ * there), so the backend's writes are aligned except the first and the
+ * last. Blobs smaller than one slot never start the threads.
+ *
+ * The hasher belongs to the hash thread while the pipe runs and to the
+ * writer again once flush() has joined the threads; the first error of a
+ * thread is kept with its message (mlreg_error_set() is per thread) and
+ * reported to the caller by its next write, flush or commit. */
+#define PIPE_SLOTS      4
+#define PIPE_SLOT_BYTES (MLREG_BLOB_PIPE_BYTES / PIPE_SLOTS)
+
+typedef struct {
+    mlreg_blob_writer *w;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned char *slot[PIPE_SLOTS];
+    size_t slot_len[PIPE_SLOTS];
+    uint64_t handed;  /* slots handed to the threads */
+    uint64_t hashed;  /* slots the hash thread is done with */
+    uint64_t written; /* slots the write thread is done with */
+    int closing;      /* no more slots: threads exit once caught up */
+    int error;        /* first error of a thread, or 0 */
+    char message[512];
+    size_t fill;   /* bytes in the slot being filled (caller only) */
+    size_t target; /* bytes that slot takes before it is handed over */
+    pthread_t hash_thread, write_thread;
+    int started; /* threads running: 0, 1 (hash) or 2 (both) */
+} blob_pipe;
 
 /* Counts one operation @p op of @p store that returned @p error. */
 static int counted(mlreg_blobstore *store, int op, int error)
@@ -59,7 +101,200 @@ struct mlreg_blob_writer {
     /* Set when a write failed: the backend and the hash may disagree about
      * what was written, so the only safe ending is abort. */
     int failed;
+    blob_pipe *pipe; /* while a pipelined run is going on, else NULL */
 };
+
+/* Records the first error of a pipe thread; the caller holds the lock. */
+static void pipe_fail_locked(blob_pipe *p, int error)
+{
+    if (p->error) return;
+    p->error = error;
+    snprintf(p->message, sizeof(p->message), "%s", mlreg_error_last());
+}
+
+/* The loop of both threads: @p done is the thread's counter; @p step does
+ * its work on one slot. */
+static void pipe_run(blob_pipe *p, uint64_t *done, int (*step)(blob_pipe *, unsigned int))
+{
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        unsigned int i;
+        int error;
+
+        while (*done == p->handed && !p->closing && !p->error)
+            pthread_cond_wait(&p->cond, &p->lock);
+        if (p->error || *done == p->handed) break;
+        i = (unsigned int)(*done % PIPE_SLOTS);
+        pthread_mutex_unlock(&p->lock);
+        error = step(p, i);
+        pthread_mutex_lock(&p->lock);
+        if (error < 0) pipe_fail_locked(p, error);
+        (*done)++;
+        pthread_cond_broadcast(&p->cond);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+static int hash_step(blob_pipe *p, unsigned int i)
+{
+    return mlreg_hasher_update(p->w->hasher, p->slot[i], p->slot_len[i]);
+}
+
+static int write_step(blob_pipe *p, unsigned int i)
+{
+    return p->w->bw->write(p->w->bw, p->slot[i], p->slot_len[i]);
+}
+
+static void *hash_thread(void *arg)
+{
+    blob_pipe *p = arg;
+    pthread_setname_np(pthread_self(), "mlreg-hash"); /* for top and perf */
+    pipe_run(p, &p->hashed, hash_step);
+    return NULL;
+}
+
+static void *write_thread(void *arg)
+{
+    blob_pipe *p = arg;
+    pthread_setname_np(pthread_self(), "mlreg-write");
+    pipe_run(p, &p->written, write_step);
+    return NULL;
+}
+
+/* Bytes the next slot takes so that it ends on a write_block boundary of
+ * the blob, @p offset being where it starts. */
+static size_t pipe_target(const mlreg_blob_writer *w, uint64_t offset)
+{
+    unsigned int block = w->store->backend->write_block;
+    return PIPE_SLOT_BYTES - (size_t)(offset % block);
+}
+
+/* Stops the threads and frees the pipe: with @p cancel, at once (abort);
+ * else after they have finished every slot handed over. The first error
+ * of a thread, or 0. */
+static int pipe_stop(mlreg_blob_writer *w, int cancel)
+{
+    blob_pipe *p = w->pipe;
+    int error;
+
+    pthread_mutex_lock(&p->lock);
+    p->closing = 1;
+    if (cancel && !p->error) p->error = MLREG_EINVALID; /* makes the threads stop */
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    if (p->started > 0) pthread_join(p->hash_thread, NULL);
+    if (p->started > 1) pthread_join(p->write_thread, NULL);
+    error = p->error;
+    if (error < 0 && !cancel) mlreg_error_set(error, "%s", p->message);
+    for (unsigned int i = 0; i < PIPE_SLOTS; i++)
+        free(p->slot[i]);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+    w->pipe = NULL;
+    __atomic_sub_fetch(&w->store->pipes, 1, __ATOMIC_RELAXED);
+    return cancel ? 0 : error;
+}
+
+/* Starts a pipe for @p w if its backend allows one and the store runs
+ * fewer than MLREG_BLOB_PIPES_MAX; when it cannot (no memory, no thread),
+ * the writer simply goes on synchronously. */
+static void pipe_start(mlreg_blob_writer *w)
+{
+    mlreg_blobstore *store = w->store;
+    unsigned int block = store->backend->write_block;
+    blob_pipe *p = NULL;
+
+    if (__atomic_add_fetch(&store->pipes, 1, __ATOMIC_RELAXED) > MLREG_BLOB_PIPES_MAX ||
+        PIPE_SLOT_BYTES % block != 0 || (p = calloc(1, sizeof(*p))) == NULL) {
+        __atomic_sub_fetch(&store->pipes, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    p->w = w;
+    w->pipe = p;
+    if (pthread_mutex_init(&p->lock, NULL) != 0) {
+        free(p);
+        w->pipe = NULL;
+        __atomic_sub_fetch(&store->pipes, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    if (pthread_cond_init(&p->cond, NULL) != 0) {
+        pthread_mutex_destroy(&p->lock);
+        free(p);
+        w->pipe = NULL;
+        __atomic_sub_fetch(&store->pipes, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (unsigned int i = 0; i < PIPE_SLOTS; i++) {
+        void *m = NULL;
+        if (posix_memalign(&m, block < sizeof(void *) ? sizeof(void *) : block, PIPE_SLOT_BYTES) !=
+            0)
+            goto fail;
+        p->slot[i] = m;
+    }
+    p->target = pipe_target(w, w->size);
+    if (pthread_create(&p->hash_thread, NULL, hash_thread, p) != 0) goto fail;
+    p->started = 1;
+    if (pthread_create(&p->write_thread, NULL, write_thread, p) != 0) goto fail;
+    p->started = 2;
+    return;
+fail:
+    pipe_stop(w, 1);
+}
+
+/* Copies @p len bytes into the slots, handing each full slot over. */
+static int pipe_write(mlreg_blob_writer *w, const unsigned char *data, size_t len)
+{
+    blob_pipe *p = w->pipe;
+
+    while (len > 0) {
+        size_t n;
+        unsigned int i = (unsigned int)(p->handed % PIPE_SLOTS);
+
+        if (p->fill == 0) {
+            /* the slot is free once both threads are past its last use */
+            int error;
+            pthread_mutex_lock(&p->lock);
+            while (!p->error &&
+                   (p->hashed + PIPE_SLOTS <= p->handed || p->written + PIPE_SLOTS <= p->handed))
+                pthread_cond_wait(&p->cond, &p->lock);
+            error = p->error;
+            pthread_mutex_unlock(&p->lock);
+            if (error < 0) return mlreg_error_set(error, "%s", p->message);
+        }
+        n = p->target - p->fill;
+        if (n > len) n = len;
+        memcpy(p->slot[i] + p->fill, data, n);
+        p->fill += n;
+        data += n;
+        len -= n;
+        if (p->fill == p->target) {
+            pthread_mutex_lock(&p->lock);
+            p->slot_len[i] = p->fill;
+            p->handed++;
+            pthread_cond_broadcast(&p->cond);
+            pthread_mutex_unlock(&p->lock);
+            p->fill = 0;
+            p->target = PIPE_SLOT_BYTES;
+        }
+    }
+    return 0;
+}
+
+/* Hands over the partly filled slot, if any, and stops the pipe. */
+static int pipe_finish(mlreg_blob_writer *w)
+{
+    blob_pipe *p = w->pipe;
+
+    if (p->fill > 0) {
+        pthread_mutex_lock(&p->lock);
+        p->slot_len[p->handed % PIPE_SLOTS] = p->fill;
+        p->handed++;
+        pthread_mutex_unlock(&p->lock);
+        p->fill = 0;
+    }
+    return pipe_stop(w, 0);
+}
 
 struct mlreg_blob_reader {
     mlreg_blob_backend_reader *br;
@@ -184,14 +419,40 @@ int mlreg_blob_writer_write(mlreg_blob_writer *w, const void *data, size_t len)
 
     if (w->failed) return mlreg_error_set(MLREG_EINVALID, "blob writer failed earlier; abort it");
     if (len == 0) return 0;
-    if ((error = w->bw->write(w->bw, data, len)) < 0 ||
-        (error = mlreg_hasher_update(w->hasher, data, len)) < 0) {
+    if (w->pipe == NULL && w->store->backend->write_block != 0 && w->size + len > PIPE_SLOT_BYTES)
+        pipe_start(w);
+    if (w->pipe != NULL)
+        error = pipe_write(w, data, len);
+    else if ((error = w->bw->write(w->bw, data, len)) == 0)
+        error = mlreg_hasher_update(w->hasher, data, len);
+    if (error < 0) {
         mlreg_metrics_add(w->store->errors[OP_WRITE], 1);
         w->failed = 1;
         return error;
     }
     w->size += len;
     return 0;
+}
+
+int mlreg_blob_writer_flush(mlreg_blob_writer *w)
+{
+    int error;
+
+    if (w->pipe == NULL) return 0;
+    if ((error = pipe_finish(w)) < 0) {
+        mlreg_metrics_add(w->store->errors[OP_WRITE], 1);
+        w->failed = 1;
+    }
+    return error;
+}
+
+int mlreg_blob_writer_reserve(mlreg_blob_writer *w, uint64_t total)
+{
+    if (w->failed) return mlreg_error_set(MLREG_EINVALID, "blob writer failed earlier; abort it");
+    if (w->bw->reserve == NULL || total <= w->size) return 0;
+    /* the write thread may be using the backend writer */
+    if (w->pipe != NULL) return 0;
+    return w->bw->reserve(w->bw, total);
 }
 
 uint64_t mlreg_blob_writer_size(const mlreg_blob_writer *w)
@@ -206,8 +467,10 @@ int mlreg_blob_writer_commit(mlreg_digest *digest_out, mlreg_blob_writer *w,
     mlreg_digest got;
     char want_str[MLREG_DIGEST_STRLEN + 1], got_str[MLREG_DIGEST_STRLEN + 1];
 
+    if (!w->failed) error = mlreg_blob_writer_flush(w);
     if (w->failed) {
-        error = mlreg_error_set(MLREG_EINVALID, "blob writer failed earlier; not committed");
+        if (error == 0)
+            error = mlreg_error_set(MLREG_EINVALID, "blob writer failed earlier; not committed");
         goto done;
     }
     if ((error = mlreg_hasher_final(&got, w->hasher)) < 0) goto done;
@@ -230,6 +493,7 @@ int mlreg_blob_writer_commit(mlreg_digest *digest_out, mlreg_blob_writer *w,
     w->bw = NULL;
 
 done:
+    if (w->pipe != NULL) pipe_stop(w, 1);
     if (w->bw != NULL) w->bw->abort(w->bw);
     mlreg_hasher_free(w->hasher);
     free(w);
@@ -241,6 +505,7 @@ done:
 void mlreg_blob_writer_abort(mlreg_blob_writer *w)
 {
     if (w == NULL) return;
+    if (w->pipe != NULL) pipe_stop(w, 1);
     w->bw->abort(w->bw);
     mlreg_hasher_free(w->hasher);
     free(w);

@@ -258,6 +258,28 @@ int mlreg_meta_txn_begin(mlreg_meta_txn **out, mlreg_meta *meta, int write)
     return 0;
 }
 
+/* A child commits into its parent (LMDB writes nothing to disk for it), and
+ * aborting it leaves the parent as it was: what a batch of changes sharing
+ * one commit needs to drop the change that failed. */
+int mlreg_meta_txn_begin_nested(mlreg_meta_txn **out, mlreg_meta_txn *parent)
+{
+    int rc;
+    mlreg_meta_txn *txn;
+
+    if (!parent->write || parent->failed)
+        return mlreg_error_set(MLREG_EINVALID, "a nested transaction needs a sound write parent");
+    if ((txn = calloc(1, sizeof(*txn))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a transaction");
+    txn->meta = parent->meta;
+    txn->write = 1;
+    if ((rc = mdb_txn_begin(parent->meta->env, parent->txn, 0, &txn->txn)) != 0) {
+        free(txn);
+        return lmdb_error(parent->meta->env, rc, "begin nested metadata transaction");
+    }
+    *out = txn;
+    return 0;
+}
+
 int mlreg_meta_txn_commit(mlreg_meta_txn *txn)
 {
     int error = 0, rc;

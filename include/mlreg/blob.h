@@ -20,6 +20,11 @@ typedef struct mlreg_blobstore mlreg_blobstore;
 typedef struct mlreg_blob_writer mlreg_blob_writer;
 typedef struct mlreg_blob_reader mlreg_blob_reader;
 
+/** Staging memory of one pipelined writer (see mlreg_blob_writer_write). */
+#define MLREG_BLOB_PIPE_BYTES (8u * 1024 * 1024)
+/** Pipelined writers a store runs at once; more writers write synchronously. */
+#define MLREG_BLOB_PIPES_MAX 4
+
 /** Creates a store over @p backend, taking ownership of it (also on failure). */
 int mlreg_blobstore_new(mlreg_blobstore **out, mlreg_blob_backend *backend);
 /** Frees the store and its backend; NULL is a no-op. */
@@ -72,8 +77,29 @@ int mlreg_blobstore_foreach(mlreg_blobstore *store, mlreg_blob_foreach_cb cb, vo
  * mlreg_blob_writer_abort(), which free it.
  */
 int mlreg_blobstore_open_write(mlreg_blob_writer **out, mlreg_blobstore *store, int64_t size_hint);
-/** Appends bytes (hashing them). On error the writer stays valid; abort it. */
+/**
+ * Appends bytes (hashing them). On error the writer stays valid; abort it.
+ * With a backend that has a write_block (fs), a write may only copy the
+ * bytes into the writer's staging buffers (bounded: MLREG_BLOB_PIPE_BYTES)
+ * and return: helper threads then hash them and write them to the backend,
+ * overlapped with the caller receiving the next bytes. An error of theirs
+ * is returned by a later write, mlreg_blob_writer_flush() or commit.
+ */
 int mlreg_blob_writer_write(mlreg_blob_writer *w, const void *data, size_t len);
+/**
+ * Waits until every byte written so far is hashed and in the backend, and
+ * releases the helper threads and staging buffers, if any: afterwards the
+ * writer holds no memory beyond its own state (an upload session between
+ * two requests). 0, or the first error of the helpers (the writer is then
+ * failed: abort it). The writer stays usable.
+ */
+int mlreg_blob_writer_flush(mlreg_blob_writer *w);
+/**
+ * The blob will be @p total bytes in all (known from a Content-Length):
+ * lets the backend reserve the room (see the backend's reserve). 0,
+ * MLREG_ENOSPACE (refuse the upload now) or another error.
+ */
+int mlreg_blob_writer_reserve(mlreg_blob_writer *w, uint64_t total);
 /** Bytes written so far. */
 uint64_t mlreg_blob_writer_size(const mlreg_blob_writer *w);
 /**

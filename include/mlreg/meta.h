@@ -67,6 +67,14 @@ void mlreg_meta_close(mlreg_meta *meta);
 
 /** Begins a transaction: @p write non-zero for a write transaction. */
 int mlreg_meta_txn_begin(mlreg_meta_txn **out, mlreg_meta *meta, int write);
+/**
+ * Begins a write transaction nested in the write transaction @p parent,
+ * which may not be used until the child ends. Committing the child makes
+ * its writes part of the parent (nothing reaches the disk before the
+ * parent commits); aborting it drops them and leaves the parent as it was.
+ * 0; MLREG_EINVALID (@p parent read-only or failed); MLREG_ENOMEM; MLREG_EIO.
+ */
+int mlreg_meta_txn_begin_nested(mlreg_meta_txn **out, mlreg_meta_txn *parent);
 /** Commits and frees the transaction (also on failure). */
 int mlreg_meta_txn_commit(mlreg_meta_txn *txn);
 /** Aborts and frees the transaction; NULL is a no-op. */

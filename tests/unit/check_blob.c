@@ -695,6 +695,346 @@ START_TEST(test_blob_concurrent_writers_of_the_same_content_all_succeed)
 }
 END_TEST
 
+/* A blob many slots long, written in pieces that match no boundary, with a
+ * flush in the middle (an upload session between two PATCHes): the bytes
+ * and the digest come out right, and the temp file is gone at commit. */
+START_TEST(test_blob_fs_pipelined_blob_with_a_flush_in_the_middle_round_trips)
+{
+    size_t len = 3 * MLREG_BLOB_PIPE_BYTES + 4097, off = 0, i;
+    unsigned char *buf = malloc(len), *back;
+    mlreg_blob_writer *w = NULL;
+    mlreg_digest want, got;
+
+    ck_assert_ptr_nonnull(buf);
+    for (i = 0; i < len; i++)
+        buf[i] = (unsigned char)(i * 13 + (i >> 9));
+    ck_assert_int_eq(mlreg_digest_buffer(&want, buf, len), 0);
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, store, -1), 0);
+    ck_assert_int_eq(mlreg_blob_writer_reserve(w, len), 0);
+    while (off < len) {
+        size_t n = len - off < 131079 ? len - off : 131079;
+        ck_assert_int_eq(mlreg_blob_writer_write(w, buf + off, n), 0);
+        off += n;
+        ck_assert_uint_eq(mlreg_blob_writer_size(w), off);
+        if (off >= len / 2 && off - n < len / 2) {
+            ck_assert_int_eq(mlreg_blob_writer_flush(w), 0);
+            ck_assert_int_eq(mlreg_blob_writer_flush(w), 0); /* nothing left: a no-op */
+        }
+    }
+    ck_assert_int_eq(mlreg_blob_writer_commit(&got, w, &want, (int64_t)len), 0);
+    ck_assert(mlreg_digest_equal(&got, &want));
+    ck_assert_int_eq(count_entries("blobs/tmp"), 0);
+    back = read_all(&off, &want);
+    ck_assert_uint_eq(off, len);
+    ck_assert(memcmp(back, buf, len) == 0);
+    free(back);
+    free(buf);
+}
+END_TEST
+
+/* An upload shorter than the room reserved for it is refused by size; one
+ * that is committed has exactly its own length on disk. */
+START_TEST(test_blob_fs_reserved_room_past_the_end_is_not_part_of_the_blob)
+{
+    static const char text[] = "shorter than announced";
+    mlreg_blob_writer *w = NULL;
+    mlreg_digest got;
+    char rel[256], path[4096];
+    struct stat st;
+
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, store, 1 << 20), 0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, text, strlen(text)), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(&got, w, NULL, -1), 0);
+    blob_rel(rel, sizeof(rel), &got);
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, (off_t)strlen(text));
+    ck_assert_int_le(st.st_blocks * 512, 64 * 1024);
+}
+END_TEST
+
+START_TEST(test_blob_fs_abort_in_the_middle_of_a_pipelined_write_leaves_nothing)
+{
+    size_t len = 2 * MLREG_BLOB_PIPE_BYTES;
+    unsigned char *buf = calloc(1, len);
+    mlreg_blob_writer *w = NULL;
+
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, store, -1), 0);
+    ck_assert_int_eq(mlreg_blob_writer_write(w, buf, len), 0);
+    mlreg_blob_writer_abort(w);
+    ck_assert_int_eq(count_entries("blobs/tmp"), 0);
+    free(buf);
+}
+END_TEST
+
+/* ---- the write pipeline, against a recording backend ---- */
+
+/* A backend whose writer records every write (alignment, calling thread)
+ * and fails the write numbered fail_at (1-based over all writers, 0
+ * never). Writers are numbered as they open; only writer `watch` keeps its
+ * bytes and counts its writes from threads other than the opener's. Writers
+ * of several pipes write at once: the counters are under a lock. */
+typedef struct {
+    mlreg_blob_backend parent;
+    pthread_mutex_t lock;
+    unsigned char *bytes; /* writer `watch`'s */
+    size_t len, cap;
+    int n_open, n_write, n_commit, n_abort, fail_at, watch;
+    int helper_writes; /* writes of writer `watch` made outside its opener's thread */
+    int unaligned;     /* helper writes breaking the contract, the first and last excepted */
+    int last_aligned;
+    pthread_t opener;
+} rec_backend;
+
+typedef struct {
+    mlreg_blob_backend_writer parent;
+    rec_backend *b;
+    int id;
+    size_t off;
+} rec_writer;
+
+static int rec_writer__write(mlreg_blob_backend_writer *bw, const void *data, size_t len)
+{
+    rec_writer *w = (rec_writer *)bw;
+    rec_backend *b = w->b;
+    unsigned int blk = b->parent.write_block ? b->parent.write_block : 1;
+    int aligned = ((uintptr_t)data % blk) == 0 && len % blk == 0 && w->off % blk == 0;
+    int error = 0;
+
+    pthread_mutex_lock(&b->lock);
+    b->n_write++;
+    if (b->fail_at && b->n_write == b->fail_at) {
+        error =
+            mlreg_error_set(MLREG_ENOSPACE, "recording backend: disk full at write %d", b->n_write);
+        goto done;
+    }
+    w->off += len;
+    if (w->id != b->watch) goto done;
+    if (!pthread_equal(pthread_self(), b->opener)) {
+        /* the one before this was neither the first nor the last helper write */
+        if (++b->helper_writes > 2 && !b->last_aligned) b->unaligned++;
+        b->last_aligned = aligned;
+    }
+    if (b->len + len > b->cap) {
+        size_t cap = (b->len + len) * 2;
+        unsigned char *m = realloc(b->bytes, cap);
+        if (!m) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        b->bytes = m;
+        b->cap = cap;
+    }
+    memcpy(b->bytes + b->len, data, len);
+    b->len += len;
+done:
+    pthread_mutex_unlock(&b->lock);
+    return error;
+}
+
+static int rec_writer__commit(mlreg_blob_backend_writer *bw, const mlreg_digest *d)
+{
+    (void)d;
+    ((rec_writer *)bw)->b->n_commit++;
+    free(bw);
+    return 0;
+}
+
+static void rec_writer__abort(mlreg_blob_backend_writer *bw)
+{
+    ((rec_writer *)bw)->b->n_abort++;
+    free(bw);
+}
+
+static int rec_backend__open_write(mlreg_blob_backend_writer **out, mlreg_blob_backend *bb,
+                                   int64_t size_hint)
+{
+    rec_writer *w = calloc(1, sizeof(*w));
+    (void)size_hint;
+    if (!w) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    w->b = (rec_backend *)bb;
+    pthread_mutex_lock(&w->b->lock);
+    w->b->opener = pthread_self();
+    w->id = w->b->n_open++;
+    pthread_mutex_unlock(&w->b->lock);
+    w->parent.write = rec_writer__write;
+    w->parent.commit = rec_writer__commit;
+    w->parent.abort = rec_writer__abort;
+    *out = &w->parent;
+    return 0;
+}
+
+static void rec_backend__free(mlreg_blob_backend *bb)
+{
+    rec_backend *b = (rec_backend *)bb;
+    pthread_mutex_destroy(&b->lock);
+    free(b->bytes);
+    free(b);
+}
+
+static rec_backend *rec_new(unsigned int write_block)
+{
+    rec_backend *b = calloc(1, sizeof(*b));
+    ck_assert_ptr_nonnull(b);
+    b->parent.version = MLREG_BLOB_BACKEND_VERSION;
+    b->parent.open_write = rec_backend__open_write;
+    b->parent.free = rec_backend__free;
+    b->parent.write_block = write_block;
+    ck_assert_int_eq(pthread_mutex_init(&b->lock, NULL), 0);
+    b->watch = 0;
+    return b;
+}
+
+static unsigned char *pattern(size_t len)
+{
+    unsigned char *buf = malloc(len);
+    ck_assert_ptr_nonnull(buf);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (unsigned char)(i * 31 + (i >> 13));
+    return buf;
+}
+
+/* Writes @p len bytes of @p buf in pieces of @p piece bytes. */
+static int write_pieces(mlreg_blob_writer *w, const unsigned char *buf, size_t len, size_t piece)
+{
+    int error = 0;
+    for (size_t off = 0; off < len && error == 0; off += piece)
+        error = mlreg_blob_writer_write(w, buf + off, len - off < piece ? len - off : piece);
+    return error;
+}
+
+START_TEST(test_blobstore_pipeline_hands_the_backend_aligned_writes_from_helper_threads)
+{
+    mlreg_blobstore *s = NULL;
+    mlreg_blob_writer *w = NULL;
+    rec_backend *b = rec_new(4096);
+    size_t len = 3 * MLREG_BLOB_PIPE_BYTES + 1000;
+    unsigned char *buf = pattern(len);
+    mlreg_digest want, got;
+
+    ck_assert_int_eq(mlreg_blobstore_new(&s, &b->parent), 0);
+    ck_assert_int_eq(mlreg_digest_buffer(&want, buf, len), 0);
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, s, -1), 0);
+    /* an odd first piece: the pipe starts at an unaligned offset */
+    ck_assert_int_eq(mlreg_blob_writer_write(w, buf, 777), 0);
+    ck_assert_int_eq(write_pieces(w, buf + 777, len - 777, 100003), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(&got, w, &want, (int64_t)len), 0);
+    ck_assert(mlreg_digest_equal(&got, &want));
+    ck_assert_uint_eq(b->len, len);
+    ck_assert(memcmp(b->bytes, buf, len) == 0);
+    ck_assert_int_gt(b->helper_writes, 2);
+    ck_assert_int_eq(b->unaligned, 0);
+    ck_assert_int_eq(b->n_commit, 1);
+    mlreg_blobstore_free(s);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_blobstore_pipeline_write_error_is_reported_and_nothing_is_committed)
+{
+    mlreg_blobstore *s = NULL;
+    mlreg_blob_writer *w = NULL;
+    rec_backend *b = rec_new(4096);
+    size_t len = 4 * MLREG_BLOB_PIPE_BYTES;
+    unsigned char *buf = pattern(len);
+    int error;
+
+    ck_assert_int_eq(mlreg_blobstore_new(&s, &b->parent), 0);
+    b->fail_at = 4; /* a write of the helper thread */
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, s, -1), 0);
+    error = write_pieces(w, buf, len, 65536);
+    if (error == 0) error = mlreg_blob_writer_flush(w);
+    ck_assert_int_eq(error, MLREG_ENOSPACE);
+    ck_assert_str_eq(mlreg_error_last(), "recording backend: disk full at write 4");
+    ck_assert_int_lt(mlreg_blob_writer_write(w, buf, 10), 0);
+    ck_assert_int_lt(mlreg_blob_writer_commit(NULL, w, NULL, -1), 0);
+    ck_assert_int_eq(b->n_commit, 0);
+    ck_assert_int_eq(b->n_abort, 1);
+    mlreg_blobstore_free(s);
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_blobstore_pipeline_mismatch_after_pipelined_bytes_is_refused)
+{
+    mlreg_blobstore *s = NULL;
+    mlreg_blob_writer *w = NULL;
+    rec_backend *b = rec_new(4096);
+    size_t len = 2 * MLREG_BLOB_PIPE_BYTES + 5;
+    unsigned char *buf = pattern(len);
+    mlreg_digest want;
+
+    ck_assert_int_eq(mlreg_blobstore_new(&s, &b->parent), 0);
+    ck_assert_int_eq(mlreg_digest_buffer(&want, buf, len), 0);
+    buf[len / 2] ^= 1; /* one bit flipped on the way */
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, s, -1), 0);
+    ck_assert_int_eq(write_pieces(w, buf, len, 131072), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(NULL, w, &want, (int64_t)len), MLREG_EMISMATCH);
+    ck_assert_int_eq(b->n_commit, 0);
+    ck_assert_int_eq(b->n_abort, 1);
+    mlreg_blobstore_free(s);
+    free(buf);
+}
+END_TEST
+
+/* Past MLREG_BLOB_PIPES_MAX writers at once, the extra ones write in the
+ * caller's thread: staging memory stays bounded for the whole store. */
+START_TEST(test_blobstore_writers_past_the_pipe_limit_write_synchronously)
+{
+    mlreg_blobstore *s = NULL;
+    mlreg_blob_writer *w[MLREG_BLOB_PIPES_MAX + 1];
+    rec_backend *b = rec_new(4096);
+    size_t len = MLREG_BLOB_PIPE_BYTES;
+    unsigned char *buf = pattern(len);
+    int i;
+
+    ck_assert_int_eq(mlreg_blobstore_new(&s, &b->parent), 0);
+    b->watch = -1;
+    for (i = 0; i <= MLREG_BLOB_PIPES_MAX; i++) {
+        ck_assert_int_eq(mlreg_blobstore_open_write(&w[i], s, -1), 0);
+        if (i < MLREG_BLOB_PIPES_MAX) ck_assert_int_eq(mlreg_blob_writer_write(w[i], buf, len), 0);
+    }
+    b->watch = MLREG_BLOB_PIPES_MAX;
+    ck_assert_int_eq(write_pieces(w[MLREG_BLOB_PIPES_MAX], buf, len, 65536), 0);
+    ck_assert_int_eq(mlreg_blob_writer_flush(w[MLREG_BLOB_PIPES_MAX]), 0);
+    ck_assert_int_eq(b->helper_writes, 0);
+    for (i = 0; i < MLREG_BLOB_PIPES_MAX; i++)
+        mlreg_blob_writer_abort(w[i]);
+    ck_assert_int_eq(mlreg_blob_writer_commit(NULL, w[MLREG_BLOB_PIPES_MAX], NULL, (int64_t)len),
+                     0);
+    /* with the others gone, a new writer pipelines again */
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w[0], s, -1), 0);
+    b->watch = b->n_open - 1;
+    ck_assert_int_eq(write_pieces(w[0], buf, len, 65536), 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(NULL, w[0], NULL, (int64_t)len), 0);
+    ck_assert_int_gt(b->helper_writes, 0);
+    mlreg_blobstore_free(s);
+    free(buf);
+}
+END_TEST
+
+/* A backend without write_block (s3) is written as before: in the
+ * caller's thread, with the caller's pieces. */
+START_TEST(test_blobstore_backend_without_write_block_is_written_synchronously)
+{
+    mlreg_blobstore *s = NULL;
+    mlreg_blob_writer *w = NULL;
+    rec_backend *b = rec_new(0);
+    size_t len = 2 * MLREG_BLOB_PIPE_BYTES;
+    unsigned char *buf = pattern(len);
+
+    ck_assert_int_eq(mlreg_blobstore_new(&s, &b->parent), 0);
+    ck_assert_int_eq(mlreg_blobstore_open_write(&w, s, -1), 0);
+    ck_assert_int_eq(write_pieces(w, buf, len, 65536), 0);
+    ck_assert_int_eq(b->n_write, (int)(len / 65536));
+    ck_assert_int_eq(b->helper_writes, 0);
+    ck_assert_int_eq(mlreg_blob_writer_commit(NULL, w, NULL, (int64_t)len), 0);
+    mlreg_blobstore_free(s);
+    free(buf);
+}
+END_TEST
+
 /* ---- front end rules, checked against a fake backend with counters ---- */
 
 START_TEST(test_blobstore_mismatch_never_reaches_the_backend_commit)
@@ -786,11 +1126,22 @@ static Suite *blob_suite(void)
     tcase_add_test(fs, test_blob_zero_byte_blob_commits_and_reads_back_empty);
     tcase_add_test(fs, test_blob_reader_fd_is_usable_with_pread);
     tcase_add_test(fs, test_blob_concurrent_writers_of_the_same_content_all_succeed);
+    tcase_add_test(fs, test_blob_fs_pipelined_blob_with_a_flush_in_the_middle_round_trips);
+    tcase_add_test(fs, test_blob_fs_reserved_room_past_the_end_is_not_part_of_the_blob);
+    tcase_add_test(fs, test_blob_fs_abort_in_the_middle_of_a_pipelined_write_leaves_nothing);
     suite_add_tcase(s, fs);
+
+    tcase_set_timeout(front, 60); /* the pipeline tests move tens of MiB (slow under ASan) */
 
     tcase_add_test(front, test_blobstore_mismatch_never_reaches_the_backend_commit);
     tcase_add_test(front, test_blobstore_writer_that_failed_a_write_cannot_commit);
     tcase_add_test(front, test_blobstore_new_refuses_an_unknown_backend_version_and_frees_it);
+    tcase_add_test(front,
+                   test_blobstore_pipeline_hands_the_backend_aligned_writes_from_helper_threads);
+    tcase_add_test(front, test_blobstore_pipeline_write_error_is_reported_and_nothing_is_committed);
+    tcase_add_test(front, test_blobstore_pipeline_mismatch_after_pipelined_bytes_is_refused);
+    tcase_add_test(front, test_blobstore_writers_past_the_pipe_limit_write_synchronously);
+    tcase_add_test(front, test_blobstore_backend_without_write_block_is_written_synchronously);
     suite_add_tcase(s, front);
     return s;
 }

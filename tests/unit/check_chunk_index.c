@@ -236,7 +236,7 @@ START_TEST(test_parse_refuses_malformed_and_hostile_indexes)
     refused("{" MT "," DG ",\"size\":1,\"chunkSize\":65536,\"chunks\":[\"" HEX_A "0\"]}",
             MLREG_EINVALID, "65 hex digits");
     refused("{" MT "," DG ",\"size\":1,\"chunkSize\":65536,\"chunks\":["
-                          "\"CA978112CA1BBDCAFAC231B39A23DC4DA786EFF8147C4E72B9807785AFEE48BB\"]}",
+            "\"CA978112CA1BBDCAFAC231B39A23DC4DA786EFF8147C4E72B9807785AFEE48BB\"]}",
             MLREG_EINVALID, "uppercase hex");
     refused("{" MT "," DG ",\"size\":1,\"chunkSize\":65536,\"chunks\":[7]}", MLREG_EINVALID,
             "a number for a chunk");

@@ -371,6 +371,77 @@ START_TEST(test_meta_abort_discards_writes)
 }
 END_TEST
 
+START_TEST(test_meta_nested_transactions_commit_into_their_parent_or_drop_alone)
+{
+    mlreg_meta *m = open_meta(0);
+    mlreg_meta_txn *p = NULL, *c = NULL, *r = NULL;
+    void *val = NULL;
+    size_t len = 0;
+    char *v;
+
+    put_str(m, MLREG_DB_TAGS, "kept", "old");
+    ck_assert_int_eq(mlreg_meta_txn_begin(&p, m, 1), 0);
+    /* a child kept: the parent and later children see its writes */
+    ck_assert_int_eq(mlreg_meta_txn_begin_nested(&c, p), 0);
+    ck_assert_int_eq(mlreg_meta_put(c, MLREG_DB_TAGS, "one", 3, "1", 1, 0), 0);
+    ck_assert_int_eq(mlreg_meta_txn_commit(c), 0);
+    /* a child dropped: its writes and deletions vanish, the parent's stay */
+    ck_assert_int_eq(mlreg_meta_txn_begin_nested(&c, p), 0);
+    ck_assert_int_eq(mlreg_meta_get(&val, &len, c, MLREG_DB_TAGS, "one", 3), 0);
+    ck_assert_mem_eq(val, "1", 1);
+    free(val);
+    ck_assert_int_eq(mlreg_meta_put(c, MLREG_DB_TAGS, "two", 3, "2", 1, 0), 0);
+    ck_assert_int_eq(mlreg_meta_del(c, MLREG_DB_TAGS, "kept", 4), 0);
+    mlreg_meta_txn_abort(c);
+    /* nothing of the parent is visible to readers before it commits */
+    ck_assert_ptr_null(get_str(m, MLREG_DB_TAGS, "one"));
+    ck_assert_int_eq(mlreg_meta_txn_commit(p), 0);
+
+    v = get_str(m, MLREG_DB_TAGS, "one");
+    ck_assert_str_eq(v, "1");
+    free(v);
+    ck_assert_ptr_null(get_str(m, MLREG_DB_TAGS, "two"));
+    v = get_str(m, MLREG_DB_TAGS, "kept");
+    ck_assert_str_eq(v, "old");
+    free(v);
+
+    /* a read transaction has no children */
+    ck_assert_int_eq(mlreg_meta_txn_begin(&r, m, 0), 0);
+    ck_assert_int_eq(mlreg_meta_txn_begin_nested(&c, r), MLREG_EINVALID);
+    mlreg_meta_txn_abort(r);
+    mlreg_meta_close(m);
+}
+END_TEST
+
+START_TEST(test_meta_a_nested_transaction_that_fills_the_map_drops_alone)
+{
+    mlreg_meta *m = open_meta(64 * 1024);
+    mlreg_meta_txn *p = NULL, *c = NULL;
+    char val[1024], key[32], *v;
+    int i, rc = 0;
+
+    memset(val, 'v', sizeof(val));
+    ck_assert_int_eq(mlreg_meta_txn_begin(&p, m, 1), 0);
+    ck_assert_int_eq(mlreg_meta_txn_begin_nested(&c, p), 0);
+    ck_assert_int_eq(mlreg_meta_put(c, MLREG_DB_TAGS, "small", 5, "ok", 2, 0), 0);
+    ck_assert_int_eq(mlreg_meta_txn_commit(c), 0);
+    ck_assert_int_eq(mlreg_meta_txn_begin_nested(&c, p), 0);
+    for (i = 0; i < 10000 && rc == 0; i++) {
+        snprintf(key, sizeof(key), "key-%06d", i);
+        rc = mlreg_meta_put(c, MLREG_DB_RELEASES, key, strlen(key), val, sizeof(val), 0);
+    }
+    ck_assert_int_eq(rc, MLREG_ENOSPACE);
+    mlreg_meta_txn_abort(c);
+    /* the parent goes on and commits what its kept child wrote */
+    ck_assert_int_eq(mlreg_meta_txn_commit(p), 0);
+    v = get_str(m, MLREG_DB_TAGS, "small");
+    ck_assert_str_eq(v, "ok");
+    free(v);
+    ck_assert_ptr_null(get_str(m, MLREG_DB_RELEASES, "key-000000"));
+    mlreg_meta_close(m);
+}
+END_TEST
+
 #define MAX_KEYS 16
 
 struct visited {
@@ -707,6 +778,8 @@ static Suite *meta_suite(void)
     tcase_add_test(tc, test_meta_databases_are_separate);
     tcase_add_test(tc, test_meta_open_adds_new_databases_to_an_older_environment);
     tcase_add_test(tc, test_meta_abort_discards_writes);
+    tcase_add_test(tc, test_meta_nested_transactions_commit_into_their_parent_or_drop_alone);
+    tcase_add_test(tc, test_meta_a_nested_transaction_that_fills_the_map_drops_alone);
     tcase_add_test(tc, test_meta_iter_visits_only_keys_with_the_prefix_in_key_order);
     tcase_add_test(tc, test_meta_iter_with_an_empty_prefix_visits_every_key);
     tcase_add_test(tc, test_meta_iter_starts_at_the_start_key);

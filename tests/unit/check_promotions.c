@@ -3,6 +3,7 @@
  * registry (fs backend, LMDB) in a mkdtemp dir, with releases pushed through
  * mlreg_registry_manifest_put_as() and signatures made with the signing
  * library by a key of the keyring. */
+#include "../../registry/registry_internal.h"
 #include "mlreg/audit.h"
 #include "mlreg/auth.h"
 #include "mlreg/common.h"
@@ -905,6 +906,56 @@ START_TEST(test_racing_promotions_serialise_with_the_right_baseline)
 }
 END_TEST
 
+/* The empty config every attestation referrer names is written once, not
+ * at each promotion (registry.c), unless the stored copy changed or a
+ * blob was deleted since; the envelope, new each time, is always written. */
+START_TEST(test_promotions_write_the_empty_config_once_unless_it_changed_or_blobs_were_deleted)
+{
+    th_registry_opts o;
+    th_fake *f = th_fake_new(MLREG_BLOB_BACKEND_VERSION, NULL);
+    th_fake_blob *b;
+    mlreg_digest empty;
+
+    th_registry_teardown(&fx);
+    memset(&o, 0, sizeof(o));
+    o.backend = &f->parent;
+    th_registry_setup(&fx, "promotions", &o);
+    reg = fx.reg;
+    sk = fx.sk;
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.5}]}");
+    for (int i = 1; i <= 5; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d.0", i);
+        push_simple(v, 0.9);
+    }
+    ck_assert_int_eq(mlreg_digest_buffer(&empty, MLREG_EMPTY_CONFIG, 2), 0);
+
+    ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ci"), 0);
+    ck_assert_ptr_nonnull(b = th_fake_find(f, &empty));
+    th_fake_reset_counters(f);
+    ck_assert_int_eq(promote(NULL, "2.0", "staging", 0, "ci"), 0);
+    ck_assert_int_eq(f->n_commit, 1); /* the envelope alone */
+
+    /* a copy that rotted is replaced, as a write would */
+    b->data[0] = 'X';
+    th_fake_reset_counters(f);
+    ck_assert_int_eq(promote(NULL, "3.0", "staging", 0, "ci"), 0);
+    ck_assert_int_eq(f->n_commit, 2);
+    ck_assert_ptr_nonnull(b = th_fake_find(f, &empty));
+    ck_assert_mem_eq(b->data, MLREG_EMPTY_CONFIG, 2);
+    th_fake_reset_counters(f);
+    ck_assert_int_eq(promote(NULL, "4.0", "staging", 0, "ci"), 0);
+    ck_assert_int_eq(f->n_commit, 1);
+
+    /* after a deletion (gc.c, scrub.c say so) it is written once again */
+    mlreg_registry__blob_forget(reg);
+    th_fake_reset_counters(f);
+    ck_assert_int_eq(promote(NULL, "5.0", "staging", 0, "ci"), 0);
+    ck_assert_int_eq(f->n_commit, 2);
+    ck_assert_str_eq(holder("staging"), "5.0");
+}
+END_TEST
+
 static Suite *promotions_suite(void)
 {
     Suite *s = suite_create("promotions");
@@ -931,6 +982,8 @@ static Suite *promotions_suite(void)
     tcase_add_test(tc, test_rebinding_an_earlier_image_makes_it_current_again_and_is_audited);
     tcase_add_test(tc, test_the_release_record_names_its_pusher);
     tcase_add_test(tc, test_racing_promotions_serialise_with_the_right_baseline);
+    tcase_add_test(
+        tc, test_promotions_write_the_empty_config_once_unless_it_changed_or_blobs_were_deleted);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -31,6 +31,7 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -786,6 +787,58 @@ START_TEST(test_a_manifest_content_type_that_is_not_text_is_refused_before_anyth
 }
 END_TEST
 
+/* One thread's promotion of version @p arg to staging. */
+static void *promote_thread(void *arg)
+{
+    mlreg_promote_req req = {MODEL, arg, "staging", "together", 0, "deployer"};
+    json_t *res = NULL;
+    intptr_t rc = mlreg_promote(&res, src, pol, &req);
+
+    json_decref(res);
+    return (void *)rc;
+}
+
+/* Promotions made at the same time share commits (mutate.c): each still
+ * gets its own entry, statement and envelope, refused ones and failing ones
+ * (an unknown version) answer alone, and the log replays byte for byte. */
+START_TEST(test_promotions_that_shared_commits_replay_byte_for_byte)
+{
+    enum { N = 12 };
+    pthread_t th[N];
+    char versions[N][16], d[MLREG_DIGEST_STRLEN + 1];
+    void *rc;
+    size_t i, passed = 0, refused = 0, unknown = 0;
+    uint64_t before, n;
+
+    for (i = 0; i < N; i++) {
+        snprintf(versions[i], sizeof(versions[i]), "%s%zu.0", i == N - 1 ? "no-" : "", i + 1);
+        /* every third one below the staging gate (min 0.85) */
+        if (i < N - 1) push(versions[i], i % 3 == 0 ? 0.5 : 0.9, "ci", d);
+    }
+    before = log_size(src);
+    for (i = 0; i < N; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, promote_thread, versions[i]), 0);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(pthread_join(th[i], &rc), 0);
+        if ((intptr_t)rc == 0) passed++;
+        if ((intptr_t)rc == MLREG_EGATE) refused++;
+        if ((intptr_t)rc == MLREG_ENOTFOUND) unknown++;
+    }
+    ck_assert_uint_eq(passed, 7);
+    ck_assert_uint_eq(refused, 4);
+    ck_assert_uint_eq(unknown, 1);
+    /* one entry per promotion evaluated, the unknown version none */
+    ck_assert_uint_eq(log_size(src) - before, N - 1);
+    n = log_size(src);
+
+    open_dst();
+    ck_assert_msg(mlreg_registry_replay(dst, mlreg_registry_meta(src)) == 0, "replay: %s",
+                  mlreg_error_last());
+    ck_assert_uint_eq(log_size(dst), n);
+    assert_same_tables(src, dst);
+}
+END_TEST
+
 static Suite *replay_suite(void)
 {
     Suite *s = suite_create("replay");
@@ -795,6 +848,7 @@ static Suite *replay_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_replaying_the_log_rebuilds_every_table_byte_for_byte);
     tcase_add_test(tc, test_a_replay_into_a_registry_with_a_log_is_refused);
+    tcase_add_test(tc, test_promotions_that_shared_commits_replay_byte_for_byte);
     tcase_add_test(tc, test_an_entry_that_does_not_match_its_change_stops_the_replay_at_its_seq);
     tcase_add_test(tc,
                    test_a_runtime_trust_of_a_key_the_config_dropped_replays_as_a_runtime_record);

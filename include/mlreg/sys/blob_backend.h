@@ -38,6 +38,13 @@ typedef struct mlreg_blob_backend_writer {
     int (*commit)(struct mlreg_blob_backend_writer *w, const mlreg_digest *digest);
     /** Discards everything written and frees the writer. */
     void (*abort)(struct mlreg_blob_backend_writer *w);
+    /**
+     * Optional (NULL: nothing to do). The blob will be @p total bytes long
+     * in all: the backend may reserve the room now (fs: fallocate), so a
+     * full disk is reported before the bytes are sent. 0, MLREG_ENOSPACE or
+     * another error; a backend that cannot reserve returns 0.
+     */
+    int (*reserve)(struct mlreg_blob_backend_writer *w, uint64_t total);
 } mlreg_blob_backend_writer;
 
 /** An open blob for reading. */
@@ -125,6 +132,16 @@ struct mlreg_blob_backend {
     /** Optional; the backend's short name ("fs", "s3"), a static string: the
      *  `backend` label of the blob store's metrics (NULL: "other"). */
     const char *name;
+    /**
+     * Optional (0: the front end calls the writer's write synchronously,
+     * with the caller's buffers, as it always did; s3). Non-zero: the front
+     * end may stage large writes in buffers aligned to this many bytes and
+     * call the writer's write from a helper thread (never two calls at
+     * once), each write's length and blob offset then being multiples of
+     * it except the first and the last of a run. fs sets it to the page
+     * size.
+     */
+    unsigned int write_block;
 };
 
 /** Seconds an s3 backend's check() answers its last result without asking again. */
