@@ -1100,32 +1100,6 @@ done:
     return error;
 }
 
-/* --limit-rate BYTES[K|M|G] (powers of 1024), at least 1 byte per second. */
-static int parse_rate(uint64_t *out, const char *v)
-{
-    char *end;
-    unsigned long long n;
-    unsigned int shift = 0;
-
-    errno = 0;
-    n = strtoull(v, &end, 10);
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    if (shift) end++;
-    if (errno || end == v || *end || v[0] < '0' || v[0] > '9' || n == 0 ||
-        n > (UINT64_MAX >> 31) >> shift)
-        return mlreg_error_set(MLREG_EINVALID,
-                               "--limit-rate '%s': want a byte count per second, such as 500K "
-                               "or 20M",
-                               mlreg_text_printable(v));
-    *out = (uint64_t)n << shift;
-    return 0;
-}
-
 static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const char **registry,
                       const char **sign_key, int *reupload, uint64_t *rate, int argc, char **argv)
 {
@@ -1164,7 +1138,7 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
                     MLREG_EINVALID, "--git-sha '%s': want 7 to 64 lowercase hex digits", *git_sha);
         } else if ((m = cli_opt(&v, &i, argc, argv, "--limit-rate")) != 0) {
             if (m < 0) return MLREG_EINVALID;
-            if ((error = parse_rate(rate, v)) < 0) return error;
+            if ((error = cli_rate_parse(rate, v, "--limit-rate")) < 0) return error;
         } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0 ||
                    (m = cli_opt(sign_key, &i, argc, argv, "--sign-key")) != 0) {
             if (m < 0) return MLREG_EINVALID;
