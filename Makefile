@@ -70,6 +70,18 @@ $(BUILD)/tests/check_%: tests/unit/check_%.c $(BUILD)/tests/unit/helpers.o $(BUI
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a \
 	    $(LIBS) $(CHECK_LIBS)
 
+# check_push_cache tests a module of cli/ (push_cache.c, with files.c).
+$(BUILD)/tests/check_push_cache: tests/unit/check_push_cache.c $(BUILD)/cli/push_cache.o \
+    $(BUILD)/cli/files.o $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
+
+# check_push_reader tests a module of cli/ (push_reader.c).
+$(BUILD)/tests/check_push_reader: tests/unit/check_push_reader.c $(BUILD)/cli/push_reader.o \
+    $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
+
 # audit_tamper edits the LMDB file directly, as an attacker would: liblmdb only.
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(@D)

@@ -117,6 +117,10 @@ typedef struct {
 #define STALL_SECONDS           60
 #define COMMIT_BYTES_PER_SECOND (8 * 1024 * 1024)
 
+/* libcurl's upload buffer for bodies at least this large (its maximum is
+ * 2 MiB; the default 64 KiB costs a callback and a send per 64 KiB). */
+#define UPLOAD_BUFFER (1L << 20)
+
 static int curl_ready;
 
 /* A token goes into an HTTP header: printable ASCII without spaces only, so
@@ -471,6 +475,10 @@ static void response_clear_headers(cli_response *r)
     free(r->content_type);
     r->location = r->content_digest = r->content_type = NULL;
     r->content_length = -1;
+
+    free(r->range);
+    r->range = NULL;
+    r->digest_first = 0;
 }
 
 void cli_response_clear(cli_response *r)
@@ -490,6 +498,19 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *userdata)
     size_t want = size * nitems;
     uint64_t left;
 
+    if (req->source) {
+        int64_t n;
+        left = req->body_size - t->sent;
+        if (want > left) want = (size_t)left;
+        if (want == 0) return 0;
+        if ((n = req->source->read(req->source->ctx, buf, want)) <= 0) {
+            t->cb_error =
+                n < 0 ? (int)n : mlreg_error_set(MLREG_EIO, "file shrank while it was being sent");
+            return CURL_READFUNC_ABORT;
+        }
+        t->sent += (uint64_t)n;
+        return (size_t)n;
+    }
     if (req->body_fd >= 0) {
         left = req->body_size - t->sent;
         if (want > left) want = (size_t)left;
@@ -523,7 +544,11 @@ static int seek_cb(void *userdata, curl_off_t offset, int origin)
     transfer *t = userdata;
 
     if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
-    if (t->req->body_fd >= 0) {
+    if (t->req->source) {
+        if ((uint64_t)offset > t->req->body_size ||
+            t->req->source->seek(t->req->source->ctx, (uint64_t)offset) < 0)
+            return CURL_SEEKFUNC_FAIL;
+    } else if (t->req->body_fd >= 0) {
         if ((uint64_t)offset > t->req->body_size ||
             lseek(t->req->body_fd, t->fd_start + (off_t)offset, SEEK_SET) < 0)
             return CURL_SEEKFUNC_FAIL;
@@ -585,6 +610,12 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
         errno = 0;
         long long n = strtoll(v, &end, 10);
         r->content_length = (errno || *end || n < 0) ? -1 : (int64_t)n;
+        free(v);
+    } else if ((v = header_value(buf, len, "Range"))) {
+        free(r->range);
+        r->range = v;
+    } else if ((v = header_value(buf, len, "Mlreg-Digest-First"))) {
+        r->digest_first = !strcasecmp(v, "true");
         free(v);
     }
     return len;
@@ -659,8 +690,9 @@ static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
         t->last_move = now;
     } else {
         long idle = (long)(now.tv_sec - t->last_move.tv_sec), allowed = t->stall_seconds;
-        if (!t->answered && ultotal > 0 && ulnow >= ultotal)
-            allowed += (long)(ultotal / COMMIT_BYTES_PER_SECOND);
+        /* a session's closing PUT stores what its PATCHes sent (commit_size) */
+        if (!t->answered && ulnow >= ultotal)
+            allowed += (long)(((uint64_t)ultotal + t->req->commit_size) / COMMIT_BYTES_PER_SECOND);
         if (idle >= allowed) {
             t->stalled = allowed;
             return 1; /* CURLE_ABORTED_BY_CALLBACK */
@@ -716,8 +748,8 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
     transfer t;
     CURL *curl = c->curl;
     CURLcode rc;
-    int has_body = req->body_fd >= 0 || req->body_len > 0;
-    uint64_t body_size = req->body_fd >= 0 ? req->body_size : req->body_len;
+    int has_body = req->source || req->body_fd >= 0 || req->body_len > 0;
+    uint64_t body_size = req->source || req->body_fd >= 0 ? req->body_size : req->body_len;
 
     cli_response_clear(resp);
     memset(&t, 0, sizeof(t));
@@ -795,12 +827,27 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
         curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_size);
         curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
         curl_easy_setopt(curl, CURLOPT_READDATA, &t);
+    } else if (!strcmp(req->method, "PATCH")) {
+        curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PATCH");
+        curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_size);
+        curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(curl, CURLOPT_READDATA, &t);
     } else {
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
     }
     if (has_body) {
         curl_easy_setopt(curl, CURLOPT_SEEKFUNCTION, seek_cb);
         curl_easy_setopt(curl, CURLOPT_SEEKDATA, &t);
+        /* large bodies in large reads: fewer callbacks, larger writes */
+        if (body_size >= UPLOAD_BUFFER)
+            curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPLOAD_BUFFER);
+    }
+    if (req->max_send)
+        curl_easy_setopt(curl, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)req->max_send);
+    for (size_t i = 0; req->headers && req->headers[i]; i++) {
+        if (!(h = curl_slist_append(headers, req->headers[i]))) goto nomem;
+        headers = h;
     }
 
     t.show = req->progress && isatty(STDERR_FILENO);

@@ -93,6 +93,21 @@ int cli_client_resolve(char **out, const cli_client *c, const char *location, co
  */
 typedef int (*cli_sink_fn)(void *ctx, const void *data, size_t len);
 
+/**
+ * A request body produced by the caller (`mlreg push` hashes the bytes as
+ * libcurl takes them). @p read fills @p buf with up to @p len bytes of the
+ * body from the current position and returns the count (more than 0 while
+ * the body is not complete) or a negative MLREG_E* code with the message
+ * set; @p seek moves to body offset @p offset when libcurl must send the
+ * body again (a kept-alive connection the server had closed): 0 or a
+ * negative code.
+ */
+typedef struct {
+    int64_t (*read)(void *ctx, void *buf, size_t len);
+    int (*seek)(void *ctx, uint64_t offset);
+    void *ctx;
+} cli_body_source;
+
 typedef struct {
     const char *method;       /**< "GET", "HEAD", "POST", "PUT" */
     const char *url;          /**< path from the registry root ("/v2/...") or an absolute URL */
@@ -110,6 +125,15 @@ typedef struct {
      * Non-2xx bodies are always kept (up to 64 KiB) for the error message. */
     cli_sink_fn sink;
     void *sink_ctx;
+    /* ---- resumable, hashed uploads (cli/push.c) ---- */
+    const cli_body_source *source; /**< the body (body_size bytes) when set; body_fd is -1 */
+    const char *const *headers;    /**< extra "Name: value" lines, NULL-terminated, or NULL */
+    /** Bytes sent earlier that the registry stores when it answers this
+     *  request (an upload session's closing PUT): the stall watch gives it
+     *  time for them as for a body of that size. */
+    uint64_t commit_size;
+    uint64_t max_send; /**< send at most this many bytes per second; 0: no cap */
+
     size_t max_body;      /**< over it: MLREG_ESERVER */
     int follow_redirects; /**< follow Location (blob GETs only) */
     /** GET only: "A-B" asks for bytes A..B (CURLOPT_RANGE, kept across
@@ -124,6 +148,10 @@ typedef struct {
     long status; /**< final HTTP status */
     char *body;  /**< NUL-terminated body kept in memory (may be NULL) */
     size_t body_len;
+    /* ---- resumable, hashed uploads (cli/push.c) ---- */
+    char *range;      /**< Range header of an upload session ("0-<last>") or NULL */
+    int digest_first; /**< Mlreg-Digest-First: true (the registry wants the digest up front) */
+
     char *location;         /**< Location header or NULL */
     char *content_digest;   /**< Docker-Content-Digest header or NULL */
     char *content_type;     /**< Content-Type header or NULL */

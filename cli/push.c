@@ -1,15 +1,35 @@
 /* push.c: `mlreg push MODEL@VERSION --weights FILE ...`, the export step.
  *
- * Order of work, chosen so that a retried export step is always safe:
- *   1. check everything local (reference, kinds, files, titles, git sha) and
- *      hash every file (streamed), before any network traffic;
- *   2. look the version up: the same files (digest, kind, title) → print the
- *      existing digest and stop with 0; other files → exit 1, nothing sent;
- *   3. upload only the blobs the registry lacks (HEAD first), monolithically
- *      (POST ?digest=, body streamed from the open file descriptor); with
- *      --reupload every blob, which replaces a damaged stored copy. Step 3
- *      also runs when step 2 found the same files: a blob a scrub
- *      quarantined answers 404, and uploading it again repairs the release;
+ * Order of work, chosen so that a retried export step is always safe and a
+ * new file is read once:
+ *   1. check everything local (reference, kinds, files, titles, git sha);
+ *      open every file and look it up in the digest cache (push_cache.h:
+ *      device, inode, size, mtime, ctime): an unchanged file is never read
+ *      again. Files under STREAM_MIN bytes that are not cached are hashed
+ *      now (reading them twice costs nothing);
+ *   2. look the version up: when it exists, every file is hashed (once,
+ *      then cached) and compared: the same files (digest, kind, title) →
+ *      the repair path below, print the existing digest and stop with 0;
+ *      other files → exit 1, nothing sent;
+ *   3. upload only the blobs the registry lacks. A file whose digest is
+ *      known is checked with HEAD first. A large file whose digest is not
+ *      known yet is hashed while it is uploaded: the HEAD check would need
+ *      the digest, which costs a read of the whole file, so such a file is
+ *      streamed into an upload session (PATCHes of PIECE bytes, hashing the
+ *      bytes as libcurl takes them, on two threads: push_reader.h) and
+ *      closed with `PUT ?digest=`; a registry that holds the blob already
+ *      keeps one copy. A registry that answers the session POST with
+ *      `Mlreg-Digest-First: true` (s3: it writes the blob's final key only
+ *      when it knows the digest up front) gets the file hashed first, the
+ *      HEAD check, and then the body in the closing PUT. The session's
+ *      location is remembered in the cache dir until the PUT: a push that
+ *      was killed asks the registry for the session's offset next time and
+ *      sends only the rest. --reupload sends every blob (a HEAD-less
+ *      upload), which replaces a damaged stored copy. Step 3 also runs when
+ *      step 2 found the same files: a blob a scrub quarantined answers 404,
+ *      and uploading it again repairs the release. Files of at least
+ *      MLREG_CHUNK_INDEX_THRESHOLD bytes also get their chunk index
+ *      (chunk_index.h) uploaded as a blob and listed as a layer;
  *   4. PUT the manifest by the version tag and check the digest the registry
  *      reports against the sha256 of the bytes sent.
  * With --sign-key the secret key is loaded (and its password asked) before
@@ -18,9 +38,10 @@
  * signature is attached (POST .../signatures) after the manifest PUT. When
  * the version already exists with the same files, the existing manifest's
  * bytes are signed instead, unless this key signed them already.
- * Files stay open from hashing to upload, so a file renamed or replaced in
- * between cannot slip other bytes under the digest computed in step 1 (a file
- * modified in place is caught by the registry's digest check).
+ * Files stay open from the lookup to the upload, so a file renamed or
+ * replaced in between cannot slip other bytes under a digest (a file
+ * modified in place is caught by the registry's digest check, and its
+ * digest is not cached: its timestamps changed).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,23 +56,42 @@
 
 #include "cli.h"
 #include "client.h"
+#include "mlreg/chunk_index.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
 #include "mlreg/sign.h"
 #include "mlreg/text.h"
+#include "push_cache.h"
+#include "push_reader.h"
 #include "release.h"
 
 static const char *const kinds[] = {MLREG_KINDS};
 #define NKINDS       (sizeof(kinds) / sizeof(kinds[0]))
 #define MANIFEST_MAX (16u * 1024 * 1024)
 #define PROGRESS_MIN (1u << 20) /* smaller transfers draw no progress */
+/* Files from this size on, when their digest is not cached, are hashed
+ * while they are uploaded; smaller ones are hashed first (and HEAD-checked). */
+#define STREAM_MIN ((uint64_t)8 << 20)
+/* Bytes per PATCH of a session upload: a push killed mid-way loses at most
+ * the piece in flight, even from a registry that drops a PATCH cut short. */
+#define PIECE ((uint64_t)64 << 20)
+/* Remembered upload sessions older than this are dropped unused: a
+ * registry keeps an idle session for minutes (limits.upload_idle_seconds). */
+#define UPLOAD_KEEP_SECONDS (7L * 24 * 3600)
+/* How stale a cache entry's use time may get before a push refreshes it. */
+#define USED_REFRESH_SECONDS (24 * 3600)
+/* Seconds a resumed upload waits for a session the registry still holds
+ * busy (416) before it starts over: a little over the registry's default
+ * body timeout (limits.body_timeout_seconds, 60 s). */
+#define BUSY_WAIT_MAX 75u
 
 static const char usage_line[] =
     "usage: mlreg push MODEL@VERSION [--weights FILE]... [--tokenizer FILE] [--config FILE]\n"
     "                  [--seeds FILE] [--eval-report FILE] [--file KIND=FILE]...\n"
     "                  [--git-sha SHA] [--sign-key KEYFILE] [--reupload] [--registry URL]\n"
+    "                  [--limit-rate BYTES[K|M|G]]\n"
     "\n"
     "--sign-key signs the manifest with the secret key KEYFILE (password from\n"
     "MLREG_KEY_PASSWORD or the terminal when encrypted) and attaches the signature.\n"
@@ -59,7 +99,11 @@ static const char usage_line[] =
     "with the same files uploads only those the registry lacks (a copy a scrub\n"
     "quarantined), which repairs it. --reupload uploads every file even when the\n"
     "registry has it: the registry verifies the bytes and replaces its copy, which\n"
-    "repairs one that was damaged and not yet found by a scrub.\n";
+    "repairs one that was damaged and not yet found by a scrub.\n"
+    "--limit-rate caps the upload speed (bytes per second; K, M, G are powers of 1024).\n"
+    "Digests of unchanged files are cached ($MLREG_CACHE_DIR, else\n"
+    "$XDG_CACHE_HOME/mlreg, else ~/.cache/mlreg), and an interrupted upload resumes\n"
+    "where the registry's copy ends when the same file is pushed again.\n";
 
 typedef struct {
     size_t kind;  /* index into kinds[] */
@@ -70,7 +114,29 @@ typedef struct {
     uint64_t size;
     char digest[MLREG_DIGEST_STRLEN + 1];
     int uploaded;
+    push_file_id id;   /* identity at open (the cache key) */
+    int64_t opened_ns; /* CLOCK_REALTIME right after the fstat */
+    int known;         /* digest (and chunk index) known */
+    int indexed;       /* size >= MLREG_CHUNK_INDEX_THRESHOLD: has a chunk index */
+    char *ix_bytes;    /* the serialized chunk index, when indexed and known */
+    size_t ix_len;
+    char ix_digest[MLREG_DIGEST_STRLEN + 1];
+    char ix_title[300];
+    int ix_listed; /* the existing release lists this index (repair path) */
 } push_file;
+
+/* --limit-rate: bytes per second every upload request of this push may
+ * send (0: no cap), set once by cmd_push(). */
+static uint64_t send_limit;
+
+/* What the upload steps share. */
+typedef struct {
+    cli_client *c;
+    const cli_ref *ref;
+    push_cache cache;
+    char cache_dir[4096]; /* "" when there is none */
+    int reupload;
+} push_ctx;
 
 typedef struct {
     push_file *files;
@@ -80,8 +146,10 @@ typedef struct {
 
 static void file_list_free(file_list *l)
 {
-    for (size_t i = 0; i < l->nfiles; i++)
+    for (size_t i = 0; i < l->nfiles; i++) {
         if (l->files[i].fd >= 0) close(l->files[i].fd);
+        free(l->files[i].ix_bytes);
+    }
     free(l->files);
     l->files = NULL;
     l->nfiles = l->cap = 0;
@@ -160,12 +228,57 @@ static int check_titles(const file_list *l)
     return 0;
 }
 
-static int hash_files(file_list *l)
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The digest of @p f (and its chunk index @p ix when it is indexed) are
+ * now known: keeps the digest and the index's bytes and digest. */
+static int file_known(push_file *f, const mlreg_digest *d, const mlreg_chunk_index *ix)
+{
+    mlreg_digest id;
+    int error;
+
+    mlreg_digest_format(f->digest, d);
+    if (f->indexed) {
+        if (!ix) return mlreg_error_set(MLREG_EINVALID, "%s: no chunk index", f->path);
+        free(f->ix_bytes);
+        f->ix_bytes = NULL;
+        if ((error = mlreg_chunk_index_serialize(&f->ix_bytes, &f->ix_len, ix)) < 0 ||
+            (error = mlreg_digest_buffer(&id, f->ix_bytes, f->ix_len)) < 0)
+            return cli_error_wrap(error, "%s: chunk index", f->path);
+        mlreg_digest_format(f->ix_digest, &id);
+    }
+    f->known = 1;
+    return 0;
+}
+
+/* Keeps the digest of @p f in the cache, unless the file changed since it
+ * was opened or was changed too recently to be trusted (racily clean). */
+static void remember(push_ctx *x, const push_file *f, const mlreg_digest *d,
+                     const mlreg_chunk_index *ix)
+{
+    struct stat st;
+    push_file_id now;
+
+    if (!x->cache_dir[0] || fstat(f->fd, &st) < 0) return;
+    push_file_id_from_stat(&now, &st);
+    if (memcmp(&now, &f->id, sizeof(now)) || !push_file_id_cacheable(&f->id, f->opened_ns)) return;
+    if (push_cache_put(&x->cache, &f->id, d, f->indexed ? ix : NULL, (int64_t)time(NULL)) < 0)
+        mlreg_error_clear();
+}
+
+/* Opens every file and takes the digests of unchanged ones from the cache. */
+static int open_files(push_ctx *x, file_list *l)
 {
     for (size_t i = 0; i < l->nfiles; i++) {
         push_file *f = &l->files[i];
+        push_cache_entry *e;
         struct stat st;
-        mlreg_digest d;
         int error;
 
         if ((f->fd = open(f->path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -174,9 +287,78 @@ static int hash_files(file_list *l)
             return mlreg_error_set(MLREG_EIO, "%s: %s", f->path, strerror(errno));
         if (!S_ISREG(st.st_mode))
             return mlreg_error_set(MLREG_EIO, "%s: not a regular file", f->path);
-        if ((error = mlreg_digest_fd(&d, &f->size, f->fd)) < 0)
-            return cli_error_wrap(error, "%s", f->path);
-        mlreg_digest_format(f->digest, &d);
+        f->opened_ns = now_ns();
+        push_file_id_from_stat(&f->id, &st);
+        f->size = (uint64_t)st.st_size;
+        f->indexed = f->size >= MLREG_CHUNK_INDEX_THRESHOLD;
+        if (f->indexed) {
+            /* the index layer's title follows the registry's rule too */
+            snprintf(f->ix_title, sizeof(f->ix_title), "%s%s", f->title, MLREG_CHUNK_TITLE_SUFFIX);
+            if (mlreg_title_validate(f->ix_title) < 0)
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "'%s': the title of its chunk index, '%s', is not valid: %s",
+                                       mlreg_text_printable(f->path),
+                                       mlreg_text_printable(f->ix_title), mlreg_error_last());
+            for (size_t j = 0; j < l->nfiles; j++)
+                if (!mlreg_title_cmp(l->files[j].title, f->ix_title))
+                    return mlreg_error_set(MLREG_EINVALID,
+                                           "'%s' has the title of the chunk index of '%s'",
+                                           l->files[j].path, f->path);
+        }
+        if ((e = push_cache_find(&x->cache, &f->id)) && (!f->indexed || e->nchunks)) {
+            mlreg_chunk_index ix = {.file = e->digest,
+                                    .size = f->size,
+                                    .chunk_size = e->chunk_size,
+                                    .nchunks = e->nchunks,
+                                    .chunks = e->chunks};
+            if ((error = file_known(f, &e->digest, f->indexed ? &ix : NULL)) < 0) {
+                /* an entry whose index does not serialize: hash again */
+                mlreg_error_clear();
+                f->known = 0;
+                continue;
+            }
+            /* the use time orders eviction; refreshed daily, so that a
+             * push of unchanged files writes no cache file */
+            if ((int64_t)time(NULL) - e->used > USED_REFRESH_SECONDS) {
+                e->used = (int64_t)time(NULL);
+                x->cache.dirty = 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Reads @p f once to hash it (and build its chunk index). */
+static int hash_file(push_ctx *x, push_file *f)
+{
+    push_reader *r = NULL;
+    mlreg_chunk_index ix = {0};
+    mlreg_digest d;
+    int error;
+
+    if ((error = push_reader_new(&r, f->fd, f->size,
+                                 PUSH_HASH_FILE | (f->indexed ? PUSH_HASH_CHUNKS : 0), f->path)) <
+            0 ||
+        (error = push_reader_skip(r, f->size)) < 0 ||
+        (error = push_reader_finish(&d, f->indexed ? &ix : NULL, r)) < 0 ||
+        (error = file_known(f, &d, f->indexed ? &ix : NULL)) < 0)
+        goto done;
+    remember(x, f, &d, &ix);
+done:
+    push_reader_free(r);
+    mlreg_chunk_index_clear(&ix);
+    return error;
+}
+
+/* Hashes every file whose digest is unknown (all, or only the small ones). */
+static int hash_unknown(push_ctx *x, file_list *l, int small_only)
+{
+    int error;
+
+    for (size_t i = 0; i < l->nfiles; i++) {
+        push_file *f = &l->files[i];
+        if (f->known || (small_only && f->size >= STREAM_MIN)) continue;
+        if ((error = hash_file(x, f)) < 0) return error;
     }
     return 0;
 }
@@ -260,6 +442,19 @@ static int build_manifest(char **out, const cli_ref *ref, const file_list *l, co
                                   f->digest, "size", (json_int_t)f->size, "annotations",
                                   MLREG_ANN_TITLE, f->title, MLREG_ANN_KIND, kinds[f->kind]);
         if (!layer || json_array_append_new(layers, layer) < 0) goto nomem;
+        if (f->indexed && json_object_set_new(json_object_get(layer, "annotations"),
+                                              MLREG_ANN_CHUNK_INDEX, json_string(f->ix_digest)) < 0)
+            goto nomem;
+    }
+    /* the chunk indexes after the files, in the files' order */
+    for (size_t i = 0; i < l->nfiles; i++) {
+        const push_file *f = &l->files[i];
+        if (!f->indexed) continue;
+        json_t *layer = json_pack(
+            "{s:s, s:s, s:I, s:{s:s, s:s, s:s}}", "mediaType", MLREG_MT_CHUNK_INDEX, "digest",
+            f->ix_digest, "size", (json_int_t)f->ix_len, "annotations", MLREG_ANN_TITLE,
+            f->ix_title, MLREG_ANN_KIND, MLREG_KIND_CHUNK_INDEX, MLREG_ANN_CHUNKS_OF, f->digest);
+        if (!layer || json_array_append_new(layers, layer) < 0) goto nomem;
     }
     if (!(*out = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS))) goto nomem;
     goto done;
@@ -272,28 +467,39 @@ done:
 
 /* 1 when the stored manifest @p body is a release with exactly our files
  * (same digest, kind and title for each, nothing more), 0 otherwise. */
-static int same_release(const char *body, size_t len, const file_list *l)
+static int same_release(const char *body, size_t len, file_list *l)
 {
     json_t *m = json_loadb(body, len, 0, NULL), *layers;
     int same = 0;
+    size_t nlayers = 0;
 
     layers = json_object_get(m, "layers");
-    if (!json_is_array(layers) || json_array_size(layers) != l->nfiles) goto done;
+    if (!json_is_array(layers)) goto done;
+    /* the files only: chunk index layers follow from them */
+    for (size_t j = 0; j < json_array_size(layers); j++) {
+        const char *kind = json_string_value(json_object_get(
+            json_object_get(json_array_get(layers, j), "annotations"), MLREG_ANN_KIND));
+        if (!kind || strcmp(kind, MLREG_KIND_CHUNK_INDEX)) nlayers++;
+    }
+    if (nlayers != l->nfiles) goto done;
     if (!json_is_string(json_object_get(m, "artifactType")) ||
         strcmp(json_string_value(json_object_get(m, "artifactType")), MLREG_ARTIFACT_RELEASE))
         goto done;
     for (size_t i = 0; i < l->nfiles; i++) {
-        const push_file *f = &l->files[i];
+        push_file *f = &l->files[i];
         int found = 0;
         for (size_t j = 0; j < json_array_size(layers) && !found; j++) {
             json_t *layer = json_array_get(layers, j), *ann = json_object_get(layer, "annotations");
             const char *title = json_string_value(json_object_get(ann, MLREG_ANN_TITLE));
             const char *kind = json_string_value(json_object_get(ann, MLREG_ANN_KIND));
             const char *digest = json_string_value(json_object_get(layer, "digest"));
+            const char *ix = json_string_value(json_object_get(ann, MLREG_ANN_CHUNK_INDEX));
             if (title && !strcmp(title, f->title))
                 found =
                     kind && digest && !strcmp(kind, kinds[f->kind]) && !strcmp(digest, f->digest);
             if (title && !strcmp(title, f->title) && !found) goto done;
+            /* the stored release lists our index: a repair may upload it */
+            if (found) f->ix_listed = f->indexed && ix && !strcmp(ix, f->ix_digest);
         }
         if (!found) goto done;
     }
@@ -306,9 +512,10 @@ done:
 /* Looks the version up. *exists_out = 1 and @p digest_out filled when the tag
  * exists with the same files; MLREG_EDENIED when it exists with others. */
 static int check_existing(int *exists_out, char digest_out[MLREG_DIGEST_STRLEN + 1],
-                          char **body_out, size_t *len_out, cli_client *c, const cli_ref *ref,
-                          const file_list *l)
+                          char **body_out, size_t *len_out, push_ctx *x, file_list *l)
 {
+    cli_client *c = x->c;
+    const cli_ref *ref = x->ref;
     int error = 0;
     cli_response resp;
     char path[600];
@@ -336,6 +543,9 @@ static int check_existing(int *exists_out, char digest_out[MLREG_DIGEST_STRLEN +
                             ref->model, ref->version, resp.content_digest, digest_out);
         goto done;
     }
+    /* the comparison needs every digest: the files are read now (and
+     * cached), before anything is sent */
+    if ((error = hash_unknown(x, l, 0)) < 0) goto done;
     if (!same_release(resp.body ? resp.body : "", resp.body_len, l)) {
         error = mlreg_error_set(MLREG_EDENIED,
                                 "%s@%s already exists (%s) with other files; releases are "
@@ -410,6 +620,7 @@ static int upload_blob_once(int *busy_out, cli_client *c, const char *model, con
                        .body_fd = fd,
                        .body_size = size,
                        .max_body = 64 * 1024,
+                       .max_send = send_limit,
                        .progress = size >= PROGRESS_MIN ? title : NULL};
     if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
     if (resp.status == 202) {
@@ -468,6 +679,385 @@ static int upload_blob(cli_client *c, const char *model, const char *digest, con
     }
 }
 
+/* ---- session uploads: hashed while sent, resumable ---------------------------- */
+
+/* libcurl takes the body of one PATCH (or of the closing PUT) from the
+ * reader, which hashes what it has not hashed yet. */
+typedef struct {
+    push_reader *r;
+    uint64_t start; /* file offset of the body's first byte */
+} piece_source;
+
+static int64_t piece_read(void *ctx, void *buf, size_t len)
+{
+    return push_reader_read(((piece_source *)ctx)->r, buf, len);
+}
+
+static int piece_seek(void *ctx, uint64_t offset)
+{
+    piece_source *p = ctx;
+    return push_reader_seek(p->r, p->start + offset);
+}
+
+/* The offset an upload status answer reports ("Range: 0-<last>"), or -1.
+ * "0-0" is taken as nothing received: the registry says so for an empty
+ * session, and a chunk sent from 0 to a session that has one byte is
+ * refused (416), which starts a new session. */
+static int64_t range_end(const char *range)
+{
+    unsigned long long last;
+    char *end;
+
+    if (!range || strncmp(range, "0-", 2)) return -1;
+    errno = 0;
+    last = strtoull(range + 2, &end, 10);
+    if (errno || *end || range[2] < '0' || range[2] > '9' || last >= (1ULL << 62)) return -1;
+    return last == 0 ? 0 : (int64_t)last + 1;
+}
+
+/* GET of a remembered session: its offset, or -1 when the registry no
+ * longer knows it (or answers anything else: then a new session). */
+static int session_offset(int64_t *out, cli_client *c, const char *url)
+{
+    cli_response resp;
+    int error;
+
+    *out = -1;
+    cli_response_init(&resp);
+    cli_request req = {.method = "GET", .url = url, .body_fd = -1, .max_body = 64 * 1024};
+    if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
+    if (resp.status == 204) *out = range_end(resp.range);
+done:
+    cli_response_clear(&resp);
+    return error;
+}
+
+/* POST blobs/uploads/: a new session. *url_out the absolute Location. */
+static int session_open(char **url_out, int *digest_first_out, cli_client *c, const char *model,
+                        const char *title)
+{
+    cli_response resp;
+    char path[600], what[400];
+    int error = 0;
+
+    *url_out = NULL;
+    cli_response_init(&resp);
+    snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/", model);
+    snprintf(what, sizeof(what), "starting the upload of %s", title);
+    cli_request req = {.method = "POST", .url = path, .body_fd = -1, .max_body = 64 * 1024};
+    if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
+    if (resp.status != 202) {
+        error = cli_http_error(&resp, what);
+        goto done;
+    }
+    if (!resp.location) {
+        error = mlreg_error_set(MLREG_ESERVER, "%s: 202 without a Location", what);
+        goto done;
+    }
+    *digest_first_out = resp.digest_first;
+    error = cli_client_resolve(url_out, c, resp.location, NULL);
+done:
+    cli_response_clear(&resp);
+    return error;
+}
+
+static void session_cancel(cli_client *c, const char *url)
+{
+    cli_response resp;
+
+    cli_response_init(&resp);
+    cli_request req = {.method = "DELETE", .url = url, .body_fd = -1, .max_body = 64 * 1024};
+    if (cli_request_do(&resp, c, &req) < 0) mlreg_error_clear();
+    cli_response_clear(&resp);
+}
+
+/* One PATCH of [@p start, @p start + @p len) from the reader (positioned
+ * at @p start). *url is replaced by the Location the answer gives. */
+static int session_patch(char **url, int *refused_out, cli_client *c, push_reader *r,
+                         uint64_t start, uint64_t len, const char *title)
+{
+    cli_response resp;
+    char range[80], what[400], *next = NULL;
+    const char *headers[] = {range, NULL};
+    piece_source ps = {r, start};
+    cli_body_source src = {piece_read, piece_seek, &ps};
+    int error = 0;
+    int64_t end;
+
+    *refused_out = 0;
+    cli_response_init(&resp);
+    snprintf(range, sizeof(range), "Content-Range: %" PRIu64 "-%" PRIu64, start, start + len - 1);
+    snprintf(what, sizeof(what), "uploading %s", title);
+    cli_request req = {.method = "PATCH",
+                       .url = *url,
+                       .content_type = "application/octet-stream",
+                       .body_fd = -1,
+                       .body_size = len,
+                       .source = &src,
+                       .headers = headers,
+                       .max_body = 64 * 1024,
+                       .max_send = send_limit,
+                       .progress = len >= PROGRESS_MIN ? title : NULL};
+    if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
+    if (resp.status != 202) {
+        /* 404: the session is gone; 416: it is not where we thought */
+        *refused_out = resp.status == 404 || resp.status == 416 ? (int)resp.status : 0;
+        error = cli_http_error(&resp, what);
+        goto done;
+    }
+    end = range_end(resp.range);
+    if (resp.range && end != (int64_t)(start + len)) {
+        error = mlreg_error_set(MLREG_ESERVER,
+                                "%s: the registry holds %lld bytes after a chunk "
+                                "ending at %" PRIu64,
+                                what, (long long)end, start + len);
+        goto done;
+    }
+    if (resp.location) {
+        if ((error = cli_client_resolve(&next, c, resp.location, NULL)) < 0) goto done;
+        free(*url);
+        *url = next;
+    }
+done:
+    cli_response_clear(&resp);
+    return error;
+}
+
+/* The closing PUT ?digest= of a session, with the whole body from the
+ * reader (digest-first registries) or with none. *busy_out on a 503. */
+static int session_close(int *busy_out, int *refused_out, cli_client *c, const char *url,
+                         const push_file *f, push_reader *body)
+{
+    cli_response resp;
+    char query[MLREG_DIGEST_STRLEN + 16], what[400], *put_url = NULL;
+    piece_source ps = {body, 0};
+    cli_body_source src = {piece_read, piece_seek, &ps};
+    int error = 0;
+
+    *busy_out = 0;
+    cli_response_init(&resp);
+    snprintf(query, sizeof(query), "digest=%s", f->digest);
+    snprintf(what, sizeof(what), "uploading %s", f->title);
+    if ((error = cli_client_resolve(&put_url, c, url, query)) < 0) goto done;
+    cli_request req = {.method = "PUT",
+                       .url = put_url,
+                       .content_type = "application/octet-stream",
+                       .body_fd = -1,
+                       .body_size = body ? f->size : 0,
+                       .source = body ? &src : NULL,
+                       .commit_size = body ? 0 : f->size,
+                       .max_body = 64 * 1024,
+                       .max_send = send_limit,
+                       .progress = body && f->size >= PROGRESS_MIN ? f->title : NULL};
+    if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
+    *busy_out = resp.status == 503;
+    /* 400: the bytes do not hash to the digest; 404: the session is gone */
+    if (refused_out) *refused_out = resp.status == 400 || resp.status == 404;
+    if (resp.status != 201) {
+        error = cli_http_error(&resp, what);
+        goto done;
+    }
+    if (resp.content_digest && strcmp(resp.content_digest, f->digest))
+        error = mlreg_error_set(MLREG_EMISMATCH, "%s: registry stored %s, expected %s", what,
+                                resp.content_digest, f->digest);
+done:
+    free(put_url);
+    cli_response_clear(&resp);
+    return error;
+}
+
+/* A digest-first registry: the file is hashed (unless known), checked with
+ * HEAD, and sent whole in the closing PUT. */
+static int upload_digest_first(int *present_out, int *busy_out, push_ctx *x, push_file *f,
+                               const char *url)
+{
+    push_reader *r = NULL;
+    int error;
+
+    if (!f->known && (error = hash_file(x, f)) < 0) goto fail;
+    if (!x->reupload && (*present_out = blob_present(x->c, x->ref->model, f->digest)) != 0) {
+        error = *present_out < 0 ? *present_out : 0;
+        if (*present_out < 0) *present_out = 0;
+        goto fail; /* present (or HEAD failed): the session is not needed */
+    }
+    if ((error = push_reader_new(&r, f->fd, f->size, PUSH_HASH_NONE, f->path)) < 0) goto fail;
+    error = session_close(busy_out, NULL, x->c, url, f, r);
+    push_reader_free(r);
+    return error;
+fail:
+    session_cancel(x->c, url);
+    return error;
+}
+
+/* Moves the reader to @p offset; bytes up to it it has not hashed yet
+ * (the registry holds them from an earlier attempt) are read and hashed
+ * unless the digest is known. */
+static int reposition(push_reader *r, uint64_t offset, int known)
+{
+    int error;
+
+    if (known || offset <= push_reader_hashed(r)) return push_reader_seek(r, offset);
+    if ((error = push_reader_seek(r, push_reader_hashed(r))) < 0) return error;
+    return push_reader_skip(r, offset);
+}
+
+/* A remembered session was refused (gone, elsewhere, or holding other
+ * bytes): it is forgotten, and MLREG_ERANGE with *busy_out set tells
+ * session_upload_retried() to upload again in a new session, once. */
+static int start_over(int *busy_out, push_ctx *x, const push_file *f)
+{
+    fprintf(stderr, "mlreg push: %s\n  starting the upload of %s again\n", mlreg_error_last(),
+            f->title);
+    push_upload_forget(x->cache_dir, cli_client_url(x->c), x->ref->model, &f->id);
+    *busy_out = 1;
+    return MLREG_ERANGE;
+}
+
+/* Uploads @p f through a session: resumed from the registry's offset when
+ * this file's session of an earlier push is remembered, else a new one.
+ * Hashes the bytes as they go when the digest is not known. *present_out
+ * = 1 when a digest-first registry had the blob. */
+static int session_upload(int *present_out, int *busy_out, push_ctx *x, push_file *f)
+{
+    const char *reg = cli_client_url(x->c), *repo = x->ref->model;
+    char *url = NULL, *saved = NULL;
+    push_reader *r = NULL;
+    mlreg_chunk_index ix = {0};
+    mlreg_digest d;
+    int64_t offset = -1;
+    int error = 0, digest_first = 0, refused = 0, remembered = 0;
+    unsigned int waited = 0;
+    uint64_t pos;
+
+    *present_out = *busy_out = 0;
+    if (x->cache_dir[0] && (error = push_upload_load(&url, x->cache_dir, reg, repo, &f->id)) < 0)
+        goto done;
+    if (url) {
+        if ((error = session_offset(&offset, x->c, url)) < 0) goto done;
+        if (offset < 0 || (uint64_t)offset > f->size) {
+            push_upload_forget(x->cache_dir, reg, repo, &f->id);
+            free(url);
+            url = NULL;
+            offset = -1;
+        } else {
+            remembered = 1;
+        }
+    }
+    if (!url) {
+        if ((error = session_open(&url, &digest_first, x->c, repo, f->title)) < 0) goto done;
+        if (digest_first) {
+            error = upload_digest_first(present_out, busy_out, x, f, url);
+            goto done;
+        }
+        offset = 0;
+        /* remembered before the first byte goes: a kill from here on resumes */
+        if (x->cache_dir[0] && push_upload_save(x->cache_dir, reg, repo, &f->id, url) < 0) {
+            fprintf(stderr, "mlreg push: warning: %s (the upload cannot resume)\n",
+                    mlreg_error_last());
+            mlreg_error_clear();
+        }
+    }
+    if (!(saved = strdup(url))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((error = push_reader_new(&r, f->fd, f->size,
+                                 f->known ? PUSH_HASH_NONE
+                                          : PUSH_HASH_FILE | (f->indexed ? PUSH_HASH_CHUNKS : 0),
+                                 f->path)) < 0)
+        goto done;
+    if (offset > 0) {
+        char a[32], b[32];
+        cli_format_size(a, sizeof(a), (uint64_t)offset);
+        cli_format_size(b, sizeof(b), f->size);
+        fprintf(stderr, "  resuming the upload of %s: the registry has %s of %s\n", f->title, a, b);
+        /* the bytes the registry has are hashed again from the file, not sent */
+        if ((error = reposition(r, (uint64_t)offset, f->known)) < 0) goto done;
+    }
+    for (pos = (uint64_t)offset; pos < f->size;) {
+        uint64_t len = f->size - pos < PIECE ? f->size - pos : PIECE;
+        if ((error = session_patch(&url, &refused, x->c, r, pos, len, f->title)) < 0) {
+            if (refused == 416 && waited < BUSY_WAIT_MAX) {
+                /* The session is elsewhere or busy: the registry is still
+                 * taking in (or has not yet seen the end of) the PATCH of
+                 * the push that was killed, until it notices the broken
+                 * connection (up to its body timeout). Wait for that
+                 * request to end and go on from the offset it left. */
+                unsigned int pause = waited < 4 ? 1 : 4;
+                if (waited == 0)
+                    fprintf(stderr,
+                            "  the registry is still busy with the interrupted upload "
+                            "of %s; waiting\n",
+                            f->title);
+                mlreg_error_clear();
+                sleep(pause);
+                waited += pause;
+                if ((error = session_offset(&offset, x->c, url)) < 0) goto done;
+                if (offset >= 0 && (uint64_t)offset <= f->size) {
+                    pos = (uint64_t)offset;
+                    if ((error = reposition(r, pos, f->known)) < 0) goto done;
+                    continue;
+                }
+                error = mlreg_error_set(MLREG_ESERVER,
+                                        "uploading %s: the registry lost track "
+                                        "of the upload",
+                                        f->title);
+                refused = 404;
+            }
+            if (refused && remembered) error = start_over(busy_out, x, f);
+            goto done;
+        }
+        pos += len;
+        if (strcmp(url, saved ? saved : "")) {
+            /* the registry moved the session (a new Location): follow it */
+            if (x->cache_dir[0] && push_upload_save(x->cache_dir, reg, repo, &f->id, url) < 0)
+                mlreg_error_clear();
+            free(saved);
+            if (!(saved = strdup(url))) {
+                error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+                goto done;
+            }
+        }
+    }
+    if (!f->known) {
+        if ((error = push_reader_finish(&d, f->indexed ? &ix : NULL, r)) < 0 ||
+            (error = file_known(f, &d, f->indexed ? &ix : NULL)) < 0)
+            goto done;
+        remember(x, f, &d, &ix);
+    }
+    error = session_close(busy_out, &refused, x->c, url, f, NULL);
+    /* the closing PUT ends the session whatever its outcome, except when
+     * it never got an answer */
+    if (error != MLREG_EUNREACHABLE) push_upload_forget(x->cache_dir, reg, repo, &f->id);
+    /* a resumed session whose bytes were not this file's after all */
+    if (error < 0 && refused && remembered) error = start_over(busy_out, x, f);
+done:
+    push_reader_free(r);
+    mlreg_chunk_index_clear(&ix);
+    free(url);
+    free(saved);
+    return error;
+}
+
+/* session_upload(), again after 1, 2 and 4 s while the registry answers
+ * 503 (as upload_blob()), and once at once when a remembered session was
+ * refused. */
+static int session_upload_retried(int *present_out, push_ctx *x, push_file *f)
+{
+    int error, busy = 0;
+
+    for (unsigned int k = 0;; k++) {
+        error = session_upload(present_out, &busy, x, f);
+        if (error == MLREG_ERANGE && busy) {
+            mlreg_error_clear();
+            continue; /* a fresh session, not counted */
+        }
+        if (error == 0 || !busy || k == 3) return error;
+        fprintf(stderr, "mlreg push: %s\n  trying again in %u s\n", mlreg_error_last(), 1u << k);
+        sleep(1u << k);
+    }
+}
+
 /* PUTs the manifest by the version tag. *conflict_out = 1 when the registry
  * answered 409: another push created the version since we looked;
  * *lost_out = 1 when it answered MANIFEST_BLOB_UNKNOWN: a file found
@@ -511,7 +1101,7 @@ done:
 }
 
 static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const char **registry,
-                      const char **sign_key, int *reupload, int argc, char **argv)
+                      const char **sign_key, int *reupload, uint64_t *rate, int argc, char **argv)
 {
     const char *refstr = NULL, *v;
     int error, m;
@@ -546,6 +1136,9 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
             if (!hex_sha_valid(*git_sha))
                 return mlreg_error_set(
                     MLREG_EINVALID, "--git-sha '%s': want 7 to 64 lowercase hex digits", *git_sha);
+        } else if ((m = cli_opt(&v, &i, argc, argv, "--limit-rate")) != 0) {
+            if (m < 0) return MLREG_EINVALID;
+            if ((error = cli_rate_parse(rate, v, "--limit-rate")) < 0) return error;
         } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0 ||
                    (m = cli_opt(sign_key, &i, argc, argv, "--sign-key")) != 0) {
             if (m < 0) return MLREG_EINVALID;
@@ -597,13 +1190,18 @@ done:
     return error;
 }
 
-/* Step 3: the empty config and every file, each unless the registry has it
- * (HEAD), or every one with @p reupload. *uploaded_out counts the files
- * sent, *total_out their bytes. */
-static int upload_files(size_t *uploaded_out, uint64_t *total_out, cli_client *c,
-                        const cli_ref *ref, file_list *files, int reupload)
+/* Step 3: the empty config, every file and every chunk index, each unless
+ * the registry has it (HEAD; a file whose digest is not known yet is
+ * streamed instead, see session_upload()), or every one with reupload.
+ * *uploaded_out counts the files sent, *total_out their bytes. With
+ * @p listed_only (the repair of an existing release), only the chunk
+ * indexes that release lists are considered. */
+static int upload_files(size_t *uploaded_out, uint64_t *total_out, push_ctx *x, file_list *files,
+                        int listed_only)
 {
-    int error = 0, present = 0;
+    cli_client *c = x->c;
+    const cli_ref *ref = x->ref;
+    int error = 0, present = 0, reupload = x->reupload;
     char size_str[32];
 
     *uploaded_out = 0;
@@ -618,17 +1216,32 @@ static int upload_files(size_t *uploaded_out, uint64_t *total_out, cli_client *c
         cli_format_size(size_str, sizeof(size_str), f->size);
         *total_out += f->size;
         present = 0;
-        if (!reupload && (present = blob_present(c, ref->model, f->digest)) < 0) return present;
+        if (f->known && !reupload && (present = blob_present(c, ref->model, f->digest)) < 0)
+            return present;
+        if (!present) {
+            if (f->known && f->size < STREAM_MIN)
+                error = upload_blob(c, ref->model, f->digest, f->title, f->fd, NULL, f->size);
+            else
+                error = session_upload_retried(&present, x, f);
+            if (error < 0) return error;
+        }
         if (present) {
             fprintf(stderr, "  %-11s %-30s %10s  already in the registry, skipped\n",
                     kinds[f->kind], f->title, size_str);
             continue;
         }
-        if ((error = upload_blob(c, ref->model, f->digest, f->title, f->fd, NULL, f->size)) < 0)
-            return error;
         f->uploaded = 1;
         (*uploaded_out)++;
         fprintf(stderr, "  %-11s %-30s %10s  uploaded\n", kinds[f->kind], f->title, size_str);
+    }
+    for (size_t i = 0; i < files->nfiles; i++) {
+        push_file *f = &files->files[i];
+        if (!f->indexed || (listed_only && !f->ix_listed)) continue;
+        if (!reupload && (present = blob_present(c, ref->model, f->ix_digest)) < 0) return present;
+        if (present && !reupload) continue;
+        if ((error = upload_blob(c, ref->model, f->ix_digest, f->ix_title, -1, f->ix_bytes,
+                                 f->ix_len)) < 0)
+            return error;
     }
     return 0;
 }
@@ -636,6 +1249,17 @@ static int upload_files(size_t *uploaded_out, uint64_t *total_out, cli_client *c
 /* Manifest PUTs before a push gives up on a registry that keeps losing
  * files found present (each retry uploads them again). */
 #define PUSH_ATTEMPTS 3
+
+/* Keeps the digests learnt by this push; a cache that cannot be written
+ * costs the next push a re-hash, nothing more. */
+static void cache_save(push_ctx *x)
+{
+    if (!x->cache_dir[0] || !x->cache.dirty) return;
+    if (push_cache_save(&x->cache, x->cache_dir) < 0) {
+        fprintf(stderr, "mlreg push: warning: digest cache not saved: %s\n", mlreg_error_last());
+        mlreg_error_clear();
+    }
+}
 
 int cmd_push(int argc, char **argv)
 {
@@ -652,17 +1276,19 @@ int cmd_push(int argc, char **argv)
     mlreg_pubkey pk;
     int trusted = 0;
     mlreg_digest md;
-    uint64_t total = 0;
+    uint64_t total = 0, rate = 0;
     size_t uploaded = 0;
-    int reupload = 0;
+    push_ctx x;
 
+    memset(&x, 0, sizeof(x));
+    x.ref = &ref;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage_line, stdout);
             return CLI_EXIT_OK;
         }
-    if ((error = parse_args(&ref, &files, &git_sha_opt, &registry, &sign_key, &reupload, argc,
-                            argv)) < 0) {
+    if ((error = parse_args(&ref, &files, &git_sha_opt, &registry, &sign_key, &x.reupload, &rate,
+                            argc, argv)) < 0) {
         fprintf(stderr, "mlreg push: %s\n%s", mlreg_error_last(), usage_line);
         file_list_free(&files);
         return CLI_EXIT_USAGE;
@@ -673,25 +1299,32 @@ int cmd_push(int argc, char **argv)
         mlreg_seckey_pubkey(&pk, sk);
         mlreg_keyid_format(keyid, &pk.id);
     }
-    if ((error = hash_files(&files)) < 0) goto done;
+    if (push_cache_dir(x.cache_dir, sizeof(x.cache_dir)) < 0) {
+        x.cache_dir[0] = '\0'; /* no cache: every file is hashed */
+        mlreg_error_clear();
+    } else if ((error = push_cache_load(&x.cache, x.cache_dir)) < 0) {
+        goto done;
+    } else {
+        push_upload_prune(x.cache_dir, UPLOAD_KEEP_SECONDS);
+    }
+    if ((error = open_files(&x, &files)) < 0 || (error = hash_unknown(&x, &files, 1)) < 0)
+        goto done;
     if (git_sha_opt)
         snprintf(git_sha, sizeof(git_sha), "%s", git_sha_opt);
     else
         git_head(git_sha);
-    if ((error = build_manifest(&manifest, &ref, &files, git_sha)) < 0 ||
-        (error = mlreg_digest_buffer(&md, manifest, strlen(manifest))) < 0)
-        goto done;
-    mlreg_digest_format(digest, &md);
 
-    if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = check_existing(&exists, existing, sk ? &existing_body : NULL, &existing_len, c,
-                                &ref, &files)) < 0)
+    if ((error = cli_client_new(&c, registry)) < 0) goto done;
+    send_limit = rate;
+    x.c = c;
+    if ((error = check_existing(&exists, existing, sk ? &existing_body : NULL, &existing_len, &x,
+                                &files)) < 0)
         goto done;
     if (exists) {
         /* nothing to create, but each file the registry lacks (or every
          * file, --reupload) is sent again: that repairs the release */
         fprintf(stderr, "%s@%s already exists with the same files\n", ref.model, ref.version);
-        if ((error = upload_files(&uploaded, &total, c, &ref, &files, reupload)) < 0) goto done;
+        if ((error = upload_files(&uploaded, &total, &x, &files, 1)) < 0) goto done;
         if (uploaded > 0)
             fprintf(stderr, "re-uploaded %zu file%s of %s@%s\n", uploaded, uploaded == 1 ? "" : "s",
                     ref.model, ref.version);
@@ -702,22 +1335,29 @@ int cmd_push(int argc, char **argv)
             goto done;
         goto print;
     }
-    if (sk) {
-        /* Sign the bytes that will be PUT, then wipe the key at once. */
-        error =
-            cli_release_sign(&sig, sk, ref.model, ref.version, digest, manifest, strlen(manifest));
-        mlreg_seckey_free(sk);
-        sk = NULL;
-        if (error < 0) goto done;
-    }
 
     /* a file found present may be collected before the manifest lands (it
      * was unreferenced: an earlier push that never finished): the registry
      * then names it, and sending what it lacks again repairs that */
     for (int attempt = 1;; attempt++) {
         size_t sent = 0;
-        if ((error = upload_files(&sent, &total, c, &ref, &files, reupload)) < 0) goto done;
+        if ((error = upload_files(&sent, &total, &x, &files, 0)) < 0) goto done;
         uploaded += sent;
+        if (!manifest) {
+            /* every digest is known now: the manifest, and its signature
+             * (the key is wiped at once) */
+            if ((error = build_manifest(&manifest, &ref, &files, git_sha)) < 0 ||
+                (error = mlreg_digest_buffer(&md, manifest, strlen(manifest))) < 0)
+                goto done;
+            mlreg_digest_format(digest, &md);
+            if (sk) {
+                error = cli_release_sign(&sig, sk, ref.model, ref.version, digest, manifest,
+                                         strlen(manifest));
+                mlreg_seckey_free(sk);
+                sk = NULL;
+                if (error < 0) goto done;
+            }
+        }
         error = put_manifest(&conflict, &lost, c, &ref, manifest, digest);
         if (error == 0 || !lost || attempt == PUSH_ATTEMPTS) break;
         fprintf(stderr,
@@ -729,8 +1369,7 @@ int cmd_push(int argc, char **argv)
         /* A concurrent push of the same version won the race: fine when it
          * holds the same files (the manifests differ only in their created
          * time), a refusal otherwise. */
-        if (!conflict || check_existing(&exists, existing, NULL, NULL, c, &ref, &files) < 0 ||
-            !exists)
+        if (!conflict || check_existing(&exists, existing, NULL, NULL, &x, &files) < 0 || !exists)
             goto done;
         fprintf(stderr, "%s@%s was pushed concurrently with the same files\n", ref.model,
                 ref.version);
@@ -770,6 +1409,8 @@ print:
     printf("%s\n", digest);
     error = cli_flush_stdout();
 done:
+    cache_save(&x);
+    push_cache_clear(&x.cache);
     mlreg_seckey_free(sk);
     free(sig);
     free(existing_body);

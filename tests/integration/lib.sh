@@ -16,6 +16,8 @@ set -u
 MLREG_ROOT=${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 MLREG=${MLREG_BIN:-$MLREG_ROOT/build/mlreg}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mlreg-test.XXXXXX")
+# mlreg push's digest cache and upload sessions: one per test, removed with TMP
+export MLREG_CACHE_DIR="$TMP/cache"
 FAILS=0
 SERVER_PID=""
 export MLREG_URL=""
