@@ -18,21 +18,25 @@
 # Environment:
 #   BENCH_SIZE_MIB  file size of rows 1-6 (default 1024)
 #   BENCH_REPS      rounds of rows 1-8, medians of these (default 5)
-#   BENCH_BIG_MIB   file size of row 9 (default 4096)
+#   BENCH_BIG_MIB   file size of row 9 (default 4 x BENCH_SIZE_MIB: 4096)
 #   BENCH_BIG_REPS  rounds of row 9 (default 1)
 #   BENCH_PARTS     the parts to run (default "fs s3 http promote rss audit
 #                   cluster"); rows of a part left out say n/a
 #   BENCH_OUT       where samples.tsv, results.json and results.txt go
 #                   (default $BUILD/bench)
 # and the knobs of each script (BENCH_WRK_SECONDS, BENCH_PROMO_WORKERS, ...).
-# Quick check of the harness: BENCH_SIZE_MIB=64 BENCH_REPS=3 BENCH_BIG_MIB=256 make bench
+# The audit and cluster parts keep their own sizes (BENCH_AUDIT_N,
+# BENCH_PROMOTIONS, BENCH_ENTRIES) when set; otherwise their defaults shrink
+# with BENCH_SIZE_MIB below 1024 (in proportion, at most 16 times), so that
+# a quick check of the harness stays quick:
+#   BENCH_SIZE_MIB=64 BENCH_REPS=3 make bench
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) B=$BUILD ;; *) B=$ROOT/$BUILD ;; esac
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
 REPS=${BENCH_REPS:-5}
-BIG_MIB=${BENCH_BIG_MIB:-4096}
+BIG_MIB=${BENCH_BIG_MIB:-$((4 * SIZE_MIB))}
 BIG_REPS=${BENCH_BIG_REPS:-1}
 PARTS=${BENCH_PARTS:-fs s3 http promote rss audit cluster}
 OUT=${BENCH_OUT:-$B/bench}
@@ -85,12 +89,15 @@ if has rss; then
     export BENCH_BIG_FILE="$W/big"
 fi
 
-part() { # NAME SCRIPT: runs one part, times it
+part() { # NAME SCRIPT [VAR=VALUE...]: runs one part with those variables, times it
+    _name=$1
+    _script=$2
+    shift 2
     _t0=$(date +%s.%N)
     echo
-    echo "== bench part: $1 =="
-    sh "$ROOT/tests/bench/$2" || die "part $1 ($2) failed"
-    meta "seconds_$1" "$(echo "$(date +%s.%N) - $_t0" | bc -l | xargs printf '%.1f')"
+    echo "== bench part: $_name =="
+    env "$@" sh "$ROOT/tests/bench/$_script" || die "part $_name ($_script) failed"
+    meta "seconds_$_name" "$(echo "$(date +%s.%N) - $_t0" | bc -l | xargs printf '%.1f')"
 }
 if has fs; then part fs fs.sh; fi
 if has rss; then part rss-fs rss.sh; fi
@@ -98,8 +105,17 @@ if has s3; then part s3 s3.sh; fi
 rm -f "$W/file" "$W/big"
 if has http; then part http http.sh; fi
 if has promote; then part promote promote.sh; fi
-if has audit; then part audit audit.sh; fi
-if has cluster; then part cluster cluster.sh; fi
+# audit.sh and cluster.sh: their default sizes at 1024 MiB, scaled down below
+scaled() { awk -v n="$1" -v s="$SIZE_MIB" 'BEGIN { f = s / 1024; if (f > 1) f = 1;
+    if (f < 1 / 16) f = 1 / 16; printf "%d", n * f }'; }
+if has audit; then
+    part audit audit.sh BENCH_AUDIT_N="${BENCH_AUDIT_N:-$(scaled 20000)}" \
+        BENCH_REPS=$((REPS < 3 ? REPS : 3))
+fi
+if has cluster; then
+    part cluster cluster.sh BENCH_PROMOTIONS="${BENCH_PROMOTIONS:-$(scaled 2000)}" \
+        BENCH_ENTRIES="${BENCH_ENTRIES:-$(scaled 10000)}"
+fi
 
 TOTAL=$(echo "$(date +%s.%N) - $T0" | bc -l | xargs printf '%.0f')
 meta total_seconds "$TOTAL"
