@@ -187,6 +187,9 @@ test-large: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) sh tests/run.sh large s3large
 
+# Issue 15's nine targets as one table and build/bench/results.json, then the
+# audit and cluster parts (tests/bench/run.sh; docs/performance.md). Sizes:
+# BENCH_SIZE_MIB, BENCH_REPS, BENCH_BIG_MIB; parts: BENCH_PARTS.
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@BUILD=$(BUILD) sh tests/bench/run.sh

@@ -13,7 +13,8 @@ libjansson-dev libcurl4-openssl-dev libssl-dev libgnutls28-dev"
 case ${1:-} in
 "") PKGS="$BUILD_PKGS check libsubunit-dev
 curl skopeo docker-registry minisign lmdb-utils jq bc iproute2 python3 python3-prometheus-client
-ceph-mon ceph-osd radosgw ceph-common awscli nginx-light strace" ;;
+ceph-mon ceph-osd radosgw ceph-common awscli nginx-light strace
+wrk time" ;;
 fuzz) PKGS="$BUILD_PKGS clang libclang-rt-dev" ;;
 lint) PKGS="$BUILD_PKGS clang-format cppcheck" ;;
 *) echo "deps.sh: unknown package set $1" >&2; exit 2 ;;

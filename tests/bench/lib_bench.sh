@@ -5,14 +5,24 @@
 #   median                 # the median of the numbers on stdin, 3 decimals
 #   bench_serve            # starts `mlreg serve` on W/data, exports MLREG_URL
 #   bench_upload REPO N MIB  # N random blobs of MIB MiB into REPO
+# and, for the scripts behind the table of make bench (run.sh):
+#   bench_sample KEY VALUE   # one measurement into $BENCH_SAMPLES (report.py)
+#   bench_start TAG [CONFIG] # another `mlreg serve` on W/TAG-data, its URL in
+#                            # URL and its pid in SPID (stopped at exit)
+#   bench_stop PID           # stops it
+#   bench_hwm PID            # the peak RSS (VmHWM) of PID, KiB
+#   cli ARGS...              # the mlreg CLI with HOME and XDG_CACHE_HOME in W,
+#                            # so a digest cache starts empty and stays here
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) MLREG=$BUILD/mlreg ;; *) MLREG=$ROOT/$BUILD/mlreg ;; esac
 W=$(mktemp -d "${TMPDIR:-/tmp}/mlreg-bench-$NAME.XXXXXX")
 PID=""
+PIDS=""
 cleanup() {
     [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    for _p in $PIDS; do kill "$_p" 2>/dev/null && wait "$_p" 2>/dev/null; done
     rm -rf "$W"
 }
 trap cleanup EXIT INT TERM
@@ -47,4 +57,43 @@ bench_upload() {
         _n=$((_n + 1))
     done
     rm -f "$W/f"
+}
+
+bench_sample() {
+    [ -z "${BENCH_SAMPLES:-}" ] || printf '%s\t%s\n' "$1" "$2" >>"$BENCH_SAMPLES"
+}
+
+bench_start() {
+    _tag=$1
+    rm -f "$W/$_tag.ready"
+    if [ -n "${2:-}" ]; then
+        "$MLREG" serve --config "$2" --listen 127.0.0.1:0 --data "$W/$_tag-data" \
+            --ready-file "$W/$_tag.ready" 2>>"$W/$_tag.log" &
+    else
+        "$MLREG" serve --listen 127.0.0.1:0 --data "$W/$_tag-data" \
+            --ready-file "$W/$_tag.ready" 2>>"$W/$_tag.log" &
+    fi
+    SPID=$!
+    PIDS="$PIDS $SPID"
+    _i=0
+    until [ -s "$W/$_tag.ready" ]; do
+        _i=$((_i + 1))
+        if [ $_i -gt 600 ] || ! kill -0 "$SPID" 2>/dev/null; then
+            cat "$W/$_tag.log" >&2
+            echo "bench: mlreg serve ($_tag) did not start" >&2
+            exit 1
+        fi
+        sleep 0.05
+    done
+    URL=$(cat "$W/$_tag.ready")
+}
+
+# bench_stop PID: stops a server bench_start started.
+bench_stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+bench_hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+cli() {
+    mkdir -p "$W/home/.cache"
+    HOME=$W/home XDG_CACHE_HOME=$W/home/.cache "$MLREG" "$@"
 }

@@ -1,167 +1,128 @@
 #!/bin/sh
-# make bench: push and pull of one generated file through mlreg, against
-#   - cp of the same file (the floor: one local copy),
-#   - the Debian docker-registry 2.8 (distribution, fs backend, loopback), driven
-#     by curl with the same monolithic upload (POST, then PUT ?digest= with the
-#     body) and a plain blob GET,
-#   - curl driving mlreg the same way (same client, so server against server),
-#   - the mlreg CLI (push hashes the file first; pull hashes while it streams
-#     and fsyncs before placing the file).
-# Then the s3, audit and cluster parts, and manifest GETs over HTTPS against
-# plain HTTP (tests/bench/tls.sh).
-# Each measurement runs REPS times on a fresh data dir; the median is printed
-# with its ratio to cp. Also prints mlreg's peak RSS (VmHWM) during the push.
-# Environment: BENCH_SIZE_MIB (default 1024), BENCH_REPS (default 3).
+# make bench: issue 15's nine targets, each measured against its peer in the
+# same run, then printed as one table and written as JSON
+# (docs/performance.md says what each row measures and how to read both):
+#   rows 1-5  tests/bench/fs.sh       push, pull, PUT, GET of one file on fs,
+#                                     against cp + sync and docker-registry
+#   row 6     tests/bench/s3.sh       the same through the s3 backend into a
+#                                     throw-away Ceph RGW, against aws s3 cp
+#   row 7     tests/bench/http.sh     manifest GET and stage resolve with wrk,
+#                                     against nginx, plain and TLS
+#   row 8     tests/bench/promote.sh  durable gated promotions per second
+#   row 9     tests/bench/rss.sh      peak RSS of server and CLI on a large
+#                                     file, fs here and s3 inside s3.sh
+# then the audit and cluster parts (tests/bench/audit.sh, cluster.sh, which
+# print their own figures), and last the table (tests/bench/report.py) and
+# the total time. A missed target prints MISS and is no failure; wrong bytes,
+# a server that does not start or a failed command stop the bench (exit 1).
+# Environment:
+#   BENCH_SIZE_MIB  file size of rows 1-6 (default 1024)
+#   BENCH_REPS      rounds of rows 1-8, medians of these (default 5)
+#   BENCH_BIG_MIB   file size of row 9 (default 4 x BENCH_SIZE_MIB: 4096)
+#   BENCH_BIG_REPS  rounds of row 9 (default 1)
+#   BENCH_PARTS     the parts to run (default "fs s3 http promote rss audit
+#                   cluster"); rows of a part left out say n/a
+#   BENCH_OUT       where samples.tsv, results.json and results.txt go
+#                   (default $BUILD/bench)
+# and the knobs of each script (BENCH_WRK_SECONDS, BENCH_PROMO_WORKERS, ...).
+# The audit and cluster parts keep their own sizes (BENCH_AUDIT_N,
+# BENCH_PROMOTIONS, BENCH_ENTRIES) when set; otherwise their defaults shrink
+# with BENCH_SIZE_MIB below 1024 (in proportion, at most 16 times), so that
+# a quick check of the harness stays quick:
+#   BENCH_SIZE_MIB=64 BENCH_REPS=3 make bench
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
-case $BUILD in /*) MLREG=$BUILD/mlreg ;; *) MLREG=$ROOT/$BUILD/mlreg ;; esac
+case $BUILD in /*) B=$BUILD ;; *) B=$ROOT/$BUILD ;; esac
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
-REPS=${BENCH_REPS:-3}
-W=$(mktemp -d "${TMPDIR:-/tmp}/mlreg-bench.XXXXXX")
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
-
-now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc -l; }
-median() { sort -g | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
-free_port() {
-    while :; do
-        p=$(( (($(od -An -N2 -tu2 /dev/urandom)) % 20000) + 30000 ))
-        ss -ltn "sport = :$p" | grep -q ":$p" || { echo "$p"; return; }
-    done
-}
-wait_http() {
-    i=0
-    until curl -s -o /dev/null "$1"; do
-        i=$((i + 1)); [ $i -gt 200 ] && { echo "bench: $1 did not come up" >&2; exit 1; }
-        sleep 0.05
-    done
-}
-
-command -v bc >/dev/null || { echo "bench: needs bc (make deps installs it)" >&2; exit 2; }
-echo "bench: generating ${SIZE_MIB} MiB test file"
-head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$W/file"
-HEX=$(sha256sum "$W/file" | cut -d' ' -f1)
-DIGEST="sha256:$HEX"
-sync
-
-# curl monolithic upload: POST to open a session, PUT ?digest= with the body.
-curl_push() { # URL REPO
-    loc=$(curl -sf -X POST -D - -o /dev/null "$1/v2/$2/blobs/uploads/" | tr -d '\r' |
-        sed -n 's/^[Ll]ocation: *//p')
-    case $loc in http*) ;; *) loc="$1$loc" ;; esac
-    case $loc in *\?*) sep='&' ;; *) sep='?' ;; esac
-    curl -sf -X PUT -H 'Content-Type: application/octet-stream' -T "$W/file" \
-        "$loc${sep}digest=$DIGEST" -o /dev/null
-}
-curl_pull() { curl -sf -o "$W/out" "$1/v2/$2/blobs/$DIGEST"; }
-
-start_mlreg() {
-    rm -rf "$W/mdata" "$W/ready"
-    "$MLREG" serve --listen 127.0.0.1:0 --data "$W/mdata" --ready-file "$W/ready" 2>"$W/mlreg.log" &
-    MPID=$!; PIDS="$PIDS $MPID"
-    i=0; until [ -s "$W/ready" ]; do i=$((i+1)); [ $i -gt 200 ] && { cat "$W/mlreg.log" >&2; exit 1; }; sleep 0.05; done
-    MURL=$(cat "$W/ready")
-}
-stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
-
-start_distribution() {
-    rm -rf "$W/ddata"; mkdir -p "$W/ddata"
-    port=$(free_port)
-    cat >"$W/registry.yml" <<YML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $W/ddata
-http:
-  addr: 127.0.0.1:$port
-YML
-    docker-registry serve "$W/registry.yml" 2>"$W/dist.log" &
-    DPID=$!; PIDS="$PIDS $DPID"
-    DURL="http://127.0.0.1:$port"
-    wait_http "$DURL/v2/"
-}
-
-: >"$W/t.cp"; : >"$W/t.mpush"; : >"$W/t.mpull"; : >"$W/t.cmpush"; : >"$W/t.cmpull"
-: >"$W/t.dpush"; : >"$W/t.dpull"; : >"$W/rss"
-r=0
-while [ $r -lt "$REPS" ]; do
-    r=$((r + 1))
-    echo "bench: round $r/$REPS"
-    rm -f "$W/copy"; t0=$(now); cp "$W/file" "$W/copy"; sync "$W/copy"; t1=$(now)
-    elapsed "$t0" "$t1" >>"$W/t.cp"; rm -f "$W/copy"
-
-    start_mlreg
-    t0=$(now); "$MLREG" push --registry "$MURL" bench/model@r$r --weights "$W/file" >/dev/null 2>&1; t1=$(now)
-    elapsed "$t0" "$t1" >>"$W/t.mpush"
-    grep VmHWM "/proc/$MPID/status" | awk '{print $2}' >>"$W/rss"
-    rm -rf "$W/pulled"
-    t0=$(now); "$MLREG" pull --registry "$MURL" bench/model@r$r -o "$W/pulled" >/dev/null 2>&1; t1=$(now)
-    elapsed "$t0" "$t1" >>"$W/t.mpull"
-    cmp -s "$W/file" "$W/pulled/file" || { echo "bench: mlreg pull returned different bytes" >&2; exit 1; }
-    rm -rf "$W/pulled"
-    stop_pid "$MPID"
-
-    start_mlreg
-    t0=$(now); curl_push "$MURL" bench/curl; t1=$(now); elapsed "$t0" "$t1" >>"$W/t.cmpush"
-    t0=$(now); curl_pull "$MURL" bench/curl; t1=$(now); elapsed "$t0" "$t1" >>"$W/t.cmpull"
-    cmp -s "$W/file" "$W/out" || { echo "bench: mlreg GET returned different bytes" >&2; exit 1; }
-    rm -f "$W/out"
-    stop_pid "$MPID"
-
-    start_distribution
-    t0=$(now); curl_push "$DURL" bench/curl; t1=$(now); elapsed "$t0" "$t1" >>"$W/t.dpush"
-    t0=$(now); curl_pull "$DURL" bench/curl; t1=$(now); elapsed "$t0" "$t1" >>"$W/t.dpull"
-    cmp -s "$W/file" "$W/out" || { echo "bench: docker-registry GET returned different bytes" >&2; exit 1; }
-    rm -f "$W/out"
-    stop_pid "$DPID"
+REPS=${BENCH_REPS:-5}
+BIG_MIB=${BENCH_BIG_MIB:-$((4 * SIZE_MIB))}
+BIG_REPS=${BENCH_BIG_REPS:-1}
+PARTS=${BENCH_PARTS:-fs s3 http promote rss audit cluster}
+OUT=${BENCH_OUT:-$B/bench}
+case $OUT in /*) ;; *) OUT=$(pwd)/$OUT ;; esac
+export BENCH_SIZE_MIB="$SIZE_MIB" BENCH_REPS="$REPS" BENCH_BIG_MIB="$BIG_MIB" \
+    BENCH_BIG_REPS="$BIG_REPS" BENCH_PARTS="$PARTS" BUILD="$B"
+die() { echo "bench: $*" >&2; exit 1; }
+for t in bc jq python3 curl; do
+    command -v $t >/dev/null || die "needs $t (make deps installs it)"
 done
+[ -x "$B/mlreg" ] || die "$B/mlreg not built"
+W=$(mktemp -d "${TMPDIR:-/tmp}/mlreg-bench.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+trap 'exit 130' INT TERM HUP
+has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+T0=$(date +%s.%N)
 
-CP=$(median <"$W/t.cp")
-row() { # label file
-    m=$(median <"$2")
-    printf '%-44s %8.3f s  %6.0f MiB/s  %5.2fx cp\n' "$1" "$m" "$(echo "$SIZE_MIB / $m" | bc -l)" \
-        "$(echo "$m / $CP" | bc -l)"
+mkdir -p "$OUT"
+BENCH_SAMPLES=$OUT/samples.tsv
+export BENCH_SAMPLES
+: >"$BENCH_SAMPLES"
+meta() { printf 'meta.%s\t%s\n' "$1" "$2" >>"$BENCH_SAMPLES"; }
+meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+meta size_mib "$SIZE_MIB"
+meta reps "$REPS"
+meta big_mib "$BIG_MIB"
+meta big_reps "$BIG_REPS"
+meta parts "$PARTS"
+meta commit "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+meta mlreg_version "$("$B/mlreg" version 2>/dev/null | head -n 1)"
+meta cpus "$(nproc)"
+meta cpu_model "$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
+meta mem_gib "$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)"
+meta kernel "$(uname -r)"
+meta filesystem "$(df -T "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 " on " $1 }')"
+meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# the test files, made once for every part (fresh copies or touched before
+# each push, so no digest cache knows them)
+if has fs || has s3; then
+    echo "bench: generating ${SIZE_MIB} MiB test file"
+    head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$W/file"
+    sync "$W/file"
+    export BENCH_FILE="$W/file"
+fi
+if has rss; then
+    echo "bench: generating ${BIG_MIB} MiB test file (row 9)"
+    head -c "$((BIG_MIB * 1024 * 1024))" /dev/urandom >"$W/big"
+    sync "$W/big"
+    export BENCH_BIG_FILE="$W/big"
+fi
+
+part() { # NAME SCRIPT [VAR=VALUE...]: runs one part with those variables, times it
+    _name=$1
+    _script=$2
+    shift 2
+    _t0=$(date +%s.%N)
+    echo
+    echo "== bench part: $_name =="
+    env "$@" sh "$ROOT/tests/bench/$_script" || die "part $_name ($_script) failed"
+    meta "seconds_$_name" "$(echo "$(date +%s.%N) - $_t0" | bc -l | xargs printf '%.1f')"
 }
-echo
-echo "== ${SIZE_MIB} MiB, median of $REPS runs (this machine: $(nproc) cores) =="
-row "cp (+sync)" "$W/t.cp"
-row "mlreg push (CLI: hash + upload + manifest)" "$W/t.mpush"
-row "mlreg pull (CLI: download + verify + fsync)" "$W/t.mpull"
-row "curl PUT -> mlreg serve" "$W/t.cmpush"
-row "curl GET <- mlreg serve" "$W/t.cmpull"
-row "curl PUT -> docker-registry 2.8" "$W/t.dpush"
-row "curl GET <- docker-registry 2.8" "$W/t.dpull"
-printf 'mlreg serve push vs docker-registry push: %.2fx time\n' "$(echo "$(median <"$W/t.cmpush") / $(median <"$W/t.dpush")" | bc -l)"
-printf 'mlreg serve GET vs docker-registry GET:   %.2fx time\n' "$(echo "$(median <"$W/t.cmpull") / $(median <"$W/t.dpull")" | bc -l)"
-printf 'mlreg serve peak RSS during push (VmHWM), median: %s KiB\n' "$(median <"$W/rss")"
+if has fs; then part fs fs.sh; fi
+if has rss; then part rss-fs rss.sh; fi
+if has s3; then part s3 s3.sh; fi
+rm -f "$W/file" "$W/big"
+if has http; then part http http.sh; fi
+if has promote; then part promote promote.sh; fi
+# audit.sh and cluster.sh: their default sizes at 1024 MiB, scaled down below
+scaled() { awk -v n="$1" -v s="$SIZE_MIB" 'BEGIN { f = s / 1024; if (f > 1) f = 1;
+    if (f < 1 / 16) f = 1 / 16; printf "%d", n * f }'; }
+if has audit; then
+    part audit audit.sh BENCH_AUDIT_N="${BENCH_AUDIT_N:-$(scaled 20000)}" \
+        BENCH_REPS=$((REPS < 3 ? REPS : 3))
+fi
+if has cluster; then
+    part cluster cluster.sh BENCH_PROMOTIONS="${BENCH_PROMOTIONS:-$(scaled 2000)}" \
+        BENCH_ENTRIES="${BENCH_ENTRIES:-$(scaled 10000)}"
+fi
 
-# The s3 part: mlreg serve on the s3 backend against `aws s3 cp`, on its own
-# throw-away Ceph RGW (tests/bench/s3.sh starts and stops it).
-rm -f "$W/file"
+TOTAL=$(echo "$(date +%s.%N) - $T0" | bc -l | xargs printf '%.0f')
+meta total_seconds "$TOTAL"
+meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-BUILD="$BUILD" BENCH_SIZE_MIB="$SIZE_MIB" BENCH_REPS="$REPS" sh "$ROOT/tests/bench/s3.sh"
-
-# The audit log: append cost, verify and proof latency (tests/bench/audit.sh).
-echo
-BUILD="$BUILD" BENCH_REPS="$REPS" sh "$ROOT/tests/bench/audit.sh"
-
-# The cluster: three nodes sharing one log on their own throw-away Ceph RGW
-# (tests/bench/cluster.sh starts and stops it).
-echo
-BUILD="$BUILD" sh "$ROOT/tests/bench/cluster.sh"
-
-# Manifest GETs per second over HTTPS against plain HTTP, keep-alive on
-# loopback (tests/bench/tls.sh).
-echo
-BUILD="$BUILD" BENCH_REPS="$REPS" sh "$ROOT/tests/bench/tls.sh"
+python3 "$ROOT/tests/bench/report.py" "$BENCH_SAMPLES" "$OUT/results.json" "$OUT/results.txt" ||
+    die "report.py failed"
+printf 'bench: total %d s (%d min %d s) on %s cores; JSON: %s; table: %s; samples: %s\n' \
+    "$TOTAL" "$((TOTAL / 60))" "$((TOTAL % 60))" "$(nproc)" "$OUT/results.json" \
+    "$OUT/results.txt" "$BENCH_SAMPLES"
