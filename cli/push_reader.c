@@ -1,7 +1,7 @@
 /* push_reader.c: a file read once, hashed on worker threads (push_reader.h).
  *
  * A ring of NBLOCKS blocks of BLOCK bytes (12 MiB, inside the 16 MiB of
- * memory growth issue 15 allows push; a deeper ring than 4 blocks looked
+ * memory growth a push may use (docs/performance.md, row 9); a deeper ring than 4 blocks looked
  * faster on a busy machine, where a thread that waits waits long). The
  * caller's thread fills a block with one large read, publishes it to the
  * workers (the whole-file hasher, and the chunk hasher in PUSH_HASH_CHUNKS

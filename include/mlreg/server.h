@@ -21,7 +21,7 @@
 #include "mlreg/registry.h"
 
 /** Default number of worker threads (libmicrohttpd thread pool). */
-#define MLREG_SERVER_DEFAULT_THREADS 4
+#define MLREG_SERVER_DEFAULT_THREADS 16
 /** Memory pool of one connection, in bytes: its request head must fit, and
  *  request bodies arrive in pieces of about this size. */
 #define MLREG_SERVER_CONNECTION_MEMORY (256u * 1024)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The table of `make bench`: issue 15's nine targets, from the samples the
+"""The table of `make bench`: the nine performance targets, from the samples the
 bench scripts wrote (tests/bench/run.sh runs them).
 
 usage: report.py SAMPLES JSON_OUT TEXT_OUT
@@ -228,7 +228,7 @@ def main():
         targets.append({"target": t, "title": TITLES[t], "status": status, "checks": rows})
 
     lines = []
-    head = "== issue 15 targets: %s MiB files (row 9: %s MiB), medians of %s (row 9: %s), %s ==" % (
+    head = "== performance targets: %s MiB files (row 9: %s MiB), medians of %s (row 9: %s), %s ==" % (
         meta.get("size_mib", "?"), meta.get("big_mib", "?"), meta.get("reps", "?"),
         meta.get("big_reps", "?"), meta.get("date", ""))
     lines.append(head)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# make bench: issue 15's nine targets, each measured against its peer in the
+# make bench: the nine performance targets, each measured against its peer in the
 # same run, then printed as one table and written as JSON
 # (docs/performance.md says what each row measures and how to read both):
 #   rows 1-5  tests/bench/fs.sh       push, pull, PUT, GET of one file on fs,

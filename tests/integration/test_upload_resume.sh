@@ -1,5 +1,5 @@
 #!/bin/sh
-# Resumable chunked uploads (issue 15, "resumable push"): a PATCH whose
+# Resumable chunked uploads (what a resumed `mlreg push` relies on): a PATCH whose
 # connection drops in the middle of its body keeps the bytes that arrived,
 # the status GET reports them in Range, the next PATCH with Content-Range
 # continues from there, and the closing PUT ?digest= stores exactly the

@@ -1,5 +1,5 @@
 #!/bin/sh
-# direct_bench.sh: a small harness for issue 15 target 6 (not part of any
+# direct_bench.sh: a small harness for the s3 row (6) of docs/performance.md (not part of any
 # test run; `make bench` is tests/bench/). Times, against the RGW whose env
 # is loaded (`RGW_STORE=bluestore sh tests/s3/rgw.sh start DIR`, then
 # `set -a; . DIR/env; set +a`):
