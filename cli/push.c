@@ -15,7 +15,7 @@
  *      known is checked with HEAD first. A large file whose digest is not
  *      known yet is hashed while it is uploaded: the HEAD check would need
  *      the digest, which costs a read of the whole file, so such a file is
- *      streamed into an upload session (PATCHes of PIECE bytes, hashing the
+ *      streamed into an upload session (one PATCH, PIECE, hashing the
  *      bytes as libcurl takes them, on two threads: push_reader.h) and
  *      closed with `PUT ?digest=`; a registry that holds the blob already
  *      keeps one copy. A registry that answers the session POST with
@@ -74,9 +74,13 @@ static const char *const kinds[] = {MLREG_KINDS};
 /* Files from this size on, when their digest is not cached, are hashed
  * while they are uploaded; smaller ones are hashed first (and HEAD-checked). */
 #define STREAM_MIN ((uint64_t)8 << 20)
-/* Bytes per PATCH of a session upload: a push killed mid-way loses at most
- * the piece in flight, even from a registry that drops a PATCH cut short. */
-#define PIECE ((uint64_t)64 << 20)
+/* Bytes per PATCH of a session upload. One PATCH carries the whole file:
+ * smaller pieces cost a drain of the registry's write pipeline each (64 MiB
+ * pieces made a 1 GiB push about a quarter slower). mlreg serve keeps the
+ * bytes of a PATCH cut short, so a killed push still resumes from where it
+ * stopped; a registry that drops them reports a smaller offset, and the
+ * push resumes from that. */
+#define PIECE ((uint64_t)1 << 40)
 /* Remembered upload sessions older than this are dropped unused: a
  * registry keeps an idle session for minutes (limits.upload_idle_seconds). */
 #define UPLOAD_KEEP_SECONDS (7L * 24 * 3600)
