@@ -63,6 +63,7 @@
 #include "mlreg/oci.h"
 #include "mlreg/sign.h"
 #include "mlreg/text.h"
+#include "mlreg/time.h"
 #include "push_cache.h"
 #include "push_reader.h"
 #include "release.h"
@@ -232,14 +233,6 @@ static int check_titles(const file_list *l)
     return 0;
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The digest of @p f (and its chunk index @p ix when it is indexed) are
  * now known: keeps the digest and the index's bytes and digest. */
 static int file_known(push_file *f, const mlreg_digest *d, const mlreg_chunk_index *ix)
@@ -291,7 +284,7 @@ static int open_files(push_ctx *x, file_list *l)
             return mlreg_error_set(MLREG_EIO, "%s: %s", f->path, strerror(errno));
         if (!S_ISREG(st.st_mode))
             return mlreg_error_set(MLREG_EIO, "%s: not a regular file", f->path);
-        f->opened_ns = now_ns();
+        f->opened_ns = mlreg_time_now_ns();
         push_file_id_from_stat(&f->id, &st);
         f->size = (uint64_t)st.st_size;
         f->indexed = f->size >= MLREG_CHUNK_INDEX_THRESHOLD;

@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "mlreg/bytes.h"
+#include "mlreg/chunk_index.h"
 #include "mlreg/common.h"
 #include "mlreg/file.h"
 
@@ -77,21 +79,6 @@ int push_cache_dir(char *out, size_t len)
         return mlreg_error_set(MLREG_EINVALID, "no cache directory: set MLREG_CACHE_DIR or HOME");
     if (n < 0 || (size_t)n >= len) return mlreg_error_set(MLREG_EINVALID, "cache path too long");
     return 0;
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
 }
 
 static void entry_free(push_cache_entry *e)
@@ -169,10 +156,7 @@ int push_cache_put(push_cache *c, const push_file_id *id, const mlreg_digest *di
 static int chunk_shape_ok(uint64_t size, uint64_t chunk_size, uint64_t nchunks)
 {
     if (chunk_size == 0) return nchunks == 0;
-    if (chunk_size < MLREG_CHUNK_SIZE_MIN || chunk_size > MLREG_CHUNK_SIZE_MAX ||
-        (chunk_size & (chunk_size - 1)))
-        return 0;
-    return nchunks == size / chunk_size + (size % chunk_size != 0);
+    return mlreg_chunk_index_shape_valid(size, chunk_size, nchunks);
 }
 
 int push_cache_parse(push_cache *out, const void *data, size_t len)
@@ -208,14 +192,14 @@ int push_cache_parse(push_cache *out, const void *data, size_t len)
             error = mlreg_error_set(MLREG_EINVALID, "cache entry %u truncated", i);
             goto fail;
         }
-        e.id.dev = get_u64(p);
-        e.id.ino = get_u64(p + 8);
-        e.id.size = get_u64(p + 16);
-        e.id.mtime_ns = (int64_t)get_u64(p + 24);
-        e.id.ctime_ns = (int64_t)get_u64(p + 32);
-        e.used = (int64_t)get_u64(p + 40);
-        e.chunk_size = get_u64(p + 48);
-        nchunks = get_u64(p + 56);
+        e.id.dev = mlreg_le64_get(p);
+        e.id.ino = mlreg_le64_get(p + 8);
+        e.id.size = mlreg_le64_get(p + 16);
+        e.id.mtime_ns = (int64_t)mlreg_le64_get(p + 24);
+        e.id.ctime_ns = (int64_t)mlreg_le64_get(p + 32);
+        e.used = (int64_t)mlreg_le64_get(p + 40);
+        e.chunk_size = mlreg_le64_get(p + 48);
+        nchunks = mlreg_le64_get(p + 56);
         memcpy(e.digest.raw, p + 64, MLREG_DIGEST_RAWLEN);
         p += ENTRY_FIXED;
         if (!chunk_shape_ok(e.id.size, e.chunk_size, nchunks) ||
@@ -275,14 +259,14 @@ int push_cache_serialize(unsigned char **out, size_t *len_out, const push_cache 
     p = buf + HEADER_LEN;
     for (size_t i = 0; i < c->n; i++) {
         const push_cache_entry *e = &c->entries[i];
-        put_u64(p, e->id.dev);
-        put_u64(p + 8, e->id.ino);
-        put_u64(p + 16, e->id.size);
-        put_u64(p + 24, (uint64_t)e->id.mtime_ns);
-        put_u64(p + 32, (uint64_t)e->id.ctime_ns);
-        put_u64(p + 40, (uint64_t)e->used);
-        put_u64(p + 48, e->chunk_size);
-        put_u64(p + 56, e->nchunks);
+        mlreg_le64_put(p, e->id.dev);
+        mlreg_le64_put(p + 8, e->id.ino);
+        mlreg_le64_put(p + 16, e->id.size);
+        mlreg_le64_put(p + 24, (uint64_t)e->id.mtime_ns);
+        mlreg_le64_put(p + 32, (uint64_t)e->id.ctime_ns);
+        mlreg_le64_put(p + 40, (uint64_t)e->used);
+        mlreg_le64_put(p + 48, e->chunk_size);
+        mlreg_le64_put(p + 56, e->nchunks);
         memcpy(p + 64, e->digest.raw, MLREG_DIGEST_RAWLEN);
         p += ENTRY_FIXED;
         if (e->nchunks) memcpy(p, e->chunks, e->nchunks * MLREG_DIGEST_RAWLEN);

@@ -36,6 +36,11 @@ static uint64_t chunk_count(uint64_t size, uint64_t cs)
     return size / cs + (size % cs != 0);
 }
 
+int mlreg_chunk_index_shape_valid(uint64_t size, uint64_t chunk_size, uint64_t nchunks)
+{
+    return chunk_size_valid(chunk_size) && nchunks == chunk_count(size, chunk_size);
+}
+
 void mlreg_chunk_index_clear(mlreg_chunk_index *ix)
 {
     if (ix == NULL) return;
@@ -150,8 +155,7 @@ int mlreg_chunk_index_serialize(char **out, size_t *len_out, const mlreg_chunk_i
 
     *out = NULL;
     *len_out = 0;
-    if (!chunk_size_valid(ix->chunk_size) ||
-        (uint64_t)ix->nchunks != chunk_count(ix->size, ix->chunk_size))
+    if (!mlreg_chunk_index_shape_valid(ix->size, ix->chunk_size, ix->nchunks))
         return mlreg_error_set(MLREG_EINVALID,
                                "chunk index: %zu chunks of %" PRIu64 " bytes do not cover %" PRIu64
                                " bytes",

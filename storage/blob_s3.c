@@ -333,9 +333,14 @@ static void s3_reader__free(mlreg_blob_backend_reader *br)
     free(r);
 }
 
-static int s3_backend__open_read(mlreg_blob_backend_reader **out, uint64_t *size_out,
-                                 mlreg_blob_backend *bb, const mlreg_digest *digest)
+/* A reader of the whole blob (@p ranged 0), or of bytes @p offset ..
+ * @p offset + @p length - 1 only: one ranged GET, so a client fetching a
+ * large blob in parallel ranges costs the store what it reads, never a read
+ * from the start. */
+static int open_reader(mlreg_blob_backend_reader **out, uint64_t *size_out, mlreg_blob_backend *bb,
+                       const mlreg_digest *digest, int ranged, uint64_t offset, uint64_t length)
 {
+    mlreg_s3 *s3 = ((s3_backend *)bb)->s3;
     int error = 0;
     s3_reader *r = NULL;
     char *key = NULL;
@@ -348,7 +353,8 @@ static int s3_backend__open_read(mlreg_blob_backend_reader **out, uint64_t *size
     r->parent.read = s3_reader__read;
     r->parent.fd = s3_reader__fd;
     r->parent.free = s3_reader__free;
-    error = mlreg_s3_reader_open(&r->r, size_out, ((s3_backend *)bb)->s3, key);
+    error = ranged ? mlreg_s3_reader_open_range(&r->r, size_out, s3, key, offset, length)
+                   : mlreg_s3_reader_open(&r->r, size_out, s3, key);
 
 done:
     free(key);
@@ -360,36 +366,17 @@ done:
     return 0;
 }
 
-/* One ranged GET: bytes @p offset .. @p offset + @p length - 1 only, so a
- * client fetching a large blob in parallel ranges costs the store what it
- * reads, never a read from the start. */
+static int s3_backend__open_read(mlreg_blob_backend_reader **out, uint64_t *size_out,
+                                 mlreg_blob_backend *bb, const mlreg_digest *digest)
+{
+    return open_reader(out, size_out, bb, digest, 0, 0, 0);
+}
+
 static int s3_backend__open_read_range(mlreg_blob_backend_reader **out, uint64_t *size_out,
                                        mlreg_blob_backend *bb, const mlreg_digest *digest,
                                        uint64_t offset, uint64_t length)
 {
-    int error = 0;
-    s3_reader *r = NULL;
-    char *key = NULL;
-
-    if ((error = blob_key(&key, (s3_backend *)bb, digest)) < 0) goto done;
-    if ((r = calloc(1, sizeof(*r))) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory allocating a blob reader");
-        goto done;
-    }
-    r->parent.read = s3_reader__read;
-    r->parent.fd = s3_reader__fd;
-    r->parent.free = s3_reader__free;
-    error =
-        mlreg_s3_reader_open_range(&r->r, size_out, ((s3_backend *)bb)->s3, key, offset, length);
-
-done:
-    free(key);
-    if (error < 0) {
-        free(r);
-        return error;
-    }
-    *out = &r->parent;
-    return 0;
+    return open_reader(out, size_out, bb, digest, 1, offset, length);
 }
 
 /* ---- backend ---- */

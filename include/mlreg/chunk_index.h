@@ -63,6 +63,10 @@ typedef struct {
 /** Releases what @p ix owns and zeroes it; a zeroed index is a no-op. */
 void mlreg_chunk_index_clear(mlreg_chunk_index *ix);
 
+/** 1 when @p chunk_size is a valid chunk size and @p nchunks chunks of it
+ *  cover exactly @p size bytes (ceil(size / chunk_size)), else 0. */
+int mlreg_chunk_index_shape_valid(uint64_t size, uint64_t chunk_size, uint64_t nchunks);
+
 /** Offset of chunk @p i (i < nchunks). */
 uint64_t mlreg_chunk_index_offset(const mlreg_chunk_index *ix, size_t i);
 /** Length of chunk @p i (i < nchunks): chunk_size, or less for the last. */
