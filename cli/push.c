@@ -6,7 +6,10 @@
  *      open every file and look it up in the digest cache (push_cache.h:
  *      device, inode, size, mtime, ctime): an unchanged file is never read
  *      again. Files under STREAM_MIN bytes that are not cached are hashed
- *      now (reading them twice costs nothing);
+ *      now (reading them twice costs nothing), and so are files the cache
+ *      holds as unverified (written just before the push that hashed them:
+ *      their stat cannot vouch for their bytes, but they are likely on the
+ *      registry already, and hashing first lets HEAD spare the upload);
  *   2. look the version up: when it exists, every file is hashed (once,
  *      then cached) and compared: the same files (digest, kind, title) →
  *      the repair path below, print the existing digest and stop with 0;
@@ -122,6 +125,7 @@ typedef struct {
     push_file_id id;   /* identity at open (the cache key) */
     int64_t opened_ns; /* CLOCK_REALTIME right after the fstat */
     int known;         /* digest (and chunk index) known */
+    int hinted;        /* an unverified cache entry matches: hash before uploading */
     int indexed;       /* size >= MLREG_CHUNK_INDEX_THRESHOLD: has a chunk index */
     char *ix_bytes;    /* the serialized chunk index, when indexed and known */
     size_t ix_len;
@@ -255,7 +259,10 @@ static int file_known(push_file *f, const mlreg_digest *d, const mlreg_chunk_ind
 }
 
 /* Keeps the digest of @p f in the cache, unless the file changed since it
- * was opened or was changed too recently to be trusted (racily clean). */
+ * was opened. A file changed too recently to be trusted (racily clean: a
+ * write in the same clock tick would leave its stat unchanged) is kept as
+ * unverified: the next push hashes it first instead of streaming it into
+ * an upload, so that an unchanged file is not sent twice. */
 static void remember(push_ctx *x, const push_file *f, const mlreg_digest *d,
                      const mlreg_chunk_index *ix)
 {
@@ -264,8 +271,9 @@ static void remember(push_ctx *x, const push_file *f, const mlreg_digest *d,
 
     if (!x->cache_dir[0] || fstat(f->fd, &st) < 0) return;
     push_file_id_from_stat(&now, &st);
-    if (memcmp(&now, &f->id, sizeof(now)) || !push_file_id_cacheable(&f->id, f->opened_ns)) return;
-    if (push_cache_put(&x->cache, &f->id, d, f->indexed ? ix : NULL, (int64_t)time(NULL)) < 0)
+    if (memcmp(&now, &f->id, sizeof(now))) return;
+    if (push_cache_put(&x->cache, &f->id, d, f->indexed ? ix : NULL, (int64_t)time(NULL),
+                       !push_file_id_cacheable(&f->id, f->opened_ns)) < 0)
         mlreg_error_clear();
 }
 
@@ -302,7 +310,9 @@ static int open_files(push_ctx *x, file_list *l)
                                            "'%s' has the title of the chunk index of '%s'",
                                            l->files[j].path, f->path);
         }
-        if ((e = push_cache_find(&x->cache, &f->id)) && (!f->indexed || e->nchunks)) {
+        if ((e = push_cache_find(&x->cache, &f->id)) && e->unverified) {
+            f->hinted = 1;
+        } else if (e && (!f->indexed || e->nchunks)) {
             mlreg_chunk_index ix = {.file = e->digest,
                                     .size = f->size,
                                     .chunk_size = e->chunk_size,
@@ -347,14 +357,15 @@ done:
     return error;
 }
 
-/* Hashes every file whose digest is unknown (all, or only the small ones). */
+/* Hashes every file whose digest is unknown (all, or only the small ones
+ * and those an unverified cache entry names). */
 static int hash_unknown(push_ctx *x, file_list *l, int small_only)
 {
     int error;
 
     for (size_t i = 0; i < l->nfiles; i++) {
         push_file *f = &l->files[i];
-        if (f->known || (small_only && f->size >= STREAM_MIN)) continue;
+        if (f->known || (small_only && f->size >= STREAM_MIN && !f->hinted)) continue;
         if ((error = hash_file(x, f)) < 0) return error;
     }
     return 0;

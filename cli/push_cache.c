@@ -2,10 +2,13 @@
  * `mlreg push` (push_cache.h).
  *
  * The digest cache file, all integers little-endian:
- *   "MLREGPC" 0x01 | u32 count | u32 zero |
+ *   "MLREGPC" 0x02 | u32 count | u32 zero |
  *   count x (u64 dev, ino, size, mtime_ns, ctime_ns, used, chunk_size,
- *            nchunks | 32 bytes digest | nchunks x 32 bytes) |
+ *            nchunks, flags | 32 bytes digest | nchunks x 32 bytes) |
  *   32 bytes SHA-256 of everything before.
+ * flags: bit 0, unverified (the file was racily clean when hashed); no
+ * other bit may be set. Version 1 files, the same without flags, are read
+ * with every entry verified and written back as version 2.
  * The checksum catches a torn or damaged file; the parser still checks
  * every count against the bytes that remain, so a file crafted with a
  * valid checksum cannot make it read out of bounds or allocate more than
@@ -33,13 +36,16 @@
 #include "mlreg/common.h"
 #include "mlreg/file.h"
 
-static const unsigned char magic[8] = {'M', 'L', 'R', 'E', 'G', 'P', 'C', 1};
-#define HEADER_LEN   16
-#define ENTRY_FIXED  (8 * 8 + MLREG_DIGEST_RAWLEN)
-#define CACHE_FILE   "digests"
-#define UPLOADS_DIR  "uploads"
-#define UPLOAD_MAGIC "mlreg-upload 1"
-#define LOCATION_MAX 2048
+static const unsigned char magic[8] = {'M', 'L', 'R', 'E', 'G', 'P', 'C', 2};
+#define MAGIC_V1        1 /* the last byte of a version 1 file's magic */
+#define HEADER_LEN      16
+#define ENTRY_FIXED     (9 * 8 + MLREG_DIGEST_RAWLEN)
+#define ENTRY_FIXED_V1  (8 * 8 + MLREG_DIGEST_RAWLEN)
+#define FLAG_UNVERIFIED 1
+#define CACHE_FILE      "digests"
+#define UPLOADS_DIR     "uploads"
+#define UPLOAD_MAGIC    "mlreg-upload 1"
+#define LOCATION_MAX    2048
 
 void push_file_id_from_stat(push_file_id *out, const struct stat *st)
 {
@@ -122,7 +128,7 @@ static int grow(push_cache *c)
 }
 
 int push_cache_put(push_cache *c, const push_file_id *id, const mlreg_digest *digest,
-                   const mlreg_chunk_index *ix, int64_t now)
+                   const mlreg_chunk_index *ix, int64_t now, int unverified)
 {
     push_cache_entry *e = push_cache_find(c, id);
     mlreg_digest *chunks = NULL;
@@ -144,6 +150,7 @@ int push_cache_put(push_cache *c, const push_file_id *id, const mlreg_digest *di
     entry_free(e);
     e->id = *id;
     e->used = now;
+    e->unverified = unverified != 0;
     e->digest = *digest;
     e->chunk_size = ix && ix->nchunks ? ix->chunk_size : 0;
     e->nchunks = ix ? ix->nchunks : 0;
@@ -164,14 +171,17 @@ int push_cache_parse(push_cache *out, const void *data, size_t len)
     const unsigned char *p = data, *end;
     uint32_t count;
     mlreg_digest sum;
+    size_t fixed = ENTRY_FIXED;
     int error = 0;
 
     memset(out, 0, sizeof(*out));
     if (len > PUSH_CACHE_MAX_BYTES)
         return mlreg_error_set(MLREG_ETOOBIG, "cache file larger than %zu bytes",
                                PUSH_CACHE_MAX_BYTES);
-    if (len < HEADER_LEN + MLREG_DIGEST_RAWLEN || memcmp(p, magic, sizeof(magic)))
+    if (len < HEADER_LEN + MLREG_DIGEST_RAWLEN || memcmp(p, magic, sizeof(magic) - 1) ||
+        (p[7] != magic[7] && p[7] != MAGIC_V1))
         return mlreg_error_set(MLREG_EINVALID, "not a cache file of this version");
+    if (p[7] == MAGIC_V1) fixed = ENTRY_FIXED_V1;
     end = p + len - MLREG_DIGEST_RAWLEN;
     if ((error = mlreg_digest_buffer(&sum, p, len - MLREG_DIGEST_RAWLEN)) < 0) return error;
     if (memcmp(sum.raw, end, MLREG_DIGEST_RAWLEN))
@@ -185,10 +195,10 @@ int push_cache_parse(push_cache *out, const void *data, size_t len)
     p += HEADER_LEN;
     for (uint32_t i = 0; i < count; i++) {
         push_cache_entry e;
-        uint64_t nchunks;
+        uint64_t nchunks, flags = 0;
 
         memset(&e, 0, sizeof(e));
-        if ((size_t)(end - p) < ENTRY_FIXED) {
+        if ((size_t)(end - p) < fixed) {
             error = mlreg_error_set(MLREG_EINVALID, "cache entry %u truncated", i);
             goto fail;
         }
@@ -200,8 +210,14 @@ int push_cache_parse(push_cache *out, const void *data, size_t len)
         e.used = (int64_t)mlreg_le64_get(p + 40);
         e.chunk_size = mlreg_le64_get(p + 48);
         nchunks = mlreg_le64_get(p + 56);
-        memcpy(e.digest.raw, p + 64, MLREG_DIGEST_RAWLEN);
-        p += ENTRY_FIXED;
+        if (fixed == ENTRY_FIXED) flags = mlreg_le64_get(p + 64);
+        memcpy(e.digest.raw, p + fixed - MLREG_DIGEST_RAWLEN, MLREG_DIGEST_RAWLEN);
+        p += fixed;
+        if (flags & ~(uint64_t)FLAG_UNVERIFIED) {
+            error = mlreg_error_set(MLREG_EINVALID, "cache entry %u: unknown flags", i);
+            goto fail;
+        }
+        e.unverified = (flags & FLAG_UNVERIFIED) != 0;
         if (!chunk_shape_ok(e.id.size, e.chunk_size, nchunks) ||
             nchunks > (uint64_t)(end - p) / MLREG_DIGEST_RAWLEN) {
             error = mlreg_error_set(MLREG_EINVALID, "cache entry %u: bad chunk list", i);
@@ -267,7 +283,8 @@ int push_cache_serialize(unsigned char **out, size_t *len_out, const push_cache 
         mlreg_le64_put(p + 40, (uint64_t)e->used);
         mlreg_le64_put(p + 48, e->chunk_size);
         mlreg_le64_put(p + 56, e->nchunks);
-        memcpy(p + 64, e->digest.raw, MLREG_DIGEST_RAWLEN);
+        mlreg_le64_put(p + 64, e->unverified ? FLAG_UNVERIFIED : 0);
+        memcpy(p + 72, e->digest.raw, MLREG_DIGEST_RAWLEN);
         p += ENTRY_FIXED;
         if (e->nchunks) memcpy(p, e->chunks, e->nchunks * MLREG_DIGEST_RAWLEN);
         p += e->nchunks * MLREG_DIGEST_RAWLEN;

@@ -41,6 +41,7 @@ typedef struct {
 typedef struct {
     push_file_id id;
     int64_t used;        /* unix seconds of the last push that used it */
+    int unverified;      /* stored racily clean: a hint to hash before uploading, never trusted */
     mlreg_digest digest; /* the whole file's */
     uint64_t chunk_size; /* 0: no chunk index kept */
     size_t nchunks;
@@ -100,11 +101,13 @@ push_cache_entry *push_cache_find(push_cache *c, const push_file_id *id);
 
 /**
  * Adds or replaces the entry of @p id: @p digest and, when @p ix is not
- * NULL, its chunk digests (copied). @p now is its use time. 0 or
+ * NULL, its chunk digests (copied). @p now is its use time; @p unverified
+ * marks a file that was changed too recently to be trusted (racily
+ * clean): the next push hashes it before deciding to upload. 0 or
  * MLREG_ENOMEM.
  */
 int push_cache_put(push_cache *c, const push_file_id *id, const mlreg_digest *digest,
-                   const mlreg_chunk_index *ix, int64_t now);
+                   const mlreg_chunk_index *ix, int64_t now, int unverified);
 
 /** Frees what @p c holds and empties it. */
 void push_cache_clear(push_cache *c);

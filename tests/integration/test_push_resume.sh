@@ -8,6 +8,8 @@
 #     read of the file), the first push does;
 #   - a file rewritten in place with its size and mtime put back (touch -d)
 #     but a new ctime is read again, and its new digest is pushed;
+#   - a file changed in the push's clock tick (racily clean) is not trusted
+#     by the next push, which reads it again but uploads nothing;
 #   - a corrupt digest cache is ignored (said on stderr) and replaced;
 #   - a push killed (kill -9) after a 64 MiB piece of a 160 MiB file resumes
 #     from the registry's offset and sends only the rest (the server's
@@ -113,6 +115,23 @@ check "... reads it again" [ "$(reads_of under.bin "$TMP/trace3")" -gt 0 ]
 manifest_get m/fast 3 "$W/m3.json"
 check "... and pushes its new digest" \
     jqt --arg d "sha256:$(sha256_of "$W/under.bin")" '.layers[0].digest == $d' "$W/m3.json"
+
+# ---- a file changed just before the push (racily clean) -----------------------------
+# its stat cannot vouch for its bytes, so the cache keeps it as unverified;
+# the next push hashes it before uploading (a streamed upload would send it
+# again) and HEAD finds it. An mtime in the future stands for "changed in
+# the clock tick of the push" without racing the clock.
+head -c $((9 * MIB)) /dev/urandom >"$W/fresh.bin"
+touch -d "@$(($(date +%s) + 30))" "$W/fresh.bin"
+run "$MLREG" push m/fresh@1 --weights "$W/fresh.bin"
+expect_rc "push of a file changed in the push's clock tick exits 0" 0
+check "... and uploads it" grep -q "(1 uploaded, 0 already present)" "$TMP/err"
+traced "$TMP/trace4" "$MLREG" push m/fresh@2 --weights "$W/fresh.bin" >"$TMP/out" 2>"$TMP/err"
+RC=$?
+expect_rc "a second push of it exits 0" 0
+check "... reads it again (the cache did not vouch for it)" [ "$(reads_of fresh.bin "$TMP/trace4")" -gt 0 ]
+check "... but uploads nothing (hashed first, HEAD found it)" \
+    grep -q "(0 uploaded, 1 already present)" "$TMP/err"
 
 # ---- a corrupt cache is ignored -----------------------------------------------------
 check "the digest cache exists" [ -s "$MLREG_CACHE_DIR/digests" ]

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mlreg/bytes.h"
 #include "mlreg/common.h"
 
 static char dir[] = "/tmp/check_push_cache.XXXXXX";
@@ -48,7 +49,7 @@ static mlreg_digest make_digest(unsigned char b)
     return d;
 }
 
-/* A cache of two entries, the second with a 3-chunk index. */
+/* A cache of two entries, the second with a 3-chunk index and unverified. */
 static void two_entries(push_cache *c)
 {
     push_file_id a = make_id(1, 10), b = make_id(2, 3 * MLREG_CHUNK_SIZE_MIN - 5);
@@ -61,8 +62,8 @@ static void two_entries(push_cache *c)
                             .chunks = chunks};
 
     memset(c, 0, sizeof(*c));
-    ck_assert_int_eq(push_cache_put(c, &a, &da, NULL, 100), 0);
-    ck_assert_int_eq(push_cache_put(c, &b, &db, &ix, 200), 0);
+    ck_assert_int_eq(push_cache_put(c, &a, &da, NULL, 100, 0), 0);
+    ck_assert_int_eq(push_cache_put(c, &b, &db, &ix, 200, 1), 0);
 }
 
 /* Recomputes the trailing checksum after a test edited the bytes, so the
@@ -79,7 +80,7 @@ START_TEST(test_cache_round_trip_keeps_digests_and_chunks)
     push_cache c, back;
     unsigned char *bytes = NULL;
     size_t len = 0;
-    push_file_id b = make_id(2, 3 * MLREG_CHUNK_SIZE_MIN - 5);
+    push_file_id a = make_id(1, 10), b = make_id(2, 3 * MLREG_CHUNK_SIZE_MIN - 5);
     push_cache_entry *e;
 
     two_entries(&c);
@@ -91,9 +92,53 @@ START_TEST(test_cache_round_trip_keeps_digests_and_chunks)
     ck_assert_uint_eq(e->chunk_size, MLREG_CHUNK_SIZE_MIN);
     ck_assert_int_eq(e->chunks[2].raw[0], 3);
     ck_assert_int_eq(e->digest.raw[0], 0xbb);
+    ck_assert_int_eq(e->unverified, 1);
+    ck_assert_ptr_nonnull(e = push_cache_find(&back, &a));
+    ck_assert_int_eq(e->unverified, 0);
     free(bytes);
     push_cache_clear(&c);
     push_cache_clear(&back);
+}
+END_TEST
+
+/* A version 1 file (no flags word) reads with every entry verified; a
+ * flag this version does not know is refused. */
+START_TEST(test_cache_reads_version_1_and_refuses_unknown_flags)
+{
+    push_file_id a = make_id(1, 10);
+    unsigned char v1[16 + 96 + 32], *bytes = NULL;
+    push_cache c, back;
+    push_cache_entry *e;
+    size_t len = 0;
+
+    memset(v1, 0, sizeof(v1));
+    memcpy(v1, "MLREGPC\x01", 8);
+    v1[8] = 1;
+    mlreg_le64_put(v1 + 16, a.dev);
+    mlreg_le64_put(v1 + 24, a.ino);
+    mlreg_le64_put(v1 + 32, a.size);
+    mlreg_le64_put(v1 + 40, (uint64_t)a.mtime_ns);
+    mlreg_le64_put(v1 + 48, (uint64_t)a.ctime_ns);
+    mlreg_le64_put(v1 + 56, 100);
+    memset(v1 + 80, 0xaa, 32);
+    reseal(v1, sizeof(v1));
+    ck_assert_int_eq(push_cache_parse(&back, v1, sizeof(v1)), 0);
+    ck_assert_ptr_nonnull(e = push_cache_find(&back, &a));
+    ck_assert_int_eq(e->digest.raw[31], 0xaa);
+    ck_assert_int_eq(e->unverified, 0);
+    ck_assert_int_eq((int)e->used, 100);
+    push_cache_clear(&back);
+
+    two_entries(&c);
+    ck_assert_int_eq(push_cache_serialize(&bytes, &len, &c), 0);
+    ck_assert_int_eq(bytes[7], 2);
+    bytes[16 + 64] = 4; /* the first entry's flags: an unknown bit */
+    reseal(bytes, len);
+    ck_assert_int_eq(push_cache_parse(&back, bytes, len), MLREG_EINVALID);
+    ck_assert_str_eq(mlreg_error_last(), "cache entry 0: unknown flags");
+    mlreg_error_clear();
+    free(bytes);
+    push_cache_clear(&c);
 }
 END_TEST
 
@@ -196,10 +241,10 @@ START_TEST(test_cache_parse_refuses_other_magic_trailing_bytes_and_huge_counts)
     push_cache back;
 
     memset(buf, 0, sizeof(buf));
-    memcpy(buf, "MLREGPC\x02", 8); /* another version */
+    memcpy(buf, "MLREGPC\x03", 8); /* another version */
     reseal(buf, 48);
     ck_assert_int_eq(push_cache_parse(&back, buf, 48), MLREG_EINVALID);
-    memcpy(buf, "MLREGPC\x01", 8);
+    memcpy(buf, "MLREGPC\x02", 8);
     reseal(buf, 48);
     ck_assert_int_eq(push_cache_parse(&back, buf, 48), 0); /* empty, valid */
     push_cache_clear(&back);
@@ -263,7 +308,7 @@ START_TEST(test_cache_save_keeps_the_most_recently_used)
     memset(&c, 0, sizeof(c));
     for (uint64_t i = 0; i < PUSH_CACHE_MAX_ENTRIES + 10; i++) {
         push_file_id id = make_id(i + 1, 5);
-        ck_assert_int_eq(push_cache_put(&c, &id, &d, NULL, (int64_t)i), 0);
+        ck_assert_int_eq(push_cache_put(&c, &id, &d, NULL, (int64_t)i, 0), 0);
     }
     ck_assert_int_eq(push_cache_save(&c, dir), 0);
     ck_assert_int_eq(push_cache_load(&back, dir), 0);
@@ -390,6 +435,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_cache_parse_refuses_a_flipped_bit);
     tcase_add_test(tc, test_cache_parse_refuses_lying_counts_under_a_valid_checksum);
     tcase_add_test(tc, test_cache_parse_refuses_other_magic_trailing_bytes_and_huge_counts);
+    tcase_add_test(tc, test_cache_reads_version_1_and_refuses_unknown_flags);
     tcase_add_test(tc, test_cache_load_of_missing_corrupt_or_foreign_file_is_empty);
     tcase_add_test(tc, test_cache_save_keeps_the_most_recently_used);
     tcase_add_test(tc, test_racily_clean_files_are_not_cacheable);
