@@ -22,7 +22,8 @@
 # Lanes: the unit suites run in UNIT_JOBS lanes (default 2, one per core);
 # the parts integration, s3 and cluster given together (as `make test` does)
 # are one queue of scripts (and check_s3_* suites) in SCRIPT_JOBS lanes
-# (default 1; with 2 the RGW starts in the background meanwhile), longest first; each
+# (default 1, `make test` sets 2; with 2 the RGW starts in the background
+# meanwhile), longest first; each
 # item's output is in $BUILD/test-logs/NAME.log and its wall time in
 # NAME.secs, and all are reported part by part in name order once every
 # one has run. UNIT_JOBS=1 SCRIPT_JOBS=1 runs one thing at a time.
@@ -366,10 +367,10 @@ part_title() {
 # one queue in SCRIPT_JOBS lanes: every script has its own temp dir, server
 # ports chosen by the OS and (s3, cluster) its own bucket prefix, and much of
 # a script's time is spent waiting on servers, so two can run side by side
-# (SCRIPT_JOBS=2; the RGW then starts in the background). The default is 1,
-# one script at a time as before: on a machine already loaded far beyond its
-# cores, timing-window checks of some scripts (gc grace, long-poll limits)
-# failed more often with two lanes, so 2 waits for a run on a quiet machine.
+# (SCRIPT_JOBS=2; the RGW then starts in the background). The runner's
+# default is 1, one script at a time; `make test` asks for 2 (1 under
+# SAN=1: on a machine loaded far beyond its cores, timing-window checks of
+# some scripts, gc grace and long-poll limits, lose their margins).
 # The memstore RGW is started when s3 or cluster has something to run
 # (not at all when ONLY selects none of theirs) and stays up when a later
 # part wants it too. Reported part by part, in name order.
