@@ -75,9 +75,10 @@ struct mlreg_registry {
     mlreg_cluster *cluster;
     mlreg_tokens *tokens;
     size_t max_manifest_bytes;
-    pthread_mutex_t gc_lock; /* one garbage collection at a time (gc.c) */
-    registry_known known;    /* small blobs this process made durable (blob_put) */
-    registry_group *group;   /* changes waiting to share one commit (mutate.c) */
+    pthread_mutex_t gc_lock;        /* one garbage collection at a time (gc.c) */
+    registry_known known;           /* small blobs this process made durable (blob_put) */
+    registry_group *group;          /* changes waiting to share one commit (mutate.c) */
+    mlreg_stage_cache *stage_cache; /* rendered stage answers (stages.c) */
     /* who is told of each commit (mlreg_registry_commit_listen()) */
     pthread_mutex_t listen_lock;
     struct {
@@ -204,6 +205,7 @@ int mlreg_registry_open(mlreg_registry **out, const mlreg_registry_opts *opts)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory opening registry");
         goto done;
     }
+    if ((error = mlreg_registry__stage_cache_new(&reg->stage_cache)) < 0) goto done;
     snprintf(meta_dir, n, "%s/meta", opts->data_dir);
     snprintf(audit_dir, n, "%s/audit", opts->data_dir);
     reg->max_manifest_bytes =
@@ -274,6 +276,7 @@ void mlreg_registry_free(mlreg_registry *reg)
     mlreg_meta_close(reg->meta);
     mlreg_blobstore_free(reg->store);
     mlreg_registry__group_free(reg->group);
+    mlreg_registry__stage_cache_free(reg->stage_cache);
     pthread_mutex_destroy(&reg->gc_lock);
     pthread_mutex_destroy(&reg->listen_lock);
     pthread_mutex_destroy(&reg->known.lock);
@@ -308,6 +311,11 @@ mlreg_tokens *mlreg_registry_tokens(mlreg_registry *reg)
 mlreg_cluster *mlreg_registry__cluster(mlreg_registry *reg)
 {
     return reg->cluster;
+}
+
+mlreg_stage_cache *mlreg_registry__stage_cache(mlreg_registry *reg)
+{
+    return reg->stage_cache;
 }
 
 mlreg_audit_key *mlreg_registry_audit_key(mlreg_registry *reg)

@@ -238,6 +238,17 @@ int mlreg_registry__gc_link_check(registry_mutation *mut, mlreg_meta_txn *txn, m
 /** The registry's shared log, or NULL (fs backend, or a bare environment). */
 mlreg_cluster *mlreg_registry__cluster(mlreg_registry *reg);
 
+/* ---- rendered stage answers (stages.c) -------------------------------------- */
+
+/** The rendered answers of mlreg_stage_get_text(), per registry. */
+typedef struct mlreg_stage_cache mlreg_stage_cache;
+
+/** An empty cache: 0 or MLREG_ENOMEM. */
+int mlreg_registry__stage_cache_new(mlreg_stage_cache **out);
+void mlreg_registry__stage_cache_free(mlreg_stage_cache *c);
+/** The cache of @p reg. */
+mlreg_stage_cache *mlreg_registry__stage_cache(mlreg_registry *reg);
+
 /**
  * Opens the shared log for @p reg (whose metadata is open and whose log key
  * is @p akey): the node id, the store client, the conditional-create probe,

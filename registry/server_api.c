@@ -411,12 +411,22 @@ static int stage_get(json_t **out, request *rq)
     return mlreg_stage_get(out, rq->srv->reg, rq->conf->policy, rq->name, rq->stage, at_ns);
 }
 
-/* GET stages/<stage>[?at=RFC3339]. */
+/* GET stages/<stage>[?at=RFC3339]; what the stage holds now is answered
+ * from the registry's rendered answers (mlreg_stage_get_text()). */
 static enum MHD_Result stage_get_reply(request *rq)
 {
     json_t *j = NULL;
-    int error = stage_get(&j, rq);
+    char *text = NULL;
+    size_t len = 0;
+    int error;
 
+    if (mlreg_server__req_query(rq, "at") == NULL) {
+        error =
+            mlreg_stage_get_text(&text, &len, rq->srv->reg, rq->conf->policy, rq->name, rq->stage);
+        if (error < 0) return mlreg_server__reply_error(rq, error, rq->ctx);
+        return mlreg_server__reply_json_text(rq, 200, text, len);
+    }
+    error = stage_get(&j, rq);
     return mlreg_server__reply_result(rq, error, j);
 }
 

@@ -446,6 +446,22 @@ enum MHD_Result mlreg_server__reply_json(request *rq, unsigned int status, json_
     return mlreg_server__req_queue(rq, status, resp, len);
 }
 
+enum MHD_Result mlreg_server__reply_json_text(request *rq, unsigned int status, char *text,
+                                              size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    if (mlreg_server__resp_header(resp, "Content-Type", "application/json") < 0) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    return mlreg_server__req_queue(rq, status, resp, len);
+}
+
 enum MHD_Result mlreg_server__reply_result(request *rq, int error, json_t *j)
 {
     if (error < 0) {

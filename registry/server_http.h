@@ -133,6 +133,10 @@ enum MHD_Result mlreg_server__req_queue(request *rq, unsigned int status, struct
                                         uint64_t bytes);
 /** Queues @p j (consumed) as @p status application/json. */
 enum MHD_Result mlreg_server__reply_json(request *rq, unsigned int status, json_t *j);
+/** Queues @p text (@p len bytes of JSON, malloc'd, consumed) as @p status
+ *  application/json. */
+enum MHD_Result mlreg_server__reply_json_text(request *rq, unsigned int status, char *text,
+                                              size_t len);
 /** The usual end of a lookup: @p error < 0 is answered in the route's
  *  context (rq->ctx), else @p j as 200 application/json. @p j is consumed
  *  either way (NULL is fine). */

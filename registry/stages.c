@@ -5,6 +5,7 @@
  */
 #include "mlreg/promotions.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,23 +473,170 @@ done:
     return error;
 }
 
-static int stage_get_once(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
-                          const char *model, const char *stage, int64_t at_ns);
+static int stage_get_once(json_t **out, uint64_t *gen_out, mlreg_registry *reg,
+                          const mlreg_policy *policy, const char *model, const char *stage,
+                          int64_t at_ns);
+
+/* stage_get_once(), again after catching up with the shared log when the
+ * stage was empty: promoted through another node a moment ago? */
+static int stage_get_fresh(json_t **out, uint64_t *gen_out, mlreg_registry *reg,
+                           const mlreg_policy *policy, const char *model, const char *stage,
+                           int64_t at_ns)
+{
+    int error = stage_get_once(out, gen_out, reg, policy, model, stage, at_ns);
+    mlreg_cluster *cl = mlreg_registry__cluster(reg);
+
+    if (error == MLREG_ENOTFOUND && cl != NULL && mlreg_cluster__refresh(cl, 0) > 0)
+        error = stage_get_once(out, gen_out, reg, policy, model, stage, at_ns);
+    return error;
+}
 
 int mlreg_stage_get(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
                     const char *model, const char *stage, int64_t at_ns)
 {
-    int error = stage_get_once(out, reg, policy, model, stage, at_ns);
-    mlreg_cluster *cl = mlreg_registry__cluster(reg);
+    uint64_t gen;
 
-    /* promoted through another node a moment ago? */
-    if (error == MLREG_ENOTFOUND && cl != NULL && mlreg_cluster__refresh(cl, 0) > 0)
-        error = stage_get_once(out, reg, policy, model, stage, at_ns);
-    return error;
+    return stage_get_fresh(out, &gen, reg, policy, model, stage, at_ns);
 }
 
-static int stage_get_once(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
-                          const char *model, const char *stage, int64_t at_ns)
+/* ---- the rendered answers of mlreg_stage_get_text() --------------------------
+ * STAGE_CACHE_SLOTS answers, each in the slot its model and stage hash to
+ * (a collision replaces the older), each valid for the metadata generation
+ * it was read at. One lock: a lookup holds it for a compare and a copy of a
+ * few hundred bytes. */
+#define STAGE_CACHE_SLOTS 64
+#define STAGE_KEY_MAX     400 /* a model name (255 bytes at most), a stage (a tag: 128) */
+
+typedef struct {
+    char key[STAGE_KEY_MAX]; /* model NUL stage; key[0] == 0: empty */
+    size_t klen;
+    uint64_t gen;
+    char *text;
+    size_t len;
+} stage_slot;
+
+struct mlreg_stage_cache {
+    pthread_mutex_t lock;
+    stage_slot slots[STAGE_CACHE_SLOTS];
+};
+
+int mlreg_registry__stage_cache_new(mlreg_stage_cache **out)
+{
+    mlreg_stage_cache *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    pthread_mutex_init(&c->lock, NULL);
+    *out = c;
+    return 0;
+}
+
+void mlreg_registry__stage_cache_free(mlreg_stage_cache *c)
+{
+    if (c == NULL) return;
+    for (size_t i = 0; i < STAGE_CACHE_SLOTS; i++)
+        free(c->slots[i].text);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* The key of @p model's @p stage in @p key (model NUL stage); its length,
+ * or 0 when the names are too long to be kept (they are refused before). */
+static size_t stage_key(char key[STAGE_KEY_MAX], const char *model, const char *stage)
+{
+    size_t m = strlen(model), n = strlen(stage);
+
+    if (m + n + 2 > STAGE_KEY_MAX) return 0;
+    memcpy(key, model, m + 1);
+    memcpy(key + m + 1, stage, n + 1);
+    return m + n + 2;
+}
+
+static stage_slot *stage_slot_of(mlreg_stage_cache *c, const char *key, size_t klen)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+    for (size_t i = 0; i < klen; i++)
+        h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    return &c->slots[h % STAGE_CACHE_SLOTS];
+}
+
+/* A copy of the answer kept for @p key at generation @p gen: 1, 0 (none),
+ * or MLREG_ENOMEM. */
+static int stage_cache_get(char **text_out, size_t *len_out, mlreg_stage_cache *c, const char *key,
+                           size_t klen, uint64_t gen)
+{
+    stage_slot *sl = stage_slot_of(c, key, klen);
+    int found = 0;
+
+    pthread_mutex_lock(&c->lock);
+    if (sl->text != NULL && sl->gen == gen && sl->klen == klen && !memcmp(sl->key, key, klen)) {
+        if ((*text_out = malloc(sl->len + 1)) != NULL) {
+            memcpy(*text_out, sl->text, sl->len + 1);
+            *len_out = sl->len;
+            found = 1;
+        } else {
+            found = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
+/* Keeps a copy of @p text for @p key at @p gen, unless the slot holds a
+ * newer answer; out of memory keeps nothing. */
+static void stage_cache_put(mlreg_stage_cache *c, const char *key, size_t klen, uint64_t gen,
+                            const char *text, size_t len)
+{
+    stage_slot *sl = stage_slot_of(c, key, klen);
+    char *copy = malloc(len + 1);
+
+    if (copy == NULL) return;
+    memcpy(copy, text, len + 1);
+    pthread_mutex_lock(&c->lock);
+    if (sl->text != NULL && sl->gen > gen) {
+        pthread_mutex_unlock(&c->lock);
+        free(copy);
+        return;
+    }
+    free(sl->text);
+    memcpy(sl->key, key, klen);
+    sl->klen = klen;
+    sl->gen = gen;
+    sl->text = copy;
+    sl->len = len;
+    pthread_mutex_unlock(&c->lock);
+}
+
+int mlreg_stage_get_text(char **text_out, size_t *len_out, mlreg_registry *reg,
+                         const mlreg_policy *policy, const char *model, const char *stage)
+{
+    mlreg_stage_cache *c = mlreg_registry__stage_cache(reg);
+    char key[STAGE_KEY_MAX];
+    size_t klen;
+    uint64_t gen;
+    json_t *j = NULL;
+    int error;
+
+    *text_out = NULL;
+    *len_out = 0;
+    /* the names against the policy in force (a reload may drop a stage) */
+    if ((error = mlreg_promotions__check_names(policy, model, NULL, stage)) < 0) return error;
+    klen = stage_key(key, model, stage);
+    gen = mlreg_meta_generation(mlreg_registry_meta(reg));
+    if (klen > 0 && gen > 0 && (error = stage_cache_get(text_out, len_out, c, key, klen, gen)) != 0)
+        return error < 0 ? error : 0;
+    if ((error = stage_get_fresh(&j, &gen, reg, policy, model, stage, -1)) < 0) return error;
+    *text_out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (*text_out == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    *len_out = strlen(*text_out);
+    if (klen > 0 && gen > 0) stage_cache_put(c, key, klen, gen, *text_out, *len_out);
+    return 0;
+}
+
+static int stage_get_once(json_t **out, uint64_t *gen_out, mlreg_registry *reg,
+                          const mlreg_policy *policy, const char *model, const char *stage,
+                          int64_t at_ns)
 {
     int error = 0;
     mlreg_meta_txn *txn = NULL;
@@ -499,6 +647,7 @@ static int stage_get_once(json_t **out, mlreg_registry *reg, const mlreg_policy 
     memset(&hw, 0, sizeof(hw));
     if ((error = mlreg_promotions__check_names(policy, model, NULL, stage)) < 0) goto done;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    *gen_out = mlreg_meta_txn_generation(txn);
     if (at_ns < 0) {
         if ((error = mlreg_promotions__pointer_get(&ptr, txn, model, stage)) < 0) goto done;
         if (ptr == NULL) {

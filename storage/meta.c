@@ -470,6 +470,19 @@ int mlreg_meta_set_synced(mlreg_meta *meta, int synced)
     return 0;
 }
 
+uint64_t mlreg_meta_generation(mlreg_meta *meta)
+{
+    MDB_envinfo info;
+
+    if (mdb_env_info(meta->env, &info) != 0) return 0;
+    return (uint64_t)info.me_last_txnid;
+}
+
+uint64_t mlreg_meta_txn_generation(const mlreg_meta_txn *txn)
+{
+    return (uint64_t)mdb_txn_id(txn->txn);
+}
+
 int mlreg_meta_usage(uint64_t *used_out, uint64_t *size_out, mlreg_meta *meta)
 {
     MDB_envinfo info;

@@ -148,4 +148,14 @@ int mlreg_meta_set_synced(mlreg_meta *meta, int synced);
  */
 int mlreg_meta_usage(uint64_t *used_out, uint64_t *size_out, mlreg_meta *meta);
 
+/**
+ * The id of the last committed write transaction of @p meta: it moves on
+ * with every commit, by this process or another one on the same files. No
+ * transaction, no lock. 0 when LMDB cannot tell.
+ */
+uint64_t mlreg_meta_generation(mlreg_meta *meta);
+
+/** The generation a read transaction @p txn sees (the commit its snapshot is of). */
+uint64_t mlreg_meta_txn_generation(const mlreg_meta_txn *txn);
+
 #endif

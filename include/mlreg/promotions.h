@@ -247,6 +247,18 @@ int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *pol
 int mlreg_stage_get(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
                     const char *model, const char *stage, int64_t at_ns);
 
+/**
+ * What @p stage of @p model holds now, the answer of mlreg_stage_get() as
+ * compact JSON text (*text_out malloc'd, *len_out its length): the body of
+ * GET .../stages/<stage>, which every resolve and every `pull M:STAGE`
+ * asks for. The rendered answer is kept while the metadata stays at the
+ * generation it was read at (mlreg_meta_generation(): any commit, by any
+ * process, moves it on), so a repeated resolve costs a lookup and a copy.
+ * Errors as mlreg_stage_get()'s.
+ */
+int mlreg_stage_get_text(char **text_out, size_t *len_out, mlreg_registry *reg,
+                         const mlreg_policy *policy, const char *model, const char *stage);
+
 /** The digest @p stage of @p model holds now: 0, MLREG_ENOTFOUND (empty), MLREG_EINVALID. */
 int mlreg_stage_digest(mlreg_digest *out, mlreg_registry *reg, const mlreg_policy *policy,
                        const char *model, const char *stage);

@@ -166,12 +166,39 @@ static int promote(json_t **out, const char *version, const char *stage, int dry
     return rc;
 }
 
+/* mlreg_stage_get() of what @p stage holds now, checked against the
+ * rendered answer the server sends (mlreg_stage_get_text(), kept between
+ * commits): asked twice, the second time from the kept answer, both must
+ * be the JSON answer's bytes, whatever commit came before. */
+static int stage_now(json_t **out, const char *stage)
+{
+    char *text = NULL, *again = NULL, *want;
+    size_t len = 0, len2 = 0;
+    int rc = mlreg_stage_get(out, reg, pol, MODEL, stage, -1);
+
+    ck_assert_int_eq(mlreg_stage_get_text(&text, &len, reg, pol, MODEL, stage), rc);
+    ck_assert_int_eq(mlreg_stage_get_text(&again, &len2, reg, pol, MODEL, stage), rc);
+    if (rc == 0) {
+        ck_assert_ptr_nonnull(want = json_dumps(*out, JSON_COMPACT));
+        ck_assert_str_eq(text, want);
+        ck_assert_str_eq(again, want);
+        ck_assert_uint_eq(len, strlen(want));
+        ck_assert_uint_eq(len2, len);
+        free(want);
+    } else {
+        ck_assert_ptr_null(text);
+    }
+    free(text);
+    free(again);
+    return rc;
+}
+
 /* The version stage holds now, or "" when empty. Static buffer. */
 static const char *holder(const char *stage)
 {
     static char v[256];
     json_t *s = NULL;
-    int rc = mlreg_stage_get(&s, reg, pol, MODEL, stage, -1);
+    int rc = stage_now(&s, stage);
 
     if (rc == MLREG_ENOTFOUND) return "";
     ck_assert_msg(rc == 0, "%s", mlreg_error_last());
@@ -645,6 +672,9 @@ START_TEST(test_image_bindings_are_idempotent_validated_and_shown_on_stages)
     th_use_gates(&pol, "{}");
     push_simple("1.0", 0.9);
     ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
+    ck_assert_int_eq(stage_now(&res, "production"), 0); /* kept, without an image */
+    ck_assert(json_is_null(json_object_get(res, "image")));
+    json_decref(res);
     ck_assert_int_eq(mlreg_stages_list(&l, reg, pol, MODEL), 0);
     st = json_array_get(json_object_get(l, "stages"), 2);
     ck_assert(json_is_null(json_object_get(st, "image")));
@@ -683,7 +713,7 @@ START_TEST(test_image_bindings_are_idempotent_validated_and_shown_on_stages)
     ck_assert_int_eq(mlreg_images_list(&l, reg, MODEL, "1.0"), 0);
     ck_assert_int_eq(json_array_size(json_object_get(l, "images")), 2);
     json_decref(l);
-    ck_assert_int_eq(mlreg_stage_get(&res, reg, pol, MODEL, "production", -1), 0);
+    ck_assert_int_eq(stage_now(&res, "production"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(res, "image")),
                      "localhost:5000/acme/clf:1.0-abcdef1@sha256:0123456789abcdef0123456789abcdef0"
                      "123456789abcdef0123456789abcdef");
@@ -697,7 +727,7 @@ static const char *stage_image(const char *stage)
     static char img[1024];
     json_t *res = NULL;
 
-    ck_assert_int_eq(mlreg_stage_get(&res, reg, pol, MODEL, stage, -1), 0);
+    ck_assert_int_eq(stage_now(&res, stage), 0);
     snprintf(img, sizeof(img), "%s",
              json_is_string(json_object_get(res, "image"))
                  ? json_string_value(json_object_get(res, "image"))

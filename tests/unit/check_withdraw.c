@@ -142,11 +142,38 @@ static json_t *withdrawn_of(const char *version)
     return w;
 }
 
+/* mlreg_stage_get() of what @p stage holds now, checked against the
+ * rendered answer the server sends (mlreg_stage_get_text(), kept between
+ * commits): asked twice, the second time from the kept answer, both must
+ * be the JSON answer's bytes, whatever commit came before. */
+static int stage_now(json_t **out, const char *stage)
+{
+    char *text = NULL, *again = NULL, *want;
+    size_t len = 0, len2 = 0;
+    int rc = mlreg_stage_get(out, reg, pol, MODEL, stage, -1);
+
+    ck_assert_int_eq(mlreg_stage_get_text(&text, &len, reg, pol, MODEL, stage), rc);
+    ck_assert_int_eq(mlreg_stage_get_text(&again, &len2, reg, pol, MODEL, stage), rc);
+    if (rc == 0) {
+        ck_assert_ptr_nonnull(want = json_dumps(*out, JSON_COMPACT));
+        ck_assert_str_eq(text, want);
+        ck_assert_str_eq(again, want);
+        ck_assert_uint_eq(len, strlen(want));
+        ck_assert_uint_eq(len2, len);
+        free(want);
+    } else {
+        ck_assert_ptr_null(text);
+    }
+    free(text);
+    free(again);
+    return rc;
+}
+
 static const char *holder(const char *stage)
 {
     static char v[256];
     json_t *s = NULL;
-    int rc = mlreg_stage_get(&s, reg, pol, MODEL, stage, -1);
+    int rc = stage_now(&s, stage);
 
     if (rc == MLREG_ENOTFOUND) return "";
     ck_assert_msg(rc == 0, "%s", mlreg_error_last());
@@ -339,6 +366,32 @@ START_TEST(test_a_held_release_is_refused_naming_its_stages_unless_rolled_back)
 }
 END_TEST
 
+/* The stage answer the server keeps rendered follows a withdrawal that
+ * rolls its holder back at once. */
+START_TEST(test_the_stage_answer_follows_a_withdrawal_at_once)
+{
+    json_t *st = NULL;
+    char *text = NULL;
+    size_t len = 0;
+
+    push("1.0");
+    push("2.0");
+    ck_assert_int_eq(promote(NULL, "1.0", "staging", 0), 0);
+    ck_assert_int_eq(promote(NULL, "2.0", "staging", 0), 0);
+    ck_assert_int_eq(stage_now(&st, "staging"), 0);
+    ck_assert_str_eq(str(st, "version"), "2.0");
+    json_decref(st);
+    ck_assert_int_eq(withdraw(NULL, "root", "2.0", "label leak", 1), 0);
+    ck_assert_int_eq(stage_now(&st, "staging"), 0);
+    ck_assert_str_eq(str(st, "version"), "1.0");
+    ck_assert(json_is_null(json_object_get(st, "withdrawn")));
+    json_decref(st);
+    /* an unknown stage is refused, with nothing answered */
+    ck_code(mlreg_stage_get_text(&text, &len, reg, pol, MODEL, "nope"), MLREG_EINVALID, "");
+    ck_assert_ptr_null(text);
+}
+END_TEST
+
 START_TEST(test_withdrawing_a_held_release_needs_promote_for_every_stage_holding_it)
 {
     push("1.0");
@@ -478,6 +531,7 @@ static Suite *withdraw_suite(void)
     tcase_add_test(tc, test_a_withdrawn_release_is_neither_promoted_nor_approved);
     tcase_add_test(tc, test_a_held_release_is_refused_naming_its_stages_unless_rolled_back);
     tcase_add_test(tc, test_withdrawing_a_held_release_needs_promote_for_every_stage_holding_it);
+    tcase_add_test(tc, test_the_stage_answer_follows_a_withdrawal_at_once);
     tcase_add_test(tc, test_a_stage_that_cannot_roll_back_refuses_the_whole_withdrawal);
     tcase_add_test(tc, test_bad_reasons_names_and_unknown_releases_are_clear_errors);
     tcase_add_test(tc, test_listings_show_the_withdrawn_state);
