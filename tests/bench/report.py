@@ -65,6 +65,9 @@ def checks(meta):
     add(6, "6c", "curl POST ?digest= %s -> mlreg serve -> RGW (no CLI)" % g, "s3.curl_post_s",
         "ratio", None, None, "s3.aws_up_s", "aws s3 cp file -> same bucket", "reported",
         rate=True)
+    add(6, "6d", "mlreg pull %s, storage.redirect_downloads (ranges from RGW)" % g,
+        "s3.pull_redirect_s", "ratio", None, None, "s3.aws_down_s", "aws s3 cp bucket -> file",
+        "reported", rate=True)
     for proto, info in (("plain", False), ("tls", True)):
         tag = "HTTP" if proto == "plain" else "HTTPS"
         for n, (path, what) in enumerate((("manifest", "manifest GET"),

@@ -11,6 +11,9 @@
 #   - curl POST .../blobs/uploads?digest= with the body -> mlreg serve (the
 #     same monolithic upload without the CLI; reported, no target);
 #   - mlreg pull (CLI: download through the server, verify, fsync);
+#   - mlreg pull again with storage.redirect_downloads (the server answers
+#     each blob GET with a presigned URL: the CLI's parallel ranges go to
+#     RGW; reported, no target);
 #   - aws s3 cp up and down (the Debian AWS CLI, its defaults: 8 MiB parts,
 #     10 concurrent requests; no fsync).
 # Each runs BENCH_REPS times (default 5). Then row 9 on s3:
@@ -21,7 +24,8 @@
 # none), or pinned in the config with BENCH_S3_PARTS_IN_FLIGHT and
 # BENCH_S3_PART_MIB; when the source no longer shows them, the defaults
 # of today (4 and 8 MiB) are pinned in the config instead.
-# Samples: s3.push_s s3.curl_post_s s3.pull_s s3.aws_up_s s3.aws_down_s,
+# Samples: s3.push_s s3.curl_post_s s3.pull_s s3.pull_redirect_s
+# s3.aws_up_s s3.aws_down_s,
 # s3.parts_in_flight, s3.part_size_kib (for a BENCH_BIG_MIB blob) and the
 # rss.s3.* of rss.sh; the table is printed by report.py. The old summary
 # lines are still printed here.
@@ -102,17 +106,23 @@ else
     EXTRA="$EXTRA,\"part_size\":$((PART_MIB * 1048576))"
 fi
 
-# s3_config PREFIX: the server config on the bucket, under PREFIX
+# s3_config PREFIX [MEMBERS]: the server config on the bucket, under PREFIX,
+# with more storage MEMBERS (",\"k\":v")
 s3_config() {
-    printf '{"storage":{"backend":"s3","endpoint":"%s","bucket":"%s","region":"%s","prefix":"%s"%s},"audit":{"log_key_file":"%s"}}\n' \
-        "$S3_ENDPOINT" "$S3_BUCKET" "${S3_REGION:-us-east-1}" "$1" "$EXTRA" "$W/log.key"
+    printf '{"storage":{"backend":"s3","endpoint":"%s","bucket":"%s","region":"%s","prefix":"%s"%s%s},"audit":{"log_key_file":"%s"}}\n' \
+        "$S3_ENDPOINT" "$S3_BUCKET" "${S3_REGION:-us-east-1}" "$1" "$EXTRA" "${2:-}" "$W/log.key"
 }
 
-# start_mlreg PREFIX: a fresh server (data dir and key prefix) on the bucket.
+# start_mlreg PREFIX [MEMBERS]: a fresh server (data dir and key prefix) on
+# the bucket; restart_mlreg PREFIX [MEMBERS]: the same data dir again.
 start_mlreg() {
-    rm -rf "$W/mdata" "$W/ready"
+    rm -rf "$W/mdata"
+    restart_mlreg "$@"
+}
+restart_mlreg() {
+    rm -f "$W/ready"
     [ -f "$W/log.key" ] || "$MLREG" key generate --no-password --out "$W/log" >/dev/null 2>&1
-    s3_config "$1" >"$W/s3.json"
+    s3_config "$1" "${2:-}" >"$W/s3.json"
     "$MLREG" serve --config "$W/s3.json" --listen 127.0.0.1:0 --data "$W/mdata" \
         --ready-file "$W/ready" 2>"$W/mlreg.log" &
     MPID=$!
@@ -127,6 +137,7 @@ start_mlreg() {
 stop_mlreg() { kill "$MPID" 2>/dev/null || true; wait "$MPID" 2>/dev/null || true; MPID=""; }
 
 : >"$W/t.push_s"; : >"$W/t.pull_s"; : >"$W/t.curl_post_s"; : >"$W/t.aws_up_s"; : >"$W/t.aws_down_s"
+: >"$W/t.pull_redirect_s"
 HEX=$(sha256sum "$FILE" | cut -d' ' -f1)
 BASE=$(basename "$FILE")
 # the CLI with its own HOME, so a digest cache starts empty and stays in W
@@ -150,6 +161,16 @@ while [ $r -lt "$REPS" ]; do
         { cat "$W/cli.log" "$W/mlreg.log" >&2; die "mlreg pull failed"; }
     timed pull_s
     cmp -s "$FILE" "$W/pulled/$BASE" || die "mlreg pull returned different bytes"
+    rm -rf "$W/pulled"
+    stop_mlreg
+    # the same release with blob GETs answered by a redirect to a presigned
+    # URL: the CLI's ranges go to RGW, not through the server
+    restart_mlreg "bench-r$r/" ',"redirect_downloads":true,"presign_seconds":600'
+    t0=$(now)
+    cli pull --registry "$MURL" bench/model@r$r -o "$W/pulled" >"$W/cli.log" 2>&1 ||
+        { cat "$W/cli.log" "$W/mlreg.log" >&2; die "mlreg pull (redirect_downloads) failed"; }
+    timed pull_redirect_s
+    cmp -s "$FILE" "$W/pulled/$BASE" || die "mlreg pull (redirect_downloads) returned different bytes"
     rm -rf "$W/pulled"
     stop_mlreg
 
@@ -185,11 +206,13 @@ echo "== s3 (Ceph RGW, bluestore, loopback): ${SIZE_MIB} MiB, median of $REPS ru
 row "mlreg push -> mlreg serve -> RGW" "$W/t.push_s"
 row "curl POST ?digest= -> mlreg serve -> RGW" "$W/t.curl_post_s"
 row "mlreg pull <- mlreg serve <- RGW" "$W/t.pull_s"
+row "mlreg pull <- RGW (redirect_downloads)" "$W/t.pull_redirect_s"
 row "aws s3 cp file -> RGW" "$W/t.aws_up_s"
 row "aws s3 cp RGW -> file" "$W/t.aws_down_s"
 ratio "push: mlreg / aws s3 cp" "$W/t.push_s" "$W/t.aws_up_s"
 ratio "push: curl -> mlreg serve / aws s3 cp" "$W/t.curl_post_s" "$W/t.aws_up_s"
 ratio "pull: mlreg / aws s3 cp" "$W/t.pull_s" "$W/t.aws_down_s"
+ratio "pull, redirect_downloads: mlreg / aws s3 cp" "$W/t.pull_redirect_s" "$W/t.aws_down_s"
 
 # ---- row 9 on s3: peak RSS pushing and pulling BENCH_BIG_MIB -------------------
 case " ${BENCH_PARTS:-rss} " in *" rss "*) ;; *) exit 0 ;; esac
