@@ -375,8 +375,17 @@ part_title() {
 # (not at all when ONLY selects none of theirs) and stays up when a later
 # part wants it too. Reported part by part, in name order.
 SCRIPT_JOBS=${SCRIPT_JOBS:-1}
+# Items that kill and restart the shared RGW (check_s3_backend's tests of an
+# endpoint killed mid-upload): beside them, every item on the RGW would
+# fail, so they run after the lanes, one at a time, with nothing beside them.
+RGW_ALONE="check_s3_backend"
+runs_alone() {
+    for _a in $RGW_ALONE; do [ "$(basename "$1")" = "$_a" ] && return 0; done
+    return 1
+}
 script_parts() {
     _all=""
+    _alone=""
     _ran=""
     _bg=0
     for _p in "$@"; do
@@ -395,13 +404,17 @@ script_parts() {
                 _bg=1
             fi ;;
         esac
-        _all="$_all $_its"
+        for _it in $_its; do
+            if runs_alone "$_it"; then _alone="$_alone $_it"; else _all="$_all $_it"; fi
+        done
         _ran="$_ran $_p"
     done
     # shellcheck disable=SC2086
     in_lanes "$SCRIPT_JOBS" $_all
     _rgw_ok=1
     [ $_bg -eq 0 ] || rgw_start_end || _rgw_ok=0
+    # shellcheck disable=SC2086
+    [ $_rgw_ok -eq 0 ] || in_lanes 1 $_alone
     for _p in $_ran; do
         part_title "$_p"
         case $_p in s3 | cluster) [ $_rgw_ok -eq 1 ] || continue ;; esac
