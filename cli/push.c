@@ -25,9 +25,10 @@
  *      `Mlreg-Digest-First: true` (s3: it writes the blob's final key only
  *      when it knows the digest up front) gets the file hashed first, the
  *      HEAD check, and then the body in the closing PUT. The session's
- *      location is remembered in the cache dir until the PUT: a push that
- *      was killed asks the registry for the session's offset next time and
- *      sends only the rest. --reupload sends every blob (a HEAD-less
+ *      location is remembered in the cache dir until the PUT ends (the
+ *      registry keeps what arrived of a PATCH or PUT cut short): a push
+ *      that was killed asks the registry for the session's offset next
+ *      time and sends only the rest. --reupload sends every blob (a HEAD-less
  *      upload), which replaces a damaged stored copy. Step 3 also runs when
  *      step 2 found the same files: a blob a scrub quarantined answers 404,
  *      and uploading it again repairs the release. Files of at least
@@ -724,8 +725,9 @@ static int64_t range_end(const char *range)
 }
 
 /* GET of a remembered session: its offset, or -1 when the registry no
- * longer knows it (or answers anything else: then a new session). */
-static int session_offset(int64_t *out, cli_client *c, const char *url)
+ * longer knows it (or answers anything else: then a new session), and
+ * whether the registry wants the digest first (NULL: not asked). */
+static int session_offset(int64_t *out, int *digest_first_out, cli_client *c, const char *url)
 {
     cli_response resp;
     int error;
@@ -735,6 +737,7 @@ static int session_offset(int64_t *out, cli_client *c, const char *url)
     cli_request req = {.method = "GET", .url = url, .body_fd = -1, .max_body = 64 * 1024};
     if ((error = cli_request_do(&resp, c, &req)) < 0) goto done;
     if (resp.status == 204) *out = range_end(resp.range);
+    if (digest_first_out) *digest_first_out = resp.digest_first;
 done:
     cli_response_clear(&resp);
     return error;
@@ -875,10 +878,13 @@ done:
 }
 
 /* A digest-first registry: the file is hashed (unless known), checked with
- * HEAD, and sent whole in the closing PUT. */
+ * HEAD, and sent whole in the closing PUT. The session is remembered
+ * before the PUT: a push killed during it resumes from the registry's
+ * offset (a PUT cut short keeps what arrived, as a PATCH does). */
 static int upload_digest_first(int *present_out, int *busy_out, push_ctx *x, push_file *f,
                                const char *url)
 {
+    const char *reg = cli_client_url(x->c), *repo = x->ref->model;
     push_reader *r = NULL;
     int error;
 
@@ -889,11 +895,19 @@ static int upload_digest_first(int *present_out, int *busy_out, push_ctx *x, pus
         goto fail; /* present (or HEAD failed): the session is not needed */
     }
     if ((error = push_reader_new(&r, f->fd, f->size, PUSH_HASH_NONE, f->path)) < 0) goto fail;
+    if (x->cache_dir[0] && push_upload_save(x->cache_dir, reg, repo, &f->id, url) < 0) {
+        fprintf(stderr, "mlreg push: warning: %s (the upload cannot resume)\n", mlreg_error_last());
+        mlreg_error_clear();
+    }
     error = session_close(busy_out, NULL, x->c, url, f, r);
     push_reader_free(r);
+    /* the closing PUT ends the session whatever its outcome, except when
+     * it never got an answer */
+    if (error != MLREG_EUNREACHABLE) push_upload_forget(x->cache_dir, reg, repo, &f->id);
     return error;
 fail:
     session_cancel(x->c, url);
+    push_upload_forget(x->cache_dir, reg, repo, &f->id);
     return error;
 }
 
@@ -941,12 +955,16 @@ static int session_upload(int *present_out, int *busy_out, push_ctx *x, push_fil
     if (x->cache_dir[0] && (error = push_upload_load(&url, x->cache_dir, reg, repo, &f->id)) < 0)
         goto done;
     if (url) {
-        if ((error = session_offset(&offset, x->c, url)) < 0) goto done;
+        if ((error = session_offset(&offset, &digest_first, x->c, url)) < 0) goto done;
         if (offset < 0 || (uint64_t)offset > f->size) {
             push_upload_forget(x->cache_dir, reg, repo, &f->id);
             free(url);
             url = NULL;
             offset = -1;
+        } else if (offset == 0 && digest_first) {
+            /* nothing arrived: the whole body in the closing PUT again */
+            error = upload_digest_first(present_out, busy_out, x, f, url);
+            goto done;
         } else {
             remembered = 1;
         }
@@ -1000,7 +1018,7 @@ static int session_upload(int *present_out, int *busy_out, push_ctx *x, push_fil
                 mlreg_error_clear();
                 sleep(pause);
                 waited += pause;
-                if ((error = session_offset(&offset, x->c, url)) < 0) goto done;
+                if ((error = session_offset(&offset, NULL, x->c, url)) < 0) goto done;
                 if (offset >= 0 && (uint64_t)offset <= f->size) {
                     pos = (uint64_t)offset;
                     if ((error = reposition(r, pos, f->known)) < 0) goto done;

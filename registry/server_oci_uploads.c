@@ -167,9 +167,10 @@ static void begin_upload_chunk(request *rq)
         rq->sess_drop = 1; /* its writer cannot be used any more */
         return;
     }
+    /* A PUT or PATCH cut short keeps what arrived: the client asks for the
+     * offset and sends the rest (a PUT that ends is committed, or fails,
+     * and ends the session either way: finish_upload_put()). */
     rq->body = BODY_STREAM;
-    if (!strcmp(rq->method, "PUT"))
-        rq->sess_drop = 1; /* committed at finish, or dropped if cut short */
 }
 
 /* POST blobs/uploads/: a monolithic upload (?digest= with the body), a
@@ -263,13 +264,14 @@ static enum MHD_Result body_session(request *rq, const char *data, size_t len)
 
 /* ---- finish --------------------------------------------------------------- */
 
-/* Mlreg-Digest-First: true on the answers to an upload POST when the store
- * writes straight to the blob's final location only if it learns the digest
+/* Mlreg-Digest-First: true on the answers to an upload POST (and to a
+ * session's status GET, for a client resuming one) when the store writes
+ * straight to the blob's final location only if it learns the digest
  * before the bytes (s3): a client that can hash first should, and upload
  * with ?digest= (docs/s3.md). 0 or -1. */
 static int digest_first_header(request *rq, struct MHD_Response *resp)
 {
-    if (strcmp(rq->method, "POST") != 0 ||
+    if ((strcmp(rq->method, "POST") != 0 && strcmp(rq->method, "GET") != 0) ||
         !mlreg_blobstore_digest_first(mlreg_registry_blobstore(rq->srv->reg)))
         return 0;
     return mlreg_server__resp_header(resp, "Mlreg-Digest-First", "true");

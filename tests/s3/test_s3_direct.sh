@@ -279,4 +279,91 @@ $AWS s3api get-object --bucket "$S3_BUCKET" --key "$(blob_key "$CUT")" "$W/back.
 check "... the blob holds the whole file" cmp -s "$W/cut.bin" "$W/back.bin"
 check "... no upload left open" [ -z "$(open_uploads)" ]
 
+# ---- a session's PUT with the whole body, cut short, keeps what arrived ------------
+head -c 20971520 /dev/urandom >"$W/cutput.bin"
+CP=sha256:$(sha256_of "$W/cutput.bin")
+ST=$(curl -s -D "$TMP/headers" -o /dev/null -w '%{http_code}' -X POST "$(node_url 1)/v2/m/direct/blobs/uploads/")
+LOC=$(header Location)
+python3 - "$(node_url 1)" "$LOC?digest=$CP" "$W/cutput.bin" <<'PY' >"$W/cutput.out" 2>&1
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+data = open(sys.argv[3], "rb").read()
+s = socket.create_connection((u.hostname, u.port))
+s.sendall(("PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\n"
+           "Content-Length: %d\r\n\r\n" % (sys.argv[2], u.netloc, len(data))).encode())
+s.sendall(data[:9437184])  # 9 MiB of 20, then the connection drops
+time.sleep(0.5)
+s.close()
+PY
+sleep 0.5
+ST=$(curl -s -D "$TMP/headers" -o /dev/null -w '%{http_code}' "$(node_url 1)$LOC")
+RANGE=$(header Range)
+GOT=$((${RANGE#0-} + 1))
+check "after a closing PUT cut at 9 MiB the status GET answers 204 (got $ST)" [ "$ST" = 204 ]
+check "... reporting the bytes that arrived (Range: $RANGE)" sh -c "[ $GOT -gt 0 ] && [ $GOT -le 9437184 ]"
+check "... and Mlreg-Digest-First: true, for a client resuming it" \
+    sh -c "[ \"\$(tr -d '\r' <'$TMP/headers' | sed -n 's/^Mlreg-Digest-First: //ip')\" = true ]"
+if obj_exists "$(blob_key "$CP")"; then not_ok "... nothing is visible at the blob's key yet"
+else ok "... nothing is visible at the blob's key yet"; fi
+if open_uploads | grep -qx "$(blob_key "$CP")"; then ok "... its multipart upload is open at the blob's own key"
+else not_ok "... its multipart upload is open at the blob's own key ($(open_uploads | tr '\n' ' '))"; fi
+tail -c +$((GOT + 1)) "$W/cutput.bin" >"$W/cutput.rest"
+ST=$(curl -s -o "$TMP/body" -w '%{http_code}' -X PATCH --data-binary @"$W/cutput.rest" \
+    -H 'Content-Type: application/octet-stream' -H "Content-Range: $GOT-20971519" "$(node_url 1)$LOC")
+check "... a PATCH of the rest answers 202 (got $ST)" [ "$ST" = 202 ]
+ST=$(curl -s -o "$TMP/body" -w '%{http_code}' -X PUT "$(node_url 1)$LOC?digest=$CP")
+check "... and the closing PUT ?digest= answers 201 (got $ST: $(head -c 200 "$TMP/body"))" [ "$ST" = 201 ]
+$AWS s3api get-object --bucket "$S3_BUCKET" --key "$(blob_key "$CP")" "$W/back.bin" >/dev/null 2>&1
+check "... the blob holds the whole file" cmp -s "$W/cutput.bin" "$W/back.bin"
+check "... written once, straight to its key: no temp object" [ "$(temp_objects)" = 0 ]
+check "... and no upload left open" [ -z "$(open_uploads)" ]
+
+# ---- mlreg push killed during its closing PUT resumes ----------------------------
+MIB=1048576
+head -c $((48 * MIB)) /dev/urandom >"$W/killed.bin"
+KD=sha256:$(sha256_of "$W/killed.bin")
+env MLREG_URL="$(node_url 1)" "$MLREG" push m/resumed@1 --weights "$W/killed.bin" --limit-rate 12M \
+    >"$TMP/kout" 2>"$TMP/kerr" &
+kp=$!
+HAVE=0
+LOC=""
+i=0
+while [ $i -lt 300 ]; do
+    f=$(ls "$MLREG_CACHE_DIR"/uploads 2>/dev/null | grep -E '^[0-9a-f]{64}$' | head -n 1)
+    if [ -n "$f" ]; then
+        LOC=$(tail -n 1 "$MLREG_CACHE_DIR/uploads/$f")
+        HAVE=$(curl -s -o /dev/null -D - "$LOC" | tr -d '\r' | sed -n 's/^Range: 0-//ip')
+        HAVE=${HAVE:-0}
+        [ "$HAVE" -ge $((16 * MIB)) ] && break
+    fi
+    sleep 0.05
+    i=$((i + 1))
+done
+kill -KILL $kp 2>/dev/null
+wait $kp 2>/dev/null
+check "a push killed during its closing PUT left a remembered session ($LOC)" [ -n "$LOC" ]
+# the server holds the session until it sees the connection gone
+i=0
+while [ $i -lt 40 ]; do
+    sleep 0.25
+    now=$(curl -s -o /dev/null -D - "$LOC" | tr -d '\r' | sed -n 's/^Range: 0-//ip')
+    [ "${now:-0}" = "$HAVE" ] && break
+    HAVE=${now:-0}
+    i=$((i + 1))
+done
+HAVE=$((HAVE + 1))
+check "... with 16 MiB or more of 48 in it (have $HAVE)" [ "$HAVE" -ge $((16 * MIB)) -a "$HAVE" -lt $((48 * MIB)) ]
+before=$(curl -s "$(node_url 1)/metrics" | awk '$1 == "mlreg_http_received_bytes_total" {print $2}')
+run env MLREG_URL="$(node_url 1)" "$MLREG" push m/resumed@1 --weights "$W/killed.bin"
+after=$(curl -s "$(node_url 1)/metrics" | awk '$1 == "mlreg_http_received_bytes_total" {print $2}')
+sent=$((after - before))
+expect_rc "the push again exits 0" 0
+check "... resuming the upload" grep -q "resuming the upload of killed.bin" "$TMP/err"
+check "... sending only the rest ($sent bytes for $((48 * MIB - HAVE)) missing)" \
+    [ $sent -ge $((48 * MIB - HAVE)) -a $sent -lt $((48 * MIB - HAVE + MIB)) ]
+$AWS s3api get-object --bucket "$S3_BUCKET" --key "$(blob_key "$KD")" "$W/back.bin" >/dev/null 2>&1
+check "... the blob holds the whole file" cmp -s "$W/killed.bin" "$W/back.bin"
+check "... no upload left open" [ -z "$(open_uploads)" ]
+check "... and the session is forgotten" sh -c "[ -z \"\$(ls '$MLREG_CACHE_DIR/uploads')\" ]"
+
 cluster_finish
