@@ -51,6 +51,21 @@ post() {
 # ngx_since MARK: the nginx log lines after line MARK
 ngx_since() { tail -n +$(($1 + 1)) "$NGX/logs/s3.log"; }
 ngx_mark() { wc -l <"$NGX/logs/s3.log"; }
+# cut_request METHOD PATH FILE: METHOD of FILE's 20 MiB to node 1 with the
+# whole Content-Length, of which 9 MiB are sent before the connection drops
+cut_request() {
+    python3 - "$(node_url 1)" "$1" "$2" "$3" <<'PY' >"$W/cut.out" 2>&1
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+data = open(sys.argv[4], "rb").read()
+s = socket.create_connection((u.hostname, u.port))
+s.sendall(("%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\n"
+           "Content-Length: %d\r\n\r\n" % (sys.argv[2], sys.argv[3], u.netloc, len(data))).encode())
+s.sendall(data[:9437184])
+time.sleep(0.5)
+s.close()
+PY
+}
 
 # ---- nginx in front of RGW for node A ---------------------------------------
 NGX=$TMP/nginx
@@ -252,17 +267,7 @@ head -c 20971520 /dev/urandom >"$W/cut.bin"
 CUT=sha256:$(sha256_of "$W/cut.bin")
 ST=$(curl -s -D "$TMP/headers" -o /dev/null -w '%{http_code}' -X POST "$(node_url 1)/v2/m/direct/blobs/uploads/")
 LOC=$(header Location)
-python3 - "$(node_url 1)" "$LOC" "$W/cut.bin" <<'PY' >"$W/cut.out" 2>&1
-import socket, sys, time, urllib.parse
-u = urllib.parse.urlparse(sys.argv[1])
-data = open(sys.argv[3], "rb").read()
-s = socket.create_connection((u.hostname, u.port))
-s.sendall(("PATCH %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\n"
-           "Content-Length: %d\r\n\r\n" % (sys.argv[2], u.netloc, len(data))).encode())
-s.sendall(data[:9437184])  # 9 MiB of 20, then the connection drops
-time.sleep(0.5)
-s.close()
-PY
+cut_request PATCH "$LOC" "$W/cut.bin"
 sleep 0.5
 ST=$(curl -s -D "$TMP/headers" -o /dev/null -w '%{http_code}' "$(node_url 1)$LOC")
 RANGE=$(header Range)
@@ -284,17 +289,7 @@ head -c 20971520 /dev/urandom >"$W/cutput.bin"
 CP=sha256:$(sha256_of "$W/cutput.bin")
 ST=$(curl -s -D "$TMP/headers" -o /dev/null -w '%{http_code}' -X POST "$(node_url 1)/v2/m/direct/blobs/uploads/")
 LOC=$(header Location)
-python3 - "$(node_url 1)" "$LOC?digest=$CP" "$W/cutput.bin" <<'PY' >"$W/cutput.out" 2>&1
-import socket, sys, time, urllib.parse
-u = urllib.parse.urlparse(sys.argv[1])
-data = open(sys.argv[3], "rb").read()
-s = socket.create_connection((u.hostname, u.port))
-s.sendall(("PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\n"
-           "Content-Length: %d\r\n\r\n" % (sys.argv[2], u.netloc, len(data))).encode())
-s.sendall(data[:9437184])  # 9 MiB of 20, then the connection drops
-time.sleep(0.5)
-s.close()
-PY
+cut_request PUT "$LOC?digest=$CP" "$W/cutput.bin"
 sleep 0.5
 ST=$(curl -s -D "$TMP/headers" -o /dev/null -w '%{http_code}' "$(node_url 1)$LOC")
 RANGE=$(header Range)

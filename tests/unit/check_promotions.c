@@ -166,34 +166,12 @@ static int promote(json_t **out, const char *version, const char *stage, int dry
     return rc;
 }
 
-/* mlreg_stage_get() of what @p stage holds now, checked against the
- * rendered answer the server sends (mlreg_stage_get_text(), kept between
- * commits): asked twice, the second time from the kept answer, both must
- * be the JSON answer's bytes, whatever commit came before. */
+/* What @p stage holds now (th_stage_now(): the kept text checked too). */
 static int stage_now(json_t **out, const char *stage)
 {
-    char *text = NULL, *again = NULL, *want;
-    size_t len = 0, len2 = 0;
-    int rc = mlreg_stage_get(out, reg, pol, MODEL, stage, -1);
-
-    ck_assert_int_eq(mlreg_stage_get_text(&text, &len, reg, pol, MODEL, stage), rc);
-    ck_assert_int_eq(mlreg_stage_get_text(&again, &len2, reg, pol, MODEL, stage), rc);
-    if (rc == 0) {
-        ck_assert_ptr_nonnull(want = json_dumps(*out, JSON_COMPACT));
-        ck_assert_str_eq(text, want);
-        ck_assert_str_eq(again, want);
-        ck_assert_uint_eq(len, strlen(want));
-        ck_assert_uint_eq(len2, len);
-        free(want);
-    } else {
-        ck_assert_ptr_null(text);
-    }
-    free(text);
-    free(again);
-    return rc;
+    return th_stage_now(out, reg, pol, MODEL, stage);
 }
 
-/* The version stage holds now, or "" when empty. Static buffer. */
 static const char *holder(const char *stage)
 {
     static char v[256];

@@ -4,6 +4,7 @@
 
 #include "mlreg/blob.h"
 #include "mlreg/oci.h"
+#include "mlreg/promotions.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -229,6 +230,30 @@ void th_use_gates(mlreg_policy **pol, const char *gates)
     *pol = NULL;
     ck_assert_msg(mlreg_policy_parse(pol, NULL, g, NULL) == 0, "%s", mlreg_error_last());
     json_decref(g);
+}
+
+int th_stage_now(json_t **out, mlreg_registry *reg, const mlreg_policy *pol, const char *model,
+                 const char *stage)
+{
+    char *text = NULL, *again = NULL, *want;
+    size_t len = 0, len2 = 0;
+    int rc = mlreg_stage_get(out, reg, pol, model, stage, -1);
+
+    ck_assert_int_eq(mlreg_stage_get_text(&text, &len, reg, pol, model, stage), rc);
+    ck_assert_int_eq(mlreg_stage_get_text(&again, &len2, reg, pol, model, stage), rc);
+    if (rc == 0) {
+        ck_assert_ptr_nonnull(want = json_dumps(*out, JSON_COMPACT));
+        ck_assert_str_eq(text, want);
+        ck_assert_str_eq(again, want);
+        ck_assert_uint_eq(len, strlen(want));
+        ck_assert_uint_eq(len2, len);
+        free(want);
+    } else {
+        ck_assert_ptr_null(text);
+    }
+    free(text);
+    free(again);
+    return rc;
 }
 
 const mlreg_identity *th_identity(mlreg_auth **auth, const char *token, const char *roles)

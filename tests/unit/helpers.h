@@ -149,6 +149,16 @@ void th_fs_damage_blob(const char *dir, const mlreg_digest *d, long offset);
 void th_use_gates(mlreg_policy **pol, const char *gates);
 
 /**
+ * mlreg_stage_get() of what @p stage of @p model holds now, checked against
+ * the rendered answer the server sends (mlreg_stage_get_text(), kept
+ * between commits): asked twice, the second time from the kept answer,
+ * both must be the JSON answer's bytes, whatever commit came before.
+ * Returns mlreg_stage_get()'s code; *out as it leaves it.
+ */
+int th_stage_now(json_t **out, mlreg_registry *reg, const mlreg_policy *pol, const char *model,
+                 const char *stage);
+
+/**
  * The identity of the bearer token @p token. On the first call (@p *auth
  * NULL) makes @p *auth, owned by the caller (mlreg_auth_free), with that
  * one token, named after itself, holding the JSON array @p roles such as
