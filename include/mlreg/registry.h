@@ -273,6 +273,20 @@ int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, c
                              int n, const char *last);
 
 /**
+ * Repository listing (GET /v2/_catalog): *out = {"repositories": [...]} in
+ * lexical order, the names strictly after @p last (NULL = from the start)
+ * for which @p visible (NULL: all) answers 1, at most @p n of them (n < 0 =
+ * all). *more_out = 1 when visible names remain after the page (for the Link
+ * header). @p visible is called in a read transaction and must not touch the
+ * registry. *out owned by the caller.
+ * @return 0; MLREG_EINVALID (@p last is not a repository name); MLREG_EIO (a
+ *         corrupt index entry); MLREG_ENOMEM.
+ */
+int mlreg_registry_catalog(json_t **out, int *more_out, mlreg_registry *reg, int n,
+                           const char *last, int (*visible)(const char *name, void *ctx),
+                           void *ctx);
+
+/**
  * A page of the referrers of @p subject in @p repo as an OCI image index
  * (mediaType application/vnd.oci.image.index.v1+json, manifests: descriptors
  * with mediaType, digest, size, artifactType and annotations), filtered by
