@@ -119,6 +119,7 @@ done:
 int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, const char *repo,
                              int n, const char *last)
 {
+    static const char *const no_extra[1] = {NULL};
     int error = 0;
     mlreg_meta_txn *txn = NULL;
 
@@ -126,7 +127,7 @@ int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, c
     if (last != NULL && (error = mlreg_tag_validate(last)) < 0) goto done;
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
     if ((error = mlreg_registry__repo_require(txn, repo)) < 0) goto done;
-    error = mlreg_registry__tags_page(out, more_out, txn, repo, n, last, NULL, 0);
+    error = mlreg_registry__tags_page(out, more_out, txn, repo, n, last, no_extra, 0);
 
 done:
     mlreg_meta_txn_abort(txn);
