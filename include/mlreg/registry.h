@@ -267,7 +267,9 @@ int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const 
  * Tag listing: *out = {"name": repo, "tags": [...]} in lexical order, tags
  * strictly after @p last (NULL = from the start), at most @p n (n < 0 = all).
  * *more_out = 1 when tags remain after the last one returned (for the Link
- * header). MLREG_ENOTFOUND when the repository does not exist.
+ * header). MLREG_ENOTFOUND when the repository does not exist. Tags only:
+ * GET /v2/<name>/tags/list also names the stages holding a release, see
+ * mlreg_stage_tags_list() (promotions.h).
  */
 int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, const char *repo,
                              int n, const char *last);
