@@ -536,6 +536,15 @@ int mlreg_auth_check(const mlreg_identity *id, mlreg_role_kind kind, const char 
                            model ? model : "", model ? "'" : "");
 }
 
+int mlreg_auth_check_some(const mlreg_identity *id, mlreg_role_kind kind)
+{
+    if (id->local) return 0;
+    for (size_t i = 0; i < id->nroles; i++)
+        if (id->roles[i].kind == kind || id->roles[i].kind == MLREG_ROLE_ADMIN) return 0;
+    return mlreg_error_set(MLREG_EFORBIDDEN, "token '%s' lacks role %s for any model", id->name,
+                           kind_names[kind]);
+}
+
 const mlreg_identity *mlreg_auth_token_at(const mlreg_auth *auth, size_t i)
 {
     return &auth->ids[i];

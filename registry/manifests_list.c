@@ -12,62 +12,96 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A page of tags merged with @p extra names (sorted, each once): every name
+ * goes through page_add in lexical order, so n and the "more" flag count the
+ * merged list. A name that is both a tag and an extra is listed once. */
 typedef struct {
     size_t plen;
     const char *last;
+    const char *const *extra;
+    size_t n_extra, next_extra;
     int n;
     int count;
     int more;
     json_t *tags;
 } tag_page;
 
-static int tag_page_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+/* 1: the page is full (more set); 0: added; or MLREG_ENOMEM. */
+static int page_add(tag_page *pg, const char *name, size_t len)
 {
-    tag_page *pg = payload;
-    const char *tag = (const char *)key + pg->plen;
-    size_t tlen = klen - pg->plen;
-
-    (void)val;
-    (void)vlen;
-    if (pg->last != NULL && strlen(pg->last) == tlen && memcmp(pg->last, tag, tlen) == 0)
-        return 0; /* the walk starts at `last`; the page starts after it */
     if (pg->n >= 0 && pg->count >= pg->n) {
         pg->more = 1;
         return 1;
     }
-    if (json_array_append_new(pg->tags, json_stringn(tag, tlen)) < 0)
+    if (json_array_append_new(pg->tags, json_stringn(name, len)) < 0)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory listing tags");
     pg->count++;
     return 0;
 }
 
-int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, const char *repo,
-                             int n, const char *last)
+/* Compares @p a (NUL-terminated) with the @p blen bytes at @p b as strcmp does. */
+static int name_cmp(const char *a, const char *b, size_t blen)
+{
+    size_t alen = strlen(a);
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+
+    if (c != 0) return c;
+    return alen < blen ? -1 : (alen > blen ? 1 : 0);
+}
+
+static int tag_page_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    tag_page *pg = payload;
+    const char *tag = (const char *)key + pg->plen;
+    size_t tlen = klen - pg->plen;
+    int r;
+
+    (void)val;
+    (void)vlen;
+    if (pg->last != NULL && strlen(pg->last) == tlen && memcmp(pg->last, tag, tlen) == 0)
+        return 0; /* the walk starts at `last`; the page starts after it */
+    while (pg->next_extra < pg->n_extra) {
+        const char *x = pg->extra[pg->next_extra];
+        int c = name_cmp(x, tag, tlen);
+        if (c > 0) break;
+        pg->next_extra++;
+        if (c == 0) break; /* the tag itself is added below, once */
+        if ((r = page_add(pg, x, strlen(x))) != 0) return r;
+    }
+    return page_add(pg, tag, tlen);
+}
+
+int mlreg_registry__tags_page(json_t **out, int *more_out, mlreg_meta_txn *txn, const char *repo,
+                              int n, const char *last, const char *const *extra, size_t n_extra)
 {
     int error = 0;
-    mlreg_meta_txn *txn = NULL;
     char prefix[REGISTRY_KEY_CAP], start[REGISTRY_KEY_CAP];
-    size_t plen, slen = 0;
+    size_t slen = 0;
     tag_page pg;
     json_t *res = NULL;
 
     memset(&pg, 0, sizeof(pg));
     pg.n = n;
     pg.last = last;
-    if ((error = mlreg_name_validate(repo)) < 0) goto done;
-    if (last != NULL && (error = mlreg_tag_validate(last)) < 0) goto done;
+    pg.extra = extra;
+    pg.n_extra = n_extra;
+    /* extras at or before `last` were on earlier pages */
+    while (last != NULL && pg.next_extra < n_extra && strcmp(extra[pg.next_extra], last) <= 0)
+        pg.next_extra++;
     if ((pg.tags = json_array()) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing tags");
         goto done;
     }
-    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-    if ((error = mlreg_registry__repo_require(txn, repo)) < 0) goto done;
-    plen = mlreg_registry__key(prefix, repo, "", NULL);
-    pg.plen = plen;
+    pg.plen = mlreg_registry__key(prefix, repo, "", NULL);
     if (last != NULL) slen = mlreg_registry__key(start, repo, last, NULL);
-    error = mlreg_meta_iter(txn, MLREG_DB_TAGS, prefix, plen, last ? start : NULL, slen,
+    error = mlreg_meta_iter(txn, MLREG_DB_TAGS, prefix, pg.plen, last ? start : NULL, slen,
                             tag_page_cb, &pg);
     if (error < 0) goto done;
+    error = 0;
+    while (!pg.more && pg.next_extra < n_extra) {
+        const char *x = extra[pg.next_extra++];
+        if ((error = page_add(&pg, x, strlen(x))) < 0) goto done;
+    }
     error = 0;
     res = json_pack("{s:s, s:O}", "name", repo, "tags", pg.tags);
     if (res == NULL) {
@@ -78,8 +112,25 @@ int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, c
     *more_out = pg.more;
 
 done:
-    mlreg_meta_txn_abort(txn);
     json_decref(pg.tags);
+    return error;
+}
+
+int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, const char *repo,
+                             int n, const char *last)
+{
+    static const char *const no_extra[1] = {NULL};
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+
+    if ((error = mlreg_name_validate(repo)) < 0) goto done;
+    if (last != NULL && (error = mlreg_tag_validate(last)) < 0) goto done;
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    if ((error = mlreg_registry__repo_require(txn, repo)) < 0) goto done;
+    error = mlreg_registry__tags_page(out, more_out, txn, repo, n, last, no_extra, 0);
+
+done:
+    mlreg_meta_txn_abort(txn);
     return error;
 }
 
@@ -170,5 +221,72 @@ int mlreg_registry_referrers(json_t **out, int *more_out, mlreg_registry *reg, c
 done:
     mlreg_meta_txn_abort(txn);
     json_decref(w.manifests);
+    return error;
+}
+
+typedef struct {
+    const char *last;
+    int (*visible)(const char *name, void *ctx);
+    void *ctx;
+    int n, count, more;
+    json_t *names;
+} catalog_page;
+
+static int catalog_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    catalog_page *pg = payload;
+    char name[REGISTRY_KEY_CAP];
+
+    (void)val;
+    (void)vlen;
+    if (klen == 0 || klen >= sizeof(name))
+        return mlreg_error_set(MLREG_EIO, "repository index entry is corrupt");
+    memcpy(name, key, klen);
+    name[klen] = '\0';
+    if (pg->last != NULL && strcmp(pg->last, name) == 0) return 0; /* the walk starts at it */
+    if (pg->visible != NULL && !pg->visible(name, pg->ctx)) return 0;
+    if (pg->n >= 0 && pg->count >= pg->n) {
+        pg->more = 1;
+        return 1;
+    }
+    if (json_array_append_new(pg->names, json_string(name)) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing repositories");
+    pg->count++;
+    return 0;
+}
+
+int mlreg_registry_catalog(json_t **out, int *more_out, mlreg_registry *reg, int n,
+                           const char *last, int (*visible)(const char *name, void *ctx), void *ctx)
+{
+    int error = 0;
+    mlreg_meta_txn *txn = NULL;
+    catalog_page pg;
+    json_t *res = NULL;
+
+    memset(&pg, 0, sizeof(pg));
+    pg.last = last;
+    pg.visible = visible;
+    pg.ctx = ctx;
+    pg.n = n;
+    if (last != NULL && (error = mlreg_name_validate(last)) < 0) goto done;
+    if ((pg.names = json_array()) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing repositories");
+        goto done;
+    }
+    if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+    error = mlreg_meta_iter(txn, MLREG_DB_REPOS, NULL, 0, last, last ? strlen(last) : 0, catalog_cb,
+                            &pg);
+    if (error < 0) goto done;
+    error = 0;
+    if ((res = json_pack("{s:O}", "repositories", pg.names)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing repositories");
+        goto done;
+    }
+    *out = res;
+    *more_out = pg.more;
+
+done:
+    mlreg_meta_txn_abort(txn);
+    json_decref(pg.names);
     return error;
 }

@@ -366,6 +366,18 @@ int mlreg_registry__meta_has(mlreg_meta_txn *txn, mlreg_db db, const char *key, 
 /** MLREG_ENOTFOUND ("repository 'R' not found") unless @p repo exists. */
 int mlreg_registry__repo_require(mlreg_meta_txn *txn, const char *repo);
 
+/**
+ * The tags/list answer {"name": repo, "tags": [...]} of @p repo read in
+ * @p txn: its tags merged with the @p n_extra names @p extra (sorted as
+ * strcmp sorts, no duplicates; a name that is also a tag is listed once), in
+ * lexical order, those strictly after @p last (NULL: from the start), at most
+ * @p n (n < 0: all). *more_out = 1 when names remain after the page. The
+ * caller validated @p repo and @p last and checked that the repository
+ * exists. *out owned by the caller. 0 or MLREG_ENOMEM / a read error.
+ */
+int mlreg_registry__tags_page(json_t **out, int *more_out, mlreg_meta_txn *txn, const char *repo,
+                              int n, const char *last, const char *const *extra, size_t n_extra);
+
 /** 1 when @p digest is visible in @p repo, 0 when not, or an error. */
 int mlreg_registry__blob_linked(mlreg_meta_txn *txn, const char *repo, const mlreg_digest *digest);
 

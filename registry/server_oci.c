@@ -1,7 +1,8 @@
 /* server_oci.c: the OCI distribution API routes under /v2/: the base,
  * blob reads (served from a descriptor by sendfile, streamed, or redirected
  * to the backend) and deletes, manifests by tag, digest or stage, tag
- * listing and referrers. Uploads are server_oci_uploads.c's. The routes are
+ * listing (tags and the stage names holding a release), the repository
+ * catalog and referrers. Uploads are server_oci_uploads.c's. The routes are
  * the rows of oci_rows at the end of the file.
  */
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 
 #include "mlreg/common.h"
 #include "mlreg/oci.h"
+#include "mlreg/auth.h"
 #include "mlreg/promotions.h"
 #include "server_routes.h"
 
@@ -359,50 +361,104 @@ oom:
     return MHD_NO;
 }
 
-static enum MHD_Result finish_tags(request *rq)
+/* ?n= of tags/list and _catalog: absent (-1: all) or 0..100000, else a 400
+ * recorded on @p rq and -1 returned. */
+static int page_n(int64_t *out, request *rq)
 {
-    mlreg_server *srv = rq->srv;
     const char *ns = mlreg_server__req_query(rq, "n");
-    const char *last = mlreg_server__req_query(rq, "last");
-    json_t *j = NULL, *tags;
-    int more = 0, error;
-    int64_t n = -1;
-    uint64_t len;
-    struct MHD_Response *resp;
+    const char *p = ns;
+    uint64_t v;
 
-    if (ns) {
-        uint64_t v;
-        const char *p = ns;
-        if (mlreg_server__parse_u64(&p, &v) < 0 || *p || v > 100000) {
-            mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
-                                       "n must be an integer between 0 and 100000");
-            return mlreg_server__req_queue_error(rq);
-        }
-        n = (int64_t)v;
+    *out = -1;
+    if (ns == NULL) return 0;
+    if (mlreg_server__parse_u64(&p, &v) < 0 || *p || v > 100000) {
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
+                                   "n must be an integer between 0 and 100000");
+        return -1;
     }
-    if (last && *last == '\0') last = NULL;
-    if ((error = mlreg_registry_tags_list(&j, &more, srv->reg, rq->name, (int)n, last)) < 0)
-        return mlreg_server__reply_error(rq, error, ERR_CTX_TAGS);
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* The answer of a paged listing: @p j (consumed) with, when @p more and the
+ * page is not empty, Link: <@p base?n=N&last=LAST>; rel="next", LAST the
+ * page's last name in @p field. The names (tags, repository names) are in
+ * grammars whose characters need no escaping in a query. */
+static enum MHD_Result reply_page(request *rq, json_t *j, const char *field, int more, int64_t n,
+                                  const char *base)
+{
+    json_t *names = json_object_get(j, field);
+    const char *last = json_string_value(json_array_get(names, json_array_size(names) - 1));
+    struct MHD_Response *resp;
+    uint64_t len;
+    char link[768];
+
     if (!(resp = mlreg_server__resp_json(j, NULL, &len))) {
         json_decref(j);
         return MHD_NO;
     }
-    tags = json_object_get(j, "tags");
-    if (more && n > 0 && json_array_size(tags) > 0) {
-        const char *t = json_string_value(json_array_get(tags, json_array_size(tags) - 1));
-        char link[768];
-        if (t) {
-            snprintf(link, sizeof(link), "</v2/%s/tags/list?n=%" PRId64 "&last=%s>; rel=\"next\"",
-                     rq->name, n, t);
-            if (mlreg_server__resp_header(resp, "Link", link) < 0) {
-                json_decref(j);
-                MHD_destroy_response(resp);
-                return MHD_NO;
-            }
+    if (more && n > 0 && last != NULL) {
+        snprintf(link, sizeof(link), "<%s?n=%" PRId64 "&last=%s>; rel=\"next\"", base, n, last);
+        if (mlreg_server__resp_header(resp, "Link", link) < 0) {
+            json_decref(j);
+            MHD_destroy_response(resp);
+            return MHD_NO;
         }
     }
     json_decref(j);
     return mlreg_server__req_queue(rq, 200, resp, !strcmp(rq->method, "HEAD") ? 0 : len);
+}
+
+/* GET tags/list[?n=N&last=T]: the tags and the stage names that hold a
+ * release now (they answer as tags), merged and paged as one list. */
+static enum MHD_Result finish_tags(request *rq)
+{
+    const char *last = mlreg_server__req_query(rq, "last");
+    json_t *j = NULL;
+    int more = 0, error;
+    int64_t n;
+    char base[512];
+
+    if (page_n(&n, rq) < 0) return mlreg_server__req_queue_error(rq);
+    if (last && *last == '\0') last = NULL;
+    if ((error = mlreg_stage_tags_list(&j, &more, rq->srv->reg, rq->conf->policy, rq->name, (int)n,
+                                       last)) < 0)
+        return mlreg_server__reply_error(rq, error, ERR_CTX_TAGS);
+    snprintf(base, sizeof(base), "/v2/%s/tags/list", rq->name);
+    return reply_page(rq, j, "tags", more, n, base);
+}
+
+/* Whether the request's identity may read model @p name (_catalog). */
+static int catalog_visible(const char *name, void *ctx)
+{
+    request *rq = ctx;
+
+    if (mlreg_auth_check(rq->who, MLREG_ROLE_READ, NULL, name) == 0) return 1;
+    mlreg_error_clear();
+    return 0;
+}
+
+/* GET _catalog[?n=N&last=NAME]: the repositories the token may read, in
+ * lexical order, paged like tags/list. */
+static enum MHD_Result finish_catalog(request *rq)
+{
+    const char *last = mlreg_server__req_query(rq, "last");
+    json_t *j = NULL;
+    int more = 0, error;
+    int64_t n;
+
+    if (page_n(&n, rq) < 0) return mlreg_server__req_queue_error(rq);
+    if (last && *last == '\0') last = NULL;
+    if (last && mlreg_name_validate(last) < 0) {
+        mlreg_error_clear();
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
+                                   "?last= must be a repository name (the last of a page)");
+        return mlreg_server__req_queue_error(rq);
+    }
+    if ((error = mlreg_registry_catalog(&j, &more, rq->srv->reg, (int)n, last, catalog_visible,
+                                        rq)) < 0)
+        return mlreg_server__reply_error(rq, error, ERR_CTX_ANY);
+    return reply_page(rq, j, "repositories", more, n, "/v2/_catalog");
 }
 
 /* Appends @p s percent-encoded as a query value (RFC 3986 unreserved
@@ -514,6 +570,8 @@ static const route_row oci_rows[] = {
     /* methods, pattern, role, body, error context, begin, on_body, finish */
     {ROUTE_GET_HEAD, "/v2/?", ROUTE_ACCESS_TOKEN, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL, NULL,
      finish_base},
+    {ROUTE_GET_HEAD, "/v2/_catalog", ROUTE_ACCESS_READ_SOME, ROUTE_BODY_NONE, ERR_CTX_ANY, NULL,
+     NULL, finish_catalog},
     {ROUTE_GET_HEAD, "/v2/{name}/tags/list", ROUTE_ACCESS_READ, ROUTE_BODY_NONE, ERR_CTX_TAGS, NULL,
      NULL, finish_tags},
     {ROUTE_GET_HEAD, "/v2/{name}/blobs/{digest}", ROUTE_ACCESS_READ, ROUTE_BODY_NONE, ERR_CTX_BLOB,

@@ -318,6 +318,7 @@ int mlreg_server__route_access(const route_row *row, const mlreg_identity *who,
                                "promote:STAGE for the stages holding the release (or admin)",
                                mlreg_identity_name(who), name ? name : "");
     case ROUTE_ACCESS_ADMIN_MODEL: return mlreg_auth_check(who, MLREG_ROLE_ADMIN, NULL, name);
+    case ROUTE_ACCESS_READ_SOME: return mlreg_auth_check_some(who, MLREG_ROLE_READ);
     case ROUTE_ACCESS_UNSET: break;
     }
     return mlreg_error_set(MLREG_EFORBIDDEN, "route %s has no role rule", row->pattern);

@@ -80,7 +80,10 @@ typedef enum {
     ROUTE_ACCESS_ADMIN_MODEL,
     /* read of no one model, like READ_ALL, or no token at all when the
      * server's metrics.public is set (GET /metrics) */
-    ROUTE_ACCESS_METRICS
+    ROUTE_ACCESS_METRICS,
+    /* read on some model, a role limited to a prefix included: the route
+     * shows each identity only the models it may read (GET /v2/_catalog) */
+    ROUTE_ACCESS_READ_SOME
 } route_access;
 
 /** What a row's request may carry. */

@@ -159,6 +159,15 @@ int mlreg_auth_check(const mlreg_identity *id, mlreg_role_kind kind, const char 
                      const char *model);
 
 /**
+ * Whether @p id holds a role of @p kind (or admin) for some model, limited to
+ * a prefix or not: the check of a listing that shows each identity only the
+ * models it may act on (GET /v2/_catalog with read), before it filters them
+ * one by one with mlreg_auth_check().
+ * @return 0 or MLREG_EFORBIDDEN ("token 'ci' lacks role read for any model").
+ */
+int mlreg_auth_check_some(const mlreg_identity *id, mlreg_role_kind kind);
+
+/**
  * Checks one role string @p role as a token entry would hold it (the same
  * grammar and messages as mlreg_auth_new(), without the config key), for
  * tools that write token entries: a stage must be in the tag grammar (the

@@ -259,6 +259,20 @@ int mlreg_stage_get(json_t **out, mlreg_registry *reg, const mlreg_policy *polic
 int mlreg_stage_get_text(char **text_out, size_t *len_out, mlreg_registry *reg,
                          const mlreg_policy *policy, const char *model, const char *stage);
 
+/**
+ * The OCI tag listing of @p model as GET /v2/<name>/tags/list answers it:
+ * its tags and the stages of @p policy that hold a release now (stage names
+ * answer as tags on /v2/), merged in lexical order, each name once, read in
+ * one transaction and paged over the merged list as
+ * mlreg_registry_tags_list() pages tags (@p n < 0: all; names strictly after
+ * @p last; *more_out = 1 when names remain). Stage pointers of stages the
+ * policy no longer has are not listed. *out owned by the caller.
+ * @return 0; MLREG_EINVALID (bad name or @p last); MLREG_ENOTFOUND (no such
+ *         repository); MLREG_EIO (a corrupt stage record); MLREG_ENOMEM.
+ */
+int mlreg_stage_tags_list(json_t **out, int *more_out, mlreg_registry *reg,
+                          const mlreg_policy *policy, const char *model, int n, const char *last);
+
 /** The digest @p stage of @p model holds now: 0, MLREG_ENOTFOUND (empty), MLREG_EINVALID. */
 int mlreg_stage_digest(mlreg_digest *out, mlreg_registry *reg, const mlreg_policy *policy,
                        const char *model, const char *stage);

@@ -267,10 +267,26 @@ int mlreg_registry_manifest_delete(mlreg_registry *reg, const char *repo, const 
  * Tag listing: *out = {"name": repo, "tags": [...]} in lexical order, tags
  * strictly after @p last (NULL = from the start), at most @p n (n < 0 = all).
  * *more_out = 1 when tags remain after the last one returned (for the Link
- * header). MLREG_ENOTFOUND when the repository does not exist.
+ * header). MLREG_ENOTFOUND when the repository does not exist. Tags only:
+ * GET /v2/<name>/tags/list also names the stages holding a release, see
+ * mlreg_stage_tags_list() (promotions.h).
  */
 int mlreg_registry_tags_list(json_t **out, int *more_out, mlreg_registry *reg, const char *repo,
                              int n, const char *last);
+
+/**
+ * Repository listing (GET /v2/_catalog): *out = {"repositories": [...]} in
+ * lexical order, the names strictly after @p last (NULL = from the start)
+ * for which @p visible (NULL: all) answers 1, at most @p n of them (n < 0 =
+ * all). *more_out = 1 when visible names remain after the page (for the Link
+ * header). @p visible is called in a read transaction and must not touch the
+ * registry. *out owned by the caller.
+ * @return 0; MLREG_EINVALID (@p last is not a repository name); MLREG_EIO (a
+ *         corrupt index entry); MLREG_ENOMEM.
+ */
+int mlreg_registry_catalog(json_t **out, int *more_out, mlreg_registry *reg, int n,
+                           const char *last, int (*visible)(const char *name, void *ctx),
+                           void *ctx);
 
 /**
  * A page of the referrers of @p subject in @p repo as an OCI image index

@@ -296,6 +296,38 @@ START_TEST(test_a_prefixed_admin_grants_every_role_below_its_prefix_only)
 }
 END_TEST
 
+/* mlreg_auth_check_some(): a role of the kind (or admin) for some model,
+ * limited to a prefix or not; no other role stands in for it. */
+START_TEST(test_check_some_grants_a_prefixed_role_of_the_kind_and_nothing_else)
+{
+    mlreg_auth *a = prefixed_auth();
+    mlreg_auth *none = NULL;
+    const mlreg_identity *id = NULL;
+    char hdr[16];
+
+    for (size_t i = 0; i < N_PREFIXED; i++) {
+        snprintf(hdr, sizeof(hdr), "Bearer t%zu", i);
+        ck_assert_int_eq(mlreg_auth_authenticate(&id, a, hdr), 0);
+        for (size_t k = 0; k < N_PREFIXED; k++) {
+            int want =
+                prefixed_kinds[i] == prefixed_kinds[k] || prefixed_kinds[i] == MLREG_ROLE_ADMIN;
+            ck_assert_msg((mlreg_auth_check_some(id, prefixed_kinds[k]) == 0) == want,
+                          "%s and kind %zu", prefixed_roles[i], k);
+        }
+    }
+    snprintf(hdr, sizeof(hdr), "Bearer t%d", 1);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, a, hdr), 0);
+    ck_assert_int_eq(mlreg_auth_check_some(id, MLREG_ROLE_READ), MLREG_EFORBIDDEN);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "lacks role read for any model"));
+    /* without tokens the local identity has every role */
+    ck_assert_int_eq(mlreg_auth_new(&none, NULL, NULL, 0), 0);
+    ck_assert_int_eq(mlreg_auth_authenticate(&id, none, NULL), 0);
+    ck_assert_int_eq(mlreg_auth_check_some(id, MLREG_ROLE_READ), 0);
+    mlreg_auth_free(none);
+    mlreg_auth_free(a);
+}
+END_TEST
+
 START_TEST(test_a_prefix_that_is_not_a_model_name_is_refused_saying_what_to_write)
 {
     static const char *const kinds[] = {"read", "push", "promote:production", "approve:production",
@@ -351,6 +383,7 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_bad_token_configs_are_refused_naming_the_key);
     tcase_add_test(tc, test_a_prefix_grants_its_model_and_the_models_below_it_for_every_role);
     tcase_add_test(tc, test_a_prefixed_admin_grants_every_role_below_its_prefix_only);
+    tcase_add_test(tc, test_check_some_grants_a_prefixed_role_of_the_kind_and_nothing_else);
     tcase_add_test(tc, test_a_prefix_that_is_not_a_model_name_is_refused_saying_what_to_write);
     tcase_add_test(tc, test_role_validate_checks_a_role_without_a_config);
     suite_add_tcase(s, tc);

@@ -212,6 +212,95 @@ static const char *row_detail(json_t *res, size_t i)
 
 /* ---- tests ----------------------------------------------------------------------- */
 
+/* The names of mlreg_stage_tags_list(MODEL, n, last) joined by ','; *more
+ * gets the flag. Static buffer. */
+static const char *stage_tags(int n, const char *last, int *more)
+{
+    static char got[512];
+    json_t *res = NULL, *t;
+    size_t i, len = 0;
+
+    got[0] = '\0';
+    *more = -1;
+    ck_assert_msg(mlreg_stage_tags_list(&res, more, reg, pol, MODEL, n, last) == 0, "%s",
+                  mlreg_error_last());
+    ck_assert_str_eq(json_string_value(json_object_get(res, "name")), MODEL);
+    json_array_foreach(json_object_get(res, "tags"), i, t) len +=
+        (size_t)snprintf(got + len, sizeof(got) - len, "%s%s", i ? "," : "", json_string_value(t));
+    json_decref(res);
+    return got;
+}
+
+START_TEST(test_tag_listing_adds_the_stages_holding_a_release_and_pages_the_merged_list)
+{
+    json_t *stages = json_pack("[s,s,s]", "dev", "staging", "production");
+    int more;
+
+    th_use_gates(&pol, "{}");
+    push_simple("1.0", 0.9);
+    push_simple("2.0", 0.9);
+    ck_assert_str_eq(stage_tags(-1, NULL, &more), "1.0,2.0");
+    ck_assert_int_eq(more, 0);
+    ck_assert_int_eq(promote(NULL, "1.0", "staging", 0, "ci"), 0);
+    ck_assert_int_eq(promote(NULL, "2.0", "production", 0, "ci"), 0);
+    /* dev is empty: not a tag anyone can pull, not listed */
+    ck_assert_str_eq(stage_tags(-1, NULL, &more), "1.0,2.0,production,staging");
+    ck_assert_int_eq(more, 0);
+    /* pages of 1 and 3 cross the boundary between tags and stage names */
+    ck_assert_str_eq(stage_tags(3, NULL, &more), "1.0,2.0,production");
+    ck_assert_int_eq(more, 1);
+    ck_assert_str_eq(stage_tags(3, "production", &more), "staging");
+    ck_assert_int_eq(more, 0);
+    ck_assert_str_eq(stage_tags(1, "2.0", &more), "production");
+    ck_assert_int_eq(more, 1);
+    ck_assert_str_eq(stage_tags(2, "2.0", &more), "production,staging");
+    ck_assert_int_eq(more, 0);
+    ck_assert_str_eq(stage_tags(0, NULL, &more), "");
+    ck_assert_int_eq(more, 1);
+    /* a name between the stage names that is neither still pages */
+    ck_assert_str_eq(stage_tags(-1, "qa", &more), "staging");
+    ck_assert_int_eq(more, 0);
+    ck_assert_str_eq(stage_tags(-1, "zzz", &more), "");
+    ck_assert_int_eq(more, 0);
+    /* a tag pushed under a name that is a stage of a later config is listed
+     * once: release "qa" is pushed while the stages are dev, staging,
+     * production; the policy below has a stage "qa" */
+    push_simple("qa", 0.9);
+    json_decref(stages);
+    mlreg_policy_free(pol);
+    pol = NULL;
+    stages = json_pack("[s,s,s]", "qa", "staging", "production");
+    ck_assert_int_eq(mlreg_policy_parse(&pol, stages, NULL, NULL), 0);
+    /* "dev" held nothing anyway; "qa" is a tag and now a stage that holds nothing */
+    ck_assert_str_eq(stage_tags(-1, NULL, &more), "1.0,2.0,production,qa,staging");
+    ck_assert_int_eq(promote(NULL, "1.0", "qa", 0, "ci"), 0);
+    ck_assert_str_eq(stage_tags(-1, NULL, &more), "1.0,2.0,production,qa,staging");
+    ck_assert_str_eq(stage_tags(1, "production", &more), "qa");
+    ck_assert_int_eq(more, 1);
+    ck_assert_str_eq(stage_tags(1, "qa", &more), "staging");
+    ck_assert_int_eq(more, 0);
+    /* a policy without staging: its pointer stays stored, but it is no tag */
+    json_decref(stages);
+    stages = json_pack("[s,s]", "qa", "production");
+    mlreg_policy_free(pol);
+    pol = NULL;
+    ck_assert_int_eq(mlreg_policy_parse(&pol, stages, NULL, NULL), 0);
+    ck_assert_str_eq(stage_tags(-1, NULL, &more), "1.0,2.0,production,qa");
+    json_decref(stages);
+    /* hostile input */
+    {
+        json_t *out = NULL;
+        ck_assert_int_eq(mlreg_stage_tags_list(&out, &more, reg, pol, "no/such", -1, NULL),
+                         MLREG_ENOTFOUND);
+        ck_assert_int_eq(mlreg_stage_tags_list(&out, &more, reg, pol, "Bad Name", -1, NULL),
+                         MLREG_EINVALID);
+        ck_assert_int_eq(mlreg_stage_tags_list(&out, &more, reg, pol, MODEL, -1, "a/b"),
+                         MLREG_EINVALID);
+        ck_assert_ptr_null(out);
+    }
+}
+END_TEST
+
 START_TEST(test_a_passing_promotion_moves_the_stage_and_is_recorded)
 {
     json_t *res = NULL, *h = NULL, *l = NULL;
@@ -972,6 +1061,8 @@ static Suite *promotions_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_a_passing_promotion_moves_the_stage_and_is_recorded);
+    tcase_add_test(tc,
+                   test_tag_listing_adds_the_stages_holding_a_release_and_pages_the_merged_list);
     tcase_add_test(tc, test_a_failing_promotion_is_refused_recorded_and_moves_nothing);
     tcase_add_test(tc,
                    test_promotions_are_paged_by_seq_and_a_walk_sees_each_once_while_more_arrive);

@@ -689,6 +689,68 @@ START_TEST(test_tags_are_listed_in_order_and_paged_with_n_and_last)
 }
 END_TEST
 
+/* Visible: the names under the prefix @p ctx (a read role limited to it). */
+static int under_prefix(const char *name, void *ctx)
+{
+    return mlreg_name_under(name, ctx);
+}
+
+static void expect_catalog(int n, const char *last, const char *prefix, const char *want_csv,
+                           int want_more)
+{
+    json_t *res = NULL, *t;
+    int more = -1;
+    size_t i;
+    char got[512] = "";
+
+    ck_assert_msg(mlreg_registry_catalog(&res, &more, reg, n, last, prefix ? under_prefix : NULL,
+                                         (void *)prefix) == 0,
+                  "catalog: %s", mlreg_error_last());
+    json_array_foreach(json_object_get(res, "repositories"), i, t)
+    {
+        if (i > 0) strcat(got, ",");
+        strcat(got, json_string_value(t));
+    }
+    ck_assert_str_eq(got, want_csv);
+    ck_assert_int_eq(more, want_more);
+    json_decref(res);
+}
+
+START_TEST(test_repositories_are_listed_in_order_paged_and_filtered)
+{
+    mlreg_manifest_put_result res;
+    const char *repos[] = {"vision/det", "nlp", "vision", "visionary", "vision-x", "a/b/c"};
+    json_t *out = NULL;
+    int more;
+    size_t i;
+
+    expect_catalog(-1, NULL, NULL, "", 0);
+    for (i = 0; i < sizeof(repos) / sizeof(repos[0]); i++) {
+        char *body = plain_body(repos[i], "layer", NULL, NULL, 0);
+        ck_assert_int_eq(put(&res, repos[i], "v1", MLREG_MT_OCI_MANIFEST, body), 0);
+        free(body);
+    }
+    expect_catalog(-1, NULL, NULL, "a/b/c,nlp,vision,vision-x,vision/det,visionary", 0);
+    expect_catalog(2, NULL, NULL, "a/b/c,nlp", 1);
+    expect_catalog(2, "nlp", NULL, "vision,vision-x", 1);
+    expect_catalog(2, "vision-x", NULL, "vision/det,visionary", 0);
+    expect_catalog(2, "visionary", NULL, "", 0);
+    expect_catalog(0, NULL, NULL, "", 1);
+    /* `last` need not be a repository */
+    expect_catalog(-1, "m", NULL, "nlp,vision,vision-x,vision/det,visionary", 0);
+    /* a prefix sees whole name components only, and pages count what it sees */
+    expect_catalog(-1, NULL, "vision", "vision,vision/det", 0);
+    expect_catalog(1, NULL, "vision", "vision", 1);
+    expect_catalog(1, "vision", "vision", "vision/det", 0);
+    expect_catalog(-1, NULL, "nothing", "", 0);
+    ck_assert_int_eq(mlreg_registry_catalog(&out, &more, reg, -1, "Bad Name", NULL, NULL),
+                     MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_registry_catalog(&out, &more, reg, -1, "a/", NULL, NULL),
+                     MLREG_EINVALID);
+    ck_assert_ptr_null(out);
+}
+END_TEST
+
 START_TEST(test_signature_referrer_pushed_through_the_oci_api_is_denied)
 {
     mlreg_manifest_put_result subj, r;
@@ -1303,6 +1365,7 @@ static Suite *registry_suite(void)
 
     tcase_add_checked_fixture(tl, setup_fs, teardown);
     tcase_add_test(tl, test_tags_are_listed_in_order_and_paged_with_n_and_last);
+    tcase_add_test(tl, test_repositories_are_listed_in_order_paged_and_filtered);
     tcase_add_test(tl, test_referrers_are_listed_with_and_without_artifact_type_filter);
     tcase_add_test(tl, test_referrers_are_paged_after_the_last_digest_with_and_without_a_filter);
     tcase_add_test(tl, test_signature_referrer_pushed_through_the_oci_api_is_denied);

@@ -395,6 +395,21 @@ START_TEST(test_metrics_needs_read_on_every_model)
 }
 END_TEST
 
+START_TEST(test_catalog_needs_read_on_some_model_a_prefix_included)
+{
+    ck_assert_int_eq(match("GET", "/v2/_catalog").row->access, ROUTE_ACCESS_READ_SOME);
+    ck_assert_str_eq(allow_of("/v2/_catalog"), "GET, HEAD");
+    ck_assert_int_eq(access_of("reader", "GET", "/v2/_catalog"), 0);
+    ck_assert_int_eq(access_of("team-reader", "GET", "/v2/_catalog"), 0);
+    ck_assert_int_eq(access_of("admin", "GET", "/v2/_catalog"), 0);
+    ck_assert_int_eq(access_of("pusher", "GET", "/v2/_catalog"), MLREG_EFORBIDDEN);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "lacks role read for any model"));
+    ck_assert_int_eq(access_of("stager", "GET", "/v2/_catalog"), MLREG_EFORBIDDEN);
+    /* the catalog is read-only: a DELETE is a 405 */
+    ck_assert_ptr_null(match("DELETE", "/v2/_catalog").row);
+}
+END_TEST
+
 typedef struct {
     size_t next;
 } index_walk;
@@ -441,6 +456,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_probes_are_public_reads_and_nothing_under_them_matches);
     tcase_add_test(tc, test_a_row_without_a_role_rule_is_refused_to_everyone);
     tcase_add_test(tc, test_metrics_needs_read_on_every_model);
+    tcase_add_test(tc, test_catalog_needs_read_on_some_model_a_prefix_included);
     tcase_add_test(tc, test_route_index_counts_rows_in_matching_order);
     suite_add_tcase(s, tc);
     return s;
