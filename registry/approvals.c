@@ -52,10 +52,11 @@ static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
              mlreg_promotions__refuse_withdrawn(rel, "a withdrawn release cannot be approved")) < 0)
         goto done;
     /* The `approvals` gate never counts the pusher's own approval
-     * (promotions.c, approval_cb, by the same mlreg_promotions__pusher_of()), so recording it
-     * would only let someone believe the release was approved. Refused
-     * before anything is written. A replay applies the entries of logs
-     * written before this refusal existed as they were. */
+     * (approval_cb in promotions.c, by the same
+     * mlreg_promotions__pusher_of()), so recording it would only let
+     * someone believe the release was approved: refused before anything is
+     * written. A replay applies the entries of logs written before this
+     * refusal existed as they were. */
     if (!c->replay && !strcmp(c->actor, mlreg_promotions__pusher_of(rel))) {
         error = mlreg_error_set(MLREG_EDENIED,
                                 "you pushed %s@%s; an approval must come from someone else "
