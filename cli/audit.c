@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "client.h"
 #include "files.h"
+#include "mlreg/audit.h"
 #include "mlreg/audit_verify.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
@@ -45,14 +46,17 @@
 #define PAGE_LIMIT 1000u /* entries per page; the server also ends a page at 4 MiB */
 
 static const char audit_usage[] =
-    "usage: mlreg audit log [--model M] [--since TIME] [--json] [--registry URL]\n"
+    "usage: mlreg audit log [--model M] [--since TIME] [--all] [--json] [--registry URL]\n"
     "       mlreg audit verify [--log-key PUBFILE] [--remember FILE] [--registry URL]\n"
     "       mlreg audit verify --bundle DIR [--log-key PUBFILE]\n"
     "\n"
-    "log     prints the audit log, one line per entry: seq, time, actor, action,\n"
-    "        subject, result, reason. --model keeps the entries about model M,\n"
-    "        --since the entries at or after TIME (RFC 3339); --json prints the\n"
-    "        entries as a JSON array.\n"
+    "log     prints the audit log under a header line, one line per entry: seq,\n"
+    "        time, actor, action, subject, result, reason. blob.link entries (one\n"
+    "        per uploaded file) are hidden and counted in a last line; --all shows\n"
+    "        them. --model keeps the entries about model M, --since the entries\n"
+    "        at or after TIME (RFC 3339); --json prints every matching entry,\n"
+    "        blob.link included, as a JSON array.\n"
+    "        e.g. mlreg audit log --model team/clf --since 2026-11-26T00:00:00Z\n"
     "verify  checks the registry's audit log: the signed checkpoint (with the\n"
     "        log key from --log-key, a minisign .pub file, else the key the\n"
     "        registry presents, which is said on stderr), every entry up to the\n"
@@ -217,6 +221,14 @@ done:
 
 /* ---- audit log ---------------------------------------------------------------------------- */
 
+/* The text listing is read by people: a push records one blob.link entry
+ * per file it uploads (about ten for a sharded model), which buries the
+ * changes that matter, so those rows are hidden unless --all and their
+ * number is said in a last line. --json stays every matching entry: a
+ * script that reads it must not lose entries depending on a flag it never
+ * asked for. */
+#define AUDIT_LOG_ROW "%-6s %-30s  %-12s  %-16s  %-40s  %s%s%s\n"
+
 /* "model@version stage=S" and the like, for one line of `audit log`. */
 static void format_subject(char *buf, size_t len, json_t *subject)
 {
@@ -247,8 +259,9 @@ static void format_subject(char *buf, size_t len, json_t *subject)
 
 static int audit_log(int argc, char **argv)
 {
-    int error = 0, m, as_json = 0;
+    int error = 0, m, as_json = 0, all = 0;
     const char *model = NULL, *since = NULL, *registry = NULL, *pos = NULL;
+    uint64_t hidden = 0;
     int64_t since_sec = 0;
     int32_t since_nsec = 0;
     cli_client *c = NULL;
@@ -264,6 +277,8 @@ static int audit_log(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--json")) {
             as_json = 1;
+        } else if (!strcmp(argv[i], "--all")) {
+            all = 1;
         } else if ((m = cli_opt(&model, &i, argc, argv, "--model")) != 0 ||
                    (m = cli_opt(&since, &i, argc, argv, "--since")) != 0 ||
                    (m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0) {
@@ -288,9 +303,13 @@ static int audit_log(int argc, char **argv)
         (error = cli_audit_entries_get(&e, c, UINT64_MAX, 0)) < 0)
         goto done;
     if (as_json && !(out = json_array())) goto nomem;
+    if (!as_json)
+        printf(AUDIT_LOG_ROW, "SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "RESULT", "  ",
+               "REASON");
     for (uint64_t i = 0; i < e.n; i++) {
         json_t *subj;
-        const char *t, *reason;
+        const char *t, *reason, *action;
+        char seq[24];
         json_decref(entry);
         if (!(entry = json_loadb(e.text[i], e.len[i], 0, NULL)) || !json_is_object(entry)) {
             error = mlreg_error_set(
@@ -316,14 +335,23 @@ static int audit_log(int argc, char **argv)
             if (json_array_append(out, entry) < 0) goto nomem;
             continue;
         }
+        action = json_string_value(json_object_get(entry, "action"));
+        if (!all && action && !strcmp(action, MLREG_AUDIT_BLOB_LINK)) {
+            hidden++;
+            continue;
+        }
         format_subject(subject, sizeof(subject), subj);
         reason = json_string_value(json_object_get(entry, "reason"));
-        printf("%-6" PRIu64 " %-30s  %-12s  %-16s  %-40s  %s%s%s\n", i, mlreg_text_printable(t),
+        snprintf(seq, sizeof(seq), "%" PRIu64, i);
+        printf(AUDIT_LOG_ROW, seq, mlreg_text_printable(t),
                mlreg_text_printable(json_string_value(json_object_get(entry, "actor"))),
-               mlreg_text_printable(json_string_value(json_object_get(entry, "action"))), subject,
+               mlreg_text_printable(action), subject,
                mlreg_text_printable(json_string_value(json_object_get(entry, "result"))),
                reason ? "  " : "", reason ? mlreg_text_printable(reason) : "");
     }
+    if (hidden > 0)
+        printf("%" PRIu64 " " MLREG_AUDIT_BLOB_LINK " row%s hidden; --all shows %s\n", hidden,
+               hidden == 1 ? "" : "s", hidden == 1 ? "it" : "them");
     if (as_json) {
         if (!(text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
         cli_print_json(text, strlen(text));

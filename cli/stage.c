@@ -296,8 +296,10 @@ static const char approve_usage[] =
     "                     [--registry URL] [--token-file FILE]\n"
     "\n"
     "Records your approval of the release (bound to its digest) for STAGE; an\n"
-    "`approvals` gate counts distinct approvers other than the release's pusher.\n"
-    "Needs the approve:STAGE role.\n";
+    "`approvals` gate counts distinct approvers other than the release's pusher,\n"
+    "so approving a release you pushed is refused (exit 1, nothing recorded).\n"
+    "Needs the approve:STAGE role.\n"
+    "e.g. mlreg approve team/clf@1.4 --for production --comment \"eval reviewed\"\n";
 
 int cmd_approve(int argc, char **argv)
 {
@@ -445,8 +447,9 @@ static const char resolve_usage[] =
     "\n"
     "Prints `VERSION DIGEST` of the release STAGE holds now, or held at TIME\n"
     "(RFC 3339, e.g. 2026-11-26T10:00:00Z). --image prints the container image\n"
-    "reference recorded for that release instead (`mlreg image-tag --record`).\n"
-    "Exit 1 when the stage is empty (at TIME) or no image is recorded.\n";
+    "reference recorded for that release instead (`mlreg image-tag --record`):\n"
+    "with --at, the one recorded by TIME, not a later one.\n"
+    "Exit 1 when the stage is empty (at TIME) or no image is recorded (by TIME).\n";
 
 int cmd_resolve(int argc, char **argv)
 {

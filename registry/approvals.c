@@ -30,6 +30,7 @@ typedef struct {
     const char *stage;
     const char *comment;
     const char *actor;
+    int replay; /* 1: an entry of the log, applied as it was (see approve_apply) */
     json_t *rec;
 } approve_change;
 
@@ -50,6 +51,19 @@ static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     if ((error =
              mlreg_promotions__refuse_withdrawn(rel, "a withdrawn release cannot be approved")) < 0)
         goto done;
+    /* The `approvals` gate never counts the pusher's own approval
+     * (approval_cb in promotions.c, by the same
+     * mlreg_promotions__pusher_of()), so recording it would only let
+     * someone believe the release was approved: refused before anything is
+     * written. A replay applies the entries of logs written before this
+     * refusal existed as they were. */
+    if (!c->replay && !strcmp(c->actor, mlreg_promotions__pusher_of(rel))) {
+        error = mlreg_error_set(MLREG_EDENIED,
+                                "you pushed %s@%s; an approval must come from someone else "
+                                "(the approvals gate does not count the pusher's own)",
+                                c->model, c->version);
+        goto done;
+    }
     if ((error = mlreg_promotions__record_hex(hex, rel)) < 0) goto done;
     klen = mlreg_promotions__key(key, hex, c->stage, c->actor, 0, 0);
     error = mlreg_promotions__get_json(&c->rec, txn, MLREG_DB_APPROVALS, key, klen);
@@ -92,7 +106,7 @@ int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlr
 {
     int error = 0;
     json_t *res = NULL;
-    approve_change c = {model, version, stage, comment, actor, NULL};
+    approve_change c = {model, version, stage, comment, actor, 0, NULL};
 
     if ((error = mlreg_promotions__check_names(policy, model, version, stage)) < 0 ||
         (error = mlreg_promotions__check_text(comment, "comment")) < 0)
@@ -141,9 +155,13 @@ int mlreg_promotions__replay_approve(mlreg_registry *reg, const json_t *entry, c
                                      size_t len)
 {
     const json_t *subject = json_object_get(entry, "subject");
-    approve_change c = {jstr(subject, "model"), jstr(subject, "version"),
-                        jstr(subject, "stage"), jstr(json_object_get(entry, "details"), "comment"),
-                        jstr(entry, "actor"),   NULL};
+    approve_change c = {jstr(subject, "model"),
+                        jstr(subject, "version"),
+                        jstr(subject, "stage"),
+                        jstr(json_object_get(entry, "details"), "comment"),
+                        jstr(entry, "actor"),
+                        1,
+                        NULL};
     int error;
 
     if (c.stage == NULL) return mlreg_error_set(MLREG_EINVALID, "approve entry names no stage");

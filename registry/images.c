@@ -60,6 +60,7 @@ typedef struct {
     const char *digest;
     json_t *match; /* an identical binding, when one exists */
     json_t *last;  /* the most recent binding: the current one */
+    int64_t at_ns; /* < 0: every binding; else only those recorded at or before it */
 } image_walk;
 
 static int image_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
@@ -73,6 +74,13 @@ static int image_cb(const void *key, size_t klen, const void *val, size_t vlen, 
     if (rec == NULL || img == NULL) {
         json_decref(rec);
         return mlreg_error_set(MLREG_EIO, "image binding is corrupt");
+    }
+    /* bindings are in seq order, which is the order of their mutation
+     * times; a later one is skipped rather than ending the walk, so a clock
+     * step back on some node cannot hide an earlier binding */
+    if (w->at_ns >= 0 && json_integer_value(json_object_get(rec, "time_ns")) > w->at_ns) {
+        json_decref(rec);
+        return 0;
     }
     if (w->image != NULL && w->match == NULL && !strcmp(img, w->image) &&
         ((d == NULL && w->digest == NULL) || (d && w->digest && !strcmp(d, w->digest))))
@@ -221,6 +229,7 @@ static int bind_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     json_decref(c->rec);
     c->rec = NULL;
     memset(&w, 0, sizeof(w));
+    w.at_ns = -1;
     w.image = c->image;
     w.digest = c->digest;
     if ((error = mlreg_promotions__release_get(&rel, txn, c->model, c->version)) < 0) {
@@ -329,8 +338,9 @@ done:
 }
 
 /* "REPO:TAG" or "REPO:TAG@sha256:..." of the latest binding of the release
- * with digest @p digest ("sha256:..."), or JSON null. */
-int mlreg_promotions__image_of(json_t **out, mlreg_meta_txn *txn, const char *digest)
+ * with digest @p digest ("sha256:..."), or JSON null: the latest of all
+ * (@p at_ns < 0) or the latest recorded at or before @p at_ns. */
+int mlreg_promotions__image_of(json_t **out, mlreg_meta_txn *txn, const char *digest, int64_t at_ns)
 {
     image_walk w;
     int error;
@@ -338,6 +348,7 @@ int mlreg_promotions__image_of(json_t **out, mlreg_meta_txn *txn, const char *di
     char buf[MLREG_IMAGE_REF_MAX + MLREG_DIGEST_STRLEN + 2];
 
     memset(&w, 0, sizeof(w));
+    w.at_ns = at_ns;
     if (digest == NULL || strlen(digest) != MLREG_DIGEST_STRLEN) {
         *out = json_null();
         return 0;

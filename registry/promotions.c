@@ -36,7 +36,7 @@
 
 /* ---- what the gates read ------------------------------------------------------- */
 
-static const char *pusher_of(const json_t *rec)
+const char *mlreg_promotions__pusher_of(const json_t *rec)
 {
     const char *p = jstr(rec, "pushed_by");
     return p ? p : MLREG_KEYRING_ACTOR_LOCAL;
@@ -366,7 +366,7 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
             goto done;
         if (s->hw.found) in.in_previous_stage = 1;
     }
-    s->ac.pusher = pusher_of(s->cand);
+    s->ac.pusher = mlreg_promotions__pusher_of(s->cand);
     if ((s->ac.approvers = json_array()) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory counting approvals");
         goto done;

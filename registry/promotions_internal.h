@@ -140,9 +140,11 @@ int mlreg_promotions__release_hex_read(char hex[MLREG_DIGEST_HEXLEN + 1], mlreg_
 
 /* ---- images (images.c) ------------------------------------------------------------ */
 
-/** "REPO:TAG[@sha256:...]" of the latest binding of release @p digest, or JSON null (*out owned).
- */
-int mlreg_promotions__image_of(json_t **out, mlreg_meta_txn *txn, const char *digest);
+/** "REPO:TAG[@sha256:...]" of the latest binding of release @p digest, or JSON null (*out owned):
+ * of every binding when @p at_ns < 0, else of those recorded at or before @p at_ns (the binding
+ * in force then). */
+int mlreg_promotions__image_of(json_t **out, mlreg_meta_txn *txn, const char *digest,
+                               int64_t at_ns);
 
 /* ---- statements and entries of moves (attestations.c) ---------------------------- */
 
@@ -197,6 +199,13 @@ void mlreg_promotions__withdrawn_note(char *buf, size_t cap, const json_t *rec);
  * the message "PREFIX: <the note of mlreg_promotions__withdrawn_note()>".
  */
 int mlreg_promotions__refuse_withdrawn(const json_t *rec, const char *prefix);
+
+/**
+ * The pusher of release record @p rec ("pushed_by", or the local actor for a
+ * release recorded without one): whose approval the `approvals` gate does
+ * not count and mlreg_approve() refuses. Borrowed from @p rec.
+ */
+const char *mlreg_promotions__pusher_of(const json_t *rec);
 
 /**
  * Rolls @p stage of @p model back to its previous release inside the

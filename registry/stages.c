@@ -410,9 +410,12 @@ done:
 
 /* {"model","stage","version","digest","since","by","image","withdrawn"}
  * from a pointer or history entry (@p e; NULL for an empty stage: nulls).
- * "withdrawn" is the release record's (withdraw.c), or null. */
+ * "withdrawn" is the release record's (withdraw.c), or null. "image" is
+ * the release's latest binding, or with @p at_ns >= 0 (an answer about a
+ * past time) the latest one recorded by then: a binding made later did not
+ * decide what was deployed at that time. */
 static int stage_view(json_t **out, mlreg_meta_txn *txn, const char *model, const char *stage,
-                      const json_t *e, int is_history)
+                      const json_t *e, int is_history, int64_t at_ns)
 {
     json_t *img = NULL, *rel = NULL, *w;
     const char *v = jstr(e, "version");
@@ -422,7 +425,8 @@ static int stage_view(json_t **out, mlreg_meta_txn *txn, const char *model, cons
         *out = json_pack("{s:s, s:s, s:n, s:n, s:n, s:n, s:n, s:n}", "model", model, "stage", stage,
                          "version", "digest", "since", "by", "image", "withdrawn");
     } else {
-        if ((error = mlreg_promotions__image_of(&img, txn, jstr(e, "digest"))) < 0) return error;
+        if ((error = mlreg_promotions__image_of(&img, txn, jstr(e, "digest"), at_ns)) < 0)
+            return error;
         if (v != NULL && (error = mlreg_registry__release_record_get(&rel, txn, model, v)) < 0 &&
             error != MLREG_ENOTFOUND) {
             json_decref(img);
@@ -454,7 +458,7 @@ int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *pol
     if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
     for (size_t i = 0; i < mlreg_policy_stage_count(policy); i++) {
         if ((error = mlreg_promotions__pointer_get(&ptr, txn, model, stages[i])) < 0) goto done;
-        if ((error = stage_view(&v, txn, model, stages[i], ptr, 0)) < 0) goto done;
+        if ((error = stage_view(&v, txn, model, stages[i], ptr, 0, -1)) < 0) goto done;
         json_object_del(v, "model");
         json_decref(ptr);
         ptr = NULL;
@@ -654,7 +658,7 @@ static int stage_get_once(json_t **out, uint64_t *gen_out, mlreg_registry *reg,
             error = mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s is empty", stage, model);
             goto done;
         }
-        error = stage_view(out, txn, model, stage, ptr, 0);
+        error = stage_view(out, txn, model, stage, ptr, 0, -1);
         goto done;
     }
     hw.at_ns = at_ns;
@@ -665,7 +669,7 @@ static int stage_get_once(json_t **out, uint64_t *gen_out, mlreg_registry *reg,
             mlreg_error_set(MLREG_ENOTFOUND, "stage %s of %s was empty at %s", stage, model, when);
         goto done;
     }
-    error = stage_view(out, txn, model, stage, hw.last, 1);
+    error = stage_view(out, txn, model, stage, hw.last, 1, at_ns);
 
 done:
     mlreg_meta_txn_abort(txn);

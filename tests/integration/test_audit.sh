@@ -120,8 +120,11 @@ run "$MLREG" promote m/clf@1.1 --to staging
 expect_rc "promote 1.1 (accuracy 0.80) to staging is refused" 1
 run "$MLREG" promote m/clf@1.0 --to production --reason "first release"
 expect_rc "promote 1.0 to production" 0
+# open mode: every change is by the same actor, who pushed 2.0, and the
+# pusher's own approval is refused (it would never count) and recorded nowhere
 run "$MLREG" approve m/clf@2.0 --for production --comment "looks good"
-expect_rc "approve 2.0 for production" 0
+expect_rc "approving a release you pushed is refused: exit 1" 1
+err_has "... saying why" 'you pushed m/clf@2.0; an approval must come from someone else'
 run "$MLREG" promote m/clf@2.0 --to staging
 expect_rc "promote 2.0 to staging" 0
 run "$MLREG" rollback m/clf --stage staging --reason "incident 42"
@@ -163,8 +166,8 @@ check "one push entry per release (4)" test "$(acts push ok)" = 4
 check "three signature.attach entries" test "$(acts signature.attach ok)" = 3
 check "four promotions passed (dev, staging, production, staging)" test "$(acts promote ok)" = 4
 check "one refused promotion (the dry run appends nothing)" test "$(acts promote refused)" = 1
-check "one rollback, one approval, one image binding" \
-    test "$(acts rollback ok)$(acts approve ok)$(acts image.bind ok)" = 111
+check "one rollback, no approval (the refused one records nothing), one image binding" \
+    test "$(acts rollback ok)$(acts approve ok)$(acts approve refused)$(acts image.bind ok)" = 1001
 check "key.trust entries for the config key and the API key" test "$(acts key.trust ok)" -ge 2
 check "one key.revoke entry" test "$(acts key.revoke ok)" = 1
 check "the refused promotion names 1.1, staging and a reason" \
@@ -184,10 +187,41 @@ expect_rc "mlreg audit log exits 0" 0
 out_has "audit log shows the pushes" ' push '
 out_has "audit log shows a refused promotion" 'promote.*refused'
 out_has "audit log shows the rollback with its reason" 'rollback.*incident 42'
-out_has "audit log shows the approval" ' approve '
 out_has "audit log shows the image binding" 'image\.bind'
 out_has "audit log shows the key revocation" 'key\.revoke'
-check "audit log prints one line per entry" test "$(grep -c . "$TMP/out")" -ge "$N1"
+NLINK=$(acts blob.link ok)
+check "the pushes recorded blob.link entries (one per uploaded file)" test "$NLINK" -gt 4
+check "audit log starts with a header line" \
+    sh -c "head -n 1 '$TMP/out' | grep -Eq '^SEQ +TIME +ACTOR +ACTION +SUBJECT +RESULT +REASON\$'"
+check "audit log hides the blob.link rows by default" \
+    sh -c "! sed '\$d' '$TMP/out' | grep -q ' blob\.link '"
+check "... and its last line says how many and how to see them" \
+    test "$(tail -n 1 "$TMP/out")" = "$NLINK blob.link rows hidden; --all shows them"
+check "... one line per other entry between them" \
+    test "$(wc -l <"$TMP/out")" -eq $((N1 - NLINK + 2))
+run "$MLREG" audit log --all
+expect_rc "audit log --all exits 0" 0
+check "audit log --all prints the header and one line per entry, blob.link included" \
+    sh -c "[ \"\$(wc -l <'$TMP/out')\" -eq $((N1 + 1)) ] &&
+        [ \"\$(grep -c ' blob\.link ' '$TMP/out')\" -eq $NLINK ]"
+out_lacks "... and hides nothing" 'hidden'
+check "the rows keep their seq: the last row is entry size-1" \
+    sh -c "tail -n 1 '$TMP/out' | grep -q '^$((N1 - 1)) '"
+NLINK_M=$(jq -r '.entries[] | fromjson | select(.action == "blob.link" and .subject.model == "m/clf")
+    | .seq' "$W/page.json" | wc -l)
+run "$MLREG" audit log --model m/clf
+expect_rc "audit log --model m/clf exits 0" 0
+check "--model counts only that model's hidden blob.link rows" \
+    test "$(tail -n 1 "$TMP/out")" = "$NLINK_M blob.link rows hidden; --all shows them"
+run "$MLREG" audit log --all --model m/clf
+check "--all --model m/clf shows those rows" test "$(grep -c ' blob\.link ' "$TMP/out")" -eq "$NLINK_M"
+run "$MLREG" audit log --since 2100-01-01T00:00:00Z
+expect_rc "audit log with nothing to show exits 0" 0
+check "... and prints the header alone (nothing hidden)" test "$(wc -l <"$TMP/out")" -eq 1
+run "$MLREG" audit log --all=yes
+expect_rc "audit log --all=yes is a usage error (exit 2)" 2
+run "$MLREG" audit log --model '<script>' --all
+expect_rc "audit log --model with a hostile name is a usage error (exit 2)" 2
 run "$MLREG" audit log --model other/x
 expect_rc "audit log --model exits 0" 0
 out_has "--model other/x shows its push" 'push.*other/x'
@@ -211,13 +245,17 @@ assert "rollback" in acts and "promote" in acts and "push" in acts, acts
 EOF
 run "$MLREG" audit log --json
 expect_rc "audit log --json exits 0" 0
-check "audit log --json has every entry, the exact ones the API serves" \
+check "audit log --json has every entry, the exact ones the API serves (blob.link included)" \
     python3 - "$TMP/out" "$W/entries.jsonl" <<'EOF'
 import json, sys
 got = json.load(open(sys.argv[1], encoding="utf-8"))
 want = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8")]
 assert got == want, (len(got), len(want))
+assert any(e["action"] == "blob.link" for e in got)
 EOF
+cp "$TMP/out" "$W/log.json"
+run "$MLREG" audit log --json --all
+check "audit log --json --all is the same array (--json never hides)" cmp "$TMP/out" "$W/log.json"
 RB_TIME=$(jq -r '[.entries[] | fromjson | select(.action == "rollback")][0].time' "$W/page.json")
 RB_SEQ=$(jq -r '[.entries[] | fromjson | select(.action == "rollback")][0].seq' "$W/page.json")
 run "$MLREG" audit log --since "$RB_TIME" --json

@@ -184,6 +184,9 @@ run "$MLREG" image-tag m/clf@2.0 --repo team/clf:latest
 expect_rc "image-tag with a tag in REPO is a usage error" 2
 run "$MLREG" resolve m/clf:production --image
 expect_rc "resolve --image without a recorded image exits 1" 1
+sleep 0.1
+T_NOIMG=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+sleep 0.1
 IMGD=sha256:$(printf 'image' | sha256sum | cut -d' ' -f1)
 run "$MLREG" image-tag m/clf@2.0 --repo localhost:5000/team/clf --record --digest "$IMGD"
 expect_rc "image-tag --record exits 0" 0
@@ -195,6 +198,29 @@ check "resolve --image prints the recorded image with its digest" \
     test "$(cat "$TMP/out")" = "localhost:5000/team/clf:2.0-abc1234@$IMGD"
 run "$MLREG" image-tag m/clf@2.0 --repo team/clf --digest "$IMGD"
 expect_rc "--digest without --record is a usage error" 2
+
+# resolve --at answers the image binding in force then, not today's
+sleep 0.1
+T_IMG1=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+sleep 0.1
+IMGD2=sha256:$(printf 'image2' | sha256sum | cut -d' ' -f1)
+run "$MLREG" image-tag m/clf@2.0 --repo localhost:5000/team/clf --record --digest "$IMGD2"
+expect_rc "a second image-tag --record (a rebuilt image) exits 0" 0
+run "$MLREG" resolve m/clf:production --image
+check "resolve --image now prints the second binding" \
+    test "$(cat "$TMP/out")" = "localhost:5000/team/clf:2.0-abc1234@$IMGD2"
+run "$MLREG" resolve m/clf:production --at "$T_IMG1" --json
+expect_rc "resolve --at between the two bindings exits 0" 0
+check "resolve --at --json between the bindings answers the first image" \
+    jqt --arg i "localhost:5000/team/clf:2.0-abc1234@$IMGD" '.version == "2.0" and .image == $i' "$TMP/out"
+run "$MLREG" resolve m/clf:production --at "$T_IMG1" --image
+check "resolve --at --image between the bindings prints the first image" \
+    test "$(cat "$TMP/out")" = "localhost:5000/team/clf:2.0-abc1234@$IMGD"
+run "$MLREG" resolve m/clf:production --at "$T_NOIMG" --json
+check "resolve --at before any binding answers image null (2.0 held production then)" \
+    jqt '.version == "2.0" and .image == null' "$TMP/out"
+run "$MLREG" resolve m/clf:production --at "$T_NOIMG" --image
+expect_rc "resolve --at --image before any binding exits 1" 1
 
 # ---- pull MODEL:STAGE -------------------------------------------------------------
 run "$MLREG" pull m/clf:production -o "$TMP/deploy"

@@ -232,9 +232,11 @@ expect_rc "production without approvals is refused" 1
 grep -E '^  .*approvals.* FAIL ' "$TMP/out" >/dev/null && ok "the approvals rule line says FAIL" ||
     not_ok "the approvals rule line says FAIL ($(cat "$TMP/out"))"
 
-# ci-export pushed 1.0: its own approval is recorded but does not count.
+# ci-export pushed 1.0: its own approval would not count, so it is refused.
 run env MLREG_TOKEN="$T_CI" "$MLREG" approve vision/clf@1.0 --for production
-expect_rc "the pusher may record an approval" 0
+expect_rc "the pusher's own approval is refused: exit 1" 1
+err_has "the refusal says why" 'you pushed vision/clf@1.0; an approval must come from someone else'
+check "the refusal prints nothing on stdout" [ ! -s "$TMP/out" ]
 run env MLREG_TOKEN="$T_PROMO" "$MLREG" promote vision/clf@1.0 --to production
 expect_rc "the pusher's own approval does not count: still refused" 1
 grep -E '^  .*approvals.* FAIL ' "$TMP/out" >/dev/null && ok "the approvals rule still says FAIL" ||

@@ -207,13 +207,18 @@ approve() { # NAME WANT VERSION AUTH_HEADER
     expect_status "$1" "$2" POST "/api/v1/models/demo/versions/$3/approvals" -H "$4" \
         --data-binary '{"stage":"production","comment":"ok"}'
 }
-approve "the pusher may record an approval" 201 1.0 "$CI"
-approve "approving again answers 200" 200 1.0 "$CI"
-promote "the pusher's own approval does not count" 409 1.0 production
-check "... the table says so" jqt '.rules[] | select(.type == "approvals") |
-    .passed == false and (.detail | contains("pusher"))' "$TMP/body"
+approve "the pusher's own approval is refused (409: it would never count)" 409 1.0 "$CI"
+check "... with DENIED and the reason" jqt '.errors[0].code == "DENIED" and
+    (.errors[0].message | contains("you pushed demo@1.0; an approval must come from someone else"))' \
+    "$TMP/body"
+check "... and nothing is recorded" sh -c \
+    "[ \"\$(curl -s -H '$CI' $MLREG_URL/api/v1/models/demo/versions/1.0/approvals | jq '.approvals | length')\" = 0 ]"
+promote "without another's approval production is refused" 409 1.0 production
+check "... the table says approvals fail" jqt '.rules[] | select(.type == "approvals") |
+    .passed == false and .detail == "approvals: 0 of 1"' "$TMP/body"
 check "... signed passes now" jqt '.rules[] | select(.type == "signed") | .passed' "$TMP/body"
 approve "another approver approves" 201 1.0 "$ALICE"
+approve "approving again answers 200" 200 1.0 "$ALICE"
 check "the approval names its approver" jqt '.approver == "alice" and .stage == "production"
     and .digest == "'"$D1"'"' "$TMP/body"
 promote "with a trusted signature and an approval production moves" 200 1.0 production

@@ -558,6 +558,8 @@ START_TEST(test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher)
     char *body;
     json_t *res = NULL, *l = NULL;
     int created = -1;
+    mlreg_meta_txn *txn = NULL;
+    uint64_t n0 = 0, n1 = 0;
 
     th_use_gates(&pol, "{\"production\":[{\"require\":\"signed\",\"min\":1},"
                        "{\"require\":\"approvals\",\"min\":1}]}");
@@ -566,14 +568,24 @@ START_TEST(test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher)
     json_decref(res);
     sign_release("1.0", body, d);
     free(body);
-    /* the pusher's own approval is recorded but does not count */
-    ck_assert_int_eq(
-        mlreg_approve(&res, &created, reg, pol, MODEL, "1.0", "production", "lgtm", "ci"), 0);
-    ck_assert_int_eq(created, 1);
-    json_decref(res);
+    /* the pusher's own approval would not count: refused, nothing recorded */
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0), 0);
+    ck_assert_int_eq(mlreg_audit_size_txn(&n0, txn), 0);
+    mlreg_meta_txn_abort(txn);
+    res = NULL;
+    ck_code(mlreg_approve(&res, &created, reg, pol, MODEL, "1.0", "production", "lgtm", "ci"),
+            MLREG_EDENIED, "you pushed team/clf@1.0; an approval must come from someone else");
+    ck_assert_ptr_null(res);
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0), 0);
+    ck_assert_int_eq(mlreg_audit_size_txn(&n1, txn), 0);
+    mlreg_meta_txn_abort(txn);
+    ck_assert_uint_eq(n1, n0);
+    ck_assert_int_eq(mlreg_approvals_list(&l, reg, MODEL, "1.0"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(l, "approvals")), 0);
+    json_decref(l);
     ck_code(promote(&res, "1.0", "production", 0, "ci"), MLREG_EGATE, "1 of 2");
     ck_assert_str_eq(row_detail(res, 0), "1 signature by trusted release keys");
-    ck_assert_str_eq(row_detail(res, 1), "approvals: 0 of 1 (pusher's own does not count)");
+    ck_assert_str_eq(row_detail(res, 1), "approvals: 0 of 1");
     json_decref(res);
     /* an approval for another stage does not count either */
     ck_assert_int_eq(mlreg_approve(&res, &created, reg, pol, MODEL, "1.0", "staging", NULL, "bob"),
@@ -590,7 +602,7 @@ START_TEST(test_signed_counts_trusted_keys_and_approvals_exclude_the_pusher)
     ck_assert_int_eq(created, 0);
     json_decref(res);
     ck_assert_int_eq(mlreg_approvals_list(&l, reg, MODEL, "1.0"), 0);
-    ck_assert_int_eq(json_array_size(json_object_get(l, "approvals")), 3);
+    ck_assert_int_eq(json_array_size(json_object_get(l, "approvals")), 2);
     json_decref(l);
     ck_code(mlreg_approve(&res, &created, reg, pol, MODEL, "1.0", "qa", NULL, "bob"),
             MLREG_EINVALID, "unknown stage");
@@ -802,6 +814,57 @@ static const char *stage_image(const char *stage)
     json_decref(res);
     return img;
 }
+
+/* The "image" of what production held at @p at_ns ("" when none). Static buffer. */
+static const char *stage_image_at(int64_t at_ns)
+{
+    static char img[1024];
+    json_t *res = NULL;
+
+    ck_assert_msg(mlreg_stage_get(&res, reg, pol, MODEL, "production", at_ns) == 0, "%s",
+                  mlreg_error_last());
+    snprintf(img, sizeof(img), "%s",
+             json_is_string(json_object_get(res, "image"))
+                 ? json_string_value(json_object_get(res, "image"))
+                 : "");
+    json_decref(res);
+    return img;
+}
+
+START_TEST(test_resolve_at_a_time_answers_the_image_bound_by_then)
+{
+    json_t *res = NULL;
+    int created = -1;
+    int64_t t0, t1, t2;
+
+    th_use_gates(&pol, "{}");
+    push_simple("1.0", 0.9);
+    ck_assert_int_eq(promote(NULL, "1.0", "production", 0, "ci"), 0);
+    t0 = mlreg_time_now_ns();
+    ck_assert_int_eq(
+        mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "1.0", "acme/clf:a", NULL), 0);
+    json_decref(res);
+    t1 = mlreg_time_now_ns();
+    ck_assert_int_eq(
+        mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "1.0", "acme/clf:b", NULL), 0);
+    json_decref(res);
+    t2 = mlreg_time_now_ns();
+    /* no binding recorded yet at t0: null, not today's */
+    ck_assert_str_eq(stage_image_at(t0), "");
+    /* A was in force between the two bindings, B after */
+    ck_assert_str_eq(stage_image_at(t1), "acme/clf:a");
+    ck_assert_str_eq(stage_image_at(t2), "acme/clf:b");
+    /* an earlier binding made current again counts from its re-bind */
+    ck_assert_int_eq(
+        mlreg_image_bind(&res, &created, reg, as("prod"), MODEL, "1.0", "acme/clf:a", NULL), 0);
+    ck_assert_int_eq(created, 1);
+    json_decref(res);
+    ck_assert_str_eq(stage_image_at(t2), "acme/clf:b");
+    ck_assert_str_eq(stage_image_at(mlreg_time_now_ns()), "acme/clf:a");
+    /* without a time: the current binding, and the rendered answer agrees */
+    ck_assert_str_eq(stage_image("production"), "acme/clf:a");
+}
+END_TEST
 
 /* mlreg_image_bind() as token @p who; *created_out (may be NULL) set. */
 static int bind(const char *who, const char *version, const char *image, int *created_out)
@@ -1076,6 +1139,7 @@ static Suite *promotions_suite(void)
     tcase_add_test(tc, test_rollback_restores_the_previous_holder_and_checks_signatures_again);
     tcase_add_test(tc, test_resolve_at_a_time_returns_what_held_the_stage_then);
     tcase_add_test(tc, test_image_bindings_are_idempotent_validated_and_shown_on_stages);
+    tcase_add_test(tc, test_resolve_at_a_time_answers_the_image_bound_by_then);
     tcase_add_test(tc, test_binding_to_a_release_a_stage_holds_needs_promote_for_that_stage);
     tcase_add_test(tc, test_binding_to_a_release_that_held_stages_needs_promote_for_each_of_them);
     tcase_add_test(tc, test_rebinding_an_earlier_image_makes_it_current_again_and_is_audited);

@@ -630,6 +630,57 @@ START_TEST(test_an_entry_that_does_not_match_its_change_stops_the_replay_at_its_
 }
 END_TEST
 
+/* A log written before approve refused the pusher's own approval may hold
+ * one: a replay applies it as recorded (it still never counts), while a new
+ * one is refused. The entry is made by rewriting an approval's actor to the
+ * pusher, as an older registry would have written it (the last entry, so no
+ * later prev names its hash). */
+START_TEST(test_an_older_log_with_the_pushers_own_approval_still_replays)
+{
+    char d[MLREG_DIGEST_STRLEN + 1], *text = NULL, *fixed, *at;
+    size_t len;
+    mlreg_meta_txn *txn = NULL;
+    unsigned char key[8];
+    uint64_t seq;
+    json_t *l = NULL, *res = NULL;
+    int created = -1;
+
+    push("1.0", 0.9, "ci", d);
+    approve("1.0", "production", "lgtm", "bob");
+    seq = log_size(src) - 1;
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(src), 1), 0);
+    ck_assert_int_eq(mlreg_audit_entry_txn(&text, &len, txn, seq), 0);
+    ck_assert_ptr_nonnull(at = strstr(text, "\"actor\":\"bob\""));
+    fixed = malloc(len + 1);
+    memcpy(fixed, text, (size_t)(at - text));
+    strcpy(fixed + (at - text), "\"actor\":\"ci\"");
+    strcat(fixed, at + strlen("\"actor\":\"bob\""));
+    for (int i = 0; i < 8; i++)
+        key[i] = (unsigned char)(seq >> ((7 - i) * 8));
+    ck_assert_int_eq(mlreg_meta_put(txn, MLREG_DB_AUDIT, key, sizeof(key), fixed, strlen(fixed), 0),
+                     0);
+    ck_assert_int_eq(mlreg_meta_txn_commit(txn), 0);
+
+    open_dst();
+    ck_assert_msg(mlreg_registry_replay(dst, mlreg_registry_meta(src)) == 0, "replay: %s",
+                  mlreg_error_last());
+    ck_assert_uint_eq(log_size(dst), seq + 1);
+    ck_assert_int_eq(mlreg_approvals_list(&l, dst, MODEL, "1.0"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(l, "approvals")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(l, "approvals"), 0), "approver")),
+                     "ci");
+    json_decref(l);
+    /* a new one by the pusher is refused on the rebuilt registry too */
+    ck_assert_int_eq(mlreg_approve(&res, &created, dst, pol, MODEL, "1.0", "staging", NULL, "ci"),
+                     MLREG_EDENIED);
+    ck_assert_ptr_null(res);
+    ck_assert_uint_eq(log_size(dst), seq + 1);
+    free(text);
+    free(fixed);
+}
+END_TEST
+
 START_TEST(test_a_runtime_trust_of_a_key_the_config_dropped_replays_as_a_runtime_record)
 {
     char b64[MLREG_PUBKEY_B64LEN + 1];
@@ -853,6 +904,7 @@ static Suite *replay_suite(void)
     tcase_add_test(tc,
                    test_a_runtime_trust_of_a_key_the_config_dropped_replays_as_a_runtime_record);
     tcase_add_test(tc, test_a_refused_rollback_replays_as_recorded);
+    tcase_add_test(tc, test_an_older_log_with_the_pushers_own_approval_still_replays);
     tcase_add_test(tc, test_a_config_reload_replays_as_recorded_and_changes_no_table);
     tcase_add_test(tc, test_an_entry_without_its_actor_stops_the_replay_naming_its_seq);
     tcase_add_test(
