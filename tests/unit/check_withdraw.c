@@ -7,6 +7,7 @@
 #include "mlreg/audit.h"
 #include "mlreg/auth.h"
 #include "mlreg/common.h"
+#include "mlreg/json_out.h"
 #include "mlreg/gates.h"
 #include "mlreg/oci.h"
 #include "mlreg/promotions.h"
@@ -155,7 +156,7 @@ static int stage_now(json_t **out, const char *stage)
     ck_assert_int_eq(mlreg_stage_get_text(&text, &len, reg, pol, MODEL, stage), rc);
     ck_assert_int_eq(mlreg_stage_get_text(&again, &len2, reg, pol, MODEL, stage), rc);
     if (rc == 0) {
-        ck_assert_ptr_nonnull(want = json_dumps(*out, JSON_COMPACT));
+        ck_assert_ptr_nonnull(want = mlreg_json_dumps(*out, JSON_COMPACT));
         ck_assert_str_eq(text, want);
         ck_assert_str_eq(again, want);
         ck_assert_uint_eq(len, strlen(want));
