@@ -22,10 +22,15 @@ EOF
 start_server --config "$W/config.json" || finish
 
 jqt() { jq -e "$@" >/dev/null; }
-# has NAME FILE TEXT / lacks NAME FILE TEXT: FILE holds (does not hold) TEXT.
+# has NAME FILE TEXT / lacks NAME FILE TEXT: FILE holds (does not hold) TEXT;
+# has_re NAME FILE ERE: a line of FILE matches ERE.
 has() {
     if grep -qF -- "$3" "$2"; then ok "$1"; else
         not_ok "$1 (no '$3' in:)"; head -c 2000 "$2" | sed 's/^/  | /'; echo; fi
+}
+has_re() {
+    if grep -Eq -- "$3" "$2"; then ok "$1"; else
+        not_ok "$1 (nothing matches '$3' in:)"; head -c 2000 "$2" | sed 's/^/  | /'; echo; fi
 }
 lacks() {
     if grep -qF -- "$3" "$2"; then not_ok "$1 ('$3' found)"; else ok "$1"; fi
@@ -47,11 +52,11 @@ lacks "... never $noisy" "$TMP/body" "$noisy"
 for path in /api/v1/models/m/num /api/v1/models/m/num/versions/1.0; do
     expect_status "GET $path" 200 GET "$path"
     cp "$TMP/body" "$W/api.json"
-    has "$path writes accuracy 0.912" "$W/api.json" '"accuracy":0.912'
+    has_re "$path writes accuracy 0.912" "$W/api.json" '"accuracy":0\.912[,}]'
     lacks "... never $noisy" "$W/api.json" "$noisy"
 done
 has "... 0.1 + 0.2 stays 0.30000000000000004" "$W/api.json" '"f1":0.30000000000000004'
-has "... 100.0 stays a real" "$W/api.json" '"loss":100.0'
+has_re "... 100.0 stays a real" "$W/api.json" '"loss":100\.0[,}]'
 has "... 1e21 as jansson writes it" "$W/api.json" '"ppl":1e21'
 check "... each reads back as the same number" \
     jqt '.metrics.accuracy == 0.912 and .metrics.f1 == 0.30000000000000004
@@ -70,7 +75,7 @@ if grep -Eq '^ +ppl +2\.5e-7$' "$TMP/out"; then ok "show prints ppl 2.5e-7"; els
     not_ok "show prints ppl 2.5e-7"; sed 's/^/  | /' "$TMP/out"; fi
 run "$MLREG" show m/num@1.0 --json
 expect_rc "mlreg show --json" 0
-has "... writes 0.912" "$TMP/out" '"accuracy":0.912'
+has_re "... writes 0.912" "$TMP/out" '"accuracy":0\.912[,}]'
 lacks "... never $noisy" "$TMP/out" "$noisy"
 
 # ---- promote: the table, the stage answer, status -------------------------------------------
@@ -89,15 +94,15 @@ lacks "... never $noisy" "$W/stage.json" "$noisy"
 check "... holds 1.0" jqt '.version == "1.0"' "$W/stage.json"
 expect_status "GET /api/v1/models/m/num/promotions" 200 GET /api/v1/models/m/num/promotions
 cp "$TMP/body" "$W/prom.json"
-has "the promotion's gate table has candidate 0.912" "$W/prom.json" '"candidate":0.912'
+has_re "the promotion's gate table has candidate 0.912" "$W/prom.json" '"candidate":0\.912[,}]'
 lacks "... never $noisy" "$W/prom.json" "$noisy"
 run "$MLREG" status m/num
 expect_rc "mlreg status m/num" 0
-has "status lists accuracy=0.912" "$TMP/out" "accuracy=0.912"
+has_re "status lists accuracy=0.912" "$TMP/out" 'accuracy=0\.912( |$)'
 lacks "... never $noisy" "$TMP/out" "$noisy"
 run "$MLREG" status m/num --json
 expect_rc "mlreg status --json" 0
-has "status --json writes 0.912 (re-serialised by the CLI)" "$TMP/out" '0.912'
+has_re "status --json writes 0.912 (re-serialised by the CLI)" "$TMP/out" '"accuracy": 0\.912[,}]?$'
 lacks "... never $noisy" "$TMP/out" "$noisy"
 check "... and is JSON that reads back the same numbers" \
     jqt '[.releases[] | select(.version == "1.0") | .metrics.accuracy] == [0.912]' "$TMP/out"
