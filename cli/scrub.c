@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "client.h"
 #include "mlreg/common.h"
+#include "mlreg/json_out.h"
 #include "mlreg/names.h"
 #include "mlreg/text.h"
 
@@ -146,7 +147,7 @@ int cmd_scrub(int argc, char **argv)
     found = json_array_size(json_object_get(rep, "corrupt")) > 0 ||
             json_array_size(json_object_get(rep, "missing")) > 0;
     if (as_json) {
-        if ((text = json_dumps(rep, JSON_COMPACT)) == NULL) {
+        if ((text = mlreg_json_dumps(rep, JSON_COMPACT)) == NULL) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
             goto done;
         }

@@ -33,6 +33,7 @@
 #include "mlreg/common.h"
 #include "mlreg/config.h"
 #include "mlreg/events.h"
+#include "mlreg/json_out.h"
 #include "mlreg/registry.h"
 #include "mlreg/s3.h"
 #include "mlreg/server.h"
@@ -643,7 +644,7 @@ int cmd_backup(int argc, char **argv)
     missing = json_array_size(json_object_get(report, "missing"));
     damaged = json_array_size(json_object_get(report, "damaged"));
     if (as_json) {
-        json_dumpf(report, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+        mlreg_json_dumpf(report, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
         fputc('\n', stdout);
     }
     fprintf(stderr,

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "client.h"
 #include "mlreg/common.h"
+#include "mlreg/json_out.h"
 #include "mlreg/registry.h"
 #include "mlreg/text.h"
 
@@ -99,12 +100,15 @@ static void metrics_line(char *buf, size_t len, json_t *metrics, size_t max)
     buf[0] = '\0';
     json_object_foreach(metrics, key, val)
     {
+        char num[MLREG_JSON_REAL_MAX];
+
         if (n == max) {
             snprintf(buf + used, len - used, "%s...", used ? " " : "");
             return;
         }
-        int w = snprintf(buf + used, len - used, "%s%s=%g", used ? " " : "",
-                         mlreg_text_printable(key), json_number_value(val));
+        mlreg_json_number_text(num, sizeof(num), val);
+        int w = snprintf(buf + used, len - used, "%s%s=%s", used ? " " : "",
+                         mlreg_text_printable(key), num);
         if (w < 0 || (size_t)w >= len - used) return;
         used += (size_t)w;
         n++;
@@ -139,8 +143,10 @@ static void print_release(json_t *r)
     i = 0;
     json_object_foreach(metrics, key, val)
     {
-        printf("%-14s%-*s  %g\n", i++ ? "" : "metrics", (int)width, mlreg_text_printable(key),
-               json_number_value(val));
+        char num[MLREG_JSON_REAL_MAX];
+
+        mlreg_json_number_text(num, sizeof(num), val);
+        printf("%-14s%-*s  %s\n", i++ ? "" : "metrics", (int)width, mlreg_text_printable(key), num);
     }
     json_array_foreach(files, i, f)
     {
@@ -510,7 +516,7 @@ int cmd_status(int argc, char **argv)
             json_object_set_new(m, "stages", stages ? json_incref(stages) : json_array()) < 0 ||
             json_object_set_new(m, "promotions",
                                 promotions ? json_incref(promotions) : json_array()) < 0 ||
-            !(text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
+            !(text = mlreg_json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
             goto done;
         }

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/imagetag.h"
+#include "mlreg/json_out.h"
 #include "mlreg/registry.h"
 #include "mlreg/text.h"
 #include "mlreg/time.h"
@@ -109,17 +111,51 @@ static const char *jstr(json_t *obj, const char *key)
     return mlreg_text_printable(json_string_value(json_object_get(obj, key)));
 }
 
-/* A number of the rule table, or "-" when absent. */
+/* A number of the rule table as the JSON answer writes it (shortest
+ * round-trip text, mlreg/json_out.h), "+" before a positive one when
+ * @p with_sign; "-" when absent. */
 static void fmt_num(char *buf, size_t len, json_t *v, int with_sign)
 {
-    double d;
+    int plus = with_sign && json_is_number(v) && json_number_value(v) > 0;
 
-    if (!json_is_number(v)) {
-        snprintf(buf, len, "-");
+    if (len < 2) return;
+    if (plus) buf[0] = '+';
+    if (mlreg_json_number_text(buf + plus, len - (size_t)plus, v) < 0) snprintf(buf, len, "?");
+}
+
+/* Decimal places of a number as fmt_num() wrote it ("0.912" 3, "1.5e-7" 8,
+ * "100.0" 1, "12" 0). */
+static int decimals_of(const char *t)
+{
+    const char *dot = strchr(t, '.'), *e = strchr(t, 'e');
+    int frac = 0;
+
+    if (dot != NULL) frac = (int)((e ? (size_t)(e - dot) : strlen(dot)) - 1);
+    return e != NULL ? frac - atoi(e + 1) : frac;
+}
+
+/* The DELTA column: candidate minus baseline. The registry's delta is the
+ * difference of two doubles (0.87 - 0.88 is -0.010000000000000009), so it
+ * is written with as many decimals as the two numbers shown beside it
+ * have (-0.01): that is their exact decimal difference, which the double
+ * is within a few units of the 17th digit of. Without both numbers, or when
+ * they need more than 17 decimals, the delta's own shortest text. */
+static void fmt_delta(char *buf, size_t len, json_t *delta, const char *cand, const char *base)
+{
+    int dc = decimals_of(cand), db = decimals_of(base), d = dc > db ? dc : db, w = -1;
+    char text[64];
+
+    if (json_is_number(delta) && json_number_value(delta) == 0) {
+        snprintf(buf, len, "0");
         return;
     }
-    d = json_number_value(v);
-    snprintf(buf, len, with_sign && d > 0 ? "%+.6g" : "%.6g", d);
+    if (json_is_number(delta) && strcmp(cand, "-") && strcmp(base, "-") && d >= 0 && d <= 17 &&
+        fabs(json_number_value(delta)) < 1e15)
+        w = snprintf(text, sizeof(text), "%+.*f", d, json_number_value(delta));
+    if (w > 0 && (size_t)w < len)
+        memcpy(buf, text, (size_t)w + 1);
+    else
+        fmt_num(buf, len, delta, 1);
 }
 
 /* ---- promote ----------------------------------------------------------------------- */
@@ -199,7 +235,7 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
                          jstr(r, "baseline_version"));
             else
                 snprintf(row->base, sizeof(row->base), "%s", bval);
-            fmt_num(row->delta, sizeof(row->delta), json_object_get(r, "delta"), 1);
+            fmt_delta(row->delta, sizeof(row->delta), json_object_get(r, "delta"), row->cand, bval);
             snprintf(row->detail, sizeof(row->detail), "%s", jstr(r, "detail"));
             row->result = json_is_true(json_object_get(r, "passed")) ? "PASS" : "FAIL";
             if ((int)strlen(row->rule) > w_rule) w_rule = (int)strlen(row->rule);

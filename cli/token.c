@@ -27,6 +27,7 @@
 #include "client.h"
 #include "mlreg/auth.h"
 #include "mlreg/common.h"
+#include "mlreg/json_out.h"
 #include "mlreg/names.h"
 #include "mlreg/text.h"
 #include "mlreg/time.h"
@@ -116,7 +117,7 @@ static int token_new(int argc, char **argv)
             dup |= !strcmp(roles[i], roles[j]);
         if (!dup && json_array_append_new(arr, json_string(roles[i])) < 0) goto nomem;
     }
-    if (!(text = json_dumps(entry, JSON_PRESERVE_ORDER))) goto nomem;
+    if (!(text = mlreg_json_dumps(entry, JSON_PRESERVE_ORDER))) goto nomem;
     printf("%s\n%s\n", token, text);
     if ((error = cli_flush_stdout()) < 0) goto done;
     fprintf(stderr,
@@ -303,7 +304,7 @@ static int token_create(int argc, char **argv)
     if ((error = cli_flush_stdout()) < 0) goto done;
     {
         const char *exp = json_string_value(json_object_get(ans, "expires"));
-        char *roles_text = json_dumps(json_object_get(ans, "roles"), JSON_COMPACT);
+        char *roles_text = mlreg_json_dumps(json_object_get(ans, "roles"), JSON_COMPACT);
         fprintf(stderr,
                 "token '%s' created with roles %s, %s%s: it is shown once (above); keep it "
                 "secret and give it to clients as MLREG_TOKEN or in a --token-file\n",

@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "client.h"
 #include "mlreg/common.h"
+#include "mlreg/json_out.h"
 #include "mlreg/text.h"
 #include "release.h"
 
@@ -124,7 +125,7 @@ static int print_json(const char *model, const cli_release *r, const cli_sigrepo
                               "error", res[i].ok ? NULL : res[i].reason);
         if (!f || json_array_append_new(fa, f) < 0) goto nomem;
     }
-    if (!(text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
+    if (!(text = mlreg_json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
     cli_print_json(text, strlen(text));
     goto done;
 nomem:

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "mlreg/common.h"
+#include "mlreg/json_out.h"
 #include "mlreg/text.h"
 
 /* Bytes of a refused body read and dropped before the connection is simply
@@ -172,7 +173,7 @@ static void log_json(const request *rq, const char *path, double ms, const char 
         json_decref(j);
         return;
     }
-    text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    text = mlreg_json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (text == NULL) return;
     fprintf(stderr, "%s\n", text);
@@ -268,7 +269,7 @@ struct MHD_Response *mlreg_server__resp_json(const json_t *j, const char *conten
                                              uint64_t *len_out)
 {
     struct MHD_Response *resp;
-    char *text = json_dumps(j, JSON_COMPACT);
+    char *text = mlreg_json_dumps(j, JSON_COMPACT);
     size_t len;
 
     if (!text) return NULL;

@@ -160,8 +160,9 @@ const char *mlreg_server__req_actor(const request *rq);
 /** Response helpers; NULL on allocation failure. */
 struct MHD_Response *mlreg_server__resp_empty(void);
 struct MHD_Response *mlreg_server__resp_copy(const void *data, size_t len);
-/** Serialises @p j (not consumed) compactly with Content-Type
- *  application/json (or @p content_type when non-NULL); *len_out = body size. */
+/** Serialises @p j (not consumed) compactly, reals in their shortest
+ *  round-trip text (mlreg/json_out.h), with Content-Type application/json
+ *  (or @p content_type when non-NULL); *len_out = body size. */
 struct MHD_Response *mlreg_server__resp_json(const json_t *j, const char *content_type,
                                              uint64_t *len_out);
 /** Adds a header; returns 0 or MLREG_ENOMEM. */

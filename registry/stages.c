@@ -13,6 +13,7 @@
 #include "mlreg/audit.h"
 #include "mlreg/bytes.h"
 #include "mlreg/common.h"
+#include "mlreg/json_out.h"
 #include "mlreg/keyring.h"
 #include "mlreg/oci.h"
 #include "mlreg/tables.h"
@@ -630,7 +631,7 @@ int mlreg_stage_get_text(char **text_out, size_t *len_out, mlreg_registry *reg,
     if (klen > 0 && gen > 0 && (error = stage_cache_get(text_out, len_out, c, key, klen, gen)) != 0)
         return error < 0 ? error : 0;
     if ((error = stage_get_fresh(&j, &gen, reg, policy, model, stage, -1)) < 0) return error;
-    *text_out = json_dumps(j, JSON_COMPACT);
+    *text_out = mlreg_json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (*text_out == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     *len_out = strlen(*text_out);

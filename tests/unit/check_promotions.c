@@ -172,6 +172,7 @@ static int stage_now(json_t **out, const char *stage)
     return th_stage_now(out, reg, pol, MODEL, stage);
 }
 
+/* The version stage holds now, or "" when empty. Static buffer. */
 static const char *holder(const char *stage)
 {
     static char v[256];

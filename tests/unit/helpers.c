@@ -3,6 +3,7 @@
 #include "helpers.h"
 
 #include "mlreg/blob.h"
+#include "mlreg/json_out.h"
 #include "mlreg/oci.h"
 #include "mlreg/promotions.h"
 
@@ -242,7 +243,7 @@ int th_stage_now(json_t **out, mlreg_registry *reg, const mlreg_policy *pol, con
     ck_assert_int_eq(mlreg_stage_get_text(&text, &len, reg, pol, model, stage), rc);
     ck_assert_int_eq(mlreg_stage_get_text(&again, &len2, reg, pol, model, stage), rc);
     if (rc == 0) {
-        ck_assert_ptr_nonnull(want = json_dumps(*out, JSON_COMPACT));
+        ck_assert_ptr_nonnull(want = mlreg_json_dumps(*out, JSON_COMPACT));
         ck_assert_str_eq(text, want);
         ck_assert_str_eq(again, want);
         ck_assert_uint_eq(len, strlen(want));
