@@ -1,8 +1,10 @@
 #!/bin/sh
 # test_cluster.sh: three `mlreg serve` nodes on one bucket prefix of the RGW
 # of the cluster part (tests/run.sh cluster). A release pushed through one
-# node is seen by the others; promotions, signatures, approvals and image
-# bindings made through any node are the same everywhere; the cluster
+# node is seen by the others; promotions, signatures and image bindings
+# made through any node are the same everywhere, and an approval of the
+# pusher's own release is refused through another node too (approvals by
+# others across nodes: test_cluster_lb.sh, with tokens); the cluster
 # status, checkpoints and `audit verify --remember` agree across nodes;
 # concurrent promotions to one stage serialise with the right baselines;
 # a node killed mid-write loses no acknowledged write; a wiped node and a
@@ -107,8 +109,11 @@ settle
 stage_on 3 vis/m:dev 1.0
 cli 2 sign vis/m@1.0 --key "$W/bot.key"
 expect_rc "sign vis/m@1.0 through node 2 exits 0" 0
+# the nodes serve loopback without tokens: every request is the local
+# identity, the one that pushed through node 1, and node 3 knows it
 cli 3 approve vis/m@1.0 --for production
-expect_rc "approve vis/m@1.0 for production through node 3 exits 0" 0
+expect_rc "approve vis/m@1.0 through node 3 is refused as the pusher's own (exit 1)" 1
+check "... naming why" grep -q "you pushed vis/m@1.0; an approval must come from someone else" "$TMP/err"
 cli 1 promote vis/m@1.0 --to staging
 expect_rc "promote vis/m@1.0 to staging through node 1 exits 0" 0
 settle
@@ -125,7 +130,7 @@ for n in 1 2 3; do
     curl -s "$(node_url $n)/api/v1/models/vis/m/versions/1.0/approvals" >"$TMP/ap$n"
     curl -s "$(node_url $n)/api/v1/models/vis/m/versions/1.0/signatures" >"$TMP/sg$n"
 done
-check "node 1 lists the approval made through node 3" jqt '.approvals | length == 1' "$TMP/ap1"
+check "node 1 lists no approval (the refused one recorded nothing)" jqt '.approvals | length == 0' "$TMP/ap1"
 check "node 1 lists the signature attached through node 2" jqt '.signatures | length == 1' "$TMP/sg1"
 
 # ---- the cluster status, checkpoints and audit verify agree ----------------------
