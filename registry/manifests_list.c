@@ -12,6 +12,28 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A page of names (tags, repositories): at most n (n < 0: all), "more"
+ * set when a name is left over. */
+typedef struct {
+    int n;
+    int count;
+    int more;
+    json_t *names;
+} name_page;
+
+/* 1: the page is full (more set); 0: added; or MLREG_ENOMEM. */
+static int page_add(name_page *pg, const char *name, size_t len)
+{
+    if (pg->n >= 0 && pg->count >= pg->n) {
+        pg->more = 1;
+        return 1;
+    }
+    if (json_array_append_new(pg->names, json_stringn(name, len)) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing names");
+    pg->count++;
+    return 0;
+}
+
 /* A page of tags merged with @p extra names (sorted, each once): every name
  * goes through page_add in lexical order, so n and the "more" flag count the
  * merged list. A name that is both a tag and an extra is listed once. */
@@ -20,24 +42,8 @@ typedef struct {
     const char *last;
     const char *const *extra;
     size_t n_extra, next_extra;
-    int n;
-    int count;
-    int more;
-    json_t *tags;
+    name_page page;
 } tag_page;
-
-/* 1: the page is full (more set); 0: added; or MLREG_ENOMEM. */
-static int page_add(tag_page *pg, const char *name, size_t len)
-{
-    if (pg->n >= 0 && pg->count >= pg->n) {
-        pg->more = 1;
-        return 1;
-    }
-    if (json_array_append_new(pg->tags, json_stringn(name, len)) < 0)
-        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing tags");
-    pg->count++;
-    return 0;
-}
 
 /* Compares @p a (NUL-terminated) with the @p blen bytes at @p b as strcmp does. */
 static int name_cmp(const char *a, const char *b, size_t blen)
@@ -66,9 +72,9 @@ static int tag_page_cb(const void *key, size_t klen, const void *val, size_t vle
         if (c > 0) break;
         pg->next_extra++;
         if (c == 0) break; /* the tag itself is added below, once */
-        if ((r = page_add(pg, x, strlen(x))) != 0) return r;
+        if ((r = page_add(&pg->page, x, strlen(x))) != 0) return r;
     }
-    return page_add(pg, tag, tlen);
+    return page_add(&pg->page, tag, tlen);
 }
 
 int mlreg_registry__tags_page(json_t **out, int *more_out, mlreg_meta_txn *txn, const char *repo,
@@ -81,14 +87,14 @@ int mlreg_registry__tags_page(json_t **out, int *more_out, mlreg_meta_txn *txn, 
     json_t *res = NULL;
 
     memset(&pg, 0, sizeof(pg));
-    pg.n = n;
+    pg.page.n = n;
     pg.last = last;
     pg.extra = extra;
     pg.n_extra = n_extra;
     /* extras at or before `last` were on earlier pages */
     while (last != NULL && pg.next_extra < n_extra && strcmp(extra[pg.next_extra], last) <= 0)
         pg.next_extra++;
-    if ((pg.tags = json_array()) == NULL) {
+    if ((pg.page.names = json_array()) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing tags");
         goto done;
     }
@@ -98,21 +104,21 @@ int mlreg_registry__tags_page(json_t **out, int *more_out, mlreg_meta_txn *txn, 
                             tag_page_cb, &pg);
     if (error < 0) goto done;
     error = 0;
-    while (!pg.more && pg.next_extra < n_extra) {
+    while (!pg.page.more && pg.next_extra < n_extra) {
         const char *x = extra[pg.next_extra++];
-        if ((error = page_add(&pg, x, strlen(x))) < 0) goto done;
+        if ((error = page_add(&pg.page, x, strlen(x))) < 0) goto done;
     }
     error = 0;
-    res = json_pack("{s:s, s:O}", "name", repo, "tags", pg.tags);
+    res = json_pack("{s:s, s:O}", "name", repo, "tags", pg.page.names);
     if (res == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing tags");
         goto done;
     }
     *out = res;
-    *more_out = pg.more;
+    *more_out = pg.page.more;
 
 done:
-    json_decref(pg.tags);
+    json_decref(pg.page.names);
     return error;
 }
 
@@ -228,8 +234,7 @@ typedef struct {
     const char *last;
     int (*visible)(const char *name, void *ctx);
     void *ctx;
-    int n, count, more;
-    json_t *names;
+    name_page page;
 } catalog_page;
 
 static int catalog_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
@@ -245,14 +250,7 @@ static int catalog_cb(const void *key, size_t klen, const void *val, size_t vlen
     name[klen] = '\0';
     if (pg->last != NULL && strcmp(pg->last, name) == 0) return 0; /* the walk starts at it */
     if (pg->visible != NULL && !pg->visible(name, pg->ctx)) return 0;
-    if (pg->n >= 0 && pg->count >= pg->n) {
-        pg->more = 1;
-        return 1;
-    }
-    if (json_array_append_new(pg->names, json_string(name)) < 0)
-        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing repositories");
-    pg->count++;
-    return 0;
+    return page_add(&pg->page, name, klen);
 }
 
 int mlreg_registry_catalog(json_t **out, int *more_out, mlreg_registry *reg, int n,
@@ -267,9 +265,9 @@ int mlreg_registry_catalog(json_t **out, int *more_out, mlreg_registry *reg, int
     pg.last = last;
     pg.visible = visible;
     pg.ctx = ctx;
-    pg.n = n;
+    pg.page.n = n;
     if (last != NULL && (error = mlreg_name_validate(last)) < 0) goto done;
-    if ((pg.names = json_array()) == NULL) {
+    if ((pg.page.names = json_array()) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing repositories");
         goto done;
     }
@@ -278,15 +276,15 @@ int mlreg_registry_catalog(json_t **out, int *more_out, mlreg_registry *reg, int
                             &pg);
     if (error < 0) goto done;
     error = 0;
-    if ((res = json_pack("{s:O}", "repositories", pg.names)) == NULL) {
+    if ((res = json_pack("{s:O}", "repositories", pg.page.names)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing repositories");
         goto done;
     }
     *out = res;
-    *more_out = pg.more;
+    *more_out = pg.page.more;
 
 done:
     mlreg_meta_txn_abort(txn);
-    json_decref(pg.names);
+    json_decref(pg.page.names);
     return error;
 }
