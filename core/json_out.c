@@ -13,11 +13,10 @@
  * jansson's token gives the very double of the document (mlreg never calls
  * setlocale(), so strtod() reads '.').
  *
- * Why not registry/audit.c's real_as_string() or core/metrics.c's
- * format_value(): audit entries are hashed and keep their rule (the first
- * "%.Ng" that round-trips, e.g. "1e+02" for 100) forever; the metrics text
- * is Prometheus's format (integers without ".0", "+Inf", "%g" exponents).
- * The digits are the same rule in all three: the fewest that round-trip.
+ * registry/audit.c (reals of audit entries, hashed: "%.*g", "1e+02" for
+ * 100, forever) and core/metrics.c (Prometheus's text: integers without
+ * ".0", "+Inf") keep their own text, but take the number of digits from
+ * mlreg_real_precision() here: one rule, the fewest that round-trip.
  */
 #include "mlreg/json_out.h"
 
@@ -38,12 +37,7 @@ static int round_trips(char *buf, size_t len, int p, double v)
     return strtod(buf, NULL) == v;
 }
 
-/* The fewest significant digits (1..17) of the finite @p v that strtod()
- * reads back to @p v: the digits, trailing zeros dropped (at least one
- * digit, "0" for zero) into @p digits, the decimal exponent of the first
- * one into *exp10, and whether the sign is '-' (-0.0 included) into *neg.
- *
- * The search, not a loop over 1..17 (17 "%e" and strtod() calls for a
+/* The search, not a loop over 1..17 (17 "%e" and strtod() calls for a
  * computed value, 13 us a real on a busy machine): "%e" rounds correctly,
  * so p digits give the p-digit decimal nearest to @p v. For p <= 15 those
  * decimals lie at least 10^-15 of @p v apart, while every text that reads
@@ -53,25 +47,34 @@ static int round_trips(char *buf, size_t len, int p, double v)
  * fail, the answer is 16 or 17 (17 always reads back); when they succeed,
  * a bisection over 1..15 finds the fewest. The same answer as the loop,
  * in at most 5 tries. */
+int mlreg_real_precision(double v)
+{
+    char buf[48];
+    int lo = 1, hi = 15;
+
+    if (!round_trips(buf, sizeof(buf), 15, v))
+        return round_trips(buf, sizeof(buf), 16, v) ? 16 : 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (round_trips(buf, sizeof(buf), mid, v))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* The digits of the finite @p v at mlreg_real_precision(): trailing zeros
+ * dropped (at least one digit, "0" for zero) into @p digits, the decimal
+ * exponent of the first one into *exp10, and whether the sign is '-'
+ * (-0.0 included) into *neg. */
 static void shortest_digits(char digits[18], int *exp10, int *neg, double v)
 {
     char buf[48];
     const char *s = buf;
     size_t n = 0;
-    int lo = 1, hi = 15;
 
-    if (!round_trips(buf, sizeof(buf), 15, v)) {
-        lo = hi = round_trips(buf, sizeof(buf), 16, v) ? 16 : 17;
-    } else {
-        while (lo < hi) {
-            int mid = (lo + hi) / 2;
-            if (round_trips(buf, sizeof(buf), mid, v))
-                hi = mid;
-            else
-                lo = mid + 1;
-        }
-    }
-    snprintf(buf, sizeof(buf), "%.*e", lo - 1, v);
+    snprintf(buf, sizeof(buf), "%.*e", mlreg_real_precision(v) - 1, v);
     *neg = *s == '-';
     if (*s == '-') s++;
     for (; *s != '\0' && *s != 'e'; s++)

@@ -12,6 +12,7 @@
 #include "mlreg/metrics.h"
 
 #include "mlreg/common.h"
+#include "mlreg/json_out.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -237,9 +238,8 @@ static int add_series(mlreg_buf *b, const char *name, const char *suffix, const 
     return add_str(b, " ");
 }
 
-/* A sample value: exact for integers below 2^53, else the shortest of
- * %.15g, %.16g, %.17g that reads back as the same double ("0.005", not
- * "0.0050000000000000001"). */
+/* A sample value: exact for integers below 2^53, else the shortest "%g"
+ * that reads back as the same double ("0.005", not "0.0050000000000000001"). */
 static void format_value(char *out, size_t len, double v)
 {
     if (v != v)
@@ -251,10 +251,7 @@ static void format_value(char *out, size_t len, double v)
     else if (v > -9007199254740992.0 && v < 9007199254740992.0 && (double)(int64_t)v == v)
         snprintf(out, len, "%lld", (long long)(int64_t)v);
     else
-        for (int digits = 15; digits <= 17; digits++) {
-            snprintf(out, len, "%.*g", digits, v);
-            if (strtod(out, NULL) == v) break;
-        }
+        snprintf(out, len, "%.*g", mlreg_real_precision(v), v);
 }
 
 static int add_line_end(mlreg_buf *b, const char *value)

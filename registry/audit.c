@@ -30,6 +30,7 @@
 #include "mlreg/checkpoint.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/json_out.h"
 #include "mlreg/tables.h"
 #include "mlreg/time.h"
 
@@ -191,10 +192,7 @@ static json_t *real_as_string(double v)
         snprintf(buf, sizeof(buf), "%g", v);
         return json_string(buf);
     }
-    for (int p = 1; p <= 17; p++) {
-        snprintf(buf, sizeof(buf), "%.*g", p, v);
-        if (strtod(buf, NULL) == v) break;
-    }
+    snprintf(buf, sizeof(buf), "%.*g", mlreg_real_precision(v), v);
     return json_string(buf);
 }
 

@@ -57,6 +57,14 @@ int mlreg_json_dumpf(const json_t *j, FILE *f, size_t flags);
 int mlreg_json_real_text(char *out, size_t len, double v);
 
 /**
+ * The fewest significant digits, 1 to 17, with which "%.*g" of the finite
+ * double @p v reads back (strtod()) as exactly @p v: the one rule behind
+ * every real mlreg prints (JSON answers, audit entries' reals kept as
+ * strings, metrics samples). At most 5 formatting tries.
+ */
+int mlreg_real_precision(double v);
+
+/**
  * The text of the JSON number @p n as mlreg_json_dumps() writes it:
  * integers in decimal, reals by mlreg_json_real_text(); "-" when @p n is
  * NULL or not a number. Same contract for @p out and @p len.
