@@ -877,6 +877,17 @@ done:
     return error;
 }
 
+/* Saves @p url as the upload session of @p f in the cache dir, so that a
+ * push killed from now on resumes it; a failure only costs that. */
+static void remember_session(push_ctx *x, const push_file *f, const char *url)
+{
+    if (!x->cache_dir[0] ||
+        push_upload_save(x->cache_dir, cli_client_url(x->c), x->ref->model, &f->id, url) == 0)
+        return;
+    fprintf(stderr, "mlreg push: warning: %s (the upload cannot resume)\n", mlreg_error_last());
+    mlreg_error_clear();
+}
+
 /* A digest-first registry: the file is hashed (unless known), checked with
  * HEAD, and sent whole in the closing PUT. The session is remembered
  * before the PUT: a push killed during it resumes from the registry's
@@ -895,10 +906,7 @@ static int upload_digest_first(int *present_out, int *busy_out, push_ctx *x, pus
         goto fail; /* present (or HEAD failed): the session is not needed */
     }
     if ((error = push_reader_new(&r, f->fd, f->size, PUSH_HASH_NONE, f->path)) < 0) goto fail;
-    if (x->cache_dir[0] && push_upload_save(x->cache_dir, reg, repo, &f->id, url) < 0) {
-        fprintf(stderr, "mlreg push: warning: %s (the upload cannot resume)\n", mlreg_error_last());
-        mlreg_error_clear();
-    }
+    remember_session(x, f, url);
     error = session_close(busy_out, NULL, x->c, url, f, r);
     push_reader_free(r);
     /* the closing PUT ends the session whatever its outcome, except when
@@ -977,11 +985,7 @@ static int session_upload(int *present_out, int *busy_out, push_ctx *x, push_fil
         }
         offset = 0;
         /* remembered before the first byte goes: a kill from here on resumes */
-        if (x->cache_dir[0] && push_upload_save(x->cache_dir, reg, repo, &f->id, url) < 0) {
-            fprintf(stderr, "mlreg push: warning: %s (the upload cannot resume)\n",
-                    mlreg_error_last());
-            mlreg_error_clear();
-        }
+        remember_session(x, f, url);
     }
     if (!(saved = strdup(url))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
