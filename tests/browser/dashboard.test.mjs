@@ -181,6 +181,9 @@ try {
   ok(await page.$$eval('section.promotion', (s) => s.length) === promos.length, 'every promotion is in the history');
   ok(await page.$('section.promotion.passed h3 >> text=ROLLED BACK') !== null, 'the rollback is in the history');
   await page.screenshot({ path: join(ART, 'model.png'), fullPage: true });
+  // the README's picture (docs/img/dashboard.png): the top of a model page
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(ART, 'dashboard.png') });
 
   // ---- release pages ---------------------------------------------------------------
   await page.click('#versions tr[data-version="2.0"] a');

@@ -164,7 +164,7 @@ bad=$(grep -c '^not ok - ' "$TMP/browser.out")
 FAILS=$((FAILS + bad))
 if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then not_ok "the browser test exited $rc"; fi
 check "the browser test ran its checks" grep -q '^ok - every request went to 127.0.0.1' "$TMP/browser.out"
-for f in models model release audit; do
+for f in models model dashboard release audit; do
     check "screenshot $f.png saved in $ART" test -s "$ART/$f.png"
 done
 grep -q "$READ_TOKEN" "$TMP/server.log" && not_ok "the token never reaches the server log"
