@@ -67,8 +67,10 @@ FORCE:
 # and awk). Like the build info it is remade at every make and rewritten
 # only when a file of web/ changed.
 WEB_ASSETS := $(BUILD)/gen/web_assets.h
+# web/README.md describes the folder and is not served.
+WEB_FILES  := web/*.html web/*.js web/*.css web/*.svg web/*.png web/*.ico
 $(WEB_ASSETS): FORCE
-	@sh scripts/embed_web.sh $@ $(sort $(wildcard web/*))
+	@sh scripts/embed_web.sh $@ $(sort $(wildcard $(WEB_FILES)))
 $(BUILD)/registry/server_dashboard.o: $(WEB_ASSETS)
 $(BUILD)/registry/server_dashboard.o: CFLAGS += -I$(BUILD)/gen
 

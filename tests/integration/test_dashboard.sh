@@ -89,6 +89,11 @@ expect_status "/ui/ without a name is 404" 404 GET /ui/
 expect_status "an encoded traversal is refused: 400" 400 GET /ui/..%2fMakefile
 expect_status "POST / is 405" 405 POST /
 check "the 405 says GET, HEAD" test "$(header Allow)" = "GET, HEAD"
+expect_status "a query string on / is the same page: 200" 200 GET "/?x=%3Cscript%3E"
+LONG=$(head -c 6000 /dev/zero | tr '\0' a)
+expect_status "a 6000-byte asset name is 404" 404 GET "/ui/$LONG.js"
+expect_status "a body on GET / is refused: 400" 400 GET / --data-binary 'x'
+expect_status "dot segments are refused: 400" 400 GET /ui/../ui/app.js --path-as-is
 expect_status "a wrong token does not matter for /: 200" 200 GET / -H "Authorization: Bearer nope"
 expect_status "the API behind the page still wants a token: 401" 401 GET /api/v1/models
 expect_status "the API with the read token: 200" 200 GET /api/v1/models -H "Authorization: Bearer $READ_TOKEN"
