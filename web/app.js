@@ -135,15 +135,16 @@
     return text ? r.text() : r.json();
   }
 
-  /* Follows "next" of a paged listing (?since= or ?last=), at most MAX_PAGES. */
-  async function apiPages(path, key) {
+  /* The items @p key of the paged listing @p base (?since=SEQ&limit=N,
+   * "next" the since of the next page or null) from @p since on, following
+   * at most MAX_PAGES pages. */
+  async function apiPages(base, key, since, limit) {
     let out = [];
-    let j = await api(path);
-    out = out.concat(j[key] || []);
-    for (let i = 0; j.next !== null && j.next !== undefined && i < MAX_PAGES; i++) {
-      const sep = path.includes('?') ? '&' : '?';
-      j = await api(path + sep + 'since=' + encodeURIComponent(j.next));
+    let at = since;
+    for (let i = 0; i < MAX_PAGES && at !== null && at !== undefined; i++) {
+      const j = await api(base + '?since=' + encodeURIComponent(at) + (limit ? '&limit=' + limit : ''));
       out = out.concat(j[key] || []);
+      at = j.next;
     }
     return out;
   }
@@ -350,7 +351,7 @@
 
   async function pageModel(name) {
     const [model, stages, promotions] = await Promise.all([
-      api(apiModel(name)), api(apiModel(name) + '/stages'), apiPages(apiModel(name) + '/promotions', 'promotions')]);
+      api(apiModel(name)), api(apiModel(name) + '/stages'), apiPages(apiModel(name) + '/promotions', 'promotions', 0, 0)]);
     const releases = model.releases || [];
     const sigs = await Promise.all(releases.map((r) =>
       api(apiRelease(name, r.version) + '/signatures').then((j) => j.signatures || []).catch(() => null)));
@@ -447,7 +448,7 @@
     const [cp, first] = await Promise.all([api('/api/v1/audit/checkpoint', true), api('/api/v1/audit?limit=1')]);
     const size = first.size || 0;
     const since = Math.max(0, size - AUDIT_TAIL);
-    const entries = size ? await apiPages('/api/v1/audit?limit=' + AUDIT_TAIL + '&since=' + since, 'entries') : [];
+    const entries = size ? await apiPages('/api/v1/audit', 'entries', since, AUDIT_TAIL) : [];
     const rows = entries.slice().reverse().map(auditRow);
     const tbl = table(['Seq', 'Time', 'Actor', 'Action', 'Subject', 'Details'], rows, { id: 'audit', class: 'hide-blob-links' });
     const toggle = el('input', { type: 'checkbox', id: 'show-blob-links' });
