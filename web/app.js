@@ -247,18 +247,36 @@
     return table(['Version', 'Created', 'Git SHA', 'Size', 'Files', 'Signers', 'State', 'Metrics'], rows, { id: 'versions' });
   }
 
-  /* The min / max rules of the gates, as the latest promotion to each stage
-   * evaluated them: the API answers gate results with each promotion, not
-   * the configuration. */
-  function thresholds(promotions) {
+  /* The gate thresholds to draw, from the rules as the latest promotion to
+   * each stage evaluated them (the API answers gate results with each
+   * promotion, not the configuration): a min / max rule at its value; a
+   * drop rule as the floor the next promotion to that stage must reach,
+   * measured from the release the stage holds now (its baseline):
+   * baseline - X for max_drop, baseline - |baseline| * P / 100 for
+   * max_drop_pct. */
+  function thresholds(promotions, stages, releases) {
     const seen = new Map();
     for (const p of promotions) {
       for (const r of p.rules || []) {
-        if (!r.metric || (r.type !== 'min' && r.type !== 'max') || typeof r.threshold !== 'number') continue;
-        seen.set(p.to + '\u0000' + r.rule, { stage: p.to, metric: r.metric, type: r.type, value: r.threshold });
+        if (!r.metric || typeof r.threshold !== 'number') continue;
+        seen.set(p.to + '\u0000' + r.rule, { stage: p.to, metric: r.metric, type: r.type, t: r.threshold });
       }
     }
-    return Array.from(seen.values());
+    const out = [];
+    for (const g of seen.values()) {
+      if (g.type === 'min' || g.type === 'max') {
+        out.push({ stage: g.stage, metric: g.metric, type: g.type, value: g.t, label: g.stage + ' ' + g.type + ' ' + num(g.t) });
+        continue;
+      }
+      if (g.type !== 'max_drop' && g.type !== 'max_drop_pct') continue;
+      const st = stages.find((x) => x.stage === g.stage);
+      const holder = st && st.version !== null ? releases.find((x) => x.version === st.version) : null;
+      const base = holder && holder.metrics ? holder.metrics[g.metric] : undefined;
+      if (typeof base !== 'number') continue;
+      const floor = Number((g.type === 'max_drop' ? base - g.t : base - (Math.abs(base) * g.t) / 100).toPrecision(12));
+      out.push({ stage: g.stage, metric: g.metric, type: 'floor', value: floor, label: g.stage + ' floor ' + num(floor) });
+    }
+    return out;
   }
 
   /* One line chart of @p metric across the versions (in push order), the
@@ -287,7 +305,7 @@
     });
     for (const l of lines) {
       append(root, [svg('line', { x1: L, y1: y(l.value), x2: W - R, y2: y(l.value), class: 'threshold ' + l.type }),
-        svg('text', { x: W - R + 4, y: y(l.value) + 4, class: 'tlabel' }, l.stage + ' ' + l.type + ' ' + num(l.value))]);
+        svg('text', { x: W - R + 4, y: y(l.value) + 4, class: 'tlabel' }, l.label)]);
     }
     if (pts.length > 1) {
       append(root, [svg('polyline', { points: pts.map((p) => x(p.i) + ',' + y(p.v)).join(' '), class: 'series' })]);
@@ -310,13 +328,13 @@
     return root;
   }
 
-  function charts(releases, promotions) {
+  function charts(releases, promotions, stages) {
     const names = [];
     for (const r of releases) {
       for (const k of Object.keys(r.metrics || {})) if (!names.includes(k)) names.push(k);
     }
     if (!names.length) return el('p', {}, 'No metrics.');
-    const lim = thresholds(promotions);
+    const lim = thresholds(promotions, stages, releases);
     const moves = promotions.filter((p) => p.passed && p.action !== 'refused');
     return el('div', { class: 'charts' }, names.map((k) => el('figure', { class: 'chart-box' },
       el('figcaption', {}, k),
@@ -360,7 +378,7 @@
       el('h1', {}, name),
       el('h2', {}, 'Stages'), stagesTable(name, stages.stages || []),
       el('h2', {}, 'Versions (' + releases.length + ')'), versionsTable(name, releases, sigs),
-      el('h2', {}, 'Metric trends'), charts(releases, promotions),
+      el('h2', {}, 'Metric trends'), charts(releases, promotions, stages.stages || []),
       el('h2', {}, 'Promotion history'),
       newestFirst.length ? el('div', { id: 'promotions' }, newestFirst.map((p) => promotionItem(name, p)))
         : el('p', {}, 'No promotions yet.')];

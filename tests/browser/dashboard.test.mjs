@@ -158,6 +158,10 @@ try {
   ok(model.releases.every((r) => acc.points.some(([v, x]) => v === r.version && Number(x) === r.metrics.accuracy)),
     'the accuracy chart plots the API values of every version', JSON.stringify(acc.points));
   ok(acc.thresholds.includes('staging min 0.85'), 'the staging gate threshold is drawn', JSON.stringify(acc.thresholds));
+  // production holds 2.0 (accuracy 0.92) under "accuracy drop <= 0.005"
+  ok(acc.thresholds.includes('production floor 0.915'), 'a drop rule is drawn as the floor below the stage holder', JSON.stringify(acc.thresholds));
+  const f1c = chartInfo.find((c) => c.metric === 'f1') || { thresholds: [] };
+  ok(f1c.thresholds.includes('staging floor 0.86'), 'the f1 drop floor of staging (1.0 holds it, 0.88 - 0.02)', JSON.stringify(f1c.thresholds));
   ok(acc.promos.includes('1.0>staging') && acc.promos.includes('2.0>production') && !acc.promos.includes('1.1>staging'),
     'promotions are marked on the chart, the refused one is not', JSON.stringify(acc.promos));
 
