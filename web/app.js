@@ -285,7 +285,7 @@
   function trendChart(metric, releases, lines, moves) {
     const pts = releases.map((r, i) => ({ r, i, v: r.metrics ? r.metrics[metric] : undefined }))
       .filter((p) => typeof p.v === 'number');
-    const W = 520, H = 210, L = 64, R = 110, T = 16, B = 34;
+    const W = 580, H = 210, L = 64, R = 150, T = 16, B = 34;
     const values = pts.map((p) => p.v).concat(lines.map((l) => l.value));
     let lo = Math.min(...values), hi = Math.max(...values);
     if (lo === hi) { lo -= Math.abs(lo) * 0.1 || 1; hi += Math.abs(hi) * 0.1 || 1; }
