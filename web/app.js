@@ -520,6 +520,7 @@
     if (seq !== renderSeq) return;
     clear(view);
     append(view, content);
+    view.setAttribute('data-render', String(seq));
     view.setAttribute('aria-busy', 'false');
   }
 

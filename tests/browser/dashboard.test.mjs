@@ -5,6 +5,7 @@
 //   MLREG_URL        the server (http://127.0.0.1:PORT)
 //   DASH_TOKEN       a token with the read role
 //   DASH_ARTIFACTS   where the screenshots go
+//   DASH_PREFIX_TOKEN  a token whose read role is limited to vision/
 // Prints one TAP line per check ("ok - ..." / "not ok - ...") and exits 1
 // when any failed. Every number the page shows is compared with what the
 // API answers to the same token.
@@ -66,9 +67,15 @@ try {
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspReports.push(m.text()); });
 
+  // Goes to @p hash and waits for that render to finish (data-render
+  // counts the renders, so the page left behind cannot pass for it).
   const loaded = async (hash) => {
+    const before = await page.getAttribute('#view', 'data-render');
     await page.evaluate((h) => { location.hash = h; }, hash);
-    await page.waitForSelector('#view[aria-busy="false"][data-page]');
+    await page.waitForFunction((b) => {
+      const v = document.getElementById('view');
+      return v.getAttribute('aria-busy') === 'false' && v.getAttribute('data-render') !== b;
+    }, before);
   };
   const xssFlag = () => page.evaluate(() => window.__mlreg_xss);
 
@@ -236,6 +243,17 @@ try {
   await page.click('#token-forget');
   await page.waitForSelector('#view[aria-busy="false"] .error');
   ok(await page.evaluate(() => sessionStorage.getItem('mlreg.token')) === null, 'forget removes the token');
+
+  // ---- a token limited to a prefix: its models' pages, not the registry-wide lists -------
+  await page.fill('#token-input', process.env.DASH_PREFIX_TOKEN || '');
+  await page.click('#token-form button[type=submit]');
+  await loaded('#/models/vision/clf');
+  ok(await page.$$eval('#versions tbody tr', (t) => t.length) === model.releases.length,
+    'a token limited to vision/ reads the vision/clf page');
+  await loaded('#/models/nlp/tagger');
+  ok(/^403: /.test(await page.textContent('#view .error')), 'the same token gets the API\'s 403 for nlp/tagger');
+  await loaded('#/');
+  ok(/^403: /.test(await page.textContent('#view .error')), 'and for the registry-wide models list');
 
   // ---- nothing from the data ran, nothing left loopback ------------------------------------
   ok(await xssFlag() === undefined, 'no script from the data ran (window flag unset)');

@@ -20,7 +20,7 @@ mkdir -p "$W"
 jqt() { jq -e "$@" >/dev/null; }
 
 # ---- tokens, keys, config -------------------------------------------------------
-for who in ci rel reader alice; do tok >"$W/$who.tok"; done
+for who in ci rel reader alice visionreader; do tok >"$W/$who.tok"; done
 h() { hash "$(cat "$W/$1.tok")"; }
 "$MLREG" key generate --out "$W/bot" --no-password >/dev/null 2>&1 ||
     not_ok "key generate for the test"
@@ -31,7 +31,8 @@ cat >"$W/config.json" <<CONF
     { "name": "release-mgr", "sha256": "$(h rel)",
       "roles": ["read", "promote:dev", "promote:staging", "promote:production"] },
     { "name": "reader", "sha256": "$(h reader)", "roles": ["read"] },
-    { "name": "alice", "sha256": "$(h alice)", "roles": ["read", "approve:production"] }
+    { "name": "alice", "sha256": "$(h alice)", "roles": ["read", "approve:production"] },
+    { "name": "visionreader", "sha256": "$(h visionreader)", "roles": ["read@vision"] }
   ],
   "stages": ["dev", "staging", "production"],
   "gates": {
@@ -161,6 +162,7 @@ if [ ! -f "$BROWSER/node_modules/playwright-core/package.json" ]; then
         { not_ok "npm ci in tests/browser (playwright-core)"; sed 's/^/  | /' "$TMP/npm.log"; finish; }
 fi
 MLREG_URL=$MLREG_URL DASH_TOKEN=$READ_TOKEN DASH_ARTIFACTS=$ART \
+    DASH_PREFIX_TOKEN=$(cat "$W/visionreader.tok") \
     timeout 80 node "$BROWSER/dashboard.test.mjs" >"$TMP/browser.out" 2>&1
 rc=$?
 grep -E '^(ok|not ok) - ' "$TMP/browser.out"
