@@ -62,6 +62,18 @@ $(BUILD)/core/version.o: $(BUILD_INFO)
 $(BUILD)/core/version.o: CFLAGS += -I$(BUILD)/gen
 FORCE:
 
+# The dashboard's files (web/) go into one generated header of C arrays,
+# included by registry/server_dashboard.c alone (scripts/embed_web.sh, od
+# and awk). Like the build info it is remade at every make and rewritten
+# only when a file of web/ changed.
+WEB_ASSETS := $(BUILD)/gen/web_assets.h
+# web/README.md describes the folder and is not served.
+WEB_FILES  := web/*.html web/*.js web/*.css web/*.svg web/*.png web/*.ico
+$(WEB_ASSETS): FORCE
+	@sh scripts/embed_web.sh $@ $(sort $(wildcard $(WEB_FILES)))
+$(BUILD)/registry/server_dashboard.o: $(WEB_ASSETS)
+$(BUILD)/registry/server_dashboard.o: CFLAGS += -I$(BUILD)/gen
+
 # Every suite links the shared fixtures of tests/unit/helpers.c (kept, not
 # deleted as an intermediate file).
 .SECONDARY: $(BUILD)/tests/unit/helpers.o
@@ -129,6 +141,8 @@ $(FUZZ_DIR)/obj/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
 $(FUZZ_DIR)/obj/core/version.o: $(BUILD_INFO)
 $(FUZZ_DIR)/obj/core/version.o: FUZZ_CFLAGS += -I$(BUILD)/gen
+$(FUZZ_DIR)/obj/registry/server_dashboard.o: $(WEB_ASSETS)
+$(FUZZ_DIR)/obj/registry/server_dashboard.o: FUZZ_CFLAGS += -I$(BUILD)/gen
 
 $(FUZZ_DIR)/libmlreg.a: $(FUZZ_LIB_OBJ)
 	@mkdir -p $(@D)

@@ -16,11 +16,12 @@
  * API table, whose release row (.../versions/{version*}) takes every path
  * under a release that no earlier row matched, and the attestations of a
  * release are server_audit.c's. The probes (/healthz, /readyz) share no
- * path with the others, nor does /metrics. */
+ * path with the others, nor does /metrics, nor the dashboard (/ and /ui/). */
 static const route_table *const tables[] = {
     &mlreg_server__oci_upload_routes, &mlreg_server__oci_routes,   &mlreg_server__audit_routes,
     &mlreg_server__api_routes,        &mlreg_server__probe_routes, &mlreg_server__token_routes,
     &mlreg_server__metrics_routes,    &mlreg_server__event_routes, &mlreg_server__reload_routes,
+    &mlreg_server__dashboard_routes,
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))

@@ -128,6 +128,7 @@ extern const route_table mlreg_server__token_routes;
 extern const route_table mlreg_server__metrics_routes;
 extern const route_table mlreg_server__event_routes;
 extern const route_table mlreg_server__reload_routes;
+extern const route_table mlreg_server__dashboard_routes;
 
 /** A span of the matched path. */
 typedef struct {

@@ -200,7 +200,7 @@ END_TEST
 START_TEST(test_unknown_paths_match_nothing)
 {
     static const char *const paths[] = {"/nope",
-                                        "/",
+                                        "",
                                         "*",
                                         "/v2/a",
                                         "/v2//",
@@ -347,6 +347,29 @@ START_TEST(test_probes_are_public_reads_and_nothing_under_them_matches)
 }
 END_TEST
 
+START_TEST(test_dashboard_files_are_public_reads_of_one_segment)
+{
+    route_match m;
+
+    m = match("GET", "/");
+    ck_assert_int_eq(m.row->access, ROUTE_ACCESS_PUBLIC);
+    ck_assert_int_eq(m.row->body, ROUTE_BODY_NONE);
+    ck_assert_uint_eq(m.allow, ROUTE_GET_HEAD);
+    m = match("HEAD", "/ui/app.js");
+    ck_assert_int_eq(m.row->access, ROUTE_ACCESS_PUBLIC);
+    ck_assert(span_is(&m.arg, "app.js"));
+    /* a write is a 405, not some other resource */
+    m = match("POST", "/ui/app.js");
+    ck_assert_ptr_null(m.row);
+    ck_assert_uint_eq(m.allow, ROUTE_GET_HEAD);
+    ck_assert_int_eq(mlreg_server__route_match(&m, "/ui/", "GET"), 0);
+    ck_assert_int_eq(mlreg_server__route_match(&m, "/ui", "GET"), 0);
+    ck_assert_int_eq(mlreg_server__route_match(&m, "/ui/a/b", "GET"), 0);
+    ck_assert_int_eq(mlreg_server__route_match(&m, "//", "GET"), 0);
+    ck_assert_int_eq(mlreg_server__route_match(&m, "/index.html", "GET"), 0);
+}
+END_TEST
+
 START_TEST(test_withdraw_needs_some_promote_role_and_unwithdraw_needs_admin)
 {
     const char *w = "/api/v1/models/team/m/versions/1.0/withdraw";
@@ -454,6 +477,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stage_admin_and_body_rules);
     tcase_add_test(tc, test_withdraw_needs_some_promote_role_and_unwithdraw_needs_admin);
     tcase_add_test(tc, test_probes_are_public_reads_and_nothing_under_them_matches);
+    tcase_add_test(tc, test_dashboard_files_are_public_reads_of_one_segment);
     tcase_add_test(tc, test_a_row_without_a_role_rule_is_refused_to_everyone);
     tcase_add_test(tc, test_metrics_needs_read_on_every_model);
     tcase_add_test(tc, test_catalog_needs_read_on_some_model_a_prefix_included);

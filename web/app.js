@@ -1,0 +1,530 @@
+/* mlreg dashboard: a read-only view of the registry built from the /api/v1
+ * JSON API alone (the same endpoints and tokens as the CLI).
+ *
+ * Rules this file keeps, because every name, metric, reason and title it
+ * shows comes from pushers and may hold markup:
+ *  - the DOM is built with createElement / createElementNS and text goes in
+ *    through text nodes (textContent); no innerHTML, no HTML strings, no eval;
+ *  - links are only the hash routes built here (#/models/..., #/audit);
+ *  - every request goes to this page's own origin (the server also sends a
+ *    CSP with connect-src 'self');
+ *  - the token pasted into the form lives in sessionStorage (gone when the
+ *    tab closes) and is sent only as "Authorization: Bearer".
+ *
+ * Routes: #/ (models), #/models/M, #/models/M/releases/V, #/audit.
+ */
+'use strict';
+
+(function () {
+  const TOKEN_KEY = 'mlreg.token';
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+  const MAX_PAGES = 50; /* pages of promotions followed on a model page */
+  const AUDIT_TAIL = 200; /* audit entries shown, newest first */
+  const view = document.getElementById('view');
+  let renderSeq = 0; /* a newer navigation makes older renders drop their result */
+
+  /* ---- DOM helpers --------------------------------------------------------- */
+
+  function append(node, children) {
+    for (const c of children) {
+      if (c === null || c === undefined || c === false) continue;
+      if (Array.isArray(c)) append(node, c);
+      else if (typeof c === 'string' || typeof c === 'number') node.appendChild(document.createTextNode(String(c)));
+      else node.appendChild(c);
+    }
+    return node;
+  }
+
+  /* el('td', {class: 'num'}, 'text', child...): attributes are set with
+   * setAttribute (values are never parsed as markup). */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== null && v !== undefined) node.setAttribute(k, String(v));
+    }
+    return append(node, children);
+  }
+
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== null && v !== undefined) node.setAttribute(k, String(v));
+    }
+    return append(node, children);
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function table(head, rows, attrs) {
+    return el('table', attrs || {},
+      el('thead', {}, el('tr', {}, head.map((h) => el('th', {}, h)))),
+      el('tbody', {}, rows));
+  }
+
+  /* ---- formatting ------------------------------------------------------------ */
+
+  /* A metric as the API gave it: JavaScript prints a number as its shortest
+   * round-trip decimal, like the server. */
+  function num(v) {
+    return typeof v === 'number' ? String(v) : (v === null || v === undefined ? '—' : String(v));
+  }
+
+  /* A difference of two decimals (0.87 - 0.88 = -0.010000000000000009):
+   * twelve significant digits drop the binary noise. */
+  function delta(v) {
+    if (typeof v !== 'number') return '—';
+    const r = Number(v.toPrecision(12));
+    return (r > 0 ? '+' : '') + String(r);
+  }
+
+  function bytes(n) {
+    if (typeof n !== 'number') return '—';
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n;
+    let u = 0;
+    while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+    return u === 0 ? n + ' B' : v.toFixed(1) + ' ' + units[u];
+  }
+
+  function when(t) {
+    return typeof t === 'string' ? t.replace(/\.\d+Z$/, 'Z') : '—';
+  }
+
+  function short(d, n) {
+    return typeof d === 'string' ? d.slice(0, n) : '—';
+  }
+
+  function segs(name) {
+    return String(name).split('/').map(encodeURIComponent).join('/');
+  }
+
+  function modelHref(m) { return '#/models/' + segs(m); }
+  function releaseHref(m, v) { return modelHref(m) + '/releases/' + encodeURIComponent(v); }
+  function apiModel(m) { return '/api/v1/models/' + segs(m); }
+  function apiRelease(m, v) { return apiModel(m) + '/versions/' + encodeURIComponent(v); }
+
+  function badge(text, kind) { return el('span', { class: 'badge ' + kind }, text); }
+
+  /* ---- the API ---------------------------------------------------------------- */
+
+  function token() {
+    try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; }
+  }
+
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  /* GET @p path of this origin with the token; JSON (or text when @p text).
+   * A non-2xx answer throws an ApiError with the API's own message. */
+  async function api(path, text) {
+    const headers = {};
+    const t = token();
+    if (t) headers.Authorization = 'Bearer ' + t;
+    const r = await fetch(path, { headers, cache: 'no-store', credentials: 'omit', redirect: 'error' });
+    if (!r.ok) {
+      let msg = r.status + ' ' + r.statusText;
+      try {
+        const j = await r.json();
+        if (j && j.errors && j.errors[0] && j.errors[0].message) msg = r.status + ': ' + j.errors[0].message;
+      } catch (e) { /* not JSON: keep the status line */ }
+      throw new ApiError(r.status, msg);
+    }
+    return text ? r.text() : r.json();
+  }
+
+  /* The items @p key of the paged listing @p base (?since=SEQ&limit=N,
+   * "next" the since of the next page or null) from @p since on, following
+   * at most MAX_PAGES pages. */
+  async function apiPages(base, key, since, limit) {
+    let out = [];
+    let at = since;
+    for (let i = 0; i < MAX_PAGES && at !== null && at !== undefined; i++) {
+      const j = await api(base + '?since=' + encodeURIComponent(at) + (limit ? '&limit=' + limit : ''));
+      out = out.concat(j[key] || []);
+      at = j.next;
+    }
+    return out;
+  }
+
+  /* ---- token form ----------------------------------------------------------- */
+
+  function showTokenState() {
+    const s = document.getElementById('token-state');
+    s.textContent = token() ? 'token set for this tab' : 'no token';
+  }
+
+  function setupToken() {
+    const form = document.getElementById('token-form');
+    const input = document.getElementById('token-input');
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const v = input.value.trim();
+      input.value = '';
+      try {
+        if (v) sessionStorage.setItem(TOKEN_KEY, v);
+      } catch (e) { /* storage refused: nothing kept */ }
+      showTokenState();
+      route();
+    });
+    document.getElementById('token-forget').addEventListener('click', () => {
+      try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* nothing kept */ }
+      showTokenState();
+      route();
+    });
+    showTokenState();
+  }
+
+  /* ---- pages ------------------------------------------------------------------ */
+
+  function problem(err) {
+    const box = el('div', { class: 'error', role: 'alert' }, String(err.message || err));
+    if (err.status === 401 || err.status === 403) {
+      append(box, [el('br'), 'Paste a token with the read role into the form above.']);
+    }
+    return box;
+  }
+
+  async function pageModels() {
+    const j = await api('/api/v1/models');
+    const models = j.models || [];
+    const stages = await Promise.all(models.map((m) =>
+      api(apiModel(m.name) + '/stages').catch(() => null)));
+    const rows = models.map((m, i) => {
+      const st = stages[i] ? stages[i].stages.filter((s) => s.version !== null) : [];
+      const latest = m.latest || {};
+      return el('tr', { 'data-model': m.name },
+        el('td', {}, el('a', { href: modelHref(m.name) }, m.name)),
+        el('td', { class: 'num releases' }, String(m.releases)),
+        el('td', { class: 'latest' }, latest.version ? el('a', { href: releaseHref(m.name, latest.version) }, latest.version) : '—',
+          latest.withdrawn ? [' ', badge('withdrawn', 'bad')] : null),
+        el('td', {}, when(latest.created)),
+        el('td', { class: 'stages' }, st.length ? st.map((s) => el('span', { class: 'stage-chip' }, s.stage + ': ' + s.version)) : '—'));
+    });
+    return [el('h1', {}, 'Models'),
+      models.length ? table(['Model', 'Releases', 'Latest', 'Created', 'Stages'], rows, { id: 'models' })
+        : el('p', {}, 'No models yet.')];
+  }
+
+  function stagesTable(name, stages) {
+    const rows = stages.map((s) => el('tr', { 'data-stage': s.stage },
+      el('td', {}, s.stage),
+      el('td', { class: 'version' }, s.version ? el('a', { href: releaseHref(name, s.version) }, s.version) : 'empty',
+        s.withdrawn ? [' ', badge('withdrawn', 'bad')] : null),
+      el('td', {}, when(s.since)),
+      el('td', {}, s.by || '—'),
+      el('td', { class: 'mono' }, s.image || '—')));
+    return table(['Stage', 'Release', 'Since', 'By', 'Image'], rows, { id: 'stages' });
+  }
+
+  function signerText(sigs) {
+    if (!sigs) return '?';
+    if (!sigs.length) return 'unsigned';
+    return sigs.map((s) => (s.key_name || s.key_id) + ' (' + s.status + ')').join(', ');
+  }
+
+  function metricsList(metrics) {
+    const names = Object.keys(metrics || {});
+    if (!names.length) return '—';
+    return el('ul', { class: 'metrics' }, names.map((k) =>
+      el('li', { 'data-metric': k }, el('span', { class: 'mname' }, k), ' ', el('span', { class: 'mval' }, num(metrics[k])))));
+  }
+
+  function versionsTable(name, releases, sigs) {
+    const rows = releases.map((r, i) => el('tr', { 'data-version': r.version, class: r.withdrawn ? 'withdrawn' : null },
+      el('td', {}, el('a', { href: releaseHref(name, r.version) }, r.version)),
+      el('td', {}, when(r.created)),
+      el('td', { class: 'mono git', title: r.git_sha || '' }, r.git_sha ? short(r.git_sha, 12) : '—'),
+      el('td', { class: 'num size', title: typeof r.size === 'number' ? r.size + ' bytes' : '' }, bytes(r.size)),
+      el('td', { class: 'num' }, String(r.files)),
+      el('td', { class: 'signers' }, signerText(sigs[i])),
+      el('td', { class: 'state' }, r.withdrawn
+        ? [badge('withdrawn', 'bad'), ' ', el('span', { class: 'reason' }, r.withdrawn.reason || ''), ' (' + (r.withdrawn.by || '?') + ', ' + when(r.withdrawn.time) + ')']
+        : (r.purged ? badge('purged', 'bad') : 'available')),
+      el('td', {}, metricsList(r.metrics))));
+    return table(['Version', 'Created', 'Git SHA', 'Size', 'Files', 'Signers', 'State', 'Metrics'], rows, { id: 'versions' });
+  }
+
+  /* The gate thresholds to draw, from the rules as the latest promotion to
+   * each stage evaluated them (the API answers gate results with each
+   * promotion, not the configuration): a min / max rule at its value; a
+   * drop rule as the floor the next promotion to that stage must reach,
+   * measured from the release the stage holds now (its baseline):
+   * baseline - X for max_drop, baseline - |baseline| * P / 100 for
+   * max_drop_pct. */
+  function thresholds(promotions, stages, releases) {
+    const seen = new Map();
+    for (const p of promotions) {
+      for (const r of p.rules || []) {
+        if (!r.metric || typeof r.threshold !== 'number') continue;
+        seen.set(p.to + '\u0000' + r.rule, { stage: p.to, metric: r.metric, type: r.type, t: r.threshold });
+      }
+    }
+    const out = [];
+    for (const g of seen.values()) {
+      if (g.type === 'min' || g.type === 'max') {
+        out.push({ stage: g.stage, metric: g.metric, type: g.type, value: g.t, label: g.stage + ' ' + g.type + ' ' + num(g.t) });
+        continue;
+      }
+      if (g.type !== 'max_drop' && g.type !== 'max_drop_pct') continue;
+      const st = stages.find((x) => x.stage === g.stage);
+      const holder = st && st.version !== null ? releases.find((x) => x.version === st.version) : null;
+      const base = holder && holder.metrics ? holder.metrics[g.metric] : undefined;
+      if (typeof base !== 'number') continue;
+      const floor = Number((g.type === 'max_drop' ? base - g.t : base - (Math.abs(base) * g.t) / 100).toPrecision(12));
+      out.push({ stage: g.stage, metric: g.metric, type: 'floor', value: floor, label: g.stage + ' floor ' + num(floor) });
+    }
+    return out;
+  }
+
+  /* One line chart of @p metric across the versions (in push order), the
+   * min / max gate thresholds as dashed lines, and the versions that
+   * entered a stage marked with the stage's initial. */
+  function trendChart(metric, releases, lines, moves) {
+    const pts = releases.map((r, i) => ({ r, i, v: r.metrics ? r.metrics[metric] : undefined }))
+      .filter((p) => typeof p.v === 'number');
+    const W = 580, H = 210, L = 64, R = 150, T = 16, B = 34;
+    const values = pts.map((p) => p.v).concat(lines.map((l) => l.value));
+    let lo = Math.min(...values), hi = Math.max(...values);
+    if (lo === hi) { lo -= Math.abs(lo) * 0.1 || 1; hi += Math.abs(hi) * 0.1 || 1; }
+    const pad = (hi - lo) * 0.08;
+    lo -= pad; hi += pad;
+    const n = releases.length;
+    const x = (i) => L + (n <= 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (n - 1));
+    const y = (v) => T + ((hi - v) * (H - T - B)) / (hi - lo);
+    const root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, class: 'chart', role: 'img', 'data-metric': metric });
+    append(root, [svg('title', {}, metric + ' across versions')]);
+    append(root, [svg('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }),
+      svg('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }),
+      svg('text', { x: L - 10, y: T + 4, class: 'tick', 'text-anchor': 'end' }, num(Number(hi.toPrecision(4)))),
+      svg('text', { x: L - 10, y: H - B, class: 'tick', 'text-anchor': 'end' }, num(Number(lo.toPrecision(4))))]);
+    releases.forEach((r, i) => {
+      append(root, [svg('text', { x: x(i), y: H - B + 14, class: 'tick', 'text-anchor': 'middle' }, r.version)]);
+    });
+    for (const l of lines) {
+      append(root, [svg('line', { x1: L, y1: y(l.value), x2: W - R, y2: y(l.value), class: 'threshold ' + l.type }),
+        svg('text', { x: W - R + 4, y: y(l.value) + 4, class: 'tlabel' }, l.label)]);
+    }
+    if (pts.length > 1) {
+      append(root, [svg('polyline', { points: pts.map((p) => x(p.i) + ',' + y(p.v)).join(' '), class: 'series' })]);
+    }
+    for (const p of pts) {
+      append(root, [svg('circle', { cx: x(p.i), cy: y(p.v), r: 4, class: 'point' + (p.r.withdrawn ? ' withdrawn' : ''), 'data-version': p.r.version, 'data-value': String(p.v) },
+        svg('title', {}, p.r.version + ': ' + num(p.v) + (p.r.withdrawn ? ' (withdrawn)' : '')))]);
+    }
+    const stacked = new Map();
+    for (const m of moves) {
+      const i = releases.findIndex((r) => r.version === m.version);
+      if (i < 0) continue;
+      const k = stacked.get(i) || 0;
+      stacked.set(i, k + 1);
+      append(root, [svg('g', { class: 'promo ' + m.action, 'data-version': m.version, 'data-stage': m.to },
+        svg('title', {}, m.action + ' of ' + m.version + ' to ' + m.to + ' (' + when(m.time) + ')'),
+        svg('rect', { x: x(i) - 7, y: T + k * 15 - 2, width: 14, height: 13, rx: 2 }),
+        svg('text', { x: x(i), y: T + k * 15 + 8, 'text-anchor': 'middle' }, m.to.slice(0, 1).toUpperCase()))]);
+    }
+    return root;
+  }
+
+  function charts(releases, promotions, stages) {
+    const names = [];
+    for (const r of releases) {
+      for (const k of Object.keys(r.metrics || {})) if (!names.includes(k)) names.push(k);
+    }
+    if (!names.length) return el('p', {}, 'No metrics.');
+    const lim = thresholds(promotions, stages, releases);
+    const moves = promotions.filter((p) => p.passed && p.action !== 'refused');
+    return el('div', { class: 'charts' }, names.map((k) => el('figure', { class: 'chart-box' },
+      el('figcaption', {}, k),
+      trendChart(k, releases, lim.filter((l) => l.metric === k), moves))));
+  }
+
+  function gateTable(p) {
+    const rows = (p.rules || []).map((r) => el('tr', { class: r.passed ? 'pass' : 'fail', 'data-rule': r.rule },
+      el('td', {}, r.rule),
+      el('td', { class: 'num' }, num(r.candidate)),
+      el('td', { class: 'num' }, r.baseline === null || r.baseline === undefined ? '—' : num(r.baseline) + (r.baseline_version ? ' (' + r.baseline_version + ')' : '')),
+      el('td', { class: 'num' }, delta(r.delta)),
+      el('td', { class: 'result' }, r.passed ? badge('PASS', 'good') : badge('FAIL', 'bad')),
+      el('td', {}, r.detail || '')));
+    return rows.length ? table(['Rule', 'Candidate', 'Baseline', 'Delta', 'Result', 'Detail'], rows, { class: 'gates' })
+      : el('p', { class: 'muted' }, 'No gate rules.');
+  }
+
+  function promotionItem(name, p) {
+    const failed = (p.rules || []).filter((r) => !r.passed).length;
+    const verdict = p.passed ? badge(p.action === 'rollback' ? 'ROLLED BACK' : 'PROMOTED', 'good')
+      : badge('REFUSED (' + failed + ' of ' + (p.rules || []).length + ' rules failed)', 'bad');
+    return el('section', { class: 'promotion ' + (p.passed ? 'passed' : 'refused'), 'data-seq': p.seq },
+      el('h3', {}, '#' + p.seq + ' ', p.action + ' ',
+        el('a', { href: releaseHref(name, p.version) }, p.version), ' → ' + p.to + ' ',
+        verdict),
+      el('p', { class: 'meta' }, when(p.time) + ' by ' + (p.actor || '?'),
+        p.from_version ? ', replacing ' + p.from_version : '',
+        p.reason ? [', reason: ', el('q', { class: 'reason' }, p.reason)] : ''),
+      p.action === 'rollback' ? null : gateTable(p));
+  }
+
+  async function pageModel(name) {
+    const [model, stages, promotions] = await Promise.all([
+      api(apiModel(name)), api(apiModel(name) + '/stages'), apiPages(apiModel(name) + '/promotions', 'promotions', 0, 0)]);
+    const releases = model.releases || [];
+    const sigs = await Promise.all(releases.map((r) =>
+      api(apiRelease(name, r.version) + '/signatures').then((j) => j.signatures || []).catch(() => null)));
+    const newestFirst = promotions.slice().sort((a, b) => b.seq - a.seq);
+    return [el('p', { class: 'crumbs' }, el('a', { href: '#/' }, 'Models'), ' / ' + name),
+      el('h1', {}, name),
+      el('h2', {}, 'Stages'), stagesTable(name, stages.stages || []),
+      el('h2', {}, 'Versions (' + releases.length + ')'), versionsTable(name, releases, sigs),
+      el('h2', {}, 'Metric trends'), charts(releases, promotions, stages.stages || []),
+      el('h2', {}, 'Promotion history'),
+      newestFirst.length ? el('div', { id: 'promotions' }, newestFirst.map((p) => promotionItem(name, p)))
+        : el('p', {}, 'No promotions yet.')];
+  }
+
+  /* The statement inside a DSSE envelope (base64 JSON), or null. */
+  function statement(env) {
+    try {
+      const bin = atob(env.payload);
+      const bytesArr = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+      return JSON.parse(new TextDecoder().decode(bytesArr));
+    } catch (e) {
+      return null;
+    }
+  }
+
+  async function pageRelease(name, version) {
+    const base = apiRelease(name, version);
+    const [rel, sigs, att, imgs, apps, stages] = await Promise.all([
+      api(base), api(base + '/signatures'), api(base + '/attestations'), api(base + '/images'),
+      api(base + '/approvals'), api(apiModel(name) + '/stages')]);
+    const holding = (stages.stages || []).filter((s) => s.version === rel.version).map((s) => s.stage);
+    const summary = [
+      ['Digest', el('span', { class: 'mono', id: 'release-digest' }, rel.digest)],
+      ['Created', when(rel.created)],
+      ['Pushed by', rel.pushed_by || '—'],
+      ['Git SHA', el('span', { class: 'mono' }, rel.git_sha || '—')],
+      ['Eval dataset', rel.eval_dataset || '—'],
+      ['Size', bytes(rel.size) + ' (' + rel.size + ' bytes)'],
+      ['Stages', holding.length ? holding.join(', ') : 'none'],
+      ['State', rel.withdrawn ? [badge('withdrawn', 'bad'), ' ', el('span', { class: 'reason' }, rel.withdrawn.reason || ''), ' by ' + (rel.withdrawn.by || '?') + ' at ' + when(rel.withdrawn.time)]
+        : (rel.purged ? badge('purged', 'bad') : 'available')]];
+    const files = (rel.files || []).map((f) => el('tr', {},
+      el('td', {}, f.kind || '—'), el('td', {}, f.title || '—'),
+      el('td', { class: 'num', title: f.size + ' bytes' }, bytes(f.size)),
+      el('td', { class: 'mono' }, f.digest), el('td', { class: 'mono' }, f.media_type || '—')));
+    const metricRows = Object.keys(rel.metrics || {}).map((k) => el('tr', { 'data-metric': k },
+      el('td', {}, k), el('td', { class: 'num' }, num(rel.metrics[k]))));
+    const sigRows = (sigs.signatures || []).map((s) => el('tr', {},
+      el('td', {}, s.key_name || '—'), el('td', { class: 'mono' }, s.key_id), el('td', {}, s.role || '—'),
+      el('td', {}, s.status === 'trusted' ? badge(s.status, 'good') : badge(String(s.status), 'bad')),
+      el('td', {}, s.counts ? 'yes' : 'no'), el('td', {}, (s.attached_by || '?') + ', ' + when(s.attached_at))));
+    const attRows = (att.attestations || []).map((a) => {
+      const st = statement(a.envelope || {});
+      const pred = st && st.predicate ? st.predicate : {};
+      const gates = Array.isArray(pred.gates) ? pred.gates : [];
+      return el('tr', {},
+        el('td', { class: 'num' }, String(a.seq)), el('td', {}, a.action || '—'), el('td', {}, a.stage || '—'),
+        el('td', {}, when(pred.time)), el('td', {}, pred.actor || '—'),
+        el('td', {}, gates.length ? gates.filter((g) => g.passed).length + ' of ' + gates.length + ' rules passed' : '—'),
+        el('td', { class: 'mono' }, (a.envelope && a.envelope.payloadType) || '—'),
+        el('td', { class: 'mono' }, ((a.envelope && a.envelope.signatures) || []).map((s) => s.keyid || '?').join(', ')));
+    });
+    const imgRows = (imgs.images || []).map((i) => el('tr', {},
+      el('td', { class: 'mono image' }, i.image), el('td', { class: 'mono' }, i.digest || '—'),
+      el('td', {}, when(i.time)), el('td', {}, i.actor || '—')));
+    const appRows = (apps.approvals || []).map((a) => el('tr', {},
+      el('td', {}, a.stage || '—'), el('td', { class: 'approver' }, a.approver || '—'), el('td', {}, when(a.time)),
+      el('td', { class: 'comment' }, typeof a.comment === 'string' ? a.comment : '')));
+    return [el('p', { class: 'crumbs' }, el('a', { href: '#/' }, 'Models'), ' / ',
+      el('a', { href: modelHref(name) }, name), ' / ' + rel.version),
+      el('h1', {}, name + '@' + rel.version),
+      el('dl', { class: 'summary' }, summary.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
+      el('h2', {}, 'Metrics'), metricRows.length ? table(['Metric', 'Value'], metricRows, { id: 'release-metrics' }) : el('p', {}, 'No metrics.'),
+      el('h2', {}, 'Files (' + files.length + ')'), table(['Kind', 'Title', 'Size', 'Digest', 'Media type'], files, { id: 'files' }),
+      el('h2', {}, 'Signatures'), sigRows.length ? table(['Key', 'Key id', 'Role', 'Status', 'Counts', 'Attached'], sigRows, { id: 'signatures' }) : el('p', {}, 'Unsigned.'),
+      el('h2', {}, 'Approvals'), appRows.length ? table(['Stage', 'Approver', 'Time', 'Comment'], appRows, { id: 'approvals' }) : el('p', {}, 'None.'),
+      el('h2', {}, 'Promotion attestations'), attRows.length ? table(['Seq', 'Action', 'Stage', 'Time', 'Actor', 'Gates', 'Payload type', 'Signed by'], attRows, { id: 'attestations' }) : el('p', {}, 'None.'),
+      el('h2', {}, 'Image tags'), imgRows.length ? table(['Image', 'Digest', 'Recorded', 'By'], imgRows, { id: 'images' }) : el('p', {}, 'None recorded.')];
+  }
+
+  function auditRow(text) {
+    let e = null;
+    try { e = JSON.parse(text); } catch (err) { e = null; }
+    if (!e) return el('tr', { class: 'bad' }, el('td', { colspan: 6 }, 'unreadable entry'));
+    const subject = e.subject ? Object.entries(e.subject).map(([k, v]) => k + '=' + (typeof v === 'string' ? v : JSON.stringify(v))).join(' ') : '';
+    const details = e.details ? JSON.stringify(e.details) : '';
+    return el('tr', { 'data-action': e.action || '', class: e.action === 'blob.link' ? 'blob-link' : null },
+      el('td', { class: 'num' }, String(e.seq)), el('td', {}, when(e.time)), el('td', {}, e.actor || '—'),
+      el('td', {}, e.action || '—'), el('td', { class: 'mono subject' }, subject),
+      el('td', { class: 'mono details' }, details));
+  }
+
+  async function pageAudit() {
+    const [cp, first] = await Promise.all([api('/api/v1/audit/checkpoint', true), api('/api/v1/audit?limit=1')]);
+    const size = first.size || 0;
+    const since = Math.max(0, size - AUDIT_TAIL);
+    const entries = size ? await apiPages('/api/v1/audit', 'entries', since, AUDIT_TAIL) : [];
+    const rows = entries.slice().reverse().map(auditRow);
+    const tbl = table(['Seq', 'Time', 'Actor', 'Action', 'Subject', 'Details'], rows, { id: 'audit', class: 'hide-blob-links' });
+    const toggle = el('input', { type: 'checkbox', id: 'show-blob-links' });
+    toggle.addEventListener('change', () => tbl.classList.toggle('hide-blob-links', !toggle.checked));
+    return [el('h1', {}, 'Audit log'),
+      el('h2', {}, 'Latest signed checkpoint'), el('pre', { class: 'checkpoint', id: 'checkpoint' }, cp),
+      el('p', {}, size + ' entries; the latest ' + entries.length + ' below, newest first. ',
+        el('label', {}, toggle, ' show blob.link rows')),
+      tbl];
+  }
+
+  /* ---- router ----------------------------------------------------------------- */
+
+  function parseHash() {
+    const h = location.hash.replace(/^#/, '');
+    if (h === '' || h === '/') return { page: 'models' };
+    if (h === '/audit') return { page: 'audit' };
+    if (h.startsWith('/models/')) {
+      const rest = h.slice('/models/'.length);
+      const at = rest.lastIndexOf('/releases/');
+      try {
+        if (at > 0) {
+          return { page: 'release', name: rest.slice(0, at).split('/').map(decodeURIComponent).join('/'),
+            version: decodeURIComponent(rest.slice(at + '/releases/'.length)) };
+        }
+        return { page: 'model', name: rest.split('/').map(decodeURIComponent).join('/') };
+      } catch (e) {
+        return { page: 'unknown' };
+      }
+    }
+    return { page: 'unknown' };
+  }
+
+  async function route() {
+    const seq = ++renderSeq;
+    const r = parseHash();
+    clear(view);
+    view.setAttribute('data-page', r.page);
+    view.setAttribute('aria-busy', 'true');
+    append(view, [el('p', { class: 'muted' }, 'Loading…')]);
+    let content;
+    try {
+      if (r.page === 'models') content = await pageModels();
+      else if (r.page === 'model') content = await pageModel(r.name);
+      else if (r.page === 'release') content = await pageRelease(r.name, r.version);
+      else if (r.page === 'audit') content = await pageAudit();
+      else content = [el('h1', {}, 'Not found'), el('p', {}, el('a', { href: '#/' }, 'Models'))];
+    } catch (err) {
+      content = [problem(err)];
+    }
+    if (seq !== renderSeq) return;
+    clear(view);
+    append(view, content);
+    view.setAttribute('data-render', String(seq));
+    view.setAttribute('aria-busy', 'false');
+  }
+
+  setupToken();
+  window.addEventListener('hashchange', route);
+  route();
+})();
