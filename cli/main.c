@@ -66,6 +66,9 @@ static const struct {
     {"scrub", cmd_scrub,
      "re-hash stored blobs, quarantine damaged ones: mlreg scrub [--model M] [--dry-run]"},
     {"version", cmd_version, "print the version and the commit mlreg was built from"},
+    {"ls", cmd_ls, "models and what their stages hold: mlreg ls [PREFIX] [--json]"},
+    {"versions", cmd_versions,
+     "a model's releases, newest first: mlreg versions MODEL [--limit N] [--after VERSION]"},
 };
 
 static void usage(FILE *f)
