@@ -69,6 +69,8 @@ static const struct {
     {"ls", cmd_ls, "models and what their stages hold: mlreg ls [PREFIX] [--json]"},
     {"versions", cmd_versions,
      "a model's releases, newest first: mlreg versions MODEL [--limit N] [--after VERSION]"},
+    {"search", cmd_search,
+     "releases whose metrics meet conditions: mlreg search --metric 'NAME>VALUE' [--stage S]"},
     {"diff", cmd_diff, "files, metrics and gates of two releases: mlreg diff REF REF [--stage S]"},
 };
 
