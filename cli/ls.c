@@ -220,7 +220,7 @@ static void print_versions(const json_t *releases)
         printf("%-*s  %-20s  %-7s  %10s  %-8s  %-16s  %s\n", (int)vw, find_str(r, "version", "?"),
                find_time(t, r, "created"), git, size, sig, st,
                json_is_object(json_object_get(r, "purged")) ? "purged"
-               : json_is_object(wd)                         ? find_str(wd, "reason", "yes")
+               : json_is_object(wd)                         ? "yes"
                                                             : "-");
     }
 }
