@@ -285,8 +285,14 @@ static void print_text(const side *a, const side *b, json_t *files, json_t *metr
            json_array_size(json_object_get(files, "removed")),
            json_array_size(json_object_get(files, "changed")),
            (int64_t)json_integer_value(json_object_get(files, "unchanged")));
-    json_array_foreach(json_object_get(files, "added"), i, f) print_file('+', f);
-    json_array_foreach(json_object_get(files, "removed"), i, f) print_file('-', f);
+    json_array_foreach(json_object_get(files, "added"), i, f)
+    {
+        print_file('+', f);
+    }
+    json_array_foreach(json_object_get(files, "removed"), i, f)
+    {
+        print_file('-', f);
+    }
     json_array_foreach(json_object_get(files, "changed"), i, f)
     {
         print_file('<', json_object_get(f, "from"));

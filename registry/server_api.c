@@ -593,8 +593,10 @@ static int releases_annotate(json_t *releases, request *rq, json_t *stages)
         if (v && json_is_null(json_object_get(r, "purged"))) {
             if ((error = mlreg_signatures_list(&sigs, rq->srv->reg, rq->name, v)) < 0) return error;
             list = json_object_get(sigs, "signatures");
-            json_array_foreach(list, k, sig) counting +=
-                json_is_true(json_object_get(sig, "counts"));
+            json_array_foreach(list, k, sig)
+            {
+                counting += json_is_true(json_object_get(sig, "counts"));
+            }
         }
         error =
             json_object_set_new(r, "signatures", json_integer((json_int_t)json_array_size(list))) ||
