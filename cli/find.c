@@ -32,13 +32,101 @@ int find_model_under(const char *name, const char *prefix)
     return strncmp(name, prefix, n) == 0 && (name[n] == '\0' || name[n] == '/');
 }
 
+/* The models entry ({"name","releases","latest"}) of model @p name, from
+ * its release list, as GET /api/v1/models builds it: "latest" is the newest
+ * release not purged (the newest when all are). *out is NULL for a
+ * repository without releases (a plain OCI image). */
+static int model_entry(json_t **out, cli_client *c, const char *name)
+{
+    json_t *m = NULL, *rels, *r, *latest = NULL;
+    cli_response resp;
+    char path[600];
+    size_t i;
+    int error;
+
+    *out = NULL;
+    cli_response_init(&resp);
+    snprintf(path, sizeof(path), "/api/v1/models/%s", name);
+    if ((error = cli_api_do(&m, &resp, c, "GET", path, NULL)) < 0) goto done;
+    if (resp.status == 404) goto done; /* no releases */
+    if (resp.status != 200 || m == NULL) {
+        error = cli_http_error(&resp, "listing the releases");
+        goto done;
+    }
+    rels = json_object_get(m, "releases");
+    json_array_foreach(rels, i, r)
+    {
+        if (latest == NULL || !json_is_object(json_object_get(r, "purged")) ||
+            json_is_object(json_object_get(latest, "purged")))
+            latest = r;
+    }
+    *out = json_pack(
+        "{s:s, s:I, s:{s:O, s:O, s:O, s:O}}", "name", name, "releases",
+        (json_int_t)json_array_size(rels), "latest", "version", json_object_get(latest, "version"),
+        "digest", json_object_get(latest, "digest"), "created", json_object_get(latest, "created"),
+        "withdrawn",
+        json_object_get(latest, "withdrawn") ? json_object_get(latest, "withdrawn") : json_null());
+    if (*out == NULL) error = mlreg_error_set(MLREG_ESERVER, "listing the releases: a bad answer");
+done:
+    json_decref(m);
+    cli_response_clear(&resp);
+    return error;
+}
+
+/* A token limited to some models may not list them all (GET /api/v1/models
+ * needs read on every model), but /v2/_catalog lists the repositories it
+ * may read: their entries are built one model at a time. */
+static int models_by_catalog(json_t **out, cli_client *c, const char *prefix)
+{
+    json_t *list = NULL, *page = NULL, *name, *entry = NULL;
+    char path[600], last[300] = "";
+    size_t i, got;
+    int error = 0;
+
+    if (!(list = json_array())) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    for (;;) {
+        snprintf(path, sizeof(path), "/v2/_catalog?n=1000%s%s", *last ? "&last=" : "", last);
+        if ((error = find_get(&page, c, path, "listing the repositories")) < 0) goto done;
+        got = json_array_size(json_object_get(page, "repositories"));
+        json_array_foreach(json_object_get(page, "repositories"), i, name)
+        {
+            const char *n = json_string_value(name);
+            if (n == NULL || strlen(n) >= sizeof(last)) {
+                error = mlreg_error_set(MLREG_ESERVER, "listing the repositories: a bad name");
+                goto done;
+            }
+            snprintf(last, sizeof(last), "%s", n);
+            if (!find_model_under(n, prefix)) continue;
+            if ((error = model_entry(&entry, c, n)) < 0) goto done;
+            if (entry && json_array_append_new(list, entry) < 0) {
+                error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+                goto done;
+            }
+            entry = NULL;
+        }
+        json_decref(page);
+        page = NULL;
+        if (got < 1000) break;
+    }
+    *out = list;
+    list = NULL;
+done:
+    json_decref(page);
+    json_decref(list);
+    return error;
+}
+
 int find_models(json_t **out, cli_client *c, const char *prefix)
 {
     json_t *all = NULL, *list = NULL, *m;
     size_t i;
     int error = 0;
 
-    if ((error = find_get(&all, c, "/api/v1/models", "listing the models")) < 0) goto done;
+    if ((error = find_get(&all, c, "/api/v1/models", "listing the models")) == MLREG_EFORBIDDEN) {
+        mlreg_error_clear();
+        return models_by_catalog(out, c, prefix);
+    }
+    if (error < 0) goto done;
     if (!(list = json_array())) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;

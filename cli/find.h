@@ -28,7 +28,10 @@ int find_model_under(const char *name, const char *prefix);
 /**
  * The models of GET /api/v1/models under @p prefix (find_model_under), in
  * the registry's (name) order: *out is a new array of the entries
- * ({"name","releases","latest"}). 0 or the error of the request.
+ * ({"name","releases","latest"}). A token the registry forbids to list
+ * every model (one limited to some models) gets the models /v2/_catalog
+ * shows it instead, each read with its own request. 0 or the error of a
+ * request.
  */
 int find_models(json_t **out, cli_client *c, const char *prefix);
 

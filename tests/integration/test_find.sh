@@ -27,7 +27,7 @@ err_has() {
 }
 jqt() { jq -e "$@" >/dev/null; }
 
-T_ADMIN=$(tok); T_READ=$(tok); T_STAGE=$(tok)
+T_ADMIN=$(tok); T_READ=$(tok); T_STAGE=$(tok); T_VIS=$(tok)
 "$MLREG" key generate --out "$W/bot" --no-password >/dev/null 2>&1 || not_ok "key generate"
 cat >"$W/config.json" <<EOF2
 {
@@ -37,7 +37,8 @@ cat >"$W/config.json" <<EOF2
   "tokens": [
     { "name": "root", "sha256": "$(hash "$T_ADMIN")", "roles": ["admin"] },
     { "name": "reader", "sha256": "$(hash "$T_READ")", "roles": ["read"] },
-    { "name": "stager", "sha256": "$(hash "$T_STAGE")", "roles": ["read", "promote:staging"] } ]
+    { "name": "stager", "sha256": "$(hash "$T_STAGE")", "roles": ["read", "promote:staging"] },
+    { "name": "vis", "sha256": "$(hash "$T_VIS")", "roles": ["read@vision"] } ]
 }
 EOF2
 start_server --config "$W/config.json" || finish
@@ -99,6 +100,13 @@ out_lacks "ls vision does not list visionary (prefix is a model name)" '^visiona
 run "$MLREG" ls vision/ --json
 check "ls --json lists the two models under vision with their stages" \
     jqt '[.models[].name] == ["vision/det","vision/seg"] and (.models[0].stages[1].version == "1.1")' "$TMP/out"
+MLREG_TOKEN="$T_VIS" run "$MLREG" ls
+expect_rc "ls with a token limited to vision exits 0" 0
+out_has "it lists vision/det with its count, latest and stages" '^vision/det +5 +1\.4 +dev=1\.0 staging=1\.1 production=-$'
+out_lacks "it does not list visionary, which it may not read" '^visionary'
+MLREG_TOKEN="$T_VIS" run "$MLREG" search --metric 'accuracy>0.9' --json
+check "search with the limited token finds vision/det@1.1 and vision/seg@0.1 only" \
+    jqt '[.results[] | .model + "@" + .version] == ["vision/det@1.1","vision/seg@0.1"]' "$TMP/out"
 run "$MLREG" ls nothing/here
 expect_rc "ls of an empty prefix exits 0" 0
 err_has "ls of an empty prefix says so" 'no models under nothing/here'
