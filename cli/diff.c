@@ -421,6 +421,5 @@ done:
     cli_client_free(c);
     return error < 0 ? cli_fail("diff", error) : CLI_EXIT_OK;
 usage:
-    fprintf(stderr, "mlreg diff: %s\n%s", mlreg_error_last(), diff_usage);
-    return CLI_EXIT_USAGE;
+    return find_usage_error("diff", diff_usage);
 }

@@ -159,8 +159,7 @@ done:
     cli_client_free(c);
     return error < 0 ? cli_fail("ls", error) : CLI_EXIT_OK;
 usage:
-    fprintf(stderr, "mlreg ls: %s\n%s", mlreg_error_last(), ls_usage);
-    return CLI_EXIT_USAGE;
+    return find_usage_error("ls", ls_usage);
 }
 
 /* The SIGNED column: "yes (N)" when N signatures count, "no" when none
@@ -302,6 +301,5 @@ done:
     cli_client_free(c);
     return error < 0 ? cli_fail("versions", error) : CLI_EXIT_OK;
 usage:
-    fprintf(stderr, "mlreg versions: %s\n%s", mlreg_error_last(), versions_usage);
-    return CLI_EXIT_USAGE;
+    return find_usage_error("versions", versions_usage);
 }

@@ -216,6 +216,5 @@ done:
         return found ? CLI_EXIT_OK : CLI_EXIT_REFUSED;
     }
 usage:
-    fprintf(stderr, "mlreg search: %s\n%s", mlreg_error_last(), search_usage);
-    return CLI_EXIT_USAGE;
+    return find_usage_error("search", search_usage);
 }

@@ -209,6 +209,11 @@ run "$MLREG" diff vision/det@1.0 vision/det@1.1 vision/det@1.2
 expect_rc "diff with three references is a usage error" 2
 run "$MLREG" diff vision/det@1.0 'vision/det@../../etc'
 expect_rc "a malformed reference is a usage error" 2
+run "$MLREG" diff vision/det@1.0 "$(printf 'vision/det@\033[2Jx')"
+expect_rc "a reference with an escape sequence is a usage error" 2
+check "the usage error does not echo the escape sequence" sh -c "! grep -q \"$(printf '\033')\" '$TMP/err'"
+run "$MLREG" versions "$(printf 'm\033[2J')"
+check "versions does not echo an escape sequence either" sh -c "! grep -q \"$(printf '\033')\" '$TMP/err'"
 run "$MLREG" diff vision/det@1.0 vision/det@1.1 --stage 'a b'
 expect_rc "a malformed --stage is a usage error" 2
 run "$MLREG" diff vision/det@1.0 vision/det:production
