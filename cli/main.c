@@ -71,8 +71,8 @@ static const struct {
      "a model's releases, newest first: mlreg versions MODEL [--limit N] [--after VERSION]"},
     {"search", cmd_search,
      "releases whose metrics meet conditions: mlreg search --metric 'NAME>VALUE' [--stage S]"},
-    {"completion", cmd_completion, "shell completion: source <(mlreg completion bash)"},
     {"diff", cmd_diff, "files, metrics and gates of two releases: mlreg diff REF REF [--stage S]"},
+    {"completion", cmd_completion, "shell completion: source <(mlreg completion bash)"},
 };
 
 static void usage(FILE *f)
