@@ -176,6 +176,18 @@ err_has "the wrong token is named as the reason" 'authentication'
 MLREG_TOKEN="$T_READ" run "$MLREG" versions vision/det
 expect_rc "a read token may list versions" 0
 
+# versions reads the list in pages of 100: 101 releases take two, in order
+i=1
+while [ $i -le 101 ]; do
+    (cd "$TMP" && "$MLREG" push many/m@0.$i --weights "$W/w1.bin") >/dev/null 2>&1 || not_ok "push many/m@0.$i"
+    i=$((i + 1))
+done
+run "$MLREG" versions many/m --json
+check "versions pages past 100 releases: 101, each once, newest first" \
+    jqt '(.releases | length) == 101 and ([.releases[].version] | unique | length) == 101 and .releases[0].version == "0.101" and .releases[100].version == "0.1" and .more == false' "$TMP/out"
+run "$MLREG" versions many/m --limit 100
+err_has "--limit 100 of 101 says there is more" 'more releases: mlreg versions many/m --limit 100 --after 0\.2$'
+
 # ---- diff --------------------------------------------------------------------
 run "$MLREG" diff vision/det@1.0 vision/det@1.2
 expect_rc "diff exits 0" 0
