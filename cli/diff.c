@@ -421,5 +421,6 @@ done:
     cli_client_free(c);
     return error < 0 ? cli_fail("diff", error) : CLI_EXIT_OK;
 usage:
-    return find_usage_error("diff", diff_usage);
+    find_usage_error("diff", diff_usage);
+    return CLI_EXIT_USAGE;
 }

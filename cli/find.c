@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "mlreg/common.h"
 #include "mlreg/json_out.h"
 #include "mlreg/text.h"
@@ -236,12 +235,11 @@ int find_print_json(const json_t *j)
     return cli_flush_stdout();
 }
 
-int find_usage_error(const char *cmd, const char *usage)
+void find_usage_error(const char *cmd, const char *usage)
 {
     const char *msg = mlreg_error_last();
     char safe[1024];
 
     mlreg_text_sanitize(safe, sizeof(safe), msg, strlen(msg));
     fprintf(stderr, "mlreg %s: %s\n%s", cmd, safe, usage);
-    return CLI_EXIT_USAGE;
 }

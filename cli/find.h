@@ -64,8 +64,8 @@ int find_print_json(const json_t *j);
 /**
  * Prints "mlreg CMD: <last error message>" (characters that break the text
  * rule replaced by '?': the message may quote what the user typed) and
- * @p usage to stderr; returns CLI_EXIT_USAGE.
+ * @p usage to stderr. The caller then exits with CLI_EXIT_USAGE.
  */
-int find_usage_error(const char *cmd, const char *usage);
+void find_usage_error(const char *cmd, const char *usage);
 
 #endif

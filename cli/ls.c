@@ -159,7 +159,8 @@ done:
     cli_client_free(c);
     return error < 0 ? cli_fail("ls", error) : CLI_EXIT_OK;
 usage:
-    return find_usage_error("ls", ls_usage);
+    find_usage_error("ls", ls_usage);
+    return CLI_EXIT_USAGE;
 }
 
 /* The SIGNED column: "yes (N)" when N signatures count, "no" when none
@@ -301,5 +302,6 @@ done:
     cli_client_free(c);
     return error < 0 ? cli_fail("versions", error) : CLI_EXIT_OK;
 usage:
-    return find_usage_error("versions", versions_usage);
+    find_usage_error("versions", versions_usage);
+    return CLI_EXIT_USAGE;
 }

@@ -216,5 +216,6 @@ done:
         return found ? CLI_EXIT_OK : CLI_EXIT_REFUSED;
     }
 usage:
-    return find_usage_error("search", search_usage);
+    find_usage_error("search", search_usage);
+    return CLI_EXIT_USAGE;
 }
