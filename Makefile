@@ -94,6 +94,12 @@ $(BUILD)/tests/check_push_reader: tests/unit/check_push_reader.c $(BUILD)/cli/pu
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 
+# check_metric_filter tests a module of cli/ (metric_filter.c).
+$(BUILD)/tests/check_metric_filter: tests/unit/check_metric_filter.c $(BUILD)/cli/metric_filter.o \
+    $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
+
 # audit_tamper edits the LMDB file directly, as an attacker would: liblmdb only.
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(@D)

@@ -69,7 +69,11 @@ static const char audit_usage[] =
     "        entries against their inclusion proofs, attestations, SHA256SUMS\n"
     "        (log key from --log-key, else DIR/audit/log.pub, which is said).\n"
     "Exit 0 verified, 1 a mismatch (first bad entry or file named), 2 usage or\n"
-    "local I/O, 3 registry unreachable or failing.\n";
+    "local I/O, 3 registry unreachable or failing.\n"
+    "\n"
+    "examples: mlreg audit log --model team/clf --since 2026-11-26T00:00:00Z --all --json\n"
+    "          mlreg audit verify --log-key log.pub --remember ~/.mlreg/checkpoint --registry URL\n"
+    "          mlreg audit verify --bundle ./bundle --log-key log.pub\n";
 
 /* Copies the current message, so it can be part of a new one; it may quote
  * registry text, so it is held to the text rule (text.h). */

@@ -59,7 +59,12 @@ static const char bundle_usage[] =
     "inclusion proof. The bundle is checked like `mlreg audit verify --bundle\n"
     "DIR` before it appears. In DIR,\n"
     "`sha256sum -c SHA256SUMS` and `minisign -V -H -p KEY.pub -m manifest.json`\n"
-    "work with the stock tools.\n";
+    "work with the stock tools.\n"
+    "  -o DIR, --output DIR  the directory to write (new or empty)\n"
+    "  --registry URL        the registry (default $MLREG_URL, else http://127.0.0.1:5080)\n"
+    "  --token-file FILE     the API token (or $MLREG_TOKEN)\n"
+    "\n"
+    "example: mlreg bundle vision/det:production --output ./evidence\n";
 
 static const char *const subdirs[] = MLREG_BUNDLE_DIRS;
 

@@ -43,6 +43,11 @@ int cmd_bundle(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_scrub(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_versions(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
 
 /* ---- the audit log as the registry serves it (audit.c, used by bundle.c) -----
  *

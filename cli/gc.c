@@ -26,7 +26,10 @@ static const char gc_usage[] =
     "gc.stale_upload_age. Needs an admin token.\n"
     "\n"
     "  --dry-run  print exactly what a real run would purge and delete; change nothing\n"
-    "  --json     print the registry's report as JSON\n";
+    "  --json     print the registry's report as JSON\n"
+    "  --registry URL the registry (default $MLREG_URL, else http://127.0.0.1:5080)\n"
+    "\n"
+    "example: mlreg gc --dry-run --json --registry https://mlreg.example.com\n";
 
 static long long jint(const json_t *j, const char *key)
 {

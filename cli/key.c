@@ -43,7 +43,14 @@ static const char key_usage[] =
     "never count. revoke revokes a key: retired (signatures attached before keep\n"
     "counting) or compromised (none of its signatures count). list prints the\n"
     "keyring; its --json output is a keyring file for `mlreg verify --keyring` and\n"
-    "`mlreg pull --keyring`.\n";
+    "`mlreg pull --keyring`.\n"
+    "\n"
+    "examples: mlreg key generate --out release-bot --comment 'CI release key'\n"
+    "          mlreg key trust release-bot.pub --name release-bot --role release\n"
+    "          mlreg key revoke E5F1C2A3B4D5E6F7 --kind "
+    "retired \\\n"
+    "              --reason 'rotated' --json\n"
+    "          mlreg key list --json --registry https://mlreg.example.com\n";
 
 static int fail(const char *what, int error)
 {

@@ -66,6 +66,13 @@ static const struct {
     {"scrub", cmd_scrub,
      "re-hash stored blobs, quarantine damaged ones: mlreg scrub [--model M] [--dry-run]"},
     {"version", cmd_version, "print the version and the commit mlreg was built from"},
+    {"ls", cmd_ls, "models and what their stages hold: mlreg ls [PREFIX] [--json]"},
+    {"versions", cmd_versions,
+     "a model's releases, newest first: mlreg versions MODEL [--limit N] [--after VERSION]"},
+    {"search", cmd_search,
+     "releases whose metrics meet conditions: mlreg search --metric 'NAME>VALUE' [--stage S]"},
+    {"diff", cmd_diff, "files, metrics and gates of two releases: mlreg diff REF REF [--stage S]"},
+    {"completion", cmd_completion, "shell completion: source <(mlreg completion bash)"},
 };
 
 static void usage(FILE *f)

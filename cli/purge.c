@@ -27,7 +27,9 @@ static const char usage[] =
     "every entry; the manifest's own bytes and the eval report stay as their\n"
     "evidence, so `mlreg audit verify` still passes. A release a stage holds\n"
     "is refused: withdraw it with --rollback first. Needs admin.\n"
-    "Exit 0 purged, 1 refused or forbidden, 2 usage, 3 registry unreachable.\n";
+    "Exit 0 purged, 1 refused or forbidden, 2 usage, 3 registry unreachable.\n"
+    "\n"
+    "example: mlreg purge vision/det@2.1.0 --reason 'takedown request T-123' --json\n";
 
 static const char *pr(json_t *obj, const char *key)
 {

@@ -31,7 +31,9 @@ static const char usage_line[] =
     "quarantine, so the registry stops serving it and the next `mlreg push` of\n"
     "the file uploads it again; --dry-run only reports. Missing blobs are\n"
     "reported. --rate limits the reading (0 = unlimited). Needs an admin token.\n"
-    "Exit 1 when a damaged or missing blob was found, 0 when all is well.\n";
+    "Exit 1 when a damaged or missing blob was found, 0 when all is well.\n"
+    "\n"
+    "example: mlreg scrub --model vision/det --rate 50000000 --dry-run --json\n";
 
 /* Prints one corrupt or missing item: digest, what, releases. */
 static void print_item(json_t *it, const char *what)

@@ -44,18 +44,23 @@
 
 static void serve_usage(FILE *f)
 {
-    fprintf(f, "usage: mlreg serve [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
-               "                   [--ready-file FILE] [--insecure-http] [--log-format text|json]\n"
-               "  --config FILE      JSON config (see conf/README.md); HTTPS with its\n"
-               "                     tls.cert_file and tls.key_file (docs/operations.md)\n"
-               "  --data DIR         data directory (default " MLREG_CONFIG_DEFAULT_DATA_DIR ")\n"
-               "  --listen HOST:PORT address to listen on, loopback unless tokens are configured "
-               "(default " MLREG_CONFIG_DEFAULT_LISTEN "; port 0 = any free port)\n"
-               "  --ready-file FILE  once listening, write the server URL to FILE\n"
-               "  --insecure-http    allow plain HTTP on a non-loopback address (TLS ended by\n"
-               "                     a load balancer in front, or a trusted network)\n"
-               "  --log-format F     request log on stderr: text (default, for people) or json\n"
-               "                     (one object per line; docs/operations.md)\n");
+    fprintf(f,
+            "usage: mlreg serve [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
+            "                   [--ready-file FILE] [--insecure-http] [--log-format text|json]\n"
+            "  --config FILE      JSON config (see conf/README.md); HTTPS with its\n"
+            "                     tls.cert_file and tls.key_file (docs/operations.md)\n"
+            "  --data DIR         data directory (default " MLREG_CONFIG_DEFAULT_DATA_DIR ")\n"
+            "  --listen HOST:PORT address to listen on, loopback unless tokens are configured "
+            "(default " MLREG_CONFIG_DEFAULT_LISTEN "; port 0 = any free port)\n"
+            "  --ready-file FILE  once listening, write the server URL to FILE\n"
+            "  --insecure-http    allow plain HTTP on a non-loopback address (TLS ended by\n"
+            "                     a load balancer in front, or a trusted network)\n"
+            "  --log-format F     request log on stderr: text (default, for people) or json\n"
+            "                     (one object per line; docs/operations.md)\n"
+            "\n"
+            "example: mlreg serve --config /etc/mlreg/config.json --data /var/lib/mlreg \\\n"
+            "             --listen 0.0.0.0:5080 --ready-file /run/mlreg.url --log-format json\n"
+            "         mlreg serve --listen 10.0.0.5:5080 --insecure-http   (TLS ended in front)\n");
 }
 
 /* Raises the soft open-file limit to the hard one (capped), as servers that
@@ -526,7 +531,11 @@ static void reindex_usage(FILE *f)
                "  store of the config's s3 storage: every entry is read, its hash chain checked\n"
                "  and applied, as a node does at start. Progress goes to stderr.\n"
                "  --config FILE  the nodes' config (storage.backend \"s3\", audit.log_key_file)\n"
-               "  --data DIR     the data directory to build (default: the config's data_dir)\n");
+               "  --data DIR     the data directory to build (default: the config's data_dir)\n"
+               "  --from-store   required: read the log from the object store (the only source)\n"
+               "\n"
+               "example: mlreg reindex --from-store --config /etc/mlreg/node.json --data "
+               "/var/lib/mlreg-new\n");
 }
 
 int cmd_reindex(int argc, char **argv)
@@ -591,7 +600,11 @@ static void backup_usage(FILE *f)
                "  --json         print the report (also written to DIR/backup.json)\n"
                "exit 0 complete; 1 failed, or written but with blobs missing or damaged\n"
                "(listed); 2 usage. On the s3 backend back up the bucket instead\n"
-               "(docs/scaling.md).\n");
+               "(docs/scaling.md).\n"
+               "\n"
+               "example: mlreg backup --to /backups/mlreg-2026-12-05 --config "
+               "/etc/mlreg/config.json --json\n"
+               "         mlreg backup --to /srv/snap --data /var/lib/mlreg --link\n");
 }
 
 int cmd_backup(int argc, char **argv)

@@ -27,7 +27,9 @@ static const char status_usage[] =
     "\n"
     "Prints every stage of MODEL (release, since when, by whom, recorded image),\n"
     "the last promotions and rollbacks (passed or refused), then the releases.\n"
-    "--json prints {\"model\", \"stages\", \"promotions\", \"releases\"}.\n";
+    "--json prints {\"model\", \"stages\", \"promotions\", \"releases\"}.\n"
+    "\n"
+    "example: mlreg status vision/det --json --registry https://mlreg.example.com\n";
 
 /* How many of the most recent promotions status prints. */
 #define STATUS_PROMOTIONS 10

@@ -28,7 +28,10 @@ static const char usage_line[] =
     "Signs the release's manifest bytes with the secret key KEYFILE (mlreg or\n"
     "minisign format; password from MLREG_KEY_PASSWORD or the terminal when the\n"
     "key is encrypted) and attaches the signature to the release. The trusted\n"
-    "comment is 'mlreg release model=M version=V digest=D timestamp=T'.\n";
+    "comment is 'mlreg release model=M version=V digest=D timestamp=T'.\n"
+    "\n"
+    "example: mlreg sign vision/det@2.1.0 --key release-bot.key --registry "
+    "https://mlreg.example.com\n";
 
 int cmd_sign(int argc, char **argv)
 {

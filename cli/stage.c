@@ -391,7 +391,9 @@ static const char rollback_usage[] =
     "Moves STAGE back to the release that held it before the current one, or to\n"
     "VERSION, which must have held STAGE before. Gates are not re-run; the\n"
     "release's signatures are re-checked when STAGE requires signatures.\n"
-    "Needs the promote:STAGE role.\n";
+    "Needs the promote:STAGE role.\n"
+    "\n"
+    "example: mlreg rollback vision/det --stage production --to 2.0.0 --reason 'latency' --json\n";
 
 int cmd_rollback(int argc, char **argv)
 {
@@ -485,7 +487,10 @@ static const char resolve_usage[] =
     "(RFC 3339, e.g. 2026-11-26T10:00:00Z). --image prints the container image\n"
     "reference recorded for that release instead (`mlreg image-tag --record`):\n"
     "with --at, the one recorded by TIME, not a later one.\n"
-    "Exit 1 when the stage is empty (at TIME) or no image is recorded (by TIME).\n";
+    "Exit 1 when the stage is empty (at TIME) or no image is recorded (by TIME).\n"
+    "\n"
+    "examples: mlreg resolve vision/det:production\n"
+    "          mlreg resolve vision/det:production --at 2026-11-26T10:00:00Z --image --json\n";
 
 int cmd_resolve(int argc, char **argv)
 {

@@ -61,7 +61,13 @@ static const char token_usage[] =
     "ROLE: read | push | admin | promote:STAGE | approve:STAGE, optionally limited\n"
     "to the models under a prefix with @PREFIX, which is a model name:\n"
     "promote:production@vision grants the model vision and every model under\n"
-    "vision/ (vision/det, ...), never visionary.\n";
+    "vision/ (vision/det, ...), never visionary.\n"
+    "\n"
+    "examples: mlreg token new --name ci-push --role push --role promote:dev\n"
+    "          mlreg token create --name vision-ci --role push --model-prefix vision --expires "
+    "90d\n"
+    "          mlreg token list --json --registry https://mlreg.example.com\n"
+    "          mlreg token revoke vision-ci\n";
 
 static int token_new(int argc, char **argv)
 {

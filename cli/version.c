@@ -11,7 +11,10 @@
 int cmd_version(int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        printf("usage: mlreg version (or mlreg --version)\n");
+        printf("usage: mlreg version (or mlreg --version)\n"
+               "\n"
+               "Prints the version and the commit the binary was built from.\n"
+               "example: mlreg version\n");
         return CLI_EXIT_OK;
     }
     if (argc > 1) {

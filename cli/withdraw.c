@@ -29,14 +29,18 @@ static const char withdraw_usage[] =
     "to its previous release, all in one change (a stage that cannot roll back\n"
     "refuses the whole withdrawal). Needs promote:STAGE for every stage holding\n"
     "the release (promote to some stage when none holds it), or admin.\n"
-    "Exit 0 withdrawn, 1 refused or forbidden, 2 usage, 3 registry unreachable.\n";
+    "Exit 0 withdrawn, 1 refused or forbidden, 2 usage, 3 registry unreachable.\n"
+    "\n"
+    "example: mlreg withdraw vision/det@2.1.0 --reason 'label leak' --rollback --json\n";
 
 static const char unwithdraw_usage[] =
     "usage: mlreg unwithdraw MODEL@VERSION --reason TEXT [--json]\n"
     "                        [--registry URL] [--token-file FILE]\n"
     "\n"
     "Takes back the withdrawal of a release, so it may be promoted and pulled\n"
-    "again. Stages the withdrawal rolled back stay where they are. Needs admin.\n";
+    "again. Stages the withdrawal rolled back stay where they are. Needs admin.\n"
+    "\n"
+    "example: mlreg unwithdraw vision/det@2.1.0 --reason 'labels fixed' --json\n";
 
 static const char *pr(json_t *obj, const char *key)
 {

@@ -16,6 +16,7 @@
 #include "mlreg/gc.h"
 #include "mlreg/keyring.h"
 #include "mlreg/manifest.h"
+#include "mlreg/names.h"
 #include "mlreg/promotions.h"
 #include "mlreg/scrub.h"
 #include "mlreg/signatures.h"
@@ -564,12 +565,131 @@ static enum MHD_Result models_get(request *rq)
     return mlreg_server__reply_result(rq, error, j);
 }
 
+/* Adds to each release summary of @p releases "signatures" (how many are
+ * attached) and "signed" (how many count now: trusted keys of role
+ * release, mlreg_keyring_judge()), and "stages" (the stages of @p stages
+ * holding it). A purged release has none. 0 or an MLREG_E* code. */
+static int releases_annotate(json_t *releases, request *rq, json_t *stages)
+{
+    json_t *r, *st, *sigs = NULL, *sig, *names;
+    size_t i, k, counting;
+    int error;
+
+    json_array_foreach(releases, i, r)
+    {
+        const char *v = json_string_value(json_object_get(r, "version"));
+        json_t *list = NULL;
+
+        if (!(names = json_array()) || json_object_set_new(r, "stages", names) < 0)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory listing releases");
+        json_array_foreach(json_object_get(stages, "stages"), k, st)
+        {
+            const char *held = json_string_value(json_object_get(st, "version"));
+            if (held && v && !strcmp(held, v) &&
+                json_array_append(names, json_object_get(st, "stage")) < 0)
+                return mlreg_error_set(MLREG_ENOMEM, "out of memory listing releases");
+        }
+        counting = 0;
+        if (v && json_is_null(json_object_get(r, "purged"))) {
+            if ((error = mlreg_signatures_list(&sigs, rq->srv->reg, rq->name, v)) < 0) return error;
+            list = json_object_get(sigs, "signatures");
+            json_array_foreach(list, k, sig)
+            {
+                counting += json_is_true(json_object_get(sig, "counts"));
+            }
+        }
+        error =
+            json_object_set_new(r, "signatures", json_integer((json_int_t)json_array_size(list))) ||
+            json_object_set_new(r, "signed", json_integer((json_int_t)counting));
+        json_decref(sigs);
+        sigs = NULL;
+        if (error) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing releases");
+    }
+    return 0;
+}
+
+/* GET models/<name>[?order=oldest|newest][&n=N][&last=VERSION]: the
+ * model's releases in push order (oldest first, the default) or newest
+ * first, each annotated by releases_annotate(). With n, at most N (1 to
+ * MLREG_PAGE_LIMIT_MAX) releases after the release named by last (in the
+ * chosen order), and a Link header to the next page when there is one, as
+ * /v2 tags/list does. A last naming no release of the model is a 400. */
 static enum MHD_Result model_get(request *rq)
 {
-    json_t *j = NULL;
-    int error = mlreg_registry_model_get(&j, rq->srv->reg, rq->name);
+    const char *order = mlreg_server__req_query(rq, "order");
+    const char *last = mlreg_server__req_query(rq, "last");
+    json_t *j = NULL, *all, *page = NULL, *stages = NULL;
+    struct MHD_Response *resp;
+    uint64_t n = 0, len;
+    size_t count, start = 0, i;
+    int has_n = 0, newest = 0, error;
+    char link[768];
 
-    return mlreg_server__reply_result(rq, error, j);
+    if (order != NULL && !strcmp(order, "newest"))
+        newest = 1;
+    else if (order != NULL && strcmp(order, "oldest")) {
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED", "?order= must be oldest or newest");
+        return mlreg_server__req_queue_error(rq);
+    }
+    if ((error = mlreg_server__req_query_u64(&n, &has_n, rq, "n")) < 0)
+        return mlreg_server__reply_error(rq, error, ERR_CTX_ANY);
+    if (has_n && (n < 1 || n > MLREG_PAGE_LIMIT_MAX)) {
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED", "?n= must be from 1 to %d",
+                                   MLREG_PAGE_LIMIT_MAX);
+        return mlreg_server__req_queue_error(rq);
+    }
+    if (last != NULL && mlreg_tag_validate(last) < 0) {
+        mlreg_error_clear();
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED", "?last= must be a version");
+        return mlreg_server__req_queue_error(rq);
+    }
+    if ((error = mlreg_registry_model_get(&j, rq->srv->reg, rq->name)) < 0 ||
+        (error = mlreg_stages_list(&stages, rq->srv->reg, rq->conf->policy, rq->name)) < 0)
+        goto fail;
+    all = json_object_get(j, "releases");
+    count = json_array_size(all);
+    if (last != NULL) {
+        for (start = 0; start < count; start++) {
+            json_t *r = json_array_get(all, newest ? count - 1 - start : start);
+            if (!strcmp(json_string_value(json_object_get(r, "version")), last)) break;
+        }
+        if (start == count) {
+            json_decref(j);
+            json_decref(stages);
+            mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED", "?last= names no release of %.256s",
+                                       rq->name);
+            return mlreg_server__req_queue_error(rq);
+        }
+        start++;
+    }
+    if (!(page = json_array())) goto oom;
+    for (i = start; i < count && (!has_n || i - start < n); i++)
+        if (json_array_append(page, json_array_get(all, newest ? count - 1 - i : i)) < 0) goto oom;
+    if ((error = releases_annotate(page, rq, stages)) < 0) goto fail;
+    if (json_object_set(j, "releases", page) < 0) goto oom;
+    if (!(resp = mlreg_server__resp_json(j, NULL, &len))) goto oom;
+    if (has_n && i < count && json_array_size(page) > 0) {
+        snprintf(link, sizeof(link),
+                 "</api/v1/models/%s?order=%s&n=%" PRIu64 "&last=%s>; rel=\"next\"", rq->name,
+                 newest ? "newest" : "oldest", n,
+                 json_string_value(
+                     json_object_get(json_array_get(page, json_array_size(page) - 1), "version")));
+        if (mlreg_server__resp_header(resp, "Link", link) < 0) {
+            MHD_destroy_response(resp);
+            goto oom;
+        }
+    }
+    json_decref(j);
+    json_decref(page);
+    json_decref(stages);
+    return mlreg_server__req_queue(rq, 200, resp, !strcmp(rq->method, "HEAD") ? 0 : len);
+oom:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing releases");
+fail:
+    json_decref(j);
+    json_decref(page);
+    json_decref(stages);
+    return mlreg_server__reply_error(rq, error, rq->ctx);
 }
 
 /* GET models/<name>/versions/<version>/manifest: the release's manifest
