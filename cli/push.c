@@ -63,6 +63,7 @@
 #include "mlreg/chunk_index.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/file.h"
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
 #include "mlreg/sign.h"
@@ -334,6 +335,55 @@ static int open_files(push_ctx *x, file_list *l)
         }
     }
     return 0;
+}
+
+/* Checks the eval report (the file open on @p f->fd) with the registry's
+ * own parser (mlreg_eval_report_parse(), manifest.h) before anything is
+ * uploaded: a report the registry would refuse costs no upload. Values that
+ * are kept but not indexed as metrics are named in a warning. */
+static int check_eval_report(const push_file *f)
+{
+    char *body = NULL, printable[300];
+    size_t len = 0, i;
+    mlreg_eval_report *r = NULL;
+    json_t *v;
+    int error = 0;
+
+    if (f->size > MLREG_MAX_EVAL_REPORT_BYTES)
+        return mlreg_error_set(MLREG_ETOOBIG, "eval report %s is %" PRIu64 " bytes, at most %u",
+                               mlreg_text_printable(f->path), f->size, MLREG_MAX_EVAL_REPORT_BYTES);
+    if (lseek(f->fd, 0, SEEK_SET) < 0 ||
+        (error = mlreg_file_read_fd(&body, &len, f->fd, f->path, MLREG_MAX_EVAL_REPORT_BYTES)) <
+            0 ||
+        lseek(f->fd, 0, SEEK_SET) < 0) {
+        if (!error) error = mlreg_error_set(MLREG_EIO, "%s: %s", f->path, strerror(errno));
+        goto done;
+    }
+    if ((error = mlreg_eval_report_parse(&r, body, len)) < 0) {
+        error = cli_error_wrap(error, "eval report %s refused before any upload",
+                               mlreg_text_printable(f->path));
+        goto done;
+    }
+    fprintf(stderr, "eval report %s: %s layout, %zu metric%s\n", mlreg_text_printable(f->path),
+            mlreg_eval_format_name(r->format), json_object_size(r->metrics),
+            json_object_size(r->metrics) == 1 ? "" : "s");
+    json_array_foreach(r->skipped, i, v)
+    {
+        mlreg_text_sanitize(printable, sizeof(printable),
+                            json_string_value(json_object_get(v, "name")),
+                            strlen(json_string_value(json_object_get(v, "name"))));
+        fprintf(stderr,
+                "mlreg push: warning: eval report: '%s' is %s: kept in the report, not a "
+                "metric\n",
+                printable, json_string_value(json_object_get(v, "type")));
+    }
+    if (r->nskipped > json_array_size(r->skipped))
+        fprintf(stderr, "mlreg push: warning: eval report: %zu more values are not metrics\n",
+                r->nskipped - json_array_size(r->skipped));
+done:
+    mlreg_eval_report_free(r);
+    free(body);
+    return error;
 }
 
 /* Reads @p f once to hash it (and build its chunk index). */
@@ -1337,8 +1387,12 @@ int cmd_push(int argc, char **argv)
     } else {
         push_upload_prune(x.cache_dir, UPLOAD_KEEP_SECONDS);
     }
-    if ((error = open_files(&x, &files)) < 0 || (error = hash_unknown(&x, &files, 1)) < 0)
-        goto done;
+    if ((error = open_files(&x, &files)) < 0) goto done;
+    for (size_t i = 0; i < files.nfiles; i++)
+        if (!strcmp(kinds[files.files[i].kind], "eval-report") &&
+            (error = check_eval_report(&files.files[i])) < 0)
+            goto done;
+    if ((error = hash_unknown(&x, &files, 1)) < 0) goto done;
     if (git_sha_opt)
         snprintf(git_sha, sizeof(git_sha), "%s", git_sha_opt);
     else
