@@ -65,6 +65,7 @@
 #include "mlreg/digest.h"
 #include "mlreg/file.h"
 #include "mlreg/manifest.h"
+#include "mlreg/names.h"
 #include "mlreg/oci.h"
 #include "mlreg/sign.h"
 #include "mlreg/text.h"
@@ -116,7 +117,8 @@ static const char usage_line[] =
     "where the registry's copy ends when the same file is pushed again.\n";
 
 typedef struct {
-    size_t kind;  /* index into kinds[] */
+    size_t kind; /* index into kinds[], NKINDS for any other kind */
+    char kind_name[MLREG_KIND_MAX + 1];
     size_t order; /* position on the command line */
     const char *path;
     const char *title; /* base name, points into path */
@@ -166,25 +168,37 @@ static void file_list_free(file_list *l)
     l->nfiles = l->cap = 0;
 }
 
+/* The rank of kind @p kind (@p len bytes) for the layer order: its index in
+ * kinds[], or NKINDS for any other kind of the grammar (mlreg_kind_valid()).
+ * "chunk-index" is refused: push makes those layers itself. */
 static int kind_index(size_t *out, const char *kind, size_t len)
 {
+    char name[MLREG_KIND_MAX + 1];
+
     for (size_t k = 0; k < NKINDS; k++)
         if (strlen(kinds[k]) == len && !strncmp(kinds[k], kind, len)) {
             *out = k;
             return 0;
         }
-    return mlreg_error_set(MLREG_EINVALID,
-                           "unknown kind '%.*s' (weights, tokenizer, config, seeds, "
-                           "eval-report, other)",
-                           (int)len, kind);
+    snprintf(name, sizeof(name), "%.*s", (int)(len > MLREG_KIND_MAX ? MLREG_KIND_MAX : len), kind);
+    if (len > MLREG_KIND_MAX || strlen(name) != len || !mlreg_kind_valid(name))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "kind '%s' is not a kind: a lowercase letter, then up to 31 "
+                               "lowercase letters, digits or '-' (weights, tokenizer, config, "
+                               "seeds, eval-report, other, generation-config, ...)",
+                               mlreg_text_printable(name));
+    if (!strcmp(name, MLREG_KIND_CHUNK_INDEX))
+        return mlreg_error_set(MLREG_EINVALID, "kind '%s' is made by mlreg push itself", name);
+    *out = NKINDS;
+    return 0;
 }
 
-static int file_add(file_list *l, size_t kind, const char *path)
+static int file_add(file_list *l, size_t kind, const char *kind_name, const char *path)
 {
     push_file *f;
     const char *slash;
 
-    if (!*path) return mlreg_error_set(MLREG_EINVALID, "empty file name for --%s", kinds[kind]);
+    if (!*path) return mlreg_error_set(MLREG_EINVALID, "empty file name for kind %s", kind_name);
     if (l->nfiles == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
         push_file *p = realloc(l->files, cap * sizeof(*p));
@@ -196,6 +210,7 @@ static int file_add(file_list *l, size_t kind, const char *path)
     memset(f, 0, sizeof(*f));
     f->fd = -1;
     f->kind = kind;
+    snprintf(f->kind_name, sizeof(f->kind_name), "%s", kind_name);
     f->order = l->nfiles;
     f->path = path;
     slash = strrchr(path, '/');
@@ -204,7 +219,8 @@ static int file_add(file_list *l, size_t kind, const char *path)
     return 0;
 }
 
-/* Stable order of the layers: kind order of MLREG_KINDS, then command line. */
+/* Stable order of the layers: kind order of MLREG_KINDS, any other kind
+ * after them, then command line. */
 static int file_cmp(const void *a, const void *b)
 {
     const push_file *x = a, *y = b;
@@ -233,7 +249,7 @@ static int check_titles(const file_list *l)
                                        l->files[j].path, f->path, f->title,
                                        strcmp(l->files[j].title, f->title) ? " but for letter case"
                                                                            : "");
-        if (!strcmp(kinds[f->kind], "eval-report")) evals++;
+        if (!strcmp(f->kind_name, "eval-report")) evals++;
     }
     if (evals > 1) return mlreg_error_set(MLREG_EINVALID, "at most one eval-report per release");
     return 0;
@@ -496,10 +512,10 @@ static int build_manifest(char **out, const cli_ref *ref, const file_list *l, co
     layers = json_object_get(m, "layers");
     for (size_t i = 0; i < l->nfiles; i++) {
         const push_file *f = &l->files[i];
-        layer_media_type(mt, sizeof(mt), kinds[f->kind]);
+        layer_media_type(mt, sizeof(mt), f->kind_name);
         json_t *layer = json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", mt, "digest",
                                   f->digest, "size", (json_int_t)f->size, "annotations",
-                                  MLREG_ANN_TITLE, f->title, MLREG_ANN_KIND, kinds[f->kind]);
+                                  MLREG_ANN_TITLE, f->title, MLREG_ANN_KIND, f->kind_name);
         if (!layer || json_array_append_new(layers, layer) < 0) goto nomem;
         if (f->indexed && json_object_set_new(json_object_get(layer, "annotations"),
                                               MLREG_ANN_CHUNK_INDEX, json_string(f->ix_digest)) < 0)
@@ -554,8 +570,7 @@ static int same_release(const char *body, size_t len, file_list *l)
             const char *digest = json_string_value(json_object_get(layer, "digest"));
             const char *ix = json_string_value(json_object_get(ann, MLREG_ANN_CHUNK_INDEX));
             if (title && !strcmp(title, f->title))
-                found =
-                    kind && digest && !strcmp(kind, kinds[f->kind]) && !strcmp(digest, f->digest);
+                found = kind && digest && !strcmp(kind, f->kind_name) && !strcmp(digest, f->digest);
             if (title && !strcmp(title, f->title) && !found) goto done;
             /* the stored release lists our index: a repair may upload it */
             if (found) f->ix_listed = f->indexed && ix && !strcmp(ix, f->ix_digest);
@@ -1197,7 +1212,7 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
             if ((m = cli_opt(&v, &i, argc, argv, opt)) < 0) return MLREG_EINVALID;
             if (m) {
                 matched = 1;
-                if ((error = file_add(l, k, v)) < 0) return error;
+                if ((error = file_add(l, k, kinds[k], v)) < 0) return error;
             }
         }
         if (matched) continue;
@@ -1208,9 +1223,12 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
             if (m < 0) return MLREG_EINVALID;
             if (!(eq = strchr(v, '=')))
                 return mlreg_error_set(MLREG_EINVALID, "--file wants KIND=FILE, got '%s'", v);
-            if ((error = kind_index(&k, v, (size_t)(eq - v))) < 0 ||
-                (error = file_add(l, k, eq + 1)) < 0)
-                return error;
+            if ((error = kind_index(&k, v, (size_t)(eq - v))) < 0) return error;
+            {
+                char name[MLREG_KIND_MAX + 1];
+                snprintf(name, sizeof(name), "%.*s", (int)(eq - v), v);
+                if ((error = file_add(l, k, name, eq + 1)) < 0) return error;
+            }
         } else if ((m = cli_opt(git_sha, &i, argc, argv, "--git-sha")) != 0) {
             if (m < 0) return MLREG_EINVALID;
             if (!hex_sha_valid(*git_sha))
@@ -1306,13 +1324,13 @@ static int upload_files(size_t *uploaded_out, uint64_t *total_out, push_ctx *x, 
             if (error < 0) return error;
         }
         if (present) {
-            fprintf(stderr, "  %-11s %-30s %10s  already in the registry, skipped\n",
-                    kinds[f->kind], f->title, size_str);
+            fprintf(stderr, "  %-11s %-30s %10s  already in the registry, skipped\n", f->kind_name,
+                    f->title, size_str);
             continue;
         }
         f->uploaded = 1;
         (*uploaded_out)++;
-        fprintf(stderr, "  %-11s %-30s %10s  uploaded\n", kinds[f->kind], f->title, size_str);
+        fprintf(stderr, "  %-11s %-30s %10s  uploaded\n", f->kind_name, f->title, size_str);
     }
     for (size_t i = 0; i < files->nfiles; i++) {
         push_file *f = &files->files[i];
@@ -1389,7 +1407,7 @@ int cmd_push(int argc, char **argv)
     }
     if ((error = open_files(&x, &files)) < 0) goto done;
     for (size_t i = 0; i < files.nfiles; i++)
-        if (!strcmp(kinds[files.files[i].kind], "eval-report") &&
+        if (!strcmp(files.files[i].kind_name, "eval-report") &&
             (error = check_eval_report(&files.files[i])) < 0)
             goto done;
     if ((error = hash_unknown(&x, &files, 1)) < 0) goto done;

@@ -272,16 +272,12 @@ const char *mlreg_release_layer_kind(const mlreg_descriptor *layer)
 
 /* ---- releases ------------------------------------------------------------ */
 
-static const char *const release_kinds[] = {MLREG_KINDS};
-
+/* Any kind of the grammar (mlreg_kind_valid()): the well-known ones keep
+ * their media types, every other gets the generic one, so releases pushed
+ * before kinds were open stay valid unchanged. */
 static int is_known_kind(const char *kind)
 {
-    size_t i;
-
-    for (i = 0; i < sizeof(release_kinds) / sizeof(release_kinds[0]); i++) {
-        if (strcmp(kind, release_kinds[i]) == 0) return 1;
-    }
-    return strcmp(kind, MLREG_KIND_CHUNK_INDEX) == 0;
+    return mlreg_kind_valid(kind);
 }
 
 /* The layer media type a kind must have. */
@@ -412,8 +408,9 @@ static int check_layers(mlreg_release_info *info, const mlreg_manifest *m)
             goto done;
         }
         if (!is_known_kind(kind)) {
-            error = mlreg_error_set(MLREG_EINVALID, "layers[%zu]: unknown %s '%.64s'", i,
-                                    MLREG_ANN_KIND, kind);
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "layers[%zu]: %s '%.64s' is not a kind ([a-z][a-z0-9-]{0,31})",
+                                    i, MLREG_ANN_KIND, kind);
             goto done;
         }
         kind_media_type(want, sizeof(want), kind);

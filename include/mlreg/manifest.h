@@ -13,7 +13,8 @@
  * MLREG_ARTIFACT_RELEASE; mlreg_release_validate() applies its rules:
  *  - config is the empty config (MLREG_MT_OCI_EMPTY, digest of "{}", size 2);
  *  - every layer has media type "application/vnd.mlreg.<kind>.v1" (kind one
- *    of weights, tokenizer, config, seeds, other) or MLREG_MT_EVAL_REPORT
+ *    of the grammar of mlreg_kind_valid(): the well-known weights, tokenizer,
+ *    config, seeds, other, or any other) or MLREG_MT_EVAL_REPORT
  *    (kind eval-report), an org.mlreg.kind annotation that agrees with it, and
  *    an org.opencontainers.image.title that passes mlreg_title_validate() and
  *    is unique by mlreg_title_cmp() (ignoring ASCII case);

@@ -510,11 +510,36 @@ START_TEST(test_release_unknown_or_missing_kind_is_invalid)
 {
     json_t *doc = good_release();
 
-    set_layer_ann(doc, 0, MLREG_ANN_KIND, "dataset");
-    expect_invalid_naming(check_release(doc), "unknown org.mlreg.kind");
+    static const char *const bad[] = {
+        "Weights", "", "9lives", "-x", "a_b", "a.b", "a/b", "abcdefghijklmnopqrstuvwxyz0123456"};
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        doc = good_release();
+        set_layer_ann(doc, 0, MLREG_ANN_KIND, bad[i]);
+        expect_invalid_naming(check_release(doc), "is not a kind");
+    }
     doc = good_release();
     json_object_del(json_object_get(layer_at(doc, 0), "annotations"), MLREG_ANN_KIND);
     expect_invalid_naming(check_release(doc), MLREG_ANN_KIND);
+}
+END_TEST
+
+START_TEST(test_release_any_kind_of_the_grammar_with_the_generic_media_type_is_valid)
+{
+    json_t *doc = good_release();
+    json_t *layers = json_object_get(doc, "layers");
+
+    json_array_append_new(layers, layer("application/vnd.mlreg.generation-config.v1", D4, 1,
+                                        "generation_config.json", "generation-config"));
+    json_array_append_new(layers, layer("application/vnd.mlreg.abcdefghijklmnopqrstuvwxyz01234.v1",
+                                        D5, 1, "long.bin", "abcdefghijklmnopqrstuvwxyz01234"));
+    ck_assert_msg(check_release(doc) == 0, "%s", mlreg_error_last());
+    /* its media type is derived from the kind, and nothing else */
+    doc = good_release();
+    json_array_append_new(json_object_get(doc, "layers"),
+                          layer("application/vnd.mlreg.other.v1", D4, 1, "g.json", "gen-cfg"));
+    expect_invalid_naming(check_release(doc), "application/vnd.mlreg.gen-cfg.v1");
 }
 END_TEST
 
@@ -1098,6 +1123,7 @@ static Suite *manifest_suite(void)
     tcase_add_test(tr, test_release_with_two_eval_reports_is_invalid);
     tcase_add_test(tr, test_release_kind_contradicting_media_type_is_invalid);
     tcase_add_test(tr, test_release_unknown_or_missing_kind_is_invalid);
+    tcase_add_test(tr, test_release_any_kind_of_the_grammar_with_the_generic_media_type_is_valid);
     tcase_add_test(tr, test_release_every_kind_with_its_media_type_is_valid);
     tcase_add_test(tr, test_release_chunk_index_paired_with_its_file_is_valid);
     tcase_add_test(tr, test_release_chunk_index_must_pair_both_ways_with_its_title_and_type);
