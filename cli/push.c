@@ -71,6 +71,7 @@
 #include "mlreg/text.h"
 #include "mlreg/time.h"
 #include "push_cache.h"
+#include "push_dir.h"
 #include "push_reader.h"
 #include "release.h"
 
@@ -193,7 +194,11 @@ static int kind_index(size_t *out, const char *kind, size_t len)
     return 0;
 }
 
-static int file_add(file_list *l, size_t kind, const char *kind_name, const char *path)
+/* Adds @p path as a file of kind @p kind_name (rank @p kind) titled
+ * @p title, or by its base name when @p title is NULL. @p path and @p title
+ * must outlive the list. */
+static int file_add(file_list *l, size_t kind, const char *kind_name, const char *path,
+                    const char *title)
 {
     push_file *f;
     const char *slash;
@@ -214,7 +219,7 @@ static int file_add(file_list *l, size_t kind, const char *kind_name, const char
     f->order = l->nfiles;
     f->path = path;
     slash = strrchr(path, '/');
-    f->title = slash ? slash + 1 : path;
+    f->title = title ? title : slash ? slash + 1 : path;
     l->nfiles++;
     return 0;
 }
@@ -1195,8 +1200,14 @@ done:
     return error;
 }
 
-static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const char **registry,
-                      const char **sign_key, int *reupload, uint64_t *rate, int argc, char **argv)
+/* What the command line says besides the reference and the files. */
+typedef struct {
+    const char *git_sha, *registry, *sign_key, *dir;
+    int reupload, dry_run, allow_dirty;
+    uint64_t rate;
+} push_opts;
+
+static int parse_args(cli_ref *ref, file_list *l, push_opts *o, int argc, char **argv)
 {
     const char *refstr = NULL, *v;
     int error, m;
@@ -1212,12 +1223,21 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
             if ((m = cli_opt(&v, &i, argc, argv, opt)) < 0) return MLREG_EINVALID;
             if (m) {
                 matched = 1;
-                if ((error = file_add(l, k, kinds[k], v)) < 0) return error;
+                if ((error = file_add(l, k, kinds[k], v, NULL)) < 0) return error;
             }
         }
         if (matched) continue;
-        if (!strcmp(arg, "--reupload")) {
-            *reupload = 1;
+        if ((m = cli_opt(&v, &i, argc, argv, "--eval")) != 0) {
+            if (m < 0) return MLREG_EINVALID;
+            if ((error = kind_index(&k, "eval-report", 11)) < 0 ||
+                (error = file_add(l, k, "eval-report", v, NULL)) < 0)
+                return error;
+        } else if (!strcmp(arg, "--reupload")) {
+            o->reupload = 1;
+        } else if (!strcmp(arg, "--dry-run")) {
+            o->dry_run = 1;
+        } else if (!strcmp(arg, "--allow-dirty")) {
+            o->allow_dirty = 1;
         } else if ((m = cli_opt(&v, &i, argc, argv, "--file")) != 0) {
             const char *eq;
             if (m < 0) return MLREG_EINVALID;
@@ -1227,31 +1247,76 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
             {
                 char name[MLREG_KIND_MAX + 1];
                 snprintf(name, sizeof(name), "%.*s", (int)(eq - v), v);
-                if ((error = file_add(l, k, name, eq + 1)) < 0) return error;
+                if ((error = file_add(l, k, name, eq + 1, NULL)) < 0) return error;
             }
-        } else if ((m = cli_opt(git_sha, &i, argc, argv, "--git-sha")) != 0) {
+        } else if ((m = cli_opt(&o->git_sha, &i, argc, argv, "--git-sha")) != 0) {
             if (m < 0) return MLREG_EINVALID;
-            if (!hex_sha_valid(*git_sha))
-                return mlreg_error_set(
-                    MLREG_EINVALID, "--git-sha '%s': want 7 to 64 lowercase hex digits", *git_sha);
+            if (!hex_sha_valid(o->git_sha))
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "--git-sha '%s': want 7 to 64 lowercase hex digits",
+                                       mlreg_text_printable(o->git_sha));
         } else if ((m = cli_opt(&v, &i, argc, argv, "--limit-rate")) != 0) {
             if (m < 0) return MLREG_EINVALID;
-            if ((error = cli_rate_parse(rate, v, "--limit-rate")) < 0) return error;
-        } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0 ||
-                   (m = cli_opt(sign_key, &i, argc, argv, "--sign-key")) != 0) {
+            if ((error = cli_rate_parse(&o->rate, v, "--limit-rate")) < 0) return error;
+        } else if ((m = cli_opt(&o->registry, &i, argc, argv, "--registry")) != 0 ||
+                   (m = cli_opt(&o->sign_key, &i, argc, argv, "--sign-key")) != 0) {
             if (m < 0) return MLREG_EINVALID;
-        } else if ((error = cli_positional(&refstr, arg)) < 0) {
+        } else if ((error = cli_positional(refstr ? &o->dir : &refstr, arg)) < 0) {
             return error;
         }
     }
     if (!refstr) return mlreg_error_set(MLREG_EINVALID, "missing MODEL@VERSION");
     if ((error = cli_ref_parse(ref, refstr, 0)) < 0) return error;
-    if (l->nfiles == 0)
-        return mlreg_error_set(MLREG_EINVALID, "no files: give at least one --weights, "
+    if (l->nfiles == 0 && !o->dir)
+        return mlreg_error_set(MLREG_EINVALID, "no files: give a DIR, or at least one --weights, "
                                                "--tokenizer, --config, --seeds, --eval-report "
                                                "or --file KIND=FILE");
-    qsort(l->files, l->nfiles, sizeof(*l->files), file_cmp);
-    return check_titles(l);
+    return 0;
+}
+
+/* Adds the files of directory o->dir (push_dir.h) to @p l, those given by
+ * an explicit flag excepted, and says what each is. */
+static int add_dir(file_list *l, push_dir_plan *plan, const push_opts *o)
+{
+    const char **taken = NULL;
+    int error = 0;
+    size_t k;
+
+    if (l->nfiles && !(taken = malloc(l->nfiles * sizeof(*taken))))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < l->nfiles; i++)
+        taken[i] = l->files[i].path;
+    error = push_dir_plan_build(plan, o->dir, taken, l->nfiles);
+    free(taken);
+    if (error < 0) return error;
+    for (size_t i = 0; i < plan->nfiles; i++) {
+        const push_dir_file *f = &plan->files[i];
+        if ((error = kind_index(&k, f->kind, strlen(f->kind))) < 0 ||
+            (error = file_add(l, k, f->kind, f->path, f->name)) < 0)
+            return error;
+        fprintf(stderr, "  %-11s %-30s (%s)\n", f->kind, mlreg_text_printable(f->name), f->rule);
+    }
+    return 0;
+}
+
+/* --dry-run: the plan on stdout, one file a line: KIND SIZE TITLE PATH. */
+static int print_plan(const file_list *l)
+{
+    uint64_t total = 0;
+    char size_str[32];
+
+    printf("%-17s %10s  %-40s %s\n", "KIND", "SIZE", "TITLE", "PATH");
+    for (size_t i = 0; i < l->nfiles; i++) {
+        const push_file *f = &l->files[i];
+        cli_format_size(size_str, sizeof(size_str), f->size);
+        printf("%-17s %10s  %-40s %s\n", f->kind_name, size_str, mlreg_text_printable(f->title),
+               mlreg_text_printable(f->path));
+        total += f->size;
+    }
+    cli_format_size(size_str, sizeof(size_str), total);
+    printf("%zu file%s, %s; nothing uploaded (--dry-run)\n", l->nfiles, l->nfiles == 1 ? "" : "s",
+           size_str);
+    return cli_flush_stdout();
 }
 
 /* Signs the existing release @p body (its digest @p digest) with @p sk and
@@ -1364,7 +1429,8 @@ int cmd_push(int argc, char **argv)
     int error = 0, exists = 0, conflict = 0, lost = 0;
     cli_ref ref;
     file_list files = {0};
-    const char *git_sha_opt = NULL, *registry = NULL, *sign_key = NULL;
+    push_opts o = {0};
+    push_dir_plan plan = {0};
     char git_sha[65], digest[MLREG_DIGEST_STRLEN + 1], existing[MLREG_DIGEST_STRLEN + 1];
     char size_str[32];
     char *manifest = NULL, *existing_body = NULL, *sig = NULL, keyid[MLREG_KEYID_HEXLEN + 1];
@@ -1385,15 +1451,19 @@ int cmd_push(int argc, char **argv)
             fputs(usage_line, stdout);
             return CLI_EXIT_OK;
         }
-    if ((error = parse_args(&ref, &files, &git_sha_opt, &registry, &sign_key, &x.reupload, &rate,
-                            argc, argv)) < 0) {
+    if ((error = parse_args(&ref, &files, &o, argc, argv)) < 0) {
         fprintf(stderr, "mlreg push: %s\n%s", mlreg_error_last(), usage_line);
         file_list_free(&files);
         return CLI_EXIT_USAGE;
     }
+    x.reupload = o.reupload;
+    rate = o.rate;
+    if (o.dir && (error = add_dir(&files, &plan, &o)) < 0) goto done;
+    qsort(files.files, files.nfiles, sizeof(*files.files), file_cmp);
+    if ((error = check_titles(&files)) < 0) goto done;
     /* The key first: a wrong password must cost no hashing and no upload. */
-    if (sign_key) {
-        if ((error = cli_seckey_load(&sk, sign_key)) < 0) goto done;
+    if (o.sign_key && !o.dry_run) {
+        if ((error = cli_seckey_load(&sk, o.sign_key)) < 0) goto done;
         mlreg_seckey_pubkey(&pk, sk);
         mlreg_keyid_format(keyid, &pk.id);
     }
@@ -1410,13 +1480,17 @@ int cmd_push(int argc, char **argv)
         if (!strcmp(files.files[i].kind_name, "eval-report") &&
             (error = check_eval_report(&files.files[i])) < 0)
             goto done;
+    if (o.dry_run) {
+        error = print_plan(&files);
+        goto done;
+    }
     if ((error = hash_unknown(&x, &files, 1)) < 0) goto done;
-    if (git_sha_opt)
-        snprintf(git_sha, sizeof(git_sha), "%s", git_sha_opt);
+    if (o.git_sha)
+        snprintf(git_sha, sizeof(git_sha), "%s", o.git_sha);
     else
         git_head(git_sha);
 
-    if ((error = cli_client_new(&c, registry)) < 0) goto done;
+    if ((error = cli_client_new(&c, o.registry)) < 0) goto done;
     send_limit = rate;
     x.c = c;
     if ((error = check_existing(&exists, existing, sk ? &existing_body : NULL, &existing_len, &x,
@@ -1484,7 +1558,7 @@ int cmd_push(int argc, char **argv)
                                     "%s@%s was pushed concurrently by someone else, so the "
                                     "signature made here does not cover it; sign it with "
                                     "`mlreg sign %s@%s --key %s`",
-                                    ref.model, ref.version, ref.model, ref.version, sign_key);
+                                    ref.model, ref.version, ref.model, ref.version, o.sign_key);
             goto done;
         }
         error = 0;
@@ -1519,5 +1593,6 @@ done:
     free(manifest);
     cli_client_free(c);
     file_list_free(&files);
+    push_dir_plan_clear(&plan);
     return error < 0 ? cli_fail("push", error) : CLI_EXIT_OK;
 }
