@@ -100,22 +100,53 @@ static const char *const kinds[] = {MLREG_KINDS};
 #define BUSY_WAIT_MAX 75u
 
 static const char usage_line[] =
-    "usage: mlreg push MODEL@VERSION [--weights FILE]... [--tokenizer FILE] [--config FILE]\n"
-    "                  [--seeds FILE] [--eval-report FILE] [--file KIND=FILE]...\n"
-    "                  [--git-sha SHA] [--sign-key KEYFILE] [--reupload] [--registry URL]\n"
-    "                  [--limit-rate BYTES[K|M|G]]\n"
+    "usage: mlreg push MODEL@VERSION [DIR] [--weights FILE]... [--tokenizer FILE]\n"
+    "                  [--config FILE] [--seeds FILE] [--eval-report FILE] [--file KIND=FILE]...\n"
+    "                  [--dry-run] [--git-sha SHA] [--allow-dirty] [--sign-key KEYFILE]\n"
+    "                  [--reupload] [--registry URL] [--limit-rate BYTES[K|M|G]]\n"
     "\n"
-    "--sign-key signs the manifest with the secret key KEYFILE (password from\n"
-    "MLREG_KEY_PASSWORD or the terminal when encrypted) and attaches the signature.\n"
-    "Files the registry already holds are skipped; pushing a release that exists\n"
-    "with the same files uploads only those the registry lacks (a copy a scrub\n"
-    "quarantined), which repairs it. --reupload uploads every file even when the\n"
-    "registry has it: the registry verifies the bytes and replaces its copy, which\n"
-    "repairs one that was damaged and not yet found by a scrub.\n"
-    "--limit-rate caps the upload speed (bytes per second; K, M, G are powers of 1024).\n"
-    "Digests of unchanged files are cached ($MLREG_CACHE_DIR, else\n"
-    "$XDG_CACHE_HOME/mlreg, else ~/.cache/mlreg), and an interrupted upload resumes\n"
-    "where the registry's copy ends when the same file is pushed again.\n";
+    "Pushes a release: every file of DIR (not its subdirectories), and/or the files\n"
+    "named by flags. The last line on stdout is the release digest.\n"
+    "\n"
+    "  DIR                    push the files of DIR, kinds from their names:\n"
+    "                         *.safetensors *.bin *.gguf *.onnx *.pt and their\n"
+    "                         *.index.json -> weights; tokenizer*.json *.model vocab*\n"
+    "                         merges.txt special_tokens_map.json added_tokens.json ->\n"
+    "                         tokenizer; config.json generation_config.json -> config;\n"
+    "                         seeds.json seeds.txt -> seeds; eval*.json results*.json ->\n"
+    "                         eval-report. DIR/mlreg.json (not pushed) maps other names\n"
+    "                         and excludes some: {\"files\":{\"*.md\":\"docs\"},\"exclude\":[\"*.tmp\"]}.\n"
+    "                         Other names, subdirectories and links leaving DIR are refused.\n"
+    "                           mlreg push team/llm@1.2.0 export/\n"
+    "  --weights FILE         a weights file (repeatable)   --weights out/model.safetensors\n"
+    "  --tokenizer FILE       a tokenizer file (repeatable) --tokenizer out/tokenizer.json\n"
+    "  --config FILE          a config file (repeatable)    --config out/config.json\n"
+    "  --seeds FILE           the seeds file                --seeds out/seeds.json\n"
+    "  --eval-report FILE     the eval report (also --eval) --eval-report out/eval.json\n"
+    "                         checked before any upload: {\"metrics\":{...}}, an object of\n"
+    "                         numbers or lm-evaluation-harness results (docs/eval-report.md)\n"
+    "  --file KIND=FILE       any kind [a-z][a-z0-9-]{0,31}  --file generation-config=gen.json\n"
+    "                         (a file given by a flag is not taken again from DIR)\n"
+    "  --dry-run              print the plan (kind, size, title, path), upload nothing\n"
+    "                           mlreg push team/llm@1.2.0 export/ --dry-run\n"
+    "  --git-sha SHA          the commit built (7-64 lowercase hex); git is then not asked\n"
+    "                           mlreg push team/llm@1.2.0 export/ --git-sha \"$GITHUB_SHA\"\n"
+    "                         Without it: HEAD of the git checkout of the working\n"
+    "                         directory, with a warning outside a checkout or when tracked\n"
+    "                         files have uncommitted changes (the release is marked dirty)\n"
+    "  --allow-dirty          a dirty tree is intended: no warning (still marked dirty)\n"
+    "  --sign-key KEYFILE     sign the manifest and attach the signature (password from\n"
+    "                         MLREG_KEY_PASSWORD or the terminal)  --sign-key ci.key\n"
+    "  --reupload             upload every file even when the registry has it: the registry\n"
+    "                         verifies the bytes and replaces its copy (repairs a damaged one)\n"
+    "  --registry URL         the registry (default $MLREG_URL)  --registry https://reg:5000\n"
+    "  --limit-rate RATE      cap the upload speed, bytes per second (K, M, G: powers of\n"
+    "                         1024)                          --limit-rate 50M\n"
+    "\n"
+    "Files the registry already holds are skipped; pushing a release that exists with\n"
+    "the same files uploads only those the registry lacks, which repairs it. Digests of\n"
+    "unchanged files are cached ($MLREG_CACHE_DIR, else $XDG_CACHE_HOME/mlreg, else\n"
+    "~/.cache/mlreg), and an interrupted upload resumes where the registry's copy ends.\n";
 
 typedef struct {
     size_t kind; /* index into kinds[], NKINDS for any other kind */
@@ -138,6 +169,13 @@ typedef struct {
     char ix_title[300];
     int ix_listed; /* the existing release lists this index (repair path) */
 } push_file;
+
+/* What the command line says besides the reference and the files. */
+typedef struct {
+    const char *git_sha, *registry, *sign_key, *dir;
+    int reupload, dry_run, allow_dirty;
+    uint64_t rate;
+} push_opts;
 
 /* --limit-rate: bytes per second every upload request of this push may
  * send (0: no cap), set once by cmd_push(). */
@@ -453,22 +491,65 @@ static int hex_sha_valid(const char *s)
     return 1;
 }
 
-/* `git rev-parse HEAD` of the working directory, when it is a git checkout
- * with a commit and git is installed; otherwise no git sha (out[0] = 0). */
-static void git_head(char out[65])
+/* The first line @p cmd prints into @p line (@p cap bytes, newline cut);
+ * 0 when it ran and exited 0, -1 otherwise. */
+static int run_line(char *line, size_t cap, const char *cmd)
 {
-    char line[128] = "";
     FILE *p;
-    size_t n;
+    int ok;
 
-    out[0] = '\0';
+    line[0] = '\0';
     fflush(NULL);
-    if (!(p = popen("git rev-parse HEAD 2>/dev/null", "r"))) return;
-    if (!fgets(line, sizeof(line), p)) line[0] = '\0';
-    if (pclose(p) != 0) return;
-    n = strcspn(line, "\r\n");
-    line[n] = '\0';
-    if (hex_sha_valid(line)) memcpy(out, line, n + 1);
+    if (!(p = popen(cmd, "r"))) return -1;
+    if (!fgets(line, (int)cap, p)) line[0] = '\0';
+    /* drain the rest: git must not die of SIGPIPE, its status decides */
+    while (fgetc(p) != EOF) {}
+    ok = pclose(p) == 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    return ok ? 0 : -1;
+}
+
+/* The git state of the working directory: its HEAD commit into @p sha
+ * ("" when it is not a git checkout with a commit, or git is missing) and
+ * *dirty_out = 1 when tracked files have uncommitted changes (untracked
+ * files do not count: exports are often written inside the checkout). */
+static void git_state(char sha[65], int *dirty_out)
+{
+    char line[128];
+
+    sha[0] = '\0';
+    *dirty_out = 0;
+    if (run_line(line, sizeof(line), "git rev-parse HEAD 2>/dev/null") < 0 || !hex_sha_valid(line))
+        return;
+    memcpy(sha, line, strlen(line) + 1);
+    if (run_line(line, sizeof(line), "git status --porcelain --untracked-files=no 2>/dev/null") ==
+            0 &&
+        line[0])
+        *dirty_out = 1;
+}
+
+/* What the release records about its source: --git-sha as given (git is not
+ * asked: CI says what it built), else the checkout's HEAD, with a warning
+ * when there is none or the tree is dirty (--allow-dirty: intended, no
+ * warning; the release says dirty all the same). */
+static void git_record(char sha[65], int *dirty_out, const push_opts *o)
+{
+    *dirty_out = 0;
+    if (o->git_sha) {
+        snprintf(sha, 65, "%s", o->git_sha);
+        return;
+    }
+    git_state(sha, dirty_out);
+    if (!sha[0])
+        fprintf(stderr, "mlreg push: warning: not in a git checkout (or git is missing): the "
+                        "release records no git sha, and `mlreg image-tag` will need one; pass "
+                        "--git-sha SHA\n");
+    else if (*dirty_out && !o->allow_dirty)
+        fprintf(stderr,
+                "mlreg push: warning: the git tree has uncommitted changes: %.12s does not "
+                "describe what is pushed; the release is marked dirty (--allow-dirty when this "
+                "is intended)\n",
+                sha);
 }
 
 /* The creation time as RFC 3339 UTC; SOURCE_DATE_EPOCH pins it for
@@ -497,7 +578,8 @@ static void layer_media_type(char *buf, size_t len, const char *kind)
 }
 
 /* Builds the release manifest; *out is malloc'd, compact, keys sorted. */
-static int build_manifest(char **out, const cli_ref *ref, const file_list *l, const char *git_sha)
+static int build_manifest(char **out, const cli_ref *ref, const file_list *l, const char *git_sha,
+                          int git_dirty)
 {
     int error = 0;
     json_t *m = NULL, *layers, *ann;
@@ -513,6 +595,8 @@ static int build_manifest(char **out, const cli_ref *ref, const file_list *l, co
     if (!m) goto nomem;
     ann = json_object_get(m, "annotations");
     if (*git_sha && json_object_set_new(ann, MLREG_ANN_GIT_SHA, json_string(git_sha)) < 0)
+        goto nomem;
+    if (git_dirty && json_object_set_new(ann, MLREG_ANN_GIT_DIRTY, json_string("true")) < 0)
         goto nomem;
     layers = json_object_get(m, "layers");
     for (size_t i = 0; i < l->nfiles; i++) {
@@ -1200,13 +1284,6 @@ done:
     return error;
 }
 
-/* What the command line says besides the reference and the files. */
-typedef struct {
-    const char *git_sha, *registry, *sign_key, *dir;
-    int reupload, dry_run, allow_dirty;
-    uint64_t rate;
-} push_opts;
-
 static int parse_args(cli_ref *ref, file_list *l, push_opts *o, int argc, char **argv)
 {
     const char *refstr = NULL, *v;
@@ -1431,6 +1508,7 @@ int cmd_push(int argc, char **argv)
     file_list files = {0};
     push_opts o = {0};
     push_dir_plan plan = {0};
+    int git_dirty = 0;
     char git_sha[65], digest[MLREG_DIGEST_STRLEN + 1], existing[MLREG_DIGEST_STRLEN + 1];
     char size_str[32];
     char *manifest = NULL, *existing_body = NULL, *sig = NULL, keyid[MLREG_KEYID_HEXLEN + 1];
@@ -1485,10 +1563,7 @@ int cmd_push(int argc, char **argv)
         goto done;
     }
     if ((error = hash_unknown(&x, &files, 1)) < 0) goto done;
-    if (o.git_sha)
-        snprintf(git_sha, sizeof(git_sha), "%s", o.git_sha);
-    else
-        git_head(git_sha);
+    git_record(git_sha, &git_dirty, &o);
 
     if ((error = cli_client_new(&c, o.registry)) < 0) goto done;
     send_limit = rate;
@@ -1522,7 +1597,7 @@ int cmd_push(int argc, char **argv)
         if (!manifest) {
             /* every digest is known now: the manifest, and its signature
              * (the key is wiped at once) */
-            if ((error = build_manifest(&manifest, &ref, &files, git_sha)) < 0 ||
+            if ((error = build_manifest(&manifest, &ref, &files, git_sha, git_dirty)) < 0 ||
                 (error = mlreg_digest_buffer(&md, manifest, strlen(manifest))) < 0)
                 goto done;
             mlreg_digest_format(digest, &md);

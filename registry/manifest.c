@@ -510,6 +510,13 @@ int mlreg_release_validate(mlreg_release_info *out, const mlreg_manifest *m, con
         return mlreg_error_set(MLREG_EINVALID, "annotation %s '%.130s' is not a valid tag",
                                MLREG_ANN_VERSION, info.version);
     if (info.git_sha != NULL && (error = check_git_sha(info.git_sha)) < 0) return error;
+    {
+        const char *dirty = ann ? json_string_value(json_object_get(ann, MLREG_ANN_GIT_DIRTY)) : NULL;
+        if (dirty != NULL && strcmp(dirty, "true") != 0 && strcmp(dirty, "false") != 0)
+            return mlreg_error_set(MLREG_EINVALID, "annotation %s must be \"true\" or \"false\"",
+                                   MLREG_ANN_GIT_DIRTY);
+        info.git_dirty = dirty != NULL && strcmp(dirty, "true") == 0;
+    }
     if (info.created == NULL)
         return mlreg_error_set(MLREG_EINVALID, "annotation %s missing", MLREG_ANN_CREATED);
     if (mlreg_time_parse_flags(&info.created_sec, &info.created_nsec, info.created,

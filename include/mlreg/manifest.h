@@ -21,7 +21,8 @@
  *  - at most one eval-report layer;
  *  - manifest annotations org.mlreg.model (equal to the repository name),
  *    org.mlreg.version (tag grammar), org.mlreg.git-sha (optional, 7-64
- *    lowercase hex), org.opencontainers.image.created (RFC 3339).
+ *    lowercase hex), org.mlreg.git-dirty (optional, "true" or "false"),
+ *    org.opencontainers.image.created (RFC 3339).
  */
 #ifndef MLREG_MANIFEST_H
 #define MLREG_MANIFEST_H
@@ -101,6 +102,7 @@ typedef struct {
     int32_t created_nsec;
     int has_eval_report;      /**< 1 when a layer has kind eval-report */
     size_t eval_report_index; /**< its index in m->layers */
+    int git_dirty;            /**< 1 when org.mlreg.git-dirty is "true" */
 } mlreg_release_info;
 
 /**
