@@ -115,7 +115,8 @@ static const char usage_line[] =
     "                         tokenizer; config.json generation_config.json -> config;\n"
     "                         seeds.json seeds.txt -> seeds; eval*.json results*.json ->\n"
     "                         eval-report. DIR/mlreg.json (not pushed) maps other names\n"
-    "                         and excludes some: {\"files\":{\"*.md\":\"docs\"},\"exclude\":[\"*.tmp\"]}.\n"
+    "                         and excludes some: "
+    "{\"files\":{\"*.md\":\"docs\"},\"exclude\":[\"*.tmp\"]}.\n"
     "                         Other names, subdirectories and links leaving DIR are refused.\n"
     "                           mlreg push team/llm@1.2.0 export/\n"
     "  --weights FILE         a weights file (repeatable)   --weights out/model.safetensors\n"
@@ -503,7 +504,8 @@ static int run_line(char *line, size_t cap, const char *cmd)
     if (!(p = popen(cmd, "r"))) return -1;
     if (!fgets(line, (int)cap, p)) line[0] = '\0';
     /* drain the rest: git must not die of SIGPIPE, its status decides */
-    while (fgetc(p) != EOF) {}
+    while (fgetc(p) != EOF) {
+    }
     ok = pclose(p) == 0;
     line[strcspn(line, "\r\n")] = '\0';
     return ok ? 0 : -1;

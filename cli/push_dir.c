@@ -250,6 +250,7 @@ int push_dir_plan_build(push_dir_plan *out, const char *dir_arg, const char *con
 {
     char dir[PATH_MAX];
     size_t dl;
+    struct stat dst;
     int error = 0;
     DIR *d = NULL;
     struct dirent *de;
@@ -265,9 +266,14 @@ int push_dir_plan_build(push_dir_plan *out, const char *dir_arg, const char *con
     memcpy(dir, dir_arg, dl + 1);
     while (dl > 1 && dir[dl - 1] == '/')
         dir[--dl] = '\0';
-    if (!realpath(dir, real_dir)) {
-        error = mlreg_error_set(errno == ENOENT ? MLREG_ENOTFOUND : MLREG_EIO, "%s: %s",
-                                mlreg_text_printable(dir), strerror(errno));
+    if (!realpath(dir, real_dir) || stat(real_dir, &dst) < 0) {
+        error = mlreg_error_set(errno == ENOENT ? MLREG_EINVALID : MLREG_EIO, "%s: %s",
+                                mlreg_text_printable(dir),
+                                errno == ENOENT ? "no such directory" : strerror(errno));
+        goto done;
+    }
+    if (!S_ISDIR(dst.st_mode)) {
+        error = mlreg_error_set(MLREG_EINVALID, "%s: not a directory", mlreg_text_printable(dir));
         goto done;
     }
     if ((error = config_load(&cfg, dir)) < 0) goto done;

@@ -511,7 +511,8 @@ int mlreg_release_validate(mlreg_release_info *out, const mlreg_manifest *m, con
                                MLREG_ANN_VERSION, info.version);
     if (info.git_sha != NULL && (error = check_git_sha(info.git_sha)) < 0) return error;
     {
-        const char *dirty = ann ? json_string_value(json_object_get(ann, MLREG_ANN_GIT_DIRTY)) : NULL;
+        const char *dirty =
+            ann ? json_string_value(json_object_get(ann, MLREG_ANN_GIT_DIRTY)) : NULL;
         if (dirty != NULL && strcmp(dirty, "true") != 0 && strcmp(dirty, "false") != 0)
             return mlreg_error_set(MLREG_EINVALID, "annotation %s must be \"true\" or \"false\"",
                                    MLREG_ANN_GIT_DIRTY);
