@@ -508,7 +508,7 @@ END_TEST
 
 START_TEST(test_release_unknown_or_missing_kind_is_invalid)
 {
-    json_t *doc = good_release();
+    json_t *doc;
 
     static const char *const bad[] = {
         "Weights", "", "9lives", "-x", "a_b", "a.b", "a/b", "abcdefghijklmnopqrstuvwxyz0123456"};
