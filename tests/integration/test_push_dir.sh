@@ -152,7 +152,17 @@ for cfg in 'not json' '[1]' '{"files":{"*":"Bad_Kind"}}' '{"files":{"*":"chunk-i
     expect_rc "mlreg.json '$cfg' is refused (2)" 2
     check "... naming mlreg.json" grep -q "mlreg.json" "$TMP/err"
 done
+head -c 70000 /dev/zero | tr '\0' ' ' >"$B/mlreg.json"
+push team/llm@2.0.1 "$B" --dry-run
+expect_rc "a mlreg.json over 64 KiB is refused (2)" 2
+check "... naming it" grep -q "mlreg.json.*larger than" "$TMP/err"
 rm "$B/mlreg.json"
+H=$TMP/hostile
+mkdir -p "$H"
+: >"$H/$(printf 'evil\033[2J.bin')"
+push team/llm@2.0.1 "$H" --dry-run
+expect_rc "a file name with an escape sequence is refused (2)" 2
+check "... and the terminal never sees the raw escape" sh -c "! grep -q \"$(printf '\033')\" '$TMP/err' '$TMP/out'"
 push team/llm@2.0.1 "$TMP/missing-dir"
 expect_rc "a DIR that does not exist is refused" 2
 check "... saying so" grep -q "missing-dir: no such directory" "$TMP/err"
@@ -245,8 +255,8 @@ check "... metrics task.metric, ',none' dropped, other filters dotted, stderr ke
     jqt '.metrics["hellaswag.acc_norm"] == 0.7547 and .metrics["hellaswag.acc_norm_stderr"] == 0.0043
          and .metrics["gsm8k.exact_match.strict-match"] == 0.41 and (.metrics | length) == 7' "$TMP/body"
 printf '{"accuracy":0.9,"latency_ms":{"p50":12,"p99":40}}' >"$R/flat.json"
-push team/rep@1.0.1 --weights "$R/big.bin" --eval-report "$R/flat.json" --git-sha $GIT
-expect_rc "a flat report of numbers pushes" 0
+push team/rep@1.0.1 --weights "$R/big.bin" --eval "$R/flat.json" --git-sha $GIT
+expect_rc "a flat report of numbers pushes (--eval, short for --eval-report)" 0
 api /api/v1/models/team/rep/versions/1.0.1
 check "... its metrics" jqt '.metrics == {"accuracy":0.9,"latency_ms.p50":12,"latency_ms.p99":40}' "$TMP/body"
 
