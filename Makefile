@@ -100,6 +100,12 @@ $(BUILD)/tests/check_metric_filter: tests/unit/check_metric_filter.c $(BUILD)/cl
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 
+# check_push_dir tests a module of cli/ (push_dir.c, with files.c).
+$(BUILD)/tests/check_push_dir: tests/unit/check_push_dir.c $(BUILD)/cli/push_dir.o \
+    $(BUILD)/cli/files.o $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
+
 # audit_tamper edits the LMDB file directly, as an attacker would: liblmdb only.
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(@D)

@@ -63,12 +63,15 @@
 #include "mlreg/chunk_index.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/file.h"
 #include "mlreg/manifest.h"
+#include "mlreg/names.h"
 #include "mlreg/oci.h"
 #include "mlreg/sign.h"
 #include "mlreg/text.h"
 #include "mlreg/time.h"
 #include "push_cache.h"
+#include "push_dir.h"
 #include "push_reader.h"
 #include "release.h"
 
@@ -97,25 +100,58 @@ static const char *const kinds[] = {MLREG_KINDS};
 #define BUSY_WAIT_MAX 75u
 
 static const char usage_line[] =
-    "usage: mlreg push MODEL@VERSION [--weights FILE]... [--tokenizer FILE] [--config FILE]\n"
-    "                  [--seeds FILE] [--eval-report FILE] [--file KIND=FILE]...\n"
-    "                  [--git-sha SHA] [--sign-key KEYFILE] [--reupload] [--registry URL]\n"
-    "                  [--limit-rate BYTES[K|M|G]]\n"
+    "usage: mlreg push MODEL@VERSION [DIR] [--weights FILE]... [--tokenizer FILE]\n"
+    "                  [--config FILE] [--seeds FILE] [--eval-report FILE] [--file KIND=FILE]...\n"
+    "                  [--dry-run] [--git-sha SHA] [--allow-dirty] [--sign-key KEYFILE]\n"
+    "                  [--reupload] [--registry URL] [--limit-rate BYTES[K|M|G]]\n"
     "\n"
-    "--sign-key signs the manifest with the secret key KEYFILE (password from\n"
-    "MLREG_KEY_PASSWORD or the terminal when encrypted) and attaches the signature.\n"
-    "Files the registry already holds are skipped; pushing a release that exists\n"
-    "with the same files uploads only those the registry lacks (a copy a scrub\n"
-    "quarantined), which repairs it. --reupload uploads every file even when the\n"
-    "registry has it: the registry verifies the bytes and replaces its copy, which\n"
-    "repairs one that was damaged and not yet found by a scrub.\n"
-    "--limit-rate caps the upload speed (bytes per second; K, M, G are powers of 1024).\n"
-    "Digests of unchanged files are cached ($MLREG_CACHE_DIR, else\n"
-    "$XDG_CACHE_HOME/mlreg, else ~/.cache/mlreg), and an interrupted upload resumes\n"
-    "where the registry's copy ends when the same file is pushed again.\n";
+    "Pushes a release: every file of DIR (not its subdirectories), and/or the files\n"
+    "named by flags. The last line on stdout is the release digest.\n"
+    "\n"
+    "  DIR                    push the files of DIR, kinds from their names:\n"
+    "                         *.safetensors *.bin *.gguf *.onnx *.pt and their\n"
+    "                         *.index.json -> weights; tokenizer*.json *.model vocab*\n"
+    "                         merges.txt special_tokens_map.json added_tokens.json ->\n"
+    "                         tokenizer; config.json generation_config.json -> config;\n"
+    "                         seeds.json seeds.txt -> seeds; eval*.json results*.json ->\n"
+    "                         eval-report. DIR/mlreg.json (not pushed) maps other names\n"
+    "                         and excludes some: "
+    "{\"files\":{\"*.md\":\"docs\"},\"exclude\":[\"*.tmp\"]}.\n"
+    "                         Other names, subdirectories and links leaving DIR are refused.\n"
+    "                           mlreg push team/llm@1.2.0 export/\n"
+    "  --weights FILE         a weights file (repeatable)   --weights out/model.safetensors\n"
+    "  --tokenizer FILE       a tokenizer file (repeatable) --tokenizer out/tokenizer.json\n"
+    "  --config FILE          a config file (repeatable)    --config out/config.json\n"
+    "  --seeds FILE           the seeds file                --seeds out/seeds.json\n"
+    "  --eval-report FILE     the eval report (also --eval) --eval-report out/eval.json\n"
+    "                         checked before any upload: {\"metrics\":{...}}, an object of\n"
+    "                         numbers or lm-evaluation-harness results (docs/eval-report.md)\n"
+    "  --file KIND=FILE       any kind [a-z][a-z0-9-]{0,31}  --file generation-config=gen.json\n"
+    "                         (a file given by a flag is not taken again from DIR)\n"
+    "  --dry-run              print the plan (kind, size, title, path), upload nothing\n"
+    "                           mlreg push team/llm@1.2.0 export/ --dry-run\n"
+    "  --git-sha SHA          the commit built (7-64 lowercase hex); git is then not asked\n"
+    "                           mlreg push team/llm@1.2.0 export/ --git-sha \"$GITHUB_SHA\"\n"
+    "                         Without it: HEAD of the git checkout of the working\n"
+    "                         directory, with a warning outside a checkout or when tracked\n"
+    "                         files have uncommitted changes (the release is marked dirty)\n"
+    "  --allow-dirty          a dirty tree is intended: no warning (still marked dirty)\n"
+    "  --sign-key KEYFILE     sign the manifest and attach the signature (password from\n"
+    "                         MLREG_KEY_PASSWORD or the terminal)  --sign-key ci.key\n"
+    "  --reupload             upload every file even when the registry has it: the registry\n"
+    "                         verifies the bytes and replaces its copy (repairs a damaged one)\n"
+    "  --registry URL         the registry (default $MLREG_URL)  --registry https://reg:5000\n"
+    "  --limit-rate RATE      cap the upload speed, bytes per second (K, M, G: powers of\n"
+    "                         1024)                          --limit-rate 50M\n"
+    "\n"
+    "Files the registry already holds are skipped; pushing a release that exists with\n"
+    "the same files uploads only those the registry lacks, which repairs it. Digests of\n"
+    "unchanged files are cached ($MLREG_CACHE_DIR, else $XDG_CACHE_HOME/mlreg, else\n"
+    "~/.cache/mlreg), and an interrupted upload resumes where the registry's copy ends.\n";
 
 typedef struct {
-    size_t kind;  /* index into kinds[] */
+    size_t kind; /* index into kinds[], NKINDS for any other kind */
+    char kind_name[MLREG_KIND_MAX + 1];
     size_t order; /* position on the command line */
     const char *path;
     const char *title; /* base name, points into path */
@@ -134,6 +170,13 @@ typedef struct {
     char ix_title[300];
     int ix_listed; /* the existing release lists this index (repair path) */
 } push_file;
+
+/* What the command line says besides the reference and the files. */
+typedef struct {
+    const char *git_sha, *registry, *sign_key, *dir;
+    int reupload, dry_run, allow_dirty;
+    uint64_t rate;
+} push_opts;
 
 /* --limit-rate: bytes per second every upload request of this push may
  * send (0: no cap), set once by cmd_push(). */
@@ -165,25 +208,41 @@ static void file_list_free(file_list *l)
     l->nfiles = l->cap = 0;
 }
 
+/* The rank of kind @p kind (@p len bytes) for the layer order: its index in
+ * kinds[], or NKINDS for any other kind of the grammar (mlreg_kind_valid()).
+ * "chunk-index" is refused: push makes those layers itself. */
 static int kind_index(size_t *out, const char *kind, size_t len)
 {
+    char name[MLREG_KIND_MAX + 1];
+
     for (size_t k = 0; k < NKINDS; k++)
         if (strlen(kinds[k]) == len && !strncmp(kinds[k], kind, len)) {
             *out = k;
             return 0;
         }
-    return mlreg_error_set(MLREG_EINVALID,
-                           "unknown kind '%.*s' (weights, tokenizer, config, seeds, "
-                           "eval-report, other)",
-                           (int)len, kind);
+    snprintf(name, sizeof(name), "%.*s", (int)(len > MLREG_KIND_MAX ? MLREG_KIND_MAX : len), kind);
+    if (len > MLREG_KIND_MAX || strlen(name) != len || !mlreg_kind_valid(name))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "kind '%s' is not a kind: a lowercase letter, then up to 31 "
+                               "lowercase letters, digits or '-' (weights, tokenizer, config, "
+                               "seeds, eval-report, other, generation-config, ...)",
+                               mlreg_text_printable(name));
+    if (!strcmp(name, MLREG_KIND_CHUNK_INDEX))
+        return mlreg_error_set(MLREG_EINVALID, "kind '%s' is made by mlreg push itself", name);
+    *out = NKINDS;
+    return 0;
 }
 
-static int file_add(file_list *l, size_t kind, const char *path)
+/* Adds @p path as a file of kind @p kind_name (rank @p kind) titled
+ * @p title, or by its base name when @p title is NULL. @p path and @p title
+ * must outlive the list. */
+static int file_add(file_list *l, size_t kind, const char *kind_name, const char *path,
+                    const char *title)
 {
     push_file *f;
     const char *slash;
 
-    if (!*path) return mlreg_error_set(MLREG_EINVALID, "empty file name for --%s", kinds[kind]);
+    if (!*path) return mlreg_error_set(MLREG_EINVALID, "empty file name for kind %s", kind_name);
     if (l->nfiles == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
         push_file *p = realloc(l->files, cap * sizeof(*p));
@@ -195,15 +254,17 @@ static int file_add(file_list *l, size_t kind, const char *path)
     memset(f, 0, sizeof(*f));
     f->fd = -1;
     f->kind = kind;
+    snprintf(f->kind_name, sizeof(f->kind_name), "%s", kind_name);
     f->order = l->nfiles;
     f->path = path;
     slash = strrchr(path, '/');
-    f->title = slash ? slash + 1 : path;
+    f->title = title ? title : slash ? slash + 1 : path;
     l->nfiles++;
     return 0;
 }
 
-/* Stable order of the layers: kind order of MLREG_KINDS, then command line. */
+/* Stable order of the layers: kind order of MLREG_KINDS, any other kind
+ * after them, then command line. */
 static int file_cmp(const void *a, const void *b)
 {
     const push_file *x = a, *y = b;
@@ -232,7 +293,7 @@ static int check_titles(const file_list *l)
                                        l->files[j].path, f->path, f->title,
                                        strcmp(l->files[j].title, f->title) ? " but for letter case"
                                                                            : "");
-        if (!strcmp(kinds[f->kind], "eval-report")) evals++;
+        if (!strcmp(f->kind_name, "eval-report")) evals++;
     }
     if (evals > 1) return mlreg_error_set(MLREG_EINVALID, "at most one eval-report per release");
     return 0;
@@ -336,6 +397,55 @@ static int open_files(push_ctx *x, file_list *l)
     return 0;
 }
 
+/* Checks the eval report (the file open on @p f->fd) with the registry's
+ * own parser (mlreg_eval_report_parse(), manifest.h) before anything is
+ * uploaded: a report the registry would refuse costs no upload. Values that
+ * are kept but not indexed as metrics are named in a warning. */
+static int check_eval_report(const push_file *f)
+{
+    char *body = NULL, printable[300];
+    size_t len = 0, i;
+    mlreg_eval_report *r = NULL;
+    json_t *v;
+    int error = 0;
+
+    if (f->size > MLREG_MAX_EVAL_REPORT_BYTES)
+        return mlreg_error_set(MLREG_ETOOBIG, "eval report %s is %" PRIu64 " bytes, at most %u",
+                               mlreg_text_printable(f->path), f->size, MLREG_MAX_EVAL_REPORT_BYTES);
+    if (lseek(f->fd, 0, SEEK_SET) < 0 ||
+        (error = mlreg_file_read_fd(&body, &len, f->fd, f->path, MLREG_MAX_EVAL_REPORT_BYTES)) <
+            0 ||
+        lseek(f->fd, 0, SEEK_SET) < 0) {
+        if (!error) error = mlreg_error_set(MLREG_EIO, "%s: %s", f->path, strerror(errno));
+        goto done;
+    }
+    if ((error = mlreg_eval_report_parse(&r, body, len)) < 0) {
+        error = cli_error_wrap(error, "eval report %s refused before any upload",
+                               mlreg_text_printable(f->path));
+        goto done;
+    }
+    fprintf(stderr, "eval report %s: %s layout, %zu metric%s\n", mlreg_text_printable(f->path),
+            mlreg_eval_format_name(r->format), json_object_size(r->metrics),
+            json_object_size(r->metrics) == 1 ? "" : "s");
+    json_array_foreach(r->skipped, i, v)
+    {
+        mlreg_text_sanitize(printable, sizeof(printable),
+                            json_string_value(json_object_get(v, "name")),
+                            strlen(json_string_value(json_object_get(v, "name"))));
+        fprintf(stderr,
+                "mlreg push: warning: eval report: '%s' is %s: kept in the report, not a "
+                "metric\n",
+                printable, json_string_value(json_object_get(v, "type")));
+    }
+    if (r->nskipped > json_array_size(r->skipped))
+        fprintf(stderr, "mlreg push: warning: eval report: %zu more values are not metrics\n",
+                r->nskipped - json_array_size(r->skipped));
+done:
+    mlreg_eval_report_free(r);
+    free(body);
+    return error;
+}
+
 /* Reads @p f once to hash it (and build its chunk index). */
 static int hash_file(push_ctx *x, push_file *f)
 {
@@ -382,22 +492,66 @@ static int hex_sha_valid(const char *s)
     return 1;
 }
 
-/* `git rev-parse HEAD` of the working directory, when it is a git checkout
- * with a commit and git is installed; otherwise no git sha (out[0] = 0). */
-static void git_head(char out[65])
+/* The first line @p cmd prints into @p line (@p cap bytes, newline cut);
+ * 0 when it ran and exited 0, -1 otherwise. */
+static int run_line(char *line, size_t cap, const char *cmd)
 {
-    char line[128] = "";
     FILE *p;
-    size_t n;
+    int ok;
 
-    out[0] = '\0';
+    line[0] = '\0';
     fflush(NULL);
-    if (!(p = popen("git rev-parse HEAD 2>/dev/null", "r"))) return;
-    if (!fgets(line, sizeof(line), p)) line[0] = '\0';
-    if (pclose(p) != 0) return;
-    n = strcspn(line, "\r\n");
-    line[n] = '\0';
-    if (hex_sha_valid(line)) memcpy(out, line, n + 1);
+    if (!(p = popen(cmd, "r"))) return -1;
+    if (!fgets(line, (int)cap, p)) line[0] = '\0';
+    /* drain the rest: git must not die of SIGPIPE, its status decides */
+    while (fgetc(p) != EOF) {
+    }
+    ok = pclose(p) == 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    return ok ? 0 : -1;
+}
+
+/* The git state of the working directory: its HEAD commit into @p sha
+ * ("" when it is not a git checkout with a commit, or git is missing) and
+ * *dirty_out = 1 when tracked files have uncommitted changes (untracked
+ * files do not count: exports are often written inside the checkout). */
+static void git_state(char sha[65], int *dirty_out)
+{
+    char line[128];
+
+    sha[0] = '\0';
+    *dirty_out = 0;
+    if (run_line(line, sizeof(line), "git rev-parse HEAD 2>/dev/null") < 0 || !hex_sha_valid(line))
+        return;
+    memcpy(sha, line, strlen(line) + 1);
+    if (run_line(line, sizeof(line), "git status --porcelain --untracked-files=no 2>/dev/null") ==
+            0 &&
+        line[0])
+        *dirty_out = 1;
+}
+
+/* What the release records about its source: --git-sha as given (git is not
+ * asked: CI says what it built), else the checkout's HEAD, with a warning
+ * when there is none or the tree is dirty (--allow-dirty: intended, no
+ * warning; the release says dirty all the same). */
+static void git_record(char sha[65], int *dirty_out, const push_opts *o)
+{
+    *dirty_out = 0;
+    if (o->git_sha) {
+        snprintf(sha, 65, "%s", o->git_sha);
+        return;
+    }
+    git_state(sha, dirty_out);
+    if (!sha[0])
+        fprintf(stderr, "mlreg push: warning: not in a git checkout (or git is missing): the "
+                        "release records no git sha, and `mlreg image-tag` will need one; pass "
+                        "--git-sha SHA\n");
+    else if (*dirty_out && !o->allow_dirty)
+        fprintf(stderr,
+                "mlreg push: warning: the git tree has uncommitted changes: %.12s does not "
+                "describe what is pushed; the release is marked dirty (--allow-dirty when this "
+                "is intended)\n",
+                sha);
 }
 
 /* The creation time as RFC 3339 UTC; SOURCE_DATE_EPOCH pins it for
@@ -426,7 +580,8 @@ static void layer_media_type(char *buf, size_t len, const char *kind)
 }
 
 /* Builds the release manifest; *out is malloc'd, compact, keys sorted. */
-static int build_manifest(char **out, const cli_ref *ref, const file_list *l, const char *git_sha)
+static int build_manifest(char **out, const cli_ref *ref, const file_list *l, const char *git_sha,
+                          int git_dirty)
 {
     int error = 0;
     json_t *m = NULL, *layers, *ann;
@@ -443,13 +598,15 @@ static int build_manifest(char **out, const cli_ref *ref, const file_list *l, co
     ann = json_object_get(m, "annotations");
     if (*git_sha && json_object_set_new(ann, MLREG_ANN_GIT_SHA, json_string(git_sha)) < 0)
         goto nomem;
+    if (git_dirty && json_object_set_new(ann, MLREG_ANN_GIT_DIRTY, json_string("true")) < 0)
+        goto nomem;
     layers = json_object_get(m, "layers");
     for (size_t i = 0; i < l->nfiles; i++) {
         const push_file *f = &l->files[i];
-        layer_media_type(mt, sizeof(mt), kinds[f->kind]);
+        layer_media_type(mt, sizeof(mt), f->kind_name);
         json_t *layer = json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "mediaType", mt, "digest",
                                   f->digest, "size", (json_int_t)f->size, "annotations",
-                                  MLREG_ANN_TITLE, f->title, MLREG_ANN_KIND, kinds[f->kind]);
+                                  MLREG_ANN_TITLE, f->title, MLREG_ANN_KIND, f->kind_name);
         if (!layer || json_array_append_new(layers, layer) < 0) goto nomem;
         if (f->indexed && json_object_set_new(json_object_get(layer, "annotations"),
                                               MLREG_ANN_CHUNK_INDEX, json_string(f->ix_digest)) < 0)
@@ -504,8 +661,7 @@ static int same_release(const char *body, size_t len, file_list *l)
             const char *digest = json_string_value(json_object_get(layer, "digest"));
             const char *ix = json_string_value(json_object_get(ann, MLREG_ANN_CHUNK_INDEX));
             if (title && !strcmp(title, f->title))
-                found =
-                    kind && digest && !strcmp(kind, kinds[f->kind]) && !strcmp(digest, f->digest);
+                found = kind && digest && !strcmp(kind, f->kind_name) && !strcmp(digest, f->digest);
             if (title && !strcmp(title, f->title) && !found) goto done;
             /* the stored release lists our index: a repair may upload it */
             if (found) f->ix_listed = f->indexed && ix && !strcmp(ix, f->ix_digest);
@@ -1130,8 +1286,7 @@ done:
     return error;
 }
 
-static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const char **registry,
-                      const char **sign_key, int *reupload, uint64_t *rate, int argc, char **argv)
+static int parse_args(cli_ref *ref, file_list *l, push_opts *o, int argc, char **argv)
 {
     const char *refstr = NULL, *v;
     int error, m;
@@ -1147,43 +1302,100 @@ static int parse_args(cli_ref *ref, file_list *l, const char **git_sha, const ch
             if ((m = cli_opt(&v, &i, argc, argv, opt)) < 0) return MLREG_EINVALID;
             if (m) {
                 matched = 1;
-                if ((error = file_add(l, k, v)) < 0) return error;
+                if ((error = file_add(l, k, kinds[k], v, NULL)) < 0) return error;
             }
         }
         if (matched) continue;
-        if (!strcmp(arg, "--reupload")) {
-            *reupload = 1;
+        if ((m = cli_opt(&v, &i, argc, argv, "--eval")) != 0) {
+            if (m < 0) return MLREG_EINVALID;
+            if ((error = kind_index(&k, "eval-report", 11)) < 0 ||
+                (error = file_add(l, k, "eval-report", v, NULL)) < 0)
+                return error;
+        } else if (!strcmp(arg, "--reupload")) {
+            o->reupload = 1;
+        } else if (!strcmp(arg, "--dry-run")) {
+            o->dry_run = 1;
+        } else if (!strcmp(arg, "--allow-dirty")) {
+            o->allow_dirty = 1;
         } else if ((m = cli_opt(&v, &i, argc, argv, "--file")) != 0) {
             const char *eq;
             if (m < 0) return MLREG_EINVALID;
             if (!(eq = strchr(v, '=')))
                 return mlreg_error_set(MLREG_EINVALID, "--file wants KIND=FILE, got '%s'", v);
-            if ((error = kind_index(&k, v, (size_t)(eq - v))) < 0 ||
-                (error = file_add(l, k, eq + 1)) < 0)
-                return error;
-        } else if ((m = cli_opt(git_sha, &i, argc, argv, "--git-sha")) != 0) {
+            if ((error = kind_index(&k, v, (size_t)(eq - v))) < 0) return error;
+            {
+                char name[MLREG_KIND_MAX + 1];
+                snprintf(name, sizeof(name), "%.*s", (int)(eq - v), v);
+                if ((error = file_add(l, k, name, eq + 1, NULL)) < 0) return error;
+            }
+        } else if ((m = cli_opt(&o->git_sha, &i, argc, argv, "--git-sha")) != 0) {
             if (m < 0) return MLREG_EINVALID;
-            if (!hex_sha_valid(*git_sha))
-                return mlreg_error_set(
-                    MLREG_EINVALID, "--git-sha '%s': want 7 to 64 lowercase hex digits", *git_sha);
+            if (!hex_sha_valid(o->git_sha))
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "--git-sha '%s': want 7 to 64 lowercase hex digits",
+                                       mlreg_text_printable(o->git_sha));
         } else if ((m = cli_opt(&v, &i, argc, argv, "--limit-rate")) != 0) {
             if (m < 0) return MLREG_EINVALID;
-            if ((error = cli_rate_parse(rate, v, "--limit-rate")) < 0) return error;
-        } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0 ||
-                   (m = cli_opt(sign_key, &i, argc, argv, "--sign-key")) != 0) {
+            if ((error = cli_rate_parse(&o->rate, v, "--limit-rate")) < 0) return error;
+        } else if ((m = cli_opt(&o->registry, &i, argc, argv, "--registry")) != 0 ||
+                   (m = cli_opt(&o->sign_key, &i, argc, argv, "--sign-key")) != 0) {
             if (m < 0) return MLREG_EINVALID;
-        } else if ((error = cli_positional(&refstr, arg)) < 0) {
+        } else if ((error = cli_positional(refstr ? &o->dir : &refstr, arg)) < 0) {
             return error;
         }
     }
     if (!refstr) return mlreg_error_set(MLREG_EINVALID, "missing MODEL@VERSION");
     if ((error = cli_ref_parse(ref, refstr, 0)) < 0) return error;
-    if (l->nfiles == 0)
-        return mlreg_error_set(MLREG_EINVALID, "no files: give at least one --weights, "
+    if (l->nfiles == 0 && !o->dir)
+        return mlreg_error_set(MLREG_EINVALID, "no files: give a DIR, or at least one --weights, "
                                                "--tokenizer, --config, --seeds, --eval-report "
                                                "or --file KIND=FILE");
-    qsort(l->files, l->nfiles, sizeof(*l->files), file_cmp);
-    return check_titles(l);
+    return 0;
+}
+
+/* Adds the files of directory o->dir (push_dir.h) to @p l, those given by
+ * an explicit flag excepted, and says what each is. */
+static int add_dir(file_list *l, push_dir_plan *plan, const push_opts *o)
+{
+    const char **taken = NULL;
+    int error = 0;
+    size_t k;
+
+    if (l->nfiles && !(taken = malloc(l->nfiles * sizeof(*taken))))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < l->nfiles; i++)
+        taken[i] = l->files[i].path;
+    error = push_dir_plan_build(plan, o->dir, taken, l->nfiles);
+    free(taken);
+    if (error < 0) return error;
+    for (size_t i = 0; i < plan->nfiles; i++) {
+        const push_dir_file *f = &plan->files[i];
+        if ((error = kind_index(&k, f->kind, strlen(f->kind))) < 0 ||
+            (error = file_add(l, k, f->kind, f->path, f->name)) < 0)
+            return error;
+        fprintf(stderr, "  %-11s %-30s (%s)\n", f->kind, mlreg_text_printable(f->name), f->rule);
+    }
+    return 0;
+}
+
+/* --dry-run: the plan on stdout, one file a line: KIND SIZE TITLE PATH. */
+static int print_plan(const file_list *l)
+{
+    uint64_t total = 0;
+    char size_str[32];
+
+    printf("%-17s %10s  %-40s %s\n", "KIND", "SIZE", "TITLE", "PATH");
+    for (size_t i = 0; i < l->nfiles; i++) {
+        const push_file *f = &l->files[i];
+        cli_format_size(size_str, sizeof(size_str), f->size);
+        printf("%-17s %10s  %-40s %s\n", f->kind_name, size_str, mlreg_text_printable(f->title),
+               mlreg_text_printable(f->path));
+        total += f->size;
+    }
+    cli_format_size(size_str, sizeof(size_str), total);
+    printf("%zu file%s, %s; nothing uploaded (--dry-run)\n", l->nfiles, l->nfiles == 1 ? "" : "s",
+           size_str);
+    return cli_flush_stdout();
 }
 
 /* Signs the existing release @p body (its digest @p digest) with @p sk and
@@ -1256,13 +1468,13 @@ static int upload_files(size_t *uploaded_out, uint64_t *total_out, push_ctx *x, 
             if (error < 0) return error;
         }
         if (present) {
-            fprintf(stderr, "  %-11s %-30s %10s  already in the registry, skipped\n",
-                    kinds[f->kind], f->title, size_str);
+            fprintf(stderr, "  %-11s %-30s %10s  already in the registry, skipped\n", f->kind_name,
+                    f->title, size_str);
             continue;
         }
         f->uploaded = 1;
         (*uploaded_out)++;
-        fprintf(stderr, "  %-11s %-30s %10s  uploaded\n", kinds[f->kind], f->title, size_str);
+        fprintf(stderr, "  %-11s %-30s %10s  uploaded\n", f->kind_name, f->title, size_str);
     }
     for (size_t i = 0; i < files->nfiles; i++) {
         push_file *f = &files->files[i];
@@ -1296,7 +1508,9 @@ int cmd_push(int argc, char **argv)
     int error = 0, exists = 0, conflict = 0, lost = 0;
     cli_ref ref;
     file_list files = {0};
-    const char *git_sha_opt = NULL, *registry = NULL, *sign_key = NULL;
+    push_opts o = {0};
+    push_dir_plan plan = {0};
+    int git_dirty = 0;
     char git_sha[65], digest[MLREG_DIGEST_STRLEN + 1], existing[MLREG_DIGEST_STRLEN + 1];
     char size_str[32];
     char *manifest = NULL, *existing_body = NULL, *sig = NULL, keyid[MLREG_KEYID_HEXLEN + 1];
@@ -1317,15 +1531,19 @@ int cmd_push(int argc, char **argv)
             fputs(usage_line, stdout);
             return CLI_EXIT_OK;
         }
-    if ((error = parse_args(&ref, &files, &git_sha_opt, &registry, &sign_key, &x.reupload, &rate,
-                            argc, argv)) < 0) {
+    if ((error = parse_args(&ref, &files, &o, argc, argv)) < 0) {
         fprintf(stderr, "mlreg push: %s\n%s", mlreg_error_last(), usage_line);
         file_list_free(&files);
         return CLI_EXIT_USAGE;
     }
+    x.reupload = o.reupload;
+    rate = o.rate;
+    if (o.dir && (error = add_dir(&files, &plan, &o)) < 0) goto done;
+    qsort(files.files, files.nfiles, sizeof(*files.files), file_cmp);
+    if ((error = check_titles(&files)) < 0) goto done;
     /* The key first: a wrong password must cost no hashing and no upload. */
-    if (sign_key) {
-        if ((error = cli_seckey_load(&sk, sign_key)) < 0) goto done;
+    if (o.sign_key && !o.dry_run) {
+        if ((error = cli_seckey_load(&sk, o.sign_key)) < 0) goto done;
         mlreg_seckey_pubkey(&pk, sk);
         mlreg_keyid_format(keyid, &pk.id);
     }
@@ -1337,14 +1555,19 @@ int cmd_push(int argc, char **argv)
     } else {
         push_upload_prune(x.cache_dir, UPLOAD_KEEP_SECONDS);
     }
-    if ((error = open_files(&x, &files)) < 0 || (error = hash_unknown(&x, &files, 1)) < 0)
+    if ((error = open_files(&x, &files)) < 0) goto done;
+    for (size_t i = 0; i < files.nfiles; i++)
+        if (!strcmp(files.files[i].kind_name, "eval-report") &&
+            (error = check_eval_report(&files.files[i])) < 0)
+            goto done;
+    if (o.dry_run) {
+        error = print_plan(&files);
         goto done;
-    if (git_sha_opt)
-        snprintf(git_sha, sizeof(git_sha), "%s", git_sha_opt);
-    else
-        git_head(git_sha);
+    }
+    if ((error = hash_unknown(&x, &files, 1)) < 0) goto done;
+    git_record(git_sha, &git_dirty, &o);
 
-    if ((error = cli_client_new(&c, registry)) < 0) goto done;
+    if ((error = cli_client_new(&c, o.registry)) < 0) goto done;
     send_limit = rate;
     x.c = c;
     if ((error = check_existing(&exists, existing, sk ? &existing_body : NULL, &existing_len, &x,
@@ -1376,7 +1599,7 @@ int cmd_push(int argc, char **argv)
         if (!manifest) {
             /* every digest is known now: the manifest, and its signature
              * (the key is wiped at once) */
-            if ((error = build_manifest(&manifest, &ref, &files, git_sha)) < 0 ||
+            if ((error = build_manifest(&manifest, &ref, &files, git_sha, git_dirty)) < 0 ||
                 (error = mlreg_digest_buffer(&md, manifest, strlen(manifest))) < 0)
                 goto done;
             mlreg_digest_format(digest, &md);
@@ -1412,7 +1635,7 @@ int cmd_push(int argc, char **argv)
                                     "%s@%s was pushed concurrently by someone else, so the "
                                     "signature made here does not cover it; sign it with "
                                     "`mlreg sign %s@%s --key %s`",
-                                    ref.model, ref.version, ref.model, ref.version, sign_key);
+                                    ref.model, ref.version, ref.model, ref.version, o.sign_key);
             goto done;
         }
         error = 0;
@@ -1447,5 +1670,6 @@ done:
     free(manifest);
     cli_client_free(c);
     file_list_free(&files);
+    push_dir_plan_clear(&plan);
     return error < 0 ? cli_fail("push", error) : CLI_EXIT_OK;
 }

@@ -135,7 +135,8 @@ static void print_release(json_t *r)
     }
     printf("digest        %s\n", str_or(r, "digest", "-"));
     printf("created       %s\n", str_or(r, "created", "-"));
-    printf("git sha       %s\n", str_or(r, "git_sha", "-"));
+    printf("git sha       %s%s\n", str_or(r, "git_sha", "-"),
+           json_is_true(json_object_get(r, "git_dirty")) ? " (dirty: uncommitted changes)" : "");
     printf("eval dataset  %s\n", str_or(r, "eval_dataset", "-"));
     json_object_foreach(metrics, key, val)
     {

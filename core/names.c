@@ -132,6 +132,19 @@ int mlreg_name_under(const char *name, const char *prefix)
  * read (.bashrc, .ssh, .env), or something a terminal interprets. The rule
  * is checked in this order so that a message quotes the title only once it
  * is known to be safe to print. */
+int mlreg_kind_valid(const char *kind)
+{
+    size_t n;
+
+    if (kind == NULL || kind[0] < 'a' || kind[0] > 'z') return 0;
+    for (n = 1; kind[n]; n++) {
+        char c = kind[n];
+        if (n >= MLREG_KIND_MAX || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 int mlreg_title_validate(const char *title)
 {
     int error;

@@ -272,16 +272,12 @@ const char *mlreg_release_layer_kind(const mlreg_descriptor *layer)
 
 /* ---- releases ------------------------------------------------------------ */
 
-static const char *const release_kinds[] = {MLREG_KINDS};
-
+/* Any kind of the grammar (mlreg_kind_valid()): the well-known ones keep
+ * their media types, every other gets the generic one, so releases pushed
+ * before kinds were open stay valid unchanged. */
 static int is_known_kind(const char *kind)
 {
-    size_t i;
-
-    for (i = 0; i < sizeof(release_kinds) / sizeof(release_kinds[0]); i++) {
-        if (strcmp(kind, release_kinds[i]) == 0) return 1;
-    }
-    return strcmp(kind, MLREG_KIND_CHUNK_INDEX) == 0;
+    return mlreg_kind_valid(kind);
 }
 
 /* The layer media type a kind must have. */
@@ -412,8 +408,9 @@ static int check_layers(mlreg_release_info *info, const mlreg_manifest *m)
             goto done;
         }
         if (!is_known_kind(kind)) {
-            error = mlreg_error_set(MLREG_EINVALID, "layers[%zu]: unknown %s '%.64s'", i,
-                                    MLREG_ANN_KIND, kind);
+            error = mlreg_error_set(MLREG_EINVALID,
+                                    "layers[%zu]: %s '%.64s' is not a kind ([a-z][a-z0-9-]{0,31})",
+                                    i, MLREG_ANN_KIND, kind);
             goto done;
         }
         kind_media_type(want, sizeof(want), kind);
@@ -513,6 +510,14 @@ int mlreg_release_validate(mlreg_release_info *out, const mlreg_manifest *m, con
         return mlreg_error_set(MLREG_EINVALID, "annotation %s '%.130s' is not a valid tag",
                                MLREG_ANN_VERSION, info.version);
     if (info.git_sha != NULL && (error = check_git_sha(info.git_sha)) < 0) return error;
+    {
+        const char *dirty =
+            ann ? json_string_value(json_object_get(ann, MLREG_ANN_GIT_DIRTY)) : NULL;
+        if (dirty != NULL && strcmp(dirty, "true") != 0 && strcmp(dirty, "false") != 0)
+            return mlreg_error_set(MLREG_EINVALID, "annotation %s must be \"true\" or \"false\"",
+                                   MLREG_ANN_GIT_DIRTY);
+        info.git_dirty = dirty != NULL && strcmp(dirty, "true") == 0;
+    }
     if (info.created == NULL)
         return mlreg_error_set(MLREG_EINVALID, "annotation %s missing", MLREG_ANN_CREATED);
     if (mlreg_time_parse_flags(&info.created_sec, &info.created_nsec, info.created,
@@ -538,26 +543,76 @@ static const char *json_type_name(const json_t *v)
     }
 }
 
-/* Flattens @p obj into @p out with names "<prefix>.<key>" (or "<key>" at the
- * top). The trap is amplification: every leaf repeats its whole prefix, so a
- * 1 MiB report with one long key over many leaves would flatten to gigabytes.
- * Each name (prefixes included, which also bounds the recursion and the
- * names alive along it) is capped at MLREG_MAX_METRIC_NAME_BYTES and the
- * metric count at MLREG_MAX_METRICS, before anything is allocated. */
-static int flatten_metrics(json_t *out, json_t *obj, const char *prefix)
+/* What flattening one report shares: the metrics found, the values kept
+ * but not indexed, and the layout (lm-evaluation-harness names its task
+ * members "metric,filter"). */
+typedef struct {
+    json_t *metrics;
+    json_t *skipped;
+    size_t nskipped;
+    int lm_eval;
+} flatten_ctx;
+
+/* The metric name of lm-evaluation-harness member @p key of a task, into
+ * @p buf: "acc_norm,none" -> "acc_norm", "exact_match,strict-match" ->
+ * "exact_match.strict-match"; other keys unchanged. Returns @p buf or
+ * @p key. */
+static const char *lm_eval_key(char *buf, size_t cap, const char *key)
+{
+    const char *comma = strrchr(key, ',');
+
+    if (comma == NULL || comma == key || (size_t)(comma - key) >= cap) return key;
+    if (strcmp(comma + 1, "none") == 0 || comma[1] == '\0') {
+        snprintf(buf, cap, "%.*s", (int)(comma - key), key);
+    } else if ((size_t)snprintf(buf, cap, "%.*s.%s", (int)(comma - key), key, comma + 1) >= cap) {
+        return key;
+    }
+    return buf;
+}
+
+/* Lists a value kept in the report but not indexed as a metric. */
+static int skip_value(flatten_ctx *c, const char *name, const json_t *val)
+{
+    c->nskipped++;
+    if (json_array_size(c->skipped) >= MLREG_EVAL_SKIPPED_LISTED) return 0;
+    if (json_array_append_new(
+            c->skipped, json_pack("{s:s, s:s}", "name", name, "type", json_type_name(val))) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory listing '%.200s'", name);
+    return 0;
+}
+
+/* Flattens @p obj into c->metrics with names "<prefix>.<key>" (or "<key>" at
+ * the top; @p depth counts the levels above). The trap is amplification:
+ * every leaf repeats its whole prefix, so a 1 MiB report with one long key
+ * over many leaves would flatten to gigabytes. Each name (prefixes
+ * included, which also bounds the recursion and the names alive along it)
+ * is capped at MLREG_MAX_METRIC_NAME_BYTES and the metric count at
+ * MLREG_MAX_METRICS, before anything is allocated. @p skip_top names a
+ * top-level member that is not a metric ("dataset"), or NULL. */
+static int flatten_metrics(flatten_ctx *c, json_t *obj, const char *prefix, int depth,
+                           const char *skip_top)
 {
     int error = 0;
-    const char *key;
+    const char *member, *key;
     json_t *val;
-    char *name = NULL;
+    char *name = NULL, lmbuf[MLREG_MAX_METRIC_NAME_BYTES + 2];
 
-    json_object_foreach(obj, key, val)
+    /* json_object_foreach() finds the next member by @c member: never
+     * reassign it */
+    json_object_foreach(obj, member, val)
     {
         size_t n;
         double d;
 
         free(name);
         name = NULL;
+        key = member;
+        if (depth == 0 && skip_top != NULL && strcmp(key, skip_top) == 0) continue;
+        if (c->lm_eval && depth == 1) {
+            /* a task's display name, not a result */
+            if (strcmp(key, "alias") == 0 && json_is_string(val)) continue;
+            key = lm_eval_key(lmbuf, sizeof(lmbuf), key);
+        }
         if (key[0] == '\0') {
             error = mlreg_error_set(MLREG_EINVALID, "eval report: metric with an empty name%s%s",
                                     prefix ? " under " : "", prefix ? prefix : "");
@@ -593,36 +648,31 @@ static int flatten_metrics(json_t *out, json_t *obj, const char *prefix)
         }
 
         if (json_is_object(val)) {
-            if ((error = flatten_metrics(out, val, name)) < 0) goto done;
+            if ((error = flatten_metrics(c, val, name, depth + 1, NULL)) < 0) goto done;
             continue;
         }
-        if (json_is_integer(val)) {
-            d = (double)json_integer_value(val);
-        } else if (json_is_real(val)) {
-            d = json_real_value(val);
-        } else {
-            error = mlreg_error_set(MLREG_EINVALID,
-                                    "eval report: metric '%.200s' must be a finite number, not %s",
-                                    name, json_type_name(val));
-            goto done;
+        if (!json_is_number(val)) {
+            if ((error = skip_value(c, name, val)) < 0) goto done;
+            continue;
         }
+        d = json_number_value(val);
         if (!isfinite(d)) {
             error = mlreg_error_set(MLREG_EINVALID,
                                     "eval report: metric '%.200s' must be a finite number", name);
             goto done;
         }
-        if (json_object_size(out) >= MLREG_MAX_METRICS) {
+        if (json_object_size(c->metrics) >= MLREG_MAX_METRICS) {
             error = mlreg_error_set(MLREG_EINVALID, "eval report: more than %d metrics",
                                     MLREG_MAX_METRICS);
             goto done;
         }
-        if (json_object_get(out, name) != NULL) {
+        if (json_object_get(c->metrics, name) != NULL) {
             error = mlreg_error_set(MLREG_EINVALID,
                                     "eval report: metric '%.200s' appears twice after flattening",
                                     name);
             goto done;
         }
-        if (json_object_set_new(out, name, json_real(d)) < 0) {
+        if (json_object_set_new(c->metrics, name, json_real(d)) < 0) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory storing metric '%.200s'", name);
             goto done;
         }
@@ -633,19 +683,46 @@ done:
     return error;
 }
 
+/* 1 when @p v is lm-evaluation-harness "results": an object of task objects. */
+static int is_lm_eval_results(json_t *v)
+{
+    const char *key;
+    json_t *task;
+
+    if (!json_is_object(v) || json_object_size(v) == 0) return 0;
+    json_object_foreach(v, key, task)
+    {
+        if (!json_is_object(task)) return 0;
+    }
+    return 1;
+}
+
+const char *mlreg_eval_format_name(mlreg_eval_format f)
+{
+    switch (f) {
+    case MLREG_EVAL_METRICS: return "metrics";
+    case MLREG_EVAL_FLAT: return "flat";
+    case MLREG_EVAL_LM_EVAL: return "lm-evaluation-harness";
+    }
+    return "unknown";
+}
+
 int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t len)
 {
     int error = 0;
-    json_t *root = NULL, *metrics, *dataset;
+    json_t *root = NULL, *metrics, *dataset = NULL, *results;
     json_error_t jerr;
     mlreg_eval_report *r = NULL;
+    flatten_ctx c = {0};
+    mlreg_eval_format format;
 
     if (len > MLREG_MAX_EVAL_REPORT_BYTES) {
         error = mlreg_error_set(MLREG_ETOOBIG, "eval report is %zu bytes, at most %u allowed", len,
                                 MLREG_MAX_EVAL_REPORT_BYTES);
         goto done;
     }
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Integers as reals: a metric too large for int64 is still a number. */
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
     if (root == NULL) {
         error = mlreg_error_set(MLREG_EINVALID, "eval report is not valid JSON: %s (line %d)",
                                 jerr.text, jerr.line);
@@ -656,12 +733,22 @@ int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t le
         goto done;
     }
     metrics = json_object_get(root, "metrics");
-    if (!json_is_object(metrics)) {
-        error = mlreg_error_set(MLREG_EINVALID, "eval report: 'metrics' %s",
-                                metrics ? "must be an object" : "object missing");
-        goto done;
+    results = json_object_get(root, "results");
+    if (metrics != NULL) {
+        if (!json_is_object(metrics)) {
+            error = mlreg_error_set(MLREG_EINVALID, "eval report: 'metrics' must be an object");
+            goto done;
+        }
+        format = MLREG_EVAL_METRICS;
+    } else if (is_lm_eval_results(results)) {
+        format = MLREG_EVAL_LM_EVAL;
+        metrics = results;
+        c.lm_eval = 1;
+    } else {
+        format = MLREG_EVAL_FLAT;
+        metrics = root;
     }
-    dataset = json_object_get(root, "dataset");
+    if (format != MLREG_EVAL_LM_EVAL) dataset = json_object_get(root, "dataset");
     if (dataset != NULL && !json_is_string(dataset)) {
         error = mlreg_error_set(MLREG_EINVALID, "eval report: 'dataset' must be a string");
         goto done;
@@ -673,12 +760,30 @@ int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t le
     }
 
     r = calloc(1, sizeof(*r));
-    if (r == NULL || (r->metrics = json_object()) == NULL ||
+    if (r == NULL || (r->metrics = json_object()) == NULL || (r->skipped = json_array()) == NULL ||
         (dataset && (r->dataset = strdup(json_string_value(dataset))) == NULL)) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory parsing eval report");
         goto done;
     }
-    if ((error = flatten_metrics(r->metrics, metrics, NULL)) < 0) goto done;
+    r->format = format;
+    c.metrics = r->metrics;
+    c.skipped = r->skipped;
+    if ((error = flatten_metrics(&c, metrics, NULL, 0,
+                                 format == MLREG_EVAL_FLAT ? "dataset" : NULL)) < 0)
+        goto done;
+    r->nskipped = c.nskipped;
+    /* `{"metrics":{}}` says "no metrics" on purpose; anything else without
+     * a single number is a report nobody could gate on. */
+    if (json_object_size(r->metrics) == 0 &&
+        !(format == MLREG_EVAL_METRICS && json_object_size(metrics) == 0)) {
+        error = mlreg_error_set(
+            MLREG_EINVALID, "eval report (%s layout) has no metric: no value is a number%s",
+            mlreg_eval_format_name(format),
+            format == MLREG_EVAL_FLAT ? " (expected {\"metrics\":{...}}, an object of numbers or "
+                                        "lm-evaluation-harness results)"
+                                      : "");
+        goto done;
+    }
     *out = r;
     r = NULL;
 
@@ -692,6 +797,7 @@ void mlreg_eval_report_free(mlreg_eval_report *r)
 {
     if (r == NULL) return;
     json_decref(r->metrics);
+    json_decref(r->skipped);
     free(r->dataset);
     free(r);
 }

@@ -17,7 +17,8 @@
  *   releases    model \0 version              -> release record JSON:
  *       {"model","version","digest","created","created_sec","created_nsec",
  *        "git_sha"|null,"metrics":{name:number},"dataset"|null,"size",
- *        "files":[{"title","kind","digest","size","media_type"}],"pushed_by"}
+ *        "files":[{"title","kind","digest","size","media_type"}],"pushed_by",
+ *        "git_dirty":true (only when the manifest says org.mlreg.git-dirty "true")}
  *     ("pushed_by" is the actor of the PUT; records written before it existed
  *     lack it, and readers treat that as the local identity)
  *
@@ -1242,6 +1243,8 @@ static int release_get_once(json_t **out, mlreg_registry *reg, const char *name,
     res = release_summary(rec);
     if (res == NULL || json_object_set(res, "model", json_object_get(rec, "model")) < 0 ||
         json_object_set(res, "eval_dataset", json_object_get(rec, "dataset")) < 0 ||
+        json_object_set_new(res, "git_dirty",
+                            json_boolean(json_is_true(json_object_get(rec, "git_dirty")))) < 0 ||
         json_object_set(res, "files", json_object_get(rec, "files")) < 0 ||
         json_object_set_new(res, "pushed_by",
                             json_string(json_string_value(json_object_get(rec, "pushed_by"))

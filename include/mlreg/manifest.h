@@ -13,14 +13,16 @@
  * MLREG_ARTIFACT_RELEASE; mlreg_release_validate() applies its rules:
  *  - config is the empty config (MLREG_MT_OCI_EMPTY, digest of "{}", size 2);
  *  - every layer has media type "application/vnd.mlreg.<kind>.v1" (kind one
- *    of weights, tokenizer, config, seeds, other) or MLREG_MT_EVAL_REPORT
+ *    of the grammar of mlreg_kind_valid(): the well-known weights, tokenizer,
+ *    config, seeds, other, or any other) or MLREG_MT_EVAL_REPORT
  *    (kind eval-report), an org.mlreg.kind annotation that agrees with it, and
  *    an org.opencontainers.image.title that passes mlreg_title_validate() and
  *    is unique by mlreg_title_cmp() (ignoring ASCII case);
  *  - at most one eval-report layer;
  *  - manifest annotations org.mlreg.model (equal to the repository name),
  *    org.mlreg.version (tag grammar), org.mlreg.git-sha (optional, 7-64
- *    lowercase hex), org.opencontainers.image.created (RFC 3339).
+ *    lowercase hex), org.mlreg.git-dirty (optional, "true" or "false"),
+ *    org.opencontainers.image.created (RFC 3339).
  */
 #ifndef MLREG_MANIFEST_H
 #define MLREG_MANIFEST_H
@@ -100,6 +102,7 @@ typedef struct {
     int32_t created_nsec;
     int has_eval_report;      /**< 1 when a layer has kind eval-report */
     size_t eval_report_index; /**< its index in m->layers */
+    int git_dirty;            /**< 1 when org.mlreg.git-dirty is "true" */
 } mlreg_release_info;
 
 /**
@@ -120,28 +123,64 @@ const char *mlreg_release_layer_kind(const mlreg_descriptor *layer);
 /** Most metrics one eval report may carry after flattening. */
 #define MLREG_MAX_METRICS 10000
 
+/** The layout an eval report was recognised as (docs/eval-report.md). */
+typedef enum {
+    MLREG_EVAL_METRICS = 1, /**< {"metrics":{...}, "dataset":"..."} */
+    MLREG_EVAL_FLAT = 2,    /**< a top-level object of numbers (and nested objects) */
+    MLREG_EVAL_LM_EVAL = 3  /**< lm-evaluation-harness output: {"results":{task:{...}}} */
+} mlreg_eval_format;
+
+/** Most values a parsed eval report lists in @c skipped (the count goes on). */
+#define MLREG_EVAL_SKIPPED_LISTED 50
+
 /** A parsed eval report: flattened metrics and the optional dataset. */
 typedef struct {
     /** Object of flattened metric name -> JSON real, in document order. Owned. */
     json_t *metrics;
     /** The top-level "dataset" string (malloc'd), NULL when absent. */
     char *dataset;
+    mlreg_eval_format format;
+    /** Values kept in the report but not indexed as metrics (strings,
+     *  booleans, null, arrays): an array of {"name":flattened name,
+     *  "type":"an array"|...}, the first MLREG_EVAL_SKIPPED_LISTED of them,
+     *  in document order. Owned. */
+    json_t *skipped;
+    size_t nskipped; /**< how many there were in all */
 } mlreg_eval_report;
 
 /**
  * Parses an eval report: at most MLREG_MAX_EVAL_REPORT_BYTES bytes
- * (else MLREG_ETOOBIG), a JSON object with a "metrics" object whose leaves
- * are finite numbers; nested objects flatten to dotted names
- * ({"retrieval":{"hit_rate":0.9}} -> "retrieval.hit_rate"). An empty metrics
- * object is allowed. Strings, booleans, null, arrays, empty keys, names
- * that collide after flattening, flattened names (or nested prefixes) longer
- * than MLREG_MAX_METRIC_NAME_BYTES, more than MLREG_MAX_METRICS metrics and
- * names with a control character (C0, DEL, or C1 as UTF-8: `mlreg show`
- * prints them) are refused (MLREG_EINVALID naming the metric). An optional
- * top-level "dataset" must be a string without control characters.
- * On success *out is owned by the caller (mlreg_eval_report_free()).
+ * (else MLREG_ETOOBIG), a JSON object (duplicate keys refused) in one of
+ * three layouts, chosen in this order:
+ *  - a "metrics" member: must be an object; its leaves are the metrics;
+ *  - a "results" member that is an object of objects (lm-evaluation-harness):
+ *    each task's members are metrics named "<task>.<metric>", where the
+ *    harness's filter suffix ",none" is dropped and any other filter
+ *    ",<f>" becomes ".<f>" ("acc_norm,none" -> "hellaswag.acc_norm",
+ *    "exact_match,strict-match" -> "gsm8k.exact_match.strict-match"); the
+ *    task's "alias" string is ignored, and so is everything outside
+ *    "results" (config, versions, n-shot, ...);
+ *  - otherwise the object itself is the metrics (a flat report).
+ * Nested objects flatten to dotted names ({"retrieval":{"hit_rate":0.9}} ->
+ * "retrieval.hit_rate"). Numbers are metrics (integers of any size are read
+ * as reals; NaN, Infinity and reals out of range are not JSON and refused).
+ * Strings, booleans, null and arrays are not metrics: they are listed in
+ * @c skipped, never refused. An optional top-level "dataset" must be a
+ * string without control characters (in the metrics and flat layouts).
+ * Refused (MLREG_EINVALID naming the metric): not JSON, not an object, no
+ * metric at all (except the explicit `{"metrics":{}}`, which says so on
+ * purpose), empty keys, names that collide after flattening, flattened names
+ * (or nested prefixes) longer than MLREG_MAX_METRIC_NAME_BYTES, more than
+ * MLREG_MAX_METRICS metrics, and names with a control character (C0, DEL,
+ * or C1 as UTF-8: `mlreg show` prints them).
+ * The same function runs in `mlreg push` before any upload and in the
+ * registry on manifest PUT. On success *out is owned by the caller
+ * (mlreg_eval_report_free()).
  */
 int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t len);
+
+/** The name of a layout ("metrics", "flat", "lm-evaluation-harness"). */
+const char *mlreg_eval_format_name(mlreg_eval_format f);
 
 /** Frees a parsed eval report; NULL is a no-op. */
 void mlreg_eval_report_free(mlreg_eval_report *r);

@@ -30,6 +30,21 @@ int mlreg_reference_is_digest(const char *ref);
  */
 int mlreg_name_under(const char *name, const char *prefix);
 
+/* ---- release file kinds -------------------------------------------------- */
+
+/** Longest release file kind, in bytes. */
+#define MLREG_KIND_MAX 32
+
+/**
+ * The grammar of the kind of a release file (annotation org.mlreg.kind):
+ * `[a-z][a-z0-9-]{0,31}`, a lowercase letter, then up to 31 lowercase
+ * letters, digits and '-'. The well-known kinds (MLREG_KINDS in oci.h,
+ * "chunk-index") match it; so may any other ("generation-config"), whose
+ * layer media type is "application/vnd.mlreg.<kind>.v1". Pure, no I/O.
+ * @return 1 when @p kind matches, 0 otherwise (also for NULL).
+ */
+int mlreg_kind_valid(const char *kind);
+
 /* ---- release file titles ------------------------------------------------- */
 
 /** Longest release file title, in bytes. */

@@ -27,6 +27,9 @@
 #define MLREG_ANN_MODEL   "org.mlreg.model"
 #define MLREG_ANN_VERSION "org.mlreg.version"
 #define MLREG_ANN_GIT_SHA "org.mlreg.git-sha"
+/** "true" when the release was pushed from a git tree with uncommitted
+ *  changes, "false" or absent otherwise. */
+#define MLREG_ANN_GIT_DIRTY "org.mlreg.git-dirty"
 
 /** Names `mlreg pull` itself writes in the output directory: the lock file,
  *  and the prefix of its temp files. A release title may not be either, or a

@@ -50,11 +50,21 @@ W2=sha256:$(sha256_of "$W/w2.bin")
 
 as "$CI" push m/gc@1.0 --weights "$W/w1.bin" --eval-report "$W/report.json" --git-sha abc1234
 expect_rc "push 1.0" 0
-# an eval report the server refuses: the weights go up, the manifest is refused
+# a push that never got its manifest in: its weights are in the store,
+# referenced by nothing (mlreg push now refuses a bad eval report before
+# any upload, so the weights go up by hand)
+st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $CI" \
+    --data-binary @"$W/w2.bin" "$MLREG_URL/v2/m/gc/blobs/uploads/?digest=$W2")
+check "an upload without a manifest is stored ($st)" [ "$st" = 201 ]
 printf '{"metrics":{"accuracy":"high"}}\n' >"$W/bad.json"
+st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $CI" \
+    --data-binary @"$W/bad.json" \
+    "$MLREG_URL/v2/m/gc/blobs/uploads/?digest=sha256:$(sha256_of "$W/bad.json")")
+check "... and so is its eval report ($st)" [ "$st" = 201 ]
 as "$CI" push m/gc@1.1 --weights "$W/w2.bin" --eval-report "$W/bad.json" --git-sha abc1234
-expect_rc "a push with a malformed eval report is refused at the manifest" 1
-check "the refused push left its weights in the store" test -f "$(blob_file "$W2")"
+expect_rc "mlreg push refuses an eval report without a metric (exit 2, bad input)" 2
+check "... before any upload, saying so" grep -q "refused before any upload" "$TMP/err"
+check "the unfinished push left its weights in the store" test -f "$(blob_file "$W2")"
 
 # ---- roles and bad input ----------------------------------------------------
 st=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $CI" \

@@ -224,8 +224,8 @@ for args in "team/clf" "Team/clf@1.0.0" "team/clf@-bad" "team//clf@1" "team/clf@
 done
 run "$MLREG" push team/clf@4.0.0
 expect_rc "push without files is a usage error" 2
-run "$MLREG" push team/clf@4.0.0 --file bogus="$W/seed.bin"
-expect_rc "push with an unknown kind is a usage error" 2
+run "$MLREG" push team/clf@4.0.0 --file Bogus="$W/seed.bin"
+expect_rc "push with a kind outside the grammar is a usage error" 2
 run "$MLREG" push team/clf@4.0.0 --file "$W/seed.bin"
 expect_rc "push with --file lacking KIND= is a usage error" 2
 run "$MLREG" push team/clf@4.0.0 --weights "$W/a/dup.bin" --config "$W/b/dup.bin"

@@ -91,7 +91,13 @@ check "the signature added objects to the store ($(wc -l <"$W/sig-keys"))" test 
 printf '{"metrics":{"accuracy":"high"}}\n' >"$W/bad.json"
 BAD=sha256:$(sha256_of "$W/bad.json")
 cli 1 push m/keep@1.1 --weights "$W/w2.bin" --eval-report "$W/bad.json" --git-sha $GIT
-expect_rc "a push with a malformed eval report is refused at the manifest" 1
+expect_rc "mlreg push refuses an eval report without a metric before any upload" 2
+# what a push that never got its manifest in leaves: its blobs, by hand
+for f in w2.bin bad.json; do
+    st=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary @"$W/$f" \
+        "$(node_url 1)/v2/m/keep/blobs/uploads/?digest=sha256:$(sha256_of "$W/$f")")
+    check "an upload of $f without a manifest is stored ($st)" [ "$st" = 201 ]
+done
 check "the refused push left its weights as an object" obj_exists "$(blob_key "$W2")"
 cli 1 gc --json
 expect_rc "gc inside the grace period" 0

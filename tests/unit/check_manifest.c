@@ -508,13 +508,38 @@ END_TEST
 
 START_TEST(test_release_unknown_or_missing_kind_is_invalid)
 {
-    json_t *doc = good_release();
+    json_t *doc;
 
-    set_layer_ann(doc, 0, MLREG_ANN_KIND, "dataset");
-    expect_invalid_naming(check_release(doc), "unknown org.mlreg.kind");
+    static const char *const bad[] = {
+        "Weights", "", "9lives", "-x", "a_b", "a.b", "a/b", "abcdefghijklmnopqrstuvwxyz0123456"};
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        doc = good_release();
+        set_layer_ann(doc, 0, MLREG_ANN_KIND, bad[i]);
+        expect_invalid_naming(check_release(doc), "is not a kind");
+    }
     doc = good_release();
     json_object_del(json_object_get(layer_at(doc, 0), "annotations"), MLREG_ANN_KIND);
     expect_invalid_naming(check_release(doc), MLREG_ANN_KIND);
+}
+END_TEST
+
+START_TEST(test_release_any_kind_of_the_grammar_with_the_generic_media_type_is_valid)
+{
+    json_t *doc = good_release();
+    json_t *layers = json_object_get(doc, "layers");
+
+    json_array_append_new(layers, layer("application/vnd.mlreg.generation-config.v1", D4, 1,
+                                        "generation_config.json", "generation-config"));
+    json_array_append_new(layers, layer("application/vnd.mlreg.abcdefghijklmnopqrstuvwxyz01234.v1",
+                                        D5, 1, "long.bin", "abcdefghijklmnopqrstuvwxyz01234"));
+    ck_assert_msg(check_release(doc) == 0, "%s", mlreg_error_last());
+    /* its media type is derived from the kind, and nothing else */
+    doc = good_release();
+    json_array_append_new(json_object_get(doc, "layers"),
+                          layer("application/vnd.mlreg.other.v1", D4, 1, "g.json", "gen-cfg"));
+    expect_invalid_naming(check_release(doc), "application/vnd.mlreg.gen-cfg.v1");
 }
 END_TEST
 
@@ -733,27 +758,197 @@ START_TEST(test_eval_report_nan_and_infinity_literals_are_rejected)
 }
 END_TEST
 
-START_TEST(test_eval_report_strings_booleans_null_and_arrays_are_rejected_by_name)
+/* 1 when r->skipped lists @p name with type @p type. */
+static int skipped_has(const mlreg_eval_report *r, const char *name, const char *type)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(r->skipped, i, v)
+    {
+        if (!strcmp(json_string_value(json_object_get(v, "name")), name) &&
+            !strcmp(json_string_value(json_object_get(v, "type")), type))
+            return 1;
+    }
+    return 0;
+}
+
+START_TEST(test_eval_report_strings_booleans_null_and_arrays_are_kept_but_not_indexed)
 {
     mlreg_eval_report *r = NULL;
 
-    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"acc\":\"0.9\"}}"), "'acc'");
-    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"ok\":true}}"), "'ok'");
-    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"x\":{\"n\":null}}}"), "'x.n'");
-    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"v\":[1,2]}}"), "'v'");
-    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"NaN\":\"NaN\"}}"), "'NaN'");
+    ck_assert_msg(parse_report(&r, "{\"metrics\":{\"acc\":0.9,\"label\":\"0.9\",\"ok\":true,"
+                                   "\"x\":{\"n\":null,\"f1\":0.5},\"cm\":[[1,2],[3,4]]}}") == 0,
+                  "%s", mlreg_error_last());
+    ck_assert_uint_eq(json_object_size(r->metrics), 2);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "acc")), 0.9);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "x.f1")), 0.5);
+    ck_assert_uint_eq(r->nskipped, 4);
+    ck_assert(skipped_has(r, "label", "a string"));
+    ck_assert(skipped_has(r, "ok", "a boolean"));
+    ck_assert(skipped_has(r, "x.n", "null"));
+    ck_assert(skipped_has(r, "cm", "an array"));
+    ck_assert_int_eq(r->format, MLREG_EVAL_METRICS);
+    mlreg_eval_report_free(r);
+}
+END_TEST
+
+START_TEST(test_eval_report_with_no_numeric_value_is_rejected)
+{
+    mlreg_eval_report *r = NULL;
+
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"acc\":\"high\"}}"), "no metric");
+    expect_invalid_naming(parse_report(&r, "{\"metrics\":{\"a\":{}}}"), "no metric");
+    expect_invalid_naming(parse_report(&r, "{}"), "no metric");
+    expect_invalid_naming(parse_report(&r, "{\"model\":\"x\",\"cm\":[[1]]}"), "no metric");
+    expect_invalid_naming(parse_report(&r, "{\"results\":{\"hellaswag\":{\"alias\":\"h\"}}}"),
+                          "no metric");
     ck_assert_ptr_null(r);
 }
 END_TEST
 
-START_TEST(test_eval_report_without_metrics_object_is_rejected)
+START_TEST(test_eval_report_flat_object_of_numbers_is_accepted)
 {
     mlreg_eval_report *r = NULL;
 
-    expect_invalid_naming(parse_report(&r, "{\"accuracy\":0.9}"), "metrics");
+    ck_assert_msg(parse_report(&r, "{\"dataset\":\"val-2024\",\"accuracy\":0.91,\"model\":\"m\","
+                                   "\"slices\":{\"en\":{\"f1\":0.8},\"de\":{\"f1\":0.7}},"
+                                   "\"dp\":{\"epsilon\":8}}") == 0,
+                  "%s", mlreg_error_last());
+    ck_assert_int_eq(r->format, MLREG_EVAL_FLAT);
+    ck_assert_uint_eq(json_object_size(r->metrics), 4);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "slices.de.f1")), 0.7);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "dp.epsilon")), 8.0);
+    ck_assert_str_eq(r->dataset, "val-2024");
+    ck_assert_ptr_null(json_object_get(r->metrics, "dataset"));
+    ck_assert_uint_eq(r->nskipped, 1);
+    ck_assert(skipped_has(r, "model", "a string"));
+    mlreg_eval_report_free(r);
+}
+END_TEST
+
+/* Trimmed from a real lm-evaluation-harness 0.4 results file. */
+static const char lm_eval_report[] =
+    "{\"results\":{\"hellaswag\":{\"alias\":\"hellaswag\",\"acc,none\":0.5716,"
+    "\"acc_stderr,none\":0.0049,\"acc_norm,none\":0.7547,\"acc_norm_stderr,none\":0.0043},"
+    "\"gsm8k\":{\"alias\":\"gsm8k\",\"exact_match,strict-match\":0.41,"
+    "\"exact_match_stderr,strict-match\":0.0135,\"exact_match,flexible-extract\":0.43,"
+    "\"exact_match_stderr,flexible-extract\":\"N/A\"}},"
+    "\"group_subtasks\":{\"hellaswag\":[],\"gsm8k\":[]},"
+    "\"configs\":{\"hellaswag\":{\"task\":\"hellaswag\",\"num_fewshot\":0}},"
+    "\"versions\":{\"hellaswag\":1.0,\"gsm8k\":3.0},\"n-shot\":{\"hellaswag\":0,\"gsm8k\":5},"
+    "\"higher_is_better\":{\"hellaswag\":{\"acc\":true}},"
+    "\"config\":{\"model\":\"hf\",\"model_args\":\"pretrained=x\",\"batch_size\":\"auto\"},"
+    "\"git_hash\":\"4600d6b\",\"date\":1717171717.5}";
+
+START_TEST(test_eval_report_lm_evaluation_harness_results_map_to_task_dot_metric)
+{
+    mlreg_eval_report *r = NULL;
+
+    ck_assert_msg(parse_report(&r, lm_eval_report) == 0, "%s", mlreg_error_last());
+    ck_assert_int_eq(r->format, MLREG_EVAL_LM_EVAL);
+    ck_assert_uint_eq(json_object_size(r->metrics), 7);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "hellaswag.acc_norm")), 0.7547);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "hellaswag.acc_norm_stderr")),
+                        0.0043);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "hellaswag.acc")), 0.5716);
+    ck_assert_double_eq(
+        json_real_value(json_object_get(r->metrics, "gsm8k.exact_match.strict-match")), 0.41);
+    ck_assert_double_eq(
+        json_real_value(json_object_get(r->metrics, "gsm8k.exact_match.flexible-extract")), 0.43);
+    /* "alias" is the task's name, not a value; outside "results" is not read */
+    ck_assert_ptr_null(json_object_get(r->metrics, "hellaswag.alias"));
+    ck_assert_ptr_null(json_object_get(r->metrics, "date"));
+    ck_assert_uint_eq(r->nskipped, 1);
+    ck_assert(skipped_has(r, "gsm8k.exact_match_stderr.flexible-extract", "a string"));
+    ck_assert_ptr_null(r->dataset);
+    mlreg_eval_report_free(r);
+    /* lm-evaluation-harness 0.3 had no filter suffix */
+    ck_assert_msg(parse_report(&r, "{\"results\":{\"arc_easy\":{\"acc\":0.7,\"acc_stderr\":0.01}},"
+                                   "\"versions\":{\"arc_easy\":0}}") == 0,
+                  "%s", mlreg_error_last());
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "arc_easy.acc_stderr")), 0.01);
+    mlreg_eval_report_free(r);
+}
+END_TEST
+
+START_TEST(test_eval_report_hostile_numbers_and_nesting_are_handled)
+{
+    mlreg_eval_report *r = NULL;
+    size_t depth = 5000, n = 0, i;
+    char *b = malloc(depth * 6 + 16);
+
+    /* integers beyond int64 are numbers, reals beyond double are not JSON */
+    ck_assert_msg(parse_report(&r, "{\"big\":123456789012345678901234567890,\"tiny\":1e-320}") == 0,
+                  "%s", mlreg_error_last());
+    ck_assert_double_eq_tol(json_real_value(json_object_get(r->metrics, "big")), 1.2345678901e29,
+                            1e19);
+    mlreg_eval_report_free(r);
+    r = NULL;
+    expect_invalid_naming(parse_report(&r, "{\"a\":1e400}"), "not valid JSON");
+    expect_invalid_naming(parse_report(&r, "{\"a\":-1e400}"), "not valid JSON");
+    expect_invalid_naming(parse_report(&r, "{\"a\":NaN}"), "not valid JSON");
+    expect_invalid_naming(parse_report(&r, "{\"a\":\"NaN\"}"), "no metric");
+    expect_invalid_naming(parse_report(&r, "{\"a\":1,\"a\":2}"), "not valid JSON");
+    expect_invalid_naming(parse_report(&r, "{\"results\":{\"t\":{\"a,none\":1,\"a\":2}}}"),
+                          "appears twice");
+    /* 5000 levels of {"a":...}: refused by the parser or the name limit, never a crash */
+    ck_assert_ptr_nonnull(b);
+    for (i = 0; i < depth; i++)
+        n += (size_t)sprintf(b + n, "{\"a\":");
+    n += (size_t)sprintf(b + n, "1");
+    for (i = 0; i < depth; i++)
+        b[n++] = '}';
+    ck_assert_int_eq(mlreg_eval_report_parse(&r, b, n), MLREG_EINVALID);
+    ck_assert_ptr_null(r);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_eval_report_of_ten_mib_is_too_big)
+{
+    size_t n = 10u << 20, i;
+    char *b = malloc(n);
+    mlreg_eval_report *r = NULL;
+
+    ck_assert_ptr_nonnull(b);
+    b[0] = '{';
+    for (i = 1; i + 8 < n; i += 8)
+        memcpy(b + i, "\"a\":1.0,", 8);
+    memset(b + i, ' ', n - i);
+    ck_assert_int_eq(mlreg_eval_report_parse(&r, b, n), MLREG_ETOOBIG);
+    ck_assert_ptr_null(r);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_eval_report_skipped_list_is_bounded_but_counted)
+{
+    mlreg_eval_report *r = NULL;
+    size_t cap = 64 * 1024, n = 0, i;
+    char *b = malloc(cap);
+
+    ck_assert_ptr_nonnull(b);
+    n += (size_t)snprintf(b, cap, "{\"acc\":1");
+    for (i = 0; i < 1000; i++)
+        n += (size_t)snprintf(b + n, cap - n, ",\"s%zu\":\"x\"", i);
+    n += (size_t)snprintf(b + n, cap - n, "}");
+    ck_assert_msg(mlreg_eval_report_parse(&r, b, n) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(r->nskipped, 1000);
+    ck_assert_uint_eq(json_array_size(r->skipped), MLREG_EVAL_SKIPPED_LISTED);
+    mlreg_eval_report_free(r);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_eval_report_metrics_member_that_is_not_an_object_is_rejected)
+{
+    mlreg_eval_report *r = NULL;
+
     expect_invalid_naming(parse_report(&r, "{\"metrics\":[0.9]}"), "metrics");
     expect_invalid_naming(parse_report(&r, "[{\"metrics\":{}}]"), "object");
     expect_invalid_naming(parse_report(&r, "{\"metrics\":{},\"dataset\":7}"), "dataset");
+    expect_invalid_naming(parse_report(&r, "{\"acc\":1,\"dataset\":[1]}"), "dataset");
 }
 END_TEST
 
@@ -928,6 +1123,7 @@ static Suite *manifest_suite(void)
     tcase_add_test(tr, test_release_with_two_eval_reports_is_invalid);
     tcase_add_test(tr, test_release_kind_contradicting_media_type_is_invalid);
     tcase_add_test(tr, test_release_unknown_or_missing_kind_is_invalid);
+    tcase_add_test(tr, test_release_any_kind_of_the_grammar_with_the_generic_media_type_is_valid);
     tcase_add_test(tr, test_release_every_kind_with_its_media_type_is_valid);
     tcase_add_test(tr, test_release_chunk_index_paired_with_its_file_is_valid);
     tcase_add_test(tr, test_release_chunk_index_must_pair_both_ways_with_its_title_and_type);
@@ -942,8 +1138,14 @@ static Suite *manifest_suite(void)
     tcase_add_test(te, test_eval_report_nested_metrics_flatten_to_dotted_names);
     tcase_add_test(te, test_eval_report_with_empty_metrics_and_no_dataset_is_accepted);
     tcase_add_test(te, test_eval_report_nan_and_infinity_literals_are_rejected);
-    tcase_add_test(te, test_eval_report_strings_booleans_null_and_arrays_are_rejected_by_name);
-    tcase_add_test(te, test_eval_report_without_metrics_object_is_rejected);
+    tcase_add_test(te, test_eval_report_strings_booleans_null_and_arrays_are_kept_but_not_indexed);
+    tcase_add_test(te, test_eval_report_with_no_numeric_value_is_rejected);
+    tcase_add_test(te, test_eval_report_flat_object_of_numbers_is_accepted);
+    tcase_add_test(te, test_eval_report_lm_evaluation_harness_results_map_to_task_dot_metric);
+    tcase_add_test(te, test_eval_report_hostile_numbers_and_nesting_are_handled);
+    tcase_add_test(te, test_eval_report_of_ten_mib_is_too_big);
+    tcase_add_test(te, test_eval_report_skipped_list_is_bounded_but_counted);
+    tcase_add_test(te, test_eval_report_metrics_member_that_is_not_an_object_is_rejected);
     tcase_add_test(te, test_eval_report_not_json_or_truncated_is_rejected);
     tcase_add_test(te, test_eval_report_names_colliding_after_flattening_are_rejected);
     tcase_add_test(te, test_eval_report_over_one_mib_is_too_big);

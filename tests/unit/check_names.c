@@ -232,6 +232,33 @@ START_TEST(test_be64_and_le64_round_trip_in_their_byte_orders)
 }
 END_TEST
 
+START_TEST(test_kind_grammar_accepts_the_well_known_kinds_and_any_lowercase_name)
+{
+    static const char *const good[] = {"weights",
+                                       "tokenizer",
+                                       "config",
+                                       "seeds",
+                                       "eval-report",
+                                       "other",
+                                       "chunk-index",
+                                       "generation-config",
+                                       "a",
+                                       "x9",
+                                       "abcdefghijklmnopqrstuvwxyz012345"};
+    static const char *const bad[] = {"",           "Weights", "9x",
+                                      "-x",         "a_b",     "a.b",
+                                      "a/b",        "a b",     "abcdefghijklmnopqrstuvwxyz0123456",
+                                      "caf\xc3\xa9"};
+    size_t i;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        ck_assert_msg(mlreg_kind_valid(good[i]), "refused %s", good[i]);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(!mlreg_kind_valid(bad[i]), "accepted %s", bad[i]);
+    ck_assert(!mlreg_kind_valid(NULL));
+}
+END_TEST
+
 static Suite *names_suite(void)
 {
     Suite *s = suite_create("names");
@@ -253,6 +280,7 @@ static Suite *names_suite(void)
     tcase_add_test(tc, test_label_is_1_to_max_bytes_of_printable_ascii);
     tcase_add_test(tc, test_key_role_is_lowercase_led_with_digits_underscore_and_dash);
     tcase_add_test(tc, test_be64_and_le64_round_trip_in_their_byte_orders);
+    tcase_add_test(tc, test_kind_grammar_accepts_the_well_known_kinds_and_any_lowercase_name);
     suite_add_tcase(s, tc);
     return s;
 }

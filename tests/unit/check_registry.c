@@ -583,7 +583,7 @@ START_TEST(test_release_with_invalid_eval_report_is_refused)
         {"eval.json", "eval-report", "{\"metrics\":{\"a\":NaN}}"}};
     static const file_spec str_files[] = {
         {"eval.json", "eval-report", "{\"metrics\":{\"accuracy\":\"high\"}}"}};
-    static const file_spec none_files[] = {{"eval.json", "eval-report", "{\"accuracy\":0.9}"}};
+    static const file_spec none_files[] = {{"eval.json", "eval-report", "{\"model\":\"x\"}"}};
     const file_spec *sets[] = {nan_files, str_files, none_files};
     size_t i;
     char *body;
