@@ -82,6 +82,13 @@ $(BUILD)/tests/check_push_reader: tests/unit/check_push_reader.c $(BUILD)/cli/pu
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 
+# check_cli_ref tests the client's reference grammar (cli/ref.c), which
+# talks to the registry through the rest of cli/: every client object but main.o.
+$(BUILD)/tests/check_cli_ref: tests/unit/check_cli_ref.c $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ)) \
+    $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
+
 # audit_tamper edits the LMDB file directly, as an attacker would: liblmdb only.
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(@D)

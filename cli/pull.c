@@ -404,7 +404,7 @@ int cmd_pull(int argc, char **argv)
 {
     int error = 0, m;
     cli_release_ref rr;
-    const char *refstr = NULL, *dir = NULL, *registry = NULL, *version = NULL, *v;
+    const char *refstr = NULL, *dir = NULL, *registry = NULL, *version = NULL, *v, *at = NULL;
     const char *digest;
     char size_str[32];
     cli_client *c = NULL;
@@ -455,7 +455,8 @@ int cmd_pull(int argc, char **argv)
                    (m = cli_opt(&v, &i, argc, argv, "--output")) != 0) {
             if (m < 0) goto usage;
             dir = v;
-        } else if ((m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0) {
+        } else if ((m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0 ||
+                   (m = cli_opt(&at, &i, argc, argv, "--at")) != 0) {
             if (m < 0) goto usage;
         } else if (cli_positional(&refstr, argv[i]) < 0) {
             goto usage;
@@ -465,7 +466,8 @@ int cmd_pull(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "missing REF");
         goto usage;
     }
-    if (cli_release_ref_parse(&rr, refstr) < 0) goto usage;
+    if (cli_release_ref_parse(&rr, refstr) < 0 || (at && cli_release_ref_at(&rr, at) < 0))
+        goto usage;
     if (!dir || !*dir) {
         mlreg_error_set(MLREG_EINVALID, "missing -o DIR");
         goto usage;
