@@ -495,6 +495,7 @@ int cli_sigs_signed_by(json_t *sigs, const mlreg_pubkey *pk, const char *model, 
 void cli_sigreport_free(cli_sigreport *rep)
 {
     free(rep->checks);
+    json_decref(rep->list);
     memset(rep, 0, sizeof(*rep));
 }
 
@@ -551,7 +552,7 @@ int cli_sigs_check(cli_sigreport *rep, cli_client *c, const char *model, const c
         if (chk->status == MLREG_SIGCHECK_VALID) rep->valid++;
     }
 done:
-    json_decref(list);
+    rep->list = list;
     if (error < 0) cli_sigreport_free(rep);
     return error;
 }

@@ -127,6 +127,10 @@ typedef struct {
     mlreg_sigcheck *checks;
     size_t n;
     size_t valid; /**< how many count */
+    /** The registry's answer the checks judge: checks[i] is the verdict on
+     *  its "signatures"[i] ({"signature", "public_key", "attached_at", ...});
+     *  NULL before a check. Freed by cli_sigreport_free(). */
+    json_t *list;
 } cli_sigreport;
 
 void cli_sigreport_free(cli_sigreport *rep);
