@@ -43,6 +43,7 @@ int cmd_bundle(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_scrub(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 /* ---- the audit log as the registry serves it (audit.c, used by bundle.c) -----
  *

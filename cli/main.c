@@ -66,6 +66,8 @@ static const struct {
     {"scrub", cmd_scrub,
      "re-hash stored blobs, quarantine damaged ones: mlreg scrub [--model M] [--dry-run]"},
     {"version", cmd_version, "print the version and the commit mlreg was built from"},
+    {"check", cmd_check,
+     "check a pulled directory against its lock, offline: mlreg check DIR [--trusted-key PUB]"},
 };
 
 static void usage(FILE *f)
