@@ -465,8 +465,9 @@ static int lock_sigs(json_t *arr, json_t *ids, const cli_sigreport *sigs)
  * removes (@p stale), the manifest text, and with @p sigs the signatures
  * that verified. */
 static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *ref,
-                      const cli_release *rel, const char *stage, const pull_file *files, size_t n,
-                      json_t *stale, const cli_sigreport *sigs, mode_t mode)
+                      const cli_release *rel, const char *stage, const char *at,
+                      const pull_file *files, size_t n, json_t *stale, const cli_sigreport *sigs,
+                      mode_t mode)
 {
     int error = 0, fd = -1;
     json_t *lock = NULL, *arr;
@@ -477,6 +478,7 @@ static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *
                      digest, "files");
     if (!lock) goto nomem;
     if (stage && json_object_set_new(lock, "stage", json_string(stage)) < 0) goto nomem;
+    if (at && json_object_set_new(lock, "at", json_string(at)) < 0) goto nomem;
     arr = json_object_get(lock, "files");
     for (size_t i = 0; i < n; i++) {
         json_t *f =
@@ -770,7 +772,7 @@ int cmd_pull(int argc, char **argv)
     for (size_t i = 0; i < nfiles; i++)
         if ((error = finish(&files[i].fd, dir, files[i].l->title, mode)) < 0) goto done;
     if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &rr.ref, &rel,
-                            rr.by_stage ? rr.sref.stage : NULL, files, nfiles, stale,
+                            rr.by_stage ? rr.sref.stage : NULL, rr.at, files, nfiles, stale,
                             ts ? &sigs : NULL, mode)) < 0)
         goto done;
     if (stat(dir, &dir_st) < 0) {

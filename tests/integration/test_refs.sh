@@ -86,7 +86,7 @@ jq -e '.annotations["org.mlreg.version"] == "1.0"' "$W/bundle/manifest.json" >/d
     ok "bundle --at bundles the release dev held then" || not_ok "bundle --at bundles the release dev held then"
 run "$MLREG" pull m/clf:dev --at "$T1" -o "$W/pull-at"
 expect_rc "pull M:STAGE --at TIME" 0
-jq -e '.version == "1.0" and .stage == "dev"' "$W/pull-at/mlreg.lock.json" >/dev/null &&
+jq -e --arg t "$T1" '.version == "1.0" and .stage == "dev" and .at == $t' "$W/pull-at/mlreg.lock.json" >/dev/null &&
     ok "pull --at pulls what dev held then" || not_ok "pull --at pulls what dev held then"
 run "$MLREG" approve m/clf:staging --for production
 err_has "approve M:STAGE resolves the stage first" "m/clf:staging is m/clf@1.0"
