@@ -294,7 +294,8 @@ static int lock_owned(json_t **out, const char *dir, int force)
     if (!(owned = json_array())) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     if ((error = cli_path_join(path, sizeof(path), dir, LOCK_NAME)) < 0) goto done;
     if (lstat(path, &st) < 0) {
-        if (errno != ENOENT) why = strerror(errno);
+        /* no DIR yet, or DIR no directory (mkdir_p says so next) */
+        if (errno != ENOENT && errno != ENOTDIR) why = strerror(errno);
         goto judge;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > (off_t)CLI_API_MAX) {

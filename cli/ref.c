@@ -17,7 +17,6 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/registry.h"
-#include "mlreg/text.h"
 
 int cli_is_stage_ref(const char *str)
 {
