@@ -108,8 +108,9 @@ static const char usage_line[] =
     "Into a DIR that holds an earlier pull, the files its mlreg.lock.json lists\n"
     "that the new release does not have are removed, after the new release is in\n"
     "place (the new lock lists them under \"removed\"). A file the new release\n"
-    "would replace that no lock lists is in the way: the pull is refused before\n"
-    "anything is downloaded (exit 1), unless --force. Other files in DIR are never\n"
+    "would replace that no lock lists, and that does not already hold the same\n"
+    "bytes, is in the way: the pull is refused before anything is downloaded\n"
+    "(exit 1), unless --force. Other files in DIR are never\n"
     "touched. The lock keeps the manifest, and after --trusted-key the signatures\n"
     "that verified and their key ids, so `mlreg check DIR` works offline.\n"
     "  -o, --output DIR        e.g. -o /srv/models/clf\n"
@@ -364,9 +365,26 @@ static int title_in(json_t *titles, const char *title)
     return 0;
 }
 
+/* 1 when the regular file at @p path already holds exactly @p l's bytes
+ * (size, then SHA-256): replacing it loses nothing. */
+static int same_bytes(const char *path, const struct stat *st, const cli_layer *l)
+{
+    mlreg_digest d;
+    uint64_t size = 0;
+    int fd, same;
+
+    if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != l->size) return 0;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) return 0;
+    same = mlreg_digest_fd(&d, &size, fd) == 0 && size == l->size &&
+           mlreg_digest_equal(&d, &l->digest);
+    close(fd);
+    return same;
+}
+
 /* Checks the new release's files against what DIR holds: a file that
- * exists and that @p owned (the earlier lock's titles) does not list is in
- * the way (refused, or replaced with a warning under @p force). Fills
+ * exists, that @p owned (the earlier lock's titles) does not list and that
+ * does not already hold the release's bytes is in the way (refused, or
+ * replaced with a warning under @p force). Fills
  * @p stale with the titles @p owned lists, that the new release does not
  * have and that exist in DIR: the files the pull removes once done. */
 static int dir_plan(json_t *stale, const char *dir, const pull_file *files, size_t n, json_t *owned,
@@ -380,7 +398,9 @@ static int dir_plan(json_t *stale, const char *dir, const pull_file *files, size
 
     for (i = 0; i < n; i++) {
         if ((error = cli_path_join(path, sizeof(path), dir, files[i].l->title)) < 0) return error;
-        if (lstat(path, &st) < 0 || title_in(owned, files[i].l->title)) continue;
+        if (lstat(path, &st) < 0 || title_in(owned, files[i].l->title) ||
+            same_bytes(path, &st, files[i].l))
+            continue;
         if (!force)
             return mlreg_error_set(MLREG_EDENIED,
                                    "%s is in the way: a file of the release would replace it, "

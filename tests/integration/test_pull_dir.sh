@@ -93,6 +93,13 @@ err_has "--force warns about the file it replaces" "warning: replacing .*config.
 cmp -s "$D/config.json" "$W/v2/config.json" && ok "--force put the release's file in place" ||
     not_ok "--force put the release's file in place"
 
+# a copy of the release's own file is not in the way
+rm -rf "$D"
+mkdir -p "$D"
+cp "$W/v2/config.json" "$D/config.json"
+run "$MLREG" pull m/llm@2 -o "$D"
+expect_rc "a file that already holds the release's bytes is not in the way" 0
+
 # a lock mlreg did not write: refused; --force replaces and removes nothing
 echo "junk" >"$W/junk"
 cp "$W/junk" "$D/model.safetensors.index.json"
