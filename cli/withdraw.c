@@ -43,6 +43,8 @@ static const char unwithdraw_usage[] =
     "Takes back the withdrawal of a release, so it may be promoted and pulled\n"
     "again. Stages the withdrawal rolled back stay where they are. Needs admin.\n"
     "  --reason TEXT   required, e.g. --reason \"false alarm\"\n"
+    "  --json          the registry's answer as JSON\n"
+    "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
     "e.g. mlreg unwithdraw team/clf@1.4 --reason \"false alarm\"\n";
 
 static const char *pr(json_t *obj, const char *key)
