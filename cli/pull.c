@@ -293,14 +293,17 @@ static int lock_owned(json_t **out, const char *dir, int force)
 
     *out = NULL;
     if (!(owned = json_array())) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    if ((error = cli_path_join(path, sizeof(path), dir, LOCK_NAME)) < 0) goto done;
+    /* A DIR too long to hold the name can hold no lock; the temp file name
+     * fails first, saying so. */
+    if (cli_path_join(path, sizeof(path), dir, LOCK_NAME) < 0) goto judge;
     if (lstat(path, &st) < 0) {
         /* no DIR yet, or DIR no directory (mkdir_p says so next) */
         if (errno != ENOENT && errno != ENOTDIR) why = strerror(errno);
         goto judge;
     }
-    if (!S_ISREG(st.st_mode) || st.st_size > (off_t)CLI_API_MAX) {
-        why = "not a regular file of a sane size";
+    if (!S_ISREG(st.st_mode)) goto judge; /* target_check() refuses it, as any target */
+    if (st.st_size > (off_t)CLI_API_MAX) {
+        why = "larger than any lock";
         goto judge;
     }
     if (!(lock = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
@@ -390,14 +393,27 @@ static int same_bytes(const char *path, const struct stat *st, const cli_layer *
 static int dir_plan(json_t *stale, const char *dir, const pull_file *files, size_t n, json_t *owned,
                     int force)
 {
-    char path[PATH_MAX];
-    struct stat st;
+    char path[PATH_MAX], why[1024];
+    struct stat st, dir_st;
     size_t i;
     json_t *e;
     int error;
 
+    if (stat(dir, &dir_st) < 0) return 0; /* no DIR yet (or none at all: mkdir_p says so) */
+    /* First what would stop the renames anyway (target_check, again before
+     * the renames), so that it is the reason given, and before any
+     * download. A name too long for DIR is skipped: the temp file name
+     * fails first, saying so. */
+    for (i = 0; i <= n; i++) {
+        const char *t = i < n ? files[i].l->title : LOCK_NAME;
+        if (cli_path_join(path, sizeof(path), dir, t) < 0) continue;
+        if ((error = target_check(dir, &dir_st, t)) < 0) {
+            snprintf(why, sizeof(why), "%s", mlreg_error_last());
+            return mlreg_error_set(error, "%s; nothing in %s was changed", why, dir);
+        }
+    }
     for (i = 0; i < n; i++) {
-        if ((error = cli_path_join(path, sizeof(path), dir, files[i].l->title)) < 0) return error;
+        if (cli_path_join(path, sizeof(path), dir, files[i].l->title) < 0) continue;
         if (lstat(path, &st) < 0 || title_in(owned, files[i].l->title) ||
             same_bytes(path, &st, files[i].l))
             continue;
@@ -417,8 +433,7 @@ static int dir_plan(json_t *stale, const char *dir, const pull_file *files, size
         for (size_t k = 0; k < n && !in_new; k++)
             in_new = !mlreg_title_cmp(files[k].l->title, t);
         if (in_new || title_in(stale, t)) continue;
-        if ((error = cli_path_join(path, sizeof(path), dir, t)) < 0) return error;
-        if (lstat(path, &st) < 0) continue;
+        if (cli_path_join(path, sizeof(path), dir, t) < 0 || lstat(path, &st) < 0) continue;
         if (json_array_append_new(stale, json_string(t)) < 0)
             return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     }
