@@ -45,8 +45,8 @@
 #include "release.h"
 
 static const char bundle_usage[] =
-    "usage: mlreg bundle MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
-    "                    [--token-file FILE]\n"
+    "usage: mlreg bundle MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--at TIME]\n"
+    "                    [--registry URL] [--token-file FILE]\n"
     "\n"
     "Writes an audit bundle of the release into DIR (which must not exist or be\n"
     "empty): manifest.json as stored, its signatures (manifest.json.minisig is\n"
@@ -60,11 +60,13 @@ static const char bundle_usage[] =
     "DIR` before it appears. In DIR,\n"
     "`sha256sum -c SHA256SUMS` and `minisign -V -H -p KEY.pub -m manifest.json`\n"
     "work with the stock tools.\n"
-    "  -o DIR, --output DIR  the directory to write (new or empty)\n"
-    "  --registry URL        the registry (default $MLREG_URL, else http://127.0.0.1:5080)\n"
-    "  --token-file FILE     the API token (or $MLREG_TOKEN)\n"
-    "\n"
-    "example: mlreg bundle vision/det:production --output ./evidence\n";
+    "  -o, --output DIR  e.g. -o audit/clf-1.4\n"
+    "  --at TIME         with MODEL:STAGE, the release the stage held then (RFC\n"
+    "                    3339): e.g. mlreg bundle team/clf:production --at\n"
+    "                    2026-11-26T10:00:00Z -o audit/prod-nov26\n"
+    "  --registry URL    e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
+    "  --token-file FILE e.g. --token-file ~/.mlreg-token (or MLREG_TOKEN)\n"
+    "e.g. mlreg bundle team/clf@1.4 -o audit/clf-1.4\n";
 
 static const char *const subdirs[] = MLREG_BUNDLE_DIRS;
 
@@ -381,7 +383,7 @@ done:
 int cmd_bundle(int argc, char **argv)
 {
     int error = 0, m;
-    const char *refstr = NULL, *registry = NULL, *v;
+    const char *refstr = NULL, *registry = NULL, *v, *at = NULL;
     char dir[PATH_MAX], tmp[PATH_MAX], parent[PATH_MAX], size_str[32], sub[PATH_MAX];
     char origin[MLREG_CHECKPOINT_ORIGIN_MAX + 1];
     cli_release_ref rr;
@@ -411,7 +413,8 @@ int cmd_bundle(int argc, char **argv)
                 goto usage;
             }
             snprintf(dir, sizeof(dir), "%s", v);
-        } else if ((m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0) {
+        } else if ((m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0 ||
+                   (m = cli_opt(&at, &i, argc, argv, "--at")) != 0) {
             if (m < 0) goto usage;
         } else if (cli_positional(&refstr, argv[i]) < 0) {
             goto usage;
@@ -421,7 +424,8 @@ int cmd_bundle(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "missing REF");
         goto usage;
     }
-    if (cli_release_ref_parse(&rr, refstr) < 0) goto usage;
+    if (cli_release_ref_parse(&rr, refstr) < 0 || (at && cli_release_ref_at(&rr, at) < 0))
+        goto usage;
     len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/')
         dir[--len] = '\0';

@@ -48,6 +48,7 @@ int cmd_versions(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_completion(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 /* ---- the audit log as the registry serves it (audit.c, used by bundle.c) -----
  *

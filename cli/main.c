@@ -73,6 +73,8 @@ static const struct {
      "releases whose metrics meet conditions: mlreg search --metric 'NAME>VALUE' [--stage S]"},
     {"diff", cmd_diff, "files, metrics and gates of two releases: mlreg diff REF REF [--stage S]"},
     {"completion", cmd_completion, "shell completion: source <(mlreg completion bash)"},
+    {"check", cmd_check,
+     "check a pulled directory against its lock, offline: mlreg check DIR [--trusted-key PUB]"},
 };
 
 static void usage(FILE *f)

@@ -29,6 +29,23 @@
  * dir. Chunk index layers are never written as files nor listed in the
  * lock file.
  *
+ * Pulling into a directory that holds an earlier pull: DIR/mlreg.lock.json
+ * says which files are the previous release's. Those the new release does
+ * not have are removed, and only after every new file and the new lock are
+ * in place: the new lock lists them under "removed", so a crash between the
+ * renames and the unlinks leaves a lock that tells the truth (the release
+ * and which leftovers are not part of it) and the next pull removes them.
+ * A file the new release would replace that no lock lists (the user's, or
+ * another tool's) is in the way: the pull is refused before anything is
+ * downloaded, unless --force. Files no lock lists and the new release does
+ * not have are never touched. A lock that cannot be read as one mlreg wrote
+ * is refused the same way (--force: replace, remove nothing).
+ *
+ * The lock also keeps what `mlreg check` needs to check DIR offline: the
+ * manifest text (its digest is the lock's "digest") and, after a pull with
+ * --trusted-key, the signatures that verified and their key ids
+ * ("verified_by").
+ *
  * MODEL:STAGE is resolved to a digest once, first (GET .../stages/STAGE);
  * from then on the pull is a pull of MODEL@DIGEST, so a promotion landing
  * in the middle cannot mix two releases, and the lock file pins that digest
@@ -61,12 +78,12 @@
 #define TMP_PREFIX CLI_TMP_PREFIX
 
 static const char usage_line[] =
-    "usage: mlreg pull MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--registry URL]\n"
+    "usage: mlreg pull REF -o DIR [--at TIME] [--registry URL] [--force]\n"
     "                  [--trusted-key PUBFILE]... [--keyring FILE] [--allow-withdrawn]\n"
     "                  [--token-file FILE] [--parallel N] [--limit-rate BYTES[K|M|G]]\n"
-    "\n"
-    "MODEL:STAGE pulls the release the stage holds now: resolved to its digest\n"
-    "first, pulled by that digest, and the lock file records both.\n"
+    "\n" CLI_REF_HELP "MODEL:STAGE pulls the release the stage holds now (or held at --at TIME):\n"
+    "resolved to its digest first, pulled by that digest, and the lock file\n"
+    "records both.\n"
     "Downloads every file of the release into temp files in DIR, checks each\n"
     "one's size and SHA-256 against the manifest, and only then moves them into\n"
     "place with DIR/mlreg.lock.json. A file it would replace that is a directory\n"
@@ -86,7 +103,26 @@ static const char usage_line[] =
     "DIR/.mlreg-pull/; an interrupted pull leaves it there and the next pull into\n"
     "DIR keeps every chunk that verifies and fetches only the rest. The whole\n"
     "file is still checked before it is placed; a complete pull removes the dir.\n"
-    "--limit-rate caps the download rate (bytes per second, K, M or G suffix).\n";
+    "--limit-rate caps the download rate (bytes per second, K, M or G suffix).\n"
+    "\n"
+    "Into a DIR that holds an earlier pull, the files its mlreg.lock.json lists\n"
+    "that the new release does not have are removed, after the new release is in\n"
+    "place (the new lock lists them under \"removed\"). A file the new release\n"
+    "would replace that no lock lists, and that does not already hold the same\n"
+    "bytes, is in the way: the pull is refused before anything is downloaded\n"
+    "(exit 1), unless --force. Other files in DIR are never\n"
+    "touched. The lock keeps the manifest, and after --trusted-key the signatures\n"
+    "that verified and their key ids, so `mlreg check DIR` works offline.\n"
+    "  -o, --output DIR        e.g. -o /srv/models/clf\n"
+    "  --at TIME               with MODEL:STAGE, e.g. --at 2026-11-26T10:00:00Z\n"
+    "  --force                 replace files in the way, e.g. a hand-copied config.json\n"
+    "  --trusted-key PUBFILE   e.g. --trusted-key release-ci.pub (repeatable)\n"
+    "  --keyring FILE          e.g. --keyring keys.json (from mlreg key list --json)\n"
+    "  --allow-withdrawn       pull a withdrawn release anyway, with a warning\n"
+    "  --parallel N            e.g. --parallel 8 (1 to 32)\n"
+    "  --limit-rate RATE       e.g. --limit-rate 50M\n"
+    "  --registry URL          e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
+    "e.g. mlreg pull team/clf:production -o /srv/models/clf --trusted-key release-ci.pub\n";
 
 typedef struct {
     const cli_layer *l; /* points into the fetched release */
@@ -239,26 +275,261 @@ static int place(char *tmp, const char *dir, const char *name)
     return 0;
 }
 
+/* The titles the lock DIR/mlreg.lock.json of an earlier pull owns (its
+ * "files" and its "removed") into *out, a JSON array of strings (empty when
+ * there is no lock). A lock that is not one mlreg wrote (unreadable, not
+ * JSON, a title that is no safe file name) is refused, since we could
+ * not tell its files from the user's; with @p force it is ignored with a
+ * warning (nothing will be removed). */
+static int lock_owned(json_t **out, const char *dir, int force)
+{
+    int error = 0;
+    char path[PATH_MAX];
+    json_t *lock = NULL, *owned = NULL, *e;
+    json_error_t jerr;
+    const char *lists[] = {"files", "removed"}, *why = NULL;
+    size_t i;
+    struct stat st;
+
+    *out = NULL;
+    if (!(owned = json_array())) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    /* A DIR too long to hold the name can hold no lock; the temp file name
+     * fails first, saying so. */
+    if (cli_path_join(path, sizeof(path), dir, LOCK_NAME) < 0) goto judge;
+    if (lstat(path, &st) < 0) {
+        /* no DIR yet, or DIR no directory (mkdir_p says so next) */
+        if (errno != ENOENT && errno != ENOTDIR) why = strerror(errno);
+        goto judge;
+    }
+    if (!S_ISREG(st.st_mode)) goto judge; /* target_check() refuses it, as any target */
+    if (st.st_size > (off_t)CLI_API_MAX) {
+        why = "larger than any lock";
+        goto judge;
+    }
+    if (!(lock = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
+        why = jerr.text;
+        goto judge;
+    }
+    for (size_t l = 0; l < 2 && !why; l++) {
+        json_t *arr = json_object_get(lock, lists[l]);
+        if (!arr && l == 1) break;
+        if (!json_is_array(arr)) {
+            why = l ? "\"removed\" is not a list" : "no \"files\" list";
+            break;
+        }
+        json_array_foreach(arr, i, e)
+        {
+            const char *t = json_string_value(l ? e : json_object_get(e, "title"));
+            if (!t || mlreg_title_validate(t) < 0) {
+                why = "a title that is no safe file name";
+                break;
+            }
+            if (json_array_append_new(owned, json_string(t)) < 0) {
+                error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+                goto done;
+            }
+        }
+    }
+judge:
+    if (why) {
+        json_array_clear(owned);
+        if (!force) {
+            error = mlreg_error_set(MLREG_EDENIED,
+                                    "%s: not a lock file mlreg can read (%s), so its files "
+                                    "cannot be told from others; nothing in %s was changed (pull "
+                                    "with --force to replace files anyway and remove none)",
+                                    path, mlreg_text_printable(why), dir);
+            goto done;
+        }
+        fprintf(stderr,
+                "mlreg pull: warning: %s is not a lock file mlreg can read (%s); replacing "
+                "files because of --force, removing none\n",
+                path, mlreg_text_printable(why));
+    }
+    *out = owned;
+    owned = NULL;
+done:
+    json_decref(owned);
+    json_decref(lock);
+    return error;
+}
+
+/* 1 when @p title is one of the strings of @p titles (as file names on a
+ * case-insensitive filesystem compare: mlreg_title_cmp). */
+static int title_in(json_t *titles, const char *title)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(titles, i, e)
+    {
+        if (!mlreg_title_cmp(json_string_value(e), title)) return 1;
+    }
+    return 0;
+}
+
+/* 1 when the regular file at @p path already holds exactly @p l's bytes
+ * (size, then SHA-256): replacing it loses nothing. */
+static int same_bytes(const char *path, const struct stat *st, const cli_layer *l)
+{
+    mlreg_digest d;
+    uint64_t size = 0;
+    int fd, same;
+
+    if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != l->size) return 0;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) return 0;
+    same = mlreg_digest_fd(&d, &size, fd) == 0 && size == l->size &&
+           mlreg_digest_equal(&d, &l->digest);
+    close(fd);
+    return same;
+}
+
+/* Checks the new release's files against what DIR holds: a file that
+ * exists, that @p owned (the earlier lock's titles) does not list and that
+ * does not already hold the release's bytes is in the way (refused, or
+ * replaced with a warning under @p force). Fills
+ * @p stale with the titles @p owned lists, that the new release does not
+ * have and that exist in DIR: the files the pull removes once done. */
+static int dir_plan(json_t *stale, const char *dir, const pull_file *files, size_t n, json_t *owned,
+                    int force)
+{
+    char path[PATH_MAX], why[1024];
+    struct stat st, dir_st;
+    size_t i;
+    json_t *e;
+    int error;
+
+    if (stat(dir, &dir_st) < 0) return 0; /* no DIR yet (or none at all: mkdir_p says so) */
+    /* First what would stop the renames anyway (target_check, again before
+     * the renames), so that it is the reason given, and before any
+     * download. A name too long for DIR is skipped: the temp file name
+     * fails first, saying so. */
+    for (i = 0; i <= n; i++) {
+        const char *t = i < n ? files[i].l->title : LOCK_NAME;
+        if (cli_path_join(path, sizeof(path), dir, t) < 0) continue;
+        if ((error = target_check(dir, &dir_st, t)) < 0) {
+            snprintf(why, sizeof(why), "%s", mlreg_error_last());
+            return mlreg_error_set(error, "%s; nothing in %s was changed", why, dir);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (cli_path_join(path, sizeof(path), dir, files[i].l->title) < 0) continue;
+        if (lstat(path, &st) < 0 || title_in(owned, files[i].l->title) ||
+            same_bytes(path, &st, files[i].l))
+            continue;
+        if (!force)
+            return mlreg_error_set(MLREG_EDENIED,
+                                   "%s is in the way: a file of the release would replace it, "
+                                   "and no earlier pull into %s wrote it; nothing was changed "
+                                   "(move it away, or pull with --force to replace it)",
+                                   path, dir);
+        fprintf(stderr,
+                "mlreg pull: warning: replacing %s, which no earlier pull wrote (--force)\n", path);
+    }
+    json_array_foreach(owned, i, e)
+    {
+        const char *t = json_string_value(e);
+        int in_new = 0;
+        for (size_t k = 0; k < n && !in_new; k++)
+            in_new = !mlreg_title_cmp(files[k].l->title, t);
+        if (in_new || title_in(stale, t)) continue;
+        if (cli_path_join(path, sizeof(path), dir, t) < 0 || lstat(path, &st) < 0) continue;
+        if (json_array_append_new(stale, json_string(t)) < 0)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Removes the files @p stale names from DIR, after the new release is in
+ * place. A leftover that is not a file or a symbolic link (someone made it
+ * a directory) is left alone, with a warning; so is one that cannot be
+ * removed: the pull itself is complete, and the lock names them. */
+static void stale_remove(const char *dir, json_t *stale)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(stale, i, e)
+    {
+        if (cli_path_join(path, sizeof(path), dir, json_string_value(e)) < 0) continue;
+        if (lstat(path, &st) < 0) continue;
+        if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+            fprintf(stderr,
+                    "mlreg pull: warning: %s of the previous release is no file now; left "
+                    "alone\n",
+                    path);
+            continue;
+        }
+        if (unlink(path) < 0) {
+            fprintf(stderr, "mlreg pull: warning: cannot remove %s of the previous release: %s\n",
+                    path, strerror(errno));
+            continue;
+        }
+        fprintf(stderr, "  removed     %s (not in this release)\n", json_string_value(e));
+    }
+}
+
+/* The signatures of @p sigs that verified (status VALID), as the lock keeps
+ * them: {"key_id", "name", "signature", "public_key", "attached_at"}; and
+ * their key ids into @p ids. */
+static int lock_sigs(json_t *arr, json_t *ids, const cli_sigreport *sigs)
+{
+    json_t *list = json_object_get(sigs->list, "signatures");
+
+    for (size_t i = 0; i < sigs->n; i++) {
+        json_t *e = json_array_get(list, i), *o;
+        const char *text = json_string_value(json_object_get(e, "signature"));
+        const char *pk = json_string_value(json_object_get(e, "public_key"));
+        const char *at = json_string_value(json_object_get(e, "attached_at"));
+        if (sigs->checks[i].status != MLREG_SIGCHECK_VALID || !text) continue;
+        if (!(o = json_pack("{s:s, s:s, s:s}", "key_id", sigs->checks[i].key_id, "name",
+                            sigs->checks[i].name ? sigs->checks[i].name : "", "signature", text)) ||
+            (pk && json_object_set_new(o, "public_key", json_string(pk)) < 0) ||
+            (at && json_object_set_new(o, "attached_at", json_string(at)) < 0) ||
+            json_array_append_new(arr, o) < 0 ||
+            (!title_in(ids, sigs->checks[i].key_id) &&
+             json_array_append_new(ids, json_string(sigs->checks[i].key_id)) < 0))
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 /* Writes the lock file into a temp file in DIR (path in @p tmp), ready to
- * be renamed into place. */
+ * be renamed into place: the release, its files, the leftovers this pull
+ * removes (@p stale), the manifest text, and with @p sigs the signatures
+ * that verified. */
 static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *ref,
-                      const char *version, const char *digest, const char *stage,
-                      const pull_file *files, size_t n, mode_t mode)
+                      const cli_release *rel, const char *stage, const char *at,
+                      const pull_file *files, size_t n, json_t *stale, const cli_sigreport *sigs,
+                      mode_t mode)
 {
     int error = 0, fd = -1;
     json_t *lock = NULL, *arr;
     char *text = NULL;
+    const char *version = rel->version, *digest = rel->digest;
 
     lock = json_pack("{s:s, s:s, s:s, s:[]}", "model", ref->model, "version", version, "digest",
                      digest, "files");
     if (!lock) goto nomem;
     if (stage && json_object_set_new(lock, "stage", json_string(stage)) < 0) goto nomem;
+    if (at && json_object_set_new(lock, "at", json_string(at)) < 0) goto nomem;
     arr = json_object_get(lock, "files");
     for (size_t i = 0; i < n; i++) {
         json_t *f =
             json_pack("{s:s, s:s, s:s, s:I}", "title", files[i].l->title, "kind", files[i].l->kind,
                       "digest", files[i].l->digest_str, "size", (json_int_t)files[i].l->size);
         if (!f || json_array_append_new(arr, f) < 0) goto nomem;
+    }
+    if (json_array_size(stale) && json_object_set(lock, "removed", stale) < 0) goto nomem;
+    if (json_object_set_new(lock, "manifest", json_stringn(rel->bytes, rel->len)) < 0) goto nomem;
+    if (sigs) {
+        json_t *sarr = json_array(), *ids = json_array();
+        if (json_object_set_new(lock, "verified_by", ids) < 0 ||
+            json_object_set_new(lock, "signatures", sarr) < 0)
+            goto nomem;
+        if ((error = lock_sigs(sarr, ids, sigs)) < 0) goto done;
     }
     if (!(text = json_dumps(lock, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
     if ((error = make_temp(&fd, tmp, tmplen, dir)) < 0 ||
@@ -404,7 +675,7 @@ int cmd_pull(int argc, char **argv)
 {
     int error = 0, m;
     cli_release_ref rr;
-    const char *refstr = NULL, *dir = NULL, *registry = NULL, *version = NULL, *v;
+    const char *refstr = NULL, *dir = NULL, *registry = NULL, *version = NULL, *v, *at = NULL;
     const char *digest;
     char size_str[32];
     cli_client *c = NULL;
@@ -419,7 +690,8 @@ int cmd_pull(int argc, char **argv)
     struct stat dir_st;
     struct sigaction old_actions[NCAUGHT];
     sigset_t held, old_mask;
-    int caught_set = 0, mask_set = 0, allow_withdrawn = 0, staging = 0;
+    int caught_set = 0, mask_set = 0, allow_withdrawn = 0, staging = 0, force = 0;
+    json_t *owned = NULL, *stale = NULL;
     unsigned parallel = 0;
     uint64_t rate = 0;
     char stage[PATH_MAX], note[160];
@@ -435,6 +707,8 @@ int cmd_pull(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--allow-withdrawn")) {
             allow_withdrawn = 1;
+        } else if (!strcmp(argv[i], "--force")) {
+            force = 1;
         } else if ((m = cli_opt(&v, &i, argc, argv, "--parallel")) != 0) {
             char *end;
             long p;
@@ -455,7 +729,8 @@ int cmd_pull(int argc, char **argv)
                    (m = cli_opt(&v, &i, argc, argv, "--output")) != 0) {
             if (m < 0) goto usage;
             dir = v;
-        } else if ((m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0) {
+        } else if ((m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0 ||
+                   (m = cli_opt(&at, &i, argc, argv, "--at")) != 0) {
             if (m < 0) goto usage;
         } else if (cli_positional(&refstr, argv[i]) < 0) {
             goto usage;
@@ -465,7 +740,8 @@ int cmd_pull(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "missing REF");
         goto usage;
     }
-    if (cli_release_ref_parse(&rr, refstr) < 0) goto usage;
+    if (cli_release_ref_parse(&rr, refstr) < 0 || (at && cli_release_ref_at(&rr, at) < 0))
+        goto usage;
     if (!dir || !*dir) {
         mlreg_error_set(MLREG_EINVALID, "missing -o DIR");
         goto usage;
@@ -499,6 +775,15 @@ int cmd_pull(int argc, char **argv)
         goto done;
     }
     if ((error = files_collect(files, &nfiles, &rel)) < 0) goto done;
+    /* Before anything is downloaded: what an earlier pull left, and what
+     * would be in the way. */
+    if (!(stale = json_array())) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((error = lock_owned(&owned, dir, force)) < 0 ||
+        (error = dir_plan(stale, dir, files, nfiles, owned, force)) < 0)
+        goto done;
     for (size_t i = 0; i < nfiles; i++)
         staging |= files[i].index != NULL;
     if ((error = mkdir_p(dir)) < 0) goto done;
@@ -522,8 +807,9 @@ int cmd_pull(int argc, char **argv)
      * only then rename: up to here DIR has gained temp files only. */
     for (size_t i = 0; i < nfiles; i++)
         if ((error = finish(&files[i].fd, dir, files[i].l->title, mode)) < 0) goto done;
-    if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &rr.ref, version, digest,
-                            rr.by_stage ? rr.sref.stage : NULL, files, nfiles, mode)) < 0)
+    if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &rr.ref, &rel,
+                            rr.by_stage ? rr.sref.stage : NULL, rr.at, files, nfiles, stale,
+                            ts ? &sigs : NULL, mode)) < 0)
         goto done;
     if (stat(dir, &dir_st) < 0) {
         error = mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
@@ -551,6 +837,12 @@ int cmd_pull(int argc, char **argv)
             goto done;
         }
     if ((error = cli_sync_dir(dir)) < 0) goto done;
+    /* The new release and its lock are in place: only now the leftovers of
+     * the previous one go (the lock names them under "removed"). */
+    if (json_array_size(stale)) {
+        stale_remove(dir, stale);
+        if ((error = cli_sync_dir(dir)) < 0) goto done;
+    }
     cli_pull_stage_remove(dir);
     cli_format_size(size_str, sizeof(size_str), total);
     fprintf(stderr, "pulled %s@%s (%s) into %s: %zu file%s, %s, all verified%s\n", rr.ref.model,
@@ -569,6 +861,8 @@ done:
     sig_nfiles = 0;
     sig_files = NULL;
     free(files);
+    json_decref(owned);
+    json_decref(stale);
     cli_sigreport_free(&sigs);
     mlreg_trustset_free(ts);
     cli_release_clear(&rel);

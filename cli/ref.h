@@ -1,8 +1,8 @@
-/* ref.h: the stage references that commands take on the command line
- * (resolve, pull, status, bundle): MODEL:STAGE, asking the registry what a
- * stage holds (cli_stage_resolve), and a release named either way.
- * Internal to cli/. MODEL@VERSION and MODEL@sha256:HEX are cli_ref_parse
- * (args.h).
+/* ref.h: the one grammar every command that takes a release reads:
+ * MODEL@VERSION, MODEL@sha256:HEX or MODEL:STAGE (the release the stage
+ * holds now, or at --at TIME), asking the registry what a stage holds
+ * (cli_stage_resolve), and the "did you mean" hints for a mistyped form.
+ * Internal to cli/. The MODEL@... half is cli_ref_parse (args.h).
  */
 #ifndef MLREG_CLI_REF_H
 #define MLREG_CLI_REF_H
@@ -11,7 +11,14 @@
 #include <stddef.h>
 
 #include "client.h"
+#include "mlreg/time.h"
 #include "release.h"
+
+/** The REF paragraph of every --help that takes a release (string literal). */
+#define CLI_REF_HELP                                                                               \
+    "REF names a release: MODEL@VERSION (team/clf@1.4), MODEL@sha256:HEX (the\n"                   \
+    "manifest digest), or MODEL:STAGE (team/clf:production, the release the stage\n"               \
+    "holds now; resolved once, first, and printed on stderr).\n"
 
 /** A parsed MODEL:STAGE; strings point into @p buf. */
 typedef struct {
@@ -44,13 +51,57 @@ int cli_stage_resolve(json_t **out, cli_response *resp, cli_client *c, const cha
 
 /** A release as a command takes it: MODEL@VERSION, MODEL@sha256:HEX or MODEL:STAGE. */
 typedef struct {
-    cli_ref ref;        /**< the release; for a stage, pinned by cli_release_ref_fetch() */
+    cli_ref ref;        /**< the release; for a stage, pinned by cli_release_ref_fetch()
+                             or cli_release_ref_pin() */
     cli_stage_ref sref; /**< the stage, when by_stage */
     int by_stage;       /**< 1 for MODEL:STAGE */
+    const char *at;     /**< resolve the stage as of this time (RFC 3339 UTC), NULL: now */
+    char at_buf[MLREG_TIME_STRLEN];
+    /** The digest the reference named (the stage's, or the one given), once
+     *  pinned by cli_release_ref_pin(); "" before. */
+    char digest[80];
+    char given[512]; /**< the reference as typed, for messages */
 } cli_release_ref;
 
-/** Parses @p str as any of the three forms. MLREG_EINVALID (a usage error). */
+/**
+ * Parses @p str as any of the three forms. MLREG_EINVALID (a usage error)
+ * with a hint: a bare MODEL lists the forms; MODEL@ or MODEL: with nothing
+ * after says which part is missing.
+ */
 int cli_release_ref_parse(cli_release_ref *out, const char *str);
+
+/**
+ * Takes --at TIME for @p r: @p text in RFC 3339 (any offset) is kept as UTC
+ * in r->at. Only a stage reference has a time: --at with MODEL@VERSION is a
+ * usage error (a version names one release for ever). MLREG_EINVALID.
+ */
+int cli_release_ref_at(cli_release_ref *r, const char *text);
+
+/**
+ * For the commands that act on a version (promote, approve, image-tag,
+ * withdraw, show): afterwards r->ref is MODEL@VERSION. A stage is resolved
+ * once (as of r->at when set) to the release it holds, r->digest its
+ * digest, and "MODEL:STAGE is MODEL@VERSION (DIGEST)" goes to stderr. A
+ * digest is looked up in the model's release list (GET /api/v1/models/M),
+ * r->digest is it; MLREG_ENOTFOUND when no release has it. A version is
+ * left as it is (r->digest ""). Errors as cli_stage_resolve().
+ */
+int cli_release_ref_pin(cli_release_ref *r, cli_client *c);
+
+/**
+ * Adds the "did you mean" hint to a failure of a command that used @p r:
+ * when @p error is MLREG_ENOTFOUND for MODEL@WORD and WORD is a stage of
+ * the registry's policy (its stage answers 200 or STAGE_EMPTY), the message
+ * gains "; did you mean MODEL:WORD?". Returns @p error unchanged otherwise
+ * (the message too). Makes one request; its own failures are ignored.
+ */
+int cli_release_ref_hint(int error, cli_client *c, const cli_release_ref *r);
+
+/**
+ * Parses an --at TIME argument (RFC 3339, any offset) into UTC text as the
+ * registry's ?at= takes it, keeping the fraction as given. MLREG_EINVALID.
+ */
+int cli_at_parse(char out[MLREG_TIME_STRLEN], const char *text);
 
 /**
  * Fetches the manifest of the release @p r names into @p rel

@@ -208,6 +208,36 @@ done:
     return error;
 }
 
+int cli_release_parse(cli_release *r, const cli_ref *ref, const char *bytes, size_t len)
+{
+    int error = 0;
+    mlreg_digest d;
+    json_error_t jerr;
+
+    cli_release_clear(r);
+    if ((error = mlreg_digest_buffer(&d, bytes, len)) < 0) goto done;
+    mlreg_digest_format(r->digest, &d);
+    if (ref->digest && strcmp(ref->digest, r->digest)) {
+        error = BAD("manifest bytes hash to %s, not %s", r->digest, ref->digest);
+        goto done;
+    }
+    if (!(r->json = json_loadb(bytes, len, 0, &jerr))) {
+        error = BAD("manifest is not valid JSON: %s", jerr.text);
+        goto done;
+    }
+    if ((error = check_manifest(r, ref)) < 0) goto done;
+    if (!(r->bytes = malloc(len + 1))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    memcpy(r->bytes, bytes, len);
+    r->bytes[len] = '\0';
+    r->len = len;
+done:
+    if (error < 0) cli_release_clear(r);
+    return error;
+}
+
 int cli_release_fetch(cli_release *r, cli_client *c, const cli_ref *ref)
 {
     char path[600];
@@ -491,6 +521,7 @@ int cli_sigs_signed_by(json_t *sigs, const mlreg_pubkey *pk, const char *model, 
 void cli_sigreport_free(cli_sigreport *rep)
 {
     free(rep->checks);
+    json_decref(rep->list);
     memset(rep, 0, sizeof(*rep));
 }
 
@@ -547,7 +578,7 @@ int cli_sigs_check(cli_sigreport *rep, cli_client *c, const char *model, const c
         if (chk->status == MLREG_SIGCHECK_VALID) rep->valid++;
     }
 done:
-    json_decref(list);
+    rep->list = list;
     if (error < 0) cli_sigreport_free(rep);
     return error;
 }

@@ -69,6 +69,15 @@ void cli_release_clear(cli_release *r);
 int cli_release_fetch(cli_release *r, cli_client *c, const cli_ref *ref);
 
 /**
+ * Checks manifest bytes held locally (a lock file's copy) as
+ * cli_release_fetch() checks fetched ones: @p len bytes at @p bytes must hash
+ * to @p ref's pinned digest and be a release of its model and version.
+ * Fills @p r (cleared first) with a copy of the bytes. MLREG_EMISMATCH
+ * naming what is wrong, MLREG_ENOMEM.
+ */
+int cli_release_parse(cli_release *r, const cli_ref *ref, const char *bytes, size_t len);
+
+/**
  * As cli_release_fetch(), for a release the registry answered 410 (purged)
  * for: the manifest bytes it keeps as the evidence of its audit entries,
  * from the release API. @p ref must name a version (MLREG_EGONE otherwise).
@@ -127,6 +136,10 @@ typedef struct {
     mlreg_sigcheck *checks;
     size_t n;
     size_t valid; /**< how many count */
+    /** The registry's answer the checks judge: checks[i] is the verdict on
+     *  its "signatures"[i] ({"signature", "public_key", "attached_at", ...});
+     *  NULL before a check. Freed by cli_sigreport_free(). */
+    json_t *list;
 } cli_sigreport;
 
 void cli_sigreport_free(cli_sigreport *rep);

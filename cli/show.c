@@ -17,11 +17,22 @@
 #include "mlreg/json_out.h"
 #include "mlreg/registry.h"
 #include "mlreg/text.h"
+#include "ref.h"
 
 #define API_MAX (64u * 1024 * 1024)
 
 static const char show_usage[] =
-    "usage: mlreg show MODEL@VERSION|MODEL@sha256:HEX [--json] [--registry URL]\n";
+    "usage: mlreg show MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE [--at TIME] [--json]\n"
+    "                  [--registry URL] [--token-file FILE]\n"
+    "\n"
+    "Describes one release: digest, who pushed it and when, git sha, files,\n"
+    "metrics, signatures, stages, withdrawal. MODEL:STAGE shows the release the\n"
+    "stage holds now, or held at --at TIME (RFC 3339).\n"
+    "  --at TIME    with MODEL:STAGE only: e.g. --at 2026-11-26T10:00:00Z\n"
+    "  --json       the registry's JSON, e.g. mlreg show team/clf@1.4 --json\n"
+    "  --registry   e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
+    "e.g. mlreg show team/clf:production\n"
+    "     mlreg show team/clf@sha256:4f2a...\n";
 static const char status_usage[] =
     "usage: mlreg status MODEL [--json] [--registry URL] [--token-file FILE]\n"
     "\n"
@@ -275,7 +286,8 @@ static void print_model(json_t *model, json_t *stages, json_t *promotions)
 }
 
 /* Shared option parsing: one positional argument, --json, --registry. */
-static int parse(const char **arg_out, int *json_out, const char **registry, int argc, char **argv)
+static int parse(const char **arg_out, int *json_out, const char **registry, const char **at,
+                 int argc, char **argv)
 {
     int m;
 
@@ -284,7 +296,8 @@ static int parse(const char **arg_out, int *json_out, const char **registry, int
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) {
             *json_out = 1;
-        } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0) {
+        } else if ((m = cli_opt(registry, &i, argc, argv, "--registry")) != 0 ||
+                   (at && (m = cli_opt(at, &i, argc, argv, "--at")) != 0)) {
             if (m < 0) return MLREG_EINVALID;
         } else if ((m = cli_positional(arg_out, argv[i])) < 0) {
             return m;
@@ -301,69 +314,34 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
-/* The version of the release of @p model whose digest is @p digest (copied
- * into @p out), via the model's release list. */
-static int version_for_digest(char *out, size_t len, cli_client *c, const char *model,
-                              const char *digest)
-{
-    int error;
-    cli_response resp;
-    json_t *m = NULL, *r;
-    char path[600];
-    size_t i;
-
-    cli_response_init(&resp);
-    snprintf(path, sizeof(path), "/api/v1/models/%s", model);
-    if ((error = api_get(&m, &resp, c, path, model)) < 0) goto done;
-    error = mlreg_error_set(MLREG_ENOTFOUND, "%s has no release %s", model, digest);
-    json_array_foreach(json_object_get(m, "releases"), i, r)
-    {
-        const char *d = json_string_value(json_object_get(r, "digest"));
-        const char *v = json_string_value(json_object_get(r, "version"));
-        if (d && v && !strcmp(d, digest) && mlreg_tag_validate(v) == 0) {
-            snprintf(out, len, "%s", v);
-            error = 0;
-            break;
-        }
-    }
-done:
-    json_decref(m);
-    cli_response_clear(&resp);
-    return error;
-}
-
 int cmd_show(int argc, char **argv)
 {
     int error = 0, as_json;
-    const char *refstr, *registry = NULL;
-    cli_ref ref;
+    const char *refstr, *registry = NULL, *at = NULL;
+    cli_release_ref rr;
     cli_client *c = NULL;
     cli_response resp;
     json_t *rel = NULL;
-    char path[600], version[160], what[400];
+    char path[600], what[400];
 
     if (wants_help(argc, argv)) {
         fputs(show_usage, stdout);
         return CLI_EXIT_OK;
     }
-    if (parse(&refstr, &as_json, &registry, argc, argv) < 0 || cli_ref_parse(&ref, refstr, 1) < 0) {
+    if (parse(&refstr, &as_json, &registry, &at, argc, argv) < 0 ||
+        cli_release_ref_parse(&rr, refstr) < 0 || (at && cli_release_ref_at(&rr, at) < 0)) {
         fprintf(stderr, "mlreg show: %s\n%s", mlreg_error_last(), show_usage);
         return CLI_EXIT_USAGE;
     }
     cli_response_init(&resp);
-    if ((error = cli_client_new(&c, registry)) < 0) goto done;
-    if (ref.digest) {
-        if ((error = version_for_digest(version, sizeof(version), c, ref.model, ref.digest)) < 0)
-            goto done;
-    } else {
-        snprintf(version, sizeof(version), "%s", ref.version);
-    }
-    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s", ref.model, version);
-    snprintf(what, sizeof(what), "%s@%s", ref.model, version);
+    if ((error = cli_client_new(&c, registry)) < 0 || (error = cli_release_ref_pin(&rr, c)) < 0)
+        goto done;
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s", rr.ref.model, rr.ref.version);
+    snprintf(what, sizeof(what), "%s@%s", rr.ref.model, rr.ref.version);
     if ((error = api_get(&rel, &resp, c, path, what)) < 0) goto done;
-    if (ref.digest && strcmp(str_or(rel, "digest", ""), ref.digest)) {
+    if (rr.digest[0] && strcmp(str_or(rel, "digest", ""), rr.digest)) {
         error = mlreg_error_set(MLREG_EMISMATCH, "%s is %s, not %s", what,
-                                str_or(rel, "digest", "-"), ref.digest);
+                                str_or(rel, "digest", "-"), rr.digest);
         goto done;
     }
     if (as_json)
@@ -371,6 +349,7 @@ int cmd_show(int argc, char **argv)
     else
         print_release(rel);
 done:
+    error = cli_release_ref_hint(error, c, &rr);
     json_decref(rel);
     cli_response_clear(&resp);
     cli_client_free(c);
@@ -493,7 +472,7 @@ int cmd_status(int argc, char **argv)
         fputs(status_usage, stdout);
         return CLI_EXIT_OK;
     }
-    if (parse(&model, &as_json, &registry, argc, argv) < 0) {
+    if (parse(&model, &as_json, &registry, NULL, argc, argv) < 0) {
         fprintf(stderr, "mlreg status: %s\n%s", mlreg_error_last(), status_usage);
         return CLI_EXIT_USAGE;
     }

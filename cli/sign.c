@@ -20,24 +20,25 @@
 #include "client.h"
 #include "mlreg/common.h"
 #include "mlreg/sign.h"
+#include "ref.h"
 #include "release.h"
 
 static const char usage_line[] =
-    "usage: mlreg sign MODEL@VERSION|MODEL@sha256:HEX --key KEYFILE [--registry URL]\n"
-    "\n"
+    "usage: mlreg sign REF --key KEYFILE [--registry URL] [--token-file FILE]\n"
+    "\n" CLI_REF_HELP "\n"
     "Signs the release's manifest bytes with the secret key KEYFILE (mlreg or\n"
     "minisign format; password from MLREG_KEY_PASSWORD or the terminal when the\n"
     "key is encrypted) and attaches the signature to the release. The trusted\n"
     "comment is 'mlreg release model=M version=V digest=D timestamp=T'.\n"
-    "\n"
-    "example: mlreg sign vision/det@2.1.0 --key release-bot.key --registry "
-    "https://mlreg.example.com\n";
+    "  --key KEYFILE   e.g. --key ~/.mlreg/reviewer.key\n"
+    "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
+    "e.g. mlreg sign team/clf@1.4 --key reviewer.key\n";
 
 int cmd_sign(int argc, char **argv)
 {
     int error = 0, m, created = 0, trusted = 0;
     const char *refstr = NULL, *keyfile = NULL, *registry = NULL;
-    cli_ref ref;
+    cli_release_ref rr;
     cli_client *c = NULL;
     cli_release rel;
     mlreg_seckey *sk = NULL;
@@ -62,7 +63,7 @@ int cmd_sign(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "missing REF");
         goto usage;
     }
-    if (cli_ref_parse(&ref, refstr, 1) < 0) goto usage;
+    if (cli_release_ref_parse(&rr, refstr) < 0) goto usage;
     if (!keyfile || !*keyfile) {
         mlreg_error_set(MLREG_EINVALID, "missing --key KEYFILE");
         goto usage;
@@ -72,26 +73,26 @@ int cmd_sign(int argc, char **argv)
     mlreg_seckey_pubkey(&pk, sk);
     mlreg_keyid_format(id, &pk.id);
     if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = cli_release_fetch(&rel, c, &ref)) < 0 ||
-        (error = cli_sigs_get(&sigs, c, ref.model, rel.version)) < 0)
+        (error = cli_release_ref_fetch(&rel, c, &rr)) < 0 ||
+        (error = cli_sigs_get(&sigs, c, rr.ref.model, rel.version)) < 0)
         goto done;
-    if (cli_sigs_signed_by(sigs, &pk, ref.model, rel.version, rel.digest, rel.bytes, rel.len)) {
+    if (cli_sigs_signed_by(sigs, &pk, rr.ref.model, rel.version, rel.digest, rel.bytes, rel.len)) {
         mlreg_seckey_free(sk);
         sk = NULL;
-        fprintf(stderr, "%s@%s (%s) is already signed by key %s; nothing to do\n", ref.model,
+        fprintf(stderr, "%s@%s (%s) is already signed by key %s; nothing to do\n", rr.ref.model,
                 rel.version, rel.digest, id);
         printf("%s\n", id);
         goto flush;
     }
-    error = cli_release_sign(&sig, sk, ref.model, rel.version, rel.digest, rel.bytes, rel.len);
+    error = cli_release_sign(&sig, sk, rr.ref.model, rel.version, rel.digest, rel.bytes, rel.len);
     /* The secret key is not needed any more: wipe it before the upload. */
     mlreg_seckey_free(sk);
     sk = NULL;
     if (error < 0) goto done;
-    if ((error = cli_sig_attach(&created, &trusted, c, ref.model, rel.version, sig, &pk)) < 0)
+    if ((error = cli_sig_attach(&created, &trusted, c, rr.ref.model, rel.version, sig, &pk)) < 0)
         goto done;
-    fprintf(stderr, "signed %s@%s (%s) with key %s: %s, %s\n", ref.model, rel.version, rel.digest,
-            id, created ? "attached" : "already attached",
+    fprintf(stderr, "signed %s@%s (%s) with key %s: %s, %s\n", rr.ref.model, rel.version,
+            rel.digest, id, created ? "attached" : "already attached",
             trusted ? "a trusted release key of the registry"
                     : "not a trusted release key of the registry: the signature does not count");
     printf("%s\n", id);

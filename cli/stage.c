@@ -161,16 +161,24 @@ static void fmt_delta(char *buf, size_t len, json_t *delta, const char *cand, co
 /* ---- promote ----------------------------------------------------------------------- */
 
 static const char promote_usage[] =
-    "usage: mlreg promote MODEL@VERSION --to STAGE [--reason TEXT] [--dry-run] [--json]\n"
+    "usage: mlreg promote REF --to STAGE [--reason TEXT] [--dry-run] [--json]\n"
     "                     [--registry URL] [--token-file FILE]\n"
+    "\n" CLI_REF_HELP
+    "With MODEL:STAGE the candidate is the release that stage holds, so moving a\n"
+    "release along is `mlreg promote team/clf:staging --to production`.\n"
     "\n"
-    "Asks the registry to move STAGE of MODEL to VERSION. The registry evaluates\n"
+    "Asks the registry to move STAGE of MODEL to the release. The registry evaluates\n"
     "every gate rule of STAGE (against the release STAGE holds now, the baseline)\n"
     "and moves the stage only when all pass; refusals are recorded too. Prints one\n"
     "line per rule: candidate value, baseline version and value, delta, PASS/FAIL.\n"
     "--dry-run evaluates without moving or recording anything. Exit 0 when every\n"
     "rule passed, 1 when refused (or forbidden, or unknown), 2 usage, 3 registry\n"
-    "unreachable or failing. Needs the promote:STAGE role.\n";
+    "unreachable or failing. Needs the promote:STAGE role.\n"
+    "  --to STAGE     e.g. --to production\n"
+    "  --reason TEXT  recorded with the promotion, e.g. --reason \"weekly release\"\n"
+    "  --dry-run      e.g. mlreg promote team/clf@1.4 --to staging --dry-run\n"
+    "  --json         the registry's answer (rule table) as JSON\n"
+    "  --registry URL e.g. --registry https://mlreg.example.com (or MLREG_URL)\n";
 
 typedef struct {
     char rule[160], cand[32], base[200], delta[32], detail[300];
@@ -268,7 +276,7 @@ int cmd_promote(int argc, char **argv)
 {
     int error = 0, dry = 0, as_json = 0, rc;
     const char *refstr = NULL, *to = NULL, *reason = NULL, *registry = NULL;
-    cli_ref ref;
+    cli_release_ref rr;
     cli_client *c = NULL;
     cli_response resp;
     json_t *body = NULL, *ans = NULL;
@@ -283,20 +291,21 @@ int cmd_promote(int argc, char **argv)
         fputs(promote_usage, stdout);
         return CLI_EXIT_OK;
     }
-    if (rc < 0 || cli_ref_parse(&ref, refstr, 0) < 0 || need(to, "--to STAGE") < 0 ||
+    if (rc < 0 || cli_release_ref_parse(&rr, refstr) < 0 || need(to, "--to STAGE") < 0 ||
         stage_valid(to) < 0 || text_valid(reason, "--reason") < 0)
         return usage_error("promote", promote_usage);
 
     cli_response_init(&resp);
-    if (!(body = json_pack("{s:s, s:s, s:b}", "version", ref.version, "to", to, "dry_run", dry)) ||
+    if ((error = cli_client_new(&c, registry)) < 0 || (error = cli_release_ref_pin(&rr, c)) < 0)
+        goto done;
+    if (!(body =
+              json_pack("{s:s, s:s, s:b}", "version", rr.ref.version, "to", to, "dry_run", dry)) ||
         (reason && json_object_set_new(body, "reason", json_string(reason)) < 0)) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
-    snprintf(path, sizeof(path), "/api/v1/models/%s/promotions", ref.model);
-    if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = cli_api_do(&ans, &resp, c, "POST", path, body)) < 0)
-        goto done;
+    snprintf(path, sizeof(path), "/api/v1/models/%s/promotions", rr.ref.model);
+    if ((error = cli_api_do(&ans, &resp, c, "POST", path, body)) < 0) goto done;
     /* 200 passed; 409 with a rule table refused. Any other answer (and a
      * 409 without a table, such as "already in stage") is an error. */
     if ((resp.status == 200 || resp.status == 409) &&
@@ -305,11 +314,11 @@ int cmd_promote(int argc, char **argv)
         if (as_json)
             print_body(&resp);
         else
-            print_promotion(ans, ref.model, ref.version, to);
+            print_promotion(ans, rr.ref.model, rr.ref.version, to);
         if ((error = cli_flush_stdout()) < 0) goto done;
         if (resp.status == 409 || !passed)
-            error = mlreg_error_set(MLREG_EGATE, "%s@%s \u2192 %s refused by the gates", ref.model,
-                                    ref.version, to);
+            error = mlreg_error_set(MLREG_EGATE, "%s@%s \u2192 %s refused by the gates",
+                                    rr.ref.model, rr.ref.version, to);
         goto done;
     }
     if (resp.status >= 200 && resp.status < 300)
@@ -317,6 +326,7 @@ int cmd_promote(int argc, char **argv)
     else
         error = cli_http_error(&resp, "promoting");
 done:
+    error = cli_release_ref_hint(error, c, &rr);
     json_decref(ans);
     json_decref(body);
     cli_response_clear(&resp);
@@ -328,20 +338,26 @@ done:
 /* ---- approve ------------------------------------------------------------------------ */
 
 static const char approve_usage[] =
-    "usage: mlreg approve MODEL@VERSION --for STAGE [--comment TEXT] [--json]\n"
+    "usage: mlreg approve REF --for STAGE [--comment TEXT] [--json]\n"
     "                     [--registry URL] [--token-file FILE]\n"
+    "\n" CLI_REF_HELP "With MODEL:STAGE you approve the release that stage holds: e.g. `mlreg\n"
+    "approve team/clf:staging --for production` before promoting it there.\n"
     "\n"
     "Records your approval of the release (bound to its digest) for STAGE; an\n"
     "`approvals` gate counts distinct approvers other than the release's pusher,\n"
     "so approving a release you pushed is refused (exit 1, nothing recorded).\n"
     "Needs the approve:STAGE role.\n"
+    "  --for STAGE     e.g. --for production\n"
+    "  --comment TEXT  e.g. --comment \"eval reviewed\"\n"
+    "  --json          the registry's answer as JSON\n"
+    "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
     "e.g. mlreg approve team/clf@1.4 --for production --comment \"eval reviewed\"\n";
 
 int cmd_approve(int argc, char **argv)
 {
     int error = 0, as_json = 0, rc;
     const char *refstr = NULL, *stage = NULL, *comment = NULL, *registry = NULL;
-    cli_ref ref;
+    cli_release_ref rr;
     cli_client *c = NULL;
     cli_response resp;
     json_t *body = NULL, *ans = NULL;
@@ -355,26 +371,28 @@ int cmd_approve(int argc, char **argv)
         fputs(approve_usage, stdout);
         return CLI_EXIT_OK;
     }
-    if (rc < 0 || cli_ref_parse(&ref, refstr, 0) < 0 || need(stage, "--for STAGE") < 0 ||
+    if (rc < 0 || cli_release_ref_parse(&rr, refstr) < 0 || need(stage, "--for STAGE") < 0 ||
         stage_valid(stage) < 0 || text_valid(comment, "--comment") < 0)
         return usage_error("approve", approve_usage);
     cli_response_init(&resp);
+    if ((error = cli_client_new(&c, registry)) < 0 || (error = cli_release_ref_pin(&rr, c)) < 0)
+        goto done;
     if (!(body = json_pack("{s:s}", "stage", stage)) ||
         (comment && json_object_set_new(body, "comment", json_string(comment)) < 0)) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
-    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/approvals", ref.model, ref.version);
-    if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = cli_api_expect(&ans, &resp, c, "POST", path, body, "approving")) < 0)
-        goto done;
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/approvals", rr.ref.model,
+             rr.ref.version);
+    if ((error = cli_api_expect(&ans, &resp, c, "POST", path, body, "approving")) < 0) goto done;
     if (as_json)
         print_body(&resp);
     else
         printf("%s %s@%s (%s) for %s as %s\n", resp.status == 201 ? "approved" : "already approved",
-               ref.model, ref.version, jstr(ans, "digest"), stage, jstr(ans, "approver"));
+               rr.ref.model, rr.ref.version, jstr(ans, "digest"), stage, jstr(ans, "approver"));
     error = cli_flush_stdout();
 done:
+    error = cli_release_ref_hint(error, c, &rr);
     json_decref(ans);
     json_decref(body);
     cli_response_clear(&resp);
@@ -391,9 +409,7 @@ static const char rollback_usage[] =
     "Moves STAGE back to the release that held it before the current one, or to\n"
     "VERSION, which must have held STAGE before. Gates are not re-run; the\n"
     "release's signatures are re-checked when STAGE requires signatures.\n"
-    "Needs the promote:STAGE role.\n"
-    "\n"
-    "example: mlreg rollback vision/det --stage production --to 2.0.0 --reason 'latency' --json\n";
+    "Needs the promote:STAGE role.\n";
 
 int cmd_rollback(int argc, char **argv)
 {
@@ -451,34 +467,6 @@ done:
 
 /* ---- resolve ------------------------------------------------------------------------ */
 
-/* Reads `--at` by the one RFC 3339 rule (time.h) and writes it back in UTC
- * into @p out rather than sending it as typed: the server's `?at=` then
- * only ever sees one canonical form, and a '+' of an offset never has to
- * survive a query string (where it would read as a space). The fraction
- * keeps the digits typed ("10:00:00.50Z", none when none was typed), as
- * messages quote it back. */
-static int at_parse(char out[MLREG_TIME_STRLEN], const char *text)
-{
-    int64_t sec;
-    int32_t nsec;
-    size_t nfrac = 0;
-    char utc[MLREG_TIME_STRLEN];
-
-    if (mlreg_time_parse(&sec, &nsec, text) < 0)
-        return mlreg_error_set(MLREG_EINVALID,
-                               "time '%s' is not RFC 3339 (e.g. 2026-11-26T10:00:00Z or "
-                               "2026-11-26T12:00:00+02:00)",
-                               text);
-    mlreg_time_format_sec(utc, sec, nsec);
-    /* valid RFC 3339: "YYYY-MM-DDTHH:MM:SS" is 19 bytes, a fraction follows */
-    if (text[19] == '.') nfrac = strspn(text + 20, "0123456789");
-    if (nfrac > 0)
-        snprintf(out, MLREG_TIME_STRLEN, "%.19s.%.*sZ", utc, (int)nfrac, text + 20);
-    else
-        snprintf(out, MLREG_TIME_STRLEN, "%.19sZ", utc);
-    return 0;
-}
-
 static const char resolve_usage[] =
     "usage: mlreg resolve MODEL:STAGE [--at TIME] [--image] [--json] [--registry URL]\n"
     "                     [--token-file FILE]\n"
@@ -488,9 +476,11 @@ static const char resolve_usage[] =
     "reference recorded for that release instead (`mlreg image-tag --record`):\n"
     "with --at, the one recorded by TIME, not a later one.\n"
     "Exit 1 when the stage is empty (at TIME) or no image is recorded (by TIME).\n"
-    "\n"
-    "examples: mlreg resolve vision/det:production\n"
-    "          mlreg resolve vision/det:production --at 2026-11-26T10:00:00Z --image --json\n";
+    "A release by version needs no resolving: `mlreg show MODEL@VERSION`.\n"
+    "  --at TIME       e.g. --at 2026-11-26T10:00:00Z or 2026-11-26T12:00:00+02:00\n"
+    "  --image         e.g. mlreg resolve team/clf:production --image\n"
+    "  --json          the registry's answer as JSON\n"
+    "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n";
 
 int cmd_resolve(int argc, char **argv)
 {
@@ -510,7 +500,7 @@ int cmd_resolve(int argc, char **argv)
         fputs(resolve_usage, stdout);
         return CLI_EXIT_OK;
     }
-    if (rc < 0 || cli_stage_ref_parse(&ref, refstr) < 0 || (at_arg && at_parse(at, at_arg) < 0))
+    if (rc < 0 || cli_stage_ref_parse(&ref, refstr) < 0 || (at_arg && cli_at_parse(at, at_arg) < 0))
         return usage_error("resolve", resolve_usage);
     cli_response_init(&resp);
     if ((error = cli_client_new(&c, registry)) < 0 ||
@@ -543,9 +533,9 @@ done:
 /* ---- image-tag ---------------------------------------------------------------------- */
 
 static const char image_tag_usage[] =
-    "usage: mlreg image-tag MODEL@VERSION --repo REPO [--record [--digest sha256:HEX]]\n"
+    "usage: mlreg image-tag REF --repo REPO [--record [--digest sha256:HEX]]\n"
     "                       [--registry URL] [--token-file FILE]\n"
-    "\n"
+    "\n" CLI_REF_HELP "\n"
     "Prints the container image reference REPO:VERSION-GITSHA7 for the release\n"
     "(GITSHA7: the first 7 hex digits of the git sha recorded in the release).\n"
     "REPO is [HOST[:PORT]/]PATH in the OCI name grammar; the tag must fit the OCI\n"
@@ -553,13 +543,17 @@ static const char image_tag_usage[] =
     "digest, with --digest) to the release on the registry, so that\n"
     "`mlreg resolve MODEL:STAGE --image` finds it. --record needs the push role\n"
     "for a release no stage has held, else promote:STAGE for every stage that\n"
-    "holds or has held it. Recording an image bound before makes it current again.\n";
+    "holds or has held it. Recording an image bound before makes it current again.\n"
+    "  --repo REPO          e.g. --repo registry.example.com/serving/clf\n"
+    "  --record             e.g. mlreg image-tag team/clf:staging --repo R --record\n"
+    "  --digest sha256:HEX  the image's digest, with --record\n"
+    "  --registry URL       e.g. --registry https://mlreg.example.com (or MLREG_URL)\n";
 
 int cmd_image_tag(int argc, char **argv)
 {
     int error = 0, record = 0, rc;
     const char *refstr = NULL, *repo = NULL, *digest = NULL, *registry = NULL, *git_sha;
-    cli_ref ref;
+    cli_release_ref rr;
     cli_client *c = NULL;
     cli_response resp;
     json_t *rel = NULL, *body = NULL, *ans = NULL;
@@ -574,7 +568,7 @@ int cmd_image_tag(int argc, char **argv)
         fputs(image_tag_usage, stdout);
         return CLI_EXIT_OK;
     }
-    if (rc < 0 || cli_ref_parse(&ref, refstr, 0) < 0 || need(repo, "--repo REPO") < 0 ||
+    if (rc < 0 || cli_release_ref_parse(&rr, refstr) < 0 || need(repo, "--repo REPO") < 0 ||
         mlreg_image_repo_validate(repo) < 0)
         return usage_error("image-tag", image_tag_usage);
     if (digest && !record) {
@@ -586,28 +580,28 @@ int cmd_image_tag(int argc, char **argv)
         return usage_error("image-tag", image_tag_usage);
     }
     cli_response_init(&resp);
-    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s", ref.model, ref.version);
-    snprintf(what, sizeof(what), "%s@%s", ref.model, ref.version);
-    if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = cli_api_expect(&rel, &resp, c, "GET", path, NULL, what)) < 0)
+    if ((error = cli_client_new(&c, registry)) < 0 || (error = cli_release_ref_pin(&rr, c)) < 0)
         goto done;
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s", rr.ref.model, rr.ref.version);
+    snprintf(what, sizeof(what), "%s@%s", rr.ref.model, rr.ref.version);
+    if ((error = cli_api_expect(&rel, &resp, c, "GET", path, NULL, what)) < 0) goto done;
     git_sha = json_string_value(json_object_get(rel, "git_sha"));
     if (!git_sha || !*git_sha) {
         error = mlreg_error_set(MLREG_EDENIED,
                                 "%s@%s records no git sha (push it with --git-sha or from a git "
                                 "checkout); cannot derive an image tag",
-                                ref.model, ref.version);
+                                rr.ref.model, rr.ref.version);
         goto done;
     }
-    if ((error = mlreg_image_ref_derive(image, sizeof(image), repo, ref.version, git_sha)) < 0) {
+    if ((error = mlreg_image_ref_derive(image, sizeof(image), repo, rr.ref.version, git_sha)) < 0) {
         /* The release's own version or sha does not make a valid tag: a
          * property of the release, not of the command line (exit 1). */
-        error = cli_error_wrap(MLREG_EDENIED, "%s@%s", ref.model, ref.version);
+        error = cli_error_wrap(MLREG_EDENIED, "%s@%s", rr.ref.model, rr.ref.version);
         goto done;
     }
     if (record) {
-        snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/images", ref.model,
-                 ref.version);
+        snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/images", rr.ref.model,
+                 rr.ref.version);
         if (!(body = json_pack("{s:s, s:o}", "image", image, "digest",
                                digest ? json_string(digest) : json_null()))) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
@@ -617,11 +611,12 @@ int cmd_image_tag(int argc, char **argv)
             goto done;
         fprintf(stderr, "%s %s%s%s for %s@%s\n",
                 resp.status == 201 ? "recorded" : "already recorded", image, digest ? "@" : "",
-                digest ? digest : "", ref.model, ref.version);
+                digest ? digest : "", rr.ref.model, rr.ref.version);
     }
     printf("%s\n", image);
     error = cli_flush_stdout();
 done:
+    error = cli_release_ref_hint(error, c, &rr);
     json_decref(ans);
     json_decref(body);
     json_decref(rel);

@@ -27,19 +27,24 @@
 #include "mlreg/common.h"
 #include "mlreg/json_out.h"
 #include "mlreg/text.h"
+#include "ref.h"
 #include "release.h"
 
 static const char usage_line[] =
-    "usage: mlreg verify MODEL@VERSION|MODEL@sha256:HEX (--trusted-key PUBFILE... | --keyring "
-    "FILE)\n"
-    "                    [--json] [--registry URL]\n"
-    "\n"
+    "usage: mlreg verify REF (--trusted-key PUBFILE... | --keyring FILE) [--json]\n"
+    "                    [--registry URL] [--token-file FILE]\n"
+    "\n" CLI_REF_HELP "\n"
     "Checks that the release carries a valid signature by a trusted key over its\n"
     "manifest bytes (trusted comment naming this model, version and digest;\n"
     "revocations in the keyring file honoured) and that every file's bytes in the\n"
     "registry match the manifest (streamed, nothing written). --trusted-key takes a\n"
     "minisign .pub file and may repeat; --keyring takes the JSON of `mlreg key list\n"
-    "--json` or {\"keys\":[{\"name\":N,\"public_key\":K}]}. Exit 0 only when all pass.\n";
+    "--json` or {\"keys\":[{\"name\":N,\"public_key\":K}]}. Exit 0 only when all pass.\n"
+    "  --trusted-key PUBFILE  e.g. --trusted-key release-ci.pub (repeatable)\n"
+    "  --keyring FILE         e.g. --keyring keys.json (from mlreg key list --json)\n"
+    "  --json                 one JSON object: files, signatures, passed, reasons\n"
+    "  --registry URL         e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
+    "e.g. mlreg verify team/clf:production --trusted-key release-ci.pub\n";
 
 typedef struct {
     int ok;
@@ -140,7 +145,7 @@ int cmd_verify(int argc, char **argv)
 {
     int error = 0, m, json = 0, passed;
     const char *refstr = NULL, *registry = NULL;
-    cli_ref ref;
+    cli_release_ref rr;
     cli_trust_opts trust;
     mlreg_trustset *ts = NULL;
     cli_client *c = NULL;
@@ -171,7 +176,7 @@ int cmd_verify(int argc, char **argv)
         mlreg_error_set(MLREG_EINVALID, "missing REF");
         goto usage;
     }
-    if (cli_ref_parse(&ref, refstr, 1) < 0) goto usage;
+    if (cli_release_ref_parse(&rr, refstr) < 0) goto usage;
     if (!cli_trust_opts_given(&trust)) {
         mlreg_error_set(MLREG_EINVALID, "give --trusted-key PUBFILE or --keyring FILE");
         goto usage;
@@ -182,8 +187,8 @@ int cmd_verify(int argc, char **argv)
         goto done;
     }
     if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = cli_release_fetch(&rel, c, &ref)) < 0 ||
-        (error = cli_sigs_check(&sigs, c, ref.model, &rel, ts)) < 0)
+        (error = cli_release_ref_fetch(&rel, c, &rr)) < 0 ||
+        (error = cli_sigs_check(&sigs, c, rr.ref.model, &rel, ts)) < 0)
         goto done;
     if ((error = cli_sigreport_verdict(&sigs)) < 0 &&
         (error = add_reason(reasons, mlreg_error_last())) < 0)
@@ -195,7 +200,7 @@ int cmd_verify(int argc, char **argv)
     for (size_t i = 0; i < rel.nlayers; i++) {
         /* A file that is missing or differs is a finding; a registry that
          * cannot be reached or fails is not, and stops the check. */
-        error = cli_blob_fetch(c, ref.model, &rel.layers[i], -1);
+        error = cli_blob_fetch(c, rr.ref.model, &rel.layers[i], -1);
         if (error == MLREG_EMISMATCH || error == MLREG_ENOTFOUND) {
             snprintf(res[i].reason, sizeof(res[i].reason), "%s", mlreg_error_last());
             if ((error = add_reason(reasons, res[i].reason)) < 0) goto done;
@@ -206,14 +211,14 @@ int cmd_verify(int argc, char **argv)
     }
     passed = json_array_size(reasons) == 0;
     if (json)
-        error = print_json(ref.model, &rel, &sigs, res, passed, reasons);
+        error = print_json(rr.ref.model, &rel, &sigs, res, passed, reasons);
     else
-        print_table(ref.model, &rel, &sigs, res, passed);
+        print_table(rr.ref.model, &rel, &sigs, res, passed);
     if (error < 0) goto done;
     if ((error = cli_flush_stdout()) < 0) goto done;
     if (!passed) {
         if ((error = join_reasons(&joined, reasons)) < 0) goto done;
-        error = mlreg_error_set(MLREG_EMISMATCH, "%s@%s: %s", ref.model, rel.version, joined);
+        error = mlreg_error_set(MLREG_EMISMATCH, "%s@%s: %s", rr.ref.model, rel.version, joined);
     }
 done:
     free(joined);

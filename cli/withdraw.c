@@ -17,11 +17,12 @@
 #include "client.h"
 #include "mlreg/common.h"
 #include "mlreg/text.h"
+#include "ref.h"
 
 static const char withdraw_usage[] =
-    "usage: mlreg withdraw MODEL@VERSION --reason TEXT [--rollback] [--json]\n"
+    "usage: mlreg withdraw REF --reason TEXT [--rollback] [--json]\n"
     "                      [--registry URL] [--token-file FILE]\n"
-    "\n"
+    "\n" CLI_REF_HELP "\n"
     "Withdraws (yanks) a release: it stays stored and verifiable, but is no\n"
     "longer promoted, approved or rolled back to, and `mlreg pull` refuses it\n"
     "unless given --allow-withdrawn. A release that stages hold is refused\n"
@@ -30,17 +31,21 @@ static const char withdraw_usage[] =
     "refuses the whole withdrawal). Needs promote:STAGE for every stage holding\n"
     "the release (promote to some stage when none holds it), or admin.\n"
     "Exit 0 withdrawn, 1 refused or forbidden, 2 usage, 3 registry unreachable.\n"
-    "\n"
-    "example: mlreg withdraw vision/det@2.1.0 --reason 'label leak' --rollback --json\n";
+    "  --reason TEXT   required, e.g. --reason \"data leak in eval set\"\n"
+    "  --rollback      e.g. mlreg withdraw team/clf:production --reason R --rollback\n"
+    "  --json          the registry's answer as JSON\n"
+    "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n";
 
 static const char unwithdraw_usage[] =
-    "usage: mlreg unwithdraw MODEL@VERSION --reason TEXT [--json]\n"
+    "usage: mlreg unwithdraw REF --reason TEXT [--json]\n"
     "                        [--registry URL] [--token-file FILE]\n"
-    "\n"
+    "\n" CLI_REF_HELP "\n"
     "Takes back the withdrawal of a release, so it may be promoted and pulled\n"
     "again. Stages the withdrawal rolled back stay where they are. Needs admin.\n"
-    "\n"
-    "example: mlreg unwithdraw vision/det@2.1.0 --reason 'labels fixed' --json\n";
+    "  --reason TEXT   required, e.g. --reason \"false alarm\"\n"
+    "  --json          the registry's answer as JSON\n"
+    "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
+    "e.g. mlreg unwithdraw team/clf@1.4 --reason \"false alarm\"\n";
 
 static const char *pr(json_t *obj, const char *key)
 {
@@ -56,7 +61,7 @@ static int run(int argc, char **argv, int undo)
     const char *usage = undo ? unwithdraw_usage : withdraw_usage;
     const char *refstr = NULL, *reason = NULL, *registry = NULL;
     int rollback = 0, as_json = 0, error = 0, m;
-    cli_ref ref;
+    cli_release_ref rr;
     cli_client *c = NULL;
     cli_response resp;
     json_t *body = NULL, *ans = NULL, *r;
@@ -80,31 +85,34 @@ static int run(int argc, char **argv, int undo)
         }
     }
     if (!refstr) {
-        mlreg_error_set(MLREG_EINVALID, "missing MODEL@VERSION");
+        mlreg_error_set(MLREG_EINVALID, "missing REF");
         goto usage;
     }
-    if (cli_ref_parse(&ref, refstr, 0) < 0) goto usage;
+    if (cli_release_ref_parse(&rr, refstr) < 0) goto usage;
     if (cli_reason_check(reason) < 0) goto usage;
 
     cli_response_init(&resp);
+    if ((error = cli_client_new(&c, registry)) < 0 || (error = cli_release_ref_pin(&rr, c)) < 0)
+        goto done;
     if (!(body = undo ? json_pack("{s:s}", "reason", reason)
                       : json_pack("{s:s, s:b}", "reason", reason, "rollback", rollback))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
-    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/%s", ref.model, ref.version, cmd);
-    if ((error = cli_client_new(&c, registry)) < 0 ||
-        (error = cli_api_expect(&ans, &resp, c, "POST", path, body,
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/%s", rr.ref.model, rr.ref.version,
+             cmd);
+    if ((error = cli_api_expect(&ans, &resp, c, "POST", path, body,
                                 undo ? "taking back the withdrawal" : "withdrawing")) < 0)
         goto done;
     if (as_json) {
         cli_print_json(resp.body ? resp.body : "", resp.body_len);
     } else if (undo) {
-        printf("%s@%s (%s) is no longer withdrawn\n", ref.model, ref.version, pr(ans, "digest"));
+        printf("%s@%s (%s) is no longer withdrawn\n", rr.ref.model, rr.ref.version,
+               pr(ans, "digest"));
     } else {
         json_t *w = json_object_get(ans, "withdrawn");
-        printf("withdrew %s@%s (%s) as %s at %s: %s\n", ref.model, ref.version, pr(ans, "digest"),
-               pr(w, "by"), pr(w, "time"), pr(w, "reason"));
+        printf("withdrew %s@%s (%s) as %s at %s: %s\n", rr.ref.model, rr.ref.version,
+               pr(ans, "digest"), pr(w, "by"), pr(w, "time"), pr(w, "reason"));
         json_array_foreach(json_object_get(ans, "rolled_back"), i, r)
         {
             printf("  rolled back %s from %s to %s (audit entry %lld)\n", pr(r, "stage"),
@@ -114,6 +122,7 @@ static int run(int argc, char **argv, int undo)
     }
     error = cli_flush_stdout();
 done:
+    error = cli_release_ref_hint(error, c, &rr);
     json_decref(ans);
     json_decref(body);
     cli_response_clear(&resp);

@@ -268,7 +268,9 @@ stage_is "nothing moved" staging 2.0
 run "$MLREG" promote m/clf@1.0
 expect_rc "promote without --to is a usage error" 2
 run "$MLREG" promote m/clf:staging --to production
-expect_rc "promote of MODEL:STAGE is a usage error" 2
+expect_rc "promote of MODEL:STAGE promotes what the stage holds (here already there): exit 1" 1
+grep -q "m/clf:staging is m/clf@2.0" "$TMP/err" && ok "promote MODEL:STAGE names the release" ||
+    not_ok "promote MODEL:STAGE names the release"
 run "$MLREG" approve m/clf@2.0
 expect_rc "approve without --for is a usage error" 2
 run env MLREG_URL=http://127.0.0.1:1 "$MLREG" promote m/clf@1.0 --to staging
