@@ -82,9 +82,9 @@ $(BUILD)/tests/check_push_reader: tests/unit/check_push_reader.c $(BUILD)/cli/pu
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 
-# check_progress tests a module of cli/ (progress.c, with client.c's sizes).
+# check_progress tests a module of cli/ (progress.c).
 $(BUILD)/tests/check_progress: tests/unit/check_progress.c $(BUILD)/cli/progress.o \
-    $(BUILD)/cli/client.o $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
+    $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 

@@ -59,7 +59,6 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/text.h"
-#include "progress.h"
 
 #define ERROR_BODY_MAX (64u * 1024)
 #define TOKEN_MAX      4096
@@ -1086,23 +1085,6 @@ void cli_print_json(const char *text, size_t len)
         }
     }
     if (!len || text[len - 1] != '\n') putchar('\n');
-}
-
-void cli_format_size(char *buf, size_t buflen, uint64_t size)
-{
-    static const char *units[] = {"KiB", "MiB", "GiB", "TiB"};
-    double v = (double)size;
-    int u = -1;
-
-    if (size < 1024) {
-        snprintf(buf, buflen, "%" PRIu64 " B", size);
-        return;
-    }
-    while (v >= 1024 && u < 3) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, buflen, "%.1f %s", v, units[u]);
 }
 
 /* ---- transfers of pull ---------------------------------------------------------------- */

@@ -14,8 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client.h"
-
 #define RATE_MIN_SECONDS 0.5
 
 static int quiet;
@@ -28,6 +26,23 @@ void cli_quiet_set(int q)
 int cli_quiet(void)
 {
     return quiet;
+}
+
+void cli_format_size(char *buf, size_t buflen, uint64_t size)
+{
+    static const char *units[] = {"KiB", "MiB", "GiB", "TiB"};
+    double v = (double)size;
+    int u = -1;
+
+    if (size < 1024) {
+        snprintf(buf, buflen, "%" PRIu64 " B", size);
+        return;
+    }
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, buflen, "%.1f %s", v, units[u]);
 }
 
 void cli_format_rate(char *buf, size_t buflen, double bytes_per_second)

@@ -5,7 +5,7 @@
  * ETA), erased when the transfer ends; when stderr is not a terminal (a CI
  * log) one plain line every CLI_PROGRESS_LINE_SECONDS or every 10 %,
  * whichever comes first; nothing at all when quiet. The formatting
- * functions are pure (no clock, no I/O) so the suite can check them.
+ * functions (sizes, rates, ETAs) are pure (no clock, no I/O) so the suite can check them.
  */
 #ifndef MLREG_CLI_PROGRESS_H
 #define MLREG_CLI_PROGRESS_H
@@ -24,6 +24,9 @@
 void cli_quiet_set(int quiet);
 /** 1 when quiet mode is on. */
 int cli_quiet(void);
+
+/** Human-readable byte count ("5.0 MiB", "12 B") into @p buf. */
+void cli_format_size(char *buf, size_t buflen, uint64_t size);
 
 /** Writes @p bytes_per_second as "85.2 MiB/s" (the units of
  *  cli_format_size) into @p buf. */

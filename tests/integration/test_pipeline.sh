@@ -63,12 +63,12 @@ done
 # ---- what the CI provides: settings, secrets, and the project's own commands
 export MLREG_MODEL=vision/classifier
 export MLREG_GIT_SHA=0123456789abcdef0123456789abcdef01234567
-export MLREG_TRUSTED_KEY=$W/keys/release.pub
-export DEPLOY_ROOT=$W/srv
+export MLREG_TRUSTED_KEY="$W/keys/release.pub"
+export DEPLOY_ROOT="$W/srv"
 export IMAGE_REPO=registry.example/team/classifier-server
-export MLREG=$MLREG
-export TMPDIR=$W/t
-export MLREG_CI_TOKEN=$CI_TOK MLREG_APPROVER_TOKEN=$APPROVER_TOK MLREG_DEPLOY_TOKEN=$DEPLOY_TOK
+export MLREG="$MLREG"
+export TMPDIR="$W/t"
+export MLREG_CI_TOKEN="$CI_TOK" MLREG_APPROVER_TOKEN="$APPROVER_TOK" MLREG_DEPLOY_TOKEN="$DEPLOY_TOK"
 MLREG_SIGNING_KEY=$(cat "$W/keys/release.key")
 export MLREG_SIGNING_KEY
 # The training export: sharded weights with their index, tokenizer, config
