@@ -189,6 +189,7 @@ void cli_progress_update(cli_progress *p, uint64_t done, uint64_t moved)
     since = seconds_between(&p->last, &now);
     if (p->mode == CLI_PROGRESS_TTY) {
         if (p->drawn && since * 1000 < CLI_PROGRESS_DRAW_MS) return;
+        if (!p->drawn && done == 0 && p->total == 0) return; /* nothing to say yet */
         cli_progress_format_bar(line, sizeof(line), p->title, done, p->total, moved, elapsed, 24);
         fprintf(stderr, "\r\033[K%s", line);
         p->drawn = 1;
