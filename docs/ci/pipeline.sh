@@ -27,15 +27,25 @@
 # of the release secret key), MLREG_KEY_PASSWORD (if that key is
 # encrypted), MLREG_APPROVER_TOKEN (approve only), MLREG_DEPLOY_TOKEN (pull,
 # and rollback of production). Nothing here prints them: there is no
-# `set -x`, a token reaches mlreg only in its environment (mlreg wipes
-# it), and the signing key is written to a mode-0600 temp file that is
-# removed when the step ends.
+# `set -x`; they leave the environment as the script starts, so no command
+# it runs inherits them (git under mlreg push, the export, the image build,
+# the smoke check); a token reaches mlreg only as MLREG_TOKEN, which mlreg
+# wipes; the signing key is written to a mode-0600 temp file removed when
+# the step ends, however it ends.
 set -eu
 
 MLREG=${MLREG:-mlreg}
 EXPORT_DIR=${EXPORT_DIR:-export}
 DEPLOY_ROOT=${DEPLOY_ROOT:-deploy}
 STEP=${1:-}
+
+ci_token=${MLREG_CI_TOKEN:-}
+approver_token=${MLREG_APPROVER_TOKEN:-}
+deploy_token=${MLREG_DEPLOY_TOKEN:-}
+signing_key=${MLREG_SIGNING_KEY:-}
+key_password=${MLREG_KEY_PASSWORD:-}
+unset MLREG_CI_TOKEN MLREG_APPROVER_TOKEN MLREG_DEPLOY_TOKEN MLREG_SIGNING_KEY MLREG_KEY_PASSWORD \
+    MLREG_TOKEN
 
 die() {
     echo "pipeline: $*" >&2
@@ -47,12 +57,16 @@ need() {
         [ -n "$val" ] || die "$STEP: $v is not set"
     done
 }
-# as TOKENVAR CMD...: runs mlreg with the token from the secret TOKENVAR.
+# as SECRET CMD...: runs mlreg with the token of the secret SECRET.
 as() {
-    tv=$1
+    case $1 in
+    MLREG_CI_TOKEN) tok=$ci_token ;;
+    MLREG_APPROVER_TOKEN) tok=$approver_token ;;
+    MLREG_DEPLOY_TOKEN) tok=$deploy_token ;;
+    *) die "$STEP: no secret $1" ;;
+    esac
+    [ -n "$tok" ] || die "$STEP: the secret $1 is not set"
     shift
-    eval "tok=\${$tv:-}"
-    [ -n "$tok" ] || die "$STEP: the secret $tv is not set"
     MLREG_TOKEN=$tok "$MLREG" "$@"
 }
 
@@ -69,7 +83,8 @@ step_export() {
 # indexes), tokenizer, config, seeds, eval report. mlreg push takes one
 # --tokenizer, --config and --seeds; other files go in as --file KIND=PATH.
 step_push() {
-    need MLREG_URL MLREG_MODEL MLREG_VERSION MLREG_GIT_SHA MLREG_SIGNING_KEY
+    need MLREG_URL MLREG_MODEL MLREG_VERSION MLREG_GIT_SHA
+    [ -n "$signing_key" ] || die "push: the secret MLREG_SIGNING_KEY is not set"
     set --
     for f in "$EXPORT_DIR"/*.safetensors "$EXPORT_DIR"/*.safetensors.index.json; do
         [ -f "$f" ] && set -- "$@" --weights "$f"
@@ -79,12 +94,13 @@ step_push() {
     [ -f "$EXPORT_DIR/config.json" ] && set -- "$@" --config "$EXPORT_DIR/config.json"
     [ -f "$EXPORT_DIR/seeds.json" ] && set -- "$@" --seeds "$EXPORT_DIR/seeds.json"
     key=$(umask 077 && mktemp "${TMPDIR:-/tmp}/mlreg-sign.XXXXXX")
-    trap 'rm -f "$key"' EXIT INT TERM
-    printf '%s\n' "$MLREG_SIGNING_KEY" >"$key"
-    as MLREG_CI_TOKEN push "$REL" "$@" --eval-report "$EXPORT_DIR/eval.json" \
-        --git-sha "$MLREG_GIT_SHA" --sign-key "$key"
-    rm -f "$key"
-    trap - EXIT INT TERM
+    trap 'rm -f "$key"' EXIT
+    trap 'exit 130' INT TERM
+    printf '%s\n' "$signing_key" >"$key"
+    [ -n "$ci_token" ] || die "push: the secret MLREG_CI_TOKEN is not set"
+    # an unencrypted key needs no password; mlreg reads one only for an encrypted key
+    MLREG_KEY_PASSWORD=$key_password MLREG_TOKEN=$ci_token "$MLREG" push "$REL" "$@" \
+        --eval-report "$EXPORT_DIR/eval.json" --git-sha "$MLREG_GIT_SHA" --sign-key "$key"
 }
 
 step_gate() {

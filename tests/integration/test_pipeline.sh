@@ -75,6 +75,7 @@ export MLREG_SIGNING_KEY
 # (its "healthy" flag is what the smoke check looks at), seeds, eval report.
 cat >"$W/export.sh" <<'EOF'
 set -e
+env >"$EXPORT_DIR.env"
 head -c 1500000 /dev/urandom >"$EXPORT_DIR/model-00001-of-00002.safetensors"
 head -c 700000 /dev/urandom >"$EXPORT_DIR/model-00002-of-00002.safetensors"
 printf '{"weight_map":{}}' >"$EXPORT_DIR/model.safetensors.index.json"
@@ -86,7 +87,7 @@ EOF
 export MLREG_EXPORT_CMD="sh $W/export.sh"
 # The image build prints the pushed image's digest last.
 export IMAGE_BUILD_CMD='echo "building $IMAGE_TAG"; printf "%s" "$IMAGE_TAG" | sha256sum | sed "s/^/sha256:/; s/ .*//"'
-export SMOKE_CMD='grep -q "\"healthy\":true" "$MODEL_DIR/config.json"'
+export SMOKE_CMD='env >"$MODEL_DIR/../../smoke.env"; grep -q "\"healthy\":true" "$MODEL_DIR/config.json"'
 
 # pipeline VERSION [FIRST]: runs the workflow's steps for VERSION as a CI
 # would (from step FIRST on, when given: a run resumed after its manual
@@ -156,6 +157,8 @@ check "the image tag was recorded with its digest" \
     grep -q "^$IMAGE_REPO:1.0-0123456@sha256:[0-9a-f]\{64\}$" "$TMP/out"
 check "no token or signing key text in the 1.0 log" no_secrets_in "$W/log-1.0"
 check "the temp signing key file was removed" test -z "$(ls -A "$W/t")"
+check "the export command inherits no secret" no_secrets_in "$W/export-1.0.env"
+check "the smoke check inherits no secret" no_secrets_in "$DEPLOY_ROOT/smoke.env"
 
 # ---- the gates hold: no self-approval, no production without approval ------
 HEALTHY=false ACCURACY=0.90
@@ -173,6 +176,9 @@ check "the refusal names the approvals rule" grep -qi "approv" "$TMP/out" "$TMP/
 stage_is "production still holds 1.0" production 1.0
 run env MLREG_CI_TOKEN= sh "$MLREG_ROOT/docs/ci/pipeline.sh" production
 check "a step without its secret stops, naming it" grep -q "the secret MLREG_CI_TOKEN is not set" "$TMP/err"
+run env MLREG_CI_TOKEN=mlreg_not_a_known_token MLREG_VERSION=2.1 sh "$MLREG_ROOT/docs/ci/pipeline.sh" push
+check "a push refused by the registry fails the step" test $RC -ne 0
+check "  and removes the temp signing key file all the same" test -z "$(ls -A "$W/t")"
 
 # ---- release 2.0: the smoke check fails, the rollback moves production back -
 pipeline 2.0 approve
