@@ -50,8 +50,15 @@ GH=$(steps_of "$MLREG_ROOT/docs/ci/github-actions.yml")
 GL=$(steps_of "$MLREG_ROOT/docs/ci/gitlab-ci.yml")
 check "github-actions.yml runs every step of the pipeline, in order" test "$GH" = "$WANT"
 check "gitlab-ci.yml runs the same steps in the same order" test "$GL" = "$WANT"
+# step_of FILE STEP: the lines of the workflow step (from its "- ") that runs STEP
+step_of() { awk -v s="pipeline.sh $2" '/^ *- /{b=""} {b=b $0 "\n"} index($0, s){printf "%s", b; exit}' "$1"; }
+ROLLBACK_STEP=$(step_of "$MLREG_ROOT/docs/ci/github-actions.yml" rollback)
 check "github-actions.yml rolls back only after a failure" \
-    sh -c "grep -B2 'pipeline.sh rollback' '$MLREG_ROOT/docs/ci/github-actions.yml' | grep -q 'if: failure()'"
+    sh -c "printf '%s' \"\$1\" | grep -q '^ *if: failure()$'" - "$ROLLBACK_STEP"
+for st in deploy smoke; do
+    check "github-actions.yml runs its $st step unconditionally" \
+        sh -c "! printf '%s' \"\$1\" | grep -q 'if:'" - "$(step_of "$MLREG_ROOT/docs/ci/github-actions.yml" $st)"
+done
 check "gitlab-ci.yml rolls back only after a failure" \
     sh -c "grep -A12 '^rollback:' '$MLREG_ROOT/docs/ci/gitlab-ci.yml' | grep -q 'when: on_failure'"
 for f in github-actions.yml gitlab-ci.yml; do
