@@ -202,6 +202,13 @@ int main(int argc, char **argv)
 {
     int rc;
 
+    /* `mlreg --quiet COMMAND ...`: the global option before the command too */
+    while (argc > 2 && !strcmp(argv[1], "--quiet")) {
+        cli_quiet_set(1);
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;

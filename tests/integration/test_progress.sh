@@ -71,6 +71,9 @@ run env MLREG_QUIET=1 "$MLREG" pull team/prog@2.0 -o "$W/d2" --limit-rate $RATE
 expect_rc "pull with MLREG_QUIET=1 exits 0" 0
 check "MLREG_QUIET=1 pull prints no progress" sh -c "! grep -q '%' '$TMP/err'"
 check "the quiet pull placed the file" cmp -s "$W/model2.safetensors" "$W/d2/model2.safetensors"
+run "$MLREG" --quiet pull team/prog@2.0 -o "$W/d5" --limit-rate $RATE
+expect_rc "mlreg --quiet pull (the option before the command) exits 0" 0
+check "mlreg --quiet pull prints no progress" sh -c "! grep -q '%' '$TMP/err'"
 run "$MLREG" pull team/prog@2.0 -o "$W/d3" --quiet --registry "http://127.0.0.1:1"
 check "--quiet keeps the error of an unreachable registry" grep -q "unreachable" "$TMP/err"
 run env MLREG_QUIET=0 "$MLREG" pull team/prog@1.0 -o "$W/d4" --limit-rate $RATE
