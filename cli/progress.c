@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define RATE_MIN_SECONDS 0.5
@@ -166,6 +167,10 @@ void cli_progress_begin(cli_progress *p, const char *title, uint64_t total)
         p->mode = CLI_PROGRESS_OFF;
     else
         p->mode = isatty(STDERR_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_LINES;
+    if (p->mode == CLI_PROGRESS_TTY) {
+        struct winsize ws;
+        if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1) p->cols = ws.ws_col;
+    }
     clock_gettime(CLOCK_MONOTONIC, &p->start);
     p->last = p->start;
 }
@@ -175,6 +180,29 @@ void cli_progress_total(cli_progress *p, uint64_t total)
     if (p->total == total) return;
     p->total = total;
     if (p->last_tenth < 0 && total) p->last_tenth = 0;
+}
+
+/* What gives way first is the bar (24 columns, then 8), then the title
+ * from its start (at least 12 columns left), and last the end of the line. */
+void cli_progress_format_fit(char *buf, size_t buflen, const char *title, uint64_t done,
+                             uint64_t total, uint64_t moved, double elapsed, unsigned cols)
+{
+    static const int widths[] = {24, 8};
+    size_t tlen = strlen(title), fixed, budget;
+    char shorter[256];
+
+    for (size_t i = 0; i < sizeof(widths) / sizeof(widths[0]); i++) {
+        cli_progress_format_bar(buf, buflen, title, done, total, moved, elapsed, widths[i]);
+        if (!cols || strlen(buf) < cols) return;
+    }
+    fixed = strlen(buf) - tlen;
+    budget = fixed + 1 < cols ? cols - 1 - fixed : 0;
+    if (budget < 12) budget = 12;
+    if (tlen > budget && budget - 3 < sizeof(shorter) - 4) {
+        snprintf(shorter, sizeof(shorter), "...%s", title + tlen - (budget - 3));
+        cli_progress_format_bar(buf, buflen, shorter, done, total, moved, elapsed, 8);
+    }
+    if (strlen(buf) >= cols) buf[cols - 1] = '\0';
 }
 
 void cli_progress_update(cli_progress *p, uint64_t done, uint64_t moved)
@@ -190,7 +218,8 @@ void cli_progress_update(cli_progress *p, uint64_t done, uint64_t moved)
     if (p->mode == CLI_PROGRESS_TTY) {
         if (p->drawn && since * 1000 < CLI_PROGRESS_DRAW_MS) return;
         if (!p->drawn && done == 0 && p->total == 0) return; /* nothing to say yet */
-        cli_progress_format_bar(line, sizeof(line), p->title, done, p->total, moved, elapsed, 24);
+        cli_progress_format_fit(line, sizeof(line), p->title, done, p->total, moved, elapsed,
+                                p->cols);
         fprintf(stderr, "\r\033[K%s", line);
         p->drawn = 1;
         p->last = now;

@@ -56,6 +56,15 @@ void cli_progress_format_bar(char *buf, size_t buflen, const char *title, uint64
                              uint64_t total, uint64_t moved, double elapsed, int width);
 
 /**
+ * As cli_progress_format_bar() in fewer than @p cols columns (0: no limit),
+ * since a line that wraps cannot be redrawn in place: the bar shrinks
+ * first (24 columns, then 8), then the title loses its start
+ * ("...-00002.safetensors", 12 columns at least), and last the line is cut.
+ */
+void cli_progress_format_fit(char *buf, size_t buflen, const char *title, uint64_t done,
+                             uint64_t total, uint64_t moved, double elapsed, unsigned cols);
+
+/**
  * The rule of the plain lines: 1 when a line is due now, given the tenth
  * (0..10) of the transfer at the last line (@p last_tenth, -1 before the
  * first), the seconds since the last line (or since the start) and the
@@ -74,6 +83,7 @@ typedef struct {
     int mode;
     int drawn;      /* TTY: a bar is on the screen */
     int last_tenth; /* LINES: the tenth of the last line, -1 before it */
+    unsigned cols;  /* TTY: the terminal's width, 0 when unknown */
     struct timespec start, last;
 } cli_progress;
 

@@ -140,6 +140,31 @@ START_TEST(test_bar_fills_with_the_percentage)
 }
 END_TEST
 
+START_TEST(test_bar_fits_the_terminal_bar_first_then_title_then_cut)
+{
+    const char *title = "model-00001-of-00002.safetensors";
+    char buf[256];
+
+    /* wide enough: the full bar, as cli_progress_format_bar() draws it */
+    cli_progress_format_fit(buf, sizeof(buf), title, GiB / 4, GiB, GiB / 4, 2, 200);
+    ck_assert_str_eq(buf, "  model-00001-of-00002.safetensors  [######..................]  25%  "
+                          "256.0 MiB / 1.0 GiB  128.0 MiB/s  ETA 6s");
+    /* 100 columns: the bar shrinks to 8 */
+    cli_progress_format_fit(buf, sizeof(buf), title, GiB / 4, GiB, GiB / 4, 2, 100);
+    ck_assert_str_eq(buf, "  model-00001-of-00002.safetensors  [##......]  25%  256.0 MiB / 1.0 "
+                          "GiB  128.0 MiB/s  ETA 6s");
+    /* 80 columns: the title loses its start */
+    cli_progress_format_fit(buf, sizeof(buf), title, GiB / 4, GiB, GiB / 4, 2, 80);
+    ck_assert_uint_eq(strlen(buf), 79);
+    ck_assert_str_eq(
+        buf, "  ...002.safetensors  [##......]  25%  256.0 MiB / 1.0 GiB  128.0 MiB/s  ETA 6s");
+    /* 40 columns: a 12-column title, then the line is cut */
+    cli_progress_format_fit(buf, sizeof(buf), title, GiB / 4, GiB, GiB / 4, 2, 40);
+    ck_assert_uint_eq(strlen(buf), 39);
+    ck_assert_str_eq(buf, "  ...fetensors  [##......]  25%  256.0 ");
+}
+END_TEST
+
 START_TEST(test_line_is_due_at_each_new_tenth)
 {
     /* nothing before the first tenth, within the five seconds */
@@ -243,6 +268,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_line_of_an_unknown_total_has_bytes_and_rate);
     tcase_add_test(tc, test_line_never_overflows_a_small_buffer);
     tcase_add_test(tc, test_bar_fills_with_the_percentage);
+    tcase_add_test(tc, test_bar_fits_the_terminal_bar_first_then_title_then_cut);
     tcase_add_test(tc, test_line_is_due_at_each_new_tenth);
     tcase_add_test(tc, test_line_is_due_every_five_seconds_while_bytes_are_left);
     suite_add_tcase(s, tc);
