@@ -186,9 +186,11 @@ START_TEST(test_line_is_due_every_five_seconds_while_bytes_are_left)
 }
 END_TEST
 
-/* Runs a transfer of 100 MiB in steps of 1 MiB through a display whose
- * stderr is a file (not a terminal), and returns what it wrote. */
-static char *run_display(int quiet)
+/* Runs a transfer through a display whose stderr is a file (not a
+ * terminal), and returns what it wrote: 100 MiB in steps of 1 MiB (quiet or
+ * not), or with @p slow a 1 GiB transfer that moves 1 MiB, then 2 MiB six
+ * seconds later (the clock of the display set back), then 3 MiB at once. */
+static char *run_display(int quiet, int slow)
 {
     char path[] = "/tmp/check_progress.XXXXXX";
     int fd = mkstemp(path), saved = dup(STDERR_FILENO);
@@ -201,9 +203,18 @@ static char *run_display(int quiet)
     fflush(stderr);
     ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
     cli_quiet_set(quiet);
-    cli_progress_begin(&p, "model.safetensors", 100 * MiB);
-    for (uint64_t done = 0; done <= 100 * MiB; done += MiB)
-        cli_progress_update(&p, done, done);
+    if (slow) {
+        cli_progress_begin(&p, "model.safetensors", GiB);
+        cli_progress_update(&p, MiB, MiB);
+        p.start.tv_sec -= 6;
+        p.last.tv_sec -= 6;
+        cli_progress_update(&p, 2 * MiB, 2 * MiB);
+        cli_progress_update(&p, 3 * MiB, 3 * MiB);
+    } else {
+        cli_progress_begin(&p, "model.safetensors", 100 * MiB);
+        for (uint64_t done = 0; done <= 100 * MiB; done += MiB)
+            cli_progress_update(&p, done, done);
+    }
     cli_progress_end(&p);
     fflush(stderr);
     dup2(saved, STDERR_FILENO);
@@ -219,7 +230,7 @@ static char *run_display(int quiet)
 
 START_TEST(test_log_gets_one_line_per_tenth_and_no_carriage_return)
 {
-    char *out = run_display(0);
+    char *out = run_display(0, 0);
     int lines = 0;
 
     for (char *p = out; *p; p++)
@@ -233,9 +244,22 @@ START_TEST(test_log_gets_one_line_per_tenth_and_no_carriage_return)
 }
 END_TEST
 
+START_TEST(test_log_of_a_slow_transfer_gets_a_line_after_five_seconds)
+{
+    char *out = run_display(0, 1);
+    const char *want = "model.safetensors: 0% 2.0 MiB / 1.0 GiB, ";
+
+    /* one line: none before the five seconds, none right after the line */
+    ck_assert_msg(!strncmp(out, want, strlen(want)), "got '%s'", out);
+    ck_assert_ptr_nonnull(strstr(out, " KiB/s, ETA "));
+    ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_quiet_display_writes_nothing)
 {
-    char *out = run_display(1);
+    char *out = run_display(1, 0);
 
     ck_assert_str_eq(out, "");
     free(out);
@@ -273,6 +297,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_line_is_due_every_five_seconds_while_bytes_are_left);
     suite_add_tcase(s, tc);
     tcase_add_test(td, test_log_gets_one_line_per_tenth_and_no_carriage_return);
+    tcase_add_test(td, test_log_of_a_slow_transfer_gets_a_line_after_five_seconds);
     tcase_add_test(td, test_quiet_display_writes_nothing);
     tcase_add_test(td, test_display_without_a_title_writes_nothing);
     suite_add_tcase(s, td);
