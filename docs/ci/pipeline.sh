@@ -80,19 +80,27 @@ step_export() {
 }
 
 # The argument list names every file of the export: weights (and shard
-# indexes), tokenizer, config, seeds, eval report. mlreg push takes one
-# --tokenizer, --config and --seeds; other files go in as --file KIND=PATH.
+# indexes), tokenizer, config, seeds, eval report. Any other file is not
+# pushed, and the step says so.
 step_push() {
     need MLREG_URL MLREG_MODEL MLREG_VERSION MLREG_GIT_SHA
     [ -n "$signing_key" ] || die "push: the secret MLREG_SIGNING_KEY is not set"
     set --
-    for f in "$EXPORT_DIR"/*.safetensors "$EXPORT_DIR"/*.safetensors.index.json; do
-        [ -f "$f" ] && set -- "$@" --weights "$f"
+    for f in "$EXPORT_DIR"/*; do
+        [ -f "$f" ] || continue
+        case ${f##*/} in
+        *.safetensors | *.safetensors.index.json) set -- "$@" --weights "$f" ;;
+        tokenizer.json) set -- "$@" --tokenizer "$f" ;;
+        config.json) set -- "$@" --config "$f" ;;
+        seeds.json) set -- "$@" --seeds "$f" ;;
+        eval.json) ;;
+        *) echo "pipeline: push: ${f##*/} is not part of the release (not a file push knows)" >&2 ;;
+        esac
     done
-    [ $# -gt 0 ] || die "push: no *.safetensors in $EXPORT_DIR"
-    [ -f "$EXPORT_DIR/tokenizer.json" ] && set -- "$@" --tokenizer "$EXPORT_DIR/tokenizer.json"
-    [ -f "$EXPORT_DIR/config.json" ] && set -- "$@" --config "$EXPORT_DIR/config.json"
-    [ -f "$EXPORT_DIR/seeds.json" ] && set -- "$@" --seeds "$EXPORT_DIR/seeds.json"
+    case " $* " in
+    *" --weights "*) ;;
+    *) die "push: no *.safetensors in $EXPORT_DIR" ;;
+    esac
     key=$(umask 077 && mktemp "${TMPDIR:-/tmp}/mlreg-sign.XXXXXX")
     trap 'rm -f "$key"' EXIT
     trap 'exit 130' INT TERM
