@@ -100,6 +100,12 @@ $(BUILD)/tests/check_metric_filter: tests/unit/check_metric_filter.c $(BUILD)/cl
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 
+# check_progress tests a module of cli/ (progress.c).
+$(BUILD)/tests/check_progress: tests/unit/check_progress.c $(BUILD)/cli/progress.o \
+    $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
+
 # check_cli_ref tests the client's reference grammar (cli/ref.c), which
 # talks to the registry through the rest of cli/: every client object but main.o.
 $(BUILD)/tests/check_cli_ref: tests/unit/check_cli_ref.c $(filter-out $(BUILD)/cli/main.o,$(CLI_OBJ)) \

@@ -96,9 +96,7 @@ typedef struct {
     uint64_t sent;             /* request body bytes handed to libcurl */
     off_t fd_start;            /* offset of body_fd when the request started */
     size_t body_cap;           /* allocated size of resp->body */
-    struct timespec last_draw; /* progress display: time of the last redraw */
-    int drawn;                 /* progress display: a line is on the screen */
-    int show;                  /* progress display: on (a terminal and a title) */
+    cli_progress shown;        /* the progress display (progress.h) */
     struct timespec last_move; /* stall watch: when a byte last moved */
     curl_off_t last_ul, last_dl;
     int answered;       /* stall watch: the response has begun */
@@ -672,16 +670,15 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
     return len;
 }
 
-/* The stall watch (see STALL_SECONDS), and progress on a terminal,
- * redrawn at most five times a second. libcurl calls this about once a
- * second even when nothing moves. */
+/* The stall watch (see STALL_SECONDS), and the progress display of a
+ * request with a title (progress.h: a bar on a terminal, lines in a log).
+ * libcurl calls this about once a second even when nothing moves. */
 static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
     transfer *t = userdata;
     struct timespec now;
     curl_off_t total = ultotal > 0 ? ultotal : dltotal, done = ultotal > 0 ? ulnow : dlnow;
-    char a[32], b[32];
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (ulnow != t->last_ul || dlnow != t->last_dl) {
@@ -698,20 +695,8 @@ static int progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
             return 1; /* CURLE_ABORTED_BY_CALLBACK */
         }
     }
-    if (!t->show) return 0;
-    if (t->drawn &&
-        (now.tv_sec - t->last_draw.tv_sec) * 1000 + (now.tv_nsec - t->last_draw.tv_nsec) / 1000000 <
-            200)
-        return 0;
-    t->last_draw = now;
-    t->drawn = 1;
-    cli_format_size(a, sizeof(a), (uint64_t)done);
-    cli_format_size(b, sizeof(b), (uint64_t)total);
-    if (total > 0)
-        fprintf(stderr, "\r\033[K  %s  %3d%%  %s / %s", t->req->progress, (int)(done * 100 / total),
-                a, b);
-    else
-        fprintf(stderr, "\r\033[K  %s  %s", t->req->progress, a);
+    if (total > 0) cli_progress_total(&t->shown, (uint64_t)total);
+    cli_progress_update(&t->shown, (uint64_t)done, (uint64_t)done);
     return 0;
 }
 
@@ -850,7 +835,7 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
         headers = h;
     }
 
-    t.show = req->progress && isatty(STDERR_FILENO);
+    cli_progress_begin(&t.shown, req->progress, 0);
     t.stall_seconds = c->stall_seconds;
     clock_gettime(CLOCK_MONOTONIC, &t.last_move);
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
@@ -869,7 +854,7 @@ int cli_request_do(cli_response *resp, cli_client *c, const cli_request *req)
     if (headers) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
     rc = curl_easy_perform(curl);
-    if (t.drawn) fputs("\r\033[K", stderr);
+    cli_progress_end(&t.shown);
     if (t.cb_error < 0) {
         error = t.cb_error;
         goto done;
@@ -1100,23 +1085,6 @@ void cli_print_json(const char *text, size_t len)
         }
     }
     if (!len || text[len - 1] != '\n') putchar('\n');
-}
-
-void cli_format_size(char *buf, size_t buflen, uint64_t size)
-{
-    static const char *units[] = {"KiB", "MiB", "GiB", "TiB"};
-    double v = (double)size;
-    int u = -1;
-
-    if (size < 1024) {
-        snprintf(buf, buflen, "%" PRIu64 " B", size);
-        return;
-    }
-    while (v >= 1024 && u < 3) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, buflen, "%.1f %s", v, units[u]);
 }
 
 /* ---- transfers of pull ---------------------------------------------------------------- */

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "progress.h"
+
 #define CLI_DEFAULT_REGISTRY "http://127.0.0.1:5080"
 
 /** One registry connection: one libcurl easy handle, reused for every request
@@ -251,8 +253,7 @@ void cli_print_json(const char *text, size_t len);
  */
 int cli_flush_stdout(void);
 
-/** Human-readable byte count ("5.0 MiB", "12 B") into @p buf. */
-void cli_format_size(char *buf, size_t buflen, uint64_t size);
+/* cli_format_size() (a human-readable byte count) is in progress.h. */
 
 /* ---- transfers of pull (pull.c, pull_chunks.c) -------------------------------- */
 

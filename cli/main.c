@@ -10,7 +10,8 @@
  * MLREG_TOKEN or --token-file is the way to pass it: an argument is
  * visible to other users in ps(1) until it is zeroed here. The TLS options
  * (--cacert, --cert, --key, --insecure-http) are taken out of argv the same
- * way, by client.c's cli_tls_take().
+ * way, by client.c's cli_tls_take(). `--quiet` (or MLREG_QUIET=1) is taken
+ * out of argv here too and turns the progress display off (progress.h).
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "cli.h"
 #include "client.h"
 #include "mlreg/common.h"
+#include "progress.h"
 
 static const struct {
     const char *name;
@@ -90,7 +92,30 @@ static void usage(FILE *f)
                "              registry; default the system's); --cert FILE --key FILE or\n"
                "              MLREG_CLIENT_CERT, MLREG_CLIENT_KEY (mutual TLS); a token is\n"
                "              sent over plain http:// only to loopback, unless --insecure-http\n"
-               "              or MLREG_INSECURE_HTTP=1\n");
+               "              or MLREG_INSECURE_HTTP=1\n"
+               "output:       --quiet or MLREG_QUIET=1: no transfer progress on stderr (errors\n"
+               "              and warnings are still printed)\n");
+}
+
+/* Removes every "--quiet" from argv (argc updated) and turns quiet mode on
+ * (progress.h) for it or for MLREG_QUIET=1: no progress display; a command
+ * may also leave out its informational stderr lines (cli_quiet()), never
+ * its errors and warnings. */
+static void take_quiet(int *argc, char **argv)
+{
+    int out = 0;
+    const char *env = getenv("MLREG_QUIET");
+
+    if (env && !strcmp(env, "1")) cli_quiet_set(1);
+    for (int i = 0; i < *argc; i++) {
+        if (!strcmp(argv[i], "--quiet")) {
+            cli_quiet_set(1);
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    *argc = out;
+    argv[out] = NULL;
 }
 
 /* Removes every "--token TOKEN" / "--token=TOKEN" and "--token-file FILE" /
@@ -186,6 +211,13 @@ int main(int argc, char **argv)
 {
     int rc;
 
+    /* `mlreg --quiet COMMAND ...`: the global option before the command too */
+    while (argc > 2 && !strcmp(argv[1], "--quiet")) {
+        cli_quiet_set(1);
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
@@ -198,8 +230,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         int n = argc - 1;
         if (strcmp(argv[1], commands[i].name)) continue;
-        if (strcmp(commands[i].name, "serve") && strcmp(commands[i].name, "reindex") &&
-            strcmp(commands[i].name, "backup") && strcmp(commands[i].name, "version") &&
+        int client = strcmp(commands[i].name, "serve") && strcmp(commands[i].name, "reindex") &&
+                     strcmp(commands[i].name, "backup") && strcmp(commands[i].name, "version");
+        if (client) take_quiet(&n, argv + 1);
+        if (client &&
             (take_token(&n, argv + 1) < 0 || cli_tls_take(&n, argv + 1, commands[i].name) < 0)) {
             fprintf(stderr, "mlreg %s: %s\n", commands[i].name, mlreg_error_last());
             cli_token_clear();

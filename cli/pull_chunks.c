@@ -45,6 +45,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/text.h"
+#include "progress.h"
 
 #define BAD(...)    mlreg_error_set(MLREG_EMISMATCH, __VA_ARGS__)
 #define READ_BLOCK  ((size_t)1 << 20)
@@ -67,6 +68,9 @@ typedef struct {
     size_t kept, fetched, refetch;
     struct timespec start; /* --limit-rate: when the ranges began */
     uint64_t paced;        /* --limit-rate: bytes received since */
+    /* progress: bytes received into chunks not (yet) refused, and bytes of
+     * the chunks kept from an earlier pull; read by the display */
+    _Atomic uint64_t moved, kept_bytes;
 } shared;
 
 typedef struct {
@@ -260,6 +264,7 @@ static int range_sink_fn(void *ctx, const void *data, size_t len)
         len -= n;
         if (r->buffered == READ_BLOCK && (error = range_flush(r)) < 0) return error;
     }
+    atomic_fetch_add(&r->s->moved, (uint64_t)(p - (const unsigned char *)data));
     pace(r->s, (size_t)(p - (const unsigned char *)data));
     return 0;
 }
@@ -311,6 +316,7 @@ static int fetch_chunk(int *match, worker *w, size_t i)
         *match = mlreg_digest_equal(&got, &s->ix->chunks[i]);
     }
 done:
+    if (!*match) atomic_fetch_sub(&s->moved, r.got); /* fetched again, or not at all */
     mlreg_hasher_free(r.h);
     cli_response_clear(&resp);
     return error;
@@ -325,6 +331,7 @@ static int do_chunk(worker *w, size_t i, int check)
     int error = 0, match = 0, bad = 0;
 
     if (check && chunk_on_disk(w, i)) {
+        atomic_fetch_add(&s->kept_bytes, len);
         pthread_mutex_lock(&s->mu);
         s->kept++;
         pthread_mutex_unlock(&s->mu);
@@ -491,42 +498,58 @@ static int hash_mapped(mlreg_hasher *h, int fd, uint64_t off, uint64_t len, unsi
     return error;
 }
 
+/* Waits until chunk @p i is verified or a thread failed (s->stop), showing
+ * the file's progress summed over its ranges while it waits. */
+static void wait_chunk(shared *s, cli_progress *p, size_t i)
+{
+    struct timespec due;
+
+    pthread_mutex_lock(&s->mu);
+    while (!atomic_load(&s->stop) && s->state[i] != CH_DONE) {
+        uint64_t moved = atomic_load(&s->moved), done = moved + atomic_load(&s->kept_bytes);
+        pthread_mutex_unlock(&s->mu);
+        cli_progress_update(p, done < s->o->file->size ? done : s->o->file->size, moved);
+        pthread_mutex_lock(&s->mu);
+        clock_gettime(CLOCK_REALTIME, &due);
+        due.tv_nsec += CLI_PROGRESS_DRAW_MS * 1000000L;
+        if (due.tv_nsec >= 1000000000L) due.tv_sec++, due.tv_nsec -= 1000000000L;
+        if (!atomic_load(&s->stop) && s->state[i] != CH_DONE)
+            pthread_cond_timedwait(&s->cv, &s->mu, &due);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* This thread's part: hashes chunks 0, 1, ... as each is verified, and
- * starts their write-back. Returns once all are hashed or a thread failed. */
+ * starts their write-back; meanwhile it draws the progress of the ranges.
+ * Returns once all are hashed or a thread failed. */
 static int hash_prefix(mlreg_digest *out, shared *s)
 {
     mlreg_hasher *h = NULL;
     unsigned char *buf = NULL;
-    int error = 0, show = s->o->file->size >= CLI_PROGRESS_MIN && isatty(STDERR_FILENO);
-    char a[32], b[32];
+    int error = 0;
+    cli_progress p;
 
+    cli_progress_begin(&p, s->o->file->size >= CLI_PROGRESS_MIN ? s->o->file->title : NULL,
+                       s->o->file->size);
     if ((error = mlreg_hasher_new(&h)) < 0) return error;
-    cli_format_size(b, sizeof(b), s->o->file->size);
     if (!(buf = malloc(READ_BLOCK))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < s->ix->nchunks; i++) {
         uint64_t off = mlreg_chunk_index_offset(s->ix, i), len = mlreg_chunk_index_len(s->ix, i);
-        pthread_mutex_lock(&s->mu);
-        while (!atomic_load(&s->stop) && s->state[i] != CH_DONE)
-            pthread_cond_wait(&s->cv, &s->mu);
-        pthread_mutex_unlock(&s->mu);
+        wait_chunk(s, &p, i);
         if (atomic_load(&s->stop)) {
             error = MLREG_EIO; /* the failing thread's error is reported */
             goto done;
         }
         if ((error = hash_mapped(h, s->fd, off, len, buf, s->o->file->title)) < 0) goto done;
         sync_file_range(s->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
-        if (show) {
-            cli_format_size(a, sizeof(a), off + len);
-            fprintf(stderr, "\r\033[K  %s  %3d%%  %s / %s verified", s->o->file->title,
-                    (int)((off + len) * 100 / s->o->file->size), a, b);
-        }
     }
+    cli_progress_update(&p, s->o->file->size, atomic_load(&s->moved));
     error = mlreg_hasher_final(out, h);
 done:
-    if (show) fputs("\r\033[K", stderr);
+    cli_progress_end(&p);
     free(buf);
     mlreg_hasher_free(h);
     return error;
