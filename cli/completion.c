@@ -3,7 +3,7 @@
  * what their value is (a file, a directory, one of some words, free text,
  * or none). The client commands also take the connection flags main.c and
  * client.c handle (--registry, --token, --token-file, --cacert, --cert,
- * --key, --insecure-http).
+ * --key, --insecure-http) and --quiet.
  *
  * The table must follow the commands: tests/integration/test_completion.sh
  * checks that every flag each command's --help lists is completed for it.
@@ -19,7 +19,7 @@
 
 /* The connection flags of every command that talks to a registry. */
 static const char client_flags[] =
-    "--registry:v --token:v --token-file:f --cacert:f --cert:f --key:f --insecure-http";
+    "--registry:v --token:v --token-file:f --cacert:f --cert:f --key:f --insecure-http --quiet";
 
 static const struct {
     const char *name;
@@ -32,11 +32,12 @@ static const struct {
     {"reindex", 0, "", "--from-store --config:f --data:d"},
     {"backup", 0, "", "--to:d --config:f --data:d --link --json"},
     {"push", 1, "",
-     "--weights:f --tokenizer:f --config:f --seeds:f --eval-report:f --file:v --git-sha:v "
-     "--sign-key:f --reupload --limit-rate:v"},
+     "--weights:f --tokenizer:f --config:f --seeds:f --eval-report:f --eval:f --file:v "
+     "--git-sha:v --allow-dirty --dry-run --sign-key:f --reupload --limit-rate:v"},
     {"pull", 1, "",
-     "-o:d --output:d --trusted-key:f --keyring:f --allow-withdrawn --parallel:v --limit-rate:v"},
-    {"show", 1, "", "--json"},
+     "-o:d --output:d --at:v --force --trusted-key:f --keyring:f --allow-withdrawn --parallel:v "
+     "--limit-rate:v"},
+    {"show", 1, "", "--at:v --json"},
     {"status", 1, "", "--json"},
     {"key", 1, "generate trust revoke list",
      "--out:f --no-password --comment:v --name:v --role:v --kind:=retired,compromised "
@@ -52,7 +53,8 @@ static const struct {
     {"purge", 1, "", "--reason:v --json"},
     {"resolve", 1, "", "--at:v --image --json"},
     {"image-tag", 1, "", "--repo:v --record --digest:v"},
-    {"bundle", 1, "", "-o:d --output:d"},
+    {"bundle", 1, "", "-o:d --output:d --at:v"},
+    {"check", 0, "", "--trusted-key:f --keyring:f --strict --json"},
     {"gc", 1, "", "--dry-run --json"},
     {"audit", 1, "log verify",
      "--model:v --since:v --all --json --log-key:f --remember:f --bundle:d"},

@@ -409,7 +409,9 @@ static const char rollback_usage[] =
     "Moves STAGE back to the release that held it before the current one, or to\n"
     "VERSION, which must have held STAGE before. Gates are not re-run; the\n"
     "release's signatures are re-checked when STAGE requires signatures.\n"
-    "Needs the promote:STAGE role.\n";
+    "Needs the promote:STAGE role.\n"
+    "\n"
+    "example: mlreg rollback vision/det --stage production --to 2.0.0 --reason 'latency' --json\n";
 
 int cmd_rollback(int argc, char **argv)
 {
@@ -480,7 +482,10 @@ static const char resolve_usage[] =
     "  --at TIME       e.g. --at 2026-11-26T10:00:00Z or 2026-11-26T12:00:00+02:00\n"
     "  --image         e.g. mlreg resolve team/clf:production --image\n"
     "  --json          the registry's answer as JSON\n"
-    "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n";
+    "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
+    "\n"
+    "examples: mlreg resolve vision/det:production\n"
+    "          mlreg resolve vision/det:production --at 2026-11-26T10:00:00Z --image --json\n";
 
 int cmd_resolve(int argc, char **argv)
 {

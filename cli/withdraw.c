@@ -34,7 +34,8 @@ static const char withdraw_usage[] =
     "  --reason TEXT   required, e.g. --reason \"data leak in eval set\"\n"
     "  --rollback      e.g. mlreg withdraw team/clf:production --reason R --rollback\n"
     "  --json          the registry's answer as JSON\n"
-    "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n";
+    "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
+    "e.g. mlreg withdraw vision/det@2.1.0 --reason 'label leak' --rollback --json\n";
 
 static const char unwithdraw_usage[] =
     "usage: mlreg unwithdraw REF --reason TEXT [--json]\n"
