@@ -33,10 +33,10 @@ static const struct {
     {"backup", cmd_backup,
      "online backup of an fs-backend registry: mlreg backup --to DIR [--data DIR]"},
     {"push", cmd_push,
-     "upload a release: mlreg push MODEL@VERSION --weights FILE ... [--sign-key KEYFILE]"},
+     "upload a release: mlreg push MODEL@VERSION [DIR/] [--weights FILE ...] [--sign-key KEYFILE]"},
     {"pull", cmd_pull,
-     "download and verify a release: mlreg pull REF|MODEL:STAGE -o DIR [--trusted-key PUBFILE]..."},
-    {"show", cmd_show, "describe one release: mlreg show REF [--json]"},
+     "download and verify a release: mlreg pull REF -o DIR [--trusted-key PUBFILE]..."},
+    {"show", cmd_show, "describe one release: mlreg show REF [--at TIME] [--json]"},
     {"status", cmd_status,
      "a model's stages, promotions and releases: mlreg status MODEL [--json]"},
     {"key", cmd_key, "signing keys: mlreg key generate|trust|revoke|list (see mlreg key --help)"},
@@ -46,21 +46,19 @@ static const struct {
     {"token", cmd_token,
      "API tokens: mlreg token new (for the config) | create | list | revoke (at runtime, admin)"},
     {"promote", cmd_promote,
-     "move a stage through its gates: mlreg promote MODEL@VERSION --to STAGE [--dry-run]"},
-    {"approve", cmd_approve,
-     "approve a release for a stage: mlreg approve MODEL@VERSION --for STAGE"},
+     "move a stage through its gates: mlreg promote REF --to STAGE [--dry-run]"},
+    {"approve", cmd_approve, "approve a release for a stage: mlreg approve REF --for STAGE"},
     {"rollback", cmd_rollback,
      "move a stage back: mlreg rollback MODEL --stage STAGE [--to VERSION]"},
     {"withdraw", cmd_withdraw,
-     "withdraw (yank) a release: mlreg withdraw MODEL@VERSION --reason TEXT [--rollback]"},
-    {"unwithdraw", cmd_unwithdraw,
-     "take a withdrawal back: mlreg unwithdraw MODEL@VERSION --reason TEXT"},
+     "withdraw (yank) a release: mlreg withdraw REF --reason TEXT [--rollback]"},
+    {"unwithdraw", cmd_unwithdraw, "take a withdrawal back: mlreg unwithdraw REF --reason TEXT"},
     {"purge", cmd_purge,
      "delete a release's files for good (takedowns): mlreg purge MODEL@VERSION --reason TEXT"},
     {"resolve", cmd_resolve,
      "what a stage holds: mlreg resolve MODEL:STAGE [--at TIME] [--image] [--json]"},
     {"image-tag", cmd_image_tag,
-     "container image tag of a release: mlreg image-tag MODEL@VERSION --repo REPO [--record]"},
+     "container image tag of a release: mlreg image-tag REF --repo REPO [--record]"},
     {"bundle", cmd_bundle, "offline-checkable audit bundle of a release: mlreg bundle REF -o DIR"},
     {"gc", cmd_gc, "delete the blobs nothing references: mlreg gc [--dry-run] (admin)"},
     {"audit", cmd_audit,
@@ -84,7 +82,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: mlreg <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nregistry URL: --registry URL or MLREG_URL (default http://127.0.0.1:5080)\n"
+    fprintf(f, "\nREF:          a release: MODEL@VERSION, MODEL@sha256:HEX, or MODEL:STAGE (what\n"
+               "              the stage holds now; --at TIME for then where a command has it)\n");
+    fprintf(f, "registry URL: --registry URL or MLREG_URL (default http://127.0.0.1:5080)\n"
                "API token:    MLREG_TOKEN, or --token-file FILE or MLREG_TOKEN_FILE (the token\n"
                "              on one line), sent as Authorization: Bearer; --token TOKEN works\n"
                "              too, but other users can see a command line in ps\n"
@@ -93,8 +93,9 @@ static void usage(FILE *f)
                "              MLREG_CLIENT_CERT, MLREG_CLIENT_KEY (mutual TLS); a token is\n"
                "              sent over plain http:// only to loopback, unless --insecure-http\n"
                "              or MLREG_INSECURE_HTTP=1\n"
-               "output:       --quiet or MLREG_QUIET=1: no transfer progress on stderr (errors\n"
-               "              and warnings are still printed)\n");
+               "output:       --quiet or MLREG_QUIET=1: no transfer progress and no per-file or\n"
+               "              summary lines from push and pull on stderr (errors and\n"
+               "              warnings are still printed)\n");
 }
 
 /* Removes every "--quiet" from argv (argc updated) and turns quiet mode on

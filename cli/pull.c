@@ -467,7 +467,8 @@ static void stale_remove(const char *dir, json_t *stale)
                     path, strerror(errno));
             continue;
         }
-        fprintf(stderr, "  removed     %s (not in this release)\n", json_string_value(e));
+        if (!cli_quiet())
+            fprintf(stderr, "  removed     %s (not in this release)\n", json_string_value(e));
     }
 }
 
@@ -799,8 +800,9 @@ int cmd_pull(int argc, char **argv)
                                 sizeof(note))) < 0)
             goto done;
         cli_format_size(size_str, sizeof(size_str), f->l->size);
-        fprintf(stderr, "  %-11s %-30s %10s  verified%s\n", f->l->kind, f->l->title, size_str,
-                note);
+        if (!cli_quiet())
+            fprintf(stderr, "  %-11s %-30s %10s  verified%s\n", f->l->kind, f->l->title, size_str,
+                    note);
         total += f->l->size;
     }
     /* Every file is verified. Write the lock file, check every target, and
@@ -845,9 +847,10 @@ int cmd_pull(int argc, char **argv)
     }
     cli_pull_stage_remove(dir);
     cli_format_size(size_str, sizeof(size_str), total);
-    fprintf(stderr, "pulled %s@%s (%s) into %s: %zu file%s, %s, all verified%s\n", rr.ref.model,
-            version, digest, dir, nfiles, nfiles == 1 ? "" : "s", size_str,
-            ts ? ", signed by a trusted key" : "");
+    if (!cli_quiet())
+        fprintf(stderr, "pulled %s@%s (%s) into %s: %zu file%s, %s, all verified%s\n", rr.ref.model,
+                version, digest, dir, nfiles, nfiles == 1 ? "" : "s", size_str,
+                ts ? ", signed by a trusted key" : "");
     printf("%s\n", digest);
     error = cli_flush_stdout();
 done:

@@ -424,9 +424,10 @@ static int check_eval_report(const push_file *f)
                                mlreg_text_printable(f->path));
         goto done;
     }
-    fprintf(stderr, "eval report %s: %s layout, %zu metric%s\n", mlreg_text_printable(f->path),
-            mlreg_eval_format_name(r->format), json_object_size(r->metrics),
-            json_object_size(r->metrics) == 1 ? "" : "s");
+    if (!cli_quiet())
+        fprintf(stderr, "eval report %s: %s layout, %zu metric%s\n", mlreg_text_printable(f->path),
+                mlreg_eval_format_name(r->format), json_object_size(r->metrics),
+                json_object_size(r->metrics) == 1 ? "" : "s");
     json_array_foreach(r->skipped, i, v)
     {
         mlreg_text_sanitize(printable, sizeof(printable),
@@ -1373,7 +1374,9 @@ static int add_dir(file_list *l, push_dir_plan *plan, const push_opts *o)
         if ((error = kind_index(&k, f->kind, strlen(f->kind))) < 0 ||
             (error = file_add(l, k, f->kind, f->path, f->name)) < 0)
             return error;
-        fprintf(stderr, "  %-11s %-30s (%s)\n", f->kind, mlreg_text_printable(f->name), f->rule);
+        if (!cli_quiet())
+            fprintf(stderr, "  %-11s %-30s (%s)\n", f->kind, mlreg_text_printable(f->name),
+                    f->rule);
     }
     return 0;
 }
@@ -1468,13 +1471,15 @@ static int upload_files(size_t *uploaded_out, uint64_t *total_out, push_ctx *x, 
             if (error < 0) return error;
         }
         if (present) {
-            fprintf(stderr, "  %-11s %-30s %10s  already in the registry, skipped\n", f->kind_name,
-                    f->title, size_str);
+            if (!cli_quiet())
+                fprintf(stderr, "  %-11s %-30s %10s  already in the registry, skipped\n",
+                        f->kind_name, f->title, size_str);
             continue;
         }
         f->uploaded = 1;
         (*uploaded_out)++;
-        fprintf(stderr, "  %-11s %-30s %10s  uploaded\n", f->kind_name, f->title, size_str);
+        if (!cli_quiet())
+            fprintf(stderr, "  %-11s %-30s %10s  uploaded\n", f->kind_name, f->title, size_str);
     }
     for (size_t i = 0; i < files->nfiles; i++) {
         push_file *f = &files->files[i];
@@ -1576,7 +1581,8 @@ int cmd_push(int argc, char **argv)
     if (exists) {
         /* nothing to create, but each file the registry lacks (or every
          * file, --reupload) is sent again: that repairs the release */
-        fprintf(stderr, "%s@%s already exists with the same files\n", ref.model, ref.version);
+        if (!cli_quiet())
+            fprintf(stderr, "%s@%s already exists with the same files\n", ref.model, ref.version);
         if ((error = upload_files(&uploaded, &total, &x, &files, 1)) < 0) goto done;
         if (uploaded > 0)
             fprintf(stderr, "re-uploaded %zu file%s of %s@%s\n", uploaded, uploaded == 1 ? "" : "s",
@@ -1655,9 +1661,10 @@ int cmd_push(int argc, char **argv)
                     : "not a trusted release key of the registry: the signature does not count");
     }
     cli_format_size(size_str, sizeof(size_str), total);
-    fprintf(stderr, "pushed %s@%s: %zu file%s, %s (%zu uploaded, %zu already present)\n", ref.model,
-            ref.version, files.nfiles, files.nfiles == 1 ? "" : "s", size_str, uploaded,
-            files.nfiles - uploaded);
+    if (!cli_quiet())
+        fprintf(stderr, "pushed %s@%s: %zu file%s, %s (%zu uploaded, %zu already present)\n",
+                ref.model, ref.version, files.nfiles, files.nfiles == 1 ? "" : "s", size_str,
+                uploaded, files.nfiles - uploaded);
 print:
     printf("%s\n", digest);
     error = cli_flush_stdout();

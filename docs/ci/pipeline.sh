@@ -79,36 +79,22 @@ step_export() {
     [ -f "$EXPORT_DIR/eval.json" ] || die "export: $EXPORT_DIR/eval.json (the eval report) is missing"
 }
 
-# The argument list names every file of the export: weights (and shard
-# indexes), tokenizer, config, seeds, eval report. Any other file is not
-# pushed, and the step says so.
+# The export directory is the release: push infers each file's kind from
+# its name (weights and shard indexes, tokenizer, config, seeds, the eval
+# report), and EXPORT_DIR/mlreg.json, when the export writes one, maps or
+# excludes the rest. A file no rule knows stops the push before anything is
+# sent, so nothing is left out silently.
 step_push() {
     need MLREG_URL MLREG_MODEL MLREG_VERSION MLREG_GIT_SHA
     [ -n "$signing_key" ] || die "push: the secret MLREG_SIGNING_KEY is not set"
-    set --
-    for f in "$EXPORT_DIR"/*; do
-        [ -f "$f" ] || continue
-        case ${f##*/} in
-        *.safetensors | *.safetensors.index.json) set -- "$@" --weights "$f" ;;
-        tokenizer.json) set -- "$@" --tokenizer "$f" ;;
-        config.json) set -- "$@" --config "$f" ;;
-        seeds.json) set -- "$@" --seeds "$f" ;;
-        eval.json) ;;
-        *) echo "pipeline: push: ${f##*/} is not part of the release (not a file push knows)" >&2 ;;
-        esac
-    done
-    case " $* " in
-    *" --weights "*) ;;
-    *) die "push: no *.safetensors in $EXPORT_DIR" ;;
-    esac
     key=$(umask 077 && mktemp "${TMPDIR:-/tmp}/mlreg-sign.XXXXXX")
     trap 'rm -f "$key"' EXIT
     trap 'exit 130' INT TERM
     printf '%s\n' "$signing_key" >"$key"
     [ -n "$ci_token" ] || die "push: the secret MLREG_CI_TOKEN is not set"
     # an unencrypted key needs no password; mlreg reads one only for an encrypted key
-    MLREG_KEY_PASSWORD=$key_password MLREG_TOKEN=$ci_token "$MLREG" push "$REL" "$@" \
-        --eval-report "$EXPORT_DIR/eval.json" --git-sha "$MLREG_GIT_SHA" --sign-key "$key"
+    MLREG_KEY_PASSWORD=$key_password MLREG_TOKEN=$ci_token "$MLREG" push "$REL" "$EXPORT_DIR/" \
+        --git-sha "$MLREG_GIT_SHA" --sign-key "$key"
 }
 
 step_gate() {

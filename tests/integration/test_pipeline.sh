@@ -90,6 +90,7 @@ printf '{"model":{"type":"BPE"}}' >"$EXPORT_DIR/tokenizer.json"
 printf '{"layers":12,"healthy":%s}' "$HEALTHY" >"$EXPORT_DIR/config.json"
 printf '{"torch":42}' >"$EXPORT_DIR/seeds.json"
 printf 'scratch notes\n' >"$EXPORT_DIR/notes.txt"
+printf '{"exclude":["notes.txt"]}' >"$EXPORT_DIR/mlreg.json"
 printf '{"dataset":"val-v1","metrics":{"accuracy":%s}}' "$ACCURACY" >"$EXPORT_DIR/eval.json"
 EOF
 export MLREG_EXPORT_CMD="sh $W/export.sh"
@@ -150,7 +151,7 @@ stage_is "1.0 is in production" production 1.0
 stage_is "1.0 is in staging" staging 1.0
 stage_is "1.0 is in dev" dev 1.0
 check "the push step names the export's file it does not push" \
-    grep -q "^pipeline: push: notes.txt is not part of the release" "$W/log-1.0"
+    grep -q "^not pushed: notes.txt (excluded by mlreg.json 'notes.txt')" "$W/log-1.0"
 check "the push was signed by the release key" grep -q "^signed vision/classifier@1.0 with key" "$W/log-1.0"
 check "the gate step showed the staging gate table" grep -q "accuracy >= 0.85" "$W/log-1.0"
 check "the deploy verified the signature" grep -q "^pulled vision/classifier@1.0 " "$W/log-1.0"

@@ -66,6 +66,7 @@ run "$MLREG" push team/prog@2.0 --quiet --weights "$W/model2.safetensors" --git-
     --limit-rate $RATE
 expect_rc "push --quiet exits 0" 0
 check "push --quiet prints no progress" sh -c "! grep -q '%' '$TMP/err'"
+check "push --quiet prints no per-file or summary line" sh -c "! grep -qE 'uploaded|^pushed ' '$TMP/err'"
 check "push --quiet still prints the release digest on stdout" grep -q '^sha256:[0-9a-f]\{64\}$' "$TMP/out"
 run env MLREG_QUIET=1 "$MLREG" pull team/prog@2.0 -o "$W/d2" --limit-rate $RATE
 expect_rc "pull with MLREG_QUIET=1 exits 0" 0
@@ -74,6 +75,7 @@ check "the quiet pull placed the file" cmp -s "$W/model2.safetensors" "$W/d2/mod
 run "$MLREG" --quiet pull team/prog@2.0 -o "$W/d5" --limit-rate $RATE
 expect_rc "mlreg --quiet pull (the option before the command) exits 0" 0
 check "mlreg --quiet pull prints no progress" sh -c "! grep -q '%' '$TMP/err'"
+check "mlreg --quiet pull prints no per-file or summary line" sh -c "! grep -qE 'verified|^pulled ' '$TMP/err'"
 run "$MLREG" pull team/prog@2.0 -o "$W/d3" --quiet --registry "http://127.0.0.1:1"
 check "--quiet keeps the error of an unreachable registry" grep -q "unreachable" "$TMP/err"
 run env MLREG_QUIET=0 "$MLREG" pull team/prog@1.0 -o "$W/d4" --limit-rate $RATE
