@@ -69,6 +69,7 @@ struct mlreg_cluster {
     uint64_t applied;  /* entries in the LMDB log */
     uint64_t head;     /* entries in the store at the last read */
     int64_t last_read; /* ns */
+    int64_t read_from; /* ns: when the last successful read began */
     int failed;        /* stopped at failed_seq */
     uint64_t failed_seq;
     char why[WHY_MAX];
@@ -447,6 +448,7 @@ static int sync_locked(mlreg_cluster *cl)
     if (error == 0) {
         cl->head = size;
         cl->last_read = mlreg_time_now_ns();
+        cl->read_from = started;
     }
     pthread_mutex_unlock(&cl->state);
     return error;
@@ -469,19 +471,32 @@ int mlreg_cluster_sync(mlreg_cluster *cl)
 int mlreg_cluster__refresh(mlreg_cluster *cl, int force)
 {
     uint64_t before;
-    int64_t last;
-    int error;
+    int64_t asked = mlreg_time_now_ns(), from;
+    int error = 0;
     char why[WHY_MAX];
 
+    if (holding_commit_lock) return 0;
     pthread_mutex_lock(&cl->state);
     before = cl->applied;
-    last = cl->last_read;
+    from = cl->read_from;
     pthread_mutex_unlock(&cl->state);
-    if (holding_commit_lock || (!force && mlreg_time_now_ns() - last < REFRESH_MIN_NS)) return 0;
+    /* Only a read that began after this lookup was asked sees every write
+     * acknowledged before it: one that began earlier (the poller's, another
+     * miss's) may have ended after such a write without it. So a miss waits
+     * out the interval rather than trusting a recent read, and misses that
+     * queue here share the first read that begins after them all. */
+    if (!force && asked - from < REFRESH_MIN_NS) {
+        int64_t wait = from + REFRESH_MIN_NS - asked;
+        struct timespec ts = {(time_t)(wait / 1000000000LL), (long)(wait % 1000000000LL)};
+        nanosleep(&ts, NULL);
+    }
     /* the caller's message (what was not found) stands if nothing came in */
     snprintf(why, sizeof(why), "%s", mlreg_error_last());
     commit_lock(cl);
-    error = sync_locked(cl);
+    pthread_mutex_lock(&cl->state);
+    from = cl->read_from;
+    pthread_mutex_unlock(&cl->state);
+    if (from < asked) error = sync_locked(cl);
     commit_unlock(cl);
     if (error == 0 && cl->applied > before) return 1;
     mlreg_error_set(MLREG_ENOTFOUND, "%s", why);

@@ -258,11 +258,14 @@ mlreg_stage_cache *mlreg_registry__stage_cache(mlreg_registry *reg);
 int mlreg_cluster__open(mlreg_cluster **out, mlreg_registry *reg, const mlreg_cluster_opts *opts,
                         const char *data_dir, const mlreg_audit_key *akey);
 /**
- * For a read that found nothing: applies what the store has now, unless the
- * log was read in the last 10 ms (@p force 0: reads anyone may send) or
- * whatever the time (@p force 1: the checks of an authorised write). 1 when
- * that brought new entries (the read is worth repeating), else 0. A write
- * on another node is thus found here at once, not only at the next poll.
+ * For a read that found nothing: applies what the store has now, from a
+ * read of the log that began after this call (a read already begun may miss
+ * a write acknowledged since). With @p force 0 (reads anyone may send)
+ * such reads begin at most every 10 ms: a miss waits out the rest of the
+ * interval, and misses waiting together share one read; @p force 1 (the
+ * checks of an authorised write) does not wait. 1 when that brought new
+ * entries (the read is worth repeating), else 0. A write on another node
+ * is thus found here at once, not only at the next poll.
  */
 int mlreg_cluster__refresh(mlreg_cluster *cl, int force);
 /** Stops the follower and frees; NULL is a no-op. */
