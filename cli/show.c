@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "find.h"
 #include "mlreg/common.h"
 #include "mlreg/json_out.h"
 #include "mlreg/registry.h"
@@ -66,31 +67,6 @@ static int api_get(json_t **out, cli_response *resp, cli_client *c, const char *
     return 0;
 }
 
-/* A string field for the table, or @p dflt when absent or empty. Strings
- * that break the text rule are not printed (cli_printable): a registry must
- * not be able to send escape sequences to the user's terminal. */
-static const char *str_or(json_t *obj, const char *key, const char *dflt)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-
-    if (!s || !*s) return dflt;
-    return mlreg_text_printable(s);
-}
-
-/* A server time for a table column: RFC 3339 to the second ("…T10:00:00Z");
- * the server records nanoseconds, which would only break the alignment. */
-static const char *time_col(char buf[24], json_t *obj, const char *key)
-{
-    const char *t = str_or(obj, key, "-");
-    size_t n = strlen(t);
-
-    if (n <= 20 || t[19] != '.' || t[n - 1] != 'Z') return t;
-    memcpy(buf, t, 19);
-    buf[19] = 'Z';
-    buf[20] = '\0';
-    return buf;
-}
-
 static uint64_t uint_or0(json_t *obj, const char *key)
 {
     json_int_t v = json_integer_value(json_object_get(obj, key));
@@ -138,17 +114,17 @@ static void print_release(json_t *r)
     uint64_t total = 0;
     char size_str[32], dig[32];
 
-    printf("release       %s@%s\n", str_or(r, "model", "?"), str_or(r, "version", "?"));
+    printf("release       %s@%s\n", find_str(r, "model", "?"), find_str(r, "version", "?"));
     if (json_is_object(json_object_get(r, "withdrawn"))) {
         json_t *w = json_object_get(r, "withdrawn");
-        printf("WITHDRAWN     by %s at %s: %s\n", str_or(w, "by", "?"), str_or(w, "time", "?"),
-               str_or(w, "reason", "?"));
+        printf("WITHDRAWN     by %s at %s: %s\n", find_str(w, "by", "?"), find_str(w, "time", "?"),
+               find_str(w, "reason", "?"));
     }
-    printf("digest        %s\n", str_or(r, "digest", "-"));
-    printf("created       %s\n", str_or(r, "created", "-"));
-    printf("git sha       %s%s\n", str_or(r, "git_sha", "-"),
+    printf("digest        %s\n", find_str(r, "digest", "-"));
+    printf("created       %s\n", find_str(r, "created", "-"));
+    printf("git sha       %s%s\n", find_str(r, "git_sha", "-"),
            json_is_true(json_object_get(r, "git_dirty")) ? " (dirty: uncommitted changes)" : "");
-    printf("eval dataset  %s\n", str_or(r, "eval_dataset", "-"));
+    printf("eval dataset  %s\n", find_str(r, "eval_dataset", "-"));
     json_object_foreach(metrics, key, val)
     {
         if (strlen(mlreg_text_printable(key)) > width) width = strlen(mlreg_text_printable(key));
@@ -173,9 +149,9 @@ static void print_release(json_t *r)
     json_array_foreach(files, i, f)
     {
         cli_format_size(size_str, sizeof(size_str), uint_or0(f, "size"));
-        short_digest(dig, sizeof(dig), str_or(f, "digest", "-"));
-        printf("  %-11s  %10s  %-19s  %s\n", str_or(f, "kind", "-"), size_str, dig,
-               str_or(f, "title", "-"));
+        short_digest(dig, sizeof(dig), find_str(f, "digest", "-"));
+        printf("  %-11s  %10s  %-19s  %s\n", find_str(f, "kind", "-"), size_str, dig,
+               find_str(f, "title", "-"));
     }
 }
 
@@ -188,7 +164,7 @@ static void print_stages(json_t *stages)
     if (!json_array_size(stages)) return;
     json_array_foreach(stages, i, st)
     {
-        size_t n = strlen(str_or(st, "stage", "?")), v = strlen(str_or(st, "version", "-"));
+        size_t n = strlen(find_str(st, "stage", "?")), v = strlen(find_str(st, "version", "-"));
         if (n > sw) sw = n;
         if (v > vw) vw = v;
     }
@@ -198,10 +174,10 @@ static void print_stages(json_t *stages)
     json_array_foreach(stages, i, st)
     {
         char dig[32], since[24];
-        short_digest(dig, sizeof(dig), str_or(st, "digest", "-"));
-        printf("  %-*s  %-*s  %-19s  %-24s  %-16s  %s\n", (int)sw, str_or(st, "stage", "?"),
-               (int)vw, str_or(st, "version", "-"), dig, time_col(since, st, "since"),
-               str_or(st, "by", "-"), str_or(st, "image", "-"));
+        short_digest(dig, sizeof(dig), find_str(st, "digest", "-"));
+        printf("  %-*s  %-*s  %-19s  %-24s  %-16s  %s\n", (int)sw, find_str(st, "stage", "?"),
+               (int)vw, find_str(st, "version", "-"), dig, find_time(since, st, "since"),
+               find_str(st, "by", "-"), find_str(st, "image", "-"));
     }
 }
 
@@ -223,11 +199,11 @@ static void print_promotions(json_t *promotions)
         char when[24];
         p = json_array_get(promotions, i);
         printf("  %5lld  %-24s  %-8s  %-12s  %-16s  %-16s  %-8s  %s\n",
-               (long long)json_integer_value(json_object_get(p, "seq")), time_col(when, p, "time"),
-               str_or(p, "action", "-"), str_or(p, "to", "-"), str_or(p, "version", "-"),
-               str_or(p, "actor", "-"),
+               (long long)json_integer_value(json_object_get(p, "seq")), find_time(when, p, "time"),
+               find_str(p, "action", "-"), find_str(p, "to", "-"), find_str(p, "version", "-"),
+               find_str(p, "actor", "-"),
                json_is_true(json_object_get(p, "passed")) ? "passed" : "refused",
-               str_or(p, "reason", "-"));
+               find_str(p, "reason", "-"));
     }
 }
 
@@ -245,10 +221,10 @@ static void print_withdrawn(json_t *releases)
         {
             if (!json_is_object(w = json_object_get(r, what[k]))) continue;
             if (n++ == 0) printf("%s:\n", what[k]);
-            printf("  %s  %s by %s at %s (audit entry %lld): %s\n", str_or(r, "version", "-"),
-                   k ? "PURGED" : "WITHDRAWN", str_or(w, "by", "?"), str_or(w, "time", "?"),
+            printf("  %s  %s by %s at %s (audit entry %lld): %s\n", find_str(r, "version", "-"),
+                   k ? "PURGED" : "WITHDRAWN", find_str(w, "by", "?"), find_str(w, "time", "?"),
                    (long long)json_integer_value(json_object_get(w, "seq")),
-                   str_or(w, "reason", "?"));
+                   find_str(w, "reason", "?"));
         }
     }
 }
@@ -259,7 +235,7 @@ static void print_model(json_t *model, json_t *stages, json_t *promotions)
     size_t i, vw = 7;
     char size_str[32], dig[32], metrics[256], git[16];
 
-    printf("model %s: %zu release%s\n", str_or(model, "name", "?"), json_array_size(releases),
+    printf("model %s: %zu release%s\n", find_str(model, "name", "?"), json_array_size(releases),
            json_array_size(releases) == 1 ? "" : "s");
     print_stages(stages);
     if (promotions) print_promotions(promotions);
@@ -267,7 +243,7 @@ static void print_model(json_t *model, json_t *stages, json_t *promotions)
     if (stages || promotions) printf("releases:\n");
     json_array_foreach(releases, i, r)
     {
-        size_t n = strlen(str_or(r, "version", "-"));
+        size_t n = strlen(find_str(r, "version", "-"));
         if (n > vw) vw = n;
     }
     printf("%-*s  %-19s  %-20s  %-7s  %5s  %10s  %s\n", (int)vw, "VERSION", "DIGEST", "CREATED",
@@ -275,12 +251,12 @@ static void print_model(json_t *model, json_t *stages, json_t *promotions)
     json_array_foreach(releases, i, r)
     {
         cli_format_size(size_str, sizeof(size_str), uint_or0(r, "size"));
-        short_digest(dig, sizeof(dig), str_or(r, "digest", "-"));
-        snprintf(git, sizeof(git), "%.7s", str_or(r, "git_sha", "-"));
+        short_digest(dig, sizeof(dig), find_str(r, "digest", "-"));
+        snprintf(git, sizeof(git), "%.7s", find_str(r, "git_sha", "-"));
         metrics_line(metrics, sizeof(metrics), json_object_get(r, "metrics"), 4);
         printf("%-*s  %-19s  %-20s  %-7s  %5" PRIu64 "  %10s  %s\n", (int)vw,
-               str_or(r, "version", "-"), dig, str_or(r, "created", "-"), git, uint_or0(r, "files"),
-               size_str, metrics);
+               find_str(r, "version", "-"), dig, find_str(r, "created", "-"), git,
+               uint_or0(r, "files"), size_str, metrics);
     }
     print_withdrawn(releases);
 }
@@ -339,9 +315,9 @@ int cmd_show(int argc, char **argv)
     snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s", rr.ref.model, rr.ref.version);
     snprintf(what, sizeof(what), "%s@%s", rr.ref.model, rr.ref.version);
     if ((error = api_get(&rel, &resp, c, path, what)) < 0) goto done;
-    if (rr.digest[0] && strcmp(str_or(rel, "digest", ""), rr.digest)) {
+    if (rr.digest[0] && strcmp(find_str(rel, "digest", ""), rr.digest)) {
         error = mlreg_error_set(MLREG_EMISMATCH, "%s is %s, not %s", what,
-                                str_or(rel, "digest", "-"), rr.digest);
+                                find_str(rel, "digest", "-"), rr.digest);
         goto done;
     }
     if (as_json)
