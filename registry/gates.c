@@ -553,6 +553,28 @@ static void eval_require(outcome *o, const mlreg_rule *r, const mlreg_gate_input
     }
 }
 
+json_t *mlreg_rules_json(const mlreg_rule *rules, size_t n)
+{
+    json_t *list = json_array(), *row;
+
+    for (size_t i = 0; list && i < n; i++) {
+        const mlreg_rule *r = &rules[i];
+        if (r->type <= MLREG_RULE_MAX_DROP_PCT)
+            row = json_pack("{s:s, s:s, s:o}", "type", type_names[r->type], "metric", r->metric,
+                            "threshold", num(r->threshold));
+        else if (r->type == MLREG_RULE_PREVIOUS_STAGE)
+            row = json_pack("{s:s}", "type", type_names[r->type]);
+        else
+            row = json_pack("{s:s, s:I}", "type", type_names[r->type], "min",
+                            (json_int_t)r->min_count);
+        if (row == NULL || json_array_append_new(list, row) < 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
 int mlreg_gates_evaluate(json_t **table_out, int *passed_out, const mlreg_rule *rules, size_t n,
                          const mlreg_gate_input *in)
 {

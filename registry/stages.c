@@ -453,6 +453,8 @@ int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *pol
     mlreg_meta_txn *txn = NULL;
     json_t *list = json_array(), *ptr = NULL, *v = NULL;
     const char *const *stages = mlreg_policy_stages(policy);
+    const mlreg_rule *rules = NULL;
+    size_t nrules = 0;
 
     if (list == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
     if ((error = mlreg_promotions__check_names(NULL, model, NULL, NULL)) < 0) goto done;
@@ -463,6 +465,12 @@ int mlreg_stages_list(json_t **out, mlreg_registry *reg, const mlreg_policy *pol
         json_object_del(v, "model");
         json_decref(ptr);
         ptr = NULL;
+        if ((error = mlreg_policy_rules(&rules, &nrules, policy, model, stages[i])) < 0 ||
+            json_object_set_new(v, "gates", mlreg_rules_json(rules, nrules)) < 0) {
+            json_decref(v);
+            if (error == 0) error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
+            goto done;
+        }
         if (json_array_append_new(list, v) < 0) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing stages");
             goto done;

@@ -247,19 +247,18 @@
     return table(['Version', 'Created', 'Git SHA', 'Size', 'Files', 'Signers', 'State', 'Metrics'], rows, { id: 'versions' });
   }
 
-  /* The gate thresholds to draw, from the rules as the latest promotion to
-   * each stage evaluated them (the API answers gate results with each
-   * promotion, not the configuration): a min / max rule at its value; a
-   * drop rule as the floor the next promotion to that stage must reach,
+  /* The gate thresholds to draw, from the rules each stage has now (the
+   * stages answer carries them): a min / max rule at its value; a drop
+   * rule as the floor the next promotion to that stage must reach,
    * measured from the release the stage holds now (its baseline):
    * baseline - X for max_drop, baseline - |baseline| * P / 100 for
    * max_drop_pct. */
-  function thresholds(promotions, stages, releases) {
+  function thresholds(stages, releases) {
     const seen = new Map();
-    for (const p of promotions) {
-      for (const r of p.rules || []) {
+    for (const st of stages) {
+      for (const r of st.gates || []) {
         if (!r.metric || typeof r.threshold !== 'number') continue;
-        seen.set(p.to + '\u0000' + r.rule, { stage: p.to, metric: r.metric, type: r.type, t: r.threshold });
+        seen.set(st.stage + '\u0000' + r.type + '\u0000' + r.metric, { stage: st.stage, metric: r.metric, type: r.type, t: r.threshold });
       }
     }
     const out = [];
@@ -334,7 +333,7 @@
       for (const k of Object.keys(r.metrics || {})) if (!names.includes(k)) names.push(k);
     }
     if (!names.length) return el('p', {}, 'No metrics.');
-    const lim = thresholds(promotions, stages, releases);
+    const lim = thresholds(stages, releases);
     const moves = promotions.filter((p) => p.passed && p.action !== 'refused');
     return el('div', { class: 'charts' }, names.map((k) => el('figure', { class: 'chart-box' },
       el('figcaption', {}, k),

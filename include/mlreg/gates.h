@@ -129,4 +129,12 @@ int mlreg_gates_evaluate(json_t **table_out, int *passed_out, const mlreg_rule *
 /** The rule's type as on the wire: "min", "max", "max_drop", ... */
 const char *mlreg_rule_type_name(mlreg_rule_type t);
 
+/**
+ * The rules @p rules as configured, for clients that show them (owned by the
+ * caller): [{"type","metric","threshold"}] for a metric rule (the type as
+ * mlreg_rule_type_name() writes it), [{"type","min"}] for `signed` and
+ * `approvals`, [{"type"}] for `previous_stage`. NULL when out of memory.
+ */
+json_t *mlreg_rules_json(const mlreg_rule *rules, size_t n);
+
 #endif

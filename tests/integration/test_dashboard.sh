@@ -146,6 +146,17 @@ expect_rc "image-tag --record of 2.0" 0
 run "$MLREG" approve --token-file "$W/alice.tok" vision/clf@2.0 --for production --comment "ok $XSS_I"
 expect_rc "alice approves 2.0 for production" 0
 
+# ---- the configured gates the charts draw ------------------------------------------
+expect_status "the stages of vision/clf: 200" 200 GET /api/v1/models/vision/clf/stages \
+    -H "Authorization: Bearer $READ_TOKEN"
+check "the stages answer carries each stage's rules as configured" jqt \
+    '[.stages[] | {stage, gates}] == [{"stage":"dev","gates":[]},
+     {"stage":"staging","gates":[{"type":"min","metric":"accuracy","threshold":0.85},
+                                 {"type":"max_drop","metric":"f1","threshold":0.02}]},
+     {"stage":"production","gates":[{"type":"max_drop","metric":"accuracy","threshold":0.005},
+                                    {"type":"signed","min":1},{"type":"previous_stage"}]}]' "$TMP/body"
+check "... with thresholds as their shortest decimals" grep -q '"threshold":0.005' "$TMP/body"
+
 # ---- the page in chromium --------------------------------------------------------
 ART=${MLREG_ARTIFACTS:-$MLREG_ROOT/build/artifacts}/dashboard
 BROWSER=$MLREG_ROOT/tests/browser

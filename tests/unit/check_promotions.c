@@ -743,6 +743,33 @@ START_TEST(test_resolve_at_a_time_returns_what_held_the_stage_then)
 }
 END_TEST
 
+START_TEST(test_the_stage_list_carries_each_stages_rules_as_configured)
+{
+    json_t *l = NULL, *want = NULL, *got;
+    json_error_t jerr;
+
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85},"
+                       "{\"metric\":\"f1\",\"max_drop_pct\":2.5}],"
+                       "\"production\":[{\"require\":\"signed\",\"min\":1},"
+                       "{\"require\":\"previous_stage\"},"
+                       "{\"require\":\"approvals\",\"min\":2}]}");
+    ck_assert_int_eq(mlreg_stages_list(&l, reg, pol, MODEL), 0);
+    want = json_loads("[[],"
+                      "[{\"type\":\"min\",\"metric\":\"accuracy\",\"threshold\":0.85},"
+                      "{\"type\":\"max_drop_pct\",\"metric\":\"f1\",\"threshold\":2.5}],"
+                      "[{\"type\":\"signed\",\"min\":1},{\"type\":\"previous_stage\"},"
+                      "{\"type\":\"approvals\",\"min\":2}]]",
+                      0, &jerr);
+    ck_assert_ptr_nonnull(want);
+    for (size_t i = 0; i < 3; i++) {
+        got = json_object_get(json_array_get(json_object_get(l, "stages"), i), "gates");
+        ck_assert_msg(json_equal(got, json_array_get(want, i)), "stage %zu", i);
+    }
+    json_decref(want);
+    json_decref(l);
+}
+END_TEST
+
 START_TEST(test_image_bindings_are_idempotent_validated_and_shown_on_stages)
 {
     json_t *res = NULL, *l = NULL, *st;
@@ -1145,6 +1172,7 @@ static Suite *promotions_suite(void)
     tcase_add_test(tc, test_binding_to_a_release_that_held_stages_needs_promote_for_each_of_them);
     tcase_add_test(tc, test_rebinding_an_earlier_image_makes_it_current_again_and_is_audited);
     tcase_add_test(tc, test_the_release_record_names_its_pusher);
+    tcase_add_test(tc, test_the_stage_list_carries_each_stages_rules_as_configured);
     tcase_add_test(tc, test_racing_promotions_serialise_with_the_right_baseline);
     tcase_add_test(
         tc, test_promotions_write_the_empty_config_once_unless_it_changed_or_blobs_were_deleted);
