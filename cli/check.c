@@ -45,9 +45,9 @@
 #include "cli.h"
 #include "client.h"
 #include "files.h"
+#include "find.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
-#include "mlreg/json_out.h"
 #include "mlreg/names.h"
 #include "mlreg/oci.h"
 #include "mlreg/release_sig.h"
@@ -337,7 +337,6 @@ static int print_json(const char *dir, const cli_release *rel, const cli_ref *re
 {
     int error = 0;
     json_t *o, *fa, *sa;
-    char *text = NULL;
 
     o = json_pack("{s:s, s:s?, s:s?, s:s?, s:b, s:[], s:O, s:O, s:[], s:O}", "dir", dir, "model",
                   rel->json ? ref->model : NULL, "version", rel->json ? rel->version : NULL,
@@ -362,13 +361,11 @@ static int print_json(const char *dir, const cli_release *rel, const cli_ref *re
                               "detail", k->reason);
         if (!s || json_array_append_new(sa, s) < 0) goto nomem;
     }
-    if (!(text = mlreg_json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
-    cli_print_json(text, strlen(text));
+    error = find_print_json(o);
     goto done;
 nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
 done:
-    free(text);
     json_decref(o);
     return error;
 }
