@@ -11,6 +11,7 @@
 #include "mlreg/oci.h"
 #include "mlreg/text.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_NAME_BYTES 255
@@ -145,28 +146,56 @@ int mlreg_kind_valid(const char *kind)
     return 1;
 }
 
+/* One segment of a title, @p len bytes at @p seg (no '/'). */
+static int title_segment_validate(const char *title, const char *seg, size_t len, int first)
+{
+    if (len == 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "title '%.64s' has an empty path segment (leading, trailing or "
+                               "doubled '/')",
+                               title);
+    /* Also "." and "..", and pull's own temp files (MLREG_PULL_TMP_PREFIX). */
+    if (seg[0] == '.') {
+        if (first && strchr(title, '/') == NULL)
+            return mlreg_error_set(MLREG_EINVALID, "title '%.64s' may not start with '.'", title);
+        return mlreg_error_set(MLREG_EINVALID,
+                               "title '%.64s': path segment '%.*s' may not start with '.'", title,
+                               (int)(len > 64 ? 64 : len), seg);
+    }
+    /* `mlreg pull` writes the lock file itself, so a release carrying such a
+     * title could be pushed (and, being immutable, never replaced) but
+     * never pulled; on a case-insensitive filesystem MLREG.LOCK.JSON is
+     * that file too. A directory of that name would be in its way just
+     * the same. */
+    if (first && len == strlen(MLREG_LOCK_FILE_NAME) &&
+        mlreg_title_ncmp(seg, MLREG_LOCK_FILE_NAME, len) == 0)
+        return mlreg_error_set(
+            MLREG_EINVALID, "title '%.64s' is reserved for the lock file mlreg pull writes", title);
+    return 0;
+}
+
 int mlreg_title_validate(const char *title)
 {
     int error;
-    size_t n;
+    size_t n, depth = 0;
+    const char *seg, *slash;
 
     if (title == NULL || title[0] == '\0') return mlreg_error_set(MLREG_EINVALID, "title is empty");
     n = strlen(title);
     if (n > MLREG_TITLE_MAX)
         return mlreg_error_set(MLREG_EINVALID, "title is longer than %d bytes", MLREG_TITLE_MAX);
     if ((error = mlreg_text_validate(title, "title")) < 0) return error;
-    if (strchr(title, '/') != NULL)
-        return mlreg_error_set(MLREG_EINVALID, "title '%.64s' contains '/'", title);
-    /* Also "." and "..", and pull's own temp files (MLREG_PULL_TMP_PREFIX). */
-    if (title[0] == '.')
-        return mlreg_error_set(MLREG_EINVALID, "title '%.64s' may not start with '.'", title);
-    /* `mlreg pull` writes the lock file itself, so a release carrying such a
-     * title could be pushed (and, being immutable, never replaced) but
-     * never pulled; on a case-insensitive filesystem MLREG.LOCK.JSON is
-     * that file too. */
-    if (mlreg_title_cmp(title, MLREG_LOCK_FILE_NAME) == 0)
-        return mlreg_error_set(MLREG_EINVALID,
-                               "title '%s' is reserved for the lock file mlreg pull writes", title);
+    for (seg = title;; seg = slash + 1) {
+        slash = strchr(seg, '/');
+        if (++depth > MLREG_TITLE_DEPTH_MAX)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "title '%.64s' is more than %d path segments deep", title,
+                                   MLREG_TITLE_DEPTH_MAX);
+        if ((error = title_segment_validate(title, seg, slash ? (size_t)(slash - seg) : strlen(seg),
+                                            seg == title)) < 0)
+            return error;
+        if (slash == NULL) break;
+    }
     return 0;
 }
 
@@ -184,6 +213,106 @@ int mlreg_title_cmp(const char *a, const char *b)
         y++;
     }
     return ascii_lower(*x) - ascii_lower(*y);
+}
+
+int mlreg_title_ncmp(const char *a, const char *b, size_t n)
+{
+    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+
+    for (; n > 0; n--, x++, y++) {
+        if (ascii_lower(*x) != ascii_lower(*y)) return ascii_lower(*x) - ascii_lower(*y);
+        if (*x == '\0') break;
+    }
+    return 0;
+}
+
+static int cmp_title_ptr(const void *a, const void *b)
+{
+    return mlreg_title_cmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The title in sorted @p t (folded order) that is the @p len first bytes of
+ * @p path ignoring case, or NULL. */
+static const char *title_find_prefix(const char *const *t, size_t n, const char *path, size_t len)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = mlreg_title_ncmp(t[mid], path, len);
+
+        if (c == 0 && t[mid][len] != '\0') c = 1; /* longer: sorts after the prefix */
+        if (c == 0) return t[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Checks a sorted pair of neighbours: the same file, or the same directory
+ * spelt in two letter cases. */
+static int title_pair_check(const char *a, const char *b)
+{
+    size_t i, dir_end = 0;
+
+    if (mlreg_title_cmp(a, b) == 0) {
+        if (strcmp(a, b) == 0)
+            return mlreg_error_set(MLREG_EINVALID, "title '%.64s' appears twice in the release", a);
+        return mlreg_error_set(MLREG_EINVALID,
+                               "titles '%.64s' and '%.64s' differ only in letter case "
+                               "(one file on a case-insensitive filesystem)",
+                               a, b);
+    }
+    for (i = 0; a[i] && ascii_lower((unsigned char)a[i]) == ascii_lower((unsigned char)b[i]); i++)
+        if (a[i] == '/') dir_end = i;
+    if (dir_end > 0 && memcmp(a, b, dir_end) != 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "titles '%.64s' and '%.64s' name one directory in two letter cases "
+                               "(one directory on a case-insensitive filesystem)",
+                               a, b);
+    return 0;
+}
+
+int mlreg_titles_check(const char *const *titles, size_t n)
+{
+    const char **t = NULL;
+    int error = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if ((error = mlreg_title_validate(titles[i])) < 0) return error;
+    if (n < 2) return 0;
+    if ((t = malloc(n * sizeof(*t))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory checking %zu titles", n);
+    memcpy(t, titles, n * sizeof(*t));
+    /* Sorted with ASCII case folded, titles that are one file or lie in one
+     * directory are neighbours: checking each pair of neighbours is enough
+     * for twins and for a directory spelt two ways. */
+    qsort(t, n, sizeof(*t), cmp_title_ptr);
+    for (i = 1; i < n; i++)
+        if ((error = title_pair_check(t[i - 1], t[i])) < 0) goto done;
+    /* A file where another title needs a directory ("a" and "a/b"). */
+    for (i = 0; i < n; i++) {
+        const char *s;
+
+        for (s = strchr(t[i], '/'); s != NULL; s = strchr(s + 1, '/')) {
+            const char *file = title_find_prefix(t, n, t[i], (size_t)(s - t[i]));
+
+            if (file != NULL) {
+                error = mlreg_error_set(MLREG_EINVALID,
+                                        "title '%.64s' is a file, but '%.64s' needs a directory "
+                                        "of that name",
+                                        file, t[i]);
+                goto done;
+            }
+        }
+    }
+
+done:
+    free(t);
+    return error;
 }
 
 /* ---- key and token names and roles --------------------------------------- */

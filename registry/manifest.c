@@ -310,11 +310,6 @@ static int check_title(const char *title, size_t i)
     return 0;
 }
 
-static int cmp_title_ptr(const void *a, const void *b)
-{
-    return mlreg_title_cmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int is_chunk_index(const mlreg_descriptor *l)
 {
     const char *kind = mlreg_release_layer_kind(l);
@@ -436,24 +431,10 @@ static int check_layers(mlreg_release_info *info, const mlreg_manifest *m)
         if ((error = check_title(titles[i], i)) < 0) goto done;
         if ((error = check_chunk_pair(m, i)) < 0) goto done;
     }
-    /* Sorting makes the uniqueness check O(n log n) for large releases.
-     * Titles equal but for ASCII case sort next to each other, and would be
-     * one file where pull writes them on a case-insensitive filesystem. */
-    if (m->nlayers > 1) {
-        qsort(titles, m->nlayers, sizeof(*titles), cmp_title_ptr);
-        for (i = 1; i < m->nlayers; i++) {
-            if (mlreg_title_cmp(titles[i - 1], titles[i]) != 0) continue;
-            if (strcmp(titles[i - 1], titles[i]) == 0)
-                error = mlreg_error_set(MLREG_EINVALID, "%s '%.64s' appears twice in the release",
-                                        MLREG_ANN_TITLE, titles[i]);
-            else
-                error = mlreg_error_set(MLREG_EINVALID,
-                                        "%s '%.64s' and '%.64s' differ only in letter case "
-                                        "(one file on a case-insensitive filesystem)",
-                                        MLREG_ANN_TITLE, titles[i - 1], titles[i]);
-            goto done;
-        }
-    }
+    /* Unique ignoring case, no directory spelt two ways, no file where
+     * another title needs a directory: pull writes them all into one. */
+    if ((error = mlreg_titles_check(titles, m->nlayers)) < 0)
+        error = mlreg_error_set(MLREG_EINVALID, "%s: %s", MLREG_ANN_TITLE, mlreg_error_last());
 
 done:
     free(titles);

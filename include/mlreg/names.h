@@ -47,20 +47,25 @@ int mlreg_kind_valid(const char *kind);
 
 /* ---- release file titles ------------------------------------------------- */
 
-/** Longest release file title, in bytes. */
+/** Longest release file title, in bytes (all its path segments). */
 #define MLREG_TITLE_MAX 255
+/** Most path segments in a release file title ("a/b/c" has 3). */
+#define MLREG_TITLE_DEPTH_MAX 8
 
 /**
  * The one rule for the title of a release file (annotation
  * org.opencontainers.image.title), which `mlreg pull` and `mlreg bundle`
- * use as a file name: the server applies it on manifest PUT, `mlreg push`
- * before uploading anything, pull and bundle before writing anything. A
- * title is non-empty, at most MLREG_TITLE_MAX bytes, text by the rule of
- * text.h (UTF-8 without C0, DEL or C1 controls), holds no '/', does not
- * start with '.' (no hidden files such as .bashrc in a deploy directory;
- * this also rules out "." and ".." and pull's temp files,
- * MLREG_PULL_TMP_PREFIX) and is not MLREG_LOCK_FILE_NAME in any ASCII case
- * (mlreg_title_cmp). Pure, no I/O.
+ * use as a path relative to the directory they write: the server applies
+ * it on manifest PUT, `mlreg push` before uploading anything, pull and
+ * bundle before writing anything. A title is non-empty, at most
+ * MLREG_TITLE_MAX bytes, text by the rule of text.h (UTF-8 without C0,
+ * DEL or C1 controls), and 1 to MLREG_TITLE_DEPTH_MAX path segments joined
+ * by single '/' ("tokenizer/vocab.json"): no leading, trailing or doubled
+ * '/'. No segment starts with '.' (no hidden files such as .bashrc in a
+ * deploy directory; this also rules out "." and ".." anywhere, and pull's
+ * temp files, MLREG_PULL_TMP_PREFIX), and the first segment is not
+ * MLREG_LOCK_FILE_NAME in any ASCII case (mlreg_title_cmp). A backslash is
+ * an ordinary byte. Pure, no I/O.
  * @return 0, or MLREG_EINVALID with a message saying which part of the rule
  *         is broken ("title '.bashrc' may not start with '.'"); the title is
  *         quoted only when it is safe to print.
@@ -78,6 +83,22 @@ int mlreg_title_validate(const char *title);
  *         titles name the same file there.
  */
 int mlreg_title_cmp(const char *a, const char *b);
+
+/** mlreg_title_cmp() of at most the @p n first bytes, as strncmp(). */
+int mlreg_title_ncmp(const char *a, const char *b, size_t n);
+
+/**
+ * The rule for the set of titles of one release, on top of
+ * mlreg_title_validate() for each: no two name one file ignoring ASCII case
+ * (mlreg_title_cmp), no directory is spelt in two letter cases ("A/x" and
+ * "a/y"), and no title is a file where another needs a directory ("a" and
+ * "a/b"), in any case. So every title of a release can be written into one
+ * directory on any filesystem, and no file ever replaces another's
+ * directory. O(n log n); allocates a copy of the pointer array.
+ * @return 0, MLREG_EINVALID naming the first title (or pair) that breaks
+ *         the rule, or MLREG_ENOMEM.
+ */
+int mlreg_titles_check(const char *const *titles, size_t n);
 
 /* ---- key and token names and roles --------------------------------------- */
 

@@ -313,12 +313,98 @@ START_TEST(test_release_layer_without_title_is_invalid)
 }
 END_TEST
 
-START_TEST(test_release_title_with_slash_is_invalid)
+START_TEST(test_release_title_path_that_could_leave_the_directory_is_invalid)
+{
+    /* Each of these would write outside the pull directory, into a hidden
+     * place, or nowhere, if it were taken as a relative path. */
+    static const char *const bad[] = {
+        "../model.bin",
+        "/etc/passwd",
+        "a/../../b",
+        "a/./b",
+        "a//b",
+        "a/",
+        "/",
+        "a/..",
+        "tokenizer/.",
+        ".git/config",
+        "a/.hidden",
+        "a/b/c/d/e/f/g/h/i",
+        "mlreg.lock.json/x",
+        "MLREG.LOCK.JSON/x",
+        "a/.mlreg-tmp-1",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *doc = good_release();
+
+        set_layer_ann(doc, 0, MLREG_ANN_TITLE, bad[i]);
+        ck_assert_msg(check_release(doc) == MLREG_EINVALID, "title '%s' was accepted", bad[i]);
+        ck_assert_msg(strstr(mlreg_error_last(), "layers[0]") != NULL, "%s: %s", bad[i],
+                      mlreg_error_last());
+        ck_assert_int_eq(mlreg_title_validate(bad[i]), MLREG_EINVALID);
+    }
+    ck_assert_int_eq(mlreg_title_validate("a//b"), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "empty path segment"));
+    ck_assert_int_eq(mlreg_title_validate("a/b/c/d/e/f/g/h/i"), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "8 path segments"));
+    ck_assert_int_eq(mlreg_title_validate("a/../b"), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "segment '..'"));
+}
+END_TEST
+
+START_TEST(test_release_title_may_be_a_relative_path)
 {
     json_t *doc = good_release();
 
-    set_layer_ann(doc, 0, MLREG_ANN_TITLE, "../model.bin");
-    expect_invalid_naming(check_release(doc), "'/'");
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, "onnx/model.onnx");
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "tokenizer/vocab.json");
+    ck_assert_int_eq(check_release(doc), 0);
+    ck_assert_int_eq(mlreg_title_validate("a/b/c/d/e/f/g/h"), 0);
+    ck_assert_int_eq(mlreg_title_validate("sub/mlreg.lock.json"), 0);
+    ck_assert_int_eq(mlreg_title_validate("a\\b"), 0);
+    ck_assert_int_eq(mlreg_title_validate("a..b/c..d"), 0);
+}
+END_TEST
+
+START_TEST(test_release_titles_file_and_directory_clash_is_invalid)
+{
+    json_t *doc = good_release();
+
+    /* "onnx" is a file, and "onnx/model.onnx" needs a directory there */
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, "onnx");
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "onnx/model.onnx");
+    expect_invalid_naming(check_release(doc), "needs a directory");
+    /* the same on a case-insensitive filesystem, and deeper */
+    doc = good_release();
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, "A/B");
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "a/b/c.bin");
+    expect_invalid_naming(check_release(doc), "needs a directory");
+    /* a name that sorts between them ('-' < '/') does not hide the clash */
+    doc = good_release();
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, "a");
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "a-b");
+    set_layer_ann(doc, 2, MLREG_ANN_TITLE, "a/c");
+    expect_invalid_naming(check_release(doc), "needs a directory");
+}
+END_TEST
+
+START_TEST(test_release_titles_directory_in_two_cases_is_invalid)
+{
+    json_t *doc = good_release();
+    static const char *const ok[] = {"tok/a.json", "tok/b.json", "tok-x/c.json"};
+    static const char *const twin[] = {"Tok/a.json", "tok/b.json", "TOK/c.json"};
+    static const char *const deep[] = {"m/Sub/a", "m/sub/b", "m/x"};
+
+    set_layer_ann(doc, 0, MLREG_ANN_TITLE, "tok/a.json");
+    set_layer_ann(doc, 1, MLREG_ANN_TITLE, "Tok/b.json");
+    expect_invalid_naming(check_release(doc), "two letter cases");
+    ck_assert_int_eq(mlreg_titles_check(ok, 3), 0);
+    ck_assert_int_eq(mlreg_titles_check(twin, 3), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_titles_check(deep, 3), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "two letter cases"));
+    ck_assert_int_eq(mlreg_titles_check(twin, 1), 0);
+    ck_assert_int_eq(mlreg_titles_check(NULL, 0), 0);
 }
 END_TEST
 
@@ -402,7 +488,7 @@ START_TEST(test_title_validate_is_the_whole_title_rule)
     ck_assert_int_eq(mlreg_title_validate("\xe6\xa8\xa1\xe5\x9e\x8b.bin"), 0);
     ck_assert_int_eq(mlreg_title_validate(NULL), MLREG_EINVALID);
     ck_assert_int_eq(mlreg_title_validate(""), MLREG_EINVALID);
-    ck_assert_int_eq(mlreg_title_validate("a/b"), MLREG_EINVALID);
+    ck_assert_int_eq(mlreg_title_validate("a/b"), 0);
     ck_assert_int_eq(mlreg_title_validate("mlreg.lock.json"), MLREG_EINVALID);
     ck_assert_int_eq(mlreg_title_validate("x\x1b[2J"), MLREG_EINVALID);
     ck_assert_int_eq(mlreg_title_validate("x\xc2\x9b"
@@ -1110,7 +1196,10 @@ static Suite *manifest_suite(void)
     suite_add_tcase(s, tm);
 
     tcase_add_test(tr, test_release_layer_without_title_is_invalid);
-    tcase_add_test(tr, test_release_title_with_slash_is_invalid);
+    tcase_add_test(tr, test_release_title_path_that_could_leave_the_directory_is_invalid);
+    tcase_add_test(tr, test_release_title_may_be_a_relative_path);
+    tcase_add_test(tr, test_release_titles_file_and_directory_clash_is_invalid);
+    tcase_add_test(tr, test_release_titles_directory_in_two_cases_is_invalid);
     tcase_add_test(tr, test_release_title_dot_dot_or_dot_or_empty_is_invalid);
     tcase_add_test(tr, test_release_title_with_control_character_or_too_long_is_invalid);
     tcase_add_test(tr, test_release_title_that_mlreg_pull_writes_itself_is_invalid);
