@@ -317,6 +317,8 @@ static void print_text(const side *a, const side *b, json_t *files, json_t *metr
         if (json_is_number(dv) && json_number_value(dv) > 0) {
             d[0] = '+';
             find_num(d + 1, sizeof(d) - 1, dv);
+        } else if (json_is_number(dv) && json_number_value(dv) == 0) {
+            snprintf(d, sizeof(d), "0"); /* no change: not "0.0", nor "-0.0" */
         } else {
             find_num(d, sizeof(d), dv);
         }

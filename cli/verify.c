@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "find.h"
 #include "mlreg/common.h"
 #include "mlreg/json_out.h"
 #include "mlreg/text.h"
@@ -107,7 +108,6 @@ static int print_json(const char *model, const cli_release *r, const cli_sigrepo
 {
     int error = 0;
     json_t *o = NULL, *sa, *fa;
-    char *text = NULL;
 
     o = json_pack("{s:s, s:s, s:s, s:b, s:O, s:[], s:[]}", "model", model, "version", r->version,
                   "digest", r->digest, "verified", passed, "reasons", reasons, "signatures",
@@ -130,13 +130,11 @@ static int print_json(const char *model, const cli_release *r, const cli_sigrepo
                               "error", res[i].ok ? NULL : res[i].reason);
         if (!f || json_array_append_new(fa, f) < 0) goto nomem;
     }
-    if (!(text = mlreg_json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
-    cli_print_json(text, strlen(text));
+    error = find_print_json(o);
     goto done;
 nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
 done:
-    free(text);
     json_decref(o);
     return error;
 }

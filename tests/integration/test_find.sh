@@ -207,6 +207,10 @@ MLREG_TOKEN="$T_STAGE" run "$MLREG" diff "vision/det@$D11" vision/det:staging --
 expect_rc "diff of a digest reference and a stage exits 0" 0
 check "diff --json of a release with itself: nothing changed, deltas 0" \
     jqt '.files.unchanged == 3 and (.files.changed|length) == 0 and ([.metrics[].delta] == [0,0]) and .from.version == "1.1" and .to.version == "1.1"' "$TMP/out"
+MLREG_TOKEN="$T_STAGE" run "$MLREG" diff "vision/det@$D11" vision/det:staging --stage staging
+out_has "diff of a release with itself prints a zero delta as 0 (not 0.0)" '^  accuracy +[0-9.]+ +[0-9.]+ +0$'
+out_lacks "... and no -0 or 0.0 delta" ' (-?0\.0|-0)$'
+MLREG_TOKEN="$T_STAGE" run "$MLREG" diff "vision/det@$D11" vision/det:staging --json
 check "diff --json: the gates of production are not evaluated without the role" \
     jqt '.gates.stage == "production" and .gates.evaluated == false and (.gates.error | test("forbidden|promote"))' "$TMP/out"
 MLREG_TOKEN="$T_READ" run "$MLREG" diff vision/det@1.0 vision/det@1.1 --stage staging
