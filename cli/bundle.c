@@ -13,7 +13,9 @@
  *
  * Everything is written into DIR.tmp-XXXXXX next to DIR and renamed to DIR
  * at the end: DIR never holds half a bundle. On failure the temp directory
- * is removed.
+ * is removed. A title may be a relative path: its directories are made
+ * inside files/ one segment at a time without following links
+ * (open_title()), after the titles passed the set rule (check_titles()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +56,8 @@ static const char bundle_usage[] =
     "the first attached, preferring keys the registry counts; signatures/ holds\n"
     "all of them as <KEYID>.minisig, or <KEYID>-<KEYHEX>.minisig, KEYHEX the 64\n"
     "hex digits of the public key, for another key that carries the same key\n"
-    "id), the release files under files/ (verified while downloaded),\n"
+    "id), the release files under files/ by title, in subdirectories for a\n"
+    "title such as tokenizer/vocab.json (verified while downloaded),\n"
     "SHA256SUMS, the promotion attestations, and under audit/ the log key, a\n"
     "signed checkpoint and every audit entry about this release with its\n"
     "inclusion proof. The bundle is checked like `mlreg audit verify --bundle\n"
@@ -366,8 +369,7 @@ static int open_title(int *fd_out, int *dir_out, const char **base_out, int file
 
     *fd_out = *dir_out = -1;
     *base_out = title;
-    if ((dfd = dup(files_fd)) < 0)
-        return mlreg_error_set(MLREG_EIO, "files/: %s", strerror(errno));
+    if ((dfd = dup(files_fd)) < 0) return mlreg_error_set(MLREG_EIO, "files/: %s", strerror(errno));
     while ((slash = strchr(seg, '/')) != NULL) {
         size_t len = (size_t)(slash - seg);
         memcpy(part, seg, len);
@@ -590,7 +592,7 @@ int cmd_bundle(int argc, char **argv)
              * offline check accepts the directories of every title. */
             error = unlinkat(ldir, base, 0) < 0 ? mlreg_error_set(MLREG_EIO, "unlink files/%s: %s",
                                                                   l->title, strerror(errno))
-                                                  : 0;
+                                                : 0;
             close(ldir);
             if (error < 0) goto done;
             fprintf(stderr, "  %-11s %-30s %10s  purged\n", l->kind, l->title, size_str);

@@ -6,7 +6,9 @@
  *
  * A bundle is a directory someone handed over: every file is opened inside
  * it one path component at a time, never through a symbolic link
- * (bundle_open()), and read with a bound. What it quotes in a message is
+ * (bundle_open()), and read with a bound; files/, where a release title
+ * that is a path ("tokenizer/vocab.json") has its directories, is walked
+ * the same way (walk_files()). What it quotes in a message is
  * held to the text rule (mlreg_text_printable()). Never prints, never exits.
  */
 #include "mlreg/audit_verify.h"
@@ -290,8 +292,8 @@ static int walk_files(json_t *found, int fd, const char *rel, unsigned depth)
         if (json_object_set_new(found, path, json_false()) < 0) goto nomem;
         if ((sub = openat(fd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
             if (errno == ELOOP || errno == ENOTDIR)
-                error = BAD("files/%s: a symbolic link or not a directory",
-                            mlreg_text_printable(path));
+                error =
+                    BAD("files/%s: a symbolic link or not a directory", mlreg_text_printable(path));
             else
                 error = mlreg_error_set(MLREG_EIO, "files/%s: %s", mlreg_text_printable(path),
                                         strerror(errno));

@@ -6,6 +6,8 @@
 #     by their paths from the bundle's root, and with no registry running
 #     `sha256sum -c SHA256SUMS`, the stock `minisign -V -H` and
 #     `mlreg audit verify --bundle` all pass;
+#   - a bundle of a purged release keeps the directory of a purged nested
+#     file, empty, and verifies;
 #   - show, diff and verify list the nested titles and match them by title;
 #   - in a copy of the bundle, a symlink planted in files/ (to a file of the
 #     bundle, or in place of a nested directory), a stray directory, or a
@@ -98,6 +100,16 @@ said "verify lists the nested files as ok" 'tokenizer/vocab\.json +[0-9.]+ [A-Za
 B=$W/bundle
 run "$MLREG" bundle m/tok@1.0 -o "$B"
 expect_rc "mlreg bundle m/tok@1.0 (nested titles)" 0
+# 1.1 purged: its only file of its own is the one in "tokenizer/extra dir/"
+run "$MLREG" purge m/tok@1.1 --reason "takedown"
+expect_rc "purge m/tok@1.1" 0
+BP=$W/bundle-purged
+run "$MLREG" bundle m/tok@1.1 -o "$BP"
+expect_rc "bundle of the purged m/tok@1.1" 0
+said "... saying it is purged" '^PURGED: audit entry'
+check "the purged file is not in the bundle, its directory is, empty" \
+    sh -c "test -d '$BP/files/tokenizer/extra dir' && test -z \"\$(ls -A '$BP/files/tokenizer/extra dir')\""
+check "the files 1.0 shares are in it" cmp "$BP/files/tokenizer/vocab.json" "$W/vocab.json"
 stop_server
 MLREG_URL=http://127.0.0.1:1
 export MLREG_URL
@@ -116,6 +128,11 @@ run sh -c "cd '$B' && minisign -V -H -p '$W/bot.pub' -m manifest.json"
 expect_rc "the stock minisign -V -H verifies manifest.json.minisig" 0
 run "$MLREG" audit verify --bundle "$B" --log-key "$LOGPUB"
 expect_rc "audit verify --bundle passes offline" 0
+
+run "$MLREG" audit verify --bundle "$BP" --log-key "$LOGPUB"
+expect_rc "audit verify --bundle passes for the purged release's bundle" 0
+run sh -c "cd '$BP' && sha256sum -c SHA256SUMS"
+expect_rc "sha256sum -c passes there too" 0
 
 # copy NAME: a fresh copy of the bundle in $C
 copy() { C=$W/$1; rm -rf "$C"; cp -a "$B" "$C"; }

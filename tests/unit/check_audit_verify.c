@@ -134,9 +134,10 @@ static void make_manifest(void)
         const char *data = fdata[i] ? fdata[i] : "gone";
         ck_assert_int_eq(mlreg_digest_buffer(&d, data, strlen(data)), 0);
         mlreg_digest_format(digest, &d);
-        json_array_append_new(layers, json_pack("{s:{s:s}, s:s, s:I}", "annotations",
-                                                "org.opencontainers.image.title", ftitle[i],
-                                                "digest", digest, "size", (json_int_t)strlen(data)));
+        json_array_append_new(layers,
+                              json_pack("{s:{s:s}, s:s, s:I}", "annotations",
+                                        "org.opencontainers.image.title", ftitle[i], "digest",
+                                        digest, "size", (json_int_t)strlen(data)));
     }
     ck_assert_ptr_nonnull(text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS));
     ck_assert_uint_lt(strlen(text), sizeof(manifest));
@@ -1066,7 +1067,8 @@ START_TEST(test_bundle_stray_empty_directory_in_files_is_refused)
     use_nested();
     snprintf(p, sizeof(p), "%s/files/tokenizer/empty", bdir);
     ck_assert_int_eq(mkdir(p, 0755), 0);
-    assert_has(check_bundle(), "files/tokenizer/empty/ is not a directory of a file of the release");
+    assert_has(check_bundle(),
+               "files/tokenizer/empty/ is not a directory of a file of the release");
 }
 END_TEST
 
