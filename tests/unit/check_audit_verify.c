@@ -989,6 +989,15 @@ START_TEST(test_bundle_with_nested_titles_verifies)
 }
 END_TEST
 
+START_TEST(test_bundle_with_a_title_as_deep_as_allowed_verifies)
+{
+    static const char *const titles[] = {"1/2/3/4/5/6/7/deepest.bin"};
+    static const char *const data[] = {weights};
+    use_files(titles, data, 1);
+    ck_assert_ptr_null(check_bundle());
+}
+END_TEST
+
 START_TEST(test_bundle_nested_file_that_is_a_symlink_inside_the_bundle_is_refused)
 {
     char p[512];
@@ -1184,6 +1193,7 @@ static Suite *audit_verify_suite(void)
     tcase_add_test(b, test_bundle_sha256sums_with_an_absolute_path_is_refused);
     tcase_add_test(b, test_bundle_hidden_file_in_files_is_refused);
     tcase_add_test(b, test_bundle_with_nested_titles_verifies);
+    tcase_add_test(b, test_bundle_with_a_title_as_deep_as_allowed_verifies);
     tcase_add_test(b, test_bundle_nested_file_that_is_a_symlink_inside_the_bundle_is_refused);
     tcase_add_test(b, test_bundle_nested_directory_that_is_a_symlink_out_of_the_bundle_is_refused);
     tcase_add_test(b, test_bundle_unlisted_symlink_in_a_nested_directory_is_refused);
