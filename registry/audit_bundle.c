@@ -261,6 +261,13 @@ static int walk_files(json_t *found, int fd, const char *rel, unsigned depth)
     }
     if ((error = list_fd(&names, &n, sub, where)) < 0) goto done;
     for (size_t i = 0; i < n; i++) {
+        /* a name that is not text is no title (and no JSON object key) */
+        if (mlreg_text_span(names[i], strlen(names[i])) != strlen(names[i])) {
+            error = BAD("%s holds a name that is not text (invalid UTF-8 or a control "
+                        "character), so no file of the release",
+                        mlreg_text_printable(where));
+            goto done;
+        }
         if ((size_t)snprintf(path, sizeof(path), "%s%s%s", rel, *rel ? "/" : "", names[i]) >=
             sizeof(path)) {
             error = BAD("%s/%s: a path longer than any release file title",

@@ -1100,6 +1100,14 @@ START_TEST(test_bundle_nested_fifo_is_refused_without_blocking)
 }
 END_TEST
 
+START_TEST(test_bundle_file_whose_name_is_not_utf8_is_a_bad_bundle)
+{
+    use_nested();
+    put_str("files/tokenizer/\xff\xfe.bin", "x");
+    assert_has(check_bundle(), "files/tokenizer holds a name that is not text");
+}
+END_TEST
+
 START_TEST(test_bundle_manifest_with_a_traversal_title_is_refused)
 {
     /* As if a registry had signed the push of such a manifest: the log
@@ -1202,6 +1210,7 @@ static Suite *audit_verify_suite(void)
     tcase_add_test(b, test_bundle_stray_empty_directory_in_files_is_refused);
     tcase_add_test(b, test_bundle_directory_deeper_than_any_title_is_refused);
     tcase_add_test(b, test_bundle_nested_fifo_is_refused_without_blocking);
+    tcase_add_test(b, test_bundle_file_whose_name_is_not_utf8_is_a_bad_bundle);
     tcase_add_test(b, test_bundle_manifest_with_a_traversal_title_is_refused);
     tcase_add_test(b, test_bundle_manifest_with_a_hidden_nested_title_is_refused);
     tcase_add_test(b, test_bundle_manifest_with_titles_differing_in_case_is_refused);
