@@ -13,7 +13,9 @@
  *
  * Everything is written into DIR.tmp-XXXXXX next to DIR and renamed to DIR
  * at the end: DIR never holds half a bundle. On failure the temp directory
- * is removed.
+ * is removed. A title may be a relative path: its directories are made
+ * inside files/ one segment at a time without following links
+ * (open_title()), after the titles passed the set rule (check_titles()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,7 @@
 #include "mlreg/audit_verify.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/names.h"
 #include "mlreg/registry.h"
 #include "mlreg/release_sig.h"
 #include "mlreg/sign.h"
@@ -53,7 +56,8 @@ static const char bundle_usage[] =
     "the first attached, preferring keys the registry counts; signatures/ holds\n"
     "all of them as <KEYID>.minisig, or <KEYID>-<KEYHEX>.minisig, KEYHEX the 64\n"
     "hex digits of the public key, for another key that carries the same key\n"
-    "id), the release files under files/ (verified while downloaded),\n"
+    "id), the release files under files/ by title, in subdirectories for a\n"
+    "title such as tokenizer/vocab.json (verified while downloaded),\n"
     "SHA256SUMS, the promotion attestations, and under audit/ the log key, a\n"
     "signed checkpoint and every audit entry about this release with its\n"
     "inclusion proof. The bundle is checked like `mlreg audit verify --bundle\n"
@@ -344,6 +348,89 @@ done:
     return error;
 }
 
+/* Creates the release file files/<@p title> for writing, inside the
+ * bundle's files/ directory @p files_fd: every directory segment of the
+ * title is made (mkdirat) or entered (openat O_DIRECTORY|O_NOFOLLOW) in
+ * turn, relative to the one before, never through a symbolic link, and the
+ * file itself is created O_EXCL|O_NOFOLLOW, so nothing can make bundle
+ * write outside the bundle or into a file it did not create. A directory
+ * made here is recorded in its parent (fsync) at once. *fd_out is the file,
+ * *dir_out the directory holding it (for its fsync and for unlinkat), both
+ * the caller's to close; *base_out points into @p title at its last
+ * segment. The title passed mlreg_title_validate() already (no "", "." or
+ * ".." segments). This walk is bundle's own: pull has a helper of the same
+ * kind that may later be shared. 0 or MLREG_EIO. */
+static int open_title(int *fd_out, int *dir_out, const char **base_out, int files_fd,
+                      const char *title)
+{
+    int error = 0, dfd = -1, next;
+    const char *seg = title, *slash;
+    char part[MLREG_TITLE_MAX + 1];
+
+    *fd_out = *dir_out = -1;
+    *base_out = title;
+    if ((dfd = dup(files_fd)) < 0) return mlreg_error_set(MLREG_EIO, "files/: %s", strerror(errno));
+    while ((slash = strchr(seg, '/')) != NULL) {
+        size_t len = (size_t)(slash - seg);
+        memcpy(part, seg, len);
+        part[len] = '\0';
+        if (mkdirat(dfd, part, 0777) == 0) {
+            if (fsync(dfd) < 0) {
+                error = mlreg_error_set(MLREG_EIO, "fsync of the directory of files/%.*s: %s",
+                                        (int)(slash - title), title, strerror(errno));
+                goto done;
+            }
+        } else if (errno != EEXIST) {
+            error = mlreg_error_set(MLREG_EIO, "mkdir files/%.*s: %s", (int)(slash - title), title,
+                                    strerror(errno));
+            goto done;
+        }
+        if ((next = openat(dfd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+            error = mlreg_error_set(MLREG_EIO, "files/%.*s: %s", (int)(slash - title), title,
+                                    errno == ELOOP || errno == ENOTDIR
+                                        ? "a symbolic link or not a directory"
+                                        : strerror(errno));
+            goto done;
+        }
+        close(dfd);
+        dfd = next;
+        seg = slash + 1;
+    }
+    if ((*fd_out = openat(dfd, seg, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) <
+        0) {
+        error = mlreg_error_set(MLREG_EIO, "creating files/%s: %s", title, strerror(errno));
+        goto done;
+    }
+    *dir_out = dfd;
+    *base_out = seg;
+    dfd = -1;
+done:
+    if (dfd >= 0) close(dfd);
+    return error;
+}
+
+/* The set rule for the titles of @p rel (mlreg_titles_check: no two on one
+ * file ignoring case, no directory spelt two ways, no file where another
+ * title needs a directory), checked before anything is written: the
+ * registry is not trusted to have applied it. 0, MLREG_EMISMATCH or
+ * MLREG_ENOMEM. */
+static int check_titles(const cli_release *rel)
+{
+    int error = 0;
+    const char **t;
+
+    if (!rel->nlayers) return 0;
+    if (!(t = calloc(rel->nlayers, sizeof(*t))))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < rel->nlayers; i++)
+        t[i] = rel->layers[i].title;
+    if ((error = mlreg_titles_check(t, rel->nlayers)) == MLREG_EINVALID)
+        error = mlreg_error_set(MLREG_EMISMATCH, "the registry's manifest of %s: %s", rel->digest,
+                                mlreg_error_last());
+    free(t);
+    return error;
+}
+
 /* SHA256SUMS of manifest.json and the files written (@p gone[i] set for a
  * file a purge deleted, which the bundle lacks). */
 static int write_sums(const char *tmp, const cli_release *rel, const unsigned char *gone)
@@ -394,7 +481,7 @@ int cmd_bundle(int argc, char **argv)
     mlreg_bundle_report rep;
     size_t nsigs = 0, natt = 0, nentries = 0, len, ngone = 0;
     uint64_t total = 0;
-    int made_tmp = 0, purged = 0;
+    int made_tmp = 0, purged = 0, files_fd = -1;
     unsigned char *gone = NULL;
     mode_t mask;
 
@@ -436,8 +523,9 @@ int cmd_bundle(int argc, char **argv)
     if ((error = check_target(dir)) < 0) goto done;
 
     if ((error = cli_client_new(&c, registry)) < 0) goto done;
-    /* The titles are checked there, with the registry's rule
-     * (mlreg_title_validate): each is a plain file name for files/. */
+    /* Each title is checked there with the registry's rule
+     * (mlreg_title_validate): a relative path for files/ of plain
+     * segments; the set rule is checked below, before anything is written. */
     if ((error = cli_release_ref_fetch(&rel, c, &rr)) == MLREG_EGONE && !rr.by_stage) {
         /* what a purge left: the manifest, its audit trail, the files
          * other releases share; the offline check accepts a missing file
@@ -446,7 +534,7 @@ int cmd_bundle(int argc, char **argv)
         purged = 1;
         error = cli_release_fetch_purged(&rel, c, &rr.ref);
     }
-    if (error < 0) goto done;
+    if (error < 0 || (error = check_titles(&rel)) < 0) goto done;
     if (!(gone = calloc(rel.nlayers + 1, 1))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
@@ -481,34 +569,38 @@ int cmd_bundle(int argc, char **argv)
     if ((error = cli_file_write_new(tmp, MLREG_BUNDLE_MANIFEST, rel.bytes, rel.len)) < 0 ||
         (error = write_signatures(&nsigs, tmp, c, rr.ref.model, &rel)) < 0)
         goto done;
+    if ((error = cli_path_join(sub, sizeof(sub), tmp, MLREG_BUNDLE_FILES)) < 0) goto done;
+    if ((files_fd = open(sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "%s: %s", sub, strerror(errno));
+        goto done;
+    }
     for (size_t i = 0; i < rel.nlayers; i++) {
         const cli_layer *l = &rel.layers[i];
-        int fd;
-        if ((error = cli_path_join(sub, sizeof(sub), tmp, MLREG_BUNDLE_FILES "/")) < 0) goto done;
-        if (strlen(sub) + strlen(l->title) >= sizeof(sub)) {
-            error = mlreg_error_set(MLREG_EIO, "%s%s: path too long", sub, l->title);
-            goto done;
-        }
-        strcat(sub, l->title);
-        if ((fd = open(sub, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) < 0) {
-            error = mlreg_error_set(MLREG_EIO, "creating %s: %s", sub, strerror(errno));
-            goto done;
-        }
+        const char *base = NULL;
+        int fd, ldir;
+        if ((error = open_title(&fd, &ldir, &base, files_fd, l->title)) < 0) goto done;
         error = cli_blob_fetch(c, rr.ref.model, l, fd);
         if (!error && fsync(fd) < 0)
-            error = mlreg_error_set(MLREG_EIO, "fsync %s: %s", sub, strerror(errno));
+            error = mlreg_error_set(MLREG_EIO, "fsync files/%s: %s", l->title, strerror(errno));
         close(fd);
+        if (!error && fsync(ldir) < 0)
+            error = mlreg_error_set(MLREG_EIO, "fsync of the directory of files/%s: %s", l->title,
+                                    strerror(errno));
         cli_format_size(size_str, sizeof(size_str), l->size);
         if (error == MLREG_ENOTFOUND && purged) {
-            if (unlink(sub) < 0) {
-                error = mlreg_error_set(MLREG_EIO, "unlink %s: %s", sub, strerror(errno));
-                goto done;
-            }
+            /* A directory made only for this file stays, empty: the
+             * offline check accepts the directories of every title. */
+            error = unlinkat(ldir, base, 0) < 0 ? mlreg_error_set(MLREG_EIO, "unlink files/%s: %s",
+                                                                  l->title, strerror(errno))
+                                                : 0;
+            close(ldir);
+            if (error < 0) goto done;
             fprintf(stderr, "  %-11s %-30s %10s  purged\n", l->kind, l->title, size_str);
             gone[i] = 1;
             ngone++;
             continue;
         }
+        close(ldir);
         if (error < 0) goto done;
         fprintf(stderr, "  %-11s %-30s %10s  verified\n", l->kind, l->title, size_str);
         total += l->size;
@@ -548,7 +640,7 @@ int cmd_bundle(int argc, char **argv)
     if (ngone)
         printf("                         %zu file%s deleted by the purge, not included\n", ngone,
                ngone == 1 ? "" : "s");
-    printf("  SHA256SUMS             manifest.json and files/*\n");
+    printf("  SHA256SUMS             manifest.json and every file under files/\n");
     printf("  attestations/          %zu promotion statement%s\n", natt, natt == 1 ? "" : "s");
     printf("  audit/                 log key, checkpoint of %" PRIu64 " entries signed by %s,\n"
            "                         %zu entr%s about this release with inclusion proofs\n",
@@ -562,6 +654,7 @@ int cmd_bundle(int argc, char **argv)
     printf("check it offline with: mlreg audit verify --bundle %s --log-key KEY.pub\n", dir);
     error = cli_flush_stdout();
 done:
+    if (files_fd >= 0) close(files_fd);
     if (made_tmp) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(gone);
     cli_release_clear(&rel);

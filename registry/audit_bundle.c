@@ -6,7 +6,9 @@
  *
  * A bundle is a directory someone handed over: every file is opened inside
  * it one path component at a time, never through a symbolic link
- * (bundle_open()), and read with a bound. What it quotes in a message is
+ * (bundle_open()), and read with a bound; files/, where a release title
+ * that is a path ("tokenizer/vocab.json") has its directories, is walked
+ * the same way (walk_files()). What it quotes in a message is
  * held to the text rule (mlreg_text_printable()). Never prints, never exits.
  */
 #include "mlreg/audit_verify.h"
@@ -29,6 +31,7 @@
 #include "mlreg/dsse.h"
 #include "mlreg/file.h"
 #include "mlreg/manifest.h"
+#include "mlreg/names.h"
 #include "mlreg/oci.h"
 #include "mlreg/text.h"
 
@@ -166,23 +169,18 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The names in @p dir (relative name @p name) into *out (each and the
- * array free()), sorted; a missing directory is empty. */
-static int list_dir(char ***out, size_t *n_out, const char *dir, const char *name)
+/* The names in the directory @p fd (which this takes and closes; @p name
+ * for messages) into *out (each and the array free()), sorted. */
+static int list_fd(char ***out, size_t *n_out, int fd, const char *name)
 {
     DIR *d = NULL;
     struct dirent *de;
     char **names = NULL, **grown;
     size_t n = 0, cap = 0;
-    int error = 0, fd;
+    int error = 0;
 
     *out = NULL;
     *n_out = 0;
-    if ((error = bundle_open(&fd, dir, name, 1)) < 0) {
-        if (error != MLREG_ENOTFOUND) return error;
-        mlreg_error_clear();
-        return 0;
-    }
     if (!(d = fdopendir(fd))) {
         close(fd);
         return mlreg_error_set(MLREG_EIO, "%s: %s", name, strerror(errno));
@@ -214,6 +212,22 @@ done:
     return error;
 }
 
+/* The names in @p dir (relative name @p name) into *out (each and the
+ * array free()), sorted; a missing directory is empty. */
+static int list_dir(char ***out, size_t *n_out, const char *dir, const char *name)
+{
+    int error, fd;
+
+    *out = NULL;
+    *n_out = 0;
+    if ((error = bundle_open(&fd, dir, name, 1)) < 0) {
+        if (error != MLREG_ENOTFOUND) return error;
+        mlreg_error_clear();
+        return 0;
+    }
+    return list_fd(out, n_out, fd, name);
+}
+
 static void free_names(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -221,20 +235,109 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
+/* What files/ holds, below the directory @p fd (taken and closed) at path
+ * @p rel inside files/ ("" for files/ itself, @p depth segments deep):
+ * into @p found every regular file's path ("tokenizer/vocab.json" -> true)
+ * and every directory's ("tokenizer" -> false), in sorted order. Release
+ * titles are relative paths, so files/ may hold directories; it may hold
+ * nothing else. A symbolic link (even one pointing inside the bundle), a
+ * FIFO or a device is a bad bundle, and so is a path deeper or longer than
+ * any title can be (MLREG_TITLE_DEPTH_MAX segments, MLREG_TITLE_MAX
+ * bytes), which also bounds the walk. Nothing is opened but directories,
+ * each relative to its parent with O_NOFOLLOW; the files themselves are
+ * read through bundle_open(). */
+static int walk_files(json_t *found, int fd, const char *rel, unsigned depth)
+{
+    int error = 0, sub;
+    char **names = NULL, path[MLREG_TITLE_MAX + 1], where[MLREG_TITLE_MAX + 16];
+    size_t n = 0;
+    struct stat st;
+
+    snprintf(where, sizeof(where), MLREG_BUNDLE_FILES "%s%s", *rel ? "/" : "", rel);
+    /* list_fd() closes what it lists; fd stays for fstatat and openat */
+    if ((sub = dup(fd)) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "%s: %s", where, strerror(errno));
+        goto done;
+    }
+    if ((error = list_fd(&names, &n, sub, where)) < 0) goto done;
+    for (size_t i = 0; i < n; i++) {
+        /* a name that is not text is no title (and no JSON object key) */
+        if (mlreg_text_span(names[i], strlen(names[i])) != strlen(names[i])) {
+            error = BAD("%s holds a name that is not text (invalid UTF-8 or a control "
+                        "character), so no file of the release",
+                        mlreg_text_printable(where));
+            goto done;
+        }
+        if ((size_t)snprintf(path, sizeof(path), "%s%s%s", rel, *rel ? "/" : "", names[i]) >=
+            sizeof(path)) {
+            error = BAD("%s/%s: a path longer than any release file title",
+                        mlreg_text_printable(where), mlreg_text_printable(names[i]));
+            goto done;
+        }
+        if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            error = mlreg_error_set(MLREG_EIO, "files/%s: %s", mlreg_text_printable(path),
+                                    strerror(errno));
+            goto done;
+        }
+        if (S_ISREG(st.st_mode)) {
+            if (json_object_set_new(found, path, json_true()) < 0) goto nomem;
+            continue;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            error = BAD("files/%s: a symbolic link", mlreg_text_printable(path));
+            goto done;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            error = BAD("files/%s: not a regular file or a directory", mlreg_text_printable(path));
+            goto done;
+        }
+        if (depth + 1 >= MLREG_TITLE_DEPTH_MAX) {
+            error = BAD("files/%s: a directory deeper than any release file title",
+                        mlreg_text_printable(path));
+            goto done;
+        }
+        if (json_object_set_new(found, path, json_false()) < 0) goto nomem;
+        if ((sub = openat(fd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+            if (errno == ELOOP || errno == ENOTDIR)
+                error =
+                    BAD("files/%s: a symbolic link or not a directory", mlreg_text_printable(path));
+            else
+                error = mlreg_error_set(MLREG_EIO, "files/%s: %s", mlreg_text_printable(path),
+                                        strerror(errno));
+            goto done;
+        }
+        if ((error = walk_files(found, sub, path, depth + 1)) < 0) goto done;
+    }
+    goto done;
+nomem:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+done:
+    free_names(names, n);
+    close(fd);
+    return error;
+}
+
 /* The files of the release manifest.json describes must be what files/
  * holds, byte for byte: SHA256SUMS alone proves nothing, as whoever edits a
  * file can edit SHA256SUMS too, while manifest.json is bound to the signed
  * log by the entries' subject.digest. @p listed maps every SHA256SUMS path
- * to its (checked) hex digest; @p files are the names in files/. */
+ * to its (checked) hex digest; @p found is what files/ holds (walk_files:
+ * path -> true for a file, false for a directory). The titles are held to
+ * the registry's rules, each (mlreg_title_validate) and as a set
+ * (mlreg_titles_check), which the signed log does not vouch for: a bundle
+ * is a directory anyone may have written. A directory in files/ must be
+ * one a title needs ("tokenizer" for "tokenizer/vocab.json"), even when
+ * the purge deleted every file in it. */
 /* @p gone: the digests ("sha256:…" -> true) the bundle's release.purge
  * entry lists as deleted, or NULL; *ngone counts the files absent for it. */
-static int check_layers(const char *dir, json_t *listed, char **files, size_t nfiles,
-                        const json_t *gone, size_t *ngone)
+static int check_layers(const char *dir, json_t *listed, json_t *found, const json_t *gone,
+                        size_t *ngone)
 {
     int error = 0;
-    char *text = NULL, path[300];
-    size_t len = 0, i;
-    json_t *m = NULL, *layers, *layer, *titles = NULL;
+    char *text = NULL, path[MLREG_TITLE_MAX + 16], msg[512];
+    size_t len = 0, i, ntitles = 0;
+    json_t *m = NULL, *layers, *layer, *titles = NULL, *dirs = NULL, *v;
+    const char **all = NULL, *key;
     json_error_t jerr;
     mlreg_digest d;
 
@@ -246,23 +349,53 @@ static int check_layers(const char *dir, json_t *listed, char **files, size_t nf
         error = BAD("manifest.json is not a manifest with a layers array");
         goto done;
     }
-    if (!(titles = json_object())) goto nomem;
+    if (!(titles = json_object()) || !(dirs = json_object())) goto nomem;
+    if (json_array_size(layers) && !(all = calloc(json_array_size(layers), sizeof(*all))))
+        goto nomem;
+    /* The titles first, each and as a set, so that a title breaking the
+     * rule is named as such rather than as a file missing from SHA256SUMS. */
     json_array_foreach(layers, i, layer)
     {
         const char *title = json_string_value(
             json_object_get(json_object_get(layer, "annotations"), MLREG_ANN_TITLE));
+        const char *slash;
+        if (!title) {
+            error = BAD("manifest.json: layer %zu has no title", i);
+            goto done;
+        }
+        if (mlreg_title_validate(title) < 0) {
+            mlreg_audit_verify__last_message(msg, sizeof(msg));
+            error = BAD("manifest.json: layer %zu has an unsafe title: %s", i, msg);
+            goto done;
+        }
+        if (json_object_get(titles, title)) {
+            error = BAD("manifest.json: layer %zu repeats the title %s", i, title);
+            goto done;
+        }
+        if (json_object_set_new(titles, title, json_true()) < 0) goto nomem;
+        all[ntitles++] = title;
+        for (slash = strchr(title, '/'); slash; slash = strchr(slash + 1, '/')) {
+            memcpy(path, title, (size_t)(slash - title));
+            path[slash - title] = '\0';
+            if (json_object_set_new(dirs, path, json_true()) < 0) goto nomem;
+        }
+    }
+    if ((error = mlreg_titles_check(all, ntitles)) < 0) {
+        if (error != MLREG_EINVALID) goto done;
+        mlreg_audit_verify__last_message(msg, sizeof(msg));
+        error = BAD("manifest.json: %s", msg);
+        goto done;
+    }
+    json_array_foreach(layers, i, layer)
+    {
+        const char *title = all[i];
         const char *digest = json_string_value(json_object_get(layer, "digest"));
         const char *hex;
         char want[MLREG_DIGEST_HEXLEN + 1];
-        if (!title || mlreg_title_validate(title) < 0 || json_object_get(titles, title)) {
-            error = BAD("manifest.json: layer %zu has a missing, unsafe or repeated title", i);
-            goto done;
-        }
         if (!digest || mlreg_digest_parse(&d, digest) < 0) {
             error = BAD("manifest.json: layer %zu (%s) has no valid digest", i, title);
             goto done;
         }
-        if (json_object_set_new(titles, title, json_true()) < 0) goto nomem;
         mlreg_digest_hex(want, &d);
         snprintf(path, sizeof(path), MLREG_BUNDLE_FILES "/%s", title);
         if (!(hex = json_string_value(json_object_get(listed, path)))) {
@@ -279,16 +412,25 @@ static int check_layers(const char *dir, json_t *listed, char **files, size_t nf
             goto done;
         }
     }
-    for (i = 0; i < nfiles; i++)
-        if (!json_object_get(titles, files[i])) {
+    json_object_foreach(found, key, v)
+    {
+        if (json_is_true(v) && !json_object_get(titles, key)) {
             error = BAD("files/%s is not a file of the release in manifest.json",
-                        mlreg_text_printable(files[i]));
+                        mlreg_text_printable(key));
             goto done;
         }
+        if (!json_is_true(v) && !json_object_get(dirs, key)) {
+            error = BAD("files/%s/ is not a directory of a file of the release in manifest.json",
+                        mlreg_text_printable(key));
+            goto done;
+        }
+    }
     goto done;
 nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
 done:
+    free(all);
+    json_decref(dirs);
     json_decref(titles);
     json_decref(m);
     free(text);
@@ -297,15 +439,19 @@ done:
 
 /* SHA256SUMS in sha256sum's format: every line "<64 hex>  <path>" (or
  * " *<path>", binary mode) must name a file of the bundle whose SHA-256
- * matches; manifest.json and every file under files/ must be listed, and
- * files/ must hold exactly the release's files (check_layers). */
+ * matches, by its path from the bundle's root ("files/tokenizer/vocab.json"
+ * for a nested title, so `sha256sum -c SHA256SUMS` works there);
+ * manifest.json and every file anywhere under files/ must be listed, and
+ * files/ must hold exactly the release's files and their directories
+ * (walk_files, check_layers). */
 static int check_sums(size_t *count_out, const char *dir, const json_t *gone, size_t *ngone)
 {
     int error = 0;
     char *text = NULL, *line, *end, path[PATH_MAX], got[MLREG_DIGEST_STRLEN + 1];
-    size_t len = 0, lineno = 0, nfiles = 0;
-    char **files = NULL;
-    json_t *listed = NULL;
+    size_t len = 0, lineno = 0;
+    const char *key;
+    json_t *listed = NULL, *found = NULL, *v;
+    int fd = -1;
 
     *count_out = 0;
     if ((error = bundle_read(&text, &len, dir, MLREG_BUNDLE_SUMS, SUMS_MAX)) < 0) goto done;
@@ -356,20 +502,27 @@ static int check_sums(size_t *count_out, const char *dir, const json_t *gone, si
         error = BAD("SHA256SUMS does not list manifest.json");
         goto done;
     }
-    if ((error = list_dir(&files, &nfiles, dir, MLREG_BUNDLE_FILES)) < 0) goto done;
-    for (size_t i = 0; i < nfiles; i++) {
-        snprintf(path, sizeof(path), MLREG_BUNDLE_FILES "/%s", files[i]);
+    if (!(found = json_object())) goto nomem;
+    if ((error = bundle_open(&fd, dir, MLREG_BUNDLE_FILES, 1)) == MLREG_ENOTFOUND)
+        mlreg_error_clear(); /* no files/: the release has none, or check_layers says which */
+    else if (error < 0 || (error = walk_files(found, fd, "", 0)) < 0)
+        goto done;
+    error = 0;
+    json_object_foreach(found, key, v)
+    {
+        if (!json_is_true(v)) continue;
+        snprintf(path, sizeof(path), MLREG_BUNDLE_FILES "/%s", key);
         if (!json_object_get(listed, path)) {
             error = BAD("SHA256SUMS does not list %s", mlreg_text_printable(path));
             goto done;
         }
     }
-    error = check_layers(dir, listed, files, nfiles, gone, ngone);
+    error = check_layers(dir, listed, found, gone, ngone);
     goto done;
 nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
 done:
-    free_names(files, nfiles);
+    json_decref(found);
     json_decref(listed);
     free(text);
     return error;

@@ -16,7 +16,8 @@
  * This module lives in registry/, not signing/: besides the Merkle,
  * checkpoint and DSSE code of signing/ it needs the registry's own rules for
  * what it checks, the audit entry hash (mlreg_audit_entry_hash, audit.c)
- * and the release-title rule (mlreg_title_validate, manifest.c). It uses
+ * and the release-title rules (mlreg_title_validate, mlreg_titles_check,
+ * core/names.c). It uses
  * no server and no metadata store, never prints and never exits.
  */
 #include "mlreg/audit_verify.h"

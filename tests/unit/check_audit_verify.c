@@ -9,6 +9,7 @@
  * was tampered with.
  */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -44,10 +45,15 @@ static mlreg_checkpoint cp;
 static char *cp_text;
 static int proof_calls;
 
-/* The manifest of the bundle tests (one layer, files/model.bin holding
- * weights), made by setup(), and its digest. */
+/* The manifest of the bundle tests, made by setup() (one layer,
+ * files/model.bin holding weights) or by use_files() (any titles), and its
+ * digest. A file whose data is NULL is in the manifest but not written. */
 static const char weights[] = "weights bytes";
-static char manifest[512];
+#define FILES_MAX 8
+static const char *ftitle[FILES_MAX] = {"model.bin"};
+static const char *fdata[FILES_MAX] = {weights};
+static size_t nfiles = 1;
+static char manifest[4096];
 static char manifest_digest[MLREG_DIGEST_STRLEN + 1];
 static char other_digest[] =
     "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -113,10 +119,38 @@ static int signed_proofs(mlreg_merkle_hash *proof, size_t *len_out, void *ctx, u
                                           ctx);
 }
 
+/* manifest and manifest_digest for the files ftitle/fdata (a NULL data
+ * stands for the file's bytes "gone"). */
+static void make_manifest(void)
+{
+    json_t *m, *layers;
+    char digest[MLREG_DIGEST_STRLEN + 1], *text;
+    mlreg_digest d;
+
+    m = json_pack("{s:s, s:[], s:i}", "artifactType", "x", "layers", "schemaVersion", 2);
+    ck_assert_ptr_nonnull(m);
+    layers = json_object_get(m, "layers");
+    for (size_t i = 0; i < nfiles; i++) {
+        const char *data = fdata[i] ? fdata[i] : "gone";
+        ck_assert_int_eq(mlreg_digest_buffer(&d, data, strlen(data)), 0);
+        mlreg_digest_format(digest, &d);
+        json_array_append_new(layers,
+                              json_pack("{s:{s:s}, s:s, s:I}", "annotations",
+                                        "org.opencontainers.image.title", ftitle[i], "digest",
+                                        digest, "size", (json_int_t)strlen(data)));
+    }
+    ck_assert_ptr_nonnull(text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS));
+    ck_assert_uint_lt(strlen(text), sizeof(manifest));
+    snprintf(manifest, sizeof(manifest), "%s", text);
+    free(text);
+    json_decref(m);
+    ck_assert_int_eq(mlreg_digest_buffer(&d, manifest, strlen(manifest)), 0);
+    mlreg_digest_format(manifest_digest, &d);
+}
+
 static void setup(void)
 {
-    char id[MLREG_KEYID_HEXLEN + 1], id_digest[MLREG_DIGEST_STRLEN + 1];
-    mlreg_digest d;
+    char id[MLREG_KEYID_HEXLEN + 1];
 
     ck_assert_int_ge(sodium_init(), 0);
     ck_assert_int_eq(mlreg_seckey_generate(&sk), 0);
@@ -127,16 +161,10 @@ static void setup(void)
     snprintf(origin, sizeof(origin), "mlreg-audit/%s", id);
     mlreg_keyid_format(id, &other_pk.id);
     snprintf(other_origin, sizeof(other_origin), "mlreg-audit/%s", id);
-    ck_assert_int_eq(mlreg_digest_buffer(&d, weights, strlen(weights)), 0);
-    mlreg_digest_format(id_digest, &d);
-    snprintf(manifest, sizeof(manifest),
-             "{\"artifactType\":\"x\",\"layers\":[{\"annotations\":{"
-             "\"org.opencontainers.image.title\":\"model.bin\"},\"digest\":\"%s\","
-             "\"size\":%zu}],\"schemaVersion\":2}",
-             id_digest, strlen(weights));
-    ck_assert_int_eq(mlreg_digest_buffer(&d, manifest, strlen(manifest)), 0);
-    mlreg_digest_format(manifest_digest, &d);
-
+    ftitle[0] = "model.bin";
+    fdata[0] = weights;
+    nfiles = 1;
+    make_manifest();
     build_log(&signed_log, N);
     leaves_of(signed_leaves, &signed_log, N);
     signed_tree.leaves = signed_leaves;
@@ -539,6 +567,8 @@ END_TEST
 /* ---- bundles ------------------------------------------------------------------------ */
 
 static char bdir[64];
+/* How many lines SHA256SUMS of an intact bundle has. */
+static size_t sums_want = 2;
 
 static void put(const char *name, const void *data, size_t len)
 {
@@ -616,9 +646,20 @@ static void put_attestation(const char *name, uint64_t seq, const char *action,
     put_attestation_stage(name, seq, action, digest_hex, key, "prod");
 }
 
+/* mkdir -p of the directories of bundle path @p name. */
+static void make_parents(const char *name)
+{
+    char p[512];
+    for (const char *slash = strchr(name, '/'); slash; slash = strchr(slash + 1, '/')) {
+        snprintf(p, sizeof(p), "%s/%.*s", bdir, (int)(slash - name), name);
+        ck_assert(mkdir(p, 0755) == 0 || errno == EEXIST);
+    }
+}
+
 static void make_bundle(void)
 {
-    char sums[512], *pub = NULL;
+    char sums[4096], *pub = NULL, name[512];
+    size_t off = 0;
     mlreg_digest d;
     char hex[MLREG_DIGEST_HEXLEN + 1];
 
@@ -630,11 +671,17 @@ static void make_bundle(void)
         ck_assert_int_eq(mkdir(p, 0755), 0);
     }
     put_str("manifest.json", manifest);
-    put_str("files/model.bin", weights);
-    ck_assert_int_eq(mlreg_digest_buffer(&d, weights, strlen(weights)), 0);
-    mlreg_digest_hex(hex, &d);
-    snprintf(sums, sizeof(sums), "%s  files/model.bin\n%s  manifest.json\n", hex,
-             manifest_digest + 7);
+    /* in sha256sum's own order of listing: as given, paths from the root */
+    for (size_t i = 0; i < nfiles; i++) {
+        if (!fdata[i]) continue;
+        snprintf(name, sizeof(name), "files/%s", ftitle[i]);
+        make_parents(name);
+        put_str(name, fdata[i]);
+        ck_assert_int_eq(mlreg_digest_buffer(&d, fdata[i], strlen(fdata[i])), 0);
+        mlreg_digest_hex(hex, &d);
+        off += (size_t)snprintf(sums + off, sizeof(sums) - off, "%s  %s\n", hex, name);
+    }
+    snprintf(sums + off, sizeof(sums) - off, "%s  manifest.json\n", manifest_digest + 7);
     put_str("SHA256SUMS", sums);
     ck_assert_int_eq(mlreg_pubkey_format(&pub, &pk, NULL), 0);
     put_str("audit/log.pub", pub);
@@ -656,7 +703,32 @@ static void bundle_teardown(void)
 
 static void bundle_setup(void)
 {
+    sums_want = 2;
     setup();
+    make_bundle();
+}
+
+/* Rebuilds the bundle (and the signed log about its manifest) for the @p n
+ * files @p titles with @p data (NULL: in the manifest, not in the bundle). */
+static void use_files(const char *const *titles, const char *const *data, size_t n)
+{
+    ck_assert_uint_le(n, FILES_MAX);
+    nfiles = n;
+    sums_want = 1;
+    for (size_t i = 0; i < n; i++) {
+        ftitle[i] = titles[i];
+        fdata[i] = data[i];
+        sums_want += data[i] != NULL;
+    }
+    make_manifest();
+    mlreg_audit_entries_clear(&signed_log);
+    build_log(&signed_log, N);
+    leaves_of(signed_leaves, &signed_log, N);
+    ck_assert_int_eq(mlreg_merkle_root(&cp.root, signed_leaves, N), 0);
+    free(cp_text);
+    cp_text = NULL;
+    ck_assert_int_eq(mlreg_checkpoint_sign(&cp_text, origin, N, &cp.root, sk), 0);
+    th_rm_rf(bdir);
     make_bundle();
 }
 
@@ -668,7 +740,7 @@ static const char *check_bundle(void)
     if (rc == 0) {
         ck_assert_uint_eq(rep.entries, 3);
         ck_assert_uint_eq(rep.attestations, 2);
-        ck_assert_uint_eq(rep.sums, 2);
+        ck_assert_uint_eq(rep.sums, sums_want);
         ck_assert_uint_eq(rep.cp.size, N);
         ck_assert_str_eq(rep.digest, manifest_digest);
         return NULL;
@@ -899,6 +971,183 @@ START_TEST(test_bundle_hidden_file_in_files_is_refused)
 }
 END_TEST
 
+/* ---- bundles of releases whose titles are paths ------------------------------------ */
+
+static const char *const nested_titles[] = {"model.bin", "tokenizer/vocab.json",
+                                            "tokenizer/merges/en.txt"};
+static const char *const nested_data[] = {weights, "vocab bytes", "merges bytes"};
+
+static void use_nested(void)
+{
+    use_files(nested_titles, nested_data, 3);
+}
+
+START_TEST(test_bundle_with_nested_titles_verifies)
+{
+    use_nested();
+    ck_assert_ptr_null(check_bundle());
+}
+END_TEST
+
+START_TEST(test_bundle_with_a_title_as_deep_as_allowed_verifies)
+{
+    static const char *const titles[] = {"1/2/3/4/5/6/7/deepest.bin"};
+    static const char *const data[] = {weights};
+    use_files(titles, data, 1);
+    ck_assert_ptr_null(check_bundle());
+}
+END_TEST
+
+START_TEST(test_bundle_nested_file_that_is_a_symlink_inside_the_bundle_is_refused)
+{
+    char p[512];
+
+    /* The link points at a file of the bundle with the very same bytes. */
+    use_nested();
+    put_str("files/tokenizer/vocab.json", weights);
+    snprintf(p, sizeof(p), "%s/files/tokenizer/vocab.json", bdir);
+    ck_assert_int_eq(unlink(p), 0);
+    ck_assert_int_eq(symlink("../model.bin", p), 0);
+    assert_has(check_bundle(), "files/tokenizer/vocab.json: a symbolic link");
+}
+END_TEST
+
+START_TEST(test_bundle_nested_directory_that_is_a_symlink_out_of_the_bundle_is_refused)
+{
+    char from[512], to[512];
+
+    use_nested();
+    snprintf(from, sizeof(from), "%s/files/tokenizer", bdir);
+    snprintf(to, sizeof(to), "%s.outside", bdir);
+    ck_assert_int_eq(rename(from, to), 0);
+    ck_assert_int_eq(symlink(to, from), 0);
+    const char *msg = check_bundle();
+    th_rm_rf(to);
+    assert_has(msg, "files/tokenizer/vocab.json: a symbolic link");
+}
+END_TEST
+
+START_TEST(test_bundle_unlisted_symlink_in_a_nested_directory_is_refused)
+{
+    char p[512];
+
+    /* Not in SHA256SUMS, so only the walk of files/ can find it. */
+    use_nested();
+    snprintf(p, sizeof(p), "%s/files/tokenizer/merges/link", bdir);
+    ck_assert_int_eq(symlink("/etc/hostname", p), 0);
+    assert_has(check_bundle(), "files/tokenizer/merges/link: a symbolic link");
+}
+END_TEST
+
+START_TEST(test_bundle_unlisted_file_in_a_nested_directory_is_refused)
+{
+    use_nested();
+    put_str("files/tokenizer/merges/extra.txt", "x");
+    assert_has(check_bundle(), "SHA256SUMS does not list files/tokenizer/merges/extra.txt");
+}
+END_TEST
+
+START_TEST(test_bundle_listed_nested_file_not_in_the_manifest_is_refused)
+{
+    char sums[4096], hex[MLREG_DIGEST_HEXLEN + 1], p[512];
+    mlreg_digest d;
+    FILE *f;
+
+    use_nested();
+    put_str("files/tokenizer/extra.txt", "x");
+    ck_assert_int_eq(mlreg_digest_buffer(&d, "x", 1), 0);
+    mlreg_digest_hex(hex, &d);
+    snprintf(p, sizeof(p), "%s/SHA256SUMS", bdir);
+    ck_assert_ptr_nonnull(f = fopen(p, "rb"));
+    size_t n = fread(sums, 1, sizeof(sums) - 1, f);
+    fclose(f);
+    sums[n] = '\0';
+    snprintf(sums + n, sizeof(sums) - n, "%s  files/tokenizer/extra.txt\n", hex);
+    put_str("SHA256SUMS", sums);
+    assert_has(check_bundle(),
+               "files/tokenizer/extra.txt is not a file of the release in manifest.json");
+}
+END_TEST
+
+START_TEST(test_bundle_stray_empty_directory_in_files_is_refused)
+{
+    char p[512];
+
+    use_nested();
+    snprintf(p, sizeof(p), "%s/files/tokenizer/empty", bdir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    assert_has(check_bundle(),
+               "files/tokenizer/empty/ is not a directory of a file of the release");
+}
+END_TEST
+
+START_TEST(test_bundle_directory_deeper_than_any_title_is_refused)
+{
+    use_nested();
+    make_parents("files/1/2/3/4/5/6/7/8/9/x");
+    assert_has(check_bundle(), "files/1/2/3/4/5/6/7/8: a directory deeper than any release file");
+}
+END_TEST
+
+START_TEST(test_bundle_nested_fifo_is_refused_without_blocking)
+{
+    char p[512];
+
+    use_nested();
+    snprintf(p, sizeof(p), "%s/files/tokenizer/pipe", bdir);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    assert_has(check_bundle(), "files/tokenizer/pipe: not a regular file or a directory");
+}
+END_TEST
+
+START_TEST(test_bundle_file_whose_name_is_not_utf8_is_a_bad_bundle)
+{
+    use_nested();
+    put_str("files/tokenizer/\xff\xfe.bin", "x");
+    assert_has(check_bundle(), "files/tokenizer holds a name that is not text");
+}
+END_TEST
+
+START_TEST(test_bundle_manifest_with_a_traversal_title_is_refused)
+{
+    /* As if a registry had signed the push of such a manifest: the log
+     * vouches for it, the title rule still holds. */
+    static const char *const titles[] = {"model.bin", "../outside.bin"};
+    static const char *const data[] = {weights, NULL};
+    use_files(titles, data, 2);
+    assert_has(check_bundle(), "manifest.json: layer 1 has an unsafe title");
+}
+END_TEST
+
+START_TEST(test_bundle_manifest_with_a_hidden_nested_title_is_refused)
+{
+    static const char *const titles[] = {"model.bin", "tokenizer/.hidden"};
+    static const char *const data[] = {weights, "x"};
+    use_files(titles, data, 2);
+    assert_has(check_bundle(), "may not start with '.'");
+}
+END_TEST
+
+START_TEST(test_bundle_manifest_with_titles_differing_in_case_is_refused)
+{
+    /* Both files exist and are listed on a case-sensitive filesystem; only
+     * the set rule finds that they are one file elsewhere. */
+    static const char *const titles[] = {"Tokenizer/vocab.json", "tokenizer/merges.txt"};
+    static const char *const data[] = {"vocab bytes", "merges bytes"};
+    use_files(titles, data, 2);
+    assert_has(check_bundle(), "name one directory in two letter cases");
+}
+END_TEST
+
+START_TEST(test_bundle_manifest_with_a_file_where_a_directory_is_needed_is_refused)
+{
+    static const char *const titles[] = {"tokenizer", "tokenizer/vocab.json"};
+    static const char *const data[] = {NULL, NULL};
+    use_files(titles, data, 2);
+    assert_has(check_bundle(), "manifest.json: title 'tokenizer' is a file, but");
+}
+END_TEST
+
 static Suite *audit_verify_suite(void)
 {
     Suite *s = suite_create("audit_verify");
@@ -951,6 +1200,21 @@ static Suite *audit_verify_suite(void)
     tcase_add_test(b, test_bundle_sha256sums_naming_a_directory_is_a_bad_bundle);
     tcase_add_test(b, test_bundle_sha256sums_with_an_absolute_path_is_refused);
     tcase_add_test(b, test_bundle_hidden_file_in_files_is_refused);
+    tcase_add_test(b, test_bundle_with_nested_titles_verifies);
+    tcase_add_test(b, test_bundle_with_a_title_as_deep_as_allowed_verifies);
+    tcase_add_test(b, test_bundle_nested_file_that_is_a_symlink_inside_the_bundle_is_refused);
+    tcase_add_test(b, test_bundle_nested_directory_that_is_a_symlink_out_of_the_bundle_is_refused);
+    tcase_add_test(b, test_bundle_unlisted_symlink_in_a_nested_directory_is_refused);
+    tcase_add_test(b, test_bundle_unlisted_file_in_a_nested_directory_is_refused);
+    tcase_add_test(b, test_bundle_listed_nested_file_not_in_the_manifest_is_refused);
+    tcase_add_test(b, test_bundle_stray_empty_directory_in_files_is_refused);
+    tcase_add_test(b, test_bundle_directory_deeper_than_any_title_is_refused);
+    tcase_add_test(b, test_bundle_nested_fifo_is_refused_without_blocking);
+    tcase_add_test(b, test_bundle_file_whose_name_is_not_utf8_is_a_bad_bundle);
+    tcase_add_test(b, test_bundle_manifest_with_a_traversal_title_is_refused);
+    tcase_add_test(b, test_bundle_manifest_with_a_hidden_nested_title_is_refused);
+    tcase_add_test(b, test_bundle_manifest_with_titles_differing_in_case_is_refused);
+    tcase_add_test(b, test_bundle_manifest_with_a_file_where_a_directory_is_needed_is_refused);
     suite_add_tcase(s, b);
     return s;
 }
