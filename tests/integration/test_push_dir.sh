@@ -319,6 +319,10 @@ check "the API lists the 7 files by their titles" \
          "adapters/lora/r16/adapter_model.safetensors","config.json","onnx/model.onnx",
          "tokenizer/merges.txt","tokenizer/tokenizer_config.json","tokenizer/vocab.json"]' "$TMP/body"
 
+push team/sub@1.0.0 "$S" --git-sha $GIT
+expect_rc "pushing the same tree again exits 0" 0
+check "... it is the same release" grep -q "team/sub@1.0.0 already exists with the same files" "$TMP/err"
+
 # a path glob excludes below a directory; a bare glob matches base names at any depth
 cat >"$S/mlreg.json" <<'JSON'
 {"files": {"adapters/*/*/adapter_config.json": "adapter-config", "checkpoints/*/model.bin": "checkpoint"},
