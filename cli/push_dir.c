@@ -487,11 +487,21 @@ static int walk_entry(walk_ctx *w, int dfd, const char *prefix, size_t depth, co
     /* the title rule's limits, checked here to name the path and to bound
      * the walk (mlreg_title_validate() below says the rest) */
     if (depth + 1 > MLREG_TITLE_DEPTH_MAX) {
-        refuse(w, rel, "more than 8 path segments deep (a release title has at most 8)");
+        char why[96];
+
+        snprintf(why, sizeof(why),
+                 "more than %d path segments deep (a release title has at most %d)",
+                 MLREG_TITLE_DEPTH_MAX, MLREG_TITLE_DEPTH_MAX);
+        refuse(w, rel, why);
         return 0;
     }
     if (strlen(rel) > MLREG_TITLE_MAX) {
-        refuse(w, rel, "its path is longer than 255 bytes (a release title has at most 255)");
+        char why[96];
+
+        snprintf(why, sizeof(why),
+                 "its path is longer than %d bytes (a release title has at most %d)",
+                 MLREG_TITLE_MAX, MLREG_TITLE_MAX);
+        refuse(w, rel, why);
         return 0;
     }
     if (S_ISDIR(lst.st_mode)) {
