@@ -105,10 +105,11 @@ static const char usage_line[] =
     "                  [--dry-run] [--git-sha SHA] [--allow-dirty] [--sign-key KEYFILE]\n"
     "                  [--reupload] [--registry URL] [--limit-rate BYTES[K|M|G]]\n"
     "\n"
-    "Pushes a release: every file of DIR (not its subdirectories), and/or the files\n"
+    "Pushes a release: every file of DIR and its subdirectories, and/or the files\n"
     "named by flags. The last line on stdout is the release digest.\n"
     "\n"
-    "  DIR                    push the files of DIR, kinds from their names:\n"
+    "  DIR                    push the files of DIR, each titled by its path in DIR\n"
+    "                         (tokenizer/vocab.json), kinds from their base names:\n"
     "                         *.safetensors *.bin *.gguf *.onnx *.pt and their\n"
     "                         *.index.json -> weights; tokenizer*.json *.model vocab*\n"
     "                         merges.txt special_tokens_map.json added_tokens.json ->\n"
@@ -117,7 +118,9 @@ static const char usage_line[] =
     "                         eval-report. DIR/mlreg.json (not pushed) maps other names\n"
     "                         and excludes some: "
     "{\"files\":{\"*.md\":\"docs\"},\"exclude\":[\"*.tmp\"]}.\n"
-    "                         Other names, subdirectories and links leaving DIR are refused.\n"
+    "                         Globs without '/' match base names, with '/' paths.\n"
+    "                         Other names, paths over 8 segments and links leaving DIR\n"
+    "                         or leading to a directory are refused.\n"
     "                           mlreg push team/llm@1.2.0 export/\n"
     "  --weights FILE         a weights file (repeatable)   --weights out/model.safetensors\n"
     "  --tokenizer FILE       a tokenizer file (repeatable) --tokenizer out/tokenizer.json\n"
@@ -154,7 +157,8 @@ typedef struct {
     char kind_name[MLREG_KIND_MAX + 1];
     size_t order; /* position on the command line */
     const char *path;
-    const char *title; /* base name, points into path */
+    const char *title; /* base name (points into path), or the path in DIR */
+    int in_dir;        /* from the directory walk (push_dir.h) */
     int fd;
     uint64_t size;
     char digest[MLREG_DIGEST_STRLEN + 1];
@@ -273,6 +277,46 @@ static int file_cmp(const void *a, const void *b)
     return x->order < y->order ? -1 : (x->order > y->order);
 }
 
+/* The titles of the push (and, with @p with_indexes, those of the chunk
+ * index layers: known once the files are open) against the registry's set
+ * rule, mlreg_titles_check(): no two name one file ignoring ASCII case, no
+ * directory spelt in two cases, no file where another title needs a
+ * directory. Checked before anything is uploaded, so that the registry
+ * never refuses the manifest after every blob was sent. */
+static int check_title_set(const file_list *l, int with_indexes)
+{
+    const char **titles = NULL;
+    size_t n = 0;
+    int error = 0;
+
+    if (l->nfiles == 0) return 0;
+    if (!(titles = malloc(2 * l->nfiles * sizeof(*titles))))
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < l->nfiles; i++) {
+        titles[n++] = l->files[i].title;
+        if (with_indexes && l->files[i].indexed) titles[n++] = l->files[i].ix_title;
+    }
+    if (mlreg_titles_check(titles, n) < 0) {
+        /* the pair of files behind a twin, by their paths */
+        for (size_t i = 0; i < l->nfiles && error == 0; i++)
+            for (size_t j = 0; j < i && error == 0; j++)
+                if (!mlreg_title_cmp(l->files[j].title, l->files[i].title))
+                    error = mlreg_error_set(
+                        MLREG_EINVALID,
+                        "'%s' and '%s' have the same title '%s'%s; titles must be unique "
+                        "within a release",
+                        mlreg_text_printable(l->files[j].path),
+                        mlreg_text_printable(l->files[i].path),
+                        mlreg_text_printable(l->files[i].title),
+                        strcmp(l->files[j].title, l->files[i].title) ? " but for letter case" : "");
+        if (error == 0)
+            error = cli_error_wrap(MLREG_EINVALID, "the release's titles cannot all be written "
+                                                   "into one directory");
+    }
+    free(titles);
+    return error;
+}
+
 static int check_titles(const file_list *l)
 {
     size_t evals = 0;
@@ -281,22 +325,13 @@ static int check_titles(const file_list *l)
         const push_file *f = &l->files[i];
         /* The registry's rule, applied before anything is uploaded. */
         if (mlreg_title_validate(f->title) < 0)
-            return mlreg_error_set(MLREG_EINVALID, "'%s': its base name is the file's title: %s",
-                                   mlreg_text_printable(f->path), mlreg_error_last());
-        /* Unique ignoring ASCII case: A.bin and a.bin would be one file
-         * where the release is pulled onto a case-insensitive filesystem. */
-        for (size_t j = 0; j < i; j++)
-            if (!mlreg_title_cmp(l->files[j].title, f->title))
-                return mlreg_error_set(MLREG_EINVALID,
-                                       "'%s' and '%s' have the same base name '%s'%s; "
-                                       "titles must be unique within a release",
-                                       l->files[j].path, f->path, f->title,
-                                       strcmp(l->files[j].title, f->title) ? " but for letter case"
-                                                                           : "");
+            return cli_error_wrap(MLREG_EINVALID, "'%s': %s the file's title",
+                                  mlreg_text_printable(f->path),
+                                  f->in_dir ? "its path in DIR is" : "its base name is");
         if (!strcmp(f->kind_name, "eval-report")) evals++;
     }
     if (evals > 1) return mlreg_error_set(MLREG_EINVALID, "at most one eval-report per release");
-    return 0;
+    return check_title_set(l, 0);
 }
 
 /* The digest of @p f (and its chunk index @p ix when it is indexed) are
@@ -348,7 +383,8 @@ static int open_files(push_ctx *x, file_list *l)
         struct stat st;
         int error;
 
-        if ((f->fd = open(f->path, O_RDONLY | O_CLOEXEC)) < 0)
+        /* a file of the directory walk is open already (push_dir.h) */
+        if (f->fd < 0 && (f->fd = open(f->path, O_RDONLY | O_CLOEXEC)) < 0)
             return mlreg_error_set(MLREG_EIO, "%s: %s", f->path, strerror(errno));
         if (fstat(f->fd, &st) < 0)
             return mlreg_error_set(MLREG_EIO, "%s: %s", f->path, strerror(errno));
@@ -362,10 +398,9 @@ static int open_files(push_ctx *x, file_list *l)
             /* the index layer's title follows the registry's rule too */
             snprintf(f->ix_title, sizeof(f->ix_title), "%s%s", f->title, MLREG_CHUNK_TITLE_SUFFIX);
             if (mlreg_title_validate(f->ix_title) < 0)
-                return mlreg_error_set(MLREG_EINVALID,
-                                       "'%s': the title of its chunk index, '%s', is not valid: %s",
-                                       mlreg_text_printable(f->path),
-                                       mlreg_text_printable(f->ix_title), mlreg_error_last());
+                return cli_error_wrap(
+                    MLREG_EINVALID, "'%s': the title of its chunk index, '%s', is not valid",
+                    mlreg_text_printable(f->path), mlreg_text_printable(f->ix_title));
             for (size_t j = 0; j < l->nfiles; j++)
                 if (!mlreg_title_cmp(l->files[j].title, f->ix_title))
                     return mlreg_error_set(MLREG_EINVALID,
@@ -1370,10 +1405,15 @@ static int add_dir(file_list *l, push_dir_plan *plan, const push_opts *o)
     free(taken);
     if (error < 0) return error;
     for (size_t i = 0; i < plan->nfiles; i++) {
-        const push_dir_file *f = &plan->files[i];
+        push_dir_file *f = &plan->files[i];
         if ((error = kind_index(&k, f->kind, strlen(f->kind))) < 0 ||
             (error = file_add(l, k, f->kind, f->path, f->name)) < 0)
             return error;
+        /* the walk's descriptor moves to the list: what is hashed and
+         * sent is what the walk checked */
+        l->files[l->nfiles - 1].fd = f->fd;
+        l->files[l->nfiles - 1].in_dir = 1;
+        f->fd = -1;
         if (!cli_quiet())
             fprintf(stderr, "  %-11s %-30s (%s)\n", f->kind, mlreg_text_printable(f->name),
                     f->rule);
@@ -1560,7 +1600,7 @@ int cmd_push(int argc, char **argv)
     } else {
         push_upload_prune(x.cache_dir, UPLOAD_KEEP_SECONDS);
     }
-    if ((error = open_files(&x, &files)) < 0) goto done;
+    if ((error = open_files(&x, &files)) < 0 || (error = check_title_set(&files, 1)) < 0) goto done;
     for (size_t i = 0; i < files.nfiles; i++)
         if (!strcmp(files.files[i].kind_name, "eval-report") &&
             (error = check_eval_report(&files.files[i])) < 0)

@@ -47,7 +47,7 @@ expect_status "upload a weights blob with curl" 201 POST \
     "/v2/evil/model/blobs/uploads/?digest=$MD" --data-binary "@$W/model.bin" \
     -H 'Content-Type: application/octet-stream'
 i=0
-for title in "../evil" "a/b" ".." "." "/etc/passwd" ".bashrc" ".ssh" ".mlreg-tmp-x" \
+for title in "../evil" "a//b" "a/../b" ".." "." "/etc/passwd" ".bashrc" ".ssh" ".mlreg-tmp-x" \
     "MLREG.LOCK.JSON"; do
     i=$((i + 1))
     release_manifest evil/model "1.0.$i" "$title" "$MD" 65536 >"$TMP/hm.json"
@@ -87,7 +87,7 @@ cp "$W/model.bin" "$W/upper/A.bin"
 printf 'other' >"$W/lower/a.bin"
 run "$MLREG" push team/case@1.0.0 --weights "$W/upper/A.bin" --weights "$W/lower/a.bin"
 expect_rc "push of A.bin and a.bin is a usage error" 2
-check "... saying their names differ only in case" grep -q "same base name 'a.bin' but for letter case" \
+check "... saying their names differ only in case" grep -q "same title 'a.bin' but for letter case" \
     "$TMP/err"
 check "... and nothing reached the registry" sh -c "! grep -q 'team/case' '$TMP/server.log'"
 

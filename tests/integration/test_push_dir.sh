@@ -4,7 +4,9 @@
 # tokenizer files, generation config, seeds, an eval report with slices, a
 # DP epsilon and a confusion matrix): kinds from names, mlreg.json mapping
 # and excludes, --dry-run, refusals that list every offender and send
-# nothing, flags mixed with DIR, open kinds (--file KIND=PATH) both sides,
+# nothing, subdirectories kept as relative titles (tokenizer/, onnx/, a
+# 3-level tree; subtree excludes, linked directories, depth and case
+# clashes refused before any upload), flags mixed with DIR, open kinds (--file KIND=PATH) both sides,
 # eval-report layouts checked before any upload, and the git state
 # (warnings, --allow-dirty, the dirty mark, --git-sha).
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
@@ -108,12 +110,13 @@ B=$TMP/bad
 cp -r "$E" "$B"
 printf 'hello\n' >"$B/README.md"
 mkdir "$B/checkpoint-500"
+printf 'state\n' >"$B/checkpoint-500/trainer_state.state"
 ln -s /etc/passwd "$B/leak"
 mkfifo "$B/pipe"
 log_mark
 push team/llm@2.0.0 "$B"
-expect_rc "a DIR with unknown names, a subdirectory, an escaping link and a FIFO is refused (2)" 2
-for n in "README.md: no kind for this name" "checkpoint-500: a subdirectory" \
+expect_rc "a DIR with unknown names (one in a subdirectory), an escaping link and a FIFO is refused (2)" 2
+for n in "README.md: no kind for this name" "checkpoint-500/trainer_state.state: no kind for this name" \
     "leak: a symbolic link that leads out of the directory" "pipe: not a regular file"; do
     check "... names $n" grep -qF "cannot push: $n" "$TMP/err"
 done
@@ -131,7 +134,7 @@ EOF
 push team/llm@2.0.0 "$B" --git-sha $GIT
 expect_rc "with mlreg.json mapping and excluding, the push succeeds" 0
 check "... says mlreg.json is not pushed" grep -q "mlreg.json: directory push settings (not pushed)" "$TMP/err"
-check "... names the excluded subdirectory" grep -q "not pushed: checkpoint-500 (excluded by mlreg.json 'checkpoint-\*')" "$TMP/err"
+check "... names the excluded subdirectory" grep -q "not pushed: checkpoint-500/ and everything in it (excluded by mlreg.json 'checkpoint-\*')" "$TMP/err"
 check "... names the excluded temp file" grep -q "not pushed: scratch.tmp (excluded by mlreg.json" "$TMP/err"
 check "... names the hidden file" grep -q "not pushed: .DS_Store (hidden" "$TMP/err"
 manifest_get team/llm 2.0.0 "$TMP/m2.json"
@@ -186,7 +189,7 @@ check "... both are in the release" \
 cp "$E/config.json" "$TMP/config.json"
 push team/llm@3.0.2 "$E" --config "$TMP/config.json" --git-sha $GIT
 expect_rc "a flag's file with the title of a DIR file is refused (2)" 2
-check "... naming the duplicate title" grep -q "same base name 'config.json'" "$TMP/err"
+check "... naming the duplicate title" grep -q "same title 'config.json'" "$TMP/err"
 
 # ---- kinds: the grammar on both sides --------------------------------------------------------
 for k in Bad_Kind 9lives -x chunk-index abcdefghijklmnopqrstuvwxyz0123456; do
@@ -259,6 +262,163 @@ push team/rep@1.0.1 --weights "$R/big.bin" --eval "$R/flat.json" --git-sha $GIT
 expect_rc "a flat report of numbers pushes (--eval, short for --eval-report)" 0
 api /api/v1/models/team/rep/versions/1.0.1
 check "... its metrics" jqt '.metrics == {"accuracy":0.9,"latency_ms.p50":12,"latency_ms.p99":40}' "$TMP/body"
+
+# ---- subdirectories: each file's title is its path relative to DIR -------------------------------
+S=$TMP/subexport
+mkdir -p "$S/tokenizer" "$S/onnx" "$S/adapters/lora/r16" "$S/checkpoints/step-100/optim" "$S/.cache/hf"
+printf '{"architectures":["LlamaForCausalLM"]}' >"$S/config.json"
+printf '{"hello":0,"world":1}' >"$S/tokenizer/vocab.json"
+printf '#version: 0.2\nh e\n' >"$S/tokenizer/merges.txt"
+printf '{"model_max_length":4096}' >"$S/tokenizer/tokenizer_config.json"
+head -c 6000 /dev/urandom >"$S/onnx/model.onnx"
+head -c 4000 /dev/urandom >"$S/adapters/lora/r16/adapter_model.safetensors"
+printf '{"r":16}' >"$S/adapters/lora/r16/adapter_config.json"
+head -c 3000 /dev/urandom >"$S/checkpoints/step-100/model.bin"
+head -c 1000 /dev/urandom >"$S/checkpoints/step-100/optim/optimizer.pt"
+printf 'cached\n' >"$S/.cache/hf/model.bin"
+cat >"$S/mlreg.json" <<'JSON'
+{"files": {"adapters/*/*/adapter_config.json": "adapter-config"}, "exclude": ["checkpoints"]}
+JSON
+SUB_TITLES='adapters/lora/r16/adapter_model.safetensors=weights;onnx/model.onnx=weights;tokenizer/merges.txt=tokenizer;tokenizer/tokenizer_config.json=tokenizer;tokenizer/vocab.json=tokenizer;config.json=config;adapters/lora/r16/adapter_config.json=adapter-config;'
+
+log_mark
+push team/sub@1.0.0 "$S/" --dry-run
+expect_rc "push DIR with subdirectories --dry-run exits 0" 0
+check "... the plan titles each file by its path in DIR, kinds from the base name, in kind order" sh -c "
+    awk 'NR>1 && NF==5 {print \$4\"=\"\$1}' '$TMP/out' | tr '\n' ';' | grep -qx '$SUB_TITLES'"
+check "... and shows each file's path" grep -q "^tokenizer .* tokenizer/vocab.json  *$S/tokenizer/vocab.json\$" "$TMP/out"
+check "... 7 files, nothing uploaded" grep -q "^7 files, .*nothing uploaded (--dry-run)" "$TMP/out"
+check "... names the excluded subtree" \
+    grep -q "not pushed: checkpoints/ and everything in it (excluded by mlreg.json 'checkpoints')" "$TMP/err"
+check "... names the hidden subtree" grep -q "not pushed: .cache/ and everything in it (hidden" "$TMP/err"
+check "... sends no request to the registry" no_request_since
+push team/sub@1.0.0 "$S/" --dry-run
+cp "$TMP/out" "$TMP/plan1"
+push team/sub@1.0.0 "$S/" --dry-run
+check "... the same plan on every run" cmp "$TMP/plan1" "$TMP/out"
+
+push team/sub@1.0.0 "$S/" --git-sha $GIT
+expect_rc "push team/sub@1.0.0 with subdirectories exits 0" 0
+manifest_get team/sub 1.0.0 "$TMP/s1.json"
+check "the manifest holds the relative titles with their kinds" \
+    jqt --arg want "$SUB_TITLES" '[.layers[] | .annotations["org.opencontainers.image.title"] + "="
+          + .annotations["org.mlreg.kind"] + ";"] | add == $want' "$TMP/s1.json"
+check "... each layer holds its file's bytes" \
+    jqt --arg d "sha256:$(sha256_of "$S/onnx/model.onnx")" '.layers[]
+         | select(.annotations["org.opencontainers.image.title"] == "onnx/model.onnx") | .digest == $d' "$TMP/s1.json"
+check "... nothing of the excluded or hidden subtrees" \
+    jqt '[.layers[].annotations["org.opencontainers.image.title"] | select(test("checkpoints|cache"))] == []' "$TMP/s1.json"
+run "$MLREG" show team/sub@1.0.0
+expect_rc "mlreg show team/sub@1.0.0 exits 0" 0
+for t in tokenizer/vocab.json onnx/model.onnx adapters/lora/r16/adapter_model.safetensors; do
+    check "... lists $t" grep -q " $t\$" "$TMP/out"
+done
+api /api/v1/models/team/sub/versions/1.0.0
+check "the API lists the 7 files by their titles" \
+    jqt '[.files[].title] | sort == ["adapters/lora/r16/adapter_config.json",
+         "adapters/lora/r16/adapter_model.safetensors","config.json","onnx/model.onnx",
+         "tokenizer/merges.txt","tokenizer/tokenizer_config.json","tokenizer/vocab.json"]' "$TMP/body"
+
+push team/sub@1.0.0 "$S" --git-sha $GIT
+expect_rc "pushing the same tree again exits 0" 0
+check "... it is the same release" grep -q "team/sub@1.0.0 already exists with the same files" "$TMP/err"
+
+# a path glob excludes below a directory; a bare glob matches base names at any depth
+cat >"$S/mlreg.json" <<'JSON'
+{"files": {"adapters/*/*/adapter_config.json": "adapter-config", "checkpoints/*/model.bin": "checkpoint"},
+ "exclude": ["checkpoints/*/optim", "*.onnx"]}
+JSON
+push team/sub@1.1.0 "$S" --dry-run
+expect_rc "exclude 'checkpoints/*/optim' and '*.onnx' --dry-run exits 0" 0
+check "... checkpoints/step-100/model.bin gets its kind from a path glob" \
+    grep -q "^checkpoint .* checkpoints/step-100/model.bin " "$TMP/out"
+check "... the optimizer subtree is excluded" \
+    grep -q "not pushed: checkpoints/step-100/optim/ and everything in it (excluded by mlreg.json 'checkpoints/\*/optim')" "$TMP/err"
+check "... '*.onnx' excludes onnx/model.onnx" grep -q "not pushed: onnx/model.onnx (excluded by mlreg.json '\*.onnx')" "$TMP/err"
+check "... and neither is in the plan" sh -c "! grep -q 'optimizer.pt\|model.onnx' '$TMP/out'"
+cat >"$S/mlreg.json" <<'JSON'
+{"files": {"adapters/*/*/adapter_config.json": "adapter-config"}, "exclude": ["checkpoints"]}
+JSON
+
+# a linked subdirectory is refused (today's rule: a link must lead to a regular file in DIR);
+# a link to a file in another subdirectory is pushed under its own path
+L=$TMP/linked
+cp -r "$S" "$L"
+ln -s tokenizer "$L/tok2"
+log_mark
+push team/sub@2.0.0 "$L" --git-sha $GIT
+expect_rc "a symbolic link to a subdirectory is refused (2)" 2
+check "... naming it" grep -q "cannot push: tok2: a symbolic link to something not a file" "$TMP/err"
+check "... nothing sent" no_request_since
+rm "$L/tok2"
+ln -s "$TMP/export" "$L/outside"
+push team/sub@2.0.0 "$L" --git-sha $GIT
+expect_rc "a symbolic link to a directory outside DIR is refused (2)" 2
+check "... naming it" grep -q "cannot push: outside: a symbolic link that leads out of the directory" "$TMP/err"
+rm "$L/outside"
+ln -s ../onnx/model.onnx "$L/adapters/base.onnx"
+push team/sub@2.0.0 "$L" --git-sha $GIT
+expect_rc "a link to a file in another subdirectory is pushed" 0
+manifest_get team/sub 2.0.0 "$TMP/s2.json"
+check "... under its own path, with its target's bytes" \
+    jqt --arg d "sha256:$(sha256_of "$L/onnx/model.onnx")" '.layers[]
+         | select(.annotations["org.opencontainers.image.title"] == "adapters/base.onnx") | .digest == $d' "$TMP/s2.json"
+
+# depth: 8 path segments are a title, 9 are refused before any upload, naming the path
+D=$TMP/deep
+mkdir -p "$D/a/b/c/d/e/f/g/h"
+head -c 2000 /dev/urandom >"$D/a/b/c/d/e/f/g/model.bin"
+push team/sub@3.0.0 "$D" --dry-run
+expect_rc "a file 8 segments deep is planned" 0
+check "... titled a/b/c/d/e/f/g/model.bin" grep -q " a/b/c/d/e/f/g/model.bin " "$TMP/out"
+head -c 2000 /dev/urandom >"$D/a/b/c/d/e/f/g/h/model.bin"
+log_mark
+push team/sub@3.0.0 "$D" --git-sha $GIT
+expect_rc "a file 9 segments deep is refused (2)" 2
+check "... naming its path" \
+    grep -q "cannot push: a/b/c/d/e/f/g/h/model.bin: more than 8 path segments deep" "$TMP/err"
+check "... before any upload" no_request_since
+st=$(curl -s -o /dev/null -w '%{http_code}' -I "$MLREG_URL/v2/team/sub/blobs/sha256:$(sha256_of "$D/a/b/c/d/e/f/g/model.bin")")
+check "... the other file of the tree was not uploaded either ($st)" [ "$st" = 404 ]
+rm -r "$D/a/b/c/d/e/f/g/h"
+long=$(printf '%0125d' 0 | tr 0 x)
+mkdir -p "$D/$long/$long"
+printf '{}' >"$D/$long/$long/config.json"
+push team/sub@3.0.0 "$D" --dry-run
+expect_rc "a path over 255 bytes is refused (2)" 2
+check "... naming it" grep -q "cannot push: $long/$long/config.json: its path is longer than 255 bytes" "$TMP/err"
+rm -r "$D/${long:?}"
+
+# the title set: case twins and a file where a directory is needed, refused before any upload
+C=$TMP/cases
+mkdir -p "$C/Tok" "$C/tok"
+printf '{"a":1}' >"$C/Tok/vocab.json"
+printf 'a b\n' >"$C/tok/merges.txt"
+log_mark
+push team/sub@4.0.0 "$C" --git-sha $GIT
+expect_rc "Tok/ and tok/ in one DIR are refused (2)" 2
+check "... one directory in two letter cases" \
+    grep -q "titles 'tok/merges.txt' and 'Tok/vocab.json' name one directory in two letter cases" "$TMP/err"
+check "... nothing sent" no_request_since
+rm -r "$C/Tok"
+head -c 100 /dev/urandom >"$C/tok/Model.bin"
+head -c 100 /dev/urandom >"$C/tok/model.bin"
+push team/sub@4.0.0 "$C" --git-sha $GIT
+expect_rc "tok/Model.bin and tok/model.bin are refused (2)" 2
+check "... naming both paths" grep -q "tok/Model.bin' and '.*tok/model.bin' have the same title 'tok/model.bin' but for letter case" "$TMP/err"
+rm "$C/tok/Model.bin" "$C/tok/model.bin"
+head -c 100 /dev/urandom >"$TMP/tok"
+log_mark
+push team/sub@4.0.0 "$C" --file "other=$TMP/tok" --git-sha $GIT
+expect_rc "a flag's file titled 'tok' beside DIR's tok/ is refused (2)" 2
+check "... a file where a directory is needed" \
+    grep -q "title 'tok' is a file, but 'tok/merges.txt' needs a directory of that name" "$TMP/err"
+check "... nothing sent" no_request_since
+mkdir -p "$C/sub"
+printf '{"files":{"*":"other"}}' >"$C/sub/mlreg.json"
+push team/sub@4.0.0 "$C" --dry-run
+expect_rc "a mlreg.json below the top is refused (2)" 2
+check "... saying only the top one is read" grep -q "cannot push: sub/mlreg.json: only mlreg.json at the top" "$TMP/err"
 
 # ---- git -------------------------------------------------------------------------------------
 G=$TMP/repo

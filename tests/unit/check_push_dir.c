@@ -1,8 +1,9 @@
 /* check_push_dir.c: the plan of `mlreg push MODEL@VERSION DIR/`
  * (cli/push_dir.h): kinds from names, mlreg.json mapping and excludes,
- * files taken by flags, and the entries that must stop a push (unknown
- * names, subdirectories, links leaving DIR, special files, a malformed
- * mlreg.json).
+ * files taken by flags, the walk of subdirectories (titles are relative
+ * paths, globs over them, the depth and length limits), and the entries
+ * that must stop a push (unknown names, links leaving DIR or leading to a
+ * directory, special files, a malformed mlreg.json).
  */
 #include "../../cli/push_dir.h"
 
@@ -33,7 +34,7 @@ static void teardown(void)
 
 static void put(const char *name, const char *text)
 {
-    char path[512];
+    char path[1024];
     FILE *f;
 
     snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -137,18 +138,20 @@ START_TEST(test_plan_maps_by_mlreg_json_first_and_skips_what_it_must)
 }
 END_TEST
 
-START_TEST(test_plan_refuses_unknown_names_subdirectories_escaping_links_and_fifos)
+START_TEST(test_plan_refuses_unknown_names_linked_directories_escaping_links_and_fifos)
 {
     push_dir_plan p;
     char path[600];
-    static const char *const one_each[] = {"README.md", "sub", "leak", "dangling", "pipe"};
+    static const char *const one_each[] = {"README.md", "linked-dir", "leak", "dangling", "pipe"};
 
     put("config.json", "{}");
+    snprintf(path, sizeof(path), "%s/d", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0); /* empty: nothing to push, nothing to refuse */
     for (size_t i = 0; i < sizeof(one_each) / sizeof(one_each[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, one_each[i]);
         switch (i) {
         case 0: put("README.md", "hi"); break;
-        case 1: ck_assert_int_eq(mkdir(path, 0755), 0); break;
+        case 1: ck_assert_int_eq(symlink("d", path), 0); break;
         case 2: ck_assert_int_eq(symlink("/etc/hostname", path), 0); break;
         case 3: ck_assert_int_eq(symlink("nowhere.bin", path), 0); break;
         default: ck_assert_int_eq(mkfifo(path, 0600), 0); break;
@@ -199,6 +202,158 @@ START_TEST(test_plan_refuses_a_malformed_mlreg_json_and_an_empty_or_missing_dir)
 }
 END_TEST
 
+static void mkdirs(const char *rel)
+{
+    char cmd[1200];
+
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s/%s'", dir, rel);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_plan_walks_subdirectories_titling_files_by_their_relative_path)
+{
+    push_dir_plan p;
+    const push_dir_file *f;
+    char path[600], buf[16];
+    ssize_t n;
+
+    mkdirs("tokenizer");
+    mkdirs("onnx");
+    mkdirs("a/b/c");
+    mkdirs(".cache/x");
+    put("config.json", "{}");
+    put("tokenizer/vocab.json", "{\"a\":1}");
+    put("onnx/model.onnx", "onnx");
+    put("a/b/c/config.json", "{}");
+    put(".cache/x/model.bin", "secret");
+    snprintf(path, sizeof(path), "%s/a/weights.bin", dir);
+    ck_assert_int_eq(symlink("../onnx/model.onnx", path), 0);
+
+    ck_assert_msg(push_dir_plan_build(&p, dir, NULL, 0) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(p.nfiles, 5);
+    ck_assert_str_eq(find(&p, "tokenizer/vocab.json")->kind, "tokenizer"); /* by base name */
+    ck_assert_str_eq(find(&p, "onnx/model.onnx")->kind, "weights");
+    ck_assert_str_eq(find(&p, "a/b/c/config.json")->kind, "config");
+    ck_assert_ptr_null(find(&p, ".cache/x/model.bin"));
+    /* the path shown is DIR/REL, the descriptor is the file */
+    f = find(&p, "onnx/model.onnx");
+    snprintf(path, sizeof(path), "%s/onnx/model.onnx", dir);
+    ck_assert_str_eq(f->path, path);
+    ck_assert_int_ge(f->fd, 0);
+    ck_assert_int_eq(n = pread(f->fd, buf, sizeof(buf), 0), 4);
+    ck_assert_int_eq(memcmp(buf, "onnx", 4), 0);
+    /* a link to a file in another subdirectory: its own path, the target's bytes */
+    f = find(&p, "a/weights.bin");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(strstr(f->path, "/onnx/model.onnx"));
+    ck_assert_int_eq(pread(f->fd, buf, sizeof(buf), 0), 4);
+    /* sorted by title, the same order every run */
+    for (size_t i = 1; i < p.nfiles; i++)
+        ck_assert_int_lt(strcmp(p.files[i - 1].name, p.files[i].name), 0);
+    push_dir_plan_clear(&p);
+}
+END_TEST
+
+START_TEST(test_mlreg_json_globs_match_relative_paths_and_exclude_whole_trees)
+{
+    push_dir_plan p;
+
+    mkdirs("checkpoints/step-1/optim");
+    mkdirs("runs/checkpoints");
+    mkdirs("sub/x");
+    mkdirs("cache");
+    put("config.json", "{}");
+    put("checkpoints/step-1/model.bin", "w");
+    put("checkpoints/step-1/optim/state.pt", "o");
+    put("runs/checkpoints/model.bin", "w");
+    put("runs/keep.bin", "w");
+    put("scratch.tmp", "");
+    put("sub/scratch.tmp", "");
+    put("sub/a.yaml", "a");
+    put("sub/x/b.yaml", "b");
+    put("cache/c.bin", "c");
+
+    /* a bare name excludes that directory and everything in it, at any
+     * depth; '*' never crosses '/'; a trailing '/' wants a directory */
+    put("mlreg.json", "{\"exclude\":[\"checkpoints\",\"*.tmp\",\"cache/\"],"
+                      "\"files\":{\"sub/*.yaml\":\"config\",\"sub/*/*.yaml\":\"other\"}}");
+    ck_assert_msg(push_dir_plan_build(&p, dir, NULL, 0) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(p.nfiles, 4); /* config.json runs/keep.bin sub/a.yaml sub/x/b.yaml */
+    ck_assert_ptr_null(find(&p, "checkpoints/step-1/model.bin"));
+    ck_assert_ptr_null(find(&p, "runs/checkpoints/model.bin"));
+    ck_assert_ptr_null(find(&p, "sub/scratch.tmp"));
+    ck_assert_ptr_null(find(&p, "cache/c.bin"));
+    ck_assert_str_eq(find(&p, "sub/a.yaml")->kind, "config");
+    ck_assert_str_eq(find(&p, "sub/x/b.yaml")->kind, "other");
+    push_dir_plan_clear(&p);
+
+    /* a leading '/' anchors at DIR; a path glob's '*' names one segment */
+    put("mlreg.json", "{\"exclude\":[\"/checkpoints/*\",\"/scratch.tmp\",\"cache\"],"
+                      "\"files\":{\"*.yaml\":\"config\"}}");
+    ck_assert_int_eq(push_dir_plan_build(&p, dir, NULL, 0), MLREG_EINVALID); /* sub/scratch.tmp */
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "1 entry cannot be pushed"));
+    put("mlreg.json", "{\"exclude\":[\"/checkpoints/*\",\"*.tmp\",\"cache\"],"
+                      "\"files\":{\"*.yaml\":\"config\"}}");
+    ck_assert_msg(push_dir_plan_build(&p, dir, NULL, 0) == 0, "%s", mlreg_error_last());
+    ck_assert_ptr_null(find(&p, "checkpoints/step-1/model.bin"));
+    ck_assert_ptr_nonnull(find(&p, "runs/checkpoints/model.bin"));
+    ck_assert_str_eq(find(&p, "sub/x/b.yaml")->kind, "config"); /* a bare glob at any depth */
+    push_dir_plan_clear(&p);
+
+    /* "cache/" does not exclude a file named cache */
+    put("mlreg.json", "{\"exclude\":[\"checkpoints\",\"*.tmp\",\"sub\",\"cache/\","
+                      "\"runs/*/\"],\"files\":{\"file-cache\":\"other\"}}");
+    put("file-cache", "x");
+    ck_assert_msg(push_dir_plan_build(&p, dir, NULL, 0) == 0, "%s", mlreg_error_last());
+    ck_assert_ptr_nonnull(find(&p, "file-cache"));
+    ck_assert_ptr_null(find(&p, "runs/checkpoints/model.bin"));
+    ck_assert_ptr_nonnull(find(&p, "runs/keep.bin"));
+    push_dir_plan_clear(&p);
+}
+END_TEST
+
+START_TEST(test_plan_refuses_paths_too_deep_or_too_long_and_a_nested_mlreg_json)
+{
+    push_dir_plan p;
+    char seg[101], rel[400];
+
+    put("config.json", "{}");
+    /* 8 segments: a title; 9: refused, naming the path */
+    mkdirs("1/2/3/4/5/6/7/8");
+    put("1/2/3/4/5/6/7/w.bin", "w");
+    ck_assert_msg(push_dir_plan_build(&p, dir, NULL, 0) == 0, "%s", mlreg_error_last());
+    ck_assert_ptr_nonnull(find(&p, "1/2/3/4/5/6/7/w.bin"));
+    push_dir_plan_clear(&p);
+    put("1/2/3/4/5/6/7/8/w.bin", "w");
+    ck_assert_int_eq(push_dir_plan_build(&p, dir, NULL, 0), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "1 entry cannot be pushed"));
+    ck_assert_uint_eq(p.nfiles, 0);
+    put("mlreg.json", "{\"exclude\":[\"8\"]}");
+    ck_assert_msg(push_dir_plan_build(&p, dir, NULL, 0) == 0, "%s", mlreg_error_last());
+    push_dir_plan_clear(&p);
+
+    /* over 255 bytes */
+    memset(seg, 'x', 100);
+    seg[100] = '\0';
+    snprintf(rel, sizeof(rel), "%s/%s", seg, seg);
+    mkdirs(rel);
+    snprintf(rel, sizeof(rel), "%s/%s/%.50s.bin", seg, seg, seg);
+    put(rel, "w");
+    ck_assert_int_eq(push_dir_plan_build(&p, dir, NULL, 0), MLREG_EINVALID);
+    snprintf(rel, sizeof(rel), "%s/%s/%.40s.bin", seg, seg, seg);
+    put("mlreg.json", "{\"exclude\":[\"8\", \"*.bin\"]}");
+    ck_assert_msg(push_dir_plan_build(&p, dir, NULL, 0) == 0, "%s", mlreg_error_last());
+    push_dir_plan_clear(&p);
+
+    /* only the top mlreg.json is read: another one stops the push */
+    put("mlreg.json", "{\"exclude\":[\"8\", \"xxxxxxxxxx*\"]}");
+    mkdirs("sub");
+    put("sub/mlreg.json", "{\"files\":{\"*\":\"other\"}}");
+    ck_assert_int_eq(push_dir_plan_build(&p, dir, NULL, 0), MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "1 entry cannot be pushed"));
+}
+END_TEST
+
 static Suite *push_dir_suite(void)
 {
     Suite *s = suite_create("push_dir");
@@ -207,7 +362,10 @@ static Suite *push_dir_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_names_of_an_export_directory_get_their_kinds);
     tcase_add_test(tc, test_plan_maps_by_mlreg_json_first_and_skips_what_it_must);
-    tcase_add_test(tc, test_plan_refuses_unknown_names_subdirectories_escaping_links_and_fifos);
+    tcase_add_test(tc, test_plan_refuses_unknown_names_linked_directories_escaping_links_and_fifos);
+    tcase_add_test(tc, test_plan_walks_subdirectories_titling_files_by_their_relative_path);
+    tcase_add_test(tc, test_mlreg_json_globs_match_relative_paths_and_exclude_whole_trees);
+    tcase_add_test(tc, test_plan_refuses_paths_too_deep_or_too_long_and_a_nested_mlreg_json);
     tcase_add_test(tc, test_plan_refuses_a_malformed_mlreg_json_and_an_empty_or_missing_dir);
     suite_add_tcase(s, tc);
     return s;
