@@ -287,12 +287,7 @@ int mlreg_titles_check(const char *const *titles, size_t n)
     if ((t = malloc(n * sizeof(*t))) == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory checking %zu titles", n);
     memcpy(t, titles, n * sizeof(*t));
-    /* Sorted with ASCII case folded, titles that are one file or lie in one
-     * directory are neighbours: checking each pair of neighbours is enough
-     * for twins and for a directory spelt two ways. */
     qsort(t, n, sizeof(*t), cmp_title_ptr);
-    for (i = 1; i < n; i++)
-        if ((error = title_pair_check(t[i - 1], t[i])) < 0) goto done;
     /* A file where another title needs a directory ("a" and "a/b"). */
     for (i = 0; i < n; i++) {
         const char *s;
@@ -309,6 +304,11 @@ int mlreg_titles_check(const char *const *titles, size_t n)
             }
         }
     }
+    /* Sorted with ASCII case folded, titles that are one file or lie in one
+     * directory are neighbours: checking each pair of neighbours is enough
+     * for twins and for a directory spelt two ways. */
+    for (i = 1; i < n; i++)
+        if ((error = title_pair_check(t[i - 1], t[i])) < 0) goto done;
 
 done:
     free(t);
