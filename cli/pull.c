@@ -57,6 +57,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@
 #include "pull_chunks.h"
 #include "ref.h"
 #include "release.h"
+#include "safepath.h"
 
 #define LOCK_NAME  CLI_LOCK_NAME
 #define TMP_PREFIX CLI_TMP_PREFIX
@@ -126,15 +128,23 @@ static const char usage_line[] =
 
 typedef struct {
     const cli_layer *l; /* points into the fetched release */
-    char tmp[PATH_MAX]; /* temp file path, "" when none exists */
+    /* temp file: a name in DIR (reached through its descriptor), or, when
+     * staged, the path of the partial file; "" when none exists */
+    char tmp[PATH_MAX];
     int fd;
     const cli_layer *index; /* its chunk index layer, or NULL */
     int staged;             /* tmp is a partial file in the staging dir: kept on failure */
+    /* a symbolic link or file stands where a directory of the title must
+     * be, and is to be replaced by one (--force, or a file of the previous
+     * release) */
+    int replace_way;
 } pull_file;
 
-/* Temp files to remove if a signal ends the pull (see on_signal). */
+/* Temp files to remove if a signal ends the pull (see on_signal); their
+ * names are relative to DIR's descriptor sig_dfd. */
 static pull_file *volatile sig_files;
 static volatile sig_atomic_t sig_nfiles;
+static volatile sig_atomic_t sig_dfd = -1;
 static char sig_lock_tmp[PATH_MAX];
 
 static void on_signal(int sig)
@@ -142,8 +152,8 @@ static void on_signal(int sig)
     pull_file *files = sig_files;
 
     for (sig_atomic_t i = 0; files && i < sig_nfiles; i++)
-        if (files[i].tmp[0] && !files[i].staged) unlink(files[i].tmp);
-    if (sig_lock_tmp[0]) unlink(sig_lock_tmp);
+        if (files[i].tmp[0] && !files[i].staged) unlinkat(sig_dfd, files[i].tmp, 0);
+    if (sig_lock_tmp[0]) unlinkat(sig_dfd, sig_lock_tmp, 0);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -196,23 +206,31 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
-/* Creates a temp file in DIR; @p path receives its name, "" when there is
- * none. A name cut short by the buffer would be some other path in DIR
- * that may hold a user's file, which the cleanup would then unlink: it is
- * never left in @p path. */
-static int make_temp(int *fd_out, char *path, size_t len, const char *dir)
+/* Creates a temp file in DIR (descriptor @p dfd, path @p dir for messages):
+ * O_CREAT|O_EXCL|O_NOFOLLOW, so never someone else's file; @p name
+ * receives its name, relative to @p dfd, "" when there is none. */
+static int make_temp(int *fd_out, char *name, size_t len, int dfd, const char *dir)
 {
-    if ((size_t)snprintf(path, len, "%s/" TMP_PREFIX "XXXXXX", dir) >= len) {
-        path[0] = '\0';
-        return mlreg_error_set(MLREG_EINVALID,
-                               "output directory path too long to hold a file in it");
+    static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    unsigned char rnd[12];
+    size_t p = strlen(TMP_PREFIX);
+    int e = EEXIST;
+
+    name[0] = '\0';
+    if (len <= p + sizeof(rnd))
+        return mlreg_error_set(MLREG_EINVALID, "temp file name buffer too short");
+    for (int tries = 0; tries < 16 && e == EEXIST; tries++) {
+        randombytes_buf(rnd, sizeof(rnd));
+        memcpy(name, TMP_PREFIX, p);
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            name[p + i] = set[rnd[i] % (sizeof(set) - 1)];
+        name[p + sizeof(rnd)] = '\0';
+        *fd_out = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (*fd_out >= 0) return 0;
+        e = errno;
     }
-    if ((*fd_out = mkostemp(path, O_CLOEXEC)) < 0) {
-        int e = errno;
-        path[0] = '\0';
-        return mlreg_error_set(MLREG_EIO, "cannot create a file in %s: %s", dir, strerror(e));
-    }
-    return 0;
+    name[0] = '\0';
+    return mlreg_error_set(MLREG_EIO, "cannot create a file in %s: %s", dir, strerror(e));
 }
 
 /* Sets the mode a plain create would have given, fsyncs and closes the temp
@@ -236,54 +254,63 @@ static int finish(int *fd, const char *dir, const char *name, mode_t mode)
  * In a sticky directory (mode 1777, like /tmp) that is not ours, rename()
  * over an entry another user owns fails with EPERM whatever the entry's
  * mode, a symbolic link or a 0666 file included: such a target is refused
- * here too (@p dir_st is DIR's stat), so the renames never stop half-way. */
-static int target_check(const char *dir, const struct stat *dir_st, const char *name)
+ * here too, so the renames never stop half-way. @p pfd is the directory
+ * holding the target @p leaf of title @p title (cli_safepath_parent). */
+static int target_check(int pfd, const char *dir, const char *title, const char *leaf)
 {
-    char path[PATH_MAX];
-    struct stat st;
-    int error;
+    struct stat st, pst;
 
-    if ((error = cli_path_join(path, sizeof(path), dir, name)) < 0) return error;
-    if (lstat(path, &st) < 0) {
+    if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT) return 0;
-        return mlreg_error_set(MLREG_EIO, "%s: %s", path, strerror(errno));
+        return mlreg_error_set(MLREG_EIO, "%s/%s: %s", dir, title, strerror(errno));
     }
-    if ((dir_st->st_mode & S_ISVTX) && dir_st->st_uid != geteuid() && st.st_uid != geteuid())
+    if (fstat(pfd, &pst) < 0)
+        return mlreg_error_set(MLREG_EIO, "%s/%s: %s", dir, title, strerror(errno));
+    if ((pst.st_mode & S_ISVTX) && pst.st_uid != geteuid() && st.st_uid != geteuid())
         return mlreg_error_set(MLREG_EIO,
-                               "%s belongs to another user in the sticky directory %s; pull "
+                               "%s/%s belongs to another user in a sticky directory; pull "
                                "replaces only its own files there",
-                               path, dir);
+                               dir, title);
     if (S_ISLNK(st.st_mode)) return 0;
     if (S_ISDIR(st.st_mode))
-        return mlreg_error_set(MLREG_EIO, "%s exists and is a directory", path);
+        return mlreg_error_set(MLREG_EIO, "%s/%s exists and is a directory", dir, title);
     if (!S_ISREG(st.st_mode))
-        return mlreg_error_set(MLREG_EIO, "%s exists and is not a regular file", path);
-    if (!(st.st_mode & S_IWUSR) || faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) < 0)
-        return mlreg_error_set(MLREG_EIO, "%s exists and is read-only", path);
+        return mlreg_error_set(MLREG_EIO, "%s/%s exists and is not a regular file", dir, title);
+    if (!(st.st_mode & S_IWUSR) || faccessat(pfd, leaf, W_OK, AT_EACCESS) < 0)
+        return mlreg_error_set(MLREG_EIO, "%s/%s exists and is read-only", dir, title);
     return 0;
 }
 
-static int place(char *tmp, const char *dir, const char *name)
+/* Renames the temp file @p tmp (a name in DIR, or the path of a staged
+ * partial file when @p staged) to title @p title, whose directories exist
+ * by now (targets_ready), reached one segment at a time. */
+static int place(char *tmp, int staged, int dfd, const char *dir, const char *title)
 {
-    char final[PATH_MAX];
-    int error;
+    int pfd, error;
+    const char *leaf;
 
-    if ((error = cli_path_join(final, sizeof(final), dir, name)) < 0) return error;
-    if (rename(tmp, final) < 0)
-        return mlreg_error_set(MLREG_EIO, "rename to %s: %s", final, strerror(errno));
-    tmp[0] = '\0';
-    return 0;
+    if ((error = cli_safepath_parent(&pfd, &leaf, NULL, dfd, title, 0, NULL)) < 0)
+        return cli_error_wrap(error, "%s/%s", dir, title);
+    if (renameat(staged ? AT_FDCWD : dfd, tmp, pfd, leaf) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "rename to %s/%s: %s", dir, title, strerror(errno));
+    } else {
+        tmp[0] = '\0';
+        if (strchr(title, '/') && fsync(pfd) < 0)
+            error = mlreg_error_set(MLREG_EIO, "fsync %s/%s: %s", dir, title, strerror(errno));
+    }
+    close(pfd);
+    return error;
 }
 
 /* The titles the lock DIR/mlreg.lock.json of an earlier pull owns (its
  * "files" and its "removed") into *out, a JSON array of strings (empty when
- * there is no lock). A lock that is not one mlreg wrote (unreadable, not
- * JSON, a title that is no safe file name) is refused, since we could
- * not tell its files from the user's; with @p force it is ignored with a
- * warning (nothing will be removed). */
-static int lock_owned(json_t **out, const char *dir, int force)
+ * there is no lock, or no DIR: @p dfd -1). A lock that is not one mlreg
+ * wrote (unreadable, not JSON, a title that breaks the title rule) is
+ * refused, since we could not tell its files from the user's; with
+ * @p force it is ignored with a warning (nothing will be removed). */
+static int lock_owned(json_t **out, int dfd, const char *dir, int force)
 {
-    int error = 0;
+    int error = 0, lfd = -1;
     char path[PATH_MAX];
     json_t *lock = NULL, *owned = NULL, *e;
     json_error_t jerr;
@@ -293,12 +320,10 @@ static int lock_owned(json_t **out, const char *dir, int force)
 
     *out = NULL;
     if (!(owned = json_array())) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    /* A DIR too long to hold the name can hold no lock; the temp file name
-     * fails first, saying so. */
-    if (cli_path_join(path, sizeof(path), dir, LOCK_NAME) < 0) goto judge;
-    if (lstat(path, &st) < 0) {
-        /* no DIR yet, or DIR no directory (mkdir_p says so next) */
-        if (errno != ENOENT && errno != ENOTDIR) why = strerror(errno);
+    snprintf(path, sizeof(path), "%s/%s", dir, LOCK_NAME);
+    if (dfd < 0) goto judge; /* no DIR yet (or DIR no directory: mkdir_p says so next) */
+    if (fstatat(dfd, LOCK_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno != ENOENT) why = strerror(errno);
         goto judge;
     }
     if (!S_ISREG(st.st_mode)) goto judge; /* target_check() refuses it, as any target */
@@ -306,7 +331,11 @@ static int lock_owned(json_t **out, const char *dir, int force)
         why = "larger than any lock";
         goto judge;
     }
-    if (!(lock = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
+    if ((lfd = openat(dfd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        why = strerror(errno);
+        goto judge;
+    }
+    if (!(lock = json_loadfd(lfd, JSON_REJECT_DUPLICATES, &jerr))) {
         why = jerr.text;
         goto judge;
     }
@@ -321,7 +350,7 @@ static int lock_owned(json_t **out, const char *dir, int force)
         {
             const char *t = json_string_value(l ? e : json_object_get(e, "title"));
             if (!t || mlreg_title_validate(t) < 0) {
-                why = "a title that is no safe file name";
+                why = "a title that breaks the title rule";
                 break;
             }
             if (json_array_append_new(owned, json_string(t)) < 0) {
@@ -349,6 +378,7 @@ judge:
     *out = owned;
     owned = NULL;
 done:
+    if (lfd >= 0) close(lfd);
     json_decref(owned);
     json_decref(lock);
     return error;
@@ -368,63 +398,111 @@ static int title_in(json_t *titles, const char *title)
     return 0;
 }
 
-/* 1 when the regular file at @p path already holds exactly @p l's bytes
- * (size, then SHA-256): replacing it loses nothing. */
-static int same_bytes(const char *path, const struct stat *st, const cli_layer *l)
+/* 1 when the regular file @p leaf of directory @p pfd already holds exactly
+ * @p l's bytes (size, then SHA-256): replacing it loses nothing. */
+static int same_bytes(int pfd, const char *leaf, const struct stat *st, const cli_layer *l)
 {
     mlreg_digest d;
     uint64_t size = 0;
     int fd, same;
 
     if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != l->size) return 0;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) return 0;
+    if ((fd = openat(pfd, leaf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) return 0;
     same = mlreg_digest_fd(&d, &size, fd) == 0 && size == l->size &&
            mlreg_digest_equal(&d, &l->digest);
     close(fd);
     return same;
 }
 
-/* Checks the new release's files against what DIR holds: a file that
+/* 1 when some title of @p files lies below directory @p t ("t/..."). */
+static int is_dir_of(const pull_file *files, size_t n, const char *t)
+{
+    size_t len = strlen(t);
+
+    for (size_t k = 0; k < n; k++)
+        if (!mlreg_title_ncmp(files[k].l->title, t, len) && files[k].l->title[len] == '/') return 1;
+    return 0;
+}
+
+/* A symbolic link or file where title @p f needs a directory: the first
+ * @p way bytes of its title name it (cli_safepath_parent). It is the
+ * previous release's file (@p owned lists it), which the pull replaces
+ * anyway, or, with @p force, replaced with a warning; otherwise the pull
+ * is refused before anything is downloaded. */
+static int way_judge(pull_file *f, size_t way, const char *dir, json_t *owned, int force)
+{
+    char prefix[PATH_MAX];
+
+    snprintf(prefix, sizeof(prefix), "%.*s", (int)way, f->l->title);
+    if (!title_in(owned, prefix)) {
+        if (!force)
+            return mlreg_error_set(MLREG_EDENIED,
+                                   "in %s: %s; nothing was changed (move it away, or pull with "
+                                   "--force to replace it with a directory)",
+                                   dir, mlreg_error_last());
+        fprintf(stderr,
+                "mlreg pull: warning: %s/%s is no directory; replacing it with one (--force; a "
+                "symbolic link is removed, never followed)\n",
+                dir, prefix);
+    }
+    f->replace_way = 1;
+    mlreg_error_clear();
+    return 0;
+}
+
+/* Checks the new release's files against what DIR (@p dfd, -1 when it does
+ * not exist yet) holds, each reached one segment at a time: a symbolic
+ * link or file where a directory must be is in the way (way_judge); a
+ * target pull could not replace stops it (target_check); a file that
  * exists, that @p owned (the earlier lock's titles) does not list and that
  * does not already hold the release's bytes is in the way (refused, or
- * replaced with a warning under @p force). Fills
- * @p stale with the titles @p owned lists, that the new release does not
- * have and that exist in DIR: the files the pull removes once done. */
-static int dir_plan(json_t *stale, const char *dir, const pull_file *files, size_t n, json_t *owned,
-                    int force)
+ * replaced with a warning under @p force). Fills @p stale with the titles
+ * @p owned lists, that the new release does not have and that exist in
+ * DIR: the files the pull removes once done. */
+static int dir_plan(json_t *stale, int dfd, const char *dir, pull_file *files, size_t n,
+                    json_t *owned, int force)
 {
-    char path[PATH_MAX], why[1024];
-    struct stat st, dir_st;
-    size_t i;
+    char why[1024];
+    struct stat st;
+    size_t i, way;
     json_t *e;
-    int error;
+    int error = 0, pfd = -1;
+    const char *leaf;
 
-    if (stat(dir, &dir_st) < 0) return 0; /* no DIR yet (or none at all: mkdir_p says so) */
-    /* First what would stop the renames anyway (target_check, again before
-     * the renames), so that it is the reason given, and before any
-     * download. A name too long for DIR is skipped: the temp file name
-     * fails first, saying so. */
+    if (dfd < 0) return 0;
+    /* First what would stop the renames anyway (again before the renames),
+     * so that it is the reason given, and before any download. */
     for (i = 0; i <= n; i++) {
         const char *t = i < n ? files[i].l->title : LOCK_NAME;
-        if (cli_path_join(path, sizeof(path), dir, t) < 0) continue;
-        if ((error = target_check(dir, &dir_st, t)) < 0) {
+        error = cli_safepath_parent(&pfd, &leaf, &way, dfd, t, 0, NULL);
+        if (error == MLREG_ENOTFOUND) continue; /* its directories are made later */
+        if (error == MLREG_EDENIED && i < n) {
+            if ((error = way_judge(&files[i], way, dir, owned, force)) < 0) return error;
+            continue;
+        }
+        if (error < 0) return cli_error_wrap(error, "%s/%s", dir, t);
+        error = target_check(pfd, dir, t, leaf);
+        if (error == 0 && i < n && fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            !title_in(owned, t) && !same_bytes(pfd, leaf, &st, files[i].l)) {
+            if (!force)
+                error = mlreg_error_set(MLREG_EDENIED,
+                                        "%s/%s is in the way: a file of the release would "
+                                        "replace it, and no earlier pull into %s wrote it; "
+                                        "nothing was changed (move it away, or pull with --force "
+                                        "to replace it)",
+                                        dir, t, dir);
+            else
+                fprintf(stderr,
+                        "mlreg pull: warning: replacing %s/%s, which no earlier pull wrote "
+                        "(--force)\n",
+                        dir, t);
+        }
+        close(pfd);
+        if (error == MLREG_EDENIED) return error;
+        if (error < 0) {
             snprintf(why, sizeof(why), "%s", mlreg_error_last());
             return mlreg_error_set(error, "%s; nothing in %s was changed", why, dir);
         }
-    }
-    for (i = 0; i < n; i++) {
-        if (cli_path_join(path, sizeof(path), dir, files[i].l->title) < 0) continue;
-        if (lstat(path, &st) < 0 || title_in(owned, files[i].l->title) ||
-            same_bytes(path, &st, files[i].l))
-            continue;
-        if (!force)
-            return mlreg_error_set(MLREG_EDENIED,
-                                   "%s is in the way: a file of the release would replace it, "
-                                   "and no earlier pull into %s wrote it; nothing was changed "
-                                   "(move it away, or pull with --force to replace it)",
-                                   path, dir);
-        fprintf(stderr,
-                "mlreg pull: warning: replacing %s, which no earlier pull wrote (--force)\n", path);
     }
     json_array_foreach(owned, i, e)
     {
@@ -432,44 +510,131 @@ static int dir_plan(json_t *stale, const char *dir, const pull_file *files, size
         int in_new = 0;
         for (size_t k = 0; k < n && !in_new; k++)
             in_new = !mlreg_title_cmp(files[k].l->title, t);
-        if (in_new || title_in(stale, t)) continue;
-        if (cli_path_join(path, sizeof(path), dir, t) < 0 || lstat(path, &st) < 0) continue;
+        /* a file of the old release where the new one has a directory is
+         * replaced by it (way_judge), not removed after */
+        if (in_new || title_in(stale, t) || is_dir_of(files, n, t)) continue;
+        if (cli_safepath_parent(&pfd, &leaf, NULL, dfd, t, 0, NULL) < 0) continue;
+        error = fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW);
+        close(pfd);
+        if (error < 0) continue;
         if (json_array_append_new(stale, json_string(t)) < 0)
             return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    }
+    mlreg_error_clear();
+    return 0;
+}
+
+/* Right before the renames, with every file downloaded and verified: the
+ * checks of dir_plan() again (DIR may have changed meanwhile), then the
+ * directories of the titles made, one segment at a time (recorded in
+ * @p made, removed again if the pull fails), a link or file in the way
+ * replaced where dir_plan() decided so. */
+static int targets_ready(int dfd, const char *dir, const pull_file *files, size_t n,
+                         cli_safepath_made *made)
+{
+    char why[1024];
+    int error, pfd;
+    const char *leaf;
+
+    for (size_t i = 0; i <= n; i++) {
+        const char *t = i < n ? files[i].l->title : LOCK_NAME;
+        error = cli_safepath_parent(&pfd, &leaf, NULL, dfd, t, 0, NULL);
+        if (error == MLREG_ENOTFOUND || (error == MLREG_EDENIED && i < n && files[i].replace_way))
+            continue;
+        if (error == 0) {
+            error = target_check(pfd, dir, t, leaf);
+            close(pfd);
+        } else {
+            error = cli_error_wrap(error, "in %s", dir);
+        }
+        if (error < 0) {
+            snprintf(why, sizeof(why), "%s", mlreg_error_last());
+            return mlreg_error_set(error, "%s; nothing in %s was changed", why, dir);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        int flags = CLI_SAFEPATH_CREATE | (files[i].replace_way ? CLI_SAFEPATH_FORCE : 0);
+        if (!strchr(files[i].l->title, '/')) continue;
+        if ((error = cli_safepath_parent(&pfd, &leaf, NULL, dfd, files[i].l->title, flags, made)) <
+            0)
+            return cli_error_wrap(error, "in %s", dir);
+        close(pfd);
+    }
+    return 0;
+}
+
+/* fsyncs the directory holding each directory of @p made, so the new
+ * directories survive a crash with the files in them. */
+static int made_sync(int dfd, const char *dir, const cli_safepath_made *made)
+{
+    int pfd, error;
+    const char *leaf;
+
+    for (size_t i = 0; i < made->n; i++) {
+        if ((error = cli_safepath_parent(&pfd, &leaf, NULL, dfd, made->dirs[i], 0, NULL)) < 0)
+            return cli_error_wrap(error, "%s", dir);
+        error = fsync(pfd) < 0 ? mlreg_error_set(MLREG_EIO, "fsync %s/%s: %s", dir, made->dirs[i],
+                                                 strerror(errno))
+                               : 0;
+        close(pfd);
+        if (error < 0) return error;
     }
     return 0;
 }
 
 /* Removes the files @p stale names from DIR, after the new release is in
- * place. A leftover that is not a file or a symbolic link (someone made it
- * a directory) is left alone, with a warning; so is one that cannot be
- * removed: the pull itself is complete, and the lock names them. */
-static void stale_remove(const char *dir, json_t *stale)
+ * place, each reached one segment at a time, then the directories that
+ * leaves empty (never DIR itself, never one holding anything). A leftover
+ * that is not a file or a symbolic link (someone made it a directory), or
+ * that a link or file now stands in the way of, is left alone with a
+ * warning; so is one that cannot be removed: the pull itself is complete,
+ * and the lock names them. */
+static void stale_remove(int dfd, const char *dir, json_t *stale)
 {
-    char path[PATH_MAX];
+    char parent[PATH_MAX];
     struct stat st;
     size_t i;
     json_t *e;
+    int pfd, rc;
+    const char *leaf, *t;
 
     json_array_foreach(stale, i, e)
     {
-        if (cli_path_join(path, sizeof(path), dir, json_string_value(e)) < 0) continue;
-        if (lstat(path, &st) < 0) continue;
+        t = json_string_value(e);
+        rc = cli_safepath_parent(&pfd, &leaf, NULL, dfd, t, 0, NULL);
+        if (rc == MLREG_ENOTFOUND) continue;
+        if (rc < 0) {
+            fprintf(stderr, "mlreg pull: warning: %s/%s of the previous release left alone: %s\n",
+                    dir, t, mlreg_error_last());
+            continue;
+        }
+        if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            close(pfd);
+            continue;
+        }
         if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
             fprintf(stderr,
-                    "mlreg pull: warning: %s of the previous release is no file now; left "
+                    "mlreg pull: warning: %s/%s of the previous release is no file now; left "
                     "alone\n",
-                    path);
+                    dir, t);
+            close(pfd);
             continue;
         }
-        if (unlink(path) < 0) {
-            fprintf(stderr, "mlreg pull: warning: cannot remove %s of the previous release: %s\n",
-                    path, strerror(errno));
+        rc = unlinkat(pfd, leaf, 0);
+        close(pfd);
+        if (rc < 0) {
+            fprintf(stderr,
+                    "mlreg pull: warning: cannot remove %s/%s of the previous release: %s\n", dir,
+                    t, strerror(errno));
             continue;
         }
-        if (!cli_quiet())
-            fprintf(stderr, "  removed     %s (not in this release)\n", json_string_value(e));
+        if (!cli_quiet()) fprintf(stderr, "  removed     %s (not in this release)\n", t);
+        if (leaf > t) {
+            snprintf(parent, sizeof(parent), "%.*s", (int)(leaf - t - 1), t);
+            cli_safepath_prune(dfd, parent);
+        }
     }
+    mlreg_error_clear();
 }
 
 /* The signatures of @p sigs that verified (status VALID), as the lock keeps
@@ -501,7 +666,7 @@ static int lock_sigs(json_t *arr, json_t *ids, const cli_sigreport *sigs)
  * be renamed into place: the release, its files, the leftovers this pull
  * removes (@p stale), the manifest text, and with @p sigs the signatures
  * that verified. */
-static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *ref,
+static int write_lock(char *tmp, size_t tmplen, int dfd, const char *dir, const cli_ref *ref,
                       const cli_release *rel, const char *stage, const char *at,
                       const pull_file *files, size_t n, json_t *stale, const cli_sigreport *sigs,
                       mode_t mode)
@@ -533,7 +698,7 @@ static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *
         if ((error = lock_sigs(sarr, ids, sigs)) < 0) goto done;
     }
     if (!(text = json_dumps(lock, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
-    if ((error = make_temp(&fd, tmp, tmplen, dir)) < 0 ||
+    if ((error = make_temp(&fd, tmp, tmplen, dfd, dir)) < 0 ||
         (error = cli_write_all(fd, text, strlen(text), LOCK_NAME)) < 0 ||
         (error = cli_write_all(fd, "\n", 1, LOCK_NAME)) < 0 ||
         (error = finish(&fd, dir, LOCK_NAME, mode)) < 0)
@@ -644,7 +809,7 @@ static int files_collect(pull_file *files, size_t *n_out, const cli_release *rel
 
 /* Downloads one file: ranged into the staging dir when it has a chunk
  * index, else streamed into a temp file in DIR. */
-static int fetch_file(pull_file *f, cli_client *c, const char *model, const char *dir,
+static int fetch_file(pull_file *f, cli_client *c, const char *model, int dfd, const char *dir,
                       const char *stage, unsigned parallel, uint64_t rate, char *note,
                       size_t notelen)
 {
@@ -653,7 +818,7 @@ static int fetch_file(pull_file *f, cli_client *c, const char *model, const char
 
     note[0] = '\0';
     if (!f->index) {
-        if ((error = make_temp(&f->fd, f->tmp, sizeof(f->tmp), dir)) < 0) return error;
+        if ((error = make_temp(&f->fd, f->tmp, sizeof(f->tmp), dfd, dir)) < 0) return error;
         return cli_blob_fetch(c, model, f->l, f->fd);
     }
     cli_pull_chunked_opts o = {.c = c,
@@ -688,10 +853,10 @@ int cmd_pull(int argc, char **argv)
     size_t nfiles = 0;
     uint64_t total = 0;
     mode_t mask, mode;
-    struct stat dir_st;
     struct sigaction old_actions[NCAUGHT];
     sigset_t held, old_mask;
-    int caught_set = 0, mask_set = 0, allow_withdrawn = 0, staging = 0, force = 0;
+    int caught_set = 0, mask_set = 0, allow_withdrawn = 0, staging = 0, force = 0, dfd = -1;
+    cli_safepath_made made = {0};
     json_t *owned = NULL, *stale = NULL;
     unsigned parallel = 0;
     uint64_t rate = 0;
@@ -782,12 +947,18 @@ int cmd_pull(int argc, char **argv)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
-    if ((error = lock_owned(&owned, dir, force)) < 0 ||
-        (error = dir_plan(stale, dir, files, nfiles, owned, force)) < 0)
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* -1: no DIR yet, nothing to plan */
+    if ((error = lock_owned(&owned, dfd, dir, force)) < 0 ||
+        (error = dir_plan(stale, dfd, dir, files, nfiles, owned, force)) < 0)
         goto done;
     for (size_t i = 0; i < nfiles; i++)
         staging |= files[i].index != NULL;
     if ((error = mkdir_p(dir)) < 0) goto done;
+    if (dfd < 0 && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
+        goto done;
+    }
+    sig_dfd = dfd;
     if (staging && (error = cli_pull_stage_open(stage, sizeof(stage), dir)) < 0) goto done;
 
     sig_files = files;
@@ -796,7 +967,7 @@ int cmd_pull(int argc, char **argv)
     caught_set = 1;
     for (size_t i = 0; i < nfiles; i++) {
         pull_file *f = &files[i];
-        if ((error = fetch_file(f, c, rr.ref.model, dir, stage, parallel, rate, note,
+        if ((error = fetch_file(f, c, rr.ref.model, dfd, dir, stage, parallel, rate, note,
                                 sizeof(note))) < 0)
             goto done;
         cli_format_size(size_str, sizeof(size_str), f->l->size);
@@ -809,40 +980,31 @@ int cmd_pull(int argc, char **argv)
      * only then rename: up to here DIR has gained temp files only. */
     for (size_t i = 0; i < nfiles; i++)
         if ((error = finish(&files[i].fd, dir, files[i].l->title, mode)) < 0) goto done;
-    if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &rr.ref, &rel,
+    if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dfd, dir, &rr.ref, &rel,
                             rr.by_stage ? rr.sref.stage : NULL, rr.at, files, nfiles, stale,
                             ts ? &sigs : NULL, mode)) < 0)
         goto done;
-    if (stat(dir, &dir_st) < 0) {
-        error = mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
-        goto done;
-    }
-    for (size_t i = 0; i <= nfiles; i++)
-        if ((error = target_check(dir, &dir_st, i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
-            error =
-                mlreg_error_set(error, "%s; nothing in %s was changed", mlreg_error_last(), dir);
-            goto done;
-        }
     sigemptyset(&held);
     for (size_t i = 0; i < NCAUGHT; i++)
         sigaddset(&held, caught[i]);
     sigprocmask(SIG_BLOCK, &held, &old_mask);
     mask_set = 1;
+    if ((error = targets_ready(dfd, dir, files, nfiles, &made)) < 0) goto done;
     /* Only a change to DIR by someone else since the checks can make a
      * rename fail now; say so rather than claim nothing changed. */
     for (size_t i = 0; i <= nfiles; i++)
-        if ((error = place(i < nfiles ? files[i].tmp : sig_lock_tmp, dir,
-                           i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
+        if ((error = place(i < nfiles ? files[i].tmp : sig_lock_tmp, i < nfiles && files[i].staged,
+                           dfd, dir, i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
             if (i > 0)
                 error = mlreg_error_set(error, "%s, after %zu of %zu files were replaced",
                                         mlreg_error_last(), i, nfiles + 1);
             goto done;
         }
-    if ((error = cli_sync_dir(dir)) < 0) goto done;
+    if ((error = made_sync(dfd, dir, &made)) < 0 || (error = cli_sync_dir(dir)) < 0) goto done;
     /* The new release and its lock are in place: only now the leftovers of
      * the previous one go (the lock names them under "removed"). */
     if (json_array_size(stale)) {
-        stale_remove(dir, stale);
+        stale_remove(dfd, dir, stale);
         if ((error = cli_sync_dir(dir)) < 0) goto done;
     }
     cli_pull_stage_remove(dir);
@@ -856,9 +1018,14 @@ int cmd_pull(int argc, char **argv)
 done:
     for (size_t i = 0; i < nfiles; i++) {
         if (files[i].fd >= 0) close(files[i].fd);
-        if (files[i].tmp[0] && !files[i].staged) unlink(files[i].tmp);
+        if (files[i].tmp[0] && !files[i].staged) unlinkat(dfd, files[i].tmp, 0);
     }
-    if (sig_lock_tmp[0]) unlink(sig_lock_tmp);
+    if (sig_lock_tmp[0]) unlinkat(dfd, sig_lock_tmp, 0);
+    /* the directories this pull made and left empty (none after a success) */
+    if (error < 0 && dfd >= 0) cli_safepath_made_undo(dfd, &made);
+    cli_safepath_made_free(&made);
+    if (dfd >= 0) close(dfd);
+    sig_dfd = -1;
     if (mask_set) sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (caught_set) signals_restore(old_actions);
     sig_nfiles = 0;

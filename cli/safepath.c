@@ -87,7 +87,7 @@ static int describe(const char **what, int fd, const char *seg)
         return 1;
     }
     if (S_ISDIR(st.st_mode)) return 1;
-    *what = S_ISLNK(st.st_mode)  ? "a symbolic link (not followed)"
+    *what = S_ISLNK(st.st_mode)   ? "a symbolic link (not followed)"
             : S_ISREG(st.st_mode) ? "a file"
                                   : "not a directory";
     return 0;

@@ -218,8 +218,8 @@ END_TEST
 
 START_TEST(test_dot_and_dotdot_segments_are_refused_before_anything_is_touched)
 {
-    static const char *const bad[] = {"..",   "../x",   "a/../x", "a/..",    ".",  "./x",
-                                      "a/./x", "a//x",  "/x",     "a/",      "",   "a/b/../../x"};
+    static const char *const bad[] = {"..",    "../x", "a/../x", "a/..", ".", "./x",
+                                      "a/./x", "a//x", "/x",     "a/",   "",  "a/b/../../x"};
     int fd;
     const char *leaf;
 
