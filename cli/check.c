@@ -10,7 +10,11 @@
  *    digest, size). A lock edited by hand (a digest changed to match a
  *    changed file) fails here;
  * 2. every file of the release: present, a regular file, of the size and
- *    SHA-256 the manifest gives (streamed, nothing kept);
+ *    SHA-256 the manifest gives (streamed, nothing kept). A title may have
+ *    subdirectories: each file is reached one segment at a time through
+ *    DIR's descriptor (safepath.h), so a symbolic link or file where a
+ *    directory should be is a failure ("in-the-way"), never followed, even
+ *    when the link leads to the right bytes;
  * 3. with --trusted-key / --keyring: the signatures the lock keeps (those
  *    that verified at pull time) are judged again against the trusted keys,
  *    over the manifest text; at least one must count and none be invalid.
@@ -20,7 +24,10 @@
  * Other files in DIR: leftovers of a previous release (the lock's
  * "removed", which pull was to remove) are failures, since a loader may
  * read them (a stale shard index); any other file is reported as "extra"
- * and fails the check only with --strict. Names starting with '.' (pull's
+ * and fails the check only with --strict; extra names are looked for in DIR
+ * and in every directory of the release, recursively so, and a directory
+ * no title lies below is one extra entry ("name/"), not looked into. Names
+ * starting with '.' (pull's
  * own temp and staging entries, .git, caches) are not reported: no release
  * file can have one (mlreg_title_validate).
  *
@@ -64,8 +71,10 @@ static const char usage_line[] =
     "the manifest. With --trusted-key or --keyring, the signatures the lock kept\n"
     "(pulled with --trusted-key) must verify over the manifest with a trusted,\n"
     "unrevoked key. Files of the previous release that pull was to remove (the\n"
-    "lock's \"removed\") fail the check; other files are reported as extra and\n"
-    "fail it only with --strict. Prints one line per file; exit 0 all passed,\n"
+    "lock's \"removed\") fail the check; other files (in DIR and in every\n"
+    "directory of the release) are reported as extra and fail it only with\n"
+    "--strict. A symbolic link where a directory of the release should be fails,\n"
+    "never followed. Prints one line per file; exit 0 all passed,\n"
     "1 something failed, 2 usage.\n"
     "  --trusted-key PUBFILE  e.g. --trusted-key release-ci.pub (repeatable)\n"
     "  --keyring FILE         e.g. --keyring keys.json (from mlreg key list --json)\n"

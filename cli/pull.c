@@ -2,24 +2,38 @@
  *
  * The registry is not trusted: the manifest is fetched and checked by
  * cli_release_fetch (release.c): its bytes hash to the pinned or announced
- * digest, it is a release of the model asked for, and every title is a safe
- * file name, so a hostile registry cannot make us write outside DIR.
+ * digest, it is a release of the model asked for, and every title follows
+ * the title rules (a relative path, no segment empty or starting with '.',
+ * mlreg_titles_check on the set), so a hostile registry cannot make us
+ * write outside DIR.
+ *
+ * What DIR holds is not trusted either: a title may have subdirectories
+ * ("tokenizer/vocab.json"), and every lstat, open, rename and unlink under
+ * DIR goes through DIR's descriptor, one segment at a time (safepath.h:
+ * openat(parent, seg, O_NOFOLLOW|O_DIRECTORY) per directory, mkdirat when
+ * missing, then *at() on the leaf). A symbolic link or file where a
+ * directory must be is in the way: refused before any download, naming
+ * it, unless --force (or it is a file of the previous release), when it
+ * is removed, never followed, and replaced by a directory right before
+ * the renames. A real directory is never removed.
  *
  * With --trusted-key / --keyring the release must also carry a valid
  * signature by a trusted key (release.c, cli_sigs_check). That is checked
  * before DIR is even created: without it nothing is downloaded or written.
  *
- * Files are downloaded into temp files inside DIR (same filesystem, so the
- * final rename is atomic), hashed while streaming. Nothing is renamed into
+ * Files are downloaded into temp files in DIR's top level (same
+ * filesystem, so the final renameat() into the title's directory is
+ * atomic), hashed while streaming. Nothing is renamed into
  * place until every file is verified, the lock file is written (to a temp
  * file too) and every target has been checked: a target that is a
  * directory, another non-regular file, a read-only file, or another
  * user's entry in a sticky directory stops the pull before the first
- * rename. On any failure every temp file is removed, so a
- * failed pull changes nothing in DIR. A SIGINT/SIGTERM/SIGHUP during the
- * pull also removes the temp files before the process dies; during the
- * renames themselves those signals are held back until the last one is
- * done, so DIR never holds half a release and the lock file of another.
+ * rename. The directories the titles need are made only then; on any
+ * failure every temp file is removed, and so is every directory the pull
+ * made that is still empty, so a failed pull changes nothing in DIR. A SIGINT/SIGTERM/SIGHUP during
+ * the pull also removes the temp files before the process dies; during the renames themselves those
+ * signals are held back until the last one is done, so DIR never holds half a release and the lock
+ * file of another.
  *
  * A file with a chunk index (pull_chunks.c) is downloaded in parallel
  * ranges into DIR/.mlreg-pull/<digest>.part instead, each chunk verified as
@@ -39,7 +53,9 @@
  * another tool's) is in the way: the pull is refused before anything is
  * downloaded, unless --force. Files no lock lists and the new release does
  * not have are never touched. A lock that cannot be read as one mlreg wrote
- * is refused the same way (--force: replace, remove nothing).
+ * is refused the same way (--force: replace, remove nothing). Removing a
+ * leftover in a subdirectory also removes the directories that leaves
+ * empty (never DIR itself, never one that holds anything).
  *
  * The lock also keeps what `mlreg check` needs to check DIR offline: the
  * manifest text (its digest is the lock's "digest") and, after a pull with
@@ -91,7 +107,11 @@ static const char usage_line[] =
     "place with DIR/mlreg.lock.json. A file it would replace that is a directory\n"
     "or read-only, or that belongs to another user in a sticky directory (/tmp),\n"
     "stops the pull before anything is moved: a failed pull changes nothing in\n"
-    "DIR. With --trusted-key (a minisign .pub file, repeatable) or\n"
+    "DIR. A title may have subdirectories (tokenizer/vocab.json): they are made\n"
+    "in DIR, reached one at a time and never through a symbolic link; a link or\n"
+    "file where one must be is in the way (refused before any download; --force\n"
+    "replaces it with a directory, never following it).\n"
+    "With --trusted-key (a minisign .pub file, repeatable) or\n"
     "--keyring (the JSON of `mlreg key list --json`), the release must first\n"
     "carry a valid signature by a trusted, unrevoked key whose trusted comment\n"
     "names this model, version and digest; otherwise nothing is downloaded or\n"
@@ -118,6 +138,7 @@ static const char usage_line[] =
     "  -o, --output DIR        e.g. -o /srv/models/clf\n"
     "  --at TIME               with MODEL:STAGE, e.g. --at 2026-11-26T10:00:00Z\n"
     "  --force                 replace files in the way, e.g. a hand-copied config.json\n"
+    "                          (a link or file where a directory must be: by a directory)\n"
     "  --trusted-key PUBFILE   e.g. --trusted-key release-ci.pub (repeatable)\n"
     "  --keyring FILE          e.g. --keyring keys.json (from mlreg key list --json)\n"
     "  --allow-withdrawn       pull a withdrawn release anyway, with a warning\n"

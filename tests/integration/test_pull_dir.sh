@@ -246,6 +246,28 @@ expect_rc "pull 1 over 2 again" 0
     ok "1 over 2: directories back, 2's file gone" || not_ok "1 over 2: directories back, 2's file gone"
 
 
+# the previous release's file where the new one needs a directory: replaced
+# without --force (it is no user's file)
+printf 'flat\n' >"$S/tokenizer"
+put_release m/sub 3 tokenizer=tokenizer="$S/tokenizer" eval.json=eval-report="$W/eval.json" &&
+    ok "a release with a file named tokenizer is pushed" ||
+    not_ok "a release with a file named tokenizer is pushed"
+rm -rf "$P"
+run "$MLREG" pull m/sub@3 -o "$P"
+expect_rc "pull 3 (a file tokenizer)" 0
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "pull 1 over 3: the previous release's file becomes a directory" 0
+[ -d "$P/tokenizer" ] && cmp -s "$P/tokenizer/vocab.json" "$S/vocab.json" &&
+    ok "tokenizer/ replaced the previous release's file" ||
+    not_ok "tokenizer/ replaced the previous release's file"
+grep -q "warning" "$TMP/err" && not_ok "no warning for the previous release's file" ||
+    ok "no warning for the previous release's file"
+# the other way round is refused (a known limit, documented): a file where
+# the previous release left a directory
+run "$MLREG" pull m/sub@3 -o "$P"
+expect_rc "pull 3 over 1: a directory where the file must go is refused" 2
+err_has "the refusal names the directory" "tokenizer exists and is a directory"
+
 run "$MLREG" pull --help
 grep -q -- "--force" "$TMP/out" && ok "pull --help lists --force" || not_ok "pull --help lists --force"
 
