@@ -36,7 +36,8 @@
  * file of another.
  *
  * A file with a chunk index (pull_chunks.c) is downloaded in parallel
- * ranges into DIR/.mlreg-pull/<digest>.part instead, each chunk verified as
+ * ranges into DIR/.mlreg-pull/<digest>.part instead (through the staging
+ * dir's descriptor, opened with O_NOFOLLOW below DIR's), each chunk verified as
  * it lands and the whole file before it is placed; that partial file is
  * kept when the pull fails or dies (signals included), so the next pull
  * resumes from the chunks that verify. A complete pull removes the staging
@@ -150,7 +151,7 @@ static const char usage_line[] =
 typedef struct {
     const cli_layer *l; /* points into the fetched release */
     /* temp file: a name in DIR (reached through its descriptor), or, when
-     * staged, the path of the partial file; "" when none exists */
+     * staged, its name in the staging dir; "" when none exists */
     char tmp[PATH_MAX];
     int fd;
     const cli_layer *index; /* its chunk index layer, or NULL */
@@ -281,6 +282,11 @@ static int target_check(int pfd, const char *dir, const char *title, const char 
 {
     struct stat st, pst;
 
+    /* DIR's own write permission shows when the temp files are made; a
+     * subdirectory's would show only at its rename, half-way through */
+    if (leaf > title && faccessat(pfd, ".", W_OK | X_OK, AT_EACCESS) < 0)
+        return mlreg_error_set(MLREG_EIO, "%s/%.*s: the directory of %s is not writable: %s", dir,
+                               (int)(leaf - title - 1), title, title, strerror(errno));
     if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT) return 0;
         return mlreg_error_set(MLREG_EIO, "%s/%s: %s", dir, title, strerror(errno));
@@ -289,8 +295,8 @@ static int target_check(int pfd, const char *dir, const char *title, const char 
         return mlreg_error_set(MLREG_EIO, "%s/%s: %s", dir, title, strerror(errno));
     if ((pst.st_mode & S_ISVTX) && pst.st_uid != geteuid() && st.st_uid != geteuid())
         return mlreg_error_set(MLREG_EIO,
-                               "%s/%s belongs to another user in a sticky directory; pull "
-                               "replaces only its own files there",
+                               "%s/%s belongs to another user in the sticky directory holding "
+                               "it; pull replaces only its own files there",
                                dir, title);
     if (S_ISLNK(st.st_mode)) return 0;
     if (S_ISDIR(st.st_mode))
@@ -302,17 +308,17 @@ static int target_check(int pfd, const char *dir, const char *title, const char 
     return 0;
 }
 
-/* Renames the temp file @p tmp (a name in DIR, or the path of a staged
- * partial file when @p staged) to title @p title, whose directories exist
+/* Renames the temp file @p tmp (a name in directory @p tmpfd: DIR, or the
+ * staging dir for a partial file) to title @p title, whose directories exist
  * by now (targets_ready), reached one segment at a time. */
-static int place(char *tmp, int staged, int dfd, const char *dir, const char *title)
+static int place(char *tmp, int tmpfd, int dfd, const char *dir, const char *title)
 {
     int pfd, error;
     const char *leaf;
 
     if ((error = cli_safepath_parent(&pfd, &leaf, NULL, dfd, title, 0, NULL)) < 0)
         return cli_error_wrap(error, "%s/%s", dir, title);
-    if (renameat(staged ? AT_FDCWD : dfd, tmp, pfd, leaf) < 0) {
+    if (renameat(tmpfd, tmp, pfd, leaf) < 0) {
         error = mlreg_error_set(MLREG_EIO, "rename to %s/%s: %s", dir, title, strerror(errno));
     } else {
         tmp[0] = '\0';
@@ -501,29 +507,35 @@ static int dir_plan(json_t *stale, int dfd, const char *dir, pull_file *files, s
             if ((error = way_judge(&files[i], way, dir, owned, force)) < 0) return error;
             continue;
         }
-        if (error < 0) return cli_error_wrap(error, "%s/%s", dir, t);
-        error = target_check(pfd, dir, t, leaf);
-        if (error == 0 && i < n && fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            !title_in(owned, t) && !same_bytes(pfd, leaf, &st, files[i].l)) {
-            if (!force)
-                error = mlreg_error_set(MLREG_EDENIED,
-                                        "%s/%s is in the way: a file of the release would "
-                                        "replace it, and no earlier pull into %s wrote it; "
-                                        "nothing was changed (move it away, or pull with --force "
-                                        "to replace it)",
-                                        dir, t, dir);
-            else
-                fprintf(stderr,
-                        "mlreg pull: warning: replacing %s/%s, which no earlier pull wrote "
-                        "(--force)\n",
-                        dir, t);
+        if (error == 0) {
+            error = target_check(pfd, dir, t, leaf);
+            close(pfd);
+        } else {
+            error = cli_error_wrap(error, "%s/%s", dir, t);
         }
-        close(pfd);
-        if (error == MLREG_EDENIED) return error;
         if (error < 0) {
             snprintf(why, sizeof(why), "%s", mlreg_error_last());
             return mlreg_error_set(error, "%s; nothing in %s was changed", why, dir);
         }
+    }
+    /* Then the files no earlier pull wrote. */
+    for (i = 0; i < n; i++) {
+        const char *t = files[i].l->title;
+        if (files[i].replace_way || cli_safepath_parent(&pfd, &leaf, NULL, dfd, t, 0, NULL) < 0)
+            continue;
+        error = fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !title_in(owned, t) &&
+                !same_bytes(pfd, leaf, &st, files[i].l);
+        close(pfd);
+        if (!error) continue;
+        if (!force)
+            return mlreg_error_set(MLREG_EDENIED,
+                                   "%s/%s is in the way: a file of the release would replace it, "
+                                   "and no earlier pull into %s wrote it; nothing was changed "
+                                   "(move it away, or pull with --force to replace it)",
+                                   dir, t, dir);
+        fprintf(stderr,
+                "mlreg pull: warning: replacing %s/%s, which no earlier pull wrote (--force)\n",
+                dir, t);
     }
     json_array_foreach(owned, i, e)
     {
@@ -831,7 +843,7 @@ static int files_collect(pull_file *files, size_t *n_out, const cli_release *rel
 /* Downloads one file: ranged into the staging dir when it has a chunk
  * index, else streamed into a temp file in DIR. */
 static int fetch_file(pull_file *f, cli_client *c, const char *model, int dfd, const char *dir,
-                      const char *stage, unsigned parallel, uint64_t rate, char *note,
+                      int sfd, const char *stage, unsigned parallel, uint64_t rate, char *note,
                       size_t notelen)
 {
     cli_pull_chunked_stats st;
@@ -846,6 +858,7 @@ static int fetch_file(pull_file *f, cli_client *c, const char *model, int dfd, c
                                .model = model,
                                .file = f->l,
                                .index = f->index,
+                               .stage_fd = sfd,
                                .stage_dir = stage,
                                .parallel = parallel,
                                .rate = rate};
@@ -876,7 +889,8 @@ int cmd_pull(int argc, char **argv)
     mode_t mask, mode;
     struct sigaction old_actions[NCAUGHT];
     sigset_t held, old_mask;
-    int caught_set = 0, mask_set = 0, allow_withdrawn = 0, staging = 0, force = 0, dfd = -1;
+    int caught_set = 0, mask_set = 0, allow_withdrawn = 0, staging = 0, force = 0, dfd = -1,
+        sfd = -1;
     cli_safepath_made made = {0};
     json_t *owned = NULL, *stale = NULL;
     unsigned parallel = 0;
@@ -980,7 +994,8 @@ int cmd_pull(int argc, char **argv)
         goto done;
     }
     sig_dfd = dfd;
-    if (staging && (error = cli_pull_stage_open(stage, sizeof(stage), dir)) < 0) goto done;
+    snprintf(stage, sizeof(stage), "%s/%s", dir, CLI_PULL_STAGE_DIR);
+    if (staging && (error = cli_pull_stage_open(&sfd, dfd, dir)) < 0) goto done;
 
     sig_files = files;
     sig_nfiles = (sig_atomic_t)nfiles;
@@ -988,7 +1003,7 @@ int cmd_pull(int argc, char **argv)
     caught_set = 1;
     for (size_t i = 0; i < nfiles; i++) {
         pull_file *f = &files[i];
-        if ((error = fetch_file(f, c, rr.ref.model, dfd, dir, stage, parallel, rate, note,
+        if ((error = fetch_file(f, c, rr.ref.model, dfd, dir, sfd, stage, parallel, rate, note,
                                 sizeof(note))) < 0)
             goto done;
         cli_format_size(size_str, sizeof(size_str), f->l->size);
@@ -1014,8 +1029,9 @@ int cmd_pull(int argc, char **argv)
     /* Only a change to DIR by someone else since the checks can make a
      * rename fail now; say so rather than claim nothing changed. */
     for (size_t i = 0; i <= nfiles; i++)
-        if ((error = place(i < nfiles ? files[i].tmp : sig_lock_tmp, i < nfiles && files[i].staged,
-                           dfd, dir, i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
+        if ((error = place(i < nfiles ? files[i].tmp : sig_lock_tmp,
+                           i < nfiles && files[i].staged ? sfd : dfd, dfd, dir,
+                           i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
             if (i > 0)
                 error = mlreg_error_set(error, "%s, after %zu of %zu files were replaced",
                                         mlreg_error_last(), i, nfiles + 1);
@@ -1028,7 +1044,9 @@ int cmd_pull(int argc, char **argv)
         stale_remove(dfd, dir, stale);
         if ((error = cli_sync_dir(dir)) < 0) goto done;
     }
-    cli_pull_stage_remove(dir);
+    if (sfd >= 0) close(sfd);
+    sfd = -1;
+    cli_pull_stage_remove(dfd);
     cli_format_size(size_str, sizeof(size_str), total);
     if (!cli_quiet())
         fprintf(stderr, "pulled %s@%s (%s) into %s: %zu file%s, %s, all verified%s\n", rr.ref.model,
@@ -1045,6 +1063,7 @@ done:
     /* the directories this pull made and left empty (none after a success) */
     if (error < 0 && dfd >= 0) cli_safepath_made_undo(dfd, &made);
     cli_safepath_made_free(&made);
+    if (sfd >= 0) close(sfd);
     if (dfd >= 0) close(dfd);
     sig_dfd = -1;
     if (mask_set) sigprocmask(SIG_SETMASK, &old_mask, NULL);
