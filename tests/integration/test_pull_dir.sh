@@ -246,6 +246,21 @@ expect_rc "pull 1 over 2 again" 0
     ok "1 over 2: directories back, 2's file gone" || not_ok "1 over 2: directories back, 2's file gone"
 
 
+# leftovers are removed through no link: tokenizer/ swapped for a link to a
+# directory holding a vocab.json, then a pull of 2 removes nothing there
+rm -rf "$P" "$E"
+mkdir -p "$E"
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "pull 1 again" 0
+mv "$P/tokenizer" "$W/tokenizer.moved"
+cp "$S/vocab.json" "$E/vocab.json"
+ln -s "$E" "$P/tokenizer"
+run "$MLREG" pull m/sub@2 -o "$P"
+expect_rc "pull 2 over 1 whose tokenizer/ is now a link" 0
+cmp -s "$E/vocab.json" "$S/vocab.json" && ok "nothing removed through the link" ||
+    not_ok "nothing removed through the link"
+[ -L "$P/tokenizer" ] && ok "the link itself is left alone" || not_ok "the link itself is left alone"
+
 # the previous release's file where the new one needs a directory: replaced
 # without --force (it is no user's file)
 printf 'flat\n' >"$S/tokenizer"
