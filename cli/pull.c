@@ -451,16 +451,26 @@ static int is_dir_of(const pull_file *files, size_t n, const char *t)
     return 0;
 }
 
-/* A symbolic link or file where title @p f needs a directory: the first
- * @p way bytes of its title name it (cli_safepath_parent). It is the
+/* A symbolic link or file where title @p files[i] needs a directory: the
+ * first @p way bytes of its title name it (cli_safepath_parent). It is the
  * previous release's file (@p owned lists it), which the pull replaces
  * anyway, or, with @p force, replaced with a warning; otherwise the pull
  * is refused before anything is downloaded. */
-static int way_judge(pull_file *f, size_t way, const char *dir, json_t *owned, int force)
+static int way_judge(pull_file *files, size_t i, size_t way, const char *dir, json_t *owned,
+                     int force)
 {
     char prefix[PATH_MAX];
+    pull_file *f = &files[i];
 
     snprintf(prefix, sizeof(prefix), "%.*s", (int)way, f->l->title);
+    /* judged already for an earlier title below the same entry */
+    for (size_t k = 0; k < i; k++)
+        if (files[k].replace_way && !mlreg_title_ncmp(files[k].l->title, prefix, way) &&
+            files[k].l->title[way] == '/') {
+            f->replace_way = 1;
+            mlreg_error_clear();
+            return 0;
+        }
     if (!title_in(owned, prefix)) {
         if (!force)
             return mlreg_error_set(MLREG_EDENIED,
@@ -504,7 +514,7 @@ static int dir_plan(json_t *stale, int dfd, const char *dir, pull_file *files, s
         error = cli_safepath_parent(&pfd, &leaf, &way, dfd, t, 0, NULL);
         if (error == MLREG_ENOTFOUND) continue; /* its directories are made later */
         if (error == MLREG_EDENIED && i < n) {
-            if ((error = way_judge(&files[i], way, dir, owned, force)) < 0) return error;
+            if ((error = way_judge(files, i, way, dir, owned, force)) < 0) return error;
             continue;
         }
         if (error == 0) {

@@ -211,6 +211,9 @@ run "$MLREG" pull m/sub@1 -o "$P" --force
 expect_rc "--force replaces the file with a directory" 0
 [ -d "$P/tokenizer" ] && cmp -s "$P/tokenizer/vocab.json" "$S/vocab.json" &&
     ok "--force: tokenizer/ holds the release's files" || not_ok "--force: tokenizer/ holds the release's files"
+[ "$(grep -c "is no directory; replacing" "$TMP/err")" = 1 ] &&
+    ok "--force warns once for an entry in the way of two titles" ||
+    not_ok "--force warns once for an entry in the way of two titles"
 # a refused pull makes no directory (they are made only after every file is
 # verified, right before the renames)
 rm -rf "$P"
