@@ -119,6 +119,12 @@ $(BUILD)/tests/check_push_dir: tests/unit/check_push_dir.c $(BUILD)/cli/push_dir
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 
+# check_safepath tests a module of cli/ (safepath.c).
+$(BUILD)/tests/check_safepath: tests/unit/check_safepath.c $(BUILD)/cli/safepath.o \
+    $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
+
 # audit_tamper edits the LMDB file directly, as an attacker would: liblmdb only.
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(@D)

@@ -10,7 +10,11 @@
  *    digest, size). A lock edited by hand (a digest changed to match a
  *    changed file) fails here;
  * 2. every file of the release: present, a regular file, of the size and
- *    SHA-256 the manifest gives (streamed, nothing kept);
+ *    SHA-256 the manifest gives (streamed, nothing kept). A title may have
+ *    subdirectories: each file is reached one segment at a time through
+ *    DIR's descriptor (safepath.h), so a symbolic link or file where a
+ *    directory should be is a failure ("in-the-way"), never followed, even
+ *    when the link leads to the right bytes;
  * 3. with --trusted-key / --keyring: the signatures the lock keeps (those
  *    that verified at pull time) are judged again against the trusted keys,
  *    over the manifest text; at least one must count and none be invalid.
@@ -20,7 +24,10 @@
  * Other files in DIR: leftovers of a previous release (the lock's
  * "removed", which pull was to remove) are failures, since a loader may
  * read them (a stale shard index); any other file is reported as "extra"
- * and fails the check only with --strict. Names starting with '.' (pull's
+ * and fails the check only with --strict; extra names are looked for in DIR
+ * and in every directory of the release, recursively so, and a directory
+ * no title lies below is one extra entry ("name/"), not looked into. Names
+ * starting with '.' (pull's
  * own temp and staging entries, .git, caches) are not reported: no release
  * file can have one (mlreg_title_validate).
  *
@@ -53,6 +60,7 @@
 #include "mlreg/release_sig.h"
 #include "mlreg/text.h"
 #include "release.h"
+#include "safepath.h"
 
 static const char usage_line[] =
     "usage: mlreg check DIR [--trusted-key PUBFILE]... [--keyring FILE] [--strict] [--json]\n"
@@ -63,8 +71,10 @@ static const char usage_line[] =
     "the manifest. With --trusted-key or --keyring, the signatures the lock kept\n"
     "(pulled with --trusted-key) must verify over the manifest with a trusted,\n"
     "unrevoked key. Files of the previous release that pull was to remove (the\n"
-    "lock's \"removed\") fail the check; other files are reported as extra and\n"
-    "fail it only with --strict. Prints one line per file; exit 0 all passed,\n"
+    "lock's \"removed\") fail the check; other files (in DIR and in every\n"
+    "directory of the release) are reported as extra and fail it only with\n"
+    "--strict. A symbolic link where a directory of the release should be fails,\n"
+    "never followed. Prints one line per file; exit 0 all passed,\n"
     "1 something failed, 2 usage.\n"
     "  --trusted-key PUBFILE  e.g. --trusted-key release-ci.pub (repeatable)\n"
     "  --keyring FILE         e.g. --keyring keys.json (from mlreg key list --json)\n"
@@ -99,26 +109,29 @@ static int add(json_t *list, const char *fmt, ...)
     return 0;
 }
 
-/* Reads DIR/mlreg.lock.json into *out. A missing or unreadable lock is a
- * failure of the check (MLREG_EMISMATCH), not a usage error: the directory
- * is not what a pull leaves. */
-static int lock_read(json_t **out, const char *dir)
+/* Reads DIR/mlreg.lock.json (through DIR's descriptor @p dfd, never a
+ * symbolic link) into *out. A missing or unreadable lock is a failure of
+ * the check (MLREG_EMISMATCH), not a usage error: the directory is not what
+ * a pull leaves. */
+static int lock_read(json_t **out, int dfd, const char *dir)
 {
     char path[PATH_MAX];
     json_error_t jerr;
     struct stat st;
-    int error;
+    int lfd;
 
     *out = NULL;
-    if ((error = cli_path_join(path, sizeof(path), dir, MLREG_LOCK_FILE_NAME)) < 0) return error;
-    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-        return mlreg_error_set(MLREG_EINVALID, "%s is not a directory", dir);
-    if (lstat(path, &st) < 0)
+    snprintf(path, sizeof(path), "%s/%s", dir, MLREG_LOCK_FILE_NAME);
+    if (fstatat(dfd, MLREG_LOCK_FILE_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return mlreg_error_set(MLREG_EMISMATCH, "%s: %s (not a directory mlreg pull wrote?)", path,
                                strerror(errno));
     if (!S_ISREG(st.st_mode) || st.st_size > (off_t)CLI_API_MAX)
         return mlreg_error_set(MLREG_EMISMATCH, "%s is not a regular file of a sane size", path);
-    if (!(*out = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)) || !json_is_object(*out)) {
+    if ((lfd = openat(dfd, MLREG_LOCK_FILE_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return mlreg_error_set(MLREG_EMISMATCH, "%s: %s", path, strerror(errno));
+    *out = json_loadfd(lfd, JSON_REJECT_DUPLICATES, &jerr);
+    close(lfd);
+    if (!*out || !json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;
         return mlreg_error_set(MLREG_EMISMATCH, "%s is not a JSON object: %s", path,
@@ -178,34 +191,55 @@ static int lock_check(cli_release *rel, cli_ref *ref, json_t *lock)
     return 0;
 }
 
-/* Step 2 for one file. */
-static void file_check(file_verdict *v, const char *dir, const cli_layer *l)
+/* Step 2 for one file, reached one segment at a time below DIR's
+ * descriptor @p dfd (safepath.h): a symbolic link or file where a
+ * directory of the title should be is "in-the-way", never followed. */
+static void file_check(file_verdict *v, int dfd, const cli_layer *l)
 {
-    char path[PATH_MAX], got[MLREG_DIGEST_STRLEN + 1];
+    char got[MLREG_DIGEST_STRLEN + 1];
     struct stat st;
     mlreg_digest d;
     uint64_t size = 0;
-    int fd;
+    int fd, pfd, rc;
+    const char *leaf;
 
     v->detail[0] = '\0';
-    if (cli_path_join(path, sizeof(path), dir, l->title) < 0 || lstat(path, &st) < 0) {
+    rc = cli_safepath_parent(&pfd, &leaf, NULL, dfd, l->title, 0, NULL);
+    if (rc == MLREG_ENOTFOUND) {
+        v->status = "missing";
+        snprintf(v->detail, sizeof(v->detail), "%s", mlreg_error_last());
+        return;
+    }
+    if (rc < 0) {
+        v->status = rc == MLREG_EDENIED ? "in-the-way" : "unreadable";
+        snprintf(v->detail, sizeof(v->detail), "%s", mlreg_error_last());
+        return;
+    }
+    if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         v->status = "missing";
         snprintf(v->detail, sizeof(v->detail), "%s",
                  errno == ENOENT ? "no such file" : "cannot stat");
+        close(pfd);
         return;
     }
     if (!S_ISREG(st.st_mode)) {
         v->status = "not-a-file";
-        snprintf(v->detail, sizeof(v->detail), "not a regular file");
+        snprintf(v->detail, sizeof(v->detail), "%s",
+                 S_ISLNK(st.st_mode) ? "a symbolic link (not followed), not a regular file"
+                                     : "not a regular file");
+        close(pfd);
         return;
     }
     if ((uint64_t)st.st_size != l->size) {
         v->status = "size";
         snprintf(v->detail, sizeof(v->detail), "%" PRIu64 " bytes, want %" PRIu64,
                  (uint64_t)st.st_size, l->size);
+        close(pfd);
         return;
     }
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+    fd = openat(pfd, leaf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    close(pfd);
+    if (fd < 0) {
         v->status = "unreadable";
         snprintf(v->detail, sizeof(v->detail), "%s", strerror(errno));
         return;
@@ -232,29 +266,123 @@ static int in_release(const cli_release *rel, const char *name)
     return 0;
 }
 
-/* The other entries of DIR: leftovers the lock names under "removed", and
- * extra names. */
-static int others_scan(findings *fd, const char *dir, const cli_release *rel, json_t *lock)
+/* 1 when @p name is a directory of the release: some title lies below it. */
+static int release_dir(const cli_release *rel, const char *name)
 {
-    DIR *d;
-    struct dirent *e;
-    json_t *removed = json_object_get(lock, "removed"), *r;
-    int error = 0;
+    size_t len = strlen(name);
 
-    if (!(d = opendir(dir))) return mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
+    for (size_t k = 0; k < rel->nlayers; k++)
+        if (!rel->layers[k].is_chunk_index && !mlreg_title_ncmp(rel->layers[k].title, name, len) &&
+            rel->layers[k].title[len] == '/')
+            return 1;
+    return 0;
+}
+
+/* 1 when @p name is one of the lock's "removed". */
+static int in_removed(json_t *removed, const char *name)
+{
+    size_t i;
+    json_t *r;
+
+    json_array_foreach(removed, i, r)
+    {
+        if (json_is_string(r) && !strcmp(json_string_value(r), name)) return 1;
+    }
+    return 0;
+}
+
+/* The entries of directory @p rel of DIR ("" for DIR itself) that are no
+ * file or directory of the release and no leftover: extra names, a
+ * directory written with a trailing '/' (not looked into: it is no
+ * directory of the release). A directory that cannot be reached (a link
+ * in its place) is skipped: file_check reports it. */
+static int dir_scan(findings *fd, int dfd, const char *rel, const cli_release *r, json_t *removed)
+{
+    DIR *d = NULL;
+    struct dirent *e;
+    int error = 0, sfd = -1, pfd;
+    const char *leaf;
+    char name[PATH_MAX];
+
+    if (!*rel) {
+        sfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    } else if (cli_safepath_parent(&pfd, &leaf, NULL, dfd, rel, 0, NULL) == 0) {
+        sfd = openat(pfd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(pfd);
+    }
+    mlreg_error_clear();
+    if (sfd < 0 || !(d = fdopendir(sfd))) {
+        if (sfd >= 0) close(sfd);
+        return 0;
+    }
     while ((e = readdir(d))) {
-        int leftover = 0;
-        size_t i;
-        if (e->d_name[0] == '.' || !mlreg_title_cmp(e->d_name, MLREG_LOCK_FILE_NAME) ||
-            in_release(rel, e->d_name))
+        int isdir;
+        if (e->d_name[0] == '.') continue;
+        if ((size_t)snprintf(name, sizeof(name), "%s%s%s", rel, *rel ? "/" : "", e->d_name) >=
+            sizeof(name))
             continue;
-        json_array_foreach(removed, i, r)
-        {
-            if (json_is_string(r) && !strcmp(json_string_value(r), e->d_name)) leftover = 1;
+        if ((!*rel && !mlreg_title_cmp(name, MLREG_LOCK_FILE_NAME)) || in_release(r, name) ||
+            release_dir(r, name) || in_removed(removed, name))
+            continue;
+        isdir = e->d_type == DT_DIR;
+        if (e->d_type == DT_UNKNOWN) {
+            struct stat st;
+            isdir = fstatat(sfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
         }
-        if ((error = add(leftover ? fd->leftovers : fd->extra, "%s", e->d_name)) < 0) break;
+        if ((error = add(fd->extra, "%s%s", name, isdir ? "/" : "")) < 0) break;
     }
     closedir(d);
+    return error;
+}
+
+/* The other entries of DIR: leftovers the lock names under "removed" that
+ * are still there (reached as release files are), and extra names in DIR
+ * and in every directory of the release, recursively so (a directory
+ * no title lies below is one extra entry, not looked into). */
+static int others_scan(findings *fd, int dfd, const cli_release *rel, json_t *lock)
+{
+    json_t *removed = json_object_get(lock, "removed"), *r, *dirs;
+    size_t i;
+    int error = 0;
+
+    json_array_foreach(removed, i, r)
+    {
+        const char *t = json_string_value(r), *leaf;
+        struct stat st;
+        int pfd, there;
+        if (!t || cli_safepath_parent(&pfd, &leaf, NULL, dfd, t, 0, NULL) < 0) continue;
+        there = fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0;
+        close(pfd);
+        if (there && (error = add(fd->leftovers, "%s", t)) < 0) return error;
+    }
+    mlreg_error_clear();
+    /* every directory of the release, each once: the prefixes of titles */
+    if (!(dirs = json_array()) || json_array_append_new(dirs, json_string("")) < 0) {
+        json_decref(dirs);
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    }
+    for (size_t k = 0; k < rel->nlayers && !error; k++) {
+        const char *t = rel->layers[k].title;
+        if (rel->layers[k].is_chunk_index) continue;
+        for (const char *s = strchr(t, '/'); s && !error; s = strchr(s + 1, '/')) {
+            json_t *p = json_stringn(t, (size_t)(s - t)), *q;
+            size_t j;
+            int seen = 0;
+            json_array_foreach(dirs, j, q)
+            {
+                seen |= json_equal(p, q);
+            }
+            if (!p || (!seen && json_array_append(dirs, p) < 0))
+                error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            json_decref(p);
+        }
+    }
+    json_array_foreach(dirs, i, r)
+    {
+        if (error < 0) break;
+        error = dir_scan(fd, dfd, json_string_value(r), rel, removed);
+    }
+    json_decref(dirs);
     return error;
 }
 
@@ -372,7 +500,7 @@ done:
 
 int cmd_check(int argc, char **argv)
 {
-    int error = 0, m, as_json = 0, strict = 0, passed;
+    int error = 0, m, as_json = 0, strict = 0, passed, dfd = -1;
     const char *dir = NULL;
     cli_trust_opts trust;
     mlreg_trustset *ts = NULL;
@@ -413,7 +541,11 @@ int cmd_check(int argc, char **argv)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
-    if ((error = lock_read(&lock, dir)) == MLREG_EINVALID) goto usage;
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        mlreg_error_set(MLREG_EINVALID, "%s is not a directory", dir);
+        goto usage;
+    }
+    error = lock_read(&lock, dfd, dir);
     if (error == 0 && (error = lock_check(&rel, &ref, lock)) < 0) cli_release_clear(&rel);
     if (error == MLREG_EMISMATCH) {
         if ((error = add(fd.reasons, "%s", mlreg_error_last())) < 0) goto done;
@@ -427,12 +559,12 @@ int cmd_check(int argc, char **argv)
         }
         for (size_t k = 0; k < rel.nlayers; k++) {
             if (rel.layers[k].is_chunk_index) continue;
-            file_check(&v[k], dir, &rel.layers[k]);
+            file_check(&v[k], dfd, &rel.layers[k]);
             if (strcmp(v[k].status, "ok") &&
                 (error = add(fd.reasons, "%s: %s", rel.layers[k].title, v[k].detail)) < 0)
                 goto done;
         }
-        if ((error = others_scan(&fd, dir, &rel, lock)) < 0) goto done;
+        if ((error = others_scan(&fd, dfd, &rel, lock)) < 0) goto done;
         json_array_foreach(fd.leftovers, i, e)
         {
             if ((error = add(fd.reasons, "%s: left over from the previous release",
@@ -470,6 +602,7 @@ int cmd_check(int argc, char **argv)
         mlreg_error_set(error, "%s does not match its lock", dir);
     }
 done:
+    if (dfd >= 0) close(dfd);
     json_decref(fd.reasons);
     json_decref(fd.extra);
     json_decref(fd.leftovers);

@@ -2,27 +2,42 @@
  *
  * The registry is not trusted: the manifest is fetched and checked by
  * cli_release_fetch (release.c): its bytes hash to the pinned or announced
- * digest, it is a release of the model asked for, and every title is a safe
- * file name, so a hostile registry cannot make us write outside DIR.
+ * digest, it is a release of the model asked for, and every title follows
+ * the title rules (a relative path, no segment empty or starting with '.',
+ * mlreg_titles_check on the set), so a hostile registry cannot make us
+ * write outside DIR.
+ *
+ * What DIR holds is not trusted either: a title may have subdirectories
+ * ("tokenizer/vocab.json"), and every lstat, open, rename and unlink under
+ * DIR goes through DIR's descriptor, one segment at a time (safepath.h:
+ * openat(parent, seg, O_NOFOLLOW|O_DIRECTORY) per directory, mkdirat when
+ * missing, then *at() on the leaf). A symbolic link or file where a
+ * directory must be is in the way: refused before any download, naming
+ * it, unless --force (or it is a file of the previous release), when it
+ * is removed, never followed, and replaced by a directory right before
+ * the renames. A real directory is never removed.
  *
  * With --trusted-key / --keyring the release must also carry a valid
  * signature by a trusted key (release.c, cli_sigs_check). That is checked
  * before DIR is even created: without it nothing is downloaded or written.
  *
- * Files are downloaded into temp files inside DIR (same filesystem, so the
- * final rename is atomic), hashed while streaming. Nothing is renamed into
+ * Files are downloaded into temp files in DIR's top level (same
+ * filesystem, so the final renameat() into the title's directory is
+ * atomic), hashed while streaming. Nothing is renamed into
  * place until every file is verified, the lock file is written (to a temp
  * file too) and every target has been checked: a target that is a
  * directory, another non-regular file, a read-only file, or another
  * user's entry in a sticky directory stops the pull before the first
- * rename. On any failure every temp file is removed, so a
- * failed pull changes nothing in DIR. A SIGINT/SIGTERM/SIGHUP during the
- * pull also removes the temp files before the process dies; during the
- * renames themselves those signals are held back until the last one is
- * done, so DIR never holds half a release and the lock file of another.
+ * rename. The directories the titles need are made only then; on any
+ * failure every temp file is removed, and so is every directory the pull
+ * made that is still empty, so a failed pull changes nothing in DIR. A SIGINT/SIGTERM/SIGHUP during
+ * the pull also removes the temp files before the process dies; during the renames themselves those
+ * signals are held back until the last one is done, so DIR never holds half a release and the lock
+ * file of another.
  *
  * A file with a chunk index (pull_chunks.c) is downloaded in parallel
- * ranges into DIR/.mlreg-pull/<digest>.part instead, each chunk verified as
+ * ranges into DIR/.mlreg-pull/<digest>.part instead (through the staging
+ * dir's descriptor, opened with O_NOFOLLOW below DIR's), each chunk verified as
  * it lands and the whole file before it is placed; that partial file is
  * kept when the pull fails or dies (signals included), so the next pull
  * resumes from the chunks that verify. A complete pull removes the staging
@@ -39,7 +54,9 @@
  * another tool's) is in the way: the pull is refused before anything is
  * downloaded, unless --force. Files no lock lists and the new release does
  * not have are never touched. A lock that cannot be read as one mlreg wrote
- * is refused the same way (--force: replace, remove nothing).
+ * is refused the same way (--force: replace, remove nothing). Removing a
+ * leftover in a subdirectory also removes the directories that leaves
+ * empty (never DIR itself, never one that holds anything).
  *
  * The lock also keeps what `mlreg check` needs to check DIR offline: the
  * manifest text (its digest is the lock's "digest") and, after a pull with
@@ -57,6 +74,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +91,7 @@
 #include "pull_chunks.h"
 #include "ref.h"
 #include "release.h"
+#include "safepath.h"
 
 #define LOCK_NAME  CLI_LOCK_NAME
 #define TMP_PREFIX CLI_TMP_PREFIX
@@ -89,7 +108,11 @@ static const char usage_line[] =
     "place with DIR/mlreg.lock.json. A file it would replace that is a directory\n"
     "or read-only, or that belongs to another user in a sticky directory (/tmp),\n"
     "stops the pull before anything is moved: a failed pull changes nothing in\n"
-    "DIR. With --trusted-key (a minisign .pub file, repeatable) or\n"
+    "DIR. A title may have subdirectories (tokenizer/vocab.json): they are made\n"
+    "in DIR, reached one at a time and never through a symbolic link; a link or\n"
+    "file where one must be is in the way (refused before any download; --force\n"
+    "replaces it with a directory, never following it).\n"
+    "With --trusted-key (a minisign .pub file, repeatable) or\n"
     "--keyring (the JSON of `mlreg key list --json`), the release must first\n"
     "carry a valid signature by a trusted, unrevoked key whose trusted comment\n"
     "names this model, version and digest; otherwise nothing is downloaded or\n"
@@ -116,6 +139,7 @@ static const char usage_line[] =
     "  -o, --output DIR        e.g. -o /srv/models/clf\n"
     "  --at TIME               with MODEL:STAGE, e.g. --at 2026-11-26T10:00:00Z\n"
     "  --force                 replace files in the way, e.g. a hand-copied config.json\n"
+    "                          (a link or file where a directory must be: by a directory)\n"
     "  --trusted-key PUBFILE   e.g. --trusted-key release-ci.pub (repeatable)\n"
     "  --keyring FILE          e.g. --keyring keys.json (from mlreg key list --json)\n"
     "  --allow-withdrawn       pull a withdrawn release anyway, with a warning\n"
@@ -126,15 +150,23 @@ static const char usage_line[] =
 
 typedef struct {
     const cli_layer *l; /* points into the fetched release */
-    char tmp[PATH_MAX]; /* temp file path, "" when none exists */
+    /* temp file: a name in DIR (reached through its descriptor), or, when
+     * staged, its name in the staging dir; "" when none exists */
+    char tmp[PATH_MAX];
     int fd;
     const cli_layer *index; /* its chunk index layer, or NULL */
     int staged;             /* tmp is a partial file in the staging dir: kept on failure */
+    /* a symbolic link or file stands where a directory of the title must
+     * be, and is to be replaced by one (--force, or a file of the previous
+     * release) */
+    int replace_way;
 } pull_file;
 
-/* Temp files to remove if a signal ends the pull (see on_signal). */
+/* Temp files to remove if a signal ends the pull (see on_signal); their
+ * names are relative to DIR's descriptor sig_dfd. */
 static pull_file *volatile sig_files;
 static volatile sig_atomic_t sig_nfiles;
+static volatile sig_atomic_t sig_dfd = -1;
 static char sig_lock_tmp[PATH_MAX];
 
 static void on_signal(int sig)
@@ -142,8 +174,8 @@ static void on_signal(int sig)
     pull_file *files = sig_files;
 
     for (sig_atomic_t i = 0; files && i < sig_nfiles; i++)
-        if (files[i].tmp[0] && !files[i].staged) unlink(files[i].tmp);
-    if (sig_lock_tmp[0]) unlink(sig_lock_tmp);
+        if (files[i].tmp[0] && !files[i].staged) unlinkat(sig_dfd, files[i].tmp, 0);
+    if (sig_lock_tmp[0]) unlinkat(sig_dfd, sig_lock_tmp, 0);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -196,23 +228,31 @@ static int mkdir_p(const char *dir)
     return 0;
 }
 
-/* Creates a temp file in DIR; @p path receives its name, "" when there is
- * none. A name cut short by the buffer would be some other path in DIR
- * that may hold a user's file, which the cleanup would then unlink: it is
- * never left in @p path. */
-static int make_temp(int *fd_out, char *path, size_t len, const char *dir)
+/* Creates a temp file in DIR (descriptor @p dfd, path @p dir for messages):
+ * O_CREAT|O_EXCL|O_NOFOLLOW, so never someone else's file; @p name
+ * receives its name, relative to @p dfd, "" when there is none. */
+static int make_temp(int *fd_out, char *name, size_t len, int dfd, const char *dir)
 {
-    if ((size_t)snprintf(path, len, "%s/" TMP_PREFIX "XXXXXX", dir) >= len) {
-        path[0] = '\0';
-        return mlreg_error_set(MLREG_EINVALID,
-                               "output directory path too long to hold a file in it");
+    static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    unsigned char rnd[12];
+    size_t p = strlen(TMP_PREFIX);
+    int e = EEXIST;
+
+    name[0] = '\0';
+    if (len <= p + sizeof(rnd))
+        return mlreg_error_set(MLREG_EINVALID, "temp file name buffer too short");
+    for (int tries = 0; tries < 16 && e == EEXIST; tries++) {
+        randombytes_buf(rnd, sizeof(rnd));
+        memcpy(name, TMP_PREFIX, p);
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            name[p + i] = set[rnd[i] % (sizeof(set) - 1)];
+        name[p + sizeof(rnd)] = '\0';
+        *fd_out = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (*fd_out >= 0) return 0;
+        e = errno;
     }
-    if ((*fd_out = mkostemp(path, O_CLOEXEC)) < 0) {
-        int e = errno;
-        path[0] = '\0';
-        return mlreg_error_set(MLREG_EIO, "cannot create a file in %s: %s", dir, strerror(e));
-    }
-    return 0;
+    name[0] = '\0';
+    return mlreg_error_set(MLREG_EIO, "cannot create a file in %s: %s", dir, strerror(e));
 }
 
 /* Sets the mode a plain create would have given, fsyncs and closes the temp
@@ -236,54 +276,68 @@ static int finish(int *fd, const char *dir, const char *name, mode_t mode)
  * In a sticky directory (mode 1777, like /tmp) that is not ours, rename()
  * over an entry another user owns fails with EPERM whatever the entry's
  * mode, a symbolic link or a 0666 file included: such a target is refused
- * here too (@p dir_st is DIR's stat), so the renames never stop half-way. */
-static int target_check(const char *dir, const struct stat *dir_st, const char *name)
+ * here too, so the renames never stop half-way. @p pfd is the directory
+ * holding the target @p leaf of title @p title (cli_safepath_parent). */
+static int target_check(int pfd, const char *dir, const char *title, const char *leaf)
 {
-    char path[PATH_MAX];
-    struct stat st;
-    int error;
+    struct stat st, pst;
 
-    if ((error = cli_path_join(path, sizeof(path), dir, name)) < 0) return error;
-    if (lstat(path, &st) < 0) {
+    /* DIR's own write permission shows when the temp files are made; a
+     * subdirectory's would show only at its rename, half-way through */
+    if (leaf > title && faccessat(pfd, ".", W_OK | X_OK, AT_EACCESS) < 0)
+        return mlreg_error_set(MLREG_EIO, "%s/%.*s: the directory of %s is not writable: %s", dir,
+                               (int)(leaf - title - 1), title, title, strerror(errno));
+    if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT) return 0;
-        return mlreg_error_set(MLREG_EIO, "%s: %s", path, strerror(errno));
+        return mlreg_error_set(MLREG_EIO, "%s/%s: %s", dir, title, strerror(errno));
     }
-    if ((dir_st->st_mode & S_ISVTX) && dir_st->st_uid != geteuid() && st.st_uid != geteuid())
+    if (fstat(pfd, &pst) < 0)
+        return mlreg_error_set(MLREG_EIO, "%s/%s: %s", dir, title, strerror(errno));
+    if ((pst.st_mode & S_ISVTX) && pst.st_uid != geteuid() && st.st_uid != geteuid())
         return mlreg_error_set(MLREG_EIO,
-                               "%s belongs to another user in the sticky directory %s; pull "
-                               "replaces only its own files there",
-                               path, dir);
+                               "%s/%s belongs to another user in the sticky directory holding "
+                               "it; pull replaces only its own files there",
+                               dir, title);
     if (S_ISLNK(st.st_mode)) return 0;
     if (S_ISDIR(st.st_mode))
-        return mlreg_error_set(MLREG_EIO, "%s exists and is a directory", path);
+        return mlreg_error_set(MLREG_EIO, "%s/%s exists and is a directory", dir, title);
     if (!S_ISREG(st.st_mode))
-        return mlreg_error_set(MLREG_EIO, "%s exists and is not a regular file", path);
-    if (!(st.st_mode & S_IWUSR) || faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) < 0)
-        return mlreg_error_set(MLREG_EIO, "%s exists and is read-only", path);
+        return mlreg_error_set(MLREG_EIO, "%s/%s exists and is not a regular file", dir, title);
+    if (!(st.st_mode & S_IWUSR) || faccessat(pfd, leaf, W_OK, AT_EACCESS) < 0)
+        return mlreg_error_set(MLREG_EIO, "%s/%s exists and is read-only", dir, title);
     return 0;
 }
 
-static int place(char *tmp, const char *dir, const char *name)
+/* Renames the temp file @p tmp (a name in directory @p tmpfd: DIR, or the
+ * staging dir for a partial file) to title @p title, whose directories exist
+ * by now (targets_ready), reached one segment at a time. */
+static int place(char *tmp, int tmpfd, int dfd, const char *dir, const char *title)
 {
-    char final[PATH_MAX];
-    int error;
+    int pfd, error;
+    const char *leaf;
 
-    if ((error = cli_path_join(final, sizeof(final), dir, name)) < 0) return error;
-    if (rename(tmp, final) < 0)
-        return mlreg_error_set(MLREG_EIO, "rename to %s: %s", final, strerror(errno));
-    tmp[0] = '\0';
-    return 0;
+    if ((error = cli_safepath_parent(&pfd, &leaf, NULL, dfd, title, 0, NULL)) < 0)
+        return cli_error_wrap(error, "%s/%s", dir, title);
+    if (renameat(tmpfd, tmp, pfd, leaf) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "rename to %s/%s: %s", dir, title, strerror(errno));
+    } else {
+        tmp[0] = '\0';
+        if (strchr(title, '/') && fsync(pfd) < 0)
+            error = mlreg_error_set(MLREG_EIO, "fsync %s/%s: %s", dir, title, strerror(errno));
+    }
+    close(pfd);
+    return error;
 }
 
 /* The titles the lock DIR/mlreg.lock.json of an earlier pull owns (its
  * "files" and its "removed") into *out, a JSON array of strings (empty when
- * there is no lock). A lock that is not one mlreg wrote (unreadable, not
- * JSON, a title that is no safe file name) is refused, since we could
- * not tell its files from the user's; with @p force it is ignored with a
- * warning (nothing will be removed). */
-static int lock_owned(json_t **out, const char *dir, int force)
+ * there is no lock, or no DIR: @p dfd -1). A lock that is not one mlreg
+ * wrote (unreadable, not JSON, a title that breaks the title rule) is
+ * refused, since we could not tell its files from the user's; with
+ * @p force it is ignored with a warning (nothing will be removed). */
+static int lock_owned(json_t **out, int dfd, const char *dir, int force)
 {
-    int error = 0;
+    int error = 0, lfd = -1;
     char path[PATH_MAX];
     json_t *lock = NULL, *owned = NULL, *e;
     json_error_t jerr;
@@ -293,12 +347,10 @@ static int lock_owned(json_t **out, const char *dir, int force)
 
     *out = NULL;
     if (!(owned = json_array())) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    /* A DIR too long to hold the name can hold no lock; the temp file name
-     * fails first, saying so. */
-    if (cli_path_join(path, sizeof(path), dir, LOCK_NAME) < 0) goto judge;
-    if (lstat(path, &st) < 0) {
-        /* no DIR yet, or DIR no directory (mkdir_p says so next) */
-        if (errno != ENOENT && errno != ENOTDIR) why = strerror(errno);
+    snprintf(path, sizeof(path), "%s/%s", dir, LOCK_NAME);
+    if (dfd < 0) goto judge; /* no DIR yet (or DIR no directory: mkdir_p says so next) */
+    if (fstatat(dfd, LOCK_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno != ENOENT) why = strerror(errno);
         goto judge;
     }
     if (!S_ISREG(st.st_mode)) goto judge; /* target_check() refuses it, as any target */
@@ -306,7 +358,11 @@ static int lock_owned(json_t **out, const char *dir, int force)
         why = "larger than any lock";
         goto judge;
     }
-    if (!(lock = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr))) {
+    if ((lfd = openat(dfd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        why = strerror(errno);
+        goto judge;
+    }
+    if (!(lock = json_loadfd(lfd, JSON_REJECT_DUPLICATES, &jerr))) {
         why = jerr.text;
         goto judge;
     }
@@ -321,7 +377,7 @@ static int lock_owned(json_t **out, const char *dir, int force)
         {
             const char *t = json_string_value(l ? e : json_object_get(e, "title"));
             if (!t || mlreg_title_validate(t) < 0) {
-                why = "a title that is no safe file name";
+                why = "a title that breaks the title rule";
                 break;
             }
             if (json_array_append_new(owned, json_string(t)) < 0) {
@@ -349,6 +405,7 @@ judge:
     *out = owned;
     owned = NULL;
 done:
+    if (lfd >= 0) close(lfd);
     json_decref(owned);
     json_decref(lock);
     return error;
@@ -368,63 +425,127 @@ static int title_in(json_t *titles, const char *title)
     return 0;
 }
 
-/* 1 when the regular file at @p path already holds exactly @p l's bytes
- * (size, then SHA-256): replacing it loses nothing. */
-static int same_bytes(const char *path, const struct stat *st, const cli_layer *l)
+/* 1 when the regular file @p leaf of directory @p pfd already holds exactly
+ * @p l's bytes (size, then SHA-256): replacing it loses nothing. */
+static int same_bytes(int pfd, const char *leaf, const struct stat *st, const cli_layer *l)
 {
     mlreg_digest d;
     uint64_t size = 0;
     int fd, same;
 
     if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != l->size) return 0;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) return 0;
+    if ((fd = openat(pfd, leaf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) return 0;
     same = mlreg_digest_fd(&d, &size, fd) == 0 && size == l->size &&
            mlreg_digest_equal(&d, &l->digest);
     close(fd);
     return same;
 }
 
-/* Checks the new release's files against what DIR holds: a file that
+/* 1 when some title of @p files lies below directory @p t ("t/..."). */
+static int is_dir_of(const pull_file *files, size_t n, const char *t)
+{
+    size_t len = strlen(t);
+
+    for (size_t k = 0; k < n; k++)
+        if (!mlreg_title_ncmp(files[k].l->title, t, len) && files[k].l->title[len] == '/') return 1;
+    return 0;
+}
+
+/* A symbolic link or file where title @p files[i] needs a directory: the
+ * first @p way bytes of its title name it (cli_safepath_parent). It is the
+ * previous release's file (@p owned lists it), which the pull replaces
+ * anyway, or, with @p force, replaced with a warning; otherwise the pull
+ * is refused before anything is downloaded. */
+static int way_judge(pull_file *files, size_t i, size_t way, const char *dir, json_t *owned,
+                     int force)
+{
+    char prefix[PATH_MAX];
+    pull_file *f = &files[i];
+
+    snprintf(prefix, sizeof(prefix), "%.*s", (int)way, f->l->title);
+    /* judged already for an earlier title below the same entry */
+    for (size_t k = 0; k < i; k++)
+        if (files[k].replace_way && !mlreg_title_ncmp(files[k].l->title, prefix, way) &&
+            files[k].l->title[way] == '/') {
+            f->replace_way = 1;
+            mlreg_error_clear();
+            return 0;
+        }
+    if (!title_in(owned, prefix)) {
+        if (!force)
+            return mlreg_error_set(MLREG_EDENIED,
+                                   "in %s: %s; nothing was changed (move it away, or pull with "
+                                   "--force to replace it with a directory)",
+                                   dir, mlreg_error_last());
+        fprintf(stderr,
+                "mlreg pull: warning: %s/%s is no directory; replacing it with one (--force; a "
+                "symbolic link is removed, never followed)\n",
+                dir, prefix);
+    }
+    f->replace_way = 1;
+    mlreg_error_clear();
+    return 0;
+}
+
+/* Checks the new release's files against what DIR (@p dfd, -1 when it does
+ * not exist yet) holds, each reached one segment at a time: a symbolic
+ * link or file where a directory must be is in the way (way_judge); a
+ * target pull could not replace stops it (target_check); a file that
  * exists, that @p owned (the earlier lock's titles) does not list and that
  * does not already hold the release's bytes is in the way (refused, or
- * replaced with a warning under @p force). Fills
- * @p stale with the titles @p owned lists, that the new release does not
- * have and that exist in DIR: the files the pull removes once done. */
-static int dir_plan(json_t *stale, const char *dir, const pull_file *files, size_t n, json_t *owned,
-                    int force)
+ * replaced with a warning under @p force). Fills @p stale with the titles
+ * @p owned lists, that the new release does not have and that exist in
+ * DIR: the files the pull removes once done. */
+static int dir_plan(json_t *stale, int dfd, const char *dir, pull_file *files, size_t n,
+                    json_t *owned, int force)
 {
-    char path[PATH_MAX], why[1024];
-    struct stat st, dir_st;
-    size_t i;
+    char why[1024];
+    struct stat st;
+    size_t i, way;
     json_t *e;
-    int error;
+    int error = 0, pfd = -1;
+    const char *leaf;
 
-    if (stat(dir, &dir_st) < 0) return 0; /* no DIR yet (or none at all: mkdir_p says so) */
-    /* First what would stop the renames anyway (target_check, again before
-     * the renames), so that it is the reason given, and before any
-     * download. A name too long for DIR is skipped: the temp file name
-     * fails first, saying so. */
+    if (dfd < 0) return 0;
+    /* First what would stop the renames anyway (again before the renames),
+     * so that it is the reason given, and before any download. */
     for (i = 0; i <= n; i++) {
         const char *t = i < n ? files[i].l->title : LOCK_NAME;
-        if (cli_path_join(path, sizeof(path), dir, t) < 0) continue;
-        if ((error = target_check(dir, &dir_st, t)) < 0) {
+        error = cli_safepath_parent(&pfd, &leaf, &way, dfd, t, 0, NULL);
+        if (error == MLREG_ENOTFOUND) continue; /* its directories are made later */
+        if (error == MLREG_EDENIED && i < n) {
+            if ((error = way_judge(files, i, way, dir, owned, force)) < 0) return error;
+            continue;
+        }
+        if (error == 0) {
+            error = target_check(pfd, dir, t, leaf);
+            close(pfd);
+        } else {
+            error = cli_error_wrap(error, "%s/%s", dir, t);
+        }
+        if (error < 0) {
             snprintf(why, sizeof(why), "%s", mlreg_error_last());
             return mlreg_error_set(error, "%s; nothing in %s was changed", why, dir);
         }
     }
+    /* Then the files no earlier pull wrote. */
     for (i = 0; i < n; i++) {
-        if (cli_path_join(path, sizeof(path), dir, files[i].l->title) < 0) continue;
-        if (lstat(path, &st) < 0 || title_in(owned, files[i].l->title) ||
-            same_bytes(path, &st, files[i].l))
+        const char *t = files[i].l->title;
+        if (files[i].replace_way || cli_safepath_parent(&pfd, &leaf, NULL, dfd, t, 0, NULL) < 0)
             continue;
+        error = fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !title_in(owned, t) &&
+                !same_bytes(pfd, leaf, &st, files[i].l);
+        close(pfd);
+        if (!error) continue;
         if (!force)
             return mlreg_error_set(MLREG_EDENIED,
-                                   "%s is in the way: a file of the release would replace it, "
+                                   "%s/%s is in the way: a file of the release would replace it, "
                                    "and no earlier pull into %s wrote it; nothing was changed "
                                    "(move it away, or pull with --force to replace it)",
-                                   path, dir);
+                                   dir, t, dir);
         fprintf(stderr,
-                "mlreg pull: warning: replacing %s, which no earlier pull wrote (--force)\n", path);
+                "mlreg pull: warning: replacing %s/%s, which no earlier pull wrote (--force)\n",
+                dir, t);
     }
     json_array_foreach(owned, i, e)
     {
@@ -432,44 +553,131 @@ static int dir_plan(json_t *stale, const char *dir, const pull_file *files, size
         int in_new = 0;
         for (size_t k = 0; k < n && !in_new; k++)
             in_new = !mlreg_title_cmp(files[k].l->title, t);
-        if (in_new || title_in(stale, t)) continue;
-        if (cli_path_join(path, sizeof(path), dir, t) < 0 || lstat(path, &st) < 0) continue;
+        /* a file of the old release where the new one has a directory is
+         * replaced by it (way_judge), not removed after */
+        if (in_new || title_in(stale, t) || is_dir_of(files, n, t)) continue;
+        if (cli_safepath_parent(&pfd, &leaf, NULL, dfd, t, 0, NULL) < 0) continue;
+        error = fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW);
+        close(pfd);
+        if (error < 0) continue;
         if (json_array_append_new(stale, json_string(t)) < 0)
             return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    }
+    mlreg_error_clear();
+    return 0;
+}
+
+/* Right before the renames, with every file downloaded and verified: the
+ * checks of dir_plan() again (DIR may have changed meanwhile), then the
+ * directories of the titles made, one segment at a time (recorded in
+ * @p made, removed again if the pull fails), a link or file in the way
+ * replaced where dir_plan() decided so. */
+static int targets_ready(int dfd, const char *dir, const pull_file *files, size_t n,
+                         cli_safepath_made *made)
+{
+    char why[1024];
+    int error, pfd;
+    const char *leaf;
+
+    for (size_t i = 0; i <= n; i++) {
+        const char *t = i < n ? files[i].l->title : LOCK_NAME;
+        error = cli_safepath_parent(&pfd, &leaf, NULL, dfd, t, 0, NULL);
+        if (error == MLREG_ENOTFOUND || (error == MLREG_EDENIED && i < n && files[i].replace_way))
+            continue;
+        if (error == 0) {
+            error = target_check(pfd, dir, t, leaf);
+            close(pfd);
+        } else {
+            error = cli_error_wrap(error, "in %s", dir);
+        }
+        if (error < 0) {
+            snprintf(why, sizeof(why), "%s", mlreg_error_last());
+            return mlreg_error_set(error, "%s; nothing in %s was changed", why, dir);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        int flags = CLI_SAFEPATH_CREATE | (files[i].replace_way ? CLI_SAFEPATH_FORCE : 0);
+        if (!strchr(files[i].l->title, '/')) continue;
+        if ((error = cli_safepath_parent(&pfd, &leaf, NULL, dfd, files[i].l->title, flags, made)) <
+            0)
+            return cli_error_wrap(error, "in %s", dir);
+        close(pfd);
+    }
+    return 0;
+}
+
+/* fsyncs the directory holding each directory of @p made, so the new
+ * directories survive a crash with the files in them. */
+static int made_sync(int dfd, const char *dir, const cli_safepath_made *made)
+{
+    int pfd, error;
+    const char *leaf;
+
+    for (size_t i = 0; i < made->n; i++) {
+        if ((error = cli_safepath_parent(&pfd, &leaf, NULL, dfd, made->dirs[i], 0, NULL)) < 0)
+            return cli_error_wrap(error, "%s", dir);
+        error = fsync(pfd) < 0 ? mlreg_error_set(MLREG_EIO, "fsync %s/%s: %s", dir, made->dirs[i],
+                                                 strerror(errno))
+                               : 0;
+        close(pfd);
+        if (error < 0) return error;
     }
     return 0;
 }
 
 /* Removes the files @p stale names from DIR, after the new release is in
- * place. A leftover that is not a file or a symbolic link (someone made it
- * a directory) is left alone, with a warning; so is one that cannot be
- * removed: the pull itself is complete, and the lock names them. */
-static void stale_remove(const char *dir, json_t *stale)
+ * place, each reached one segment at a time, then the directories that
+ * leaves empty (never DIR itself, never one holding anything). A leftover
+ * that is not a file or a symbolic link (someone made it a directory), or
+ * that a link or file now stands in the way of, is left alone with a
+ * warning; so is one that cannot be removed: the pull itself is complete,
+ * and the lock names them. */
+static void stale_remove(int dfd, const char *dir, json_t *stale)
 {
-    char path[PATH_MAX];
+    char parent[PATH_MAX];
     struct stat st;
     size_t i;
     json_t *e;
+    int pfd, rc;
+    const char *leaf, *t;
 
     json_array_foreach(stale, i, e)
     {
-        if (cli_path_join(path, sizeof(path), dir, json_string_value(e)) < 0) continue;
-        if (lstat(path, &st) < 0) continue;
+        t = json_string_value(e);
+        rc = cli_safepath_parent(&pfd, &leaf, NULL, dfd, t, 0, NULL);
+        if (rc == MLREG_ENOTFOUND) continue;
+        if (rc < 0) {
+            fprintf(stderr, "mlreg pull: warning: %s/%s of the previous release left alone: %s\n",
+                    dir, t, mlreg_error_last());
+            continue;
+        }
+        if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            close(pfd);
+            continue;
+        }
         if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
             fprintf(stderr,
-                    "mlreg pull: warning: %s of the previous release is no file now; left "
+                    "mlreg pull: warning: %s/%s of the previous release is no file now; left "
                     "alone\n",
-                    path);
+                    dir, t);
+            close(pfd);
             continue;
         }
-        if (unlink(path) < 0) {
-            fprintf(stderr, "mlreg pull: warning: cannot remove %s of the previous release: %s\n",
-                    path, strerror(errno));
+        rc = unlinkat(pfd, leaf, 0);
+        close(pfd);
+        if (rc < 0) {
+            fprintf(stderr,
+                    "mlreg pull: warning: cannot remove %s/%s of the previous release: %s\n", dir,
+                    t, strerror(errno));
             continue;
         }
-        if (!cli_quiet())
-            fprintf(stderr, "  removed     %s (not in this release)\n", json_string_value(e));
+        if (!cli_quiet()) fprintf(stderr, "  removed     %s (not in this release)\n", t);
+        if (leaf > t) {
+            snprintf(parent, sizeof(parent), "%.*s", (int)(leaf - t - 1), t);
+            cli_safepath_prune(dfd, parent);
+        }
     }
+    mlreg_error_clear();
 }
 
 /* The signatures of @p sigs that verified (status VALID), as the lock keeps
@@ -501,7 +709,7 @@ static int lock_sigs(json_t *arr, json_t *ids, const cli_sigreport *sigs)
  * be renamed into place: the release, its files, the leftovers this pull
  * removes (@p stale), the manifest text, and with @p sigs the signatures
  * that verified. */
-static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *ref,
+static int write_lock(char *tmp, size_t tmplen, int dfd, const char *dir, const cli_ref *ref,
                       const cli_release *rel, const char *stage, const char *at,
                       const pull_file *files, size_t n, json_t *stale, const cli_sigreport *sigs,
                       mode_t mode)
@@ -533,7 +741,7 @@ static int write_lock(char *tmp, size_t tmplen, const char *dir, const cli_ref *
         if ((error = lock_sigs(sarr, ids, sigs)) < 0) goto done;
     }
     if (!(text = json_dumps(lock, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) goto nomem;
-    if ((error = make_temp(&fd, tmp, tmplen, dir)) < 0 ||
+    if ((error = make_temp(&fd, tmp, tmplen, dfd, dir)) < 0 ||
         (error = cli_write_all(fd, text, strlen(text), LOCK_NAME)) < 0 ||
         (error = cli_write_all(fd, "\n", 1, LOCK_NAME)) < 0 ||
         (error = finish(&fd, dir, LOCK_NAME, mode)) < 0)
@@ -644,8 +852,8 @@ static int files_collect(pull_file *files, size_t *n_out, const cli_release *rel
 
 /* Downloads one file: ranged into the staging dir when it has a chunk
  * index, else streamed into a temp file in DIR. */
-static int fetch_file(pull_file *f, cli_client *c, const char *model, const char *dir,
-                      const char *stage, unsigned parallel, uint64_t rate, char *note,
+static int fetch_file(pull_file *f, cli_client *c, const char *model, int dfd, const char *dir,
+                      int sfd, const char *stage, unsigned parallel, uint64_t rate, char *note,
                       size_t notelen)
 {
     cli_pull_chunked_stats st;
@@ -653,13 +861,14 @@ static int fetch_file(pull_file *f, cli_client *c, const char *model, const char
 
     note[0] = '\0';
     if (!f->index) {
-        if ((error = make_temp(&f->fd, f->tmp, sizeof(f->tmp), dir)) < 0) return error;
+        if ((error = make_temp(&f->fd, f->tmp, sizeof(f->tmp), dfd, dir)) < 0) return error;
         return cli_blob_fetch(c, model, f->l, f->fd);
     }
     cli_pull_chunked_opts o = {.c = c,
                                .model = model,
                                .file = f->l,
                                .index = f->index,
+                               .stage_fd = sfd,
                                .stage_dir = stage,
                                .parallel = parallel,
                                .rate = rate};
@@ -688,10 +897,11 @@ int cmd_pull(int argc, char **argv)
     size_t nfiles = 0;
     uint64_t total = 0;
     mode_t mask, mode;
-    struct stat dir_st;
     struct sigaction old_actions[NCAUGHT];
     sigset_t held, old_mask;
-    int caught_set = 0, mask_set = 0, allow_withdrawn = 0, staging = 0, force = 0;
+    int caught_set = 0, mask_set = 0, allow_withdrawn = 0, staging = 0, force = 0, dfd = -1,
+        sfd = -1;
+    cli_safepath_made made = {0};
     json_t *owned = NULL, *stale = NULL;
     unsigned parallel = 0;
     uint64_t rate = 0;
@@ -782,13 +992,20 @@ int cmd_pull(int argc, char **argv)
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
-    if ((error = lock_owned(&owned, dir, force)) < 0 ||
-        (error = dir_plan(stale, dir, files, nfiles, owned, force)) < 0)
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* -1: no DIR yet, nothing to plan */
+    if ((error = lock_owned(&owned, dfd, dir, force)) < 0 ||
+        (error = dir_plan(stale, dfd, dir, files, nfiles, owned, force)) < 0)
         goto done;
     for (size_t i = 0; i < nfiles; i++)
         staging |= files[i].index != NULL;
     if ((error = mkdir_p(dir)) < 0) goto done;
-    if (staging && (error = cli_pull_stage_open(stage, sizeof(stage), dir)) < 0) goto done;
+    if (dfd < 0 && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        error = mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
+        goto done;
+    }
+    sig_dfd = dfd;
+    snprintf(stage, sizeof(stage), "%s/%s", dir, CLI_PULL_STAGE_DIR);
+    if (staging && (error = cli_pull_stage_open(&sfd, dfd, dir)) < 0) goto done;
 
     sig_files = files;
     sig_nfiles = (sig_atomic_t)nfiles;
@@ -796,7 +1013,7 @@ int cmd_pull(int argc, char **argv)
     caught_set = 1;
     for (size_t i = 0; i < nfiles; i++) {
         pull_file *f = &files[i];
-        if ((error = fetch_file(f, c, rr.ref.model, dir, stage, parallel, rate, note,
+        if ((error = fetch_file(f, c, rr.ref.model, dfd, dir, sfd, stage, parallel, rate, note,
                                 sizeof(note))) < 0)
             goto done;
         cli_format_size(size_str, sizeof(size_str), f->l->size);
@@ -809,43 +1026,37 @@ int cmd_pull(int argc, char **argv)
      * only then rename: up to here DIR has gained temp files only. */
     for (size_t i = 0; i < nfiles; i++)
         if ((error = finish(&files[i].fd, dir, files[i].l->title, mode)) < 0) goto done;
-    if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dir, &rr.ref, &rel,
+    if ((error = write_lock(sig_lock_tmp, sizeof(sig_lock_tmp), dfd, dir, &rr.ref, &rel,
                             rr.by_stage ? rr.sref.stage : NULL, rr.at, files, nfiles, stale,
                             ts ? &sigs : NULL, mode)) < 0)
         goto done;
-    if (stat(dir, &dir_st) < 0) {
-        error = mlreg_error_set(MLREG_EIO, "%s: %s", dir, strerror(errno));
-        goto done;
-    }
-    for (size_t i = 0; i <= nfiles; i++)
-        if ((error = target_check(dir, &dir_st, i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
-            error =
-                mlreg_error_set(error, "%s; nothing in %s was changed", mlreg_error_last(), dir);
-            goto done;
-        }
     sigemptyset(&held);
     for (size_t i = 0; i < NCAUGHT; i++)
         sigaddset(&held, caught[i]);
     sigprocmask(SIG_BLOCK, &held, &old_mask);
     mask_set = 1;
+    if ((error = targets_ready(dfd, dir, files, nfiles, &made)) < 0) goto done;
     /* Only a change to DIR by someone else since the checks can make a
      * rename fail now; say so rather than claim nothing changed. */
     for (size_t i = 0; i <= nfiles; i++)
-        if ((error = place(i < nfiles ? files[i].tmp : sig_lock_tmp, dir,
+        if ((error = place(i < nfiles ? files[i].tmp : sig_lock_tmp,
+                           i < nfiles && files[i].staged ? sfd : dfd, dfd, dir,
                            i < nfiles ? files[i].l->title : LOCK_NAME)) < 0) {
             if (i > 0)
                 error = mlreg_error_set(error, "%s, after %zu of %zu files were replaced",
                                         mlreg_error_last(), i, nfiles + 1);
             goto done;
         }
-    if ((error = cli_sync_dir(dir)) < 0) goto done;
+    if ((error = made_sync(dfd, dir, &made)) < 0 || (error = cli_sync_dir(dir)) < 0) goto done;
     /* The new release and its lock are in place: only now the leftovers of
      * the previous one go (the lock names them under "removed"). */
     if (json_array_size(stale)) {
-        stale_remove(dir, stale);
+        stale_remove(dfd, dir, stale);
         if ((error = cli_sync_dir(dir)) < 0) goto done;
     }
-    cli_pull_stage_remove(dir);
+    if (sfd >= 0) close(sfd);
+    sfd = -1;
+    cli_pull_stage_remove(dfd);
     cli_format_size(size_str, sizeof(size_str), total);
     if (!cli_quiet())
         fprintf(stderr, "pulled %s@%s (%s) into %s: %zu file%s, %s, all verified%s\n", rr.ref.model,
@@ -856,9 +1067,15 @@ int cmd_pull(int argc, char **argv)
 done:
     for (size_t i = 0; i < nfiles; i++) {
         if (files[i].fd >= 0) close(files[i].fd);
-        if (files[i].tmp[0] && !files[i].staged) unlink(files[i].tmp);
+        if (files[i].tmp[0] && !files[i].staged) unlinkat(dfd, files[i].tmp, 0);
     }
-    if (sig_lock_tmp[0]) unlink(sig_lock_tmp);
+    if (sig_lock_tmp[0]) unlinkat(dfd, sig_lock_tmp, 0);
+    /* the directories this pull made and left empty (none after a success) */
+    if (error < 0 && dfd >= 0) cli_safepath_made_undo(dfd, &made);
+    cli_safepath_made_free(&made);
+    if (sfd >= 0) close(sfd);
+    if (dfd >= 0) close(dfd);
+    sig_dfd = -1;
     if (mask_set) sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (caught_set) signals_restore(old_actions);
     sig_nfiles = 0;

@@ -83,21 +83,24 @@ typedef struct {
 
 /* ---- the staging dir ------------------------------------------------------------- */
 
-int cli_pull_stage_open(char *path, size_t len, const char *dir)
+int cli_pull_stage_open(int *fd_out, int dfd, const char *dir)
 {
     struct stat st;
+    int sfd;
 
-    if ((size_t)snprintf(path, len, "%s/" CLI_PULL_STAGE_DIR, dir) >= len)
-        return mlreg_error_set(MLREG_EINVALID,
-                               "output directory path too long to hold a file in it");
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return mlreg_error_set(MLREG_EIO, "mkdir %s: %s", path, strerror(errno));
-    if (lstat(path, &st) < 0) return mlreg_error_set(MLREG_EIO, "%s: %s", path, strerror(errno));
-    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+    *fd_out = -1;
+    if (mkdirat(dfd, CLI_PULL_STAGE_DIR, 0700) < 0 && errno != EEXIST)
+        return mlreg_error_set(MLREG_EIO, "mkdir %s/" CLI_PULL_STAGE_DIR ": %s", dir,
+                               strerror(errno));
+    sfd = openat(dfd, CLI_PULL_STAGE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sfd < 0 || fstat(sfd, &st) < 0 || st.st_uid != geteuid()) {
+        if (sfd >= 0) close(sfd);
         return mlreg_error_set(MLREG_EIO,
-                               "%s is not a directory of ours; pull keeps its partial downloads "
-                               "there: remove it",
-                               path);
+                               "%s/" CLI_PULL_STAGE_DIR " is not a directory of ours; pull keeps "
+                               "its partial downloads there: remove it",
+                               dir);
+    }
+    *fd_out = sfd;
     return 0;
 }
 
@@ -114,17 +117,15 @@ static int part_name(const char *name)
 
 /* Only a staging dir of ours is emptied, through its descriptor (a symbolic
  * link planted in its place is not followed). */
-void cli_pull_stage_remove(const char *dir)
+void cli_pull_stage_remove(int outfd)
 {
-    char stage[PATH_MAX];
     DIR *d = NULL;
     struct dirent *e;
     struct stat st;
     int dfd;
 
-    if ((size_t)snprintf(stage, sizeof(stage), "%s/" CLI_PULL_STAGE_DIR, dir) >= sizeof(stage))
-        return;
-    if ((dfd = open(stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) return;
+    dfd = openat(outfd, CLI_PULL_STAGE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) return;
     if (fstat(dfd, &st) < 0 || st.st_uid != geteuid() || !(d = fdopendir(dfd))) {
         close(dfd);
         return;
@@ -139,7 +140,7 @@ void cli_pull_stage_remove(const char *dir)
         close(fd);
     }
     closedir(d);
-    rmdir(stage);
+    unlinkat(outfd, CLI_PULL_STAGE_DIR, AT_REMOVEDIR);
 }
 
 /* ---- one chunk --------------------------------------------------------------------- */
@@ -450,13 +451,14 @@ done:
 
 /* Opens (or creates) the partial file, locked, sized to the file. *fresh_out
  * is 1 when it held nothing (no chunk to re-hash). */
-static int part_open(int *fd_out, int *fresh_out, const char *path, uint64_t size)
+static int part_open(int *fd_out, int *fresh_out, int sfd, const char *name, const char *path,
+                     uint64_t size)
 {
     struct stat st;
     int fd;
 
     *fd_out = -1;
-    if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+    if ((fd = openat(sfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
         return mlreg_error_set(MLREG_EIO, "cannot open %s: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
@@ -555,9 +557,10 @@ done:
     return error;
 }
 
-int cli_pull_chunked(int *fd_out, cli_pull_chunked_stats *stats, char *path, size_t pathlen,
+int cli_pull_chunked(int *fd_out, cli_pull_chunked_stats *stats, char *name, size_t namelen,
                      const cli_pull_chunked_opts *o)
 {
+    char path[PATH_MAX];
     int error = 0, fresh = 0, mu_init = 0, cv_init = 0, hash_error = 0, drop = 0;
     mlreg_chunk_index ix = {0};
     shared s;
@@ -573,13 +576,14 @@ int cli_pull_chunked(int *fd_out, cli_pull_chunked_stats *stats, char *path, siz
     s.o = o;
     s.ix = &ix;
     if ((error = index_fetch(&ix, o)) < 0) goto done;
-    if ((size_t)snprintf(path, pathlen, "%s/%s" PART_SUFFIX, o->stage_dir,
-                         o->file->digest_str + strlen("sha256:")) >= pathlen) {
-        error =
-            mlreg_error_set(MLREG_EINVALID, "output directory path too long to hold a file in it");
+    if ((size_t)snprintf(name, namelen, "%s" PART_SUFFIX,
+                         o->file->digest_str + strlen("sha256:")) >= namelen) {
+        name[0] = '\0';
+        error = mlreg_error_set(MLREG_EINVALID, "partial file name buffer too short");
         goto done;
     }
-    if ((error = part_open(&s.fd, &fresh, path, o->file->size)) < 0) goto done;
+    snprintf(path, sizeof(path), "%s/%s", o->stage_dir, name);
+    if ((error = part_open(&s.fd, &fresh, o->stage_fd, name, path, o->file->size)) < 0) goto done;
     stats->nchunks = ix.nchunks;
     if (ix.nchunks == 0) goto check; /* an empty file has no chunks (the push never indexes one) */
     if (!(s.state = malloc(ix.nchunks))) {
@@ -681,7 +685,7 @@ done:
         free(ws);
     }
     if (s.fd >= 0) close(s.fd);
-    if (drop) unlink(path);
+    if (drop) unlinkat(o->stage_fd, name, 0);
     if (cv_init) pthread_cond_destroy(&s.cv);
     if (mu_init) pthread_mutex_destroy(&s.mu);
     free(s.state);

@@ -25,11 +25,13 @@
 #define CLI_PULL_CHUNK_TRIES 3
 
 /**
- * Creates (mode 0700) or opens DIR/CLI_PULL_STAGE_DIR into @p path. An
- * existing entry must be a directory owned by us, not a symbolic link:
- * anything else is MLREG_EIO naming it, before anything is written there.
+ * Creates (mode 0700) or opens CLI_PULL_STAGE_DIR in the output dir (its
+ * descriptor @p dfd, its path @p dir for messages); *fd_out receives the
+ * staging dir's descriptor (close() it). An existing entry must be a
+ * directory owned by us, not a symbolic link (O_NOFOLLOW): anything else
+ * is MLREG_EIO naming it, before anything is written there.
  */
-int cli_pull_stage_open(char *path, size_t len, const char *dir);
+int cli_pull_stage_open(int *fd_out, int dfd, const char *dir);
 
 /**
  * Removes DIR's staging dir after a complete pull: every partial file in it
@@ -37,7 +39,7 @@ int cli_pull_stage_open(char *path, size_t len, const char *dir);
  * pull's file, an entry that is not ours) stays, silently: it is hidden,
  * and the next pull reuses or removes it.
  */
-void cli_pull_stage_remove(const char *dir);
+void cli_pull_stage_remove(int dfd);
 
 /**
  * What cli_pull_chunked() needs: the client (cloned once per range in
@@ -49,7 +51,8 @@ typedef struct {
     const char *model;
     const cli_layer *file;
     const cli_layer *index;
-    const char *stage_dir;
+    int stage_fd;          /**< the staging dir (cli_pull_stage_open) */
+    const char *stage_dir; /**< its path, for messages */
     unsigned parallel;
     uint64_t rate; /**< --limit-rate: bytes per second over all ranges together, 0 = none */
 } cli_pull_chunked_opts;
@@ -65,17 +68,18 @@ typedef struct {
 /**
  * Fetches the index blob (checked against its layer's size and digest, then
  * parsed strictly, its file digest and size equal to the file layer's),
- * opens or creates STAGE/<hex>.part (locked against another pull), keeps
+ * opens or creates STAGE/<hex>.part through @p o's stage_fd (locked
+ * against another pull; @p name receives "<hex>.part"), keeps
  * every chunk of it that already verifies, fetches the others in parallel
  * ranges, each written at its offset and checked against the index
  * (CLI_PULL_CHUNK_TRIES fetches each), while this thread hashes the
  * verified prefix for the whole-file digest. On success the partial file
  * holds the verified file: *fd_out is open on it (the caller fsyncs,
- * renames @p path into place and closes it). On failure *fd_out is -1 and
+ * renames @p name, relative to stage_fd, into place and closes it). On failure *fd_out is -1 and
  * the partial file stays for the next pull, except when the whole file does
  * not match with every chunk verified (the index lies), where it is removed.
  */
-int cli_pull_chunked(int *fd_out, cli_pull_chunked_stats *stats, char *path, size_t pathlen,
+int cli_pull_chunked(int *fd_out, cli_pull_chunked_stats *stats, char *name, size_t namelen,
                      const cli_pull_chunked_opts *o);
 
 #endif

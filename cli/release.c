@@ -5,12 +5,15 @@
  * The registry is not trusted: the manifest bytes are hashed and checked
  * against the pinned digest (or the Docker-Content-Digest the registry
  * claims), the manifest must be a release of the model asked for, and every
- * title is checked here with the registry's own rule (mlreg_title_validate:
- * no '/', no leading '.', not pull's lock file, no control characters) and
- * for uniqueness ignoring ASCII case (mlreg_title_cmp), so a hostile
- * registry cannot make pull or bundle write outside DIR, plant a hidden
- * file in it, or have two files (or a file and the lock file) land on one
- * name on a case-insensitive filesystem. Signatures are judged only
+ * title is checked here with the registry's own rules (mlreg_title_validate:
+ * a relative path of up to 8 segments, none empty or starting with '.', not
+ * pull's lock file, no control characters; mlreg_titles_check: unique
+ * ignoring ASCII case, no directory spelt two ways, no file where another
+ * title needs a directory), so a hostile registry cannot make pull or
+ * bundle write outside DIR, plant a hidden file in it, or have two files
+ * (or a file and the lock file) land on one name on a case-insensitive
+ * filesystem. Pull still reaches every title one segment at a time
+ * (safepath.h): what DIR holds is not trusted either. Signatures are judged only
  * with keys the user trusts locally.
  */
 #include "release.h"
@@ -142,6 +145,25 @@ static int check_manifest(cli_release *r, const cli_ref *ref)
             goto done;
         }
         f->size = (uint64_t)json_integer_value(size);
+    }
+    /* The set rule on top (no directory spelt two ways, no file where
+     * another title needs a directory): every title can be written into
+     * one directory, and no file lands where another's directory is. */
+    if (n) {
+        const char **titles = malloc(n * sizeof(*titles));
+        if (!titles) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++)
+            titles[i] = files[i].title;
+        error = mlreg_titles_check(titles, n);
+        free(titles);
+        if (error == MLREG_EINVALID) {
+            error = BAD("%s; refusing to write the release", mlreg_error_last());
+            goto done;
+        }
+        if (error < 0) goto done;
     }
     r->layers = files;
     r->nlayers = n;

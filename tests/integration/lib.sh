@@ -8,6 +8,7 @@
 #   tok / hash TOKEN                                 # a random token and its config hash
 #   limits_refused ENTRY...                          # each limits entry stops serve at start
 #   post_blob REPO FILE / alive                      # a curl upload; the server still answers
+#   put_release MODEL VERSION TITLE=KIND=FILE...     # a release with any titles ("a/b.json")
 #   finish                  # stops servers, removes temp dirs, exits 1 if anything failed
 #
 # Variables after start_server: MLREG_URL (http://127.0.0.1:PORT), SERVER_PID,
@@ -189,6 +190,37 @@ oci_release_layout() {
         >"$1/index.json"
 }
 
+# put_release MODEL VERSION TITLE=KIND=FILE...: uploads each FILE with curl and
+# PUTs the release MODEL@VERSION whose titles are the given relative paths
+# ("tokenizer/vocab.json"; mlreg push titles a file by its base name). Its
+# manifest is left in $TMP/m.json.
+put_release() {
+    _m=$1; _v=$2; shift 2
+    _layers='[]'
+    for _spec in "$@"; do
+        _t=${_spec%%=*}; _rest=${_spec#*=}; _k=${_rest%%=*}; _f=${_rest#*=}
+        _d=$(post_blob "$_m" "$_f") || return 1
+        _mt="application/vnd.mlreg.$_k.v1"
+        [ "$_k" = eval-report ] && _mt="application/vnd.mlreg.eval-report.v1+json"
+        _layers=$(printf '%s' "$_layers" | jq -c --arg t "$_t" --arg k "$_k" --arg d "$_d" \
+            --arg mt "$_mt" --argjson s "$(wc -c <"$_f")" \
+            '. + [{mediaType:$mt, digest:$d, size:$s,
+                   annotations:{"org.opencontainers.image.title":$t, "org.mlreg.kind":$k}}]')
+    done
+    printf '{}' >"$TMP/empty.cfg"
+    _c=$(post_blob "$_m" "$TMP/empty.cfg") || return 1
+    jq -cn --argjson layers "$_layers" --arg c "$_c" --arg model "$_m" --arg v "$_v" \
+        '{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
+          artifactType:"application/vnd.mlreg.release.v1+json",
+          config:{mediaType:"application/vnd.oci.empty.v1+json", digest:$c, size:2},
+          layers:$layers,
+          annotations:{"org.mlreg.model":$model,"org.mlreg.version":$v,
+                       "org.opencontainers.image.created":"2026-01-01T00:00:00Z"}}' >"$TMP/m.json"
+    _st=$(curl -s -o "$TMP/put.out" -w '%{http_code}' -X PUT \
+        -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+        --data-binary @"$TMP/m.json" "$MLREG_URL/v2/$_m/manifests/$_v")
+    [ "$_st" = 201 ] || { echo "put_release $_m@$_v: $_st $(cat "$TMP/put.out")" >&2; return 1; }
+}
 # need_s3_env PART: the RGW env tests/run.sh exports for PART (s3, cluster,
 # s3large) is set, or one failed check and the script ends.
 need_s3_env() {

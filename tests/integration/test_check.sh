@@ -2,7 +2,8 @@
 # test_check.sh: `mlreg check DIR` verifies a pulled directory against its
 # lock, offline (the server is stopped first): all good, a tampered byte,
 # a missing file, an extra file (reported; fails with --strict), a
-# leftover of the previous release, the lock edited by hand (a digest
+# leftover of the previous release, nested files and a symlinked
+# subdirectory (a failure, not followed), the lock edited by hand (a digest
 # changed, the manifest changed), signatures with the right key, a wrong
 # key, a lock without signatures, --json, and usage errors.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
@@ -37,6 +38,17 @@ run "$MLREG" pull m/clf@1 -o "$D" --trusted-key "$W/bot.pub"
 expect_rc "pull with --trusted-key" 0
 run "$MLREG" pull m/clf@1 -o "$W/unsigned"
 expect_rc "pull without --trusted-key" 0
+# a release with subdirectory titles (a hand-made manifest: push titles by base name)
+mkdir -p "$W/s"
+printf '{"vocab":1}\n' >"$W/s/vocab.json"
+printf '{"deep":1}\n' >"$W/s/deep.json"
+put_release m/sub 1 model.safetensors=weights="$W/model.safetensors" \
+    tokenizer/vocab.json=tokenizer="$W/s/vocab.json" extra/a/deep.json=config="$W/s/deep.json" \
+    eval.json=eval-report="$W/eval.json" && ok "push of a release with subdirectories" ||
+    not_ok "push of a release with subdirectories"
+SD=$W/subdeploy
+run "$MLREG" pull m/sub@1 -o "$SD"
+expect_rc "pull of a release with subdirectories" 0
 stop_server
 
 # ---- offline from here -----------------------------------------------------------
@@ -156,6 +168,56 @@ run "$MLREG" check "$D" --trusted-key "$W/nokey.pub"
 expect_rc "check with an unreadable key file: exit 2" 2
 run "$MLREG" check "$D" --bogus
 expect_rc "check with an unknown option: exit 2" 2
+# subdirectories: nested files are checked, reached one directory at a time
+cp -a "$SD" "$W/subpristine"
+subreset() { rm -rf "$SD"; cp -a "$W/subpristine" "$SD"; }
+run "$MLREG" check "$SD" --strict
+expect_rc "check of a pull with subdirectories: exit 0" 0
+out_has "the nested file has its ok line" "^  ok .*tokenizer/vocab.json"
+out_has "the summary counts the nested files" "all 4 files match the lock"
+printf 'X' >>"$SD/extra/a/deep.json"
+run "$MLREG" check "$SD"
+expect_rc "an edited nested file: exit 1" 1
+out_has "the edited nested file is named" "FAIL .*extra/a/deep.json"
+subreset
+printf '{"vocab":2}\n' >"$SD/tokenizer/vocab.json"
+run "$MLREG" check "$SD"
+expect_rc "a nested file edited to the same size: exit 1" 1
+out_has "its digest is named" "FAIL .*tokenizer/vocab.json .*sha256 is"
+subreset
+# a symlinked subdirectory holding the right files: a failure, not followed
+mkdir -p "$W/linked"
+cp -a "$SD/tokenizer/." "$W/linked/"
+rm -rf "$SD/tokenizer"
+ln -s "$W/linked" "$SD/tokenizer"
+run "$MLREG" check "$SD"
+expect_rc "a symlinked subdirectory: exit 1" 1
+out_has "the link is named as in the way" "FAIL .*tokenizer/vocab.json .*tokenizer is a symbolic link"
+err_has "the reason says it was not followed" "not followed"
+subreset
+# extra files: looked for in every directory of the release, recursively
+echo x >"$SD/tokenizer/stale-vocab.json"
+mkdir -p "$SD/extra/a/cache"
+echo x >"$SD/extra/a/cache/blob"
+mkdir -p "$SD/unrelated"
+echo x >"$SD/unrelated/f"
+run "$MLREG" check "$SD"
+expect_rc "extra nested files without --strict: exit 0" 0
+out_has "an extra file in a release directory is reported" "^  extra .*tokenizer/stale-vocab.json"
+out_has "an extra directory in a release directory is reported once" "^  extra .*extra/a/cache/"
+out_has "an extra top-level directory is reported once" "^  extra .*unrelated/"
+grep -q "unrelated/f\|cache/blob" "$TMP/out" && not_ok "extra directories are not looked into" ||
+    ok "extra directories are not looked into"
+run "$MLREG" check "$SD" --strict
+expect_rc "extra nested files with --strict: exit 1" 1
+subreset
+# a leftover with '/' named by the lock's "removed"
+jq '.removed = ["tokenizer/old.json"]' "$SD/mlreg.lock.json" >"$W/l" && cp "$W/l" "$SD/mlreg.lock.json"
+echo '{}' >"$SD/tokenizer/old.json"
+run "$MLREG" check "$SD"
+expect_rc "a nested leftover of the previous release: exit 1" 1
+out_has "the nested leftover is named" "FAIL .*leftover .*tokenizer/old.json"
+
 run "$MLREG" check --help
 expect_rc "check --help" 0
 out_has "check --help has an example" "e\.g\. mlreg check"

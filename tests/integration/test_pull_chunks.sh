@@ -3,7 +3,8 @@
 # ranges, each chunk verified (one corrupted range fetched again, and only
 # it), a pull killed halfway resumed from the chunks it kept (bytes counted
 # by a proxy), a corrupted or hostile index refused with nothing placed,
-# --parallel and --limit-rate, and a release without an index as before.
+# --parallel and --limit-rate, a release without an index as before, and
+# a chunked file in a subdirectory.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
 start_server || finish
@@ -243,6 +244,25 @@ ln -s "$W/elsewhere2" "$W/o13/.mlreg-pull"
 run "$MLREG" pull team/big@1.0 -o "$W/o13"
 expect_rc "a pull without an index ignores a staging dir link" 0
 check "and removes nothing through it" test -e "$W/elsewhere2/$HEX.part"
+
+# ---- a file with a chunk index in a subdirectory -------------------------------------
+# 2.0's manifest with the file and its index titled shards/big.bin(.chunks)
+curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "$MLREG_URL/v2/team/big/manifests/2.0" |
+    jq -c '.annotations["org.mlreg.version"] = "sub1" |
+        .layers |= map(.annotations["org.opencontainers.image.title"] |=
+            (if startswith("big.bin") then "shards/" + . else . end))' >"$W/m3.json"
+st=$(curl -s -o "$W/m3.out" -w '%{http_code}' -X PUT \
+    -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @"$W/m3.json" \
+    "$MLREG_URL/v2/team/big/manifests/sub1")
+check "a release with the chunked file in shards/ is accepted (sub1)" test "$st" = 201
+run "$MLREG" pull team/big@sub1 -o "$W/o14" --parallel 2
+expect_rc "pull of a chunked file into a subdirectory" 0
+check "the file is in shards/" cmp -s "$W/big.bin" "$W/o14/shards/big.bin"
+check "no index file and no staging dir are left" \
+    test ! -e "$W/o14/shards/big.bin.chunks" -a ! -e "$W/o14/.mlreg-pull"
+check "the lock lists shards/big.bin" jqt '[.files[].title] | index("shards/big.bin")' \
+    "$W/o14/mlreg.lock.json"
 
 proxy_stop
 finish

@@ -5,6 +5,10 @@
 # way is refused with the directory untouched (or replaced with --force),
 # other files are left alone, a lock that is not one mlreg wrote is
 # refused, and the lock records the signer key ids after --trusted-key.
+# Titles with subdirectories: files land in them, a symbolic link or file
+# where a directory must be is refused before any download and never
+# followed (--force replaces it with a directory), directories a later
+# release no longer needs are removed once empty.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
 W=$TMP/work
@@ -126,6 +130,161 @@ run "$MLREG" pull m/llm@2 -o "$D"
 expect_rc "a leftover that became a directory does not stop the pull" 0
 [ -d "$D/model.safetensors.index.json" ] && ok "that directory is left alone" ||
     not_ok "that directory is left alone"
+
+
+# ---- titles with subdirectories ----------------------------------------------
+S=$W/sub
+mkdir -p "$S"
+head -c 4000 /dev/urandom >"$S/model.safetensors"
+printf '{"vocab":1}\n' >"$S/vocab.json"
+printf 'a b\n' >"$S/merges.txt"
+printf '{"deep":1}\n' >"$S/deep.json"
+printf '{"v":3}\n' >"$S/config.json"
+put_release m/sub 1 model.safetensors=weights="$S/model.safetensors" \
+    tokenizer/vocab.json=tokenizer="$S/vocab.json" tokenizer/merges.txt=tokenizer="$S/merges.txt" \
+    extra/a/b/deep.json=config="$S/deep.json" eval.json=eval-report="$W/eval.json" &&
+    ok "a release with subdirectory titles is pushed (hand-made manifest)" ||
+    not_ok "a release with subdirectory titles is pushed (hand-made manifest)"
+put_release m/sub 2 model.safetensors=weights="$S/model.safetensors" \
+    config.json=config="$S/config.json" eval.json=eval-report="$W/eval.json" &&
+    ok "a release without the subdirectories is pushed" ||
+    not_ok "a release without the subdirectories is pushed"
+
+P=$W/subpull
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "pull of a release with subdirectories" 0
+cmp -s "$P/tokenizer/vocab.json" "$S/vocab.json" && cmp -s "$P/tokenizer/merges.txt" "$S/merges.txt" &&
+    cmp -s "$P/extra/a/b/deep.json" "$S/deep.json" && ok "the files land in their subdirectories" ||
+    not_ok "the files land in their subdirectories"
+[ "$(sha256_of "$P/tokenizer/vocab.json")" = "$(sha256_of "$S/vocab.json")" ] &&
+    ok "a nested file's digest matches" || not_ok "a nested file's digest matches"
+jq -e '[.files[].title] | sort == ["eval.json","extra/a/b/deep.json","model.safetensors","tokenizer/merges.txt","tokenizer/vocab.json"]' \
+    "$P/mlreg.lock.json" >/dev/null && ok "the lock lists the titles with '/'" ||
+    not_ok "the lock lists the titles with '/' ($(jq -c '[.files[].title]' "$P/mlreg.lock.json"))"
+[ -z "$(find "$P" -name '.mlreg-tmp*')" ] && ok "no temp file is left" || not_ok "no temp file is left"
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "the same pull again over itself" 0
+
+# a symbolic link where a directory of a title must be: refused, never followed
+E=$W/elsewhere
+rm -rf "$P" "$E"
+mkdir -p "$P" "$E"
+ln -s "$E" "$P/tokenizer"
+snapshot "$P" >"$W/before"
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "a symlink in the way of tokenizer/: refused (exit 1)" 1
+err_has "the refusal names the link" "tokenizer is a symbolic link.*in the way"
+grep -q "downloading\|verified" "$TMP/err" && not_ok "refused before any download" ||
+    ok "refused before any download"
+[ -z "$(ls -A "$E")" ] && ok "nothing written where the link points" ||
+    not_ok "nothing written where the link points ($(ls -A "$E"))"
+[ -L "$P/tokenizer" ] && [ ! -e "$P/mlreg.lock.json" ] && [ ! -e "$P/extra" ] &&
+    ok "the refused dir is untouched" || not_ok "the refused dir is untouched"
+# a link deeper down, inside a real directory
+rm "$P/tokenizer"
+mkdir -p "$P/extra/a"
+ln -s "$E" "$P/extra/a/b"
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "a symlink two levels down: refused" 1
+err_has "the refusal names the deep link" "extra/a/b is a symbolic link"
+[ -z "$(ls -A "$E")" ] && ok "nothing written through the deep link" ||
+    not_ok "nothing written through the deep link"
+# --force: the link is removed (never followed) and replaced by a directory
+run "$MLREG" pull m/sub@1 -o "$P" --force
+expect_rc "--force replaces a symlink in the way with a directory" 0
+err_has "--force warns about the link it replaces" "extra/a/b is no directory; replacing"
+[ -d "$P/extra/a/b" ] && [ ! -L "$P/extra/a/b" ] && cmp -s "$P/extra/a/b/deep.json" "$S/deep.json" &&
+    ok "--force: a real directory with the file in it" || not_ok "--force: a real directory with the file in it"
+[ -z "$(ls -A "$E")" ] && ok "--force wrote nothing where the link pointed" ||
+    not_ok "--force wrote nothing where the link pointed"
+
+# a file where a directory of a title must be: refused; --force replaces it
+rm -rf "$P"
+mkdir -p "$P"
+echo "user's notes" >"$P/tokenizer"
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "a file named tokenizer in the way: refused" 1
+err_has "the refusal names the file and --force" "tokenizer is a file.*--force"
+[ "$(cat "$P/tokenizer")" = "user's notes" ] && [ "$(ls -A "$P")" = tokenizer ] &&
+    ok "the file in the way is untouched" || not_ok "the file in the way is untouched"
+run "$MLREG" pull m/sub@1 -o "$P" --force
+expect_rc "--force replaces the file with a directory" 0
+[ -d "$P/tokenizer" ] && cmp -s "$P/tokenizer/vocab.json" "$S/vocab.json" &&
+    ok "--force: tokenizer/ holds the release's files" || not_ok "--force: tokenizer/ holds the release's files"
+[ "$(grep -c "is no directory; replacing" "$TMP/err")" = 1 ] &&
+    ok "--force warns once for an entry in the way of two titles" ||
+    not_ok "--force warns once for an entry in the way of two titles"
+# a refused pull makes no directory (they are made only after every file is
+# verified, right before the renames)
+rm -rf "$P"
+mkdir -p "$P"
+echo x >"$P/eval.json"
+chmod a-w "$P/eval.json"
+run "$MLREG" pull m/sub@1 -o "$P" --force
+expect_rc "a read-only target stops the pull" 2
+[ ! -e "$P/tokenizer" ] && [ ! -e "$P/extra" ] && ok "a refused pull leaves no directory behind" ||
+    not_ok "a refused pull leaves no directory behind ($(ls -A "$P"))"
+rm -f "$P/eval.json"
+
+# v2 without the subdirectories: the old files and emptied directories go,
+# a directory holding a user's file stays
+rm -rf "$P"
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "pull 1 with subdirectories" 0
+echo "mine" >"$P/extra/a/mine.txt"
+run "$MLREG" pull m/sub@2 -o "$P"
+expect_rc "pull 2 (no subdirectories) over 1" 0
+[ ! -e "$P/tokenizer" ] && ok "the emptied tokenizer/ is removed" || not_ok "the emptied tokenizer/ is removed"
+[ ! -e "$P/extra/a/b" ] && ok "the emptied extra/a/b/ is removed" || not_ok "the emptied extra/a/b/ is removed"
+[ "$(cat "$P/extra/a/mine.txt" 2>/dev/null)" = mine ] && ok "a directory holding a user's file stays" ||
+    not_ok "a directory holding a user's file stays"
+jq -e '(.removed | sort) == ["extra/a/b/deep.json","tokenizer/merges.txt","tokenizer/vocab.json"]' \
+    "$P/mlreg.lock.json" >/dev/null && ok "the lock lists the removed titles with '/'" ||
+    not_ok "the lock lists the removed titles with '/' ($(jq -c .removed "$P/mlreg.lock.json"))"
+cmp -s "$P/config.json" "$S/config.json" && ok "2's files are in place" || not_ok "2's files are in place"
+# and back: 1 over 2 recreates the directories
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "pull 1 over 2 again" 0
+[ ! -e "$P/config.json" ] && cmp -s "$P/tokenizer/vocab.json" "$S/vocab.json" &&
+    ok "1 over 2: directories back, 2's file gone" || not_ok "1 over 2: directories back, 2's file gone"
+
+
+# leftovers are removed through no link: tokenizer/ swapped for a link to a
+# directory holding a vocab.json, then a pull of 2 removes nothing there
+rm -rf "$P" "$E"
+mkdir -p "$E"
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "pull 1 again" 0
+mv "$P/tokenizer" "$W/tokenizer.moved"
+cp "$S/vocab.json" "$E/vocab.json"
+ln -s "$E" "$P/tokenizer"
+run "$MLREG" pull m/sub@2 -o "$P"
+expect_rc "pull 2 over 1 whose tokenizer/ is now a link" 0
+cmp -s "$E/vocab.json" "$S/vocab.json" && ok "nothing removed through the link" ||
+    not_ok "nothing removed through the link"
+[ -L "$P/tokenizer" ] && ok "the link itself is left alone" || not_ok "the link itself is left alone"
+
+# the previous release's file where the new one needs a directory: replaced
+# without --force (it is no user's file)
+printf 'flat\n' >"$S/tokenizer"
+put_release m/sub 3 tokenizer=tokenizer="$S/tokenizer" eval.json=eval-report="$W/eval.json" &&
+    ok "a release with a file named tokenizer is pushed" ||
+    not_ok "a release with a file named tokenizer is pushed"
+rm -rf "$P"
+run "$MLREG" pull m/sub@3 -o "$P"
+expect_rc "pull 3 (a file tokenizer)" 0
+run "$MLREG" pull m/sub@1 -o "$P"
+expect_rc "pull 1 over 3: the previous release's file becomes a directory" 0
+[ -d "$P/tokenizer" ] && cmp -s "$P/tokenizer/vocab.json" "$S/vocab.json" &&
+    ok "tokenizer/ replaced the previous release's file" ||
+    not_ok "tokenizer/ replaced the previous release's file"
+grep -q "warning" "$TMP/err" && not_ok "no warning for the previous release's file" ||
+    ok "no warning for the previous release's file"
+# the other way round is refused (a known limit, documented): a file where
+# the previous release left a directory
+run "$MLREG" pull m/sub@3 -o "$P"
+expect_rc "pull 3 over 1: a directory where the file must go is refused" 2
+err_has "the refusal names the directory" "tokenizer exists and is a directory"
 
 run "$MLREG" pull --help
 grep -q -- "--force" "$TMP/out" && ok "pull --help lists --force" || not_ok "pull --help lists --force"
