@@ -342,9 +342,15 @@ int cmd_promote(int argc, char **argv)
         else
             print_promotion(ans, rr.ref.model, rr.ref.version, to);
         if ((error = cli_flush_stdout()) < 0) goto done;
-        if (resp.status == 409 || !passed)
+        if ((resp.status == 409 || !passed) && override) {
+            /* the registry says which of the override's conditions failed */
+            const char *why = jstr(json_array_get(json_object_get(ans, "errors"), 0), "message");
+            error = mlreg_error_set(MLREG_EGATE, "%s@%s \u2192 %s refused: %s", rr.ref.model,
+                                    rr.ref.version, to, mlreg_text_printable(why));
+        } else if (resp.status == 409 || !passed) {
             error = mlreg_error_set(MLREG_EGATE, "%s@%s \u2192 %s refused by the gates",
                                     rr.ref.model, rr.ref.version, to);
+        }
         goto done;
     }
     if (resp.status >= 200 && resp.status < 300)
