@@ -378,8 +378,7 @@ static int audit_log(int argc, char **argv)
                      k ? ", " : " [override approved by ",
                      mlreg_text_printable(json_string_value(json_array_get(who, k))));
         }
-        if (approvers[0] && strlen(approvers) + 2 <= sizeof(approvers))
-            strcat(approvers, "]");
+        if (approvers[0] && strlen(approvers) + 2 <= sizeof(approvers)) strcat(approvers, "]");
         printf(AUDIT_LOG_ROW, seq, mlreg_text_printable(t),
                mlreg_text_printable(json_string_value(json_object_get(entry, "actor"))),
                mlreg_text_printable(action), subject, result, reason ? "  " : "",

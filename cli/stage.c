@@ -238,8 +238,8 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
     if (override) {
         json_t *who = json_object_get(ans, "override_approvers"), *w;
         printf("override: %s; approved by ", mlreg_text_printable(jstr(ans, "override_reason")));
-        json_array_foreach(who, i, w) printf("%s%s", i ? ", " : "",
-                                             mlreg_text_printable(json_string_value(w)));
+        json_array_foreach(who, i, w)
+            printf("%s%s", i ? ", " : "", mlreg_text_printable(json_string_value(w)));
         printf("\n");
     }
     if (json_is_string(json_object_get(ans, "note"))) printf("note: %s\n", jstr(ans, "note"));
@@ -304,12 +304,9 @@ int cmd_promote(int argc, char **argv)
     cli_response resp;
     json_t *body = NULL, *ans = NULL;
     char path[600];
-    opt_spec specs[] = {{"--to", &to, NULL},
-                        {"--reason", &reason, NULL},
-                        {"--dry-run", NULL, &dry},
-                        {"--override", NULL, &override},
-                        {"--json", NULL, &as_json},
-                        {NULL, NULL, NULL}};
+    opt_spec specs[] = {{"--to", &to, NULL},        {"--reason", &reason, NULL},
+                        {"--dry-run", NULL, &dry},  {"--override", NULL, &override},
+                        {"--json", NULL, &as_json}, {NULL, NULL, NULL}};
 
     if ((rc = parse_opts(&refstr, &registry, specs, argc, argv)) == 1) {
         fputs(promote_usage, stdout);
@@ -402,12 +399,9 @@ int cmd_approve(int argc, char **argv)
     cli_response resp;
     json_t *body = NULL, *ans = NULL;
     char path[600];
-    opt_spec specs[] = {{"--for", &stage, NULL},
-                        {"--comment", &comment, NULL},
-                        {"--override", NULL, &override},
-                        {"--reason", &reason, NULL},
-                        {"--json", NULL, &as_json},
-                        {NULL, NULL, NULL}};
+    opt_spec specs[] = {{"--for", &stage, NULL},         {"--comment", &comment, NULL},
+                        {"--override", NULL, &override}, {"--reason", &reason, NULL},
+                        {"--json", NULL, &as_json},      {NULL, NULL, NULL}};
 
     if ((rc = parse_opts(&refstr, &registry, specs, argc, argv)) == 1) {
         fputs(approve_usage, stdout);

@@ -100,9 +100,9 @@ int mlreg_promotions__audit(uint64_t *seq_out, registry_mutation *mut, const pro
           json_object_set_new(details, "request_reason", json_string(pe->request_reason)) < 0) ||
          /* break-glass: flagged in the entry itself, where every reader of
           * the log (audit log --overrides, bundles, replay) finds it */
-         (pe->override && (json_object_set_new(details, "override", json_true()) < 0 ||
-                           json_object_set(details, "override_approvers",
-                                           (json_t *)pe->override_approvers) < 0)) ||
+         (pe->override &&
+          (json_object_set_new(details, "override", json_true()) < 0 ||
+           json_object_set(details, "override_approvers", (json_t *)pe->override_approvers) < 0)) ||
          (pe->override_requested &&
           json_object_set_new(details, "override_requested", json_true()) < 0))) {
         json_decref(details);

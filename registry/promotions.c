@@ -316,7 +316,7 @@ typedef struct {
     /* break-glass: moved by an override; an override asked for and refused;
      * asked for while every rule passed (an ordinary promotion) */
     int override, override_requested, override_unneeded;
-    json_t *ov_approvers; /* the approvers of the override that counted */
+    json_t *ov_approvers;   /* the approvers of the override that counted */
     const char *from_stage; /* the stage it came through, when the release did */
     char refusal[PROMOTIONS_KEY_CAP + MLREG_WITHDRAWN_NOTE_MAX];
 } promote_state;
@@ -713,8 +713,9 @@ static int promote_run(json_t **out, mlreg_registry *reg, const mlreg_policy *po
         (error = mlreg_promotions__check_text(req->reason, "reason")) < 0)
         goto done;
     if (override && (error = mlreg_promotions__reason_check(req->reason)) < 0) {
-        error = mlreg_error_set(error, "an override needs a reason: say why the gates are bypassed "
-                                       "(at most %d bytes of text)",
+        error = mlreg_error_set(error,
+                                "an override needs a reason: say why the gates are bypassed "
+                                "(at most %d bytes of text)",
                                 MLREG_REASON_MAX);
         goto done;
     }

@@ -719,19 +719,20 @@ done:
  * reason and approvers of a break-glass move; NULL (v freed) when out of memory. */
 static json_t *with_override(json_t *v, const json_t *rec)
 {
+    static const char *const members[] = {"override_reason", "override_approvers"};
     int ov = json_is_true(json_object_get(rec, "override"));
 
     if (v == NULL) return NULL;
-    if (json_object_set_new(v, "override", json_boolean(ov)) < 0 ||
-        (ov && (json_object_set(v, "override_reason", json_object_get(rec, "override_reason") ? json_object_get(rec, "override_reason") : json_null()) < 0 ||
-                json_object_set(v, "override_approvers",
-                                json_object_get(rec, "override_approvers")
-                                    ? json_object_get(rec, "override_approvers")
-                                    : json_null()) < 0))) {
-        json_decref(v);
-        return NULL;
+    if (json_object_set_new(v, "override", json_boolean(ov)) < 0) goto fail;
+    for (size_t i = 0; ov && i < sizeof(members) / sizeof(members[0]); i++) {
+        json_t *m = json_object_get(rec, members[i]);
+        if (json_object_set(v, members[i], m ? m : json_null()) < 0) goto fail;
     }
     return v;
+
+fail:
+    json_decref(v);
+    return NULL;
 }
 
 static json_t *history_view(const json_t *e, uint64_t seq)

@@ -1145,7 +1145,6 @@ START_TEST(test_promotions_write_the_empty_config_once_unless_it_changed_or_blob
 }
 END_TEST
 
-
 /* ---- break-glass (override) ------------------------------------------------------- */
 
 /* A break-glass promotion of MODEL@version into @p stage by @p actor with
@@ -1284,8 +1283,8 @@ START_TEST(test_an_override_moves_only_with_another_identitys_approval_and_is_fl
     ck_assert(json_is_true(json_object_get(res, "override")));
     ck_assert_str_eq(json_string_value(json_object_get(res, "override_reason")), "incident 42");
     ck_assert_int_eq(json_array_size(json_object_get(res, "override_approvers")), 1);
-    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(res, "override_approvers"), 0)),
-                     "bob");
+    ck_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(res, "override_approvers"), 0)), "bob");
     ck_assert(json_is_false(json_object_get(row_of(res, "min"), "passed")));
     ck_assert(json_is_false(json_object_get(row_of(res, "approvals"), "passed")));
     json_decref(res);
@@ -1300,8 +1299,8 @@ START_TEST(test_an_override_moves_only_with_another_identitys_approval_and_is_fl
     ck_assert_str_eq(json_string_value(json_object_get(p, "override_reason")), "incident 42");
     ck_assert_str_eq(json_string_value(json_array_get(json_object_get(p, "override_approvers"), 0)),
                      "bob");
-    ck_assert(json_is_false(json_object_get(json_array_get(json_object_get(l, "promotions"), 0),
-                                            "override")));
+    ck_assert(json_is_false(
+        json_object_get(json_array_get(json_object_get(l, "promotions"), 0), "override")));
     json_decref(l);
     ck_assert_int_eq(mlreg_stage_history(&l, reg, pol, MODEL, "staging", 0, 0), 0);
     p = json_array_get(json_object_get(l, "history"), 0);
@@ -1324,8 +1323,8 @@ START_TEST(test_an_override_moves_only_with_another_identitys_approval_and_is_fl
     ck_assert_int_eq(mlreg_attestations_list(&l, reg, MODEL, "1.0"), 0);
     a = json_array_get(json_object_get(l, "attestations"), 0);
     {
-        const char *b64 = json_string_value(
-            json_object_get(json_object_get(a, "envelope"), "payload"));
+        const char *b64 =
+            json_string_value(json_object_get(json_object_get(a, "envelope"), "payload"));
         unsigned char buf[16384];
         size_t blen = 0;
         ck_assert_ptr_nonnull(b64);
@@ -1344,8 +1343,8 @@ START_TEST(test_an_override_moves_only_with_another_identitys_approval_and_is_fl
     /* the plain approvals listing shows the override approvals as such */
     ck_assert_int_eq(mlreg_approvals_list(&l, reg, MODEL, "1.0"), 0);
     ck_assert_int_eq(json_array_size(json_object_get(l, "approvals")), 2);
-    ck_assert(json_is_true(json_object_get(json_array_get(json_object_get(l, "approvals"), 0),
-                                           "override")));
+    ck_assert(json_is_true(
+        json_object_get(json_array_get(json_object_get(l, "approvals"), 0), "override")));
     json_decref(l);
 }
 END_TEST
@@ -1392,8 +1391,8 @@ START_TEST(test_an_override_never_stands_in_for_signatures_and_is_not_needed_whe
     ck_assert_int_eq(promote_override(&res, "1.0", "dev", "fix", 0, "alice"), 0);
     ck_assert(json_is_false(json_object_get(res, "override")));
     ck_assert(json_is_true(json_object_get(res, "moved")));
-    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(res, "note")),
-                                 "every gate rule passed"));
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(res, "note")), "every gate rule passed"));
     json_decref(res);
     ck_assert_uint_eq(n_promotions(), n0 + 1);
     res = last_entry();
@@ -1410,8 +1409,7 @@ START_TEST(test_the_override_role_names_a_stage_and_only_admin_implies_it)
     ck_assert_int_eq(mlreg_auth_role_validate("override:production@team"), 0);
     ck_code(mlreg_auth_role_validate("override"), MLREG_EINVALID, "needs a stage (override:STAGE)");
     ck_code(mlreg_auth_role_validate("override:"), MLREG_EINVALID, "needs a stage");
-    ck_code(mlreg_auth_role_validate("overide:production"), MLREG_EINVALID,
-            "override:STAGE");
+    ck_code(mlreg_auth_role_validate("overide:production"), MLREG_EINVALID, "override:STAGE");
     ck_assert_int_eq(mlreg_auth_check(as("glass"), MLREG_ROLE_OVERRIDE, "production", MODEL), 0);
     ck_code(mlreg_auth_check(as("glass"), MLREG_ROLE_OVERRIDE, "staging", MODEL), MLREG_EFORBIDDEN,
             "lacks role override:staging");

@@ -261,9 +261,9 @@ static void approve_override(const char *version, const char *stage, const char 
     json_t *res = NULL;
     int created = 0;
 
-    ck_assert_msg(mlreg_approve_override(&res, &created, src, pol, MODEL, version, stage, reason,
-                                         who) == 0,
-                  "%s", mlreg_error_last());
+    ck_assert_msg(
+        mlreg_approve_override(&res, &created, src, pol, MODEL, version, stage, reason, who) == 0,
+        "%s", mlreg_error_last());
     ck_assert_int_eq(created, 1);
     json_decref(res);
 }
