@@ -236,10 +236,11 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
                  n == 1 ? "" : "s");
     printf("promote %s@%s \u2192 %s: %s\n", model, version, to, verdict);
     if (override) {
-        json_t *who = json_object_get(ans, "override_approvers"), *w;
+        json_t *who = json_object_get(ans, "override_approvers");
         printf("override: %s; approved by ", mlreg_text_printable(jstr(ans, "override_reason")));
-        json_array_foreach(who, i, w)
-            printf("%s%s", i ? ", " : "", mlreg_text_printable(json_string_value(w)));
+        for (i = 0; i < json_array_size(who); i++)
+            printf("%s%s", i ? ", " : "",
+                   mlreg_text_printable(json_string_value(json_array_get(who, i))));
         printf("\n");
     }
     if (json_is_string(json_object_get(ans, "note"))) printf("note: %s\n", jstr(ans, "note"));
