@@ -57,9 +57,11 @@ static const char audit_usage[] =
     "        them. --model keeps the entries about model M, --since the entries\n"
     "        at or after TIME (RFC 3339); --json prints every matching entry,\n"
     "        blob.link included, as a JSON array. --overrides keeps only the\n"
-    "        break-glass promotions (`mlreg promote --override`): those that moved\n"
-    "        a stage despite failing rules (RESULT ok+override, the reason and the\n"
-    "        approvers of the override) and the attempts refused (refused+override).\n"
+    "        break-glass entries (`mlreg promote --override`): the promotions that\n"
+    "        moved a stage despite failing rules (RESULT ok+override, with the\n"
+    "        reason and the approvers of the override), the attempts refused\n"
+    "        (refused+override) and the approvals of overrides (approve,\n"
+    "        ok+override, with the approver's reason).\n"
     "        e.g. mlreg audit log --model team/clf --since 2026-11-26T00:00:00Z\n"
     "verify  checks the registry's audit log: the signed checkpoint (with the\n"
     "        log key from --log-key, a minisign .pub file, else the key the\n"
@@ -365,6 +367,9 @@ static int audit_log(int argc, char **argv)
         }
         format_subject(subject, sizeof(subject), subj);
         reason = json_string_value(json_object_get(entry, "reason"));
+        if (reason == NULL && ov) /* an approval of an override: its own reason */
+            reason =
+                json_string_value(json_object_get(json_object_get(entry, "details"), "reason"));
         snprintf(seq, sizeof(seq), "%" PRIu64, i);
         /* the flag is in the RESULT column, so that no listing hides it */
         snprintf(result, sizeof(result), "%s%s",

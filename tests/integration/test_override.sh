@@ -217,7 +217,9 @@ out_has "with the approvers of the override" "override approved by bob"
 out_has "and the refused attempts" "refused\+override"
 out_lacks "and no push entry" "manifest.put|release.push|blob.link"
 out_lacks "nor the refusal without --override" "  refused  "
-n_ok=$(grep -c ' ok+override ' "$TMP/out")
+out_has "and the approvals of the override with their reasons" \
+    "approve +m/clf@1.0 stage=production +ok\+override +seen incident 42"
+n_ok=$(grep -Ec 'promote +m/clf@1.0 stage=production +ok\+override' "$TMP/out")
 check "one override moved the stage" test "$n_ok" = 1
 as "$T_CI" audit log --overrides --json
 jq -e 'length >= 4 and all(.[]; .details.override == true or .details.override_requested == true)' \
