@@ -3,6 +3,7 @@
  * registry (fs backend, LMDB) in a mkdtemp dir, with releases pushed through
  * mlreg_registry_manifest_put_as() and signatures made with the signing
  * library by a key of the keyring. */
+#include "../../registry/promotions_internal.h"
 #include "../../registry/registry_internal.h"
 #include "mlreg/audit.h"
 #include "mlreg/auth.h"
@@ -1402,6 +1403,25 @@ START_TEST(test_an_override_never_stands_in_for_signatures_and_is_not_needed_whe
 }
 END_TEST
 
+START_TEST(test_an_override_approval_counts_for_a_day_and_only_after_the_stages_last_move)
+{
+    const int64_t day = (int64_t)MLREG_OVERRIDE_APPROVAL_TTL_S * 1000000000;
+    json_t *rec = json_pack("{s:b, s:I}", "override", 1, "time_ns", (json_int_t)5000);
+    json_t *plain = json_pack("{s:I}", "time_ns", (json_int_t)5000);
+
+    ck_assert_int_eq(MLREG_OVERRIDE_APPROVAL_TTL_S, 86400);
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 0, 5000), 1);
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 0, 5000 + day), 1);
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 0, 5000 + day + 1), 0);
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 4999, 6000), 1);
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 5000, 6000), 0); /* moved since */
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 0, 4999), 0);    /* from the future */
+    ck_assert_int_eq(mlreg_promotions__override_live(plain, 0, 6000), 0);  /* not an override */
+    json_decref(rec);
+    json_decref(plain);
+}
+END_TEST
+
 START_TEST(test_the_override_role_names_a_stage_and_only_admin_implies_it)
 {
     th_use_gates(&pol, "{}");
@@ -1468,6 +1488,8 @@ static Suite *promotions_suite(void)
     tcase_add_test(
         tc, test_an_override_never_stands_in_for_signatures_and_is_not_needed_when_rules_pass);
     tcase_add_test(tc, test_the_override_role_names_a_stage_and_only_admin_implies_it);
+    tcase_add_test(tc,
+                   test_an_override_approval_counts_for_a_day_and_only_after_the_stages_last_move);
     suite_add_tcase(s, tc);
     return s;
 }
