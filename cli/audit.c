@@ -46,7 +46,8 @@
 #define PAGE_LIMIT 1000u /* entries per page; the server also ends a page at 4 MiB */
 
 static const char audit_usage[] =
-    "usage: mlreg audit log [--model M] [--since TIME] [--all] [--json] [--registry URL]\n"
+    "usage: mlreg audit log [--model M] [--since TIME] [--all] [--overrides] [--json]\n"
+    "                       [--registry URL]\n"
     "       mlreg audit verify [--log-key PUBFILE] [--remember FILE] [--registry URL]\n"
     "       mlreg audit verify --bundle DIR [--log-key PUBFILE]\n"
     "\n"
@@ -55,7 +56,12 @@ static const char audit_usage[] =
     "        per uploaded file) are hidden and counted in a last line; --all shows\n"
     "        them. --model keeps the entries about model M, --since the entries\n"
     "        at or after TIME (RFC 3339); --json prints every matching entry,\n"
-    "        blob.link included, as a JSON array.\n"
+    "        blob.link included, as a JSON array. --overrides keeps only the\n"
+    "        break-glass entries (`mlreg promote --override`): the promotions that\n"
+    "        moved a stage despite failing rules (RESULT ok+override, with the\n"
+    "        reason and the approvers of the override), the attempts refused\n"
+    "        (refused+override) and the approvals of overrides (approve,\n"
+    "        ok+override, with the approver's reason).\n"
     "        e.g. mlreg audit log --model team/clf --since 2026-11-26T00:00:00Z\n"
     "verify  checks the registry's audit log: the signed checkpoint (with the\n"
     "        log key from --log-key, a minisign .pub file, else the key the\n"
@@ -233,6 +239,16 @@ done:
  * asked for. */
 #define AUDIT_LOG_ROW "%-6s %-30s  %-12s  %-16s  %-40s  %s%s%s\n"
 
+/* A break-glass promotion's entry: 2 moved by an override, 1 an override
+ * asked for and refused, 0 neither (the details of attestations.c). */
+static int override_kind(const json_t *entry)
+{
+    const json_t *d = json_object_get(entry, "details");
+
+    if (json_is_true(json_object_get(d, "override"))) return 2;
+    return json_is_true(json_object_get(d, "override_requested")) ? 1 : 0;
+}
+
 /* "model@version stage=S" and the like, for one line of `audit log`. */
 static void format_subject(char *buf, size_t len, json_t *subject)
 {
@@ -263,7 +279,7 @@ static void format_subject(char *buf, size_t len, json_t *subject)
 
 static int audit_log(int argc, char **argv)
 {
-    int error = 0, m, as_json = 0, all = 0;
+    int error = 0, m, as_json = 0, all = 0, overrides = 0;
     const char *model = NULL, *since = NULL, *registry = NULL, *pos = NULL;
     uint64_t hidden = 0;
     int64_t since_sec = 0;
@@ -283,6 +299,8 @@ static int audit_log(int argc, char **argv)
             as_json = 1;
         } else if (!strcmp(argv[i], "--all")) {
             all = 1;
+        } else if (!strcmp(argv[i], "--overrides")) {
+            overrides = 1;
         } else if ((m = cli_opt(&model, &i, argc, argv, "--model")) != 0 ||
                    (m = cli_opt(&since, &i, argc, argv, "--since")) != 0 ||
                    (m = cli_opt(&registry, &i, argc, argv, "--registry")) != 0) {
@@ -311,9 +329,10 @@ static int audit_log(int argc, char **argv)
         printf(AUDIT_LOG_ROW, "SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "RESULT", "  ",
                "REASON");
     for (uint64_t i = 0; i < e.n; i++) {
-        json_t *subj;
+        json_t *subj, *who;
         const char *t, *reason, *action;
-        char seq[24];
+        char seq[24], result[64], approvers[600];
+        int ov;
         json_decref(entry);
         if (!(entry = json_loadb(e.text[i], e.len[i], 0, NULL)) || !json_is_object(entry)) {
             error = mlreg_error_set(
@@ -335,6 +354,8 @@ static int audit_log(int argc, char **argv)
                 continue;
             }
         }
+        ov = override_kind(entry);
+        if (overrides && !ov) continue;
         if (as_json) {
             if (json_array_append(out, entry) < 0) goto nomem;
             continue;
@@ -346,12 +367,28 @@ static int audit_log(int argc, char **argv)
         }
         format_subject(subject, sizeof(subject), subj);
         reason = json_string_value(json_object_get(entry, "reason"));
+        if (reason == NULL && ov) /* an approval of an override: its own reason */
+            reason =
+                json_string_value(json_object_get(json_object_get(entry, "details"), "reason"));
         snprintf(seq, sizeof(seq), "%" PRIu64, i);
+        /* the flag is in the RESULT column, so that no listing hides it */
+        snprintf(result, sizeof(result), "%s%s",
+                 mlreg_text_printable(json_string_value(json_object_get(entry, "result"))),
+                 ov ? "+override" : "");
+        approvers[0] = '\0';
+        who = json_object_get(json_object_get(entry, "details"), "override_approvers");
+        for (size_t k = 0; ov == 2 && k < json_array_size(who); k++) {
+            size_t off = strlen(approvers);
+            snprintf(approvers + off, sizeof(approvers) - off, "%s%s",
+                     k ? ", " : " [override approved by ",
+                     mlreg_text_printable(json_string_value(json_array_get(who, k))));
+        }
+        if (approvers[0] && strlen(approvers) + 2 <= sizeof(approvers)) strcat(approvers, "]");
         printf(AUDIT_LOG_ROW, seq, mlreg_text_printable(t),
                mlreg_text_printable(json_string_value(json_object_get(entry, "actor"))),
-               mlreg_text_printable(action), subject,
-               mlreg_text_printable(json_string_value(json_object_get(entry, "result"))),
-               reason ? "  " : "", reason ? mlreg_text_printable(reason) : "");
+               mlreg_text_printable(action), subject, result, reason ? "  " : "",
+               reason ? mlreg_text_printable(reason) : "");
+        if (approvers[0]) printf("%-6s%s\n", "", approvers);
     }
     if (hidden > 0)
         printf("%" PRIu64 " " MLREG_AUDIT_BLOB_LINK " row%s hidden; --all shows %s\n", hidden,
@@ -420,6 +457,11 @@ static int verify_bundle(const char *dir, const char *key_path)
     if (rep.withdrawn)
         printf("the release is WITHDRAWN: audit entry %" PRIu64 " by %s at %s: %s\n",
                rep.withdrawn_seq, rep.withdrawn_by, rep.withdrawn_time, rep.withdrawn_reason);
+    if (rep.overrides)
+        printf("the release was PROMOTED BY OVERRIDE (break-glass, gate rules failed) %zu time%s; "
+               "the last: audit entry %" PRIu64 " into %s by %s: %s\n",
+               rep.overrides, rep.overrides == 1 ? "" : "s", rep.override_seq, rep.override_stage,
+               rep.override_by, rep.override_reason);
     if (rep.purged)
         printf("the release is PURGED: audit entry %" PRIu64 " by %s at %s: %s; %zu of its files "
                "were deleted and are not in the bundle\n",

@@ -162,7 +162,7 @@ static void fmt_delta(char *buf, size_t len, json_t *delta, const char *cand, co
 
 static const char promote_usage[] =
     "usage: mlreg promote REF --to STAGE [--reason TEXT] [--dry-run] [--json]\n"
-    "                     [--registry URL] [--token-file FILE]\n"
+    "                     [--override --reason TEXT] [--registry URL] [--token-file FILE]\n"
     "\n" CLI_REF_HELP
     "With MODEL:STAGE the candidate is the release that stage holds, so moving a\n"
     "release along is `mlreg promote team/clf:staging --to production`.\n"
@@ -174,9 +174,19 @@ static const char promote_usage[] =
     "--dry-run evaluates without moving or recording anything. Exit 0 when every\n"
     "rule passed, 1 when refused (or forbidden, or unknown), 2 usage, 3 registry\n"
     "unreachable or failing. Needs the promote:STAGE role.\n"
+    "\n"
+    "--override (break-glass) moves the stage although rules fail. It needs the\n"
+    "override:STAGE role too, a --reason, and an approval of the override by\n"
+    "another identity (neither you nor the pusher) recorded since STAGE last\n"
+    "moved, within 24 hours: `mlreg approve REF --for STAGE --override --reason\n"
+    "TEXT`. A failing `signed` rule and a withdrawn release are never\n"
+    "overridden. The move is flagged as an override in the audit log (`mlreg\n"
+    "audit log --overrides`), its attestation and the promotion history. When\n"
+    "every rule passes, it is an ordinary promotion.\n"
     "  --to STAGE     e.g. --to production\n"
     "  --reason TEXT  recorded with the promotion, e.g. --reason \"weekly release\"\n"
     "  --dry-run      e.g. mlreg promote team/clf@1.4 --to staging --dry-run\n"
+    "  --override     e.g. --override --reason \"hotfix for incident 42\"\n"
     "  --json         the registry's answer (rule table) as JSON\n"
     "  --registry URL e.g. --registry https://mlreg.example.com (or MLREG_URL)\n";
 
@@ -194,6 +204,7 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
     int passed = json_is_true(json_object_get(ans, "passed"));
     int moved = json_is_true(json_object_get(ans, "moved"));
     int dry = json_is_true(json_object_get(ans, "dry_run"));
+    int override = json_is_true(json_object_get(ans, "override"));
     rule_row *rows = NULL;
     int w_rule = 4, w_cand = 9, w_base = 8, w_delta = 5;
     char verdict[160];
@@ -205,6 +216,10 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
     if (json_is_object(json_object_get(ans, "withdrawn")))
         snprintf(verdict, sizeof(verdict), "%s (the release is withdrawn%s)",
                  dry ? "WOULD BE REFUSED" : "REFUSED", dry ? "; dry run" : "");
+    else if (override)
+        snprintf(verdict, sizeof(verdict), "%s (%zu of %zu rule%s failed)",
+                 moved ? "PROMOTED BY OVERRIDE" : "WOULD BE PROMOTED BY OVERRIDE (dry run)", failed,
+                 n, n == 1 ? "" : "s");
     else if (passed && moved)
         snprintf(verdict, sizeof(verdict), "PROMOTED (%s)",
                  n ? (n == 1 ? "1 rule passed" : "all rules passed") : "no gate rules");
@@ -220,6 +235,15 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
         snprintf(verdict, sizeof(verdict), "REFUSED (%zu of %zu rule%s failed)", failed, n,
                  n == 1 ? "" : "s");
     printf("promote %s@%s \u2192 %s: %s\n", model, version, to, verdict);
+    if (override) {
+        json_t *who = json_object_get(ans, "override_approvers");
+        printf("override: %s; approved by ", mlreg_text_printable(jstr(ans, "override_reason")));
+        for (i = 0; i < json_array_size(who); i++)
+            printf("%s%s", i ? ", " : "",
+                   mlreg_text_printable(json_string_value(json_array_get(who, i))));
+        printf("\n");
+    }
+    if (json_is_string(json_object_get(ans, "note"))) printf("note: %s\n", jstr(ans, "note"));
     if (json_is_object(json_object_get(ans, "withdrawn"))) {
         json_t *w = json_object_get(ans, "withdrawn");
         printf("withdrawn by %s at %s: %s\n", jstr(w, "by"), jstr(w, "time"), jstr(w, "reason"));
@@ -274,25 +298,24 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
 
 int cmd_promote(int argc, char **argv)
 {
-    int error = 0, dry = 0, as_json = 0, rc;
+    int error = 0, dry = 0, as_json = 0, override = 0, rc;
     const char *refstr = NULL, *to = NULL, *reason = NULL, *registry = NULL;
     cli_release_ref rr;
     cli_client *c = NULL;
     cli_response resp;
     json_t *body = NULL, *ans = NULL;
     char path[600];
-    opt_spec specs[] = {{"--to", &to, NULL},
-                        {"--reason", &reason, NULL},
-                        {"--dry-run", NULL, &dry},
-                        {"--json", NULL, &as_json},
-                        {NULL, NULL, NULL}};
+    opt_spec specs[] = {{"--to", &to, NULL},        {"--reason", &reason, NULL},
+                        {"--dry-run", NULL, &dry},  {"--override", NULL, &override},
+                        {"--json", NULL, &as_json}, {NULL, NULL, NULL}};
 
     if ((rc = parse_opts(&refstr, &registry, specs, argc, argv)) == 1) {
         fputs(promote_usage, stdout);
         return CLI_EXIT_OK;
     }
     if (rc < 0 || cli_release_ref_parse(&rr, refstr) < 0 || need(to, "--to STAGE") < 0 ||
-        stage_valid(to) < 0 || text_valid(reason, "--reason") < 0)
+        stage_valid(to) < 0 || text_valid(reason, "--reason") < 0 ||
+        (override && need(reason, "--reason TEXT (an override says why)") < 0))
         return usage_error("promote", promote_usage);
 
     cli_response_init(&resp);
@@ -300,7 +323,8 @@ int cmd_promote(int argc, char **argv)
         goto done;
     if (!(body =
               json_pack("{s:s, s:s, s:b}", "version", rr.ref.version, "to", to, "dry_run", dry)) ||
-        (reason && json_object_set_new(body, "reason", json_string(reason)) < 0)) {
+        (reason && json_object_set_new(body, "reason", json_string(reason)) < 0) ||
+        (override && json_object_set_new(body, "override", json_true()) < 0)) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
@@ -316,9 +340,15 @@ int cmd_promote(int argc, char **argv)
         else
             print_promotion(ans, rr.ref.model, rr.ref.version, to);
         if ((error = cli_flush_stdout()) < 0) goto done;
-        if (resp.status == 409 || !passed)
+        if ((resp.status == 409 || !passed) && override) {
+            /* the registry says which of the override's conditions failed */
+            const char *why = jstr(json_array_get(json_object_get(ans, "errors"), 0), "message");
+            error = mlreg_error_set(MLREG_EGATE, "%s@%s \u2192 %s refused: %s", rr.ref.model,
+                                    rr.ref.version, to, mlreg_text_printable(why));
+        } else if (resp.status == 409 || !passed) {
             error = mlreg_error_set(MLREG_EGATE, "%s@%s \u2192 %s refused by the gates",
                                     rr.ref.model, rr.ref.version, to);
+        }
         goto done;
     }
     if (resp.status >= 200 && resp.status < 300)
@@ -339,7 +369,7 @@ done:
 
 static const char approve_usage[] =
     "usage: mlreg approve REF --for STAGE [--comment TEXT] [--json]\n"
-    "                     [--registry URL] [--token-file FILE]\n"
+    "                     [--override --reason TEXT] [--registry URL] [--token-file FILE]\n"
     "\n" CLI_REF_HELP "With MODEL:STAGE you approve the release that stage holds: e.g. `mlreg\n"
     "approve team/clf:staging --for production` before promoting it there.\n"
     "\n"
@@ -347,38 +377,56 @@ static const char approve_usage[] =
     "`approvals` gate counts distinct approvers other than the release's pusher,\n"
     "so approving a release you pushed is refused (exit 1, nothing recorded).\n"
     "Needs the approve:STAGE role.\n"
+    "\n"
+    "--override approves a break-glass promotion (`mlreg promote REF --to STAGE\n"
+    "--override`) by someone else instead: it needs the override:STAGE role and a\n"
+    "--reason (no --comment), is not counted by the `approvals` gate, and counts\n"
+    "for an override until STAGE next moves, at most 24 hours. The pusher of the\n"
+    "release may not approve its override.\n"
     "  --for STAGE     e.g. --for production\n"
     "  --comment TEXT  e.g. --comment \"eval reviewed\"\n"
+    "  --override      e.g. --override --reason \"incident 42: the fix must ship\"\n"
+    "  --reason TEXT   why the override is approved (with --override only)\n"
     "  --json          the registry's answer as JSON\n"
     "  --registry URL  e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
     "e.g. mlreg approve team/clf@1.4 --for production --comment \"eval reviewed\"\n";
 
 int cmd_approve(int argc, char **argv)
 {
-    int error = 0, as_json = 0, rc;
-    const char *refstr = NULL, *stage = NULL, *comment = NULL, *registry = NULL;
+    int error = 0, as_json = 0, override = 0, rc;
+    const char *refstr = NULL, *stage = NULL, *comment = NULL, *reason = NULL, *registry = NULL;
     cli_release_ref rr;
     cli_client *c = NULL;
     cli_response resp;
     json_t *body = NULL, *ans = NULL;
     char path[600];
-    opt_spec specs[] = {{"--for", &stage, NULL},
-                        {"--comment", &comment, NULL},
-                        {"--json", NULL, &as_json},
-                        {NULL, NULL, NULL}};
+    opt_spec specs[] = {{"--for", &stage, NULL},         {"--comment", &comment, NULL},
+                        {"--override", NULL, &override}, {"--reason", &reason, NULL},
+                        {"--json", NULL, &as_json},      {NULL, NULL, NULL}};
 
     if ((rc = parse_opts(&refstr, &registry, specs, argc, argv)) == 1) {
         fputs(approve_usage, stdout);
         return CLI_EXIT_OK;
     }
     if (rc < 0 || cli_release_ref_parse(&rr, refstr) < 0 || need(stage, "--for STAGE") < 0 ||
-        stage_valid(stage) < 0 || text_valid(comment, "--comment") < 0)
+        stage_valid(stage) < 0 || text_valid(comment, "--comment") < 0 ||
+        text_valid(reason, "--reason") < 0)
+        return usage_error("approve", approve_usage);
+    if (override ? comment != NULL : reason != NULL) {
+        mlreg_error_set(MLREG_EINVALID, override ? "--override takes --reason, not --comment"
+                                                 : "--reason goes with --override (an approval "
+                                                   "takes --comment)");
+        return usage_error("approve", approve_usage);
+    }
+    if (override && need(reason, "--reason TEXT (an override approval says why)") < 0)
         return usage_error("approve", approve_usage);
     cli_response_init(&resp);
     if ((error = cli_client_new(&c, registry)) < 0 || (error = cli_release_ref_pin(&rr, c)) < 0)
         goto done;
     if (!(body = json_pack("{s:s}", "stage", stage)) ||
-        (comment && json_object_set_new(body, "comment", json_string(comment)) < 0)) {
+        (comment && json_object_set_new(body, "comment", json_string(comment)) < 0) ||
+        (override && (json_object_set_new(body, "override", json_true()) < 0 ||
+                      json_object_set_new(body, "reason", json_string(reason)) < 0))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
@@ -388,8 +436,10 @@ int cmd_approve(int argc, char **argv)
     if (as_json)
         print_body(&resp);
     else
-        printf("%s %s@%s (%s) for %s as %s\n", resp.status == 201 ? "approved" : "already approved",
-               rr.ref.model, rr.ref.version, jstr(ans, "digest"), stage, jstr(ans, "approver"));
+        printf("%s%s %s@%s (%s) for %s as %s\n",
+               resp.status == 201 ? "approved" : "already approved",
+               override ? " the override of" : "", rr.ref.model, rr.ref.version,
+               jstr(ans, "digest"), stage, jstr(ans, "approver"));
     error = cli_flush_stdout();
 done:
     error = cli_release_ref_hint(error, c, &rr);

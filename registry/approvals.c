@@ -1,6 +1,16 @@
 /* approvals.c: approvals of a release for a stage (include/mlreg/promotions.h).
  * An approval is recorded once per approver, release and stage; the
- * promotion gate counts them (promotions.c). */
+ * promotion gate counts them (promotions.c).
+ *
+ * An approval of an override (a break-glass promotion) is a record of its
+ * own, under the approval's key followed by "\0override", so that one
+ * identity's plain approval and its override approval never overwrite each
+ * other, and the `approvals` gate skips it (approval_cb in promotions.c):
+ * agreeing that the gates may be bypassed is not an approval of the
+ * release. It counts only for a while (mlreg_promotions__override_live()):
+ * until the stage next moves, which the override itself does, and at most
+ * MLREG_OVERRIDE_APPROVAL_TTL_S; a stale one is replaced when the same
+ * identity approves again. */
 #include "mlreg/promotions.h"
 
 #include <stdio.h>
@@ -14,13 +24,44 @@
 #include "promotions_internal.h"
 #include "registry_internal.h"
 
+#define OVERRIDE_KEY_SUFFIX "override"
+
 static json_t *approval_view(const json_t *rec)
 {
-    return json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O?}", "model", json_object_get(rec, "model"),
-                     "version", json_object_get(rec, "version"), "digest",
-                     json_object_get(rec, "digest"), "stage", json_object_get(rec, "stage"),
-                     "approver", json_object_get(rec, "approver"), "time",
-                     json_object_get(rec, "time"), "comment", json_object_get(rec, "comment"));
+    json_t *v = json_pack(
+        "{s:O, s:O, s:O, s:O, s:O, s:O, s:O?}", "model", json_object_get(rec, "model"), "version",
+        json_object_get(rec, "version"), "digest", json_object_get(rec, "digest"), "stage",
+        json_object_get(rec, "stage"), "approver", json_object_get(rec, "approver"), "time",
+        json_object_get(rec, "time"), "comment", json_object_get(rec, "comment"));
+
+    /* only an override approval has these: plain ones answer as before */
+    if (v != NULL && json_is_true(json_object_get(rec, "override")) &&
+        (json_object_set_new(v, "override", json_true()) < 0 ||
+         json_object_set(v, "reason", json_object_get(rec, "reason")) < 0)) {
+        json_decref(v);
+        v = NULL;
+    }
+    return v;
+}
+
+int mlreg_promotions__override_live(const json_t *rec, int64_t since_ns, int64_t now)
+{
+    json_int_t t = json_integer_value(json_object_get(rec, "time_ns"));
+
+    return json_is_true(json_object_get(rec, "override")) && t > since_ns && t <= now &&
+           now - t <= (int64_t)MLREG_OVERRIDE_APPROVAL_TTL_S * 1000000000;
+}
+
+int mlreg_promotions__stage_since(int64_t *out, mlreg_meta_txn *txn, const char *model,
+                                  const char *stage)
+{
+    json_t *ptr = NULL;
+    int error = mlreg_promotions__pointer_get(&ptr, txn, model, stage);
+
+    *out = 0;
+    if (error == 0 && ptr != NULL) *out = json_integer_value(json_object_get(ptr, "since_ns"));
+    json_decref(ptr);
+    return error;
 }
 
 /* An approval; rec is the stored record afterwards, for the reply. */
@@ -32,6 +73,8 @@ typedef struct {
     const char *actor;
     int replay; /* 1: an entry of the log, applied as it was (see approve_apply) */
     json_t *rec;
+    int override;       /* an approval of an override (break-glass promotion) */
+    const char *reason; /* its required reason */
 } approve_change;
 
 static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
@@ -59,14 +102,34 @@ static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
      * refusal existed as they were. */
     if (!c->replay && !strcmp(c->actor, mlreg_promotions__pusher_of(rel))) {
         error = mlreg_error_set(MLREG_EDENIED,
-                                "you pushed %s@%s; an approval must come from someone else "
-                                "(the approvals gate does not count the pusher's own)",
+                                c->override
+                                    ? "you pushed %s@%s; an override must be approved by someone "
+                                      "else (a break-glass promotion takes two other identities)"
+                                    : "you pushed %s@%s; an approval must come from someone else "
+                                      "(the approvals gate does not count the pusher's own)",
                                 c->model, c->version);
         goto done;
     }
     if ((error = mlreg_promotions__record_hex(hex, rel)) < 0) goto done;
     klen = mlreg_promotions__key(key, hex, c->stage, c->actor, 0, 0);
+    if (c->override) {
+        key[klen++] = '\0';
+        memcpy(key + klen, OVERRIDE_KEY_SUFFIX, strlen(OVERRIDE_KEY_SUFFIX));
+        klen += strlen(OVERRIDE_KEY_SUFFIX);
+    }
     error = mlreg_promotions__get_json(&c->rec, txn, MLREG_DB_APPROVALS, key, klen);
+    if (error == 0 && c->override) {
+        /* an override approval counts for a while; a stale one is replaced */
+        int64_t since = 0;
+        if ((error = mlreg_promotions__stage_since(&since, txn, c->model, c->stage)) < 0) goto done;
+        if (mlreg_promotions__override_live(c->rec, since, now)) {
+            error = REGISTRY_MUTATE_NOOP;
+            goto done;
+        }
+        json_decref(c->rec);
+        c->rec = NULL;
+        error = MLREG_ENOTFOUND;
+    }
     if (error == 0) {
         error = REGISTRY_MUTATE_NOOP; /* approved already: the first approval stands */
         goto done;
@@ -77,8 +140,20 @@ static int approve_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
                        c->version, "digest", json_object_get(rel, "digest"), "stage", c->stage,
                        "approver", c->actor, "time", when, "time_ns", (json_int_t)now, "comment",
                        c->comment);
-    if (c->rec == NULL ||
-        (c->comment != NULL && (details = json_pack("{s:s}", "comment", c->comment)) == NULL)) {
+    if (c->rec == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an approval");
+        goto done;
+    }
+    if (c->override)
+        details = json_pack("{s:b, s:s}", "override", 1, "reason", c->reason);
+    else if (c->comment != NULL)
+        details = json_pack("{s:s}", "comment", c->comment);
+    if ((c->override || c->comment != NULL) && details == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an approval");
+        goto done;
+    }
+    if (c->override && (json_object_set_new(c->rec, "override", json_true()) < 0 ||
+                        json_object_set_new(c->rec, "reason", json_string(c->reason)) < 0)) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording an approval");
         goto done;
     }
@@ -106,10 +181,35 @@ int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlr
 {
     int error = 0;
     json_t *res = NULL;
-    approve_change c = {model, version, stage, comment, actor, 0, NULL};
+    approve_change c = {model, version, stage, comment, actor, 0, NULL, 0, NULL};
 
     if ((error = mlreg_promotions__check_names(policy, model, version, stage)) < 0 ||
         (error = mlreg_promotions__check_text(comment, "comment")) < 0)
+        goto done;
+    if ((error = mlreg_registry__mutate_grouped(NULL, reg, approve_apply, &c)) < 0) goto done;
+    if ((res = approval_view(c.rec)) == NULL) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an approval");
+        goto done;
+    }
+    *out = res;
+    *created_out = error != REGISTRY_MUTATE_NOOP;
+    error = 0;
+
+done:
+    json_decref(c.rec);
+    return error;
+}
+
+int mlreg_approve_override(json_t **out, int *created_out, mlreg_registry *reg,
+                           const mlreg_policy *policy, const char *model, const char *version,
+                           const char *stage, const char *reason, const char *actor)
+{
+    int error = 0;
+    json_t *res = NULL;
+    approve_change c = {model, version, stage, NULL, actor, 0, NULL, 1, reason};
+
+    if ((error = mlreg_promotions__check_names(policy, model, version, stage)) < 0 ||
+        (error = mlreg_promotions__reason_check(reason)) < 0)
         goto done;
     if ((error = mlreg_registry__mutate_grouped(NULL, reg, approve_apply, &c)) < 0) goto done;
     if ((res = approval_view(c.rec)) == NULL) {
@@ -155,16 +255,21 @@ int mlreg_promotions__replay_approve(mlreg_registry *reg, const json_t *entry, c
                                      size_t len)
 {
     const json_t *subject = json_object_get(entry, "subject");
+    const json_t *details = json_object_get(entry, "details");
     approve_change c = {jstr(subject, "model"),
                         jstr(subject, "version"),
                         jstr(subject, "stage"),
-                        jstr(json_object_get(entry, "details"), "comment"),
+                        jstr(details, "comment"),
                         jstr(entry, "actor"),
                         1,
-                        NULL};
+                        NULL,
+                        json_is_true(json_object_get(details, "override")),
+                        jstr(details, "reason")};
     int error;
 
     if (c.stage == NULL) return mlreg_error_set(MLREG_EINVALID, "approve entry names no stage");
+    if (c.override && c.reason == NULL)
+        return mlreg_error_set(MLREG_EINVALID, "override approve entry has no reason");
     error = mlreg_registry__mutate_replay(mlreg_registry_meta(reg), entry, text, len, approve_apply,
                                           &c);
     json_decref(c.rec);

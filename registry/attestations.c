@@ -97,7 +97,14 @@ int mlreg_promotions__audit(uint64_t *seq_out, registry_mutation *mut, const pro
         ((pe->envelope != NULL &&
           json_object_set_new(details, "envelope", json_string(pe->envelope)) < 0) ||
          (pe->request_reason != NULL &&
-          json_object_set_new(details, "request_reason", json_string(pe->request_reason)) < 0))) {
+          json_object_set_new(details, "request_reason", json_string(pe->request_reason)) < 0) ||
+         /* break-glass: flagged in the entry itself, where every reader of
+          * the log (audit log --overrides, bundles, replay) finds it */
+         (pe->override &&
+          (json_object_set_new(details, "override", json_true()) < 0 ||
+           json_object_set(details, "override_approvers", (json_t *)pe->override_approvers) < 0)) ||
+         (pe->override_requested &&
+          json_object_set_new(details, "override_requested", json_true()) < 0))) {
         json_decref(details);
         details = NULL;
     }
@@ -140,6 +147,15 @@ static json_t *promotion_statement(const promo_event *pe, uint64_t seq, const ch
                    pe->gates ? json_incref((json_t *)pe->gates) : json_array(), "approvers",
                    pe->approvers ? json_incref((json_t *)pe->approvers) : json_array(), "actor",
                    pe->actor, "time", when, "audit", "origin", origin, "seq", (json_int_t)seq);
+    /* a break-glass move says so in what it signs: the failing rows are in
+     * "gates", the reason and the approvers of the override here */
+    if (st != NULL && pe->override &&
+        json_object_set_new(json_object_get(st, "predicate"), "override",
+                            json_pack("{s:b, s:s?, s:O}", "overridden", 1, "reason", pe->reason,
+                                      "approvers", pe->override_approvers)) < 0) {
+        json_decref(st);
+        return NULL;
+    }
     if (st == NULL) return NULL;
     plain = mlreg_audit_json_no_reals(st);
     json_decref(st);

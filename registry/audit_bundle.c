@@ -802,6 +802,35 @@ static void note_withdrawn(mlreg_bundle_report *rep, json_t *entries)
                         t ? strlen(t) : 0);
 }
 
+/* The promote entries that moved a stage by an override (break-glass):
+ * counted, the highest-seq one described. */
+static void note_overrides(mlreg_bundle_report *rep, json_t *entries)
+{
+    const char *key, *t;
+    json_t *entry;
+    uint64_t seq;
+
+    json_object_foreach(entries, key, entry)
+    {
+        const char *action = json_string_value(json_object_get(entry, "action"));
+        if (!action || strcmp(action, MLREG_AUDIT_PROMOTE) ||
+            !json_is_true(json_object_get(json_object_get(entry, "details"), "override")))
+            continue;
+        seq = (uint64_t)json_integer_value(json_object_get(entry, "seq"));
+        if (rep->overrides++ > 0 && seq < rep->override_seq) continue;
+        rep->override_seq = seq;
+        t = json_string_value(json_object_get(json_object_get(entry, "subject"), "stage"));
+        mlreg_text_sanitize(rep->override_stage, sizeof(rep->override_stage), t ? t : "",
+                            t ? strlen(t) : 0);
+        t = json_string_value(json_object_get(entry, "actor"));
+        mlreg_text_sanitize(rep->override_by, sizeof(rep->override_by), t ? t : "",
+                            t ? strlen(t) : 0);
+        t = json_string_value(json_object_get(entry, "reason"));
+        mlreg_text_sanitize(rep->override_reason, sizeof(rep->override_reason), t ? t : "",
+                            t ? strlen(t) : 0);
+    }
+}
+
 /* The release.purge entry among the bundle's (checked against the
  * checkpoint already): rep->purged and the rest, and into @p gone the
  * digests it lists as deleted. 0 or MLREG_ENOMEM. */
@@ -866,6 +895,7 @@ int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const m
     if ((error = check_bundle_entries(entries, &rep->entries, dir, rep)) < 0) goto done;
     if ((error = require_push_entry(entries)) < 0) goto done;
     note_withdrawn(rep, entries);
+    note_overrides(rep, entries);
     if ((error = note_purged(rep, entries, gone)) < 0 ||
         (error = check_sums(&rep->sums, dir, gone, &rep->purged_files)) < 0)
         goto done;

@@ -43,8 +43,14 @@ struct mlreg_auth {
 static const char *const kind_names[] = {
     [MLREG_ROLE_READ] = "read",       [MLREG_ROLE_PUSH] = "push",
     [MLREG_ROLE_PROMOTE] = "promote", [MLREG_ROLE_APPROVE] = "approve",
-    [MLREG_ROLE_ADMIN] = "admin",
+    [MLREG_ROLE_ADMIN] = "admin",     [MLREG_ROLE_OVERRIDE] = "override",
 };
+
+/* The kinds of role that name a stage ("promote:production"). */
+static int kind_has_stage(mlreg_role_kind kind)
+{
+    return kind == MLREG_ROLE_PROMOTE || kind == MLREG_ROLE_APPROVE || kind == MLREG_ROLE_OVERRIDE;
+}
 
 void mlreg_auth_free(mlreg_auth *auth)
 {
@@ -143,9 +149,9 @@ static int parse_role(role *r, const char *text, const char *label, const char *
     if (!found)
         return mlreg_error_set(MLREG_EINVALID,
                                "%sunknown role '%s' (read, push, promote:STAGE, approve:STAGE, "
-                               "admin, each optionally @PREFIX)",
+                               "override:STAGE, admin, each optionally @PREFIX)",
                                ctx, text);
-    if (r->kind == MLREG_ROLE_PROMOTE || r->kind == MLREG_ROLE_APPROVE) {
+    if (kind_has_stage(r->kind)) {
         size_t slen;
         if (colon == NULL || (slen = klen - (size_t)(colon + 1 - text)) == 0)
             return mlreg_error_set(MLREG_EINVALID, "%srole '%s' needs a stage (%s:STAGE)", ctx,
@@ -510,8 +516,7 @@ static int role_grants(const role *r, mlreg_role_kind kind, const char *stage, c
     if (r->prefix != NULL && !mlreg_name_under(model, r->prefix)) return 0;
     if (r->kind == MLREG_ROLE_ADMIN) return 1;
     if (r->kind != kind) return 0;
-    if (kind == MLREG_ROLE_PROMOTE || kind == MLREG_ROLE_APPROVE)
-        return stage != NULL && !strcmp(stage, r->stage);
+    if (kind_has_stage(kind)) return stage != NULL && !strcmp(stage, r->stage);
     return 1;
 }
 
@@ -525,7 +530,7 @@ const mlreg_identity *mlreg_auth_scheduled(void)
 int mlreg_auth_check(const mlreg_identity *id, mlreg_role_kind kind, const char *stage,
                      const char *model)
 {
-    int stage_role = kind == MLREG_ROLE_PROMOTE || kind == MLREG_ROLE_APPROVE;
+    int stage_role = kind_has_stage(kind);
 
     if (id->local) return 0;
     for (size_t i = 0; i < id->nroles; i++)

@@ -20,6 +20,7 @@
 #include "mlreg/promotions.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +199,9 @@ static int approval_cb(const void *key, size_t klen, const void *val, size_t vle
         json_decref(rec);
         return mlreg_error_set(MLREG_EIO, "approval record is corrupt");
     }
-    if (!strcmp(who, c->pusher)) {
+    if (json_is_true(json_object_get(rec, "override"))) {
+        /* an approval of an override is not an approval of the release */
+    } else if (!strcmp(who, c->pusher)) {
         c->pusher_approved = 1;
     } else {
         c->count++;
@@ -211,13 +214,46 @@ static int approval_cb(const void *key, size_t klen, const void *val, size_t vle
     return 0;
 }
 
+/* The approvals of an override that count for one break-glass promotion:
+ * live ones (mlreg_promotions__override_live) by neither the promoting
+ * identity nor the pusher. */
+typedef struct {
+    const char *pusher;
+    const char *actor;
+    int64_t since_ns, now;
+    int own; /* the promoting identity approved its own override */
+    json_t *approvers;
+} override_count;
+
+static int override_cb(const void *key, size_t klen, const void *val, size_t vlen, void *payload)
+{
+    override_count *c = payload;
+    json_t *rec = json_loadb(val, vlen, 0, NULL);
+    const char *who = jstr(rec, "approver");
+    int error = 0;
+
+    (void)key;
+    (void)klen;
+    if (who == NULL) {
+        error = mlreg_error_set(MLREG_EIO, "approval record is corrupt");
+    } else if (mlreg_promotions__override_live(rec, c->since_ns, c->now)) {
+        if (!strcmp(who, c->actor))
+            c->own = 1;
+        else if (strcmp(who, c->pusher) &&
+                 json_array_append_new(c->approvers, json_string(who)) < 0)
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory counting approvals");
+    }
+    json_decref(rec);
+    return error;
+}
+
 /* ---- promote ------------------------------------------------------------------- */
 
 /* Appends a promotions-log record; *seq_out its sequence number. */
 static int log_promotion(uint64_t *seq_out, json_t **rec_out, mlreg_meta_txn *txn,
                          const char *model, const char *action, const json_t *cand,
                          const char *stage, const json_t *from, int passed, const char *reason,
-                         const json_t *rules, const char *actor, int64_t now)
+                         const json_t *rules, const char *actor, int64_t now, const json_t *extra)
 {
     int error = 0;
     uint64_t seq;
@@ -236,7 +272,7 @@ static int log_promotion(uint64_t *seq_out, json_t **rec_out, mlreg_meta_txn *tx
                   from ? json_pack("{s:O, s:O}", "version", json_object_get(from, "version"),
                                    "digest", json_object_get(from, "digest"))
                        : json_null());
-    if (rec == NULL) {
+    if (rec == NULL || (extra != NULL && json_object_update(rec, (json_t *)extra) < 0)) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory recording a promotion");
         goto done;
     }
@@ -275,6 +311,12 @@ typedef struct {
     gate_rel gc, gb;
     approval_count ac;
     history_walk hw;
+    int64_t now;       /* when the decision is made (the change's time) */
+    int want_override; /* asked for as a break-glass promotion */
+    /* break-glass: moved by an override; an override asked for and refused;
+     * asked for while every rule passed (an ordinary promotion) */
+    int override, override_requested, override_unneeded;
+    json_t *ov_approvers;   /* the approvers of the override that counted */
     const char *from_stage; /* the stage it came through, when the release did */
     char refusal[PROMOTIONS_KEY_CAP + MLREG_WITHDRAWN_NOTE_MAX];
 } promote_state;
@@ -289,6 +331,7 @@ static void promote_state_clear(promote_state *s)
     json_decref(s->base);
     json_decref(s->table);
     json_decref(s->logrec);
+    json_decref(s->ov_approvers);
 }
 
 /* Back to the inputs of the request: a change that lost its log seq to
@@ -303,10 +346,81 @@ static void promote_state_reset(promote_state *s)
     memset(&s->ac, 0, sizeof(s->ac));
     memset(&s->hw, 0, sizeof(s->hw));
     s->hw.at_ns = at_ns;
-    s->cand = s->base = s->table = s->logrec = NULL;
+    s->cand = s->base = s->table = s->logrec = s->ov_approvers = NULL;
     s->passed = 0;
+    s->override = s->override_requested = s->override_unneeded = 0;
     s->from_stage = NULL;
     s->refusal[0] = '\0';
+}
+
+/* Appends "; " and the printf text to s->refusal. */
+static void refusal_add(promote_state *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void refusal_add(promote_state *s, const char *fmt, ...)
+{
+    size_t n = strlen(s->refusal);
+    va_list ap;
+
+    if (n + 2 >= sizeof(s->refusal)) return;
+    memcpy(s->refusal + n, "; ", 3);
+    n += 2;
+    va_start(ap, fmt);
+    vsnprintf(s->refusal + n, sizeof(s->refusal) - n, fmt, ap);
+    va_end(ap);
+}
+
+/* A break-glass promotion whose rules failed (the release not withdrawn):
+ * it moves when no failing rule is `signed` and an approval of the override
+ * by another identity counts; otherwise s->refusal says which it lacks. A
+ * signature is the one thing an override never stands in for: it is what
+ * says the bytes are the ones the release keys vouched for, and a
+ * break-glass fixes a gate's judgement, not the provenance of what runs. */
+static int override_decide(promote_state *s, mlreg_meta_txn *txn, const char *hex)
+{
+    const mlreg_promote_req *req = s->req;
+    const char *signed_name = mlreg_rule_type_name(MLREG_RULE_SIGNED);
+    override_count oc;
+    json_t *row;
+    size_t i;
+    int error = 0, unsigned_bytes = 0;
+
+    json_array_foreach(s->table, i, row)
+    {
+        const char *type = jstr(row, "type");
+        if (!json_is_true(json_object_get(row, "passed")) && type && !strcmp(type, signed_name))
+            unsigned_bytes = 1;
+    }
+    if (unsigned_bytes) {
+        refusal_add(s, "override refused: a failing `signed` rule is never overridden (sign the "
+                       "release with trusted release keys)");
+        return 0;
+    }
+    memset(&oc, 0, sizeof(oc));
+    oc.pusher = mlreg_promotions__pusher_of(s->cand);
+    oc.actor = req->actor;
+    oc.now = s->now;
+    if ((error = mlreg_promotions__stage_since(&oc.since_ns, txn, req->model, req->stage)) < 0)
+        return error;
+    if ((oc.approvers = json_array()) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory counting approvals");
+    if ((error = mlreg_promotions__approvals_foreach(txn, hex, req->stage, override_cb, &oc)) < 0) {
+        json_decref(oc.approvers);
+        return error;
+    }
+    if (json_array_size(oc.approvers) == 0) {
+        refusal_add(s,
+                    "override refused: it needs an approval of the override by another "
+                    "identity, neither you nor the pusher, recorded since %s last moved and "
+                    "within %d hours (mlreg approve %s@%s --for %s --override --reason TEXT)%s",
+                    req->stage, MLREG_OVERRIDE_APPROVAL_TTL_S / 3600, req->model, req->version,
+                    req->stage, oc.own ? "; your own approval does not count" : "");
+        json_decref(oc.approvers);
+        return 0;
+    }
+    s->ov_approvers = oc.approvers;
+    s->override = 1;
+    s->passed = 1;
+    return 0;
 }
 
 /* Evaluates the gates of a promotion on what @p txn sees; every input is
@@ -396,7 +510,11 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
         s->passed = 0;
         snprintf(s->refusal, sizeof(s->refusal), "promotion of %s@%s to %s refused: %s", req->model,
                  req->version, req->stage, note);
+    } else if (s->want_override && !s->passed) {
+        if ((error = override_decide(s, txn, hex)) < 0) goto done;
     }
+    if (s->want_override && !s->passed) s->override_requested = 1;
+    if (s->want_override && s->passed && !s->override) s->override_unneeded = 1;
 
 done:
     json_decref(ptr);
@@ -475,6 +593,15 @@ static int promote_from_entry(promote_state *s, mlreg_meta_txn *txn, const json_
         return error;
     s->passed = !strcmp(jstr(e, "result") ? jstr(e, "result") : "", MLREG_AUDIT_OK);
     s->from_stage = jstr(details, "from_stage");
+    s->override = s->passed && json_is_true(json_object_get(details, "override"));
+    s->override_requested = json_is_true(json_object_get(details, "override_requested"));
+    if (s->override) {
+        const json_t *oa = json_object_get(details, "override_approvers");
+        if (!json_is_array(oa) || json_array_size(oa) == 0)
+            return mlreg_error_set(MLREG_EINVALID, "override promotion entry names no approvers");
+        if ((s->ov_approvers = json_deep_copy(oa)) == NULL)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a promotion");
+    }
     s->table = gates_with_reals(json_object_get(e, "gates"));
     s->ac.approvers = json_object_get(e, "approvers")
                           ? json_deep_copy(json_object_get(e, "approvers"))
@@ -483,6 +610,17 @@ static int promote_from_entry(promote_state *s, mlreg_meta_txn *txn, const json_
         return mlreg_error_set(MLREG_ENOMEM, "out of memory replaying a promotion");
     snprintf(s->refusal, sizeof(s->refusal), "%s", jstr(e, "reason") ? jstr(e, "reason") : "");
     return 0;
+}
+
+/* The members a break-glass move adds to its promotions-log and stage-history
+ * records (new reference), or NULL for an ordinary one (*out). */
+static int override_members(json_t **out, const promote_state *s)
+{
+    *out = NULL;
+    if (!s->override) return 0;
+    *out = json_pack("{s:b, s:s?, s:O}", "override", 1, "override_reason", s->req->reason,
+                     "override_approvers", s->ov_approvers);
+    return *out ? 0 : mlreg_error_set(MLREG_ENOMEM, "out of memory recording an override");
 }
 
 /* Decides and records a promotion: passed, it moves the pointer and records
@@ -494,9 +632,11 @@ static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     int64_t now = mlreg_registry__mutation_time(mut);
     uint64_t pseq = 0;
     promo_event pe;
+    json_t *extra = NULL;
     int error;
 
     promote_state_reset(s);
+    s->now = now;
     if (mlreg_registry__mutation_source(mut) != NULL)
         error = promote_from_entry(s, txn, mlreg_registry__mutation_source(mut));
     else
@@ -516,17 +656,27 @@ static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     pe.request_reason = s->passed ? NULL : req->reason;
     pe.actor = req->actor;
     pe.now = now;
+    pe.override = s->override;
+    pe.override_requested = s->override_requested;
+    pe.override_approvers = s->ov_approvers;
+    if ((error = override_members(&extra, s)) < 0) return error;
     if ((error = log_promotion(&pseq, &s->logrec, txn, req->model, "promote", s->cand, req->stage,
-                               s->base, s->passed, req->reason, s->table, req->actor, now)) < 0)
-        return error;
+                               s->base, s->passed, req->reason, s->table, req->actor, now, extra)) <
+        0)
+        goto done;
     if (s->passed) {
         if ((error = mlreg_promotions__move_pointer(txn, req->model, req->stage, "promote", s->cand,
-                                                    s->base, req->reason, req->actor, now, pseq)) <
-            0)
-            return error;
-        return mlreg_promotions__record_move(s->reg, mut, txn, &pe);
+                                                    s->base, req->reason, req->actor, now, pseq,
+                                                    extra)) < 0)
+            goto done;
+        error = mlreg_promotions__record_move(s->reg, mut, txn, &pe);
+        goto done;
     }
-    return mlreg_promotions__audit(NULL, mut, &pe);
+    error = mlreg_promotions__audit(NULL, mut, &pe);
+
+done:
+    json_decref(extra);
+    return error;
 }
 
 /* Counts a promotion evaluated for real (not a dry run) in
@@ -545,8 +695,8 @@ static void count_promotion(const char *stage, int passed)
     mlreg_error_clear();
 }
 
-int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
-                  const mlreg_promote_req *req)
+static int promote_run(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                       const mlreg_promote_req *req, int override)
 {
     int error = 0;
     mlreg_meta_txn *txn = NULL;
@@ -558,15 +708,24 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
     s.policy = policy;
     s.req = req;
     s.hw.at_ns = -1;
+    s.want_override = override;
     if ((error = mlreg_promotions__check_names(policy, req->model, req->version, req->stage)) < 0 ||
         (error = mlreg_promotions__check_text(req->reason, "reason")) < 0)
         goto done;
+    if (override && (error = mlreg_promotions__reason_check(req->reason)) < 0) {
+        error = mlreg_error_set(error,
+                                "an override needs a reason: say why the gates are bypassed "
+                                "(at most %d bytes of text)",
+                                MLREG_REASON_MAX);
+        goto done;
+    }
     s.idx = mlreg_policy_stage_index(policy, req->stage);
     if ((error = mlreg_policy_rules(&s.rules, &s.nrules, policy, req->model, req->stage)) < 0)
         goto done;
     if (req->dry_run) {
         /* evaluate only, on a snapshot: nothing moves, nothing is recorded */
         if ((error = mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
+        s.now = mlreg_time_now_ns();
         error = promote_decide(&s, txn);
     } else {
         error = mlreg_registry__mutate_grouped(NULL, reg, promote_apply, &s);
@@ -592,6 +751,16 @@ int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering a promotion");
         goto done;
     }
+    if (json_object_set_new(res, "override", json_boolean(s.override)) < 0 ||
+        (s.override && (json_object_set_new(res, "override_reason", json_string(req->reason)) < 0 ||
+                        json_object_set(res, "override_approvers", s.ov_approvers) < 0)) ||
+        (s.override_unneeded &&
+         json_object_set_new(res, "note",
+                             json_string("every gate rule passed: an ordinary promotion, not "
+                                         "recorded as an override")) < 0)) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering a promotion");
+        goto done;
+    }
     if (!s.passed) error = mlreg_error_set(MLREG_EGATE, "%s", s.refusal);
     *out = res;
     res = NULL;
@@ -601,6 +770,18 @@ done:
     promote_state_clear(&s);
     json_decref(res);
     return error;
+}
+
+int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                  const mlreg_promote_req *req)
+{
+    return promote_run(out, reg, policy, req, 0);
+}
+
+int mlreg_promote_override(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                           const mlreg_promote_req *req)
+{
+    return promote_run(out, reg, policy, req, 1);
 }
 
 /* ---- rollback ------------------------------------------------------------------- */
@@ -756,14 +937,14 @@ static int rollback_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg
     pe.actor = s->actor;
     pe.now = now;
     if ((error = log_promotion(&pseq, &s->logrec, txn, s->model, "rollback", s->target, s->stage,
-                               s->cur, !s->refused, s->reason, NULL, s->actor, now)) < 0)
+                               s->cur, !s->refused, s->reason, NULL, s->actor, now, NULL)) < 0)
         goto done;
     if (s->refused) {
         error = mlreg_promotions__audit(NULL, mut, &pe);
         goto done;
     }
     if ((error = mlreg_promotions__move_pointer(txn, s->model, s->stage, "rollback", s->target,
-                                                s->cur, s->reason, s->actor, now, pseq)) < 0)
+                                                s->cur, s->reason, s->actor, now, pseq, NULL)) < 0)
         goto done;
     error = mlreg_promotions__record_move(s->reg, mut, txn, &pe);
 

@@ -97,11 +97,13 @@ typedef struct {
 int mlreg_promotions__walk_history(history_walk *w, mlreg_meta_txn *txn, const char *model,
                                    const char *stage);
 
-/** Moves @p model / @p stage to release @p cand and appends its history entry. */
+/** Moves @p model / @p stage to release @p cand and appends its history entry,
+ *  with the members of @p extra (borrowed, may be NULL: a break-glass move's
+ *  "override", "override_reason", "override_approvers") added to it. */
 int mlreg_promotions__move_pointer(mlreg_meta_txn *txn, const char *model, const char *stage,
                                    const char *action, const json_t *cand, const json_t *from,
                                    const char *reason, const char *actor, int64_t now,
-                                   uint64_t pseq);
+                                   uint64_t pseq, const json_t *extra);
 
 /** The stage pointer of @p model / @p stage, or *out = NULL when the stage is empty. */
 int mlreg_promotions__pointer_get(json_t **out, mlreg_meta_txn *txn, const char *model,
@@ -165,6 +167,11 @@ typedef struct {
     const char *envelope;       /* "sha256:..." of the statement's envelope, when moved */
     const char *actor;
     int64_t now;
+    /* break-glass: moved despite failing rules (override 1), or an override
+     * asked for and refused (override_requested 1) */
+    int override;
+    int override_requested;
+    const json_t *override_approvers; /* the approvers of the override, when moved */
 } promo_event;
 
 /** {"version","digest"} of a release record, or JSON null (new reference). */
@@ -238,5 +245,17 @@ int mlreg_promotions__replay_bind(mlreg_registry *reg, const json_t *entry, cons
  */
 int mlreg_promotions__approvals_foreach(mlreg_meta_txn *txn, const char *hex, const char *stage,
                                         mlreg_meta_iter_cb cb, void *payload);
+
+/**
+ * 1 when approval record @p rec is an approval of an override that counts
+ * at @p now for a stage that last moved at @p since_ns (0: never): recorded
+ * after that move and at most MLREG_OVERRIDE_APPROVAL_TTL_S before @p now
+ * (approvals.c). No message set.
+ */
+int mlreg_promotions__override_live(const json_t *rec, int64_t since_ns, int64_t now);
+
+/** The since_ns of the stage pointer of @p model / @p stage into *out, 0 when empty. */
+int mlreg_promotions__stage_since(int64_t *out, mlreg_meta_txn *txn, const char *model,
+                                  const char *stage);
 
 #endif

@@ -180,26 +180,31 @@ static int body_bool(int *out, request *rq, json_t *obj, const char *field)
 }
 
 /* POST models/<name>/promotions: the role promote:<to> is checked before
- * anything is evaluated. 200 passed, 409 GATE_FAILED with the same table
- * (plus "errors") when a rule failed. */
+ * anything is evaluated, and override:<to> too for a break-glass promotion
+ * ("override": true). 200 passed (or moved by the override), 409
+ * GATE_FAILED with the same table (plus "errors") when a rule failed and
+ * nothing overrode it. */
 static enum MHD_Result promotions_post(request *rq)
 {
     json_t *body = NULL, *res = NULL;
     mlreg_promote_req req;
-    int error;
+    int error, override = 0;
 
     memset(&req, 0, sizeof(req));
     if (body_object(&body, rq) < 0 || body_string(&req.version, NULL, rq, body, "version", 1) < 0 ||
         body_string(&req.stage, NULL, rq, body, "to", 1) < 0 ||
         body_string(&req.reason, NULL, rq, body, "reason", 0) < 0 ||
         body_bool(&req.dry_run, rq, body, "dry_run") < 0 ||
-        body_stage(rq, req.stage, MLREG_ROLE_PROMOTE) < 0) {
+        body_bool(&override, rq, body, "override") < 0 ||
+        body_stage(rq, req.stage, MLREG_ROLE_PROMOTE) < 0 ||
+        (override && body_stage(rq, req.stage, MLREG_ROLE_OVERRIDE) < 0)) {
         json_decref(body);
         return mlreg_server__req_queue_error(rq);
     }
     req.model = rq->name;
     req.actor = mlreg_server__req_actor(rq);
-    error = mlreg_promote(&res, rq->srv->reg, rq->conf->policy, &req);
+    error = override ? mlreg_promote_override(&res, rq->srv->reg, rq->conf->policy, &req)
+                     : mlreg_promote(&res, rq->srv->reg, rq->conf->policy, &req);
     json_decref(body);
     if (error == MLREG_EGATE && res != NULL) {
         char msg[512];
@@ -246,20 +251,42 @@ static enum MHD_Result rollback_post(request *rq)
     return reply_json(rq, res);
 }
 
+/* POST models/<name>/versions/<v>/approvals {"stage","comment"}: needs
+ * approve:<stage>; with "override": true it approves a break-glass
+ * promotion instead, needs override:<stage> and a "reason" (no comment). */
 static enum MHD_Result approvals_post(request *rq)
 {
     json_t *body = NULL, *res = NULL;
-    const char *stage, *comment;
-    int created = 0, error;
+    const char *stage, *comment, *reason;
+    int created = 0, override = 0, error;
 
     if (body_object(&body, rq) < 0 || body_string(&stage, NULL, rq, body, "stage", 1) < 0 ||
         body_string(&comment, NULL, rq, body, "comment", 0) < 0 ||
-        body_stage(rq, stage, MLREG_ROLE_APPROVE) < 0) {
+        body_string(&reason, NULL, rq, body, "reason", 0) < 0 ||
+        body_bool(&override, rq, body, "override") < 0) {
         json_decref(body);
         return mlreg_server__req_queue_error(rq);
     }
-    error = mlreg_approve(&res, &created, rq->srv->reg, rq->conf->policy, rq->name, rq->arg, stage,
-                          comment, mlreg_server__req_actor(rq));
+    if (override ? comment != NULL : reason != NULL) {
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
+                                   override ? "an override approval takes a \"reason\", not a "
+                                              "\"comment\""
+                                            : "\"reason\" is for an override approval "
+                                              "(\"override\": true); an approval takes "
+                                              "\"comment\"");
+        json_decref(body);
+        return mlreg_server__req_queue_error(rq);
+    }
+    if (body_stage(rq, stage, override ? MLREG_ROLE_OVERRIDE : MLREG_ROLE_APPROVE) < 0) {
+        json_decref(body);
+        return mlreg_server__req_queue_error(rq);
+    }
+    if (override)
+        error = mlreg_approve_override(&res, &created, rq->srv->reg, rq->conf->policy, rq->name,
+                                       rq->arg, stage, reason, mlreg_server__req_actor(rq));
+    else
+        error = mlreg_approve(&res, &created, rq->srv->reg, rq->conf->policy, rq->name, rq->arg,
+                              stage, comment, mlreg_server__req_actor(rq));
     json_decref(body);
     if (error < 0) {
         mlreg_server__req_fail(rq, error, ERR_CTX_RELEASE);

@@ -168,7 +168,7 @@ int mlreg_promotions__walk_history(history_walk *w, mlreg_meta_txn *txn, const c
 int mlreg_promotions__move_pointer(mlreg_meta_txn *txn, const char *model, const char *stage,
                                    const char *action, const json_t *cand, const json_t *from,
                                    const char *reason, const char *actor, int64_t now,
-                                   uint64_t pseq)
+                                   uint64_t pseq, const json_t *extra)
 {
     int error = 0;
     uint64_t hseq;
@@ -186,7 +186,8 @@ int mlreg_promotions__move_pointer(mlreg_meta_txn *txn, const char *model, const
                       "previous_version", from ? json_object_get(from, "version") : NULL,
                       "previous_digest", from ? json_object_get(from, "digest") : NULL, "actor",
                       actor, "reason", reason, "promotion_seq", (json_int_t)pseq);
-    if (ptr == NULL || entry == NULL) {
+    if (ptr == NULL || entry == NULL ||
+        (extra != NULL && json_object_update(entry, (json_t *)extra) < 0)) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory moving a stage");
         goto done;
     }
@@ -714,13 +715,35 @@ done:
 
 /* A history entry as listed; "seq" (the key's sequence number) is the
  * cursor a client pages with. */
+/* Adds "override" (false unless the record says true) to view @p v, and the
+ * reason and approvers of a break-glass move; NULL (v freed) when out of memory. */
+static json_t *with_override(json_t *v, const json_t *rec)
+{
+    static const char *const members[] = {"override_reason", "override_approvers"};
+    int ov = json_is_true(json_object_get(rec, "override"));
+
+    if (v == NULL) return NULL;
+    if (json_object_set_new(v, "override", json_boolean(ov)) < 0) goto fail;
+    for (size_t i = 0; ov && i < sizeof(members) / sizeof(members[0]); i++) {
+        json_t *m = json_object_get(rec, members[i]);
+        if (json_object_set(v, members[i], m ? m : json_null()) < 0) goto fail;
+    }
+    return v;
+
+fail:
+    json_decref(v);
+    return NULL;
+}
+
 static json_t *history_view(const json_t *e, uint64_t seq)
 {
-    return json_pack("{s:I, s:O, s:O, s:O, s:O, s:O?, s:O, s:O?}", "seq", (json_int_t)seq, "time",
-                     json_object_get(e, "time"), "action", json_object_get(e, "action"), "version",
-                     json_object_get(e, "version"), "digest", json_object_get(e, "digest"),
-                     "previous_version", json_object_get(e, "previous_version"), "actor",
-                     json_object_get(e, "actor"), "reason", json_object_get(e, "reason"));
+    return with_override(
+        json_pack("{s:I, s:O, s:O, s:O, s:O, s:O?, s:O, s:O?}", "seq", (json_int_t)seq, "time",
+                  json_object_get(e, "time"), "action", json_object_get(e, "action"), "version",
+                  json_object_get(e, "version"), "digest", json_object_get(e, "digest"),
+                  "previous_version", json_object_get(e, "previous_version"), "actor",
+                  json_object_get(e, "actor"), "reason", json_object_get(e, "reason")),
+        e);
 }
 
 int mlreg_stage_history(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
@@ -748,7 +771,7 @@ static json_t *promotion_view(const json_t *rec, uint64_t seq)
     if (v == NULL) return NULL;
     json_object_del(v, "time_ns");
     json_object_del(v, "baseline");
-    return v;
+    return with_override(v, rec);
 }
 
 int mlreg_promotions_list(json_t **out, mlreg_registry *reg, const char *model, uint64_t since,

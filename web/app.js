@@ -356,13 +356,17 @@
     const failed = (p.rules || []).filter((r) => !r.passed).length;
     const verdict = p.passed ? badge(p.action === 'rollback' ? 'ROLLED BACK' : 'PROMOTED', 'good')
       : badge('REFUSED (' + failed + ' of ' + (p.rules || []).length + ' rules failed)', 'bad');
-    return el('section', { class: 'promotion ' + (p.passed ? 'passed' : 'refused'), 'data-seq': p.seq },
+    /* a break-glass move: the gates failed and it moved anyway */
+    const override = p.override === true;
+    return el('section', { class: 'promotion ' + (p.passed ? 'passed' : 'refused') + (override ? ' override' : ''), 'data-seq': p.seq },
       el('h3', {}, '#' + p.seq + ' ', p.action + ' ',
         el('a', { href: releaseHref(name, p.version) }, p.version), ' → ' + p.to + ' ',
-        verdict),
+        verdict, override ? [' ', badge('OVERRIDE (' + failed + ' of ' + (p.rules || []).length + ' rules failed)', 'override')] : ''),
       el('p', { class: 'meta' }, when(p.time) + ' by ' + (p.actor || '?'),
         p.from_version ? ', replacing ' + p.from_version : '',
         p.reason ? [', reason: ', el('q', { class: 'reason' }, p.reason)] : ''),
+      override ? el('p', { class: 'meta override' }, 'break-glass override approved by ' +
+        (Array.isArray(p.override_approvers) ? p.override_approvers.map(String).join(', ') : '?')) : null,
       p.action === 'rollback' ? null : gateTable(p));
   }
 

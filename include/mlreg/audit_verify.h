@@ -191,6 +191,14 @@ typedef struct {
     char purged_time[40];
     char purged_reason[1025];
     size_t purged_files;
+    /** How many promote entries of the bundle moved a stage by an override
+     *  (break-glass, details "override": true); the last one's seq, stage,
+     *  actor and reason (text-rule safe, cut to fit). */
+    size_t overrides;
+    uint64_t override_seq;
+    char override_stage[129];
+    char override_by[129];
+    char override_reason[1025];
 } mlreg_bundle_report;
 
 /**

@@ -7,7 +7,8 @@
  * The wire contract is docs/promotions-api.md ("Identity and roles"). A
  * token entry is `{"name","sha256","roles":[...]}`; `sha256` is the
  * lowercase hex SHA-256 of the token string. Roles: `read`, `push`,
- * `promote:<stage>`, `approve:<stage>`, `admin`; any of them may be limited
+ * `promote:<stage>`, `approve:<stage>`, `override:<stage>` (break-glass
+ * promotions, docs/promotions-api.md), `admin`; any of them may be limited
  * to the models under a prefix: `promote:production@vision` grants the model
  * `vision` and every model under `vision/` (`vision/det`, `vision/a/b`),
  * never `visionary` or `vision-x` (mlreg_name_under() is the one
@@ -47,7 +48,9 @@ typedef enum {
     MLREG_ROLE_PROMOTE,  /**< promote to (and roll back) one stage; image binding to a
                               release that stage holds or has held */
     MLREG_ROLE_APPROVE,  /**< approve a release for one stage */
-    MLREG_ROLE_ADMIN     /**< key trust/revoke; implies all the others */
+    MLREG_ROLE_ADMIN,    /**< key trust/revoke; implies all the others */
+    MLREG_ROLE_OVERRIDE  /**< break-glass: promote to one stage despite failing gate rules,
+                              and approve someone else's override for it */
 } mlreg_role_kind;
 
 typedef struct mlreg_auth mlreg_auth;

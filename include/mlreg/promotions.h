@@ -22,6 +22,11 @@
  *                    "digest","to","from_version","passed","reason","rules","baseline"}
  *   approvals      digest-hex \0 stage \0 approver -> {"model","version","digest","stage",
  *                    "approver","time","time_ns","comment"}
+ *   approvals      digest-hex \0 stage \0 approver \0 "override" -> the same with
+ *                    "override":true and "reason": an approval of a break-glass promotion
+ *                    (mlreg_approve_override()), which the `approvals` gate never counts;
+ *                    the promotions and stage_history records of a move it allowed
+ *                    add "override":true, "override_reason", "override_approvers"
  *   images         digest-hex \0 be64 -> {"model","version","image","digest","time",
  *                    "time_ns","actor"}
  *   attestations   digest-hex (64 bytes, no NUL) ‖ be64 audit seq -> {"seq","stage",
@@ -84,6 +89,10 @@ typedef struct {
     const char *actor;  /**< the authenticated identity */
 } mlreg_promote_req;
 
+/** How long an approval of an override counts after it was recorded, in
+ *  seconds (it also stops counting once the stage moves). */
+#define MLREG_OVERRIDE_APPROVAL_TTL_S 86400
+
 /**
  * Promotes @p req->model@version to @p req->stage under the gates of
  * @p policy. *out receives the promotion body of the contract
@@ -98,6 +107,27 @@ typedef struct {
  */
 int mlreg_promote(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
                   const mlreg_promote_req *req);
+
+/**
+ * mlreg_promote() as a break-glass promotion (the caller has checked the
+ * role override:<stage>): @p req->reason is required (as a withdrawal's). The
+ * gates are evaluated as usual; when every rule passes the promotion is an
+ * ordinary one ("override": false, with a "note"). When rules fail it moves
+ * anyway ("passed": true, "override": true, "override_reason",
+ * "override_approvers") provided that (1) no failing rule is `signed`
+ * (signatures are never overridden), (2) the release is not withdrawn and
+ * (3) at least one approval of the override (mlreg_approve_override()) for
+ * this release and stage counts: by an identity other than @p req->actor
+ * and the pusher, recorded after the stage last moved and at most
+ * MLREG_OVERRIDE_APPROVAL_TTL_S ago. Otherwise it is a recorded refusal
+ * (MLREG_EGATE) whose reason says which of these it lacked. The move, its
+ * audit entry (details "override", "override_approvers"), its statement
+ * (predicate "override") and its promotions-log and stage-history records
+ * carry the flag. A dry run evaluates all of this and records nothing.
+ * @return as mlreg_promote().
+ */
+int mlreg_promote_override(json_t **out, mlreg_registry *reg, const mlreg_policy *policy,
+                           const mlreg_promote_req *req);
 
 /**
  * Rolls @p stage of @p model back to the release that held it before the
@@ -124,6 +154,22 @@ int mlreg_rollback(json_t **out, mlreg_registry *reg, const mlreg_policy *policy
 int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_policy *policy,
                   const char *model, const char *version, const char *stage, const char *comment,
                   const char *actor);
+
+/**
+ * Records @p actor's approval of an override (a break-glass promotion) of
+ * release @p model@@p version into @p stage, with its required @p reason
+ * (text of at most MLREG_REASON_MAX bytes). The caller has checked the
+ * role override:<stage>. The pusher of the release may not approve its
+ * override. An approval that still counts (recorded after the stage last
+ * moved, less than MLREG_OVERRIDE_APPROVAL_TTL_S ago) is returned as it is
+ * (*created_out 0); a stale one is replaced by a new record. *out as
+ * mlreg_approve()'s, with "override": true and "reason".
+ * @return 0, MLREG_EINVALID (unknown stage, missing or bad reason),
+ *         MLREG_ENOTFOUND, MLREG_EDENIED (the pusher; a withdrawn release).
+ */
+int mlreg_approve_override(json_t **out, int *created_out, mlreg_registry *reg,
+                           const mlreg_policy *policy, const char *model, const char *version,
+                           const char *stage, const char *reason, const char *actor);
 
 /**
  * Withdraws (yanks) release @p model@@p version on behalf of @p who (its

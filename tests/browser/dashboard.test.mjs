@@ -195,6 +195,11 @@ try {
   // the README's picture (docs/img/dashboard.png): the top of a model page
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(ART, 'dashboard.png') });
+  // a break-glass move carries a visible OVERRIDE badge (nlp/tagger@0.2 into staging)
+  await loaded('#/models/nlp/tagger');
+  const ovHead = await page.$eval('section.promotion.override h3 .badge.override', (b) => b.textContent).catch(() => '');
+  ok(ovHead === 'OVERRIDE (1 of 2 rules failed)', 'a break-glass promotion shows an OVERRIDE badge', ovHead);
+  await loaded('#/models/vision/clf');
 
   // ---- release pages ---------------------------------------------------------------
   await page.click('#versions tr[data-version="2.0"] a');

@@ -29,9 +29,11 @@ cat >"$W/config.json" <<CONF
   "tokens": [
     { "name": "ci", "sha256": "$(h ci)", "roles": ["read", "push"] },
     { "name": "release-mgr", "sha256": "$(h rel)",
-      "roles": ["read", "promote:dev", "promote:staging", "promote:production"] },
+      "roles": ["read", "promote:dev", "promote:staging", "promote:production",
+                "override:staging"] },
     { "name": "reader", "sha256": "$(h reader)", "roles": ["read"] },
-    { "name": "alice", "sha256": "$(h alice)", "roles": ["read", "approve:production"] },
+    { "name": "alice", "sha256": "$(h alice)",
+      "roles": ["read", "approve:production", "override:staging"] },
     { "name": "visionreader", "sha256": "$(h visionreader)", "roles": ["read@vision"] }
   ],
   "stages": ["dev", "staging", "production"],
@@ -145,6 +147,12 @@ run "$MLREG" image-tag --token-file "$W/rel.tok" vision/clf@2.0 --repo localhost
 expect_rc "image-tag --record of 2.0" 0
 run "$MLREG" approve --token-file "$W/alice.tok" vision/clf@2.0 --for production --comment "ok $XSS_I"
 expect_rc "alice approves 2.0 for production" 0
+# a break-glass move: nlp/tagger@0.2 fails staging's accuracy rule
+push nlp/tagger@0.2 e11.json
+run "$MLREG" approve --token-file "$W/alice.tok" nlp/tagger@0.2 --for staging --override \
+    --reason "hotfix $XSS_I"
+expect_rc "alice approves the override of nlp/tagger@0.2 into staging" 0
+promote nlp/tagger@0.2 staging 0 --override --reason "incident $XSS_S"
 
 # ---- the configured gates the charts draw ------------------------------------------
 expect_status "the stages of vision/clf: 200" 200 GET /api/v1/models/vision/clf/stages \

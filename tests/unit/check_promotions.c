@@ -3,6 +3,7 @@
  * registry (fs backend, LMDB) in a mkdtemp dir, with releases pushed through
  * mlreg_registry_manifest_put_as() and signatures made with the signing
  * library by a key of the keyring. */
+#include "../../registry/promotions_internal.h"
 #include "../../registry/registry_internal.h"
 #include "mlreg/audit.h"
 #include "mlreg/auth.h"
@@ -42,6 +43,7 @@ static const char *const token_roles[][2] = {
     {"both", "[\"promote:staging\",\"promote:production\"]"},
     {"other", "[\"promote:production@team/clf2\",\"push@team/clf2\"]"},
     {"root", "[\"admin\"]"},
+    {"glass", "[\"promote:production\",\"override:production@team\"]"},
 };
 
 static void auth_setup(void)
@@ -1144,6 +1146,309 @@ START_TEST(test_promotions_write_the_empty_config_once_unless_it_changed_or_blob
 }
 END_TEST
 
+/* ---- break-glass (override) ------------------------------------------------------- */
+
+/* A break-glass promotion of MODEL@version into @p stage by @p actor with
+ * @p reason (dry run when @p dry_run); *out (may be NULL) gets the body. */
+static int promote_override(json_t **out, const char *version, const char *stage,
+                            const char *reason, int dry_run, const char *actor)
+{
+    mlreg_promote_req req = {MODEL, version, stage, reason, dry_run, actor};
+    json_t *res = NULL;
+    int rc = mlreg_promote_override(&res, reg, pol, &req);
+
+    if (out)
+        *out = res;
+    else
+        json_decref(res);
+    return rc;
+}
+
+/* Approves the override of MODEL@version into @p stage as @p who; *created. */
+static int approve_override(const char *version, const char *stage, const char *reason,
+                            const char *who, int *created)
+{
+    json_t *res = NULL;
+    int c = -1, rc = mlreg_approve_override(&res, &c, reg, pol, MODEL, version, stage, reason, who);
+
+    if (rc == 0) {
+        ck_assert(json_is_true(json_object_get(res, "override")));
+        if (c) ck_assert_str_eq(json_string_value(json_object_get(res, "reason")), reason);
+        ck_assert_str_eq(json_string_value(json_object_get(res, "approver")), who);
+    } else {
+        ck_assert_ptr_null(res);
+    }
+    if (created) *created = c;
+    json_decref(res);
+    return rc;
+}
+
+/* The last audit entry (owned by the caller). */
+static json_t *last_entry(void)
+{
+    mlreg_meta_txn *txn = NULL;
+    uint64_t n = 0;
+    char *text = NULL;
+    size_t len = 0;
+    json_t *e;
+
+    ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(reg), 0), 0);
+    ck_assert_int_eq(mlreg_audit_size_txn(&n, txn), 0);
+    ck_assert_int_eq(mlreg_audit_entry_txn(&text, &len, txn, n - 1), 0);
+    mlreg_meta_txn_abort(txn);
+    ck_assert_ptr_nonnull(e = json_loadb(text, len, 0, NULL));
+    free(text);
+    return e;
+}
+
+/* The row of type @p type in the table of @p res (borrowed). */
+static json_t *row_of(json_t *res, const char *type)
+{
+    json_t *row;
+    size_t i;
+
+    json_array_foreach(json_object_get(res, "rules"), i, row)
+    {
+        if (!strcmp(json_string_value(json_object_get(row, "type")), type)) return row;
+    }
+    ck_abort_msg("no %s row", type);
+    return NULL;
+}
+
+START_TEST(test_an_override_moves_only_with_another_identitys_approval_and_is_flagged_everywhere)
+{
+    json_t *res = NULL, *l = NULL, *p, *e, *a, *st;
+    int created = -1;
+    size_t n0;
+
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85},"
+                       "{\"require\":\"approvals\",\"min\":1}]}");
+    push_simple("1.0", 0.70); /* pushed by ci */
+
+    /* an override says why */
+    ck_code(promote_override(NULL, "1.0", "staging", NULL, 0, "alice"), MLREG_EINVALID,
+            "an override needs a reason");
+    ck_code(promote_override(NULL, "1.0", "staging", "   ", 0, "alice"), MLREG_EINVALID,
+            "an override needs a reason");
+
+    /* without an approval of the override: a recorded refusal, nothing moves */
+    n0 = n_promotions();
+    ck_code(promote_override(&res, "1.0", "staging", "incident 42", 0, "alice"), MLREG_EGATE,
+            "override refused: it needs an approval of the override by another identity");
+    ck_assert(json_is_false(json_object_get(res, "override")));
+    ck_assert(json_is_false(json_object_get(res, "moved")));
+    json_decref(res);
+    ck_assert_str_eq(holder("staging"), "");
+    ck_assert_uint_eq(n_promotions(), n0 + 1);
+    e = last_entry();
+    ck_assert_str_eq(json_string_value(json_object_get(e, "result")), MLREG_AUDIT_REFUSED);
+    ck_assert(json_is_true(json_object_get(json_object_get(e, "details"), "override_requested")));
+    ck_assert_ptr_null(json_object_get(json_object_get(e, "details"), "override"));
+    json_decref(e);
+
+    /* the pusher may not approve it; a reason is required */
+    ck_code(approve_override("1.0", "staging", "ship it", "ci", NULL), MLREG_EDENIED,
+            "an override must be approved by someone else");
+    ck_code(approve_override("1.0", "staging", NULL, "bob", NULL), MLREG_EINVALID,
+            "a reason is required");
+    ck_code(approve_override("1.0", "staging", "bad\nreason", "bob", NULL), MLREG_EINVALID, "");
+    ck_code(approve_override("9.9", "staging", "ship it", "bob", NULL), MLREG_ENOTFOUND, "");
+    ck_code(approve_override("1.0", "qa", "ship it", "bob", NULL), MLREG_EINVALID, "unknown stage");
+
+    /* the promoting identity's own approval does not count */
+    ck_assert_int_eq(approve_override("1.0", "staging", "I am sure", "alice", &created), 0);
+    ck_assert_int_eq(created, 1);
+    ck_code(promote_override(NULL, "1.0", "staging", "incident 42", 0, "alice"), MLREG_EGATE,
+            "your own approval does not count");
+    ck_assert_str_eq(holder("staging"), "");
+
+    /* bob's approval: once recorded, then returned as it is */
+    ck_assert_int_eq(approve_override("1.0", "staging", "seen the incident", "bob", &created), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert_int_eq(approve_override("1.0", "staging", "again", "bob", &created), 0);
+    ck_assert_int_eq(created, 0);
+
+    /* a dry run says it would move and records nothing */
+    n0 = n_promotions();
+    ck_assert_int_eq(promote_override(&res, "1.0", "staging", "incident 42", 1, "alice"), 0);
+    ck_assert(json_is_true(json_object_get(res, "override")));
+    ck_assert(json_is_false(json_object_get(res, "moved")));
+    json_decref(res);
+    ck_assert_uint_eq(n_promotions(), n0);
+
+    /* it moves, with the failing rules in the table: an approval of the
+     * override is no approval of the release */
+    ck_assert_int_eq(promote_override(&res, "1.0", "staging", "incident 42", 0, "alice"), 0);
+    ck_assert(json_is_true(json_object_get(res, "moved")));
+    ck_assert(json_is_true(json_object_get(res, "passed")));
+    ck_assert(json_is_true(json_object_get(res, "override")));
+    ck_assert_str_eq(json_string_value(json_object_get(res, "override_reason")), "incident 42");
+    ck_assert_int_eq(json_array_size(json_object_get(res, "override_approvers")), 1);
+    ck_assert_str_eq(
+        json_string_value(json_array_get(json_object_get(res, "override_approvers"), 0)), "bob");
+    ck_assert(json_is_false(json_object_get(row_of(res, "min"), "passed")));
+    ck_assert(json_is_false(json_object_get(row_of(res, "approvals"), "passed")));
+    json_decref(res);
+    ck_assert_str_eq(holder("staging"), "1.0");
+
+    /* the promotions log and the stage history carry the flag */
+    ck_assert_int_eq(mlreg_promotions_list(&l, reg, MODEL, 0, 0), 0);
+    p = json_array_get(json_object_get(l, "promotions"),
+                       json_array_size(json_object_get(l, "promotions")) - 1);
+    ck_assert(json_is_true(json_object_get(p, "override")));
+    ck_assert(json_is_true(json_object_get(p, "passed")));
+    ck_assert_str_eq(json_string_value(json_object_get(p, "override_reason")), "incident 42");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(p, "override_approvers"), 0)),
+                     "bob");
+    ck_assert(json_is_false(
+        json_object_get(json_array_get(json_object_get(l, "promotions"), 0), "override")));
+    json_decref(l);
+    ck_assert_int_eq(mlreg_stage_history(&l, reg, pol, MODEL, "staging", 0, 0), 0);
+    p = json_array_get(json_object_get(l, "history"), 0);
+    ck_assert(json_is_true(json_object_get(p, "override")));
+    ck_assert_str_eq(json_string_value(json_object_get(p, "override_reason")), "incident 42");
+    json_decref(l);
+
+    /* the audit entry */
+    e = last_entry();
+    ck_assert_str_eq(json_string_value(json_object_get(e, "action")), MLREG_AUDIT_PROMOTE);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "result")), MLREG_AUDIT_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "reason")), "incident 42");
+    ck_assert(json_is_true(json_object_get(json_object_get(e, "details"), "override")));
+    ck_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(json_object_get(e, "details"), "override_approvers"), 0)),
+                     "bob");
+    json_decref(e);
+
+    /* the signed statement */
+    ck_assert_int_eq(mlreg_attestations_list(&l, reg, MODEL, "1.0"), 0);
+    a = json_array_get(json_object_get(l, "attestations"), 0);
+    {
+        const char *b64 =
+            json_string_value(json_object_get(json_object_get(a, "envelope"), "payload"));
+        unsigned char buf[16384];
+        size_t blen = 0;
+        ck_assert_ptr_nonnull(b64);
+        ck_assert_int_eq(sodium_base642bin(buf, sizeof(buf), b64, strlen(b64), NULL, &blen, NULL,
+                                           sodium_base64_VARIANT_ORIGINAL),
+                         0);
+        ck_assert_ptr_nonnull(st = json_loadb((const char *)buf, blen, 0, NULL));
+    }
+    p = json_object_get(json_object_get(st, "predicate"), "override");
+    ck_assert(json_is_true(json_object_get(p, "overridden")));
+    ck_assert_str_eq(json_string_value(json_object_get(p, "reason")), "incident 42");
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(p, "approvers"), 0)), "bob");
+    json_decref(st);
+    json_decref(l);
+
+    /* the plain approvals listing shows the override approvals as such */
+    ck_assert_int_eq(mlreg_approvals_list(&l, reg, MODEL, "1.0"), 0);
+    ck_assert_int_eq(json_array_size(json_object_get(l, "approvals")), 2);
+    ck_assert(json_is_true(
+        json_object_get(json_array_get(json_object_get(l, "approvals"), 0), "override")));
+    json_decref(l);
+}
+END_TEST
+
+START_TEST(test_an_override_approval_is_spent_when_the_stage_moves_and_can_be_given_again)
+{
+    int created = -1;
+
+    th_use_gates(&pol, "{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}]}");
+    push_simple("1.0", 0.70);
+    push_simple("1.1", 0.71);
+    ck_assert_int_eq(approve_override("1.1", "staging", "early", "bob", NULL), 0);
+    ck_assert_int_eq(approve_override("1.0", "staging", "go", "bob", NULL), 0);
+    ck_assert_int_eq(promote_override(NULL, "1.0", "staging", "first fix", 0, "alice"), 0);
+    /* bob approved 1.1 before staging moved: it no longer counts */
+    ck_code(promote_override(NULL, "1.1", "staging", "second fix", 0, "alice"), MLREG_EGATE,
+            "recorded since staging last moved");
+    ck_assert_str_eq(holder("staging"), "1.0");
+    /* approving again replaces the spent approval */
+    ck_assert_int_eq(approve_override("1.1", "staging", "now", "bob", &created), 0);
+    ck_assert_int_eq(created, 1);
+    ck_assert_int_eq(promote_override(NULL, "1.1", "staging", "second fix", 0, "alice"), 0);
+    ck_assert_str_eq(holder("staging"), "1.1");
+}
+END_TEST
+
+START_TEST(test_an_override_never_stands_in_for_signatures_and_is_not_needed_when_rules_pass)
+{
+    json_t *res = NULL;
+    size_t n0;
+
+    th_use_gates(&pol, "{\"production\":[{\"metric\":\"accuracy\",\"min\":0.85},"
+                       "{\"require\":\"signed\",\"min\":1}]}");
+    push_simple("1.0", 0.70);
+    ck_assert_int_eq(approve_override("1.0", "production", "go", "bob", NULL), 0);
+    ck_code(promote_override(&res, "1.0", "production", "fix", 0, "alice"), MLREG_EGATE,
+            "a failing `signed` rule is never overridden");
+    ck_assert(json_is_false(json_object_get(res, "override")));
+    json_decref(res);
+    ck_assert_str_eq(holder("production"), "");
+
+    /* dev has no rules: an override there is an ordinary promotion */
+    n0 = n_promotions();
+    ck_assert_int_eq(promote_override(&res, "1.0", "dev", "fix", 0, "alice"), 0);
+    ck_assert(json_is_false(json_object_get(res, "override")));
+    ck_assert(json_is_true(json_object_get(res, "moved")));
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(res, "note")), "every gate rule passed"));
+    json_decref(res);
+    ck_assert_uint_eq(n_promotions(), n0 + 1);
+    res = last_entry();
+    ck_assert_ptr_null(json_object_get(json_object_get(res, "details"), "override"));
+    ck_assert_ptr_null(json_object_get(json_object_get(res, "details"), "override_requested"));
+    json_decref(res);
+}
+END_TEST
+
+START_TEST(test_an_override_approval_counts_for_a_day_and_only_after_the_stages_last_move)
+{
+    const int64_t day = (int64_t)MLREG_OVERRIDE_APPROVAL_TTL_S * 1000000000;
+    json_t *rec = json_pack("{s:b, s:I}", "override", 1, "time_ns", (json_int_t)5000);
+    json_t *plain = json_pack("{s:I}", "time_ns", (json_int_t)5000);
+
+    ck_assert_int_eq(MLREG_OVERRIDE_APPROVAL_TTL_S, 86400);
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 0, 5000), 1);
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 0, 5000 + day), 1);
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 0, 5000 + day + 1), 0);
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 4999, 6000), 1);
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 5000, 6000), 0); /* moved since */
+    ck_assert_int_eq(mlreg_promotions__override_live(rec, 0, 4999), 0);    /* from the future */
+    ck_assert_int_eq(mlreg_promotions__override_live(plain, 0, 6000), 0);  /* not an override */
+    json_decref(rec);
+    json_decref(plain);
+}
+END_TEST
+
+START_TEST(test_the_override_role_names_a_stage_and_only_admin_implies_it)
+{
+    th_use_gates(&pol, "{}");
+    ck_assert_int_eq(mlreg_auth_role_validate("override:production"), 0);
+    ck_assert_int_eq(mlreg_auth_role_validate("override:production@team"), 0);
+    ck_code(mlreg_auth_role_validate("override"), MLREG_EINVALID, "needs a stage (override:STAGE)");
+    ck_code(mlreg_auth_role_validate("override:"), MLREG_EINVALID, "needs a stage");
+    ck_code(mlreg_auth_role_validate("overide:production"), MLREG_EINVALID, "override:STAGE");
+    ck_assert_int_eq(mlreg_auth_check(as("glass"), MLREG_ROLE_OVERRIDE, "production", MODEL), 0);
+    ck_code(mlreg_auth_check(as("glass"), MLREG_ROLE_OVERRIDE, "staging", MODEL), MLREG_EFORBIDDEN,
+            "lacks role override:staging");
+    ck_code(mlreg_auth_check(as("glass"), MLREG_ROLE_OVERRIDE, "production", "other/m"),
+            MLREG_EFORBIDDEN, "lacks role override:production for model 'other/m'");
+    ck_code(mlreg_auth_check(as("prod"), MLREG_ROLE_OVERRIDE, "production", MODEL),
+            MLREG_EFORBIDDEN, "lacks role override:production");
+    ck_assert_int_eq(mlreg_auth_check(as("root"), MLREG_ROLE_OVERRIDE, "production", MODEL), 0);
+    /* override does not imply promote or approve */
+    ck_code(mlreg_auth_check(as("glass"), MLREG_ROLE_APPROVE, "production", MODEL),
+            MLREG_EFORBIDDEN, "lacks role approve:production");
+    {
+        json_t *roles = mlreg_identity_roles(as("glass"));
+        ck_assert_str_eq(json_string_value(json_array_get(roles, 1)), "override:production@team");
+        json_decref(roles);
+    }
+}
+END_TEST
+
 static Suite *promotions_suite(void)
 {
     Suite *s = suite_create("promotions");
@@ -1176,6 +1481,15 @@ static Suite *promotions_suite(void)
     tcase_add_test(tc, test_racing_promotions_serialise_with_the_right_baseline);
     tcase_add_test(
         tc, test_promotions_write_the_empty_config_once_unless_it_changed_or_blobs_were_deleted);
+    tcase_add_test(
+        tc, test_an_override_moves_only_with_another_identitys_approval_and_is_flagged_everywhere);
+    tcase_add_test(tc,
+                   test_an_override_approval_is_spent_when_the_stage_moves_and_can_be_given_again);
+    tcase_add_test(
+        tc, test_an_override_never_stands_in_for_signatures_and_is_not_needed_when_rules_pass);
+    tcase_add_test(tc, test_the_override_role_names_a_stage_and_only_admin_implies_it);
+    tcase_add_test(tc,
+                   test_an_override_approval_counts_for_a_day_and_only_after_the_stages_last_move);
     suite_add_tcase(s, tc);
     return s;
 }

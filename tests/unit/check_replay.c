@@ -243,6 +243,31 @@ static void promote(const char *version, const char *stage, const char *reason, 
     json_decref(res);
 }
 
+/* A break-glass promotion by "deployer", checked as promote(). */
+static void promote_override(const char *version, const char *stage, const char *reason, int want)
+{
+    mlreg_promote_req req = {MODEL, version, stage, reason, 0, "deployer"};
+    json_t *res = NULL;
+    int rc = mlreg_promote_override(&res, src, pol, &req);
+
+    ck_assert_msg(rc == want, "override %s to %s: %d %s", version, stage, rc, mlreg_error_last());
+    ck_assert(json_is_true(json_object_get(res, "override")) == (want == 0));
+    json_decref(res);
+}
+
+static void approve_override(const char *version, const char *stage, const char *reason,
+                             const char *who)
+{
+    json_t *res = NULL;
+    int created = 0;
+
+    ck_assert_msg(
+        mlreg_approve_override(&res, &created, src, pol, MODEL, version, stage, reason, who) == 0,
+        "%s", mlreg_error_last());
+    ck_assert_int_eq(created, 1);
+    json_decref(res);
+}
+
 static void approve(const char *version, const char *stage, const char *comment, const char *who)
 {
     json_t *res = NULL;
@@ -281,6 +306,7 @@ static void make_history(void)
 {
     char d10[MLREG_DIGEST_STRLEN + 1], d11[MLREG_DIGEST_STRLEN + 1];
     char d12[MLREG_DIGEST_STRLEN + 1], d13[MLREG_DIGEST_STRLEN + 1], img[MLREG_DIGEST_STRLEN + 1];
+    char d14[MLREG_DIGEST_STRLEN + 1];
     char other[MLREG_DIGEST_STRLEN + 1], sbom[MLREG_DIGEST_STRLEN + 1];
     char b64[MLREG_PUBKEY_B64LEN + 1], id[MLREG_KEYID_HEXLEN + 1];
     mlreg_digest spare, weights;
@@ -409,6 +435,19 @@ static void make_history(void)
                   mlreg_error_last());
     ck_assert_int_eq(json_array_size(json_object_get(res, "corrupt")), 1);
     json_decref(res);
+
+    /* break-glass: 1.4 fails staging's accuracy rule; an override refused
+     * without an approval, approvals of the override by the promoter
+     * (not counted) and by dave, the override that moves, and one refused
+     * because production's `signed` rule is never overridden */
+    push("1.4", 0.60, "ci", d14);
+    promote("1.4", "dev", NULL, 0);
+    promote_override("1.4", "staging", "incident 9", MLREG_EGATE);
+    approve_override("1.4", "staging", "mine", "deployer");
+    approve_override("1.4", "staging", "seen incident 9", "dave");
+    promote_override("1.4", "staging", "incident 9", 0);
+    approve_override("1.4", "production", "seen incident 9", "dave");
+    promote_override("1.4", "production", "incident 9", MLREG_EGATE);
 
     /* API tokens made at runtime: one with an expiry, one revoked */
     {
