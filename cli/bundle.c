@@ -15,7 +15,8 @@
  * at the end: DIR never holds half a bundle. On failure the temp directory
  * is removed. A title may be a relative path: its directories are made
  * inside files/ one segment at a time without following links
- * (open_title()), after the titles passed the set rule (check_titles()).
+ * (open_title(), cli/safepath.h), after the titles passed the set rule
+ * (cli_release_parse()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +47,7 @@
 #include "mlreg/time.h"
 #include "ref.h"
 #include "release.h"
+#include "safepath.h"
 
 static const char bundle_usage[] =
     "usage: mlreg bundle MODEL@VERSION|MODEL@sha256:HEX|MODEL:STAGE -o DIR [--at TIME]\n"
@@ -349,85 +351,46 @@ done:
 }
 
 /* Creates the release file files/<@p title> for writing, inside the
- * bundle's files/ directory @p files_fd: every directory segment of the
- * title is made (mkdirat) or entered (openat O_DIRECTORY|O_NOFOLLOW) in
- * turn, relative to the one before, never through a symbolic link, and the
- * file itself is created O_EXCL|O_NOFOLLOW, so nothing can make bundle
- * write outside the bundle or into a file it did not create. A directory
- * made here is recorded in its parent (fsync) at once. *fd_out is the file,
- * *dir_out the directory holding it (for its fsync and for unlinkat), both
- * the caller's to close; *base_out points into @p title at its last
- * segment. The title passed mlreg_title_validate() already (no "", "." or
- * ".." segments). This walk is bundle's own: pull has a helper of the same
- * kind that may later be shared. 0 or MLREG_EIO. */
+ * bundle's files/ directory @p files_fd: the title's directories are made
+ * or entered one segment at a time, never through a symbolic link
+ * (cli_safepath_parent), and the file itself is created
+ * O_EXCL|O_NOFOLLOW, so nothing can make bundle write outside the bundle
+ * or into a file it did not create. Each directory made here is recorded
+ * in its parent (fsync) at once. *fd_out is the file, *dir_out the
+ * directory holding it (for its fsync and for unlinkat), both the caller's
+ * to close; *base_out points into @p title at its last segment. The
+ * release's titles passed the set rule when it was fetched
+ * (cli_release_parse). 0, MLREG_EIO or MLREG_EDENIED. */
 static int open_title(int *fd_out, int *dir_out, const char **base_out, int files_fd,
                       const char *title)
 {
-    int error = 0, dfd = -1, next;
-    const char *seg = title, *slash;
-    char part[MLREG_TITLE_MAX + 1];
+    int error, dfd = -1;
+    cli_safepath_made made = {0};
 
     *fd_out = *dir_out = -1;
     *base_out = title;
-    if ((dfd = dup(files_fd)) < 0) return mlreg_error_set(MLREG_EIO, "files/: %s", strerror(errno));
-    while ((slash = strchr(seg, '/')) != NULL) {
-        size_t len = (size_t)(slash - seg);
-        memcpy(part, seg, len);
-        part[len] = '\0';
-        if (mkdirat(dfd, part, 0777) == 0) {
-            if (fsync(dfd) < 0) {
-                error = mlreg_error_set(MLREG_EIO, "fsync of the directory of files/%.*s: %s",
-                                        (int)(slash - title), title, strerror(errno));
-                goto done;
-            }
-        } else if (errno != EEXIST) {
-            error = mlreg_error_set(MLREG_EIO, "mkdir files/%.*s: %s", (int)(slash - title), title,
-                                    strerror(errno));
-            goto done;
-        }
-        if ((next = openat(dfd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-            error = mlreg_error_set(MLREG_EIO, "files/%.*s: %s", (int)(slash - title), title,
-                                    errno == ELOOP || errno == ENOTDIR
-                                        ? "a symbolic link or not a directory"
-                                        : strerror(errno));
-            goto done;
-        }
-        close(dfd);
-        dfd = next;
-        seg = slash + 1;
+    error = cli_safepath_parent(&dfd, base_out, NULL, files_fd, title, CLI_SAFEPATH_CREATE, &made);
+    for (size_t i = 0; !error && i < made.n; i++) {
+        int pfd;
+        const char *leaf;
+        if ((error = cli_safepath_parent(&pfd, &leaf, NULL, files_fd, made.dirs[i], 0, NULL)) < 0)
+            break;
+        if (fsync(pfd) < 0)
+            error = mlreg_error_set(MLREG_EIO, "fsync of the directory of files/%s: %s",
+                                    made.dirs[i], strerror(errno));
+        close(pfd);
     }
-    if ((*fd_out = openat(dfd, seg, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666)) <
-        0) {
+    cli_safepath_made_free(&made);
+    if (error < 0) goto done;
+    if ((*fd_out = openat(dfd, *base_out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                          0666)) < 0) {
         error = mlreg_error_set(MLREG_EIO, "creating files/%s: %s", title, strerror(errno));
         goto done;
     }
     *dir_out = dfd;
-    *base_out = seg;
     dfd = -1;
 done:
     if (dfd >= 0) close(dfd);
-    return error;
-}
-
-/* The set rule for the titles of @p rel (mlreg_titles_check: no two on one
- * file ignoring case, no directory spelt two ways, no file where another
- * title needs a directory), checked before anything is written: the
- * registry is not trusted to have applied it. 0, MLREG_EMISMATCH or
- * MLREG_ENOMEM. */
-static int check_titles(const cli_release *rel)
-{
-    int error = 0;
-    const char **t;
-
-    if (!rel->nlayers) return 0;
-    if (!(t = calloc(rel->nlayers, sizeof(*t))))
-        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    for (size_t i = 0; i < rel->nlayers; i++)
-        t[i] = rel->layers[i].title;
-    if ((error = mlreg_titles_check(t, rel->nlayers)) == MLREG_EINVALID)
-        error = mlreg_error_set(MLREG_EMISMATCH, "the registry's manifest of %s: %s", rel->digest,
-                                mlreg_error_last());
-    free(t);
     return error;
 }
 
@@ -534,7 +497,7 @@ int cmd_bundle(int argc, char **argv)
         purged = 1;
         error = cli_release_fetch_purged(&rel, c, &rr.ref);
     }
-    if (error < 0 || (error = check_titles(&rel)) < 0) goto done;
+    if (error < 0) goto done;
     if (!(gone = calloc(rel.nlayers + 1, 1))) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
