@@ -593,12 +593,15 @@ static enum MHD_Result models_get(request *rq)
 }
 
 /* Adds to each release summary of @p releases "signatures" (how many are
- * attached) and "signed" (how many count now: trusted keys of role
- * release, mlreg_keyring_judge()), and "stages" (the stages of @p stages
- * holding it). A purged release has none. 0 or an MLREG_E* code. */
+ * attached), "signed" (how many count now: trusted keys of role release,
+ * mlreg_keyring_judge()), "signers" (each attached signature's key id,
+ * key name, status and whether it counts, as the signatures list answers
+ * them: a page of releases then needs no request per release) and "stages"
+ * (the stages of @p stages holding it). A purged release has none. 0 or an
+ * MLREG_E* code. */
 static int releases_annotate(json_t *releases, request *rq, json_t *stages)
 {
-    json_t *r, *st, *sigs = NULL, *sig, *names;
+    json_t *r, *st, *sigs = NULL, *sig, *names, *signers;
     size_t i, k, counting;
     int error;
 
@@ -617,12 +620,24 @@ static int releases_annotate(json_t *releases, request *rq, json_t *stages)
                 return mlreg_error_set(MLREG_ENOMEM, "out of memory listing releases");
         }
         counting = 0;
+        if (!(signers = json_array()) || json_object_set_new(r, "signers", signers) < 0)
+            return mlreg_error_set(MLREG_ENOMEM, "out of memory listing releases");
         if (v && json_is_null(json_object_get(r, "purged"))) {
             if ((error = mlreg_signatures_list(&sigs, rq->srv->reg, rq->name, v)) < 0) return error;
             list = json_object_get(sigs, "signatures");
             json_array_foreach(list, k, sig)
             {
                 counting += json_is_true(json_object_get(sig, "counts"));
+                if (json_array_append_new(
+                        signers,
+                        json_pack("{s:O?, s:O?, s:O?, s:O?}", "key_id",
+                                  json_object_get(sig, "key_id"), "key_name",
+                                  json_object_get(sig, "key_name"), "status",
+                                  json_object_get(sig, "status"), "counts",
+                                  json_object_get(sig, "counts"))) < 0) {
+                    json_decref(sigs);
+                    return mlreg_error_set(MLREG_ENOMEM, "out of memory listing releases");
+                }
             }
         }
         error =

@@ -374,8 +374,7 @@
     const [model, stages, promotions] = await Promise.all([
       api(apiModel(name)), api(apiModel(name) + '/stages'), apiPages(apiModel(name) + '/promotions', 'promotions', 0, 0)]);
     const releases = model.releases || [];
-    const sigs = await Promise.all(releases.map((r) =>
-      api(apiRelease(name, r.version) + '/signatures').then((j) => j.signatures || []).catch(() => null)));
+    const sigs = releases.map((r) => (Array.isArray(r.signers) ? r.signers : null));
     const newestFirst = promotions.slice().sort((a, b) => b.seq - a.seq);
     return [el('p', { class: 'crumbs' }, el('a', { href: '#/' }, 'Models'), ' / ' + name),
       el('h1', {}, name),

@@ -144,6 +144,8 @@ try {
   const v10 = versionsUi.find((v) => v.version === '1.0') || {};
   const v11 = versionsUi.find((v) => v.version === '1.1') || {};
   ok(/release-bot \(trusted\)/.test(v10.signers) && v11.signers === 'unsigned', 'signers: 1.0 by release-bot, 1.1 unsigned', v10.signers + ' / ' + v11.signers);
+  const perVersionSigs = requests.filter((u) => /\/api\/v1\/models\/vision\/clf\/versions\/[^/]+\/signatures$/.test(new URL(u).pathname));
+  ok(perVersionSigs.length === 0, 'the model page takes the signers from the model listing, not one request per version', perVersionSigs.join(' '));
   const w12 = model.releases.find((r) => r.version === '1.2').withdrawn;
   const v12 = versionsUi.find((v) => v.version === '1.2') || {};
   ok(v12.state.includes('withdrawn') && v12.state.includes(w12.reason),

@@ -125,6 +125,8 @@ check "the page has a Link to the next one" \
 expect_status "the next page follows last=1.3" 200 GET "/api/v1/models/vision/det?order=newest&n=2&last=1.3" -H "$AUTH"
 check "the next page holds 1.2 and 1.1; 1.1 counts one signature" \
     jqt '[.releases[].version] == ["1.2","1.1"] and .releases[1].signed == 1 and .releases[1].stages == ["staging"]' "$TMP/body"
+check "... and names 1.1's signer with its status; 1.2 has none" \
+    jqt '(.releases[1].signers | length) == 1 and (.releases[1].signers[0] | (.key_id | test("^[0-9A-F]{16}$")) and .status == "trusted" and .counts == true) and .releases[0].signers == []' "$TMP/body"
 expect_status "the last page" 200 GET "/api/v1/models/vision/det?order=newest&n=2&last=1.1" -H "$AUTH"
 check "the last page holds 1.0 and no Link" sh -c "jq -e '[.releases[].version] == [\"1.0\"]' '$TMP/body' >/dev/null && ! grep -qi '^link:' '$TMP/headers'"
 expect_status "without paging the list is whole, oldest first" 200 GET "/api/v1/models/vision/det" -H "$AUTH"
