@@ -288,6 +288,9 @@ struct MHD_Response *mlreg_server__resp_json(const json_t *j, const char *conten
     return resp;
 }
 
+/* The Content-Security-Policy of every answer but the dashboard's pages. */
+#define API_CSP "default-src 'none'; frame-ancestors 'none'; sandbox"
+
 enum MHD_Result mlreg_server__req_queue(request *rq, unsigned int status, struct MHD_Response *resp,
                                         uint64_t bytes)
 {
@@ -300,6 +303,17 @@ enum MHD_Result mlreg_server__req_queue(request *rq, unsigned int status, struct
         return MHD_NO;
     }
     if (rq->id[0] && mlreg_server__resp_header(resp, "X-Request-Id", rq->id) < 0) {
+        MHD_destroy_response(resp);
+        return MHD_NO;
+    }
+    /* A browser pointed at any answer (a blob holding HTML, an error that
+     * quotes a hostile name) renders nothing and runs nothing: no type
+     * sniffing, and a policy that allows no content, unless the answer set
+     * its own (the dashboard's). */
+    if ((MHD_get_response_header(resp, "X-Content-Type-Options") == NULL &&
+         mlreg_server__resp_header(resp, "X-Content-Type-Options", "nosniff") < 0) ||
+        (MHD_get_response_header(resp, "Content-Security-Policy") == NULL &&
+         mlreg_server__resp_header(resp, "Content-Security-Policy", API_CSP) < 0)) {
         MHD_destroy_response(resp);
         return MHD_NO;
     }

@@ -80,6 +80,10 @@ check "HEAD / sends no body" sh -c "! grep -qi doctype '$TMP/body'"
 expect_status "GET /ui/app.js: 200" 200 GET /ui/app.js
 check "app.js is text/javascript" test "$(header Content-Type)" = "text/javascript; charset=utf-8"
 check "app.js carries the CSP too" test -n "$(header Content-Security-Policy)"
+expect_status "an unknown asset is 404" 404 GET /ui/no-such.js
+check "... and the error answer carries a CSP that allows nothing" \
+    test "$(header Content-Security-Policy)" = "default-src 'none'; frame-ancestors 'none'; sandbox"
+check "... and nosniff" test "$(header X-Content-Type-Options)" = nosniff
 check "app.js builds no markup from strings" \
     sh -c "! grep -Eq '\\.(innerHTML|outerHTML)|insertAdjacentHTML|document\\.write|eval\\(|new Function' '$TMP/body'"
 expect_status "GET /ui/app.css: 200" 200 GET /ui/app.css
