@@ -1043,6 +1043,12 @@ static int release_cmp(const void *a, const void *b)
     return strverscmp(va ? va : "", vb ? vb : "");
 }
 
+/* @p v (a new reference), or JSON null when the record lacks the member. */
+static json_t *record_or_null(json_t *v)
+{
+    return v != NULL ? json_incref(v) : json_null();
+}
+
 /* RELEASE_SUMMARY from a stored record (new reference). "withdrawn" is the
  * record's object (withdraw.c) or null, "purged" likewise (purge.c). */
 static json_t *release_summary(json_t *rec)
@@ -1243,6 +1249,10 @@ static int release_get_once(json_t **out, mlreg_registry *reg, const char *name,
     res = release_summary(rec);
     if (res == NULL || json_object_set(res, "model", json_object_get(rec, "model")) < 0 ||
         json_object_set(res, "eval_dataset", json_object_get(rec, "dataset")) < 0 ||
+        json_object_set_new(res, "eval_dataset_digest",
+                            record_or_null(json_object_get(rec, "dataset_digest"))) < 0 ||
+        json_object_set_new(res, "eval_code_digest",
+                            record_or_null(json_object_get(rec, "eval_code_digest"))) < 0 ||
         json_object_set_new(res, "git_dirty",
                             json_boolean(json_is_true(json_object_get(rec, "git_dirty")))) < 0 ||
         json_object_set(res, "files", json_object_get(rec, "files")) < 0 ||
