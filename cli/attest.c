@@ -131,8 +131,8 @@ int cmd_attest(int argc, char **argv)
     if ((error = cli_seckey_load(&sk, keyfile)) < 0) goto done;
     mlreg_seckey_pubkey(&pk, sk);
     mlreg_keyid_format(id, &pk.id);
-    if ((error = mlreg_file_read(&report, &report_len, report_path,
-                                 MLREG_MAX_EVAL_REPORT_BYTES)) < 0)
+    if ((error = mlreg_file_read(&report, &report_len, report_path, MLREG_MAX_EVAL_REPORT_BYTES)) <
+        0)
         goto done;
     if ((error = mlreg_eval_report_parse(&r, report, report_len)) < 0) {
         error = cli_error_wrap(error, "eval report %s refused before anything was sent",
@@ -143,8 +143,8 @@ int cmd_attest(int argc, char **argv)
         (error = cli_release_ref_fetch(&rel, c, &rr)) < 0)
         goto done;
     if ((error = mlreg_evaluation_statement(&statement, &slen, rr.ref.model, rel.version,
-                                            rel.digest, report, report_len,
-                                            mlreg_time_now_ns())) < 0)
+                                            rel.digest, report, report_len, mlreg_time_now_ns())) <
+        0)
         goto done;
     error = mlreg_dsse_sign(&env, MLREG_DSSE_INTOTO_TYPE, statement, slen, sk);
     /* The secret key is not needed any more: wipe it before the upload. */

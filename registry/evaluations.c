@@ -79,9 +79,9 @@ static int is_digest_string(const char *s)
 
 /* ---- the statement -------------------------------------------------------------- */
 
-int mlreg_evaluation_statement(char **out, size_t *len_out, const char *model,
-                               const char *version, const char *digest, const char *report,
-                               size_t report_len, int64_t evaluated_ns)
+int mlreg_evaluation_statement(char **out, size_t *len_out, const char *model, const char *version,
+                               const char *digest, const char *report, size_t report_len,
+                               int64_t evaluated_ns)
 {
     int error = 0;
     mlreg_eval_report *r = NULL;
@@ -239,10 +239,9 @@ static int statement_check(eval_ctx *a, const unsigned char *payload, size_t len
                                MLREG_INTOTO_STATEMENT_TYPE);
     if (jstr(st, "predicateType") == NULL ||
         strcmp(jstr(st, "predicateType"), MLREG_EVALUATION_PREDICATE) != 0)
-        return mlreg_error_set(MLREG_EINVALID,
-                               "evaluation statement: predicateType must be \"%s\", not \"%.100s\"",
-                               MLREG_EVALUATION_PREDICATE,
-                               jstr(st, "predicateType") ? jstr(st, "predicateType") : "");
+        return mlreg_error_set(
+            MLREG_EINVALID, "evaluation statement: predicateType must be \"%s\", not \"%.100s\"",
+            MLREG_EVALUATION_PREDICATE, jstr(st, "predicateType") ? jstr(st, "predicateType") : "");
     subj = json_object_get(st, "subject");
     if (!json_is_array(subj) || json_array_size(subj) != 1)
         return mlreg_error_set(MLREG_EINVALID,
@@ -314,8 +313,8 @@ static int eval_check(eval_ctx *a, mlreg_registry *reg, const char *model, const
         goto done;
     }
     if (len > MLREG_EVALUATION_MAX_BYTES) {
-        error = mlreg_error_set(MLREG_ETOOBIG, "evaluation envelope is %zu bytes, at most %u",
-                                len, MLREG_EVALUATION_MAX_BYTES);
+        error = mlreg_error_set(MLREG_ETOOBIG, "evaluation envelope is %zu bytes, at most %u", len,
+                                MLREG_EVALUATION_MAX_BYTES);
         goto done;
     }
     if ((error = envelope_keyid(&id, a->idhex, envelope, len)) < 0) goto done;
@@ -341,9 +340,8 @@ static int eval_check(eval_ctx *a, mlreg_registry *reg, const char *model, const
     }
     if ((error = mlreg_dsse_verify(&ptype, &payload, &plen, envelope, len, &a->pk)) < 0) {
         if (error == MLREG_EMISMATCH)
-            error = mlreg_error_set(MLREG_EMISMATCH,
-                                    "evaluation envelope has no valid signature by key %s",
-                                    a->idhex);
+            error = mlreg_error_set(
+                MLREG_EMISMATCH, "evaluation envelope has no valid signature by key %s", a->idhex);
         goto done;
     }
     if (strcmp(ptype, MLREG_DSSE_INTOTO_TYPE) != 0) {
@@ -385,11 +383,11 @@ static char *referrer_manifest(const eval_ctx *a, const mlreg_digest *blob, size
                   "schemaVersion", 2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType",
                   MLREG_ARTIFACT_EVALUATION, "config", "mediaType", MLREG_MT_OCI_EMPTY, "digest",
                   MLREG_EMPTY_CONFIG_DIGEST, "size", 2, "layers", "mediaType",
-                  MLREG_MT_DSSE_ENVELOPE, "digest", d, "size", (json_int_t)blob_len,
-                  "annotations", MLREG_ANN_TITLE, title, "subject", "mediaType",
-                  a->release->content_type, "digest", a->digest, "size",
-                  (json_int_t)a->release->len, "annotations", MLREG_ANN_EVALUATION_KEY_ID,
-                  a->idhex, "org.mlreg.evaluation.predicate-type", MLREG_EVALUATION_PREDICATE);
+                  MLREG_MT_DSSE_ENVELOPE, "digest", d, "size", (json_int_t)blob_len, "annotations",
+                  MLREG_ANN_TITLE, title, "subject", "mediaType", a->release->content_type,
+                  "digest", a->digest, "size", (json_int_t)a->release->len, "annotations",
+                  MLREG_ANN_EVALUATION_KEY_ID, a->idhex, "org.mlreg.evaluation.predicate-type",
+                  MLREG_EVALUATION_PREDICATE);
     if (j == NULL) return NULL;
     text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
@@ -501,8 +499,7 @@ static int eval_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
         trusted && role != NULL && !strcmp(role, MLREG_KEY_ROLE_EVALUATOR), "attached_at", t,
         "attached_ns", (json_int_t)now, "attached_by", c->actor, "evaluated_at", a->evaluated_at,
         "dataset", a->report->dataset, "dataset_digest", a->dataset_digest, "eval_code_digest",
-        a->eval_code_digest, "metrics", a->report->metrics, "envelope", envd, "referrer",
-        referrer);
+        a->eval_code_digest, "metrics", a->report->metrics, "envelope", envd, "referrer", referrer);
     details = json_pack("{s:s, s:s, s:b, s:s?, s:s?}", "public_key", b64, "envelope", envd,
                         "trusted_at_attach", trusted, "role", role, "key_name", key_name);
     if (c->rec == NULL || details == NULL || (rectext = json_dumps(c->rec, JSON_COMPACT)) == NULL) {
@@ -608,29 +605,26 @@ static int list_item(json_t **out, mlreg_registry *reg, mlreg_meta_txn *txn, con
              (st == MLREG_SIGSTATUS_TRUSTED ||
               (st == MLREG_SIGSTATUS_RETIRED &&
                json_integer_value(json_object_get(rec, "attached_ns")) < kkp->revoked_ns));
-    *out = json_pack("{s:O?, s:O?, s:s?, s:s?, s:s, s:b, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, "
-                     "s:O?, s:O?, s:O?, s:O?, s:O?}",
-                     "seq", json_object_get(rec, "seq"), "key_id", json_object_get(rec, "key_id"),
-                     "key_name", kkp ? kkp->name : jstr(rec, "key_name"), "role",
-                     kkp ? kkp->role : jstr(rec, "role"), "status", mlreg_sigstatus_name(st),
-                     "counts", counts, "trusted_at_attach",
-                     json_object_get(rec, "trusted_at_attach"), "attached_at",
-                     json_object_get(rec, "attached_at"), "attached_by",
-                     json_object_get(rec, "attached_by"), "evaluated_at",
-                     json_object_get(rec, "evaluated_at"), "dataset",
-                     json_object_get(rec, "dataset"), "dataset_digest",
-                     json_object_get(rec, "dataset_digest"), "eval_code_digest",
-                     json_object_get(rec, "eval_code_digest"), "metrics",
-                     json_object_get(rec, "metrics"), "envelope", json_object_get(rec, "envelope"),
-                     "referrer", json_object_get(rec, "referrer"), "public_key",
-                     json_object_get(rec, "public_key"));
+    *out = json_pack(
+        "{s:O?, s:O?, s:s?, s:s?, s:s, s:b, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, "
+        "s:O?, s:O?, s:O?, s:O?, s:O?}",
+        "seq", json_object_get(rec, "seq"), "key_id", json_object_get(rec, "key_id"), "key_name",
+        kkp ? kkp->name : jstr(rec, "key_name"), "role", kkp ? kkp->role : jstr(rec, "role"),
+        "status", mlreg_sigstatus_name(st), "counts", counts, "trusted_at_attach",
+        json_object_get(rec, "trusted_at_attach"), "attached_at",
+        json_object_get(rec, "attached_at"), "attached_by", json_object_get(rec, "attached_by"),
+        "evaluated_at", json_object_get(rec, "evaluated_at"), "dataset",
+        json_object_get(rec, "dataset"), "dataset_digest", json_object_get(rec, "dataset_digest"),
+        "eval_code_digest", json_object_get(rec, "eval_code_digest"), "metrics",
+        json_object_get(rec, "metrics"), "envelope", json_object_get(rec, "envelope"), "referrer",
+        json_object_get(rec, "referrer"), "public_key", json_object_get(rec, "public_key"));
     if (*out == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory listing evaluations");
     return 0;
 }
 
-int mlreg_evaluation_attest(json_t **out, int *created_out, mlreg_registry *reg,
-                            const char *model, const char *version, const char *envelope,
-                            size_t len, const char *actor)
+int mlreg_evaluation_attest(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
+                            const char *version, const char *envelope, size_t len,
+                            const char *actor)
 {
     int error = 0;
     eval_ctx a;

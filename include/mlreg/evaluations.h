@@ -71,9 +71,9 @@
  * the caller: free()) is the payload to sign, compact JSON with sorted
  * keys, *len_out its length. 0, MLREG_EINVALID, MLREG_ETOOBIG, MLREG_ENOMEM.
  */
-int mlreg_evaluation_statement(char **out, size_t *len_out, const char *model,
-                               const char *version, const char *digest, const char *report,
-                               size_t report_len, int64_t evaluated_ns);
+int mlreg_evaluation_statement(char **out, size_t *len_out, const char *model, const char *version,
+                               const char *digest, const char *report, size_t report_len,
+                               int64_t evaluated_ns);
 
 /**
  * Verifies and stores the DSSE envelope in @p len bytes of @p envelope as an
@@ -90,9 +90,9 @@ int mlreg_evaluation_statement(char **out, size_t *len_out, const char *model,
  * mlreg_evaluations_list() shows one; *created_out 1 when stored now, 0
  * when the same envelope was stored already (nothing written).
  */
-int mlreg_evaluation_attest(json_t **out, int *created_out, mlreg_registry *reg,
-                            const char *model, const char *version, const char *envelope,
-                            size_t len, const char *actor);
+int mlreg_evaluation_attest(json_t **out, int *created_out, mlreg_registry *reg, const char *model,
+                            const char *version, const char *envelope, size_t len,
+                            const char *actor);
 
 /**
  * The evaluations of release @p model@@p version, oldest first:

@@ -103,9 +103,9 @@ static char *envelope(const mlreg_seckey *sk, const char *version, const char *d
     char *st = NULL, *env = NULL;
     size_t len = 0;
 
-    ck_assert_msg(mlreg_evaluation_statement(&st, &len, MODEL, version, d, report,
-                                             strlen(report), when) == 0,
-                  "statement: %s", mlreg_error_last());
+    ck_assert_msg(
+        mlreg_evaluation_statement(&st, &len, MODEL, version, d, report, strlen(report), when) == 0,
+        "statement: %s", mlreg_error_last());
     ck_assert_int_eq(mlreg_dsse_sign(&env, MLREG_DSSE_INTOTO_TYPE, st, len, sk), 0);
     free(st);
     return env;
@@ -326,9 +326,8 @@ START_TEST(test_wrong_predicate_statement_or_payload_types_are_refused)
                           statement(MLREG_INTOTO_STATEMENT_TYPE, MLREG_PROMOTION_PREDICATE,
                                     MODEL "@1.0", d1 + 7, report_json()));
     char *b = envelope_of(ev_sk, MLREG_DSSE_INTOTO_TYPE,
-                          statement("https://in-toto.io/Statement/v0.1",
-                                    MLREG_EVALUATION_PREDICATE, MODEL "@1.0", d1 + 7,
-                                    report_json()));
+                          statement("https://in-toto.io/Statement/v0.1", MLREG_EVALUATION_PREDICATE,
+                                    MODEL "@1.0", d1 + 7, report_json()));
     char *c = envelope_of(ev_sk, "application/json",
                           statement(MLREG_INTOTO_STATEMENT_TYPE, MLREG_EVALUATION_PREDICATE,
                                     MODEL "@1.0", d1 + 7, report_json()));
@@ -431,8 +430,7 @@ START_TEST(test_report_digests_are_checked_where_the_report_is_parsed)
     {
         json_t *st = statement(MLREG_INTOTO_STATEMENT_TYPE, MLREG_EVALUATION_PREDICATE,
                                MODEL "@1.0", d1 + 7, rep);
-        json_object_set_new(json_object_get(st, "predicate"), "dataset_digest",
-                            json_string(CODE));
+        json_object_set_new(json_object_get(st, "predicate"), "dataset_digest", json_string(CODE));
         env = envelope_of(ev_sk, MLREG_DSSE_INTOTO_TYPE, st);
     }
     refused("1.0", env, strlen(env), MLREG_EINVALID, "differs from the report's");
@@ -495,9 +493,9 @@ START_TEST(test_other_roles_are_stored_but_only_the_newest_valid_evaluator_count
     ck_assert_ptr_nonnull(e);
     mlreg_registry__evaluation_free(e);
     /* compromised: none counts any more, the listing says why */
-    ck_assert_int_eq(mlreg_keyring_revoke(&obj, mlreg_registry_keyring(reg), id, "compromised",
-                                          NULL, "tester"),
-                     0);
+    ck_assert_int_eq(
+        mlreg_keyring_revoke(&obj, mlreg_registry_keyring(reg), id, "compromised", NULL, "tester"),
+        0);
     json_decref(obj);
     ck_assert_ptr_null(newest(reg, d1));
     ck_assert_int_eq(mlreg_evaluations_list(&res, reg, MODEL, "1.0"), 0);
@@ -603,8 +601,8 @@ START_TEST(test_replaying_the_log_rebuilds_the_evaluations_byte_for_byte)
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         char *a = rows(reg, dbs[i]), *b = rows(dst, dbs[i]);
 
-        ck_assert_msg(!strcmp(a, b), "table %u differs:\n  live   %.600s\n  replay %.600s",
-                      dbs[i], a, b);
+        ck_assert_msg(!strcmp(a, b), "table %u differs:\n  live   %.600s\n  replay %.600s", dbs[i],
+                      a, b);
         free(a);
         free(b);
     }
@@ -632,7 +630,8 @@ static Suite *evaluations_suite(void)
 
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_an_evaluator_key_attests_and_the_evaluation_is_stored_listed_and_referred);
+    tcase_add_test(tc,
+                   test_an_evaluator_key_attests_and_the_evaluation_is_stored_listed_and_referred);
     tcase_add_test(tc, test_the_same_envelope_twice_stores_nothing_new);
     tcase_add_test(tc, test_a_forged_payload_is_refused);
     tcase_add_test(tc, test_a_statement_about_another_release_is_refused);
