@@ -917,3 +917,17 @@ int mlreg_registry__evaluation_owns_referrer(mlreg_meta_txn *txn, const mlreg_di
     return mlreg_meta_iter(txn, MLREG_DB_EVALUATIONS, hex, MLREG_DIGEST_HEXLEN, NULL, 0, owner_cb,
                            &w);
 }
+
+int mlreg_registry__evaluation_holds_blob(mlreg_meta_txn *txn, const char *hex,
+                                          const mlreg_digest *digest)
+{
+    char d[MLREG_DIGEST_STRLEN + 1];
+    json_t *rec = NULL;
+    int error;
+
+    mlreg_digest_format(d, digest);
+    if ((error = find_envelope(&rec, txn, hex, d)) < 0) return error;
+    error = rec != NULL;
+    json_decref(rec);
+    return error;
+}

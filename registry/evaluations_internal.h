@@ -59,4 +59,11 @@ void mlreg_registry__evaluation_free(mlreg_evaluation *e);
 int mlreg_registry__evaluation_owns_referrer(mlreg_meta_txn *txn, const mlreg_digest *subject,
                                              const char *referrer);
 
+/**
+ * Whether blob @p digest is the envelope of one of the stored evaluations of
+ * the release whose manifest digest is @p hex (64 hex): 1, 0, or an error.
+ */
+int mlreg_registry__evaluation_holds_blob(mlreg_meta_txn *txn, const char *hex,
+                                          const mlreg_digest *digest);
+
 #endif

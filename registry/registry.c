@@ -48,6 +48,7 @@
 #include "mlreg/promotions.h"
 #include "mlreg/signatures.h"
 #include "mlreg/tables.h"
+#include "evaluations_internal.h"
 #include "registry_internal.h"
 
 #include <errno.h>
@@ -943,8 +944,12 @@ static int release_layer_holds(const char **what_out, mlreg_meta_txn *txn, const
         return found;
     }
     ls.field = "envelope";
-    if ((found = mlreg_registry__attestations_foreach(txn, rhex, layer_scan_cb, &ls)) != 0)
+    if ((found = mlreg_registry__attestations_foreach(txn, rhex, layer_scan_cb, &ls)) != 0) {
         *what_out = "an attestation envelope";
+        return found;
+    }
+    if ((found = mlreg_registry__evaluation_holds_blob(txn, rhex, digest)) != 0)
+        *what_out = "an evaluation envelope";
     return found;
 }
 

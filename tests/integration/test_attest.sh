@@ -183,6 +183,10 @@ expect_status "nor one pushed" 409 PUT "/v2/team/a/manifests/sha256:$(sha256_of 
     --data-binary "@$W/fake-ref.json"
 body_says "... saying the registry makes them" "made by the registry when an evaluation is attested"
 
+expect_status "its envelope blob cannot be unlinked from the repository" 409 DELETE \
+    "/v2/team/a/blobs/$ENVD" -H "$AUTH"
+body_says "... naming the evaluation" "an evaluation envelope of release team/a@1.0.0"
+
 # ---- restart: the evaluations stay ------------------------------------------------
 evals team/a 1.0.0 >"$W/before.json"
 stop_server
