@@ -187,6 +187,12 @@ expect_status "its envelope blob cannot be unlinked from the repository" 409 DEL
     "/v2/team/a/blobs/$ENVD" -H "$AUTH"
 body_says "... naming the evaluation" "an evaluation envelope of release team/a@1.0.0"
 
+# ---- an audit bundle of a release with evaluations still verifies ------------------
+run "$MLREG" bundle team/a@1.0.0 -o "$W/bundle"
+expect_rc "mlreg bundle of a release with evaluations" 0
+run "$MLREG" audit verify --bundle "$W/bundle"
+expect_rc "... and the bundle verifies" 0
+
 # ---- restart: the evaluations stay ------------------------------------------------
 evals team/a 1.0.0 >"$W/before.json"
 stop_server
