@@ -763,8 +763,18 @@ done:
 typedef struct {
     mlreg_keyring *kr;
     mlreg_meta_txn *txn;
-    json_t *best; /* the newest record that counts so far */
+    const char *dataset_digest;   /* NULL: any */
+    const char *eval_code_digest; /* NULL: any */
+    json_t *best;                 /* the newest record that counts so far */
 } newest_walk;
+
+/* 1 when record @p rec names digest @p want in @p field (NULL: any). */
+static int digest_matches(const json_t *rec, const char *field, const char *want)
+{
+    const char *have = jstr(rec, field);
+
+    return want == NULL || (have != NULL && !strcmp(have, want));
+}
 
 /* 1 when record @p rec counts now: a valid key of role evaluator. */
 static int record_counts(int *out, newest_walk *w, const json_t *rec)
@@ -800,6 +810,11 @@ static int newest_cb(const void *key, size_t klen, const void *val, size_t vlen,
         json_decref(rec);
         return mlreg_error_set(MLREG_EIO, "evaluation record is corrupt");
     }
+    if (!digest_matches(rec, "dataset_digest", w->dataset_digest) ||
+        !digest_matches(rec, "eval_code_digest", w->eval_code_digest)) {
+        json_decref(rec);
+        return 0;
+    }
     if ((error = record_counts(&counts, w, rec)) < 0 || !counts) {
         json_decref(rec);
         return error;
@@ -820,9 +835,10 @@ static void copy_field(char *buf, size_t cap, const json_t *rec, const char *fie
 }
 
 int mlreg_registry__evaluation_newest(mlreg_evaluation **out, mlreg_keyring *kr,
-                                      mlreg_meta_txn *txn, const char *hex)
+                                      mlreg_meta_txn *txn, const char *hex,
+                                      const char *dataset_digest, const char *eval_code_digest)
 {
-    newest_walk w = {kr, txn, NULL};
+    newest_walk w = {kr, txn, dataset_digest, eval_code_digest, NULL};
     mlreg_evaluation *e = NULL;
     const json_t *metrics;
     const char *name;

@@ -41,13 +41,17 @@ typedef struct {
  * is @p hex (64 lowercase hex) that counts as read in @p txn (a read or write
  * transaction, e.g. a promotion's): its key is in the keyring of @p kr now
  * with the same public key, has role MLREG_KEY_ROLE_EVALUATOR now, and is
- * not revoked (or was retired after the evaluation was attached). *out is
- * owned by the caller (mlreg_registry__evaluation_free()). 0;
+ * not revoked (or was retired after the evaluation was attached). With
+ * @p dataset_digest and/or @p eval_code_digest not NULL, only evaluations
+ * naming exactly those digests are considered (to compare a candidate with
+ * a baseline measured on the same data with the same code); NULL accepts
+ * any. *out is owned by the caller (mlreg_registry__evaluation_free()). 0;
  * MLREG_ENOTFOUND when no evaluation counts (no message set); MLREG_EIO
  * (corrupt record); MLREG_ENOMEM.
  */
 int mlreg_registry__evaluation_newest(mlreg_evaluation **out, mlreg_keyring *kr,
-                                      mlreg_meta_txn *txn, const char *hex);
+                                      mlreg_meta_txn *txn, const char *hex,
+                                      const char *dataset_digest, const char *eval_code_digest);
 
 /** Frees an evaluation; NULL is a no-op. */
 void mlreg_registry__evaluation_free(mlreg_evaluation *e);

@@ -188,18 +188,25 @@ static void refused(const char *version, const char *env, size_t len, int code, 
     ck_assert_uint_eq(log_size(reg), before);
 }
 
-/* The newest evaluation of @p d that counts, or NULL. */
-static mlreg_evaluation *newest(mlreg_registry *r, const char *d)
+/* The newest evaluation of @p d that counts with these digests (NULL:
+ * any), or NULL. */
+static mlreg_evaluation *newest_on(mlreg_registry *r, const char *d, const char *ds,
+                                   const char *code)
 {
     mlreg_meta_txn *txn = NULL;
     mlreg_evaluation *e = NULL;
     int rc;
 
     ck_assert_int_eq(mlreg_meta_txn_begin(&txn, mlreg_registry_meta(r), 0), 0);
-    rc = mlreg_registry__evaluation_newest(&e, mlreg_registry_keyring(r), txn, d + 7);
+    rc = mlreg_registry__evaluation_newest(&e, mlreg_registry_keyring(r), txn, d + 7, ds, code);
     mlreg_meta_txn_abort(txn);
     ck_assert_msg(rc == 0 || rc == MLREG_ENOTFOUND, "newest: %d %s", rc, mlreg_error_last());
     return rc == 0 ? e : NULL;
+}
+
+static mlreg_evaluation *newest(mlreg_registry *r, const char *d)
+{
+    return newest_on(r, d, NULL, NULL);
 }
 
 static double metric(const mlreg_evaluation *e, const char *name)
@@ -484,6 +491,17 @@ START_TEST(test_other_roles_are_stored_but_only_the_newest_valid_evaluator_count
     ck_assert_uint_eq(e->n_metrics, 1);
     mlreg_registry__evaluation_free(e);
     ck_assert_ptr_null(newest(reg, d2));
+    /* on the dataset of the first: that one, not the newest */
+    e = newest_on(reg, d1, DS, NULL);
+    ck_assert_ptr_nonnull(e);
+    ck_assert(metric(e, "accuracy") == 0.93);
+    mlreg_registry__evaluation_free(e);
+    e = newest_on(reg, d1, DS, CODE);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_uint_eq(e->n_metrics, 2);
+    mlreg_registry__evaluation_free(e);
+    ck_assert_ptr_null(newest_on(reg, d1, CODE, NULL));
+    ck_assert_ptr_null(newest_on(reg, d1, DS, DS));
 
     /* retired: evaluations attached before keep counting */
     ck_assert_int_eq(
