@@ -193,6 +193,11 @@ expect_rc "mlreg bundle of a release with evaluations" 0
 run "$MLREG" audit verify --bundle "$W/bundle"
 expect_rc "... and the bundle verifies" 0
 
+expect_status "the evaluations are CloudEvents of type dev.mlreg.evaluate" 200 GET \
+    "/api/v1/events?types=evaluate" -H "$AUTH"
+check "... three of them, naming the key" jq -e '[.[] | select(.type == "dev.mlreg.evaluate"
+    and .data.action == "evaluation.attest" and (.data.key_id | length) == 16)] | length == 3' "$TMP/body" >/dev/null
+
 # ---- restart: the evaluations stay ------------------------------------------------
 evals team/a 1.0.0 >"$W/before.json"
 stop_server
