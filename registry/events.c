@@ -230,7 +230,7 @@ static int parse_kinds(unsigned int *out, const json_t *arr, const char *label)
             return mlreg_error_set(MLREG_EINVALID,
                                    "config key '%s.events[%zu]': unknown event (use push, promote, "
                                    "refuse, rollback, withdraw, unwithdraw, sign, purge, approve, "
-                                   "image)",
+                                   "image, evaluate)",
                                    label, i);
         if (mask & k)
             return mlreg_error_set(MLREG_EINVALID,
