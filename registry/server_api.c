@@ -13,13 +13,13 @@
 #include <string.h>
 
 #include "mlreg/common.h"
+#include "mlreg/evaluations.h"
 #include "mlreg/gc.h"
 #include "mlreg/keyring.h"
 #include "mlreg/manifest.h"
 #include "mlreg/names.h"
 #include "mlreg/promotions.h"
 #include "mlreg/scrub.h"
-#include "mlreg/evaluations.h"
 #include "mlreg/signatures.h"
 #include "mlreg/text.h"
 #include "mlreg/time.h"
