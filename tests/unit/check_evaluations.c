@@ -557,6 +557,60 @@ START_TEST(test_a_withdrawn_release_takes_evaluations)
 }
 END_TEST
 
+static char *rows(mlreg_registry *r, mlreg_db db);
+
+START_TEST(test_a_purged_release_keeps_its_evaluations_listed_and_takes_no_more)
+{
+    char *e1 = envelope(ev_sk, "1.0", d1, REPORT, 1000);
+    char *e2 = envelope(ev_sk, "1.0", d1, REPORT, 2000);
+    json_t *obj = NULL;
+    mlreg_policy *pol = NULL;
+    mlreg_auth *auth = NULL;
+    mlreg_evaluation *e;
+
+    ck_assert_int_eq(attest(NULL, NULL, "1.0", e1, strlen(e1)), 0);
+    th_use_gates(&pol, "{}");
+    ck_assert_msg(mlreg_release_purge(&obj, reg, pol, th_identity(&auth, "ci", "[\"admin\"]"),
+                                      MODEL, "1.0", "bad data") == 0,
+                  "%s", mlreg_error_last());
+    json_decref(obj);
+    ck_assert_uint_eq(count("1.0"), 1);
+    ck_assert_int_eq(attest(NULL, NULL, "1.0", e2, strlen(e2)), MLREG_EGONE);
+    ck_assert_uint_eq(count("1.0"), 1);
+    /* the envelope stays in the store: the evaluation is still the gates' */
+    e = newest(reg, d1);
+    ck_assert_ptr_nonnull(e);
+    mlreg_registry__evaluation_free(e);
+    /* and the log, purge and collection included, replays */
+    {
+        mlreg_registry *dst = NULL;
+        mlreg_registry_opts opts;
+        mlreg_blob_backend *backend = NULL;
+        char *a, *b;
+
+        th_tmpdir(dst_dir, sizeof(dst_dir), "evaluations-dst");
+        ck_assert_int_eq(mlreg_blob_backend_fs_new(&backend, fx.dir), 0);
+        memset(&opts, 0, sizeof(opts));
+        opts.data_dir = dst_dir;
+        opts.map_size = 64u * 1024 * 1024;
+        opts.backend = backend;
+        ck_assert_msg(mlreg_registry_open(&dst, &opts) == 0, "open: %s", mlreg_error_last());
+        ck_assert_msg(mlreg_registry_replay(dst, mlreg_registry_meta(reg)) == 0, "replay: %s",
+                      mlreg_error_last());
+        a = rows(reg, MLREG_DB_EVALUATIONS);
+        b = rows(dst, MLREG_DB_EVALUATIONS);
+        ck_assert_str_eq(a, b);
+        free(a);
+        free(b);
+        mlreg_registry_free(dst);
+    }
+    mlreg_policy_free(pol);
+    mlreg_auth_free(auth);
+    free(e1);
+    free(e2);
+}
+END_TEST
+
 /* the rows of table @p db as one JSON text (caller frees) */
 static int rows_cb(const void *k, size_t klen, const void *v, size_t vlen, void *payload)
 {
@@ -659,6 +713,7 @@ static Suite *evaluations_suite(void)
     tcase_add_test(tc, test_report_digests_are_checked_where_the_report_is_parsed);
     tcase_add_test(tc, test_other_roles_are_stored_but_only_the_newest_valid_evaluator_counts);
     tcase_add_test(tc, test_a_withdrawn_release_takes_evaluations);
+    tcase_add_test(tc, test_a_purged_release_keeps_its_evaluations_listed_and_takes_no_more);
     tcase_add_test(tc, test_replaying_the_log_rebuilds_the_evaluations_byte_for_byte);
     suite_add_tcase(s, tc);
     return s;
