@@ -577,6 +577,19 @@ done:
 
 /* ---- listing -------------------------------------------------------------------- */
 
+/* The one rule of which evaluations count (docs/evaluations.md): by keyring
+ * key @p kk (NULL: not in the keyring) with the signer's public key @p pk
+ * and role evaluator, not revoked, or retired after @p attached_ns. */
+static int evaluator_counts(const mlreg_keyring_key *kk, const mlreg_pubkey *pk,
+                            int64_t attached_ns)
+{
+    if (kk == NULL || !mlreg_pubkey_equal(&kk->pubkey, pk) ||
+        strcmp(kk->role, MLREG_KEY_ROLE_EVALUATOR) != 0)
+        return 0;
+    return kk->state == MLREG_KEY_ACTIVE ||
+           (kk->state == MLREG_KEY_RETIRED && attached_ns < kk->revoked_ns);
+}
+
 /* The listing form of record @p rec, judged against the keyring now. */
 static int list_item(json_t **out, mlreg_registry *reg, mlreg_meta_txn *txn, const json_t *rec)
 {
@@ -596,15 +609,13 @@ static int list_item(json_t **out, mlreg_registry *reg, mlreg_meta_txn *txn, con
         kkp = &kk;
     else if (error != MLREG_ENOTFOUND)
         return error;
+    /* the status as for signatures; whether it counts by the evaluator
+     * rule, not the release one */
     st = mlreg_keyring_judge(&counts, kkp, &pk,
                              (int64_t)json_integer_value(json_object_get(rec, "attached_ns")));
     if (st == MLREG_SIGSTATUS_UNTRUSTED) kkp = NULL;
-    /* the release rule says nothing here: an evaluation counts for a valid
-     * key of role evaluator */
-    counts = kkp != NULL && !strcmp(kkp->role, MLREG_KEY_ROLE_EVALUATOR) &&
-             (st == MLREG_SIGSTATUS_TRUSTED ||
-              (st == MLREG_SIGSTATUS_RETIRED &&
-               json_integer_value(json_object_get(rec, "attached_ns")) < kkp->revoked_ns));
+    counts = evaluator_counts(kkp, &pk,
+                              (int64_t)json_integer_value(json_object_get(rec, "attached_ns")));
     *out = json_pack(
         "{s:O?, s:O?, s:s?, s:s?, s:s, s:b, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, "
         "s:O?, s:O?, s:O?, s:O?, s:O?}",
@@ -793,9 +804,7 @@ static int record_counts(int *out, newest_walk *w, const json_t *rec)
     error = mlreg_keyring_find(&kk, w->kr, w->txn, &pk.id);
     if (error == MLREG_ENOTFOUND) return 0;
     if (error < 0) return error;
-    if (!mlreg_pubkey_equal(&kk.pubkey, &pk) || strcmp(kk.role, MLREG_KEY_ROLE_EVALUATOR) != 0)
-        return 0;
-    *out = kk.state == MLREG_KEY_ACTIVE || (kk.state == MLREG_KEY_RETIRED && at < kk.revoked_ns);
+    *out = evaluator_counts(&kk, &pk, at);
     return 0;
 }
 
