@@ -260,9 +260,9 @@ static int tls_opt(const char **slot, int *i, int argc, char **argv, const char 
 int cli_tls_take(int *argc, char **argv, const char *cmd)
 {
     int out = 0, r;
-    /* `mlreg sign --key` is the signing key: there the client key comes
-     * from MLREG_CLIENT_KEY */
-    int take_key = strcmp(cmd, "sign") != 0;
+    /* `mlreg sign --key` is the signing key (and `mlreg attest --key` the
+     * evaluator's): there the client key comes from MLREG_CLIENT_KEY */
+    int take_key = strcmp(cmd, "sign") != 0 && strcmp(cmd, "attest") != 0;
 
     for (int i = 0; i < *argc; i++) {
         if (!strcmp(argv[i], "--insecure-http")) {

@@ -43,6 +43,7 @@ static const struct {
      "--out:f --no-password --comment:v --name:v --role:v --kind:=retired,compromised "
      "--reason:v --json"},
     {"sign", 1, "", "--key:f"},
+    {"attest", 1, "", "--eval-report:f --key:f --json"},
     {"verify", 1, "", "--trusted-key:f --keyring:f --json"},
     {"token", 1, "new create list revoke", "--name:v --role:v --model-prefix:v --expires:v --json"},
     {"promote", 1, "", "--to:v --reason:v --dry-run --json --override"},

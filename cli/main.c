@@ -41,6 +41,8 @@ static const struct {
      "a model's stages, promotions and releases: mlreg status MODEL [--json]"},
     {"key", cmd_key, "signing keys: mlreg key generate|trust|revoke|list (see mlreg key --help)"},
     {"sign", cmd_sign, "sign a release in the registry: mlreg sign REF --key KEYFILE"},
+    {"attest", cmd_attest,
+     "attach a signed evaluation: mlreg attest REF --eval-report FILE --key EVALKEY"},
     {"verify", cmd_verify,
      "check a release's signature and files: mlreg verify REF --trusted-key PUBFILE"},
     {"token", cmd_token,

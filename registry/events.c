@@ -61,6 +61,7 @@ static const struct {
     {"withdraw", MLREG_EVENT_WITHDRAW}, {"unwithdraw", MLREG_EVENT_UNWITHDRAW},
     {"sign", MLREG_EVENT_SIGN},         {"purge", MLREG_EVENT_PURGE},
     {"approve", MLREG_EVENT_APPROVE},   {"image", MLREG_EVENT_IMAGE},
+    {"evaluate", MLREG_EVENT_EVALUATE},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -229,7 +230,7 @@ static int parse_kinds(unsigned int *out, const json_t *arr, const char *label)
             return mlreg_error_set(MLREG_EINVALID,
                                    "config key '%s.events[%zu]': unknown event (use push, promote, "
                                    "refuse, rollback, withdraw, unwithdraw, sign, purge, approve, "
-                                   "image)",
+                                   "image, evaluate)",
                                    label, i);
         if (mask & k)
             return mlreg_error_set(MLREG_EINVALID,
@@ -360,6 +361,7 @@ static unsigned int entry_kind(const char *action, const char *result)
     if (!strcmp(action, MLREG_AUDIT_RELEASE_PURGE)) return MLREG_EVENT_PURGE;
     if (!strcmp(action, MLREG_AUDIT_APPROVE)) return MLREG_EVENT_APPROVE;
     if (!strcmp(action, MLREG_AUDIT_IMAGE_BIND)) return MLREG_EVENT_IMAGE;
+    if (!strcmp(action, MLREG_AUDIT_EVALUATION_ATTEST)) return MLREG_EVENT_EVALUATE;
     return 0;
 }
 

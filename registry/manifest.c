@@ -688,6 +688,35 @@ const char *mlreg_eval_format_name(mlreg_eval_format f)
     return "unknown";
 }
 
+/* The optional top-level digest member @p field of a report into *out
+ * (malloc'd, NULL when absent): "sha256:" and 64 lowercase hex digits, the
+ * form the registry writes digests in, so two reports naming the same data
+ * compare equal as strings. */
+static int report_digest(char **out, const json_t *root, const char *field)
+{
+    const json_t *v = json_object_get(root, field);
+    const char *s = json_string_value(v);
+    mlreg_digest d;
+    char canon[MLREG_DIGEST_STRLEN + 1];
+
+    *out = NULL;
+    if (v == NULL) return 0;
+    if (s == NULL || strlen(s) != json_string_length(v) || mlreg_digest_parse(&d, s) < 0) {
+        mlreg_error_clear();
+        return mlreg_error_set(MLREG_EINVALID,
+                               "eval report: '%s' must be a string \"sha256:<64 lowercase hex>\"",
+                               field);
+    }
+    mlreg_digest_format(canon, &d);
+    if (strcmp(canon, s) != 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "eval report: '%s' must be a string \"sha256:<64 lowercase hex>\"",
+                               field);
+    if ((*out = strdup(s)) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory parsing eval report");
+    return 0;
+}
+
 int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t len)
 {
     int error = 0;
@@ -747,6 +776,9 @@ int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t le
         goto done;
     }
     r->format = format;
+    if ((error = report_digest(&r->dataset_digest, root, "dataset_digest")) < 0 ||
+        (error = report_digest(&r->eval_code_digest, root, "eval_code_digest")) < 0)
+        goto done;
     c.metrics = r->metrics;
     c.skipped = r->skipped;
     if ((error = flatten_metrics(&c, metrics, NULL, 0,
@@ -779,6 +811,8 @@ void mlreg_eval_report_free(mlreg_eval_report *r)
     if (r == NULL) return;
     json_decref(r->metrics);
     json_decref(r->skipped);
+    free(r->dataset_digest);
+    free(r->eval_code_digest);
     free(r->dataset);
     free(r);
 }

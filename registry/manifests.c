@@ -14,6 +14,7 @@
 #include "mlreg/registry.h"
 
 #include "mlreg/common.h"
+#include "mlreg/evaluations.h"
 #include "mlreg/keyring.h"
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
@@ -361,6 +362,16 @@ static json_t *release_record(const mlreg_manifest *m, const mlreg_release_info 
                     "pushed_by", actor ? actor : MLREG_KEYRING_ACTOR_LOCAL);
     /* only when true: records of clean pushes stay as they were */
     if (rec != NULL && info->git_dirty && json_object_set_new(rec, "git_dirty", json_true()) < 0) {
+        json_decref(rec);
+        return NULL;
+    }
+    /* only when the report names them, likewise */
+    if (rec != NULL && report != NULL &&
+        ((report->dataset_digest != NULL &&
+          json_object_set_new(rec, "dataset_digest", json_string(report->dataset_digest)) < 0) ||
+         (report->eval_code_digest != NULL &&
+          json_object_set_new(rec, "eval_code_digest", json_string(report->eval_code_digest)) <
+              0))) {
         json_decref(rec);
         return NULL;
     }
@@ -902,6 +913,18 @@ static int is_attestation_artifact(const mlreg_manifest *m)
     return json_object_get(m->annotations, MLREG_ANN_AUDIT_SEQ) != NULL;
 }
 
+/* Evaluation referrers likewise: evaluations.c makes them after verifying
+ * the evaluator's signature. One pushed through the OCI API would show an
+ * evaluation nobody verified. */
+static int is_evaluation_artifact(const mlreg_manifest *m)
+{
+    const char *ev = MLREG_ARTIFACT_EVALUATION;
+
+    if (m->artifact_type != NULL && strcmp(m->artifact_type, ev) == 0) return 1;
+    return m->kind != MLREG_MANIFEST_INDEX && m->has_config &&
+           strcmp(m->config.media_type, ev) == 0;
+}
+
 /* Appends the entry of a manifest PUT that stored something: "push" for a
  * release (put_in_txn creates a release only with its record), else
  * "manifest.put" naming the tag when pushed by tag. */
@@ -958,7 +981,7 @@ static int manifest_put_apply(registry_mutation *mut, mlreg_meta_txn *txn, void 
 
 int mlreg_registry__manifest_made_here(const mlreg_manifest *m)
 {
-    return is_signature_artifact(m) || is_attestation_artifact(m);
+    return is_signature_artifact(m) || is_attestation_artifact(m) || is_evaluation_artifact(m);
 }
 
 int mlreg_registry_manifest_put(mlreg_manifest_put_result *out, mlreg_registry *reg,
@@ -995,6 +1018,14 @@ int mlreg_registry_manifest_put_as(mlreg_manifest_put_result *out, mlreg_registr
                                 "release is promoted or rolled back (signed with the audit log "
                                 "key), never pushed",
                                 MLREG_ARTIFACT_ATTESTATION);
+        goto done;
+    }
+    if (is_evaluation_artifact(plan->m)) {
+        error = mlreg_error_set(MLREG_EDENIED,
+                                "manifests of artifactType %s are made by the registry when an "
+                                "evaluation is attested (POST /api/v1/models/<name>/versions/"
+                                "<version>/evaluations, which verifies it), never pushed",
+                                MLREG_ARTIFACT_EVALUATION);
         goto done;
     }
     /* the manifest bytes, durable as a blob before the entry names them */

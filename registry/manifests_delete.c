@@ -9,11 +9,13 @@
 #include "mlreg/registry.h"
 
 #include "mlreg/common.h"
+#include "mlreg/evaluations.h"
 #include "mlreg/manifest.h"
 #include "mlreg/oci.h"
 #include "mlreg/promotions.h"
 #include "mlreg/tables.h"
 #include "mlreg/signatures.h"
+#include "evaluations_internal.h"
 #include "manifests_internal.h"
 #include "registry_internal.h"
 
@@ -104,6 +106,26 @@ static int attestation_referrer_guard(mlreg_meta_txn *txn, json_t *root, const c
                            repo, digest_str);
 }
 
+/* An evaluation's referrer stays as long as its record: MLREG_EDENIED. */
+static int evaluation_referrer_guard(mlreg_meta_txn *txn, json_t *root, const char *repo,
+                                     const char *digest_str)
+{
+    const char *subject =
+        json_string_value(json_object_get(json_object_get(root, "subject"), "digest"));
+    mlreg_digest sd;
+    int found;
+
+    if (subject == NULL || mlreg_digest_parse(&sd, subject) < 0) {
+        mlreg_error_clear();
+        return 0;
+    }
+    if ((found = mlreg_registry__evaluation_owns_referrer(txn, &sd, digest_str)) <= 0) return found;
+    return mlreg_error_set(MLREG_EDENIED,
+                           "manifest %s@%s is the OCI form of an evaluation; evaluations are "
+                           "immutable",
+                           repo, digest_str);
+}
+
 /* Takes manifest @p hex of @p repo (parsed body @p root) out of the index:
  * its row, the tags that name it, its entry in its subject's referrers and
  * its blob_refs rows, except the row of its own bytes and those of the
@@ -179,6 +201,9 @@ static int delete_by_digest(mlreg_meta_txn *txn, const char *repo, const mlreg_d
         goto done;
     if (artifact != NULL && strcmp(artifact, MLREG_ARTIFACT_ATTESTATION) == 0 &&
         (error = attestation_referrer_guard(txn, root, repo, str)) < 0)
+        goto done;
+    if (artifact != NULL && strcmp(artifact, MLREG_ARTIFACT_EVALUATION) == 0 &&
+        (error = evaluation_referrer_guard(txn, root, repo, str)) < 0)
         goto done;
     error = unindex(txn, repo, hex, root, NULL, 0);
 

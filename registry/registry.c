@@ -48,6 +48,7 @@
 #include "mlreg/promotions.h"
 #include "mlreg/signatures.h"
 #include "mlreg/tables.h"
+#include "evaluations_internal.h"
 #include "registry_internal.h"
 
 #include <errno.h>
@@ -943,8 +944,12 @@ static int release_layer_holds(const char **what_out, mlreg_meta_txn *txn, const
         return found;
     }
     ls.field = "envelope";
-    if ((found = mlreg_registry__attestations_foreach(txn, rhex, layer_scan_cb, &ls)) != 0)
+    if ((found = mlreg_registry__attestations_foreach(txn, rhex, layer_scan_cb, &ls)) != 0) {
         *what_out = "an attestation envelope";
+        return found;
+    }
+    if ((found = mlreg_registry__evaluation_holds_blob(txn, rhex, digest)) != 0)
+        *what_out = "an evaluation envelope";
     return found;
 }
 
@@ -1041,6 +1046,12 @@ static int release_cmp(const void *a, const void *b)
     if (sa != sb) return sa < sb ? -1 : 1;
     if (na != nb) return na < nb ? -1 : 1;
     return strverscmp(va ? va : "", vb ? vb : "");
+}
+
+/* @p v (a new reference), or JSON null when the record lacks the member. */
+static json_t *record_or_null(json_t *v)
+{
+    return v != NULL ? json_incref(v) : json_null();
 }
 
 /* RELEASE_SUMMARY from a stored record (new reference). "withdrawn" is the
@@ -1243,6 +1254,10 @@ static int release_get_once(json_t **out, mlreg_registry *reg, const char *name,
     res = release_summary(rec);
     if (res == NULL || json_object_set(res, "model", json_object_get(rec, "model")) < 0 ||
         json_object_set(res, "eval_dataset", json_object_get(rec, "dataset")) < 0 ||
+        json_object_set_new(res, "eval_dataset_digest",
+                            record_or_null(json_object_get(rec, "dataset_digest"))) < 0 ||
+        json_object_set_new(res, "eval_code_digest",
+                            record_or_null(json_object_get(rec, "eval_code_digest"))) < 0 ||
         json_object_set_new(res, "git_dirty",
                             json_boolean(json_is_true(json_object_get(rec, "git_dirty")))) < 0 ||
         json_object_set(res, "files", json_object_get(rec, "files")) < 0 ||

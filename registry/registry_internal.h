@@ -132,6 +132,10 @@ int mlreg_registry__replay_keyring(mlreg_registry *reg, const json_t *entry, con
 int mlreg_registry__replay_tokens(mlreg_registry *reg, const json_t *entry, const char *text,
                                   size_t len);
 
+/** See mlreg_registry__replay_manifests() (evaluations.c: evaluation.attest). */
+int mlreg_registry__replay_evaluation(mlreg_registry *reg, const json_t *entry, const char *text,
+                                      size_t len);
+
 /**
  * Replays entry @p seq, given as its @p len bytes @p text (the log's
  * canonical JSON), onto @p reg, whose log must hold exactly @p seq entries:

@@ -49,6 +49,7 @@ static const struct {
     {MLREG_AUDIT_TOKEN_CREATE, mlreg_registry__replay_tokens},
     {MLREG_AUDIT_TOKEN_REVOKE, mlreg_registry__replay_tokens},
     {MLREG_AUDIT_CONFIG_RELOAD, mlreg_registry__replay_reload},
+    {MLREG_AUDIT_EVALUATION_ATTEST, mlreg_registry__replay_evaluation},
 };
 
 int mlreg_registry__replay_entry(mlreg_registry *dest, uint64_t seq, const char *text, size_t len)

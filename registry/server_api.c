@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mlreg/common.h"
+#include "mlreg/evaluations.h"
 #include "mlreg/gc.h"
 #include "mlreg/keyring.h"
 #include "mlreg/manifest.h"
@@ -101,6 +102,35 @@ static enum MHD_Result signatures_post(request *rq)
         return mlreg_server__req_queue_error(rq);
     }
     return mlreg_server__reply_json(rq, created ? 201 : 200, res);
+}
+
+/* The body is the DSSE envelope itself, buffered up to the manifest limit
+ * (evaluations.c refuses more than MLREG_EVALUATION_MAX_BYTES). */
+static enum MHD_Result evaluations_post(request *rq)
+{
+    json_t *res = NULL;
+    int created = 0, error;
+
+    if (rq->mbuf == NULL || rq->mlen == 0) {
+        mlreg_server__req_fail_raw(rq, 400, "UNSUPPORTED",
+                                   "request body required: a DSSE envelope (JSON)");
+        return mlreg_server__req_queue_error(rq);
+    }
+    error = mlreg_evaluation_attest(&res, &created, rq->srv->reg, rq->name, rq->arg, rq->mbuf,
+                                    rq->mlen, mlreg_server__req_actor(rq));
+    if (error < 0) {
+        mlreg_server__req_fail(rq, error, ERR_CTX_SIGNATURE);
+        return mlreg_server__req_queue_error(rq);
+    }
+    return mlreg_server__reply_json(rq, created ? 201 : 200, res);
+}
+
+static enum MHD_Result evaluations_get(request *rq)
+{
+    json_t *j = NULL;
+    int error = mlreg_evaluations_list(&j, rq->srv->reg, rq->name, rq->arg);
+
+    return mlreg_server__reply_result(rq, error, j);
 }
 
 static enum MHD_Result keys_post(request *rq)
@@ -895,6 +925,10 @@ static const route_row api_rows[] = {
      ROUTE_BODY_NONE, ERR_CTX_SIGNATURE, NULL, NULL, signatures_get},
     {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/signatures", ROUTE_ACCESS_PUSH,
      ROUTE_BODY_JSON, ERR_CTX_SIGNATURE, NULL, NULL, signatures_post},
+    {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}/evaluations", ROUTE_ACCESS_READ,
+     ROUTE_BODY_NONE, ERR_CTX_SIGNATURE, NULL, NULL, evaluations_get},
+    {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/evaluations", ROUTE_ACCESS_PUSH,
+     ROUTE_BODY_MANIFEST, ERR_CTX_SIGNATURE, NULL, NULL, evaluations_post},
     {ROUTE_GET_HEAD, "/api/v1/models/{name}/versions/{version*}/approvals", ROUTE_ACCESS_READ,
      ROUTE_BODY_NONE, ERR_CTX_RELEASE, NULL, NULL, approvals_get},
     {ROUTE_POST, "/api/v1/models/{name}/versions/{version*}/approvals", ROUTE_ACCESS_IN_BODY,

@@ -200,9 +200,10 @@ static int parse_types(unsigned int *out, request *rq)
         return 0;
     /* the length, not strlen: "push%00x" must not read as "push" */
     if (v == NULL || len == 0 || len > EVENTS_TYPES_MAX || strlen(v) != len)
-        return mlreg_error_set(MLREG_EINVALID, "?types= must list event types, comma-separated "
-                                               "(push, promote, refuse, rollback, withdraw, "
-                                               "unwithdraw, sign, purge, approve, image)");
+        return mlreg_error_set(MLREG_EINVALID,
+                               "?types= must list event types, comma-separated "
+                               "(push, promote, refuse, rollback, withdraw, "
+                               "unwithdraw, sign, purge, approve, image, evaluate)");
     for (p = v;; p = end + 1) {
         end = strchr(p, ',');
         if (end == NULL) end = p + strlen(p);

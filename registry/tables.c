@@ -27,6 +27,7 @@ static const char *const table_names[MLREG_DB_END - 1] = {
     [MLREG_DB_GC_BLOBS - 1] = "gc_blobs",
     [MLREG_DB_TOKENS - 1] = "tokens",
     [MLREG_DB_TOKEN_USAGE - 1] = "token_usage",
+    [MLREG_DB_EVALUATIONS - 1] = "evaluations",
 };
 
 int mlreg_tables_open(mlreg_meta **out, const char *dir, size_t map_size)

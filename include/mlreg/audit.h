@@ -69,6 +69,8 @@
 /** The server's config file was reloaded and changed gates, stages, tokens,
  *  trusted keys, limits or certificates (reload.c). */
 #define MLREG_AUDIT_CONFIG_RELOAD "config.reload"
+/** An independent evaluation stored (evaluations.h). */
+#define MLREG_AUDIT_EVALUATION_ATTEST "evaluation.attest"
 
 /** The "result" member. */
 #define MLREG_AUDIT_OK      "ok"

@@ -34,10 +34,11 @@ enum {
     MLREG_EVENT_SIGN = 1u << 6,       /**< "sign": a release signature was attached */
     MLREG_EVENT_PURGE = 1u << 7,      /**< "purge": a release was purged */
     MLREG_EVENT_APPROVE = 1u << 8,    /**< "approve": an approval was recorded */
-    MLREG_EVENT_IMAGE = 1u << 9       /**< "image": a container image was bound */
+    MLREG_EVENT_IMAGE = 1u << 9,      /**< "image": a container image was bound */
+    MLREG_EVENT_EVALUATE = 1u << 10   /**< "evaluate": an evaluation was attested */
 };
 /** Every kind. */
-#define MLREG_EVENT_ALL 0x3ffu
+#define MLREG_EVENT_ALL 0x7ffu
 /** The CloudEvents `type` is this prefix and the kind's name ("dev.mlreg.push"). */
 #define MLREG_EVENT_TYPE_PREFIX "dev.mlreg."
 

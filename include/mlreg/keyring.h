@@ -16,6 +16,10 @@
  * (MLREG_KEY_ROLE_RELEASE) signs releases: signatures by keys of any other
  * role (`approver`, or any other word) are verified, stored and listed with
  * their status, but never count toward `{"require":"signed"}` gates.
+ * The role `evaluator` (MLREG_KEY_ROLE_EVALUATOR, evaluations.h) signs
+ * evaluations of releases: the numbers gates may take from an evaluator
+ * rather than from the pusher. Its signatures never count as release
+ * signatures either.
  *
  * A revocation is stored in LMDB and outlives restarts, also when the config
  * file still lists the key (mlreg_keyring_open() warns on stderr). Every

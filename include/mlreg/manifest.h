@@ -146,6 +146,12 @@ typedef struct {
      *  in document order. Owned. */
     json_t *skipped;
     size_t nskipped; /**< how many there were in all */
+    /** The top-level "dataset_digest" ("sha256:<64 lowercase hex>", malloc'd):
+     *  the digest of the data set evaluated on; NULL when absent. */
+    char *dataset_digest;
+    /** The top-level "eval_code_digest" (same form, malloc'd): the digest of
+     *  the evaluation code that produced the numbers; NULL when absent. */
+    char *eval_code_digest;
 } mlreg_eval_report;
 
 /**
@@ -167,6 +173,10 @@ typedef struct {
  * Strings, booleans, null and arrays are not metrics: they are listed in
  * @c skipped, never refused. An optional top-level "dataset" must be a
  * string without control characters (in the metrics and flat layouts).
+ * Optional top-level "dataset_digest" and "eval_code_digest" (every
+ * layout) must be strings "sha256:" followed by 64 lowercase hex digits
+ * (MLREG_EINVALID naming the member otherwise); in the flat layout they
+ * are not metrics and are listed in @c skipped like any other string.
  * Refused (MLREG_EINVALID naming the metric): not JSON, not an object, no
  * metric at all (except the explicit `{"metrics":{}}`, which says so on
  * purpose), empty keys, names that collide after flattening, flattened names

@@ -43,6 +43,8 @@ enum {
     MLREG_DB_TOKENS,        /**< "tokens": tokens made at runtime, by hash and by name; tokens.c */
     MLREG_DB_TOKEN_USAGE,   /**< "token_usage": hash -> last use on this node (not history,
                                  not replicated, not audited); tokens.c */
+    MLREG_DB_EVALUATIONS,   /**< "evaluations": release hex + be64 seq -> evaluation;
+                                 evaluations.c */
     MLREG_DB_END            /**< one past the last table */
 };
 

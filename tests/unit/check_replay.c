@@ -14,6 +14,8 @@
 #include "mlreg/audit.h"
 #include "mlreg/auth.h"
 #include "mlreg/common.h"
+#include "mlreg/dsse.h"
+#include "mlreg/evaluations.h"
 #include "mlreg/gc.h"
 #include "mlreg/gates.h"
 #include "mlreg/keyring.h"
@@ -302,6 +304,27 @@ static uint64_t log_size(mlreg_registry *reg)
 }
 
 /* Everything that appends an entry, each kind at least once. */
+/* An evaluation of MODEL@version (digest @p d) signed by @p sk. */
+static void attest_eval(const char *version, const char *d, const mlreg_seckey *sk)
+{
+    static const char report[] = "{\"metrics\":{\"accuracy\":0.97}}";
+    char *st = NULL, *env = NULL;
+    size_t len = 0;
+    json_t *res = NULL;
+    int created = 0;
+
+    ck_assert_int_eq(mlreg_evaluation_statement(&st, &len, MODEL, version, d, report,
+                                                strlen(report), 1700000000000000000LL),
+                     0);
+    ck_assert_int_eq(mlreg_dsse_sign(&env, MLREG_DSSE_INTOTO_TYPE, st, len, sk), 0);
+    ck_assert_msg(mlreg_evaluation_attest(&res, &created, src, MODEL, version, env, strlen(env),
+                                          "nightly") == 0,
+                  "attest: %s", mlreg_error_last());
+    json_decref(res);
+    free(st);
+    free(env);
+}
+
 static void make_history(void)
 {
     char d10[MLREG_DIGEST_STRLEN + 1], d11[MLREG_DIGEST_STRLEN + 1];
@@ -361,6 +384,9 @@ static void make_history(void)
     sign("1.0", d10, bot);
     sign("1.0", d10, second);
     sign("1.1", d11, bot);
+    /* evaluations attested by those keys (stored; not an evaluator's) */
+    attest_eval("1.0", d10, second);
+    attest_eval("1.1", d11, bot);
 
     /* approvals, promotions passed and refused, a rollback */
     approve("1.0", "production", "looks good", "bob");
@@ -597,7 +623,8 @@ START_TEST(test_replaying_the_log_rebuilds_every_table_byte_for_byte)
                                               MLREG_AUDIT_RELEASE_PURGE,
                                               MLREG_AUDIT_SCRUB,
                                               MLREG_AUDIT_TOKEN_CREATE,
-                                              MLREG_AUDIT_TOKEN_REVOKE};
+                                              MLREG_AUDIT_TOKEN_REVOKE,
+                                              MLREG_AUDIT_EVALUATION_ATTEST};
         char *all = json_dumps(t, 0);
         for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
             char needle[64];
