@@ -108,7 +108,8 @@ static int route(unsigned int *allow_out, request *rq)
         if (m.name.len == 0) return mlreg_error_set(MLREG_EINVALID, "empty repository name");
         if ((error = mlreg_name_validate(rq->name)) < 0) return error;
     }
-    if ((error = take(&rq->arg, &m.arg)) < 0 || (error = take(&rq->stage, &m.stage)) < 0)
+    if ((error = take(&rq->arg, &m.arg)) < 0 || (error = take(&rq->stage, &m.stage)) < 0 ||
+        (error = take(&rq->file, &m.path)) < 0)
         return error;
     if (m.arg_is_version && (error = mlreg_tag_validate(rq->arg)) < 0)
         mlreg_server__req_fail(rq, error, ERR_CTX_RELEASE);

@@ -1,0 +1,240 @@
+#!/bin/sh
+# test_hf.sh: the Hugging Face-compatible read API (docs/huggingface.md)
+# against the real server: the Hub client @huggingface/hub from npm
+# (tests/hf, `make deps` installs it) reads releases whose titles are
+# nested paths, one of them a few MiB: modelInfo, listFiles, downloadFile of
+# every file checked against its sha256, a Range read; a stage resolves to
+# what it holds at that moment; a withdrawn release and missing or wrong
+# tokens are refused. curl checks the raw answers: headers, hostile paths,
+# unknown model/revision/file, HEAD, a Range past the end, paths that
+# belong to the other routes.
+. "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
+
+HFDIR=$MLREG_ROOT/tests/hf
+jqt() { jq -e "$@" >/dev/null; }
+W=$TMP/work
+mkdir -p "$W"
+# the Hub client refuses a token that does not start with hf_
+for who in ci rel reader other; do echo "hf_$(tok)" >"$W/$who.tok"; done
+h() { hash "$(cat "$W/$1.tok")"; }
+cat >"$W/config.json" <<EOF
+{
+  "tokens": [
+    { "name": "ci", "sha256": "$(h ci)", "roles": ["read", "push"] },
+    { "name": "rel", "sha256": "$(h rel)",
+      "roles": ["read", "promote:dev", "promote:staging", "promote:production"] },
+    { "name": "reader", "sha256": "$(h reader)", "roles": ["read"] },
+    { "name": "other", "sha256": "$(h other)", "roles": ["read@other"] }
+  ]
+}
+EOF
+start_server --config "$W/config.json" || finish
+AUTH="Authorization: Bearer $(cat "$W/reader.tok")"
+CI="Authorization: Bearer $(cat "$W/ci.tok")"
+MODEL=demo/llm
+
+# ---- seed: releases pushed through /v2/ with nested titles -------------------
+# blob FILE: uploads FILE to MODEL, prints its digest
+blob() {
+    d=sha256:$(sha256_of "$1")
+    st=$(curl -s -o /dev/null -w '%{http_code}' -H "$CI" -X POST --data-binary @"$1" \
+        "$MLREG_URL/v2/$MODEL/blobs/uploads/?digest=$d")
+    [ "$st" = 201 ] || { echo "upload of $1: $st" >&2; return 1; }
+    echo "$d"
+}
+# release VERSION DIR: pushes every file under DIR (title: its path in DIR;
+# kind from the file's extension) as MODEL@VERSION; writes $W/VERSION.json
+# (the expectations of hf.test.mjs) and sets DIGEST
+release() {
+    v=$1; dir=$2
+    printf '{}' >"$W/cfg"
+    cfg=$(blob "$W/cfg") || return 1
+    layers="[]"; files="[]"
+    for f in $(cd "$dir" && find . -type f | sed 's|^\./||' | sort); do
+        case $f in
+        *.onnx) kind=weights ;; eval.json) kind=eval-report ;; *.json) kind=config ;;
+        *) kind=docs ;;
+        esac
+        mt=application/vnd.mlreg.$kind.v1
+        [ $kind = eval-report ] && mt=application/vnd.mlreg.eval-report.v1+json
+        d=$(blob "$dir/$f") || return 1
+        s=$(wc -c <"$dir/$f")
+        layers=$(echo "$layers" | jq -c --arg d "$d" --argjson s "$s" --arg t "$f" --arg k "$kind" \
+            --arg mt "$mt" '. + [{mediaType:$mt, digest:$d, size:$s,
+              annotations:{"org.opencontainers.image.title":$t, "org.mlreg.kind":$k}}]')
+        files=$(echo "$files" | jq -c --arg d "${d#sha256:}" --argjson s "$s" --arg t "$f" \
+            '. + [{path:$t, sha256:$d, size:$s}]')
+    done
+    jq -cn --arg c "$cfg" --argjson l "$layers" --arg model "$MODEL" --arg v "$v" \
+        '{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
+          artifactType:"application/vnd.mlreg.release.v1+json",
+          config:{mediaType:"application/vnd.oci.empty.v1+json", digest:$c, size:2},
+          layers:$l,
+          annotations:{"org.mlreg.model":$model,"org.mlreg.version":$v,
+                       "org.opencontainers.image.created":"2026-01-02T03:04:05.678Z"}}' \
+        >"$W/m-$v.json"
+    st=$(curl -s -o "$TMP/body" -w '%{http_code}' -H "$CI" -X PUT \
+        -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+        --data-binary @"$W/m-$v.json" "$MLREG_URL/v2/$MODEL/manifests/$v")
+    [ "$st" = 201 ] || { echo "manifest $v: $st $(cat "$TMP/body")" >&2; return 1; }
+    DIGEST=$(sha256_of "$W/m-$v.json")
+    jq -cn --arg sha "$DIGEST" --arg v "$v" --argjson f "$files" \
+        '{sha:$sha, version:$v, files:$f}' >"$W/$v.json"
+}
+
+mkdir -p "$W/r1/tokenizer" "$W/r1/onnx/fp16" "$W/r1/resolve/main"
+printf '{"model_type":"demo","hidden":64}\n' >"$W/r1/config.json"
+printf '{"metrics":{"accuracy":0.91}}\n' >"$W/r1/eval.json"
+printf '{"a":1,"b":2}\n' >"$W/r1/tokenizer/vocab.json"
+printf 'a b\n' >"$W/r1/tokenizer/merges.txt"
+head -c 3145739 /dev/urandom >"$W/r1/onnx/fp16/model.onnx" # 3 MiB and a bit
+# a title whose segments are the route's words: the split is on the first
+# "/resolve/", so the file is still found
+printf 'tricky\n' >"$W/r1/resolve/main/notes.txt"
+cp -R "$W/r1" "$W/r2"
+printf '{"model_type":"demo","hidden":128}\n' >"$W/r2/config.json"
+head -c 2097152 /dev/urandom >"$W/r2/onnx/fp16/model.onnx"
+cp -R "$W/r2" "$W/r3"
+printf 'bad\n' >"$W/r3/tokenizer/merges.txt"
+release 1.0 "$W/r1" && D1=$DIGEST && release 2.0 "$W/r2" && D2=$DIGEST &&
+    release 3.0 "$W/r3" && D3=$DIGEST ||
+    { not_ok "seeding three releases with nested titles"; finish; }
+ok "seeded demo/llm@1.0, 2.0, 3.0 with nested titles and a 3 MiB file"
+
+# ---- the Hub client --------------------------------------------------------------
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    not_ok "node and npm are installed (make deps installs them)"
+    finish
+fi
+if [ ! -f "$HFDIR/node_modules/@huggingface/hub/package.json" ]; then
+    (cd "$HFDIR" && npm ci --no-audit --no-fund --ignore-scripts) >"$TMP/npm.log" 2>&1 ||
+        { not_ok "npm ci in tests/hf (@huggingface/hub)"; sed 's/^/  | /' "$TMP/npm.log"; finish; }
+fi
+# hub TOKEN-NAME ARGS...: runs hf.test.mjs, its ok/not ok lines counted here
+hub() {
+    t=$1; shift
+    tokv=""; [ -n "$t" ] && tokv=$(cat "$W/$t.tok")
+    HF_TOKEN=$tokv MODEL=$MODEL timeout 120 node "$HFDIR/hf.test.mjs" "$@" >"$TMP/hub.out" 2>&1
+    rc=$?
+    grep -E '^(ok|not ok) - ' "$TMP/hub.out"
+    grep -Ev '^(ok|not ok) - ' "$TMP/hub.out" | sed 's/^/# /'
+    FAILS=$((FAILS + $(grep -c '^not ok - ' "$TMP/hub.out")))
+    if [ $rc -ne 0 ] && ! grep -q '^not ok - ' "$TMP/hub.out"; then
+        not_ok "hf.test.mjs $* exited $rc"
+    fi
+    grep -q '^ok - ' "$TMP/hub.out" || not_ok "hf.test.mjs $* ran its checks"
+}
+
+hub reader release 1.0 "$W/1.0.json"
+hub reader release "$D2" "$W/2.0.json"
+
+# a stage resolves to what it holds at that moment
+promote() {
+    st=$(curl -s -o "$TMP/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$W/rel.tok")" \
+        -H 'Content-Type: application/json' -d "{\"version\":\"$1\",\"to\":\"$2\"}" \
+        "$MLREG_URL/api/v1/models/$MODEL/promotions")
+    [ "$st" = 200 ] || [ "$st" = 201 ] || { echo "promote $1 to $2: $st $(head -c 300 "$TMP/body")"; return 1; }
+}
+hub reader refused production 404
+for s in dev staging production; do promote 1.0 $s || not_ok "promote 1.0 to $s"; done
+hub reader release production "$W/1.0.json"
+hub reader release main "$W/1.0.json"
+for s in dev staging production; do promote 2.0 $s || not_ok "promote 2.0 to $s"; done
+hub reader release production "$W/2.0.json"
+hub reader release main "$W/2.0.json"
+
+# a withdrawn release is refused, by version and by digest
+st=$(curl -s -o "$TMP/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$W/rel.tok")" \
+    -H 'Content-Type: application/json' -d '{"reason":"bad merges"}' \
+    "$MLREG_URL/api/v1/models/$MODEL/versions/3.0/withdraw")
+[ "$st" = 200 ] || not_ok "withdraw 3.0 ($st: $(head -c 300 "$TMP/body"))"
+hub reader refused 3.0 403
+hub reader refused "$D3" 403
+# tokens: none, a wrong one, one that may not read the model
+hub "" refused 1.0 401
+echo "hf_$(tok)" >"$W/wrong.tok"
+hub wrong refused 1.0 401
+hub other refused 1.0 403
+
+# ---- curl: the raw answers -------------------------------------------------------
+R=/$MODEL/resolve
+expect_status "HEAD of a file: 200" 200 HEAD "$R/1.0/tokenizer/vocab.json" -H "$AUTH"
+check "... Content-Length is the file's size" [ "$(header Content-Length)" = "$(wc -c <"$W/r1/tokenizer/vocab.json")" ]
+check "... ETag is its sha256, quoted" [ "$(header ETag)" = "\"$(sha256_of "$W/r1/tokenizer/vocab.json")\"" ]
+check "... X-Repo-Commit is the release digest" [ "$(header X-Repo-Commit)" = "$D1" ]
+check "... no body" [ "$(curl -s -I -o /dev/null -w '%{size_download}' -H "$AUTH" "$MLREG_URL$R/1.0/tokenizer/vocab.json")" = 0 ]
+expect_status "GET of a file: 200" 200 GET "$R/1.0/resolve/main/notes.txt" -H "$AUTH"
+check "... a title with a 'resolve' segment is found and served" cmp -s "$TMP/body" "$W/r1/resolve/main/notes.txt"
+expect_status "GET by sha256:HEX written as is: 200" 200 GET "$R/sha256:$D1/config.json" -H "$AUTH"
+check "... the file of that release" cmp -s "$TMP/body" "$W/r1/config.json"
+expect_status "a Range read: 206" 206 GET "$R/1.0/onnx/fp16/model.onnx" -H "$AUTH" -H 'Range: bytes=10-19'
+check "... Content-Range names the size" [ "$(header Content-Range)" = "bytes 10-19/3145739" ]
+check "... the bytes" sh -c "tail -c +11 '$W/r1/onnx/fp16/model.onnx' | head -c 10 | cmp -s - '$TMP/body'"
+expect_status "a Range past the end: 416" 416 GET "$R/1.0/config.json" -H "$AUTH" -H 'Range: bytes=99999-'
+check "... with Content-Range bytes */SIZE" [ "$(header Content-Range)" = "bytes */$(wc -c <"$W/r1/config.json")" ]
+check "... and a Hub error body" jqt '.error | test("not satisfiable")' "$TMP/body"
+
+# errors as the Hub answers them
+hub_error() { # NAME STATUS CODE PATH
+    expect_status "$1: $2" "$2" GET "$4" -H "$AUTH"
+    got=$(header X-Error-Code)
+    if [ "$got" = "$3" ] && jqt '.error | type == "string"' "$TMP/body" >/dev/null; then
+        ok "... X-Error-Code $3 and {\"error\"}"
+    else not_ok "... X-Error-Code $3 and {\"error\"} (got '$got': $(head -c 200 "$TMP/body"))"; fi
+}
+hub_error "an unknown model" 404 RepoNotFound "/no/such/resolve/1.0/config.json"
+hub_error "an unknown version" 404 RevisionNotFound "$R/9.9/config.json"
+hub_error "an unknown digest" 404 RevisionNotFound "$R/$(printf '%064d' 0)/config.json"
+hub_error "a revision that is no version" 404 RevisionNotFound "$R/no~tag/config.json"
+hub_error "an oversized revision" 404 RevisionNotFound "$R/$(head -c 300 /dev/zero | tr '\0' a)/config.json"
+hub_error "an unknown file" 404 EntryNotFound "$R/1.0/tokenizer/nope.json"
+hub_error "a directory is no file" 404 EntryNotFound "$R/1.0/tokenizer"
+hub_error "a file path with an empty segment" 404 EntryNotFound "$R/1.0/tokenizer//vocab.json"
+hub_error "a file path with a dot segment" 404 EntryNotFound "$R/1.0/.hidden/x"
+hub_error "an oversized file path" 404 EntryNotFound "$R/1.0/$(head -c 5000 /dev/zero | tr '\0' a)"
+hub_error "a withdrawn release" 403 DisabledRepo "$R/3.0/config.json"
+check "... X-Error-Message as huggingface_hub reads a disabled repo" \
+    [ "$(header X-Error-Message)" = "Access to this resource is disabled." ]
+check "... the body says who withdrew it and why" jqt '.error | test("withdrawn by rel.*bad merges")' "$TMP/body"
+hub_error "a tree under a file" 404 EntryNotFound "/api/models/$MODEL/tree/1.0/config.json"
+hub_error "a tree of an unknown directory" 404 EntryNotFound "/api/models/$MODEL/tree/1.0/nope"
+hub_error "model info of an unknown model" 404 RepoNotFound "/api/models/no/such"
+expect_status "no token: 401" 401 GET "$R/1.0/config.json"
+check "... X-Error-Code GatedRepo" [ "$(header X-Error-Code)" = GatedRepo ]
+expect_status "a token limited to other/: 403" 403 GET "$R/1.0/config.json" \
+    -H "Authorization: Bearer $(cat "$W/other.tok")"
+check "... X-Error-Code GatedRepo" [ "$(header X-Error-Code)" = GatedRepo ]
+
+# hostile paths: refused before any route (400), or no file (404)
+for p in "$R/1.0/../../../etc/passwd" "$R/1.0/tokenizer/%2e%2e/config.json" \
+    "$R/1.0/tokenizer%2Fvocab.json" "/demo%2Fllm/resolve/1.0/config.json" "$R/%2e%2e/config.json"; do
+    st=$(curl -s --path-as-is -o "$TMP/body" -w '%{http_code}' -H "$AUTH" "$MLREG_URL$p")
+    case $st in 400|404) ok "hostile $p: $st" ;; *) not_ok "hostile $p: $st ($(head -c 200 "$TMP/body"))" ;; esac
+    grep -q 'root:' "$TMP/body" && not_ok "hostile $p served a file of the host"
+done
+expect_status "a PUT to a download path: 405" 405 PUT "$R/1.0/config.json" -H "$AUTH"
+expect_status "a POST of a commit (uploads are not served): 405" 405 POST \
+    "/api/models/$MODEL/commit/main" -H "$AUTH"
+
+# the model info and the tree, raw
+expect_status "model info without a revision (main): 200" 200 GET "/api/models/$MODEL" -H "$AUTH"
+check "... sha is what production holds (2.0)" jqt --arg d "$D2" '.sha == $d and .id == "demo/llm"' "$TMP/body"
+check "... lastModified in the Hub's format" jqt '.lastModified == "2026-01-02T03:04:05.678Z"' "$TMP/body"
+expect_status "model info at 1.0: 200" 200 GET "/api/models/$MODEL/revision/1.0" -H "$AUTH"
+check "... siblings name the nested titles" jqt '[.siblings[].rfilename] | index("tokenizer/vocab.json") != null' "$TMP/body"
+expect_status "a tree with ?recursive=maybe: 400" 400 GET "/api/models/$MODEL/tree/1.0?recursive=maybe" -H "$AUTH"
+expect_status "a tree with a trailing slash: 200" 200 GET "/api/models/$MODEL/tree/1.0/tokenizer/" -H "$AUTH"
+check "... its two files" jqt '[.[].path] == ["tokenizer/merges.txt","tokenizer/vocab.json"]' "$TMP/body"
+expect_status "a tree with ?expand=true: 200" 200 GET "/api/models/$MODEL/tree/1.0?expand=true" -H "$AUTH"
+check "... entries carry lastCommit (the release)" jqt --arg d "$D1" 'all(.[]; .lastCommit.id == $d)' "$TMP/body"
+
+# the other routes keep their paths; names that start like them are not models here
+expect_status "/v2/ is still the OCI base" 200 GET "/v2/" -H "$AUTH"
+expect_status "/healthz is still the probe" 200 GET "/healthz"
+expect_status "/v2/x/resolve/1.0/f is no route" 404 GET "/v2/x/resolve/1.0/f" -H "$AUTH"
+expect_status "/api/v1/x/resolve/1.0/f is no route" 404 GET "/api/v1/x/resolve/1.0/f" -H "$AUTH"
+expect_status "/datasets/x/y/resolve/main/f is no route" 404 GET "/datasets/x/y/resolve/main/f" -H "$AUTH"
+expect_status "/ui/x/resolve/1.0/f is no route" 404 GET "/ui/x/resolve/1.0/f" -H "$AUTH"
+expect_status "the OCI manifest of the release still reads" 200 GET "/v2/$MODEL/manifests/1.0" -H "$AUTH"
+
+finish
