@@ -38,6 +38,9 @@
 /* Files larger than this are described as LFS files (lfs {oid, size}), as
  * the Hub's default .gitattributes does; weights always are. */
 #define HF_LFS_THRESHOLD (10u * 1024 * 1024)
+/* The size of a git-lfs pointer file of a sha256 and a size, which the
+ * Hub's answers carry as lfs.pointerSize (huggingface_hub requires it). */
+#define HF_LFS_POINTER_SIZE 134
 /* Entries of one page of a tree listing, as the Hub pages them. */
 #define HF_TREE_PAGE 1000u
 /* The longest revision text we look at (a tag is at most 128). */
@@ -272,9 +275,10 @@ static int add_sibling(const json_t *f, void *cls)
     const char *hex = file_hex(f);
 
     if (o && hex && is_lfs(f) &&
-        json_object_set_new(
-            o, "lfs", json_pack("{s:s, s:O}", "sha256", hex, "size", json_object_get(f, "size"))) <
-            0) {
+        json_object_set_new(o, "lfs",
+                            json_pack("{s:s, s:O, s:i}", "sha256", hex, "size",
+                                      json_object_get(f, "size"), "pointerSize",
+                                      HF_LFS_POINTER_SIZE)) < 0) {
         json_decref(o);
         o = NULL;
     }
@@ -321,6 +325,7 @@ static enum MHD_Result finish_info(request *rq)
 
 typedef struct {
     const char *dir; /* "" (the root) or a directory path without a final '/' */
+    uint64_t limit;  /* entries a page */
     size_t dirlen;
     int recursive;
     int expand;
@@ -390,7 +395,8 @@ static int add_tree_entry(const json_t *f, void *cls)
     if (o && hex && is_lfs(f) &&
         json_object_set_new(o, "lfs",
                             json_pack("{s:s, s:O, s:i}", "oid", hex, "size",
-                                      json_object_get(f, "size"), "pointerSize", 134)) < 0) {
+                                      json_object_get(f, "size"), "pointerSize",
+                                      HF_LFS_POINTER_SIZE)) < 0) {
         json_decref(o);
         o = NULL;
     }
@@ -437,17 +443,20 @@ static int tree_link(struct MHD_Response *resp, request *rq, const tree_walk *w,
     if (host == NULL || !*host || strpbrk(host, " \t\"<>\\")) return 0; /* no usable base */
     cap = strlen(host) + strlen(rq->path) + 128;
     if ((link = malloc(cap)) == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-    snprintf(link, cap, "<%s://%s%s?recursive=%s&expand=%s&cursor=%zu>; rel=\"next\"",
+    snprintf(link, cap,
+             "<%s://%s%s?recursive=%s&expand=%s&limit=%" PRIu64 "&cursor=%zu>; rel=\"next\"",
              rq->srv->tls ? "https" : "http", host, rq->path, w->recursive ? "true" : "false",
-             w->expand ? "true" : "false", next);
+             w->expand ? "true" : "false", w->limit, next);
     error = mlreg_server__resp_header(resp, "Link", link);
     free(link);
     return error;
 }
 
-/* GET /api/models/{name}/tree/{rev}[/{path}][?recursive=&expand=&cursor=]:
+/* GET /api/models/{name}/tree/{rev}[/{path}][?recursive=&expand=&limit=&cursor=]:
  * the files and directories under path (the root without one), sorted by
- * path, HF_TREE_PAGE a page, a Link header to the next page. */
+ * path, limit (at most and by default HF_TREE_PAGE) a page, a Link header to
+ * the next page. The cursor is the offset of the page's first entry: a
+ * release never changes, so the offsets stay true between pages. */
 static enum MHD_Result finish_tree(request *rq)
 {
     hf_release r;
@@ -462,8 +471,15 @@ static enum MHD_Result finish_tree(request *rq)
     memset(&w, 0, sizeof(w));
     if (flag_query(&w.recursive, rq, "recursive") < 0 || flag_query(&w.expand, rq, "expand") < 0)
         return mlreg_server__req_queue_error(rq);
-    if ((error = mlreg_server__req_query_u64(&cursor, NULL, rq, "cursor")) < 0)
+    w.limit = HF_TREE_PAGE;
+    if ((error = mlreg_server__req_query_u64(&cursor, NULL, rq, "cursor")) < 0 ||
+        (error = mlreg_server__req_query_u64(&w.limit, NULL, rq, "limit")) < 0)
         return mlreg_server__reply_error(rq, error, ERR_CTX_HF);
+    if (w.limit == 0 || w.limit > HF_TREE_PAGE) {
+        mlreg_server__req_fail_raw(rq, 400, "BadRequest", "?limit= must be between 1 and %u",
+                                   HF_TREE_PAGE);
+        return mlreg_server__req_queue_error(rq);
+    }
     if (release_of(&r, rq) < 0) return mlreg_server__req_queue_error(rq);
     w.dir = rq->file ? rq->file : "";
     w.dirlen = strlen(w.dir);
@@ -489,7 +505,7 @@ static enum MHD_Result finish_tree(request *rq)
     qsort(items, n, sizeof(*items), entry_cmp);
     if (!(page = json_array())) goto oom;
     end = cursor < n ? (size_t)cursor : n;
-    end = n - end > HF_TREE_PAGE ? end + HF_TREE_PAGE : n;
+    end = n - end > w.limit ? end + (size_t)w.limit : n;
     for (size_t i = cursor < n ? (size_t)cursor : n; i < end; i++)
         if (json_array_append(page, items[i]) < 0) goto oom;
     free(items);

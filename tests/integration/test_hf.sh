@@ -143,6 +143,26 @@ check "... its two files" jqt '[.[].path] == ["tokenizer/merges.txt","tokenizer/
 expect_status "a tree with ?expand=true: 200" 200 GET "/api/models/$MODEL/tree/1.0?expand=true" -H "$AUTH"
 check "... entries carry lastCommit (the release)" jqt --arg d "$D1" 'all(.[]; .lastCommit.id == $d)' "$TMP/body"
 
+# a tree in pages: Link headers (absolute, as the clients follow them) until the last
+T=/api/models/$MODEL/tree/1.0
+expect_status "the whole recursive tree: 200" 200 GET "$T?recursive=true" -H "$AUTH"
+check "... has no Link (one page)" [ -z "$(header Link)" ]
+jq -c '[.[].path]' "$TMP/body" >"$W/all.json"
+url="$MLREG_URL$T?recursive=true&limit=2"; pages=0; : >"$W/paged"
+while [ -n "$url" ] && [ $pages -lt 20 ]; do
+    curl -s -D "$TMP/headers" -o "$TMP/body" -H "$AUTH" "$url"
+    jq -c '.[].path' "$TMP/body" >>"$W/paged"
+    url=$(header Link | sed -n 's/^<\(http[^>]*\)>; rel="next"$/\1/p')
+    pages=$((pages + 1))
+done
+check "pages of 2 entries: $pages pages hold the whole tree, in order" \
+    [ "$(jq -sc . "$W/paged")" = "$(cat "$W/all.json")" ] && [ $pages -gt 2 ]
+expect_status "?limit=0: 400" 400 GET "$T?limit=0" -H "$AUTH"
+expect_status "?limit=1001: 400" 400 GET "$T?limit=1001" -H "$AUTH"
+expect_status "?cursor=x: 400" 400 GET "$T?cursor=x" -H "$AUTH"
+expect_status "a cursor past the end: 200" 200 GET "$T?cursor=999999" -H "$AUTH"
+check "... an empty page" jqt 'length == 0' "$TMP/body"
+
 # the other routes keep their paths; names that start like them are not models here
 expect_status "/v2/ is still the OCI base" 200 GET "/v2/" -H "$AUTH"
 expect_status "/healthz is still the probe" 200 GET "/healthz"
