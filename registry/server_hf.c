@@ -70,10 +70,11 @@ static int is_hex64(const char *s)
     return i == 64;
 }
 
-/* The revision of the route as captured ({reference}: one segment). */
+/* The revision of the route as captured ({reference}: one segment, maybe
+ * empty, which names nothing); "main" for the row without one. */
 static const char *rev_of(const request *rq)
 {
-    return rq->arg && rq->arg[0] ? rq->arg : "main";
+    return rq->arg ? rq->arg : "main";
 }
 
 /* Records a 404 RevisionNotFound naming what a revision may be. */
@@ -120,8 +121,9 @@ static int rev_version(const char **out, json_t **stage_j, request *rq, const js
     if (stage) {
         error = mlreg_stage_get(stage_j, rq->srv->reg, policy, rq->name, stage, -1);
         if (error == MLREG_ENOTFOUND) {
-            snprintf(why, sizeof(why), "stage '%.128s'%s of %.256s holds no release", stage,
-                     stage == rev ? "" : " (what main means)", rq->name);
+            snprintf(why, sizeof(why), "stage '%.128s'%s%s%s of %.256s holds no release", stage,
+                     stage == rev ? "" : " (what ", stage == rev ? "" : rev,
+                     stage == rev ? "" : " means)", rq->name);
             rev_not_found(rq, why);
             return -1;
         }
@@ -129,15 +131,22 @@ static int rev_version(const char **out, json_t **stage_j, request *rq, const js
             mlreg_server__req_fail(rq, error, ERR_CTX_HF);
             return -1;
         }
-        *out = json_string_value(json_object_get(*stage_j, "version"));
+        if (!(*out = json_string_value(json_object_get(*stage_j, "version")))) {
+            mlreg_error_set(MLREG_EIO, "stage %s of %s: a record without a version", stage,
+                            rq->name);
+            mlreg_server__req_fail(rq, MLREG_EIO, ERR_CTX_HF);
+            return -1;
+        }
         return 0;
     }
     if (hex) {
         const json_t *rels = json_object_get(model_j, "releases");
         for (size_t i = 0; i < json_array_size(rels); i++) {
-            const char *d = json_string_value(json_object_get(json_array_get(rels, i), "digest"));
-            if (d && !strncmp(d, "sha256:", 7) && !strcmp(d + 7, hex)) {
-                *out = json_string_value(json_object_get(json_array_get(rels, i), "version"));
+            const json_t *rel = json_array_get(rels, i);
+            const char *d = json_string_value(json_object_get(rel, "digest"));
+            const char *v = json_string_value(json_object_get(rel, "version"));
+            if (d && v && !strncmp(d, "sha256:", 7) && !strcmp(d + 7, hex)) {
+                *out = v;
                 return 0;
             }
         }

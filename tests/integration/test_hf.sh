@@ -163,6 +163,24 @@ expect_status "?cursor=x: 400" 400 GET "$T?cursor=x" -H "$AUTH"
 expect_status "a cursor past the end: 200" 200 GET "$T?cursor=999999" -H "$AUTH"
 check "... an empty page" jqt 'length == 0' "$TMP/body"
 
+# a file large enough to carry a chunk index (mlreg pull's own layer): the Hub
+# answers list the file alone, and serve it whole
+head -c 67108864 /dev/zero >"$W/big.bin"
+printf 'tail' >>"$W/big.bin"
+run "$MLREG" push --token-file "$W/ci.tok" demo/big@1.0 --weights "$W/big.bin" --git-sha 0123456
+expect_rc "push of a 64 MiB file (with its chunk index)" 0
+expect_status "its OCI manifest: 200" 200 GET "/v2/demo/big/manifests/1.0" -H "$AUTH"
+check "... holds a chunk index layer" \
+    jqt '[.layers[].annotations["org.mlreg.kind"]] | index("chunk-index") != null' "$TMP/body"
+expect_status "its tree: 200" 200 GET "/api/models/demo/big/tree/1.0?recursive=true" -H "$AUTH"
+check "... lists the file alone, no chunk index" jqt '[.[].path] == ["big.bin"]' "$TMP/body"
+expect_status "its model info: 200" 200 GET "/api/models/demo/big/revision/1.0" -H "$AUTH"
+check "... one sibling" jqt '[.siblings[].rfilename] == ["big.bin"]' "$TMP/body"
+expect_status "a Range of its last bytes: 206" 206 GET "/demo/big/resolve/1.0/big.bin" -H "$AUTH" \
+    -H 'Range: bytes=-4'
+check "... the bytes" [ "$(cat "$TMP/body")" = tail ]
+expect_status "its .chunks title is no file here" 404 GET "/demo/big/resolve/1.0/big.bin.chunks" -H "$AUTH"
+
 # the other routes keep their paths; names that start like them are not models here
 expect_status "/v2/ is still the OCI base" 200 GET "/v2/" -H "$AUTH"
 expect_status "/healthz is still the probe" 200 GET "/healthz"
