@@ -604,36 +604,23 @@ static enum MHD_Result finish_resolve(request *rq)
 
 /* ---- begin ---------------------------------------------------------------- */
 
-/* The {path*} capture (rq->file), checked: a path has a release title's
- * shape (no empty segment, none starting with '.', so no "." or "..", no
- * backslash or control character, at most MLREG_TITLE_MAX bytes); anything
- * else names no file (404 EntryNotFound). A tree listing takes a final '/'
- * (".../tree/main/tokenizer/") and an empty path (the root). */
+/* The {path*} capture (rq->file), checked by the one title rule
+ * (mlreg_title_validate(): no empty segment, none starting with '.', so no
+ * "." or "..", no control character, at most MLREG_TITLE_MAX bytes and
+ * MLREG_TITLE_DEPTH_MAX segments): anything else names no file of any
+ * release (404 EntryNotFound, the rule's message). A tree listing takes a
+ * final '/' (".../tree/main/tokenizer/") and an empty path (the root). */
 static void check_path(request *rq, int listing)
 {
     char *p = rq->file ? rq->file : "";
     size_t len = strlen(p);
 
     if (listing && len && p[len - 1] == '/') p[--len] = '\0';
-    if (len == 0 && !listing) {
-        mlreg_server__req_fail_raw(rq, 404, "EntryNotFound", "no file path after the revision");
-        return;
-    }
-    if (len > MLREG_TITLE_MAX) {
-        mlreg_server__req_fail_raw(rq, 404, "EntryNotFound", "a file path has at most %d bytes",
-                                   MLREG_TITLE_MAX);
-        return;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] == '\\' || (unsigned char)p[i] < 0x20 || p[i] == 0x7f ||
-            ((i == 0 || p[i - 1] == '/') && (p[i] == '.' || p[i] == '/')) ||
-            (p[i] == '/' && i + 1 == len)) {
-            mlreg_server__req_fail_raw(rq, 404, "EntryNotFound",
-                                       "'%.256s' is no file path of a release: empty segments, "
-                                       "segments starting with '.' and backslashes are refused",
-                                       p);
-            return;
-        }
+    if (len == 0 && listing) return;
+    if (mlreg_title_validate(p) < 0) {
+        mlreg_server__req_fail_raw(rq, 404, "EntryNotFound", "no such file: %s",
+                                   mlreg_error_last());
+        mlreg_error_clear();
     }
 }
 
