@@ -2,7 +2,8 @@
  * table of rows (server_oci_uploads.c: /v2/ uploads, server_oci.c: the rest
  * of /v2/, server_api.c: /api/v1/, server_audit.c: the audit log and
  * attestations, server_probes.c: /healthz and /readyz,
- * server_reload.c: /api/v1/admin/reload); server_routes.c
+ * server_reload.c: /api/v1/admin/reload, server_hf.c: the Hugging Face
+ * Hub reads /api/models/ and /{name}/resolve/); server_routes.c
  * lists the tables, matches
  * a path against them and decides what a row's role rule asks of an
  * identity. The core (server.c) applies a row: method (405 with Allow), role,
