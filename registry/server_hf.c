@@ -61,6 +61,15 @@ static void release_clear(hf_release *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* The value of hex digit @p c, or -1. */
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 static int is_hex64(const char *s)
 {
     size_t i;
@@ -604,6 +613,43 @@ static enum MHD_Result finish_resolve(request *rq)
 
 /* ---- begin ---------------------------------------------------------------- */
 
+/* Decodes the %XX escapes of @p s in place, as the Hub clients write a
+ * revision (encodeURIComponent, quote) and a file path. 0, or -1 for a
+ * malformed escape, an escaped NUL, or an escaped '/' (a path's segments
+ * are its plain slashes; no title holds one inside a segment). */
+static int unescape(char *s)
+{
+    char *w = s;
+
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (*r != '%') {
+            *w++ = *r;
+            continue;
+        }
+        hi = hex_value(r[1]);
+        lo = hi < 0 ? -1 : hex_value(r[2]);
+        if (lo < 0 || (hi == 0 && lo == 0) || (hi == 2 && lo == 15)) return -1;
+        *w++ = (char)(hi * 16 + lo);
+        r += 2;
+    }
+    *w = '\0';
+    return 0;
+}
+
+/* Decodes the revision and the file path of the request (the server lets
+ * escapes through only there, server.c). 0, or -1 with a 400 recorded. */
+static int unescape_captures(request *rq)
+{
+    if ((rq->arg && unescape(rq->arg) < 0) || (rq->file && unescape(rq->file) < 0)) {
+        mlreg_server__req_fail_raw(rq, 400, "BadRequest",
+                                   "malformed percent-encoding in the path (or an encoded NUL "
+                                   "or '/')");
+        return -1;
+    }
+    return 0;
+}
+
 /* The {path*} capture (rq->file), checked by the one title rule
  * (mlreg_title_validate(): no empty segment, none starting with '.', so no
  * "." or "..", no control character, at most MLREG_TITLE_MAX bytes and
@@ -624,14 +670,19 @@ static void check_path(request *rq, int listing)
     }
 }
 
+static void begin_info(request *rq)
+{
+    unescape_captures(rq);
+}
+
 static void begin_tree(request *rq)
 {
-    check_path(rq, 1);
+    if (unescape_captures(rq) == 0) check_path(rq, 1);
 }
 
 static void begin_resolve(request *rq)
 {
-    check_path(rq, 0);
+    if (unescape_captures(rq) == 0) check_path(rq, 0);
 }
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -696,11 +747,11 @@ fail:
 static const route_row hf_rows[] = {
     /* methods, pattern, role, body, error context, begin, on_body, finish */
     {ROUTE_GET_HEAD, "/api/models/{name}/revision/{reference}", ROUTE_ACCESS_READ, ROUTE_BODY_NONE,
-     ERR_CTX_HF, NULL, NULL, finish_info},
+     ERR_CTX_HF, begin_info, NULL, finish_info},
     {ROUTE_GET_HEAD, "/api/models/{name}/tree/{reference}/{path*}", ROUTE_ACCESS_READ,
      ROUTE_BODY_NONE, ERR_CTX_HF, begin_tree, NULL, finish_tree},
     {ROUTE_GET_HEAD, "/api/models/{name}/tree/{reference}", ROUTE_ACCESS_READ, ROUTE_BODY_NONE,
-     ERR_CTX_HF, NULL, NULL, finish_tree},
+     ERR_CTX_HF, begin_info, NULL, finish_tree},
     {ROUTE_GET_HEAD, "/api/models/{name}", ROUTE_ACCESS_READ, ROUTE_BODY_NONE, ERR_CTX_HF, NULL,
      NULL, finish_info},
     {0, "/api/{*}", ROUTE_ACCESS_UNSET, ROUTE_BODY_UNSET, ERR_CTX_ANY, NULL, NULL, NULL},

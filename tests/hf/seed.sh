@@ -29,7 +29,9 @@ release() {
     printf '{}' >"$W/cfg"
     cfg=$(blob "$W/cfg") || return 1
     layers="[]"; files="[]"
-    for f in $(cd "$dir" && find . -type f | sed 's|^\./||' | sort); do
+    # titles may hold spaces: one per line
+    (cd "$dir" && find . -type f | sed 's|^\./||' | sort) >"$W/titles"
+    while IFS= read -r f; do
         case $f in
         *.onnx) kind=weights ;; eval.json) kind=eval-report ;; *.json) kind=config ;;
         *) kind=docs ;;
@@ -43,7 +45,7 @@ release() {
               annotations:{"org.opencontainers.image.title":$t, "org.mlreg.kind":$k}}]')
         files=$(echo "$files" | jq -c --arg d "${d#sha256:}" --argjson s "$s" --arg t "$f" \
             '. + [{path:$t, sha256:$d, size:$s}]')
-    done
+    done <"$W/titles"
     jq -cn --arg c "$cfg" --argjson l "$layers" --arg model "$MODEL" --arg v "$v" \
         '{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
           artifactType:"application/vnd.mlreg.release.v1+json",
@@ -71,6 +73,8 @@ hf_seed_three() {
     # a title whose segments are the route's words: the split is on the first
     # "/resolve/", so the file is still found
     printf 'tricky\n' >"$W/r1/resolve/main/notes.txt"
+    # a name the clients percent-encode (the server decodes it for these routes)
+    mkdir -p "$W/r1/docs" && printf 'spaced\n' >"$W/r1/docs/read me.txt"
     cp -R "$W/r1" "$W/r2"
     printf '{"model_type":"demo","hidden":128}\n' >"$W/r2/config.json"
     head -c 2097152 /dev/urandom >"$W/r2/onnx/fp16/model.onnx"

@@ -42,6 +42,8 @@ ok "seeded demo/llm@1.0, 2.0, 3.0 with nested titles and a 3 MiB file"
 hf_client_ready || finish
 hub reader release 1.0 "$W/1.0.json"
 hub reader release "$D2" "$W/2.0.json"
+# the clients encode the ':' of sha256:HEX (encodeURIComponent)
+hub reader release "sha256:$D1" "$W/1.0.json"
 
 # a stage resolves to what it holds at that moment
 promote() {
@@ -119,6 +121,21 @@ check "... X-Error-Code GatedRepo" [ "$(header X-Error-Code)" = GatedRepo ]
 expect_status "a token limited to other/: 403" 403 GET "$R/1.0/config.json" \
     -H "Authorization: Bearer $(cat "$W/other.tok")"
 check "... X-Error-Code GatedRepo" [ "$(header X-Error-Code)" = GatedRepo ]
+
+# percent-encoding: decoded in the revision and the file path only
+expect_status "a revision sha256%3AHEX: 200" 200 GET "$R/sha256%3A$D1/config.json" -H "$AUTH"
+check "... the file of that release" cmp -s "$TMP/body" "$W/r1/config.json"
+expect_status "a file name with %20: 200" 200 GET "$R/1.0/docs/read%20me.txt" -H "$AUTH"
+check "... that file" cmp -s "$TMP/body" "$W/r1/docs/read me.txt"
+hub_error "an encoded dot segment in the file path" 404 EntryNotFound "$R/1.0/tokenizer/%2e%2e/config.json"
+hub_error "an encoded dot segment as the file path" 404 EntryNotFound "$R/1.0/%2E%2E"
+expect_status "an encoded '/' in the file path: 400" 400 GET "$R/1.0/tokenizer%2Fvocab.json" -H "$AUTH"
+check "... a Hub error" jqt '.error | test("encoded NUL or")' "$TMP/body"
+expect_status "an encoded NUL: 400" 400 GET "$R/1.0/config.json%00.txt" -H "$AUTH"
+expect_status "a malformed escape: 400" 400 GET "$R/1.0/config%zz.json" -H "$AUTH"
+expect_status "a truncated escape: 400" 400 GET "$R/1.0/config.json%4" -H "$AUTH"
+expect_status "an encoded model name: 400" 400 GET "/demo%2Fllm/resolve/1.0/config.json" -H "$AUTH"
+expect_status "an encoded path on another route: 400" 400 GET "/v2/demo/llm/manifests/1%2E0" -H "$AUTH"
 
 # hostile paths: refused before any route (400), or no file (404)
 for p in "$R/1.0/../../../etc/passwd" "$R/1.0/tokenizer/%2e%2e/config.json" \
