@@ -9,7 +9,8 @@
  *
  * A revision is a version, a stage (what it holds now), a release digest
  * (its 64 hex digits, as the answers' "sha" and X-Repo-Commit give it, or
- * sha256:HEX written as is: the server refuses percent-encoded paths), or
+ * sha256:HEX, its ':' as is or encoded: the server lets percent-encoding
+ * through in these routes' revision and file path only, decoded here), or
  * "main"/"HEAD": the last stage of the config, the one closest to
  * production. A withdrawn release is refused (403, as the Hub answers a
  * disabled repository). The reads need role read on the model, as every
