@@ -87,20 +87,48 @@ static const char *rev_of(const request *rq)
     return rq->arg ? rq->arg : "main";
 }
 
-/* Records a 404 RevisionNotFound naming what a revision may be. */
+/* The releases of the route's model (mlreg_registry_model_get(), *out
+ * owned by the caller): 0, or -1 with the error recorded on @p rq, 404
+ * RepoNotFound for a model that has no release. */
+static int model_releases(json_t **out, request *rq)
+{
+    int error = mlreg_registry_model_get(out, rq->srv->reg, rq->name);
+
+    if (error == MLREG_ENOTFOUND ||
+        (error == 0 && json_array_size(json_object_get(*out, "releases")) == 0)) {
+        mlreg_error_clear();
+        mlreg_server__req_fail_raw(rq, 404, "RepoNotFound", "model %.256s not found", rq->name);
+        error = -1;
+    } else if (error < 0) {
+        mlreg_server__req_fail(rq, error, ERR_CTX_HF);
+    }
+    if (error < 0) {
+        json_decref(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Records a 404 RevisionNotFound naming what a revision may be, or
+ * RepoNotFound when the model itself has no release: the model is looked
+ * up only then, so a download by version or stage reads one record. */
 static void rev_not_found(request *rq, const char *why)
 {
+    json_t *model_j = NULL;
+
+    if (model_releases(&model_j, rq) < 0) return;
+    json_decref(model_j);
     mlreg_server__req_fail_raw(rq, 404, "RevisionNotFound",
                                "%s; a revision is a version, a stage, a release digest (64 hex "
                                "digits or sha256:HEX) or main (the last stage)",
                                why);
 }
 
-/* The version @p rev names in model @p model (whose releases @p model_j
- * lists): *out points into @p model_j or the stage answer *stage_j (owned
- * by the caller). -1 with the error recorded on @p rq. */
-static int rev_version(const char **out, json_t **stage_j, request *rq, const json_t *model_j,
-                       const char *rev)
+/* The version @p rev names in the route's model: *out points into @p rev
+ * or into *hold (the stage answer or the model's releases, owned by the
+ * caller). -1 with the error recorded on @p rq. */
+static int rev_version(const char **out, json_t **hold, request *rq, const char *rev)
 {
     const mlreg_policy *policy = rq->conf->policy;
     const char *stage = NULL, *hex = NULL;
@@ -129,7 +157,7 @@ static int rev_version(const char **out, json_t **stage_j, request *rq, const js
         hex = rev;
     }
     if (stage) {
-        error = mlreg_stage_get(stage_j, rq->srv->reg, policy, rq->name, stage, -1);
+        error = mlreg_stage_get(hold, rq->srv->reg, policy, rq->name, stage, -1);
         if (error == MLREG_ENOTFOUND) {
             snprintf(why, sizeof(why), "stage '%.128s'%s%s%s of %.256s holds no release", stage,
                      stage == rev ? "" : " (what ", stage == rev ? "" : rev,
@@ -141,7 +169,7 @@ static int rev_version(const char **out, json_t **stage_j, request *rq, const js
             mlreg_server__req_fail(rq, error, ERR_CTX_HF);
             return -1;
         }
-        if (!(*out = json_string_value(json_object_get(*stage_j, "version")))) {
+        if (!(*out = json_string_value(json_object_get(*hold, "version")))) {
             mlreg_error_set(MLREG_EIO, "stage %s of %s: a record without a version", stage,
                             rq->name);
             mlreg_server__req_fail(rq, MLREG_EIO, ERR_CTX_HF);
@@ -150,7 +178,9 @@ static int rev_version(const char **out, json_t **stage_j, request *rq, const js
         return 0;
     }
     if (hex) {
-        const json_t *rels = json_object_get(model_j, "releases");
+        const json_t *rels;
+        if (model_releases(hold, rq) < 0) return -1;
+        rels = json_object_get(*hold, "releases");
         for (size_t i = 0; i < json_array_size(rels); i++) {
             const json_t *rel = json_array_get(rels, i);
             const char *d = json_string_value(json_object_get(rel, "digest"));
@@ -195,22 +225,12 @@ static void hub_time(char *out, size_t cap, const char *created)
 static int release_of(hf_release *out, request *rq)
 {
     mlreg_registry *reg = rq->srv->reg;
-    json_t *model_j = NULL, *stage_j = NULL, *w;
+    json_t *hold = NULL, *w;
     const char *version = NULL, *d;
     int error, ret = -1;
 
     memset(out, 0, sizeof(*out));
-    error = mlreg_registry_model_get(&model_j, reg, rq->name);
-    if (error == MLREG_ENOTFOUND ||
-        (error == 0 && json_array_size(json_object_get(model_j, "releases")) == 0)) {
-        mlreg_server__req_fail_raw(rq, 404, "RepoNotFound", "model %.256s not found", rq->name);
-        goto done;
-    }
-    if (error < 0) {
-        mlreg_server__req_fail(rq, error, ERR_CTX_HF);
-        goto done;
-    }
-    if (rev_version(&version, &stage_j, rq, model_j, rev_of(rq)) < 0) goto done;
+    if (rev_version(&version, &hold, rq, rev_of(rq)) < 0) goto done;
     error = mlreg_registry_release_get(&out->rel, reg, rq->name, version);
     if (error == MLREG_ENOTFOUND) {
         char why[512];
@@ -246,8 +266,7 @@ static int release_of(hf_release *out, request *rq)
 
 done:
     if (ret < 0) release_clear(out);
-    json_decref(model_j);
-    json_decref(stage_j);
+    json_decref(hold);
     return ret;
 }
 

@@ -100,6 +100,9 @@ hub_error() { # NAME STATUS CODE PATH
     else not_ok "... X-Error-Code $3 and {\"error\"} (got '$got': $(head -c 200 "$TMP/body"))"; fi
 }
 hub_error "an unknown model" 404 RepoNotFound "/no/such/resolve/1.0/config.json"
+hub_error "an unknown model at a stage" 404 RepoNotFound "/no/such/resolve/production/config.json"
+hub_error "an unknown model at a digest" 404 RepoNotFound "/no/such/resolve/$D1/config.json"
+hub_error "an unknown model at no revision form" 404 RepoNotFound "/no/such/resolve/no~tag/config.json"
 hub_error "an unknown version" 404 RevisionNotFound "$R/9.9/config.json"
 hub_error "an unknown digest" 404 RevisionNotFound "$R/$(printf '%064d' 0)/config.json"
 hub_error "a revision that is no version" 404 RevisionNotFound "$R/no~tag/config.json"
