@@ -108,7 +108,8 @@ static int route(unsigned int *allow_out, request *rq)
         if (m.name.len == 0) return mlreg_error_set(MLREG_EINVALID, "empty repository name");
         if ((error = mlreg_name_validate(rq->name)) < 0) return error;
     }
-    if ((error = take(&rq->arg, &m.arg)) < 0 || (error = take(&rq->stage, &m.stage)) < 0)
+    if ((error = take(&rq->arg, &m.arg)) < 0 || (error = take(&rq->stage, &m.stage)) < 0 ||
+        (error = take(&rq->file, &m.path)) < 0)
         return error;
     if (m.arg_is_version && (error = mlreg_tag_validate(rq->arg)) < 0)
         mlreg_server__req_fail(rq, error, ERR_CTX_RELEASE);
@@ -161,6 +162,21 @@ static void buffer_begin(request *rq)
     rq->body = BODY_BUFFER;
 }
 
+/* Whether raw @p path may hold percent-encoded bytes: only in the revision
+ * and file path of a Hugging Face read, which the Hub clients encode
+ * (server_hf.c decodes and checks them), never in a name nor elsewhere. */
+static int percent_allowed(const char *path)
+{
+    route_match m;
+
+    if (mlreg_server__route_match(&m, path, "GET") != 1 || m.row == NULL ||
+        m.row->ctx != ERR_CTX_HF || m.name.p == NULL) {
+        mlreg_error_clear();
+        return 0;
+    }
+    return memchr(m.name.p, '%', m.name.len) == NULL;
+}
+
 /* Step 2: everything that can be decided from the request line and headers. */
 static void begin(request *rq)
 {
@@ -185,7 +201,7 @@ static void begin(request *rq)
             "both: its length is ambiguous");
         return;
     }
-    if (strchr(p, '%')) {
+    if (strchr(p, '%') && !percent_allowed(p)) {
         mlreg_server__req_fail_raw(rq, 400, "NAME_INVALID",
                                    "percent-encoded paths are not accepted");
         return;

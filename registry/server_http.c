@@ -71,6 +71,7 @@ void mlreg_server__req_free(request *rq)
     free(rq->name);
     free(rq->arg);
     free(rq->stage);
+    free(rq->file);
     free(rq->path);
     free(rq->query);
     free(rq->detail);
@@ -404,11 +405,12 @@ void mlreg_server__req_fail_header(request *rq, const char *name, const char *fm
 
 enum MHD_Result mlreg_server__req_queue_error(request *rq)
 {
-    json_t *body =
-        json_pack("{s:[{s:s,s:s}]}", "errors", "code", rq->err_code, "message", rq->err_msg);
+    json_t *body;
     struct MHD_Response *resp = NULL;
     uint64_t len = 0;
 
+    if (rq->ctx == ERR_CTX_HF) return mlreg_server__hf_queue_error(rq);
+    body = json_pack("{s:[{s:s,s:s}]}", "errors", "code", rq->err_code, "message", rq->err_msg);
     if (body) resp = mlreg_server__resp_json(body, NULL, &len);
     json_decref(body);
     for (size_t i = 0; resp && i < 2; i++) {

@@ -57,6 +57,7 @@ typedef struct request {
     char *name;                    /* repository / model name (validated) */
     char *arg;                     /* digest, reference, upload uuid, key id or version */
     char *stage;               /* the stage of the stage routes (validated against the config) */
+    char *file;                /* {path*}: a file path under a release (the route checks it) */
     const mlreg_identity *who; /* the authenticated identity (set before any route runs) */
     mlreg_identity *who_owned; /* who, when it is a runtime token's (freed with rq) */
 
@@ -156,6 +157,18 @@ int mlreg_server__req_query_u64(uint64_t *out, int *present, request *rq, const 
 int mlreg_server__parse_u64(const char **p, uint64_t *out);
 /** The actor recorded for changes made by @p rq: the token's name. */
 const char *mlreg_server__req_actor(const request *rq);
+
+/** Answers a GET (@p head 0) or a HEAD of blob rq->digest as repository
+ *  rq->name sees it, as the /v2/ blob reads do (server_oci.c): a single
+ *  Range (206, 416 past the end), the bytes sent from a descriptor or
+ *  streamed, never buffered whole, or a 307 to the backend's presigned URL
+ *  when the server redirects blob reads. @p extra (NULL, or name, value,
+ *  ..., NULL) are added to the answer, the redirect included. */
+enum MHD_Result mlreg_server__blob_reply(request *rq, int head, const char *const *extra);
+/** The Hugging Face-compatible reads' error answer (server_hf.c):
+ *  {"error": message} with X-Error-Code and X-Error-Message, as the Hub
+ *  answers, for a request whose context is ERR_CTX_HF. */
+enum MHD_Result mlreg_server__hf_queue_error(request *rq);
 
 /** Response helpers; NULL on allocation failure. */
 struct MHD_Response *mlreg_server__resp_empty(void);

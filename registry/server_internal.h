@@ -58,7 +58,9 @@ typedef enum {
     ERR_CTX_SIGNATURE, /* attaching or listing release signatures */
     ERR_CTX_KEY,       /* the trusted keyring */
     ERR_CTX_STAGE,     /* what a stage holds (ENOTFOUND: STAGE_EMPTY) */
-    ERR_CTX_PROMOTION  /* promotions (EGATE: GATE_FAILED) */
+    ERR_CTX_PROMOTION, /* promotions (EGATE: GATE_FAILED) */
+    ERR_CTX_HF         /* the Hugging Face-compatible reads: errors as the Hub answers them
+                          ({"error"}, X-Error-Code; server_hf.c) */
 } err_ctx;
 
 /** Looks up the HTTP status and OCI error code for @p code in context @p ctx. */

@@ -151,10 +151,19 @@ static ssize_t no_body_read(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* Adds the @p extra headers (NULL, or name, value, ..., NULL) to @p resp:
+ * 0 or MLREG_ENOMEM. */
+static int extra_headers(struct MHD_Response *resp, const char *const *extra)
+{
+    for (size_t i = 0; extra && extra[i]; i += 2)
+        if (mlreg_server__resp_header(resp, extra[i], extra[i + 1]) < 0) return MLREG_ENOMEM;
+    return 0;
+}
+
 /* 307 to a presigned URL of the backend, after the same repository
  * visibility check a served GET makes. The client verifies the digest of
  * what it downloads, as it does for served bytes. */
-static enum MHD_Result redirect_blob(request *rq)
+static enum MHD_Result redirect_blob(request *rq, const char *const *extra)
 {
     mlreg_server *srv = rq->srv;
     struct MHD_Response *resp;
@@ -169,7 +178,8 @@ static enum MHD_Result redirect_blob(request *rq)
     mlreg_digest_format(digest, &rq->digest);
     if (!(resp = mlreg_server__resp_empty()) ||
         mlreg_server__resp_header(resp, "Location", url) < 0 ||
-        mlreg_server__resp_header(resp, "Docker-Content-Digest", digest) < 0) {
+        mlreg_server__resp_header(resp, "Docker-Content-Digest", digest) < 0 ||
+        extra_headers(resp, extra) < 0) {
         if (resp) MHD_destroy_response(resp);
         free(url);
         return MHD_NO;
@@ -178,7 +188,7 @@ static enum MHD_Result redirect_blob(request *rq)
     return mlreg_server__req_queue(rq, 307, resp, 0);
 }
 
-static enum MHD_Result finish_blob_read(request *rq, int head)
+enum MHD_Result mlreg_server__blob_reply(request *rq, int head, const char *const *extra)
 {
     mlreg_server *srv = rq->srv;
     mlreg_blob_reader *reader = NULL;
@@ -189,7 +199,7 @@ static enum MHD_Result finish_blob_read(request *rq, int head)
     const char *range = mlreg_server__req_header(rq, "Range");
     enum MHD_Result ret;
 
-    if (!head && srv->redirect_seconds) return redirect_blob(rq);
+    if (!head && srv->redirect_seconds) return redirect_blob(rq, extra);
     /* A ranged GET learns the size first, then asks the store for the range
      * only (s3: one ranged GET, never a read from the start). */
     if (head || range)
@@ -250,7 +260,8 @@ static enum MHD_Result finish_blob_read(request *rq, int head)
     mlreg_digest_format(digest, &rq->digest);
     if (mlreg_server__resp_header(resp, "Content-Type", "application/octet-stream") < 0 ||
         mlreg_server__resp_header(resp, "Docker-Content-Digest", digest) < 0 ||
-        mlreg_server__resp_header(resp, "Accept-Ranges", "bytes") < 0)
+        mlreg_server__resp_header(resp, "Accept-Ranges", "bytes") < 0 ||
+        extra_headers(resp, extra) < 0)
         goto oom;
     if (partial) {
         snprintf(buf, sizeof(buf), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off, off + len - 1,
@@ -266,7 +277,7 @@ oom:
 
 static enum MHD_Result finish_blob_get(request *rq)
 {
-    return finish_blob_read(rq, !strcmp(rq->method, "HEAD"));
+    return mlreg_server__blob_reply(rq, !strcmp(rq->method, "HEAD"), NULL);
 }
 
 static enum MHD_Result finish_blob_delete(request *rq)

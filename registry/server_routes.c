@@ -16,12 +16,15 @@
  * API table, whose release row (.../versions/{version*}) takes every path
  * under a release that no earlier row matched, and the attestations of a
  * release are server_audit.c's. The probes (/healthz, /readyz) share no
- * path with the others, nor does /metrics, nor the dashboard (/ and /ui/). */
+ * path with the others, nor does /metrics, nor the dashboard (/ and /ui/).
+ * The Hugging Face-compatible reads come last: their downloads are
+ * /{name}/resolve/..., which would take any path of the others holding a
+ * "resolve" segment; the table reserves the others' first segments. */
 static const route_table *const tables[] = {
     &mlreg_server__oci_upload_routes, &mlreg_server__oci_routes,   &mlreg_server__audit_routes,
     &mlreg_server__api_routes,        &mlreg_server__probe_routes, &mlreg_server__token_routes,
     &mlreg_server__metrics_routes,    &mlreg_server__event_routes, &mlreg_server__reload_routes,
-    &mlreg_server__dashboard_routes,
+    &mlreg_server__dashboard_routes,  &mlreg_server__hf_routes,
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
@@ -83,7 +86,7 @@ static int is(const route_span *seg, const char *text)
 
 static int is_tail(const route_span *seg)
 {
-    return is(seg, "{*}") || is(seg, "{version*}");
+    return is(seg, "{*}") || is(seg, "{version*}") || is(seg, "{path*}");
 }
 
 /* The text from the start of @p first to the end of @p last. */
@@ -127,6 +130,7 @@ static void take_rest(route_match *m, const route_span *pat, const route_span *s
         m->arg = join(&seg[0], &seg[n - 1]);
         m->arg_is_version = 1;
     }
+    if (is(pat, "{path*}")) m->path = join(&seg[0], &seg[n - 1]);
 }
 
 /* Matches the part of a pattern from its multi-segment capture @p pat[0]
@@ -183,7 +187,11 @@ static int pattern_matches(route_match *out, const route_span *pat, size_t np,
         return 1;
     }
     between = multi_at - name_at - 1;
-    for (size_t end = ns - between - 1; end > name_at; end--) {
+    if (ns < name_at + between + 2) return 0;
+    for (size_t k = 0; k + name_at + between + 1 < ns; k++) {
+        /* {path*}: the leftmost split (the path after it may hold any
+         * segment); otherwise the rightmost */
+        size_t end = is(&pat[multi_at], "{path*}") ? name_at + 1 + k : ns - between - 1 - k;
         route_match t = m;
         if (!segments_match(&t, &pat[name_at + 1], &seg[end], between)) continue;
         if (!rest_matches(&t, &pat[multi_at], np - multi_at, &seg[end + between],

@@ -2,7 +2,8 @@
  * table of rows (server_oci_uploads.c: /v2/ uploads, server_oci.c: the rest
  * of /v2/, server_api.c: /api/v1/, server_audit.c: the audit log and
  * attestations, server_probes.c: /healthz and /readyz,
- * server_reload.c: /api/v1/admin/reload); server_routes.c
+ * server_reload.c: /api/v1/admin/reload, server_hf.c: the Hugging Face
+ * Hub reads /api/models/ and /{name}/resolve/); server_routes.c
  * lists the tables, matches
  * a path against them and decides what a row's role rule asks of an
  * identity. The core (server.c) applies a row: method (405 with Allow), role,
@@ -24,6 +25,11 @@
  *                pattern follows); a bad tag (a version never holds '/') is
  *                a 400 MANIFEST_INVALID answered after the method check
  *   {*}          like {version*}, not captured
+ *   {path*}      like {*}, captured into path (a file path under a
+ *                release); with {name} before it, {name} ends at the
+ *                LEFTMOST place where the fixed segments between them
+ *                match, so the path may hold any segment and the name
+ *                may not hold those fixed segments
  *   ?            last: the path may end with one more '/' (".../models/")
  * A pattern has at most one {name} and at most one multi-segment capture
  * after it. With both, {name} ends at the rightmost place where the fixed
@@ -129,6 +135,7 @@ extern const route_table mlreg_server__metrics_routes;
 extern const route_table mlreg_server__event_routes;
 extern const route_table mlreg_server__reload_routes;
 extern const route_table mlreg_server__dashboard_routes;
+extern const route_table mlreg_server__hf_routes;
 
 /** A span of the matched path. */
 typedef struct {
@@ -142,6 +149,7 @@ typedef struct {
     unsigned int allow;   /* the methods of the resource */
     route_span name, arg, stage;
     int arg_is_version; /* arg must be a valid tag */
+    route_span path;    /* {path*} */
 } route_match;
 
 /** Matches @p path (raw, without the query) and @p method against the

@@ -10,7 +10,8 @@
 # The default set also makes the dashboard's browser test runnable:
 # Debian's chromium, node and npm (any installed node with npm counts, else
 # Debian's nodejs and npm) and tests/browser/node_modules from its lock
-# file (`npm ci`, only when playwright-core is not there yet).
+# file (`npm ci`, only when playwright-core is not there yet), and
+# tests/hf/node_modules (the Hugging Face Hub client of test_hf.sh) likewise.
 set -eu
 BUILD_PKGS="build-essential pkg-config liblmdb-dev libsodium-dev libmicrohttpd-dev
 libjansson-dev libcurl4-openssl-dev libssl-dev libgnutls28-dev"
@@ -44,5 +45,10 @@ if [ -z "${1:-}" ]; then
     if [ ! -f "$browser/node_modules/playwright-core/package.json" ]; then
         echo "deps: npm ci in tests/browser"
         (cd "$browser" && npm ci --no-audit --no-fund --ignore-scripts)
+    fi
+    hf=$(cd "$(dirname "$0")/../tests/hf" && pwd)
+    if [ ! -f "$hf/node_modules/@huggingface/hub/package.json" ]; then
+        echo "deps: npm ci in tests/hf"
+        (cd "$hf" && npm ci --no-audit --no-fund --ignore-scripts)
     fi
 fi

@@ -92,8 +92,9 @@ static const char *allow_of(const char *path)
 
 static void check_row(const route_row *row, void *cls)
 {
-    static const char *const elements[] = {"{name}",  "{digest}",   "{reference}", "{uuid}", "{id}",
-                                           "{stage}", "{version*}", "{*}",         "?"};
+    static const char *const elements[] = {"{name}", "{digest}", "{reference}", "{uuid}",
+                                           "{id}",   "{stage}",  "{version*}",  "{*}",
+                                           "?",      "{path*}"};
     const char *p = row->pattern;
     (void)cls;
 
@@ -457,6 +458,72 @@ START_TEST(test_route_index_counts_rows_in_matching_order)
 }
 END_TEST
 
+START_TEST(test_hf_download_splits_at_the_first_resolve_and_captures_the_file_path)
+{
+    route_match m = match("GET", "/demo/llm/resolve/production/resolve/main/notes.txt");
+
+    ck_assert_str_eq(m.row->pattern, "/{name}/resolve/{reference}/{path*}");
+    ck_assert(span_is(&m.name, "demo/llm"));
+    ck_assert(span_is(&m.arg, "production"));
+    ck_assert(span_is(&m.path, "resolve/main/notes.txt"));
+    ck_assert(m.row->access == ROUTE_ACCESS_READ);
+    ck_assert_str_eq(allow_of("/demo/llm/resolve/1.0/config.json"), "GET, HEAD");
+
+    m = match("GET", "/m/resolve/sha256:00/a");
+    ck_assert(span_is(&m.name, "m"));
+    ck_assert(span_is(&m.arg, "sha256:00"));
+    ck_assert(span_is(&m.path, "a"));
+}
+END_TEST
+
+START_TEST(test_hf_tree_and_model_info_rows)
+{
+    route_match m = match("GET", "/api/models/org/name/tree/main/tree/x");
+
+    ck_assert_str_eq(m.row->pattern, "/api/models/{name}/tree/{reference}/{path*}");
+    ck_assert(span_is(&m.name, "org/name"));
+    ck_assert(span_is(&m.arg, "main"));
+    ck_assert(span_is(&m.path, "tree/x"));
+    m = match("GET", "/api/models/org/name/tree/main");
+    ck_assert_str_eq(m.row->pattern, "/api/models/{name}/tree/{reference}");
+    ck_assert(span_is(&m.name, "org/name"));
+    m = match("GET", "/api/models/org/name/revision/1.0");
+    ck_assert_str_eq(m.row->pattern, "/api/models/{name}/revision/{reference}");
+    ck_assert(span_is(&m.name, "org/name"));
+    ck_assert(span_is(&m.arg, "1.0"));
+    m = match("GET", "/api/models/org/name");
+    ck_assert_str_eq(m.row->pattern, "/api/models/{name}");
+    ck_assert(span_is(&m.name, "org/name"));
+    /* reads only: an upload through the Hub API finds no row (405) */
+    m = match("POST", "/api/models/org/name/commit/main");
+    ck_assert_ptr_null(m.row);
+}
+END_TEST
+
+START_TEST(test_hf_download_never_takes_the_other_routes_paths)
+{
+    static const char *const paths[] = {"/v2/x/resolve/1/f",
+                                        "/api/v1/x/resolve/1/f",
+                                        "/ui/x/resolve/1/f",
+                                        "/metrics/resolve/1/f",
+                                        "/healthz/x/resolve/1/f",
+                                        "/datasets/a/b/resolve/main/f",
+                                        "/spaces/a/b/resolve/main/f",
+                                        "/api/x/resolve/1/f",
+                                        "/m/resolve/1",
+                                        "/m/resolve"};
+    route_match m;
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+        ck_assert_msg(mlreg_server__route_match(&m, paths[i], "GET") == 0, "%s matched", paths[i]);
+    /* and the others still match theirs */
+    m = match("GET", "/v2/m/blobs/sha256:00");
+    ck_assert_str_eq(m.row->pattern, "/v2/{name}/blobs/{digest}");
+    m = match("GET", "/api/v1/models/m/versions/1/resolve/x");
+    ck_assert_str_eq(m.row->pattern, "/api/v1/models/{name}/versions/{version*}");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("server_routes");
@@ -482,6 +549,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_metrics_needs_read_on_every_model);
     tcase_add_test(tc, test_catalog_needs_read_on_some_model_a_prefix_included);
     tcase_add_test(tc, test_route_index_counts_rows_in_matching_order);
+    tcase_add_test(tc, test_hf_download_splits_at_the_first_resolve_and_captures_the_file_path);
+    tcase_add_test(tc, test_hf_tree_and_model_info_rows);
+    tcase_add_test(tc, test_hf_download_never_takes_the_other_routes_paths);
     suite_add_tcase(s, tc);
     return s;
 }
