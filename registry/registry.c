@@ -17,6 +17,7 @@
  *   releases    model \0 version              -> release record JSON:
  *       {"model","version","digest","created","created_sec","created_nsec",
  *        "git_sha"|null,"metrics":{name:number},"dataset"|null,"size",
+ *        "metric_intervals":{name:{"ci_low","ci_high"}} (only when the eval report gave some),
  *        "files":[{"title","kind","digest","size","media_type"}],"pushed_by",
  *        "git_dirty":true (only when the manifest says org.mlreg.git-dirty "true")}
  *     ("pushed_by" is the actor of the PUT; records written before it existed
@@ -1047,15 +1048,22 @@ static int release_cmp(const void *a, const void *b)
  * record's object (withdraw.c) or null, "purged" likewise (purge.c). */
 static json_t *release_summary(json_t *rec)
 {
-    json_t *w = json_object_get(rec, "withdrawn"), *p = json_object_get(rec, "purged");
+    json_t *w = json_object_get(rec, "withdrawn"), *p = json_object_get(rec, "purged"), *res;
+    json_t *ci = json_object_get(rec, "metric_intervals");
 
-    return json_pack("{s:O, s:O, s:O, s:O, s:O, s:I, s:O, s:O, s:O}", "version",
+    res = json_pack("{s:O, s:O, s:O, s:O, s:O, s:I, s:O, s:O, s:O}", "version",
                      json_object_get(rec, "version"), "digest", json_object_get(rec, "digest"),
                      "created", json_object_get(rec, "created"), "git_sha",
                      json_object_get(rec, "git_sha"), "metrics", json_object_get(rec, "metrics"),
                      "files", (json_int_t)json_array_size(json_object_get(rec, "files")), "size",
                      json_object_get(rec, "size"), "withdrawn", w ? w : json_null(), "purged",
                      p ? p : json_null());
+    if (res != NULL && json_object_set_new(res, "metric_intervals",
+                                           json_is_object(ci) ? json_incref(ci) : json_object()) < 0) {
+        json_decref(res);
+        return NULL;
+    }
+    return res;
 }
 
 /* Collects the records of one model, or of all models, in key order. */
