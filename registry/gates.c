@@ -158,12 +158,14 @@ static int parse_count(long *out, const json_t *v, const char *path)
 }
 
 /* The metric keys a metric rule takes one of, and the rule each makes. */
-static const char *const metric_keys[] = {"min",      "max",          "max_drop",
-                                          "max_drop_pct", "min_improvement", "min_improvement_pct"};
-static const mlreg_rule_type metric_types[] = {
-    MLREG_RULE_MIN,          MLREG_RULE_MAX,
-    MLREG_RULE_MAX_DROP,     MLREG_RULE_MAX_DROP_PCT,
-    MLREG_RULE_MIN_IMPROVEMENT, MLREG_RULE_MIN_IMPROVEMENT_PCT};
+static const char *const metric_keys[] = {
+    "min", "max", "max_drop", "max_drop_pct", "min_improvement", "min_improvement_pct"};
+static const mlreg_rule_type metric_types[] = {MLREG_RULE_MIN,
+                                               MLREG_RULE_MAX,
+                                               MLREG_RULE_MAX_DROP,
+                                               MLREG_RULE_MAX_DROP_PCT,
+                                               MLREG_RULE_MIN_IMPROVEMENT,
+                                               MLREG_RULE_MIN_IMPROVEMENT_PCT};
 #define N_METRIC_KEYS (sizeof(metric_keys) / sizeof(metric_keys[0]))
 
 int mlreg_rule_is_metric(mlreg_rule_type t)
@@ -600,7 +602,8 @@ static void eval_baseline_rule(outcome *o, const mlreg_rule *r, const mlreg_metr
         /* a percent of zero: only the sign of the change can be judged */
         o->passed = drop ? q <= tol : (x == 0 ? q >= -tol : q > tol);
         snprintf(o->detail, sizeof(o->detail), "%s %g against a zero baseline: passes only %s%s",
-                 head, q, drop ? "without a drop" : (x == 0 ? "without a loss" : "when it improves"),
+                 head, q,
+                 drop ? "without a drop" : (x == 0 ? "without a loss" : "when it improves"),
                  o->passed ? "" : " (fails)");
         return;
     }
@@ -722,8 +725,7 @@ static void eval_min_interval(outcome *o, const mlreg_rule *r, const mlreg_gate_
     char last[MLREG_TIME_STRLEN], retry[MLREG_TIME_STRLEN];
     int64_t need = (int64_t)r->min_count * 1000000000, elapsed;
 
-    snprintf(o->rule, sizeof(o->rule), "min interval %ld s since the last promotion",
-             r->min_count);
+    snprintf(o->rule, sizeof(o->rule), "min interval %ld s since the last promotion", r->min_count);
     if (in->last_promotion_ns == 0) {
         o->passed = 1;
         snprintf(o->detail, sizeof(o->detail), "no earlier promotion into the stage");
@@ -833,15 +835,15 @@ json_t *mlreg_rules_json(const mlreg_rule *rules, size_t n)
 static int append_row(json_t *table, const mlreg_rule *r, const outcome *o)
 {
     int is_metric = mlreg_rule_is_metric(r->type);
-    json_t *row = json_pack(
-        "{s:s, s:s, s:s?, s:o, s:o, s:s?, s:o, s:o, s:b, s:s, s:o, s:s?}", "rule", o->rule, "type",
-        type_names[r->type], "metric", is_metric ? o->metric : NULL, "threshold",
-        is_metric ? num(r->threshold) : json_integer(r->min_count), "candidate",
-        o->has_cand ? num(o->cand) : json_null(), "baseline_version", o->baseline_version,
-        "baseline", o->has_base ? num(o->base) : json_null(), "delta",
-        o->has_delta ? num(o->delta) : json_null(), "passed", o->passed, "detail", o->detail,
-        "margin", o->has_margin ? num(o->margin) : json_null(), "bound",
-        r->bound != MLREG_BOUND_VALUE ? bound_names[r->bound] : NULL);
+    json_t *row =
+        json_pack("{s:s, s:s, s:s?, s:o, s:o, s:s?, s:o, s:o, s:b, s:s, s:o, s:s?}", "rule",
+                  o->rule, "type", type_names[r->type], "metric", is_metric ? o->metric : NULL,
+                  "threshold", is_metric ? num(r->threshold) : json_integer(r->min_count),
+                  "candidate", o->has_cand ? num(o->cand) : json_null(), "baseline_version",
+                  o->baseline_version, "baseline", o->has_base ? num(o->base) : json_null(),
+                  "delta", o->has_delta ? num(o->delta) : json_null(), "passed", o->passed,
+                  "detail", o->detail, "margin", o->has_margin ? num(o->margin) : json_null(),
+                  "bound", r->bound != MLREG_BOUND_VALUE ? bound_names[r->bound] : NULL);
 
     if (row == NULL || json_array_append_new(table, row) < 0)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory evaluating gates");
@@ -851,8 +853,7 @@ static int append_row(json_t *table, const mlreg_rule *r, const outcome *o)
 /* 1 when metric @p name matches the pattern split at its '*' segment into
  * @p pre (ending with '.', or empty) and @p suf (starting with '.'): one
  * segment, without '.', in the star's place. */
-static int slice_match(const char *name, const char *pre, size_t plen, const char *suf,
-                       size_t slen)
+static int slice_match(const char *name, const char *pre, size_t plen, const char *suf, size_t slen)
 {
     size_t n = strlen(name);
     const char *mid;

@@ -694,9 +694,9 @@ static int flatten_metrics(flatten_ctx *c, json_t *obj, const char *prefix, int 
             goto done;
         }
         if (json_object_set_new(c->metrics, name, json_real(d)) < 0 ||
-            (has_ci && json_object_set_new(c->intervals, name,
-                                           json_pack("{s:f, s:f}", "ci_low", lo, "ci_high", hi)) <
-                           0)) {
+            (has_ci &&
+             json_object_set_new(c->intervals, name,
+                                 json_pack("{s:f, s:f}", "ci_low", lo, "ci_high", hi)) < 0)) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory storing metric '%.200s'", name);
             goto done;
         }

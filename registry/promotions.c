@@ -50,7 +50,7 @@ typedef struct {
 
 static int gate_rel_of(gate_rel *out, const json_t *rec)
 {
-    json_t *metrics = json_object_get(rec, "metrics"), *v, *files, *f, *ci;
+    json_t *metrics = json_object_get(rec, "metrics"), *v, *files, *f, *ci, *b;
     const char *name;
     size_t i = 0, k;
 
@@ -72,9 +72,11 @@ static int gate_rel_of(gate_rel *out, const json_t *rec)
         out->metrics[i].name = name;
         out->metrics[i].value = json_is_number(v) ? json_number_value(v) : NAN;
         ci = json_object_get(json_object_get(rec, "metric_intervals"), name);
-        if ((out->metrics[i].has_ci = json_is_object(ci))) {
-            out->metrics[i].ci_low = json_number_value(json_object_get(ci, "ci_low"));
-            out->metrics[i].ci_high = json_number_value(json_object_get(ci, "ci_high"));
+        if ((out->metrics[i].has_ci = json_is_object(ci))) { /* corrupt bounds fail as NaN */
+            b = json_object_get(ci, "ci_low");
+            out->metrics[i].ci_low = json_is_number(b) ? json_number_value(b) : NAN;
+            b = json_object_get(ci, "ci_high");
+            out->metrics[i].ci_high = json_is_number(b) ? json_number_value(b) : NAN;
         }
         i++;
     }

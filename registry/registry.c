@@ -1046,20 +1046,28 @@ static int release_cmp(const void *a, const void *b)
 
 /* RELEASE_SUMMARY from a stored record (new reference). "withdrawn" is the
  * record's object (withdraw.c) or null, "purged" likewise (purge.c). */
-static json_t *release_summary(json_t *rec)
+static json_t *release_summary_plain(json_t *rec)
 {
-    json_t *w = json_object_get(rec, "withdrawn"), *p = json_object_get(rec, "purged"), *res;
-    json_t *ci = json_object_get(rec, "metric_intervals");
+    json_t *w = json_object_get(rec, "withdrawn"), *p = json_object_get(rec, "purged");
 
-    res = json_pack("{s:O, s:O, s:O, s:O, s:O, s:I, s:O, s:O, s:O}", "version",
+    return json_pack("{s:O, s:O, s:O, s:O, s:O, s:I, s:O, s:O, s:O}", "version",
                      json_object_get(rec, "version"), "digest", json_object_get(rec, "digest"),
                      "created", json_object_get(rec, "created"), "git_sha",
                      json_object_get(rec, "git_sha"), "metrics", json_object_get(rec, "metrics"),
                      "files", (json_int_t)json_array_size(json_object_get(rec, "files")), "size",
                      json_object_get(rec, "size"), "withdrawn", w ? w : json_null(), "purged",
                      p ? p : json_null());
-    if (res != NULL && json_object_set_new(res, "metric_intervals",
-                                           json_is_object(ci) ? json_incref(ci) : json_object()) < 0) {
+}
+
+/* RELEASE_SUMMARY with "metric_intervals" (the record's, {} when it has
+ * none) (new reference). */
+static json_t *release_summary(json_t *rec)
+{
+    json_t *res = release_summary_plain(rec), *ci = json_object_get(rec, "metric_intervals");
+
+    if (res != NULL &&
+        json_object_set_new(res, "metric_intervals",
+                            json_is_object(ci) ? json_incref(ci) : json_object()) < 0) {
         json_decref(res);
         return NULL;
     }

@@ -189,8 +189,8 @@ int mlreg_promotions__last_promotion_ns(int64_t *out, mlreg_meta_txn *txn, const
     int error;
 
     *out = 0;
-    error = mlreg_meta_iter(txn, MLREG_DB_STAGE_HISTORY, prefix, plen, NULL, 0, last_promotion_cb,
-                            out);
+    error =
+        mlreg_meta_iter(txn, MLREG_DB_STAGE_HISTORY, prefix, plen, NULL, 0, last_promotion_cb, out);
     return error < 0 ? error : 0;
 }
 

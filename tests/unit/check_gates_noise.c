@@ -36,14 +36,14 @@ static void refused(const char *gates, const char *needle)
 
 START_TEST(test_noise_aware_rules_parse_and_show_as_configured)
 {
-    mlreg_policy *p = parse_gates(
-        "{\"production\":[{\"metric\":\"accuracy\",\"min_improvement\":0.01},"
-        "{\"metric\":\"loss\",\"min_improvement_pct\":2,\"lower_is_better\":true},"
-        "{\"metric\":\"accuracy\",\"min\":0.9,\"bound\":\"ci_low\"},"
-        "{\"metric\":\"latency\",\"max\":200,\"bound\":\"ci_high\"},"
-        "{\"metric\":\"f1\",\"max_drop\":0.02,\"bound\":\"ci\"},"
-        "{\"metric\":\"slices.*.accuracy\",\"max_drop\":0.01},"
-        "{\"require\":\"min_interval\",\"seconds\":3600}]}");
+    mlreg_policy *p =
+        parse_gates("{\"production\":[{\"metric\":\"accuracy\",\"min_improvement\":0.01},"
+                    "{\"metric\":\"loss\",\"min_improvement_pct\":2,\"lower_is_better\":true},"
+                    "{\"metric\":\"accuracy\",\"min\":0.9,\"bound\":\"ci_low\"},"
+                    "{\"metric\":\"latency\",\"max\":200,\"bound\":\"ci_high\"},"
+                    "{\"metric\":\"f1\",\"max_drop\":0.02,\"bound\":\"ci\"},"
+                    "{\"metric\":\"slices.*.accuracy\",\"max_drop\":0.01},"
+                    "{\"require\":\"min_interval\",\"seconds\":3600}]}");
     const mlreg_rule *r;
     size_t n;
     json_t *shown;
@@ -221,8 +221,8 @@ static double dget(const json_t *row, const char *key)
 
 static void has(const json_t *row, const char *key, const char *needle)
 {
-    ck_assert_msg(strstr(sget(row, key), needle) != NULL, "%s '%s' lacks '%s'", key,
-                  sget(row, key), needle);
+    ck_assert_msg(strstr(sget(row, key), needle) != NULL, "%s '%s' lacks '%s'", key, sget(row, key),
+                  needle);
 }
 
 START_TEST(test_min_improvement_needs_a_margin_over_the_baseline)
@@ -457,8 +457,8 @@ static void slices_setup(void)
 
 START_TEST(test_slice_rule_has_one_row_per_slice_and_fails_a_missing_one)
 {
-    mlreg_rule r = {.type = MLREG_RULE_MAX_DROP, .metric = (char *)"slices.*.accuracy",
-                    .threshold = 0.01};
+    mlreg_rule r = {
+        .type = MLREG_RULE_MAX_DROP, .metric = (char *)"slices.*.accuracy", .threshold = 0.01};
     int ok;
     json_t *t = eval_rule(&ok, &r), *row;
 
@@ -496,8 +496,8 @@ END_TEST
 
 START_TEST(test_slice_rule_without_slices_fails_and_min_applies_to_each)
 {
-    mlreg_rule r = {.type = MLREG_RULE_MIN, .metric = (char *)"slices.*.accuracy",
-                    .threshold = 0.75};
+    mlreg_rule r = {
+        .type = MLREG_RULE_MIN, .metric = (char *)"slices.*.accuracy", .threshold = 0.75};
     int ok;
     json_t *t = eval_rule(&ok, &r), *row;
 
@@ -535,8 +535,8 @@ END_TEST
 
 START_TEST(test_slice_rule_without_baseline_or_its_slices)
 {
-    mlreg_rule r = {.type = MLREG_RULE_MAX_DROP, .metric = (char *)"slices.*.accuracy",
-                    .threshold = 0.01};
+    mlreg_rule r = {
+        .type = MLREG_RULE_MAX_DROP, .metric = (char *)"slices.*.accuracy", .threshold = 0.01};
     int ok;
     json_t *t;
 

@@ -944,12 +944,11 @@ START_TEST(test_eval_report_malformed_interval_objects_are_kept_but_not_metrics)
         ck_assert_uint_eq(r->nskipped, 1);
         ck_assert_str_eq(json_string_value(json_object_get(json_array_get(r->skipped, 0), "name")),
                          "x.a");
-        ck_assert_msg(strstr(json_string_value(json_object_get(json_array_get(r->skipped, 0),
-                                                               "type")),
-                             bad[i][1]) != NULL,
-                      "%s: '%s' lacks '%s'", text,
-                      json_string_value(json_object_get(json_array_get(r->skipped, 0), "type")),
-                      bad[i][1]);
+        ck_assert_msg(
+            strstr(json_string_value(json_object_get(json_array_get(r->skipped, 0), "type")),
+                   bad[i][1]) != NULL,
+            "%s: '%s' lacks '%s'", text,
+            json_string_value(json_object_get(json_array_get(r->skipped, 0), "type")), bad[i][1]);
         mlreg_eval_report_free(r);
         r = NULL;
     }
