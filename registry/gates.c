@@ -618,12 +618,12 @@ static void eval_baseline_rule(outcome *o, const mlreg_rule *r, const mlreg_metr
              pct ? "%" : "", o->margin, pct ? "%" : "");
 }
 
-/* Metric rule @p r on metric @p name (the rule's, or a slice's). */
-static void eval_metric(outcome *o, const mlreg_rule *r, const char *name,
-                        const mlreg_gate_input *in)
+/* Metric rule @p r on metric @p name (the rule's, or a slice's), whose
+ * metric is @p cm in the candidate and @p bm in the baseline (NULL: none). */
+static void eval_found(outcome *o, const mlreg_rule *r, const char *name, const mlreg_metric *cm,
+                       const mlreg_metric *bm, const mlreg_gate_input *in)
 {
     const mlreg_gate_release *c = in->candidate, *b = in->baseline;
-    const mlreg_metric *cm, *bm;
     double x = r->threshold, v;
 
     o->metric = name;
@@ -632,7 +632,7 @@ static void eval_metric(outcome *o, const mlreg_rule *r, const char *name,
         snprintf(o->detail, sizeof(o->detail), "release has no eval report");
         return;
     }
-    if ((cm = find_metric(c, name)) == NULL) {
+    if (cm == NULL) {
         snprintf(o->detail, sizeof(o->detail), "missing metric %.200s", name);
         return;
     }
@@ -645,7 +645,7 @@ static void eval_metric(outcome *o, const mlreg_rule *r, const char *name,
     if (r->type == MLREG_RULE_MIN || r->type == MLREG_RULE_MAX) {
         int is_min = r->type == MLREG_RULE_MIN;
         /* the baseline is shown for the reader's diff; it does not decide */
-        if (b != NULL && b->has_eval_report && (bm = find_metric(b, name)) != NULL) {
+        if (bm != NULL) {
             o->baseline_version = b->version;
             o->has_base = 1;
             o->base = bm->value;
@@ -683,7 +683,7 @@ static void eval_metric(outcome *o, const mlreg_rule *r, const char *name,
         return;
     }
     o->baseline_version = b->version;
-    if (!b->has_eval_report || (bm = find_metric(b, name)) == NULL) {
+    if (bm == NULL) {
         snprintf(o->detail, sizeof(o->detail), "baseline %.64s lacks metric %.200s", b->version,
                  name);
         return;
@@ -705,6 +705,16 @@ static void eval_metric(outcome *o, const mlreg_rule *r, const char *name,
         return;
     }
     eval_baseline_rule(o, r, cm, bm, b->version);
+}
+
+/* Metric rule @p r on metric @p name: its metric in each report, if any. */
+static void eval_metric(outcome *o, const mlreg_rule *r, const char *name,
+                        const mlreg_gate_input *in)
+{
+    const mlreg_gate_release *c = in->candidate, *b = in->baseline;
+
+    eval_found(o, r, name, c->has_eval_report ? find_metric(c, name) : NULL,
+               b != NULL && b->has_eval_report ? find_metric(b, name) : NULL, in);
 }
 
 /* @p ns as RFC 3339 UTC to the second (rounded up when @p up), into @p out. */
@@ -864,29 +874,30 @@ static int slice_match(const char *name, const char *pre, size_t plen, const cha
     return memchr(mid, '.', n - plen - slen) == NULL;
 }
 
-static int name_cmp(const void *a, const void *b)
+static int metric_cmp(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp((*(const mlreg_metric *const *)a)->name, (*(const mlreg_metric *const *)b)->name);
 }
 
-/* The metrics of @p r matching the pattern, sorted by name, into *out
- * (malloc'd; *n_out of them). */
-static int slice_names(const char ***out, size_t *n_out, const mlreg_gate_release *rel,
-                       const char *pre, size_t plen, const char *suf, size_t slen)
+/* The metrics of @p rel matching the pattern, sorted by name, into *out
+ * (malloc'd; *n_out of them). Sorted, the candidate's and the baseline's
+ * merge in one pass: a report may hold MLREG_MAX_METRICS slices, and this
+ * runs inside the promotion's write transaction. */
+static int slice_metrics(const mlreg_metric ***out, size_t *n_out, const mlreg_gate_release *rel,
+                         const char *pre, size_t plen, const char *suf, size_t slen)
 {
-    const char **names = NULL;
+    const mlreg_metric **ms = NULL;
     size_t n = 0;
 
     *out = NULL;
     *n_out = 0;
     if (rel == NULL || !rel->has_eval_report || rel->n_metrics == 0) return 0;
-    if ((names = calloc(rel->n_metrics, sizeof(*names))) == NULL)
+    if ((ms = calloc(rel->n_metrics, sizeof(*ms))) == NULL)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory evaluating gates");
     for (size_t i = 0; i < rel->n_metrics; i++)
-        if (slice_match(rel->metrics[i].name, pre, plen, suf, slen))
-            names[n++] = rel->metrics[i].name;
-    qsort(names, n, sizeof(*names), name_cmp);
-    *out = names;
+        if (slice_match(rel->metrics[i].name, pre, plen, suf, slen)) ms[n++] = &rel->metrics[i];
+    qsort(ms, n, sizeof(*ms), metric_cmp);
+    *out = ms;
     *n_out = n;
     return 0;
 }
@@ -898,13 +909,12 @@ static int eval_slices(json_t *table, int *all, const mlreg_rule *r, const mlreg
 {
     const char *star = strchr(r->metric, '*'), *suf = star + 1;
     size_t plen = (size_t)(star - r->metric), slen = strlen(suf), nc = 0, nb = 0, i = 0, j = 0;
-    const char **cn = NULL, **bn = NULL;
-    int error = 0, cmp;
+    const mlreg_metric **cm = NULL, **bm = NULL;
+    int error = 0, cmp, vs_base = against_baseline(r->type);
     outcome o;
 
-    if ((error = slice_names(&cn, &nc, in->candidate, r->metric, plen, suf, slen)) < 0 ||
-        (against_baseline(r->type) &&
-         (error = slice_names(&bn, &nb, in->baseline, r->metric, plen, suf, slen)) < 0))
+    if ((error = slice_metrics(&cm, &nc, in->candidate, r->metric, plen, suf, slen)) < 0 ||
+        (error = slice_metrics(&bm, &nb, in->baseline, r->metric, plen, suf, slen)) < 0)
         goto done;
     if (nc == 0) {
         memset(&o, 0, sizeof(o));
@@ -916,36 +926,38 @@ static int eval_slices(json_t *table, int *all, const mlreg_rule *r, const mlreg
         error = append_row(table, r, &o);
         goto done;
     }
-    while (i < nc || j < nb) {
+    while (i < nc || (vs_base && j < nb)) {
         memset(&o, 0, sizeof(o));
-        cmp = i == nc ? 1 : j == nb ? -1 : strcmp(cn[i], bn[j]);
-        if (cmp < 0 && nb > 0) {
+        cmp = i == nc ? 1 : j == nb ? -1 : strcmp(cm[i]->name, bm[j]->name);
+        if (cmp > 0 && !vs_base) {
+            j++; /* min/max read no baseline: its own slices do not matter */
+            continue;
+        }
+        if (cmp < 0 && vs_base && nb > 0) {
             /* a slice the baseline does not have: nothing to compare */
-            const mlreg_metric *cm = find_metric(in->candidate, cn[i]);
-            o.metric = cn[i];
-            rule_text(&o, r, cn[i]);
+            o.metric = cm[i]->name;
+            rule_text(&o, r, cm[i]->name);
             o.has_cand = 1;
-            o.cand = cm->value;
+            o.cand = cm[i]->value;
             o.baseline_version = in->baseline->version;
-            o.passed = isfinite(cm->value);
+            o.passed = isfinite(cm[i]->value);
             snprintf(o.detail, sizeof(o.detail), "%s: baseline %.64s does not have it",
                      o.passed ? "new slice" : "new slice with a value that is not a finite number",
                      in->baseline->version);
             i++;
         } else if (cmp > 0) {
-            const mlreg_metric *bm = find_metric(in->baseline, bn[j]);
-            o.metric = bn[j];
-            rule_text(&o, r, bn[j]);
+            o.metric = bm[j]->name;
+            rule_text(&o, r, bm[j]->name);
             o.baseline_version = in->baseline->version;
             o.has_base = 1;
-            o.base = bm->value;
+            o.base = bm[j]->value;
             snprintf(o.detail, sizeof(o.detail),
                      "slice missing from the candidate (baseline %.64s has it)",
                      in->baseline->version);
             j++;
         } else {
-            /* in both, or a rule that does not read the baseline's slices */
-            eval_metric(&o, r, cn[i], in);
+            /* in both; or, against a baseline without any slice, "lacks" */
+            eval_found(&o, r, cm[i]->name, cm[i], cmp == 0 ? bm[j] : NULL, in);
             i++;
             if (cmp == 0) j++;
         }
@@ -954,8 +966,8 @@ static int eval_slices(json_t *table, int *all, const mlreg_rule *r, const mlreg
     }
 
 done:
-    free(cn);
-    free(bn);
+    free(cm);
+    free(bm);
     return error;
 }
 

@@ -566,6 +566,56 @@ START_TEST(test_slice_rule_without_baseline_or_its_slices)
 }
 END_TEST
 
+START_TEST(test_slice_rule_over_thousands_of_slices_merges_them_in_name_order)
+{
+    enum { N = 10000 };
+    mlreg_metric *cm = calloc(N, sizeof(*cm)), *bm = calloc(N, sizeof(*bm));
+    char(*names)[32] = calloc(N, sizeof(*names));
+    mlreg_rule r = {.type = MLREG_RULE_MAX_DROP, .metric = (char *)"s.*.acc", .threshold = 0.1};
+    int ok;
+    json_t *t;
+
+    ck_assert(cm && bm && names);
+    for (int k = 0; k < N; k++) {
+        snprintf(names[k], sizeof(names[k]), "s.%05d.acc", k);
+        /* reverse order in the candidate: the merge sorts */
+        cm[N - 1 - k] = (mlreg_metric){.name = names[k], .value = 0.5};
+        bm[k] = (mlreg_metric){.name = names[k], .value = 0.55};
+    }
+    cm[0].name = "s.x.other"; /* the candidate lacks s.09999.acc */
+    cand.metrics = cm;
+    cand.n_metrics = N;
+    base.metrics = bm;
+    base.n_metrics = N;
+    t = eval_rule(&ok, &r);
+    ck_assert_int_eq(ok, 0);
+    ck_assert_int_eq(json_array_size(t), N);
+    ck_assert_str_eq(sget(json_array_get(t, 0), "metric"), "s.00000.acc");
+    ck_assert(json_is_true(json_object_get(json_array_get(t, 0), "passed")));
+    ck_assert_str_eq(sget(json_array_get(t, N - 1), "metric"), "s.09999.acc");
+    has(json_array_get(t, N - 1), "detail", "slice missing from the candidate");
+    json_decref(t);
+    free(cm);
+    free(bm);
+    free(names);
+}
+END_TEST
+
+START_TEST(test_min_on_slices_shows_the_baseline_slice_but_ignores_baseline_only_ones)
+{
+    mlreg_rule r = {.type = MLREG_RULE_MAX, .metric = (char *)"slices.*.accuracy", .threshold = 1};
+    int ok;
+    json_t *t = eval_rule(&ok, &r);
+
+    ck_assert_int_eq(ok, 1);
+    ck_assert_int_eq(json_array_size(t), 3); /* es is only in the baseline: no row */
+    ck_assert_str_eq(sget(json_array_get(t, 0), "metric"), "slices.de.accuracy");
+    ck_assert(fabs(dget(json_array_get(t, 0), "baseline") - 0.82) < 1e-12);
+    ck_assert(json_is_null(json_object_get(json_array_get(t, 2), "baseline"))); /* fr */
+    json_decref(t);
+}
+END_TEST
+
 /* ---- cooldown ------------------------------------------------------------------- */
 
 START_TEST(test_min_interval_refuses_until_the_cooldown_is_over)
@@ -645,6 +695,8 @@ static Suite *gates_noise_suite(void)
     tcase_add_test(ts, test_slice_rule_has_one_row_per_slice_and_fails_a_missing_one);
     tcase_add_test(ts, test_slice_rule_without_slices_fails_and_min_applies_to_each);
     tcase_add_test(ts, test_slice_rule_without_baseline_or_its_slices);
+    tcase_add_test(ts, test_slice_rule_over_thousands_of_slices_merges_them_in_name_order);
+    tcase_add_test(ts, test_min_on_slices_shows_the_baseline_slice_but_ignores_baseline_only_ones);
     suite_add_tcase(s, ts);
     return s;
 }
