@@ -926,6 +926,25 @@ static int eval_slices(json_t *table, int *all, const mlreg_rule *r, const mlreg
         error = append_row(table, r, &o);
         goto done;
     }
+    /* every row goes into the promotion's audit entry, which is bounded
+     * (MLREG_AUDIT_ENTRY_MAX): too many slices fail the rule in one row */
+    for (size_t a = 0, z = 0, rows = 0; a < nc || (vs_base && z < nb);) {
+        cmp = a == nc ? 1 : z == nb ? -1 : strcmp(cm[a]->name, bm[z]->name);
+        if (cmp <= 0) a++;
+        if (cmp >= 0) z++;
+        if (cmp > 0 && !vs_base) continue; /* not a row: see below */
+        if (++rows > MLREG_MAX_SLICE_ROWS) {
+            memset(&o, 0, sizeof(o));
+            o.metric = r->metric;
+            rule_text(&o, r, r->metric);
+            snprintf(o.detail, sizeof(o.detail),
+                     "more than %d slices match %.200s: a slice rule judges at most %d",
+                     MLREG_MAX_SLICE_ROWS, r->metric, MLREG_MAX_SLICE_ROWS);
+            *all = 0;
+            error = append_row(table, r, &o);
+            goto done;
+        }
+    }
     while (i < nc || (vs_base && j < nb)) {
         memset(&o, 0, sizeof(o));
         cmp = i == nc ? 1 : j == nb ? -1 : strcmp(cm[i]->name, bm[j]->name);

@@ -33,6 +33,9 @@
  * fails its rule. Rules against the baseline (max_drop, max_drop_pct,
  * min_improvement, min_improvement_pct) pass without a baseline ("no
  * baseline") and fail when the two eval reports name different datasets.
+ * Their difference counts as equal to the threshold when it is within the
+ * rounding error of the doubles it comes from (2 DBL_EPSILON times the sum
+ * of their magnitudes, and of the threshold's).
  *
  * Confidence intervals ("bound" on a metric rule; the metric must carry an
  * interval [lo, hi] from its eval report, else the rule fails):
@@ -54,6 +57,7 @@
  * in the candidate fails (one row, the pattern). For rules against the
  * baseline: a slice of the baseline missing from the candidate fails, a
  * slice only in the candidate passes ("new slice"), one in both is judged.
+ * More than MLREG_MAX_SLICE_ROWS rows fail the rule in one row.
  */
 #ifndef MLREG_GATES_H
 #define MLREG_GATES_H
@@ -85,6 +89,10 @@ typedef enum {
     MLREG_BOUND_CI_HIGH,   /**< "ci_high": max rules */
     MLREG_BOUND_CI         /**< "ci": rules against the baseline, worst case of both intervals */
 } mlreg_bound;
+
+/** Most rows (slices) one slice rule gives; more fail the rule in one row
+ *  (every row goes into the promotion's audit entry, which is bounded). */
+#define MLREG_MAX_SLICE_ROWS 100
 
 /** Most seconds a min_interval rule may ask for (365 days). */
 #define MLREG_MAX_INTERVAL_SECONDS 31536000L

@@ -566,38 +566,57 @@ START_TEST(test_slice_rule_without_baseline_or_its_slices)
 }
 END_TEST
 
-START_TEST(test_slice_rule_over_thousands_of_slices_merges_them_in_name_order)
+/* Candidate and baseline with @p n slices s.NNNNN.acc each (the
+ * candidate's in reverse order and its first renamed away: it lacks the
+ * last one); the rule's table. */
+static json_t *many_slices(int *ok, int n)
 {
-    enum { N = 10000 };
-    mlreg_metric *cm = calloc(N, sizeof(*cm)), *bm = calloc(N, sizeof(*bm));
-    char(*names)[32] = calloc(N, sizeof(*names));
+    mlreg_metric *cm = calloc((size_t)n, sizeof(*cm)), *bm = calloc((size_t)n, sizeof(*bm));
+    char(*names)[32] = calloc((size_t)n, sizeof(*names));
     mlreg_rule r = {.type = MLREG_RULE_MAX_DROP, .metric = (char *)"s.*.acc", .threshold = 0.1};
-    int ok;
     json_t *t;
 
     ck_assert(cm && bm && names);
-    for (int k = 0; k < N; k++) {
+    for (int k = 0; k < n; k++) {
         snprintf(names[k], sizeof(names[k]), "s.%05d.acc", k);
-        /* reverse order in the candidate: the merge sorts */
-        cm[N - 1 - k] = (mlreg_metric){.name = names[k], .value = 0.5};
+        cm[n - 1 - k] = (mlreg_metric){.name = names[k], .value = 0.5};
         bm[k] = (mlreg_metric){.name = names[k], .value = 0.55};
     }
-    cm[0].name = "s.x.other"; /* the candidate lacks s.09999.acc */
+    cm[0].name = "s.x.other";
     cand.metrics = cm;
-    cand.n_metrics = N;
+    cand.n_metrics = (size_t)n;
     base.metrics = bm;
-    base.n_metrics = N;
-    t = eval_rule(&ok, &r);
-    ck_assert_int_eq(ok, 0);
-    ck_assert_int_eq(json_array_size(t), N);
-    ck_assert_str_eq(sget(json_array_get(t, 0), "metric"), "s.00000.acc");
-    ck_assert(json_is_true(json_object_get(json_array_get(t, 0), "passed")));
-    ck_assert_str_eq(sget(json_array_get(t, N - 1), "metric"), "s.09999.acc");
-    has(json_array_get(t, N - 1), "detail", "slice missing from the candidate");
-    json_decref(t);
+    base.n_metrics = (size_t)n;
+    t = eval_rule(ok, &r);
     free(cm);
     free(bm);
     free(names);
+    return t; /* the rows hold copies of the names */
+}
+
+START_TEST(test_slice_rule_rows_are_bounded_and_merged_in_name_order)
+{
+    int ok;
+    json_t *t = many_slices(&ok, MLREG_MAX_SLICE_ROWS);
+
+    /* exactly the bound: one row each, sorted, the missing one last */
+    ck_assert_int_eq(ok, 0);
+    ck_assert_int_eq(json_array_size(t), MLREG_MAX_SLICE_ROWS);
+    ck_assert_str_eq(sget(json_array_get(t, 0), "metric"), "s.00000.acc");
+    ck_assert(json_is_true(json_object_get(json_array_get(t, 0), "passed")));
+    has(json_array_get(t, MLREG_MAX_SLICE_ROWS - 1), "detail", "slice missing from the candidate");
+    json_decref(t);
+    /* one more (or thousands more, cheaply): the rule fails in one row */
+    t = many_slices(&ok, MLREG_MAX_SLICE_ROWS + 1);
+    ck_assert_int_eq(ok, 0);
+    ck_assert_int_eq(json_array_size(t), 1);
+    ck_assert_str_eq(sget(json_array_get(t, 0), "metric"), "s.*.acc");
+    has(json_array_get(t, 0), "detail", "more than 100 slices match s.*.acc: a slice rule judges");
+    json_decref(t);
+    t = many_slices(&ok, 10000);
+    ck_assert_int_eq(ok, 0);
+    ck_assert_int_eq(json_array_size(t), 1);
+    json_decref(t);
 }
 END_TEST
 
@@ -695,7 +714,7 @@ static Suite *gates_noise_suite(void)
     tcase_add_test(ts, test_slice_rule_has_one_row_per_slice_and_fails_a_missing_one);
     tcase_add_test(ts, test_slice_rule_without_slices_fails_and_min_applies_to_each);
     tcase_add_test(ts, test_slice_rule_without_baseline_or_its_slices);
-    tcase_add_test(ts, test_slice_rule_over_thousands_of_slices_merges_them_in_name_order);
+    tcase_add_test(ts, test_slice_rule_rows_are_bounded_and_merged_in_name_order);
     tcase_add_test(ts, test_min_on_slices_shows_the_baseline_slice_but_ignores_baseline_only_ones);
     suite_add_tcase(s, ts);
     return s;
