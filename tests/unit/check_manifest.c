@@ -963,6 +963,42 @@ START_TEST(test_eval_report_malformed_interval_objects_are_kept_but_not_metrics)
 }
 END_TEST
 
+/* A report of @p n interval metrics {"mNNNNN":{"value":..,"ci_low":..,"ci_high":..}} (malloc'd). */
+static char *interval_report(size_t *len, size_t n)
+{
+    size_t cap = 64 + n * 64, off = 0;
+    char *b = malloc(cap);
+
+    ck_assert_ptr_nonnull(b);
+    off += (size_t)snprintf(b + off, cap - off, "{\"metrics\":{");
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(b + off, cap - off,
+                                "%s\"m%05zu\":{\"value\":0.5,\"ci_low\":0.25,\"ci_high\":0.75}",
+                                i ? "," : "", i);
+    off += (size_t)snprintf(b + off, cap - off, "}}");
+    *len = off;
+    return b;
+}
+
+START_TEST(test_eval_report_interval_metrics_count_against_the_metric_limit)
+{
+    mlreg_eval_report *r = NULL;
+    size_t len;
+    char *b = interval_report(&len, MLREG_MAX_METRICS);
+
+    ck_assert_msg(mlreg_eval_report_parse(&r, b, len) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(json_object_size(r->metrics), MLREG_MAX_METRICS);
+    ck_assert_uint_eq(json_object_size(r->intervals), MLREG_MAX_METRICS);
+    mlreg_eval_report_free(r);
+    r = NULL;
+    free(b);
+    b = interval_report(&len, MLREG_MAX_METRICS + 1);
+    expect_invalid_naming(mlreg_eval_report_parse(&r, b, len), "more than");
+    ck_assert_ptr_null(r);
+    free(b);
+}
+END_TEST
+
 START_TEST(test_eval_report_with_no_numeric_value_is_rejected)
 {
     mlreg_eval_report *r = NULL;
@@ -1314,6 +1350,7 @@ static Suite *manifest_suite(void)
     tcase_add_test(te, test_eval_report_strings_booleans_null_and_arrays_are_kept_but_not_indexed);
     tcase_add_test(te, test_eval_report_interval_objects_are_one_metric_with_its_bounds);
     tcase_add_test(te, test_eval_report_malformed_interval_objects_are_kept_but_not_metrics);
+    tcase_add_test(te, test_eval_report_interval_metrics_count_against_the_metric_limit);
     tcase_add_test(te, test_eval_report_with_no_numeric_value_is_rejected);
     tcase_add_test(te, test_eval_report_flat_object_of_numbers_is_accepted);
     tcase_add_test(te, test_eval_report_lm_evaluation_harness_results_map_to_task_dot_metric);
