@@ -5,7 +5,10 @@
  * "mni") would let every release through: every key is checked, every error
  * names its full key path. Evaluation never passes on doubt: a missing
  * metric, a non-finite value, a release without an eval report, or a
- * baseline measured on another dataset fails the rule.
+ * baseline measured on another dataset fails the rule; so do a bound rule
+ * on a metric without an interval, a slice missing from the candidate, and
+ * a slice rule that matches nothing. Rows are one per rule, except for
+ * slice rules (one per slice, bounded by MLREG_MAX_SLICE_ROWS).
  */
 #include "mlreg/gates.h"
 
@@ -558,13 +561,11 @@ static void rule_text(outcome *o, const mlreg_rule *r, const char *name)
 static void eval_baseline_rule(outcome *o, const mlreg_rule *r, const mlreg_metric *cm,
                                const mlreg_metric *bm, const char *bver)
 {
-    double x = r->threshold, q, shown;
+    double x = r->threshold, q, shown, qa, qb, tol;
     int drop = r->type == MLREG_RULE_MAX_DROP || r->type == MLREG_RULE_MAX_DROP_PCT;
     int pct = r->type == MLREG_RULE_MAX_DROP_PCT || r->type == MLREG_RULE_MIN_IMPROVEMENT_PCT;
     const char *qname = drop ? "drop" : "improvement";
     char head[200];
-
-    double qa, qb, tol;
 
     if (r->bound == MLREG_BOUND_CI) {
         if (!cm->has_ci || !bm->has_ci) {
