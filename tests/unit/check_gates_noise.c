@@ -566,6 +566,31 @@ START_TEST(test_slice_rule_without_baseline_or_its_slices)
 }
 END_TEST
 
+START_TEST(test_slice_rule_with_ci_bound_judges_each_slice_interval)
+{
+    mlreg_rule r = {.type = MLREG_RULE_MAX_DROP,
+                    .metric = (char *)"slices.*.accuracy",
+                    .threshold = 0.05,
+                    .bound = MLREG_BOUND_CI};
+    int ok;
+    json_t *t;
+
+    base.n_metrics = 2;                                     /* de and en */
+    cand_m[0] = ci("slices.en.accuracy", 0.90, 0.88, 0.92); /* vs en 0.905 without interval */
+    base_m[0] = ci("slices.de.accuracy", 0.82, 0.80, 0.84);
+    cand_m[1] = ci("slices.de.accuracy", 0.80, 0.79, 0.81); /* worst drop 0.84 - 0.79 */
+    t = eval_rule(&ok, &r);
+    ck_assert_int_eq(ok, 0);
+    ck_assert_str_eq(sget(json_array_get(t, 0), "rule"), "slices.de.accuracy drop (ci) <= 0.05");
+    ck_assert(json_is_true(json_object_get(json_array_get(t, 0), "passed")));
+    has(json_array_get(t, 0), "detail", "worst drop 0.05 <= 0.05");
+    ck_assert_str_eq(sget(json_array_get(t, 0), "bound"), "ci");
+    ck_assert(!json_is_true(json_object_get(json_array_get(t, 1), "passed")));
+    has(json_array_get(t, 1), "detail", "baseline metric slices.en.accuracy has no confidence");
+    json_decref(t);
+}
+END_TEST
+
 /* Candidate and baseline with @p n slices s.NNNNN.acc each (the
  * candidate's in reverse order and its first renamed away: it lacks the
  * last one); the rule's table. */
@@ -714,6 +739,7 @@ static Suite *gates_noise_suite(void)
     tcase_add_test(ts, test_slice_rule_has_one_row_per_slice_and_fails_a_missing_one);
     tcase_add_test(ts, test_slice_rule_without_slices_fails_and_min_applies_to_each);
     tcase_add_test(ts, test_slice_rule_without_baseline_or_its_slices);
+    tcase_add_test(ts, test_slice_rule_with_ci_bound_judges_each_slice_interval);
     tcase_add_test(ts, test_slice_rule_rows_are_bounded_and_merged_in_name_order);
     tcase_add_test(ts, test_min_on_slices_shows_the_baseline_slice_but_ignores_baseline_only_ones);
     suite_add_tcase(s, ts);
