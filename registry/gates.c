@@ -5,10 +5,14 @@
  * "mni") would let every release through: every key is checked, every error
  * names its full key path. Evaluation never passes on doubt: a missing
  * metric, a non-finite value, a release without an eval report, or a
- * baseline measured on another dataset fails the rule.
+ * baseline measured on another dataset fails the rule; so do a bound rule
+ * on a metric without an interval, a slice missing from the candidate, and
+ * a slice rule that matches nothing. Rows are one per rule, except for
+ * slice rules (one per slice, bounded by MLREG_MAX_SLICE_ROWS).
  */
 #include "mlreg/gates.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,7 @@
 #include "mlreg/common.h"
 #include "mlreg/manifest.h"
 #include "mlreg/registry.h"
+#include "mlreg/time.h"
 
 typedef struct {
     int present; /* a list was given for this stage */
@@ -47,6 +52,9 @@ static const char *const type_names[] = {
     [MLREG_RULE_SIGNED] = "signed",
     [MLREG_RULE_PREVIOUS_STAGE] = "previous_stage",
     [MLREG_RULE_APPROVALS] = "approvals",
+    [MLREG_RULE_MIN_IMPROVEMENT] = "min_improvement",
+    [MLREG_RULE_MIN_IMPROVEMENT_PCT] = "min_improvement_pct",
+    [MLREG_RULE_MIN_INTERVAL] = "min_interval",
 };
 
 const char *mlreg_rule_type_name(mlreg_rule_type t)
@@ -152,15 +160,148 @@ static int parse_count(long *out, const json_t *v, const char *path)
     return 0;
 }
 
+/* The metric keys a metric rule takes one of, and the rule each makes. */
+static const char *const metric_keys[] = {
+    "min", "max", "max_drop", "max_drop_pct", "min_improvement", "min_improvement_pct"};
+static const mlreg_rule_type metric_types[] = {MLREG_RULE_MIN,
+                                               MLREG_RULE_MAX,
+                                               MLREG_RULE_MAX_DROP,
+                                               MLREG_RULE_MAX_DROP_PCT,
+                                               MLREG_RULE_MIN_IMPROVEMENT,
+                                               MLREG_RULE_MIN_IMPROVEMENT_PCT};
+#define N_METRIC_KEYS (sizeof(metric_keys) / sizeof(metric_keys[0]))
+
+int mlreg_rule_is_metric(mlreg_rule_type t)
+{
+    return t <= MLREG_RULE_MAX_DROP_PCT || t == MLREG_RULE_MIN_IMPROVEMENT ||
+           t == MLREG_RULE_MIN_IMPROVEMENT_PCT;
+}
+
+/* 1 for the rules that compare the candidate with the baseline. */
+static int against_baseline(mlreg_rule_type t)
+{
+    return t == MLREG_RULE_MAX_DROP || t == MLREG_RULE_MAX_DROP_PCT ||
+           t == MLREG_RULE_MIN_IMPROVEMENT || t == MLREG_RULE_MIN_IMPROVEMENT_PCT;
+}
+
+static int is_improvement(mlreg_rule_type t)
+{
+    return t == MLREG_RULE_MIN_IMPROVEMENT || t == MLREG_RULE_MIN_IMPROVEMENT_PCT;
+}
+
+static const char *const bound_names[] = {[MLREG_BOUND_VALUE] = "value",
+                                          [MLREG_BOUND_CI_LOW] = "ci_low",
+                                          [MLREG_BOUND_CI_HIGH] = "ci_high",
+                                          [MLREG_BOUND_CI] = "ci"};
+
+/* 0 when metric pattern @p m has a '*' that is not usable: a pattern has
+ * exactly one segment that is "*", and it is not the last (the last names
+ * the metric, and one threshold over different metrics would mean
+ * nothing). 1 otherwise, also without any '*'. */
+static int wildcard_ok(const char *m)
+{
+    const char *star = strchr(m, '*');
+
+    if (star == NULL) return 1;
+    return strchr(star + 1, '*') == NULL && (star == m || star[-1] == '.') && star[1] == '.' &&
+           star[2] != '\0';
+}
+
+/* The metric part of a rule object at @p path (has "metric"). */
+static int parse_metric_rule(mlreg_rule *r, const json_t *obj, const char *path)
+{
+    const char *key, *bs;
+    json_t *v, *thr = NULL, *bound = NULL, *lib = NULL;
+    int kind = -1;
+
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        int known = !strcmp(key, "metric");
+        if (!strcmp(key, "bound")) known = 1, bound = v;
+        if (!strcmp(key, "lower_is_better")) known = 1, lib = v;
+        for (size_t i = 0; i < N_METRIC_KEYS; i++) {
+            if (!strcmp(key, metric_keys[i])) {
+                known = 1;
+                if (kind >= 0)
+                    return mlreg_error_set(MLREG_EINVALID,
+                                           "config key '%s.%s': a metric rule has one of min, "
+                                           "max, max_drop, max_drop_pct, min_improvement, "
+                                           "min_improvement_pct",
+                                           path, key);
+                kind = (int)i;
+                thr = v;
+            }
+        }
+        if (!known)
+            return mlreg_error_set(MLREG_EINVALID, "config key '%s.%s': unknown rule key", path,
+                                   key);
+    }
+    v = json_object_get(obj, "metric");
+    if (!json_is_string(v) || json_string_length(v) == 0 ||
+        json_string_length(v) > MLREG_MAX_METRIC_NAME_BYTES ||
+        strlen(json_string_value(v)) != json_string_length(v))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key '%s.metric' must be a non-empty metric name", path);
+    if (!wildcard_ok(json_string_value(v)))
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key '%s.metric': a wildcard is one whole segment \"*\", "
+                               "once, and not the last segment (e.g. \"slices.*.accuracy\")",
+                               path);
+    if (kind < 0)
+        return mlreg_error_set(MLREG_EINVALID,
+                               "config key '%s': metric rule lacks min, max, max_drop, "
+                               "max_drop_pct, min_improvement or min_improvement_pct",
+                               path);
+    if (!json_is_number(thr) || !isfinite(json_number_value(thr)))
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s.%s' must be a finite number", path,
+                               metric_keys[kind]);
+    r->type = metric_types[kind];
+    r->threshold = json_number_value(thr);
+    if (against_baseline(r->type) && r->threshold < 0)
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s.%s' must not be negative (got %g)",
+                               path, metric_keys[kind], r->threshold);
+    if (lib != NULL) {
+        if (!json_is_boolean(lib))
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "config key '%s.lower_is_better' must be true or false", path);
+        if (!is_improvement(r->type))
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "config key '%s.lower_is_better': only min_improvement and "
+                                   "min_improvement_pct take a direction (drop rules judge a "
+                                   "metric where higher is better; use max for the others)",
+                                   path);
+        r->lower_is_better = json_is_true(lib);
+    }
+    if (bound != NULL) {
+        mlreg_bound want = r->type == MLREG_RULE_MIN   ? MLREG_BOUND_CI_LOW
+                           : r->type == MLREG_RULE_MAX ? MLREG_BOUND_CI_HIGH
+                                                       : MLREG_BOUND_CI;
+        if ((bs = json_string_value(bound)) == NULL)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "config key '%s.bound' must be \"ci_low\", \"ci_high\" or "
+                                   "\"ci\"",
+                                   path);
+        if (strcmp(bs, bound_names[want]) != 0)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "config key '%s.bound': %s takes \"bound\": \"%s\" (min takes "
+                                   "\"ci_low\", max \"ci_high\", rules against the baseline "
+                                   "\"ci\"), not \"%.64s\"",
+                                   path, metric_keys[kind], bound_names[want], bs);
+        r->bound = want;
+    }
+    if ((r->metric = strdup(json_string_value(v))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    return 0;
+}
+
 /* One rule object at key path @p path (e.g. "gates.production[1]") for the
  * stage at index @p stage_idx. */
 static int parse_rule(mlreg_rule *r, const json_t *obj, const char *path, size_t stage_idx)
 {
-    static const char *const metric_keys[] = {"min", "max", "max_drop", "max_drop_pct"};
-    const char *key, *req;
-    json_t *v, *thr = NULL;
-    int has_metric, has_require, kind = -1;
-    size_t nkeys;
+    const char *key, *req, *count_key;
+    json_t *v;
+    int has_metric, has_require;
+    char p2[640];
 
     memset(r, 0, sizeof(*r));
     if (!json_is_object(obj))
@@ -175,55 +316,10 @@ static int parse_rule(mlreg_rule *r, const json_t *obj, const char *path, size_t
     if (!has_metric && !has_require)
         return mlreg_error_set(MLREG_EINVALID,
                                "config key '%s': rule lacks \"metric\" or \"require\"", path);
-    nkeys = json_object_size(obj);
-    if (has_metric) {
-        json_object_foreach((json_t *)obj, key, v)
-        {
-            int known = !strcmp(key, "metric");
-            for (size_t i = 0; i < 4; i++) {
-                if (!strcmp(key, metric_keys[i])) {
-                    known = 1;
-                    if (kind >= 0)
-                        return mlreg_error_set(MLREG_EINVALID,
-                                               "config key '%s.%s': a metric rule has one of min, "
-                                               "max, max_drop, max_drop_pct",
-                                               path, key);
-                    kind = (int)i;
-                    thr = v;
-                }
-            }
-            if (!known)
-                return mlreg_error_set(MLREG_EINVALID, "config key '%s.%s': unknown rule key", path,
-                                       key);
-        }
-        v = json_object_get(obj, "metric");
-        if (!json_is_string(v) || json_string_length(v) == 0 ||
-            json_string_length(v) > MLREG_MAX_METRIC_NAME_BYTES ||
-            strlen(json_string_value(v)) != json_string_length(v))
-            return mlreg_error_set(MLREG_EINVALID,
-                                   "config key '%s.metric' must be a non-empty metric name", path);
-        if (kind < 0)
-            return mlreg_error_set(MLREG_EINVALID,
-                                   "config key '%s': metric rule lacks min, max, max_drop or "
-                                   "max_drop_pct",
-                                   path);
-        if (!json_is_number(thr) || !isfinite(json_number_value(thr)))
-            return mlreg_error_set(MLREG_EINVALID, "config key '%s.%s' must be a finite number",
-                                   path, metric_keys[kind]);
-        r->type = (mlreg_rule_type)kind; /* MIN..MAX_DROP_PCT are 0..3 */
-        r->threshold = json_number_value(thr);
-        if ((r->type == MLREG_RULE_MAX_DROP || r->type == MLREG_RULE_MAX_DROP_PCT) &&
-            r->threshold < 0)
-            return mlreg_error_set(MLREG_EINVALID,
-                                   "config key '%s.%s' must not be negative (got %g)", path,
-                                   metric_keys[kind], r->threshold);
-        if ((r->metric = strdup(json_string_value(v))) == NULL)
-            return mlreg_error_set(MLREG_ENOMEM, "out of memory");
-        return 0;
-    }
+    if (has_metric) return parse_metric_rule(r, obj, path);
     json_object_foreach((json_t *)obj, key, v)
     {
-        if (strcmp(key, "require") && strcmp(key, "min"))
+        if (strcmp(key, "require") && strcmp(key, "min") && strcmp(key, "seconds"))
             return mlreg_error_set(MLREG_EINVALID, "config key '%s.%s': unknown rule key", path,
                                    key);
     }
@@ -232,28 +328,52 @@ static int parse_rule(mlreg_rule *r, const json_t *obj, const char *path, size_t
     if (req == NULL)
         return mlreg_error_set(MLREG_EINVALID, "config key '%s.require' must be a string", path);
     if (!strcmp(req, "previous_stage")) {
-        if (nkeys != 1)
-            return mlreg_error_set(
-                MLREG_EINVALID, "config key '%s.min': unknown rule key for previous_stage", path);
+        json_object_foreach((json_t *)obj, key, v)
+        {
+            if (strcmp(key, "require"))
+                return mlreg_error_set(MLREG_EINVALID,
+                                       "config key '%s.%s': unknown rule key for previous_stage",
+                                       path, key);
+        }
         if (stage_idx == 0)
             return mlreg_error_set(
                 MLREG_EINVALID, "config key '%s.require': previous_stage on the first stage", path);
         r->type = MLREG_RULE_PREVIOUS_STAGE;
         return 0;
     }
-    if (strcmp(req, "signed") && strcmp(req, "approvals"))
+    if (!strcmp(req, "signed"))
+        r->type = MLREG_RULE_SIGNED;
+    else if (!strcmp(req, "approvals"))
+        r->type = MLREG_RULE_APPROVALS;
+    else if (!strcmp(req, "min_interval"))
+        r->type = MLREG_RULE_MIN_INTERVAL;
+    else
         return mlreg_error_set(MLREG_EINVALID,
-                               "config key '%s.require': unknown requirement '%s' (signed, "
-                               "previous_stage, approvals)",
+                               "config key '%s.require': unknown requirement '%.64s' (signed, "
+                               "previous_stage, approvals, min_interval)",
                                path, req);
-    r->type = !strcmp(req, "signed") ? MLREG_RULE_SIGNED : MLREG_RULE_APPROVALS;
-    if ((v = json_object_get(obj, "min")) == NULL)
-        return mlreg_error_set(MLREG_EINVALID, "config key '%s': rule lacks \"min\"", path);
+    count_key = r->type == MLREG_RULE_MIN_INTERVAL ? "seconds" : "min";
+    json_object_foreach((json_t *)obj, key, v)
     {
-        char p2[640];
-        snprintf(p2, sizeof(p2), "%s.min", path);
-        return parse_count(&r->min_count, v, p2);
+        if (strcmp(key, "require") && strcmp(key, count_key))
+            return mlreg_error_set(MLREG_EINVALID, "config key '%s.%s': unknown rule key for %s",
+                                   path, key, req);
     }
+    if ((v = json_object_get(obj, count_key)) == NULL)
+        return mlreg_error_set(MLREG_EINVALID, "config key '%s': rule lacks \"%s\"", path,
+                               count_key);
+    snprintf(p2, sizeof(p2), "%s.%s", path, count_key);
+    if (r->type == MLREG_RULE_MIN_INTERVAL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > MLREG_MAX_INTERVAL_SECONDS)
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "config key '%s' must be an integer number of seconds between "
+                                   "1 and %ld",
+                                   p2, MLREG_MAX_INTERVAL_SECONDS);
+        r->min_count = (long)json_integer_value(v);
+        return 0;
+    }
+    return parse_count(&r->min_count, v, p2);
 }
 
 /* A {stage: [RULE...]} object at @p path ("gates" or "models.M.gates") into
@@ -396,83 +516,184 @@ typedef struct {
     int passed;
     char rule[320];
     char detail[512];
-    int has_cand, has_base, has_delta;
-    double cand, base, delta;
+    int has_cand, has_base, has_delta, has_margin;
+    double cand, base, delta, margin;
     const char *baseline_version;
+    const char *metric; /* the row's metric: the concrete name of a slice */
 } outcome;
 
-/* The metric rules. */
-static void eval_metric(outcome *o, const mlreg_rule *r, const mlreg_gate_input *in)
+/* @p x as the shortest of %g and %.17g that reads back to it. */
+static void fmt_x(char *buf, size_t cap, double x)
+{
+    snprintf(buf, cap, "%g", x);
+    if (strtod(buf, NULL) != x) snprintf(buf, cap, "%.17g", x);
+}
+
+/* The rule column of metric rule @p r on metric @p name. */
+static void rule_text(outcome *o, const mlreg_rule *r, const char *name)
+{
+    char x[40];
+    const char *pct = "", *what, *op = ">=", *dir = "";
+
+    fmt_x(x, sizeof(x), r->threshold);
+    switch (r->type) {
+    case MLREG_RULE_MIN: what = r->bound ? " ci_low" : ""; break;
+    case MLREG_RULE_MAX:
+        what = r->bound ? " ci_high" : "";
+        op = "<=";
+        break;
+    case MLREG_RULE_MAX_DROP_PCT: pct = "%"; /* fall through */
+    case MLREG_RULE_MAX_DROP:
+        what = r->bound ? " drop (ci)" : " drop";
+        op = "<=";
+        break;
+    case MLREG_RULE_MIN_IMPROVEMENT_PCT: pct = "%"; /* fall through */
+    default:
+        what = r->bound ? " improvement (ci)" : " improvement";
+        dir = r->lower_is_better ? " (lower is better)" : "";
+        break;
+    }
+    snprintf(o->rule, sizeof(o->rule), "%.200s%s%s %s %s%s", name, what, dir, op, x, pct);
+}
+
+/* Judges a rule against the baseline: the candidate and baseline metrics
+ * @p cm and @p bm (both finite, same dataset). */
+static void eval_baseline_rule(outcome *o, const mlreg_rule *r, const mlreg_metric *cm,
+                               const mlreg_metric *bm, const char *bver)
+{
+    double x = r->threshold, q, shown, qa, qb, tol;
+    int drop = r->type == MLREG_RULE_MAX_DROP || r->type == MLREG_RULE_MAX_DROP_PCT;
+    int pct = r->type == MLREG_RULE_MAX_DROP_PCT || r->type == MLREG_RULE_MIN_IMPROVEMENT_PCT;
+    const char *qname = drop ? "drop" : "improvement";
+    char head[200];
+
+    if (r->bound == MLREG_BOUND_CI) {
+        if (!cm->has_ci || !bm->has_ci) {
+            snprintf(o->detail, sizeof(o->detail),
+                     "%s metric %.200s has no confidence interval in its eval report (the rule "
+                     "compares intervals)",
+                     !cm->has_ci ? "candidate" : "baseline", cm->name);
+            return;
+        }
+        /* the worst case both intervals allow */
+        qa = r->lower_is_better ? cm->ci_high : cm->ci_low;
+        qb = r->lower_is_better ? bm->ci_low : bm->ci_high;
+        if (drop)
+            q = bm->ci_high - cm->ci_low;
+        else
+            q = r->lower_is_better ? bm->ci_low - cm->ci_high : cm->ci_low - bm->ci_high;
+        snprintf(head, sizeof(head), "ci [%g, %g] vs baseline ci [%g, %g] (%.64s): worst %s",
+                 cm->ci_low, cm->ci_high, bm->ci_low, bm->ci_high, bver, qname);
+    } else {
+        qa = cm->value;
+        qb = bm->value;
+        if (drop)
+            q = bm->value - cm->value;
+        else
+            q = r->lower_is_better ? bm->value - cm->value : cm->value - bm->value;
+        snprintf(head, sizeof(head), "%g vs baseline %g (%.64s): %s", cm->value, bm->value, bver,
+                 qname);
+    }
+    /* Reports round their numbers to a few decimals and the difference of
+     * two doubles carries their representation error (0.92 - 0.89 is
+     * 0.030000000000000027): a result within that error of the threshold
+     * counts as equal to it. */
+    tol = 2 * DBL_EPSILON * (fabs(qa) + fabs(qb));
+    if (pct && bm->value == 0) {
+        /* a percent of zero: only the sign of the change can be judged */
+        o->passed = drop ? q <= tol : (x == 0 ? q >= -tol : q > tol);
+        snprintf(o->detail, sizeof(o->detail), "%s %g against a zero baseline: passes only %s%s",
+                 head, q,
+                 drop ? "without a drop" : (x == 0 ? "without a loss" : "when it improves"),
+                 o->passed ? "" : " (fails)");
+        return;
+    }
+    shown = pct ? q / fabs(bm->value) * 100.0 : q;
+    if (pct) tol = tol / fabs(bm->value) * 100.0;
+    tol += 2 * DBL_EPSILON * fabs(x);
+    o->passed = drop ? shown <= x + tol : shown >= x - tol;
+    o->has_margin = 1;
+    o->margin = drop ? x - shown : shown - x;
+    snprintf(o->detail, sizeof(o->detail), "%s %g%s %s %g%s; margin %g%s", head, shown,
+             pct ? "%" : "", drop ? (o->passed ? "<=" : ">") : (o->passed ? ">=" : "<"), x,
+             pct ? "%" : "", o->margin, pct ? "%" : "");
+}
+
+/* Metric rule @p r on metric @p name (the rule's, or a slice's), whose
+ * metric is @p cm in the candidate and @p bm in the baseline (NULL: none). */
+static void eval_found(outcome *o, const mlreg_rule *r, const char *name, const mlreg_metric *cm,
+                       const mlreg_metric *bm, const mlreg_gate_input *in)
 {
     const mlreg_gate_release *c = in->candidate, *b = in->baseline;
-    const mlreg_metric *cm, *bm;
-    double x = r->threshold, drop;
-    const char *op = r->type == MLREG_RULE_MIN ? ">=" : "<=";
+    double x = r->threshold, v;
 
-    switch (r->type) {
-    case MLREG_RULE_MIN:
-    case MLREG_RULE_MAX: snprintf(o->rule, sizeof(o->rule), "%s %s %.17g", r->metric, op, x); break;
-    case MLREG_RULE_MAX_DROP:
-        snprintf(o->rule, sizeof(o->rule), "%s drop <= %.17g", r->metric, x);
-        break;
-    default: snprintf(o->rule, sizeof(o->rule), "%s drop <= %.17g%%", r->metric, x); break;
-    }
-    /* the common trimming of %.17g noise: prefer %g when it round-trips */
-    if (strtod(strrchr(o->rule, ' ') + 1, NULL) == x) {
-        char shortx[64];
-        snprintf(shortx, sizeof(shortx), "%g", x);
-        if (strtod(shortx, NULL) == x) {
-            char *sp = strrchr(o->rule, ' ') + 1;
-            int pct = r->type == MLREG_RULE_MAX_DROP_PCT;
-            snprintf(sp, sizeof(o->rule) - (size_t)(sp - o->rule), "%s%s", shortx, pct ? "%" : "");
-        }
-    }
+    o->metric = name;
+    rule_text(o, r, name);
     if (!c->has_eval_report) {
         snprintf(o->detail, sizeof(o->detail), "release has no eval report");
         return;
     }
-    if ((cm = find_metric(c, r->metric)) == NULL) {
-        snprintf(o->detail, sizeof(o->detail), "missing metric %s", r->metric);
+    if (cm == NULL) {
+        snprintf(o->detail, sizeof(o->detail), "missing metric %.200s", name);
         return;
     }
     o->has_cand = 1;
     o->cand = cm->value;
     if (!isfinite(cm->value)) {
-        snprintf(o->detail, sizeof(o->detail), "metric %s is not a finite number", r->metric);
+        snprintf(o->detail, sizeof(o->detail), "metric %.200s is not a finite number", name);
         return;
     }
     if (r->type == MLREG_RULE_MIN || r->type == MLREG_RULE_MAX) {
+        int is_min = r->type == MLREG_RULE_MIN;
         /* the baseline is shown for the reader's diff; it does not decide */
-        if (b != NULL && b->has_eval_report && (bm = find_metric(b, r->metric)) != NULL) {
+        if (bm != NULL) {
             o->baseline_version = b->version;
             o->has_base = 1;
             o->base = bm->value;
             o->has_delta = isfinite(bm->value);
             o->delta = cm->value - bm->value;
         }
-        o->passed = r->type == MLREG_RULE_MIN ? cm->value >= x : cm->value <= x;
-        snprintf(o->detail, sizeof(o->detail), "%g %s %g%s", cm->value,
-                 o->passed ? op : (r->type == MLREG_RULE_MIN ? "<" : ">"), x,
-                 o->passed ? "" : " (fails)");
+        if (r->bound != MLREG_BOUND_VALUE && !cm->has_ci) {
+            snprintf(o->detail, sizeof(o->detail),
+                     "metric %.200s has no confidence interval in the eval report (the rule "
+                     "reads %s)",
+                     name, bound_names[r->bound]);
+            return;
+        }
+        v = r->bound == MLREG_BOUND_CI_LOW    ? cm->ci_low
+            : r->bound == MLREG_BOUND_CI_HIGH ? cm->ci_high
+                                              : cm->value;
+        o->passed = is_min ? v >= x : v <= x;
+        o->has_margin = 1;
+        o->margin = is_min ? v - x : x - v;
+        if (r->bound != MLREG_BOUND_VALUE)
+            snprintf(o->detail, sizeof(o->detail), "%s %g %s %g (value %g, ci [%g, %g])%s",
+                     bound_names[r->bound], v,
+                     o->passed ? (is_min ? ">=" : "<=") : (is_min ? "<" : ">"), x, cm->value,
+                     cm->ci_low, cm->ci_high, o->passed ? "" : " (fails)");
+        else
+            snprintf(o->detail, sizeof(o->detail), "%g %s %g%s", v,
+                     o->passed ? (is_min ? ">=" : "<=") : (is_min ? "<" : ">"), x,
+                     o->passed ? "" : " (fails)");
         return;
     }
-    /* drop rules */
+    /* rules against the baseline */
     if (b == NULL) {
         o->passed = 1;
         snprintf(o->detail, sizeof(o->detail), "no baseline");
         return;
     }
     o->baseline_version = b->version;
-    if (!b->has_eval_report || (bm = find_metric(b, r->metric)) == NULL) {
-        snprintf(o->detail, sizeof(o->detail), "baseline %s lacks metric %s", b->version,
-                 r->metric);
+    if (bm == NULL) {
+        snprintf(o->detail, sizeof(o->detail), "baseline %.64s lacks metric %.200s", b->version,
+                 name);
         return;
     }
     o->has_base = 1;
     o->base = bm->value;
     if (!isfinite(bm->value)) {
-        snprintf(o->detail, sizeof(o->detail), "baseline metric %s is not a finite number",
-                 r->metric);
+        snprintf(o->detail, sizeof(o->detail), "baseline metric %.200s is not a finite number",
+                 name);
         return;
     }
     o->has_delta = 1;
@@ -480,35 +701,72 @@ static void eval_metric(outcome *o, const mlreg_rule *r, const mlreg_gate_input 
     if ((c->dataset == NULL) != (b->dataset == NULL) ||
         (c->dataset != NULL && strcmp(c->dataset, b->dataset) != 0)) {
         snprintf(o->detail, sizeof(o->detail),
-                 "baseline evaluated on a different dataset (%s vs %s)",
+                 "baseline evaluated on a different dataset (%.200s vs %.200s)",
                  b->dataset ? b->dataset : "none", c->dataset ? c->dataset : "none");
         return;
     }
-    drop = bm->value - cm->value;
-    if (r->type == MLREG_RULE_MAX_DROP) {
-        o->passed = drop <= x;
-        snprintf(o->detail, sizeof(o->detail), "%g vs baseline %g (%s): drop %g %s %g", cm->value,
-                 bm->value, b->version, drop, o->passed ? "<=" : ">", x);
+    eval_baseline_rule(o, r, cm, bm, b->version);
+}
+
+/* Metric rule @p r on metric @p name: its metric in each report, if any. */
+static void eval_metric(outcome *o, const mlreg_rule *r, const char *name,
+                        const mlreg_gate_input *in)
+{
+    const mlreg_gate_release *c = in->candidate, *b = in->baseline;
+
+    eval_found(o, r, name, c->has_eval_report ? find_metric(c, name) : NULL,
+               b != NULL && b->has_eval_report ? find_metric(b, name) : NULL, in);
+}
+
+/* @p ns as RFC 3339 UTC to the second (rounded up when @p up), into @p out. */
+static void fmt_time_sec(char out[MLREG_TIME_STRLEN], int64_t ns, int up)
+{
+    int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+    char *dot;
+
+    if (rem < 0) sec--, rem += 1000000000;
+    if (up && rem > 0) sec++;
+    mlreg_time_format_sec(out, sec, 0);
+    if ((dot = strchr(out, '.')) != NULL) snprintf(dot, 2, "Z");
+}
+
+/* The cooldown: the last promotion into the stage was long enough ago. */
+static void eval_min_interval(outcome *o, const mlreg_rule *r, const mlreg_gate_input *in)
+{
+    char last[MLREG_TIME_STRLEN], retry[MLREG_TIME_STRLEN];
+    int64_t need = (int64_t)r->min_count * 1000000000, elapsed;
+
+    snprintf(o->rule, sizeof(o->rule), "min interval %ld s since the last promotion", r->min_count);
+    if (in->last_promotion_ns == 0) {
+        o->passed = 1;
+        snprintf(o->detail, sizeof(o->detail), "no earlier promotion into the stage");
         return;
     }
-    if (bm->value == 0) {
-        o->passed = cm->value >= bm->value;
+    elapsed = in->now_ns - in->last_promotion_ns;
+    o->has_cand = 1;
+    o->cand = (double)(elapsed / 1000000000);
+    o->has_margin = 1;
+    o->margin = (double)((elapsed - need) / 1000000000);
+    o->passed = elapsed >= need;
+    fmt_time_sec(last, in->last_promotion_ns, 0);
+    if (o->passed) {
         snprintf(o->detail, sizeof(o->detail),
-                 "%g vs baseline 0 (%s): zero baseline, passes only when not lower", cm->value,
-                 b->version);
+                 "last promotion into the stage at %s, %lld s ago (>= %ld s)", last,
+                 (long long)(elapsed / 1000000000), r->min_count);
         return;
     }
-    {
-        double pct = drop / fabs(bm->value) * 100.0;
-        o->passed = pct <= x;
-        snprintf(o->detail, sizeof(o->detail), "%g vs baseline %g (%s): drop %g%% %s %g%%",
-                 cm->value, bm->value, b->version, pct, o->passed ? "<=" : ">", x);
-    }
+    fmt_time_sec(retry, in->last_promotion_ns + need, 1);
+    snprintf(o->detail, sizeof(o->detail),
+             "last promotion into the stage at %s, %lld s ago (< %ld s): may be retried at %s "
+             "(in %lld s)",
+             last, (long long)(elapsed < 0 ? 0 : elapsed / 1000000000), r->min_count, retry,
+             (long long)((need - elapsed + 999999999) / 1000000000));
 }
 
 static void eval_require(outcome *o, const mlreg_rule *r, const mlreg_gate_input *in)
 {
     switch (r->type) {
+    case MLREG_RULE_MIN_INTERVAL: eval_min_interval(o, r, in); break;
     case MLREG_RULE_SIGNED:
         snprintf(o->rule, sizeof(o->rule), "signed by >= %ld trusted key%s", r->min_count,
                  r->min_count == 1 ? "" : "s");
@@ -559,9 +817,18 @@ json_t *mlreg_rules_json(const mlreg_rule *rules, size_t n)
 
     for (size_t i = 0; list && i < n; i++) {
         const mlreg_rule *r = &rules[i];
-        if (r->type <= MLREG_RULE_MAX_DROP_PCT)
+        if (mlreg_rule_is_metric(r->type)) {
             row = json_pack("{s:s, s:s, s:o}", "type", type_names[r->type], "metric", r->metric,
                             "threshold", num(r->threshold));
+            if (row != NULL && r->bound != MLREG_BOUND_VALUE &&
+                json_object_set_new(row, "bound", json_string(bound_names[r->bound])) < 0)
+                json_decref(row), row = NULL;
+            if (row != NULL && is_improvement(r->type) &&
+                json_object_set_new(row, "lower_is_better", json_boolean(r->lower_is_better)) < 0)
+                json_decref(row), row = NULL;
+        } else if (r->type == MLREG_RULE_MIN_INTERVAL)
+            row = json_pack("{s:s, s:I}", "type", type_names[r->type], "seconds",
+                            (json_int_t)r->min_count);
         else if (r->type == MLREG_RULE_PREVIOUS_STAGE)
             row = json_pack("{s:s}", "type", type_names[r->type]);
         else
@@ -575,34 +842,176 @@ json_t *mlreg_rules_json(const mlreg_rule *rules, size_t n)
     return list;
 }
 
+/* Appends the row of outcome @p o of rule @p r to @p table. */
+static int append_row(json_t *table, const mlreg_rule *r, const outcome *o)
+{
+    int is_metric = mlreg_rule_is_metric(r->type);
+    json_t *row =
+        json_pack("{s:s, s:s, s:s?, s:o, s:o, s:s?, s:o, s:o, s:b, s:s, s:o, s:s?}", "rule",
+                  o->rule, "type", type_names[r->type], "metric", is_metric ? o->metric : NULL,
+                  "threshold", is_metric ? num(r->threshold) : json_integer(r->min_count),
+                  "candidate", o->has_cand ? num(o->cand) : json_null(), "baseline_version",
+                  o->baseline_version, "baseline", o->has_base ? num(o->base) : json_null(),
+                  "delta", o->has_delta ? num(o->delta) : json_null(), "passed", o->passed,
+                  "detail", o->detail, "margin", o->has_margin ? num(o->margin) : json_null(),
+                  "bound", r->bound != MLREG_BOUND_VALUE ? bound_names[r->bound] : NULL);
+
+    if (row == NULL || json_array_append_new(table, row) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory evaluating gates");
+    return 0;
+}
+
+/* 1 when metric @p name matches the pattern split at its '*' segment into
+ * @p pre (ending with '.', or empty) and @p suf (starting with '.'): one
+ * segment, without '.', in the star's place. */
+static int slice_match(const char *name, const char *pre, size_t plen, const char *suf, size_t slen)
+{
+    size_t n = strlen(name);
+    const char *mid;
+
+    if (n < plen + slen + 1 || memcmp(name, pre, plen) || memcmp(name + n - slen, suf, slen))
+        return 0;
+    mid = name + plen;
+    return memchr(mid, '.', n - plen - slen) == NULL;
+}
+
+static int metric_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const mlreg_metric *const *)a)->name, (*(const mlreg_metric *const *)b)->name);
+}
+
+/* The metrics of @p rel matching the pattern, sorted by name, into *out
+ * (malloc'd; *n_out of them). Sorted, the candidate's and the baseline's
+ * merge in one pass: a report may hold MLREG_MAX_METRICS slices, and this
+ * runs inside the promotion's write transaction. */
+static int slice_metrics(const mlreg_metric ***out, size_t *n_out, const mlreg_gate_release *rel,
+                         const char *pre, size_t plen, const char *suf, size_t slen)
+{
+    const mlreg_metric **ms = NULL;
+    size_t n = 0;
+
+    *out = NULL;
+    *n_out = 0;
+    if (rel == NULL || !rel->has_eval_report || rel->n_metrics == 0) return 0;
+    if ((ms = calloc(rel->n_metrics, sizeof(*ms))) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory evaluating gates");
+    for (size_t i = 0; i < rel->n_metrics; i++)
+        if (slice_match(rel->metrics[i].name, pre, plen, suf, slen)) ms[n++] = &rel->metrics[i];
+    qsort(ms, n, sizeof(*ms), metric_cmp);
+    *out = ms;
+    *n_out = n;
+    return 0;
+}
+
+/* A slice rule (metric with a '*' segment): one row per slice. Candidate
+ * and baseline slices are merged in name order; see gates.h for which
+ * pass. */
+static int eval_slices(json_t *table, int *all, const mlreg_rule *r, const mlreg_gate_input *in)
+{
+    const char *star = strchr(r->metric, '*'), *suf = star + 1;
+    size_t plen = (size_t)(star - r->metric), slen = strlen(suf), nc = 0, nb = 0, i = 0, j = 0;
+    const mlreg_metric **cm = NULL, **bm = NULL;
+    int error = 0, cmp, vs_base = against_baseline(r->type);
+    outcome o;
+
+    if ((error = slice_metrics(&cm, &nc, in->candidate, r->metric, plen, suf, slen)) < 0 ||
+        (error = slice_metrics(&bm, &nb, in->baseline, r->metric, plen, suf, slen)) < 0)
+        goto done;
+    if (nc == 0) {
+        memset(&o, 0, sizeof(o));
+        eval_metric(&o, r, r->metric, in); /* no eval report, or no such metric */
+        if (in->candidate->has_eval_report)
+            snprintf(o.detail, sizeof(o.detail), "no metric matches %.200s in the eval report",
+                     r->metric);
+        *all = 0;
+        error = append_row(table, r, &o);
+        goto done;
+    }
+    /* every row goes into the promotion's audit entry, which is bounded
+     * (MLREG_AUDIT_ENTRY_MAX): too many slices fail the rule in one row */
+    for (size_t a = 0, z = 0, rows = 0; a < nc || (vs_base && z < nb);) {
+        cmp = a == nc ? 1 : z == nb ? -1 : strcmp(cm[a]->name, bm[z]->name);
+        if (cmp <= 0) a++;
+        if (cmp >= 0) z++;
+        if (cmp > 0 && !vs_base) continue; /* not a row: see below */
+        if (++rows > MLREG_MAX_SLICE_ROWS) {
+            memset(&o, 0, sizeof(o));
+            o.metric = r->metric;
+            rule_text(&o, r, r->metric);
+            snprintf(o.detail, sizeof(o.detail),
+                     "more than %d slices match %.200s: a slice rule judges at most %d",
+                     MLREG_MAX_SLICE_ROWS, r->metric, MLREG_MAX_SLICE_ROWS);
+            *all = 0;
+            error = append_row(table, r, &o);
+            goto done;
+        }
+    }
+    while (i < nc || (vs_base && j < nb)) {
+        memset(&o, 0, sizeof(o));
+        cmp = i == nc ? 1 : j == nb ? -1 : strcmp(cm[i]->name, bm[j]->name);
+        if (cmp > 0 && !vs_base) {
+            j++; /* min/max read no baseline: its own slices do not matter */
+            continue;
+        }
+        if (cmp < 0 && vs_base && nb > 0) {
+            /* a slice the baseline does not have: nothing to compare */
+            o.metric = cm[i]->name;
+            rule_text(&o, r, cm[i]->name);
+            o.has_cand = 1;
+            o.cand = cm[i]->value;
+            o.baseline_version = in->baseline->version;
+            o.passed = isfinite(cm[i]->value);
+            snprintf(o.detail, sizeof(o.detail), "%s: baseline %.64s does not have it",
+                     o.passed ? "new slice" : "new slice with a value that is not a finite number",
+                     in->baseline->version);
+            i++;
+        } else if (cmp > 0) {
+            o.metric = bm[j]->name;
+            rule_text(&o, r, bm[j]->name);
+            o.baseline_version = in->baseline->version;
+            o.has_base = 1;
+            o.base = bm[j]->value;
+            snprintf(o.detail, sizeof(o.detail),
+                     "slice missing from the candidate (baseline %.64s has it)",
+                     in->baseline->version);
+            j++;
+        } else {
+            /* in both; or, against a baseline without any slice, "lacks" */
+            eval_found(&o, r, cm[i]->name, cm[i], cmp == 0 ? bm[j] : NULL, in);
+            i++;
+            if (cmp == 0) j++;
+        }
+        if (!o.passed) *all = 0;
+        if ((error = append_row(table, r, &o)) < 0) goto done;
+    }
+
+done:
+    free(cm);
+    free(bm);
+    return error;
+}
+
 int mlreg_gates_evaluate(json_t **table_out, int *passed_out, const mlreg_rule *rules, size_t n,
                          const mlreg_gate_input *in)
 {
     int error = 0, all = 1;
-    json_t *table = json_array(), *row;
+    json_t *table = json_array();
     outcome o;
 
     if (table == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory evaluating gates");
     for (size_t i = 0; i < n; i++) {
         const mlreg_rule *r = &rules[i];
-        int is_metric = r->type <= MLREG_RULE_MAX_DROP_PCT;
+        if (mlreg_rule_is_metric(r->type) && strchr(r->metric, '*') != NULL) {
+            if ((error = eval_slices(table, &all, r, in)) < 0) goto done;
+            continue;
+        }
         memset(&o, 0, sizeof(o));
-        if (is_metric)
-            eval_metric(&o, r, in);
+        if (mlreg_rule_is_metric(r->type))
+            eval_metric(&o, r, r->metric, in);
         else
             eval_require(&o, r, in);
         if (!o.passed) all = 0;
-        row = json_pack("{s:s, s:s, s:s?, s:o, s:o, s:s?, s:o, s:o, s:b, s:s}", "rule", o.rule,
-                        "type", type_names[r->type], "metric", r->metric, "threshold",
-                        is_metric ? num(r->threshold) : json_integer(r->min_count), "candidate",
-                        o.has_cand ? num(o.cand) : json_null(), "baseline_version",
-                        o.baseline_version, "baseline", o.has_base ? num(o.base) : json_null(),
-                        "delta", o.has_delta ? num(o.delta) : json_null(), "passed", o.passed,
-                        "detail", o.detail);
-        if (row == NULL || json_array_append_new(table, row) < 0) {
-            error = mlreg_error_set(MLREG_ENOMEM, "out of memory evaluating gates");
-            goto done;
-        }
+        if ((error = append_row(table, r, &o)) < 0) goto done;
     }
     *table_out = table;
     table = NULL;

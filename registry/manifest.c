@@ -529,6 +529,7 @@ static const char *json_type_name(const json_t *v)
  * members "metric,filter"). */
 typedef struct {
     json_t *metrics;
+    json_t *intervals;
     json_t *skipped;
     size_t nskipped;
     int lm_eval;
@@ -551,15 +552,44 @@ static const char *lm_eval_key(char *buf, size_t cap, const char *key)
     return buf;
 }
 
-/* Lists a value kept in the report but not indexed as a metric. */
-static int skip_value(flatten_ctx *c, const char *name, const json_t *val)
+/* Lists a value kept in the report but not indexed as a metric, described
+ * as @p what ("an array"). */
+static int skip_value(flatten_ctx *c, const char *name, const char *what)
 {
     c->nskipped++;
     if (json_array_size(c->skipped) >= MLREG_EVAL_SKIPPED_LISTED) return 0;
-    if (json_array_append_new(
-            c->skipped, json_pack("{s:s, s:s}", "name", name, "type", json_type_name(val))) < 0)
+    if (json_array_append_new(c->skipped, json_pack("{s:s, s:s}", "name", name, "type", what)) < 0)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory listing '%.200s'", name);
     return 0;
+}
+
+/* Whether object @p obj is a metric with a confidence interval: it has a
+ * "value" and a "ci_low" or "ci_high" member. Returns 0 when it is not (it
+ * flattens as any object), 1 when it is a well-formed one ({"value": v,
+ * "ci_low": l, "ci_high": h}, nothing else, numbers with l <= v <= h; into
+ * *v, *l, *h), -1 when it is malformed: *why then says how, and the
+ * object is kept in the report but is not a metric (a warning, never a
+ * refusal: a stored report must parse again when the index is rebuilt). */
+static int interval_of(const json_t *obj, double *v, double *l, double *h, const char **why)
+{
+    json_t *jv = json_object_get(obj, "value"), *jl = json_object_get(obj, "ci_low"),
+           *jh = json_object_get(obj, "ci_high");
+
+    if (jv == NULL || (jl == NULL && jh == NULL)) return 0;
+    *why = "an interval object without both ci_low and ci_high";
+    if (jl == NULL || jh == NULL) return -1;
+    *why = "an interval object with members other than value, ci_low and ci_high";
+    if (json_object_size(obj) != 3) return -1;
+    *why = "an interval object whose value, ci_low or ci_high is not a number";
+    if (!json_is_number(jv) || !json_is_number(jl) || !json_is_number(jh)) return -1;
+    *v = json_number_value(jv);
+    *l = json_number_value(jl);
+    *h = json_number_value(jh);
+    *why = "an interval object whose numbers are not finite";
+    if (!isfinite(*v) || !isfinite(*l) || !isfinite(*h)) return -1;
+    *why = "an interval object without ci_low <= value <= ci_high";
+    if (!(*l <= *v && *v <= *h)) return -1;
+    return 1;
 }
 
 /* Flattens @p obj into c->metrics with names "<prefix>.<key>" (or "<key>" at
@@ -583,7 +613,8 @@ static int flatten_metrics(flatten_ctx *c, json_t *obj, const char *prefix, int 
     json_object_foreach(obj, member, val)
     {
         size_t n;
-        double d;
+        double d, lo = 0, hi = 0;
+        int has_ci = 0;
 
         free(name);
         name = NULL;
@@ -629,14 +660,23 @@ static int flatten_metrics(flatten_ctx *c, json_t *obj, const char *prefix, int 
         }
 
         if (json_is_object(val)) {
-            if ((error = flatten_metrics(c, val, name, depth + 1, NULL)) < 0) goto done;
+            const char *why = NULL;
+            int iv = interval_of(val, &d, &lo, &hi, &why);
+            if (iv < 0) {
+                if ((error = skip_value(c, name, why)) < 0) goto done;
+                continue;
+            }
+            if (iv == 0) {
+                if ((error = flatten_metrics(c, val, name, depth + 1, NULL)) < 0) goto done;
+                continue;
+            }
+            has_ci = 1;
+        } else if (!json_is_number(val)) {
+            if ((error = skip_value(c, name, json_type_name(val))) < 0) goto done;
             continue;
+        } else {
+            d = json_number_value(val);
         }
-        if (!json_is_number(val)) {
-            if ((error = skip_value(c, name, val)) < 0) goto done;
-            continue;
-        }
-        d = json_number_value(val);
         if (!isfinite(d)) {
             error = mlreg_error_set(MLREG_EINVALID,
                                     "eval report: metric '%.200s' must be a finite number", name);
@@ -653,7 +693,10 @@ static int flatten_metrics(flatten_ctx *c, json_t *obj, const char *prefix, int 
                                     name);
             goto done;
         }
-        if (json_object_set_new(c->metrics, name, json_real(d)) < 0) {
+        if (json_object_set_new(c->metrics, name, json_real(d)) < 0 ||
+            (has_ci &&
+             json_object_set_new(c->intervals, name,
+                                 json_pack("{s:f, s:f}", "ci_low", lo, "ci_high", hi)) < 0)) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory storing metric '%.200s'", name);
             goto done;
         }
@@ -770,7 +813,8 @@ int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t le
     }
 
     r = calloc(1, sizeof(*r));
-    if (r == NULL || (r->metrics = json_object()) == NULL || (r->skipped = json_array()) == NULL ||
+    if (r == NULL || (r->metrics = json_object()) == NULL ||
+        (r->intervals = json_object()) == NULL || (r->skipped = json_array()) == NULL ||
         (dataset && (r->dataset = strdup(json_string_value(dataset))) == NULL)) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory parsing eval report");
         goto done;
@@ -780,6 +824,7 @@ int mlreg_eval_report_parse(mlreg_eval_report **out, const char *body, size_t le
         (error = report_digest(&r->eval_code_digest, root, "eval_code_digest")) < 0)
         goto done;
     c.metrics = r->metrics;
+    c.intervals = r->intervals;
     c.skipped = r->skipped;
     if ((error = flatten_metrics(&c, metrics, NULL, 0,
                                  format == MLREG_EVAL_FLAT ? "dataset" : NULL)) < 0)
@@ -810,6 +855,7 @@ void mlreg_eval_report_free(mlreg_eval_report *r)
 {
     if (r == NULL) return;
     json_decref(r->metrics);
+    json_decref(r->intervals);
     json_decref(r->skipped);
     free(r->dataset_digest);
     free(r->eval_code_digest);

@@ -360,6 +360,12 @@ static json_t *release_record(const mlreg_manifest *m, const mlreg_release_info 
                     report ? json_deep_copy(report->metrics) : json_object(), "dataset",
                     report ? report->dataset : NULL, "size", (json_int_t)total, "files", files,
                     "pushed_by", actor ? actor : MLREG_KEYRING_ACTOR_LOCAL);
+    /* only when there are some: records without intervals stay as they were */
+    if (rec != NULL && report != NULL && json_object_size(report->intervals) > 0 &&
+        json_object_set_new(rec, "metric_intervals", json_deep_copy(report->intervals)) < 0) {
+        json_decref(rec);
+        return NULL;
+    }
     /* only when true: records of clean pushes stay as they were */
     if (rec != NULL && info->git_dirty && json_object_set_new(rec, "git_dirty", json_true()) < 0) {
         json_decref(rec);

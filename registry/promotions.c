@@ -51,7 +51,7 @@ typedef struct {
 
 static int gate_rel_of(gate_rel *out, const json_t *rec)
 {
-    json_t *metrics = json_object_get(rec, "metrics"), *v, *files, *f;
+    json_t *metrics = json_object_get(rec, "metrics"), *v, *files, *f, *ci, *b;
     const char *name;
     size_t i = 0, k;
 
@@ -72,6 +72,13 @@ static int gate_rel_of(gate_rel *out, const json_t *rec)
         /* a stored value that is not a number is corrupt: it fails as NaN */
         out->metrics[i].name = name;
         out->metrics[i].value = json_is_number(v) ? json_number_value(v) : NAN;
+        ci = json_object_get(json_object_get(rec, "metric_intervals"), name);
+        if ((out->metrics[i].has_ci = json_is_object(ci))) { /* corrupt bounds fail as NaN */
+            b = json_object_get(ci, "ci_low");
+            out->metrics[i].ci_low = json_is_number(b) ? json_number_value(b) : NAN;
+            b = json_object_get(ci, "ci_high");
+            out->metrics[i].ci_high = json_is_number(b) ? json_number_value(b) : NAN;
+        }
         i++;
     }
     out->g.metrics = out->metrics;
@@ -491,6 +498,10 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
     error = 0;
     in.approvals = s->ac.count;
     in.pusher_approved = s->ac.pusher_approved;
+    in.now_ns = mlreg_time_now_ns();
+    if ((error = mlreg_promotions__last_promotion_ns(&in.last_promotion_ns, txn, req->model,
+                                                     req->stage)) < 0)
+        goto done;
     s->from_stage = in.in_previous_stage ? in.previous_stage : NULL;
 
     if ((error = mlreg_gates_evaluate(&s->table, &s->passed, s->rules, s->nrules, &in)) < 0)
@@ -501,7 +512,7 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
     }
     snprintf(s->refusal, sizeof(s->refusal),
              "promotion of %s@%s to %s refused: %zu of %zu gate rules failed", req->model,
-             req->version, req->stage, failed, s->nrules);
+             req->version, req->stage, failed, json_array_size(s->table));
     if (json_object_get(s->cand, "withdrawn") != NULL) {
         /* withdrawn: refused whatever the gates say, and recorded as a
          * refusal with the table they made (withdraw.c) */
@@ -531,8 +542,8 @@ static json_t *gates_with_reals(const json_t *gates)
 {
     static const char *const order[] = {
         "rule",     "type",  "metric", "threshold", "candidate", "baseline_version",
-        "baseline", "delta", "passed", "detail"};
-    static const char *const numbers[] = {"threshold", "candidate", "baseline", "delta"};
+        "baseline", "delta", "passed", "detail",    "margin",    "bound"};
+    static const char *const numbers[] = {"threshold", "candidate", "baseline", "delta", "margin"};
     json_t *table = json_array(), *row, *v, *copy = NULL;
     const char *k;
     size_t i, j;

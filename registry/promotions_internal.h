@@ -97,6 +97,11 @@ typedef struct {
 int mlreg_promotions__walk_history(history_walk *w, mlreg_meta_txn *txn, const char *model,
                                    const char *stage);
 
+/** The time (ns) of the last promotion (history action "promote"; rollbacks are not
+ *  promotions) of @p model into @p stage into *out, 0 when there was none. */
+int mlreg_promotions__last_promotion_ns(int64_t *out, mlreg_meta_txn *txn, const char *model,
+                                        const char *stage);
+
 /** Moves @p model / @p stage to release @p cand and appends its history entry,
  *  with the members of @p extra (borrowed, may be NULL: a break-glass move's
  *  "override", "override_reason", "override_approvers") added to it. */

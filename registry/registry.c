@@ -17,6 +17,7 @@
  *   releases    model \0 version              -> release record JSON:
  *       {"model","version","digest","created","created_sec","created_nsec",
  *        "git_sha"|null,"metrics":{name:number},"dataset"|null,"size",
+ *        "metric_intervals":{name:{"ci_low","ci_high"}} (only when the eval report gave some),
  *        "files":[{"title","kind","digest","size","media_type"}],"pushed_by",
  *        "git_dirty":true (only when the manifest says org.mlreg.git-dirty "true")}
  *     ("pushed_by" is the actor of the PUT; records written before it existed
@@ -1056,7 +1057,7 @@ static json_t *record_or_null(json_t *v)
 
 /* RELEASE_SUMMARY from a stored record (new reference). "withdrawn" is the
  * record's object (withdraw.c) or null, "purged" likewise (purge.c). */
-static json_t *release_summary(json_t *rec)
+static json_t *release_summary_plain(json_t *rec)
 {
     json_t *w = json_object_get(rec, "withdrawn"), *p = json_object_get(rec, "purged");
 
@@ -1067,6 +1068,21 @@ static json_t *release_summary(json_t *rec)
                      "files", (json_int_t)json_array_size(json_object_get(rec, "files")), "size",
                      json_object_get(rec, "size"), "withdrawn", w ? w : json_null(), "purged",
                      p ? p : json_null());
+}
+
+/* RELEASE_SUMMARY with "metric_intervals" (the record's, {} when it has
+ * none) (new reference). */
+static json_t *release_summary(json_t *rec)
+{
+    json_t *res = release_summary_plain(rec), *ci = json_object_get(rec, "metric_intervals");
+
+    if (res != NULL &&
+        json_object_set_new(res, "metric_intervals",
+                            json_is_object(ci) ? json_incref(ci) : json_object()) < 0) {
+        json_decref(res);
+        return NULL;
+    }
+    return res;
 }
 
 /* Collects the records of one model, or of all models, in key order. */

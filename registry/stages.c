@@ -162,6 +162,38 @@ int mlreg_promotions__walk_history(history_walk *w, mlreg_meta_txn *txn, const c
     return error < 0 ? error : 0;
 }
 
+static int last_promotion_cb(const void *key, size_t klen, const void *val, size_t vlen,
+                             void *payload)
+{
+    int64_t *out = payload;
+    json_t *e = json_loadb(val, vlen, 0, NULL), *t = json_object_get(e, "time_ns");
+    const char *action = jstr(e, "action");
+
+    (void)key;
+    (void)klen;
+    if (e == NULL || action == NULL || !json_is_integer(t)) {
+        json_decref(e);
+        return mlreg_error_set(MLREG_EIO, "stage history entry is corrupt");
+    }
+    if (!strcmp(action, "promote")) *out = (int64_t)json_integer_value(t);
+    json_decref(e);
+    return 0;
+}
+
+/* The last promotion into model/stage: entries are in time order. */
+int mlreg_promotions__last_promotion_ns(int64_t *out, mlreg_meta_txn *txn, const char *model,
+                                        const char *stage)
+{
+    char prefix[PROMOTIONS_KEY_CAP];
+    size_t plen = mlreg_promotions__key(prefix, model, stage, "", 0, 0);
+    int error;
+
+    *out = 0;
+    error =
+        mlreg_meta_iter(txn, MLREG_DB_STAGE_HISTORY, prefix, plen, NULL, 0, last_promotion_cb, out);
+    return error < 0 ? error : 0;
+}
+
 /* ---- stage pointers ------------------------------------------------------------ */
 
 /* Moves model/stage to release @p cand and appends the history entry. */

@@ -19,15 +19,52 @@
  *                                   keys of role `release` only (keyring.h)
  *   {"require":"previous_stage"}    in, or once promoted into, the stage before the target
  *   {"require":"approvals","min":N} N distinct approvers, the pusher not counted (N >= 1)
+ *   {"metric":M,"min_improvement":X}      improvement >= X (X >= 0), where improvement is
+ *                                         candidate - baseline, or baseline - candidate with
+ *                                         "lower_is_better": true on the rule
+ *   {"metric":M,"min_improvement_pct":P}  improvement/|baseline|*100 >= P (P >= 0); a zero
+ *                                         baseline passes only when improvement > 0 (>= 0
+ *                                         when P is 0)
+ *   {"require":"min_interval","seconds":N} the last promotion into the target stage (of
+ *                                         this model; rollbacks are not promotions) was at
+ *                                         least N seconds ago (1 <= N <= 31536000); passes
+ *                                         when there was none
  * A missing metric, a non-finite value, or a release without an eval report
- * fails its rule. Drop rules pass without a baseline ("no baseline") and
- * fail when the two eval reports name different datasets.
+ * fails its rule. Rules against the baseline (max_drop, max_drop_pct,
+ * min_improvement, min_improvement_pct) pass without a baseline ("no
+ * baseline") and fail when the two eval reports name different datasets.
+ * Their difference counts as equal to the threshold when it is within the
+ * rounding error of the doubles it comes from (2 DBL_EPSILON times the sum
+ * of their magnitudes, and of the threshold's).
+ *
+ * Confidence intervals ("bound" on a metric rule; the metric must carry an
+ * interval [lo, hi] from its eval report, else the rule fails):
+ *   min  with "bound":"ci_low"   lo >= X
+ *   max  with "bound":"ci_high"  hi <= X
+ *   max_drop / max_drop_pct with "bound":"ci": the largest drop both
+ *     intervals allow, worst = baseline.hi - candidate.lo, is <= X
+ *     (worst/|baseline value|*100 <= P)
+ *   min_improvement / min_improvement_pct with "bound":"ci": the smallest
+ *     improvement both intervals allow, candidate.lo - baseline.hi (with
+ *     lower_is_better: baseline.lo - candidate.hi), is >= X (its percent of
+ *     |baseline value| >= P)
+ * Any other pairing of bound and rule is refused by the parser.
+ *
+ * Slices: a metric name with one segment "*" ("slices.*.accuracy"; segments
+ * are separated by '.', the '*' segment is not the last one) applies the rule
+ * to every metric that matches with one segment (no '.') in its place.
+ * Each match is a row of the table (its metric the concrete name). No match
+ * in the candidate fails (one row, the pattern). For rules against the
+ * baseline: a slice of the baseline missing from the candidate fails, a
+ * slice only in the candidate passes ("new slice"), one in both is judged.
+ * More than MLREG_MAX_SLICE_ROWS rows fail the rule in one row.
  */
 #ifndef MLREG_GATES_H
 #define MLREG_GATES_H
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /** Most stages a config may declare. */
 #define MLREG_MAX_STAGES 32
@@ -39,16 +76,39 @@ typedef enum {
     MLREG_RULE_MAX_DROP_PCT,
     MLREG_RULE_SIGNED,
     MLREG_RULE_PREVIOUS_STAGE,
-    MLREG_RULE_APPROVALS
+    MLREG_RULE_APPROVALS,
+    MLREG_RULE_MIN_IMPROVEMENT,
+    MLREG_RULE_MIN_IMPROVEMENT_PCT,
+    MLREG_RULE_MIN_INTERVAL
 } mlreg_rule_type;
+
+/** Which number of a metric a rule reads ("bound" on the rule). */
+typedef enum {
+    MLREG_BOUND_VALUE = 0, /**< the value (no "bound") */
+    MLREG_BOUND_CI_LOW,    /**< "ci_low": min rules */
+    MLREG_BOUND_CI_HIGH,   /**< "ci_high": max rules */
+    MLREG_BOUND_CI         /**< "ci": rules against the baseline, worst case of both intervals */
+} mlreg_bound;
+
+/** Most rows (slices) one slice rule gives; more fail the rule in one row
+ *  (every row goes into the promotion's audit entry, which is bounded). */
+#define MLREG_MAX_SLICE_ROWS 100
+
+/** Most seconds a min_interval rule may ask for (365 days). */
+#define MLREG_MAX_INTERVAL_SECONDS 31536000L
 
 /** One rule. Owned by the policy it belongs to. */
 typedef struct {
     mlreg_rule_type type;
-    char *metric;     /**< metric rules: the (flattened) metric name; NULL otherwise */
-    double threshold; /**< metric rules: X or P */
-    long min_count;   /**< signed / approvals: N */
+    char *metric;        /**< metric rules: the (flattened) metric name; NULL otherwise */
+    double threshold;    /**< metric rules: X or P */
+    long min_count;      /**< signed / approvals: N; min_interval: seconds */
+    mlreg_bound bound;   /**< metric rules: which number is judged */
+    int lower_is_better; /**< min_improvement rules: 1 when lower values are better */
 } mlreg_rule;
+
+/** 1 when @p t is a metric rule (it has a metric and a threshold). */
+int mlreg_rule_is_metric(mlreg_rule_type t);
 
 typedef struct mlreg_policy mlreg_policy;
 
@@ -90,6 +150,9 @@ int mlreg_policy_rules(const mlreg_rule **rules_out, size_t *n_out, const mlreg_
 typedef struct {
     const char *name;
     double value;
+    int has_ci;     /**< 1: the eval report gave a confidence interval */
+    double ci_low;  /**< when has_ci */
+    double ci_high; /**< when has_ci */
 } mlreg_metric;
 
 /** What the gates know about one release. Everything borrowed. */
@@ -113,13 +176,23 @@ typedef struct {
     int in_previous_stage;              /**< 1: in, or once promoted into, previous_stage */
     long approvals;                     /**< distinct approvers other than the pusher */
     int pusher_approved;                /**< 1: the pusher approved too (not counted) */
+    int64_t now_ns;                     /**< the time of the evaluation (min_interval) */
+    int64_t last_promotion_ns;          /**< the last promotion of this model into the target
+                                             stage; 0: none */
 } mlreg_gate_input;
 
 /**
  * Evaluates @p n @p rules on @p in. *table_out receives the rule table
  * (owned by the caller): [{"rule","type","metric","threshold","candidate",
- * "baseline_version","baseline","delta","passed","detail"}] with null for
- * what does not apply (and for non-finite numbers, which JSON cannot hold);
+ * "baseline_version","baseline","delta","passed","detail","margin","bound"}]
+ * with null for what does not apply (and for non-finite numbers, which JSON
+ * cannot hold). "margin" is how far a metric rule's judged number is on the
+ * passing side of its threshold (negative: by how much it fails); "bound"
+ * is "ci_low", "ci_high" or "ci" when the rule reads an interval. A slice
+ * rule gives one row per slice.
+ * Rows of a promotion are stored in its audit entry; registry/promotions.c
+ * restores their member order on replay and must list new members too.
+ *
  * *passed_out is 1 when every rule passed (also when there are none).
  * @return 0 or MLREG_ENOMEM.
  */
@@ -132,8 +205,10 @@ const char *mlreg_rule_type_name(mlreg_rule_type t);
 /**
  * The rules @p rules as configured, for clients that show them (owned by the
  * caller): [{"type","metric","threshold"}] for a metric rule (the type as
- * mlreg_rule_type_name() writes it), [{"type","min"}] for `signed` and
- * `approvals`, [{"type"}] for `previous_stage`. NULL when out of memory.
+ * mlreg_rule_type_name() writes it, plus "bound" and "lower_is_better"
+ * when the rule has them), [{"type","min"}] for `signed` and `approvals`,
+ * [{"type","seconds"}] for `min_interval`, [{"type"}] for `previous_stage`.
+ * NULL when out of memory.
  */
 json_t *mlreg_rules_json(const mlreg_rule *rules, size_t n);
 

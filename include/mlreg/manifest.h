@@ -137,6 +137,9 @@ typedef enum {
 typedef struct {
     /** Object of flattened metric name -> JSON real, in document order. Owned. */
     json_t *metrics;
+    /** Object of metric name -> {"ci_low","ci_high"} (reals) for the metrics
+     *  given as {"value","ci_low","ci_high"}, in document order. Owned. */
+    json_t *intervals;
     /** The top-level "dataset" string (malloc'd), NULL when absent. */
     char *dataset;
     mlreg_eval_format format;
@@ -170,6 +173,11 @@ typedef struct {
  * Nested objects flatten to dotted names ({"retrieval":{"hit_rate":0.9}} ->
  * "retrieval.hit_rate"). Numbers are metrics (integers of any size are read
  * as reals; NaN, Infinity and reals out of range are not JSON and refused).
+ * An object with a "value" and a "ci_low" or "ci_high" member is one metric
+ * with a confidence interval: exactly {"value": v, "ci_low": l, "ci_high": h},
+ * numbers with l <= v <= h; its value v is the metric and [l, h] goes to
+ * @c intervals. A malformed one (a member missing or extra, not a number,
+ * the order broken) is not a metric: it is listed in @c skipped.
  * Strings, booleans, null and arrays are not metrics: they are listed in
  * @c skipped, never refused. An optional top-level "dataset" must be a
  * string without control characters (in the metrics and flat layouts).

@@ -315,6 +315,8 @@ int mlreg_registry_referrers(json_t **out, int *more_out, mlreg_registry *reg, c
  *                            "latest":{"version","digest","created","withdrawn"}|null}]}
  *   model:        {"name","releases":[RELEASE_SUMMARY...]} ordered by created, then version
  *   RELEASE_SUMMARY: {"version","digest","created","git_sha","metrics":{name:number},
+ *                     "metric_intervals":{name:{"ci_low","ci_high"}} (the metrics the eval
+ *                     report gave a confidence interval; {} when none),
  *                     "files":N,"size":total_bytes,
  *                     "withdrawn":{"reason","by","time","seq"}|null (promotions.h)}
  *   release:      RELEASE_SUMMARY plus "model", "eval_dataset" (string or null), "pushed_by"

@@ -133,10 +133,10 @@ static void eval_setup(void)
     memset(&cand, 0, sizeof(cand));
     memset(&base, 0, sizeof(base));
     memset(&in, 0, sizeof(in));
-    cand_m[0] = (mlreg_metric){"accuracy", 0.90};
-    cand_m[1] = (mlreg_metric){"f1", 0.80};
-    base_m[0] = (mlreg_metric){"accuracy", 0.92};
-    base_m[1] = (mlreg_metric){"f1", 0.80};
+    cand_m[0] = (mlreg_metric){.name = "accuracy", .value = 0.90};
+    cand_m[1] = (mlreg_metric){.name = "f1", .value = 0.80};
+    base_m[0] = (mlreg_metric){.name = "accuracy", .value = 0.92};
+    base_m[1] = (mlreg_metric){.name = "f1", .value = 0.80};
     cand.version = "2.0";
     cand.has_eval_report = 1;
     cand.metrics = cand_m;

@@ -879,6 +879,126 @@ START_TEST(test_eval_report_strings_booleans_null_and_arrays_are_kept_but_not_in
 }
 END_TEST
 
+START_TEST(test_eval_report_interval_objects_are_one_metric_with_its_bounds)
+{
+    mlreg_eval_report *r = NULL;
+    json_t *ci;
+
+    ck_assert_msg(parse_report(&r, "{\"metrics\":{\"accuracy\":{\"value\":0.91,\"ci_low\":0.89,"
+                                   "\"ci_high\":0.93},\"slices\":{\"en\":{\"f1\":{\"value\":0.8,"
+                                   "\"ci_low\":0.8,\"ci_high\":0.8}}},\"plain\":{\"value\":1},"
+                                   "\"range\":{\"ci_low\":1,\"ci_high\":2},\"loss\":0.3}}") == 0,
+                  "%s", mlreg_error_last());
+    /* accuracy, slices.en.f1, plain.value, range.ci_low, range.ci_high, loss */
+    ck_assert_uint_eq(json_object_size(r->metrics), 6);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "accuracy")), 0.91);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "slices.en.f1")), 0.8);
+    /* without both "value" and a bound the object flattens as before */
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "plain.value")), 1);
+    ck_assert_double_eq(json_real_value(json_object_get(r->metrics, "range.ci_low")), 1);
+    ck_assert_uint_eq(json_object_size(r->intervals), 2);
+    ci = json_object_get(r->intervals, "accuracy");
+    ck_assert_double_eq(json_real_value(json_object_get(ci, "ci_low")), 0.89);
+    ck_assert_double_eq(json_real_value(json_object_get(ci, "ci_high")), 0.93);
+    ck_assert_ptr_nonnull(json_object_get(r->intervals, "slices.en.f1"));
+    ck_assert_ptr_null(json_object_get(r->intervals, "loss"));
+    ck_assert_uint_eq(r->nskipped, 0);
+    mlreg_eval_report_free(r);
+
+    /* lm-evaluation-harness tasks and flat reports take them too */
+    ck_assert_int_eq(parse_report(&r, "{\"results\":{\"hellaswag\":{\"acc,none\":{\"value\":0.5,"
+                                      "\"ci_low\":0.4,\"ci_high\":0.6}}}}"),
+                     0);
+    ck_assert_ptr_nonnull(json_object_get(r->intervals, "hellaswag.acc"));
+    mlreg_eval_report_free(r);
+    ck_assert_int_eq(
+        parse_report(&r, "{\"acc\":{\"value\":-1e300,\"ci_low\":-1e308,\"ci_high\":1e308}}"), 0);
+    ck_assert_ptr_nonnull(json_object_get(r->intervals, "acc"));
+    mlreg_eval_report_free(r);
+}
+END_TEST
+
+START_TEST(test_eval_report_malformed_interval_objects_are_kept_but_not_metrics)
+{
+    static const char *const bad[][2] = {
+        {"{\"a\":{\"value\":0.9,\"ci_low\":0.8}}", "without both ci_low and ci_high"},
+        {"{\"a\":{\"value\":0.9,\"ci_high\":0.95}}", "without both ci_low and ci_high"},
+        {"{\"a\":{\"value\":0.9,\"ci_low\":0.8,\"ci_high\":0.95,\"n\":100}}", "other than value"},
+        {"{\"a\":{\"value\":\"0.9\",\"ci_low\":0.8,\"ci_high\":0.95}}", "is not a number"},
+        {"{\"a\":{\"value\":0.9,\"ci_low\":null,\"ci_high\":0.95}}", "is not a number"},
+        {"{\"a\":{\"value\":0.9,\"ci_low\":0.95,\"ci_high\":0.99}}", "ci_low <= value <= ci_high"},
+        {"{\"a\":{\"value\":0.9,\"ci_low\":0.8,\"ci_high\":0.85}}", "ci_low <= value <= ci_high"},
+        {"{\"a\":{\"value\":0.9,\"ci_low\":0.95,\"ci_high\":0.8}}", "ci_low <= value <= ci_high"},
+        {"{\"a\":{\"value\":{\"x\":1},\"ci_low\":0,\"ci_high\":1}}", "is not a number"},
+    };
+    mlreg_eval_report *r = NULL;
+    char text[256];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        /* a second metric keeps the report valid; the bad object is a warning */
+        snprintf(text, sizeof(text), "{\"metrics\":{\"b\":1,\"x\":%s}}", bad[i][0]);
+        ck_assert_msg(parse_report(&r, text) == 0, "%s: %s", text, mlreg_error_last());
+        ck_assert_msg(json_object_size(r->metrics) == 1, "%s: %zu metrics", text,
+                      json_object_size(r->metrics));
+        ck_assert_uint_eq(json_object_size(r->intervals), 0);
+        ck_assert_uint_eq(r->nskipped, 1);
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(r->skipped, 0), "name")),
+                         "x.a");
+        ck_assert_msg(
+            strstr(json_string_value(json_object_get(json_array_get(r->skipped, 0), "type")),
+                   bad[i][1]) != NULL,
+            "%s: '%s' lacks '%s'", text,
+            json_string_value(json_object_get(json_array_get(r->skipped, 0), "type")), bad[i][1]);
+        mlreg_eval_report_free(r);
+        r = NULL;
+    }
+    /* the only metric malformed: no metric at all, refused as before */
+    ck_assert_int_eq(parse_report(&r, "{\"a\":{\"value\":2,\"ci_low\":0,\"ci_high\":1}}"),
+                     MLREG_EINVALID);
+    /* an interval object colliding with a flattened name */
+    ck_assert_int_eq(parse_report(&r, "{\"metrics\":{\"a.b\":1,\"a\":{\"b\":{\"value\":1,"
+                                      "\"ci_low\":0,\"ci_high\":2}}}}"),
+                     MLREG_EINVALID);
+    ck_assert_ptr_nonnull(strstr(mlreg_error_last(), "appears twice"));
+}
+END_TEST
+
+/* A report of @p n interval metrics {"mNNNNN":{"value":..,"ci_low":..,"ci_high":..}} (malloc'd). */
+static char *interval_report(size_t *len, size_t n)
+{
+    size_t cap = 64 + n * 64, off = 0;
+    char *b = malloc(cap);
+
+    ck_assert_ptr_nonnull(b);
+    off += (size_t)snprintf(b + off, cap - off, "{\"metrics\":{");
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(b + off, cap - off,
+                                "%s\"m%05zu\":{\"value\":0.5,\"ci_low\":0.25,\"ci_high\":0.75}",
+                                i ? "," : "", i);
+    off += (size_t)snprintf(b + off, cap - off, "}}");
+    *len = off;
+    return b;
+}
+
+START_TEST(test_eval_report_interval_metrics_count_against_the_metric_limit)
+{
+    mlreg_eval_report *r = NULL;
+    size_t len;
+    char *b = interval_report(&len, MLREG_MAX_METRICS);
+
+    ck_assert_msg(mlreg_eval_report_parse(&r, b, len) == 0, "%s", mlreg_error_last());
+    ck_assert_uint_eq(json_object_size(r->metrics), MLREG_MAX_METRICS);
+    ck_assert_uint_eq(json_object_size(r->intervals), MLREG_MAX_METRICS);
+    mlreg_eval_report_free(r);
+    r = NULL;
+    free(b);
+    b = interval_report(&len, MLREG_MAX_METRICS + 1);
+    expect_invalid_naming(mlreg_eval_report_parse(&r, b, len), "more than");
+    ck_assert_ptr_null(r);
+    free(b);
+}
+END_TEST
+
 START_TEST(test_eval_report_with_no_numeric_value_is_rejected)
 {
     mlreg_eval_report *r = NULL;
@@ -1228,6 +1348,9 @@ static Suite *manifest_suite(void)
     tcase_add_test(te, test_eval_report_with_empty_metrics_and_no_dataset_is_accepted);
     tcase_add_test(te, test_eval_report_nan_and_infinity_literals_are_rejected);
     tcase_add_test(te, test_eval_report_strings_booleans_null_and_arrays_are_kept_but_not_indexed);
+    tcase_add_test(te, test_eval_report_interval_objects_are_one_metric_with_its_bounds);
+    tcase_add_test(te, test_eval_report_malformed_interval_objects_are_kept_but_not_metrics);
+    tcase_add_test(te, test_eval_report_interval_metrics_count_against_the_metric_limit);
     tcase_add_test(te, test_eval_report_with_no_numeric_value_is_rejected);
     tcase_add_test(te, test_eval_report_flat_object_of_numbers_is_accepted);
     tcase_add_test(te, test_eval_report_lm_evaluation_harness_results_map_to_task_dot_metric);

@@ -88,8 +88,12 @@ static void setup(void)
     bot = fx.sk;
     th_tmpdir(dst_dir, sizeof(dst_dir), "replay-dst");
     ck_assert_int_eq(mlreg_seckey_generate(&second), 0);
-    g = json_loads("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85}],"
+    /* the slice and improvement rules always pass here: they put interval
+     * bounds, slice rows and margins into the entries replayed */
+    g = json_loads("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85},"
+                   "{\"metric\":\"slices.*.accuracy\",\"min\":0,\"bound\":\"ci_low\"}],"
                    "\"production\":[{\"metric\":\"accuracy\",\"max_drop\":0.05},"
+                   "{\"metric\":\"f1\",\"min_improvement\":0},"
                    "{\"require\":\"signed\",\"min\":1},{\"require\":\"previous_stage\"},"
                    "{\"require\":\"approvals\",\"min\":1}]}",
                    0, NULL);
@@ -140,7 +144,7 @@ static void push(const char *version, double acc, const char *pusher,
 {
     mlreg_manifest_put_result res;
     mlreg_digest cfgd;
-    char weights[64], tok[64], report[160];
+    char weights[64], tok[64], report[256];
     json_t *doc;
     char *body;
 
@@ -148,7 +152,9 @@ static void push(const char *version, double acc, const char *pusher,
     snprintf(weights, sizeof(weights), "weights of %s", version);
     snprintf(tok, sizeof(tok), "tokenizer of %s", version);
     snprintf(report, sizeof(report),
-             "{\"dataset\":\"holdout\",\"metrics\":{\"accuracy\":%.6f,\"f1\":0.8125}}", acc);
+             "{\"dataset\":\"holdout\",\"metrics\":{\"accuracy\":%.6f,\"f1\":0.8125,"
+             "\"slices\":{\"en\":{\"accuracy\":{\"value\":%.6f,\"ci_low\":0,\"ci_high\":1}}}}}",
+             acc, acc);
     doc = json_pack(
         "{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[o, o, o], s:{s:s, s:s, s:s, s:s}}", "schemaVersion",
         2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE, "config",
