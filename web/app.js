@@ -587,8 +587,66 @@
       el('td', { class: 'mono details' }, details));
   }
 
+  function b64bytes(t) {
+    const bin = atob(t);
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  }
+
+  function hexUpper(bytesArr) {
+    return Array.from(bytesArr, (b) => b.toString(16).padStart(2, '0')).join('').toUpperCase();
+  }
+
+  /* Checks the signed note @p cp (docs/audit-api.md: a checkpoint signed
+   * as a golang.org/x/mod/sumdb/note) with the log key @p keyText (minisign
+   * format) here in the browser, with WebCrypto's Ed25519: the note's origin
+   * must be "mlreg-audit/<KEYID>" of that key, and a signature line of
+   * that origin whose key hash is the key's must verify over the text up to
+   * the blank line. Resolves to {ok, keyId, message}; ok is null when the
+   * browser cannot check (no WebCrypto Ed25519, e.g. a page not served
+   * over https or from loopback). This checks the registry's checkpoint
+   * against the registry's own key: compare the key id with the one you
+   * pinned (mlreg audit verify --log-key). */
+  async function verifyCheckpoint(cp, keyText) {
+    const subtle = window.crypto && window.crypto.subtle;
+    if (!subtle) return { ok: null, keyId: null, message: 'not checked: this browser offers no WebCrypto here (a page over plain http from another host)' };
+    const keyLine = keyText.split('\n')[1] || '';
+    let raw;
+    try { raw = b64bytes(keyLine.trim()); } catch (e) { return { ok: false, keyId: null, message: 'the log key is not minisign base64' }; }
+    if (raw.length !== 42 || raw[0] !== 0x45 || raw[1] !== 0x64) return { ok: false, keyId: null, message: 'the log key is not a minisign Ed25519 key' };
+    const keyId = hexUpper(raw.slice(2, 10).reverse());
+    const pk = raw.slice(10);
+    let key;
+    try {
+      key = await subtle.importKey('raw', pk, { name: 'Ed25519' }, false, ['verify']);
+    } catch (e) {
+      return { ok: null, keyId, message: 'not checked: this browser\'s WebCrypto has no Ed25519' };
+    }
+    const at = cp.lastIndexOf('\n\n');
+    if (at < 0 || !cp.endsWith('\n')) return { ok: false, keyId, message: 'malformed checkpoint: no signature block' };
+    const body = new TextEncoder().encode(cp.slice(0, at + 1));
+    const origin = cp.slice(0, cp.indexOf('\n'));
+    if (origin !== 'mlreg-audit/' + keyId) return { ok: false, keyId, message: 'the checkpoint names origin ' + origin + ', not mlreg-audit/' + keyId };
+    const hashIn = new Uint8Array(origin.length + 2 + 32);
+    hashIn.set(new TextEncoder().encode(origin + '\n'), 0);
+    hashIn[origin.length + 1] = 1;
+    hashIn.set(pk, origin.length + 2);
+    const kh = new Uint8Array(await subtle.digest('SHA-256', hashIn)).slice(0, 4);
+    for (const line of cp.slice(at + 2).split('\n')) {
+      if (!line.startsWith('\u2014 ' + origin + ' ')) continue;
+      let sig;
+      try { sig = b64bytes(line.slice(origin.length + 3)); } catch (e) { continue; }
+      if (sig.length !== 68 || sig[0] !== kh[0] || sig[1] !== kh[1] || sig[2] !== kh[2] || sig[3] !== kh[3]) continue;
+      const good = await subtle.verify({ name: 'Ed25519' }, key, sig.slice(4), body);
+      return good ? { ok: true, keyId, message: 'signature verified in this browser (WebCrypto Ed25519) with log key ' + keyId }
+        : { ok: false, keyId, message: 'the signature by log key ' + keyId + ' does NOT verify' };
+    }
+    return { ok: false, keyId, message: 'no signature by log key ' + keyId };
+  }
+
   async function pageAudit() {
-    const [cp, first] = await Promise.all([api('/api/v1/audit/checkpoint', true), api('/api/v1/audit?limit=1')]);
+    const [cp, first, logKey] = await Promise.all([api('/api/v1/audit/checkpoint', true), api('/api/v1/audit?limit=1'),
+      api('/api/v1/audit/key', true)]);
+    const check = await verifyCheckpoint(cp, logKey);
     const size = first.size || 0;
     const since = Math.max(0, size - AUDIT_TAIL);
     const entries = size ? await apiPages('/api/v1/audit', 'entries', since, AUDIT_TAIL) : [];
@@ -598,6 +656,10 @@
     toggle.addEventListener('change', () => tbl.classList.toggle('hide-blob-links', !toggle.checked));
     return [el('h1', {}, 'Audit log'),
       el('h2', {}, 'Latest signed checkpoint'), el('pre', { class: 'checkpoint', id: 'checkpoint' }, cp),
+      el('p', { id: 'checkpoint-status', class: 'cp-status ' + (check.ok === true ? 'good' : (check.ok === false ? 'bad' : 'unknown')),
+        'data-ok': String(check.ok), 'data-key-id': check.keyId || '' },
+      check.ok === true ? badge('VERIFIED', 'good') : (check.ok === false ? badge('NOT VERIFIED', 'bad') : badge('NOT CHECKED', 'hold')),
+      ' ' + check.message + (check.ok === true ? '; compare the key id with the log key you pinned (mlreg audit verify --log-key).' : '')),
       el('p', {}, size + ' entries; the latest ' + entries.length + ' below, newest first. ',
         el('label', {}, toggle, ' show blob.link rows')),
       tbl];

@@ -335,6 +335,27 @@ try {
   const sizeUi = Number(cpUi.split('\n')[1]);
   const cpNow = await api('/api/v1/audit/checkpoint', true);
   ok(cpUi === cpApi || cpUi === cpNow, 'the audit page shows the signed checkpoint', cpUi);
+  const cpStatus = await page.$eval('#checkpoint-status', (p) => ({ ok: p.getAttribute('data-ok'), id: p.getAttribute('data-key-id'), text: p.textContent }));
+  const logKeyText = await api('/api/v1/audit/key', true);
+  const origin = cpUi.split('\n')[0];
+  ok(cpStatus.ok === 'true' && /^VERIFIED signature verified in this browser/.test(cpStatus.text) && origin === 'mlreg-audit/' + cpStatus.id &&
+    logKeyText.includes(cpStatus.id), 'the checkpoint signature is verified in the browser with the log key', JSON.stringify(cpStatus));
+  const cpPath = '/api/v1/audit/checkpoint';
+  const cpRoute = async (route) => {
+    const resp = await route.fetch();
+    const t = await resp.text();
+    const lines = t.split('\n');
+    lines[1] = String(Number(lines[1]) + 1); // the tree size changed, the signature kept
+    await route.fulfill({ response: resp, body: lines.join('\n') });
+  };
+  await page.route((u) => u.pathname === cpPath, cpRoute);
+  await loaded('#/');
+  await loaded('#/audit');
+  const badCp = await page.$eval('#checkpoint-status', (p) => ({ ok: p.getAttribute('data-ok'), text: p.textContent }));
+  ok(badCp.ok === 'false' && /NOT VERIFIED.*does NOT verify/.test(badCp.text), 'an altered checkpoint is shown as not verified', JSON.stringify(badCp));
+  await page.unroute((u) => u.pathname === cpPath, cpRoute);
+  await loaded('#/');
+  await loaded('#/audit');
   const auditRows = await page.$$eval('#audit tbody tr', (t) => t.length);
   ok(auditRows === sizeUi, 'the audit log lists every entry of the checkpoint', auditRows + ' vs ' + sizeUi);
   const visible = await page.$$eval('#audit tbody tr', (t) => t.filter((r) => r.offsetParent !== null).map((r) => r.getAttribute('data-action')));
