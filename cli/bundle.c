@@ -357,8 +357,7 @@ static int write_evaluations(sum_line **lines_out, size_t *count_out, const char
         snprintf(name, sizeof(name),
                  MLREG_BUNDLE_EVALUATIONS "/%" JSON_INTEGER_FORMAT MLREG_BUNDLE_DSSE_SUFFIX,
                  json_integer_value(seq));
-        if ((error = cli_file_write_new(tmp, name, blob.body ? blob.body : "", blob.body_len)) <
-            0)
+        if ((error = cli_file_write_new(tmp, name, blob.body ? blob.body : "", blob.body_len)) < 0)
             goto done;
         snprintf(lines[*count_out].path, sizeof(lines[*count_out].path), "%s", name);
         mlreg_digest_hex(lines[*count_out].hex, &got);

@@ -213,8 +213,8 @@ static void print_release(json_t *r, json_t *evals)
 
         mlreg_json_number_text(num, sizeof(num), val);
         interval_text(ci, sizeof(ci), json_object_get(intervals, key));
-        printf("%-14s%-*s  %s%s\n", i++ ? "" : "metrics", (int)width, mlreg_text_printable(key), num,
-               ci);
+        printf("%-14s%-*s  %s%s\n", i++ ? "" : "metrics", (int)width, mlreg_text_printable(key),
+               num, ci);
     }
     print_evaluations(evals);
     json_array_foreach(files, i, f)

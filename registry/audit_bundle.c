@@ -770,7 +770,8 @@ static int check_evaluation(const char *dir, const char *file, json_t *entries, 
     mlreg_digest d;
 
     snprintf(name, sizeof(name), MLREG_BUNDLE_EVALUATIONS "/%s", file);
-    if (flen <= DSSE_SUFFIX_LEN || strcmp(file + flen - DSSE_SUFFIX_LEN, MLREG_BUNDLE_DSSE_SUFFIX) ||
+    if (flen <= DSSE_SUFFIX_LEN ||
+        strcmp(file + flen - DSSE_SUFFIX_LEN, MLREG_BUNDLE_DSSE_SUFFIX) ||
         !parse_seq(&seq, file, flen - DSSE_SUFFIX_LEN)) {
         error = BAD("%s: not an evaluation <seq>.dsse.json", mlreg_text_printable(name));
         goto done;
@@ -798,8 +799,8 @@ static int check_evaluation(const char *dir, const char *file, json_t *entries, 
     }
     mlreg_keyid_format(idhex, &pk.id);
     if (strcmp(idhex, kid)) {
-        error = BAD("audit entry %" PRIu64 ": its public key is %s, not the key id %s it names", seq,
-                    idhex, mlreg_text_printable(kid));
+        error = BAD("audit entry %" PRIu64 ": its public key is %s, not the key id %s it names",
+                    seq, idhex, mlreg_text_printable(kid));
         goto done;
     }
     if ((error = bundle_read(&text, &len, dir, name, ENVELOPE_MAX)) < 0) goto done;
@@ -870,9 +871,10 @@ static int check_evaluations(size_t *count_out, const char *dir, json_t *entries
         for (size_t i = 0; i < n && !have; i++)
             have = !strcmp(names[i], want);
         if (!have) {
-            error = BAD("audit entry %s records an evaluation whose envelope " MLREG_BUNDLE_EVALUATIONS
-                        "/%s is not in the bundle",
-                        key, want);
+            error =
+                BAD("audit entry %s records an evaluation whose envelope " MLREG_BUNDLE_EVALUATIONS
+                    "/%s is not in the bundle",
+                    key, want);
             goto done;
         }
     }

@@ -818,9 +818,9 @@ static char *make_eval_env(const char *predicate, const char *subject_hex, mlreg
     char *payload = NULL, *env = NULL;
 
     st = json_pack("{s:s, s:s, s:[{s:s, s:{s:s}}], s:{s:{s:{s:f}}, s:s}}", "_type",
-                   "https://in-toto.io/Statement/v1", "predicateType", predicate, "subject",
-                   "name", MODEL "@1.0", "digest", "sha256", subject_hex, "predicate", "report",
-                   "metrics", "accuracy", 0.9, "evaluated_at", "2026-01-02T00:00:00Z");
+                   "https://in-toto.io/Statement/v1", "predicateType", predicate, "subject", "name",
+                   MODEL "@1.0", "digest", "sha256", subject_hex, "predicate", "report", "metrics",
+                   "accuracy", 0.9, "evaluated_at", "2026-01-02T00:00:00Z");
     ck_assert_ptr_nonnull(st);
     ck_assert_ptr_nonnull(payload = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS));
     ck_assert_int_eq(mlreg_dsse_sign(&env, MLREG_DSSE_INTOTO_TYPE, payload, strlen(payload), key),
