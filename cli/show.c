@@ -33,7 +33,8 @@ static const char show_usage[] =
     "stage holds now, or held at --at TIME (RFC 3339).\n"
     "  --at TIME    with MODEL:STAGE only: e.g. --at 2026-11-26T10:00:00Z\n"
     "  --json       the registry's JSON of the release plus \"evaluations\" (its\n"
-    "               evaluations list), e.g. mlreg show team/clf@1.4 --json\n"
+    "               evaluations list, left out when the registry has no such list),\n"
+    "               e.g. mlreg show team/clf@1.4 --json\n"
     "  --registry   e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
     "e.g. mlreg show team/clf:production\n"
     "     mlreg show team/clf@sha256:4f2a...\n";
@@ -416,11 +417,10 @@ int cmd_show(int argc, char **argv)
     }
     if ((error = evaluations_get(&evals, c, rr.ref.model, rr.ref.version, what)) < 0) goto done;
     if (as_json) {
-        /* the release as the registry sent it, plus "evaluations" ([] when
-         * the registry has none to list) */
+        /* the release as the registry sent it, plus "evaluations" (not
+         * when the registry predates them) */
         char *text;
-        if (json_object_set_new(rel, "evaluations", evals ? json_incref(evals) : json_array()) <
-                0 ||
+        if ((evals && json_object_set(rel, "evaluations", evals) < 0) ||
             !(text = mlreg_json_dumps(rel, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
             error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
             goto done;
