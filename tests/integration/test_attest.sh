@@ -309,4 +309,16 @@ expect_status "the audit log names the evaluation.attest entries" 200 GET \
 check "... three of them" test "$(jq '[.entries[] | (if type == "string" then fromjson else . end)
     | select(.action == "evaluation.attest")] | length' "$TMP/body")" = 3
 
+# ---- a purged release keeps its evaluations in its bundle -------------------------
+run "$MLREG" attest team/a@4.0.0 --eval-report "$W/nightly.json" --key "$W/ev.key"
+expect_rc "attest 4.0.0" 0
+run "$MLREG" purge team/a@4.0.0 --reason "takedown"
+expect_rc "purge 4.0.0" 0
+run "$MLREG" bundle team/a@4.0.0 -o "$W/purged-bundle"
+expect_rc "mlreg bundle of the purged release" 0
+check "... holds its evaluation" test "$(ls "$W/purged-bundle/evaluations" | wc -l)" = 1
+run "$MLREG" audit verify --bundle "$W/purged-bundle"
+expect_rc "... and verifies" 0
+check "... with the evaluation checked" grep -q '^1 evaluation in evaluations/' "$TMP/out"
+
 finish
