@@ -549,7 +549,8 @@
       return el('tr', {},
         el('td', { class: 'num' }, String(a.seq)), el('td', {}, a.action || '—'), el('td', {}, a.stage || '—'),
         el('td', {}, when(pred.time)), el('td', {}, pred.actor || '—'),
-        el('td', {}, gates.length ? gates.filter((g) => g.passed).length + ' of ' + gates.length + ' rules passed' : '—'),
+        el('td', {}, gates.length ? gates.filter((g) => g.passed).length + ' of ' + gates.length + ' rules passed' : '—',
+          pred.held === true ? [' ', badge('HELD', 'hold')] : null, pred.override === true || (pred.override && pred.override.overridden === true) ? [' ', badge('OVERRIDE', 'override')] : null),
         el('td', { class: 'mono' }, (a.envelope && a.envelope.payloadType) || '—'),
         el('td', { class: 'mono' }, ((a.envelope && a.envelope.signatures) || []).map((s) => s.keyid || '?').join(', ')));
     });

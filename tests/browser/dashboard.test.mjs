@@ -208,6 +208,8 @@ try {
   ok(ovRows.length === 1 && ovApi.length === 1 && ovRows[0].includes('OVERRIDE') &&
     ovRows[0].includes('approved by ' + ovApi[0].override_approvers.join(', ')) && ovRows[0].includes(ovApi[0].override_reason || ovApi[0].reason),
   'the release page says which promotion of the release was an override, by whose approval', JSON.stringify(ovRows));
+  const attOv = await page.$$eval('#attestations .badge.override', (n) => n.map((b) => b.textContent));
+  ok(attOv.length === 1 && attOv[0] === 'OVERRIDE', 'the override\'s promotion attestation is marked OVERRIDE', JSON.stringify(attOv));
 
   // the gate table's wire names (outcome, source, evaluation, digests, held),
   // added to the answer in the browser: a registry that sends them gets
