@@ -72,7 +72,8 @@ static const char audit_usage[] =
     "        the log only grew since (consistency proof); FILE is replaced\n"
     "        atomically on success.\n"
     "        --bundle DIR checks a `mlreg bundle` directory offline: checkpoint,\n"
-    "        entries against their inclusion proofs, attestations, SHA256SUMS\n"
+    "        entries against their inclusion proofs, attestations, evaluations\n"
+    "        (each envelope against its audit entry and key), SHA256SUMS\n"
     "        (log key from --log-key, else DIR/audit/log.pub, which is said).\n"
     "Exit 0 verified, 1 a mismatch (first bad entry or file named), 2 usage or\n"
     "local I/O, 3 registry unreachable or failing.\n"
@@ -454,6 +455,10 @@ static int verify_bundle(const char *dir, const char *key_path)
            dir, rep.digest, rep.sums, rep.sums == 1 ? "" : "s", rep.entries,
            rep.entries == 1 ? "y" : "ies", rep.cp.size, root, rep.origin, rep.attestations,
            rep.attestations == 1 ? "" : "s");
+    if (rep.evaluations)
+        printf("%zu evaluation%s in evaluations/: each the envelope its evaluation.attest entry "
+               "names, signed by the key that entry names, about manifest.json\n",
+               rep.evaluations, rep.evaluations == 1 ? "" : "s");
     if (rep.withdrawn)
         printf("the release is WITHDRAWN: audit entry %" PRIu64 " by %s at %s: %s\n",
                rep.withdrawn_seq, rep.withdrawn_by, rep.withdrawn_time, rep.withdrawn_reason);

@@ -39,6 +39,7 @@
 #include "mlreg/audit_verify.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
+#include "mlreg/evaluations.h"
 #include "mlreg/names.h"
 #include "mlreg/registry.h"
 #include "mlreg/release_sig.h"
@@ -60,7 +61,8 @@ static const char bundle_usage[] =
     "hex digits of the public key, for another key that carries the same key\n"
     "id), the release files under files/ by title, in subdirectories for a\n"
     "title such as tokenizer/vocab.json (verified while downloaded),\n"
-    "SHA256SUMS, the promotion attestations, and under audit/ the log key, a\n"
+    "SHA256SUMS, the promotion attestations, the evaluations (evaluations/<seq>\n"
+    ".dsse.json, the DSSE envelopes as stored), and under audit/ the log key, a\n"
     "signed checkpoint and every audit entry about this release with its\n"
     "inclusion proof. The bundle is checked like `mlreg audit verify --bundle\n"
     "DIR` before it appears. In DIR,\n"
@@ -280,6 +282,97 @@ done:
     return error;
 }
 
+/* evaluations/<seq>.dsse.json: the envelope of every evaluation of the
+ * release, byte for byte as the registry stores it (the blob its listing
+ * names, checked against that digest), *lines_out their SHA256SUMS lines
+ * (free()). The offline check ties each to its evaluation.attest entry. */
+static int write_evaluations(sum_line **lines_out, size_t *count_out, const char *tmp,
+                             cli_client *c, const char *model, const char *version)
+{
+    int error = 0;
+    cli_response resp, blob;
+    json_t *ans = NULL, *arr, *a;
+    char path[700], name[200];
+    sum_line *lines = NULL;
+    size_t i;
+    mlreg_digest want, got;
+
+    *lines_out = NULL;
+    *count_out = 0;
+    cli_response_init(&resp);
+    cli_response_init(&blob);
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/evaluations", model, version);
+    if ((error = cli_api_do(&ans, &resp, c, "GET", path, NULL)) < 0) goto done;
+    /* a registry that predates evaluations has none to give; one that hides
+     * them fails the offline check below, which wants the envelope of every
+     * evaluation.attest entry about the release */
+    if (resp.status == 404) goto done;
+    if (resp.status != 200) {
+        error = cli_http_error(&resp, "fetching the evaluations");
+        goto done;
+    }
+    arr = json_object_get(ans, "evaluations");
+    if (!json_is_array(arr)) {
+        error = mlreg_error_set(MLREG_ESERVER,
+                                "fetching the evaluations: registry sent no evaluations list");
+        goto done;
+    }
+    if (json_array_size(arr) && !(lines = calloc(json_array_size(arr), sizeof(*lines)))) {
+        error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+        goto done;
+    }
+    json_array_foreach(arr, i, a)
+    {
+        json_t *seq = json_object_get(a, "seq");
+        const char *envd = json_string_value(json_object_get(a, "envelope"));
+        if (!json_is_integer(seq) || json_integer_value(seq) < 0 || !envd ||
+            mlreg_digest_parse(&want, envd) < 0) {
+            mlreg_error_clear();
+            error = mlreg_error_set(MLREG_ESERVER,
+                                    "fetching the evaluations: evaluation %zu is malformed", i);
+            goto done;
+        }
+        snprintf(path, sizeof(path), "/v2/%s/blobs/%s", model, envd);
+        cli_request req = {.method = "GET",
+                           .url = path,
+                           .body_fd = -1,
+                           .max_body = MLREG_EVALUATION_MAX_BYTES,
+                           .follow_redirects = 1};
+        cli_response_clear(&blob);
+        cli_response_init(&blob);
+        if ((error = cli_request_do(&blob, c, &req)) < 0) goto done;
+        if (blob.status != 200) {
+            error = cli_http_error(&blob, "fetching an evaluation envelope");
+            goto done;
+        }
+        if ((error = mlreg_digest_buffer(&got, blob.body ? blob.body : "", blob.body_len)) < 0)
+            goto done;
+        if (!mlreg_digest_equal(&got, &want)) {
+            error = mlreg_error_set(MLREG_EMISMATCH,
+                                    "the evaluation envelope %s the registry sent does not match "
+                                    "its digest",
+                                    envd);
+            goto done;
+        }
+        snprintf(name, sizeof(name),
+                 MLREG_BUNDLE_EVALUATIONS "/%" JSON_INTEGER_FORMAT MLREG_BUNDLE_DSSE_SUFFIX,
+                 json_integer_value(seq));
+        if ((error = cli_file_write_new(tmp, name, blob.body ? blob.body : "", blob.body_len)) < 0)
+            goto done;
+        snprintf(lines[*count_out].path, sizeof(lines[*count_out].path), "%s", name);
+        mlreg_digest_hex(lines[*count_out].hex, &got);
+        (*count_out)++;
+    }
+    *lines_out = lines;
+    lines = NULL;
+done:
+    free(lines);
+    json_decref(ans);
+    cli_response_clear(&resp);
+    cli_response_clear(&blob);
+    return error;
+}
+
 /* audit/log.pub, audit/checkpoint, and every entry about @p digest with its
  * inclusion proof against that checkpoint. */
 static int write_audit(size_t *count_out, mlreg_checkpoint *cp, char *origin, mlreg_pubkey *pk,
@@ -394,17 +487,21 @@ done:
     return error;
 }
 
-/* SHA256SUMS of manifest.json and the files written (@p gone[i] set for a
- * file a purge deleted, which the bundle lacks). */
-static int write_sums(const char *tmp, const cli_release *rel, const unsigned char *gone)
+/* SHA256SUMS of manifest.json, the files written (@p gone[i] set for a
+ * file a purge deleted, which the bundle lacks) and the @p nextra files
+ * @p extra (the evaluations). */
+static int write_sums(const char *tmp, const cli_release *rel, const unsigned char *gone,
+                      const sum_line *extra, size_t nextra)
 {
     int error = 0;
     size_t n = 1, off = 0, cap = 0;
     sum_line *lines = NULL;
     char *text = NULL;
 
-    if (!(lines = calloc(rel->nlayers + 1, sizeof(*lines))))
+    if (!(lines = calloc(rel->nlayers + nextra + 1, sizeof(*lines))))
         return mlreg_error_set(MLREG_ENOMEM, "oom");
+    for (size_t i = 0; i < nextra; i++)
+        lines[n++] = extra[i];
     snprintf(lines[0].path, sizeof(lines[0].path), MLREG_BUNDLE_MANIFEST);
     snprintf(lines[0].hex, sizeof(lines[0].hex), "%s", rel->digest + 7);
     for (size_t i = 0; i < rel->nlayers; i++) {
@@ -442,7 +539,8 @@ int cmd_bundle(int argc, char **argv)
     mlreg_checkpoint cp = {0};
     mlreg_pubkey logpk;
     mlreg_bundle_report rep;
-    size_t nsigs = 0, natt = 0, nentries = 0, len, ngone = 0;
+    size_t nsigs = 0, natt = 0, nentries = 0, len, ngone = 0, nevals = 0;
+    sum_line *evals = NULL;
     uint64_t total = 0;
     int made_tmp = 0, purged = 0, files_fd = -1;
     unsigned char *gone = NULL;
@@ -568,7 +666,8 @@ int cmd_bundle(int argc, char **argv)
         fprintf(stderr, "  %-11s %-30s %10s  verified\n", l->kind, l->title, size_str);
         total += l->size;
     }
-    if ((error = write_sums(tmp, &rel, gone)) < 0 ||
+    if ((error = write_evaluations(&evals, &nevals, tmp, c, rr.ref.model, rel.version)) < 0 ||
+        (error = write_sums(tmp, &rel, gone, evals, nevals)) < 0 ||
         (error = write_attestations(&natt, tmp, c, rr.ref.model, rel.version)) < 0 ||
         (error = write_audit(&nentries, &cp, origin, &logpk, tmp, c, rel.digest)) < 0)
         goto done;
@@ -603,8 +702,10 @@ int cmd_bundle(int argc, char **argv)
     if (ngone)
         printf("                         %zu file%s deleted by the purge, not included\n", ngone,
                ngone == 1 ? "" : "s");
-    printf("  SHA256SUMS             manifest.json and every file under files/\n");
+    printf("  SHA256SUMS             manifest.json, every file under files/ and evaluations/\n");
     printf("  attestations/          %zu promotion statement%s\n", natt, natt == 1 ? "" : "s");
+    printf("  evaluations/           %zu evaluation%s (DSSE envelopes as stored)\n", nevals,
+           nevals == 1 ? "" : "s");
     printf("  audit/                 log key, checkpoint of %" PRIu64 " entries signed by %s,\n"
            "                         %zu entr%s about this release with inclusion proofs\n",
            cp.size, origin, nentries, nentries == 1 ? "y" : "ies");
@@ -620,6 +721,7 @@ done:
     if (files_fd >= 0) close(files_fd);
     if (made_tmp) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(gone);
+    free(evals);
     cli_release_clear(&rel);
     cli_client_free(c);
     return error < 0 ? cli_fail("bundle", error) : CLI_EXIT_OK;

@@ -27,10 +27,14 @@ static const char show_usage[] =
     "                  [--registry URL] [--token-file FILE]\n"
     "\n"
     "Describes one release: digest, who pushed it and when, git sha, files,\n"
-    "metrics, signatures, stages, withdrawal. MODEL:STAGE shows the release the\n"
+    "metrics (with their confidence intervals), the eval report's dataset and code\n"
+    "digests, the evaluations attached by evaluators (how many, and the newest by\n"
+    "a trusted evaluator key), withdrawal. MODEL:STAGE shows the release the\n"
     "stage holds now, or held at --at TIME (RFC 3339).\n"
     "  --at TIME    with MODEL:STAGE only: e.g. --at 2026-11-26T10:00:00Z\n"
-    "  --json       the registry's JSON, e.g. mlreg show team/clf@1.4 --json\n"
+    "  --json       the registry's JSON of the release plus \"evaluations\" (its\n"
+    "               evaluations list, left out when the registry has no such list),\n"
+    "               e.g. mlreg show team/clf@1.4 --json\n"
     "  --registry   e.g. --registry https://mlreg.example.com (or MLREG_URL)\n"
     "e.g. mlreg show team/clf:production\n"
     "     mlreg show team/clf@sha256:4f2a...\n";
@@ -105,9 +109,78 @@ static void metrics_line(char *buf, size_t len, json_t *metrics, size_t max)
     if (!used) snprintf(buf, len, "-");
 }
 
-static void print_release(json_t *r)
+/* " [ci_low, ci_high]" of the interval @p ci, or "" when it is not one. */
+static void interval_text(char *buf, size_t len, json_t *ci)
+{
+    json_t *lo = json_object_get(ci, "ci_low"), *hi = json_object_get(ci, "ci_high");
+    char a[MLREG_JSON_REAL_MAX], b[MLREG_JSON_REAL_MAX];
+
+    buf[0] = '\0';
+    if (!json_is_number(lo) || !json_is_number(hi)) return;
+    mlreg_json_number_text(a, sizeof(a), lo);
+    mlreg_json_number_text(b, sizeof(b), hi);
+    snprintf(buf, len, " [%s, %s]", a, b);
+}
+
+/* "              metrics  name=value ..." of an evaluation. */
+static void metrics_line_print(json_t *metrics)
+{
+    char line[512];
+
+    metrics_line(line, sizeof(line), metrics, 8);
+    printf("              metrics %s\n", line);
+}
+
+/* The evaluation gates would use now: the newest (highest seq) whose key
+ * counts (docs/evaluations.md), or NULL. */
+static json_t *newest_trusted(json_t *evals)
+{
+    json_t *e, *best = NULL;
+    size_t i;
+
+    json_array_foreach(evals, i, e)
+    {
+        if (!json_is_true(json_object_get(e, "counts"))) continue;
+        if (best == NULL || uint_or0(e, "seq") > uint_or0(best, "seq")) best = e;
+    }
+    return best;
+}
+
+/* The evaluations line(s): how many, and the one in force. @p evals NULL:
+ * the registry lists none (it predates evaluations). */
+static void print_evaluations(json_t *evals)
+{
+    json_t *best = newest_trusted(evals);
+    size_t n = json_array_size(evals);
+    char when[24];
+
+    if (evals == NULL) {
+        printf("evaluations   - (the registry does not list evaluations)\n");
+        return;
+    }
+    if (n == 0) {
+        printf("evaluations   none\n");
+        return;
+    }
+    printf("evaluations   %zu", n);
+    if (best == NULL) {
+        printf(", none by a trusted evaluator key\n");
+        return;
+    }
+    printf(", newest by a trusted evaluator: %s (%s) evaluated at %s, audit entry %" PRIu64 "\n",
+           find_str(best, "key_name", "-"), find_str(best, "key_id", "-"),
+           find_time(when, best, "evaluated_at"), uint_or0(best, "seq"));
+    if (json_is_string(json_object_get(best, "dataset_digest")) ||
+        json_is_string(json_object_get(best, "eval_code_digest")))
+        printf("              on dataset %s, eval code %s\n", find_str(best, "dataset_digest", "-"),
+               find_str(best, "eval_code_digest", "-"));
+    metrics_line_print(json_object_get(best, "metrics"));
+}
+
+static void print_release(json_t *r, json_t *evals)
 {
     json_t *metrics = json_object_get(r, "metrics"), *files = json_object_get(r, "files"), *f;
+    json_t *intervals = json_object_get(r, "metric_intervals");
     const char *key;
     json_t *val;
     size_t i, width = 0;
@@ -125,6 +198,10 @@ static void print_release(json_t *r)
     printf("git sha       %s%s\n", find_str(r, "git_sha", "-"),
            json_is_true(json_object_get(r, "git_dirty")) ? " (dirty: uncommitted changes)" : "");
     printf("eval dataset  %s\n", find_str(r, "eval_dataset", "-"));
+    if (json_is_string(json_object_get(r, "eval_dataset_digest")))
+        printf("  digest      %s\n", find_str(r, "eval_dataset_digest", "-"));
+    if (json_is_string(json_object_get(r, "eval_code_digest")))
+        printf("eval code     %s\n", find_str(r, "eval_code_digest", "-"));
     json_object_foreach(metrics, key, val)
     {
         if (strlen(mlreg_text_printable(key)) > width) width = strlen(mlreg_text_printable(key));
@@ -133,11 +210,14 @@ static void print_release(json_t *r)
     i = 0;
     json_object_foreach(metrics, key, val)
     {
-        char num[MLREG_JSON_REAL_MAX];
+        char num[MLREG_JSON_REAL_MAX], ci[2 * MLREG_JSON_REAL_MAX + 8];
 
         mlreg_json_number_text(num, sizeof(num), val);
-        printf("%-14s%-*s  %s\n", i++ ? "" : "metrics", (int)width, mlreg_text_printable(key), num);
+        interval_text(ci, sizeof(ci), json_object_get(intervals, key));
+        printf("%-14s%-*s  %s%s\n", i++ ? "" : "metrics", (int)width, mlreg_text_printable(key),
+               num, ci);
     }
+    print_evaluations(evals);
     json_array_foreach(files, i, f)
     {
         total += uint_or0(f, "size");
@@ -261,6 +341,21 @@ static void print_model(json_t *model, json_t *stages, json_t *promotions)
     print_withdrawn(releases);
 }
 
+static int list_get(json_t **out, json_t **next_out, size_t *bytes_out, cli_client *c,
+                    const char *path, const char *key, const char *what);
+
+/* The evaluations of @p model@@p version into *out (a new reference), NULL
+ * when the registry answers 404 (it predates evaluations). */
+static int evaluations_get(json_t **out, cli_client *c, const char *model, const char *version,
+                           const char *what)
+{
+    char path[600], msg[450];
+
+    snprintf(path, sizeof(path), "/api/v1/models/%s/versions/%s/evaluations", model, version);
+    snprintf(msg, sizeof(msg), "%s: fetching the evaluations", what);
+    return list_get(out, NULL, NULL, c, path, "evaluations", msg);
+}
+
 /* Shared option parsing: one positional argument, --json, --registry. */
 static int parse(const char **arg_out, int *json_out, const char **registry, const char **at,
                  int argc, char **argv)
@@ -297,7 +392,7 @@ int cmd_show(int argc, char **argv)
     cli_release_ref rr;
     cli_client *c = NULL;
     cli_response resp;
-    json_t *rel = NULL;
+    json_t *rel = NULL, *evals = NULL;
     char path[600], what[400];
 
     if (wants_help(argc, argv)) {
@@ -320,12 +415,24 @@ int cmd_show(int argc, char **argv)
                                 find_str(rel, "digest", "-"), rr.digest);
         goto done;
     }
-    if (as_json)
-        cli_print_json(resp.body ? resp.body : "", resp.body_len);
-    else
-        print_release(rel);
+    if ((error = evaluations_get(&evals, c, rr.ref.model, rr.ref.version, what)) < 0) goto done;
+    if (as_json) {
+        /* the release as the registry sent it, plus "evaluations" (not
+         * when the registry predates them) */
+        char *text;
+        if ((evals && json_object_set(rel, "evaluations", evals) < 0) ||
+            !(text = mlreg_json_dumps(rel, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+            goto done;
+        }
+        cli_print_json(text, strlen(text));
+        free(text);
+    } else {
+        print_release(rel, evals);
+    }
 done:
     error = cli_release_ref_hint(error, c, &rr);
+    json_decref(evals);
     json_decref(rel);
     cli_response_clear(&resp);
     cli_client_free(c);

@@ -29,6 +29,7 @@
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/dsse.h"
+#include "mlreg/evaluations.h"
 #include "mlreg/file.h"
 #include "mlreg/manifest.h"
 #include "mlreg/names.h"
@@ -444,13 +445,14 @@ done:
  * manifest.json and every file anywhere under files/ must be listed, and
  * files/ must hold exactly the release's files and their directories
  * (walk_files, check_layers). */
-static int check_sums(size_t *count_out, const char *dir, const json_t *gone, size_t *ngone)
+static int check_sums(size_t *count_out, const char *dir, const json_t *gone, size_t *ngone,
+                      json_t *listed)
 {
     int error = 0;
     char *text = NULL, *line, *end, path[PATH_MAX], got[MLREG_DIGEST_STRLEN + 1];
     size_t len = 0, lineno = 0;
     const char *key;
-    json_t *listed = NULL, *found = NULL, *v;
+    json_t *found = NULL, *v;
     int fd = -1;
 
     *count_out = 0;
@@ -459,7 +461,6 @@ static int check_sums(size_t *count_out, const char *dir, const json_t *gone, si
         error = BAD("SHA256SUMS holds a NUL byte");
         goto done;
     }
-    if (!(listed = json_object())) goto nomem;
     for (line = text; *line; line = end) {
         char *name, hex[MLREG_DIGEST_HEXLEN + 1];
         int bad_name = 0;
@@ -523,7 +524,6 @@ nomem:
     error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
 done:
     json_decref(found);
-    json_decref(listed);
     free(text);
     return error;
 }
@@ -747,6 +747,143 @@ done:
     return error;
 }
 
+/* One evaluations/<seq>.dsse.json (@p file): listed in SHA256SUMS
+ * (@p listed), the envelope whose digest the bundle's evaluation.attest
+ * entry <seq> names (so the signed log vouches for these bytes), signed by
+ * the public key that entry names (details.public_key, the key id its
+ * subject.key_id), an in-toto statement of an mlreg evaluation whose one
+ * subject is manifest.json. The entry's key is whatever key the registry
+ * took; whether it is an evaluator the auditor trusts is the entry's
+ * details.role and key_name, reported, not judged here. */
+static int check_evaluation(const char *dir, const char *file, json_t *entries, json_t *listed,
+                            const mlreg_bundle_report *rep)
+{
+    int error = 0;
+    char name[PATH_MAX], *text = NULL, *type = NULL, msg[512], got[MLREG_DIGEST_STRLEN + 1],
+                         idhex[MLREG_KEYID_HEXLEN + 1];
+    unsigned char *payload = NULL;
+    size_t len = 0, plen = 0, flen = strlen(file);
+    uint64_t seq;
+    json_t *st = NULL, *entry, *subjects, *details;
+    const char *v, *pk_b64, *envd, *kid;
+    mlreg_pubkey pk;
+    mlreg_digest d;
+
+    snprintf(name, sizeof(name), MLREG_BUNDLE_EVALUATIONS "/%s", file);
+    if (flen <= DSSE_SUFFIX_LEN ||
+        strcmp(file + flen - DSSE_SUFFIX_LEN, MLREG_BUNDLE_DSSE_SUFFIX) ||
+        !parse_seq(&seq, file, flen - DSSE_SUFFIX_LEN)) {
+        error = BAD("%s: not an evaluation <seq>.dsse.json", mlreg_text_printable(name));
+        goto done;
+    }
+    if (!json_object_get(listed, name)) {
+        error = BAD("SHA256SUMS does not list %s", name);
+        goto done;
+    }
+    snprintf(msg, sizeof(msg), "%" PRIu64, seq);
+    entry = json_object_get(entries, msg);
+    v = json_string_value(json_object_get(entry, "action"));
+    if (!entry || !v || strcmp(v, MLREG_AUDIT_EVALUATION_ATTEST)) {
+        error = BAD("%s: audit entry %" PRIu64 " in the bundle is not an %s entry", name, seq,
+                    MLREG_AUDIT_EVALUATION_ATTEST);
+        goto done;
+    }
+    details = json_object_get(entry, "details");
+    pk_b64 = json_string_value(json_object_get(details, "public_key"));
+    envd = json_string_value(json_object_get(details, "envelope"));
+    kid = json_string_value(json_object_get(json_object_get(entry, "subject"), "key_id"));
+    if (!pk_b64 || !envd || !kid || mlreg_pubkey_parse(&pk, pk_b64, strlen(pk_b64)) < 0) {
+        mlreg_error_clear();
+        error = BAD("audit entry %" PRIu64 " names no evaluation key and envelope", seq);
+        goto done;
+    }
+    mlreg_keyid_format(idhex, &pk.id);
+    if (strcmp(idhex, kid)) {
+        error = BAD("audit entry %" PRIu64 ": its public key is %s, not the key id %s it names",
+                    seq, idhex, mlreg_text_printable(kid));
+        goto done;
+    }
+    if ((error = bundle_read(&text, &len, dir, name, ENVELOPE_MAX)) < 0) goto done;
+    if ((error = mlreg_digest_buffer(&d, text, len)) < 0) goto done;
+    mlreg_digest_format(got, &d);
+    if (strcmp(got, envd)) {
+        error = BAD("%s is not the envelope audit entry %" PRIu64 " names (%s): its digest is %s",
+                    name, seq, mlreg_text_printable(envd), got);
+        goto done;
+    }
+    if ((error = mlreg_dsse_verify(&type, &payload, &plen, text, len, &pk)) < 0) {
+        if (error != MLREG_EMISMATCH && error != MLREG_EINVALID) goto done;
+        mlreg_audit_verify__last_message(msg, sizeof(msg));
+        error = BAD("%s: no valid signature by key %s: %s", name, idhex, msg);
+        goto done;
+    }
+    if (strcmp(type, MLREG_DSSE_INTOTO_TYPE)) {
+        error = BAD("%s: payload type is %s, not %s", name, mlreg_text_printable(type),
+                    MLREG_DSSE_INTOTO_TYPE);
+        goto done;
+    }
+    if (!(st = json_loadb((const char *)payload, plen, 0, NULL)) || !json_is_object(st)) {
+        error = BAD("%s: the statement is not a JSON object", name);
+        goto done;
+    }
+    v = json_string_value(json_object_get(st, "predicateType"));
+    if (!v || strcmp(v, MLREG_EVALUATION_PREDICATE)) {
+        error = BAD("%s: not an mlreg evaluation statement", name);
+        goto done;
+    }
+    subjects = json_object_get(st, "subject");
+    v = json_string_value(
+        json_object_get(json_object_get(json_array_get(subjects, 0), "digest"), "sha256"));
+    if (json_array_size(subjects) != 1 || !v || strcmp(v, rep->digest + 7)) {
+        error = BAD("%s: its subject is not the manifest %s", name, rep->digest);
+        goto done;
+    }
+done:
+    json_decref(st);
+    free(type);
+    free(payload);
+    free(text);
+    return error;
+}
+
+/* evaluations/: every file a good evaluation (check_evaluation), and every
+ * evaluation.attest entry of the bundle has its envelope there, so a bundle
+ * cannot drop an evaluation its audit trail records. */
+static int check_evaluations(size_t *count_out, const char *dir, json_t *entries, json_t *listed,
+                             const mlreg_bundle_report *rep)
+{
+    int error = 0;
+    char **names = NULL, want[64];
+    size_t n = 0;
+    const char *key;
+    json_t *entry;
+
+    *count_out = 0;
+    if ((error = list_dir(&names, &n, dir, MLREG_BUNDLE_EVALUATIONS)) < 0) goto done;
+    for (size_t i = 0; i < n; i++)
+        if ((error = check_evaluation(dir, names[i], entries, listed, rep)) < 0) goto done;
+    json_object_foreach(entries, key, entry)
+    {
+        const char *action = json_string_value(json_object_get(entry, "action"));
+        int have = 0;
+        if (!action || strcmp(action, MLREG_AUDIT_EVALUATION_ATTEST)) continue;
+        snprintf(want, sizeof(want), "%s" MLREG_BUNDLE_DSSE_SUFFIX, key);
+        for (size_t i = 0; i < n && !have; i++)
+            have = !strcmp(names[i], want);
+        if (!have) {
+            error =
+                BAD("audit entry %s records an evaluation whose envelope " MLREG_BUNDLE_EVALUATIONS
+                    "/%s is not in the bundle",
+                    key, want);
+            goto done;
+        }
+    }
+    *count_out = n;
+done:
+    free_names(names, n);
+    return error;
+}
+
 /* Without the entry that records the push, nothing in the signed log ties
  * manifest.json to this bundle: an emptied audit/entries/ with a swapped
  * manifest and files would otherwise verify. */
@@ -870,7 +1007,7 @@ int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const m
     char *cp_text = NULL, msg[512];
     size_t cp_len = 0, n = 0;
     char **names = NULL;
-    json_t *entries = NULL, *gone = NULL;
+    json_t *entries = NULL, *gone = NULL, *listed = NULL;
     struct stat st;
 
     memset(rep, 0, sizeof(*rep));
@@ -888,7 +1025,7 @@ int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const m
         if (error == MLREG_ENOTFOUND) error = BAD("manifest.json is missing");
         goto done;
     }
-    if (!(entries = json_object()) || !(gone = json_object())) {
+    if (!(entries = json_object()) || !(gone = json_object()) || !(listed = json_object())) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
         goto done;
     }
@@ -897,7 +1034,8 @@ int mlreg_audit_verify_bundle(mlreg_bundle_report *rep, const char *dir, const m
     note_withdrawn(rep, entries);
     note_overrides(rep, entries);
     if ((error = note_purged(rep, entries, gone)) < 0 ||
-        (error = check_sums(&rep->sums, dir, gone, &rep->purged_files)) < 0)
+        (error = check_sums(&rep->sums, dir, gone, &rep->purged_files, listed)) < 0 ||
+        (error = check_evaluations(&rep->evaluations, dir, entries, listed, rep)) < 0)
         goto done;
     if ((error = list_dir(&names, &n, dir, MLREG_BUNDLE_ATTESTATIONS)) < 0) goto done;
     for (size_t i = 0; i < n; i++) {
@@ -915,6 +1053,7 @@ done:
     free_names(names, n);
     json_decref(entries);
     json_decref(gone);
+    json_decref(listed);
     free(cp_text);
     return error;
 }

@@ -340,25 +340,87 @@
       trendChart(k, releases, lim.filter((l) => l.metric === k), moves))));
   }
 
+  /* A rule's outcome: "pass", "fail" or "hold" (a comparison that could
+   * not be made, e.g. the baseline was measured on another dataset).
+   * Registries that predate "outcome" give only "passed". */
+  function outcome(r) {
+    if (r.outcome === 'pass' || r.outcome === 'fail' || r.outcome === 'hold') return r.outcome;
+    return r.passed ? 'pass' : 'fail';
+  }
+
+  function resultBadge(o) {
+    if (o === 'pass') return badge('PASS', 'good');
+    if (o === 'hold') return badge('HOLD', 'hold');
+    return badge('FAIL', 'bad');
+  }
+
+  /* "nightly-eval (KEYID) #seq, evaluated 2026-..." for an evaluation
+   * reference {"key_id","key_name","seq","evaluated_at"} of a gate row. */
+  function evalRef(label, e) {
+    if (!e || typeof e !== 'object') return null;
+    return el('div', { class: 'eval-ref' }, label + ': ',
+      el('span', { class: 'key' }, typeof e.key_name === 'string' && e.key_name ? e.key_name : '?'),
+      ' (' + (typeof e.key_id === 'string' ? e.key_id : '?') + ')',
+      typeof e.seq === 'number' ? ' #' + e.seq : '',
+      e.evaluated_at ? ', evaluated ' + when(e.evaluated_at) : '');
+  }
+
+  /* The dataset and eval code digests a comparison row compared; a pair
+   * that differs is marked. */
+  function digestPairs(d) {
+    if (!d || typeof d !== 'object') return null;
+    const c = d.candidate || {}, b = d.baseline || {};
+    return ['dataset', 'eval_code'].map((k) => {
+      const cv = typeof c[k] === 'string' ? c[k] : null, bv = typeof b[k] === 'string' ? b[k] : null;
+      if (cv === null && bv === null) return null;
+      return el('div', { class: 'digest-pair' + (cv !== bv ? ' differs' : ''), 'data-digest': k },
+        k + ': ', el('span', { class: 'mono', title: cv || '' }, cv ? short(cv, 19) : 'none'),
+        cv !== bv ? ' ≠ ' : ' = ', el('span', { class: 'mono', title: bv || '' }, bv ? short(bv, 19) : 'none'));
+    });
+  }
+
+  /* Where a row's numbers came from, when the registry says so. */
+  function evidence(r) {
+    return [r.source === 'evaluator' || r.source === 'pusher' ? el('span', { class: 'source ' + r.source }, r.source) : null,
+      evalRef('candidate', r.evaluation), evalRef('baseline', r.baseline_evaluation), digestPairs(r.digests)];
+  }
+
   function gateTable(p) {
-    const rows = (p.rules || []).map((r) => el('tr', { class: r.passed ? 'pass' : 'fail', 'data-rule': r.rule },
+    const rules = p.rules || [];
+    const withEvidence = rules.some((r) => r.source !== undefined || r.evaluation || r.baseline_evaluation || r.digests);
+    const rows = rules.map((r) => el('tr', { class: outcome(r), 'data-rule': r.rule },
       el('td', {}, r.rule),
       el('td', { class: 'num' }, num(r.candidate)),
       el('td', { class: 'num' }, r.baseline === null || r.baseline === undefined ? '—' : num(r.baseline) + (r.baseline_version ? ' (' + r.baseline_version + ')' : '')),
       el('td', { class: 'num' }, delta(r.delta)),
-      el('td', { class: 'result' }, r.passed ? badge('PASS', 'good') : badge('FAIL', 'bad')),
-      el('td', {}, r.detail || '')));
-    return rows.length ? table(['Rule', 'Candidate', 'Baseline', 'Delta', 'Result', 'Detail'], rows, { class: 'gates' })
+      el('td', { class: 'result' }, resultBadge(outcome(r))),
+      el('td', {}, r.detail || ''),
+      withEvidence ? el('td', { class: 'evidence' }, evidence(r)) : null));
+    const head = ['Rule', 'Candidate', 'Baseline', 'Delta', 'Result', 'Detail'].concat(withEvidence ? ['Evidence'] : []);
+    return rows.length ? table(head, rows, { class: 'gates' })
       : el('p', { class: 'muted' }, 'No gate rules.');
   }
 
+  /* A promotion's verdict: held (no rule failed, one is on hold), refused,
+   * or moved. */
+  function verdictOf(p) {
+    const rules = p.rules || [];
+    const failed = rules.filter((r) => outcome(r) === 'fail').length;
+    const held = rules.filter((r) => outcome(r) === 'hold').length;
+    if (p.passed) return { kind: 'passed', failed, held, text: p.action === 'rollback' ? 'ROLLED BACK' : 'PROMOTED' };
+    if (p.held === true || (failed === 0 && held > 0)) {
+      return { kind: 'held', failed, held, text: 'HELD (' + held + ' of ' + rules.length + ' rules on hold)' };
+    }
+    return { kind: 'refused', failed, held, text: 'REFUSED (' + failed + ' of ' + rules.length + ' rules failed)' };
+  }
+
   function promotionItem(name, p) {
-    const failed = (p.rules || []).filter((r) => !r.passed).length;
-    const verdict = p.passed ? badge(p.action === 'rollback' ? 'ROLLED BACK' : 'PROMOTED', 'good')
-      : badge('REFUSED (' + failed + ' of ' + (p.rules || []).length + ' rules failed)', 'bad');
+    const v = verdictOf(p);
+    const failed = v.failed;
+    const verdict = badge(v.text, v.kind === 'passed' ? 'good' : (v.kind === 'held' ? 'hold' : 'bad'));
     /* a break-glass move: the gates failed and it moved anyway */
     const override = p.override === true;
-    return el('section', { class: 'promotion ' + (p.passed ? 'passed' : 'refused') + (override ? ' override' : ''), 'data-seq': p.seq },
+    return el('section', { class: 'promotion ' + v.kind + (override ? ' override' : ''), 'data-seq': p.seq },
       el('h3', {}, '#' + p.seq + ' ', p.action + ' ',
         el('a', { href: releaseHref(name, p.version) }, p.version), ' → ' + p.to + ' ',
         verdict, override ? [' ', badge('OVERRIDE (' + failed + ' of ' + (p.rules || []).length + ' rules failed)', 'override')] : ''),
@@ -366,7 +428,8 @@
         p.from_version ? ', replacing ' + p.from_version : '',
         p.reason ? [', reason: ', el('q', { class: 'reason' }, p.reason)] : ''),
       override ? el('p', { class: 'meta override' }, 'break-glass override approved by ' +
-        (Array.isArray(p.override_approvers) ? p.override_approvers.map(String).join(', ') : '?')) : null,
+        (Array.isArray(p.override_approvers) ? p.override_approvers.map(String).join(', ') : '?'),
+      typeof p.override_reason === 'string' ? [', reason: ', el('q', { class: 'reason override-reason' }, p.override_reason)] : '') : null,
       p.action === 'rollback' ? null : gateTable(p));
   }
 
@@ -386,6 +449,55 @@
         : el('p', {}, 'No promotions yet.')];
   }
 
+  /* " [ci_low, ci_high]" of a metric the eval report gave an interval for. */
+  function interval(ci) {
+    if (!ci || typeof ci !== 'object' || typeof ci.ci_low !== 'number' || typeof ci.ci_high !== 'number') return null;
+    return [' ', el('span', { class: 'ci' }, '[' + num(ci.ci_low) + ', ' + num(ci.ci_high) + ']')];
+  }
+
+  /* The evaluations attached to a release (docs/evaluations.md), newest
+   * first; the one gates would use now (the newest that counts) marked. */
+  function evaluationsTable(ans) {
+    if (ans === null) return el('p', { class: 'muted' }, 'This registry does not list evaluations.');
+    const list = Array.isArray(ans.evaluations) ? ans.evaluations.slice().sort((a, b) => b.seq - a.seq) : [];
+    if (!list.length) return el('p', { id: 'no-evaluations' }, 'None.');
+    const inForce = list.find((e) => e.counts === true);
+    const rows = list.map((e) => el('tr', { 'data-seq': e.seq, class: e === inForce ? 'in-force' : null },
+      el('td', { class: 'num' }, String(e.seq)),
+      el('td', { class: 'key-name' }, typeof e.key_name === 'string' && e.key_name ? e.key_name : '—'),
+      el('td', { class: 'mono key-id' }, e.key_id || '—'),
+      el('td', {}, e.role || '—'),
+      el('td', { class: 'trust' }, e.counts === true ? badge('trusted evaluator', 'good')
+        : badge(String(e.status || '?') + (e.role === 'evaluator' ? '' : ', not an evaluator'), 'bad'),
+      e === inForce ? [' ', badge('used by gates', 'good')] : null),
+      el('td', { class: 'evaluated-at' }, when(e.evaluated_at)),
+      el('td', {}, (e.attached_by || '?') + ', ' + when(e.attached_at)),
+      el('td', {}, typeof e.dataset === 'string' ? e.dataset : '—'),
+      el('td', { class: 'mono dataset-digest' }, typeof e.dataset_digest === 'string' ? e.dataset_digest : '—'),
+      el('td', { class: 'mono code-digest' }, typeof e.eval_code_digest === 'string' ? e.eval_code_digest : '—'),
+      el('td', {}, metricsList(e.metrics))));
+    return table(['Seq', 'Evaluator', 'Key id', 'Role', 'Trust', 'Evaluated at', 'Attached', 'Dataset',
+      'Dataset digest', 'Code digest', 'Metrics'], rows, { id: 'evaluations' });
+  }
+
+  /* Every promotion of this release (the history's own entries): the
+   * result, and which ones were break-glass overrides. */
+  function promotionsOfRelease(list) {
+    if (!list.length) return el('p', {}, 'None.');
+    const rows = list.map((p) => {
+      const v = verdictOf(p);
+      return el('tr', { 'data-seq': p.seq, class: v.kind + (p.override === true ? ' override' : '') },
+        el('td', { class: 'num' }, String(p.seq)), el('td', {}, p.to || '—'), el('td', {}, when(p.time)),
+        el('td', {}, p.actor || '—'),
+        el('td', { class: 'result' }, badge(v.text, v.kind === 'passed' ? 'good' : (v.kind === 'held' ? 'hold' : 'bad')),
+          p.override === true ? [' ', badge('OVERRIDE', 'override')] : null),
+        el('td', { class: 'override-by' }, p.override === true
+          ? 'approved by ' + (Array.isArray(p.override_approvers) ? p.override_approvers.map(String).join(', ') : '?') : ''),
+        el('td', { class: 'reason' }, typeof p.override_reason === 'string' ? p.override_reason : (p.reason || '')));
+    });
+    return table(['Seq', 'Stage', 'Time', 'By', 'Result', 'Override', 'Reason'], rows, { id: 'release-promotions' });
+  }
+
   /* The statement inside a DSSE envelope (base64 JSON), or null. */
   function statement(env) {
     try {
@@ -399,9 +511,12 @@
 
   async function pageRelease(name, version) {
     const base = apiRelease(name, version);
-    const [rel, sigs, att, imgs, apps, stages] = await Promise.all([
+    const [rel, sigs, att, imgs, apps, stages, evals, promotions] = await Promise.all([
       api(base), api(base + '/signatures'), api(base + '/attestations'), api(base + '/images'),
-      api(base + '/approvals'), api(apiModel(name) + '/stages')]);
+      api(base + '/approvals'), api(apiModel(name) + '/stages'),
+      /* a registry without evaluations answers 404: the section says so */
+      api(base + '/evaluations').catch((e) => { if (e.status === 404) return null; throw e; }),
+      apiPages(apiModel(name) + '/promotions', 'promotions', 0, 0)]);
     const holding = (stages.stages || []).filter((s) => s.version === rel.version).map((s) => s.stage);
     const summary = [
       ['Digest', el('span', { class: 'mono', id: 'release-digest' }, rel.digest)],
@@ -409,6 +524,8 @@
       ['Pushed by', rel.pushed_by || '—'],
       ['Git SHA', el('span', { class: 'mono' }, rel.git_sha || '—')],
       ['Eval dataset', rel.eval_dataset || '—'],
+      ['Eval dataset digest', el('span', { class: 'mono', id: 'eval-dataset-digest' }, typeof rel.eval_dataset_digest === 'string' ? rel.eval_dataset_digest : '—')],
+      ['Eval code digest', el('span', { class: 'mono', id: 'eval-code-digest' }, typeof rel.eval_code_digest === 'string' ? rel.eval_code_digest : '—')],
       ['Size', bytes(rel.size) + ' (' + rel.size + ' bytes)'],
       ['Stages', holding.length ? holding.join(', ') : 'none'],
       ['State', rel.withdrawn ? [badge('withdrawn', 'bad'), ' ', el('span', { class: 'reason' }, rel.withdrawn.reason || ''), ' by ' + (rel.withdrawn.by || '?') + ' at ' + when(rel.withdrawn.time)]
@@ -417,8 +534,10 @@
       el('td', {}, f.kind || '—'), el('td', {}, f.title || '—'),
       el('td', { class: 'num', title: f.size + ' bytes' }, bytes(f.size)),
       el('td', { class: 'mono' }, f.digest), el('td', { class: 'mono' }, f.media_type || '—')));
+    const intervals = rel.metric_intervals && typeof rel.metric_intervals === 'object' ? rel.metric_intervals : {};
     const metricRows = Object.keys(rel.metrics || {}).map((k) => el('tr', { 'data-metric': k },
-      el('td', {}, k), el('td', { class: 'num' }, num(rel.metrics[k]))));
+      el('td', {}, k), el('td', { class: 'num' }, el('span', { class: 'mval' }, num(rel.metrics[k])),
+        interval(intervals[k]))));
     const sigRows = (sigs.signatures || []).map((s) => el('tr', {},
       el('td', {}, s.key_name || '—'), el('td', { class: 'mono' }, s.key_id), el('td', {}, s.role || '—'),
       el('td', {}, s.status === 'trusted' ? badge(s.status, 'good') : badge(String(s.status), 'bad')),
@@ -430,7 +549,8 @@
       return el('tr', {},
         el('td', { class: 'num' }, String(a.seq)), el('td', {}, a.action || '—'), el('td', {}, a.stage || '—'),
         el('td', {}, when(pred.time)), el('td', {}, pred.actor || '—'),
-        el('td', {}, gates.length ? gates.filter((g) => g.passed).length + ' of ' + gates.length + ' rules passed' : '—'),
+        el('td', {}, gates.length ? gates.filter((g) => g.passed).length + ' of ' + gates.length + ' rules passed' : '—',
+          pred.held === true ? [' ', badge('HELD', 'hold')] : null, pred.override === true || (pred.override && pred.override.overridden === true) ? [' ', badge('OVERRIDE', 'override')] : null),
         el('td', { class: 'mono' }, (a.envelope && a.envelope.payloadType) || '—'),
         el('td', { class: 'mono' }, ((a.envelope && a.envelope.signatures) || []).map((s) => s.keyid || '?').join(', ')));
     });
@@ -440,11 +560,15 @@
     const appRows = (apps.approvals || []).map((a) => el('tr', {},
       el('td', {}, a.stage || '—'), el('td', { class: 'approver' }, a.approver || '—'), el('td', {}, when(a.time)),
       el('td', { class: 'comment' }, typeof a.comment === 'string' ? a.comment : '')));
+    const mine = promotions.filter((p) => p.version === rel.version && p.digest === rel.digest && p.action !== 'rollback')
+      .sort((a, b) => b.seq - a.seq);
     return [el('p', { class: 'crumbs' }, el('a', { href: '#/' }, 'Models'), ' / ',
       el('a', { href: modelHref(name) }, name), ' / ' + rel.version),
       el('h1', {}, name + '@' + rel.version),
       el('dl', { class: 'summary' }, summary.map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
       el('h2', {}, 'Metrics'), metricRows.length ? table(['Metric', 'Value'], metricRows, { id: 'release-metrics' }) : el('p', {}, 'No metrics.'),
+      el('h2', {}, 'Evaluations'), evaluationsTable(evals),
+      el('h2', {}, 'Promotions of this release'), promotionsOfRelease(mine),
       el('h2', {}, 'Files (' + files.length + ')'), table(['Kind', 'Title', 'Size', 'Digest', 'Media type'], files, { id: 'files' }),
       el('h2', {}, 'Signatures'), sigRows.length ? table(['Key', 'Key id', 'Role', 'Status', 'Counts', 'Attached'], sigRows, { id: 'signatures' }) : el('p', {}, 'Unsigned.'),
       el('h2', {}, 'Approvals'), appRows.length ? table(['Stage', 'Approver', 'Time', 'Comment'], appRows, { id: 'approvals' }) : el('p', {}, 'None.'),
@@ -464,8 +588,66 @@
       el('td', { class: 'mono details' }, details));
   }
 
+  function b64bytes(t) {
+    const bin = atob(t);
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  }
+
+  function hexUpper(bytesArr) {
+    return Array.from(bytesArr, (b) => b.toString(16).padStart(2, '0')).join('').toUpperCase();
+  }
+
+  /* Checks the signed note @p cp (docs/audit-api.md: a checkpoint signed
+   * as a golang.org/x/mod/sumdb/note) with the log key @p keyText (minisign
+   * format) here in the browser, with WebCrypto's Ed25519: the note's origin
+   * must be "mlreg-audit/<KEYID>" of that key, and a signature line of
+   * that origin whose key hash is the key's must verify over the text up to
+   * the blank line. Resolves to {ok, keyId, message}; ok is null when the
+   * browser cannot check (no WebCrypto Ed25519, e.g. a page not served
+   * over https or from loopback). This checks the registry's checkpoint
+   * against the registry's own key: compare the key id with the one you
+   * pinned (mlreg audit verify --log-key). */
+  async function verifyCheckpoint(cp, keyText) {
+    const subtle = window.crypto && window.crypto.subtle;
+    if (!subtle) return { ok: null, keyId: null, message: 'not checked: this browser offers no WebCrypto here (a page over plain http from another host)' };
+    const keyLine = keyText.split('\n')[1] || '';
+    let raw;
+    try { raw = b64bytes(keyLine.trim()); } catch (e) { return { ok: false, keyId: null, message: 'the log key is not minisign base64' }; }
+    if (raw.length !== 42 || raw[0] !== 0x45 || raw[1] !== 0x64) return { ok: false, keyId: null, message: 'the log key is not a minisign Ed25519 key' };
+    const keyId = hexUpper(raw.slice(2, 10).reverse());
+    const pk = raw.slice(10);
+    let key;
+    try {
+      key = await subtle.importKey('raw', pk, { name: 'Ed25519' }, false, ['verify']);
+    } catch (e) {
+      return { ok: null, keyId, message: 'not checked: this browser\'s WebCrypto has no Ed25519' };
+    }
+    const at = cp.lastIndexOf('\n\n');
+    if (at < 0 || !cp.endsWith('\n')) return { ok: false, keyId, message: 'malformed checkpoint: no signature block' };
+    const body = new TextEncoder().encode(cp.slice(0, at + 1));
+    const origin = cp.slice(0, cp.indexOf('\n'));
+    if (origin !== 'mlreg-audit/' + keyId) return { ok: false, keyId, message: 'the checkpoint names origin ' + origin + ', not mlreg-audit/' + keyId };
+    const hashIn = new Uint8Array(origin.length + 2 + 32);
+    hashIn.set(new TextEncoder().encode(origin + '\n'), 0);
+    hashIn[origin.length + 1] = 1;
+    hashIn.set(pk, origin.length + 2);
+    const kh = new Uint8Array(await subtle.digest('SHA-256', hashIn)).slice(0, 4);
+    for (const line of cp.slice(at + 2).split('\n')) {
+      if (!line.startsWith('\u2014 ' + origin + ' ')) continue;
+      let sig;
+      try { sig = b64bytes(line.slice(origin.length + 3)); } catch (e) { continue; }
+      if (sig.length !== 68 || sig[0] !== kh[0] || sig[1] !== kh[1] || sig[2] !== kh[2] || sig[3] !== kh[3]) continue;
+      const good = await subtle.verify({ name: 'Ed25519' }, key, sig.slice(4), body);
+      return good ? { ok: true, keyId, message: 'signature verified in this browser (WebCrypto Ed25519) with log key ' + keyId }
+        : { ok: false, keyId, message: 'the signature by log key ' + keyId + ' does NOT verify' };
+    }
+    return { ok: false, keyId, message: 'no signature by log key ' + keyId };
+  }
+
   async function pageAudit() {
-    const [cp, first] = await Promise.all([api('/api/v1/audit/checkpoint', true), api('/api/v1/audit?limit=1')]);
+    const [cp, first, logKey] = await Promise.all([api('/api/v1/audit/checkpoint', true), api('/api/v1/audit?limit=1'),
+      api('/api/v1/audit/key', true)]);
+    const check = await verifyCheckpoint(cp, logKey);
     const size = first.size || 0;
     const since = Math.max(0, size - AUDIT_TAIL);
     const entries = size ? await apiPages('/api/v1/audit', 'entries', since, AUDIT_TAIL) : [];
@@ -475,6 +657,10 @@
     toggle.addEventListener('change', () => tbl.classList.toggle('hide-blob-links', !toggle.checked));
     return [el('h1', {}, 'Audit log'),
       el('h2', {}, 'Latest signed checkpoint'), el('pre', { class: 'checkpoint', id: 'checkpoint' }, cp),
+      el('p', { id: 'checkpoint-status', class: 'cp-status ' + (check.ok === true ? 'good' : (check.ok === false ? 'bad' : 'unknown')),
+        'data-ok': String(check.ok), 'data-key-id': check.keyId || '' },
+      check.ok === true ? badge('VERIFIED', 'good') : (check.ok === false ? badge('NOT VERIFIED', 'bad') : badge('NOT CHECKED', 'hold')),
+      ' ' + check.message + (check.ok === true ? '; compare the key id with the log key you pinned (mlreg audit verify --log-key).' : '')),
       el('p', {}, size + ' entries; the latest ' + entries.length + ' below, newest first. ',
         el('label', {}, toggle, ' show blob.link rows')),
       tbl];

@@ -55,12 +55,13 @@
 #define MLREG_BUNDLE_ENTRIES      "audit/entries"
 #define MLREG_BUNDLE_ENTRY_SUFFIX ".json"
 #define MLREG_BUNDLE_PROOF_SUFFIX ".proof.json"
+#define MLREG_BUNDLE_EVALUATIONS  "evaluations"
 
 /** The directories of a bundle, each after its parent (an array initialiser). */
 #define MLREG_BUNDLE_DIRS                                                                          \
     {                                                                                              \
         MLREG_BUNDLE_SIGNATURES, MLREG_BUNDLE_FILES, MLREG_BUNDLE_ATTESTATIONS,                    \
-            MLREG_BUNDLE_AUDIT, MLREG_BUNDLE_ENTRIES                                               \
+            MLREG_BUNDLE_AUDIT, MLREG_BUNDLE_ENTRIES, MLREG_BUNDLE_EVALUATIONS                     \
     }
 
 /** Largest manifest.json, audit/checkpoint and inclusion proof file a bundle may hold. */
@@ -199,6 +200,10 @@ typedef struct {
     char override_stage[129];
     char override_by[129];
     char override_reason[1025];
+    /** evaluations/<seq>.dsse.json checked: each the envelope its
+     *  evaluation.attest audit entry names, signed by the key it names, about
+     *  manifest.json. */
+    size_t evaluations;
 } mlreg_bundle_report;
 
 /**

@@ -201,6 +201,62 @@ try {
   await loaded('#/models/nlp/tagger');
   const ovHead = await page.$eval('section.promotion.override h3 .badge.override', (b) => b.textContent).catch(() => '');
   ok(ovHead === 'OVERRIDE (1 of 2 rules failed)', 'a break-glass promotion shows an OVERRIDE badge', ovHead);
+  // ... and on its release page
+  await loaded('#/models/nlp/tagger/releases/0.2');
+  const ovRows = await page.$$eval('#release-promotions tr.override', (trs) => trs.map((tr) => tr.textContent));
+  const ovApi = (await api('/api/v1/models/nlp/tagger/promotions')).promotions.filter((p) => p.override === true);
+  ok(ovRows.length === 1 && ovApi.length === 1 && ovRows[0].includes('OVERRIDE') &&
+    ovRows[0].includes('approved by ' + ovApi[0].override_approvers.join(', ')) && ovRows[0].includes(ovApi[0].override_reason || ovApi[0].reason),
+  'the release page says which promotion of the release was an override, by whose approval', JSON.stringify(ovRows));
+  const attOv = await page.$$eval('#attestations .badge.override', (n) => n.map((b) => b.textContent));
+  ok(attOv.length === 1 && attOv[0] === 'OVERRIDE', 'the override\'s promotion attestation is marked OVERRIDE', JSON.stringify(attOv));
+
+  // the gate table's wire names (outcome, source, evaluation, digests, held),
+  // added to the answer in the browser: a registry that sends them gets
+  // HOLD rows and a HELD promotion; one that does not (above) is unchanged
+  const promoPath = '/api/v1/models/vision/clf/promotions';
+  const hostileDs = 'sha256:<b>x</b>';
+  const held = {
+    seq: 999999, time: '2026-12-05T03:00:00Z', actor: 'release-mgr', action: 'promote', version: '1.1',
+    digest: null, to: 'production', from_version: '2.0', passed: false, held: true, reason: null, override: false,
+    rules: [
+      { rule: 'accuracy drop <= 0.005', type: 'max_drop', metric: 'accuracy', candidate: 0.93, baseline: 0.92,
+        baseline_version: '2.0', delta: 0.01, passed: false, outcome: 'hold', source: 'evaluator',
+        detail: 'baseline evaluated on another dataset: re-evaluate the baseline',
+        evaluation: { key_id: 'ABCDEF0123456789', key_name: '<i>nightly</i>', seq: 41, evaluated_at: '2026-12-05T02:00:00.5Z' },
+        baseline_evaluation: null,
+        digests: { candidate: { dataset: 'sha256:' + 'a'.repeat(64), eval_code: 'sha256:' + 'c'.repeat(64) },
+          baseline: { dataset: hostileDs, eval_code: 'sha256:' + 'c'.repeat(64) } } },
+      { rule: 'signed >= 1', type: 'signed', metric: null, candidate: 1, baseline: null, delta: null, passed: true,
+        outcome: 'pass', detail: '' }],
+  };
+  const promoRoute = async (route) => {
+    const resp = await route.fetch();
+    const j = await resp.json();
+    if (j.next === null) j.promotions.push(held);
+    await route.fulfill({ response: resp, json: j });
+  };
+  await page.route((u) => u.pathname === promoPath, promoRoute);
+  await loaded('#/models/vision/clf');
+  const hsec = await page.$('section.promotion.held[data-seq="999999"]');
+  ok(hsec !== null, 'a held promotion is in the history, marked held');
+  if (hsec) {
+    const hhead = await hsec.$eval('h3 .badge.hold', (b) => b.textContent).catch(() => '');
+    ok(hhead === 'HELD (1 of 2 rules on hold)', 'it says HELD, not REFUSED', hhead);
+    const hrow = await hsec.$eval('tr.hold', (tr) => ({ cells: Array.from(tr.cells).map((c) => c.textContent),
+      differs: Array.from(tr.querySelectorAll('.digest-pair.differs')).map((d) => d.getAttribute('data-digest')) })).catch(() => ({ cells: [], differs: [] }));
+    ok(hrow.cells[4] === 'HOLD' && /re-evaluate the baseline/.test(hrow.cells[5]), 'the held row shows HOLD and its detail', JSON.stringify(hrow.cells));
+    ok(/^evaluator/.test(hrow.cells[6] || '') && (hrow.cells[6] || '').includes('candidate: <i>nightly</i> (ABCDEF0123456789) #41, evaluated 2026-12-05T02:00:00Z'),
+      'the row names its source and the evaluation it used, the key name as text', hrow.cells[6]);
+    ok((hrow.cells[6] || '').includes(hostileDs) || (hrow.cells[6] || '').includes(hostileDs.slice(0, 19)), 'the compared digests are shown as text', hrow.cells[6]);
+    ok(hrow.differs.length === 1 && hrow.differs[0] === 'dataset', 'the dataset digests that differ are marked, the equal code digests not', JSON.stringify(hrow.differs));
+    const passRow = await hsec.$eval('tr.pass', (tr) => tr.cells[4].textContent).catch(() => '');
+    ok(passRow === 'PASS', 'a row with outcome pass shows PASS');
+    ok(await hsec.$$eval('b, i', (n) => n.length) === 0, 'markup in the evaluation and digests makes no element');
+  }
+  await page.screenshot({ path: join(ART, 'held.png'), fullPage: true });
+  await page.unroute((u) => u.pathname === promoPath, promoRoute);
+  await loaded('#/');
   await loaded('#/models/vision/clf');
 
   // ---- release pages ---------------------------------------------------------------
@@ -221,7 +277,53 @@ try {
   const appText = await page.$$eval('#approvals tbody tr', (trs) => trs.map((tr) => [tr.querySelector('.approver').textContent, tr.querySelector('.comment').textContent]));
   ok(apps.length === 1 && appText.length === 1 && appText[0][0] === apps[0].approver && appText[0][1] === (apps[0].comment || ''),
     'the approval is shown with its approver (and its hostile comment as text)', JSON.stringify(appText));
+  // evaluations, intervals and the report's digests
+  const evals = (await api('/api/v1/models/vision/clf/versions/2.0/evaluations')).evaluations;
+  const evalRows = await page.$$eval('#evaluations tbody tr', (trs) => trs.map((tr) => ({
+    seq: tr.getAttribute('data-seq'), key: tr.querySelector('.key-name').textContent,
+    id: tr.querySelector('.key-id').textContent, trust: tr.querySelector('.trust').textContent,
+    at: tr.querySelector('.evaluated-at').textContent, ds: tr.querySelector('.dataset-digest').textContent,
+    code: tr.querySelector('.code-digest').textContent,
+    metrics: Array.from(tr.querySelectorAll('li[data-metric]')).map((li) => [li.getAttribute('data-metric'), li.querySelector('.mval').textContent]) })));
+  ok(evals.length === 1 && evalRows.length === 1, 'the release page lists the evaluation', JSON.stringify(evalRows));
+  const e0 = evals[0] || {};
+  const r0 = evalRows[0] || { metrics: [] };
+  ok(r0.seq === String(e0.seq) && r0.key === 'nightly-eval' && r0.id === e0.key_id && /trusted evaluator/.test(r0.trust) && /used by gates/.test(r0.trust),
+    'the evaluation shows its evaluator key, id and that it is trusted and used', JSON.stringify(r0));
+  ok(r0.at === e0.evaluated_at.replace(/\.\d+Z$/, 'Z') && r0.ds === e0.dataset_digest && r0.code === e0.eval_code_digest,
+    'the evaluation shows evaluated_at and its dataset and code digests', JSON.stringify(r0));
+  ok(r0.metrics.some(([n, v]) => n === '<img src=x onerror="window.__mlreg_xss=2">' && v === '0.25') &&
+    r0.metrics.some(([n, v]) => n === 'accuracy' && v === String(e0.metrics.accuracy)),
+  'the evaluation\'s metrics, a hostile name among them, are shown as text', JSON.stringify(r0.metrics));
+  const accRow = await page.$eval('#release-metrics tr[data-metric="accuracy"]', (tr) => tr.cells[1].textContent);
+  const ci = rel.metric_intervals.accuracy;
+  ok(accRow === rel.metrics.accuracy + ' [' + ci.ci_low + ', ' + ci.ci_high + ']', 'a metric interval is shown as value [ci_low, ci_high]', accRow);
+  const f1Row = await page.$eval('#release-metrics tr[data-metric="f1"]', (tr) => tr.cells[1].textContent);
+  ok(f1Row === String(rel.metrics.f1), 'a metric without an interval shows its value alone', f1Row);
+  ok(await page.textContent('#eval-dataset-digest') === rel.eval_dataset_digest &&
+    await page.textContent('#eval-code-digest') === rel.eval_code_digest, 'the report\'s dataset and code digests are shown');
+  const relPromos = await page.$$eval('#release-promotions tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-seq')));
+  const promos20 = (await api('/api/v1/models/vision/clf/promotions')).promotions.filter((p) => p.version === '2.0' && p.action !== 'rollback');
+  ok(relPromos.length === promos20.length && promos20.every((p) => relPromos.includes(String(p.seq))),
+    'the release page lists the promotions of this release', JSON.stringify(relPromos));
   await page.screenshot({ path: join(ART, 'release.png'), fullPage: true });
+
+  // a key name with markup (the registry's names are labels, so the answer
+  // is rewritten in the browser) renders as text
+  const evalPath = '/api/v1/models/vision/clf/versions/2.0/evaluations';
+  const hostileKey = '<script>window.__mlreg_xss=3</script><img src=x onerror="window.__mlreg_xss=4">';
+  const evalRoute = async (route) => {
+    const resp = await route.fetch();
+    const j = await resp.json();
+    for (const e of j.evaluations) { e.key_name = hostileKey; e.dataset = hostileKey; }
+    await route.fulfill({ response: resp, json: j });
+  };
+  await page.route((u) => u.pathname === evalPath, evalRoute);
+  await loaded('#/models/vision/clf/releases/1.0');
+  await loaded('#/models/vision/clf/releases/2.0');
+  ok(await page.$eval('#evaluations .key-name', (td) => td.textContent) === hostileKey, 'a hostile evaluator key name is shown as text');
+  ok(await page.$$eval('#evaluations script, #evaluations img', (n) => n.length) === 0, '... and makes no element');
+  await page.unroute((u) => u.pathname === evalPath, evalRoute);
 
   await loaded('#/models/vision/clf/releases/1.2');
   const sum12 = await page.textContent('dl.summary');
@@ -235,6 +337,27 @@ try {
   const sizeUi = Number(cpUi.split('\n')[1]);
   const cpNow = await api('/api/v1/audit/checkpoint', true);
   ok(cpUi === cpApi || cpUi === cpNow, 'the audit page shows the signed checkpoint', cpUi);
+  const cpStatus = await page.$eval('#checkpoint-status', (p) => ({ ok: p.getAttribute('data-ok'), id: p.getAttribute('data-key-id'), text: p.textContent }));
+  const logKeyText = await api('/api/v1/audit/key', true);
+  const origin = cpUi.split('\n')[0];
+  ok(cpStatus.ok === 'true' && /^VERIFIED signature verified in this browser/.test(cpStatus.text) && origin === 'mlreg-audit/' + cpStatus.id &&
+    logKeyText.includes(cpStatus.id), 'the checkpoint signature is verified in the browser with the log key', JSON.stringify(cpStatus));
+  const cpPath = '/api/v1/audit/checkpoint';
+  const cpRoute = async (route) => {
+    const resp = await route.fetch();
+    const t = await resp.text();
+    const lines = t.split('\n');
+    lines[1] = String(Number(lines[1]) + 1); // the tree size changed, the signature kept
+    await route.fulfill({ response: resp, body: lines.join('\n') });
+  };
+  await page.route((u) => u.pathname === cpPath, cpRoute);
+  await loaded('#/');
+  await loaded('#/audit');
+  const badCp = await page.$eval('#checkpoint-status', (p) => ({ ok: p.getAttribute('data-ok'), text: p.textContent }));
+  ok(badCp.ok === 'false' && /NOT VERIFIED.*does NOT verify/.test(badCp.text), 'an altered checkpoint is shown as not verified', JSON.stringify(badCp));
+  await page.unroute((u) => u.pathname === cpPath, cpRoute);
+  await loaded('#/');
+  await loaded('#/audit');
   const auditRows = await page.$$eval('#audit tbody tr', (t) => t.length);
   ok(auditRows === sizeUi, 'the audit log lists every entry of the checkpoint', auditRows + ' vs ' + sizeUi);
   const visible = await page.$$eval('#audit tbody tr', (t) => t.filter((r) => r.offsetParent !== null).map((r) => r.getAttribute('data-action')));

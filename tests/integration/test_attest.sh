@@ -192,6 +192,104 @@ run "$MLREG" bundle team/a@1.0.0 -o "$W/bundle"
 expect_rc "mlreg bundle of a release with evaluations" 0
 run "$MLREG" audit verify --bundle "$W/bundle"
 expect_rc "... and the bundle verifies" 0
+check "... saying it checked the three evaluations" \
+    grep -q '^3 evaluations in evaluations/: each the envelope its evaluation.attest entry names' "$TMP/out"
+SEQS=$(jq -r '.evaluations[].seq' "$W/l2.json" | tr '\n' ' ')
+S1=$(jq -r '.evaluations[0].seq' "$W/l2.json")
+S3=$(jq -r '.evaluations[2].seq' "$W/l2.json")
+for s in $SEQS; do
+    check "evaluations/$s.dsse.json is in the bundle, listed in SHA256SUMS" \
+        grep -q "  evaluations/$s.dsse.json\$" "$W/bundle/SHA256SUMS"
+done
+check "... holding exactly the stored envelope bytes" \
+    test "sha256:$(sha256_of "$W/bundle/evaluations/$S1.dsse.json")" = "$(jq -r '.evaluations[0].envelope' "$W/l2.json")"
+check "sha256sum -c SHA256SUMS passes in the bundle" sh -c "cd '$W/bundle' && sha256sum -c --quiet SHA256SUMS"
+check "the bundle's evaluation.attest entries name those envelopes" \
+    sh -c "jq -e --arg e \"\$(jq -r '.evaluations[0].envelope' '$W/l2.json')\" \
+        '.action == \"evaluation.attest\" and .details.envelope == \$e' '$W/bundle/audit/entries/$S1.json' >/dev/null"
+jq -r .payload "$W/bundle/evaluations/$S1.dsse.json" | base64 -d >"$W/bpayload.json"
+{ printf 'DSSEv1 %s %s %s ' "${#T}" "$T" "$(wc -c <"$W/bpayload.json" | tr -d ' ')"
+  cat "$W/bpayload.json"; } >"$W/bpae.bin"
+jq -r '.signatures[0].sig' "$W/bundle/evaluations/$S1.dsse.json" | base64 -d >"$W/bsig.bin"
+# the key as docs/audit-api.md takes it: the entry's details.public_key
+{ printf '302a300506032b6570032100' | xxd -r -p
+  jq -r .details.public_key "$W/bundle/audit/entries/$S1.json" | base64 -d | tail -c 32; } >"$W/bev.der"
+check "the entry's public_key is the evaluator's key" cmp -s "$W/bev.der" "$W/ev.der"
+ed_verify() { # DER PAE SIG: openssl's Ed25519 check, quietly (check's line must show)
+    openssl pkeyutl -verify -pubin -keyform DER -inkey "$1" -rawin -in "$2" -sigfile "$3" >/dev/null
+}
+check "openssl verifies a bundled envelope with the key its audit entry names" \
+    ed_verify "$W/bev.der" "$W/bpae.bin" "$W/bsig.bin"
+check "... and its subject is the bundled manifest" \
+    jqt --arg h "$(sha256_of "$W/bundle/manifest.json")" '.subject[0].digest.sha256 == $h' "$W/bpayload.json"
+
+# tampered copies of the bundle: each must fail the offline check
+tampered() { # NAME: a fresh copy of the bundle in $W/t-NAME
+    rm -rf "$W/t-$1"
+    cp -R "$W/bundle" "$W/t-$1"
+}
+resum() { # DIR PATH: SHA256SUMS line of PATH recomputed (or dropped when PATH is gone)
+    grep -v "  $2\$" "$1/SHA256SUMS" >"$1/SHA256SUMS.new"
+    [ -f "$1/$2" ] && printf '%s  %s\n' "$(sha256_of "$1/$2")" "$2" >>"$1/SHA256SUMS.new"
+    mv "$1/SHA256SUMS.new" "$1/SHA256SUMS"
+}
+refuses() { # NAME MESSAGE
+    run "$MLREG" audit verify --bundle "$W/t-$1"
+    expect_rc "a bundle with $1 is refused" 1
+    says "... saying '$2'" "$2"
+}
+tampered forged-evaluation
+cp "$W/forged.json" "$W/t-forged-evaluation/evaluations/$S1.dsse.json"
+resum "$W/t-forged-evaluation" "evaluations/$S1.dsse.json"
+refuses forged-evaluation "is not the envelope audit entry $S1 names"
+tampered swapped-evaluations
+cp "$W/bundle/evaluations/$S3.dsse.json" "$W/t-swapped-evaluations/evaluations/$S1.dsse.json"
+resum "$W/t-swapped-evaluations" "evaluations/$S1.dsse.json"
+refuses swapped-evaluations "is not the envelope audit entry $S1 names"
+tampered dropped-evaluation
+rm "$W/t-dropped-evaluation/evaluations/$S3.dsse.json"
+resum "$W/t-dropped-evaluation" "evaluations/$S3.dsse.json"
+refuses dropped-evaluation "audit entry $S3 records an evaluation whose envelope evaluations/$S3.dsse.json is not in the bundle"
+tampered unlisted-evaluation
+resum "$W/t-unlisted-evaluation" "evaluations/$S1.dsse.json.none"
+grep -v "evaluations/$S1.dsse.json" "$W/t-unlisted-evaluation/SHA256SUMS" >"$W/sums" &&
+    cp "$W/sums" "$W/t-unlisted-evaluation/SHA256SUMS"
+refuses unlisted-evaluation "SHA256SUMS does not list evaluations/$S1.dsse.json"
+tampered extra-evaluation
+SP=$(jq -r '[.entries[] | (if type == "string" then fromjson else . end)] | map(select(.action == "push"))[0].seq' \
+    "$(curl -sf -H "$AUTH" "$MLREG_URL/api/v1/audit?model=team/a" >"$W/a.json"; echo "$W/a.json")")
+cp "$W/bundle/evaluations/$S1.dsse.json" "$W/t-extra-evaluation/evaluations/$SP.dsse.json"
+resum "$W/t-extra-evaluation" "evaluations/$SP.dsse.json"
+refuses extra-evaluation "audit entry $SP in the bundle is not an evaluation.attest entry"
+tampered odd-name
+cp "$W/bundle/evaluations/$S1.dsse.json" "$W/t-odd-name/evaluations/x.json"
+refuses odd-name "evaluations/x.json: not an evaluation <seq>.dsse.json"
+
+# ---- mlreg show: evaluations, intervals, digests ------------------------------------
+run "$MLREG" show team/a@1.0.0
+expect_rc "mlreg show of a release with evaluations" 0
+NEWEST=$(jq -r '[.evaluations[] | select(.counts)] | max_by(.seq) | "\(.seq) \(.key_id)"' "$W/l2.json")
+check "... counts them and names the newest by a trusted evaluator" \
+    grep -q "^evaluations   3, newest by a trusted evaluator: nightly-eval (${NEWEST#* }) evaluated at .*, audit entry ${NEWEST% *}\$" "$TMP/out"
+check "... with its dataset and code digests" grep -qF "on dataset $DS, eval code $CODE" "$TMP/out"
+check "... and its metrics" grep -q '^              metrics accuracy=0.912 f1=0.9$' "$TMP/out"
+run "$MLREG" show team/a@1.0.0 --json
+expect_rc "mlreg show --json" 0
+check "... carries the evaluations as the registry lists them" \
+    jqt --slurpfile l "$W/l2.json" '.evaluations == $l[0].evaluations and .version == "1.0.0"' "$TMP/out"
+run "$MLREG" show team/a@2.0.0
+check "show of a release without evaluations says none" grep -q '^evaluations   none$' "$TMP/out"
+check "... and prints the report's dataset digest" grep -qF "  digest      $DS" "$TMP/out"
+check "... and eval code digest" grep -qF "eval code     $CODE" "$TMP/out"
+printf '{"metrics":{"accuracy":{"value":0.9,"ci_low":0.885,"ci_high":0.915},"f1":0.8}}' >"$W/ci.json"
+run "$MLREG" push team/a@4.0.0 --weights "$W/model.bin" --eval-report "$W/ci.json"
+expect_rc "push a release whose report gives an interval" 0
+run "$MLREG" show team/a@4.0.0
+check "show prints the metric with its interval" grep -Eq '^metrics +accuracy +0\.9 \[0\.885, 0\.915\]$' "$TMP/out"
+check "... and a metric without one plainly" grep -Eq '^ +f1 +0\.8$' "$TMP/out"
+run "$MLREG" show team/a@4.0.0 --json
+check "show --json keeps metric_intervals" \
+    jqt '.metric_intervals.accuracy == {"ci_low":0.885,"ci_high":0.915} and .evaluations == []' "$TMP/out"
 
 expect_status "the evaluations are CloudEvents of type dev.mlreg.evaluate" 200 GET \
     "/api/v1/events?types=evaluate" -H "$AUTH"
@@ -210,5 +308,17 @@ expect_status "the audit log names the evaluation.attest entries" 200 GET \
     "/api/v1/audit?model=team/a" -H "$AUTH"
 check "... three of them" test "$(jq '[.entries[] | (if type == "string" then fromjson else . end)
     | select(.action == "evaluation.attest")] | length' "$TMP/body")" = 3
+
+# ---- a purged release keeps its evaluations in its bundle -------------------------
+run "$MLREG" attest team/a@4.0.0 --eval-report "$W/nightly.json" --key "$W/ev.key"
+expect_rc "attest 4.0.0" 0
+run "$MLREG" purge team/a@4.0.0 --reason "takedown"
+expect_rc "purge 4.0.0" 0
+run "$MLREG" bundle team/a@4.0.0 -o "$W/purged-bundle"
+expect_rc "mlreg bundle of the purged release" 0
+check "... holds its evaluation" test "$(ls "$W/purged-bundle/evaluations" | wc -l)" = 1
+run "$MLREG" audit verify --bundle "$W/purged-bundle"
+expect_rc "... and verifies" 0
+check "... with the evaluation checked" grep -q '^1 evaluation in evaluations/' "$TMP/out"
 
 finish

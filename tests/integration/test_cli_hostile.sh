@@ -327,8 +327,14 @@ if command -v python3 >/dev/null 2>&1; then
              reason:$X}]}" >"$F/c1-promotions.json"
     add_api "GET $A/promotions" "$F/c1-promotions.json"
     jq -n "{model:$X, version:$X, digest:$X, created:$X, git_sha:$X, eval_dataset:$X,
-            metrics:{($X):0.5}, files:[{kind:$X, size:5, digest:$X, title:$X}]}" >"$F/c1-show.json"
+            metrics:{($X):0.5}, metric_intervals:{($X):{ci_low:0.4, ci_high:0.6}},
+            eval_dataset_digest:$X, eval_code_digest:$X,
+            files:[{kind:$X, size:5, digest:$X, title:$X}]}" >"$F/c1-show.json"
     add_api "$A/versions/1.0" "$F/c1-show.json"
+    jq -n "{evaluations:[{seq:5, key_id:$X, key_name:$X, role:$X, status:$X, counts:true,
+            evaluated_at:$X, dataset_digest:$X, eval_code_digest:$X, metrics:{($X):0.7}}]}" \
+        >"$F/c1-evals.json"
+    add_api "$A/versions/1.0/evaluations" "$F/c1-evals.json"
     jq -n --arg d "$GOOD_D" "{model:\"evil/c1\", stage:\"prod\", version:\"1.0\", digest:\$d,
             since:$X, by:$X, image:$X}" >"$F/c1-resolve.json"
     add_api "$A/stages/prod" "$F/c1-resolve.json"
@@ -433,6 +439,8 @@ if command -v python3 >/dev/null 2>&1; then
     shown "show" 0 show evil/c1@1.0
     check "C1 fake: show replaces the fields (title, metric, dataset...)" \
         test "$(grep -o 'unprintable' "$TMP/out" | wc -l)" -ge 10
+    check "C1 fake: show replaces the evaluation's key name, key id and time" \
+        grep -q '^evaluations   1, newest by a trusted evaluator: (unprintable) ((unprintable)) evaluated at (unprintable), audit entry 5$' "$TMP/out"
     shown "status" 0 status evil/c1
     check "C1 fake: status replaces reason, actor, image..." \
         test "$(grep -o 'unprintable' "$TMP/out" | wc -l)" -ge 15
@@ -459,7 +467,9 @@ if command -v python3 >/dev/null 2>&1; then
     done
     run "$MLREG" show evil/c1@1.0 --json --registry "$FAKE"
     check "C1 fake: show --json is the registry's JSON value, escaped" \
-        test "$(jq -cS . "$TMP/out")" = "$(jq -cS . "$F/c1-show.json")"
+        test "$(jq -cS 'del(.evaluations)' "$TMP/out")" = "$(jq -cS . "$F/c1-show.json")"
+    check "C1 fake: ... with the registry's evaluations, escaped" \
+        test "$(jq -cS .evaluations "$TMP/out")" = "$(jq -cS .evaluations "$F/c1-evals.json")"
     run "$MLREG" key list --json --registry "$FAKE"
     check "C1 fake: key list --json is the registry's JSON value, escaped" \
         test "$(jq -cS . "$TMP/out")" = "$(jq -cS . "$F/c1-keys.json")"

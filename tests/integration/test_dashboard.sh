@@ -24,6 +24,8 @@ for who in ci rel reader alice visionreader; do tok >"$W/$who.tok"; done
 h() { hash "$(cat "$W/$1.tok")"; }
 "$MLREG" key generate --out "$W/bot" --no-password >/dev/null 2>&1 ||
     not_ok "key generate for the test"
+"$MLREG" key generate --out "$W/ev" --no-password >/dev/null 2>&1 ||
+    not_ok "key generate for the evaluator"
 cat >"$W/config.json" <<CONF
 {
   "tokens": [
@@ -44,7 +46,8 @@ cat >"$W/config.json" <<CONF
                     { "require": "signed", "min": 1 },
                     { "require": "previous_stage" } ]
   },
-  "trusted_keys": [ { "name": "release-bot", "file": "$W/bot.pub", "role": "release" } ]
+  "trusted_keys": [ { "name": "release-bot", "file": "$W/bot.pub", "role": "release" },
+                    { "name": "nightly-eval", "file": "$W/ev.pub", "role": "evaluator" } ]
 }
 CONF
 start_server --config "$W/config.json" || finish
@@ -118,6 +121,12 @@ report e10.json 0.90 0.88 ',"latency_p95_ms":41.5'
 report e11.json 0.80 0.87 ',"latency_p95_ms":39'
 report e12.json 0.93 0.9 ",\"$(printf '%s' "$XSS_I" | sed 's/"/\\"/g')\":0.5,\"latency_p95_ms\":44.25"
 report e20.json 0.92 0.89 ',"latency_p95_ms":40'
+# 2.0's report gives an interval for accuracy and names its dataset and code
+DS=sha256:$(printf 'holdout-v2' | sha256sum | cut -c1-64)
+CODE=sha256:$(printf 'eval.py' | sha256sum | cut -c1-64)
+jq -c --arg ds "$DS" --arg code "$CODE" '.metrics.accuracy = {"value":0.92,"ci_low":0.9,"ci_high":0.94}
+    | .dataset_digest = $ds | .eval_code_digest = $code' "$W/e20.json" >"$W/e20ci.json" &&
+    mv "$W/e20ci.json" "$W/e20.json"
 head -c 4096 /dev/urandom >"$W/weights.bin"
 printf '{"vocab":1}' >"$W/tok.json"
 GIT=abc1234def5678abc1234def5678abc1234def56
@@ -158,6 +167,13 @@ run "$MLREG" approve --token-file "$W/alice.tok" nlp/tagger@0.2 --for staging --
 expect_rc "alice approves the override of nlp/tagger@0.2 into staging" 0
 promote nlp/tagger@0.2 staging 0 --override --reason "incident $XSS_S"
 
+# an evaluator's evaluation of 2.0, with an interval and a hostile metric name
+jq -nc --arg ds "$DS" --arg code "$CODE" --arg bad "$XSS_I" '{"dataset":"nightly", "dataset_digest":$ds,
+    "eval_code_digest":$code, "metrics":{"accuracy":{"value":0.925,"ci_low":0.915,"ci_high":0.935},
+    ($bad):0.25}}' >"$W/nightly.json"
+run "$MLREG" attest --token-file "$W/ci.tok" vision/clf@2.0 --eval-report "$W/nightly.json" --key "$W/ev.key"
+expect_rc "an evaluator attests 2.0" 0
+
 # ---- the configured gates the charts draw ------------------------------------------
 expect_status "the stages of vision/clf: 200" 200 GET /api/v1/models/vision/clf/stages \
     -H "Authorization: Bearer $READ_TOKEN"
@@ -194,7 +210,7 @@ bad=$(grep -c '^not ok - ' "$TMP/browser.out")
 FAILS=$((FAILS + bad))
 if [ $rc -ne 0 ] && [ "$bad" -eq 0 ]; then not_ok "the browser test exited $rc"; fi
 check "the browser test ran its checks" grep -q '^ok - every request went to 127.0.0.1' "$TMP/browser.out"
-for f in models model dashboard release audit; do
+for f in models model dashboard release held audit; do
     check "screenshot $f.png saved in $ART" test -s "$ART/$f.png"
 done
 grep -q "$READ_TOKEN" "$TMP/server.log" && not_ok "the token never reaches the server log"

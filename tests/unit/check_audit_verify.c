@@ -83,6 +83,42 @@ static char *make_entry(uint64_t seq, const char *prev, const char *action, cons
     return text;
 }
 
+/* The bundle tests' evaluation (use_evaluation()): when eval_env is set,
+ * entry EVAL_SEQ is the evaluation.attest entry about the manifest that
+ * names eval_entry_pk and the envelope eval_env, and the bundle holds
+ * evaluations/<EVAL_SEQ>.dsse.json with eval_file (eval_env unless a test
+ * puts other bytes there; NULL: left out). */
+#define EVAL_SEQ 7
+static const char *eval_env;
+static const char *eval_file;
+static const mlreg_pubkey *eval_entry_pk;
+
+static char *make_eval_entry(uint64_t seq, const char *prev)
+{
+    char hash[MLREG_DIGEST_STRLEN + 1], envd[MLREG_DIGEST_STRLEN + 1], id[MLREG_KEYID_HEXLEN + 1],
+        b64pk[MLREG_PUBKEY_B64LEN + 1], *text = NULL;
+    mlreg_digest d;
+    json_t *j;
+
+    ck_assert_int_eq(mlreg_digest_buffer(&d, prev, strlen(prev)), 0);
+    mlreg_digest_format(hash, &d);
+    ck_assert_int_eq(mlreg_digest_buffer(&d, eval_env, strlen(eval_env)), 0);
+    mlreg_digest_format(envd, &d);
+    mlreg_keyid_format(id, &eval_entry_pk->id);
+    mlreg_pubkey_base64(b64pk, eval_entry_pk);
+    j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s}, s:{s:s, s:s, s:b, "
+                  "s:s, s:s}}",
+                  "seq", (json_int_t)seq, "time", "2026-01-02T03:04:07.123456789Z", "actor", "ci",
+                  "action", "evaluation.attest", "result", "ok", "prev", hash, "subject", "model",
+                  MODEL, "version", "1.0", "digest", manifest_digest, "key_id", id, "details",
+                  "public_key", b64pk, "envelope", envd, "trusted_at_attach", 1, "role",
+                  "evaluator", "key_name", "nightly");
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(mlreg_canonical_json(&text, NULL, j), 0);
+    json_decref(j);
+    return text;
+}
+
 /* Which entries the bundle tests treat as being about the manifest. */
 static const char *action_of(uint64_t i)
 {
@@ -96,8 +132,10 @@ static void build_log(mlreg_audit_entries *e, uint64_t n)
     mlreg_audit_entries_init(e);
     for (uint64_t i = 0; i < n; i++) {
         int about = i == 2 || i == 5 || i == 9;
-        char *t =
-            make_entry(i, prev, action_of(i), about ? manifest_digest : other_digest, "local");
+        char *t = eval_env && i == EVAL_SEQ
+                      ? make_eval_entry(i, prev)
+                      : make_entry(i, prev, action_of(i), about ? manifest_digest : other_digest,
+                                   "local");
         ck_assert_int_eq(mlreg_audit_entries_add(e, t, strlen(t)), 0);
         free(t);
         prev = e->text[i];
@@ -681,6 +719,18 @@ static void make_bundle(void)
         mlreg_digest_hex(hex, &d);
         off += (size_t)snprintf(sums + off, sizeof(sums) - off, "%s  %s\n", hex, name);
     }
+    if (eval_env) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/evaluations", bdir);
+        ck_assert_int_eq(mkdir(p, 0755), 0);
+    }
+    if (eval_env && eval_file) {
+        snprintf(name, sizeof(name), "evaluations/%d.dsse.json", EVAL_SEQ);
+        put_str(name, eval_file);
+        ck_assert_int_eq(mlreg_digest_buffer(&d, eval_file, strlen(eval_file)), 0);
+        mlreg_digest_hex(hex, &d);
+        off += (size_t)snprintf(sums + off, sizeof(sums) - off, "%s  %s\n", hex, name);
+    }
     snprintf(sums + off, sizeof(sums) - off, "%s  manifest.json\n", manifest_digest + 7);
     put_str("SHA256SUMS", sums);
     ck_assert_int_eq(mlreg_pubkey_format(&pub, &pk, NULL), 0);
@@ -690,12 +740,15 @@ static void make_bundle(void)
     put_entry(2);
     put_entry(5);
     put_entry(9);
+    if (eval_env) put_entry(EVAL_SEQ);
     put_attestation("attestations/5-prod.dsse.json", 5, "promote", manifest_digest + 7, sk);
     put_attestation("attestations/9-prod.dsse.json", 9, "rollback", manifest_digest + 7, sk);
 }
 
 static void bundle_teardown(void)
 {
+    eval_env = eval_file = NULL;
+    eval_entry_pk = NULL;
     if (bdir[0]) th_rm_rf(bdir);
     bdir[0] = '\0';
     teardown();
@@ -738,7 +791,8 @@ static const char *check_bundle(void)
     mlreg_bundle_report rep;
     int rc = mlreg_audit_verify_bundle(&rep, bdir, &pk);
     if (rc == 0) {
-        ck_assert_uint_eq(rep.entries, 3);
+        ck_assert_uint_eq(rep.entries, eval_env ? 4 : 3);
+        ck_assert_uint_eq(rep.evaluations, eval_env && eval_file ? 1 : 0);
         ck_assert_uint_eq(rep.attestations, 2);
         ck_assert_uint_eq(rep.sums, sums_want);
         ck_assert_uint_eq(rep.cp.size, N);
@@ -755,6 +809,112 @@ static void assert_has(const char *msg, const char *want)
     ck_assert_ptr_nonnull(msg);
     if (!strstr(msg, want)) ck_abort_msg("want '%s' in '%s'", want, msg);
 }
+
+/* An evaluation envelope: an in-toto statement of @p predicate about the
+ * manifest of hex @p subject_hex, signed by @p key (malloc'd). */
+static char *make_eval_env(const char *predicate, const char *subject_hex, mlreg_seckey *key)
+{
+    json_t *st;
+    char *payload = NULL, *env = NULL;
+
+    st = json_pack("{s:s, s:s, s:[{s:s, s:{s:s}}], s:{s:{s:{s:f}}, s:s}}", "_type",
+                   "https://in-toto.io/Statement/v1", "predicateType", predicate, "subject", "name",
+                   MODEL "@1.0", "digest", "sha256", subject_hex, "predicate", "report", "metrics",
+                   "accuracy", 0.9, "evaluated_at", "2026-01-02T00:00:00Z");
+    ck_assert_ptr_nonnull(st);
+    ck_assert_ptr_nonnull(payload = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS));
+    ck_assert_int_eq(mlreg_dsse_sign(&env, MLREG_DSSE_INTOTO_TYPE, payload, strlen(payload), key),
+                     0);
+    free(payload);
+    json_decref(st);
+    return env;
+}
+
+/* Rebuilds the signed log and the bundle with entry EVAL_SEQ recording
+ * the evaluation @p env by the key @p entry_pk, and @p file (NULL: none)
+ * as its file in evaluations/. */
+static void use_evaluation(const char *env, const mlreg_pubkey *entry_pk, const char *file)
+{
+    eval_env = env;
+    eval_entry_pk = entry_pk;
+    eval_file = file;
+    sums_want = 2 + (file != NULL);
+    mlreg_audit_entries_clear(&signed_log);
+    build_log(&signed_log, N);
+    leaves_of(signed_leaves, &signed_log, N);
+    ck_assert_int_eq(mlreg_merkle_root(&cp.root, signed_leaves, N), 0);
+    free(cp_text);
+    cp_text = NULL;
+    ck_assert_int_eq(mlreg_checkpoint_sign(&cp_text, origin, N, &cp.root, sk), 0);
+    th_rm_rf(bdir);
+    make_bundle();
+}
+
+START_TEST(test_bundle_evaluation_verifies_offline)
+{
+    char *env = make_eval_env("urn:mlreg:evaluation:v1", manifest_digest + 7, other_sk);
+    use_evaluation(env, &other_pk, env);
+    ck_assert_ptr_null(check_bundle());
+    free(env);
+}
+END_TEST
+
+START_TEST(test_bundle_evaluation_by_another_key_than_its_entry_names_is_refused)
+{
+    /* signed by the log key, recorded as by other_pk */
+    char *env = make_eval_env("urn:mlreg:evaluation:v1", manifest_digest + 7, sk);
+    use_evaluation(env, &other_pk, env);
+    assert_has(check_bundle(), "evaluations/7.dsse.json: no valid signature by key");
+    free(env);
+}
+END_TEST
+
+START_TEST(test_bundle_evaluation_about_another_manifest_is_refused)
+{
+    char *env = make_eval_env("urn:mlreg:evaluation:v1", other_digest + 7, other_sk);
+    use_evaluation(env, &other_pk, env);
+    assert_has(check_bundle(), "evaluations/7.dsse.json: its subject is not the manifest");
+    free(env);
+}
+END_TEST
+
+START_TEST(test_bundle_evaluation_of_another_predicate_is_refused)
+{
+    char *env = make_eval_env("urn:mlreg:promotion:v1", manifest_digest + 7, other_sk);
+    use_evaluation(env, &other_pk, env);
+    assert_has(check_bundle(), "evaluations/7.dsse.json: not an mlreg evaluation statement");
+    free(env);
+}
+END_TEST
+
+START_TEST(test_bundle_evaluation_left_out_is_refused)
+{
+    char *env = make_eval_env("urn:mlreg:evaluation:v1", manifest_digest + 7, other_sk);
+    use_evaluation(env, &other_pk, NULL);
+    assert_has(check_bundle(), "audit entry 7 records an evaluation whose envelope "
+                               "evaluations/7.dsse.json is not in the bundle");
+    free(env);
+}
+END_TEST
+
+START_TEST(test_bundle_evaluation_other_bytes_than_its_entry_names_is_refused)
+{
+    char *env = make_eval_env("urn:mlreg:evaluation:v1", manifest_digest + 7, other_sk);
+    char *again = make_eval_env("urn:mlreg:evaluation:v1", manifest_digest + 7, other_sk);
+    /* a valid envelope of the same key, but the entry names @p env: only a
+     * re-signed statement differs, so change a byte of the JSON layout */
+    size_t n = strlen(again);
+    char *spaced = malloc(n + 2);
+    ck_assert_ptr_nonnull(spaced);
+    spaced[0] = ' ';
+    memcpy(spaced + 1, again, n + 1);
+    use_evaluation(env, &other_pk, spaced);
+    assert_has(check_bundle(), "evaluations/7.dsse.json is not the envelope audit entry 7 names");
+    free(spaced);
+    free(again);
+    free(env);
+}
+END_TEST
 
 START_TEST(test_bundle_intact_verifies_offline)
 {
@@ -1187,6 +1347,12 @@ static Suite *audit_verify_suite(void)
     tcase_add_test(b, test_bundle_attestation_naming_another_stage_is_refused);
     tcase_add_test(b, test_bundle_stray_file_in_attestations_is_refused);
     tcase_add_test(b, test_bundle_attestation_by_another_key_is_refused);
+    tcase_add_test(b, test_bundle_evaluation_verifies_offline);
+    tcase_add_test(b, test_bundle_evaluation_by_another_key_than_its_entry_names_is_refused);
+    tcase_add_test(b, test_bundle_evaluation_about_another_manifest_is_refused);
+    tcase_add_test(b, test_bundle_evaluation_of_another_predicate_is_refused);
+    tcase_add_test(b, test_bundle_evaluation_left_out_is_refused);
+    tcase_add_test(b, test_bundle_evaluation_other_bytes_than_its_entry_names_is_refused);
     tcase_add_test(b, test_bundle_attestation_whose_entry_is_missing_is_refused);
     tcase_add_test(b, test_bundle_attestation_pointing_at_a_push_is_refused);
     tcase_add_test(b, test_bundle_attestation_about_another_manifest_is_refused);
