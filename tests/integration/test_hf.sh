@@ -5,9 +5,11 @@
 # nested paths, one of them a few MiB: modelInfo, listFiles, downloadFile of
 # every file checked against its sha256, a Range read; a stage resolves to
 # what it holds at that moment; a withdrawn release and missing or wrong
-# tokens are refused. curl checks the raw answers: headers, hostile paths,
-# unknown model/revision/file, HEAD, a Range past the end, paths that
-# belong to the other routes.
+# tokens are refused; a token made at runtime is taken as hf_mlreg_... by
+# the client itself (no custom fetch), on the Hub routes only. curl checks
+# the raw answers: headers, hostile paths (refused before routing in the
+# Hub's shape, /v2/ keeping its own), unknown model/revision/file, HEAD, a
+# Range past the end, paths that belong to the other routes.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
 HFDIR=$MLREG_ROOT/tests/hf
@@ -15,7 +17,7 @@ jqt() { jq -e "$@" >/dev/null; }
 W=$TMP/work
 mkdir -p "$W"
 # the Hub client refuses a token that does not start with hf_
-for who in ci rel reader other; do echo "hf_$(tok)" >"$W/$who.tok"; done
+for who in ci rel reader other admin; do echo "hf_$(tok)" >"$W/$who.tok"; done
 h() { hash "$(cat "$W/$1.tok")"; }
 cat >"$W/config.json" <<EOF
 {
@@ -24,7 +26,8 @@ cat >"$W/config.json" <<EOF
     { "name": "rel", "sha256": "$(h rel)",
       "roles": ["read", "promote:dev", "promote:staging", "promote:production"] },
     { "name": "reader", "sha256": "$(h reader)", "roles": ["read"] },
-    { "name": "other", "sha256": "$(h other)", "roles": ["read@other"] }
+    { "name": "other", "sha256": "$(h other)", "roles": ["read@other"] },
+    { "name": "admin", "sha256": "$(h admin)", "roles": ["admin"] }
   ]
 }
 EOF
@@ -72,6 +75,40 @@ hub "" refused 1.0 401
 echo "hf_$(tok)" >"$W/wrong.tok"
 hub wrong refused 1.0 401
 hub other refused 1.0 403
+
+# a token made at runtime ("mlreg_..."): the Hub client wants "hf_...", and
+# the Hub routes take "hf_" + the token; elsewhere it is no token
+run env MLREG_TOKEN="$(cat "$W/admin.tok")" "$MLREG" token create --name hfreader --role read --hf
+expect_rc "token create --hf exits 0" 0
+sed -n 1p "$TMP/out" >"$W/rt.tok"
+check "... prints hf_mlreg_ and the token" grep -Eq '^hf_mlreg_[A-Za-z0-9_-]{43}$' "$W/rt.tok"
+check "... and says where that form is taken" grep -q 'HF_TOKEN.*Hub routes only' "$TMP/err"
+RT=$(cat "$W/rt.tok")
+hub rt release 1.0 "$W/1.0.json"
+expect_status "the runtime token as is (huggingface_hub sends HF_TOKEN as is): 200" 200 GET \
+    "/$MODEL/resolve/1.0/config.json" -H "Authorization: Bearer ${RT#hf_}"
+expect_status "hf_ + the runtime token on model info: 200" 200 GET "/api/models/$MODEL" \
+    -H "Authorization: Bearer $RT"
+expect_status "hf_ + the runtime token on /v2/: 401 (the Hub routes only)" 401 GET \
+    "/v2/$MODEL/manifests/1.0" -H "Authorization: Bearer $RT"
+expect_status "hf_ + the runtime token on /api/v1/: 401" 401 GET "/api/v1/models/$MODEL" \
+    -H "Authorization: Bearer $RT"
+expect_status "the runtime token as is on /v2/: 200" 200 GET "/v2/$MODEL/manifests/1.0" \
+    -H "Authorization: Bearer ${RT#hf_}"
+expect_status "hf_hf_ + the token: 401" 401 GET "/$MODEL/resolve/1.0/config.json" \
+    -H "Authorization: Bearer hf_$RT"
+expect_status "hf_ + a token made of the prefix alone: 401" 401 GET "/$MODEL/resolve/1.0/config.json" \
+    -H "Authorization: Bearer hf_mlreg_"
+expect_status "hf_ + the token with a byte changed: 401" 401 GET "/$MODEL/resolve/1.0/config.json" \
+    -H "Authorization: Bearer ${RT%?}$(case $RT in *A) echo B ;; *) echo A ;; esac)"
+check "... X-Error-Code GatedRepo" [ "$(header X-Error-Code)" = GatedRepo ]
+expect_status "hf_ + the token over Basic: 200" 200 GET "/$MODEL/resolve/1.0/config.json" \
+    -u "x:$RT"
+run env MLREG_TOKEN="$(cat "$W/admin.tok")" "$MLREG" token revoke hfreader
+expect_rc "token revoke hfreader exits 0" 0
+hub rt refused 1.0 401
+check "the server log holds neither form of the token" \
+    sh -c "! grep -qF '${RT#hf_}' '$TMP/server.log'"
 
 # ---- curl: the raw answers -------------------------------------------------------
 R=/$MODEL/resolve
@@ -137,8 +174,39 @@ check "... a Hub error" jqt '.error | test("encoded NUL or")' "$TMP/body"
 expect_status "an encoded NUL: 400" 400 GET "$R/1.0/config.json%00.txt" -H "$AUTH"
 expect_status "a malformed escape: 400" 400 GET "$R/1.0/config%zz.json" -H "$AUTH"
 expect_status "a truncated escape: 400" 400 GET "$R/1.0/config.json%4" -H "$AUTH"
-expect_status "an encoded model name: 400" 400 GET "/demo%2Fllm/resolve/1.0/config.json" -H "$AUTH"
+hub_error "an encoded model name" 404 RepoNotFound "/demo%2Fllm/resolve/1.0/config.json"
+hub_error "an encoded model name in model info" 404 RepoNotFound "/api/models/demo%2Fllm"
 expect_status "an encoded path on another route: 400" 400 GET "/v2/demo/llm/manifests/1%2E0" -H "$AUTH"
+check "... the OCI error body, no Hub code" \
+    sh -c "jq -e '.errors[0].code == \"NAME_INVALID\"' '$TMP/body' >/dev/null && [ -z \"\$(grep -i '^X-Error-Code' '$TMP/headers')\" ]"
+
+# refused before routing, in the Hub's shape on the Hub's paths (the code
+# names the part at fault), in the OCI shape on /v2/
+hub_early() { # NAME CODE PATH
+    expect_status "$1: 404" 404 GET "$3" -H "$AUTH" --path-as-is
+    got=$(header X-Error-Code)
+    if [ "$got" = "$2" ] && jqt '.error | type == "string"' "$TMP/body"; then
+        ok "... X-Error-Code $2 and {\"error\"}"
+    else not_ok "... X-Error-Code $2 and {\"error\"} (got '$got': $(head -c 200 "$TMP/body"))"; fi
+}
+hub_early "a dot segment in the file path" EntryNotFound "$R/1.0/tokenizer/../config.json"
+hub_early "a file path of dot segments" EntryNotFound "$R/1.0/../../../etc/passwd"
+hub_early "a final dot segment" EntryNotFound "$R/1.0/tokenizer/."
+hub_early "a dot segment as the revision" RevisionNotFound "$R/../config.json"
+hub_early "a dot segment in the model name" RepoNotFound "/demo/../resolve/1.0/config.json"
+hub_early "a dot segment in a tree path" EntryNotFound "/api/models/$MODEL/tree/1.0/../x"
+hub_early "a dot segment in model info's name" RepoNotFound "/api/models/demo/.."
+hub_early "an invalid model name" RepoNotFound "/Demo/LLM/resolve/1.0/config.json"
+hub_early "an invalid model name in model info" RepoNotFound "/api/models/demo/ll~m"
+hub_early "an invalid model name in a tree" RepoNotFound "/api/models/-demo/tree/main"
+hub_early "an oversized model name" RepoNotFound "/$(head -c 300 /dev/zero | tr '\0' a)/resolve/1.0/x"
+expect_status "a dot segment on /v2/: 400" 400 GET "/v2/demo/../llm/manifests/1.0" -H "$AUTH" --path-as-is
+check "... the OCI error body, no Hub code" \
+    sh -c "jq -e '.errors[0].code == \"NAME_INVALID\"' '$TMP/body' >/dev/null && [ -z \"\$(grep -i '^X-Error-Code' '$TMP/headers')\" ]"
+expect_status "an invalid name on /v2/: 400" 400 GET "/v2/Demo/LLM/manifests/1.0" -H "$AUTH"
+check "... the OCI error body" jqt '.errors[0].code == "NAME_INVALID"' "$TMP/body"
+expect_status "a dot segment on /api/v1/: 400" 400 GET "/api/v1/models/demo/../llm" -H "$AUTH" --path-as-is
+check "... no Hub code" [ -z "$(header X-Error-Code)" ]
 
 # hostile paths: refused before any route (400), or no file (404)
 for p in "$R/1.0/../../../etc/passwd" "$R/1.0/tokenizer/%2e%2e/config.json" \
