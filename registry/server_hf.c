@@ -46,6 +46,12 @@
 #define HF_TREE_PAGE 1000u
 /* The longest revision text we look at (a tag is at most 128). */
 #define HF_REV_MAX 128
+/* A ranged GET of at most this many bytes is answered by the server even
+ * where downloads are redirected: the clients' probe of a file
+ * (fileDownloadInfo: "bytes=0-0") then reads the sha256 as ETag and the
+ * size in Content-Range, not the object store's, and a redirect would cost
+ * more than the bytes. */
+#define HF_SMALL_RANGE (64u * 1024)
 
 /* The release a revision names. */
 typedef struct {
@@ -585,10 +591,31 @@ static int find_file(const json_t *f, void *cls)
     return 0;
 }
 
+/* Whether @p range (a Range header, or NULL) asks for one span of at most
+ * HF_SMALL_RANGE bytes whatever the file's size ("bytes=A-B", "bytes=-N").
+ * Anything else, valid or not, is left to the blob answer. */
+static int small_range(const char *range)
+{
+    uint64_t a, b;
+
+    if (range == NULL || strncmp(range, "bytes=", 6)) return 0;
+    range += 6;
+    if (*range == '-') {
+        range++;
+        return mlreg_server__parse_u64(&range, &b) == 0 && !*range && b <= HF_SMALL_RANGE;
+    }
+    if (mlreg_server__parse_u64(&range, &a) < 0 || *range++ != '-' ||
+        mlreg_server__parse_u64(&range, &b) < 0 || *range)
+        return 0;
+    return b >= a && b - a < HF_SMALL_RANGE;
+}
+
 /* GET/HEAD /{name}/resolve/{rev}/{path}: the file's bytes as /v2/ serves
  * blobs, with ETag the file's sha256 (quoted, as the Hub's LFS files),
  * X-Repo-Commit the release digest's hex, and on a redirect to the backend
- * X-Linked-Etag and X-Linked-Size, which the Hub clients read there. */
+ * X-Linked-Etag and X-Linked-Size, which the Hub clients read there. A HEAD
+ * and a small range (small_range()) are answered by the server, never
+ * redirected, so every client reads these headers on the first answer. */
 static enum MHD_Result finish_resolve(request *rq)
 {
     hf_release r;
@@ -626,7 +653,12 @@ static enum MHD_Result finish_resolve(request *rq)
     extra[6] = "X-Linked-Size";
     extra[7] = size;
     extra[8] = NULL;
-    ret = mlreg_server__blob_reply(rq, !strcmp(rq->method, "HEAD"), extra);
+    if (!strcmp(rq->method, "HEAD"))
+        ret = mlreg_server__blob_reply(rq, 1, extra);
+    else if (small_range(mlreg_server__req_header(rq, "Range")))
+        ret = mlreg_server__blob_reply_here(rq, extra);
+    else
+        ret = mlreg_server__blob_reply(rq, 0, extra);
     release_clear(&r);
     return ret;
 }
