@@ -169,11 +169,13 @@ static void buffer_begin(request *rq)
  * whatever the method: 1 with *m its match, or 0. */
 static int hub_path(route_match *m, const char *path)
 {
-    if (mlreg_server__route_match(m, path, "GET") != 1 || m->row == NULL ||
-        m->row->ctx != ERR_CTX_HF || m->name.p == NULL) {
+    /* the Hub's rows are GET (and HEAD) ones, and paths-info's POST */
+    if ((mlreg_server__route_match(m, path, "GET") != 1 || m->row == NULL) &&
+        (mlreg_server__route_match(m, path, "POST") != 1 || m->row == NULL)) {
         mlreg_error_clear();
         return 0;
     }
+    if (m->row->ctx != ERR_CTX_HF || m->name.p == NULL) return 0;
     return 1;
 }
 

@@ -231,6 +231,63 @@ check "... its two files" jqt '[.[].path] == ["tokenizer/merges.txt","tokenizer/
 expect_status "a tree with ?expand=true: 200" 200 GET "/api/models/$MODEL/tree/1.0?expand=true" -H "$AUTH"
 check "... entries carry lastCommit (the release)" jqt --arg d "$D1" 'all(.[]; .lastCommit.id == $d)' "$TMP/body"
 
+# paths-info: POST, the paths as a form (huggingface_hub's get_paths_info)
+# or JSON (@huggingface/hub's pathsInfo); the entries known, in that order
+P=/api/models/$MODEL/paths-info/1.0
+FORM='Content-Type: application/x-www-form-urlencoded'
+expect_status "paths-info, a form: 200" 200 POST "$P" -H "$AUTH" -H "$FORM" \
+    --data 'paths=tokenizer%2Fvocab.json&paths=nope&paths=tokenizer&paths=docs/read+me.txt&expand=False'
+check "... the file, the directory and the spaced name, nothing for nope" \
+    jqt '[.[].path] == ["tokenizer/vocab.json","tokenizer","docs/read me.txt"]' "$TMP/body"
+check "... in the tree's shape, no lastCommit" \
+    jqt '.[0].type == "file" and .[0].size == 14 and (.[0].oid | length) == 64 and .[1].type == "directory" and all(.[]; .lastCommit == null)' "$TMP/body"
+expect_status "paths-info with expand=True: 200" 200 POST "$P" -H "$AUTH" -H "$FORM" \
+    --data 'paths=config.json&expand=True'
+check "... lastCommit is the release" jqt --arg d "$D1" '.[0].lastCommit.id == $d' "$TMP/body"
+expect_status "paths-info, JSON: 200" 200 POST "$P" -H "$AUTH" -H 'Content-Type: application/json' \
+    -d '{"paths":["onnx/fp16/model.onnx","onnx","onnx"]}'
+check "... each once, lfs on the big file" \
+    jqt '[.[].path] == ["onnx/fp16/model.onnx","onnx"] and .[0].lfs.size == 3145739' "$TMP/body"
+expect_status "paths-info at a stage: 200" 200 POST "/api/models/$MODEL/paths-info/production" \
+    -H "$AUTH" -H "$FORM" --data 'paths=config.json'
+check "... what the stage holds (2.0)" jqt --arg s "$(sha256_of "$W/r2/config.json")" '.[0].oid == $s' "$TMP/body"
+expect_status "paths-info at sha256%3AHEX: 200" 200 POST "/api/models/$MODEL/paths-info/sha256%3A$D1" \
+    -H "$AUTH" -H "$FORM" --data 'paths=config.json'
+expect_status "paths-info of hostile paths: 200" 200 POST "$P" -H "$AUTH" -H "$FORM" \
+    --data 'paths=..%2F..%2Fetc%2Fpasswd&paths=%2Fconfig.json&paths=tokenizer%2F&paths='
+check "... none of them" jqt 'length == 0' "$TMP/body"
+paths_bad() { # NAME CONTENT-TYPE BODY
+    expect_status "paths-info, $1: 400" 400 POST "$P" -H "$AUTH" -H "Content-Type: $2" --data-binary "$3"
+    check "... a Hub error" jqt '.error | test("paths-info")' "$TMP/body"
+}
+paths_bad "no path" "application/x-www-form-urlencoded" 'expand=True'
+paths_bad "an empty body" "application/x-www-form-urlencoded" ''
+paths_bad "a bad expand" "application/x-www-form-urlencoded" 'paths=a&expand=maybe'
+paths_bad "a malformed escape" "application/x-www-form-urlencoded" 'paths=a%zz'
+paths_bad "an encoded NUL" "application/x-www-form-urlencoded" 'paths=config.json%00x'
+paths_bad "another content type" "text/plain" 'paths=a'
+paths_bad "JSON that is no object" "application/json" '["a"]'
+paths_bad "JSON paths not an array" "application/json" '{"paths":"a"}'
+paths_bad "JSON paths not strings" "application/json" '{"paths":[1]}'
+paths_bad "JSON with a NUL in a path" "application/json" '{"paths":["config.json\u0000x"]}'
+paths_bad "JSON expand not a bool" "application/json" '{"paths":["a"],"expand":"yes"}'
+paths_bad "broken JSON" "application/json" '{"paths":['
+seq 1001 | sed 's/^/paths=a/' | paste -sd'&' >"$W/many"
+paths_bad "1001 paths" "application/x-www-form-urlencoded" "$(cat "$W/many")"
+head -c 70000 /dev/zero | tr '\0' a | sed 's/^/paths=/' >"$W/huge"
+expect_status "paths-info, a body over 64 KiB: 413" 413 POST "$P" -H "$AUTH" -H "$FORM" --data-binary @"$W/huge"
+expect_status "paths-info without a token: 401" 401 POST "$P" -H "$FORM" --data 'paths=config.json'
+expect_status "paths-info with a token limited to other/: 403" 403 POST "$P" -H "$FORM" \
+    -H "Authorization: Bearer $(cat "$W/other.tok")" --data 'paths=config.json'
+hub_post() { # NAME STATUS CODE PATH
+    expect_status "$1: $2" "$2" POST "$4" -H "$AUTH" -H "$FORM" --data 'paths=config.json'
+    check "... X-Error-Code $3" [ "$(header X-Error-Code)" = "$3" ]
+}
+hub_post "paths-info of an unknown model" 404 RepoNotFound "/api/models/no/such/paths-info/1.0"
+hub_post "paths-info of an unknown version" 404 RevisionNotFound "/api/models/$MODEL/paths-info/9.9"
+hub_post "paths-info of a withdrawn release" 403 DisabledRepo "/api/models/$MODEL/paths-info/3.0"
+expect_status "a GET of paths-info: 405" 405 GET "$P" -H "$AUTH"
+
 # a tree in pages: Link headers (absolute, as the clients follow them) until the last
 T=/api/models/$MODEL/tree/1.0
 expect_status "the whole recursive tree: 200" 200 GET "$T?recursive=true" -H "$AUTH"
