@@ -103,6 +103,8 @@ static int route(unsigned int *allow_out, request *rq)
 
     *allow_out = 0;
     if ((found = mlreg_server__route_match(&m, rq->path, rq->method)) <= 0) return found;
+    /* a Hub row answers its errors, a bad name's too, in the Hub's shape */
+    if (m.row && m.row->ctx == ERR_CTX_HF) rq->ctx = ERR_CTX_HF;
     if (m.name.p) {
         if ((error = take(&rq->name, &m.name)) < 0) return error;
         if (m.name.len == 0) return mlreg_error_set(MLREG_EINVALID, "empty repository name");
@@ -222,7 +224,7 @@ static void begin(request *rq)
     const char *p = rq->path;
     unsigned int allow = 0;
     route_match hm;
-    int error, hub;
+    int error, hub = 0, dots;
 
     read_body_headers(rq);
     if (rq->srv->tls_mutual && (error = mlreg_server__tls_peer_check(rq->conn)) < 0) {
@@ -241,8 +243,10 @@ static void begin(request *rq)
             "both: its length is ambiguous");
         return;
     }
-    /* a Hugging Face read is refused as the Hub refuses, from here on */
-    if ((hub = hub_path(&hm, p))) rq->ctx = ERR_CTX_HF;
+    /* a Hugging Face read is refused as the Hub refuses; the tables are
+     * searched for that only when a path is refused here (hub_path()) */
+    dots = strstr(p, "/../") || strstr(p, "/./") || ends_with(p, "/..") || ends_with(p, "/.");
+    if ((strchr(p, '%') || dots) && (hub = hub_path(&hm, p))) rq->ctx = ERR_CTX_HF;
     /* percent-encoding: only in the revision and file path of a Hugging
      * Face read, which the Hub clients encode (server_hf.c decodes and
      * checks them), never in a name nor elsewhere */
@@ -254,7 +258,7 @@ static void begin(request *rq)
                                        "percent-encoded paths are not accepted");
         return;
     }
-    if (strstr(p, "/../") || strstr(p, "/./") || ends_with(p, "/..") || ends_with(p, "/.")) {
+    if (dots) {
         if (hub)
             hub_refuse(rq, &hm, has_dot_segment, "dot segments are not accepted in paths");
         else
@@ -263,7 +267,7 @@ static void begin(request *rq)
         return;
     }
     if ((error = route(&allow, rq)) < 0) {
-        if (hub && error == MLREG_EINVALID) {
+        if (error == MLREG_EINVALID && rq->ctx == ERR_CTX_HF) {
             /* a name mlreg never holds: no such repository */
             mlreg_server__req_fail_raw(rq, 404, "RepoNotFound", "%s", mlreg_error_last());
             mlreg_error_clear();
@@ -278,6 +282,7 @@ static void begin(request *rq)
     }
     if (rq->route == NULL) {
         char methods[64];
+        if (hub_path(&hm, p)) rq->ctx = ERR_CTX_HF; /* the Hub's shape */
         mlreg_server__route_allow(methods, sizeof(methods), allow);
         mlreg_server__req_fail_raw(rq, 405, "UNSUPPORTED", "method %s not allowed here",
                                    rq->method);

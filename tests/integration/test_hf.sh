@@ -216,6 +216,8 @@ for p in "$R/1.0/../../../etc/passwd" "$R/1.0/tokenizer/%2e%2e/config.json" \
     grep -q 'root:' "$TMP/body" && not_ok "hostile $p served a file of the host"
 done
 expect_status "a PUT to a download path: 405" 405 PUT "$R/1.0/config.json" -H "$AUTH"
+check "... in the Hub's shape, with Allow" \
+    sh -c "jq -e '.error | type == \"string\"' '$TMP/body' >/dev/null && grep -qi '^Allow: GET, HEAD' '$TMP/headers'"
 expect_status "a POST of a commit (uploads are not served): 405" 405 POST \
     "/api/models/$MODEL/commit/main" -H "$AUTH"
 
