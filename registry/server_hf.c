@@ -652,7 +652,11 @@ static int paths_info_body(json_t **paths, int *expand, request *rq)
             if (form_unescape(tok) < 0 || form_unescape(val) < 0) {
                 why = "malformed percent-encoding (or an encoded NUL) in the form";
             } else if (!strcmp(tok, "paths")) {
-                if (json_array_append_new(*paths, json_string(val)) < 0) goto oom;
+                json_t *sv = json_string(val); /* NULL: not UTF-8 */
+                if (sv == NULL)
+                    why = "a path is not UTF-8";
+                else if (json_array_append_new(*paths, sv) < 0)
+                    goto oom;
             } else if (!strcmp(tok, "expand")) {
                 if ((*expand = form_bool(val)) < 0) why = "expand= must be True or False";
             }
