@@ -38,7 +38,7 @@
 static const char token_usage[] =
     "usage: mlreg token new --name NAME --role ROLE [--role ROLE]...\n"
     "       mlreg token create --name NAME --role ROLE [--role ROLE]... [--model-prefix P]\n"
-    "                          [--expires DURATION|TIME] [--registry URL]\n"
+    "                          [--expires DURATION|TIME] [--hf] [--registry URL]\n"
     "       mlreg token list [--json] [--registry URL]\n"
     "       mlreg token revoke NAME [--registry URL]\n"
     "\n"
@@ -47,8 +47,10 @@ static const char token_usage[] =
     "token once, on the first line of stdout. --model-prefix P limits every role to\n"
     "the models under P (push becomes push@P; a role already carrying @PREFIX is\n"
     "refused). --expires takes a duration (90s, 30m, 12h, 7d, 2w, or sums such as\n"
-    "1d12h) or an RFC 3339 time. list never shows a token nor its hash; its\n"
-    "LAST USED is what the answering node saw.\n"
+    "1d12h) or an RFC 3339 time. --hf prints it as hf_TOKEN, the form the Hugging\n"
+    "Face Hub clients want (HF_TOKEN), which the registry takes on its Hub routes\n"
+    "only. list never shows a token nor its hash; its LAST USED is what the\n"
+    "answering node saw.\n"
     "\n"
     "new makes a token offline for the config file:\n"
     "Prints a new random API token on the first line of stdout, and on the second\n"
@@ -243,6 +245,7 @@ static int token_create(int argc, char **argv)
     const char *name = NULL, *v, **roles = NULL, *prefix = NULL, *expires = NULL;
     const char *registry = NULL, *tok;
     size_t nroles = 0;
+    int hf = 0;
     int64_t secs = 0;
     json_t *body = NULL, *arr = NULL, *ans = NULL;
     cli_client *c = NULL;
@@ -266,6 +269,8 @@ static int token_create(int argc, char **argv)
         } else if ((m = cli_opt(&v, &i, argc, argv, "--role")) != 0) {
             if (m < 0) goto usage;
             roles[nroles++] = v;
+        } else if (!strcmp(argv[i], "--hf")) {
+            hf = 1;
         } else {
             mlreg_error_set(MLREG_EINVALID, "unexpected argument '%s'", argv[i]);
             goto usage;
@@ -307,16 +312,19 @@ static int token_create(int argc, char **argv)
         error = mlreg_error_set(MLREG_ESERVER, "creating the token: registry sent no token");
         goto done;
     }
-    printf("%s\n", tok);
+    printf("%s%s\n", hf ? "hf_" : "", tok);
     if ((error = cli_flush_stdout()) < 0) goto done;
     {
         const char *exp = json_string_value(json_object_get(ans, "expires"));
         char *roles_text = mlreg_json_dumps(json_object_get(ans, "roles"), JSON_COMPACT);
         fprintf(stderr,
                 "token '%s' created with roles %s, %s%s: it is shown once (above); keep it "
-                "secret and give it to clients as MLREG_TOKEN or in a --token-file\n",
+                "secret and give it to %s\n",
                 mlreg_text_printable(name), roles_text ? mlreg_text_printable(roles_text) : "?",
-                exp ? "expires " : "never expires", exp ? mlreg_text_printable(exp) : "");
+                exp ? "expires " : "never expires", exp ? mlreg_text_printable(exp) : "",
+                hf ? "Hugging Face Hub clients as HF_TOKEN (mlreg takes this form on its Hub "
+                     "routes only; drop the hf_ for MLREG_TOKEN)"
+                   : "clients as MLREG_TOKEN or in a --token-file");
         free(roles_text);
     }
     goto done;

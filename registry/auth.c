@@ -422,9 +422,17 @@ int mlreg_auth_authenticate(const mlreg_identity **out, const mlreg_auth *auth, 
     return mlreg_auth_authenticate_with(out, NULL, auth, header, NULL, NULL);
 }
 
-int mlreg_auth_authenticate_with(const mlreg_identity **out, mlreg_identity **owned_out,
-                                 const mlreg_auth *auth, const char *header,
-                                 mlreg_auth_lookup_fn lookup, void *ctx)
+/* The prefix the Hugging Face Hub clients want on a token, and the one of
+ * the tokens made at runtime (tokens.h). */
+#define HUB_PREFIX     "hf_"
+#define RUNTIME_PREFIX "mlreg_"
+
+/* mlreg_auth_authenticate_with(); with @p hub, a presented token
+ * "hf_mlreg_..." that no config token matches is looked up at runtime
+ * without its "hf_" (mlreg_auth_authenticate_hub()). */
+static int authenticate(const mlreg_identity **out, mlreg_identity **owned_out,
+                        const mlreg_auth *auth, const char *header, mlreg_auth_lookup_fn lookup,
+                        void *ctx, int hub)
 {
     int error = 0;
     const char *rest, *token = NULL;
@@ -477,7 +485,14 @@ int mlreg_auth_authenticate_with(const mlreg_identity **out, mlreg_identity **ow
     }
     if (match == NULL && lookup != NULL && owned_out != NULL) {
         /* a token made at runtime: found by its hash, so the lookup
-         * compares no secret byte by byte */
+         * compares no secret byte by byte. The Hub clients' form of one
+         * (HUB_PREFIX before it) is hashed without the prefix: a config
+         * token, any string, was matched as presented above. */
+        if (hub && tlen > sizeof(HUB_PREFIX RUNTIME_PREFIX) - 1 &&
+            !memcmp(token, HUB_PREFIX RUNTIME_PREFIX, sizeof(HUB_PREFIX RUNTIME_PREFIX) - 1) &&
+            (error = mlreg_digest_buffer(&d, token + sizeof(HUB_PREFIX) - 1,
+                                         tlen - (sizeof(HUB_PREFIX) - 1))) < 0)
+            goto done;
         error = lookup(&found, d.raw, ctx);
         if (error == MLREG_ENOTFOUND) {
             error = 0;
@@ -509,6 +524,20 @@ done:
     mlreg_identity_free(found);
     sodium_free(buf);
     return error;
+}
+
+int mlreg_auth_authenticate_with(const mlreg_identity **out, mlreg_identity **owned_out,
+                                 const mlreg_auth *auth, const char *header,
+                                 mlreg_auth_lookup_fn lookup, void *ctx)
+{
+    return authenticate(out, owned_out, auth, header, lookup, ctx, 0);
+}
+
+int mlreg_auth_authenticate_hub(const mlreg_identity **out, mlreg_identity **owned_out,
+                                const mlreg_auth *auth, const char *header,
+                                mlreg_auth_lookup_fn lookup, void *ctx)
+{
+    return authenticate(out, owned_out, auth, header, lookup, ctx, 1);
 }
 
 static int role_grants(const role *r, mlreg_role_kind kind, const char *stage, const char *model)

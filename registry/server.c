@@ -103,6 +103,8 @@ static int route(unsigned int *allow_out, request *rq)
 
     *allow_out = 0;
     if ((found = mlreg_server__route_match(&m, rq->path, rq->method)) <= 0) return found;
+    /* a Hub row answers its errors, a bad name's too, in the Hub's shape */
+    if (m.row && m.row->ctx == ERR_CTX_HF) rq->ctx = ERR_CTX_HF;
     if (m.name.p) {
         if ((error = take(&rq->name, &m.name)) < 0) return error;
         if (m.name.len == 0) return mlreg_error_set(MLREG_EINVALID, "empty repository name");
@@ -130,10 +132,13 @@ static void authorize(request *rq)
     if (rq->route->access == ROUTE_ACCESS_PUBLIC ||
         (rq->route->access == ROUTE_ACCESS_METRICS && srv->metrics_public))
         return;
-    /* the config's tokens first, then those made at runtime (tokens.h) */
-    error = mlreg_auth_authenticate_with(&rq->who, &rq->who_owned, rq->conf->auth,
-                                         mlreg_server__req_header(rq, "Authorization"),
-                                         mlreg_tokens_lookup, mlreg_registry_tokens(srv->reg));
+    /* the config's tokens first, then those made at runtime (tokens.h);
+     * the Hub's routes take those as "hf_mlreg_..." too, the form the Hub
+     * clients want */
+    error =
+        (rq->route->ctx == ERR_CTX_HF ? mlreg_auth_authenticate_hub : mlreg_auth_authenticate_with)(
+            &rq->who, &rq->who_owned, rq->conf->auth, mlreg_server__req_header(rq, "Authorization"),
+            mlreg_tokens_lookup, mlreg_registry_tokens(srv->reg));
     if (error < 0) {
         mlreg_server__req_fail(rq, error, ERR_CTX_ANY);
         mlreg_server__req_fail_header(rq, "WWW-Authenticate", "Basic realm=\"mlreg\"");
@@ -162,19 +167,55 @@ static void buffer_begin(request *rq)
     rq->body = BODY_BUFFER;
 }
 
-/* Whether raw @p path may hold percent-encoded bytes: only in the revision
- * and file path of a Hugging Face read, which the Hub clients encode
- * (server_hf.c decodes and checks them), never in a name nor elsewhere. */
-static int percent_allowed(const char *path)
+/* Whether raw @p path is one of the Hugging Face reads' (server_hf.c),
+ * whatever the method: 1 with *m its match, or 0. */
+static int hub_path(route_match *m, const char *path)
 {
-    route_match m;
-
-    if (mlreg_server__route_match(&m, path, "GET") != 1 || m.row == NULL ||
-        m.row->ctx != ERR_CTX_HF || m.name.p == NULL) {
+    /* the Hub's rows are GET (and HEAD) ones, and paths-info's POST */
+    if ((mlreg_server__route_match(m, path, "GET") != 1 || m->row == NULL) &&
+        (mlreg_server__route_match(m, path, "POST") != 1 || m->row == NULL)) {
         mlreg_error_clear();
         return 0;
     }
-    return memchr(m.name.p, '%', m.name.len) == NULL;
+    if (m->row->ctx != ERR_CTX_HF || m->name.p == NULL) return 0;
+    return 1;
+}
+
+static int span_has(const route_span *s, int (*bad)(const char *p, size_t len))
+{
+    return s->p != NULL && bad(s->p, s->len);
+}
+
+static int has_percent(const char *p, size_t len)
+{
+    return memchr(p, '%', len) != NULL;
+}
+
+/* Whether p[0..len) has a "." or ".." segment. */
+static int has_dot_segment(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        size_t n = 0;
+        if (i > 0 && p[i - 1] != '/') continue;
+        while (i + n < len && p[i + n] == '.')
+            n++;
+        if ((n == 1 || n == 2) && (i + n == len || p[i + n] == '/')) return 1;
+    }
+    return 0;
+}
+
+/* Refuses a Hugging Face read before routing, as the Hub answers: 404 and
+ * the X-Error-Code of the part of the path @p bad finds in (the model
+ * name: RepoNotFound; the revision: RevisionNotFound; else EntryNotFound),
+ * so the clients raise their own exception. */
+static void hub_refuse(request *rq, const route_match *m, int (*bad)(const char *p, size_t len),
+                       const char *why)
+{
+    const char *code = span_has(&m->name, bad)  ? "RepoNotFound"
+                       : span_has(&m->arg, bad) ? "RevisionNotFound"
+                                                : "EntryNotFound";
+
+    mlreg_server__req_fail_raw(rq, 404, code, "%s", why);
 }
 
 /* Step 2: everything that can be decided from the request line and headers. */
@@ -182,7 +223,8 @@ static void begin(request *rq)
 {
     const char *p = rq->path;
     unsigned int allow = 0;
-    int error;
+    route_match hm;
+    int error, hub = 0, dots;
 
     read_body_headers(rq);
     if (rq->srv->tls_mutual && (error = mlreg_server__tls_peer_check(rq->conn)) < 0) {
@@ -201,18 +243,37 @@ static void begin(request *rq)
             "both: its length is ambiguous");
         return;
     }
-    if (strchr(p, '%') && !percent_allowed(p)) {
-        mlreg_server__req_fail_raw(rq, 400, "NAME_INVALID",
-                                   "percent-encoded paths are not accepted");
+    /* a Hugging Face read is refused as the Hub refuses; the tables are
+     * searched for that only when a path is refused here (hub_path()) */
+    dots = strstr(p, "/../") || strstr(p, "/./") || ends_with(p, "/..") || ends_with(p, "/.");
+    if ((strchr(p, '%') || dots) && (hub = hub_path(&hm, p))) rq->ctx = ERR_CTX_HF;
+    /* percent-encoding: only in the revision and file path of a Hugging
+     * Face read, which the Hub clients encode (server_hf.c decodes and
+     * checks them), never in a name nor elsewhere */
+    if (strchr(p, '%') && (!hub || span_has(&hm.name, has_percent))) {
+        if (hub)
+            hub_refuse(rq, &hm, has_percent, "percent-encoding is not accepted in a model name");
+        else
+            mlreg_server__req_fail_raw(rq, 400, "NAME_INVALID",
+                                       "percent-encoded paths are not accepted");
         return;
     }
-    if (strstr(p, "/../") || strstr(p, "/./") || ends_with(p, "/..") || ends_with(p, "/.")) {
-        mlreg_server__req_fail_raw(rq, 400, "NAME_INVALID",
-                                   "dot segments are not accepted in paths");
+    if (dots) {
+        if (hub)
+            hub_refuse(rq, &hm, has_dot_segment, "dot segments are not accepted in paths");
+        else
+            mlreg_server__req_fail_raw(rq, 400, "NAME_INVALID",
+                                       "dot segments are not accepted in paths");
         return;
     }
     if ((error = route(&allow, rq)) < 0) {
-        mlreg_server__req_fail(rq, error, ERR_CTX_NAME);
+        if (error == MLREG_EINVALID && rq->ctx == ERR_CTX_HF) {
+            /* a name mlreg never holds: no such repository */
+            mlreg_server__req_fail_raw(rq, 404, "RepoNotFound", "%s", mlreg_error_last());
+            mlreg_error_clear();
+        } else {
+            mlreg_server__req_fail(rq, error, ERR_CTX_NAME);
+        }
         return;
     }
     if (allow == 0) {
@@ -221,6 +282,7 @@ static void begin(request *rq)
     }
     if (rq->route == NULL) {
         char methods[64];
+        if (hub_path(&hm, p)) rq->ctx = ERR_CTX_HF; /* the Hub's shape */
         mlreg_server__route_allow(methods, sizeof(methods), allow);
         mlreg_server__req_fail_raw(rq, 405, "UNSUPPORTED", "method %s not allowed here",
                                    rq->method);

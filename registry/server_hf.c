@@ -6,6 +6,7 @@
  *   GET /api/models/{name}[/revision/{rev}]       model info of a release
  *   GET /api/models/{name}/tree/{rev}[/{path}]    its files and directories
  *   GET, HEAD /{name}/resolve/{rev}/{path}        one file (Range, ETag)
+ *   POST /api/models/{name}/paths-info/{rev}      the tree entries of paths
  *
  * A revision is a version, a stage (what it holds now), a release digest
  * (its 64 hex digits, as the answers' "sha" and X-Repo-Commit give it, or
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mlreg/chunk_index.h"
 #include "mlreg/common.h"
@@ -46,6 +48,12 @@
 #define HF_TREE_PAGE 1000u
 /* The longest revision text we look at (a tag is at most 128). */
 #define HF_REV_MAX 128
+/* A ranged GET of at most this many bytes is answered by the server even
+ * where downloads are redirected: the clients' probe of a file
+ * (fileDownloadInfo: "bytes=0-0") then reads the sha256 as ETag and the
+ * size in Content-Range, not the object store's, and a redirect would cost
+ * more than the bytes. */
+#define HF_SMALL_RANGE (64u * 1024)
 
 /* The release a revision names. */
 typedef struct {
@@ -567,6 +575,166 @@ fail:
     return mlreg_server__reply_error(rq, error, ERR_CTX_HF);
 }
 
+/* ---- paths-info ------------------------------------------------------------ */
+
+/* Decodes a form value in place: '+' is a space, %XX a byte. 0, or -1 for a
+ * malformed escape or an encoded NUL. */
+static int form_unescape(char *s)
+{
+    char *w = s;
+
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (*r == '+') {
+            *w++ = ' ';
+            continue;
+        }
+        if (*r != '%') {
+            *w++ = *r;
+            continue;
+        }
+        hi = hex_value(r[1]);
+        lo = hi < 0 ? -1 : hex_value(r[2]);
+        if (lo < 0 || (hi == 0 && lo == 0)) return -1;
+        *w++ = (char)(hi * 16 + lo);
+        r += 2;
+    }
+    *w = '\0';
+    return 0;
+}
+
+/* "True"/"true"/"1" (1), "False"/"false"/"0"/"" (0), else -1. */
+static int form_bool(const char *v)
+{
+    if (!strcmp(v, "True") || !strcmp(v, "true") || !strcmp(v, "1")) return 1;
+    if (!strcmp(v, "False") || !strcmp(v, "false") || !strcmp(v, "0") || !*v) return 0;
+    return -1;
+}
+
+/* The paths and expand of a paths-info body: a form (paths=A&paths=B&expand=
+ * True, as huggingface_hub sends it) or JSON ({"paths": [...], "expand":
+ * bool}, as @huggingface/hub sends it). *paths a new array of strings. 0, or
+ * -1 with a 400 recorded. */
+static int paths_info_body(json_t **paths, int *expand, request *rq)
+{
+    const char *ct = mlreg_server__req_header(rq, "Content-Type");
+    json_t *j = NULL, *v;
+    char *body = NULL, *tok, *save = NULL;
+    const char *why = NULL;
+    size_t i;
+
+    *expand = 0;
+    if (!(*paths = json_array())) goto oom;
+    if (ct && !strncasecmp(ct, "application/json", 16)) {
+        json_error_t jerr;
+        j = rq->mbuf ? json_loadb(rq->mbuf, rq->mlen, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+        v = json_object_get(j, "expand");
+        if (!json_is_object(j))
+            why = "the body is no JSON object";
+        else if (!json_is_array(json_object_get(j, "paths")))
+            why = "\"paths\" must be an array of file paths";
+        else if (v && !json_is_boolean(v) && !json_is_null(v))
+            why = "\"expand\" must be true or false";
+        json_array_foreach(json_object_get(j, "paths"), i, v)
+        {
+            if (why) break;
+            if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+                why = "\"paths\" must hold strings without NUL";
+            else if (json_array_append(*paths, v) < 0)
+                goto oom;
+        }
+        *expand = json_is_true(json_object_get(j, "expand"));
+    } else if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
+        if (!(body = strndup(rq->mbuf ? rq->mbuf : "", rq->mlen))) goto oom;
+        for (tok = strtok_r(body, "&", &save); tok && !why; tok = strtok_r(NULL, "&", &save)) {
+            char *eq = strchr(tok, '='), *val = eq ? eq + 1 : tok + strlen(tok);
+            if (eq) *eq = '\0';
+            if (form_unescape(tok) < 0 || form_unescape(val) < 0) {
+                why = "malformed percent-encoding (or an encoded NUL) in the form";
+            } else if (!strcmp(tok, "paths")) {
+                json_t *sv = json_string(val); /* NULL: not UTF-8 */
+                if (sv == NULL)
+                    why = "a path is not UTF-8";
+                else if (json_array_append_new(*paths, sv) < 0)
+                    goto oom;
+            } else if (!strcmp(tok, "expand")) {
+                if ((*expand = form_bool(val)) < 0) why = "expand= must be True or False";
+            }
+        }
+    } else {
+        why = "send the paths as application/x-www-form-urlencoded or application/json";
+    }
+    if (!why && json_array_size(*paths) == 0) why = "give at least one path (paths=...)";
+    if (!why && json_array_size(*paths) > HF_TREE_PAGE) why = "at most 1000 paths a request";
+    free(body);
+    json_decref(j);
+    if (why) {
+        json_decref(*paths);
+        *paths = NULL;
+        mlreg_server__req_fail_raw(rq, 400, "BadRequest", "paths-info: %s", why);
+        return -1;
+    }
+    return 0;
+oom:
+    free(body);
+    json_decref(j);
+    json_decref(*paths);
+    *paths = NULL;
+    mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    mlreg_server__req_fail(rq, MLREG_ENOMEM, ERR_CTX_HF);
+    return -1;
+}
+
+/* POST /api/models/{name}/paths-info/{rev} with the paths (form or JSON):
+ * the tree entries of those paths that are a file or a directory of the
+ * release, in the order asked, each once; the others are left out, as the
+ * Hub leaves them out. ?expand adds lastCommit, as in the tree. */
+static enum MHD_Result finish_paths_info(request *rq)
+{
+    hf_release r;
+    tree_walk w;
+    json_t *paths = NULL, *out = NULL, *p;
+    size_t i;
+    int error;
+
+    memset(&w, 0, sizeof(w));
+    if (paths_info_body(&paths, &w.expand, rq) < 0) return mlreg_server__req_queue_error(rq);
+    if (release_of(&r, rq) < 0) {
+        json_decref(paths);
+        return mlreg_server__req_queue_error(rq);
+    }
+    w.dir = "";
+    w.recursive = 1;
+    w.r = &r;
+    if (!(w.entries = json_array()) || !(out = json_array())) goto oom;
+    if ((error = each_file(&r, add_tree_entry, &w)) < 0) goto fail;
+    json_array_foreach(paths, i, p)
+    {
+        const char *want = json_string_value(p);
+        int seen = 0;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = !strcmp(want, json_string_value(json_array_get(paths, k)));
+        for (size_t k = 0; !seen && k < json_array_size(w.entries); k++) {
+            json_t *e = json_array_get(w.entries, k);
+            if (strcmp(json_string_value(json_object_get(e, "path")), want)) continue;
+            if (json_array_append(out, e) < 0) goto oom;
+            break;
+        }
+    }
+    json_decref(paths);
+    json_decref(w.entries);
+    release_clear(&r);
+    return mlreg_server__reply_json(rq, 200, out);
+oom:
+    error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
+fail:
+    json_decref(paths);
+    json_decref(out);
+    json_decref(w.entries);
+    release_clear(&r);
+    return mlreg_server__reply_error(rq, error, ERR_CTX_HF);
+}
+
 /* ---- resolve ------------------------------------------------------------- */
 
 typedef struct {
@@ -585,10 +753,31 @@ static int find_file(const json_t *f, void *cls)
     return 0;
 }
 
+/* Whether @p range (a Range header, or NULL) asks for one span of at most
+ * HF_SMALL_RANGE bytes whatever the file's size ("bytes=A-B", "bytes=-N").
+ * Anything else, valid or not, is left to the blob answer. */
+static int small_range(const char *range)
+{
+    uint64_t a, b;
+
+    if (range == NULL || strncmp(range, "bytes=", 6)) return 0;
+    range += 6;
+    if (*range == '-') {
+        range++;
+        return mlreg_server__parse_u64(&range, &b) == 0 && !*range && b <= HF_SMALL_RANGE;
+    }
+    if (mlreg_server__parse_u64(&range, &a) < 0 || *range++ != '-' ||
+        mlreg_server__parse_u64(&range, &b) < 0 || *range)
+        return 0;
+    return b >= a && b - a < HF_SMALL_RANGE;
+}
+
 /* GET/HEAD /{name}/resolve/{rev}/{path}: the file's bytes as /v2/ serves
  * blobs, with ETag the file's sha256 (quoted, as the Hub's LFS files),
  * X-Repo-Commit the release digest's hex, and on a redirect to the backend
- * X-Linked-Etag and X-Linked-Size, which the Hub clients read there. */
+ * X-Linked-Etag and X-Linked-Size, which the Hub clients read there. A HEAD
+ * and a small range (small_range()) are answered by the server, never
+ * redirected, so every client reads these headers on the first answer. */
 static enum MHD_Result finish_resolve(request *rq)
 {
     hf_release r;
@@ -626,7 +815,12 @@ static enum MHD_Result finish_resolve(request *rq)
     extra[6] = "X-Linked-Size";
     extra[7] = size;
     extra[8] = NULL;
-    ret = mlreg_server__blob_reply(rq, !strcmp(rq->method, "HEAD"), extra);
+    if (!strcmp(rq->method, "HEAD"))
+        ret = mlreg_server__blob_reply(rq, 1, extra);
+    else if (small_range(mlreg_server__req_header(rq, "Range")))
+        ret = mlreg_server__blob_reply_here(rq, extra);
+    else
+        ret = mlreg_server__blob_reply(rq, 0, extra);
     release_clear(&r);
     return ret;
 }
@@ -772,6 +966,8 @@ static const route_row hf_rows[] = {
      ROUTE_BODY_NONE, ERR_CTX_HF, begin_tree, NULL, finish_tree},
     {ROUTE_GET_HEAD, "/api/models/{name}/tree/{reference}", ROUTE_ACCESS_READ, ROUTE_BODY_NONE,
      ERR_CTX_HF, begin_info, NULL, finish_tree},
+    {ROUTE_POST, "/api/models/{name}/paths-info/{reference}", ROUTE_ACCESS_READ, ROUTE_BODY_JSON,
+     ERR_CTX_HF, begin_info, NULL, finish_paths_info},
     {ROUTE_GET_HEAD, "/api/models/{name}", ROUTE_ACCESS_READ, ROUTE_BODY_NONE, ERR_CTX_HF, NULL,
      NULL, finish_info},
     {0, "/api/{*}", ROUTE_ACCESS_UNSET, ROUTE_BODY_UNSET, ERR_CTX_ANY, NULL, NULL, NULL},

@@ -165,6 +165,9 @@ const char *mlreg_server__req_actor(const request *rq);
  *  when the server redirects blob reads. @p extra (NULL, or name, value,
  *  ..., NULL) are added to the answer, the redirect included. */
 enum MHD_Result mlreg_server__blob_reply(request *rq, int head, const char *const *extra);
+/** mlreg_server__blob_reply() of a GET answered by the server itself, even
+ *  when the server redirects blob reads. */
+enum MHD_Result mlreg_server__blob_reply_here(request *rq, const char *const *extra);
 /** The Hugging Face-compatible reads' error answer (server_hf.c):
  *  {"error": message} with X-Error-Code and X-Error-Message, as the Hub
  *  answers, for a request whose context is ERR_CTX_HF. */

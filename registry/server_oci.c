@@ -188,7 +188,8 @@ static enum MHD_Result redirect_blob(request *rq, const char *const *extra)
     return mlreg_server__req_queue(rq, 307, resp, 0);
 }
 
-enum MHD_Result mlreg_server__blob_reply(request *rq, int head, const char *const *extra)
+/* mlreg_server__blob_reply(), redirected only when @p may_redirect. */
+static enum MHD_Result blob_reply(request *rq, int head, int may_redirect, const char *const *extra)
 {
     mlreg_server *srv = rq->srv;
     mlreg_blob_reader *reader = NULL;
@@ -199,7 +200,7 @@ enum MHD_Result mlreg_server__blob_reply(request *rq, int head, const char *cons
     const char *range = mlreg_server__req_header(rq, "Range");
     enum MHD_Result ret;
 
-    if (!head && srv->redirect_seconds) return redirect_blob(rq, extra);
+    if (!head && may_redirect && srv->redirect_seconds) return redirect_blob(rq, extra);
     /* A ranged GET learns the size first, then asks the store for the range
      * only (s3: one ranged GET, never a read from the start). */
     if (head || range)
@@ -273,6 +274,16 @@ enum MHD_Result mlreg_server__blob_reply(request *rq, int head, const char *cons
 oom:
     MHD_destroy_response(resp);
     return MHD_NO;
+}
+
+enum MHD_Result mlreg_server__blob_reply(request *rq, int head, const char *const *extra)
+{
+    return blob_reply(rq, head, 1, extra);
+}
+
+enum MHD_Result mlreg_server__blob_reply_here(request *rq, const char *const *extra)
+{
+    return blob_reply(rq, 0, 0, extra);
 }
 
 static enum MHD_Result finish_blob_get(request *rq)

@@ -119,6 +119,17 @@ int mlreg_auth_authenticate_with(const mlreg_identity **out, mlreg_identity **ow
                                  mlreg_auth_lookup_fn lookup, void *ctx);
 
 /**
+ * mlreg_auth_authenticate_with() for the Hugging Face-compatible reads: a
+ * token made at runtime is also accepted as "hf_" followed by the token
+ * ("hf_mlreg_..."), the form @huggingface/hub requires. The prefix is
+ * dropped before the same lookup by hash; a config token is still matched
+ * as presented (it may start with "hf_" itself).
+ */
+int mlreg_auth_authenticate_hub(const mlreg_identity **out, mlreg_identity **owned_out,
+                                const mlreg_auth *auth, const char *header,
+                                mlreg_auth_lookup_fn lookup, void *ctx);
+
+/**
  * A new identity named @p name holding the JSON array of role strings
  * @p roles (the grammar of mlreg_auth_role_validate(); stages are not
  * checked against a config: a role for a stage the server does not have

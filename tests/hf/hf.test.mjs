@@ -4,7 +4,8 @@
 //
 //   node hf.test.mjs release REV EXPECT.json   modelInfo, listFiles (recursive and
 //                                              not), every file downloaded and
-//                                              hashed, a Range read, fileDownloadInfo
+//                                              hashed, a Range read, fileDownloadInfo,
+//                                              pathsInfo
 //   node hf.test.mjs refused REV STATUS [PATH] every call refused with STATUS
 //
 // Environment: MLREG_URL (the hub URL), HF_TOKEN (a read token; empty: none),
@@ -13,7 +14,7 @@
 // "files": [{"path", "sha256", "size"}]}.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { downloadFile, fileDownloadInfo, listFiles, modelInfo } from "@huggingface/hub";
+import { downloadFile, fileDownloadInfo, listFiles, modelInfo, pathsInfo } from "@huggingface/hub";
 
 const hubUrl = process.env.MLREG_URL;
 const model = process.env.MODEL;
@@ -99,22 +100,27 @@ async function release() {
 
   const biggest = [...want.files].sort((a, b) => b.size - a.size)[0];
   const infoDl = await fileDownloadInfo({ repo, path: biggest.path, hubUrl, revision: rev, ...credentials });
-  if (redirected) {
-    // the client follows the redirect and reads the object store's answer:
-    // its ETag is the store's (test_s3_hf.sh checks X-Linked-Etag with curl)
-    check(`fileDownloadInfo ${biggest.path} through the redirect: the size`,
-          infoDl && infoDl.size === biggest.size, JSON.stringify(infoDl));
-  } else {
-    check(`fileDownloadInfo ${biggest.path}: size and the sha256 as ETag`,
-          infoDl && infoDl.size === biggest.size && infoDl.etag.replaceAll('"', "") === biggest.sha256,
-          JSON.stringify(infoDl));
-  }
+  // fileDownloadInfo GETs "bytes=0-0" and follows redirects: the server
+  // answers so small a range itself even where downloads are redirected, so
+  // the ETag is the file's sha256, not the object store's
+  check(`fileDownloadInfo ${biggest.path}${redirected ? " (redirected downloads)" : ""}: size and the sha256 as ETag`,
+        infoDl && infoDl.size === biggest.size && infoDl.etag.replaceAll('"', "") === biggest.sha256,
+        JSON.stringify(infoDl));
   const blob = await downloadFile({ repo, path: biggest.path, hubUrl, revision: rev, ...credentials });
   const start = 1000003, end = start + 65537;
   const part = Buffer.from(await blob.slice(start, end).arrayBuffer());
   const whole = Buffer.from(await blob.arrayBuffer());
   check(`a Range read of ${biggest.path} (${start}..${end}) is those bytes`,
         part.length === end - start && part.equals(whole.subarray(start, end)), `${part.length} bytes`);
+  const asked = [biggest.path, "no/such/file.bin", firstDir ?? biggest.path, biggest.path];
+  const pi = await pathsInfo({ repo, paths: asked, hubUrl, revision: rev, expand: true, ...credentials });
+  const wantPi = [biggest.path, ...(firstDir ? [firstDir] : [])];
+  check(`pathsInfo of ${tag}: the file and the directory asked, once each, no unknown path`,
+        JSON.stringify(pi.map((e) => e.path)) === JSON.stringify(wantPi), JSON.stringify(pi.map((e) => e.path)));
+  check(`pathsInfo of ${tag}: the file's size, oid (sha256) and lastCommit (the release)`,
+        pi[0]?.type === "file" && pi[0].size === biggest.size && pi[0].oid === biggest.sha256 &&
+        pi[0].lastCommit?.id === want.sha && (!firstDir || pi[1]?.type === "directory"),
+        JSON.stringify(pi[0]));
   const missing = await downloadFile({ repo, path: "no/such/file.bin", hubUrl, revision: rev, ...credentials });
   check(`downloadFile of a path ${tag} lacks answers null (EntryNotFound)`, missing === null);
 }

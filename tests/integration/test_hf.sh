@@ -5,9 +5,11 @@
 # nested paths, one of them a few MiB: modelInfo, listFiles, downloadFile of
 # every file checked against its sha256, a Range read; a stage resolves to
 # what it holds at that moment; a withdrawn release and missing or wrong
-# tokens are refused. curl checks the raw answers: headers, hostile paths,
-# unknown model/revision/file, HEAD, a Range past the end, paths that
-# belong to the other routes.
+# tokens are refused; a token made at runtime is taken as hf_mlreg_... by
+# the client itself (no custom fetch), on the Hub routes only. curl checks
+# the raw answers: headers, hostile paths (refused before routing in the
+# Hub's shape, /v2/ keeping its own), unknown model/revision/file, HEAD, a
+# Range past the end, paths that belong to the other routes.
 . "${MLREG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
 
 HFDIR=$MLREG_ROOT/tests/hf
@@ -15,7 +17,7 @@ jqt() { jq -e "$@" >/dev/null; }
 W=$TMP/work
 mkdir -p "$W"
 # the Hub client refuses a token that does not start with hf_
-for who in ci rel reader other; do echo "hf_$(tok)" >"$W/$who.tok"; done
+for who in ci rel reader other admin; do echo "hf_$(tok)" >"$W/$who.tok"; done
 h() { hash "$(cat "$W/$1.tok")"; }
 cat >"$W/config.json" <<EOF
 {
@@ -24,7 +26,8 @@ cat >"$W/config.json" <<EOF
     { "name": "rel", "sha256": "$(h rel)",
       "roles": ["read", "promote:dev", "promote:staging", "promote:production"] },
     { "name": "reader", "sha256": "$(h reader)", "roles": ["read"] },
-    { "name": "other", "sha256": "$(h other)", "roles": ["read@other"] }
+    { "name": "other", "sha256": "$(h other)", "roles": ["read@other"] },
+    { "name": "admin", "sha256": "$(h admin)", "roles": ["admin"] }
   ]
 }
 EOF
@@ -72,6 +75,40 @@ hub "" refused 1.0 401
 echo "hf_$(tok)" >"$W/wrong.tok"
 hub wrong refused 1.0 401
 hub other refused 1.0 403
+
+# a token made at runtime ("mlreg_..."): the Hub client wants "hf_...", and
+# the Hub routes take "hf_" + the token; elsewhere it is no token
+run env MLREG_TOKEN="$(cat "$W/admin.tok")" "$MLREG" token create --name hfreader --role read --hf
+expect_rc "token create --hf exits 0" 0
+sed -n 1p "$TMP/out" >"$W/rt.tok"
+check "... prints hf_mlreg_ and the token" grep -Eq '^hf_mlreg_[A-Za-z0-9_-]{43}$' "$W/rt.tok"
+check "... and says where that form is taken" grep -q 'HF_TOKEN.*Hub routes only' "$TMP/err"
+RT=$(cat "$W/rt.tok")
+hub rt release 1.0 "$W/1.0.json"
+expect_status "the runtime token as is (huggingface_hub sends HF_TOKEN as is): 200" 200 GET \
+    "/$MODEL/resolve/1.0/config.json" -H "Authorization: Bearer ${RT#hf_}"
+expect_status "hf_ + the runtime token on model info: 200" 200 GET "/api/models/$MODEL" \
+    -H "Authorization: Bearer $RT"
+expect_status "hf_ + the runtime token on /v2/: 401 (the Hub routes only)" 401 GET \
+    "/v2/$MODEL/manifests/1.0" -H "Authorization: Bearer $RT"
+expect_status "hf_ + the runtime token on /api/v1/: 401" 401 GET "/api/v1/models/$MODEL" \
+    -H "Authorization: Bearer $RT"
+expect_status "the runtime token as is on /v2/: 200" 200 GET "/v2/$MODEL/manifests/1.0" \
+    -H "Authorization: Bearer ${RT#hf_}"
+expect_status "hf_hf_ + the token: 401" 401 GET "/$MODEL/resolve/1.0/config.json" \
+    -H "Authorization: Bearer hf_$RT"
+expect_status "hf_ + a token made of the prefix alone: 401" 401 GET "/$MODEL/resolve/1.0/config.json" \
+    -H "Authorization: Bearer hf_mlreg_"
+expect_status "hf_ + the token with a byte changed: 401" 401 GET "/$MODEL/resolve/1.0/config.json" \
+    -H "Authorization: Bearer ${RT%?}$(case $RT in *A) echo B ;; *) echo A ;; esac)"
+check "... X-Error-Code GatedRepo" [ "$(header X-Error-Code)" = GatedRepo ]
+expect_status "hf_ + the token over Basic: 200" 200 GET "/$MODEL/resolve/1.0/config.json" \
+    -u "x:$RT"
+run env MLREG_TOKEN="$(cat "$W/admin.tok")" "$MLREG" token revoke hfreader
+expect_rc "token revoke hfreader exits 0" 0
+hub rt refused 1.0 401
+check "the server log holds neither form of the token" \
+    sh -c "! grep -qF '${RT#hf_}' '$TMP/server.log'"
 
 # ---- curl: the raw answers -------------------------------------------------------
 R=/$MODEL/resolve
@@ -137,8 +174,39 @@ check "... a Hub error" jqt '.error | test("encoded NUL or")' "$TMP/body"
 expect_status "an encoded NUL: 400" 400 GET "$R/1.0/config.json%00.txt" -H "$AUTH"
 expect_status "a malformed escape: 400" 400 GET "$R/1.0/config%zz.json" -H "$AUTH"
 expect_status "a truncated escape: 400" 400 GET "$R/1.0/config.json%4" -H "$AUTH"
-expect_status "an encoded model name: 400" 400 GET "/demo%2Fllm/resolve/1.0/config.json" -H "$AUTH"
+hub_error "an encoded model name" 404 RepoNotFound "/demo%2Fllm/resolve/1.0/config.json"
+hub_error "an encoded model name in model info" 404 RepoNotFound "/api/models/demo%2Fllm"
 expect_status "an encoded path on another route: 400" 400 GET "/v2/demo/llm/manifests/1%2E0" -H "$AUTH"
+check "... the OCI error body, no Hub code" \
+    sh -c "jq -e '.errors[0].code == \"NAME_INVALID\"' '$TMP/body' >/dev/null && [ -z \"\$(grep -i '^X-Error-Code' '$TMP/headers')\" ]"
+
+# refused before routing, in the Hub's shape on the Hub's paths (the code
+# names the part at fault), in the OCI shape on /v2/
+hub_early() { # NAME CODE PATH
+    expect_status "$1: 404" 404 GET "$3" -H "$AUTH" --path-as-is
+    got=$(header X-Error-Code)
+    if [ "$got" = "$2" ] && jqt '.error | type == "string"' "$TMP/body"; then
+        ok "... X-Error-Code $2 and {\"error\"}"
+    else not_ok "... X-Error-Code $2 and {\"error\"} (got '$got': $(head -c 200 "$TMP/body"))"; fi
+}
+hub_early "a dot segment in the file path" EntryNotFound "$R/1.0/tokenizer/../config.json"
+hub_early "a file path of dot segments" EntryNotFound "$R/1.0/../../../etc/passwd"
+hub_early "a final dot segment" EntryNotFound "$R/1.0/tokenizer/."
+hub_early "a dot segment as the revision" RevisionNotFound "$R/../config.json"
+hub_early "a dot segment in the model name" RepoNotFound "/demo/../resolve/1.0/config.json"
+hub_early "a dot segment in a tree path" EntryNotFound "/api/models/$MODEL/tree/1.0/../x"
+hub_early "a dot segment in model info's name" RepoNotFound "/api/models/demo/.."
+hub_early "an invalid model name" RepoNotFound "/Demo/LLM/resolve/1.0/config.json"
+hub_early "an invalid model name in model info" RepoNotFound "/api/models/demo/ll~m"
+hub_early "an invalid model name in a tree" RepoNotFound "/api/models/-demo/tree/main"
+hub_early "an oversized model name" RepoNotFound "/$(head -c 300 /dev/zero | tr '\0' a)/resolve/1.0/x"
+expect_status "a dot segment on /v2/: 400" 400 GET "/v2/demo/../llm/manifests/1.0" -H "$AUTH" --path-as-is
+check "... the OCI error body, no Hub code" \
+    sh -c "jq -e '.errors[0].code == \"NAME_INVALID\"' '$TMP/body' >/dev/null && [ -z \"\$(grep -i '^X-Error-Code' '$TMP/headers')\" ]"
+expect_status "an invalid name on /v2/: 400" 400 GET "/v2/Demo/LLM/manifests/1.0" -H "$AUTH"
+check "... the OCI error body" jqt '.errors[0].code == "NAME_INVALID"' "$TMP/body"
+expect_status "a dot segment on /api/v1/: 400" 400 GET "/api/v1/models/demo/../llm" -H "$AUTH" --path-as-is
+check "... no Hub code" [ -z "$(header X-Error-Code)" ]
 
 # hostile paths: refused before any route (400), or no file (404)
 for p in "$R/1.0/../../../etc/passwd" "$R/1.0/tokenizer/%2e%2e/config.json" \
@@ -148,6 +216,8 @@ for p in "$R/1.0/../../../etc/passwd" "$R/1.0/tokenizer/%2e%2e/config.json" \
     grep -q 'root:' "$TMP/body" && not_ok "hostile $p served a file of the host"
 done
 expect_status "a PUT to a download path: 405" 405 PUT "$R/1.0/config.json" -H "$AUTH"
+check "... in the Hub's shape, with Allow" \
+    sh -c "jq -e '.error | type == \"string\"' '$TMP/body' >/dev/null && grep -qi '^Allow: GET, HEAD' '$TMP/headers'"
 expect_status "a POST of a commit (uploads are not served): 405" 405 POST \
     "/api/models/$MODEL/commit/main" -H "$AUTH"
 
@@ -162,6 +232,64 @@ expect_status "a tree with a trailing slash: 200" 200 GET "/api/models/$MODEL/tr
 check "... its two files" jqt '[.[].path] == ["tokenizer/merges.txt","tokenizer/vocab.json"]' "$TMP/body"
 expect_status "a tree with ?expand=true: 200" 200 GET "/api/models/$MODEL/tree/1.0?expand=true" -H "$AUTH"
 check "... entries carry lastCommit (the release)" jqt --arg d "$D1" 'all(.[]; .lastCommit.id == $d)' "$TMP/body"
+
+# paths-info: POST, the paths as a form (huggingface_hub's get_paths_info)
+# or JSON (@huggingface/hub's pathsInfo); the entries known, in that order
+P=/api/models/$MODEL/paths-info/1.0
+FORM='Content-Type: application/x-www-form-urlencoded'
+expect_status "paths-info, a form: 200" 200 POST "$P" -H "$AUTH" -H "$FORM" \
+    --data 'paths=tokenizer%2Fvocab.json&paths=nope&paths=tokenizer&paths=docs/read+me.txt&expand=False'
+check "... the file, the directory and the spaced name, nothing for nope" \
+    jqt '[.[].path] == ["tokenizer/vocab.json","tokenizer","docs/read me.txt"]' "$TMP/body"
+check "... in the tree's shape, no lastCommit" \
+    jqt '.[0].type == "file" and .[0].size == 14 and (.[0].oid | length) == 64 and .[1].type == "directory" and all(.[]; .lastCommit == null)' "$TMP/body"
+expect_status "paths-info with expand=True: 200" 200 POST "$P" -H "$AUTH" -H "$FORM" \
+    --data 'paths=config.json&expand=True'
+check "... lastCommit is the release" jqt --arg d "$D1" '.[0].lastCommit.id == $d' "$TMP/body"
+expect_status "paths-info, JSON: 200" 200 POST "$P" -H "$AUTH" -H 'Content-Type: application/json' \
+    -d '{"paths":["onnx/fp16/model.onnx","onnx","onnx"]}'
+check "... each once, lfs on the big file" \
+    jqt '[.[].path] == ["onnx/fp16/model.onnx","onnx"] and .[0].lfs.size == 3145739' "$TMP/body"
+expect_status "paths-info at a stage: 200" 200 POST "/api/models/$MODEL/paths-info/production" \
+    -H "$AUTH" -H "$FORM" --data 'paths=config.json'
+check "... what the stage holds (2.0)" jqt --arg s "$(sha256_of "$W/r2/config.json")" '.[0].oid == $s' "$TMP/body"
+expect_status "paths-info at sha256%3AHEX: 200" 200 POST "/api/models/$MODEL/paths-info/sha256%3A$D1" \
+    -H "$AUTH" -H "$FORM" --data 'paths=config.json'
+expect_status "paths-info of hostile paths: 200" 200 POST "$P" -H "$AUTH" -H "$FORM" \
+    --data 'paths=..%2F..%2Fetc%2Fpasswd&paths=%2Fconfig.json&paths=tokenizer%2F&paths='
+check "... none of them" jqt 'length == 0' "$TMP/body"
+paths_bad() { # NAME CONTENT-TYPE BODY
+    expect_status "paths-info, $1: 400" 400 POST "$P" -H "$AUTH" -H "Content-Type: $2" --data-binary "$3"
+    check "... a Hub error" jqt '.error | test("paths-info")' "$TMP/body"
+}
+paths_bad "no path" "application/x-www-form-urlencoded" 'expand=True'
+paths_bad "an empty body" "application/x-www-form-urlencoded" ''
+paths_bad "a bad expand" "application/x-www-form-urlencoded" 'paths=a&expand=maybe'
+paths_bad "a malformed escape" "application/x-www-form-urlencoded" 'paths=a%zz'
+paths_bad "an encoded NUL" "application/x-www-form-urlencoded" 'paths=config.json%00x'
+paths_bad "a path that is not UTF-8" "application/x-www-form-urlencoded" 'paths=config.json%FF'
+paths_bad "another content type" "text/plain" 'paths=a'
+paths_bad "JSON that is no object" "application/json" '["a"]'
+paths_bad "JSON paths not an array" "application/json" '{"paths":"a"}'
+paths_bad "JSON paths not strings" "application/json" '{"paths":[1]}'
+paths_bad "JSON with a NUL in a path" "application/json" '{"paths":["config.json\u0000x"]}'
+paths_bad "JSON expand not a bool" "application/json" '{"paths":["a"],"expand":"yes"}'
+paths_bad "broken JSON" "application/json" '{"paths":['
+seq 1001 | sed 's/^/paths=a/' | paste -sd'&' >"$W/many"
+paths_bad "1001 paths" "application/x-www-form-urlencoded" "$(cat "$W/many")"
+head -c 70000 /dev/zero | tr '\0' a | sed 's/^/paths=/' >"$W/huge"
+expect_status "paths-info, a body over 64 KiB: 413" 413 POST "$P" -H "$AUTH" -H "$FORM" --data-binary @"$W/huge"
+expect_status "paths-info without a token: 401" 401 POST "$P" -H "$FORM" --data 'paths=config.json'
+expect_status "paths-info with a token limited to other/: 403" 403 POST "$P" -H "$FORM" \
+    -H "Authorization: Bearer $(cat "$W/other.tok")" --data 'paths=config.json'
+hub_post() { # NAME STATUS CODE PATH
+    expect_status "$1: $2" "$2" POST "$4" -H "$AUTH" -H "$FORM" --data 'paths=config.json'
+    check "... X-Error-Code $3" [ "$(header X-Error-Code)" = "$3" ]
+}
+hub_post "paths-info of an unknown model" 404 RepoNotFound "/api/models/no/such/paths-info/1.0"
+hub_post "paths-info of an unknown version" 404 RevisionNotFound "/api/models/$MODEL/paths-info/9.9"
+hub_post "paths-info of a withdrawn release" 403 DisabledRepo "/api/models/$MODEL/paths-info/3.0"
+expect_status "a GET of paths-info: 405" 405 GET "$P" -H "$AUTH"
 
 # a tree in pages: Link headers (absolute, as the clients follow them) until the last
 T=/api/models/$MODEL/tree/1.0

@@ -174,6 +174,70 @@ START_TEST(test_a_runtime_token_authenticates_after_the_config_and_holds_its_rol
 }
 END_TEST
 
+/* Authenticates @p header as the Hub routes do (mlreg_auth_authenticate_hub()). */
+static int login_hub(char name_out[64], const mlreg_auth *auth, const char *header)
+{
+    const mlreg_identity *id = NULL;
+    mlreg_identity *owned = NULL;
+    int error = mlreg_auth_authenticate_hub(&id, &owned, auth, header, mlreg_tokens_lookup, toks());
+
+    if (error == 0) snprintf(name_out, 64, "%s", mlreg_identity_name(id));
+    mlreg_identity_free(owned);
+    return error;
+}
+
+START_TEST(test_the_hub_routes_take_a_runtime_token_after_hf_and_nothing_else_does)
+{
+    char *s = NULL, who[64], header[256], hex[65], buf[256], b64[128];
+    mlreg_auth *hfcfg = NULL;
+    json_t *t, *rev = NULL;
+
+    ck_assert_int_eq(create(&s, NULL, cfg, "hf-reader", "[\"read\"]", 0, NULL), 0);
+    snprintf(header, sizeof(header), "Bearer hf_%s", s);
+    ck_assert_int_eq(login_hub(who, cfg, header), 0);
+    ck_assert_str_eq(who, "hf-reader");
+    /* elsewhere the hf_ form is no token */
+    ck_assert_int_eq(login(who, cfg, header + 7), MLREG_EAUTH);
+    /* the token as is, and the config's, on the Hub routes too */
+    snprintf(header, sizeof(header), "Bearer %s", s);
+    ck_assert_int_eq(login_hub(who, cfg, header), 0);
+    ck_assert_str_eq(who, "hf-reader");
+    ck_assert_int_eq(login_hub(who, cfg, "Bearer root-secret"), 0);
+    ck_assert_str_eq(who, "root");
+    /* over Basic (user:hf_token) */
+    snprintf(buf, sizeof(buf), "x:hf_%s", s);
+    sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)buf, strlen(buf),
+                      sodium_base64_VARIANT_ORIGINAL);
+    snprintf(header, sizeof(header), "Basic %s", b64);
+    ck_assert_int_eq(login_hub(who, cfg, header), 0);
+    ck_assert_str_eq(who, "hf-reader");
+    /* the prefix is dropped once, and only before mlreg_ */
+    snprintf(header, sizeof(header), "Bearer hf_hf_%s", s);
+    ck_assert_int_eq(login_hub(who, cfg, header), MLREG_EAUTH);
+    ck_assert_str_eq(mlreg_error_last(), "invalid token");
+    snprintf(header, sizeof(header), "Bearer hf_%s", s + 6);
+    ck_assert_int_eq(login_hub(who, cfg, header), MLREG_EAUTH);
+    ck_assert_int_eq(login_hub(who, cfg, "Bearer hf_mlreg_"), MLREG_EAUTH);
+    ck_assert_int_eq(login_hub(who, cfg, "Bearer hf_"), MLREG_EAUTH);
+    /* a config token that starts with hf_mlreg_ is matched as presented */
+    ck_assert_int_eq(mlreg_auth_token_hash(hex, "hf_mlreg_config"), 0);
+    snprintf(buf, sizeof(buf), "[{\"name\":\"cfg-hf\",\"sha256\":\"%s\",\"roles\":[\"read\"]}]",
+             hex);
+    ck_assert_ptr_nonnull(t = json_loads(buf, 0, NULL));
+    ck_assert_int_eq(mlreg_auth_new(&hfcfg, t, stages, 3), 0);
+    json_decref(t);
+    ck_assert_int_eq(login_hub(who, hfcfg, "Bearer hf_mlreg_config"), 0);
+    ck_assert_str_eq(who, "cfg-hf");
+    mlreg_auth_free(hfcfg);
+    /* a revoked token is unknown in either form */
+    ck_assert_int_eq(mlreg_tokens_revoke(&rev, toks(), cfg, "hf-reader", "root"), 0);
+    json_decref(rev);
+    snprintf(header, sizeof(header), "Bearer hf_%s", s);
+    ck_assert_int_eq(login_hub(who, cfg, header), MLREG_EAUTH);
+    mlreg_tokens_secret_free(s);
+}
+END_TEST
+
 START_TEST(test_names_roles_and_expiries_are_checked_before_anything_is_recorded)
 {
     char *s = NULL, long_name[80];
@@ -532,6 +596,7 @@ static Suite *tokens_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_a_created_token_is_mlreg_and_256_random_bits_and_only_its_hash_is_kept);
     tcase_add_test(tc, test_a_runtime_token_authenticates_after_the_config_and_holds_its_roles);
+    tcase_add_test(tc, test_the_hub_routes_take_a_runtime_token_after_hf_and_nothing_else_does);
     tcase_add_test(tc, test_names_roles_and_expiries_are_checked_before_anything_is_recorded);
     tcase_add_test(tc, test_a_name_taken_by_the_config_or_a_runtime_token_is_refused);
     tcase_add_test(tc, test_a_server_without_config_tokens_makes_none_and_stays_the_local_identity);
