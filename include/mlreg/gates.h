@@ -90,6 +90,12 @@ typedef enum {
     MLREG_BOUND_CI         /**< "ci": rules against the baseline, worst case of both intervals */
 } mlreg_bound;
 
+/** Whose numbers a metric rule reads ("source" on the rule). */
+typedef enum {
+    MLREG_SOURCE_PUSHER = 0, /**< "pusher" (default): the eval report pushed with the release */
+    MLREG_SOURCE_EVALUATOR   /**< "evaluator": the newest evaluation by a trusted evaluator key */
+} mlreg_source;
+
 /** Most rows (slices) one slice rule gives; more fail the rule in one row
  *  (every row goes into the promotion's audit entry, which is bounded). */
 #define MLREG_MAX_SLICE_ROWS 100
@@ -105,6 +111,7 @@ typedef struct {
     long min_count;      /**< signed / approvals: N; min_interval: seconds */
     mlreg_bound bound;   /**< metric rules: which number is judged */
     int lower_is_better; /**< min_improvement rules: 1 when lower values are better */
+    mlreg_source source; /**< metric rules: whose numbers are judged ("source") */
 } mlreg_rule;
 
 /** 1 when @p t is a metric rule (it has a metric and a threshold). */
@@ -155,13 +162,25 @@ typedef struct {
     double ci_high; /**< when has_ci */
 } mlreg_metric;
 
+/** The evaluator attestation a release's numbers came from (borrowed). */
+typedef struct {
+    const char *key_id;       /**< 64 hex */
+    const char *key_name;     /**< the keyring's name now ("" when unknown) */
+    uint64_t seq;             /**< the audit seq of its evaluation.attest entry */
+    const char *evaluated_at; /**< as the statement says it */
+} mlreg_gate_attestation;
+
 /** What the gates know about one release. Everything borrowed. */
 typedef struct {
     const char *version;
     int has_eval_report;         /**< 0: every metric rule fails "release has no eval report" */
     const mlreg_metric *metrics; /**< n_metrics entries */
     size_t n_metrics;
-    const char *dataset; /**< the eval report's dataset, NULL when it names none */
+    const char *dataset;          /**< the eval report's dataset, NULL when it names none */
+    const char *dataset_digest;   /**< "sha256:<hex>" the report names, or NULL */
+    const char *eval_code_digest; /**< likewise */
+    /** Non-NULL: these numbers are an evaluator's attestation, this one. */
+    const mlreg_gate_attestation *evaluation;
 } mlreg_gate_release;
 
 /** Inputs of one evaluation. Everything borrowed. */
@@ -179,6 +198,15 @@ typedef struct {
     int64_t now_ns;                     /**< the time of the evaluation (min_interval) */
     int64_t last_promotion_ns;          /**< the last promotion of this model into the target
                                              stage; 0: none */
+    /* Evaluator attestations (each has .evaluation set; NULL: none counts): */
+    const mlreg_gate_release *candidate_evaluation; /**< the candidate's newest */
+    const mlreg_gate_release *baseline_evaluation;  /**< the baseline's newest, any digests */
+    /** The baseline's newest naming exactly the digests of the candidate's
+     *  pushed report (looked up only when that report names some). */
+    const mlreg_gate_release *baseline_evaluation_pusher;
+    /** The baseline's newest naming exactly the digests of
+     *  candidate_evaluation (looked up only when it names some). */
+    const mlreg_gate_release *baseline_evaluation_evaluator;
 } mlreg_gate_input;
 
 /**
