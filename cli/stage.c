@@ -213,7 +213,7 @@ static const char *row_result(json_t *r)
 static void fmt_attestation(char *buf, size_t cap, json_t *a)
 {
     const char *name = jstr(a, "key_name"), *id = jstr(a, "key_id");
-    snprintf(buf, cap, "key %s (%.12s) #%lld, evaluated at %s",
+    snprintf(buf, cap, "key %s (%.64s) #%lld, evaluated at %s",
              name && *name ? mlreg_text_printable(name) : "?", id ? id : "?",
              (long long)json_integer_value(json_object_get(a, "seq")),
              jstr(a, "evaluated_at") ? jstr(a, "evaluated_at") : "?");
@@ -280,6 +280,10 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
     if (json_is_object(json_object_get(ans, "withdrawn")))
         snprintf(verdict, sizeof(verdict), "%s (the release is withdrawn%s)",
                  dry ? "WOULD BE REFUSED" : "REFUSED", dry ? "; dry run" : "");
+    else if (override && held > 0)
+        snprintf(verdict, sizeof(verdict), "%s (%zu of %zu rule%s failed, %zu held)",
+                 moved ? "PROMOTED BY OVERRIDE" : "WOULD BE PROMOTED BY OVERRIDE (dry run)", failed,
+                 n, n == 1 ? "" : "s", held);
     else if (override)
         snprintf(verdict, sizeof(verdict), "%s (%zu of %zu rule%s failed)",
                  moved ? "PROMOTED BY OVERRIDE" : "WOULD BE PROMOTED BY OVERRIDE (dry run)", failed,
