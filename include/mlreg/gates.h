@@ -32,7 +32,21 @@
  * A missing metric, a non-finite value, or a release without an eval report
  * fails its rule. Rules against the baseline (max_drop, max_drop_pct,
  * min_improvement, min_improvement_pct) pass without a baseline ("no
- * baseline") and fail when the two eval reports name different datasets.
+ * baseline"); when neither side's numbers name digests they fail when the
+ * two eval reports name different datasets.
+ *
+ * Source ("source" on a metric rule): "pusher" (default) reads the
+ * candidate's pushed report (mlreg_gate_input.candidate); "evaluator" reads
+ * candidate_evaluation, the newest evaluation by a trusted evaluator key,
+ * and fails "no evaluation by a trusted evaluator key" without one.
+ * Comparable numbers: a rule against the baseline compares only numbers
+ * naming the same dataset_digest and eval_code_digest (NULL equal to NULL).
+ * Its baseline numbers are, for source pusher, the baseline's pushed report
+ * when comparable, else baseline_evaluation_pusher; for source evaluator,
+ * baseline_evaluation_evaluator (baseline_evaluation when the candidate's
+ * evaluation names no digests). None comparable: the row's outcome is
+ * "hold" (passed false) naming the digests; a failing candidate (missing
+ * metric, no evaluation) fails instead. min/max never hold.
  * Their difference counts as equal to the threshold when it is within the
  * rounding error of the doubles it comes from (2 DBL_EPSILON times the sum
  * of their magnitudes, and of the threshold's).
@@ -212,7 +226,12 @@ typedef struct {
 /**
  * Evaluates @p n @p rules on @p in. *table_out receives the rule table
  * (owned by the caller): [{"rule","type","metric","threshold","candidate",
- * "baseline_version","baseline","delta","passed","detail","margin","bound"}]
+ * "baseline_version","baseline","delta","passed","detail","margin","bound",
+ * "outcome"}] plus, on metric rows, "source", "evaluation" and
+ * "baseline_evaluation" ({"evaluated_at","key_id","key_name","seq"} of the
+ * attestation whose numbers the candidate / baseline column holds, or
+ * null) and, on rows against the baseline, "digests" ({"baseline":
+ * {"dataset","eval_code"},"candidate":{...}}, strings or null)
  * with null for what does not apply (and for non-finite numbers, which JSON
  * cannot hold). "margin" is how far a metric rule's judged number is on the
  * passing side of its threshold (negative: by how much it fails); "bound"
@@ -221,7 +240,9 @@ typedef struct {
  * Rows of a promotion are stored in its audit entry; registry/promotions.c
  * restores their member order on replay and must list new members too.
  *
- * *passed_out is 1 when every rule passed (also when there are none).
+ * *passed_out is 1 when every rule passed (also when there are none); a
+ * row that holds did not pass (the caller tells holds from fails by
+ * "outcome").
  * @return 0 or MLREG_ENOMEM.
  */
 int mlreg_gates_evaluate(json_t **table_out, int *passed_out, const mlreg_rule *rules, size_t n,
