@@ -662,13 +662,12 @@ static int releases_annotate(json_t *releases, request *rq, json_t *stages)
             json_array_foreach(list, k, sig)
             {
                 counting += json_is_true(json_object_get(sig, "counts"));
-                if (json_array_append_new(
-                        signers,
-                        json_pack("{s:O?, s:O?, s:O?, s:O?}", "key_id",
-                                  json_object_get(sig, "key_id"), "key_name",
-                                  json_object_get(sig, "key_name"), "status",
-                                  json_object_get(sig, "status"), "counts",
-                                  json_object_get(sig, "counts"))) < 0) {
+                if (json_array_append_new(signers,
+                                          json_pack("{s:O?, s:O?, s:O?, s:O?}", "key_id",
+                                                    json_object_get(sig, "key_id"), "key_name",
+                                                    json_object_get(sig, "key_name"), "status",
+                                                    json_object_get(sig, "status"), "counts",
+                                                    json_object_get(sig, "counts"))) < 0) {
                     json_decref(sigs);
                     return mlreg_error_set(MLREG_ENOMEM, "out of memory listing releases");
                 }
