@@ -511,6 +511,7 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
     sig_count sc;
     char hex[MLREG_DIGEST_HEXLEN + 1], bhex[MLREG_DIGEST_HEXLEN + 1];
     size_t failed = 0, held = 0, i;
+    int want_ev = 0, want_cmp = 0;
 
     memset(&in, 0, sizeof(in));
     if ((error = mlreg_promotions__release_get(&s->cand, txn, req->model, req->version)) < 0)
@@ -539,17 +540,26 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
         if ((error = gate_rel_of(&s->gb, s->base)) < 0) goto done;
         in.baseline = &s->gb.g;
     }
-    /* evaluators' numbers: the lookups a rule with source evaluator, or a
-     * comparison on other digests, needs (read in this transaction too) */
-    if ((error = gate_eval_of(&s->ec, s->reg, txn, s->cand, hex, NULL, NULL)) < 0) goto done;
+    /* evaluators' numbers: only the lookups the rules need, a rule with
+     * source evaluator or a comparison on other digests (read in this
+     * transaction too; a promotion without such rules reads none) */
+    for (i = 0; i < s->nrules; i++) {
+        if (!mlreg_rule_is_metric(s->rules[i].type)) continue;
+        if (s->rules[i].source == MLREG_SOURCE_EVALUATOR)
+            want_ev = 1;
+        else if (s->rules[i].type != MLREG_RULE_MIN && s->rules[i].type != MLREG_RULE_MAX)
+            want_cmp = 1;
+    }
+    if (want_ev && (error = gate_eval_of(&s->ec, s->reg, txn, s->cand, hex, NULL, NULL)) < 0)
+        goto done;
     in.candidate_evaluation = gate_eval_rel(&s->ec);
-    if (s->base != NULL) {
+    if (s->base != NULL && (want_ev || want_cmp)) {
         const mlreg_gate_release *ce = in.candidate_evaluation;
         if ((error = mlreg_promotions__record_hex(bhex, s->base)) < 0 ||
-            (error = gate_eval_of(&s->eb, s->reg, txn, s->base, bhex, NULL, NULL)) < 0)
+            (want_ev && (error = gate_eval_of(&s->eb, s->reg, txn, s->base, bhex, NULL, NULL)) < 0))
             goto done;
         in.baseline_evaluation = gate_eval_rel(&s->eb);
-        if (rel_names_digests(&s->gc.g) && !rel_same_digests(&s->gc.g, &s->gb.g) &&
+        if (want_cmp && rel_names_digests(&s->gc.g) && !rel_same_digests(&s->gc.g, &s->gb.g) &&
             (error = gate_eval_of(&s->ebp, s->reg, txn, s->base, bhex, s->gc.g.dataset_digest,
                                   s->gc.g.eval_code_digest)) < 0)
             goto done;
