@@ -173,6 +173,9 @@ if jq -e --arg d1 "$D1" --arg d2 "$D2" --arg c "$CODE" '.errors[0].code == "GATE
 else
     not_ok "... GATE_HELD, held: true, the hold row naming both digests ($(head -c 900 "$TMP/body"))"
 fi
+run "$MLREG" promote m/clf@2.0 --to production --dry-run
+expect_rc "mlreg promote --dry-run of the held promotion: exit 1" 1
+out_has "... WOULD BE HELD" "WOULD BE HELD: re-evaluate the baseline \\(dry run: 1 of 1 rule hold\\)"
 run "$MLREG" diff m/clf@1.0 m/clf@2.0 --stage production
 expect_rc "mlreg diff --stage production" 0
 out_has "... shows the dry run would be held" "WOULD BE HELD: re-evaluate the baseline"
