@@ -197,7 +197,8 @@ static const char *pick_stage(json_t *stages, const char *given, const char *ver
     return json_string_value(json_object_get(json_array_get(stages, (size_t)(held + 1)), "stage"));
 }
 
-/* {"stage","evaluated","passed","baseline","rules","error"} for @p to. */
+/* {"stage","evaluated","passed","baseline","rules","error"} (and "held": true
+ * when rules hold) for @p to. */
 static int gates_eval(json_t **out, cli_client *c, side *to, const char *given)
 {
     json_t *stages = NULL, *ans = NULL, *body = NULL, *res = NULL;
@@ -227,6 +228,13 @@ static int gates_eval(json_t **out, cli_client *c, side *to, const char *given)
             "baseline",
             json_object_get(ans, "baseline") ? json_object_get(ans, "baseline") : json_null(),
             "rules", json_object_get(ans, "rules"), "error");
+        /* rules that hold (none failing): refused until the baseline is
+         * re-evaluated on the candidate's dataset */
+        if (res != NULL && json_is_true(json_object_get(ans, "held")) &&
+            json_object_set_new(res, "held", json_true()) < 0) {
+            json_decref(res);
+            res = NULL;
+        }
     } else if (resp.status >= 400 && resp.status < 500) {
         /* forbidden, withdrawn, already in that stage, unknown stage: said, not fatal */
         cli_http_error(&resp, "");
@@ -333,11 +341,18 @@ static void print_text(const side *a, const side *b, json_t *files, json_t *metr
     printf("gates of %s for %s (dry run against what %s holds now: %s): %s\n",
            find_str(gates, "stage", "?"), mlreg_text_printable(nb), find_str(gates, "stage", "?"),
            find_str(json_object_get(gates, "baseline"), "version", "nothing"),
-           json_is_true(json_object_get(gates, "passed")) ? "WOULD PASS" : "WOULD BE REFUSED");
+           json_is_true(json_object_get(gates, "passed")) ? "WOULD PASS"
+           : json_is_true(json_object_get(gates, "held"))
+               ? "WOULD BE HELD: re-evaluate the baseline"
+               : "WOULD BE REFUSED");
     if (json_array_size(json_object_get(gates, "rules")) == 0) printf("  (no gate rules)\n");
     json_array_foreach(json_object_get(gates, "rules"), i, r)
     {
-        printf("  %-4s  %-32s  %s\n", json_is_true(json_object_get(r, "passed")) ? "PASS" : "FAIL",
+        const char *oc = find_str(r, "outcome", "");
+        printf("  %-4s  %-32s  %s\n",
+               !strcmp(oc, "hold")                          ? "HOLD"
+               : json_is_true(json_object_get(r, "passed")) ? "PASS"
+                                                            : "FAIL",
                find_str(r, "rule", "?"), find_str(r, "detail", ""));
     }
 }

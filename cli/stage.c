@@ -170,10 +170,14 @@ static const char promote_usage[] =
     "Asks the registry to move STAGE of MODEL to the release. The registry evaluates\n"
     "every gate rule of STAGE (against the release STAGE holds now, the baseline)\n"
     "and moves the stage only when all pass; refusals are recorded too. Prints one\n"
-    "line per rule: candidate value, baseline version and value, delta, PASS/FAIL.\n"
-    "--dry-run evaluates without moving or recording anything. Exit 0 when every\n"
-    "rule passed, 1 when refused (or forbidden, or unknown), 2 usage, 3 registry\n"
-    "unreachable or failing. Needs the promote:STAGE role.\n"
+    "line per rule: candidate value, baseline version and value, delta, PASS/FAIL,\n"
+    "or HOLD when a rule against the baseline has no numbers of the baseline on the\n"
+    "candidate's dataset and eval code digests (HELD: re-evaluate the baseline, e.g.\n"
+    "`mlreg attest` it on the new dataset), then which evaluator attestations and\n"
+    "digests the rows used. --dry-run evaluates without moving or recording\n"
+    "anything. Exit 0 when every rule passed, 1 when refused or held (or\n"
+    "forbidden, or unknown), 2 usage, 3 registry unreachable or failing. Needs the\n"
+    "promote:STAGE role.\n"
     "\n"
     "--override (break-glass) moves the stage although rules fail. It needs the\n"
     "override:STAGE role too, a --reason, and an approval of the override by\n"
@@ -195,13 +199,74 @@ typedef struct {
     const char *result;
 } rule_row;
 
+/* 1 when gate row @p r holds (no comparable baseline numbers). */
+static int row_held(json_t *r)
+{
+    const char *o = jstr(r, "outcome");
+    return o != NULL && !strcmp(o, "hold");
+}
+
+/* PASS, FAIL or HOLD for gate row @p r. */
+static const char *row_result(json_t *r)
+{
+    if (row_held(r)) return "HOLD";
+    return json_is_true(json_object_get(r, "passed")) ? "PASS" : "FAIL";
+}
+
+/* "key NAME (ID12) seq N, evaluated at T" of attestation @p a into @p buf. */
+static void fmt_attestation(char *buf, size_t cap, json_t *a)
+{
+    const char *name = jstr(a, "key_name"), *id = jstr(a, "key_id");
+    snprintf(buf, cap, "key %s (%.64s) #%lld, evaluated at %s",
+             name && *name ? mlreg_text_printable(name) : "?", id ? id : "?",
+             (long long)json_integer_value(json_object_get(a, "seq")),
+             jstr(a, "evaluated_at") ? jstr(a, "evaluated_at") : "?");
+}
+
+/* Under the table: whose evaluation each row's numbers came from, and the
+ * dataset and eval code digests a comparison compared. */
+static void print_sources(json_t *rules)
+{
+    json_t *r, *ev, *bev, *dg;
+    char a[256], b[256];
+    size_t i;
+
+    json_array_foreach(rules, i, r)
+    {
+        ev = json_object_get(r, "evaluation");
+        bev = json_object_get(r, "baseline_evaluation");
+        dg = json_object_get(r, "digests");
+        if (json_is_object(ev)) {
+            fmt_attestation(a, sizeof(a), ev);
+            printf("  %s: candidate numbers from the evaluation by %s\n", jstr(r, "rule"), a);
+        }
+        if (json_is_object(bev)) {
+            fmt_attestation(b, sizeof(b), bev);
+            printf("  %s: baseline numbers from the evaluation by %s\n", jstr(r, "rule"), b);
+        }
+        if (json_is_object(dg)) {
+            json_t *c = json_object_get(dg, "candidate"), *bd = json_object_get(dg, "baseline");
+            if (!jstr(c, "dataset") && !jstr(c, "eval_code") && !jstr(bd, "dataset") &&
+                !jstr(bd, "eval_code"))
+                continue;
+            printf("  %s: digests: candidate dataset %s, eval code %s; baseline dataset %s, eval "
+                   "code %s\n",
+                   jstr(r, "rule"), jstr(c, "dataset") ? jstr(c, "dataset") : "none",
+                   jstr(c, "eval_code") ? jstr(c, "eval_code") : "none",
+                   jstr(bd, "dataset") ? jstr(bd, "dataset") : "none",
+                   jstr(bd, "eval_code") ? jstr(bd, "eval_code") : "none");
+        }
+    }
+}
+
 /* Prints the answer of a promotion (200 or 409 with the table). */
 static void print_promotion(json_t *ans, const char *model, const char *version, const char *to)
 {
     json_t *rules = json_object_get(ans, "rules"), *r, *baseline = json_object_get(ans, "baseline");
     json_t *rec = json_object_get(ans, "promotion");
-    size_t i, n = json_array_size(rules), failed = 0;
+    size_t i, n = json_array_size(rules), failed = 0, held = 0;
     int passed = json_is_true(json_object_get(ans, "passed"));
+    int is_held = json_is_true(json_object_get(ans, "held"));
     int moved = json_is_true(json_object_get(ans, "moved"));
     int dry = json_is_true(json_object_get(ans, "dry_run"));
     int override = json_is_true(json_object_get(ans, "override"));
@@ -211,11 +276,18 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
 
     json_array_foreach(rules, i, r)
     {
-        if (!json_is_true(json_object_get(r, "passed"))) failed++;
+        if (row_held(r))
+            held++;
+        else if (!json_is_true(json_object_get(r, "passed")))
+            failed++;
     }
     if (json_is_object(json_object_get(ans, "withdrawn")))
         snprintf(verdict, sizeof(verdict), "%s (the release is withdrawn%s)",
                  dry ? "WOULD BE REFUSED" : "REFUSED", dry ? "; dry run" : "");
+    else if (override && held > 0)
+        snprintf(verdict, sizeof(verdict), "%s (%zu of %zu rule%s failed, %zu held)",
+                 moved ? "PROMOTED BY OVERRIDE" : "WOULD BE PROMOTED BY OVERRIDE (dry run)", failed,
+                 n, n == 1 ? "" : "s", held);
     else if (override)
         snprintf(verdict, sizeof(verdict), "%s (%zu of %zu rule%s failed)",
                  moved ? "PROMOTED BY OVERRIDE" : "WOULD BE PROMOTED BY OVERRIDE (dry run)", failed,
@@ -228,6 +300,10 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
                  "WOULD PASS (dry run: %zu of %zu rules passed, nothing moved)", n, n);
     else if (passed)
         snprintf(verdict, sizeof(verdict), "PASSED (stage not moved)");
+    else if (is_held)
+        snprintf(verdict, sizeof(verdict), "%s (%s%zu of %zu rule%s hold)",
+                 dry ? "WOULD BE HELD: re-evaluate the baseline" : "HELD: re-evaluate the baseline",
+                 dry ? "dry run: " : "", held, n, n == 1 ? "" : "s");
     else if (dry)
         snprintf(verdict, sizeof(verdict), "WOULD BE REFUSED (dry run: %zu of %zu rules failed)",
                  failed, n);
@@ -269,7 +345,7 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
                 snprintf(row->base, sizeof(row->base), "%s", bval);
             fmt_delta(row->delta, sizeof(row->delta), json_object_get(r, "delta"), row->cand, bval);
             snprintf(row->detail, sizeof(row->detail), "%s", jstr(r, "detail"));
-            row->result = json_is_true(json_object_get(r, "passed")) ? "PASS" : "FAIL";
+            row->result = row_result(r);
             if ((int)strlen(row->rule) > w_rule) w_rule = (int)strlen(row->rule);
             if ((int)strlen(row->cand) > w_cand) w_cand = (int)strlen(row->cand);
             if ((int)strlen(row->base) > w_base) w_base = (int)strlen(row->base);
@@ -285,10 +361,10 @@ static void print_promotion(json_t *ans, const char *model, const char *version,
         /* Out of memory for the aligned table: one line per rule instead. */
         json_array_foreach(rules, i, r)
         {
-            printf("  %s  %s  %s\n", jstr(r, "rule"),
-                   json_is_true(json_object_get(r, "passed")) ? "PASS" : "FAIL", jstr(r, "detail"));
+            printf("  %s  %s  %s\n", jstr(r, "rule"), row_result(r), jstr(r, "detail"));
         }
     }
+    print_sources(rules);
     if (json_is_object(rec))
         printf("recorded as promotion #%lld by %s at %s\n",
                (long long)json_integer_value(json_object_get(rec, "seq")), jstr(rec, "actor"),
@@ -345,6 +421,11 @@ int cmd_promote(int argc, char **argv)
             const char *why = jstr(json_array_get(json_object_get(ans, "errors"), 0), "message");
             error = mlreg_error_set(MLREG_EGATE, "%s@%s \u2192 %s refused: %s", rr.ref.model,
                                     rr.ref.version, to, mlreg_text_printable(why));
+        } else if (json_is_true(json_object_get(ans, "held"))) {
+            error = mlreg_error_set(MLREG_EGATE,
+                                    "%s@%s \u2192 %s held by the gates: re-evaluate the baseline "
+                                    "(mlreg attest on the baseline with the candidate's dataset)",
+                                    rr.ref.model, rr.ref.version, to);
         } else if (resp.status == 409 || !passed) {
             error = mlreg_error_set(MLREG_EGATE, "%s@%s \u2192 %s refused by the gates",
                                     rr.ref.model, rr.ref.version, to);

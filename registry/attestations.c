@@ -104,7 +104,8 @@ int mlreg_promotions__audit(uint64_t *seq_out, registry_mutation *mut, const pro
           (json_object_set_new(details, "override", json_true()) < 0 ||
            json_object_set(details, "override_approvers", (json_t *)pe->override_approvers) < 0)) ||
          (pe->override_requested &&
-          json_object_set_new(details, "override_requested", json_true()) < 0))) {
+          json_object_set_new(details, "override_requested", json_true()) < 0) ||
+         (pe->held && json_object_set_new(details, "held", json_true()) < 0))) {
         json_decref(details);
         details = NULL;
     }

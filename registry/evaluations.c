@@ -31,6 +31,7 @@
  */
 #include "mlreg/evaluations.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -500,6 +501,13 @@ static int eval_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
         "attached_ns", (json_int_t)now, "attached_by", c->actor, "evaluated_at", a->evaluated_at,
         "dataset", a->report->dataset, "dataset_digest", a->dataset_digest, "eval_code_digest",
         a->eval_code_digest, "metrics", a->report->metrics, "envelope", envd, "referrer", referrer);
+    /* the intervals as a pushed release keeps them, only when there are
+     * some ("bound" rules read them; records without stay as they were) */
+    if (c->rec != NULL && json_object_size(a->report->intervals) > 0 &&
+        json_object_set(c->rec, "metric_intervals", a->report->intervals) < 0) {
+        json_decref(c->rec);
+        c->rec = NULL;
+    }
     details = json_pack("{s:s, s:s, s:b, s:s?, s:s?}", "public_key", b64, "envelope", envd,
                         "trusted_at_attach", trusted, "role", role, "key_name", key_name);
     if (c->rec == NULL || details == NULL || (rectext = json_dumps(c->rec, JSON_COMPACT)) == NULL) {
@@ -894,7 +902,8 @@ int mlreg_registry__evaluation_newest(mlreg_evaluation **out, mlreg_keyring *kr,
     json_object_foreach((json_t *)metrics, name, v)
     {
         e->metrics[i].name = name;
-        e->metrics[i].value = json_number_value(v);
+        e->metrics[i].value = json_is_number(v) ? json_number_value(v) : NAN;
+        mlreg_registry__metric_ci(&e->metrics[i], json_object_get(e->doc, "metric_intervals"));
         i++;
     }
     e->n_metrics = i;
@@ -905,6 +914,19 @@ done:
     json_decref(w.best);
     mlreg_registry__evaluation_free(e);
     return error;
+}
+
+void mlreg_registry__metric_ci(mlreg_metric *m, const json_t *intervals)
+{
+    const json_t *ci = json_object_get(intervals, m->name), *b;
+
+    m->has_ci = json_is_object(ci);
+    if (!m->has_ci) return;
+    /* corrupt bounds fail as NaN */
+    b = json_object_get(ci, "ci_low");
+    m->ci_low = json_is_number(b) ? json_number_value(b) : NAN;
+    b = json_object_get(ci, "ci_high");
+    m->ci_high = json_is_number(b) ? json_number_value(b) : NAN;
 }
 
 void mlreg_registry__evaluation_free(mlreg_evaluation *e)

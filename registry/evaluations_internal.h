@@ -53,6 +53,15 @@ int mlreg_registry__evaluation_newest(mlreg_evaluation **out, mlreg_keyring *kr,
                                       mlreg_meta_txn *txn, const char *hex,
                                       const char *dataset_digest, const char *eval_code_digest);
 
+/**
+ * The confidence interval of metric @p m (its name set) from @p intervals,
+ * the {"name": {"ci_low","ci_high"}} object a release record or an
+ * evaluation record keeps from its eval report ("metric_intervals"; NULL:
+ * none): m->has_ci, ci_low, ci_high. A bound that is not a number is NaN.
+ * Pushed reports and evaluators' reports are read by this one function.
+ */
+void mlreg_registry__metric_ci(mlreg_metric *m, const json_t *intervals);
+
 /** Frees an evaluation; NULL is a no-op. */
 void mlreg_registry__evaluation_free(mlreg_evaluation *e);
 

@@ -211,7 +211,7 @@ static int wildcard_ok(const char *m)
 static int parse_metric_rule(mlreg_rule *r, const json_t *obj, const char *path)
 {
     const char *key, *bs;
-    json_t *v, *thr = NULL, *bound = NULL, *lib = NULL;
+    json_t *v, *thr = NULL, *bound = NULL, *lib = NULL, *src = NULL;
     int kind = -1;
 
     json_object_foreach((json_t *)obj, key, v)
@@ -219,6 +219,7 @@ static int parse_metric_rule(mlreg_rule *r, const json_t *obj, const char *path)
         int known = !strcmp(key, "metric");
         if (!strcmp(key, "bound")) known = 1, bound = v;
         if (!strcmp(key, "lower_is_better")) known = 1, lib = v;
+        if (!strcmp(key, "source")) known = 1, src = v;
         for (size_t i = 0; i < N_METRIC_KEYS; i++) {
             if (!strcmp(key, metric_keys[i])) {
                 known = 1;
@@ -271,6 +272,19 @@ static int parse_metric_rule(mlreg_rule *r, const json_t *obj, const char *path)
                                    "metric where higher is better; use max for the others)",
                                    path);
         r->lower_is_better = json_is_true(lib);
+    }
+    if (src != NULL) {
+        const char *ss = json_string_value(src);
+        if (ss != NULL && !strcmp(ss, "pusher"))
+            r->source = MLREG_SOURCE_PUSHER;
+        else if (ss != NULL && !strcmp(ss, "evaluator"))
+            r->source = MLREG_SOURCE_EVALUATOR;
+        else
+            return mlreg_error_set(MLREG_EINVALID,
+                                   "config key '%s.source' must be \"pusher\" (the pushed eval "
+                                   "report) or \"evaluator\" (an attestation by a trusted "
+                                   "evaluator key)",
+                                   path);
     }
     if (bound != NULL) {
         mlreg_bound want = r->type == MLREG_RULE_MIN   ? MLREG_BOUND_CI_LOW
@@ -514,13 +528,121 @@ static json_t *num(double v)
 
 typedef struct {
     int passed;
+    int held; /* neither passed nor failed: no comparable baseline numbers */
     char rule[320];
     char detail[512];
     int has_cand, has_base, has_delta, has_margin;
     double cand, base, delta, margin;
     const char *baseline_version;
-    const char *metric; /* the row's metric: the concrete name of a slice */
+    const char *metric;             /* the row's metric: the concrete name of a slice */
+    const mlreg_gate_release *crel; /* whose numbers the candidate column holds */
+    const mlreg_gate_release *brel; /* whose numbers the baseline column holds */
+    const mlreg_gate_release *bdig; /* whose digests the row shows for the baseline */
 } outcome;
+
+/* The numbers a metric rule reads, chosen by its source (choose_sides()). */
+typedef struct {
+    const mlreg_gate_release *c;    /* the candidate's; NULL: no evaluator's evaluation counts */
+    const mlreg_gate_release *b;    /* the baseline's the rule reads; NULL: none */
+    const mlreg_gate_release *bdig; /* the baseline numbers whose digests the row shows */
+    const char *bversion;           /* the baseline release's version; NULL: no baseline */
+    int hold;                       /* against the baseline: no comparable numbers */
+    char why[480];                  /* then: the row's detail */
+} sides;
+
+static int same_str(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && !strcmp(a, b);
+}
+
+static int names_digests(const mlreg_gate_release *x)
+{
+    return x->dataset_digest != NULL || x->eval_code_digest != NULL;
+}
+
+/* Two sets of numbers are comparable when they name the same dataset and
+ * eval code digests; neither naming any is today's comparison. */
+static int comparable(const mlreg_gate_release *x, const mlreg_gate_release *y)
+{
+    return same_str(x->dataset_digest, y->dataset_digest) &&
+           same_str(x->eval_code_digest, y->eval_code_digest);
+}
+
+/* "sha256:" and the first 12 hex digits of @p d, or "none". */
+static void short_digest(char out[32], const char *d)
+{
+    if (d == NULL)
+        snprintf(out, 32, "none");
+    else
+        snprintf(out, 32, "%.19s%s", d, strlen(d) > 19 ? "..." : "");
+}
+
+/* "dataset X, eval code Y" of @p x into @p out. */
+static void digests_text(char *out, size_t cap, const mlreg_gate_release *x)
+{
+    char d[32], c[32];
+
+    short_digest(d, x->dataset_digest);
+    short_digest(c, x->eval_code_digest);
+    snprintf(out, cap, "dataset %s, eval code %s", d, c);
+}
+
+/* Which numbers rule @p r reads (see gates.h): the candidate's by its
+ * source; for a rule against the baseline, the baseline's pushed report
+ * when comparable, else an evaluator's evaluation of the baseline on the
+ * candidate's digests; none comparable holds the rule. */
+static void choose_sides(sides *sd, const mlreg_rule *r, const mlreg_gate_input *in)
+{
+    const mlreg_gate_release *c, *found;
+    char ct[120], bt[120];
+
+    memset(sd, 0, sizeof(*sd));
+    c = sd->c = r->source == MLREG_SOURCE_EVALUATOR ? in->candidate_evaluation : in->candidate;
+    if (in->baseline == NULL) return;
+    sd->bversion = in->baseline->version;
+    if (!against_baseline(r->type)) {
+        /* shown for the reader's diff only: the same source's numbers */
+        sd->b = sd->bdig =
+            r->source == MLREG_SOURCE_EVALUATOR ? in->baseline_evaluation : in->baseline;
+        return;
+    }
+    if (c == NULL) return; /* the rule fails on the candidate */
+    if (r->source == MLREG_SOURCE_PUSHER) {
+        sd->bdig = in->baseline;
+        if (comparable(c, in->baseline)) {
+            sd->b = in->baseline;
+            return;
+        }
+        found = in->baseline_evaluation_pusher;
+    } else {
+        found = names_digests(c) ? in->baseline_evaluation_evaluator : in->baseline_evaluation;
+        sd->bdig = found != NULL ? found : in->baseline_evaluation;
+    }
+    if (found != NULL && comparable(c, found)) {
+        sd->b = sd->bdig = found;
+        return;
+    }
+    sd->hold = 1;
+    digests_text(ct, sizeof(ct), c);
+    if (sd->bdig == NULL) {
+        snprintf(sd->why, sizeof(sd->why),
+                 "no comparable baseline numbers: re-evaluate the baseline (baseline %.64s has no "
+                 "evaluation by a trusted evaluator key; candidate %s)",
+                 sd->bversion, ct);
+        return;
+    }
+    digests_text(bt, sizeof(bt), sd->bdig);
+    if (!names_digests(c))
+        snprintf(sd->why, sizeof(sd->why),
+                 "numbers not comparable: the candidate's name no dataset or eval code digest, "
+                 "baseline %.64s's do (%s): evaluate the candidate with its digests",
+                 sd->bversion, bt);
+    else
+        snprintf(sd->why, sizeof(sd->why),
+                 "baseline evaluated on another dataset: re-evaluate the baseline (candidate %s; "
+                 "baseline %.64s %s%s)",
+                 ct, sd->bversion, names_digests(sd->bdig) ? "" : "names no digests: ", bt);
+}
 
 /* @p x as the shortest of %g and %.17g that reads back to it. */
 static void fmt_x(char *buf, size_t cap, double x)
@@ -553,7 +675,8 @@ static void rule_text(outcome *o, const mlreg_rule *r, const char *name)
         dir = r->lower_is_better ? " (lower is better)" : "";
         break;
     }
-    snprintf(o->rule, sizeof(o->rule), "%.200s%s%s %s %s%s", name, what, dir, op, x, pct);
+    snprintf(o->rule, sizeof(o->rule), "%.200s%s%s %s %s%s%s", name, what, dir, op, x, pct,
+             r->source == MLREG_SOURCE_EVALUATOR ? " (evaluator)" : "");
 }
 
 /* Judges a rule against the baseline: the candidate and baseline metrics
@@ -622,13 +745,21 @@ static void eval_baseline_rule(outcome *o, const mlreg_rule *r, const mlreg_metr
 /* Metric rule @p r on metric @p name (the rule's, or a slice's), whose
  * metric is @p cm in the candidate and @p bm in the baseline (NULL: none). */
 static void eval_found(outcome *o, const mlreg_rule *r, const char *name, const mlreg_metric *cm,
-                       const mlreg_metric *bm, const mlreg_gate_input *in)
+                       const mlreg_metric *bm, const sides *sd)
 {
-    const mlreg_gate_release *c = in->candidate, *b = in->baseline;
+    const mlreg_gate_release *c = sd->c, *b = sd->b;
     double x = r->threshold, v;
 
     o->metric = name;
     rule_text(o, r, name);
+    o->crel = c;
+    o->bdig = sd->bdig;
+    if (c == NULL) {
+        snprintf(o->detail, sizeof(o->detail),
+                 "no evaluation by a trusted evaluator key (the pusher cannot vouch for its own "
+                 "numbers: mlreg attest)");
+        return;
+    }
     if (!c->has_eval_report) {
         snprintf(o->detail, sizeof(o->detail), "release has no eval report");
         return;
@@ -647,7 +778,8 @@ static void eval_found(outcome *o, const mlreg_rule *r, const char *name, const 
         int is_min = r->type == MLREG_RULE_MIN;
         /* the baseline is shown for the reader's diff; it does not decide */
         if (bm != NULL) {
-            o->baseline_version = b->version;
+            o->baseline_version = sd->bversion;
+            o->brel = b;
             o->has_base = 1;
             o->base = bm->value;
             o->has_delta = isfinite(bm->value);
@@ -678,15 +810,21 @@ static void eval_found(outcome *o, const mlreg_rule *r, const char *name, const 
         return;
     }
     /* rules against the baseline */
-    if (b == NULL) {
+    if (sd->bversion == NULL) {
         o->passed = 1;
         snprintf(o->detail, sizeof(o->detail), "no baseline");
         return;
     }
-    o->baseline_version = b->version;
+    o->baseline_version = sd->bversion;
+    if (sd->hold) {
+        o->held = 1;
+        snprintf(o->detail, sizeof(o->detail), "%s", sd->why);
+        return;
+    }
+    o->brel = b;
     if (bm == NULL) {
-        snprintf(o->detail, sizeof(o->detail), "baseline %.64s lacks metric %.200s", b->version,
-                 name);
+        snprintf(o->detail, sizeof(o->detail), "%sbaseline %.64s lacks metric %.200s",
+                 b->evaluation ? "the evaluator's evaluation of " : "", sd->bversion, name);
         return;
     }
     o->has_base = 1;
@@ -698,24 +836,23 @@ static void eval_found(outcome *o, const mlreg_rule *r, const char *name, const 
     }
     o->has_delta = 1;
     o->delta = cm->value - bm->value;
-    if ((c->dataset == NULL) != (b->dataset == NULL) ||
-        (c->dataset != NULL && strcmp(c->dataset, b->dataset) != 0)) {
+    /* the names only count where no digests do (comparable() decided) */
+    if (!names_digests(c) && !same_str(c->dataset, b->dataset)) {
         snprintf(o->detail, sizeof(o->detail),
                  "baseline evaluated on a different dataset (%.200s vs %.200s)",
                  b->dataset ? b->dataset : "none", c->dataset ? c->dataset : "none");
         return;
     }
-    eval_baseline_rule(o, r, cm, bm, b->version);
+    eval_baseline_rule(o, r, cm, bm, sd->bversion);
 }
 
 /* Metric rule @p r on metric @p name: its metric in each report, if any. */
-static void eval_metric(outcome *o, const mlreg_rule *r, const char *name,
-                        const mlreg_gate_input *in)
+static void eval_metric(outcome *o, const mlreg_rule *r, const char *name, const sides *sd)
 {
-    const mlreg_gate_release *c = in->candidate, *b = in->baseline;
+    const mlreg_gate_release *c = sd->c, *b = sd->b;
 
-    eval_found(o, r, name, c->has_eval_report ? find_metric(c, name) : NULL,
-               b != NULL && b->has_eval_report ? find_metric(b, name) : NULL, in);
+    eval_found(o, r, name, c != NULL && c->has_eval_report ? find_metric(c, name) : NULL,
+               b != NULL && b->has_eval_report ? find_metric(b, name) : NULL, sd);
 }
 
 /* @p ns as RFC 3339 UTC to the second (rounded up when @p up), into @p out. */
@@ -823,6 +960,9 @@ json_t *mlreg_rules_json(const mlreg_rule *rules, size_t n)
             if (row != NULL && r->bound != MLREG_BOUND_VALUE &&
                 json_object_set_new(row, "bound", json_string(bound_names[r->bound])) < 0)
                 json_decref(row), row = NULL;
+            if (row != NULL && r->source == MLREG_SOURCE_EVALUATOR &&
+                json_object_set_new(row, "source", json_string("evaluator")) < 0)
+                json_decref(row), row = NULL;
             if (row != NULL && is_improvement(r->type) &&
                 json_object_set_new(row, "lower_is_better", json_boolean(r->lower_is_better)) < 0)
                 json_decref(row), row = NULL;
@@ -842,6 +982,25 @@ json_t *mlreg_rules_json(const mlreg_rule *rules, size_t n)
     return list;
 }
 
+/* The attestation whose numbers @p x holds, or null. Members in sorted
+ * order, as the audit entry keeps them (a replay restores rows from it). */
+static json_t *attestation_json(const mlreg_gate_release *x)
+{
+    const mlreg_gate_attestation *a = x != NULL ? x->evaluation : NULL;
+
+    if (a == NULL) return json_null();
+    return json_pack("{s:s, s:s, s:s, s:I}", "evaluated_at", a->evaluated_at ? a->evaluated_at : "",
+                     "key_id", a->key_id ? a->key_id : "", "key_name",
+                     a->key_name ? a->key_name : "", "seq", (json_int_t)a->seq);
+}
+
+/* {"dataset","eval_code"} digests of @p x (null for what it names not). */
+static json_t *digests_json(const mlreg_gate_release *x)
+{
+    return json_pack("{s:s?, s:s?}", "dataset", x ? x->dataset_digest : NULL, "eval_code",
+                     x ? x->eval_code_digest : NULL);
+}
+
 /* Appends the row of outcome @p o of rule @p r to @p table. */
 static int append_row(json_t *table, const mlreg_rule *r, const outcome *o)
 {
@@ -856,7 +1015,25 @@ static int append_row(json_t *table, const mlreg_rule *r, const outcome *o)
                   "detail", o->detail, "margin", o->has_margin ? num(o->margin) : json_null(),
                   "bound", r->bound != MLREG_BOUND_VALUE ? bound_names[r->bound] : NULL);
 
-    if (row == NULL || json_array_append_new(table, row) < 0)
+    if (row == NULL ||
+        json_object_set_new(row, "outcome",
+                            json_string(o->passed ? "pass"
+                                        : o->held ? "hold"
+                                                  : "fail")) < 0 ||
+        (is_metric &&
+         (json_object_set_new(
+              row, "source",
+              json_string(r->source == MLREG_SOURCE_EVALUATOR ? "evaluator" : "pusher")) < 0 ||
+          json_object_set_new(row, "evaluation", attestation_json(o->crel)) < 0 ||
+          json_object_set_new(row, "baseline_evaluation", attestation_json(o->brel)) < 0)) ||
+        (against_baseline(r->type) &&
+         json_object_set_new(row, "digests",
+                             json_pack("{s:o, s:o}", "baseline", digests_json(o->bdig), "candidate",
+                                       digests_json(o->crel))) < 0)) {
+        json_decref(row);
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory evaluating gates");
+    }
+    if (json_array_append_new(table, row) < 0)
         return mlreg_error_set(MLREG_ENOMEM, "out of memory evaluating gates");
     return 0;
 }
@@ -913,14 +1090,17 @@ static int eval_slices(json_t *table, int *all, const mlreg_rule *r, const mlreg
     const mlreg_metric **cm = NULL, **bm = NULL;
     int error = 0, cmp, vs_base = against_baseline(r->type);
     outcome o;
+    sides sd;
 
-    if ((error = slice_metrics(&cm, &nc, in->candidate, r->metric, plen, suf, slen)) < 0 ||
-        (error = slice_metrics(&bm, &nb, in->baseline, r->metric, plen, suf, slen)) < 0)
+    /* held: no baseline slices to compare, every candidate slice holds */
+    choose_sides(&sd, r, in);
+    if ((error = slice_metrics(&cm, &nc, sd.c, r->metric, plen, suf, slen)) < 0 ||
+        (error = slice_metrics(&bm, &nb, sd.b, r->metric, plen, suf, slen)) < 0)
         goto done;
     if (nc == 0) {
         memset(&o, 0, sizeof(o));
-        eval_metric(&o, r, r->metric, in); /* no eval report, or no such metric */
-        if (in->candidate->has_eval_report)
+        eval_metric(&o, r, r->metric, &sd); /* no eval report, or no such metric */
+        if (sd.c != NULL && sd.c->has_eval_report)
             snprintf(o.detail, sizeof(o.detail), "no metric matches %.200s in the eval report",
                      r->metric);
         *all = 0;
@@ -957,27 +1137,31 @@ static int eval_slices(json_t *table, int *all, const mlreg_rule *r, const mlreg
             /* a slice the baseline does not have: nothing to compare */
             o.metric = cm[i]->name;
             rule_text(&o, r, cm[i]->name);
+            o.crel = sd.c;
+            o.bdig = sd.bdig;
             o.has_cand = 1;
             o.cand = cm[i]->value;
-            o.baseline_version = in->baseline->version;
+            o.baseline_version = sd.bversion;
             o.passed = isfinite(cm[i]->value);
             snprintf(o.detail, sizeof(o.detail), "%s: baseline %.64s does not have it",
                      o.passed ? "new slice" : "new slice with a value that is not a finite number",
-                     in->baseline->version);
+                     sd.bversion);
             i++;
         } else if (cmp > 0) {
             o.metric = bm[j]->name;
             rule_text(&o, r, bm[j]->name);
-            o.baseline_version = in->baseline->version;
+            o.crel = sd.c;
+            o.brel = sd.b;
+            o.bdig = sd.bdig;
+            o.baseline_version = sd.bversion;
             o.has_base = 1;
             o.base = bm[j]->value;
             snprintf(o.detail, sizeof(o.detail),
-                     "slice missing from the candidate (baseline %.64s has it)",
-                     in->baseline->version);
+                     "slice missing from the candidate (baseline %.64s has it)", sd.bversion);
             j++;
         } else {
             /* in both; or, against a baseline without any slice, "lacks" */
-            eval_found(&o, r, cm[i]->name, cm[i], cmp == 0 ? bm[j] : NULL, in);
+            eval_found(&o, r, cm[i]->name, cm[i], cmp == 0 ? bm[j] : NULL, &sd);
             i++;
             if (cmp == 0) j++;
         }
@@ -997,6 +1181,7 @@ int mlreg_gates_evaluate(json_t **table_out, int *passed_out, const mlreg_rule *
     int error = 0, all = 1;
     json_t *table = json_array();
     outcome o;
+    sides sd;
 
     if (table == NULL) return mlreg_error_set(MLREG_ENOMEM, "out of memory evaluating gates");
     for (size_t i = 0; i < n; i++) {
@@ -1006,9 +1191,10 @@ int mlreg_gates_evaluate(json_t **table_out, int *passed_out, const mlreg_rule *
             continue;
         }
         memset(&o, 0, sizeof(o));
-        if (mlreg_rule_is_metric(r->type))
-            eval_metric(&o, r, r->metric, in);
-        else
+        if (mlreg_rule_is_metric(r->type)) {
+            choose_sides(&sd, r, in);
+            eval_metric(&o, r, r->metric, &sd);
+        } else
             eval_require(&o, r, in);
         if (!o.passed) all = 0;
         if ((error = append_row(table, r, &o)) < 0) goto done;

@@ -30,6 +30,7 @@
 #include "mlreg/metrics.h"
 #include "mlreg/keyring.h"
 #include "mlreg/tables.h"
+#include "evaluations_internal.h"
 #include "promotions_internal.h"
 #include "registry_internal.h"
 
@@ -51,13 +52,15 @@ typedef struct {
 
 static int gate_rel_of(gate_rel *out, const json_t *rec)
 {
-    json_t *metrics = json_object_get(rec, "metrics"), *v, *files, *f, *ci, *b;
+    json_t *metrics = json_object_get(rec, "metrics"), *v, *files, *f;
     const char *name;
     size_t i = 0, k;
 
     memset(out, 0, sizeof(*out));
     out->g.version = jstr(rec, "version");
     out->g.dataset = jstr(rec, "dataset");
+    out->g.dataset_digest = jstr(rec, "dataset_digest");
+    out->g.eval_code_digest = jstr(rec, "eval_code_digest");
     files = json_object_get(rec, "files");
     json_array_foreach(files, k, f)
     {
@@ -72,18 +75,72 @@ static int gate_rel_of(gate_rel *out, const json_t *rec)
         /* a stored value that is not a number is corrupt: it fails as NaN */
         out->metrics[i].name = name;
         out->metrics[i].value = json_is_number(v) ? json_number_value(v) : NAN;
-        ci = json_object_get(json_object_get(rec, "metric_intervals"), name);
-        if ((out->metrics[i].has_ci = json_is_object(ci))) { /* corrupt bounds fail as NaN */
-            b = json_object_get(ci, "ci_low");
-            out->metrics[i].ci_low = json_is_number(b) ? json_number_value(b) : NAN;
-            b = json_object_get(ci, "ci_high");
-            out->metrics[i].ci_high = json_is_number(b) ? json_number_value(b) : NAN;
-        }
+        mlreg_registry__metric_ci(&out->metrics[i], json_object_get(rec, "metric_intervals"));
         i++;
     }
     out->g.metrics = out->metrics;
     out->g.n_metrics = i;
     return 0;
+}
+
+/* An evaluator's evaluation as the gates see it (none: e NULL). */
+typedef struct {
+    mlreg_evaluation *e;
+    mlreg_gate_attestation att;
+    mlreg_gate_release g;
+} gate_eval;
+
+/* The gates' view of @p x, or NULL when no evaluation counted. */
+static const mlreg_gate_release *gate_eval_rel(const gate_eval *x)
+{
+    return x->e != NULL ? &x->g : NULL;
+}
+
+/* The newest evaluation of release @p rec (manifest digest @p hex) by a
+ * trusted evaluator key, naming exactly @p dd and @p cd where not NULL,
+ * into @p out (out->e stays NULL when none counts). */
+static int gate_eval_of(gate_eval *out, mlreg_registry *reg, mlreg_meta_txn *txn, const json_t *rec,
+                        const char *hex, const char *dd, const char *cd)
+{
+    mlreg_evaluation *e;
+    int error;
+
+    memset(out, 0, sizeof(*out));
+    error =
+        mlreg_registry__evaluation_newest(&out->e, mlreg_registry_keyring(reg), txn, hex, dd, cd);
+    if (error == MLREG_ENOTFOUND) return 0;
+    if (error < 0) return error;
+    e = out->e;
+    out->att.key_id = e->key_id;
+    out->att.key_name = e->key_name;
+    out->att.seq = e->seq;
+    out->att.evaluated_at = e->evaluated_at;
+    out->g.version = jstr(rec, "version");
+    out->g.has_eval_report = 1;
+    out->g.metrics = e->metrics;
+    out->g.n_metrics = e->n_metrics;
+    out->g.dataset = e->dataset;
+    out->g.dataset_digest = e->dataset_digest[0] ? e->dataset_digest : NULL;
+    out->g.eval_code_digest = e->eval_code_digest[0] ? e->eval_code_digest : NULL;
+    out->g.evaluation = &out->att;
+    return 0;
+}
+
+/* 1 when @p x names a dataset or eval code digest. */
+static int rel_names_digests(const mlreg_gate_release *x)
+{
+    return x->dataset_digest != NULL || x->eval_code_digest != NULL;
+}
+
+/* 1 when @p a and @p b name the same digests (NULL equal to NULL). */
+static int rel_same_digests(const mlreg_gate_release *a, const mlreg_gate_release *b)
+{
+    const char *x[2] = {a->dataset_digest, a->eval_code_digest};
+    const char *y[2] = {b->dataset_digest, b->eval_code_digest};
+
+    for (int i = 0; i < 2; i++)
+        if ((x[i] == NULL) != (y[i] == NULL) || (x[i] != NULL && strcmp(x[i], y[i]) != 0)) return 0;
+    return 1;
 }
 
 /* The signatures of one release as the `signed` rule sees them. */
@@ -314,8 +371,13 @@ typedef struct {
     size_t nrules;
     int idx;
     int passed;
+    int held; /* refused because rules hold (none failed): no comparable baseline numbers */
     json_t *cand, *base, *table, *logrec;
     gate_rel gc, gb;
+    /* evaluators' evaluations: the candidate's newest, the baseline's newest,
+     * the baseline's on the digests of the candidate's pushed report and on
+     * those of the candidate's evaluation */
+    gate_eval ec, eb, ebp, ebe;
     approval_count ac;
     history_walk hw;
     int64_t now;       /* when the decision is made (the change's time) */
@@ -332,6 +394,10 @@ static void promote_state_clear(promote_state *s)
 {
     free(s->gc.metrics);
     free(s->gb.metrics);
+    mlreg_registry__evaluation_free(s->ec.e);
+    mlreg_registry__evaluation_free(s->eb.e);
+    mlreg_registry__evaluation_free(s->ebp.e);
+    mlreg_registry__evaluation_free(s->ebe.e);
     json_decref(s->hw.last);
     json_decref(s->ac.approvers);
     json_decref(s->cand);
@@ -350,11 +416,15 @@ static void promote_state_reset(promote_state *s)
     promote_state_clear(s);
     memset(&s->gc, 0, sizeof(s->gc));
     memset(&s->gb, 0, sizeof(s->gb));
+    memset(&s->ec, 0, sizeof(s->ec));
+    memset(&s->eb, 0, sizeof(s->eb));
+    memset(&s->ebp, 0, sizeof(s->ebp));
+    memset(&s->ebe, 0, sizeof(s->ebe));
     memset(&s->ac, 0, sizeof(s->ac));
     memset(&s->hw, 0, sizeof(s->hw));
     s->hw.at_ns = at_ns;
     s->cand = s->base = s->table = s->logrec = s->ov_approvers = NULL;
-    s->passed = 0;
+    s->passed = s->held = 0;
     s->override = s->override_requested = s->override_unneeded = 0;
     s->from_stage = NULL;
     s->refusal[0] = '\0';
@@ -439,8 +509,9 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
     json_t *ptr = NULL, *row;
     mlreg_gate_input in;
     sig_count sc;
-    char hex[MLREG_DIGEST_HEXLEN + 1];
-    size_t failed = 0, i;
+    char hex[MLREG_DIGEST_HEXLEN + 1], bhex[MLREG_DIGEST_HEXLEN + 1];
+    size_t failed = 0, held = 0, i;
+    int want_ev = 0, want_cmp = 0;
 
     memset(&in, 0, sizeof(in));
     if ((error = mlreg_promotions__release_get(&s->cand, txn, req->model, req->version)) < 0)
@@ -468,6 +539,36 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
     if (s->base != NULL) {
         if ((error = gate_rel_of(&s->gb, s->base)) < 0) goto done;
         in.baseline = &s->gb.g;
+    }
+    /* evaluators' numbers: only the lookups the rules need, a rule with
+     * source evaluator or a comparison on other digests (read in this
+     * transaction too; a promotion without such rules reads none) */
+    for (i = 0; i < s->nrules; i++) {
+        if (!mlreg_rule_is_metric(s->rules[i].type)) continue;
+        if (s->rules[i].source == MLREG_SOURCE_EVALUATOR)
+            want_ev = 1;
+        else if (s->rules[i].type != MLREG_RULE_MIN && s->rules[i].type != MLREG_RULE_MAX)
+            want_cmp = 1;
+    }
+    if (want_ev && (error = gate_eval_of(&s->ec, s->reg, txn, s->cand, hex, NULL, NULL)) < 0)
+        goto done;
+    in.candidate_evaluation = gate_eval_rel(&s->ec);
+    if (s->base != NULL && (want_ev || want_cmp)) {
+        const mlreg_gate_release *ce = in.candidate_evaluation;
+        if ((error = mlreg_promotions__record_hex(bhex, s->base)) < 0 ||
+            (want_ev && (error = gate_eval_of(&s->eb, s->reg, txn, s->base, bhex, NULL, NULL)) < 0))
+            goto done;
+        in.baseline_evaluation = gate_eval_rel(&s->eb);
+        if (want_cmp && rel_names_digests(&s->gc.g) && !rel_same_digests(&s->gc.g, &s->gb.g) &&
+            (error = gate_eval_of(&s->ebp, s->reg, txn, s->base, bhex, s->gc.g.dataset_digest,
+                                  s->gc.g.eval_code_digest)) < 0)
+            goto done;
+        in.baseline_evaluation_pusher = gate_eval_rel(&s->ebp);
+        if (ce != NULL && rel_names_digests(ce) &&
+            (error = gate_eval_of(&s->ebe, s->reg, txn, s->base, bhex, ce->dataset_digest,
+                                  ce->eval_code_digest)) < 0)
+            goto done;
+        in.baseline_evaluation_evaluator = gate_eval_rel(&s->ebe);
     }
     if ((error = count_signatures(&sc, s->reg, txn, hex)) < 0) goto done;
     in.signed_count = sc.count;
@@ -508,22 +609,35 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
         goto done;
     json_array_foreach(s->table, i, row)
     {
-        if (!json_is_true(json_object_get(row, "passed"))) failed++;
+        const char *oc = jstr(row, "outcome");
+        if (oc != NULL && !strcmp(oc, "hold"))
+            held++;
+        else if (!json_is_true(json_object_get(row, "passed")))
+            failed++;
     }
-    snprintf(s->refusal, sizeof(s->refusal),
-             "promotion of %s@%s to %s refused: %zu of %zu gate rules failed", req->model,
-             req->version, req->stage, failed, json_array_size(s->table));
+    if (failed == 0 && held > 0) {
+        s->held = 1;
+        snprintf(s->refusal, sizeof(s->refusal),
+                 "promotion of %s@%s to %s held: %zu of %zu gate rules hold (no comparable "
+                 "baseline numbers): re-evaluate the baseline",
+                 req->model, req->version, req->stage, held, json_array_size(s->table));
+    } else
+        snprintf(s->refusal, sizeof(s->refusal),
+                 "promotion of %s@%s to %s refused: %zu of %zu gate rules failed%s", req->model,
+                 req->version, req->stage, failed, json_array_size(s->table),
+                 held ? " (more hold: no comparable baseline numbers)" : "");
     if (json_object_get(s->cand, "withdrawn") != NULL) {
         /* withdrawn: refused whatever the gates say, and recorded as a
          * refusal with the table they made (withdraw.c) */
         char note[MLREG_WITHDRAWN_NOTE_MAX];
         mlreg_promotions__withdrawn_note(note, sizeof(note), s->cand);
-        s->passed = 0;
+        s->passed = s->held = 0;
         snprintf(s->refusal, sizeof(s->refusal), "promotion of %s@%s to %s refused: %s", req->model,
                  req->version, req->stage, note);
     } else if (s->want_override && !s->passed) {
         if ((error = override_decide(s, txn, hex)) < 0) goto done;
     }
+    if (s->passed) s->held = 0; /* moved by an override */
     if (s->want_override && !s->passed) s->override_requested = 1;
     if (s->want_override && s->passed && !s->override) s->override_unneeded = 1;
 
@@ -540,9 +654,15 @@ done:
  * replay test compares the stored promotion records byte for byte). */
 static json_t *gates_with_reals(const json_t *gates)
 {
-    static const char *const order[] = {
-        "rule",     "type",  "metric", "threshold", "candidate", "baseline_version",
-        "baseline", "delta", "passed", "detail",    "margin",    "bound"};
+    static const char *const order[] = {"rule",       "type",
+                                        "metric",     "threshold",
+                                        "candidate",  "baseline_version",
+                                        "baseline",   "delta",
+                                        "passed",     "detail",
+                                        "margin",     "bound",
+                                        "outcome",    "source",
+                                        "evaluation", "baseline_evaluation",
+                                        "digests"};
     static const char *const numbers[] = {"threshold", "candidate", "baseline", "delta", "margin"};
     json_t *table = json_array(), *row, *v, *copy = NULL;
     const char *k;
@@ -606,6 +726,7 @@ static int promote_from_entry(promote_state *s, mlreg_meta_txn *txn, const json_
     s->from_stage = jstr(details, "from_stage");
     s->override = s->passed && json_is_true(json_object_get(details, "override"));
     s->override_requested = json_is_true(json_object_get(details, "override_requested"));
+    s->held = !s->passed && json_is_true(json_object_get(details, "held"));
     if (s->override) {
         const json_t *oa = json_object_get(details, "override_approvers");
         if (!json_is_array(oa) || json_array_size(oa) == 0)
@@ -628,6 +749,11 @@ static int promote_from_entry(promote_state *s, mlreg_meta_txn *txn, const json_
 static int override_members(json_t **out, const promote_state *s)
 {
     *out = NULL;
+    if (s->held) {
+        /* a refusal that rules hold: flagged in its promotions-log record */
+        *out = json_pack("{s:b}", "held", 1);
+        return *out ? 0 : mlreg_error_set(MLREG_ENOMEM, "out of memory recording a promotion");
+    }
     if (!s->override) return 0;
     *out = json_pack("{s:b, s:s?, s:O}", "override", 1, "override_reason", s->req->reason,
                      "override_approvers", s->ov_approvers);
@@ -669,6 +795,7 @@ static int promote_apply(registry_mutation *mut, mlreg_meta_txn *txn, void *arg)
     pe.now = now;
     pe.override = s->override;
     pe.override_requested = s->override_requested;
+    pe.held = s->held;
     pe.override_approvers = s->ov_approvers;
     if ((error = override_members(&extra, s)) < 0) return error;
     if ((error = log_promotion(&pseq, &s->logrec, txn, req->model, "promote", s->cand, req->stage,
@@ -762,7 +889,8 @@ static int promote_run(json_t **out, mlreg_registry *reg, const mlreg_policy *po
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering a promotion");
         goto done;
     }
-    if (json_object_set_new(res, "override", json_boolean(s.override)) < 0 ||
+    if (json_object_set_new(res, "held", json_boolean(s.held)) < 0 ||
+        json_object_set_new(res, "override", json_boolean(s.override)) < 0 ||
         (s.override && (json_object_set_new(res, "override_reason", json_string(req->reason)) < 0 ||
                         json_object_set(res, "override_approvers", s.ov_approvers) < 0)) ||
         (s.override_unneeded &&

@@ -177,6 +177,8 @@ typedef struct {
     int override;
     int override_requested;
     const json_t *override_approvers; /* the approvers of the override, when moved */
+    /* refused because rules hold (none failed): no comparable baseline numbers */
+    int held;
 } promo_event;
 
 /** {"version","digest"} of a release record, or JSON null (new reference). */

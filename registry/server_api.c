@@ -213,7 +213,7 @@ static int body_bool(int *out, request *rq, json_t *obj, const char *field)
  * anything is evaluated, and override:<to> too for a break-glass promotion
  * ("override": true). 200 passed (or moved by the override), 409
  * GATE_FAILED with the same table (plus "errors") when a rule failed and
- * nothing overrode it. */
+ * nothing overrode it, 409 GATE_HELD when rules hold and none failed. */
 static enum MHD_Result promotions_post(request *rq)
 {
     json_t *body = NULL, *res = NULL;
@@ -240,7 +240,11 @@ static enum MHD_Result promotions_post(request *rq)
         char msg[512];
         json_t *errs;
         mlreg_text_sanitize(msg, sizeof(msg), mlreg_error_last(), strlen(mlreg_error_last()));
-        errs = json_pack("[{s:s, s:s}]", "code", "GATE_FAILED", "message", msg);
+        /* held (rules neither passed nor failed: no comparable baseline
+         * numbers) is told apart from failed */
+        errs = json_pack("[{s:s, s:s}]", "code",
+                         json_is_true(json_object_get(res, "held")) ? "GATE_HELD" : "GATE_FAILED",
+                         "message", msg);
         if (errs == NULL || json_object_set_new(res, "errors", errs) < 0) {
             json_decref(res);
             return MHD_NO;

@@ -32,7 +32,21 @@
  * A missing metric, a non-finite value, or a release without an eval report
  * fails its rule. Rules against the baseline (max_drop, max_drop_pct,
  * min_improvement, min_improvement_pct) pass without a baseline ("no
- * baseline") and fail when the two eval reports name different datasets.
+ * baseline"); when neither side's numbers name digests they fail when the
+ * two eval reports name different datasets.
+ *
+ * Source ("source" on a metric rule): "pusher" (default) reads the
+ * candidate's pushed report (mlreg_gate_input.candidate); "evaluator" reads
+ * candidate_evaluation, the newest evaluation by a trusted evaluator key,
+ * and fails "no evaluation by a trusted evaluator key" without one.
+ * Comparable numbers: a rule against the baseline compares only numbers
+ * naming the same dataset_digest and eval_code_digest (NULL equal to NULL).
+ * Its baseline numbers are, for source pusher, the baseline's pushed report
+ * when comparable, else baseline_evaluation_pusher; for source evaluator,
+ * baseline_evaluation_evaluator (baseline_evaluation when the candidate's
+ * evaluation names no digests). None comparable: the row's outcome is
+ * "hold" (passed false) naming the digests; a failing candidate (missing
+ * metric, no evaluation) fails instead. min/max never hold.
  * Their difference counts as equal to the threshold when it is within the
  * rounding error of the doubles it comes from (2 DBL_EPSILON times the sum
  * of their magnitudes, and of the threshold's).
@@ -90,6 +104,12 @@ typedef enum {
     MLREG_BOUND_CI         /**< "ci": rules against the baseline, worst case of both intervals */
 } mlreg_bound;
 
+/** Whose numbers a metric rule reads ("source" on the rule). */
+typedef enum {
+    MLREG_SOURCE_PUSHER = 0, /**< "pusher" (default): the eval report pushed with the release */
+    MLREG_SOURCE_EVALUATOR   /**< "evaluator": the newest evaluation by a trusted evaluator key */
+} mlreg_source;
+
 /** Most rows (slices) one slice rule gives; more fail the rule in one row
  *  (every row goes into the promotion's audit entry, which is bounded). */
 #define MLREG_MAX_SLICE_ROWS 100
@@ -105,6 +125,7 @@ typedef struct {
     long min_count;      /**< signed / approvals: N; min_interval: seconds */
     mlreg_bound bound;   /**< metric rules: which number is judged */
     int lower_is_better; /**< min_improvement rules: 1 when lower values are better */
+    mlreg_source source; /**< metric rules: whose numbers are judged ("source") */
 } mlreg_rule;
 
 /** 1 when @p t is a metric rule (it has a metric and a threshold). */
@@ -155,13 +176,25 @@ typedef struct {
     double ci_high; /**< when has_ci */
 } mlreg_metric;
 
+/** The evaluator attestation a release's numbers came from (borrowed). */
+typedef struct {
+    const char *key_id;       /**< 64 hex */
+    const char *key_name;     /**< the keyring's name now ("" when unknown) */
+    uint64_t seq;             /**< the audit seq of its evaluation.attest entry */
+    const char *evaluated_at; /**< as the statement says it */
+} mlreg_gate_attestation;
+
 /** What the gates know about one release. Everything borrowed. */
 typedef struct {
     const char *version;
     int has_eval_report;         /**< 0: every metric rule fails "release has no eval report" */
     const mlreg_metric *metrics; /**< n_metrics entries */
     size_t n_metrics;
-    const char *dataset; /**< the eval report's dataset, NULL when it names none */
+    const char *dataset;          /**< the eval report's dataset, NULL when it names none */
+    const char *dataset_digest;   /**< "sha256:<hex>" the report names, or NULL */
+    const char *eval_code_digest; /**< likewise */
+    /** Non-NULL: these numbers are an evaluator's attestation, this one. */
+    const mlreg_gate_attestation *evaluation;
 } mlreg_gate_release;
 
 /** Inputs of one evaluation. Everything borrowed. */
@@ -179,12 +212,26 @@ typedef struct {
     int64_t now_ns;                     /**< the time of the evaluation (min_interval) */
     int64_t last_promotion_ns;          /**< the last promotion of this model into the target
                                              stage; 0: none */
+    /* Evaluator attestations (each has .evaluation set; NULL: none counts): */
+    const mlreg_gate_release *candidate_evaluation; /**< the candidate's newest */
+    const mlreg_gate_release *baseline_evaluation;  /**< the baseline's newest, any digests */
+    /** The baseline's newest naming exactly the digests of the candidate's
+     *  pushed report (looked up only when that report names some). */
+    const mlreg_gate_release *baseline_evaluation_pusher;
+    /** The baseline's newest naming exactly the digests of
+     *  candidate_evaluation (looked up only when it names some). */
+    const mlreg_gate_release *baseline_evaluation_evaluator;
 } mlreg_gate_input;
 
 /**
  * Evaluates @p n @p rules on @p in. *table_out receives the rule table
  * (owned by the caller): [{"rule","type","metric","threshold","candidate",
- * "baseline_version","baseline","delta","passed","detail","margin","bound"}]
+ * "baseline_version","baseline","delta","passed","detail","margin","bound",
+ * "outcome"}] plus, on metric rows, "source", "evaluation" and
+ * "baseline_evaluation" ({"evaluated_at","key_id","key_name","seq"} of the
+ * attestation whose numbers the candidate / baseline column holds, or
+ * null) and, on rows against the baseline, "digests" ({"baseline":
+ * {"dataset","eval_code"},"candidate":{...}}, strings or null)
  * with null for what does not apply (and for non-finite numbers, which JSON
  * cannot hold). "margin" is how far a metric rule's judged number is on the
  * passing side of its threshold (negative: by how much it fails); "bound"
@@ -193,7 +240,9 @@ typedef struct {
  * Rows of a promotion are stored in its audit entry; registry/promotions.c
  * restores their member order on replay and must list new members too.
  *
- * *passed_out is 1 when every rule passed (also when there are none).
+ * *passed_out is 1 when every rule passed (also when there are none); a
+ * row that holds did not pass (the caller tells holds from fails by
+ * "outcome").
  * @return 0 or MLREG_ENOMEM.
  */
 int mlreg_gates_evaluate(json_t **table_out, int *passed_out, const mlreg_rule *rules, size_t n,

@@ -137,6 +137,11 @@ static json_t *layer(const char *text, const char *media_type, const char *title
                      MLREG_ANN_KIND, kind);
 }
 
+/* The dataset digest the eval reports push() makes name (and an eval code
+ * digest with it), or NULL for none. */
+static const char *push_dataset_digest;
+#define EVAL_CODE "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+
 /* Pushes MODEL@version (weights, tokenizer, eval report with accuracy
  * @p acc and a dataset) by @p pusher; its digest into @p digest. */
 static void push(const char *version, double acc, const char *pusher,
@@ -144,17 +149,20 @@ static void push(const char *version, double acc, const char *pusher,
 {
     mlreg_manifest_put_result res;
     mlreg_digest cfgd;
-    char weights[64], tok[64], report[256];
+    char weights[64], tok[64], report[512], digests[256] = "";
     json_t *doc;
     char *body;
 
     th_put_blob(&cfgd, src, MODEL, "ci", "{}");
     snprintf(weights, sizeof(weights), "weights of %s", version);
     snprintf(tok, sizeof(tok), "tokenizer of %s", version);
+    if (push_dataset_digest != NULL)
+        snprintf(digests, sizeof(digests), ",\"dataset_digest\":\"%s\",\"eval_code_digest\":\"%s\"",
+                 push_dataset_digest, EVAL_CODE);
     snprintf(report, sizeof(report),
              "{\"dataset\":\"holdout\",\"metrics\":{\"accuracy\":%.6f,\"f1\":0.8125,"
-             "\"slices\":{\"en\":{\"accuracy\":{\"value\":%.6f,\"ci_low\":0,\"ci_high\":1}}}}}",
-             acc, acc);
+             "\"slices\":{\"en\":{\"accuracy\":{\"value\":%.6f,\"ci_low\":0,\"ci_high\":1}}}}%s}",
+             acc, acc, digests);
     doc = json_pack(
         "{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[o, o, o], s:{s:s, s:s, s:s, s:s}}", "schemaVersion",
         2, "mediaType", MLREG_MT_OCI_MANIFEST, "artifactType", MLREG_ARTIFACT_RELEASE, "config",
@@ -311,6 +319,27 @@ static uint64_t log_size(mlreg_registry *reg)
 
 /* Everything that appends an entry, each kind at least once. */
 /* An evaluation of MODEL@version (digest @p d) signed by @p sk. */
+/* Attests @p report about MODEL@version (digest @p d) with @p sk, as
+ * evaluated at @p at_ns. */
+static void attest_report(const char *version, const char *d, const mlreg_seckey *sk,
+                          const char *report, int64_t at_ns)
+{
+    char *st = NULL, *env = NULL;
+    size_t len = 0;
+    json_t *res = NULL;
+    int created = 0;
+
+    ck_assert_int_eq(
+        mlreg_evaluation_statement(&st, &len, MODEL, version, d, report, strlen(report), at_ns), 0);
+    ck_assert_int_eq(mlreg_dsse_sign(&env, MLREG_DSSE_INTOTO_TYPE, st, len, sk), 0);
+    ck_assert_msg(mlreg_evaluation_attest(&res, &created, src, MODEL, version, env, strlen(env),
+                                          "nightly") == 0,
+                  "attest: %s", mlreg_error_last());
+    json_decref(res);
+    free(st);
+    free(env);
+}
+
 static void attest_eval(const char *version, const char *d, const mlreg_seckey *sk)
 {
     static const char report[] = "{\"metrics\":{\"accuracy\":0.97}}";
@@ -847,6 +876,76 @@ START_TEST(test_a_refused_rollback_replays_as_recorded)
 }
 END_TEST
 
+/* Rules on an evaluator's numbers, a promotion held because the baseline
+ * was evaluated on another dataset, and the one an evaluation of the
+ * baseline on that dataset lets through: their rows (outcome, source,
+ * evaluation, baseline_evaluation, digests) and "held" replay byte for
+ * byte. */
+START_TEST(test_held_and_evaluator_sourced_promotions_replay_byte_for_byte)
+{
+#define DS1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define DS2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+    char d10[MLREG_DIGEST_STRLEN + 1], d20[MLREG_DIGEST_STRLEN + 1];
+    char b64[MLREG_PUBKEY_B64LEN + 1];
+    json_t *g, *obj = NULL, *res = NULL;
+    mlreg_pubkey pk;
+    int created = 0;
+    mlreg_promote_req req = {MODEL, "2.0", "production", "new holdout", 0, "deployer"};
+    const char *r1 =
+        "{\"metrics\":{\"accuracy\":{\"value\":0.9,\"ci_low\":0.88,\"ci_high\":"
+        "0.92}},\"dataset_digest\":\"" DS1 "\",\"eval_code_digest\":\"" EVAL_CODE "\"}";
+    const char *r2 = "{\"metrics\":{\"accuracy\":0.89},\"dataset_digest\":\"" DS2
+                     "\",\"eval_code_digest\":\"" EVAL_CODE "\"}";
+
+    mlreg_policy_free(pol);
+    g = json_loads("{\"staging\":[{\"metric\":\"accuracy\",\"min\":0.85,\"bound\":\"ci_low\","
+                   "\"source\":\"evaluator\"}],\"production\":[{\"metric\":\"accuracy\","
+                   "\"max_drop\":0.05},{\"metric\":\"accuracy\",\"max_drop\":0.05,\"source\":"
+                   "\"evaluator\"}]}",
+                   0, NULL);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_msg(mlreg_policy_parse(&pol, NULL, g, NULL) == 0, "%s", mlreg_error_last());
+    json_decref(g);
+    push_dataset_digest = DS1;
+    push("1.0", 0.91, "ci", d10);
+    push_dataset_digest = DS2;
+    push("2.0", 0.90, "ci", d20);
+    push_dataset_digest = NULL;
+    mlreg_seckey_pubkey(&pk, second);
+    mlreg_pubkey_base64(b64, &pk);
+    ck_assert_msg(mlreg_keyring_trust(&obj, &created, mlreg_registry_keyring(src), "nightly",
+                                      "evaluator", b64, strlen(b64), "admin") == 0,
+                  "%s", mlreg_error_last());
+    json_decref(obj);
+
+    promote("1.0", "staging", NULL, MLREG_EGATE); /* no evaluation yet */
+    attest_report("1.0", d10, second, r1, 1700000000000000000LL);
+    promote("1.0", "staging", NULL, 0);
+    promote("1.0", "production", NULL, 0);
+    attest_report("2.0", d20, second, r2, 1700000000000000000LL);
+    /* 2.0 on DS2 against 1.0 on DS1: both rules hold */
+    ck_assert_int_eq(mlreg_promote(&res, src, pol, &req), MLREG_EGATE);
+    ck_assert(json_is_true(json_object_get(res, "held")));
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(res, "rules"), 1), "outcome")),
+                     "hold");
+    json_decref(res);
+    /* the baseline re-evaluated on DS2: both compare with that evaluation */
+    attest_report("1.0", d10, second, r2, 1700000001000000000LL);
+    ck_assert_msg(mlreg_promote(&res, src, pol, &req) == 0, "%s", mlreg_error_last());
+    ck_assert(json_is_object(
+        json_object_get(json_array_get(json_object_get(res, "rules"), 0), "baseline_evaluation")));
+    json_decref(res);
+
+    open_dst();
+    ck_assert_msg(mlreg_registry_replay(dst, mlreg_registry_meta(src)) == 0, "replay: %s",
+                  mlreg_error_last());
+    assert_same_tables(src, dst);
+#undef DS1
+#undef DS2
+}
+END_TEST
+
 START_TEST(test_an_entry_without_its_actor_stops_the_replay_naming_its_seq)
 {
     char *text = NULL, *fixed, *at;
@@ -976,6 +1075,7 @@ static Suite *replay_suite(void)
     tcase_add_test(tc,
                    test_a_runtime_trust_of_a_key_the_config_dropped_replays_as_a_runtime_record);
     tcase_add_test(tc, test_a_refused_rollback_replays_as_recorded);
+    tcase_add_test(tc, test_held_and_evaluator_sourced_promotions_replay_byte_for_byte);
     tcase_add_test(tc, test_an_older_log_with_the_pushers_own_approval_still_replays);
     tcase_add_test(tc, test_a_config_reload_replays_as_recorded_and_changes_no_table);
     tcase_add_test(tc, test_an_entry_without_its_actor_stops_the_replay_naming_its_seq);
