@@ -192,6 +192,13 @@ report_script() {
     name=$(basename "$script" .sh)
     out="$LOG_DIR/$name.log"
     echo "# $name"
+    if [ ! -f "$out" ]; then
+        # listed but never run (e.g. a script that appeared during the run)
+        failed=$((failed + 1))
+        failed_names="$failed_names $name"
+        echo "  not ok - $name did not run (no $out)"
+        return
+    fi
     rc=$(cat "$LOG_DIR/$name.rc" 2>/dev/null || echo 1)
     p=$(grep -c '^ok - ' "$out")
     f=$(grep -c '^not ok - ' "$out")
