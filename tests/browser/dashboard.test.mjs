@@ -201,6 +201,11 @@ try {
   await loaded('#/models/nlp/tagger');
   const ovHead = await page.$eval('section.promotion.override h3 .badge.override', (b) => b.textContent).catch(() => '');
   ok(ovHead === 'OVERRIDE (1 of 2 rules failed)', 'a break-glass promotion shows an OVERRIDE badge', ovHead);
+  // nlp/tagger@0.3 was held by the server itself (another dataset than 0.2's)
+  const realHeld = await page.$eval('section.promotion.held h3 .badge.hold', (b) => b.textContent).catch(() => '');
+  ok(realHeld === 'HELD (1 of 2 rules on hold)', 'the server\'s own held promotion reads HELD', realHeld);
+  const realHoldRow = await page.$eval('section.promotion.held tr.hold', (tr) => tr.textContent).catch(() => '');
+  ok(/HOLD/.test(realHoldRow) && /re-evaluate the baseline/.test(realHoldRow), 'its f1 row shows HOLD and why', realHoldRow);
   // ... and on its release page
   await loaded('#/models/nlp/tagger/releases/0.2');
   const ovRows = await page.$$eval('#release-promotions tr.override', (trs) => trs.map((tr) => tr.textContent));

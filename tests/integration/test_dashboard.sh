@@ -113,19 +113,20 @@ expect_status "the API with the read token: 200" 200 GET /api/v1/models -H "Auth
 # free: metric names, reasons, the eval dataset, file titles.
 XSS_S='<script>window.__mlreg_xss=1</script>'
 XSS_I='<img src=x onerror="window.__mlreg_xss=2">'
+# Every report names the same dataset and evaluation code, so the drop rules
+# compare them (a report without them beside one with them is a HOLD).
+DS=sha256:$(printf 'holdout-v2' | sha256sum | cut -c1-64)
+CODE=sha256:$(printf 'eval.py' | sha256sum | cut -c1-64)
 report() { # FILE ACCURACY F1 [EXTRA_METRICS_JSON]
-    printf '{"dataset":"val-v1 %s","metrics":{"accuracy":%s,"f1":%s%s}}\n' \
-        "$(printf '%s' "$XSS_S" | sed 's/"/\\"/g')" "$2" "$3" "${4:-}" >"$W/$1"
+    printf '{"dataset":"val-v1 %s","dataset_digest":"%s","eval_code_digest":"%s","metrics":{"accuracy":%s,"f1":%s%s}}\n' \
+        "$(printf '%s' "$XSS_S" | sed 's/"/\\"/g')" "$DS" "$CODE" "$2" "$3" "${4:-}" >"$W/$1"
 }
 report e10.json 0.90 0.88 ',"latency_p95_ms":41.5'
 report e11.json 0.80 0.87 ',"latency_p95_ms":39'
 report e12.json 0.93 0.9 ",\"$(printf '%s' "$XSS_I" | sed 's/"/\\"/g')\":0.5,\"latency_p95_ms\":44.25"
 report e20.json 0.92 0.89 ',"latency_p95_ms":40'
-# 2.0's report gives an interval for accuracy and names its dataset and code
-DS=sha256:$(printf 'holdout-v2' | sha256sum | cut -c1-64)
-CODE=sha256:$(printf 'eval.py' | sha256sum | cut -c1-64)
-jq -c --arg ds "$DS" --arg code "$CODE" '.metrics.accuracy = {"value":0.92,"ci_low":0.9,"ci_high":0.94}
-    | .dataset_digest = $ds | .eval_code_digest = $code' "$W/e20.json" >"$W/e20ci.json" &&
+# 2.0's report gives an interval for accuracy
+jq -c '.metrics.accuracy = {"value":0.92,"ci_low":0.9,"ci_high":0.94}' "$W/e20.json" >"$W/e20ci.json" &&
     mv "$W/e20ci.json" "$W/e20.json"
 head -c 4096 /dev/urandom >"$W/weights.bin"
 printf '{"vocab":1}' >"$W/tok.json"
@@ -166,6 +167,12 @@ run "$MLREG" approve --token-file "$W/alice.tok" nlp/tagger@0.2 --for staging --
     --reason "hotfix $XSS_I"
 expect_rc "alice approves the override of nlp/tagger@0.2 into staging" 0
 promote nlp/tagger@0.2 staging 0 --override --reason "incident $XSS_S"
+# a held promotion: nlp/tagger@0.3 was evaluated on another dataset than
+# 0.2, which staging holds, so staging's f1 drop rule cannot compare them
+jq -c '.dataset_digest = "sha256:'"$(printf 'holdout-v3' | sha256sum | cut -c1-64)"'"' \
+    "$W/e10.json" >"$W/e30.json"
+push nlp/tagger@0.3 e30.json
+promote nlp/tagger@0.3 staging 1
 
 # an evaluator's evaluation of 2.0, with an interval and a hostile metric name
 jq -nc --arg ds "$DS" --arg code "$CODE" --arg bad "$XSS_I" '{"dataset":"nightly", "dataset_digest":$ds,
