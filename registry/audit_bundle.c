@@ -655,24 +655,30 @@ done:
     return error;
 }
 
-/* One attestations/<name>: signed by the log key, about this manifest, and
- * its audit entry (a promote or rollback) is in the bundle. */
-static int check_attestation(const char *dir, const char *file, json_t *entries,
-                             const mlreg_pubkey *pk, const mlreg_bundle_report *rep)
+/* Opens the DSSE envelope @p text (@p len bytes, the bundle file @p name):
+ * a valid signature by @p pk (@p signer, when not NULL, names the key in
+ * the message), an in-toto payload, a JSON object whose predicateType is
+ * @p predicate (@p what names it: "promotion"). *st_out is the statement
+ * (the caller's). 0, MLREG_EMISMATCH with the reason, or another MLREG_E*. */
+static int open_statement(json_t **st_out, const char *name, const char *text, size_t len,
+                          const mlreg_pubkey *pk, const char *signer, const char *predicate,
+                          const char *what)
 {
     int error = 0;
-    char name[PATH_MAX], *text = NULL, *type = NULL, msg[512], key[24];
+    char *type = NULL, msg[512];
     unsigned char *payload = NULL;
-    size_t len = 0, plen = 0, i;
-    json_t *st = NULL, *subjects, *sub, *pred, *audit, *seq, *entry;
-    const char *v, *action, *stage;
+    size_t plen = 0;
+    json_t *st = NULL;
+    const char *v;
 
-    snprintf(name, sizeof(name), MLREG_BUNDLE_ATTESTATIONS "/%s", file);
-    if ((error = bundle_read(&text, &len, dir, name, ENVELOPE_MAX)) < 0) goto done;
+    *st_out = NULL;
     if ((error = mlreg_dsse_verify(&type, &payload, &plen, text, len, pk)) < 0) {
         if (error != MLREG_EMISMATCH && error != MLREG_EINVALID) goto done;
         mlreg_audit_verify__last_message(msg, sizeof(msg));
-        error = BAD("%s: %s", name, msg);
+        if (signer)
+            error = BAD("%s: no valid signature by key %s: %s", name, signer, msg);
+        else
+            error = BAD("%s: %s", name, msg);
         goto done;
     }
     if (strcmp(type, MLREG_DSSE_INTOTO_TYPE)) {
@@ -685,10 +691,35 @@ static int check_attestation(const char *dir, const char *file, json_t *entries,
         goto done;
     }
     v = json_string_value(json_object_get(st, "predicateType"));
-    if (!v || strcmp(v, "urn:mlreg:promotion:v1")) {
-        error = BAD("%s: not an mlreg promotion statement", name);
+    if (!v || strcmp(v, predicate)) {
+        error = BAD("%s: not an mlreg %s statement", name, what);
         goto done;
     }
+    *st_out = st;
+    st = NULL;
+done:
+    json_decref(st);
+    free(type);
+    free(payload);
+    return error;
+}
+
+/* One attestations/<name>: signed by the log key, about this manifest, and
+ * its audit entry (a promote or rollback) is in the bundle. */
+static int check_attestation(const char *dir, const char *file, json_t *entries,
+                             const mlreg_pubkey *pk, const mlreg_bundle_report *rep)
+{
+    int error = 0;
+    char name[PATH_MAX], *text = NULL, key[24];
+    size_t len = 0, i;
+    json_t *st = NULL, *subjects, *sub, *pred, *audit, *seq, *entry;
+    const char *v, *action, *stage;
+
+    snprintf(name, sizeof(name), MLREG_BUNDLE_ATTESTATIONS "/%s", file);
+    if ((error = bundle_read(&text, &len, dir, name, ENVELOPE_MAX)) < 0 ||
+        (error = open_statement(&st, name, text, len, pk, NULL, "urn:mlreg:promotion:v1",
+                                "promotion")) < 0)
+        goto done;
     subjects = json_object_get(st, "subject");
     if (!json_is_array(subjects) || json_array_size(subjects) == 0) {
         error = BAD("%s: the statement has no subject", name);
@@ -741,8 +772,6 @@ static int check_attestation(const char *dir, const char *file, json_t *entries,
     }
 done:
     json_decref(st);
-    free(type);
-    free(payload);
     free(text);
     return error;
 }
@@ -759,10 +788,9 @@ static int check_evaluation(const char *dir, const char *file, json_t *entries, 
                             const mlreg_bundle_report *rep)
 {
     int error = 0;
-    char name[PATH_MAX], *text = NULL, *type = NULL, msg[512], got[MLREG_DIGEST_STRLEN + 1],
+    char name[PATH_MAX], *text = NULL, msg[512], got[MLREG_DIGEST_STRLEN + 1],
                          idhex[MLREG_KEYID_HEXLEN + 1];
-    unsigned char *payload = NULL;
-    size_t len = 0, plen = 0, flen = strlen(file);
+    size_t len = 0, flen = strlen(file);
     uint64_t seq;
     json_t *st = NULL, *entry, *subjects, *details;
     const char *v, *pk_b64, *envd, *kid;
@@ -811,26 +839,9 @@ static int check_evaluation(const char *dir, const char *file, json_t *entries, 
                     name, seq, mlreg_text_printable(envd), got);
         goto done;
     }
-    if ((error = mlreg_dsse_verify(&type, &payload, &plen, text, len, &pk)) < 0) {
-        if (error != MLREG_EMISMATCH && error != MLREG_EINVALID) goto done;
-        mlreg_audit_verify__last_message(msg, sizeof(msg));
-        error = BAD("%s: no valid signature by key %s: %s", name, idhex, msg);
+    if ((error = open_statement(&st, name, text, len, &pk, idhex, MLREG_EVALUATION_PREDICATE,
+                                "evaluation")) < 0)
         goto done;
-    }
-    if (strcmp(type, MLREG_DSSE_INTOTO_TYPE)) {
-        error = BAD("%s: payload type is %s, not %s", name, mlreg_text_printable(type),
-                    MLREG_DSSE_INTOTO_TYPE);
-        goto done;
-    }
-    if (!(st = json_loadb((const char *)payload, plen, 0, NULL)) || !json_is_object(st)) {
-        error = BAD("%s: the statement is not a JSON object", name);
-        goto done;
-    }
-    v = json_string_value(json_object_get(st, "predicateType"));
-    if (!v || strcmp(v, MLREG_EVALUATION_PREDICATE)) {
-        error = BAD("%s: not an mlreg evaluation statement", name);
-        goto done;
-    }
     subjects = json_object_get(st, "subject");
     v = json_string_value(
         json_object_get(json_object_get(json_array_get(subjects, 0), "digest"), "sha256"));
@@ -840,8 +851,6 @@ static int check_evaluation(const char *dir, const char *file, json_t *entries, 
     }
 done:
     json_decref(st);
-    free(type);
-    free(payload);
     free(text);
     return error;
 }
