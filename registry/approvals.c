@@ -175,54 +175,51 @@ done:
     return error;
 }
 
-int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_policy *policy,
-                  const char *model, const char *version, const char *stage, const char *comment,
-                  const char *actor)
+/* Records approval @p c through the one mutation path and answers its
+ * view: *created_out 0 when the same approval was there already. */
+static int approve_run(json_t **out, int *created_out, mlreg_registry *reg, approve_change *c)
 {
-    int error = 0;
-    json_t *res = NULL;
-    approve_change c = {model, version, stage, comment, actor, 0, NULL, 0, NULL};
+    int error;
+    json_t *res;
 
-    if ((error = mlreg_promotions__check_names(policy, model, version, stage)) < 0 ||
-        (error = mlreg_promotions__check_text(comment, "comment")) < 0)
-        goto done;
-    if ((error = mlreg_registry__mutate_grouped(NULL, reg, approve_apply, &c)) < 0) goto done;
-    if ((res = approval_view(c.rec)) == NULL) {
+    if ((error = mlreg_registry__mutate_grouped(NULL, reg, approve_apply, c)) < 0) goto done;
+    if ((res = approval_view(c->rec)) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an approval");
         goto done;
     }
     *out = res;
     *created_out = error != REGISTRY_MUTATE_NOOP;
     error = 0;
-
 done:
-    json_decref(c.rec);
+    json_decref(c->rec);
+    c->rec = NULL;
     return error;
+}
+
+int mlreg_approve(json_t **out, int *created_out, mlreg_registry *reg, const mlreg_policy *policy,
+                  const char *model, const char *version, const char *stage, const char *comment,
+                  const char *actor)
+{
+    int error;
+    approve_change c = {model, version, stage, comment, actor, 0, NULL, 0, NULL};
+
+    if ((error = mlreg_promotions__check_names(policy, model, version, stage)) < 0 ||
+        (error = mlreg_promotions__check_text(comment, "comment")) < 0)
+        return error;
+    return approve_run(out, created_out, reg, &c);
 }
 
 int mlreg_approve_override(json_t **out, int *created_out, mlreg_registry *reg,
                            const mlreg_policy *policy, const char *model, const char *version,
                            const char *stage, const char *reason, const char *actor)
 {
-    int error = 0;
-    json_t *res = NULL;
+    int error;
     approve_change c = {model, version, stage, NULL, actor, 0, NULL, 1, reason};
 
     if ((error = mlreg_promotions__check_names(policy, model, version, stage)) < 0 ||
         (error = mlreg_promotions__reason_check(reason)) < 0)
-        goto done;
-    if ((error = mlreg_registry__mutate_grouped(NULL, reg, approve_apply, &c)) < 0) goto done;
-    if ((res = approval_view(c.rec)) == NULL) {
-        error = mlreg_error_set(MLREG_ENOMEM, "out of memory answering an approval");
-        goto done;
-    }
-    *out = res;
-    *created_out = error != REGISTRY_MUTATE_NOOP;
-    error = 0;
-
-done:
-    json_decref(c.rec);
-    return error;
+        return error;
+    return approve_run(out, created_out, reg, &c);
 }
 
 int mlreg_promotions__approvals_foreach(mlreg_meta_txn *txn, const char *hex, const char *stage,
