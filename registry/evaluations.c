@@ -748,18 +748,12 @@ int mlreg_evaluations_list(json_t **out, mlreg_registry *reg, const char *model,
 
     memset(&w, 0, sizeof(w));
     w.reg = reg;
-    if ((error = mlreg_name_validate(model)) < 0 || (error = mlreg_tag_validate(version)) < 0)
-        return error;
+    if ((error = mlreg_registry__release_listing_begin(&w.txn, &rd, reg, model, version)) < 0)
+        goto done;
     if ((w.list = json_array()) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing evaluations");
         goto done;
     }
-    if ((error = mlreg_meta_txn_begin(&w.txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-    /* a purged release's evaluations stay listed: the audit trail */
-    error = mlreg_registry__release_digest_txn(&rd, w.txn, model, version, 1);
-    if (error == MLREG_ENOTFOUND)
-        error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
-    if (error < 0) goto done;
     mlreg_digest_hex(hex, &rd);
     mlreg_digest_format(digest, &rd);
     /* keys are hex ‖ be64 seq: oldest first */

@@ -1065,6 +1065,22 @@ done:
     return error;
 }
 
+int mlreg_registry__release_listing_begin(mlreg_meta_txn **txn_out, mlreg_digest *digest_out,
+                                          mlreg_registry *reg, const char *model,
+                                          const char *version)
+{
+    int error;
+
+    *txn_out = NULL;
+    if ((error = mlreg_name_validate(model)) < 0 || (error = mlreg_tag_validate(version)) < 0 ||
+        (error = mlreg_meta_txn_begin(txn_out, mlreg_registry_meta(reg), 0)) < 0)
+        return error;
+    error = mlreg_registry__release_digest_txn(digest_out, *txn_out, model, version, 1);
+    if (error == MLREG_ENOTFOUND)
+        error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
+    return error;
+}
+
 /* ---- replay ----------------------------------------------------------------- */
 
 const char *mlreg_registry__entry_subject(const json_t *entry, const char *key)

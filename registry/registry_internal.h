@@ -521,6 +521,18 @@ int mlreg_registry__release_digest_txn(mlreg_digest *out, mlreg_meta_txn *txn, c
                                        const char *version, int purged_ok);
 
 /**
+ * The start of a listing of what is recorded about release @p model@@p version
+ * (its signatures, its evaluations): checks the two names, opens a read
+ * transaction into *txn_out (the caller aborts it, also on failure: it is
+ * NULL or open) and finds the release's digest, a purged release's too (its
+ * records stay listed: the audit trail). 0, MLREG_EINVALID (bad name),
+ * MLREG_ENOTFOUND ("release M@V not found"), MLREG_EIO.
+ */
+int mlreg_registry__release_listing_begin(mlreg_meta_txn **txn_out, mlreg_digest *digest_out,
+                                          mlreg_registry *reg, const char *model,
+                                          const char *version);
+
+/**
  * Whether manifest @p referrer ("sha256:<hex>") of release @p subject is the
  * OCI form of one of the release's stored signatures (signatures.c owns the
  * signatures db's layout): 1 when it is, 0 when not, or an error.

@@ -615,18 +615,12 @@ int mlreg_signatures_list(json_t **out, mlreg_registry *reg, const char *model, 
 
     memset(&w, 0, sizeof(w));
     w.reg = reg;
-    if ((error = mlreg_name_validate(model)) < 0 || (error = mlreg_tag_validate(version)) < 0)
-        return error;
+    if ((error = mlreg_registry__release_listing_begin(&w.txn, &rd, reg, model, version)) < 0)
+        goto done;
     if ((w.sigs = json_array()) == NULL) {
         error = mlreg_error_set(MLREG_ENOMEM, "out of memory listing signatures");
         goto done;
     }
-    if ((error = mlreg_meta_txn_begin(&w.txn, mlreg_registry_meta(reg), 0)) < 0) goto done;
-    /* a purged release's signatures stay listed: the audit trail */
-    error = mlreg_registry__release_digest_txn(&rd, w.txn, model, version, 1);
-    if (error == MLREG_ENOTFOUND)
-        error = mlreg_error_set(MLREG_ENOTFOUND, "release %s@%s not found", model, version);
-    if (error < 0) goto done;
     mlreg_digest_hex(prefix, &rd);
     mlreg_digest_format(digest, &rd);
     /* the prefix includes the NUL after the hex: both key layouts */
