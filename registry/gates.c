@@ -734,7 +734,18 @@ static void eval_baseline_rule(outcome *o, const mlreg_rule *r, const mlreg_metr
     shown = pct ? q / fabs(bm->value) * 100.0 : q;
     if (pct) tol = tol / fabs(bm->value) * 100.0;
     tol += 2 * DBL_EPSILON * fabs(x);
-    o->passed = drop ? shown <= x + tol : shown >= x - tol;
+    if (!isfinite(shown) || !isfinite(tol)) {
+        /* a percent of a baseline near zero overflows: no judgement to make */
+        o->passed = 0;
+        snprintf(o->detail, sizeof(o->detail),
+                 "%s %g%s is not a finite number (a baseline too close to zero for a percent "
+                 "rule; use an absolute one)",
+                 head, shown, pct ? "%" : "");
+        return;
+    }
+    /* the allowance for rounding never lets a tie beat a margin above zero */
+    o->passed =
+        drop ? shown <= x + tol : (x > 0 ? shown > 0 && shown >= x - tol : shown >= x - tol);
     o->has_margin = 1;
     o->margin = drop ? x - shown : shown - x;
     snprintf(o->detail, sizeof(o->detail), "%s %g%s %s %g%s; margin %g%s", head, shown,
@@ -883,7 +894,8 @@ static void eval_min_interval(outcome *o, const mlreg_rule *r, const mlreg_gate_
     o->has_cand = 1;
     o->cand = (double)(elapsed / 1000000000);
     o->has_margin = 1;
-    o->margin = (double)((elapsed - need) / 1000000000);
+    /* whole seconds, rounded down: a row half a second short shows -1, not 0 */
+    o->margin = floor((double)(elapsed - need) / 1e9);
     o->passed = elapsed >= need;
     fmt_time_sec(last, in->last_promotion_ns, 0);
     if (o->passed) {
@@ -1083,10 +1095,12 @@ static int slice_metrics(const mlreg_metric ***out, size_t *n_out, const mlreg_g
 /* A slice rule (metric with a '*' segment): one row per slice. Candidate
  * and baseline slices are merged in name order; see gates.h for which
  * pass. */
-static int eval_slices(json_t *table, int *all, const mlreg_rule *r, const mlreg_gate_input *in)
+static int eval_slices(json_t *table, int *all, size_t *slice_rows, const mlreg_rule *r,
+                       const mlreg_gate_input *in)
 {
     const char *star = strchr(r->metric, '*'), *suf = star + 1;
-    size_t plen = (size_t)(star - r->metric), slen = strlen(suf), nc = 0, nb = 0, i = 0, j = 0;
+    size_t plen = (size_t)(star - r->metric), slen = strlen(suf), nc = 0, nb = 0, i = 0, j = 0,
+           rows;
     const mlreg_metric **cm = NULL, **bm = NULL;
     int error = 0, cmp, vs_base = against_baseline(r->type);
     outcome o;
@@ -1108,8 +1122,11 @@ static int eval_slices(json_t *table, int *all, const mlreg_rule *r, const mlreg
         goto done;
     }
     /* every row goes into the promotion's audit entry, which is bounded
-     * (MLREG_AUDIT_ENTRY_MAX): too many slices fail the rule in one row */
-    for (size_t a = 0, z = 0, rows = 0; a < nc || (vs_base && z < nb);) {
+     * (MLREG_AUDIT_ENTRY_MAX): the slice rows of the whole table are
+     * (@p slice_rows so far), and a rule that would pass the bound fails in
+     * one row */
+    rows = *slice_rows;
+    for (size_t a = 0, z = 0; a < nc || (vs_base && z < nb);) {
         cmp = a == nc ? 1 : z == nb ? -1 : strcmp(cm[a]->name, bm[z]->name);
         if (cmp <= 0) a++;
         if (cmp >= 0) z++;
@@ -1119,13 +1136,15 @@ static int eval_slices(json_t *table, int *all, const mlreg_rule *r, const mlreg
             o.metric = r->metric;
             rule_text(&o, r, r->metric);
             snprintf(o.detail, sizeof(o.detail),
-                     "more than %d slices match %.200s: a slice rule judges at most %d",
-                     MLREG_MAX_SLICE_ROWS, r->metric, MLREG_MAX_SLICE_ROWS);
+                     "%.200s matches more slices than the table may judge (%d slice rows in "
+                     "all, %zu taken by the rules before)",
+                     r->metric, MLREG_MAX_SLICE_ROWS, *slice_rows);
             *all = 0;
             error = append_row(table, r, &o);
             goto done;
         }
     }
+    *slice_rows = rows;
     while (i < nc || (vs_base && j < nb)) {
         memset(&o, 0, sizeof(o));
         cmp = i == nc ? 1 : j == nb ? -1 : strcmp(cm[i]->name, bm[j]->name);
@@ -1180,6 +1199,7 @@ int mlreg_gates_evaluate(json_t **table_out, int *passed_out, const mlreg_rule *
 {
     int error = 0, all = 1;
     json_t *table = json_array();
+    size_t slice_rows = 0;
     outcome o;
     sides sd;
 
@@ -1187,7 +1207,7 @@ int mlreg_gates_evaluate(json_t **table_out, int *passed_out, const mlreg_rule *
     for (size_t i = 0; i < n; i++) {
         const mlreg_rule *r = &rules[i];
         if (mlreg_rule_is_metric(r->type) && strchr(r->metric, '*') != NULL) {
-            if ((error = eval_slices(table, &all, r, in)) < 0) goto done;
+            if ((error = eval_slices(table, &all, &slice_rows, r, in)) < 0) goto done;
             continue;
         }
         memset(&o, 0, sizeof(o));

@@ -71,7 +71,8 @@
  * in the candidate fails (one row, the pattern). For rules against the
  * baseline: a slice of the baseline missing from the candidate fails, a
  * slice only in the candidate passes ("new slice"), one in both is judged.
- * More than MLREG_MAX_SLICE_ROWS rows fail the rule in one row.
+ * The slice rows of one table are at most MLREG_MAX_SLICE_ROWS in all: a
+ * slice rule whose rows would pass that fails in one row.
  */
 #ifndef MLREG_GATES_H
 #define MLREG_GATES_H
@@ -110,8 +111,9 @@ typedef enum {
     MLREG_SOURCE_EVALUATOR   /**< "evaluator": the newest evaluation by a trusted evaluator key */
 } mlreg_source;
 
-/** Most rows (slices) one slice rule gives; more fail the rule in one row
- *  (every row goes into the promotion's audit entry, which is bounded). */
+/** Most slice rows one gate table holds, over all its slice rules; a rule
+ *  that would pass it fails in one row (every row goes into the promotion's
+ *  audit entry, which is bounded). */
 #define MLREG_MAX_SLICE_ROWS 100
 
 /** Most seconds a min_interval rule may ask for (365 days). */

@@ -636,12 +636,49 @@ START_TEST(test_slice_rule_rows_are_bounded_and_merged_in_name_order)
     ck_assert_int_eq(ok, 0);
     ck_assert_int_eq(json_array_size(t), 1);
     ck_assert_str_eq(sget(json_array_get(t, 0), "metric"), "s.*.acc");
-    has(json_array_get(t, 0), "detail", "more than 100 slices match s.*.acc: a slice rule judges");
+    has(json_array_get(t, 0), "detail",
+        "s.*.acc matches more slices than the table may judge (100 slice rows in all, 0 taken");
     json_decref(t);
     t = many_slices(&ok, 10000);
     ck_assert_int_eq(ok, 0);
     ck_assert_int_eq(json_array_size(t), 1);
     json_decref(t);
+}
+END_TEST
+
+START_TEST(test_slice_rows_are_bounded_over_the_whole_table)
+{
+    /* 60 slices judged by two rules: 120 rows would pass the bound of the
+     * table (its audit entry is bounded), so the second rule fails in one row */
+    int n = 60, ok = -1;
+    mlreg_metric *cm = calloc((size_t)n, sizeof(*cm)), *bm = calloc((size_t)n, sizeof(*bm));
+    char(*names)[32] = calloc((size_t)n, sizeof(*names));
+    mlreg_rule rs[2] = {
+        {.type = MLREG_RULE_MAX_DROP, .metric = (char *)"s.*.acc", .threshold = 0.1},
+        {.type = MLREG_RULE_MAX_DROP_PCT, .metric = (char *)"s.*.acc", .threshold = 20}};
+    json_t *t = NULL;
+
+    ck_assert(cm && bm && names);
+    for (int k = 0; k < n; k++) {
+        snprintf(names[k], sizeof(names[k]), "s.%05d.acc", k);
+        cm[k] = (mlreg_metric){.name = names[k], .value = 0.5};
+        bm[k] = (mlreg_metric){.name = names[k], .value = 0.55};
+    }
+    cand.metrics = cm;
+    cand.n_metrics = (size_t)n;
+    base.metrics = bm;
+    base.n_metrics = (size_t)n;
+    ck_assert_int_eq(mlreg_gates_evaluate(&t, &ok, rs, 2, &in), 0);
+    ck_assert_int_eq(ok, 0);
+    ck_assert_int_eq(json_array_size(t), (size_t)n + 1);
+    ck_assert(json_is_true(json_object_get(json_array_get(t, 0), "passed")));
+    ck_assert(!json_is_true(json_object_get(json_array_get(t, (size_t)n), "passed")));
+    has(json_array_get(t, (size_t)n), "detail",
+        "(100 slice rows in all, 60 taken by the rules before)");
+    json_decref(t);
+    free(cm);
+    free(bm);
+    free(names);
 }
 END_TEST
 
@@ -661,6 +698,42 @@ START_TEST(test_min_on_slices_shows_the_baseline_slice_but_ignores_baseline_only
 END_TEST
 
 /* ---- cooldown ------------------------------------------------------------------- */
+
+START_TEST(test_edge_numbers_never_pass_by_rounding)
+{
+    mlreg_rule pct = {.type = MLREG_RULE_MAX_DROP_PCT, .metric = (char *)"loss", .threshold = 5};
+    mlreg_rule imp = {
+        .type = MLREG_RULE_MIN_IMPROVEMENT_PCT, .metric = (char *)"loss", .threshold = 5};
+    mlreg_rule tie = {
+        .type = MLREG_RULE_MIN_IMPROVEMENT, .metric = (char *)"f1", .threshold = 1e-17};
+    mlreg_rule cool = {.type = MLREG_RULE_MIN_INTERVAL, .min_count = 3600};
+    int ok = -1;
+    json_t *t;
+    const int64_t s = 1000000000;
+
+    /* a baseline next to zero: the percent overflows, and must not pass */
+    base_m[1].value = 1e-320;
+    cand_m[1].value = -1000;
+    t = eval_rule(&ok, &pct);
+    ck_assert_int_eq(ok, 0);
+    has(json_array_get(t, 0), "detail", "is not a finite number");
+    json_decref(t);
+    t = eval_rule(&ok, &imp);
+    ck_assert_int_eq(ok, 0);
+    json_decref(t);
+    /* a tie (f1 0.8 and 0.8) never beats a margin above zero, however small */
+    t = eval_rule(&ok, &tie);
+    ck_assert_int_eq(ok, 0);
+    json_decref(t);
+    /* half a second short of the cooldown: a negative margin, not 0 */
+    in.now_ns = 1796000000 * s;
+    in.last_promotion_ns = in.now_ns - 3599 * s - s / 2;
+    t = eval_rule(&ok, &cool);
+    ck_assert_int_eq(ok, 0);
+    ck_assert(fabs(dget(json_array_get(t, 0), "margin") + 1) < 1e-9);
+    json_decref(t);
+}
+END_TEST
 
 START_TEST(test_min_interval_refuses_until_the_cooldown_is_over)
 {
@@ -688,7 +761,7 @@ START_TEST(test_min_interval_refuses_until_the_cooldown_is_over)
                      "last promotion into the stage at 2026-11-30T00:43:19Z, 600 s ago (< 3600 "
                      "s): may be retried at 2026-11-30T01:43:20Z (in 3000 s)");
     ck_assert(fabs(dget(row, "candidate") - 600) < 1e-9);
-    ck_assert(fabs(dget(row, "margin") + 2999) < 1e-9);
+    ck_assert(fabs(dget(row, "margin") + 3000) < 1e-9); /* -2999.5 s: rounded down */
     json_decref(t);
 
     in.last_promotion_ns = in.now_ns - 3600 * s;
@@ -733,6 +806,7 @@ static Suite *gates_noise_suite(void)
     tcase_add_test(te, test_drop_with_ci_bound_takes_the_worst_case_of_both_intervals);
     tcase_add_test(te, test_min_improvement_with_ci_bound_needs_the_intervals_apart);
     tcase_add_test(te, test_min_interval_refuses_until_the_cooldown_is_over);
+    tcase_add_test(te, test_edge_numbers_never_pass_by_rounding);
     tcase_add_test(te, test_rows_of_every_rule_carry_margin_and_bound);
     suite_add_tcase(s, te);
     tcase_add_checked_fixture(ts, slices_setup, NULL);
@@ -741,6 +815,7 @@ static Suite *gates_noise_suite(void)
     tcase_add_test(ts, test_slice_rule_without_baseline_or_its_slices);
     tcase_add_test(ts, test_slice_rule_with_ci_bound_judges_each_slice_interval);
     tcase_add_test(ts, test_slice_rule_rows_are_bounded_and_merged_in_name_order);
+    tcase_add_test(ts, test_slice_rows_are_bounded_over_the_whole_table);
     tcase_add_test(ts, test_min_on_slices_shows_the_baseline_slice_but_ignores_baseline_only_ones);
     suite_add_tcase(s, ts);
     return s;
