@@ -786,7 +786,9 @@ static int digest_matches(const json_t *rec, const char *field, const char *want
 {
     const char *have = jstr(rec, field);
 
-    return want == NULL || (have != NULL && !strcmp(have, want));
+    if (want == NULL) return 1;                         /* any */
+    if (want[0] == '\0') return have == NULL || !*have; /* must name none */
+    return have != NULL && !strcmp(have, want);
 }
 
 /* 1 when record @p rec counts now: a valid key of role evaluator. */

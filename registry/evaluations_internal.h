@@ -45,9 +45,9 @@ typedef struct {
  * @p dataset_digest and/or @p eval_code_digest not NULL, only evaluations
  * naming exactly those digests are considered (to compare a candidate with
  * a baseline measured on the same data with the same code); NULL accepts
- * any. *out is owned by the caller (mlreg_registry__evaluation_free()). 0;
- * MLREG_ENOTFOUND when no evaluation counts (no message set); MLREG_EIO
- * (corrupt record); MLREG_ENOMEM.
+ * any, and "" only an evaluation that names no such digest. *out is owned by the caller
+ * (mlreg_registry__evaluation_free()). 0; MLREG_ENOTFOUND when no evaluation counts (no message
+ * set); MLREG_EIO (corrupt record); MLREG_ENOMEM.
  */
 int mlreg_registry__evaluation_newest(mlreg_evaluation **out, mlreg_keyring *kr,
                                       mlreg_meta_txn *txn, const char *hex,

@@ -99,6 +99,14 @@ static const mlreg_gate_release *gate_eval_rel(const gate_eval *x)
 /* The newest evaluation of release @p rec (manifest digest @p hex) by a
  * trusted evaluator key, naming exactly @p dd and @p cd where not NULL,
  * into @p out (out->e stays NULL when none counts). */
+/* A digest for mlreg_registry__evaluation_newest() that must match as it
+ * is: a digest the candidate does not name must be absent on the baseline's
+ * evaluation too (""), not "any" (NULL). */
+static const char *exact_digest(const char *d)
+{
+    return d != NULL ? d : "";
+}
+
 static int gate_eval_of(gate_eval *out, mlreg_registry *reg, mlreg_meta_txn *txn, const json_t *rec,
                         const char *hex, const char *dd, const char *cd)
 {
@@ -560,13 +568,15 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
             goto done;
         in.baseline_evaluation = gate_eval_rel(&s->eb);
         if (want_cmp && rel_names_digests(&s->gc.g) && !rel_same_digests(&s->gc.g, &s->gb.g) &&
-            (error = gate_eval_of(&s->ebp, s->reg, txn, s->base, bhex, s->gc.g.dataset_digest,
-                                  s->gc.g.eval_code_digest)) < 0)
+            (error = gate_eval_of(&s->ebp, s->reg, txn, s->base, bhex,
+                                  exact_digest(s->gc.g.dataset_digest),
+                                  exact_digest(s->gc.g.eval_code_digest))) < 0)
             goto done;
         in.baseline_evaluation_pusher = gate_eval_rel(&s->ebp);
         if (ce != NULL && rel_names_digests(ce) &&
-            (error = gate_eval_of(&s->ebe, s->reg, txn, s->base, bhex, ce->dataset_digest,
-                                  ce->eval_code_digest)) < 0)
+            (error =
+                 gate_eval_of(&s->ebe, s->reg, txn, s->base, bhex, exact_digest(ce->dataset_digest),
+                              exact_digest(ce->eval_code_digest))) < 0)
             goto done;
         in.baseline_evaluation_evaluator = gate_eval_rel(&s->ebe);
     }
@@ -599,7 +609,7 @@ static int promote_decide(promote_state *s, mlreg_meta_txn *txn)
     error = 0;
     in.approvals = s->ac.count;
     in.pusher_approved = s->ac.pusher_approved;
-    in.now_ns = mlreg_time_now_ns();
+    in.now_ns = s->now; /* the time the move is recorded at */
     if ((error = mlreg_promotions__last_promotion_ns(&in.last_promotion_ns, txn, req->model,
                                                      req->stage)) < 0)
         goto done;

@@ -502,6 +502,13 @@ START_TEST(test_other_roles_are_stored_but_only_the_newest_valid_evaluator_count
     mlreg_registry__evaluation_free(e);
     ck_assert_ptr_null(newest_on(reg, d1, CODE, NULL));
     ck_assert_ptr_null(newest_on(reg, d1, DS, DS));
+    /* "" is "names none": the newest (no digests) matches it, the first
+     * (DS, CODE) matches neither "" for the dataset nor for the code */
+    e = newest_on(reg, d1, "", "");
+    ck_assert_ptr_nonnull(e);
+    ck_assert(metric(e, "accuracy") == 0.95);
+    mlreg_registry__evaluation_free(e);
+    ck_assert_ptr_null(newest_on(reg, d1, DS, ""));
 
     /* retired: evaluations attached before keep counting */
     ck_assert_int_eq(
