@@ -111,6 +111,14 @@ static const char *jstr(json_t *obj, const char *key)
     return mlreg_text_printable(json_string_value(json_object_get(obj, key)));
 }
 
+/* The printable string member @p key of @p obj, or @p none when it is not a
+ * string (jstr() says "-" for that). */
+static const char *jstr_or(json_t *obj, const char *key, const char *none)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v ? mlreg_text_printable(v) : none;
+}
+
 /* A number of the rule table as the JSON answer writes it (shortest
  * round-trip text, mlreg/json_out.h), "+" before a positive one when
  * @p with_sign; "-" when absent. */
@@ -246,15 +254,13 @@ static void print_sources(json_t *rules)
         }
         if (json_is_object(dg)) {
             json_t *c = json_object_get(dg, "candidate"), *bd = json_object_get(dg, "baseline");
-            if (!jstr(c, "dataset") && !jstr(c, "eval_code") && !jstr(bd, "dataset") &&
-                !jstr(bd, "eval_code"))
+            if (!jstr_or(c, "dataset", NULL) && !jstr_or(c, "eval_code", NULL) &&
+                !jstr_or(bd, "dataset", NULL) && !jstr_or(bd, "eval_code", NULL))
                 continue;
             printf("  %s: digests: candidate dataset %s, eval code %s; baseline dataset %s, eval "
                    "code %s\n",
-                   jstr(r, "rule"), jstr(c, "dataset") ? jstr(c, "dataset") : "none",
-                   jstr(c, "eval_code") ? jstr(c, "eval_code") : "none",
-                   jstr(bd, "dataset") ? jstr(bd, "dataset") : "none",
-                   jstr(bd, "eval_code") ? jstr(bd, "eval_code") : "none");
+                   jstr(r, "rule"), jstr_or(c, "dataset", "none"), jstr_or(c, "eval_code", "none"),
+                   jstr_or(bd, "dataset", "none"), jstr_or(bd, "eval_code", "none"));
         }
     }
 }
