@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "client.h"
@@ -210,6 +211,21 @@ done:
     return error;
 }
 
+/* A push holds every file of its plan open from the walk to the upload (the
+ * bytes checked are the bytes sent) and a pull every temp file until the
+ * renames: one descriptor per release file. The soft limit on open files
+ * (often 1024) is raised to the hard one, so a release of thousands of
+ * files is not refused for it. The clients poll(), never select(). */
+static void raise_open_files_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     int rc;
@@ -235,7 +251,10 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name)) continue;
         int client = strcmp(commands[i].name, "serve") && strcmp(commands[i].name, "reindex") &&
                      strcmp(commands[i].name, "backup") && strcmp(commands[i].name, "version");
-        if (client) take_quiet(&n, argv + 1);
+        if (client) {
+            take_quiet(&n, argv + 1);
+            raise_open_files_limit();
+        }
         if (client &&
             (take_token(&n, argv + 1) < 0 || cli_tls_take(&n, argv + 1, commands[i].name) < 0)) {
             fprintf(stderr, "mlreg %s: %s\n", commands[i].name, mlreg_error_last());

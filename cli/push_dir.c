@@ -330,6 +330,28 @@ static int open_beneath(int root_fd, const char *rel)
     return fd;
 }
 
+/* 1 when the file at @p target (relative to DIR) would not be pushed in its
+ * own right: a segment of its path starts with '.', or mlreg.json excludes
+ * it or one of its directories. */
+static int target_hidden_or_excluded(walk_ctx *w, const char *target)
+{
+    char prefix[PATH_MAX];
+    const char *seg = target, *slash;
+
+    for (;;) {
+        size_t end;
+
+        slash = strchr(seg, '/');
+        end = slash ? (size_t)(slash - target) : strlen(target);
+        if (seg[0] == '.' || end >= sizeof(prefix)) return 1;
+        memcpy(prefix, target, end);
+        prefix[end] = '\0';
+        if (config_excluded(w->cfg, prefix, prefix + (seg - target), slash != NULL)) return 1;
+        if (!slash) return 0;
+        seg = slash + 1;
+    }
+}
+
 /* A symbolic link at @p rel (DIR/REL is @p path): followed only to a
  * regular file inside DIR. *fd_out is that file, open, and @p real its
  * path (for messages); *fd_out stays -1 when the link was refused. */
@@ -346,6 +368,12 @@ static int walk_link(int *fd_out, char *real, walk_ctx *w, const char *rel, cons
     }
     if (stat(real, &st) < 0 || !S_ISREG(st.st_mode)) {
         refuse(w, rel, "a symbolic link to something not a file");
+        return 0;
+    }
+    if (target_hidden_or_excluded(w, real + rl + 1)) {
+        refuse(w, rel,
+               "a symbolic link to a file that is hidden or excluded by " PUSH_DIR_CONFIG
+               " (a link does not publish what the rules keep out)");
         return 0;
     }
     if ((fd = open_beneath(w->root_fd, real + rl + 1)) < 0) {

@@ -364,6 +364,33 @@ check "... under its own path, with its target's bytes" \
     jqt --arg d "sha256:$(sha256_of "$L/onnx/model.onnx")" '.layers[]
          | select(.annotations["org.opencontainers.image.title"] == "adapters/base.onnx") | .digest == $d' "$TMP/s2.json"
 
+# a link does not publish what the rules keep out: an excluded or a hidden target
+mkdir -p "$L/checkpoints" "$L/.git"
+printf 'SECRET' >"$L/checkpoints/key"
+printf 'GITCRED' >"$L/.git/credentials"
+ln -s checkpoints/key "$L/vocab.txt"
+log_mark
+push team/sub@2.0.1 "$L" --git-sha $GIT
+expect_rc "a link to a file mlreg.json excludes is refused (2)" 2
+check "... naming it" grep -q "cannot push: vocab.txt: a symbolic link to a file that is hidden or excluded" "$TMP/err"
+check "... nothing sent" no_request_since
+rm "$L/vocab.txt"
+ln -s .git/credentials "$L/merges.txt"
+push team/sub@2.0.1 "$L" --git-sha $GIT
+expect_rc "a link to a hidden file is refused (2)" 2
+check "... naming it" grep -q "cannot push: merges.txt: a symbolic link to a file that is hidden or excluded" "$TMP/err"
+rm -r "$L/merges.txt" "$L/.git" "$L/checkpoints/key"
+
+# more files than the soft limit on open files: push raises it to the hard limit
+M=$TMP/many
+mkdir -p "$M/tokenizer"
+i=0
+while [ $i -lt 300 ]; do echo $i >"$M/tokenizer/vocab$i.txt"; i=$((i + 1)); done
+printf '{"metrics":{"accuracy":0.9}}' >"$M/eval.json"
+run sh -c "ulimit -Sn 256 && exec \"\$0\" push team/many@1.0.0 \"\$1\" --dry-run --git-sha $GIT" "$MLREG" "$M"
+expect_rc "a plan of 301 files under a soft limit of 256 open files" 0
+check "... lists them all" grep -q "^301 files" "$TMP/out"
+
 # depth: 8 path segments are a title, 9 are refused before any upload, naming the path
 D=$TMP/deep
 mkdir -p "$D/a/b/c/d/e/f/g/h"
