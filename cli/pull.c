@@ -358,7 +358,7 @@ static int lock_owned(json_t **out, int dfd, const char *dir, int force)
         why = "larger than any lock";
         goto judge;
     }
-    if ((lfd = openat(dfd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+    if ((lfd = cli_safepath_open_regular(dfd, LOCK_NAME)) < 0) {
         why = strerror(errno);
         goto judge;
     }
@@ -434,11 +434,56 @@ static int same_bytes(int pfd, const char *leaf, const struct stat *st, const cl
     int fd, same;
 
     if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != l->size) return 0;
-    if ((fd = openat(pfd, leaf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) return 0;
+    if ((fd = cli_safepath_open_regular(pfd, leaf)) < 0) return 0;
     same = mlreg_digest_fd(&d, &size, fd) == 0 && size == l->size &&
            mlreg_digest_equal(&d, &l->digest);
     close(fd);
     return same;
+}
+
+/* lstat of @p rel below @p dfd, reached as pull reaches it (no link
+ * followed). 0 or -1 (no message kept). */
+static int entry_stat(int dfd, const char *rel, struct stat *st)
+{
+    int pfd, r;
+    const char *leaf;
+
+    if (cli_safepath_parent(&pfd, &leaf, NULL, dfd, rel, 0, NULL) < 0) {
+        mlreg_error_clear();
+        return -1;
+    }
+    r = fstatat(pfd, leaf, st, AT_SYMLINK_NOFOLLOW);
+    close(pfd);
+    return r;
+}
+
+/* 1 when titles @p a and @p b name one entry below @p dfd: the same title,
+ * or titles equal but for ASCII case that the filesystem takes for one
+ * existing file (case-insensitive: macOS, SMB, casefold). On a
+ * case-sensitive filesystem "Notes.txt" and "notes.txt" are two files, and
+ * a lock listing one does not own the other. */
+static int same_entry(int dfd, const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    if (!strcmp(a, b)) return 1;
+    if (mlreg_title_cmp(a, b) || dfd < 0) return 0;
+    return entry_stat(dfd, a, &sa) == 0 && entry_stat(dfd, b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* 1 when the entry @p title below @p dfd is one the previous lock lists
+ * (@p owned), so a file there is the previous release's, not the user's. */
+static int owned_entry(json_t *owned, int dfd, const char *title)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(owned, i, e)
+    {
+        if (same_entry(dfd, json_string_value(e), title)) return 1;
+    }
+    return 0;
 }
 
 /* 1 when some title of @p files lies below directory @p t ("t/..."). */
@@ -456,8 +501,8 @@ static int is_dir_of(const pull_file *files, size_t n, const char *t)
  * previous release's file (@p owned lists it), which the pull replaces
  * anyway, or, with @p force, replaced with a warning; otherwise the pull
  * is refused before anything is downloaded. */
-static int way_judge(pull_file *files, size_t i, size_t way, const char *dir, json_t *owned,
-                     int force)
+static int way_judge(pull_file *files, size_t i, size_t way, int dfd, const char *dir,
+                     json_t *owned, int force)
 {
     char prefix[PATH_MAX];
     pull_file *f = &files[i];
@@ -471,7 +516,7 @@ static int way_judge(pull_file *files, size_t i, size_t way, const char *dir, js
             mlreg_error_clear();
             return 0;
         }
-    if (!title_in(owned, prefix)) {
+    if (!owned_entry(owned, dfd, prefix)) {
         if (!force)
             return mlreg_error_set(MLREG_EDENIED,
                                    "in %s: %s; nothing was changed (move it away, or pull with "
@@ -514,7 +559,7 @@ static int dir_plan(json_t *stale, int dfd, const char *dir, pull_file *files, s
         error = cli_safepath_parent(&pfd, &leaf, &way, dfd, t, 0, NULL);
         if (error == MLREG_ENOTFOUND) continue; /* its directories are made later */
         if (error == MLREG_EDENIED && i < n) {
-            if ((error = way_judge(files, i, way, dir, owned, force)) < 0) return error;
+            if ((error = way_judge(files, i, way, dfd, dir, owned, force)) < 0) return error;
             continue;
         }
         if (error == 0) {
@@ -533,7 +578,7 @@ static int dir_plan(json_t *stale, int dfd, const char *dir, pull_file *files, s
         const char *t = files[i].l->title;
         if (files[i].replace_way || cli_safepath_parent(&pfd, &leaf, NULL, dfd, t, 0, NULL) < 0)
             continue;
-        error = fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !title_in(owned, t) &&
+        error = fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !owned_entry(owned, dfd, t) &&
                 !same_bytes(pfd, leaf, &st, files[i].l);
         close(pfd);
         if (!error) continue;
@@ -552,7 +597,7 @@ static int dir_plan(json_t *stale, int dfd, const char *dir, pull_file *files, s
         const char *t = json_string_value(e);
         int in_new = 0;
         for (size_t k = 0; k < n && !in_new; k++)
-            in_new = !mlreg_title_cmp(files[k].l->title, t);
+            in_new = same_entry(dfd, files[k].l->title, t);
         /* a file of the old release where the new one has a directory is
          * replaced by it (way_judge), not removed after */
         if (in_new || title_in(stale, t) || is_dir_of(files, n, t)) continue;

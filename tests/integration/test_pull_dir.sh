@@ -286,6 +286,28 @@ run "$MLREG" pull m/sub@3 -o "$P"
 expect_rc "pull 3 over 1: a directory where the file must go is refused" 2
 err_has "the refusal names the directory" "tokenizer exists and is a directory"
 
+# On a case-sensitive filesystem (this one) Notes.txt and notes.txt are two
+# files: a lock that lists Notes.txt does not own the user's notes.txt
+printf 'OLD' >"$W/notes-old.txt"
+printf 'NEW' >"$W/notes-new.txt"
+printf 'USERDATA' >"$W/notes-user.txt"
+put_release m/case 1 Notes.txt=config="$W/notes-old.txt" eval.json=eval-report="$W/eval.json" &&
+    put_release m/case 2 notes.txt=config="$W/notes-new.txt" eval.json=eval-report="$W/eval.json" &&
+    ok "releases with Notes.txt (1) and notes.txt (2)" || not_ok "releases with Notes.txt (1) and notes.txt (2)"
+C=$TMP/case
+run "$MLREG" pull m/case@1 -o "$C"
+expect_rc "pull 1 (Notes.txt)" 0
+cp "$W/notes-user.txt" "$C/notes.txt"
+run "$MLREG" pull m/case@2 -o "$C"
+expect_rc "pull 2 over the user's own notes.txt is refused" 1
+err_has "... naming it as in the way" "notes.txt is in the way"
+check "... the user's file is untouched" cmp -s "$C/notes.txt" "$W/notes-user.txt"
+rm "$C/notes.txt"
+run "$MLREG" pull m/case@2 -o "$C"
+expect_rc "pull 2 once the user's file is gone" 0
+check "... notes.txt is the release's" cmp -s "$C/notes.txt" "$W/notes-new.txt"
+check "... and the old release's Notes.txt, a file of its own here, was removed" test ! -e "$C/Notes.txt"
+
 run "$MLREG" pull --help
 grep -q -- "--force" "$TMP/out" && ok "pull --help lists --force" || not_ok "pull --help lists --force"
 
