@@ -127,7 +127,7 @@ static int lock_read(json_t **out, int dfd, const char *dir)
                                strerror(errno));
     if (!S_ISREG(st.st_mode) || st.st_size > (off_t)CLI_API_MAX)
         return mlreg_error_set(MLREG_EMISMATCH, "%s is not a regular file of a sane size", path);
-    if ((lfd = openat(dfd, MLREG_LOCK_FILE_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    if ((lfd = cli_safepath_open_regular(dfd, MLREG_LOCK_FILE_NAME)) < 0)
         return mlreg_error_set(MLREG_EMISMATCH, "%s: %s", path, strerror(errno));
     *out = json_loadfd(lfd, JSON_REJECT_DUPLICATES, &jerr);
     close(lfd);
@@ -237,7 +237,7 @@ static void file_check(file_verdict *v, int dfd, const cli_layer *l)
         close(pfd);
         return;
     }
-    fd = openat(pfd, leaf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    fd = cli_safepath_open_regular(pfd, leaf);
     close(pfd);
     if (fd < 0) {
         v->status = "unreadable";

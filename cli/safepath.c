@@ -219,3 +219,23 @@ void cli_safepath_made_undo(int dirfd, cli_safepath_made *m)
     msg_restore(saved);
     cli_safepath_made_free(m);
 }
+
+int cli_safepath_open_regular(int dirfd, const char *leaf)
+{
+    struct stat st;
+    int fd = openat(dirfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), fl, e;
+
+    if (fd < 0) return -1;
+    if (fstat(fd, &st) < 0) {
+        e = errno;
+    } else if (!S_ISREG(st.st_mode)) {
+        e = EINVAL;
+    } else if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        e = errno;
+    } else {
+        return fd;
+    }
+    close(fd);
+    errno = e;
+    return -1;
+}

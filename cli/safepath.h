@@ -71,4 +71,14 @@ int cli_safepath_prune(int dirfd, const char *rel);
  */
 void cli_safepath_made_undo(int dirfd, cli_safepath_made *m);
 
+/**
+ * Opens the regular file @p leaf of directory @p dirfd for reading without
+ * following a symbolic link and without blocking on a FIFO or device that
+ * was swapped in after it was looked at: opened O_NONBLOCK, checked to be a
+ * regular file on the descriptor itself, then made blocking again.
+ * @return the descriptor (the caller closes it), or -1 with errno set
+ *         (EINVAL when it is not a regular file).
+ */
+int cli_safepath_open_regular(int dirfd, const char *leaf);
+
 #endif

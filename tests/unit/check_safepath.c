@@ -7,6 +7,7 @@
 #include "../../cli/safepath.h"
 
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,6 +261,28 @@ START_TEST(test_prune_removes_empty_parents_only_up_to_the_top_and_keeps_the_mes
 }
 END_TEST
 
+START_TEST(test_open_regular_opens_a_file_and_refuses_a_fifo_or_link_without_blocking)
+{
+    int fd;
+    char path[512];
+
+    put(dir, "f.bin");
+    ck_assert_int_ge(fd = cli_safepath_open_regular(dfd, "f.bin"), 0);
+    ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0); /* blocking again */
+    close(fd);
+    /* a FIFO swapped in: opening it for reading would block without O_NONBLOCK */
+    snprintf(path, sizeof(path), "%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    ck_assert_int_eq(cli_safepath_open_regular(dfd, "fifo"), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    link_out("lnk");
+    ck_assert_int_eq(cli_safepath_open_regular(dfd, "lnk"), -1);
+    ck_assert_int_eq(errno, ELOOP);
+    ck_assert_int_eq(cli_safepath_open_regular(dfd, "missing"), -1);
+    ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
 static Suite *safepath_suite(void)
 {
     Suite *s = suite_create("safepath");
@@ -274,6 +297,7 @@ static Suite *safepath_suite(void)
     tcase_add_test(tc, test_force_replaces_a_link_or_file_never_a_directory_and_never_follows);
     tcase_add_test(tc, test_dot_and_dotdot_segments_are_refused_before_anything_is_touched);
     tcase_add_test(tc, test_prune_removes_empty_parents_only_up_to_the_top_and_keeps_the_message);
+    tcase_add_test(tc, test_open_regular_opens_a_file_and_refuses_a_fifo_or_link_without_blocking);
     suite_add_tcase(s, tc);
     return s;
 }
