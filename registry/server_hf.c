@@ -377,18 +377,9 @@ typedef struct {
     int expand;
     const hf_release *r;
     json_t *entries; /* the listing so far */
+    json_t *dirs;    /* the directories in it, as keys: one lookup each */
     int is_file;     /* dir names a file */
 } tree_walk;
-
-/* Whether the listing holds directory @p path (of @p len bytes) already. */
-static int has_dir(const json_t *entries, const char *path, size_t len)
-{
-    for (size_t i = 0; i < json_array_size(entries); i++) {
-        const char *p = json_string_value(json_object_get(json_array_get(entries, i), "path"));
-        if (strlen(p) == len && !memcmp(p, path, len)) return 1;
-    }
-    return 0;
-}
 
 static int add_commit(json_t *o, const tree_walk *w)
 {
@@ -406,13 +397,17 @@ static int add_dir(tree_walk *w, const char *path, size_t len)
 {
     json_t *o;
 
-    if (has_dir(w->entries, path, len)) return 0;
+    if (w->dirs == NULL && (w->dirs = json_object()) == NULL)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
+    if (json_object_getn(w->dirs, path, len) != NULL) return 0;
     o = json_pack("{s:s, s:s, s:i, s:s%}", "type", "directory", "oid", w->r->commit, "size", 0,
                   "path", path, len);
     if (o == NULL || add_commit(o, w) < 0 || json_array_append_new(w->entries, o) < 0) {
         json_decref(o);
         return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     }
+    if (json_object_setn_new(w->dirs, path, len, json_true()) < 0)
+        return mlreg_error_set(MLREG_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -542,6 +537,7 @@ static enum MHD_Result finish_tree(request *rq)
                                        "no directory '%.256s' in %.256s@%s", w.dir, rq->name,
                                        r.version);
         json_decref(w.entries);
+        json_decref(w.dirs);
         release_clear(&r);
         return mlreg_server__req_queue_error(rq);
     }
@@ -563,6 +559,7 @@ static enum MHD_Result finish_tree(request *rq)
     }
     json_decref(page);
     json_decref(w.entries);
+    json_decref(w.dirs);
     release_clear(&r);
     return mlreg_server__req_queue(rq, 200, resp, !strcmp(rq->method, "HEAD") ? 0 : len);
 oom:
@@ -571,6 +568,7 @@ fail:
     free(items);
     json_decref(page);
     json_decref(w.entries);
+    json_decref(w.dirs);
     release_clear(&r);
     return mlreg_server__reply_error(rq, error, ERR_CTX_HF);
 }
@@ -723,6 +721,7 @@ static enum MHD_Result finish_paths_info(request *rq)
     }
     json_decref(paths);
     json_decref(w.entries);
+    json_decref(w.dirs);
     release_clear(&r);
     return mlreg_server__reply_json(rq, 200, out);
 oom:
@@ -731,6 +730,7 @@ fail:
     json_decref(paths);
     json_decref(out);
     json_decref(w.entries);
+    json_decref(w.dirs);
     release_clear(&r);
     return mlreg_server__reply_error(rq, error, ERR_CTX_HF);
 }
