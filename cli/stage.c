@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "find.h"
 #include "mlreg/common.h"
 #include "mlreg/digest.h"
 #include "mlreg/imagetag.h"
@@ -109,14 +110,6 @@ static int print_body(const cli_response *resp)
 static const char *jstr(json_t *obj, const char *key)
 {
     return mlreg_text_printable(json_string_value(json_object_get(obj, key)));
-}
-
-/* The printable string member @p key of @p obj, or @p none when it is not a
- * string (jstr() says "-" for that). */
-static const char *jstr_or(json_t *obj, const char *key, const char *none)
-{
-    const char *v = json_string_value(json_object_get(obj, key));
-    return v ? mlreg_text_printable(v) : none;
 }
 
 /* A number of the rule table as the JSON answer writes it (shortest
@@ -254,13 +247,14 @@ static void print_sources(json_t *rules)
         }
         if (json_is_object(dg)) {
             json_t *c = json_object_get(dg, "candidate"), *bd = json_object_get(dg, "baseline");
-            if (!jstr_or(c, "dataset", NULL) && !jstr_or(c, "eval_code", NULL) &&
-                !jstr_or(bd, "dataset", NULL) && !jstr_or(bd, "eval_code", NULL))
+            if (!find_str(c, "dataset", NULL) && !find_str(c, "eval_code", NULL) &&
+                !find_str(bd, "dataset", NULL) && !find_str(bd, "eval_code", NULL))
                 continue;
             printf("  %s: digests: candidate dataset %s, eval code %s; baseline dataset %s, eval "
                    "code %s\n",
-                   jstr(r, "rule"), jstr_or(c, "dataset", "none"), jstr_or(c, "eval_code", "none"),
-                   jstr_or(bd, "dataset", "none"), jstr_or(bd, "eval_code", "none"));
+                   jstr(r, "rule"), find_str(c, "dataset", "none"),
+                   find_str(c, "eval_code", "none"), find_str(bd, "dataset", "none"),
+                   find_str(bd, "eval_code", "none"));
         }
     }
 }
