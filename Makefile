@@ -113,9 +113,9 @@ $(BUILD)/tests/check_cli_ref: tests/unit/check_cli_ref.c $(filter-out $(BUILD)/c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 
-# check_push_dir tests a module of cli/ (push_dir.c, with files.c).
+# check_push_dir tests a module of cli/ (push_dir.c, with files.c and safepath.c).
 $(BUILD)/tests/check_push_dir: tests/unit/check_push_dir.c $(BUILD)/cli/push_dir.o \
-    $(BUILD)/cli/files.o $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
+    $(BUILD)/cli/files.o $(BUILD)/cli/safepath.o $(BUILD)/tests/unit/helpers.o $(BUILD)/libmlreg.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(BUILD)/libmlreg.a $(LIBS) $(CHECK_LIBS)
 

@@ -18,6 +18,7 @@
  * file where a directory is needed) is checked by the caller over every
  * title of the push. */
 #include "push_dir.h"
+#include "safepath.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -292,44 +293,6 @@ static void refuse(walk_ctx *w, const char *rel, const char *why)
     fprintf(stderr, "cannot push: %s: %s\n", mlreg_text_printable(rel), why);
 }
 
-/* Opens the regular file at @p rel (a realpath() tail: no ".", "..", "//")
- * below directory @p root_fd one segment at a time, none of them followed
- * if it is a symbolic link: a directory swapped for a link after the check
- * cannot lead the open elsewhere. The descriptor, or -1 with errno set. */
-static int open_beneath(int root_fd, const char *rel)
-{
-    char seg[NAME_MAX + 1];
-    int cur = root_fd, fd;
-
-    for (;;) {
-        const char *slash = strchr(rel, '/');
-        size_t n = slash ? (size_t)(slash - rel) : strlen(rel);
-
-        if (n == 0 || n > NAME_MAX) {
-            fd = -1;
-            errno = ENOENT;
-            break;
-        }
-        memcpy(seg, rel, n);
-        seg[n] = '\0';
-        if (!slash) {
-            fd = openat(cur, seg, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-            break;
-        }
-        fd = openat(cur, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (cur != root_fd) close(cur);
-        if (fd < 0) return -1;
-        cur = fd;
-        rel = slash + 1;
-    }
-    if (cur != root_fd) {
-        int e = errno;
-        close(cur);
-        errno = e;
-    }
-    return fd;
-}
-
 /* 1 when the file at @p target (relative to DIR) would not be pushed in its
  * own right: a segment of its path starts with '.', or mlreg.json excludes
  * it or one of its directories. */
@@ -359,7 +322,8 @@ static int walk_link(int *fd_out, char *real, walk_ctx *w, const char *rel, cons
 {
     size_t rl = strlen(w->real_dir);
     struct stat st, fst;
-    int fd;
+    const char *leaf;
+    int fd, pfd, error;
 
     *fd_out = -1;
     if (!realpath(path, real) || strncmp(real, w->real_dir, rl) || real[rl] != '/') {
@@ -376,8 +340,16 @@ static int walk_link(int *fd_out, char *real, walk_ctx *w, const char *rel, cons
                " (a link does not publish what the rules keep out)");
         return 0;
     }
-    if ((fd = open_beneath(w->root_fd, real + rl + 1)) < 0) {
-        if (errno == ELOOP || errno == ENOTDIR || errno == ENOENT) {
+    if ((error = cli_safepath_parent(&pfd, &leaf, NULL, w->root_fd, real + rl + 1, 0, NULL)) < 0) {
+        if (error != MLREG_EDENIED && error != MLREG_ENOTFOUND) return error;
+        mlreg_error_clear();
+        refuse(w, rel, "a symbolic link whose target changed while the directory was read");
+        return 0;
+    }
+    fd = cli_safepath_open_regular(pfd, leaf);
+    close(pfd);
+    if (fd < 0) {
+        if (errno == ELOOP || errno == ENOENT || errno == EINVAL) {
             refuse(w, rel, "a symbolic link whose target changed while the directory was read");
             return 0;
         }
