@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "client.h"
+#include "find.h"
 #include "mlreg/common.h"
 #include "mlreg/dsse.h"
 #include "mlreg/evaluations.h"
@@ -94,7 +95,7 @@ int cmd_attest(int argc, char **argv)
     mlreg_pubkey pk;
     mlreg_eval_report *r = NULL;
     json_t *ans = NULL;
-    char *report = NULL, *statement = NULL, *env = NULL, *text = NULL;
+    char *report = NULL, *statement = NULL, *env = NULL;
     size_t report_len = 0, slen = 0;
     char id[MLREG_KEYID_HEXLEN + 1];
 
@@ -153,11 +154,7 @@ int cmd_attest(int argc, char **argv)
     if (error < 0) goto done;
     if ((error = attest_send(&ans, &created, c, rr.ref.model, rel.version, env)) < 0) goto done;
     if (json) {
-        if ((text = json_dumps(ans, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
-            error = mlreg_error_set(MLREG_ENOMEM, "out of memory");
-            goto done;
-        }
-        printf("%s\n", text);
+        if ((error = find_print_json(ans)) < 0) goto done;
     } else {
         fprintf(stderr, "evaluation of %s@%s (%s) signed with key %s: %s; %s\n", rr.ref.model,
                 rel.version, rel.digest, id, created ? "stored" : "already stored",
@@ -175,7 +172,6 @@ done:
     free(report);
     free(statement);
     free(env);
-    free(text);
     json_decref(ans);
     cli_release_clear(&rel);
     cli_client_free(c);
